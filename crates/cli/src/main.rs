@@ -1,0 +1,39 @@
+//! The `deployclaw` binary: parses flags, composes the libraries, prints progress, sets the exit
+//! code. Only this crate knows clap, exit codes, environment variables and anyhow.
+
+mod cmd;
+mod exit;
+
+use clap::{Parser, Subcommand};
+
+/// Gate schema migrations for multi-tenant PostgreSQL fleets before they ship.
+#[derive(Debug, Parser)]
+#[command(name = "deployclaw", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Static gates only, no database.
+    Lint(cmd::lint::LintArgs),
+    /// Print a rule's documentation.
+    Explain(cmd::lint::ExplainArgs),
+    /// List every rule with its code and default severity.
+    Rules(cmd::lint::RulesArgs),
+    /// Topology commands.
+    #[command(subcommand)]
+    Topology(cmd::topology::TopologyCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Lint(a) => cmd::lint::run(a),
+        Command::Explain(a) => cmd::lint::explain(a),
+        Command::Rules(a) => cmd::lint::rules(a),
+        Command::Topology(c) => cmd::topology::run(c),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,1 @@
+//! deployclaw report crate (skeleton).

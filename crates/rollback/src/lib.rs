@@ -1,0 +1,1 @@
+//! deployclaw rollback crate (skeleton).

@@ -1,0 +1,1 @@
+//! deployclaw simulator crate (skeleton).

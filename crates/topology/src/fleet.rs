@@ -1,0 +1,122 @@
+//! The fleet model: instances and the tenant shards on them.
+
+use serde::{Deserialize, Serialize};
+
+/// A secret string (password, IAM token). Its `Debug` and `Display` never show the value, and it
+/// is never serialized.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value, for handing to a driver. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How to reach a PostgreSQL instance. The password is a [`Secret`]; [`ConnectionSpec::redacted_url`]
+/// is the only form that may be printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionSpec {
+    /// Host name, IP address, or a Unix socket directory (starts with `/`).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User name.
+    pub user: String,
+    /// Default database to connect to.
+    pub database: String,
+    /// Password or IAM token, if any (never serialized).
+    #[serde(skip)]
+    pub password: Option<Secret>,
+    /// `sslmode` (`disable`, `prefer`, `require`, `verify-full`...).
+    #[serde(default)]
+    pub sslmode: Option<String>,
+    /// Use an RDS IAM auth token as the password (generated at connect time).
+    #[serde(default)]
+    pub iam_auth: bool,
+}
+
+/// Where a tenant lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ShardLocation {
+    /// Schema-per-tenant: `schema` inside `database`.
+    Schema {
+        /// Database holding the schema.
+        database: String,
+        /// The tenant's schema.
+        schema: String,
+    },
+    /// Database-per-tenant: the tenant's objects live in `schema` (usually `public`) of `database`.
+    Database {
+        /// The tenant's database.
+        database: String,
+        /// Schema holding its objects.
+        schema: String,
+    },
+}
+
+impl ShardLocation {
+    /// The database the shard lives in.
+    pub fn database(&self) -> &str {
+        match self {
+            ShardLocation::Schema { database, .. } | ShardLocation::Database { database, .. } => database,
+        }
+    }
+    /// The schema holding the tenant's tables.
+    pub fn schema(&self) -> &str {
+        match self {
+            ShardLocation::Schema { schema, .. } | ShardLocation::Database { schema, .. } => schema,
+        }
+    }
+}
+
+/// One tenant shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// Stable shard identifier used in reports: `<instance>/<database>/<schema>` unless the
+    /// topology names it.
+    pub id: String,
+    /// Name of the instance it lives on (key into [`Fleet::instances`]).
+    pub instance: String,
+    /// Where on the instance.
+    pub location: ShardLocation,
+}
+
+/// One PostgreSQL instance (an RDS instance, an Aurora writer, a self-hosted server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Name used in reports.
+    pub name: String,
+    /// How to connect.
+    pub connection: ConnectionSpec,
+    /// Free-form labels (RDS tags, topology labels).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The whole fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Fleet {
+    /// Instances by position.
+    pub instances: Vec<Instance>,
+    /// Shards, grouped by instance in instance order.
+    pub shards: Vec<Shard>,
+}
