@@ -28,7 +28,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit 3 (DESIGN.md), not clap's default 2, which means RED here.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::INPUT } else { exit::GREEN };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let code = match cli.command {
         Command::Lint(a) => cmd::lint::run(a),
         Command::Explain(a) => cmd::lint::explain(a),

@@ -113,3 +113,54 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub evidence: Option<serde_json::Value>,
 }
+
+impl Finding {
+    /// A finding with no location, statement, help or evidence. Rules usually start from
+    /// [`RuleContext::finding`](crate::RuleContext::finding) instead, which fills those in.
+    pub fn new(
+        rule: impl Into<String>,
+        code: impl Into<String>,
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule: rule.into(),
+            code: code.into(),
+            severity,
+            location: None,
+            statement: None,
+            message: message.into(),
+            help: None,
+            evidence: None,
+        }
+    }
+
+    /// The same finding with `help` set.
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> Finding {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// The same finding with another severity (e.g. a rule that is red on one PostgreSQL
+    /// version and yellow on another).
+    #[must_use]
+    pub fn with_severity(mut self, severity: Severity) -> Finding {
+        self.severity = severity;
+        self
+    }
+
+    /// The same finding with supporting data attached.
+    #[must_use]
+    pub fn with_evidence(mut self, evidence: serde_json::Value) -> Finding {
+        self.evidence = Some(evidence);
+        self
+    }
+
+    /// The same finding pointing at `location`.
+    #[must_use]
+    pub fn with_location(mut self, location: Location) -> Finding {
+        self.location = Some(location);
+        self
+    }
+}

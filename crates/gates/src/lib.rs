@@ -1,8 +1,66 @@
 //! # gates
 //!
-//! The rules: the [`GateRule`] trait, the registry of built-in rules, custom rules,
-//! configuration, and the verdicts per shard and fleet.
+//! The rules that decide whether a PostgreSQL schema migration may ship to a multi-tenant fleet:
+//! the [`GateRule`] trait, the [`Registry`] of built-in rules, the [`Config`] that enables,
+//! disables and re-grades them (`deployclaw.toml`), and the outcome vocabulary
+//! ([`Finding`], [`Severity`], [`Gate`]).
+//!
+//! ## Linting a migration
+//!
+//! ```
+//! use gates::{Config, Registry, Severity};
+//! use gates::migration_parser::{parse, ParseOptions};
+//!
+//! let sql = "CREATE INDEX orders_customer_idx ON orders (customer_id);";
+//! let config = Config::default();
+//! let migration = parse("m.sql", sql, &config.parse_options()).unwrap();
+//! let findings = Registry::builtin().lint(&migration, &config);
+//! assert!(findings.iter().any(|f| f.rule == "require-concurrent-index"));
+//! assert_eq!(gates::Gate::from_findings(&findings), gates::Gate::Yellow);
+//! ```
+//!
+//! ## Severities
+//!
+//! * **Red** — the migration would fail, or lose data, without approval (`dropping-table`,
+//!   `adding-required-field`, `concurrent-in-transaction`, ...).
+//! * **Yellow** — it would succeed but a human must approve it: a long or blocking lock, a
+//!   table rewrite, a rename that breaks running application code, a missing `lock_timeout`.
+//! * **Info** — advisory only; does not change the gate.
+//!
+//! Each rule's documentation (`deployclaw explain RULE`, or [`RuleMeta::explain`]) says what it
+//! detects, which lock it takes and what that blocks on which PostgreSQL versions, and the safe
+//! alternative with SQL. Docs are written once, in the rule struct's doc comment, and captured
+//! by [`declare_rule!`].
+//!
+//! ## Writing a rule
+//!
+//! Implement [`GateRule`] (see its example) and [`Registry::register`] it. [`RuleContext`]
+//! gives the migration, the PostgreSQL version, the configuration and helpers:
+//! [`RuleContext::finding`] builds a located finding, [`RuleContext::is_new_table`] tells
+//! whether a table was created earlier in the migration (following renames),
+//! [`RuleContext::not_null_proven`] whether a validated `CHECK (col IS NOT NULL)` exists, and
+//! [`RuleContext::lock_facts`] which locks an operation takes.
+//!
+//! ## Inline ignores
+//!
+//! `-- deployclaw:ignore RULE[, RULE]` on the line(s) before a statement, or
+//! `-- deployclaw:ignore-file RULE` anywhere, silence rules by name or code (`all` silences
+//! every rule).
 
+mod config;
+mod context;
+mod error;
 mod finding;
+mod locks;
+mod registry;
+mod rule;
+pub mod rules;
+mod types;
 
+pub use config::{Config, DEFAULT_TENANT_SCHEMA_PATTERN, RulesConfig};
+pub use context::{AddedConstraint, RuleContext, mentioned_names, same_name};
+pub use error::GatesError;
 pub use finding::{Finding, Gate, Location, Severity};
+pub use migration_parser;
+pub use registry::Registry;
+pub use rule::{GateRule, RuleMeta};

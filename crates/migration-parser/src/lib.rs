@@ -9,9 +9,15 @@
 //! A statement `sqlparser` cannot parse never stops the file: it is kept as
 //! [`StatementKind::Unparsed`] with its location.
 
+mod convert;
 mod knowledge;
 mod locks;
 mod model;
+mod parse;
+mod session;
+mod split;
+mod tokens;
+mod volatility;
 
 pub use locks::{LockFact, LockMode, Rewrite, Scan, lock_facts};
 pub use model::*;
@@ -57,13 +63,24 @@ pub enum ParseError {
 }
 
 /// Parse migration `source` named `file` (used in messages).
+///
+/// Fails only when the file cannot be tokenized at all (unterminated string, quoted identifier,
+/// dollar quote or comment); a statement that does not parse becomes [`StatementKind::Unparsed`].
 pub fn parse(file: &str, source: &str, options: &ParseOptions) -> Result<Migration, ParseError> {
-    let _ = (file, source, options);
-    todo!("implemented by the parser work")
+    parse::parse(file, source, options)
 }
 
 /// Parse raw bytes: checks for NUL bytes and UTF-8 first, then [`parse`].
 pub fn parse_bytes(file: &str, bytes: &[u8], options: &ParseOptions) -> Result<Migration, ParseError> {
-    let _ = (file, bytes, options);
-    todo!("implemented by the parser work")
+    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
+        let (line, column) = split::location_of_bytes(bytes, pos);
+        return Err(ParseError::Binary { file: file.to_string(), line, column });
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => parse(file, s, options),
+        Err(e) => {
+            let (line, column) = split::location_of_bytes(bytes, e.valid_up_to());
+            Err(ParseError::NotUtf8 { file: file.to_string(), line, column })
+        }
+    }
 }

@@ -626,6 +626,23 @@ pub enum Operation {
         /// The new comment, `None` for `IS NULL`.
         text: Option<String>,
     },
+    /// `CREATE DATABASE` (cannot run inside a transaction block).
+    CreateDatabase {
+        /// Database name.
+        name: String,
+    },
+    /// `ALTER INDEX parent_idx ATTACH PARTITION child_idx` (partitioned indexes).
+    AttachIndexPartition {
+        /// The partitioned (parent) index.
+        index: QualifiedName,
+        /// The partition's index attached to it.
+        partition: QualifiedName,
+    },
+    /// `ALTER SYSTEM SET|RESET ...` (cannot run inside a transaction block).
+    AlterSystem {
+        /// The setting changed, lower-cased (`all` for `RESET ALL`).
+        name: String,
+    },
     /// Anything else that parsed: GRANT, CREATE POLICY, CREATE DOMAIN, ...
     Other {
         /// A short description, e.g. `GRANT`, `CREATE POLICY`.

@@ -1,28 +1,541 @@
-//! `deployclaw lint`, `explain`, `rules`.
-use clap::Args;
+//! `deployclaw lint`, `explain`, `rules`: the static gates, with no database.
+//!
+//! `lint` reads files, directories (recursively, `*.sql`, natural order) or standard input (`-`),
+//! parses each with `migration_parser`, runs the built-in rules of `gates` with the configuration
+//! (`--config`, else `./deployclaw.toml` when present) and prints the findings in the chosen
+//! format. Exit codes: 0 no red or yellow finding (or only yellow with `--allow-yellow`),
+//! 1 yellow, 2 red, 3 usage or input error (the message names file, line and column).
+
+use crate::exit;
+use clap::{Args, ValueEnum};
+use gates::{Config, Finding, Registry, Severity};
+use migration_parser::{ParseError, ParseOptions, PgVersion, TransactionMode};
+use report::lint::{LintedFile, RuleInfo, Summary, TextOptions, ToolInfo};
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Output format of `deployclaw lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// Compiler-style diagnostics with source excerpts and a summary line.
+    Text,
+    /// `{"findings":[{"rule","severity","line","column","statement","message","help",...}]}`.
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+    /// GitHub Actions workflow commands (`::error file=...::message`).
+    Github,
+}
+
+/// Output format of `deployclaw rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    /// A table.
+    Text,
+    /// `{"rules":[{"code","name","severity","summary"}]}`.
+    Json,
+}
+
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When standard output is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How the migration runner wraps a file in transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TxModeArg {
+    /// As `psql -f`: each statement outside an explicit BEGIN/COMMIT commits on its own.
+    Autocommit,
+    /// As `psql -1`, Diesel, sqlx, golang-migrate, Flyway: the whole file is one transaction.
+    WrapFile,
+}
 
 /// Arguments of `deployclaw lint`.
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Files or directories to lint; `-` reads standard input.
-    pub paths: Vec<std::path::PathBuf>,
+    /// Files or directories (searched recursively for *.sql) to lint; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE|DIR|-")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+    /// PostgreSQL major version the migration runs on (11–17) [default: from the config, else 15].
+    #[arg(long, value_name = "N")]
+    pub pg_version: Option<u32>,
+    /// Configuration file [default: ./deployclaw.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How the runner wraps each file in transactions [default: autocommit].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub transaction_mode: Option<TxModeArg>,
+    /// Colour the text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Exit 0 instead of 1 when the worst finding is yellow.
+    #[arg(long)]
+    pub allow_yellow: bool,
 }
+
 /// Arguments of `deployclaw explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// Rule name or code.
+    /// Rule name (`require-concurrent-index`) or code (`DC101`).
     pub rule: String,
+    /// Configuration file, for custom rules [default: ./deployclaw.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
+
 /// Arguments of `deployclaw rules`.
 #[derive(Debug, Args)]
-pub struct RulesArgs {}
+pub struct RulesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
+    pub format: RulesFormat,
+    /// Configuration file, for custom rules [default: ./deployclaw.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
 
-pub fn run(_a: LintArgs) -> i32 {
-    crate::exit::INPUT
+/// The default configuration file, used when present and `--config` is not given.
+const DEFAULT_CONFIG: &str = "deployclaw.toml";
+/// Display name of standard input.
+const STDIN_NAME: &str = "<stdin>";
+
+/// An input error: printed on stderr as is, exit code 3.
+#[derive(Debug)]
+struct InputError(String);
+
+/// `deployclaw lint`.
+pub fn run(a: LintArgs) -> i32 {
+    let (mut config, registry) = match load_config(a.config.as_deref()) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let pg_version = match a.pg_version {
+        Some(v) if !(PgVersion::MIN.0..=PgVersion::MAX.0).contains(&v) => {
+            return fail(&InputError(format!(
+                "error: --pg-version {v} is not supported (expected {} to {})",
+                PgVersion::MIN,
+                PgVersion::MAX
+            )));
+        }
+        Some(v) => PgVersion(v),
+        None => config.pg_version.unwrap_or_default(),
+    };
+    let transaction_mode = match a.transaction_mode {
+        Some(TxModeArg::Autocommit) => TransactionMode::Autocommit,
+        Some(TxModeArg::WrapFile) => TransactionMode::WrapFile,
+        None => config.transaction_mode.unwrap_or_default(),
+    };
+    // Flags override the file; the rules see the same settings the parser used.
+    config.pg_version = Some(pg_version);
+    config.transaction_mode = Some(transaction_mode);
+    let options = ParseOptions { pg_version, transaction_mode };
+
+    let mut input_errors = 0usize;
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut stdin_used = false;
+    for path in &a.paths {
+        match collect(path, &mut stdin_used, &mut inputs) {
+            Ok(()) => {}
+            Err(e) => {
+                input_errors += 1;
+                eprintln!("{}", e.0);
+            }
+        }
+    }
+    if inputs.is_empty() && input_errors == 0 {
+        return fail(&InputError("error: no .sql files to lint".to_string()));
+    }
+
+    let mut linted: Vec<(String, String, Vec<Finding>)> = Vec::with_capacity(inputs.len());
+    for (name, bytes) in inputs {
+        match lint_bytes(&registry, &config, &name, &bytes, &options) {
+            Ok((source, findings)) => linted.push((name, source, findings)),
+            Err(e) => {
+                input_errors += 1;
+                eprintln!("{}", e.0);
+            }
+        }
+    }
+
+    let files: Vec<LintedFile<'_>> = linted
+        .iter()
+        .map(|(file, source, findings)| LintedFile { file, source, findings })
+        .collect();
+    let out = match a.format {
+        LintFormat::Text => {
+            let color = match a.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => std::io::stdout().is_terminal() && no_color_unset(),
+            };
+            report::lint::render_text(&files, &TextOptions { color })
+        }
+        LintFormat::Json => report::lint::render_json(&files),
+        LintFormat::Sarif => report::lint::render_sarif(&files, &rule_infos(&registry), &tool_info()),
+        LintFormat::Github => report::lint::render_github(&files),
+    };
+    write_stdout(&out);
+
+    if input_errors > 0 {
+        return exit::INPUT;
+    }
+    match Summary::of(&files).worst() {
+        Some(Severity::Red) => exit::RED,
+        Some(Severity::Yellow) if !a.allow_yellow => exit::YELLOW,
+        _ => exit::GREEN,
+    }
 }
-pub fn explain(_a: ExplainArgs) -> i32 {
-    crate::exit::INPUT
+
+/// Parse and lint one input. The error names file, line and column.
+fn lint_bytes(
+    registry: &Registry,
+    config: &Config,
+    name: &str,
+    bytes: &[u8],
+    options: &ParseOptions,
+) -> Result<(String, Vec<Finding>), InputError> {
+    let migration =
+        migration_parser::parse_bytes(name, bytes, options).map_err(|e| InputError(parse_error_message(&e)))?;
+    let mut findings = registry.lint(&migration, config);
+    // File order: by position, file-level findings (no location) first.
+    findings.sort_by_key(|f| f.location.as_ref().map(|l| (l.line, l.column)));
+    Ok((migration.source, findings))
 }
-pub fn rules(_a: RulesArgs) -> i32 {
-    crate::exit::INPUT
+
+/// `file:line:col: error: message` for a parse error.
+fn parse_error_message(e: &ParseError) -> String {
+    match e {
+        ParseError::NotUtf8 { file, line, column } => {
+            format!("{file}:{line}:{column}: error: not UTF-8 text (invalid byte)")
+        }
+        ParseError::Binary { file, line, column } => {
+            format!("{file}:{line}:{column}: error: binary data, not SQL (NUL byte)")
+        }
+        ParseError::Tokenize { file, line, column, message } => {
+            format!("{file}:{line}:{column}: error: {message}")
+        }
+        other => format!("error: {other}"),
+    }
+}
+
+/// Add the inputs `path` names to `out`: stdin, one file, or the `*.sql` files under a directory.
+fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), InputError> {
+    if path.as_os_str() == "-" {
+        if std::mem::replace(stdin_used, true) {
+            return Err(InputError("error: `-` (standard input) given more than once".into()));
+        }
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|e| InputError(format!("{STDIN_NAME}: error: cannot read standard input: {e}")))?;
+        out.push((STDIN_NAME.to_string(), buf));
+        return Ok(());
+    }
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
+    if meta.is_dir() {
+        let mut files = Vec::new();
+        walk(path, &mut files).map_err(|e| InputError(format!("{}: error: {}", e.0.display(), io_msg(&e.1))))?;
+        files.sort_by(|a, b| natural_path_cmp(a, b));
+        if files.is_empty() {
+            eprintln!("{shown}: warning: no .sql files in this directory");
+        }
+        for f in files {
+            let bytes = std::fs::read(&f)
+                .map_err(|e| InputError(format!("{}: error: {}", f.display(), io_msg(&e))))?;
+            out.push((f.display().to_string(), bytes));
+        }
+        return Ok(());
+    }
+    let bytes = std::fs::read(path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
+    out.push((shown, bytes));
+    Ok(())
+}
+
+/// Every `*.sql` file under `dir`, recursively; hidden entries (`.git`) are skipped and symbolic
+/// links to directories are not followed (no cycles).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
+    let entries = std::fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let ty = entry.file_type().map_err(|e| (path.clone(), e))?;
+        if ty.is_dir() {
+            walk(&path, out)?;
+        } else if (ty.is_file() || (ty.is_symlink() && path.is_file()))
+            && path.extension().is_some_and(|x| x.eq_ignore_ascii_case("sql"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Compare paths component by component in natural order (`2_a` before `10_a`).
+fn natural_path_cmp(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let mut ca = a.components();
+    let mut cb = b.components();
+    loop {
+        match (ca.next(), cb.next()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let o = natural_cmp(&x.as_os_str().to_string_lossy(), &y.as_os_str().to_string_lossy());
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+        }
+    }
+}
+
+/// Natural string order: runs of ASCII digits compare by value, the rest byte-wise; ties broken
+/// byte-wise so the order is total and stable.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < ab.len() && j < bb.len() {
+        if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
+            let si = i;
+            while i < ab.len() && ab[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < bb.len() && bb[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = trim_zeros(&ab[si..i]);
+            let nb = trim_zeros(&bb[sj..j]);
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            let o = ab[i].cmp(&bb[j]);
+            if o != Ordering::Equal {
+                return o;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (ab.len() - i).cmp(&(bb.len() - j)).then_with(|| a.cmp(b))
+}
+
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let n = d.iter().take_while(|c| **c == b'0').count();
+    &d[n..]
+}
+
+/// An IO error without Rust's `(os error N)` suffix.
+fn io_msg(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn write_stdout(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}
+
+fn fail(e: &InputError) -> i32 {
+    eprintln!("{}", e.0);
+    exit::INPUT
+}
+
+fn tool_info() -> ToolInfo {
+    ToolInfo {
+        name: "deployclaw".to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        information_uri: Some(env!("CARGO_PKG_REPOSITORY").to_string()).filter(|s| !s.is_empty()),
+    }
+}
+
+/// `deployclaw explain RULE|CODE`.
+pub fn explain(a: ExplainArgs) -> i32 {
+    let (_config, registry) = match load_config(a.config.as_deref()) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let infos = rule_infos(&registry);
+    let wanted = a.rule.trim();
+    let found = infos.iter().find(|r| r.name.eq_ignore_ascii_case(wanted) || r.code.eq_ignore_ascii_case(wanted));
+    match found {
+        Some(r) => {
+            write_stdout(&explain_text(&registry, r));
+            exit::GREEN
+        }
+        None => {
+            let mut msg = format!("error: unknown rule `{wanted}`");
+            let close = suggestions(wanted, &infos);
+            if !close.is_empty() {
+                msg.push_str(&format!("\n  did you mean {}?", close.join(", ")));
+            }
+            msg.push_str("\n  `deployclaw rules` lists every rule");
+            fail(&InputError(msg))
+        }
+    }
+}
+
+/// Names close to `wanted` (edit distance, or a substring match), best first, at most 3.
+fn suggestions(wanted: &str, infos: &[RuleInfo]) -> Vec<String> {
+    let w = wanted.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &RuleInfo)> = infos
+        .iter()
+        .filter_map(|r| {
+            let d = levenshtein(&w, &r.name).min(levenshtein(&w, &r.code.to_ascii_lowercase()));
+            let limit = (w.len() / 3).max(2);
+            let sub = w.len() >= 4 && r.name.contains(&w);
+            (d <= limit || sub).then_some((if sub { d.min(limit) } else { d }, r))
+        })
+        .collect();
+    scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    scored.into_iter().take(3).map(|(_, r)| format!("`{}` ({})", r.name, r.code)).collect()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// `deployclaw rules`.
+pub fn rules(a: RulesArgs) -> i32 {
+    let (_config, registry) = match load_config(a.config.as_deref()) {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let infos = rule_infos(&registry);
+    let out = match a.format {
+        RulesFormat::Text => report::lint::render_rules_text(&infos),
+        RulesFormat::Json => report::lint::render_rules_json(&infos),
+    };
+    write_stdout(&out);
+    exit::GREEN
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seam to `gates`: configuration, registry, rule metadata.
+// ---------------------------------------------------------------------------------------------
+
+/// Load `--config FILE`, else `./deployclaw.toml` when present, else the defaults; and the
+/// registry of built-in rules plus the configuration's custom rules.
+fn load_config(path: Option<&Path>) -> Result<(Config, Registry), InputError> {
+    let path = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
+    };
+    let registry = Registry::builtin();
+    let Some(path) = path else {
+        return Ok((Config::default(), registry));
+    };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
+    let config = Config::from_toml_str(&shown, &text).map_err(|e| InputError(config_error(&shown, &e)))?;
+    registry.check_config(&config).map_err(|e| InputError(config_error(&shown, &e)))?;
+    Ok((config, registry))
+}
+
+/// Every registered rule, in registry order, as the report renderers want them.
+fn rule_infos(registry: &Registry) -> Vec<RuleInfo> {
+    registry
+        .iter()
+        .map(|r| {
+            let m = r.meta();
+            RuleInfo {
+                code: m.code.to_string(),
+                name: m.name.to_string(),
+                default_severity: m.severity,
+                summary: one_line_summary(&m),
+                docs: m.explain(),
+            }
+        })
+        .collect()
+}
+
+/// The first sentence of the rule's `## What it does` section (or of its docs).
+fn one_line_summary(m: &gates::RuleMeta<'_>) -> String {
+    let body = m.section("What it does").unwrap_or_else(|| m.docs.trim().to_string());
+    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.find(". ") {
+        Some(i) => flat[..=i].to_string(),
+        None => flat,
+    }
+}
+
+/// `file:line:col: error: message` for a configuration error (gates' messages already start
+/// with the position when they know it).
+fn config_error(file: &str, e: &gates::GatesError) -> String {
+    let msg = e.to_string();
+    match msg.split_once(": ") {
+        Some((pos, rest)) if pos.starts_with(file) => format!("{pos}: error: {rest}"),
+        _ => format!("{file}: error: {msg}"),
+    }
+}
+
+fn explain_text(_registry: &Registry, r: &RuleInfo) -> String {
+    let mut s = r.docs.clone();
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_compares_numbers_by_value() {
+        let mut v = vec!["10_b.sql", "2_a.sql", "1_c.sql", "02_a.sql", "a.sql"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["1_c.sql", "02_a.sql", "2_a.sql", "10_b.sql", "a.sql"]);
+    }
+
+    #[test]
+    fn suggestions_find_typos() {
+        let infos = vec![RuleInfo {
+            code: "DC101".into(),
+            name: "require-concurrent-index".into(),
+            default_severity: Severity::Red,
+            summary: String::new(),
+            docs: String::new(),
+        }];
+        assert_eq!(suggestions("require-concurent-index", &infos).len(), 1);
+        assert_eq!(suggestions("dc10", &infos).len(), 1);
+        assert!(suggestions("zzz", &infos).is_empty());
+    }
 }

@@ -1,0 +1,290 @@
+//! `deployclaw.toml`: which PostgreSQL version and transaction mode to assume, which rules are
+//! disabled, severity overrides, and the tenant schema pattern.
+//!
+//! ```toml
+//! pg_version = 15                      # major version the migration will run on
+//! transaction_mode = "autocommit"      # or "wrap-file" (psql -1, sqlx, Flyway, ...)
+//! tenant_schema_pattern = "tenant_*"   # or a list of globs
+//!
+//! [rules]
+//! disable = ["renaming-column", "DC304"]   # names or codes
+//!
+//! [rules.severity]
+//! dropping-column = "yellow"               # "red" | "yellow" | "info"
+//! DC501 = "info"
+//!
+//! # Reserved for later versions (accepted, kept as raw TOML, not yet interpreted):
+//! # [lock_budget]    per-shard estimated blocking time budget (rule lock-time-budget)
+//! # [approval]       approval token policy
+//! # [[custom_rules]] declarative rules: statement patterns and SQL probe queries
+//! ```
+//!
+//! Unknown keys are rejected with the key, file, line and column.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use migration_parser::{ParseOptions, PgVersion, TransactionMode};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{GatesError, RuleMeta, Severity};
+
+/// The tenant schema pattern used when the configuration sets none.
+pub const DEFAULT_TENANT_SCHEMA_PATTERN: &str = "tenant_*";
+
+/// The gates configuration (`deployclaw.toml`).
+///
+/// Build it with [`Config::from_toml_str`], or start from [`Config::default`] and set fields
+/// (command-line flags override the file that way).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// PostgreSQL major version the migration will run on. `None`: the version the migration
+    /// was parsed with.
+    pub pg_version: Option<PgVersion>,
+    /// How the runner wraps the file in transactions. `None`: as the migration was parsed.
+    pub transaction_mode: Option<TransactionMode>,
+    /// Globs matching tenant schema names (`tenant_*`). Empty: [`DEFAULT_TENANT_SCHEMA_PATTERN`].
+    pub tenant_schema_pattern: Vec<String>,
+    /// `[rules]`: disabled rules and severity overrides.
+    pub rules: RulesConfig,
+    /// `[lock_budget]`, reserved: kept raw until the per-shard rules interpret it.
+    pub lock_budget: Option<toml::Table>,
+    /// `[approval]`, reserved: kept raw until the approval policy interprets it.
+    pub approval: Option<toml::Table>,
+    /// `[[custom_rules]]`, reserved: kept raw until declarative custom rules interpret them.
+    pub custom_rules: Vec<toml::Table>,
+    /// Where the rule names in `[rules]` were written, for error messages.
+    origin: Option<Origin>,
+}
+
+/// `[rules]` of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RulesConfig {
+    /// Rules (names or codes, case-insensitive) that do not run.
+    pub disable: Vec<String>,
+    /// Severity overrides by rule name or code.
+    pub severity: BTreeMap<String, Severity>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Origin {
+    file: String,
+    /// (config key, rule as written, line, column)
+    rule_positions: Vec<(String, String, u32, u32)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    pg_version: Option<Spanned<i64>>,
+    transaction_mode: Option<Spanned<String>>,
+    tenant_schema_pattern: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
+    rules: RawRules,
+    lock_budget: Option<toml::Table>,
+    approval: Option<toml::Table>,
+    #[serde(default)]
+    custom_rules: Vec<toml::Table>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    #[serde(default)]
+    disable: Vec<Spanned<String>>,
+    #[serde(default)]
+    severity: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Config {
+    /// Parse the TOML `text` of the configuration file `file` (the name is used in errors).
+    pub fn from_toml_str(file: &str, text: &str) -> Result<Config, GatesError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+        let at = |span: Range<usize>| line_col(text, span.start);
+        let mut config = Config::default();
+
+        if let Some(v) = raw.pg_version {
+            let (line, column) = at(v.span());
+            let n = *v.get_ref();
+            if !(9..=99).contains(&n) {
+                return Err(GatesError::InvalidConfigValue {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    key: "pg_version".into(),
+                    message: format!("`{n}` is not a PostgreSQL major version (expected e.g. 15)"),
+                });
+            }
+            config.pg_version = u32::try_from(n).ok().map(PgVersion);
+        }
+        if let Some(v) = raw.transaction_mode {
+            let (line, column) = at(v.span());
+            config.transaction_mode = Some(match v.get_ref().as_str() {
+                "autocommit" => TransactionMode::Autocommit,
+                "wrap-file" => TransactionMode::WrapFile,
+                other => {
+                    return Err(GatesError::InvalidConfigValue {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        key: "transaction_mode".into(),
+                        message: format!("`{other}` (expected \"autocommit\" or \"wrap-file\")"),
+                    });
+                }
+            });
+        }
+        if let Some(v) = raw.tenant_schema_pattern {
+            let (line, column) = at(v.span());
+            let patterns = match v.into_inner() {
+                OneOrMany::One(p) => vec![p],
+                OneOrMany::Many(ps) => ps,
+            };
+            for p in &patterns {
+                if let Err(e) = globset::Glob::new(p) {
+                    return Err(GatesError::InvalidConfigValue {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        key: "tenant_schema_pattern".into(),
+                        message: format!("`{p}` is not a valid glob: {}", e.kind()),
+                    });
+                }
+            }
+            config.tenant_schema_pattern = patterns;
+        }
+
+        let mut positions = Vec::new();
+        for name in raw.rules.disable {
+            let (line, column) = at(name.span());
+            let name = name.into_inner();
+            positions.push(("rules.disable".to_string(), name.clone(), line, column));
+            config.rules.disable.push(name);
+        }
+        for (name, sev) in raw.rules.severity {
+            let (line, column) = at(name.span());
+            let name = name.into_inner();
+            let severity = match sev.get_ref().as_str() {
+                "red" => Severity::Red,
+                "yellow" => Severity::Yellow,
+                "info" => Severity::Info,
+                other => {
+                    let (line, column) = at(sev.span());
+                    return Err(GatesError::InvalidConfigValue {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        key: format!("rules.severity.{name}"),
+                        message: format!("`{other}` (expected \"red\", \"yellow\" or \"info\")"),
+                    });
+                }
+            };
+            positions.push(("rules.severity".to_string(), name.clone(), line, column));
+            config.rules.severity.insert(name, severity);
+        }
+        config.lock_budget = raw.lock_budget;
+        config.approval = raw.approval;
+        config.custom_rules = raw.custom_rules;
+        config.origin = Some(Origin { file: file.to_string(), rule_positions: positions });
+        Ok(config)
+    }
+
+    /// The options to parse a migration with under this configuration (unset fields take
+    /// [`ParseOptions::default`]).
+    pub fn parse_options(&self) -> ParseOptions {
+        let d = ParseOptions::default();
+        ParseOptions {
+            pg_version: self.pg_version.unwrap_or(d.pg_version),
+            transaction_mode: self.transaction_mode.unwrap_or(d.transaction_mode),
+        }
+    }
+
+    /// Whether `[rules] disable` names this rule (by name or code, case-insensitive).
+    pub fn is_disabled(&self, rule: &RuleMeta<'_>) -> bool {
+        self.rules.disable.iter().any(|d| names_rule(d, rule))
+    }
+
+    /// The severity `[rules.severity]` sets for this rule, if any.
+    pub fn severity_override(&self, rule: &RuleMeta<'_>) -> Option<Severity> {
+        self.rules.severity.iter().find(|(k, _)| names_rule(k, rule)).map(|(_, s)| *s)
+    }
+
+    /// The tenant schema globs in effect (the configured ones, or the default).
+    pub fn tenant_schema_patterns(&self) -> Vec<&str> {
+        if self.tenant_schema_pattern.is_empty() {
+            vec![DEFAULT_TENANT_SCHEMA_PATTERN]
+        } else {
+            self.tenant_schema_pattern.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Every rule name or code written in `[rules]` with the key it is under and its position
+    /// (`line == 0` when the config was not parsed from a file).
+    pub(crate) fn rule_references(&self) -> Vec<(String, String, String, u32, u32)> {
+        let file = self.origin.as_ref().map(|o| o.file.clone()).unwrap_or_default();
+        let mut out = Vec::new();
+        for name in &self.rules.disable {
+            out.push(self.position_of("rules.disable", name, &file));
+        }
+        for name in self.rules.severity.keys() {
+            out.push(self.position_of("rules.severity", name, &file));
+        }
+        out
+    }
+
+    fn position_of(&self, key: &str, name: &str, file: &str) -> (String, String, String, u32, u32) {
+        let (line, column) = self
+            .origin
+            .as_ref()
+            .and_then(|o| o.rule_positions.iter().find(|(k, n, _, _)| k == key && n == name))
+            .map(|(_, _, l, c)| (*l, *c))
+            .unwrap_or((0, 0));
+        (file.to_string(), key.to_string(), name.to_string(), line, column)
+    }
+}
+
+/// Whether `reference` (from configuration or an inline ignore) names `rule`: its name or
+/// code, case-insensitively.
+pub(crate) fn names_rule(reference: &str, rule: &RuleMeta<'_>) -> bool {
+    let r = reference.trim();
+    r.eq_ignore_ascii_case(rule.name) || r.eq_ignore_ascii_case(rule.code)
+}
+
+fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> GatesError {
+    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+    let message = e.message().trim().to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((key, tail)) = rest.split_once('`')
+    {
+        let expected = tail
+            .split_once("expected ")
+            .map(|(_, x)| x.replace("one of ", "").replace('`', ""))
+            .unwrap_or_default();
+        return GatesError::UnknownConfigKey {
+            file: file.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            expected,
+        };
+    }
+    GatesError::ConfigSyntax { file: file.to_string(), line, column, message }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (u32, u32) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(col).unwrap_or(u32::MAX))
+}

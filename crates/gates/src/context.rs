@@ -1,0 +1,625 @@
+//! [`RuleContext`]: what a rule sees, and helpers that answer the questions most rules ask
+//! ("was this table created earlier in this migration?", "is `col` already proven NOT NULL?").
+
+use migration_parser::{
+    ConstraintKind, LockFact, Migration, Operation, PgVersion, QualifiedName, Statement,
+};
+
+use crate::{Config, Finding, GateRule, Location};
+
+/// Everything a rule may look at.
+///
+/// `#[non_exhaustive]` with private fields: per-shard context (the shard's catalog, probe and
+/// rehearsal evidence) will be added as optional accessors and `with_*` builders without
+/// breaking rules written against this version.
+#[non_exhaustive]
+pub struct RuleContext<'a> {
+    migration: &'a Migration,
+    config: &'a Config,
+    pg_version: PgVersion,
+    state: Analysis,
+}
+
+impl std::fmt::Debug for RuleContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleContext")
+            .field("file", &self.migration.file)
+            .field("pg_version", &self.pg_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A constraint added by the migration, as [`RuleContext::constraint_added`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddedConstraint {
+    /// Index of the statement that added it.
+    pub statement: usize,
+    /// Transaction id of that statement.
+    pub transaction: usize,
+    /// Added `NOT VALID`.
+    pub not_valid: bool,
+}
+
+impl<'a> RuleContext<'a> {
+    /// A context for `migration` under `config`. The PostgreSQL version is the configured one,
+    /// else the one the migration was parsed with.
+    pub fn new(migration: &'a Migration, config: &'a Config) -> RuleContext<'a> {
+        let pg_version = config.pg_version.unwrap_or(migration.options.pg_version);
+        RuleContext { migration, config, pg_version, state: Analysis::build(migration) }
+    }
+
+    /// The same context assuming PostgreSQL `version` (e.g. the version a shard reports).
+    #[must_use]
+    pub fn with_pg_version(mut self, version: PgVersion) -> RuleContext<'a> {
+        self.pg_version = version;
+        self
+    }
+
+    /// The migration being checked.
+    pub fn migration(&self) -> &'a Migration {
+        self.migration
+    }
+
+    /// Its statements, in file order.
+    pub fn statements(&self) -> &'a [Statement] {
+        &self.migration.statements
+    }
+
+    /// Every operation with its statement, in file order.
+    pub fn operations(&self) -> impl Iterator<Item = (&'a Statement, &'a Operation)> + 'a {
+        self.migration.statements.iter().flat_map(|s| s.operations.iter().map(move |op| (s, op)))
+    }
+
+    /// The PostgreSQL major version the rules assume.
+    pub fn pg_version(&self) -> PgVersion {
+        self.pg_version
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// Where `stmt` is, as a finding [`Location`].
+    pub fn location(&self, stmt: &Statement) -> Location {
+        Location {
+            file: self.migration.file.clone(),
+            statement: stmt.index,
+            line: stmt.span.line,
+            column: stmt.span.column,
+            end_line: stmt.span.end_line,
+            end_column: stmt.span.end_column,
+        }
+    }
+
+    /// A finding of `rule` (its name, code and default severity) about `stmt`, with location
+    /// and statement text filled in. Add help with [`Finding::with_help`].
+    pub fn finding<R: GateRule + ?Sized>(
+        &self,
+        rule: &R,
+        stmt: &Statement,
+        message: impl Into<String>,
+    ) -> Finding {
+        let meta = rule.meta();
+        let first_line = stmt.sql.lines().next().unwrap_or("").trim();
+        let text = if stmt.sql.trim().contains('\n') {
+            format!("{first_line} …")
+        } else {
+            first_line.to_string()
+        };
+        Finding::new(meta.name, meta.code, meta.severity, message)
+            .with_location(self.location(stmt))
+            .with_statement_text(text)
+    }
+
+    /// Whether `table` (a table, view or materialized view) was created by a statement before
+    /// statement `before` in this migration and not dropped since. Renames are followed:
+    /// after `CREATE TABLE a; ALTER TABLE a RENAME TO b;`, `b` is new. Operations on new tables
+    /// lock nobody: no running code uses them yet.
+    pub fn is_new_table(&self, table: &QualifiedName, before: usize) -> bool {
+        self.state.relation_at(table, before).is_some_and(|r| r.created.is_some())
+    }
+
+    /// Whether an operation on `table` at statement `before` touches a table that existed
+    /// before the migration (the negation of [`is_new_table`](Self::is_new_table)).
+    pub fn is_existing_table(&self, table: &QualifiedName, before: usize) -> bool {
+        !self.is_new_table(table, before)
+    }
+
+    /// The name `table` (as named at statement `before`) had before the migration renamed it,
+    /// or `table` itself. Two names with the same identity are the same table.
+    pub fn table_identity(&self, table: &QualifiedName, before: usize) -> QualifiedName {
+        match self.state.relation_at(table, before) {
+            Some(r) if r.created.is_none() => r.names[0].1.clone(),
+            _ => table.clone(),
+        }
+    }
+
+    /// The table an index named `index` was created on earlier in this migration, if it was.
+    pub fn index_table(&self, index: &QualifiedName, before: usize) -> Option<&QualifiedName> {
+        self.state
+            .indexes
+            .iter()
+            .rev()
+            .find(|(i, name, _)| *i < before && same_name(name, index))
+            .map(|(_, _, table)| table)
+    }
+
+    /// Whether a relation-level operation on `name` at `before` only touches something new:
+    /// a table created earlier in the migration, or an index created earlier on such a table.
+    pub fn is_new_relation(&self, name: &QualifiedName, before: usize) -> bool {
+        self.is_new_table(name, before)
+            || self.index_table(name, before).is_some_and(|t| self.is_new_table(t, before))
+    }
+
+    /// Whether a **validated** `CHECK (column IS NOT NULL)` on `table` exists before statement
+    /// `before`: added without `NOT VALID`, or added `NOT VALID` and then `VALIDATE`d, and not
+    /// dropped. On PostgreSQL 12+ `SET NOT NULL` then skips its full-table scan.
+    pub fn not_null_proven(&self, table: &QualifiedName, column: &str, before: usize) -> bool {
+        self.state.checks.iter().any(|c| {
+            c.validated.is_some_and(|v| v < before)
+                && c.dropped.is_none_or(|d| d >= before)
+                && c.columns.iter().any(|col| col == column)
+                && self.same_table(&c.table, c.added, table, before)
+        })
+    }
+
+    /// The constraint `name` on `table` if this migration added it before statement `before`.
+    pub fn constraint_added(
+        &self,
+        table: &QualifiedName,
+        name: &str,
+        before: usize,
+    ) -> Option<AddedConstraint> {
+        self.state
+            .constraints
+            .iter()
+            .rev()
+            .find(|c| c.added < before && c.name == name && self.same_table(&c.table, c.added, table, before))
+            .map(|c| AddedConstraint { statement: c.added, transaction: c.tx, not_valid: c.not_valid })
+    }
+
+    /// The type `column` of `table` was given by this migration before statement `before`
+    /// (CREATE TABLE, ADD COLUMN or an earlier ALTER COLUMN TYPE), lower-cased SQL.
+    pub fn column_type(&self, table: &QualifiedName, column: &str, before: usize) -> Option<&str> {
+        self.state
+            .column_types
+            .iter()
+            .rev()
+            .find(|(i, t, c, _)| *i < before && c == column && self.same_table(t, *i, table, before))
+            .map(|(_, _, _, ty)| ty.as_str())
+    }
+
+    /// Whether schema `name` was created by this migration before statement `before`.
+    pub fn is_new_schema(&self, name: &str, before: usize) -> bool {
+        self.state.schemas.iter().any(|(i, s)| *i < before && s == name)
+    }
+
+    /// The transaction id of the statement that created enum type `name`, if this migration
+    /// created it before statement `before`.
+    pub fn enum_created_in(&self, name: &QualifiedName, before: usize) -> Option<usize> {
+        self.state.enums.iter().rev().find(|(i, _, n)| *i < before && same_name(n, name)).map(|(_, tx, _)| *tx)
+    }
+
+    /// The locks `op` takes on PostgreSQL [`pg_version`](Self::pg_version), from the parser's
+    /// knowledge table ([`migration_parser::lock_facts`]).
+    pub fn lock_facts(&self, op: &Operation) -> Vec<LockFact> {
+        let facts = migration_parser::lock_facts(op, self.pg_version);
+        if facts.is_empty() { crate::locks::fallback_lock_facts(op, self.pg_version) } else { facts }
+    }
+
+    /// The strongest lock `op` takes on `relation` (or on any relation when `relation` is
+    /// `None`).
+    pub fn strongest_lock(&self, op: &Operation, relation: Option<&QualifiedName>) -> Option<LockFact> {
+        self.lock_facts(op)
+            .into_iter()
+            .filter(|f| relation.is_none_or(|r| same_name(&f.relation, r)))
+            .max_by_key(|f| f.mode)
+    }
+
+    /// Whether `a` as named at statement `a_at` and `b` as named at statement `b_at` are the
+    /// same table (following renames in between).
+    fn same_table(&self, a: &QualifiedName, a_at: usize, b: &QualifiedName, b_at: usize) -> bool {
+        let ra = self.state.relation_index_at(a, a_at + 1);
+        let rb = self.state.relation_index_at(b, b_at);
+        match (ra, rb) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => same_name(a, b),
+            _ => false,
+        }
+    }
+}
+
+trait FindingExt {
+    fn with_statement_text(self, text: String) -> Self;
+}
+
+impl FindingExt for Finding {
+    fn with_statement_text(mut self, text: String) -> Self {
+        self.statement = Some(text);
+        self
+    }
+}
+
+/// Whether two names may denote the same object: same name, and the same schema when both
+/// name one (an unqualified name may resolve to any schema on the search path).
+pub fn same_name(a: &QualifiedName, b: &QualifiedName) -> bool {
+    a.name == b.name
+        && match (&a.schema, &b.schema) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
+}
+
+/// Every relation-like name an operation mentions (tables, views, indexes, types, sequences,
+/// functions), for rules that look at names rather than locks.
+pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
+    use Operation as O;
+    let mut out: Vec<&QualifiedName> = Vec::new();
+    match op {
+        O::CreateTable { table, columns, constraints, partition_of, .. } => {
+            out.push(table);
+            out.extend(partition_of);
+            for c in columns {
+                if let Some(ConstraintKind::ForeignKey { ref_table, .. }) = &c.references {
+                    out.push(ref_table);
+                }
+            }
+            for c in constraints {
+                if let ConstraintKind::ForeignKey { ref_table, .. } = &c.kind {
+                    out.push(ref_table);
+                }
+            }
+        }
+        O::AddColumn { table, column, .. } => {
+            out.push(table);
+            if let Some(ConstraintKind::ForeignKey { ref_table, .. }) = &column.references {
+                out.push(ref_table);
+            }
+        }
+        O::AddConstraint { table, constraint } => {
+            out.push(table);
+            if let ConstraintKind::ForeignKey { ref_table, .. } = &constraint.kind {
+                out.push(ref_table);
+            }
+        }
+        O::DropTable { table, .. }
+        | O::RenameTable { table, .. }
+        | O::DropColumn { table, .. }
+        | O::RenameColumn { table, .. }
+        | O::AlterColumnType { table, .. }
+        | O::SetNotNull { table, .. }
+        | O::DropNotNull { table, .. }
+        | O::SetDefault { table, .. }
+        | O::DropDefault { table, .. }
+        | O::ValidateConstraint { table, .. }
+        | O::DropConstraint { table, .. }
+        | O::RenameConstraint { table, .. }
+        | O::Update { table, .. }
+        | O::Delete { table, .. }
+        | O::Insert { table, .. }
+        | O::AlterTableOther { table, .. }
+        | O::CreateTrigger { table, .. } => out.push(table),
+        O::CreateIndex { table, .. } => out.push(table),
+        O::DropIndex { name, .. }
+        | O::RenameIndex { name, .. }
+        | O::Reindex { name, .. }
+        | O::CreateEnum { name, .. }
+        | O::AddEnumValue { name, .. }
+        | O::RenameEnumValue { name, .. }
+        | O::DropType { name, .. }
+        | O::CreateView { name, .. }
+        | O::DropView { name, .. }
+        | O::RefreshMaterializedView { name, .. }
+        | O::CreateSequence { name }
+        | O::CreateFunction { name } => out.push(name),
+        O::Truncate { tables, .. } | O::LockTable { tables, .. } | O::Maintenance { tables, .. } => {
+            out.extend(tables.iter());
+        }
+        O::AttachPartition { table, partition } | O::DetachPartition { table, partition, .. } => {
+            out.push(table);
+            out.push(partition);
+        }
+        _ => {}
+    }
+    out
+}
+
+/// A relation the migration created or renamed.
+#[derive(Debug)]
+struct Relation {
+    /// Statement that created it; `None` for a pre-existing table that the migration renames.
+    created: Option<usize>,
+    /// (valid from statement index, name), in order.
+    names: Vec<(usize, QualifiedName)>,
+    /// Statement that dropped it.
+    dropped: Option<usize>,
+}
+
+impl Relation {
+    fn name_at(&self, at: usize) -> &QualifiedName {
+        let mut current = &self.names[0].1;
+        for (from, n) in &self.names {
+            if *from <= at {
+                current = n;
+            }
+        }
+        current
+    }
+    fn alive_at(&self, at: usize) -> bool {
+        self.created.is_none_or(|c| c < at) && self.dropped.is_none_or(|d| d >= at)
+    }
+}
+
+#[derive(Debug)]
+struct CheckRecord {
+    table: QualifiedName,
+    name: Option<String>,
+    columns: Vec<String>,
+    added: usize,
+    validated: Option<usize>,
+    dropped: Option<usize>,
+}
+
+#[derive(Debug)]
+struct ConstraintRecord {
+    table: QualifiedName,
+    name: String,
+    added: usize,
+    tx: usize,
+    not_valid: bool,
+}
+
+/// Facts derived once per migration by walking its statements in order.
+#[derive(Debug, Default)]
+struct Analysis {
+    relations: Vec<Relation>,
+    /// (statement, index name, table)
+    indexes: Vec<(usize, QualifiedName, QualifiedName)>,
+    checks: Vec<CheckRecord>,
+    constraints: Vec<ConstraintRecord>,
+    /// (statement, table, column, type)
+    column_types: Vec<(usize, QualifiedName, String, String)>,
+    /// (statement, schema)
+    schemas: Vec<(usize, String)>,
+    /// (statement, transaction, type)
+    enums: Vec<(usize, usize, QualifiedName)>,
+}
+
+impl Analysis {
+    fn build(m: &Migration) -> Analysis {
+        let mut a = Analysis::default();
+        for stmt in &m.statements {
+            let i = stmt.index;
+            for op in &stmt.operations {
+                a.apply(i, stmt.tx.transaction, op);
+            }
+        }
+        a
+    }
+
+    fn relation_index_at(&self, name: &QualifiedName, at: usize) -> Option<usize> {
+        self.relations
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, r)| r.alive_at(at) && same_name(r.name_at(at), name))
+            .map(|(i, _)| i)
+    }
+
+    fn relation_at(&self, name: &QualifiedName, at: usize) -> Option<&Relation> {
+        self.relation_index_at(name, at).map(|i| &self.relations[i])
+    }
+
+    fn create(&mut self, i: usize, name: &QualifiedName) {
+        self.relations.push(Relation { created: Some(i), names: vec![(i, name.clone())], dropped: None });
+    }
+
+    fn apply(&mut self, i: usize, tx: usize, op: &Operation) {
+        use Operation as O;
+        match op {
+            O::CreateTable { table, columns, constraints, .. } => {
+                self.create(i, table);
+                for c in columns {
+                    self.column_types.push((i, table.clone(), c.name.clone(), c.data_type.clone()));
+                }
+                for c in constraints {
+                    self.add_constraint(i, tx, table, c);
+                }
+            }
+            O::CreateView { name, .. } => self.create(i, name),
+            O::RenameTable { table, new_name } => {
+                let new = QualifiedName { schema: table.schema.clone(), name: new_name.clone() };
+                match self.relation_index_at(table, i) {
+                    Some(r) => self.relations[r].names.push((i + 1, new)),
+                    None => self.relations.push(Relation {
+                        created: None,
+                        names: vec![(0, table.clone()), (i + 1, new)],
+                        dropped: None,
+                    }),
+                }
+            }
+            O::DropTable { table, .. } => self.drop_relation(i, table),
+            O::DropView { name, .. } => self.drop_relation(i, name),
+            O::CreateIndex { name: Some(name), table, .. } => {
+                let name = QualifiedName { schema: table.schema.clone(), name: name.clone() };
+                self.indexes.push((i, name, table.clone()));
+            }
+            O::AddColumn { table, column, .. } => {
+                self.column_types.push((i, table.clone(), column.name.clone(), column.data_type.clone()));
+                if let Some(expr) = &column.check {
+                    let columns = not_null_columns(expr);
+                    if !columns.is_empty() {
+                        self.checks.push(CheckRecord {
+                            table: table.clone(),
+                            name: None,
+                            columns,
+                            added: i,
+                            validated: Some(i),
+                            dropped: None,
+                        });
+                    }
+                }
+            }
+            O::AlterColumnType { table, column, new_type, .. } => {
+                self.column_types.push((i, table.clone(), column.clone(), new_type.clone()));
+            }
+            O::AddConstraint { table, constraint } => self.add_constraint(i, tx, table, constraint),
+            O::ValidateConstraint { table, name } => {
+                for c in self.checks.iter_mut() {
+                    if c.name.as_deref() == Some(name.as_str()) && same_name(&c.table, table) {
+                        c.validated.get_or_insert(i);
+                    }
+                }
+            }
+            O::DropConstraint { table, name, .. } => {
+                for c in self.checks.iter_mut() {
+                    if c.name.as_deref() == Some(name.as_str()) && same_name(&c.table, table) {
+                        c.dropped.get_or_insert(i);
+                    }
+                }
+            }
+            O::CreateSchema { name, .. } => self.schemas.push((i, name.clone())),
+            O::CreateEnum { name, .. } => self.enums.push((i, tx, name.clone())),
+            _ => {}
+        }
+    }
+
+    fn drop_relation(&mut self, i: usize, name: &QualifiedName) {
+        if let Some(r) = self.relation_index_at(name, i) {
+            self.relations[r].dropped = Some(i);
+        } else {
+            self.relations.push(Relation { created: None, names: vec![(0, name.clone())], dropped: Some(i) });
+        }
+    }
+
+    fn add_constraint(
+        &mut self,
+        i: usize,
+        tx: usize,
+        table: &QualifiedName,
+        c: &migration_parser::ConstraintDef,
+    ) {
+        if let Some(name) = &c.name {
+            self.constraints.push(ConstraintRecord {
+                table: table.clone(),
+                name: name.clone(),
+                added: i,
+                tx,
+                not_valid: c.not_valid,
+            });
+        }
+        if let ConstraintKind::Check { expr } = &c.kind {
+            let columns = not_null_columns(expr);
+            if !columns.is_empty() {
+                self.checks.push(CheckRecord {
+                    table: table.clone(),
+                    name: c.name.clone(),
+                    columns,
+                    added: i,
+                    validated: if c.not_valid { None } else { Some(i) },
+                    dropped: None,
+                });
+            }
+        }
+    }
+}
+
+/// The columns a CHECK expression proves NOT NULL: `col IS NOT NULL`, possibly several joined
+/// by `AND`, possibly parenthesised or quoted. Any other shape proves nothing.
+pub(crate) fn not_null_columns(expr: &str) -> Vec<String> {
+    let mut s = expr.trim();
+    while let Some(inner) = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        if !balanced(inner) {
+            break;
+        }
+        s = inner.trim();
+    }
+    let lower = s.to_string();
+    let mut out = Vec::new();
+    for part in split_and(&lower) {
+        let mut p = part.trim();
+        while let Some(inner) = p.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+            if !balanced(inner) {
+                break;
+            }
+            p = inner.trim();
+        }
+        let words: Vec<&str> = p.split_whitespace().collect();
+        if let [col, is, not, null] = words.as_slice()
+            && is.eq_ignore_ascii_case("is")
+            && not.eq_ignore_ascii_case("not")
+            && null.eq_ignore_ascii_case("null")
+        {
+            let col = match col.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+                Some(quoted) => quoted.to_string(),
+                None => col.to_lowercase(),
+            };
+            out.push(col);
+        } else {
+            return Vec::new();
+        }
+    }
+    out
+}
+
+fn balanced(s: &str) -> bool {
+    let mut depth = 0i32;
+    for ch in s.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
+/// Split on top-level ` AND ` (case-insensitive).
+fn split_and(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let bytes = s.as_bytes();
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b' ' if depth == 0
+                && s.get(i..i + 5).is_some_and(|w| w.eq_ignore_ascii_case(" and ")) =>
+            {
+                parts.push(&s[start..i]);
+                start = i + 5;
+                i += 5;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_null_columns;
+
+    #[test]
+    fn not_null_check_shapes() {
+        assert_eq!(not_null_columns("email IS NOT NULL"), vec!["email"]);
+        assert_eq!(not_null_columns("(email IS NOT NULL)"), vec!["email"]);
+        assert_eq!(not_null_columns("\"Email\" is not null"), vec!["Email"]);
+        assert_eq!(not_null_columns("a IS NOT NULL AND (b IS NOT NULL)"), vec!["a", "b"]);
+        assert!(not_null_columns("a IS NOT NULL OR b IS NOT NULL").is_empty());
+        assert!(not_null_columns("a > 0").is_empty());
+        assert!(not_null_columns("(a IS NOT NULL) AND a > 0").is_empty());
+    }
+}

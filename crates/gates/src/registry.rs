@@ -1,0 +1,150 @@
+//! The [`Registry`] of rules and the lint driver.
+
+use migration_parser::{Migration, Statement};
+
+use crate::config::names_rule;
+use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta};
+
+/// A set of rules, looked up by name or code, run together by [`Registry::lint`].
+///
+/// Code ranges of the built-in rules:
+///
+/// | range | family |
+/// |---|---|
+/// | DC101–DC109 | blocking locks |
+/// | DC110 | *reserved*: `lock-time-budget` (per shard) |
+/// | DC201–DC209 | rewrites and long-running data changes |
+/// | DC301–DC309 | destructive and breaking changes |
+/// | DC311–DC318 | *reserved*: per-shard rules (`fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch`) |
+/// | DC401 | multi-tenant hygiene |
+/// | DC402–DC404 | *reserved*: per-shard fleet rules (`schema-drift`, `cascade-reach`, `shard-unreachable`) |
+/// | DC501–DC509 | transactions and timeouts |
+/// | DC901 | meta: statements that could not be verified |
+pub struct Registry {
+    rules: Vec<Box<dyn GateRule>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.rules.iter().map(|r| r.meta().name.to_string())).finish()
+    }
+}
+
+impl Default for Registry {
+    /// The built-in rules ([`Registry::builtin`]).
+    fn default() -> Self {
+        Registry::builtin()
+    }
+}
+
+impl Registry {
+    /// A registry with no rules.
+    pub fn empty() -> Registry {
+        Registry { rules: Vec::new() }
+    }
+
+    /// The built-in static rules.
+    pub fn builtin() -> Registry {
+        Registry { rules: crate::rules::builtin() }
+    }
+
+    /// Add a rule. Fails if a registered rule has the same name or code (case-insensitive).
+    pub fn register(&mut self, rule: Box<dyn GateRule>) -> Result<(), GatesError> {
+        let meta = rule.meta();
+        for existing in &self.rules {
+            let e = existing.meta();
+            let clash = if e.name.eq_ignore_ascii_case(meta.name) {
+                Some("name")
+            } else if e.code.eq_ignore_ascii_case(meta.code) {
+                Some("code")
+            } else {
+                None
+            };
+            if let Some(clash) = clash {
+                return Err(GatesError::DuplicateRule {
+                    code: meta.code.to_string(),
+                    name: meta.name.to_string(),
+                    clash,
+                });
+            }
+        }
+        self.rules.push(rule);
+        Ok(())
+    }
+
+    /// The rule with this name or code (case-insensitive).
+    pub fn get(&self, name_or_code: &str) -> Option<&dyn GateRule> {
+        self.rules.iter().find(|r| names_rule(name_or_code, &r.meta())).map(|r| r.as_ref())
+    }
+
+    /// The rules in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn GateRule> {
+        self.rules.iter().map(|r| r.as_ref())
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Check that every rule `config` names in `[rules]` exists here. `lint` itself ignores
+    /// unknown names; call this once after loading the configuration to report typos.
+    pub fn check_config(&self, config: &Config) -> Result<(), GatesError> {
+        for (file, key, rule, line, column) in config.rule_references() {
+            if self.get(&rule).is_none() {
+                return Err(GatesError::UnknownRule { file, line, column, key, rule });
+            }
+        }
+        Ok(())
+    }
+
+    /// Run every enabled rule on `migration` under `config`.
+    ///
+    /// Applies `[rules] disable`, `[rules.severity]` overrides and inline ignores
+    /// (`-- deployclaw:ignore RULE` before a statement, `-- deployclaw:ignore-file RULE`; by name
+    /// or code, or `all`). Findings are sorted by location, then code.
+    pub fn lint(&self, migration: &Migration, config: &Config) -> Vec<Finding> {
+        self.lint_with(&RuleContext::new(migration, config))
+    }
+
+    /// [`lint`](Self::lint) with a prepared context (another PostgreSQL version, and later a
+    /// shard's catalog and evidence).
+    pub fn lint_with(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
+        let migration = ctx.migration();
+        let config = ctx.config();
+        let mut findings = Vec::new();
+        for rule in &self.rules {
+            let meta = rule.meta();
+            if config.is_disabled(&meta) || ignored(&migration.file_ignored_rules, &meta) {
+                continue;
+            }
+            let severity = config.severity_override(&meta);
+            for mut f in rule.check(ctx) {
+                let stmt = f.location.as_ref().and_then(|l| migration.statements.get(l.statement));
+                if stmt.is_some_and(|s: &Statement| ignored(&s.ignored_rules, &meta)) {
+                    continue;
+                }
+                if let Some(s) = severity {
+                    f.severity = s;
+                }
+                findings.push(f);
+            }
+        }
+        findings.sort_by(|a, b| {
+            let key = |f: &Finding| {
+                f.location.as_ref().map(|l| (l.line, l.column, l.statement)).unwrap_or((u32::MAX, 0, 0))
+            };
+            key(a).cmp(&key(b)).then_with(|| a.code.cmp(&b.code))
+        });
+        findings
+    }
+}
+
+fn ignored(list: &[String], meta: &RuleMeta<'_>) -> bool {
+    list.iter().any(|r| r.trim().eq_ignore_ascii_case("all") || names_rule(r, meta))
+}

@@ -1,0 +1,187 @@
+//! Tokenizing the whole file once and splitting it into statements.
+//!
+//! The file is tokenized once with sqlparser's PostgreSQL tokenizer. Strings, quoted identifiers,
+//! dollar-quoted bodies and comments are single tokens, so a `;` token outside parentheses ends a
+//! statement exactly where psql would end it. psql meta-commands (`\set`, `\i`, ...) end at the end
+//! of their line, as in psql.
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+
+use crate::ParseError;
+
+/// The tokenized file with the byte offset of every token.
+pub(crate) struct Tokens {
+    /// All tokens, whitespace and comments included.
+    pub tokens: Vec<TokenWithSpan>,
+    /// Byte offset of each token's first character; one extra entry = source length.
+    pub starts: Vec<usize>,
+}
+
+/// One statement's place in the token stream.
+pub(crate) struct RawStatement {
+    /// Index of the first significant token.
+    pub first: usize,
+    /// Index of the last significant token (inclusive), before any `;`.
+    pub last: usize,
+    /// Index of the terminating `;` token, if any.
+    pub semicolon: Option<usize>,
+    /// A psql meta-command (`\...`), which ends at the end of its line.
+    pub meta: bool,
+}
+
+/// Whether a token is whitespace or a comment.
+pub(crate) fn is_trivia(t: &Token) -> bool {
+    matches!(t, Token::Whitespace(_))
+}
+
+/// Tokenize `source` and compute byte offsets.
+pub(crate) fn tokenize(file: &str, source: &str) -> Result<Tokens, ParseError> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, source)
+        .tokenize_with_location()
+        .map_err(|e| ParseError::Tokenize {
+            file: file.to_string(),
+            line: clamp_u32(e.location.line),
+            column: clamp_u32(e.location.column),
+            message: e.message,
+        })?;
+    let starts = byte_offsets(source, &tokens);
+    Ok(Tokens { tokens, starts })
+}
+
+fn clamp_u32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// sqlparser's locations are 1-based lines and 1-based columns counted in `char`s (a new line
+/// starts after each `\n`; `\r` counts as a character). Walk the source once, in token order, to
+/// turn each token's start location into a byte offset.
+fn byte_offsets(source: &str, tokens: &[TokenWithSpan]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(tokens.len() + 1);
+    let mut chars = source.char_indices().peekable();
+    let (mut line, mut col) = (1u64, 1u64);
+    let mut byte = 0usize;
+    for t in tokens {
+        let target = (t.span.start.line, t.span.start.column);
+        while (line, col) < target {
+            match chars.next() {
+                Some((_, c)) => {
+                    byte += c.len_utf8();
+                    if c == '\n' {
+                        line += 1;
+                        col = 1;
+                    } else {
+                        col += 1;
+                    }
+                }
+                None => break,
+            }
+        }
+        starts.push(byte);
+    }
+    starts.push(source.len());
+    starts
+}
+
+/// Split the token stream into statements. Empty statements are dropped.
+pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
+    let tokens = &toks.tokens;
+    let mut out = Vec::new();
+    let mut first: Option<usize> = None;
+    let mut last = 0usize;
+    let mut depth = 0i32;
+    let mut i = 0usize;
+    while i < tokens.len() {
+        let t = &tokens[i].token;
+        if is_trivia(t) {
+            i += 1;
+            continue;
+        }
+        match first {
+            None => {
+                if matches!(t, Token::SemiColon) {
+                    i += 1;
+                    continue;
+                }
+                if matches!(t, Token::Backslash) {
+                    // psql meta-command: runs to the end of the line.
+                    let line = tokens[i].span.start.line;
+                    let mut j = i;
+                    let mut end = i;
+                    while j < tokens.len() {
+                        let tj = &tokens[j];
+                        if tj.span.start.line != line
+                            || matches!(tj.token, Token::Whitespace(Whitespace::Newline))
+                        {
+                            break;
+                        }
+                        if !is_trivia(&tj.token) {
+                            end = j;
+                        }
+                        j += 1;
+                    }
+                    out.push(RawStatement { first: i, last: end, semicolon: None, meta: true });
+                    i = j;
+                    continue;
+                }
+                first = Some(i);
+                last = i;
+                depth = 0;
+                adjust_depth(t, &mut depth);
+            }
+            Some(f) => {
+                if matches!(t, Token::SemiColon) && depth <= 0 {
+                    out.push(RawStatement { first: f, last, semicolon: Some(i), meta: false });
+                    first = None;
+                } else {
+                    last = i;
+                    adjust_depth(t, &mut depth);
+                }
+            }
+        }
+        i += 1;
+    }
+    if let Some(f) = first {
+        out.push(RawStatement { first: f, last, semicolon: None, meta: false });
+    }
+    out
+}
+
+fn adjust_depth(t: &Token, depth: &mut i32) {
+    match t {
+        Token::LParen => *depth += 1,
+        Token::RParen => *depth = (*depth - 1).max(0),
+        _ => {}
+    }
+}
+
+/// Line/column (1-based, columns in chars) of the last character of token `k`.
+pub(crate) fn token_end_location(source: &str, toks: &Tokens, k: usize) -> (u32, u32) {
+    let t = &toks.tokens[k];
+    let (mut line, mut col) = (t.span.start.line, t.span.start.column);
+    let text = source.get(toks.starts[k]..toks.starts[k + 1]).unwrap_or_default();
+    let n = text.chars().count();
+    for c in text.chars().take(n.saturating_sub(1)) {
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (clamp_u32(line), clamp_u32(col))
+}
+
+/// Line/column (1-based, columns in chars) of byte offset `pos` (linear in `pos`: for errors only).
+pub(crate) fn location_of_bytes(bytes: &[u8], pos: usize) -> (u32, u32) {
+    let pos = pos.min(bytes.len());
+    let before = &bytes[..pos];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}

@@ -1,0 +1,498 @@
+//! Token-level recognition of PostgreSQL statements sqlparser 0.64 rejects or mis-parses.
+//!
+//! Two hooks:
+//! * [`recognize_before`] runs before sqlparser, for statements sqlparser gets *wrong* or always
+//!   rejects (`DROP INDEX [CONCURRENTLY]`, `DO`, `REINDEX`, `VACUUM`, `CLUSTER`, `ALTER SYSTEM`,
+//!   `ALTER INDEX ... ATTACH PARTITION`).
+//! * [`recognize_after`] runs when sqlparser failed: it rewrites the tokens into a form sqlparser
+//!   accepts (drops `ONLY` in `CREATE INDEX ... ON ONLY`, `COLLATE` after `ALTER COLUMN ... TYPE`,
+//!   `INCLUDING ...` in `CREATE TABLE (LIKE ...)`, `WITH [NO] DATA` after a materialized view) or
+//!   splits a multi-action `ALTER TABLE` and handles `SET SCHEMA` / `SET TABLESPACE` itself.
+//!
+//! Statements recognised here are reported as [`crate::StatementKind::Parsed`]: the file is valid
+//! SQL and the operations are complete. Only statements nothing understood stay `Unparsed`.
+
+use sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use crate::convert;
+use crate::model::{Operation, QualifiedName};
+use crate::parse::parse_tokens;
+
+/// A cursor over significant tokens.
+struct Cur<'a> {
+    t: &'a [&'a TokenWithSpan],
+    i: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn new(t: &'a [&'a TokenWithSpan]) -> Self {
+        Cur { t, i: 0 }
+    }
+    fn peek(&self) -> Option<&'a Token> {
+        self.t.get(self.i).map(|t| &t.token)
+    }
+    fn is_kw(&self, k: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(k))
+    }
+    fn eat(&mut self, k: &str) -> bool {
+        if self.is_kw(k) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn eat_all(&mut self, ks: &[&str]) -> bool {
+        let save = self.i;
+        for k in ks {
+            if !self.eat(k) {
+                self.i = save;
+                return false;
+            }
+        }
+        true
+    }
+    fn eat_token(&mut self, t: &Token) -> bool {
+        if self.peek() == Some(t) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn done(&self) -> bool {
+        self.i >= self.t.len()
+    }
+    /// An identifier (quoted or not), normalised.
+    fn ident(&mut self) -> Option<String> {
+        match self.peek() {
+            Some(Token::Word(w)) => {
+                self.i += 1;
+                Some(if w.quote_style.is_some() { w.value.clone() } else { w.value.to_lowercase() })
+            }
+            _ => None,
+        }
+    }
+    /// `a`, `s.a`, `db.s.a`.
+    fn name(&mut self) -> Option<QualifiedName> {
+        let mut parts = vec![self.ident()?];
+        while self.eat_token(&Token::Period) {
+            parts.push(self.ident()?);
+        }
+        let name = parts.pop()?;
+        Some(match parts.pop() {
+            Some(schema) => QualifiedName::qualified(schema, name),
+            None => QualifiedName::new(name),
+        })
+    }
+    /// Skip a balanced parenthesised group if one starts here.
+    fn skip_parens(&mut self) -> Option<Vec<&'a Token>> {
+        if self.peek() != Some(&Token::LParen) {
+            return None;
+        }
+        let mut depth = 0;
+        let mut inner = Vec::new();
+        while let Some(t) = self.peek() {
+            self.i += 1;
+            match t {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(inner);
+                    }
+                }
+                _ => {}
+            }
+            inner.push(t);
+        }
+        Some(inner)
+    }
+}
+
+fn word_is(t: &Token, k: &str) -> bool {
+    matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(k))
+}
+
+/// Statements handled from tokens before sqlparser sees them.
+pub(crate) fn recognize_before(sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
+    let mut c = Cur::new(sig);
+    if c.eat_all(&["DROP", "INDEX"]) {
+        return drop_index(&mut c);
+    }
+    if c.eat("DO") {
+        return do_block(&mut c);
+    }
+    if c.eat("REINDEX") {
+        return reindex(&mut c);
+    }
+    if c.eat("VACUUM") {
+        return vacuum(&mut c);
+    }
+    if c.eat("CLUSTER") {
+        return cluster(&mut c);
+    }
+    if c.eat_all(&["ALTER", "SYSTEM"]) {
+        c.eat("SET");
+        c.eat("RESET");
+        let name = c.ident().unwrap_or_default();
+        return Some(vec![Operation::AlterSystem { name }]);
+    }
+    if c.eat_all(&["ALTER", "INDEX"]) {
+        c.eat_all(&["IF", "EXISTS"]);
+        let index = c.name()?;
+        if c.eat_all(&["ATTACH", "PARTITION"]) {
+            let partition = c.name()?;
+            return c.done().then_some(vec![Operation::AttachIndexPartition { index, partition }]);
+        }
+        return None;
+    }
+    None
+}
+
+fn drop_index(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    let concurrently = c.eat("CONCURRENTLY");
+    let if_exists = c.eat_all(&["IF", "EXISTS"]);
+    let mut names = vec![c.name()?];
+    while c.eat_token(&Token::Comma) {
+        names.push(c.name()?);
+    }
+    let cascade = c.eat("CASCADE");
+    if !cascade {
+        c.eat("RESTRICT");
+    }
+    if !c.done() {
+        return None;
+    }
+    Some(
+        names
+            .into_iter()
+            .map(|name| Operation::DropIndex { name, concurrently, if_exists, cascade })
+            .collect(),
+    )
+}
+
+fn do_block(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    let mut body = None;
+    while let Some(t) = c.peek() {
+        c.i += 1;
+        match t {
+            Token::DollarQuotedString(d) => body = Some(d.value.clone()),
+            Token::SingleQuotedString(s) | Token::EscapedStringLiteral(s) => body = Some(s.clone()),
+            _ => {}
+        }
+    }
+    body.map(|body| vec![Operation::Do { body }])
+}
+
+fn reindex(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    let mut concurrently = false;
+    if let Some(inner) = c.skip_parens() {
+        // REINDEX (VERBOSE, CONCURRENTLY [true]) is PG 14+ syntax.
+        concurrently = inner.iter().any(|t| word_is(t, "CONCURRENTLY"));
+    }
+    let kind = ["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"]
+        .into_iter()
+        .find(|k| c.eat(k))?
+        .to_lowercase();
+    concurrently |= c.eat("CONCURRENTLY");
+    let name = if c.done() { QualifiedName::new("") } else { c.name()? };
+    c.done().then_some(vec![Operation::Reindex { target_kind: kind, name, concurrently }])
+}
+
+fn table_list(c: &mut Cur<'_>) -> Option<Vec<QualifiedName>> {
+    let mut tables = Vec::new();
+    while !c.done() {
+        c.eat("ONLY");
+        tables.push(c.name()?);
+        c.skip_parens();
+        if !c.eat_token(&Token::Comma) {
+            break;
+        }
+    }
+    c.done().then_some(tables)
+}
+
+fn vacuum(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    let mut full = false;
+    let mut analyze = false;
+    if let Some(inner) = c.skip_parens() {
+        // `FULL [true|false|on|off|1|0]`
+        for (k, t) in inner.iter().enumerate() {
+            if word_is(t, "FULL") {
+                full = !inner.get(k + 1).is_some_and(|n| {
+                    word_is(n, "false") || word_is(n, "off") || matches!(n, Token::Number(x, _) if x == "0")
+                });
+            }
+            if word_is(t, "ANALYZE") {
+                analyze = true;
+            }
+        }
+    } else {
+        loop {
+            if c.eat("FULL") {
+                full = true;
+            } else if c.eat("ANALYZE") || c.eat("ANALYSE") {
+                analyze = true;
+            } else if !(c.eat("FREEZE") || c.eat("VERBOSE")) {
+                break;
+            }
+        }
+    }
+    let tables = table_list(c)?;
+    let command = match (full, analyze) {
+        (true, _) => "vacuum full",
+        (false, true) => "vacuum analyze",
+        (false, false) => "vacuum",
+    };
+    Some(vec![Operation::Maintenance { command: command.into(), tables }])
+}
+
+fn cluster(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    c.skip_parens();
+    c.eat("VERBOSE");
+    let mut tables = Vec::new();
+    if !c.done() {
+        let first = c.name()?;
+        if c.eat("ON") {
+            // Pre-8.3 form `CLUSTER index ON table`.
+            tables.push(c.name()?);
+        } else {
+            tables.push(first);
+            if c.eat("USING") {
+                c.name()?;
+            }
+        }
+    }
+    c.done().then_some(vec![Operation::Maintenance { command: "cluster".into(), tables }])
+}
+
+/// Index in `all` of the `n`-th significant token.
+fn all_index(all: &[TokenWithSpan], sig_index: usize) -> Option<usize> {
+    all.iter()
+        .enumerate()
+        .filter(|(_, t)| !crate::split::is_trivia(&t.token))
+        .nth(sig_index)
+        .map(|(i, _)| i)
+}
+
+/// Convert tokens that sqlparser accepted after a rewrite.
+fn reparse(tokens: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
+    let stmts = parse_tokens(tokens).ok()?;
+    let mut ops = Vec::new();
+    for s in &stmts {
+        convert::operations(s, &|| crate::parse::describe(sig), &mut ops);
+    }
+    Some(ops)
+}
+
+/// Statements handled from tokens after sqlparser rejected them.
+pub(crate) fn recognize_after(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
+    let mut c = Cur::new(sig);
+    if c.eat("CREATE") {
+        c.eat("UNIQUE");
+        if c.eat("INDEX") {
+            return create_index_on_only(all, sig);
+        }
+        c.eat("GLOBAL");
+        c.eat("LOCAL");
+        c.eat("TEMPORARY");
+        c.eat("TEMP");
+        c.eat("UNLOGGED");
+        if c.eat("TABLE") {
+            return create_table_like(all, sig);
+        }
+        if c.eat_all(&["MATERIALIZED", "VIEW"]) {
+            return matview_with_data(all, sig);
+        }
+        return None;
+    }
+    if c.eat_all(&["ALTER", "TABLE"]) {
+        return alter_table(all, sig, c.i);
+    }
+    None
+}
+
+fn create_index_on_only(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
+    let on = sig.iter().position(|t| word_is(&t.token, "ON"))?;
+    if !sig.get(on + 1).is_some_and(|t| word_is(&t.token, "ONLY")) {
+        return None;
+    }
+    let only_at = all_index(all, on + 1)?;
+    let mut v = all.to_vec();
+    v.remove(only_at);
+    let mut ops = reparse(&v, sig)?;
+    for op in &mut ops {
+        if let Operation::CreateIndex { only, .. } = op {
+            *only = true;
+        }
+    }
+    Some(ops)
+}
+
+fn create_table_like(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
+    // Drop `INCLUDING x` / `EXCLUDING x` pairs: sqlparser accepts `(LIKE t)` without them.
+    let mut drop = Vec::new();
+    for (k, t) in sig.iter().enumerate() {
+        if word_is(&t.token, "INCLUDING") || word_is(&t.token, "EXCLUDING") {
+            drop.push(all_index(all, k)?);
+            drop.push(all_index(all, k + 1)?);
+        }
+    }
+    if drop.is_empty() {
+        return None;
+    }
+    let v: Vec<TokenWithSpan> =
+        all.iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, t)| t.clone()).collect();
+    reparse(&v, sig)
+}
+
+fn matview_with_data(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
+    let n = sig.len();
+    let cut = if n >= 3 && word_is(&sig[n - 3].token, "WITH") && word_is(&sig[n - 2].token, "NO") && word_is(&sig[n - 1].token, "DATA") {
+        n - 3
+    } else if n >= 2 && word_is(&sig[n - 2].token, "WITH") && word_is(&sig[n - 1].token, "DATA") {
+        n - 2
+    } else {
+        return None;
+    };
+    let end = all_index(all, cut)?;
+    reparse(&all[..end], sig)
+}
+
+/// Split `ALTER TABLE name` actions at top-level commas and handle each on its own.
+fn alter_table(all: &[TokenWithSpan], sig: &[&TokenWithSpan], after_table_kw: usize) -> Option<Vec<Operation>> {
+    let mut c = Cur::new(sig);
+    c.i = after_table_kw;
+    c.eat_all(&["IF", "EXISTS"]);
+    c.eat("ONLY");
+    let table = c.name()?;
+    c.eat_token(&Token::Mul);
+    let prefix_end = all_index(all, c.i)?;
+    let prefix = &all[..prefix_end];
+    // Action boundaries (indices into `sig`).
+    let mut actions: Vec<(usize, usize)> = Vec::new();
+    let mut depth = 0;
+    let mut start = c.i;
+    for k in c.i..sig.len() {
+        match &sig[k].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => {
+                actions.push((start, k));
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    actions.push((start, sig.len()));
+    let mut ops = Vec::new();
+    for (a, b) in actions {
+        if a >= b {
+            return None;
+        }
+        let act = &sig[a..b];
+        ops.extend(alter_action(all, sig, prefix, &table, act, a)?);
+    }
+    Some(ops)
+}
+
+fn alter_action(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+    prefix: &[TokenWithSpan],
+    table: &QualifiedName,
+    act: &[&TokenWithSpan],
+    act_start: usize,
+) -> Option<Vec<Operation>> {
+    let mut c = Cur::new(act);
+    let other = |action: &str| Some(vec![Operation::AlterTableOther { table: table.clone(), action: action.into() }]);
+    if c.eat_all(&["SET", "SCHEMA"]) {
+        return other("set schema");
+    }
+    if c.eat_all(&["SET", "TABLESPACE"]) {
+        return other("set tablespace");
+    }
+    if c.eat_all(&["SET", "WITHOUT", "CLUSTER"]) {
+        return other("set without cluster");
+    }
+    if c.eat_all(&["SET", "WITHOUT", "OIDS"]) {
+        return other("set without oids");
+    }
+    if c.eat_all(&["SET", "ACCESS", "METHOD"]) {
+        return other("set access method");
+    }
+    if c.eat_all(&["CLUSTER", "ON"]) {
+        return other("cluster on");
+    }
+    if c.eat("OF") || c.eat_all(&["NOT", "OF"]) {
+        return other("of type");
+    }
+    // The action's own tokens (with whitespace) as a single-action ALTER TABLE.
+    let a = all_index(all, act_start)?;
+    let b = all_index(all, act_start + act.len() - 1)? + 1;
+    let mut toks: Vec<TokenWithSpan> = prefix.to_vec();
+    toks.push(TokenWithSpan { token: Token::Whitespace(sqlparser::tokenizer::Whitespace::Space), span: sqlparser::tokenizer::Span::empty() });
+    toks.extend_from_slice(&all[a..b]);
+    if let Some(ops) = reparse(&toks, sig) {
+        return Some(ops);
+    }
+    // ALTER [COLUMN] c [SET DATA] TYPE t COLLATE x [USING e]
+    if c.eat("ALTER") {
+        c.eat("COLUMN");
+        c.ident()?;
+        let rest_kw = c.i;
+        if c.eat_all(&["SET", "STATISTICS"]) || c.eat_all(&["SET", "STORAGE"]) || c.eat_all(&["SET", "COMPRESSION"]) {
+            let w = act[rest_kw + 1].token.to_string().to_lowercase();
+            return other(&format!("alter column set {w}"));
+        }
+        if c.eat_all(&["SET", "("]) || c.eat_all(&["RESET"]) {
+            return other("alter column set attribute options");
+        }
+        let collate = act.iter().position(|t| word_is(&t.token, "COLLATE"))?;
+        let coll_name = match act.get(collate + 1).map(|t| &t.token) {
+            Some(Token::Word(w)) => {
+                if w.quote_style.is_some() { w.value.clone() } else { w.value.to_lowercase() }
+            }
+            _ => return None,
+        };
+        let mut name_end = collate + 2;
+        while act.get(name_end).is_some_and(|t| t.token == Token::Period) {
+            name_end += 2;
+        }
+        let ca = all_index(all, act_start + collate)?;
+        let cb = all_index(all, act_start + name_end - 1)? + 1;
+        let off = prefix.len() + 1;
+        let (fa, fb) = (off + (ca - a), off + (cb - a));
+        let filtered: Vec<TokenWithSpan> =
+            toks.iter().enumerate().filter(|(i, _)| *i < fa || *i >= fb).map(|(_, t)| t.clone()).collect();
+        let mut ops = reparse(&filtered, sig)?;
+        for op in &mut ops {
+            if let Operation::AlterColumnType { collation, .. } = op {
+                *collation = Some(coll_name.clone());
+            }
+        }
+        return Some(ops);
+    }
+    None
+}
+
+/// `SELECT set_config('lock_timeout', '2s', false)` (also inside other queries): emit the
+/// equivalent [`Operation::Set`] so the settings pass sees it.
+pub(crate) fn set_config_calls(sig: &[&TokenWithSpan], ops: &mut Vec<Operation>) {
+    if !sig.first().is_some_and(|t| word_is(&t.token, "SELECT")) {
+        return;
+    }
+    for k in 0..sig.len() {
+        if !word_is(&sig[k].token, "set_config") {
+            continue;
+        }
+        let args: Vec<&Token> = sig[k + 1..].iter().take(7).map(|t| &t.token).collect();
+        if let [Token::LParen, Token::SingleQuotedString(name), Token::Comma, Token::SingleQuotedString(value), Token::Comma, local, Token::RParen] =
+            args.as_slice()
+        {
+            let local = word_is(local, "true") || matches!(local, Token::SingleQuotedString(s) if s == "t" || s == "true" || s == "on");
+            ops.push(Operation::Set { name: name.to_lowercase(), value: value.clone(), local });
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Markdown for a pull-request comment (GitHub flavour).
+
+use std::fmt::Write;
+
+use gates::{Gate, Severity};
+
+use super::text::{
+    human_ms, md_code, md_escape, md_fence, plural, reason_groups, short_hash, shorten,
+};
+use crate::model::ValidationReport;
+
+/// Options for [`markdown`].
+#[derive(Debug, Clone)]
+pub struct MarkdownOptions {
+    /// Shards named per reason group before "and N more" (default 10).
+    pub shards_per_group: usize,
+    /// Shards listed in the collapsed per-shard section before it is cut (default 100), to keep
+    /// the comment under GitHub's 65 536-character limit.
+    pub max_detail_shards: usize,
+}
+
+impl Default for MarkdownOptions {
+    fn default() -> Self {
+        MarkdownOptions {
+            shards_per_group: 10,
+            max_detail_shards: 100,
+        }
+    }
+}
+
+fn gate_icon(g: Gate) -> &'static str {
+    match g {
+        Gate::Green => "🟢",
+        Gate::Yellow => "🟡",
+        Gate::Red => "🔴",
+    }
+}
+
+fn sev_icon(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "ℹ️",
+        Severity::Yellow => "🟡",
+        Severity::Red => "🔴",
+    }
+}
+
+fn verdict(report: &ValidationReport) -> &'static str {
+    match report.gate {
+        Gate::Green => "safe to ship",
+        Gate::Yellow if report.safety_gates.migration_approved => "approved with warnings",
+        Gate::Yellow => "needs approval",
+        Gate::Red => "blocked",
+    }
+}
+
+/// Render the report as a pull-request comment: summary, gate table per instance, red and
+/// yellow shards grouped by reason, rollback, static findings, and the findings per shard in a
+/// collapsed `<details>` block. All report text is escaped.
+pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
+    let mut o = String::new();
+    let c = report.counts();
+    let sg = &report.safety_gates;
+    let _ = writeln!(
+        o,
+        "## {} deployclaw: {} — {}\n",
+        gate_icon(report.gate),
+        report.gate,
+        verdict(report)
+    );
+    let _ = writeln!(
+        o,
+        "{} · sha256 `{}` · {} · {} on {}\n",
+        md_code(&report.migration.file),
+        short_hash(&report.migration.sha256),
+        plural(report.migration.statements, "statement"),
+        plural(report.shards.len(), "shard"),
+        plural(report.instances().len(), "instance"),
+    );
+    let approval = match &sg.approval_required {
+        Some(role) => format!("approval required: **{}**", md_escape(role)),
+        None => "no approval required".to_owned(),
+    };
+    let _ = writeln!(
+        o,
+        "**{}:** 🟢 {} green · 🟡 {} yellow · 🔴 {} red · risk **{}** · {} · estimated downtime {} · {}\n",
+        plural(c.total(), "shard"),
+        c.green,
+        c.yellow,
+        c.red,
+        sg.risk_level,
+        approval,
+        human_ms(sg.estimated_downtime_sec * 1000),
+        rollback_short(report),
+    );
+
+    // Gate table by instance.
+    let instances = report.instances();
+    if !instances.is_empty() {
+        o.push_str("| Instance | Gate | Shards | 🟢 | 🟡 | 🔴 | Longest lock |\n");
+        o.push_str("|---|---|--:|--:|--:|--:|--:|\n");
+        for i in &instances {
+            let _ = writeln!(
+                o,
+                "| {} | {} {} | {} | {} | {} | {} | {} |",
+                md_escape(i.instance),
+                gate_icon(i.gate),
+                i.gate,
+                i.counts.total(),
+                i.counts.green,
+                i.counts.yellow,
+                i.counts.red,
+                human_ms(i.max_lock_ms)
+            );
+        }
+        o.push('\n');
+    }
+
+    // Red and yellow shards, grouped by reason.
+    let groups = reason_groups(report);
+    for (sev, title, count) in [
+        (Severity::Red, "🔴 Red shards", c.red),
+        (Severity::Yellow, "🟡 Yellow shards", c.yellow),
+    ] {
+        let gs: Vec<_> = groups.iter().filter(|g| g.severity == sev).collect();
+        if gs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "### {title} ({count})\n");
+        for g in gs {
+            let subject = match g.subject {
+                Some((line, stmt)) if !stmt.is_empty() => {
+                    format!(" at line {line}: {}", md_code(&shorten(stmt, 90)))
+                }
+                Some((line, _)) => format!(" at line {line}"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "- **{}**: `{}` ({}){}",
+                plural(g.shards.len(), "shard"),
+                g.rule,
+                md_escape(g.code),
+                subject
+            );
+            let first = g.shards.first();
+            if let Some(s) = first {
+                let _ = writeln!(
+                    o,
+                    "  - e.g. {}: {}",
+                    md_code(&s.shard),
+                    md_escape(&shorten(&g.example.message, 240))
+                );
+            }
+            let names: Vec<String> = g
+                .shards
+                .iter()
+                .take(opts.shards_per_group)
+                .map(|s| format!("{} ({})", md_code(&s.shard), md_escape(&s.instance)))
+                .collect();
+            let more = g.shards.len().saturating_sub(opts.shards_per_group);
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let _ = writeln!(o, "  - shards: {}{}", names.join(", "), more);
+            if let Some(help) = &g.example.help {
+                let _ = writeln!(o, "  - fix: {}", md_escape(&shorten(help, 240)));
+            }
+        }
+        o.push('\n');
+    }
+
+    // Rollback.
+    let rb = &report.rollback;
+    o.push_str("### Rollback\n\n");
+    let _ = writeln!(o, "{}\n", rollback_long(report));
+    if !rb.irreversible.is_empty() {
+        o.push_str("Irreversible (data cannot be restored by the rollback):\n\n");
+        for i in &rb.irreversible {
+            let _ = writeln!(o, "- ⚠️ {}", md_escape(i));
+        }
+        o.push('\n');
+    }
+    if !rb.mismatches.is_empty() {
+        o.push_str("Catalog differences after forward + rollback:\n\n");
+        for m in &rb.mismatches {
+            let _ = writeln!(o, "- ❌ {}", md_escape(m));
+        }
+        o.push('\n');
+    }
+    if let Some(script) = &rb.script {
+        o.push_str("<details><summary>Rollback script</summary>\n\n");
+        o.push_str(&md_fence("sql", script));
+        o.push_str("\n</details>\n\n");
+    }
+
+    // Static findings.
+    if !report.static_findings.is_empty() {
+        let _ = writeln!(o, "### Static findings ({})\n", report.static_findings.len());
+        o.push_str("| Line | Severity | Rule | Message |\n|--:|---|---|---|\n");
+        let mut fs: Vec<_> = report.static_findings.iter().collect();
+        fs.sort_by(|a, b| {
+            let la = a.location.as_ref().map(|l| (l.line, l.column));
+            let lb = b.location.as_ref().map(|l| (l.line, l.column));
+            la.cmp(&lb).then(b.severity.cmp(&a.severity))
+        });
+        for f in fs {
+            let line = f
+                .location
+                .as_ref()
+                .map(|l| format!("{}:{}", l.line, l.column))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "| {} | {} {} | `{}` ({}) | {} |",
+                line,
+                sev_icon(f.severity),
+                f.severity,
+                f.rule,
+                md_escape(&f.code),
+                md_escape(&shorten(&f.message, 300))
+            );
+        }
+        o.push('\n');
+    }
+
+    // Per-shard findings, collapsed.
+    let with_findings: Vec<_> = report
+        .worst_shards()
+        .into_iter()
+        .filter(|s| s.findings.iter().any(|f| f.severity >= Severity::Yellow))
+        .collect();
+    if !with_findings.is_empty() {
+        let _ = writeln!(
+            o,
+            "<details><summary>Findings per shard ({})</summary>\n",
+            plural(with_findings.len(), "shard")
+        );
+        for s in with_findings.iter().take(opts.max_detail_shards) {
+            let _ = writeln!(
+                o,
+                "#### {} {} / {} — {}, estimated lock {}\n",
+                gate_icon(s.gate),
+                md_escape(&s.instance),
+                md_escape(&s.shard),
+                s.gate,
+                human_ms(s.estimated_lock_ms)
+            );
+            let mut fs: Vec<_> = s.findings.iter().collect();
+            fs.sort_by(|a, b| b.severity.cmp(&a.severity));
+            for f in fs {
+                let at = f
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" line {}", l.line))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "- {} `{}` ({}){}: {}",
+                    sev_icon(f.severity),
+                    f.rule,
+                    md_escape(&f.code),
+                    at,
+                    md_escape(&shorten(&f.message, 400))
+                );
+            }
+            o.push('\n');
+        }
+        let cut = with_findings.len().saturating_sub(opts.max_detail_shards);
+        if cut > 0 {
+            let _ = writeln!(o, "…and {} more; see the HTML or JSON report.\n", plural(cut, "shard"));
+        }
+        o.push_str("</details>\n\n");
+    }
+
+    let signed = match &report.signature {
+        Some(s) => format!("signed (ed25519 key {})", md_code(short_hash(&s.public_key))),
+        None => "unsigned".to_owned(),
+    };
+    let _ = writeln!(
+        o,
+        "<sub>deployclaw {} · execution {} · {} · {} in {}</sub>",
+        md_escape(&report.tool_version),
+        md_code(&report.execution_id),
+        report.timestamp.format("%Y-%m-%d %H:%M:%S UTC"),
+        signed,
+        human_ms(report.total_duration_ms)
+    );
+    o
+}
+
+fn rollback_short(report: &ValidationReport) -> String {
+    let rb = &report.rollback;
+    let status = if rb.script.is_none() {
+        "no rollback".to_owned()
+    } else if rb.proven() {
+        "rollback ✅ tested".to_owned()
+    } else if rb.tested {
+        "rollback ❌ mismatch".to_owned()
+    } else {
+        "rollback not tested".to_owned()
+    };
+    if rb.irreversible.is_empty() {
+        status
+    } else {
+        format!("{status} ({} irreversible)", rb.irreversible.len())
+    }
+}
+
+fn rollback_long(report: &ValidationReport) -> String {
+    let rb = &report.rollback;
+    let source = match rb.source.as_str() {
+        "" => String::new(),
+        s => format!(" ({} rollback)", md_escape(s)),
+    };
+    if rb.script.is_none() {
+        "❌ No rollback script.".to_owned()
+    } else if rb.proven() {
+        format!("✅ Tested{source}: forward + rollback on the shadow restored the catalog exactly.")
+    } else if rb.tested {
+        format!(
+            "❌ Tested{source}, but the catalog differs after forward + rollback ({}).",
+            plural(rb.mismatches.len(), "difference")
+        )
+    } else {
+        format!("⚠️ Not tested{source}.")
+    }
+}

@@ -1,0 +1,248 @@
+//! Identifier quoting and PostgreSQL's rules for names it chooses itself.
+
+/// PostgreSQL keywords that are not "unreserved" (reserved, type/function-name and column-name
+/// keywords, PostgreSQL 11–17): an identifier spelled like one of these must be quoted.
+const KEYWORDS: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "between",
+    "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character", "check", "coalesce",
+    "collate", "collation", "column", "concurrently", "constraint", "create", "cross", "current_catalog",
+    "current_date", "current_role", "current_schema", "current_time", "current_timestamp", "current_user",
+    "dec", "decimal", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "exists",
+    "extract", "false", "fetch", "float", "for", "foreign", "freeze", "from", "full", "grant", "greatest",
+    "group", "grouping", "having", "ilike", "in", "initially", "inner", "inout", "int", "integer",
+    "intersect", "interval", "into", "is", "isnull", "join", "json", "json_array", "json_arrayagg",
+    "json_exists", "json_object", "json_objectagg", "json_query", "json_scalar", "json_serialize",
+    "json_table", "json_value", "lateral", "leading", "least", "left", "like", "limit", "localtime",
+    "localtimestamp", "merge_action", "national", "natural", "nchar", "none", "normalize", "not", "notnull",
+    "null", "nullif", "numeric", "offset", "on", "only", "or", "order", "out", "outer", "overlaps", "overlay",
+    "placing", "position", "precision", "primary", "real", "references", "returning", "right", "row",
+    "select", "session_user", "setof", "similar", "smallint", "some", "substring", "symmetric",
+    "system_user", "table", "tablesample", "then", "time", "timestamp", "to", "trailing", "treat", "trim",
+    "true", "union", "unique", "user", "using", "values", "varchar", "variadic", "verbose", "when", "where",
+    "window", "with", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists", "xmlforest",
+    "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize", "xmltable",
+];
+
+/// Quote an identifier the way PostgreSQL's `quote_ident` does: bare when it is lower-case
+/// letters, digits, `_` and `$` (not starting with a digit or `$`) and not a keyword; otherwise
+/// double-quoted with embedded quotes doubled.
+pub fn quote_ident(s: &str) -> String {
+    let bare = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+        && !KEYWORDS.contains(&s);
+    if bare { s.to_string() } else { format!("\"{}\"", s.replace('"', "\"\"")) }
+}
+
+/// Quote a string literal (`'it''s'`).
+pub fn quote_literal(s: &str) -> String {
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+/// PostgreSQL's `makeObjectName(name1, name2, label)`: `name1_name2_label`, with `name1` and
+/// `name2` shortened (the longer one first) so the result fits in 63 bytes.
+pub fn make_object_name(name1: &str, name2: Option<&str>, label: Option<&str>) -> String {
+    let overhead = label.map_or(0, |l| l.len() + 1) + usize::from(name2.is_some());
+    let avail = 63usize.saturating_sub(overhead);
+    let mut n1 = name1.len();
+    let mut n2 = name2.map_or(0, str::len);
+    while n1 + n2 > avail {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    let clip = |s: &str, n: usize| -> String {
+        let mut end = n.min(s.len());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s[..end].to_string()
+    };
+    let mut out = clip(name1, n1);
+    if let Some(n) = name2 {
+        out.push('_');
+        out.push_str(&clip(n, n2));
+    }
+    if let Some(l) = label {
+        out.push('_');
+        out.push_str(l);
+    }
+    out
+}
+
+/// PostgreSQL's `ChooseRelationName` / `ChooseConstraintName`: the first of `name1_name2_label`,
+/// `name1_name2_label1`, `...label2` that `taken` does not report as used.
+pub fn choose_name(name1: &str, name2: Option<&str>, label: &str, taken: impl Fn(&str) -> bool) -> String {
+    let mut pass = 0u32;
+    loop {
+        let l = if pass == 0 { label.to_string() } else { format!("{label}{pass}") };
+        let candidate = make_object_name(name1, name2, Some(&l));
+        if !taken(&candidate) {
+            return candidate;
+        }
+        pass += 1;
+    }
+}
+
+/// PostgreSQL's `ChooseIndexNameAddition` / `ChooseForeignKeyConstraintNameAddition`: the column
+/// names joined by `_`, stopping once the text reaches 63 bytes.
+pub fn name_addition(columns: &[String]) -> String {
+    let mut out = String::new();
+    for c in columns {
+        if !out.is_empty() {
+            out.push('_');
+        }
+        out.push_str(c);
+        if out.len() >= 63 {
+            break;
+        }
+    }
+    out
+}
+
+/// The column name PostgreSQL uses for an index key when choosing an index name: the column for
+/// a plain column (or a cast of one), the function name for a function call, else `expr`.
+pub fn index_column_name(key: &str) -> String {
+    let mut k = key.trim();
+    while k.starts_with('(') && k.ends_with(')') && balanced_inner(k) {
+        k = k[1..k.len() - 1].trim();
+    }
+    let (ident, rest) = split_ident(k);
+    let Some(ident) = ident else { return "expr".into() };
+    let rest = rest.trim_start();
+    if rest.starts_with('(') {
+        return ident.rsplit('.').next().unwrap_or(&ident).to_string();
+    }
+    if rest.starts_with('.') {
+        // qualified function or column reference
+        let (_, r2) = split_ident(&rest[1..]);
+        if r2.trim_start().starts_with('(') {
+            let (i2, _) = split_ident(&rest[1..]);
+            return i2.unwrap_or_else(|| "expr".into());
+        }
+        return "expr".into();
+    }
+    if rest.is_empty() || rest.starts_with("::") || rest.chars().next().is_some_and(char::is_whitespace) {
+        let upper = rest.trim().to_ascii_uppercase();
+        if rest.is_empty()
+            || rest.starts_with("::")
+            || upper.starts_with("ASC")
+            || upper.starts_with("DESC")
+            || upper.starts_with("NULLS")
+            || upper.starts_with("COLLATE")
+            || upper.split_whitespace().next().is_some_and(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return ident;
+        }
+    }
+    "expr".into()
+}
+
+fn balanced_inner(k: &str) -> bool {
+    let mut depth = 0i32;
+    for (i, ch) in k.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 && i != k.len() - 1 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Split a leading identifier (bare, folded to lower case, or double-quoted) off `s`.
+pub fn split_ident(s: &str) -> (Option<String>, &str) {
+    let s = s.trim_start();
+    if let Some(rest) = s.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '"' {
+                if chars.peek().map(|(_, c)| *c) == Some('"') {
+                    out.push('"');
+                    chars.next();
+                } else {
+                    return (Some(out), &rest[i + 1..]);
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        return (None, s);
+    }
+    let end = s
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '$'))
+        .map_or(s.len(), |(i, _)| i);
+    if end == 0 || s.starts_with(|c: char| c.is_ascii_digit()) {
+        return (None, s);
+    }
+    (Some(s[..end].to_lowercase()), &s[end..])
+}
+
+/// Split a dotted name as written (`a.b`, `"A".b.c`) into its normalised parts.
+pub fn split_dotted(s: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = s.trim();
+    loop {
+        let (id, r) = split_ident(rest);
+        match id {
+            Some(id) => parts.push(id),
+            None => return parts,
+        }
+        let r = r.trim_start();
+        match r.strip_prefix('.') {
+            Some(r2) => rest = r2,
+            None => return parts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("users"), "users");
+        assert_eq!(quote_ident("User"), "\"User\"");
+        assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("1a"), "\"1a\"");
+        assert_eq!(quote_ident("name"), "name");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn object_names() {
+        assert_eq!(make_object_name("users", Some("email"), Some("key")), "users_email_key");
+        assert_eq!(make_object_name("users", None, Some("pkey")), "users_pkey");
+        let long = "a".repeat(40);
+        let n = make_object_name(&long, Some(&"b".repeat(40)), Some("fkey"));
+        assert_eq!(n.len(), 63);
+        assert!(n.ends_with("_fkey"));
+        assert_eq!(choose_name("t", Some("c"), "key", |n| n == "t_c_key"), "t_c_key1");
+    }
+
+    #[test]
+    fn index_columns() {
+        assert_eq!(index_column_name("email"), "email");
+        assert_eq!(index_column_name("lower(email)"), "lower");
+        assert_eq!(index_column_name("(lower(email))"), "lower");
+        assert_eq!(index_column_name("name gin_trgm_ops"), "name");
+        assert_eq!(index_column_name("created_at DESC"), "created_at");
+        assert_eq!(index_column_name("a + b"), "expr");
+        assert_eq!(index_column_name("\"Foo\""), "Foo");
+        assert_eq!(split_dotted("public.\"T\".c"), vec!["public", "T", "c"]);
+    }
+}

@@ -1,0 +1,689 @@
+//! Catalog diff and fleet drift.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::shape::{ColumnShape, Shape, TableShape};
+use super::{Catalog, Fingerprint, Identity};
+
+/// One difference between an expected catalog (`a`, the reference) and an actual one (`b`).
+/// "Missing" means in the reference but not in the actual catalog; "extra" the opposite.
+/// Definitions are shown without the schemas' own qualifier, so they compare across tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CatalogDifference {
+    /// A table (or view) of the reference is absent.
+    MissingTable {
+        /// Table.
+        table: String,
+    },
+    /// A table (or view) not in the reference.
+    ExtraTable {
+        /// Table.
+        table: String,
+    },
+    /// Relation kind, persistence, partitioning or view definition differ.
+    TableDiffers {
+        /// Table.
+        table: String,
+        /// What differs (`kind`, `persistence`, `partitioning`, `view definition`).
+        aspect: String,
+        /// Reference value.
+        expected: String,
+        /// Actual value.
+        actual: String,
+    },
+    /// A column of the reference is absent.
+    MissingColumn {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// Its type in the reference.
+        data_type: String,
+    },
+    /// A column not in the reference.
+    ExtraColumn {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// Its type.
+        data_type: String,
+    },
+    /// Column types differ.
+    ColumnTypeDiffers {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// Reference type.
+        expected: String,
+        /// Actual type.
+        actual: String,
+    },
+    /// `NOT NULL` differs.
+    NullabilityDiffers {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// Reference is `NOT NULL`.
+        expected_not_null: bool,
+        /// Actual is `NOT NULL`.
+        actual_not_null: bool,
+    },
+    /// Defaults differ.
+    DefaultDiffers {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// Reference default.
+        expected: Option<String>,
+        /// Actual default.
+        actual: Option<String>,
+    },
+    /// Another column property differs (collation, identity, generation expression, comment).
+    ColumnDiffers {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// What differs.
+        aspect: String,
+        /// Reference value (`none` when unset).
+        expected: String,
+        /// Actual value.
+        actual: String,
+    },
+    /// A constraint of the reference is absent.
+    MissingConstraint {
+        /// Table.
+        table: String,
+        /// Constraint.
+        constraint: String,
+        /// Its definition in the reference.
+        definition: String,
+    },
+    /// A constraint not in the reference.
+    ExtraConstraint {
+        /// Table.
+        table: String,
+        /// Constraint.
+        constraint: String,
+        /// Its definition.
+        definition: String,
+    },
+    /// Constraint definitions (or deferrability) differ.
+    ConstraintDefinitionDiffers {
+        /// Table.
+        table: String,
+        /// Constraint.
+        constraint: String,
+        /// Reference definition.
+        expected: String,
+        /// Actual definition.
+        actual: String,
+    },
+    /// One side is `NOT VALID`.
+    ConstraintValidatedDiffers {
+        /// Table.
+        table: String,
+        /// Constraint.
+        constraint: String,
+        /// Reference is validated.
+        expected: bool,
+        /// Actual is validated.
+        actual: bool,
+    },
+    /// An index of the reference is absent.
+    MissingIndex {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+        /// Its definition in the reference.
+        definition: String,
+    },
+    /// An index not in the reference.
+    ExtraIndex {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+        /// Its definition.
+        definition: String,
+    },
+    /// Index definitions differ.
+    IndexDefinitionDiffers {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+        /// Reference definition.
+        expected: String,
+        /// Actual definition.
+        actual: String,
+    },
+    /// One side's index is invalid (a failed `CREATE INDEX CONCURRENTLY`).
+    IndexValidDiffers {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+        /// Reference is valid.
+        expected: bool,
+        /// Actual is valid.
+        actual: bool,
+    },
+    /// A sequence of the reference is absent.
+    MissingSequence {
+        /// Sequence.
+        sequence: String,
+    },
+    /// A sequence not in the reference.
+    ExtraSequence {
+        /// Sequence.
+        sequence: String,
+    },
+    /// Sequence parameters differ.
+    SequenceDiffers {
+        /// Sequence.
+        sequence: String,
+        /// Reference parameters.
+        expected: String,
+        /// Actual parameters.
+        actual: String,
+    },
+    /// An enum type of the reference is absent.
+    MissingEnum {
+        /// Type.
+        name: String,
+    },
+    /// An enum type not in the reference.
+    ExtraEnum {
+        /// Type.
+        name: String,
+    },
+    /// Enum labels (or their order) differ.
+    EnumLabelsDiffer {
+        /// Type.
+        name: String,
+        /// Reference labels.
+        expected: Vec<String>,
+        /// Actual labels.
+        actual: Vec<String>,
+    },
+    /// A table comment differs.
+    CommentDiffers {
+        /// Table.
+        table: String,
+        /// Reference comment.
+        expected: Option<String>,
+        /// Actual comment.
+        actual: Option<String>,
+    },
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.as_deref().map(|s| s.to_string()).unwrap_or_else(|| "none".to_string())
+}
+
+impl std::fmt::Display for CatalogDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use CatalogDifference as D;
+        match self {
+            D::MissingTable { table } => write!(f, "missing table {table}"),
+            D::ExtraTable { table } => write!(f, "extra table {table}"),
+            D::TableDiffers {
+                table,
+                aspect,
+                expected,
+                actual,
+            } => write!(f, "table {table}: {aspect} differs: expected {expected}, found {actual}"),
+            D::MissingColumn {
+                table,
+                column,
+                data_type,
+            } => write!(f, "table {table}: missing column {column} ({data_type})"),
+            D::ExtraColumn {
+                table,
+                column,
+                data_type,
+            } => write!(f, "table {table}: extra column {column} ({data_type})"),
+            D::ColumnTypeDiffers {
+                table,
+                column,
+                expected,
+                actual,
+            } => write!(f, "column {table}.{column}: type differs: expected {expected}, found {actual}"),
+            D::NullabilityDiffers {
+                table,
+                column,
+                expected_not_null,
+                ..
+            } => {
+                if *expected_not_null {
+                    write!(f, "column {table}.{column}: expected NOT NULL, found nullable")
+                } else {
+                    write!(f, "column {table}.{column}: expected nullable, found NOT NULL")
+                }
+            }
+            D::DefaultDiffers {
+                table,
+                column,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "column {table}.{column}: default differs: expected {}, found {}",
+                opt(expected),
+                opt(actual)
+            ),
+            D::ColumnDiffers {
+                table,
+                column,
+                aspect,
+                expected,
+                actual,
+            } => write!(f, "column {table}.{column}: {aspect} differs: expected {expected}, found {actual}"),
+            D::MissingConstraint {
+                table,
+                constraint,
+                definition,
+            } => write!(f, "table {table}: missing constraint {constraint}: {definition}"),
+            D::ExtraConstraint {
+                table,
+                constraint,
+                definition,
+            } => write!(f, "table {table}: extra constraint {constraint}: {definition}"),
+            D::ConstraintDefinitionDiffers {
+                table,
+                constraint,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "table {table}: constraint {constraint} definition differs: expected {expected}, found {actual}"
+            ),
+            D::ConstraintValidatedDiffers {
+                table,
+                constraint,
+                expected,
+                ..
+            } => {
+                if *expected {
+                    write!(f, "table {table}: constraint {constraint} is NOT VALID (expected validated)")
+                } else {
+                    write!(f, "table {table}: constraint {constraint} is validated (expected NOT VALID)")
+                }
+            }
+            D::MissingIndex { table, index, definition } => {
+                write!(f, "table {table}: missing index {index}: {definition}")
+            }
+            D::ExtraIndex { table, index, definition } => write!(f, "table {table}: extra index {index}: {definition}"),
+            D::IndexDefinitionDiffers {
+                table,
+                index,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "table {table}: index {index} definition differs: expected {expected}, found {actual}"
+            ),
+            D::IndexValidDiffers {
+                table, index, expected, ..
+            } => {
+                if *expected {
+                    write!(f, "table {table}: index {index} is INVALID (expected valid)")
+                } else {
+                    write!(f, "table {table}: index {index} is valid (expected INVALID)")
+                }
+            }
+            D::MissingSequence { sequence } => write!(f, "missing sequence {sequence}"),
+            D::ExtraSequence { sequence } => write!(f, "extra sequence {sequence}"),
+            D::SequenceDiffers {
+                sequence,
+                expected,
+                actual,
+            } => write!(f, "sequence {sequence} differs: expected {expected}, found {actual}"),
+            D::MissingEnum { name } => write!(f, "missing enum type {name}"),
+            D::ExtraEnum { name } => write!(f, "extra enum type {name}"),
+            D::EnumLabelsDiffer { name, expected, actual } => write!(
+                f,
+                "enum type {name}: labels differ: expected ({}), found ({})",
+                expected.join(", "),
+                actual.join(", ")
+            ),
+            D::CommentDiffers {
+                table,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "table {table}: comment differs: expected {}, found {}",
+                opt(expected),
+                opt(actual)
+            ),
+        }
+    }
+}
+
+/// Differences from `a` (expected, the reference) to `b` (actual), in a deterministic order
+/// (tables by name; within a table: table properties, columns, constraints, indexes; then
+/// sequences, then enums). Empty exactly when the two catalogs have the same
+/// [`Catalog::fingerprint`]. The schema names themselves are not compared.
+pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
+    let sa = Shape::of(a);
+    let sb = Shape::of(b);
+    let mut out = Vec::new();
+    use CatalogDifference as D;
+
+    let mut names: Vec<&String> = sa.tables.keys().chain(sb.tables.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        match (sa.tables.get(name), sb.tables.get(name)) {
+            (Some(_), None) => out.push(D::MissingTable { table: name.clone() }),
+            (None, Some(_)) => out.push(D::ExtraTable { table: name.clone() }),
+            (Some(ta), Some(tb)) => diff_table(name, ta, tb, &mut out),
+            (None, None) => {}
+        }
+    }
+
+    for (name, qa) in &sa.sequences {
+        match sb.sequences.get(name) {
+            None => out.push(D::MissingSequence { sequence: name.clone() }),
+            Some(qb) if qa != qb => out.push(D::SequenceDiffers {
+                sequence: name.clone(),
+                expected: qa.describe(),
+                actual: qb.describe(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for name in sb.sequences.keys().filter(|k| !sa.sequences.contains_key(*k)) {
+        out.push(D::ExtraSequence { sequence: name.clone() });
+    }
+    for (name, la) in &sa.enums {
+        match sb.enums.get(name) {
+            None => out.push(D::MissingEnum { name: name.clone() }),
+            Some(lb) if la != lb => out.push(D::EnumLabelsDiffer {
+                name: name.clone(),
+                expected: la.clone(),
+                actual: lb.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for name in sb.enums.keys().filter(|k| !sa.enums.contains_key(*k)) {
+        out.push(D::ExtraEnum { name: name.clone() });
+    }
+    out
+}
+
+fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<CatalogDifference>) {
+    use CatalogDifference as D;
+    let t = || table.to_string();
+    let aspect = |out: &mut Vec<CatalogDifference>, aspect: &str, x: String, y: String| {
+        if x != y {
+            out.push(D::TableDiffers {
+                table: t(),
+                aspect: aspect.to_string(),
+                expected: x,
+                actual: y,
+            });
+        }
+    };
+    aspect(out, "kind", format!("{:?}", a.kind), format!("{:?}", b.kind));
+    aspect(out, "persistence", format!("{:?}", a.persistence), format!("{:?}", b.persistence));
+    aspect(out, "partitioning", opt(&a.partitioning), opt(&b.partitioning));
+    aspect(out, "view definition", opt(&a.view_definition), opt(&b.view_definition));
+    if a.comment != b.comment {
+        out.push(D::CommentDiffers {
+            table: t(),
+            expected: a.comment.clone(),
+            actual: b.comment.clone(),
+        });
+    }
+
+    for (cn, ca) in &a.columns {
+        match b.columns.get(cn) {
+            None => out.push(D::MissingColumn {
+                table: t(),
+                column: cn.clone(),
+                data_type: ca.data_type.clone(),
+            }),
+            Some(cb) => diff_column(table, cn, ca, cb, out),
+        }
+    }
+    for (cn, cb) in b.columns.iter().filter(|(k, _)| !a.columns.contains_key(*k)) {
+        out.push(D::ExtraColumn {
+            table: t(),
+            column: cn.clone(),
+            data_type: cb.data_type.clone(),
+        });
+    }
+
+    for (name, ka) in &a.constraints {
+        match b.constraints.get(name) {
+            None => out.push(D::MissingConstraint {
+                table: t(),
+                constraint: name.clone(),
+                definition: ka.definition.clone(),
+            }),
+            Some(kb) => {
+                // pg_get_constraintdef includes DEFERRABLE / INITIALLY DEFERRED and ON DELETE.
+                if ka.definition != kb.definition
+                    || ka.kind != kb.kind
+                    || (ka.deferrable, ka.deferred) != (kb.deferrable, kb.deferred)
+                    || ka.references != kb.references
+                {
+                    out.push(D::ConstraintDefinitionDiffers {
+                        table: t(),
+                        constraint: name.clone(),
+                        expected: ka.definition.clone(),
+                        actual: kb.definition.clone(),
+                    });
+                }
+                if ka.validated != kb.validated {
+                    out.push(D::ConstraintValidatedDiffers {
+                        table: t(),
+                        constraint: name.clone(),
+                        expected: ka.validated,
+                        actual: kb.validated,
+                    });
+                }
+                if ka.comment != kb.comment {
+                    out.push(D::ColumnDiffers {
+                        table: t(),
+                        column: format!("(constraint {name})"),
+                        aspect: "comment".into(),
+                        expected: opt(&ka.comment),
+                        actual: opt(&kb.comment),
+                    });
+                }
+            }
+        }
+    }
+    for (name, kb) in b.constraints.iter().filter(|(k, _)| !a.constraints.contains_key(*k)) {
+        out.push(D::ExtraConstraint {
+            table: t(),
+            constraint: name.clone(),
+            definition: kb.definition.clone(),
+        });
+    }
+
+    for (name, ia) in &a.indexes {
+        match b.indexes.get(name) {
+            None => out.push(D::MissingIndex {
+                table: t(),
+                index: name.clone(),
+                definition: ia.definition.clone(),
+            }),
+            Some(ib) => {
+                if ia.definition != ib.definition || ia.unique != ib.unique || ia.primary != ib.primary {
+                    out.push(D::IndexDefinitionDiffers {
+                        table: t(),
+                        index: name.clone(),
+                        expected: ia.definition.clone(),
+                        actual: ib.definition.clone(),
+                    });
+                }
+                if ia.valid != ib.valid {
+                    out.push(D::IndexValidDiffers {
+                        table: t(),
+                        index: name.clone(),
+                        expected: ia.valid,
+                        actual: ib.valid,
+                    });
+                }
+            }
+        }
+    }
+    for (name, ib) in b.indexes.iter().filter(|(k, _)| !a.indexes.contains_key(*k)) {
+        out.push(D::ExtraIndex {
+            table: t(),
+            index: name.clone(),
+            definition: ib.definition.clone(),
+        });
+    }
+}
+
+fn diff_column(table: &str, column: &str, a: &ColumnShape, b: &ColumnShape, out: &mut Vec<CatalogDifference>) {
+    use CatalogDifference as D;
+    if a.data_type != b.data_type {
+        out.push(D::ColumnTypeDiffers {
+            table: table.to_string(),
+            column: column.to_string(),
+            expected: a.data_type.clone(),
+            actual: b.data_type.clone(),
+        });
+    }
+    if a.not_null != b.not_null {
+        out.push(D::NullabilityDiffers {
+            table: table.to_string(),
+            column: column.to_string(),
+            expected_not_null: a.not_null,
+            actual_not_null: b.not_null,
+        });
+    }
+    if a.default != b.default {
+        out.push(D::DefaultDiffers {
+            table: table.to_string(),
+            column: column.to_string(),
+            expected: a.default.clone(),
+            actual: b.default.clone(),
+        });
+    }
+    let ident = |i: &Option<Identity>| match i {
+        None => "none".to_string(),
+        Some(Identity::Always) => "GENERATED ALWAYS AS IDENTITY".to_string(),
+        Some(Identity::ByDefault) => "GENERATED BY DEFAULT AS IDENTITY".to_string(),
+    };
+    let props = [
+        ("collation", opt(&a.collation), opt(&b.collation)),
+        ("identity", ident(&a.identity), ident(&b.identity)),
+        ("generation expression", opt(&a.generated), opt(&b.generated)),
+        ("comment", opt(&a.comment), opt(&b.comment)),
+    ];
+    for (aspect, x, y) in props {
+        if x != y {
+            out.push(D::ColumnDiffers {
+                table: table.to_string(),
+                column: column.to_string(),
+                aspect: aspect.to_string(),
+                expected: x,
+                actual: y,
+            });
+        }
+    }
+}
+
+/// Shards sharing one catalog shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShapeGroup {
+    /// The shape's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Shard ids with this shape, sorted.
+    pub shards: Vec<String>,
+    /// Number of tables in the shape.
+    pub tables: usize,
+}
+
+/// A shard whose shape differs from the reference shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftedShard {
+    /// Shard id.
+    pub shard: String,
+    /// Its fingerprint.
+    pub fingerprint: Fingerprint,
+    /// What differs from the reference (reference = expected, this shard = actual).
+    pub differences: Vec<CatalogDifference>,
+}
+
+/// Shards grouped by fingerprint, the majority shape as reference, and the drifted shards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftReport {
+    /// Groups, largest first (ties: by first shard id).
+    pub groups: Vec<ShapeGroup>,
+    /// The reference (majority) fingerprint; `None` for an empty fleet.
+    pub reference: Option<Fingerprint>,
+    /// Shard id whose catalog served as the reference (the first of the majority group).
+    pub reference_shard: Option<String>,
+    /// Every shard not in the reference group, with its differences, sorted by shard id.
+    pub drifted: Vec<DriftedShard>,
+}
+
+/// Group shards by catalog fingerprint; the largest group is the reference shape (ties broken
+/// by the smallest first shard id, so the result is deterministic); every other shard is
+/// drifted, with its [`diff`] against the reference group's first shard.
+pub fn detect_drift<'a, I>(catalogs: I) -> DriftReport
+where
+    I: IntoIterator<Item = (&'a str, &'a Catalog)>,
+{
+    let mut by_fp: BTreeMap<Fingerprint, Vec<(&'a str, &'a Catalog)>> = BTreeMap::new();
+    for (id, c) in catalogs {
+        by_fp.entry(c.fingerprint()).or_default().push((id, c));
+    }
+    for v in by_fp.values_mut() {
+        v.sort_by(|x, y| x.0.cmp(y.0));
+    }
+    let mut groups: Vec<(Fingerprint, Vec<(&'a str, &'a Catalog)>)> = by_fp.into_iter().collect();
+    groups.sort_by(|(_, a), (_, b)| b.len().cmp(&a.len()).then_with(|| a[0].0.cmp(b[0].0)));
+    let reference = groups.first().map(|(fp, members)| (fp.clone(), members[0]));
+    let mut drifted = Vec::new();
+    if let Some((ref_fp, (_, ref_cat))) = &reference {
+        for (fp, members) in &groups {
+            if fp == ref_fp {
+                continue;
+            }
+            // All members share a shape, so one diff serves the group.
+            let differences = diff(ref_cat, members[0].1);
+            for (id, _) in members {
+                drifted.push(DriftedShard {
+                    shard: id.to_string(),
+                    fingerprint: fp.clone(),
+                    differences: differences.clone(),
+                });
+            }
+        }
+    }
+    drifted.sort_by(|a, b| a.shard.cmp(&b.shard));
+    DriftReport {
+        groups: groups
+            .iter()
+            .map(|(fp, m)| ShapeGroup {
+                fingerprint: fp.clone(),
+                shards: m.iter().map(|(id, _)| id.to_string()).collect(),
+                tables: m[0].1.tables.len(),
+            })
+            .collect(),
+        reference: reference.as_ref().map(|(fp, _)| fp.clone()),
+        reference_shard: reference.as_ref().map(|(_, (id, _))| id.to_string()),
+        drifted,
+    }
+}

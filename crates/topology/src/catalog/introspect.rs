@@ -1,0 +1,421 @@
+//! The set-based pg_catalog queries behind [`introspect_schemas`].
+
+use std::collections::BTreeMap;
+
+use sqlx::postgres::PgRow;
+use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
+
+use super::{
+    Catalog, Column, Constraint, ConstraintKind, EnumType, FkAction, ForeignKey, Identity, Index, Persistence,
+    QualifiedName, Sequence, Table, TableKind,
+};
+use crate::TopologyError;
+
+const SCHEMAS_SQL: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1)";
+
+const TABLES_SQL: &str = r#"
+SELECT n.nspname::text AS schema, c.relname::text AS name, c.oid::int8 AS oid,
+       c.relfilenode::int8 AS relfilenode, c.relkind::text AS relkind,
+       c.relpersistence::text AS persistence, c.reltuples::float8 AS reltuples,
+       CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partkey,
+       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
+       pn.nspname::text AS parent_schema, pc.relname::text AS parent_name,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
+       pg_catalog.pg_total_relation_size(c.oid) AS total_bytes,
+       pg_catalog.pg_relation_size(c.oid) AS table_bytes,
+       d.description AS comment
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+LEFT JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+LEFT JOIN pg_catalog.pg_description d
+       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+"#;
+
+const COLUMNS_SQL: &str = r#"
+SELECT n.nspname::text AS schema, c.relname::text AS tbl, a.attname::text AS name,
+       (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::int4 AS position,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       a.attnotnull AS not_null,
+       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
+            CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname)
+                 ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END
+       END AS collation,
+       a.attidentity::text AS identity, a.attgenerated::text AS generated,
+       d.description AS comment
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+LEFT JOIN pg_catalog.pg_description d
+       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum
+WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+  AND a.attnum > 0 AND NOT a.attisdropped
+"#;
+
+const CONSTRAINTS_SQL: &str = r#"
+SELECT n.nspname::text AS schema, c.relname::text AS tbl, con.conname::text AS name,
+       con.contype::text AS contype, pg_catalog.pg_get_constraintdef(con.oid) AS definition,
+       con.convalidated AS validated, con.condeferrable AS deferrable, con.condeferred AS deferred,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+             ORDER BY k.ord) AS columns,
+       rn.nspname::text AS ref_schema, rc.relname::text AS ref_table,
+       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
+             ORDER BY k.ord) AS ref_columns,
+       con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
+       CASE WHEN con.contype IN ('p', 'u', 'x') THEN ic.relname::text END AS index_name,
+       d.description AS comment
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid
+LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+LEFT JOIN pg_catalog.pg_class ic ON ic.oid = con.conindid
+LEFT JOIN pg_catalog.pg_description d
+       ON d.objoid = con.oid AND d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objsubid = 0
+WHERE n.nspname = ANY($1) AND con.contype IN ('p', 'u', 'f', 'c', 'x', 't')
+"#;
+
+const INDEXES_SQL: &str = r#"
+SELECT n.nspname::text AS schema, c.relname::text AS tbl, ic.relname::text AS name,
+       ic.oid::int8 AS oid, ic.relfilenode::int8 AS relfilenode,
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
+       i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
+       ARRAY(SELECT COALESCE(a.attname::text, '(expression)')
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord)
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num AND k.num > 0
+             WHERE k.ord <= i.indnkeyatts
+             ORDER BY k.ord) AS columns,
+       con.conname::text AS constraint_name,
+       pg_catalog.pg_relation_size(i.indexrelid) AS bytes
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_constraint con
+       ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm')
+"#;
+
+const SEQUENCES_SQL: &str = r#"
+SELECT n.nspname::text AS schema, c.relname::text AS name,
+       pg_catalog.format_type(s.seqtypid, NULL) AS data_type,
+       s.seqstart AS start, s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max,
+       s.seqcache AS cache, s.seqcycle AS cycle,
+       dc.relname::text AS owner_table, da.attname::text AS owner_column, dep.deptype::text AS deptype
+FROM pg_catalog.pg_sequence s
+JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_depend dep
+       ON dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = c.oid
+      AND dep.refclassid = 'pg_catalog.pg_class'::regclass AND dep.deptype IN ('a', 'i')
+LEFT JOIN pg_catalog.pg_class dc ON dc.oid = dep.refobjid
+LEFT JOIN pg_catalog.pg_attribute da ON da.attrelid = dep.refobjid AND da.attnum = dep.refobjsubid
+WHERE n.nspname = ANY($1)
+"#;
+
+const ENUMS_SQL: &str = r#"
+SELECT n.nspname::text AS schema, t.typname::text AS name,
+       array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid
+WHERE n.nspname = ANY($1)
+GROUP BY n.nspname, t.typname
+"#;
+
+/// Introspect every schema in `schemas` (one database) with a connection from `pool`.
+/// See [`introspect_schemas_conn`].
+pub async fn introspect_schemas(
+    pool: &PgPool,
+    schemas: &[String],
+) -> Result<BTreeMap<String, Catalog>, TopologyError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| TopologyError::query(target(schemas), "acquire connection", e))?;
+    introspect_schemas_conn(&mut conn, schemas).await
+}
+
+/// Introspect one schema.
+pub async fn introspect_schema(pool: &PgPool, schema: &str) -> Result<Catalog, TopologyError> {
+    let schemas = [schema.to_string()];
+    let mut all = introspect_schemas(pool, &schemas).await?;
+    all.remove(schema).ok_or_else(|| TopologyError::SchemaNotFound {
+        target: target(&schemas),
+        schema: schema.to_string(),
+    })
+}
+
+fn target(schemas: &[String]) -> String {
+    match schemas {
+        [] => "no schemas".to_string(),
+        [one] => format!("schema {one}"),
+        [first, ..] => format!("{} schemas ({first}, ...)", schemas.len()),
+    }
+}
+
+fn get<'r, T>(row: &'r PgRow, col: &str, tgt: &str) -> Result<T, TopologyError>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(col)
+        .map_err(|e| TopologyError::query(tgt.to_string(), format!("decode column {col}"), e))
+}
+
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+/// Introspect every schema in `schemas` of the connected database in seven set-based queries,
+/// inside one `REPEATABLE READ READ ONLY` transaction with an empty `search_path` (so
+/// definitions are schema-qualified). Returns one [`Catalog`] per schema; a requested schema
+/// that does not exist is a [`TopologyError::SchemaNotFound`].
+pub async fn introspect_schemas_conn(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<BTreeMap<String, Catalog>, TopologyError> {
+    let tgt = target(schemas);
+    let q = |what: &'static str| {
+        let tgt = tgt.clone();
+        move |e: sqlx::Error| TopologyError::query(tgt, what, e)
+    };
+    let mut tx = conn.begin().await.map_err(q("begin"))?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(q("set transaction"))?;
+    sqlx::query("SELECT pg_catalog.set_config('search_path', '', true)")
+        .execute(&mut *tx)
+        .await
+        .map_err(q("set search_path"))?;
+
+    let found: Vec<String> = sqlx::query_scalar(SCHEMAS_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("schemas"))?;
+    let mut out: BTreeMap<String, Catalog> = BTreeMap::new();
+    for s in schemas {
+        if !found.contains(s) {
+            return Err(TopologyError::SchemaNotFound {
+                target: tgt.clone(),
+                schema: s.clone(),
+            });
+        }
+        out.insert(
+            s.clone(),
+            Catalog {
+                schema: s.clone(),
+                ..Default::default()
+            },
+        );
+    }
+
+    // Tables.
+    let rows = sqlx::query(TABLES_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("tables"))?;
+    for r in &rows {
+        let schema: String = get(r, "schema", &tgt)?;
+        let name: String = get(r, "name", &tgt)?;
+        let reltuples: f64 = get(r, "reltuples", &tgt)?;
+        let parent_schema: Option<String> = get(r, "parent_schema", &tgt)?;
+        let parent_name: Option<String> = get(r, "parent_name", &tgt)?;
+        let persistence: String = get(r, "persistence", &tgt)?;
+        let relkind: String = get(r, "relkind", &tgt)?;
+        let t = Table {
+            name: name.clone(),
+            oid: to_u32(get(r, "oid", &tgt)?),
+            relfilenode: to_u32(get(r, "relfilenode", &tgt)?),
+            kind: TableKind::from_relkind(&relkind),
+            persistence: match persistence.as_str() {
+                "u" => Persistence::Unlogged,
+                "t" => Persistence::Temporary,
+                _ => Persistence::Permanent,
+            },
+            partition_key: get(r, "partkey", &tgt)?,
+            partition_of: match (parent_schema, parent_name) {
+                (Some(s), Some(n)) => Some(QualifiedName::new(s, n)),
+                _ => None,
+            },
+            partition_bound: get(r, "partbound", &tgt)?,
+            view_definition: get::<Option<String>>(r, "viewdef", &tgt)?.map(|v| v.trim().to_string()),
+            columns: BTreeMap::new(),
+            constraints: BTreeMap::new(),
+            indexes: BTreeMap::new(),
+            total_bytes: get(r, "total_bytes", &tgt)?,
+            table_bytes: get(r, "table_bytes", &tgt)?,
+            row_estimate: if reltuples < 0.0 { None } else { Some(reltuples.round() as i64) },
+            comment: get(r, "comment", &tgt)?,
+        };
+        if let Some(cat) = out.get_mut(&schema) {
+            cat.tables.insert(name, t);
+        }
+    }
+
+    // Columns.
+    let rows = sqlx::query(COLUMNS_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("columns"))?;
+    for r in &rows {
+        let schema: String = get(r, "schema", &tgt)?;
+        let tbl: String = get(r, "tbl", &tgt)?;
+        let name: String = get(r, "name", &tgt)?;
+        let identity: String = get(r, "identity", &tgt)?;
+        let generated: String = get(r, "generated", &tgt)?;
+        let expr: Option<String> = get(r, "default_expr", &tgt)?;
+        let is_generated = generated == "s" || generated == "v";
+        let col = Column {
+            name: name.clone(),
+            position: get(r, "position", &tgt)?,
+            data_type: get(r, "data_type", &tgt)?,
+            not_null: get(r, "not_null", &tgt)?,
+            default: if is_generated { None } else { expr.clone() },
+            collation: get(r, "collation", &tgt)?,
+            identity: match identity.as_str() {
+                "a" => Some(Identity::Always),
+                "d" => Some(Identity::ByDefault),
+                _ => None,
+            },
+            generated: if is_generated { expr } else { None },
+            comment: get(r, "comment", &tgt)?,
+        };
+        if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
+            t.columns.insert(name, col);
+        }
+    }
+
+    // Constraints.
+    let rows = sqlx::query(CONSTRAINTS_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("constraints"))?;
+    for r in &rows {
+        let schema: String = get(r, "schema", &tgt)?;
+        let tbl: String = get(r, "tbl", &tgt)?;
+        let name: String = get(r, "name", &tgt)?;
+        let contype: String = get(r, "contype", &tgt)?;
+        let Some(kind) = ConstraintKind::from_contype(&contype) else {
+            continue;
+        };
+        let ref_schema: Option<String> = get(r, "ref_schema", &tgt)?;
+        let ref_table: Option<String> = get(r, "ref_table", &tgt)?;
+        let on_delete: String = get(r, "on_delete", &tgt)?;
+        let on_update: String = get(r, "on_update", &tgt)?;
+        let foreign_key = match (kind, ref_schema, ref_table) {
+            (ConstraintKind::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
+                references: QualifiedName::new(s, t),
+                referenced_columns: get(r, "ref_columns", &tgt)?,
+                on_delete: FkAction::from_code(&on_delete),
+                on_update: FkAction::from_code(&on_update),
+            }),
+            _ => None,
+        };
+        let c = Constraint {
+            name: name.clone(),
+            kind,
+            definition: get(r, "definition", &tgt)?,
+            validated: get(r, "validated", &tgt)?,
+            deferrable: get(r, "deferrable", &tgt)?,
+            deferred: get(r, "deferred", &tgt)?,
+            columns: get(r, "columns", &tgt)?,
+            foreign_key,
+            index: get(r, "index_name", &tgt)?,
+            comment: get(r, "comment", &tgt)?,
+        };
+        if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
+            t.constraints.insert(name, c);
+        }
+    }
+
+    // Indexes.
+    let rows = sqlx::query(INDEXES_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("indexes"))?;
+    for r in &rows {
+        let schema: String = get(r, "schema", &tgt)?;
+        let tbl: String = get(r, "tbl", &tgt)?;
+        let name: String = get(r, "name", &tgt)?;
+        let ix = Index {
+            name: name.clone(),
+            oid: to_u32(get(r, "oid", &tgt)?),
+            relfilenode: to_u32(get(r, "relfilenode", &tgt)?),
+            definition: get(r, "definition", &tgt)?,
+            unique: get(r, "is_unique", &tgt)?,
+            primary: get(r, "is_primary", &tgt)?,
+            valid: get(r, "is_valid", &tgt)?,
+            columns: get(r, "columns", &tgt)?,
+            constraint: get(r, "constraint_name", &tgt)?,
+            bytes: get(r, "bytes", &tgt)?,
+        };
+        if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
+            t.indexes.insert(name, ix);
+        }
+    }
+
+    // Sequences.
+    let rows = sqlx::query(SEQUENCES_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("sequences"))?;
+    for r in &rows {
+        let schema: String = get(r, "schema", &tgt)?;
+        let name: String = get(r, "name", &tgt)?;
+        let owner_table: Option<String> = get(r, "owner_table", &tgt)?;
+        let owner_column: Option<String> = get(r, "owner_column", &tgt)?;
+        let deptype: Option<String> = get(r, "deptype", &tgt)?;
+        let s = Sequence {
+            name: name.clone(),
+            data_type: get(r, "data_type", &tgt)?,
+            start: get(r, "start", &tgt)?,
+            increment: get(r, "increment", &tgt)?,
+            min: get(r, "min", &tgt)?,
+            max: get(r, "max", &tgt)?,
+            cache: get(r, "cache", &tgt)?,
+            cycle: get(r, "cycle", &tgt)?,
+            owned_by: owner_table.zip(owner_column),
+            identity: deptype.as_deref() == Some("i"),
+        };
+        if let Some(cat) = out.get_mut(&schema) {
+            cat.sequences.insert(name, s);
+        }
+    }
+
+    // Enums.
+    let rows = sqlx::query(ENUMS_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("enums"))?;
+    for r in &rows {
+        let schema: String = get(r, "schema", &tgt)?;
+        let name: String = get(r, "name", &tgt)?;
+        let e = EnumType {
+            name: name.clone(),
+            labels: get(r, "labels", &tgt)?,
+        };
+        if let Some(cat) = out.get_mut(&schema) {
+            cat.enums.insert(name, e);
+        }
+    }
+
+    tx.rollback().await.map_err(q("end transaction"))?;
+    Ok(out)
+}

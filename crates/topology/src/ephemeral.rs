@@ -1,0 +1,655 @@
+//! Throw-away PostgreSQL clusters started from the server binaries installed on the machine.
+//!
+//! [`EphemeralPg::start`] runs `initdb` into a fresh directory under [`std::env::temp_dir`]
+//! (`/tmp/dcpg-<pid>-<n>`, short so the Unix socket path stays under the 107-byte limit), then
+//! `pg_ctl -w start` with the socket in that directory and TCP on `127.0.0.1` at a free port
+//! (retried on a bind race). Durability is switched off (`fsync`, `synchronous_commit`,
+//! `full_page_writes`) — these clusters hold nothing worth keeping.
+//!
+//! * **Synchronous.** Starting takes roughly half a second of blocking process work (see
+//!   `BENCHMARKS.md`). From async code call [`EphemeralPg::start_async`] (a
+//!   `spawn_blocking` wrapper) or wrap it yourself. Dropping also blocks briefly (`pg_ctl stop`).
+//! * **Root.** `initdb` refuses to run as root. When the effective uid is 0, every server program
+//!   runs as the OS user [`EphemeralOptions::run_as`] (`postgres` by default, uid/gid from
+//!   `/etc/passwd`) and the directory is chowned to it; `HOME` is set to the cluster directory.
+//! * **Cleanup.** [`Drop`] stops the server (`pg_ctl -m immediate -w stop`) and removes the
+//!   directory. Every live cluster is also in a process-wide registry: [`cleanup_all`] stops them
+//!   all (call it from a Ctrl-C handler). Finally each cluster has a tiny watchdog process
+//!   (`/bin/sh`, in its own session, ignoring SIGINT/SIGTERM/SIGHUP) that waits on a pipe from this
+//!   process: if this process dies in any way — even `SIGKILL` — the pipe closes and the
+//!   watchdog stops the server and removes the directory.
+//! * **Several at once** work: each cluster has its own directory, socket and port.
+//!
+//! ```no_run
+//! use topology::ephemeral::{EphemeralOptions, EphemeralPg};
+//! let pg = EphemeralPg::start(EphemeralOptions::default())?;
+//! println!("{} (PostgreSQL {})", pg.url(), pg.version());
+//! # Ok::<(), topology::TopologyError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+
+use crate::{ConnectionSpec, TopologyError};
+
+/// Options for [`EphemeralPg::start`].
+#[derive(Debug, Clone)]
+pub struct EphemeralOptions {
+    /// Directory holding `initdb`, `pg_ctl` and `postgres`. `None` searches: `pg_config --bindir`,
+    /// then `/usr/lib/postgresql/<N>/bin` (highest `N`), then `PATH`.
+    pub bin_dir: Option<PathBuf>,
+    /// Fixed TCP port. `None` picks a free loopback port (and retries on a bind race).
+    pub port: Option<u16>,
+    /// Extra server settings written to `postgresql.conf` (`name = 'value'`), after the defaults
+    /// (`fsync=off`, `synchronous_commit=off`, `full_page_writes=off`,
+    /// `max_locks_per_transaction=256`, `max_connections=200`), so they can override them.
+    pub settings: Vec<(String, String)>,
+    /// Seconds `pg_ctl -w` waits for the server to accept connections.
+    pub start_timeout_secs: u32,
+    /// OS user to run the server programs as when this process is root.
+    pub run_as: String,
+}
+
+impl Default for EphemeralOptions {
+    fn default() -> Self {
+        EphemeralOptions {
+            bin_dir: None,
+            port: None,
+            settings: Vec::new(),
+            start_timeout_secs: 60,
+            run_as: "postgres".to_string(),
+        }
+    }
+}
+
+/// A running throw-away PostgreSQL cluster. Stopped and deleted on drop.
+///
+/// The superuser is `postgres` with `trust` authentication on loopback and the private socket.
+#[derive(Debug)]
+pub struct EphemeralPg {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: u64,
+    dir: PathBuf,
+    data_dir: PathBuf,
+    bin_dir: PathBuf,
+    port: u16,
+    version: u32,
+    run_as: Option<(u32, u32)>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    stopped: bool,
+    watchdog: Option<(Child, ChildStdin)>,
+}
+
+fn registry() -> &'static Mutex<BTreeMap<u64, Arc<Inner>>> {
+    static REG: OnceLock<Mutex<BTreeMap<u64, Arc<Inner>>>> = OnceLock::new();
+    REG.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Stop and delete every ephemeral cluster this process started that is still running. Safe to
+/// call more than once and from any thread (for example a Ctrl-C handler); handles to stopped
+/// clusters stay valid but their servers are gone. Returns how many clusters were stopped.
+pub fn cleanup_all() -> usize {
+    let live: Vec<Arc<Inner>> = match registry().lock() {
+        Ok(mut reg) => std::mem::take(&mut *reg).into_values().collect(),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()).into_values().collect(),
+    };
+    let n = live.len();
+    for c in live {
+        let _ = c.shutdown();
+    }
+    n
+}
+
+/// Number of ephemeral clusters of this process currently registered as running.
+pub fn live_count() -> usize {
+    registry().lock().map(|r| r.len()).unwrap_or(0)
+}
+
+impl EphemeralPg {
+    /// Initialise and start a cluster. Blocks (see the module doc); typically ~0.5 s.
+    pub fn start(opts: EphemeralOptions) -> Result<EphemeralPg, TopologyError> {
+        let bin_dir = match &opts.bin_dir {
+            Some(d) => {
+                if has_server_binaries(d) {
+                    d.clone()
+                } else {
+                    return Err(TopologyError::PgBinariesNotFound {
+                        searched: vec![d.display().to_string()],
+                    });
+                }
+            }
+            None => find_bin_dir()?,
+        };
+        let run_as = if is_root() {
+            Some(lookup_user(&opts.run_as)?)
+        } else {
+            None
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let dir = make_cluster_dir(id)?;
+        // From here on the directory must be removed on failure.
+        let guard = DirGuard(Some(dir.clone()));
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                .map_err(|e| TopologyError::io(format!("chown {}", dir.display()), e))?;
+        }
+        let data_dir = dir.join("data");
+
+        // initdb
+        let out = command(&bin_dir.join("initdb"), run_as, &dir)
+            .arg("-D")
+            .arg(&data_dir)
+            .args(["-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "-U", "postgres"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| TopologyError::io(format!("run {}", bin_dir.join("initdb").display()), e))?;
+        if !out.status.success() {
+            return Err(TopologyError::PgCommandFailed {
+                program: "initdb".into(),
+                status: out.status.to_string(),
+                dir: dir.clone(),
+                log_tail: tail(&String::from_utf8_lossy(&[out.stdout, out.stderr].concat()), 15),
+            });
+        }
+        let version = std::fs::read_to_string(data_dir.join("PG_VERSION"))
+            .ok()
+            .and_then(|v| v.trim().split('.').next().and_then(|m| m.parse::<u32>().ok()))
+            .unwrap_or(0);
+        write_config(&data_dir, &dir, &opts.settings)?;
+
+        // pg_ctl start, retrying on a port race.
+        let log = dir.join("server.log");
+        let mut attempt = 0;
+        let port = loop {
+            attempt += 1;
+            let port = match opts.port {
+                Some(p) => p,
+                None => free_port()?,
+            };
+            let out = command(&bin_dir.join("pg_ctl"), run_as, &dir)
+                .arg("-D")
+                .arg(&data_dir)
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-s", "-t", &opts.start_timeout_secs.to_string()])
+                .args(["-o", &format!("-p {port}")])
+                .arg("start")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| TopologyError::io(format!("run {}", bin_dir.join("pg_ctl").display()), e))?;
+            if out.status.success() {
+                break port;
+            }
+            let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+            let bind_race = server_log.contains("could not bind") || server_log.contains("already in use");
+            if bind_race && opts.port.is_none() && attempt < 8 {
+                // Make sure nothing half-started is left, then try another port.
+                let _ = command(&bin_dir.join("pg_ctl"), run_as, &dir)
+                    .arg("-D")
+                    .arg(&data_dir)
+                    .args(["-m", "immediate", "-w", "-s", "stop"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = std::fs::write(&log, "");
+                continue;
+            }
+            let combined = format!(
+                "{}{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                server_log
+            );
+            return Err(TopologyError::PgCommandFailed {
+                program: "pg_ctl start".into(),
+                status: out.status.to_string(),
+                dir: dir.clone(),
+                log_tail: tail(&combined, 15),
+            });
+        };
+
+        let watchdog = spawn_watchdog(&bin_dir, &data_dir, &dir, run_as).ok();
+        let inner = Arc::new(Inner {
+            id,
+            dir,
+            data_dir,
+            bin_dir,
+            port,
+            version,
+            run_as,
+            state: Mutex::new(State {
+                stopped: false,
+                watchdog,
+            }),
+        });
+        if let Ok(mut reg) = registry().lock() {
+            reg.insert(id, inner.clone());
+        }
+        std::mem::forget(guard);
+        Ok(EphemeralPg { inner })
+    }
+
+    /// [`EphemeralPg::start`] on tokio's blocking pool.
+    pub async fn start_async(opts: EphemeralOptions) -> Result<EphemeralPg, TopologyError> {
+        tokio::task::spawn_blocking(move || EphemeralPg::start(opts))
+            .await
+            .map_err(|e| TopologyError::io("ephemeral start task", std::io::Error::other(e.to_string())))?
+    }
+
+    /// Start `n` clusters concurrently (one thread each).
+    pub fn start_many(n: usize, opts: &EphemeralOptions) -> Result<Vec<EphemeralPg>, TopologyError> {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let o = opts.clone();
+                std::thread::spawn(move || EphemeralPg::start(o))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(pg)) => out.push(pg),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(TopologyError::io(
+                        "ephemeral start thread",
+                        std::io::Error::other("thread panicked"),
+                    ));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        self.url_for_db("postgres")
+    }
+
+    /// URL of database `db` on this cluster (the name is percent-encoded as needed).
+    pub fn url_for_db(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{}", self.inner.port, crate::url::encode_component(db))
+    }
+
+    /// A [`ConnectionSpec`] for the `postgres` database (TCP, `sslmode=disable`).
+    pub fn connection_spec(&self) -> ConnectionSpec {
+        ConnectionSpec {
+            host: "127.0.0.1".into(),
+            port: self.inner.port,
+            user: "postgres".into(),
+            database: "postgres".into(),
+            password: None,
+            sslmode: Some("disable".into()),
+            iam_auth: false,
+        }
+    }
+
+    /// sqlx connect options for database `db` over TCP.
+    pub fn connect_options(&self, db: &str) -> PgConnectOptions {
+        PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(self.inner.port)
+            .username("postgres")
+            .database(db)
+            .ssl_mode(PgSslMode::Disable)
+    }
+
+    /// A small connection pool (up to `max_connections`) to database `db`.
+    pub async fn pool(&self, db: &str, max_connections: u32) -> Result<PgPool, TopologyError> {
+        PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(self.connect_options(db))
+            .await
+            .map_err(|source| TopologyError::Connect {
+                instance: format!("ephemeral:{}", self.inner.port),
+                url: self.url_for_db(db),
+                source,
+            })
+    }
+
+    /// TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// Directory holding the Unix socket (`.s.PGSQL.<port>`); also the cluster's root directory.
+    pub fn socket_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The cluster's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Directory of the server binaries used.
+    pub fn bin_dir(&self) -> &Path {
+        &self.inner.bin_dir
+    }
+
+    /// Server major version (`15`, `16`, ...).
+    pub fn version(&self) -> u32 {
+        self.inner.version
+    }
+
+    /// Path of the server log.
+    pub fn log_path(&self) -> PathBuf {
+        self.inner.dir.join("server.log")
+    }
+
+    /// Stop the server and delete the directory now, reporting failures (drop does the same
+    /// silently).
+    pub fn stop(self) -> Result<(), TopologyError> {
+        if let Ok(mut reg) = registry().lock() {
+            reg.remove(&self.inner.id);
+        }
+        self.inner.shutdown()
+    }
+}
+
+impl Drop for EphemeralPg {
+    fn drop(&mut self) {
+        if let Ok(mut reg) = registry().lock() {
+            reg.remove(&self.inner.id);
+        }
+        let _ = self.inner.shutdown();
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) -> Result<(), TopologyError> {
+        let mut st = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        if st.stopped {
+            return Ok(());
+        }
+        st.stopped = true;
+        if let Some((mut child, stdin)) = st.watchdog.take() {
+            let _ = child.kill();
+            drop(stdin);
+            let _ = child.wait();
+        }
+        let stop = command(&self.bin_dir.join("pg_ctl"), self.run_as, &self.dir)
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "immediate", "-w", "-s", "-t", "30", "stop"])
+            .stdin(Stdio::null())
+            .output();
+        let rm = std::fs::remove_dir_all(&self.dir);
+        match stop {
+            Ok(o) if !o.status.success() => {
+                return Err(TopologyError::PgCommandFailed {
+                    program: "pg_ctl stop".into(),
+                    status: o.status.to_string(),
+                    dir: self.dir.clone(),
+                    log_tail: tail(&String::from_utf8_lossy(&[o.stdout, o.stderr].concat()), 10),
+                });
+            }
+            Err(e) => return Err(TopologyError::io("run pg_ctl stop", e)),
+            Ok(_) => {}
+        }
+        rm.map_err(|e| TopologyError::io(format!("remove {}", self.dir.display()), e))
+    }
+}
+
+/// Removes a half-made cluster directory (and stops a half-started server) on early return.
+struct DirGuard(Option<PathBuf>);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// uid and gid of `user` from /etc/passwd.
+fn lookup_user(user: &str) -> Result<(u32, u32), TopologyError> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| TopologyError::io("read /etc/passwd", e))?;
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() >= 4
+            && f[0] == user
+            && let (Ok(uid), Ok(gid)) = (f[2].parse::<u32>(), f[3].parse::<u32>())
+        {
+            return Ok((uid, gid));
+        }
+    }
+    Err(TopologyError::NoUnprivilegedUser { user: user.to_string() })
+}
+
+fn command(program: &Path, run_as: Option<(u32, u32)>, home: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env("HOME", home).env_remove("PGDATA").env_remove("PGPORT").env_remove("PGHOST");
+    // Server programs must not inherit a locale that initdb rejects.
+    c.env("LC_ALL", "C.UTF-8");
+    if let Some((uid, gid)) = run_as {
+        c.uid(uid).gid(gid);
+        // Drop supplementary groups of root.
+        // SAFETY: setgroups is async-signal-safe; runs in the child before exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0 {
+                    // Not fatal: uid/gid are still dropped.
+                }
+                Ok(())
+            });
+        }
+    }
+    c
+}
+
+fn has_server_binaries(dir: &Path) -> bool {
+    ["initdb", "pg_ctl", "postgres"].iter().all(|b| is_executable(&dir.join(b)))
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Find the server binaries: `pg_config --bindir`, `/usr/lib/postgresql/<N>/bin` (highest N),
+/// then `PATH` (following symlinks of `initdb`).
+pub fn find_bin_dir() -> Result<PathBuf, TopologyError> {
+    let mut searched = Vec::new();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").stdin(Stdio::null()).output()
+        && out.status.success()
+    {
+        let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_server_binaries(&d) {
+            return Ok(d);
+        }
+        searched.push(format!("pg_config --bindir ({})", d.display()));
+    } else {
+        searched.push("pg_config --bindir (not found)".into());
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((n, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    for (_, d) in versions.iter().rev() {
+        if has_server_binaries(d) {
+            return Ok(d.clone());
+        }
+    }
+    searched.push("/usr/lib/postgresql/<N>/bin".into());
+    if let Some(path) = std::env::var_os("PATH") {
+        for d in std::env::split_paths(&path) {
+            let initdb = d.join("initdb");
+            if is_executable(&initdb) {
+                let real = std::fs::canonicalize(&initdb).unwrap_or(initdb);
+                if let Some(parent) = real.parent()
+                    && has_server_binaries(parent)
+                {
+                    return Ok(parent.to_path_buf());
+                }
+                if has_server_binaries(&d) {
+                    return Ok(d);
+                }
+            }
+        }
+    }
+    searched.push("PATH".into());
+    Err(TopologyError::PgBinariesNotFound { searched })
+}
+
+fn make_cluster_dir(id: u64) -> Result<PathBuf, TopologyError> {
+    let mut base = std::env::temp_dir();
+    // Socket path = <dir>/.s.PGSQL.<port> must stay < 107 bytes.
+    if base.as_os_str().len() > 60 {
+        base = PathBuf::from("/tmp");
+    }
+    let pid = std::process::id();
+    for salt in 0..100u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = base.join(format!("dcpg-{pid}-{id}-{:x}", (nanos ^ salt.wrapping_mul(2654435761)) & 0xffff));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| TopologyError::io(format!("chmod {}", dir.display()), e))?;
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(TopologyError::io(format!("create {}", dir.display()), e)),
+        }
+    }
+    Err(TopologyError::io(
+        "create ephemeral cluster dir",
+        std::io::Error::other("too many collisions"),
+    ))
+}
+
+fn quote_conf(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+fn write_config(data_dir: &Path, socket_dir: &Path, extra: &[(String, String)]) -> Result<(), TopologyError> {
+    let mut conf = String::from("\n# deployclaw ephemeral cluster\n");
+    let socket = socket_dir.to_string_lossy();
+    let defaults: [(&str, &str); 9] = [
+        ("listen_addresses", "127.0.0.1"),
+        ("unix_socket_directories", &socket),
+        ("fsync", "off"),
+        ("synchronous_commit", "off"),
+        ("full_page_writes", "off"),
+        ("max_connections", "200"),
+        ("max_locks_per_transaction", "256"),
+        ("shared_buffers", "64MB"),
+        ("log_min_messages", "warning"),
+    ];
+    for (k, v) in defaults {
+        conf.push_str(&format!("{k} = {}\n", quote_conf(v)));
+    }
+    for (k, v) in extra {
+        if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(TopologyError::InvalidFixture {
+                reason: format!("invalid server setting name `{k}`"),
+            });
+        }
+        conf.push_str(&format!("{k} = {}\n", quote_conf(v)));
+    }
+    let path = data_dir.join("postgresql.conf");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| TopologyError::io(format!("open {}", path.display()), e))?;
+    f.write_all(conf.as_bytes())
+        .map_err(|e| TopologyError::io(format!("write {}", path.display()), e))
+}
+
+fn free_port() -> Result<u16, TopologyError> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| TopologyError::io("bind 127.0.0.1:0", e))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| TopologyError::io("local_addr", e))
+}
+
+const WATCHDOG: &str = r#"trap '' INT TERM HUP QUIT PIPE
+read _unused
+"$0" -D "$1" -m immediate -w -s stop >/dev/null 2>&1
+rm -rf "$2"
+"#;
+
+fn spawn_watchdog(
+    bin_dir: &Path,
+    data_dir: &Path,
+    dir: &Path,
+    run_as: Option<(u32, u32)>,
+) -> std::io::Result<(Child, ChildStdin)> {
+    let mut c = command(Path::new("/bin/sh"), run_as, dir);
+    c.arg("-c")
+        .arg(WATCHDOG)
+        .arg(bin_dir.join("pg_ctl"))
+        .arg(data_dir)
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; runs in the child before exec. Its own session keeps
+    // terminal signals (Ctrl-C to the foreground process group) away from the watchdog.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = c.spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("watchdog stdin"))?;
+    Ok((child, stdin))
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].join("\n")
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<EphemeralPg>();
+}

@@ -1,0 +1,114 @@
+//! Ephemeral cluster lifecycle on real PostgreSQL.
+
+use topology::ephemeral::{EphemeralOptions, EphemeralPg};
+
+fn pid_of(pg: &EphemeralPg) -> i32 {
+    let pidfile = std::fs::read_to_string(pg.data_dir().join("postmaster.pid")).expect("postmaster.pid");
+    pidfile.lines().next().and_then(|l| l.trim().parse().ok()).expect("pid")
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie or a reused pid would fool kill(0); check /proc state too.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn start_query_and_drop_removes_everything() {
+    let pg = EphemeralPg::start(EphemeralOptions::default()).expect("start");
+    assert!(pg.version() >= 13, "version {}", pg.version());
+    assert!(pg.url().starts_with("postgres://postgres@127.0.0.1:"));
+    assert!(pg.socket_dir().join(format!(".s.PGSQL.{}", pg.port())).exists());
+    assert!(pg.socket_dir().as_os_str().len() + 20 < 107);
+
+    let pool = pg.pool("postgres", 2).await.expect("pool");
+    let (v,): (String,) = sqlx::query_as("show server_version").fetch_one(&pool).await.unwrap();
+    assert!(v.starts_with(&pg.version().to_string()), "{v}");
+    let (fsync,): (String,) = sqlx::query_as("show fsync").fetch_one(&pool).await.unwrap();
+    assert_eq!(fsync, "off");
+    pool.close().await;
+
+    // Connect through the URL and the connection spec, too.
+    let spec = pg.connection_spec();
+    let pool2 = spec.connect_pool("eph", 1).await.expect("spec connect");
+    let (one,): (i32,) = sqlx::query_as("select 1").fetch_one(&pool2).await.unwrap();
+    assert_eq!(one, 1);
+    pool2.close().await;
+
+    let dir = pg.socket_dir().to_path_buf();
+    let pid = pid_of(&pg);
+    assert!(alive(pid));
+    drop(pg);
+    assert!(!dir.exists(), "dir {dir:?} still exists");
+    assert!(!alive(pid), "postmaster {pid} still running");
+}
+
+#[test]
+fn explicit_stop_reports_success() {
+    let pg = EphemeralPg::start(EphemeralOptions::default()).expect("start");
+    let dir = pg.socket_dir().to_path_buf();
+    pg.stop().expect("stop");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn missing_binaries_error_names_the_package() {
+    let opts = EphemeralOptions {
+        bin_dir: Some("/nonexistent/pg/bin".into()),
+        ..Default::default()
+    };
+    let err = EphemeralPg::start(opts).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("`postgresql`"), "{msg}");
+    assert!(msg.contains("/nonexistent/pg/bin"), "{msg}");
+}
+
+/// When the owning process dies without running destructors (SIGKILL), the watchdog stops the
+/// server and removes the directory.
+#[test]
+fn watchdog_cleans_up_after_sigkill() {
+    if std::env::var("DC_EPHEMERAL_CHILD").is_ok() {
+        let pg = EphemeralPg::start(EphemeralOptions::default()).expect("start");
+        println!("CHILD_READY {} {}", pid_of(&pg), pg.socket_dir().display());
+        std::mem::forget(pg);
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        return;
+    }
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", "watchdog_cleans_up_after_sigkill", "--nocapture", "--test-threads=1"])
+        .env("DC_EPHEMERAL_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    let mut reader = std::io::BufReader::new(stdout);
+    let (pid, dir) = loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("child exited without starting a cluster");
+        }
+        if let Some(rest) = line.find("CHILD_READY ").map(|i| &line[i + 12..]) {
+            let mut it = rest.split_whitespace();
+            let pid: i32 = it.next().unwrap().parse().unwrap();
+            let dir = std::path::PathBuf::from(it.next().unwrap());
+            break (pid, dir);
+        }
+    };
+    assert!(alive(pid));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        if !alive(pid) && !dir.exists() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "server {pid} or dir {dir:?} survived the owner's SIGKILL");
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: sets up a fresh machine (scripts/setup.sh) and runs every test of the
+# workspace, with the AWS feature, against real PostgreSQL clusters, moto and Chromium that the
+# tests start themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export AWS_EC2_METADATA_DISABLED=true
+export MOTO_SERVER_BIN="$PWD/.venv/bin/moto_server"
+cargo test --workspace --all-features --locked "$@"
