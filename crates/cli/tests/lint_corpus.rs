@@ -121,11 +121,11 @@ fn corpus_lints_without_errors_and_rule_counts_are_stable() {
                 .unwrap_or_else(|_| input.path.display().to_string());
             let bytes = std::fs::read(&input.path).unwrap_or_else(|e| panic!("{name}: {e}"));
             let options = ParseOptions { transaction_mode: input.mode, ..ParseOptions::default() };
-            let result = std::panic::catch_unwind(|| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let m = migration_parser::parse_bytes(&name, &bytes, &options)?;
                 let findings = registry.lint(&m, &config);
                 Ok::<_, migration_parser::ParseError>((m, findings))
-            });
+            }));
             let (migration, findings) = match result {
                 Ok(Ok(x)) => x,
                 Ok(Err(e)) => {

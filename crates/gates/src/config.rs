@@ -194,7 +194,10 @@ impl Config {
         config.lock_budget = raw.lock_budget;
         config.approval = raw.approval;
         config.custom_rules = raw.custom_rules;
-        config.origin = Some(Origin { file: file.to_string(), rule_positions: positions });
+        config.origin = Some(Origin {
+            file: file.to_string(),
+            rule_positions: positions,
+        });
         Ok(config)
     }
 
@@ -215,7 +218,11 @@ impl Config {
 
     /// The severity `[rules.severity]` sets for this rule, if any.
     pub fn severity_override(&self, rule: &RuleMeta<'_>) -> Option<Severity> {
-        self.rules.severity.iter().find(|(k, _)| names_rule(k, rule)).map(|(_, s)| *s)
+        self.rules
+            .severity
+            .iter()
+            .find(|(k, _)| names_rule(k, rule))
+            .map(|(_, s)| *s)
     }
 
     /// The tenant schema globs in effect (the configured ones, or the default).
@@ -223,14 +230,21 @@ impl Config {
         if self.tenant_schema_pattern.is_empty() {
             vec![DEFAULT_TENANT_SCHEMA_PATTERN]
         } else {
-            self.tenant_schema_pattern.iter().map(String::as_str).collect()
+            self.tenant_schema_pattern
+                .iter()
+                .map(String::as_str)
+                .collect()
         }
     }
 
     /// Every rule name or code written in `[rules]` with the key it is under and its position
     /// (`line == 0` when the config was not parsed from a file).
     pub(crate) fn rule_references(&self) -> Vec<(String, String, String, u32, u32)> {
-        let file = self.origin.as_ref().map(|o| o.file.clone()).unwrap_or_default();
+        let file = self
+            .origin
+            .as_ref()
+            .map(|o| o.file.clone())
+            .unwrap_or_default();
         let mut out = Vec::new();
         for name in &self.rules.disable {
             out.push(self.position_of("rules.disable", name, &file));
@@ -245,10 +259,20 @@ impl Config {
         let (line, column) = self
             .origin
             .as_ref()
-            .and_then(|o| o.rule_positions.iter().find(|(k, n, _, _)| k == key && n == name))
+            .and_then(|o| {
+                o.rule_positions
+                    .iter()
+                    .find(|(k, n, _, _)| k == key && n == name)
+            })
             .map(|(_, _, l, c)| (*l, *c))
             .unwrap_or((0, 0));
-        (file.to_string(), key.to_string(), name.to_string(), line, column)
+        (
+            file.to_string(),
+            key.to_string(),
+            name.to_string(),
+            line,
+            column,
+        )
     }
 }
 
@@ -267,7 +291,11 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> GatesError {
     {
         let expected = tail
             .split_once("expected ")
-            .map(|(_, x)| x.replace("one of ", "").replace('`', ""))
+            .map(|(_, x)| {
+                x.replace("one of ", "")
+                    .replace('`', "")
+                    .replace(" or ", ", ")
+            })
             .unwrap_or_default();
         return GatesError::UnknownConfigKey {
             file: file.to_string(),
@@ -277,7 +305,12 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> GatesError {
             expected,
         };
     }
-    GatesError::ConfigSyntax { file: file.to_string(), line, column, message }
+    GatesError::ConfigSyntax {
+        file: file.to_string(),
+        line,
+        column,
+        message,
+    }
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -285,6 +318,14 @@ fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(col).unwrap_or(u32::MAX))
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
 }

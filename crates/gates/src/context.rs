@@ -46,7 +46,12 @@ impl<'a> RuleContext<'a> {
     /// else the one the migration was parsed with.
     pub fn new(migration: &'a Migration, config: &'a Config) -> RuleContext<'a> {
         let pg_version = config.pg_version.unwrap_or(migration.options.pg_version);
-        RuleContext { migration, config, pg_version, state: Analysis::build(migration) }
+        RuleContext {
+            migration,
+            config,
+            pg_version,
+            state: Analysis::build(migration),
+        }
     }
 
     /// The same context assuming PostgreSQL `version` (e.g. the version a shard reports).
@@ -68,7 +73,10 @@ impl<'a> RuleContext<'a> {
 
     /// Every operation with its statement, in file order.
     pub fn operations(&self) -> impl Iterator<Item = (&'a Statement, &'a Operation)> + 'a {
-        self.migration.statements.iter().flat_map(|s| s.operations.iter().map(move |op| (s, op)))
+        self.migration
+            .statements
+            .iter()
+            .flat_map(|s| s.operations.iter().map(move |op| (s, op)))
     }
 
     /// The PostgreSQL major version the rules assume.
@@ -113,12 +121,14 @@ impl<'a> RuleContext<'a> {
             .with_statement_text(text)
     }
 
-    /// Whether `table` (a table, view or materialized view) was created by a statement before
-    /// statement `before` in this migration and not dropped since. Renames are followed:
+    /// Whether `table` (a table, view or materialized view) was created by statement `before`
+    /// or an earlier one in this migration, and not dropped before it. Renames are followed:
     /// after `CREATE TABLE a; ALTER TABLE a RENAME TO b;`, `b` is new. Operations on new tables
     /// lock nobody: no running code uses them yet.
     pub fn is_new_table(&self, table: &QualifiedName, before: usize) -> bool {
-        self.state.relation_at(table, before).is_some_and(|r| r.created.is_some())
+        self.state
+            .relation_at(table, before)
+            .is_some_and(|r| r.created.is_some())
     }
 
     /// Whether an operation on `table` at statement `before` touches a table that existed
@@ -142,15 +152,29 @@ impl<'a> RuleContext<'a> {
             .indexes
             .iter()
             .rev()
-            .find(|(i, name, _)| *i < before && same_name(name, index))
-            .map(|(_, _, table)| table)
+            .find(|(i, name, _, _)| *i < before && same_name(name, index))
+            .map(|(_, _, table, _)| table)
     }
 
     /// Whether a relation-level operation on `name` at `before` only touches something new:
     /// a table created earlier in the migration, or an index created earlier on such a table.
     pub fn is_new_relation(&self, name: &QualifiedName, before: usize) -> bool {
-        self.is_new_table(name, before)
-            || self.index_table(name, before).is_some_and(|t| self.is_new_table(t, before))
+        if self.is_new_table(name, before) {
+            return true;
+        }
+        let index = self
+            .state
+            .indexes
+            .iter()
+            .rev()
+            .find(|(i, n, _, _)| *i < before && same_name(n, name));
+        match index {
+            Some((_, _, _, Some(rel))) => {
+                let r = &self.state.relations[*rel];
+                r.created.is_some() && r.alive_at(before)
+            }
+            _ => false,
+        }
     }
 
     /// Whether a **validated** `CHECK (column IS NOT NULL)` on `table` exists before statement
@@ -160,7 +184,7 @@ impl<'a> RuleContext<'a> {
         self.state.checks.iter().any(|c| {
             c.validated.is_some_and(|v| v < before)
                 && c.dropped.is_none_or(|d| d >= before)
-                && c.columns.iter().any(|col| col == column)
+                && migration_parser::check_proves_not_null(&c.expr, column)
                 && self.same_table(&c.table, c.added, table, before)
         })
     }
@@ -176,8 +200,16 @@ impl<'a> RuleContext<'a> {
             .constraints
             .iter()
             .rev()
-            .find(|c| c.added < before && c.name == name && self.same_table(&c.table, c.added, table, before))
-            .map(|c| AddedConstraint { statement: c.added, transaction: c.tx, not_valid: c.not_valid })
+            .find(|c| {
+                c.added < before
+                    && c.name == name
+                    && self.same_table(&c.table, c.added, table, before)
+            })
+            .map(|c| AddedConstraint {
+                statement: c.added,
+                transaction: c.tx,
+                not_valid: c.not_valid,
+            })
     }
 
     /// The type `column` of `table` was given by this migration before statement `before`
@@ -187,31 +219,44 @@ impl<'a> RuleContext<'a> {
             .column_types
             .iter()
             .rev()
-            .find(|(i, t, c, _)| *i < before && c == column && self.same_table(t, *i, table, before))
+            .find(|(i, t, c, _)| {
+                *i < before && c == column && self.same_table(t, *i, table, before)
+            })
             .map(|(_, _, _, ty)| ty.as_str())
     }
 
     /// Whether schema `name` was created by this migration before statement `before`.
     pub fn is_new_schema(&self, name: &str, before: usize) -> bool {
-        self.state.schemas.iter().any(|(i, s)| *i < before && s == name)
+        self.state
+            .schemas
+            .iter()
+            .any(|(i, s)| *i < before && s == name)
     }
 
     /// The transaction id of the statement that created enum type `name`, if this migration
     /// created it before statement `before`.
     pub fn enum_created_in(&self, name: &QualifiedName, before: usize) -> Option<usize> {
-        self.state.enums.iter().rev().find(|(i, _, n)| *i < before && same_name(n, name)).map(|(_, tx, _)| *tx)
+        self.state
+            .enums
+            .iter()
+            .rev()
+            .find(|(i, _, n)| *i < before && same_name(n, name))
+            .map(|(_, tx, _)| *tx)
     }
 
     /// The locks `op` takes on PostgreSQL [`pg_version`](Self::pg_version), from the parser's
     /// knowledge table ([`migration_parser::lock_facts`]).
     pub fn lock_facts(&self, op: &Operation) -> Vec<LockFact> {
-        let facts = migration_parser::lock_facts(op, self.pg_version);
-        if facts.is_empty() { crate::locks::fallback_lock_facts(op, self.pg_version) } else { facts }
+        migration_parser::lock_facts(op, self.pg_version)
     }
 
     /// The strongest lock `op` takes on `relation` (or on any relation when `relation` is
     /// `None`).
-    pub fn strongest_lock(&self, op: &Operation, relation: Option<&QualifiedName>) -> Option<LockFact> {
+    pub fn strongest_lock(
+        &self,
+        op: &Operation,
+        relation: Option<&QualifiedName>,
+    ) -> Option<LockFact> {
         self.lock_facts(op)
             .into_iter()
             .filter(|f| relation.is_none_or(|r| same_name(&f.relation, r)))
@@ -258,7 +303,13 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
     use Operation as O;
     let mut out: Vec<&QualifiedName> = Vec::new();
     match op {
-        O::CreateTable { table, columns, constraints, partition_of, .. } => {
+        O::CreateTable {
+            table,
+            columns,
+            constraints,
+            partition_of,
+            ..
+        } => {
             out.push(table);
             out.extend(partition_of);
             for c in columns {
@@ -314,10 +365,15 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
         | O::RefreshMaterializedView { name, .. }
         | O::CreateSequence { name }
         | O::CreateFunction { name } => out.push(name),
-        O::Truncate { tables, .. } | O::LockTable { tables, .. } | O::Maintenance { tables, .. } => {
+        O::Truncate { tables, .. }
+        | O::LockTable { tables, .. }
+        | O::Maintenance { tables, .. } => {
             out.extend(tables.iter());
         }
-        O::AttachPartition { table, partition } | O::DetachPartition { table, partition, .. } => {
+        O::AttachPartition { table, partition }
+        | O::DetachPartition {
+            table, partition, ..
+        } => {
             out.push(table);
             out.push(partition);
         }
@@ -348,7 +404,7 @@ impl Relation {
         current
     }
     fn alive_at(&self, at: usize) -> bool {
-        self.created.is_none_or(|c| c < at) && self.dropped.is_none_or(|d| d >= at)
+        self.created.is_none_or(|c| c <= at) && self.dropped.is_none_or(|d| d >= at)
     }
 }
 
@@ -356,7 +412,7 @@ impl Relation {
 struct CheckRecord {
     table: QualifiedName,
     name: Option<String>,
-    columns: Vec<String>,
+    expr: String,
     added: usize,
     validated: Option<usize>,
     dropped: Option<usize>,
@@ -375,8 +431,8 @@ struct ConstraintRecord {
 #[derive(Debug, Default)]
 struct Analysis {
     relations: Vec<Relation>,
-    /// (statement, index name, table)
-    indexes: Vec<(usize, QualifiedName, QualifiedName)>,
+    /// (statement, index name, table, the table's relation record if the migration tracks it)
+    indexes: Vec<(usize, QualifiedName, QualifiedName, Option<usize>)>,
     checks: Vec<CheckRecord>,
     constraints: Vec<ConstraintRecord>,
     /// (statement, table, column, type)
@@ -413,16 +469,26 @@ impl Analysis {
     }
 
     fn create(&mut self, i: usize, name: &QualifiedName) {
-        self.relations.push(Relation { created: Some(i), names: vec![(i, name.clone())], dropped: None });
+        self.relations.push(Relation {
+            created: Some(i),
+            names: vec![(i, name.clone())],
+            dropped: None,
+        });
     }
 
     fn apply(&mut self, i: usize, tx: usize, op: &Operation) {
         use Operation as O;
         match op {
-            O::CreateTable { table, columns, constraints, .. } => {
+            O::CreateTable {
+                table,
+                columns,
+                constraints,
+                ..
+            } => {
                 self.create(i, table);
                 for c in columns {
-                    self.column_types.push((i, table.clone(), c.name.clone(), c.data_type.clone()));
+                    self.column_types
+                        .push((i, table.clone(), c.name.clone(), c.data_type.clone()));
                 }
                 for c in constraints {
                     self.add_constraint(i, tx, table, c);
@@ -430,7 +496,10 @@ impl Analysis {
             }
             O::CreateView { name, .. } => self.create(i, name),
             O::RenameTable { table, new_name } => {
-                let new = QualifiedName { schema: table.schema.clone(), name: new_name.clone() };
+                let new = QualifiedName {
+                    schema: table.schema.clone(),
+                    name: new_name.clone(),
+                };
                 match self.relation_index_at(table, i) {
                     Some(r) => self.relations[r].names.push((i + 1, new)),
                     None => self.relations.push(Relation {
@@ -442,28 +511,44 @@ impl Analysis {
             }
             O::DropTable { table, .. } => self.drop_relation(i, table),
             O::DropView { name, .. } => self.drop_relation(i, name),
-            O::CreateIndex { name: Some(name), table, .. } => {
-                let name = QualifiedName { schema: table.schema.clone(), name: name.clone() };
-                self.indexes.push((i, name, table.clone()));
+            O::CreateIndex {
+                name: Some(name),
+                table,
+                ..
+            } => {
+                let name = QualifiedName {
+                    schema: table.schema.clone(),
+                    name: name.clone(),
+                };
+                let rel = self.relation_index_at(table, i);
+                self.indexes.push((i, name, table.clone(), rel));
             }
             O::AddColumn { table, column, .. } => {
-                self.column_types.push((i, table.clone(), column.name.clone(), column.data_type.clone()));
+                self.column_types.push((
+                    i,
+                    table.clone(),
+                    column.name.clone(),
+                    column.data_type.clone(),
+                ));
                 if let Some(expr) = &column.check {
-                    let columns = not_null_columns(expr);
-                    if !columns.is_empty() {
-                        self.checks.push(CheckRecord {
-                            table: table.clone(),
-                            name: None,
-                            columns,
-                            added: i,
-                            validated: Some(i),
-                            dropped: None,
-                        });
-                    }
+                    self.checks.push(CheckRecord {
+                        table: table.clone(),
+                        name: None,
+                        expr: expr.clone(),
+                        added: i,
+                        validated: Some(i),
+                        dropped: None,
+                    });
                 }
             }
-            O::AlterColumnType { table, column, new_type, .. } => {
-                self.column_types.push((i, table.clone(), column.clone(), new_type.clone()));
+            O::AlterColumnType {
+                table,
+                column,
+                new_type,
+                ..
+            } => {
+                self.column_types
+                    .push((i, table.clone(), column.clone(), new_type.clone()));
             }
             O::AddConstraint { table, constraint } => self.add_constraint(i, tx, table, constraint),
             O::ValidateConstraint { table, name } => {
@@ -490,7 +575,11 @@ impl Analysis {
         if let Some(r) = self.relation_index_at(name, i) {
             self.relations[r].dropped = Some(i);
         } else {
-            self.relations.push(Relation { created: None, names: vec![(0, name.clone())], dropped: Some(i) });
+            self.relations.push(Relation {
+                created: None,
+                names: vec![(0, name.clone())],
+                dropped: Some(i),
+            });
         }
     }
 
@@ -511,115 +600,14 @@ impl Analysis {
             });
         }
         if let ConstraintKind::Check { expr } = &c.kind {
-            let columns = not_null_columns(expr);
-            if !columns.is_empty() {
-                self.checks.push(CheckRecord {
-                    table: table.clone(),
-                    name: c.name.clone(),
-                    columns,
-                    added: i,
-                    validated: if c.not_valid { None } else { Some(i) },
-                    dropped: None,
-                });
-            }
+            self.checks.push(CheckRecord {
+                table: table.clone(),
+                name: c.name.clone(),
+                expr: expr.clone(),
+                added: i,
+                validated: if c.not_valid { None } else { Some(i) },
+                dropped: None,
+            });
         }
-    }
-}
-
-/// The columns a CHECK expression proves NOT NULL: `col IS NOT NULL`, possibly several joined
-/// by `AND`, possibly parenthesised or quoted. Any other shape proves nothing.
-pub(crate) fn not_null_columns(expr: &str) -> Vec<String> {
-    let mut s = expr.trim();
-    while let Some(inner) = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
-        if !balanced(inner) {
-            break;
-        }
-        s = inner.trim();
-    }
-    let lower = s.to_string();
-    let mut out = Vec::new();
-    for part in split_and(&lower) {
-        let mut p = part.trim();
-        while let Some(inner) = p.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
-            if !balanced(inner) {
-                break;
-            }
-            p = inner.trim();
-        }
-        let words: Vec<&str> = p.split_whitespace().collect();
-        if let [col, is, not, null] = words.as_slice()
-            && is.eq_ignore_ascii_case("is")
-            && not.eq_ignore_ascii_case("not")
-            && null.eq_ignore_ascii_case("null")
-        {
-            let col = match col.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
-                Some(quoted) => quoted.to_string(),
-                None => col.to_lowercase(),
-            };
-            out.push(col);
-        } else {
-            return Vec::new();
-        }
-    }
-    out
-}
-
-fn balanced(s: &str) -> bool {
-    let mut depth = 0i32;
-    for ch in s.chars() {
-        match ch {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    depth == 0
-}
-
-/// Split on top-level ` AND ` (case-insensitive).
-fn split_and(s: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let bytes = s.as_bytes();
-    let mut depth = 0i32;
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' => depth += 1,
-            b')' => depth -= 1,
-            b' ' if depth == 0
-                && s.get(i..i + 5).is_some_and(|w| w.eq_ignore_ascii_case(" and ")) =>
-            {
-                parts.push(&s[start..i]);
-                start = i + 5;
-                i += 5;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    parts.push(&s[start..]);
-    parts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::not_null_columns;
-
-    #[test]
-    fn not_null_check_shapes() {
-        assert_eq!(not_null_columns("email IS NOT NULL"), vec!["email"]);
-        assert_eq!(not_null_columns("(email IS NOT NULL)"), vec!["email"]);
-        assert_eq!(not_null_columns("\"Email\" is not null"), vec!["Email"]);
-        assert_eq!(not_null_columns("a IS NOT NULL AND (b IS NOT NULL)"), vec!["a", "b"]);
-        assert!(not_null_columns("a IS NOT NULL OR b IS NOT NULL").is_empty());
-        assert!(not_null_columns("a > 0").is_empty());
-        assert!(not_null_columns("(a IS NOT NULL) AND a > 0").is_empty());
     }
 }

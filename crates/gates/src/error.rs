@@ -63,7 +63,9 @@ pub enum GatesError {
         rule: String,
     },
     /// A rule with the same name or code is already registered.
-    #[error("cannot register rule `{name}` ({code}): a rule with that {clash} is already registered")]
+    #[error(
+        "cannot register rule `{name}` ({code}): a rule with that {clash} is already registered"
+    )]
     DuplicateRule {
         /// Code of the rule being registered.
         code: String,

@@ -31,7 +31,9 @@ impl std::str::FromStr for Severity {
             "info" => Ok(Severity::Info),
             "yellow" | "warning" | "warn" => Ok(Severity::Yellow),
             "red" | "error" => Ok(Severity::Red),
-            other => Err(format!("unknown severity `{other}` (expected red, yellow or info)")),
+            other => Err(format!(
+                "unknown severity `{other}` (expected red, yellow or info)"
+            )),
         }
     }
 }
@@ -51,7 +53,11 @@ pub enum Gate {
 impl Gate {
     /// The gate a set of findings earns: the worst severity, with `Info` counting as green.
     pub fn from_findings<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Gate {
-        findings.into_iter().map(|f| Gate::from(f.severity)).max().unwrap_or(Gate::Green)
+        findings
+            .into_iter()
+            .map(|f| Gate::from(f.severity))
+            .max()
+            .unwrap_or(Gate::Green)
     }
 }
 

@@ -51,7 +51,6 @@ mod config;
 mod context;
 mod error;
 mod finding;
-mod locks;
 mod registry;
 mod rule;
 pub mod rules;

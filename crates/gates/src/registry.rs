@@ -26,7 +26,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.rules.iter().map(|r| r.meta().name.to_string())).finish()
+        f.debug_list()
+            .entries(self.rules.iter().map(|r| r.meta().name.to_string()))
+            .finish()
     }
 }
 
@@ -45,7 +47,9 @@ impl Registry {
 
     /// The built-in static rules.
     pub fn builtin() -> Registry {
-        Registry { rules: crate::rules::builtin() }
+        Registry {
+            rules: crate::rules::builtin(),
+        }
     }
 
     /// Add a rule. Fails if a registered rule has the same name or code (case-insensitive).
@@ -74,7 +78,10 @@ impl Registry {
 
     /// The rule with this name or code (case-insensitive).
     pub fn get(&self, name_or_code: &str) -> Option<&dyn GateRule> {
-        self.rules.iter().find(|r| names_rule(name_or_code, &r.meta())).map(|r| r.as_ref())
+        self.rules
+            .iter()
+            .find(|r| names_rule(name_or_code, &r.meta()))
+            .map(|r| r.as_ref())
     }
 
     /// The rules in registration order.
@@ -97,7 +104,13 @@ impl Registry {
     pub fn check_config(&self, config: &Config) -> Result<(), GatesError> {
         for (file, key, rule, line, column) in config.rule_references() {
             if self.get(&rule).is_none() {
-                return Err(GatesError::UnknownRule { file, line, column, key, rule });
+                return Err(GatesError::UnknownRule {
+                    file,
+                    line,
+                    column,
+                    key,
+                    rule,
+                });
             }
         }
         Ok(())
@@ -125,7 +138,10 @@ impl Registry {
             }
             let severity = config.severity_override(&meta);
             for mut f in rule.check(ctx) {
-                let stmt = f.location.as_ref().and_then(|l| migration.statements.get(l.statement));
+                let stmt = f
+                    .location
+                    .as_ref()
+                    .and_then(|l| migration.statements.get(l.statement));
                 if stmt.is_some_and(|s: &Statement| ignored(&s.ignored_rules, &meta)) {
                     continue;
                 }
@@ -137,7 +153,10 @@ impl Registry {
         }
         findings.sort_by(|a, b| {
             let key = |f: &Finding| {
-                f.location.as_ref().map(|l| (l.line, l.column, l.statement)).unwrap_or((u32::MAX, 0, 0))
+                f.location
+                    .as_ref()
+                    .map(|l| (l.line, l.column, l.statement))
+                    .unwrap_or((u32::MAX, 0, 0))
             };
             key(a).cmp(&key(b)).then_with(|| a.code.cmp(&b.code))
         });
@@ -146,5 +165,6 @@ impl Registry {
 }
 
 fn ignored(list: &[String], meta: &RuleMeta<'_>) -> bool {
-    list.iter().any(|r| r.trim().eq_ignore_ascii_case("all") || names_rule(r, meta))
+    list.iter()
+        .any(|r| r.trim().eq_ignore_ascii_case("all") || names_rule(r, meta))
 }

@@ -25,7 +25,12 @@ pub struct RuleMeta<'a> {
 impl<'a> RuleMeta<'a> {
     /// Metadata with empty documentation.
     pub const fn new(code: &'a str, name: &'a str, severity: Severity) -> Self {
-        RuleMeta { code, name, severity, docs: "" }
+        RuleMeta {
+            code,
+            name,
+            severity,
+            docs: "",
+        }
     }
 
     /// The same metadata with `docs` as documentation.
@@ -38,7 +43,10 @@ impl<'a> RuleMeta<'a> {
     /// The documentation as a user reads it (`deployclaw explain RULE`): a title line, then the
     /// doc text with the one-space indent of `///` comments removed.
     pub fn explain(&self) -> String {
-        let mut out = format!("# {} ({})\n\nDefault severity: {}\n\n", self.name, self.code, self.severity);
+        let mut out = format!(
+            "# {} ({})\n\nDefault severity: {}\n\n",
+            self.name, self.code, self.severity
+        );
         out.push_str(&dedent(self.docs));
         out
     }

@@ -1,10 +1,10 @@
 //! sqlparser AST → [`Operation`]s.
 
 use sqlparser::ast::{
-    self, AlterColumnOperation, AlterTableOperation, AlterTypeOperation, ColumnOption, ContextModifier,
-    DetachPartitionMode, DropBehavior, FromTable, Ident, LockTableMode, ObjectName, ObjectNamePart,
-    ObjectType, ReferentialAction, RenameTableNameKind, SchemaName, SetExpr, TableConstraint,
-    TableFactor, TableObject, UserDefinedTypeRepresentation,
+    self, AlterColumnOperation, AlterTableOperation, AlterTypeOperation, ColumnOption,
+    ContextModifier, DetachPartitionMode, DropBehavior, FromTable, Ident, LockTableMode,
+    ObjectName, ObjectNamePart, ObjectType, ReferentialAction, RenameTableNameKind, SchemaName,
+    SetExpr, TableConstraint, TableFactor, TableObject, UserDefinedTypeRepresentation,
 };
 
 use crate::locks::LockMode;
@@ -15,7 +15,11 @@ use crate::volatility::classify;
 
 /// Normalise an identifier the way PostgreSQL folds it: unquoted → lower case, quoted → verbatim.
 pub(crate) fn ident(i: &Ident) -> String {
-    if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() }
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
 }
 
 fn part(p: &ObjectNamePart) -> String {
@@ -73,7 +77,10 @@ fn data_type(dt: &ast::DataType) -> String {
 }
 
 fn expr(e: &ast::Expr) -> Expr {
-    Expr { sql: e.to_string(), volatility: classify(e) }
+    Expr {
+        sql: e.to_string(),
+        volatility: classify(e),
+    }
 }
 
 fn fk_action(a: Option<ReferentialAction>) -> FkAction {
@@ -111,18 +118,32 @@ pub(crate) fn constraint(c: &TableConstraint, not_valid: bool) -> Option<Constra
             ConstraintKind::Unique {
                 columns: u.columns.iter().map(index_column).collect(),
                 using_index: None,
-                nulls_not_distinct: matches!(u.nulls_distinct, ast::NullsDistinctOption::NotDistinct),
+                nulls_not_distinct: matches!(
+                    u.nulls_distinct,
+                    ast::NullsDistinctOption::NotDistinct
+                ),
             },
         ),
         TableConstraint::PrimaryKey(p) => (
             p.name.as_ref(),
-            ConstraintKind::PrimaryKey { columns: p.columns.iter().map(index_column).collect(), using_index: None },
+            ConstraintKind::PrimaryKey {
+                columns: p.columns.iter().map(index_column).collect(),
+                using_index: None,
+            },
         ),
         TableConstraint::ForeignKey(fk) => (fk.name.as_ref(), fk_kind(fk)),
-        TableConstraint::Check(ch) => (ch.name.as_ref(), ConstraintKind::Check { expr: ch.expr.to_string() }),
+        TableConstraint::Check(ch) => (
+            ch.name.as_ref(),
+            ConstraintKind::Check {
+                expr: ch.expr.to_string(),
+            },
+        ),
         TableConstraint::PrimaryKeyUsingIndex(u) => (
             u.name.as_ref(),
-            ConstraintKind::PrimaryKey { columns: Vec::new(), using_index: Some(ident(&u.index_name)) },
+            ConstraintKind::PrimaryKey {
+                columns: Vec::new(),
+                using_index: Some(ident(&u.index_name)),
+            },
         ),
         TableConstraint::UniqueUsingIndex(u) => (
             u.name.as_ref(),
@@ -132,13 +153,27 @@ pub(crate) fn constraint(c: &TableConstraint, not_valid: bool) -> Option<Constra
                 nulls_not_distinct: false,
             },
         ),
-        TableConstraint::Exclude(x) => (x.name.as_ref(), ConstraintKind::Exclusion { sql: x.to_string() }),
+        TableConstraint::Exclude(x) => (
+            x.name.as_ref(),
+            ConstraintKind::Exclusion { sql: x.to_string() },
+        ),
         TableConstraint::Index(_) | TableConstraint::FulltextOrSpatial(_) => return None,
     };
-    Some(ConstraintDef { name: name.map(ident), kind, not_valid })
+    Some(ConstraintDef {
+        name: name.map(ident),
+        kind,
+        not_valid,
+    })
 }
 
-const SERIAL_TYPES: [&str; 6] = ["serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"];
+const SERIAL_TYPES: [&str; 6] = [
+    "serial",
+    "bigserial",
+    "smallserial",
+    "serial4",
+    "serial8",
+    "serial2",
+];
 
 /// A column definition.
 pub(crate) fn column(cd: &ast::ColumnDef) -> ColumnDef {
@@ -170,7 +205,9 @@ pub(crate) fn column(cd: &ast::ColumnDef) -> ColumnDef {
             ColumnOption::ForeignKey(fk) => col.references = Some(fk_kind(fk)),
             ColumnOption::Check(c) => col.check = Some(c.expr.to_string()),
             ColumnOption::Collation(n) => col.collation = Some(dotted(n)),
-            ColumnOption::Generated { generation_expr, .. } => {
+            ColumnOption::Generated {
+                generation_expr, ..
+            } => {
                 if generation_expr.is_some() {
                     col.generated_stored = true;
                 } else {
@@ -207,20 +244,44 @@ fn alter_table(at: &ast::AlterTable, out: &mut Vec<Operation>) {
     for op in &at.operations {
         let t = table.clone();
         let o = match op {
-            AlterTableOperation::AddConstraint { constraint: c, not_valid } => match constraint(c, *not_valid) {
-                Some(c) => Operation::AddConstraint { table: t, constraint: c },
-                None => Operation::AlterTableOther { table: t, action: other_action(op) },
+            AlterTableOperation::AddConstraint {
+                constraint: c,
+                not_valid,
+            } => match constraint(c, *not_valid) {
+                Some(c) => Operation::AddConstraint {
+                    table: t,
+                    constraint: c,
+                },
+                None => Operation::AlterTableOther {
+                    table: t,
+                    action: other_action(op),
+                },
             },
-            AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
-                Operation::AddColumn { table: t, column: column(column_def), if_not_exists: *if_not_exists }
-            }
-            AlterTableOperation::DropConstraint { if_exists, name, drop_behavior } => Operation::DropConstraint {
+            AlterTableOperation::AddColumn {
+                if_not_exists,
+                column_def,
+                ..
+            } => Operation::AddColumn {
+                table: t,
+                column: column(column_def),
+                if_not_exists: *if_not_exists,
+            },
+            AlterTableOperation::DropConstraint {
+                if_exists,
+                name,
+                drop_behavior,
+            } => Operation::DropConstraint {
                 table: t,
                 name: ident(name),
                 if_exists: *if_exists,
                 cascade: cascade(drop_behavior),
             },
-            AlterTableOperation::DropColumn { column_names, if_exists, drop_behavior, .. } => {
+            AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                drop_behavior,
+                ..
+            } => {
                 for c in column_names {
                     out.push(Operation::DropColumn {
                         table: table.clone(),
@@ -232,14 +293,22 @@ fn alter_table(at: &ast::AlterTable, out: &mut Vec<Operation>) {
                 continue;
             }
             AlterTableOperation::AttachPartitionOf { partition, .. } => {
-                Operation::AttachPartition { table: t, partition: qname(partition) }
+                Operation::AttachPartition {
+                    table: t,
+                    partition: qname(partition),
+                }
             }
-            AlterTableOperation::DetachPartitionOf { partition, mode } => Operation::DetachPartition {
-                table: t,
-                partition: qname(partition),
-                concurrently: matches!(mode, Some(DetachPartitionMode::Concurrently)),
-            },
-            AlterTableOperation::RenameColumn { old_column_name, new_column_name } => Operation::RenameColumn {
+            AlterTableOperation::DetachPartitionOf { partition, mode } => {
+                Operation::DetachPartition {
+                    table: t,
+                    partition: qname(partition),
+                    concurrently: matches!(mode, Some(DetachPartitionMode::Concurrently)),
+                }
+            }
+            AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => Operation::RenameColumn {
                 table: t,
                 column: ident(old_column_name),
                 new_name: ident(new_column_name),
@@ -248,77 +317,133 @@ fn alter_table(at: &ast::AlterTable, out: &mut Vec<Operation>) {
                 let n = match table_name {
                     RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n,
                 };
-                Operation::RenameTable { table: t, new_name: last_name(n) }
+                Operation::RenameTable {
+                    table: t,
+                    new_name: last_name(n),
+                }
             }
             AlterTableOperation::RenameConstraint { old_name, new_name } => {
-                Operation::RenameConstraint { table: t, name: ident(old_name), new_name: ident(new_name) }
+                Operation::RenameConstraint {
+                    table: t,
+                    name: ident(old_name),
+                    new_name: ident(new_name),
+                }
             }
-            AlterTableOperation::ValidateConstraint { name } => Operation::ValidateConstraint { table: t, name: ident(name) },
-            AlterTableOperation::AlterColumn { column_name, op: cop } => {
+            AlterTableOperation::ValidateConstraint { name } => Operation::ValidateConstraint {
+                table: t,
+                name: ident(name),
+            },
+            AlterTableOperation::AlterColumn {
+                column_name,
+                op: cop,
+            } => {
                 let column = ident(column_name);
                 match cop {
                     AlterColumnOperation::SetNotNull => Operation::SetNotNull { table: t, column },
-                    AlterColumnOperation::DropNotNull => Operation::DropNotNull { table: t, column },
-                    AlterColumnOperation::SetDefault { value } => {
-                        Operation::SetDefault { table: t, column, default: expr(value) }
+                    AlterColumnOperation::DropNotNull => {
+                        Operation::DropNotNull { table: t, column }
                     }
-                    AlterColumnOperation::DropDefault => Operation::DropDefault { table: t, column },
-                    AlterColumnOperation::SetDataType { data_type: dt, using, .. } => Operation::AlterColumnType {
+                    AlterColumnOperation::SetDefault { value } => Operation::SetDefault {
+                        table: t,
+                        column,
+                        default: expr(value),
+                    },
+                    AlterColumnOperation::DropDefault => {
+                        Operation::DropDefault { table: t, column }
+                    }
+                    AlterColumnOperation::SetDataType {
+                        data_type: dt,
+                        using,
+                        ..
+                    } => Operation::AlterColumnType {
                         table: t,
                         column,
                         new_type: data_type(dt),
                         collation: None,
                         using: using.as_ref().map(|u| u.to_string()),
                     },
-                    AlterColumnOperation::AddGenerated { .. } => {
-                        Operation::AlterTableOther { table: t, action: "alter column add generated".into() }
-                    }
-                    AlterColumnOperation::GenericOptions { .. } => {
-                        Operation::AlterTableOther { table: t, action: "alter column options".into() }
-                    }
+                    AlterColumnOperation::AddGenerated { .. } => Operation::AlterTableOther {
+                        table: t,
+                        action: "alter column add generated".into(),
+                    },
+                    AlterColumnOperation::GenericOptions { .. } => Operation::AlterTableOther {
+                        table: t,
+                        action: "alter column options".into(),
+                    },
                 }
             }
-            AlterTableOperation::SetLogged => Operation::AlterTableOther { table: t, action: "set logged".into() },
-            AlterTableOperation::SetUnlogged => Operation::AlterTableOther { table: t, action: "set unlogged".into() },
-            AlterTableOperation::SetOptionsParens { .. } => {
-                Operation::AlterTableOther { table: t, action: "set storage parameters".into() }
-            }
-            AlterTableOperation::ResetOptions { .. } => {
-                Operation::AlterTableOther { table: t, action: "reset storage parameters".into() }
-            }
-            AlterTableOperation::ReplicaIdentity { .. } => {
-                Operation::AlterTableOther { table: t, action: "replica identity".into() }
-            }
-            AlterTableOperation::EnableRowLevelSecurity => {
-                Operation::AlterTableOther { table: t, action: "enable row level security".into() }
-            }
-            AlterTableOperation::DisableRowLevelSecurity => {
-                Operation::AlterTableOther { table: t, action: "disable row level security".into() }
-            }
-            AlterTableOperation::ForceRowLevelSecurity => {
-                Operation::AlterTableOther { table: t, action: "force row level security".into() }
-            }
-            AlterTableOperation::NoForceRowLevelSecurity => {
-                Operation::AlterTableOther { table: t, action: "no force row level security".into() }
-            }
+            AlterTableOperation::SetLogged => Operation::AlterTableOther {
+                table: t,
+                action: "set logged".into(),
+            },
+            AlterTableOperation::SetUnlogged => Operation::AlterTableOther {
+                table: t,
+                action: "set unlogged".into(),
+            },
+            AlterTableOperation::SetOptionsParens { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "set storage parameters".into(),
+            },
+            AlterTableOperation::ResetOptions { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "reset storage parameters".into(),
+            },
+            AlterTableOperation::ReplicaIdentity { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "replica identity".into(),
+            },
+            AlterTableOperation::EnableRowLevelSecurity => Operation::AlterTableOther {
+                table: t,
+                action: "enable row level security".into(),
+            },
+            AlterTableOperation::DisableRowLevelSecurity => Operation::AlterTableOther {
+                table: t,
+                action: "disable row level security".into(),
+            },
+            AlterTableOperation::ForceRowLevelSecurity => Operation::AlterTableOther {
+                table: t,
+                action: "force row level security".into(),
+            },
+            AlterTableOperation::NoForceRowLevelSecurity => Operation::AlterTableOther {
+                table: t,
+                action: "no force row level security".into(),
+            },
             AlterTableOperation::EnableTrigger { .. }
             | AlterTableOperation::EnableAlwaysTrigger { .. }
-            | AlterTableOperation::EnableReplicaTrigger { .. } => {
-                Operation::AlterTableOther { table: t, action: "enable trigger".into() }
-            }
-            AlterTableOperation::DisableTrigger { .. } => {
-                Operation::AlterTableOther { table: t, action: "disable trigger".into() }
-            }
+            | AlterTableOperation::EnableReplicaTrigger { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "enable trigger".into(),
+            },
+            AlterTableOperation::DisableTrigger { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "disable trigger".into(),
+            },
             AlterTableOperation::EnableRule { .. }
             | AlterTableOperation::EnableAlwaysRule { .. }
-            | AlterTableOperation::EnableReplicaRule { .. } => {
-                Operation::AlterTableOther { table: t, action: "enable rule".into() }
-            }
-            AlterTableOperation::DisableRule { .. } => Operation::AlterTableOther { table: t, action: "disable rule".into() },
-            AlterTableOperation::OwnerTo { .. } => Operation::AlterTableOther { table: t, action: "owner to".into() },
-            AlterTableOperation::Inherit { .. } => Operation::AlterTableOther { table: t, action: "inherit".into() },
-            AlterTableOperation::NoInherit { .. } => Operation::AlterTableOther { table: t, action: "no inherit".into() },
-            other => Operation::AlterTableOther { table: t, action: other_action(other) },
+            | AlterTableOperation::EnableReplicaRule { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "enable rule".into(),
+            },
+            AlterTableOperation::DisableRule { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "disable rule".into(),
+            },
+            AlterTableOperation::OwnerTo { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "owner to".into(),
+            },
+            AlterTableOperation::Inherit { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "inherit".into(),
+            },
+            AlterTableOperation::NoInherit { .. } => Operation::AlterTableOther {
+                table: t,
+                action: "no inherit".into(),
+            },
+            other => Operation::AlterTableOther {
+                table: t,
+                action: other_action(other),
+            },
         };
         out.push(o);
     }
@@ -356,24 +481,40 @@ fn set_value(e: &ast::Expr) -> String {
     }
 }
 
-fn set_op(scope: Option<ContextModifier>, variable: &ObjectName, values: &[ast::Expr]) -> Operation {
+fn set_op(
+    scope: Option<ContextModifier>,
+    variable: &ObjectName,
+    values: &[ast::Expr],
+) -> Operation {
     let name = dotted(variable);
     let value = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
     if value.eq_ignore_ascii_case("default") {
         return Operation::Reset { name };
     }
-    Operation::Set { name, value, local: matches!(scope, Some(ContextModifier::Local)) }
+    Operation::Set {
+        name,
+        value,
+        local: matches!(scope, Some(ContextModifier::Local)),
+    }
 }
 
 /// Convert one parsed statement. `describe` gives the leading keywords of the statement for
 /// [`Operation::Other`].
-pub(crate) fn operations(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<Operation>) {
+pub(crate) fn operations(
+    stmt: &ast::Statement,
+    describe: &dyn Fn() -> String,
+    out: &mut Vec<Operation>,
+) {
     use ast::Statement as S;
     match stmt {
         S::CreateTable(ct) => out.push(Operation::CreateTable {
             table: qname(&ct.name),
             columns: ct.columns.iter().map(column).collect(),
-            constraints: ct.constraints.iter().filter_map(|c| constraint(c, false)).collect(),
+            constraints: ct
+                .constraints
+                .iter()
+                .filter_map(|c| constraint(c, false))
+                .collect(),
             partition_of: ct.partition_of.as_ref().map(qname),
             if_not_exists: ct.if_not_exists,
             as_select: ct.query.is_some(),
@@ -390,29 +531,69 @@ pub(crate) fn operations(stmt: &ast::Statement, describe: &dyn Fn() -> String, o
             predicate: ci.predicate.as_ref().map(|p| p.to_string()),
             only: false,
         }),
-        S::Drop { object_type, if_exists, names, cascade, .. } => {
+        S::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => {
             for n in names {
                 let (if_exists, cascade) = (*if_exists, *cascade);
                 out.push(match object_type {
-                    ObjectType::Table => Operation::DropTable { table: qname(n), if_exists, cascade },
-                    ObjectType::Index => Operation::DropIndex { name: qname(n), concurrently: false, if_exists, cascade },
-                    ObjectType::View => Operation::DropView { name: qname(n), materialized: false, if_exists },
-                    ObjectType::MaterializedView => Operation::DropView { name: qname(n), materialized: true, if_exists },
-                    ObjectType::Schema => Operation::DropSchema { name: dotted(n), if_exists, cascade },
+                    ObjectType::Table => Operation::DropTable {
+                        table: qname(n),
+                        if_exists,
+                        cascade,
+                    },
+                    ObjectType::Index => Operation::DropIndex {
+                        name: qname(n),
+                        concurrently: false,
+                        if_exists,
+                        cascade,
+                    },
+                    ObjectType::View => Operation::DropView {
+                        name: qname(n),
+                        materialized: false,
+                        if_exists,
+                    },
+                    ObjectType::MaterializedView => Operation::DropView {
+                        name: qname(n),
+                        materialized: true,
+                        if_exists,
+                    },
+                    ObjectType::Schema => Operation::DropSchema {
+                        name: dotted(n),
+                        if_exists,
+                        cascade,
+                    },
                     ObjectType::Database => Operation::DropDatabase { name: dotted(n) },
-                    ObjectType::Type => Operation::DropType { name: qname(n), if_exists, cascade },
-                    _ => Operation::Other { description: describe() },
+                    ObjectType::Type => Operation::DropType {
+                        name: qname(n),
+                        if_exists,
+                        cascade,
+                    },
+                    _ => Operation::Other {
+                        description: describe(),
+                    },
                 });
             }
         }
         S::AlterIndex { name, operation } => match operation {
             ast::AlterIndexOperation::RenameIndex { index_name } => {
-                out.push(Operation::RenameIndex { name: qname(name), new_name: last_name(index_name) })
+                out.push(Operation::RenameIndex {
+                    name: qname(name),
+                    new_name: last_name(index_name),
+                })
             }
         },
-        S::CreateType { name, representation: Some(UserDefinedTypeRepresentation::Enum { labels }) } => {
-            out.push(Operation::CreateEnum { name: qname(name), values: labels.iter().map(|l| l.value.clone()).collect() })
-        }
+        S::CreateType {
+            name,
+            representation: Some(UserDefinedTypeRepresentation::Enum { labels }),
+        } => out.push(Operation::CreateEnum {
+            name: qname(name),
+            values: labels.iter().map(|l| l.value.clone()).collect(),
+        }),
         S::AlterType(at) => out.push(match &at.operation {
             AlterTypeOperation::AddValue(v) => Operation::AddEnumValue {
                 name: qname(&at.name),
@@ -424,20 +605,31 @@ pub(crate) fn operations(stmt: &ast::Statement, describe: &dyn Fn() -> String, o
                 value: v.from.value.clone(),
                 new_value: v.to.value.clone(),
             },
-            AlterTypeOperation::Rename(_) => Operation::Other { description: "ALTER TYPE RENAME".into() },
+            AlterTypeOperation::Rename(_) => Operation::Other {
+                description: "ALTER TYPE RENAME".into(),
+            },
         }),
         S::Truncate(t) => out.push(Operation::Truncate {
             tables: t.table_names.iter().map(|n| qname(&n.name)).collect(),
             cascade: matches!(t.cascade, Some(ast::CascadeOption::Cascade)),
         }),
-        S::CreateSchema { schema_name, if_not_exists, .. } => {
+        S::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => {
             let name = match schema_name {
                 SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => dotted(n),
                 SchemaName::UnnamedAuthorization(i) => ident(i),
             };
-            out.push(Operation::CreateSchema { name, if_not_exists: *if_not_exists })
+            out.push(Operation::CreateSchema {
+                name,
+                if_not_exists: *if_not_exists,
+            })
         }
-        S::CreateDatabase { db_name, .. } => out.push(Operation::CreateDatabase { name: dotted(db_name) }),
+        S::CreateDatabase { db_name, .. } => out.push(Operation::CreateDatabase {
+            name: dotted(db_name),
+        }),
         S::Update(u) => match table_factor_name(&u.table.relation) {
             Some(table) => out.push(Operation::Update {
                 table,
@@ -451,38 +643,55 @@ pub(crate) fn operations(stmt: &ast::Statement, describe: &dyn Fn() -> String, o
                     })
                     .collect(),
             }),
-            None => out.push(Operation::Other { description: describe() }),
+            None => out.push(Operation::Other {
+                description: describe(),
+            }),
         },
         S::Delete(d) => {
             let tables = match &d.from {
                 FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
             };
             match tables.first().and_then(|t| table_factor_name(&t.relation)) {
-                Some(table) => out.push(Operation::Delete { table, has_where: d.selection.is_some() }),
-                None => out.push(Operation::Other { description: describe() }),
+                Some(table) => out.push(Operation::Delete {
+                    table,
+                    has_where: d.selection.is_some(),
+                }),
+                None => out.push(Operation::Other {
+                    description: describe(),
+                }),
             }
         }
         S::Insert(i) => match &i.table {
             TableObject::TableName(n) => out.push(Operation::Insert {
                 table: qname(n),
-                from_select: i.source.as_ref().is_some_and(|q| !matches!(q.body.as_ref(), SetExpr::Values(_))),
+                from_select: i
+                    .source
+                    .as_ref()
+                    .is_some_and(|q| !matches!(q.body.as_ref(), SetExpr::Values(_))),
             }),
-            _ => out.push(Operation::Other { description: describe() }),
+            _ => out.push(Operation::Other {
+                description: describe(),
+            }),
         },
         S::CreateView(cv) => out.push(Operation::CreateView {
             name: qname(&cv.name),
             materialized: cv.materialized,
             or_replace: cv.or_replace,
         }),
-        S::RefreshMaterializedView(r) => {
-            out.push(Operation::RefreshMaterializedView { name: qname(&r.name), concurrently: r.concurrently })
-        }
+        S::RefreshMaterializedView(r) => out.push(Operation::RefreshMaterializedView {
+            name: qname(&r.name),
+            concurrently: r.concurrently,
+        }),
         S::Lock(l) => out.push(Operation::LockTable {
             tables: l.tables.iter().map(|t| qname(&t.name)).collect(),
             mode: lock_mode(l.lock_mode.as_ref()),
         }),
         S::Vacuum(v) => out.push(Operation::Maintenance {
-            command: if v.full { "vacuum full".into() } else { "vacuum".into() },
+            command: if v.full {
+                "vacuum full".into()
+            } else {
+                "vacuum".into()
+            },
             tables: v.table_name.iter().map(qname).collect(),
         }),
         S::Analyze(a) => out.push(Operation::Maintenance {
@@ -490,13 +699,20 @@ pub(crate) fn operations(stmt: &ast::Statement, describe: &dyn Fn() -> String, o
             tables: a.table_name.iter().map(qname).collect(),
         }),
         S::Set(s) => match s {
-            ast::Set::SingleAssignment { scope, variable, values, .. } => out.push(set_op(*scope, variable, values)),
+            ast::Set::SingleAssignment {
+                scope,
+                variable,
+                values,
+                ..
+            } => out.push(set_op(*scope, variable, values)),
             ast::Set::MultipleAssignments { assignments } => {
                 for a in assignments {
                     out.push(set_op(a.scope, &a.name, std::slice::from_ref(&a.value)));
                 }
             }
-            _ => out.push(Operation::Other { description: describe() }),
+            _ => out.push(Operation::Other {
+                description: describe(),
+            }),
         },
         S::Reset(r) => out.push(Operation::Reset {
             name: match &r.reset {
@@ -507,20 +723,40 @@ pub(crate) fn operations(stmt: &ast::Statement, describe: &dyn Fn() -> String, o
         }),
         S::StartTransaction { .. } => out.push(Operation::Transaction(TxControl::Begin)),
         S::Commit { .. } => out.push(Operation::Transaction(TxControl::Commit)),
-        S::Rollback { savepoint: None, .. } => out.push(Operation::Transaction(TxControl::Rollback)),
-        S::Rollback { savepoint: Some(_), .. } | S::Savepoint { .. } | S::ReleaseSavepoint { .. } => {
-            out.push(Operation::Transaction(TxControl::Savepoint))
+        S::Rollback {
+            savepoint: None, ..
+        } => out.push(Operation::Transaction(TxControl::Rollback)),
+        S::Rollback {
+            savepoint: Some(_), ..
         }
+        | S::Savepoint { .. }
+        | S::ReleaseSavepoint { .. } => out.push(Operation::Transaction(TxControl::Savepoint)),
         S::CreateSequence { name, .. } => out.push(Operation::CreateSequence { name: qname(name) }),
-        S::CreateExtension(e) => out.push(Operation::CreateExtension { name: ident(&e.name) }),
-        S::CreateFunction(f) => out.push(Operation::CreateFunction { name: qname(&f.name) }),
-        S::CreateProcedure { name, .. } => out.push(Operation::CreateFunction { name: qname(name) }),
-        S::CreateTrigger(t) => out.push(Operation::CreateTrigger { name: last_name(&t.name), table: qname(&t.table_name) }),
-        S::Comment { object_type, object_name, comment, .. } => out.push(Operation::Comment {
+        S::CreateExtension(e) => out.push(Operation::CreateExtension {
+            name: ident(&e.name),
+        }),
+        S::CreateFunction(f) => out.push(Operation::CreateFunction {
+            name: qname(&f.name),
+        }),
+        S::CreateProcedure { name, .. } => {
+            out.push(Operation::CreateFunction { name: qname(name) })
+        }
+        S::CreateTrigger(t) => out.push(Operation::CreateTrigger {
+            name: last_name(&t.name),
+            table: qname(&t.table_name),
+        }),
+        S::Comment {
+            object_type,
+            object_name,
+            comment,
+            ..
+        } => out.push(Operation::Comment {
             object_kind: object_type.to_string().to_lowercase(),
             object: dotted(object_name),
             text: comment.clone(),
         }),
-        _ => out.push(Operation::Other { description: describe() }),
+        _ => out.push(Operation::Other {
+            description: describe(),
+        }),
     }
 }

@@ -1,7 +1,709 @@
-//! Knowledge table implementation (see `locks.rs` for the public types).
-use crate::locks::LockFact;
-use crate::model::{Operation, PgVersion};
+//! The knowledge table: which lock each [`Operation`] takes on which relation, whether it
+//! rewrites or scans, per PostgreSQL major version 11–17 (other versions clamp to that range).
+//!
+//! Every fact carries the documentation page it comes from (`https://www.postgresql.org/docs/<v>/...`).
+//! The comments cite the sentence of the docs each entry rests on. Where the docs are silent the
+//! comment says where the fact comes from (`tablecmds.c`, `AlterTableGetLockLevel`).
+//!
+//! What the table cannot know without the catalog or earlier statements is exposed as functions:
+//! [`type_change_rewrites`] (old type → new type), [`set_not_null_skips_scan`] (a validated
+//! `CHECK (c IS NOT NULL)` exists), [`check_proves_not_null`], [`attach_partition_skips_scan`].
 
-pub(crate) fn lock_facts(_op: &Operation, _version: PgVersion) -> Vec<LockFact> {
-    Vec::new()
+use crate::locks::{LockFact, LockMode, Rewrite, Scan};
+use crate::model::{ColumnDef, ConstraintKind, Operation, PgVersion, QualifiedName, Volatility};
+
+use LockMode::*;
+
+/// Documentation pages, one URL per supported major version 11..=17.
+#[derive(Clone, Copy)]
+enum Page {
+    AlterTable,
+    AlterIndex,
+    CreateIndex,
+    DropIndex,
+    Reindex,
+    CreateTable,
+    DropTable,
+    DropView,
+    Truncate,
+    RefreshMatview,
+    CreateTrigger,
+    Lock,
+    Vacuum,
+    Cluster,
+    Analyze,
+    ExplicitLocking,
+}
+
+macro_rules! versions {
+    ($page:literal) => {
+        [
+            concat!("https://www.postgresql.org/docs/11/", $page),
+            concat!("https://www.postgresql.org/docs/12/", $page),
+            concat!("https://www.postgresql.org/docs/13/", $page),
+            concat!("https://www.postgresql.org/docs/14/", $page),
+            concat!("https://www.postgresql.org/docs/15/", $page),
+            concat!("https://www.postgresql.org/docs/16/", $page),
+            concat!("https://www.postgresql.org/docs/17/", $page),
+        ]
+    };
+}
+
+fn doc(page: Page, v: PgVersion) -> &'static str {
+    let urls: [&'static str; 7] = match page {
+        Page::AlterTable => versions!("sql-altertable.html"),
+        Page::AlterIndex => versions!("sql-alterindex.html"),
+        Page::CreateIndex => versions!("sql-createindex.html"),
+        Page::DropIndex => versions!("sql-dropindex.html"),
+        Page::Reindex => versions!("sql-reindex.html"),
+        Page::CreateTable => versions!("sql-createtable.html"),
+        Page::DropTable => versions!("sql-droptable.html"),
+        Page::DropView => versions!("sql-dropview.html"),
+        Page::Truncate => versions!("sql-truncate.html"),
+        Page::RefreshMatview => versions!("sql-refreshmaterializedview.html"),
+        Page::CreateTrigger => versions!("sql-createtrigger.html"),
+        Page::Lock => versions!("sql-lock.html"),
+        Page::Vacuum => versions!("sql-vacuum.html"),
+        Page::Cluster => versions!("sql-cluster.html"),
+        Page::Analyze => versions!("sql-analyze.html"),
+        Page::ExplicitLocking => versions!("explicit-locking.html"),
+    };
+    let i = (v.clamped().0 - PgVersion::MIN.0) as usize;
+    urls[i.min(urls.len() - 1)]
+}
+
+struct Facts {
+    v: PgVersion,
+    out: Vec<LockFact>,
+}
+
+impl Facts {
+    fn add(
+        &mut self,
+        relation: &QualifiedName,
+        mode: LockMode,
+        rewrite: Rewrite,
+        scan: Scan,
+        page: Page,
+    ) {
+        self.out.push(LockFact {
+            relation: relation.clone(),
+            mode,
+            rewrite,
+            scan,
+            doc: doc(page, self.v),
+        });
+    }
+}
+
+/// The relation name used for "every table in the database" (`VACUUM FULL` without a table).
+pub(crate) fn all_tables() -> QualifiedName {
+    QualifiedName::new("*")
+}
+
+/// Whether `ADD COLUMN col` rewrites the table on `v`.
+///
+/// sql-altertable, Notes: "When a column is added with ADD COLUMN and a non-volatile DEFAULT is
+/// specified, the default is evaluated at the time of the statement and the result stored in the
+/// table's metadata. That value will be used for the column for all existing rows. [...] Adding a
+/// column with a volatile DEFAULT or changing the type of an existing column will require the
+/// entire table and its indexes to be rewritten." (PG 11+; before 11 any non-null default
+/// rewrote). A stored generated column is computed for every row; an identity or `serial` column
+/// fills existing rows from a sequence (`nextval()` is volatile).
+pub fn add_column_rewrites(col: &ColumnDef, v: PgVersion) -> bool {
+    if col.generated_stored || col.identity || col.serial {
+        return true;
+    }
+    match &col.default {
+        None => false,
+        Some(d) if d.sql.trim().eq_ignore_ascii_case("null") => false,
+        Some(d) => d.volatility == Volatility::Volatile || v.0 < 11,
+    }
+}
+
+/// Whether `SET NOT NULL` can skip its full-table scan: from PG 12, "SET NOT NULL [...] the
+/// table [...] scan [...] is skipped if a valid CHECK constraint is found which proves no NULL can
+/// exist" (sql-altertable, `SET/DROP NOT NULL`). `validated_check_exists` must come from the
+/// catalog or from earlier statements (see [`check_proves_not_null`] and
+/// `Migration::not_null_check_validated_before`).
+pub fn set_not_null_skips_scan(v: PgVersion, validated_check_exists: bool) -> bool {
+    v.0 >= 12 && validated_check_exists
+}
+
+/// Whether a CHECK expression (as SQL text) proves `column IS NOT NULL`: `c IS NOT NULL`,
+/// optionally parenthesised and optionally `AND`-ed with other conditions.
+pub fn check_proves_not_null(check_expr: &str, column: &str) -> bool {
+    let strip = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '(' && *c != ')')
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let col = column.trim_matches('"');
+    let target = format!("{} is not null", col.to_lowercase());
+    let expr = strip(check_expr);
+    expr.to_lowercase()
+        .split(" and ")
+        .any(|part| part.trim().replace('"', "") == target)
+}
+
+/// Whether `ATTACH PARTITION` can skip scanning the partition: "the scan [...] can be avoided by
+/// adding a valid CHECK constraint to the table that allows only rows satisfying the desired
+/// partition constraint before running this command" (sql-altertable, `ATTACH PARTITION`).
+/// `matching_check_exists` must come from the catalog or earlier statements.
+pub fn attach_partition_skips_scan(matching_check_exists: bool) -> bool {
+    matching_check_exists
+}
+
+/// Normalise a type name: aliases to one spelling, whitespace collapsed.
+fn norm_type(t: &str) -> (String, Vec<u32>) {
+    let t = t.trim().to_lowercase();
+    let (base, mods) = match t.find('(') {
+        Some(p) => {
+            let close = t.rfind(')').unwrap_or(t.len());
+            let inner = &t[p + 1..close.max(p + 1)];
+            let rest = t[close.min(t.len())..]
+                .trim_start_matches(')')
+                .trim()
+                .to_string();
+            let mods: Vec<u32> = inner
+                .split(',')
+                .filter_map(|x| x.trim().parse().ok())
+                .collect();
+            (
+                format!("{} {}", t[..p].trim(), rest).trim().to_string(),
+                mods,
+            )
+        }
+        None => (t.clone(), Vec::new()),
+    };
+    let base = base.split_whitespace().collect::<Vec<_>>().join(" ");
+    let canon = match base.as_str() {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "character varying" | "varchar" => "varchar",
+        "character" | "char" | "bpchar" => "bpchar",
+        "decimal" | "numeric" => "numeric",
+        "timestamp" | "timestamp without time zone" => "timestamp",
+        "timestamptz" | "timestamp with time zone" => "timestamptz",
+        "time" | "time without time zone" => "time",
+        "timetz" | "time with time zone" => "timetz",
+        "bool" | "boolean" => "bool",
+        "float8" | "double precision" => "float8",
+        "float4" | "real" => "float4",
+        "bit varying" | "varbit" => "varbit",
+        other => other,
+    };
+    (canon.to_string(), mods)
+}
+
+/// Whether changing a column's type from `old_type` to `new_type` rewrites the table, when the
+/// `USING` clause (if any) is just the plain cast. `Some(false)`: catalog-only (the cast is
+/// binary-coercible or a length/precision increase the type's support function proves safe);
+/// `Some(true)`: the table and its indexes are rewritten; `None`: this table does not know.
+///
+/// sql-altertable, Notes: "when changing the type of an existing column, if the USING clause does
+/// not change the column contents and the old type is either binary coercible to the new type or
+/// an unconstrained domain over the new type, a table rewrite is not needed. However, indexes
+/// must still be rebuilt unless the system can verify that the new index would be logically
+/// equivalent to the existing one."
+///
+/// Known cases: `varchar(n)` → `varchar(m ≥ n)`, `varchar[(n)]` → `text`, `text` → `varchar`
+/// (no length), `numeric(p,s)` → `numeric(q ≥ p, s)` or unconstrained `numeric`,
+/// `varbit(n)` → `varbit(m ≥ n)`, `timestamp(p)`/`time(p)`/`interval(p)` precision increase and
+/// `cidr` → `inet`: no rewrite. A length or precision *decrease*, `text` → `varchar(n)` (every
+/// value must be checked and coerced), `char(n)` ↔ others, integer widening (`int4` → `int8`:
+/// different storage), `json` ↔ `jsonb`, and `timestamp` → `timestamptz` are rewrites. The last
+/// is conservative: from PG 12 it is catalog-only when the session `TimeZone` is UTC, which the
+/// linter cannot know.
+pub fn type_change_rewrites(old_type: &str, new_type: &str) -> Option<bool> {
+    let (ob, om) = norm_type(old_type);
+    let (nb, nm) = norm_type(new_type);
+    let length_ok = |om: &[u32], nm: &[u32]| match (om.first(), nm.first()) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(o), Some(n)) => n >= o,
+    };
+    if ob == nb && om == nm {
+        return Some(false);
+    }
+    match (ob.as_str(), nb.as_str()) {
+        ("varchar", "varchar") | ("varbit", "varbit") => Some(!length_ok(&om, &nm)),
+        ("varchar", "text") => Some(false),
+        ("text", "varchar") => Some(!nm.is_empty()),
+        ("numeric", "numeric") => match (om.as_slice(), nm.as_slice()) {
+            (_, []) => Some(false),
+            ([], [_, ..]) => Some(true),
+            ([op, rest @ ..], [np, nrest @ ..]) => {
+                let os = rest.first().copied().unwrap_or(0);
+                let ns = nrest.first().copied().unwrap_or(0);
+                Some(!(np >= op && ns == os))
+            }
+        },
+        ("timestamp", "timestamp")
+        | ("timestamptz", "timestamptz")
+        | ("time", "time")
+        | ("timetz", "timetz")
+        | ("interval", "interval") => Some(!length_ok(&om, &nm)),
+        ("cidr", "inet") => Some(false),
+        ("bpchar", "bpchar") => Some(om != nm),
+        ("bpchar", _) | (_, "bpchar") => Some(true),
+        ("int2", "int4" | "int8")
+        | ("int4", "int8")
+        | ("int8", "int4" | "int2")
+        | ("int4", "int2") => Some(true),
+        ("json", "jsonb") | ("jsonb", "json") => Some(true),
+        ("timestamp", "timestamptz") | ("timestamptz", "timestamp") => Some(true),
+        ("int2" | "int4" | "int8", "numeric" | "float4" | "float8" | "text" | "varchar") => {
+            Some(true)
+        }
+        (
+            "text" | "varchar",
+            "int2" | "int4" | "int8" | "numeric" | "uuid" | "jsonb" | "json" | "bool" | "timestamp"
+            | "timestamptz" | "date",
+        ) => Some(true),
+        _ => None,
+    }
+}
+
+/// Whether the operation cannot run inside a transaction block on `version` (the server raises
+/// `25001 active_sql_transaction`, or the feature does not exist there).
+///
+/// `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY` ("cannot be executed inside a
+/// transaction block", sql-createindex / sql-dropindex), `REINDEX ... CONCURRENTLY` (PG 12+, and
+/// `REINDEX SCHEMA|DATABASE|SYSTEM` always), `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`
+/// (PG 14+), `VACUUM`, `CLUSTER` without a table, `CREATE/DROP DATABASE`, `ALTER SYSTEM`, and
+/// `ALTER TYPE ... ADD VALUE` before PG 12 ("ALTER TYPE ... ADD VALUE (the form that adds a new
+/// value to an enum type) cannot be executed inside a transaction block", sql-altertype, PG 11).
+pub fn blocked_in_transaction(op: &Operation, version: PgVersion) -> bool {
+    match op {
+        Operation::CreateIndex { concurrently, .. } => *concurrently,
+        Operation::DropIndex { concurrently, .. } => *concurrently,
+        Operation::Reindex {
+            concurrently,
+            target_kind,
+            ..
+        } => *concurrently || matches!(target_kind.as_str(), "schema" | "database" | "system"),
+        Operation::DetachPartition { concurrently, .. } => *concurrently,
+        Operation::AddEnumValue { .. } => version.0 < 12,
+        Operation::Maintenance { command, tables } => {
+            command.starts_with("vacuum") || (command == "cluster" && tables.is_empty())
+        }
+        Operation::CreateDatabase { .. }
+        | Operation::DropDatabase { .. }
+        | Operation::AlterSystem { .. } => true,
+        _ => false,
+    }
+}
+
+/// See [`crate::lock_facts`].
+pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
+    let v = version.clamped();
+    let mut f = Facts { v, out: Vec::new() };
+    let (none, table_rw) = (Rewrite::None, Rewrite::Table);
+    match op {
+        Operation::CreateTable {
+            table,
+            columns,
+            constraints,
+            partition_of,
+            ..
+        } => {
+            // A new table: nobody else can see it yet. Its ACCESS EXCLUSIVE lock is harmless.
+            f.add(table, AccessExclusive, none, Scan::None, Page::CreateTable);
+            // sql-createtable, PARTITION OF: "Creating a partition using PARTITION OF requires
+            // taking an ACCESS EXCLUSIVE lock on the parent table" (ddl-partitioning contrasts it
+            // with ATTACH PARTITION's SHARE UPDATE EXCLUSIVE).
+            if let Some(parent) = partition_of {
+                f.add(parent, AccessExclusive, none, Scan::None, Page::CreateTable);
+            }
+            // A foreign key takes SHARE ROW EXCLUSIVE on the referenced table (explicit-locking:
+            // "Acquired by CREATE TRIGGER and some forms of ALTER TABLE"; the FK's triggers are
+            // created on the referenced table).
+            let refs = columns
+                .iter()
+                .filter_map(|c| c.references.as_ref())
+                .chain(constraints.iter().map(|c| &c.kind))
+                .filter_map(|k| match k {
+                    ConstraintKind::ForeignKey { ref_table, .. } => Some(ref_table),
+                    _ => None,
+                });
+            for r in refs {
+                if r != table && !f.out.iter().any(|x| &x.relation == r) {
+                    f.add(r, ShareRowExclusive, none, Scan::None, Page::CreateTable);
+                }
+            }
+        }
+        // sql-droptable / explicit-locking: "ACCESS EXCLUSIVE: Acquired by the DROP TABLE,
+        // TRUNCATE, REINDEX, CLUSTER, VACUUM FULL, and REFRESH MATERIALIZED VIEW (without
+        // CONCURRENTLY) commands. Many forms of ALTER INDEX and ALTER TABLE also acquire a lock at
+        // this level."
+        Operation::DropTable { table, .. } => {
+            f.add(table, AccessExclusive, none, Scan::None, Page::DropTable)
+        }
+        // sql-altertable: "An ACCESS EXCLUSIVE lock is acquired unless explicitly noted." RENAME,
+        // DROP COLUMN ("does not physically remove the column, but simply makes it invisible"),
+        // DROP/SET DEFAULT, DROP NOT NULL, DROP/RENAME CONSTRAINT are catalog-only.
+        Operation::RenameTable { table, .. }
+        | Operation::RenameColumn { table, .. }
+        | Operation::DropColumn { table, .. }
+        | Operation::DropNotNull { table, .. }
+        | Operation::SetDefault { table, .. }
+        | Operation::DropDefault { table, .. }
+        | Operation::DropConstraint { table, .. }
+        | Operation::RenameConstraint { table, .. } => {
+            f.add(table, AccessExclusive, none, Scan::None, Page::AlterTable)
+        }
+        Operation::AddColumn { table, column, .. } => {
+            let rewrite = if add_column_rewrites(column, v) {
+                table_rw
+            } else {
+                none
+            };
+            // NOT NULL without a default, a CHECK, or a new UNIQUE/PRIMARY KEY index read every
+            // existing row under the lock (a rewrite reads them anyway).
+            let scans = column.check.is_some()
+                || column.unique
+                || column.primary_key
+                || (column.not_null && column.default.is_none() && rewrite == none);
+            f.add(
+                table,
+                AccessExclusive,
+                rewrite,
+                if scans || rewrite == table_rw {
+                    Scan::Full
+                } else {
+                    Scan::None
+                },
+                Page::AlterTable,
+            );
+            if let Some(ConstraintKind::ForeignKey { ref_table, .. }) = &column.references {
+                f.add(
+                    ref_table,
+                    ShareRowExclusive,
+                    none,
+                    Scan::None,
+                    Page::AlterTable,
+                );
+            }
+        }
+        // sql-altertable, SET DATA TYPE: "Adding a column with a volatile DEFAULT or changing the
+        // type of an existing column will require the entire table and its indexes to be
+        // rewritten." Without the old type the table assumes the rewrite; see
+        // `type_change_rewrites` for the binary-coercible exceptions.
+        Operation::AlterColumnType { table, .. } => f.add(
+            table,
+            AccessExclusive,
+            table_rw,
+            Scan::Full,
+            Page::AlterTable,
+        ),
+        // sql-altertable, SET NOT NULL: "SET NOT NULL may only be applied to a column provided
+        // none of the records in the table contain a NULL value for the column. Ordinarily this
+        // is checked during the ALTER TABLE by scanning the entire table; however, if a valid
+        // CHECK constraint is found which proves no NULL can exist, then the table scan is
+        // skipped." (the skip exists from PG 12; see `set_not_null_skips_scan`).
+        Operation::SetNotNull { table, .. } => {
+            f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
+        }
+        Operation::AddConstraint { table, constraint } => {
+            let scan = if constraint.not_valid {
+                Scan::None
+            } else {
+                Scan::Full
+            };
+            match &constraint.kind {
+                // sql-altertable: "ADD FOREIGN KEY requires a SHARE ROW EXCLUSIVE lock on the
+                // referenced table, in addition to the lock on the table on which the constraint
+                // is declared" — which is also SHARE ROW EXCLUSIVE (explicit-locking, SHARE ROW
+                // EXCLUSIVE: "some forms of ALTER TABLE"; AlterTableGetLockLevel: AT_AddConstraint
+                // with CONSTR_FOREIGN → ShareRowExclusiveLock). NOT VALID skips the check of
+                // existing rows.
+                ConstraintKind::ForeignKey { ref_table, .. } => {
+                    f.add(table, ShareRowExclusive, none, scan, Page::AlterTable);
+                    if ref_table != table {
+                        f.add(
+                            ref_table,
+                            ShareRowExclusive,
+                            none,
+                            Scan::None,
+                            Page::AlterTable,
+                        );
+                    }
+                }
+                // CHECK: ACCESS EXCLUSIVE; "the constraint will be checked against all existing
+                // rows unless NOT VALID".
+                ConstraintKind::Check { .. } => {
+                    f.add(table, AccessExclusive, none, scan, Page::AlterTable)
+                }
+                // UNIQUE / PRIMARY KEY USING INDEX: "the index is [...] converted to a constraint
+                // [...] no index build": brief ACCESS EXCLUSIVE. (PRIMARY KEY USING INDEX on a
+                // nullable column also runs SET NOT NULL, which scans.)
+                ConstraintKind::PrimaryKey {
+                    using_index: Some(_),
+                    ..
+                }
+                | ConstraintKind::Unique {
+                    using_index: Some(_),
+                    ..
+                } => f.add(table, AccessExclusive, none, Scan::None, Page::AlterTable),
+                // UNIQUE / PRIMARY KEY / EXCLUDE build an index under ACCESS EXCLUSIVE: every row
+                // is read while reads and writes wait.
+                ConstraintKind::PrimaryKey { .. }
+                | ConstraintKind::Unique { .. }
+                | ConstraintKind::Exclusion { .. } => {
+                    f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
+                }
+            }
+        }
+        // sql-altertable, VALIDATE CONSTRAINT: "This command acquires a SHARE UPDATE EXCLUSIVE
+        // lock." For a foreign key the referenced table also gets ROW SHARE; the operation does
+        // not name it — find the constraint with `Migration::constraint_added_before` or the
+        // catalog.
+        Operation::ValidateConstraint { table, .. } => f.add(
+            table,
+            ShareUpdateExclusive,
+            none,
+            Scan::Full,
+            Page::AlterTable,
+        ),
+        Operation::CreateIndex {
+            table,
+            concurrently,
+            only,
+            ..
+        } => {
+            // sql-createindex: "Normally PostgreSQL locks the table to be indexed against writes
+            // and performs the entire index build with a single scan of the table." (SHARE).
+            // CONCURRENTLY: SHARE UPDATE EXCLUSIVE ("builds the index without taking any locks
+            // that prevent concurrent inserts, updates, or deletes"), two scans.
+            // ON ONLY: "the index is [...] marked invalid" and not built on partitions.
+            let mode = if *concurrently {
+                ShareUpdateExclusive
+            } else {
+                Share
+            };
+            f.add(
+                table,
+                mode,
+                none,
+                if *only { Scan::None } else { Scan::Full },
+                Page::CreateIndex,
+            );
+        }
+        // sql-dropindex: without CONCURRENTLY "DROP INDEX acquires an ACCESS EXCLUSIVE lock on
+        // the table, blocking other accesses until the index drop can be completed. With this
+        // option, the command instead waits until conflicting transactions have completed."
+        // The relation reported is the index: its table is only known from the catalog.
+        Operation::DropIndex {
+            name, concurrently, ..
+        } => {
+            let mode = if *concurrently {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(name, mode, none, Scan::None, Page::DropIndex);
+        }
+        // sql-alterindex, RENAME: "Renaming an index acquires a SHARE UPDATE EXCLUSIVE lock."
+        // (PG 12+; PG 11 took ACCESS EXCLUSIVE.)
+        Operation::RenameIndex { name, .. } => {
+            let mode = if v.0 >= 12 {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(name, mode, none, Scan::None, Page::AlterIndex);
+        }
+        // sql-alterindex: "An ACCESS EXCLUSIVE lock is held unless explicitly noted" (ATTACH
+        // PARTITION is not): catalog-only, brief. The attached index is locked ACCESS EXCLUSIVE
+        // too (tablecmds.c, ATExecAttachPartitionIdx).
+        Operation::AttachIndexPartition { index, partition } => {
+            f.add(index, AccessExclusive, none, Scan::None, Page::AlterIndex);
+            f.add(
+                partition,
+                AccessExclusive,
+                none,
+                Scan::None,
+                Page::AlterIndex,
+            );
+        }
+        // sql-reindex: "REINDEX is similar to a drop and recreate of the index [...] locks out
+        // writes but not reads of the index's parent table. It also takes an ACCESS EXCLUSIVE
+        // lock on the specific index being processed" (SHARE on the table). CONCURRENTLY (PG
+        // 12+): SHARE UPDATE EXCLUSIVE. Before 12 CONCURRENTLY does not exist: the plain form is
+        // what can run.
+        Operation::Reindex {
+            name, concurrently, ..
+        } => {
+            if *concurrently && v.0 >= 12 {
+                f.add(
+                    name,
+                    ShareUpdateExclusive,
+                    Rewrite::Indexes,
+                    Scan::Full,
+                    Page::Reindex,
+                );
+            } else {
+                f.add(name, Share, Rewrite::Indexes, Scan::Full, Page::Reindex);
+            }
+        }
+        // sql-truncate: "TRUNCATE acquires an ACCESS EXCLUSIVE lock on each table it operates
+        // on". It swaps in empty files: not a rewrite whose time grows with the table.
+        Operation::Truncate { tables, .. } => {
+            for t in tables {
+                f.add(t, AccessExclusive, none, Scan::None, Page::Truncate);
+            }
+        }
+        // explicit-locking: ROW EXCLUSIVE "acquired by any command that modifies data in a table".
+        Operation::Update {
+            table, has_where, ..
+        }
+        | Operation::Delete { table, has_where } => f.add(
+            table,
+            RowExclusive,
+            none,
+            if *has_where { Scan::None } else { Scan::Full },
+            Page::ExplicitLocking,
+        ),
+        Operation::Insert { table, .. } => {
+            f.add(table, RowExclusive, none, Scan::None, Page::ExplicitLocking)
+        }
+        Operation::DropView { name, .. } => {
+            f.add(name, AccessExclusive, none, Scan::None, Page::DropView)
+        }
+        // sql-refreshmaterializedview: without CONCURRENTLY the matview is replaced under ACCESS
+        // EXCLUSIVE (explicit-locking lists REFRESH MATERIALIZED VIEW (without CONCURRENTLY));
+        // CONCURRENTLY takes EXCLUSIVE ("Acquired by REFRESH MATERIALIZED VIEW CONCURRENTLY"):
+        // reads continue, the new contents are diffed in.
+        Operation::RefreshMaterializedView { name, concurrently } => {
+            if *concurrently {
+                f.add(name, Exclusive, none, Scan::Full, Page::RefreshMatview);
+            } else {
+                f.add(
+                    name,
+                    AccessExclusive,
+                    table_rw,
+                    Scan::Full,
+                    Page::RefreshMatview,
+                );
+            }
+        }
+        // sql-lock: the mode named, ACCESS EXCLUSIVE when none is.
+        Operation::LockTable { tables, mode } => {
+            for t in tables {
+                f.add(t, *mode, none, Scan::None, Page::Lock);
+            }
+        }
+        Operation::Maintenance { command, tables } => {
+            let targets: Vec<QualifiedName> = if tables.is_empty() {
+                vec![all_tables()]
+            } else {
+                tables.clone()
+            };
+            // sql-vacuum: "VACUUM FULL [...] requires an ACCESS EXCLUSIVE lock on each table while
+            // it is being processed" and writes a new copy; plain VACUUM/ANALYZE take SHARE
+            // UPDATE EXCLUSIVE (explicit-locking). sql-cluster: "When a table is being clustered,
+            // an ACCESS EXCLUSIVE lock is acquired on it."
+            let (mode, rewrite, scan, page) = match command.as_str() {
+                "vacuum full" => (AccessExclusive, table_rw, Scan::Full, Page::Vacuum),
+                "cluster" => (AccessExclusive, table_rw, Scan::Full, Page::Cluster),
+                "analyze" => (ShareUpdateExclusive, none, Scan::None, Page::Analyze),
+                _ => (ShareUpdateExclusive, none, Scan::Full, Page::Vacuum),
+            };
+            for t in &targets {
+                f.add(t, mode, rewrite, scan, page);
+            }
+        }
+        Operation::AlterTableOther { table, action } => {
+            let (mode, rewrite, scan) = alter_table_other(action, v);
+            f.add(table, mode, rewrite, scan, Page::AlterTable);
+        }
+        // sql-altertable, ATTACH PARTITION: "Attaching a partition acquires a SHARE UPDATE
+        // EXCLUSIVE lock on the parent table, in addition to the ACCESS EXCLUSIVE locks on the
+        // table being attached" (PG 12+; PG 11 locked the parent ACCESS EXCLUSIVE). "[...] a
+        // full table scan is performed on the table being attached to verify that no existing
+        // row in the table violates the partition constraint. It is possible to avoid this scan
+        // by adding a valid CHECK constraint" (see `attach_partition_skips_scan`).
+        Operation::AttachPartition { table, partition } => {
+            let parent = if v.0 >= 12 {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(table, parent, none, Scan::None, Page::AlterTable);
+            f.add(
+                partition,
+                AccessExclusive,
+                none,
+                Scan::Full,
+                Page::AlterTable,
+            );
+        }
+        // sql-altertable, DETACH PARTITION: "If CONCURRENTLY is specified [PG 14+] [...] a SHARE
+        // UPDATE EXCLUSIVE lock is taken on both parent table and partition"; otherwise ACCESS
+        // EXCLUSIVE on both.
+        Operation::DetachPartition {
+            table,
+            partition,
+            concurrently,
+        } => {
+            let mode = if *concurrently && v.0 >= 14 {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(table, mode, none, Scan::None, Page::AlterTable);
+            f.add(partition, mode, none, Scan::None, Page::AlterTable);
+        }
+        // sql-createtrigger / explicit-locking: SHARE ROW EXCLUSIVE "Acquired by CREATE TRIGGER".
+        Operation::CreateTrigger { table, .. } => f.add(
+            table,
+            ShareRowExclusive,
+            none,
+            Scan::None,
+            Page::CreateTrigger,
+        ),
+        // No relation lock (or only on non-relation objects): enum types, schemas, databases,
+        // settings, transaction control, DO (opaque procedural code), sequences, extensions,
+        // functions, comments.
+        _ => {}
+    }
+    f.out
+}
+
+/// Lock, rewrite and scan of the `ALTER TABLE` actions kept as text in
+/// [`Operation::AlterTableOther`].
+fn alter_table_other(action: &str, v: PgVersion) -> (LockMode, Rewrite, Scan) {
+    match action {
+        // sql-altertable, SET LOGGED/UNLOGGED: "This form changes the table from unlogged to
+        // logged or vice-versa [...]" — implemented as a rewrite (ATRewriteTables); SET
+        // TABLESPACE: "moves the data file(s) associated with the table to the new tablespace";
+        // SET ACCESS METHOD (PG 15+) rewrites the table.
+        "set logged" | "set unlogged" | "set access method" => {
+            (AccessExclusive, Rewrite::Table, Scan::Full)
+        }
+        "set tablespace" => (AccessExclusive, Rewrite::Table, Scan::None),
+        // "SET STATISTICS acquires a SHARE UPDATE EXCLUSIVE lock."; CLUSTER ON / SET WITHOUT
+        // CLUSTER: "requires SHARE UPDATE EXCLUSIVE".
+        "alter column set statistics" | "cluster on" | "set without cluster" => {
+            (ShareUpdateExclusive, Rewrite::None, Scan::None)
+        }
+        // SET ( storage_parameter ): "SHARE UPDATE EXCLUSIVE lock will be taken for fillfactor,
+        // toast and autovacuum storage parameters, as well as the planner parameter
+        // parallel_workers" (the common ones; other parameters take ACCESS EXCLUSIVE).
+        "set storage parameters" | "reset storage parameters" => {
+            (ShareUpdateExclusive, Rewrite::None, Scan::None)
+        }
+        // "Enabling and disabling triggers acquires a SHARE ROW EXCLUSIVE lock" (wording of PG
+        // 9.5+; ENABLE/DISABLE TRIGGER).
+        "enable trigger" | "disable trigger" => (ShareRowExclusive, Rewrite::None, Scan::None),
+        _ => {
+            let _ = v;
+            (AccessExclusive, Rewrite::None, Scan::None)
+        }
+    }
 }

@@ -1,14 +1,47 @@
 //! # migration-parser
 //!
 //! SQL migration text → [`Migration`]: statements with line/column [`Span`]s, a typed
-//! [`Operation`] model, the transaction structure as the runner executes the file, and a
-//! knowledge table ([`lock_facts`]) of the lock level and rewrite per operation and PostgreSQL
-//! major version.
+//! [`Operation`] model, the transaction structure as the runner executes the file, the session
+//! settings in effect per statement, inline ignores, and a knowledge table ([`lock_facts`]) of the
+//! lock level, rewrite and scan per operation and PostgreSQL major version (11–17).
 //!
 //! The parser does no IO beyond what the caller hands it, and knows nothing of databases.
-//! A statement `sqlparser` cannot parse never stops the file: it is kept as
-//! [`StatementKind::Unparsed`] with its location.
+//!
+//! ## How a file is read
+//!
+//! * The file is tokenized **once** with sqlparser's PostgreSQL tokenizer and split on `;` outside
+//!   parentheses (strings, quoted identifiers, dollar-quoted bodies and comments are single
+//!   tokens). psql meta-commands (`\set ...`) run to the end of their line. Empty statements
+//!   are dropped. A tokenizer failure (unterminated string, quoted identifier, dollar quote or
+//!   block comment) is the only [`ParseError`] besides binary / non-UTF-8 input
+//!   ([`parse_bytes`]).
+//! * Each statement is parsed alone by sqlparser from those tokens, so its errors carry
+//!   file-relative locations. Forms sqlparser 0.64 rejects or mis-parses (`DROP INDEX
+//!   CONCURRENTLY`, `DO`, `REINDEX`, `VACUUM`, `CLUSTER`, `CREATE INDEX ... ON ONLY`, `ALTER COLUMN
+//!   ... TYPE ... COLLATE`, `ALTER TABLE ... SET SCHEMA|TABLESPACE`, `CREATE TABLE (LIKE ...
+//!   INCLUDING ...)`, `CREATE MATERIALIZED VIEW ... WITH [NO] DATA`, `ALTER INDEX ... ATTACH
+//!   PARTITION`, `ALTER SYSTEM`, `COMMENT ON CONSTRAINT|FUNCTION ...`, `ALTER SEQUENCE`) are
+//!   recognised from tokens and reported as [`StatementKind::Parsed`] with full operations: the
+//!   user's SQL is valid. Only a statement nothing understood is [`StatementKind::Unparsed`]
+//!   (with sqlparser's message and location); it never stops the file.
+//! * Names are normalised as PostgreSQL folds them: unquoted → lower case, quoted → verbatim.
+//! * Transactions ([`TxContext`]) follow the server's semantics for the chosen
+//!   [`TransactionMode`]; settings ([`SessionSettings`]) follow `SET`, `SET LOCAL`, `RESET`,
+//!   `set_config()` and transaction ends. See [`TransactionMode`] for the details.
+//! * `-- deployclaw:ignore rule[, rule]` on the comment line(s) directly above a statement (no
+//!   blank line in between) or at the end of its first line fills
+//!   [`Statement::ignored_rules`]; `-- deployclaw:ignore-file rule` anywhere fills
+//!   [`Migration::file_ignored_rules`]. `/* ... */` comments work the same way.
+//!
+//! ## Knowledge beyond one statement
+//!
+//! [`lock_facts`] describes one operation. What needs the catalog or earlier statements is
+//! exposed separately: [`type_change_rewrites`], [`set_not_null_skips_scan`],
+//! [`check_proves_not_null`], [`add_column_rewrites`], [`blocked_in_transaction`], and on
+//! [`Migration`]: `table_created_before`, `constraint_added_before`,
+//! `not_null_check_validated_before`.
 
+mod analysis;
 mod convert;
 mod knowledge;
 mod locks;
@@ -19,8 +52,14 @@ mod split;
 mod tokens;
 mod volatility;
 
+pub use analysis::same_relation;
+pub use knowledge::{
+    add_column_rewrites, attach_partition_skips_scan, blocked_in_transaction,
+    check_proves_not_null, set_not_null_skips_scan, type_change_rewrites,
+};
 pub use locks::{LockFact, LockMode, Rewrite, Scan, lock_facts};
 pub use model::*;
+pub use session::parse_duration_ms;
 pub use sqlparser;
 
 /// Errors that stop a file from being parsed at all. A statement that does not parse is not an
@@ -71,16 +110,28 @@ pub fn parse(file: &str, source: &str, options: &ParseOptions) -> Result<Migrati
 }
 
 /// Parse raw bytes: checks for NUL bytes and UTF-8 first, then [`parse`].
-pub fn parse_bytes(file: &str, bytes: &[u8], options: &ParseOptions) -> Result<Migration, ParseError> {
+pub fn parse_bytes(
+    file: &str,
+    bytes: &[u8],
+    options: &ParseOptions,
+) -> Result<Migration, ParseError> {
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         let (line, column) = split::location_of_bytes(bytes, pos);
-        return Err(ParseError::Binary { file: file.to_string(), line, column });
+        return Err(ParseError::Binary {
+            file: file.to_string(),
+            line,
+            column,
+        });
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => parse(file, s, options),
         Err(e) => {
             let (line, column) = split::location_of_bytes(bytes, e.valid_up_to());
-            Err(ParseError::NotUtf8 { file: file.to_string(), line, column })
+            Err(ParseError::NotUtf8 {
+                file: file.to_string(),
+                line,
+                column,
+            })
         }
     }
 }

@@ -87,7 +87,13 @@ impl LockMode {
                 Exclusive,
                 AccessExclusive,
             ],
-            Share => &[RowExclusive, ShareUpdateExclusive, ShareRowExclusive, Exclusive, AccessExclusive],
+            Share => &[
+                RowExclusive,
+                ShareUpdateExclusive,
+                ShareRowExclusive,
+                Exclusive,
+                AccessExclusive,
+            ],
             ShareRowExclusive => &[
                 RowExclusive,
                 ShareUpdateExclusive,

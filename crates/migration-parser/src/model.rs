@@ -42,7 +42,9 @@ pub enum TransactionMode {
     #[default]
     Autocommit,
     /// As `psql -1`, Diesel, sqlx, golang-migrate, Flyway by default: the whole file runs in one
-    /// transaction (an explicit BEGIN/COMMIT inside becomes a warning-only no-op in psql -1).
+    /// transaction. As on the server, an explicit `BEGIN` inside it is a warning-only no-op, but
+    /// an explicit `COMMIT`/`ROLLBACK` really ends the wrapping transaction: the statements after
+    /// it autocommit (`in_block = false`) until the next `BEGIN`.
     WrapFile,
 }
 
@@ -84,11 +86,17 @@ pub struct QualifiedName {
 impl QualifiedName {
     /// An unqualified name.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { schema: None, name: name.into() }
+        Self {
+            schema: None,
+            name: name.into(),
+        }
     }
     /// A schema-qualified name.
     pub fn qualified(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { schema: Some(schema.into()), name: name.into() }
+        Self {
+            schema: Some(schema.into()),
+            name: name.into(),
+        }
     }
 }
 
@@ -653,10 +661,12 @@ pub enum Operation {
 /// What a statement is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StatementKind {
-    /// sqlparser parsed it; operations are in [`Statement::operations`].
+    /// Understood (by sqlparser, or from tokens for the forms sqlparser rejects); operations are
+    /// in [`Statement::operations`] (never empty).
     Parsed,
-    /// sqlparser could not parse it. Token-level recognition may still have produced
-    /// operations (e.g. `DROP INDEX CONCURRENTLY`, `DO`); otherwise operations is empty.
+    /// Nothing understood it: neither sqlparser nor the token-level recognisers (statements
+    /// recognised from tokens, e.g. `DROP INDEX CONCURRENTLY` or `DO`, are [`StatementKind::Parsed`]
+    /// with their operations). Operations is empty.
     Unparsed {
         /// sqlparser's error message.
         error: String,

@@ -10,12 +10,19 @@ use crate::split::{self, RawStatement, Tokens, is_trivia};
 use crate::{ParseError, convert, session, tokens};
 
 /// Parse a statement's tokens (whitespace included, no trailing `;`) with sqlparser.
-pub(crate) fn parse_tokens(toks: &[TokenWithSpan]) -> Result<Vec<sqlparser::ast::Statement>, ParserError> {
+pub(crate) fn parse_tokens(
+    toks: &[TokenWithSpan],
+) -> Result<Vec<sqlparser::ast::Statement>, ParserError> {
     let dialect = PostgreSqlDialect {};
     let mut v = Vec::with_capacity(toks.len() + 1);
     v.extend_from_slice(toks);
-    v.push(TokenWithSpan { token: Token::EOF, span: TokSpan::empty() });
-    Parser::new(&dialect).with_tokens_with_locations(v).parse_statements()
+    v.push(TokenWithSpan {
+        token: Token::EOF,
+        span: TokSpan::empty(),
+    });
+    Parser::new(&dialect)
+        .with_tokens_with_locations(v)
+        .parse_statements()
 }
 
 /// `(message, line, column)` of a sqlparser error; the location is taken from the message's
@@ -48,12 +55,26 @@ pub(crate) fn describe(sig: &[&TokenWithSpan]) -> String {
             Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_uppercase()),
             _ => None,
         })
-        .filter(|w| !matches!(w.as_str(), "OR" | "REPLACE" | "UNIQUE" | "TEMP" | "TEMPORARY" | "UNLOGGED" | "TRUSTED" | "PROCEDURAL"))
+        .filter(|w| {
+            !matches!(
+                w.as_str(),
+                "OR" | "REPLACE"
+                    | "UNIQUE"
+                    | "TEMP"
+                    | "TEMPORARY"
+                    | "UNLOGGED"
+                    | "TRUSTED"
+                    | "PROCEDURAL"
+            )
+        })
         .take(3)
         .collect();
     let n = match words.first().map(String::as_str) {
         Some("CREATE" | "DROP" | "ALTER") => match words.get(1).map(String::as_str) {
-            Some("MATERIALIZED" | "EVENT" | "FOREIGN" | "TEXT" | "ACCESS" | "DEFAULT" | "OPERATOR" | "USER") => 3,
+            Some(
+                "MATERIALIZED" | "EVENT" | "FOREIGN" | "TEXT" | "ACCESS" | "DEFAULT" | "OPERATOR"
+                | "USER",
+            ) => 3,
             _ => 2,
         },
         _ => 1,
@@ -83,7 +104,14 @@ fn analyze(all: &[TokenWithSpan], stmt_start: (u32, u32)) -> (StatementKind, Vec
             }
             let (error, loc) = error_parts(&e);
             let (line, column) = loc.unwrap_or(stmt_start);
-            (StatementKind::Unparsed { error, line, column }, Vec::new())
+            (
+                StatementKind::Unparsed {
+                    error,
+                    line,
+                    column,
+                },
+                Vec::new(),
+            )
         }
     }
 }
@@ -114,7 +142,10 @@ struct Ignores {
 }
 
 fn collect_ignores(toks: &Tokens) -> Ignores {
-    let lines = toks.tokens.last().map_or(1, |t| t.span.end.line.max(t.span.start.line) as usize + 2);
+    let lines = toks
+        .tokens
+        .last()
+        .map_or(1, |t| t.span.end.line.max(t.span.start.line) as usize + 2);
     let mut ig = Ignores {
         directives: Vec::new(),
         file_rules: Vec::new(),
@@ -153,7 +184,11 @@ fn collect_ignores(toks: &Tokens) -> Ignores {
         if let Some(rest) = trimmed.strip_prefix("deployclaw:ignore-file") {
             ig.file_rules.extend(directive_rules(rest));
         } else if let Some(rest) = trimmed.strip_prefix("deployclaw:ignore") {
-            ig.directives.push(Directive { line, byte: toks.starts[i], rules: directive_rules(rest) });
+            ig.directives.push(Directive {
+                line,
+                byte: toks.starts[i],
+                rules: directive_rules(rest),
+            });
         }
     }
     ig
@@ -183,14 +218,22 @@ fn ignored_for(ig: &Ignores, line: u64, start: usize) -> Vec<String> {
         l -= 1;
     }
     // Trailing comment on the statement's first line.
-    for d in ig.directives.iter().filter(|d| d.line == line && d.byte > start) {
+    for d in ig
+        .directives
+        .iter()
+        .filter(|d| d.line == line && d.byte > start)
+    {
         add(d);
     }
     rules
 }
 
 /// See [`crate::parse`].
-pub(crate) fn parse(file: &str, source: &str, options: &ParseOptions) -> Result<Migration, ParseError> {
+pub(crate) fn parse(
+    file: &str,
+    source: &str,
+    options: &ParseOptions,
+) -> Result<Migration, ParseError> {
     let toks = split::tokenize(file, source)?;
     let raws = split::split(&toks);
     let ignores = collect_ignores(&toks);
@@ -208,7 +251,13 @@ pub(crate) fn parse(file: &str, source: &str, options: &ParseOptions) -> Result<
     })
 }
 
-fn statement(source: &str, toks: &Tokens, raw: &RawStatement, index: usize, ig: &Ignores) -> Statement {
+fn statement(
+    source: &str,
+    toks: &Tokens,
+    raw: &RawStatement,
+    index: usize,
+    ig: &Ignores,
+) -> Statement {
     let first = &toks.tokens[raw.first];
     let start = toks.starts[raw.first];
     let sql_end = toks.starts[raw.last + 1];
@@ -217,12 +266,21 @@ fn statement(source: &str, toks: &Tokens, raw: &RawStatement, index: usize, ig: 
     let (end_line, end_column) = split::token_end_location(source, toks, end_tok);
     let line = u32::try_from(first.span.start.line).unwrap_or(u32::MAX);
     let column = u32::try_from(first.span.start.column).unwrap_or(u32::MAX);
-    let span = Span { line, column, end_line, end_column, start, end };
+    let span = Span {
+        line,
+        column,
+        end_line,
+        end_column,
+        start,
+        end,
+    };
     let sql = source.get(start..sql_end).unwrap_or_default().to_string();
     let (kind, operations) = if raw.meta {
         (
             StatementKind::Unparsed {
-                error: "psql meta-command: only psql understands it, it is not SQL sent to the server".to_string(),
+                error:
+                    "psql meta-command: only psql understands it, it is not SQL sent to the server"
+                        .to_string(),
                 line,
                 column,
             },
@@ -237,7 +295,10 @@ fn statement(source: &str, toks: &Tokens, raw: &RawStatement, index: usize, ig: 
         sql,
         kind,
         operations,
-        tx: TxContext { transaction: 0, in_block: false },
+        tx: TxContext {
+            transaction: 0,
+            in_block: false,
+        },
         settings: Default::default(),
         ignored_rules: ignored_for(ig, first.span.start.line, start),
     }

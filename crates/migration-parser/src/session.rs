@@ -25,13 +25,15 @@
 //! `SET` inside a block that is rolled back is undone, as in PostgreSQL. Each statement's
 //! `settings` are those in effect when it starts.
 
-use crate::model::{Operation, SessionSettings, Statement, TransactionMode, TxControl, TxContext};
+use crate::model::{Operation, SessionSettings, Statement, TransactionMode, TxContext, TxControl};
 
 /// Parse a PostgreSQL time setting to milliseconds: `2000`, `'2s'`, `'5min'`, `'1.5s'`, `'100ms'`,
 /// `'1h'`, `'1d'`, `'500us'`. No unit means milliseconds. `None` when unparseable.
 pub fn parse_duration_ms(value: &str) -> Option<u64> {
     let v = value.trim().trim_matches('\'').trim();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(v.len());
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let n: f64 = num.trim().parse().ok()?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
@@ -77,7 +79,14 @@ struct Local {
     search_path: Option<Option<Vec<String>>>,
 }
 
-fn set(session: &mut SessionSettings, local: &mut Local, name: &str, value: Option<&str>, is_local: bool, in_block: bool) {
+fn set(
+    session: &mut SessionSettings,
+    local: &mut Local,
+    name: &str,
+    value: Option<&str>,
+    is_local: bool,
+    in_block: bool,
+) {
     if is_local && !in_block {
         return;
     }
@@ -120,8 +129,13 @@ fn set(session: &mut SessionSettings, local: &mut Local, name: &str, value: Opti
 fn effective(session: &SessionSettings, local: &Local) -> SessionSettings {
     SessionSettings {
         lock_timeout_ms: local.lock_timeout.unwrap_or(session.lock_timeout_ms),
-        statement_timeout_ms: local.statement_timeout.unwrap_or(session.statement_timeout_ms),
-        search_path: local.search_path.clone().unwrap_or_else(|| session.search_path.clone()),
+        statement_timeout_ms: local
+            .statement_timeout
+            .unwrap_or(session.statement_timeout_ms),
+        search_path: local
+            .search_path
+            .clone()
+            .unwrap_or_else(|| session.search_path.clone()),
     }
 }
 
@@ -158,36 +172,64 @@ pub(crate) fn apply(statements: &mut [Statement], mode: TransactionMode) {
                         id
                     }
                 };
-                st.tx = TxContext { transaction: id, in_block: true };
+                st.tx = TxContext {
+                    transaction: id,
+                    in_block: true,
+                };
             }
             Some(c @ (TxControl::Commit | TxControl::Rollback)) => match block.take() {
                 Some(id) => {
-                    st.tx = TxContext { transaction: id, in_block: true };
+                    st.tx = TxContext {
+                        transaction: id,
+                        in_block: true,
+                    };
                     if c == TxControl::Rollback {
                         session = snapshot.clone();
                     }
                     local = Local::default();
                 }
-                None => st.tx = TxContext { transaction: fresh(), in_block: false },
+                None => {
+                    st.tx = TxContext {
+                        transaction: fresh(),
+                        in_block: false,
+                    }
+                }
             },
             Some(TxControl::Savepoint) | None => {
                 st.tx = match block {
-                    Some(id) => TxContext { transaction: id, in_block: true },
-                    None => TxContext { transaction: fresh(), in_block: false },
+                    Some(id) => TxContext {
+                        transaction: id,
+                        in_block: true,
+                    },
+                    None => TxContext {
+                        transaction: fresh(),
+                        in_block: false,
+                    },
                 };
             }
         }
         let in_block = block.is_some();
         for op in &st.operations {
             match op {
-                Operation::Set { name, value, local: is_local } => {
-                    set(&mut session, &mut local, name, Some(value), *is_local, in_block)
-                }
+                Operation::Set {
+                    name,
+                    value,
+                    local: is_local,
+                } => set(
+                    &mut session,
+                    &mut local,
+                    name,
+                    Some(value),
+                    *is_local,
+                    in_block,
+                ),
                 Operation::Reset { name } if name == "all" => {
                     session = SessionSettings::default();
                     local = Local::default();
                 }
-                Operation::Reset { name } => set(&mut session, &mut local, name, None, false, in_block),
+                Operation::Reset { name } => {
+                    set(&mut session, &mut local, name, None, false, in_block)
+                }
                 _ => {}
             }
         }

@@ -36,18 +36,77 @@ pub(crate) fn is_trivia(t: &Token) -> bool {
 }
 
 /// Tokenize `source` and compute byte offsets.
+///
+/// A leading UTF-8 byte order mark is treated as whitespace (editors on Windows write it; most
+/// migration runners strip it): the tokenizer sees the text after it and line-1 columns are
+/// shifted by one so that locations and byte offsets still refer to the original source.
 pub(crate) fn tokenize(file: &str, source: &str) -> Result<Tokens, ParseError> {
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, source)
+    let (text, bom) = match source.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, true),
+        None => (source, false),
+    };
+    let shift = |line: u64, column: u64| if bom && line == 1 { column + 1 } else { column };
+    let mut tokens = Tokenizer::new(&dialect, text)
         .tokenize_with_location()
-        .map_err(|e| ParseError::Tokenize {
-            file: file.to_string(),
-            line: clamp_u32(e.location.line),
-            column: clamp_u32(e.location.column),
-            message: e.message,
+        .map_err(|mut e| {
+            e.location.column = shift(e.location.line, e.location.column);
+            // sqlparser reports an unterminated dollar quote at the end of the input; point at
+            // its opening delimiter instead, which is what the user must fix.
+            let (line, column) = if e.message.starts_with("Unterminated dollar-quoted") {
+                dollar_opener(source).map_or(
+                    (clamp_u32(e.location.line), clamp_u32(e.location.column)),
+                    |pos| location_of_bytes(source.as_bytes(), pos),
+                )
+            } else {
+                (clamp_u32(e.location.line), clamp_u32(e.location.column))
+            };
+            ParseError::Tokenize {
+                file: file.to_string(),
+                line,
+                column,
+                message: e.message,
+            }
         })?;
+    if bom {
+        for t in tokens.iter_mut() {
+            t.span.start.column = shift(t.span.start.line, t.span.start.column);
+            t.span.end.column = shift(t.span.end.line, t.span.end.column);
+        }
+    }
     let starts = byte_offsets(source, &tokens);
     Ok(Tokens { tokens, starts })
+}
+
+/// Byte offset of the opening delimiter of an unterminated dollar quote: the first `$tag$` with
+/// no copy of its tag after it and whose preceding text tokenizes (so it is not inside a string,
+/// comment or other dollar quote). Only runs on the error path.
+fn dollar_opener(source: &str) -> Option<usize> {
+    let b = source.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' {
+            let mut j = i + 1;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                j += 1;
+            }
+            let tag_ok = j == i + 1 || !b[i + 1].is_ascii_digit();
+            if j < b.len() && b[j] == b'$' && tag_ok {
+                let tag = &source[i..=j];
+                if !source[j + 1..].contains(tag)
+                    && Tokenizer::new(&PostgreSqlDialect {}, &source[..i])
+                        .tokenize()
+                        .is_ok()
+                {
+                    return Some(i);
+                }
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 fn clamp_u32(v: u64) -> u32 {
@@ -121,7 +180,12 @@ pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
                         }
                         j += 1;
                     }
-                    out.push(RawStatement { first: i, last: end, semicolon: None, meta: true });
+                    out.push(RawStatement {
+                        first: i,
+                        last: end,
+                        semicolon: None,
+                        meta: true,
+                    });
                     i = j;
                     continue;
                 }
@@ -132,7 +196,12 @@ pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
             }
             Some(f) => {
                 if matches!(t, Token::SemiColon) && depth <= 0 {
-                    out.push(RawStatement { first: f, last, semicolon: Some(i), meta: false });
+                    out.push(RawStatement {
+                        first: f,
+                        last,
+                        semicolon: Some(i),
+                        meta: false,
+                    });
                     first = None;
                 } else {
                     last = i;
@@ -143,7 +212,12 @@ pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
         i += 1;
     }
     if let Some(f) = first {
-        out.push(RawStatement { first: f, last, semicolon: None, meta: false });
+        out.push(RawStatement {
+            first: f,
+            last,
+            semicolon: None,
+            meta: false,
+        });
     }
     out
 }
@@ -160,7 +234,9 @@ fn adjust_depth(t: &Token, depth: &mut i32) {
 pub(crate) fn token_end_location(source: &str, toks: &Tokens, k: usize) -> (u32, u32) {
     let t = &toks.tokens[k];
     let (mut line, mut col) = (t.span.start.line, t.span.start.column);
-    let text = source.get(toks.starts[k]..toks.starts[k + 1]).unwrap_or_default();
+    let text = source
+        .get(toks.starts[k]..toks.starts[k + 1])
+        .unwrap_or_default();
     let n = text.chars().count();
     for c in text.chars().take(n.saturating_sub(1)) {
         if c == '\n' {
@@ -178,8 +254,14 @@ pub(crate) fn location_of_bytes(bytes: &[u8], pos: usize) -> (u32, u32) {
     let pos = pos.min(bytes.len());
     let before = &bytes[..pos];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (
         u32::try_from(line).unwrap_or(u32::MAX),
         u32::try_from(col).unwrap_or(u32::MAX),

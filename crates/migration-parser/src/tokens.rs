@@ -68,7 +68,11 @@ impl<'a> Cur<'a> {
         match self.peek() {
             Some(Token::Word(w)) => {
                 self.i += 1;
-                Some(if w.quote_style.is_some() { w.value.clone() } else { w.value.to_lowercase() })
+                Some(if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_lowercase()
+                })
             }
             _ => None,
         }
@@ -143,7 +147,16 @@ pub(crate) fn recognize_before(sig: &[&TokenWithSpan]) -> Option<Vec<Operation>>
         let index = c.name()?;
         if c.eat_all(&["ATTACH", "PARTITION"]) {
             let partition = c.name()?;
-            return c.done().then_some(vec![Operation::AttachIndexPartition { index, partition }]);
+            return c
+                .done()
+                .then_some(vec![Operation::AttachIndexPartition { index, partition }]);
+        }
+        if c.eat_all(&["RENAME", "TO"]) {
+            let new_name = c.ident()?;
+            return c.done().then_some(vec![Operation::RenameIndex {
+                name: index,
+                new_name,
+            }]);
         }
         return None;
     }
@@ -167,7 +180,12 @@ fn drop_index(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
     Some(
         names
             .into_iter()
-            .map(|name| Operation::DropIndex { name, concurrently, if_exists, cascade })
+            .map(|name| Operation::DropIndex {
+                name,
+                concurrently,
+                if_exists,
+                cascade,
+            })
             .collect(),
     )
 }
@@ -196,8 +214,16 @@ fn reindex(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         .find(|k| c.eat(k))?
         .to_lowercase();
     concurrently |= c.eat("CONCURRENTLY");
-    let name = if c.done() { QualifiedName::new("") } else { c.name()? };
-    c.done().then_some(vec![Operation::Reindex { target_kind: kind, name, concurrently }])
+    let name = if c.done() {
+        QualifiedName::new("")
+    } else {
+        c.name()?
+    };
+    c.done().then_some(vec![Operation::Reindex {
+        target_kind: kind,
+        name,
+        concurrently,
+    }])
 }
 
 fn table_list(c: &mut Cur<'_>) -> Option<Vec<QualifiedName>> {
@@ -221,7 +247,9 @@ fn vacuum(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         for (k, t) in inner.iter().enumerate() {
             if word_is(t, "FULL") {
                 full = !inner.get(k + 1).is_some_and(|n| {
-                    word_is(n, "false") || word_is(n, "off") || matches!(n, Token::Number(x, _) if x == "0")
+                    word_is(n, "false")
+                        || word_is(n, "off")
+                        || matches!(n, Token::Number(x, _) if x == "0")
                 });
             }
             if word_is(t, "ANALYZE") {
@@ -245,7 +273,10 @@ fn vacuum(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         (false, true) => "vacuum analyze",
         (false, false) => "vacuum",
     };
-    Some(vec![Operation::Maintenance { command: command.into(), tables }])
+    Some(vec![Operation::Maintenance {
+        command: command.into(),
+        tables,
+    }])
 }
 
 fn cluster(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
@@ -264,7 +295,10 @@ fn cluster(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
             }
         }
     }
-    c.done().then_some(vec![Operation::Maintenance { command: "cluster".into(), tables }])
+    c.done().then_some(vec![Operation::Maintenance {
+        command: "cluster".into(),
+        tables,
+    }])
 }
 
 /// Index in `all` of the `n`-th significant token.
@@ -287,7 +321,10 @@ fn reparse(tokens: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Opera
 }
 
 /// Statements handled from tokens after sqlparser rejected them.
-pub(crate) fn recognize_after(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
+pub(crate) fn recognize_after(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+) -> Option<Vec<Operation>> {
     let mut c = Cur::new(sig);
     if c.eat("CREATE") {
         c.eat("UNIQUE");
@@ -310,7 +347,70 @@ pub(crate) fn recognize_after(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> 
     if c.eat_all(&["ALTER", "TABLE"]) {
         return alter_table(all, sig, c.i);
     }
+    if c.eat_all(&["COMMENT", "ON"]) {
+        return comment_on(&mut c);
+    }
+    // Statements whose details no rule needs; the leading keywords identify them.
+    for head in [
+        &["ALTER", "SEQUENCE"][..],
+        &["ALTER", "INDEX"],
+        &["ALTER", "FUNCTION"],
+        &["ALTER", "DOMAIN"],
+        &["ALTER", "VIEW"],
+        &["ALTER", "MATERIALIZED", "VIEW"],
+    ] {
+        let mut c = Cur::new(sig);
+        if c.eat_all(head) {
+            return Some(vec![Operation::Other {
+                description: head.join(" "),
+            }]);
+        }
+    }
     None
+}
+
+/// `COMMENT ON kind object IS 'text' | NULL` for object kinds sqlparser does not know
+/// (`CONSTRAINT c ON t`, `FUNCTION f(args)`, `TRIGGER t ON tab`, ...).
+fn comment_on(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    let mut kind = c.ident()?;
+    if matches!(
+        kind.as_str(),
+        "materialized" | "foreign" | "event" | "access" | "operator" | "text"
+    ) {
+        kind = format!("{kind} {}", c.ident()?);
+    }
+    let is_at = c.t.iter().rposition(|t| word_is(&t.token, "IS"))?;
+    if is_at <= c.i || is_at + 2 != c.t.len() {
+        return None;
+    }
+    let object = c.t[c.i..is_at]
+        .iter()
+        .map(|t| match &t.token {
+            Token::Word(w) if w.quote_style.is_none() => w.value.to_lowercase(),
+            Token::Word(w) => w.value.clone(),
+            other => other.to_string(),
+        })
+        .fold(String::new(), |mut acc, p| {
+            let glue = !(acc.is_empty()
+                || acc.ends_with(['.', '('])
+                || p.starts_with(['.', '(', ')', ',']));
+            if glue {
+                acc.push(' ');
+            }
+            acc.push_str(&p);
+            acc
+        });
+    let text = match &c.t[is_at + 1].token {
+        Token::SingleQuotedString(s) | Token::EscapedStringLiteral(s) => Some(s.clone()),
+        Token::DollarQuotedString(d) => Some(d.value.clone()),
+        t if word_is(t, "NULL") => None,
+        _ => return None,
+    };
+    Some(vec![Operation::Comment {
+        object_kind: kind,
+        object,
+        text,
+    }])
 }
 
 fn create_index_on_only(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
@@ -342,14 +442,22 @@ fn create_table_like(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Ve
     if drop.is_empty() {
         return None;
     }
-    let v: Vec<TokenWithSpan> =
-        all.iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, t)| t.clone()).collect();
+    let v: Vec<TokenWithSpan> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, t)| t.clone())
+        .collect();
     reparse(&v, sig)
 }
 
 fn matview_with_data(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
     let n = sig.len();
-    let cut = if n >= 3 && word_is(&sig[n - 3].token, "WITH") && word_is(&sig[n - 2].token, "NO") && word_is(&sig[n - 1].token, "DATA") {
+    let cut = if n >= 3
+        && word_is(&sig[n - 3].token, "WITH")
+        && word_is(&sig[n - 2].token, "NO")
+        && word_is(&sig[n - 1].token, "DATA")
+    {
         n - 3
     } else if n >= 2 && word_is(&sig[n - 2].token, "WITH") && word_is(&sig[n - 1].token, "DATA") {
         n - 2
@@ -361,7 +469,11 @@ fn matview_with_data(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Ve
 }
 
 /// Split `ALTER TABLE name` actions at top-level commas and handle each on its own.
-fn alter_table(all: &[TokenWithSpan], sig: &[&TokenWithSpan], after_table_kw: usize) -> Option<Vec<Operation>> {
+fn alter_table(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+    after_table_kw: usize,
+) -> Option<Vec<Operation>> {
     let mut c = Cur::new(sig);
     c.i = after_table_kw;
     c.eat_all(&["IF", "EXISTS"]);
@@ -374,8 +486,8 @@ fn alter_table(all: &[TokenWithSpan], sig: &[&TokenWithSpan], after_table_kw: us
     let mut actions: Vec<(usize, usize)> = Vec::new();
     let mut depth = 0;
     let mut start = c.i;
-    for k in c.i..sig.len() {
-        match &sig[k].token {
+    for (k, tok) in sig.iter().enumerate().skip(c.i) {
+        match &tok.token {
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
             Token::Comma if depth == 0 => {
@@ -406,7 +518,12 @@ fn alter_action(
     act_start: usize,
 ) -> Option<Vec<Operation>> {
     let mut c = Cur::new(act);
-    let other = |action: &str| Some(vec![Operation::AlterTableOther { table: table.clone(), action: action.into() }]);
+    let other = |action: &str| {
+        Some(vec![Operation::AlterTableOther {
+            table: table.clone(),
+            action: action.into(),
+        }])
+    };
     if c.eat_all(&["SET", "SCHEMA"]) {
         return other("set schema");
     }
@@ -432,7 +549,10 @@ fn alter_action(
     let a = all_index(all, act_start)?;
     let b = all_index(all, act_start + act.len() - 1)? + 1;
     let mut toks: Vec<TokenWithSpan> = prefix.to_vec();
-    toks.push(TokenWithSpan { token: Token::Whitespace(sqlparser::tokenizer::Whitespace::Space), span: sqlparser::tokenizer::Span::empty() });
+    toks.push(TokenWithSpan {
+        token: Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+        span: sqlparser::tokenizer::Span::empty(),
+    });
     toks.extend_from_slice(&all[a..b]);
     if let Some(ops) = reparse(&toks, sig) {
         return Some(ops);
@@ -442,7 +562,10 @@ fn alter_action(
         c.eat("COLUMN");
         c.ident()?;
         let rest_kw = c.i;
-        if c.eat_all(&["SET", "STATISTICS"]) || c.eat_all(&["SET", "STORAGE"]) || c.eat_all(&["SET", "COMPRESSION"]) {
+        if c.eat_all(&["SET", "STATISTICS"])
+            || c.eat_all(&["SET", "STORAGE"])
+            || c.eat_all(&["SET", "COMPRESSION"])
+        {
             let w = act[rest_kw + 1].token.to_string().to_lowercase();
             return other(&format!("alter column set {w}"));
         }
@@ -452,7 +575,11 @@ fn alter_action(
         let collate = act.iter().position(|t| word_is(&t.token, "COLLATE"))?;
         let coll_name = match act.get(collate + 1).map(|t| &t.token) {
             Some(Token::Word(w)) => {
-                if w.quote_style.is_some() { w.value.clone() } else { w.value.to_lowercase() }
+                if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_lowercase()
+                }
             }
             _ => return None,
         };
@@ -464,8 +591,12 @@ fn alter_action(
         let cb = all_index(all, act_start + name_end - 1)? + 1;
         let off = prefix.len() + 1;
         let (fa, fb) = (off + (ca - a), off + (cb - a));
-        let filtered: Vec<TokenWithSpan> =
-            toks.iter().enumerate().filter(|(i, _)| *i < fa || *i >= fb).map(|(_, t)| t.clone()).collect();
+        let filtered: Vec<TokenWithSpan> = toks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < fa || *i >= fb)
+            .map(|(_, t)| t.clone())
+            .collect();
         let mut ops = reparse(&filtered, sig)?;
         for op in &mut ops {
             if let Operation::AlterColumnType { collation, .. } = op {
@@ -488,11 +619,23 @@ pub(crate) fn set_config_calls(sig: &[&TokenWithSpan], ops: &mut Vec<Operation>)
             continue;
         }
         let args: Vec<&Token> = sig[k + 1..].iter().take(7).map(|t| &t.token).collect();
-        if let [Token::LParen, Token::SingleQuotedString(name), Token::Comma, Token::SingleQuotedString(value), Token::Comma, local, Token::RParen] =
-            args.as_slice()
+        if let [
+            Token::LParen,
+            Token::SingleQuotedString(name),
+            Token::Comma,
+            Token::SingleQuotedString(value),
+            Token::Comma,
+            local,
+            Token::RParen,
+        ] = args.as_slice()
         {
-            let local = word_is(local, "true") || matches!(local, Token::SingleQuotedString(s) if s == "t" || s == "true" || s == "on");
-            ops.push(Operation::Set { name: name.to_lowercase(), value: value.clone(), local });
+            let local = word_is(local, "true")
+                || matches!(local, Token::SingleQuotedString(s) if s == "t" || s == "true" || s == "on");
+            ops.push(Operation::Set {
+                name: name.to_lowercase(),
+                value: value.clone(),
+                local,
+            });
         }
     }
 }

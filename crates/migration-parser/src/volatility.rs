@@ -99,7 +99,10 @@ fn max(a: Volatility, b: Volatility) -> Volatility {
 }
 
 fn all<'a>(exprs: impl IntoIterator<Item = &'a ast::Expr>) -> Volatility {
-    exprs.into_iter().map(classify).fold(Volatility::Immutable, max)
+    exprs
+        .into_iter()
+        .map(classify)
+        .fold(Volatility::Immutable, max)
 }
 
 fn function(f: &ast::Function) -> Volatility {
@@ -113,8 +116,14 @@ fn function(f: &ast::Function) -> Volatility {
     let args = match &f.args {
         FunctionArguments::List(l) => all(l.args.iter().filter_map(|a| match a {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
-            | FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. }
-            | FunctionArg::ExprNamed { arg: FunctionArgExpr::Expr(e), .. } => Some(e),
+            | FunctionArg::Named {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            }
+            | FunctionArg::ExprNamed {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } => Some(e),
             _ => None,
         })),
         FunctionArguments::Subquery(_) => Volatility::Volatile,
@@ -150,13 +159,21 @@ pub(crate) fn classify(e: &ast::Expr) -> Volatility {
         E::Nested(inner) => classify(inner),
         E::UnaryOp { expr, .. } => classify(expr),
         E::BinaryOp { left, right, .. } => max(classify(left), classify(right)),
-        E::IsNull(x) | E::IsNotNull(x) | E::IsTrue(x) | E::IsFalse(x) | E::IsNotTrue(x) | E::IsNotFalse(x) => {
-            classify(x)
-        }
+        E::IsNull(x)
+        | E::IsNotNull(x)
+        | E::IsTrue(x)
+        | E::IsFalse(x)
+        | E::IsNotTrue(x)
+        | E::IsNotFalse(x) => classify(x),
         E::Function(f) => function(f),
         E::Array(a) => all(&a.elem),
         E::Tuple(t) => all(t),
-        E::Case { operand, conditions, else_result, .. } => {
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             let mut v = operand.as_deref().map_or(Volatility::Immutable, classify);
             for c in conditions {
                 v = max(v, max(classify(&c.condition), classify(&c.result)));
@@ -169,7 +186,11 @@ pub(crate) fn classify(e: &ast::Expr) -> Volatility {
         E::Subquery(_) | E::Exists { .. } => Volatility::Volatile,
         other => {
             // Forms not modelled above: anything with a call in it is treated as volatile.
-            if other.to_string().contains('(') { Volatility::Volatile } else { Volatility::Immutable }
+            if other.to_string().contains('(') {
+                Volatility::Volatile
+            } else {
+                Volatility::Immutable
+            }
         }
     }
 }

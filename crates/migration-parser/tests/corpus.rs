@@ -17,13 +17,19 @@ fn project_files(project: &str) -> Vec<PathBuf> {
     for entry in order.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let candidates: Vec<PathBuf> = if dir.join(entry).is_dir() {
             // Diesel: one directory per migration.
-            vec![dir.join(entry).join("up.sql"), dir.join(entry).join("down.sql")]
+            vec![
+                dir.join(entry).join("up.sql"),
+                dir.join(entry).join("down.sql"),
+            ]
         } else if let Some(base) = entry.strip_suffix(".up.sql") {
             vec![dir.join(entry), dir.join(format!("{base}.down.sql"))]
         } else if let Some(base) = entry.strip_suffix("_up.sql") {
             vec![dir.join(entry), dir.join(format!("{base}_down.sql"))]
         } else {
-            vec![dir.join(format!("{entry}.up.sql")), dir.join(format!("{entry}.down.sql"))]
+            vec![
+                dir.join(format!("{entry}.up.sql")),
+                dir.join(format!("{entry}.down.sql")),
+            ]
         };
         files.extend(candidates.into_iter().filter(|p| p.is_file()));
     }
@@ -43,7 +49,12 @@ fn all_sql_files(dir: &Path, out: &mut BTreeSet<PathBuf>) {
 
 #[test]
 fn corpus_parses() {
-    let projects = ["crates.io", "docs.rs", "harness", "chirpstack-application-server"];
+    let projects = [
+        "crates.io",
+        "docs.rs",
+        "harness",
+        "chirpstack-application-server",
+    ];
     let mut total = 0usize;
     let mut files_n = 0usize;
     let mut unparsed = Vec::new();
@@ -54,10 +65,17 @@ fn corpus_parses() {
         // Every SQL file of the project is parsed: files ORDER.txt does not reach (harness has
         // one orphan down script, see its SOURCE.md) are appended and listed in the summary.
         let mut on_disk = BTreeSet::new();
-        all_sql_files(&Path::new(CORPUS).join(project).join("migrations"), &mut on_disk);
+        all_sql_files(
+            &Path::new(CORPUS).join(project).join("migrations"),
+            &mut on_disk,
+        );
         let listed: BTreeSet<PathBuf> = files.iter().cloned().collect();
         for extra in on_disk.difference(&listed) {
-            let rel = extra.strip_prefix(CORPUS).unwrap_or(extra).display().to_string();
+            let rel = extra
+                .strip_prefix(CORPUS)
+                .unwrap_or(extra)
+                .display()
+                .to_string();
             orphans.push(rel);
             files.push(extra.clone());
         }
@@ -65,20 +83,40 @@ fn corpus_parses() {
         for f in &files {
             let bytes = std::fs::read(f).expect("read");
             let rel = f.strip_prefix(CORPUS).unwrap_or(f).display().to_string();
-            let options = ParseOptions { transaction_mode: TransactionMode::WrapFile, ..Default::default() };
+            let options = ParseOptions {
+                transaction_mode: TransactionMode::WrapFile,
+                ..Default::default()
+            };
             let m = parse_bytes(&rel, &bytes, &options).unwrap_or_else(|e| panic!("{rel}: {e}"));
             files_n += 1;
             for s in &m.statements {
                 n += 1;
-                assert!(s.span.line >= 1 && s.span.column >= 1, "{rel}: statement without a location");
+                assert!(
+                    s.span.line >= 1 && s.span.column >= 1,
+                    "{rel}: statement without a location"
+                );
                 assert_eq!(&m.source[s.span.start..s.span.start + s.sql.len()], s.sql);
                 if let StatementKind::Unparsed { line, column, .. } = &s.kind {
-                    assert!(*line >= 1 && *column >= 1, "{rel}: unparsed statement without a location");
-                    let head: String = s.sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(60).collect();
+                    assert!(
+                        *line >= 1 && *column >= 1,
+                        "{rel}: unparsed statement without a location"
+                    );
+                    let head: String = s
+                        .sql
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .chars()
+                        .take(60)
+                        .collect();
                     unparsed.push(format!("{rel}:{line}:{column}: {head}"));
                 }
                 if s.kind == StatementKind::Parsed {
-                    assert!(!s.operations.is_empty(), "{rel}:{}: parsed statement without operations", s.span.line);
+                    assert!(
+                        !s.operations.is_empty(),
+                        "{rel}:{}: parsed statement without operations",
+                        s.span.line
+                    );
                 }
             }
         }
@@ -94,7 +132,11 @@ fn corpus_parses() {
         share * 100.0
     );
     println!("{summary}");
-    assert!(share <= 0.01, "unparsed share {share} > 1 %:\n{}", unparsed.join("\n"));
+    assert!(
+        share <= 0.01,
+        "unparsed share {share} > 1 %:\n{}",
+        unparsed.join("\n")
+    );
     insta::assert_snapshot!("corpus_summary", summary);
     insta::assert_snapshot!("corpus_unparsed", unparsed.join("\n"));
 }

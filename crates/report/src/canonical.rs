@@ -64,9 +64,13 @@ mod tests {
 
     #[test]
     fn sorts_keys_and_drops_whitespace() {
-        let a: Value = serde_json::from_str(r#"{ "b": [1, {"z": null, "a": "x\n"}], "a": true }"#).unwrap();
+        let a: Value =
+            serde_json::from_str(r#"{ "b": [1, {"z": null, "a": "x\n"}], "a": true }"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"a":true,"b":[1,{"a":"x\n","z":null}]}"#).unwrap();
-        assert_eq!(canonical_json(&a), r#"{"a":true,"b":[1,{"a":"x\n","z":null}]}"#);
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":true,"b":[1,{"a":"x\n","z":null}]}"#
+        );
         assert_eq!(canonical_json(&a), canonical_json(&b));
     }
 

@@ -58,7 +58,9 @@ pub enum ReportError {
         found: String,
     },
     /// The signature does not match the report's content: it was changed after signing.
-    #[error("the signature does not match the report's content (the report was changed after signing)")]
+    #[error(
+        "the signature does not match the report's content (the report was changed after signing)"
+    )]
     BadSignature,
     /// The migration file's content differs from the one the report validated.
     #[error(
@@ -82,7 +84,11 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         ReportError::Io {
             action,
             path: path.into(),

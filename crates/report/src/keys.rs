@@ -24,7 +24,9 @@ const PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte key follows.
-const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// A fresh random signing key (from the OS random source). Its public half is
 /// `key.verifying_key()`.
@@ -70,14 +72,24 @@ pub fn parse_verifying_key(text: &str, what: &str) -> Result<VerifyingKey, Repor
 
 /// Write `key` to `signing_path` (PKCS#8 PEM, mode 0600) and its public half to `public_path`
 /// (SPKI PEM). Refuses to overwrite either file.
-pub fn write_keypair(key: &SigningKey, signing_path: &Path, public_path: &Path) -> Result<(), ReportError> {
+pub fn write_keypair(
+    key: &SigningKey,
+    signing_path: &Path,
+    public_path: &Path,
+) -> Result<(), ReportError> {
     for p in [signing_path, public_path] {
         if p.exists() {
-            return Err(ReportError::KeyExists { path: p.to_path_buf() });
+            return Err(ReportError::KeyExists {
+                path: p.to_path_buf(),
+            });
         }
     }
     write_new(signing_path, signing_key_to_pem(key).as_bytes(), 0o600)?;
-    write_new(public_path, verifying_key_to_pem(&key.verifying_key()).as_bytes(), 0o644)
+    write_new(
+        public_path,
+        verifying_key_to_pem(&key.verifying_key()).as_bytes(),
+        0o644,
+    )
 }
 
 /// Load a signing key file (see the module doc for the formats).
@@ -104,12 +116,15 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ReportError> {
     let _ = mode;
     let mut f = opts.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            ReportError::KeyExists { path: path.to_path_buf() }
+            ReportError::KeyExists {
+                path: path.to_path_buf(),
+            }
         } else {
             ReportError::io("creating", path, e)
         }
     })?;
-    f.write_all(bytes).map_err(|e| ReportError::io("writing", path, e))
+    f.write_all(bytes)
+        .map_err(|e| ReportError::io("writing", path, e))
 }
 
 fn pem(label: &str, der: &[u8]) -> String {

@@ -67,6 +67,7 @@
 mod canonical;
 mod error;
 pub mod keys;
+pub mod lint;
 mod model;
 pub mod render;
 mod sign;

@@ -71,7 +71,10 @@ pub struct Summary {
 impl Summary {
     /// Count the findings of `files`.
     pub fn of(files: &[LintedFile<'_>]) -> Summary {
-        let mut s = Summary { files: files.len(), ..Summary::default() };
+        let mut s = Summary {
+            files: files.len(),
+            ..Summary::default()
+        };
         for f in files {
             if !f.findings.is_empty() {
                 s.files_with_findings += 1;
@@ -104,7 +107,13 @@ impl Summary {
 impl std::fmt::Display for Summary {
     /// `3 red, 2 yellow, 1 info in 2 files (5 files checked)`, or `no findings in 5 files`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let files = |n: usize| if n == 1 { "1 file".to_string() } else { format!("{n} files") };
+        let files = |n: usize| {
+            if n == 1 {
+                "1 file".to_string()
+            } else {
+                format!("{n} files")
+            }
+        };
         if self.red + self.yellow + self.info == 0 {
             return write!(f, "no findings in {}", files(self.files));
         }
@@ -134,7 +143,11 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
     fn severity_code(sev: Severity) -> &'static str {
         match sev {
@@ -170,10 +183,17 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn new(source: &'a str) -> Self {
-        Lines { lines: source.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect() }
+        Lines {
+            lines: source
+                .split('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .collect(),
+        }
     }
     fn get(&self, line: u32) -> Option<&'a str> {
-        (line as usize).checked_sub(1).and_then(|i| self.lines.get(i).copied())
+        (line as usize)
+            .checked_sub(1)
+            .and_then(|i| self.lines.get(i).copied())
     }
 }
 
@@ -215,15 +235,30 @@ fn display_end(cols: &[usize], column: u32) -> usize {
 }
 
 /// Render one finding as a compiler-style diagnostic (no trailing blank line).
-pub fn render_diagnostic(file: &str, source: &str, finding: &Finding, opts: &TextOptions) -> String {
-    render_diagnostic_with(file, &Lines::new(source), finding, &Style { on: opts.color })
+pub fn render_diagnostic(
+    file: &str,
+    source: &str,
+    finding: &Finding,
+    opts: &TextOptions,
+) -> String {
+    render_diagnostic_with(
+        file,
+        &Lines::new(source),
+        finding,
+        &Style { on: opts.color },
+    )
 }
 
 fn render_diagnostic_with(file: &str, lines: &Lines<'_>, finding: &Finding, st: &Style) -> String {
     let mut out = String::new();
     let sev = finding.severity;
     let label = format!("{}[{} {}]", sev, finding.code, finding.rule);
-    let _ = writeln!(out, "{}{}", st.sev(sev, &label), st.bold(&format!(": {}", finding.message)));
+    let _ = writeln!(
+        out,
+        "{}{}",
+        st.sev(sev, &label),
+        st.bold(&format!(": {}", finding.message))
+    );
 
     let Some(loc) = &finding.location else {
         let _ = writeln!(out, "{} {}", st.gutter(" -->"), file);
@@ -244,7 +279,15 @@ fn render_diagnostic_with(file: &str, lines: &Lines<'_>, finding: &Finding, st: 
     };
     let width = end.to_string().len();
     let pad = " ".repeat(width);
-    let _ = writeln!(out, "{}{} {}:{}:{}", pad, st.gutter("-->"), file, loc.line, loc.column);
+    let _ = writeln!(
+        out,
+        "{}{} {}:{}:{}",
+        pad,
+        st.gutter("-->"),
+        file,
+        loc.line,
+        loc.column
+    );
 
     let have_source = lines.get(start).is_some();
     if have_source {
@@ -284,7 +327,12 @@ fn render_diagnostic_with(file: &str, lines: &Lines<'_>, finding: &Finding, st: 
 }
 
 fn push_help(out: &mut String, finding: &Finding, width: usize, st: &Style) {
-    let Some(help) = finding.help.as_deref().map(str::trim_end).filter(|h| !h.is_empty()) else {
+    let Some(help) = finding
+        .help
+        .as_deref()
+        .map(str::trim_end)
+        .filter(|h| !h.is_empty())
+    else {
         return;
     };
     let pad = " ".repeat(width);
@@ -407,7 +455,11 @@ pub fn sarif_level(sev: Severity) -> &'static str {
 /// characters and `/` percent-encoded.
 pub fn artifact_uri(file: &str) -> String {
     let path = file.replace('\\', "/");
-    let (prefix, rest) = if path.starts_with('/') { ("file://", path.as_str()) } else { ("", path.as_str()) };
+    let (prefix, rest) = if path.starts_with('/') {
+        ("file://", path.as_str())
+    } else {
+        ("", path.as_str())
+    };
     let mut out = String::from(prefix);
     for b in rest.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
@@ -529,7 +581,9 @@ pub fn render_sarif(files: &[LintedFile<'_>], rules: &[RuleInfo], tool: &ToolInf
             short_description: SarifText { text: &r.summary },
             full_description: (!r.docs.is_empty()).then_some(SarifText { text: &r.docs }),
             help: (!r.docs.is_empty()).then_some(SarifText { text: &r.docs }),
-            default_configuration: SarifConfig { level: sarif_level(r.default_severity) },
+            default_configuration: SarifConfig {
+                level: sarif_level(r.default_severity),
+            },
         })
         .collect();
     let mut results = Vec::new();
@@ -544,7 +598,9 @@ pub fn render_sarif(files: &[LintedFile<'_>], rules: &[RuleInfo], tool: &ToolInf
                         short_description: SarifText { text: &x.rule },
                         full_description: None,
                         help: None,
-                        default_configuration: SarifConfig { level: sarif_level(x.severity) },
+                        default_configuration: SarifConfig {
+                            level: sarif_level(x.severity),
+                        },
                     });
                     descriptors.len() - 1
                 }
@@ -567,7 +623,9 @@ pub fn render_sarif(files: &[LintedFile<'_>], rules: &[RuleInfo], tool: &ToolInf
                 message: SarifMessage { text },
                 locations: vec![SarifLocation {
                     physical_location: SarifPhysical {
-                        artifact_location: SarifArtifact { uri: artifact_uri(f.file) },
+                        artifact_location: SarifArtifact {
+                            uri: artifact_uri(f.file),
+                        },
                         region,
                     },
                 }],
@@ -610,12 +668,16 @@ pub fn github_command(sev: Severity) -> &'static str {
 
 /// Escape a workflow command's message: `%`, `\r`, `\n`.
 pub fn github_escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escape a workflow command's property value: as data, plus `:` and `,`.
 pub fn github_escape_property(s: &str) -> String {
-    github_escape_data(s).replace(':', "%3A").replace(',', "%2C")
+    github_escape_data(s)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
 }
 
 /// Render one `::error|warning|notice file=..,line=..::message` line per finding, the help
@@ -631,7 +693,10 @@ pub fn render_github(files: &[LintedFile<'_>]) -> String {
                 props.push(format!("endLine={}", l.end_line));
                 props.push(format!("endColumn={}", l.end_column));
             }
-            props.push(format!("title={}", github_escape_property(&format!("{} {}", x.code, x.rule))));
+            props.push(format!(
+                "title={}",
+                github_escape_property(&format!("{} {}", x.code, x.rule))
+            ));
             let mut msg = x.message.clone();
             if let Some(h) = x.help.as_deref().filter(|h| !h.trim().is_empty()) {
                 msg.push_str("\nhelp: ");
@@ -658,7 +723,11 @@ pub fn render_rules_text(rules: &[RuleInfo]) -> String {
     let name_w = rules.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let code_w = rules.iter().map(|r| r.code.len()).max().unwrap_or(4).max(4);
     let mut out = String::new();
-    let _ = writeln!(out, "{:<code_w$}  {:<name_w$}  {:<8}  SUMMARY", "CODE", "NAME", "SEVERITY");
+    let _ = writeln!(
+        out,
+        "{:<code_w$}  {:<name_w$}  {:<8}  SUMMARY",
+        "CODE", "NAME", "SEVERITY"
+    );
     for r in rules {
         let _ = writeln!(
             out,
@@ -706,7 +775,11 @@ pub fn render_rules_json(rules: &[RuleInfo]) -> String {
 /// `deployclaw explain RULE`: a header line, the summary, then the documentation.
 pub fn render_explain(rule: &RuleInfo) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} {} (default severity: {})", rule.code, rule.name, rule.default_severity);
+    let _ = writeln!(
+        out,
+        "{} {} (default severity: {})",
+        rule.code, rule.name, rule.default_severity
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", rule.summary.trim_end());
     let docs = rule.docs.trim();
@@ -729,7 +802,10 @@ mod tests {
 
     #[test]
     fn artifact_uri_encodes_spaces_and_absolute_paths() {
-        assert_eq!(artifact_uri("m/2019_Add email/up.sql"), "m/2019_Add%20email/up.sql");
+        assert_eq!(
+            artifact_uri("m/2019_Add email/up.sql"),
+            "m/2019_Add%20email/up.sql"
+        );
         assert_eq!(artifact_uri("/abs/x y.sql"), "file:///abs/x%20y.sql");
         assert_eq!(artifact_uri("a\\b.sql"), "a/b.sql");
     }

@@ -421,7 +421,12 @@ impl ValidationReport {
     }
 
     /// Append a step, numbering it.
-    pub fn push_step(&mut self, action: impl Into<String>, details: impl Into<String>, duration_ms: u64) {
+    pub fn push_step(
+        &mut self,
+        action: impl Into<String>,
+        details: impl Into<String>,
+        duration_ms: u64,
+    ) {
         let step = u32::try_from(self.steps.len() + 1).unwrap_or(u32::MAX);
         self.steps.push(Step {
             step,
@@ -451,9 +456,18 @@ impl ValidationReport {
         self.gate = if self.shards.is_empty() {
             Gate::from_findings(&self.static_findings)
         } else {
-            self.shards.iter().map(|s| s.gate).max().unwrap_or(Gate::Green)
+            self.shards
+                .iter()
+                .map(|s| s.gate)
+                .max()
+                .unwrap_or(Gate::Green)
         };
-        let max_lock_ms = self.shards.iter().map(|s| s.estimated_lock_ms).max().unwrap_or(0);
+        let max_lock_ms = self
+            .shards
+            .iter()
+            .map(|s| s.estimated_lock_ms)
+            .max()
+            .unwrap_or(0);
         let risk = match self.gate {
             Gate::Red => RiskLevel::Critical,
             Gate::Green => RiskLevel::Low,
@@ -549,9 +563,14 @@ impl ValidationReport {
 
 /// `rule: message` for every yellow or red finding, worst first.
 pub fn reasons(findings: &[Finding]) -> Vec<String> {
-    let mut v: Vec<&Finding> = findings.iter().filter(|f| f.severity >= Severity::Yellow).collect();
+    let mut v: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Yellow)
+        .collect();
     v.sort_by(|a, b| b.severity.cmp(&a.severity));
-    v.into_iter().map(|f| format!("{}: {}", f.rule, f.message)).collect()
+    v.into_iter()
+        .map(|f| format!("{}: {}", f.rule, f.message))
+        .collect()
 }
 
 /// A fresh random execution id shaped like a UUID v4 (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`).
@@ -561,7 +580,14 @@ pub fn new_execution_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Lower-case hex sha256 of `bytes`.
@@ -575,7 +601,9 @@ pub fn sha256_file(path: &Path) -> Result<String, ReportError> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = f.read(&mut buf).map_err(|e| ReportError::io("reading", path, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| ReportError::io("reading", path, e))?;
         if n == 0 {
             break;
         }
@@ -588,7 +616,9 @@ pub fn sha256_file(path: &Path) -> Result<String, ReportError> {
 ///
 /// It changes when a shard is added, removed, moved, or its schema shape changes, so an
 /// approval token issued for one fleet state does not pass on another.
-pub fn fleet_fingerprint<'a>(shards: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> String {
+pub fn fleet_fingerprint<'a>(
+    shards: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> String {
     let mut lines: Vec<String> = shards
         .into_iter()
         .map(|(i, s, f)| format!("{i}\t{s}\t{f}\n"))

@@ -59,7 +59,10 @@ pub fn sign(report: &mut ValidationReport, key: &SigningKey) -> Result<(), Repor
 /// otherwise); without it the key embedded in the report is used and
 /// [`Verification::key_trusted`] is `false`. Any change to the report's content after
 /// signing gives [`ReportError::BadSignature`].
-pub fn verify(report_json: &str, trusted: Option<&VerifyingKey>) -> Result<Verification, ReportError> {
+pub fn verify(
+    report_json: &str,
+    trusted: Option<&VerifyingKey>,
+) -> Result<Verification, ReportError> {
     let value: Value = serde_json::from_str(report_json).map_err(|source| ReportError::Json {
         what: "report",
         source,
@@ -75,7 +78,8 @@ pub fn verify(report_json: &str, trusted: Option<&VerifyingKey>) -> Result<Verif
     if sig.algorithm != "ed25519" {
         return Err(ReportError::UnsupportedAlgorithm(sig.algorithm));
     }
-    let embedded = crate::keys::parse_verifying_key(&sig.public_key, "the report's signature.public_key")?;
+    let embedded =
+        crate::keys::parse_verifying_key(&sig.public_key, "the report's signature.public_key")?;
     let key = match trusted {
         Some(t) => {
             if t.as_bytes() != embedded.as_bytes() {
@@ -88,15 +92,18 @@ pub fn verify(report_json: &str, trusted: Option<&VerifyingKey>) -> Result<Verif
         }
         None => embedded,
     };
-    let sig_bytes = STANDARD.decode(&sig.value).map_err(|_| ReportError::BadSignature)?;
+    let sig_bytes = STANDARD
+        .decode(&sig.value)
+        .map_err(|_| ReportError::BadSignature)?;
     let signature =
         ed25519_dalek::Signature::from_slice(&sig_bytes).map_err(|_| ReportError::BadSignature)?;
     key.verify_strict(&signing_payload(&value), &signature)
         .map_err(|_| ReportError::BadSignature)?;
-    let report: ValidationReport = serde_json::from_value(value).map_err(|source| ReportError::Json {
-        what: "report",
-        source,
-    })?;
+    let report: ValidationReport =
+        serde_json::from_value(value).map_err(|source| ReportError::Json {
+            what: "report",
+            source,
+        })?;
     Ok(Verification {
         report,
         public_key: public_key_base64(&key),

@@ -127,7 +127,9 @@ impl std::fmt::Display for TokenStatus {
                 write!(f, "valid, but the migration needs approval")
             }
             TokenStatus::Red => write!(f, "valid, but the fleet gate was RED: do not deploy"),
-            TokenStatus::Expired { expired_at } => write!(f, "expired at {}", expired_at.to_rfc3339()),
+            TokenStatus::Expired { expired_at } => {
+                write!(f, "expired at {}", expired_at.to_rfc3339())
+            }
             TokenStatus::NotYetValid { issued_at } => {
                 write!(f, "not valid before {}", issued_at.to_rfc3339())
             }
@@ -139,7 +141,9 @@ impl std::fmt::Display for TokenStatus {
                 f,
                 "issued for fleet {expected}, but the fleet is now {actual}"
             ),
-            TokenStatus::BadSignature => write!(f, "bad signature: forged, changed, or another key"),
+            TokenStatus::BadSignature => {
+                write!(f, "bad signature: forged, changed, or another key")
+            }
             TokenStatus::UnsupportedVersion(v) => write!(f, "unsupported token version {v}"),
         }
     }
@@ -208,10 +212,14 @@ pub fn check_token(
         };
     }
     if now + SKEW < c.issued_at {
-        return TokenStatus::NotYetValid { issued_at: c.issued_at };
+        return TokenStatus::NotYetValid {
+            issued_at: c.issued_at,
+        };
     }
     if now >= c.expires_at {
-        return TokenStatus::Expired { expired_at: c.expires_at };
+        return TokenStatus::Expired {
+            expired_at: c.expires_at,
+        };
     }
     if c.gate == Gate::Red {
         return TokenStatus::Red;
@@ -252,7 +260,9 @@ impl ApprovalToken {
         let (Some(prefix), Some(claims), Some(sig), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(bad("expected three dot-separated parts `dct1.<claims>.<signature>`"));
+            return Err(bad(
+                "expected three dot-separated parts `dct1.<claims>.<signature>`",
+            ));
         };
         if prefix != COMPACT_PREFIX {
             return Err(bad("it does not start with `dct1.`"));
@@ -263,10 +273,11 @@ impl ApprovalToken {
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
             .map_err(|_| bad("signature is not base64url"))?;
-        let claims: TokenClaims = serde_json::from_slice(&claims).map_err(|source| ReportError::Json {
-            what: "approval token",
-            source,
-        })?;
+        let claims: TokenClaims =
+            serde_json::from_slice(&claims).map_err(|source| ReportError::Json {
+                what: "approval token",
+                source,
+            })?;
         Ok(ApprovalToken {
             claims,
             signature: STANDARD.encode(sig),

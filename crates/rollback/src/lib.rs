@@ -1,1 +1,264 @@
-//! deployclaw rollback crate (skeleton).
+//! # rollback
+//!
+//! Generates the inverse of a PostgreSQL schema migration and *proves* a rollback — generated or
+//! hand-written — by running forward → rollback on a shadow database and comparing the catalog
+//! with the one before. A gate that says "rollback tested" has run the rollback and seen the
+//! schema come back.
+//!
+//! ## Generating
+//!
+//! [`generate`] takes the parsed [`Migration`](migration_parser::Migration) and the
+//! pre-migration catalog of the shard's schema ([`CatalogSnapshot`], read with
+//! [`CatalogSnapshot::introspect`] or converted with [`CatalogSnapshot::from_topology`]) and
+//! returns a [`Rollback`]: the inverse statements in reverse order, each tagged with the source
+//! statement it undoes and a [`Reversibility`], plus the [`Irreversible`] steps (data that a
+//! script cannot bring back: dropped columns and tables, `TRUNCATE`, data changes, enum values,
+//! procedural code) and the [`NoOp`]s (`SET`, `BEGIN`, `ANALYZE`, ...). Nothing is skipped
+//! silently: every source statement appears in at least one of the three lists.
+//!
+//! | forward | inverse | reversible |
+//! |---|---|---|
+//! | `ADD COLUMN c` | `DROP COLUMN c` | yes |
+//! | `DROP COLUMN c` | `ADD COLUMN c type [DEFAULT] [NOT NULL]` + its constraints, indexes, comment, owned sequence | structure only: `rollback-irreversible` (values lost) |
+//! | `CREATE INDEX [CONCURRENTLY] i` (name chosen by PostgreSQL's rules if omitted) | `DROP INDEX CONCURRENTLY i` (outside a transaction) | yes |
+//! | `DROP INDEX i` | `pg_get_indexdef` with `CONCURRENTLY` | yes |
+//! | `ADD CONSTRAINT` (name explicit or PostgreSQL's default `t_pkey`, `t_c_key`, `t_c_fkey`, `t_c_check`/`t_check`, `t_c_excl`, with the `1, 2, …` suffix on clashes and 63-byte truncation) | `DROP CONSTRAINT` (+ recreate the index a `USING INDEX` took over) | yes |
+//! | `DROP CONSTRAINT` | FK/CHECK: `ADD … NOT VALID`, `VALIDATE CONSTRAINT` at the end in its own transaction; PK/UNIQUE: `CREATE UNIQUE INDEX CONCURRENTLY` + `ADD … USING INDEX` | yes |
+//! | `VALIDATE CONSTRAINT` of a pre-existing `NOT VALID` one | drop and re-add `NOT VALID` | yes |
+//! | `SET NOT NULL` / `DROP NOT NULL` | the opposite | yes (`SET NOT NULL` may fail on new NULLs) |
+//! | `SET DEFAULT` / `DROP DEFAULT` | the old default from the catalog, or `DROP DEFAULT` | yes |
+//! | `ALTER COLUMN TYPE` | back to the old type `USING c::old` (default dropped and restored around it) | flagged: may fail (`bigint`→`integer` overflow) or lose data (`varchar(n)` truncation, numeric rounding) |
+//! | `RENAME` table / column / index / constraint, `RENAME VALUE` | rename back | yes |
+//! | `CREATE TABLE` / `VIEW` / `SEQUENCE` / `TYPE` / `SCHEMA` / `FUNCTION` / `TRIGGER` / `EXTENSION` / `DOMAIN` / `POLICY` | `DROP …` (`CREATE OR REPLACE` of an existing function or view: the old definition) | yes |
+//! | `DROP TABLE` | the structure from the catalog (columns, defaults, identity, constraints, indexes, comments, triggers, owned sequences, CASCADE-dropped foreign keys) | structure only: rows lost |
+//! | `DROP VIEW` / `FUNCTION` / `TRIGGER` / `SEQUENCE` / `TYPE` / `DOMAIN` / `EXTENSION` | recreate from the catalog | yes (sequence position lost) |
+//! | `ALTER TYPE … ADD VALUE` | none: PostgreSQL cannot drop an enum value | irreversible |
+//! | `COMMENT ON` | the old comment (or `IS NULL`) | yes |
+//! | `UPDATE` / `DELETE` / `INSERT` / `TRUNCATE` | none (no-op when the table is created by the same migration) | irreversible |
+//! | `DO`, function-calling `SELECT`, unparsed statements, `GRANT`/`REVOKE`, other `ALTER TABLE` actions | none | irreversible |
+//! | `SET`, `RESET`, `BEGIN`/`COMMIT`, `ANALYZE`, `VACUUM`, `REINDEX`, `LOCK`, `REFRESH` | nothing to undo | no-op |
+//!
+//! The script starts with `SET lock_timeout = '5s'`, groups transactional statements in
+//! `BEGIN`/`COMMIT`, runs `CONCURRENTLY` statements and constraint validations outside them, and
+//! quotes every identifier that needs it. Unqualified names stay unqualified, so the same script
+//! runs in every tenant schema under its `search_path`.
+//!
+//! ## Proving
+//!
+//! [`prove`] creates a scratch database on a [`Shadow`] (an ephemeral PostgreSQL it starts, or a
+//! server URL), loads the pre-migration structure from SQL, seeds a few rows per table, takes
+//! catalog C0, runs the migration statement by statement with its transaction structure
+//! (`CONCURRENTLY` outside transactions), runs the rollback, takes C2 and reports every
+//! difference as a [`Mismatch`] (`rollback-mismatch`) and every column whose values did not survive
+//! as a [`ColumnLoss`]. Failures carry their SQLSTATE. The scratch database is always dropped.
+//! [`prove_history`] does the same for a whole directory of up/down pairs ([`discover`] detects
+//! Diesel, sqlx, golang-migrate and dbmate layouts), checking both the project's own down scripts
+//! and the generated rollback of every up.
+//!
+//! A mismatch or an irreversible step is an outcome, never an `Err`; [`RollbackError`] is for
+//! when the prover itself cannot work (no shadow, unreadable files).
+
+mod catalog;
+mod error;
+mod exec;
+mod generate;
+mod layout;
+pub mod names;
+mod prove;
+
+pub use catalog::{
+    CatalogSnapshot, ColumnSnap, ConstraintSnap, FunctionSnap, IndexSnap, Mismatch, SequenceSnap, TableSnap, TypeSnap,
+    ViewSnap,
+};
+pub use error::RollbackError;
+pub use exec::{SqlFailure, execute_migration, execute_rollback, execute_steps};
+pub use generate::generate;
+pub use layout::{Layout, MigrationPair, discover};
+pub use prove::{
+    ColumnLoss, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProveOptions, RollbackSource, Shadow, prove,
+    prove_history,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// Options for [`generate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Options {
+    /// `lock_timeout` set at the top of the script; `None` leaves it out.
+    pub lock_timeout: Option<String>,
+    /// Build and drop indexes `CONCURRENTLY` (outside transactions) where PostgreSQL allows it.
+    pub concurrently: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { lock_timeout: Some("5s".into()), concurrently: true }
+    }
+}
+
+/// How completely a rollback statement undoes its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reversibility {
+    /// Restores exactly what was there.
+    Exact,
+    /// Restores the structure; the data it held is gone (see [`Rollback::irreversible`]).
+    DataLoss,
+    /// Restores the structure but may silently change values (truncation, rounding).
+    MayLoseData,
+    /// Correct, but fails on data written after the migration (e.g. overflow, new NULLs).
+    MayFail,
+}
+
+/// Where a rollback statement runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Inside a `BEGIN`/`COMMIT` group with its neighbours.
+    Transaction,
+    /// Alone, outside any transaction (`CONCURRENTLY`).
+    NoTransaction,
+    /// In a transaction of its own after everything else (`VALIDATE CONSTRAINT`).
+    OwnTransaction,
+}
+
+/// One statement of a rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackStatement {
+    /// The SQL, without a trailing `;`.
+    pub sql: String,
+    /// Index of the migration statement it undoes.
+    pub source_statement: usize,
+    /// Line of that statement.
+    pub line: u32,
+    /// How complete the undo is.
+    pub reversible: Reversibility,
+    /// Why it is not [`Reversibility::Exact`], or what it is for.
+    pub note: Option<String>,
+    /// Transaction placement.
+    pub placement: Placement,
+}
+
+/// A migration statement a rollback cannot fully undo (`rollback-irreversible`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Irreversible {
+    /// Index of the statement.
+    pub statement: usize,
+    /// Its line.
+    pub line: u32,
+    /// Its column.
+    pub column: u32,
+    /// Its first line of SQL.
+    pub sql: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A migration statement with nothing to undo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoOp {
+    /// Index of the statement.
+    pub statement: usize,
+    /// Its line.
+    pub line: u32,
+    /// Its first line of SQL.
+    pub sql: String,
+    /// Why there is nothing to undo.
+    pub reason: String,
+}
+
+/// A generated rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollback {
+    /// The script as a person reads and runs it (`psql -f`).
+    pub script: String,
+    /// The inverse statements in execution order (without the `SET`/`BEGIN`/`COMMIT` framing).
+    pub statements: Vec<RollbackStatement>,
+    /// Statements that cannot be (fully) undone.
+    pub irreversible: Vec<Irreversible>,
+    /// Statements with nothing to undo.
+    pub no_ops: Vec<NoOp>,
+    /// The script as single statements to send one by one (with the framing).
+    pub steps: Vec<String>,
+}
+
+impl Rollback {
+    /// True when every statement is undone exactly.
+    pub fn is_exact(&self) -> bool {
+        self.irreversible.is_empty() && self.statements.iter().all(|s| s.reversible == Reversibility::Exact)
+    }
+}
+
+pub(crate) fn assemble(
+    file: &str,
+    statements: Vec<RollbackStatement>,
+    irreversible: Vec<Irreversible>,
+    no_ops: Vec<NoOp>,
+    opts: &Options,
+) -> Rollback {
+    let mut script = String::new();
+    let mut steps: Vec<String> = Vec::new();
+    script.push_str(&format!("-- Rollback of {file}, generated by deployclaw (statements in reverse order).\n"));
+    if !irreversible.is_empty() {
+        script.push_str("--\n-- IRREVERSIBLE (rollback-irreversible):\n");
+        for i in &irreversible {
+            script.push_str(&format!("--   statement {} (line {}): {}\n--     {}\n", i.statement + 1, i.line, i.sql, i.reason));
+        }
+    }
+    if let Some(t) = &opts.lock_timeout {
+        let s = format!("SET lock_timeout = {}", names::quote_literal(t));
+        script.push_str(&format!("\n{s};\n"));
+        steps.push(s);
+    }
+    let mut in_tx = false;
+    let mut last_source: Option<usize> = None;
+    for s in &statements {
+        let wants_tx = s.placement == Placement::Transaction;
+        if in_tx && !wants_tx {
+            script.push_str("COMMIT;\n");
+            steps.push("COMMIT".into());
+            in_tx = false;
+        }
+        if !in_tx && wants_tx {
+            script.push_str("\nBEGIN;\n");
+            steps.push("BEGIN".into());
+            in_tx = true;
+        }
+        if !wants_tx {
+            script.push('\n');
+        }
+        if last_source != Some(s.source_statement) || !wants_tx {
+            if s.placement == Placement::OwnTransaction {
+                script.push_str("-- validate a constraint re-added NOT VALID above\n");
+            } else {
+                script.push_str(&format!("-- undo statement {} (line {})\n", s.source_statement + 1, s.line));
+            }
+            last_source = Some(s.source_statement);
+        }
+        if s.reversible != Reversibility::Exact {
+            if let Some(n) = &s.note {
+                script.push_str(&format!("-- {}: {n}\n", reversibility_label(s.reversible)));
+            }
+        }
+        script.push_str(&s.sql);
+        script.push_str(";\n");
+        steps.push(s.sql.clone());
+    }
+    if in_tx {
+        script.push_str("COMMIT;\n");
+        steps.push("COMMIT".into());
+    }
+    if statements.is_empty() {
+        script.push_str("\n-- nothing to undo\n");
+    }
+    Rollback { script, statements, irreversible, no_ops, steps }
+}
+
+fn reversibility_label(r: Reversibility) -> &'static str {
+    match r {
+        Reversibility::Exact => "exact",
+        Reversibility::DataLoss => "data loss",
+        Reversibility::MayLoseData => "may lose data",
+        Reversibility::MayFail => "may fail",
+    }
+}

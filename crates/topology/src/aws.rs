@@ -25,10 +25,14 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config as AuthTokenConfig};
 use aws_sdk_rds::config::{Credentials, ProvideCredentials};
-use aws_sdk_rds::error::DisplayErrorContext;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{DbCluster, DbInstance, Filter, Tag};
 
-use crate::{ConnectionSpec, Instance, Secret, TopologyError};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{
+    ConnectionSpec, DiscoverySpec, Fleet, Instance, Secret, TopologyError, discover_on_instance,
+};
 
 /// RDS engine name of RDS for PostgreSQL (standalone instances and Multi-AZ DB clusters).
 pub const ENGINE_POSTGRES: &str = "postgres";
@@ -117,22 +121,28 @@ impl RdsSource {
     /// Add an endpoint mapping from its command-line form `FROM=HOST:PORT`, where `FROM` is an
     /// endpoint address, `address:port` or identifier.
     pub fn add_endpoint_mapping(&mut self, spec: &str) -> Result<(), TopologyError> {
-        let (from, to) = spec.split_once('=').ok_or_else(|| TopologyError::AwsInvalidSource {
-            reason: format!("endpoint mapping `{spec}` is not of the form FROM=HOST:PORT"),
-        })?;
+        let (from, to) = spec
+            .split_once('=')
+            .ok_or_else(|| TopologyError::AwsInvalidSource {
+                reason: format!("endpoint mapping `{spec}` is not of the form FROM=HOST:PORT"),
+            })?;
         let from = from.trim();
         if from.is_empty() {
             return Err(TopologyError::AwsInvalidSource {
                 reason: format!("endpoint mapping `{spec}` has an empty FROM"),
             });
         }
-        self.endpoint_map.insert(from.to_string(), to.trim().parse()?);
+        self.endpoint_map
+            .insert(from.to_string(), to.trim().parse()?);
         Ok(())
     }
 
     fn engines_or_default(&self) -> Vec<String> {
         if self.engines.is_empty() {
-            vec![ENGINE_POSTGRES.to_string(), ENGINE_AURORA_POSTGRESQL.to_string()]
+            vec![
+                ENGINE_POSTGRES.to_string(),
+                ENGINE_AURORA_POSTGRESQL.to_string(),
+            ]
         } else {
             self.engines.clone()
         }
@@ -153,7 +163,9 @@ impl RdsSource {
             && !(20..=100).contains(&size)
         {
             return Err(TopologyError::AwsInvalidSource {
-                reason: format!("page size {size} is outside 20..=100 (the RDS API's MaxRecords range)"),
+                reason: format!(
+                    "page size {size} is outside 20..=100 (the RDS API's MaxRecords range)"
+                ),
             });
         }
         for tag in &self.tags {
@@ -163,7 +175,12 @@ impl RdsSource {
                 });
             }
         }
-        for id in self.identifiers.iter().chain(&self.cluster_ids).chain(&self.instance_ids) {
+        for id in self
+            .identifiers
+            .iter()
+            .chain(&self.cluster_ids)
+            .chain(&self.instance_ids)
+        {
             if id.trim().is_empty() {
                 return Err(TopologyError::AwsInvalidSource {
                     reason: "empty RDS identifier".to_string(),
@@ -172,6 +189,18 @@ impl RdsSource {
         }
         Ok(())
     }
+}
+
+/// True when `s` has the shape of an RDS DB cluster or instance identifier: 1 to 63 ASCII
+/// letters, digits or hyphens, starting with a letter, not ending with a hyphen, without two
+/// consecutive hyphens. Lets a CLI tell `--target-db prod-db` from a URL or a file name.
+pub fn is_rds_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// A tag filter: `key=value` (the tag has this value) or `key` (the tag is present).
@@ -264,7 +293,10 @@ impl FromStr for EndpointTarget {
             reason: format!("endpoint target `{s}` {why} (expected HOST:PORT)"),
         };
         let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
         if host.is_empty() {
             return Err(bad("has an empty host"));
         }
@@ -296,6 +328,7 @@ pub struct AwsSession {
     sdk: SdkConfig,
     profile: Option<String>,
     region: String,
+    endpoint_overridden: bool,
     credentials: tokio::sync::Mutex<Option<Credentials>>,
 }
 
@@ -338,19 +371,32 @@ impl AwsSession {
         let region = sdk
             .region()
             .map(|r| r.as_ref().to_string())
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| TopologyError::AwsNoRegion {
-                profile: source.profile.clone(),
-            })?;
+            .filter(|r| !r.is_empty());
         let session = AwsSession {
             sdk,
             profile: source.profile.clone(),
-            region,
+            region: region.clone().unwrap_or_default(),
+            endpoint_overridden: source.endpoint_url.is_some(),
             credentials: tokio::sync::Mutex::new(None),
         };
-        // Resolve credentials now, so a missing key is reported before any API call.
-        session.credentials().await?;
-        Ok(session)
+        if region.is_none() && source.profile.is_none() {
+            return Err(TopologyError::AwsNoRegion { profile: None });
+        }
+        // Resolve credentials now, so a missing key is reported before any API call. Without a
+        // region, a named profile that does not exist is the likelier cause: report that first.
+        let credentials = session.credentials().await;
+        match (region, credentials) {
+            (Some(_), Ok(_)) => Ok(session),
+            (Some(_), Err(e)) => Err(e),
+            (None, Err(e @ TopologyError::AwsNoCredentials { .. }))
+                if source.profile.is_some() && e.to_string().contains("is not defined") =>
+            {
+                Err(e)
+            }
+            (None, _) => Err(TopologyError::AwsNoRegion {
+                profile: source.profile.clone(),
+            }),
+        }
     }
 
     /// The region in use.
@@ -394,7 +440,7 @@ impl AwsSession {
                     CREDENTIALS_TIMEOUT.as_secs()
                 ))
             })?
-            .map_err(|e| no_creds(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| no_creds(credentials_reason(&e, self.profile.as_deref())))?;
         *cached = Some(creds.clone());
         Ok(creds)
     }
@@ -403,23 +449,85 @@ impl AwsSession {
         aws_sdk_rds::Client::new(&self.sdk)
     }
 
-    fn api_error(&self, operation: &str, err: impl std::error::Error) -> TopologyError {
-        let mut message = DisplayErrorContext(&err).to_string();
-        let lower = message.to_ascii_lowercase();
-        if lower.contains("accessdenied") || lower.contains("not authorized") {
-            message.push_str(
-                "; the credentials need rds:DescribeDBClusters and rds:DescribeDBInstances \
-                 (check --aws-profile)",
-            );
-        } else if lower.contains("dispatch failure") || lower.contains("timeout") || lower.contains("timed out") {
-            message.push_str("; check network access to the RDS API endpoint (or --aws-region)");
-        }
+    fn api_error<E>(&self, operation: &str, err: &SdkError<E>) -> TopologyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let message = match err {
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                let code = e.code().unwrap_or("error");
+                let mut m = format!("{code}: {}", e.message().unwrap_or("(no message)"));
+                let lower = code.to_ascii_lowercase();
+                if lower.contains("accessdenied") || lower.contains("unauthorized") {
+                    m.push_str(
+                        "; the credentials need rds:DescribeDBClusters and rds:DescribeDBInstances \
+                         (check --aws-profile)",
+                    );
+                } else if lower.contains("signature") || lower.contains("token") {
+                    m.push_str("; check the credentials of --aws-profile (expired SSO session? run `aws sso login`)");
+                }
+                m
+            }
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!(
+                "{}; check network access to the RDS API endpoint{}",
+                error_chain(err),
+                if self.endpoint_overridden {
+                    " (the endpoint URL override)"
+                } else {
+                    " and --aws-region"
+                }
+            ),
+            _ => error_chain(err),
+        };
         TopologyError::AwsApi {
             operation: operation.to_string(),
             region: self.region.clone(),
             message,
         }
     }
+}
+
+/// A short reason for a credential chain failure (the chain's own message lists every provider).
+fn credentials_reason(err: &(dyn std::error::Error + 'static), profile: Option<&str>) -> String {
+    let full = error_chain(err);
+    if let Some(p) = profile
+        && full.contains(&format!("profile `{p}` was not defined"))
+    {
+        return format!(
+            "profile `{p}` is not defined in the AWS config or credentials file (~/.aws/config, \
+             ~/.aws/credentials, or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE)"
+        );
+    }
+    if full.contains("no credentials found in chain") {
+        let mut reason =
+            "none found in the environment, the profile files, web identity, ECS or EC2 \
+                          instance metadata"
+                .to_string();
+        if full.contains("IMDS disabled") {
+            reason.push_str(" (instance metadata disabled by AWS_EC2_METADATA_DISABLED)");
+        }
+        return reason;
+    }
+    full
+}
+
+/// `outer: inner: innermost` from an error and its sources, without repeats, on one line.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Discover the RDS fleet selected by `source`: loads an [`AwsSession`] and calls
@@ -438,7 +546,10 @@ pub async fn discover_rds(source: &RdsSource) -> Result<Vec<Instance>, TopologyE
 /// `rds:identifier`, `rds:kind`, `rds:endpoint`, `rds:region`, `rds:status`,
 /// `rds:iam_auth_enabled` (and `rds:cluster` on cluster members). Resources without an endpoint
 /// yet (being created) are skipped unless named explicitly, which is an error.
-pub async fn discover_rds_with(session: &AwsSession, source: &RdsSource) -> Result<Vec<Instance>, TopologyError> {
+pub async fn discover_rds_with(
+    session: &AwsSession,
+    source: &RdsSource,
+) -> Result<Vec<Instance>, TopologyError> {
     source.validate()?;
     let engines = source.engines_or_default();
     let page_size = source.page_size.unwrap_or(100);
@@ -459,7 +570,12 @@ pub async fn discover_rds_with(session: &AwsSession, source: &RdsSource) -> Resu
 
     let mut clusters: Vec<DbCluster> = Vec::new();
     if select_all || !named_clusters.is_empty() {
-        let mut filters = vec![Filter::builder().name("engine").set_values(Some(engines.clone())).build()];
+        let mut filters = vec![
+            Filter::builder()
+                .name("engine")
+                .set_values(Some(engines.clone()))
+                .build(),
+        ];
         if !select_all {
             filters.push(
                 Filter::builder()
@@ -475,19 +591,26 @@ pub async fn discover_rds_with(session: &AwsSession, source: &RdsSource) -> Resu
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| session.api_error("DescribeDBClusters", e))?;
+            let page = page.map_err(|e| session.api_error("DescribeDBClusters", &e))?;
             clusters.extend(page.db_clusters().iter().cloned());
         }
     }
 
     let mut instances: Vec<DbInstance> = Vec::new();
     if select_all || !named_instances.is_empty() {
-        let mut filters = vec![Filter::builder().name("engine").set_values(Some(engines.clone())).build()];
+        let mut filters = vec![
+            Filter::builder()
+                .name("engine")
+                .set_values(Some(engines.clone()))
+                .build(),
+        ];
         if !select_all {
             filters.push(
                 Filter::builder()
                     .name("db-instance-id")
-                    .set_values(Some(named_instances.iter().map(|s| s.to_string()).collect()))
+                    .set_values(Some(
+                        named_instances.iter().map(|s| s.to_string()).collect(),
+                    ))
                     .build(),
             );
         }
@@ -498,7 +621,7 @@ pub async fn discover_rds_with(session: &AwsSession, source: &RdsSource) -> Resu
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| session.api_error("DescribeDBInstances", e))?;
+            let page = page.map_err(|e| session.api_error("DescribeDBInstances", &e))?;
             instances.extend(page.db_instances().iter().cloned());
         }
     }
@@ -507,16 +630,26 @@ pub async fn discover_rds_with(session: &AwsSession, source: &RdsSource) -> Resu
     let engine_ok = |e: Option<&str>| e.is_some_and(|e| engines.iter().any(|want| want == e));
     clusters.retain(|c| {
         engine_ok(c.engine())
-            && (select_all || c.db_cluster_identifier().is_some_and(|id| named_clusters.contains(id)))
+            && (select_all
+                || c.db_cluster_identifier()
+                    .is_some_and(|id| named_clusters.contains(id)))
     });
     instances.retain(|i| {
         engine_ok(i.engine())
-            && (select_all || i.db_instance_identifier().is_some_and(|id| named_instances.contains(id)))
+            && (select_all
+                || i.db_instance_identifier()
+                    .is_some_and(|id| named_instances.contains(id)))
     });
 
     // Named identifiers that matched nothing.
-    let found_clusters: BTreeSet<&str> = clusters.iter().filter_map(|c| c.db_cluster_identifier()).collect();
-    let found_instances: BTreeSet<&str> = instances.iter().filter_map(|i| i.db_instance_identifier()).collect();
+    let found_clusters: BTreeSet<&str> = clusters
+        .iter()
+        .filter_map(|c| c.db_cluster_identifier())
+        .collect();
+    let found_instances: BTreeSet<&str> = instances
+        .iter()
+        .filter_map(|i| i.db_instance_identifier())
+        .collect();
     let mut missing: Vec<String> = Vec::new();
     for id in &source.identifiers {
         let id = id.trim();
@@ -563,7 +696,14 @@ pub async fn discover_rds_with(session: &AwsSession, source: &RdsSource) -> Resu
         labels.insert(LABEL_KIND.to_string(), "cluster".to_string());
         insert_opt(&mut labels, LABEL_ARN, cluster.db_cluster_arn());
         insert_opt(&mut labels, LABEL_STATUS, cluster.status());
-        insert_opt(&mut labels, LABEL_IAM_ENABLED, cluster.iam_database_authentication_enabled().map(|b| b.to_string()).as_deref());
+        insert_opt(
+            &mut labels,
+            LABEL_IAM_ENABLED,
+            cluster
+                .iam_database_authentication_enabled()
+                .map(|b| b.to_string())
+                .as_deref(),
+        );
         out.push(build_instance(
             source,
             session,
@@ -599,13 +739,24 @@ pub async fn discover_rds_with(session: &AwsSession, source: &RdsSource) -> Resu
             }
             continue;
         };
-        let port = port_of(endpoint.and_then(|e| e.port()).or(instance.db_instance_port()));
+        let port = port_of(
+            endpoint
+                .and_then(|e| e.port())
+                .or(instance.db_instance_port()),
+        );
         let mut labels = tag_labels(instance.tag_list());
         labels.insert(LABEL_KIND.to_string(), "instance".to_string());
         insert_opt(&mut labels, LABEL_ARN, instance.db_instance_arn());
         insert_opt(&mut labels, LABEL_STATUS, instance.db_instance_status());
         insert_opt(&mut labels, LABEL_CLUSTER, member_of);
-        insert_opt(&mut labels, LABEL_IAM_ENABLED, instance.iam_database_authentication_enabled().map(|b| b.to_string()).as_deref());
+        insert_opt(
+            &mut labels,
+            LABEL_IAM_ENABLED,
+            instance
+                .iam_database_authentication_enabled()
+                .map(|b| b.to_string())
+                .as_deref(),
+        );
         out.push(build_instance(
             source,
             session,
@@ -645,7 +796,9 @@ fn no_endpoint(session: &AwsSession, id: &str, status: Option<&str>) -> Topology
 }
 
 fn port_of(port: Option<i32>) -> u16 {
-    port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0).unwrap_or(5432)
+    port.and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(5432)
 }
 
 fn insert_opt(labels: &mut BTreeMap<String, String>, key: &str, value: Option<&str>) {
@@ -656,7 +809,12 @@ fn insert_opt(labels: &mut BTreeMap<String, String>, key: &str, value: Option<&s
 
 fn tag_labels(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -664,8 +822,14 @@ fn tag_labels(tags: &[Tag]) -> BTreeMap<String, String> {
 fn tags_match(filters: &[TagFilter], tags: &[Tag]) -> bool {
     let keys: BTreeSet<&str> = filters.iter().map(|f| f.key.as_str()).collect();
     keys.into_iter().all(|key| {
-        let have = tags.iter().find(|t| t.key() == Some(key)).map(|t| t.value().unwrap_or_default());
-        filters.iter().filter(|f| f.key == key).any(|f| f.matches(have))
+        let have = tags
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .map(|t| t.value().unwrap_or_default());
+        filters
+            .iter()
+            .filter(|f| f.key == key)
+            .any(|f| f.matches(have))
     })
 }
 
@@ -686,7 +850,10 @@ fn build_instance(
     mut labels: BTreeMap<String, String>,
 ) -> Instance {
     labels.insert(LABEL_IDENTIFIER.to_string(), r.id.to_string());
-    labels.insert(LABEL_ENDPOINT.to_string(), format!("{}:{}", r.address, r.port));
+    labels.insert(
+        LABEL_ENDPOINT.to_string(),
+        format!("{}:{}", r.address, r.port),
+    );
     labels.insert(LABEL_REGION.to_string(), session.region.clone());
     insert_opt(&mut labels, LABEL_ENGINE, r.engine);
     insert_opt(&mut labels, LABEL_ENGINE_VERSION, r.engine_version);
@@ -701,7 +868,12 @@ fn build_instance(
         None => (r.address.to_string(), r.port),
     };
     let sslmode = source.sslmode.clone().unwrap_or_else(|| {
-        if is_local_host(&host) { "prefer" } else { "require" }.to_string()
+        if is_local_host(&host) {
+            "prefer"
+        } else {
+            "require"
+        }
+        .to_string()
     });
     Instance {
         name: r.id.to_string(),
@@ -726,11 +898,50 @@ fn build_instance(
     }
 }
 
+/// How many instances [`rds_fleet`] discovers shards on at once.
+const SHARD_DISCOVERY_CONCURRENCY: usize = 8;
+
+/// The whole RDS fleet: [`discover_rds`], then IAM auth tokens where `source.iam_auth` is set,
+/// then the shards of every instance by `spec` ([`discover_on_instance`], a few instances at a
+/// time). Fails on the first instance that cannot be reached. The tokens in the returned
+/// fleet expire after 15 minutes: call [`resolve_iam_passwords`] again before opening new
+/// connections later.
+pub async fn rds_fleet(source: &RdsSource, spec: &DiscoverySpec) -> Result<Fleet, TopologyError> {
+    let session = AwsSession::load(source).await?;
+    let mut instances = discover_rds_with(&session, source).await?;
+    resolve_iam_passwords_with(&session, &mut instances).await?;
+    let shards: Vec<Vec<crate::Shard>> = futures::stream::iter(instances.iter())
+        .map(|instance| discover_on_instance(instance, spec))
+        .buffered(SHARD_DISCOVERY_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(Fleet {
+        instances,
+        shards: shards.into_iter().flatten().collect(),
+    })
+}
+
+impl Fleet {
+    /// [`rds_fleet`]: the fleet of RDS clusters and instances selected by `source`, with shards
+    /// discovered by `spec`.
+    pub async fn from_rds(
+        source: &RdsSource,
+        spec: &DiscoverySpec,
+    ) -> Result<Fleet, TopologyError> {
+        rds_fleet(source, spec).await
+    }
+}
+
 /// Generate an RDS IAM auth token for `user` at the RDS endpoint `host:port` (the endpoint AWS
 /// reports, not a tunnel). A local SigV4 presign with the session's credentials and region (no
 /// network call); valid for 15 minutes for opening connections. The token is a [`Secret`]: never
 /// log it.
-pub async fn iam_auth_token(session: &AwsSession, host: &str, port: u16, user: &str) -> Result<Secret, TopologyError> {
+pub async fn iam_auth_token(
+    session: &AwsSession,
+    host: &str,
+    port: u16,
+    user: &str,
+) -> Result<Secret, TopologyError> {
     let fail = |reason: String| TopologyError::AwsIamToken {
         endpoint: format!("{host}:{port}"),
         user: user.to_string(),
@@ -759,7 +970,10 @@ pub async fn iam_auth_token(session: &AwsSession, host: &str, port: u16, user: &
 /// connection has `iam_auth` set; call it right before connecting (tokens last 15 minutes).
 /// Loads an [`AwsSession`] from `source` only when some instance needs a token. Returns the
 /// number of tokens generated.
-pub async fn resolve_iam_passwords(instances: &mut [Instance], source: &RdsSource) -> Result<usize, TopologyError> {
+pub async fn resolve_iam_passwords(
+    instances: &mut [Instance],
+    source: &RdsSource,
+) -> Result<usize, TopologyError> {
     if !instances.iter().any(|i| i.connection.iam_auth) {
         return Ok(0);
     }
@@ -770,7 +984,10 @@ pub async fn resolve_iam_passwords(instances: &mut [Instance], source: &RdsSourc
 /// [`resolve_iam_passwords`] with an already loaded session. The token is signed for the
 /// instance's `rds:endpoint` label when present (so it stays valid through an endpoint mapping),
 /// else for the connection's host and port.
-pub async fn resolve_iam_passwords_with(session: &AwsSession, instances: &mut [Instance]) -> Result<usize, TopologyError> {
+pub async fn resolve_iam_passwords_with(
+    session: &AwsSession,
+    instances: &mut [Instance],
+) -> Result<usize, TopologyError> {
     let mut n = 0;
     for instance in instances.iter_mut().filter(|i| i.connection.iam_auth) {
         let (host, port) = instance
@@ -799,7 +1016,11 @@ mod tests {
     #[test]
     fn tag_filters_or_within_key_and_across_keys() {
         let tags = vec![tag("env", "prod"), tag("team", "core")];
-        let f = |s: &[&str]| s.iter().map(|x| x.parse::<TagFilter>().unwrap()).collect::<Vec<_>>();
+        let f = |s: &[&str]| {
+            s.iter()
+                .map(|x| x.parse::<TagFilter>().unwrap())
+                .collect::<Vec<_>>()
+        };
         assert!(tags_match(&f(&[]), &tags));
         assert!(tags_match(&f(&["env=prod"]), &tags));
         assert!(tags_match(&f(&["env=staging", "env=prod"]), &tags));
@@ -810,16 +1031,49 @@ mod tests {
     }
 
     #[test]
+    fn rds_identifier_shape() {
+        for ok in ["prod-db", "a", "Tenants01", "aurora-main-1"] {
+            assert!(is_rds_identifier(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1db",
+            "db-",
+            "a--b",
+            "postgres://x@h/db",
+            "fleet.toml",
+            "db_1",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_rds_identifier(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn endpoint_targets_parse() {
-        assert_eq!("127.0.0.1:6543".parse::<EndpointTarget>().unwrap(), EndpointTarget::new("127.0.0.1", 6543));
-        assert_eq!("[::1]:5432".parse::<EndpointTarget>().unwrap(), EndpointTarget::new("::1", 5432));
+        assert_eq!(
+            "127.0.0.1:6543".parse::<EndpointTarget>().unwrap(),
+            EndpointTarget::new("127.0.0.1", 6543)
+        );
+        assert_eq!(
+            "[::1]:5432".parse::<EndpointTarget>().unwrap(),
+            EndpointTarget::new("::1", 5432)
+        );
         assert!("[::1]:5432".parse::<EndpointTarget>().unwrap().is_local());
-        assert!(!"db.example.com:5432".parse::<EndpointTarget>().unwrap().is_local());
+        assert!(
+            !"db.example.com:5432"
+                .parse::<EndpointTarget>()
+                .unwrap()
+                .is_local()
+        );
         assert!("db.example.com".parse::<EndpointTarget>().is_err());
         assert!("db:99999".parse::<EndpointTarget>().is_err());
         let mut s = RdsSource::default();
         s.add_endpoint_mapping("prod-db=localhost:15432").unwrap();
-        assert_eq!(s.endpoint_map["prod-db"], EndpointTarget::new("localhost", 15432));
+        assert_eq!(
+            s.endpoint_map["prod-db"],
+            EndpointTarget::new("localhost", 15432)
+        );
         assert!(s.add_endpoint_mapping("localhost:15432").is_err());
     }
 }

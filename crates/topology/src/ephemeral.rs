@@ -455,17 +455,8 @@ fn command(program: &Path, run_as: Option<(u32, u32)>, home: &Path) -> Command {
     // Server programs must not inherit a locale that initdb rejects.
     c.env("LC_ALL", "C.UTF-8");
     if let Some((uid, gid)) = run_as {
+        // std drops root's supplementary groups (setgroups(0)) when uid is set by root.
         c.uid(uid).gid(gid);
-        // Drop supplementary groups of root.
-        // SAFETY: setgroups is async-signal-safe; runs in the child before exec.
-        unsafe {
-            c.pre_exec(|| {
-                if libc::setgroups(0, std::ptr::null()) != 0 {
-                    // Not fatal: uid/gid are still dropped.
-                }
-                Ok(())
-            });
-        }
     }
     c
 }

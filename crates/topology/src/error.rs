@@ -161,7 +161,7 @@ pub enum TopologyError {
     #[error(
         "no RDS PostgreSQL cluster or instance named {} in region {region}{}; check the identifier, \
          --aws-region and --aws-profile",
-        identifiers.join(", "),
+        identifiers.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
         profile.as_deref().map(|p| format!(" (profile `{p}`)")).unwrap_or_default()
     )]
     AwsNotFound {

@@ -100,6 +100,17 @@ pub struct Shard {
     pub location: ShardLocation,
 }
 
+impl Shard {
+    /// A shard with the default id `<instance>/<database>/<schema>`.
+    pub fn new(instance: &str, location: ShardLocation) -> Shard {
+        Shard {
+            id: format!("{instance}/{}/{}", location.database(), location.schema()),
+            instance: instance.to_string(),
+            location,
+        }
+    }
+}
+
 /// One PostgreSQL instance (an RDS instance, an Aurora writer, a self-hosted server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {

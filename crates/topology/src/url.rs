@@ -220,8 +220,24 @@ impl ConnectionSpec {
         Ok(o)
     }
 
+    /// Open one connection to this spec; `instance` names it in errors. Fails fast (no retry).
+    pub async fn connect(&self, instance: &str) -> Result<sqlx::PgConnection, TopologyError> {
+        use sqlx::ConnectOptions as _;
+        let opts = self.to_connect_options()?;
+        opts.connect().await.map_err(|source| TopologyError::Connect {
+            instance: instance.to_string(),
+            url: self.redacted_url(),
+            source,
+        })
+    }
+
     /// Connect a pool (up to `max_connections`) to this spec; `instance` names it in errors.
+    /// One connection is opened first, so an unreachable server fails fast instead of after
+    /// the pool's acquire timeout.
     pub async fn connect_pool(&self, instance: &str, max_connections: u32) -> Result<sqlx::PgPool, TopologyError> {
+        use sqlx::Connection as _;
+        let probe = self.connect(instance).await?;
+        let _ = probe.close().await;
         let opts = self.to_connect_options()?;
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections.max(1))

@@ -177,7 +177,12 @@ pub fn run(a: LintArgs) -> i32 {
                 ColorChoice::Never => false,
                 ColorChoice::Auto => std::io::stdout().is_terminal() && no_color_unset(),
             };
-            report::lint::render_text(&files, &TextOptions { color })
+            if files.is_empty() {
+                // Nothing could be read: the errors on stderr say why; no "0 files" summary.
+                String::new()
+            } else {
+                report::lint::render_text(&files, &TextOptions { color })
+            }
         }
         LintFormat::Json => report::lint::render_json(&files),
         LintFormat::Sarif => report::lint::render_sarif(&files, &rule_infos(&registry), &tool_info()),
@@ -490,10 +495,27 @@ fn rule_infos(registry: &Registry) -> Vec<RuleInfo> {
 fn one_line_summary(m: &gates::RuleMeta<'_>) -> String {
     let body = m.section("What it does").unwrap_or_else(|| m.docs.trim().to_string());
     let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.find(". ") {
+    match sentence_end(&flat) {
         Some(i) => flat[..=i].to_string(),
         None => flat,
     }
+}
+
+/// Byte index of the `.` ending the first sentence: followed by a space, outside `code`, and
+/// not part of `...`.
+fn sentence_end(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut in_code = false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'`' => in_code = !in_code,
+            b'.' if !in_code && b.get(i + 1) == Some(&b' ') && (i == 0 || b[i - 1] != b'.') => {
+                return Some(i);
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `file:line:col: error: message` for a configuration error (gates' messages already start

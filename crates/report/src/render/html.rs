@@ -14,7 +14,10 @@ use std::fmt::Write;
 use gates::{Gate, Severity};
 use migration_parser::LockMode;
 
-use super::text::{gate_lower, html_escape as esc, human_ms, plural, reason_groups, short_hash, shorten};
+use super::text::{
+    gate_lower, html_escape as esc, human_ms, human_secs, plural, reason_groups, short_hash,
+    shorten,
+};
 use crate::model::{Rehearsal, ValidationReport};
 
 const CSS: &str = include_str!("report.css");
@@ -78,13 +81,29 @@ pub fn html(report: &ValidationReport) -> String {
         ("Yellow", c.yellow.to_string(), "yellow"),
         ("Red", c.red.to_string(), "red"),
         ("Risk", sg.risk_level.to_string(), risk_class),
-        ("Approval", approval.to_owned(), if sg.migration_approved { "green" } else { "yellow" }),
-        ("Est. downtime", human_ms(sg.estimated_downtime_sec * 1000), "plain"),
+        (
+            "Approval",
+            approval.to_owned(),
+            if sg.migration_approved {
+                "green"
+            } else {
+                "yellow"
+            },
+        ),
+        (
+            "Est. downtime",
+            human_secs(sg.estimated_downtime_sec),
+            "plain",
+        ),
         ("Rollback", rollback.0.to_owned(), rollback.1),
         (
             "Irreversible",
             report.rollback.irreversible.len().to_string(),
-            if report.rollback.irreversible.is_empty() { "green" } else { "yellow" },
+            if report.rollback.irreversible.is_empty() {
+                "green"
+            } else {
+                "yellow"
+            },
         ),
     ] {
         let _ = writeln!(
@@ -95,7 +114,8 @@ pub fn html(report: &ValidationReport) -> String {
     }
     o.push_str("</section>\n");
 
-    // Heat-map (filled by the script).
+    // Heat-map (filled by the script), with the exceptions grouped by reason beneath it and
+    // the side panel beside it.
     let _ = write!(
         o,
         "<section id=\"shards\">\n<h2>Shards <span class=\"sub\">hover for a summary, click for findings</span></h2>\n\
@@ -105,19 +125,19 @@ pub fn html(report: &ValidationReport) -> String {
          <button class=\"filter yellow\" data-filter=\"YELLOW\">Yellow <b>{}</b></button>\
          <button class=\"filter green\" data-filter=\"GREEN\">Green <b>{}</b></button>\
          <input id=\"search\" type=\"search\" placeholder=\"Filter shards by name or rule\" aria-label=\"Filter shards\">\
-         </div>\n<div class=\"heat-layout\">\n<div id=\"heatmap\" aria-label=\"shard heat-map\"></div>\n\
-         <aside id=\"panel\"><p class=\"muted\">Click a shard to see its findings.</p></aside>\n</div>\n\
-         <noscript><p>The heat-map needs JavaScript; the tables below do not.</p></noscript>\n</section>\n",
+         </div>\n<div class=\"heat-layout\">\n<div class=\"heat-left\">\n<div id=\"heatmap\" aria-label=\"shard heat-map\"></div>\n\
+         <div class=\"legend\"><span><i class=\"sw g-GREEN\"></i>GREEN: safe to ship</span>\
+         <span><i class=\"sw g-YELLOW\"></i>YELLOW: succeeds, needs approval</span>\
+         <span><i class=\"sw g-RED\"></i>RED: would fail or lose data</span></div>\n\
+         <noscript><p>The heat-map needs JavaScript; the sections below do not.</p></noscript>\n",
         c.total(),
         c.red,
         c.yellow,
         c.green
     );
-
-    // Exceptions, grouped by reason.
     let groups = reason_groups(report);
     if !groups.is_empty() {
-        o.push_str("<section>\n<h2>Why shards are not green</h2>\n<div class=\"groups\">\n");
+        o.push_str("<h3>Why shards are not green</h3>\n<div class=\"groups\">\n");
         for gr in &groups {
             let sev = match gr.severity {
                 Severity::Red => "red",
@@ -127,7 +147,7 @@ pub fn html(report: &ValidationReport) -> String {
             let subject = match gr.subject {
                 Some((line, st)) => format!(
                     " <span class=\"muted\">at line {line}</span> <code>{}</code>",
-                    esc(&shorten(st, 110))
+                    esc(&shorten(st, 90))
                 ),
                 None => String::new(),
             };
@@ -138,7 +158,11 @@ pub fn html(report: &ValidationReport) -> String {
                 .map(|s| format!("<code>{}</code>", esc(&s.shard)))
                 .collect();
             let more = gr.shards.len().saturating_sub(12);
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 o,
                 "<div class=\"group {sev}\"><div><span class=\"badge {sev}\">{}</span> <b>{}</b>: <b>{}</b> ({}){}</div>\
@@ -153,8 +177,11 @@ pub fn html(report: &ValidationReport) -> String {
                 more
             );
         }
-        o.push_str("</div>\n</section>\n");
+        o.push_str("</div>\n");
     }
+    o.push_str(
+        "</div>\n<aside id=\"panel\"><p class=\"muted\">Click a shard to see its findings.</p></aside>\n</div>\n</section>\n",
+    );
 
     // Lock timeline.
     if !report.rehearsals.is_empty() {
@@ -171,7 +198,7 @@ pub fn html(report: &ValidationReport) -> String {
         let _ = write!(
             o,
             "<section>\n<h2>Static findings <span class=\"sub\">{}</span></h2>\n<table class=\"findings\">\n\
-             <thead><tr><th>Line</th><th>Severity</th><th>Rule</th><th>Statement</th><th>Message</th></tr></thead>\n<tbody>\n",
+             <colgroup><col style=\"width:64px\"><col style=\"width:92px\"><col style=\"width:230px\"><col style=\"width:28%\"><col></colgroup>\n<thead><tr><th>Line</th><th>Severity</th><th>Rule</th><th>Statement</th><th>Message</th></tr></thead>\n<tbody>\n",
             plural(report.static_findings.len(), "finding")
         );
         let mut fs: Vec<_> = report.static_findings.iter().collect();
@@ -212,11 +239,21 @@ pub fn html(report: &ValidationReport) -> String {
     } else if rb.proven() {
         "Tested: forward + rollback on the shadow restored the catalog exactly.".to_owned()
     } else if rb.tested {
-        format!("Tested, but the catalog differs after forward + rollback ({}).", plural(rb.mismatches.len(), "difference"))
+        format!(
+            "Tested, but the catalog differs after forward + rollback ({}).",
+            plural(rb.mismatches.len(), "difference")
+        )
     } else {
         "Not tested.".to_owned()
     };
-    let source = if rb.source.is_empty() { String::new() } else { format!(" <span class=\"muted\">({} rollback)</span>", esc(&rb.source)) };
+    let source = if rb.source.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " <span class=\"muted\">({} rollback)</span>",
+            esc(&rb.source)
+        )
+    };
     let _ = write!(
         o,
         "<section>\n<h2>Rollback</h2>\n<p><span class=\"badge {}\">{}</span> {}{}</p>\n",
@@ -240,7 +277,11 @@ pub fn html(report: &ValidationReport) -> String {
         o.push_str("</ul>\n");
     }
     if let Some(script) = &rb.script {
-        let _ = writeln!(o, "<pre class=\"sql\"><code>{}</code></pre>", esc(script.trim_end()));
+        let _ = writeln!(
+            o,
+            "<pre class=\"sql\"><code>{}</code></pre>",
+            esc(script.trim_end())
+        );
     }
     o.push_str("</section>\n");
 
@@ -267,7 +308,10 @@ pub fn html(report: &ValidationReport) -> String {
 
     // Footer.
     let signed = match &report.signature {
-        Some(s) => format!("Signed (ed25519, public key <code>{}</code>). Check with <code>deployclaw verify</code>.", esc(&s.public_key)),
+        Some(s) => format!(
+            "Signed (ed25519, public key <code>{}</code>). Check with <code>deployclaw verify</code>.",
+            esc(&s.public_key)
+        ),
         None => "Unsigned.".to_owned(),
     };
     let token = match &report.approval_token {
@@ -324,7 +368,10 @@ fn lock_class(m: Option<LockMode>) -> &'static str {
 fn legend() -> String {
     let items = [
         ("lk-ae", "ACCESS EXCLUSIVE: blocks reads and writes"),
-        ("lk-sh", "SHARE / SHARE ROW EXCLUSIVE / EXCLUSIVE: blocks writes"),
+        (
+            "lk-sh",
+            "SHARE / SHARE ROW EXCLUSIVE / EXCLUSIVE: blocks writes",
+        ),
         ("lk-sue", "SHARE UPDATE EXCLUSIVE: blocks schema changes"),
         ("lk-row", "row-level modes: blocks little"),
         ("lk-err", "statement failed"),
@@ -355,7 +402,11 @@ fn timeline(o: &mut String, r: &Rehearsal) {
         let width = ms as f64 * 100.0 / total as f64;
         start += ms;
         let strongest = s.strongest_lock();
-        let class = if s.error.is_some() { "lk-err" } else { lock_class(strongest) };
+        let class = if s.error.is_some() {
+            "lk-err"
+        } else {
+            lock_class(strongest)
+        };
         let mut locks: Vec<String> = Vec::new();
         for m in LockMode::ALL.iter().rev() {
             let rels: Vec<&str> = s
@@ -368,12 +419,20 @@ fn timeline(o: &mut String, r: &Rehearsal) {
                 locks.push(format!("{} on {}", m.sql_name(), rels.join(", ")));
             }
         }
-        let mut detail = if locks.is_empty() { "no table locks".to_owned() } else { locks.join("; ") };
+        let mut detail = if locks.is_empty() {
+            "no table locks".to_owned()
+        } else {
+            locks.join("; ")
+        };
         if !s.rewrites.is_empty() {
             detail.push_str(&format!(" · rewrites {}", s.rewrites.join(", ")));
         }
         let timing = match s.estimated_lock_ms {
-            Some(e) => format!("{} est. · {} measured", human_ms(e), human_ms(s.duration_ms)),
+            Some(e) => format!(
+                "{} est. · {} measured",
+                human_ms(e),
+                human_ms(s.duration_ms)
+            ),
             None => format!("{} measured", human_ms(s.duration_ms)),
         };
         let error = match &s.error {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use gates::{Gate, Severity};
+use gates::Gate;
 
 use super::text::{xml_escape, xml_text};
 use crate::model::{ShardReport, ValidationReport};
@@ -24,7 +24,11 @@ impl YellowAs {
     /// The mapping that matches the CLI's exit code: `Pass` with `--allow-yellow`, else
     /// `Failure`.
     pub fn from_allow_yellow(allow_yellow: bool) -> YellowAs {
-        if allow_yellow { YellowAs::Pass } else { YellowAs::Failure }
+        if allow_yellow {
+            YellowAs::Pass
+        } else {
+            YellowAs::Failure
+        }
     }
 }
 
@@ -58,7 +62,11 @@ fn findings_text(s: &ShardReport) -> String {
             .as_ref()
             .map(|l| format!(" (line {}, column {})", l.line, l.column))
             .unwrap_or_default();
-        let _ = writeln!(t, "[{}] {} {}{}: {}", f.severity, f.rule, f.code, at, f.message);
+        let _ = writeln!(
+            t,
+            "[{}] {} {}{}: {}",
+            f.severity, f.rule, f.code, at, f.message
+        );
         if let Some(h) = &f.help {
             let _ = writeln!(t, "    fix: {h}");
         }
@@ -72,7 +80,8 @@ fn findings_text(s: &ShardReport) -> String {
 /// YELLOW → per [`JunitOptions::yellow`]; findings in the failure body.
 pub fn junit(report: &ValidationReport, opts: &JunitOptions) -> String {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let is_failure = |g: Gate| g == Gate::Red || (g == Gate::Yellow && opts.yellow == YellowAs::Failure);
+    let is_failure =
+        |g: Gate| g == Gate::Red || (g == Gate::Yellow && opts.yellow == YellowAs::Failure);
     let is_skipped = |g: Gate| g == Gate::Yellow && opts.yellow == YellowAs::Skipped;
     let total_fail = report.shards.iter().filter(|s| is_failure(s.gate)).count();
     let total_skip = report.shards.iter().filter(|s| is_skipped(s.gate)).count();
@@ -107,7 +116,12 @@ pub fn junit(report: &ValidationReport, opts: &JunitOptions) -> String {
         property(&mut o, ind, "migration.sha256", &report.migration.sha256);
         property(&mut o, ind, "fleet.gate", &report.gate.to_string());
         property(&mut o, ind, "instance.gate", &inst.gate.to_string());
-        property(&mut o, ind, "risk_level", report.safety_gates.risk_level.as_str());
+        property(
+            &mut o,
+            ind,
+            "risk_level",
+            report.safety_gates.risk_level.as_str(),
+        );
         o.push_str("    </properties>\n");
         for s in &inst.shards {
             let _ = writeln!(
@@ -120,23 +134,28 @@ pub fn junit(report: &ValidationReport, opts: &JunitOptions) -> String {
             o.push_str("      <properties>\n");
             let ind = "        ";
             property(&mut o, ind, "gate", &s.gate.to_string());
-            property(&mut o, ind, "estimated_lock_ms", &s.estimated_lock_ms.to_string());
+            property(
+                &mut o,
+                ind,
+                "estimated_lock_ms",
+                &s.estimated_lock_ms.to_string(),
+            );
             property(&mut o, ind, "findings", &s.findings.len().to_string());
             if !s.schema_fingerprint.is_empty() {
                 property(&mut o, ind, "schema_fingerprint", &s.schema_fingerprint);
             }
             o.push_str("      </properties>\n");
-            let worst = s
-                .findings
-                .iter()
-                .filter(|f| f.severity >= Severity::Yellow)
-                .max_by_key(|f| f.severity);
-            let message = match worst {
-                Some(f) => format!("{}: {}", f.rule, f.message),
-                None => s.gate.to_string(),
+            let reasons = crate::model::reasons(&s.findings);
+            let message = reasons
+                .first()
+                .cloned()
+                .unwrap_or_else(|| s.gate.to_string());
+            let extra = reasons.len().saturating_sub(1);
+            let message = if extra > 0 {
+                format!("{message} (+{extra} more)")
+            } else {
+                message
             };
-            let extra = crate::model::reasons(&s.findings).len().saturating_sub(1);
-            let message = if extra > 0 { format!("{message} (+{extra} more)") } else { message };
             if is_failure(s.gate) {
                 let _ = writeln!(
                     o,
@@ -153,7 +172,11 @@ pub fn junit(report: &ValidationReport, opts: &JunitOptions) -> String {
                 );
             }
             if !is_failure(s.gate) && !s.findings.is_empty() {
-                let _ = writeln!(o, "      <system-out>{}</system-out>", xml_text(&findings_text(s)));
+                let _ = writeln!(
+                    o,
+                    "      <system-out>{}</system-out>",
+                    xml_text(&findings_text(s))
+                );
             }
             o.push_str("    </testcase>\n");
         }

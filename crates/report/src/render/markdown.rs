@@ -5,7 +5,7 @@ use std::fmt::Write;
 use gates::{Gate, Severity};
 
 use super::text::{
-    human_ms, md_code, md_escape, md_fence, plural, reason_groups, short_hash, shorten,
+    human_ms, human_secs, md_code, md_escape, md_fence, plural, reason_groups, short_hash, shorten,
 };
 use crate::model::ValidationReport;
 
@@ -89,7 +89,7 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         c.red,
         sg.risk_level,
         approval,
-        human_ms(sg.estimated_downtime_sec * 1000),
+        human_secs(sg.estimated_downtime_sec),
         rollback_short(report),
     );
 
@@ -158,7 +158,11 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
                 .map(|s| format!("{} ({})", md_code(&s.shard), md_escape(&s.instance)))
                 .collect();
             let more = g.shards.len().saturating_sub(opts.shards_per_group);
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
             let _ = writeln!(o, "  - shards: {}{}", names.join(", "), more);
             if let Some(help) = &g.example.help {
                 let _ = writeln!(o, "  - fix: {}", md_escape(&shorten(help, 240)));
@@ -193,7 +197,11 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
 
     // Static findings.
     if !report.static_findings.is_empty() {
-        let _ = writeln!(o, "### Static findings ({})\n", report.static_findings.len());
+        let _ = writeln!(
+            o,
+            "### Static findings ({})\n",
+            report.static_findings.len()
+        );
         o.push_str("| Line | Severity | Rule | Message |\n|--:|---|---|---|\n");
         let mut fs: Vec<_> = report.static_findings.iter().collect();
         fs.sort_by(|a, b| {
@@ -265,23 +273,30 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         }
         let cut = with_findings.len().saturating_sub(opts.max_detail_shards);
         if cut > 0 {
-            let _ = writeln!(o, "…and {} more; see the HTML or JSON report.\n", plural(cut, "shard"));
+            let _ = writeln!(
+                o,
+                "…and {cut} more {}; see the HTML or JSON report.\n",
+                if cut == 1 { "shard" } else { "shards" }
+            );
         }
         o.push_str("</details>\n\n");
     }
 
     let signed = match &report.signature {
-        Some(s) => format!("signed (ed25519 key {})", md_code(short_hash(&s.public_key))),
+        Some(s) => format!(
+            "signed (ed25519 key {})",
+            md_code(short_hash(&s.public_key))
+        ),
         None => "unsigned".to_owned(),
     };
     let _ = writeln!(
         o,
-        "<sub>deployclaw {} · execution {} · {} · {} in {}</sub>",
+        "<sub>deployclaw {} · execution {} · {} · took {} · {}</sub>",
         md_escape(&report.tool_version),
         md_code(&report.execution_id),
         report.timestamp.format("%Y-%m-%d %H:%M:%S UTC"),
-        signed,
-        human_ms(report.total_duration_ms)
+        human_ms(report.total_duration_ms),
+        signed
     );
     o
 }

@@ -83,10 +83,27 @@ fn uri(path: &str) -> String {
     let mut out = String::new();
     for b in path.replace('\\', "/").bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' | b'@'
-            | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'/'
+            | b':'
+            | b'@'
+            | b'!'
+            | b'$'
+            | b'&'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b'+'
+            | b','
+            | b';'
+            | b'=' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -95,10 +112,18 @@ fn uri(path: &str) -> String {
 
 /// The SARIF log as a JSON value.
 pub(crate) fn sarif_value(findings: &[Finding], tool_version: &str, opts: &SarifOptions) -> Value {
+    // Results (and rules) in file order; findings without a location last.
+    let mut ordered: Vec<&Finding> = findings.iter().collect();
+    ordered.sort_by(|a, b| match (&a.location, &b.location) {
+        (Some(x), Some(y)) => (&x.file, x.line, x.column).cmp(&(&y.file, y.line, y.column)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
     // Rules in order of first appearance.
     let mut rule_index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut rules: Vec<Value> = Vec::new();
-    for f in findings {
+    for f in ordered.iter().copied() {
         if rule_index.contains_key(f.rule.as_str()) {
             continue;
         }
@@ -123,8 +148,8 @@ pub(crate) fn sarif_value(findings: &[Finding], tool_version: &str, opts: &Sarif
         }
         rules.push(rule);
     }
-    let results: Vec<Value> = findings
-        .iter()
+    let results: Vec<Value> = ordered
+        .into_iter()
         .map(|f| {
             let mut r = json!({
                 "ruleId": f.rule,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use gates::{Gate, Severity};
 
-use super::text::{human_ms, plural, short_hash, shorten};
+use super::text::{human_ms, human_secs, plural, short_hash, shorten};
 use crate::model::{GateCounts, ValidationReport};
 
 /// Options for [`terminal`].
@@ -32,7 +32,11 @@ struct Paint(bool);
 
 impl Paint {
     fn wrap(&self, code: &str, s: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
     }
     fn gate(&self, g: Gate, s: &str) -> String {
         self.wrap(
@@ -59,7 +63,11 @@ fn clean(s: &str) -> String {
 
 fn pad(s: &str, width: usize) -> String {
     let n = s.chars().count();
-    if n >= width { s.to_owned() } else { format!("{s}{}", " ".repeat(width - n)) }
+    if n >= width {
+        s.to_owned()
+    } else {
+        format!("{s}{}", " ".repeat(width - n))
+    }
 }
 
 /// The bar: red `█`, yellow `▓`, green `░`, each non-empty class at least one cell.
@@ -68,10 +76,20 @@ fn bar(c: &GateCounts, width: usize, p: &Paint) -> String {
     if total == 0 || width == 0 {
         return " ".repeat(width);
     }
-    let parts = [(Gate::Red, c.red, '█'), (Gate::Yellow, c.yellow, '▓'), (Gate::Green, c.green, '░')];
+    let parts = [
+        (Gate::Red, c.red, '█'),
+        (Gate::Yellow, c.yellow, '▓'),
+        (Gate::Green, c.green, '░'),
+    ];
     let mut cells: Vec<usize> = parts
         .iter()
-        .map(|(_, n, _)| if *n == 0 { 0 } else { (n * width / total).max(1) })
+        .map(|(_, n, _)| {
+            if *n == 0 {
+                0
+            } else {
+                (n * width / total).max(1)
+            }
+        })
         .collect();
     // Fix rounding so the cells add up to `width`, taking from / giving to the largest class.
     loop {
@@ -79,7 +97,9 @@ fn bar(c: &GateCounts, width: usize, p: &Paint) -> String {
         if sum == width {
             break;
         }
-        let Some(i) = (0..3).max_by_key(|&i| cells[i]) else { break };
+        let Some(i) = (0..3).max_by_key(|&i| cells[i]) else {
+            break;
+        };
         if sum > width {
             if cells[i] <= 1 {
                 break;
@@ -132,7 +152,10 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
     } else if rb.proven() {
         "rollback tested".to_owned()
     } else if rb.tested {
-        format!("rollback MISMATCH ({})", plural(rb.mismatches.len(), "difference"))
+        format!(
+            "rollback MISMATCH ({})",
+            plural(rb.mismatches.len(), "difference")
+        )
     } else {
         "rollback not tested".to_owned()
     };
@@ -146,8 +169,12 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
         "risk {} · {} · {} · est. downtime {} · {}{}",
         p.bold(sg.risk_level.as_str()),
         approval,
-        if sg.migration_approved { "approved" } else { "not approved" },
-        human_ms(sg.estimated_downtime_sec * 1000),
+        if sg.migration_approved {
+            "approved"
+        } else {
+            "not approved"
+        },
+        human_secs(sg.estimated_downtime_sec),
         rollback,
         irreversible
     );
@@ -210,13 +237,22 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
             let _ = writeln!(
                 o,
                 "  {}",
-                p.dim(&format!("… {} more non-green", plural(bad.len() - opts.max_shards, "shard")))
+                p.dim(&format!(
+                    "… {} more non-green",
+                    plural(bad.len() - opts.max_shards, "shard")
+                ))
             );
         }
     }
 
     if !report.static_findings.is_empty() {
-        let sc = |s: Severity| report.static_findings.iter().filter(|f| f.severity == s).count();
+        let sc = |s: Severity| {
+            report
+                .static_findings
+                .iter()
+                .filter(|f| f.severity == s)
+                .count()
+        };
         let _ = writeln!(
             o,
             "\nstatic findings: {} red, {} yellow, {} info",
@@ -225,7 +261,18 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
             sc(Severity::Info)
         );
         let mut fs: Vec<_> = report.static_findings.iter().collect();
-        fs.sort_by(|a, b| b.severity.cmp(&a.severity));
+        fs.sort_by_key(|f| {
+            (
+                std::cmp::Reverse(f.severity),
+                f.location.as_ref().map(|l| (l.line, l.column)),
+            )
+        });
+        let rw = fs
+            .iter()
+            .take(opts.max_shards)
+            .map(|f| f.rule.chars().count())
+            .max()
+            .unwrap_or(0);
         for f in fs.iter().take(opts.max_shards) {
             let at = f
                 .location
@@ -242,7 +289,7 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
                 "  {:>6}  {}  {}  {}",
                 at,
                 sev,
-                f.rule,
+                pad(&f.rule, rw),
                 shorten(&clean(&f.message), 100)
             );
         }

@@ -66,7 +66,11 @@ pub fn md_code(s: &str) -> String {
     let s = one_line(s);
     let longest = longest_run(&s, '`');
     let fence = "`".repeat(longest + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') || longest > 0 { " " } else { "" };
+    let pad = if s.starts_with('`') || s.ends_with('`') || longest > 0 {
+        " "
+    } else {
+        ""
+    };
     format!("{fence}{pad}{}{pad}{fence}", s.replace('|', "\\|"))
 }
 
@@ -129,9 +133,24 @@ pub fn human_ms(ms: u64) -> String {
     }
 }
 
+/// Whole seconds for humans: `9 s`, `3 min 20 s`.
+pub fn human_secs(s: u64) -> String {
+    if s < 60 {
+        format!("{s} s")
+    } else if s % 60 == 0 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
 /// `1 shard` / `3 shards`.
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Lower-case gate name for CSS classes and JUnit types.
@@ -140,15 +159,6 @@ pub fn gate_lower(g: Gate) -> &'static str {
         Gate::Green => "green",
         Gate::Yellow => "yellow",
         Gate::Red => "red",
-    }
-}
-
-/// Upper-case severity name.
-pub fn severity_upper(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "INFO",
-        Severity::Yellow => "YELLOW",
-        Severity::Red => "RED",
     }
 }
 
@@ -174,7 +184,11 @@ pub struct ReasonGroup<'a> {
 pub fn reason_groups(report: &ValidationReport) -> Vec<ReasonGroup<'_>> {
     let mut groups: Vec<ReasonGroup<'_>> = Vec::new();
     for shard in &report.shards {
-        for f in shard.findings.iter().filter(|f| f.severity >= Severity::Yellow) {
+        for f in shard
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Yellow)
+        {
             let subject = f
                 .location
                 .as_ref()
@@ -219,7 +233,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(html_escape("<script>alert('x')&\"</script>"), "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;");
+        assert_eq!(
+            html_escape("<script>alert('x')&\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;"
+        );
         assert_eq!(xml_escape("a<b>&\u{1}\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
         assert_eq!(md_escape("<b>*x*|y"), "\\<b\\>\\*x\\*\\|y");
         assert_eq!(md_code("a`b|c"), "`` a`b\\|c ``");

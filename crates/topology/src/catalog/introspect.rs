@@ -1,6 +1,6 @@
 //! The set-based pg_catalog queries behind [`introspect_schemas`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::postgres::PgRow;
 use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
@@ -36,6 +36,7 @@ WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
 
 const COLUMNS_SQL: &str = r#"
 SELECT n.nspname::text AS schema, c.relname::text AS tbl, a.attname::text AS name,
+       c.oid::int8 AS tbl_oid, a.attnum::int4 AS attnum,
        (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::int4 AS position,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
        a.attnotnull AS not_null,
@@ -63,13 +64,9 @@ const CONSTRAINTS_SQL: &str = r#"
 SELECT n.nspname::text AS schema, c.relname::text AS tbl, con.conname::text AS name,
        con.contype::text AS contype, pg_catalog.pg_get_constraintdef(con.oid) AS definition,
        con.convalidated AS validated, con.condeferrable AS deferrable, con.condeferred AS deferred,
-       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-             ORDER BY k.ord) AS columns,
+       c.oid::int8 AS tbl_oid, con.conkey::int4[] AS conkey,
        rn.nspname::text AS ref_schema, rc.relname::text AS ref_table,
-       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
-             ORDER BY k.ord) AS ref_columns,
+       con.confrelid::int8 AS ref_oid, con.confkey::int4[] AS confkey,
        con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
        CASE WHEN con.contype IN ('p', 'u', 'x') THEN ic.relname::text END AS index_name,
        d.description AS comment
@@ -89,11 +86,7 @@ SELECT n.nspname::text AS schema, c.relname::text AS tbl, ic.relname::text AS na
        ic.oid::int8 AS oid, ic.relfilenode::int8 AS relfilenode,
        pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
-       ARRAY(SELECT COALESCE(a.attname::text, '(expression)')
-             FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord)
-             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num AND k.num > 0
-             WHERE k.ord <= i.indnkeyatts
-             ORDER BY k.ord) AS columns,
+       c.oid::int8 AS tbl_oid, i.indkey::int2[]::int4[] AS indkey, i.indnkeyatts::int4 AS nkeyatts,
        con.conname::text AS constraint_name,
        pg_catalog.pg_relation_size(i.indexrelid) AS bytes
 FROM pg_catalog.pg_index i
@@ -104,6 +97,9 @@ LEFT JOIN pg_catalog.pg_constraint con
        ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm')
 "#;
+
+const ATTNAMES_SQL: &str = "SELECT attrelid::int8, attnum::int4, attname::text FROM pg_catalog.pg_attribute \
+     WHERE attrelid = ANY($1::int8[]::oid[]) AND attnum > 0 AND NOT attisdropped";
 
 const SEQUENCES_SQL: &str = r#"
 SELECT n.nspname::text AS schema, c.relname::text AS name,
@@ -175,8 +171,9 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-/// Introspect every schema in `schemas` of the connected database in seven set-based queries,
-/// inside one `REPEATABLE READ READ ONLY` transaction with an empty `search_path` (so
+/// Introspect every schema in `schemas` of the connected database in seven set-based queries
+/// (eight when foreign keys reference tables outside `schemas`, whose column names are then
+/// fetched once), inside one `REPEATABLE READ READ ONLY` transaction with an empty `search_path` (so
 /// definitions are schema-qualified). Returns one [`Catalog`] per schema; a requested schema
 /// that does not exist is a [`TopologyError::SchemaNotFound`].
 pub async fn introspect_schemas_conn(
@@ -264,7 +261,8 @@ pub async fn introspect_schemas_conn(
         }
     }
 
-    // Columns.
+    // Columns. `attnames` maps (table oid, attnum) to the column name, to resolve key arrays.
+    let mut attnames: HashMap<(i64, i32), String> = HashMap::new();
     let rows = sqlx::query(COLUMNS_SQL)
         .bind(schemas)
         .fetch_all(&mut *tx)
@@ -293,6 +291,9 @@ pub async fn introspect_schemas_conn(
             generated: if is_generated { expr } else { None },
             comment: get(r, "comment", &tgt)?,
         };
+        let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
+        let attnum: i32 = get(r, "attnum", &tgt)?;
+        attnames.insert((tbl_oid, attnum), name.clone());
         if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
             t.columns.insert(name, col);
         }
@@ -304,6 +305,32 @@ pub async fn introspect_schemas_conn(
         .fetch_all(&mut *tx)
         .await
         .map_err(q("constraints"))?;
+    // Referenced tables outside the introspected schemas (e.g. `shared.plans`): one more query
+    // for their column names.
+    let mut foreign_oids: BTreeSet<i64> = BTreeSet::new();
+    for r in &rows {
+        let ref_oid: i64 = get(r, "ref_oid", &tgt)?;
+        let confkey: Option<Vec<i32>> = get(r, "confkey", &tgt)?;
+        if ref_oid != 0 && confkey.unwrap_or_default().iter().any(|k| !attnames.contains_key(&(ref_oid, *k))) {
+            foreign_oids.insert(ref_oid);
+        }
+    }
+    if !foreign_oids.is_empty() {
+        let oids: Vec<i64> = foreign_oids.into_iter().collect();
+        let extra: Vec<(i64, i32, String)> = sqlx::query_as(ATTNAMES_SQL)
+            .bind(&oids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("referenced columns"))?;
+        for (oid, num, name) in extra {
+            attnames.insert((oid, num), name);
+        }
+    }
+    let names_of = |oid: i64, keys: &[i32]| -> Vec<String> {
+        keys.iter()
+            .map(|k| attnames.get(&(oid, *k)).cloned().unwrap_or_else(|| format!("#{k}")))
+            .collect()
+    };
     for r in &rows {
         let schema: String = get(r, "schema", &tgt)?;
         let tbl: String = get(r, "tbl", &tgt)?;
@@ -312,6 +339,10 @@ pub async fn introspect_schemas_conn(
         let Some(kind) = ConstraintKind::from_contype(&contype) else {
             continue;
         };
+        let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
+        let conkey: Option<Vec<i32>> = get(r, "conkey", &tgt)?;
+        let ref_oid: i64 = get(r, "ref_oid", &tgt)?;
+        let confkey: Option<Vec<i32>> = get(r, "confkey", &tgt)?;
         let ref_schema: Option<String> = get(r, "ref_schema", &tgt)?;
         let ref_table: Option<String> = get(r, "ref_table", &tgt)?;
         let on_delete: String = get(r, "on_delete", &tgt)?;
@@ -319,7 +350,7 @@ pub async fn introspect_schemas_conn(
         let foreign_key = match (kind, ref_schema, ref_table) {
             (ConstraintKind::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
                 references: QualifiedName::new(s, t),
-                referenced_columns: get(r, "ref_columns", &tgt)?,
+                referenced_columns: names_of(ref_oid, &confkey.unwrap_or_default()),
                 on_delete: FkAction::from_code(&on_delete),
                 on_update: FkAction::from_code(&on_update),
             }),
@@ -332,7 +363,7 @@ pub async fn introspect_schemas_conn(
             validated: get(r, "validated", &tgt)?,
             deferrable: get(r, "deferrable", &tgt)?,
             deferred: get(r, "deferred", &tgt)?,
-            columns: get(r, "columns", &tgt)?,
+            columns: names_of(tbl_oid, &conkey.unwrap_or_default()),
             foreign_key,
             index: get(r, "index_name", &tgt)?,
             comment: get(r, "comment", &tgt)?,
@@ -360,7 +391,22 @@ pub async fn introspect_schemas_conn(
             unique: get(r, "is_unique", &tgt)?,
             primary: get(r, "is_primary", &tgt)?,
             valid: get(r, "is_valid", &tgt)?,
-            columns: get(r, "columns", &tgt)?,
+            columns: {
+                let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
+                let indkey: Vec<i32> = get(r, "indkey", &tgt)?;
+                let nkey: i32 = get(r, "nkeyatts", &tgt)?;
+                indkey
+                    .iter()
+                    .take(usize::try_from(nkey).unwrap_or(0))
+                    .map(|k| {
+                        if *k == 0 {
+                            "(expression)".to_string()
+                        } else {
+                            attnames.get(&(tbl_oid, *k)).cloned().unwrap_or_else(|| format!("#{k}"))
+                        }
+                    })
+                    .collect()
+            },
             constraint: get(r, "constraint_name", &tgt)?,
             bytes: get(r, "bytes", &tgt)?,
         };

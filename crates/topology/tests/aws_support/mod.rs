@@ -103,6 +103,9 @@ pub fn init_aws_env() {
 pub fn find_moto_server() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("MOTO_SERVER_BIN") {
         let bin = PathBuf::from(bin);
+        if !bin.is_file() {
+            eprintln!("MOTO_SERVER_BIN={} is not a file", bin.display());
+        }
         return bin.is_file().then_some(bin);
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -137,7 +140,8 @@ impl Moto {
         let mut last_log = String::new();
         for _attempt in 0..3 {
             let port = free_port();
-            let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{}-{port}.log", std::process::id()));
+            let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("moto-{}-{port}.log", std::process::id()));
             let log_file = std::fs::File::create(&log).expect("moto log file");
             let child = Command::new(&bin)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -147,7 +151,7 @@ impl Moto {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL_HINT}", bin.display()));
             let mut moto = Moto { child, port, log };
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Ok(Some(_status)) = moto.child.try_wait() {
                     last_log = std::fs::read_to_string(&moto.log).unwrap_or_default();
@@ -217,18 +221,34 @@ pub async fn rds_client(moto: &Moto, region: &str) -> aws_sdk_rds::Client {
     let conf = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(moto.url())
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(MOTO_KEY_ID, MOTO_SECRET, None, None, "test"))
+        .credentials_provider(Credentials::new(
+            MOTO_KEY_ID,
+            MOTO_SECRET,
+            None,
+            None,
+            "test",
+        ))
         .load()
         .await;
     aws_sdk_rds::Client::new(&conf)
 }
 
 fn tags(tags: &[(&str, &str)]) -> Option<Vec<Tag>> {
-    Some(tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect())
+    Some(
+        tags.iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect(),
+    )
 }
 
 /// Create a standalone DB instance.
-pub async fn create_instance(client: &aws_sdk_rds::Client, id: &str, engine: &str, db_name: Option<&str>, tag_list: &[(&str, &str)]) {
+pub async fn create_instance(
+    client: &aws_sdk_rds::Client,
+    id: &str,
+    engine: &str,
+    db_name: Option<&str>,
+    tag_list: &[(&str, &str)],
+) {
     client
         .create_db_instance()
         .db_instance_identifier(id)
@@ -242,11 +262,21 @@ pub async fn create_instance(client: &aws_sdk_rds::Client, id: &str, engine: &st
         .set_tags(tags(tag_list))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create_db_instance {id}: {}", aws_sdk_rds::error::DisplayErrorContext(&e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_db_instance {id}: {}",
+                aws_sdk_rds::error::DisplayErrorContext(&e)
+            )
+        });
 }
 
 /// Create an Aurora PostgreSQL cluster with one member (writer) instance `<id>-1`.
-pub async fn create_aurora(client: &aws_sdk_rds::Client, id: &str, db_name: Option<&str>, tag_list: &[(&str, &str)]) {
+pub async fn create_aurora(
+    client: &aws_sdk_rds::Client,
+    id: &str,
+    db_name: Option<&str>,
+    tag_list: &[(&str, &str)],
+) {
     client
         .create_db_cluster()
         .db_cluster_identifier(id)
@@ -258,7 +288,12 @@ pub async fn create_aurora(client: &aws_sdk_rds::Client, id: &str, db_name: Opti
         .set_tags(tags(tag_list))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create_db_cluster {id}: {}", aws_sdk_rds::error::DisplayErrorContext(&e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_db_cluster {id}: {}",
+                aws_sdk_rds::error::DisplayErrorContext(&e)
+            )
+        });
     client
         .create_db_instance()
         .db_instance_identifier(format!("{id}-1"))
@@ -267,5 +302,10 @@ pub async fn create_aurora(client: &aws_sdk_rds::Client, id: &str, db_name: Opti
         .db_instance_class("db.r6g.large")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create cluster member {id}-1: {}", aws_sdk_rds::error::DisplayErrorContext(&e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create cluster member {id}-1: {}",
+                aws_sdk_rds::error::DisplayErrorContext(&e)
+            )
+        });
 }

@@ -1,0 +1,252 @@
+//! The built-in static rules, one module per rule. Each rule's documentation is its struct's
+//! doc comment (also available as `Rule::META.docs`).
+//!
+//! Reserved codes for per-shard rules implemented elsewhere: DC110 `lock-time-budget`;
+//! DC311–DC318 `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`,
+//! `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch`;
+//! DC402–DC404 `schema-drift`, `cascade-reach`, `shard-unreachable`.
+
+use std::fmt::Display;
+
+use migration_parser::{LockMode, Operation, QualifiedName};
+
+use crate::{GateRule, RuleContext};
+
+mod adding_exclusion_constraint;
+mod adding_foreign_key_cascade;
+mod adding_required_field;
+mod adding_serial_primary_key;
+mod adding_unique_constraint;
+mod adding_volatile_default;
+mod ban_drop_database;
+mod ban_drop_schema;
+mod ban_truncate;
+mod changing_collation;
+mod changing_column_type;
+mod concurrent_in_transaction;
+mod constraint_missing_not_valid;
+mod dropping_column;
+mod dropping_table;
+mod enum_value_in_transaction;
+mod hardcoded_tenant_schema;
+mod missing_lock_timeout;
+mod multiple_exclusive_locks;
+mod refresh_matview_blocking;
+mod renaming_column;
+mod renaming_table;
+mod require_concurrent_index;
+mod require_concurrent_index_drop;
+mod setting_not_null;
+mod table_rewrite_maintenance;
+mod unbatched_data_change;
+mod unparsed_statement;
+
+pub use adding_exclusion_constraint::AddingExclusionConstraint;
+pub use adding_foreign_key_cascade::AddingForeignKeyCascade;
+pub use adding_required_field::AddingRequiredField;
+pub use adding_serial_primary_key::AddingSerialPrimaryKey;
+pub use adding_unique_constraint::AddingUniqueConstraint;
+pub use adding_volatile_default::AddingVolatileDefault;
+pub use ban_drop_database::BanDropDatabase;
+pub use ban_drop_schema::BanDropSchema;
+pub use ban_truncate::BanTruncate;
+pub use changing_collation::ChangingCollation;
+pub use changing_column_type::ChangingColumnType;
+pub use concurrent_in_transaction::ConcurrentInTransaction;
+pub use constraint_missing_not_valid::ConstraintMissingNotValid;
+pub use dropping_column::DroppingColumn;
+pub use dropping_table::DroppingTable;
+pub use enum_value_in_transaction::EnumValueInTransaction;
+pub use hardcoded_tenant_schema::HardcodedTenantSchema;
+pub use missing_lock_timeout::MissingLockTimeout;
+pub use multiple_exclusive_locks::MultipleExclusiveLocks;
+pub use refresh_matview_blocking::RefreshMatviewBlocking;
+pub use renaming_column::RenamingColumn;
+pub use renaming_table::RenamingTable;
+pub use require_concurrent_index::RequireConcurrentIndex;
+pub use require_concurrent_index_drop::RequireConcurrentIndexDrop;
+pub use setting_not_null::SettingNotNull;
+pub use table_rewrite_maintenance::TableRewriteMaintenance;
+pub use unbatched_data_change::UnbatchedDataChange;
+pub use unparsed_statement::UnparsedStatement;
+
+/// The built-in rules, in code order.
+pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
+    vec![
+        Box::new(RequireConcurrentIndex),
+        Box::new(RequireConcurrentIndexDrop),
+        Box::new(ConstraintMissingNotValid),
+        Box::new(AddingUniqueConstraint),
+        Box::new(SettingNotNull),
+        Box::new(AddingExclusionConstraint),
+        Box::new(RefreshMatviewBlocking),
+        Box::new(MultipleExclusiveLocks),
+        Box::new(AddingRequiredField),
+        Box::new(AddingVolatileDefault),
+        Box::new(ChangingColumnType),
+        Box::new(AddingSerialPrimaryKey),
+        Box::new(UnbatchedDataChange),
+        Box::new(ChangingCollation),
+        Box::new(TableRewriteMaintenance),
+        Box::new(DroppingColumn),
+        Box::new(DroppingTable),
+        Box::new(RenamingColumn),
+        Box::new(RenamingTable),
+        Box::new(BanTruncate),
+        Box::new(BanDropDatabase),
+        Box::new(BanDropSchema),
+        Box::new(AddingForeignKeyCascade),
+        Box::new(HardcodedTenantSchema),
+        Box::new(MissingLockTimeout),
+        Box::new(ConcurrentInTransaction),
+        Box::new(EnumValueInTransaction),
+        Box::new(UnparsedStatement),
+    ]
+}
+
+/// The strongest lock `op` takes on `relation` per the knowledge table, or `fallback`.
+pub(crate) fn lock_on(
+    ctx: &RuleContext<'_>,
+    op: &Operation,
+    relation: &QualifiedName,
+    fallback: LockMode,
+) -> LockMode {
+    ctx.strongest_lock(op, Some(relation))
+        .map(|f| f.mode)
+        .unwrap_or(fallback)
+}
+
+/// "an ACCESS EXCLUSIVE lock that blocks all reads and writes on `orders`".
+pub(crate) fn lock_phrase(mode: LockMode, relation: &dyn Display) -> String {
+    let name = mode.sql_name();
+    let article = if name.starts_with(['A', 'E']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!(
+        "{article} {name} lock that blocks {} on `{relation}`",
+        mode.blocks()
+    )
+}
+
+/// An identifier as it must be written in SQL: bare when it is a plain lower-case name,
+/// double-quoted (with `"` doubled) otherwise.
+pub(crate) fn ident(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !RESERVED.contains(&s);
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// A qualified name as SQL.
+pub(crate) fn qname(q: &QualifiedName) -> String {
+    match &q.schema {
+        Some(s) => format!("{}.{}", ident(s), ident(&q.name)),
+        None => ident(&q.name),
+    }
+}
+
+const RESERVED: &[&str] = &[
+    "all",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "both",
+    "case",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "default",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "into",
+    "is",
+    "join",
+    "key",
+    "limit",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "primary",
+    "references",
+    "select",
+    "table",
+    "then",
+    "to",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "when",
+    "where",
+    "with",
+];
+
+/// Insert `word` after the first occurrence of the keyword `after` in `sql`
+/// (case-insensitive, whole word), e.g. `CONCURRENTLY` after `INDEX`.
+pub(crate) fn insert_after_keyword(sql: &str, after: &str, word: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    let needle = after.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(pos) = lower.get(from..)?.find(&needle) {
+        let start = from + pos;
+        let end = start + needle.len();
+        let before_ok = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
+        let after_ok = end == lower.len() || !lower.as_bytes()[end].is_ascii_alphanumeric();
+        if before_ok && after_ok {
+            return Some(format!("{} {word}{}", &sql[..end], &sql[end..]));
+        }
+        from = end;
+    }
+    None
+}
+
+/// "an ACCESS EXCLUSIVE lock", "a SHARE lock".
+pub(crate) fn a_lock(mode: LockMode) -> String {
+    let name = mode.sql_name();
+    let article = if name.starts_with(['A', 'E']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name} lock")
+}
+
+/// SQL on one line: each line trimmed, joined with single spaces (for help text).
+pub(crate) fn one_line(sql: &str) -> String {
+    sql.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,177 @@
+//! Up/down pairs from a migrations directory: Diesel, sqlx, golang-migrate (and tools with the
+//! same flat layout), dbmate.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::RollbackError;
+
+/// A migration tool's directory layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// `<version>_<name>/up.sql` and `down.sql`, optional `metadata.toml`.
+    Diesel,
+    /// `<timestamp>_<name>.up.sql` / `.down.sql` (14-digit versions).
+    Sqlx,
+    /// `<n>_<name>.up.sql` / `.down.sql` (golang-migrate and look-alikes).
+    GolangMigrate,
+    /// One file per migration with `-- migrate:up` and `-- migrate:down` sections.
+    Dbmate,
+}
+
+/// One migration with its down script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationPair {
+    /// The name the tool knows it by (directory, base file name).
+    pub name: String,
+    /// Its version as the tool sorts it.
+    pub version: String,
+    /// The up SQL.
+    pub up: String,
+    /// The down SQL, if there is one.
+    pub down: Option<String>,
+    /// Where the up SQL is.
+    pub up_path: PathBuf,
+    /// Where the down SQL is.
+    pub down_path: Option<PathBuf>,
+    /// False when the tool runs it outside a transaction (Diesel `run_in_transaction = false`,
+    /// sqlx `-- no-transaction`, dbmate `transaction:false`).
+    pub run_in_transaction: bool,
+    /// The layout it came from.
+    pub layout: Layout,
+}
+
+fn read(path: &Path) -> Result<String, RollbackError> {
+    std::fs::read_to_string(path).map_err(|source| RollbackError::Io { path: path.to_path_buf(), source })
+}
+
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, RollbackError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| RollbackError::Io { path: dir.to_path_buf(), source })?;
+    let mut v = Vec::new();
+    for e in rd {
+        let e = e.map_err(|source| RollbackError::Io { path: dir.to_path_buf(), source })?;
+        v.push(e.path());
+    }
+    v.sort();
+    Ok(v)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Numeric sort key of a version (digits only), falling back to the text.
+fn version_key(v: &str) -> (u128, String) {
+    (v.parse::<u128>().unwrap_or(u128::MAX), v.to_string())
+}
+
+/// Detect the layout of `dir` and list its migrations in the order the tool applies them.
+pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
+    let files = entries(dir)?;
+    // Diesel: directories holding up.sql.
+    let diesel: Vec<&PathBuf> = files.iter().filter(|p| p.join("up.sql").is_file()).collect();
+    if !diesel.is_empty() {
+        let mut out = Vec::new();
+        for d in diesel {
+            let name = file_name(d);
+            let version = name.split('_').next().unwrap_or("").replace('-', "");
+            let up = read(&d.join("up.sql"))?;
+            let down_path = d.join("down.sql");
+            let down = if down_path.is_file() { Some(read(&down_path)?) } else { None };
+            let meta = d.join("metadata.toml");
+            let run_in_transaction = if meta.is_file() {
+                let text = read(&meta)?;
+                toml::from_str::<toml::Table>(&text)
+                    .ok()
+                    .and_then(|t| t.get("run_in_transaction").and_then(|v| v.as_bool()))
+                    .unwrap_or(true)
+            } else {
+                true
+            };
+            out.push(MigrationPair {
+                name,
+                version,
+                up,
+                down,
+                up_path: d.join("up.sql"),
+                down_path: down_path.is_file().then_some(down_path),
+                run_in_transaction,
+                layout: Layout::Diesel,
+            });
+        }
+        // Diesel sorts version strings.
+        out.sort_by(|a, b| a.version.cmp(&b.version).then(a.name.cmp(&b.name)));
+        return Ok(out);
+    }
+    // Flat up/down files.
+    let base_of = |f: &str, kind: &str| -> Option<String> {
+        f.strip_suffix(&format!(".{kind}.sql")).or_else(|| f.strip_suffix(&format!("_{kind}.sql"))).map(str::to_string)
+    };
+    let ups: Vec<(String, PathBuf)> =
+        files.iter().filter_map(|p| base_of(&file_name(p), "up").map(|b| (b, p.clone()))).collect();
+    if !ups.is_empty() {
+        let downs: Vec<(String, PathBuf)> =
+            files.iter().filter_map(|p| base_of(&file_name(p), "down").map(|b| (b, p.clone()))).collect();
+        let mut out = Vec::new();
+        let all_long = ups.iter().all(|(b, _)| b.split('_').next().is_some_and(|v| v.len() >= 14));
+        for (base, up_path) in ups {
+            let version = base.split(['_', '.']).next().unwrap_or("").to_string();
+            let up = read(&up_path)?;
+            let down_path = downs.iter().find(|(b, _)| *b == base).map(|(_, p)| p.clone());
+            let down = match &down_path {
+                Some(p) => Some(read(p)?),
+                None => None,
+            };
+            let run_in_transaction = !up.lines().next().is_some_and(|l| l.trim() == "-- no-transaction");
+            out.push(MigrationPair {
+                name: base,
+                version,
+                up,
+                down,
+                up_path,
+                down_path,
+                run_in_transaction,
+                layout: if all_long { Layout::Sqlx } else { Layout::GolangMigrate },
+            });
+        }
+        out.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)).then(a.name.cmp(&b.name)));
+        return Ok(out);
+    }
+    // dbmate: single files with sections.
+    let mut out = Vec::new();
+    for p in files.iter().filter(|p| file_name(p).ends_with(".sql")) {
+        let text = read(p)?;
+        let Some(up_at) = text.find("-- migrate:up") else { continue };
+        let down_at = text.find("-- migrate:down");
+        let up_line_end = text[up_at..].find('\n').map_or(text.len(), |e| up_at + e);
+        let marker = &text[up_at..up_line_end];
+        let run_in_transaction = !marker.contains("transaction:false");
+        let up = match down_at {
+            Some(d) if d > up_at => text[up_line_end..d].to_string(),
+            _ => text[up_line_end..].to_string(),
+        };
+        let down = down_at.map(|d| {
+            let line_end = text[d..].find('\n').map_or(text.len(), |e| d + e);
+            let end = if up_at > d { up_at } else { text.len() };
+            text[line_end..end.max(line_end)].to_string()
+        });
+        let name = file_name(p).trim_end_matches(".sql").to_string();
+        out.push(MigrationPair {
+            version: name.split('_').next().unwrap_or("").to_string(),
+            name,
+            up,
+            down,
+            up_path: p.clone(),
+            down_path: down_at.map(|_| p.clone()),
+            run_in_transaction,
+            layout: Layout::Dbmate,
+        });
+    }
+    if out.is_empty() {
+        return Err(RollbackError::UnknownLayout { path: dir.to_path_buf() });
+    }
+    out.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)).then(a.name.cmp(&b.name)));
+    Ok(out)
+}

@@ -1,0 +1,694 @@
+//! Proving a rollback on a shadow database: forward → rollback → exact catalog comparison.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use migration_parser::{Migration, ParseOptions, TransactionMode};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+use topology::ephemeral::{EphemeralOptions, EphemeralPg};
+
+use crate::catalog::{CatalogSnapshot, Mismatch};
+use crate::exec::{SqlFailure, execute_migration, execute_steps};
+use crate::names::{quote_ident, split_dotted};
+use crate::{MigrationPair, Options, Rollback, RollbackError, generate};
+
+/// Where proofs run: a server on which the prover may create and drop scratch databases.
+#[derive(Debug)]
+pub struct Shadow {
+    admin: PgConnectOptions,
+    target: String,
+    _ephemeral: Option<EphemeralPg>,
+    version: u32,
+}
+
+static NEXT_DB: AtomicU64 = AtomicU64::new(1);
+
+impl Shadow {
+    /// Start a throw-away PostgreSQL (stopped when the `Shadow` is dropped).
+    pub async fn ephemeral() -> Result<Shadow, RollbackError> {
+        let pg = EphemeralPg::start_async(EphemeralOptions::default()).await?;
+        let admin = pg.connect_options("postgres");
+        let target = format!("ephemeral 127.0.0.1:{}", pg.port());
+        let version = pg.version();
+        Ok(Shadow { admin, target, _ephemeral: Some(pg), version })
+    }
+
+    /// Use an existing ephemeral cluster (the caller keeps it alive).
+    pub fn from_ephemeral(pg: &EphemeralPg) -> Shadow {
+        Shadow {
+            admin: pg.connect_options("postgres"),
+            target: format!("ephemeral 127.0.0.1:{}", pg.port()),
+            _ephemeral: None,
+            version: pg.version(),
+        }
+    }
+
+    /// A scratch server (`--shadow URL`); the role must be allowed to create databases. The URL's
+    /// database is only used to connect for `CREATE DATABASE` / `DROP DATABASE`.
+    pub fn from_url(url: &str) -> Result<Shadow, RollbackError> {
+        let admin: PgConnectOptions = url.parse().map_err(|source| RollbackError::Connect {
+            target: redact(url),
+            source,
+        })?;
+        Ok(Shadow { admin, target: redact(url), _ephemeral: None, version: 15 })
+    }
+
+    async fn admin_conn(&self) -> Result<PgConnection, RollbackError> {
+        self.admin
+            .connect()
+            .await
+            .map_err(|source| RollbackError::Connect { target: self.target.clone(), source })
+    }
+
+    async fn connect(&self, db: &str) -> Result<PgConnection, RollbackError> {
+        self.admin
+            .clone()
+            .database(db)
+            .connect()
+            .await
+            .map_err(|source| RollbackError::Connect { target: format!("{}/{db}", self.target), source })
+    }
+
+    fn scratch_name(prefix: &str) -> String {
+        format!("dc_{prefix}_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn create_db(&self, name: &str, template: Option<&str>) -> Result<(), RollbackError> {
+        let mut admin = self.admin_conn().await?;
+        let sql = match template {
+            Some(t) if self.version >= 15 => {
+                format!("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY", quote_ident(name), quote_ident(t))
+            }
+            Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(name), quote_ident(t)),
+            None => format!("CREATE DATABASE {}", quote_ident(name)),
+        };
+        let r = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await;
+        let _ = admin.close().await;
+        r.map(|_| ()).map_err(|source| RollbackError::Database { action: format!("create scratch database {name}"), source })
+    }
+
+    async fn drop_db(&self, name: &str) -> Result<(), RollbackError> {
+        let mut admin = self.admin_conn().await?;
+        let force = if self.version >= 13 { " WITH (FORCE)" } else { "" };
+        let r = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}{force}", quote_ident(name))))
+            .execute(&mut admin)
+            .await;
+        let _ = admin.close().await;
+        r.map(|_| ()).map_err(|source| RollbackError::Database { action: format!("drop scratch database {name}"), source })
+    }
+}
+
+fn redact(url: &str) -> String {
+    // postgres://user:secret@host/db -> postgres://user:***@host/db
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Shadow {
+    /// The catalog of `schema` after running `setup_sql` on a scratch database (dropped again):
+    /// the pre-migration catalog for [`crate::generate`] when the structure is given as SQL.
+    pub async fn catalog_of(&self, setup_sql: &str, schema: &str) -> Result<CatalogSnapshot, RollbackError> {
+        let db = Shadow::scratch_name("catalog");
+        self.create_db(&db, None).await?;
+        let result = async {
+            let mut conn = self.connect(&db).await?;
+            run_setup(&mut conn, setup_sql).await?;
+            let snap = CatalogSnapshot::introspect(&mut conn, schema).await;
+            let _ = conn.close().await;
+            snap
+        }
+        .await;
+        let dropped = self.drop_db(&db).await;
+        let snap = result?;
+        dropped?;
+        Ok(snap)
+    }
+}
+
+async fn run_setup(conn: &mut PgConnection, setup_sql: &str) -> Result<(), RollbackError> {
+    if setup_sql.trim().is_empty() {
+        return Ok(());
+    }
+    sqlx::raw_sql(AssertSqlSafe(setup_sql.to_string())).execute(&mut *conn).await.map(|_| ()).map_err(|e| {
+        let (sqlstate, message) = match &e {
+            sqlx::Error::Database(d) => (d.code().map(|c| c.into_owned()).unwrap_or_default(), d.message().to_string()),
+            other => ("-----".to_string(), other.to_string()),
+        };
+        RollbackError::Setup { sqlstate, message }
+    })
+}
+
+/// Options for [`prove`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProveOptions {
+    /// The tenant schema the migration's unqualified names resolve to.
+    pub schema: String,
+    /// Rows to insert per table before the forward run (0 = structure only).
+    pub sample_rows: usize,
+    /// `statement_timeout` for everything run on the shadow.
+    pub statement_timeout: String,
+}
+
+impl Default for ProveOptions {
+    fn default() -> Self {
+        ProveOptions { schema: "public".into(), sample_rows: 3, statement_timeout: "120s".into() }
+    }
+}
+
+/// Which rollback to prove.
+#[derive(Debug, Clone)]
+pub enum RollbackSource<'a> {
+    /// Generate it on the shadow from the forward migration and the catalog C0 taken there.
+    Generate(Options),
+    /// A rollback generated beforehand.
+    Generated(&'a Rollback),
+    /// A user-supplied rollback script (`--rollback-file`), parsed.
+    Script(&'a Migration),
+}
+
+/// A column whose values did not survive forward → rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnLoss {
+    /// Table.
+    pub table: String,
+    /// Column.
+    pub column: String,
+    /// Rows before the forward run.
+    pub rows_before: usize,
+    /// Values (of `rows_before`) not found again afterwards.
+    pub values_lost: usize,
+    /// What happened.
+    pub reason: String,
+}
+
+/// The outcome of a proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// Forward and rollback both ran to the end on the shadow.
+    pub tested: bool,
+    /// Tested, and the catalog after the rollback equals the one before the migration.
+    pub restored: bool,
+    /// The forward statement that failed, if any (then the rollback was not run).
+    pub forward_error: Option<SqlFailure>,
+    /// The rollback statement that failed, if any.
+    pub rollback_error: Option<SqlFailure>,
+    /// Every difference between the catalog before the migration and after the rollback
+    /// (`rollback-mismatch`). Also filled after a failed rollback (what state it left).
+    pub mismatches: Vec<Mismatch>,
+    /// Columns whose sample values did not survive the round trip.
+    pub data_loss: Vec<ColumnLoss>,
+    /// Sample rows inserted before the forward run.
+    pub rows_seeded: usize,
+    /// The rollback that was proven, when it was generated on the shadow.
+    pub rollback: Option<Rollback>,
+}
+
+/// Prove a rollback: on a scratch database of `shadow`, run `setup_sql` (the pre-migration
+/// structure, e.g. `pg_dump --schema-only` output without `COPY` data), seed sample rows, take
+/// catalog C0 of `options.schema`, run `forward`, run the rollback, take C2 and compare.
+/// The scratch database is dropped whatever happens.
+pub async fn prove(
+    shadow: &Shadow,
+    setup_sql: &str,
+    forward: &Migration,
+    rollback: RollbackSource<'_>,
+    options: &ProveOptions,
+) -> Result<Proof, RollbackError> {
+    let db = Shadow::scratch_name("prove");
+    shadow.create_db(&db, None).await?;
+    let result = prove_in(shadow, &db, setup_sql, forward, rollback, options).await;
+    let dropped = shadow.drop_db(&db).await;
+    let proof = result?;
+    dropped?;
+    Ok(proof)
+}
+
+async fn session(conn: &mut PgConnection, schema: &str, timeout: &str) -> Result<(), RollbackError> {
+    let path = if schema == "public" { "public".to_string() } else { format!("{}, public", quote_ident(schema)) };
+    sqlx::query("SELECT set_config('search_path', $1, false), set_config('statement_timeout', $2, false)")
+        .bind(path)
+        .bind(timeout)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|source| RollbackError::Database { action: "set search_path and statement_timeout".into(), source })
+}
+
+async fn prove_in(
+    shadow: &Shadow,
+    db: &str,
+    setup_sql: &str,
+    forward: &Migration,
+    rollback: RollbackSource<'_>,
+    options: &ProveOptions,
+) -> Result<Proof, RollbackError> {
+    let mut conn = shadow.connect(db).await?;
+    run_setup(&mut conn, setup_sql).await?;
+    session(&mut conn, &options.schema, &options.statement_timeout).await?;
+    let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+    let rows_seeded = if options.sample_rows > 0 { seed_rows(&mut conn, &c0, options.sample_rows).await } else { 0 };
+    let before = column_values(&mut conn, &c0).await?;
+    let mut proof = Proof {
+        tested: false,
+        restored: false,
+        forward_error: None,
+        rollback_error: None,
+        mismatches: Vec::new(),
+        data_loss: Vec::new(),
+        rows_seeded,
+        rollback: None,
+    };
+    if let Err(f) = execute_migration(&mut conn, forward).await {
+        proof.forward_error = Some(f);
+        let _ = conn.close().await;
+        return Ok(proof);
+    }
+    let result = match rollback {
+        RollbackSource::Generate(o) => {
+            let rb = generate(forward, &c0, &o);
+            let r = execute_steps(&mut conn, &rb.steps).await;
+            proof.rollback = Some(rb);
+            r
+        }
+        RollbackSource::Generated(rb) => execute_steps(&mut conn, &rb.steps).await,
+        RollbackSource::Script(m) => execute_migration(&mut conn, m).await,
+    };
+    if let Err(f) = result {
+        proof.rollback_error = Some(f);
+    }
+    session(&mut conn, &options.schema, &options.statement_timeout).await?;
+    let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+    proof.mismatches = c0.diff(&c2);
+    let after = column_values(&mut conn, &c2).await?;
+    proof.data_loss = compare_values(&before, &after);
+    proof.tested = proof.rollback_error.is_none();
+    proof.restored = proof.tested && proof.mismatches.is_empty();
+    let _ = conn.close().await;
+    Ok(proof)
+}
+
+type Values = BTreeMap<(String, String), Vec<Option<String>>>;
+
+/// The sorted text values of every column of every non-empty table.
+async fn column_values(conn: &mut PgConnection, snap: &CatalogSnapshot) -> Result<Values, RollbackError> {
+    let mut out = Values::new();
+    for (tname, t) in &snap.tables {
+        if t.columns.is_empty() {
+            continue;
+        }
+        let qt = format!("{}.{}", quote_ident(&snap.schema), quote_ident(tname));
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "(SELECT array_agg(x ORDER BY x) FROM (SELECT {}::text AS x FROM {qt}) s)",
+                    quote_ident(&c.name)
+                )
+            })
+            .collect();
+        let sql = format!("SELECT {}", cols.join(", "));
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|source| RollbackError::Database { action: format!("read sample values of {tname}"), source })?;
+        for (i, c) in t.columns.iter().enumerate() {
+            let v: Option<Vec<Option<String>>> = row.try_get(i).unwrap_or(None);
+            if let Some(v) = v {
+                out.insert((tname.clone(), c.name.clone()), v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn compare_values(before: &Values, after: &Values) -> Vec<ColumnLoss> {
+    let mut out = Vec::new();
+    for ((t, c), b) in before {
+        if b.is_empty() {
+            continue;
+        }
+        match after.get(&(t.clone(), c.clone())) {
+            None => out.push(ColumnLoss {
+                table: t.clone(),
+                column: c.clone(),
+                rows_before: b.len(),
+                values_lost: b.len(),
+                reason: "no rows or no column after the round trip".into(),
+            }),
+            Some(a) if a != b => {
+                let mut pool: Vec<&Option<String>> = a.iter().collect();
+                let mut lost = 0;
+                for v in b {
+                    match pool.iter().position(|x| *x == v) {
+                        Some(p) => {
+                            pool.swap_remove(p);
+                        }
+                        None => lost += 1,
+                    }
+                }
+                out.push(ColumnLoss {
+                    table: t.clone(),
+                    column: c.clone(),
+                    rows_before: b.len(),
+                    values_lost: lost,
+                    reason: if a.iter().all(Option::is_none) {
+                        "every value is NULL after the round trip (column dropped and re-added)".into()
+                    } else {
+                        format!("{lost} of {} values differ after the round trip", b.len())
+                    },
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A literal of type `ty` for sample row `i`, or `None` when no sample value is known.
+fn sample_value(ty: &str, i: usize, snap: &CatalogSnapshot) -> Option<String> {
+    let t = ty.to_ascii_lowercase();
+    if t.ends_with("[]") {
+        return Some(format!("'{{}}'::{ty}"));
+    }
+    let base = t.split('(').next().unwrap_or("").trim().to_string();
+    let v = match base.as_str() {
+        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" | "oid" => format!("{i}"),
+        "text" | "character varying" | "character" | "citext" | "name" | "bpchar" => format!("'{i}sample'::{ty}"),
+        "boolean" => (if i % 2 == 0 { "true" } else { "false" }).to_string(),
+        "uuid" => format!("md5('{i}')::uuid"),
+        "json" | "jsonb" => format!("'{{\"k\": {i}}}'::{ty}"),
+        "date" => format!("date '2020-01-01' + {i}"),
+        "timestamp without time zone" | "timestamp with time zone" => {
+            format!("(timestamp '2020-01-01 00:00:00' + interval '{i} hours')::{ty}")
+        }
+        "time without time zone" | "time with time zone" => format!("'10:{i:02}'::{ty}"),
+        "interval" => format!("interval '{i} minutes'"),
+        "bytea" => format!("convert_to('b{i}', 'UTF8')"),
+        "inet" | "cidr" => format!("'10.0.0.{}'::{ty}", i % 250),
+        "tsvector" => "''::tsvector".into(),
+        "money" => format!("{i}::money"),
+        _ => {
+            let name = split_dotted(ty).last().cloned().unwrap_or_default();
+            match snap.types.get(&name) {
+                Some(crate::TypeSnap::Enum { labels, .. }) if !labels.is_empty() => {
+                    format!("{}::{ty}", crate::names::quote_literal(&labels[i % labels.len()]))
+                }
+                _ => return None,
+            }
+        }
+    };
+    Some(v)
+}
+
+/// Insert up to `n` generated rows per table, parents before children; best effort (rows that
+/// violate a CHECK or a trigger are skipped). Returns the number of rows inserted.
+async fn seed_rows(conn: &mut PgConnection, snap: &CatalogSnapshot, n: usize) -> usize {
+    let mut order: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = snap.tables.keys().cloned().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|t| {
+            let deps_done = snap.tables[t].constraints.values().filter(|c| c.kind == "f").all(|c| {
+                let r = c.ref_table.as_deref().map(split_dotted).and_then(|p| p.last().cloned()).unwrap_or_default();
+                r == *t || order.contains(&r) || !snap.tables.contains_key(&r)
+            });
+            if deps_done {
+                order.push(t.clone());
+            }
+            !deps_done
+        });
+        if pending.len() == before {
+            order.append(&mut pending);
+        }
+    }
+    let mut inserted = 0;
+    for tname in order {
+        let t = &snap.tables[&tname];
+        if t.kind == "p" {
+            continue;
+        }
+        let qt = format!("{}.{}", quote_ident(&snap.schema), quote_ident(&tname));
+        for i in 1..=n {
+            let mut cols = Vec::new();
+            let mut vals = Vec::new();
+            let mut ok = true;
+            for c in &t.columns {
+                if c.generated.is_some() || c.identity.is_some() || c.default.is_some() {
+                    continue;
+                }
+                let fk = t.constraints.values().find(|k| k.kind == "f" && k.columns.len() == 1 && k.columns[0] == c.name);
+                let v = match fk {
+                    Some(k) => fk_value(&k.definition, i),
+                    None => sample_value(&c.data_type, i, snap),
+                };
+                match v {
+                    Some(v) => {
+                        cols.push(quote_ident(&c.name));
+                        vals.push(v);
+                    }
+                    None if !c.not_null => {}
+                    None => ok = false,
+                }
+            }
+            if !ok {
+                break;
+            }
+            let sql = if cols.is_empty() {
+                format!("INSERT INTO {qt} DEFAULT VALUES")
+            } else {
+                format!("INSERT INTO {qt} ({}) VALUES ({})", cols.join(", "), vals.join(", "))
+            };
+            if sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await.is_ok() {
+                inserted += 1;
+            }
+        }
+    }
+    inserted
+}
+
+/// `(SELECT refcol FROM reftable ORDER BY 1 OFFSET k LIMIT 1)` from a foreign key definition.
+fn fk_value(def: &str, i: usize) -> Option<String> {
+    let at = def.find("REFERENCES ")? + "REFERENCES ".len();
+    let rest = &def[at..];
+    let open = rest.find('(')?;
+    let close = rest[open..].find(')')? + open;
+    let table = rest[..open].trim();
+    let col = rest[open + 1..close].trim();
+    if col.contains(',') {
+        return None;
+    }
+    Some(format!(
+        "(SELECT {col} FROM {table} ORDER BY 1 OFFSET {} LIMIT 1)",
+        (i - 1) % 3
+    ))
+}
+
+/// Options for [`prove_history`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryOptions {
+    /// SQL run once on the empty database before the first migration (extensions, the tool's
+    /// bookkeeping table).
+    pub setup_sql: String,
+    /// The schema migrations run in.
+    pub schema: String,
+    /// Options for the generated rollbacks.
+    pub generate: Options,
+    /// Skip proving the project's own down scripts.
+    pub skip_upstream: bool,
+    /// `statement_timeout` on the shadow.
+    pub statement_timeout: String,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        HistoryOptions {
+            setup_sql: String::new(),
+            schema: "public".into(),
+            generate: Options::default(),
+            skip_upstream: false,
+            statement_timeout: "120s".into(),
+        }
+    }
+}
+
+/// The proof of one migration of a history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The migration's name.
+    pub name: String,
+    /// The up script failed (the history stops there).
+    pub up_error: Option<SqlFailure>,
+    /// The project's own down script, run right after the up: `None` when there is none.
+    pub upstream: Option<Proof>,
+    /// The down script is empty or comments only.
+    pub upstream_empty: bool,
+    /// The generated rollback of the up, from the catalog before it.
+    pub generated: Option<Proof>,
+}
+
+/// The proofs of a whole history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryReport {
+    /// One entry per migration, in order.
+    pub entries: Vec<HistoryEntry>,
+}
+
+fn parse(name: &str, sql: &str, in_tx: bool) -> Result<Migration, RollbackError> {
+    let opts = ParseOptions {
+        transaction_mode: if in_tx { TransactionMode::WrapFile } else { TransactionMode::Autocommit },
+        ..Default::default()
+    };
+    migration_parser::parse(name, sql, &opts).map_err(|source| RollbackError::Parse { file: name.to_string(), source })
+}
+
+fn failed_proof(f: SqlFailure) -> Proof {
+    Proof {
+        tested: false,
+        restored: false,
+        forward_error: None,
+        rollback_error: Some(f),
+        mismatches: Vec::new(),
+        data_loss: Vec::new(),
+        rows_seeded: 0,
+        rollback: None,
+    }
+}
+
+/// Replay a history of up/down pairs on one scratch database. For every migration: catalog C0,
+/// up; then on a copy of the database (`CREATE DATABASE … TEMPLATE`) the project's down script,
+/// compared with C0; and on another copy the rollback generated from the parsed up and C0,
+/// compared with C0. The history continues from the state after the up. All scratch databases
+/// are dropped. `progress` is called with each finished entry.
+pub async fn prove_history(
+    shadow: &Shadow,
+    pairs: &[MigrationPair],
+    options: &HistoryOptions,
+    mut progress: impl FnMut(&HistoryEntry),
+) -> Result<HistoryReport, RollbackError> {
+    let main = Shadow::scratch_name("hist");
+    shadow.create_db(&main, None).await?;
+    let result = history_in(shadow, &main, pairs, options, &mut progress).await;
+    let dropped = shadow.drop_db(&main).await;
+    let report = result?;
+    dropped?;
+    Ok(report)
+}
+
+async fn history_in(
+    shadow: &Shadow,
+    main: &str,
+    pairs: &[MigrationPair],
+    options: &HistoryOptions,
+    progress: &mut dyn FnMut(&HistoryEntry),
+) -> Result<HistoryReport, RollbackError> {
+    if !options.setup_sql.trim().is_empty() {
+        let mut conn = shadow.connect(main).await?;
+        run_setup(&mut conn, &options.setup_sql).await?;
+        let _ = conn.close().await;
+    }
+    let mut entries = Vec::new();
+    for pair in pairs {
+        let up = parse(&pair.name, &pair.up, pair.run_in_transaction)?;
+        let mut conn = shadow.connect(main).await?;
+        session(&mut conn, &options.schema, &options.statement_timeout).await?;
+        let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+        let up_result = execute_migration(&mut conn, &up).await;
+        let _ = conn.close().await;
+        let mut entry = HistoryEntry {
+            name: pair.name.clone(),
+            up_error: None,
+            upstream: None,
+            upstream_empty: false,
+            generated: None,
+        };
+        if let Err(f) = up_result {
+            entry.up_error = Some(f);
+            progress(&entry);
+            entries.push(entry);
+            break;
+        }
+        if let (Some(down), false) = (&pair.down, options.skip_upstream) {
+            let proof = match parse(&format!("{}/down", pair.name), down, pair.run_in_transaction) {
+                Ok(m) => {
+                    entry.upstream_empty = m.statements.is_empty();
+                    on_copy(shadow, main, options, &c0, |conn| {
+                        Box::pin(async move { execute_migration(conn, &m).await })
+                    })
+                    .await?
+                }
+                Err(e) => failed_proof(SqlFailure {
+                    statement: 0,
+                    line: 0,
+                    sql: String::new(),
+                    sqlstate: None,
+                    message: e.to_string(),
+                }),
+            };
+            entry.upstream = Some(proof);
+        }
+        let rb = generate(&up, &c0, &options.generate);
+        let steps = rb.steps.clone();
+        let mut proof = on_copy(shadow, main, options, &c0, |conn| {
+            Box::pin(async move { execute_steps(conn, &steps).await })
+        })
+        .await?;
+        proof.rollback = Some(rb);
+        entry.generated = Some(proof);
+        progress(&entry);
+        entries.push(entry);
+    }
+    Ok(HistoryReport { entries })
+}
+
+type StepFuture<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SqlFailure>> + Send + 'c>>;
+
+/// Copy `main`, run `f` on the copy, compare its catalog with `c0`, drop the copy.
+async fn on_copy<F>(
+    shadow: &Shadow,
+    main: &str,
+    options: &HistoryOptions,
+    c0: &CatalogSnapshot,
+    f: F,
+) -> Result<Proof, RollbackError>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> StepFuture<'c>,
+{
+    let copy = Shadow::scratch_name("copy");
+    shadow.create_db(&copy, Some(main)).await?;
+    let inner = async {
+        let mut conn = shadow.connect(&copy).await?;
+        session(&mut conn, &options.schema, &options.statement_timeout).await?;
+        let r = f(&mut conn).await;
+        session(&mut conn, &options.schema, &options.statement_timeout).await?;
+        let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+        let _ = conn.close().await;
+        let mismatches = c0.diff(&c2);
+        let tested = r.is_ok();
+        Ok::<Proof, RollbackError>(Proof {
+            tested,
+            restored: tested && mismatches.is_empty(),
+            forward_error: None,
+            rollback_error: r.err(),
+            mismatches,
+            data_loss: Vec::new(),
+            rows_seeded: 0,
+            rollback: None,
+        })
+    }
+    .await;
+    let dropped = shadow.drop_db(&copy).await;
+    let p = inner?;
+    dropped?;
+    Ok(p)
+}

@@ -1,0 +1,144 @@
+//! Probes find exactly the planted problems, on ordinary and hostile schema names.
+
+mod common;
+
+use common::*;
+use simulator::{CancelToken, NoProgress, ProbeKind, ProbeResult, RehearsalMode, SimOptions, Simulator};
+
+const HOSTILE: &str = "te\"nant; DROP TABLE x; --";
+
+fn schema_sql(schema: &str) -> String {
+    let s = simulator::quote_ident(schema);
+    format!(
+        r#"
+CREATE SCHEMA {s};
+CREATE TABLE {s}.parent (id int PRIMARY KEY);
+INSERT INTO {s}.parent SELECT g FROM generate_series(1, 10) g;
+CREATE TABLE {s}.child (id int PRIMARY KEY, parent_id int);
+INSERT INTO {s}.child VALUES (1, 1), (2, 2), (3, 100), (4, 101), (5, 102), (6, NULL), (7, 100);
+CREATE TABLE {s}.users (id int PRIMARY KEY, email text, nick text);
+INSERT INTO {s}.users VALUES (1, 'a@x', 'n1'), (2, 'a@x', 'n2'), (3, 'b@x', 'n3'), (4, 'b@x', 'n3'),
+  (5, 'b@x', NULL), (6, NULL, NULL), (7, NULL, NULL), (8, 'c@x', 'n8');
+CREATE TABLE {s}.items (id int PRIMARY KEY, price int);
+INSERT INTO {s}.items VALUES (1, 10), (2, -1), (3, -5), (4, NULL), (5, 0);
+CREATE TABLE {s}.amounts (id int PRIMARY KEY, v text);
+INSERT INTO {s}.amounts VALUES (1, '1'), (2, ' 42 '), (3, 'abc'), (4, '99999999999'), (5, NULL), (6, '-7');
+CREATE TABLE {s}.empty_t (id int PRIMARY KEY);
+"#
+    )
+}
+
+const MIGRATION: &str = r#"
+ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id);
+ALTER TABLE users ALTER COLUMN email SET NOT NULL;
+CREATE UNIQUE INDEX users_email_key ON users (email);
+ALTER TABLE users ADD CONSTRAINT users_nick_key UNIQUE NULLS NOT DISTINCT (nick);
+ALTER TABLE items ADD CONSTRAINT price_positive CHECK (price >= 0);
+ALTER TABLE amounts ALTER COLUMN v TYPE integer;
+ALTER TABLE amounts ALTER COLUMN v TYPE bigint USING v::bigint;
+ALTER TABLE users ADD COLUMN tier int NOT NULL;
+ALTER TABLE empty_t ADD COLUMN tier int NOT NULL;
+ALTER TABLE no_such_table ADD COLUMN x int;
+ALTER TABLE users ADD COLUMN nick text;
+CREATE TABLE fresh (id int PRIMARY KEY, parent_id int);
+ALTER TABLE fresh ADD CONSTRAINT fresh_fk FOREIGN KEY (parent_id) REFERENCES parent (id);
+ALTER TABLE users ADD COLUMN flag boolean NOT NULL DEFAULT false;
+ALTER TABLE users ALTER COLUMN flag SET NOT NULL;
+"#;
+
+fn find<'a>(probes: &'a [ProbeResult], kind: ProbeKind, stmt: usize) -> &'a ProbeResult {
+    probes
+        .iter()
+        .find(|p| p.kind == kind && p.statement_index == Some(stmt))
+        .unwrap_or_else(|| panic!("no {kind:?} probe for statement {stmt}: {probes:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_find_exactly_the_planted_problems() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &schema_sql("tenant_a")).await;
+    exec(&pg, "app", &schema_sql(HOSTILE)).await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a"), (0, "app", HOSTILE)]);
+    let m = migration(MIGRATION);
+    assert_eq!(m.statements.len(), 15, "{:#?}", m.statements);
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim.run(&m, &fleet, None, &NoProgress, &CancelToken::new()).await.expect("run");
+    assert_eq!(res.shards.len(), 2);
+    for ev in &res.shards {
+        assert!(ev.unreachable.is_none(), "{ev:#?}");
+        let p = &ev.probes;
+        // orphans: 100 (twice), 101, 102; NULL parent_id is not an orphan.
+        let o = find(p, ProbeKind::FkOrphans, 0);
+        assert_eq!((o.count, o.would_fail), (4, true), "{o:#?}");
+        let mut samples = o.samples.clone();
+        samples.sort();
+        assert_eq!(samples, vec!["100", "100", "101", "102"]);
+        assert!(o.sql.contains(&simulator::quote_ident(&ev.schema)), "{}", o.sql);
+        // NULL emails: ids 6, 7.
+        let n = find(p, ProbeKind::NotNullViolations, 1);
+        assert_eq!(n.count, 2);
+        let mut s = n.samples.clone();
+        s.sort();
+        assert_eq!(s, vec!["6", "7"]);
+        // duplicate groups: a@x (2), b@x (3); NULLs are distinct.
+        let d = find(p, ProbeKind::UniqueViolations, 2);
+        assert_eq!(d.count, 2, "{d:#?}");
+        let mut s = d.samples.clone();
+        s.sort();
+        assert_eq!(s, vec!["a@x x2", "b@x x3"]);
+        // NULLS NOT DISTINCT: n3 (2) and NULL (3) are duplicate groups.
+        let d = find(p, ProbeKind::UniqueViolations, 3);
+        assert_eq!(d.count, 2, "{d:#?}");
+        // CHECK violations: -1, -5 (NULL passes).
+        let c = find(p, ProbeKind::CheckViolations, 4);
+        assert_eq!(c.count, 2, "{c:#?}");
+        // cast text -> integer: 'abc' and 99999999999 fail; ' 42 ' and '-7' are fine. PG15: regex fallback, exact.
+        let c = find(p, ProbeKind::CastFailures, 5);
+        assert_eq!((c.count, c.exact), (2, true), "{c:#?}");
+        let mut s = c.samples.clone();
+        s.sort();
+        assert_eq!(s, vec!["99999999999", "abc"]);
+        // USING expression: at least one failure, with the server's message.
+        let c = find(p, ProbeKind::CastFailures, 6);
+        assert!(c.count >= 1 && c.would_fail, "{c:#?}");
+        assert!(c.samples[0].contains("abc"), "{c:#?}");
+        // ADD COLUMN NOT NULL without default: 8 rows would be NULL; empty table: fine.
+        let a = find(p, ProbeKind::NotNullViolations, 7);
+        assert_eq!((a.count, a.would_fail), (8, true));
+        let a = find(p, ProbeKind::NotNullViolations, 8);
+        assert_eq!((a.count, a.would_fail), (0, false));
+        // drift: missing table, existing column.
+        let m = find(p, ProbeKind::MissingObject, 9);
+        assert_eq!(m.table, "no_such_table");
+        let e = find(p, ProbeKind::ObjectAlreadyExists, 10);
+        assert_eq!(e.column.as_deref(), Some("nick"));
+        // FK on a table created by the migration: skipped, not an orphan.
+        let f = find(p, ProbeKind::FkOrphans, 12);
+        assert!(f.skipped.is_some() && !f.would_fail, "{f:#?}");
+        // SET NOT NULL on a column just added with a default: skipped.
+        let f = find(p, ProbeKind::NotNullViolations, 14);
+        assert!(f.skipped.is_some() && !f.would_fail, "{f:#?}");
+        // sizes
+        let sizes: Vec<_> = p.iter().filter(|r| r.kind == ProbeKind::TableSize).collect();
+        assert!(sizes.iter().any(|r| r.table == "users" && r.bytes.unwrap_or(0) > 0));
+        assert!(ev.tables.iter().any(|t| t.table == "no_such_table" && !t.exists));
+        // Nothing else reported as failing.
+        let failing: Vec<_> = p.iter().filter(|r| r.would_fail).map(|r| (r.kind, r.statement_index)).collect();
+        assert_eq!(failing.len(), 11, "{failing:?}");
+        assert!(p.iter().all(|r| r.error.is_none()), "{p:#?}");
+    }
+    // The hostile schema name did not break anything: the tables are still there.
+    let mut c = conn(&pg, "app").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = $1")
+        .bind(HOSTILE)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
+    drop(c);
+    assert!(leftover_sessions(&pg).await.iter().all(|s| !s.contains(simulator::APPLICATION_NAME)));
+}

@@ -1,0 +1,401 @@
+//! The TOML topology file.
+//!
+//! ```toml
+//! # deployclaw topology: where the tenants are.
+//!
+//! # Optional defaults for every instance (any instance key except `name`).
+//! [defaults]
+//! user = "deployclaw"
+//! database = "app"
+//! sslmode = "require"
+//! password_env = "DEPLOYCLAW_PG_PASSWORD"   # read at load time; never written anywhere
+//! schemas = "tenant_*"                      # default shard discovery
+//!
+//! [[instance]]
+//! name = "eu-1"                             # used in reports and shard ids
+//! host = "db-eu-1.internal"                 # or a Unix socket directory (starts with /)
+//! port = 5432                               # default 5432
+//! labels = { region = "eu" }
+//!
+//! [[instance]]
+//! name = "us-1"
+//! url = "postgres://deployclaw@db-us-1.internal:5432/app?sslmode=verify-full"  # instead of host/port/user/database
+//! password_env = "US1_PASSWORD"
+//! databases = "tenant_%"                    # database-per-tenant (SQL LIKE because of the %)
+//! tenant_schema = "public"                  # schema holding each tenant's objects (default public)
+//!
+//! [[instance]]
+//! name = "legacy"
+//! host = "10.0.0.9"
+//! shards = ["tenant_acme", "tenant_globex"] # explicit schemas in `database`
+//!
+//! [[instance]]
+//! name = "vip"
+//! host = "10.0.0.10"
+//! [[instance.shard]]                         # fully explicit shards
+//! id = "vip/acme"                            # optional; default <instance>/<database>/<schema>
+//! database = "acme"
+//! schema = "public"
+//! ```
+//!
+//! Keys of an instance: `name` (required, unique), `url` *or* `host`/`port`/`user`/`database`
+//! (`user` defaults to `postgres`, `database` to `postgres`; URL values win over defaults,
+//! explicit keys win over the URL), `sslmode`, `password_env` (name of an environment
+//! variable holding the password; an error when unset), `password` (inline — **discouraged**:
+//! the file then holds a secret; prefer `password_env` or `PGPASSWORD`), `iam_auth` (RDS IAM
+//! token instead of a password), `labels`, and at most one shard source: `schemas` (pattern),
+//! `databases` (pattern, with `tenant_schema`), `shards` (schema names) or `[[instance.shard]]`.
+//! Without any, and without a default, the instance has no shards. With no password at all,
+//! the driver uses `PGPASSWORD` from the environment.
+//!
+//! Patterns are globs, or SQL `LIKE` when they contain `%` (see [`crate::discover`]).
+//! Errors carry the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::discover::{DiscoverySpec, NamePattern, discover_on_instance};
+use crate::{ConnectionSpec, Fleet, Instance, Secret, Shard, ShardLocation, TopologyError};
+
+/// Where an instance's shards come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardSource {
+    /// Listed in the file.
+    Explicit(Vec<Shard>),
+    /// Discovered live.
+    Discover(DiscoverySpec),
+}
+
+/// An instance of a topology file with its shard source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyInstance {
+    /// The instance.
+    pub instance: Instance,
+    /// Its shards.
+    pub shards: ShardSource,
+}
+
+/// A parsed topology file: instances and how to find their shards. [`Topology::resolve`] turns
+/// it into a [`Fleet`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// The file it came from (for messages).
+    pub file: PathBuf,
+    /// Instances in file order.
+    pub instances: Vec<TopologyInstance>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    name: Option<String>,
+    url: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    database: Option<String>,
+    sslmode: Option<String>,
+    password_env: Option<String>,
+    password: Option<String>,
+    iam_auth: Option<bool>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    schemas: Option<String>,
+    databases: Option<String>,
+    tenant_schema: Option<String>,
+    shards: Option<Vec<String>>,
+    shard: Option<Vec<RawShard>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawShard {
+    id: Option<String>,
+    database: Option<String>,
+    schema: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    defaults: Option<RawInstance>,
+    #[serde(default)]
+    instance: Vec<Spanned<RawInstance>>,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+impl Topology {
+    /// Read and parse a topology file (no network).
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Topology, TopologyError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::TopologyFileRead {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Topology::from_toml_str(&text, path)
+    }
+
+    /// Parse topology text; `file` is used in error messages.
+    pub fn from_toml_str(text: &str, file: impl AsRef<Path>) -> Result<Topology, TopologyError> {
+        let file = file.as_ref().to_path_buf();
+        let invalid = |offset: Option<usize>, message: String| {
+            let (line, column) = offset.map(|o| line_col(text, o)).unwrap_or((0, 0));
+            TopologyError::TopologyFileInvalid {
+                file: file.clone(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            invalid(
+                e.span().map(|s| s.start),
+                e.message().lines().next().unwrap_or("invalid TOML").to_string(),
+            )
+        })?;
+        let defaults = raw.defaults.unwrap_or_default();
+        if defaults.name.is_some() || defaults.shards.is_some() || defaults.shard.is_some() {
+            return Err(invalid(
+                None,
+                "[defaults] may not set `name`, `shards` or `shard`".to_string(),
+            ));
+        }
+        if defaults.schemas.is_some() && defaults.databases.is_some() {
+            return Err(invalid(
+                None,
+                "[defaults] may set `schemas` or `databases`, not both".to_string(),
+            ));
+        }
+        let mut instances = Vec::new();
+        let mut seen = BTreeMap::new();
+        for sp in raw.instance {
+            let at = Some(sp.span().start);
+            let r = sp.into_inner();
+            let name = r
+                .name
+                .clone()
+                .ok_or_else(|| invalid(at, "instance without `name`".to_string()))?;
+            if seen.insert(name.clone(), ()).is_some() {
+                return Err(invalid(at, format!("duplicate instance name `{name}`")));
+            }
+            let ctx = |m: String| invalid(at, format!("instance `{name}`: {m}"));
+
+            // Connection: defaults < url < explicit keys.
+            let url_spec = match r.url.as_deref().or(defaults.url.as_deref()) {
+                Some(u) => Some(ConnectionSpec::from_url(u).map_err(|e| ctx(e.to_string()))?),
+                None => None,
+            };
+            let host = r
+                .host
+                .clone()
+                .or_else(|| url_spec.as_ref().map(|u| u.host.clone()))
+                .or_else(|| defaults.host.clone())
+                .ok_or_else(|| ctx("needs `host` or `url`".to_string()))?;
+            let port = r
+                .port
+                .or_else(|| url_spec.as_ref().map(|u| u.port))
+                .or(defaults.port)
+                .unwrap_or(5432);
+            let user = r
+                .user
+                .clone()
+                .or_else(|| url_spec.as_ref().map(|u| u.user.clone()))
+                .or_else(|| defaults.user.clone())
+                .unwrap_or_else(|| "postgres".into());
+            let database = r
+                .database
+                .clone()
+                .or_else(|| url_spec.as_ref().map(|u| u.database.clone()))
+                .or_else(|| defaults.database.clone())
+                .unwrap_or_else(|| "postgres".into());
+            let sslmode = r
+                .sslmode
+                .clone()
+                .or_else(|| url_spec.as_ref().and_then(|u| u.sslmode.clone()))
+                .or_else(|| defaults.sslmode.clone());
+            if let Some(m) = &sslmode
+                && m.parse::<sqlx::postgres::PgSslMode>().is_err()
+            {
+                return Err(ctx(format!("unknown sslmode `{m}`")));
+            }
+            let password = if let Some(var) = r.password_env.as_ref().or(defaults.password_env.as_ref()) {
+                match std::env::var(var) {
+                    Ok(v) => Some(Secret::new(v)),
+                    Err(_) => {
+                        return Err(TopologyError::PasswordEnvMissing {
+                            file: file.clone(),
+                            instance: name.clone(),
+                            var: var.clone(),
+                        });
+                    }
+                }
+            } else if let Some(p) = r.password.as_ref().or(defaults.password.as_ref()) {
+                Some(Secret::new(p.clone()))
+            } else {
+                url_spec.as_ref().and_then(|u| u.password.clone())
+            };
+            let instance = Instance {
+                name: name.clone(),
+                connection: ConnectionSpec {
+                    host,
+                    port,
+                    user,
+                    database: database.clone(),
+                    password,
+                    sslmode,
+                    iam_auth: r.iam_auth.or(defaults.iam_auth).unwrap_or(false),
+                },
+                labels: {
+                    let mut l = defaults.labels.clone();
+                    l.extend(r.labels.clone());
+                    l
+                },
+            };
+
+            // Shards.
+            let explicit_sources =
+                [r.schemas.is_some(), r.databases.is_some(), r.shards.is_some(), r.shard.is_some()]
+                    .iter()
+                    .filter(|b| **b)
+                    .count();
+            if explicit_sources > 1 {
+                return Err(ctx(
+                    "set only one of `schemas`, `databases`, `shards`, `[[instance.shard]]`".to_string(),
+                ));
+            }
+            let tenant_schema = r
+                .tenant_schema
+                .clone()
+                .or_else(|| defaults.tenant_schema.clone())
+                .unwrap_or_else(|| "public".into());
+            let shards = if let Some(list) = &r.shards {
+                ShardSource::Explicit(
+                    list.iter()
+                        .map(|s| {
+                            Shard::new(
+                                &name,
+                                ShardLocation::Schema {
+                                    database: database.clone(),
+                                    schema: s.clone(),
+                                },
+                            )
+                        })
+                        .collect(),
+                )
+            } else if let Some(list) = &r.shard {
+                ShardSource::Explicit(
+                    list.iter()
+                        .map(|s| {
+                            let db = s.database.clone().unwrap_or_else(|| database.clone());
+                            let loc = if db == database {
+                                ShardLocation::Schema {
+                                    database: db,
+                                    schema: s.schema.clone(),
+                                }
+                            } else {
+                                ShardLocation::Database {
+                                    database: db,
+                                    schema: s.schema.clone(),
+                                }
+                            };
+                            let mut shard = Shard::new(&name, loc);
+                            if let Some(id) = &s.id {
+                                shard.id = id.clone();
+                            }
+                            shard
+                        })
+                        .collect(),
+                )
+            } else if let Some(p) = r.databases.as_ref().or(if r.schemas.is_none() {
+                defaults.databases.as_ref()
+            } else {
+                None
+            }) {
+                NamePattern::new(p).map_err(|e| ctx(e.to_string()))?;
+                ShardSource::Discover(DiscoverySpec::Databases {
+                    pattern: p.clone(),
+                    schema: tenant_schema,
+                })
+            } else if let Some(p) = r.schemas.as_ref().or(defaults.schemas.as_ref()) {
+                NamePattern::new(p).map_err(|e| ctx(e.to_string()))?;
+                ShardSource::Discover(DiscoverySpec::Schemas {
+                    pattern: p.clone(),
+                    database: None,
+                })
+            } else {
+                ShardSource::Explicit(Vec::new())
+            };
+            instances.push(TopologyInstance { instance, shards });
+        }
+        if instances.is_empty() {
+            return Err(invalid(None, "no [[instance]] defined".to_string()));
+        }
+        Ok(Topology { file, instances })
+    }
+
+    /// Replace every instance's shard source with discovery by `spec` (command-line patterns
+    /// override the file).
+    pub fn override_discovery(&mut self, spec: &DiscoverySpec) {
+        for i in &mut self.instances {
+            i.shards = ShardSource::Discover(spec.clone());
+        }
+    }
+
+    /// Build the fleet: explicit shards as listed, discovered shards by connecting to each
+    /// instance that needs it (concurrently).
+    pub async fn resolve(&self) -> Result<Fleet, TopologyError> {
+        let found = futures::future::try_join_all(self.instances.iter().map(|ti| async move {
+            match &ti.shards {
+                ShardSource::Explicit(s) => Ok(s.clone()),
+                ShardSource::Discover(spec) => discover_on_instance(&ti.instance, spec).await,
+            }
+        }))
+        .await?;
+        Ok(Fleet {
+            instances: self.instances.iter().map(|t| t.instance.clone()).collect(),
+            shards: found.into_iter().flatten().collect(),
+        })
+    }
+}
+
+impl Fleet {
+    /// Read a topology file and resolve it into a fleet (discovering shards live where the file
+    /// says so). See [`Topology`] for the format.
+    pub async fn from_toml_file(path: impl AsRef<Path>) -> Result<Fleet, TopologyError> {
+        Topology::from_toml_file(path)?.resolve().await
+    }
+
+    /// A one-instance fleet from a URL, with shards discovered by `spec`.
+    pub async fn from_url(instance_name: &str, url: &str, spec: &DiscoverySpec) -> Result<Fleet, TopologyError> {
+        let instance = Instance {
+            name: instance_name.to_string(),
+            connection: ConnectionSpec::from_url(url)?,
+            labels: BTreeMap::new(),
+        };
+        let shards = discover_on_instance(&instance, spec).await?;
+        Ok(Fleet {
+            instances: vec![instance],
+            shards,
+        })
+    }
+
+    /// The instance called `name`.
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// Shards on instance `name`.
+    pub fn shards_on<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Shard> + 'a {
+        self.shards.iter().filter(move |s| s.instance == name)
+    }
+}
