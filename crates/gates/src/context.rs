@@ -124,7 +124,8 @@ impl<'a> RuleContext<'a> {
     /// Whether `table` (a table, view or materialized view) was created by statement `before`
     /// or an earlier one in this migration, and not dropped before it. Renames are followed:
     /// after `CREATE TABLE a; ALTER TABLE a RENAME TO b;`, `b` is new. Operations on new tables
-    /// lock nobody: no running code uses them yet.
+    /// lock nobody: no running code uses them yet. `CREATE TABLE IF NOT EXISTS` counts as
+    /// creating the table (idempotent migrations would otherwise be flagged throughout).
     pub fn is_new_table(&self, table: &QualifiedName, before: usize) -> bool {
         self.state
             .relation_at(table, before)

@@ -47,6 +47,8 @@
 //! `-- deployclaw:ignore-file RULE` anywhere, silence rules by name or code (`all` silences
 //! every rule).
 
+#![warn(missing_docs)]
+
 mod config;
 mod context;
 mod error;

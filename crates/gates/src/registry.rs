@@ -84,6 +84,12 @@ impl Registry {
             .map(|r| r.as_ref())
     }
 
+    /// The documentation of the rule with this name or code, as `deployclaw explain` prints it
+    /// ([`RuleMeta::explain`]).
+    pub fn explain(&self, name_or_code: &str) -> Option<String> {
+        self.get(name_or_code).map(|r| r.meta().explain())
+    }
+
     /// The rules in registration order.
     pub fn iter(&self) -> impl Iterator<Item = &dyn GateRule> {
         self.rules.iter().map(|r| r.as_ref())

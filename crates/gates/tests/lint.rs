@@ -162,9 +162,7 @@ ALTER TABLE users ALTER COLUMN email SET NOT NULL;
         vec!["setting-not-null"]
     );
     // A proof on another column does not count.
-    let other = sql
-        .replace("SET NOT NULL", "SET NOT NULL")
-        .replace("COLUMN email SET", "COLUMN phone SET");
+    let other = sql.replace("COLUMN email SET", "COLUMN phone SET");
     assert_eq!(
         rules(&lint_with(&other, &on_pg(15))),
         vec!["setting-not-null"]
@@ -278,11 +276,42 @@ COMMIT;
 #[test]
 fn explain_returns_the_doc_comment() {
     let reg = Registry::builtin();
-    let rule = reg.get("DC101").unwrap();
-    let text = rule.meta().explain();
+    let text = reg.explain("DC101").unwrap();
+    assert_eq!(reg.explain("require-concurrent-index"), Some(text.clone()));
+    assert_eq!(reg.explain("no-such-rule"), None);
     assert!(text.starts_with("# require-concurrent-index (DC101)\n\nDefault severity: yellow\n"));
     assert!(text.contains("\n## Why is this bad?\n"));
     assert!(
         text.contains("CREATE INDEX CONCURRENTLY orders_customer_idx ON orders (customer_id);")
     );
+}
+
+#[test]
+fn missing_lock_timeout_fires_once_per_table_per_transaction() {
+    let sql = "\
+BEGIN;
+ALTER TABLE users ADD COLUMN a int;
+ALTER TABLE users ADD COLUMN b int;
+ALTER TABLE orders ADD COLUMN c int;
+COMMIT;
+ALTER TABLE users ADD COLUMN d int;
+";
+    let lines: Vec<u32> = lint(sql)
+        .iter()
+        .filter(|f| f.rule == "missing-lock-timeout")
+        .map(|f| f.location.as_ref().unwrap().line)
+        .collect();
+    assert_eq!(lines, vec![2, 4, 6]);
+}
+
+#[test]
+fn multiple_exclusive_locks_ignores_drops_of_unknown_indexes() {
+    let sql = "\
+SET lock_timeout = '2s';
+BEGIN;
+ALTER TABLE users ADD COLUMN a int;
+DROP INDEX users_a_idx;
+COMMIT;
+";
+    assert_eq!(rules(&lint(sql)), vec!["require-concurrent-index-drop"]);
 }

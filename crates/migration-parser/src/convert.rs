@@ -755,8 +755,35 @@ pub(crate) fn operations(
             object: dotted(object_name),
             text: comment.clone(),
         }),
+        S::Query(q) => {
+            // Data-modifying statements under WITH (`WITH x AS (...) UPDATE ...`) and
+            // data-modifying CTEs (`WITH d AS (DELETE ... RETURNING *) INSERT ...`).
+            let before = out.len();
+            query_dml(q, describe, out);
+            if out.len() == before {
+                out.push(Operation::Other {
+                    description: describe(),
+                });
+            }
+        }
         _ => out.push(Operation::Other {
             description: describe(),
         }),
+    }
+}
+
+/// The INSERT/UPDATE/DELETE operations inside a query (its body and its CTEs).
+fn query_dml(q: &ast::Query, describe: &dyn Fn() -> String, out: &mut Vec<Operation>) {
+    if let Some(with) = &q.with {
+        for cte in &with.cte_tables {
+            query_dml(&cte.query, describe, out);
+        }
+    }
+    match q.body.as_ref() {
+        SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) => {
+            operations(s, describe, out)
+        }
+        SetExpr::Query(inner) => query_dml(inner, describe, out),
+        _ => {}
     }
 }

@@ -1066,3 +1066,32 @@ fn inline_ignores() {
     );
     assert_eq!(ig(5), ["dropping-table"]);
 }
+
+#[test]
+fn never_panics_on_any_prefix_of_tricky_input() {
+    let src = "-- é\nSET LOCAL lock_timeout = '1.5s';\nBEGIN;\nALTER TABLE \"T\" ALTER COLUMN a TYPE varchar(2) COLLATE \"C\" USING a::text, SET SCHEMA s;\n\
+               DO $x$ BEGIN PERFORM ';'; END $x$;\nDROP INDEX CONCURRENTLY IF EXISTS a, b;\nCOMMENT ON CONSTRAINT c ON t IS NULL;\n\
+               VACUUM (FULL false) t (a);\nCREATE INDEX i ON ONLY t (a);\nREINDEX (CONCURRENTLY) TABLE t;\n\\set x y\nCOMMIT;\n/* tail";
+    let mut ends: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
+    ends.push(src.len());
+    for end in ends {
+        let prefix = &src[..end];
+        for mode in [TransactionMode::Autocommit, TransactionMode::WrapFile] {
+            let o = ParseOptions {
+                transaction_mode: mode,
+                ..Default::default()
+            };
+            if let Ok(m) = parse("p.sql", prefix, &o) {
+                for s in &m.statements {
+                    assert!(s.span.start <= s.span.end && s.span.end <= prefix.len());
+                    for op in &s.operations {
+                        for v in 11..=17 {
+                            let _ =
+                                migration_parser::lock_facts(op, migration_parser::PgVersion(v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -493,7 +493,7 @@ impl ValidationReport {
                 reasons: reasons(&s.findings),
             })
             .collect();
-        exceptions.sort_by(|a, b| b.gate.cmp(&a.gate));
+        exceptions.sort_by_key(|e| std::cmp::Reverse(e.gate));
         self.safety_gates = SafetyGates {
             migration_approved: self.gate == Gate::Green
                 || (self.gate == Gate::Yellow && policy.allow_yellow),
@@ -567,7 +567,7 @@ pub fn reasons(findings: &[Finding]) -> Vec<String> {
         .iter()
         .filter(|f| f.severity >= Severity::Yellow)
         .collect();
-    v.sort_by(|a, b| b.severity.cmp(&a.severity));
+    v.sort_by_key(|f| std::cmp::Reverse(f.severity));
     v.into_iter()
         .map(|f| format!("{}: {}", f.rule, f.message))
         .collect()

@@ -221,6 +221,9 @@ pub struct Mismatch {
     pub before: Option<String>,
     /// The value after the round trip, if any.
     pub after: Option<String>,
+    /// Only the order of columns differs (a dropped column re-added lands at the end; PostgreSQL
+    /// cannot reorder columns). Reported, but not counted against a restored catalog.
+    pub column_order_only: bool,
 }
 
 impl std::fmt::Display for Mismatch {
@@ -696,7 +699,8 @@ impl CatalogSnapshot {
     pub fn diff(&self, after: &CatalogSnapshot) -> Vec<Mismatch> {
         let mut out = Vec::new();
         let mut push = |object: String, what: &str, b: Option<String>, a: Option<String>| {
-            out.push(Mismatch { object, what: what.to_string(), before: b, after: a });
+            let column_order_only = what == "column order";
+            out.push(Mismatch { object, what: what.to_string(), before: b, after: a, column_order_only });
         };
         fn cmp_opt<T: PartialEq + std::fmt::Debug>(
             push: &mut dyn FnMut(String, &str, Option<String>, Option<String>),
@@ -786,7 +790,19 @@ impl CatalogSnapshot {
                 push(format!("table {name}"), "extra after the round trip", None, Some("exists".into()));
             }
         }
-        diff_map(&mut push, "sequence", &self.sequences, &after.sequences, |v| format!("{v:?}"));
+        diff_map(&mut push, "sequence", &self.sequences, &after.sequences, |v| {
+            format!(
+                "AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{}{}",
+                v.data_type,
+                v.increment,
+                v.min,
+                v.max,
+                v.start,
+                v.cache,
+                if v.cycle { " CYCLE" } else { "" },
+                v.owned_by.as_ref().map(|(t, c)| format!(" OWNED BY {t}.{c}")).unwrap_or_default()
+            )
+        });
         for (name, bv) in &self.views {
             if let Some(av) = after.views.get(name) {
                 diff_indexes(&mut push, &bv.indexes, &av.indexes);
@@ -795,7 +811,16 @@ impl CatalogSnapshot {
         diff_map(&mut push, "view", &self.views, &after.views, |v| {
             format!("{}{}{}", if v.materialized { "materialized: " } else { "" }, v.definition, v.comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default())
         });
-        diff_map(&mut push, "type", &self.types, &after.types, |v| format!("{v:?}"));
+        diff_map(&mut push, "type", &self.types, &after.types, |v| match v {
+            TypeSnap::Enum { labels, comment } => format!(
+                "ENUM ({}){}",
+                labels.iter().map(|l| crate::names::quote_literal(l)).collect::<Vec<_>>().join(", "),
+                comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default()
+            ),
+            TypeSnap::Domain { definition, comment } | TypeSnap::Composite { definition, comment } => {
+                format!("{definition}{}", comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default())
+            }
+        });
         diff_map(&mut push, "function", &self.functions, &after.functions, |v| {
             format!("{}{}", v.definition, v.comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default())
         });

@@ -359,7 +359,10 @@ impl Gen<'_> {
     fn statement(&mut self, stmt: &Statement) -> Vec<RollbackStatement> {
         let mut parts: Vec<Vec<RollbackStatement>> = Vec::new();
         let mut reasons: Vec<(bool, String)> = Vec::new(); // (irreversible?, reason)
-        let ops = stmt.operations.clone();
+        let mut ops = stmt.operations.clone();
+        // PostgreSQL runs the actions of one ALTER TABLE in passes, not in written order
+        // (drops, type changes, added columns, column attributes, indexes, constraints).
+        ops.sort_by_key(alter_pass);
         let outcomes: Vec<Outcome> = if ops.is_empty() {
             vec![self.opaque(stmt)]
         } else {
@@ -484,8 +487,8 @@ impl Gen<'_> {
                     quote_ident(column)
                 ))])
             }
-            Operation::AlterColumnType { table, column, new_type, collation, .. } => {
-                self.alter_type(table, column, new_type, collation.as_deref())
+            Operation::AlterColumnType { table, column, new_type, collation, using } => {
+                self.alter_type(table, column, new_type, collation.as_deref(), using.as_deref())
             }
             Operation::SetNotNull { table, column } => {
                 let before = self.table(table).and_then(|t| t.column(column)).map(|c| c.not_null);
@@ -1363,7 +1366,14 @@ impl Gen<'_> {
         Outcome::Partial(v, notes)
     }
 
-    fn alter_type(&mut self, table: &QualifiedName, column: &str, new_type: &str, collation: Option<&str>) -> Outcome {
+    fn alter_type(
+        &mut self,
+        table: &QualifiedName,
+        column: &str,
+        new_type: &str,
+        collation: Option<&str>,
+        using: Option<&str>,
+    ) -> Outcome {
         let Some(col) = self.table(table).and_then(|t| t.column(column)).cloned() else {
             return Outcome::Irreversible(format!(
                 "the previous type of {table}.{column} is unknown (column not in the pre-migration catalog)"
@@ -1375,7 +1385,18 @@ impl Gen<'_> {
         }
         let q = qn(table);
         let qc = quote_ident(column);
-        let (rev, note) = narrowing(new_type, &col.data_type);
+        let (mut rev, mut note) = narrowing(new_type, &col.data_type);
+        if let Some(u) = using {
+            let plain = u.replace(['"', ' '], "").to_ascii_lowercase();
+            let trivial = plain == column.to_ascii_lowercase()
+                || plain.starts_with(&format!("{}::", column.to_ascii_lowercase()));
+            if !trivial && rev == Reversibility::Exact {
+                rev = Reversibility::MayFail;
+            }
+            if !trivial {
+                note = format!("{note}; the migration converted with USING {u}, whose inverse is not derived automatically");
+            }
+        }
         let mut v = Vec::new();
         if let Some(d) = &col.default {
             v.push(tx(format!("ALTER TABLE {q} ALTER COLUMN {qc} DROP DEFAULT")));
@@ -1876,6 +1897,23 @@ impl Gen<'_> {
             statements.push(s);
         }
         crate::assemble(&self.migration.file, statements, self.irreversible, self.no_ops, self.opts)
+    }
+}
+
+fn alter_pass(op: &Operation) -> u8 {
+    match op {
+        Operation::DropConstraint { .. } | Operation::DropColumn { .. } => 0,
+        Operation::AlterColumnType { .. } => 1,
+        Operation::AddColumn { .. } => 2,
+        Operation::SetNotNull { .. }
+        | Operation::DropNotNull { .. }
+        | Operation::SetDefault { .. }
+        | Operation::DropDefault { .. } => 3,
+        Operation::AddConstraint { constraint, .. } => match constraint.kind {
+            ConstraintKind::PrimaryKey { .. } | ConstraintKind::Unique { .. } | ConstraintKind::Exclusion { .. } => 4,
+            _ => 5,
+        },
+        _ => 6,
     }
 }
 

@@ -78,9 +78,6 @@ impl Shadow {
     async fn create_db(&self, name: &str, template: Option<&str>) -> Result<(), RollbackError> {
         let mut admin = self.admin_conn().await?;
         let sql = match template {
-            Some(t) if self.version >= 15 => {
-                format!("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY", quote_ident(name), quote_ident(t))
-            }
             Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(name), quote_ident(t)),
             None => format!("CREATE DATABASE {}", quote_ident(name)),
         };
@@ -196,7 +193,8 @@ pub struct ColumnLoss {
 pub struct Proof {
     /// Forward and rollback both ran to the end on the shadow.
     pub tested: bool,
-    /// Tested, and the catalog after the rollback equals the one before the migration.
+    /// Tested, and the catalog after the rollback equals the one before the migration (up to
+    /// column order, see [`Mismatch::column_order_only`]).
     pub restored: bool,
     /// The forward statement that failed, if any (then the rollback was not run).
     pub forward_error: Option<SqlFailure>,
@@ -292,7 +290,7 @@ async fn prove_in(
     let after = column_values(&mut conn, &c2).await?;
     proof.data_loss = compare_values(&before, &after);
     proof.tested = proof.rollback_error.is_none();
-    proof.restored = proof.tested && proof.mismatches.is_empty();
+    proof.restored = proof.tested && proof.mismatches.iter().all(|m| m.column_order_only);
     let _ = conn.close().await;
     Ok(proof)
 }
@@ -334,6 +332,7 @@ async fn column_values(conn: &mut PgConnection, snap: &CatalogSnapshot) -> Resul
 
 fn compare_values(before: &Values, after: &Values) -> Vec<ColumnLoss> {
     let mut out = Vec::new();
+    let after_tables: std::collections::BTreeSet<&str> = after.keys().map(|(t, _)| t.as_str()).collect();
     for ((t, c), b) in before {
         if b.is_empty() {
             continue;
@@ -344,7 +343,13 @@ fn compare_values(before: &Values, after: &Values) -> Vec<ColumnLoss> {
                 column: c.clone(),
                 rows_before: b.len(),
                 values_lost: b.len(),
-                reason: "no rows or no column after the round trip".into(),
+                reason: if after.keys().any(|(at, ac)| at == t && ac == c) {
+                    "no value after the round trip".into()
+                } else if after_tables.contains(t.as_str()) {
+                    "the column has no values after the round trip".into()
+                } else {
+                    "the table is empty or missing after the round trip (rows deleted or table dropped and recreated)".into()
+                },
             }),
             Some(a) if a != b => {
                 let mut pool: Vec<&Option<String>> = a.iter().collect();
@@ -620,6 +625,12 @@ async fn history_in(
         }
         if let (Some(down), false) = (&pair.down, options.skip_upstream) {
             let proof = match parse(&format!("{}/down", pair.name), down, pair.run_in_transaction) {
+                Ok(m) if pair.run_in_transaction => {
+                    // A transactional down runs inside BEGIN ... ROLLBACK on the main database:
+                    // exactly as the tool runs it, without copying the database.
+                    entry.upstream_empty = m.statements.is_empty();
+                    in_rolled_back_tx(shadow, main, options, &c0, &m).await?
+                }
                 Ok(m) => {
                     entry.upstream_empty = m.statements.is_empty();
                     on_copy(shadow, main, options, &c0, |conn| {
@@ -651,6 +662,57 @@ async fn history_in(
     Ok(HistoryReport { entries })
 }
 
+/// Run a migration's statements after `BEGIN` on `main`, introspect, and roll back.
+async fn in_rolled_back_tx(
+    shadow: &Shadow,
+    main: &str,
+    options: &HistoryOptions,
+    c0: &CatalogSnapshot,
+    m: &Migration,
+) -> Result<Proof, RollbackError> {
+    let mut conn = shadow.connect(main).await?;
+    session(&mut conn, &options.schema, &options.statement_timeout).await?;
+    let db = |action: &str, source: sqlx::Error| RollbackError::Database { action: action.to_string(), source };
+    sqlx::raw_sql("BEGIN").execute(&mut conn).await.map_err(|e| db("begin", e))?;
+    let mut failed = None;
+    for s in &m.statements {
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(s.sql.clone())).execute(&mut conn).await {
+            let (sqlstate, message) = match &e {
+                sqlx::Error::Database(d) => (d.code().map(|c| c.into_owned()), d.message().to_string()),
+                other => (None, other.to_string()),
+            };
+            failed = Some(SqlFailure {
+                statement: s.index,
+                line: s.span.line,
+                sql: s.sql.trim().lines().next().unwrap_or("").chars().take(120).collect(),
+                sqlstate,
+                message,
+            });
+            break;
+        }
+    }
+    if failed.is_some() {
+        sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map_err(|e| db("rollback", e))?;
+    }
+    let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+    if failed.is_none() {
+        sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map_err(|e| db("rollback", e))?;
+    }
+    let _ = conn.close().await;
+    let mismatches = c0.diff(&c2);
+    let tested = failed.is_none();
+    Ok(Proof {
+        tested,
+        restored: tested && mismatches.iter().all(|m| m.column_order_only),
+        forward_error: None,
+        rollback_error: failed,
+        mismatches,
+        data_loss: Vec::new(),
+        rows_seeded: 0,
+        rollback: None,
+    })
+}
+
 type StepFuture<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SqlFailure>> + Send + 'c>>;
 
 /// Copy `main`, run `f` on the copy, compare its catalog with `c0`, drop the copy.
@@ -677,7 +739,7 @@ where
         let tested = r.is_ok();
         Ok::<Proof, RollbackError>(Proof {
             tested,
-            restored: tested && mismatches.is_empty(),
+            restored: tested && mismatches.iter().all(|m| m.column_order_only),
             forward_error: None,
             rollback_error: r.err(),
             mismatches,

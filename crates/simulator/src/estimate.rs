@@ -86,11 +86,13 @@ pub async fn calibrate(conn: &mut PgConnection, rows: u32) -> Result<Throughput,
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "CREATE SCHEMA {q};
              CREATE TABLE {q}.t (id integer, a integer, payload text);
-             INSERT INTO {q}.t SELECT g, g % 1000, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, {rows}) g;
-             VACUUM (ANALYZE) {q}.t"
+             INSERT INTO {q}.t SELECT g, g % 1000, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, {rows}) g"
         )))
         .execute(&mut *conn)
         .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {q}.t")))
+            .execute(&mut *conn)
+            .await?;
         let heap: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT pg_relation_size('{q}.t'::regclass)")))
             .fetch_one(&mut *conn)
             .await?;

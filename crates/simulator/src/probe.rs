@@ -1635,15 +1635,25 @@ async fn run_refs(
     Ok(out)
 }
 
-const SIZES_SQL: &str = "SELECT r.s, r.t, c.oid IS NOT NULL,
-       COALESCE((SELECT sum(pg_relation_size(p.relid)) FROM pg_partition_tree(c.oid) p), 0)::int8,
-       COALESCE((SELECT sum(pg_total_relation_size(p.relid)) FROM pg_partition_tree(c.oid) p), 0)::int8,
-       COALESCE((SELECT sum(pg_indexes_size(p.relid)) FROM pg_partition_tree(c.oid) p), 0)::int8,
-       (SELECT sum(GREATEST(pc.reltuples, 0))::int8 FROM pg_partition_tree(c.oid) p JOIN pg_class pc ON pc.oid = p.relid),
-       (SELECT bool_and(pc.reltuples < 0) FROM pg_partition_tree(c.oid) p JOIN pg_class pc ON pc.oid = p.relid WHERE pc.relkind <> 'p')
-  FROM unnest($1::text[], $2::text[]) AS r(s, t)
-  LEFT JOIN pg_namespace n ON n.nspname = r.s
-  LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.t AND c.relkind IN ('r', 'p', 'm')";
+const SIZES_SQL: &str = "WITH r AS (
+  SELECT r.s, r.t, c.oid, c.relkind
+    FROM unnest($1::text[], $2::text[]) AS r(s, t)
+    LEFT JOIN pg_namespace n ON n.nspname = r.s
+    LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.t AND c.relkind IN ('r', 'p', 'm')
+), parts AS (
+  SELECT r.s, r.t, pc.oid AS part, pc.relkind, pc.reltuples
+    FROM r
+    JOIN pg_class pc ON pc.oid = r.oid AND r.relkind <> 'p'
+       OR (r.relkind = 'p' AND pc.oid IN (SELECT relid FROM pg_partition_tree(r.oid)))
+)
+SELECT r.s, r.t, r.oid IS NOT NULL,
+       COALESCE(sum(pg_relation_size(p.part)), 0)::int8,
+       COALESCE(sum(pg_total_relation_size(p.part)), 0)::int8,
+       COALESCE(sum(pg_indexes_size(p.part)), 0)::int8,
+       sum(GREATEST(p.reltuples, 0))::int8,
+       bool_and(p.reltuples < 0) FILTER (WHERE p.relkind <> 'p')
+  FROM r LEFT JOIN parts p ON p.s = r.s AND p.t = r.t
+ GROUP BY r.s, r.t, r.oid";
 
 async fn run_sizes(
     conn: &mut PgConnection,
@@ -1663,10 +1673,7 @@ async fn run_sizes(
     let elapsed = started.elapsed().as_millis() as u64;
     let rows = match res {
         Ok(rows) => rows,
-        Err(e) => {
-            eprintln!("sizes failed: {e:?}");
-            return Ok((Vec::new(), Vec::new()));
-        }
+        Err(_) => return Ok((Vec::new(), Vec::new())),
     };
     let mut stats = Vec::new();
     let mut results = Vec::new();

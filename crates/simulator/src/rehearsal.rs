@@ -622,6 +622,10 @@ struct Engine<'a> {
     baseline: BTreeSet<LockKey>,
     /// Relations that existed when the current unit started.
     unit_relations: HashMap<u32, RelInfo>,
+    /// In-place: one transaction for everything, so a lock an earlier statement took is not
+    /// listed again; knowledge-table locks confirmed by a held lock of equal or stronger mode
+    /// on the same relation are added.
+    in_place: bool,
 }
 
 impl Engine<'_> {
@@ -666,9 +670,9 @@ impl Engine<'_> {
             }
             Ok(()) => {
                 let after = relations(self.conn, &self.schemas).await?;
-                let locks = held_locks(self.conn).await?;
+                let locks_all = held_locks(self.conn).await?;
                 let mut out = BTreeSet::new();
-                for (oid, mode) in locks {
+                for (oid, mode) in locks_all.iter().cloned() {
                     if self.baseline.contains(&(oid, mode.clone())) {
                         continue;
                     }
@@ -685,6 +689,23 @@ impl Engine<'_> {
                         mode: m,
                         created_here: !self.unit_relations.contains_key(&oid),
                     });
+                }
+                if self.in_place {
+                    let held: Vec<(String, String, LockMode)> = locks_all
+                        .iter()
+                        .filter_map(|(oid, mode)| {
+                            let info = after.get(oid).or_else(|| before.get(oid))?;
+                            Some((info.schema.clone(), info.name.clone(), LockMode::from_pg_locks_name(mode)?))
+                        })
+                        .collect();
+                    for k in knowledge_locks(st, self.version, &self.shard_schema) {
+                        let confirmed = held
+                            .iter()
+                            .any(|(s, n, m)| s == &k.schema && n == &k.relation && *m >= k.mode);
+                        if confirmed && !out.iter().any(|l| l.schema == k.schema && l.relation == k.relation && l.mode >= k.mode) {
+                            out.insert(k);
+                        }
+                    }
                 }
                 rec.locks = out.into_iter().collect();
                 for (oid, a) in &after {
@@ -817,6 +838,7 @@ pub(crate) async fn run_on_shadow(
         cancel: cancel.clone(),
         baseline: BTreeSet::new(),
         unit_relations: HashMap::new(),
+        in_place: false,
     };
     let mut out = Vec::new();
     let mut open: Option<OpenTx> = None;
@@ -964,6 +986,7 @@ pub(crate) async fn run_in_place(
             cancel: cancel.clone(),
             baseline: BTreeSet::new(),
             unit_relations: HashMap::new(),
+            in_place: true,
         };
         let mut out = Vec::new();
         // Open block: (transaction id, aborted).

@@ -124,11 +124,11 @@ async fn probes_find_exactly_the_planted_problems() {
         assert!(f.skipped.is_some() && !f.would_fail, "{f:#?}");
         // sizes
         let sizes: Vec<_> = p.iter().filter(|r| r.kind == ProbeKind::TableSize).collect();
-        assert!(sizes.iter().any(|r| r.table == "users" && r.bytes.unwrap_or(0) > 0));
+        assert!(sizes.iter().any(|r| r.table == "users" && r.bytes.unwrap_or(0) > 0), "{sizes:#?} {:#?}", ev.tables);
         assert!(ev.tables.iter().any(|t| t.table == "no_such_table" && !t.exists));
         // Nothing else reported as failing.
         let failing: Vec<_> = p.iter().filter(|r| r.would_fail).map(|r| (r.kind, r.statement_index)).collect();
-        assert_eq!(failing.len(), 11, "{failing:?}");
+        assert_eq!(failing.len(), 10, "{failing:?}");
         assert!(p.iter().all(|r| r.error.is_none()), "{p:#?}");
     }
     // The hostile schema name did not break anything: the tables are still there.

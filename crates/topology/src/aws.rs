@@ -110,11 +110,30 @@ pub struct RdsSource {
 }
 
 impl RdsSource {
-    /// A source selecting one cluster or instance by identifier, as `--target-db <id>` does.
-    pub fn target(identifier: impl Into<String>) -> Self {
-        RdsSource {
-            identifiers: vec![identifier.into()],
-            ..RdsSource::default()
+    /// A source selecting one cluster or instance, as `--target-db` does: an identifier (either
+    /// kind), or an ARN (`arn:aws:rds:<region>:<account>:cluster:<id>` or `...:db:<id>`), which
+    /// also sets the region.
+    pub fn target(target: impl Into<String>) -> Self {
+        let target = target.into();
+        match parse_rds_arn(&target) {
+            Some(arn) => RdsSource {
+                region: Some(arn.region.to_string()),
+                cluster_ids: if arn.cluster {
+                    vec![arn.id.to_string()]
+                } else {
+                    Vec::new()
+                },
+                instance_ids: if arn.cluster {
+                    Vec::new()
+                } else {
+                    vec![arn.id.to_string()]
+                },
+                ..RdsSource::default()
+            },
+            None => RdsSource {
+                identifiers: vec![target],
+                ..RdsSource::default()
+            },
         }
     }
 
@@ -191,10 +210,42 @@ impl RdsSource {
     }
 }
 
-/// True when `s` has the shape of an RDS DB cluster or instance identifier: 1 to 63 ASCII
-/// letters, digits or hyphens, starting with a letter, not ending with a hyphen, without two
-/// consecutive hyphens. Lets a CLI tell `--target-db prod-db` from a URL or a file name.
-pub fn is_rds_identifier(s: &str) -> bool {
+/// True when `s` names an RDS cluster or instance: an identifier (1 to 63 ASCII letters, digits
+/// or hyphens, starting with a letter, not ending with a hyphen, without two consecutive
+/// hyphens) or an RDS cluster/instance ARN. Lets a CLI tell `--target-db prod-db` from a URL or
+/// a file name.
+pub fn is_rds_target(s: &str) -> bool {
+    is_rds_identifier(s) || parse_rds_arn(s).is_some()
+}
+
+struct RdsArn<'a> {
+    region: &'a str,
+    cluster: bool,
+    id: &'a str,
+}
+
+/// `arn:<partition>:rds:<region>:<account>:(cluster|db):<id>`.
+fn parse_rds_arn(s: &str) -> Option<RdsArn<'_>> {
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        [
+            "arn",
+            _partition,
+            "rds",
+            region,
+            _account,
+            kind @ ("cluster" | "db"),
+            id,
+        ] if !region.is_empty() && is_rds_identifier(id) => Some(RdsArn {
+            region,
+            cluster: *kind == "cluster",
+            id,
+        }),
+        _ => None,
+    }
+}
+
+fn is_rds_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -1031,10 +1082,27 @@ mod tests {
     }
 
     #[test]
-    fn rds_identifier_shape() {
-        for ok in ["prod-db", "a", "Tenants01", "aurora-main-1"] {
-            assert!(is_rds_identifier(ok), "{ok}");
+    fn rds_target_shape() {
+        for ok in [
+            "prod-db",
+            "a",
+            "Tenants01",
+            "aurora-main-1",
+            "arn:aws:rds:eu-west-1:123456789012:cluster:prod",
+            "arn:aws-cn:rds:cn-north-1:123456789012:db:prod-1",
+        ] {
+            assert!(is_rds_target(ok), "{ok}");
         }
+        for bad in ["arn:aws:rds:eu-west-1:1:snapshot:x", "arn:aws:s3:::bucket"] {
+            assert!(!is_rds_target(bad), "{bad}");
+        }
+        let s = RdsSource::target("arn:aws:rds:eu-west-1:123456789012:cluster:prod");
+        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(s.cluster_ids, ["prod"]);
+        assert!(s.identifiers.is_empty() && s.instance_ids.is_empty());
+        let s = RdsSource::target("arn:aws:rds:us-east-1:123456789012:db:pg-a");
+        assert_eq!(s.instance_ids, ["pg-a"]);
+        assert_eq!(RdsSource::target("pg-a").identifiers, ["pg-a"]);
         for bad in [
             "",
             "1db",
@@ -1045,7 +1113,7 @@ mod tests {
             "db_1",
             &"a".repeat(64),
         ] {
-            assert!(!is_rds_identifier(bad), "{bad}");
+            assert!(!is_rds_target(bad), "{bad}");
         }
     }
 

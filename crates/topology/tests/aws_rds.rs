@@ -155,20 +155,35 @@ async fn selects_by_cluster_instance_and_either_identifier() {
         ["pg-b"]
     );
 
-    // `--target-db <id>`: either kind.
-    for (id, kind) in [("aurora-main", "cluster"), ("pg-a", "instance")] {
+    // `--target-db <id>`: either kind, by identifier or ARN.
+    for (target, id, kind) in [
+        ("aurora-main", "aurora-main", "cluster"),
+        ("pg-a", "pg-a", "instance"),
+        (
+            "arn:aws:rds:us-east-1:123456789012:cluster:aurora-main",
+            "aurora-main",
+            "cluster",
+        ),
+        (
+            "arn:aws:rds:us-east-1:123456789012:db:pg-b",
+            "pg-b",
+            "instance",
+        ),
+    ] {
+        assert!(topology::aws::is_rds_target(target));
         let found = discover_rds_with(
             &session,
             &RdsSource {
                 profile: base.profile.clone(),
                 endpoint_url: base.endpoint_url.clone(),
-                ..RdsSource::target(id)
+                ..RdsSource::target(target)
             },
         )
         .await
         .unwrap();
         assert_eq!(names(&found), [id]);
         assert_eq!(found[0].labels[LABEL_KIND], kind);
+        assert_eq!(found[0].labels["rds:arn"].rsplit(':').next(), Some(id));
     }
     let two = RdsSource {
         identifiers: vec!["pg-b".into(), "aurora-main".into()],

@@ -185,7 +185,7 @@ async fn discover_async(a: &DiscoverArgs) -> Result<i32, Failure> {
         .iter()
         .map(|(ids, e)| JsonUnreadable {
             shards: ids.clone(),
-            error: format!("{:#}", anyhow::Error::from(ErrRef(e))),
+            error: ErrRef(e).to_string(),
         })
         .collect();
 
@@ -247,14 +247,9 @@ async fn discover_async(a: &DiscoverArgs) -> Result<i32, Failure> {
     Ok(crate::exit::GREEN)
 }
 
-/// Lets anyhow render a borrowed error chain.
+/// Renders an error with its source chain (`a: b: c`).
 struct ErrRef<'a>(&'a TopologyError);
 
-impl std::fmt::Debug for ErrRef<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.0, f)
-    }
-}
 impl std::fmt::Display for ErrRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self.0, f)?;
@@ -266,7 +261,6 @@ impl std::fmt::Display for ErrRef<'_> {
         Ok(())
     }
 }
-impl std::error::Error for ErrRef<'_> {}
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

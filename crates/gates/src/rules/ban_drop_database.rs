@@ -8,8 +8,9 @@ declare_rule! {
     ///
     /// ## Why is this bad?
     /// It deletes a whole database — for a database-per-tenant fleet, a whole tenant — and
-    /// cannot be rolled back (it cannot even run inside a transaction block). Every PostgreSQL
-    /// version.
+    /// cannot be rolled back (it cannot even run inside a transaction block). It needs exclusive
+    /// access to the database: it fails while other sessions are connected, and since PostgreSQL
+    /// 13 `WITH (FORCE)` terminates them. Every PostgreSQL version.
     ///
     /// Severity **red**: irreversible data loss; never part of a schema migration.
     ///

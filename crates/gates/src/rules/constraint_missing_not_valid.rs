@@ -1,4 +1,4 @@
-use migration_parser::{ConstraintKind, LockMode, Operation, QualifiedName, Statement};
+use migration_parser::{ColumnDef, ConstraintKind, LockMode, Operation, QualifiedName, Statement};
 
 use super::{lock_on, lock_phrase, qname};
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
@@ -6,8 +6,9 @@ use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 declare_rule! {
     /// ## What it does
     /// Flags a `FOREIGN KEY` or `CHECK` constraint added to an existing table without
-    /// `NOT VALID` (including `ADD COLUMN ... REFERENCES` / `CHECK`), and a `VALIDATE CONSTRAINT`
-    /// that runs in the same transaction as the `NOT VALID` add.
+    /// `NOT VALID` (including `ADD COLUMN ... CHECK`, and `ADD COLUMN ... REFERENCES` with a
+    /// non-null `DEFAULT`: without one PostgreSQL skips the validation, as every value is NULL),
+    /// and a `VALIDATE CONSTRAINT` that runs in the same transaction as the `NOT VALID` add.
     ///
     /// ## Why is this bad?
     /// Adding the constraint validates every existing row while holding the lock:
@@ -35,6 +36,13 @@ declare_rule! {
         name: "constraint-missing-not-valid",
         severity: Yellow,
     }
+}
+
+fn has_non_null_default(column: &ColumnDef) -> bool {
+    column
+        .default
+        .as_ref()
+        .is_some_and(|d| !d.sql.trim().eq_ignore_ascii_case("null"))
 }
 
 /// The fix: the statement itself with `NOT VALID` appended (when it is a single-action
@@ -109,8 +117,11 @@ impl GateRule for ConstraintMissingNotValid {
                         _ => {}
                     }
                 }
+                // PostgreSQL skips validating an inline foreign key when the new column has no
+                // default (every value is NULL); a CHECK is always checked against every row.
                 Operation::AddColumn { table, column, .. }
-                    if (column.references.is_some() || column.check.is_some())
+                    if (column.check.is_some()
+                        || (column.references.is_some() && has_non_null_default(column)))
                         && ctx.is_existing_table(table, stmt.index) =>
                 {
                     let lock = lock_on(ctx, op, table, LockMode::AccessExclusive);

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use migration_parser::{LockMode, QualifiedName};
+use migration_parser::{LockMode, Operation, QualifiedName};
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
@@ -49,7 +49,26 @@ impl GateRule for MultipleExclusiveLocks {
                     {
                         continue;
                     }
-                    let id = ctx.table_identity(&fact.relation, stmt.index);
+                    // Index-level operations report the index; count its table when the migration
+                    // knows it, and skip it otherwise (it may be a table already counted).
+                    let table = match op {
+                        Operation::DropIndex { .. }
+                        | Operation::RenameIndex { .. }
+                        | Operation::AttachIndexPartition { .. } => {
+                            ctx.index_table(&fact.relation, stmt.index).cloned()
+                        }
+                        Operation::Reindex { target_kind, .. } if target_kind == "index" => {
+                            ctx.index_table(&fact.relation, stmt.index).cloned()
+                        }
+                        _ => Some(fact.relation.clone()),
+                    };
+                    let Some(table) = table else {
+                        continue;
+                    };
+                    if ctx.is_new_table(&table, stmt.index) {
+                        continue;
+                    }
+                    let id = ctx.table_identity(&table, stmt.index);
                     let entry = per_tx.entry(stmt.tx.transaction).or_default();
                     if !entry.0.iter().any(|t| crate::same_name(t, &id)) {
                         entry.0.push(id);

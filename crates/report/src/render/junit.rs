@@ -54,7 +54,7 @@ fn property(o: &mut String, indent: &str, name: &str, value: &str) {
 
 fn findings_text(s: &ShardReport) -> String {
     let mut fs: Vec<_> = s.findings.iter().collect();
-    fs.sort_by(|a, b| b.severity.cmp(&a.severity));
+    fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut t = String::new();
     for f in fs {
         let at = f

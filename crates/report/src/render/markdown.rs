@@ -252,7 +252,7 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
                 human_ms(s.estimated_lock_ms)
             );
             let mut fs: Vec<_> = s.findings.iter().collect();
-            fs.sort_by(|a, b| b.severity.cmp(&a.severity));
+            fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
             for f in fs {
                 let at = f
                     .location

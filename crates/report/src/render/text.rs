@@ -125,7 +125,7 @@ pub fn human_ms(ms: u64) -> String {
         format!("{}.{} s", tenths / 10, tenths % 10)
     } else {
         let s = ms.div_ceil(1000);
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             format!("{} min", s / 60)
         } else {
             format!("{} min {} s", s / 60, s % 60)
@@ -137,7 +137,7 @@ pub fn human_ms(ms: u64) -> String {
 pub fn human_secs(s: u64) -> String {
     if s < 60 {
         format!("{s} s")
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{} min {} s", s / 60, s % 60)

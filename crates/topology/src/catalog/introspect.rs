@@ -86,7 +86,7 @@ SELECT n.nspname::text AS schema, c.relname::text AS tbl, ic.relname::text AS na
        ic.oid::int8 AS oid, ic.relfilenode::int8 AS relfilenode,
        pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
-       c.oid::int8 AS tbl_oid, i.indkey::int2[]::int4[] AS indkey, i.indnkeyatts::int4 AS nkeyatts,
+       c.oid::int8 AS tbl_oid, string_to_array(i.indkey::text, ' ')::int4[] AS indkey, i.indnkeyatts::int4 AS nkeyatts,
        con.conname::text AS constraint_name,
        pg_catalog.pg_relation_size(i.indexrelid) AS bytes
 FROM pg_catalog.pg_index i

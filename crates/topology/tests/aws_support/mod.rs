@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -47,7 +48,9 @@ static ENV: Once = Once::new();
 /// `Once` blocks the other test threads until the environment is set.
 pub fn init_aws_env() {
     ENV.call_once(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("aws-profiles-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_profile_dirs(&tmp);
+        let dir = tmp.join(format!("aws-profiles-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create profile dir");
         let config = dir.join("config");
         let credentials = dir.join("credentials");
@@ -99,6 +102,22 @@ pub fn init_aws_env() {
     });
 }
 
+/// Remove `aws-profiles-<pid>` dirs of test processes that are gone.
+fn remove_stale_profile_dirs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("aws-profiles-")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Where the moto server executable is, or `None`.
 pub fn find_moto_server() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("MOTO_SERVER_BIN") {
@@ -143,7 +162,17 @@ impl Moto {
             let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
                 .join(format!("moto-{}-{port}.log", std::process::id()));
             let log_file = std::fs::File::create(&log).expect("moto log file");
-            let child = Command::new(&bin)
+            let mut cmd = Command::new(&bin);
+            // SAFETY: prctl is async-signal-safe; it only makes the kernel kill moto when the
+            // thread that started it (this test's thread, which owns the `Moto`) dies, so a
+            // killed test run leaves no server behind.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = cmd
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("dup log"))
