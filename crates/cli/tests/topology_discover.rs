@@ -41,7 +41,12 @@ async fn discover_prints_fleet_shapes_and_drift() {
         rows: 10,
         ..Default::default()
     }
-    .plant(5, Plant::Drift { kind: DriftKind::ExtraColumn })
+    .plant(
+        5,
+        Plant::Drift {
+            kind: DriftKind::ExtraColumn,
+        },
+    )
     .plant(2, Plant::OrphanedCoupons { rows: 2 });
     let fleet = start_fleet(2, &spec).await.expect("fixture fleet");
     let ports: Vec<u16> = fleet.clusters.iter().map(|c| c.port()).collect();
@@ -60,9 +65,18 @@ async fn discover_prints_fleet_shapes_and_drift() {
     .unwrap();
 
     // Text.
-    let out = bin().args(["topology", "discover", "--topology"]).arg(&file).output().unwrap();
+    let out = bin()
+        .args(["topology", "discover", "--topology"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     insta::assert_snapshot!("discover_text", redact(&stdout, &ports));
 
     // JSON.
@@ -88,11 +102,27 @@ async fn discover_prints_fleet_shapes_and_drift() {
 
     // --target-db with a pattern: only instance pg-2, tenants 4..6 there; pattern picks 2.
     let out = bin()
-        .args(["topology", "discover", "--format", "json", "--tenant-schemas", "tenant_000[45]", "--target-db"])
-        .arg(format!("postgres://postgres@127.0.0.1:{}/app?sslmode=disable", ports[1]))
+        .args([
+            "topology",
+            "discover",
+            "--format",
+            "json",
+            "--tenant-schemas",
+            "tenant_000[45]",
+            "--target-db",
+        ])
+        .arg(format!(
+            "postgres://postgres@127.0.0.1:{}/app?sslmode=disable",
+            ports[1]
+        ))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["shards"], 2);
     assert_eq!(v["drifted"].as_array().unwrap().len(), 1, "{v}");
@@ -103,13 +133,20 @@ async fn discover_prints_fleet_shapes_and_drift() {
 #[test]
 fn unreachable_fleet_exits_4_without_leaking_the_password() {
     let out = bin()
-        .args(["topology", "discover", "--target-db", "postgres://app:hunter2@127.0.0.1:1/app"])
+        .args([
+            "topology",
+            "discover",
+            "--target-db",
+            "postgres://app:hunter2@127.0.0.1:1/app",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot connect"), "{stderr}");
-    assert!(!stderr.contains("hunter2") && !String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+    assert!(
+        !stderr.contains("hunter2") && !String::from_utf8_lossy(&out.stdout).contains("hunter2")
+    );
 }
 
 #[test]
@@ -118,7 +155,11 @@ fn bad_topology_file_exits_3_with_location() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bad.toml");
     std::fs::write(&file, "[[instance]]\nname = \"a\"\nhost = = \"x\"\n").unwrap();
-    let out = bin().args(["topology", "discover", "--topology"]).arg(&file).output().unwrap();
+    let out = bin()
+        .args(["topology", "discover", "--topology"])
+        .arg(&file)
+        .output()
+        .unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -219,6 +219,10 @@ fn norm_type(t: &str) -> (String, Vec<u32>) {
 /// different storage), `json` ↔ `jsonb`, and `timestamp` → `timestamptz` are rewrites. The last
 /// is conservative: from PG 12 it is catalog-only when the session `TimeZone` is UTC, which the
 /// linter cannot know.
+///
+/// `Some(false)` is about the table: indexes on the column may still be rebuilt (observed on
+/// PG 15 for `text` → `varchar` and for a collation change), under the same ACCESS EXCLUSIVE
+/// lock.
 pub fn type_change_rewrites(old_type: &str, new_type: &str) -> Option<bool> {
     let (ob, om) = norm_type(old_type);
     let (nb, nm) = norm_type(new_type);
@@ -337,6 +341,8 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
                 }
             }
         }
+        // DROP TABLE of a table with foreign keys also takes ACCESS EXCLUSIVE on the referenced
+        // tables (their FK triggers are dropped; observed on PG 15) — only the catalog knows them.
         // sql-droptable / explicit-locking: "ACCESS EXCLUSIVE: Acquired by the DROP TABLE,
         // TRUNCATE, REINDEX, CLUSTER, VACUUM FULL, and REFRESH MATERIALIZED VIEW (without
         // CONCURRENTLY) commands. Many forms of ALTER INDEX and ALTER TABLE also acquire a lock at
@@ -533,26 +539,29 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
         }
         // sql-reindex: "REINDEX is similar to a drop and recreate of the index [...] locks out
         // writes but not reads of the index's parent table. It also takes an ACCESS EXCLUSIVE
-        // lock on the specific index being processed" (SHARE on the table). CONCURRENTLY (PG
-        // 12+): SHARE UPDATE EXCLUSIVE. Before 12 CONCURRENTLY does not exist: the plain form is
-        // what can run.
+        // lock on the specific index being processed, which will block reads that attempt to
+        // use that index." (observed on PG 15: REINDEX INDEX i → i ACCESS EXCLUSIVE + its table
+        // SHARE; REINDEX TABLE t → t SHARE + every index of t ACCESS EXCLUSIVE, which blocks the
+        // planning of any query on t). CONCURRENTLY (PG 12+): SHARE UPDATE EXCLUSIVE. Before 12
+        // CONCURRENTLY does not exist: the plain form is what can run. The relation reported is
+        // the one named (index, table, schema or database).
         Operation::Reindex {
-            name, concurrently, ..
+            name,
+            concurrently,
+            target_kind,
         } => {
-            if *concurrently && v.0 >= 12 {
-                f.add(
-                    name,
-                    ShareUpdateExclusive,
-                    Rewrite::Indexes,
-                    Scan::Full,
-                    Page::Reindex,
-                );
+            let mode = if *concurrently && v.0 >= 12 {
+                ShareUpdateExclusive
+            } else if target_kind == "index" {
+                AccessExclusive
             } else {
-                f.add(name, Share, Rewrite::Indexes, Scan::Full, Page::Reindex);
-            }
+                Share
+            };
+            f.add(name, mode, Rewrite::Indexes, Scan::Full, Page::Reindex);
         }
         // sql-truncate: "TRUNCATE acquires an ACCESS EXCLUSIVE lock on each table it operates
-        // on". It swaps in empty files: not a rewrite whose time grows with the table.
+        // on". It swaps in empty files (new relfilenode) but that does not take time growing with
+        // the table, so it is not reported as a rewrite.
         Operation::Truncate { tables, .. } => {
             for t in tables {
                 f.add(t, AccessExclusive, none, Scan::None, Page::Truncate);

@@ -179,7 +179,11 @@ fn unique_primary_key_and_indexes() {
         main_fact("REINDEX INDEX CONCURRENTLY i", 12),
         (ShareUpdateExclusive, Rewrite::Indexes, Scan::Full)
     );
-    assert_eq!(main_fact("REINDEX INDEX CONCURRENTLY i", 11).0, Share);
+    assert_eq!(
+        main_fact("REINDEX INDEX CONCURRENTLY i", 11).0,
+        AccessExclusive
+    );
+    assert_eq!(main_fact("REINDEX INDEX i", 15).0, AccessExclusive);
     assert_eq!(main_fact("REINDEX TABLE t", 15).0, Share);
 }
 

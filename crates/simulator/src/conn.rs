@@ -11,7 +11,10 @@ pub const APPLICATION_NAME: &str = "deployclaw-simulator";
 
 /// sqlx connect options for `spec`, connecting to `database`. The password (or an IAM token the
 /// caller already put into `spec.password`) is passed to the driver, never printed.
-pub fn connect_options(spec: &ConnectionSpec, database: &str) -> Result<PgConnectOptions, topology::TopologyError> {
+pub fn connect_options(
+    spec: &ConnectionSpec,
+    database: &str,
+) -> Result<PgConnectOptions, topology::TopologyError> {
     Ok(spec
         .with_database(database)
         .to_connect_options()?

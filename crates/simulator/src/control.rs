@@ -25,7 +25,10 @@ impl CancelToken {
     /// A token that is not cancelled.
     pub fn new() -> Self {
         let (tx, rx) = watch::channel(false);
-        Self { tx: Arc::new(tx), rx }
+        Self {
+            tx: Arc::new(tx),
+            rx,
+        }
     }
 
     /// Cancel: every clone sees it.
@@ -140,7 +143,12 @@ pub struct Step {
 pub(crate) struct StepLog(Arc<std::sync::Mutex<Vec<Step>>>);
 
 impl StepLog {
-    pub(crate) fn push(&self, action: &str, details: impl Into<String>, duration: std::time::Duration) {
+    pub(crate) fn push(
+        &self,
+        action: &str,
+        details: impl Into<String>,
+        duration: std::time::Duration,
+    ) {
         if let Ok(mut v) = self.0.lock() {
             let step = v.len() as u32 + 1;
             v.push(Step {
@@ -153,6 +161,9 @@ impl StepLog {
     }
 
     pub(crate) fn take(&self) -> Vec<Step> {
-        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }

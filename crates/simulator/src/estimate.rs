@@ -42,7 +42,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use crate::probe::TableStats;
-use crate::rehearsal::{LockSource, NotRunReason, RehearsalResult, StatementOutcome, knowledge_locks};
+use crate::rehearsal::{
+    LockSource, NotRunReason, RehearsalResult, StatementOutcome, knowledge_locks,
+};
 
 /// Throughput figures the model divides sizes by.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -133,9 +135,11 @@ pub async fn calibrate(conn: &mut PgConnection, rows: u32) -> Result<Throughput,
         })
     }
     .await;
-    let drop = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {q} CASCADE")))
-        .execute(&mut *conn)
-        .await;
+    let drop = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {q} CASCADE"
+    )))
+    .execute(&mut *conn)
+    .await;
     let tp = run?;
     drop?;
     Ok(tp)
@@ -235,7 +239,10 @@ pub fn estimate(
             });
             continue;
         }
-        let observed = rec.filter(|r| r.lock_source == LockSource::Observed && matches!(r.outcome, StatementOutcome::Succeeded));
+        let observed = rec.filter(|r| {
+            r.lock_source == LockSource::Observed
+                && matches!(r.outcome, StatementOutcome::Succeeded)
+        });
         let locks = match (observed, rec) {
             (Some(r), _) => r.locks.clone(),
             (None, Some(r)) if r.lock_source == LockSource::KnowledgeTable => r.locks.clone(),
@@ -254,7 +261,10 @@ pub fn estimate(
                 for f in lock_facts(op, version) {
                     if f.rewrite == Rewrite::Table {
                         rewritten.push((
-                            f.relation.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
+                            f.relation
+                                .schema
+                                .clone()
+                                .unwrap_or_else(|| shard_schema.to_string()),
                             f.relation.name.clone(),
                         ));
                     }
@@ -282,15 +292,22 @@ pub fn estimate(
             let index_build = match op {
                 Operation::CreateIndex { table, .. } => Some(table.clone()),
                 Operation::AddConstraint { table, constraint } => match &constraint.kind {
-                    migration_parser::ConstraintKind::Unique { using_index: None, .. }
-                    | migration_parser::ConstraintKind::PrimaryKey { using_index: None, .. } => Some(table.clone()),
+                    migration_parser::ConstraintKind::Unique {
+                        using_index: None, ..
+                    }
+                    | migration_parser::ConstraintKind::PrimaryKey {
+                        using_index: None, ..
+                    } => Some(table.clone()),
                     _ => None,
                 },
                 _ => None,
             };
             let mut done = Vec::new();
             if let Some(t) = &index_build {
-                let key = (t.schema.clone().unwrap_or_else(|| shard_schema.to_string()), t.name.clone());
+                let key = (
+                    t.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
+                    t.name.clone(),
+                );
                 if !rewritten.contains(&key)
                     && let Some(ts) = sizes.get(&key)
                 {
@@ -309,7 +326,10 @@ pub fn estimate(
                     continue;
                 }
                 let key = (
-                    f.relation.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
+                    f.relation
+                        .schema
+                        .clone()
+                        .unwrap_or_else(|| shard_schema.to_string()),
                     f.relation.name.clone(),
                 );
                 if rewritten.contains(&key) || done.contains(&key) {

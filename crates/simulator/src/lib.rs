@@ -1,6 +1,67 @@
 //! # simulator
 //!
-//! (crate docs are written at the end)
+//! Runs a parsed migration against every tenant shard of a fleet **without changing any
+//! target**, and returns the evidence the gates decide on:
+//!
+//! * **Probes** ([`probe`]) — read-only queries on every shard, generated from the migration's
+//!   typed operations: orphaned rows before a foreign key, NULLs before `SET NOT NULL` (and rows
+//!   an added `NOT NULL` column without default would leave NULL), duplicate groups before a
+//!   `UNIQUE` constraint or unique index (NULL semantics and `NULLS NOT DISTINCT` respected),
+//!   rows failing a new `CHECK`, values failing a type change's cast, objects the migration
+//!   needs that are missing or that it creates but already exist (drift), and the size and row
+//!   estimate of every table touched. One `REPEATABLE READ READ ONLY` transaction per shard with
+//!   `SET LOCAL statement_timeout`/`lock_timeout`, one savepoint per probe, always rolled back.
+//!   Every identifier is quoted ([`quote_ident`]); values are bound parameters.
+//! * **Rehearsal** ([`rehearsal`]) — once per schema shape (catalog fingerprint): the shard's
+//!   structure is cloned with `pg_dump --schema-only` into a fresh database on a shadow server
+//!   (an ephemeral cluster by default, or [`SimOptions::shadow`]), and the migration runs there
+//!   statement by statement with the file's real transaction structure. Per statement: outcome
+//!   with SQLSTATE, relation locks from `pg_locks` (or the parser's knowledge table for
+//!   statements that cannot run in a transaction), relations rewritten (`relfilenode`),
+//!   duration. [`RehearsalMode::InPlace`] rehearses on the target inside one transaction that is
+//!   always rolled back.
+//! * **Estimate** ([`estimate`]) — blocking-lock time per statement and shard, from the observed
+//!   locks and rewrites and the shard's own table sizes, with throughput calibrated on the shadow.
+//!
+//! A failing statement, a probe that finds orphans or an unreachable shard are *outcomes* in the
+//! [`SimulationResult`]; [`SimError`] is only for cancellation and invalid options.
+//!
+//! ## Use
+//!
+//! ```no_run
+//! # async fn demo(migration: migration_parser::Migration, fleet: topology::Fleet) -> Result<(), simulator::SimError> {
+//! use simulator::{CancelToken, ProgressEvent, SimOptions, Simulator};
+//!
+//! let cancel = CancelToken::new();
+//! // e.g. from a Ctrl-C handler: cancel.cancel();
+//! let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
+//! tokio::spawn(async move {
+//!     while let Some(event) = rx.recv().await {
+//!         // render with indicatif
+//!         let _ = event;
+//!     }
+//! });
+//! let sim = Simulator::new(SimOptions { concurrency: 4, ..Default::default() });
+//! // `None`: the simulator introspects the fleet itself; pass the catalogs if you already have them.
+//! let result = sim.run(&migration, &fleet, None, &tx, &cancel).await?;
+//! for shard in &result.shards {
+//!     println!("{}: {} ms blocking, unreachable: {:?}", shard.shard, shard.estimated_lock_ms, shard.unreachable);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! * Targets are only read (probes) — except with the opt-in [`RehearsalMode::InPlace`], which
+//!   executes the migration inside a transaction that is always rolled back and never executes
+//!   statements that cannot run in a transaction.
+//! * At most [`SimOptions::concurrency`] connections per instance for probes; every session has
+//!   `application_name = deployclaw-simulator`; all pools are closed before `run` returns.
+//! * Shadow databases (`deployclaw_shadow_<random>`) are dropped on success, error and
+//!   cancellation; the ephemeral shadow cluster is stopped and deleted.
+//! * Cancellation ([`CancelToken`]) cancels running queries with `pg_cancel_backend`, rolls
+//!   back, cleans up, and returns [`SimError::Cancelled`].
+//! * Passwords never appear in results, steps or errors (URLs are redacted).
 
 mod conn;
 mod control;
@@ -18,6 +79,7 @@ pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::{
-    LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome, StatementRehearsal,
+    LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
+    StatementRehearsal,
 };
 pub use run::{CatalogSummary, ShardEvidence, SimOptions, SimulationResult, Simulator, run};

@@ -144,15 +144,23 @@ pub(crate) enum Check {
         ref_created: bool,
     },
     /// `VALIDATE CONSTRAINT name` of a constraint that exists on the shard: definition looked up.
-    ValidateExisting { name: String },
-    Nulls { column: String },
-    AllRowsNull { column: String },
+    ValidateExisting {
+        name: String,
+    },
+    Nulls {
+        column: String,
+    },
+    AllRowsNull {
+        column: String,
+    },
     Duplicates {
         keys: Vec<String>,
         predicate: Option<String>,
         nulls_not_distinct: bool,
     },
-    CheckExpr { expr: String },
+    CheckExpr {
+        expr: String,
+    },
     Cast {
         column: String,
         new_type: String,
@@ -264,7 +272,10 @@ struct Walk {
 
 impl Walk {
     fn shard_table(&self, t: &QualifiedName) -> TKey {
-        self.table_alias.get(t).cloned().unwrap_or_else(|| t.clone())
+        self.table_alias
+            .get(t)
+            .cloned()
+            .unwrap_or_else(|| t.clone())
     }
     fn is_created(&self, shard_t: &TKey) -> bool {
         self.created_tables.contains(shard_t)
@@ -319,7 +330,9 @@ pub fn plan(migration: &Migration) -> ProbePlan {
     for st in &migration.statements {
         for op in &st.operations {
             if let Operation::ValidateConstraint { table, name } = op {
-                validated_later.entry((table.clone(), name.clone())).or_insert(st.index);
+                validated_later
+                    .entry((table.clone(), name.clone()))
+                    .or_insert(st.index);
             }
         }
     }
@@ -330,7 +343,9 @@ pub fn plan(migration: &Migration) -> ProbePlan {
         for op in &st.operations {
             match op {
                 Operation::CreateTable {
-                    table, if_not_exists, ..
+                    table,
+                    if_not_exists,
+                    ..
                 } => {
                     if !*if_not_exists && !w.dropped_tables.contains(table) {
                         plan.refs.push(ObjRef {
@@ -344,7 +359,9 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                     w.created_tables.insert(table.clone());
                     w.created_relations.insert(table.clone());
                 }
-                Operation::DropTable { table, if_exists, .. } => {
+                Operation::DropTable {
+                    table, if_exists, ..
+                } => {
                     let t = w.shard_table(table);
                     touch_table(&mut plan, &w, si, &t, !*if_exists);
                     w.dropped_tables.insert(t.clone());
@@ -374,7 +391,12 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                     let t = w.shard_table(table);
                     touch_table(&mut plan, &w, si, &t, true);
                     let created = w.is_created(&t);
-                    if !created && !*if_not_exists && !w.dropped_columns.contains(&(t.clone(), column.name.clone())) {
+                    if !created
+                        && !*if_not_exists
+                        && !w
+                            .dropped_columns
+                            .contains(&(t.clone(), column.name.clone()))
+                    {
                         plan.refs.push(ObjRef {
                             statement_index: si,
                             kind: ObjKind::Column,
@@ -398,7 +420,8 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                             note: Some("NOT NULL column added without a default: every existing row would be NULL".into()),
                         });
                     }
-                    w.added_columns.insert((t, column.name.clone()), column.clone());
+                    w.added_columns
+                        .insert((t, column.name.clone()), column.clone());
                 }
                 Operation::DropColumn {
                     table,
@@ -523,7 +546,8 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                                 must_exist: false,
                             });
                         }
-                        w.created_constraints.insert((t.clone(), name.clone()), constraint.clone());
+                        w.created_constraints
+                            .insert((t.clone(), name.clone()), constraint.clone());
                     }
                     let validated_at = constraint
                         .name
@@ -545,7 +569,11 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                 Operation::ValidateConstraint { table, name } => {
                     let t = w.shard_table(table);
                     touch_table(&mut plan, &w, si, &t, true);
-                    match w.created_constraints.get(&(t.clone(), name.clone())).cloned() {
+                    match w
+                        .created_constraints
+                        .get(&(t.clone(), name.clone()))
+                        .cloned()
+                    {
                         Some(_) => {
                             // probed at the ADD CONSTRAINT ... NOT VALID (would_fail set there).
                         }
@@ -574,13 +602,18 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                     }
                 }
                 Operation::DropConstraint {
-                    table, name, if_exists, ..
+                    table,
+                    name,
+                    if_exists,
+                    ..
                 } => {
                     let t = w.shard_table(table);
                     touch_table(&mut plan, &w, si, &t, true);
                     if !*if_exists
                         && !w.is_created(&t)
-                        && !w.created_constraints.contains_key(&(t.clone(), name.clone()))
+                        && !w
+                            .created_constraints
+                            .contains_key(&(t.clone(), name.clone()))
                     {
                         plan.refs.push(ObjRef {
                             statement_index: si,
@@ -596,7 +629,11 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                 Operation::RenameConstraint { table, name, .. } => {
                     let t = w.shard_table(table);
                     touch_table(&mut plan, &w, si, &t, true);
-                    if !w.is_created(&t) && !w.created_constraints.contains_key(&(t.clone(), name.clone())) {
+                    if !w.is_created(&t)
+                        && !w
+                            .created_constraints
+                            .contains_key(&(t.clone(), name.clone()))
+                    {
                         plan.refs.push(ObjRef {
                             statement_index: si,
                             kind: ObjKind::Constraint,
@@ -655,7 +692,9 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                         });
                     }
                 }
-                Operation::DropIndex { name, if_exists, .. } => {
+                Operation::DropIndex {
+                    name, if_exists, ..
+                } => {
                     if !*if_exists && !w.created_relations.contains(name) {
                         plan.refs.push(ObjRef {
                             statement_index: si,
@@ -770,7 +809,13 @@ fn touch_table(plan: &mut ProbePlan, w: &Walk, si: usize, t: &TKey, must_exist: 
         return;
     }
     plan.tables.insert(t.clone());
-    if must_exist && !w.dropped_tables.contains(t) && !plan.refs.iter().any(|r| r.kind == ObjKind::Table && &r.table == t) {
+    if must_exist
+        && !w.dropped_tables.contains(t)
+        && !plan
+            .refs
+            .iter()
+            .any(|r| r.kind == ObjKind::Table && &r.table == t)
+    {
         plan.refs.push(ObjRef {
             statement_index: si,
             kind: ObjKind::Table,
@@ -792,9 +837,12 @@ fn skip_reason(w: &Walk, t: &TKey, column_as_written: &str) -> Option<String> {
 }
 
 fn data_note(w: &Walk, t: &TKey, _col: Option<&str>) -> Option<String> {
-    w.data_changed
-        .get(t)
-        .map(|i| format!("statement {} changes this table's rows first: count is before that change", i + 1))
+    w.data_changed.get(t).map(|i| {
+        format!(
+            "statement {} changes this table's rows first: count is before that change",
+            i + 1
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -831,7 +879,10 @@ fn plan_constraint(
             ),
             None => (
                 false,
-                Some("NOT VALID and never validated in this migration: existing rows stay unchecked".into()),
+                Some(
+                    "NOT VALID and never validated in this migration: existing rows stay unchecked"
+                        .into(),
+                ),
             ),
         }
     } else {
@@ -849,7 +900,11 @@ fn plan_constraint(
             let ref_created = w.is_created(&rt);
             if !ref_created {
                 plan.tables.insert(rt.clone());
-                if !plan.refs.iter().any(|r| r.kind == ObjKind::Table && r.table == rt) {
+                if !plan
+                    .refs
+                    .iter()
+                    .any(|r| r.kind == ObjKind::Table && r.table == rt)
+                {
                     plan.refs.push(ObjRef {
                         statement_index: si,
                         kind: ObjKind::Table,
@@ -869,9 +924,14 @@ fn plan_constraint(
             for c in columns {
                 if let Some(def) = w.added(t, c) {
                     if def.default.is_none() {
-                        skipped.get_or_insert_with(|| "column added earlier in the migration without a default: all NULL".into());
+                        skipped.get_or_insert_with(|| {
+                            "column added earlier in the migration without a default: all NULL"
+                                .into()
+                        });
                     } else {
-                        skipped.get_or_insert_with(|| "column added earlier in the migration: rehearsal decides".into());
+                        skipped.get_or_insert_with(|| {
+                            "column added earlier in the migration: rehearsal decides".into()
+                        });
                     }
                 } else if !created {
                     push_col_ref(plan, si, t, &w.shard_column(t, c));
@@ -920,7 +980,9 @@ fn plan_constraint(
             let mut skipped = empty_skip();
             for c in columns {
                 if w.added(t, c).is_some() {
-                    skipped.get_or_insert_with(|| "column added earlier in the migration: rehearsal decides".into());
+                    skipped.get_or_insert_with(|| {
+                        "column added earlier in the migration: rehearsal decides".into()
+                    });
                 } else if !created {
                     push_col_ref(plan, si, t, &w.shard_column(t, c));
                 }
@@ -932,23 +994,32 @@ fn plan_constraint(
                 column: Some(columns.join(", ")),
                 constraint: name,
                 check: Check::Duplicates {
-                    keys: columns.iter().map(|c| quote_ident(&w.shard_column(t, c))).collect(),
+                    keys: columns
+                        .iter()
+                        .map(|c| quote_ident(&w.shard_column(t, c)))
+                        .collect(),
                     predicate: None,
-                    nulls_not_distinct: *nulls_not_distinct || sql_upper.contains("NULLS NOT DISTINCT"),
+                    nulls_not_distinct: *nulls_not_distinct
+                        || sql_upper.contains("NULLS NOT DISTINCT"),
                 },
                 would_fail: base_note.is_none(),
                 skipped,
                 note: base_note.clone(),
             });
         }
-        ConstraintKind::PrimaryKey { columns, using_index } => {
+        ConstraintKind::PrimaryKey {
+            columns,
+            using_index,
+        } => {
             if using_index.is_some() || columns.is_empty() {
                 return;
             }
             let mut skipped = empty_skip();
             for c in columns {
                 if w.added(t, c).is_some() {
-                    skipped.get_or_insert_with(|| "column added earlier in the migration: rehearsal decides".into());
+                    skipped.get_or_insert_with(|| {
+                        "column added earlier in the migration: rehearsal decides".into()
+                    });
                 } else if !created {
                     push_col_ref(plan, si, t, &w.shard_column(t, c));
                 }
@@ -974,7 +1045,10 @@ fn plan_constraint(
                 column: Some(columns.join(", ")),
                 constraint: name,
                 check: Check::Duplicates {
-                    keys: columns.iter().map(|c| quote_ident(&w.shard_column(t, c))).collect(),
+                    keys: columns
+                        .iter()
+                        .map(|c| quote_ident(&w.shard_column(t, c)))
+                        .collect(),
                     predicate: None,
                     nulls_not_distinct: false,
                 },
@@ -1037,7 +1111,10 @@ fn probe_error(e: sqlx::Error) -> ProbeError {
 }
 
 async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *conn).await.map(|_| ())
+    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
 }
 
 /// Run `plan` on shard `shard_id` (tables in `schema`) over `conn`. Opens and always ends one
@@ -1089,7 +1166,8 @@ async fn run_in_tx(
 
     // 1. existence checks, one query.
     if !plan.refs.is_empty() {
-        out.results.extend(run_refs(conn, shard_id, schema, plan).await?);
+        out.results
+            .extend(run_refs(conn, shard_id, schema, plan).await?);
     }
     // 2. sizes, one query.
     let (stats, size_results) = run_sizes(conn, shard_id, schema, plan).await?;
@@ -1144,10 +1222,14 @@ async fn savepoint<T>(
     f: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
 ) -> Result<Result<T, ProbeError>, ConnectionLost> {
     let _ = sql;
-    exec(conn, "SAVEPOINT deployclaw_probe").await.map_err(ConnectionLost)?;
+    exec(conn, "SAVEPOINT deployclaw_probe")
+        .await
+        .map_err(ConnectionLost)?;
     match f(conn).await {
         Ok(v) => {
-            exec(conn, "RELEASE SAVEPOINT deployclaw_probe").await.map_err(ConnectionLost)?;
+            exec(conn, "RELEASE SAVEPOINT deployclaw_probe")
+                .await
+                .map_err(ConnectionLost)?;
             Ok(Ok(v))
         }
         Err(e) => {
@@ -1161,8 +1243,13 @@ async fn savepoint<T>(
 }
 
 /// Rows of `(count(*) OVER (), sample)`.
-async fn count_and_samples(conn: &mut PgConnection, sql: &str) -> Result<(u64, Vec<String>), sqlx::Error> {
-    let rows = sqlx::query(AssertSqlSafe(sql.to_string())).fetch_all(&mut *conn).await?;
+async fn count_and_samples(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> Result<(u64, Vec<String>), sqlx::Error> {
+    let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut n = 0u64;
     let mut samples = Vec::new();
     for row in rows {
@@ -1196,7 +1283,10 @@ async fn primary_key(
     .bind(table)
     .fetch_all(&mut *conn)
     .await?;
-    let cols: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>(0).ok()).collect();
+    let cols: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>(0).ok())
+        .collect();
     cache.insert((schema.to_string(), table.to_string()), cols.clone());
     Ok(cols)
 }
@@ -1242,7 +1332,11 @@ fn invalid_text_condition(ty: &str, v: &str) -> Option<String> {
             "(CASE WHEN btrim({v}) ~ '^[+-]?[0-9]+$' THEN btrim({v})::numeric NOT BETWEEN {lo} AND {hi} ELSE true END)"
         ));
     }
-    if ty == "numeric" || ty == "decimal" || ty.starts_with("numeric(") || ty.starts_with("decimal(") {
+    if ty == "numeric"
+        || ty == "decimal"
+        || ty.starts_with("numeric(")
+        || ty.starts_with("decimal(")
+    {
         return Some(format!(
             "NOT (btrim({v}) ~* '^([+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)(e[+-]?[0-9]+)?|nan|[+-]?infinity)$')"
         ));
@@ -1258,6 +1352,20 @@ fn invalid_text_condition(ty: &str, v: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// Whether `using` is just `col::ty` / `CAST(col AS ty)` (any quoting, case, spacing).
+fn is_plain_cast(using: &str, column: &str, ty: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '(' && *c != ')')
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let u = norm(using);
+    let c = norm(column);
+    let t = norm(ty);
+    u == format!("{c}::{t}") || u == format!("cast{c}as{t}")
 }
 
 async fn run_one(
@@ -1287,17 +1395,22 @@ async fn run_one(
             let (rs, rt) = resolve(ref_table, shard_schema);
             let mut refcols = ref_columns.clone();
             if refcols.is_empty() && !ref_created {
-                refcols = match savepoint(conn, "", async |c| primary_key(c, pk_cache, &rs, &rt).await).await? {
-                    Ok(v) => v,
-                    Err(e) => {
-                        r.error = Some(e);
-                        return Ok(());
-                    }
-                };
+                refcols =
+                    match savepoint(conn, "", async |c| primary_key(c, pk_cache, &rs, &rt).await)
+                        .await?
+                    {
+                        Ok(v) => v,
+                        Err(e) => {
+                            r.error = Some(e);
+                            return Ok(());
+                        }
+                    };
                 if refcols.is_empty() {
                     r.error = Some(ProbeError {
                         sqlstate: Some("42830".into()),
-                        message: format!("referenced table {rs}.{rt} has no primary key and no columns were named"),
+                        message: format!(
+                            "referenced table {rs}.{rt} has no primary key and no columns were named"
+                        ),
                     });
                     return Ok(());
                 }
@@ -1353,7 +1466,8 @@ async fn run_one(
             let row = match def {
                 Ok(Some(row)) => row,
                 Ok(None) => {
-                    r.skipped = Some("constraint does not exist on this shard (see missing_object)".into());
+                    r.skipped =
+                        Some("constraint does not exist on this shard (see missing_object)".into());
                     return Ok(());
                 }
                 Err(e) => {
@@ -1429,7 +1543,10 @@ async fn run_one(
             format!(
                 "SELECT count(*) OVER (), {} || ' x' || count(*) FROM {qt}{where_} GROUP BY {} HAVING count(*) > 1 LIMIT {MAX_SAMPLES}",
                 key_row_text(keys),
-                keys.iter().map(|k| format!("({k})")).collect::<Vec<_>>().join(", ")
+                keys.iter()
+                    .map(|k| format!("({k})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
         Check::CheckExpr { expr } => format!(
@@ -1450,11 +1567,18 @@ async fn run_one(
                 // PostgreSQL < 16 (or a USING expression): evaluate the cast over the whole table
                 // under a savepoint. Success ⇒ 0 failures. Failure ⇒ at least one; the regex
                 // fallback then counts exactly for integer/numeric/boolean/uuid targets.
+                // `USING col::newtype` is the same as no USING: the regex fallback applies.
+                let using = using
+                    .clone()
+                    .filter(|u| !is_plain_cast(u, column, new_type));
                 let src = using.clone().unwrap_or_else(|| col.clone());
                 let attempt = format!("SELECT count(({src})::{new_type}) FROM {qt}");
                 r.sql = attempt.clone();
                 let res = savepoint(conn, &attempt, async |c| {
-                    sqlx::query(AssertSqlSafe(attempt.clone())).fetch_one(&mut *c).await.map(|_| ())
+                    sqlx::query(AssertSqlSafe(attempt.clone()))
+                        .fetch_one(&mut *c)
+                        .await
+                        .map(|_| ())
                 })
                 .await?;
                 match res {
@@ -1463,7 +1587,10 @@ async fn run_one(
                         r.duration_ms = started.elapsed().as_millis() as u64;
                         return Ok(());
                     }
-                    Err(e) if e.sqlstate.as_deref() == Some("57014") || e.sqlstate.as_deref() == Some("55P03") => {
+                    Err(e)
+                        if e.sqlstate.as_deref() == Some("57014")
+                            || e.sqlstate.as_deref() == Some("55P03") =>
+                    {
                         r.error = Some(e);
                         r.duration_ms = started.elapsed().as_millis() as u64;
                         return Ok(());
@@ -1473,12 +1600,15 @@ async fn run_one(
                         r.exact = false;
                         r.samples = vec![e.message.clone()];
                         if using.is_none()
-                            && let Some(cond) = invalid_text_condition(new_type, &format!("{col}::text"))
+                            && let Some(cond) =
+                                invalid_text_condition(new_type, &format!("{col}::text"))
                         {
                             let q = format!(
                                 "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {col} IS NOT NULL AND {cond} LIMIT {MAX_SAMPLES}"
                             );
-                            if let Ok((n, samples)) = savepoint(conn, &q, async |c| count_and_samples(c, &q).await).await?
+                            if let Ok((n, samples)) =
+                                savepoint(conn, &q, async |c| count_and_samples(c, &q).await)
+                                    .await?
                                 && n > 0
                             {
                                 r.count = n;
@@ -1592,7 +1722,13 @@ async fn run_refs(
             continue;
         }
         let (s, t) = resolve(&r.table, schema);
-        if !seen.insert((r.kind.as_str(), s.clone(), t.clone(), r.name.clone(), r.must_exist)) {
+        if !seen.insert((
+            r.kind.as_str(),
+            s.clone(),
+            t.clone(),
+            r.name.clone(),
+            r.must_exist,
+        )) {
             continue;
         }
         let (table, column, constraint) = match r.kind {
@@ -1665,9 +1801,14 @@ async fn run_sizes(
         return Ok((Vec::new(), Vec::new()));
     }
     let started = Instant::now();
-    let (ss, ts): (Vec<String>, Vec<String>) = plan.tables.iter().map(|t| resolve(t, schema)).unzip();
+    let (ss, ts): (Vec<String>, Vec<String>) =
+        plan.tables.iter().map(|t| resolve(t, schema)).unzip();
     let res = savepoint(conn, SIZES_SQL, async |c| {
-        sqlx::query(SIZES_SQL).bind(&ss).bind(&ts).fetch_all(&mut *c).await
+        sqlx::query(SIZES_SQL)
+            .bind(&ss)
+            .bind(&ts)
+            .fetch_all(&mut *c)
+            .await
     })
     .await?;
     let elapsed = started.elapsed().as_millis() as u64;
@@ -1686,7 +1827,11 @@ async fn run_sizes(
         let idx: i64 = row.try_get(5).unwrap_or(0);
         let tuples: Option<i64> = row.try_get(6).unwrap_or(None);
         let never_analyzed: Option<bool> = row.try_get(7).unwrap_or(None);
-        let row_estimate = if never_analyzed == Some(true) { None } else { tuples };
+        let row_estimate = if never_analyzed == Some(true) {
+            None
+        } else {
+            tuples
+        };
         if exists {
             results.push(ProbeResult {
                 shard: shard_id.to_string(),
@@ -1724,4 +1869,3 @@ async fn run_sizes(
     }
     Ok((stats, results))
 }
-

@@ -38,7 +38,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use migration_parser::{LockMode, Migration, Operation, PgVersion, Statement, TransactionMode, TxControl, lock_facts};
+use migration_parser::{
+    LockMode, Migration, Operation, PgVersion, Statement, TransactionMode, TxControl, lock_facts,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
@@ -46,10 +48,10 @@ use tokio::io::AsyncWriteExt;
 use topology::ConnectionSpec;
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
+use crate::SimError;
 use crate::conn::{connect_options, redacted, sqlstate_and_message};
 use crate::control::CancelToken;
 use crate::ident::quote_ident;
-use crate::SimError;
 
 /// Where the rehearsal runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -238,13 +240,16 @@ impl ShadowServer {
 
     /// Use an existing scratch server.
     pub async fn external(spec: ConnectionSpec) -> Result<ShadowServer, SimError> {
-        let bin_dir = topology::ephemeral::find_bin_dir().map_err(|source| SimError::ShadowStart { source })?;
+        let bin_dir = topology::ephemeral::find_bin_dir()
+            .map_err(|source| SimError::ShadowStart { source })?;
         let mut conn = admin_connect(&spec).await?;
-        let version = server_version(&mut conn).await.map_err(|source| SimError::Shadow {
-            url: spec.redacted_url(),
-            what: "read server_version_num".into(),
-            source,
-        })?;
+        let version = server_version(&mut conn)
+            .await
+            .map_err(|source| SimError::Shadow {
+                url: spec.redacted_url(),
+                what: "read server_version_num".into(),
+                source,
+            })?;
         let _ = conn.close().await;
         Ok(ShadowServer {
             spec,
@@ -279,12 +284,15 @@ impl ShadowServer {
 }
 
 async fn admin_connect(spec: &ConnectionSpec) -> Result<PgConnection, SimError> {
-    let opts = connect_options(spec, &spec.database).map_err(|source| SimError::ShadowStart { source })?;
-    PgConnection::connect_with(&opts).await.map_err(|source| SimError::Shadow {
-        url: spec.redacted_url(),
-        what: "connect".into(),
-        source,
-    })
+    let opts =
+        connect_options(spec, &spec.database).map_err(|source| SimError::ShadowStart { source })?;
+    PgConnection::connect_with(&opts)
+        .await
+        .map_err(|source| SimError::Shadow {
+            url: spec.redacted_url(),
+            what: "connect".into(),
+            source,
+        })
 }
 
 pub(crate) async fn server_version(conn: &mut PgConnection) -> Result<u32, sqlx::Error> {
@@ -335,7 +343,10 @@ impl Drop for ShadowDb {
         let admin = self.admin.clone();
         let name = self.name.clone();
         let h = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 let _ = rt.block_on(drop_database(&admin, &name));
             }
         });
@@ -398,7 +409,10 @@ pub(crate) async fn schemas_to_clone(
     .bind(&named)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.iter().filter_map(|r| r.try_get::<String, _>(0).ok()).collect())
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>(0).ok())
+        .collect())
 }
 
 /// Extensions of the source database (except plpgsql), with their schema.
@@ -449,7 +463,10 @@ pub(crate) async fn clone_schemas(
         dump.arg(format!("--schema={}", quote_ident(s)));
     }
     pg_env(&mut dump, source, source_db);
-    dump.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    dump.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let out = dump.output().await.map_err(|e| SimError::PgTool {
         program: "pg_dump".into(),
         message: format!("cannot run {}: {e}", bin_dir.join("pg_dump").display()),
@@ -464,9 +481,17 @@ pub(crate) async fn clone_schemas(
     script.extend_from_slice(&out.stdout);
 
     let mut psql = tokio::process::Command::new(bin_dir.join("psql"));
-    psql.arg("-X").arg("-q").arg("-v").arg("ON_ERROR_STOP=0").arg("-f").arg("-");
+    psql.arg("-X")
+        .arg("-q")
+        .arg("-v")
+        .arg("ON_ERROR_STOP=0")
+        .arg("-f")
+        .arg("-");
     pg_env(&mut psql, shadow, shadow_db);
-    psql.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    psql.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = psql.spawn().map_err(|e| SimError::PgTool {
         program: "psql".into(),
         message: format!("cannot run {}: {e}", bin_dir.join("psql").display()),
@@ -475,10 +500,13 @@ pub(crate) async fn clone_schemas(
         let _ = stdin.write_all(&script).await;
         let _ = stdin.shutdown().await;
     }
-    let out = child.wait_with_output().await.map_err(|e| SimError::PgTool {
-        program: "psql".into(),
-        message: e.to_string(),
-    })?;
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| SimError::PgTool {
+            program: "psql".into(),
+            message: e.to_string(),
+        })?;
     let errors: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains("ERROR:"))
@@ -524,7 +552,11 @@ pub fn runs_outside_transaction(st: &Statement) -> bool {
         || up.starts_with("VACUUM")
         || matches!(
             first2.as_str(),
-            "CREATE DATABASE" | "DROP DATABASE" | "ALTER SYSTEM" | "CREATE TABLESPACE" | "DROP TABLESPACE"
+            "CREATE DATABASE"
+                | "DROP DATABASE"
+                | "ALTER SYSTEM"
+                | "CREATE TABLESPACE"
+                | "DROP TABLESPACE"
         )
 }
 
@@ -554,7 +586,10 @@ struct RelInfo {
     relfilenode: i64,
 }
 
-async fn relations(conn: &mut PgConnection, schemas: &[String]) -> Result<HashMap<u32, RelInfo>, sqlx::Error> {
+async fn relations(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<HashMap<u32, RelInfo>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, c.relfilenode::int8
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -643,7 +678,11 @@ impl Engine<'_> {
     }
 
     /// Run one statement in the current (open) transaction and record locks and rewrites.
-    async fn run_observed(&mut self, st: &Statement, in_block: bool) -> Result<StatementRehearsal, sqlx::Error> {
+    async fn run_observed(
+        &mut self,
+        st: &Statement,
+        in_block: bool,
+    ) -> Result<StatementRehearsal, sqlx::Error> {
         let before = relations(self.conn, &self.schemas).await?;
         let t0 = Instant::now();
         let r = self.exec(&st.sql).await;
@@ -676,7 +715,11 @@ impl Engine<'_> {
                     if self.baseline.contains(&(oid, mode.clone())) {
                         continue;
                     }
-                    let Some(info) = after.get(&oid).or_else(|| before.get(&oid)).or_else(|| self.unit_relations.get(&oid)) else {
+                    let Some(info) = after
+                        .get(&oid)
+                        .or_else(|| before.get(&oid))
+                        .or_else(|| self.unit_relations.get(&oid))
+                    else {
                         continue;
                     };
                     let Some(m) = LockMode::from_pg_locks_name(&mode) else {
@@ -695,14 +738,22 @@ impl Engine<'_> {
                         .iter()
                         .filter_map(|(oid, mode)| {
                             let info = after.get(oid).or_else(|| before.get(oid))?;
-                            Some((info.schema.clone(), info.name.clone(), LockMode::from_pg_locks_name(mode)?))
+                            Some((
+                                info.schema.clone(),
+                                info.name.clone(),
+                                LockMode::from_pg_locks_name(mode)?,
+                            ))
                         })
                         .collect();
                     for k in knowledge_locks(st, self.version, &self.shard_schema) {
                         let confirmed = held
                             .iter()
                             .any(|(s, n, m)| s == &k.schema && n == &k.relation && *m >= k.mode);
-                        if confirmed && !out.iter().any(|l| l.schema == k.schema && l.relation == k.relation && l.mode >= k.mode) {
+                        if confirmed
+                            && !out.iter().any(|l| {
+                                l.schema == k.schema && l.relation == k.relation && l.mode >= k.mode
+                            })
+                        {
                             out.insert(k);
                         }
                     }
@@ -710,7 +761,11 @@ impl Engine<'_> {
                 rec.locks = out.into_iter().collect();
                 for (oid, a) in &after {
                     match before.get(oid) {
-                        Some(b) if b.relfilenode != a.relfilenode && a.relfilenode != 0 && b.relfilenode != 0 => {
+                        Some(b)
+                            if b.relfilenode != a.relfilenode
+                                && a.relfilenode != 0
+                                && b.relfilenode != 0 =>
+                        {
                             rec.rewritten.push(format!("{}.{}", a.schema, a.name));
                         }
                         None => rec.created.push(format!("{}.{}", a.schema, a.name)),
@@ -751,7 +806,11 @@ impl Engine<'_> {
             let after = relations(self.conn, &self.schemas).await?;
             for (oid, a) in &after {
                 match before.get(oid) {
-                    Some(b) if b.relfilenode != a.relfilenode && a.relfilenode != 0 && b.relfilenode != 0 => {
+                    Some(b)
+                        if b.relfilenode != a.relfilenode
+                            && a.relfilenode != 0
+                            && b.relfilenode != 0 =>
+                    {
                         rec.rewritten.push(format!("{}.{}", a.schema, a.name));
                     }
                     None => rec.created.push(format!("{}.{}", a.schema, a.name)),
@@ -764,12 +823,20 @@ impl Engine<'_> {
 }
 
 /// Locks from the parser's knowledge table for a statement.
-pub(crate) fn knowledge_locks(st: &Statement, version: u32, shard_schema: &str) -> Vec<ObservedLock> {
+pub(crate) fn knowledge_locks(
+    st: &Statement,
+    version: u32,
+    shard_schema: &str,
+) -> Vec<ObservedLock> {
     let mut out = BTreeSet::new();
     for op in &st.operations {
         for f in lock_facts(op, PgVersion(version)) {
             out.insert(ObservedLock {
-                schema: f.relation.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
+                schema: f
+                    .relation
+                    .schema
+                    .clone()
+                    .unwrap_or_else(|| shard_schema.to_string()),
                 relation: f.relation.name.clone(),
                 relkind: "table".into(),
                 mode: f.mode,
@@ -794,7 +861,12 @@ fn not_run(st: &Statement, reason: NotRunReason, version: u32, schema: &str) -> 
     }
 }
 
-fn simple(st: &Statement, outcome: StatementOutcome, in_block: bool, ms: f64) -> StatementRehearsal {
+fn simple(
+    st: &Statement,
+    outcome: StatementOutcome,
+    in_block: bool,
+    ms: f64,
+) -> StatementRehearsal {
     StatementRehearsal {
         index: st.index,
         line: st.span.line,
@@ -888,12 +960,21 @@ pub(crate) async fn run_on_shadow(
                 let t0 = Instant::now();
                 match e.exec(&st.sql).await {
                     Ok(()) => {
-                        if st.sql.trim_start().to_ascii_uppercase().starts_with("ROLLBACK")
+                        if st
+                            .sql
+                            .trim_start()
+                            .to_ascii_uppercase()
+                            .starts_with("ROLLBACK")
                             && let Some(o) = open.as_mut()
                         {
                             o.aborted = false;
                         }
-                        out.push(simple(st, StatementOutcome::Succeeded, st.tx.in_block, ms(t0)));
+                        out.push(simple(
+                            st,
+                            StatementOutcome::Succeeded,
+                            st.tx.in_block,
+                            ms(t0),
+                        ));
                     }
                     Err(err) if crate::conn::is_connection_error(&err) => return Err(err),
                     Err(err) => out.push(simple(st, failed(&err), st.tx.in_block, ms(t0))),
@@ -903,7 +984,9 @@ pub(crate) async fn run_on_shadow(
             None => {}
         }
         if st.tx.in_block {
-            if open.as_ref().map(|o| o.id) != Some(st.tx.transaction) && !open.as_ref().is_some_and(|o| o.explicit) {
+            if open.as_ref().map(|o| o.id) != Some(st.tx.transaction)
+                && !open.as_ref().is_some_and(|o| o.explicit)
+            {
                 if open.take().is_some() {
                     e.exec("COMMIT").await?;
                 }
@@ -916,7 +999,12 @@ pub(crate) async fn run_on_shadow(
                 e.start_unit().await?;
             }
             if open.as_ref().is_some_and(|o| o.aborted) {
-                out.push(not_run(st, NotRunReason::TransactionAborted, version, shard_schema));
+                out.push(not_run(
+                    st,
+                    NotRunReason::TransactionAborted,
+                    version,
+                    shard_schema,
+                ));
                 continue;
             }
             let rec = e.run_observed(st, true).await?;
@@ -928,7 +1016,12 @@ pub(crate) async fn run_on_shadow(
             out.push(rec);
         } else {
             if let Some(o) = open.take() {
-                e.exec(if o.explicit || o.aborted { "ROLLBACK" } else { "COMMIT" }).await?;
+                e.exec(if o.explicit || o.aborted {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                })
+                .await?;
             }
             if runs_outside_transaction(st) {
                 let rec = e.run_bare(st).await?;
@@ -946,7 +1039,12 @@ pub(crate) async fn run_on_shadow(
     if let Some(o) = open.take() {
         // A block opened by an explicit BEGIN without COMMIT is rolled back when the session
         // ends (psql); an implicit whole-file block commits.
-        e.exec(if o.explicit || o.aborted { "ROLLBACK" } else { "COMMIT" }).await?;
+        e.exec(if o.explicit || o.aborted {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        })
+        .await?;
     }
     Ok(out)
 }
@@ -973,7 +1071,9 @@ pub(crate) async fn run_in_place(
     );
     sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
     let result = async {
-        sqlx::raw_sql(AssertSqlSafe(timeouts.clone())).execute(&mut *conn).await?;
+        sqlx::raw_sql(AssertSqlSafe(timeouts.clone()))
+            .execute(&mut *conn)
+            .await?;
         sqlx::query("SELECT set_config('search_path', $1, true)")
             .bind(format!("{}, public", quote_ident(shard_schema)))
             .execute(&mut *conn)
@@ -1003,20 +1103,35 @@ pub(crate) async fn run_in_place(
                         e.start_unit().await?;
                         block = Some((st.tx.transaction, false));
                     }
-                    out.push(not_run(st, NotRunReason::TransactionControl, version, shard_schema));
+                    out.push(not_run(
+                        st,
+                        NotRunReason::TransactionControl,
+                        version,
+                        shard_schema,
+                    ));
                     continue;
                 }
                 Some(TxControl::Commit) | Some(TxControl::Rollback) => {
                     if block.take().is_some() {
                         e.exec("RELEASE SAVEPOINT deployclaw_block").await?;
                     }
-                    out.push(not_run(st, NotRunReason::TransactionControl, version, shard_schema));
+                    out.push(not_run(
+                        st,
+                        NotRunReason::TransactionControl,
+                        version,
+                        shard_schema,
+                    ));
                     continue;
                 }
                 _ => {}
             }
             if runs_outside_transaction(st) {
-                out.push(not_run(st, NotRunReason::NotTransactional, version, shard_schema));
+                out.push(not_run(
+                    st,
+                    NotRunReason::NotTransactional,
+                    version,
+                    shard_schema,
+                ));
                 continue;
             }
             if st.tx.in_block && tx_control(st).is_none() {
@@ -1026,7 +1141,12 @@ pub(crate) async fn run_in_place(
                     block = Some((st.tx.transaction, false));
                 }
                 if block.is_some_and(|b| b.1) {
-                    out.push(not_run(st, NotRunReason::TransactionAborted, version, shard_schema));
+                    out.push(not_run(
+                        st,
+                        NotRunReason::TransactionAborted,
+                        version,
+                        shard_schema,
+                    ));
                     continue;
                 }
                 let rec = e.run_observed(st, true).await?;
@@ -1075,19 +1195,24 @@ pub(crate) async fn shadow_connection(
     shard_schema: &str,
     limits: RehearsalLimits,
 ) -> Result<PgConnection, SimError> {
-    let opts: PgConnectOptions = connect_options(spec, db).map_err(|source| SimError::ShadowStart { source })?;
-    let mut conn = PgConnection::connect_with(&opts).await.map_err(|source| SimError::Shadow {
-        url: redacted(spec, db),
-        what: "connect to shadow database".into(),
-        source,
-    })?;
+    let opts: PgConnectOptions =
+        connect_options(spec, db).map_err(|source| SimError::ShadowStart { source })?;
+    let mut conn = PgConnection::connect_with(&opts)
+        .await
+        .map_err(|source| SimError::Shadow {
+            url: redacted(spec, db),
+            what: "connect to shadow database".into(),
+            source,
+        })?;
     let setup = format!(
         "SET statement_timeout = {}; SET lock_timeout = {}",
         limits.statement_timeout.as_millis().max(1),
         limits.lock_timeout.as_millis().max(1)
     );
     let r = async {
-        sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut conn).await?;
+        sqlx::raw_sql(AssertSqlSafe(setup))
+            .execute(&mut conn)
+            .await?;
         sqlx::query("SELECT set_config('search_path', $1, false)")
             .bind(format!("{}, public", quote_ident(shard_schema)))
             .execute(&mut conn)
@@ -1131,4 +1256,3 @@ fn collect_schemas(v: &serde_json::Value, out: &mut BTreeSet<String>) {
         _ => {}
     }
 }
-

@@ -12,15 +12,15 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Semaphore;
 use topology::{Catalog, ConnectionSpec, Fleet, Instance, Shard};
 
+use crate::SimError;
 use crate::conn::{connect_options, is_connection_error, lazy_pool, redacted};
 use crate::control::{CancelToken, Progress, ProgressEvent, Step, StepLog};
 use crate::estimate::{LockEstimate, Throughput, calibrate, estimate};
 use crate::probe::{self, ProbeLimits, ProbePlan, ProbeResult, TableStats};
 use crate::rehearsal::{
-    self, NotRunReason, RehearsalLimits, RehearsalMode, RehearsalResult, ShadowServer, StatementOutcome,
-    StatementRehearsal,
+    self, NotRunReason, RehearsalLimits, RehearsalMode, RehearsalResult, ShadowServer,
+    StatementOutcome, StatementRehearsal,
 };
-use crate::SimError;
 
 /// Options of a simulation run.
 #[derive(Debug, Clone)]
@@ -191,7 +191,10 @@ fn instance<'a>(fleet: &'a Fleet, name: &str) -> Option<&'a Instance> {
 async fn cancel_backend_on(token: CancelToken, opts: PgConnectOptions, pid: i32) {
     token.cancelled().await;
     if let Ok(mut c) = PgConnection::connect_with(&opts).await {
-        let _ = sqlx::query("SELECT pg_cancel_backend($1)").bind(pid).execute(&mut c).await;
+        let _ = sqlx::query("SELECT pg_cancel_backend($1)")
+            .bind(pid)
+            .execute(&mut c)
+            .await;
         let _ = c.close().await;
     }
     std::future::pending::<()>().await
@@ -238,7 +241,9 @@ async fn guarded<F: Future>(
 }
 
 async fn backend_pid(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *conn).await
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
 }
 
 struct ShardOutcome {
@@ -334,7 +339,14 @@ async fn probe_shard(
     out
 }
 
-fn setup_failed(migration: &Migration, fp: &str, shard: &Shard, mode: RehearsalMode, target: String, err: String) -> RehearsalResult {
+fn setup_failed(
+    migration: &Migration,
+    fp: &str,
+    shard: &Shard,
+    mode: RehearsalMode,
+    target: String,
+    err: String,
+) -> RehearsalResult {
     RehearsalResult {
         fingerprint: fp.to_string(),
         shard: shard.id.clone(),
@@ -402,7 +414,12 @@ async fn rehearse_all(
                 let r = rehearse_in_place(migration, &job, limits, &named, cancel).await;
                 steps.push(
                     "rehearse in place",
-                    format!("shard {} (shape {}): {}", job.shard.id, short(&job.fingerprint), summary(&r)),
+                    format!(
+                        "shard {} (shape {}): {}",
+                        job.shard.id,
+                        short(&job.fingerprint),
+                        summary(&r)
+                    ),
                     t0.elapsed(),
                 );
                 progress.event(ProgressEvent::RehearsalFinished {
@@ -427,7 +444,11 @@ async fn rehearse_all(
                 "start shadow",
                 format!(
                     "{} (PostgreSQL {})",
-                    if options.shadow.is_some() { s.spec.redacted_url() } else { "ephemeral cluster".into() },
+                    if options.shadow.is_some() {
+                        s.spec.redacted_url()
+                    } else {
+                        "ephemeral cluster".into()
+                    },
                     s.version
                 ),
                 t0.elapsed(),
@@ -437,7 +458,14 @@ async fn rehearse_all(
         Err(e) => {
             steps.push("start shadow", format!("failed: {e}"), t0.elapsed());
             for job in jobs {
-                let r = setup_failed(migration, &job.fingerprint, &job.shard, RehearsalMode::Shadow, String::new(), e.to_string());
+                let r = setup_failed(
+                    migration,
+                    &job.fingerprint,
+                    &job.shard,
+                    RehearsalMode::Shadow,
+                    String::new(),
+                    e.to_string(),
+                );
                 results.insert(job.fingerprint.clone(), r);
             }
             return (results, tp);
@@ -449,7 +477,9 @@ async fn rehearse_all(
         match server.create_db().await {
             Ok(db) => {
                 let r = async {
-                    let mut c = rehearsal::shadow_connection(&server.spec, &db.name, "public", limits).await?;
+                    let mut c =
+                        rehearsal::shadow_connection(&server.spec, &db.name, "public", limits)
+                            .await?;
                     let r = calibrate(&mut c, options.calibration_rows).await;
                     let _ = c.close().await;
                     r.map_err(|source| SimError::Shadow {
@@ -477,10 +507,18 @@ async fn rehearse_all(
                             t0.elapsed(),
                         );
                     }
-                    Err(e) => steps.push("calibrate", format!("failed, using defaults: {e}"), t0.elapsed()),
+                    Err(e) => steps.push(
+                        "calibrate",
+                        format!("failed, using defaults: {e}"),
+                        t0.elapsed(),
+                    ),
                 }
             }
-            Err(e) => steps.push("calibrate", format!("failed, using defaults: {e}"), t0.elapsed()),
+            Err(e) => steps.push(
+                "calibrate",
+                format!("failed, using defaults: {e}"),
+                t0.elapsed(),
+            ),
         }
     }
     for job in jobs {
@@ -495,7 +533,12 @@ async fn rehearse_all(
         let r = rehearse_on_shadow(migration, &job, &server, limits, &named, cancel, steps).await;
         steps.push(
             "rehearse",
-            format!("shard {} (shape {}): {}", job.shard.id, short(&job.fingerprint), summary(&r)),
+            format!(
+                "shard {} (shape {}): {}",
+                job.shard.id,
+                short(&job.fingerprint),
+                summary(&r)
+            ),
             t0.elapsed(),
         );
         progress.event(ProgressEvent::RehearsalFinished {
@@ -548,11 +591,29 @@ async fn rehearse_in_place(
     let target = redacted(&job.spec, &db);
     let opts = match connect_options(&job.spec, &db) {
         Ok(o) => o,
-        Err(e) => return setup_failed(migration, &job.fingerprint, &job.shard, RehearsalMode::InPlace, target, e.to_string()),
+        Err(e) => {
+            return setup_failed(
+                migration,
+                &job.fingerprint,
+                &job.shard,
+                RehearsalMode::InPlace,
+                target,
+                e.to_string(),
+            );
+        }
     };
     let mut conn = match PgConnection::connect_with(&opts).await {
         Ok(c) => c,
-        Err(e) => return setup_failed(migration, &job.fingerprint, &job.shard, RehearsalMode::InPlace, target, e.to_string()),
+        Err(e) => {
+            return setup_failed(
+                migration,
+                &job.fingerprint,
+                &job.shard,
+                RehearsalMode::InPlace,
+                target,
+                e.to_string(),
+            );
+        }
     };
     let prep = async {
         let pid = backend_pid(&mut conn).await?;
@@ -565,12 +626,21 @@ async fn rehearse_in_place(
         Ok(x) => x,
         Err(e) => {
             let _ = conn.close().await;
-            return setup_failed(migration, &job.fingerprint, &job.shard, RehearsalMode::InPlace, target, e.to_string());
+            return setup_failed(
+                migration,
+                &job.fingerprint,
+                &job.shard,
+                RehearsalMode::InPlace,
+                target,
+                e.to_string(),
+            );
         }
     };
     let local = CancelToken::new();
     let (r, _) = guarded(
-        rehearsal::run_in_place(&mut conn, migration, schemas, &schema, version, limits, &local),
+        rehearsal::run_in_place(
+            &mut conn, migration, schemas, &schema, version, limits, &local,
+        ),
         cancel,
         &local,
         None,
@@ -618,14 +688,23 @@ async fn rehearse_on_shadow(
     let db = match server.create_db().await {
         Ok(d) => d,
         Err(e) => {
-            return setup_failed(migration, &job.fingerprint, &job.shard, RehearsalMode::Shadow, server.spec.redacted_url(), e.to_string());
+            return setup_failed(
+                migration,
+                &job.fingerprint,
+                &job.shard,
+                RehearsalMode::Shadow,
+                server.spec.redacted_url(),
+                e.to_string(),
+            );
         }
     };
     let target = redacted(&server.spec, &db.name);
     let inner = async {
         // Source: which schemas, then pg_dump | psql.
         let opts = connect_options(&job.spec, &src_db).map_err(|e| e.to_string())?;
-        let mut src = PgConnection::connect_with(&opts).await.map_err(|e| format!("connect to source: {e}"))?;
+        let mut src = PgConnection::connect_with(&opts)
+            .await
+            .map_err(|e| format!("connect to source: {e}"))?;
         let schemas = rehearsal::schemas_to_clone(&mut src, &schema, named).await;
         let schemas = match schemas {
             Ok(s) => s,
@@ -635,7 +714,16 @@ async fn rehearse_on_shadow(
             }
         };
         let c0 = Instant::now();
-        let clone = rehearsal::clone_schemas(&server.bin_dir, &job.spec, &src_db, &mut src, &schemas, &server.spec, &db.name).await;
+        let clone = rehearsal::clone_schemas(
+            &server.bin_dir,
+            &job.spec,
+            &src_db,
+            &mut src,
+            &schemas,
+            &server.spec,
+            &db.name,
+        )
+        .await;
         let _ = src.close().await;
         let clone_errors = clone.map_err(|e| format!("clone failed: {e}"))?;
         steps.push(
@@ -656,7 +744,14 @@ async fn rehearse_on_shadow(
         let sopts = connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
         let local = CancelToken::new();
         let (r, _) = guarded(
-            rehearsal::run_on_shadow(&mut conn, migration, schemas, &schema, server.version, &local),
+            rehearsal::run_on_shadow(
+                &mut conn,
+                migration,
+                schemas,
+                &schema,
+                server.version,
+                &local,
+            ),
             cancel,
             &local,
             None,
@@ -672,7 +767,11 @@ async fn rehearse_on_shadow(
     // Always drop the shadow database.
     let dropped = db.drop_now().await;
     if let Err(e) = &dropped {
-        steps.push("drop shadow database", format!("failed: {e}"), Duration::ZERO);
+        steps.push(
+            "drop shadow database",
+            format!("failed: {e}"),
+            Duration::ZERO,
+        );
     }
     match inner {
         Ok((statements, clone_errors)) => RehearsalResult {
@@ -687,7 +786,14 @@ async fn rehearse_on_shadow(
             statements,
             duration_ms: t0.elapsed().as_millis() as u64,
         },
-        Err(e) => setup_failed(migration, &job.fingerprint, &job.shard, RehearsalMode::Shadow, target, e),
+        Err(e) => setup_failed(
+            migration,
+            &job.fingerprint,
+            &job.shard,
+            RehearsalMode::Shadow,
+            target,
+            e,
+        ),
     }
 }
 
@@ -734,16 +840,89 @@ impl Simulator {
             t0.elapsed(),
         );
 
-        // 2. catalogs
+        // 2. reachability: one connection attempt per (instance, database), concurrently, so an
+        // unreachable instance costs one connect timeout, not one per shard.
         let mut unreachable: HashMap<String, String> = HashMap::new();
+        {
+            let t0 = Instant::now();
+            let mut groups: BTreeMap<(String, String), ()> = BTreeMap::new();
+            for s in &fleet.shards {
+                groups.insert((s.instance.clone(), s.location.database().to_string()), ());
+            }
+            let checks = groups.into_keys().map(|(inst, db)| async move {
+                let r = match instance(fleet, &inst) {
+                    None => Err(format!("instance `{inst}` is not in the fleet")),
+                    Some(i) => match connect_options(&i.connection, &db) {
+                        Err(e) => Err(e.to_string()),
+                        Ok(opts) => match tokio::time::timeout(
+                            o.connect_timeout,
+                            PgConnection::connect_with(&opts),
+                        )
+                        .await
+                        {
+                            Ok(Ok(c)) => {
+                                let _ = c.close().await;
+                                Ok(())
+                            }
+                            Ok(Err(e)) => Err(format!(
+                                "cannot connect to {}: {e}",
+                                redacted(&i.connection, &db)
+                            )),
+                            Err(_) => Err(format!(
+                                "cannot connect to {}: no answer within {} s",
+                                redacted(&i.connection, &db),
+                                o.connect_timeout.as_secs()
+                            )),
+                        },
+                    },
+                };
+                (inst, db, r)
+            });
+            let results = futures::future::join_all(checks).await;
+            let mut bad = 0;
+            for (inst, db, r) in results {
+                if let Err(e) = r {
+                    bad += 1;
+                    for s in fleet
+                        .shards
+                        .iter()
+                        .filter(|s| s.instance == inst && s.location.database() == db)
+                    {
+                        unreachable.insert(s.id.clone(), e.clone());
+                    }
+                }
+            }
+            steps.push(
+                "connect",
+                format!(
+                    "{bad} unreachable (instance, database) group(s), {} shard(s) affected",
+                    unreachable.len()
+                ),
+                t0.elapsed(),
+            );
+        }
+        if cancel.is_cancelled() {
+            return Err(SimError::Cancelled);
+        }
+
+        // 3. catalogs
         let mut introspect_failed: Vec<(String, String)> = Vec::new();
         let owned;
         let catalogs: &BTreeMap<String, Catalog> = match catalogs {
             Some(c) => c,
             None => {
                 let t0 = Instant::now();
+                let reachable = Fleet {
+                    instances: fleet.instances.clone(),
+                    shards: fleet
+                        .shards
+                        .iter()
+                        .filter(|s| !unreachable.contains_key(&s.id))
+                        .cloned()
+                        .collect(),
+                };
                 let fc = topology::introspect_fleet(
-                    fleet,
+                    &reachable,
                     &topology::ScanOptions {
                         concurrency: o.concurrency as usize,
                         ..Default::default()
@@ -759,9 +938,13 @@ impl Simulator {
                         }
                     }
                 }
+                let failed: usize = fc.errors.iter().map(|(ids, _)| ids.len()).sum();
                 steps.push(
                     "introspect",
-                    format!("{} catalog(s) read, {} shard(s) failed", fc.catalogs.len(), unreachable.len()),
+                    format!(
+                        "{} catalog(s) read, {failed} shard(s) failed",
+                        fc.catalogs.len()
+                    ),
                     t0.elapsed(),
                 );
                 owned = fc.catalogs;
@@ -787,19 +970,30 @@ impl Simulator {
                 }
             }
             for ((inst, db), schemas) in groups {
-                let Some(i) = instance(fleet, &inst) else { continue };
+                let Some(i) = instance(fleet, &inst) else {
+                    continue;
+                };
                 let res = match connect_options(&i.connection, &db) {
-                    Ok(opts) => fallback_fingerprints(&opts, &schemas).await.map_err(|e| e.to_string()),
+                    Ok(opts) => fallback_fingerprints(&opts, &schemas)
+                        .await
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
-                for s in fleet.shards.iter().filter(|s| s.instance == inst && s.location.database() == db) {
+                for s in fleet
+                    .shards
+                    .iter()
+                    .filter(|s| s.instance == inst && s.location.database() == db)
+                {
                     match &res {
                         Ok(m) => match m.get(s.location.schema()) {
                             Some(fp) => {
                                 fallback.insert(s.id.clone(), fp.clone());
                             }
                             None if introspect_failed.iter().any(|(id, _)| id == &s.id) => {
-                                unreachable.insert(s.id.clone(), format!("schema `{}` not found", s.location.schema()));
+                                unreachable.insert(
+                                    s.id.clone(),
+                                    format!("schema `{}` not found", s.location.schema()),
+                                );
                             }
                             None => {}
                         },
@@ -828,7 +1022,10 @@ impl Simulator {
         let mut seen = std::collections::HashSet::new();
         for s in &fleet.shards {
             let Some(inst) = instance(fleet, &s.instance) else {
-                unreachable.insert(s.id.clone(), format!("instance `{}` is not in the fleet", s.instance));
+                unreachable.insert(
+                    s.id.clone(),
+                    format!("instance `{}` is not in the fleet", s.instance),
+                );
                 continue;
             };
             if unreachable.contains_key(&s.id) {
@@ -848,7 +1045,11 @@ impl Simulator {
                 });
             }
         }
-        let rehearsal_count = if o.rehearsal == RehearsalMode::Skip { 0 } else { jobs.len() };
+        let rehearsal_count = if o.rehearsal == RehearsalMode::Skip {
+            0
+        } else {
+            jobs.len()
+        };
         progress.event(ProgressEvent::Started {
             shards: fleet.shards.len(),
             rehearsals: rehearsal_count,
@@ -861,7 +1062,9 @@ impl Simulator {
             if unreachable.contains_key(&s.id) {
                 continue;
             }
-            let Some(inst) = instance(fleet, &s.instance) else { continue };
+            let Some(inst) = instance(fleet, &s.instance) else {
+                continue;
+            };
             sems.entry(s.instance.clone())
                 .or_insert_with(|| Arc::new(Semaphore::new(o.concurrency as usize)));
             let key = (s.instance.clone(), s.location.database().to_string());
@@ -944,7 +1147,9 @@ impl Simulator {
         };
         for s in &fleet.shards {
             if !unreachable.contains_key(&s.id) {
-                progress.event(ProgressEvent::ShardStarted { shard: s.id.clone() });
+                progress.event(ProgressEvent::ShardStarted {
+                    shard: s.id.clone(),
+                });
             }
         }
         let (mut outs, (rehearsals, tp)) = tokio::join!(
@@ -1042,7 +1247,10 @@ async fn fallback_fingerprints(
     schemas: &[String],
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let mut c = PgConnection::connect_with(opts).await?;
-    let rows: Vec<(String, String)> = sqlx::query_as(FALLBACK_FP_SQL).bind(schemas).fetch_all(&mut c).await?;
+    let rows: Vec<(String, String)> = sqlx::query_as(FALLBACK_FP_SQL)
+        .bind(schemas)
+        .fetch_all(&mut c)
+        .await?;
     let _ = c.close().await;
     Ok(rows.into_iter().collect())
 }

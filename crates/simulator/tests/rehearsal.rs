@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use migration_parser::LockMode;
 use simulator::{
-    CancelToken, LockSource, NotRunReason, ObservedLock, ProgressEvent, RehearsalMode, RehearsalResult, SimError,
-    SimOptions, Simulator, StatementOutcome,
+    CancelToken, LockSource, NotRunReason, ObservedLock, ProgressEvent, RehearsalMode,
+    RehearsalResult, SimError, SimOptions, Simulator, StatementOutcome,
 };
 
 const SCHEMA: &str = "tenant_r";
@@ -40,7 +40,11 @@ fn has_lock(locks: &[ObservedLock], rel: &str, mode: LockMode) -> bool {
 }
 
 fn strongest_on(locks: &[ObservedLock], rel: &str) -> Option<LockMode> {
-    locks.iter().filter(|l| l.relation == rel).map(|l| l.mode).max()
+    locks
+        .iter()
+        .filter(|l| l.relation == rel)
+        .map(|l| l.mode)
+        .max()
 }
 
 fn check_common(r: &RehearsalResult) {
@@ -49,13 +53,26 @@ fn check_common(r: &RehearsalResult) {
     // CREATE INDEX: SHARE on the table, observed.
     assert_eq!(st[0].outcome, StatementOutcome::Succeeded);
     assert_eq!(st[0].lock_source, LockSource::Observed);
-    assert_eq!(strongest_on(&st[0].locks, "t"), Some(LockMode::Share), "{:#?}", st[0]);
+    assert_eq!(
+        strongest_on(&st[0].locks, "t"),
+        Some(LockMode::Share),
+        "{:#?}",
+        st[0]
+    );
     assert!(st[0].created.iter().any(|c| c.ends_with(".t_v_idx")));
     // ADD COLUMN: ACCESS EXCLUSIVE, no rewrite.
-    assert!(has_lock(&st[1].locks, "t", LockMode::AccessExclusive), "{:#?}", st[1]);
+    assert!(
+        has_lock(&st[1].locks, "t", LockMode::AccessExclusive),
+        "{:#?}",
+        st[1]
+    );
     assert!(st[1].rewritten.is_empty(), "{:#?}", st[1]);
     // int -> bigint rewrites t (and its indexes); varchar widening does not.
-    assert!(st[2].rewritten.iter().any(|x| x.ends_with(".t")), "{:#?}", st[2]);
+    assert!(
+        st[2].rewritten.iter().any(|x| x.ends_with(".t")),
+        "{:#?}",
+        st[2]
+    );
     assert!(st[3].rewritten.is_empty(), "{:#?}", st[3]);
     // The failing statement in the block: 42703, the rest of the block not run.
     match &st[7].outcome {
@@ -91,7 +108,10 @@ async fn shadow_rehearsal_on_ephemeral_cluster() {
         ..Default::default()
     });
     let before = checksum(&pg, "app", SCHEMA).await;
-    let res = sim.run(&m, &fleet, None, &progress, &CancelToken::new()).await.expect("run");
+    let res = sim
+        .run(&m, &fleet, None, &progress, &CancelToken::new())
+        .await
+        .expect("run");
     assert_eq!(res.rehearsals.len(), 1);
     let r = res.rehearsals.values().next().unwrap();
     assert_eq!(r.setup_error, None, "{r:#?}");
@@ -100,27 +120,77 @@ async fn shadow_rehearsal_on_ephemeral_cluster() {
     // CONCURRENTLY ran outside a transaction; locks from the knowledge table.
     assert_eq!(r.statements[4].outcome, StatementOutcome::Succeeded);
     assert_eq!(r.statements[4].lock_source, LockSource::KnowledgeTable);
-    assert_eq!(strongest_on(&r.statements[4].locks, "t"), Some(LockMode::ShareUpdateExclusive));
+    assert_eq!(
+        strongest_on(&r.statements[4].locks, "t"),
+        Some(LockMode::ShareUpdateExclusive)
+    );
     // Statement 7 (ADD COLUMN a) ran in the block and holds ACCESS EXCLUSIVE.
-    assert!(has_lock(&r.statements[6].locks, "t", LockMode::AccessExclusive));
+    assert!(has_lock(
+        &r.statements[6].locks,
+        "t",
+        LockMode::AccessExclusive
+    ));
     // Estimates: the shard is tiny, but the rewrite and the index build cost something.
     let ev = &res.shards[0];
     let est = ev.estimate.as_ref().expect("estimate");
     assert!(res.throughput.calibrated, "{:?}", res.throughput);
-    assert!(est.statements[2].basis.contains("rewrite t"), "{:#?}", est.statements[2]);
-    assert_eq!(est.statements[4].estimated_lock_ms, 0.0, "CONCURRENTLY blocks no writes");
-    assert_eq!(est.statements[2].blocking_lock, Some(LockMode::AccessExclusive));
-    assert!(ev.estimated_lock_ms as f64 <= est.statements.iter().map(|s| s.estimated_lock_ms).sum::<f64>() + 1.0);
+    assert!(
+        est.statements[2].basis.contains("rewrite t"),
+        "{:#?}",
+        est.statements[2]
+    );
+    assert_eq!(
+        est.statements[4].estimated_lock_ms, 0.0,
+        "CONCURRENTLY blocks no writes"
+    );
+    assert_eq!(
+        est.statements[2].blocking_lock,
+        Some(LockMode::AccessExclusive)
+    );
+    assert!(
+        ev.estimated_lock_ms as f64
+            <= est
+                .statements
+                .iter()
+                .map(|s| s.estimated_lock_ms)
+                .sum::<f64>()
+                + 1.0
+    );
     // The target is untouched; nothing is left behind.
     assert_eq!(checksum(&pg, "app", SCHEMA).await, before);
-    assert!(leftover_sessions(&pg).await.is_empty(), "{:?}", leftover_sessions(&pg).await);
+    assert!(
+        leftover_sessions(&pg).await.is_empty(),
+        "{:?}",
+        leftover_sessions(&pg).await
+    );
     assert_eq!(foreign_locks(&pg, "app").await, 0);
     // Progress and steps.
     let ev = events.lock().unwrap().clone();
-    assert!(ev.iter().any(|e| matches!(e, ProgressEvent::RehearsalFinished { ok: false, .. })));
-    assert!(ev.iter().any(|e| matches!(e, ProgressEvent::ShardFinished { unreachable: false, .. })));
-    for action in ["plan probes", "introspect", "start shadow", "calibrate", "clone schema", "rehearse", "probe shard"] {
-        assert!(res.steps.iter().any(|s| s.action == action), "missing step {action}: {:#?}", res.steps);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, ProgressEvent::RehearsalFinished { ok: false, .. }))
+    );
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        ProgressEvent::ShardFinished {
+            unreachable: false,
+            ..
+        }
+    )));
+    for action in [
+        "plan probes",
+        "introspect",
+        "start shadow",
+        "calibrate",
+        "clone schema",
+        "rehearse",
+        "probe shard",
+    ] {
+        assert!(
+            res.steps.iter().any(|s| s.action == action),
+            "missing step {action}: {:#?}",
+            res.steps
+        );
     }
 }
 
@@ -133,7 +203,15 @@ async fn shadow_url_databases_are_dropped_and_hostile_names_work() {
     exec(&pg, "app", &setup_sql(hostile)).await;
     exec(&pg, "app", &setup_sql(SCHEMA)).await;
     // A second shape: one more column.
-    exec(&pg, "app", &format!("ALTER TABLE {}.t ADD COLUMN drift int", simulator::quote_ident(SCHEMA))).await;
+    exec(
+        &pg,
+        "app",
+        &format!(
+            "ALTER TABLE {}.t ADD COLUMN drift int",
+            simulator::quote_ident(SCHEMA)
+        ),
+    )
+    .await;
     let fleet = fleet(&[&pg], &[(0, "app", hostile), (0, "app", SCHEMA)]);
     let m = migration(MIGRATION);
     let sim = Simulator::new(SimOptions {
@@ -141,7 +219,16 @@ async fn shadow_url_databases_are_dropped_and_hostile_names_work() {
         calibrate: false,
         ..Default::default()
     });
-    let res = sim.run(&m, &fleet, None, &simulator::NoProgress, &CancelToken::new()).await.expect("run");
+    let res = sim
+        .run(
+            &m,
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
     assert_eq!(res.rehearsals.len(), 2, "two shapes, two rehearsals");
     for r in res.rehearsals.values() {
         assert_eq!(r.setup_error, None, "{r:#?}");
@@ -150,7 +237,11 @@ async fn shadow_url_databases_are_dropped_and_hostile_names_work() {
     }
     let r = res.rehearsal_for(&fleet.shards[0].id).unwrap();
     assert_eq!(r.schema, hostile);
-    assert!(shadow_dbs(&shadow).await.is_empty(), "{:?}", shadow_dbs(&shadow).await);
+    assert!(
+        shadow_dbs(&shadow).await.is_empty(),
+        "{:?}",
+        shadow_dbs(&shadow).await
+    );
     assert!(leftover_sessions(&shadow).await.is_empty());
     assert!(leftover_sessions(&pg).await.is_empty());
     assert!(!res.throughput.calibrated);
@@ -162,13 +253,24 @@ async fn in_place_rehearsal_leaves_the_target_identical() {
     create_db(&pg, "app").await;
     exec(&pg, "app", &setup_sql(SCHEMA)).await;
     let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
-    let m = migration(&format!("{MIGRATION}UPDATE t SET v = v + 1;\nDELETE FROM other;\nSET statement_timeout = 0;\n"));
+    let m = migration(&format!(
+        "{MIGRATION}UPDATE t SET v = v + 1;\nDELETE FROM other;\nSET statement_timeout = 0;\n"
+    ));
     let before = checksum(&pg, "app", SCHEMA).await;
     let sim = Simulator::new(SimOptions {
         rehearsal: RehearsalMode::InPlace,
         ..Default::default()
     });
-    let res = sim.run(&m, &fleet, None, &simulator::NoProgress, &CancelToken::new()).await.expect("run");
+    let res = sim
+        .run(
+            &m,
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
     let r = res.rehearsals.values().next().unwrap();
     assert_eq!(r.mode, RehearsalMode::InPlace);
     assert_eq!(r.setup_error, None);
@@ -187,9 +289,17 @@ async fn in_place_rehearsal_leaves_the_target_identical() {
         }
     );
     // ALTER TYPE after ADD COLUMN in the same transaction still reports its ACCESS EXCLUSIVE.
-    assert!(has_lock(&r.statements[2].locks, "t", LockMode::AccessExclusive), "{:#?}", r.statements[2]);
+    assert!(
+        has_lock(&r.statements[2].locks, "t", LockMode::AccessExclusive),
+        "{:#?}",
+        r.statements[2]
+    );
     assert_eq!(r.statements[11].outcome, StatementOutcome::Succeeded);
-    assert_eq!(checksum(&pg, "app", SCHEMA).await, before, "in-place rehearsal changed the target");
+    assert_eq!(
+        checksum(&pg, "app", SCHEMA).await,
+        before,
+        "in-place rehearsal changed the target"
+    );
     // The index that would have been created does not exist.
     let mut c = conn(&pg, "app").await;
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname = 't_v_idx'")
@@ -216,7 +326,16 @@ async fn unreachable_instance_does_not_stop_the_others() {
         calibrate: false,
         ..Default::default()
     });
-    let res = sim.run(&m, &fleet, None, &simulator::NoProgress, &CancelToken::new()).await.expect("run");
+    let res = sim
+        .run(
+            &m,
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
     assert!(res.shards[0].unreachable.is_none(), "{:#?}", res.shards[0]);
     assert!(res.shards[0].estimate.is_some());
     assert!(res.shards[1].unreachable.is_some(), "{:#?}", res.shards[1]);
@@ -233,7 +352,9 @@ async fn cancellation_stops_cleanly() {
     exec(&pg, "app", &setup_sql(SCHEMA)).await;
     let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
     // A statement that would run for a minute on the shadow.
-    let m = migration("ALTER TABLE t ADD COLUMN extra int;\nSELECT pg_sleep(60);\nALTER TABLE t ADD COLUMN more int;");
+    let m = migration(
+        "ALTER TABLE t ADD COLUMN extra int;\nSELECT pg_sleep(60);\nALTER TABLE t ADD COLUMN more int;",
+    );
     let sim = Simulator::new(SimOptions {
         shadow: Some(shadow.connection_spec()),
         calibrate: false,
@@ -252,7 +373,15 @@ async fn cancellation_stops_cleanly() {
     };
     let res = sim.run(&m, &fleet, None, &progress, &cancel).await;
     assert!(matches!(res, Err(SimError::Cancelled)), "{res:?}");
-    assert!(shadow_dbs(&shadow).await.is_empty(), "{:?}", shadow_dbs(&shadow).await);
-    assert!(leftover_sessions(&shadow).await.is_empty(), "{:?}", leftover_sessions(&shadow).await);
+    assert!(
+        shadow_dbs(&shadow).await.is_empty(),
+        "{:?}",
+        shadow_dbs(&shadow).await
+    );
+    assert!(
+        leftover_sessions(&shadow).await.is_empty(),
+        "{:?}",
+        leftover_sessions(&shadow).await
+    );
     assert!(leftover_sessions(&pg).await.is_empty());
 }

@@ -14,7 +14,10 @@ use std::time::Instant;
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
 fn main() {
-    let nums: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let nums: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let runs = nums.first().copied().unwrap_or(10).max(1);
     let parallel = nums.get(1).copied().unwrap_or(1).max(1);
     let mut starts = Vec::new();
@@ -34,6 +37,10 @@ fn main() {
     let (smin, smed, smean) = stat(&mut starts);
     let (pmin, pmed, pmean) = stat(&mut stops);
     println!("runs: {runs}, clusters per run: {parallel}");
-    println!("start (initdb + pg_ctl -w start): min {smin:.0} ms, median {smed:.0} ms, mean {smean:.0} ms");
-    println!("stop + remove dir:                 min {pmin:.0} ms, median {pmed:.0} ms, mean {pmean:.0} ms");
+    println!(
+        "start (initdb + pg_ctl -w start): min {smin:.0} ms, median {smed:.0} ms, mean {smean:.0} ms"
+    );
+    println!(
+        "stop + remove dir:                 min {pmin:.0} ms, median {pmed:.0} ms, mean {pmean:.0} ms"
+    );
 }

@@ -42,7 +42,9 @@ async fn tenant_schemas(conn: &ConnectionSpec) -> Vec<String> {
 async fn introspect_once(conn: &ConnectionSpec, schemas: &[String]) -> (Duration, usize, usize) {
     let t0 = Instant::now();
     let pool = conn.connect_pool("bench", 1).await.expect("connect");
-    let cats = introspect_schemas(&pool, schemas).await.expect("introspect");
+    let cats = introspect_schemas(&pool, schemas)
+        .await
+        .expect("introspect");
     let el = t0.elapsed();
     pool.close().await;
     let tables = cats.values().map(|c| c.tables.len()).sum();
@@ -57,7 +59,10 @@ async fn main() {
         let conn = ConnectionSpec::from_url(url).expect("url");
         let schemas = tenant_schemas(&conn).await;
         let (el, n, t) = introspect_once(&conn, &schemas).await;
-        eprintln!("introspected {n} schemas / {t} tables in {:.1} ms", el.as_secs_f64() * 1e3);
+        eprintln!(
+            "introspected {n} schemas / {t} tables in {:.1} ms",
+            el.as_secs_f64() * 1e3
+        );
         return;
     }
     let serve = args.iter().any(|a| a == "--serve");
@@ -67,22 +72,36 @@ async fn main() {
 
     let t0 = Instant::now();
     let pg = EphemeralPg::start(EphemeralOptions::default()).expect("start");
-    eprintln!("ephemeral PostgreSQL {} started in {:.0} ms", pg.version(), t0.elapsed().as_secs_f64() * 1e3);
+    eprintln!(
+        "ephemeral PostgreSQL {} started in {:.0} ms",
+        pg.version(),
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     let spec = FixtureSpec {
         tenants,
         rows: 50,
         ..Default::default()
     };
     let t0 = Instant::now();
-    create_tenants(&pg.connection_spec(), &spec).await.expect("fixture");
-    eprintln!("created {tenants} tenant schemas (rows={}) in {:.1} s", spec.rows, t0.elapsed().as_secs_f64());
+    create_tenants(&pg.connection_spec(), &spec)
+        .await
+        .expect("fixture");
+    eprintln!(
+        "created {tenants} tenant schemas (rows={}) in {:.1} s",
+        spec.rows,
+        t0.elapsed().as_secs_f64()
+    );
     let conn = pg.connection_spec().with_database("app");
     let url = pg.url_for_db("app");
 
     if serve {
         println!("{url}");
         let mut s = String::new();
-        while std::io::stdin().read_line(&mut s).map(|n| n > 0).unwrap_or(false) {}
+        while std::io::stdin()
+            .read_line(&mut s)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
         return;
     }
 
@@ -104,7 +123,11 @@ async fn main() {
             .output()
             .expect("pg_dump");
         dump.push(t0.elapsed());
-        assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dump_bytes = out.stdout.len();
     }
     let (mi, md) = (*intro.iter().min().unwrap(), median(&mut intro));
@@ -121,5 +144,8 @@ async fn main() {
         dmd.as_secs_f64() * 1e3,
         dump_bytes / 1024
     );
-    println!("ratio pg_dump / introspect (median): {:.1}x", dmd.as_secs_f64() / md.as_secs_f64());
+    println!(
+        "ratio pg_dump / introspect (median): {:.1}x",
+        dmd.as_secs_f64() / md.as_secs_f64()
+    );
 }

@@ -121,7 +121,9 @@ impl DiscoverySpec {
     /// The pattern.
     pub fn pattern(&self) -> &str {
         match self {
-            DiscoverySpec::Schemas { pattern, .. } | DiscoverySpec::Databases { pattern, .. } => pattern,
+            DiscoverySpec::Schemas { pattern, .. } | DiscoverySpec::Databases { pattern, .. } => {
+                pattern
+            }
         }
     }
 }
@@ -129,7 +131,10 @@ impl DiscoverySpec {
 /// Find the shards of `instance` described by `spec`, sorted by name. Connects once (to the
 /// instance's default database, or the spec's database for schema discovery) and runs one
 /// catalog query. Shard ids are `<instance>/<database>/<schema>`.
-pub async fn discover_on_instance(instance: &Instance, spec: &DiscoverySpec) -> Result<Vec<Shard>, TopologyError> {
+pub async fn discover_on_instance(
+    instance: &Instance,
+    spec: &DiscoverySpec,
+) -> Result<Vec<Shard>, TopologyError> {
     let pattern = NamePattern::new(spec.pattern())?;
     match spec {
         DiscoverySpec::Schemas { database, .. } => {
@@ -145,7 +150,8 @@ pub async fn discover_on_instance(instance: &Instance, spec: &DiscoverySpec) -> 
             .fetch_all(&pool)
             .await;
             pool.close().await;
-            let names = names.map_err(|e| TopologyError::query(instance.name.clone(), "list schemas", e))?;
+            let names = names
+                .map_err(|e| TopologyError::query(instance.name.clone(), "list schemas", e))?;
             Ok(names
                 .into_iter()
                 .filter(|n| pattern.is_match(n))
@@ -169,7 +175,8 @@ pub async fn discover_on_instance(instance: &Instance, spec: &DiscoverySpec) -> 
             .fetch_all(&pool)
             .await;
             pool.close().await;
-            let names = names.map_err(|e| TopologyError::query(instance.name.clone(), "list databases", e))?;
+            let names = names
+                .map_err(|e| TopologyError::query(instance.name.clone(), "list databases", e))?;
             Ok(names
                 .into_iter()
                 .filter(|n| pattern.is_match(n))

@@ -109,7 +109,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub fn cleanup_all() -> usize {
     let live: Vec<Arc<Inner>> = match registry().lock() {
         Ok(mut reg) => std::mem::take(&mut *reg).into_values().collect(),
-        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()).into_values().collect(),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner())
+            .into_values()
+            .collect(),
     };
     let n = live.len();
     for c in live {
@@ -157,21 +159,40 @@ impl EphemeralPg {
         let out = command(&bin_dir.join("initdb"), run_as, &dir)
             .arg("-D")
             .arg(&data_dir)
-            .args(["-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "-U", "postgres"])
+            .args([
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+                "-U",
+                "postgres",
+            ])
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| TopologyError::io(format!("run {}", bin_dir.join("initdb").display()), e))?;
+            .map_err(|e| {
+                TopologyError::io(format!("run {}", bin_dir.join("initdb").display()), e)
+            })?;
         if !out.status.success() {
             return Err(TopologyError::PgCommandFailed {
                 program: "initdb".into(),
                 status: out.status.to_string(),
                 dir: dir.clone(),
-                log_tail: tail(&String::from_utf8_lossy(&[out.stdout, out.stderr].concat()), 15),
+                log_tail: tail(
+                    &String::from_utf8_lossy(&[out.stdout, out.stderr].concat()),
+                    15,
+                ),
             });
         }
         let version = std::fs::read_to_string(data_dir.join("PG_VERSION"))
             .ok()
-            .and_then(|v| v.trim().split('.').next().and_then(|m| m.parse::<u32>().ok()))
+            .and_then(|v| {
+                v.trim()
+                    .split('.')
+                    .next()
+                    .and_then(|m| m.parse::<u32>().ok())
+            })
             .unwrap_or(0);
         write_config(&data_dir, &dir, &opts.settings)?;
 
@@ -194,12 +215,15 @@ impl EphemeralPg {
                 .arg("start")
                 .stdin(Stdio::null())
                 .output()
-                .map_err(|e| TopologyError::io(format!("run {}", bin_dir.join("pg_ctl").display()), e))?;
+                .map_err(|e| {
+                    TopologyError::io(format!("run {}", bin_dir.join("pg_ctl").display()), e)
+                })?;
             if out.status.success() {
                 break port;
             }
             let server_log = std::fs::read_to_string(&log).unwrap_or_default();
-            let bind_race = server_log.contains("could not bind") || server_log.contains("already in use");
+            let bind_race =
+                server_log.contains("could not bind") || server_log.contains("already in use");
             if bind_race && opts.port.is_none() && attempt < 8 {
                 // Make sure nothing half-started is left, then try another port.
                 let _ = command(&bin_dir.join("pg_ctl"), run_as, &dir)
@@ -252,11 +276,16 @@ impl EphemeralPg {
     pub async fn start_async(opts: EphemeralOptions) -> Result<EphemeralPg, TopologyError> {
         tokio::task::spawn_blocking(move || EphemeralPg::start(opts))
             .await
-            .map_err(|e| TopologyError::io("ephemeral start task", std::io::Error::other(e.to_string())))?
+            .map_err(|e| {
+                TopologyError::io("ephemeral start task", std::io::Error::other(e.to_string()))
+            })?
     }
 
     /// Start `n` clusters concurrently (one thread each).
-    pub fn start_many(n: usize, opts: &EphemeralOptions) -> Result<Vec<EphemeralPg>, TopologyError> {
+    pub fn start_many(
+        n: usize,
+        opts: &EphemeralOptions,
+    ) -> Result<Vec<EphemeralPg>, TopologyError> {
         let handles: Vec<_> = (0..n)
             .map(|_| {
                 let o = opts.clone();
@@ -292,7 +321,11 @@ impl EphemeralPg {
 
     /// URL of database `db` on this cluster (the name is percent-encoded as needed).
     pub fn url_for_db(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{}", self.inner.port, crate::url::encode_component(db))
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{}",
+            self.inner.port,
+            crate::url::encode_component(db)
+        )
     }
 
     /// A [`ConnectionSpec`] for the `postgres` database (TCP, `sslmode=disable`).
@@ -436,7 +469,8 @@ fn is_root() -> bool {
 
 /// uid and gid of `user` from /etc/passwd.
 fn lookup_user(user: &str) -> Result<(u32, u32), TopologyError> {
-    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| TopologyError::io("read /etc/passwd", e))?;
+    let passwd = std::fs::read_to_string("/etc/passwd")
+        .map_err(|e| TopologyError::io("read /etc/passwd", e))?;
     for line in passwd.lines() {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() >= 4
@@ -446,12 +480,17 @@ fn lookup_user(user: &str) -> Result<(u32, u32), TopologyError> {
             return Ok((uid, gid));
         }
     }
-    Err(TopologyError::NoUnprivilegedUser { user: user.to_string() })
+    Err(TopologyError::NoUnprivilegedUser {
+        user: user.to_string(),
+    })
 }
 
 fn command(program: &Path, run_as: Option<(u32, u32)>, home: &Path) -> Command {
     let mut c = Command::new(program);
-    c.env("HOME", home).env_remove("PGDATA").env_remove("PGPORT").env_remove("PGHOST");
+    c.env("HOME", home)
+        .env_remove("PGDATA")
+        .env_remove("PGPORT")
+        .env_remove("PGHOST");
     // Server programs must not inherit a locale that initdb rejects.
     c.env("LC_ALL", "C.UTF-8");
     if let Some((uid, gid)) = run_as {
@@ -462,7 +501,9 @@ fn command(program: &Path, run_as: Option<(u32, u32)>, home: &Path) -> Command {
 }
 
 fn has_server_binaries(dir: &Path) -> bool {
-    ["initdb", "pg_ctl", "postgres"].iter().all(|b| is_executable(&dir.join(b)))
+    ["initdb", "pg_ctl", "postgres"]
+        .iter()
+        .all(|b| is_executable(&dir.join(b)))
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -475,7 +516,10 @@ fn is_executable(p: &Path) -> bool {
 /// then `PATH` (following symlinks of `initdb`).
 pub fn find_bin_dir() -> Result<PathBuf, TopologyError> {
     let mut searched = Vec::new();
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").stdin(Stdio::null()).output()
+    if let Ok(out) = Command::new("pg_config")
+        .arg("--bindir")
+        .stdin(Stdio::null())
+        .output()
         && out.status.success()
     {
         let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -534,7 +578,10 @@ fn make_cluster_dir(id: u64) -> Result<PathBuf, TopologyError> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let dir = base.join(format!("dcpg-{pid}-{id}-{:x}", (nanos ^ salt.wrapping_mul(2654435761)) & 0xffff));
+        let dir = base.join(format!(
+            "dcpg-{pid}-{id}-{:x}",
+            (nanos ^ salt.wrapping_mul(2654435761)) & 0xffff
+        ));
         match std::fs::create_dir(&dir) {
             Ok(()) => {
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
@@ -555,7 +602,11 @@ fn quote_conf(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
 }
 
-fn write_config(data_dir: &Path, socket_dir: &Path, extra: &[(String, String)]) -> Result<(), TopologyError> {
+fn write_config(
+    data_dir: &Path,
+    socket_dir: &Path,
+    extra: &[(String, String)],
+) -> Result<(), TopologyError> {
     let mut conf = String::from("\n# deployclaw ephemeral cluster\n");
     let socket = socket_dir.to_string_lossy();
     let defaults: [(&str, &str); 9] = [
@@ -573,7 +624,10 @@ fn write_config(data_dir: &Path, socket_dir: &Path, extra: &[(String, String)]) 
         conf.push_str(&format!("{k} = {}\n", quote_conf(v)));
     }
     for (k, v) in extra {
-        if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        if !k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
             return Err(TopologyError::InvalidFixture {
                 reason: format!("invalid server setting name `{k}`"),
             });
@@ -590,7 +644,8 @@ fn write_config(data_dir: &Path, socket_dir: &Path, extra: &[(String, String)]) 
 }
 
 fn free_port() -> Result<u16, TopologyError> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| TopologyError::io("bind 127.0.0.1:0", e))?;
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| TopologyError::io("bind 127.0.0.1:0", e))?;
     l.local_addr()
         .map(|a| a.port())
         .map_err(|e| TopologyError::io("local_addr", e))

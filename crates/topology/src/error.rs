@@ -18,7 +18,9 @@ pub enum TopologyError {
         searched: Vec<String>,
     },
     /// The process runs as root and no unprivileged OS user to run PostgreSQL as was found.
-    #[error("running as root, but the OS user `{user}` (to run initdb/pg_ctl as) does not exist in /etc/passwd")]
+    #[error(
+        "running as root, but the OS user `{user}` (to run initdb/pg_ctl as) does not exist in /etc/passwd"
+    )]
     NoUnprivilegedUser {
         /// The user looked up.
         user: String,
@@ -200,7 +202,11 @@ impl TopologyError {
     }
 
     /// Wrap a query error.
-    pub(crate) fn query(target: impl Into<String>, what: impl Into<String>, source: sqlx::Error) -> Self {
+    pub(crate) fn query(
+        target: impl Into<String>,
+        what: impl Into<String>,
+        source: sqlx::Error,
+    ) -> Self {
         TopologyError::Query {
             target: target.into(),
             what: what.into(),

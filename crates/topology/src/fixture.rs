@@ -256,7 +256,9 @@ impl Plant {
                  WHERE id IN (SELECT id FROM {{s}}.payments ORDER BY id LIMIT {rows});"
             ),
             Plant::Drift { kind } => match kind {
-                DriftKind::ExtraColumn => "ALTER TABLE {s}.orders ADD COLUMN legacy_notes text;".into(),
+                DriftKind::ExtraColumn => {
+                    "ALTER TABLE {s}.orders ADD COLUMN legacy_notes text;".into()
+                }
                 DriftKind::MissingColumn => "ALTER TABLE {s}.users DROP COLUMN phone;".into(),
                 DriftKind::MissingIndex => "DROP INDEX {s}.orders_created_at_idx;".into(),
                 DriftKind::ColumnType => {
@@ -383,7 +385,10 @@ pub fn tenant_sql(schema: &str, rows: u32, plants: &[Plant], create_schema: bool
 /// the `shared` schema, then the tenants, `spec.concurrency` at a time, one transaction each.
 /// Database-per-tenant: one database per tenant, with `shared` and the tenant objects in
 /// `public`.
-pub async fn create_tenants(conn: &ConnectionSpec, spec: &FixtureSpec) -> Result<FixtureOutput, TopologyError> {
+pub async fn create_tenants(
+    conn: &ConnectionSpec,
+    spec: &FixtureSpec,
+) -> Result<FixtureOutput, TopologyError> {
     if spec.tenants == 0 {
         return Ok(FixtureOutput { locations: vec![] });
     }
@@ -393,9 +398,15 @@ pub async fn create_tenants(conn: &ConnectionSpec, spec: &FixtureSpec) -> Result
     match &spec.layout {
         FixtureLayout::SchemaPerTenant { database } => {
             ensure_database(conn, database).await?;
-            let pool = conn.with_database(database).connect_pool("fixture", conc as u32).await?;
+            let pool = conn
+                .with_database(database)
+                .connect_pool("fixture", conc as u32)
+                .await?;
             exec_script(&pool, SHARED_DDL, database).await?;
-            let jobs: Vec<(usize, String)> = spec.tenant_numbers().map(|n| (n, spec.tenant_name(n))).collect();
+            let jobs: Vec<(usize, String)> = spec
+                .tenant_numbers()
+                .map(|n| (n, spec.tenant_name(n)))
+                .collect();
             stream::iter(jobs.clone())
                 .map(|(n, name)| {
                     let pool = pool.clone();
@@ -424,7 +435,10 @@ pub async fn create_tenants(conn: &ConnectionSpec, spec: &FixtureSpec) -> Result
             })
         }
         FixtureLayout::DatabasePerTenant => {
-            let names: Vec<(usize, String)> = spec.tenant_numbers().map(|n| (n, spec.tenant_name(n))).collect();
+            let names: Vec<(usize, String)> = spec
+                .tenant_numbers()
+                .map(|n| (n, spec.tenant_name(n)))
+                .collect();
             // CREATE DATABASE copies template1; serialize it (concurrent copies contend).
             for (_, db) in &names {
                 ensure_database(conn, db).await?;
@@ -490,13 +504,19 @@ async fn analyze_schema(pool: &PgPool, schema: &str) -> Result<(), TopologyError
 
 async fn ensure_database(conn: &ConnectionSpec, database: &str) -> Result<(), TopologyError> {
     let admin = conn.connect_pool("fixture", 1).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(database)
-        .fetch_one(&admin)
-        .await
-        .map_err(|e| TopologyError::query(database.to_string(), "check database", e))?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&admin)
+            .await
+            .map_err(|e| TopologyError::query(database.to_string(), "check database", e))?;
     if !exists {
-        exec_script(&admin, &format!("CREATE DATABASE {}", quote_ident_always(database)), database).await?;
+        exec_script(
+            &admin,
+            &format!("CREATE DATABASE {}", quote_ident_always(database)),
+            database,
+        )
+        .await?;
     }
     admin.close().await;
     Ok(())
@@ -516,11 +536,16 @@ pub struct EphemeralFleet {
 /// instances take one more when it does not divide). `spec.plants` are keyed by global tenant
 /// number. Instances are named `pg-1`, `pg-2`, ...; shard ids are
 /// `<instance>/<database>/<schema>`.
-pub async fn start_fleet(instances: usize, spec: &FixtureSpec) -> Result<EphemeralFleet, TopologyError> {
+pub async fn start_fleet(
+    instances: usize,
+    spec: &FixtureSpec,
+) -> Result<EphemeralFleet, TopologyError> {
     let instances = instances.max(1);
-    let clusters = tokio::task::spawn_blocking(move || EphemeralPg::start_many(instances, &EphemeralOptions::default()))
-        .await
-        .map_err(|e| TopologyError::io("start clusters", std::io::Error::other(e.to_string())))??;
+    let clusters = tokio::task::spawn_blocking(move || {
+        EphemeralPg::start_many(instances, &EphemeralOptions::default())
+    })
+    .await
+    .map_err(|e| TopologyError::io("start clusters", std::io::Error::other(e.to_string())))??;
     let base = spec.tenants / instances;
     let extra = spec.tenants % instances;
     let mut next = spec.first_tenant;

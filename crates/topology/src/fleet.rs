@@ -77,7 +77,9 @@ impl ShardLocation {
     /// The database the shard lives in.
     pub fn database(&self) -> &str {
         match self {
-            ShardLocation::Schema { database, .. } | ShardLocation::Database { database, .. } => database,
+            ShardLocation::Schema { database, .. } | ShardLocation::Database { database, .. } => {
+                database
+            }
         }
     }
     /// The schema holding the tenant's tables.

@@ -46,11 +46,14 @@ pub mod scan;
 pub mod topology_file;
 mod url;
 
+#[cfg(feature = "aws")]
+pub use aws::{
+    AwsSession, EndpointTarget, RdsSource, TagFilter, discover_rds, rds_fleet,
+    resolve_iam_passwords,
+};
 pub use catalog::{Catalog, CatalogDifference, Fingerprint, FkGraph, QualifiedName};
 pub use discover::{DiscoverySpec, discover_on_instance};
 pub use error::TopologyError;
 pub use fleet::{ConnectionSpec, Fleet, Instance, Secret, Shard, ShardLocation};
-#[cfg(feature = "aws")]
-pub use aws::{AwsSession, EndpointTarget, RdsSource, TagFilter, discover_rds, rds_fleet, resolve_iam_passwords};
 pub use scan::{FleetCatalogs, ScanOptions, introspect_fleet};
 pub use topology_file::{ShardSource, Topology, TopologyInstance};

@@ -64,7 +64,12 @@ pub async fn introspect_fleet(fleet: &Fleet, opts: &ScanOptions) -> FleetCatalog
                     },
                 ));
             };
-            let pool = match instance.connection.with_database(&db).connect_pool(&inst, 1).await {
+            let pool = match instance
+                .connection
+                .with_database(&db)
+                .connect_pool(&inst, 1)
+                .await
+            {
                 Ok(p) => p,
                 Err(e) => return Err((ids, e)),
             };

@@ -130,7 +130,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -138,10 +143,11 @@ impl Topology {
     /// Read and parse a topology file (no network).
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Topology, TopologyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::TopologyFileRead {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| TopologyError::TopologyFileRead {
+                file: path.to_path_buf(),
+                source,
+            })?;
         Topology::from_toml_str(&text, path)
     }
 
@@ -160,7 +166,11 @@ impl Topology {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             invalid(
                 e.span().map(|s| s.start),
-                e.message().lines().next().unwrap_or("invalid TOML").to_string(),
+                e.message()
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid TOML")
+                    .to_string(),
             )
         })?;
         let defaults = raw.defaults.unwrap_or_default();
@@ -228,22 +238,23 @@ impl Topology {
             {
                 return Err(ctx(format!("unknown sslmode `{m}`")));
             }
-            let password = if let Some(var) = r.password_env.as_ref().or(defaults.password_env.as_ref()) {
-                match std::env::var(var) {
-                    Ok(v) => Some(Secret::new(v)),
-                    Err(_) => {
-                        return Err(TopologyError::PasswordEnvMissing {
-                            file: file.clone(),
-                            instance: name.clone(),
-                            var: var.clone(),
-                        });
+            let password =
+                if let Some(var) = r.password_env.as_ref().or(defaults.password_env.as_ref()) {
+                    match std::env::var(var) {
+                        Ok(v) => Some(Secret::new(v)),
+                        Err(_) => {
+                            return Err(TopologyError::PasswordEnvMissing {
+                                file: file.clone(),
+                                instance: name.clone(),
+                                var: var.clone(),
+                            });
+                        }
                     }
-                }
-            } else if let Some(p) = r.password.as_ref().or(defaults.password.as_ref()) {
-                Some(Secret::new(p.clone()))
-            } else {
-                url_spec.as_ref().and_then(|u| u.password.clone())
-            };
+                } else if let Some(p) = r.password.as_ref().or(defaults.password.as_ref()) {
+                    Some(Secret::new(p.clone()))
+                } else {
+                    url_spec.as_ref().and_then(|u| u.password.clone())
+                };
             let instance = Instance {
                 name: name.clone(),
                 connection: ConnectionSpec {
@@ -263,14 +274,19 @@ impl Topology {
             };
 
             // Shards.
-            let explicit_sources =
-                [r.schemas.is_some(), r.databases.is_some(), r.shards.is_some(), r.shard.is_some()]
-                    .iter()
-                    .filter(|b| **b)
-                    .count();
+            let explicit_sources = [
+                r.schemas.is_some(),
+                r.databases.is_some(),
+                r.shards.is_some(),
+                r.shard.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             if explicit_sources > 1 {
                 return Err(ctx(
-                    "set only one of `schemas`, `databases`, `shards`, `[[instance.shard]]`".to_string(),
+                    "set only one of `schemas`, `databases`, `shards`, `[[instance.shard]]`"
+                        .to_string(),
                 ));
             }
             let tenant_schema = r
@@ -376,7 +392,11 @@ impl Fleet {
     }
 
     /// A one-instance fleet from a URL, with shards discovered by `spec`.
-    pub async fn from_url(instance_name: &str, url: &str, spec: &DiscoverySpec) -> Result<Fleet, TopologyError> {
+    pub async fn from_url(
+        instance_name: &str,
+        url: &str,
+        spec: &DiscoverySpec,
+    ) -> Result<Fleet, TopologyError> {
         let instance = Instance {
             name: instance_name.to_string(),
             connection: ConnectionSpec::from_url(url)?,

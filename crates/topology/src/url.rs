@@ -10,7 +10,9 @@ pub(crate) fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -23,7 +25,9 @@ fn decode_component(s: &str, what: &str) -> Result<String, TopologyError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(v) => {
                     out.push(v);
@@ -124,9 +128,10 @@ impl ConnectionSpec {
                 "password" => password = Some(Secret::new(v)),
                 "dbname" => database = Some(v),
                 "sslmode" => {
-                    v.parse::<PgSslMode>().map_err(|_| TopologyError::InvalidUrl {
-                        reason: format!("unknown sslmode `{v}`"),
-                    })?;
+                    v.parse::<PgSslMode>()
+                        .map_err(|_| TopologyError::InvalidUrl {
+                            reason: format!("unknown sslmode `{v}`"),
+                        })?;
                     sslmode = Some(v)
                 }
                 // Harmless libpq parameters we do not model.
@@ -212,9 +217,11 @@ impl ConnectionSpec {
             o = o.password(p.expose());
         }
         if let Some(m) = &self.sslmode {
-            let mode = m.parse::<PgSslMode>().map_err(|_| TopologyError::InvalidUrl {
-                reason: format!("unknown sslmode `{m}`"),
-            })?;
+            let mode = m
+                .parse::<PgSslMode>()
+                .map_err(|_| TopologyError::InvalidUrl {
+                    reason: format!("unknown sslmode `{m}`"),
+                })?;
             o = o.ssl_mode(mode);
         }
         Ok(o)
@@ -224,17 +231,23 @@ impl ConnectionSpec {
     pub async fn connect(&self, instance: &str) -> Result<sqlx::PgConnection, TopologyError> {
         use sqlx::ConnectOptions as _;
         let opts = self.to_connect_options()?;
-        opts.connect().await.map_err(|source| TopologyError::Connect {
-            instance: instance.to_string(),
-            url: self.redacted_url(),
-            source,
-        })
+        opts.connect()
+            .await
+            .map_err(|source| TopologyError::Connect {
+                instance: instance.to_string(),
+                url: self.redacted_url(),
+                source,
+            })
     }
 
     /// Connect a pool (up to `max_connections`) to this spec; `instance` names it in errors.
     /// One connection is opened first, so an unreachable server fails fast instead of after
     /// the pool's acquire timeout.
-    pub async fn connect_pool(&self, instance: &str, max_connections: u32) -> Result<sqlx::PgPool, TopologyError> {
+    pub async fn connect_pool(
+        &self,
+        instance: &str,
+        max_connections: u32,
+    ) -> Result<sqlx::PgPool, TopologyError> {
         use sqlx::Connection as _;
         let probe = self.connect(instance).await?;
         let _ = probe.close().await;
@@ -264,7 +277,10 @@ mod tests {
 
     #[test]
     fn parses_full_url_and_redacts() {
-        let s = ConnectionSpec::from_url("postgres://app:s%40cret@db.example.com:6432/tenants?sslmode=require").unwrap();
+        let s = ConnectionSpec::from_url(
+            "postgres://app:s%40cret@db.example.com:6432/tenants?sslmode=require",
+        )
+        .unwrap();
         assert_eq!(s.host, "db.example.com");
         assert_eq!(s.port, 6432);
         assert_eq!(s.user, "app");
@@ -272,7 +288,10 @@ mod tests {
         assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("s@cret"));
         assert_eq!(s.sslmode.as_deref(), Some("require"));
         let r = s.redacted_url();
-        assert_eq!(r, "postgres://app:***@db.example.com:6432/tenants?sslmode=require");
+        assert_eq!(
+            r,
+            "postgres://app:***@db.example.com:6432/tenants?sslmode=require"
+        );
         assert!(!format!("{s:?}").contains("s@cret"));
     }
 
@@ -283,9 +302,17 @@ mod tests {
         assert_eq!(s.port, 5433);
         assert_eq!(s.database, "mydb");
         assert_eq!(s.user, "postgres");
-        assert_eq!(s.redacted_url(), "postgres://postgres@/mydb?host=%2Ftmp%2Fsock&port=5433");
+        assert_eq!(
+            s.redacted_url(),
+            "postgres://postgres@/mydb?host=%2Ftmp%2Fsock&port=5433"
+        );
         let o = s.to_connect_options().unwrap();
-        assert_eq!(o.get_socket().map(|p| p.to_string_lossy().into_owned()).as_deref(), Some("/tmp/sock"));
+        assert_eq!(
+            o.get_socket()
+                .map(|p| p.to_string_lossy().into_owned())
+                .as_deref(),
+            Some("/tmp/sock")
+        );
     }
 
     #[test]

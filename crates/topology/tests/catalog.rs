@@ -1,15 +1,19 @@
 //! Catalog introspection, fingerprints, diff, drift and the FK graph on a real fixture fleet.
 
 use topology::catalog::{
-    CascadeReach, ConstraintKind, FkAction, FkGraph, QualifiedName, detect_drift, diff, introspect_schema,
-    introspect_schemas,
+    CascadeReach, ConstraintKind, FkAction, FkGraph, QualifiedName, detect_drift, diff,
+    introspect_schema, introspect_schemas,
 };
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 use topology::fixture::{DriftKind, FixtureLayout, FixtureSpec, Plant, create_tenants};
 
 async fn fixture(spec: &FixtureSpec) -> (EphemeralPg, sqlx::PgPool) {
-    let pg = EphemeralPg::start_async(EphemeralOptions::default()).await.expect("start pg");
-    create_tenants(&pg.connection_spec(), spec).await.expect("fixture");
+    let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        .await
+        .expect("start pg");
+    create_tenants(&pg.connection_spec(), spec)
+        .await
+        .expect("fixture");
     let db = match &spec.layout {
         FixtureLayout::SchemaPerTenant { database } => database.clone(),
         FixtureLayout::DatabasePerTenant => "postgres".into(),
@@ -31,7 +35,9 @@ async fn introspects_fixture_schema_snapshot() {
         ..Default::default()
     };
     let (_pg, pool) = fixture(&spec).await;
-    let cat = introspect_schema(&pool, "tenant_0001").await.expect("introspect");
+    let cat = introspect_schema(&pool, "tenant_0001")
+        .await
+        .expect("introspect");
     assert_eq!(cat.tables.len(), 7);
     let orders = cat.table("orders").expect("orders");
     assert_eq!(orders.row_estimate, Some(50));
@@ -55,15 +61,37 @@ async fn fingerprints_group_identical_tenants_and_diff_names_the_drift() {
         rows: 20,
         ..Default::default()
     }
-    .plant(3, Plant::Drift { kind: DriftKind::ExtraColumn })
-    .plant(3, Plant::Drift { kind: DriftKind::MissingIndex })
-    .plant(5, Plant::Drift { kind: DriftKind::ColumnType })
-    .plant(5, Plant::Drift { kind: DriftKind::MissingColumn })
+    .plant(
+        3,
+        Plant::Drift {
+            kind: DriftKind::ExtraColumn,
+        },
+    )
+    .plant(
+        3,
+        Plant::Drift {
+            kind: DriftKind::MissingIndex,
+        },
+    )
+    .plant(
+        5,
+        Plant::Drift {
+            kind: DriftKind::ColumnType,
+        },
+    )
+    .plant(
+        5,
+        Plant::Drift {
+            kind: DriftKind::MissingColumn,
+        },
+    )
     // Data plants do not change the shape.
     .plant(2, Plant::OrphanedCoupons { rows: 3 })
     .plant(4, Plant::NullShippingAddresses { rows: 3 });
     let (_pg, pool) = fixture(&spec).await;
-    let all = introspect_schemas(&pool, &names(5)).await.expect("introspect");
+    let all = introspect_schemas(&pool, &names(5))
+        .await
+        .expect("introspect");
     assert_eq!(all.len(), 5);
     let fp = |n: &str| all[n].fingerprint();
     assert_eq!(fp("tenant_0001"), fp("tenant_0002"));
@@ -73,13 +101,29 @@ async fn fingerprints_group_identical_tenants_and_diff_names_the_drift() {
     assert_ne!(fp("tenant_0003"), fp("tenant_0005"));
     assert!(diff(&all["tenant_0001"], &all["tenant_0002"]).is_empty());
 
-    let d3: Vec<String> = diff(&all["tenant_0001"], &all["tenant_0003"]).iter().map(|d| d.to_string()).collect();
-    let d5: Vec<String> = diff(&all["tenant_0001"], &all["tenant_0005"]).iter().map(|d| d.to_string()).collect();
-    insta::assert_snapshot!("diff_drifted_shards", format!("tenant_0003:\n{}\n\ntenant_0005:\n{}\n", d3.join("\n"), d5.join("\n")));
+    let d3: Vec<String> = diff(&all["tenant_0001"], &all["tenant_0003"])
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    let d5: Vec<String> = diff(&all["tenant_0001"], &all["tenant_0005"])
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    insta::assert_snapshot!(
+        "diff_drifted_shards",
+        format!(
+            "tenant_0003:\n{}\n\ntenant_0005:\n{}\n",
+            d3.join("\n"),
+            d5.join("\n")
+        )
+    );
 
     let drift = detect_drift(all.iter().map(|(k, v)| (k.as_str(), v)));
     assert_eq!(drift.groups.len(), 3);
-    assert_eq!(drift.groups[0].shards, vec!["tenant_0001", "tenant_0002", "tenant_0004"]);
+    assert_eq!(
+        drift.groups[0].shards,
+        vec!["tenant_0001", "tenant_0002", "tenant_0004"]
+    );
     assert_eq!(drift.reference.as_ref(), Some(&fp("tenant_0001")));
     let drifted: Vec<&str> = drift.drifted.iter().map(|d| d.shard.as_str()).collect();
     assert_eq!(drifted, vec!["tenant_0003", "tenant_0005"]);
@@ -138,8 +182,18 @@ async fn fk_graph_and_cascade_reach() {
     assert_eq!(g.tables().len(), 16);
 
     let plans = QualifiedName::new("shared", "plans");
-    let refs: Vec<String> = g.referencing(&plans).iter().map(|r| format!("{} ({})", r.from, r.edge.constraint)).collect();
-    assert_eq!(refs, vec!["tenant_0001.accounts (accounts_plan_id_fkey)", "tenant_0002.accounts (accounts_plan_id_fkey)"]);
+    let refs: Vec<String> = g
+        .referencing(&plans)
+        .iter()
+        .map(|r| format!("{} ({})", r.from, r.edge.constraint))
+        .collect();
+    assert_eq!(
+        refs,
+        vec![
+            "tenant_0001.accounts (accounts_plan_id_fkey)",
+            "tenant_0002.accounts (accounts_plan_id_fkey)"
+        ]
+    );
     assert!(g.cascade_reach(&plans).is_empty());
 
     let accounts = QualifiedName::new("tenant_0001", "accounts");
@@ -148,7 +202,11 @@ async fn fk_graph_and_cascade_reach() {
         format!(
             "{} via {}",
             r.table,
-            r.path.iter().map(|s| s.edge.constraint.as_str()).collect::<Vec<_>>().join(" -> ")
+            r.path
+                .iter()
+                .map(|s| s.edge.constraint.as_str())
+                .collect::<Vec<_>>()
+                .join(" -> ")
         )
     };
     let lines: Vec<String> = reach.iter().map(show).collect();
@@ -164,16 +222,37 @@ async fn fk_graph_and_cascade_reach() {
     // payments is RESTRICT: referenced but not reached.
     let orders = QualifiedName::new("tenant_0001", "orders");
     let into_orders = g.referencing(&orders);
-    assert!(into_orders.iter().any(|r| r.from.name == "payments" && r.edge.on_delete == FkAction::Restrict));
-    assert!(!g.cascade_reach(&orders).iter().any(|r| r.table.name == "payments"));
+    assert!(
+        into_orders
+            .iter()
+            .any(|r| r.from.name == "payments" && r.edge.on_delete == FkAction::Restrict)
+    );
+    assert!(
+        !g.cascade_reach(&orders)
+            .iter()
+            .any(|r| r.table.name == "payments")
+    );
     // Outgoing: orders references accounts, users and shared.currencies.
-    let out: Vec<String> = g.references(&orders).iter().map(|r| r.to.to_string()).collect();
-    assert_eq!(out, vec!["shared.currencies", "tenant_0001.accounts", "tenant_0001.users"]);
+    let out: Vec<String> = g
+        .references(&orders)
+        .iter()
+        .map(|r| r.to.to_string())
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            "shared.currencies",
+            "tenant_0001.accounts",
+            "tenant_0001.users"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn cascade_reach_is_cycle_safe() {
-    let pg = EphemeralPg::start_async(EphemeralOptions::default()).await.unwrap();
+    let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        .await
+        .unwrap();
     let pool = pg.pool("postgres", 1).await.unwrap();
     sqlx::raw_sql(
         "CREATE SCHEMA c;
@@ -190,13 +269,20 @@ async fn cascade_reach_is_cycle_safe() {
     let reach = g.cascade_reach(&QualifiedName::new("c", "a"));
     assert_eq!(reach.len(), 1);
     assert_eq!(reach[0].table, QualifiedName::new("c", "b"));
-    assert!(g.cascade_reach(&QualifiedName::new("c", "selfref")).is_empty());
+    assert!(
+        g.cascade_reach(&QualifiedName::new("c", "selfref"))
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn missing_schema_is_an_error() {
-    let pg = EphemeralPg::start_async(EphemeralOptions::default()).await.unwrap();
+    let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        .await
+        .unwrap();
     let pool = pg.pool("postgres", 1).await.unwrap();
-    let err = introspect_schemas(&pool, &["public".into(), "nope".into()]).await.unwrap_err();
+    let err = introspect_schemas(&pool, &["public".into(), "nope".into()])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("`nope`"), "{err}");
 }

@@ -3,8 +3,13 @@
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
 fn pid_of(pg: &EphemeralPg) -> i32 {
-    let pidfile = std::fs::read_to_string(pg.data_dir().join("postmaster.pid")).expect("postmaster.pid");
-    pidfile.lines().next().and_then(|l| l.trim().parse().ok()).expect("pid")
+    let pidfile =
+        std::fs::read_to_string(pg.data_dir().join("postmaster.pid")).expect("postmaster.pid");
+    pidfile
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("pid")
 }
 
 fn alive(pid: i32) -> bool {
@@ -20,11 +25,18 @@ async fn start_query_and_drop_removes_everything() {
     let pg = EphemeralPg::start(EphemeralOptions::default()).expect("start");
     assert!(pg.version() >= 13, "version {}", pg.version());
     assert!(pg.url().starts_with("postgres://postgres@127.0.0.1:"));
-    assert!(pg.socket_dir().join(format!(".s.PGSQL.{}", pg.port())).exists());
+    assert!(
+        pg.socket_dir()
+            .join(format!(".s.PGSQL.{}", pg.port()))
+            .exists()
+    );
     assert!(pg.socket_dir().as_os_str().len() + 20 < 107);
 
     let pool = pg.pool("postgres", 2).await.expect("pool");
-    let (v,): (String,) = sqlx::query_as("show server_version").fetch_one(&pool).await.unwrap();
+    let (v,): (String,) = sqlx::query_as("show server_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert!(v.starts_with(&pg.version().to_string()), "{v}");
     let (fsync,): (String,) = sqlx::query_as("show fsync").fetch_one(&pool).await.unwrap();
     assert_eq!(fsync, "off");
@@ -79,7 +91,12 @@ fn watchdog_cleans_up_after_sigkill() {
     use std::io::BufRead as _;
     let exe = std::env::current_exe().unwrap();
     let mut child = std::process::Command::new(exe)
-        .args(["--exact", "watchdog_cleans_up_after_sigkill", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "watchdog_cleans_up_after_sigkill",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DC_EPHEMERAL_CHILD", "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -110,5 +127,8 @@ fn watchdog_cleans_up_after_sigkill() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(gone, "server {pid} or dir {dir:?} survived the owner's SIGKILL");
+    assert!(
+        gone,
+        "server {pid} or dir {dir:?} survived the owner's SIGKILL"
+    );
 }

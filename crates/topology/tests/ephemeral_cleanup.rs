@@ -3,8 +3,13 @@
 use topology::ephemeral::{EphemeralOptions, EphemeralPg, cleanup_all, live_count};
 
 fn pid_of(pg: &EphemeralPg) -> i32 {
-    let pidfile = std::fs::read_to_string(pg.data_dir().join("postmaster.pid")).expect("postmaster.pid");
-    pidfile.lines().next().and_then(|l| l.trim().parse().ok()).expect("pid")
+    let pidfile =
+        std::fs::read_to_string(pg.data_dir().join("postmaster.pid")).expect("postmaster.pid");
+    pidfile
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("pid")
 }
 
 fn alive(pid: i32) -> bool {
@@ -35,4 +40,3 @@ fn several_at_once_and_cleanup_all() {
     // Dropping the handles afterwards is harmless.
     drop(many);
 }
-

@@ -1,8 +1,10 @@
 //! Fleet sources: topology files (parsing, errors with locations) and live discovery.
 
-use topology::fixture::{FixtureLayout, FixtureSpec, create_tenants};
-use topology::{DiscoverySpec, Fleet, ShardLocation, ShardSource, Topology, TopologyError, discover_on_instance};
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
+use topology::fixture::{FixtureLayout, FixtureSpec, create_tenants};
+use topology::{
+    DiscoverySpec, Fleet, ShardLocation, ShardSource, Topology, TopologyError, discover_on_instance,
+};
 
 const EXAMPLE: &str = r#"
 [defaults]
@@ -47,30 +49,68 @@ fn parses_the_documented_example() {
     assert_eq!(eu.instance.connection.user, "deployclaw");
     assert_eq!(eu.instance.connection.database, "app");
     assert_eq!(eu.instance.connection.sslmode.as_deref(), Some("require"));
-    assert_eq!(eu.instance.labels.get("region").map(String::as_str), Some("eu"));
-    assert_eq!(eu.shards, ShardSource::Discover(DiscoverySpec::schemas("tenant_*")));
+    assert_eq!(
+        eu.instance.labels.get("region").map(String::as_str),
+        Some("eu")
+    );
+    assert_eq!(
+        eu.shards,
+        ShardSource::Discover(DiscoverySpec::schemas("tenant_*"))
+    );
 
     let us = &t.instances[1].instance.connection;
-    assert_eq!((us.host.as_str(), us.port, us.user.as_str(), us.database.as_str()), ("db-us-1.internal", 6432, "reader", "tenants"));
+    assert_eq!(
+        (
+            us.host.as_str(),
+            us.port,
+            us.user.as_str(),
+            us.database.as_str()
+        ),
+        ("db-us-1.internal", 6432, "reader", "tenants")
+    );
     assert_eq!(us.sslmode.as_deref(), Some("verify-full"));
     assert_eq!(us.password.as_ref().map(|p| p.expose()), Some("urlsecret"));
-    assert_eq!(us.redacted_url(), "postgres://reader:***@db-us-1.internal:6432/tenants?sslmode=verify-full");
-    assert_eq!(t.instances[1].shards, ShardSource::Discover(DiscoverySpec::databases("tenant_%")));
+    assert_eq!(
+        us.redacted_url(),
+        "postgres://reader:***@db-us-1.internal:6432/tenants?sslmode=verify-full"
+    );
+    assert_eq!(
+        t.instances[1].shards,
+        ShardSource::Discover(DiscoverySpec::databases("tenant_%"))
+    );
 
-    let ShardSource::Explicit(legacy) = &t.instances[2].shards else { panic!("explicit") };
+    let ShardSource::Explicit(legacy) = &t.instances[2].shards else {
+        panic!("explicit")
+    };
     let ids: Vec<&str> = legacy.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, vec!["legacy/app/tenant_acme", "legacy/app/tenant_globex"]);
+    assert_eq!(
+        ids,
+        vec!["legacy/app/tenant_acme", "legacy/app/tenant_globex"]
+    );
     assert!(!format!("{t:?}").contains("inline-secret"));
     assert!(!format!("{t:?}").contains("urlsecret"));
 
-    let ShardSource::Explicit(vip) = &t.instances[3].shards else { panic!("explicit") };
+    let ShardSource::Explicit(vip) = &t.instances[3].shards else {
+        panic!("explicit")
+    };
     assert_eq!(vip[0].id, "vip/acme");
-    assert_eq!(vip[0].location, ShardLocation::Database { database: "acme".into(), schema: "public".into() });
+    assert_eq!(
+        vip[0].location,
+        ShardLocation::Database {
+            database: "acme".into(),
+            schema: "public".into()
+        }
+    );
 }
 
 fn invalid(text: &str) -> (usize, usize, String) {
     match Topology::from_toml_str(text, "bad.toml") {
-        Err(TopologyError::TopologyFileInvalid { line, column, message, .. }) => (line, column, message),
+        Err(TopologyError::TopologyFileInvalid {
+            line,
+            column,
+            message,
+            ..
+        }) => (line, column, message),
         other => panic!("expected invalid, got {other:?}"),
     }
 }
@@ -86,11 +126,17 @@ fn errors_carry_file_line_and_column() {
     assert_eq!(line, 4, "{msg}");
     assert!(msg.contains("hots"), "{msg}");
     // Semantic error: the second instance lacks a host; points at that instance.
-    let (line, _, msg) = invalid("[[instance]]\nname = \"a\"\nhost = \"h\"\n\n[[instance]]\nname = \"b\"\n");
+    let (line, _, msg) =
+        invalid("[[instance]]\nname = \"a\"\nhost = \"h\"\n\n[[instance]]\nname = \"b\"\n");
     assert!(line >= 5, "line {line}: {msg}");
-    assert!(msg.contains("instance `b`") && msg.contains("host"), "{msg}");
+    assert!(
+        msg.contains("instance `b`") && msg.contains("host"),
+        "{msg}"
+    );
     // Two shard sources.
-    let (_, _, msg) = invalid("[[instance]]\nname = \"a\"\nhost = \"h\"\nschemas = \"t_*\"\ndatabases = \"d_*\"\n");
+    let (_, _, msg) = invalid(
+        "[[instance]]\nname = \"a\"\nhost = \"h\"\nschemas = \"t_*\"\ndatabases = \"d_*\"\n",
+    );
     assert!(msg.contains("only one"), "{msg}");
     // Bad pattern.
     let (_, _, msg) = invalid("[[instance]]\nname = \"a\"\nhost = \"h\"\nschemas = \"t_[\"\n");
@@ -104,9 +150,25 @@ fn errors_carry_file_line_and_column() {
 fn password_env_is_read_and_missing_var_is_an_error() {
     // SAFETY: tests in this binary do not read this variable concurrently.
     unsafe { std::env::set_var("DC_TEST_TOPO_PW", "from-env") };
-    let t = Topology::from_toml_str("[[instance]]\nname = \"a\"\nhost = \"h\"\npassword_env = \"DC_TEST_TOPO_PW\"\n", "f.toml").unwrap();
-    assert_eq!(t.instances[0].instance.connection.password.as_ref().map(|p| p.expose()), Some("from-env"));
-    let e = Topology::from_toml_str("[[instance]]\nname = \"a\"\nhost = \"h\"\npassword_env = \"DC_TEST_TOPO_UNSET_VAR\"\n", "f.toml").unwrap_err();
+    let t = Topology::from_toml_str(
+        "[[instance]]\nname = \"a\"\nhost = \"h\"\npassword_env = \"DC_TEST_TOPO_PW\"\n",
+        "f.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        t.instances[0]
+            .instance
+            .connection
+            .password
+            .as_ref()
+            .map(|p| p.expose()),
+        Some("from-env")
+    );
+    let e = Topology::from_toml_str(
+        "[[instance]]\nname = \"a\"\nhost = \"h\"\npassword_env = \"DC_TEST_TOPO_UNSET_VAR\"\n",
+        "f.toml",
+    )
+    .unwrap_err();
     assert!(matches!(e, TopologyError::PasswordEnvMissing { .. }));
     assert!(e.to_string().contains("DC_TEST_TOPO_UNSET_VAR"));
 }
@@ -119,33 +181,89 @@ fn missing_file_is_a_read_error() {
 
 #[tokio::test]
 async fn discovers_schemas_and_databases_live() {
-    let pg = EphemeralPg::start_async(EphemeralOptions::default()).await.unwrap();
+    let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        .await
+        .unwrap();
     let conn = pg.connection_spec();
-    create_tenants(&conn, &FixtureSpec { tenants: 3, rows: 5, ..Default::default() }).await.unwrap();
     create_tenants(
         &conn,
-        &FixtureSpec { tenants: 2, rows: 5, prefix: "tdb_".into(), layout: FixtureLayout::DatabasePerTenant, ..Default::default() },
+        &FixtureSpec {
+            tenants: 3,
+            rows: 5,
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
-    let instance = topology::Instance { name: "local".into(), connection: conn.with_database("app"), labels: Default::default() };
+    create_tenants(
+        &conn,
+        &FixtureSpec {
+            tenants: 2,
+            rows: 5,
+            prefix: "tdb_".into(),
+            layout: FixtureLayout::DatabasePerTenant,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let instance = topology::Instance {
+        name: "local".into(),
+        connection: conn.with_database("app"),
+        labels: Default::default(),
+    };
 
-    let shards = discover_on_instance(&instance, &DiscoverySpec::schemas("tenant_*")).await.unwrap();
+    let shards = discover_on_instance(&instance, &DiscoverySpec::schemas("tenant_*"))
+        .await
+        .unwrap();
     let ids: Vec<&str> = shards.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, vec!["local/app/tenant_0001", "local/app/tenant_0002", "local/app/tenant_0003"]);
+    assert_eq!(
+        ids,
+        vec![
+            "local/app/tenant_0001",
+            "local/app/tenant_0002",
+            "local/app/tenant_0003"
+        ]
+    );
     // LIKE form, and a pattern matching a single one.
-    assert_eq!(discover_on_instance(&instance, &DiscoverySpec::schemas("tenant\\_%")).await.unwrap().len(), 3);
-    assert_eq!(discover_on_instance(&instance, &DiscoverySpec::schemas("tenant_0002")).await.unwrap().len(), 1);
+    assert_eq!(
+        discover_on_instance(&instance, &DiscoverySpec::schemas("tenant\\_%"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        discover_on_instance(&instance, &DiscoverySpec::schemas("tenant_0002"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // `shared` and `public` are not tenants.
-    assert!(discover_on_instance(&instance, &DiscoverySpec::schemas("tenant_*")).await.unwrap().iter().all(|s| s.location.schema().starts_with("tenant_")));
+    assert!(
+        discover_on_instance(&instance, &DiscoverySpec::schemas("tenant_*"))
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.location.schema().starts_with("tenant_"))
+    );
 
-    let dbs = discover_on_instance(&instance, &DiscoverySpec::databases("tdb_*")).await.unwrap();
+    let dbs = discover_on_instance(&instance, &DiscoverySpec::databases("tdb_*"))
+        .await
+        .unwrap();
     let locs: Vec<&ShardLocation> = dbs.iter().map(|s| &s.location).collect();
     assert_eq!(
         locs,
         vec![
-            &ShardLocation::Database { database: "tdb_0001".into(), schema: "public".into() },
-            &ShardLocation::Database { database: "tdb_0002".into(), schema: "public".into() },
+            &ShardLocation::Database {
+                database: "tdb_0001".into(),
+                schema: "public".into()
+            },
+            &ShardLocation::Database {
+                database: "tdb_0002".into(),
+                schema: "public".into()
+            },
         ]
     );
 
@@ -168,16 +286,25 @@ async fn discovers_schemas_and_databases_live() {
     assert_eq!(fleet.shards.len(), 5);
     assert_eq!(fleet.shards_on("b").count(), 2);
 
-    let f2 = Fleet::from_url("x", &pg.url_for_db("app"), &DiscoverySpec::schemas("tenant_000[12]")).await.unwrap();
+    let f2 = Fleet::from_url(
+        "x",
+        &pg.url_for_db("app"),
+        &DiscoverySpec::schemas("tenant_000[12]"),
+    )
+    .await
+    .unwrap();
     assert_eq!(f2.shards.len(), 2);
 
     // Unreachable instance: a connect error that names the instance, without a password.
     let dead = topology::Instance {
         name: "dead".into(),
-        connection: topology::ConnectionSpec::from_url("postgres://u:hunter2@127.0.0.1:1/app").unwrap(),
+        connection: topology::ConnectionSpec::from_url("postgres://u:hunter2@127.0.0.1:1/app")
+            .unwrap(),
         labels: Default::default(),
     };
-    let e = discover_on_instance(&dead, &DiscoverySpec::schemas("*")).await.unwrap_err();
+    let e = discover_on_instance(&dead, &DiscoverySpec::schemas("*"))
+        .await
+        .unwrap_err();
     assert!(e.is_unreachable());
     let msg = e.to_string();
     assert!(msg.contains("`dead`") && !msg.contains("hunter2"), "{msg}");

@@ -67,7 +67,11 @@ fn classify(e: TopologyError) -> Failure {
 }
 
 fn discover(a: DiscoverArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -77,11 +81,11 @@ fn discover(a: DiscoverArgs) -> i32 {
     match rt.block_on(discover_async(&a)) {
         Ok(code) => code,
         Err(Failure::Input(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
             crate::exit::INPUT
         }
         Err(Failure::Unreachable(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
             crate::exit::UNREACHABLE
         }
     }
@@ -91,7 +95,9 @@ fn cli_spec(a: &DiscoverArgs) -> Option<DiscoverySpec> {
     if let Some(p) = &a.tenant_databases {
         Some(DiscoverySpec::databases(p.clone()))
     } else {
-        a.tenant_schemas.as_ref().map(|p| DiscoverySpec::schemas(p.clone()))
+        a.tenant_schemas
+            .as_ref()
+            .map(|p| DiscoverySpec::schemas(p.clone()))
     }
 }
 
@@ -121,7 +127,9 @@ async fn load_fleet(a: &DiscoverArgs) -> Result<Fleet, Failure> {
     } else {
         conn.host.clone()
     };
-    Fleet::from_url(&name, target, &spec).await.map_err(classify)
+    Fleet::from_url(&name, target, &spec)
+        .await
+        .map_err(classify)
 }
 
 #[derive(Serialize)]
@@ -185,7 +193,8 @@ async fn discover_async(a: &DiscoverArgs) -> Result<i32, Failure> {
         .iter()
         .map(|(ids, e)| JsonUnreadable {
             shards: ids.clone(),
-            error: ErrRef(e).to_string(),
+            // TopologyError messages already include their cause.
+            error: e.to_string(),
         })
         .collect();
 
@@ -233,7 +242,7 @@ async fn discover_async(a: &DiscoverArgs) -> Result<i32, Failure> {
                 unreadable,
             };
             let s = serde_json::to_string_pretty(&out)
-                .context("serialize JSON")
+                .context("cannot serialize JSON")
                 .map_err(Failure::Input)?;
             println!("{s}");
         }
@@ -247,26 +256,16 @@ async fn discover_async(a: &DiscoverArgs) -> Result<i32, Failure> {
     Ok(crate::exit::GREEN)
 }
 
-/// Renders an error with its source chain (`a: b: c`).
-struct ErrRef<'a>(&'a TopologyError);
-
-impl std::fmt::Display for ErrRef<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self.0, f)?;
-        let mut src = std::error::Error::source(self.0);
-        while let Some(s) = src {
-            write!(f, ": {s}")?;
-            src = s.source();
-        }
-        Ok(())
-    }
-}
-
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn print_text(fleet: &Fleet, instances: &[JsonInstance], drift: &DriftReport, unreadable: &[JsonUnreadable]) {
+fn print_text(
+    fleet: &Fleet,
+    instances: &[JsonInstance],
+    drift: &DriftReport,
+    unreadable: &[JsonUnreadable],
+) {
     println!(
         "Fleet: {}, {}",
         plural(instances.len(), "instance", "instances"),
@@ -274,7 +273,12 @@ fn print_text(fleet: &Fleet, instances: &[JsonInstance], drift: &DriftReport, un
     );
     let w = instances.iter().map(|i| i.name.len()).max().unwrap_or(0);
     for i in instances {
-        println!("  {:<w$}  {}  {}", i.name, i.url, plural(i.shards, "shard", "shards"));
+        println!(
+            "  {:<w$}  {}  {}",
+            i.name,
+            i.url,
+            plural(i.shards, "shard", "shards")
+        );
     }
     println!();
     println!("Schema shapes: {}", drift.groups.len());
@@ -309,7 +313,10 @@ fn print_text(fleet: &Fleet, instances: &[JsonInstance], drift: &DriftReport, un
     }
     if !unreadable.is_empty() {
         println!();
-        println!("Unreadable shards: {}", unreadable.iter().map(|u| u.shards.len()).sum::<usize>());
+        println!(
+            "Unreadable shards: {}",
+            unreadable.iter().map(|u| u.shards.len()).sum::<usize>()
+        );
         for u in unreadable {
             println!("  {} shard(s): {}", u.shards.len(), u.error);
         }

@@ -9,21 +9,33 @@ use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 use topology::{Fleet, Instance, Shard, ShardLocation};
 
 pub async fn start() -> EphemeralPg {
-    EphemeralPg::start_async(EphemeralOptions::default()).await.expect("start ephemeral PostgreSQL")
+    EphemeralPg::start_async(EphemeralOptions::default())
+        .await
+        .expect("start ephemeral PostgreSQL")
 }
 
 pub async fn conn(pg: &EphemeralPg, db: &str) -> PgConnection {
-    PgConnection::connect_with(&pg.connect_options(db)).await.expect("connect")
+    PgConnection::connect_with(&pg.connect_options(db))
+        .await
+        .expect("connect")
 }
 
 pub async fn exec(pg: &EphemeralPg, db: &str, sql: &str) {
     let mut c = conn(pg, db).await;
-    sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut c).await.expect("setup SQL");
+    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+        .execute(&mut c)
+        .await
+        .expect("setup SQL");
     c.close().await.ok();
 }
 
 pub async fn create_db(pg: &EphemeralPg, db: &str) {
-    exec(pg, "postgres", &format!("CREATE DATABASE {}", simulator::quote_ident(db))).await;
+    exec(
+        pg,
+        "postgres",
+        &format!("CREATE DATABASE {}", simulator::quote_ident(db)),
+    )
+    .await;
 }
 
 pub fn migration(sql: &str) -> Migration {
@@ -79,7 +91,9 @@ pub async fn leftover_sessions(pg: &EphemeralPg) -> Vec<String> {
     .await
     .expect("pg_stat_activity");
     c.close().await.ok();
-    rows.into_iter().map(|(d, a, s)| format!("{d}/{a}/{s}")).collect()
+    rows.into_iter()
+        .map(|(d, a, s)| format!("{d}/{a}/{s}"))
+        .collect()
 }
 
 /// Relation locks held by any session other than ours.
@@ -98,10 +112,12 @@ pub async fn foreign_locks(pg: &EphemeralPg, db: &str) -> i64 {
 /// Databases whose name starts with deployclaw_shadow_.
 pub async fn shadow_dbs(pg: &EphemeralPg) -> Vec<String> {
     let mut c = conn(pg, "postgres").await;
-    let v: Vec<String> = sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'deployclaw\\_shadow\\_%'")
-        .fetch_all(&mut c)
-        .await
-        .expect("pg_database");
+    let v: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'deployclaw\\_shadow\\_%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .expect("pg_database");
     c.close().await.ok();
     v
 }
@@ -137,7 +153,10 @@ pub async fn checksum(pg: &EphemeralPg, db: &str, schema: &str) -> String {
             "SELECT coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '') FROM {} x",
             simulator::quote_qualified(schema, &t)
         );
-        let h: String = sqlx::query_scalar(AssertSqlSafe(q)).fetch_one(&mut c).await.expect("data checksum");
+        let h: String = sqlx::query_scalar(AssertSqlSafe(q))
+            .fetch_one(&mut c)
+            .await
+            .expect("data checksum");
         data.push_str(&format!("{t}:{h};"));
     }
     c.close().await.ok();

@@ -229,7 +229,9 @@ pub enum CatalogDifference {
 }
 
 fn opt(v: &Option<String>) -> String {
-    v.as_deref().map(|s| s.to_string()).unwrap_or_else(|| "none".to_string())
+    v.as_deref()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "none".to_string())
 }
 
 impl std::fmt::Display for CatalogDifference {
@@ -243,7 +245,10 @@ impl std::fmt::Display for CatalogDifference {
                 aspect,
                 expected,
                 actual,
-            } => write!(f, "table {table}: {aspect} differs: expected {expected}, found {actual}"),
+            } => write!(
+                f,
+                "table {table}: {aspect} differs: expected {expected}, found {actual}"
+            ),
             D::MissingColumn {
                 table,
                 column,
@@ -259,7 +264,10 @@ impl std::fmt::Display for CatalogDifference {
                 column,
                 expected,
                 actual,
-            } => write!(f, "column {table}.{column}: type differs: expected {expected}, found {actual}"),
+            } => write!(
+                f,
+                "column {table}.{column}: type differs: expected {expected}, found {actual}"
+            ),
             D::NullabilityDiffers {
                 table,
                 column,
@@ -267,9 +275,15 @@ impl std::fmt::Display for CatalogDifference {
                 ..
             } => {
                 if *expected_not_null {
-                    write!(f, "column {table}.{column}: expected NOT NULL, found nullable")
+                    write!(
+                        f,
+                        "column {table}.{column}: expected NOT NULL, found nullable"
+                    )
                 } else {
-                    write!(f, "column {table}.{column}: expected nullable, found NOT NULL")
+                    write!(
+                        f,
+                        "column {table}.{column}: expected nullable, found NOT NULL"
+                    )
                 }
             }
             D::DefaultDiffers {
@@ -289,17 +303,26 @@ impl std::fmt::Display for CatalogDifference {
                 aspect,
                 expected,
                 actual,
-            } => write!(f, "column {table}.{column}: {aspect} differs: expected {expected}, found {actual}"),
+            } => write!(
+                f,
+                "column {table}.{column}: {aspect} differs: expected {expected}, found {actual}"
+            ),
             D::MissingConstraint {
                 table,
                 constraint,
                 definition,
-            } => write!(f, "table {table}: missing constraint {constraint}: {definition}"),
+            } => write!(
+                f,
+                "table {table}: missing constraint {constraint}: {definition}"
+            ),
             D::ExtraConstraint {
                 table,
                 constraint,
                 definition,
-            } => write!(f, "table {table}: extra constraint {constraint}: {definition}"),
+            } => write!(
+                f,
+                "table {table}: extra constraint {constraint}: {definition}"
+            ),
             D::ConstraintDefinitionDiffers {
                 table,
                 constraint,
@@ -316,15 +339,29 @@ impl std::fmt::Display for CatalogDifference {
                 ..
             } => {
                 if *expected {
-                    write!(f, "table {table}: constraint {constraint} is NOT VALID (expected validated)")
+                    write!(
+                        f,
+                        "table {table}: constraint {constraint} is NOT VALID (expected validated)"
+                    )
                 } else {
-                    write!(f, "table {table}: constraint {constraint} is validated (expected NOT VALID)")
+                    write!(
+                        f,
+                        "table {table}: constraint {constraint} is validated (expected NOT VALID)"
+                    )
                 }
             }
-            D::MissingIndex { table, index, definition } => {
+            D::MissingIndex {
+                table,
+                index,
+                definition,
+            } => {
                 write!(f, "table {table}: missing index {index}: {definition}")
             }
-            D::ExtraIndex { table, index, definition } => write!(f, "table {table}: extra index {index}: {definition}"),
+            D::ExtraIndex {
+                table,
+                index,
+                definition,
+            } => write!(f, "table {table}: extra index {index}: {definition}"),
             D::IndexDefinitionDiffers {
                 table,
                 index,
@@ -335,12 +372,21 @@ impl std::fmt::Display for CatalogDifference {
                 "table {table}: index {index} definition differs: expected {expected}, found {actual}"
             ),
             D::IndexValidDiffers {
-                table, index, expected, ..
+                table,
+                index,
+                expected,
+                ..
             } => {
                 if *expected {
-                    write!(f, "table {table}: index {index} is INVALID (expected valid)")
+                    write!(
+                        f,
+                        "table {table}: index {index} is INVALID (expected valid)"
+                    )
                 } else {
-                    write!(f, "table {table}: index {index} is valid (expected INVALID)")
+                    write!(
+                        f,
+                        "table {table}: index {index} is valid (expected INVALID)"
+                    )
                 }
             }
             D::MissingSequence { sequence } => write!(f, "missing sequence {sequence}"),
@@ -349,10 +395,17 @@ impl std::fmt::Display for CatalogDifference {
                 sequence,
                 expected,
                 actual,
-            } => write!(f, "sequence {sequence} differs: expected {expected}, found {actual}"),
+            } => write!(
+                f,
+                "sequence {sequence} differs: expected {expected}, found {actual}"
+            ),
             D::MissingEnum { name } => write!(f, "missing enum type {name}"),
             D::ExtraEnum { name } => write!(f, "extra enum type {name}"),
-            D::EnumLabelsDiffer { name, expected, actual } => write!(
+            D::EnumLabelsDiffer {
+                name,
+                expected,
+                actual,
+            } => write!(
                 f,
                 "enum type {name}: labels differ: expected ({}), found ({})",
                 expected.join(", "),
@@ -387,8 +440,12 @@ pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
     names.dedup();
     for name in names {
         match (sa.tables.get(name), sb.tables.get(name)) {
-            (Some(_), None) => out.push(D::MissingTable { table: name.clone() }),
-            (None, Some(_)) => out.push(D::ExtraTable { table: name.clone() }),
+            (Some(_), None) => out.push(D::MissingTable {
+                table: name.clone(),
+            }),
+            (None, Some(_)) => out.push(D::ExtraTable {
+                table: name.clone(),
+            }),
             (Some(ta), Some(tb)) => diff_table(name, ta, tb, &mut out),
             (None, None) => {}
         }
@@ -396,7 +453,9 @@ pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
 
     for (name, qa) in &sa.sequences {
         match sb.sequences.get(name) {
-            None => out.push(D::MissingSequence { sequence: name.clone() }),
+            None => out.push(D::MissingSequence {
+                sequence: name.clone(),
+            }),
             Some(qb) if qa != qb => out.push(D::SequenceDiffers {
                 sequence: name.clone(),
                 expected: qa.describe(),
@@ -405,8 +464,14 @@ pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
             Some(_) => {}
         }
     }
-    for name in sb.sequences.keys().filter(|k| !sa.sequences.contains_key(*k)) {
-        out.push(D::ExtraSequence { sequence: name.clone() });
+    for name in sb
+        .sequences
+        .keys()
+        .filter(|k| !sa.sequences.contains_key(*k))
+    {
+        out.push(D::ExtraSequence {
+            sequence: name.clone(),
+        });
     }
     for (name, la) in &sa.enums {
         match sb.enums.get(name) {
@@ -438,10 +503,30 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
             });
         }
     };
-    aspect(out, "kind", format!("{:?}", a.kind), format!("{:?}", b.kind));
-    aspect(out, "persistence", format!("{:?}", a.persistence), format!("{:?}", b.persistence));
-    aspect(out, "partitioning", opt(&a.partitioning), opt(&b.partitioning));
-    aspect(out, "view definition", opt(&a.view_definition), opt(&b.view_definition));
+    aspect(
+        out,
+        "kind",
+        format!("{:?}", a.kind),
+        format!("{:?}", b.kind),
+    );
+    aspect(
+        out,
+        "persistence",
+        format!("{:?}", a.persistence),
+        format!("{:?}", b.persistence),
+    );
+    aspect(
+        out,
+        "partitioning",
+        opt(&a.partitioning),
+        opt(&b.partitioning),
+    );
+    aspect(
+        out,
+        "view definition",
+        opt(&a.view_definition),
+        opt(&b.view_definition),
+    );
     if a.comment != b.comment {
         out.push(D::CommentDiffers {
             table: t(),
@@ -460,7 +545,11 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
             Some(cb) => diff_column(table, cn, ca, cb, out),
         }
     }
-    for (cn, cb) in b.columns.iter().filter(|(k, _)| !a.columns.contains_key(*k)) {
+    for (cn, cb) in b
+        .columns
+        .iter()
+        .filter(|(k, _)| !a.columns.contains_key(*k))
+    {
         out.push(D::ExtraColumn {
             table: t(),
             column: cn.clone(),
@@ -509,7 +598,11 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
             }
         }
     }
-    for (name, kb) in b.constraints.iter().filter(|(k, _)| !a.constraints.contains_key(*k)) {
+    for (name, kb) in b
+        .constraints
+        .iter()
+        .filter(|(k, _)| !a.constraints.contains_key(*k))
+    {
         out.push(D::ExtraConstraint {
             table: t(),
             constraint: name.clone(),
@@ -525,7 +618,10 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
                 definition: ia.definition.clone(),
             }),
             Some(ib) => {
-                if ia.definition != ib.definition || ia.unique != ib.unique || ia.primary != ib.primary {
+                if ia.definition != ib.definition
+                    || ia.unique != ib.unique
+                    || ia.primary != ib.primary
+                {
                     out.push(D::IndexDefinitionDiffers {
                         table: t(),
                         index: name.clone(),
@@ -544,7 +640,11 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
             }
         }
     }
-    for (name, ib) in b.indexes.iter().filter(|(k, _)| !a.indexes.contains_key(*k)) {
+    for (name, ib) in b
+        .indexes
+        .iter()
+        .filter(|(k, _)| !a.indexes.contains_key(*k))
+    {
         out.push(D::ExtraIndex {
             table: t(),
             index: name.clone(),
@@ -553,7 +653,13 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
     }
 }
 
-fn diff_column(table: &str, column: &str, a: &ColumnShape, b: &ColumnShape, out: &mut Vec<CatalogDifference>) {
+fn diff_column(
+    table: &str,
+    column: &str,
+    a: &ColumnShape,
+    b: &ColumnShape,
+    out: &mut Vec<CatalogDifference>,
+) {
     use CatalogDifference as D;
     if a.data_type != b.data_type {
         out.push(D::ColumnTypeDiffers {
@@ -587,7 +693,11 @@ fn diff_column(table: &str, column: &str, a: &ColumnShape, b: &ColumnShape, out:
     let props = [
         ("collation", opt(&a.collation), opt(&b.collation)),
         ("identity", ident(&a.identity), ident(&b.identity)),
-        ("generation expression", opt(&a.generated), opt(&b.generated)),
+        (
+            "generation expression",
+            opt(&a.generated),
+            opt(&b.generated),
+        ),
         ("comment", opt(&a.comment), opt(&b.comment)),
     ];
     for (aspect, x, y) in props {

@@ -121,7 +121,9 @@ impl FkGraph {
     }
 
     fn sorted(mut v: Vec<FkReference>) -> Vec<FkReference> {
-        v.sort_by(|a, b| (&a.from, &a.to, &a.edge.constraint).cmp(&(&b.from, &b.to, &b.edge.constraint)));
+        v.sort_by(|a, b| {
+            (&a.from, &a.to, &a.edge.constraint).cmp(&(&b.from, &b.to, &b.edge.constraint))
+        });
         v
     }
 
@@ -160,7 +162,8 @@ impl FkGraph {
             return Vec::new();
         };
         let mut seen: BTreeSet<NodeIndex> = BTreeSet::from([start]);
-        let mut queue: VecDeque<(NodeIndex, Vec<FkReference>)> = VecDeque::from([(start, Vec::new())]);
+        let mut queue: VecDeque<(NodeIndex, Vec<FkReference>)> =
+            VecDeque::from([(start, Vec::new())]);
         let mut out = Vec::new();
         while let Some((n, path)) = queue.pop_front() {
             let mut next: Vec<FkReference> = self
@@ -171,7 +174,9 @@ impl FkGraph {
                 .collect();
             next = Self::sorted(next);
             for r in next {
-                let Some(&child) = self.nodes.get(&r.from) else { continue };
+                let Some(&child) = self.nodes.get(&r.from) else {
+                    continue;
+                };
                 if !seen.insert(child) {
                     continue;
                 }

@@ -6,12 +6,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
 
 use super::{
-    Catalog, Column, Constraint, ConstraintKind, EnumType, FkAction, ForeignKey, Identity, Index, Persistence,
-    QualifiedName, Sequence, Table, TableKind,
+    Catalog, Column, Constraint, ConstraintKind, EnumType, FkAction, ForeignKey, Identity, Index,
+    Persistence, QualifiedName, Sequence, Table, TableKind,
 };
 use crate::TopologyError;
 
-const SCHEMAS_SQL: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1)";
+const SCHEMAS_SQL: &str =
+    "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1)";
 
 const TABLES_SQL: &str = r#"
 SELECT n.nspname::text AS schema, c.relname::text AS name, c.oid::int8 AS oid,
@@ -145,10 +146,11 @@ pub async fn introspect_schemas(
 pub async fn introspect_schema(pool: &PgPool, schema: &str) -> Result<Catalog, TopologyError> {
     let schemas = [schema.to_string()];
     let mut all = introspect_schemas(pool, &schemas).await?;
-    all.remove(schema).ok_or_else(|| TopologyError::SchemaNotFound {
-        target: target(&schemas),
-        schema: schema.to_string(),
-    })
+    all.remove(schema)
+        .ok_or_else(|| TopologyError::SchemaNotFound {
+            target: target(&schemas),
+            schema: schema.to_string(),
+        })
 }
 
 fn target(schemas: &[String]) -> String {
@@ -247,13 +249,18 @@ pub async fn introspect_schemas_conn(
                 _ => None,
             },
             partition_bound: get(r, "partbound", &tgt)?,
-            view_definition: get::<Option<String>>(r, "viewdef", &tgt)?.map(|v| v.trim().to_string()),
+            view_definition: get::<Option<String>>(r, "viewdef", &tgt)?
+                .map(|v| v.trim().to_string()),
             columns: BTreeMap::new(),
             constraints: BTreeMap::new(),
             indexes: BTreeMap::new(),
             total_bytes: get(r, "total_bytes", &tgt)?,
             table_bytes: get(r, "table_bytes", &tgt)?,
-            row_estimate: if reltuples < 0.0 { None } else { Some(reltuples.round() as i64) },
+            row_estimate: if reltuples < 0.0 {
+                None
+            } else {
+                Some(reltuples.round() as i64)
+            },
             comment: get(r, "comment", &tgt)?,
         };
         if let Some(cat) = out.get_mut(&schema) {
@@ -311,7 +318,12 @@ pub async fn introspect_schemas_conn(
     for r in &rows {
         let ref_oid: i64 = get(r, "ref_oid", &tgt)?;
         let confkey: Option<Vec<i32>> = get(r, "confkey", &tgt)?;
-        if ref_oid != 0 && confkey.unwrap_or_default().iter().any(|k| !attnames.contains_key(&(ref_oid, *k))) {
+        if ref_oid != 0
+            && confkey
+                .unwrap_or_default()
+                .iter()
+                .any(|k| !attnames.contains_key(&(ref_oid, *k)))
+        {
             foreign_oids.insert(ref_oid);
         }
     }
@@ -328,7 +340,12 @@ pub async fn introspect_schemas_conn(
     }
     let names_of = |oid: i64, keys: &[i32]| -> Vec<String> {
         keys.iter()
-            .map(|k| attnames.get(&(oid, *k)).cloned().unwrap_or_else(|| format!("#{k}")))
+            .map(|k| {
+                attnames
+                    .get(&(oid, *k))
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{k}"))
+            })
             .collect()
     };
     for r in &rows {
@@ -402,7 +419,10 @@ pub async fn introspect_schemas_conn(
                         if *k == 0 {
                             "(expression)".to_string()
                         } else {
-                            attnames.get(&(tbl_oid, *k)).cloned().unwrap_or_else(|| format!("#{k}"))
+                            attnames
+                                .get(&(tbl_oid, *k))
+                                .cloned()
+                                .unwrap_or_else(|| format!("#{k}"))
                         }
                     })
                     .collect()

@@ -53,7 +53,12 @@ impl QualifiedName {
 impl std::fmt::Display for QualifiedName {
     /// `schema.name`, each part quoted only when PostgreSQL would need it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+        write!(
+            f,
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.name)
+        )
     }
 }
 
@@ -62,9 +67,16 @@ impl std::fmt::Display for QualifiedName {
 /// (Reserved words are not detected; use [`quote_ident_always`] in generated SQL.)
 pub fn quote_ident(s: &str) -> String {
     let bare = !s.is_empty()
-        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if bare { s.to_string() } else { quote_ident_always(s) }
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if bare {
+        s.to_string()
+    } else {
+        quote_ident_always(s)
+    }
 }
 
 /// Always double-quote an identifier (for generated SQL).
@@ -93,9 +105,12 @@ impl Catalog {
 
     /// Every foreign key of this schema as (referencing table, constraint).
     pub fn foreign_keys(&self) -> impl Iterator<Item = (&Table, &Constraint)> {
-        self.tables
-            .values()
-            .flat_map(|t| t.constraints.values().filter(|c| c.foreign_key.is_some()).map(move |c| (t, c)))
+        self.tables.values().flat_map(|t| {
+            t.constraints
+                .values()
+                .filter(|c| c.foreign_key.is_some())
+                .map(move |c| (t, c))
+        })
     }
 
     /// Sum of [`Table::total_bytes`] over all tables.
@@ -191,7 +206,9 @@ impl Table {
 
     /// The primary key constraint, if any.
     pub fn primary_key(&self) -> Option<&Constraint> {
-        self.constraints.values().find(|c| c.kind == ConstraintKind::PrimaryKey)
+        self.constraints
+            .values()
+            .find(|c| c.kind == ConstraintKind::PrimaryKey)
     }
 }
 

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::{Catalog, ConstraintKind, FkAction, Identity, Persistence, QualifiedName, TableKind, quote_ident};
+use super::{
+    Catalog, ConstraintKind, FkAction, Identity, Persistence, QualifiedName, TableKind, quote_ident,
+};
 
 /// SHA-256 of a catalog's shape, lower-case hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -118,7 +120,10 @@ impl SequenceShape {
             self.max,
             self.cache,
             if self.cycle { " cycle" } else { "" },
-            self.owned_by.as_deref().map(|o| format!(" owned by {o}")).unwrap_or_default()
+            self.owned_by
+                .as_deref()
+                .map(|o| format!(" owned by {o}"))
+                .unwrap_or_default()
         )
     }
 }
@@ -203,12 +208,17 @@ impl Shape {
                                 // `NOT VALID` is compared through `validated`.
                                 definition: {
                                     let d = n(&con.definition);
-                                    d.strip_suffix(" NOT VALID").map(str::to_string).unwrap_or(d)
+                                    d.strip_suffix(" NOT VALID")
+                                        .map(str::to_string)
+                                        .unwrap_or(d)
                                 },
                                 validated: con.validated,
                                 deferrable: con.deferrable,
                                 deferred: con.deferred,
-                                references: con.foreign_key.as_ref().map(|fk| relative(&fk.references, s)),
+                                references: con
+                                    .foreign_key
+                                    .as_ref()
+                                    .map(|fk| relative(&fk.references, s)),
                                 on_delete: con.foreign_key.as_ref().map(|fk| fk.on_delete),
                                 comment: con.comment.clone(),
                             },
@@ -267,7 +277,11 @@ impl Shape {
                 )
             })
             .collect();
-        let enums = c.enums.iter().map(|(k, e)| (k.clone(), e.labels.clone())).collect();
+        let enums = c
+            .enums
+            .iter()
+            .map(|(k, e)| (k.clone(), e.labels.clone()))
+            .collect();
         Shape {
             tables,
             sequences,
@@ -283,12 +297,27 @@ mod tests {
     #[test]
     fn strips_only_own_schema_at_boundaries() {
         assert_eq!(
-            strip_schema("FOREIGN KEY (a) REFERENCES tenant_1.accounts(id)", "tenant_1"),
+            strip_schema(
+                "FOREIGN KEY (a) REFERENCES tenant_1.accounts(id)",
+                "tenant_1"
+            ),
             "FOREIGN KEY (a) REFERENCES accounts(id)"
         );
-        assert_eq!(strip_schema("nextval('tenant_1.s'::regclass)", "tenant_1"), "nextval('s'::regclass)");
-        assert_eq!(strip_schema("xtenant_1.accounts", "tenant_1"), "xtenant_1.accounts");
-        assert_eq!(strip_schema("REFERENCES shared.plans(id)", "tenant_1"), "REFERENCES shared.plans(id)");
-        assert_eq!(strip_schema("ON \"Tenant A\".t USING btree (x)", "Tenant A"), "ON t USING btree (x)");
+        assert_eq!(
+            strip_schema("nextval('tenant_1.s'::regclass)", "tenant_1"),
+            "nextval('s'::regclass)"
+        );
+        assert_eq!(
+            strip_schema("xtenant_1.accounts", "tenant_1"),
+            "xtenant_1.accounts"
+        );
+        assert_eq!(
+            strip_schema("REFERENCES shared.plans(id)", "tenant_1"),
+            "REFERENCES shared.plans(id)"
+        );
+        assert_eq!(
+            strip_schema("ON \"Tenant A\".t USING btree (x)", "Tenant A"),
+            "ON t USING btree (x)"
+        );
     }
 }
