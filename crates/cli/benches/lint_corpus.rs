@@ -12,10 +12,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
-const PROJECTS: [&str; 4] = ["crates.io", "docs.rs", "harness", "chirpstack-application-server"];
+const PROJECTS: [&str; 4] = [
+    "crates.io",
+    "docs.rs",
+    "harness",
+    "chirpstack-application-server",
+];
 
 fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -33,7 +40,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let runs: usize = std::env::var("LINT_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(30).max(1);
+    let runs: usize = std::env::var("LINT_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30)
+        .max(1);
     let mut paths = Vec::new();
     for p in PROJECTS {
         sql_files(&Path::new(CORPUS).join(p).join("migrations"), &mut paths);
@@ -41,12 +52,20 @@ fn main() {
     paths.sort();
     let inputs: Vec<(String, Vec<u8>)> = paths
         .iter()
-        .map(|p| (p.display().to_string(), std::fs::read(p).expect("read corpus file")))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read(p).expect("read corpus file"),
+            )
+        })
         .collect();
     let bytes: usize = inputs.iter().map(|(_, b)| b.len()).sum();
     let registry = Registry::builtin();
     let config = Config::default();
-    let options = ParseOptions { transaction_mode: TransactionMode::WrapFile, ..ParseOptions::default() };
+    let options = ParseOptions {
+        transaction_mode: TransactionMode::WrapFile,
+        ..ParseOptions::default()
+    };
 
     let mut statements = 0usize;
     let mut findings = 0usize;
@@ -58,7 +77,9 @@ fn main() {
         let (mut s, mut f) = (0, 0);
         for (name, b) in &inputs {
             let tp = Instant::now();
-            let Ok(m) = migration_parser::parse_bytes(name, b, &options) else { continue };
+            let Ok(m) = migration_parser::parse_bytes(name, b, &options) else {
+                continue;
+            };
             parse += tp.elapsed();
             s += m.statements.len();
             f += std::hint::black_box(registry.lint(&m, &config)).len();
@@ -73,7 +94,13 @@ fn main() {
     let total = median(total_times);
     let parse = median(parse_times);
     let secs = total.as_secs_f64();
-    println!("lint_corpus: {} files, {} statements, {} bytes, {} findings", inputs.len(), statements, bytes, findings);
+    println!(
+        "lint_corpus: {} files, {} statements, {} bytes, {} findings",
+        inputs.len(),
+        statements,
+        bytes,
+        findings
+    );
     println!(
         "lint_corpus: median of {runs} passes: {:.2} ms per pass ({:.2} ms parse, {:.2} ms rules)",
         secs * 1e3,

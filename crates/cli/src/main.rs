@@ -32,7 +32,11 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::INPUT } else { exit::GREEN };
+            let code = if e.use_stderr() {
+                exit::INPUT
+            } else {
+                exit::GREEN
+            };
             let _ = e.print();
             std::process::exit(code);
         }

@@ -10,7 +10,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_deployclaw");
 /// A red finding: dropping a table loses its data.
 const RED_SQL: &str = "DROP TABLE users;\n";
 /// A yellow finding only: a plain CREATE INDEX blocks writes.
-const YELLOW_SQL: &str = "SET lock_timeout = '2s';\nCREATE INDEX orders_customer_idx ON orders (customer_id);\n";
+const YELLOW_SQL: &str =
+    "SET lock_timeout = '2s';\nCREATE INDEX orders_customer_idx ON orders (customer_id);\n";
 /// Nothing to report.
 const CLEAN_SQL: &str = "CREATE TABLE audit_log (id bigint PRIMARY KEY, note text);\n";
 
@@ -20,7 +21,11 @@ fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
         .current_dir(dir)
         .env_remove("NO_COLOR")
         .env("RUST_BACKTRACE", "0")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run deployclaw");
@@ -63,7 +68,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", stdout(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", stdout(o)))
 }
 fn rules_of(o: &Output) -> Vec<String> {
     json(o)["findings"]
@@ -87,9 +93,16 @@ fn exit_code_is_2_for_red_1_for_yellow_0_for_clean() {
     assert_eq!(code(&yellow), 1, "{}{}", stdout(&yellow), stderr(&yellow));
     let clean = d.run(&["lint", "clean.sql"]);
     assert_eq!(code(&clean), 0, "{}{}", stdout(&clean), stderr(&clean));
-    assert!(stdout(&clean).contains("no findings in 1 file"), "{}", stdout(&clean));
+    assert!(
+        stdout(&clean).contains("no findings in 1 file"),
+        "{}",
+        stdout(&clean)
+    );
     // The worst file decides.
-    assert_eq!(code(&d.run(&["lint", "clean.sql", "yellow.sql", "red.sql"])), 2);
+    assert_eq!(
+        code(&d.run(&["lint", "clean.sql", "yellow.sql", "red.sql"])),
+        2
+    );
 }
 
 #[test]
@@ -104,12 +117,20 @@ fn allow_yellow_turns_yellow_into_0_but_not_red() {
 #[test]
 fn stdin_is_read_for_dash_and_named_stdin() {
     let d = Dir::new();
-    let o = run_in(d.path(), &["lint", "--format", "json", "-"], Some(RED_SQL.as_bytes()));
+    let o = run_in(
+        d.path(),
+        &["lint", "--format", "json", "-"],
+        Some(RED_SQL.as_bytes()),
+    );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     let doc = json(&o);
     assert_eq!(doc["findings"][0]["file"], "<stdin>");
     let text = run_in(d.path(), &["lint", "-"], Some(RED_SQL.as_bytes()));
-    assert!(stdout(&text).contains("--> <stdin>:1:1"), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("--> <stdin>:1:1"),
+        "{}",
+        stdout(&text)
+    );
 }
 
 #[test]
@@ -132,7 +153,11 @@ fn directories_are_searched_recursively_in_natural_order() {
     order.dedup();
     assert_eq!(
         order,
-        ["migrations/2_early.sql", "migrations/10_later.sql", "migrations/sub/1_nested/up.sql"],
+        [
+            "migrations/2_early.sql",
+            "migrations/10_later.sql",
+            "migrations/sub/1_nested/up.sql"
+        ],
         "{files:?}"
     );
 }
@@ -142,15 +167,33 @@ fn config_can_disable_a_rule_and_is_found_in_the_working_directory() {
     let d = Dir::new();
     d.write("red.sql", RED_SQL);
     let before = d.run(&["lint", "--format", "json", "red.sql"]);
-    assert!(rules_of(&before).contains(&"dropping-table".to_string()), "{}", stdout(&before));
+    assert!(
+        rules_of(&before).contains(&"dropping-table".to_string()),
+        "{}",
+        stdout(&before)
+    );
 
     d.write("custom.toml", "[rules]\ndisable = [\"dropping-table\"]\n");
-    let o = d.run(&["lint", "--format", "json", "--config", "custom.toml", "red.sql"]);
-    assert!(!rules_of(&o).contains(&"dropping-table".to_string()), "{}", stdout(&o));
+    let o = d.run(&[
+        "lint",
+        "--format",
+        "json",
+        "--config",
+        "custom.toml",
+        "red.sql",
+    ]);
+    assert!(
+        !rules_of(&o).contains(&"dropping-table".to_string()),
+        "{}",
+        stdout(&o)
+    );
     assert_ne!(code(&o), 2, "the only red rule is disabled: {}", stdout(&o));
 
     // ./deployclaw.toml is used when --config is not given.
-    d.write("deployclaw.toml", "[rules.severity]\ndropping-table = \"info\"\n");
+    d.write(
+        "deployclaw.toml",
+        "[rules.severity]\ndropping-table = \"info\"\n",
+    );
     let o = d.run(&["lint", "--format", "json", "red.sql"]);
     let doc = json(&o);
     let f = doc["findings"]
@@ -173,10 +216,17 @@ fn bad_config_exits_3_with_its_location() {
     assert!(stderr(&o).contains("bad.toml:3:1:"), "{}", stderr(&o));
     assert!(stderr(&o).contains("disabel"), "{}", stderr(&o));
 
-    d.write("unknown-rule.toml", "[rules]\ndisable = [\"no-such-rule\"]\n");
+    d.write(
+        "unknown-rule.toml",
+        "[rules]\ndisable = [\"no-such-rule\"]\n",
+    );
     let o = d.run(&["lint", "--config", "unknown-rule.toml", "m.sql"]);
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("unknown-rule.toml:2:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown-rule.toml:2:"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("no-such-rule"), "{}", stderr(&o));
 
     let o = d.run(&["lint", "--config", "missing.toml", "m.sql"]);
@@ -194,7 +244,11 @@ fn input_errors_exit_3_with_file_line_and_column() {
 
     let o = d.run(&["lint", "unterminated.sql"]);
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).starts_with("unterminated.sql:2:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("unterminated.sql:2:"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = d.run(&["lint", "latin1.sql"]);
     assert_eq!(code(&o), 3);
@@ -233,17 +287,46 @@ fn usage_errors_exit_3() {
     assert_eq!(code(&d.run(&["lint", "--no-such-flag", "m.sql"])), 3);
     let help = d.run(&["lint", "--help"]);
     assert_eq!(code(&help), 0);
-    assert!(stdout(&help).contains("--transaction-mode"), "{}", stdout(&help));
+    assert!(
+        stdout(&help).contains("--transaction-mode"),
+        "{}",
+        stdout(&help)
+    );
 }
 
 #[test]
 fn transaction_mode_decides_whether_concurrently_fails() {
     let d = Dir::new();
-    d.write("m.sql", "SET lock_timeout = '2s';\nCREATE INDEX CONCURRENTLY i ON t (c);\n");
-    let auto = d.run(&["lint", "--format", "json", "--transaction-mode", "autocommit", "m.sql"]);
-    assert!(!rules_of(&auto).contains(&"concurrent-in-transaction".to_string()), "{}", stdout(&auto));
-    let wrap = d.run(&["lint", "--format", "json", "--transaction-mode", "wrap-file", "m.sql"]);
-    assert!(rules_of(&wrap).contains(&"concurrent-in-transaction".to_string()), "{}", stdout(&wrap));
+    d.write(
+        "m.sql",
+        "SET lock_timeout = '2s';\nCREATE INDEX CONCURRENTLY i ON t (c);\n",
+    );
+    let auto = d.run(&[
+        "lint",
+        "--format",
+        "json",
+        "--transaction-mode",
+        "autocommit",
+        "m.sql",
+    ]);
+    assert!(
+        !rules_of(&auto).contains(&"concurrent-in-transaction".to_string()),
+        "{}",
+        stdout(&auto)
+    );
+    let wrap = d.run(&[
+        "lint",
+        "--format",
+        "json",
+        "--transaction-mode",
+        "wrap-file",
+        "m.sql",
+    ]);
+    assert!(
+        rules_of(&wrap).contains(&"concurrent-in-transaction".to_string()),
+        "{}",
+        stdout(&wrap)
+    );
     assert_eq!(code(&wrap), 2);
 }
 
@@ -256,13 +339,27 @@ fn json_output_has_the_design_contract_keys() {
     let list = doc["findings"].as_array().expect("findings");
     assert!(list.len() >= 2, "{doc}");
     for f in list {
-        for key in ["rule", "severity", "line", "column", "statement", "message", "help"] {
+        for key in [
+            "rule",
+            "severity",
+            "line",
+            "column",
+            "statement",
+            "message",
+            "help",
+        ] {
             assert!(f.get(key).is_some(), "{key} missing in {f}");
         }
         assert!(["red", "yellow", "info"].contains(&f["severity"].as_str().expect("severity")));
     }
-    let drop = list.iter().find(|f| f["rule"] == "dropping-table").expect("dropping-table");
-    assert_eq!((drop["line"].as_u64(), drop["column"].as_u64()), (Some(3), Some(1)));
+    let drop = list
+        .iter()
+        .find(|f| f["rule"] == "dropping-table")
+        .expect("dropping-table");
+    assert_eq!(
+        (drop["line"].as_u64(), drop["column"].as_u64()),
+        (Some(3), Some(1))
+    );
     assert_eq!(drop["severity"], "red");
 }
 
@@ -275,8 +372,14 @@ fn sarif_and_github_formats() {
     let doc = json(&o);
     assert_eq!(doc["version"], "2.1.0");
     assert_eq!(doc["runs"][0]["tool"]["driver"]["name"], "deployclaw");
-    let rules = doc["runs"][0]["tool"]["driver"]["rules"].as_array().expect("rules");
-    assert!(rules.len() >= 20, "every built-in rule is described: {}", rules.len());
+    let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
+    assert!(
+        rules.len() >= 20,
+        "every built-in rule is described: {}",
+        rules.len()
+    );
     let results = doc["runs"][0]["results"].as_array().expect("results");
     assert!(results.iter().any(|r| r["level"] == "error"));
 
@@ -292,7 +395,11 @@ fn colour_only_when_asked() {
     let d = Dir::new();
     d.write("m.sql", RED_SQL);
     let always = d.run(&["lint", "--color", "always", "m.sql"]);
-    assert!(stdout(&always).contains("\x1b[1;31m"), "{}", stdout(&always));
+    assert!(
+        stdout(&always).contains("\x1b[1;31m"),
+        "{}",
+        stdout(&always)
+    );
     let never = d.run(&["lint", "--color", "never", "m.sql"]);
     assert!(!stdout(&never).contains('\x1b'));
     // auto: stdout is a pipe here, so no colour.
@@ -303,9 +410,16 @@ fn colour_only_when_asked() {
 #[test]
 fn inline_ignore_comments_silence_a_statement() {
     let d = Dir::new();
-    d.write("m.sql", "-- deployclaw:ignore dropping-table\nDROP TABLE users;\n");
+    d.write(
+        "m.sql",
+        "-- deployclaw:ignore dropping-table\nDROP TABLE users;\n",
+    );
     let o = d.run(&["lint", "--format", "json", "m.sql"]);
-    assert!(!rules_of(&o).contains(&"dropping-table".to_string()), "{}", stdout(&o));
+    assert!(
+        !rules_of(&o).contains(&"dropping-table".to_string()),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -316,8 +430,13 @@ fn explain_prints_docs_by_name_or_code() {
     let text = stdout(&by_name);
     assert!(text.contains("require-concurrent-index"), "{text}");
     assert!(text.contains("CONCURRENTLY"), "{text}");
-    let code_of = text.split_whitespace().find(|w| w.trim_matches(|c| c == '(' || c == ')').starts_with("DC"));
-    let code_of = code_of.expect("the code is shown").trim_matches(|c| c == '(' || c == ')').to_string();
+    let code_of = text
+        .split_whitespace()
+        .find(|w| w.trim_matches(|c| c == '(' || c == ')').starts_with("DC"));
+    let code_of = code_of
+        .expect("the code is shown")
+        .trim_matches(|c| c == '(' || c == ')')
+        .to_string();
     let by_code = d.run(&["explain", &code_of.to_lowercase()]);
     assert_eq!(code(&by_code), 0);
     assert_eq!(stdout(&by_code), text);
@@ -328,8 +447,16 @@ fn explain_unknown_rule_exits_3_with_suggestions() {
     let d = Dir::new();
     let o = d.run(&["explain", "require-concurent-index"]);
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("unknown rule `require-concurent-index`"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("did you mean `require-concurrent-index`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown rule `require-concurent-index`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("did you mean `require-concurrent-index`"),
+        "{}",
+        stderr(&o)
+    );
     let o = d.run(&["explain", "zzzzzzzz"]);
     assert_eq!(code(&o), 3);
     assert!(!stderr(&o).contains("did you mean"), "{}", stderr(&o));
@@ -342,14 +469,23 @@ fn rules_lists_every_rule_in_text_and_json() {
     assert_eq!(code(&o), 0);
     let text = stdout(&o);
     assert!(text.starts_with("CODE"), "{text}");
-    for name in ["require-concurrent-index", "dropping-table", "missing-lock-timeout", "hardcoded-tenant-schema"] {
+    for name in [
+        "require-concurrent-index",
+        "dropping-table",
+        "missing-lock-timeout",
+        "hardcoded-tenant-schema",
+    ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
     let o = d.run(&["rules", "--format", "json"]);
     assert_eq!(code(&o), 0);
     let doc = json(&o);
     let rules = doc["rules"].as_array().expect("rules");
-    assert_eq!(rules.len(), text.lines().count() - 1, "same rules in both formats");
+    assert_eq!(
+        rules.len(),
+        text.lines().count() - 1,
+        "same rules in both formats"
+    );
     for r in rules {
         for key in ["code", "name", "severity", "summary"] {
             assert!(r[key].is_string(), "{key} in {r}");
@@ -373,6 +509,10 @@ fn closed_stdout_does_not_panic() {
         .expect("spawn");
     drop(child.stdout.take()); // the reader goes away, like `| head -1`
     let out = child.wait_with_output().expect("wait");
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(2));
 }

@@ -26,7 +26,11 @@ struct Input {
 fn order(project: &str) -> Vec<String> {
     let p = Path::new(CORPUS).join(project).join("ORDER.txt");
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn existing(path: PathBuf, mode: TransactionMode, out: &mut Vec<Input>) {
@@ -43,12 +47,17 @@ fn inputs(project: &str) -> Vec<Input> {
         "crates.io" => {
             let names = order(project);
             let mode_of = |name: &str| {
-                let meta = std::fs::read_to_string(dir.join(name).join("metadata.toml")).unwrap_or_default();
+                let meta = std::fs::read_to_string(dir.join(name).join("metadata.toml"))
+                    .unwrap_or_default();
                 let no_tx = meta.lines().any(|l| {
                     let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
                     l == "run_in_transaction=false"
                 });
-                if no_tx { TransactionMode::Autocommit } else { wrap }
+                if no_tx {
+                    TransactionMode::Autocommit
+                } else {
+                    wrap
+                }
             };
             for n in &names {
                 existing(dir.join(n).join("up.sql"), mode_of(n), &mut out);
@@ -75,14 +84,20 @@ fn inputs(project: &str) -> Vec<Input> {
                 .expect("harness migrations dir")
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let n = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     n.ends_with(".down.sql") || n.ends_with("_down.sql")
                 })
                 .collect();
             downs.sort();
             downs.reverse();
             for p in downs {
-                out.push(Input { path: p, mode: wrap });
+                out.push(Input {
+                    path: p,
+                    mode: wrap,
+                });
             }
         }
         other => panic!("unknown project {other}"),
@@ -90,7 +105,12 @@ fn inputs(project: &str) -> Vec<Input> {
     out
 }
 
-const PROJECTS: [&str; 4] = ["crates.io", "docs.rs", "harness", "chirpstack-application-server"];
+const PROJECTS: [&str; 4] = [
+    "crates.io",
+    "docs.rs",
+    "harness",
+    "chirpstack-application-server",
+];
 
 #[derive(Default, serde::Serialize)]
 struct ProjectCounts {
@@ -120,7 +140,10 @@ fn corpus_lints_without_errors_and_rule_counts_are_stable() {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| input.path.display().to_string());
             let bytes = std::fs::read(&input.path).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let options = ParseOptions { transaction_mode: input.mode, ..ParseOptions::default() };
+            let options = ParseOptions {
+                transaction_mode: input.mode,
+                ..ParseOptions::default()
+            };
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let m = migration_parser::parse_bytes(&name, &bytes, &options)?;
                 let findings = registry.lint(&m, &config);
@@ -139,15 +162,30 @@ fn corpus_lints_without_errors_and_rule_counts_are_stable() {
             };
             counts.files += 1;
             counts.statements += migration.statements.len();
-            counts.unparsed_statements +=
-                migration.statements.iter().filter(|s| matches!(s.kind, StatementKind::Unparsed { .. })).count();
+            counts.unparsed_statements += migration
+                .statements
+                .iter()
+                .filter(|s| matches!(s.kind, StatementKind::Unparsed { .. }))
+                .count();
             for f in &findings {
-                *counts.findings.entry(format!("{} {} ({})", f.code, f.rule, f.severity)).or_default() += 1;
+                *counts
+                    .findings
+                    .entry(format!("{} {} ({})", f.code, f.rule, f.severity))
+                    .or_default() += 1;
             }
             if dumping.is_some() && !findings.is_empty() {
-                let file = LintedFile { file: &name, source: &migration.source, findings: &findings };
+                let file = LintedFile {
+                    file: &name,
+                    source: &migration.source,
+                    findings: &findings,
+                };
                 for f in &findings {
-                    dump.push_str(&report::lint::render_diagnostic(file.file, file.source, f, &TextOptions::default()));
+                    dump.push_str(&report::lint::render_diagnostic(
+                        file.file,
+                        file.source,
+                        f,
+                        &TextOptions::default(),
+                    ));
                     dump.push('\n');
                 }
             }
@@ -163,7 +201,11 @@ fn corpus_lints_without_errors_and_rule_counts_are_stable() {
         std::fs::write(&path, dump).expect("write the finding dump");
     }
 
-    assert!(errors.is_empty(), "corpus files failed:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "corpus files failed:\n{}",
+        errors.join("\n")
+    );
     // 587 up + 558 down scripts, as the corpus README counts them.
     assert_eq!(total.files, 587 + 558);
 

@@ -31,7 +31,8 @@
 //! * `-- deployclaw:ignore rule[, rule]` on the comment line(s) directly above a statement (no
 //!   blank line in between) or at the end of its first line fills
 //!   [`Statement::ignored_rules`]; `-- deployclaw:ignore-file rule` anywhere fills
-//!   [`Migration::file_ignored_rules`]. `/* ... */` comments work the same way.
+//!   [`Migration::file_ignored_rules`]. `/* ... */` comments work the same way. A bare
+//!   `-- deployclaw:ignore` silences all rules (`all`); text after ` -- ` is a free-form reason.
 //!
 //! ## Knowledge beyond one statement
 //!

@@ -123,13 +123,22 @@ struct Directive {
     rules: Vec<String>,
 }
 
+/// The rules named after `deployclaw:ignore` (comma or space separated, up to a ` -- reason`);
+/// none named means all rules (`all`), as in eugene's `-- eugene: ignore`.
 fn directive_rules(text: &str) -> Vec<String> {
     let text = text.split(" --").next().unwrap_or_default();
-    text.split(|c: char| c == ',' || c.is_whitespace())
+    let text = text.trim_end().trim_end_matches("*/");
+    let rules: Vec<String> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .collect()
+        .collect();
+    if rules.is_empty() {
+        vec!["all".to_string()]
+    } else {
+        rules
+    }
 }
 
 /// Ignore directives: per-statement ones with their positions, and file-wide rules.

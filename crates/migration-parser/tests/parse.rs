@@ -1050,7 +1050,11 @@ fn inline_ignores() {
                SELECT 1; -- deployclaw:ignore all\n\
                SELECT 2;\n\
                /* deployclaw:ignore dropping-table */\n\
-               DROP TABLE x;");
+               DROP TABLE x;\n\
+               -- deployclaw:ignore\n\
+               DROP TABLE y;\n\
+               -- deployclaw:ignore ban-truncate -- the table is empty in production\n\
+               TRUNCATE z;");
     let ig = |i: usize| m.statements[i].ignored_rules.clone();
     assert_eq!(m.file_ignored_rules, ["ban-truncate"]);
     assert_eq!(ig(0), ["require-concurrent-index", "DC101"]);
@@ -1065,6 +1069,8 @@ fn inline_ignores() {
         "a trailing comment belongs to the statement on its line"
     );
     assert_eq!(ig(5), ["dropping-table"]);
+    assert_eq!(ig(6), ["all"], "no rule named = all rules");
+    assert_eq!(ig(7), ["ban-truncate"], "text after ` --` is a reason");
 }
 
 #[test]

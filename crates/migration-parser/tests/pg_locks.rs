@@ -205,7 +205,7 @@ ROLLBACK;"
         if let [rel, mode, rewritten] = f.as_slice() {
             let e = map.entry(rel.to_string()).or_default();
             e.0.extend(LockMode::from_pg_locks_name(mode));
-            e.1 |= *rewritten == "t";
+            e.1 |= matches!(*rewritten, "t" | "true");
         }
     }
     map

@@ -20,8 +20,8 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
-    /// A document is not valid JSON, or not a report.
-    #[error("{what} is not a valid deployclaw report: {source}")]
+    /// A document is not valid JSON of the expected shape, or could not be serialized.
+    #[error("{what}: not valid JSON of the expected shape: {source}")]
     Json {
         /// What was being parsed or written (`report`, `approval token`).
         what: &'static str,

@@ -57,12 +57,17 @@
 //! [`verify_migration_file`] checks that a migration file is the one validated. Key files are
 //! PKCS#8 / SPKI PEM as OpenSSL writes them (see [`keys`]).
 //!
+//! The renderings of `deployclaw lint` results (text, JSON, SARIF, GitHub annotations) live in
+//! [`lint`].
+//!
 //! ## Approval token
 //!
 //! [`issue_token`] makes an [`ApprovalToken`] binding the migration sha256, the fleet
 //! fingerprint, the gate, the risk level, the approval role and a validity window;
 //! [`check_token`] gives its [`TokenStatus`] for the file about to be deployed and the fleet as
 //! it is now.
+
+#![warn(missing_docs)]
 
 mod canonical;
 mod error;

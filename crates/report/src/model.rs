@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use gates::{Finding, Gate, Severity};
 use migration_parser::LockMode;
 use rand::RngCore;
@@ -397,13 +397,14 @@ pub struct InstanceView<'a> {
 }
 
 impl ValidationReport {
-    /// An empty, unsigned report for `migration` and `fleet`, stamped now with a fresh
+    /// An empty, unsigned report for `migration` and `fleet`, stamped now (millisecond
+    /// precision) with a fresh
     /// execution id and this crate's version as tool version (overwrite `tool_version` from the
     /// CLI).
     pub fn new(migration: MigrationInfo, fleet: FleetInfo) -> ValidationReport {
         ValidationReport {
             execution_id: new_execution_id(),
-            timestamp: Utc::now(),
+            timestamp: Utc::now().trunc_subsecs(3),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             migration,
             fleet,

@@ -32,7 +32,29 @@ pub struct Verification {
     pub key_trusted: bool,
 }
 
+impl Verification {
+    /// The status of the report's approval token against the report's own migration sha256
+    /// and fleet fingerprint at `now` (signature, expiry, gate, approval); `None` without a
+    /// token. For `deployclaw verify REPORT`. The deploy step should call
+    /// [`crate::check_token`] with the sha256 of the file it is about to apply and the fleet's
+    /// current fingerprint instead.
+    pub fn token_status(
+        &self,
+        trusted: &VerifyingKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<crate::TokenStatus> {
+        let r = &self.report;
+        r.approval_token
+            .as_ref()
+            .map(|t| crate::check_token(t, trusted, &r.migration.sha256, &r.fleet.fingerprint, now))
+    }
+}
+
 /// Sign `report` with `key`, replacing any previous signature.
+///
+/// Sign last: any later change to the report (except setting `approval_token.signature`)
+/// invalidates the signature. Issue the approval token ([`crate::issue_token`]) before
+/// signing so its claims are covered.
 pub fn sign(report: &mut ValidationReport, key: &SigningKey) -> Result<(), ReportError> {
     report.signature = None;
     let text = serde_json::to_string(report).map_err(|source| ReportError::Json {

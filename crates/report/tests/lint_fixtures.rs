@@ -17,25 +17,39 @@ fn every_rule_fixture_renders_as_text() {
         .filter(|n| n.ends_with(".sql"))
         .collect();
     names.sort();
-    assert!(names.len() >= 20, "expected a fixture per rule, found {names:?}");
+    assert!(
+        names.len() >= 20,
+        "expected a fixture per rule, found {names:?}"
+    );
 
     for file in names {
         let src = std::fs::read_to_string(Path::new(FIXTURES).join(&file)).expect("read fixture");
-        let toml: String =
-            src.lines().map_while(|l| l.strip_prefix("-- config: ")).map(|l| format!("{l}\n")).collect();
+        let toml: String = src
+            .lines()
+            .map_while(|l| l.strip_prefix("-- config: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let config = Config::from_toml_str(&file, &toml).expect("fixture config parses");
         let shown = format!("fixtures/{file}");
-        let migration = migration_parser::parse(&shown, &src, &config.parse_options()).expect("fixture parses");
+        let migration =
+            migration_parser::parse(&shown, &src, &config.parse_options()).expect("fixture parses");
         let findings = Registry::builtin().lint(&migration, &config);
         let out = render_text(
-            &[LintedFile { file: &shown, source: &migration.source, findings: &findings }],
+            &[LintedFile {
+                file: &shown,
+                source: &migration.source,
+                findings: &findings,
+            }],
             &TextOptions { color: false },
         );
 
         // Every finding is rendered with its header and its location line.
         for f in &findings {
             let header = format!("{}[{} {}]: ", f.severity, f.code, f.rule);
-            assert!(out.contains(&header), "{file}: `{header}` missing in\n{out}");
+            assert!(
+                out.contains(&header),
+                "{file}: `{header}` missing in\n{out}"
+            );
             if let Some(l) = &f.location {
                 let arrow = format!("--> {shown}:{}:{}", l.line, l.column);
                 assert!(out.contains(&arrow), "{file}: `{arrow}` missing in\n{out}");

@@ -445,6 +445,16 @@ fn token_inside_a_signed_report() {
         ),
         TokenStatus::Red
     );
+    assert_eq!(
+        v.token_status(&key().verifying_key(), t0()),
+        Some(TokenStatus::Red)
+    );
+    assert_eq!(
+        v.token_status(&key().verifying_key(), t0() + Duration::days(2)),
+        Some(TokenStatus::Expired {
+            expired_at: t0() + Duration::hours(24)
+        })
+    );
     // The token's own signature is outside the report signature but checked by check_token.
     let mut val: Value = serde_json::from_str(&json).unwrap();
     val["approval_token"]["signature"] = val["signature"]["value"].clone();

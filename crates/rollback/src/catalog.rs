@@ -246,13 +246,19 @@ fn is_ext_member(classid: &str, alias: &str) -> String {
 }
 
 fn db_err(action: &str, source: sqlx::Error) -> RollbackError {
-    RollbackError::Database { action: action.to_string(), source }
+    RollbackError::Database {
+        action: action.to_string(),
+        source,
+    }
 }
 
 impl CatalogSnapshot {
     /// Introspect `schema` on `conn`. The session's `search_path` is set to the schema for the
     /// duration (so definitions print unqualified names for it) and restored afterwards.
-    pub async fn introspect(conn: &mut PgConnection, schema: &str) -> Result<CatalogSnapshot, RollbackError> {
+    pub async fn introspect(
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<CatalogSnapshot, RollbackError> {
         let old: String = sqlx::query_scalar("SELECT current_setting('search_path')")
             .fetch_one(&mut *conn)
             .await
@@ -271,8 +277,14 @@ impl CatalogSnapshot {
         result
     }
 
-    async fn introspect_inner(conn: &mut PgConnection, schema: &str) -> Result<CatalogSnapshot, RollbackError> {
-        let mut snap = CatalogSnapshot { schema: schema.to_string(), ..Default::default() };
+    async fn introspect_inner(
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<CatalogSnapshot, RollbackError> {
+        let mut snap = CatalogSnapshot {
+            schema: schema.to_string(),
+            ..Default::default()
+        };
         let rel_ext = is_ext_member("pg_class", "c");
 
         // Tables.
@@ -285,7 +297,12 @@ impl CatalogSnapshot {
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND {rel_ext}"
         );
-        for r in sqlx::query(AssertSqlSafe(q)).bind(schema).fetch_all(&mut *conn).await.map_err(|e| db_err("read tables", e))? {
+        for r in sqlx::query(AssertSqlSafe(q))
+            .bind(schema)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db_err("read tables", e))?
+        {
             let name: String = r.get(0);
             let parent: Option<String> = r.get(5);
             let bound: Option<String> = r.get(6);
@@ -334,7 +351,11 @@ impl CatalogSnapshot {
                 name: r.get(1),
                 data_type: r.get(2),
                 not_null: r.get(3),
-                default: if generated.is_empty() { expr.clone() } else { None },
+                default: if generated.is_empty() {
+                    expr.clone()
+                } else {
+                    None
+                },
                 collation: r.get(5),
                 identity: match identity.as_str() {
                     "a" => Some("ALWAYS".into()),
@@ -459,7 +480,12 @@ impl CatalogSnapshot {
                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                                AND d.objid = c.oid AND d.deptype = 'i')"
         );
-        for r in sqlx::query(AssertSqlSafe(q)).bind(schema).fetch_all(&mut *conn).await.map_err(|e| db_err("read sequences", e))? {
+        for r in sqlx::query(AssertSqlSafe(q))
+            .bind(schema)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db_err("read sequences", e))?
+        {
             let t: Option<String> = r.get(8);
             let col: Option<String> = r.get(9);
             snap.sequences.insert(
@@ -484,10 +510,20 @@ impl CatalogSnapshot {
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND {rel_ext}"
         );
-        for r in sqlx::query(AssertSqlSafe(q)).bind(schema).fetch_all(&mut *conn).await.map_err(|e| db_err("read views", e))? {
+        for r in sqlx::query(AssertSqlSafe(q))
+            .bind(schema)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db_err("read views", e))?
+        {
             snap.views.insert(
                 r.get(0),
-                ViewSnap { materialized: r.get(1), definition: r.get(2), indexes: BTreeMap::new(), comment: r.get(3) },
+                ViewSnap {
+                    materialized: r.get(1),
+                    definition: r.get(2),
+                    indexes: BTreeMap::new(),
+                    comment: r.get(3),
+                },
             );
         }
         for (view, name, idx) in matview_indexes {
@@ -520,13 +556,27 @@ impl CatalogSnapshot {
                    OR (t.typtype = 'c' AND (SELECT rc.relkind FROM pg_class rc WHERE rc.oid = t.typrelid) = 'c'))
                AND {type_ext}"
         );
-        for r in sqlx::query(AssertSqlSafe(q)).bind(schema).fetch_all(&mut *conn).await.map_err(|e| db_err("read types", e))? {
+        for r in sqlx::query(AssertSqlSafe(q))
+            .bind(schema)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db_err("read types", e))?
+        {
             let kind: String = r.get(1);
             let comment: Option<String> = r.get(4);
             let ty = match kind.as_str() {
-                "e" => TypeSnap::Enum { labels: r.get::<Option<Vec<String>>, _>(2).unwrap_or_default(), comment },
-                "d" => TypeSnap::Domain { definition: r.get::<Option<String>, _>(3).unwrap_or_default(), comment },
-                _ => TypeSnap::Composite { definition: r.get::<Option<String>, _>(3).unwrap_or_default(), comment },
+                "e" => TypeSnap::Enum {
+                    labels: r.get::<Option<Vec<String>>, _>(2).unwrap_or_default(),
+                    comment,
+                },
+                "d" => TypeSnap::Domain {
+                    definition: r.get::<Option<String>, _>(3).unwrap_or_default(),
+                    comment,
+                },
+                _ => TypeSnap::Composite {
+                    definition: r.get::<Option<String>, _>(3).unwrap_or_default(),
+                    comment,
+                },
             };
             snap.types.insert(r.get(0), ty);
         }
@@ -539,8 +589,19 @@ impl CatalogSnapshot {
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
              WHERE n.nspname = $1 AND p.prokind IN ('f', 'p') AND {proc_ext}"
         );
-        for r in sqlx::query(AssertSqlSafe(q)).bind(schema).fetch_all(&mut *conn).await.map_err(|e| db_err("read functions", e))? {
-            snap.functions.insert(r.get(0), FunctionSnap { definition: r.get(1), comment: r.get(2) });
+        for r in sqlx::query(AssertSqlSafe(q))
+            .bind(schema)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db_err("read functions", e))?
+        {
+            snap.functions.insert(
+                r.get(0),
+                FunctionSnap {
+                    definition: r.get(1),
+                    comment: r.get(2),
+                },
+            );
         }
 
         // Extensions and schemas.
@@ -574,7 +635,10 @@ impl CatalogSnapshot {
         use topology::catalog::{ConstraintKind as K, Identity, TableKind};
         let prefix = format!("{}.", quote_ident(&cat.schema));
         let strip = |s: &str| s.replace(&prefix, "");
-        let mut snap = CatalogSnapshot { schema: cat.schema.clone(), ..Default::default() };
+        let mut snap = CatalogSnapshot {
+            schema: cat.schema.clone(),
+            ..Default::default()
+        };
         snap.schemas.insert(cat.schema.clone());
         for (name, t) in &cat.tables {
             match t.kind {
@@ -594,13 +658,21 @@ impl CatalogSnapshot {
                 TableKind::Ordinary | TableKind::Partitioned => {}
             }
             let mut ts = TableSnap {
-                kind: if t.kind == TableKind::Partitioned { "p".into() } else { "r".into() },
+                kind: if t.kind == TableKind::Partitioned {
+                    "p".into()
+                } else {
+                    "r".into()
+                },
                 unlogged: t.persistence == topology::catalog::Persistence::Unlogged,
                 comment: t.comment.clone(),
                 partition_key: t.partition_key.clone(),
                 partition_of: match (&t.partition_of, &t.partition_bound) {
                     (Some(p), Some(b)) => Some((
-                        if p.schema == cat.schema { quote_ident(&p.name) } else { p.to_string() },
+                        if p.schema == cat.schema {
+                            quote_ident(&p.name)
+                        } else {
+                            p.to_string()
+                        },
                         b.clone(),
                     )),
                     _ => None,
@@ -654,7 +726,12 @@ impl CatalogSnapshot {
                 );
             }
             for (iname, i) in &t.indexes {
-                let cols = i.columns.iter().filter(|c| !c.starts_with('(')).cloned().collect();
+                let cols = i
+                    .columns
+                    .iter()
+                    .filter(|c| !c.starts_with('('))
+                    .cloned()
+                    .collect();
                 ts.indexes.insert(
                     iname.clone(),
                     IndexSnap {
@@ -689,7 +766,13 @@ impl CatalogSnapshot {
             );
         }
         for (name, e) in &cat.enums {
-            snap.types.insert(name.clone(), TypeSnap::Enum { labels: e.labels.clone(), comment: None });
+            snap.types.insert(
+                name.clone(),
+                TypeSnap::Enum {
+                    labels: e.labels.clone(),
+                    comment: None,
+                },
+            );
         }
         snap
     }
@@ -700,7 +783,13 @@ impl CatalogSnapshot {
         let mut out = Vec::new();
         let mut push = |object: String, what: &str, b: Option<String>, a: Option<String>| {
             let column_order_only = what == "column order";
-            out.push(Mismatch { object, what: what.to_string(), before: b, after: a, column_order_only });
+            out.push(Mismatch {
+                object,
+                what: what.to_string(),
+                before: b,
+                after: a,
+                column_order_only,
+            });
         };
         fn cmp_opt<T: PartialEq + std::fmt::Debug>(
             push: &mut dyn FnMut(String, &str, Option<String>, Option<String>),
@@ -718,113 +807,300 @@ impl CatalogSnapshot {
         for (name, bt) in &self.tables {
             let obj = format!("table {name}");
             let Some(at) = after.tables.get(name) else {
-                push(obj, "missing after the round trip", Some("exists".into()), None);
+                push(
+                    obj,
+                    "missing after the round trip",
+                    Some("exists".into()),
+                    None,
+                );
                 continue;
             };
-            cmp_opt(&mut push, &obj, "kind", &bt.kind, &at.kind, |v| Some(v.clone()));
-            cmp_opt(&mut push, &obj, "unlogged", &bt.unlogged, &at.unlogged, |v| Some(v.to_string()));
-            cmp_opt(&mut push, &obj, "comment", &bt.comment, &at.comment, s);
-            cmp_opt(&mut push, &obj, "partition key", &bt.partition_key, &at.partition_key, s);
-            cmp_opt(&mut push, &obj, "partition of", &bt.partition_of, &at.partition_of, |v| {
-                v.as_ref().map(|(p, b)| format!("{p} {b}"))
+            cmp_opt(&mut push, &obj, "kind", &bt.kind, &at.kind, |v| {
+                Some(v.clone())
             });
-            cmp_opt(&mut push, &obj, "row level security", &bt.row_security, &at.row_security, |v| Some(v.to_string()));
-            cmp_opt(&mut push, &obj, "storage parameters", &bt.options, &at.options, s);
+            cmp_opt(
+                &mut push,
+                &obj,
+                "unlogged",
+                &bt.unlogged,
+                &at.unlogged,
+                |v| Some(v.to_string()),
+            );
+            cmp_opt(&mut push, &obj, "comment", &bt.comment, &at.comment, s);
+            cmp_opt(
+                &mut push,
+                &obj,
+                "partition key",
+                &bt.partition_key,
+                &at.partition_key,
+                s,
+            );
+            cmp_opt(
+                &mut push,
+                &obj,
+                "partition of",
+                &bt.partition_of,
+                &at.partition_of,
+                |v| v.as_ref().map(|(p, b)| format!("{p} {b}")),
+            );
+            cmp_opt(
+                &mut push,
+                &obj,
+                "row level security",
+                &bt.row_security,
+                &at.row_security,
+                |v| Some(v.to_string()),
+            );
+            cmp_opt(
+                &mut push,
+                &obj,
+                "storage parameters",
+                &bt.options,
+                &at.options,
+                s,
+            );
             for bc in &bt.columns {
                 let cobj = format!("column {name}.{}", bc.name);
                 let Some(ac) = at.column(&bc.name) else {
-                    push(cobj, "missing after the round trip", Some(bc.data_type.clone()), None);
+                    push(
+                        cobj,
+                        "missing after the round trip",
+                        Some(bc.data_type.clone()),
+                        None,
+                    );
                     continue;
                 };
-                cmp_opt(&mut push, &cobj, "type", &bc.data_type, &ac.data_type, |v| Some(v.clone()));
-                cmp_opt(&mut push, &cobj, "not null", &bc.not_null, &ac.not_null, |v| Some(v.to_string()));
+                cmp_opt(
+                    &mut push,
+                    &cobj,
+                    "type",
+                    &bc.data_type,
+                    &ac.data_type,
+                    |v| Some(v.clone()),
+                );
+                cmp_opt(
+                    &mut push,
+                    &cobj,
+                    "not null",
+                    &bc.not_null,
+                    &ac.not_null,
+                    |v| Some(v.to_string()),
+                );
                 cmp_opt(&mut push, &cobj, "default", &bc.default, &ac.default, s);
-                cmp_opt(&mut push, &cobj, "collation", &bc.collation, &ac.collation, s);
+                cmp_opt(
+                    &mut push,
+                    &cobj,
+                    "collation",
+                    &bc.collation,
+                    &ac.collation,
+                    s,
+                );
                 cmp_opt(&mut push, &cobj, "identity", &bc.identity, &ac.identity, s);
-                cmp_opt(&mut push, &cobj, "generated", &bc.generated, &ac.generated, s);
+                cmp_opt(
+                    &mut push,
+                    &cobj,
+                    "generated",
+                    &bc.generated,
+                    &ac.generated,
+                    s,
+                );
                 cmp_opt(&mut push, &cobj, "comment", &bc.comment, &ac.comment, s);
             }
             for ac in &at.columns {
                 if bt.column(&ac.name).is_none() {
-                    push(format!("column {name}.{}", ac.name), "extra after the round trip", None, Some(ac.data_type.clone()));
+                    push(
+                        format!("column {name}.{}", ac.name),
+                        "extra after the round trip",
+                        None,
+                        Some(ac.data_type.clone()),
+                    );
                 }
             }
             let order = |t: &TableSnap, other: &TableSnap| -> Vec<String> {
-                t.columns.iter().filter(|c| other.column(&c.name).is_some()).map(|c| c.name.clone()).collect()
+                t.columns
+                    .iter()
+                    .filter(|c| other.column(&c.name).is_some())
+                    .map(|c| c.name.clone())
+                    .collect()
             };
             let (bo, ao) = (order(bt, at), order(at, bt));
             if bo != ao {
-                push(obj.clone(), "column order", Some(bo.join(", ")), Some(ao.join(", ")));
+                push(
+                    obj.clone(),
+                    "column order",
+                    Some(bo.join(", ")),
+                    Some(ao.join(", ")),
+                );
             }
             for (cn, bc) in &bt.constraints {
                 let cobj = format!("constraint {cn} on {name}");
                 let Some(ac) = at.constraints.get(cn) else {
-                    push(cobj, "missing after the round trip", Some(bc.definition.clone()), None);
+                    push(
+                        cobj,
+                        "missing after the round trip",
+                        Some(bc.definition.clone()),
+                        None,
+                    );
                     continue;
                 };
-                cmp_opt(&mut push, &cobj, "definition", &bc.definition, &ac.definition, |v| Some(v.clone()));
-                cmp_opt(&mut push, &cobj, "validated", &bc.validated, &ac.validated, |v| Some(v.to_string()));
+                cmp_opt(
+                    &mut push,
+                    &cobj,
+                    "definition",
+                    &bc.definition,
+                    &ac.definition,
+                    |v| Some(v.clone()),
+                );
+                cmp_opt(
+                    &mut push,
+                    &cobj,
+                    "validated",
+                    &bc.validated,
+                    &ac.validated,
+                    |v| Some(v.to_string()),
+                );
                 cmp_opt(&mut push, &cobj, "comment", &bc.comment, &ac.comment, s);
             }
             for (cn, ac) in &at.constraints {
                 if !bt.constraints.contains_key(cn) {
-                    push(format!("constraint {cn} on {name}"), "extra after the round trip", None, Some(ac.definition.clone()));
+                    push(
+                        format!("constraint {cn} on {name}"),
+                        "extra after the round trip",
+                        None,
+                        Some(ac.definition.clone()),
+                    );
                 }
             }
             diff_indexes(&mut push, &bt.indexes, &at.indexes);
             for (tn, bd) in &bt.triggers {
                 match at.triggers.get(tn) {
-                    None => push(format!("trigger {tn} on {name}"), "missing after the round trip", Some(bd.clone()), None),
-                    Some(ad) if ad != bd => push(format!("trigger {tn} on {name}"), "definition", Some(bd.clone()), Some(ad.clone())),
+                    None => push(
+                        format!("trigger {tn} on {name}"),
+                        "missing after the round trip",
+                        Some(bd.clone()),
+                        None,
+                    ),
+                    Some(ad) if ad != bd => push(
+                        format!("trigger {tn} on {name}"),
+                        "definition",
+                        Some(bd.clone()),
+                        Some(ad.clone()),
+                    ),
                     _ => {}
                 }
             }
             for (tn, ad) in &at.triggers {
                 if !bt.triggers.contains_key(tn) {
-                    push(format!("trigger {tn} on {name}"), "extra after the round trip", None, Some(ad.clone()));
+                    push(
+                        format!("trigger {tn} on {name}"),
+                        "extra after the round trip",
+                        None,
+                        Some(ad.clone()),
+                    );
                 }
             }
         }
         for name in after.tables.keys() {
             if !self.tables.contains_key(name) {
-                push(format!("table {name}"), "extra after the round trip", None, Some("exists".into()));
+                push(
+                    format!("table {name}"),
+                    "extra after the round trip",
+                    None,
+                    Some("exists".into()),
+                );
             }
         }
-        diff_map(&mut push, "sequence", &self.sequences, &after.sequences, |v| {
-            format!(
-                "AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{}{}",
-                v.data_type,
-                v.increment,
-                v.min,
-                v.max,
-                v.start,
-                v.cache,
-                if v.cycle { " CYCLE" } else { "" },
-                v.owned_by.as_ref().map(|(t, c)| format!(" OWNED BY {t}.{c}")).unwrap_or_default()
-            )
-        });
+        diff_map(
+            &mut push,
+            "sequence",
+            &self.sequences,
+            &after.sequences,
+            |v| {
+                format!(
+                    "AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{}{}",
+                    v.data_type,
+                    v.increment,
+                    v.min,
+                    v.max,
+                    v.start,
+                    v.cache,
+                    if v.cycle { " CYCLE" } else { "" },
+                    v.owned_by
+                        .as_ref()
+                        .map(|(t, c)| format!(" OWNED BY {t}.{c}"))
+                        .unwrap_or_default()
+                )
+            },
+        );
         for (name, bv) in &self.views {
             if let Some(av) = after.views.get(name) {
                 diff_indexes(&mut push, &bv.indexes, &av.indexes);
             }
         }
         diff_map(&mut push, "view", &self.views, &after.views, |v| {
-            format!("{}{}{}", if v.materialized { "materialized: " } else { "" }, v.definition, v.comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default())
+            format!(
+                "{}{}{}",
+                if v.materialized { "materialized: " } else { "" },
+                v.definition,
+                v.comment
+                    .as_deref()
+                    .map(|c| format!(" -- {c}"))
+                    .unwrap_or_default()
+            )
         });
         diff_map(&mut push, "type", &self.types, &after.types, |v| match v {
             TypeSnap::Enum { labels, comment } => format!(
                 "ENUM ({}){}",
-                labels.iter().map(|l| crate::names::quote_literal(l)).collect::<Vec<_>>().join(", "),
-                comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default()
+                labels
+                    .iter()
+                    .map(|l| crate::names::quote_literal(l))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                comment
+                    .as_deref()
+                    .map(|c| format!(" -- {c}"))
+                    .unwrap_or_default()
             ),
-            TypeSnap::Domain { definition, comment } | TypeSnap::Composite { definition, comment } => {
-                format!("{definition}{}", comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default())
+            TypeSnap::Domain {
+                definition,
+                comment,
+            }
+            | TypeSnap::Composite {
+                definition,
+                comment,
+            } => {
+                format!(
+                    "{definition}{}",
+                    comment
+                        .as_deref()
+                        .map(|c| format!(" -- {c}"))
+                        .unwrap_or_default()
+                )
             }
         });
-        diff_map(&mut push, "function", &self.functions, &after.functions, |v| {
-            format!("{}{}", v.definition, v.comment.as_deref().map(|c| format!(" -- {c}")).unwrap_or_default())
-        });
-        diff_map(&mut push, "extension", &self.extensions, &after.extensions, |v| v.clone());
+        diff_map(
+            &mut push,
+            "function",
+            &self.functions,
+            &after.functions,
+            |v| {
+                format!(
+                    "{}{}",
+                    v.definition,
+                    v.comment
+                        .as_deref()
+                        .map(|c| format!(" -- {c}"))
+                        .unwrap_or_default()
+                )
+            },
+        );
+        diff_map(
+            &mut push,
+            "extension",
+            &self.extensions,
+            &after.extensions,
+            |v| v.clone(),
+        );
         let bs: BTreeMap<String, ()> = self.schemas.iter().map(|s| (s.clone(), ())).collect();
         let as_: BTreeMap<String, ()> = after.schemas.iter().map(|s| (s.clone(), ())).collect();
         diff_map(&mut push, "schema", &bs, &as_, |_| "exists".into());
@@ -841,13 +1117,28 @@ fn diff_indexes(
     for (name, b) in before {
         let obj = format!("index {name}");
         match after.get(name) {
-            None => push(obj, "missing after the round trip", Some(b.definition.clone()), None),
+            None => push(
+                obj,
+                "missing after the round trip",
+                Some(b.definition.clone()),
+                None,
+            ),
             Some(a) => {
                 if a.definition != b.definition {
-                    push(obj.clone(), "definition", Some(b.definition.clone()), Some(a.definition.clone()));
+                    push(
+                        obj.clone(),
+                        "definition",
+                        Some(b.definition.clone()),
+                        Some(a.definition.clone()),
+                    );
                 }
                 if a.valid != b.valid {
-                    push(obj.clone(), "valid", Some(b.valid.to_string()), Some(a.valid.to_string()));
+                    push(
+                        obj.clone(),
+                        "valid",
+                        Some(b.valid.to_string()),
+                        Some(a.valid.to_string()),
+                    );
                 }
                 if a.comment != b.comment {
                     push(obj, "comment", b.comment.clone(), a.comment.clone());
@@ -857,7 +1148,12 @@ fn diff_indexes(
     }
     for (name, a) in after {
         if !before.contains_key(name) {
-            push(format!("index {name}"), "extra after the round trip", None, Some(a.definition.clone()));
+            push(
+                format!("index {name}"),
+                "extra after the round trip",
+                None,
+                Some(a.definition.clone()),
+            );
         }
     }
 }
@@ -871,14 +1167,29 @@ fn diff_map<T: PartialEq>(
 ) {
     for (name, b) in before {
         match after.get(name) {
-            None => push(format!("{kind} {name}"), "missing after the round trip", Some(show(b)), None),
-            Some(a) if a != b => push(format!("{kind} {name}"), "definition", Some(show(b)), Some(show(a))),
+            None => push(
+                format!("{kind} {name}"),
+                "missing after the round trip",
+                Some(show(b)),
+                None,
+            ),
+            Some(a) if a != b => push(
+                format!("{kind} {name}"),
+                "definition",
+                Some(show(b)),
+                Some(show(a)),
+            ),
             _ => {}
         }
     }
     for (name, a) in after {
         if !before.contains_key(name) {
-            push(format!("{kind} {name}"), "extra after the round trip", None, Some(show(a)));
+            push(
+                format!("{kind} {name}"),
+                "extra after the round trip",
+                None,
+                Some(show(a)),
+            );
         }
     }
 }

@@ -43,14 +43,21 @@ fn failure(statement: usize, line: u32, sql: &str, e: &sqlx::Error) -> SqlFailur
     SqlFailure {
         statement,
         line,
-        sql: if first.chars().count() > 120 { format!("{}…", first.chars().take(120).collect::<String>()) } else { first.to_string() },
+        sql: if first.chars().count() > 120 {
+            format!("{}…", first.chars().take(120).collect::<String>())
+        } else {
+            first.to_string()
+        },
         sqlstate,
         message,
     }
 }
 
 async fn run(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *conn).await.map(|_| ())
+    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
 }
 
 /// Run a parsed migration on `conn` one statement at a time, the way its runner would:
@@ -58,13 +65,18 @@ async fn run(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
 /// [`TransactionMode::Autocommit`] each statement commits on its own unless the file opens a
 /// transaction itself. On failure the open transaction is rolled back and the failing
 /// statement is returned.
-pub async fn execute_migration(conn: &mut PgConnection, migration: &Migration) -> Result<(), SqlFailure> {
+pub async fn execute_migration(
+    conn: &mut PgConnection,
+    migration: &Migration,
+) -> Result<(), SqlFailure> {
     let wrap = migration.options.transaction_mode == TransactionMode::WrapFile;
     if migration.statements.is_empty() {
         return Ok(());
     }
     if wrap {
-        run(conn, "BEGIN").await.map_err(|e| failure(0, 0, "BEGIN", &e))?;
+        run(conn, "BEGIN")
+            .await
+            .map_err(|e| failure(0, 0, "BEGIN", &e))?;
     }
     for s in &migration.statements {
         if let Err(e) = run(conn, &s.sql).await {
@@ -94,6 +106,9 @@ pub async fn execute_steps(conn: &mut PgConnection, steps: &[String]) -> Result<
 }
 
 /// Run a generated rollback's [`steps`](crate::Rollback::steps).
-pub async fn execute_rollback(conn: &mut PgConnection, rollback: &crate::Rollback) -> Result<(), SqlFailure> {
+pub async fn execute_rollback(
+    conn: &mut PgConnection,
+    rollback: &crate::Rollback,
+) -> Result<(), SqlFailure> {
     execute_steps(conn, &rollback.steps).await
 }

@@ -9,14 +9,16 @@
 use std::collections::BTreeMap;
 
 use migration_parser::{
-    ColumnDef, ConstraintDef, ConstraintKind, FkAction, Migration, Operation, QualifiedName, Statement,
-    StatementKind,
+    ColumnDef, ConstraintDef, ConstraintKind, FkAction, Migration, Operation, QualifiedName,
+    Statement, StatementKind,
 };
 
-use crate::catalog::{CatalogSnapshot, ColumnSnap, ConstraintSnap, IndexSnap, SequenceSnap, TableSnap, TypeSnap};
+use crate::catalog::{
+    CatalogSnapshot, ColumnSnap, ConstraintSnap, IndexSnap, SequenceSnap, TableSnap, TypeSnap,
+};
 use crate::names::{
-    choose_name, index_column_name, make_object_name, name_addition, quote_ident, quote_literal, split_dotted,
-    split_ident,
+    choose_name, index_column_name, make_object_name, name_addition, quote_ident, quote_literal,
+    split_dotted, split_ident,
 };
 use crate::{Irreversible, NoOp, Options, Placement, Reversibility, Rollback, RollbackStatement};
 
@@ -44,7 +46,10 @@ fn tx(sql: impl Into<String>) -> RollbackStatement {
 }
 
 fn no_tx(sql: impl Into<String>) -> RollbackStatement {
-    RollbackStatement { placement: Placement::NoTransaction, ..tx(sql) }
+    RollbackStatement {
+        placement: Placement::NoTransaction,
+        ..tx(sql)
+    }
 }
 
 trait StmtExt {
@@ -68,7 +73,10 @@ fn qn(q: &QualifiedName) -> String {
 
 /// `name` in the same schema as `like` (qualified only if `like` was).
 fn sibling(like: &QualifiedName, name: &str) -> String {
-    qn(&QualifiedName { schema: like.schema.clone(), name: name.to_string() })
+    qn(&QualifiedName {
+        schema: like.schema.clone(),
+        name: name.to_string(),
+    })
 }
 
 fn fk_action(a: FkAction) -> &'static str {
@@ -82,21 +90,44 @@ fn fk_action(a: FkAction) -> &'static str {
 }
 
 fn cols_sql(cols: &[String]) -> String {
-    cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+    cols.iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A constraint from the migration rendered as `pg_get_constraintdef` would print it (close
 /// enough to re-add it if the same migration drops it again).
 fn constraint_sql(kind: &ConstraintKind) -> String {
     match kind {
-        ConstraintKind::PrimaryKey { columns, .. } => format!("PRIMARY KEY ({})", cols_sql(columns)),
-        ConstraintKind::Unique { columns, nulls_not_distinct, .. } => format!(
+        ConstraintKind::PrimaryKey { columns, .. } => {
+            format!("PRIMARY KEY ({})", cols_sql(columns))
+        }
+        ConstraintKind::Unique {
+            columns,
+            nulls_not_distinct,
+            ..
+        } => format!(
             "UNIQUE {}({})",
-            if *nulls_not_distinct { "NULLS NOT DISTINCT " } else { "" },
+            if *nulls_not_distinct {
+                "NULLS NOT DISTINCT "
+            } else {
+                ""
+            },
             cols_sql(columns)
         ),
-        ConstraintKind::ForeignKey { columns, ref_table, ref_columns, on_delete, on_update } => {
-            let mut s = format!("FOREIGN KEY ({}) REFERENCES {}", cols_sql(columns), qn(ref_table));
+        ConstraintKind::ForeignKey {
+            columns,
+            ref_table,
+            ref_columns,
+            on_delete,
+            on_update,
+        } => {
+            let mut s = format!(
+                "FOREIGN KEY ({}) REFERENCES {}",
+                cols_sql(columns),
+                qn(ref_table)
+            );
             if !ref_columns.is_empty() {
                 s.push_str(&format!("({})", cols_sql(ref_columns)));
             }
@@ -158,8 +189,12 @@ fn plain_index(sql: &str) -> String {
             continue;
         }
         if w == "IF"
-            && words.get(i + 1).is_some_and(|x| x.eq_ignore_ascii_case("NOT"))
-            && words.get(i + 2).is_some_and(|x| x.eq_ignore_ascii_case("EXISTS"))
+            && words
+                .get(i + 1)
+                .is_some_and(|x| x.eq_ignore_ascii_case("NOT"))
+            && words
+                .get(i + 2)
+                .is_some_and(|x| x.eq_ignore_ascii_case("EXISTS"))
         {
             i += 3;
             continue;
@@ -328,29 +363,57 @@ impl Gen<'_> {
         self.state.tables.contains_key(name)
             || self.state.sequences.contains_key(name)
             || self.state.views.contains_key(name)
-            || self.state.tables.values().any(|t| t.indexes.contains_key(name))
-            || self.state.views.values().any(|v| v.indexes.contains_key(name))
+            || self
+                .state
+                .tables
+                .values()
+                .any(|t| t.indexes.contains_key(name))
+            || self
+                .state
+                .views
+                .values()
+                .any(|v| v.indexes.contains_key(name))
     }
 
     fn constraint_taken(&self, name: &str) -> bool {
-        self.state.tables.values().any(|t| t.constraints.contains_key(name))
+        self.state
+            .tables
+            .values()
+            .any(|t| t.constraints.contains_key(name))
     }
 
     /// The name PostgreSQL gives an unnamed constraint on `table`.
-    fn default_constraint_name(&self, table: &str, kind: &ConstraintKind, columns: &[String]) -> String {
+    fn default_constraint_name(
+        &self,
+        table: &str,
+        kind: &ConstraintKind,
+        columns: &[String],
+    ) -> String {
         match kind {
-            ConstraintKind::PrimaryKey { .. } => choose_name(table, None, "pkey", |n| self.relation_taken(n)),
+            ConstraintKind::PrimaryKey { .. } => {
+                choose_name(table, None, "pkey", |n| self.relation_taken(n))
+            }
             ConstraintKind::Unique { .. } => {
-                choose_name(table, Some(&name_addition(columns)), "key", |n| self.relation_taken(n))
+                choose_name(table, Some(&name_addition(columns)), "key", |n| {
+                    self.relation_taken(n)
+                })
             }
             ConstraintKind::Exclusion { .. } => {
-                choose_name(table, Some(&name_addition(columns)), "excl", |n| self.relation_taken(n))
+                choose_name(table, Some(&name_addition(columns)), "excl", |n| {
+                    self.relation_taken(n)
+                })
             }
             ConstraintKind::ForeignKey { columns, .. } => {
-                choose_name(table, Some(&name_addition(columns)), "fkey", |n| self.constraint_taken(n))
+                choose_name(table, Some(&name_addition(columns)), "fkey", |n| {
+                    self.constraint_taken(n)
+                })
             }
             ConstraintKind::Check { .. } => {
-                let col = if columns.len() == 1 { Some(columns[0].as_str()) } else { None };
+                let col = if columns.len() == 1 {
+                    Some(columns[0].as_str())
+                } else {
+                    None
+                };
                 choose_name(table, col, "check", |n| self.constraint_taken(n))
             }
         }
@@ -387,7 +450,11 @@ impl Gen<'_> {
             s.source_statement = stmt.index;
             s.line = stmt.span.line;
         }
-        let irreversible: Vec<String> = reasons.iter().filter(|r| r.0).map(|r| r.1.clone()).collect();
+        let irreversible: Vec<String> = reasons
+            .iter()
+            .filter(|r| r.0)
+            .map(|r| r.1.clone())
+            .collect();
         if !irreversible.is_empty() {
             self.irreversible.push(Irreversible {
                 statement: stmt.index,
@@ -402,7 +469,11 @@ impl Gen<'_> {
                 statement: stmt.index,
                 line: stmt.span.line,
                 sql: first_line(&stmt.sql),
-                reason: if why.is_empty() { "nothing to undo".into() } else { why.join("; ") },
+                reason: if why.is_empty() {
+                    "nothing to undo".into()
+                } else {
+                    why.join("; ")
+                },
             });
         }
         out
@@ -420,7 +491,9 @@ impl Gen<'_> {
             )),
             StatementKind::Parsed => {
                 let head = stmt.sql.trim_start().to_ascii_uppercase();
-                let is_query = ["SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN", "TABLE"].iter().any(|k| head.starts_with(k));
+                let is_query = ["SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN", "TABLE"]
+                    .iter()
+                    .any(|k| head.starts_with(k));
                 if is_query && stmt.sql.contains('(') {
                     Outcome::Irreversible(
                         "cannot invert procedural code: the query calls functions whose side effects are unknown".into(),
@@ -436,16 +509,38 @@ impl Gen<'_> {
 
     fn operation(&mut self, stmt: &Statement, op: &Operation) -> Outcome {
         match op {
-            Operation::CreateTable { table, columns, constraints, if_not_exists, partition_of, .. } => {
+            Operation::CreateTable {
+                table,
+                columns,
+                constraints,
+                if_not_exists,
+                partition_of,
+                ..
+            } => {
                 if *if_not_exists && self.table(table).is_some() {
-                    return Outcome::NoOp(format!("table {} already existed (IF NOT EXISTS)", table));
+                    return Outcome::NoOp(format!(
+                        "table {} already existed (IF NOT EXISTS)",
+                        table
+                    ));
                 }
                 self.apply_create_table(table, columns, constraints, partition_of.as_ref());
                 Outcome::Inverse(vec![tx(format!("DROP TABLE {}", qn(table)))])
             }
-            Operation::DropTable { table, if_exists, cascade } => self.drop_table(table, *if_exists, *cascade),
+            Operation::DropTable {
+                table,
+                if_exists,
+                cascade,
+            } => self.drop_table(table, *if_exists, *cascade),
             Operation::RenameTable { table, new_name } => {
                 if let Some(k) = self.key(table) {
+                    if !self.state.tables.contains_key(&k)
+                        && !self.state.views.contains_key(&k)
+                        && !self.state.sequences.contains_key(&k)
+                    {
+                        return Outcome::NoOp(format!(
+                            "{table} did not exist (ALTER ... IF EXISTS is a no-op)"
+                        ));
+                    }
                     self.rename_table(&k, new_name);
                 }
                 Outcome::Inverse(vec![tx(format!(
@@ -454,9 +549,21 @@ impl Gen<'_> {
                     quote_ident(&table.name)
                 ))])
             }
-            Operation::AddColumn { table, column, if_not_exists } => {
-                if *if_not_exists && self.table(table).and_then(|t| t.column(&column.name)).is_some() {
-                    return Outcome::NoOp(format!("column {}.{} already existed (IF NOT EXISTS)", table, column.name));
+            Operation::AddColumn {
+                table,
+                column,
+                if_not_exists,
+            } => {
+                if *if_not_exists
+                    && self
+                        .table(table)
+                        .and_then(|t| t.column(&column.name))
+                        .is_some()
+                {
+                    return Outcome::NoOp(format!(
+                        "column {}.{} already existed (IF NOT EXISTS)",
+                        table, column.name
+                    ));
                 }
                 self.apply_add_column(table, column);
                 Outcome::Inverse(vec![tx(format!(
@@ -465,10 +572,17 @@ impl Gen<'_> {
                     quote_ident(&column.name)
                 ))])
             }
-            Operation::DropColumn { table, column, if_exists, cascade } => {
-                self.drop_column(table, column, *if_exists, *cascade)
-            }
-            Operation::RenameColumn { table, column, new_name } => {
+            Operation::DropColumn {
+                table,
+                column,
+                if_exists,
+                cascade,
+            } => self.drop_column(table, column, *if_exists, *cascade),
+            Operation::RenameColumn {
+                table,
+                column,
+                new_name,
+            } => {
                 if let Some(t) = self.table_mut(table) {
                     rename_column_in(t, column, new_name);
                 }
@@ -487,16 +601,31 @@ impl Gen<'_> {
                     quote_ident(column)
                 ))])
             }
-            Operation::AlterColumnType { table, column, new_type, collation, using } => {
-                self.alter_type(table, column, new_type, collation.as_deref(), using.as_deref())
-            }
+            Operation::AlterColumnType {
+                table,
+                column,
+                new_type,
+                collation,
+                using,
+            } => self.alter_type(
+                table,
+                column,
+                new_type,
+                collation.as_deref(),
+                using.as_deref(),
+            ),
             Operation::SetNotNull { table, column } => {
-                let before = self.table(table).and_then(|t| t.column(column)).map(|c| c.not_null);
+                let before = self
+                    .table(table)
+                    .and_then(|t| t.column(column))
+                    .map(|c| c.not_null);
                 if let Some(c) = self.table_mut(table).and_then(|t| t.column_mut(column)) {
                     c.not_null = true;
                 }
                 match before {
-                    Some(true) => Outcome::NoOp(format!("{}.{} was already NOT NULL", table, column)),
+                    Some(true) => {
+                        Outcome::NoOp(format!("{}.{} was already NOT NULL", table, column))
+                    }
                     _ => Outcome::Inverse(vec![tx(format!(
                         "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL",
                         qn(table),
@@ -505,19 +634,35 @@ impl Gen<'_> {
                 }
             }
             Operation::DropNotNull { table, column } => {
-                let before = self.table(table).and_then(|t| t.column(column)).map(|c| c.not_null);
+                let before = self
+                    .table(table)
+                    .and_then(|t| t.column(column))
+                    .map(|c| c.not_null);
                 if let Some(c) = self.table_mut(table).and_then(|t| t.column_mut(column)) {
                     c.not_null = false;
                 }
                 match before {
-                    Some(false) => Outcome::NoOp(format!("{}.{} was already nullable", table, column)),
+                    Some(false) => {
+                        Outcome::NoOp(format!("{}.{} was already nullable", table, column))
+                    }
                     _ => Outcome::Inverse(vec![
-                        tx(format!("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL", qn(table), quote_ident(column)))
-                            .rev(Reversibility::MayFail, "fails if NULLs were written after the migration"),
+                        tx(format!(
+                            "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+                            qn(table),
+                            quote_ident(column)
+                        ))
+                        .rev(
+                            Reversibility::MayFail,
+                            "fails if NULLs were written after the migration",
+                        ),
                     ]),
                 }
             }
-            Operation::SetDefault { table, column, default } => {
+            Operation::SetDefault {
+                table,
+                column,
+                default,
+            } => {
                 let Some(c) = self.table_mut(table).and_then(|t| t.column_mut(column)) else {
                     return Outcome::Irreversible(format!(
                         "the previous default of {}.{} is unknown (column not in the pre-migration catalog)",
@@ -535,39 +680,69 @@ impl Gen<'_> {
                     ));
                 };
                 match c.default.take() {
-                    Some(old) => Outcome::Inverse(vec![tx(restore_default(table, column, Some(&old)))]),
+                    Some(old) => {
+                        Outcome::Inverse(vec![tx(restore_default(table, column, Some(&old)))])
+                    }
                     None => Outcome::NoOp(format!("{}.{} had no default", table, column)),
                 }
             }
-            Operation::AddConstraint { table, constraint } => self.add_constraint(table, constraint),
+            Operation::AddConstraint { table, constraint } => {
+                self.add_constraint(table, constraint)
+            }
             Operation::ValidateConstraint { table, name } => {
                 let Some(t) = self.table_mut(table) else {
-                    return Outcome::NoOp("validating changes no structure of an object created here".into());
+                    return Outcome::NoOp(
+                        "validating changes no structure of an object created here".into(),
+                    );
                 };
                 let Some(c) = t.constraints.get_mut(name) else {
-                    return Outcome::Irreversible(format!("constraint {name} is not in the pre-migration catalog"));
+                    return Outcome::Irreversible(format!(
+                        "constraint {name} is not in the pre-migration catalog"
+                    ));
                 };
                 let was = c.validated;
                 c.validated = true;
                 if was {
                     Outcome::NoOp(format!("constraint {name} was already validated"))
                 } else if c.origin.is_none() {
-                    Outcome::NoOp(format!("constraint {name} is created by this migration; undoing its ADD drops it"))
+                    Outcome::NoOp(format!(
+                        "constraint {name} is created by this migration; undoing its ADD drops it"
+                    ))
                 } else {
                     let def = c.definition.clone();
                     Outcome::Inverse(vec![
-                        tx(format!("ALTER TABLE {} DROP CONSTRAINT {}", qn(table), quote_ident(name))),
-                        tx(format!("ALTER TABLE {} ADD CONSTRAINT {} {}", qn(table), quote_ident(name), def)),
+                        tx(format!(
+                            "ALTER TABLE {} DROP CONSTRAINT {}",
+                            qn(table),
+                            quote_ident(name)
+                        )),
+                        tx(format!(
+                            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                            qn(table),
+                            quote_ident(name),
+                            def
+                        )),
                     ])
                 }
             }
-            Operation::DropConstraint { table, name, if_exists, cascade } => {
-                self.drop_constraint(table, name, *if_exists, *cascade)
-            }
-            Operation::RenameConstraint { table, name, new_name } => {
+            Operation::DropConstraint {
+                table,
+                name,
+                if_exists,
+                cascade,
+            } => self.drop_constraint(table, name, *if_exists, *cascade),
+            Operation::RenameConstraint {
+                table,
+                name,
+                new_name,
+            } => {
                 if let Some(t) = self.table_mut(table) {
                     if let Some(mut c) = t.constraints.remove(name) {
-                        if let Some(ix) = c.index.clone().filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x")) {
+                        if let Some(ix) = c
+                            .index
+                            .clone()
+                            .filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x"))
+                        {
                             if ix == *name {
                                 if let Some(i) = t.indexes.remove(&ix) {
                                     t.indexes.insert(new_name.clone(), i);
@@ -585,7 +760,15 @@ impl Gen<'_> {
                     quote_ident(name)
                 ))])
             }
-            Operation::CreateIndex { name, table, columns, concurrently: _, if_not_exists, only, .. } => {
+            Operation::CreateIndex {
+                name,
+                table,
+                columns,
+                concurrently: _,
+                if_not_exists,
+                only,
+                ..
+            } => {
                 let tname = table.name.clone();
                 let colnames: Vec<String> = {
                     let mut seen: Vec<String> = Vec::new();
@@ -603,7 +786,9 @@ impl Gen<'_> {
                 };
                 let iname = match name {
                     Some(n) => n.clone(),
-                    None => choose_name(&tname, Some(&name_addition(&colnames)), "idx", |n| self.relation_taken(n)),
+                    None => choose_name(&tname, Some(&name_addition(&colnames)), "idx", |n| {
+                        self.relation_taken(n)
+                    }),
                 };
                 let exists = self.find_index(&iname).is_some();
                 if *if_not_exists && exists {
@@ -615,12 +800,26 @@ impl Gen<'_> {
                 if let Some(t) = self.table_mut(table) {
                     t.indexes.insert(
                         iname.clone(),
-                        IndexSnap { definition: def, constraint: false, valid: true, columns: deps, comment: None, origin: None },
+                        IndexSnap {
+                            definition: def,
+                            constraint: false,
+                            valid: true,
+                            columns: deps,
+                            comment: None,
+                            origin: None,
+                        },
                     );
                 } else if let Some(v) = self.key(table).and_then(|k| self.state.views.get_mut(&k)) {
                     v.indexes.insert(
                         iname.clone(),
-                        IndexSnap { definition: def, constraint: false, valid: true, columns: deps, comment: None, origin: None },
+                        IndexSnap {
+                            definition: def,
+                            constraint: false,
+                            valid: true,
+                            columns: deps,
+                            comment: None,
+                            origin: None,
+                        },
                     );
                 }
                 let target = sibling(table, &iname);
@@ -630,8 +829,22 @@ impl Gen<'_> {
                     Outcome::Inverse(vec![tx(format!("DROP INDEX {target}"))])
                 }
             }
-            Operation::DropIndex { name, if_exists, .. } => self.drop_index(name, *if_exists),
+            Operation::DropIndex {
+                name, if_exists, ..
+            } => self.drop_index(name, *if_exists),
             Operation::RenameIndex { name, new_name } => {
+                if self.key(name).is_some()
+                    && self.find_index(&name.name).is_none()
+                    && !self
+                        .state
+                        .views
+                        .values()
+                        .any(|v| v.indexes.contains_key(&name.name))
+                {
+                    return Outcome::NoOp(format!(
+                        "index {name} did not exist (ALTER INDEX IF EXISTS is a no-op)"
+                    ));
+                }
                 if let Some((tk, _)) = self.find_index(&name.name) {
                     if let Some(t) = self.state.tables.get_mut(&tk) {
                         if let Some(i) = t.indexes.remove(&name.name) {
@@ -656,16 +869,30 @@ impl Gen<'_> {
             Operation::Reindex { .. } => Outcome::NoOp("REINDEX changes no structure".into()),
             Operation::CreateEnum { name, values } => {
                 if let Some(k) = self.key(name) {
-                    self.state.types.insert(k, TypeSnap::Enum { labels: values.clone(), comment: None });
+                    self.state.types.insert(
+                        k,
+                        TypeSnap::Enum {
+                            labels: values.clone(),
+                            comment: None,
+                        },
+                    );
                 }
                 Outcome::Inverse(vec![tx(format!("DROP TYPE {}", qn(name)))])
             }
-            Operation::AddEnumValue { name, value, if_not_exists } => {
+            Operation::AddEnumValue {
+                name,
+                value,
+                if_not_exists,
+            } => {
                 let key = self.key(name);
-                if let Some(TypeSnap::Enum { labels, .. }) = key.as_ref().and_then(|k| self.state.types.get_mut(k)) {
+                if let Some(TypeSnap::Enum { labels, .. }) =
+                    key.as_ref().and_then(|k| self.state.types.get_mut(k))
+                {
                     if labels.contains(value) {
                         if *if_not_exists {
-                            return Outcome::NoOp(format!("enum {name} already had the value {value:?} (IF NOT EXISTS)"));
+                            return Outcome::NoOp(format!(
+                                "enum {name} already had the value {value:?} (IF NOT EXISTS)"
+                            ));
                         }
                     } else {
                         labels.push(value.clone());
@@ -677,8 +904,14 @@ impl Gen<'_> {
                      re-cast to it (after rows holding {value:?} are changed), the old type dropped and the new one renamed"
                 ))
             }
-            Operation::RenameEnumValue { name, value, new_value } => {
-                if let Some(TypeSnap::Enum { labels, .. }) = self.key(name).and_then(|k| self.state.types.get_mut(&k)) {
+            Operation::RenameEnumValue {
+                name,
+                value,
+                new_value,
+            } => {
+                if let Some(TypeSnap::Enum { labels, .. }) =
+                    self.key(name).and_then(|k| self.state.types.get_mut(&k))
+                {
                     for l in labels.iter_mut() {
                         if l == value {
                             *l = new_value.clone();
@@ -692,54 +925,91 @@ impl Gen<'_> {
                     quote_literal(value)
                 ))])
             }
-            Operation::DropType { name, if_exists, cascade } => {
+            Operation::DropType {
+                name,
+                if_exists,
+                cascade,
+            } => {
                 let found = self.key(name).and_then(|k| self.state.types.remove(&k));
                 let Some(ty) = found else {
                     return if *if_exists {
                         Outcome::NoOp(format!("type {name} did not exist (IF EXISTS)"))
                     } else {
-                        Outcome::Irreversible(format!("type {name} is not in the pre-migration catalog"))
+                        Outcome::Irreversible(format!(
+                            "type {name} is not in the pre-migration catalog"
+                        ))
                     };
                 };
                 let mut v = match &ty {
                     TypeSnap::Enum { labels, .. } => vec![tx(format!(
                         "CREATE TYPE {} AS ENUM ({})",
                         qn(name),
-                        labels.iter().map(|l| quote_literal(l)).collect::<Vec<_>>().join(", ")
+                        labels
+                            .iter()
+                            .map(|l| quote_literal(l))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))],
-                    TypeSnap::Domain { definition, .. } => vec![tx(format!("CREATE DOMAIN {} {}", qn(name), definition))],
-                    TypeSnap::Composite { definition, .. } => vec![tx(format!("CREATE TYPE {} AS {}", qn(name), definition))],
+                    TypeSnap::Domain { definition, .. } => {
+                        vec![tx(format!("CREATE DOMAIN {} {}", qn(name), definition))]
+                    }
+                    TypeSnap::Composite { definition, .. } => {
+                        vec![tx(format!("CREATE TYPE {} AS {}", qn(name), definition))]
+                    }
                 };
                 let comment = match &ty {
-                    TypeSnap::Enum { comment, .. } | TypeSnap::Domain { comment, .. } | TypeSnap::Composite { comment, .. } => comment,
+                    TypeSnap::Enum { comment, .. }
+                    | TypeSnap::Domain { comment, .. }
+                    | TypeSnap::Composite { comment, .. } => comment,
                 };
                 if let Some(c) = comment {
-                    v.push(tx(format!("COMMENT ON TYPE {} IS {}", qn(name), quote_literal(c))));
+                    v.push(tx(format!(
+                        "COMMENT ON TYPE {} IS {}",
+                        qn(name),
+                        quote_literal(c)
+                    )));
                 }
                 if *cascade {
-                    Outcome::Partial(v, format!("DROP TYPE {name} CASCADE also dropped the columns and objects using it; they are not restored"))
+                    Outcome::Partial(
+                        v,
+                        format!(
+                            "DROP TYPE {name} CASCADE also dropped the columns and objects using it; they are not restored"
+                        ),
+                    )
                 } else {
                     Outcome::Inverse(v)
                 }
             }
             Operation::Truncate { tables, .. } => {
-                if tables.iter().all(|t| self.table(t).is_some_and(|t| t.origin.is_none())) {
+                if tables
+                    .iter()
+                    .all(|t| self.table(t).is_some_and(|t| t.origin.is_none()))
+                {
                     Outcome::NoOp("truncates only tables this migration creates".into())
                 } else {
                     Outcome::Irreversible(format!(
                         "TRUNCATE deletes every row of {}; a rollback script cannot bring data back",
-                        tables.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+                        tables
+                            .iter()
+                            .map(|t| t.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 }
             }
-            Operation::CreateSchema { name, if_not_exists } => {
+            Operation::CreateSchema {
+                name,
+                if_not_exists,
+            } => {
                 if *if_not_exists && self.state.schemas.contains(name) {
                     return Outcome::NoOp(format!("schema {name} already existed (IF NOT EXISTS)"));
                 }
                 self.state.schemas.insert(name.clone());
                 Outcome::Inverse(vec![tx(format!("DROP SCHEMA {}", quote_ident(name)))])
             }
-            Operation::DropSchema { name, if_exists, .. } => {
+            Operation::DropSchema {
+                name, if_exists, ..
+            } => {
                 if *if_exists && !self.state.schemas.contains(name) {
                     return Outcome::NoOp(format!("schema {name} did not exist (IF EXISTS)"));
                 }
@@ -750,54 +1020,91 @@ impl Gen<'_> {
             Operation::DropDatabase { name } => {
                 Outcome::Irreversible(format!("DROP DATABASE {name} destroys everything in it"))
             }
-            Operation::Update { table, .. } | Operation::Delete { table, .. } | Operation::Insert { table, .. } => {
+            Operation::Update { table, .. }
+            | Operation::Delete { table, .. }
+            | Operation::Insert { table, .. } => {
                 if self.table(table).is_some_and(|t| t.origin.is_none()) {
-                    Outcome::NoOp(format!("rows of {table} (created by this migration) go away with the table"))
+                    Outcome::NoOp(format!(
+                        "rows of {table} (created by this migration) go away with the table"
+                    ))
                 } else {
                     let what = match op {
                         Operation::Update { .. } => "UPDATE overwrites values",
                         Operation::Delete { .. } => "DELETE removes rows",
                         _ => "INSERT adds rows that cannot be told apart from existing ones",
                     };
-                    Outcome::Irreversible(format!("data change on {table}: {what}; a schema rollback cannot undo it"))
+                    Outcome::Irreversible(format!(
+                        "data change on {table}: {what}; a schema rollback cannot undo it"
+                    ))
                 }
             }
-            Operation::CreateView { name, materialized, or_replace } => {
-                let old = self.key(name).and_then(|k| self.state.views.get(&k).cloned());
+            Operation::CreateView {
+                name,
+                materialized,
+                or_replace,
+            } => {
+                let old = self
+                    .key(name)
+                    .and_then(|k| self.state.views.get(&k).cloned());
                 if let Some(k) = self.key(name) {
                     self.state.views.insert(
                         k,
-                        crate::catalog::ViewSnap { materialized: *materialized, definition: String::new(), indexes: BTreeMap::new(), comment: None },
+                        crate::catalog::ViewSnap {
+                            materialized: *materialized,
+                            definition: String::new(),
+                            indexes: BTreeMap::new(),
+                            comment: None,
+                        },
                     );
                 }
-                let kw = if *materialized { "MATERIALIZED VIEW" } else { "VIEW" };
+                let kw = if *materialized {
+                    "MATERIALIZED VIEW"
+                } else {
+                    "VIEW"
+                };
                 match old {
                     Some(v) if *or_replace => {
                         let mut out = vec![
                             tx(format!("DROP {kw} {}", qn(name))),
-                            tx(format!("CREATE {kw} {} AS {}", qn(name), v.definition.trim_end_matches(';').trim())),
+                            tx(format!(
+                                "CREATE {kw} {} AS {}",
+                                qn(name),
+                                v.definition.trim_end_matches(';').trim()
+                            )),
                         ];
                         if let Some(c) = v.comment {
-                            out.push(tx(format!("COMMENT ON {kw} {} IS {}", qn(name), quote_literal(&c))));
+                            out.push(tx(format!(
+                                "COMMENT ON {kw} {} IS {}",
+                                qn(name),
+                                quote_literal(&c)
+                            )));
                         }
                         Outcome::Inverse(out)
                     }
                     _ => Outcome::Inverse(vec![tx(format!("DROP {kw} {}", qn(name)))]),
                 }
             }
-            Operation::DropView { name, if_exists, .. } => {
+            Operation::DropView {
+                name, if_exists, ..
+            } => {
                 let Some(v) = self.key(name).and_then(|k| self.state.views.remove(&k)) else {
                     return if *if_exists {
                         Outcome::NoOp(format!("view {name} did not exist (IF EXISTS)"))
                     } else {
-                        Outcome::Irreversible(format!("view {name} is not in the pre-migration catalog"))
+                        Outcome::Irreversible(format!(
+                            "view {name} is not in the pre-migration catalog"
+                        ))
                     };
                 };
                 Outcome::Inverse(view_sql(name, &v))
             }
-            Operation::RefreshMaterializedView { .. } => Outcome::NoOp("REFRESH changes no structure".into()),
+            Operation::RefreshMaterializedView { .. } => {
+                Outcome::NoOp("REFRESH changes no structure".into())
+            }
             Operation::LockTable { .. } => Outcome::NoOp("LOCK changes nothing".into()),
-            Operation::Maintenance { command, .. } => Outcome::NoOp(format!("{command} changes no structure")),
+            Operation::Maintenance { command, .. } => {
+                Outcome::NoOp(format!("{command} changes no structure"))
+            }
             Operation::AlterTableOther { table, action } => self.alter_table_other(table, action),
             Operation::AttachPartition { table, partition } => {
                 let bound = partition_bound_sql(&stmt.sql);
@@ -806,9 +1113,15 @@ impl Gen<'_> {
                         p.partition_of = Some((qn(table), bound.unwrap_or_default()));
                     }
                 }
-                Outcome::Inverse(vec![tx(format!("ALTER TABLE {} DETACH PARTITION {}", qn(table), qn(partition)))])
+                Outcome::Inverse(vec![tx(format!(
+                    "ALTER TABLE {} DETACH PARTITION {}",
+                    qn(table),
+                    qn(partition)
+                ))])
             }
-            Operation::DetachPartition { table, partition, .. } => {
+            Operation::DetachPartition {
+                table, partition, ..
+            } => {
                 let bound = self.table(partition).and_then(|p| p.partition_of.clone());
                 if let Some(p) = self.table_mut(partition) {
                     p.partition_of = None;
@@ -820,12 +1133,18 @@ impl Gen<'_> {
                         qn(partition),
                         b
                     ))]),
-                    _ => Outcome::Irreversible(format!("the partition bound of {partition} is not in the pre-migration catalog")),
+                    _ => Outcome::Irreversible(format!(
+                        "the partition bound of {partition} is not in the pre-migration catalog"
+                    )),
                 }
             }
-            Operation::Set { .. } | Operation::Reset { .. } => Outcome::NoOp("session setting".into()),
+            Operation::Set { .. } | Operation::Reset { .. } => {
+                Outcome::NoOp("session setting".into())
+            }
             Operation::Transaction(_) => Outcome::NoOp("transaction control".into()),
-            Operation::Do { .. } => Outcome::Irreversible("cannot invert procedural code (DO block)".into()),
+            Operation::Do { .. } => {
+                Outcome::Irreversible("cannot invert procedural code (DO block)".into())
+            }
             Operation::CreateSequence { name } => {
                 if let Some(k) = self.key(name) {
                     self.state.sequences.insert(k, SequenceSnap::default());
@@ -836,7 +1155,9 @@ impl Gen<'_> {
                 if self.state.extensions.contains_key(name) {
                     return Outcome::NoOp(format!("extension {name} was already installed"));
                 }
-                self.state.extensions.insert(name.clone(), self.schema().to_string());
+                self.state
+                    .extensions
+                    .insert(name.clone(), self.schema().to_string());
                 Outcome::Inverse(vec![tx(format!("DROP EXTENSION {}", quote_ident(name)))])
             }
             Operation::CreateFunction { name } => {
@@ -851,9 +1172,17 @@ impl Gen<'_> {
                 } else {
                     Vec::new()
                 };
-                let procedure = stmt.sql.to_ascii_uppercase().contains("PROCEDURE");
+                let head: Vec<String> = strip_leading_comments(&stmt.sql)
+                    .split_whitespace()
+                    .take(4)
+                    .map(|w| w.to_ascii_uppercase())
+                    .collect();
+                let procedure = head.iter().any(|w| w == "PROCEDURE");
                 if old.is_empty() {
-                    self.state.functions.insert(format!("{}()", name.name), crate::catalog::FunctionSnap::default());
+                    self.state.functions.insert(
+                        format!("{}()", name.name),
+                        crate::catalog::FunctionSnap::default(),
+                    );
                     Outcome::Inverse(vec![tx(format!(
                         "DROP {} {}",
                         if procedure { "PROCEDURE" } else { "FUNCTION" },
@@ -874,19 +1203,32 @@ impl Gen<'_> {
                 }
             }
             Operation::CreateTrigger { name, table } => {
-                let old = self.table(table).and_then(|t| t.triggers.get(name).cloned());
+                let old = self
+                    .table(table)
+                    .and_then(|t| t.triggers.get(name).cloned());
                 if let Some(t) = self.table_mut(table) {
                     t.triggers.insert(name.clone(), String::new());
                 }
-                let mut v = vec![tx(format!("DROP TRIGGER {} ON {}", quote_ident(name), qn(table)))];
+                let mut v = vec![tx(format!(
+                    "DROP TRIGGER {} ON {}",
+                    quote_ident(name),
+                    qn(table)
+                ))];
                 if let Some(def) = old.filter(|d| !d.is_empty()) {
                     v.push(tx(def));
                 }
                 Outcome::Inverse(v)
             }
-            Operation::Comment { object_kind, object, text } => self.comment(object_kind, object, text.as_deref()),
+            Operation::Comment {
+                object_kind,
+                object,
+                text,
+            } => self.comment(object_kind, object, text.as_deref()),
             Operation::Other { .. } => self.by_keywords(stmt).unwrap_or_else(|| {
-                Outcome::Irreversible(format!("{} is not inverted automatically", first_words(&stmt.sql, 3)))
+                Outcome::Irreversible(format!(
+                    "{} is not inverted automatically",
+                    first_words(&stmt.sql, 3)
+                ))
             }),
             _ => Outcome::Irreversible(format!(
                 "{} is not inverted automatically (operation not known to the rollback generator)",
@@ -912,7 +1254,11 @@ impl Gen<'_> {
         partition_of: Option<&QualifiedName>,
     ) {
         let Some(k) = self.key(table) else { return };
-        let mut t = TableSnap { kind: "r".into(), origin: None, ..Default::default() };
+        let mut t = TableSnap {
+            kind: "r".into(),
+            origin: None,
+            ..Default::default()
+        };
         if let Some(p) = partition_of {
             t.partition_of = Some((qn(p), String::new()));
         }
@@ -947,7 +1293,10 @@ impl Gen<'_> {
             let seq = make_object_name(&tname, Some(&c.name), Some("seq"));
             self.state.sequences.insert(
                 seq,
-                SequenceSnap { owned_by: Some((tname.clone(), c.name.clone())), ..Default::default() },
+                SequenceSnap {
+                    owned_by: Some((tname.clone(), c.name.clone())),
+                    ..Default::default()
+                },
             );
         }
         let cols = vec![c.name.clone()];
@@ -956,7 +1305,10 @@ impl Gen<'_> {
                 table,
                 &ConstraintDef {
                     name: None,
-                    kind: ConstraintKind::PrimaryKey { columns: cols.clone(), using_index: None },
+                    kind: ConstraintKind::PrimaryKey {
+                        columns: cols.clone(),
+                        using_index: None,
+                    },
                     not_valid: false,
                 },
             );
@@ -966,12 +1318,23 @@ impl Gen<'_> {
                 table,
                 &ConstraintDef {
                     name: None,
-                    kind: ConstraintKind::Unique { columns: cols.clone(), using_index: None, nulls_not_distinct: false },
+                    kind: ConstraintKind::Unique {
+                        columns: cols.clone(),
+                        using_index: None,
+                        nulls_not_distinct: false,
+                    },
                     not_valid: false,
                 },
             );
         }
-        if let Some(ConstraintKind::ForeignKey { ref_table, ref_columns, on_delete, on_update, .. }) = &c.references {
+        if let Some(ConstraintKind::ForeignKey {
+            ref_table,
+            ref_columns,
+            on_delete,
+            on_update,
+            ..
+        }) = &c.references
+        {
             self.register_constraint(
                 table,
                 &ConstraintDef {
@@ -990,27 +1353,39 @@ impl Gen<'_> {
         if let Some(e) = &c.check {
             self.register_constraint(
                 table,
-                &ConstraintDef { name: None, kind: ConstraintKind::Check { expr: e.clone() }, not_valid: false },
+                &ConstraintDef {
+                    name: None,
+                    kind: ConstraintKind::Check { expr: e.clone() },
+                    not_valid: false,
+                },
             );
         }
     }
 
     /// Add a constraint created by the migration to the working catalog; returns its name.
     fn register_constraint(&mut self, table: &QualifiedName, c: &ConstraintDef) -> String {
-        let all_cols: Vec<String> =
-            self.table(table).map(|t| t.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+        let all_cols: Vec<String> = self
+            .table(table)
+            .map(|t| t.columns.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default();
         let cols = kind_columns(&c.kind, |e| expr_idents(e, &all_cols));
         let name = match &c.name {
             Some(n) => n.clone(),
             None => match &c.kind {
-                ConstraintKind::PrimaryKey { using_index: Some(i), .. } | ConstraintKind::Unique { using_index: Some(i), .. } => {
-                    i.clone()
+                ConstraintKind::PrimaryKey {
+                    using_index: Some(i),
+                    ..
                 }
+                | ConstraintKind::Unique {
+                    using_index: Some(i),
+                    ..
+                } => i.clone(),
                 k => self.default_constraint_name(&table.name, k, &cols),
             },
         };
         let using = match &c.kind {
-            ConstraintKind::PrimaryKey { using_index, .. } | ConstraintKind::Unique { using_index, .. } => using_index.clone(),
+            ConstraintKind::PrimaryKey { using_index, .. }
+            | ConstraintKind::Unique { using_index, .. } => using_index.clone(),
             _ => None,
         };
         let code = kind_code(&c.kind);
@@ -1022,7 +1397,9 @@ impl Gen<'_> {
         if c.not_valid {
             def.push_str(" NOT VALID");
         }
-        let Some(t) = self.table_mut(table) else { return name };
+        let Some(t) = self.table_mut(table) else {
+            return name;
+        };
         let index = if matches!(code, "p" | "u" | "x") {
             if let Some(u) = &using {
                 if let Some(mut ix) = t.indexes.remove(u) {
@@ -1032,7 +1409,14 @@ impl Gen<'_> {
             } else {
                 t.indexes.insert(
                     name.clone(),
-                    IndexSnap { definition: String::new(), constraint: true, valid: true, columns: cols.clone(), comment: None, origin: None },
+                    IndexSnap {
+                        definition: String::new(),
+                        constraint: true,
+                        valid: true,
+                        columns: cols.clone(),
+                        comment: None,
+                        origin: None,
+                    },
                 );
             }
             Some(name.clone())
@@ -1105,14 +1489,25 @@ impl Gen<'_> {
             .collect();
         for (n, s) in &owned {
             if !s.data_type.is_empty() {
-                v.push(tx(sequence_sql(&sibling(table, n), s)).rev(loss, "sequence position restarts"));
+                v.push(
+                    tx(sequence_sql(&sibling(table, n), s)).rev(loss, "sequence position restarts"),
+                );
             }
         }
-        v.extend(self.table_sql(table, &t).into_iter().map(|s| s.rev(loss, note.clone())));
+        v.extend(
+            self.table_sql(table, &t)
+                .into_iter()
+                .map(|s| s.rev(loss, note.clone())),
+        );
         for (n, s) in &owned {
             if let Some((_, c)) = &s.owned_by {
                 if !s.data_type.is_empty() {
-                    v.push(tx(format!("ALTER SEQUENCE {} OWNED BY {}.{}", sibling(table, n), q, quote_ident(c))));
+                    v.push(tx(format!(
+                        "ALTER SEQUENCE {} OWNED BY {}.{}",
+                        sibling(table, n),
+                        q,
+                        quote_ident(c)
+                    )));
                 }
             }
         }
@@ -1128,7 +1523,9 @@ impl Gen<'_> {
                 .flat_map(|(n, ot)| {
                     ot.constraints
                         .iter()
-                        .filter(|(_, c)| c.kind == "f" && c.ref_table.as_deref() == Some(qk.as_str()))
+                        .filter(|(_, c)| {
+                            c.kind == "f" && c.ref_table.as_deref() == Some(qk.as_str())
+                        })
                         .map(|(cn, c)| (n.clone(), cn.clone(), c.clone()))
                         .collect::<Vec<_>>()
                 })
@@ -1146,7 +1543,8 @@ impl Gen<'_> {
         for (n, _) in owned {
             self.state.sequences.remove(&n);
         }
-        let mut reason = format!("DROP TABLE {table}: its rows are lost; the rollback recreates an empty table");
+        let mut reason =
+            format!("DROP TABLE {table}: its rows are lost; the rollback recreates an empty table");
         if cascade {
             reason.push_str("; CASCADE may also have dropped views that are not restored");
         }
@@ -1176,14 +1574,25 @@ impl Gen<'_> {
                 items.push(format!("CONSTRAINT {} {}", quote_ident(cn), c.definition));
             }
         }
-        let head = if t.unlogged { "CREATE UNLOGGED TABLE" } else { "CREATE TABLE" };
+        let head = if t.unlogged {
+            "CREATE UNLOGGED TABLE"
+        } else {
+            "CREATE TABLE"
+        };
         let mut sql = match &t.partition_of {
             Some((parent, bound)) if !bound.is_empty() => {
-                let cons: Vec<String> = items.iter().filter(|i| i.starts_with("CONSTRAINT ")).cloned().collect();
+                let cons: Vec<String> = items
+                    .iter()
+                    .filter(|i| i.starts_with("CONSTRAINT "))
+                    .cloned()
+                    .collect();
                 if cons.is_empty() {
                     format!("{head} {q} PARTITION OF {parent} {bound}")
                 } else {
-                    format!("{head} {q} PARTITION OF {parent} (\n    {}\n) {bound}", cons.join(",\n    "))
+                    format!(
+                        "{head} {q} PARTITION OF {parent} (\n    {}\n) {bound}",
+                        cons.join(",\n    ")
+                    )
                 }
             }
             _ => format!("{head} {q} (\n    {}\n)", items.join(",\n    ")),
@@ -1200,7 +1609,11 @@ impl Gen<'_> {
                 v.push(tx(i.definition.clone()));
             }
             if let Some(c) = &i.comment {
-                v.push(tx(format!("COMMENT ON INDEX {} IS {}", sibling(table, iname), quote_literal(c))));
+                v.push(tx(format!(
+                    "COMMENT ON INDEX {} IS {}",
+                    sibling(table, iname),
+                    quote_literal(c)
+                )));
             }
         }
         for (cn, c) in later {
@@ -1212,12 +1625,20 @@ impl Gen<'_> {
         }
         for c in &t.columns {
             if let Some(cm) = &c.comment {
-                v.push(tx(format!("COMMENT ON COLUMN {q}.{} IS {}", quote_ident(&c.name), quote_literal(cm))));
+                v.push(tx(format!(
+                    "COMMENT ON COLUMN {q}.{} IS {}",
+                    quote_ident(&c.name),
+                    quote_literal(cm)
+                )));
             }
         }
         for (cn, c) in &t.constraints {
             if let Some(cm) = &c.comment {
-                v.push(tx(format!("COMMENT ON CONSTRAINT {} ON {q} IS {}", quote_ident(cn), quote_literal(cm))));
+                v.push(tx(format!(
+                    "COMMENT ON CONSTRAINT {} ON {q} IS {}",
+                    quote_ident(cn),
+                    quote_literal(cm)
+                )));
             }
         }
         for def in t.triggers.values() {
@@ -1233,36 +1654,68 @@ impl Gen<'_> {
 
     /// Re-add a foreign key or check: `NOT VALID` now, `VALIDATE` at the end of the script in its
     /// own transaction (when the constraint existed before the migration and was validated).
-    fn readd_fk_or_check(&mut self, q: &str, table_key: &str, name: &str, c: &ConstraintSnap) -> Vec<RollbackStatement> {
+    fn readd_fk_or_check(
+        &mut self,
+        q: &str,
+        table_key: &str,
+        name: &str,
+        c: &ConstraintSnap,
+    ) -> Vec<RollbackStatement> {
         let def = c.definition.trim();
         if def.ends_with("NOT VALID") || !matches!(c.kind.as_str(), "f" | "c") {
-            return vec![tx(format!("ALTER TABLE {q} ADD CONSTRAINT {} {def}", quote_ident(name)))];
+            return vec![tx(format!(
+                "ALTER TABLE {q} ADD CONSTRAINT {} {def}",
+                quote_ident(name)
+            ))];
         }
-        let origin_table =
-            self.state.tables.get(table_key).and_then(|t| t.origin.clone()).or_else(|| Some(table_key.to_string()));
+        let origin_table = self
+            .state
+            .tables
+            .get(table_key)
+            .and_then(|t| t.origin.clone())
+            .or_else(|| Some(table_key.to_string()));
         match (c.origin.as_deref(), origin_table, c.validated) {
             (Some(orig), Some(ot), true) if !orig.is_empty() => {
-                let prefix = q.rsplit_once('.').map(|(s, _)| format!("{s}.")).unwrap_or_default();
+                let prefix = q
+                    .rsplit_once('.')
+                    .map(|(s, _)| format!("{s}."))
+                    .unwrap_or_default();
                 self.validations.push(tx(format!(
                     "ALTER TABLE {prefix}{} VALIDATE CONSTRAINT {}",
                     quote_ident(&ot),
                     quote_ident(orig)
                 )));
-                vec![tx(format!("ALTER TABLE {q} ADD CONSTRAINT {} {def} NOT VALID", quote_ident(name)))]
+                vec![tx(format!(
+                    "ALTER TABLE {q} ADD CONSTRAINT {} {def} NOT VALID",
+                    quote_ident(name)
+                ))]
             }
-            _ => vec![tx(format!("ALTER TABLE {q} ADD CONSTRAINT {} {def}", quote_ident(name)))],
+            _ => vec![tx(format!(
+                "ALTER TABLE {q} ADD CONSTRAINT {} {def}",
+                quote_ident(name)
+            ))],
         }
     }
 
-    fn drop_column(&mut self, table: &QualifiedName, column: &str, if_exists: bool, cascade: bool) -> Outcome {
+    fn drop_column(
+        &mut self,
+        table: &QualifiedName,
+        column: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Outcome {
         let Some(t) = self.table(table).cloned() else {
-            return Outcome::Irreversible(format!("table {table} is not in the pre-migration catalog; cannot re-add {column}"));
+            return Outcome::Irreversible(format!(
+                "table {table} is not in the pre-migration catalog; cannot re-add {column}"
+            ));
         };
         let Some(col) = t.column(column).cloned() else {
             return if if_exists {
                 Outcome::NoOp(format!("column {table}.{column} did not exist (IF EXISTS)"))
             } else {
-                Outcome::Irreversible(format!("column {table}.{column} is not in the pre-migration catalog"))
+                Outcome::Irreversible(format!(
+                    "column {table}.{column} is not in the pre-migration catalog"
+                ))
             };
         };
         let k = table.name.clone();
@@ -1273,22 +1726,38 @@ impl Gen<'_> {
             .state
             .sequences
             .iter()
-            .filter(|(_, s)| s.owned_by.as_ref().is_some_and(|(ot, oc)| *ot == k && oc == column))
+            .filter(|(_, s)| {
+                s.owned_by
+                    .as_ref()
+                    .is_some_and(|(ot, oc)| *ot == k && oc == column)
+            })
             .map(|(n, s)| (n.clone(), s.clone()))
             .collect();
         for (n, s) in &owned {
             if !s.data_type.is_empty() {
-                v.push(tx(sequence_sql(&sibling(table, n), s)).rev(loss, "sequence position restarts"));
+                v.push(
+                    tx(sequence_sql(&sibling(table, n), s)).rev(loss, "sequence position restarts"),
+                );
             }
         }
         let fills = col.default.is_some() || col.identity.is_some() || col.generated.is_some();
         v.push(
-            tx(format!("ALTER TABLE {q} ADD COLUMN {}", column_sql(&col, fills)))
-                .rev(loss, format!("re-adds {table}.{column}; its values are gone")),
+            tx(format!(
+                "ALTER TABLE {q} ADD COLUMN {}",
+                column_sql(&col, fills)
+            ))
+            .rev(
+                loss,
+                format!("re-adds {table}.{column}; its values are gone"),
+            ),
         );
         if col.not_null && !fills {
             v.push(
-                tx(format!("ALTER TABLE {q} ALTER COLUMN {} SET NOT NULL", quote_ident(column))).rev(
+                tx(format!(
+                    "ALTER TABLE {q} ALTER COLUMN {} SET NOT NULL",
+                    quote_ident(column)
+                ))
+                .rev(
                     Reversibility::MayFail,
                     "fails on a table with rows: the dropped values must be backfilled first",
                 ),
@@ -1296,11 +1765,19 @@ impl Gen<'_> {
         }
         for (n, s) in &owned {
             if !s.data_type.is_empty() {
-                v.push(tx(format!("ALTER SEQUENCE {} OWNED BY {q}.{}", sibling(table, n), quote_ident(column))));
+                v.push(tx(format!(
+                    "ALTER SEQUENCE {} OWNED BY {q}.{}",
+                    sibling(table, n),
+                    quote_ident(column)
+                )));
             }
         }
         if let Some(cm) = &col.comment {
-            v.push(tx(format!("COMMENT ON COLUMN {q}.{} IS {}", quote_ident(column), quote_literal(cm))));
+            v.push(tx(format!(
+                "COMMENT ON COLUMN {q}.{} IS {}",
+                quote_ident(column),
+                quote_literal(cm)
+            )));
         }
         // Constraints and indexes that used the column went with it.
         let mut dropped_idx: Vec<String> = Vec::new();
@@ -1317,10 +1794,18 @@ impl Gen<'_> {
                 let mut r = self.readd_fk_or_check(&q, &k, cn, c);
                 v.append(&mut r);
             } else {
-                v.push(tx(format!("ALTER TABLE {q} ADD CONSTRAINT {} {}", quote_ident(cn), c.definition)));
+                v.push(tx(format!(
+                    "ALTER TABLE {q} ADD CONSTRAINT {} {}",
+                    quote_ident(cn),
+                    c.definition
+                )));
             }
             if let Some(cm) = &c.comment {
-                v.push(tx(format!("COMMENT ON CONSTRAINT {} ON {q} IS {}", quote_ident(cn), quote_literal(cm))));
+                v.push(tx(format!(
+                    "COMMENT ON CONSTRAINT {} ON {q} IS {}",
+                    quote_ident(cn),
+                    quote_literal(cm)
+                )));
             }
         }
         let mut idx_stmts = Vec::new();
@@ -1338,11 +1823,17 @@ impl Gen<'_> {
                 idx_stmts.push(tx(i.definition.clone()));
             }
             if let Some(cm) = &i.comment {
-                idx_stmts.push(tx(format!("COMMENT ON INDEX {} IS {}", sibling(table, iname), quote_literal(cm))));
+                idx_stmts.push(tx(format!(
+                    "COMMENT ON INDEX {} IS {}",
+                    sibling(table, iname),
+                    quote_literal(cm)
+                )));
             }
         }
         v.extend(idx_stmts);
-        let mut notes = format!("DROP COLUMN {table}.{column}: its values are lost; the rollback re-adds the column empty");
+        let mut notes = format!(
+            "DROP COLUMN {table}.{column}: its values are lost; the rollback re-adds the column empty"
+        );
         if col.default.is_some() {
             notes.push_str(" (filled with its default)");
         }
@@ -1352,7 +1843,8 @@ impl Gen<'_> {
         // Apply.
         if let Some(tm) = self.table_mut(table) {
             tm.columns.retain(|c| c.name != column);
-            tm.constraints.retain(|_, c| c.inherited || !c.columns.iter().any(|x| x == column));
+            tm.constraints
+                .retain(|_, c| c.inherited || !c.columns.iter().any(|x| x == column));
             for i in &dropped_idx {
                 tm.indexes.remove(i);
             }
@@ -1394,19 +1886,25 @@ impl Gen<'_> {
                 rev = Reversibility::MayFail;
             }
             if !trivial {
-                note = format!("{note}; the migration converted with USING {u}, whose inverse is not derived automatically");
+                note = format!(
+                    "{note}; the migration converted with USING {u}, whose inverse is not derived automatically"
+                );
             }
         }
         let mut v = Vec::new();
         if let Some(d) = &col.default {
-            v.push(tx(format!("ALTER TABLE {q} ALTER COLUMN {qc} DROP DEFAULT")));
+            v.push(tx(format!(
+                "ALTER TABLE {q} ALTER COLUMN {qc} DROP DEFAULT"
+            )));
             let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
             if let Some(c) = &col.collation {
                 s.push_str(&format!(" COLLATE {c}"));
             }
             s.push_str(&format!(" USING {qc}::{}", col.data_type));
             v.push(tx(s).rev(rev, note));
-            v.push(tx(format!("ALTER TABLE {q} ALTER COLUMN {qc} SET DEFAULT {d}")));
+            v.push(tx(format!(
+                "ALTER TABLE {q} ALTER COLUMN {qc} SET DEFAULT {d}"
+            )));
         } else {
             let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
             if let Some(c) = &col.collation {
@@ -1420,14 +1918,21 @@ impl Gen<'_> {
 
     fn add_constraint(&mut self, table: &QualifiedName, c: &ConstraintDef) -> Outcome {
         let using = match &c.kind {
-            ConstraintKind::PrimaryKey { using_index, .. } | ConstraintKind::Unique { using_index, .. } => using_index.clone(),
+            ConstraintKind::PrimaryKey { using_index, .. }
+            | ConstraintKind::Unique { using_index, .. } => using_index.clone(),
             _ => None,
         };
-        let old_index = using.as_ref().and_then(|u| self.table(table).and_then(|t| t.indexes.get(u).cloned()));
+        let old_index = using
+            .as_ref()
+            .and_then(|u| self.table(table).and_then(|t| t.indexes.get(u).cloned()));
         let partitioned = self.table(table).is_some_and(|t| t.kind == "p");
         let table_is_old = self.table(table).is_some_and(|t| t.origin.is_some());
         let name = self.register_constraint(table, c);
-        let mut v = vec![tx(format!("ALTER TABLE {} DROP CONSTRAINT {}", qn(table), quote_ident(&name)))];
+        let mut v = vec![tx(format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            qn(table),
+            quote_ident(&name)
+        ))];
         if let (Some(u), Some(ix)) = (&using, old_index) {
             // The constraint took the index over (and renamed it); dropping it dropped the index.
             if !ix.definition.is_empty() {
@@ -1438,22 +1943,36 @@ impl Gen<'_> {
                     v.push(tx(def));
                 }
                 if let Some(cm) = &ix.comment {
-                    v.push(tx(format!("COMMENT ON INDEX {} IS {}", sibling(table, u), quote_literal(cm))));
+                    v.push(tx(format!(
+                        "COMMENT ON INDEX {} IS {}",
+                        sibling(table, u),
+                        quote_literal(cm)
+                    )));
                 }
             }
         }
         Outcome::Inverse(v)
     }
 
-    fn drop_constraint(&mut self, table: &QualifiedName, name: &str, if_exists: bool, cascade: bool) -> Outcome {
+    fn drop_constraint(
+        &mut self,
+        table: &QualifiedName,
+        name: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Outcome {
         let Some(t) = self.table(table).cloned() else {
-            return Outcome::Irreversible(format!("table {table} is not in the pre-migration catalog; cannot re-add {name}"));
+            return Outcome::Irreversible(format!(
+                "table {table} is not in the pre-migration catalog; cannot re-add {name}"
+            ));
         };
         let Some(c) = t.constraints.get(name).cloned() else {
             return if if_exists {
                 Outcome::NoOp(format!("constraint {name} did not exist (IF EXISTS)"))
             } else {
-                Outcome::Irreversible(format!("constraint {name} on {table} is not in the pre-migration catalog"))
+                Outcome::Irreversible(format!(
+                    "constraint {name} on {table} is not in the pre-migration catalog"
+                ))
             };
         };
         let q = qn(table);
@@ -1462,31 +1981,62 @@ impl Gen<'_> {
         let deferrable = c.definition.contains("DEFERRABLE");
         match c.kind.as_str() {
             "p" | "u" => {
-                let ix = c.index.as_ref().and_then(|i| t.indexes.get(i).map(|x| (i.clone(), x.clone())));
+                let ix = c
+                    .index
+                    .as_ref()
+                    .and_then(|i| t.indexes.get(i).map(|x| (i.clone(), x.clone())));
                 match ix {
                     Some((iname, i))
-                        if self.opts.concurrently && t.kind != "p" && !deferrable && !i.definition.is_empty() && t.origin.is_some() =>
+                        if self.opts.concurrently
+                            && t.kind != "p"
+                            && !deferrable
+                            && !i.definition.is_empty()
+                            && t.origin.is_some() =>
                     {
                         v.push(no_tx(concurrent_index(&i.definition)));
                         v.push(tx(format!(
                             "ALTER TABLE {q} ADD CONSTRAINT {} {} USING INDEX {}",
                             quote_ident(name),
-                            if c.kind == "p" { "PRIMARY KEY" } else { "UNIQUE" },
+                            if c.kind == "p" {
+                                "PRIMARY KEY"
+                            } else {
+                                "UNIQUE"
+                            },
                             quote_ident(&iname)
                         )));
                     }
-                    _ => v.push(tx(format!("ALTER TABLE {q} ADD CONSTRAINT {} {}", quote_ident(name), c.definition))),
+                    _ => v.push(tx(format!(
+                        "ALTER TABLE {q} ADD CONSTRAINT {} {}",
+                        quote_ident(name),
+                        c.definition
+                    ))),
                 }
             }
             "f" | "c" => v.extend(self.readd_fk_or_check(&q, &k, name, &c)),
-            _ => v.push(tx(format!("ALTER TABLE {q} ADD CONSTRAINT {} {}", quote_ident(name), c.definition))),
+            _ => v.push(tx(format!(
+                "ALTER TABLE {q} ADD CONSTRAINT {} {}",
+                quote_ident(name),
+                c.definition
+            ))),
         }
         if let Some(cm) = &c.comment {
-            v.push(tx(format!("COMMENT ON CONSTRAINT {} ON {q} IS {}", quote_ident(name), quote_literal(cm))));
+            v.push(tx(format!(
+                "COMMENT ON CONSTRAINT {} ON {q} IS {}",
+                quote_ident(name),
+                quote_literal(cm)
+            )));
         }
-        if let Some(ix) = c.index.as_ref().filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x")) {
+        if let Some(ix) = c
+            .index
+            .as_ref()
+            .filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x"))
+        {
             if let Some(cm) = t.indexes.get(ix).and_then(|i| i.comment.clone()) {
-                v.push(tx(format!("COMMENT ON INDEX {} IS {}", sibling(table, ix), quote_literal(&cm))));
+                v.push(tx(format!(
+                    "COMMENT ON INDEX {} IS {}",
+                    sibling(table, ix),
+                    quote_literal(&cm)
+                )));
             }
         }
         // Foreign keys that depended on a dropped unique/primary key went with it (CASCADE).
@@ -1499,7 +2049,11 @@ impl Gen<'_> {
                 .flat_map(|(tn, ot)| {
                     ot.constraints
                         .iter()
-                        .filter(|(_, f)| f.kind == "f" && f.ref_table.as_deref() == Some(qk.as_str()) && f.index == c.index)
+                        .filter(|(_, f)| {
+                            f.kind == "f"
+                                && f.ref_table.as_deref() == Some(qk.as_str())
+                                && f.index == c.index
+                        })
                         .map(|(fc, f)| (tn.clone(), fc.clone(), f.clone()))
                         .collect::<Vec<_>>()
                 })
@@ -1514,7 +2068,11 @@ impl Gen<'_> {
         }
         if let Some(tm) = self.table_mut(table) {
             tm.constraints.remove(name);
-            if let Some(ix) = c.index.as_ref().filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x")) {
+            if let Some(ix) = c
+                .index
+                .as_ref()
+                .filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x"))
+            {
                 tm.indexes.remove(ix);
             }
         }
@@ -1522,11 +2080,18 @@ impl Gen<'_> {
     }
 
     fn drop_index(&mut self, name: &QualifiedName, if_exists: bool) -> Outcome {
-        let found = if self.key(name).is_some() { self.find_index(&name.name) } else { None };
+        let found = if self.key(name).is_some() {
+            self.find_index(&name.name)
+        } else {
+            None
+        };
         let Some((tk, ix)) = found else {
             // Materialized view indexes.
             let mv = self.key(name).and_then(|_| {
-                self.state.views.iter().find_map(|(vn, v)| v.indexes.get(&name.name).map(|i| (vn.clone(), i.clone())))
+                self.state
+                    .views
+                    .iter()
+                    .find_map(|(vn, v)| v.indexes.get(&name.name).map(|i| (vn.clone(), i.clone())))
             });
             if let Some((vn, i)) = mv {
                 if let Some(v) = self.state.views.get_mut(&vn) {
@@ -1559,7 +2124,11 @@ impl Gen<'_> {
             v.push(tx(ix.definition.clone()));
         }
         if let Some(c) = &ix.comment {
-            v.push(tx(format!("COMMENT ON INDEX {} IS {}", qn(name), quote_literal(c))));
+            v.push(tx(format!(
+                "COMMENT ON INDEX {} IS {}",
+                qn(name),
+                quote_literal(c)
+            )));
         }
         Outcome::Inverse(v)
     }
@@ -1567,7 +2136,9 @@ impl Gen<'_> {
     fn alter_table_other(&mut self, table: &QualifiedName, action: &str) -> Outcome {
         let q = qn(table);
         let Some(t) = self.table_mut(table) else {
-            return Outcome::Irreversible(format!("ALTER TABLE ... {action} on a table not in the pre-migration catalog"));
+            return Outcome::Irreversible(format!(
+                "ALTER TABLE ... {action} on a table not in the pre-migration catalog"
+            ));
         };
         match action {
             "set logged" | "set unlogged" => {
@@ -1575,9 +2146,15 @@ impl Gen<'_> {
                 let was = t.unlogged;
                 t.unlogged = to_unlogged;
                 if was == to_unlogged {
-                    Outcome::NoOp(format!("{table} was already {}", if was { "unlogged" } else { "logged" }))
+                    Outcome::NoOp(format!(
+                        "{table} was already {}",
+                        if was { "unlogged" } else { "logged" }
+                    ))
                 } else {
-                    Outcome::Inverse(vec![tx(format!("ALTER TABLE {q} SET {}", if was { "UNLOGGED" } else { "LOGGED" }))])
+                    Outcome::Inverse(vec![tx(format!(
+                        "ALTER TABLE {q} SET {}",
+                        if was { "UNLOGGED" } else { "LOGGED" }
+                    ))])
                 }
             }
             "enable row level security" | "disable row level security" => {
@@ -1585,7 +2162,10 @@ impl Gen<'_> {
                 let was = t.row_security;
                 t.row_security = on;
                 if was == on {
-                    Outcome::NoOp(format!("row level security on {table} was already {}", if on { "on" } else { "off" }))
+                    Outcome::NoOp(format!(
+                        "row level security on {table} was already {}",
+                        if on { "on" } else { "off" }
+                    ))
                 } else {
                     Outcome::Inverse(vec![tx(format!(
                         "ALTER TABLE {q} {} ROW LEVEL SECURITY",
@@ -1593,7 +2173,10 @@ impl Gen<'_> {
                     ))])
                 }
             }
-            other => Outcome::Irreversible(format!("ALTER TABLE ... {} is not inverted automatically", other.to_uppercase())),
+            other => Outcome::Irreversible(format!(
+                "ALTER TABLE ... {} is not inverted automatically",
+                other.to_uppercase()
+            )),
         }
     }
 
@@ -1610,7 +2193,11 @@ impl Gen<'_> {
                 None
             }
         };
-        let object_sql = parts.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join(".");
+        let object_sql = parts
+            .iter()
+            .map(|p| quote_ident(p))
+            .collect::<Vec<_>>()
+            .join(".");
         let kind_up = kind.to_uppercase();
         let old: Option<Option<String>> = match kind {
             "table" => in_schema(&parts, 1).and_then(|p| {
@@ -1626,7 +2213,11 @@ impl Gen<'_> {
                 Some(std::mem::replace(&mut v.comment, _text.map(str::to_string)))
             }),
             "index" => in_schema(&parts, 1).and_then(|p| {
-                let t = self.state.tables.values_mut().find(|t| t.indexes.contains_key(&p[0]))?;
+                let t = self
+                    .state
+                    .tables
+                    .values_mut()
+                    .find(|t| t.indexes.contains_key(&p[0]))?;
                 let i = t.indexes.get_mut(&p[0])?;
                 Some(std::mem::replace(&mut i.comment, _text.map(str::to_string)))
             }),
@@ -1637,11 +2228,55 @@ impl Gen<'_> {
             "type" => in_schema(&parts, 1).and_then(|p| {
                 let ty = self.state.types.get_mut(&p[0])?;
                 let c = match ty {
-                    TypeSnap::Enum { comment, .. } | TypeSnap::Domain { comment, .. } | TypeSnap::Composite { comment, .. } => comment,
+                    TypeSnap::Enum { comment, .. }
+                    | TypeSnap::Domain { comment, .. }
+                    | TypeSnap::Composite { comment, .. } => comment,
                 };
                 Some(std::mem::replace(c, _text.map(str::to_string)))
             }),
+            "function" | "procedure" => {
+                let (name_part, args) = match object.find('(') {
+                    Some(p) => (&object[..p], Some(&object[p..])),
+                    None => (object, None),
+                };
+                let fparts = split_dotted_plain(name_part);
+                in_schema(&fparts, 1).and_then(|p| {
+                    let prefix = format!("{}(", p[0]);
+                    let keys: Vec<String> = self
+                        .state
+                        .functions
+                        .keys()
+                        .filter(|k| k.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                    let key = if keys.len() == 1 {
+                        keys[0].clone()
+                    } else {
+                        let want = args.map(normalise_args)?;
+                        keys.into_iter()
+                            .find(|k| normalise_args(&k[p[0].len()..]) == want)?
+                    };
+                    let f = self.state.functions.get_mut(&key)?;
+                    Some(std::mem::replace(&mut f.comment, _text.map(str::to_string)))
+                })
+            }
             _ => None,
+        };
+        let object_sql = if matches!(kind, "function" | "procedure") {
+            let (name_part, args) = match object.find('(') {
+                Some(p) => (&object[..p], &object[p..]),
+                None => (object, ""),
+            };
+            format!(
+                "{}{args}",
+                split_dotted_plain(name_part)
+                    .iter()
+                    .map(|p| quote_ident(p))
+                    .collect::<Vec<_>>()
+                    .join(".")
+            )
+        } else {
+            object_sql
         };
         match old {
             Some(old) => Outcome::Inverse(vec![tx(format!(
@@ -1658,7 +2293,11 @@ impl Gen<'_> {
     /// CREATE DOMAIN/POLICY/TYPE (composite), ALTER SEQUENCE, GRANT/REVOKE, ANALYZE, ...
     fn by_keywords(&mut self, stmt: &Statement) -> Option<Outcome> {
         let sql = strip_leading_comments(&stmt.sql);
-        let words: Vec<String> = sql.split_whitespace().take(4).map(|w| w.to_ascii_uppercase()).collect();
+        let words: Vec<String> = sql
+            .split_whitespace()
+            .take(4)
+            .map(|w| w.to_ascii_uppercase())
+            .collect();
         let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
         let after = |n: usize| -> &str {
             let mut rest = sql;
@@ -1684,18 +2323,28 @@ impl Gen<'_> {
                 let mut missing = Vec::new();
                 for item in split_top_level(&rest) {
                     let parts = split_dotted(&item);
-                    let Some(fname) = parts.last().cloned() else { continue };
+                    let Some(fname) = parts.last().cloned() else {
+                        continue;
+                    };
                     let other_schema = parts.len() > 1 && parts[0] != self.schema();
                     let prefix = format!("{fname}(");
                     let keys: Vec<String> = if other_schema {
                         Vec::new()
                     } else {
-                        self.state.functions.keys().filter(|k| k.starts_with(&prefix)).cloned().collect()
+                        self.state
+                            .functions
+                            .keys()
+                            .filter(|k| k.starts_with(&prefix))
+                            .cloned()
+                            .collect()
                     };
                     // With an argument list, pick the overload whose identity arguments match.
                     let wanted = item.find('(').map(|p| normalise_args(&item[p..]));
                     let keys: Vec<String> = match &wanted {
-                        Some(a) if keys.len() > 1 => keys.into_iter().filter(|k| normalise_args(&k[fname.len()..]) == *a).collect(),
+                        Some(a) if keys.len() > 1 => keys
+                            .into_iter()
+                            .filter(|k| normalise_args(&k[fname.len()..]) == *a)
+                            .collect(),
                         _ => keys,
                     };
                     if keys.is_empty() {
@@ -1706,18 +2355,35 @@ impl Gen<'_> {
                             if f.definition.is_empty() {
                                 continue;
                             }
-                            out.push(tx(unqualify_function(f.definition.trim_end(), &self.state.schema)));
+                            out.push(tx(unqualify_function(
+                                f.definition.trim_end(),
+                                &self.state.schema,
+                            )));
                             if let Some(c) = f.comment {
-                                let kw = if w(1) == "PROCEDURE" { "PROCEDURE" } else { "FUNCTION" };
-                                out.push(tx(format!("COMMENT ON {kw} {k} IS {}", quote_literal(&c))));
+                                let kw = if w(1) == "PROCEDURE" {
+                                    "PROCEDURE"
+                                } else {
+                                    "FUNCTION"
+                                };
+                                out.push(tx(format!(
+                                    "COMMENT ON {kw} {k} IS {}",
+                                    quote_literal(&c)
+                                )));
                             }
                         }
                     }
                 }
                 Some(if missing.is_empty() || ie {
-                    if out.is_empty() { Outcome::NoOp("function did not exist (IF EXISTS)".into()) } else { Outcome::Inverse(out) }
+                    if out.is_empty() {
+                        Outcome::NoOp("function did not exist (IF EXISTS)".into())
+                    } else {
+                        Outcome::Inverse(out)
+                    }
                 } else {
-                    Outcome::Irreversible(format!("function {} is not in the pre-migration catalog", missing.join(", ")))
+                    Outcome::Irreversible(format!(
+                        "function {} is not in the pre-migration catalog",
+                        missing.join(", ")
+                    ))
                 })
             }
             ("DROP", "TRIGGER") => {
@@ -1726,18 +2392,31 @@ impl Gen<'_> {
                 let tname = tname?;
                 let r = r.trim_start();
                 let on = r.get(..2).is_some_and(|x| x.eq_ignore_ascii_case("on"));
-                let tbl = if on { split_dotted(&r[2..]) } else { Vec::new() };
+                let tbl = if on {
+                    split_dotted(&r[2..])
+                } else {
+                    Vec::new()
+                };
                 let tkey = match tbl.as_slice() {
                     [t] => Some(t.clone()),
                     [s, t] if *s == self.state.schema => Some(t.clone()),
                     _ => None,
                 };
-                let def = tkey.as_ref().and_then(|t| self.state.tables.get_mut(t)).and_then(|t| t.triggers.remove(&tname));
+                let def = tkey
+                    .as_ref()
+                    .and_then(|t| self.state.tables.get_mut(t))
+                    .and_then(|t| t.triggers.remove(&tname));
                 Some(match def {
                     Some(d) if !d.is_empty() => Outcome::Inverse(vec![tx(d)]),
-                    Some(_) => Outcome::NoOp(format!("trigger {tname} was created by this migration")),
-                    None if ie => Outcome::NoOp(format!("trigger {tname} did not exist (IF EXISTS)")),
-                    None => Outcome::Irreversible(format!("trigger {tname} is not in the pre-migration catalog")),
+                    Some(_) => {
+                        Outcome::NoOp(format!("trigger {tname} was created by this migration"))
+                    }
+                    None if ie => {
+                        Outcome::NoOp(format!("trigger {tname} did not exist (IF EXISTS)"))
+                    }
+                    None => Outcome::Irreversible(format!(
+                        "trigger {tname} is not in the pre-migration catalog"
+                    )),
                 })
             }
             ("DROP", "SEQUENCE") => {
@@ -1746,13 +2425,23 @@ impl Gen<'_> {
                 let mut missing = Vec::new();
                 for item in split_top_level(&rest) {
                     let parts = split_dotted(&item);
-                    let Some(n) = parts.last().cloned() else { continue };
-                    let q = QualifiedName { schema: (parts.len() > 1).then(|| parts[0].clone()), name: n.clone() };
+                    let Some(n) = parts.last().cloned() else {
+                        continue;
+                    };
+                    let q = QualifiedName {
+                        schema: (parts.len() > 1).then(|| parts[0].clone()),
+                        name: n.clone(),
+                    };
                     match self.key(&q).and_then(|k| self.state.sequences.remove(&k)) {
                         Some(s) if !s.data_type.is_empty() => {
                             out.push(tx(sequence_sql(&qn(&q), &s)));
                             if let Some((t, c)) = &s.owned_by {
-                                out.push(tx(format!("ALTER SEQUENCE {} OWNED BY {}.{}", qn(&q), sibling(&q, t), quote_ident(c))));
+                                out.push(tx(format!(
+                                    "ALTER SEQUENCE {} OWNED BY {}.{}",
+                                    qn(&q),
+                                    sibling(&q, t),
+                                    quote_ident(c)
+                                )));
                             }
                         }
                         Some(_) => {}
@@ -1760,75 +2449,145 @@ impl Gen<'_> {
                     }
                 }
                 Some(if missing.is_empty() || ie {
-                    if out.is_empty() { Outcome::NoOp("nothing to recreate".into()) } else {
-                        Outcome::Partial(out, "the sequence's position is lost; it restarts at its START value".into())
+                    if out.is_empty() {
+                        Outcome::NoOp("nothing to recreate".into())
+                    } else {
+                        Outcome::Partial(
+                            out,
+                            "the sequence's position is lost; it restarts at its START value"
+                                .into(),
+                        )
                     }
                 } else {
-                    Outcome::Irreversible(format!("sequence {} is not in the pre-migration catalog", missing.join(", ")))
+                    Outcome::Irreversible(format!(
+                        "sequence {} is not in the pre-migration catalog",
+                        missing.join(", ")
+                    ))
                 })
             }
             ("DROP", "EXTENSION") => {
                 let (ie, rest) = if_exists(after(2));
                 let mut out = Vec::new();
                 for item in split_top_level(&rest) {
-                    let Some(n) = split_dotted(&item).first().cloned() else { continue };
+                    let Some(n) = split_dotted(&item).first().cloned() else {
+                        continue;
+                    };
                     match self.state.extensions.remove(&n) {
-                        Some(s) => out.push(tx(format!("CREATE EXTENSION {} SCHEMA {}", quote_ident(&n), quote_ident(&s)))),
+                        Some(s) => out.push(tx(format!(
+                            "CREATE EXTENSION {} SCHEMA {}",
+                            quote_ident(&n),
+                            quote_ident(&s)
+                        ))),
                         None if ie => {}
-                        None => return Some(Outcome::Irreversible(format!("extension {n} is not in the pre-migration catalog"))),
+                        None => {
+                            return Some(Outcome::Irreversible(format!(
+                                "extension {n} is not in the pre-migration catalog"
+                            )));
+                        }
                     }
                 }
-                Some(if out.is_empty() { Outcome::NoOp("extension did not exist (IF EXISTS)".into()) } else { Outcome::Inverse(out) })
+                Some(if out.is_empty() {
+                    Outcome::NoOp("extension did not exist (IF EXISTS)".into())
+                } else {
+                    Outcome::Inverse(out)
+                })
             }
             ("DROP", "DOMAIN") => {
                 let (ie, rest) = if_exists(after(2));
                 let mut out = Vec::new();
                 for item in split_top_level(&rest) {
                     let parts = split_dotted(&item);
-                    let Some(n) = parts.last().cloned() else { continue };
-                    let q = QualifiedName { schema: (parts.len() > 1).then(|| parts[0].clone()), name: n.clone() };
+                    let Some(n) = parts.last().cloned() else {
+                        continue;
+                    };
+                    let q = QualifiedName {
+                        schema: (parts.len() > 1).then(|| parts[0].clone()),
+                        name: n.clone(),
+                    };
                     match self.key(&q).and_then(|k| self.state.types.remove(&k)) {
-                        Some(TypeSnap::Domain { definition, .. }) => out.push(tx(format!("CREATE DOMAIN {} {definition}", qn(&q)))),
+                        Some(TypeSnap::Domain { definition, .. }) => {
+                            out.push(tx(format!("CREATE DOMAIN {} {definition}", qn(&q))))
+                        }
                         _ if ie => {}
-                        _ => return Some(Outcome::Irreversible(format!("domain {n} is not in the pre-migration catalog"))),
+                        _ => {
+                            return Some(Outcome::Irreversible(format!(
+                                "domain {n} is not in the pre-migration catalog"
+                            )));
+                        }
                     }
                 }
-                Some(if out.is_empty() { Outcome::NoOp("domain did not exist (IF EXISTS)".into()) } else { Outcome::Inverse(out) })
+                Some(if out.is_empty() {
+                    Outcome::NoOp("domain did not exist (IF EXISTS)".into())
+                } else {
+                    Outcome::Inverse(out)
+                })
             }
             ("CREATE", "DOMAIN") => {
                 let parts = split_dotted(after(2));
                 let n = parts.last()?.clone();
-                let q = QualifiedName { schema: (parts.len() > 1).then(|| parts[0].clone()), name: n };
+                let q = QualifiedName {
+                    schema: (parts.len() > 1).then(|| parts[0].clone()),
+                    name: n,
+                };
                 if let Some(k) = self.key(&q) {
-                    self.state.types.insert(k, TypeSnap::Domain { definition: String::new(), comment: None });
+                    self.state.types.insert(
+                        k,
+                        TypeSnap::Domain {
+                            definition: String::new(),
+                            comment: None,
+                        },
+                    );
                 }
-                Some(Outcome::Inverse(vec![tx(format!("DROP DOMAIN {}", qn(&q)))]))
+                Some(Outcome::Inverse(vec![tx(format!(
+                    "DROP DOMAIN {}",
+                    qn(&q)
+                ))]))
             }
             ("CREATE", "TYPE") => {
                 let parts = split_dotted(after(2));
                 let n = parts.last()?.clone();
-                let q = QualifiedName { schema: (parts.len() > 1).then(|| parts[0].clone()), name: n };
+                let q = QualifiedName {
+                    schema: (parts.len() > 1).then(|| parts[0].clone()),
+                    name: n,
+                };
                 Some(Outcome::Inverse(vec![tx(format!("DROP TYPE {}", qn(&q)))]))
             }
             ("CREATE", "POLICY") => {
                 let (pname, r) = split_ident(after(2));
                 let pname = pname?;
                 let r = r.trim_start();
-                let tbl = if r.get(..2).is_some_and(|x| x.eq_ignore_ascii_case("on")) { split_dotted(&r[2..]) } else { return None };
+                let tbl = if r.get(..2).is_some_and(|x| x.eq_ignore_ascii_case("on")) {
+                    split_dotted(&r[2..])
+                } else {
+                    return None;
+                };
                 let tq = match tbl.as_slice() {
                     [t] => QualifiedName::new(t.clone()),
                     [s, t] => QualifiedName::qualified(s.clone(), t.clone()),
                     _ => return None,
                 };
-                Some(Outcome::Inverse(vec![tx(format!("DROP POLICY {} ON {}", quote_ident(&pname), qn(&tq)))]))
+                Some(Outcome::Inverse(vec![tx(format!(
+                    "DROP POLICY {} ON {}",
+                    quote_ident(&pname),
+                    qn(&tq)
+                ))]))
             }
-            ("CREATE", "OR") if w(2) == "REPLACE" && (w(3) == "FUNCTION" || w(3) == "PROCEDURE") => None,
+            ("CREATE", "OR")
+                if w(2) == "REPLACE" && (w(3) == "FUNCTION" || w(3) == "PROCEDURE") =>
+            {
+                None
+            }
             ("ALTER", "SEQUENCE") => {
                 let (_, rest) = if_exists(after(2));
                 let parts = split_dotted(&rest);
                 let n = parts.last()?.clone();
-                let q = QualifiedName { schema: (parts.len() > 1).then(|| parts[0].clone()), name: n.clone() };
-                let s = self.key(&q).and_then(|k| self.state.sequences.get(&k).cloned());
+                let q = QualifiedName {
+                    schema: (parts.len() > 1).then(|| parts[0].clone()),
+                    name: n.clone(),
+                };
+                let s = self
+                    .key(&q)
+                    .and_then(|k| self.state.sequences.get(&k).cloned());
                 Some(match s {
                     Some(s) if !s.data_type.is_empty() => {
                         let mut sql = format!(
@@ -1843,24 +2602,35 @@ impl Gen<'_> {
                             if s.cycle { " CYCLE" } else { " NO CYCLE" }
                         );
                         match &s.owned_by {
-                            Some((t, c)) => sql.push_str(&format!(" OWNED BY {}.{}", sibling(&q, t), quote_ident(c))),
+                            Some((t, c)) => sql.push_str(&format!(
+                                " OWNED BY {}.{}",
+                                sibling(&q, t),
+                                quote_ident(c)
+                            )),
                             None => sql.push_str(" OWNED BY NONE"),
                         }
                         Outcome::Partial(
                             vec![tx(sql)],
-                            format!("ALTER SEQUENCE {n}: the parameters are restored, a changed current value (RESTART) is not"),
+                            format!(
+                                "ALTER SEQUENCE {n}: the parameters are restored, a changed current value (RESTART) is not"
+                            ),
                         )
                     }
                     Some(_) => Outcome::NoOp(format!("sequence {n} is created by this migration")),
-                    None => Outcome::Irreversible(format!("sequence {n} is not in the pre-migration catalog")),
+                    None => Outcome::Irreversible(format!(
+                        "sequence {n} is not in the pre-migration catalog"
+                    )),
                 })
             }
-            ("GRANT", _) | ("REVOKE", _) => {
-                Some(Outcome::Irreversible("privileges are not introspected; GRANT/REVOKE is not inverted".into()))
-            }
-            ("ANALYZE", _) | ("ANALYSE", _) | ("VACUUM", _) | ("CLUSTER", _) | ("CHECKPOINT", _) | ("REINDEX", _) => {
-                Some(Outcome::NoOp(format!("{} changes no structure", w(0))))
-            }
+            ("GRANT", _) | ("REVOKE", _) => Some(Outcome::Irreversible(
+                "privileges are not introspected; GRANT/REVOKE is not inverted".into(),
+            )),
+            ("ANALYZE", _)
+            | ("ANALYSE", _)
+            | ("VACUUM", _)
+            | ("CLUSTER", _)
+            | ("CHECKPOINT", _)
+            | ("REINDEX", _) => Some(Outcome::NoOp(format!("{} changes no structure", w(0)))),
             ("DROP", "INDEX") => {
                 // DROP INDEX CONCURRENTLY that did not parse into an operation.
                 let mut rest = after(2);
@@ -1871,8 +2641,13 @@ impl Gen<'_> {
                 let mut out = Vec::new();
                 for item in split_top_level(&rest) {
                     let parts = split_dotted(&item);
-                    let Some(n) = parts.last().cloned() else { continue };
-                    let q = QualifiedName { schema: (parts.len() > 1).then(|| parts[0].clone()), name: n };
+                    let Some(n) = parts.last().cloned() else {
+                        continue;
+                    };
+                    let q = QualifiedName {
+                        schema: (parts.len() > 1).then(|| parts[0].clone()),
+                        name: n,
+                    };
                     match self.drop_index(&q, ie) {
                         Outcome::Inverse(v) => out.extend(v),
                         other => return Some(other),
@@ -1896,7 +2671,13 @@ impl Gen<'_> {
             s.note = Some("validates a constraint re-added NOT VALID above".into());
             statements.push(s);
         }
-        crate::assemble(&self.migration.file, statements, self.irreversible, self.no_ops, self.opts)
+        crate::assemble(
+            &self.migration.file,
+            statements,
+            self.irreversible,
+            self.no_ops,
+            self.opts,
+        )
     }
 }
 
@@ -1910,7 +2691,9 @@ fn alter_pass(op: &Operation) -> u8 {
         | Operation::SetDefault { .. }
         | Operation::DropDefault { .. } => 3,
         Operation::AddConstraint { constraint, .. } => match constraint.kind {
-            ConstraintKind::PrimaryKey { .. } | ConstraintKind::Unique { .. } | ConstraintKind::Exclusion { .. } => 4,
+            ConstraintKind::PrimaryKey { .. }
+            | ConstraintKind::Unique { .. }
+            | ConstraintKind::Exclusion { .. } => 4,
             _ => 5,
         },
         _ => 6,
@@ -1919,8 +2702,16 @@ fn alter_pass(op: &Operation) -> u8 {
 
 fn restore_default(table: &QualifiedName, column: &str, old: Option<&str>) -> String {
     match old {
-        Some(d) => format!("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {d}", qn(table), quote_ident(column)),
-        None => format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", qn(table), quote_ident(column)),
+        Some(d) => format!(
+            "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {d}",
+            qn(table),
+            quote_ident(column)
+        ),
+        None => format!(
+            "ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT",
+            qn(table),
+            quote_ident(column)
+        ),
     }
 }
 
@@ -1945,13 +2736,25 @@ fn rename_column_in(t: &mut TableSnap, old: &str, new: &str) {
 }
 
 fn view_sql(name: &QualifiedName, v: &crate::catalog::ViewSnap) -> Vec<RollbackStatement> {
-    let kw = if v.materialized { "MATERIALIZED VIEW" } else { "VIEW" };
-    let mut out = vec![tx(format!("CREATE {kw} {} AS {}", qn(name), v.definition.trim().trim_end_matches(';')))];
+    let kw = if v.materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    };
+    let mut out = vec![tx(format!(
+        "CREATE {kw} {} AS {}",
+        qn(name),
+        v.definition.trim().trim_end_matches(';')
+    ))];
     for i in v.indexes.values() {
         out.push(tx(i.definition.clone()));
     }
     if let Some(c) = &v.comment {
-        out.push(tx(format!("COMMENT ON {kw} {} IS {}", qn(name), quote_literal(c))));
+        out.push(tx(format!(
+            "COMMENT ON {kw} {} IS {}",
+            qn(name),
+            quote_literal(c)
+        )));
     }
     out
 }
@@ -1968,8 +2771,16 @@ fn narrowing(new_type: &str, old_type: &str) -> (Reversibility, String) {
             _ => None,
         }
     };
-    let texty = |t: &str| t == "text" || t.starts_with("character varying") || t.starts_with("varchar") || t.starts_with("char");
-    let len = |t: &str| -> Option<u32> { t.split_once('(').and_then(|(_, r)| r.trim_end_matches(')').trim().parse().ok()) };
+    let texty = |t: &str| {
+        t == "text"
+            || t.starts_with("character varying")
+            || t.starts_with("varchar")
+            || t.starts_with("char")
+    };
+    let len = |t: &str| -> Option<u32> {
+        t.split_once('(')
+            .and_then(|(_, r)| r.trim_end_matches(')').trim().parse().ok())
+    };
     if n == o {
         return (Reversibility::Exact, "same type".into());
     }
@@ -1977,7 +2788,12 @@ fn narrowing(new_type: &str, old_type: &str) -> (Reversibility, String) {
         return if a <= b {
             (Reversibility::Exact, format!("{n} fits in {o}"))
         } else {
-            (Reversibility::MayFail, format!("{n} values outside the {o} range make the cast back fail (integer out of range)"))
+            (
+                Reversibility::MayFail,
+                format!(
+                    "{n} values outside the {o} range make the cast back fail (integer out of range)"
+                ),
+            )
         };
     }
     if texty(&n) && texty(&o) {
@@ -1988,34 +2804,62 @@ fn narrowing(new_type: &str, old_type: &str) -> (Reversibility, String) {
             (Some(a), Some(b)) if a <= b => (Reversibility::Exact, format!("{n} fits in {o}")),
             _ => (
                 Reversibility::MayLoseData,
-                format!("casting {n} back to {o} silently truncates values longer than {} characters", len(&o).unwrap_or(0)),
+                format!(
+                    "casting {n} back to {o} silently truncates values longer than {} characters",
+                    len(&o).unwrap_or(0)
+                ),
             ),
         };
     }
     if n.starts_with("numeric") || n.starts_with("double") || n == "real" {
         if int_rank(&o).is_some() {
-            return (Reversibility::MayLoseData, format!("casting {n} back to {o} rounds fractions and may overflow"));
+            return (
+                Reversibility::MayLoseData,
+                format!("casting {n} back to {o} rounds fractions and may overflow"),
+            );
         }
         if o.starts_with("numeric(") || o == "real" {
-            return (Reversibility::MayLoseData, format!("casting {n} back to {o} may round or overflow"));
+            return (
+                Reversibility::MayLoseData,
+                format!("casting {n} back to {o} may round or overflow"),
+            );
         }
     }
     if n.starts_with("timestamp") && o.starts_with("timestamp") {
-        return (Reversibility::MayLoseData, format!("casting {n} back to {o} converts through the session time zone"));
+        return (
+            Reversibility::MayLoseData,
+            format!("casting {n} back to {o} converts through the session time zone"),
+        );
     }
     if texty(&o) && o == "text" {
         return (Reversibility::Exact, "every value has a text form".into());
     }
-    (Reversibility::MayFail, format!("the cast from {n} back to {o} may fail for values written after the migration"))
+    (
+        Reversibility::MayFail,
+        format!("the cast from {n} back to {o} may fail for values written after the migration"),
+    )
 }
 
 fn first_line(sql: &str) -> String {
-    let l = strip_leading_comments(sql).lines().next().unwrap_or("").trim();
-    if l.chars().count() > 100 { format!("{}…", l.chars().take(100).collect::<String>()) } else { l.to_string() }
+    let l = strip_leading_comments(sql)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim();
+    if l.chars().count() > 100 {
+        format!("{}…", l.chars().take(100).collect::<String>())
+    } else {
+        l.to_string()
+    }
 }
 
 fn first_words(sql: &str, n: usize) -> String {
-    strip_leading_comments(sql).split_whitespace().take(n).collect::<Vec<_>>().join(" ").to_uppercase()
+    strip_leading_comments(sql)
+        .split_whitespace()
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase()
 }
 
 fn strip_leading_comments(sql: &str) -> &str {
@@ -2073,12 +2917,15 @@ fn split_dotted_plain(object: &str) -> Vec<String> {
 }
 
 fn normalise_args(a: &str) -> String {
-    a.to_ascii_lowercase().chars().filter(|c| !c.is_whitespace() && *c != '"').collect()
+    a.to_ascii_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '"')
+        .collect()
 }
 
 fn partition_bound_sql(sql: &str) -> Option<String> {
     let up = sql.to_ascii_uppercase();
-    up.find("FOR VALUES").map(|p| sql[p..].trim().trim_end_matches(';').to_string()).or_else(|| {
-        up.rfind(" DEFAULT").map(|_| "DEFAULT".to_string())
-    })
+    up.find("FOR VALUES")
+        .map(|p| sql[p..].trim().trim_end_matches(';').to_string())
+        .or_else(|| up.rfind(" DEFAULT").map(|_| "DEFAULT".to_string()))
 }

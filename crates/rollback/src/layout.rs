@@ -44,14 +44,23 @@ pub struct MigrationPair {
 }
 
 fn read(path: &Path) -> Result<String, RollbackError> {
-    std::fs::read_to_string(path).map_err(|source| RollbackError::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| RollbackError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn entries(dir: &Path) -> Result<Vec<PathBuf>, RollbackError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| RollbackError::Io { path: dir.to_path_buf(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| RollbackError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut v = Vec::new();
     for e in rd {
-        let e = e.map_err(|source| RollbackError::Io { path: dir.to_path_buf(), source })?;
+        let e = e.map_err(|source| RollbackError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         v.push(e.path());
     }
     v.sort();
@@ -59,7 +68,9 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>, RollbackError> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Numeric sort key of a version (digits only), falling back to the text.
@@ -71,7 +82,10 @@ fn version_key(v: &str) -> (u128, String) {
 pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
     let files = entries(dir)?;
     // Diesel: directories holding up.sql.
-    let diesel: Vec<&PathBuf> = files.iter().filter(|p| p.join("up.sql").is_file()).collect();
+    let diesel: Vec<&PathBuf> = files
+        .iter()
+        .filter(|p| p.join("up.sql").is_file())
+        .collect();
     if !diesel.is_empty() {
         let mut out = Vec::new();
         for d in diesel {
@@ -79,7 +93,11 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
             let version = name.split('_').next().unwrap_or("").replace('-', "");
             let up = read(&d.join("up.sql"))?;
             let down_path = d.join("down.sql");
-            let down = if down_path.is_file() { Some(read(&down_path)?) } else { None };
+            let down = if down_path.is_file() {
+                Some(read(&down_path)?)
+            } else {
+                None
+            };
             let meta = d.join("metadata.toml");
             let run_in_transaction = if meta.is_file() {
                 let text = read(&meta)?;
@@ -107,24 +125,38 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
     }
     // Flat up/down files.
     let base_of = |f: &str, kind: &str| -> Option<String> {
-        f.strip_suffix(&format!(".{kind}.sql")).or_else(|| f.strip_suffix(&format!("_{kind}.sql"))).map(str::to_string)
+        f.strip_suffix(&format!(".{kind}.sql"))
+            .or_else(|| f.strip_suffix(&format!("_{kind}.sql")))
+            .map(str::to_string)
     };
-    let ups: Vec<(String, PathBuf)> =
-        files.iter().filter_map(|p| base_of(&file_name(p), "up").map(|b| (b, p.clone()))).collect();
+    let ups: Vec<(String, PathBuf)> = files
+        .iter()
+        .filter_map(|p| base_of(&file_name(p), "up").map(|b| (b, p.clone())))
+        .collect();
     if !ups.is_empty() {
-        let downs: Vec<(String, PathBuf)> =
-            files.iter().filter_map(|p| base_of(&file_name(p), "down").map(|b| (b, p.clone()))).collect();
+        let downs: Vec<(String, PathBuf)> = files
+            .iter()
+            .filter_map(|p| base_of(&file_name(p), "down").map(|b| (b, p.clone())))
+            .collect();
         let mut out = Vec::new();
-        let all_long = ups.iter().all(|(b, _)| b.split('_').next().is_some_and(|v| v.len() >= 14));
+        let all_long = ups
+            .iter()
+            .all(|(b, _)| b.split('_').next().is_some_and(|v| v.len() >= 14));
         for (base, up_path) in ups {
             let version = base.split(['_', '.']).next().unwrap_or("").to_string();
             let up = read(&up_path)?;
-            let down_path = downs.iter().find(|(b, _)| *b == base).map(|(_, p)| p.clone());
+            let down_path = downs
+                .iter()
+                .find(|(b, _)| *b == base)
+                .map(|(_, p)| p.clone());
             let down = match &down_path {
                 Some(p) => Some(read(p)?),
                 None => None,
             };
-            let run_in_transaction = !up.lines().next().is_some_and(|l| l.trim() == "-- no-transaction");
+            let run_in_transaction = !up
+                .lines()
+                .next()
+                .is_some_and(|l| l.trim() == "-- no-transaction");
             out.push(MigrationPair {
                 name: base,
                 version,
@@ -133,17 +165,27 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
                 up_path,
                 down_path,
                 run_in_transaction,
-                layout: if all_long { Layout::Sqlx } else { Layout::GolangMigrate },
+                layout: if all_long {
+                    Layout::Sqlx
+                } else {
+                    Layout::GolangMigrate
+                },
             });
         }
-        out.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)).then(a.name.cmp(&b.name)));
+        out.sort_by(|a, b| {
+            version_key(&a.version)
+                .cmp(&version_key(&b.version))
+                .then(a.name.cmp(&b.name))
+        });
         return Ok(out);
     }
     // dbmate: single files with sections.
     let mut out = Vec::new();
     for p in files.iter().filter(|p| file_name(p).ends_with(".sql")) {
         let text = read(p)?;
-        let Some(up_at) = text.find("-- migrate:up") else { continue };
+        let Some(up_at) = text.find("-- migrate:up") else {
+            continue;
+        };
         let down_at = text.find("-- migrate:down");
         let up_line_end = text[up_at..].find('\n').map_or(text.len(), |e| up_at + e);
         let marker = &text[up_at..up_line_end];
@@ -170,8 +212,14 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
         });
     }
     if out.is_empty() {
-        return Err(RollbackError::UnknownLayout { path: dir.to_path_buf() });
+        return Err(RollbackError::UnknownLayout {
+            path: dir.to_path_buf(),
+        });
     }
-    out.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)).then(a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        version_key(&a.version)
+            .cmp(&version_key(&b.version))
+            .then(a.name.cmp(&b.name))
+    });
     Ok(out)
 }

@@ -3,34 +3,188 @@
 /// PostgreSQL keywords that are not "unreserved" (reserved, type/function-name and column-name
 /// keywords, PostgreSQL 11–17): an identifier spelled like one of these must be quoted.
 const KEYWORDS: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "between",
-    "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character", "check", "coalesce",
-    "collate", "collation", "column", "concurrently", "constraint", "create", "cross", "current_catalog",
-    "current_date", "current_role", "current_schema", "current_time", "current_timestamp", "current_user",
-    "dec", "decimal", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "exists",
-    "extract", "false", "fetch", "float", "for", "foreign", "freeze", "from", "full", "grant", "greatest",
-    "group", "grouping", "having", "ilike", "in", "initially", "inner", "inout", "int", "integer",
-    "intersect", "interval", "into", "is", "isnull", "join", "json", "json_array", "json_arrayagg",
-    "json_exists", "json_object", "json_objectagg", "json_query", "json_scalar", "json_serialize",
-    "json_table", "json_value", "lateral", "leading", "least", "left", "like", "limit", "localtime",
-    "localtimestamp", "merge_action", "national", "natural", "nchar", "none", "normalize", "not", "notnull",
-    "null", "nullif", "numeric", "offset", "on", "only", "or", "order", "out", "outer", "overlaps", "overlay",
-    "placing", "position", "precision", "primary", "real", "references", "returning", "right", "row",
-    "select", "session_user", "setof", "similar", "smallint", "some", "substring", "symmetric",
-    "system_user", "table", "tablesample", "then", "time", "timestamp", "to", "trailing", "treat", "trim",
-    "true", "union", "unique", "user", "using", "values", "varchar", "variadic", "verbose", "when", "where",
-    "window", "with", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists", "xmlforest",
-    "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize", "xmltable",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "json",
+    "json_array",
+    "json_arrayagg",
+    "json_exists",
+    "json_object",
+    "json_objectagg",
+    "json_query",
+    "json_scalar",
+    "json_serialize",
+    "json_table",
+    "json_value",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "merge_action",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
 ];
 
 /// Quote an identifier the way PostgreSQL's `quote_ident` does: bare when it is lower-case
 /// letters, digits, `_` and `$` (not starting with a digit or `$`) and not a keyword; otherwise
 /// double-quoted with embedded quotes doubled.
 pub fn quote_ident(s: &str) -> String {
-    let bare = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+    let bare = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
         && !KEYWORDS.contains(&s);
-    if bare { s.to_string() } else { format!("\"{}\"", s.replace('"', "\"\"")) }
+    if bare {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
 }
 
 /// Quote a string literal (`'it''s'`).
@@ -77,10 +231,19 @@ pub fn make_object_name(name1: &str, name2: Option<&str>, label: Option<&str>) -
 
 /// PostgreSQL's `ChooseRelationName` / `ChooseConstraintName`: the first of `name1_name2_label`,
 /// `name1_name2_label1`, `...label2` that `taken` does not report as used.
-pub fn choose_name(name1: &str, name2: Option<&str>, label: &str, taken: impl Fn(&str) -> bool) -> String {
+pub fn choose_name(
+    name1: &str,
+    name2: Option<&str>,
+    label: &str,
+    taken: impl Fn(&str) -> bool,
+) -> String {
     let mut pass = 0u32;
     loop {
-        let l = if pass == 0 { label.to_string() } else { format!("{label}{pass}") };
+        let l = if pass == 0 {
+            label.to_string()
+        } else {
+            format!("{label}{pass}")
+        };
         let candidate = make_object_name(name1, name2, Some(&l));
         if !taken(&candidate) {
             return candidate;
@@ -113,7 +276,9 @@ pub fn index_column_name(key: &str) -> String {
         k = k[1..k.len() - 1].trim();
     }
     let (ident, rest) = split_ident(k);
-    let Some(ident) = ident else { return "expr".into() };
+    let Some(ident) = ident else {
+        return "expr".into();
+    };
     let rest = rest.trim_start();
     if rest.starts_with('(') {
         return ident.rsplit('.').next().unwrap_or(&ident).to_string();
@@ -127,7 +292,10 @@ pub fn index_column_name(key: &str) -> String {
         }
         return "expr".into();
     }
-    if rest.is_empty() || rest.starts_with("::") || rest.chars().next().is_some_and(char::is_whitespace) {
+    if rest.is_empty()
+        || rest.starts_with("::")
+        || rest.chars().next().is_some_and(char::is_whitespace)
+    {
         let upper = rest.trim().to_ascii_uppercase();
         if rest.is_empty()
             || rest.starts_with("::")
@@ -135,7 +303,10 @@ pub fn index_column_name(key: &str) -> String {
             || upper.starts_with("DESC")
             || upper.starts_with("NULLS")
             || upper.starts_with("COLLATE")
-            || upper.split_whitespace().next().is_some_and(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            || upper
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         {
             return ident;
         }
@@ -225,13 +396,19 @@ mod tests {
 
     #[test]
     fn object_names() {
-        assert_eq!(make_object_name("users", Some("email"), Some("key")), "users_email_key");
+        assert_eq!(
+            make_object_name("users", Some("email"), Some("key")),
+            "users_email_key"
+        );
         assert_eq!(make_object_name("users", None, Some("pkey")), "users_pkey");
         let long = "a".repeat(40);
         let n = make_object_name(&long, Some(&"b".repeat(40)), Some("fkey"));
         assert_eq!(n.len(), 63);
         assert!(n.ends_with("_fkey"));
-        assert_eq!(choose_name("t", Some("c"), "key", |n| n == "t_c_key"), "t_c_key1");
+        assert_eq!(
+            choose_name("t", Some("c"), "key", |n| n == "t_c_key"),
+            "t_c_key1"
+        );
     }
 
     #[test]

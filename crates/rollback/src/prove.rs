@@ -32,7 +32,12 @@ impl Shadow {
         let admin = pg.connect_options("postgres");
         let target = format!("ephemeral 127.0.0.1:{}", pg.port());
         let version = pg.version();
-        Ok(Shadow { admin, target, _ephemeral: Some(pg), version })
+        Ok(Shadow {
+            admin,
+            target,
+            _ephemeral: Some(pg),
+            version,
+        })
     }
 
     /// Use an existing ephemeral cluster (the caller keeps it alive).
@@ -52,14 +57,22 @@ impl Shadow {
             target: redact(url),
             source,
         })?;
-        Ok(Shadow { admin, target: redact(url), _ephemeral: None, version: 15 })
+        Ok(Shadow {
+            admin,
+            target: redact(url),
+            _ephemeral: None,
+            version: 15,
+        })
     }
 
     async fn admin_conn(&self) -> Result<PgConnection, RollbackError> {
         self.admin
             .connect()
             .await
-            .map_err(|source| RollbackError::Connect { target: self.target.clone(), source })
+            .map_err(|source| RollbackError::Connect {
+                target: self.target.clone(),
+                source,
+            })
     }
 
     async fn connect(&self, db: &str) -> Result<PgConnection, RollbackError> {
@@ -68,32 +81,56 @@ impl Shadow {
             .database(db)
             .connect()
             .await
-            .map_err(|source| RollbackError::Connect { target: format!("{}/{db}", self.target), source })
+            .map_err(|source| RollbackError::Connect {
+                target: format!("{}/{db}", self.target),
+                source,
+            })
     }
 
     fn scratch_name(prefix: &str) -> String {
-        format!("dc_{prefix}_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "dc_{prefix}_{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     async fn create_db(&self, name: &str, template: Option<&str>) -> Result<(), RollbackError> {
         let mut admin = self.admin_conn().await?;
         let sql = match template {
-            Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(name), quote_ident(t)),
+            Some(t) => format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                quote_ident(name),
+                quote_ident(t)
+            ),
             None => format!("CREATE DATABASE {}", quote_ident(name)),
         };
         let r = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await;
         let _ = admin.close().await;
-        r.map(|_| ()).map_err(|source| RollbackError::Database { action: format!("create scratch database {name}"), source })
+        r.map(|_| ()).map_err(|source| RollbackError::Database {
+            action: format!("create scratch database {name}"),
+            source,
+        })
     }
 
     async fn drop_db(&self, name: &str) -> Result<(), RollbackError> {
         let mut admin = self.admin_conn().await?;
-        let force = if self.version >= 13 { " WITH (FORCE)" } else { "" };
-        let r = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}{force}", quote_ident(name))))
-            .execute(&mut admin)
-            .await;
+        let force = if self.version >= 13 {
+            " WITH (FORCE)"
+        } else {
+            ""
+        };
+        let r = sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {}{force}",
+            quote_ident(name)
+        )))
+        .execute(&mut admin)
+        .await;
         let _ = admin.close().await;
-        r.map(|_| ()).map_err(|source| RollbackError::Database { action: format!("drop scratch database {name}"), source })
+        r.map(|_| ()).map_err(|source| RollbackError::Database {
+            action: format!("drop scratch database {name}"),
+            source,
+        })
     }
 }
 
@@ -114,7 +151,11 @@ fn redact(url: &str) -> String {
 impl Shadow {
     /// The catalog of `schema` after running `setup_sql` on a scratch database (dropped again):
     /// the pre-migration catalog for [`crate::generate`] when the structure is given as SQL.
-    pub async fn catalog_of(&self, setup_sql: &str, schema: &str) -> Result<CatalogSnapshot, RollbackError> {
+    pub async fn catalog_of(
+        &self,
+        setup_sql: &str,
+        schema: &str,
+    ) -> Result<CatalogSnapshot, RollbackError> {
         let db = Shadow::scratch_name("catalog");
         self.create_db(&db, None).await?;
         let result = async {
@@ -136,13 +177,20 @@ async fn run_setup(conn: &mut PgConnection, setup_sql: &str) -> Result<(), Rollb
     if setup_sql.trim().is_empty() {
         return Ok(());
     }
-    sqlx::raw_sql(AssertSqlSafe(setup_sql.to_string())).execute(&mut *conn).await.map(|_| ()).map_err(|e| {
-        let (sqlstate, message) = match &e {
-            sqlx::Error::Database(d) => (d.code().map(|c| c.into_owned()).unwrap_or_default(), d.message().to_string()),
-            other => ("-----".to_string(), other.to_string()),
-        };
-        RollbackError::Setup { sqlstate, message }
-    })
+    sqlx::raw_sql(AssertSqlSafe(setup_sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let (sqlstate, message) = match &e {
+                sqlx::Error::Database(d) => (
+                    d.code().map(|c| c.into_owned()).unwrap_or_default(),
+                    d.message().to_string(),
+                ),
+                other => ("-----".to_string(), other.to_string()),
+            };
+            RollbackError::Setup { sqlstate, message }
+        })
 }
 
 /// Options for [`prove`].
@@ -158,7 +206,11 @@ pub struct ProveOptions {
 
 impl Default for ProveOptions {
     fn default() -> Self {
-        ProveOptions { schema: "public".into(), sample_rows: 3, statement_timeout: "120s".into() }
+        ProveOptions {
+            schema: "public".into(),
+            sample_rows: 3,
+            statement_timeout: "120s".into(),
+        }
     }
 }
 
@@ -231,15 +283,28 @@ pub async fn prove(
     Ok(proof)
 }
 
-async fn session(conn: &mut PgConnection, schema: &str, timeout: &str) -> Result<(), RollbackError> {
-    let path = if schema == "public" { "public".to_string() } else { format!("{}, public", quote_ident(schema)) };
-    sqlx::query("SELECT set_config('search_path', $1, false), set_config('statement_timeout', $2, false)")
-        .bind(path)
-        .bind(timeout)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        .map_err(|source| RollbackError::Database { action: "set search_path and statement_timeout".into(), source })
+async fn session(
+    conn: &mut PgConnection,
+    schema: &str,
+    timeout: &str,
+) -> Result<(), RollbackError> {
+    let path = if schema == "public" {
+        "public".to_string()
+    } else {
+        format!("{}, public", quote_ident(schema))
+    };
+    sqlx::query(
+        "SELECT set_config('search_path', $1, false), set_config('statement_timeout', $2, false)",
+    )
+    .bind(path)
+    .bind(timeout)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+    .map_err(|source| RollbackError::Database {
+        action: "set search_path and statement_timeout".into(),
+        source,
+    })
 }
 
 async fn prove_in(
@@ -254,7 +319,11 @@ async fn prove_in(
     run_setup(&mut conn, setup_sql).await?;
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
     let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
-    let rows_seeded = if options.sample_rows > 0 { seed_rows(&mut conn, &c0, options.sample_rows).await } else { 0 };
+    let rows_seeded = if options.sample_rows > 0 {
+        seed_rows(&mut conn, &c0, options.sample_rows).await
+    } else {
+        0
+    };
     let before = column_values(&mut conn, &c0).await?;
     let mut proof = Proof {
         tested: false,
@@ -298,7 +367,10 @@ async fn prove_in(
 type Values = BTreeMap<(String, String), Vec<Option<String>>>;
 
 /// The sorted text values of every column of every non-empty table.
-async fn column_values(conn: &mut PgConnection, snap: &CatalogSnapshot) -> Result<Values, RollbackError> {
+async fn column_values(
+    conn: &mut PgConnection,
+    snap: &CatalogSnapshot,
+) -> Result<Values, RollbackError> {
     let mut out = Values::new();
     for (tname, t) in &snap.tables {
         if t.columns.is_empty() {
@@ -319,7 +391,10 @@ async fn column_values(conn: &mut PgConnection, snap: &CatalogSnapshot) -> Resul
         let row = sqlx::query(AssertSqlSafe(sql))
             .fetch_one(&mut *conn)
             .await
-            .map_err(|source| RollbackError::Database { action: format!("read sample values of {tname}"), source })?;
+            .map_err(|source| RollbackError::Database {
+                action: format!("read sample values of {tname}"),
+                source,
+            })?;
         for (i, c) in t.columns.iter().enumerate() {
             let v: Option<Vec<Option<String>>> = row.try_get(i).unwrap_or(None);
             if let Some(v) = v {
@@ -332,7 +407,8 @@ async fn column_values(conn: &mut PgConnection, snap: &CatalogSnapshot) -> Resul
 
 fn compare_values(before: &Values, after: &Values) -> Vec<ColumnLoss> {
     let mut out = Vec::new();
-    let after_tables: std::collections::BTreeSet<&str> = after.keys().map(|(t, _)| t.as_str()).collect();
+    let after_tables: std::collections::BTreeSet<&str> =
+        after.keys().map(|(t, _)| t.as_str()).collect();
     for ((t, c), b) in before {
         if b.is_empty() {
             continue;
@@ -388,8 +464,12 @@ fn sample_value(ty: &str, i: usize, snap: &CatalogSnapshot) -> Option<String> {
     }
     let base = t.split('(').next().unwrap_or("").trim().to_string();
     let v = match base.as_str() {
-        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" | "oid" => format!("{i}"),
-        "text" | "character varying" | "character" | "citext" | "name" | "bpchar" => format!("'{i}sample'::{ty}"),
+        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" | "oid" => {
+            format!("{i}")
+        }
+        "text" | "character varying" | "character" | "citext" | "name" | "bpchar" => {
+            format!("'{i}sample'::{ty}")
+        }
         "boolean" => (if i % 2 == 0 { "true" } else { "false" }).to_string(),
         "uuid" => format!("md5('{i}')::uuid"),
         "json" | "jsonb" => format!("'{{\"k\": {i}}}'::{ty}"),
@@ -407,7 +487,10 @@ fn sample_value(ty: &str, i: usize, snap: &CatalogSnapshot) -> Option<String> {
             let name = split_dotted(ty).last().cloned().unwrap_or_default();
             match snap.types.get(&name) {
                 Some(crate::TypeSnap::Enum { labels, .. }) if !labels.is_empty() => {
-                    format!("{}::{ty}", crate::names::quote_literal(&labels[i % labels.len()]))
+                    format!(
+                        "{}::{ty}",
+                        crate::names::quote_literal(&labels[i % labels.len()])
+                    )
                 }
                 _ => return None,
             }
@@ -424,10 +507,19 @@ async fn seed_rows(conn: &mut PgConnection, snap: &CatalogSnapshot, n: usize) ->
     while !pending.is_empty() {
         let before = pending.len();
         pending.retain(|t| {
-            let deps_done = snap.tables[t].constraints.values().filter(|c| c.kind == "f").all(|c| {
-                let r = c.ref_table.as_deref().map(split_dotted).and_then(|p| p.last().cloned()).unwrap_or_default();
-                r == *t || order.contains(&r) || !snap.tables.contains_key(&r)
-            });
+            let deps_done = snap.tables[t]
+                .constraints
+                .values()
+                .filter(|c| c.kind == "f")
+                .all(|c| {
+                    let r = c
+                        .ref_table
+                        .as_deref()
+                        .map(split_dotted)
+                        .and_then(|p| p.last().cloned())
+                        .unwrap_or_default();
+                    r == *t || order.contains(&r) || !snap.tables.contains_key(&r)
+                });
             if deps_done {
                 order.push(t.clone());
             }
@@ -452,7 +544,10 @@ async fn seed_rows(conn: &mut PgConnection, snap: &CatalogSnapshot, n: usize) ->
                 if c.generated.is_some() || c.identity.is_some() || c.default.is_some() {
                     continue;
                 }
-                let fk = t.constraints.values().find(|k| k.kind == "f" && k.columns.len() == 1 && k.columns[0] == c.name);
+                let fk = t
+                    .constraints
+                    .values()
+                    .find(|k| k.kind == "f" && k.columns.len() == 1 && k.columns[0] == c.name);
                 let v = match fk {
                     Some(k) => fk_value(&k.definition, i),
                     None => sample_value(&c.data_type, i, snap),
@@ -472,9 +567,17 @@ async fn seed_rows(conn: &mut PgConnection, snap: &CatalogSnapshot, n: usize) ->
             let sql = if cols.is_empty() {
                 format!("INSERT INTO {qt} DEFAULT VALUES")
             } else {
-                format!("INSERT INTO {qt} ({}) VALUES ({})", cols.join(", "), vals.join(", "))
+                format!(
+                    "INSERT INTO {qt} ({}) VALUES ({})",
+                    cols.join(", "),
+                    vals.join(", ")
+                )
             };
-            if sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await.is_ok() {
+            if sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .is_ok()
+            {
                 inserted += 1;
             }
         }
@@ -551,10 +654,17 @@ pub struct HistoryReport {
 
 fn parse(name: &str, sql: &str, in_tx: bool) -> Result<Migration, RollbackError> {
     let opts = ParseOptions {
-        transaction_mode: if in_tx { TransactionMode::WrapFile } else { TransactionMode::Autocommit },
+        transaction_mode: if in_tx {
+            TransactionMode::WrapFile
+        } else {
+            TransactionMode::Autocommit
+        },
         ..Default::default()
     };
-    migration_parser::parse(name, sql, &opts).map_err(|source| RollbackError::Parse { file: name.to_string(), source })
+    migration_parser::parse(name, sql, &opts).map_err(|source| RollbackError::Parse {
+        file: name.to_string(),
+        source,
+    })
 }
 
 fn failed_proof(f: SqlFailure) -> Proof {
@@ -624,7 +734,11 @@ async fn history_in(
             break;
         }
         if let (Some(down), false) = (&pair.down, options.skip_upstream) {
-            let proof = match parse(&format!("{}/down", pair.name), down, pair.run_in_transaction) {
+            let proof = match parse(
+                &format!("{}/down", pair.name),
+                down,
+                pair.run_in_transaction,
+            ) {
                 Ok(m) if pair.run_in_transaction => {
                     // A transactional down runs inside BEGIN ... ROLLBACK on the main database:
                     // exactly as the tool runs it, without copying the database.
@@ -672,19 +786,38 @@ async fn in_rolled_back_tx(
 ) -> Result<Proof, RollbackError> {
     let mut conn = shadow.connect(main).await?;
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
-    let db = |action: &str, source: sqlx::Error| RollbackError::Database { action: action.to_string(), source };
-    sqlx::raw_sql("BEGIN").execute(&mut conn).await.map_err(|e| db("begin", e))?;
+    let db = |action: &str, source: sqlx::Error| RollbackError::Database {
+        action: action.to_string(),
+        source,
+    };
+    sqlx::raw_sql("BEGIN")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| db("begin", e))?;
     let mut failed = None;
     for s in &m.statements {
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(s.sql.clone())).execute(&mut conn).await {
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(s.sql.clone()))
+            .execute(&mut conn)
+            .await
+        {
             let (sqlstate, message) = match &e {
-                sqlx::Error::Database(d) => (d.code().map(|c| c.into_owned()), d.message().to_string()),
+                sqlx::Error::Database(d) => {
+                    (d.code().map(|c| c.into_owned()), d.message().to_string())
+                }
                 other => (None, other.to_string()),
             };
             failed = Some(SqlFailure {
                 statement: s.index,
                 line: s.span.line,
-                sql: s.sql.trim().lines().next().unwrap_or("").chars().take(120).collect(),
+                sql: s
+                    .sql
+                    .trim()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(120)
+                    .collect(),
                 sqlstate,
                 message,
             });
@@ -692,11 +825,17 @@ async fn in_rolled_back_tx(
         }
     }
     if failed.is_some() {
-        sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map_err(|e| db("rollback", e))?;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| db("rollback", e))?;
     }
     let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
     if failed.is_none() {
-        sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map_err(|e| db("rollback", e))?;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| db("rollback", e))?;
     }
     let _ = conn.close().await;
     let mismatches = c0.diff(&c2);
@@ -713,7 +852,8 @@ async fn in_rolled_back_tx(
     })
 }
 
-type StepFuture<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SqlFailure>> + Send + 'c>>;
+type StepFuture<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SqlFailure>> + Send + 'c>>;
 
 /// Copy `main`, run `f` on the copy, compare its catalog with `c0`, drop the copy.
 async fn on_copy<F>(

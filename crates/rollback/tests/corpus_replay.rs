@@ -11,39 +11,69 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rollback::{HistoryEntry, HistoryOptions, HistoryReport, MigrationPair, Shadow, discover, prove_history};
+use rollback::{
+    HistoryEntry, HistoryOptions, HistoryReport, MigrationPair, Shadow, discover, prove_history,
+};
 
 fn corpus() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ))
 }
 
 fn order(project: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(corpus().join(project).join("ORDER.txt")).expect("ORDER.txt is readable");
+    let text = std::fs::read_to_string(corpus().join(project).join("ORDER.txt"))
+        .expect("ORDER.txt is readable");
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(|l| l.trim_end_matches(".up.sql").trim_end_matches("_up.sql").to_string())
+        .map(|l| {
+            l.trim_end_matches(".up.sql")
+                .trim_end_matches("_up.sql")
+                .to_string()
+        })
         .collect()
 }
 
 fn short(s: &str) -> String {
     let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(160).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// Why the project's own down script does not restore the catalog, or `None` when it does.
 fn upstream_problem(e: &HistoryEntry) -> Option<String> {
-    let Some(p) = &e.upstream else { return Some("no down script".into()) };
+    let Some(p) = &e.upstream else {
+        return Some("no down script".into());
+    };
     if let Some(f) = &p.rollback_error {
-        return Some(format!("down fails [{}]: {}", f.sqlstate.as_deref().unwrap_or("-----"), short(&f.message)));
+        return Some(format!(
+            "down fails [{}]: {}",
+            f.sqlstate.as_deref().unwrap_or("-----"),
+            short(&f.message)
+        ));
     }
     if !p.restored {
-        let what = if e.upstream_empty { "down is empty or comments only; " } else { "" };
-        let real: Vec<_> = p.mismatches.iter().filter(|m| !m.column_order_only).collect();
+        let what = if e.upstream_empty {
+            "down is empty or comments only; "
+        } else {
+            ""
+        };
+        let real: Vec<_> = p
+            .mismatches
+            .iter()
+            .filter(|m| !m.column_order_only)
+            .collect();
         return Some(format!(
             "{what}catalog differs after down ({} difference(s)), first: {}",
             real.len(),
-            real.first().map(|m| short(&m.to_string())).unwrap_or_default()
+            real.first()
+                .map(|m| short(&m.to_string()))
+                .unwrap_or_default()
         ));
     }
     None
@@ -55,22 +85,41 @@ fn generated_problem(e: &HistoryEntry) -> Option<String> {
     let irreversible = p
         .rollback
         .as_ref()
-        .map(|r| r.irreversible.iter().map(|i| short(&i.reason)).collect::<Vec<_>>())
+        .map(|r| {
+            r.irreversible
+                .iter()
+                .map(|i| short(&i.reason))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     let mut reason = if let Some(f) = &p.rollback_error {
-        format!("rollback fails [{}]: {} -- {}", f.sqlstate.as_deref().unwrap_or("-----"), short(&f.message), short(&f.sql))
+        format!(
+            "rollback fails [{}]: {} -- {}",
+            f.sqlstate.as_deref().unwrap_or("-----"),
+            short(&f.message),
+            short(&f.sql)
+        )
     } else if !p.restored {
-        let real: Vec<_> = p.mismatches.iter().filter(|m| !m.column_order_only).collect();
+        let real: Vec<_> = p
+            .mismatches
+            .iter()
+            .filter(|m| !m.column_order_only)
+            .collect();
         format!(
             "{} difference(s), first: {}",
             real.len(),
-            real.first().map(|m| short(&m.to_string())).unwrap_or_default()
+            real.first()
+                .map(|m| short(&m.to_string()))
+                .unwrap_or_default()
         )
     } else {
         return None;
     };
     if !irreversible.is_empty() {
-        reason.push_str(&format!(" | flagged irreversible: {}", irreversible.join("; ")));
+        reason.push_str(&format!(
+            " | flagged irreversible: {}",
+            irreversible.join("; ")
+        ));
     }
     Some(reason)
 }
@@ -78,7 +127,10 @@ fn generated_problem(e: &HistoryEntry) -> Option<String> {
 /// Round trips that restore everything but the column order (a dropped column re-added last).
 fn column_order(e: &HistoryEntry) -> Vec<String> {
     let mut out = Vec::new();
-    for (who, p) in [("upstream down", &e.upstream), ("generated rollback", &e.generated)] {
+    for (who, p) in [
+        ("upstream down", &e.upstream),
+        ("generated rollback", &e.generated),
+    ] {
         if let Some(p) = p {
             if p.restored {
                 for m in p.mismatches.iter().filter(|m| m.column_order_only) {
@@ -108,7 +160,12 @@ fn summarise(report: &HistoryReport) -> Summary {
     };
     for e in &report.entries {
         s.column_order.extend(column_order(e));
-        assert!(e.up_error.is_none(), "{}: up failed: {:?}", e.name, e.up_error);
+        assert!(
+            e.up_error.is_none(),
+            "{}: up failed: {:?}",
+            e.name,
+            e.up_error
+        );
         match upstream_problem(e) {
             Some(why) => s.upstream_broken.push((e.name.clone(), why)),
             None => {
@@ -126,21 +183,45 @@ fn summarise(report: &HistoryReport) -> Summary {
 async fn replay(project: &str, setup: &str) -> (Vec<MigrationPair>, HistoryReport, f64) {
     let pairs = discover(&corpus().join(project).join("migrations")).expect("layout detected");
     let names: Vec<String> = pairs.iter().map(|p| p.name.clone()).collect();
-    assert_eq!(names, order(project), "{project}: discovered order differs from ORDER.txt");
-    let shadow = Shadow::ephemeral().await.expect("ephemeral PostgreSQL starts");
-    let options = HistoryOptions { setup_sql: setup.to_string(), ..Default::default() };
+    assert_eq!(
+        names,
+        order(project),
+        "{project}: discovered order differs from ORDER.txt"
+    );
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let options = HistoryOptions {
+        setup_sql: setup.to_string(),
+        ..Default::default()
+    };
     let started = Instant::now();
-    let report = prove_history(&shadow, &pairs, &options, |_| {}).await.expect("history replays");
+    let report = prove_history(&shadow, &pairs, &options, |_| {})
+        .await
+        .expect("history replays");
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(report.entries.len(), pairs.len(), "{project}: every migration was replayed");
+    assert_eq!(
+        report.entries.len(),
+        pairs.len(),
+        "{project}: every migration was replayed"
+    );
     (pairs, report, secs)
 }
 
-fn check(project: &str, report: &HistoryReport, secs: f64, must_catch: &[&str], min_share: f64) -> Summary {
+fn check(
+    project: &str,
+    report: &HistoryReport,
+    secs: f64,
+    must_catch: &[&str],
+    min_share: f64,
+) -> Summary {
     let s = summarise(report);
     let caught: Vec<&str> = s.upstream_broken.iter().map(|(n, _)| n.as_str()).collect();
     for m in must_catch {
-        assert!(caught.contains(m), "{project}: the known-broken down of {m} was not caught; caught: {caught:?}");
+        assert!(
+            caught.contains(m),
+            "{project}: the known-broken down of {m} was not caught; caught: {caught:?}"
+        );
     }
     let share = s.restored as f64 / s.reversible.max(1) as f64;
     eprintln!(
@@ -152,10 +233,19 @@ fn check(project: &str, report: &HistoryReport, secs: f64, must_catch: &[&str], 
         s.reversible,
         share * 100.0
     );
-    insta::assert_yaml_snapshot!(format!("{project}_upstream_downs_not_restoring"), s.upstream_broken);
-    insta::assert_yaml_snapshot!(format!("{project}_generated_not_restoring"), s.generated_failures);
+    insta::assert_yaml_snapshot!(
+        format!("{project}_upstream_downs_not_restoring"),
+        s.upstream_broken
+    );
+    insta::assert_yaml_snapshot!(
+        format!("{project}_generated_not_restoring"),
+        s.generated_failures
+    );
     insta::assert_yaml_snapshot!(format!("{project}_column_order_only"), s.column_order);
-    assert!(share >= min_share, "{project}: share {share:.3} below {min_share}");
+    assert!(
+        share >= min_share,
+        "{project}: share {share:.3} below {min_share}"
+    );
     s
 }
 
@@ -167,8 +257,11 @@ async fn corpus_docs_rs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_chirpstack() {
-    let (_, report, secs) =
-        replay("chirpstack-application-server", "CREATE EXTENSION pg_trgm; CREATE EXTENSION hstore;").await;
+    let (_, report, secs) = replay(
+        "chirpstack-application-server",
+        "CREATE EXTENSION pg_trgm; CREATE EXTENSION hstore;",
+    )
+    .await;
     check("chirpstack", &report, secs, &[], 0.9);
 }
 

@@ -95,14 +95,22 @@ ANALYZE users;
 "#;
 
 fn migration() -> migration_parser::Migration {
-    let opts = ParseOptions { transaction_mode: TransactionMode::Autocommit, ..Default::default() };
+    let opts = ParseOptions {
+        transaction_mode: TransactionMode::Autocommit,
+        ..Default::default()
+    };
     parse("every_kind.sql", MIGRATION, &opts).expect("the test migration parses")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_kind_generates_and_proves() {
-    let shadow = Shadow::ephemeral().await.expect("ephemeral PostgreSQL starts");
-    let c0 = shadow.catalog_of(SETUP, "public").await.expect("setup loads");
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let c0 = shadow
+        .catalog_of(SETUP, "public")
+        .await
+        .expect("setup loads");
     let m = migration();
     let rb = generate(&m, &c0, &Options::default());
 
@@ -111,16 +119,38 @@ async fn every_operation_kind_generates_and_proves() {
         let covered = rb.statements.iter().any(|r| r.source_statement == s.index)
             || rb.irreversible.iter().any(|i| i.statement == s.index)
             || rb.no_ops.iter().any(|n| n.statement == s.index);
-        assert!(covered, "statement {} ({}) has no inverse, irreversible or no-op entry", s.index, s.sql);
+        assert!(
+            covered,
+            "statement {} ({}) has no inverse, irreversible or no-op entry",
+            s.index, s.sql
+        );
     }
     insta::assert_snapshot!("every_kind_script", rb.script);
     insta::assert_yaml_snapshot!("every_kind_irreversible", rb.irreversible);
     insta::assert_yaml_snapshot!("every_kind_no_ops", rb.no_ops);
 
-    let proof = prove(&shadow, SETUP, &m, RollbackSource::Generated(&rb), &ProveOptions::default())
-        .await
-        .expect("the prover runs");
-    assert!(proof.forward_error.is_none(), "forward failed: {:?}", proof.forward_error);
+    let proof = prove(
+        &shadow,
+        SETUP,
+        &m,
+        RollbackSource::Generated(&rb),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("the prover runs");
+    assert!(
+        proof.forward_error.is_none(),
+        "forward failed: {:?}",
+        proof.forward_error
+    );
     assert!(proof.rows_seeded > 0, "sample rows were inserted");
-    insta::assert_yaml_snapshot!("every_kind_proof", (&proof.tested, &proof.rollback_error, &proof.mismatches, &proof.data_loss));
+    insta::assert_yaml_snapshot!(
+        "every_kind_proof",
+        (
+            &proof.tested,
+            &proof.rollback_error,
+            &proof.mismatches,
+            &proof.data_loss
+        )
+    );
 }

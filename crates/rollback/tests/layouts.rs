@@ -18,11 +18,23 @@ fn diesel_with_metadata_and_version_order() {
     write(d.path(), "20170804200817_a/up.sql", "A;");
     write(d.path(), "20170804200817_a/down.sql", "-A;");
     write(d.path(), "2026-05-27-120000-0000_d/up.sql", "D;");
-    write(d.path(), "2026-05-27-120000-0000_d/metadata.toml", "run_in_transaction = false\n");
+    write(
+        d.path(),
+        "2026-05-27-120000-0000_d/metadata.toml",
+        "run_in_transaction = false\n",
+    );
     write(d.path(), "2026-05-27-120000_c/up.sql", "C;");
     let pairs = discover(d.path()).expect("diesel layout");
     let names: Vec<&str> = pairs.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["20170804200817_a", "2017-10-08-193512_b", "2026-05-27-120000_c", "2026-05-27-120000-0000_d"]);
+    assert_eq!(
+        names,
+        [
+            "20170804200817_a",
+            "2017-10-08-193512_b",
+            "2026-05-27-120000_c",
+            "2026-05-27-120000-0000_d"
+        ]
+    );
     assert!(pairs.iter().all(|p| p.layout == Layout::Diesel));
     assert_eq!(pairs[0].down.as_deref(), Some("-A;"));
     assert_eq!(pairs[2].down, None);
@@ -71,15 +83,24 @@ fn dbmate_sections() {
     assert_eq!(pairs.len(), 2);
     assert_eq!(pairs[0].layout, Layout::Dbmate);
     assert_eq!(pairs[0].up.trim(), "CREATE TABLE users (id int);");
-    assert_eq!(pairs[0].down.as_deref().map(str::trim), Some("DROP TABLE users;"));
+    assert_eq!(
+        pairs[0].down.as_deref().map(str::trim),
+        Some("DROP TABLE users;")
+    );
     assert!(pairs[0].run_in_transaction);
     assert!(!pairs[1].run_in_transaction);
-    assert_eq!(pairs[1].down.as_deref().map(str::trim), Some("DROP INDEX CONCURRENTLY i;"));
+    assert_eq!(
+        pairs[1].down.as_deref().map(str::trim),
+        Some("DROP INDEX CONCURRENTLY i;")
+    );
 }
 
 #[test]
 fn unknown_layout_is_an_error() {
     let d = tempfile::tempdir().expect("tempdir");
     write(d.path(), "notes.txt", "hello");
-    assert!(matches!(discover(d.path()), Err(rollback::RollbackError::UnknownLayout { .. })));
+    assert!(matches!(
+        discover(d.path()),
+        Err(rollback::RollbackError::UnknownLayout { .. })
+    ));
 }

@@ -5,7 +5,15 @@ use migration_parser::{Migration, ParseOptions, TransactionMode, parse};
 use rollback::{Options, ProveOptions, RollbackSource, Shadow, generate, prove};
 
 fn parse_as(name: &str, sql: &str, mode: TransactionMode) -> Migration {
-    parse(name, sql, &ParseOptions { transaction_mode: mode, ..Default::default() }).expect("test SQL parses")
+    parse(
+        name,
+        sql,
+        &ParseOptions {
+            transaction_mode: mode,
+            ..Default::default()
+        },
+    )
+    .expect("test SQL parses")
 }
 
 const TENANT_SETUP: &str = r#"
@@ -21,8 +29,13 @@ CREATE INDEX users_email_idx ON tenant_0042.users (email);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_schema_rollback_stays_unqualified_and_restores() {
-    let shadow = Shadow::ephemeral().await.expect("ephemeral PostgreSQL starts");
-    let c0 = shadow.catalog_of(TENANT_SETUP, "tenant_0042").await.expect("setup loads");
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let c0 = shadow
+        .catalog_of(TENANT_SETUP, "tenant_0042")
+        .await
+        .expect("setup loads");
     let m = parse_as(
         "tenant.sql",
         "ALTER TABLE users ADD COLUMN bio text;\n\
@@ -32,17 +45,52 @@ async fn tenant_schema_rollback_stays_unqualified_and_restores() {
         TransactionMode::Autocommit,
     );
     let rb = generate(&m, &c0, &Options::default());
-    assert!(!rb.script.contains("tenant_0042"), "the rollback must fan out per tenant:\n{}", rb.script);
-    assert!(rb.script.contains("SET DEFAULT 'free'::text"), "old default from the tenant's catalog:\n{}", rb.script);
-    let options = ProveOptions { schema: "tenant_0042".into(), ..Default::default() };
-    let proof = prove(&shadow, TENANT_SETUP, &m, RollbackSource::Generated(&rb), &options).await.expect("prover runs");
-    assert!(proof.tested && proof.restored, "tenant round trip: {proof:#?}");
-    assert!(proof.data_loss.is_empty(), "no data lost: {:?}", proof.data_loss);
+    assert!(
+        !rb.script.contains("tenant_0042"),
+        "the rollback must fan out per tenant:\n{}",
+        rb.script
+    );
+    assert!(
+        rb.script.contains("SET DEFAULT 'free'::text"),
+        "old default from the tenant's catalog:\n{}",
+        rb.script
+    );
+    let options = ProveOptions {
+        schema: "tenant_0042".into(),
+        ..Default::default()
+    };
+    let proof = prove(
+        &shadow,
+        TENANT_SETUP,
+        &m,
+        RollbackSource::Generated(&rb),
+        &options,
+    )
+    .await
+    .expect("prover runs");
+    assert!(
+        proof.tested && proof.restored,
+        "tenant round trip: {proof:#?}"
+    );
+    assert!(
+        proof.data_loss.is_empty(),
+        "no data lost: {:?}",
+        proof.data_loss
+    );
 
     // A migration that names the schema gets a rollback that names it too.
-    let q = parse_as("q.sql", "ALTER TABLE tenant_0042.users ADD COLUMN bio text;", TransactionMode::WrapFile);
+    let q = parse_as(
+        "q.sql",
+        "ALTER TABLE tenant_0042.users ADD COLUMN bio text;",
+        TransactionMode::WrapFile,
+    );
     let rb = generate(&q, &c0, &Options::default());
-    assert!(rb.script.contains("ALTER TABLE tenant_0042.users DROP COLUMN bio;"), "{}", rb.script);
+    assert!(
+        rb.script
+            .contains("ALTER TABLE tenant_0042.users DROP COLUMN bio;"),
+        "{}",
+        rb.script
+    );
 }
 
 const SETUP: &str = r#"
@@ -51,44 +99,92 @@ CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, name text);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_rollback_scripts_are_checked() {
-    let shadow = Shadow::ephemeral().await.expect("ephemeral PostgreSQL starts");
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
     let forward = parse_as(
         "up.sql",
         "CREATE INDEX users_email_idx ON users (email);\nALTER TABLE users ADD COLUMN bio text;",
         TransactionMode::WrapFile,
     );
     // Forgets the index: the round trip leaves it behind.
-    let incomplete = parse_as("down.sql", "ALTER TABLE users DROP COLUMN bio;", TransactionMode::WrapFile);
-    let p = prove(&shadow, SETUP, &forward, RollbackSource::Script(&incomplete), &ProveOptions::default())
-        .await
-        .expect("prover runs");
+    let incomplete = parse_as(
+        "down.sql",
+        "ALTER TABLE users DROP COLUMN bio;",
+        TransactionMode::WrapFile,
+    );
+    let p = prove(
+        &shadow,
+        SETUP,
+        &forward,
+        RollbackSource::Script(&incomplete),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("prover runs");
     assert!(p.tested && !p.restored);
     insta::assert_yaml_snapshot!("incomplete_down_mismatches", p.mismatches);
 
     // Fails: wrong column name -> SQLSTATE 42703, and the catalog still differs.
-    let failing = parse_as("down.sql", "DROP INDEX users_email_idx;\nALTER TABLE users DROP COLUMN biography;", TransactionMode::WrapFile);
-    let p = prove(&shadow, SETUP, &forward, RollbackSource::Script(&failing), &ProveOptions::default())
-        .await
-        .expect("prover runs");
+    let failing = parse_as(
+        "down.sql",
+        "DROP INDEX users_email_idx;\nALTER TABLE users DROP COLUMN biography;",
+        TransactionMode::WrapFile,
+    );
+    let p = prove(
+        &shadow,
+        SETUP,
+        &forward,
+        RollbackSource::Script(&failing),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("prover runs");
     assert!(!p.tested);
     let err = p.rollback_error.expect("the down fails");
     assert_eq!(err.sqlstate.as_deref(), Some("42703"));
     assert_eq!(err.statement, 1);
-    assert!(!p.mismatches.is_empty(), "a failed WrapFile down rolls back: the migration's changes remain");
+    assert!(
+        !p.mismatches.is_empty(),
+        "a failed WrapFile down rolls back: the migration's changes remain"
+    );
 
     // A correct down passes.
-    let good = parse_as("down.sql", "ALTER TABLE users DROP COLUMN bio;\nDROP INDEX users_email_idx;", TransactionMode::WrapFile);
-    let p = prove(&shadow, SETUP, &forward, RollbackSource::Script(&good), &ProveOptions::default())
-        .await
-        .expect("prover runs");
+    let good = parse_as(
+        "down.sql",
+        "ALTER TABLE users DROP COLUMN bio;\nDROP INDEX users_email_idx;",
+        TransactionMode::WrapFile,
+    );
+    let p = prove(
+        &shadow,
+        SETUP,
+        &forward,
+        RollbackSource::Script(&good),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("prover runs");
     assert!(p.tested && p.restored, "{p:#?}");
 
     // The forward failing is reported, not an Err, and no rollback runs.
-    let bad_forward = parse_as("up.sql", "ALTER TABLE nope ADD COLUMN x int;", TransactionMode::WrapFile);
-    let p = prove(&shadow, SETUP, &bad_forward, RollbackSource::Generate(Options::default()), &ProveOptions::default())
-        .await
-        .expect("prover runs");
-    assert_eq!(p.forward_error.and_then(|f| f.sqlstate).as_deref(), Some("42P01"));
+    let bad_forward = parse_as(
+        "up.sql",
+        "ALTER TABLE nope ADD COLUMN x int;",
+        TransactionMode::WrapFile,
+    );
+    let p = prove(
+        &shadow,
+        SETUP,
+        &bad_forward,
+        RollbackSource::Generate(Options::default()),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("prover runs");
+    assert_eq!(
+        p.forward_error.and_then(|f| f.sqlstate).as_deref(),
+        Some("42P01")
+    );
     assert!(!p.tested);
 }
 
@@ -110,7 +206,9 @@ CREATE TABLE child_qty_check (x int);
 /// succeed if it predicts PostgreSQL's names (and the proof then finds the catalog restored).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_names_match_postgres() {
-    let shadow = Shadow::ephemeral().await.expect("ephemeral PostgreSQL starts");
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
     let m = parse_as(
         "names.sql",
         "ALTER TABLE child ADD PRIMARY KEY (id);\n\
@@ -126,12 +224,21 @@ async fn default_names_match_postgres() {
          ALTER TABLE child ADD COLUMN code text UNIQUE;\n",
         TransactionMode::Autocommit,
     );
-    let c0 = shadow.catalog_of(NAMES_SETUP, "public").await.expect("setup loads");
+    let c0 = shadow
+        .catalog_of(NAMES_SETUP, "public")
+        .await
+        .expect("setup loads");
     let rb = generate(&m, &c0, &Options::default());
     insta::assert_snapshot!("default_names_script", rb.script);
-    let p = prove(&shadow, NAMES_SETUP, &m, RollbackSource::Generated(&rb), &ProveOptions::default())
-        .await
-        .expect("prover runs");
+    let p = prove(
+        &shadow,
+        NAMES_SETUP,
+        &m,
+        RollbackSource::Generated(&rb),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("prover runs");
     assert!(p.tested && p.restored, "{p:#?}");
 }
 
@@ -139,10 +246,17 @@ async fn default_names_match_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_from_a_topology_catalog() {
     use topology::ephemeral::{EphemeralOptions, EphemeralPg};
-    let pg = EphemeralPg::start_async(EphemeralOptions::default()).await.expect("ephemeral PostgreSQL starts");
+    let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        .await
+        .expect("ephemeral PostgreSQL starts");
     let pool = pg.pool("postgres", 2).await.expect("pool");
-    sqlx::raw_sql(TENANT_SETUP).execute(&pool).await.expect("setup loads");
-    let cat = topology::catalog::introspect_schema(&pool, "tenant_0042").await.expect("topology introspects");
+    sqlx::raw_sql(TENANT_SETUP)
+        .execute(&pool)
+        .await
+        .expect("setup loads");
+    let cat = topology::catalog::introspect_schema(&pool, "tenant_0042")
+        .await
+        .expect("topology introspects");
     pool.close().await;
     let snap = rollback::CatalogSnapshot::from_topology(&cat);
     let m = parse_as(
@@ -156,7 +270,18 @@ async fn rollback_from_a_topology_catalog() {
     let rb = generate(&m, &snap, &Options::default());
     assert!(!rb.script.contains("tenant_0042"), "{}", rb.script);
     let shadow = Shadow::from_ephemeral(&pg);
-    let options = ProveOptions { schema: "tenant_0042".into(), ..Default::default() };
-    let p = prove(&shadow, TENANT_SETUP, &m, RollbackSource::Generated(&rb), &options).await.expect("prover runs");
+    let options = ProveOptions {
+        schema: "tenant_0042".into(),
+        ..Default::default()
+    };
+    let p = prove(
+        &shadow,
+        TENANT_SETUP,
+        &m,
+        RollbackSource::Generated(&rb),
+        &options,
+    )
+    .await
+    .expect("prover runs");
     assert!(p.tested && p.restored, "{}\n{p:#?}", rb.script);
 }

@@ -137,7 +137,10 @@ pub fn run(a: LintArgs) -> i32 {
     // Flags override the file; the rules see the same settings the parser used.
     config.pg_version = Some(pg_version);
     config.transaction_mode = Some(transaction_mode);
-    let options = ParseOptions { pg_version, transaction_mode };
+    let options = ParseOptions {
+        pg_version,
+        transaction_mode,
+    };
 
     let mut input_errors = 0usize;
     let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
@@ -168,7 +171,11 @@ pub fn run(a: LintArgs) -> i32 {
 
     let files: Vec<LintedFile<'_>> = linted
         .iter()
-        .map(|(file, source, findings)| LintedFile { file, source, findings })
+        .map(|(file, source, findings)| LintedFile {
+            file,
+            source,
+            findings,
+        })
         .collect();
     let out = match a.format {
         LintFormat::Text => {
@@ -185,7 +192,9 @@ pub fn run(a: LintArgs) -> i32 {
             }
         }
         LintFormat::Json => report::lint::render_json(&files),
-        LintFormat::Sarif => report::lint::render_sarif(&files, &rule_infos(&registry), &tool_info()),
+        LintFormat::Sarif => {
+            report::lint::render_sarif(&files, &rule_infos(&registry), &tool_info())
+        }
         LintFormat::Github => report::lint::render_github(&files),
     };
     write_stdout(&out);
@@ -208,8 +217,8 @@ fn lint_bytes(
     bytes: &[u8],
     options: &ParseOptions,
 ) -> Result<(String, Vec<Finding>), InputError> {
-    let migration =
-        migration_parser::parse_bytes(name, bytes, options).map_err(|e| InputError(parse_error_message(&e)))?;
+    let migration = migration_parser::parse_bytes(name, bytes, options)
+        .map_err(|e| InputError(parse_error_message(&e)))?;
     let mut findings = registry.lint(&migration, config);
     // File order: by position, file-level findings (no location) first.
     findings.sort_by_key(|f| f.location.as_ref().map(|l| (l.line, l.column)));
@@ -225,7 +234,12 @@ fn parse_error_message(e: &ParseError) -> String {
         ParseError::Binary { file, line, column } => {
             format!("{file}:{line}:{column}: error: binary data, not SQL (NUL byte)")
         }
-        ParseError::Tokenize { file, line, column, message } => {
+        ParseError::Tokenize {
+            file,
+            line,
+            column,
+            message,
+        } => {
             format!("{file}:{line}:{column}: error: {message}")
         }
         other => format!("error: {other}"),
@@ -233,24 +247,33 @@ fn parse_error_message(e: &ParseError) -> String {
 }
 
 /// Add the inputs `path` names to `out`: stdin, one file, or the `*.sql` files under a directory.
-fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), InputError> {
+fn collect(
+    path: &Path,
+    stdin_used: &mut bool,
+    out: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), InputError> {
     if path.as_os_str() == "-" {
         if std::mem::replace(stdin_used, true) {
-            return Err(InputError("error: `-` (standard input) given more than once".into()));
+            return Err(InputError(
+                "error: `-` (standard input) given more than once".into(),
+            ));
         }
         let mut buf = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut buf)
-            .map_err(|e| InputError(format!("{STDIN_NAME}: error: cannot read standard input: {e}")))?;
+        std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| {
+            InputError(format!(
+                "{STDIN_NAME}: error: cannot read standard input: {e}"
+            ))
+        })?;
         out.push((STDIN_NAME.to_string(), buf));
         return Ok(());
     }
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     if meta.is_dir() {
         let mut files = Vec::new();
-        walk(path, &mut files).map_err(|e| InputError(format!("{}: error: {}", e.0.display(), io_msg(&e.1))))?;
+        walk(path, &mut files)
+            .map_err(|e| InputError(format!("{}: error: {}", e.0.display(), io_msg(&e.1))))?;
         files.sort_by(|a, b| natural_path_cmp(a, b));
         if files.is_empty() {
             eprintln!("{shown}: warning: no .sql files in this directory");
@@ -262,7 +285,8 @@ fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<(String, Vec<u8>)>)
         }
         return Ok(());
     }
-    let bytes = std::fs::read(path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     out.push((shown, bytes));
     Ok(())
 }
@@ -282,7 +306,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Err
         if ty.is_dir() {
             walk(&path, out)?;
         } else if (ty.is_file() || (ty.is_symlink() && path.is_file()))
-            && path.extension().is_some_and(|x| x.eq_ignore_ascii_case("sql"))
+            && path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("sql"))
         {
             out.push(path);
         }
@@ -300,7 +326,10 @@ fn natural_path_cmp(a: &Path, b: &Path) -> std::cmp::Ordering {
             (None, Some(_)) => return std::cmp::Ordering::Less,
             (Some(_), None) => return std::cmp::Ordering::Greater,
             (Some(x), Some(y)) => {
-                let o = natural_cmp(&x.as_os_str().to_string_lossy(), &y.as_os_str().to_string_lossy());
+                let o = natural_cmp(
+                    &x.as_os_str().to_string_lossy(),
+                    &y.as_os_str().to_string_lossy(),
+                );
                 if o != std::cmp::Ordering::Equal {
                     return o;
                 }
@@ -389,7 +418,9 @@ pub fn explain(a: ExplainArgs) -> i32 {
     };
     let infos = rule_infos(&registry);
     let wanted = a.rule.trim();
-    let found = infos.iter().find(|r| r.name.eq_ignore_ascii_case(wanted) || r.code.eq_ignore_ascii_case(wanted));
+    let found = infos
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(wanted) || r.code.eq_ignore_ascii_case(wanted));
     match found {
         Some(r) => {
             write_stdout(&explain_text(&registry, r));
@@ -420,7 +451,11 @@ fn suggestions(wanted: &str, infos: &[RuleInfo]) -> Vec<String> {
         })
         .collect();
     scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-    scored.into_iter().take(3).map(|(_, r)| format!("`{}` ({})", r.name, r.code)).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, r)| format!("`{}` ({})", r.name, r.code))
+        .collect()
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -468,9 +503,13 @@ fn load_config(path: Option<&Path>) -> Result<(Config, Registry), InputError> {
         return Ok((Config::default(), registry));
     };
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
-    let config = Config::from_toml_str(&shown, &text).map_err(|e| InputError(config_error(&shown, &e)))?;
-    registry.check_config(&config).map_err(|e| InputError(config_error(&shown, &e)))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
+    let config =
+        Config::from_toml_str(&shown, &text).map_err(|e| InputError(config_error(&shown, &e)))?;
+    registry
+        .check_config(&config)
+        .map_err(|e| InputError(config_error(&shown, &e)))?;
     Ok((config, registry))
 }
 
@@ -493,7 +532,9 @@ fn rule_infos(registry: &Registry) -> Vec<RuleInfo> {
 
 /// The first sentence of the rule's `## What it does` section (or of its docs).
 fn one_line_summary(m: &gates::RuleMeta<'_>) -> String {
-    let body = m.section("What it does").unwrap_or_else(|| m.docs.trim().to_string());
+    let body = m
+        .section("What it does")
+        .unwrap_or_else(|| m.docs.trim().to_string());
     let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
     match sentence_end(&flat) {
         Some(i) => flat[..=i].to_string(),

@@ -1,0 +1,519 @@
+//! `deployclaw validate-migration` and `deployclaw demo`: the whole gate.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use deployclaw::PipelineError;
+use deployclaw::fleet_source::{FleetRequest, FleetTarget, resolve_fleet};
+use deployclaw::pipeline::{ValidateOptions, validate};
+use gates::{Config, Gate, Registry};
+use indicatif::{ProgressBar, ProgressStyle};
+use report::ValidationReport;
+use report::render::{MarkdownOptions, TerminalOptions};
+use simulator::{CancelToken, Progress, ProgressEvent, RehearsalMode};
+use topology::{ConnectionSpec, DiscoverySpec};
+
+use crate::exit;
+
+/// How the report is printed on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A terminal summary.
+    Text,
+    /// The JSON report.
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// Self-contained HTML.
+    Html,
+    /// SARIF 2.1.0 of the static findings.
+    Sarif,
+    /// JUnit XML, one test case per shard.
+    Junit,
+}
+
+/// Where the migration is rehearsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Rehearse {
+    /// On a shadow copy (ephemeral cluster, or `--shadow URL`).
+    Shadow,
+    /// On the target inside a transaction that is always rolled back (opt-in).
+    InPlace,
+    /// No rehearsal, probes only.
+    None,
+}
+
+/// Arguments of `deployclaw validate-migration`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The migration file.
+    #[arg(long)]
+    pub sql_file: PathBuf,
+    /// The fleet: a postgres:// URL, a topology file, or an RDS cluster/instance identifier.
+    #[arg(long)]
+    pub target_db: Option<String>,
+    /// A topology file (same as --target-db FILE).
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
+    /// Schema-per-tenant: tenant schemas matching this pattern (glob, e.g. `tenant_*`).
+    #[arg(long)]
+    pub tenant_schemas: Option<String>,
+    /// Database-per-tenant: tenant databases matching this pattern.
+    #[arg(long)]
+    pub tenant_databases: Option<String>,
+    /// Validate at most N shards (round-robin over the instances).
+    #[arg(long)]
+    pub tenant_shards: Option<usize>,
+    /// AWS profile for RDS discovery and IAM tokens.
+    #[arg(long)]
+    pub aws_profile: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    pub aws_region: Option<String>,
+    /// AWS endpoint override (VPC endpoint, emulator).
+    #[arg(long)]
+    pub aws_endpoint_url: Option<String>,
+    /// Map an RDS endpoint to a reachable address: `FROM=HOST:PORT` (repeatable).
+    #[arg(long = "rds-endpoint-map")]
+    pub rds_endpoint_map: Vec<String>,
+    /// Connect to RDS with IAM auth tokens.
+    #[arg(long)]
+    pub aws_iam_auth: bool,
+    /// Database user for RDS instances.
+    #[arg(long)]
+    pub db_user: Option<String>,
+    /// Database name for RDS instances.
+    #[arg(long)]
+    pub db_name: Option<String>,
+    /// Generate the rollback and prove it on the shadow.
+    #[arg(long)]
+    pub validate_rollback: bool,
+    /// Prove this rollback script instead of the generated one.
+    #[arg(long)]
+    pub rollback_file: Option<PathBuf>,
+    /// Issue an approval token for the deploy step (signed with --sign-key).
+    #[arg(long)]
+    pub generate_safety_gates: bool,
+    /// A scratch server for the shadow (instead of an ephemeral cluster).
+    #[arg(long)]
+    pub shadow: Option<String>,
+    /// Where to rehearse.
+    #[arg(long, value_enum, default_value_t = Rehearse::Shadow)]
+    pub rehearse: Rehearse,
+    /// Connections per instance.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u32,
+    /// Blocking-lock budget per shard, in milliseconds.
+    #[arg(long)]
+    pub lock_budget_ms: Option<u64>,
+    /// Write every rendering of the report (json, md, html, sarif, junit, rollback.sql) here.
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// What to print on standard output.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Ed25519 signing key file (see `deployclaw keygen`).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
+    /// Configuration file (default: ./deployclaw.toml when present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A YELLOW fleet exits 0.
+    #[arg(long)]
+    pub allow_yellow: bool,
+    /// PostgreSQL major version for the static rules (default: from the config, else 15).
+    #[arg(long)]
+    pub pg_version: Option<u32>,
+    /// Validity of the approval token, in hours.
+    #[arg(long, default_value_t = 24)]
+    pub token_hours: i64,
+}
+
+/// Arguments of `deployclaw demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Tenant schemas to create.
+    #[arg(long, default_value_t = 100)]
+    pub tenants: usize,
+    /// Ephemeral instances.
+    #[arg(long, default_value_t = 3)]
+    pub instances: usize,
+    /// Where the report files go.
+    #[arg(long, default_value = "deployclaw-demo-report")]
+    pub report_dir: PathBuf,
+    /// What to print on standard output.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// Progress: an indicatif bar on a terminal, plain log lines otherwise.
+struct CliProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl CliProgress {
+    fn new() -> CliProgress {
+        let bar = if std::io::stderr().is_terminal() {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} shards {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            Some(b)
+        } else {
+            None
+        };
+        CliProgress { bar }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for CliProgress {
+    fn event(&self, event: ProgressEvent) {
+        match (&self.bar, event) {
+            (Some(b), ProgressEvent::Started { shards, .. }) => b.set_length(shards as u64),
+            (Some(b), ProgressEvent::ShardFinished { .. }) => b.inc(1),
+            (Some(b), ProgressEvent::RehearsalStarted { shard, .. }) => b.set_message(format!("rehearsing {shard}")),
+            (Some(b), ProgressEvent::RehearsalFinished { .. }) => b.set_message(String::new()),
+            (Some(_), _) => {}
+            (None, ProgressEvent::Started { shards, rehearsals }) => {
+                eprintln!("deployclaw: probing {shards} shards, rehearsing {rehearsals} schema shape(s)")
+            }
+            (None, ProgressEvent::RehearsalFinished { fingerprint, ok }) => eprintln!(
+                "deployclaw: rehearsal of shape {} {}",
+                &fingerprint[..fingerprint.len().min(12)],
+                if ok { "succeeded" } else { "had failures" }
+            ),
+            (None, ProgressEvent::Calibrated { rewrite_mb_per_s, scan_mb_per_s, .. }) => eprintln!(
+                "deployclaw: calibrated on the shadow: rewrite {rewrite_mb_per_s:.0} MB/s, scan {scan_mb_per_s:.0} MB/s"
+            ),
+            (None, _) => {}
+        }
+    }
+}
+
+/// Cancel on Ctrl-C; clusters this process started are removed by their owners' Drop and, as
+/// a last resort, by `cleanup_all` at exit.
+fn install_ctrl_c(cancel: CancelToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("deployclaw: interrupted, cancelling (cleaning up shadows and connections)");
+            cancel.cancel();
+            // A second Ctrl-C exits at once, after removing ephemeral clusters.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                topology::ephemeral::cleanup_all();
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let path = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from("deployclaw.toml")).filter(|p| p.is_file()),
+    };
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let config = Config::from_toml_str(&path.display().to_string(), &text)?;
+    Ok(config)
+}
+
+fn pipeline_exit(e: &PipelineError) -> i32 {
+    match e {
+        PipelineError::Cancelled => 130,
+        e if e.is_unreachable() => exit::UNREACHABLE,
+        PipelineError::Simulator(_) => exit::UNREACHABLE,
+        _ => exit::INPUT,
+    }
+}
+
+/// `deployclaw validate-migration`.
+pub fn run(a: ValidateArgs) -> i32 {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    };
+    let code = rt.block_on(run_async(a));
+    topology::ephemeral::cleanup_all();
+    code
+}
+
+async fn run_async(a: ValidateArgs) -> i32 {
+    let mut config = match load_config(a.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    };
+    if let Some(v) = a.pg_version {
+        if !(11..=17).contains(&v) {
+            eprintln!("deployclaw: --pg-version {v} is not supported (11–17)");
+            return exit::INPUT;
+        }
+        config.pg_version = Some(migration_parser::PgVersion(v));
+    }
+    let registry = Registry::builtin();
+    if let Err(e) = registry.check_config(&config) {
+        eprintln!("deployclaw: {e}");
+        return exit::INPUT;
+    }
+    if !a.sql_file.is_file() {
+        eprintln!("deployclaw: {}: no such file", a.sql_file.display());
+        return exit::INPUT;
+    }
+    // Fleet.
+    let target = match (&a.target_db, &a.topology) {
+        (_, Some(t)) => FleetTarget::Topology(t.clone()),
+        (Some(t), None) => match FleetTarget::classify(t) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("deployclaw: {e}");
+                return exit::INPUT;
+            }
+        },
+        (None, None) => {
+            eprintln!("deployclaw: give the fleet with --target-db URL|TOPOLOGY|RDS-ID or --topology FILE");
+            return exit::INPUT;
+        }
+    };
+    #[allow(unused_mut)]
+    let mut target = target;
+    #[cfg(feature = "aws")]
+    if let FleetTarget::Rds(src) = &mut target {
+        src.profile = a.aws_profile.clone();
+        if a.aws_region.is_some() {
+            src.region = a.aws_region.clone();
+        }
+        src.endpoint_url = a.aws_endpoint_url.clone();
+        src.iam_auth = a.aws_iam_auth;
+        src.user = a.db_user.clone();
+        src.database = a.db_name.clone();
+        for m in &a.rds_endpoint_map {
+            if let Err(e) = src.add_endpoint_mapping(m) {
+                eprintln!("deployclaw: {e}");
+                return exit::INPUT;
+            }
+        }
+    }
+    let discovery = match (&a.tenant_schemas, &a.tenant_databases) {
+        (Some(_), Some(_)) => {
+            eprintln!("deployclaw: give either --tenant-schemas or --tenant-databases, not both");
+            return exit::INPUT;
+        }
+        (Some(p), None) => Some(DiscoverySpec::schemas(p.clone())),
+        (None, Some(p)) => Some(DiscoverySpec::databases(p.clone())),
+        (None, None) => None,
+    };
+    let req = FleetRequest { target, discovery, max_shards: a.tenant_shards };
+    let (fleet, source) = match resolve_fleet(&req).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return pipeline_exit(&e);
+        }
+    };
+    eprintln!(
+        "deployclaw: {} shards on {} instance(s) from {source}",
+        fleet.shards.len(),
+        fleet.instances.len()
+    );
+
+    // Options.
+    let mut opts = ValidateOptions::new(&a.sql_file);
+    opts.config = config;
+    opts.registry = registry;
+    opts.fleet_source = source;
+    opts.validate_rollback = a.validate_rollback || a.rollback_file.is_some();
+    opts.rollback_file = a.rollback_file.clone();
+    opts.policy.allow_yellow = a.allow_yellow;
+    if let Some(b) = a.lock_budget_ms {
+        opts.lock_budget_ms = b;
+    }
+    opts.sim.concurrency = a.concurrency.max(1);
+    opts.sim.rehearsal = match a.rehearse {
+        Rehearse::Shadow => RehearsalMode::Shadow,
+        Rehearse::InPlace => RehearsalMode::InPlace,
+        Rehearse::None => RehearsalMode::Skip,
+    };
+    if let Some(url) = &a.shadow {
+        match ConnectionSpec::from_url(url) {
+            Ok(c) => opts.sim.shadow = Some(c),
+            Err(e) => {
+                eprintln!("deployclaw: --shadow: {e}");
+                return exit::INPUT;
+            }
+        }
+    }
+    let sign_key = match &a.sign_key {
+        Some(p) => match report::load_signing_key(p) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("deployclaw: {e}");
+                return exit::INPUT;
+            }
+        },
+        None => None,
+    };
+
+    let cancel = CancelToken::new();
+    install_ctrl_c(cancel.clone());
+    let progress = Arc::new(CliProgress::new());
+    let result = validate(&opts, &fleet, progress.as_ref(), &cancel).await;
+    progress.finish();
+    let mut report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return pipeline_exit(&e);
+        }
+    };
+    if a.generate_safety_gates {
+        match &sign_key {
+            Some(k) => match report::issue_token(
+                &report,
+                k,
+                chrono::Utc::now(),
+                chrono::Duration::hours(a.token_hours),
+            ) {
+                Ok(t) => report.approval_token = Some(t),
+                Err(e) => {
+                    eprintln!("deployclaw: {e}");
+                    return exit::INPUT;
+                }
+            },
+            None => eprintln!("deployclaw: no --sign-key: safety gates computed, no approval token issued"),
+        }
+    }
+    if let Some(k) = &sign_key
+        && let Err(e) = report::sign(&mut report, k)
+    {
+        eprintln!("deployclaw: {e}");
+        return exit::INPUT;
+    }
+    finish(&report, a.report_dir.as_deref(), a.format, a.allow_yellow)
+}
+
+/// Print the report, write the report dir, and compute the exit code.
+fn finish(report: &ValidationReport, dir: Option<&Path>, format: ReportFormat, allow_yellow: bool) -> i32 {
+    if let Some(dir) = dir {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("deployclaw: {}: {e}", dir.display());
+            return exit::INPUT;
+        }
+        match report::render::write_all(report, dir) {
+            Ok(files) => {
+                for f in files {
+                    eprintln!("deployclaw: wrote {}", f.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("deployclaw: {e}");
+                return exit::INPUT;
+            }
+        }
+    }
+    let out = match format {
+        ReportFormat::Text => Ok(report::render::terminal(
+            report,
+            &TerminalOptions { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), ..TerminalOptions::default() },
+        )),
+        ReportFormat::Json => report::render::json(report),
+        ReportFormat::Markdown => Ok(report::render::markdown(report, &MarkdownOptions::default())),
+        ReportFormat::Html => Ok(report::render::html(report)),
+        ReportFormat::Sarif => report::render::sarif(report, &report::render::SarifOptions::default()),
+        ReportFormat::Junit => Ok(report::render::junit(report, &report::render::JunitOptions::default())),
+    };
+    match out {
+        Ok(s) => println!("{s}"),
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    }
+    gate_exit(report, allow_yellow)
+}
+
+/// Exit code of a report: 0 green, 1 yellow (0 with allow_yellow), 2 red, 4 when every shard
+/// was unreachable.
+fn gate_exit(report: &ValidationReport, allow_yellow: bool) -> i32 {
+    let all_unreachable = !report.shards.is_empty()
+        && report
+            .shards
+            .iter()
+            .all(|s| s.findings.iter().any(|f| f.rule == "shard-unreachable"));
+    if all_unreachable {
+        return exit::UNREACHABLE;
+    }
+    match report.gate {
+        Gate::Green => exit::GREEN,
+        Gate::Yellow if allow_yellow => exit::GREEN,
+        Gate::Yellow => exit::YELLOW,
+        Gate::Red => exit::RED,
+    }
+}
+
+/// `deployclaw demo`.
+pub fn demo(a: DemoArgs) -> i32 {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    };
+    let code = rt.block_on(async {
+        let cancel = CancelToken::new();
+        install_ctrl_c(cancel.clone());
+        let opts = deployclaw::demo::DemoOptions {
+            tenants: a.tenants,
+            instances: a.instances,
+            report_dir: a.report_dir.clone(),
+            ..Default::default()
+        };
+        eprintln!(
+            "deployclaw demo: starting {} ephemeral PostgreSQL instances with {} tenant schemas (planted problems on {} of them)",
+            opts.instances,
+            opts.tenants,
+            deployclaw::demo::demo_plants(opts.tenants, opts.large_tenant_events).len()
+        );
+        let progress = CliProgress::new();
+        let started = std::time::Instant::now();
+        let result = deployclaw::demo::run_demo(&opts, &progress, &cancel).await;
+        progress.finish();
+        match result {
+            Ok((report, files)) => {
+                for f in &files {
+                    eprintln!("deployclaw demo: wrote {}", f.display());
+                }
+                eprintln!("deployclaw demo: done in {:.1} s", started.elapsed().as_secs_f64());
+                finish(&report, None, a.format, false)
+            }
+            Err(e) => {
+                eprintln!("deployclaw demo: {e}");
+                pipeline_exit(&e)
+            }
+        }
+    });
+    topology::ephemeral::cleanup_all();
+    let _ = Duration::ZERO;
+    code
+}

@@ -1,0 +1,336 @@
+//! The whole gate, composed: parse → static gates → introspect the fleet → probes and rehearsal
+//! → rollback (generate and prove) → per-shard gates → report.
+//!
+//! This is what `deployclaw validate-migration` runs; a library user gets the same by calling
+//! [`validate`] with a [`Fleet`] they resolved (see [`resolve_fleet`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use gates::{Config, Finding, Gate, Registry};
+use migration_parser::{Migration, StatementKind};
+use report::{
+    FleetInfo, GatePolicy, LockTrace, MigrationInfo, Rehearsal, RollbackInfo, ShardReport,
+    StatementError, StatementTrace, ValidationReport,
+};
+use simulator::{
+    CancelToken, Progress, RehearsalResult, SimOptions, SimulationResult, StatementOutcome,
+};
+use topology::{Catalog, Fleet, FleetCatalogs, ScanOptions};
+
+use crate::PipelineError;
+
+/// Everything [`validate`] needs besides the fleet.
+#[derive(Debug)]
+pub struct ValidateOptions {
+    /// The migration file.
+    pub sql_file: PathBuf,
+    /// Gate configuration (`deployclaw.toml`).
+    pub config: Config,
+    /// The rules (built-in plus custom ones).
+    pub registry: Registry,
+    /// Probe, rehearsal and concurrency options.
+    pub sim: SimOptions,
+    /// Generate the rollback and prove it on the shadow.
+    pub validate_rollback: bool,
+    /// A user-supplied rollback to prove instead of the generated one.
+    pub rollback_file: Option<PathBuf>,
+    /// How safety gates and approvals are derived.
+    pub policy: GatePolicy,
+    /// Where the fleet came from, for the report (`postgres://…` redacted, a topology file, an
+    /// RDS identifier).
+    pub fleet_source: String,
+    /// Blocking-lock budget per shard in milliseconds (`lock-time-budget`).
+    pub lock_budget_ms: u64,
+}
+
+impl ValidateOptions {
+    /// Options with the built-in rules, default configuration and simulator settings.
+    pub fn new(sql_file: impl Into<PathBuf>) -> ValidateOptions {
+        ValidateOptions {
+            sql_file: sql_file.into(),
+            config: Config::default(),
+            registry: Registry::builtin(),
+            sim: SimOptions::default(),
+            validate_rollback: true,
+            rollback_file: None,
+            policy: GatePolicy::default(),
+            fleet_source: String::new(),
+            lock_budget_ms: 5_000,
+        }
+    }
+}
+
+/// Read and parse a migration file with the configuration's parse options. A statement that
+/// does not parse is not an error (it becomes a finding); unreadable, binary or non-UTF-8 input
+/// and unterminated quotes are.
+pub fn load_migration(path: &std::path::Path, config: &Config) -> Result<(Migration, Vec<u8>), PipelineError> {
+    let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let migration = migration_parser::parse_bytes(&path.display().to_string(), &bytes, &config.parse_options())?;
+    Ok((migration, bytes))
+}
+
+/// Run the whole gate against `fleet` and return the (unsigned) report.
+///
+/// Findings are outcomes: a red shard is an `Ok` report whose gate is RED. `Err` means the
+/// gate could not run at all (unreadable migration, no shadow could be started, cancelled).
+pub async fn validate(
+    opts: &ValidateOptions,
+    fleet: &Fleet,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<ValidationReport, PipelineError> {
+    let started = Instant::now();
+    let mut steps: Vec<(String, String, u64)> = Vec::new();
+
+    // 1. parse + static gates
+    let t = Instant::now();
+    let (migration, bytes) = load_migration(&opts.sql_file, &opts.config)?;
+    let unparsed = migration
+        .statements
+        .iter()
+        .filter(|s| matches!(s.kind, StatementKind::Unparsed { .. }))
+        .count();
+    steps.push((
+        "parse".into(),
+        format!(
+            "{} statements parsed from {} ({} unparsed)",
+            migration.statements.len(),
+            opts.sql_file.display(),
+            unparsed
+        ),
+        ms(t),
+    ));
+    let t = Instant::now();
+    let static_findings = opts.registry.lint(&migration, &opts.config);
+    steps.push((
+        "static_gates".into(),
+        format!("{} rules, {} findings", opts.registry.len(), static_findings.len()),
+        ms(t),
+    ));
+
+    // 2. introspect the fleet
+    let t = Instant::now();
+    let FleetCatalogs { catalogs, errors } = topology::introspect_fleet(
+        fleet,
+        &ScanOptions {
+            concurrency: opts.sim.concurrency.max(1) as usize,
+            ..ScanOptions::default()
+        },
+    )
+    .await;
+    let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
+    for (ids, err) in &errors {
+        for id in ids {
+            unreachable.insert(id.clone(), err.to_string());
+        }
+    }
+    let drift = topology::catalog::detect_drift(catalogs.iter().map(|(k, v)| (k.as_str(), v)));
+    steps.push((
+        "introspect".into(),
+        format!(
+            "{} shards on {} instances read, {} unreachable, {} schema shapes, {} drifted",
+            catalogs.len(),
+            fleet.instances.len(),
+            unreachable.len(),
+            drift.groups.len(),
+            drift.drifted.len()
+        ),
+        ms(t),
+    ));
+    if cancel.is_cancelled() {
+        return Err(PipelineError::Cancelled);
+    }
+
+    // 3. probes + rehearsal
+    let sim = simulator::run(&migration, fleet, Some(&catalogs), &opts.sim, progress, cancel).await?;
+    for s in &sim.steps {
+        steps.push((s.action.clone(), s.details.clone(), s.duration_ms));
+    }
+    if cancel.is_cancelled() {
+        return Err(PipelineError::Cancelled);
+    }
+
+    // 4. rollback
+    let t = Instant::now();
+    let rollback = crate::rollback_step::rollback_for(opts, &migration, &catalogs, &sim).await?;
+    steps.push((
+        "rollback".into(),
+        format!(
+            "{} rollback, {}, {} irreversible step(s){}",
+            rollback.info.source,
+            if rollback.info.tested { "tested on the shadow" } else { "not tested" },
+            rollback.info.irreversible.len(),
+            if rollback.info.mismatches.is_empty() {
+                String::new()
+            } else {
+                format!(", {} mismatch(es)", rollback.info.mismatches.len())
+            }
+        ),
+        ms(t),
+    ));
+
+    // 5. per-shard gates
+    let t = Instant::now();
+    let shards = crate::shard_gates::evaluate(
+        opts,
+        &migration,
+        fleet,
+        &catalogs,
+        &drift,
+        &unreachable,
+        &sim,
+        &rollback,
+    );
+    let counts = report::GateCounts::of(shards.iter().map(|s| &s.gate));
+    steps.push((
+        "gates".into(),
+        format!(
+            "{} shards: {} green, {} yellow, {} red",
+            counts.total(),
+            counts.green,
+            counts.yellow,
+            counts.red
+        ),
+        ms(t),
+    ));
+
+    // 6. the report
+    let migration_info = MigrationInfo {
+        file: opts.sql_file.display().to_string(),
+        sha256: report::sha256_hex(&bytes),
+        statements: migration.statements.len(),
+    };
+    let fingerprint = report::fleet_fingerprint(
+        shards
+            .iter()
+            .map(|s| (s.shard.as_str(), s.schema_fingerprint.as_str())),
+    );
+    let fleet_info = FleetInfo {
+        source: opts.fleet_source.clone(),
+        instances: fleet.instances.len(),
+        shards: fleet.shards.len(),
+        fingerprint,
+    };
+    let mut report = ValidationReport::new(migration_info, fleet_info);
+    report.tool_version = env!("CARGO_PKG_VERSION").to_owned();
+    for (action, details, d) in steps {
+        report.push_step(action, details, d);
+    }
+    report.static_findings = static_findings;
+    report.rehearsals = rehearsals_for_report(&migration, &sim);
+    report.shards = shards;
+    report.rollback = rollback.info;
+    report.finalize(&opts.policy);
+    report.total_duration_ms = ms(started);
+    Ok(report)
+}
+
+fn ms(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The per-statement lock timeline of every rehearsal, in the report's shape.
+pub fn rehearsals_for_report(migration: &Migration, sim: &SimulationResult) -> Vec<Rehearsal> {
+    sim.rehearsals
+        .values()
+        .map(|r| rehearsal_for_report(migration, sim, r))
+        .collect()
+}
+
+fn rehearsal_for_report(migration: &Migration, sim: &SimulationResult, r: &RehearsalResult) -> Rehearsal {
+    let members: Vec<_> = sim
+        .shards
+        .iter()
+        .filter(|s| s.rehearsal.as_deref() == Some(r.fingerprint.as_str()))
+        .collect();
+    // The largest shard of the shape gives the per-statement estimate shown in the timeline.
+    let largest = members
+        .iter()
+        .filter_map(|s| s.estimate.as_ref())
+        .max_by_key(|e| e.total_lock_ms);
+    let statements = r
+        .statements
+        .iter()
+        .map(|st| {
+            let sql = migration
+                .statements
+                .get(st.index)
+                .map(|s| one_line(&s.sql))
+                .unwrap_or_default();
+            StatementTrace {
+                index: st.index,
+                line: st.line,
+                sql,
+                locks: st
+                    .locks
+                    .iter()
+                    .filter(|l| !l.created_here)
+                    .map(|l| LockTrace {
+                        relation: format!("{}.{}", l.schema, l.relation),
+                        mode: l.mode,
+                    })
+                    .collect(),
+                rewrites: st.rewritten.clone(),
+                duration_ms: st.duration_ms.max(0.0).round() as u64,
+                estimated_lock_ms: largest.and_then(|e| {
+                    e.statements
+                        .iter()
+                        .find(|x| x.index == st.index)
+                        .map(|x| x.estimated_lock_ms.max(0.0).round() as u64)
+                }),
+                error: match &st.outcome {
+                    StatementOutcome::Failed { sqlstate, message } => Some(StatementError {
+                        sqlstate: sqlstate.clone().unwrap_or_default(),
+                        message: message.clone(),
+                    }),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    Rehearsal {
+        schema_fingerprint: r.fingerprint.clone(),
+        representative_shard: r.shard.clone(),
+        shard_count: members.len(),
+        statements,
+    }
+}
+
+/// A statement shortened to one line of at most 120 characters.
+pub fn one_line(sql: &str) -> String {
+    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 120 {
+        let cut: String = flat.chars().take(117).collect();
+        format!("{cut}...")
+    } else {
+        flat
+    }
+}
+
+/// Build one shard's report entry from its findings.
+pub fn shard_report(
+    shard: &str,
+    instance: &str,
+    findings: Vec<Finding>,
+    estimated_lock_ms: u64,
+    fingerprint: String,
+    duration_ms: u64,
+) -> ShardReport {
+    ShardReport {
+        shard: shard.to_owned(),
+        instance: instance.to_owned(),
+        gate: Gate::from_findings(&findings),
+        findings,
+        estimated_lock_ms,
+        schema_fingerprint: fingerprint,
+        duration_ms,
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_types(_: &Catalog) {}
