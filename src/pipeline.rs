@@ -11,7 +11,7 @@ use std::time::Instant;
 use gates::{Config, Finding, Gate, Registry};
 use migration_parser::{Migration, StatementKind};
 use report::{
-    FleetInfo, GatePolicy, LockTrace, MigrationInfo, Rehearsal, RollbackInfo, ShardReport,
+    FleetInfo, GatePolicy, LockTrace, MigrationInfo, Rehearsal, ShardReport,
     StatementError, StatementTrace, ValidationReport,
 };
 use simulator::{
@@ -157,7 +157,7 @@ pub async fn validate(
 
     // 4. rollback
     let t = Instant::now();
-    let rollback = crate::rollback_step::rollback_for(opts, &migration, &catalogs, &sim).await?;
+    let rollback = crate::rollback_step::rollback_for(opts, fleet, &migration, &catalogs, &sim).await?;
     steps.push((
         "rollback".into(),
         format!(
@@ -208,7 +208,7 @@ pub async fn validate(
     let fingerprint = report::fleet_fingerprint(
         shards
             .iter()
-            .map(|s| (s.shard.as_str(), s.schema_fingerprint.as_str())),
+            .map(|s| (s.instance.as_str(), s.shard.as_str(), s.schema_fingerprint.as_str())),
     );
     let fleet_info = FleetInfo {
         source: opts.fleet_source.clone(),

@@ -22,9 +22,21 @@ enum Command {
     Explain(cmd::lint::ExplainArgs),
     /// List every rule with its code and default severity.
     Rules(cmd::lint::RulesArgs),
+    /// The whole gate: probes and rehearsal on every shard, rollback, signed report.
+    ValidateMigration(Box<cmd::validate::ValidateArgs>),
+    /// Start an ephemeral fleet with planted problems, validate the example migration, write
+    /// the report.
+    Demo(cmd::validate::DemoArgs),
     /// Topology commands.
     #[command(subcommand)]
     Topology(cmd::topology::TopologyCommand),
+    /// Rollback commands.
+    #[command(subcommand)]
+    Rollback(cmd::rollback::RollbackCommand),
+    /// Check a report's signature, its migration file and its approval token.
+    Verify(cmd::sign::VerifyArgs),
+    /// Create an Ed25519 key pair for signing reports.
+    Keygen(cmd::sign::KeygenArgs),
 }
 
 fn main() {
@@ -45,7 +57,12 @@ fn main() {
         Command::Lint(a) => cmd::lint::run(a),
         Command::Explain(a) => cmd::lint::explain(a),
         Command::Rules(a) => cmd::lint::rules(a),
+        Command::ValidateMigration(a) => cmd::validate::run(*a),
+        Command::Demo(a) => cmd::validate::demo(a),
         Command::Topology(c) => cmd::topology::run(c),
+        Command::Rollback(c) => cmd::rollback::run(c),
+        Command::Verify(a) => cmd::sign::verify(a),
+        Command::Keygen(a) => cmd::sign::keygen(a),
     };
     std::process::exit(code);
 }

@@ -1,5 +1,6 @@
 //! `deployclaw.toml`: which PostgreSQL version and transaction mode to assume, which rules are
-//! disabled, severity overrides, and the tenant schema pattern.
+//! disabled, severity overrides, the tenant schema pattern, the blocking-lock budget and
+//! declarative custom rules.
 //!
 //! ```toml
 //! pg_version = 15                      # major version the migration will run on
@@ -13,13 +14,24 @@
 //! dropping-column = "yellow"               # "red" | "yellow" | "info"
 //! DC501 = "info"
 //!
-//! # Reserved for later versions (accepted, kept as raw TOML, not yet interpreted):
-//! # [lock_budget]    per-shard estimated blocking time budget (rule lock-time-budget)
+//! [lock_budget]
+//! max_blocking_ms = 5000   # per statement and shard (rule lock-time-budget); default 5000
+//!
+//! [[custom_rules]]         # see the `custom` module docs: kind = "statement" | "probe"
+//! kind = "statement"
+//! name = "no-drop-billing-columns"
+//! code = "ACME001"
+//! severity = "red"
+//! operation = "drop_column"
+//! table = "billing_*"
+//! message = "dropping `{column}` from `{table}` loses billing history"
+//!
+//! # Reserved (accepted, kept as raw TOML, not yet interpreted):
 //! # [approval]       approval token policy
-//! # [[custom_rules]] declarative rules: statement patterns and SQL probe queries
 //! ```
 //!
-//! Unknown keys are rejected with the key, file, line and column.
+//! Unknown keys are rejected with the key, file, line and column; so are invalid custom rules
+//! (unknown operation kind, bad glob, reserved code, missing field).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -28,10 +40,38 @@ use migration_parser::{ParseOptions, PgVersion, TransactionMode};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{GatesError, RuleMeta, Severity};
+use crate::custom::{self, CustomRuleSpec, ProbeRuleSpec, StatementRuleSpec};
+use crate::{GateRule, GatesError, RuleMeta, Severity};
 
 /// The tenant schema pattern used when the configuration sets none.
 pub const DEFAULT_TENANT_SCHEMA_PATTERN: &str = "tenant_*";
+
+/// The blocking-lock budget per statement and shard when `[lock_budget]` sets none, ms.
+pub const DEFAULT_MAX_BLOCKING_MS: u64 = 5_000;
+
+/// `[lock_budget]`: how long one statement may hold a lock that blocks reads or writes on a
+/// shard (estimated by the simulator) before `lock-time-budget` asks for approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockBudget {
+    /// Budget in milliseconds (default [`DEFAULT_MAX_BLOCKING_MS`]).
+    pub max_blocking_ms: u64,
+}
+
+impl Default for LockBudget {
+    fn default() -> Self {
+        LockBudget {
+            max_blocking_ms: DEFAULT_MAX_BLOCKING_MS,
+        }
+    }
+}
+
+impl LockBudget {
+    /// A budget of `max_blocking_ms` milliseconds.
+    pub const fn new(max_blocking_ms: u64) -> LockBudget {
+        LockBudget { max_blocking_ms }
+    }
+}
 
 /// The gates configuration (`deployclaw.toml`).
 ///
@@ -49,12 +89,13 @@ pub struct Config {
     pub tenant_schema_pattern: Vec<String>,
     /// `[rules]`: disabled rules and severity overrides.
     pub rules: RulesConfig,
-    /// `[lock_budget]`, reserved: kept raw until the per-shard rules interpret it.
-    pub lock_budget: Option<toml::Table>,
+    /// `[lock_budget]`: the per-statement blocking-lock budget (`lock-time-budget`).
+    pub lock_budget: LockBudget,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
-    /// `[[custom_rules]]`, reserved: kept raw until declarative custom rules interpret them.
-    pub custom_rules: Vec<toml::Table>,
+    /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
+    /// [`Registry::with_custom_rules`](crate::Registry::with_custom_rules) registers them.
+    pub custom_rules: Vec<CustomRuleSpec>,
     /// Where the rule names in `[rules]` were written, for error messages.
     origin: Option<Origin>,
 }
@@ -84,10 +125,31 @@ struct RawConfig {
     tenant_schema_pattern: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     rules: RawRules,
-    lock_budget: Option<toml::Table>,
+    lock_budget: Option<RawLockBudget>,
     approval: Option<toml::Table>,
     #[serde(default)]
-    custom_rules: Vec<toml::Table>,
+    custom_rules: Vec<Spanned<RawCustomRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLockBudget {
+    max_blocking_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomRule {
+    kind: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    code: Option<Spanned<String>>,
+    severity: Option<Spanned<String>>,
+    operation: Option<Spanned<String>>,
+    table: Option<Spanned<String>>,
+    column: Option<Spanned<String>>,
+    sql: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
+    help: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -191,9 +253,43 @@ impl Config {
             positions.push(("rules.severity".to_string(), name.clone(), line, column));
             config.rules.severity.insert(name, severity);
         }
-        config.lock_budget = raw.lock_budget;
+        if let Some(budget) = raw.lock_budget
+            && let Some(v) = budget.max_blocking_ms
+        {
+            let (line, column) = at(v.span());
+            let n = *v.get_ref();
+            config.lock_budget.max_blocking_ms =
+                u64::try_from(n).map_err(|_| GatesError::InvalidConfigValue {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    key: "lock_budget.max_blocking_ms".into(),
+                    message: format!("`{n}` (expected milliseconds, 0 or more)"),
+                })?;
+        }
         config.approval = raw.approval;
-        config.custom_rules = raw.custom_rules;
+        for entry in raw.custom_rules {
+            let (line, column) = at(entry.span());
+            let spec = custom_rule(file, text, (line, column), entry.into_inner())?;
+            if let Some(other) = config.custom_rules.iter().find(|o| {
+                o.name() == spec.name() || o.code().eq_ignore_ascii_case(spec.code())
+            }) {
+                return Err(GatesError::InvalidConfigValue {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    key: "custom_rules".into(),
+                    message: format!(
+                        "rule `{}` ({}) has the same name or code as rule `{}` ({})",
+                        spec.name(),
+                        spec.code(),
+                        other.name(),
+                        other.code()
+                    ),
+                });
+            }
+            config.custom_rules.push(spec);
+        }
         config.origin = Some(Origin {
             file: file.to_string(),
             rule_positions: positions,
@@ -237,6 +333,35 @@ impl Config {
         }
     }
 
+    /// The SQL probe rules of `[[custom_rules]]`, for the simulator (or the integrator) to run
+    /// on every shard ([`ProbeRuleSpec::query_for_schema`]) and pass back with
+    /// [`RuleContext::with_custom_probe`](crate::RuleContext::with_custom_probe).
+    pub fn probe_rules(&self) -> Vec<ProbeRuleSpec> {
+        self.custom_rules
+            .iter()
+            .filter_map(|r| match r {
+                CustomRuleSpec::Probe(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The statement-pattern rules of `[[custom_rules]]`.
+    pub fn statement_rules(&self) -> Vec<StatementRuleSpec> {
+        self.custom_rules
+            .iter()
+            .filter_map(|r| match r {
+                CustomRuleSpec::Statement(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The rules `[[custom_rules]]` declares.
+    pub fn custom_rule_set(&self) -> Result<Vec<Box<dyn GateRule>>, GatesError> {
+        self.custom_rules.iter().map(CustomRuleSpec::to_rule).collect()
+    }
+
     /// Every rule name or code written in `[rules]` with the key it is under and its position
     /// (`line == 0` when the config was not parsed from a file).
     pub(crate) fn rule_references(&self) -> Vec<(String, String, String, u32, u32)> {
@@ -273,6 +398,116 @@ impl Config {
             line,
             column,
         )
+    }
+}
+
+/// Validate one `[[custom_rules]]` entry (`at`: position of the entry).
+fn custom_rule(
+    file: &str,
+    text: &str,
+    at: (u32, u32),
+    raw: RawCustomRule,
+) -> Result<CustomRuleSpec, GatesError> {
+    let err = |pos: (u32, u32), key: &str, message: String| GatesError::InvalidConfigValue {
+        file: file.to_string(),
+        line: pos.0,
+        column: pos.1,
+        key: format!("custom_rules.{key}"),
+        message,
+    };
+    let pos_of = |v: &Spanned<String>| line_col(text, v.span().start);
+    let required = |v: Option<Spanned<String>>, key: &str, what: &str| {
+        v.ok_or_else(|| err(at, key, format!("missing (the {what})")))
+    };
+    let kind = required(raw.kind, "kind", "rule kind: \"statement\" or \"probe\"")?;
+    let name = required(raw.name, "name", "rule name, kebab-case")?;
+    if let Some(m) = custom::name_problem(name.get_ref()) {
+        return Err(err(pos_of(&name), "name", m));
+    }
+    let code = required(raw.code, "code", "rule code, e.g. ACME001")?;
+    if let Some(m) = custom::code_problem(code.get_ref()) {
+        return Err(err(pos_of(&code), "code", m));
+    }
+    let severity = match raw.severity {
+        None => Severity::Yellow,
+        Some(s) => match s.get_ref().as_str() {
+            "red" => Severity::Red,
+            "yellow" => Severity::Yellow,
+            "info" => Severity::Info,
+            other => {
+                return Err(err(
+                    pos_of(&s),
+                    "severity",
+                    format!("`{other}` (expected \"red\", \"yellow\" or \"info\")"),
+                ));
+            }
+        },
+    };
+    let message = required(raw.message, "message", "finding message")?.into_inner();
+    let help = raw.help.map(Spanned::into_inner);
+    let not_for = |v: &Option<Spanned<String>>, key: &str, kind: &str| match v {
+        Some(v) => Err(err(
+            pos_of(v),
+            key,
+            format!("`{key}` does not apply to kind = \"{kind}\""),
+        )),
+        None => Ok(()),
+    };
+    match kind.get_ref().as_str() {
+        "statement" => {
+            not_for(&raw.sql, "sql", "statement")?;
+            let op = required(raw.operation, "operation", "operation kind, e.g. \"drop_column\"")?;
+            if !custom::OPERATION_KINDS.contains(&op.get_ref().as_str()) {
+                return Err(err(
+                    pos_of(&op),
+                    "operation",
+                    format!(
+                        "unknown operation `{}` (expected one of: {})",
+                        op.get_ref(),
+                        custom::OPERATION_KINDS.join(", ")
+                    ),
+                ));
+            }
+            for (key, g) in [("table", &raw.table), ("column", &raw.column)] {
+                if let Some(g) = g
+                    && let Some(m) = custom::glob_problem(g.get_ref())
+                {
+                    return Err(err(pos_of(g), key, m));
+                }
+            }
+            Ok(CustomRuleSpec::Statement(StatementRuleSpec {
+                name: name.into_inner(),
+                code: code.into_inner(),
+                severity,
+                operation: op.into_inner(),
+                table: raw.table.map(Spanned::into_inner),
+                column: raw.column.map(Spanned::into_inner),
+                message,
+                help,
+            }))
+        }
+        "probe" => {
+            not_for(&raw.operation, "operation", "probe")?;
+            not_for(&raw.table, "table", "probe")?;
+            not_for(&raw.column, "column", "probe")?;
+            let sql = required(raw.sql, "sql", "read-only query")?;
+            if let Some(m) = custom::sql_problem(sql.get_ref()) {
+                return Err(err(pos_of(&sql), "sql", m));
+            }
+            Ok(CustomRuleSpec::Probe(ProbeRuleSpec {
+                name: name.into_inner(),
+                code: code.into_inner(),
+                severity,
+                sql: sql.into_inner(),
+                message,
+                help,
+            }))
+        }
+        other => Err(err(
+            pos_of(&kind),
+            "kind",
+            format!("`{other}` (expected \"statement\" or \"probe\")"),
+        )),
     }
 }
 

@@ -5,19 +5,60 @@ use migration_parser::{
     ConstraintKind, LockFact, Migration, Operation, PgVersion, QualifiedName, Statement,
 };
 
-use crate::{Config, Finding, GateRule, Location};
+use std::collections::BTreeMap;
+
+use simulator::{RehearsalResult, ShardEvidence, TableStats};
+use topology::{CatalogDifference, FkGraph};
+
+use crate::{
+    Config, CustomProbeOutcome, DriftItem, Finding, GateRule, Location, RollbackEvidence,
+};
 
 /// Everything a rule may look at.
 ///
-/// `#[non_exhaustive]` with private fields: per-shard context (the shard's catalog, probe and
-/// rehearsal evidence) will be added as optional accessors and `with_*` builders without
-/// breaking rules written against this version.
+/// `#[non_exhaustive]` with private fields. A context built with [`RuleContext::new`] holds the
+/// migration and configuration only: static rules run, per-shard rules report nothing. The
+/// `with_*` builders add one shard's evidence, so the same [`Registry`](crate::Registry) runs
+/// static and per-shard rules:
+///
+/// ```
+/// use gates::{Config, Registry, RuleContext, RollbackEvidence};
+/// use gates::migration_parser::parse;
+///
+/// let config = Config::default();
+/// let m = parse("m.sql", "ALTER TABLE orders ADD COLUMN note text;", &config.parse_options()).unwrap();
+/// let rollback = RollbackEvidence::default();
+/// let ctx = RuleContext::new(&m, &config)
+///     .with_shard_id("tenant_0042", "db-1")
+///     .with_unreachable("connection refused")
+///     .with_rollback(&rollback)
+///     .with_lock_budget_ms(2_000);
+/// let verdict = gates::evaluate_shard(&Registry::builtin(), &ctx);
+/// assert_eq!(verdict.gate, gates::Gate::Red); // shard-unreachable
+/// ```
 #[non_exhaustive]
 pub struct RuleContext<'a> {
     migration: &'a Migration,
     config: &'a Config,
     pg_version: PgVersion,
     state: Analysis,
+    shard: ShardState<'a>,
+}
+
+/// The per-shard part of a [`RuleContext`]; empty for static linting.
+#[derive(Default)]
+struct ShardState<'a> {
+    present: bool,
+    id: Option<(String, String)>,
+    evidence: Option<&'a ShardEvidence>,
+    unreachable: Option<String>,
+    rehearsal: Option<&'a RehearsalResult>,
+    drift: Vec<DriftItem>,
+    drift_reference: Option<String>,
+    fk_graph: Option<&'a FkGraph>,
+    rollback: Option<&'a RollbackEvidence>,
+    lock_budget_ms: Option<u64>,
+    custom_probes: BTreeMap<String, CustomProbeOutcome>,
 }
 
 impl std::fmt::Debug for RuleContext<'_> {
@@ -25,6 +66,7 @@ impl std::fmt::Debug for RuleContext<'_> {
         f.debug_struct("RuleContext")
             .field("file", &self.migration.file)
             .field("pg_version", &self.pg_version)
+            .field("shard", &self.shard_id())
             .finish_non_exhaustive()
     }
 }
@@ -51,6 +93,236 @@ impl<'a> RuleContext<'a> {
             config,
             pg_version,
             state: Analysis::build(migration),
+            shard: ShardState::default(),
+        }
+    }
+
+    // ----- per-shard evidence (builders) -----------------------------------------------------
+
+    /// The same context for the shard the simulator probed (`evidence.shard`,
+    /// `evidence.instance`): its probes, table sizes, lock estimate and reachability. The PostgreSQL
+    /// version is not changed; call [`with_pg_version`](Self::with_pg_version) with
+    /// `evidence.server_version` to judge static rules by the shard's own server.
+    #[must_use]
+    pub fn with_shard(mut self, evidence: &'a ShardEvidence) -> RuleContext<'a> {
+        self.shard.present = true;
+        if self.shard.id.is_none() {
+            self.shard.id = Some((evidence.shard.clone(), evidence.instance.clone()));
+        }
+        self.shard.evidence = Some(evidence);
+        self
+    }
+
+    /// The same context naming the shard and its instance (when there is no [`ShardEvidence`],
+    /// e.g. a shard that could not even be introspected). Overrides the ids of
+    /// [`with_shard`](Self::with_shard).
+    #[must_use]
+    pub fn with_shard_id(
+        mut self,
+        shard: impl Into<String>,
+        instance: impl Into<String>,
+    ) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.id = Some((shard.into(), instance.into()));
+        self
+    }
+
+    /// The same context for a shard that could not be reached or read, with the reason
+    /// (`shard-unreachable`). The simulator's [`ShardEvidence::unreachable`] counts as well.
+    #[must_use]
+    pub fn with_unreachable(mut self, reason: impl Into<String>) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.unreachable = Some(reason.into());
+        self
+    }
+
+    /// The same context with the rehearsal of the shard's schema shape
+    /// (`SimulationResult::rehearsal_for(shard)`): statement outcomes with SQLSTATE.
+    #[must_use]
+    pub fn with_rehearsal(mut self, rehearsal: &'a RehearsalResult) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.rehearsal = Some(rehearsal);
+        self
+    }
+
+    /// The same context with the shard's differences from the fleet's majority shape
+    /// (`topology::catalog::detect_drift` → `DriftedShard::differences`), for `schema-drift`.
+    #[must_use]
+    pub fn with_drift(mut self, differences: &[CatalogDifference]) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard
+            .drift
+            .extend(differences.iter().map(DriftItem::from_difference));
+        self
+    }
+
+    /// [`with_drift`](Self::with_drift) with entries built by hand.
+    #[must_use]
+    pub fn with_drift_items(mut self, items: Vec<DriftItem>) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.drift.extend(items);
+        self
+    }
+
+    /// The shard whose catalog is the fleet's majority shape (`DriftReport::reference_shard`),
+    /// named in `schema-drift` messages.
+    #[must_use]
+    pub fn with_drift_reference(mut self, shard: impl Into<String>) -> RuleContext<'a> {
+        self.shard.drift_reference = Some(shard.into());
+        self
+    }
+
+    /// The same context with the foreign-key graph of the shard's catalog before the migration
+    /// (`topology::FkGraph::from_catalog`), for `cascade-reach`.
+    #[must_use]
+    pub fn with_fk_graph(mut self, graph: &'a FkGraph) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.fk_graph = Some(graph);
+        self
+    }
+
+    /// The same context with what the rollback step found (`rollback-irreversible`,
+    /// `rollback-mismatch`).
+    #[must_use]
+    pub fn with_rollback(mut self, rollback: &'a RollbackEvidence) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.rollback = Some(rollback);
+        self
+    }
+
+    /// The same context with another blocking-lock budget than `[lock_budget]
+    /// max_blocking_ms` (e.g. from a command-line flag), for `lock-time-budget`.
+    #[must_use]
+    pub fn with_lock_budget_ms(mut self, budget_ms: u64) -> RuleContext<'a> {
+        self.shard.lock_budget_ms = Some(budget_ms);
+        self
+    }
+
+    /// The same context with what the custom probe rule `name` ([`Config::probe_rules`])
+    /// returned on this shard.
+    #[must_use]
+    pub fn with_custom_probe(
+        mut self,
+        name: impl Into<String>,
+        outcome: CustomProbeOutcome,
+    ) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.custom_probes.insert(name.into(), outcome);
+        self
+    }
+
+    /// [`with_custom_probe`](Self::with_custom_probe) with the rows (JSON objects) the probe
+    /// returned.
+    #[must_use]
+    pub fn with_custom_probe_rows(
+        self,
+        name: impl Into<String>,
+        rows: Vec<serde_json::Value>,
+    ) -> RuleContext<'a> {
+        self.with_custom_probe(name, CustomProbeOutcome::rows(rows))
+    }
+
+    // ----- per-shard evidence (accessors) ----------------------------------------------------
+
+    /// Whether any per-shard evidence was given (per-shard rules report nothing otherwise).
+    pub fn is_shard_context(&self) -> bool {
+        self.shard.present
+    }
+
+    /// The shard id, when this is a per-shard context.
+    pub fn shard_id(&self) -> Option<&str> {
+        self.shard.id.as_ref().map(|(s, _)| s.as_str())
+    }
+
+    /// The shard's instance, when known.
+    pub fn instance(&self) -> Option<&str> {
+        self.shard.id.as_ref().map(|(_, i)| i.as_str())
+    }
+
+    /// The simulator's evidence for the shard.
+    pub fn shard_evidence(&self) -> Option<&'a ShardEvidence> {
+        self.shard.evidence
+    }
+
+    /// The schema the shard's tables live in (unqualified names in the migration resolve to it).
+    pub fn shard_schema(&self) -> Option<&'a str> {
+        self.shard.evidence.map(|e| e.schema.as_str())
+    }
+
+    /// Why the shard could not be reached or read, if it could not.
+    pub fn unreachable(&self) -> Option<&str> {
+        self.shard
+            .unreachable
+            .as_deref()
+            .or_else(|| self.shard.evidence.and_then(|e| e.unreachable.as_deref()))
+    }
+
+    /// The rehearsal of the shard's schema shape.
+    pub fn rehearsal(&self) -> Option<&'a RehearsalResult> {
+        self.shard.rehearsal
+    }
+
+    /// The shard's drift from the fleet's majority shape.
+    pub fn drift(&self) -> &[DriftItem] {
+        &self.shard.drift
+    }
+
+    /// The reference shard of the drift comparison, when given.
+    pub fn drift_reference(&self) -> Option<&str> {
+        self.shard.drift_reference.as_deref()
+    }
+
+    /// The shard's foreign-key graph before the migration.
+    pub fn fk_graph(&self) -> Option<&'a FkGraph> {
+        self.shard.fk_graph
+    }
+
+    /// The rollback evidence.
+    pub fn rollback(&self) -> Option<&'a RollbackEvidence> {
+        self.shard.rollback
+    }
+
+    /// The blocking-lock budget in milliseconds: [`with_lock_budget_ms`](Self::with_lock_budget_ms),
+    /// else `[lock_budget] max_blocking_ms` (default 5000).
+    pub fn lock_budget_ms(&self) -> u64 {
+        self.shard
+            .lock_budget_ms
+            .unwrap_or(self.config.lock_budget.max_blocking_ms)
+    }
+
+    /// What the custom probe rule `name` returned on this shard, if it ran.
+    pub fn custom_probe(&self, name: &str) -> Option<&CustomProbeOutcome> {
+        self.shard.custom_probes.get(name)
+    }
+
+    /// Size facts of `schema.table` on the shard, from the simulator.
+    pub fn table_stats(&self, schema: &str, table: &str) -> Option<&'a TableStats> {
+        self.shard
+            .evidence?
+            .tables
+            .iter()
+            .find(|t| t.schema == schema && t.table == table)
+    }
+
+    /// The migration statement with 0-based index `index`.
+    pub fn statement(&self, index: usize) -> Option<&'a Statement> {
+        self.migration.statements.get(index)
+    }
+
+    /// A finding of `rule` about statement `index` when there is one (located, with its text, as
+    /// [`finding`](Self::finding)), else a finding about the shard as a whole (no location).
+    pub fn shard_finding<R: GateRule + ?Sized>(
+        &self,
+        rule: &R,
+        index: Option<usize>,
+        message: impl Into<String>,
+    ) -> Finding {
+        match index.and_then(|i| self.statement(i)) {
+            Some(stmt) => self.finding(rule, stmt, message),
+            None => {
+                let meta = rule.meta();
+                Finding::new(meta.name, meta.code, meta.severity, message)
+            }
         }
     }
 

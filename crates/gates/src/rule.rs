@@ -20,6 +20,31 @@ pub struct RuleMeta<'a> {
     /// Markdown documentation (`## What it does`, `## Why is this bad?`, `## Safe alternative`).
     /// May be empty for custom rules.
     pub docs: &'a str,
+    /// What the rule looks at: the migration alone ([`RuleScope::Static`], the default) or a
+    /// shard's evidence ([`RuleScope::Shard`]). Both kinds run in the same
+    /// [`Registry`](crate::Registry); a per-shard rule reports nothing when the
+    /// [`RuleContext`] carries no shard evidence.
+    pub scope: RuleScope,
+}
+
+/// What a rule needs to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum RuleScope {
+    /// The migration (and configuration) only: `deployclaw lint` runs it.
+    #[default]
+    Static,
+    /// A shard's evidence (probes, rehearsal, lock estimate, drift, FK graph, rollback proof,
+    /// custom probe rows), given to the [`RuleContext`] with its `with_*` builders.
+    Shard,
+}
+
+impl std::fmt::Display for RuleScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RuleScope::Static => "static",
+            RuleScope::Shard => "shard",
+        })
+    }
 }
 
 impl<'a> RuleMeta<'a> {
@@ -30,7 +55,15 @@ impl<'a> RuleMeta<'a> {
             name,
             severity,
             docs: "",
+            scope: RuleScope::Static,
         }
+    }
+
+    /// The same metadata with another [`RuleScope`].
+    #[must_use]
+    pub const fn with_scope(mut self, scope: RuleScope) -> Self {
+        self.scope = scope;
+        self
     }
 
     /// The same metadata with `docs` as documentation.
@@ -73,8 +106,8 @@ fn dedent(docs: &str) -> String {
     out
 }
 
-/// A gate rule: looks at a migration (and, later, at a shard's catalog and evidence) and reports
-/// [`Finding`]s.
+/// A gate rule: looks at a migration (and, for per-shard rules, at a shard's evidence) and
+/// reports [`Finding`]s.
 ///
 /// A rule has two parts: [`meta`](GateRule::meta) (code, name, default severity, docs) and
 /// [`check`](GateRule::check). Rules do not apply configuration or inline ignores themselves:
@@ -133,7 +166,8 @@ pub trait GateRule: Send + Sync {
 /// also available at run time as `RuleType::META.docs` (what `deployclaw explain` prints).
 ///
 /// The macro defines a unit struct and its `META` constant; implement [`GateRule`] with
-/// `fn meta(&self) -> RuleMeta<'_> { Self::META }` and your `check`.
+/// `fn meta(&self) -> RuleMeta<'_> { Self::META }` and your `check`. An optional
+/// `scope: Shard` after `severity` marks a per-shard rule ([`RuleScope`]).
 ///
 /// ```
 /// use gates::{declare_rule, Finding, GateRule, RuleContext, RuleMeta};
@@ -173,7 +207,8 @@ macro_rules! declare_rule {
         $vis:vis struct $rule:ident {
             code: $code:literal,
             name: $name:literal,
-            severity: $severity:ident $(,)?
+            severity: $severity:ident
+            $(, scope: $scope:ident)? $(,)?
         }
     ) => {
         $(#[doc = $doc])+
@@ -184,7 +219,8 @@ macro_rules! declare_rule {
             /// This rule's code, name, default severity and documentation (its doc comment).
             pub const META: $crate::RuleMeta<'static> =
                 $crate::RuleMeta::new($code, $name, $crate::Severity::$severity)
-                    .with_docs(concat!($($doc, "\n"),+));
+                    .with_docs(concat!($($doc, "\n"),+))
+                    $(.with_scope($crate::RuleScope::$scope))?;
         }
     };
 }

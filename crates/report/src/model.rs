@@ -627,3 +627,41 @@ pub fn fleet_fingerprint<'a>(
     lines.sort();
     sha256_hex(lines.concat().as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_ids_are_uuid_v4_shaped_and_fresh() {
+        let a = new_execution_id();
+        let b = new_execution_id();
+        assert_ne!(a, b);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'));
+        assert!(matches!(
+            parts[3].chars().next(),
+            Some('8' | '9' | 'a' | 'b')
+        ));
+    }
+
+    #[test]
+    fn fleet_fingerprint_ignores_order_and_sees_changes() {
+        let a = fleet_fingerprint([("db1", "t1", "x"), ("db2", "t2", "y")]);
+        let b = fleet_fingerprint([("db2", "t2", "y"), ("db1", "t1", "x")]);
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            fleet_fingerprint([("db1", "t1", "x"), ("db2", "t2", "z")])
+        );
+        assert_ne!(
+            a,
+            fleet_fingerprint([("db1", "t1", "x"), ("db1", "t2", "y")])
+        );
+        assert_ne!(a, fleet_fingerprint([("db1", "t1", "x")]));
+    }
+}

@@ -238,6 +238,9 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+/// Receives one difference: object, what, before, after.
+type Push<'a> = dyn FnMut(String, &str, Option<String>, Option<String>) + 'a;
+
 fn is_ext_member(classid: &str, alias: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = '{classid}'::regclass \
@@ -792,7 +795,7 @@ impl CatalogSnapshot {
             });
         };
         fn cmp_opt<T: PartialEq + std::fmt::Debug>(
-            push: &mut dyn FnMut(String, &str, Option<String>, Option<String>),
+            push: &mut Push<'_>,
             object: &str,
             what: &str,
             b: &T,
@@ -1110,7 +1113,7 @@ impl CatalogSnapshot {
 }
 
 fn diff_indexes(
-    push: &mut dyn FnMut(String, &str, Option<String>, Option<String>),
+    push: &mut Push<'_>,
     before: &BTreeMap<String, IndexSnap>,
     after: &BTreeMap<String, IndexSnap>,
 ) {
@@ -1159,7 +1162,7 @@ fn diff_indexes(
 }
 
 fn diff_map<T: PartialEq>(
-    push: &mut dyn FnMut(String, &str, Option<String>, Option<String>),
+    push: &mut Push<'_>,
     kind: &str,
     before: &BTreeMap<String, T>,
     after: &BTreeMap<String, T>,

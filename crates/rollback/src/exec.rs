@@ -84,11 +84,9 @@ pub async fn execute_migration(
             return Err(failure(s.index, s.span.line, &s.sql, &e));
         }
     }
-    if wrap {
-        if let Err(e) = run(conn, "COMMIT").await {
-            let _ = run(conn, "ROLLBACK").await;
-            return Err(failure(migration.statements.len(), 0, "COMMIT", &e));
-        }
+    if wrap && let Err(e) = run(conn, "COMMIT").await {
+        let _ = run(conn, "ROLLBACK").await;
+        return Err(failure(migration.statements.len(), 0, "COMMIT", &e));
     }
     Ok(())
 }

@@ -501,7 +501,7 @@ impl Gen<'_> {
                 } else if is_query {
                     Outcome::NoOp("a query changes nothing".into())
                 } else {
-                    Outcome::Irreversible("statement not recognised; cannot invert it".into())
+                    Outcome::Irreversible(format!("{} is not inverted automatically", first_words(&stmt.sql, 3)))
                 }
             }
         }
@@ -588,10 +588,11 @@ impl Gen<'_> {
                 }
                 let tname = table.name.clone();
                 for s in self.state.sequences.values_mut() {
-                    if let Some((t, c)) = &mut s.owned_by {
-                        if *t == tname && c == column {
-                            *c = new_name.clone();
-                        }
+                    if let Some((t, c)) = &mut s.owned_by
+                        && *t == tname
+                        && c == column
+                    {
+                        *c = new_name.clone();
                     }
                 }
                 Outcome::Inverse(vec![tx(format!(
@@ -669,7 +670,7 @@ impl Gen<'_> {
                         table, column
                     ));
                 };
-                let old = std::mem::replace(&mut c.default, Some(default.sql.clone()));
+                let old = c.default.replace(default.sql.clone());
                 Outcome::Inverse(vec![tx(restore_default(table, column, old.as_deref()))])
             }
             Operation::DropDefault { table, column } => {
@@ -736,22 +737,21 @@ impl Gen<'_> {
                 name,
                 new_name,
             } => {
-                if let Some(t) = self.table_mut(table) {
-                    if let Some(mut c) = t.constraints.remove(name) {
-                        if let Some(ix) = c
-                            .index
-                            .clone()
-                            .filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x"))
-                        {
-                            if ix == *name {
-                                if let Some(i) = t.indexes.remove(&ix) {
-                                    t.indexes.insert(new_name.clone(), i);
-                                }
-                                c.index = Some(new_name.clone());
-                            }
+                if let Some(t) = self.table_mut(table)
+                    && let Some(mut c) = t.constraints.remove(name)
+                {
+                    if let Some(ix) = c
+                        .index
+                        .clone()
+                        .filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x"))
+                        && ix == *name
+                    {
+                        if let Some(i) = t.indexes.remove(&ix) {
+                            t.indexes.insert(new_name.clone(), i);
                         }
-                        t.constraints.insert(new_name.clone(), c);
+                        c.index = Some(new_name.clone());
                     }
+                    t.constraints.insert(new_name.clone(), c);
                 }
                 Outcome::Inverse(vec![tx(format!(
                     "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
@@ -845,18 +845,18 @@ impl Gen<'_> {
                         "index {name} did not exist (ALTER INDEX IF EXISTS is a no-op)"
                     ));
                 }
-                if let Some((tk, _)) = self.find_index(&name.name) {
-                    if let Some(t) = self.state.tables.get_mut(&tk) {
-                        if let Some(i) = t.indexes.remove(&name.name) {
-                            t.indexes.insert(new_name.clone(), i);
-                        }
-                        if let Some(c) = t.constraints.remove(&name.name) {
-                            t.constraints.insert(new_name.clone(), c);
-                        }
-                        for c in t.constraints.values_mut() {
-                            if c.index.as_deref() == Some(name.name.as_str()) {
-                                c.index = Some(new_name.clone());
-                            }
+                if let Some((tk, _)) = self.find_index(&name.name)
+                    && let Some(t) = self.state.tables.get_mut(&tk)
+                {
+                    if let Some(i) = t.indexes.remove(&name.name) {
+                        t.indexes.insert(new_name.clone(), i);
+                    }
+                    if let Some(c) = t.constraints.remove(&name.name) {
+                        t.constraints.insert(new_name.clone(), c);
+                    }
+                    for c in t.constraints.values_mut() {
+                        if c.index.as_deref() == Some(name.name.as_str()) {
+                            c.index = Some(new_name.clone());
                         }
                     }
                 }
@@ -1108,10 +1108,10 @@ impl Gen<'_> {
             Operation::AlterTableOther { table, action } => self.alter_table_other(table, action),
             Operation::AttachPartition { table, partition } => {
                 let bound = partition_bound_sql(&stmt.sql);
-                if let Some(k) = self.key(partition) {
-                    if let Some(p) = self.state.tables.get_mut(&k) {
-                        p.partition_of = Some((qn(table), bound.unwrap_or_default()));
-                    }
+                if let Some(k) = self.key(partition)
+                    && let Some(p) = self.state.tables.get_mut(&k)
+                {
+                    p.partition_of = Some((qn(table), bound.unwrap_or_default()));
                 }
                 Outcome::Inverse(vec![tx(format!(
                     "ALTER TABLE {} DETACH PARTITION {}",
@@ -1224,12 +1224,7 @@ impl Gen<'_> {
                 object,
                 text,
             } => self.comment(object_kind, object, text.as_deref()),
-            Operation::Other { .. } => self.by_keywords(stmt).unwrap_or_else(|| {
-                Outcome::Irreversible(format!(
-                    "{} is not inverted automatically",
-                    first_words(&stmt.sql, 3)
-                ))
-            }),
+            Operation::Other { .. } => self.opaque(stmt),
             _ => Outcome::Irreversible(format!(
                 "{} is not inverted automatically (operation not known to the rollback generator)",
                 first_words(&stmt.sql, 3)
@@ -1453,10 +1448,10 @@ impl Gen<'_> {
             }
         }
         for s in self.state.sequences.values_mut() {
-            if let Some((t, _)) = &mut s.owned_by {
-                if t == old {
-                    *t = new.to_string();
-                }
+            if let Some((t, _)) = &mut s.owned_by
+                && t == old
+            {
+                *t = new.to_string();
             }
         }
     }
@@ -1500,15 +1495,15 @@ impl Gen<'_> {
                 .map(|s| s.rev(loss, note.clone())),
         );
         for (n, s) in &owned {
-            if let Some((_, c)) = &s.owned_by {
-                if !s.data_type.is_empty() {
-                    v.push(tx(format!(
-                        "ALTER SEQUENCE {} OWNED BY {}.{}",
-                        sibling(table, n),
-                        q,
-                        quote_ident(c)
-                    )));
-                }
+            if let Some((_, c)) = &s.owned_by
+                && !s.data_type.is_empty()
+            {
+                v.push(tx(format!(
+                    "ALTER SEQUENCE {} OWNED BY {}.{}",
+                    sibling(table, n),
+                    q,
+                    quote_ident(c)
+                )));
             }
         }
         // Foreign keys of other tables pointing here were dropped by CASCADE.
@@ -1785,10 +1780,10 @@ impl Gen<'_> {
             if c.inherited || !c.columns.iter().any(|x| x == column) {
                 continue;
             }
-            if let Some(ix) = &c.index {
-                if matches!(c.kind.as_str(), "p" | "u" | "x") {
-                    dropped_idx.push(ix.clone());
-                }
+            if let Some(ix) = &c.index
+                && matches!(c.kind.as_str(), "p" | "u" | "x")
+            {
+                dropped_idx.push(ix.clone());
             }
             if matches!(c.kind.as_str(), "f" | "c") {
                 let mut r = self.readd_fk_or_check(&q, &k, cn, c);
@@ -1927,12 +1922,43 @@ impl Gen<'_> {
             .and_then(|u| self.table(table).and_then(|t| t.indexes.get(u).cloned()));
         let partitioned = self.table(table).is_some_and(|t| t.kind == "p");
         let table_is_old = self.table(table).is_some_and(|t| t.origin.is_some());
+        // A primary key makes its columns NOT NULL, and dropping it does not undo that.
+        let nullable_pk_cols: Vec<String> = match &c.kind {
+            ConstraintKind::PrimaryKey { columns, using_index } => {
+                let cols: Vec<String> = match using_index {
+                    Some(u) => self
+                        .table(table)
+                        .and_then(|t| t.indexes.get(u))
+                        .map(|i| i.columns.clone())
+                        .unwrap_or_default(),
+                    None => columns.clone(),
+                };
+                cols.into_iter()
+                    .filter(|col| {
+                        self.table(table)
+                            .and_then(|t| t.column(col))
+                            .is_some_and(|c| !c.not_null)
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         let name = self.register_constraint(table, c);
         let mut v = vec![tx(format!(
             "ALTER TABLE {} DROP CONSTRAINT {}",
             qn(table),
             quote_ident(&name)
         ))];
+        for col in &nullable_pk_cols {
+            v.push(tx(format!(
+                "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL",
+                qn(table),
+                quote_ident(col)
+            )));
+            if let Some(cm) = self.table_mut(table).and_then(|t| t.column_mut(col)) {
+                cm.not_null = true;
+            }
+        }
         if let (Some(u), Some(ix)) = (&using, old_index) {
             // The constraint took the index over (and renamed it); dropping it dropped the index.
             if !ix.definition.is_empty() {
@@ -2030,14 +2056,13 @@ impl Gen<'_> {
             .index
             .as_ref()
             .filter(|_| matches!(c.kind.as_str(), "p" | "u" | "x"))
+            && let Some(cm) = t.indexes.get(ix).and_then(|i| i.comment.clone())
         {
-            if let Some(cm) = t.indexes.get(ix).and_then(|i| i.comment.clone()) {
-                v.push(tx(format!(
-                    "COMMENT ON INDEX {} IS {}",
-                    sibling(table, ix),
-                    quote_literal(&cm)
-                )));
-            }
+            v.push(tx(format!(
+                "COMMENT ON INDEX {} IS {}",
+                sibling(table, ix),
+                quote_literal(&cm)
+            )));
         }
         // Foreign keys that depended on a dropped unique/primary key went with it (CASCADE).
         if cascade && matches!(c.kind.as_str(), "p" | "u") {
@@ -2854,12 +2879,7 @@ fn first_line(sql: &str) -> String {
 }
 
 fn first_words(sql: &str, n: usize) -> String {
-    strip_leading_comments(sql)
-        .split_whitespace()
-        .take(n)
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_uppercase()
+    strip_leading_comments(sql).split_whitespace().take(n).collect::<Vec<_>>().join(" ")
 }
 
 fn strip_leading_comments(sql: &str) -> &str {

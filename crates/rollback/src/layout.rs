@@ -153,10 +153,10 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
                 Some(p) => Some(read(p)?),
                 None => None,
             };
-            let run_in_transaction = !up
+            let run_in_transaction = up
                 .lines()
                 .next()
-                .is_some_and(|l| l.trim() == "-- no-transaction");
+                .is_none_or(|l| l.trim() != "-- no-transaction");
             out.push(MigrationPair {
                 name: base,
                 version,

@@ -254,10 +254,10 @@ pub(crate) fn assemble(
             }
             last_source = Some(s.source_statement);
         }
-        if s.reversible != Reversibility::Exact {
-            if let Some(n) = &s.note {
-                script.push_str(&format!("-- {}: {n}\n", reversibility_label(s.reversible)));
-            }
+        if s.reversible != Reversibility::Exact
+            && let Some(n) = &s.note
+        {
+            script.push_str(&format!("-- {}: {n}\n", reversibility_label(s.reversible)));
         }
         script.push_str(&s.sql);
         script.push_str(";\n");

@@ -279,22 +279,23 @@ pub fn index_column_name(key: &str) -> String {
     let Some(ident) = ident else {
         return "expr".into();
     };
+    let raw_rest = rest;
     let rest = rest.trim_start();
     if rest.starts_with('(') {
         return ident.rsplit('.').next().unwrap_or(&ident).to_string();
     }
-    if rest.starts_with('.') {
+    if let Some(after_dot) = rest.strip_prefix('.') {
         // qualified function or column reference
-        let (_, r2) = split_ident(&rest[1..]);
+        let (_, r2) = split_ident(after_dot);
         if r2.trim_start().starts_with('(') {
-            let (i2, _) = split_ident(&rest[1..]);
+            let (i2, _) = split_ident(after_dot);
             return i2.unwrap_or_else(|| "expr".into());
         }
         return "expr".into();
     }
     if rest.is_empty()
         || rest.starts_with("::")
-        || rest.chars().next().is_some_and(char::is_whitespace)
+        || raw_rest.chars().next().is_some_and(char::is_whitespace)
     {
         let upper = rest.trim().to_ascii_uppercase();
         if rest.is_empty()

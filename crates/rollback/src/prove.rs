@@ -470,7 +470,7 @@ fn sample_value(ty: &str, i: usize, snap: &CatalogSnapshot) -> Option<String> {
         "text" | "character varying" | "character" | "citext" | "name" | "bpchar" => {
             format!("'{i}sample'::{ty}")
         }
-        "boolean" => (if i % 2 == 0 { "true" } else { "false" }).to_string(),
+        "boolean" => (if i.is_multiple_of(2) { "true" } else { "false" }).to_string(),
         "uuid" => format!("md5('{i}')::uuid"),
         "json" | "jsonb" => format!("'{{\"k\": {i}}}'::{ty}"),
         "date" => format!("date '2020-01-01' + {i}"),

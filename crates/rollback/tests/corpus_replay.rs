@@ -131,11 +131,9 @@ fn column_order(e: &HistoryEntry) -> Vec<String> {
         ("upstream down", &e.upstream),
         ("generated rollback", &e.generated),
     ] {
-        if let Some(p) = p {
-            if p.restored {
-                for m in p.mismatches.iter().filter(|m| m.column_order_only) {
-                    out.push(format!("{} ({who}): {}", e.name, m.object));
-                }
+        if let Some(p) = p.as_ref().filter(|p| p.restored) {
+            for m in p.mismatches.iter().filter(|m| m.column_order_only) {
+                out.push(format!("{} ({who}): {}", e.name, m.object));
             }
         }
     }

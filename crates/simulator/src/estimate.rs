@@ -384,3 +384,46 @@ pub fn estimate(
         throughput: *tp,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(bytes: i64) -> Vec<TableStats> {
+        vec![TableStats {
+            schema: "s".into(),
+            table: "t".into(),
+            exists: true,
+            heap_bytes: bytes * 3 / 4,
+            total_bytes: bytes,
+            index_bytes: bytes / 4,
+            row_estimate: Some(bytes / 100),
+        }]
+    }
+
+    #[test]
+    fn forty_gigabytes_and_four_megabytes_differ() {
+        let m = migration_parser::parse(
+            "t.sql",
+            "ALTER TABLE t ALTER COLUMN v TYPE bigint;\nCREATE INDEX i ON t (v);\nCREATE INDEX CONCURRENTLY j ON t (w);\nALTER TABLE t ADD COLUMN z int;",
+            &Default::default(),
+        )
+        .expect("parse");
+        let tp = Throughput::default();
+        let small = estimate(&m, None, "s", &stats(4_000_000), 15, &tp);
+        let big = estimate(&m, None, "s", &stats(40_000_000_000), 15, &tp);
+        // Rewrite: 40 GB @ 40 MB/s = 1000 s; 4 MB = 100 ms (+ catalog).
+        assert!((big.statements[0].estimated_lock_ms - 1_000_005.0).abs() < 1.0, "{:#?}", big.statements[0]);
+        assert!((small.statements[0].estimated_lock_ms - 105.0).abs() < 1.0, "{:#?}", small.statements[0]);
+        assert_eq!(big.statements[0].blocking_lock, Some(LockMode::AccessExclusive));
+        // CREATE INDEX: SHARE lock, heap / index rate.
+        assert_eq!(big.statements[1].blocking_lock, Some(LockMode::Share));
+        assert!((big.statements[1].estimated_lock_ms - (30e9 / 30e6 * 1000.0 + 5.0)).abs() < 1.0);
+        // CONCURRENTLY: takes time, blocks nothing.
+        assert_eq!(big.statements[2].estimated_lock_ms, 0.0);
+        assert!(big.statements[2].estimated_ms > 1000.0);
+        // ADD COLUMN: catalog only, but ACCESS EXCLUSIVE.
+        assert_eq!(big.statements[3].estimated_lock_ms, 5.0);
+        assert!(big.total_lock_ms > 1000 * small.total_lock_ms);
+    }
+}

@@ -158,7 +158,7 @@ pub(crate) enum Check {
         predicate: Option<String>,
         nulls_not_distinct: bool,
     },
-    CheckExpr {
+    Expression {
         expr: String,
     },
     Cast {
@@ -694,16 +694,14 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                 }
                 Operation::DropIndex {
                     name, if_exists, ..
-                } => {
-                    if !*if_exists && !w.created_relations.contains(name) {
-                        plan.refs.push(ObjRef {
-                            statement_index: si,
-                            kind: ObjKind::Index,
-                            table: name.clone(),
-                            name: name.name.clone(),
-                            must_exist: true,
-                        });
-                    }
+                } if !*if_exists && !w.created_relations.contains(name) => {
+                    plan.refs.push(ObjRef {
+                        statement_index: si,
+                        kind: ObjKind::Index,
+                        table: name.clone(),
+                        name: name.name.clone(),
+                        must_exist: true,
+                    });
                 }
                 Operation::RenameIndex { name, new_name } => {
                     if !w.created_relations.contains(name) {
@@ -963,7 +961,7 @@ fn plan_constraint(
                 table: t.clone(),
                 column: None,
                 constraint: name,
-                check: Check::CheckExpr { expr: expr.clone() },
+                check: Check::Expression { expr: expr.clone() },
                 would_fail,
                 skipped: empty_skip(),
                 note,
@@ -1380,10 +1378,9 @@ async fn run_one(
     let qt = quote_qualified(&s, &t);
     let started = Instant::now();
     // Sample key of offending rows: the primary key (or ctid).
-    let pk = match savepoint(conn, "", async |c| primary_key(c, pk_cache, &s, &t).await).await? {
-        Ok(v) => v,
-        Err(_) => Vec::new(),
-    };
+    let pk: Vec<String> = savepoint(conn, "", async |c| primary_key(c, pk_cache, &s, &t).await)
+        .await?
+        .unwrap_or_default();
     let sample = row_text("x", &pk);
     let sql = match &p.check {
         Check::Orphans {
@@ -1549,7 +1546,7 @@ async fn run_one(
                     .join(", ")
             )
         }
-        Check::CheckExpr { expr } => format!(
+        Check::Expression { expr } => format!(
             "SELECT count(*) OVER (), {sample} FROM {qt} AS x WHERE NOT ({expr}) LIMIT {MAX_SAMPLES}"
         ),
         Check::Cast {
@@ -1868,4 +1865,82 @@ async fn run_sizes(
         });
     }
     Ok((stats, results))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(sql: &str) -> Migration {
+        migration_parser::parse("t.sql", sql, &Default::default()).expect("parse")
+    }
+
+    #[test]
+    fn plan_follows_renames_backfills_and_validate() {
+        let p = plan(&m("ALTER TABLE a RENAME TO b;
+ALTER TABLE b ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES p (id);
+ALTER TABLE b RENAME COLUMN y TO z;
+ALTER TABLE b ALTER COLUMN z SET NOT NULL;
+ALTER TABLE c ADD CONSTRAINT ck CHECK (v > 0) NOT VALID;
+ALTER TABLE c VALIDATE CONSTRAINT ck;
+UPDATE d SET w = 1;
+ALTER TABLE d ALTER COLUMN w SET NOT NULL;
+ALTER TABLE e ADD CONSTRAINT e_fk FOREIGN KEY (q) REFERENCES p (id) NOT VALID;
+"));
+        let fk = p
+            .probes
+            .iter()
+            .find(|x| x.kind == ProbeKind::FkOrphans && x.statement_index == 1)
+            .unwrap();
+        assert_eq!(
+            fk.table,
+            QualifiedName::new("a"),
+            "probed under the shard's name"
+        );
+        assert!(fk.would_fail);
+        let nn = p.probes.iter().find(|x| x.statement_index == 3).unwrap();
+        assert_eq!(
+            (nn.table.name.as_str(), nn.column.as_deref()),
+            ("a", Some("y"))
+        );
+        let ck = p
+            .probes
+            .iter()
+            .find(|x| x.kind == ProbeKind::CheckViolations)
+            .unwrap();
+        assert_eq!(
+            ck.statement_index, 5,
+            "NOT VALID + VALIDATE: probed at the VALIDATE"
+        );
+        assert!(ck.would_fail);
+        let bf = p.probes.iter().find(|x| x.statement_index == 7).unwrap();
+        assert!(
+            !bf.would_fail && bf.note.as_deref().unwrap_or("").contains("backfilled"),
+            "{bf:?}"
+        );
+        let nv = p.probes.iter().find(|x| x.statement_index == 8).unwrap();
+        assert!(!nv.would_fail, "NOT VALID without VALIDATE never fails");
+        assert!(p.tables.contains(&QualifiedName::new("a")));
+        assert!(!p.tables.contains(&QualifiedName::new("b")));
+        assert!(
+            p.refs
+                .iter()
+                .any(|r| r.kind == ObjKind::Relation && r.name == "b" && !r.must_exist)
+        );
+    }
+
+    #[test]
+    fn index_keys_are_quoted_or_kept() {
+        assert_eq!(key_sql("email"), "\"email\"");
+        assert_eq!(key_sql("email DESC NULLS LAST"), "\"email\"");
+        assert_eq!(key_sql("lower(email)"), "lower(email)");
+        assert_eq!(key_sql("\"Email\""), "\"Email\"");
+        assert!(is_plain_cast(
+            "legacy_amount::integer",
+            "legacy_amount",
+            "integer"
+        ));
+        assert!(is_plain_cast("CAST(\"v\" AS bigint)", "v", "bigint"));
+        assert!(!is_plain_cast("(v::numeric * 2)::bigint", "v", "bigint"));
+    }
 }

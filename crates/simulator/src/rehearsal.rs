@@ -367,11 +367,8 @@ fn pg_env(cmd: &mut tokio::process::Command, spec: &ConnectionSpec, database: &s
         .env("PGCONNECT_TIMEOUT", "15")
         .env_remove("PGSERVICE")
         .env_remove("PGOPTIONS");
-    match &spec.password {
-        Some(p) => {
-            cmd.env("PGPASSWORD", p.expose());
-        }
-        None => {}
+    if let Some(p) = &spec.password {
+        cmd.env("PGPASSWORD", p.expose());
     }
     if let Some(m) = &spec.sslmode {
         cmd.env("PGSSLMODE", m);

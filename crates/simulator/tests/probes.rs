@@ -48,7 +48,7 @@ ALTER TABLE users ADD COLUMN flag boolean NOT NULL DEFAULT false;
 ALTER TABLE users ALTER COLUMN flag SET NOT NULL;
 "#;
 
-fn find<'a>(probes: &'a [ProbeResult], kind: ProbeKind, stmt: usize) -> &'a ProbeResult {
+fn find(probes: &[ProbeResult], kind: ProbeKind, stmt: usize) -> &ProbeResult {
     probes
         .iter()
         .find(|p| p.kind == kind && p.statement_index == Some(stmt))
@@ -157,6 +157,24 @@ async fn probes_find_exactly_the_planted_problems() {
         assert_eq!(failing.len(), 10, "{failing:?}");
         assert!(p.iter().all(|r| r.error.is_none()), "{p:#?}");
     }
+    // The generated SQL is shown to users (reports): snapshot it for the hostile schema.
+    let hostile = res.shards.iter().find(|s| s.schema == HOSTILE).unwrap();
+    let sql: Vec<String> = hostile
+        .probes
+        .iter()
+        .filter(|p| !matches!(p.kind, ProbeKind::TableSize | ProbeKind::MissingObject | ProbeKind::ObjectAlreadyExists))
+        .map(|p| {
+            format!(
+                "-- statement {} {} count={} would_fail={}\n{}",
+                p.statement_index.map(|i| i + 1).unwrap_or(0),
+                p.kind.as_str(),
+                p.count,
+                p.would_fail,
+                if p.sql.is_empty() { "(skipped)" } else { &p.sql }
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("probe_sql_hostile_schema", sql.join("\n\n"));
     // The hostile schema name did not break anything: the tables are still there.
     let mut c = conn(&pg, "app").await;
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = $1")

@@ -15,7 +15,7 @@ fn pid_of(pg: &EphemeralPg) -> i32 {
 fn alive(pid: i32) -> bool {
     // A zombie or a reused pid would fool kill(0); check /proc state too.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"),
+        Ok(s) => s.split_whitespace().nth(2).is_none_or(|st| st != "Z"),
         Err(_) => false,
     }
 }

@@ -1,0 +1,156 @@
+//! `deployclaw rollback generate`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use rollback::CatalogSnapshot;
+use sqlx::Connection as _;
+
+use crate::exit;
+
+/// Rollback subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RollbackCommand {
+    /// Print the generated rollback of a migration against a shard's catalog.
+    Generate(GenerateArgs),
+}
+
+/// Arguments of `deployclaw rollback generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The migration file.
+    #[arg(long)]
+    pub sql_file: PathBuf,
+    /// Read the pre-migration catalog from this instance (postgres:// URL).
+    #[arg(long, conflicts_with = "schema_file")]
+    pub target_db: Option<String>,
+    /// Read the pre-migration catalog from a schema dump (`pg_dump --schema-only` output),
+    /// loaded into an ephemeral PostgreSQL.
+    #[arg(long)]
+    pub schema_file: Option<PathBuf>,
+    /// The tenant schema whose catalog is used (default: the first schema matching
+    /// --tenant-schemas, else `public`).
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Tenant schema pattern used to pick a shard when --schema is not given.
+    #[arg(long, default_value = "tenant_*")]
+    pub tenant_schemas: String,
+    /// Configuration file (transaction mode, PostgreSQL version).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Run a rollback subcommand.
+pub fn run(c: RollbackCommand) -> i32 {
+    let RollbackCommand::Generate(a) = c;
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    };
+    let code = rt.block_on(generate(a));
+    topology::ephemeral::cleanup_all();
+    code
+}
+
+async fn generate(a: GenerateArgs) -> i32 {
+    let config = match super::validate::load_config(a.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    };
+    let migration = match deployclaw::pipeline::load_migration(&a.sql_file, &config) {
+        Ok((m, _)) => m,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    };
+    let snapshot = match (&a.target_db, &a.schema_file) {
+        (Some(url), None) => match from_url(url, a.schema.as_deref(), &a.tenant_schemas).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("deployclaw: {e}");
+                return exit::UNREACHABLE;
+            }
+        },
+        (None, Some(file)) => match from_dump(file, a.schema.as_deref().unwrap_or("public")).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("deployclaw: {e}");
+                return exit::INPUT;
+            }
+        },
+        _ => {
+            eprintln!("deployclaw: give the pre-migration catalog with --target-db URL or --schema-file DUMP");
+            return exit::INPUT;
+        }
+    };
+    let rb = rollback::generate(&migration, &snapshot, &rollback::Options::default());
+    println!("{}", rb.script.trim_end());
+    for i in &rb.irreversible {
+        eprintln!(
+            "deployclaw: {}:{}:{}: irreversible: {} ({})",
+            a.sql_file.display(),
+            i.line,
+            i.column,
+            i.sql,
+            i.reason
+        );
+    }
+    exit::GREEN
+}
+
+async fn from_url(url: &str, schema: Option<&str>, pattern: &str) -> anyhow::Result<CatalogSnapshot> {
+    let spec = topology::ConnectionSpec::from_url(url)?;
+    let schema = match schema {
+        Some(s) => s.to_owned(),
+        None => {
+            let instance = topology::Instance {
+                name: "target".into(),
+                connection: spec.clone(),
+                labels: Default::default(),
+            };
+            let shards =
+                topology::discover_on_instance(&instance, &topology::DiscoverySpec::schemas(pattern)).await?;
+            shards
+                .first()
+                .map(|s| s.location.schema().to_owned())
+                .unwrap_or_else(|| "public".to_owned())
+        }
+    };
+    let mut conn = spec.connect("target").await?;
+    let snap = CatalogSnapshot::introspect(&mut conn, &schema).await?;
+    let _ = conn.close().await;
+    Ok(snap)
+}
+
+async fn from_dump(file: &std::path::Path, schema: &str) -> anyhow::Result<CatalogSnapshot> {
+    if !file.is_file() {
+        anyhow::bail!("{}: no such file", file.display());
+    }
+    let pg = topology::ephemeral::EphemeralPg::start_async(Default::default()).await?;
+    let res = tokio::process::Command::new(pg.bin_dir().join("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &pg.url(), "-f"])
+        .arg(file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .await?;
+    if !res.status.success() {
+        anyhow::bail!(
+            "{}: loading the schema dump failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&res.stderr).lines().next().unwrap_or("")
+        );
+    }
+    let mut conn = sqlx::PgConnection::connect_with(&pg.connect_options("postgres")).await?;
+    let snap = CatalogSnapshot::introspect(&mut conn, schema).await?;
+    let _ = conn.close().await;
+    Ok(snap)
+}

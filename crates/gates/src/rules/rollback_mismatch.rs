@@ -1,0 +1,93 @@
+use serde_json::json;
+
+use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
+
+declare_rule! {
+    /// ## What it does
+    /// Per shard: reports a rollback (generated, or supplied with `--rollback-file`) that was
+    /// proven on the shadow — migration forward, then rollback — and did **not** bring the
+    /// catalog back to what it was: every remaining difference is listed (object, what
+    /// differs, before and after), as is a rollback statement that failed (with SQLSTATE).
+    /// Differences in column order alone are not counted (PostgreSQL cannot reorder columns).
+    /// A rollback that was not tested is not judged here.
+    ///
+    /// ## Why is this bad?
+    /// The report would otherwise promise a way back that does not exist: after a rollback the
+    /// schema would still differ (a constraint missing, an index left behind, a column of the
+    /// wrong type), and the application version you roll back to may fail against it — or the
+    /// rollback itself errors half-way, leaving the shard in a third state.
+    ///
+    /// Severity **red**: without a working rollback the migration must not ship unapproved.
+    ///
+    /// ## Safe alternative
+    /// Fix the rollback script until forward → rollback leaves the catalog unchanged (the
+    /// differences say what is missing), e.g. restore a dropped constraint as it was:
+    /// ```sql
+    /// ALTER TABLE orders ADD CONSTRAINT orders_total_check CHECK (total >= 0) NOT VALID;
+    /// ALTER TABLE orders VALIDATE CONSTRAINT orders_total_check;
+    /// ```
+    pub struct RollbackMismatch {
+        code: "DC318",
+        name: "rollback-mismatch",
+        severity: Red,
+        scope: Shard,
+    }
+}
+
+/// How many differences the message lists (the evidence has them all).
+const LISTED: usize = 8;
+
+impl GateRule for RollbackMismatch {
+    fn meta(&self) -> RuleMeta<'_> {
+        Self::META
+    }
+
+    fn check(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
+        let Some(rb) = ctx.rollback() else {
+            return Vec::new();
+        };
+        if !rb.tested && rb.rollback_error.is_none() {
+            return Vec::new();
+        }
+        if rb.mismatches.is_empty() && rb.rollback_error.is_none() {
+            return Vec::new();
+        }
+        let mut parts = Vec::new();
+        if let Some(e) = &rb.rollback_error {
+            parts.push(format!("a rollback statement failed: {e}"));
+        }
+        if !rb.mismatches.is_empty() {
+            let listed: Vec<&str> = rb.mismatches.iter().take(LISTED).map(String::as_str).collect();
+            let more = rb.mismatches.len().saturating_sub(LISTED);
+            let mut s = format!(
+                "{} difference{} remain after forward → rollback: {}",
+                rb.mismatches.len(),
+                if rb.mismatches.len() == 1 { "" } else { "s" },
+                listed.join("; ")
+            );
+            if more > 0 {
+                s.push_str(&format!("; and {more} more"));
+            }
+            parts.push(s);
+        }
+        vec![
+            ctx.shard_finding(
+                self,
+                None,
+                format!(
+                    "the proven rollback does not restore the catalog: {}",
+                    parts.join("; ")
+                ),
+            )
+            .with_help(
+                "Fix the rollback until forward → rollback leaves the catalog unchanged (`deployclaw rollback generate` \
+                 prints the generated script to start from), then re-run the gate",
+            )
+            .with_evidence(json!({
+                "tested": rb.tested,
+                "mismatches": rb.mismatches,
+                "rollback_error": rb.rollback_error,
+            })),
+        ]
+    }
+}

@@ -1,0 +1,180 @@
+use serde_json::json;
+use simulator::{RehearsalMode, StatementOutcome};
+
+use super::shard_support::{explains, rule_for};
+use crate::{Finding, GateRule, RuleContext, RuleMeta, Severity, declare_rule};
+
+declare_rule! {
+    /// ## What it does
+    /// Per shard: reports every statement that failed in the rehearsal of the shard's schema
+    /// shape (on a shadow copy of its structure, or in place inside a rolled-back transaction),
+    /// with PostgreSQL's SQLSTATE and message. Also notes (as info) a rehearsal that could not
+    /// be set up, since statement failures are then unknown.
+    ///
+    /// De-duplication: when one of this shard's probes already predicts that statement's
+    /// failure — `fk-orphans` (23503), `not-null-violations` (23502), `unique-violations`
+    /// (23505), `check-violations` (23514), `cast-failures` (class 22), or `schema-drift` for a
+    /// missing (42P01, 42703, 42704, 3F000) or already existing (42P07, 42701, 42710, 42P06)
+    /// object — the failure is reported once, by that rule, and not here. A failure with
+    /// another SQLSTATE is reported here and names the probe rules that also fired on that
+    /// statement.
+    ///
+    /// ## Why is this bad?
+    /// A statement that fails aborts its transaction: in a `BEGIN ... COMMIT` block everything
+    /// before it rolls back, in autocommit mode the statements before it stay applied and the
+    /// shard is left half-migrated. Either way the fleet no longer has one schema version, and
+    /// the failing statement may have waited for and held its lock before failing (e.g.
+    /// `55P03` `lock_not_available` after `lock_timeout`, `57014` `query_canceled` after
+    /// `statement_timeout`, `25001` for `CONCURRENTLY` inside a transaction block).
+    ///
+    /// Severity **red**: the migration would fail on this shard.
+    ///
+    /// ## Safe alternative
+    /// Fix the statement for this schema shape — the SQLSTATE says what PostgreSQL rejected —
+    /// and re-run the gate. For example, a `CONCURRENTLY` statement must run outside a
+    /// transaction block:
+    /// ```sql
+    /// COMMIT;
+    /// CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);
+    /// ```
+    pub struct StatementFails {
+        code: "DC316",
+        name: "statement-fails",
+        severity: Red,
+        scope: Shard,
+    }
+}
+
+/// The condition name of common SQLSTATEs, for messages.
+fn condition(sqlstate: &str) -> Option<&'static str> {
+    Some(match sqlstate {
+        "23502" => "not_null_violation",
+        "23503" => "foreign_key_violation",
+        "23505" => "unique_violation",
+        "23514" => "check_violation",
+        "23P01" => "exclusion_violation",
+        "22P02" => "invalid_text_representation",
+        "22003" => "numeric_value_out_of_range",
+        "22001" => "string_data_right_truncation",
+        "42P01" => "undefined_table",
+        "42703" => "undefined_column",
+        "42704" => "undefined_object",
+        "42P07" => "duplicate_table",
+        "42701" => "duplicate_column",
+        "42710" => "duplicate_object",
+        "42601" => "syntax_error",
+        "42804" => "datatype_mismatch",
+        "2BP01" => "dependent_objects_still_exist",
+        "25001" => "active_sql_transaction",
+        "55P03" => "lock_not_available",
+        "57014" => "query_canceled",
+        "40P01" => "deadlock_detected",
+        "0A000" => "feature_not_supported",
+        _ => return None,
+    })
+}
+
+fn help_for(sqlstate: &str) -> &'static str {
+    match sqlstate {
+        "25001" => {
+            "Run this statement outside a transaction block (COMMIT before it, or mark the migration as non-transactional)"
+        }
+        "55P03" => {
+            "The lock could not be taken within lock_timeout: retry off-peak, or find and end the long transactions holding conflicting locks"
+        }
+        "57014" => {
+            "The statement ran past statement_timeout: make it cheaper (CONCURRENTLY / NOT VALID forms, batches) or run it in a maintenance window"
+        }
+        "2BP01" => {
+            "Other objects depend on this one: drop or change them first (CASCADE drops them silently — review what it would drop)"
+        }
+        s if s.starts_with("42") => {
+            "The statement does not fit this shard's schema: compare the shard with the fleet (schema-drift) and fix the statement or the shard"
+        }
+        s if s.starts_with("23") || s.starts_with("22") => {
+            "The shard's data violates the change: fix the rows first, or use the NOT VALID form and clean up before VALIDATE"
+        }
+        _ => "Fix the statement so that it runs on this schema shape, then re-run the gate",
+    }
+}
+
+impl GateRule for StatementFails {
+    fn meta(&self) -> RuleMeta<'_> {
+        Self::META
+    }
+
+    fn check(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
+        let Some(r) = ctx.rehearsal() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(err) = &r.setup_error {
+            out.push(
+                ctx.shard_finding(
+                    self,
+                    None,
+                    format!(
+                        "the rehearsal of this shard's schema shape could not be set up, so statement failures \
+                         are unknown (probes and lock estimates still apply): {err}"
+                    ),
+                )
+                .with_severity(Severity::Info)
+                .with_help("Check the shadow server (pg_dump must be at least the shard's major version) or pass --shadow URL")
+                .with_evidence(json!({ "setup_error": err, "fingerprint": r.fingerprint })),
+            );
+        }
+        let probes = ctx
+            .shard_evidence()
+            .map(|e| e.probes.as_slice())
+            .unwrap_or_default();
+        let place = match r.mode {
+            RehearsalMode::InPlace => "in the in-place rehearsal on this shard".to_string(),
+            _ => format!(
+                "in the rehearsal of this shard's schema shape (shadow copy of `{}`)",
+                r.shard
+            ),
+        };
+        for st in &r.statements {
+            let StatementOutcome::Failed { sqlstate, message } = &st.outcome else {
+                continue;
+            };
+            let code = sqlstate.as_deref().unwrap_or("");
+            let predicted: Vec<&simulator::ProbeResult> = probes
+                .iter()
+                .filter(|p| p.statement_index == Some(st.index) && p.would_fail && p.count > 0)
+                .collect();
+            if predicted.iter().any(|p| explains(p.kind, code)) {
+                continue;
+            }
+            let mut also: Vec<&str> = predicted.iter().map(|p| rule_for(p.kind)).collect();
+            also.sort_unstable();
+            also.dedup();
+            let state = match (sqlstate, condition(code)) {
+                (Some(s), Some(c)) => format!("SQLSTATE {s} ({c})"),
+                (Some(s), None) => format!("SQLSTATE {s}"),
+                (None, _) => "an error without SQLSTATE".to_string(),
+            };
+            let mut msg = format!("statement fails {place} with {state}: {message}");
+            if !also.is_empty() {
+                msg.push_str(&format!(
+                    " (this shard's probes also report {} for this statement)",
+                    also.join(", ")
+                ));
+            }
+            out.push(
+                ctx.shard_finding(self, Some(st.index), msg)
+                    .with_help(help_for(code))
+                    .with_evidence(json!({
+                        "sqlstate": sqlstate,
+                        "message": message,
+                        "statement": st.index,
+                        "line": st.line,
+                        "rehearsal": r.fingerprint,
+                        "mode": r.mode,
+                        "also_reported_by": also,
+                    })),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,257 @@
+//! The rollback step of the pipeline: generate the inverse from the majority schema shape and,
+//! with `validate_rollback`, prove it (or the user's `--rollback-file`) on a shadow.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use migration_parser::Migration;
+use report::RollbackInfo;
+use rollback::{CatalogSnapshot, Options, Proof, ProveOptions, RollbackSource, Shadow};
+use simulator::SimulationResult;
+use topology::{Catalog, ConnectionSpec, Fleet};
+
+use crate::PipelineError;
+use crate::pipeline::ValidateOptions;
+
+/// What the rollback step produced.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackOutcome {
+    /// The report's rollback section.
+    pub info: RollbackInfo,
+    /// Irreversible steps with their statement locations (for `rollback-irreversible`).
+    pub irreversible: Vec<rollback::Irreversible>,
+    /// The proof, when one ran.
+    pub proof: Option<Proof>,
+}
+
+/// Generate (and, when asked, prove) the rollback for the fleet's majority schema shape.
+pub(crate) async fn rollback_for(
+    opts: &ValidateOptions,
+    fleet: &Fleet,
+    migration: &Migration,
+    catalogs: &BTreeMap<String, Catalog>,
+    sim: &SimulationResult,
+) -> Result<RollbackOutcome, PipelineError> {
+    // The representative shard: the one rehearsed for the most common shape.
+    let Some((shard_id, catalog)) = representative(catalogs, sim) else {
+        return Ok(RollbackOutcome {
+            info: RollbackInfo {
+                source: "none".into(),
+                script: None,
+                tested: false,
+                irreversible: vec!["no shard catalog could be read: rollback not generated".into()],
+                mismatches: vec![],
+            },
+            ..RollbackOutcome::default()
+        });
+    };
+    let snapshot = CatalogSnapshot::from_topology(catalog);
+    let generated = rollback::generate(migration, &snapshot, &Options::default());
+    let user = match &opts.rollback_file {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
+                file: path.display().to_string(),
+                source,
+            })?;
+            Some(migration_parser::parse_bytes(
+                &path.display().to_string(),
+                &bytes,
+                &opts.config.parse_options(),
+            )?)
+        }
+        None => None,
+    };
+    let mut out = RollbackOutcome {
+        info: RollbackInfo {
+            source: if user.is_some() { "user".into() } else { "generated".into() },
+            script: Some(match &user {
+                Some(u) => u.source.clone(),
+                None => generated.script.clone(),
+            }),
+            tested: false,
+            irreversible: generated
+                .irreversible
+                .iter()
+                .map(|i| format!("line {}: {}: {}", i.line, i.sql, i.reason))
+                .collect(),
+            mismatches: vec![],
+        },
+        irreversible: generated.irreversible.clone(),
+        proof: None,
+    };
+    if !opts.validate_rollback {
+        return Ok(out);
+    }
+    let Some(shard) = fleet.shards.iter().find(|s| s.id == shard_id) else {
+        return Ok(out);
+    };
+    let Some(instance) = fleet.instance(&shard.instance) else {
+        return Ok(out);
+    };
+    let schemas = schemas_to_clone(catalog);
+    let setup = match dump_schemas(&instance.connection, shard.location.database(), &schemas).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.info.mismatches.push(format!("rollback not proven: cannot dump the shard's schema: {e}"));
+            return Ok(out);
+        }
+    };
+    let shadow = match &opts.sim.shadow {
+        Some(spec) => Shadow::from_url(&spec_url(spec))?,
+        None => Shadow::ephemeral().await?,
+    };
+    let source = match &user {
+        Some(u) => RollbackSource::Script(u),
+        None => RollbackSource::Generated(&generated),
+    };
+    let prove_opts = ProveOptions {
+        schema: shard.location.schema().to_owned(),
+        ..ProveOptions::default()
+    };
+    let proof = match rollback::prove(&shadow, &setup, migration, source, &prove_opts).await {
+        Ok(p) => p,
+        Err(e) => {
+            out.info
+                .mismatches
+                .push(format!("rollback not proven: the shadow proof could not run: {e}"));
+            return Ok(out);
+        }
+    };
+    out.info.tested = proof.tested;
+    out.info.mismatches = proof
+        .mismatches
+        .iter()
+        .filter(|m| !m.column_order_only)
+        .map(|m| m.to_string())
+        .collect();
+    if let Some(e) = &proof.forward_error {
+        out.info
+            .mismatches
+            .push(format!("forward migration failed on the shadow: {e}"));
+    }
+    if let Some(e) = &proof.rollback_error {
+        out.info.mismatches.push(format!("rollback failed on the shadow: {e}"));
+    }
+    for loss in &proof.data_loss {
+        let line = format!(
+            "data: {}.{}: {} of {} sample values lost ({})",
+            loss.table, loss.column, loss.values_lost, loss.rows_before, loss.reason
+        );
+        if !out.info.irreversible.contains(&line) {
+            out.info.irreversible.push(line);
+        }
+    }
+    out.proof = Some(proof);
+    Ok(out)
+}
+
+fn spec_url(spec: &ConnectionSpec) -> String {
+    // The shadow's URL including its password (never printed: Shadow redacts it).
+    let mut url = format!(
+        "postgres://{}@{}:{}/{}",
+        spec.user, spec.host, spec.port, spec.database
+    );
+    if spec.host.starts_with('/') {
+        url = format!(
+            "postgres://{}@localhost/{}?host={}&port={}",
+            spec.user, spec.database, spec.host, spec.port
+        );
+    }
+    if let Some(p) = &spec.password {
+        url = url.replacen("@", &format!(":{}@", urlencode(p.expose())), 1);
+    }
+    url
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The catalog of the shard rehearsed for the most common shape.
+fn representative<'a>(
+    catalogs: &'a BTreeMap<String, Catalog>,
+    sim: &SimulationResult,
+) -> Option<(String, &'a Catalog)> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &sim.shards {
+        if let Some(f) = &s.rehearsal {
+            *counts.entry(f.as_str()).or_default() += 1;
+        }
+    }
+    let best = counts.iter().max_by_key(|(_, n)| **n).map(|(f, _)| *f);
+    if let Some(r) = best.and_then(|f| sim.rehearsals.get(f))
+        && let Some(c) = catalogs.get(&r.shard)
+    {
+        return Some((r.shard.clone(), c));
+    }
+    catalogs.iter().next().map(|(k, c)| (k.clone(), c))
+}
+
+/// The shard's schema plus every schema its foreign keys reference.
+fn schemas_to_clone(c: &Catalog) -> Vec<String> {
+    let mut s = vec![c.schema.clone()];
+    for t in c.tables.values() {
+        for k in t.constraints.values() {
+            if let Some(fk) = &k.foreign_key
+                && !s.contains(&fk.references.schema)
+            {
+                s.push(fk.references.schema.clone());
+            }
+        }
+    }
+    s
+}
+
+/// `pg_dump --schema-only` of `schemas` (structure only; the proof seeds its own rows).
+async fn dump_schemas(
+    conn: &ConnectionSpec,
+    database: &str,
+    schemas: &[String],
+) -> Result<String, String> {
+    let bin = topology::ephemeral::find_bin_dir().map_err(|e| e.to_string())?;
+    let mut cmd = tokio::process::Command::new(bin.join("pg_dump"));
+    cmd.args([
+        "--schema-only",
+        "--no-owner",
+        "--no-privileges",
+        "--no-publications",
+        "--no-subscriptions",
+        "--no-security-labels",
+        "--no-tablespaces",
+    ]);
+    for s in schemas {
+        cmd.arg(format!("--schema={}", simulator::quote_ident(s)));
+    }
+    cmd.env("PGHOST", &conn.host)
+        .env("PGPORT", conn.port.to_string())
+        .env("PGUSER", &conn.user)
+        .env("PGDATABASE", database)
+        .env_remove("PGPASSWORD");
+    if let Some(p) = &conn.password {
+        cmd.env("PGPASSWORD", p.expose());
+    }
+    if let Some(m) = &conn.sslmode {
+        cmd.env("PGSSLMODE", m);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = cmd.output().await.map_err(|e| format!("cannot run pg_dump: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("pg_dump failed").to_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // pg_dump sets search_path to '' for the session; the proof sets its own.
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with("SELECT pg_catalog.set_config('search_path'") && !l.starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
