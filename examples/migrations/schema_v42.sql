@@ -1,6 +1,6 @@
 -- schema_v42: coupons become a real foreign key, every order needs a shipping address,
 -- e-mail addresses are unique per tenant, legacy amounts become integers, payments can no
--- longer be negative, and events get an index for the new activity feed.
+-- longer be negative, events get a trace id and an index for the new activity feed.
 --
 -- Runs per tenant schema (search_path = the tenant), file executed as `psql -f` would.
 
@@ -27,6 +27,11 @@ ALTER TABLE orders ALTER COLUMN legacy_amount TYPE integer USING legacy_amount::
 ALTER TABLE payments
     ADD CONSTRAINT payments_amount_cents_check CHECK (amount_cents >= 0) NOT VALID;
 ALTER TABLE payments VALIDATE CONSTRAINT payments_amount_cents_check;
+
+-- Every event gets a trace id for the new tracing pipeline. gen_random_uuid() is volatile:
+-- PostgreSQL rewrites the whole table under ACCESS EXCLUSIVE, so this is only acceptable where
+-- events is small (the gate estimates it per shard).
+ALTER TABLE events ADD COLUMN trace_id uuid DEFAULT gen_random_uuid();
 
 -- Activity feed lookups by kind.
 CREATE INDEX CONCURRENTLY events_kind_idx ON events (kind);

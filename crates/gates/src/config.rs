@@ -271,9 +271,11 @@ impl Config {
         for entry in raw.custom_rules {
             let (line, column) = at(entry.span());
             let spec = custom_rule(file, text, (line, column), entry.into_inner())?;
-            if let Some(other) = config.custom_rules.iter().find(|o| {
-                o.name() == spec.name() || o.code().eq_ignore_ascii_case(spec.code())
-            }) {
+            if let Some(other) = config
+                .custom_rules
+                .iter()
+                .find(|o| o.name() == spec.name() || o.code().eq_ignore_ascii_case(spec.code()))
+            {
                 return Err(GatesError::InvalidConfigValue {
                     file: file.to_string(),
                     line,
@@ -359,7 +361,10 @@ impl Config {
 
     /// The rules `[[custom_rules]]` declares.
     pub fn custom_rule_set(&self) -> Result<Vec<Box<dyn GateRule>>, GatesError> {
-        self.custom_rules.iter().map(CustomRuleSpec::to_rule).collect()
+        self.custom_rules
+            .iter()
+            .map(CustomRuleSpec::to_rule)
+            .collect()
     }
 
     /// Every rule name or code written in `[rules]` with the key it is under and its position
@@ -456,7 +461,11 @@ fn custom_rule(
     match kind.get_ref().as_str() {
         "statement" => {
             not_for(&raw.sql, "sql", "statement")?;
-            let op = required(raw.operation, "operation", "operation kind, e.g. \"drop_column\"")?;
+            let op = required(
+                raw.operation,
+                "operation",
+                "operation kind, e.g. \"drop_column\"",
+            )?;
             if !custom::OPERATION_KINDS.contains(&op.get_ref().as_str()) {
                 return Err(err(
                     pos_of(&op),

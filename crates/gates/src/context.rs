@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use simulator::{RehearsalResult, ShardEvidence, TableStats};
 use topology::{CatalogDifference, FkGraph};
 
-use crate::{
-    Config, CustomProbeOutcome, DriftItem, Finding, GateRule, Location, RollbackEvidence,
-};
+use crate::{Config, CustomProbeOutcome, DriftItem, Finding, GateRule, Location, RollbackEvidence};
 
 /// Everything a rule may look at.
 ///
@@ -50,6 +48,7 @@ pub struct RuleContext<'a> {
 struct ShardState<'a> {
     present: bool,
     id: Option<(String, String)>,
+    schema: Option<String>,
     evidence: Option<&'a ShardEvidence>,
     unreachable: Option<String>,
     rehearsal: Option<&'a RehearsalResult>,
@@ -124,6 +123,15 @@ impl<'a> RuleContext<'a> {
     ) -> RuleContext<'a> {
         self.shard.present = true;
         self.shard.id = Some((shard.into(), instance.into()));
+        self
+    }
+
+    /// The schema the shard's tables live in, when there is no [`ShardEvidence`] (which
+    /// carries it). Overrides `evidence.schema`.
+    #[must_use]
+    pub fn with_shard_schema(mut self, schema: impl Into<String>) -> RuleContext<'a> {
+        self.shard.present = true;
+        self.shard.schema = Some(schema.into());
         self
     }
 
@@ -245,8 +253,11 @@ impl<'a> RuleContext<'a> {
     }
 
     /// The schema the shard's tables live in (unqualified names in the migration resolve to it).
-    pub fn shard_schema(&self) -> Option<&'a str> {
-        self.shard.evidence.map(|e| e.schema.as_str())
+    pub fn shard_schema(&self) -> Option<&str> {
+        self.shard
+            .schema
+            .as_deref()
+            .or_else(|| self.shard.evidence.map(|e| e.schema.as_str()))
     }
 
     /// Why the shard could not be reached or read, if it could not.

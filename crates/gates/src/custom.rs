@@ -297,12 +297,16 @@ pub(crate) fn code_problem(code: &str) -> Option<String> {
     if c.is_empty() {
         return Some("the code is empty".into());
     }
-    if !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+    if !c
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
         return Some(format!("`{c}` (use letters, digits, `-` and `_`)"));
     }
     let upper = c.to_ascii_uppercase();
     if let Some(rest) = upper.strip_prefix("DC") {
-        let custom_range = rest.len() == 3 && rest.starts_with('8') && rest.chars().all(|d| d.is_ascii_digit());
+        let custom_range =
+            rest.len() == 3 && rest.starts_with('8') && rest.chars().all(|d| d.is_ascii_digit());
         if !custom_range {
             return Some(format!(
                 "`{c}`: DC codes are reserved for built-in rules (use your own prefix, e.g. ACME001, or DC800–DC899)"
@@ -626,9 +630,11 @@ impl GateRule for CustomProbeRule {
         let Some(outcome) = ctx.custom_probe(&self.spec.name) else {
             return Vec::new();
         };
-        let schema = ctx.shard_schema().unwrap_or_default();
         let shard = ctx.shard_id().unwrap_or_default();
-        let sql = self.spec.sql_for_schema(schema);
+        let (schema, sql) = match ctx.shard_schema() {
+            Some(s) => (s, self.spec.sql_for_schema(s)),
+            None => (shard, self.spec.sql.clone()),
+        };
         if let Some(err) = &outcome.error {
             return vec![
                 ctx.shard_finding(

@@ -51,17 +51,30 @@
 
 mod config;
 mod context;
+pub mod custom;
 mod error;
+mod evidence;
 mod finding;
 mod registry;
 mod rule;
 pub mod rules;
 mod types;
+mod verdict;
 
-pub use config::{Config, DEFAULT_TENANT_SCHEMA_PATTERN, RulesConfig};
+pub use config::{
+    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_TENANT_SCHEMA_PATTERN, LockBudget, RulesConfig,
+};
 pub use context::{AddedConstraint, RuleContext, mentioned_names, same_name};
+pub use custom::{
+    CustomProbeRule, CustomRuleSpec, CustomStatementRule, OPERATION_KINDS, ProbeRuleSpec,
+    StatementRuleSpec,
+};
 pub use error::GatesError;
+pub use evidence::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
 pub use finding::{Finding, Gate, Location, Severity};
 pub use migration_parser;
 pub use registry::Registry;
-pub use rule::{GateRule, RuleMeta};
+pub use rule::{GateRule, RuleMeta, RuleScope};
+pub use simulator;
+pub use topology;
+pub use verdict::{GateSummary, ShardVerdict, evaluate_shard, fleet_gate, shard_exceptions};

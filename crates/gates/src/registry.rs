@@ -3,7 +3,7 @@
 use migration_parser::{Migration, Statement};
 
 use crate::config::names_rule;
-use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta};
+use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta, RuleScope};
 
 /// A set of rules, looked up by name or code, run together by [`Registry::lint`].
 ///
@@ -12,14 +12,18 @@ use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta};
 /// | range | family |
 /// |---|---|
 /// | DC101–DC109 | blocking locks |
-/// | DC110 | *reserved*: `lock-time-budget` (per shard) |
+/// | DC110 | per shard: `lock-time-budget` |
 /// | DC201–DC209 | rewrites and long-running data changes |
 /// | DC301–DC309 | destructive and breaking changes |
-/// | DC311–DC318 | *reserved*: per-shard rules (`fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch`) |
+/// | DC311–DC318 | per shard: `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch` |
 /// | DC401 | multi-tenant hygiene |
-/// | DC402–DC404 | *reserved*: per-shard fleet rules (`schema-drift`, `cascade-reach`, `shard-unreachable`) |
+/// | DC402–DC404 | per shard: `schema-drift`, `cascade-reach`, `shard-unreachable` |
 /// | DC501–DC509 | transactions and timeouts |
+/// | DC800–DC899 | free for declarative custom rules (`[[custom_rules]]`) |
 /// | DC901 | meta: statements that could not be verified |
+///
+/// Static and per-shard rules live in the same registry: per-shard rules
+/// ([`RuleScope::Shard`]) are skipped unless the [`RuleContext`] carries shard evidence.
 pub struct Registry {
     rules: Vec<Box<dyn GateRule>>,
 }
@@ -45,11 +49,28 @@ impl Registry {
         Registry { rules: Vec::new() }
     }
 
-    /// The built-in static rules.
+    /// The built-in rules: the static ones and the per-shard ones.
     pub fn builtin() -> Registry {
         Registry {
             rules: crate::rules::builtin(),
         }
+    }
+
+    /// The built-in rules plus the `[[custom_rules]]` of `config`
+    /// ([`with_custom_rules`](Self::with_custom_rules)).
+    pub fn for_config(config: &Config) -> Result<Registry, GatesError> {
+        let mut r = Registry::builtin();
+        r.with_custom_rules(config)?;
+        Ok(r)
+    }
+
+    /// Register the declarative `[[custom_rules]]` of `config` (statement patterns and SQL
+    /// probes). Fails if one clashes with a registered rule's name or code.
+    pub fn with_custom_rules(&mut self, config: &Config) -> Result<(), GatesError> {
+        for rule in config.custom_rule_set()? {
+            self.register(rule)?;
+        }
+        Ok(())
     }
 
     /// Add a rule. Fails if a registered rule has the same name or code (case-insensitive).
@@ -131,14 +152,25 @@ impl Registry {
         self.lint_with(&RuleContext::new(migration, config))
     }
 
-    /// [`lint`](Self::lint) with a prepared context (another PostgreSQL version, and later a
-    /// shard's catalog and evidence).
+    /// [`lint`](Self::lint) with a prepared context (another PostgreSQL version, a shard's
+    /// evidence). Per-shard rules run only when the context carries shard evidence.
     pub fn lint_with(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
+        self.lint_scoped(ctx, None)
+    }
+
+    /// [`lint_with`](Self::lint_with) restricted to the rules of one [`RuleScope`] (`None`:
+    /// all), e.g. only the per-shard rules when static findings are reported once per fleet.
+    pub fn lint_scoped(&self, ctx: &RuleContext<'_>, scope: Option<RuleScope>) -> Vec<Finding> {
         let migration = ctx.migration();
         let config = ctx.config();
         let mut findings = Vec::new();
         for rule in &self.rules {
             let meta = rule.meta();
+            if scope.is_some_and(|s| s != meta.scope)
+                || (meta.scope == RuleScope::Shard && !ctx.is_shard_context())
+            {
+                continue;
+            }
             if config.is_disabled(&meta) || ignored(&migration.file_ignored_rules, &meta) {
                 continue;
             }

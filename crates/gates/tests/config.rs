@@ -16,13 +16,18 @@ dropping-column = "yellow"
 DC501 = "info"
 
 [lock_budget]
-max_ms = 2000
+max_blocking_ms = 2000
 
 [approval]
 required_for = "yellow"
 
 [[custom_rules]]
+kind = "statement"
 name = "no-tmp"
+code = "ACME001"
+operation = "create_table"
+table = "tmp_*"
+message = "`{table}` looks temporary"
 "#;
 
 #[test]
@@ -37,11 +42,7 @@ fn parses_every_section() {
         Some(&Severity::Yellow)
     );
     assert_eq!(c.rules.severity.get("DC501"), Some(&Severity::Info));
-    assert!(
-        c.lock_budget
-            .as_ref()
-            .is_some_and(|t| t.contains_key("max_ms"))
-    );
+    assert_eq!(c.lock_budget.max_blocking_ms, 2000);
     assert!(c.approval.is_some());
     assert_eq!(c.custom_rules.len(), 1);
     let opts = c.parse_options();

@@ -1,13 +1,24 @@
 //! Every built-in rule against its fixture, through the full `Registry::lint`: exact expected
 //! findings (`-- expect: rule` comments), a rendered snapshot, documentation completeness, and
 //! the safe-idioms file that must produce nothing.
+//!
+//! Per-shard rules have two fixture files: `<rule>.sql` (the migration, with `-- expect:` lines
+//! as for static rules) and `<rule>.json` (the shard's evidence, see [`ShardFixture`]); their
+//! findings come from the per-shard rules only (`Registry::lint_scoped`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use gates::migration_parser::{Migration, parse};
-use gates::{Config, Finding, Registry};
+use gates::simulator::{RehearsalResult, ShardEvidence};
+use gates::topology::{Catalog, FkGraph};
+use gates::{
+    Config, CustomProbeOutcome, DriftItem, Finding, Registry, RollbackEvidence, RuleContext,
+    RuleScope,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 /// The catalog from DESIGN.md with the codes assigned to each rule.
 const CATALOG: &[(&str, &str)] = &[
@@ -19,6 +30,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC106", "adding-exclusion-constraint"),
     ("DC107", "refresh-matview-blocking"),
     ("DC108", "multiple-exclusive-locks"),
+    ("DC110", "lock-time-budget"),
     ("DC201", "adding-required-field"),
     ("DC202", "adding-volatile-default"),
     ("DC203", "changing-column-type"),
@@ -34,7 +46,18 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC306", "ban-drop-database"),
     ("DC307", "ban-drop-schema"),
     ("DC308", "adding-foreign-key-cascade"),
+    ("DC311", "fk-orphans"),
+    ("DC312", "not-null-violations"),
+    ("DC313", "unique-violations"),
+    ("DC314", "check-violations"),
+    ("DC315", "cast-failures"),
+    ("DC316", "statement-fails"),
+    ("DC317", "rollback-irreversible"),
+    ("DC318", "rollback-mismatch"),
     ("DC401", "hardcoded-tenant-schema"),
+    ("DC402", "schema-drift"),
+    ("DC403", "cascade-reach"),
+    ("DC404", "shard-unreachable"),
     ("DC501", "missing-lock-timeout"),
     ("DC502", "concurrent-in-transaction"),
     ("DC503", "enum-value-in-transaction"),
@@ -45,9 +68,8 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Parse a fixture with the configuration in its leading `-- config: <toml>` lines and lint it
-/// with the built-in registry.
-fn lint_fixture(name: &str) -> (Migration, Vec<Finding>) {
+/// Parse a fixture with the configuration in its leading `-- config: <toml>` lines.
+fn load_fixture(name: &str) -> (Migration, Config) {
     let file = format!("{name}.sql");
     let src = std::fs::read_to_string(fixtures().join(&file)).expect("fixture exists");
     let toml: String = src
@@ -57,8 +79,156 @@ fn lint_fixture(name: &str) -> (Migration, Vec<Finding>) {
         .collect();
     let config = Config::from_toml_str(&file, &toml).expect("fixture config parses");
     let migration = parse(&file, &src, &config.parse_options()).expect("fixture parses");
+    (migration, config)
+}
+
+/// Parse a fixture and lint it with the built-in registry.
+fn lint_fixture(name: &str) -> (Migration, Vec<Finding>) {
+    let (migration, config) = load_fixture(name);
     let findings = Registry::builtin().lint(&migration, &config);
     (migration, findings)
+}
+
+/// The evidence file of a per-shard rule (`tests/fixtures/<rule>.json`). `shard` and
+/// `rehearsal` are partial JSON merged over a base [`ShardEvidence`] / [`RehearsalResult`] and
+/// deserialized into the simulator's real types.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ShardFixture {
+    #[serde(default)]
+    shard: Value,
+    rehearsal: Option<Value>,
+    #[serde(default)]
+    drift: Vec<DriftItem>,
+    drift_reference: Option<String>,
+    /// Foreign keys of the shard's schema: `[from, to, on_delete]`.
+    #[serde(default)]
+    fks: Vec<(String, String, String)>,
+    rollback: Option<RollbackEvidence>,
+    #[serde(default)]
+    custom_probes: BTreeMap<String, CustomProbeOutcome>,
+    lock_budget_ms: Option<u64>,
+    /// Rules expected to report about the shard as a whole (no statement).
+    #[serde(default)]
+    expect_unlocated: Vec<String>,
+}
+
+const SCHEMA: &str = "tenant_0042";
+
+fn merge(base: Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(mut b), Value::Object(o)) => {
+            for (k, v) in o {
+                b.insert(k.clone(), v.clone());
+            }
+            Value::Object(b)
+        }
+        (b, Value::Null) => b,
+        (_, o) => o.clone(),
+    }
+}
+
+fn base_shard() -> Value {
+    json!({
+        "shard": SCHEMA, "instance": "db-1", "database": "app", "schema": SCHEMA,
+        "fingerprint": "fp-a", "catalog": null, "server_version": 16, "probes": [],
+        "tables": [], "rehearsal": "fp-a", "estimate": null, "estimated_lock_ms": 0,
+        "unreachable": null, "incomplete": null, "duration_ms": 40
+    })
+}
+
+fn base_rehearsal() -> Value {
+    json!({
+        "fingerprint": "fp-a", "shard": "tenant_0001", "schema": "tenant_0001", "mode": "shadow",
+        "target": "ephemeral", "server_version": 16, "setup_error": null, "clone_errors": [],
+        "statements": [], "duration_ms": 120
+    })
+}
+
+/// A catalog of `SCHEMA` with one table per name in `fks` (each with an `id` column) and the
+/// foreign keys.
+fn fk_catalog(fks: &[(String, String, String)]) -> Catalog {
+    let mut tables = serde_json::Map::new();
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for (from, to, _) in fks {
+        names.insert(from);
+        names.insert(to);
+    }
+    for n in &names {
+        let mut constraints = serde_json::Map::new();
+        for (from, to, action) in fks.iter().filter(|(f, _, _)| f == n) {
+            let name = format!("{from}_{to}_fk");
+            constraints.insert(
+                name.clone(),
+                json!({
+                    "name": name, "kind": "foreign_key",
+                    "definition": format!("FOREIGN KEY ({to}_id) REFERENCES {SCHEMA}.{to}(id)"),
+                    "validated": true, "deferrable": false, "deferred": false,
+                    "columns": [format!("{to}_id")],
+                    "foreign_key": {
+                        "references": {"schema": SCHEMA, "name": to},
+                        "referenced_columns": ["id"], "on_delete": action, "on_update": "no_action"
+                    },
+                    "index": null, "comment": null
+                }),
+            );
+        }
+        tables.insert(
+            n.to_string(),
+            json!({
+                "name": n, "oid": 1, "relfilenode": 1, "kind": "ordinary", "persistence": "permanent",
+                "partition_key": null, "partition_of": null, "partition_bound": null,
+                "view_definition": null,
+                "columns": {"id": {"name": "id", "position": 1, "data_type": "bigint", "not_null": true,
+                    "default": null, "collation": null, "identity": null, "generated": null, "comment": null}},
+                "constraints": constraints, "indexes": {}, "total_bytes": 8192, "table_bytes": 8192,
+                "row_estimate": 10, "comment": null
+            }),
+        );
+    }
+    serde_json::from_value(
+        json!({"schema": SCHEMA, "tables": tables, "sequences": {}, "enums": {}}),
+    )
+    .expect("catalog JSON matches topology::Catalog")
+}
+
+/// Run the per-shard rules of the built-in registry on a per-shard fixture.
+fn shard_fixture(name: &str) -> (Migration, Vec<Finding>, Vec<String>) {
+    let (migration, config) = load_fixture(name);
+    let text = std::fs::read_to_string(fixtures().join(format!("{name}.json")))
+        .expect("evidence fixture exists");
+    let fx: ShardFixture = serde_json::from_str(&text).expect("evidence fixture is valid");
+    let evidence: ShardEvidence =
+        serde_json::from_value(merge(base_shard(), &fx.shard)).expect("ShardEvidence JSON");
+    let rehearsal: Option<RehearsalResult> = fx
+        .rehearsal
+        .as_ref()
+        .map(|r| serde_json::from_value(merge(base_rehearsal(), r)).expect("RehearsalResult JSON"));
+    let graph = (!fx.fks.is_empty()).then(|| FkGraph::from_catalog(&fk_catalog(&fx.fks)));
+    let mut ctx = RuleContext::new(&migration, &config).with_shard(&evidence);
+    if let Some(r) = &rehearsal {
+        ctx = ctx.with_rehearsal(r);
+    }
+    if !fx.drift.is_empty() {
+        ctx = ctx.with_drift_items(fx.drift.clone());
+    }
+    if let Some(r) = &fx.drift_reference {
+        ctx = ctx.with_drift_reference(r.clone());
+    }
+    if let Some(g) = &graph {
+        ctx = ctx.with_fk_graph(g);
+    }
+    if let Some(r) = &fx.rollback {
+        ctx = ctx.with_rollback(r);
+    }
+    for (k, v) in &fx.custom_probes {
+        ctx = ctx.with_custom_probe(k.clone(), v.clone());
+    }
+    if let Some(b) = fx.lock_budget_ms {
+        ctx = ctx.with_lock_budget_ms(b);
+    }
+    let findings = Registry::builtin().lint_scoped(&ctx, Some(RuleScope::Shard));
+    (migration, findings, fx.expect_unlocated)
 }
 
 /// `(statement index, rule)` pairs declared by `-- expect: a, b` comment lines directly above
@@ -87,21 +257,19 @@ fn expectations(m: &Migration) -> BTreeSet<(usize, String)> {
 fn render(findings: &[Finding]) -> String {
     let mut out = String::new();
     for f in findings {
-        let loc = f
-            .location
-            .as_ref()
-            .expect("static findings have a location");
-        writeln!(
-            out,
-            "{}:{}:{}: {}[{} {}] {}",
-            loc.file, loc.line, loc.column, f.severity, f.code, f.rule, f.message
-        )
-        .unwrap();
+        match f.location.as_ref() {
+            Some(loc) => write!(out, "{}:{}:{}: ", loc.file, loc.line, loc.column).unwrap(),
+            None => write!(out, "(shard): ").unwrap(),
+        }
+        writeln!(out, "{}[{} {}] {}", f.severity, f.code, f.rule, f.message).unwrap();
         if let Some(help) = &f.help {
             writeln!(out, "  help: {help}").unwrap();
         }
         if let Some(stmt) = &f.statement {
             writeln!(out, "  | {stmt}").unwrap();
+        }
+        if let Some(ev) = &f.evidence {
+            writeln!(out, "  evidence: {ev}").unwrap();
         }
     }
     if out.is_empty() {
@@ -125,7 +293,10 @@ fn actual(findings: &[Finding]) -> BTreeSet<(usize, String)> {
 #[test]
 fn every_rule_fires_on_its_fixture_and_only_where_expected() {
     let registry = Registry::builtin();
-    for rule in registry.iter() {
+    for rule in registry
+        .iter()
+        .filter(|r| r.meta().scope == RuleScope::Static)
+    {
         let name = rule.meta().name;
         let (migration, findings) = lint_fixture(name);
         let expected = expectations(&migration);
@@ -140,6 +311,54 @@ fn every_rule_fires_on_its_fixture_and_only_where_expected() {
             render(&findings)
         );
         insta::assert_snapshot!(name, render(&findings));
+    }
+}
+
+#[test]
+fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
+    let registry = Registry::builtin();
+    let shard_rules: Vec<&str> = registry
+        .iter()
+        .filter(|r| r.meta().scope == RuleScope::Shard)
+        .map(|r| r.meta().name)
+        .collect();
+    assert_eq!(shard_rules.len(), 12, "{shard_rules:?}");
+    for name in shard_rules {
+        let (migration, findings, unlocated) = shard_fixture(name);
+        let mut expected = expectations(&migration);
+        for r in unlocated {
+            expected.insert((usize::MAX, r));
+        }
+        assert!(
+            expected.iter().any(|(_, r)| r == name),
+            "fixture {name}.sql/.json must expect at least one `{name}` finding"
+        );
+        assert_eq!(
+            actual(&findings),
+            expected,
+            "findings of {name}:\n{}",
+            render(&findings)
+        );
+        for f in &findings {
+            assert!(
+                f.evidence.is_some(),
+                "{name}: every finding carries evidence: {f:?}"
+            );
+        }
+        insta::assert_snapshot!(name, render(&findings));
+    }
+}
+
+#[test]
+fn shard_rules_are_silent_without_shard_evidence() {
+    for rule in Registry::builtin()
+        .iter()
+        .filter(|r| r.meta().scope == RuleScope::Shard)
+    {
+        let name = rule.meta().name;
+        let (migration, config) = load_fixture(name);
+        let ctx = RuleContext::new(&migration, &config);
+        assert!(rule.check(&ctx).is_empty(), "{name} fired without evidence");
     }
 }
 
@@ -219,6 +438,13 @@ fn every_rule_has_docs_fixture_and_snapshot() {
             "{}: fixture missing",
             meta.name
         );
+        if meta.scope == RuleScope::Shard {
+            assert!(
+                fixtures().join(format!("{}.json", meta.name)).is_file(),
+                "{}: evidence fixture (.json) missing",
+                meta.name
+            );
+        }
         assert!(
             snapshots
                 .join(format!("rules__{}.snap", meta.name))

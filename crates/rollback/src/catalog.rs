@@ -28,7 +28,7 @@ pub struct CatalogSnapshot {
     pub views: BTreeMap<String, ViewSnap>,
     /// Enum, domain and composite types by name.
     pub types: BTreeMap<String, TypeSnap>,
-    /// Functions and procedures by `name(identity arguments)`.
+    /// Functions, procedures and (plain) aggregates by `name(identity arguments)`.
     pub functions: BTreeMap<String, FunctionSnap>,
     /// Extensions of the database (name → schema).
     pub extensions: BTreeMap<String, String>,
@@ -588,9 +588,19 @@ impl CatalogSnapshot {
         let proc_ext = is_ext_member("pg_proc", "p");
         let q = format!(
             "SELECT p.proname::text || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-                    pg_get_functiondef(p.oid), obj_description(p.oid, 'pg_proc')
+                    CASE WHEN p.prokind = 'a' THEN
+                      'CREATE AGGREGATE ' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid)
+                      || ') (SFUNC = ' || a.aggtransfn::regproc::text || ', STYPE = ' || format_type(a.aggtranstype, NULL)
+                      || CASE WHEN a.aggfinalfn <> 0 THEN ', FINALFUNC = ' || a.aggfinalfn::regproc::text ELSE '' END
+                      || CASE WHEN a.aggcombinefn <> 0 THEN ', COMBINEFUNC = ' || a.aggcombinefn::regproc::text ELSE '' END
+                      || COALESCE(', INITCOND = ' || quote_literal(a.agginitval), '')
+                      || CASE WHEN a.aggsortop <> 0 THEN ', SORTOP = OPERATOR(' || a.aggsortop::regoperator::text || ')' ELSE '' END
+                      || ')'
+                    ELSE pg_get_functiondef(p.oid) END,
+                    obj_description(p.oid, 'pg_proc')
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE n.nspname = $1 AND p.prokind IN ('f', 'p') AND {proc_ext}"
+             LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
+             WHERE n.nspname = $1 AND (p.prokind IN ('f', 'p') OR (p.prokind = 'a' AND a.aggkind = 'n')) AND {proc_ext}"
         );
         for r in sqlx::query(AssertSqlSafe(q))
             .bind(schema)

@@ -205,7 +205,7 @@ fn plain_index(sql: &str) -> String {
     out.join(" ")
 }
 
-fn column_sql(c: &ColumnSnap, with_not_null: bool) -> String {
+pub(crate) fn column_sql(c: &ColumnSnap, with_not_null: bool) -> String {
     let mut s = format!("{} {}", quote_ident(&c.name), c.data_type);
     if let Some(coll) = &c.collation {
         s.push_str(&format!(" COLLATE {coll}"));
@@ -224,7 +224,7 @@ fn column_sql(c: &ColumnSnap, with_not_null: bool) -> String {
     s
 }
 
-fn sequence_sql(name: &str, s: &SequenceSnap) -> String {
+pub(crate) fn sequence_sql(name: &str, s: &SequenceSnap) -> String {
     format!(
         "CREATE SEQUENCE {name} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
         s.data_type,
@@ -281,6 +281,26 @@ fn expr_idents(expr: &str, columns: &[String]) -> Vec<String> {
     out
 }
 
+/// A pre-migration catalog [`generate`] can work from: a [`CatalogSnapshot`] (complete), or a
+/// [`topology::catalog::Catalog`] (converted with [`CatalogSnapshot::from_topology`]; it has no
+/// functions, triggers, views' indexes or domains, so their inverses become irreversible).
+pub trait PreMigrationCatalog {
+    /// The catalog as a snapshot.
+    fn snapshot(&self) -> std::borrow::Cow<'_, CatalogSnapshot>;
+}
+
+impl PreMigrationCatalog for CatalogSnapshot {
+    fn snapshot(&self) -> std::borrow::Cow<'_, CatalogSnapshot> {
+        std::borrow::Cow::Borrowed(self)
+    }
+}
+
+impl PreMigrationCatalog for topology::catalog::Catalog {
+    fn snapshot(&self) -> std::borrow::Cow<'_, CatalogSnapshot> {
+        std::borrow::Cow::Owned(CatalogSnapshot::from_topology(self))
+    }
+}
+
 struct Gen<'a> {
     opts: &'a Options,
     migration: &'a Migration,
@@ -300,8 +320,12 @@ struct Gen<'a> {
 /// [`Rollback::statements`] (through `source_statement`), [`Rollback::irreversible`] or
 /// [`Rollback::no_ops`] — possibly both of the first two when the structure comes back but data
 /// does not.
-pub fn generate(migration: &Migration, catalog: &CatalogSnapshot, options: &Options) -> Rollback {
-    let mut state = catalog.clone();
+pub fn generate<C: PreMigrationCatalog + ?Sized>(
+    migration: &Migration,
+    catalog: &C,
+    options: &Options,
+) -> Rollback {
+    let mut state = catalog.snapshot().into_owned();
     // Origins: every object of the catalog existed before the migration.
     let names: Vec<String> = state.tables.keys().cloned().collect();
     for n in names {
@@ -501,7 +525,10 @@ impl Gen<'_> {
                 } else if is_query {
                     Outcome::NoOp("a query changes nothing".into())
                 } else {
-                    Outcome::Irreversible(format!("{} is not inverted automatically", first_words(&stmt.sql, 3)))
+                    Outcome::Irreversible(format!(
+                        "{} is not inverted automatically",
+                        first_words(&stmt.sql, 3)
+                    ))
                 }
             }
         }
@@ -1826,6 +1853,34 @@ impl Gen<'_> {
             }
         }
         v.extend(idx_stmts);
+        // Foreign keys of other tables that relied on a unique key over the column (CASCADE).
+        if cascade {
+            let qk = quote_ident(&k);
+            let deps: Vec<(String, String, ConstraintSnap)> = self
+                .state
+                .tables
+                .iter()
+                .filter(|(tn, _)| **tn != k)
+                .flat_map(|(tn, ot)| {
+                    ot.constraints
+                        .iter()
+                        .filter(|(_, f)| {
+                            f.kind == "f"
+                                && f.ref_table.as_deref() == Some(qk.as_str())
+                                && f.index.as_ref().is_some_and(|i| dropped_idx.contains(i))
+                        })
+                        .map(|(fc, f)| (tn.clone(), fc.clone(), f.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            for (tn, fc, f) in deps {
+                let oq = sibling(table, &tn);
+                v.extend(self.readd_fk_or_check(&oq, &tn, &fc, &f));
+                if let Some(x) = self.state.tables.get_mut(&tn) {
+                    x.constraints.remove(&fc);
+                }
+            }
+        }
         let mut notes = format!(
             "DROP COLUMN {table}.{column}: its values are lost; the rollback re-adds the column empty"
         );
@@ -1833,7 +1888,7 @@ impl Gen<'_> {
             notes.push_str(" (filled with its default)");
         }
         if cascade {
-            notes.push_str("; CASCADE may also have dropped views or foreign keys of other tables that are not restored");
+            notes.push_str("; CASCADE may also have dropped views on the column, which are not restored (foreign keys of other tables are)");
         }
         // Apply.
         if let Some(tm) = self.table_mut(table) {
@@ -1924,7 +1979,10 @@ impl Gen<'_> {
         let table_is_old = self.table(table).is_some_and(|t| t.origin.is_some());
         // A primary key makes its columns NOT NULL, and dropping it does not undo that.
         let nullable_pk_cols: Vec<String> = match &c.kind {
-            ConstraintKind::PrimaryKey { columns, using_index } => {
+            ConstraintKind::PrimaryKey {
+                columns,
+                using_index,
+            } => {
                 let cols: Vec<String> = match using_index {
                     Some(u) => self
                         .table(table)
@@ -2879,7 +2937,11 @@ fn first_line(sql: &str) -> String {
 }
 
 fn first_words(sql: &str, n: usize) -> String {
-    strip_leading_comments(sql).split_whitespace().take(n).collect::<Vec<_>>().join(" ")
+    strip_leading_comments(sql)
+        .split_whitespace()
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn strip_leading_comments(sql: &str) -> &str {

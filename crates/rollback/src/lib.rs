@@ -46,7 +46,9 @@
 //! ## Proving
 //!
 //! [`prove`] creates a scratch database on a [`Shadow`] (an ephemeral PostgreSQL it starts, or a
-//! server URL), loads the pre-migration structure from SQL, seeds a few rows per table, takes
+//! server URL), loads the pre-migration structure ([`Setup::Sql`], e.g. `pg_dump --schema-only`
+//! output, or [`Setup::Catalog`]: a shard's introspected catalog recreated with
+//! [`CatalogSnapshot::load_into`]), seeds a few rows per table, takes
 //! catalog C0, runs the migration statement by statement with its transaction structure
 //! (`CONCURRENTLY` outside transactions), runs the rollback, takes C2 and reports every
 //! difference as a [`Mismatch`] (`rollback-mismatch`) and every column whose values did not survive
@@ -57,8 +59,39 @@
 //!
 //! A mismatch or an irreversible step is an outcome, never an `Err`; [`RollbackError`] is for
 //! when the prover itself cannot work (no shadow, unreadable files).
+//!
+//! ```no_run
+//! use migration_parser::{ParseOptions, parse};
+//! use rollback::{Options, ProveOptions, RollbackSource, Setup, Shadow, generate, prove};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let setup = "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);";
+//! let migration = parse("v42.sql", "ALTER TABLE users ADD COLUMN bio text;", &ParseOptions::default())?;
+//! let shadow = Shadow::ephemeral().await?;
+//! let before = shadow.catalog_of(Setup::Sql(setup), "public").await?;
+//! let rollback = generate(&migration, &before, &Options::default());
+//! println!("{}", rollback.script);
+//! let proof = prove(&shadow, Setup::Sql(setup), &migration, RollbackSource::Generated(&rollback),
+//!                   &ProveOptions::default()).await?;
+//! assert!(proof.tested && proof.restored);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Catalog comparison
+//!
+//! [`CatalogSnapshot::diff`] compares tables (kind, persistence, partitioning, row security,
+//! storage parameters, comment), columns (type, nullability, default, collation, identity,
+//! generation, comment, order), constraints (definition, validated, comment), indexes
+//! (definition, validity, comment), triggers, sequences (parameters, owner), views and
+//! materialized views, enum/domain/composite types, functions, procedures and aggregates,
+//! extensions and schemas. Not compared: privileges, ownership, policies, rules, statistics
+//! targets, sequence positions. A column-order-only difference (a dropped column re-added lands
+//! last; PostgreSQL cannot reorder columns) is reported with
+//! [`Mismatch::column_order_only`] and does not count against [`Proof::restored`].
 
 mod catalog;
+mod clone;
 mod error;
 mod exec;
 mod generate;
@@ -72,11 +105,11 @@ pub use catalog::{
 };
 pub use error::RollbackError;
 pub use exec::{SqlFailure, execute_migration, execute_rollback, execute_steps};
-pub use generate::generate;
+pub use generate::{PreMigrationCatalog, generate};
 pub use layout::{Layout, MigrationPair, discover};
 pub use prove::{
     ColumnLoss, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProveOptions, RollbackSource,
-    Shadow, prove, prove_history,
+    Setup, Shadow, prove, prove_history,
 };
 
 use serde::{Deserialize, Serialize};

@@ -61,7 +61,7 @@ impl Shadow {
             admin,
             target: redact(url),
             _ephemeral: None,
-            version: 15,
+            version: 13,
         })
     }
 
@@ -115,11 +115,12 @@ impl Shadow {
 
     async fn drop_db(&self, name: &str) -> Result<(), RollbackError> {
         let mut admin = self.admin_conn().await?;
-        let force = if self.version >= 13 {
-            " WITH (FORCE)"
-        } else {
-            ""
-        };
+        let version: i32 =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
+                .fetch_one(&mut admin)
+                .await
+                .unwrap_or(self.version as i32);
+        let force = if version >= 13 { " WITH (FORCE)" } else { "" };
         let r = sqlx::raw_sql(AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {}{force}",
             quote_ident(name)
@@ -149,18 +150,18 @@ fn redact(url: &str) -> String {
 }
 
 impl Shadow {
-    /// The catalog of `schema` after running `setup_sql` on a scratch database (dropped again):
+    /// The catalog of `schema` after loading `setup` on a scratch database (dropped again):
     /// the pre-migration catalog for [`crate::generate`] when the structure is given as SQL.
     pub async fn catalog_of(
         &self,
-        setup_sql: &str,
+        setup: Setup<'_>,
         schema: &str,
     ) -> Result<CatalogSnapshot, RollbackError> {
         let db = Shadow::scratch_name("catalog");
         self.create_db(&db, None).await?;
         let result = async {
             let mut conn = self.connect(&db).await?;
-            run_setup(&mut conn, setup_sql).await?;
+            load_setup(&mut conn, setup).await?;
             let snap = CatalogSnapshot::introspect(&mut conn, schema).await;
             let _ = conn.close().await;
             snap
@@ -170,6 +171,19 @@ impl Shadow {
         let snap = result?;
         dropped?;
         Ok(snap)
+    }
+}
+
+async fn load_setup(conn: &mut PgConnection, setup: Setup<'_>) -> Result<(), RollbackError> {
+    match setup {
+        Setup::Sql(sql) => run_setup(conn, sql).await,
+        Setup::Catalog(c) => match c.load_into(conn).await.into_iter().next() {
+            Some(f) => Err(RollbackError::Setup {
+                sqlstate: f.sqlstate.unwrap_or_else(|| "-----".into()),
+                message: format!("{} -- {}", f.message, f.sql),
+            }),
+            None => Ok(()),
+        },
     }
 }
 
@@ -212,6 +226,16 @@ impl Default for ProveOptions {
             statement_timeout: "120s".into(),
         }
     }
+}
+
+/// The pre-migration structure to load on the shadow.
+#[derive(Debug, Clone, Copy)]
+pub enum Setup<'a> {
+    /// SQL run as one multi-statement string (e.g. `pg_dump --schema-only` output; no `COPY`
+    /// data, no psql meta-commands).
+    Sql(&'a str),
+    /// A shard's introspected catalog, recreated with [`CatalogSnapshot::load_into`].
+    Catalog(&'a CatalogSnapshot),
 }
 
 /// Which rollback to prove.
@@ -263,20 +287,20 @@ pub struct Proof {
     pub rollback: Option<Rollback>,
 }
 
-/// Prove a rollback: on a scratch database of `shadow`, run `setup_sql` (the pre-migration
-/// structure, e.g. `pg_dump --schema-only` output without `COPY` data), seed sample rows, take
+/// Prove a rollback: on a scratch database of `shadow`, load the pre-migration structure
+/// (`setup`: SQL, or a shard's catalog), seed sample rows, take
 /// catalog C0 of `options.schema`, run `forward`, run the rollback, take C2 and compare.
 /// The scratch database is dropped whatever happens.
 pub async fn prove(
     shadow: &Shadow,
-    setup_sql: &str,
+    setup: Setup<'_>,
     forward: &Migration,
     rollback: RollbackSource<'_>,
     options: &ProveOptions,
 ) -> Result<Proof, RollbackError> {
     let db = Shadow::scratch_name("prove");
     shadow.create_db(&db, None).await?;
-    let result = prove_in(shadow, &db, setup_sql, forward, rollback, options).await;
+    let result = prove_in(shadow, &db, setup, forward, rollback, options).await;
     let dropped = shadow.drop_db(&db).await;
     let proof = result?;
     dropped?;
@@ -310,13 +334,13 @@ async fn session(
 async fn prove_in(
     shadow: &Shadow,
     db: &str,
-    setup_sql: &str,
+    setup: Setup<'_>,
     forward: &Migration,
     rollback: RollbackSource<'_>,
     options: &ProveOptions,
 ) -> Result<Proof, RollbackError> {
     let mut conn = shadow.connect(db).await?;
-    run_setup(&mut conn, setup_sql).await?;
+    load_setup(&mut conn, setup).await?;
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
     let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
     let rows_seeded = if options.sample_rows > 0 {
@@ -743,7 +767,12 @@ async fn history_in(
                     // A transactional down runs inside BEGIN ... ROLLBACK on the main database:
                     // exactly as the tool runs it, without copying the database.
                     entry.upstream_empty = m.statements.is_empty();
-                    in_rolled_back_tx(shadow, main, options, &c0, &m).await?
+                    let stmts: Vec<(usize, u32, String)> = m
+                        .statements
+                        .iter()
+                        .map(|s| (s.index, s.span.line, s.sql.clone()))
+                        .collect();
+                    in_rolled_back_tx(shadow, main, options, &c0, &stmts).await?
                 }
                 Ok(m) => {
                     entry.upstream_empty = m.statements.is_empty();
@@ -764,10 +793,27 @@ async fn history_in(
         }
         let rb = generate(&up, &c0, &options.generate);
         let steps = rb.steps.clone();
-        let mut proof = on_copy(shadow, main, options, &c0, |conn| {
-            Box::pin(async move { execute_steps(conn, &steps).await })
-        })
-        .await?;
+        // Without CONCURRENTLY steps the whole script can run in one transaction that is rolled
+        // back on the main database (same catalog effect as its separate transactions); with
+        // them it runs as written on a copy.
+        let transactional = rb
+            .statements
+            .iter()
+            .all(|s| s.placement != crate::Placement::NoTransaction);
+        let mut proof = if transactional {
+            let stmts: Vec<(usize, u32, String)> = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| *s != "BEGIN" && *s != "COMMIT")
+                .map(|(i, s)| (i, 0, s.clone()))
+                .collect();
+            in_rolled_back_tx(shadow, main, options, &c0, &stmts).await?
+        } else {
+            on_copy(shadow, main, options, &c0, |conn| {
+                Box::pin(async move { execute_steps(conn, &steps).await })
+            })
+            .await?
+        };
         proof.rollback = Some(rb);
         entry.generated = Some(proof);
         progress(&entry);
@@ -782,7 +828,7 @@ async fn in_rolled_back_tx(
     main: &str,
     options: &HistoryOptions,
     c0: &CatalogSnapshot,
-    m: &Migration,
+    statements: &[(usize, u32, String)],
 ) -> Result<Proof, RollbackError> {
     let mut conn = shadow.connect(main).await?;
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
@@ -795,8 +841,8 @@ async fn in_rolled_back_tx(
         .await
         .map_err(|e| db("begin", e))?;
     let mut failed = None;
-    for s in &m.statements {
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(s.sql.clone()))
+    for (index, line, sql) in statements {
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
             .execute(&mut conn)
             .await
         {
@@ -807,10 +853,9 @@ async fn in_rolled_back_tx(
                 other => (None, other.to_string()),
             };
             failed = Some(SqlFailure {
-                statement: s.index,
-                line: s.span.line,
-                sql: s
-                    .sql
+                statement: *index,
+                line: *line,
+                sql: sql
                     .trim()
                     .lines()
                     .next()
@@ -893,4 +938,19 @@ where
     let p = inner?;
     dropped?;
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+        assert!(!redact("postgres://a:p%40ss@h/x").contains("p%40ss"));
+    }
 }

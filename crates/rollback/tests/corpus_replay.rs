@@ -146,6 +146,9 @@ struct Summary {
     generated_failures: Vec<(String, String)>,
     reversible: usize,
     restored: usize,
+    /// Migrations whose upstream down is missing or broken, but whose generated rollback
+    /// restores the catalog.
+    generated_where_upstream_fails: usize,
 }
 
 fn summarise(report: &HistoryReport) -> Summary {
@@ -155,6 +158,7 @@ fn summarise(report: &HistoryReport) -> Summary {
         generated_failures: Vec::new(),
         reversible: 0,
         restored: 0,
+        generated_where_upstream_fails: 0,
     };
     for e in &report.entries {
         s.column_order.extend(column_order(e));
@@ -165,7 +169,12 @@ fn summarise(report: &HistoryReport) -> Summary {
             e.up_error
         );
         match upstream_problem(e) {
-            Some(why) => s.upstream_broken.push((e.name.clone(), why)),
+            Some(why) => {
+                s.upstream_broken.push((e.name.clone(), why));
+                if generated_problem(e).is_none() {
+                    s.generated_where_upstream_fails += 1;
+                }
+            }
             None => {
                 s.reversible += 1;
                 match generated_problem(e) {
@@ -230,6 +239,11 @@ fn check(
         s.restored,
         s.reversible,
         share * 100.0
+    );
+    eprintln!(
+        "{project}: of the {} migrations without a working down, the generated rollback restores {}",
+        s.upstream_broken.len(),
+        s.generated_where_upstream_fails
     );
     insta::assert_yaml_snapshot!(
         format!("{project}_upstream_downs_not_restoring"),

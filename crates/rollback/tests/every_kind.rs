@@ -3,7 +3,7 @@
 //! (script, irreversible steps, no-ops) and then proven on the shadow with sample rows.
 
 use migration_parser::{ParseOptions, TransactionMode, parse};
-use rollback::{Options, ProveOptions, RollbackSource, Shadow, generate, prove};
+use rollback::{Options, ProveOptions, RollbackSource, Setup, Shadow, generate, prove};
 
 const SETUP: &str = r#"
 CREATE TYPE status AS ENUM ('active', 'disabled');
@@ -108,7 +108,7 @@ async fn every_operation_kind_generates_and_proves() {
         .await
         .expect("ephemeral PostgreSQL starts");
     let c0 = shadow
-        .catalog_of(SETUP, "public")
+        .catalog_of(Setup::Sql(SETUP), "public")
         .await
         .expect("setup loads");
     let m = migration();
@@ -131,7 +131,7 @@ async fn every_operation_kind_generates_and_proves() {
 
     let proof = prove(
         &shadow,
-        SETUP,
+        Setup::Sql(SETUP),
         &m,
         RollbackSource::Generated(&rb),
         &ProveOptions::default(),

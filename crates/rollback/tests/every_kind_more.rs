@@ -5,7 +5,7 @@
 //! generated only.
 
 use migration_parser::{ParseOptions, TransactionMode, parse};
-use rollback::{Options, ProveOptions, RollbackSource, Shadow, generate, prove};
+use rollback::{Options, ProveOptions, RollbackSource, Setup, Shadow, generate, prove};
 
 const SETUP: &str = r#"
 CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%');
@@ -57,30 +57,59 @@ ALTER TABLE labels ALTER COLUMN name TYPE varchar(50);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_operation_kinds_generate_and_prove() {
-    let shadow = Shadow::ephemeral().await.expect("ephemeral PostgreSQL starts");
-    let c0 = shadow.catalog_of(SETUP, "public").await.expect("setup loads");
-    let opts = ParseOptions { transaction_mode: TransactionMode::Autocommit, ..Default::default() };
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let c0 = shadow
+        .catalog_of(Setup::Sql(SETUP), "public")
+        .await
+        .expect("setup loads");
+    let opts = ParseOptions {
+        transaction_mode: TransactionMode::Autocommit,
+        ..Default::default()
+    };
     let m = parse("more.sql", MIGRATION, &opts).expect("parses");
     let rb = generate(&m, &c0, &Options::default());
     for s in &m.statements {
         let covered = rb.statements.iter().any(|r| r.source_statement == s.index)
             || rb.irreversible.iter().any(|i| i.statement == s.index)
             || rb.no_ops.iter().any(|n| n.statement == s.index);
-        assert!(covered, "statement {} ({}) is not accounted for", s.index, s.sql);
+        assert!(
+            covered,
+            "statement {} ({}) is not accounted for",
+            s.index, s.sql
+        );
     }
     insta::assert_snapshot!("more_script", rb.script);
     insta::assert_yaml_snapshot!("more_no_ops", rb.no_ops);
-    let proof = prove(&shadow, SETUP, &m, RollbackSource::Generated(&rb), &ProveOptions::default())
-        .await
-        .expect("prover runs");
+    let proof = prove(
+        &shadow,
+        Setup::Sql(SETUP),
+        &m,
+        RollbackSource::Generated(&rb),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("prover runs");
     assert!(proof.forward_error.is_none(), "{:?}", proof.forward_error);
-    insta::assert_yaml_snapshot!("more_proof", (&proof.tested, &proof.rollback_error, &proof.mismatches));
+    insta::assert_yaml_snapshot!(
+        "more_proof",
+        (&proof.tested, &proof.rollback_error, &proof.mismatches)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kinds_that_cannot_run_on_a_shadow() {
-    let shadow = Shadow::ephemeral().await.expect("ephemeral PostgreSQL starts");
-    let c0 = shadow.catalog_of("CREATE TABLE t (id int); CREATE SCHEMA archive;", "public").await.expect("setup");
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let c0 = shadow
+        .catalog_of(
+            Setup::Sql("CREATE TABLE t (id int); CREATE SCHEMA archive;"),
+            "public",
+        )
+        .await
+        .expect("setup");
     let m = parse(
         "bad.sql",
         "DROP SCHEMA archive CASCADE;\nDROP DATABASE production;\nFROBNICATE the widgets;\n\
@@ -90,4 +119,65 @@ async fn kinds_that_cannot_run_on_a_shadow() {
     .expect("parses");
     let rb = generate(&m, &c0, &Options::default());
     insta::assert_yaml_snapshot!("cannot_run", (&rb.statements, &rb.irreversible, &rb.no_ops));
+}
+
+/// `DROP COLUMN ... CASCADE` also drops other tables' foreign keys on it: the rollback restores
+/// them. With rows, the re-added column is empty, so validating the restored foreign key fails,
+/// and the proof says so (SQLSTATE 23503) instead of claiming the rollback works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_column_cascade_restores_dependent_foreign_keys() {
+    const SETUP: &str = "CREATE TABLE codes (id int PRIMARY KEY, code text UNIQUE, label text);\n\
+                         CREATE TABLE uses (id int PRIMARY KEY, code text REFERENCES codes (code));";
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let m = parse(
+        "cascade.sql",
+        "ALTER TABLE codes DROP COLUMN code CASCADE;",
+        &ParseOptions::default(),
+    )
+    .expect("parses");
+    let c0 = shadow
+        .catalog_of(Setup::Sql(SETUP), "public")
+        .await
+        .expect("setup");
+    let rb = generate(&m, &c0, &Options::default());
+    insta::assert_snapshot!("drop_column_cascade_script", rb.script);
+
+    let empty = ProveOptions {
+        sample_rows: 0,
+        ..Default::default()
+    };
+    let p = prove(
+        &shadow,
+        Setup::Sql(SETUP),
+        &m,
+        RollbackSource::Generated(&rb),
+        &empty,
+    )
+    .await
+    .expect("prover runs");
+    assert!(p.tested && p.restored, "{p:#?}");
+
+    let p = prove(
+        &shadow,
+        Setup::Sql(SETUP),
+        &m,
+        RollbackSource::Generated(&rb),
+        &ProveOptions::default(),
+    )
+    .await
+    .expect("prover runs");
+    assert!(!p.tested);
+    assert_eq!(
+        p.rollback_error.and_then(|f| f.sqlstate).as_deref(),
+        Some("23503")
+    );
+    assert!(
+        p.data_loss
+            .iter()
+            .any(|l| l.table == "codes" && l.column == "code"),
+        "{:?}",
+        p.data_loss
+    );
 }

@@ -2,7 +2,7 @@
 //! constraint and index names.
 
 use migration_parser::{Migration, ParseOptions, TransactionMode, parse};
-use rollback::{Options, ProveOptions, RollbackSource, Shadow, generate, prove};
+use rollback::{Options, ProveOptions, RollbackSource, Setup, Shadow, generate, prove};
 
 fn parse_as(name: &str, sql: &str, mode: TransactionMode) -> Migration {
     parse(
@@ -33,7 +33,7 @@ async fn tenant_schema_rollback_stays_unqualified_and_restores() {
         .await
         .expect("ephemeral PostgreSQL starts");
     let c0 = shadow
-        .catalog_of(TENANT_SETUP, "tenant_0042")
+        .catalog_of(Setup::Sql(TENANT_SETUP), "tenant_0042")
         .await
         .expect("setup loads");
     let m = parse_as(
@@ -61,7 +61,7 @@ async fn tenant_schema_rollback_stays_unqualified_and_restores() {
     };
     let proof = prove(
         &shadow,
-        TENANT_SETUP,
+        Setup::Sql(TENANT_SETUP),
         &m,
         RollbackSource::Generated(&rb),
         &options,
@@ -115,7 +115,7 @@ async fn user_rollback_scripts_are_checked() {
     );
     let p = prove(
         &shadow,
-        SETUP,
+        Setup::Sql(SETUP),
         &forward,
         RollbackSource::Script(&incomplete),
         &ProveOptions::default(),
@@ -133,7 +133,7 @@ async fn user_rollback_scripts_are_checked() {
     );
     let p = prove(
         &shadow,
-        SETUP,
+        Setup::Sql(SETUP),
         &forward,
         RollbackSource::Script(&failing),
         &ProveOptions::default(),
@@ -157,7 +157,7 @@ async fn user_rollback_scripts_are_checked() {
     );
     let p = prove(
         &shadow,
-        SETUP,
+        Setup::Sql(SETUP),
         &forward,
         RollbackSource::Script(&good),
         &ProveOptions::default(),
@@ -174,7 +174,7 @@ async fn user_rollback_scripts_are_checked() {
     );
     let p = prove(
         &shadow,
-        SETUP,
+        Setup::Sql(SETUP),
         &bad_forward,
         RollbackSource::Generate(Options::default()),
         &ProveOptions::default(),
@@ -225,7 +225,7 @@ async fn default_names_match_postgres() {
         TransactionMode::Autocommit,
     );
     let c0 = shadow
-        .catalog_of(NAMES_SETUP, "public")
+        .catalog_of(Setup::Sql(NAMES_SETUP), "public")
         .await
         .expect("setup loads");
     let rb = generate(&m, &c0, &Options::default());
@@ -237,7 +237,7 @@ async fn default_names_match_postgres() {
     };
     let p = prove(
         &shadow,
-        NAMES_SETUP,
+        Setup::Sql(NAMES_SETUP),
         &m,
         RollbackSource::Generated(&rb),
         &options,
@@ -264,6 +264,7 @@ async fn rollback_from_a_topology_catalog() {
         .expect("topology introspects");
     pool.close().await;
     let snap = rollback::CatalogSnapshot::from_topology(&cat);
+    assert!(snap.tables.contains_key("users"));
     let m = parse_as(
         "tenant.sql",
         "ALTER TABLE users ALTER COLUMN plan SET DEFAULT 'trial';\n\
@@ -272,16 +273,19 @@ async fn rollback_from_a_topology_catalog() {
          ALTER TABLE users ALTER COLUMN email TYPE varchar(200);\n",
         TransactionMode::Autocommit,
     );
-    let rb = generate(&m, &snap, &Options::default());
+    // generate() takes the topology catalog directly.
+    let rb = generate(&m, &cat, &Options::default());
+    assert_eq!(rb, generate(&m, &snap, &Options::default()));
     assert!(!rb.script.contains("tenant_0042"), "{}", rb.script);
-    let shadow = Shadow::from_ephemeral(&pg);
+    // A scratch server given by URL (`--shadow URL`).
+    let shadow = Shadow::from_url(&pg.url()).expect("URL parses");
     let options = ProveOptions {
         schema: "tenant_0042".into(),
         ..Default::default()
     };
     let p = prove(
         &shadow,
-        TENANT_SETUP,
+        Setup::Sql(TENANT_SETUP),
         &m,
         RollbackSource::Generated(&rb),
         &options,

@@ -2,7 +2,7 @@ use migration_parser::{ConstraintKind, Operation};
 use simulator::ProbeKind;
 
 use super::shard_support::{
-    DataFailure, count_phrase, data_probe_findings, samples_phrase, table_sql,
+    DataFailure, agree, count_phrase, data_probe_findings, samples_phrase, table_sql,
 };
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
@@ -55,10 +55,11 @@ impl GateRule for CheckViolations {
             let cond = expr.clone().unwrap_or_else(|| "<check expression>".into());
             DataFailure {
                 found: format!(
-                    "{} of `{}.{}` violate {}{}",
+                    "{} of `{}.{}` {} {}{}",
                     count_phrase(p, "row"),
                     p.schema,
                     p.table,
+                    agree(p.count, "violate", "violates"),
                     match &expr {
                         Some(e) => format!("CHECK ({e})"),
                         None => "the new CHECK constraint".into(),

@@ -2,7 +2,7 @@ use migration_parser::{ConstraintKind, Operation};
 use simulator::ProbeKind;
 
 use super::shard_support::{
-    DataFailure, count_phrase, data_probe_findings, samples_phrase, table_sql,
+    DataFailure, agree, count_phrase, data_probe_findings, samples_phrase, table_sql,
 };
 use super::{ident, qname};
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
@@ -67,7 +67,11 @@ impl GateRule for FkOrphans {
                         ref_table,
                         ref_columns,
                         ..
-                    }) => Some((vec![column.name.clone()], ref_table.clone(), ref_columns.clone())),
+                    }) => Some((
+                        vec![column.name.clone()],
+                        ref_table.clone(),
+                        ref_columns.clone(),
+                    )),
                     _ => None,
                 },
                 _ => None,
@@ -88,10 +92,11 @@ impl GateRule for FkOrphans {
                 .map(|(_, r, _)| format!("`{r}`"))
                 .unwrap_or_else(|| "the referenced table".into());
             let found = format!(
-                "{} of `{}.{}` have a {col_list} with no matching row in {target}{}",
+                "{} of `{}.{}` {} {col_list} values with no matching row in {target}{}",
                 count_phrase(p, "row"),
                 p.schema,
                 p.table,
+                agree(p.count, "have", "has"),
                 samples_phrase(&p.samples, "sample keys")
             );
             let cleanup = match &fk {
@@ -115,13 +120,18 @@ impl GateRule for FkOrphans {
                 }
                 _ => format!("(find them with the probe's query on {t})"),
             };
-            DataFailure {
-                found,
-                help: format!(
+            let not_valid = matches!(op, Some(Operation::AddConstraint { constraint, .. }) if constraint.not_valid);
+            let help = if not_valid {
+                format!(
+                    "Fix or delete the orphans on this shard before `VALIDATE CONSTRAINT`: {cleanup}"
+                )
+            } else {
+                format!(
                     "Fix or delete the orphans on this shard first: {cleanup}; or add the foreign key NOT VALID \
                      (new rows are checked at once) and clean up before `VALIDATE CONSTRAINT`"
-                ),
-            }
+                )
+            };
+            DataFailure { found, help }
         })
     }
 }

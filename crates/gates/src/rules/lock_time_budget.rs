@@ -2,7 +2,7 @@ use migration_parser::{ConstraintKind, LockMode, Operation};
 use serde_json::json;
 
 use super::a_lock;
-use super::shard_support::{fmt_bytes, fmt_ms};
+use super::shard_support::{fmt_bytes, fmt_count, fmt_ms};
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
 declare_rule! {
@@ -48,11 +48,17 @@ fn help_for(op: Option<&Operation>) -> String {
         Some(Operation::CreateIndex {
             concurrently: false,
             ..
-        }) => Some("build the index with CREATE INDEX CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes continue)"),
+        }) => Some(
+            "build the index with CREATE INDEX CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
+        ),
         Some(Operation::AddConstraint { constraint, .. }) => match &constraint.kind {
-            ConstraintKind::ForeignKey { .. } | ConstraintKind::Check { .. } if !constraint.not_valid => Some(
-                "add the constraint NOT VALID (brief lock) and VALIDATE CONSTRAINT it in a separate transaction (SHARE UPDATE EXCLUSIVE)",
-            ),
+            ConstraintKind::ForeignKey { .. } | ConstraintKind::Check { .. }
+                if !constraint.not_valid =>
+            {
+                Some(
+                    "add the constraint NOT VALID (brief lock) and VALIDATE CONSTRAINT it in a separate transaction (SHARE UPDATE EXCLUSIVE)",
+                )
+            }
             ConstraintKind::Unique { .. } | ConstraintKind::PrimaryKey { .. } => Some(
                 "build the index with CREATE UNIQUE INDEX CONCURRENTLY and attach it with ADD CONSTRAINT ... USING INDEX",
             ),
@@ -97,9 +103,7 @@ impl GateRule for LockTimeBudget {
                 .blocked_relations
                 .iter()
                 .map(|r| {
-                    let stats = r
-                        .split_once('.')
-                        .and_then(|(s, t)| ctx.table_stats(s, t));
+                    let stats = r.split_once('.').and_then(|(s, t)| ctx.table_stats(s, t));
                     (r.as_str(), stats)
                 })
                 .collect();
@@ -111,7 +115,7 @@ impl GateRule for LockTimeBudget {
                         let rows = s
                             .row_estimate
                             .filter(|n| *n >= 0)
-                            .map(|n| format!(", ~{n} rows"))
+                            .map(|n| format!(", ~{} rows", fmt_count(n)))
                             .unwrap_or_default();
                         format!("`{r}` ({}{rows})", fmt_bytes(s.total_bytes))
                     }
@@ -123,20 +127,22 @@ impl GateRule for LockTimeBudget {
             } else {
                 tables.join(", ")
             };
-            let blocks = st.blocks.clone().unwrap_or_else(|| lock.blocks().to_string());
-            let op = ctx
-                .statement(st.index)
-                .and_then(|s| s.operations.first());
+            let blocks = st
+                .blocks
+                .clone()
+                .unwrap_or_else(|| lock.blocks().to_string());
+            let op = ctx.statement(st.index).and_then(|s| s.operations.first());
             out.push(
                 ctx.shard_finding(
                     self,
                     Some(st.index),
                     format!(
                         "holds {} on {on} for an estimated {} on this shard — over the {} budget — blocking {blocks} \
-                         for that long (basis: {})",
+                         on {} for that long (basis: {})",
                         a_lock(lock),
                         fmt_ms(st.estimated_lock_ms),
                         fmt_ms(budget as f64),
+                        if rels.len() == 1 { "it" } else { "them" },
                         st.basis
                     ),
                 )

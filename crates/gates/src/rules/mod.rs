@@ -1,10 +1,12 @@
-//! The built-in static rules, one module per rule. Each rule's documentation is its struct's
-//! doc comment (also available as `Rule::META.docs`).
+//! The built-in rules, one module per rule. Each rule's documentation is its struct's doc
+//! comment (also available as `Rule::META.docs`).
 //!
-//! Reserved codes for per-shard rules implemented elsewhere: DC110 `lock-time-budget`;
-//! DC311–DC318 `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`,
-//! `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch`;
-//! DC402–DC404 `schema-drift`, `cascade-reach`, `shard-unreachable`.
+//! Static rules look at the migration. Per-shard rules ([`RuleScope::Shard`](crate::RuleScope))
+//! read the evidence a [`RuleContext`] carries for one shard and report nothing without it:
+//! DC110 `lock-time-budget`; DC311–DC318 `fk-orphans`, `not-null-violations`,
+//! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
+//! `rollback-irreversible`, `rollback-mismatch`; DC402–DC404 `schema-drift`, `cascade-reach`,
+//! `shard-unreachable`.
 
 use std::fmt::Display;
 
@@ -21,24 +23,37 @@ mod adding_volatile_default;
 mod ban_drop_database;
 mod ban_drop_schema;
 mod ban_truncate;
+mod cascade_reach;
+mod cast_failures;
 mod changing_collation;
 mod changing_column_type;
+mod check_violations;
 mod concurrent_in_transaction;
 mod constraint_missing_not_valid;
 mod dropping_column;
 mod dropping_table;
 mod enum_value_in_transaction;
+mod fk_orphans;
 mod hardcoded_tenant_schema;
+mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
+mod not_null_violations;
 mod refresh_matview_blocking;
 mod renaming_column;
 mod renaming_table;
 mod require_concurrent_index;
 mod require_concurrent_index_drop;
+mod rollback_irreversible;
+mod rollback_mismatch;
+mod schema_drift;
 mod setting_not_null;
+mod shard_support;
+mod shard_unreachable;
+mod statement_fails;
 mod table_rewrite_maintenance;
 mod unbatched_data_change;
+mod unique_violations;
 mod unparsed_statement;
 
 pub use adding_exclusion_constraint::AddingExclusionConstraint;
@@ -50,24 +65,36 @@ pub use adding_volatile_default::AddingVolatileDefault;
 pub use ban_drop_database::BanDropDatabase;
 pub use ban_drop_schema::BanDropSchema;
 pub use ban_truncate::BanTruncate;
+pub use cascade_reach::CascadeReach;
+pub use cast_failures::CastFailures;
 pub use changing_collation::ChangingCollation;
 pub use changing_column_type::ChangingColumnType;
+pub use check_violations::CheckViolations;
 pub use concurrent_in_transaction::ConcurrentInTransaction;
 pub use constraint_missing_not_valid::ConstraintMissingNotValid;
 pub use dropping_column::DroppingColumn;
 pub use dropping_table::DroppingTable;
 pub use enum_value_in_transaction::EnumValueInTransaction;
+pub use fk_orphans::FkOrphans;
 pub use hardcoded_tenant_schema::HardcodedTenantSchema;
+pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
+pub use not_null_violations::NotNullViolations;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
 pub use renaming_table::RenamingTable;
 pub use require_concurrent_index::RequireConcurrentIndex;
 pub use require_concurrent_index_drop::RequireConcurrentIndexDrop;
+pub use rollback_irreversible::RollbackIrreversible;
+pub use rollback_mismatch::RollbackMismatch;
+pub use schema_drift::SchemaDrift;
 pub use setting_not_null::SettingNotNull;
+pub use shard_unreachable::ShardUnreachable;
+pub use statement_fails::StatementFails;
 pub use table_rewrite_maintenance::TableRewriteMaintenance;
 pub use unbatched_data_change::UnbatchedDataChange;
+pub use unique_violations::UniqueViolations;
 pub use unparsed_statement::UnparsedStatement;
 
 /// The built-in rules, in code order.
@@ -81,6 +108,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(AddingExclusionConstraint),
         Box::new(RefreshMatviewBlocking),
         Box::new(MultipleExclusiveLocks),
+        Box::new(LockTimeBudget),
         Box::new(AddingRequiredField),
         Box::new(AddingVolatileDefault),
         Box::new(ChangingColumnType),
@@ -96,7 +124,18 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(BanDropDatabase),
         Box::new(BanDropSchema),
         Box::new(AddingForeignKeyCascade),
+        Box::new(FkOrphans),
+        Box::new(NotNullViolations),
+        Box::new(UniqueViolations),
+        Box::new(CheckViolations),
+        Box::new(CastFailures),
+        Box::new(StatementFails),
+        Box::new(RollbackIrreversible),
+        Box::new(RollbackMismatch),
         Box::new(HardcodedTenantSchema),
+        Box::new(SchemaDrift),
+        Box::new(CascadeReach),
+        Box::new(ShardUnreachable),
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),

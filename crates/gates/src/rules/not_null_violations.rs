@@ -1,10 +1,10 @@
 use migration_parser::Operation;
 use simulator::ProbeKind;
 
-use super::shard_support::{
-    DataFailure, count_phrase, data_probe_findings, samples_phrase, table_sql,
-};
 use super::ident;
+use super::shard_support::{
+    DataFailure, agree, count_phrase, data_probe_findings, samples_phrase, table_sql,
+};
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
 declare_rule! {
@@ -70,10 +70,11 @@ impl GateRule for NotNullViolations {
             }
             DataFailure {
                 found: format!(
-                    "{} of `{}.{}` have NULL in `{col}`{}",
+                    "{} of `{}.{}` {} NULL in `{col}`{}",
                     count_phrase(p, "row"),
                     p.schema,
                     p.table,
+                    agree(p.count, "have", "has"),
                     samples_phrase(&p.samples, "sample keys")
                 ),
                 help: format!(

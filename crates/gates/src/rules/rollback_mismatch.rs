@@ -57,7 +57,12 @@ impl GateRule for RollbackMismatch {
             parts.push(format!("a rollback statement failed: {e}"));
         }
         if !rb.mismatches.is_empty() {
-            let listed: Vec<&str> = rb.mismatches.iter().take(LISTED).map(String::as_str).collect();
+            let listed: Vec<&str> = rb
+                .mismatches
+                .iter()
+                .take(LISTED)
+                .map(String::as_str)
+                .collect();
             let more = rb.mismatches.len().saturating_sub(LISTED);
             let mut s = format!(
                 "{} difference{} remain after forward → rollback: {}",

@@ -120,6 +120,25 @@ pub(crate) fn count_phrase(p: &ProbeResult, unit: &str) -> String {
     }
 }
 
+/// `plural` when `count` is not 1, else `singular` (verb agreement: `have` / `has`).
+pub(crate) fn agree(count: u64, plural: &'static str, singular: &'static str) -> &'static str {
+    if count == 1 { singular } else { plural }
+}
+
+/// `3.4M`, `800k`, `950`.
+pub(crate) fn fmt_count(n: i64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.1}G", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.1}M", f / 1e6)
+    } else if f >= 1e4 {
+        format!("{:.0}k", f / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
 /// ` (samples: 17, 42)` or nothing.
 pub(crate) fn samples_phrase(samples: &[String], label: &str) -> String {
     if samples.is_empty() {
@@ -236,7 +255,7 @@ pub(crate) fn data_probe_findings<R: GateRule>(
             .and_then(|o| {
                 let t = op_table(o)?;
                 let f = ctx.strongest_lock(o, Some(t))?;
-                (f.mode >= LockMode::ShareUpdateExclusive)
+                (f.mode > LockMode::ShareUpdateExclusive)
                     .then(|| format!("; until it fails it holds {}", lock_phrase(f.mode, t)))
             })
             .unwrap_or_default();
@@ -262,9 +281,7 @@ pub(crate) fn data_probe_findings<R: GateRule>(
             )
             .with_severity(Severity::Yellow)
         };
-        f = f
-            .with_help(help)
-            .with_evidence(probe_evidence(p, sqlstate));
+        f = f.with_help(help).with_evidence(probe_evidence(p, sqlstate));
         out.push(f);
     }
     out

@@ -1,10 +1,10 @@
 use migration_parser::{ConstraintKind, Operation};
 use simulator::ProbeKind;
 
-use super::shard_support::{
-    DataFailure, count_phrase, data_probe_findings, samples_phrase, table_sql,
-};
 use super::ident;
+use super::shard_support::{
+    DataFailure, agree, count_phrase, data_probe_findings, samples_phrase, table_sql,
+};
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
 declare_rule! {
@@ -67,12 +67,28 @@ impl GateRule for UniqueViolations {
             };
             DataFailure {
                 found: format!(
-                    "{} of rows of `{}.{}` share the same ({}){}",
+                    "{} of rows of `{}.{}` {} the same ({}){}{}",
                     count_phrase(p, "group"),
                     p.schema,
                     p.table,
-                    if cols.is_empty() { "key".to_string() } else { cols.join(", ") },
-                    samples_phrase(&p.samples, "sample keys")
+                    agree(p.count, "share", "shares"),
+                    if cols.is_empty() {
+                        "key".to_string()
+                    } else {
+                        cols.join(", ")
+                    },
+                    samples_phrase(&p.samples, "sample keys"),
+                    if matches!(
+                        op,
+                        Some(Operation::CreateIndex {
+                            concurrently: true,
+                            ..
+                        })
+                    ) {
+                        "; CONCURRENTLY then leaves an INVALID index behind that must be dropped"
+                    } else {
+                        ""
+                    }
                 ),
                 help: format!(
                     "Remove or merge the duplicates on this shard first (`SELECT {key_sql}, count(*) FROM {t} GROUP BY {key_sql} HAVING count(*) > 1;`), \

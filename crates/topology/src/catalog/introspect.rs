@@ -22,11 +22,12 @@ SELECT n.nspname::text AS schema, c.relname::text AS name, c.oid::int8 AS oid,
        CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
        pn.nspname::text AS parent_schema, pc.relname::text AS parent_name,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
-       pg_catalog.pg_total_relation_size(c.oid) AS total_bytes,
-       pg_catalog.pg_relation_size(c.oid) AS table_bytes,
+       CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_relation_size(c.oid) ELSE 0 END AS table_bytes,
+       COALESCE(toast.relpages::int8, 0) * pg_catalog.current_setting('block_size')::int8 AS toast_bytes,
        d.description AS comment
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_class toast ON toast.oid = c.reltoastrelid
 LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
@@ -38,7 +39,6 @@ WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
 const COLUMNS_SQL: &str = r#"
 SELECT n.nspname::text AS schema, c.relname::text AS tbl, a.attname::text AS name,
        c.oid::int8 AS tbl_oid, a.attnum::int4 AS attnum,
-       (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::int4 AS position,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
        a.attnotnull AS not_null,
        pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
@@ -129,17 +129,37 @@ WHERE n.nspname = ANY($1)
 GROUP BY n.nspname, t.typname
 "#;
 
-/// Introspect every schema in `schemas` (one database) with a connection from `pool`.
-/// See [`introspect_schemas_conn`].
+/// Introspect every schema in `schemas` (one database) over `pool`. See
+/// [`introspect_schemas_conn`] for what is read.
+///
+/// When the pool allows several connections and there are many schemas (≥ 200), the schemas
+/// are split into up to `min(max_connections, 8)` contiguous chunks introspected concurrently,
+/// one connection each (each chunk is one consistent snapshot). A fresh server backend spends
+/// most of the time loading the catalog entries of the schemas it reads, so splitting by
+/// schema (rather than by query) divides that work.
 pub async fn introspect_schemas(
     pool: &PgPool,
     schemas: &[String],
 ) -> Result<BTreeMap<String, Catalog>, TopologyError> {
-    let mut conn = pool
-        .acquire()
-        .await
-        .map_err(|e| TopologyError::query(target(schemas), "acquire connection", e))?;
-    introspect_schemas_conn(&mut conn, schemas).await
+    const MIN_CHUNK: usize = 100;
+    let par = (pool.options().get_max_connections() as usize)
+        .min(8)
+        .min(schemas.len() / MIN_CHUNK)
+        .max(1);
+    let chunk = schemas.len().div_ceil(par).max(1);
+    let parts = futures::future::try_join_all(schemas.chunks(chunk).map(|part| async move {
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| TopologyError::query(target(part), "acquire connection", e))?;
+        introspect_schemas_conn(&mut conn, part).await
+    }))
+    .await?;
+    let mut out = BTreeMap::new();
+    for p in parts {
+        out.extend(p);
+    }
+    Ok(out)
 }
 
 /// Introspect one schema.
@@ -254,7 +274,8 @@ pub async fn introspect_schemas_conn(
             columns: BTreeMap::new(),
             constraints: BTreeMap::new(),
             indexes: BTreeMap::new(),
-            total_bytes: get(r, "total_bytes", &tgt)?,
+            // Completed below: + index sizes.
+            total_bytes: get::<i64>(r, "table_bytes", &tgt)? + get::<i64>(r, "toast_bytes", &tgt)?,
             table_bytes: get(r, "table_bytes", &tgt)?,
             row_estimate: if reltuples < 0.0 {
                 None
@@ -283,9 +304,12 @@ pub async fn introspect_schemas_conn(
         let generated: String = get(r, "generated", &tgt)?;
         let expr: Option<String> = get(r, "default_expr", &tgt)?;
         let is_generated = generated == "s" || generated == "v";
+        let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
+        let attnum: i32 = get(r, "attnum", &tgt)?;
         let col = Column {
             name: name.clone(),
-            position: get(r, "position", &tgt)?,
+            // Attribute number for now; made 1-based and dense below.
+            position: attnum,
             data_type: get(r, "data_type", &tgt)?,
             not_null: get(r, "not_null", &tgt)?,
             default: if is_generated { None } else { expr.clone() },
@@ -298,11 +322,19 @@ pub async fn introspect_schemas_conn(
             generated: if is_generated { expr } else { None },
             comment: get(r, "comment", &tgt)?,
         };
-        let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
-        let attnum: i32 = get(r, "attnum", &tgt)?;
         attnames.insert((tbl_oid, attnum), name.clone());
         if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
             t.columns.insert(name, col);
+        }
+    }
+
+    for cat in out.values_mut() {
+        for t in cat.tables.values_mut() {
+            let mut nums: Vec<i32> = t.columns.values().map(|c| c.position).collect();
+            nums.sort_unstable();
+            for c in t.columns.values_mut() {
+                c.position = nums.binary_search(&c.position).map(|i| i as i32 + 1).unwrap_or(0);
+            }
         }
     }
 
@@ -431,6 +463,7 @@ pub async fn introspect_schemas_conn(
             bytes: get(r, "bytes", &tgt)?,
         };
         if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
+            t.total_bytes += ix.bytes;
             t.indexes.insert(name, ix);
         }
     }

@@ -186,9 +186,13 @@ pub struct Table {
     pub constraints: BTreeMap<String, Constraint>,
     /// Indexes by name.
     pub indexes: BTreeMap<String, Index>,
-    /// `pg_total_relation_size` (table + indexes + TOAST), bytes.
+    /// Heap, indexes and TOAST, bytes: `pg_relation_size` of the heap and of every index
+    /// (exact) plus the TOAST table's `relpages` × block size (as of its last vacuum/analyze).
+    /// Leaves out the small free-space and visibility-map forks. This is
+    /// `pg_total_relation_size` without opening the TOAST relations, which made introspecting
+    /// large fleets several times slower (see BENCHMARKS.md).
     pub total_bytes: i64,
-    /// `pg_relation_size` (main fork of the heap only), bytes.
+    /// `pg_relation_size` (main fork of the heap only), bytes; 0 for views and partitioned tables.
     pub table_bytes: i64,
     /// `pg_class.reltuples`; `None` when the table was never vacuumed or analyzed.
     pub row_estimate: Option<i64>,
