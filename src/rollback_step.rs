@@ -108,7 +108,7 @@ pub(crate) async fn rollback_for(
         schema: shard.location.schema().to_owned(),
         ..ProveOptions::default()
     };
-    let proof = match rollback::prove(&shadow, &setup, migration, source, &prove_opts).await {
+    let proof = match rollback::prove(&shadow, rollback::Setup::Sql(&setup), migration, source, &prove_opts).await {
         Ok(p) => p,
         Err(e) => {
             out.info

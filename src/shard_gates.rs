@@ -3,57 +3,98 @@
 
 use std::collections::BTreeMap;
 
-use gates::{Finding, Severity};
+use gates::{Finding, IrreversibleStep, RollbackEvidence, RuleContext, Severity};
 use migration_parser::Migration;
 use report::ShardReport;
 use simulator::SimulationResult;
-use topology::catalog::DriftReport;
-use topology::{Catalog, Fleet};
+use topology::catalog::{DriftReport, DriftedShard};
+use topology::{Catalog, Fleet, FkGraph};
 
 use crate::pipeline::{ValidateOptions, shard_report};
 use crate::rollback_step::RollbackOutcome;
 
-/// Evaluate every shard of the fleet.
+/// Evaluate every shard of the fleet: the registry's static and per-shard rules with the
+/// shard's probes, rehearsal, drift, foreign-key graph and rollback evidence; then the
+/// duration rules are demoted on shards where the statement fits the lock budget.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate(
     opts: &ValidateOptions,
     migration: &Migration,
     fleet: &Fleet,
-    _catalogs: &BTreeMap<String, Catalog>,
-    _drift: &DriftReport,
+    catalogs: &BTreeMap<String, Catalog>,
+    drift: &DriftReport,
     unreachable: &BTreeMap<String, String>,
     sim: &SimulationResult,
-    _rollback: &RollbackOutcome,
+    rollback: &RollbackOutcome,
 ) -> Vec<ShardReport> {
-    let static_findings = opts.registry.lint(migration, &opts.config);
+    let evidence = rollback_evidence(rollback);
+    let graphs: BTreeMap<&str, FkGraph> = catalogs
+        .iter()
+        .map(|(id, c)| (id.as_str(), FkGraph::from_catalog(c)))
+        .collect();
+    let drifted: BTreeMap<&str, &DriftedShard> =
+        drift.drifted.iter().map(|d| (d.shard.as_str(), d)).collect();
     fleet
         .shards
         .iter()
         .map(|shard| {
             let ev = sim.shard(&shard.id);
-            let mut findings = static_findings.clone();
+            let mut ctx = RuleContext::new(migration, &opts.config)
+                .with_shard_id(&shard.id, &shard.instance)
+                .with_shard_schema(shard.location.schema())
+                .with_lock_budget_ms(opts.lock_budget_ms)
+                .with_rollback(&evidence);
+            if let Some(e) = ev {
+                ctx = ctx.with_shard(e);
+            }
+            if let Some(r) = sim.rehearsal_for(&shard.id) {
+                ctx = ctx.with_rehearsal(r);
+            }
+            if let Some(g) = graphs.get(shard.id.as_str()) {
+                ctx = ctx.with_fk_graph(g);
+            }
+            if let Some(d) = drifted.get(shard.id.as_str()) {
+                ctx = ctx.with_drift(&d.differences);
+                if let Some(r) = &drift.reference_shard {
+                    ctx = ctx.with_drift_reference(r.clone());
+                }
+            }
             let reason = unreachable
                 .get(&shard.id)
                 .cloned()
                 .or_else(|| ev.and_then(|e| e.unreachable.clone()));
             if let Some(reason) = reason {
-                findings.push(Finding::new(
-                    "shard-unreachable",
-                    "DC404",
-                    Severity::Red,
-                    format!("shard `{}` could not be reached or read: {reason}", shard.id),
-                ));
+                ctx = ctx.with_unreachable(reason);
             }
+            let verdict = gates::evaluate_shard(&opts.registry, &ctx);
+            let mut findings = verdict.findings;
+            demote_within_budget(&mut findings, ev.and_then(|e| e.estimate.as_ref()), opts.lock_budget_ms);
             shard_report(
                 &shard.id,
                 &shard.instance,
                 findings,
-                ev.map(|e| e.estimated_lock_ms).unwrap_or(0),
+                verdict.estimated_lock_ms,
                 ev.and_then(|e| e.fingerprint.clone()).unwrap_or_default(),
                 ev.map(|e| e.duration_ms).unwrap_or(0),
             )
         })
         .collect()
+}
+
+/// The rollback step's outcome as the gates' plain-data evidence.
+fn rollback_evidence(r: &RollbackOutcome) -> RollbackEvidence {
+    let irreversible = r
+        .irreversible
+        .iter()
+        .map(|i| IrreversibleStep::new(i.statement, i.reason.clone()))
+        .collect();
+    let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone());
+    if let Some(p) = &r.proof
+        && let Some(e) = &p.rollback_error
+    {
+        ev = ev.with_rollback_error(e.to_string());
+    }
+    ev
 }
 
 /// Static rules whose danger is the *duration* of a blocking lock (a scan, a rewrite, an index

@@ -81,7 +81,7 @@ async fn fingerprint_target(fleet: &Fleet) -> BTreeMap<String, String> {
             let q = format!(
                 "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \"{s}\".\"{r}\" t"
             );
-            let h: String = sqlx::query_scalar(&q).fetch_one(&mut c).await.expect("data checksum");
+            let h: String = sqlx::query_scalar(sqlx::AssertSqlSafe(q)).fetch_one(&mut c).await.expect("data checksum");
             data.push(format!("{s}.{r}={h}"));
         }
         out.insert(inst.name.clone(), format!("{catalog} {}", data.join(",")));

@@ -112,6 +112,27 @@ impl<'a> RuleContext<'a> {
         self
     }
 
+    /// The same context for shard `shard` of a simulation: its [`ShardEvidence`]
+    /// ([`with_shard`](Self::with_shard)) and the rehearsal of its schema shape
+    /// ([`with_rehearsal`](Self::with_rehearsal)), when the simulation has them. A shard the
+    /// simulation does not know is only named ([`with_shard_id`](Self::with_shard_id), empty
+    /// instance).
+    #[must_use]
+    pub fn with_simulation(
+        self,
+        simulation: &'a simulator::SimulationResult,
+        shard: &str,
+    ) -> RuleContext<'a> {
+        let mut ctx = match simulation.shard(shard) {
+            Some(evidence) => self.with_shard(evidence),
+            None => self.with_shard_id(shard, ""),
+        };
+        if let Some(r) = simulation.rehearsal_for(shard) {
+            ctx = ctx.with_rehearsal(r);
+        }
+        ctx
+    }
+
     /// The same context naming the shard and its instance (when there is no [`ShardEvidence`],
     /// e.g. a shard that could not even be introspected). Overrides the ids of
     /// [`with_shard`](Self::with_shard).

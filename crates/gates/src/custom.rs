@@ -24,6 +24,26 @@
 //! help = "close or migrate open invoices first"   # optional
 //! ```
 //!
+//! `operation` is one of the parser's operation kinds (`Operation` variants in snake_case), or
+//! `any`: `create_table`, `drop_table`, `rename_table`, `add_column`, `drop_column`,
+//! `rename_column`, `alter_column_type`, `set_not_null`, `drop_not_null`, `set_default`,
+//! `drop_default`, `add_constraint`, `validate_constraint`, `drop_constraint`,
+//! `rename_constraint`, `create_index`, `drop_index`, `rename_index`, `reindex`, `create_enum`,
+//! `add_enum_value`, `rename_enum_value`, `drop_type`, `truncate`, `create_schema`,
+//! `drop_schema`, `drop_database`, `update`, `delete`, `insert`, `create_view`, `drop_view`,
+//! `refresh_materialized_view`, `lock_table`, `maintenance`, `alter_table_other`,
+//! `attach_partition`, `detach_partition`, `set`, `reset`, `transaction`, `do`,
+//! `create_sequence`, `create_extension`, `create_function`, `create_trigger`, `comment`,
+//! `create_database`, `attach_index_partition`, `alter_system`, `other`
+//! ([`OPERATION_KINDS`]). `table` matches the relation the operation acts on (every table of a
+//! `TRUNCATE`); `column` the column(s) it touches (the added/dropped/altered column, the
+//! columns of a new table, index, key or `UPDATE ... SET`); an operation without a table or
+//! column never matches a `table` or `column` pattern. Required keys: `kind`, `name`, `code`,
+//! `message`, and `operation` (statement) or `sql` (probe); `severity` defaults to `yellow`.
+//! Codes must not start with `DC` (reserved for built-ins) except `DC800`–`DC899`; names must not
+//! be a built-in rule's. Probe SQL must be one `SELECT`/`WITH`/`VALUES`/`TABLE` statement; the
+//! simulator runs it in its read-only probe transaction, so a data-modifying `WITH` fails there.
+//!
 //! Messages may use placeholders: `{table}`, `{column}`, `{operation}` in statement rules;
 //! `{rows}` (number of rows returned, `5+` when truncated), `{schema}` and `{shard}` in probe
 //! rules. Gates does no IO: the simulator (or the integrator) runs each

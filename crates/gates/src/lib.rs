@@ -41,6 +41,41 @@
 //! [`RuleContext::not_null_proven`] whether a validated `CHECK (col IS NOT NULL)` exists, and
 //! [`RuleContext::lock_facts`] which locks an operation takes.
 //!
+//! ## Per-shard rules and verdicts
+//!
+//! The same [`Registry`] holds the per-shard rules ([`RuleScope::Shard`]: `fk-orphans`,
+//! `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`,
+//! `statement-fails`, `lock-time-budget`, `schema-drift`, `cascade-reach`, `shard-unreachable`,
+//! `rollback-irreversible`, `rollback-mismatch`). They read the evidence a [`RuleContext`]
+//! carries for one shard — the simulator's [`simulator::ShardEvidence`] and
+//! [`simulator::RehearsalResult`], drift ([`DriftItem`] / `topology::CatalogDifference`), the
+//! shard's [`topology::FkGraph`], a [`RollbackEvidence`], custom probe rows — and report nothing
+//! without it, so static linting is unchanged. [`evaluate_shard`] runs every rule for one shard
+//! and derives its [`ShardVerdict`]; [`fleet_gate`] is the worst shard gate.
+//!
+//! ```
+//! use gates::{Config, Gate, Registry, RuleContext, evaluate_shard, fleet_gate};
+//! use gates::migration_parser::parse;
+//!
+//! let config = Config::default();
+//! let m = parse("m.sql", "SET lock_timeout = '2s';\nALTER TABLE t ADD COLUMN c int;", &config.parse_options()).unwrap();
+//! let registry = Registry::for_config(&config).unwrap(); // built-ins + [[custom_rules]]
+//! let ok = evaluate_shard(&registry, &RuleContext::new(&m, &config).with_shard_id("tenant_1", "db-1"));
+//! let down = evaluate_shard(
+//!     &registry,
+//!     &RuleContext::new(&m, &config).with_shard_id("tenant_2", "db-2").with_unreachable("timeout"),
+//! );
+//! assert_eq!((ok.gate, down.gate), (Gate::Green, Gate::Red));
+//! assert_eq!(fleet_gate(&[ok, down]), Gate::Red);
+//! ```
+//!
+//! ## Declarative custom rules
+//!
+//! `[[custom_rules]]` in `deployclaw.toml` declares statement patterns and SQL probes without
+//! Rust (see [`custom`]). Gates does no IO: [`Config::probe_rules`] lists the probe queries for
+//! the simulator to run per shard, and their rows come back through
+//! [`RuleContext::with_custom_probe`].
+//!
 //! ## Inline ignores
 //!
 //! `-- deployclaw:ignore RULE[, RULE]` on the line(s) before a statement, or

@@ -54,12 +54,24 @@ fn custom_rules_parse_into_typed_specs() {
         panic!("statement rule expected: {:?}", c.custom_rules[0]);
     };
     assert_eq!(
-        (s.name.as_str(), s.code.as_str(), s.severity, s.operation.as_str()),
-        ("no-drop-billing-columns", "ACME001", Severity::Red, "drop_column")
+        (
+            s.name.as_str(),
+            s.code.as_str(),
+            s.severity,
+            s.operation.as_str()
+        ),
+        (
+            "no-drop-billing-columns",
+            "ACME001",
+            Severity::Red,
+            "drop_column"
+        )
     );
     assert_eq!(s.table.as_deref(), Some("billing_*"));
     // severity defaults to yellow
-    assert!(matches!(&c.custom_rules[1], CustomRuleSpec::Statement(s) if s.severity == Severity::Yellow));
+    assert!(
+        matches!(&c.custom_rules[1], CustomRuleSpec::Statement(s) if s.severity == Severity::Yellow)
+    );
     let probes = c.probe_rules();
     assert_eq!(probes.len(), 1);
     assert_eq!(probes[0].name, "no-open-invoices");
@@ -79,8 +91,14 @@ fn statement_rules_fire_through_lint_like_builtins() {
     let c = Config::from_toml_str("deployclaw.toml", CONFIG).unwrap();
     let registry = Registry::for_config(&c).unwrap();
     registry.check_config(&c).unwrap();
-    assert_eq!(registry.get("acme001").map(|r| r.meta().scope), Some(RuleScope::Static));
-    assert_eq!(registry.get("no-open-invoices").map(|r| r.meta().scope), Some(RuleScope::Shard));
+    assert_eq!(
+        registry.get("acme001").map(|r| r.meta().scope),
+        Some(RuleScope::Static)
+    );
+    assert_eq!(
+        registry.get("no-open-invoices").map(|r| r.meta().scope),
+        Some(RuleScope::Shard)
+    );
     let m = parse("m.sql", MIGRATION, &c.parse_options()).unwrap();
     let findings: Vec<_> = registry
         .lint(&m, &c)
@@ -107,7 +125,12 @@ fn statement_rules_fire_through_lint_like_builtins() {
                 Severity::Red,
                 "dropping `balance_cents` from `billing_accounts` loses billing history"
             ),
-            (5, "DC801", Severity::Yellow, "`tmp_import` looks temporary (create_table)"),
+            (
+                5,
+                "DC801",
+                Severity::Yellow,
+                "`tmp_import` looks temporary (create_table)"
+            ),
         ]
     );
     assert_eq!(
@@ -120,7 +143,10 @@ fn statement_rules_fire_through_lint_like_builtins() {
     c2.rules.severity.insert("ACME001".into(), Severity::Info);
     let f = registry.lint(&m, &c2);
     assert!(!f.iter().any(|f| f.code == "DC801"));
-    assert!(f.iter().any(|f| f.code == "ACME001" && f.severity == Severity::Info));
+    assert!(
+        f.iter()
+            .any(|f| f.code == "ACME001" && f.severity == Severity::Info)
+    );
     // docs exist for `deployclaw explain`
     let explain = registry.explain("no-drop-billing-columns").unwrap();
     assert!(explain.contains("billing_*"), "{explain}");
@@ -135,7 +161,9 @@ fn probe_rules_turn_rows_into_findings() {
     // static lint: the probe rule is silent
     assert!(registry.lint(&m, &c).is_empty());
 
-    let rows: Vec<_> = (1..=7).map(|i| json!({"id": i, "status": "open"})).collect();
+    let rows: Vec<_> = (1..=7)
+        .map(|i| json!({"id": i, "status": "open"}))
+        .collect();
     let ctx = RuleContext::new(&m, &c)
         .with_shard_id("tenant_0042", "db-1")
         .with_shard_schema("tenant_0042")
@@ -144,10 +172,17 @@ fn probe_rules_turn_rows_into_findings() {
     assert_eq!(v.gate, gates::Gate::Red);
     assert_eq!(v.findings.len(), 1);
     let f = &v.findings[0];
-    assert_eq!((f.rule.as_str(), f.code.as_str()), ("no-open-invoices", "ACME002"));
+    assert_eq!(
+        (f.rule.as_str(), f.code.as_str()),
+        ("no-open-invoices", "ACME002")
+    );
     assert!(f.location.is_none());
     let ev = f.evidence.as_ref().unwrap();
-    assert_eq!(ev["rows"].as_array().map(Vec::len), Some(5), "first 5 rows kept: {ev}");
+    assert_eq!(
+        ev["rows"].as_array().map(Vec::len),
+        Some(5),
+        "first 5 rows kept: {ev}"
+    );
     insta::assert_snapshot!(serde_json::to_string_pretty(f).unwrap());
 
     // no rows: nothing; a failing query: reported (unproven), with the error
@@ -155,13 +190,19 @@ fn probe_rules_turn_rows_into_findings() {
         .with_shard_id("tenant_0001", "db-1")
         .with_custom_probe("no-open-invoices", CustomProbeOutcome::rows(vec![]));
     assert_eq!(evaluate_shard(&registry, &ctx).gate, gates::Gate::Green);
-    let ctx = RuleContext::new(&m, &c).with_shard_id("t", "db-1").with_custom_probe(
-        "no-open-invoices",
-        CustomProbeOutcome::failed("42P01: relation \"tenant_0001.invoices\" does not exist"),
-    );
+    let ctx = RuleContext::new(&m, &c)
+        .with_shard_id("t", "db-1")
+        .with_custom_probe(
+            "no-open-invoices",
+            CustomProbeOutcome::failed("42P01: relation \"tenant_0001.invoices\" does not exist"),
+        );
     let v = evaluate_shard(&registry, &ctx);
     assert_eq!(v.findings.len(), 1);
-    assert!(v.findings[0].message.contains("could not run"), "{}", v.findings[0].message);
+    assert!(
+        v.findings[0].message.contains("could not run"),
+        "{}",
+        v.findings[0].message
+    );
 }
 
 fn config_err(toml: &str) -> GatesError {
@@ -173,16 +214,34 @@ fn invalid_custom_rules_are_rejected_with_their_position() {
     let base = "[[custom_rules]]\nkind = \"statement\"\nname = \"x-rule\"\ncode = \"ACME9\"\nmessage = \"m\"\n";
     let errors = [
         config_err(&format!("{base}operation = \"drop_colum\"\n")),
-        config_err(&format!("{base}operation = \"drop_column\"\ntable = \"billing_[\"\n")),
-        config_err(&format!("{base}operation = \"drop_column\"\nsql = \"SELECT 1\"\n")),
-        config_err(&format!("{base}operation = \"drop_column\"\ncolour = \"red\"\n")),
+        config_err(&format!(
+            "{base}operation = \"drop_column\"\ntable = \"billing_[\"\n"
+        )),
+        config_err(&format!(
+            "{base}operation = \"drop_column\"\nsql = \"SELECT 1\"\n"
+        )),
+        config_err(&format!(
+            "{base}operation = \"drop_column\"\ncolour = \"red\"\n"
+        )),
         config_err(base),
-        config_err("\n\n[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"DC101\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n"),
-        config_err("[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"X1\"\nsql = \"DELETE FROM {schema}.t\"\nmessage = \"m\"\n"),
-        config_err("[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"X1\"\nsql = \"SELECT 1; DROP TABLE t\"\nmessage = \"m\"\n"),
-        config_err("[[custom_rules]]\nkind = \"regex\"\nname = \"p\"\ncode = \"X1\"\nmessage = \"m\"\n"),
-        config_err("[[custom_rules]]\nkind = \"probe\"\nname = \"dropping-table\"\ncode = \"X1\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n"),
-        config_err("[[custom_rules]]\nkind = \"probe\"\nname = \"a\"\ncode = \"X1\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n[[custom_rules]]\nkind = \"probe\"\nname = \"b\"\ncode = \"x1\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n"),
+        config_err(
+            "\n\n[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"DC101\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n",
+        ),
+        config_err(
+            "[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"X1\"\nsql = \"DELETE FROM {schema}.t\"\nmessage = \"m\"\n",
+        ),
+        config_err(
+            "[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"X1\"\nsql = \"SELECT 1; DROP TABLE t\"\nmessage = \"m\"\n",
+        ),
+        config_err(
+            "[[custom_rules]]\nkind = \"regex\"\nname = \"p\"\ncode = \"X1\"\nmessage = \"m\"\n",
+        ),
+        config_err(
+            "[[custom_rules]]\nkind = \"probe\"\nname = \"dropping-table\"\ncode = \"X1\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n",
+        ),
+        config_err(
+            "[[custom_rules]]\nkind = \"probe\"\nname = \"a\"\ncode = \"X1\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n[[custom_rules]]\nkind = \"probe\"\nname = \"b\"\ncode = \"x1\"\nsql = \"SELECT 1\"\nmessage = \"m\"\n",
+        ),
         config_err("[lock_budget]\nmax_blocking_ms = -1\n"),
         config_err("[lock_budget]\nmax_ms = 100\n"),
     ];
@@ -206,9 +265,55 @@ fn dc8xx_codes_are_allowed_and_clashes_with_rust_rules_are_reported() {
     )
     .unwrap();
     let mut registry = Registry::for_config(&c).unwrap();
-    let m = parse("m.sql", "CREATE TABLE tmp_a (id int);\nTRUNCATE tmp_b;\n", &c.parse_options()).unwrap();
-    let codes: Vec<_> = registry.lint(&m, &c).into_iter().filter(|f| f.code == "DC899").collect();
+    let m = parse(
+        "m.sql",
+        "CREATE TABLE tmp_a (id int);\nTRUNCATE tmp_b;\n",
+        &c.parse_options(),
+    )
+    .unwrap();
+    let codes: Vec<_> = registry
+        .lint(&m, &c)
+        .into_iter()
+        .filter(|f| f.code == "DC899")
+        .collect();
     assert_eq!(codes.len(), 2, "operation = any matches both: {codes:?}");
     let err = registry.with_custom_rules(&c).unwrap_err();
-    assert!(matches!(err, GatesError::DuplicateRule { clash: "name", .. }), "{err}");
+    assert!(
+        matches!(err, GatesError::DuplicateRule { clash: "name", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn operation_kinds_match_the_parser() {
+    let sql = "\
+CREATE TABLE a (id int);
+ALTER TABLE a ADD COLUMN b int;
+ALTER TABLE a DROP COLUMN b;
+ALTER TABLE a ALTER COLUMN id SET NOT NULL;
+CREATE INDEX a_idx ON a (id);
+TRUNCATE a;
+UPDATE a SET id = 1;
+";
+    let m = parse("m.sql", sql, &Default::default()).unwrap();
+    let kinds: Vec<String> = m
+        .statements
+        .iter()
+        .flat_map(|s| s.operations.iter().map(gates::custom::operation_kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "create_table",
+            "add_column",
+            "drop_column",
+            "set_not_null",
+            "create_index",
+            "truncate",
+            "update"
+        ]
+    );
+    for k in &kinds {
+        assert!(gates::OPERATION_KINDS.contains(&k.as_str()), "{k}");
+    }
 }

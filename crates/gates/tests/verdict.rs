@@ -21,8 +21,14 @@ fn verdict(shard: &str, sevs: &[Severity]) -> ShardVerdict {
 #[test]
 fn red_beats_yellow_beats_green_and_info_is_green() {
     assert_eq!(verdict("a", &[]).gate, Gate::Green);
-    assert_eq!(verdict("a", &[Severity::Info, Severity::Info]).gate, Gate::Green);
-    assert_eq!(verdict("a", &[Severity::Info, Severity::Yellow]).gate, Gate::Yellow);
+    assert_eq!(
+        verdict("a", &[Severity::Info, Severity::Info]).gate,
+        Gate::Green
+    );
+    assert_eq!(
+        verdict("a", &[Severity::Info, Severity::Yellow]).gate,
+        Gate::Yellow
+    );
     assert_eq!(
         verdict("a", &[Severity::Yellow, Severity::Red, Severity::Info]).gate,
         Gate::Red
@@ -44,7 +50,10 @@ fn red_beats_yellow_beats_green_and_info_is_green() {
     assert_eq!((s.green, s.yellow, s.red, s.total()), (2, 1, 1, 4));
     assert_eq!(s.gate(), Gate::Red);
     assert_eq!(s.to_string(), "4 shards: 2 green, 1 yellow, 1 red");
-    let ex: Vec<&str> = shard_exceptions(&fleet2).iter().map(|v| v.shard.as_str()).collect();
+    let ex: Vec<&str> = shard_exceptions(&fleet2)
+        .iter()
+        .map(|v| v.shard.as_str())
+        .collect();
     assert_eq!(ex, vec!["t4", "t3"]);
 }
 
@@ -66,22 +75,37 @@ fn evidence(extra: serde_json::Value) -> ShardEvidence {
 #[test]
 fn unreachable_is_red_with_or_without_evidence() {
     let c = Config::default();
-    let m = parse("m.sql", "SET lock_timeout = '1s';\nALTER TABLE t ADD COLUMN c int;\n", &c.parse_options()).unwrap();
+    let m = parse(
+        "m.sql",
+        "SET lock_timeout = '1s';\nALTER TABLE t ADD COLUMN c int;\n",
+        &c.parse_options(),
+    )
+    .unwrap();
     let r = Registry::builtin();
 
     let ctx = RuleContext::new(&m, &c)
         .with_shard_id("tenant_0009", "db-3")
         .with_unreachable("password authentication failed for user \"gate\"");
     let v = evaluate_shard(&r, &ctx);
-    assert_eq!((v.shard.as_str(), v.instance.as_str(), v.gate), ("tenant_0009", "db-3", Gate::Red));
+    assert_eq!(
+        (v.shard.as_str(), v.instance.as_str(), v.gate),
+        ("tenant_0009", "db-3", Gate::Red)
+    );
     assert_eq!(v.findings.len(), 1);
     assert_eq!(v.findings[0].rule, "shard-unreachable");
-    assert!(v.findings[0].message.contains("password authentication failed"));
+    assert!(
+        v.findings[0]
+            .message
+            .contains("password authentication failed")
+    );
 
     let ev = evidence(json!({"unreachable": "connection refused"}));
     let v = evaluate_shard(&r, &RuleContext::new(&m, &c).with_shard(&ev));
     assert_eq!(v.gate, Gate::Red);
-    assert_eq!((v.shard.as_str(), v.instance.as_str()), ("tenant_0007", "db-2"));
+    assert_eq!(
+        (v.shard.as_str(), v.instance.as_str()),
+        ("tenant_0007", "db-2")
+    );
 
     let ev = evidence(json!({"incomplete": "shard timeout after 60 s"}));
     let v = evaluate_shard(&r, &RuleContext::new(&m, &c).with_shard(&ev));
@@ -129,17 +153,30 @@ fn one_registry_runs_static_and_per_shard_rules() {
     let static_only = RuleContext::new(&m, &c);
     let v = evaluate_shard(&r, &static_only);
     assert_eq!(v.findings, r.lint(&m, &c));
-    assert!(v.findings.iter().all(|f| r.get(&f.rule).unwrap().meta().scope == RuleScope::Static));
-    assert_eq!(v.gate, Gate::Yellow, "require-concurrent-index only: {:?}", v.findings);
+    assert!(
+        v.findings
+            .iter()
+            .all(|f| r.get(&f.rule).unwrap().meta().scope == RuleScope::Static)
+    );
+    assert_eq!(
+        v.gate,
+        Gate::Yellow,
+        "require-concurrent-index only: {:?}",
+        v.findings
+    );
 
     // A clean shard: same findings, same gate.
-    let clean = evidence(json!({"probes": [probe(0)], "estimate": estimate(120.0), "estimated_lock_ms": 120}));
+    let clean = evidence(
+        json!({"probes": [probe(0)], "estimate": estimate(120.0), "estimated_lock_ms": 120}),
+    );
     let v = evaluate_shard(&r, &RuleContext::new(&m, &c).with_shard(&clean));
     assert_eq!(v.findings, r.lint(&m, &c));
     assert_eq!((v.gate, v.estimated_lock_ms), (Gate::Yellow, 120));
 
     // A shard with orphans: red; the per-shard finding sits with the static ones, in order.
-    let dirty = evidence(json!({"probes": [probe(3)], "estimate": estimate(9000.0), "estimated_lock_ms": 9000}));
+    let dirty = evidence(
+        json!({"probes": [probe(3)], "estimate": estimate(9000.0), "estimated_lock_ms": 9000}),
+    );
     let ctx = RuleContext::new(&m, &c).with_shard(&dirty);
     let v = evaluate_shard(&r, &ctx);
     assert_eq!(v.gate, Gate::Red);
@@ -152,15 +189,17 @@ fn one_registry_runs_static_and_per_shard_rules() {
         rules,
         vec![
             ("fk-orphans", 3),
-            ("lock-time-budget", 4),
-            ("require-concurrent-index", 4)
+            ("require-concurrent-index", 4),
+            ("lock-time-budget", 4)
         ]
     );
     let shard_only = r.lint_scoped(&ctx, Some(RuleScope::Shard));
     assert_eq!(shard_only.len(), 2);
     // disable / severity overrides apply to per-shard rules too
     let mut c2 = c.clone();
-    c2.rules.severity.insert("fk-orphans".into(), Severity::Yellow);
+    c2.rules
+        .severity
+        .insert("fk-orphans".into(), Severity::Yellow);
     c2.rules.disable.push("DC110".into());
     let v = evaluate_shard(&r, &RuleContext::new(&m, &c2).with_shard(&dirty));
     assert_eq!(v.gate, Gate::Yellow);
@@ -176,7 +215,10 @@ fn lock_budget_comes_from_config_or_context() {
         if let Some(b) = over {
             ctx = ctx.with_lock_budget_ms(b);
         }
-        assert_eq!(ctx.lock_budget_ms(), over.unwrap_or(c.lock_budget.max_blocking_ms));
+        assert_eq!(
+            ctx.lock_budget_ms(),
+            over.unwrap_or(c.lock_budget.max_blocking_ms)
+        );
         Registry::builtin()
             .lint_with(&ctx)
             .into_iter()
@@ -186,10 +228,15 @@ fn lock_budget_comes_from_config_or_context() {
     let default = Config::default();
     assert_eq!(default.lock_budget.max_blocking_ms, 5000);
     assert_eq!(budget_findings(&default, None), 1);
-    let relaxed = Config::from_toml_str("d.toml", "[lock_budget]\nmax_blocking_ms = 10000\n").unwrap();
+    let relaxed =
+        Config::from_toml_str("d.toml", "[lock_budget]\nmax_blocking_ms = 10000\n").unwrap();
     assert_eq!(budget_findings(&relaxed, None), 0);
     assert_eq!(budget_findings(&relaxed, Some(8_999)), 1);
-    assert_eq!(budget_findings(&default, Some(9_000)), 0, "at the budget is within it");
+    assert_eq!(
+        budget_findings(&default, Some(9_000)),
+        0,
+        "at the budget is within it"
+    );
 }
 
 #[test]
@@ -217,7 +264,7 @@ fn drift_from_topology_differences() {
     assert_eq!(ctx.drift()[0].kind, "missing_column");
     let v = evaluate_shard(&Registry::builtin(), &ctx);
     assert_eq!(v.gate, Gate::Yellow);
-    insta::assert_snapshot!(v.findings[0].message, @"this shard's catalog differs from the fleet's majority shape (reference shard `tenant_0001`) in 2 places: missing column orders.note (text); extra index users_tmp_idx on users (CREATE INDEX users_tmp_idx ON users USING btree (x))");
+    insta::assert_snapshot!(v.findings[0].message, @"this shard's catalog differs from the fleet's majority shape (reference shard `tenant_0001`) in 2 places: table orders: missing column note (text); table users: extra index users_tmp_idx: CREATE INDEX users_tmp_idx ON users USING btree (x)");
 }
 
 #[test]
@@ -235,8 +282,48 @@ fn a_rehearsal_that_could_not_be_set_up_is_info_only() {
     }))
     .unwrap();
     let ev = evidence(json!({}));
-    let v = evaluate_shard(&Registry::builtin(), &RuleContext::new(&m, &c).with_shard(&ev).with_rehearsal(&r));
+    let v = evaluate_shard(
+        &Registry::builtin(),
+        &RuleContext::new(&m, &c).with_shard(&ev).with_rehearsal(&r),
+    );
     assert_eq!(v.gate, Gate::Green);
     assert_eq!(v.findings.len(), 1);
-    assert_eq!((v.findings[0].rule.as_str(), v.findings[0].severity), ("statement-fails", Severity::Info));
+    assert_eq!(
+        (v.findings[0].rule.as_str(), v.findings[0].severity),
+        ("statement-fails", Severity::Info)
+    );
+}
+
+#[test]
+fn context_from_a_simulation_result() {
+    let c = Config::default();
+    let m = parse("m.sql", MIGRATION, &c.parse_options()).unwrap();
+    let ev = evidence(json!({"probes": [probe(3)], "estimated_lock_ms": 42}));
+    let sim: gates::simulator::SimulationResult = serde_json::from_value(json!({
+        "shards": [ev],
+        "rehearsals": {},
+        "throughput": {"scan_mb_per_s": 150.0, "rewrite_mb_per_s": 40.0, "index_mb_per_s": 30.0,
+                       "catalog_ms": 5.0, "calibrated": false, "sample_mb": 0.0},
+        "steps": [],
+        "duration_ms": 1
+    }))
+    .unwrap();
+    let v = evaluate_shard(
+        &Registry::builtin(),
+        &RuleContext::new(&m, &c).with_simulation(&sim, "tenant_0007"),
+    );
+    assert_eq!(
+        (
+            v.shard.as_str(),
+            v.instance.as_str(),
+            v.gate,
+            v.estimated_lock_ms
+        ),
+        ("tenant_0007", "db-2", Gate::Red, 42)
+    );
+    let v = evaluate_shard(
+        &Registry::builtin(),
+        &RuleContext::new(&m, &c).with_simulation(&sim, "tenant_9999"),
+    );
+    assert_eq!((v.shard.as_str(), v.gate), ("tenant_9999", Gate::Yellow));
 }

@@ -772,24 +772,6 @@ pub fn render_rules_json(rules: &[RuleInfo]) -> String {
     s
 }
 
-/// `deployclaw explain RULE`: a header line, the summary, then the documentation.
-pub fn render_explain(rule: &RuleInfo) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} {} (default severity: {})",
-        rule.code, rule.name, rule.default_severity
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "{}", rule.summary.trim_end());
-    let docs = rule.docs.trim();
-    if !docs.is_empty() && docs != rule.summary.trim() {
-        let _ = writeln!(out);
-        let _ = writeln!(out, "{docs}");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -958,6 +958,14 @@ impl Simulator {
         // 2b. shards whose introspection failed for another reason than connecting: own
         // fingerprint, or unreachable if even that fails.
         let mut fallback: HashMap<String, String> = HashMap::new();
+        for s in &fleet.shards {
+            if !unreachable.contains_key(&s.id)
+                && !catalogs.contains_key(&s.id)
+                && !introspect_failed.iter().any(|(id, _)| id == &s.id)
+            {
+                introspect_failed.push((s.id.clone(), "no catalog given".into()));
+            }
+        }
         if !introspect_failed.is_empty() {
             let t0 = Instant::now();
             let mut groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
@@ -1083,6 +1091,11 @@ impl Simulator {
         }
 
         // 5. probes (spawned) and rehearsals (this task) concurrently.
+        for s in &fleet.shards {
+            if !unreachable.contains_key(&s.id) {
+                progress.event(ProgressEvent::ShardStarted { shard: s.id.clone() });
+            }
+        }
         let mut set = tokio::task::JoinSet::new();
         for (i, s) in fleet.shards.iter().enumerate() {
             if unreachable.contains_key(&s.id) {
@@ -1145,13 +1158,6 @@ impl Simulator {
             }
             outs
         };
-        for s in &fleet.shards {
-            if !unreachable.contains_key(&s.id) {
-                progress.event(ProgressEvent::ShardStarted {
-                    shard: s.id.clone(),
-                });
-            }
-        }
         let (mut outs, (rehearsals, tp)) = tokio::join!(
             probe_all,
             rehearse_all(migration, jobs, o, progress, cancel, &steps)

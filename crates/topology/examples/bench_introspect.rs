@@ -5,13 +5,15 @@
 //! cargo run --release -p topology --example bench_introspect -- [TENANTS] [RUNS]
 //! ```
 //!
-//! Starts an ephemeral cluster, creates the fixture (timed), then alternates RUNS introspection
-//! runs (one `introspect_schemas` call for all tenants, fresh connection each run) and RUNS
-//! `pg_dump --schema-only` runs, and prints min / median of each and the ratio.
+//! Starts an ephemeral cluster, creates the fixture (timed), then alternates, RUNS times: one
+//! `introspect_schemas` call for all tenants over a fresh 1-connection pool, the same over a
+//! fresh 2-connection pool (schemas split in two chunks), and one `pg_dump --schema-only`. Prints
+//! min / median of each and the ratios. Every run starts a new server backend (cold caches), as a
+//! CLI invocation would.
 //!
 //! `--serve` instead prints the database URL and keeps the cluster up until stdin closes, so the
-//! two can be compared under hyperfine (see BENCHMARKS.md); `--once URL` runs one
-//! introspection of every `tenant_*` schema at URL.
+//! two can be compared under hyperfine (see BENCHMARKS.md); `--once URL [CONNS]` runs
+//! one introspection of every `tenant_*` schema at URL over CONNS connections (default 1).
 
 use std::time::{Duration, Instant};
 
@@ -39,9 +41,9 @@ async fn tenant_schemas(conn: &ConnectionSpec) -> Vec<String> {
         .collect()
 }
 
-async fn introspect_once(conn: &ConnectionSpec, schemas: &[String]) -> (Duration, usize, usize) {
+async fn introspect_once(conn: &ConnectionSpec, schemas: &[String], conns: u32) -> (Duration, usize, usize) {
     let t0 = Instant::now();
-    let pool = conn.connect_pool("bench", 1).await.expect("connect");
+    let pool = conn.connect_pool("bench", conns).await.expect("connect");
     let cats = introspect_schemas(&pool, schemas)
         .await
         .expect("introspect");
@@ -58,7 +60,8 @@ async fn main() {
         let url = args.get(1).expect("--once URL");
         let conn = ConnectionSpec::from_url(url).expect("url");
         let schemas = tenant_schemas(&conn).await;
-        let (el, n, t) = introspect_once(&conn, &schemas).await;
+        let conns = args.get(2).and_then(|c| c.parse().ok()).unwrap_or(1);
+        let (el, n, t) = introspect_once(&conn, &schemas, conns).await;
         eprintln!(
             "introspected {n} schemas / {t} tables in {:.1} ms",
             el.as_secs_f64() * 1e3
@@ -108,15 +111,18 @@ async fn main() {
     let schemas = tenant_schemas(&conn).await;
     let pg_dump = pg.bin_dir().join("pg_dump");
     let mut intro = Vec::new();
+    let mut intro2 = Vec::new();
     let mut dump = Vec::new();
     let mut last = (0, 0);
     let mut dump_bytes = 0;
     // Warm-up of both (catalog caches).
-    let _ = introspect_once(&conn, &schemas).await;
+    let _ = introspect_once(&conn, &schemas, 1).await;
     for _ in 0..runs {
-        let (el, n, t) = introspect_once(&conn, &schemas).await;
+        let (el, n, t) = introspect_once(&conn, &schemas, 1).await;
         intro.push(el);
         last = (n, t);
+        let (el, _, _) = introspect_once(&conn, &schemas, 2).await;
+        intro2.push(el);
         let t0 = Instant::now();
         let out = std::process::Command::new(&pg_dump)
             .args(["--schema-only", "--no-sync", "-d", &url])
@@ -131,12 +137,18 @@ async fn main() {
         dump_bytes = out.stdout.len();
     }
     let (mi, md) = (*intro.iter().min().unwrap(), median(&mut intro));
+    let (mi2, md2) = (*intro2.iter().min().unwrap(), median(&mut intro2));
     let (dmi, dmd) = (*dump.iter().min().unwrap(), median(&mut dump));
     println!("schemas: {}, tables: {}, runs: {runs}", last.0, last.1);
     println!(
-        "introspect_schemas: min {:.0} ms, median {:.0} ms",
+        "introspect_schemas, 1 connection:  min {:.0} ms, median {:.0} ms",
         mi.as_secs_f64() * 1e3,
         md.as_secs_f64() * 1e3
+    );
+    println!(
+        "introspect_schemas, 2 connections: min {:.0} ms, median {:.0} ms",
+        mi2.as_secs_f64() * 1e3,
+        md2.as_secs_f64() * 1e3
     );
     println!(
         "pg_dump --schema-only: min {:.0} ms, median {:.0} ms ({} KiB of SQL)",

@@ -271,8 +271,11 @@ async fn run_async(a: ValidateArgs) -> i32 {
         }
         config.pg_version = Some(migration_parser::PgVersion(v));
     }
-    let registry = Registry::builtin();
-    if let Err(e) = registry.check_config(&config) {
+    let mut registry = Registry::builtin();
+    if let Err(e) = registry
+        .with_custom_rules(&config)
+        .and_then(|()| registry.check_config(&config))
+    {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }

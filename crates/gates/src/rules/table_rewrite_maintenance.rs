@@ -83,7 +83,16 @@ impl GateRule for TableRewriteMaintenance {
             let Some(first) = targets.first() else {
                 continue;
             };
-            let lock = lock_on(ctx, op, first, fallback);
+            // REINDEX INDEX: the knowledge table reports the ACCESS EXCLUSIVE lock on the index
+            // itself; the parent table is held in SHARE (PostgreSQL docs, observed on PG 15).
+            let lock = match op {
+                Operation::Reindex {
+                    target_kind,
+                    concurrently: false,
+                    ..
+                } if target_kind == "index" => LockMode::Share,
+                _ => lock_on(ctx, op, first, fallback),
+            };
             let message = match op {
                 Operation::Reindex { target_kind, .. } if target_kind == "index" => format!(
                     "{what} `{first}` while holding {} that blocks {} on its table, and an ACCESS EXCLUSIVE lock on \

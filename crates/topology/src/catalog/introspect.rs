@@ -89,7 +89,7 @@ SELECT n.nspname::text AS schema, c.relname::text AS tbl, ic.relname::text AS na
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
        c.oid::int8 AS tbl_oid, string_to_array(i.indkey::text, ' ')::int4[] AS indkey, i.indnkeyatts::int4 AS nkeyatts,
        con.conname::text AS constraint_name,
-       pg_catalog.pg_relation_size(i.indexrelid) AS bytes
+       ic.relpages::int8 * pg_catalog.current_setting('block_size')::int8 AS bytes
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class c ON c.oid = i.indrelid

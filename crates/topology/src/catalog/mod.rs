@@ -186,11 +186,11 @@ pub struct Table {
     pub constraints: BTreeMap<String, Constraint>,
     /// Indexes by name.
     pub indexes: BTreeMap<String, Index>,
-    /// Heap, indexes and TOAST, bytes: `pg_relation_size` of the heap and of every index
-    /// (exact) plus the TOAST table's `relpages` × block size (as of its last vacuum/analyze).
-    /// Leaves out the small free-space and visibility-map forks. This is
-    /// `pg_total_relation_size` without opening the TOAST relations, which made introspecting
-    /// large fleets several times slower (see BENCHMARKS.md).
+    /// Heap, indexes and TOAST, bytes: `pg_relation_size` of the heap (exact) plus the indexes'
+    /// and the TOAST table's `relpages` × block size (as of their last vacuum/analyze or index
+    /// build). Leaves out the small free-space and visibility-map forks. This approximates
+    /// `pg_total_relation_size` without opening every index and TOAST relation, which made
+    /// introspecting large fleets several times slower (see BENCHMARKS.md).
     pub total_bytes: i64,
     /// `pg_relation_size` (main fork of the heap only), bytes; 0 for views and partitioned tables.
     pub table_bytes: i64,
@@ -380,7 +380,8 @@ pub struct Index {
     pub columns: Vec<String>,
     /// Constraint that owns this index (primary key, unique, exclusion), if any.
     pub constraint: Option<String>,
-    /// `pg_relation_size` of the index, bytes.
+    /// Size of the index, bytes: `relpages` × block size, as of the index's creation or last
+    /// vacuum/analyze (an estimate; reading exact sizes opens every index, see BENCHMARKS.md).
     pub bytes: i64,
 }
 
