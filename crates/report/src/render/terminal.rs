@@ -213,7 +213,16 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
         let names: Vec<String> = bad
             .iter()
             .take(opts.max_shards)
-            .map(|s| shorten(&format!("{}/{}", clean(&s.instance), clean(&s.shard)), 40))
+            .map(|s| {
+                // Shard ids usually start with their instance (`pg-1/app/tenant_0007`); do not
+                // print it twice.
+                let name = if s.shard.starts_with(&format!("{}/", s.instance)) {
+                    clean(&s.shard)
+                } else {
+                    format!("{}/{}", clean(&s.instance), clean(&s.shard))
+                };
+                shorten(&name, 40)
+            })
             .collect();
         let w = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
         for (s, name) in bad.iter().zip(&names) {
