@@ -109,7 +109,7 @@ pub async fn run_demo(
     })?;
     let fleet = start_demo_fleet(opts).await?;
     let mut vopts = ValidateOptions::new(&sql_file);
-    vopts.lock_budget_ms = opts.lock_budget_ms;
+    vopts.lock_budget_ms = Some(opts.lock_budget_ms);
     vopts.fleet_source = format!(
         "demo: {} ephemeral instances, {} tenant schemas",
         opts.instances, opts.tenants

@@ -41,11 +41,18 @@ pub struct ValidateOptions {
     /// Where the fleet came from, for the report (`postgres://…` redacted, a topology file, an
     /// RDS identifier).
     pub fleet_source: String,
-    /// Blocking-lock budget per shard in milliseconds (`lock-time-budget`).
-    pub lock_budget_ms: u64,
+    /// Blocking-lock budget per statement in milliseconds (`lock-time-budget`); `None` uses
+    /// the configuration's `[lock_budget] max_blocking_ms`.
+    pub lock_budget_ms: Option<u64>,
 }
 
 impl ValidateOptions {
+    /// The effective blocking-lock budget in milliseconds.
+    pub fn lock_budget(&self) -> u64 {
+        self.lock_budget_ms
+            .unwrap_or(self.config.lock_budget.max_blocking_ms)
+    }
+
     /// Options with the built-in rules, default configuration and simulator settings.
     pub fn new(sql_file: impl Into<PathBuf>) -> ValidateOptions {
         ValidateOptions {
@@ -57,7 +64,7 @@ impl ValidateOptions {
             rollback_file: None,
             policy: GatePolicy::default(),
             fleet_source: String::new(),
-            lock_budget_ms: 5_000,
+            lock_budget_ms: None,
         }
     }
 }

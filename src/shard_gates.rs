@@ -42,7 +42,7 @@ pub(crate) fn evaluate(
             let mut ctx = RuleContext::new(migration, &opts.config)
                 .with_shard_id(&shard.id, &shard.instance)
                 .with_shard_schema(shard.location.schema())
-                .with_lock_budget_ms(opts.lock_budget_ms)
+                .with_lock_budget_ms(opts.lock_budget())
                 .with_rollback(&evidence);
             if let Some(e) = ev {
                 ctx = ctx.with_shard(e);
@@ -68,7 +68,7 @@ pub(crate) fn evaluate(
             }
             let verdict = gates::evaluate_shard(&opts.registry, &ctx);
             let mut findings = verdict.findings;
-            demote_within_budget(&mut findings, ev.and_then(|e| e.estimate.as_ref()), opts.lock_budget_ms);
+            demote_within_budget(&mut findings, ev.and_then(|e| e.estimate.as_ref()), opts.lock_budget());
             shard_report(
                 &shard.id,
                 &shard.instance,

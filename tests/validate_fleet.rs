@@ -145,7 +145,7 @@ fn options(mode: RehearsalMode) -> ValidateOptions {
         calibrated: false,
         sample_mb: 0.0,
     });
-    o.lock_budget_ms = 500;
+    o.lock_budget_ms = Some(500);
     o
 }
 

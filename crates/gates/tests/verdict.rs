@@ -327,3 +327,37 @@ fn context_from_a_simulation_result() {
     );
     assert_eq!((v.shard.as_str(), v.gate), ("tenant_9999", Gate::Yellow));
 }
+
+#[test]
+fn in_place_data_failures_of_another_shard_do_not_carry_over() {
+    let c = Config::default();
+    let m = parse("m.sql", MIGRATION, &c.parse_options()).unwrap();
+    let rehearsal = |shard: &str| -> RehearsalResult {
+        serde_json::from_value(json!({
+            "fingerprint": "fp", "shard": shard, "schema": shard, "mode": "in_place",
+            "target": "db-2", "server_version": 16, "setup_error": null, "clone_errors": [],
+            "statements": [
+                {"index": 2, "line": 3, "outcome": {"status": "failed", "sqlstate": "23503", "message": "violates foreign key"},
+                 "locks": [], "lock_source": "observed", "rewritten": [], "created": [], "in_block": false, "duration_ms": 1.0},
+                {"index": 3, "line": 4, "outcome": {"status": "failed", "sqlstate": "42P01", "message": "relation \"orders\" does not exist"},
+                 "locks": [], "lock_source": "observed", "rewritten": [], "created": [], "in_block": false, "duration_ms": 1.0}
+            ],
+            "duration_ms": 5
+        }))
+        .unwrap()
+    };
+    let ev = evidence(json!({}));
+    let failing = |r: &RehearsalResult| -> Vec<u32> {
+        let ctx = RuleContext::new(&m, &c).with_shard(&ev).with_rehearsal(r);
+        Registry::builtin()
+            .lint_with(&ctx)
+            .iter()
+            .filter(|f| f.rule == "statement-fails")
+            .map(|f| f.location.as_ref().unwrap().line)
+            .collect()
+    };
+    // rehearsed on another shard of the shape: its orphans are not this shard's problem
+    assert_eq!(failing(&rehearsal("tenant_0001")), vec![4]);
+    // rehearsed on this very shard: both failures are this shard's
+    assert_eq!(failing(&rehearsal("tenant_0007")), vec![3, 4]);
+}

@@ -264,7 +264,6 @@ async fn probe_shard(
     options: SimOptions,
     cancel: CancelToken,
 ) -> ShardOutcome {
-    let started = Instant::now();
     let mut out = ShardOutcome {
         probes: None,
         version: None,
@@ -280,6 +279,8 @@ async fn probe_shard(
         out.incomplete = Some("cancelled".into());
         return out;
     };
+    // Time the probing itself, not the wait for a connection slot.
+    let started = Instant::now();
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
@@ -1121,6 +1122,7 @@ impl Simulator {
             });
         }
         let probe_all = async {
+            let probes_started = Instant::now();
             let mut outs: HashMap<usize, ShardOutcome> = HashMap::new();
             while let Some(j) = set.join_next().await {
                 if let Ok((i, out)) = j {
@@ -1156,6 +1158,15 @@ impl Simulator {
                     outs.insert(i, out);
                 }
             }
+            steps.push(
+                "probes",
+                format!(
+                    "{} shard(s) probed, at most {} connection(s) per instance",
+                    outs.len(),
+                    o.concurrency
+                ),
+                probes_started.elapsed(),
+            );
             outs
         };
         let (mut outs, (rehearsals, tp)) = tokio::join!(

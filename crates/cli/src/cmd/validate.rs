@@ -348,9 +348,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     opts.validate_rollback = a.validate_rollback || a.rollback_file.is_some();
     opts.rollback_file = a.rollback_file.clone();
     opts.policy.allow_yellow = a.allow_yellow;
-    if let Some(b) = a.lock_budget_ms {
-        opts.lock_budget_ms = b;
-    }
+    opts.lock_budget_ms = a.lock_budget_ms;
     opts.sim.concurrency = a.concurrency.max(1);
     opts.sim.rehearsal = match a.rehearse {
         Rehearse::Shadow => RehearsalMode::Shadow,
