@@ -23,7 +23,10 @@ if [ ! -x "$VENV/bin/squawk" ]; then
 fi
 SQUAWK="$VENV/bin/squawk"
 
-cargo build --release --locked -p deployclaw-cli
+# `lint` does not touch AWS: build without the `aws` feature (aws-sdk-rds takes most of a
+# release build). FEATURES="" builds the default (with aws) binary instead.
+FEATURES=${FEATURES---no-default-features}
+cargo build --release --locked -p deployclaw-cli $FEATURES
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/deployclaw"
 
 cd "$CORPUS"
@@ -69,5 +72,5 @@ PY
 echo "deployclaw stderr lines: $(wc -l < "$OUT/deployclaw.err"), squawk stderr lines: $(wc -l < "$OUT/squawk.err")"
 
 cd "$ROOT"
-cargo bench --locked -p deployclaw-cli --bench lint_corpus
+cargo bench --locked -p deployclaw-cli $FEATURES --bench lint_corpus
 echo "results in $OUT"

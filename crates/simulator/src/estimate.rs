@@ -413,9 +413,20 @@ mod tests {
         let small = estimate(&m, None, "s", &stats(4_000_000), 15, &tp);
         let big = estimate(&m, None, "s", &stats(40_000_000_000), 15, &tp);
         // Rewrite: 40 GB @ 40 MB/s = 1000 s; 4 MB = 100 ms (+ catalog).
-        assert!((big.statements[0].estimated_lock_ms - 1_000_005.0).abs() < 1.0, "{:#?}", big.statements[0]);
-        assert!((small.statements[0].estimated_lock_ms - 105.0).abs() < 1.0, "{:#?}", small.statements[0]);
-        assert_eq!(big.statements[0].blocking_lock, Some(LockMode::AccessExclusive));
+        assert!(
+            (big.statements[0].estimated_lock_ms - 1_000_005.0).abs() < 1.0,
+            "{:#?}",
+            big.statements[0]
+        );
+        assert!(
+            (small.statements[0].estimated_lock_ms - 105.0).abs() < 1.0,
+            "{:#?}",
+            small.statements[0]
+        );
+        assert_eq!(
+            big.statements[0].blocking_lock,
+            Some(LockMode::AccessExclusive)
+        );
         // CREATE INDEX: SHARE lock, heap / index rate.
         assert_eq!(big.statements[1].blocking_lock, Some(LockMode::Share));
         assert!((big.statements[1].estimated_lock_ms - (30e9 / 30e6 * 1000.0 + 5.0)).abs() < 1.0);

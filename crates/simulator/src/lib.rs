@@ -63,6 +63,8 @@
 //!   back, cleans up, and returns [`SimError::Cancelled`].
 //! * Passwords never appear in results, steps or errors (URLs are redacted).
 
+#![warn(missing_docs)]
+
 mod conn;
 mod control;
 mod error;

@@ -328,6 +328,11 @@ async fn probe_shard(
             out.unreachable = Some(format!("connection lost: {e}"));
         }
     }
+    if matches!(shard.location, topology::ShardLocation::Database { .. }) || timed_out {
+        // Database-per-tenant: every shard has its own pool; do not keep idle connections
+        // around (the per-instance bound must hold across databases).
+        conn.close_on_drop();
+    }
     if timed_out {
         out.incomplete = Some(format!(
             "probes stopped after the shard timeout of {} s",
@@ -1094,7 +1099,9 @@ impl Simulator {
         // 5. probes (spawned) and rehearsals (this task) concurrently.
         for s in &fleet.shards {
             if !unreachable.contains_key(&s.id) {
-                progress.event(ProgressEvent::ShardStarted { shard: s.id.clone() });
+                progress.event(ProgressEvent::ShardStarted {
+                    shard: s.id.clone(),
+                });
             }
         }
         let mut set = tokio::task::JoinSet::new();

@@ -13,7 +13,10 @@ const EXAMPLE: &str = include_str!("../../../examples/migrations/schema_v42.sql"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn bench_probes_and_rehearsal() {
-    let n: usize = std::env::var("SIM_BENCH_SHARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let n: usize = std::env::var("SIM_BENCH_SHARDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let t0 = Instant::now();
     let spec = FixtureSpec {
         tenants: n,
@@ -22,7 +25,10 @@ async fn bench_probes_and_rehearsal() {
     .plant(1, Plant::LargeEvents { rows: 300_000 })
     .plant(2, Plant::OrphanedCoupons { rows: 3 });
     let ef = start_fleet(1, &spec).await.expect("fleet");
-    println!("fixture: {n} tenants in {:.1} s", t0.elapsed().as_secs_f64());
+    println!(
+        "fixture: {n} tenants in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     let m = migration_parser::parse("schema_v42.sql", EXAMPLE, &Default::default()).expect("parse");
     for conc in [4u32, 8] {
         let sim = Simulator::new(SimOptions {
@@ -30,7 +36,10 @@ async fn bench_probes_and_rehearsal() {
             ..Default::default()
         });
         let t0 = Instant::now();
-        let res = sim.run(&m, &ef.fleet, None, &NoProgress, &CancelToken::new()).await.expect("run");
+        let res = sim
+            .run(&m, &ef.fleet, None, &NoProgress, &CancelToken::new())
+            .await
+            .expect("run");
         let wall = t0.elapsed().as_secs_f64();
         let mut by: BTreeMap<String, (usize, u64)> = BTreeMap::new();
         for s in &res.steps {
@@ -38,7 +47,11 @@ async fn bench_probes_and_rehearsal() {
             e.0 += 1;
             e.1 += s.duration_ms;
         }
-        println!("concurrency {conc}: {} shards, {} rehearsal(s), wall {wall:.2} s", res.shards.len(), res.rehearsals.len());
+        println!(
+            "concurrency {conc}: {} shards, {} rehearsal(s), wall {wall:.2} s",
+            res.shards.len(),
+            res.rehearsals.len()
+        );
         for (a, (c, ms)) in by {
             println!("  {a:<22} x{c:<4} {ms:>7} ms total");
         }

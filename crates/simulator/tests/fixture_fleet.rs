@@ -71,6 +71,12 @@ async fn example_migration_on_planted_fleet() {
     }
     // Two shapes (tenant 6 drifted), two rehearsals; on the empty shadow every statement succeeds.
     assert_eq!(res.rehearsals.len(), 2, "{:#?}", res.rehearsals.keys());
+    // Shapes come from topology's catalog fingerprint (not the simulator's fallback).
+    assert!(
+        res.rehearsals.keys().all(|f| !f.starts_with("sim:")),
+        "{:#?}",
+        res.steps
+    );
     for r in res.rehearsals.values() {
         assert!(r.ok(), "{r:#?}");
         assert!(r.clone_errors.is_empty(), "{:?}", r.clone_errors);
@@ -82,4 +88,41 @@ async fn example_migration_on_planted_fleet() {
     }
     // Every shard has an estimate.
     assert!(res.shards.iter().all(|s| s.estimate.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_per_tenant_fleet() {
+    let spec = FixtureSpec {
+        tenants: 3,
+        layout: topology::fixture::FixtureLayout::DatabasePerTenant,
+        ..Default::default()
+    }
+    .plant(2, Plant::OrphanedCoupons { rows: 2 });
+    let ef = start_fleet(1, &spec).await.expect("fixture fleet");
+    let m = migration_parser::parse("schema_v42.sql", EXAMPLE, &Default::default()).expect("parse");
+    let sim = Simulator::new(SimOptions {
+        calibrate: false,
+        concurrency: 2,
+        ..Default::default()
+    });
+    let res = sim
+        .run(&m, &ef.fleet, None, &NoProgress, &CancelToken::new())
+        .await
+        .expect("run");
+    let counts: Vec<u64> = res
+        .shards
+        .iter()
+        .map(|ev| {
+            assert!(ev.unreachable.is_none(), "{ev:#?}");
+            ev.probes
+                .iter()
+                .find(|p| p.kind == ProbeKind::FkOrphans)
+                .map(|p| p.count)
+                .unwrap_or(99)
+        })
+        .collect();
+    assert_eq!(counts, vec![0, 2, 0]);
+    assert_eq!(res.rehearsals.len(), 1);
+    let r = res.rehearsals.values().next().unwrap();
+    assert!(r.ok(), "{r:#?}");
 }

@@ -162,7 +162,12 @@ async fn probes_find_exactly_the_planted_problems() {
     let sql: Vec<String> = hostile
         .probes
         .iter()
-        .filter(|p| !matches!(p.kind, ProbeKind::TableSize | ProbeKind::MissingObject | ProbeKind::ObjectAlreadyExists))
+        .filter(|p| {
+            !matches!(
+                p.kind,
+                ProbeKind::TableSize | ProbeKind::MissingObject | ProbeKind::ObjectAlreadyExists
+            )
+        })
         .map(|p| {
             format!(
                 "-- statement {} {} count={} would_fail={}\n{}",
@@ -170,7 +175,11 @@ async fn probes_find_exactly_the_planted_problems() {
                 p.kind.as_str(),
                 p.count,
                 p.would_fail,
-                if p.sql.is_empty() { "(skipped)" } else { &p.sql }
+                if p.sql.is_empty() {
+                    "(skipped)"
+                } else {
+                    &p.sql
+                }
             )
         })
         .collect();
@@ -190,4 +199,65 @@ async fn probes_find_exactly_the_planted_problems() {
             .iter()
             .all(|s| !s.contains(simulator::APPLICATION_NAME))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_existing_constraints_and_own_fingerprints() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    for s in ["tenant_x", "tenant_y", "tenant_z"] {
+        exec(&pg, "app", &schema_sql(s)).await;
+        exec(
+            &pg,
+            "app",
+            &format!(
+                "ALTER TABLE {s}.child ADD CONSTRAINT child_fk_nv FOREIGN KEY (parent_id) REFERENCES {s}.parent (id) NOT VALID;
+                 ALTER TABLE {s}.items ADD CONSTRAINT items_ck_nv CHECK (price > -2) NOT VALID;"
+            ),
+        )
+        .await;
+    }
+    exec(
+        &pg,
+        "app",
+        "ALTER TABLE tenant_z.items ADD COLUMN drift int",
+    )
+    .await;
+    let fleet = fleet(
+        &[&pg],
+        &[
+            (0, "app", "tenant_x"),
+            (0, "app", "tenant_y"),
+            (0, "app", "tenant_z"),
+        ],
+    );
+    let m = migration(
+        "ALTER TABLE child VALIDATE CONSTRAINT child_fk_nv;\nALTER TABLE items VALIDATE CONSTRAINT items_ck_nv;\nALTER TABLE items VALIDATE CONSTRAINT nope;",
+    );
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    // An empty catalog map: the simulator fingerprints the shards itself.
+    let empty = std::collections::BTreeMap::new();
+    let res = sim
+        .run(&m, &fleet, Some(&empty), &NoProgress, &CancelToken::new())
+        .await
+        .expect("run");
+    let fps: Vec<String> = res
+        .shards
+        .iter()
+        .map(|s| s.fingerprint.clone().unwrap())
+        .collect();
+    assert!(fps.iter().all(|f| f.starts_with("sim:")), "{fps:?}");
+    assert_eq!(fps[0], fps[1], "identical tenants share a shape");
+    assert_ne!(fps[0], fps[2], "drifted tenant differs");
+    for ev in &res.shards {
+        let fk = find(&ev.probes, ProbeKind::FkOrphans, 0);
+        assert_eq!((fk.count, fk.would_fail), (4, true), "{fk:#?}");
+        let ck = find(&ev.probes, ProbeKind::CheckViolations, 1);
+        assert_eq!((ck.count, ck.would_fail), (1, true), "{ck:#?}");
+        let missing = find(&ev.probes, ProbeKind::MissingObject, 2);
+        assert_eq!(missing.constraint.as_deref(), Some("nope"));
+    }
 }

@@ -333,7 +333,10 @@ pub async fn introspect_schemas_conn(
             let mut nums: Vec<i32> = t.columns.values().map(|c| c.position).collect();
             nums.sort_unstable();
             for c in t.columns.values_mut() {
-                c.position = nums.binary_search(&c.position).map(|i| i as i32 + 1).unwrap_or(0);
+                c.position = nums
+                    .binary_search(&c.position)
+                    .map(|i| i as i32 + 1)
+                    .unwrap_or(0);
             }
         }
     }
