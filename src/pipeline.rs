@@ -15,7 +15,8 @@ use report::{
     StatementError, StatementTrace, ValidationReport,
 };
 use simulator::{
-    CancelToken, Progress, RehearsalResult, SimOptions, SimulationResult, StatementOutcome,
+    CancelToken, CustomProbe, Progress, RehearsalResult, SimOptions, SimulationResult,
+    StatementOutcome,
 };
 use topology::{Catalog, Fleet, FleetCatalogs, ScanOptions};
 
@@ -93,6 +94,10 @@ pub async fn validate(
 ) -> Result<ValidationReport, PipelineError> {
     let started = Instant::now();
     let mut steps: Vec<(String, String, u64)> = Vec::new();
+    // The configuration's SQL probe rules run on every shard with the simulator's probes.
+    let mut sim_opts = opts.sim.clone();
+    let probes = opts.config.probe_rules().into_iter();
+    sim_opts.custom_probes.extend(probes.map(|p| CustomProbe::new(p.name, p.sql)));
 
     // 1. parse + static gates
     let t = Instant::now();
@@ -154,7 +159,7 @@ pub async fn validate(
     }
 
     // 3. probes + rehearsal
-    let sim = simulator::run(&migration, fleet, Some(&catalogs), &opts.sim, progress, cancel).await?;
+    let sim = simulator::run(&migration, fleet, Some(&catalogs), &sim_opts, progress, cancel).await?;
     for s in &sim.steps {
         steps.push((s.action.clone(), s.details.clone(), s.duration_ms));
     }

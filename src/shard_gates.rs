@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use gates::{Finding, IrreversibleStep, RollbackEvidence, RuleContext, Severity};
+use gates::{
+    CustomProbeOutcome, Finding, IrreversibleStep, RollbackEvidence, RuleContext, Severity,
+};
 use migration_parser::Migration;
 use report::ShardReport;
 use simulator::SimulationResult;
@@ -46,6 +48,18 @@ pub(crate) fn evaluate(
                 .with_rollback(&evidence);
             if let Some(e) = ev {
                 ctx = ctx.with_shard(e);
+                // Custom SQL probe rules ([[custom_rules]] kind = "probe"): rows or error.
+                for (name, rows) in &e.custom_probes {
+                    let outcome = match &rows.error {
+                        Some(err) => CustomProbeOutcome::failed(match &err.sqlstate {
+                            Some(state) => format!("{state}: {}", err.message),
+                            None => err.message.clone(),
+                        }),
+                        None => CustomProbeOutcome::rows(rows.rows.clone())
+                            .with_truncated(rows.truncated),
+                    };
+                    ctx = ctx.with_custom_probe(name.clone(), outcome);
+                }
             }
             if let Some(r) = sim.rehearsal_for(&shard.id) {
                 ctx = ctx.with_rehearsal(r);

@@ -21,7 +21,7 @@ use deployclaw::topology::{Fleet, Instance, Shard, ShardLocation};
 use sqlx::{Connection, PgConnection};
 
 /// Generous bound for one validation of a small fleet; only a hang reaches it.
-const HANG_GUARD: Duration = Duration::from_secs(180);
+const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// 2 instances × 6 tenants, orphaned coupons planted on tenant 3 (instance pg-1) and tenant 5
 /// (instance pg-2): RED `fk-orphans` there, GREEN elsewhere.
@@ -75,8 +75,8 @@ fn check_unreachable(s: &ShardReport) -> Result<(), String> {
     }
 }
 
-fn assert_all(report: &ValidationReport, expect: impl Fn(&ShardReport) -> Result<(), String>) {
-    let wrong: Vec<String> = report.shards.iter().filter_map(|s| expect(s).err()).collect();
+fn assert_all(report: &ValidationReport, mut expect: impl FnMut(&ShardReport) -> Result<(), String>) {
+    let wrong: Vec<String> = report.shards.iter().filter_map(|s| expect(s).err()).collect::<Vec<_>>();
     assert!(wrong.is_empty(), "unexpected verdicts:\n{}", wrong.join("\n"));
 }
 
@@ -137,6 +137,47 @@ async fn instance_stopped_in_the_middle_of_validation() {
     // The introspection of pg-2 succeeded before the stop: the report still has the rollback
     // (proven on pg-1's shape).
     assert!(report.rollback.tested, "rollback: {:?}", report.rollback);
+    assert_eq!(leftovers(&[&fx.clusters[0]]).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instance_stopped_while_its_probes_run() {
+    // 2 instances × 4 tenants; orphans on tenants 3 and 5 (one per instance). One probe
+    // connection per instance, so pg-2's shards are probed one after the other; pg-2 is stopped
+    // when its first shard's probes have finished: that shard keeps its verdict, the shards not
+    // probed yet must come out RED `shard-unreachable`, a shard in flight either.
+    let spec = FixtureSpec { tenants: 8, rows: 40, ..FixtureSpec::default() }
+        .plant(3, Plant::OrphanedCoupons { rows: 2 })
+        .plant(5, Plant::OrphanedCoupons { rows: 2 });
+    let mut fx = start_fleet(2, &spec).await.expect("fixture fleet");
+    let pg2 = Mutex::new(Some(fx.clusters.remove(1)));
+    let finished_first = Mutex::new(None::<String>);
+    let progress = |e: ProgressEvent| {
+        if let ProgressEvent::ShardFinished { shard, .. } = e
+            && shard.starts_with("pg-2/")
+            && let Some(pg) = pg2.lock().unwrap().take()
+        {
+            pg.stop().expect("stop pg-2");
+            *finished_first.lock().unwrap() = Some(shard);
+        }
+    };
+    let mut opts = options(MIGRATION, RehearsalMode::Shadow);
+    opts.sim.concurrency = 1;
+    let report = run(&opts, &fx.fleet, &progress).await;
+    let first = finished_first.lock().unwrap().clone().expect("pg-2 was never stopped");
+    assert_eq!(report.shards.len(), 8);
+    let mut unreachable = 0;
+    assert_all(&report, |s| {
+        if s.instance != "pg-2" || s.shard == first {
+            check_normal(s)
+        } else if check_unreachable(s).is_ok() {
+            unreachable += 1;
+            Ok(())
+        } else {
+            check_normal(s).map_err(|e| format!("neither unreachable nor its normal verdict: {e}"))
+        }
+    });
+    assert!(unreachable >= 1, "no pg-2 shard was still to be probed when pg-2 stopped");
     assert_eq!(leftovers(&[&fx.clusters[0]]).await, Vec::<String>::new());
 }
 

@@ -12,6 +12,10 @@
 //!   estimate of every table touched. One `REPEATABLE READ READ ONLY` transaction per shard with
 //!   `SET LOCAL statement_timeout`/`lock_timeout`, one savepoint per probe, always rolled back.
 //!   Every identifier is quoted ([`quote_ident`]); values are bound parameters.
+//! * **Custom probes** ([`SimOptions::custom_probes`]) — the user's own read-only queries
+//!   (`{schema}` = the quoted shard schema, [`custom_probe_sql`]), run in the same transaction,
+//!   each under a savepoint that is always rolled back; the first rows (as JSON) or the error
+//!   land in [`ShardEvidence::custom_probes`].
 //! * **Rehearsal** ([`rehearsal`]) — once per schema shape (catalog fingerprint): the shard's
 //!   structure is cloned with `pg_dump --schema-only` into a fresh database on a shadow server
 //!   (an ephemeral cluster by default, or [`SimOptions::shadow`]), and the migration runs there
@@ -67,6 +71,7 @@
 
 mod conn;
 mod control;
+mod custom;
 mod error;
 pub mod estimate;
 mod ident;
@@ -76,6 +81,9 @@ mod run;
 
 pub use conn::{APPLICATION_NAME, connect_options, is_connection_error, redacted};
 pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};
+pub use custom::{
+    CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, custom_probe_sql, expand_probe_template,
+};
 pub use error::SimError;
 pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};

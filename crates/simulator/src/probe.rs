@@ -1082,6 +1082,8 @@ pub struct ShardProbes {
     pub results: Vec<ProbeResult>,
     /// Sizes of the touched tables.
     pub tables: Vec<TableStats>,
+    /// Results of the custom probes, by name.
+    pub custom: std::collections::BTreeMap<String, crate::CustomProbeRows>,
 }
 
 fn resolve(q: &QualifiedName, shard_schema: &str) -> (String, String) {
@@ -1095,7 +1097,10 @@ fn resolve(q: &QualifiedName, shard_schema: &str) -> (String, String) {
 #[derive(Debug)]
 pub(crate) struct ConnectionLost(pub sqlx::Error);
 
-fn lost_or<T>(e: sqlx::Error, f: impl FnOnce(sqlx::Error) -> T) -> Result<T, ConnectionLost> {
+pub(crate) fn lost_or<T>(
+    e: sqlx::Error,
+    f: impl FnOnce(sqlx::Error) -> T,
+) -> Result<T, ConnectionLost> {
     if is_connection_error(&e) {
         Err(ConnectionLost(e))
     } else {
@@ -1103,25 +1108,27 @@ fn lost_or<T>(e: sqlx::Error, f: impl FnOnce(sqlx::Error) -> T) -> Result<T, Con
     }
 }
 
-fn probe_error(e: sqlx::Error) -> ProbeError {
+pub(crate) fn probe_error(e: sqlx::Error) -> ProbeError {
     let (sqlstate, message) = crate::conn::sqlstate_and_message(&e);
     ProbeError { sqlstate, message }
 }
 
-async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
         .execute(&mut *conn)
         .await
         .map(|_| ())
 }
 
-/// Run `plan` on shard `shard_id` (tables in `schema`) over `conn`. Opens and always ends one
-/// read-only transaction. Returns `Err` only when the connection is lost.
+/// Run `plan` and the `custom` probes on shard `shard_id` (tables in `schema`) over `conn`.
+/// Opens and always ends one read-only transaction. Returns `Err` only when the connection is
+/// lost.
 pub(crate) async fn run_probes(
     conn: &mut PgConnection,
     shard_id: &str,
     schema: &str,
     plan: &ProbePlan,
+    custom: &[crate::CustomProbe],
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
 ) -> Result<ShardProbes, ConnectionLost> {
@@ -1129,6 +1136,17 @@ pub(crate) async fn run_probes(
         .await
         .map_err(ConnectionLost)?;
     let r = run_in_tx(conn, shard_id, schema, plan, limits, cancel).await;
+    let r = match r {
+        Ok(mut v) if !custom.is_empty() => {
+            crate::custom::run_custom_probes(conn, schema, custom, cancel)
+                .await
+                .map(|c| {
+                    v.custom = c;
+                    v
+                })
+        }
+        other => other,
+    };
     // Always end the transaction; if even that fails, the connection is unusable (the caller
     // closes it) and the server rolls back.
     let end = exec(conn, "ROLLBACK").await;

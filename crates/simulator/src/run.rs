@@ -15,6 +15,7 @@ use topology::{Catalog, ConnectionSpec, Fleet, Instance, Shard};
 use crate::SimError;
 use crate::conn::{connect_options, is_connection_error, lazy_pool, redacted};
 use crate::control::{CancelToken, Progress, ProgressEvent, Step, StepLog};
+use crate::custom::{CustomProbe, CustomProbeRows};
 use crate::estimate::{LockEstimate, Throughput, calibrate, estimate};
 use crate::probe::{self, ProbeLimits, ProbePlan, ProbeResult, TableStats};
 use crate::rehearsal::{
@@ -48,6 +49,10 @@ pub struct SimOptions {
     pub calibration_rows: u32,
     /// Use these figures instead of calibrating.
     pub throughput: Option<Throughput>,
+    /// Custom read-only SQL probes (e.g. gates' `Config::probe_rules()`), run on every shard in
+    /// the probe transaction after the built-in probes, each under its own savepoint; results in
+    /// [`ShardEvidence::custom_probes`]. Names must be unique and non-empty. Default: none.
+    pub custom_probes: Vec<CustomProbe>,
 }
 
 impl Default for SimOptions {
@@ -64,6 +69,7 @@ impl Default for SimOptions {
             calibrate: true,
             calibration_rows: 100_000,
             throughput: None,
+            custom_probes: Vec::new(),
         }
     }
 }
@@ -117,6 +123,10 @@ pub struct ShardEvidence {
     pub probes: Vec<ProbeResult>,
     /// Sizes of the tables the migration touches.
     pub tables: Vec<TableStats>,
+    /// Results of [`SimOptions::custom_probes`] by probe name: rows, or the error (an outcome).
+    /// Empty when the shard was not probed (unreachable).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_probes: BTreeMap<String, CustomProbeRows>,
     /// Fingerprint of the rehearsal that applies (shared by all shards of the shape).
     pub rehearsal: Option<String>,
     /// Lock-time estimate.
@@ -313,7 +323,15 @@ async fn probe_shard(
     let local = CancelToken::new();
     let schema = shard.location.schema().to_string();
     let (res, timed_out) = guarded(
-        probe::run_probes(&mut conn, &shard.id, &schema, &plan, limits, &local),
+        probe::run_probes(
+            &mut conn,
+            &shard.id,
+            &schema,
+            &plan,
+            &options.custom_probes,
+            limits,
+            &local,
+        ),
         &cancel,
         &local,
         Some(options.shard_timeout),
@@ -829,22 +847,33 @@ impl Simulator {
                 reason: "concurrency must be at least 1".into(),
             });
         }
+        let mut names = std::collections::HashSet::new();
+        for p in &o.custom_probes {
+            if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                return Err(SimError::InvalidOptions {
+                    reason: format!(
+                        "custom probe names must be unique and non-empty (found `{}` twice or empty)",
+                        p.name
+                    ),
+                });
+            }
+        }
         let started = Instant::now();
         let steps = StepLog::default();
 
         // 1. plan
         let t0 = Instant::now();
         let plan = Arc::new(probe::plan(migration));
-        steps.push(
-            "plan probes",
-            format!(
-                "{} data probe(s), {} existence check(s), {} table(s) sized",
-                plan.data_probe_count(),
-                plan.reference_count(),
-                plan.tables.len()
-            ),
-            t0.elapsed(),
+        let mut planned = format!(
+            "{} data probe(s), {} existence check(s), {} table(s) sized",
+            plan.data_probe_count(),
+            plan.reference_count(),
+            plan.tables.len()
         );
+        if !o.custom_probes.is_empty() {
+            planned.push_str(&format!(", {} custom probe(s)", o.custom_probes.len()));
+        }
+        steps.push("plan probes", planned, t0.elapsed());
 
         // 2. reachability: one connection attempt per (instance, database), concurrently, so an
         // unreachable instance costs one connect timeout, not one per shard.
@@ -1201,6 +1230,7 @@ impl Simulator {
                 server_version: None,
                 probes: Vec::new(),
                 tables: Vec::new(),
+                custom_probes: BTreeMap::new(),
                 rehearsal: None,
                 estimate: None,
                 estimated_lock_ms: 0,
@@ -1218,6 +1248,7 @@ impl Simulator {
                 if let Some(p) = out.probes {
                     ev.probes = p.results;
                     ev.tables = p.tables;
+                    ev.custom_probes = p.custom;
                 }
             }
             if ev.unreachable.is_none() {

@@ -22,7 +22,7 @@ SELECT n.nspname::text AS schema, c.relname::text AS name, c.oid::int8 AS oid,
        CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
        pn.nspname::text AS parent_schema, pc.relname::text AS parent_name,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
-       CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_relation_size(c.oid) ELSE 0 END AS table_bytes,
+       CASE WHEN c.relkind IN ('r', 'm') THEN c.relpages::int8 * pg_catalog.current_setting('block_size')::int8 ELSE 0 END AS table_bytes,
        COALESCE(toast.relpages::int8, 0) * pg_catalog.current_setting('block_size')::int8 AS toast_bytes,
        d.description AS comment
 FROM pg_catalog.pg_class c
@@ -212,10 +212,17 @@ pub async fn introspect_schemas_conn(
         .execute(&mut *tx)
         .await
         .map_err(q("set transaction"))?;
-    sqlx::query("SELECT pg_catalog.set_config('search_path', '', true)")
-        .execute(&mut *tx)
-        .await
-        .map_err(q("set search_path"))?;
+    // Only pg_catalog is read and no size function is called, so a tenant table locked by
+    // another session (ACCESS EXCLUSIVE) never blocks the fleet scan; the timeouts are a
+    // safety net against a stuck catalog.
+    sqlx::query(
+        "SELECT pg_catalog.set_config('search_path', '', true), \
+                pg_catalog.set_config('lock_timeout', '10s', true), \
+                pg_catalog.set_config('statement_timeout', '300s', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(q("set search_path"))?;
 
     let found: Vec<String> = sqlx::query_scalar(SCHEMAS_SQL)
         .bind(schemas)

@@ -186,13 +186,14 @@ pub struct Table {
     pub constraints: BTreeMap<String, Constraint>,
     /// Indexes by name.
     pub indexes: BTreeMap<String, Index>,
-    /// Heap, indexes and TOAST, bytes: `pg_relation_size` of the heap (exact) plus the indexes'
-    /// and the TOAST table's `relpages` × block size (as of their last vacuum/analyze or index
-    /// build). Leaves out the small free-space and visibility-map forks. This approximates
+    /// Heap, indexes and TOAST, bytes: `relpages` × block size of the heap, the indexes and the
+    /// TOAST table (as of their last vacuum/analyze or index build; read from `pg_class`, which
+    /// takes no lock, so a locked tenant table never blocks the fleet scan — the simulator
+    /// measures exact sizes of the tables a migration touches, under `lock_timeout`). Leaves out the small free-space and visibility-map forks. This approximates
     /// `pg_total_relation_size` without opening every index and TOAST relation, which made
     /// introspecting large fleets several times slower (see BENCHMARKS.md).
     pub total_bytes: i64,
-    /// `pg_relation_size` (main fork of the heap only), bytes; 0 for views and partitioned tables.
+    /// `relpages` × block size of the heap (main fork), bytes; 0 for views and partitioned tables.
     pub table_bytes: i64,
     /// `pg_class.reltuples`; `None` when the table was never vacuumed or analyzed.
     pub row_estimate: Option<i64>,
