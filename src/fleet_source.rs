@@ -16,7 +16,7 @@ pub enum FleetTarget {
     Topology(PathBuf),
     /// AWS RDS clusters/instances (feature `aws`).
     #[cfg(feature = "aws")]
-    Rds(topology::aws::RdsSource),
+    Rds(Box<topology::aws::RdsSource>),
 }
 
 impl FleetTarget {
@@ -32,7 +32,7 @@ impl FleetTarget {
         }
         #[cfg(feature = "aws")]
         if topology::aws::is_rds_target(target) {
-            return Ok(FleetTarget::Rds(topology::aws::RdsSource::target(target)));
+            return Ok(FleetTarget::Rds(Box::new(topology::aws::RdsSource::target(target))));
         }
         Err(PipelineError::Usage(format!(
             "--target-db `{target}` is neither a postgres:// URL, a topology file, nor an RDS \

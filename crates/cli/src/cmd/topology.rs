@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use deployclaw::fleet_source::{FleetRequest, FleetTarget, resolve_fleet};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use topology::catalog::{DriftReport, detect_drift};
@@ -26,9 +27,22 @@ pub enum DiscoverFormat {
 /// Arguments of `deployclaw topology discover`.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// A `postgres://` URL of one instance (password from the URL or PGPASSWORD).
-    #[arg(long, value_name = "URL", conflicts_with = "topology")]
+    /// A `postgres://` URL of one instance (password from the URL or PGPASSWORD), a topology
+    /// file, or an RDS cluster/instance identifier.
+    #[arg(long, value_name = "URL|FILE|RDS-ID", conflicts_with = "topology")]
     pub target_db: Option<String>,
+    /// AWS profile for RDS discovery.
+    #[arg(long)]
+    pub aws_profile: Option<String>,
+    /// AWS region for RDS discovery.
+    #[arg(long)]
+    pub aws_region: Option<String>,
+    /// AWS endpoint override (VPC endpoint, emulator).
+    #[arg(long)]
+    pub aws_endpoint_url: Option<String>,
+    /// Map an RDS endpoint to a reachable address: `FROM=HOST:PORT` (repeatable).
+    #[arg(long = "rds-endpoint-map")]
+    pub rds_endpoint_map: Vec<String>,
     /// A TOML topology file.
     #[arg(long, value_name = "FILE")]
     pub topology: Option<PathBuf>,
@@ -112,24 +126,36 @@ async fn load_fleet(a: &DiscoverArgs) -> Result<Fleet, Failure> {
     }
     let Some(target) = &a.target_db else {
         return Err(Failure::Input(anyhow::anyhow!(
-            "give --target-db URL or --topology FILE"
+            "give --target-db URL|FILE|RDS-ID or --topology FILE"
         )));
     };
-    if !(target.starts_with("postgres://") || target.starts_with("postgresql://")) {
-        return Err(Failure::Input(anyhow::anyhow!(
-            "--target-db must be a postgres:// URL for `topology discover` (use --topology FILE for a topology)"
-        )));
+    #[allow(unused_mut)]
+    let mut target = FleetTarget::classify(target).map_err(pipeline_failure)?;
+    #[cfg(feature = "aws")]
+    if let FleetTarget::Rds(src) = &mut target {
+        src.profile = a.aws_profile.clone();
+        if a.aws_region.is_some() {
+            src.region = a.aws_region.clone();
+        }
+        src.endpoint_url = a.aws_endpoint_url.clone();
+        for m in &a.rds_endpoint_map {
+            src.add_endpoint_mapping(m).map_err(classify)?;
+        }
     }
-    let spec = spec.unwrap_or_else(|| DiscoverySpec::schemas("tenant_*"));
-    let conn = topology::ConnectionSpec::from_url(target).map_err(classify)?;
-    let name = if conn.host.starts_with('/') {
-        "local".to_string()
-    } else {
-        conn.host.clone()
+    let req = FleetRequest {
+        target,
+        discovery: spec,
+        max_shards: None,
     };
-    Fleet::from_url(&name, target, &spec)
-        .await
-        .map_err(classify)
+    let (fleet, _) = resolve_fleet(&req).await.map_err(pipeline_failure)?;
+    Ok(fleet)
+}
+
+fn pipeline_failure(e: deployclaw::PipelineError) -> Failure {
+    match e {
+        deployclaw::PipelineError::Topology(t) => classify(t),
+        e => Failure::Input(e.into()),
+    }
 }
 
 #[derive(Serialize)]
