@@ -158,18 +158,30 @@ pub async fn validate(
         return Err(PipelineError::Cancelled);
     }
 
-    // 3. probes + rehearsal
-    let sim = simulator::run(&migration, fleet, Some(&catalogs), &sim_opts, progress, cancel).await?;
+    // 3. probes + rehearsal, and 4. the rollback proof, concurrently: the proof needs only the
+    // catalogs (it runs on a shadow of its own), so it overlaps the probes of the fleet.
+    let t = Instant::now();
+    let rollback_fut = async {
+        let r = crate::rollback_step::rollback_for(
+            opts,
+            fleet,
+            &migration,
+            &catalogs,
+            drift.reference_shard.as_deref(),
+        )
+        .await;
+        (r, ms(t))
+    };
+    let sim_fut = simulator::run(&migration, fleet, Some(&catalogs), &sim_opts, progress, cancel);
+    let (sim, (rollback, rollback_ms)) = tokio::join!(sim_fut, rollback_fut);
+    let sim = sim?;
+    let rollback = rollback?;
     for s in &sim.steps {
         steps.push((s.action.clone(), s.details.clone(), s.duration_ms));
     }
     if cancel.is_cancelled() {
         return Err(PipelineError::Cancelled);
     }
-
-    // 4. rollback
-    let t = Instant::now();
-    let rollback = crate::rollback_step::rollback_for(opts, fleet, &migration, &catalogs, &sim).await?;
     steps.push((
         "rollback".into(),
         format!(
@@ -183,7 +195,7 @@ pub async fn validate(
                 format!(", {} mismatch(es)", rollback.info.mismatches.len())
             }
         ),
-        ms(t),
+        rollback_ms,
     ));
 
     // 5. per-shard gates

@@ -7,7 +7,6 @@ use std::process::Stdio;
 use migration_parser::Migration;
 use report::RollbackInfo;
 use rollback::{CatalogSnapshot, Options, Proof, ProveOptions, RollbackSource, Shadow};
-use simulator::SimulationResult;
 use topology::{Catalog, ConnectionSpec, Fleet};
 
 use crate::PipelineError;
@@ -30,10 +29,10 @@ pub(crate) async fn rollback_for(
     fleet: &Fleet,
     migration: &Migration,
     catalogs: &BTreeMap<String, Catalog>,
-    sim: &SimulationResult,
+    reference_shard: Option<&str>,
 ) -> Result<RollbackOutcome, PipelineError> {
-    // The representative shard: the one rehearsed for the most common shape.
-    let Some((shard_id, catalog)) = representative(catalogs, sim) else {
+    // The representative shard: the first of the fleet's majority schema shape.
+    let Some((shard_id, catalog)) = representative(catalogs, reference_shard) else {
         return Ok(RollbackOutcome {
             info: RollbackInfo {
                 source: "none".into(),
@@ -172,22 +171,15 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// The catalog of the shard rehearsed for the most common shape.
+/// The catalog of the reference (majority-shape) shard, else the first one read.
 fn representative<'a>(
     catalogs: &'a BTreeMap<String, Catalog>,
-    sim: &SimulationResult,
+    reference_shard: Option<&str>,
 ) -> Option<(String, &'a Catalog)> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for s in &sim.shards {
-        if let Some(f) = &s.rehearsal {
-            *counts.entry(f.as_str()).or_default() += 1;
-        }
-    }
-    let best = counts.iter().max_by_key(|(_, n)| **n).map(|(f, _)| *f);
-    if let Some(r) = best.and_then(|f| sim.rehearsals.get(f))
-        && let Some(c) = catalogs.get(&r.shard)
+    if let Some(id) = reference_shard
+        && let Some(c) = catalogs.get(id)
     {
-        return Some((r.shard.clone(), c));
+        return Some((id.to_owned(), c));
     }
     catalogs.iter().next().map(|(k, c)| (k.clone(), c))
 }
