@@ -174,7 +174,10 @@ pub async fn validate(
     };
     let sim_fut = simulator::run(&migration, fleet, Some(&catalogs), &sim_opts, progress, cancel);
     let (sim, (rollback, rollback_ms)) = tokio::join!(sim_fut, rollback_fut);
-    let sim = sim?;
+    let sim = sim.map_err(|e| match e {
+        simulator::SimError::Cancelled => PipelineError::Cancelled,
+        e => e.into(),
+    })?;
     let rollback = rollback?;
     for s in &sim.steps {
         steps.push((s.action.clone(), s.details.clone(), s.duration_ms));

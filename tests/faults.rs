@@ -37,7 +37,11 @@ async fn small_fleet() -> EphemeralFleet {
 }
 
 fn tenant(shard: &str) -> usize {
-    shard.rsplit("tenant_").next().and_then(|t| t.parse().ok()).unwrap_or(0)
+    shard
+        .rsplit("tenant_")
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
 }
 
 fn rules(s: &ShardReport) -> Vec<&str> {
@@ -56,35 +60,71 @@ fn check_normal(s: &ShardReport) -> Result<(), String> {
     } else {
         s.gate == Gate::Green
     };
-    if ok { Ok(()) } else { Err(format!("{}: {} {:?}", s.shard, s.gate, r)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{}: {} {:?}", s.shard, s.gate, r))
+    }
 }
 
 /// The shard is RED with `shard-unreachable` carrying a non-empty reason.
 fn check_unreachable(s: &ShardReport) -> Result<(), String> {
     let f = s.findings.iter().find(|f| f.rule == "shard-unreachable");
     match f {
-        Some(f) if s.gate == Gate::Red && f.severity == Severity::Red && f.message.contains(": ") => {
-            let reason = f.message.split_once("nothing was checked on it: ").map(|x| x.1).unwrap_or("");
+        Some(f)
+            if s.gate == Gate::Red && f.severity == Severity::Red && f.message.contains(": ") =>
+        {
+            let reason = f
+                .message
+                .split_once("nothing was checked on it: ")
+                .map(|x| x.1)
+                .unwrap_or("");
             if reason.trim().is_empty() {
-                Err(format!("{}: shard-unreachable without a reason: {}", s.shard, f.message))
+                Err(format!(
+                    "{}: shard-unreachable without a reason: {}",
+                    s.shard, f.message
+                ))
             } else {
                 Ok(())
             }
         }
-        _ => Err(format!("{}: expected RED shard-unreachable, got {} {:?}", s.shard, s.gate, rules(s))),
+        _ => Err(format!(
+            "{}: expected RED shard-unreachable, got {} {:?}",
+            s.shard,
+            s.gate,
+            rules(s)
+        )),
     }
 }
 
-fn assert_all(report: &ValidationReport, mut expect: impl FnMut(&ShardReport) -> Result<(), String>) {
-    let wrong: Vec<String> = report.shards.iter().filter_map(|s| expect(s).err()).collect::<Vec<_>>();
-    assert!(wrong.is_empty(), "unexpected verdicts:\n{}", wrong.join("\n"));
+fn assert_all(
+    report: &ValidationReport,
+    mut expect: impl FnMut(&ShardReport) -> Result<(), String>,
+) {
+    let wrong: Vec<String> = report
+        .shards
+        .iter()
+        .filter_map(|s| expect(s).err())
+        .collect::<Vec<_>>();
+    assert!(
+        wrong.is_empty(),
+        "unexpected verdicts:\n{}",
+        wrong.join("\n")
+    );
 }
 
-async fn run(opts: &deployclaw::pipeline::ValidateOptions, fleet: &Fleet, progress: &dyn deployclaw::simulator::Progress) -> ValidationReport {
-    tokio::time::timeout(HANG_GUARD, validate(opts, fleet, progress, &CancelToken::new()))
-        .await
-        .expect("validation hung")
-        .expect("validation must produce a report")
+async fn run(
+    opts: &deployclaw::pipeline::ValidateOptions,
+    fleet: &Fleet,
+    progress: &dyn deployclaw::simulator::Progress,
+) -> ValidationReport {
+    tokio::time::timeout(
+        HANG_GUARD,
+        validate(opts, fleet, progress, &CancelToken::new()),
+    )
+    .await
+    .expect("validation hung")
+    .expect("validation must produce a report")
 }
 
 /// The report's message for a shard-unreachable shard, for a look at the reason.
@@ -104,13 +144,27 @@ async fn instance_stopped_before_validation_makes_only_its_shards_unreachable() 
     let pg2 = fx.clusters.remove(1);
     pg2.stop().expect("stop pg-2");
 
-    let report = run(&options(MIGRATION, RehearsalMode::Shadow), &fx.fleet, &NoProgress).await;
+    let report = run(
+        &options(MIGRATION, RehearsalMode::Shadow),
+        &fx.fleet,
+        &NoProgress,
+    )
+    .await;
     assert_eq!(report.shards.len(), 6);
-    assert_all(&report, |s| if s.instance == "pg-2" { check_unreachable(s) } else { check_normal(s) });
+    assert_all(&report, |s| {
+        if s.instance == "pg-2" {
+            check_unreachable(s)
+        } else {
+            check_normal(s)
+        }
+    });
     assert_eq!(report.gate, Gate::Red);
     // The reason names the instance's redacted URL, not a bare "error".
     let msg = reason_of(&report, "pg-2/app/tenant_0004");
-    assert!(msg.contains("127.0.0.1"), "reason should say which server: {msg}");
+    assert!(
+        msg.contains("127.0.0.1"),
+        "reason should say which server: {msg}"
+    );
     assert_eq!(leftovers(&[&fx.clusters[0]]).await, Vec::<String>::new());
 }
 
@@ -130,10 +184,24 @@ async fn instance_stopped_in_the_middle_of_validation() {
             *stopped_at.lock().unwrap() = Some(shard);
         }
     };
-    let report = run(&options(MIGRATION, RehearsalMode::Shadow), &fx.fleet, &progress).await;
-    assert!(stopped_at.lock().unwrap().is_some(), "pg-2 was never stopped");
+    let report = run(
+        &options(MIGRATION, RehearsalMode::Shadow),
+        &fx.fleet,
+        &progress,
+    )
+    .await;
+    assert!(
+        stopped_at.lock().unwrap().is_some(),
+        "pg-2 was never stopped"
+    );
     assert_eq!(report.shards.len(), 6);
-    assert_all(&report, |s| if s.instance == "pg-2" { check_unreachable(s) } else { check_normal(s) });
+    assert_all(&report, |s| {
+        if s.instance == "pg-2" {
+            check_unreachable(s)
+        } else {
+            check_normal(s)
+        }
+    });
     // The introspection of pg-2 succeeded before the stop: the report still has the rollback
     // (proven on pg-1's shape).
     assert!(report.rollback.tested, "rollback: {:?}", report.rollback);
@@ -146,9 +214,13 @@ async fn instance_stopped_while_its_probes_run() {
     // connection per instance, so pg-2's shards are probed one after the other; pg-2 is stopped
     // when its first shard's probes have finished: that shard keeps its verdict, the shards not
     // probed yet must come out RED `shard-unreachable`, a shard in flight either.
-    let spec = FixtureSpec { tenants: 8, rows: 40, ..FixtureSpec::default() }
-        .plant(3, Plant::OrphanedCoupons { rows: 2 })
-        .plant(5, Plant::OrphanedCoupons { rows: 2 });
+    let spec = FixtureSpec {
+        tenants: 8,
+        rows: 40,
+        ..FixtureSpec::default()
+    }
+    .plant(3, Plant::OrphanedCoupons { rows: 2 })
+    .plant(5, Plant::OrphanedCoupons { rows: 2 });
     let mut fx = start_fleet(2, &spec).await.expect("fixture fleet");
     let pg2 = Mutex::new(Some(fx.clusters.remove(1)));
     let finished_first = Mutex::new(None::<String>);
@@ -164,7 +236,11 @@ async fn instance_stopped_while_its_probes_run() {
     let mut opts = options(MIGRATION, RehearsalMode::Shadow);
     opts.sim.concurrency = 1;
     let report = run(&opts, &fx.fleet, &progress).await;
-    let first = finished_first.lock().unwrap().clone().expect("pg-2 was never stopped");
+    let first = finished_first
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("pg-2 was never stopped");
     assert_eq!(report.shards.len(), 8);
     let mut unreachable = 0;
     assert_all(&report, |s| {
@@ -177,7 +253,10 @@ async fn instance_stopped_while_its_probes_run() {
             check_normal(s).map_err(|e| format!("neither unreachable nor its normal verdict: {e}"))
         }
     });
-    assert!(unreachable >= 1, "no pg-2 shard was still to be probed when pg-2 stopped");
+    assert!(
+        unreachable >= 1,
+        "no pg-2 shard was still to be probed when pg-2 stopped"
+    );
     assert_eq!(leftovers(&[&fx.clusters[0]]).await, Vec::<String>::new());
 }
 
@@ -192,18 +271,39 @@ async fn connection_refused_makes_only_that_instances_shards_unreachable() {
     };
     let mut conn = fx.clusters[0].connection_spec();
     conn.port = port;
-    fleet.instances.push(Instance { name: "gone".into(), connection: conn, labels: BTreeMap::new() });
+    fleet.instances.push(Instance {
+        name: "gone".into(),
+        connection: conn,
+        labels: BTreeMap::new(),
+    });
     for n in [91, 92] {
         fleet.shards.push(Shard::new(
             "gone",
-            ShardLocation::Schema { database: "app".into(), schema: format!("tenant_{n:04}") },
+            ShardLocation::Schema {
+                database: "app".into(),
+                schema: format!("tenant_{n:04}"),
+            },
         ));
     }
-    let report = run(&options(MIGRATION, RehearsalMode::Shadow), &fleet, &NoProgress).await;
+    let report = run(
+        &options(MIGRATION, RehearsalMode::Shadow),
+        &fleet,
+        &NoProgress,
+    )
+    .await;
     assert_eq!(report.shards.len(), 8);
-    assert_all(&report, |s| if s.instance == "gone" { check_unreachable(s) } else { check_normal(s) });
+    assert_all(&report, |s| {
+        if s.instance == "gone" {
+            check_unreachable(s)
+        } else {
+            check_normal(s)
+        }
+    });
     let msg = reason_of(&report, "gone/app/tenant_0091");
-    assert!(msg.to_lowercase().contains("refused"), "reason should say connection refused: {msg}");
+    assert!(
+        msg.to_lowercase().contains("refused"),
+        "reason should say connection refused: {msg}"
+    );
     let all: Vec<&deployclaw::topology::ephemeral::EphemeralPg> = fx.clusters.iter().collect();
     assert_eq!(leftovers(&all).await, Vec::<String>::new());
 }
@@ -218,7 +318,12 @@ async fn wrong_password_and_unknown_role_make_shards_unreachable() {
     common::require_password_for(pg1, "gate_reader").await;
 
     let mut fleet = fx.fleet.clone();
-    let pg1_shards: Vec<Shard> = fleet.shards.iter().filter(|s| s.instance == "pg-1").cloned().collect();
+    let pg1_shards: Vec<Shard> = fleet
+        .shards
+        .iter()
+        .filter(|s| s.instance == "pg-1")
+        .cloned()
+        .collect();
     for (name, user, password) in [
         ("badpw", "gate_reader", Some("wrong-password")),
         ("nopw", "gate_reader", None),
@@ -227,17 +332,35 @@ async fn wrong_password_and_unknown_role_make_shards_unreachable() {
         let mut conn = pg1.connection_spec();
         conn.user = user.into();
         conn.password = password.map(deployclaw::topology::Secret::new);
-        fleet.instances.push(Instance { name: name.into(), connection: conn, labels: BTreeMap::new() });
+        fleet.instances.push(Instance {
+            name: name.into(),
+            connection: conn,
+            labels: BTreeMap::new(),
+        });
         for s in &pg1_shards {
             fleet.shards.push(Shard::new(name, s.location.clone()));
         }
     }
-    let report = run(&options(MIGRATION, RehearsalMode::Shadow), &fleet, &NoProgress).await;
+    let report = run(
+        &options(MIGRATION, RehearsalMode::Shadow),
+        &fleet,
+        &NoProgress,
+    )
+    .await;
     assert_eq!(report.shards.len(), 6 + 3 * 3);
-    assert_all(&report, |s| if s.instance.starts_with("pg-") { check_normal(s) } else { check_unreachable(s) });
+    assert_all(&report, |s| {
+        if s.instance.starts_with("pg-") {
+            check_normal(s)
+        } else {
+            check_unreachable(s)
+        }
+    });
     let badpw = reason_of(&report, "badpw/app/tenant_0001");
     assert!(badpw.contains("password authentication failed"), "{badpw}");
-    assert!(!badpw.contains("wrong-password"), "the password must not be printed: {badpw}");
+    assert!(
+        !badpw.contains("wrong-password"),
+        "the password must not be printed: {badpw}"
+    );
     let norole = reason_of(&report, "norole/app/tenant_0001");
     assert!(norole.contains("no_such_role"), "{norole}");
     let all: Vec<&deployclaw::topology::ephemeral::EphemeralPg> = fx.clusters.iter().collect();
@@ -249,15 +372,24 @@ async fn a_table_locked_by_another_session_gives_a_finding_not_a_hang() {
     let fx = small_fleet().await;
     let before = common::fingerprint_instances(&fx.fleet.instances).await;
     // Another session holds ACCESS EXCLUSIVE on tenant_0002.orders for the whole validation.
-    let mut holder = PgConnection::connect_with(&fx.clusters[0].connect_options("app")).await.unwrap();
+    let mut holder = PgConnection::connect_with(&fx.clusters[0].connect_options("app"))
+        .await
+        .unwrap();
     sqlx::raw_sql("BEGIN; LOCK TABLE tenant_0002.orders IN ACCESS EXCLUSIVE MODE")
         .execute(&mut holder)
         .await
         .unwrap();
     let mut opts = options(MIGRATION, RehearsalMode::Shadow);
     opts.sim.lock_timeout = Duration::from_millis(500);
-    let result = tokio::time::timeout(HANG_GUARD, validate(&opts, &fx.fleet, &NoProgress, &CancelToken::new())).await;
-    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    let result = tokio::time::timeout(
+        HANG_GUARD,
+        validate(&opts, &fx.fleet, &NoProgress, &CancelToken::new()),
+    )
+    .await;
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
     holder.close().await.unwrap();
     let report = result
         .expect("validation hung on a locked table (it must give up after lock_timeout)")
@@ -265,18 +397,25 @@ async fn a_table_locked_by_another_session_gives_a_finding_not_a_hang() {
     assert_all(&report, |s| {
         if s.shard == "pg-1/app/tenant_0002" {
             let lock_finding = s.findings.iter().any(|f| {
-                f.severity >= Severity::Yellow && (f.message.contains("55P03") || f.message.contains("lock timeout"))
+                f.severity >= Severity::Yellow
+                    && (f.message.contains("55P03") || f.message.contains("lock timeout"))
             });
             if s.gate != Gate::Green && lock_finding {
                 Ok(())
             } else {
-                Err(format!("{}: expected a lock-timeout finding, got {} {:#?}", s.shard, s.gate, s.findings))
+                Err(format!(
+                    "{}: expected a lock-timeout finding, got {} {:#?}",
+                    s.shard, s.gate, s.findings
+                ))
             }
         } else {
             check_normal(s)
         }
     });
-    assert_eq!(common::fingerprint_instances(&fx.fleet.instances).await, before);
+    assert_eq!(
+        common::fingerprint_instances(&fx.fleet.instances).await,
+        before
+    );
     let all: Vec<&deployclaw::topology::ephemeral::EphemeralPg> = fx.clusters.iter().collect();
     assert_eq!(leftovers(&all).await, Vec::<String>::new());
 }
@@ -285,8 +424,12 @@ async fn a_table_locked_by_another_session_gives_a_finding_not_a_hang() {
 async fn a_probe_hitting_statement_timeout_is_reported_not_hung() {
     // tenant 2's events table is large; the CHECK probe must scan all of it and cannot finish
     // within a 1 ms statement_timeout.
-    let spec = FixtureSpec { tenants: 4, rows: 40, ..FixtureSpec::default() }
-        .plant(2, Plant::LargeEvents { rows: 200_000 });
+    let spec = FixtureSpec {
+        tenants: 4,
+        rows: 40,
+        ..FixtureSpec::default()
+    }
+    .plant(2, Plant::LargeEvents { rows: 200_000 });
     let fx = start_fleet(1, &spec).await.expect("fixture fleet");
     let dir = tempfile::tempdir().unwrap();
     let sql = dir.path().join("check.sql");
@@ -301,21 +444,36 @@ async fn a_probe_hitting_statement_timeout_is_reported_not_hung() {
     opts.sim.probe_timeout = Duration::from_millis(1);
     let report = run(&opts, &fx.fleet, &NoProgress).await;
     assert_eq!(report.shards.len(), 4);
-    let large = report.shards.iter().find(|s| s.shard == "pg-1/app/tenant_0002").unwrap();
+    let large = report
+        .shards
+        .iter()
+        .find(|s| s.shard == "pg-1/app/tenant_0002")
+        .unwrap();
     assert_ne!(large.gate, Gate::Green, "{:#?}", large.findings);
     assert!(
-        large
-            .findings
-            .iter()
-            .any(|f| f.rule == "check-violations" && f.severity >= Severity::Yellow && f.message.contains("57014")),
+        large.findings.iter().any(|f| f.rule == "check-violations"
+            && f.severity >= Severity::Yellow
+            && f.message.contains("57014")),
         "the timed-out probe must be reported with its SQLSTATE: {:#?}",
         large.findings
     );
     // A probe that could not run never leaves a shard GREEN, and a timeout is not unreachability.
     for s in &report.shards {
-        let could_not_check = s.findings.iter().any(|f| f.message.contains("could not check"));
-        assert!(!(could_not_check && s.gate == Gate::Green), "{}: GREEN with a probe error", s.shard);
-        assert!(!rules(s).contains(&"shard-unreachable") || s.gate != Gate::Red, "{}: {:?}", s.shard, rules(s));
+        let could_not_check = s
+            .findings
+            .iter()
+            .any(|f| f.message.contains("could not check"));
+        assert!(
+            !(could_not_check && s.gate == Gate::Green),
+            "{}: GREEN with a probe error",
+            s.shard
+        );
+        assert!(
+            !rules(s).contains(&"shard-unreachable") || s.gate != Gate::Red,
+            "{}: {:?}",
+            s.shard,
+            rules(s)
+        );
     }
     assert_eq!(leftovers(&[&fx.clusters[0]]).await, Vec::<String>::new());
 }

@@ -12,7 +12,10 @@ use deployclaw::topology::{ConnectionSpec, Instance};
 use sqlx::{Connection, PgConnection, Row};
 
 /// The example migration.
-pub const MIGRATION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migrations/schema_v42.sql");
+pub const MIGRATION: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/migrations/schema_v42.sql"
+);
 
 /// Superuser connection spec of an ephemeral cluster's database `db`.
 pub fn su(pg: &EphemeralPg, db: &str) -> ConnectionSpec {
@@ -22,7 +25,10 @@ pub fn su(pg: &EphemeralPg, db: &str) -> ConnectionSpec {
 /// A checksum of every non-system catalog object and every tenant table's contents of database
 /// `app` on `conn` (same queries as tests/validate_fleet.rs).
 pub async fn fingerprint_db(conn: &ConnectionSpec) -> String {
-    let opts = conn.with_database("app").to_connect_options().expect("options");
+    let opts = conn
+        .with_database("app")
+        .to_connect_options()
+        .expect("options");
     let mut c = PgConnection::connect_with(&opts).await.expect("connect");
     let catalog: String = sqlx::query_scalar(
         "SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
@@ -57,8 +63,13 @@ pub async fn fingerprint_db(conn: &ConnectionSpec) -> String {
     let mut data = Vec::new();
     for t in tables {
         let (s, r): (String, String) = (t.get(0), t.get(1));
-        let q = format!("SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \"{s}\".\"{r}\" t");
-        let h: String = sqlx::query_scalar(sqlx::AssertSqlSafe(q)).fetch_one(&mut c).await.expect("data checksum");
+        let q = format!(
+            "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \"{s}\".\"{r}\" t"
+        );
+        let h: String = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .fetch_one(&mut c)
+            .await
+            .expect("data checksum");
         data.push(format!("{s}.{r}={h}"));
     }
     c.close().await.expect("close");
@@ -79,7 +90,10 @@ pub async fn fingerprint_instances(instances: &[Instance]) -> BTreeMap<String, S
 /// (superuser spec).
 pub async fn leftovers_on(name: &str, conn: &ConnectionSpec) -> Vec<String> {
     let mut found = Vec::new();
-    let opts = conn.with_database("postgres").to_connect_options().expect("options");
+    let opts = conn
+        .with_database("postgres")
+        .to_connect_options()
+        .expect("options");
     let mut c = PgConnection::connect_with(&opts).await.expect("connect");
     let rows = sqlx::query(
         "SELECT coalesce(application_name, ''), coalesce(datname, ''), state FROM pg_stat_activity
@@ -92,11 +106,12 @@ pub async fn leftovers_on(name: &str, conn: &ConnectionSpec) -> Vec<String> {
         let (app, db, state): (String, String, Option<String>) = (r.get(0), r.get(1), r.get(2));
         found.push(format!("{name}: session {app} on {db} ({state:?})"));
     }
-    let locks: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE pid <> pg_backend_pid() AND locktype = 'relation'")
-            .fetch_one(&mut c)
-            .await
-            .expect("locks");
+    let locks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE pid <> pg_backend_pid() AND locktype = 'relation'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .expect("locks");
     if locks > 0 {
         found.push(format!("{name}: {locks} relation locks held"));
     }
@@ -117,7 +132,13 @@ pub async fn leftovers_on(name: &str, conn: &ConnectionSpec) -> Vec<String> {
 pub async fn leftovers(clusters: &[&EphemeralPg]) -> Vec<String> {
     let mut found = Vec::new();
     for (i, pg) in clusters.iter().enumerate() {
-        found.extend(leftovers_on(&format!("cluster {} (port {})", i + 1, pg.port()), &pg.connection_spec()).await);
+        found.extend(
+            leftovers_on(
+                &format!("cluster {} (port {})", i + 1, pg.port()),
+                &pg.connection_spec(),
+            )
+            .await,
+        );
     }
     found
 }
@@ -146,10 +167,17 @@ pub fn options(sql: impl Into<std::path::PathBuf>, mode: RehearsalMode) -> Valid
 pub async fn require_password_for(pg: &EphemeralPg, role: &str) {
     let hba = pg.data_dir().join("pg_hba.conf");
     let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
-    let line = format!("host all {role} 127.0.0.1/32 scram-sha-256\nhost all {role} ::1/128 scram-sha-256\n");
+    let line = format!(
+        "host all {role} 127.0.0.1/32 scram-sha-256\nhost all {role} ::1/128 scram-sha-256\n"
+    );
     std::fs::write(&hba, format!("{line}{old}")).expect("write pg_hba.conf");
-    let mut c = PgConnection::connect_with(&pg.connect_options("postgres")).await.expect("connect");
-    let ok: bool = sqlx::query_scalar("SELECT pg_reload_conf()").fetch_one(&mut c).await.expect("reload");
+    let mut c = PgConnection::connect_with(&pg.connect_options("postgres"))
+        .await
+        .expect("connect");
+    let ok: bool = sqlx::query_scalar("SELECT pg_reload_conf()")
+        .fetch_one(&mut c)
+        .await
+        .expect("reload");
     assert!(ok);
     c.close().await.expect("close");
     // The reload is asynchronous: wait (bounded) until a password-less login of `role` is
@@ -169,12 +197,17 @@ pub async fn require_password_for(pg: &EphemeralPg, role: &str) {
 
 /// Create a login role with `password` that may read every table (`pg_read_all_data`).
 pub async fn create_reader(pg: &EphemeralPg, role: &str, password: &str) {
-    let mut c = PgConnection::connect_with(&pg.connect_options("postgres")).await.expect("connect");
+    let mut c = PgConnection::connect_with(&pg.connect_options("postgres"))
+        .await
+        .expect("connect");
     let q = format!(
         "CREATE ROLE \"{role}\" LOGIN PASSWORD '{}'; GRANT pg_read_all_data TO \"{role}\"",
         password.replace('\'', "''")
     );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(q)).execute(&mut c).await.expect("create role");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(q))
+        .execute(&mut c)
+        .await
+        .expect("create role");
     c.close().await.expect("close");
 }
 
@@ -182,7 +215,9 @@ pub async fn create_reader(pg: &EphemeralPg, role: &str, password: &str) {
 pub fn pct(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -16,7 +16,10 @@ use topology::ConnectionSpec;
 use topology::ephemeral::EphemeralPg;
 use topology::fixture::{EphemeralFleet, FixtureSpec, Plant, start_fleet};
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/migrations/schema_v42.sql");
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/migrations/schema_v42.sql"
+);
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_deployclaw"));
@@ -37,7 +40,10 @@ fn run(mut c: impl std::borrow::BorrowMut<Command>) -> Output {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn code(o: &Output) -> Option<i32> {
@@ -47,7 +53,11 @@ fn code(o: &Output) -> Option<i32> {
 /// One ephemeral instance, `tenants` tenants of 40 base rows, orphaned coupons on tenant 2
 /// when `planted`.
 async fn fleet(tenants: usize, planted: bool) -> EphemeralFleet {
-    let mut spec = FixtureSpec { tenants, rows: 40, ..FixtureSpec::default() };
+    let mut spec = FixtureSpec {
+        tenants,
+        rows: 40,
+        ..FixtureSpec::default()
+    };
     if planted {
         spec = spec.plant(2, Plant::OrphanedCoupons { rows: 2 });
     }
@@ -71,9 +81,14 @@ fn dead_port() -> u16 {
 /// The common validate flags, fixed lock budget, no calibration variance in verdicts.
 fn validate_cmd(sql: &Path, target: &str) -> Command {
     let mut c = bin();
-    c.args(["validate-migration", "--sql-file"])
-        .arg(sql)
-        .args(["--target-db", target, "--tenant-schemas", "tenant_*", "--lock-budget-ms", "5000"]);
+    c.args(["validate-migration", "--sql-file"]).arg(sql).args([
+        "--target-db",
+        target,
+        "--tenant-schemas",
+        "tenant_*",
+        "--lock-budget-ms",
+        "5000",
+    ]);
     c
 }
 
@@ -84,8 +99,16 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 async fn assert_clean(pg: &EphemeralPg, before: &str, what: &str) {
-    assert_eq!(fingerprint_db(&spec(pg)).await, before, "{what} changed the target");
-    assert_eq!(leftovers_on("target", &spec(pg)).await, Vec::<String>::new(), "{what} left something behind");
+    assert_eq!(
+        fingerprint_db(&spec(pg)).await,
+        before,
+        "{what} changed the target"
+    );
+    assert_eq!(
+        leftovers_on("target", &spec(pg)).await,
+        Vec::<String>::new(),
+        "{what} left something behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +128,13 @@ async fn red_run_writes_the_contract_signs_and_verifies() {
     assert!(pub_key.is_file());
 
     let o = run(validate_cmd(&sql, &url(pg))
-        .args(["--validate-rollback", "--generate-safety-gates", "--format", "json", "--report-dir"])
+        .args([
+            "--validate-rollback",
+            "--generate-safety-gates",
+            "--format",
+            "json",
+            "--report-dir",
+        ])
         .arg(&report_dir)
         .arg("--sign-key")
         .arg(&key));
@@ -114,7 +143,17 @@ async fn red_run_writes_the_contract_signs_and_verifies() {
     let j: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is the JSON report");
 
     // The DESIGN.md contract.
-    for f in ["execution_id", "timestamp", "migration", "steps", "shards", "rollback", "safety_gates", "total_duration_ms", "signature"] {
+    for f in [
+        "execution_id",
+        "timestamp",
+        "migration",
+        "steps",
+        "shards",
+        "rollback",
+        "safety_gates",
+        "total_duration_ms",
+        "signature",
+    ] {
         assert!(j.get(f).is_some(), "missing `{f}`");
     }
     assert!(j["execution_id"].as_str().is_some_and(|s| !s.is_empty()));
@@ -137,7 +176,11 @@ async fn red_run_writes_the_contract_signs_and_verifies() {
         }
         assert!(s["findings"].is_array());
         let gate = s["gate"].as_str().unwrap().to_lowercase();
-        let has_orphans = s["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "fk-orphans");
+        let has_orphans = s["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "fk-orphans");
         if s["shard"].as_str().unwrap().ends_with("tenant_0002") {
             assert_eq!(gate, "red", "{s}");
             assert!(has_orphans, "{s}");
@@ -152,31 +195,65 @@ async fn red_run_writes_the_contract_signs_and_verifies() {
     assert_eq!(j["rollback"]["tested"], true);
     assert!(j["rollback"]["irreversible"].is_array());
     let sg = &j["safety_gates"];
-    for f in ["migration_approved", "risk_level", "approval_required", "estimated_downtime_sec", "rollback_tested", "shard_exceptions"] {
+    for f in [
+        "migration_approved",
+        "risk_level",
+        "approval_required",
+        "estimated_downtime_sec",
+        "rollback_tested",
+        "shard_exceptions",
+    ] {
         assert!(sg.get(f).is_some(), "safety_gates without `{f}`");
     }
     assert_eq!(sg["migration_approved"], false);
-    assert!(sg["shard_exceptions"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(
+        sg["shard_exceptions"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
     assert!(j["total_duration_ms"].is_u64());
-    assert!(!j["signature"].is_null(), "the report must be signed with --sign-key");
+    assert!(
+        !j["signature"].is_null(),
+        "the report must be signed with --sign-key"
+    );
 
-    for f in ["report.json", "report.md", "report.html", "report.sarif", "report.junit.xml"] {
+    for f in [
+        "report.json",
+        "report.md",
+        "report.html",
+        "report.sarif",
+        "report.junit.xml",
+    ] {
         let p = report_dir.join(f);
-        assert!(p.metadata().is_ok_and(|m| m.len() > 0), "{f} missing or empty");
+        assert!(
+            p.metadata().is_ok_and(|m| m.len() > 0),
+            "{f} missing or empty"
+        );
     }
     let report_json = report_dir.join("report.json");
-    let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_json).unwrap()).unwrap();
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_json).unwrap()).unwrap();
     assert_eq!(on_disk["execution_id"], j["execution_id"]);
 
     // verify: valid with the trusted key.
-    let o = run(bin().arg("verify").arg(&report_json).arg("--public-key").arg(&pub_key));
+    let o = run(bin()
+        .arg("verify")
+        .arg(&report_json)
+        .arg("--public-key")
+        .arg(&pub_key));
     let (out, _) = text(&o);
     // The signature is valid; the approval token of a RED report is not good for a deploy,
     // which `verify` signals with 1 (not 2: nothing was tampered with).
     assert!(matches!(code(&o), Some(0 | 1)), "{:?}", text(&o));
-    assert!(out.contains("signature: valid") && out.contains("trusted"), "{out}");
+    assert!(
+        out.contains("signature: valid") && out.contains("trusted"),
+        "{out}"
+    );
     assert!(out.contains("matches sha256"), "{out}");
-    assert!(!out.contains("INVALID") && !out.contains("MISMATCH"), "{out}");
+    assert!(
+        !out.contains("INVALID") && !out.contains("MISMATCH"),
+        "{out}"
+    );
 
     // One byte of a finding changed: invalid.
     let original = std::fs::read_to_string(&report_json).unwrap();
@@ -185,26 +262,47 @@ async fn red_run_writes_the_contract_signs_and_verifies() {
     let mut tampered = original.clone();
     tampered.replace_range(at..at + 1, "O");
     std::fs::write(&report_json, &tampered).unwrap();
-    let o = run(bin().arg("verify").arg(&report_json).arg("--public-key").arg(&pub_key));
-    assert_eq!(code(&o), Some(2), "tampered report must not verify: {:?}", text(&o));
+    let o = run(bin()
+        .arg("verify")
+        .arg(&report_json)
+        .arg("--public-key")
+        .arg(&pub_key));
+    assert_eq!(
+        code(&o),
+        Some(2),
+        "tampered report must not verify: {:?}",
+        text(&o)
+    );
     std::fs::write(&report_json, &original).unwrap();
 
     // The migration file edited after the run: mismatch.
     let mut m = std::fs::read_to_string(&sql).unwrap();
     m.push_str("\n-- edited\n");
     std::fs::write(&sql, m).unwrap();
-    let o = run(bin().arg("verify").arg(&report_json).arg("--public-key").arg(&pub_key));
+    let o = run(bin()
+        .arg("verify")
+        .arg(&report_json)
+        .arg("--public-key")
+        .arg(&pub_key));
     let (out, _) = text(&o);
     assert_eq!(code(&o), Some(2), "{:?}", text(&o));
     assert!(out.contains("MISMATCH"), "{out}");
 
     // The signing key's body appears in no output or report file.
     let key_text = std::fs::read_to_string(&key).unwrap();
-    let body: String = key_text.lines().filter(|l| !l.starts_with("-----")).collect();
-    assert!(body.len() >= 40, "unexpected key file: {} bytes", body.len());
+    let body: String = key_text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(
+        body.len() >= 40,
+        "unexpected key file: {} bytes",
+        body.len()
+    );
     let mut haystacks = vec![stdout.clone(), stderr.clone()];
     for e in std::fs::read_dir(&report_dir).unwrap() {
-        haystacks.push(String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned());
+        haystacks
+            .push(String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned());
     }
     for h in &haystacks {
         assert!(!h.contains(&body), "the private key leaked");
@@ -219,7 +317,11 @@ async fn exit_codes_green_yellow_allow_yellow() {
     let pg = &fx.clusters[0];
     let before = fingerprint_db(&spec(pg)).await;
     let dir = tempfile::tempdir().unwrap();
-    let safe = write(dir.path(), "safe.sql", "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN note text;\n");
+    let safe = write(
+        dir.path(),
+        "safe.sql",
+        "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN note text;\n",
+    );
     let yellow = write(
         dir.path(),
         "rename.sql",
@@ -227,25 +329,46 @@ async fn exit_codes_green_yellow_allow_yellow() {
     );
 
     let key = dir.path().join("k.pem");
-    assert_eq!(code(&run(bin().args(["keygen", "--out"]).arg(&key))), Some(0));
+    assert_eq!(
+        code(&run(bin().args(["keygen", "--out"]).arg(&key))),
+        Some(0)
+    );
     let rd = dir.path().join("green");
     let o = run(validate_cmd(&safe, &url(pg))
-        .args(["--validate-rollback", "--generate-safety-gates", "--report-dir"])
+        .args([
+            "--validate-rollback",
+            "--generate-safety-gates",
+            "--report-dir",
+        ])
         .arg(&rd)
         .arg("--sign-key")
         .arg(&key));
-    assert_eq!(code(&o), Some(0), "safe migration on a clean fleet is GREEN: {:?}", text(&o));
+    assert_eq!(
+        code(&o),
+        Some(0),
+        "safe migration on a clean fleet is GREEN: {:?}",
+        text(&o)
+    );
     // A signed GREEN report with its approval token verifies with exit 0.
-    let o = run(bin().arg("verify").arg(rd.join("report.json")).arg("--public-key").arg(dir.path().join("k.pem.pub")));
+    let o = run(bin()
+        .arg("verify")
+        .arg(rd.join("report.json"))
+        .arg("--public-key")
+        .arg(dir.path().join("k.pem.pub")));
     let (out, _) = text(&o);
     assert_eq!(code(&o), Some(0), "{:?}", text(&o));
-    assert!(out.contains("signature: valid") && out.contains("trusted"), "{out}");
+    assert!(
+        out.contains("signature: valid") && out.contains("trusted"),
+        "{out}"
+    );
     assert!(out.contains("approval token: valid"), "{out}");
     let o = run(validate_cmd(&yellow, &url(pg)).args(["--format", "json"]));
     assert_eq!(code(&o), Some(1), "rename is YELLOW: {:?}", text(&o));
     let j: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
     assert!(
-        j["safety_gates"]["approval_required"].as_str().is_some_and(|r| !r.is_empty()),
+        j["safety_gates"]["approval_required"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
         "a YELLOW fleet names who must approve: {}",
         j["safety_gates"]
     );
@@ -259,7 +382,10 @@ async fn exit_codes_green_yellow_allow_yellow() {
 async fn exit_codes_usage_and_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     // Missing --sql-file (the file does not exist).
-    let o = run(validate_cmd(&dir.path().join("missing.sql"), "postgres://postgres@127.0.0.1:1/app"));
+    let o = run(validate_cmd(
+        &dir.path().join("missing.sql"),
+        "postgres://postgres@127.0.0.1:1/app",
+    ));
     assert_eq!(code(&o), Some(3), "{:?}", text(&o));
     assert!(text(&o).1.contains("missing.sql"), "{:?}", text(&o));
     // No --sql-file flag at all.
@@ -268,7 +394,10 @@ async fn exit_codes_usage_and_unreachable() {
     // An unparseable target.
     let o = run(validate_cmd(Path::new(EXAMPLE), "not a url or a file"));
     assert_eq!(code(&o), Some(3), "{:?}", text(&o));
-    let o = run(validate_cmd(Path::new(EXAMPLE), "postgres://postgres@127.0.0.1:notaport/app"));
+    let o = run(validate_cmd(
+        Path::new(EXAMPLE),
+        "postgres://postgres@127.0.0.1:notaport/app",
+    ));
     assert_eq!(code(&o), Some(3), "{:?}", text(&o));
     // Nothing listening.
     let target = format!("postgres://postgres@127.0.0.1:{}/app", dead_port());
@@ -283,7 +412,14 @@ async fn rollback_generate_prints_the_rollback() {
     let before = fingerprint_db(&spec(pg)).await;
     let o = run(bin()
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .args(["rollback", "generate", "--sql-file", "examples/migrations/schema_v42.sql", "--target-db", &url(pg)]));
+        .args([
+            "rollback",
+            "generate",
+            "--sql-file",
+            "examples/migrations/schema_v42.sql",
+            "--target-db",
+            &url(pg),
+        ]));
     let (out, err) = text(&o);
     assert_eq!(code(&o), Some(0), "{err}");
     insta::assert_snapshot!("rollback_generate_schema_v42", out);
@@ -302,23 +438,56 @@ async fn no_command_mutates_the_target() {
     let o = run(bin().args(["topology", "discover", "--target-db", &u]));
     assert_eq!(code(&o), Some(0), "{:?}", text(&o));
     assert_clean(pg, &before, "topology discover").await;
-    let o = run(bin().args(["rollback", "generate", "--sql-file", EXAMPLE, "--target-db", &u]));
+    let o = run(bin().args([
+        "rollback",
+        "generate",
+        "--sql-file",
+        EXAMPLE,
+        "--target-db",
+        &u,
+    ]));
     assert_eq!(code(&o), Some(0), "{:?}", text(&o));
     assert_clean(pg, &before, "rollback generate").await;
     for mode in ["shadow", "in-place"] {
         // The planted shard makes statements fail in the rehearsal (in place: on the target).
-        let o = run(validate_cmd(Path::new(EXAMPLE), &u).args(["--validate-rollback", "--rehearse", mode]));
+        let o = run(validate_cmd(Path::new(EXAMPLE), &u).args([
+            "--validate-rollback",
+            "--rehearse",
+            mode,
+        ]));
         assert_eq!(code(&o), Some(2), "{mode}: {:?}", text(&o));
-        assert_clean(pg, &before, &format!("validate-migration --rehearse {mode}")).await;
+        assert_clean(
+            pg,
+            &before,
+            &format!("validate-migration --rehearse {mode}"),
+        )
+        .await;
     }
     // In place, on a shard whose statements fail part-way (tenant 2 is the rehearsed shape's
     // representative only if it comes first; force it with a one-shard fleet).
     let mut c = bin();
-    c.args(["validate-migration", "--sql-file", EXAMPLE, "--target-db", &u, "--tenant-schemas", "tenant_0002"]);
+    c.args([
+        "validate-migration",
+        "--sql-file",
+        EXAMPLE,
+        "--target-db",
+        &u,
+        "--tenant-schemas",
+        "tenant_0002",
+    ]);
     let o = run(c.args(["--rehearse", "in-place", "--format", "json"]));
     assert_eq!(code(&o), Some(2), "{:?}", text(&o));
-    assert!(text(&o).0.contains("statement-fails") || text(&o).0.contains("fk-orphans"), "{:?}", text(&o));
-    assert_clean(pg, &before, "validate-migration --rehearse in-place (failing statement)").await;
+    assert!(
+        text(&o).0.contains("statement-fails") || text(&o).0.contains("fk-orphans"),
+        "{:?}",
+        text(&o)
+    );
+    assert_clean(
+        pg,
+        &before,
+        "validate-migration --rehearse in-place (failing statement)",
+    )
+    .await;
 }
 
 /// `/proc/<pid>/cmdline` of every process, joined with spaces.
@@ -326,7 +495,10 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().filter(|n| n.chars().all(|c| c.is_ascii_digit())) else {
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.chars().all(|c| c.is_ascii_digit()))
+        else {
             continue;
         };
         if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
@@ -369,7 +541,9 @@ async fn ctrl_c_stops_the_run_and_cleans_up() {
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no progress from the child");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no progress from the child");
         let started = line.contains("probing");
         log.push(line);
         if started {
@@ -402,26 +576,54 @@ async fn ctrl_c_stops_the_run_and_cleans_up() {
     };
     reader.join().unwrap();
     log.extend(rx.try_iter());
-    let status = status.unwrap_or_else(|| panic!("deployclaw did not exit after SIGINT; stderr:\n{}", log.join("\n")));
-    assert!(saw_cluster, "the run had no ephemeral cluster in flight (test did not interrupt mid-run)");
-    assert!(log.iter().any(|l| l.contains("interrupted")), "{}", log.join("\n"));
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "deployclaw did not exit after SIGINT; stderr:\n{}",
+            log.join("\n")
+        )
+    });
+    assert!(
+        saw_cluster,
+        "the run had no ephemeral cluster in flight (test did not interrupt mid-run)"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("interrupted")),
+        "{}",
+        log.join("\n")
+    );
 
     // Nothing left: no cluster directory, no server process of the child, nothing on the target.
-    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     let procs = processes_mentioning(tmp.to_str().unwrap());
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(left.is_empty(), "ephemeral cluster dirs left: {left:?}");
-    assert!(procs.is_empty(), "processes of the child's clusters left: {procs:?}");
+    assert!(
+        procs.is_empty(),
+        "processes of the child's clusters left: {procs:?}"
+    );
     assert_clean(pg, &before, "interrupted validate-migration").await;
     // Cancelled, not "could not reach the fleet" (4) nor a gate verdict.
-    assert_eq!(status.code(), Some(130), "interrupted run exits 130; stderr:\n{}", log.join("\n"));
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "interrupted run exits 130; stderr:\n{}",
+        log.join("\n")
+    );
 }
 
 /// Every secret form must be absent from `haystacks`.
 fn assert_no_secret(what: &str, haystacks: &[(String, String)], secrets: &[&str]) {
     for (name, h) in haystacks {
         for s in secrets {
-            assert!(!h.contains(s), "{what}: `{name}` contains a secret ({} chars)", s.len());
+            assert!(
+                !h.contains(s),
+                "{what}: `{name}` contains a secret ({} chars)",
+                s.len()
+            );
         }
     }
 }
@@ -431,7 +633,10 @@ fn dir_contents(dir: &Path) -> Vec<(String, String)> {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
         if p.is_file() {
-            out.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()));
+            out.push((
+                p.display().to_string(),
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
+            ));
         }
     }
     out
@@ -447,12 +652,21 @@ async fn passwords_and_keys_never_appear_in_output_or_reports() {
     let before = fingerprint_db(&spec(pg)).await;
     let encoded = common::pct(PASSWORD);
     let secrets = [PASSWORD, encoded.as_str(), "S3cr3t", "Пароль"];
-    let with_pw = format!("postgres://gate_reader:{encoded}@127.0.0.1:{}/app", pg.port());
+    let with_pw = format!(
+        "postgres://gate_reader:{encoded}@127.0.0.1:{}/app",
+        pg.port()
+    );
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k.pem");
-    assert_eq!(code(&run(bin().args(["keygen", "--out"]).arg(&key))), Some(0));
+    assert_eq!(
+        code(&run(bin().args(["keygen", "--out"]).arg(&key))),
+        Some(0)
+    );
     let key_text = std::fs::read_to_string(&key).unwrap();
-    let key_body: String = key_text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key_body: String = key_text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
 
     // The password really is needed: without it the connection is refused.
     let no_pw = format!("postgres://gate_reader@127.0.0.1:{}/app", pg.port());
@@ -462,7 +676,13 @@ async fn passwords_and_keys_never_appear_in_output_or_reports() {
     for format in ["json", "text"] {
         let rd = dir.path().join(format!("report-{format}"));
         let o = run(validate_cmd(Path::new(EXAMPLE), &with_pw)
-            .args(["--validate-rollback", "--generate-safety-gates", "--format", format, "--report-dir"])
+            .args([
+                "--validate-rollback",
+                "--generate-safety-gates",
+                "--format",
+                format,
+                "--report-dir",
+            ])
             .arg(&rd)
             .arg("--sign-key")
             .arg(&key));
@@ -471,7 +691,11 @@ async fn passwords_and_keys_never_appear_in_output_or_reports() {
         let mut hay = vec![("stdout".to_string(), out), ("stderr".to_string(), err)];
         hay.extend(dir_contents(&rd));
         assert_no_secret(&format!("validate --format {format}"), &hay, &secrets);
-        assert_no_secret(&format!("validate --format {format}"), &hay, &[key_body.as_str()]);
+        assert_no_secret(
+            &format!("validate --format {format}"),
+            &hay,
+            &[key_body.as_str()],
+        );
     }
 
     // PGPASSWORD instead of the URL (documented: without a password in the URL, PGPASSWORD
@@ -489,37 +713,81 @@ async fn passwords_and_keys_never_appear_in_output_or_reports() {
 
     // Error paths: nothing listening, and a wrong host name, with the password in the URL.
     for target in [
-        format!("postgres://gate_reader:{encoded}@127.0.0.1:{}/app", dead_port()),
+        format!(
+            "postgres://gate_reader:{encoded}@127.0.0.1:{}/app",
+            dead_port()
+        ),
         format!("postgres://gate_reader:{encoded}@no-such-host.invalid:5432/app"),
     ] {
         let o = run(validate_cmd(Path::new(EXAMPLE), &target).args(["--format", "json"]));
         let (out, err) = text(&o);
         assert_eq!(code(&o), Some(4), "unreachable: {err}");
-        assert_no_secret("validate (unreachable)", &[("stdout".into(), out), ("stderr".into(), err)], &secrets);
+        assert_no_secret(
+            "validate (unreachable)",
+            &[("stdout".into(), out), ("stderr".into(), err)],
+            &secrets,
+        );
         let o = run(bin().args(["topology", "discover", "--target-db", &target]));
         let (out, err) = text(&o);
         assert_ne!(code(&o), Some(0));
-        assert_no_secret("discover (unreachable)", &[("stdout".into(), out), ("stderr".into(), err)], &secrets);
+        assert_no_secret(
+            "discover (unreachable)",
+            &[("stdout".into(), out), ("stderr".into(), err)],
+            &secrets,
+        );
     }
     // A wrong password.
-    let wrong = format!("postgres://gate_reader:{}@127.0.0.1:{}/app", common::pct("Wr0ng-Пароль-zz"), pg.port());
+    let wrong = format!(
+        "postgres://gate_reader:{}@127.0.0.1:{}/app",
+        common::pct("Wr0ng-Пароль-zz"),
+        pg.port()
+    );
     let o = run(validate_cmd(Path::new(EXAMPLE), &wrong));
     let (out, err) = text(&o);
     assert_eq!(code(&o), Some(4), "wrong password: {err}");
-    assert_no_secret("validate (wrong password)", &[("stdout".into(), out), ("stderr".into(), err)], &["Wr0ng", "Wr0ng-%D0"]);
+    assert_no_secret(
+        "validate (wrong password)",
+        &[("stdout".into(), out), ("stderr".into(), err)],
+        &["Wr0ng", "Wr0ng-%D0"],
+    );
 
     // topology discover and rollback generate with the password.
     for format in ["text", "json"] {
-        let o = run(bin().args(["topology", "discover", "--target-db", &with_pw, "--format", format]));
+        let o = run(bin().args([
+            "topology",
+            "discover",
+            "--target-db",
+            &with_pw,
+            "--format",
+            format,
+        ]));
         let (out, err) = text(&o);
         assert_eq!(code(&o), Some(0), "discover {format}: {err}");
-        assert!(out.contains("3 shards") || out.contains("tenant_0001"), "{out}");
-        assert_no_secret(&format!("discover --format {format}"), &[("stdout".into(), out), ("stderr".into(), err)], &secrets);
+        assert!(
+            out.contains("3 shards") || out.contains("tenant_0001"),
+            "{out}"
+        );
+        assert_no_secret(
+            &format!("discover --format {format}"),
+            &[("stdout".into(), out), ("stderr".into(), err)],
+            &secrets,
+        );
     }
-    let o = run(bin().args(["rollback", "generate", "--sql-file", EXAMPLE, "--target-db", &with_pw]));
+    let o = run(bin().args([
+        "rollback",
+        "generate",
+        "--sql-file",
+        EXAMPLE,
+        "--target-db",
+        &with_pw,
+    ]));
     let (out, err) = text(&o);
     assert_eq!(code(&o), Some(0), "rollback generate: {err}");
-    assert_no_secret("rollback generate", &[("stdout".into(), out), ("stderr".into(), err)], &secrets);
+    assert_no_secret(
+        "rollback generate",
+        &[("stdout".into(), out), ("stderr".into(), err)],
+        &secrets,
+    );
 
     assert_clean(pg, &before, "password runs").await;
 }

@@ -1302,6 +1302,12 @@ async fn fallback_fingerprints(
     schemas: &[String],
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let mut c = PgConnection::connect_with(opts).await?;
+    // pg_get_indexdef & co. wait for a lock on a table another session holds: never hang.
+    sqlx::query(
+        "SELECT set_config('lock_timeout', '5s', false), set_config('statement_timeout', '60s', false)",
+    )
+    .execute(&mut c)
+    .await?;
     let rows: Vec<(String, String)> = sqlx::query_as(FALLBACK_FP_SQL)
         .bind(schemas)
         .fetch_all(&mut c)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt as _};
 
-use crate::catalog::{Catalog, introspect_schemas};
+use crate::catalog::{Catalog, introspect_schema, introspect_schemas};
 use crate::{Fleet, TopologyError};
 
 /// Options for [`introspect_fleet`].
@@ -57,12 +57,15 @@ pub async fn introspect_fleet(fleet: &Fleet, opts: &ScanOptions) -> FleetCatalog
         .map(|(inst, db, shards)| async move {
             let ids: Vec<String> = shards.iter().map(|(id, _)| id.clone()).collect();
             let Some(instance) = fleet.instance(&inst) else {
-                return Err((
-                    ids,
-                    TopologyError::InvalidFixture {
-                        reason: format!("shard refers to unknown instance `{inst}`"),
-                    },
-                ));
+                return (
+                    Vec::new(),
+                    vec![(
+                        ids,
+                        TopologyError::InvalidFixture {
+                            reason: format!("shard refers to unknown instance `{inst}`"),
+                        },
+                    )],
+                );
             };
             let pool = match instance
                 .connection
@@ -71,30 +74,45 @@ pub async fn introspect_fleet(fleet: &Fleet, opts: &ScanOptions) -> FleetCatalog
                 .await
             {
                 Ok(p) => p,
-                Err(e) => return Err((ids, e)),
+                Err(e) => return (Vec::new(), vec![(ids, e)]),
             };
             let mut schemas: Vec<String> = shards.iter().map(|(_, s)| s.clone()).collect();
             schemas.sort();
             schemas.dedup();
-            let r = introspect_schemas(&pool, &schemas).await;
+            let r = match introspect_schemas(&pool, &schemas).await {
+                Ok(mut cats) => (
+                    shards
+                        .into_iter()
+                        .filter_map(|(id, schema)| cats.remove(&schema).map(|c| (id, c)))
+                        .collect::<Vec<_>>(),
+                    Vec::new(),
+                ),
+                Err(e @ TopologyError::Connect { .. }) => (Vec::new(), vec![(ids, e)]),
+                Err(_) => {
+                    // One schema may be unreadable (e.g. a table held in ACCESS EXCLUSIVE by
+                    // another session makes pg_get_expr/pg_get_indexdef hit lock_timeout):
+                    // read the schemas one by one so only that shard fails.
+                    let mut ok = Vec::new();
+                    let mut failed = Vec::new();
+                    for (id, schema) in shards {
+                        match introspect_schema(&pool, &schema).await {
+                            Ok(c) => ok.push((id, c)),
+                            Err(e) => failed.push((vec![id], e)),
+                        }
+                    }
+                    (ok, failed)
+                }
+            };
             pool.close().await;
-            match r {
-                Ok(mut cats) => Ok(shards
-                    .into_iter()
-                    .filter_map(|(id, schema)| cats.remove(&schema).map(|c| (id, c)))
-                    .collect::<Vec<_>>()),
-                Err(e) => Err((ids, e)),
-            }
+            r
         })
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
     let mut out = FleetCatalogs::default();
-    for r in results {
-        match r {
-            Ok(v) => out.catalogs.extend(v),
-            Err(e) => out.errors.push(e),
-        }
+    for (ok, failed) in results {
+        out.catalogs.extend(ok);
+        out.errors.extend(failed);
     }
     out
 }

@@ -33,9 +33,10 @@ pub struct KeygenArgs {
     pub public_out: Option<PathBuf>,
 }
 
-/// `deployclaw verify REPORT`: exit 0 when the signature is valid (and the migration file
-/// matches), 2 when the report was changed, signed by another key or the migration file differs,
-/// 3 for unreadable input.
+/// `deployclaw verify REPORT`: exit 0 when the signature is valid, the migration file matches
+/// and the approval token (if any) allows deploying; 1 when the report is intact but its token
+/// does not allow deploying (expired, approval needed, RED fleet); 2 when the report was
+/// changed, signed by another key or the migration file differs; 3 for unreadable input.
 pub fn verify(a: VerifyArgs) -> i32 {
     let text = match std::fs::read_to_string(&a.report) {
         Ok(t) => t,

@@ -29,7 +29,7 @@ pub fn json(report: &ValidationReport) -> Result<String, ReportError> {
 }
 
 /// Write every rendering into `dir` (created if missing): `report.json`, `report.md`,
-/// `report.html`, `report.sarif`, `report.junit.xml`, `report.txt`. Returns the paths written.
+/// `report.html`, `report.sarif`, `report.junit.xml`, `report.txt`, and `rollback.sql` when the report has a rollback script. Returns the paths written.
 pub fn write_all(report: &ValidationReport, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|e| ReportError::io("creating", dir, e))?;
     let files: [(&str, String); 6] = [
@@ -44,6 +44,11 @@ pub fn write_all(report: &ValidationReport, dir: &Path) -> Result<Vec<PathBuf>, 
     for (name, body) in files {
         let p = dir.join(name);
         std::fs::write(&p, body).map_err(|e| ReportError::io("writing", &p, e))?;
+        written.push(p);
+    }
+    if let Some(script) = &report.rollback.script {
+        let p = dir.join("rollback.sql");
+        std::fs::write(&p, script).map_err(|e| ReportError::io("writing", &p, e))?;
         written.push(p);
     }
     Ok(written)
