@@ -88,7 +88,23 @@ pub async fn fingerprint_instances(instances: &[Instance]) -> BTreeMap<String, S
 /// Client backends other than the checker's own (and `keep`'s application names), relation
 /// locks they hold, and databases other than the fixture's, on the instance behind `conn`
 /// (superuser spec).
+///
+/// A backend whose client has just disconnected takes a moment to leave `pg_stat_activity`
+/// (the server notices the closed socket asynchronously), so a non-empty answer is re-checked
+/// for up to 5 s before it is reported: what remains after that is a real leftover.
 pub async fn leftovers_on(name: &str, conn: &ConnectionSpec) -> Vec<String> {
+    let mut found = leftovers_once(name, conn).await;
+    for _ in 0..20 {
+        if found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        found = leftovers_once(name, conn).await;
+    }
+    found
+}
+
+async fn leftovers_once(name: &str, conn: &ConnectionSpec) -> Vec<String> {
     let mut found = Vec::new();
     let opts = conn
         .with_database("postgres")
