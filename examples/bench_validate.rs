@@ -32,7 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let t = Instant::now();
     let fleet = start_fleet(3, &spec).await?;
-    eprintln!("fleet: {tenants} tenants on 3 instances in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "fleet: {tenants} tenants on 3 instances in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let dir = tempfile::tempdir()?;
     let sql_file = dir.path().join("schema_v42.sql");
@@ -60,7 +63,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sql.lines()
             .filter(|l| {
                 let u = l.trim().to_ascii_uppercase();
-                !(u.starts_with("BEGIN") || u.starts_with("COMMIT") || u.starts_with("SET LOCK_TIMEOUT"))
+                !(u.starts_with("BEGIN")
+                    || u.starts_with("COMMIT")
+                    || u.starts_with("SET LOCK_TIMEOUT"))
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -88,7 +93,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|(c, path)| {
                 std::process::Command::new(bin.join("psql"))
-                    .args(["-X", "-q", "-h", &c.host, "-p", &c.port.to_string(), "-U", &c.user, "-d", &c.database, "-f"])
+                    .args([
+                        "-X",
+                        "-q",
+                        "-h",
+                        &c.host,
+                        "-p",
+                        &c.port.to_string(),
+                        "-U",
+                        &c.user,
+                        "-d",
+                        &c.database,
+                        "-f",
+                    ])
                     .arg(path)
                     .stdout(std::process::Stdio::null())
                     .spawn()
@@ -101,7 +118,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         baseline.push(t.elapsed().as_secs_f64());
-        eprintln!("psql baseline: {:.2} s", baseline.last().copied().unwrap_or_default());
+        eprintln!(
+            "psql baseline: {:.2} s",
+            baseline.last().copied().unwrap_or_default()
+        );
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     println!(

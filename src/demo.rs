@@ -62,18 +62,32 @@ impl Default for DemoOptions {
 pub fn demo_plants(tenants: usize, large_events: u32) -> BTreeMap<usize, Vec<Plant>> {
     let mut p: BTreeMap<usize, Vec<Plant>> = BTreeMap::new();
     for t in [7, 42, 77] {
-        p.entry(t).or_default().push(Plant::OrphanedCoupons { rows: 3 });
+        p.entry(t)
+            .or_default()
+            .push(Plant::OrphanedCoupons { rows: 3 });
     }
     for t in [13, 58] {
-        p.entry(t).or_default().push(Plant::NullShippingAddresses { rows: 2 });
+        p.entry(t)
+            .or_default()
+            .push(Plant::NullShippingAddresses { rows: 2 });
     }
-    p.entry(21).or_default().push(Plant::DuplicateEmails { rows: 2 });
+    p.entry(21)
+        .or_default()
+        .push(Plant::DuplicateEmails { rows: 2 });
     for t in [34, 89] {
-        p.entry(t).or_default().push(Plant::UncastableAmounts { rows: 1 });
+        p.entry(t)
+            .or_default()
+            .push(Plant::UncastableAmounts { rows: 1 });
     }
-    p.entry(95).or_default().push(Plant::NegativePayments { rows: 1 });
-    p.entry(50).or_default().push(Plant::Drift { kind: DriftKind::MissingIndex });
-    p.entry(64).or_default().push(Plant::LargeEvents { rows: large_events });
+    p.entry(95)
+        .or_default()
+        .push(Plant::NegativePayments { rows: 1 });
+    p.entry(50).or_default().push(Plant::Drift {
+        kind: DriftKind::MissingIndex,
+    });
+    p.entry(64)
+        .or_default()
+        .push(Plant::LargeEvents { rows: large_events });
     p.retain(|t, _| *t <= tenants);
     p
 }

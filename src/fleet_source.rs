@@ -32,7 +32,9 @@ impl FleetTarget {
         }
         #[cfg(feature = "aws")]
         if topology::aws::is_rds_target(target) {
-            return Ok(FleetTarget::Rds(Box::new(topology::aws::RdsSource::target(target))));
+            return Ok(FleetTarget::Rds(Box::new(
+                topology::aws::RdsSource::target(target),
+            )));
         }
         Err(PipelineError::Usage(format!(
             "--target-db `{target}` is neither a postgres:// URL, a topology file, nor an RDS \
@@ -92,7 +94,10 @@ pub async fn resolve_fleet(req: &FleetRequest) -> Result<(Fleet, String), Pipeli
             let spec = req.discovery.clone().unwrap_or_else(default_spec);
             let mut instances = topology::aws::discover_rds(source).await?;
             topology::aws::resolve_iam_passwords(&mut instances, source).await?;
-            let mut fleet = Fleet { instances, shards: Vec::new() };
+            let mut fleet = Fleet {
+                instances,
+                shards: Vec::new(),
+            };
             for inst in &fleet.instances {
                 let shards = topology::discover_on_instance(inst, &spec).await?;
                 fleet.shards.extend(shards);
@@ -149,7 +154,10 @@ pub fn sample_round_robin(fleet: &Fleet, n: usize) -> Vec<topology::Shard> {
         }
     }
     chosen.sort_unstable();
-    chosen.into_iter().map(|k| fleet.shards[k].clone()).collect()
+    chosen
+        .into_iter()
+        .map(|k| fleet.shards[k].clone())
+        .collect()
 }
 
 /// A readable instance name for a URL target: `host:port`, or `local:port` for a socket dir.

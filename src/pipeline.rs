@@ -11,8 +11,8 @@ use std::time::Instant;
 use gates::{Config, Finding, Gate, Registry};
 use migration_parser::{Migration, StatementKind};
 use report::{
-    FleetInfo, GatePolicy, LockTrace, MigrationInfo, Rehearsal, ShardReport,
-    StatementError, StatementTrace, ValidationReport,
+    FleetInfo, GatePolicy, LockTrace, MigrationInfo, Rehearsal, ShardReport, StatementError,
+    StatementTrace, ValidationReport,
 };
 use simulator::{
     CancelToken, CustomProbe, Progress, RehearsalResult, SimOptions, SimulationResult,
@@ -73,12 +73,19 @@ impl ValidateOptions {
 /// Read and parse a migration file with the configuration's parse options. A statement that
 /// does not parse is not an error (it becomes a finding); unreadable, binary or non-UTF-8 input
 /// and unterminated quotes are.
-pub fn load_migration(path: &std::path::Path, config: &Config) -> Result<(Migration, Vec<u8>), PipelineError> {
+pub fn load_migration(
+    path: &std::path::Path,
+    config: &Config,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
     let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
         file: path.display().to_string(),
         source,
     })?;
-    let migration = migration_parser::parse_bytes(&path.display().to_string(), &bytes, &config.parse_options())?;
+    let migration = migration_parser::parse_bytes(
+        &path.display().to_string(),
+        &bytes,
+        &config.parse_options(),
+    )?;
     Ok((migration, bytes))
 }
 
@@ -97,7 +104,9 @@ pub async fn validate(
     // The configuration's SQL probe rules run on every shard with the simulator's probes.
     let mut sim_opts = opts.sim.clone();
     let probes = opts.config.probe_rules().into_iter();
-    sim_opts.custom_probes.extend(probes.map(|p| CustomProbe::new(p.name, p.sql)));
+    sim_opts
+        .custom_probes
+        .extend(probes.map(|p| CustomProbe::new(p.name, p.sql)));
 
     // 1. parse + static gates
     let t = Instant::now();
@@ -121,7 +130,11 @@ pub async fn validate(
     let static_findings = opts.registry.lint(&migration, &opts.config);
     steps.push((
         "static_gates".into(),
-        format!("{} rules, {} findings", opts.registry.len(), static_findings.len()),
+        format!(
+            "{} rules, {} findings",
+            opts.registry.len(),
+            static_findings.len()
+        ),
         ms(t),
     ));
 
@@ -172,7 +185,14 @@ pub async fn validate(
         .await;
         (r, ms(t))
     };
-    let sim_fut = simulator::run(&migration, fleet, Some(&catalogs), &sim_opts, progress, cancel);
+    let sim_fut = simulator::run(
+        &migration,
+        fleet,
+        Some(&catalogs),
+        &sim_opts,
+        progress,
+        cancel,
+    );
     let (sim, (rollback, rollback_ms)) = tokio::join!(sim_fut, rollback_fut);
     let sim = sim.map_err(|e| match e {
         simulator::SimError::Cancelled => PipelineError::Cancelled,
@@ -190,7 +210,11 @@ pub async fn validate(
         format!(
             "{} rollback, {}, {} irreversible step(s){}",
             rollback.info.source,
-            if rollback.info.tested { "tested on the shadow" } else { "not tested" },
+            if rollback.info.tested {
+                "tested on the shadow"
+            } else {
+                "not tested"
+            },
             rollback.info.irreversible.len(),
             if rollback.info.mismatches.is_empty() {
                 String::new()
@@ -232,11 +256,13 @@ pub async fn validate(
         sha256: report::sha256_hex(&bytes),
         statements: migration.statements.len(),
     };
-    let fingerprint = report::fleet_fingerprint(
-        shards
-            .iter()
-            .map(|s| (s.instance.as_str(), s.shard.as_str(), s.schema_fingerprint.as_str())),
-    );
+    let fingerprint = report::fleet_fingerprint(shards.iter().map(|s| {
+        (
+            s.instance.as_str(),
+            s.shard.as_str(),
+            s.schema_fingerprint.as_str(),
+        )
+    }));
     let fleet_info = FleetInfo {
         source: opts.fleet_source.clone(),
         instances: fleet.instances.len(),
@@ -269,7 +295,11 @@ pub fn rehearsals_for_report(migration: &Migration, sim: &SimulationResult) -> V
         .collect()
 }
 
-fn rehearsal_for_report(migration: &Migration, sim: &SimulationResult, r: &RehearsalResult) -> Rehearsal {
+fn rehearsal_for_report(
+    migration: &Migration,
+    sim: &SimulationResult,
+    r: &RehearsalResult,
+) -> Rehearsal {
     let members: Vec<_> = sim
         .shards
         .iter()

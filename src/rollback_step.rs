@@ -62,7 +62,11 @@ pub(crate) async fn rollback_for(
     };
     let mut out = RollbackOutcome {
         info: RollbackInfo {
-            source: if user.is_some() { "user".into() } else { "generated".into() },
+            source: if user.is_some() {
+                "user".into()
+            } else {
+                "generated".into()
+            },
             script: Some(match &user {
                 Some(u) => u.source.clone(),
                 None => generated.script.clone(),
@@ -88,10 +92,13 @@ pub(crate) async fn rollback_for(
         return Ok(out);
     };
     let schemas = schemas_to_clone(catalog);
-    let setup = match dump_schemas(&instance.connection, shard.location.database(), &schemas).await {
+    let setup = match dump_schemas(&instance.connection, shard.location.database(), &schemas).await
+    {
         Ok(s) => s,
         Err(e) => {
-            out.info.mismatches.push(format!("rollback not proven: cannot dump the shard's schema: {e}"));
+            out.info.mismatches.push(format!(
+                "rollback not proven: cannot dump the shard's schema: {e}"
+            ));
             return Ok(out);
         }
     };
@@ -107,12 +114,20 @@ pub(crate) async fn rollback_for(
         schema: shard.location.schema().to_owned(),
         ..ProveOptions::default()
     };
-    let proof = match rollback::prove(&shadow, rollback::Setup::Sql(&setup), migration, source, &prove_opts).await {
+    let proof = match rollback::prove(
+        &shadow,
+        rollback::Setup::Sql(&setup),
+        migration,
+        source,
+        &prove_opts,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(e) => {
-            out.info
-                .mismatches
-                .push(format!("rollback not proven: the shadow proof could not run: {e}"));
+            out.info.mismatches.push(format!(
+                "rollback not proven: the shadow proof could not run: {e}"
+            ));
             return Ok(out);
         }
     };
@@ -129,7 +144,9 @@ pub(crate) async fn rollback_for(
             .push(format!("forward migration failed on the shadow: {e}"));
     }
     if let Some(e) = &proof.rollback_error {
-        out.info.mismatches.push(format!("rollback failed on the shadow: {e}"));
+        out.info
+            .mismatches
+            .push(format!("rollback failed on the shadow: {e}"));
     }
     for loss in &proof.data_loss {
         let line = format!(
@@ -165,7 +182,9 @@ fn spec_url(spec: &ConnectionSpec) -> String {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -234,7 +253,10 @@ async fn dump_schemas(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let out = cmd.output().await.map_err(|e| format!("cannot run pg_dump: {e}"))?;
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| format!("cannot run pg_dump: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(err.lines().last().unwrap_or("pg_dump failed").to_owned());
@@ -243,7 +265,9 @@ async fn dump_schemas(
     // pg_dump sets search_path to '' for the session; the proof sets its own.
     Ok(text
         .lines()
-        .filter(|l| !l.starts_with("SELECT pg_catalog.set_config('search_path'") && !l.starts_with('\\'))
+        .filter(|l| {
+            !l.starts_with("SELECT pg_catalog.set_config('search_path'") && !l.starts_with('\\')
+        })
         .collect::<Vec<_>>()
         .join("\n"))
 }

@@ -10,7 +10,7 @@ use migration_parser::Migration;
 use report::ShardReport;
 use simulator::SimulationResult;
 use topology::catalog::{DriftReport, DriftedShard};
-use topology::{Catalog, Fleet, FkGraph};
+use topology::{Catalog, FkGraph, Fleet};
 
 use crate::pipeline::{ValidateOptions, shard_report};
 use crate::rollback_step::RollbackOutcome;
@@ -34,8 +34,11 @@ pub(crate) fn evaluate(
         .iter()
         .map(|(id, c)| (id.as_str(), FkGraph::from_catalog(c)))
         .collect();
-    let drifted: BTreeMap<&str, &DriftedShard> =
-        drift.drifted.iter().map(|d| (d.shard.as_str(), d)).collect();
+    let drifted: BTreeMap<&str, &DriftedShard> = drift
+        .drifted
+        .iter()
+        .map(|d| (d.shard.as_str(), d))
+        .collect();
     fleet
         .shards
         .iter()
@@ -82,7 +85,11 @@ pub(crate) fn evaluate(
             }
             let verdict = gates::evaluate_shard(&opts.registry, &ctx);
             let mut findings = verdict.findings;
-            demote_within_budget(&mut findings, ev.and_then(|e| e.estimate.as_ref()), opts.lock_budget());
+            demote_within_budget(
+                &mut findings,
+                ev.and_then(|e| e.estimate.as_ref()),
+                opts.lock_budget(),
+            );
             shard_report(
                 &shard.id,
                 &shard.instance,
@@ -148,7 +155,11 @@ pub fn demote_within_budget(
         let Some(loc) = &f.location else {
             continue;
         };
-        let Some(st) = estimate.statements.iter().find(|s| s.index == loc.statement) else {
+        let Some(st) = estimate
+            .statements
+            .iter()
+            .find(|s| s.index == loc.statement)
+        else {
             continue;
         };
         if st.estimated_lock_ms <= budget_ms as f64 {

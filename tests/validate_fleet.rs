@@ -13,7 +13,10 @@ use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode, Throughput};
 use deployclaw::topology::Fleet;
 use sqlx::{Connection, PgConnection, Row};
 
-const MIGRATION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migrations/schema_v42.sql");
+const MIGRATION: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/migrations/schema_v42.sql"
+);
 
 /// Expected (gate, rule that must be among the findings) for the planted tenants; every other
 /// tenant is GREEN.
@@ -45,7 +48,11 @@ fn tenant_number(shard: &str) -> usize {
 async fn fingerprint_target(fleet: &Fleet) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for inst in &fleet.instances {
-        let opts = inst.connection.with_database("app").to_connect_options().expect("options");
+        let opts = inst
+            .connection
+            .with_database("app")
+            .to_connect_options()
+            .expect("options");
         let mut c = PgConnection::connect_with(&opts).await.expect("connect");
         let catalog: String = sqlx::query_scalar(
             "SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
@@ -81,7 +88,10 @@ async fn fingerprint_target(fleet: &Fleet) -> BTreeMap<String, String> {
             let q = format!(
                 "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \"{s}\".\"{r}\" t"
             );
-            let h: String = sqlx::query_scalar(sqlx::AssertSqlSafe(q)).fetch_one(&mut c).await.expect("data checksum");
+            let h: String = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+                .fetch_one(&mut c)
+                .await
+                .expect("data checksum");
             data.push(format!("{s}.{r}={h}"));
         }
         out.insert(inst.name.clone(), format!("{catalog} {}", data.join(",")));
@@ -94,7 +104,11 @@ async fn fingerprint_target(fleet: &Fleet) -> BTreeMap<String, String> {
 async fn leftovers(fleet: &Fleet) -> Vec<String> {
     let mut found = Vec::new();
     for inst in &fleet.instances {
-        let opts = inst.connection.with_database("postgres").to_connect_options().expect("options");
+        let opts = inst
+            .connection
+            .with_database("postgres")
+            .to_connect_options()
+            .expect("options");
         let mut c = PgConnection::connect_with(&opts).await.expect("connect");
         let rows = sqlx::query(
             "SELECT coalesce(application_name, ''), coalesce(datname, ''), state FROM pg_stat_activity
@@ -164,17 +178,27 @@ fn check_verdicts(report: &ValidationReport) {
         match expected.get(&n) {
             Some((gate, rule)) => {
                 if s.gate != *gate || !rules.contains(rule) {
-                    wrong.push(format!("{}: {} {:?}, expected {gate} with {rule}", s.shard, s.gate, rules));
+                    wrong.push(format!(
+                        "{}: {} {:?}, expected {gate} with {rule}",
+                        s.shard, s.gate, rules
+                    ));
                 }
             }
             None => {
                 if s.gate != Gate::Green {
-                    wrong.push(format!("{}: {} {:?}, expected GREEN", s.shard, s.gate, rules));
+                    wrong.push(format!(
+                        "{}: {} {:?}, expected GREEN",
+                        s.shard, s.gate, rules
+                    ));
                 }
             }
         }
     }
-    assert!(wrong.is_empty(), "unexpected verdicts:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "unexpected verdicts:\n{}",
+        wrong.join("\n")
+    );
     assert_eq!(report.gate, Gate::Red);
     assert_eq!(report.safety_gates.shard_exceptions.len(), expected.len());
 }
@@ -190,19 +214,41 @@ async fn planted_problems_give_exact_verdicts_and_the_target_is_unchanged() {
     let before = fingerprint_target(&fleet.fleet).await;
 
     // Shadow rehearsal (the default), with the rollback proven.
-    let report = validate(&options(RehearsalMode::Shadow), &fleet.fleet, &NoProgress, &CancelToken::new())
-        .await
-        .expect("validate (shadow)");
+    let report = validate(
+        &options(RehearsalMode::Shadow),
+        &fleet.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("validate (shadow)");
     check_verdicts(&report);
-    assert!(report.rollback.tested, "rollback must be tested: {:?}", report.rollback);
-    assert_eq!(fingerprint_target(&fleet.fleet).await, before, "shadow mode changed the target");
+    assert!(
+        report.rollback.tested,
+        "rollback must be tested: {:?}",
+        report.rollback
+    );
+    assert_eq!(
+        fingerprint_target(&fleet.fleet).await,
+        before,
+        "shadow mode changed the target"
+    );
     assert_eq!(leftovers(&fleet.fleet).await, Vec::<String>::new());
 
     // In-place rehearsal (opt-in): always rolled back.
-    let report = validate(&options(RehearsalMode::InPlace), &fleet.fleet, &NoProgress, &CancelToken::new())
-        .await
-        .expect("validate (in place)");
+    let report = validate(
+        &options(RehearsalMode::InPlace),
+        &fleet.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("validate (in place)");
     check_verdicts(&report);
-    assert_eq!(fingerprint_target(&fleet.fleet).await, before, "in-place mode changed the target");
+    assert_eq!(
+        fingerprint_target(&fleet.fleet).await,
+        before,
+        "in-place mode changed the target"
+    );
     assert_eq!(leftovers(&fleet.fleet).await, Vec::<String>::new());
 }

@@ -59,7 +59,9 @@ fn normalise(s: &str, dir: &Path) -> String {
 }
 
 fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or_else(|| panic!("deployclaw was killed by a signal: {:?}", o.status))
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("deployclaw was killed by a signal: {:?}", o.status))
 }
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -71,11 +73,25 @@ fn stderr(o: &Output) -> String {
 /// No output of the binary may show a panic or a stack trace.
 fn assert_no_panic(o: &Output) {
     for (name, text) in [("stdout", stdout(o)), ("stderr", stderr(o))] {
-        for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace", "overflowed its stack"] {
-            assert!(!text.contains(bad), "{name} contains {bad:?}:\n{}", tail(&text));
+        for bad in [
+            "panicked",
+            "RUST_BACKTRACE",
+            "stack backtrace",
+            "overflowed its stack",
+        ] {
+            assert!(
+                !text.contains(bad),
+                "{name} contains {bad:?}:\n{}",
+                tail(&text)
+            );
         }
     }
-    assert!(o.status.code().is_some(), "killed by a signal: {:?}\n{}", o.status, tail(&stderr(o)));
+    assert!(
+        o.status.code().is_some(),
+        "killed by a signal: {:?}\n{}",
+        o.status,
+        tail(&stderr(o))
+    );
 }
 
 fn tail(s: &str) -> &str {
@@ -113,7 +129,11 @@ fn binary_file_is_an_input_error_at_the_first_nul_byte() {
     d.write("logo.sql", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0");
     let o = d.run(&["lint", "logo.sql"]);
     let err = input_error_at(&d, &o, "logo.sql", 3, 1);
-    assert!(stdout(&o).is_empty(), "no report for a file that could not be read: {}", stdout(&o));
+    assert!(
+        stdout(&o).is_empty(),
+        "no report for a file that could not be read: {}",
+        stdout(&o)
+    );
     insta::assert_snapshot!("binary_png", err);
 
     // The same through standard input.
@@ -125,14 +145,21 @@ fn binary_file_is_an_input_error_at_the_first_nul_byte() {
         .expect("run");
     assert_no_panic(&o);
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).starts_with("<stdin>:3:1: error:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("<stdin>:3:1: error:"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn non_utf8_is_an_input_error_with_file_line_and_column() {
     let d = Dir::new();
     // Latin-1 é (0xE9) in the middle of line 2.
-    d.write("latin1.sql", b"SET lock_timeout = '1s';\nCOMMENT ON TABLE t IS 'caf\xe9';\n");
+    d.write(
+        "latin1.sql",
+        b"SET lock_timeout = '1s';\nCOMMENT ON TABLE t IS 'caf\xe9';\n",
+    );
     let o = d.run(&["lint", "latin1.sql"]);
     let err = input_error_at(&d, &o, "latin1.sql", 2, 27);
     assert!(err.contains("UTF-8"), "{err}");
@@ -143,7 +170,10 @@ fn non_utf8_is_an_input_error_with_file_line_and_column() {
 fn empty_and_comment_only_files_are_clean() {
     let d = Dir::new();
     d.write("empty.sql", "");
-    d.write("comments.sql", "-- nothing to do here\n/* really\n   nothing */\n-- deployclaw:ignore all\n");
+    d.write(
+        "comments.sql",
+        "-- nothing to do here\n/* really\n   nothing */\n-- deployclaw:ignore all\n",
+    );
     d.write("semicolons.sql", ";;\n ; \n");
     d.write("bom.sql", "\u{feff}");
     for f in ["empty.sql", "comments.sql", "semicolons.sql", "bom.sql"] {
@@ -161,7 +191,10 @@ fn empty_and_comment_only_files_are_clean() {
 #[test]
 fn unterminated_string_points_at_its_opening_quote() {
     let d = Dir::new();
-    d.write("m.sql", "SET lock_timeout = '1s';\nUPDATE t SET note = 'oops;\nSELECT 1;\n");
+    d.write(
+        "m.sql",
+        "SET lock_timeout = '1s';\nUPDATE t SET note = 'oops;\nSELECT 1;\n",
+    );
     let o = d.run(&["lint", "m.sql"]);
     let err = input_error_at(&d, &o, "m.sql", 2, 21);
     insta::assert_snapshot!("unterminated_string", err);
@@ -170,7 +203,10 @@ fn unterminated_string_points_at_its_opening_quote() {
 #[test]
 fn unterminated_quoted_identifier_points_at_its_opening_quote() {
     let d = Dir::new();
-    d.write("m.sql", "SET lock_timeout = '1s';\nALTER TABLE \"Orders ADD COLUMN c int;\n");
+    d.write(
+        "m.sql",
+        "SET lock_timeout = '1s';\nALTER TABLE \"Orders ADD COLUMN c int;\n",
+    );
     let o = d.run(&["lint", "m.sql"]);
     let err = input_error_at(&d, &o, "m.sql", 2, 13);
     insta::assert_snapshot!("unterminated_quoted_identifier", err);
@@ -191,7 +227,10 @@ fn unterminated_dollar_quote_points_at_its_opening_tag() {
 #[test]
 fn unterminated_block_comment_points_at_its_opening() {
     let d = Dir::new();
-    d.write("m.sql", "SET lock_timeout = '1s';\n  /* TODO: finish\nDROP TABLE t;\n\n");
+    d.write(
+        "m.sql",
+        "SET lock_timeout = '1s';\n  /* TODO: finish\nDROP TABLE t;\n\n",
+    );
     let o = d.run(&["lint", "m.sql"]);
     // The comment opens at 2:3; reporting the end of the file (5:1) leaves the user searching.
     let err = input_error_at(&d, &o, "m.sql", 2, 3);
@@ -247,7 +286,12 @@ fn huge_single_line_garbage_statement_finishes() {
     assert_eq!(f.len(), 1, "{}", tail(&stdout(&o)));
     assert_eq!(f[0]["rule"], "unparsed-statement");
     assert_eq!(f[0]["line"], 1);
-    assert!(matches!(code(&o), 1 | 2), "exit {}: {}", code(&o), tail(&d.stderr(&o)));
+    assert!(
+        matches!(code(&o), 1 | 2),
+        "exit {}: {}",
+        code(&o),
+        tail(&d.stderr(&o))
+    );
 }
 
 #[test]
@@ -260,12 +304,23 @@ fn deeply_nested_parentheses_do_not_overflow_the_stack() {
         "default.sql",
         format!("SET lock_timeout = '1s';\nALTER TABLE t ADD COLUMN c int DEFAULT {nested};\n"),
     );
-    d.write("check.sql", format!("ALTER TABLE t ADD CONSTRAINT c CHECK ({nested}) NOT VALID;\n"));
+    d.write(
+        "check.sql",
+        format!("ALTER TABLE t ADD CONSTRAINT c CHECK ({nested}) NOT VALID;\n"),
+    );
     // Unbalanced: the statement never ends; still one statement, still no crash.
-    d.write("open.sql", format!("SELECT {};\nDROP TABLE t;\n", "(".repeat(depth)));
+    d.write(
+        "open.sql",
+        format!("SELECT {};\nDROP TABLE t;\n", "(".repeat(depth)),
+    );
     for f in ["select.sql", "default.sql", "check.sql", "open.sql"] {
         let o = d.run(&["lint", "--format", "json", f]);
-        assert!(matches!(code(&o), 0..=2), "{f}: exit {}: {}", code(&o), tail(&d.stderr(&o)));
+        assert!(
+            matches!(code(&o), 0..=2),
+            "{f}: exit {}: {}",
+            code(&o),
+            tail(&d.stderr(&o))
+        );
         let f_json = findings(&o);
         // sqlparser's recursion limit turns the nesting into an unparsed statement.
         assert!(
@@ -286,7 +341,11 @@ fn megabyte_identifier_is_handled() {
         let o = d.run(&["lint", "--format", "json", f]);
         assert_eq!(code(&o), 2, "{f}: {}", tail(&d.stderr(&o)));
         let fs = findings(&o);
-        assert!(fs.iter().any(|x| x["rule"] == "dropping-table"), "{f}: {}", tail(&stdout(&o)));
+        assert!(
+            fs.iter().any(|x| x["rule"] == "dropping-table"),
+            "{f}: {}",
+            tail(&stdout(&o))
+        );
     }
     // Text output (with source excerpts) too.
     let o = d.run(&["lint", "--color", "never", "plain.sql"]);
@@ -301,7 +360,11 @@ fn control_characters_are_not_echoed_raw_in_text_output() {
     d.write("m.sql", "DROP TABLE \"\x1b[2J\x1b[32mall good\x1b[0m\";\n");
     let o = d.run(&["lint", "--color", "never", "m.sql"]);
     assert_eq!(code(&o), 2, "{}", d.stderr(&o));
-    assert!(!o.stdout.contains(&0x1b), "raw ESC in text output:\n{:?}", stdout(&o));
+    assert!(
+        !o.stdout.contains(&0x1b),
+        "raw ESC in text output:\n{:?}",
+        stdout(&o)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,7 +389,10 @@ fn missing_file_is_an_input_error_naming_it() {
     let o = d.run(&["lint", "migrations/0042_missing.sql"]);
     assert_eq!(code(&o), 3, "{}", d.stderr(&o));
     let err = d.stderr(&o);
-    assert!(err.starts_with("migrations/0042_missing.sql: error:"), "{err}");
+    assert!(
+        err.starts_with("migrations/0042_missing.sql: error:"),
+        "{err}"
+    );
     insta::assert_snapshot!("missing_file", err);
 }
 
@@ -343,12 +409,23 @@ fn unreadable_file_is_an_input_error_naming_it() {
     let privileged = std::fs::read(&p).is_ok();
     let o = d.run(&["lint", "secret.sql"]);
     if privileged {
-        eprintln!("note: running with read-override privileges (root): chmod 000 does not stop reads");
-        assert_eq!(code(&o), 2, "read anyway, and DROP TABLE is red: {}", d.stderr(&o));
+        eprintln!(
+            "note: running with read-override privileges (root): chmod 000 does not stop reads"
+        );
+        assert_eq!(
+            code(&o),
+            2,
+            "read anyway, and DROP TABLE is red: {}",
+            d.stderr(&o)
+        );
     } else {
         assert_eq!(code(&o), 3, "{}", d.stderr(&o));
         let err = d.stderr(&o);
-        assert_eq!(err.trim_end(), "secret.sql: error: Permission denied", "{err}");
+        assert_eq!(
+            err.trim_end(),
+            "secret.sql: error: Permission denied",
+            "{err}"
+        );
     }
     // An unreadable directory entry: the same rule, found through directory traversal.
     let sub = d.path().join("locked");
@@ -360,7 +437,11 @@ fn unreadable_file_is_an_input_error_naming_it() {
         assert_eq!(code(&o), 0, "{}", d.stderr(&o));
     } else {
         assert_eq!(code(&o), 3, "{}", d.stderr(&o));
-        assert!(d.stderr(&o).starts_with("locked: error: Permission denied"), "{}", d.stderr(&o));
+        assert!(
+            d.stderr(&o).starts_with("locked: error: Permission denied"),
+            "{}",
+            d.stderr(&o)
+        );
     }
     // Let the temp dir be removed.
     std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).expect("chmod back");
@@ -401,15 +482,27 @@ fn bad_config_is_an_input_error_with_file_line_and_column() {
     d.write("m.sql", "SELECT 1;\n");
     let cases: &[(&str, &str, (u32, u32))] = &[
         // TOML syntax error: the unclosed array.
-        ("syntax", "pg_version = 15\n[rules]\ndisable = [\"renaming-column\"\n", (3, 29)),
+        (
+            "syntax",
+            "pg_version = 15\n[rules]\ndisable = [\"renaming-column\"\n",
+            (3, 29),
+        ),
         // Wrong type.
         ("wrong_type", "pg_version = \"fifteen\"\n", (1, 14)),
         // Out of range.
         ("bad_version", "\n\npg_version = 7\n", (3, 14)),
         // Unknown severity.
-        ("bad_severity", "[rules.severity]\ndropping-table = \"purple\"\n", (2, 18)),
+        (
+            "bad_severity",
+            "[rules.severity]\ndropping-table = \"purple\"\n",
+            (2, 18),
+        ),
         // Unknown key.
-        ("unknown_key", "pg_version = 15\nshadow_url = \"postgres://x\"\n", (2, 1)),
+        (
+            "unknown_key",
+            "pg_version = 15\nshadow_url = \"postgres://x\"\n",
+            (2, 1),
+        ),
         // Binary garbage.
         ("binary", "\0\0\0\u{1}", (1, 1)),
     ];
@@ -421,7 +514,10 @@ fn bad_config_is_an_input_error_with_file_line_and_column() {
         assert_eq!(code(&o), 3, "{name}: {}", d.stderr(&o));
         let err = d.stderr(&o);
         let want = format!("{file}:{line}:{column}: error:");
-        assert!(err.starts_with(&want), "{name}: expected `{want}`, got:\n{err}");
+        assert!(
+            err.starts_with(&want),
+            "{name}: expected `{want}`, got:\n{err}"
+        );
         snap.push_str(&format!("## {file}\n{err}\n"));
     }
     // Not UTF-8 at all.

@@ -498,15 +498,16 @@ fn load_config(path: Option<&Path>) -> Result<(Config, Registry), InputError> {
         Some(p) => Some(p.to_path_buf()),
         None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
     };
-    let registry = Registry::builtin();
     let Some(path) = path else {
-        return Ok((Config::default(), registry));
+        return Ok((Config::default(), Registry::builtin()));
     };
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(&path)
         .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     let config =
         Config::from_toml_str(&shown, &text).map_err(|e| InputError(config_error(&shown, &e)))?;
+    let registry =
+        Registry::for_config(&config).map_err(|e| InputError(config_error(&shown, &e)))?;
     registry
         .check_config(&config)
         .map_err(|e| InputError(config_error(&shown, &e)))?;

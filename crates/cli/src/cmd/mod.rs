@@ -1,6 +1,6 @@
 //! One module per subcommand family.
 pub mod lint;
-pub mod topology;
 pub mod rollback;
 pub mod sign;
+pub mod topology;
 pub mod validate;

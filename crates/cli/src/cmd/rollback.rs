@@ -43,7 +43,10 @@ pub struct GenerateArgs {
 /// Run a rollback subcommand.
 pub fn run(c: RollbackCommand) -> i32 {
     let RollbackCommand::Generate(a) = c;
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("deployclaw: {e}");
@@ -78,15 +81,19 @@ async fn generate(a: GenerateArgs) -> i32 {
                 return exit::UNREACHABLE;
             }
         },
-        (None, Some(file)) => match from_dump(file, a.schema.as_deref().unwrap_or("public")).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("deployclaw: {e}");
-                return exit::INPUT;
+        (None, Some(file)) => {
+            match from_dump(file, a.schema.as_deref().unwrap_or("public")).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("deployclaw: {e}");
+                    return exit::INPUT;
+                }
             }
-        },
+        }
         _ => {
-            eprintln!("deployclaw: give the pre-migration catalog with --target-db URL or --schema-file DUMP");
+            eprintln!(
+                "deployclaw: give the pre-migration catalog with --target-db URL or --schema-file DUMP"
+            );
             return exit::INPUT;
         }
     };
@@ -105,7 +112,11 @@ async fn generate(a: GenerateArgs) -> i32 {
     exit::GREEN
 }
 
-async fn from_url(url: &str, schema: Option<&str>, pattern: &str) -> anyhow::Result<CatalogSnapshot> {
+async fn from_url(
+    url: &str,
+    schema: Option<&str>,
+    pattern: &str,
+) -> anyhow::Result<CatalogSnapshot> {
     let spec = topology::ConnectionSpec::from_url(url)?;
     let schema = match schema {
         Some(s) => s.to_owned(),
@@ -115,8 +126,11 @@ async fn from_url(url: &str, schema: Option<&str>, pattern: &str) -> anyhow::Res
                 connection: spec.clone(),
                 labels: Default::default(),
             };
-            let shards =
-                topology::discover_on_instance(&instance, &topology::DiscoverySpec::schemas(pattern)).await?;
+            let shards = topology::discover_on_instance(
+                &instance,
+                &topology::DiscoverySpec::schemas(pattern),
+            )
+            .await?;
             shards
                 .first()
                 .map(|s| s.location.schema().to_owned())
@@ -146,7 +160,10 @@ async fn from_dump(file: &std::path::Path, schema: &str) -> anyhow::Result<Catal
         anyhow::bail!(
             "{}: loading the schema dump failed: {}",
             file.display(),
-            String::from_utf8_lossy(&res.stderr).lines().next().unwrap_or("")
+            String::from_utf8_lossy(&res.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
         );
     }
     let mut conn = sqlx::PgConnection::connect_with(&pg.connect_options("postgres")).await?;

@@ -57,7 +57,9 @@ pub fn verify(a: VerifyArgs) -> i32 {
     };
     let v = match report::verify(&text, trusted.as_ref()) {
         Ok(v) => v,
-        Err(e @ (ReportError::BadSignature | ReportError::WrongKey { .. } | ReportError::Unsigned)) => {
+        Err(
+            e @ (ReportError::BadSignature | ReportError::WrongKey { .. } | ReportError::Unsigned),
+        ) => {
             println!("INVALID: {}: {e}", a.report.display());
             return exit::RED;
         }
@@ -69,7 +71,11 @@ pub fn verify(a: VerifyArgs) -> i32 {
     println!(
         "signature: valid (ed25519, key {}{})",
         v.public_key,
-        if v.key_trusted { ", trusted" } else { ", NOT checked against a trusted key: pass --public-key" }
+        if v.key_trusted {
+            ", trusted"
+        } else {
+            ", NOT checked against a trusted key: pass --public-key"
+        }
     );
     println!(
         "report: execution {} at {}, fleet gate {}, risk {}",
@@ -82,7 +88,11 @@ pub fn verify(a: VerifyArgs) -> i32 {
     let mut code = exit::GREEN;
     match migration {
         Some(p) => match report::verify_migration_file(&v.report, &p) {
-            Ok(()) => println!("migration: {} matches sha256 {}", p.display(), v.report.migration.sha256),
+            Ok(()) => println!(
+                "migration: {} matches sha256 {}",
+                p.display(),
+                v.report.migration.sha256
+            ),
             Err(e) => {
                 println!("migration: MISMATCH: {e}");
                 code = exit::RED;

@@ -2,8 +2,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use deployclaw::fleet_source::{FleetRequest, FleetTarget, resolve_fleet};
 use clap::{Args, Subcommand, ValueEnum};
+use deployclaw::fleet_source::{FleetRequest, FleetTarget, resolve_fleet};
 use serde::Serialize;
 use topology::catalog::{DriftReport, detect_drift};
 use topology::{DiscoverySpec, Fleet, ScanOptions, Topology, TopologyError, introspect_fleet};

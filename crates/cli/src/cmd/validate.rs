@@ -159,8 +159,10 @@ impl CliProgress {
         let bar = if std::io::stderr().is_terminal() {
             let b = ProgressBar::new(0);
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} shards {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} shards {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             Some(b)
         } else {
@@ -180,18 +182,29 @@ impl Progress for CliProgress {
         match (&self.bar, event) {
             (Some(b), ProgressEvent::Started { shards, .. }) => b.set_length(shards as u64),
             (Some(b), ProgressEvent::ShardFinished { .. }) => b.inc(1),
-            (Some(b), ProgressEvent::RehearsalStarted { shard, .. }) => b.set_message(format!("rehearsing {shard}")),
+            (Some(b), ProgressEvent::RehearsalStarted { shard, .. }) => {
+                b.set_message(format!("rehearsing {shard}"))
+            }
             (Some(b), ProgressEvent::RehearsalFinished { .. }) => b.set_message(String::new()),
             (Some(_), _) => {}
             (None, ProgressEvent::Started { shards, rehearsals }) => {
-                eprintln!("deployclaw: probing {shards} shards, rehearsing {rehearsals} schema shape(s)")
+                eprintln!(
+                    "deployclaw: probing {shards} shards, rehearsing {rehearsals} schema shape(s)"
+                )
             }
             (None, ProgressEvent::RehearsalFinished { fingerprint, ok }) => eprintln!(
                 "deployclaw: rehearsal of shape {} {}",
                 &fingerprint[..fingerprint.len().min(12)],
                 if ok { "succeeded" } else { "had failures" }
             ),
-            (None, ProgressEvent::Calibrated { rewrite_mb_per_s, scan_mb_per_s, .. }) => eprintln!(
+            (
+                None,
+                ProgressEvent::Calibrated {
+                    rewrite_mb_per_s,
+                    scan_mb_per_s,
+                    ..
+                },
+            ) => eprintln!(
                 "deployclaw: calibrated on the shadow: rewrite {rewrite_mb_per_s:.0} MB/s, scan {scan_mb_per_s:.0} MB/s"
             ),
             (None, _) => {}
@@ -216,7 +229,9 @@ fn install_ctrl_c(cancel: CancelToken) {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -271,11 +286,14 @@ async fn run_async(a: ValidateArgs) -> i32 {
         }
         config.pg_version = Some(migration_parser::PgVersion(v));
     }
-    let mut registry = Registry::builtin();
-    if let Err(e) = registry
-        .with_custom_rules(&config)
-        .and_then(|()| registry.check_config(&config))
-    {
+    let registry = match Registry::for_config(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("deployclaw: {e}");
+            return exit::INPUT;
+        }
+    };
+    if let Err(e) = registry.check_config(&config) {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
@@ -294,7 +312,9 @@ async fn run_async(a: ValidateArgs) -> i32 {
             }
         },
         (None, None) => {
-            eprintln!("deployclaw: give the fleet with --target-db URL|TOPOLOGY|RDS-ID or --topology FILE");
+            eprintln!(
+                "deployclaw: give the fleet with --target-db URL|TOPOLOGY|RDS-ID or --topology FILE"
+            );
             return exit::INPUT;
         }
     };
@@ -326,7 +346,11 @@ async fn run_async(a: ValidateArgs) -> i32 {
         (None, Some(p)) => Some(DiscoverySpec::databases(p.clone())),
         (None, None) => None,
     };
-    let req = FleetRequest { target, discovery, max_shards: a.tenant_shards };
+    let req = FleetRequest {
+        target,
+        discovery,
+        max_shards: a.tenant_shards,
+    };
     let (fleet, source) = match resolve_fleet(&req).await {
         Ok(f) => f,
         Err(e) => {
@@ -401,7 +425,9 @@ async fn run_async(a: ValidateArgs) -> i32 {
                     return exit::INPUT;
                 }
             },
-            None => eprintln!("deployclaw: no --sign-key: safety gates computed, no approval token issued"),
+            None => eprintln!(
+                "deployclaw: no --sign-key: safety gates computed, no approval token issued"
+            ),
         }
     }
     if let Some(k) = &sign_key
@@ -414,7 +440,12 @@ async fn run_async(a: ValidateArgs) -> i32 {
 }
 
 /// Print the report, write the report dir, and compute the exit code.
-fn finish(report: &ValidationReport, dir: Option<&Path>, format: ReportFormat, allow_yellow: bool) -> i32 {
+fn finish(
+    report: &ValidationReport,
+    dir: Option<&Path>,
+    format: ReportFormat,
+    allow_yellow: bool,
+) -> i32 {
     if let Some(dir) = dir {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("deployclaw: {}: {e}", dir.display());
@@ -435,13 +466,24 @@ fn finish(report: &ValidationReport, dir: Option<&Path>, format: ReportFormat, a
     let out = match format {
         ReportFormat::Text => Ok(report::render::terminal(
             report,
-            &TerminalOptions { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), ..TerminalOptions::default() },
+            &TerminalOptions {
+                color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                ..TerminalOptions::default()
+            },
         )),
         ReportFormat::Json => report::render::json(report),
-        ReportFormat::Markdown => Ok(report::render::markdown(report, &MarkdownOptions::default())),
+        ReportFormat::Markdown => Ok(report::render::markdown(
+            report,
+            &MarkdownOptions::default(),
+        )),
         ReportFormat::Html => Ok(report::render::html(report)),
-        ReportFormat::Sarif => report::render::sarif(report, &report::render::SarifOptions::default()),
-        ReportFormat::Junit => Ok(report::render::junit(report, &report::render::JunitOptions::default())),
+        ReportFormat::Sarif => {
+            report::render::sarif(report, &report::render::SarifOptions::default())
+        }
+        ReportFormat::Junit => Ok(report::render::junit(
+            report,
+            &report::render::JunitOptions::default(),
+        )),
     };
     match out {
         Ok(s) => println!("{s}"),
