@@ -504,7 +504,7 @@ fn bad_config_is_an_input_error_with_file_line_and_column() {
             (2, 1),
         ),
         // Binary garbage.
-        ("binary", "\0\0\0\u{1}", (1, 1)),
+        ("binary", "\0\0\0\u{1}", (1, 5)),
     ];
     let mut snap = String::new();
     for (name, text, (line, column)) in cases {

@@ -4,6 +4,7 @@
 use migration_parser::{
     ConstraintKind, LockFact, Migration, Operation, PgVersion, QualifiedName, Statement,
 };
+use std::collections::HashMap;
 
 use std::collections::BTreeMap;
 
@@ -736,6 +737,9 @@ struct ConstraintRecord {
 #[derive(Debug, Default)]
 struct Analysis {
     relations: Vec<Relation>,
+    /// Indexes into `relations` of every relation that ever had this (unqualified) name, so a
+    /// lookup does not scan every relation of a long migration.
+    by_name: HashMap<String, Vec<usize>>,
     /// (statement, index name, table, the table's relation record if the migration tracks it)
     indexes: Vec<(usize, QualifiedName, QualifiedName, Option<usize>)>,
     checks: Vec<CheckRecord>,
@@ -761,12 +765,25 @@ impl Analysis {
     }
 
     fn relation_index_at(&self, name: &QualifiedName, at: usize) -> Option<usize> {
-        self.relations
+        self.by_name
+            .get(&name.name)?
             .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, r)| r.alive_at(at) && same_name(r.name_at(at), name))
-            .map(|(i, _)| i)
+            .copied()
+            .filter(|&i| {
+                let r = &self.relations[i];
+                r.alive_at(at) && same_name(r.name_at(at), name)
+            })
+            .max()
+    }
+
+    /// Record a new relation (and the names it has) and return its index.
+    fn push_relation(&mut self, r: Relation) -> usize {
+        let idx = self.relations.len();
+        for (_, n) in &r.names {
+            self.by_name.entry(n.name.clone()).or_default().push(idx);
+        }
+        self.relations.push(r);
+        idx
     }
 
     fn relation_at(&self, name: &QualifiedName, at: usize) -> Option<&Relation> {
@@ -774,7 +791,7 @@ impl Analysis {
     }
 
     fn create(&mut self, i: usize, name: &QualifiedName) {
-        self.relations.push(Relation {
+        self.push_relation(Relation {
             created: Some(i),
             names: vec![(i, name.clone())],
             dropped: None,
@@ -788,9 +805,13 @@ impl Analysis {
                 table,
                 columns,
                 constraints,
+                if_not_exists,
                 ..
             } => {
-                self.create(i, table);
+                // `CREATE TABLE IF NOT EXISTS` of a table the migration already has is a no-op.
+                if !(*if_not_exists && self.relation_index_at(table, i).is_some()) {
+                    self.create(i, table);
+                }
                 for c in columns {
                     self.column_types
                         .push((i, table.clone(), c.name.clone(), c.data_type.clone()));
@@ -806,12 +827,17 @@ impl Analysis {
                     name: new_name.clone(),
                 };
                 match self.relation_index_at(table, i) {
-                    Some(r) => self.relations[r].names.push((i + 1, new)),
-                    None => self.relations.push(Relation {
-                        created: None,
-                        names: vec![(0, table.clone()), (i + 1, new)],
-                        dropped: None,
-                    }),
+                    Some(r) => {
+                        self.by_name.entry(new.name.clone()).or_default().push(r);
+                        self.relations[r].names.push((i + 1, new));
+                    }
+                    None => {
+                        self.push_relation(Relation {
+                            created: None,
+                            names: vec![(0, table.clone()), (i + 1, new)],
+                            dropped: None,
+                        });
+                    }
                 }
             }
             O::DropTable { table, .. } => self.drop_relation(i, table),
@@ -880,7 +906,7 @@ impl Analysis {
         if let Some(r) = self.relation_index_at(name, i) {
             self.relations[r].dropped = Some(i);
         } else {
-            self.relations.push(Relation {
+            self.push_relation(Relation {
                 created: None,
                 names: vec![(0, name.clone())],
                 dropped: Some(i),

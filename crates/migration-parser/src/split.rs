@@ -47,27 +47,30 @@ pub(crate) fn tokenize(file: &str, source: &str) -> Result<Tokens, ParseError> {
         None => (source, false),
     };
     let shift = |line: u64, column: u64| if bom && line == 1 { column + 1 } else { column };
-    let mut tokens = Tokenizer::new(&dialect, text)
-        .tokenize_with_location()
-        .map_err(|mut e| {
-            e.location.column = shift(e.location.line, e.location.column);
-            // sqlparser reports an unterminated dollar quote at the end of the input; point at
-            // its opening delimiter instead, which is what the user must fix.
-            let (line, column) = if e.message.starts_with("Unterminated dollar-quoted") {
-                dollar_opener(source).map_or(
-                    (clamp_u32(e.location.line), clamp_u32(e.location.column)),
-                    |pos| location_of_bytes(source.as_bytes(), pos),
-                )
-            } else {
-                (clamp_u32(e.location.line), clamp_u32(e.location.column))
-            };
-            ParseError::Tokenize {
-                file: file.to_string(),
-                line,
-                column,
-                message: e.message,
-            }
-        })?;
+    let mut tokens = Vec::new();
+    if let Err(mut e) = Tokenizer::new(&dialect, text).tokenize_with_location_into_buf(&mut tokens)
+    {
+        // sqlparser reports an unterminated dollar quote or block comment at the end of the
+        // input; point at its opening delimiter instead, which is what the user must fix. The
+        // failing token starts where the last complete token ended (O(n): the tokens read so
+        // far stay in the buffer).
+        if e.message.starts_with("Unterminated dollar-quoted")
+            || e.message
+                .starts_with("Unexpected EOF while in a multi-line comment")
+        {
+            e.location = tokens.last().map_or(
+                sqlparser::tokenizer::Location { line: 1, column: 1 },
+                |t: &TokenWithSpan| t.span.end,
+            );
+        }
+        let column = shift(e.location.line, e.location.column);
+        return Err(ParseError::Tokenize {
+            file: file.to_string(),
+            line: clamp_u32(e.location.line),
+            column: clamp_u32(column),
+            message: e.message,
+        });
+    }
     if bom {
         for t in tokens.iter_mut() {
             t.span.start.column = shift(t.span.start.line, t.span.start.column);
@@ -76,37 +79,6 @@ pub(crate) fn tokenize(file: &str, source: &str) -> Result<Tokens, ParseError> {
     }
     let starts = byte_offsets(source, &tokens);
     Ok(Tokens { tokens, starts })
-}
-
-/// Byte offset of the opening delimiter of an unterminated dollar quote: the first `$tag$` with
-/// no copy of its tag after it and whose preceding text tokenizes (so it is not inside a string,
-/// comment or other dollar quote). Only runs on the error path.
-fn dollar_opener(source: &str) -> Option<usize> {
-    let b = source.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'$' {
-            let mut j = i + 1;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                j += 1;
-            }
-            let tag_ok = j == i + 1 || !b[i + 1].is_ascii_digit();
-            if j < b.len() && b[j] == b'$' && tag_ok {
-                let tag = &source[i..=j];
-                if !source[j + 1..].contains(tag)
-                    && Tokenizer::new(&PostgreSqlDialect {}, &source[..i])
-                        .tokenize()
-                        .is_ok()
-                {
-                    return Some(i);
-                }
-                i = j + 1;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    None
 }
 
 fn clamp_u32(v: u64) -> u32 {

@@ -257,7 +257,7 @@ fn render_diagnostic_with(file: &str, lines: &Lines<'_>, finding: &Finding, st: 
         out,
         "{}{}",
         st.sev(sev, &label),
-        st.bold(&format!(": {}", finding.message))
+        st.bold(&format!(": {}", printable(&finding.message)))
     );
 
     let Some(loc) = &finding.location else {
@@ -326,11 +326,26 @@ fn render_diagnostic_with(file: &str, lines: &Lines<'_>, finding: &Finding, st: 
     out
 }
 
+/// `s` with control characters other than newlines and tabs shown as U+FFFD, so names taken
+/// from the SQL (an identifier holding an ANSI escape sequence) cannot rewrite the terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 fn push_help(out: &mut String, finding: &Finding, width: usize, st: &Style) {
     let Some(help) = finding
         .help
         .as_deref()
-        .map(str::trim_end)
+        .map(printable)
+        .map(|h| h.trim_end().to_owned())
         .filter(|h| !h.is_empty())
     else {
         return;
