@@ -278,9 +278,38 @@ pub async fn validate(
     report.rehearsals = rehearsals_for_report(&migration, &sim);
     report.shards = shards;
     report.rollback = rollback.info;
-    report.finalize(&opts.policy);
+    report.finalize(&gate_policy(opts)?);
     report.total_duration_ms = ms(started);
     Ok(report)
+}
+
+/// The gate policy with the configuration's `[approval]` table applied: `low`, `medium`,
+/// `high`, `critical` = the role that must approve at that risk level (`""` = none).
+pub fn gate_policy(opts: &ValidateOptions) -> Result<GatePolicy, PipelineError> {
+    let mut policy = opts.policy.clone();
+    let Some(table) = &opts.config.approval else {
+        return Ok(policy);
+    };
+    for (key, value) in table {
+        let Some(role) = value.as_str() else {
+            return Err(PipelineError::Usage(format!(
+                "[approval] {key}: expected a role name string, found {value}"
+            )));
+        };
+        let role = (!role.is_empty()).then(|| role.to_owned());
+        match key.as_str() {
+            "low" => policy.approval.low = role,
+            "medium" => policy.approval.medium = role,
+            "high" => policy.approval.high = role,
+            "critical" => policy.approval.critical = role,
+            other => {
+                return Err(PipelineError::Usage(format!(
+                    "[approval]: unknown key `{other}` (expected low, medium, high, critical)"
+                )));
+            }
+        }
+    }
+    Ok(policy)
 }
 
 fn ms(t: Instant) -> u64 {
