@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export AWS_EC2_METADATA_DISABLED=true
 export MOTO_SERVER_BIN="$PWD/.venv/bin/moto_server"
+# The library examples must keep compiling *and* running: a custom rule from another crate, and
+# the whole gate embedded in another tool.
+cargo run --quiet --locked --example custom_rule
+cargo run --quiet --locked --example embed_gate
 cargo test --workspace --all-features --locked "$@"

@@ -228,6 +228,8 @@ async fn dump_schemas(
     let mut cmd = tokio::process::Command::new(bin.join("pg_dump"));
     cmd.args([
         "--schema-only",
+        // Never wait behind (or make a deploy queue behind) a lock another session holds.
+        "--lock-wait-timeout=5s",
         "--no-owner",
         "--no-privileges",
         "--no-publications",

@@ -448,7 +448,10 @@ pub(crate) async fn clone_schemas(
         }
     }
     let mut dump = tokio::process::Command::new(bin_dir.join("pg_dump"));
+    // pg_dump holds ACCESS SHARE on every dumped table until it ends: never wait for a lock
+    // another session holds (a deploy's ACCESS EXCLUSIVE would otherwise queue behind us).
     dump.arg("--schema-only")
+        .arg("--lock-wait-timeout=5s")
         .arg("--no-owner")
         .arg("--no-privileges")
         .arg("--no-publications")
