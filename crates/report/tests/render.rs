@@ -452,12 +452,15 @@ fn write_all_writes_every_format() {
             "report.html",
             "report.sarif",
             "report.junit.xml",
-            "report.txt"
+            "report.txt",
+            "rollback.sql"
         ]
     );
-    for f in files {
+    let rollback = std::fs::read_to_string(dir.path().join("rollback.sql")).unwrap();
+    assert_eq!(Some(rollback), fixture().rollback.script);
+    for f in files.iter().filter(|f| !f.ends_with("rollback.sql")) {
         assert!(
-            std::fs::metadata(&f).unwrap().len() > 500,
+            std::fs::metadata(f).unwrap().len() > 500,
             "{f:?} too small"
         );
     }
