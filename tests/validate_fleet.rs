@@ -3,15 +3,16 @@
 //! verdicts, and the target's catalog and table contents must be byte-identical before and
 //! after validation, in both rehearsal modes, with no session, lock or shadow left behind.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use deployclaw::demo::{DemoOptions, start_demo_fleet};
 use deployclaw::gates::Gate;
 use deployclaw::pipeline::{ValidateOptions, validate};
 use deployclaw::report::ValidationReport;
-use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode, Throughput};
+use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode};
 use deployclaw::topology::Fleet;
-use sqlx::{Connection, PgConnection, Row};
 
 const MIGRATION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -46,121 +47,23 @@ fn tenant_number(shard: &str) -> usize {
 /// A checksum of every non-system catalog object and every tenant table's contents, per
 /// instance.
 async fn fingerprint_target(fleet: &Fleet) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for inst in &fleet.instances {
-        let opts = inst
-            .connection
-            .with_database("app")
-            .to_connect_options()
-            .expect("options");
-        let mut c = PgConnection::connect_with(&opts).await.expect("connect");
-        let catalog: String = sqlx::query_scalar(
-            "SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
-               SELECT format('rel %s.%s %s %s %s', n.nspname, c.relname, c.relkind, c.relfilenode, c.relnatts) AS x
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-                  AND n.nspname NOT LIKE 'pg_temp%'
-               UNION ALL
-               SELECT format('att %s.%s %s %s %s %s', n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attisdropped)
-                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE a.attnum > 0 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-               UNION ALL
-               SELECT format('con %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) FROM pg_constraint
-                WHERE connamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-               UNION ALL
-               SELECT format('db %s', datname) FROM pg_database
-             ) s",
-        )
-        .fetch_one(&mut c)
-        .await
-        .expect("catalog checksum");
-        let tables = sqlx::query(
-            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.relkind = 'r' AND (n.nspname LIKE 'tenant\\_%' OR n.nspname = 'shared')
-              ORDER BY 1, 2",
-        )
-        .fetch_all(&mut c)
-        .await
-        .expect("tables");
-        let mut data = Vec::new();
-        for t in tables {
-            let (s, r): (String, String) = (t.get(0), t.get(1));
-            let q = format!(
-                "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \"{s}\".\"{r}\" t"
-            );
-            let h: String = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
-                .fetch_one(&mut c)
-                .await
-                .expect("data checksum");
-            data.push(format!("{s}.{r}={h}"));
-        }
-        out.insert(inst.name.clone(), format!("{catalog} {}", data.join(",")));
-        c.close().await.expect("close");
-    }
-    out
+    common::fingerprint_instances(&fleet.instances).await
 }
 
-/// Backends other than the checker's own, and locks they hold, on every instance.
+/// Sessions, relation locks and extra databases left on any instance.
 async fn leftovers(fleet: &Fleet) -> Vec<String> {
     let mut found = Vec::new();
     for inst in &fleet.instances {
-        let opts = inst
-            .connection
-            .with_database("postgres")
-            .to_connect_options()
-            .expect("options");
-        let mut c = PgConnection::connect_with(&opts).await.expect("connect");
-        let rows = sqlx::query(
-            "SELECT coalesce(application_name, ''), coalesce(datname, ''), state FROM pg_stat_activity
-              WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-        )
-        .fetch_all(&mut c)
-        .await
-        .expect("activity");
-        for r in rows {
-            let (app, db, state): (String, String, Option<String>) = (r.get(0), r.get(1), r.get(2));
-            found.push(format!("{}: session {app} on {db} ({state:?})", inst.name));
-        }
-        let locks: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE pid <> pg_backend_pid() AND locktype = 'relation'",
-        )
-        .fetch_one(&mut c)
-        .await
-        .expect("locks");
-        if locks > 0 {
-            found.push(format!("{}: {locks} relation locks held", inst.name));
-        }
-        let dbs: Vec<String> = sqlx::query_scalar(
-            "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1', 'app') ORDER BY 1",
-        )
-        .fetch_all(&mut c)
-        .await
-        .expect("databases");
-        for d in dbs {
-            found.push(format!("{}: unexpected database {d}", inst.name));
-        }
-        c.close().await.expect("close");
+        found.extend(common::leftovers_on(&inst.name, &inst.connection).await);
     }
     found
 }
 
 fn options(mode: RehearsalMode) -> ValidateOptions {
-    let mut o = ValidateOptions::new(MIGRATION);
-    o.sim.rehearsal = mode;
     // Fixed throughput so the lock estimates (and so `lock-time-budget`) do not depend on how
     // busy the machine is: the large shard's events table (~25 MB) takes ~1.2 s to rewrite at
     // 20 MB/s, the small ones well under the 500 ms budget.
-    o.sim.calibrate = false;
-    o.sim.throughput = Some(Throughput {
-        scan_mb_per_s: 150.0,
-        rewrite_mb_per_s: 20.0,
-        index_mb_per_s: 30.0,
-        catalog_ms: 5.0,
-        calibrated: false,
-        sample_mb: 0.0,
-    });
-    o.lock_budget_ms = Some(500);
-    o
+    common::options(MIGRATION, mode)
 }
 
 fn check_verdicts(report: &ValidationReport) {

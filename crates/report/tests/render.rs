@@ -459,9 +459,6 @@ fn write_all_writes_every_format() {
     let rollback = std::fs::read_to_string(dir.path().join("rollback.sql")).unwrap();
     assert_eq!(Some(rollback), fixture().rollback.script);
     for f in files.iter().filter(|f| !f.ends_with("rollback.sql")) {
-        assert!(
-            std::fs::metadata(f).unwrap().len() > 500,
-            "{f:?} too small"
-        );
+        assert!(std::fs::metadata(f).unwrap().len() > 500, "{f:?} too small");
     }
 }
