@@ -1,4 +1,5 @@
 //! One module per subcommand family.
+pub mod aws;
 pub mod lint;
 pub mod rollback;
 pub mod sign;

@@ -31,18 +31,9 @@ pub struct DiscoverArgs {
     /// file, or an RDS cluster/instance identifier.
     #[arg(long, value_name = "URL|FILE|RDS-ID", conflicts_with = "topology")]
     pub target_db: Option<String>,
-    /// AWS profile for RDS discovery.
-    #[arg(long)]
-    pub aws_profile: Option<String>,
-    /// AWS region for RDS discovery.
-    #[arg(long)]
-    pub aws_region: Option<String>,
-    /// AWS endpoint override (VPC endpoint, emulator).
-    #[arg(long)]
-    pub aws_endpoint_url: Option<String>,
-    /// Map an RDS endpoint to a reachable address: `FROM=HOST:PORT` (repeatable).
-    #[arg(long = "rds-endpoint-map")]
-    pub rds_endpoint_map: Vec<String>,
+    /// RDS flags.
+    #[command(flatten)]
+    pub aws: super::aws::AwsArgs,
     /// A TOML topology file.
     #[arg(long, value_name = "FILE")]
     pub topology: Option<PathBuf>,
@@ -129,19 +120,8 @@ async fn load_fleet(a: &DiscoverArgs) -> Result<Fleet, Failure> {
             "give --target-db URL|FILE|RDS-ID or --topology FILE"
         )));
     };
-    #[allow(unused_mut)]
     let mut target = FleetTarget::classify(target).map_err(pipeline_failure)?;
-    #[cfg(feature = "aws")]
-    if let FleetTarget::Rds(src) = &mut target {
-        src.profile = a.aws_profile.clone();
-        if a.aws_region.is_some() {
-            src.region = a.aws_region.clone();
-        }
-        src.endpoint_url = a.aws_endpoint_url.clone();
-        for m in &a.rds_endpoint_map {
-            src.add_endpoint_mapping(m).map_err(classify)?;
-        }
-    }
+    a.aws.apply(&mut target).map_err(classify)?;
     let req = FleetRequest {
         target,
         discovery: spec,

@@ -67,27 +67,9 @@ pub struct ValidateArgs {
     /// Validate at most N shards (round-robin over the instances).
     #[arg(long)]
     pub tenant_shards: Option<usize>,
-    /// AWS profile for RDS discovery and IAM tokens.
-    #[arg(long)]
-    pub aws_profile: Option<String>,
-    /// AWS region.
-    #[arg(long)]
-    pub aws_region: Option<String>,
-    /// AWS endpoint override (VPC endpoint, emulator).
-    #[arg(long)]
-    pub aws_endpoint_url: Option<String>,
-    /// Map an RDS endpoint to a reachable address: `FROM=HOST:PORT` (repeatable).
-    #[arg(long = "rds-endpoint-map")]
-    pub rds_endpoint_map: Vec<String>,
-    /// Connect to RDS with IAM auth tokens.
-    #[arg(long)]
-    pub aws_iam_auth: bool,
-    /// Database user for RDS instances.
-    #[arg(long)]
-    pub db_user: Option<String>,
-    /// Database name for RDS instances.
-    #[arg(long)]
-    pub db_name: Option<String>,
+    /// RDS flags.
+    #[command(flatten)]
+    pub aws: super::aws::AwsArgs,
     /// Generate the rollback and prove it on the shadow.
     #[arg(long)]
     pub validate_rollback: bool,
@@ -318,24 +300,10 @@ async fn run_async(a: ValidateArgs) -> i32 {
             return exit::INPUT;
         }
     };
-    #[allow(unused_mut)]
     let mut target = target;
-    #[cfg(feature = "aws")]
-    if let FleetTarget::Rds(src) = &mut target {
-        src.profile = a.aws_profile.clone();
-        if a.aws_region.is_some() {
-            src.region = a.aws_region.clone();
-        }
-        src.endpoint_url = a.aws_endpoint_url.clone();
-        src.iam_auth = a.aws_iam_auth;
-        src.user = a.db_user.clone();
-        src.database = a.db_name.clone();
-        for m in &a.rds_endpoint_map {
-            if let Err(e) = src.add_endpoint_mapping(m) {
-                eprintln!("deployclaw: {e}");
-                return exit::INPUT;
-            }
-        }
+    if let Err(e) = a.aws.apply(&mut target) {
+        eprintln!("deployclaw: {e}");
+        return exit::INPUT;
     }
     let discovery = match (&a.tenant_schemas, &a.tenant_databases) {
         (Some(_), Some(_)) => {
