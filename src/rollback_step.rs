@@ -2,7 +2,6 @@
 //! with `validate_rollback`, prove it (or the user's `--rollback-file`) on a shadow.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 
 use migration_parser::Migration;
 use report::RollbackInfo;
@@ -218,52 +217,18 @@ fn schemas_to_clone(c: &Catalog) -> Vec<String> {
     s
 }
 
-/// `pg_dump --schema-only` of `schemas` (structure only; the proof seeds its own rows).
+/// `pg_dump --schema-only` of `schemas` (structure only; the proof seeds its own rows), as
+/// the simulator dumps a shard for its shadow, without psql meta-commands.
 async fn dump_schemas(
     conn: &ConnectionSpec,
     database: &str,
     schemas: &[String],
 ) -> Result<String, String> {
     let bin = topology::ephemeral::find_bin_dir().map_err(|e| e.to_string())?;
-    let mut cmd = tokio::process::Command::new(bin.join("pg_dump"));
-    cmd.args([
-        "--schema-only",
-        // Never wait behind (or make a deploy queue behind) a lock another session holds.
-        "--lock-wait-timeout=5s",
-        "--no-owner",
-        "--no-privileges",
-        "--no-publications",
-        "--no-subscriptions",
-        "--no-security-labels",
-        "--no-tablespaces",
-    ]);
-    for s in schemas {
-        cmd.arg(format!("--schema={}", simulator::quote_ident(s)));
-    }
-    cmd.env("PGHOST", &conn.host)
-        .env("PGPORT", conn.port.to_string())
-        .env("PGUSER", &conn.user)
-        .env("PGDATABASE", database)
-        .env_remove("PGPASSWORD");
-    if let Some(p) = &conn.password {
-        cmd.env("PGPASSWORD", p.expose());
-    }
-    if let Some(m) = &conn.sslmode {
-        cmd.env("PGSSLMODE", m);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let out = cmd
-        .output()
+    let out = simulator::dump_schemas(&bin, conn, database, schemas)
         .await
-        .map_err(|e| format!("cannot run pg_dump: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("pg_dump failed").to_owned());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out);
     // pg_dump sets search_path to '' for the session; the proof sets its own.
     Ok(text
         .lines()

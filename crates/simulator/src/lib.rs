@@ -90,6 +90,6 @@ pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::{
     LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
-    StatementRehearsal,
+    StatementRehearsal, dump_schemas,
 };
 pub use run::{CatalogSummary, ShardEvidence, SimOptions, SimulationResult, Simulator, run};

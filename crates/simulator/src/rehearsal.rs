@@ -426,27 +426,16 @@ async fn extensions(conn: &mut PgConnection) -> Result<Vec<(String, String)>, sq
         .collect())
 }
 
-/// Clone `schemas` of the source database into the shadow database. Returns psql's error lines.
-pub(crate) async fn clone_schemas(
+/// `pg_dump --schema-only` of `schemas` of `source_db` (no owners, privileges, publications,
+/// subscriptions, security labels or tablespaces), with `--lock-wait-timeout` so the dump never
+/// waits behind — or makes a deploy queue behind — a lock another session holds. Returns the
+/// SQL script as bytes. Used to clone a shard's structure into a shadow.
+pub async fn dump_schemas(
     bin_dir: &Path,
     source: &ConnectionSpec,
     source_db: &str,
-    source_conn: &mut PgConnection,
     schemas: &[String],
-    shadow: &ConnectionSpec,
-    shadow_db: &str,
-) -> Result<Vec<String>, SimError> {
-    // Extensions first (best effort).
-    let mut pre = String::new();
-    if let Ok(exts) = extensions(source_conn).await {
-        for (ext, sch) in exts {
-            pre.push_str(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {s};\nCREATE EXTENSION IF NOT EXISTS {e} SCHEMA {s};\n",
-                s = quote_ident(&sch),
-                e = quote_ident(&ext)
-            ));
-        }
-    }
+) -> Result<Vec<u8>, SimError> {
     let mut dump = tokio::process::Command::new(bin_dir.join("pg_dump"));
     // pg_dump holds ACCESS SHARE on every dumped table until it ends: never wait for a lock
     // another session holds (a deploy's ACCESS EXCLUSIVE would otherwise queue behind us).
@@ -477,8 +466,33 @@ pub(crate) async fn clone_schemas(
             message: tail(&String::from_utf8_lossy(&out.stderr)),
         });
     }
+    Ok(out.stdout)
+}
+
+/// Clone `schemas` of the source database into the shadow database. Returns psql's error lines.
+pub(crate) async fn clone_schemas(
+    bin_dir: &Path,
+    source: &ConnectionSpec,
+    source_db: &str,
+    source_conn: &mut PgConnection,
+    schemas: &[String],
+    shadow: &ConnectionSpec,
+    shadow_db: &str,
+) -> Result<Vec<String>, SimError> {
+    // Extensions first (best effort).
+    let mut pre = String::new();
+    if let Ok(exts) = extensions(source_conn).await {
+        for (ext, sch) in exts {
+            pre.push_str(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {s};\nCREATE EXTENSION IF NOT EXISTS {e} SCHEMA {s};\n",
+                s = quote_ident(&sch),
+                e = quote_ident(&ext)
+            ));
+        }
+    }
+    let dump = dump_schemas(bin_dir, source, source_db, schemas).await?;
     let mut script = pre.into_bytes();
-    script.extend_from_slice(&out.stdout);
+    script.extend_from_slice(&dump);
 
     let mut psql = tokio::process::Command::new(bin_dir.join("psql"));
     psql.arg("-X")
