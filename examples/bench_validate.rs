@@ -24,10 +24,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let tenants: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let cache = args.get(3).map(String::as_str) != Some("nocache");
     let spec = FixtureSpec {
         tenants,
         rows: 60,
         concurrency: 8,
+        // Analyzed, as production tables are: otherwise autovacuum analyzes thousands of fresh
+        // tables in the background of the measured runs.
+        analyze: true,
         ..FixtureSpec::default()
     };
     let t = Instant::now();
@@ -42,17 +46,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&sql_file, MIGRATION)?;
 
     let mut ours = Vec::new();
+    let mut ours_cpu = Vec::new();
     let mut rollback_script = String::new();
     for _ in 0..runs {
         let mut opts = ValidateOptions::new(&sql_file);
         opts.validate_rollback = true;
+        // As the CLI does: a cache directory for the shadow's initdb template and calibration.
+        // It starts empty in every bench process, so run 1 is cold and later runs are warm.
+        if cache {
+            opts.cache_dir = Some(dir.path().join("cache"));
+        }
+        // Profiling knobs (not used for the figures in BENCHMARKS.md): leave out a part.
+        if std::env::var_os("BENCH_NO_REHEARSAL").is_some() {
+            opts.sim.rehearsal = deployclaw::simulator::RehearsalMode::Skip;
+        }
+        if std::env::var_os("BENCH_NO_ROLLBACK").is_some() {
+            opts.validate_rollback = false;
+        }
         let t = Instant::now();
+        let cpu0 = busy_cpu_s();
+        let own0 = own_cpu_s();
         let report = validate(&opts, &fleet.fleet, &NoProgress, &CancelToken::new()).await?;
         ours.push(t.elapsed().as_secs_f64());
+        ours_cpu.push(busy_cpu_s() - cpu0);
+        let own = own_cpu_s() - own0;
         rollback_script = report.rollback.script.clone().unwrap_or_default();
+        if std::env::var_os("BENCH_STEPS").is_some() {
+            for st in report.steps.iter().filter(|s| s.action != "probe shard") {
+                eprintln!(
+                    "  {:>6} ms  {:<18} {}",
+                    st.duration_ms, st.action, st.details
+                );
+            }
+            for r in &report.rehearsals {
+                for st in &r.statements {
+                    eprintln!("  {:>6} ms    rehearsed: {}", st.duration_ms, st.sql);
+                }
+            }
+        }
         eprintln!(
-            "deployclaw validate: {:.2} s ({} shards, gate {})",
+            "deployclaw validate: {:.2} s, {:.2} CPU-s machine-wide, {own:.2} in this process ({} shards, gate {})",
             ours.last().copied().unwrap_or_default(),
+            ours_cpu.last().copied().unwrap_or_default(),
             report.shards.len(),
             report.gate
         );
@@ -87,8 +122,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         scripts.push((inst.connection.with_database("app"), path));
     }
     let mut baseline = Vec::new();
+    let mut baseline_cpu = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
+        let cpu0 = busy_cpu_s();
         let children: Vec<_> = scripts
             .iter()
             .map(|(c, path)| {
@@ -118,9 +155,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         baseline.push(t.elapsed().as_secs_f64());
+        baseline_cpu.push(busy_cpu_s() - cpu0);
         eprintln!(
-            "psql baseline: {:.2} s",
-            baseline.last().copied().unwrap_or_default()
+            "psql baseline: {:.2} s, {:.2} CPU-s machine-wide",
+            baseline.last().copied().unwrap_or_default(),
+            baseline_cpu.last().copied().unwrap_or_default()
         );
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -133,4 +172,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mean(&ours) / mean(&baseline).max(1e-9)
     );
     Ok(())
+}
+
+/// CPU time (user + nice + system + irq + softirq) spent by the whole machine so far, in
+/// seconds, from `/proc/stat` (0 where it cannot be read). The difference over a run shows how
+/// much of the 2 cores the run kept busy: every process counts, the servers included.
+fn busy_cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    // cpu user nice system idle iowait irq softirq steal ...
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let busy: f64 = [0usize, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum();
+    // USER_HZ is 100 on Linux.
+    busy / 100.0
+}
+
+/// CPU time (user + system) of this process so far, in seconds, from `/proc/self/stat`.
+fn own_cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the `(comm)`: state is field 3; utime and stime are fields 14 and 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11usize, 12]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|x| x.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
 }

@@ -39,9 +39,11 @@ pub use rollback;
 pub use simulator;
 pub use topology;
 
+pub mod cache;
 pub mod demo;
 mod error;
 pub mod fleet_source;
+pub mod input;
 pub mod pipeline;
 mod rollback_step;
 mod shard_gates;

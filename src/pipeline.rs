@@ -45,6 +45,13 @@ pub struct ValidateOptions {
     /// Blocking-lock budget per statement in milliseconds (`lock-time-budget`); `None` uses
     /// the configuration's `[lock_budget] max_blocking_ms`.
     pub lock_budget_ms: Option<u64>,
+    /// A directory for machine-local caches ([`crate::cache`]): the ephemeral shadow's
+    /// `initdb` template and its throughput calibration. `None` (the default) caches nothing:
+    /// every run makes its shadow with `initdb` and calibrates.
+    pub cache_dir: Option<PathBuf>,
+    /// Calibrate again even when [`ValidateOptions::cache_dir`] holds a recent calibration
+    /// (the new figures replace it).
+    pub recalibrate: bool,
 }
 
 impl ValidateOptions {
@@ -66,6 +73,8 @@ impl ValidateOptions {
             policy: GatePolicy::default(),
             fleet_source: String::new(),
             lock_budget_ms: None,
+            cache_dir: None,
+            recalibrate: false,
         }
     }
 }
@@ -77,7 +86,7 @@ pub fn load_migration(
     path: &std::path::Path,
     config: &Config,
 ) -> Result<(Migration, Vec<u8>), PipelineError> {
-    let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
+    let bytes = crate::input::read_capped(path).map_err(|source| PipelineError::Read {
         file: path.display().to_string(),
         source,
     })?;
@@ -103,6 +112,10 @@ pub async fn validate(
     let mut steps: Vec<(String, String, u64)> = Vec::new();
     // The configuration's SQL probe rules run on every shard with the simulator's probes.
     let mut sim_opts = opts.sim.clone();
+    // The rehearsal and the rollback proof clone the same representative shard: one pg_dump.
+    sim_opts
+        .dump_cache
+        .get_or_insert_with(|| std::sync::Arc::new(simulator::DumpCache::new()));
     let probes = opts.config.probe_rules().into_iter();
     sim_opts
         .custom_probes
@@ -138,16 +151,78 @@ pub async fn validate(
         ms(t),
     ));
 
-    // 2. introspect the fleet
+    // 2. introspect the fleet and, meanwhile, start the shadow cluster that the rehearsal and
+    // the rollback proof share (one start instead of two, off the critical path).
     let t = Instant::now();
-    let FleetCatalogs { catalogs, errors } = topology::introspect_fleet(
-        fleet,
-        &ScanOptions {
-            concurrency: opts.sim.concurrency.max(1) as usize,
-            ..ScanOptions::default()
-        },
-    )
-    .await;
+    let scan = ScanOptions {
+        concurrency: opts.sim.concurrency.max(1) as usize,
+        ..ScanOptions::default()
+    };
+    let introspect = async {
+        let r = topology::introspect_fleet(fleet, &scan).await;
+        (r, ms(t))
+    };
+    let ((FleetCatalogs { catalogs, errors }, introspect_ms), shared_shadow) =
+        tokio::join!(introspect, start_shared_shadow(opts));
+    let shadow = match shared_shadow {
+        Some(SharedShadow {
+            pg: Ok(pg),
+            start_ms,
+            calibration,
+        }) => {
+            steps.push((
+                "start shadow".into(),
+                format!(
+                    "ephemeral cluster (PostgreSQL {}), shared by the rehearsal and the rollback proof",
+                    pg.version()
+                ),
+                start_ms,
+            ));
+            sim_opts.shadow = Some(pg.connection_spec());
+            match calibration {
+                Some(Calibration::Cached(tp, age)) => {
+                    steps.push((
+                        "calibrate".into(),
+                        format!(
+                            "cached calibration of this machine from {} ago: {}",
+                            human_age(age),
+                            simulator::calibration_summary(&tp)
+                        ),
+                        0,
+                    ));
+                    sim_opts.throughput = Some(tp);
+                }
+                Some(Calibration::Measured(Ok(tp), took)) => {
+                    steps.push((
+                        "calibrate".into(),
+                        simulator::calibration_summary(&tp),
+                        took,
+                    ));
+                    sim_opts.throughput = Some(tp);
+                }
+                Some(Calibration::Measured(Err(e), took)) => {
+                    steps.push((
+                        "calibrate".into(),
+                        format!("failed, using defaults: {e}"),
+                        took,
+                    ));
+                    sim_opts.calibrate = false;
+                }
+                None => {}
+            }
+            Some(pg)
+        }
+        Some(SharedShadow {
+            pg: Err(e),
+            start_ms,
+            ..
+        }) => {
+            // The simulator and the proof try on their own and report the failure.
+            steps.push(("start shadow".into(), format!("failed: {e}"), start_ms));
+            None
+        }
+        None => None,
+    };
     let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
     for (ids, err) in &errors {
         for id in ids {
@@ -165,7 +240,7 @@ pub async fn validate(
             drift.groups.len(),
             drift.drifted.len()
         ),
-        ms(t),
+        introspect_ms,
     ));
     if cancel.is_cancelled() {
         return Err(PipelineError::Cancelled);
@@ -174,6 +249,7 @@ pub async fn validate(
     // 3. probes + rehearsal, and 4. the rollback proof, concurrently: the proof needs only the
     // catalogs (it runs on a shadow of its own), so it overlaps the probes of the fleet.
     let t = Instant::now();
+    let dump_cache = sim_opts.dump_cache.clone();
     let rollback_fut = async {
         let r = crate::rollback_step::rollback_for(
             opts,
@@ -181,6 +257,8 @@ pub async fn validate(
             &migration,
             &catalogs,
             drift.reference_shard.as_deref(),
+            shadow.as_ref(),
+            dump_cache.as_deref(),
         )
         .await;
         (r, ms(t))
@@ -199,6 +277,7 @@ pub async fn validate(
         e => e.into(),
     })?;
     let rollback = rollback?;
+    drop(shadow);
     for s in &sim.steps {
         steps.push((s.action.clone(), s.details.clone(), s.duration_ms));
     }
@@ -310,6 +389,83 @@ pub fn gate_policy(opts: &ValidateOptions) -> Result<GatePolicy, PipelineError> 
         }
     }
     Ok(policy)
+}
+
+/// The shadow cluster the pipeline starts for the rehearsal and the rollback proof.
+struct SharedShadow {
+    pg: Result<topology::ephemeral::EphemeralPg, topology::TopologyError>,
+    start_ms: u64,
+    calibration: Option<Calibration>,
+}
+
+enum Calibration {
+    /// From [`ValidateOptions::cache_dir`], measured this long ago.
+    Cached(simulator::Throughput, std::time::Duration),
+    /// Measured now, taking this many milliseconds.
+    Measured(Result<simulator::Throughput, simulator::SimError>, u64),
+}
+
+/// Start the ephemeral shadow cluster when the rehearsal or the rollback proof needs one and no
+/// `--shadow URL` was given (`None` when nothing needs it), and calibrate on it unless the cache
+/// holds a recent calibration. This runs while the fleet is introspected, before the probes
+/// load the machine, so the calibration measures the shadow and not the probes' contention.
+async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
+    let needed = opts.sim.shadow.is_none()
+        && (opts.sim.rehearsal == simulator::RehearsalMode::Shadow || opts.validate_rollback);
+    if !needed {
+        return None;
+    }
+    let t = Instant::now();
+    let pg = topology::ephemeral::EphemeralPg::start_async(topology::ephemeral::EphemeralOptions {
+        template_cache: opts.cache_dir.clone(),
+        ..Default::default()
+    })
+    .await;
+    let start_ms = ms(t);
+    let wants_calibration = opts.sim.calibrate
+        && opts.sim.throughput.is_none()
+        && opts.sim.rehearsal == simulator::RehearsalMode::Shadow;
+    let calibrate = async {
+        match &pg {
+            Ok(pg) if wants_calibration => {
+                let key = crate::cache::ephemeral_key(pg.bin_dir(), pg.version());
+                let cached = opts
+                    .cache_dir
+                    .as_deref()
+                    .filter(|_| !opts.recalibrate)
+                    .and_then(|dir| crate::cache::load_calibration(dir, &key));
+                Some(match cached {
+                    Some((tp, age)) => Calibration::Cached(tp, age),
+                    None => {
+                        let t = Instant::now();
+                        let r = simulator::calibrate_shadow(&pg.connection_spec(), &opts.sim).await;
+                        if let (Ok(tp), Some(dir)) = (&r, &opts.cache_dir) {
+                            // Best effort: an unwritable cache only costs the next run a calibration.
+                            let _ = crate::cache::store_calibration(dir, &key, tp);
+                        }
+                        Calibration::Measured(r, ms(t))
+                    }
+                })
+            }
+            _ => None,
+        }
+    };
+    let calibration = calibrate.await;
+    Some(SharedShadow {
+        pg,
+        start_ms,
+        calibration,
+    })
+}
+
+fn human_age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..120 => format!("{s} s"),
+        120..7200 => format!("{} min", s / 60),
+        7200..172_800 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
 }
 
 fn ms(t: Instant) -> u64 {

@@ -29,6 +29,8 @@ pub(crate) async fn rollback_for(
     migration: &Migration,
     catalogs: &BTreeMap<String, Catalog>,
     reference_shard: Option<&str>,
+    shared_shadow: Option<&topology::ephemeral::EphemeralPg>,
+    dump_cache: Option<&simulator::DumpCache>,
 ) -> Result<RollbackOutcome, PipelineError> {
     // The representative shard: the first of the fleet's majority schema shape.
     let Some((shard_id, catalog)) = representative(catalogs, reference_shard) else {
@@ -47,7 +49,7 @@ pub(crate) async fn rollback_for(
     let generated = rollback::generate(migration, &snapshot, &Options::default());
     let user = match &opts.rollback_file {
         Some(path) => {
-            let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
+            let bytes = crate::input::read_capped(path).map_err(|source| PipelineError::Read {
                 file: path.display().to_string(),
                 source,
             })?;
@@ -90,8 +92,16 @@ pub(crate) async fn rollback_for(
     let Some(instance) = fleet.instance(&shard.instance) else {
         return Ok(out);
     };
-    let schemas = schemas_to_clone(catalog);
-    let setup = match dump_schemas(&instance.connection, shard.location.database(), &schemas).await
+    // The same schemas the rehearsal clones, dumped once for both through the run's cache.
+    let setup = match dump_for_proof(
+        &instance.connection,
+        shard.location.database(),
+        shard.location.schema(),
+        migration,
+        catalog,
+        dump_cache,
+    )
+    .await
     {
         Ok(s) => s,
         Err(e) => {
@@ -101,9 +111,10 @@ pub(crate) async fn rollback_for(
             return Ok(out);
         }
     };
-    let shadow = match &opts.sim.shadow {
-        Some(spec) => Shadow::from_url(&spec_url(spec))?,
-        None => Shadow::ephemeral().await?,
+    let shadow = match (&opts.sim.shadow, shared_shadow) {
+        (Some(spec), _) => Shadow::from_url(&spec_url(spec))?,
+        (None, Some(pg)) => Shadow::from_ephemeral(pg),
+        (None, None) => Shadow::ephemeral().await?,
     };
     let source = match &user {
         Some(u) => RollbackSource::Script(u),
@@ -217,17 +228,29 @@ fn schemas_to_clone(c: &Catalog) -> Vec<String> {
     s
 }
 
-/// `pg_dump --schema-only` of `schemas` (structure only; the proof seeds its own rows), as
-/// the simulator dumps a shard for its shadow, without psql meta-commands.
-async fn dump_schemas(
+/// `pg_dump --schema-only` of the schemas the rehearsal clones for this shard (structure only;
+/// the proof seeds its own rows), without psql meta-commands.
+async fn dump_for_proof(
     conn: &ConnectionSpec,
     database: &str,
-    schemas: &[String],
+    schema: &str,
+    migration: &Migration,
+    catalog: &Catalog,
+    cache: Option<&simulator::DumpCache>,
 ) -> Result<String, String> {
     let bin = topology::ephemeral::find_bin_dir().map_err(|e| e.to_string())?;
-    let out = simulator::dump_schemas(&bin, conn, database, schemas)
-        .await
-        .map_err(|e| e.to_string())?;
+    let schemas = match simulator::schemas_to_clone(conn, database, schema, migration).await {
+        Ok(s) => s,
+        // Reading the list failed: the shard's own schema and the ones its keys reference.
+        Err(_) => schemas_to_clone(catalog),
+    };
+    let out = match cache {
+        Some(c) => c.dump(&bin, conn, database, &schemas).await,
+        None => simulator::dump_schemas(&bin, conn, database, &schemas)
+            .await
+            .map(std::sync::Arc::new),
+    }
+    .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out);
     // pg_dump sets search_path to '' for the session; the proof sets its own.
     Ok(text

@@ -292,6 +292,17 @@ fn huge_single_line_garbage_statement_finishes() {
         code(&o),
         tail(&d.stderr(&o))
     );
+    // Not parsed (over the 1 MiB analysed), said so; the finding carries a bounded excerpt.
+    let msg = f[0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("too large to analyse"), "{msg}");
+    assert!(o.stdout.len() < 4096, "JSON of {} bytes", o.stdout.len());
+    let text = d.run(&["lint", "--color", "never", "garbage.sql"]);
+    assert!(
+        text.stdout.len() < 4096,
+        "text of {} bytes",
+        text.stdout.len()
+    );
+    insta::assert_snapshot!("huge_single_line_garbage", stdout(&text));
 }
 
 #[test]
@@ -350,6 +361,46 @@ fn megabyte_identifier_is_handled() {
     // Text output (with source excerpts) too.
     let o = d.run(&["lint", "--color", "never", "plain.sql"]);
     assert_eq!(code(&o), 2);
+}
+
+/// Inputs without an end or far too big for a migration: a device that never ends, a sparse
+/// 33 MiB file, and endless standard input. Each stops at the 32 MiB cap with exit 3, naming the
+/// input, without reading (or holding) more than the cap.
+#[test]
+fn endless_and_oversized_inputs_stop_at_the_cap() {
+    let d = Dir::new();
+    let big = d.path().join("huge_dump.sql");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(33 * MB as u64))
+        .expect("sparse file");
+    let mut snap = String::new();
+    for (what, args) in [
+        ("device", vec!["lint", "/dev/zero"]),
+        ("big file", vec!["lint", "huge_dump.sql"]),
+    ] {
+        let o = d.run(&args);
+        assert_eq!(code(&o), 3, "{what}: {}", d.stderr(&o));
+        let err = d.stderr(&o);
+        assert!(err.contains("larger than 32 MiB"), "{what}: {err}");
+        snap.push_str(&format!("## {what}\n{err}\n"));
+    }
+    // Endless standard input.
+    let mut child = Command::new(BIN)
+        .args(["lint", "-"])
+        .current_dir(d.path())
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::fs::File::open("/dev/zero").expect("/dev/zero"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run deployclaw");
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("larger than 32 MiB"), "{err}");
+    snap.push_str(&format!("## stdin\n{err}\n"));
+    insta::assert_snapshot!("endless_and_oversized", snap);
 }
 
 /// Control characters in the SQL (an identifier with an ANSI escape sequence) must not reach a

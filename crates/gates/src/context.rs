@@ -13,6 +13,9 @@ use topology::{CatalogDifference, FkGraph};
 
 use crate::{Config, CustomProbeOutcome, DriftItem, Finding, GateRule, Location, RollbackEvidence};
 
+/// The most characters of a statement's first line a [`Finding`] carries as its text.
+pub const MAX_STATEMENT_TEXT: usize = 300;
+
 /// Everything a rule may look at.
 ///
 /// `#[non_exhaustive]` with private fields. A context built with [`RuleContext::new`] holds the
@@ -407,7 +410,8 @@ impl<'a> RuleContext<'a> {
     }
 
     /// A finding of `rule` (its name, code and default severity) about `stmt`, with location
-    /// and statement text filled in. Add help with [`Finding::with_help`].
+    /// and statement text (its first line, at most [`MAX_STATEMENT_TEXT`] characters) filled
+    /// in. Add help with [`Finding::with_help`].
     pub fn finding<R: GateRule + ?Sized>(
         &self,
         rule: &R,
@@ -416,10 +420,16 @@ impl<'a> RuleContext<'a> {
     ) -> Finding {
         let meta = rule.meta();
         let first_line = stmt.sql.lines().next().unwrap_or("").trim();
-        let text = if stmt.sql.trim().contains('\n') {
-            format!("{first_line} …")
-        } else {
-            first_line.to_string()
+        // The statement's first line, cut at MAX_STATEMENT_TEXT characters (a generated
+        // single-line statement can be megabytes long).
+        let cut = first_line
+            .char_indices()
+            .nth(MAX_STATEMENT_TEXT)
+            .map(|(i, _)| &first_line[..i]);
+        let text = match cut {
+            Some(head) => format!("{} …", head.trim_end()),
+            None if stmt.sql.trim().contains('\n') => format!("{first_line} …"),
+            None => first_line.to_string(),
         };
         Finding::new(meta.name, meta.code, meta.severity, message)
             .with_location(self.location(stmt))

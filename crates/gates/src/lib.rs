@@ -99,7 +99,7 @@ mod verdict;
 pub use config::{
     Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_TENANT_SCHEMA_PATTERN, LockBudget, RulesConfig,
 };
-pub use context::{AddedConstraint, RuleContext, mentioned_names, same_name};
+pub use context::{AddedConstraint, MAX_STATEMENT_TEXT, RuleContext, mentioned_names, same_name};
 pub use custom::{
     CustomProbeRule, CustomRuleSpec, CustomStatementRule, OPERATION_KINDS, ProbeRuleSpec,
     StatementRuleSpec,

@@ -49,6 +49,7 @@ mod locks;
 mod model;
 mod parse;
 mod session;
+mod slices;
 mod split;
 mod tokens;
 mod volatility;
@@ -108,6 +109,34 @@ pub enum ParseError {
 /// dollar quote or comment); a statement that does not parse becomes [`StatementKind::Unparsed`].
 pub fn parse(file: &str, source: &str, options: &ParseOptions) -> Result<Migration, ParseError> {
     parse::parse(file, source, options)
+}
+
+/// The two ways the parser can read a file, for tests and fuzzing that check they agree. Not
+/// part of the stable API.
+#[doc(hidden)]
+pub mod reference {
+    use crate::parse::{Strategy, parse_with};
+    use crate::{Migration, ParseError, ParseOptions};
+
+    /// Tokenize the whole file at once and split it (the reference behaviour).
+    pub fn parse_whole_file(
+        file: &str,
+        source: &str,
+        options: &ParseOptions,
+    ) -> Result<Migration, ParseError> {
+        parse_with(file, source, options, Strategy::Whole).map(|m| m.expect("whole parses"))
+    }
+
+    /// Statement by statement only; `Ok(None)` when the statement boundaries found without
+    /// tokens were not confirmed by sqlparser's tokenizer (then [`crate::parse`] reads the
+    /// whole file instead).
+    pub fn parse_statement_by_statement(
+        file: &str,
+        source: &str,
+        options: &ParseOptions,
+    ) -> Result<Option<Migration>, ParseError> {
+        parse_with(file, source, options, Strategy::SlicedOnly)
+    }
 }
 
 /// Parse raw bytes: checks for NUL bytes and UTF-8 first, then [`parse`].

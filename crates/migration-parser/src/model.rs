@@ -668,13 +668,26 @@ pub enum StatementKind {
     /// recognised from tokens, e.g. `DROP INDEX CONCURRENTLY` or `DO`, are [`StatementKind::Parsed`]
     /// with their operations). Operations is empty.
     Unparsed {
-        /// sqlparser's error message.
+        /// sqlparser's error message, or, for a statement over the size the parser analyses,
+        /// a message starting with [`StatementKind::TOO_LARGE`].
         error: String,
         /// Line of the error inside the file (1-based), when sqlparser gave one.
         line: u32,
         /// Column of the error inside the file (1-based).
         column: u32,
     },
+}
+
+impl StatementKind {
+    /// How the error of an [`StatementKind::Unparsed`] statement starts when the statement was
+    /// not analysed because of its size (more than half a million tokens: their memory alone
+    /// would be a hundred times the statement's).
+    pub const TOO_LARGE: &'static str = "too large to analyse";
+
+    /// Whether this is a statement left unanalysed because of its size.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, StatementKind::Unparsed { error, .. } if error.starts_with(Self::TOO_LARGE))
+    }
 }
 
 /// Session settings in effect when a statement runs, tracked through SET / SET LOCAL / RESET

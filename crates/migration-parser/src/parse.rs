@@ -6,6 +6,7 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Span as TokSpan, Token, TokenWithSpan, Whitespace};
 
 use crate::model::{Migration, Operation, ParseOptions, Span, Statement, StatementKind, TxContext};
+use crate::slices::SliceEnd;
 use crate::split::{self, RawStatement, Tokens, is_trivia};
 use crate::{ParseError, convert, session, tokens};
 
@@ -150,57 +151,64 @@ struct Ignores {
     code_line: Vec<bool>,
 }
 
-fn collect_ignores(toks: &Tokens) -> Ignores {
-    let lines = toks
-        .tokens
-        .last()
-        .map_or(1, |t| t.span.end.line.max(t.span.start.line) as usize + 2);
-    let mut ig = Ignores {
-        directives: Vec::new(),
-        file_rules: Vec::new(),
-        comment_line: vec![false; lines],
-        code_line: vec![false; lines],
-    };
-    for (i, t) in toks.tokens.iter().enumerate() {
-        let line = t.span.start.line;
-        let text = match &t.token {
-            Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) => comment.as_str(),
-            Token::Whitespace(Whitespace::MultiLineComment(c)) => {
-                let n = c.matches('\n').count();
-                for l in line..=line + n as u64 {
-                    if let Some(x) = ig.comment_line.get_mut(l as usize) {
-                        *x = true;
-                    }
-                }
-                c.as_str()
-            }
-            Token::Whitespace(_) => continue,
-            _ => {
-                // Multi-line tokens (strings, dollar bodies) mark all their lines as code.
-                let end = t.span.end.line.max(line);
-                for l in line..=end {
-                    if let Some(x) = ig.code_line.get_mut(l as usize) {
-                        *x = true;
-                    }
-                }
-                continue;
-            }
-        };
-        if let Some(x) = ig.comment_line.get_mut(line as usize) {
-            *x = true;
-        }
-        let trimmed = text.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("deployclaw:ignore-file") {
-            ig.file_rules.extend(directive_rules(rest));
-        } else if let Some(rest) = trimmed.strip_prefix("deployclaw:ignore") {
-            ig.directives.push(Directive {
-                line,
-                byte: toks.starts[i],
-                rules: directive_rules(rest),
-            });
+impl Ignores {
+    fn new() -> Ignores {
+        Ignores {
+            directives: Vec::new(),
+            file_rules: Vec::new(),
+            comment_line: Vec::new(),
+            code_line: Vec::new(),
         }
     }
-    ig
+
+    fn mark(v: &mut Vec<bool>, line: u64) {
+        let Ok(i) = usize::try_from(line) else {
+            return;
+        };
+        if v.len() <= i {
+            v.resize(i + 1, false);
+        }
+        v[i] = true;
+    }
+
+    /// Add what the tokens of one piece of the file say (comment lines, code lines, directives).
+    fn collect(&mut self, toks: &Tokens) {
+        for (i, t) in toks.tokens.iter().enumerate() {
+            let line = t.span.start.line;
+            let text = match &t.token {
+                Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) => {
+                    comment.as_str()
+                }
+                Token::Whitespace(Whitespace::MultiLineComment(c)) => {
+                    let n = c.matches('\n').count();
+                    for l in line..=line + n as u64 {
+                        Ignores::mark(&mut self.comment_line, l);
+                    }
+                    c.as_str()
+                }
+                Token::Whitespace(_) => continue,
+                _ => {
+                    // Multi-line tokens (strings, dollar bodies) mark all their lines as code.
+                    let end = t.span.end.line.max(line);
+                    for l in line..=end {
+                        Ignores::mark(&mut self.code_line, l);
+                    }
+                    continue;
+                }
+            };
+            Ignores::mark(&mut self.comment_line, line);
+            let trimmed = text.trim_start();
+            if let Some(rest) = trimmed.strip_prefix("deployclaw:ignore-file") {
+                self.file_rules.extend(directive_rules(rest));
+            } else if let Some(rest) = trimmed.strip_prefix("deployclaw:ignore") {
+                self.directives.push(Directive {
+                    line,
+                    byte: toks.starts[i],
+                    rules: directive_rules(rest),
+                });
+            }
+        }
+    }
 }
 
 fn ignored_for(ig: &Ignores, line: u64, start: usize) -> Vec<String> {
@@ -237,36 +245,244 @@ fn ignored_for(ig: &Ignores, line: u64, start: usize) -> Vec<String> {
     rules
 }
 
+/// Statements of more (estimated) tokens than this are not tokenized whole nor parsed: only
+/// their first [`PREFIX_BYTES`] are read for the leading keywords, and the statement is
+/// reported [`StatementKind::Unparsed`] ("too large to analyse"). A token takes ~100 bytes and
+/// parsing copies them once more, so this bounds the parser's memory to some 100 MB per
+/// statement; a real migration statement has a few hundred tokens, a 5 MB seed `INSERT` about
+/// a million.
+pub(crate) const MAX_ANALYSED_TOKENS: usize = 500_000;
+const PREFIX_BYTES: usize = 64 * 1024;
+
+/// Which way [`parse_with`] reads the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// Statement by statement, falling back to the whole file (what [`crate::parse`] does).
+    Auto,
+    /// Statement by statement only: `Ok(None)` when the slices cannot be vouched for.
+    SlicedOnly,
+    /// The whole file tokenized at once (the reference).
+    Whole,
+}
+
 /// See [`crate::parse`].
 pub(crate) fn parse(
     file: &str,
     source: &str,
     options: &ParseOptions,
 ) -> Result<Migration, ParseError> {
-    let toks = split::tokenize(file, source)?;
-    let raws = split::split(&toks);
-    let ignores = collect_ignores(&toks);
-    let mut statements = Vec::with_capacity(raws.len());
-    for (index, raw) in raws.iter().enumerate() {
-        statements.push(statement(source, &toks, raw, index, &ignores));
+    parse_with(file, source, options, Strategy::Auto).map(|m| m.expect("auto always parses"))
+}
+
+pub(crate) fn parse_with(
+    file: &str,
+    source: &str,
+    options: &ParseOptions,
+    strategy: Strategy,
+) -> Result<Option<Migration>, ParseError> {
+    let sliced = match strategy {
+        Strategy::Whole => None,
+        _ => parse_sliced(file, source)?,
+    };
+    let (mut statements, ignores) = match (sliced, strategy) {
+        (Some(done), _) => done,
+        (None, Strategy::SlicedOnly) => return Ok(None),
+        (None, _) => parse_whole(file, source)?,
+    };
+    for st in statements.iter_mut() {
+        st.ignored_rules = ignored_for(&ignores, u64::from(st.span.line), st.span.start);
     }
     session::apply(&mut statements, options.transaction_mode);
-    Ok(Migration {
+    Ok(Some(Migration {
         file: file.to_string(),
         source: source.to_string(),
         statements,
         options: options.clone(),
         file_ignored_rules: ignores.file_rules,
-    })
+    }))
 }
 
-fn statement(
+/// The whole file tokenized at once, then split: the reference behaviour, used when the
+/// statement-by-statement path cannot vouch for its boundaries.
+fn parse_whole(file: &str, source: &str) -> Result<(Vec<Statement>, Ignores), ParseError> {
+    let toks = split::tokenize(file, source)?;
+    let raws = split::split(&toks);
+    let mut ignores = Ignores::new();
+    ignores.collect(&toks);
+    let statements = raws
+        .iter()
+        .enumerate()
+        .map(|(index, raw)| statement(source, &toks, raw, index))
+        .collect();
+    Ok((statements, ignores))
+}
+
+/// Statement by statement: [`crate::slices`] guesses the boundaries, each slice is tokenized
+/// alone, and [`split::split`] on its tokens must find exactly the one statement the guess
+/// promised. `Ok(None)` when any slice disagrees (the caller then tokenizes the whole file);
+/// `Err` only for a tokenizer error in the last slice, which is the first error of the file.
+fn parse_sliced(file: &str, source: &str) -> Result<Option<(Vec<Statement>, Ignores)>, ParseError> {
+    let (text, mut base) = split::after_bom(source);
+    let mut ignores = Ignores::new();
+    let mut statements = Vec::new();
+    for sl in crate::slices::slices(text) {
+        let piece = &text[sl.start..sl.end];
+        if sl.ends != SliceEnd::Eof && sl.tokens > MAX_ANALYSED_TOKENS {
+            match too_large(
+                file,
+                source,
+                &piece[..sl.sql_len],
+                sl.tokens,
+                base,
+                statements.len(),
+            ) {
+                Some((st, toks)) => {
+                    ignores.collect(&toks);
+                    statements.push(st);
+                }
+                None => return Ok(None),
+            }
+            base = base.after(piece);
+            continue;
+        }
+        let toks = match split::tokenize_at(file, piece, base) {
+            Ok(t) => t,
+            Err(e) if sl.ends == SliceEnd::Eof => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        let raws = split::split(&toks);
+        let vouched = match sl.ends {
+            SliceEnd::Semicolon => {
+                raws.len() == 1 && raws[0].semicolon.is_some_and(|k| trivia_after(&toks, k))
+            }
+            SliceEnd::MetaLine => {
+                raws.len() == 1 && raws[0].meta && trivia_after(&toks, raws[0].last)
+            }
+            SliceEnd::Eof => raws.len() <= 1 && raws.iter().all(|r| r.semicolon.is_none()),
+        };
+        if !vouched {
+            return Ok(None);
+        }
+        ignores.collect(&toks);
+        for raw in &raws {
+            let index = statements.len();
+            statements.push(statement(source, &toks, raw, index));
+        }
+        base = base.after(piece);
+    }
+    Ok(Some((statements, ignores)))
+}
+
+/// Whether every token after `k` is whitespace or a comment.
+fn trivia_after(toks: &Tokens, k: usize) -> bool {
+    toks.tokens
+        .get(k + 1..)
+        .is_none_or(|rest| rest.iter().all(|t| is_trivia(&t.token)))
+}
+
+/// A statement too large to analyse (see [`MAX_ANALYSED_TOKENS`]): located from the
+/// tokens of its first bytes, reported unparsed. Also returns those tokens (for the ignore
+/// directives in the comments before it). `None` if not even its start can be read.
+fn too_large(
+    file: &str,
     source: &str,
-    toks: &Tokens,
-    raw: &RawStatement,
+    piece: &str,
+    tokens: usize,
+    base: split::Base,
     index: usize,
-    ig: &Ignores,
-) -> Statement {
+) -> Option<(Statement, Tokens)> {
+    let mut cut = PREFIX_BYTES.min(piece.len());
+    while !piece.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    // The prefix may end inside a string: keep the tokens read before that.
+    let prefix = &piece[..cut];
+    let toks = match split::tokenize_at(file, prefix, base) {
+        Ok(t) => t,
+        Err(_) => {
+            let mut tokens = Vec::new();
+            let _ = sqlparser::tokenizer::Tokenizer::new(&PostgreSqlDialect {}, prefix)
+                .tokenize_with_location_into_buf(&mut tokens);
+            let keep = prefix_tokens_text(prefix, &tokens);
+            split::tokenize_at(file, &prefix[..keep], base).ok()?
+        }
+    };
+    let first = toks.tokens.iter().position(|t| !is_trivia(&t.token))?;
+    let t = &toks.tokens[first];
+    let line = u32::try_from(t.span.start.line).unwrap_or(u32::MAX);
+    let column = u32::try_from(t.span.start.column).unwrap_or(u32::MAX);
+    let start = toks.starts[first];
+    let end = base.byte + piece.len();
+    // The statement's text ends before its `;` (the last byte of the piece), if it has one.
+    let sql_end = if piece.ends_with(';') { end - 1 } else { end };
+    let sql = source
+        .get(start..sql_end)
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
+    let (end_line, end_column) = split::location_of_bytes(source.as_bytes(), end - 1);
+    let sig: Vec<&TokenWithSpan> = toks.tokens[first..]
+        .iter()
+        .filter(|t| !is_trivia(&t.token))
+        .collect();
+    let st = Statement {
+        index,
+        span: Span {
+            line,
+            column,
+            end_line,
+            end_column,
+            start,
+            end,
+        },
+        kind: StatementKind::Unparsed {
+            error: format!(
+                "{}: this {} statement is {:.1} MiB, about {:.1} million tokens, over the {:.1} million the parser analyses",
+                StatementKind::TOO_LARGE,
+                describe(&sig),
+                (end - start) as f64 / (1024.0 * 1024.0),
+                tokens as f64 / 1e6,
+                MAX_ANALYSED_TOKENS as f64 / 1e6
+            ),
+            line,
+            column,
+        },
+        sql,
+        operations: Vec::new(),
+        tx: TxContext {
+            transaction: 0,
+            in_block: false,
+        },
+        settings: Default::default(),
+        ignored_rules: Vec::new(),
+    };
+    Some((st, toks))
+}
+
+/// Length of the text covered by complete `tokens` of `text` (those before a tokenizer error).
+fn prefix_tokens_text(text: &str, tokens: &[TokenWithSpan]) -> usize {
+    // Drop the last token (it may be cut) and measure up to where it starts.
+    let Some(last) = tokens.len().checked_sub(1) else {
+        return 0;
+    };
+    let loc = tokens[last].span.start;
+    let mut line = 1u64;
+    let mut col = 1u64;
+    for (i, c) in text.char_indices() {
+        if (line, col) >= (loc.line, loc.column) {
+            return i;
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    text.len()
+}
+
+fn statement(source: &str, toks: &Tokens, raw: &RawStatement, index: usize) -> Statement {
     let first = &toks.tokens[raw.first];
     let start = toks.starts[raw.first];
     let sql_end = toks.starts[raw.last + 1];
@@ -309,6 +525,7 @@ fn statement(
             in_block: false,
         },
         settings: Default::default(),
-        ignored_rules: ignored_for(ig, first.span.start.line, start),
+        // Filled in by `parse` once every comment of the file is known.
+        ignored_rules: Vec::new(),
     }
 }

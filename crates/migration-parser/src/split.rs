@@ -41,12 +41,73 @@ pub(crate) fn is_trivia(t: &Token) -> bool {
 /// migration runners strip it): the tokenizer sees the text after it and line-1 columns are
 /// shifted by one so that locations and byte offsets still refer to the original source.
 pub(crate) fn tokenize(file: &str, source: &str) -> Result<Tokens, ParseError> {
+    let (text, base) = after_bom(source);
+    tokenize_at(file, text, base)
+}
+
+/// Where the text after a leading byte order mark starts: the text, and its [`Base`].
+pub(crate) fn after_bom(source: &str) -> (&str, Base) {
+    match source.strip_prefix('\u{feff}') {
+        Some(rest) => (
+            rest,
+            Base {
+                byte: source.len() - rest.len(),
+                line: 1,
+                column: 2,
+            },
+        ),
+        None => (
+            source,
+            Base {
+                byte: 0,
+                line: 1,
+                column: 1,
+            },
+        ),
+    }
+}
+
+/// Where a piece of the file starts: byte offset, 1-based line and column (in `char`s, as
+/// sqlparser counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Base {
+    pub byte: usize,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Base {
+    /// A location relative to this piece (1:1 = its first character) in file coordinates.
+    fn shift(&self, line: u64, column: u64) -> (u64, u64) {
+        if line <= 1 {
+            (self.line, column + self.column - 1)
+        } else {
+            (line + self.line - 1, column)
+        }
+    }
+
+    /// The base of the text that follows `piece` (which starts at this base).
+    pub(crate) fn after(&self, piece: &str) -> Base {
+        let byte = self.byte + piece.len();
+        match piece.rfind('\n') {
+            Some(k) => Base {
+                byte,
+                line: self.line + piece.matches('\n').count() as u64,
+                column: piece[k + 1..].chars().count() as u64 + 1,
+            },
+            None => Base {
+                byte,
+                line: self.line,
+                column: self.column + piece.chars().count() as u64,
+            },
+        }
+    }
+}
+
+/// Tokenize `text`, a piece of the file starting at `base`: token locations and byte offsets
+/// refer to the whole file.
+pub(crate) fn tokenize_at(file: &str, text: &str, base: Base) -> Result<Tokens, ParseError> {
     let dialect = PostgreSqlDialect {};
-    let (text, bom) = match source.strip_prefix('\u{feff}') {
-        Some(rest) => (rest, true),
-        None => (source, false),
-    };
-    let shift = |line: u64, column: u64| if bom && line == 1 { column + 1 } else { column };
     let mut tokens = Vec::new();
     if let Err(mut e) = Tokenizer::new(&dialect, text).tokenize_with_location_into_buf(&mut tokens)
     {
@@ -63,21 +124,28 @@ pub(crate) fn tokenize(file: &str, source: &str) -> Result<Tokens, ParseError> {
                 |t: &TokenWithSpan| t.span.end,
             );
         }
-        let column = shift(e.location.line, e.location.column);
+        let (line, column) = base.shift(e.location.line, e.location.column);
         return Err(ParseError::Tokenize {
             file: file.to_string(),
-            line: clamp_u32(e.location.line),
+            line: clamp_u32(line),
             column: clamp_u32(column),
             message: e.message,
         });
     }
-    if bom {
+    let mut starts = byte_offsets(text, &tokens);
+    for s in starts.iter_mut() {
+        *s += base.byte;
+    }
+    if base.line != 1 || base.column != 1 {
         for t in tokens.iter_mut() {
-            t.span.start.column = shift(t.span.start.line, t.span.start.column);
-            t.span.end.column = shift(t.span.end.line, t.span.end.column);
+            let (l, c) = base.shift(t.span.start.line, t.span.start.column);
+            t.span.start.line = l;
+            t.span.start.column = c;
+            let (l, c) = base.shift(t.span.end.line, t.span.end.column);
+            t.span.end.line = l;
+            t.span.end.column = c;
         }
     }
-    let starts = byte_offsets(source, &tokens);
     Ok(Tokens { tokens, starts })
 }
 

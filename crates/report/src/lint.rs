@@ -171,6 +171,39 @@ impl Style {
 const TAB_WIDTH: usize = 4;
 /// Statements longer than this many lines are shown as head and tail.
 const MAX_EXCERPT_LINES: usize = 8;
+/// Columns of a source line shown in an excerpt; a longer line is cut (marked `…`) around the
+/// place the finding points at, so one enormous line (a minified or generated statement) does
+/// not flood the terminal.
+const MAX_EXCERPT_COLS: usize = 160;
+
+/// `line` (display columns = chars, see [`expand`]) cut to [`MAX_EXCERPT_COLS`] around the
+/// marked range `from..to`, with the range moved to the cut line's columns.
+fn clip(line: &str, from: usize, to: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= MAX_EXCERPT_COLS {
+        return (line.to_string(), from, to);
+    }
+    // Keep the start of the range visible, with some context before it.
+    let first = if from + 20 > MAX_EXCERPT_COLS {
+        from.saturating_sub(40)
+    } else {
+        0
+    };
+    let last = (first + MAX_EXCERPT_COLS).min(chars.len());
+    let mut out = String::new();
+    let lead = usize::from(first > 0);
+    if first > 0 {
+        out.push('…');
+    }
+    out.extend(&chars[first..last]);
+    if last < chars.len() {
+        out.push('…');
+    }
+    let f = from.saturating_sub(first) + lead;
+    let t = (to.min(last).saturating_sub(first) + lead).max(f + 1);
+    (out, f, t)
+}
+
 /// Lines shown at the start of a long statement.
 const HEAD_LINES: usize = 4;
 /// Lines shown at the end of a long statement.
@@ -303,17 +336,19 @@ fn render_diagnostic_with(file: &str, lines: &Lines<'_>, finding: &Finding, st: 
             let (expanded, cols) = expand(text);
             let num = st.gutter(&format!("{n:>width$} |"));
             if !multi {
-                let _ = writeln!(out, "{num} {}", expanded.trim_end());
                 let from = display_col(&cols, loc.column);
                 let to = display_end(&cols, loc.end_column).max(from + 1);
+                let (shown, from, to) = clip(expanded.trim_end(), from, to);
+                let _ = writeln!(out, "{num} {shown}");
                 let carets = "^".repeat(to - from);
                 let _ = writeln!(out, "{bar} {}{}", " ".repeat(from), st.sev(sev, &carets));
                 continue;
             }
             let marker = if n == start { "/" } else { "|" };
-            let _ = writeln!(out, "{num} {} {}", st.sev(sev, marker), expanded.trim_end());
+            let (shown, _, _) = clip(expanded.trim_end(), 0, 1);
+            let _ = writeln!(out, "{num} {} {shown}", st.sev(sev, marker));
             if n == end {
-                let to = display_end(&cols, loc.end_column).max(1);
+                let to = display_end(&cols, loc.end_column).clamp(1, MAX_EXCERPT_COLS + 1);
                 let line = format!("|{}^", "_".repeat(to));
                 let _ = writeln!(out, "{bar} {}", st.sev(sev, &line));
             }
@@ -805,6 +840,20 @@ mod tests {
         );
         assert_eq!(artifact_uri("/abs/x y.sql"), "file:///abs/x%20y.sql");
         assert_eq!(artifact_uri("a\\b.sql"), "a/b.sql");
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_marked_range() {
+        let line = "x".repeat(1000);
+        let (s, f, t) = clip(&line, 0, 1000);
+        assert_eq!(s.chars().count(), MAX_EXCERPT_COLS + 1);
+        assert!(s.ends_with('…'));
+        assert_eq!((f, t), (0, MAX_EXCERPT_COLS));
+        let (s, f, t) = clip(&line, 500, 505);
+        assert!(s.starts_with('…') && s.ends_with('…'));
+        assert_eq!((f, t), (41, 46));
+        let short = "SELECT 1";
+        assert_eq!(clip(short, 2, 4), (short.to_string(), 2, 4));
     }
 
     #[test]

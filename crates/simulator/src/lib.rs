@@ -72,6 +72,7 @@
 mod conn;
 mod control;
 mod custom;
+pub mod dump;
 mod error;
 pub mod estimate;
 mod ident;
@@ -84,12 +85,16 @@ pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};
 pub use custom::{
     CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, custom_probe_sql, expand_probe_template,
 };
+pub use dump::{DumpCache, dump_schemas, schemas_to_clone};
 pub use error::SimError;
 pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::{
     LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
-    StatementRehearsal, dump_schemas,
+    StatementRehearsal,
 };
-pub use run::{CatalogSummary, ShardEvidence, SimOptions, SimulationResult, Simulator, run};
+pub use run::{
+    CatalogSummary, ShardEvidence, SimOptions, SimulationResult, Simulator, calibrate_shadow,
+    calibration_summary, run,
+};

@@ -1132,9 +1132,6 @@ pub(crate) async fn run_probes(
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
 ) -> Result<ShardProbes, ConnectionLost> {
-    exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(ConnectionLost)?;
     let r = run_in_tx(conn, shard_id, schema, plan, limits, cancel).await;
     let r = match r {
         Ok(mut v) if !custom.is_empty() => {
@@ -1165,18 +1162,25 @@ async fn run_in_tx(
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
 ) -> Result<ShardProbes, ConnectionLost> {
-    let setup = format!(
-        "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}",
+    // One round trip opens the transaction and sets it up. JIT and generic plans are for the
+    // catalog lookups below: tiny queries whose cost estimates on a catalog of thousands of
+    // schemas can cross `jit_above_cost` (compiling then costs far more than running), and
+    // whose custom plans would be re-planned for every shard although only the names differ.
+    // The data probes get the server's own settings back.
+    let mut setup = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+         SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
+         SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL jit = off; \
+         SET LOCAL search_path TO {}, public",
         limits.statement_timeout.as_millis().max(1),
         limits.lock_timeout.as_millis().max(1),
         (limits.statement_timeout.as_millis() * 4).max(60_000),
+        quote_ident(schema),
     );
+    if limits.server_version >= 12 {
+        setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");
+    }
     exec(conn, &setup).await.map_err(ConnectionLost)?;
-    sqlx::query("SELECT set_config('search_path', $1, true)")
-        .bind(format!("{}, public", quote_ident(schema)))
-        .execute(&mut *conn)
-        .await
-        .map_err(ConnectionLost)?;
 
     let mut out = ShardProbes::default();
 
@@ -1192,8 +1196,14 @@ async fn run_in_tx(
         .filter(|s| !s.exists)
         .map(|s| (s.schema.clone(), s.table.clone()))
         .collect();
-    // 3. data probes.
-    let mut pk_cache: HashMap<(String, String), Vec<String>> = HashMap::new();
+    // 3. primary keys of the probed tables (the sample key of offending rows), one query.
+    let mut pk_cache = primary_keys(conn, schema, plan).await?;
+    // 4. data probes.
+    let mut reset = String::from("SET LOCAL jit TO DEFAULT");
+    if limits.server_version >= 12 {
+        reset.push_str("; SET LOCAL plan_cache_mode TO DEFAULT");
+    }
+    exec(conn, &reset).await.map_err(ConnectionLost)?;
     for p in &plan.probes {
         if cancel.is_cancelled() {
             break;
@@ -1234,20 +1244,17 @@ async fn run_in_tx(
 
 async fn savepoint<T>(
     conn: &mut PgConnection,
-    sql: &str,
     f: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
 ) -> Result<Result<T, ProbeError>, ConnectionLost> {
-    let _ = sql;
+    // A savepoint that succeeded is not released: the next `SAVEPOINT` of the same name stacks
+    // on it (PostgreSQL allows that), and `ROLLBACK TO` always goes back to the newest one. A
+    // read-only subtransaction gets no transaction id, so stacking costs nothing but saves one
+    // round trip per probe; the whole transaction is rolled back at the end anyway.
     exec(conn, "SAVEPOINT deployclaw_probe")
         .await
         .map_err(ConnectionLost)?;
     match f(conn).await {
-        Ok(v) => {
-            exec(conn, "RELEASE SAVEPOINT deployclaw_probe")
-                .await
-                .map_err(ConnectionLost)?;
-            Ok(Ok(v))
-        }
+        Ok(v) => Ok(Ok(v)),
         Err(e) => {
             let pe = lost_or(e, probe_error)?;
             exec(conn, "ROLLBACK TO SAVEPOINT deployclaw_probe")
@@ -1263,7 +1270,9 @@ async fn count_and_samples(
     conn: &mut PgConnection,
     sql: &str,
 ) -> Result<(u64, Vec<String>), sqlx::Error> {
+    // Unique to this shard: not worth a slot in the connection's statement cache.
     let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
     let mut n = 0u64;
@@ -1277,6 +1286,66 @@ async fn count_and_samples(
     Ok((n, samples))
 }
 
+/// Primary-key columns (in key order) of every table a data probe reads or joins, in one
+/// query; a table without a primary key maps to an empty list. A failure leaves the map empty
+/// ([`primary_key`] then looks tables up one by one).
+async fn primary_keys(
+    conn: &mut PgConnection,
+    schema: &str,
+    plan: &ProbePlan,
+) -> Result<HashMap<(String, String), Vec<String>>, ConnectionLost> {
+    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    for p in &plan.probes {
+        if p.skipped.is_some() {
+            continue;
+        }
+        wanted.insert(resolve(&p.table, schema));
+        if let Check::Orphans {
+            ref_table,
+            ref_columns,
+            ref_created: false,
+            ..
+        } = &p.check
+            && ref_columns.is_empty()
+        {
+            wanted.insert(resolve(ref_table, schema));
+        }
+    }
+    let mut out = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let (ss, ts): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
+    let res = savepoint(conn, async |c| {
+        sqlx::query(PKS_SQL)
+            .bind(&ss)
+            .bind(&ts)
+            .fetch_all(&mut *c)
+            .await
+    })
+    .await?;
+    if let Ok(rows) = res {
+        for row in rows {
+            let s: String = row.try_get(0).unwrap_or_default();
+            let t: String = row.try_get(1).unwrap_or_default();
+            let cols: Vec<String> = row.try_get(2).unwrap_or_default();
+            out.insert((s, t), cols);
+        }
+    }
+    Ok(out)
+}
+
+/// Primary-key columns per `(schema, table)`, looked up by oid (`to_regclass` of the quoted
+/// name, then `pg_index_indrelid_index`).
+const PKS_SQL: &str = "SELECT r.s, r.t,
+       ARRAY(SELECT a.attname::text
+               FROM pg_index i
+               CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, o)
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+              WHERE i.indrelid = to_regclass(format('%I.%I', r.s, r.t)) AND i.indisprimary
+              ORDER BY k.o)
+  FROM unnest($1::text[], $2::text[]) AS r(s, t)";
+
 async fn primary_key(
     conn: &mut PgConnection,
     cache: &mut HashMap<(String, String), Vec<String>>,
@@ -1286,23 +1355,15 @@ async fn primary_key(
     if let Some(v) = cache.get(&(schema.to_string(), table.to_string())) {
         return Ok(v.clone());
     }
-    let rows = sqlx::query(
-        "SELECT a.attname::text
-           FROM pg_index i
-           JOIN pg_class c ON c.oid = i.indrelid
-           JOIN pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-          WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
-          ORDER BY array_position(i.indkey::int2[], a.attnum)",
-    )
-    .bind(schema)
-    .bind(table)
-    .fetch_all(&mut *conn)
-    .await?;
-    let cols: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.try_get::<String, _>(0).ok())
-        .collect();
+    let rows = sqlx::query(PKS_SQL)
+        .bind(vec![schema.to_string()])
+        .bind(vec![table.to_string()])
+        .fetch_all(&mut *conn)
+        .await?;
+    let cols: Vec<String> = match rows.first() {
+        Some(r) => r.try_get(2)?,
+        None => Vec::new(),
+    };
     cache.insert((schema.to_string(), table.to_string()), cols.clone());
     Ok(cols)
 }
@@ -1396,9 +1457,12 @@ async fn run_one(
     let qt = quote_qualified(&s, &t);
     let started = Instant::now();
     // Sample key of offending rows: the primary key (or ctid).
-    let pk: Vec<String> = savepoint(conn, "", async |c| primary_key(c, pk_cache, &s, &t).await)
-        .await?
-        .unwrap_or_default();
+    let pk: Vec<String> = match pk_cache.get(&(s.clone(), t.clone())) {
+        Some(v) => v.clone(),
+        None => savepoint(conn, async |c| primary_key(c, pk_cache, &s, &t).await)
+            .await?
+            .unwrap_or_default(),
+    };
     let sample = row_text("x", &pk);
     let sql = match &p.check {
         Check::Orphans {
@@ -1410,16 +1474,20 @@ async fn run_one(
             let (rs, rt) = resolve(ref_table, shard_schema);
             let mut refcols = ref_columns.clone();
             if refcols.is_empty() && !ref_created {
-                refcols =
-                    match savepoint(conn, "", async |c| primary_key(c, pk_cache, &rs, &rt).await)
-                        .await?
-                    {
-                        Ok(v) => v,
-                        Err(e) => {
-                            r.error = Some(e);
-                            return Ok(());
-                        }
-                    };
+                let cached = pk_cache.get(&(rs.clone(), rt.clone())).cloned();
+                let looked_up = match cached {
+                    Some(v) => Ok(v),
+                    None => {
+                        savepoint(conn, async |c| primary_key(c, pk_cache, &rs, &rt).await).await?
+                    }
+                };
+                refcols = match looked_up {
+                    Ok(v) => v,
+                    Err(e) => {
+                        r.error = Some(e);
+                        return Ok(());
+                    }
+                };
                 if refcols.is_empty() {
                     r.error = Some(ProbeError {
                         sqlstate: Some("42830".into()),
@@ -1456,7 +1524,7 @@ async fn run_one(
         }
         Check::ValidateExisting { name } => {
             // Look the constraint up on the shard and build the matching check.
-            let def = savepoint(conn, "", async |c| {
+            let def = savepoint(conn, async |c| {
                 sqlx::query(
                     "SELECT co.contype::text, pg_get_expr(co.conbin, co.conrelid),
                             rn.nspname::text, rc.relname::text,
@@ -1589,8 +1657,9 @@ async fn run_one(
                 let src = using.clone().unwrap_or_else(|| col.clone());
                 let attempt = format!("SELECT count(({src})::{new_type}) FROM {qt}");
                 r.sql = attempt.clone();
-                let res = savepoint(conn, &attempt, async |c| {
+                let res = savepoint(conn, async |c| {
                     sqlx::query(AssertSqlSafe(attempt.clone()))
+                        .persistent(false)
                         .fetch_one(&mut *c)
                         .await
                         .map(|_| ())
@@ -1622,8 +1691,7 @@ async fn run_one(
                                 "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {col} IS NOT NULL AND {cond} LIMIT {MAX_SAMPLES}"
                             );
                             if let Ok((n, samples)) =
-                                savepoint(conn, &q, async |c| count_and_samples(c, &q).await)
-                                    .await?
+                                savepoint(conn, async |c| count_and_samples(c, &q).await).await?
                                 && n > 0
                             {
                                 r.count = n;
@@ -1640,7 +1708,7 @@ async fn run_one(
         }
     };
     r.sql = sql.clone();
-    match savepoint(conn, &sql, async |c| count_and_samples(c, &sql).await).await? {
+    match savepoint(conn, async |c| count_and_samples(c, &sql).await).await? {
         Ok((n, samples)) => {
             r.count = n;
             r.samples = samples;
@@ -1654,20 +1722,23 @@ async fn run_one(
     Ok(())
 }
 
+/// Existence of every object the migration refers to (or creates), one row per check. Every
+/// lookup goes through `to_regclass` of the quoted name and the catalogs' oid indexes, so the
+/// cost does not grow with the number of tenant schemas in the database.
 const REFS_SQL: &str = "SELECT r.ord::int8, CASE r.k
-    WHEN 'table' THEN EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                              WHERE n.nspname = r.s AND c.relname = r.t AND c.relkind IN ('r','p','v','m','f'))
-    WHEN 'relation' THEN EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                              WHERE n.nspname = r.s AND c.relname = r.x)
-    WHEN 'index' THEN EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                              WHERE n.nspname = r.s AND c.relname = r.x AND c.relkind IN ('i','I'))
-    WHEN 'column' THEN EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-                              JOIN pg_namespace n ON n.oid = c.relnamespace
-                              WHERE n.nspname = r.s AND c.relname = r.t AND a.attname = r.x
-                                AND a.attnum > 0 AND NOT a.attisdropped)
-    WHEN 'constraint' THEN EXISTS (SELECT 1 FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid
-                              JOIN pg_namespace n ON n.oid = c.relnamespace
-                              WHERE n.nspname = r.s AND c.relname = r.t AND co.conname = r.x)
+    WHEN 'table' THEN EXISTS (SELECT 1 FROM pg_class c
+                              WHERE c.oid = to_regclass(format('%I.%I', r.s, r.t))
+                                AND c.relkind IN ('r','p','v','m','f'))
+    WHEN 'relation' THEN to_regclass(format('%I.%I', r.s, r.x)) IS NOT NULL
+    WHEN 'index' THEN EXISTS (SELECT 1 FROM pg_class c
+                              WHERE c.oid = to_regclass(format('%I.%I', r.s, r.x))
+                                AND c.relkind IN ('i','I'))
+    WHEN 'column' THEN EXISTS (SELECT 1 FROM pg_attribute a
+                              WHERE a.attrelid = to_regclass(format('%I.%I', r.s, r.t))
+                                AND a.attname = r.x AND a.attnum > 0 AND NOT a.attisdropped)
+    WHEN 'constraint' THEN EXISTS (SELECT 1 FROM pg_constraint co
+                              WHERE co.conrelid = to_regclass(format('%I.%I', r.s, r.t))
+                                AND co.conname = r.x)
     END
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(k, s, t, x, ord)";
 
@@ -1689,7 +1760,7 @@ async fn run_refs(
         ts.push(t);
         xs.push(r.name.clone());
     }
-    let res = savepoint(conn, REFS_SQL, async |c| {
+    let res = savepoint(conn, async |c| {
         sqlx::query(REFS_SQL)
             .bind(&ks)
             .bind(&ss)
@@ -1786,25 +1857,28 @@ async fn run_refs(
     Ok(out)
 }
 
-const SIZES_SQL: &str = "WITH r AS (
-  SELECT r.s, r.t, c.oid, c.relkind
-    FROM unnest($1::text[], $2::text[]) AS r(s, t)
-    LEFT JOIN pg_namespace n ON n.nspname = r.s
-    LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.t AND c.relkind IN ('r', 'p', 'm')
-), parts AS (
-  SELECT r.s, r.t, pc.oid AS part, pc.relkind, pc.reltuples
-    FROM r
-    JOIN pg_class pc ON pc.oid = r.oid AND r.relkind <> 'p'
-       OR (r.relkind = 'p' AND pc.oid IN (SELECT relid FROM pg_partition_tree(r.oid)))
-)
-SELECT r.s, r.t, r.oid IS NOT NULL,
-       COALESCE(sum(pg_relation_size(p.part)), 0)::int8,
-       COALESCE(sum(pg_total_relation_size(p.part)), 0)::int8,
-       COALESCE(sum(pg_indexes_size(p.part)), 0)::int8,
+/// Sizes of the planned tables (summed over partitions). Every catalog lookup is by oid
+/// (`to_regclass` of the quoted name, then `pg_class_oid_index`): on a database with thousands of
+/// tenant schemas a join over `pg_class` costs a sequential scan per shard, and an `OR` in the
+/// join once pushed the plan over `jit_above_cost` (400 ms of JIT compilation per shard).
+const SIZES_SQL: &str = "SELECT r.s, r.t, c.oid IS NOT NULL,
+       COALESCE(sum(pg_relation_size(p.oid)), 0)::int8,
+       COALESCE(sum(pg_total_relation_size(p.oid)), 0)::int8,
+       COALESCE(sum(pg_indexes_size(p.oid)), 0)::int8,
        sum(GREATEST(p.reltuples, 0))::int8,
        bool_and(p.reltuples < 0) FILTER (WHERE p.relkind <> 'p')
-  FROM r LEFT JOIN parts p ON p.s = r.s AND p.t = r.t
- GROUP BY r.s, r.t, r.oid";
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(s, t, ord)
+  LEFT JOIN LATERAL (SELECT c.oid, c.relkind FROM pg_class c
+                      WHERE c.oid = to_regclass(format('%I.%I', r.s, r.t))
+                        AND c.relkind IN ('r', 'p', 'm')) c ON true
+  LEFT JOIN LATERAL (SELECT pc.oid, pc.relkind, pc.reltuples FROM pg_class pc
+                      WHERE c.relkind <> 'p' AND pc.oid = c.oid
+                     UNION ALL
+                     SELECT pc.oid, pc.relkind, pc.reltuples FROM pg_class pc
+                      WHERE c.relkind = 'p'
+                        AND pc.oid = ANY (ARRAY(SELECT relid FROM pg_partition_tree(c.oid)))) p ON true
+ GROUP BY r.ord, r.s, r.t, c.oid
+ ORDER BY r.ord";
 
 async fn run_sizes(
     conn: &mut PgConnection,
@@ -1818,7 +1892,7 @@ async fn run_sizes(
     let started = Instant::now();
     let (ss, ts): (Vec<String>, Vec<String>) =
         plan.tables.iter().map(|t| resolve(t, schema)).unzip();
-    let res = savepoint(conn, SIZES_SQL, async |c| {
+    let res = savepoint(conn, async |c| {
         sqlx::query(SIZES_SQL)
             .bind(&ss)
             .bind(&ts)

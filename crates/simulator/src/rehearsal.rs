@@ -51,6 +51,7 @@ use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 use crate::SimError;
 use crate::conn::{connect_options, redacted, sqlstate_and_message};
 use crate::control::CancelToken;
+use crate::dump::{DumpCache, dump_schemas, pg_env};
 use crate::ident::quote_ident;
 
 /// Where the rehearsal runs.
@@ -358,23 +359,6 @@ impl Drop for ShadowDb {
 // Cloning
 // ---------------------------------------------------------------------------------------------
 
-fn pg_env(cmd: &mut tokio::process::Command, spec: &ConnectionSpec, database: &str) {
-    cmd.env("PGHOST", &spec.host)
-        .env("PGPORT", spec.port.to_string())
-        .env("PGUSER", &spec.user)
-        .env("PGDATABASE", database)
-        .env("PGAPPNAME", crate::conn::APPLICATION_NAME)
-        .env("PGCONNECT_TIMEOUT", "15")
-        .env_remove("PGSERVICE")
-        .env_remove("PGOPTIONS");
-    if let Some(p) = &spec.password {
-        cmd.env("PGPASSWORD", p.expose());
-    }
-    if let Some(m) = &spec.sslmode {
-        cmd.env("PGSSLMODE", m);
-    }
-}
-
 /// Schemas to clone for `schema`: itself, schemas its foreign keys point into, schemas of its
 /// column types, and schemas named by the migration, that exist on the source.
 pub(crate) async fn schemas_to_clone(
@@ -426,50 +410,8 @@ async fn extensions(conn: &mut PgConnection) -> Result<Vec<(String, String)>, sq
         .collect())
 }
 
-/// `pg_dump --schema-only` of `schemas` of `source_db` (no owners, privileges, publications,
-/// subscriptions, security labels or tablespaces), with `--lock-wait-timeout` so the dump never
-/// waits behind — or makes a deploy queue behind — a lock another session holds. Returns the
-/// SQL script as bytes. Used to clone a shard's structure into a shadow.
-pub async fn dump_schemas(
-    bin_dir: &Path,
-    source: &ConnectionSpec,
-    source_db: &str,
-    schemas: &[String],
-) -> Result<Vec<u8>, SimError> {
-    let mut dump = tokio::process::Command::new(bin_dir.join("pg_dump"));
-    // pg_dump holds ACCESS SHARE on every dumped table until it ends: never wait for a lock
-    // another session holds (a deploy's ACCESS EXCLUSIVE would otherwise queue behind us).
-    dump.arg("--schema-only")
-        .arg("--lock-wait-timeout=5s")
-        .arg("--no-owner")
-        .arg("--no-privileges")
-        .arg("--no-publications")
-        .arg("--no-subscriptions")
-        .arg("--no-security-labels")
-        .arg("--no-tablespaces");
-    for s in schemas {
-        // A pg_dump pattern: inside double quotes, * ? . are literal and "" is a quote.
-        dump.arg(format!("--schema={}", quote_ident(s)));
-    }
-    pg_env(&mut dump, source, source_db);
-    dump.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let out = dump.output().await.map_err(|e| SimError::PgTool {
-        program: "pg_dump".into(),
-        message: format!("cannot run {}: {e}", bin_dir.join("pg_dump").display()),
-    })?;
-    if !out.status.success() {
-        return Err(SimError::PgTool {
-            program: "pg_dump".into(),
-            message: tail(&String::from_utf8_lossy(&out.stderr)),
-        });
-    }
-    Ok(out.stdout)
-}
-
 /// Clone `schemas` of the source database into the shadow database. Returns psql's error lines.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn clone_schemas(
     bin_dir: &Path,
     source: &ConnectionSpec,
@@ -478,6 +420,7 @@ pub(crate) async fn clone_schemas(
     schemas: &[String],
     shadow: &ConnectionSpec,
     shadow_db: &str,
+    cache: Option<&DumpCache>,
 ) -> Result<Vec<String>, SimError> {
     // Extensions first (best effort).
     let mut pre = String::new();
@@ -490,7 +433,10 @@ pub(crate) async fn clone_schemas(
             ));
         }
     }
-    let dump = dump_schemas(bin_dir, source, source_db, schemas).await?;
+    let dump = match cache {
+        Some(c) => c.dump(bin_dir, source, source_db, schemas).await?,
+        None => std::sync::Arc::new(dump_schemas(bin_dir, source, source_db, schemas).await?),
+    };
     let mut script = pre.into_bytes();
     script.extend_from_slice(&dump);
 
@@ -501,7 +447,10 @@ pub(crate) async fn clone_schemas(
         .arg("ON_ERROR_STOP=0")
         .arg("-f")
         .arg("-");
-    pg_env(&mut psql, shadow, shadow_db);
+    let _passfile = pg_env(&mut psql, shadow, shadow_db).map_err(|e| SimError::PgTool {
+        program: "psql".into(),
+        message: format!("cannot pass the password: {e}"),
+    })?;
     psql.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -544,6 +493,40 @@ fn tail(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Statement execution
 // ---------------------------------------------------------------------------------------------
+
+/// Whether `sql` starts (after comments) with a command that ends or splits a transaction:
+/// `COMMIT`, `END`, `ROLLBACK` (but not `ROLLBACK TO`), `ABORT`, `BEGIN`, `START TRANSACTION`,
+/// `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`. The in-place rehearsal never
+/// sends these to the target, whatever the parser made of them.
+pub fn ends_transaction(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        let t = rest.trim_start();
+        if let Some(after) = t.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = t.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            rest = t;
+            break;
+        }
+    }
+    let words: Vec<String> = rest
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let first = words.first().map(String::as_str).unwrap_or("");
+    let second = words.get(1).map(String::as_str).unwrap_or("");
+    match first {
+        "COMMIT" | "END" | "ABORT" | "BEGIN" => true,
+        "ROLLBACK" => second != "TO",
+        "START" => second == "TRANSACTION",
+        "PREPARE" => second == "TRANSACTION",
+        _ => false,
+    }
+}
 
 /// Whether PostgreSQL refuses to run the statement inside a transaction block.
 pub fn runs_outside_transaction(st: &Statement) -> bool {
@@ -678,8 +661,21 @@ struct Engine<'a> {
 }
 
 impl Engine<'_> {
+    /// Our own control statements (`BEGIN`, `SAVEPOINT …`, `SET LOCAL …`).
     async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *self.conn)
+            .await
+            .map(|_| ())
+    }
+
+    /// One statement of the migration, over the extended query protocol: the server accepts
+    /// exactly one command per message, so a statement whose text the server would read as
+    /// several (a split that disagreed with the server's lexer) is an error instead of running
+    /// a second, unobserved command.
+    async fn exec_user(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(AssertSqlSafe(sql.to_string()))
+            .persistent(false)
             .execute(&mut *self.conn)
             .await
             .map(|_| ())
@@ -699,7 +695,7 @@ impl Engine<'_> {
     ) -> Result<StatementRehearsal, sqlx::Error> {
         let before = relations(self.conn, &self.schemas).await?;
         let t0 = Instant::now();
-        let r = self.exec(&st.sql).await;
+        let r = self.exec_user(&st.sql).await;
         let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
         let mut rec = StatementRehearsal {
             index: st.index,
@@ -797,7 +793,7 @@ impl Engine<'_> {
     async fn run_bare(&mut self, st: &Statement) -> Result<StatementRehearsal, sqlx::Error> {
         let before = relations(self.conn, &self.schemas).await?;
         let t0 = Instant::now();
-        let r = self.exec(&st.sql).await;
+        let r = self.exec_user(&st.sql).await;
         let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
         let mut rec = StatementRehearsal {
             index: st.index,
@@ -940,7 +936,7 @@ pub(crate) async fn run_on_shadow(
                     out.push(simple(st, StatementOutcome::Succeeded, true, 0.0));
                 } else {
                     let t0 = Instant::now();
-                    match e.exec(&st.sql).await {
+                    match e.exec_user(&st.sql).await {
                         Ok(()) => {
                             open = Some(OpenTx {
                                 id: st.tx.transaction,
@@ -961,7 +957,7 @@ pub(crate) async fn run_on_shadow(
                     continue;
                 }
                 let t0 = Instant::now();
-                let r = e.exec(&st.sql).await;
+                let r = e.exec_user(&st.sql).await;
                 open = None;
                 match r {
                     Ok(()) => out.push(simple(st, StatementOutcome::Succeeded, true, ms(t0))),
@@ -972,7 +968,7 @@ pub(crate) async fn run_on_shadow(
             }
             Some(TxControl::Savepoint) => {
                 let t0 = Instant::now();
-                match e.exec(&st.sql).await {
+                match e.exec_user(&st.sql).await {
                     Ok(()) => {
                         if st
                             .sql
@@ -1085,9 +1081,11 @@ pub(crate) async fn run_in_place(
     );
     sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
     let result = async {
-        sqlx::raw_sql(AssertSqlSafe(timeouts.clone()))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "{timeouts}; SET LOCAL deployclaw.in_place_guard = 'on'"
+        )))
+        .execute(&mut *conn)
+        .await?;
         sqlx::query("SELECT set_config('search_path', $1, true)")
             .bind(format!("{}, public", quote_ident(shard_schema)))
             .execute(&mut *conn)
@@ -1139,6 +1137,18 @@ pub(crate) async fn run_in_place(
                 }
                 _ => {}
             }
+            if ends_transaction(&st.sql) {
+                // A transaction-control statement the parser did not classify (`END`,
+                // `ABORT`, `PREPARE TRANSACTION`, ...): running it would end the rehearsal's
+                // transaction on the target.
+                out.push(not_run(
+                    st,
+                    NotRunReason::TransactionControl,
+                    version,
+                    shard_schema,
+                ));
+                continue;
+            }
             if runs_outside_transaction(st) {
                 out.push(not_run(
                     st,
@@ -1184,6 +1194,19 @@ pub(crate) async fn run_in_place(
                     e.exec("RELEASE SAVEPOINT deployclaw_stmt").await?;
                 }
                 out.push(rec);
+            }
+            // Still inside the rehearsal's own transaction? (`SET LOCAL` of the guard vanishes
+            // with the transaction.) If a statement ended it anyhow, stop at once.
+            let guard: Option<String> =
+                sqlx::query_scalar("SELECT current_setting('deployclaw.in_place_guard', true)")
+                    .fetch_one(&mut *e.conn)
+                    .await?;
+            if guard.as_deref() != Some("on") {
+                return Err(sqlx::Error::Protocol(format!(
+                    "statement {} (line {}) ended the in-place rehearsal's transaction; rehearsal stopped",
+                    st.index + 1,
+                    st.span.line
+                )));
             }
             if sets_timeouts(st) {
                 // The migration may have changed the timeouts: ours stay in force.
@@ -1268,5 +1291,41 @@ fn collect_schemas(v: &serde_json::Value, out: &mut BTreeSet<String>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ends_transaction;
+
+    #[test]
+    fn transaction_enders_are_recognised_behind_comments() {
+        for sql in [
+            "COMMIT",
+            "end",
+            "END TRANSACTION",
+            "abort",
+            "ROLLBACK",
+            "rollback prepared 'x'",
+            "COMMIT PREPARED 'x'",
+            "PREPARE TRANSACTION 'x'",
+            "BEGIN",
+            "start transaction read write",
+            "-- a comment\nCOMMIT",
+            "/* block */ /* two */ END",
+        ] {
+            assert!(ends_transaction(sql), "{sql}");
+        }
+        for sql in [
+            "ROLLBACK TO SAVEPOINT a",
+            "ALTER TABLE t ADD COLUMN c int",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "PREPARE q AS SELECT 1",
+            "CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END",
+            "-- COMMIT\nSELECT 1",
+            "ENDPOINT",
+        ] {
+            assert!(!ends_transaction(sql), "{sql}");
+        }
     }
 }

@@ -53,6 +53,9 @@ pub struct SimOptions {
     /// the probe transaction after the built-in probes, each under its own savepoint; results in
     /// [`ShardEvidence::custom_probes`]. Names must be unique and non-empty. Default: none.
     pub custom_probes: Vec<CustomProbe>,
+    /// Share the rehearsal's `pg_dump` of a shard with other users of the same cache in this
+    /// run (the rollback proof clones the same shard). Default: none (dump on its own).
+    pub dump_cache: Option<std::sync::Arc<crate::DumpCache>>,
 }
 
 impl Default for SimOptions {
@@ -70,6 +73,7 @@ impl Default for SimOptions {
             calibration_rows: 100_000,
             throughput: None,
             custom_probes: Vec::new(),
+            dump_cache: None,
         }
     }
 }
@@ -299,12 +303,12 @@ async fn probe_shard(
             return out;
         }
     };
-    let prep = async {
-        let pid = backend_pid(&mut conn).await?;
-        let v = rehearsal::server_version(&mut conn).await?;
-        Ok::<_, sqlx::Error>((pid, v))
-    }
-    .await;
+    let prep = sqlx::query_as::<_, (i32, String)>(
+        "SELECT pg_backend_pid(), current_setting('server_version_num')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map(|(pid, v)| (pid, v.trim().parse::<u32>().map(|n| n / 10000).unwrap_or(0)));
     let (pid, version) = match prep {
         Ok(x) => x,
         Err(e) => {
@@ -465,7 +469,11 @@ async fn rehearse_all(
     let server = match server {
         Ok(s) => {
             steps.push(
-                "start shadow",
+                if options.shadow.is_some() {
+                    "connect shadow"
+                } else {
+                    "start shadow"
+                },
                 format!(
                     "{} (PostgreSQL {})",
                     if options.shadow.is_some() {
@@ -498,45 +506,15 @@ async fn rehearse_all(
     // Calibration.
     if options.calibrate && options.throughput.is_none() && !cancel.is_cancelled() {
         let t0 = Instant::now();
-        match server.create_db().await {
-            Ok(db) => {
-                let r = async {
-                    let mut c =
-                        rehearsal::shadow_connection(&server.spec, &db.name, "public", limits)
-                            .await?;
-                    let r = calibrate(&mut c, options.calibration_rows).await;
-                    let _ = c.close().await;
-                    r.map_err(|source| SimError::Shadow {
-                        url: server.spec.redacted_url(),
-                        what: "calibrate".into(),
-                        source,
-                    })
-                }
-                .await;
-                let _ = db.drop_now().await;
-                match r {
-                    Ok(t) => {
-                        tp = t;
-                        progress.event(ProgressEvent::Calibrated {
-                            scan_mb_per_s: t.scan_mb_per_s,
-                            rewrite_mb_per_s: t.rewrite_mb_per_s,
-                            index_mb_per_s: t.index_mb_per_s,
-                        });
-                        steps.push(
-                            "calibrate",
-                            format!(
-                                "{:.1} MB sample: scan {:.0} MB/s, rewrite {:.0} MB/s, index build {:.0} MB/s, catalog change {:.1} ms",
-                                t.sample_mb, t.scan_mb_per_s, t.rewrite_mb_per_s, t.index_mb_per_s, t.catalog_ms
-                            ),
-                            t0.elapsed(),
-                        );
-                    }
-                    Err(e) => steps.push(
-                        "calibrate",
-                        format!("failed, using defaults: {e}"),
-                        t0.elapsed(),
-                    ),
-                }
+        match calibrate_server(&server, options.calibration_rows, limits).await {
+            Ok(t) => {
+                tp = t;
+                progress.event(ProgressEvent::Calibrated {
+                    scan_mb_per_s: t.scan_mb_per_s,
+                    rewrite_mb_per_s: t.rewrite_mb_per_s,
+                    index_mb_per_s: t.index_mb_per_s,
+                });
+                steps.push("calibrate", calibration_summary(&t), t0.elapsed());
             }
             Err(e) => steps.push(
                 "calibrate",
@@ -554,7 +532,17 @@ async fn rehearse_all(
             fingerprint: job.fingerprint.clone(),
             shard: job.shard.id.clone(),
         });
-        let r = rehearse_on_shadow(migration, &job, &server, limits, &named, cancel, steps).await;
+        let r = rehearse_on_shadow(
+            migration,
+            &job,
+            &server,
+            limits,
+            &named,
+            options.dump_cache.as_deref(),
+            cancel,
+            steps,
+        )
+        .await;
         steps.push(
             "rehearse",
             format!(
@@ -573,6 +561,52 @@ async fn rehearse_all(
     }
     drop(server);
     (results, tp)
+}
+
+/// One line about a calibration, for the step log.
+pub fn calibration_summary(t: &Throughput) -> String {
+    format!(
+        "{:.1} MB sample: scan {:.0} MB/s, rewrite {:.0} MB/s, index build {:.0} MB/s, catalog change {:.1} ms",
+        t.sample_mb, t.scan_mb_per_s, t.rewrite_mb_per_s, t.index_mb_per_s, t.catalog_ms
+    )
+}
+
+/// Calibrate in a scratch database of `server` (dropped afterwards).
+async fn calibrate_server(
+    server: &ShadowServer,
+    rows: u32,
+    limits: RehearsalLimits,
+) -> Result<Throughput, SimError> {
+    let db = server.create_db().await?;
+    let r = async {
+        let mut c = rehearsal::shadow_connection(&server.spec, &db.name, "public", limits).await?;
+        let r = calibrate(&mut c, rows).await;
+        let _ = c.close().await;
+        r.map_err(|source| SimError::Shadow {
+            url: server.spec.redacted_url(),
+            what: "calibrate".into(),
+            source,
+        })
+    }
+    .await;
+    let _ = db.drop_now().await;
+    r
+}
+
+/// Measure the throughput of the scratch server `shadow` ([`crate::estimate::calibrate`] on
+/// `options.calibration_rows` rows in a database created for it and dropped afterwards), for
+/// a caller that wants to calibrate at a moment of its choosing — before the probes load the
+/// machine — or keep the figures for later runs ([`SimOptions::throughput`]).
+pub async fn calibrate_shadow(
+    shadow: &ConnectionSpec,
+    options: &SimOptions,
+) -> Result<Throughput, SimError> {
+    let server = ShadowServer::external(shadow.clone()).await?;
+    let limits = RehearsalLimits {
+        statement_timeout: options.rehearsal_statement_timeout,
+        lock_timeout: options.lock_timeout,
+    };
+    calibrate_server(&server, options.calibration_rows, limits).await
 }
 
 fn short(fp: &str) -> &str {
@@ -697,12 +731,14 @@ async fn rehearse_in_place(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn rehearse_on_shadow(
     migration: &Migration,
     job: &RehearsalJob,
     server: &ShadowServer,
     limits: RehearsalLimits,
     named: &std::collections::BTreeSet<String>,
+    dump_cache: Option<&crate::DumpCache>,
     cancel: &CancelToken,
     steps: &StepLog,
 ) -> RehearsalResult {
@@ -746,6 +782,7 @@ async fn rehearse_on_shadow(
             &schemas,
             &server.spec,
             &db.name,
+            dump_cache,
         )
         .await;
         let _ = src.close().await;

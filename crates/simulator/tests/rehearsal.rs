@@ -313,6 +313,78 @@ async fn in_place_rehearsal_leaves_the_target_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_place_never_sends_a_transaction_ender_to_the_target() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &setup_sql(SCHEMA)).await;
+    let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
+    // Every way to end the rehearsal's transaction, whether the parser classifies it or not;
+    // had one of them run, the ALTERs after it would have been committed on the target.
+    let m = migration(
+        "ALTER TABLE t ADD COLUMN x1 int;
+END;
+ALTER TABLE t ADD COLUMN x2 int;
+ABORT;
+ALTER TABLE t ADD COLUMN x3 int;
+PREPARE TRANSACTION 'deployclaw_test';
+ALTER TABLE t ADD COLUMN x4 int;
+COMMIT PREPARED 'deployclaw_test';
+/* a comment first */ COMMIT AND CHAIN;
+ALTER TABLE t ADD COLUMN x5 int;
+",
+    );
+    let before = checksum(&pg, "app", SCHEMA).await;
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::InPlace,
+        ..Default::default()
+    });
+    let res = sim
+        .run(
+            &m,
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.setup_error, None);
+    for i in [1, 3, 5, 7, 8] {
+        assert_eq!(
+            r.statements[i].outcome,
+            StatementOutcome::NotRun {
+                reason: NotRunReason::TransactionControl
+            },
+            "statement {i}: {:#?}",
+            r.statements[i]
+        );
+    }
+    for i in [0, 2, 4, 6, 9] {
+        assert_eq!(
+            r.statements[i].outcome,
+            StatementOutcome::Succeeded,
+            "statement {i}: {:#?}",
+            r.statements[i]
+        );
+    }
+    assert_eq!(
+        checksum(&pg, "app", SCHEMA).await,
+        before,
+        "in-place rehearsal changed the target"
+    );
+    let mut c = conn(&pg, "app").await;
+    let prepared: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_prepared_xacts")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(prepared, 0, "a prepared transaction was left on the target");
+    drop(c);
+    assert!(leftover_sessions(&pg).await.is_empty());
+    assert_eq!(foreign_locks(&pg, "app").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_instance_does_not_stop_the_others() {
     let pg = start().await;
     let dead = start().await;

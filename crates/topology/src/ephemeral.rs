@@ -56,6 +56,14 @@ pub struct EphemeralOptions {
     pub start_timeout_secs: u32,
     /// OS user to run the server programs as when this process is root.
     pub run_as: String,
+    /// A directory where a pristine data directory made by `initdb` is kept and copied for the
+    /// next clusters instead of running `initdb` again (copying ~30 MB takes ~0.05 s; `initdb`
+    /// takes 0.4–0.6 s of CPU). The template is never started; it is keyed by the server
+    /// binaries (path, size and modification time of `postgres`) and the user it belongs to,
+    /// created atomically (written under a temporary name, then renamed), used only when it is
+    /// owned by this process's user and not readable by others, and rebuilt when a cluster made
+    /// from it fails to start. `None` (the default) always runs `initdb`.
+    pub template_cache: Option<PathBuf>,
 }
 
 impl Default for EphemeralOptions {
@@ -66,6 +74,7 @@ impl Default for EphemeralOptions {
             settings: Vec::new(),
             start_timeout_secs: 60,
             run_as: "postgres".to_string(),
+            template_cache: None,
         }
     }
 }
@@ -155,35 +164,20 @@ impl EphemeralPg {
         }
         let data_dir = dir.join("data");
 
-        // initdb
-        let out = command(&bin_dir.join("initdb"), run_as, &dir)
-            .arg("-D")
-            .arg(&data_dir)
-            .args([
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "--no-sync",
-                "-U",
-                "postgres",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                TopologyError::io(format!("run {}", bin_dir.join("initdb").display()), e)
-            })?;
-        if !out.status.success() {
-            return Err(TopologyError::PgCommandFailed {
-                program: "initdb".into(),
-                status: out.status.to_string(),
-                dir: dir.clone(),
-                log_tail: tail(
-                    &String::from_utf8_lossy(&[out.stdout, out.stderr].concat()),
-                    15,
-                ),
-            });
+        let template = opts
+            .template_cache
+            .as_deref()
+            .and_then(|cache| Template::locate(cache, &bin_dir, run_as));
+        let mut from_template = template
+            .as_ref()
+            .is_some_and(|t| t.copy_into(&data_dir, run_as).is_ok());
+        if !from_template {
+            let _ = std::fs::remove_dir_all(&data_dir);
+            initdb(&bin_dir, run_as, &dir, &data_dir)?;
+            if let Some(t) = &template {
+                // Best effort: a cache that cannot be written only costs the next initdb.
+                let _ = t.store(&data_dir);
+            }
         }
         let version = std::fs::read_to_string(data_dir.join("PG_VERSION"))
             .ok()
@@ -243,6 +237,30 @@ impl EphemeralPg {
                 String::from_utf8_lossy(&out.stderr),
                 server_log
             );
+            if from_template {
+                // A cluster copied from the cached template did not start: forget the template,
+                // make this one with initdb and try once more.
+                from_template = false;
+                if let Some(t) = &template {
+                    t.discard();
+                }
+                let _ = command(&bin_dir.join("pg_ctl"), run_as, &dir)
+                    .arg("-D")
+                    .arg(&data_dir)
+                    .args(["-m", "immediate", "-w", "-s", "stop"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = std::fs::remove_dir_all(&data_dir);
+                let _ = std::fs::write(&log, "");
+                initdb(&bin_dir, run_as, &dir, &data_dir)?;
+                if let Some(t) = &template {
+                    let _ = t.store(&data_dir);
+                }
+                write_config(&data_dir, &dir, &opts.settings)?;
+                continue;
+            }
             return Err(TopologyError::PgCommandFailed {
                 program: "pg_ctl start".into(),
                 status: out.status.to_string(),
@@ -451,6 +469,178 @@ impl Inner {
     }
 }
 
+/// Run `initdb` into `data_dir` (trust authentication, UTF-8, C.UTF-8 locale, superuser
+/// `postgres`, no fsync).
+fn initdb(
+    bin_dir: &Path,
+    run_as: Option<(u32, u32)>,
+    dir: &Path,
+    data_dir: &Path,
+) -> Result<(), TopologyError> {
+    let out = command(&bin_dir.join("initdb"), run_as, dir)
+        .arg("-D")
+        .arg(data_dir)
+        .args(INITDB_ARGS)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| TopologyError::io(format!("run {}", bin_dir.join("initdb").display()), e))?;
+    if !out.status.success() {
+        return Err(TopologyError::PgCommandFailed {
+            program: "initdb".into(),
+            status: out.status.to_string(),
+            dir: dir.to_path_buf(),
+            log_tail: tail(
+                &String::from_utf8_lossy(&[out.stdout, out.stderr].concat()),
+                15,
+            ),
+        });
+    }
+    Ok(())
+}
+
+const INITDB_ARGS: [&str; 8] = [
+    "-A",
+    "trust",
+    "-E",
+    "UTF8",
+    "--locale=C.UTF-8",
+    "--no-sync",
+    "-U",
+    "postgres",
+];
+
+/// A cached, never-started data directory (see [`EphemeralOptions::template_cache`]).
+struct Template {
+    cache: PathBuf,
+    path: PathBuf,
+}
+
+impl Template {
+    /// The template for these binaries in `cache`, creating `cache` (mode 0700) if needed.
+    /// `None` when the cache directory is not ours or the binaries cannot be identified.
+    fn locate(cache: &Path, bin_dir: &Path, run_as: Option<(u32, u32)>) -> Option<Template> {
+        use sha2::{Digest, Sha256};
+        use std::os::unix::fs::MetadataExt as _;
+        if !cache.exists() {
+            std::fs::create_dir_all(cache).ok()?;
+            std::fs::set_permissions(cache, std::fs::Permissions::from_mode(0o700)).ok()?;
+        }
+        let meta = std::fs::symlink_metadata(cache).ok()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+            return None;
+        }
+        let postgres = std::fs::metadata(bin_dir.join("postgres")).ok()?;
+        let mut h = Sha256::new();
+        h.update(b"deployclaw-pg-template-v1\0");
+        h.update(bin_dir.as_os_str().as_encoded_bytes());
+        h.update(format!(
+            "\0{}\0{}\0{}\0{:?}\0{}",
+            postgres.len(),
+            postgres.mtime(),
+            postgres.mtime_nsec(),
+            run_as,
+            INITDB_ARGS.join(" ")
+        ));
+        let key = hex::encode(&h.finalize()[..8]);
+        Some(Template {
+            cache: cache.to_path_buf(),
+            path: cache.join(format!("pg-template-{key}")),
+        })
+    }
+
+    /// Whether the template exists, is complete and is private to this user.
+    fn usable(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(meta) = std::fs::symlink_metadata(&self.path) else {
+            return false;
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        meta.is_dir()
+            && meta.uid() == me
+            && meta.mode() & 0o077 == 0
+            && self.path.join("PG_VERSION").is_file()
+            && self.path.join("global/pg_control").is_file()
+    }
+
+    /// Copy the template to `data_dir` (which must not exist), owned by `run_as` when given.
+    fn copy_into(&self, data_dir: &Path, run_as: Option<(u32, u32)>) -> std::io::Result<()> {
+        if !self.usable() {
+            return Err(std::io::Error::other("no usable template"));
+        }
+        copy_tree(&self.path, data_dir, run_as)
+    }
+
+    /// Keep a copy of the freshly initialised `data_dir` as the template (atomically: copied
+    /// under a temporary name, then renamed; a template another process stored first wins).
+    fn store(&self, data_dir: &Path) -> std::io::Result<()> {
+        if self.usable() {
+            return Ok(());
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tmp = self
+            .cache
+            .join(format!(".tmp-template-{}-{nanos:x}", std::process::id()));
+        let r = copy_tree(data_dir, &tmp, None).and_then(|()| {
+            if self.path.exists() {
+                // An unusable leftover (incomplete or foreign): replace it.
+                std::fs::remove_dir_all(&self.path)?;
+            }
+            std::fs::rename(&tmp, &self.path)
+        });
+        if r.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        r
+    }
+
+    /// Remove the template (a cluster made from it did not start).
+    fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Copy a directory tree of regular files (no symlinks, no special files), keeping modes, and
+/// give every copy to `owner` when set.
+fn copy_tree(src: &Path, dst: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(src)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            src.display()
+        )));
+    }
+    std::fs::create_dir(dst)?;
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(0o700))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(dst, Some(uid), Some(gid))?;
+    }
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let ty = entry.file_type()?;
+        let to = dst.join(entry.file_name());
+        if ty.is_dir() {
+            copy_tree(&entry.path(), &to, owner)?;
+        } else if ty.is_file() {
+            std::fs::copy(entry.path(), &to)?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&to, Some(uid), Some(gid))?;
+            }
+        } else {
+            return Err(std::io::Error::other(format!(
+                "{} is not a regular file or directory",
+                entry.path().display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Removes a half-made cluster directory (and stops a half-started server) on early return.
 struct DirGuard(Option<PathBuf>);
 
@@ -513,8 +703,18 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Find the server binaries: `pg_config --bindir`, `/usr/lib/postgresql/<N>/bin` (highest N),
-/// then `PATH` (following symlinks of `initdb`).
+/// then `PATH` (following symlinks of `initdb`). The first successful answer is remembered for
+/// the rest of the process (the search runs `pg_config`).
 pub fn find_bin_dir() -> Result<PathBuf, TopologyError> {
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(d) = FOUND.get() {
+        return Ok(d.clone());
+    }
+    let d = search_bin_dir()?;
+    Ok(FOUND.get_or_init(|| d).clone())
+}
+
+fn search_bin_dir() -> Result<PathBuf, TopologyError> {
     let mut searched = Vec::new();
     if let Ok(out) = Command::new("pg_config")
         .arg("--bindir")

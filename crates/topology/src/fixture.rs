@@ -540,12 +540,23 @@ pub async fn start_fleet(
     instances: usize,
     spec: &FixtureSpec,
 ) -> Result<EphemeralFleet, TopologyError> {
+    start_fleet_with(instances, spec, &EphemeralOptions::default()).await
+}
+
+/// [`start_fleet`] with these options for the clusters (e.g. an `initdb` template cache).
+pub async fn start_fleet_with(
+    instances: usize,
+    spec: &FixtureSpec,
+    ephemeral: &EphemeralOptions,
+) -> Result<EphemeralFleet, TopologyError> {
     let instances = instances.max(1);
-    let clusters = tokio::task::spawn_blocking(move || {
-        EphemeralPg::start_many(instances, &EphemeralOptions::default())
-    })
-    .await
-    .map_err(|e| TopologyError::io("start clusters", std::io::Error::other(e.to_string())))??;
+    let ephemeral = ephemeral.clone();
+    let clusters =
+        tokio::task::spawn_blocking(move || EphemeralPg::start_many(instances, &ephemeral))
+            .await
+            .map_err(|e| {
+                TopologyError::io("start clusters", std::io::Error::other(e.to_string()))
+            })??;
     let base = spec.tenants / instances;
     let extra = spec.tenants % instances;
     let mut next = spec.first_tenant;

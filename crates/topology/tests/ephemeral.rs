@@ -132,3 +132,88 @@ fn watchdog_cleans_up_after_sigkill() {
         "server {pid} or dir {dir:?} survived the owner's SIGKILL"
     );
 }
+
+fn templates(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(cache)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("pg-template-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+async fn works(pg: &EphemeralPg) {
+    let pool = pg.pool("postgres", 1).await.expect("pool");
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM pg_database")
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert!(n >= 3, "{n} databases");
+    pool.close().await;
+}
+
+/// With a template cache the first cluster is made by initdb and kept (never started) as the
+/// template; the next ones are copies of it. A template that does not start is thrown away and
+/// rebuilt; one that is incomplete is ignored; clusters never share a data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_cache_is_used_verified_and_rebuilt() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let opts = EphemeralOptions {
+        template_cache: Some(cache.path().join("deployclaw")),
+        ..EphemeralOptions::default()
+    };
+    let cache_dir = cache.path().join("deployclaw");
+
+    let a = EphemeralPg::start_async(opts.clone()).await.expect("first");
+    works(&a).await;
+    let t = templates(&cache_dir);
+    assert_eq!(t.len(), 1, "one template after the first start: {t:?}");
+    let tpl = t[0].clone();
+    assert!(tpl.join("PG_VERSION").is_file());
+    assert!(
+        !tpl.join("postmaster.pid").exists(),
+        "the template must never be started"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&tpl).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "template readable by others: {mode:o}");
+
+    // The second cluster comes from the template: its own directory, same contents.
+    let b = EphemeralPg::start_async(opts.clone())
+        .await
+        .expect("second");
+    works(&b).await;
+    assert_ne!(a.data_dir(), b.data_dir());
+    assert_eq!(templates(&cache_dir), vec![tpl.clone()]);
+    drop(a);
+    drop(b);
+
+    // A broken template (it starts no server) is discarded and rebuilt by initdb.
+    std::fs::write(tpl.join("postgresql.conf"), "this is not a setting\n").unwrap();
+    let c = EphemeralPg::start_async(opts.clone())
+        .await
+        .expect("after a broken template");
+    works(&c).await;
+    let conf = std::fs::read_to_string(tpl.join("postgresql.conf")).expect("template rebuilt");
+    assert!(
+        !conf.contains("this is not a setting"),
+        "the broken template was not replaced"
+    );
+    drop(c);
+
+    // An incomplete one (no pg_control) is not used at all, and replaced.
+    std::fs::remove_file(tpl.join("global/pg_control")).unwrap();
+    let d = EphemeralPg::start_async(opts)
+        .await
+        .expect("after an incomplete template");
+    works(&d).await;
+    assert!(tpl.join("global/pg_control").is_file());
+    drop(d);
+}

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use gates::{Config, Finding, Registry, Severity};
 use migration_parser::{ParseError, ParseOptions, PgVersion, TransactionMode};
 use report::lint::{LintedFile, RuleInfo, Summary, TextOptions, ToolInfo};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Output format of `deployclaw lint`.
@@ -258,10 +258,10 @@ fn collect(
                 "error: `-` (standard input) given more than once".into(),
             ));
         }
-        let mut buf = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| {
+        let buf = deployclaw::input::read_capped_from(std::io::stdin().lock()).map_err(|e| {
             InputError(format!(
-                "{STDIN_NAME}: error: cannot read standard input: {e}"
+                "{STDIN_NAME}: error: cannot read standard input: {}",
+                io_msg(&e)
             ))
         })?;
         out.push((STDIN_NAME.to_string(), buf));
@@ -279,14 +279,14 @@ fn collect(
             eprintln!("{shown}: warning: no .sql files in this directory");
         }
         for f in files {
-            let bytes = std::fs::read(&f)
+            let bytes = deployclaw::input::read_capped(&f)
                 .map_err(|e| InputError(format!("{}: error: {}", f.display(), io_msg(&e))))?;
             out.push((f.display().to_string(), bytes));
         }
         return Ok(());
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
+    let bytes = deployclaw::input::read_capped(path)
+        .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     out.push((shown, bytes));
     Ok(())
 }
@@ -502,7 +502,7 @@ fn load_config(path: Option<&Path>) -> Result<(Config, Registry), InputError> {
         return Ok((Config::default(), Registry::builtin()));
     };
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path)
+    let text = deployclaw::input::read_capped_to_string(&path)
         .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     let config =
         Config::from_toml_str(&shown, &text).map_err(|e| InputError(config_error(&shown, &e)))?;

@@ -38,7 +38,7 @@ pub struct KeygenArgs {
 /// does not allow deploying (expired, approval needed, RED fleet); 2 when the report was
 /// changed, signed by another key or the migration file differs; 3 for unreadable input.
 pub fn verify(a: VerifyArgs) -> i32 {
-    let text = match std::fs::read_to_string(&a.report) {
+    let text = match deployclaw::input::read_capped_to_string(&a.report) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("deployclaw: {}: cannot read: {e}", a.report.display());

@@ -112,6 +112,46 @@ pub struct ValidateArgs {
     /// Validity of the approval token, in hours.
     #[arg(long, default_value_t = 24)]
     pub token_hours: i64,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Machine-local caches of `validate-migration` and `demo`: the shadow cluster's `initdb`
+/// template and its throughput calibration (`deployclaw::cache`).
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Directory for deployclaw's caches. Default: $XDG_CACHE_HOME/deployclaw, else
+    /// ~/.cache/deployclaw.
+    #[arg(long, env = "DEPLOYCLAW_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use no cache: run initdb for the shadow and calibrate on every run.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+    /// Measure the shadow's throughput again even if a recent calibration is cached.
+    #[arg(long)]
+    pub recalibrate: bool,
+}
+
+impl CacheArgs {
+    /// The cache directory to use, `None` with `--no-cache` or when no home is known.
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        if let Some(d) = &self.cache_dir {
+            return Some(d.clone());
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .map(|h| h.join(".cache"))
+            })?;
+        Some(base.join("deployclaw"))
+    }
 }
 
 /// Arguments of `deployclaw demo`.
@@ -129,6 +169,8 @@ pub struct DemoArgs {
     /// What to print on standard output.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Progress: an indicatif bar on a terminal, plain log lines otherwise.
@@ -224,7 +266,7 @@ pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     let Some(path) = path else {
         return Ok(Config::default());
     };
-    let text = std::fs::read_to_string(&path)
+    let text = deployclaw::input::read_capped_to_string(&path)
         .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
     let config = Config::from_toml_str(&path.display().to_string(), &text)?;
     Ok(config)
@@ -341,6 +383,8 @@ async fn run_async(a: ValidateArgs) -> i32 {
     opts.rollback_file = a.rollback_file.clone();
     opts.policy.allow_yellow = a.allow_yellow;
     opts.lock_budget_ms = a.lock_budget_ms;
+    opts.cache_dir = a.cache.dir();
+    opts.recalibrate = a.cache.recalibrate;
     opts.sim.concurrency = a.concurrency.max(1);
     opts.sim.rehearsal = match a.rehearse {
         Rehearse::Shadow => RehearsalMode::Shadow,
@@ -498,6 +542,8 @@ pub fn demo(a: DemoArgs) -> i32 {
             tenants: a.tenants,
             instances: a.instances,
             report_dir: a.report_dir.clone(),
+            cache_dir: a.cache.dir(),
+            recalibrate: a.cache.recalibrate,
             ..Default::default()
         };
         eprintln!(

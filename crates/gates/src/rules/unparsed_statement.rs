@@ -5,8 +5,8 @@ use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 declare_rule! {
     /// ## What it does
     /// Reports statements deployclaw could not verify: statements `sqlparser` could not parse
-    /// (and that token-level recognition did not identify either), and `DO` blocks, whose
-    /// procedural code no static rule can see into.
+    /// (and that token-level recognition did not identify either), statements too large
+    /// for the parser to analyse (over half a million tokens), and `DO` blocks, whose procedural code no static rule can see into.
     ///
     /// ## Why is this bad?
     /// No rule checked them: they may take any lock, rewrite any table or drop data. The
@@ -46,7 +46,9 @@ impl GateRule for UnparsedStatement {
                         .operations
                         .iter()
                         .any(|op| matches!(op, Operation::Other { .. }));
-                    if is_do {
+                    if stmt.kind.is_too_large() {
+                        format!("could not be verified: {error}, so no rule checked it")
+                    } else if is_do {
                         format!(
                             "DO block: procedural code that no rule can verify (sqlparser: {error})"
                         )

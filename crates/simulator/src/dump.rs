@@ -1,0 +1,356 @@
+//! `pg_dump --schema-only` of a shard's schemas, the [`DumpCache`] that lets the rehearsal and
+//! the rollback proof of one run share a dump, and the environment of the PostgreSQL client
+//! programs (`pg_dump`, `psql`).
+//!
+//! **Passwords never go through the environment.** `PGPASSWORD` is visible to every process of
+//! the same user (and in `ps e` on some systems); PostgreSQL's documentation advises against it.
+//! On Linux the password is written to an anonymous in-memory file (`memfd_create`, mode 0600,
+//! nothing on disk, gone with the process even after `SIGKILL`) that only the one child inherits,
+//! and the child reads it as its `PGPASSFILE` (`/dev/fd/N`). Elsewhere a private temporary file
+//! (mode 0600) is used and removed when the child has finished.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use migration_parser::Migration;
+use sqlx::Connection as _;
+use topology::ConnectionSpec;
+
+use crate::SimError;
+use crate::conn::connect_options;
+use crate::ident::quote_ident;
+
+/// `pg_dump --schema-only` of `schemas` of `source_db` (no owners, privileges, publications,
+/// subscriptions, security labels or tablespaces), with `--lock-wait-timeout` so the dump never
+/// waits behind — or makes a deploy queue behind — a lock another session holds. Returns the
+/// SQL script as bytes. Used to clone a shard's structure into a shadow.
+pub async fn dump_schemas(
+    bin_dir: &Path,
+    source: &ConnectionSpec,
+    source_db: &str,
+    schemas: &[String],
+) -> Result<Vec<u8>, SimError> {
+    let mut dump = tokio::process::Command::new(bin_dir.join("pg_dump"));
+    // pg_dump holds ACCESS SHARE on every dumped table until it ends: never wait for a lock
+    // another session holds (a deploy's ACCESS EXCLUSIVE would otherwise queue behind us).
+    dump.arg("--schema-only")
+        .arg("--lock-wait-timeout=5s")
+        .arg("--no-owner")
+        .arg("--no-privileges")
+        .arg("--no-publications")
+        .arg("--no-subscriptions")
+        .arg("--no-security-labels")
+        .arg("--no-tablespaces");
+    for s in schemas {
+        // A pg_dump pattern: inside double quotes, * ? . are literal and "" is a quote.
+        dump.arg(format!("--schema={}", quote_ident(s)));
+    }
+    let _passfile = pg_env(&mut dump, source, source_db).map_err(|e| SimError::PgTool {
+        program: "pg_dump".into(),
+        message: format!("cannot pass the password: {e}"),
+    })?;
+    dump.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = dump.output().await.map_err(|e| SimError::PgTool {
+        program: "pg_dump".into(),
+        message: format!("cannot run {}: {e}", bin_dir.join("pg_dump").display()),
+    })?;
+    if !out.status.success() {
+        return Err(SimError::PgTool {
+            program: "pg_dump".into(),
+            message: tail(&String::from_utf8_lossy(&out.stderr)),
+        });
+    }
+    Ok(out.stdout)
+}
+
+type DumpCell = Arc<tokio::sync::OnceCell<Result<Arc<Vec<u8>>, String>>>;
+
+/// Runs each distinct `pg_dump` (server, user, database, schemas) once and hands the same
+/// script to every caller — concurrent callers wait for the first. Meant for the lifetime of one
+/// validation run (the rehearsal and the rollback proof clone the same representative shard);
+/// it never expires, so do not keep one across runs.
+#[derive(Debug, Default)]
+pub struct DumpCache {
+    cells: Mutex<HashMap<String, DumpCell>>,
+}
+
+impl DumpCache {
+    /// An empty cache.
+    pub fn new() -> DumpCache {
+        DumpCache::default()
+    }
+
+    /// [`dump_schemas`], once per distinct request.
+    pub async fn dump(
+        &self,
+        bin_dir: &Path,
+        source: &ConnectionSpec,
+        source_db: &str,
+        schemas: &[String],
+    ) -> Result<Arc<Vec<u8>>, SimError> {
+        let key = format!(
+            "{}\0{}\0{}\0{source_db}\0{}",
+            source.host,
+            source.port,
+            source.user,
+            schemas.join("\0")
+        );
+        let cell = {
+            let mut cells = match self.cells.lock() {
+                Ok(c) => c,
+                Err(p) => p.into_inner(),
+            };
+            cells.entry(key).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            dump_schemas(bin_dir, source, source_db, schemas)
+                .await
+                .map(Arc::new)
+                .map_err(|e| match e {
+                    SimError::PgTool { message, .. } => message,
+                    other => other.to_string(),
+                })
+        })
+        .await
+        .clone()
+        .map_err(|message| SimError::PgTool {
+            program: "pg_dump".into(),
+            message,
+        })
+    }
+}
+
+/// The schemas a shadow copy of shard schema `schema` needs: itself, the schemas its foreign
+/// keys point into and its column types live in, and the schemas `migration` names — those that
+/// exist on the source. The rehearsal clones exactly these; so should a rollback proof, so that
+/// both share one dump through a [`DumpCache`].
+pub async fn schemas_to_clone(
+    source: &ConnectionSpec,
+    source_db: &str,
+    schema: &str,
+    migration: &Migration,
+) -> Result<Vec<String>, SimError> {
+    let opts = connect_options(source, source_db).map_err(|e| SimError::PgTool {
+        program: "deployclaw".into(),
+        message: e.to_string(),
+    })?;
+    let mut conn = sqlx::PgConnection::connect_with(&opts)
+        .await
+        .map_err(|source_err| SimError::Shadow {
+            url: crate::conn::redacted(source, source_db),
+            what: "connect to read the schemas to clone".into(),
+            source: source_err,
+        })?;
+    let named: BTreeSet<String> = crate::rehearsal::schemas_named(migration);
+    let r = crate::rehearsal::schemas_to_clone(&mut conn, schema, &named).await;
+    let _ = conn.close().await;
+    r.map_err(|source_err| SimError::Shadow {
+        url: crate::conn::redacted(source, source_db),
+        what: "read the schemas to clone".into(),
+        source: source_err,
+    })
+}
+
+/// Keeps the password file of one client program alive until the program has finished.
+#[derive(Debug)]
+pub(crate) struct Passfile {
+    #[cfg(target_os = "linux")]
+    _fd: std::os::fd::OwnedFd,
+    #[cfg(not(target_os = "linux"))]
+    _file: Option<std::path::PathBuf>,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Drop for Passfile {
+    fn drop(&mut self) {
+        if let Some(p) = self._file.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// One `.pgpass` line matching any host, port, database and user (the file is private to one
+/// child), with `\` and `:` escaped as libpq expects.
+fn passfile_line(password: &str) -> String {
+    let mut line = String::from("*:*:*:*:");
+    for c in password.chars() {
+        if matches!(c, '\\' | ':') {
+            line.push('\\');
+        }
+        if c != '\n' && c != '\r' {
+            line.push(c);
+        }
+    }
+    line.push('\n');
+    line
+}
+
+#[cfg(target_os = "linux")]
+fn passfile_for(
+    cmd: &mut tokio::process::Command,
+    password: &str,
+) -> std::io::Result<Option<Passfile>> {
+    use std::io::Write as _;
+    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; the returned descriptor (or
+    // -1) is owned by us from here on.
+    let raw = unsafe { libc::memfd_create(c"deployclaw-pgpass".as_ptr(), libc::MFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh, valid descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // libpq ignores a password file that group or others can read.
+    // SAFETY: fchmod on a valid descriptor.
+    if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut file = std::fs::File::from(fd.try_clone()?);
+    file.write_all(passfile_line(password).as_bytes())?;
+    let n = fd.as_raw_fd();
+    cmd.env("PGPASSFILE", format!("/dev/fd/{n}"));
+    // SAFETY: the closure only calls fcntl (async-signal-safe) in the child, before exec: the
+    // descriptor loses its close-on-exec flag in that one child, so no other child (and no
+    // server started meanwhile) ever inherits it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(n, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(Some(Passfile { _fd: fd }))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn passfile_for(
+    cmd: &mut tokio::process::Command,
+    password: &str,
+) -> std::io::Result<Option<Passfile>> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = std::env::temp_dir().join(format!(
+        ".deployclaw-pgpass-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    let guard = Passfile {
+        _file: Some(path.clone()),
+    };
+    f.write_all(passfile_line(password).as_bytes())?;
+    cmd.env("PGPASSFILE", &path);
+    Ok(Some(guard))
+}
+
+/// Point a client program at `spec` / `database` through libpq's environment. The password,
+/// if any, goes into a private password file (see the module doc): keep the returned guard
+/// alive until the program has exited.
+pub(crate) fn pg_env(
+    cmd: &mut tokio::process::Command,
+    spec: &ConnectionSpec,
+    database: &str,
+) -> std::io::Result<Option<Passfile>> {
+    cmd.env("PGHOST", &spec.host)
+        .env("PGPORT", spec.port.to_string())
+        .env("PGUSER", &spec.user)
+        .env("PGDATABASE", database)
+        .env("PGAPPNAME", crate::conn::APPLICATION_NAME)
+        .env("PGCONNECT_TIMEOUT", "15")
+        .env_remove("PGSERVICE")
+        .env_remove("PGOPTIONS");
+    if let Some(m) = &spec.sslmode {
+        cmd.env("PGSSLMODE", m);
+    }
+    match &spec.password {
+        Some(p) => {
+            // An inherited PGPASSWORD would take precedence over the password file.
+            cmd.env_remove("PGPASSWORD");
+            passfile_for(cmd, p.expose())
+        }
+        // No password of ours: whatever libpq finds on its own (~/.pgpass, PGPASSFILE).
+        None => Ok(None),
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    let start = lines.len().saturating_sub(5);
+    lines[start..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(password: Option<&str>) -> ConnectionSpec {
+        ConnectionSpec {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            user: "gate".into(),
+            database: "app".into(),
+            password: password.map(|p| topology::Secret::new(p.to_string())),
+            sslmode: None,
+            iam_auth: false,
+        }
+    }
+
+    /// What a child sees: its PGPASSWORD, the mode and content of its PGPASSFILE, and what its
+    /// open descriptors point to.
+    async fn child_view(cmd: &mut tokio::process::Command) -> String {
+        let out = cmd
+            .arg("-c")
+            .arg(
+                r#"echo "pw=${PGPASSWORD-unset}"; f="${PGPASSFILE-}"; \
+                   if [ -n "$f" ]; then echo "mode=$(stat -L -c %a "$f")"; printf 'line=%s\n' "$(cat "$f")"; fi; \
+                   for fd in /proc/self/fd/*; do readlink "$fd"; done"#,
+            )
+            .output()
+            .await
+            .expect("sh runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[tokio::test]
+    async fn password_reaches_only_its_child_through_a_private_passfile() {
+        let secret = "s3cr:t\\pw";
+        let mut with = tokio::process::Command::new("/bin/sh");
+        with.env("PGPASSWORD", "inherited");
+        let guard = pg_env(&mut with, &spec(Some(secret)), "app").expect("passfile");
+        assert!(guard.is_some());
+        // A second child spawned while the first one's password file is open.
+        let mut other = tokio::process::Command::new("/bin/sh");
+        let none = pg_env(&mut other, &spec(None), "app").expect("no passfile");
+        assert!(none.is_none());
+        let seen = child_view(&mut with).await;
+        assert!(seen.contains("pw=unset"), "{seen}");
+        assert!(seen.contains("mode=600"), "{seen}");
+        assert!(seen.contains("line=*:*:*:*:s3cr\\:t\\\\pw"), "{seen}");
+        let other_seen = child_view(&mut other).await;
+        assert!(!other_seen.contains("line="), "{other_seen}");
+        // The first child holds the in-memory password file; the other one does not.
+        assert!(seen.contains("memfd:deployclaw-pgpass"), "{seen}");
+        assert!(
+            !other_seen.contains("deployclaw-pgpass"),
+            "the other child inherited the password file: {other_seen}"
+        );
+        drop(guard);
+    }
+
+    #[test]
+    fn passfile_escapes_separators() {
+        assert_eq!(passfile_line("a:b\\c"), "*:*:*:*:a\\:b\\\\c\n");
+        assert_eq!(passfile_line("plain"), "*:*:*:*:plain\n");
+        assert_eq!(passfile_line("x\ny"), "*:*:*:*:xy\n");
+    }
+}

@@ -1,0 +1,128 @@
+//! The pipeline's machine-local caches (`ValidateOptions::cache_dir`): the first run makes the
+//! shared shadow with initdb and calibrates on it, and keeps both; the next run copies the
+//! template and reuses the calibration (and says so in the execution log); `recalibrate`
+//! measures again; a run without a cache directory writes nothing. Verdicts and the target do
+//! not change either way.
+
+mod common;
+
+use deployclaw::pipeline::{ValidateOptions, validate};
+use deployclaw::report::ValidationReport;
+use deployclaw::simulator::{CancelToken, NoProgress};
+use deployclaw::topology::fixture::{FixtureSpec, Plant, start_fleet};
+
+fn step<'a>(r: &'a ValidationReport, action: &str) -> Option<&'a str> {
+    r.steps
+        .iter()
+        .find(|s| s.action == action)
+        .map(|s| s.details.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_and_calibration_are_cached_and_reused() {
+    let spec = FixtureSpec {
+        tenants: 4,
+        rows: 30,
+        ..FixtureSpec::default()
+    }
+    .plant(3, Plant::OrphanedCoupons { rows: 1 });
+    let fx = start_fleet(1, &spec).await.expect("fleet");
+    let before = common::fingerprint_instances(&fx.fleet.instances).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sql = std::path::PathBuf::from(common::MIGRATION);
+    let cache = dir.path().join("cache");
+    let run = |recalibrate: bool, cache_dir: Option<std::path::PathBuf>| {
+        let mut o = ValidateOptions::new(&sql);
+        o.sim.calibration_rows = 20_000;
+        o.cache_dir = cache_dir;
+        o.recalibrate = recalibrate;
+        o
+    };
+
+    // 1. Cold: calibrated now, template and calibration stored.
+    let first = validate(
+        &run(false, Some(cache.clone())),
+        &fx.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("first run");
+    let cal = step(&first, "calibrate").expect("calibrate step");
+    assert!(cal.contains("MB sample"), "{cal}");
+    assert!(!cal.contains("cached"), "{cal}");
+    assert!(
+        step(&first, "start shadow")
+            .is_some_and(|d| d.contains("shared by the rehearsal and the rollback proof")),
+        "{:#?}",
+        first.steps
+    );
+    assert!(cache.join("calibration.json").is_file());
+    let templates: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pg-template-"))
+        .collect();
+    assert_eq!(templates.len(), 1, "{templates:?}");
+    assert!(first.rollback.tested, "{:?}", first.rollback);
+
+    // 2. Warm: the same verdicts, from the cached calibration.
+    let second = validate(
+        &run(false, Some(cache.clone())),
+        &fx.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("second run");
+    let cal = step(&second, "calibrate").expect("calibrate step");
+    assert!(
+        cal.starts_with("cached calibration of this machine"),
+        "{cal}"
+    );
+    let gates = |r: &ValidationReport| -> Vec<(String, String)> {
+        r.shards
+            .iter()
+            .map(|s| (s.shard.clone(), s.gate.to_string()))
+            .collect()
+    };
+    assert_eq!(gates(&first), gates(&second));
+    assert!(second.rollback.tested);
+
+    // 3. Recalibrate: measured again, despite the cache.
+    let third = validate(
+        &run(true, Some(cache.clone())),
+        &fx.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("third run");
+    let cal = step(&third, "calibrate").expect("calibrate step");
+    assert!(
+        cal.contains("MB sample") && !cal.contains("cached"),
+        "{cal}"
+    );
+
+    // 4. No cache directory: nothing is written anywhere we were told about.
+    let elsewhere = dir.path().join("unused");
+    let fourth = validate(
+        &run(false, None),
+        &fx.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("fourth run");
+    assert!(!elsewhere.exists());
+    assert!(step(&fourth, "calibrate").is_some_and(|d| d.contains("MB sample")));
+    assert_eq!(gates(&first), gates(&fourth));
+
+    assert_eq!(
+        common::fingerprint_instances(&fx.fleet.instances).await,
+        before,
+        "the target changed"
+    );
+    let clusters: Vec<_> = fx.clusters.iter().collect();
+    assert_eq!(common::leftovers(&clusters).await, Vec::<String>::new());
+}
