@@ -159,8 +159,9 @@ pub fn run(a: LintArgs) -> i32 {
     }
 
     let mut linted: Vec<(String, String, Vec<Finding>)> = Vec::with_capacity(inputs.len());
-    for (name, bytes) in inputs {
-        match lint_bytes(&registry, &config, &name, &bytes, &options) {
+    let results = lint_all(&registry, &config, &inputs, &options);
+    for ((name, _), result) in inputs.into_iter().zip(results) {
+        match result {
             Ok((source, findings)) => linted.push((name, source, findings)),
             Err(e) => {
                 input_errors += 1;
@@ -207,6 +208,56 @@ pub fn run(a: LintArgs) -> i32 {
         Some(Severity::Yellow) if !a.allow_yellow => exit::YELLOW,
         _ => exit::GREEN,
     }
+}
+
+type LintResult = Result<(String, Vec<Finding>), InputError>;
+
+/// [`lint_bytes`] for every input, on as many threads as there are cores (files are
+/// independent; the results keep the inputs' order).
+fn lint_all(
+    registry: &Registry,
+    config: &Config,
+    inputs: &[(String, Vec<u8>)],
+    options: &ParseOptions,
+) -> Vec<LintResult> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(inputs.len())
+        .min(8);
+    if workers <= 1 {
+        return inputs
+            .iter()
+            .map(|(name, bytes)| lint_bytes(registry, config, name, bytes, options))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, LintResult)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((name, bytes)) = inputs.get(i) else {
+                            break;
+                        };
+                        mine.push((i, lint_bytes(registry, config, name, bytes, options)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                // A panic in a worker is a bug; re-raise it on this thread.
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Parse and lint one input. The error names file, line and column.
