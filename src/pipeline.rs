@@ -247,7 +247,8 @@ pub async fn validate(
     }
 
     // 3. probes + rehearsal, and 4. the rollback proof, concurrently: the proof needs only the
-    // catalogs (it runs on a shadow of its own), so it overlaps the probes of the fleet.
+    // catalogs (it runs in a database of its own on the shared shadow), so it overlaps the
+    // probes of the fleet.
     let t = Instant::now();
     let dump_cache = sim_opts.dump_cache.clone();
     let rollback_fut = async {
