@@ -52,19 +52,8 @@ pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
 /// [`std::io::ErrorKind::InvalidData`] error naming the line and column of the first bad byte.
 pub fn read_capped_to_string(path: &Path) -> std::io::Result<String> {
     String::from_utf8(read_capped(path)?).map_err(|e| {
-        let bytes = e.as_bytes();
-        let at = e.utf8_error().valid_up_to();
-        let before = &bytes[..at];
-        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |i| i + 1);
-        // The prefix is valid UTF-8 by definition: count characters, not bytes.
-        let column = String::from_utf8_lossy(&before[line_start..])
-            .chars()
-            .count()
-            + 1;
+        let (line, column) =
+            migration_parser::byte_location(e.as_bytes(), e.utf8_error().valid_up_to());
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("not valid UTF-8 at line {line}, column {column}"),

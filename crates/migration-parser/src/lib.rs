@@ -139,6 +139,12 @@ pub mod reference {
     }
 }
 
+/// Line and column (1-based, columns in characters) of byte `pos` of `bytes`, for pointing at
+/// a bad byte of input that is not (yet) known to be valid UTF-8.
+pub fn byte_location(bytes: &[u8], pos: usize) -> (u32, u32) {
+    split::location_of_bytes(bytes, pos)
+}
+
 /// Parse raw bytes: checks for NUL bytes and UTF-8 first, then [`parse`].
 pub fn parse_bytes(
     file: &str,

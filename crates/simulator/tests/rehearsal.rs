@@ -247,6 +247,20 @@ async fn shadow_url_databases_are_dropped_and_hostile_names_work() {
     assert!(!res.throughput.calibrated);
 }
 
+/// Rehearse `m` in place on `fleet` with default options.
+async fn in_place(
+    m: &migration_parser::Migration,
+    fleet: &topology::Fleet,
+) -> simulator::SimulationResult {
+    Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::InPlace,
+        ..Default::default()
+    })
+    .run(m, fleet, None, &simulator::NoProgress, &CancelToken::new())
+    .await
+    .expect("run")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_place_rehearsal_leaves_the_target_identical() {
     let pg = start().await;
@@ -257,20 +271,7 @@ async fn in_place_rehearsal_leaves_the_target_identical() {
         "{MIGRATION}UPDATE t SET v = v + 1;\nDELETE FROM other;\nSET statement_timeout = 0;\n"
     ));
     let before = checksum(&pg, "app", SCHEMA).await;
-    let sim = Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::InPlace,
-        ..Default::default()
-    });
-    let res = sim
-        .run(
-            &m,
-            &fleet,
-            None,
-            &simulator::NoProgress,
-            &CancelToken::new(),
-        )
-        .await
-        .expect("run");
+    let res = in_place(&m, &fleet).await;
     let r = res.rehearsals.values().next().unwrap();
     assert_eq!(r.mode, RehearsalMode::InPlace);
     assert_eq!(r.setup_error, None);
@@ -334,20 +335,7 @@ ALTER TABLE t ADD COLUMN x5 int;
 ",
     );
     let before = checksum(&pg, "app", SCHEMA).await;
-    let sim = Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::InPlace,
-        ..Default::default()
-    });
-    let res = sim
-        .run(
-            &m,
-            &fleet,
-            None,
-            &simulator::NoProgress,
-            &CancelToken::new(),
-        )
-        .await
-        .expect("run");
+    let res = in_place(&m, &fleet).await;
     let r = res.rehearsals.values().next().unwrap();
     assert_eq!(r.setup_error, None);
     for i in [1, 3, 5, 7, 8] {

@@ -220,14 +220,7 @@ impl EphemeralPg {
                 server_log.contains("could not bind") || server_log.contains("already in use");
             if bind_race && opts.port.is_none() && attempt < 8 {
                 // Make sure nothing half-started is left, then try another port.
-                let _ = command(&bin_dir.join("pg_ctl"), run_as, &dir)
-                    .arg("-D")
-                    .arg(&data_dir)
-                    .args(["-m", "immediate", "-w", "-s", "stop"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                stop_quietly(&bin_dir, run_as, &dir, &data_dir);
                 let _ = std::fs::write(&log, "");
                 continue;
             }
@@ -244,14 +237,7 @@ impl EphemeralPg {
                 if let Some(t) = &template {
                     t.discard();
                 }
-                let _ = command(&bin_dir.join("pg_ctl"), run_as, &dir)
-                    .arg("-D")
-                    .arg(&data_dir)
-                    .args(["-m", "immediate", "-w", "-s", "stop"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                stop_quietly(&bin_dir, run_as, &dir, &data_dir);
                 let _ = std::fs::remove_dir_all(&data_dir);
                 let _ = std::fs::write(&log, "");
                 initdb(&bin_dir, run_as, &dir, &data_dir)?;
@@ -467,6 +453,18 @@ impl Inner {
         }
         rm.map_err(|e| TopologyError::io(format!("remove {}", self.dir.display()), e))
     }
+}
+
+/// `pg_ctl -m immediate stop`, ignoring the outcome: makes sure a half-started server is gone.
+fn stop_quietly(bin_dir: &Path, run_as: Option<(u32, u32)>, dir: &Path, data_dir: &Path) {
+    let _ = command(&bin_dir.join("pg_ctl"), run_as, dir)
+        .arg("-D")
+        .arg(data_dir)
+        .args(["-m", "immediate", "-w", "-s", "stop"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Run `initdb` into `data_dir` (trust authentication, UTF-8, C.UTF-8 locale, superuser
