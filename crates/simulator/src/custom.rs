@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::ident::quote_ident;
-use crate::probe::{ConnectionLost, ProbeError, exec, lost_or, probe_error};
+use crate::probe::{
+    ConnectionLost, ProbeError, establish_savepoint, lost_or, probe_error, rollback_to_savepoint,
+};
 
 /// Rows of a custom probe kept per shard; the query fetches one more to tell that there were
 /// more ([`CustomProbeRows::truncated`]).
@@ -129,17 +131,11 @@ pub(crate) async fn run_custom_probes(
             continue;
         }
         let sql = p.query_for_schema(schema);
-        exec(conn, "SAVEPOINT deployclaw_custom_probe")
-            .await
-            .map_err(ConnectionLost)?;
+        establish_savepoint(conn, "deployclaw_custom_probe").await?;
         let fetched = fetch_rows(conn, &sql).await;
         // Always roll back: a successful query may still have changed settings (set_config).
-        exec(conn, "ROLLBACK TO SAVEPOINT deployclaw_custom_probe")
-            .await
-            .map_err(ConnectionLost)?;
-        exec(conn, "RELEASE SAVEPOINT deployclaw_custom_probe")
-            .await
-            .map_err(ConnectionLost)?;
+        // Not released: the next probe's savepoint stacks on it (see `probe::savepoint`).
+        rollback_to_savepoint(conn, "deployclaw_custom_probe").await?;
         let result = match fetched {
             Ok(mut rows) => {
                 let truncated = rows.len() > MAX_CUSTOM_PROBE_ROWS;

@@ -1146,7 +1146,11 @@ pub(crate) async fn run_probes(
     };
     // Always end the transaction; if even that fails, the connection is unusable (the caller
     // closes it) and the server rolls back.
-    let end = exec(conn, "ROLLBACK").await;
+    let end = match exec(conn, "ROLLBACK").await {
+        // A stray cancel (see `establish_savepoint`) can hit the ROLLBACK too: try again.
+        Err(e) if !is_connection_error(&e) => exec(conn, "ROLLBACK").await,
+        other => other,
+    };
     match (r, end) {
         (Ok(v), Ok(())) => Ok(v),
         (Err(e), _) => Err(e),
@@ -1162,17 +1166,16 @@ async fn run_in_tx(
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
 ) -> Result<ShardProbes, ConnectionLost> {
-    // One round trip opens the transaction and sets it up. JIT and generic plans are for the
-    // catalog lookups below: tiny queries whose cost estimates on a catalog of thousands of
-    // schemas can cross `jit_above_cost` (compiling then costs far more than running), and
-    // whose custom plans would be re-planned for every shard although only the names differ.
-    // The data probes get the server's own settings back.
+    // One round trip opens the transaction and sets it up. JIT is off: the catalog lookups
+    // below are tiny queries whose cost estimates on a catalog of thousands of schemas can
+    // cross `jit_above_cost` (compiling then costs far more than running), and a gate wants
+    // predictable probes more than JIT's gain on a long scan. Generic plans keep the constant
+    // catalog queries from being re-planned for every shard although only the names differ
+    // (the data probes are unnamed statements without parameters: planned once either way).
     let mut setup = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
-         SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
-         SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL jit = off; \
-         SET LOCAL search_path TO {}, public",
-        limits.statement_timeout.as_millis().max(1),
+         SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
+         SET LOCAL jit = off; SET LOCAL search_path TO {}, public",
         limits.lock_timeout.as_millis().max(1),
         (limits.statement_timeout.as_millis() * 4).max(60_000),
         quote_ident(schema),
@@ -1180,6 +1183,11 @@ async fn run_in_tx(
     if limits.server_version >= 12 {
         setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");
     }
+    // Last: the statements of the setup itself never run under a (possibly tiny) timeout.
+    setup.push_str(&format!(
+        "; SET LOCAL statement_timeout = {}",
+        limits.statement_timeout.as_millis().max(1)
+    ));
     exec(conn, &setup).await.map_err(ConnectionLost)?;
 
     let mut out = ShardProbes::default();
@@ -1199,11 +1207,6 @@ async fn run_in_tx(
     // 3. primary keys of the probed tables (the sample key of offending rows), one query.
     let mut pk_cache = primary_keys(conn, schema, plan).await?;
     // 4. data probes.
-    let mut reset = String::from("SET LOCAL jit TO DEFAULT");
-    if limits.server_version >= 12 {
-        reset.push_str("; SET LOCAL plan_cache_mode TO DEFAULT");
-    }
-    exec(conn, &reset).await.map_err(ConnectionLost)?;
     for p in &plan.probes {
         if cancel.is_cancelled() {
             break;
@@ -1250,18 +1253,53 @@ async fn savepoint<T>(
     // on it (PostgreSQL allows that), and `ROLLBACK TO` always goes back to the newest one. A
     // read-only subtransaction gets no transaction id, so stacking costs nothing but saves one
     // round trip per probe; the whole transaction is rolled back at the end anyway.
-    exec(conn, "SAVEPOINT deployclaw_probe")
-        .await
-        .map_err(ConnectionLost)?;
+    establish_savepoint(conn, PROBE_SAVEPOINT).await?;
     match f(conn).await {
         Ok(v) => Ok(Ok(v)),
         Err(e) => {
             let pe = lost_or(e, probe_error)?;
-            exec(conn, "ROLLBACK TO SAVEPOINT deployclaw_probe")
-                .await
-                .map_err(ConnectionLost)?;
+            rollback_to_savepoint(conn, PROBE_SAVEPOINT).await?;
             Ok(Err(pe))
         }
+    }
+}
+
+// A control statement can fail although nothing is wrong with it: when a `statement_timeout`
+// fires just as the previous statement ends, PostgreSQL delivers the cancel to the next one
+// ("canceling statement due to user request"). With a tiny probe timeout that happens. The
+// transaction is then aborted but the previous savepoint still exists (they stack), so both
+// helpers go back to it and try once more; only a second failure gives up.
+
+/// The savepoint every probe runs under.
+const PROBE_SAVEPOINT: &str = "deployclaw_probe";
+
+/// `SAVEPOINT name`, recovering once from a stray cancel (see above) by going back to the
+/// newest probe savepoint (the catalog lookups always leave one).
+pub(crate) async fn establish_savepoint(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<(), ConnectionLost> {
+    let sql = format!("SAVEPOINT {name}");
+    match exec(conn, &sql).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_connection_error(&e) => Err(ConnectionLost(e)),
+        Err(_) => {
+            rollback_to_savepoint(conn, PROBE_SAVEPOINT).await?;
+            exec(conn, &sql).await.map_err(ConnectionLost)
+        }
+    }
+}
+
+/// `ROLLBACK TO SAVEPOINT name`, tried twice (it is valid in an aborted transaction).
+pub(crate) async fn rollback_to_savepoint(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<(), ConnectionLost> {
+    let sql = format!("ROLLBACK TO SAVEPOINT {name}");
+    match exec(conn, &sql).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_connection_error(&e) => Err(ConnectionLost(e)),
+        Err(_) => exec(conn, &sql).await.map_err(ConnectionLost),
     }
 }
 
