@@ -171,6 +171,8 @@ async fn instance_stopped_before_validation_makes_only_its_shards_unreachable() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instance_stopped_in_the_middle_of_validation() {
     let mut fx = small_fleet().await;
+    // The instance that stays up must be byte-identical afterwards, a stop in the middle or not.
+    let pg1_before = common::fingerprint_db(&fx.fleet.instances[0].connection).await;
     let pg2 = Mutex::new(Some(fx.clusters.remove(1)));
     let stopped_at = Mutex::new(None::<String>);
     // Stop pg-2 (`pg_ctl -m immediate stop`) when the simulator announces its first shard: the
@@ -205,6 +207,10 @@ async fn instance_stopped_in_the_middle_of_validation() {
     // The introspection of pg-2 succeeded before the stop: the report still has the rollback
     // (proven on pg-1's shape).
     assert!(report.rollback.tested, "rollback: {:?}", report.rollback);
+    assert_eq!(
+        common::fingerprint_db(&fx.fleet.instances[0].connection).await,
+        pg1_before
+    );
     assert_eq!(leftovers(&[&fx.clusters[0]]).await, Vec::<String>::new());
 }
 
@@ -431,6 +437,7 @@ async fn a_probe_hitting_statement_timeout_is_reported_not_hung() {
     }
     .plant(2, Plant::LargeEvents { rows: 200_000 });
     let fx = start_fleet(1, &spec).await.expect("fixture fleet");
+    let before = common::fingerprint_instances(&fx.fleet.instances).await;
     let dir = tempfile::tempdir().unwrap();
     let sql = dir.path().join("check.sql");
     std::fs::write(
@@ -475,5 +482,10 @@ async fn a_probe_hitting_statement_timeout_is_reported_not_hung() {
             rules(s)
         );
     }
+    // A probe cancelled by its timeout changed nothing.
+    assert_eq!(
+        common::fingerprint_instances(&fx.fleet.instances).await,
+        before
+    );
     assert_eq!(leftovers(&[&fx.clusters[0]]).await, Vec::<String>::new());
 }
