@@ -39,6 +39,9 @@ pub struct DemoOptions {
     pub cache_dir: Option<PathBuf>,
     /// Calibrate the shadow again even if a recent calibration is cached.
     pub recalibrate: bool,
+    /// Where the validation's ephemeral shadow goes (see
+    /// [`ValidateOptions::shadow_base_dir`]).
+    pub shadow_base_dir: Option<PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -52,6 +55,7 @@ impl Default for DemoOptions {
             lock_budget_ms: 100,
             cache_dir: None,
             recalibrate: false,
+            shadow_base_dir: topology::ephemeral::memory_temp_dir(1 << 30),
         }
     }
 }
@@ -140,6 +144,7 @@ pub async fn run_demo(
     vopts.lock_budget_ms = Some(opts.lock_budget_ms);
     vopts.cache_dir = opts.cache_dir.clone();
     vopts.recalibrate = opts.recalibrate;
+    vopts.shadow_base_dir = opts.shadow_base_dir.clone();
     vopts.fleet_source = format!(
         "demo: {} ephemeral instances, {} tenant schemas",
         opts.instances, opts.tenants

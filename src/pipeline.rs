@@ -52,6 +52,12 @@ pub struct ValidateOptions {
     /// Calibrate again even when [`ValidateOptions::cache_dir`] holds a recent calibration
     /// (the new figures replace it).
     pub recalibrate: bool,
+    /// Where the ephemeral shadow cluster's directory is made. [`ValidateOptions::new`] picks
+    /// [`topology::ephemeral::memory_temp_dir`] (`/dev/shm` when it is a tmpfs with 1 GiB
+    /// free: the shadow holds only structure and sample rows, and its file-heavy work —
+    /// copying the template, creating relations — costs a third there); `None` uses
+    /// [`std::env::temp_dir`].
+    pub shadow_base_dir: Option<PathBuf>,
 }
 
 impl ValidateOptions {
@@ -75,6 +81,7 @@ impl ValidateOptions {
             lock_budget_ms: None,
             cache_dir: None,
             recalibrate: false,
+            shadow_base_dir: topology::ephemeral::memory_temp_dir(1 << 30),
         }
     }
 }
@@ -173,8 +180,12 @@ pub async fn validate(
             steps.push((
                 "start shadow".into(),
                 format!(
-                    "ephemeral cluster (PostgreSQL {}), shared by the rehearsal and the rollback proof",
-                    pg.version()
+                    "ephemeral cluster (PostgreSQL {}, under {}), shared by the rehearsal and the rollback proof",
+                    pg.version(),
+                    pg.data_dir()
+                        .parent()
+                        .and_then(|d| d.parent())
+                        .map_or_else(|| "?".into(), |d| d.display().to_string()),
                 ),
                 start_ms,
             ));
@@ -392,6 +403,10 @@ pub fn gate_policy(opts: &ValidateOptions) -> Result<GatePolicy, PipelineError> 
     Ok(policy)
 }
 
+/// Spare databases in the shadow's cached template: one for the rehearsal of the majority
+/// shape, one for the rollback proof (further shapes fall back to `CREATE DATABASE`).
+const SHADOW_SPARE_DATABASES: u32 = 2;
+
 /// The shadow cluster the pipeline starts for the rehearsal and the rollback proof.
 struct SharedShadow {
     pg: Result<topology::ephemeral::EphemeralPg, topology::TopologyError>,
@@ -419,6 +434,9 @@ async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
     let t = Instant::now();
     let pg = topology::ephemeral::EphemeralPg::start_async(topology::ephemeral::EphemeralOptions {
         template_cache: opts.cache_dir.clone(),
+        // One for the rehearsal of the majority shape, one for the rollback proof.
+        spare_databases: SHADOW_SPARE_DATABASES,
+        base_dir: opts.shadow_base_dir.clone(),
         ..Default::default()
     })
     .await;

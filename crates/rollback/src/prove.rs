@@ -97,15 +97,22 @@ impl Shadow {
 
     async fn create_db(&self, name: &str, template: Option<&str>) -> Result<(), RollbackError> {
         let mut admin = self.admin_conn().await?;
-        let sql = match template {
-            Some(t) => format!(
-                "CREATE DATABASE {} TEMPLATE {}",
-                quote_ident(name),
-                quote_ident(t)
-            ),
-            None => format!("CREATE DATABASE {}", quote_ident(name)),
+        let r = match template {
+            Some(t) => {
+                let sql = format!(
+                    "CREATE DATABASE {} TEMPLATE {}",
+                    quote_ident(name),
+                    quote_ident(t)
+                );
+                sqlx::raw_sql(AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .map(|_| ())
+            }
+            // An empty database: a spare of an ephemeral shadow made from the cached template
+            // is renamed (instant); elsewhere CREATE DATABASE … TEMPLATE template0.
+            None => topology::ephemeral::create_database(&mut admin, name).await,
         };
-        let r = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await;
         let _ = admin.close().await;
         r.map(|_| ()).map_err(|source| RollbackError::Database {
             action: format!("create scratch database {name}"),

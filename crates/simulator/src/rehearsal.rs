@@ -264,12 +264,9 @@ impl ShadowServer {
     pub async fn create_db(&self) -> Result<ShadowDb, SimError> {
         let name = format!("deployclaw_shadow_{:016x}", rand::random::<u64>());
         let mut conn = admin_connect(&self.spec).await?;
-        let r = sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE DATABASE {} TEMPLATE template0",
-            quote_ident(&name)
-        )))
-        .execute(&mut conn)
-        .await;
+        // A spare database of an ephemeral shadow made from the cached template is renamed;
+        // elsewhere this is CREATE DATABASE … TEMPLATE template0.
+        let r = topology::ephemeral::create_database(&mut conn, &name).await;
         let _ = conn.close().await;
         r.map_err(|source| SimError::Shadow {
             url: self.spec.redacted_url(),

@@ -217,3 +217,92 @@ async fn template_cache_is_used_verified_and_rebuilt() {
     assert!(tpl.join("global/pg_control").is_file());
     drop(d);
 }
+
+async fn spare_count(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'deployclaw\\_spare\\_%'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .expect("count spares")
+}
+
+/// Spare databases are made once, in the template (by the single-user backend, so the
+/// template is still a cleanly shut down, never-started cluster), and travel with every copy:
+/// `create_database` renames them — names that need quoting included — and creates databases
+/// once none is left. Each database it hands out is empty and usable. A cluster without spares
+/// (no template) creates every time; the RAM-backed base directory is honoured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_databases_are_renamed_then_created() {
+    use sqlx::Connection as _;
+    use topology::ephemeral::{create_database, memory_temp_dir};
+    let cache = tempfile::tempdir().expect("cache dir");
+    let opts = EphemeralOptions {
+        template_cache: Some(cache.path().join("deployclaw")),
+        spare_databases: 2,
+        base_dir: memory_temp_dir(1 << 30),
+        ..EphemeralOptions::default()
+    };
+    // Round 0 runs initdb and makes the template (with its spares); round 1 copies it.
+    for round in 0..2 {
+        let pg = EphemeralPg::start_async(opts.clone()).await.expect("start");
+        if let Some(base) = &opts.base_dir {
+            assert!(pg.data_dir().starts_with(base), "{:?}", pg.data_dir());
+        }
+        let t = templates(&cache.path().join("deployclaw"));
+        assert_eq!(t.len(), 1, "round {round}: {t:?}");
+        assert!(!t[0].join("postmaster.pid").exists());
+        let mut conn = sqlx::PgConnection::connect_with(&pg.connect_options("postgres"))
+            .await
+            .expect("connect");
+        assert_eq!(spare_count(&mut conn).await, 2, "round {round}");
+        let names = ["dc_first", "we\"ird name ü", "dc_third"];
+        for (i, name) in names.iter().enumerate() {
+            create_database(&mut conn, name).await.expect("create");
+            let left = spare_count(&mut conn).await;
+            assert_eq!(left, (1 - i as i64).max(0), "round {round}, after {name}");
+            // Usable and empty (a copy of template0).
+            let mut db = sqlx::PgConnection::connect_with(&pg.connect_options(name))
+                .await
+                .expect("connect to the new database");
+            let tables: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')",
+            )
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+            assert_eq!(tables, 0, "{name} is not empty");
+            sqlx::raw_sql("CREATE TABLE t (a int); INSERT INTO t VALUES (1)")
+                .execute(&mut db)
+                .await
+                .expect("write into the new database");
+            db.close().await.unwrap();
+        }
+        // A name that exists already is an error, not a silent reuse.
+        assert!(create_database(&mut conn, "dc_first").await.is_err());
+        conn.close().await.unwrap();
+    }
+
+    // Without a template there are no spares: CREATE DATABASE every time.
+    let plain = EphemeralPg::start_async(EphemeralOptions {
+        spare_databases: 2,
+        ..EphemeralOptions::default()
+    })
+    .await
+    .expect("plain");
+    let mut conn = sqlx::PgConnection::connect_with(&plain.connect_options("postgres"))
+        .await
+        .expect("connect");
+    assert_eq!(spare_count(&mut conn).await, 0);
+    create_database(&mut conn, "dc_plain")
+        .await
+        .expect("create");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'dc_plain')")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(exists);
+    conn.close().await.unwrap();
+}

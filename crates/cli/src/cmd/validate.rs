@@ -154,6 +154,15 @@ impl CacheArgs {
     }
 }
 
+/// Where the ephemeral shadow goes: an explicit `TMPDIR` wins (the user chose where temporary
+/// files live); otherwise the library's choice (a RAM-backed directory when there is one).
+fn shadow_base_dir(library_choice: Option<PathBuf>) -> Option<PathBuf> {
+    match std::env::var_os("TMPDIR") {
+        Some(t) if !t.is_empty() => None,
+        _ => library_choice,
+    }
+}
+
 /// Arguments of `deployclaw demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -385,6 +394,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     opts.lock_budget_ms = a.lock_budget_ms;
     opts.cache_dir = a.cache.dir();
     opts.recalibrate = a.cache.recalibrate;
+    opts.shadow_base_dir = shadow_base_dir(opts.shadow_base_dir);
     opts.sim.concurrency = a.concurrency.max(1);
     opts.sim.rehearsal = match a.rehearse {
         Rehearse::Shadow => RehearsalMode::Shadow,
@@ -544,6 +554,7 @@ pub fn demo(a: DemoArgs) -> i32 {
             report_dir: a.report_dir.clone(),
             cache_dir: a.cache.dir(),
             recalibrate: a.cache.recalibrate,
+            shadow_base_dir: shadow_base_dir(topology::ephemeral::memory_temp_dir(1 << 30)),
             ..Default::default()
         };
         eprintln!(
