@@ -55,7 +55,7 @@ impl Default for DemoOptions {
             lock_budget_ms: 100,
             cache_dir: None,
             recalibrate: false,
-            shadow_base_dir: topology::ephemeral::memory_temp_dir(1 << 30),
+            shadow_base_dir: crate::pipeline::default_shadow_base_dir(),
         }
     }
 }

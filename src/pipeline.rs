@@ -53,8 +53,7 @@ pub struct ValidateOptions {
     /// (the new figures replace it).
     pub recalibrate: bool,
     /// Where the ephemeral shadow cluster's directory is made. [`ValidateOptions::new`] picks
-    /// [`topology::ephemeral::memory_temp_dir`] (`/dev/shm` when it is a tmpfs with 1 GiB
-    /// free: the shadow holds only structure and sample rows, and its file-heavy work —
+    /// [`default_shadow_base_dir`] (`/dev/shm` when it is a tmpfs with 1 GiB free: the shadow holds only structure and sample rows, and its file-heavy work —
     /// copying the template, creating relations — costs a third there); `None` uses
     /// [`std::env::temp_dir`].
     pub shadow_base_dir: Option<PathBuf>,
@@ -81,9 +80,18 @@ impl ValidateOptions {
             lock_budget_ms: None,
             cache_dir: None,
             recalibrate: false,
-            shadow_base_dir: topology::ephemeral::memory_temp_dir(1 << 30),
+            shadow_base_dir: default_shadow_base_dir(),
         }
     }
+}
+
+/// Free space a RAM-backed directory must have to hold the ephemeral shadow.
+const SHADOW_MEMORY_DIR_MIN_FREE: u64 = 1 << 30;
+
+/// The default [`ValidateOptions::shadow_base_dir`]: [`topology::ephemeral::memory_temp_dir`]
+/// with 1 GiB free, else `None` ([`std::env::temp_dir`]).
+pub fn default_shadow_base_dir() -> Option<PathBuf> {
+    topology::ephemeral::memory_temp_dir(SHADOW_MEMORY_DIR_MIN_FREE)
 }
 
 /// Read and parse a migration file with the configuration's parse options. A statement that
@@ -182,9 +190,8 @@ pub async fn validate(
                 format!(
                     "ephemeral cluster (PostgreSQL {}, under {}), shared by the rehearsal and the rollback proof",
                     pg.version(),
-                    pg.data_dir()
+                    pg.socket_dir()
                         .parent()
-                        .and_then(|d| d.parent())
                         .map_or_else(|| "?".into(), |d| d.display().to_string()),
                 ),
                 start_ms,
@@ -434,7 +441,6 @@ async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
     let t = Instant::now();
     let pg = topology::ephemeral::EphemeralPg::start_async(topology::ephemeral::EphemeralOptions {
         template_cache: opts.cache_dir.clone(),
-        // One for the rehearsal of the majority shape, one for the rollback proof.
         spare_databases: SHADOW_SPARE_DATABASES,
         base_dir: opts.shadow_base_dir.clone(),
         ..Default::default()

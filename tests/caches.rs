@@ -57,6 +57,14 @@ async fn template_and_calibration_are_cached_and_reused() {
         "{:#?}",
         first.steps
     );
+    // The shadow lives where the options say: RAM-backed by default when the machine has it.
+    let base = deployclaw::pipeline::default_shadow_base_dir().unwrap_or_else(std::env::temp_dir);
+    assert!(
+        step(&first, "start shadow")
+            .is_some_and(|d| d.contains(&format!("under {}", base.display()))),
+        "{:#?}",
+        first.steps
+    );
     assert!(cache.join("calibration.json").is_file());
     let templates: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()

@@ -114,7 +114,7 @@ impl Shadow {
             None => topology::ephemeral::create_database(&mut admin, name).await,
         };
         let _ = admin.close().await;
-        r.map(|_| ()).map_err(|source| RollbackError::Database {
+        r.map_err(|source| RollbackError::Database {
             action: format!("create scratch database {name}"),
             source,
         })

@@ -224,15 +224,7 @@ impl EphemeralPg {
                 let _ = t.store(&data_dir);
             }
         }
-        let version = std::fs::read_to_string(data_dir.join("PG_VERSION"))
-            .ok()
-            .and_then(|v| {
-                v.trim()
-                    .split('.')
-                    .next()
-                    .and_then(|m| m.parse::<u32>().ok())
-            })
-            .unwrap_or(0);
+        let version = data_dir_version(&data_dir);
         write_config(&data_dir, &dir, &opts.settings)?;
 
         // pg_ctl start, retrying on a port race.
@@ -553,6 +545,19 @@ const INITDB_ARGS: [&str; 8] = [
     "postgres",
 ];
 
+/// The major version a data directory was made for (`PG_VERSION`), 0 when unreadable.
+fn data_dir_version(data_dir: &Path) -> u32 {
+    std::fs::read_to_string(data_dir.join("PG_VERSION"))
+        .ok()
+        .and_then(|v| {
+            v.trim()
+                .split('.')
+                .next()
+                .and_then(|m| m.parse::<u32>().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Make `n` spare databases in a freshly initialised, never-started `data_dir` with the
 /// single-user backend (`postgres --single`, as `initdb` itself creates databases): no server,
 /// no port, and a clean shutdown checkpoint at the end, so the directory can be copied.
@@ -566,10 +571,7 @@ fn add_spare_databases(
     if n == 0 {
         return Ok(());
     }
-    let version = std::fs::read_to_string(data_dir.join("PG_VERSION"))
-        .ok()
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .unwrap_or(0);
+    let version = data_dir_version(data_dir);
     // FILE_COPY (the only strategy before 15) is the cheap one without other sessions.
     let strategy = if version >= 15 {
         " STRATEGY file_copy"

@@ -554,7 +554,7 @@ pub fn demo(a: DemoArgs) -> i32 {
             report_dir: a.report_dir.clone(),
             cache_dir: a.cache.dir(),
             recalibrate: a.cache.recalibrate,
-            shadow_base_dir: shadow_base_dir(topology::ephemeral::memory_temp_dir(1 << 30)),
+            shadow_base_dir: shadow_base_dir(deployclaw::pipeline::default_shadow_base_dir()),
             ..Default::default()
         };
         eprintln!(
