@@ -48,7 +48,9 @@ mod knowledge;
 mod locks;
 mod model;
 mod parse;
+mod refs;
 mod session;
+mod side_effects;
 mod slices;
 mod split;
 mod tokens;
@@ -61,7 +63,12 @@ pub use knowledge::{
 };
 pub use locks::{LockFact, LockMode, Rewrite, Scan, lock_facts};
 pub use model::*;
+pub use refs::{FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs};
 pub use session::parse_duration_ms;
+pub use side_effects::{
+    CallContext, ProcCandidate, VOLATILE_WITHOUT_EFFECTS, credential_relation, denied_function,
+    judge_call,
+};
 pub use sqlparser;
 
 /// Errors that stop a file from being parsed at all. A statement that does not parse is not an

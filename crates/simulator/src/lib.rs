@@ -79,6 +79,7 @@ mod ident;
 pub mod probe;
 pub mod rehearsal;
 mod run;
+pub mod safety;
 
 pub use conn::{APPLICATION_NAME, connect_options, is_connection_error, redacted};
 pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};

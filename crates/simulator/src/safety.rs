@@ -1,0 +1,95 @@
+//! Resolving the functions a statement or probe calls on a shard, and judging them with the
+//! one side-effect policy ([`migration_parser::judge_call`]). Used by the custom SQL probes and
+//! by the in-place rehearsal: nothing runs on a target unless every function it names is proven
+//! free of lasting effects *as that name resolves on that shard*.
+//!
+//! Resolution is deliberately wider than PostgreSQL's: for an unqualified name every function of
+//! that name in every schema of the session's search path (`current_schemas(true)`, so
+//! `pg_catalog` and the shard's schema included) is a candidate, whatever the argument types;
+//! all candidates must pass. One catalog query per call site list, by name, never a scan of
+//! `pg_proc` per function.
+
+use std::collections::BTreeMap;
+
+use migration_parser::{CallContext, FunctionCall, ProcCandidate, QualifiedName, judge_call};
+use sqlx::{PgConnection, Row};
+
+/// A call that may not run on the shard, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRefusal {
+    /// The call as written (with its place in the text).
+    pub call: FunctionCall,
+    /// Why it was refused ([`migration_parser::judge_call`]'s reason).
+    pub reason: String,
+}
+
+/// Every `pg_proc` row each distinct name in `names` could resolve to in the session of `conn`
+/// (its current search path), keyed by the name as written.
+pub async fn resolve_functions(
+    conn: &mut PgConnection,
+    names: &[QualifiedName],
+) -> Result<BTreeMap<QualifiedName, Vec<ProcCandidate>>, sqlx::Error> {
+    let mut out: BTreeMap<QualifiedName, Vec<ProcCandidate>> =
+        names.iter().map(|n| (n.clone(), Vec::new())).collect();
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let keys: Vec<QualifiedName> = out.keys().cloned().collect();
+    let schemas: Vec<Option<String>> = keys.iter().map(|k| k.schema.clone()).collect();
+    let fns: Vec<String> = keys.iter().map(|k| k.name.clone()).collect();
+    let rows = sqlx::query(
+        "SELECT w.i::int8 AS i, n.nspname::text AS schema, p.proname::text AS name,
+                p.provolatile::text AS volatility, p.prokind::text AS kind
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(sch, fn, i)
+           JOIN pg_catalog.pg_proc p ON p.proname = w.fn
+           JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+          WHERE CASE WHEN w.sch IS NULL
+                     THEN n.nspname = ANY (pg_catalog.current_schemas(true))
+                     ELSE n.nspname = w.sch END
+          ORDER BY 1, 2, 3",
+    )
+    .bind(&schemas)
+    .bind(&fns)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let i: i64 = r.try_get("i")?;
+        let Some(key) = usize::try_from(i - 1).ok().and_then(|i| keys.get(i)) else {
+            continue;
+        };
+        let ch = |col: &str| -> Result<char, sqlx::Error> {
+            Ok(r.try_get::<String, _>(col)?.chars().next().unwrap_or('v'))
+        };
+        let cand = ProcCandidate {
+            schema: r.try_get("schema")?,
+            name: r.try_get("name")?,
+            volatility: ch("volatility")?,
+            kind: ch("kind")?,
+        };
+        if let Some(v) = out.get_mut(key) {
+            v.push(cand);
+        }
+    }
+    Ok(out)
+}
+
+/// The calls of `calls` that may not run in `ctx` on the shard of `conn` (empty: all proven).
+pub async fn refused_calls(
+    conn: &mut PgConnection,
+    calls: &[FunctionCall],
+    ctx: CallContext,
+) -> Result<Vec<CallRefusal>, sqlx::Error> {
+    let names: Vec<QualifiedName> = calls.iter().map(|c| c.name.clone()).collect();
+    let resolved = resolve_functions(conn, &names).await?;
+    let mut out = Vec::new();
+    for c in calls {
+        let cands = resolved.get(&c.name).map(Vec::as_slice).unwrap_or(&[]);
+        if let Err(reason) = judge_call(&c.name, cands, ctx) {
+            out.push(CallRefusal {
+                call: c.clone(),
+                reason,
+            });
+        }
+    }
+    Ok(out)
+}
