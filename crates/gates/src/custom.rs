@@ -306,10 +306,7 @@ impl ProbeRuleSpec {
     }
 }
 
-/// `"name"` with `"` doubled: an identifier always quoted.
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+use migration_parser::pg_quote::quote_ident;
 
 /// Why `code` cannot be a custom rule's code, if it cannot.
 pub(crate) fn code_problem(code: &str) -> Option<String> {

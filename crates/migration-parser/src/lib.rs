@@ -48,6 +48,7 @@ mod knowledge;
 mod locks;
 mod model;
 mod parse;
+pub mod pg_quote;
 mod refs;
 mod session;
 mod side_effects;

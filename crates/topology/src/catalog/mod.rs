@@ -62,27 +62,9 @@ impl std::fmt::Display for QualifiedName {
     }
 }
 
-/// Quote an identifier the way PostgreSQL's `quote_ident` does for ordinary names: bare when it
-/// is lower-case letters, digits, `_` and `$` not starting with a digit; double-quoted otherwise.
-/// (Reserved words are not detected; use [`quote_ident_always`] in generated SQL.)
-pub fn quote_ident(s: &str) -> String {
-    let bare = !s.is_empty()
-        && s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if bare {
-        s.to_string()
-    } else {
-        quote_ident_always(s)
-    }
-}
-
-/// Always double-quote an identifier (for generated SQL).
-pub fn quote_ident_always(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use migration_parser::pg_quote::{
+    quote_ident as quote_ident_always, quote_ident_minimal as quote_ident,
+};
 
 /// One schema's catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
