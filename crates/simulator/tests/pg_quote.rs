@@ -100,7 +100,7 @@ async fn assert_literal_round_trips(c: &mut sqlx::PgConnection, s: &str) {
         .await
         .unwrap();
         let back: String =
-            sqlx::query(AssertSqlSafe(format!("SELECT {}::text", quote_literal(&s))))
+            sqlx::query(AssertSqlSafe(format!("SELECT {}::text", quote_literal(s))))
                 .fetch_one(&mut *c)
                 .await
                 .unwrap_or_else(|e| panic!("{s:?} scs={scs}: {e}"))
