@@ -443,7 +443,7 @@ async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
         template_cache: opts.cache_dir.clone(),
         spare_databases: SHADOW_SPARE_DATABASES,
         base_dir: opts.shadow_base_dir.clone(),
-        ..Default::default()
+        ..topology::ephemeral::EphemeralOptions::shadow()
     })
     .await;
     let start_ms = ms(t);

@@ -28,9 +28,9 @@ static NEXT_DB: AtomicU64 = AtomicU64::new(1);
 impl Shadow {
     /// Start a throw-away PostgreSQL (stopped when the `Shadow` is dropped).
     pub async fn ephemeral() -> Result<Shadow, RollbackError> {
-        let pg = EphemeralPg::start_async(EphemeralOptions::default()).await?;
+        let pg = EphemeralPg::start_async(EphemeralOptions::shadow()).await?;
         let admin = pg.connect_options("postgres");
-        let target = format!("ephemeral 127.0.0.1:{}", pg.port());
+        let target = format!("ephemeral {}", pg.url());
         let version = pg.version();
         Ok(Shadow {
             admin,
@@ -44,7 +44,7 @@ impl Shadow {
     pub fn from_ephemeral(pg: &EphemeralPg) -> Shadow {
         Shadow {
             admin: pg.connect_options("postgres"),
-            target: format!("ephemeral 127.0.0.1:{}", pg.port()),
+            target: format!("ephemeral {}", pg.url()),
             _ephemeral: None,
             version: pg.version(),
         }

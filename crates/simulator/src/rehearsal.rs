@@ -51,7 +51,7 @@ use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 use crate::SimError;
 use crate::conn::{connect_options, redacted, sqlstate_and_message};
 use crate::control::CancelToken;
-use crate::dump::{DumpCache, dump_schemas, pg_env};
+use crate::dump::{DumpCache, client_command, dump_schemas};
 use crate::ident::quote_ident;
 
 /// Where the rehearsal runs.
@@ -228,7 +228,7 @@ pub(crate) struct ShadowServer {
 impl ShadowServer {
     /// Start an ephemeral cluster.
     pub async fn ephemeral() -> Result<ShadowServer, SimError> {
-        let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        let pg = EphemeralPg::start_async(EphemeralOptions::shadow())
             .await
             .map_err(|source| SimError::ShadowStart { source })?;
         Ok(ShadowServer {
@@ -437,17 +437,17 @@ pub(crate) async fn clone_schemas(
     let mut script = pre.into_bytes();
     script.extend_from_slice(&dump);
 
-    let mut psql = tokio::process::Command::new(bin_dir.join("psql"));
+    let (mut psql, _env) =
+        client_command(&bin_dir.join("psql"), shadow, shadow_db).map_err(|e| SimError::PgTool {
+            program: "psql".into(),
+            message: format!("cannot prepare its environment: {e}"),
+        })?;
     psql.arg("-X")
         .arg("-q")
         .arg("-v")
         .arg("ON_ERROR_STOP=0")
         .arg("-f")
         .arg("-");
-    let _passfile = pg_env(&mut psql, shadow, shadow_db).map_err(|e| SimError::PgTool {
-        program: "psql".into(),
-        message: format!("cannot pass the password: {e}"),
-    })?;
     psql.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -11,6 +11,7 @@
 //! | [`discover`] | live discovery of tenant schemas or databases by glob / `LIKE` pattern: [`discover_on_instance`] is the plumbing every source (file, URL, AWS RDS) uses |
 //! | [`catalog`] | set-based `pg_catalog` introspection of many schemas at once ([`catalog::introspect_schemas`]), the [`Catalog`] model, [`Catalog::fingerprint`], [`catalog::diff`], [`catalog::detect_drift`], and the foreign-key graph [`FkGraph`] (who references whom, `ON DELETE CASCADE` reach) |
 //! | [`scan`] | [`introspect_fleet`]: every shard of a fleet, one introspection per (instance, database), bounded concurrency |
+//! | [`child`] | the scrubbed environment of every program deployclaw starts ([`child::command`]) |
 //! | [`ephemeral`] | throw-away PostgreSQL clusters from the installed server binaries (the default shadow, the demo, every test), cleaned up on drop, on [`ephemeral::cleanup_all`], and by a watchdog if the process dies |
 //! | [`fixture`] | a realistic multi-tenant fleet with planted problems, for tests, the demo and benchmarks |
 //!
@@ -37,6 +38,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod catalog;
+pub mod child;
 pub mod discover;
 pub mod ephemeral;
 mod error;
