@@ -223,6 +223,11 @@ pub(crate) struct ShadowServer {
     pub version: u32,
     /// Keeps the ephemeral cluster alive (stopped on drop).
     _ephemeral: Option<EphemeralPg>,
+    /// On a scratch server: the session holding the lease of every database this run created
+    /// (see [`topology::scratch`]).
+    lease: Option<std::sync::Arc<topology::scratch::Lease>>,
+    /// What the reaper did when this run connected (leftovers of dead runs).
+    pub reaped: topology::scratch::Reaped,
 }
 
 impl ShadowServer {
@@ -236,10 +241,14 @@ impl ShadowServer {
             bin_dir: pg.bin_dir().to_path_buf(),
             version: pg.version(),
             _ephemeral: Some(pg),
+            lease: None,
+            reaped: Default::default(),
         })
     }
 
-    /// Use an existing scratch server.
+    /// Use an existing scratch server: drop the scratch databases of dead runs
+    /// ([`topology::scratch::reap_leftovers`], before this run holds any lease) and open the
+    /// session that will hold this run's leases.
     pub async fn external(spec: ConnectionSpec) -> Result<ShadowServer, SimError> {
         let bin_dir = topology::ephemeral::find_bin_dir()
             .map_err(|source| SimError::ShadowStart { source })?;
@@ -251,18 +260,42 @@ impl ShadowServer {
                 what: "read server_version_num".into(),
                 source,
             })?;
+        let reaped = topology::scratch::reap_leftovers(&mut conn).await;
         let _ = conn.close().await;
+        let reaped = reaped.map_err(|source| SimError::Shadow {
+            url: spec.redacted_url(),
+            what: "look for leftover scratch databases".into(),
+            source,
+        })?;
+        let opts = connect_options(&spec, &spec.database)
+            .map_err(|source| SimError::ShadowStart { source })?;
+        let lease = topology::scratch::Lease::open(&opts)
+            .await
+            .map_err(|source| SimError::Shadow {
+                url: spec.redacted_url(),
+                what: "open the lease session".into(),
+                source,
+            })?;
         Ok(ShadowServer {
             spec,
             bin_dir,
             version,
             _ephemeral: None,
+            lease: Some(std::sync::Arc::new(lease)),
+            reaped,
         })
     }
 
-    /// Create a fresh, uniquely named database.
+    /// Create a fresh, uniquely named database (on a scratch server: after taking its lease).
     pub async fn create_db(&self) -> Result<ShadowDb, SimError> {
-        let name = format!("deployclaw_shadow_{:016x}", rand::random::<u64>());
+        let name = topology::scratch::new_scratch_name();
+        if let Some(lease) = &self.lease {
+            lease.take(&name).await.map_err(|source| SimError::Shadow {
+                url: self.spec.redacted_url(),
+                what: format!("take the lease of {name}"),
+                source,
+            })?;
+        }
         let mut conn = admin_connect(&self.spec).await?;
         // A spare database of an ephemeral shadow made from the cached template is renamed;
         // elsewhere this is CREATE DATABASE … TEMPLATE template0.
@@ -277,6 +310,7 @@ impl ShadowServer {
             admin: self.spec.clone(),
             name,
             dropped: false,
+            lease: self.lease.clone(),
         })
     }
 }
@@ -305,13 +339,19 @@ pub(crate) struct ShadowDb {
     admin: ConnectionSpec,
     pub name: String,
     dropped: bool,
+    /// The run's lease session, released once the database is gone.
+    lease: Option<std::sync::Arc<topology::scratch::Lease>>,
 }
 
 impl ShadowDb {
-    /// Drop the database (terminating any session still in it).
+    /// Drop the database (terminating any session still in it), then release its lease.
     pub async fn drop_now(mut self) -> Result<(), SimError> {
         self.dropped = true;
-        drop_database(&self.admin, &self.name).await
+        let r = drop_database(&self.admin, &self.name).await;
+        if let (Ok(()), Some(lease)) = (&r, &self.lease) {
+            lease.release(&self.name).await;
+        }
+        r
     }
 }
 

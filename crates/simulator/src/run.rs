@@ -485,6 +485,9 @@ async fn rehearse_all(
                 ),
                 t0.elapsed(),
             );
+            if let Some(line) = s.reaped.summary() {
+                steps.push("reap shadow leftovers", line, Duration::ZERO);
+            }
             s
         }
         Err(e) => {

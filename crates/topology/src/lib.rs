@@ -13,6 +13,7 @@
 //! | [`scan`] | [`introspect_fleet`]: every shard of a fleet, one introspection per (instance, database), bounded concurrency |
 //! | [`child`] | the scrubbed environment of every program deployclaw starts ([`child::command`]) |
 //! | [`ephemeral`] | throw-away PostgreSQL clusters from the installed server binaries (the default shadow, the demo, every test), cleaned up on drop, on [`ephemeral::cleanup_all`], and by a watchdog if the process dies |
+//! | [`scratch`] | scratch databases on a shared `--shadow` server: run leases (advisory locks) and [`scratch::reap_leftovers`] for the leftovers of dead runs |
 //! | [`fixture`] | a realistic multi-tenant fleet with planted problems, for tests, the demo and benchmarks |
 //!
 //! Errors are one enum, [`TopologyError`]; [`TopologyError::is_unreachable`] separates "could
@@ -45,6 +46,7 @@ mod error;
 pub mod fixture;
 mod fleet;
 pub mod scan;
+pub mod scratch;
 pub mod topology_file;
 mod url;
 
