@@ -6,12 +6,12 @@
 //! session-level advisory lock. A run takes that lock on its [`Lease`] connection *before* it
 //! creates the database and holds it until the database is dropped or the run ends — the
 //! server releases session locks when the session ends, however the client died. The reaper
-//! ([`reap_leftovers`]) drops a database only after `pg_try_advisory_lock` of its key
-//! succeeded on its own session, i.e. when no live session holds it, and with a plain
-//! `DROP DATABASE` (never `FORCE`): a database somebody is still connected to is left alone
-//! and reported. Advisory locks belong to one database of the server: the lease and the reaper
-//! both use the database the `--shadow` URL names, so runs sharing a scratch server must name
-//! the same one (the usual `postgres`); otherwise only the no-`FORCE` drop protects them.
+//! ([`reap_leftovers`]) lists the scratch databases, then drops only those whose key no session
+//! holds in `pg_locks` (which shows the advisory locks of every database of the server, so it
+//! does not matter which database a run's `--shadow` URL names). A database that exists had its
+//! lock taken before it was created, so "no lock" means its run is gone. The drop uses
+//! `WITH (FORCE)` (PostgreSQL 13+): a statement the dead run left executing (its backend lives
+//! on until the statement ends) must not keep the leftover alive.
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, PgConnection};
@@ -108,8 +108,8 @@ impl Lease {
 pub struct Reaped {
     /// Scratch databases of dead runs, dropped.
     pub dropped: Vec<String>,
-    /// Scratch databases nobody holds a lease on but that could not be dropped (a session is
-    /// still connected, or no privilege), with the reason.
+    /// Scratch databases nobody holds a lease on but that could not be dropped (no privilege,
+    /// a session still connected before PostgreSQL 13), with the reason.
     pub left: Vec<(String, String)>,
 }
 
@@ -134,9 +134,7 @@ impl Reaped {
 }
 
 /// Drop the scratch databases ([`SCRATCH_DATABASE_PREFIX`]) of runs that are gone: those whose
-/// lease lock `conn` can take (see the module doc). `conn` must be a session that holds no
-/// lease of its own (advisory locks are re-entrant within a session) and be connected to the
-/// database the leases are taken in.
+/// lease lock no session holds (see the module doc).
 pub async fn reap_leftovers(conn: &mut PgConnection) -> Result<Reaped, sqlx::Error> {
     let pattern = format!("{}%", SCRATCH_DATABASE_PREFIX.replace('_', "\\_"));
     let names: Vec<String> = sqlx::query_scalar(
@@ -145,29 +143,36 @@ pub async fn reap_leftovers(conn: &mut PgConnection) -> Result<Reaped, sqlx::Err
     .bind(&pattern)
     .fetch_all(&mut *conn)
     .await?;
+    let version: i32 =
+        sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
+            .fetch_one(&mut *conn)
+            .await?;
     let mut out = Reaped::default();
     for name in names {
         let Some(key) = lease_key(&name) else {
             continue;
         };
-        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !free {
+        // A bigint advisory key shows in pg_locks as classid = high 32 bits, objid = low 32
+        // bits, objsubid = 1.
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
+               AND classid::bigint = ($1::bigint >> 32) & 4294967295
+               AND objid::bigint = $1::bigint & 4294967295)",
+        )
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+        if held {
             // A live run holds it.
             continue;
         }
+        let force = if version >= 13 { " WITH (FORCE)" } else { "" };
         let r = sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {}",
+            "DROP DATABASE IF EXISTS {}{force}",
             quote_ident_always(&name)
         )))
         .execute(&mut *conn)
         .await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(key)
-            .execute(&mut *conn)
-            .await;
         match r {
             Ok(_) => out.dropped.push(name),
             Err(e) => {
