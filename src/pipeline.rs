@@ -496,7 +496,7 @@ async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
 /// log, `None` when there was nothing to reap. A failure is a line too (the rehearsal reports
 /// its own connection problems).
 async fn reap_scratch_leftovers(spec: &topology::ConnectionSpec) -> Option<String> {
-    let mut conn = match simulator::connect_options(spec, &spec.database) {
+    let mut conn = match simulator::shadow_connect_options(spec, &spec.database) {
         Ok(o) => match <sqlx::PgConnection as sqlx::Connection>::connect_with(&o).await {
             Ok(c) => c,
             Err(e) => {

@@ -59,10 +59,15 @@ impl Shadow {
     /// A scratch server (`--shadow URL`); the role must be allowed to create databases. The URL's
     /// database is only used to connect for `CREATE DATABASE` / `DROP DATABASE`.
     pub fn from_url(url: &str) -> Result<Shadow, RollbackError> {
-        let admin: PgConnectOptions = url.parse().map_err(|source| RollbackError::Connect {
+        let mut admin: PgConnectOptions = url.parse().map_err(|source| RollbackError::Connect {
             target: redact(url),
             source,
         })?;
+        // Without a password in the URL the driver would take PGPASSWORD — the target's — from
+        // the environment and send it to the scratch server.
+        if topology::ConnectionSpec::from_url(url).is_ok_and(|s| s.password.is_none()) {
+            admin = admin.password("");
+        }
         Ok(Shadow {
             admin,
             target: redact(url),

@@ -80,7 +80,9 @@ pub mod probe;
 pub mod rehearsal;
 mod run;
 
-pub use conn::{APPLICATION_NAME, connect_options, is_connection_error, redacted};
+pub use conn::{
+    APPLICATION_NAME, connect_options, is_connection_error, redacted, shadow_connect_options,
+};
 pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};
 pub use custom::{
     CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, custom_probe_sql, expand_probe_template,

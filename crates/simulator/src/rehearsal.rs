@@ -49,7 +49,7 @@ use topology::ConnectionSpec;
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
 use crate::SimError;
-use crate::conn::{connect_options, redacted, sqlstate_and_message};
+use crate::conn::{redacted, shadow_connect_options, sqlstate_and_message};
 use crate::control::CancelToken;
 use crate::dump::{DumpCache, client_command, dump_schemas};
 use crate::ident::quote_ident;
@@ -267,7 +267,7 @@ impl ShadowServer {
             what: "look for leftover scratch databases".into(),
             source,
         })?;
-        let opts = connect_options(&spec, &spec.database)
+        let opts = shadow_connect_options(&spec, &spec.database)
             .map_err(|source| SimError::ShadowStart { source })?;
         let lease = topology::scratch::Lease::open(&opts)
             .await
@@ -316,8 +316,8 @@ impl ShadowServer {
 }
 
 async fn admin_connect(spec: &ConnectionSpec) -> Result<PgConnection, SimError> {
-    let opts =
-        connect_options(spec, &spec.database).map_err(|source| SimError::ShadowStart { source })?;
+    let opts = shadow_connect_options(spec, &spec.database)
+        .map_err(|source| SimError::ShadowStart { source })?;
     PgConnection::connect_with(&opts)
         .await
         .map_err(|source| SimError::Shadow {
@@ -1270,7 +1270,7 @@ pub(crate) async fn shadow_connection(
     limits: RehearsalLimits,
 ) -> Result<PgConnection, SimError> {
     let opts: PgConnectOptions =
-        connect_options(spec, db).map_err(|source| SimError::ShadowStart { source })?;
+        shadow_connect_options(spec, db).map_err(|source| SimError::ShadowStart { source })?;
     let mut conn = PgConnection::connect_with(&opts)
         .await
         .map_err(|source| SimError::Shadow {
