@@ -223,3 +223,34 @@ fn rand_u64() -> u64 {
         .unwrap()
         .as_nanos() as u64
 }
+
+#[test]
+fn a_shadow_copied_from_the_template_cache_is_socket_only_too() {
+    let cache = tempfile::tempdir().unwrap();
+    let opts = EphemeralOptions {
+        template_cache: Some(cache.path().join("c")),
+        spare_databases: 1,
+        ..EphemeralOptions::shadow()
+    };
+    // The first start makes the template (initdb's pg_hba.conf has `host` lines), the second
+    // copies it.
+    drop(EphemeralPg::start(opts.clone()).expect("first shadow"));
+    let pg = EphemeralPg::start(opts).expect("shadow from the template");
+    let hba = std::fs::read_to_string(pg.data_dir().join("pg_hba.conf")).unwrap();
+    assert!(
+        hba.lines().all(|l| !l.trim_start().starts_with("host")),
+        "{hba}"
+    );
+    assert_eq!(tcp_listen_ports(postmaster_pid(&pg)), Vec::<u16>::new());
+    let me = psql_as(
+        None,
+        pg.bin_dir(),
+        &pg.socket_dir().to_string_lossy(),
+        pg.port(),
+    );
+    assert!(
+        me.status.success(),
+        "{}",
+        String::from_utf8_lossy(&me.stderr)
+    );
+}
