@@ -8,7 +8,11 @@
 //! The shadow server is an [`EphemeralPg`] started for the run (default) or a scratch server
 //! given by URL. For every schema shape a fresh database `deployclaw_shadow_<random>` is created
 //! there and dropped at the end — on success, error and cancellation (a [`Drop`] fallback drops
-//! it from a helper thread if the future was abandoned).
+//! it from a helper thread if the future was abandoned). The ephemeral cluster listens on its
+//! private Unix socket only ([`EphemeralOptions::shadow`]). On a scratch server the run holds a
+//! lease (a session-level advisory lock keyed on the database name, taken before the database
+//! is created) for every database it makes, and first drops the leftovers of runs that died
+//! ([`topology::scratch`]); shadow connections never fall back to `PGPASSWORD`.
 //!
 //! **Cloning uses `pg_dump --schema-only`** of the shard's schema (plus the schemas its foreign
 //! keys and column types reference, plus schemas the migration names), piped through `psql` into

@@ -1,10 +1,14 @@
 //! Throw-away PostgreSQL clusters started from the server binaries installed on the machine.
 //!
 //! [`EphemeralPg::start`] runs `initdb` into a fresh directory under [`std::env::temp_dir`]
-//! (`/tmp/dcpg-<pid>-<n>`, short so the Unix socket path stays under the 107-byte limit), then
-//! `pg_ctl -w start` with the socket in that directory and TCP on `127.0.0.1` at a free port
-//! (retried on a bind race). Durability is switched off (`fsync`, `synchronous_commit`,
-//! `full_page_writes`) — these clusters hold nothing worth keeping.
+//! (`/tmp/dcpg-<pid>-<n>`, mode 0700, short so the Unix socket path stays under the 107-byte
+//! limit), then `pg_ctl -w start` with the socket in that directory and, with
+//! [`Listen::Loopback`] (the default, for stand-ins of target instances), TCP on `127.0.0.1` at a
+//! free port (retried on a bind race). A shadow ([`EphemeralOptions::shadow`],
+//! [`Listen::SocketOnly`]) has no TCP listener and a `pg_hba.conf` of `local` lines only: only
+//! the cluster's OS user and root can reach its socket. Durability is switched off (`fsync`,
+//! `synchronous_commit`, `full_page_writes`) — these clusters hold nothing worth keeping.
+//! Every program runs with the scrubbed environment of [`crate::child::command`].
 //!
 //! * **Synchronous.** Starting takes roughly half a second of blocking process work (see
 //!   `BENCHMARKS.md`). From async code call [`EphemeralPg::start_async`] (a
