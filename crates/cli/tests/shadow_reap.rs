@@ -113,8 +113,10 @@ async fn leftovers_of_a_killed_run_are_reaped_and_a_live_run_is_left_alone() {
         .expect("start the busy run");
     let a_db = wait_for_sleeping_shadow(&scratch, &mut a).await;
 
-    // A second run while the first is alive: it must not touch the live run's database.
+    // A second run while the first is alive (its rehearsal and its rollback proof both on the
+    // scratch server): it must not touch the live run's database.
     let b = validate(&quick, &target, &shadow_url, &cache)
+        .arg("--validate-rollback")
         .output()
         .expect("second run");
     assert!(
@@ -126,6 +128,12 @@ async fn leftovers_of_a_killed_run_are_reaped_and_a_live_run_is_left_alone() {
         reap_steps(&b.stdout).iter().all(|s| !s.contains(&a_db)),
         "the live run's database was reaped: {:?}",
         reap_steps(&b.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(
+        report["rollback"]["tested"], true,
+        "the rollback proof ran on the scratch server: {}",
+        report["rollback"]
     );
     let now = scratch_dbs(&scratch).await;
     assert!(
@@ -148,6 +156,7 @@ async fn leftovers_of_a_killed_run_are_reaped_and_a_live_run_is_left_alone() {
 
     // The next run reaps it and says so.
     let c = validate(&quick, &target, &shadow_url, &cache)
+        .arg("--validate-rollback")
         .output()
         .expect("third run");
     let steps = reap_steps(&c.stdout);
