@@ -46,6 +46,21 @@ async fn scratch_dbs(pg: &EphemeralPg) -> Vec<(String, bool)> {
     rows
 }
 
+/// Sessions holding scratch leases on the scratch server.
+async fn lease_sessions(pg: &EphemeralPg) -> i64 {
+    let mut c = sqlx::PgConnection::connect_with(&pg.connect_options("postgres"))
+        .await
+        .expect("connect to the scratch server");
+    let n = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'deployclaw-shadow-lease'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .expect("count sessions");
+    let _ = c.close().await;
+    n
+}
+
 /// Wait (bounded, polling) until a run's shadow database exists and its rehearsal is inside
 /// the sleeping statement; the database's name.
 async fn wait_for_sleeping_shadow(pg: &EphemeralPg, child: &mut Child) -> String {
@@ -153,6 +168,17 @@ async fn leftovers_of_a_killed_run_are_reaped_and_a_live_run_is_left_alone() {
         after_kill.iter().any(|(n, _)| *n == a_db),
         "expected the killed run's leftover: {after_kill:?}"
     );
+
+    // The server notices the dead client's lease session asynchronously (it ends as soon as
+    // it reads the closed socket): wait (bounded) until it is gone, as any later run would.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lease_sessions(&scratch).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the killed run's lease session stays"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The next run reaps it and says so.
     let c = validate(&quick, &target, &shadow_url, &cache)
