@@ -166,6 +166,15 @@ pub async fn validate(
         ms(t),
     ));
 
+    // On a `--shadow` scratch server, drop what dead runs left behind (before the rehearsal and
+    // the proof take leases of their own; live runs' databases are leased and stay).
+    if let Some(spec) = &opts.sim.shadow {
+        let t = Instant::now();
+        if let Some(line) = reap_scratch_leftovers(spec).await {
+            steps.push(("reap shadow leftovers".into(), line, ms(t)));
+        }
+    }
+
     // 2. introspect the fleet and, meanwhile, start the shadow cluster that the rehearsal and
     // the rollback proof share (one start instead of two, off the critical path).
     let t = Instant::now();
@@ -443,7 +452,7 @@ async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
         template_cache: opts.cache_dir.clone(),
         spare_databases: SHADOW_SPARE_DATABASES,
         base_dir: opts.shadow_base_dir.clone(),
-        ..Default::default()
+        ..topology::ephemeral::EphemeralOptions::shadow()
     })
     .await;
     let start_ms = ms(t);
@@ -481,6 +490,30 @@ async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
         start_ms,
         calibration,
     })
+}
+
+/// [`topology::scratch::reap_leftovers`] on the scratch server `spec`: the line for the step
+/// log, `None` when there was nothing to reap. A failure is a line too (the rehearsal reports
+/// its own connection problems).
+async fn reap_scratch_leftovers(spec: &topology::ConnectionSpec) -> Option<String> {
+    let mut conn = match simulator::shadow_connect_options(spec, &spec.database) {
+        Ok(o) => match <sqlx::PgConnection as sqlx::Connection>::connect_with(&o).await {
+            Ok(c) => c,
+            Err(e) => {
+                return Some(format!(
+                    "failed: cannot connect to {}: {e}",
+                    spec.redacted_url()
+                ));
+            }
+        },
+        Err(e) => return Some(format!("failed: {e}")),
+    };
+    let r = topology::scratch::reap_leftovers(&mut conn).await;
+    let _ = sqlx::Connection::close(conn).await;
+    match r {
+        Ok(reaped) => reaped.summary(),
+        Err(e) => Some(format!("failed: {e}")),
+    }
 }
 
 fn human_age(d: std::time::Duration) -> String {

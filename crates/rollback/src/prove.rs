@@ -1,7 +1,6 @@
 //! Proving a rollback on a shadow database: forward → rollback → exact catalog comparison.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use migration_parser::{Migration, ParseOptions, TransactionMode};
 use serde::{Deserialize, Serialize};
@@ -21,22 +20,27 @@ pub struct Shadow {
     target: String,
     _ephemeral: Option<EphemeralPg>,
     version: u32,
+    /// On a scratch server (`from_url`): the session holding the lease of every scratch
+    /// database this prover created, opened (after reaping the leftovers of dead runs) when the
+    /// first one is made. See [`topology::scratch`].
+    lease: Option<tokio::sync::OnceCell<topology::scratch::Lease>>,
+    reaped: std::sync::Mutex<topology::scratch::Reaped>,
 }
-
-static NEXT_DB: AtomicU64 = AtomicU64::new(1);
 
 impl Shadow {
     /// Start a throw-away PostgreSQL (stopped when the `Shadow` is dropped).
     pub async fn ephemeral() -> Result<Shadow, RollbackError> {
-        let pg = EphemeralPg::start_async(EphemeralOptions::default()).await?;
+        let pg = EphemeralPg::start_async(EphemeralOptions::shadow()).await?;
         let admin = pg.connect_options("postgres");
-        let target = format!("ephemeral 127.0.0.1:{}", pg.port());
+        let target = format!("ephemeral {}", pg.url());
         let version = pg.version();
         Ok(Shadow {
             admin,
             target,
             _ephemeral: Some(pg),
             version,
+            lease: None,
+            reaped: Default::default(),
         })
     }
 
@@ -44,24 +48,33 @@ impl Shadow {
     pub fn from_ephemeral(pg: &EphemeralPg) -> Shadow {
         Shadow {
             admin: pg.connect_options("postgres"),
-            target: format!("ephemeral 127.0.0.1:{}", pg.port()),
+            target: format!("ephemeral {}", pg.url()),
             _ephemeral: None,
             version: pg.version(),
+            lease: None,
+            reaped: Default::default(),
         }
     }
 
     /// A scratch server (`--shadow URL`); the role must be allowed to create databases. The URL's
     /// database is only used to connect for `CREATE DATABASE` / `DROP DATABASE`.
     pub fn from_url(url: &str) -> Result<Shadow, RollbackError> {
-        let admin: PgConnectOptions = url.parse().map_err(|source| RollbackError::Connect {
+        let mut admin: PgConnectOptions = url.parse().map_err(|source| RollbackError::Connect {
             target: redact(url),
             source,
         })?;
+        // Without a password in the URL the driver would take PGPASSWORD — the target's — from
+        // the environment and send it to the scratch server.
+        if topology::ConnectionSpec::from_url(url).is_ok_and(|s| s.password.is_none()) {
+            admin = admin.password("");
+        }
         Ok(Shadow {
             admin,
             target: redact(url),
             _ephemeral: None,
             version: 13,
+            lease: Some(tokio::sync::OnceCell::new()),
+            reaped: Default::default(),
         })
     }
 
@@ -87,15 +100,57 @@ impl Shadow {
             })
     }
 
-    fn scratch_name(prefix: &str) -> String {
-        format!(
-            "dc_{prefix}_{}_{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::Relaxed)
-        )
+    fn scratch_name() -> String {
+        topology::scratch::new_scratch_name()
+    }
+
+    /// Scratch databases of dead runs this prover dropped on a scratch server (empty until
+    /// the first scratch database is made, and on an ephemeral shadow).
+    pub fn reaped(&self) -> topology::scratch::Reaped {
+        match self.reaped.lock() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// On a scratch server: the lease session (reaping leftovers first when opening it).
+    async fn lease(&self) -> Result<Option<&topology::scratch::Lease>, RollbackError> {
+        let Some(cell) = &self.lease else {
+            return Ok(None);
+        };
+        let lease = cell
+            .get_or_try_init(|| async {
+                let mut admin = self.admin_conn().await?;
+                let reaped = topology::scratch::reap_leftovers(&mut admin).await;
+                let _ = admin.close().await;
+                let reaped = reaped.map_err(|source| RollbackError::Database {
+                    action: "look for leftover scratch databases".into(),
+                    source,
+                })?;
+                if let Ok(mut r) = self.reaped.lock() {
+                    *r = reaped;
+                }
+                topology::scratch::Lease::open(&self.admin)
+                    .await
+                    .map_err(|source| RollbackError::Connect {
+                        target: self.target.clone(),
+                        source,
+                    })
+            })
+            .await?;
+        Ok(Some(lease))
     }
 
     async fn create_db(&self, name: &str, template: Option<&str>) -> Result<(), RollbackError> {
+        if let Some(lease) = self.lease().await? {
+            lease
+                .take(name)
+                .await
+                .map_err(|source| RollbackError::Database {
+                    action: format!("take the lease of {name}"),
+                    source,
+                })?;
+        }
         let mut admin = self.admin_conn().await?;
         let r = match template {
             Some(t) => {
@@ -135,6 +190,9 @@ impl Shadow {
         .execute(&mut admin)
         .await;
         let _ = admin.close().await;
+        if let (Ok(_), Ok(Some(lease))) = (&r, self.lease().await) {
+            lease.release(name).await;
+        }
         r.map(|_| ()).map_err(|source| RollbackError::Database {
             action: format!("drop scratch database {name}"),
             source,
@@ -164,7 +222,7 @@ impl Shadow {
         setup: Setup<'_>,
         schema: &str,
     ) -> Result<CatalogSnapshot, RollbackError> {
-        let db = Shadow::scratch_name("catalog");
+        let db = Shadow::scratch_name();
         self.create_db(&db, None).await?;
         let result = async {
             let mut conn = self.connect(&db).await?;
@@ -305,7 +363,7 @@ pub async fn prove(
     rollback: RollbackSource<'_>,
     options: &ProveOptions,
 ) -> Result<Proof, RollbackError> {
-    let db = Shadow::scratch_name("prove");
+    let db = Shadow::scratch_name();
     shadow.create_db(&db, None).await?;
     let result = prove_in(shadow, &db, setup, forward, rollback, options).await;
     let dropped = shadow.drop_db(&db).await;
@@ -722,7 +780,7 @@ pub async fn prove_history(
     options: &HistoryOptions,
     mut progress: impl FnMut(&HistoryEntry),
 ) -> Result<HistoryReport, RollbackError> {
-    let main = Shadow::scratch_name("hist");
+    let main = Shadow::scratch_name();
     shadow.create_db(&main, None).await?;
     let result = history_in(shadow, &main, pairs, options, &mut progress).await;
     let dropped = shadow.drop_db(&main).await;
@@ -918,7 +976,7 @@ async fn on_copy<F>(
 where
     F: for<'c> FnOnce(&'c mut PgConnection) -> StepFuture<'c>,
 {
-    let copy = Shadow::scratch_name("copy");
+    let copy = Shadow::scratch_name();
     shadow.create_db(&copy, Some(main)).await?;
     let inner = async {
         let mut conn = shadow.connect(&copy).await?;

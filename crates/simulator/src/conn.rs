@@ -23,6 +23,22 @@ pub fn connect_options(
         .disable_statement_logging())
 }
 
+/// [`connect_options`] for a connection to the *shadow* (ephemeral cluster or `--shadow` scratch
+/// server). Without a password in `spec`, the password is set to the empty string: the driver
+/// would otherwise take `PGPASSWORD` from deployclaw's environment — the target's password —
+/// and send it to the shadow server when that asks for one.
+pub fn shadow_connect_options(
+    spec: &ConnectionSpec,
+    database: &str,
+) -> Result<PgConnectOptions, topology::TopologyError> {
+    let o = connect_options(spec, database)?;
+    Ok(if spec.password.is_none() {
+        o.password("")
+    } else {
+        o
+    })
+}
+
 /// A printable form of the connection: never with a password.
 pub fn redacted(spec: &ConnectionSpec, database: &str) -> String {
     spec.with_database(database).redacted_url()

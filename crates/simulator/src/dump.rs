@@ -2,6 +2,11 @@
 //! the rollback proof of one run share a dump, and the environment of the PostgreSQL client
 //! programs (`pg_dump`, `psql`).
 //!
+//! **A client program inherits nothing of deployclaw's environment.** [`client_command`] builds
+//! it with [`topology::child::command`] (cleared environment, a private empty `HOME`) and sets
+//! only the libpq variables for the one connection it makes, so no `PGPASSWORD`, `PGPASSFILE`
+//! or `password_env` variable of the parent reaches it.
+//!
 //! **Passwords never go through the environment.** `PGPASSWORD` is visible to every process of
 //! the same user (and in `ps e` on some systems); PostgreSQL's documentation advises against it.
 //! On Linux the password is written to an anonymous in-memory file (`memfd_create`, mode 0600,
@@ -32,7 +37,13 @@ pub async fn dump_schemas(
     source_db: &str,
     schemas: &[String],
 ) -> Result<Vec<u8>, SimError> {
-    let mut dump = tokio::process::Command::new(bin_dir.join("pg_dump"));
+    let (mut dump, _env) =
+        client_command(&bin_dir.join("pg_dump"), source, source_db).map_err(|e| {
+            SimError::PgTool {
+                program: "pg_dump".into(),
+                message: format!("cannot prepare its environment: {e}"),
+            }
+        })?;
     // pg_dump holds ACCESS SHARE on every dumped table until it ends: never wait for a lock
     // another session holds (a deploy's ACCESS EXCLUSIVE would otherwise queue behind us).
     dump.arg("--schema-only")
@@ -47,10 +58,6 @@ pub async fn dump_schemas(
         // A pg_dump pattern: inside double quotes, * ? . are literal and "" is a quote.
         dump.arg(format!("--schema={}", quote_ident(s)));
     }
-    let _passfile = pg_env(&mut dump, source, source_db).map_err(|e| SimError::PgTool {
-        program: "pg_dump".into(),
-        message: format!("cannot pass the password: {e}"),
-    })?;
     dump.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -253,34 +260,54 @@ fn passfile_for(
     Ok(Some(guard))
 }
 
-/// Point a client program at `spec` / `database` through libpq's environment. The password,
-/// if any, goes into a private password file (see the module doc): keep the returned guard
-/// alive until the program has exited.
-pub(crate) fn pg_env(
-    cmd: &mut tokio::process::Command,
+/// What must outlive a client program started by [`client_command`]: its password file and
+/// its private `HOME`.
+#[derive(Debug)]
+pub(crate) struct ClientEnv {
+    _passfile: Option<Passfile>,
+    _home: topology::child::PrivateHome,
+}
+
+/// A client program (`pg_dump`, `psql`) pointed at `spec` / `database`, with the scrubbed
+/// environment of [`topology::child::command`] plus the libpq variables of this one connection
+/// (`PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGAPPNAME`, `PGCONNECT_TIMEOUT`, `PGSSLMODE`
+/// and the certificate paths of [`topology::child::ssl_file_vars`] when TLS is not disabled).
+/// The password, if any, goes into a private password file (see the module doc); never
+/// `PGPASSWORD`. Keep the returned guard alive until the program has exited.
+pub(crate) fn client_command(
+    program: &Path,
     spec: &ConnectionSpec,
     database: &str,
-) -> std::io::Result<Option<Passfile>> {
+) -> std::io::Result<(tokio::process::Command, ClientEnv)> {
+    let home = topology::child::PrivateHome::new()?;
+    let mut cmd = tokio::process::Command::from(topology::child::command(program, home.path()));
     cmd.env("PGHOST", &spec.host)
         .env("PGPORT", spec.port.to_string())
         .env("PGUSER", &spec.user)
         .env("PGDATABASE", database)
         .env("PGAPPNAME", crate::conn::APPLICATION_NAME)
-        .env("PGCONNECT_TIMEOUT", "15")
-        .env_remove("PGSERVICE")
-        .env_remove("PGOPTIONS");
+        .env("PGCONNECT_TIMEOUT", "15");
     if let Some(m) = &spec.sslmode {
         cmd.env("PGSSLMODE", m);
     }
-    match &spec.password {
-        Some(p) => {
-            // An inherited PGPASSWORD would take precedence over the password file.
-            cmd.env_remove("PGPASSWORD");
-            passfile_for(cmd, p.expose())
+    if spec.sslmode.as_deref() != Some("disable") {
+        for (var, path) in topology::child::ssl_file_vars() {
+            cmd.env(var, path);
         }
-        // No password of ours: whatever libpq finds on its own (~/.pgpass, PGPASSFILE).
-        None => Ok(None),
     }
+    let passfile = match &spec.password {
+        Some(p) => passfile_for(&mut cmd, p.expose())?,
+        // No password: the child has no password source at all (its HOME is empty), so a
+        // server that asks for one fails the connection.
+        None => None,
+    };
+    Ok((
+        cmd,
+        ClientEnv {
+            _passfile: passfile,
+            _home: home,
+        },
+    ))
 }
 
 fn tail(s: &str) -> String {
@@ -324,14 +351,13 @@ mod tests {
     #[tokio::test]
     async fn password_reaches_only_its_child_through_a_private_passfile() {
         let secret = "s3cr:t\\pw";
-        let mut with = tokio::process::Command::new("/bin/sh");
-        with.env("PGPASSWORD", "inherited");
-        let guard = pg_env(&mut with, &spec(Some(secret)), "app").expect("passfile");
-        assert!(guard.is_some());
+        let (mut with, guard) =
+            client_command(Path::new("/bin/sh"), &spec(Some(secret)), "app").expect("passfile");
+        assert!(guard._passfile.is_some());
         // A second child spawned while the first one's password file is open.
-        let mut other = tokio::process::Command::new("/bin/sh");
-        let none = pg_env(&mut other, &spec(None), "app").expect("no passfile");
-        assert!(none.is_none());
+        let (mut other, none) =
+            client_command(Path::new("/bin/sh"), &spec(None), "app").expect("no passfile");
+        assert!(none._passfile.is_none());
         let seen = child_view(&mut with).await;
         assert!(seen.contains("pw=unset"), "{seen}");
         assert!(seen.contains("mode=600"), "{seen}");

@@ -81,7 +81,9 @@ pub mod rehearsal;
 mod run;
 pub mod safety;
 
-pub use conn::{APPLICATION_NAME, connect_options, is_connection_error, redacted};
+pub use conn::{
+    APPLICATION_NAME, connect_options, is_connection_error, redacted, shadow_connect_options,
+};
 pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};
 pub use custom::{
     CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, custom_probe_sql, expand_probe_template,

@@ -8,7 +8,11 @@
 //! The shadow server is an [`EphemeralPg`] started for the run (default) or a scratch server
 //! given by URL. For every schema shape a fresh database `deployclaw_shadow_<random>` is created
 //! there and dropped at the end — on success, error and cancellation (a [`Drop`] fallback drops
-//! it from a helper thread if the future was abandoned).
+//! it from a helper thread if the future was abandoned). The ephemeral cluster listens on its
+//! private Unix socket only ([`EphemeralOptions::shadow`]). On a scratch server the run holds a
+//! lease (a session-level advisory lock keyed on the database name, taken before the database
+//! is created) for every database it makes, and first drops the leftovers of runs that died
+//! ([`topology::scratch`]); shadow connections never fall back to `PGPASSWORD`.
 //!
 //! **Cloning uses `pg_dump --schema-only`** of the shard's schema (plus the schemas its foreign
 //! keys and column types reference, plus schemas the migration names), piped through `psql` into
@@ -49,9 +53,9 @@ use topology::ConnectionSpec;
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
 use crate::SimError;
-use crate::conn::{connect_options, redacted, sqlstate_and_message};
+use crate::conn::{redacted, shadow_connect_options, sqlstate_and_message};
 use crate::control::CancelToken;
-use crate::dump::{DumpCache, dump_schemas, pg_env};
+use crate::dump::{DumpCache, client_command, dump_schemas};
 use crate::ident::quote_ident;
 
 /// Where the rehearsal runs.
@@ -223,12 +227,17 @@ pub(crate) struct ShadowServer {
     pub version: u32,
     /// Keeps the ephemeral cluster alive (stopped on drop).
     _ephemeral: Option<EphemeralPg>,
+    /// On a scratch server: the session holding the lease of every database this run created
+    /// (see [`topology::scratch`]).
+    lease: Option<std::sync::Arc<topology::scratch::Lease>>,
+    /// What the reaper did when this run connected (leftovers of dead runs).
+    pub reaped: topology::scratch::Reaped,
 }
 
 impl ShadowServer {
     /// Start an ephemeral cluster.
     pub async fn ephemeral() -> Result<ShadowServer, SimError> {
-        let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        let pg = EphemeralPg::start_async(EphemeralOptions::shadow())
             .await
             .map_err(|source| SimError::ShadowStart { source })?;
         Ok(ShadowServer {
@@ -236,10 +245,14 @@ impl ShadowServer {
             bin_dir: pg.bin_dir().to_path_buf(),
             version: pg.version(),
             _ephemeral: Some(pg),
+            lease: None,
+            reaped: Default::default(),
         })
     }
 
-    /// Use an existing scratch server.
+    /// Use an existing scratch server: drop the scratch databases of dead runs
+    /// ([`topology::scratch::reap_leftovers`], before this run holds any lease) and open the
+    /// session that will hold this run's leases.
     pub async fn external(spec: ConnectionSpec) -> Result<ShadowServer, SimError> {
         let bin_dir = topology::ephemeral::find_bin_dir()
             .map_err(|source| SimError::ShadowStart { source })?;
@@ -251,18 +264,42 @@ impl ShadowServer {
                 what: "read server_version_num".into(),
                 source,
             })?;
+        let reaped = topology::scratch::reap_leftovers(&mut conn).await;
         let _ = conn.close().await;
+        let reaped = reaped.map_err(|source| SimError::Shadow {
+            url: spec.redacted_url(),
+            what: "look for leftover scratch databases".into(),
+            source,
+        })?;
+        let opts = shadow_connect_options(&spec, &spec.database)
+            .map_err(|source| SimError::ShadowStart { source })?;
+        let lease = topology::scratch::Lease::open(&opts)
+            .await
+            .map_err(|source| SimError::Shadow {
+                url: spec.redacted_url(),
+                what: "open the lease session".into(),
+                source,
+            })?;
         Ok(ShadowServer {
             spec,
             bin_dir,
             version,
             _ephemeral: None,
+            lease: Some(std::sync::Arc::new(lease)),
+            reaped,
         })
     }
 
-    /// Create a fresh, uniquely named database.
+    /// Create a fresh, uniquely named database (on a scratch server: after taking its lease).
     pub async fn create_db(&self) -> Result<ShadowDb, SimError> {
-        let name = format!("deployclaw_shadow_{:016x}", rand::random::<u64>());
+        let name = topology::scratch::new_scratch_name();
+        if let Some(lease) = &self.lease {
+            lease.take(&name).await.map_err(|source| SimError::Shadow {
+                url: self.spec.redacted_url(),
+                what: format!("take the lease of {name}"),
+                source,
+            })?;
+        }
         let mut conn = admin_connect(&self.spec).await?;
         // A spare database of an ephemeral shadow made from the cached template is renamed;
         // elsewhere this is CREATE DATABASE … TEMPLATE template0.
@@ -277,13 +314,14 @@ impl ShadowServer {
             admin: self.spec.clone(),
             name,
             dropped: false,
+            lease: self.lease.clone(),
         })
     }
 }
 
 async fn admin_connect(spec: &ConnectionSpec) -> Result<PgConnection, SimError> {
-    let opts =
-        connect_options(spec, &spec.database).map_err(|source| SimError::ShadowStart { source })?;
+    let opts = shadow_connect_options(spec, &spec.database)
+        .map_err(|source| SimError::ShadowStart { source })?;
     PgConnection::connect_with(&opts)
         .await
         .map_err(|source| SimError::Shadow {
@@ -305,13 +343,19 @@ pub(crate) struct ShadowDb {
     admin: ConnectionSpec,
     pub name: String,
     dropped: bool,
+    /// The run's lease session, released once the database is gone.
+    lease: Option<std::sync::Arc<topology::scratch::Lease>>,
 }
 
 impl ShadowDb {
-    /// Drop the database (terminating any session still in it).
+    /// Drop the database (terminating any session still in it), then release its lease.
     pub async fn drop_now(mut self) -> Result<(), SimError> {
         self.dropped = true;
-        drop_database(&self.admin, &self.name).await
+        let r = drop_database(&self.admin, &self.name).await;
+        if let (Ok(()), Some(lease)) = (&r, &self.lease) {
+            lease.release(&self.name).await;
+        }
+        r
     }
 }
 
@@ -437,17 +481,17 @@ pub(crate) async fn clone_schemas(
     let mut script = pre.into_bytes();
     script.extend_from_slice(&dump);
 
-    let mut psql = tokio::process::Command::new(bin_dir.join("psql"));
+    let (mut psql, _env) =
+        client_command(&bin_dir.join("psql"), shadow, shadow_db).map_err(|e| SimError::PgTool {
+            program: "psql".into(),
+            message: format!("cannot prepare its environment: {e}"),
+        })?;
     psql.arg("-X")
         .arg("-q")
         .arg("-v")
         .arg("ON_ERROR_STOP=0")
         .arg("-f")
         .arg("-");
-    let _passfile = pg_env(&mut psql, shadow, shadow_db).map_err(|e| SimError::PgTool {
-        program: "psql".into(),
-        message: format!("cannot pass the password: {e}"),
-    })?;
     psql.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -1230,7 +1274,7 @@ pub(crate) async fn shadow_connection(
     limits: RehearsalLimits,
 ) -> Result<PgConnection, SimError> {
     let opts: PgConnectOptions =
-        connect_options(spec, db).map_err(|source| SimError::ShadowStart { source })?;
+        shadow_connect_options(spec, db).map_err(|source| SimError::ShadowStart { source })?;
     let mut conn = PgConnection::connect_with(&opts)
         .await
         .map_err(|source| SimError::Shadow {

@@ -485,6 +485,9 @@ async fn rehearse_all(
                 ),
                 t0.elapsed(),
             );
+            if let Some(line) = s.reaped.summary() {
+                steps.push("reap shadow leftovers", line, Duration::ZERO);
+            }
             s
         }
         Err(e) => {
@@ -802,7 +805,8 @@ async fn rehearse_on_shadow(
             .await
             .map_err(|e| e.to_string())?;
         let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;
-        let sopts = connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
+        let sopts = crate::conn::shadow_connect_options(&server.spec, &db.name)
+            .map_err(|e| e.to_string())?;
         let local = CancelToken::new();
         let (r, _) = guarded(
             rehearsal::run_on_shadow(

@@ -1,10 +1,14 @@
 //! Throw-away PostgreSQL clusters started from the server binaries installed on the machine.
 //!
 //! [`EphemeralPg::start`] runs `initdb` into a fresh directory under [`std::env::temp_dir`]
-//! (`/tmp/dcpg-<pid>-<n>`, short so the Unix socket path stays under the 107-byte limit), then
-//! `pg_ctl -w start` with the socket in that directory and TCP on `127.0.0.1` at a free port
-//! (retried on a bind race). Durability is switched off (`fsync`, `synchronous_commit`,
-//! `full_page_writes`) — these clusters hold nothing worth keeping.
+//! (`/tmp/dcpg-<pid>-<n>`, mode 0700, short so the Unix socket path stays under the 107-byte
+//! limit), then `pg_ctl -w start` with the socket in that directory and, with
+//! [`Listen::Loopback`] (the default, for stand-ins of target instances), TCP on `127.0.0.1` at a
+//! free port (retried on a bind race). A shadow ([`EphemeralOptions::shadow`],
+//! [`Listen::SocketOnly`]) has no TCP listener and a `pg_hba.conf` of `local` lines only: only
+//! the cluster's OS user and root can reach its socket. Durability is switched off (`fsync`,
+//! `synchronous_commit`, `full_page_writes`) — these clusters hold nothing worth keeping.
+//! Every program runs with the scrubbed environment of [`crate::child::command`].
 //!
 //! * **Synchronous.** Starting takes roughly half a second of blocking process work (see
 //!   `BENCHMARKS.md`). From async code call [`EphemeralPg::start_async`] (a
@@ -46,8 +50,15 @@ pub struct EphemeralOptions {
     /// Directory holding `initdb`, `pg_ctl` and `postgres`. `None` searches: `pg_config --bindir`,
     /// then `/usr/lib/postgresql/<N>/bin` (highest `N`), then `PATH`.
     pub bin_dir: Option<PathBuf>,
-    /// Fixed TCP port. `None` picks a free loopback port (and retries on a bind race).
+    /// Fixed port. `None` picks a free loopback port (and retries on a bind race) with
+    /// [`Listen::Loopback`], and 5432 with [`Listen::SocketOnly`] (the socket file
+    /// `<dir>/.s.PGSQL.5432` is in the cluster's own directory, so clusters never collide).
     pub port: Option<u16>,
+    /// Where the server accepts connections. [`Listen::SocketOnly`] for every shadow
+    /// ([`EphemeralOptions::shadow`]); the default [`Listen::Loopback`] is for clusters that
+    /// stand in for target instances (the demo fleet, test fixtures) and must be reachable by
+    /// URL like a real server.
+    pub listen: Listen,
     /// Extra server settings written to `postgresql.conf` (`name = 'value'`), after the defaults
     /// (`fsync=off`, `synchronous_commit=off`, `full_page_writes=off`,
     /// `max_locks_per_transaction=256`, `max_connections=200`), so they can override them.
@@ -74,6 +85,22 @@ pub struct EphemeralOptions {
     /// [`std::env::temp_dir`]; [`memory_temp_dir`] gives a RAM-backed one where the machine has
     /// it (file creation there is several times cheaper than on a journaling file system).
     pub base_dir: Option<PathBuf>,
+}
+
+/// Where an ephemeral cluster accepts connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Listen {
+    /// Its Unix socket only: `listen_addresses = ''`, the socket in the cluster's own directory
+    /// (mode 0700, owned by the cluster's OS user), and a `pg_hba.conf` of `local` lines only.
+    /// `trust` there admits exactly the processes that can traverse that directory: the
+    /// cluster's OS user and root. Every other local user gets "permission denied" on the
+    /// socket, and there is no TCP port at all.
+    SocketOnly,
+    /// The private socket and TCP on `127.0.0.1`, `trust` for both (any local user can connect
+    /// over TCP): for stand-ins of target instances in tests and the demo, never for a shadow.
+    #[default]
+    Loopback,
 }
 
 /// `/dev/shm` when it is a world-writable, sticky tmpfs with at least `min_free` bytes free,
@@ -112,6 +139,7 @@ impl Default for EphemeralOptions {
         EphemeralOptions {
             bin_dir: None,
             port: None,
+            listen: Listen::Loopback,
             settings: Vec::new(),
             start_timeout_secs: 60,
             run_as: "postgres".to_string(),
@@ -122,9 +150,20 @@ impl Default for EphemeralOptions {
     }
 }
 
+impl EphemeralOptions {
+    /// The options of a shadow: [`Listen::SocketOnly`], everything else default.
+    pub fn shadow() -> EphemeralOptions {
+        EphemeralOptions {
+            listen: Listen::SocketOnly,
+            ..EphemeralOptions::default()
+        }
+    }
+}
+
 /// A running throw-away PostgreSQL cluster. Stopped and deleted on drop.
 ///
-/// The superuser is `postgres` with `trust` authentication on loopback and the private socket.
+/// The superuser is `postgres` with `trust` authentication on the private socket (and on
+/// loopback with [`Listen::Loopback`]).
 #[derive(Debug)]
 pub struct EphemeralPg {
     inner: Arc<Inner>,
@@ -137,6 +176,7 @@ struct Inner {
     data_dir: PathBuf,
     bin_dir: PathBuf,
     port: u16,
+    listen: Listen,
     version: u32,
     run_as: Option<(u32, u32)>,
     state: Mutex<State>,
@@ -225,16 +265,17 @@ impl EphemeralPg {
             }
         }
         let version = data_dir_version(&data_dir);
-        write_config(&data_dir, &dir, &opts.settings)?;
+        write_config(&data_dir, &dir, opts.listen, &opts.settings)?;
 
         // pg_ctl start, retrying on a port race.
         let log = dir.join("server.log");
         let mut attempt = 0;
         let port = loop {
             attempt += 1;
-            let port = match opts.port {
-                Some(p) => p,
-                None => free_port()?,
+            let port = match (opts.port, opts.listen) {
+                (Some(p), _) => p,
+                (None, Listen::SocketOnly) => 5432,
+                (None, _) => free_port()?,
             };
             let out = command(&bin_dir.join("pg_ctl"), run_as, &dir)
                 .arg("-D")
@@ -282,7 +323,7 @@ impl EphemeralPg {
                     let _ = add_spare_databases(&bin_dir, run_as, &dir, &data_dir, t.spares);
                     let _ = t.store(&data_dir);
                 }
-                write_config(&data_dir, &dir, &opts.settings)?;
+                write_config(&data_dir, &dir, opts.listen, &opts.settings)?;
                 continue;
             }
             return Err(TopologyError::PgCommandFailed {
@@ -300,6 +341,7 @@ impl EphemeralPg {
             data_dir,
             bin_dir,
             port,
+            listen: opts.listen,
             version,
             run_as,
             state: Mutex::new(State {
@@ -356,24 +398,29 @@ impl EphemeralPg {
         }
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    /// `postgres://postgres@127.0.0.1:PORT/postgres` ([`Listen::Loopback`]) or
+    /// `postgres://postgres@/postgres?host=<socket dir>&port=PORT` ([`Listen::SocketOnly`]).
     pub fn url(&self) -> String {
         self.url_for_db("postgres")
     }
 
-    /// URL of database `db` on this cluster (the name is percent-encoded as needed).
+    /// URL of database `db` on this cluster (the name is percent-encoded as needed), over the
+    /// way the cluster listens (see [`EphemeralPg::url`]).
     pub fn url_for_db(&self, db: &str) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/{}",
-            self.inner.port,
-            crate::url::encode_component(db)
-        )
+        self.connection_spec().with_database(db).redacted_url()
     }
 
-    /// A [`ConnectionSpec`] for the `postgres` database (TCP, `sslmode=disable`).
+    /// How the cluster listens.
+    pub fn listen(&self) -> Listen {
+        self.inner.listen
+    }
+
+    /// A [`ConnectionSpec`] for the `postgres` database: over the private socket with
+    /// [`Listen::SocketOnly`] (`host` is the socket directory), else TCP on `127.0.0.1`;
+    /// `sslmode=disable`, no password.
     pub fn connection_spec(&self) -> ConnectionSpec {
         ConnectionSpec {
-            host: "127.0.0.1".into(),
+            host: self.host(),
             port: self.inner.port,
             user: "postgres".into(),
             database: "postgres".into(),
@@ -383,14 +430,26 @@ impl EphemeralPg {
         }
     }
 
-    /// sqlx connect options for database `db` over TCP.
+    /// `127.0.0.1`, or the socket directory for a socket-only cluster.
+    fn host(&self) -> String {
+        match self.inner.listen {
+            Listen::SocketOnly => self.inner.dir.to_string_lossy().into_owned(),
+            Listen::Loopback => "127.0.0.1".into(),
+        }
+    }
+
+    /// sqlx connect options for database `db`, over the way the cluster listens (see
+    /// [`EphemeralPg::connection_spec`]).
     pub fn connect_options(&self, db: &str) -> PgConnectOptions {
-        PgConnectOptions::new_without_pgpass()
-            .host("127.0.0.1")
+        let o = PgConnectOptions::new_without_pgpass()
             .port(self.inner.port)
             .username("postgres")
             .database(db)
-            .ssl_mode(PgSslMode::Disable)
+            .ssl_mode(PgSslMode::Disable);
+        match self.inner.listen {
+            Listen::SocketOnly => o.socket(&self.inner.dir),
+            Listen::Loopback => o.host("127.0.0.1"),
+        }
     }
 
     /// A small connection pool (up to `max_connections`) to database `db`.
@@ -406,7 +465,8 @@ impl EphemeralPg {
             })
     }
 
-    /// TCP port on 127.0.0.1.
+    /// The port: TCP on 127.0.0.1 with [`Listen::Loopback`]; with [`Listen::SocketOnly`] only
+    /// the number in the socket file's name (`.s.PGSQL.<port>`).
     pub fn port(&self) -> u16 {
         self.inner.port
     }
@@ -833,14 +893,10 @@ fn lookup_user(user: &str) -> Result<(u32, u32), TopologyError> {
     })
 }
 
+/// A server program's command: the scrubbed environment of [`crate::child::command`] with the
+/// cluster's private directory as `HOME`, run as `run_as` when given.
 fn command(program: &Path, run_as: Option<(u32, u32)>, home: &Path) -> Command {
-    let mut c = Command::new(program);
-    c.env("HOME", home)
-        .env_remove("PGDATA")
-        .env_remove("PGPORT")
-        .env_remove("PGHOST");
-    // Server programs must not inherit a locale that initdb rejects.
-    c.env("LC_ALL", "C.UTF-8");
+    let mut c = crate::child::command(program, home);
     if let Some((uid, gid)) = run_as {
         // std drops root's supplementary groups (setgroups(0)) when uid is set by root.
         c.uid(uid).gid(gid);
@@ -874,7 +930,9 @@ pub fn find_bin_dir() -> Result<PathBuf, TopologyError> {
 
 fn search_bin_dir() -> Result<PathBuf, TopologyError> {
     let mut searched = Vec::new();
-    if let Ok(out) = Command::new("pg_config")
+    let home = crate::child::PrivateHome::new()
+        .map_err(|e| TopologyError::io("make a private directory for pg_config", e))?;
+    if let Ok(out) = crate::child::command("pg_config", home.path())
         .arg("--bindir")
         .stdin(Stdio::null())
         .output()
@@ -963,12 +1021,18 @@ fn quote_conf(v: &str) -> String {
 fn write_config(
     data_dir: &Path,
     socket_dir: &Path,
+    listen: Listen,
     extra: &[(String, String)],
 ) -> Result<(), TopologyError> {
+    write_hba(data_dir, listen)?;
     let mut conf = String::from("\n# deployclaw ephemeral cluster\n");
     let socket = socket_dir.to_string_lossy();
+    let addresses = match listen {
+        Listen::SocketOnly => "",
+        Listen::Loopback => "127.0.0.1",
+    };
     let defaults: [(&str, &str); 9] = [
-        ("listen_addresses", "127.0.0.1"),
+        ("listen_addresses", addresses),
         ("unix_socket_directories", &socket),
         ("fsync", "off"),
         ("synchronous_commit", "off"),
@@ -982,6 +1046,11 @@ fn write_config(
         conf.push_str(&format!("{k} = {}\n", quote_conf(v)));
     }
     for (k, v) in extra {
+        if listen == Listen::SocketOnly && k.eq_ignore_ascii_case("listen_addresses") {
+            return Err(TopologyError::InvalidFixture {
+                reason: "listen_addresses cannot be set on a socket-only cluster".into(),
+            });
+        }
         if !k
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
@@ -998,6 +1067,27 @@ fn write_config(
         .open(&path)
         .map_err(|e| TopologyError::io(format!("open {}", path.display()), e))?;
     f.write_all(conf.as_bytes())
+        .map_err(|e| TopologyError::io(format!("write {}", path.display()), e))
+}
+
+/// Replace the `pg_hba.conf` `initdb` wrote: `local` lines only for [`Listen::SocketOnly`],
+/// plus `host` lines for `127.0.0.1`/`::1` for [`Listen::Loopback`]; `trust` everywhere (the
+/// socket's directory is the access control, see [`Listen`]).
+fn write_hba(data_dir: &Path, listen: Listen) -> Result<(), TopologyError> {
+    let mut hba = String::from(
+        "# deployclaw ephemeral cluster: the socket directory is private (0700)\n\
+         local all all trust\n\
+         local replication all trust\n",
+    );
+    if listen == Listen::Loopback {
+        hba.push_str(
+            "host all all 127.0.0.1/32 trust\n\
+             host all all ::1/128 trust\n\
+             host replication all 127.0.0.1/32 trust\n",
+        );
+    }
+    let path = data_dir.join("pg_hba.conf");
+    std::fs::write(&path, hba)
         .map_err(|e| TopologyError::io(format!("write {}", path.display()), e))
 }
 

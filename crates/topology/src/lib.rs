@@ -11,7 +11,9 @@
 //! | [`discover`] | live discovery of tenant schemas or databases by glob / `LIKE` pattern: [`discover_on_instance`] is the plumbing every source (file, URL, AWS RDS) uses |
 //! | [`catalog`] | set-based `pg_catalog` introspection of many schemas at once ([`catalog::introspect_schemas`]), the [`Catalog`] model, [`Catalog::fingerprint`], [`catalog::diff`], [`catalog::detect_drift`], and the foreign-key graph [`FkGraph`] (who references whom, `ON DELETE CASCADE` reach) |
 //! | [`scan`] | [`introspect_fleet`]: every shard of a fleet, one introspection per (instance, database), bounded concurrency |
+//! | [`child`] | the scrubbed environment of every program deployclaw starts ([`child::command`]) |
 //! | [`ephemeral`] | throw-away PostgreSQL clusters from the installed server binaries (the default shadow, the demo, every test), cleaned up on drop, on [`ephemeral::cleanup_all`], and by a watchdog if the process dies |
+//! | [`scratch`] | scratch databases on a shared `--shadow` server: run leases (advisory locks) and [`scratch::reap_leftovers`] for the leftovers of dead runs |
 //! | [`fixture`] | a realistic multi-tenant fleet with planted problems, for tests, the demo and benchmarks |
 //!
 //! Errors are one enum, [`TopologyError`]; [`TopologyError::is_unreachable`] separates "could
@@ -37,12 +39,14 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod catalog;
+pub mod child;
 pub mod discover;
 pub mod ephemeral;
 mod error;
 pub mod fixture;
 mod fleet;
 pub mod scan;
+pub mod scratch;
 pub mod topology_file;
 mod url;
 

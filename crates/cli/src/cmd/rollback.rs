@@ -147,9 +147,14 @@ async fn from_dump(file: &std::path::Path, schema: &str) -> anyhow::Result<Catal
     if !file.is_file() {
         anyhow::bail!("{}: no such file", file.display());
     }
-    let pg = topology::ephemeral::EphemeralPg::start_async(Default::default()).await?;
-    let res = tokio::process::Command::new(pg.bin_dir().join("psql"))
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &pg.url(), "-f"])
+    let pg = topology::ephemeral::EphemeralPg::start_async(
+        topology::ephemeral::EphemeralOptions::shadow(),
+    )
+    .await?;
+    let home = topology::child::PrivateHome::new()?;
+    let mut psql = topology::child::command(pg.bin_dir().join("psql"), home.path());
+    psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &pg.url(), "-f"]);
+    let res = tokio::process::Command::from(psql)
         .arg(file)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
