@@ -37,11 +37,13 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod catalog;
+pub mod conninfo;
 pub mod discover;
 pub mod ephemeral;
 mod error;
 pub mod fixture;
 mod fleet;
+pub mod pgpass;
 pub mod scan;
 pub mod topology_file;
 mod url;
@@ -52,6 +54,7 @@ pub use aws::{
     resolve_iam_passwords,
 };
 pub use catalog::{Catalog, CatalogDifference, Fingerprint, FkGraph, QualifiedName};
+pub use conninfo::mask_connection_string;
 pub use discover::{DiscoverySpec, discover_on_instance};
 pub use error::TopologyError;
 pub use fleet::{ConnectionSpec, Fleet, Instance, Secret, Shard, ShardLocation};

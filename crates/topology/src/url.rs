@@ -57,12 +57,18 @@ impl ConnectionSpec {
     /// `user`, `password`, `dbname`, `sslmode`. Defaults: host `localhost`, port 5432, user
     /// `postgres`, database = user. The password (from the URL) becomes a [`Secret`]; errors
     /// never repeat the URL.
+    /// Surrounding whitespace is ignored.
     pub fn from_url(url: &str) -> Result<ConnectionSpec, TopologyError> {
+        let url = url.trim();
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
             .ok_or_else(|| TopologyError::InvalidUrl {
-                reason: "must start with postgres:// or postgresql://".into(),
+                reason: format!(
+                    "{} (it must start with postgres:// or postgresql://, or be libpq \
+                     key=value pairs)",
+                    crate::conninfo::mask_unparsed(url)
+                ),
             })?;
         let (main, query) = match rest.split_once('?') {
             Some((m, q)) => (m, Some(q)),
@@ -153,6 +159,20 @@ impl ConnectionSpec {
             sslmode,
             iam_auth: false,
         })
+    }
+
+    /// Parse any connection string a user may give: a `postgres://` / `postgresql://` URL
+    /// ([`ConnectionSpec::from_url`]) or libpq keyword/value pairs
+    /// ([`crate::conninfo::parse_keyword_value`]: `host=db user=app password='...' dbname=app`).
+    /// Surrounding whitespace is ignored. Errors never repeat a value; print the input only
+    /// through [`crate::mask_connection_string`].
+    pub fn parse(s: &str) -> Result<ConnectionSpec, TopologyError> {
+        let t = s.trim();
+        if crate::conninfo::looks_like_keyword_value(t) {
+            crate::conninfo::parse_keyword_value(t)
+        } else {
+            ConnectionSpec::from_url(t)
+        }
     }
 
     /// The URL with the password replaced by `***` — the only form that may be printed.

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use report::ValidationReport;
 use report::render::{MarkdownOptions, TerminalOptions};
 use simulator::{CancelToken, Progress, ProgressEvent, RehearsalMode};
-use topology::{ConnectionSpec, DiscoverySpec};
+use topology::DiscoverySpec;
 
 use crate::exit;
 
@@ -330,9 +330,8 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    if !a.sql_file.is_file() {
-        eprintln!("deployclaw: {}: no such file", a.sql_file.display());
-        return exit::INPUT;
+    if let Err(code) = super::check_input_file(&a.sql_file) {
+        return code;
     }
     // Fleet.
     let target = match (&a.target_db, &a.topology) {
@@ -402,12 +401,9 @@ async fn run_async(a: ValidateArgs) -> i32 {
         Rehearse::None => RehearsalMode::Skip,
     };
     if let Some(url) = &a.shadow {
-        match ConnectionSpec::from_url(url) {
+        match super::connection_flag("--shadow", url) {
             Ok(c) => opts.sim.shadow = Some(c),
-            Err(e) => {
-                eprintln!("deployclaw: --shadow: {e}");
-                return exit::INPUT;
-            }
+            Err(code) => return code,
         }
     }
     let sign_key = match &a.sign_key {
