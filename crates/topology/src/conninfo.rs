@@ -35,7 +35,7 @@ fn invalid(reason: impl Into<String>) -> TopologyError {
 
 /// A key as it may appear in an error message: only when it looks like a keyword (ASCII
 /// letters, digits, `_`, at most 40 characters), otherwise a placeholder.
-fn printable_key(key: &str) -> String {
+pub(crate) fn printable_key(key: &str) -> String {
     if !key.is_empty()
         && key.len() <= 40
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')

@@ -249,7 +249,11 @@ impl Topology {
             if let Some(m) = &sslmode
                 && m.parse::<sqlx::postgres::PgSslMode>().is_err()
             {
-                return Err(ctx(format!("unknown sslmode `{m}`")));
+                return Err(ctx(
+                    "unknown sslmode (disable, allow, prefer, require, verify-ca, \
+                                verify-full)"
+                        .to_string(),
+                ));
             }
             let password =
                 if let Some(var) = r.password_env.as_ref().or(defaults.password_env.as_ref()) {

@@ -333,6 +333,16 @@ async fn run_async(a: ValidateArgs) -> i32 {
     if let Err(code) = super::check_input_file(&a.sql_file) {
         return code;
     }
+    // Input errors before any connection: the shadow's connection string.
+    let shadow = match a
+        .shadow
+        .as_deref()
+        .map(|u| super::connection_flag("--shadow", u))
+    {
+        Some(Ok(c)) => Some(c),
+        Some(Err(code)) => return code,
+        None => None,
+    };
     // Fleet.
     let target = match (&a.target_db, &a.topology) {
         (_, Some(t)) => FleetTarget::Topology(t.clone()),
@@ -400,12 +410,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
         Rehearse::InPlace => RehearsalMode::InPlace,
         Rehearse::None => RehearsalMode::Skip,
     };
-    if let Some(url) = &a.shadow {
-        match super::connection_flag("--shadow", url) {
-            Ok(c) => opts.sim.shadow = Some(c),
-            Err(code) => return code,
-        }
-    }
+    opts.sim.shadow = shadow;
     let sign_key = match &a.sign_key {
         Some(p) => match report::load_signing_key(p) {
             Ok(k) => Some(k),
