@@ -29,7 +29,8 @@ impl FleetTarget {
     pub fn classify(target: &str) -> Result<FleetTarget, PipelineError> {
         let t = target.trim();
         if t.contains("://") || topology::conninfo::looks_like_keyword_value(t) {
-            topology::ConnectionSpec::parse(t)?;
+            topology::ConnectionSpec::parse(t)
+                .map_err(|e| PipelineError::Usage(format!("--target-db: {e}")))?;
             return Ok(FleetTarget::Url(t.to_owned()));
         }
         let path = Path::new(t);
