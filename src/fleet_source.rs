@@ -22,15 +22,13 @@ pub enum FleetTarget {
 
 impl FleetTarget {
     /// Classify a `--target-db` value (surrounding whitespace ignored): a connection string —
-    /// anything with `://` or libpq `key=value` pairs, checked by
+    /// anything with `://` or libpq `key=value` pairs, parsed by
     /// [`topology::ConnectionSpec::parse`] when the fleet is resolved — an existing file or
     /// `*.toml` path (topology), or, with the `aws` feature, an RDS cluster/instance identifier
     /// or ARN. The error shows the value only through [`topology::mask_connection_string`].
     pub fn classify(target: &str) -> Result<FleetTarget, PipelineError> {
         let t = target.trim();
         if t.contains("://") || topology::conninfo::looks_like_keyword_value(t) {
-            topology::ConnectionSpec::parse(t)
-                .map_err(|e| PipelineError::Usage(format!("--target-db: {e}")))?;
             return Ok(FleetTarget::Url(t.to_owned()));
         }
         let path = Path::new(t);
@@ -85,7 +83,8 @@ pub async fn resolve_fleet(req: &FleetRequest) -> Result<(Fleet, String), Pipeli
     let mut fleet = match &req.target {
         FleetTarget::Url(url) => {
             let spec = req.discovery.clone().unwrap_or_else(default_spec);
-            let spec_conn = topology::ConnectionSpec::parse(url)?;
+            let spec_conn = topology::ConnectionSpec::parse(url)
+                .map_err(|e| PipelineError::Usage(format!("--target-db: {e}")))?;
             Fleet::from_url(&instance_label(&spec_conn), url, &spec).await?
         }
         FleetTarget::Topology(path) => {
