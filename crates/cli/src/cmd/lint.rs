@@ -5,6 +5,11 @@
 //! (`--config`, else `./deployclaw.toml` when present) and prints the findings in the chosen
 //! format. Exit codes: 0 no red or yellow finding (or only yellow with `--allow-yellow`),
 //! 1 yellow, 2 red, 3 usage or input error (the message names file, line and column).
+//!
+//! A file named on the command line (or standard input) without any SQL statement — empty,
+//! comments only — is an input error: it is most likely the wrong file, and a clean result
+//! would approve nothing. The same file found by walking a directory lints cleanly: empty
+//! placeholder migrations are common in real histories.
 
 use crate::exit;
 use clap::{Args, ValueEnum};
@@ -60,6 +65,8 @@ pub enum TxModeArg {
 #[derive(Debug, Args)]
 pub struct LintArgs {
     /// Files or directories (searched recursively for *.sql) to lint; `-` reads standard input.
+    /// A named file (or standard input) holding no SQL statement is an input error (exit 3);
+    /// empty files inside a directory are linted (cleanly).
     #[arg(required = true, value_name = "FILE|DIR|-")]
     pub paths: Vec<PathBuf>,
     /// Output format.

@@ -52,7 +52,9 @@ pub struct ValidateArgs {
     /// The migration file.
     #[arg(long)]
     pub sql_file: PathBuf,
-    /// The fleet: a postgres:// URL, a topology file, or an RDS cluster/instance identifier.
+    /// The fleet: a postgres:// URL or libpq key=value pairs (without a password: PGPASSWORD,
+    /// else the password file PGPASSFILE / ~/.pgpass), a topology file, or an RDS
+    /// cluster/instance identifier.
     #[arg(long)]
     pub target_db: Option<String>,
     /// A topology file (same as --target-db FILE).
@@ -79,7 +81,8 @@ pub struct ValidateArgs {
     /// Issue an approval token for the deploy step (signed with --sign-key).
     #[arg(long)]
     pub generate_safety_gates: bool,
-    /// A scratch server for the shadow (instead of an ephemeral cluster).
+    /// A scratch server for the shadow (instead of an ephemeral cluster): a URL or libpq
+    /// key=value pairs.
     #[arg(long)]
     pub shadow: Option<String>,
     /// Where to rehearse.
