@@ -239,6 +239,29 @@ fn input_errors_name_the_problem_before_connecting() {
             ],
         ),
         (
+            "validate-migration: directory as --rollback-file",
+            vec![
+                "validate-migration".into(),
+                "--sql-file".into(),
+                s(&sql),
+                "--rollback-file".into(),
+                s(&migrations),
+                "--target-db".into(),
+                dead.clone(),
+            ],
+        ),
+        (
+            "rollback generate: directory as --schema-file",
+            vec![
+                "rollback".into(),
+                "generate".into(),
+                "--sql-file".into(),
+                s(&sql),
+                "--schema-file".into(),
+                s(&migrations),
+            ],
+        ),
+        (
             "rollback generate: malformed URL",
             vec![
                 "rollback".into(),

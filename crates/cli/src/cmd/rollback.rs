@@ -67,8 +67,10 @@ async fn generate(a: GenerateArgs) -> i32 {
             return exit::INPUT;
         }
     };
-    if let Err(code) = super::check_input_file(&a.sql_file) {
-        return code;
+    for file in std::iter::once(&a.sql_file).chain(a.schema_file.as_ref()) {
+        if let Err(code) = super::check_input_file(file) {
+            return code;
+        }
     }
     let migration = match deployclaw::pipeline::load_migration(&a.sql_file, &config) {
         Ok((m, _)) => m,

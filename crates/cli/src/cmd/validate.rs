@@ -333,8 +333,10 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    if let Err(code) = super::check_input_file(&a.sql_file) {
-        return code;
+    for file in std::iter::once(&a.sql_file).chain(a.rollback_file.as_ref()) {
+        if let Err(code) = super::check_input_file(file) {
+            return code;
+        }
     }
     // Input errors before any connection: the shadow's connection string.
     let shadow = match a
