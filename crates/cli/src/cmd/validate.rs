@@ -439,18 +439,30 @@ async fn run_async(a: ValidateArgs) -> i32 {
             return pipeline_exit(&e);
         }
     };
+    if let Err(code) = token_and_signature(&a, sign_key.as_ref(), &mut report) {
+        return code;
+    }
+    finish(&report, a.report_dir.as_deref(), a.format, a.allow_yellow)
+}
+
+/// Issue the approval token (`--generate-safety-gates`) and sign the report (`--sign-key`).
+fn token_and_signature(
+    a: &ValidateArgs,
+    sign_key: Option<&report::SigningKey>,
+    out: &mut ValidationReport,
+) -> Result<(), i32> {
     if a.generate_safety_gates {
-        match &sign_key {
+        match sign_key {
             Some(k) => match report::issue_token(
-                &report,
+                out,
                 k,
                 chrono::Utc::now(),
                 chrono::Duration::hours(a.token_hours),
             ) {
-                Ok(t) => report.approval_token = Some(t),
+                Ok(t) => out.approval_token = Some(t),
                 Err(e) => {
                     eprintln!("deployclaw: {e}");
-                    return exit::INPUT;
+                    return Err(exit::INPUT);
                 }
             },
             None => eprintln!(
@@ -458,13 +470,13 @@ async fn run_async(a: ValidateArgs) -> i32 {
             ),
         }
     }
-    if let Some(k) = &sign_key
-        && let Err(e) = report::sign(&mut report, k)
+    if let Some(k) = sign_key
+        && let Err(e) = report::sign(out, k)
     {
         eprintln!("deployclaw: {e}");
-        return exit::INPUT;
+        return Err(exit::INPUT);
     }
-    finish(&report, a.report_dir.as_deref(), a.format, a.allow_yellow)
+    Ok(())
 }
 
 /// Print the report, write the report dir, and compute the exit code.
