@@ -14,6 +14,13 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+    /// The migration file is empty or holds only comments: there is nothing to gate, and a
+    /// GREEN verdict would approve nothing.
+    #[error("{file}: contains no SQL statements (the file is empty or holds only comments)")]
+    NoStatements {
+        /// The file.
+        file: String,
+    },
     /// The migration is not SQL text (binary, not UTF-8, unterminated quote).
     #[error(transparent)]
     Parse(#[from] migration_parser::ParseError),

@@ -10,7 +10,8 @@ use crate::PipelineError;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum FleetTarget {
-    /// One instance by URL (`postgres://user@host:port/db`).
+    /// One instance by connection string (`postgres://user@host:port/db` or libpq
+    /// `host=... dbname=...`).
     Url(String),
     /// A topology file (TOML; see [`topology::Topology`]).
     Topology(PathBuf),
@@ -20,34 +21,37 @@ pub enum FleetTarget {
 }
 
 impl FleetTarget {
-    /// Classify a `--target-db` value: a `postgres://` URL, an existing file or `*.toml` path
-    /// (topology), or — with the `aws` feature — an RDS cluster/instance identifier or ARN.
+    /// Classify a `--target-db` value (surrounding whitespace ignored): a connection string —
+    /// anything with `://` or libpq `key=value` pairs, parsed by
+    /// [`topology::ConnectionSpec::parse`] when the fleet is resolved — an existing file or
+    /// `*.toml` path (topology), or, with the `aws` feature, an RDS cluster/instance identifier
+    /// or ARN. The error shows the value only through [`topology::mask_connection_string`].
     pub fn classify(target: &str) -> Result<FleetTarget, PipelineError> {
-        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-            return Ok(FleetTarget::Url(target.to_owned()));
+        let t = target.trim();
+        if t.contains("://") || topology::conninfo::looks_like_keyword_value(t) {
+            return Ok(FleetTarget::Url(t.to_owned()));
         }
-        let path = Path::new(target);
-        if target.ends_with(".toml") || path.is_file() {
+        let path = Path::new(t);
+        if t.ends_with(".toml") || path.is_file() {
             return Ok(FleetTarget::Topology(path.to_path_buf()));
         }
         #[cfg(feature = "aws")]
-        if topology::aws::is_rds_target(target) {
+        if topology::aws::is_rds_target(t) {
             return Ok(FleetTarget::Rds(Box::new(
-                topology::aws::RdsSource::target(target),
+                topology::aws::RdsSource::target(t),
             )));
         }
         Err(PipelineError::Usage(format!(
-            "--target-db `{target}` is neither a postgres:// URL, a topology file, nor an RDS \
-             cluster/instance identifier"
+            "--target-db `{}` is neither a postgres:// URL, libpq key=value pairs, a topology \
+             file, nor an RDS cluster/instance identifier",
+            topology::mask_connection_string(t)
         )))
     }
 
     /// A description for the report, without secrets.
     pub fn describe(&self) -> String {
         match self {
-            FleetTarget::Url(u) => topology::ConnectionSpec::from_url(u)
-                .map(|c| c.redacted_url())
-                .unwrap_or_else(|_| "postgres://(invalid url)".to_owned()),
+            FleetTarget::Url(u) => topology::mask_connection_string(u),
             FleetTarget::Topology(p) => format!("topology {}", p.display()),
             #[cfg(feature = "aws")]
             FleetTarget::Rds(s) => {
@@ -79,7 +83,8 @@ pub async fn resolve_fleet(req: &FleetRequest) -> Result<(Fleet, String), Pipeli
     let mut fleet = match &req.target {
         FleetTarget::Url(url) => {
             let spec = req.discovery.clone().unwrap_or_else(default_spec);
-            let spec_conn = topology::ConnectionSpec::from_url(url)?;
+            let spec_conn = topology::ConnectionSpec::parse(url)
+                .map_err(|e| PipelineError::Usage(format!("--target-db: {e}")))?;
             Fleet::from_url(&instance_label(&spec_conn), url, &spec).await?
         }
         FleetTarget::Topology(path) => {
@@ -94,6 +99,9 @@ pub async fn resolve_fleet(req: &FleetRequest) -> Result<(Fleet, String), Pipeli
             let spec = req.discovery.clone().unwrap_or_else(default_spec);
             let mut instances = topology::aws::discover_rds(source).await?;
             topology::aws::resolve_iam_passwords(&mut instances, source).await?;
+            for inst in &mut instances {
+                inst.connection.resolve_password();
+            }
             let mut fleet = Fleet {
                 instances,
                 shards: Vec::new(),

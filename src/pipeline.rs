@@ -96,7 +96,8 @@ pub fn default_shadow_base_dir() -> Option<PathBuf> {
 
 /// Read and parse a migration file with the configuration's parse options. A statement that
 /// does not parse is not an error (it becomes a finding); unreadable, binary or non-UTF-8 input
-/// and unterminated quotes are.
+/// and unterminated quotes are, and so is a file without any statement
+/// ([`PipelineError::NoStatements`]).
 pub fn load_migration(
     path: &std::path::Path,
     config: &Config,
@@ -110,6 +111,11 @@ pub fn load_migration(
         &bytes,
         &config.parse_options(),
     )?;
+    if migration.statements.is_empty() {
+        return Err(PipelineError::NoStatements {
+            file: path.display().to_string(),
+        });
+    }
     Ok((migration, bytes))
 }
 

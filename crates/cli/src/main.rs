@@ -64,5 +64,10 @@ fn main() {
         Command::Verify(a) => cmd::sign::verify(a),
         Command::Keygen(a) => cmd::sign::keygen(a),
     };
+    // An ignored password file (group- or world-readable) is worth knowing about, especially
+    // when the connection then failed for want of a password.
+    for w in topology::pgpass::take_warnings() {
+        eprintln!("deployclaw: warning: {w}");
+    }
     std::process::exit(code);
 }

@@ -166,22 +166,37 @@ fn non_utf8_is_an_input_error_with_file_line_and_column() {
     insta::assert_snapshot!("non_utf8", err);
 }
 
+/// A file named on the command line that holds no statement is most likely the wrong file: an
+/// input error. The same files found by walking a directory are common in real migration
+/// histories (placeholders, squashed migrations) and lint cleanly.
 #[test]
-fn empty_and_comment_only_files_are_clean() {
+fn empty_and_comment_only_files_are_input_errors_when_named_but_clean_in_a_directory() {
     let d = Dir::new();
-    d.write("empty.sql", "");
+    let files = ["empty.sql", "comments.sql", "semicolons.sql", "bom.sql"];
+    d.write("m/empty.sql", "");
     d.write(
-        "comments.sql",
+        "m/comments.sql",
         "-- nothing to do here\n/* really\n   nothing */\n-- deployclaw:ignore all\n",
     );
-    d.write("semicolons.sql", ";;\n ; \n");
-    d.write("bom.sql", "\u{feff}");
-    for f in ["empty.sql", "comments.sql", "semicolons.sql", "bom.sql"] {
-        let o = d.run(&["lint", "--format", "json", f]);
-        assert_eq!(code(&o), 0, "{f}: {}", d.stderr(&o));
-        assert!(findings(&o).is_empty(), "{f}: {}", stdout(&o));
-        assert!(stderr(&o).is_empty(), "{f}: {}", stderr(&o));
+    d.write("m/semicolons.sql", ";;\n ; \n");
+    d.write("m/bom.sql", "\u{feff}");
+    let mut messages = String::new();
+    for f in files {
+        let path = format!("m/{f}");
+        let o = d.run(&["lint", "--format", "json", &path]);
+        let err = d.stderr(&o);
+        assert_eq!(code(&o), 3, "{f}: {err}");
+        assert!(
+            err.starts_with(&format!("{path}: error: contains no SQL statements")),
+            "{f}: {err}"
+        );
+        messages.push_str(&err);
     }
+    insta::assert_snapshot!("empty_named_files", messages);
+    let o = d.run(&["lint", "--format", "json", "m"]);
+    assert_eq!(code(&o), 0, "{}", d.stderr(&o));
+    assert!(findings(&o).is_empty(), "{}", stdout(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -315,3 +315,58 @@ COMMIT;
 ";
     assert_eq!(rules(&lint(sql)), vec!["require-concurrent-index-drop"]);
 }
+
+#[test]
+fn uncommitted_transaction_handles_every_end_form_and_wrap_file() {
+    let open = "SET lock_timeout = '2s';\nBEGIN;\nALTER TABLE orders ADD COLUMN note text;\n";
+    let f = lint(open);
+    assert_eq!(rules(&f), vec!["uncommitted-transaction"]);
+    let at = f[0].location.as_ref().expect("points at the BEGIN");
+    assert_eq!((at.line, at.column), (2, 1));
+    assert!(
+        f[0].message.contains("1 statement after it"),
+        "{}",
+        f[0].message
+    );
+    // Closed by every spelling of COMMIT / ROLLBACK, and by PREPARE TRANSACTION.
+    for end in [
+        "COMMIT;",
+        "commit work;",
+        "END;",
+        "END TRANSACTION;",
+        "ROLLBACK;",
+        "ABORT;",
+        "COMMIT AND NO CHAIN;",
+        "PREPARE TRANSACTION 'm1';",
+    ] {
+        let sql = format!("{open}{end}\n");
+        let f = lint(&sql);
+        // (PREPARE TRANSACTION is also `unparsed-statement`: sqlparser does not know it.)
+        assert!(
+            !rules(&f).contains(&"uncommitted-transaction"),
+            "{end}: {f:?}"
+        );
+    }
+    // ROLLBACK TO SAVEPOINT and COMMIT PREPARED do not end the block.
+    for not_end in ["ROLLBACK TO SAVEPOINT s;", "COMMIT PREPARED 'x';"] {
+        let sql = format!("{open}SAVEPOINT s;\n{not_end}\n");
+        assert!(
+            rules(&lint(&sql)).contains(&"uncommitted-transaction"),
+            "{not_end}"
+        );
+    }
+    // AND CHAIN opens the next transaction at once: the finding points at it.
+    let chained = format!("{open}COMMIT AND CHAIN;\nALTER TABLE orders ADD COLUMN b text;\n");
+    let f = lint(&chained);
+    assert_eq!(rules(&f), vec!["uncommitted-transaction"]);
+    assert_eq!(f[0].location.as_ref().map(|l| l.line), Some(4));
+    // A BEGIN nested in an open block is a no-op: the outer BEGIN is reported.
+    let nested = format!("{open}BEGIN;\n");
+    assert_eq!(lint(&nested)[0].location.as_ref().map(|l| l.line), Some(2));
+    // START TRANSACTION opens a block too.
+    let start = "SET lock_timeout = '2s';\nSTART TRANSACTION;\n";
+    assert_eq!(rules(&lint(start)), vec!["uncommitted-transaction"]);
+    // The runner wraps the file and commits at the end: nothing to report.
+    let c = Config::from_toml_str("d.toml", "transaction_mode = \"wrap-file\"\n").unwrap();
+    assert!(lint_with(open, &c).is_empty());
+}

@@ -61,6 +61,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC501", "missing-lock-timeout"),
     ("DC502", "concurrent-in-transaction"),
     ("DC503", "enum-value-in-transaction"),
+    ("DC504", "uncommitted-transaction"),
     ("DC901", "unparsed-statement"),
 ];
 

@@ -58,19 +58,22 @@ impl Shadow {
 
     /// A scratch server (`--shadow URL`); the role must be allowed to create databases. The URL's
     /// database is only used to connect for `CREATE DATABASE` / `DROP DATABASE`.
+    /// Accepts what [`topology::ConnectionSpec::parse`] accepts (URL or libpq key=value
+    /// pairs); without a password in it, the password file applies (never `PGPASSWORD`, which
+    /// is the target's).
     pub fn from_url(url: &str) -> Result<Shadow, RollbackError> {
-        let mut admin: PgConnectOptions = url.parse().map_err(|source| RollbackError::Connect {
-            target: redact(url),
-            source,
-        })?;
-        // Without a password in the URL the driver would take PGPASSWORD — the target's — from
-        // the environment and send it to the scratch server.
-        if topology::ConnectionSpec::from_url(url).is_ok_and(|s| s.password.is_none()) {
+        // The scratch server never gets the target's password: only what its own URL or the
+        // password file holds — not PGPASSWORD, and without a password the driver must not
+        // fall back to PGPASSWORD either.
+        let mut spec = topology::ConnectionSpec::parse(url)?;
+        spec.resolve_password_from_file();
+        let mut admin: PgConnectOptions = spec.to_connect_options()?;
+        if spec.password.is_none() {
             admin = admin.password("");
         }
         Ok(Shadow {
             admin,
-            target: redact(url),
+            target: spec.redacted_url(),
             _ephemeral: None,
             version: 13,
             lease: Some(tokio::sync::OnceCell::new()),
@@ -197,20 +200,6 @@ impl Shadow {
             action: format!("drop scratch database {name}"),
             source,
         })
-    }
-}
-
-fn redact(url: &str) -> String {
-    // postgres://user:secret@host/db -> postgres://user:***@host/db
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -1007,15 +996,14 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::Shadow;
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
-        assert!(!redact("postgres://a:p%40ss@h/x").contains("p%40ss"));
+    fn shadow_target_is_redacted() {
+        let s = Shadow::from_url("postgres://app:s3cret@db:5432/x").unwrap();
+        assert_eq!(s.target, "postgres://app:***@db:5432/x");
+        let s = Shadow::from_url("host=db user=app password=s3cret dbname=x").unwrap();
+        assert_eq!(s.target, "postgres://app:***@db:5432/x");
+        assert!(Shadow::from_url("mysql://a:p%40ss@h/x").is_err());
     }
 }

@@ -99,12 +99,11 @@ async fn assert_literal_round_trips(c: &mut sqlx::PgConnection, s: &str) {
         .execute(&mut *c)
         .await
         .unwrap();
-        let back: String =
-            sqlx::query(AssertSqlSafe(format!("SELECT {}::text", quote_literal(s))))
-                .fetch_one(&mut *c)
-                .await
-                .unwrap_or_else(|e| panic!("{s:?} scs={scs}: {e}"))
-                .get(0);
+        let back: String = sqlx::query(AssertSqlSafe(format!("SELECT {}::text", quote_literal(s))))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap_or_else(|e| panic!("{s:?} scs={scs}: {e}"))
+            .get(0);
         assert_eq!(back, s, "literal with standard_conforming_strings = {scs}");
     }
 }

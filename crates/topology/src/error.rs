@@ -77,8 +77,10 @@ pub enum TopologyError {
         /// The variable.
         var: String,
     },
-    /// A `postgres://` URL could not be parsed. The URL itself is not kept (it may hold a password).
-    #[error("invalid PostgreSQL URL: {reason}")]
+    /// A connection string (`postgres://` URL or libpq keyword/value pairs) could not be
+    /// parsed. The string itself is not kept (it may hold a password); `reason` shows at most
+    /// its masked form ([`crate::mask_connection_string`]).
+    #[error("invalid PostgreSQL connection string: {reason}")]
     InvalidUrl {
         /// What is wrong with it.
         reason: String,

@@ -7,6 +7,8 @@
 //! | module | what |
 //! |---|---|
 //! | [`Fleet`], [`Instance`], [`Shard`], [`ShardLocation`], [`ConnectionSpec`], [`Secret`] | the fleet model; [`ConnectionSpec::from_url`], [`ConnectionSpec::redacted_url`], [`ConnectionSpec::to_connect_options`] (the password goes straight into the driver, never into a string) |
+//! | [`conninfo`] | libpq `key=value` connection strings ([`ConnectionSpec::parse`] takes them and URLs) and [`mask_connection_string`], the one printable form of any connection string, valid or not |
+//! | [`pgpass`] | the libpq password file (`PGPASSFILE`, else `~/.pgpass`) read in-process: [`ConnectionSpec::resolve_password`] fills a missing password from `PGPASSWORD` or the file, so the driver and `pg_dump` use the same one |
 //! | [`topology_file`] | the TOML topology file ([`Topology`], [`Fleet::from_toml_file`]), format and example in its doc |
 //! | [`discover`] | live discovery of tenant schemas or databases by glob / `LIKE` pattern: [`discover_on_instance`] is the plumbing every source (file, URL, AWS RDS) uses |
 //! | [`catalog`] | set-based `pg_catalog` introspection of many schemas at once ([`catalog::introspect_schemas`]), the [`Catalog`] model, [`Catalog::fingerprint`], [`catalog::diff`], [`catalog::detect_drift`], and the foreign-key graph [`FkGraph`] (who references whom, `ON DELETE CASCADE` reach) |
@@ -40,11 +42,13 @@
 pub mod aws;
 pub mod catalog;
 pub mod child;
+pub mod conninfo;
 pub mod discover;
 pub mod ephemeral;
 mod error;
 pub mod fixture;
 mod fleet;
+pub mod pgpass;
 pub mod scan;
 pub mod scratch;
 pub mod topology_file;
@@ -56,6 +60,7 @@ pub use aws::{
     resolve_iam_passwords,
 };
 pub use catalog::{Catalog, CatalogDifference, Fingerprint, FkGraph, QualifiedName};
+pub use conninfo::mask_connection_string;
 pub use discover::{DiscoverySpec, discover_on_instance};
 pub use error::TopologyError;
 pub use fleet::{ConnectionSpec, Fleet, Instance, Secret, Shard, ShardLocation};

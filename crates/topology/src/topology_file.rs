@@ -46,7 +46,8 @@
 //! token instead of a password), `labels`, and at most one shard source: `schemas` (pattern),
 //! `databases` (pattern, with `tenant_schema`), `shards` (schema names) or `[[instance.shard]]`.
 //! Without any, and without a default, the instance has no shards. With no password at all,
-//! the driver uses `PGPASSWORD` from the environment.
+//! `PGPASSWORD`, else the libpq password file (`PGPASSFILE`, else `~/.pgpass`) applies
+//! ([`ConnectionSpec::resolve_password`]). `url` may also be libpq `key=value` pairs.
 //!
 //! Patterns are globs, or SQL `LIKE` when they contain `%` (see [`crate::discover`]).
 //! Errors carry the file, line and column.
@@ -126,6 +127,22 @@ struct RawFile {
     instance: Vec<Spanned<RawInstance>>,
 }
 
+/// A serde type error without the offending value (`password = 12345` must not print the
+/// password): `invalid type: integer (value not shown), expected a string`.
+fn hide_value(message: &str) -> String {
+    for kind in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(kind) {
+            let (what, expected) = match rest.split_once(", expected ") {
+                Some((w, e)) => (w, format!(", expected {e}")),
+                None => (rest, String::new()),
+            };
+            let what = what.split_whitespace().next().unwrap_or("value");
+            return format!("{kind}{what} (value not shown){expected}");
+        }
+    }
+    message.to_string()
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
@@ -166,11 +183,7 @@ impl Topology {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             invalid(
                 e.span().map(|s| s.start),
-                e.message()
-                    .lines()
-                    .next()
-                    .unwrap_or("invalid TOML")
-                    .to_string(),
+                hide_value(e.message().lines().next().unwrap_or("invalid TOML")),
             )
         })?;
         let defaults = raw.defaults.unwrap_or_default();
@@ -202,7 +215,7 @@ impl Topology {
 
             // Connection: defaults < url < explicit keys.
             let url_spec = match r.url.as_deref().or(defaults.url.as_deref()) {
-                Some(u) => Some(ConnectionSpec::from_url(u).map_err(|e| ctx(e.to_string()))?),
+                Some(u) => Some(ConnectionSpec::parse(u).map_err(|e| ctx(e.to_string()))?),
                 None => None,
             };
             let host = r
@@ -236,7 +249,11 @@ impl Topology {
             if let Some(m) = &sslmode
                 && m.parse::<sqlx::postgres::PgSslMode>().is_err()
             {
-                return Err(ctx(format!("unknown sslmode `{m}`")));
+                return Err(ctx(
+                    "unknown sslmode (disable, allow, prefer, require, verify-ca, \
+                                verify-full)"
+                        .to_string(),
+                ));
             }
             let password =
                 if let Some(var) = r.password_env.as_ref().or(defaults.password_env.as_ref()) {
@@ -265,7 +282,8 @@ impl Topology {
                     password,
                     sslmode,
                     iam_auth: r.iam_auth.or(defaults.iam_auth).unwrap_or(false),
-                },
+                }
+                .with_resolved_password(),
                 labels: {
                     let mut l = defaults.labels.clone();
                     l.extend(r.labels.clone());
@@ -391,7 +409,9 @@ impl Fleet {
         Topology::from_toml_file(path)?.resolve().await
     }
 
-    /// A one-instance fleet from a URL, with shards discovered by `spec`.
+    /// A one-instance fleet from a connection string (URL or libpq keyword/value, see
+    /// [`ConnectionSpec::parse`]), with shards discovered by `spec`. Without a password in
+    /// it, `PGPASSWORD` or the password file applies ([`ConnectionSpec::resolve_password`]).
     pub async fn from_url(
         instance_name: &str,
         url: &str,
@@ -399,7 +419,7 @@ impl Fleet {
     ) -> Result<Fleet, TopologyError> {
         let instance = Instance {
             name: instance_name.to_string(),
-            connection: ConnectionSpec::from_url(url)?,
+            connection: ConnectionSpec::parse(url)?.with_resolved_password(),
             labels: BTreeMap::new(),
         };
         let shards = discover_on_instance(&instance, spec).await?;

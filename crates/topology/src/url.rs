@@ -57,21 +57,46 @@ impl ConnectionSpec {
     /// `user`, `password`, `dbname`, `sslmode`. Defaults: host `localhost`, port 5432, user
     /// `postgres`, database = user. The password (from the URL) becomes a [`Secret`]; errors
     /// never repeat the URL.
+    /// Surrounding whitespace is ignored.
     pub fn from_url(url: &str) -> Result<ConnectionSpec, TopologyError> {
+        let url = url.trim();
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
             .ok_or_else(|| TopologyError::InvalidUrl {
-                reason: "must start with postgres:// or postgresql://".into(),
+                reason: format!(
+                    "{} (it must start with postgres:// or postgresql://, or be libpq \
+                     key=value pairs)",
+                    crate::conninfo::mask_unparsed(url)
+                ),
             })?;
         let (main, query) = match rest.split_once('?') {
             Some((m, q)) => (m, Some(q)),
             None => (rest, None),
         };
+        if query.is_some_and(|q| {
+            q.split('&')
+                .any(|kv| kv.split_once('=').map_or(kv, |(k, _)| k).contains('@'))
+        }) {
+            return Err(TopologyError::InvalidUrl {
+                reason: "an `@` after `?`: percent-encode `/` (%2F), `?` (%3F) and `#` (%23) in \
+                         the user name and password"
+                    .into(),
+            });
+        }
         let (authority, path) = match main.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (main, None),
         };
+        // `postgres://u:pa/ss@h/db`: the password's `/` ended the authority early; what follows
+        // would be read (and printed) as the database name.
+        if path.is_some_and(|p| p.contains('@')) {
+            return Err(TopologyError::InvalidUrl {
+                reason: "an `@` after the first `/`: percent-encode `/` (%2F), `?` (%3F) and `#` \
+                         (%23) in the user name and password"
+                    .into(),
+            });
+        }
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
@@ -130,7 +155,9 @@ impl ConnectionSpec {
                 "sslmode" => {
                     v.parse::<PgSslMode>()
                         .map_err(|_| TopologyError::InvalidUrl {
-                            reason: format!("unknown sslmode `{v}`"),
+                            reason: "unknown sslmode (disable, allow, prefer, require, \
+                                     verify-ca, verify-full)"
+                                .into(),
                         })?;
                     sslmode = Some(v)
                 }
@@ -138,7 +165,10 @@ impl ConnectionSpec {
                 "application_name" | "connect_timeout" | "options" | "target_session_attrs" => {}
                 other => {
                     return Err(TopologyError::InvalidUrl {
-                        reason: format!("unsupported URL parameter `{other}`"),
+                        reason: format!(
+                            "unsupported URL parameter {}",
+                            crate::conninfo::printable_key(other)
+                        ),
                     });
                 }
             }
@@ -153,6 +183,20 @@ impl ConnectionSpec {
             sslmode,
             iam_auth: false,
         })
+    }
+
+    /// Parse any connection string a user may give: a `postgres://` / `postgresql://` URL
+    /// ([`ConnectionSpec::from_url`]) or libpq keyword/value pairs
+    /// ([`crate::conninfo::parse_keyword_value`]: `host=db user=app password='...' dbname=app`).
+    /// Surrounding whitespace is ignored. Errors never repeat a value; print the input only
+    /// through [`crate::mask_connection_string`].
+    pub fn parse(s: &str) -> Result<ConnectionSpec, TopologyError> {
+        let t = s.trim();
+        if crate::conninfo::looks_like_keyword_value(t) {
+            crate::conninfo::parse_keyword_value(t)
+        } else {
+            ConnectionSpec::from_url(t)
+        }
     }
 
     /// The URL with the password replaced by `***` — the only form that may be printed.
@@ -267,7 +311,7 @@ impl ConnectionSpec {
 
 fn parse_port(p: &str) -> Result<u16, TopologyError> {
     p.parse::<u16>().map_err(|_| TopologyError::InvalidUrl {
-        reason: format!("invalid port `{p}`"),
+        reason: "invalid port (not a number from 0 to 65535)".into(),
     })
 }
 
@@ -324,5 +368,37 @@ mod tests {
         assert!(!e.to_string().contains("topsecret"));
         assert!(ConnectionSpec::from_url("postgres://h/db?sslmode=bogus").is_err());
         assert!(ConnectionSpec::from_url("postgres://[::1]:5432/db").is_ok());
+    }
+
+    #[test]
+    fn unencoded_delimiters_in_the_password_are_refused_without_echo() {
+        for url in [
+            "postgres://u:pa/SECRETX@h/db",
+            "postgres://u:pa?SECRETX@h/db",
+            "postgres://u:pa#x?SECRETX@h:5432/db",
+            "postgres://u:pa?ss@SECRETX/db",
+            "postgres://u:pa:SECRETX@h:SECRETX/db",
+        ] {
+            let e = ConnectionSpec::from_url(url).unwrap_err().to_string();
+            assert!(!e.contains("SECRETX"), "{url}: {e}");
+            assert!(
+                !crate::mask_connection_string(url).contains("SECRETX"),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_accepts_every_form_and_trims() {
+        for s in [
+            "  postgres://u:pw@h:5433/app ",
+            "postgresql://u:pw@h:5433/app",
+            "host=h port=5433 user=u password=pw dbname=app",
+            "\thost='h' port = 5433 user=u password='pw' dbname=app\n",
+        ] {
+            let c = ConnectionSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(c.redacted_url(), "postgres://u:***@h:5433/app", "{s}");
+            assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("pw"));
+        }
     }
 }

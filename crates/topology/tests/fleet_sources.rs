@@ -309,3 +309,63 @@ async fn discovers_schemas_and_databases_live() {
     let msg = e.to_string();
     assert!(msg.contains("`dead`") && !msg.contains("hunter2"), "{msg}");
 }
+
+#[test]
+fn topology_values_are_never_echoed_and_url_accepts_key_value_pairs() {
+    // A numeric password has the wrong type: the error says so without the value.
+    let (line, _, msg) =
+        invalid("[[instance]]\nname = \"a\"\nhost = \"h\"\npassword = 9876543210\n");
+    assert_eq!(line, 4, "{msg}");
+    assert!(
+        msg.contains("invalid type: integer (value not shown)"),
+        "{msg}"
+    );
+    assert!(!msg.contains("9876543210"), "{msg}");
+    // An unparsable url: its password is not echoed.
+    let (_, _, msg) =
+        invalid("[[instance]]\nname = \"a\"\nurl = \"postgress://u:TopoLeak42@h/db\"\n");
+    assert!(msg.contains("postgress://***"), "{msg}");
+    assert!(!msg.contains("TopoLeak42"), "{msg}");
+    // libpq key=value pairs as `url`.
+    let t = Topology::from_toml_str(
+        "[[instance]]\nname = \"a\"\nurl = \"host=db.internal port=6432 user=gate password='p w' dbname=app\"\n",
+        "f.toml",
+    )
+    .unwrap();
+    let c = &t.instances[0].instance.connection;
+    assert_eq!(c.redacted_url(), "postgres://gate:***@db.internal:6432/app");
+    assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("p w"));
+}
+
+#[test]
+fn topology_instances_without_a_password_use_the_password_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgpass");
+    std::fs::write(&file, "pgpass-only.test:5433:app:gate:from\\:file\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // SAFETY: tests in this binary do not read these variables concurrently in a way that
+    // matters: the file only matches the host `pgpass-only.test`.
+    unsafe {
+        std::env::set_var("PGPASSFILE", &file);
+        std::env::remove_var("PGPASSWORD");
+    }
+    let t = Topology::from_toml_str(
+        "[[instance]]\nname = \"a\"\nhost = \"pgpass-only.test\"\nport = 5433\nuser = \"gate\"\ndatabase = \"app\"\n\n\
+         [[instance]]\nname = \"b\"\nhost = \"pgpass-only.test\"\nport = 5433\nuser = \"gate\"\ndatabase = \"app\"\npassword = \"inline\"\n",
+        "f.toml",
+    )
+    .unwrap();
+    let pw = |i: usize| {
+        t.instances[i]
+            .instance
+            .connection
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_string())
+    };
+    assert_eq!(pw(0).as_deref(), Some("from:file"));
+    // A password given in the file wins over the password file.
+    assert_eq!(pw(1).as_deref(), Some("inline"));
+    unsafe { std::env::remove_var("PGPASSFILE") };
+}

@@ -5,6 +5,11 @@
 //! (`--config`, else `./deployclaw.toml` when present) and prints the findings in the chosen
 //! format. Exit codes: 0 no red or yellow finding (or only yellow with `--allow-yellow`),
 //! 1 yellow, 2 red, 3 usage or input error (the message names file, line and column).
+//!
+//! A file named on the command line (or standard input) without any SQL statement — empty,
+//! comments only — is an input error: it is most likely the wrong file, and a clean result
+//! would approve nothing. The same file found by walking a directory lints cleanly: empty
+//! placeholder migrations are common in real histories.
 
 use crate::exit;
 use clap::{Args, ValueEnum};
@@ -60,6 +65,8 @@ pub enum TxModeArg {
 #[derive(Debug, Args)]
 pub struct LintArgs {
     /// Files or directories (searched recursively for *.sql) to lint; `-` reads standard input.
+    /// A named file (or standard input) holding no SQL statement is an input error (exit 3);
+    /// empty files inside a directory are linted (cleanly).
     #[arg(required = true, value_name = "FILE|DIR|-")]
     pub paths: Vec<PathBuf>,
     /// Output format.
@@ -143,7 +150,7 @@ pub fn run(a: LintArgs) -> i32 {
     };
 
     let mut input_errors = 0usize;
-    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut inputs: Vec<Input> = Vec::new();
     let mut stdin_used = false;
     for path in &a.paths {
         match collect(path, &mut stdin_used, &mut inputs) {
@@ -160,7 +167,7 @@ pub fn run(a: LintArgs) -> i32 {
 
     let mut linted: Vec<(String, String, Vec<Finding>)> = Vec::with_capacity(inputs.len());
     let results = lint_all(&registry, &config, &inputs, &options);
-    for ((name, _), result) in inputs.into_iter().zip(results) {
+    for (Input { name, .. }, result) in inputs.into_iter().zip(results) {
         match result {
             Ok((source, findings)) => linted.push((name, source, findings)),
             Err(e) => {
@@ -212,12 +219,24 @@ pub fn run(a: LintArgs) -> i32 {
 
 type LintResult = Result<(String, Vec<Finding>), InputError>;
 
+/// One input of `lint`.
+struct Input {
+    /// The name in messages.
+    name: String,
+    /// Its content.
+    bytes: Vec<u8>,
+    /// Named on the command line (a file or `-`), not found by walking a directory: then a
+    /// file without any statement is an input error (it is most likely the wrong file), while
+    /// an empty file in a migrations directory is common and lints cleanly.
+    explicit: bool,
+}
+
 /// [`lint_bytes`] for every input, on as many threads as there are cores (files are
 /// independent; the results keep the inputs' order).
 fn lint_all(
     registry: &Registry,
     config: &Config,
-    inputs: &[(String, Vec<u8>)],
+    inputs: &[Input],
     options: &ParseOptions,
 ) -> Vec<LintResult> {
     let workers = std::thread::available_parallelism()
@@ -227,7 +246,7 @@ fn lint_all(
     if workers <= 1 {
         return inputs
             .iter()
-            .map(|(name, bytes)| lint_bytes(registry, config, name, bytes, options))
+            .map(|input| lint_bytes(registry, config, input, options))
             .collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -238,10 +257,10 @@ fn lint_all(
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, bytes)) = inputs.get(i) else {
+                        let Some(input) = inputs.get(i) else {
                             break;
                         };
-                        mine.push((i, lint_bytes(registry, config, name, bytes, options)));
+                        mine.push((i, lint_bytes(registry, config, input, options)));
                     }
                     mine
                 })
@@ -264,12 +283,17 @@ fn lint_all(
 fn lint_bytes(
     registry: &Registry,
     config: &Config,
-    name: &str,
-    bytes: &[u8],
+    input: &Input,
     options: &ParseOptions,
 ) -> Result<(String, Vec<Finding>), InputError> {
-    let migration = migration_parser::parse_bytes(name, bytes, options)
+    let migration = migration_parser::parse_bytes(&input.name, &input.bytes, options)
         .map_err(|e| InputError(parse_error_message(&e)))?;
+    if input.explicit && migration.statements.is_empty() {
+        return Err(InputError(format!(
+            "{}: error: contains no SQL statements (the file is empty or holds only comments)",
+            input.name
+        )));
+    }
     let mut findings = registry.lint(&migration, config);
     // File order: by position, file-level findings (no location) first.
     findings.sort_by_key(|f| f.location.as_ref().map(|l| (l.line, l.column)));
@@ -298,11 +322,7 @@ fn parse_error_message(e: &ParseError) -> String {
 }
 
 /// Add the inputs `path` names to `out`: stdin, one file, or the `*.sql` files under a directory.
-fn collect(
-    path: &Path,
-    stdin_used: &mut bool,
-    out: &mut Vec<(String, Vec<u8>)>,
-) -> Result<(), InputError> {
+fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<Input>) -> Result<(), InputError> {
     if path.as_os_str() == "-" {
         if std::mem::replace(stdin_used, true) {
             return Err(InputError(
@@ -315,7 +335,11 @@ fn collect(
                 io_msg(&e)
             ))
         })?;
-        out.push((STDIN_NAME.to_string(), buf));
+        out.push(Input {
+            name: STDIN_NAME.to_string(),
+            bytes: buf,
+            explicit: true,
+        });
         return Ok(());
     }
     let shown = path.display().to_string();
@@ -332,13 +356,21 @@ fn collect(
         for f in files {
             let bytes = deployclaw::input::read_capped(&f)
                 .map_err(|e| InputError(format!("{}: error: {}", f.display(), io_msg(&e))))?;
-            out.push((f.display().to_string(), bytes));
+            out.push(Input {
+                name: f.display().to_string(),
+                bytes,
+                explicit: false,
+            });
         }
         return Ok(());
     }
     let bytes = deployclaw::input::read_capped(path)
         .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
-    out.push((shown, bytes));
+    out.push(Input {
+        name: shown,
+        bytes,
+        explicit: true,
+    });
     Ok(())
 }
 

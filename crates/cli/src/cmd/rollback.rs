@@ -21,7 +21,8 @@ pub struct GenerateArgs {
     /// The migration file.
     #[arg(long)]
     pub sql_file: PathBuf,
-    /// Read the pre-migration catalog from this instance (postgres:// URL).
+    /// Read the pre-migration catalog from this instance (postgres:// URL or libpq key=value
+    /// pairs; without a password, PGPASSWORD or the password file applies).
     #[arg(long, conflicts_with = "schema_file")]
     pub target_db: Option<String>,
     /// Read the pre-migration catalog from a schema dump (`pg_dump --schema-only` output),
@@ -66,6 +67,11 @@ async fn generate(a: GenerateArgs) -> i32 {
             return exit::INPUT;
         }
     };
+    for file in std::iter::once(&a.sql_file).chain(a.schema_file.as_ref()) {
+        if let Err(code) = super::check_input_file(file) {
+            return code;
+        }
+    }
     let migration = match deployclaw::pipeline::load_migration(&a.sql_file, &config) {
         Ok((m, _)) => m,
         Err(e) => {
@@ -74,13 +80,19 @@ async fn generate(a: GenerateArgs) -> i32 {
         }
     };
     let snapshot = match (&a.target_db, &a.schema_file) {
-        (Some(url), None) => match from_url(url, a.schema.as_deref(), &a.tenant_schemas).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("deployclaw: {e}");
-                return exit::UNREACHABLE;
+        (Some(url), None) => {
+            let spec = match super::connection_flag("--target-db", url) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match from_spec(spec, a.schema.as_deref(), &a.tenant_schemas).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("deployclaw: {e}");
+                    return exit::UNREACHABLE;
+                }
             }
-        },
+        }
         (None, Some(file)) => {
             match from_dump(file, a.schema.as_deref().unwrap_or("public")).await {
                 Ok(s) => s,
@@ -112,12 +124,11 @@ async fn generate(a: GenerateArgs) -> i32 {
     exit::GREEN
 }
 
-async fn from_url(
-    url: &str,
+async fn from_spec(
+    spec: topology::ConnectionSpec,
     schema: Option<&str>,
     pattern: &str,
 ) -> anyhow::Result<CatalogSnapshot> {
-    let spec = topology::ConnectionSpec::from_url(url)?;
     let schema = match schema {
         Some(s) => s.to_owned(),
         None => {

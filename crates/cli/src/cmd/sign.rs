@@ -9,35 +9,135 @@ use crate::exit;
 
 /// Arguments of `deployclaw verify`.
 #[derive(Debug, Args)]
+#[command(after_help = VERIFY_EXIT_CODES)]
 pub struct VerifyArgs {
     /// The JSON report (`report.json` in the report dir).
     pub report: PathBuf,
-    /// The trusted public key (PEM or base64). Without it, only integrity against the key
-    /// embedded in the report is checked, and the output says so.
+    /// The trusted public key (PEM or base64). Without it, the signature is only checked
+    /// against the key embedded in the report — anyone can re-sign a changed report with their
+    /// own key — so authenticity is NOT proven, and standard error says so.
     #[arg(long)]
     pub public_key: Option<PathBuf>,
     /// The migration file to check against the report's sha256 (default: the file the report
-    /// names, when it exists).
+    /// names). A migration file that cannot be found or read is an input error (exit 3).
     #[arg(long)]
     pub migration: Option<PathBuf>,
 }
 
-/// Arguments of `deployclaw keygen`.
-#[derive(Debug, Args)]
-pub struct KeygenArgs {
-    /// Signing key file to create (PKCS#8 PEM, mode 0600).
-    #[arg(long, default_value = "deployclaw-signing.pem")]
-    pub out: PathBuf,
-    /// Public key file to create (default: `<out>.pub`).
-    #[arg(long)]
-    pub public_out: Option<PathBuf>,
+/// Exit codes of `deployclaw verify`, printed by `--help`.
+const VERIFY_EXIT_CODES: &str = "\
+Exit codes:
+  0  authentic and approved: the signature verifies, the migration file matches, the fleet
+     gate is approved (GREEN, or YELLOW with --allow-yellow) and the approval token, if any,
+     is valid
+  1  authentic but not approved: YELLOW or RED gate, or the approval token expired, is not
+     yet valid or needs an approval
+  2  not authentic: unsigned, tampered, signed by another key than --public-key, or the
+     migration file differs from the one validated
+  3  input error: the report or the migration file is missing or unreadable, a key does not
+     parse
+
+Without --public-key, authenticity is unproven (a warning on standard error): the exit code
+is then 0 or 1 by the gate as above, or 2 when the report does not even match the key
+embedded in it; it never means the report came from your signer.";
+
+/// Outcome of checking the migration file against the report.
+enum MigrationCheck {
+    Matches,
+    Differs,
 }
 
-/// `deployclaw verify REPORT`: exit 0 when the signature is valid, the migration file matches
-/// and the approval token (if any) allows deploying; 1 when the report is intact but its token
-/// does not allow deploying (expired, approval needed, RED fleet); 2 when the report was
-/// changed, signed by another key or the migration file differs; 3 for unreadable input.
+fn check_migration(
+    v: &report::Verification,
+    given: Option<&PathBuf>,
+) -> Result<MigrationCheck, i32> {
+    let path = given
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(&v.report.migration.file));
+    if given.is_none() && !path.exists() {
+        eprintln!(
+            "deployclaw: {}: the migration file the report names is not here; pass --migration FILE \
+             (sha256 in the report: {})",
+            path.display(),
+            v.report.migration.sha256
+        );
+        return Err(exit::INPUT);
+    }
+    super::check_input_file(&path)?;
+    match report::verify_migration_file(&v.report, &path) {
+        Ok(()) => {
+            println!(
+                "migration: {} matches sha256 {}",
+                path.display(),
+                v.report.migration.sha256
+            );
+            Ok(MigrationCheck::Matches)
+        }
+        Err(e @ ReportError::MigrationMismatch { .. }) => {
+            println!("migration: MISMATCH: {e}");
+            Ok(MigrationCheck::Differs)
+        }
+        Err(e) => {
+            eprintln!("deployclaw: {}: cannot read: {e}", path.display());
+            Err(exit::INPUT)
+        }
+    }
+}
+
+/// The approval part of the exit code: 0 approved, 1 not approved, 2 a token that does not
+/// belong to this report.
+fn approval_code(v: &report::Verification, key: Option<&report::VerifyingKey>) -> i32 {
+    let gate_ok = v.report.safety_gates.migration_approved;
+    if !gate_ok {
+        println!(
+            "approval: NOT approved (fleet gate {}{})",
+            v.report.gate,
+            v.report
+                .safety_gates
+                .approval_required
+                .as_deref()
+                .map(|r| format!(", needs approval by {r}"))
+                .unwrap_or_default()
+        );
+    }
+    let token_code = match (key, v.report.approval_token.as_ref()) {
+        (_, None) => {
+            println!("approval token: none issued");
+            exit::GREEN
+        }
+        (None, Some(_)) => {
+            println!("approval token: cannot check without a key");
+            exit::YELLOW
+        }
+        (Some(k), Some(_)) => match v.token_status(k, chrono::Utc::now()) {
+            Some(status) => {
+                println!("approval token: {status}");
+                use report::TokenStatus as T;
+                match status {
+                    T::Valid => exit::GREEN,
+                    T::BadSignature | T::WrongMigration { .. } | T::WrongFleet { .. } => exit::RED,
+                    T::UnsupportedVersion(_) => exit::INPUT,
+                    _ => exit::YELLOW,
+                }
+            }
+            None => exit::GREEN,
+        },
+    };
+    match token_code {
+        exit::GREEN if gate_ok => exit::GREEN,
+        exit::GREEN => exit::YELLOW,
+        c => c,
+    }
+}
+
+/// `deployclaw verify REPORT`. Exit codes (one meaning each, see [`VERIFY_EXIT_CODES`]):
+/// 0 authentic and approved; 1 authentic but not approved; 2 not authentic; 3 input error.
+/// Without `--public-key` a loud warning says authenticity is unproven, and the code is 0/1
+/// by the gate (2 when even the embedded key does not verify).
 pub fn verify(a: VerifyArgs) -> i32 {
+    if let Err(code) = super::check_input_file(&a.report) {
+        return code;
+    }
     let text = match deployclaw::input::read_capped_to_string(&a.report) {
         Ok(t) => t,
         Err(e) => {
@@ -68,55 +168,41 @@ pub fn verify(a: VerifyArgs) -> i32 {
             return exit::INPUT;
         }
     };
-    println!(
-        "signature: valid (ed25519, key {}{})",
-        v.public_key,
-        if v.key_trusted {
-            ", trusted"
-        } else {
-            ", NOT checked against a trusted key: pass --public-key"
-        }
-    );
+    if v.key_trusted {
+        println!("signature: valid (ed25519, key {}, trusted)", v.public_key);
+    } else {
+        println!(
+            "signature: consistent with the key embedded in the report ({}); authenticity NOT proven",
+            v.public_key
+        );
+        eprintln!(
+            "deployclaw: WARNING: authenticity NOT proven: no --public-key given, so the report \
+             was only checked against the key it carries itself, which anyone who changes the \
+             report can replace. Pass --public-key with your signer's public key."
+        );
+    }
     println!(
         "report: execution {} at {}, fleet gate {}, risk {}",
         v.report.execution_id, v.report.timestamp, v.report.gate, v.report.safety_gates.risk_level
     );
-    let migration = a.migration.clone().or_else(|| {
-        let p = PathBuf::from(&v.report.migration.file);
-        p.is_file().then_some(p)
-    });
-    let mut code = exit::GREEN;
-    match migration {
-        Some(p) => match report::verify_migration_file(&v.report, &p) {
-            Ok(()) => println!(
-                "migration: {} matches sha256 {}",
-                p.display(),
-                v.report.migration.sha256
-            ),
-            Err(e) => {
-                println!("migration: MISMATCH: {e}");
-                code = exit::RED;
-            }
-        },
-        None => println!(
-            "migration: {} not found here; sha256 in the report is {}",
-            v.report.migration.file, v.report.migration.sha256
-        ),
+    match check_migration(&v, a.migration.as_ref()) {
+        Ok(MigrationCheck::Matches) => {}
+        Ok(MigrationCheck::Differs) => return exit::RED,
+        Err(code) => return code,
     }
     let key = trusted.or_else(|| report::parse_verifying_key(&v.public_key, "report key").ok());
-    match (key, v.report.approval_token.as_ref()) {
-        (Some(k), Some(_)) => {
-            if let Some(status) = v.token_status(&k, chrono::Utc::now()) {
-                println!("approval token: {status}");
-                if !status.is_valid() {
-                    code = code.max(exit::YELLOW);
-                }
-            }
-        }
-        (_, None) => println!("approval token: none issued"),
-        (None, Some(_)) => println!("approval token: cannot check without a key"),
-    }
-    code
+    approval_code(&v, key.as_ref())
+}
+
+/// Arguments of `deployclaw keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Signing key file to create (PKCS#8 PEM, mode 0600).
+    #[arg(long, default_value = "deployclaw-signing.pem")]
+    pub out: PathBuf,
+    /// Public key file to create (default: `<out>.pub`).
+    #[arg(long)]
+    pub public_out: Option<PathBuf>,
 }
 
 /// `deployclaw keygen`.

@@ -27,8 +27,9 @@ pub enum DiscoverFormat {
 /// Arguments of `deployclaw topology discover`.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// A `postgres://` URL of one instance (password from the URL or PGPASSWORD), a topology
-    /// file, or an RDS cluster/instance identifier.
+    /// A `postgres://` URL or libpq key=value pairs of one instance (password from it, else
+    /// PGPASSWORD, else the password file PGPASSFILE / ~/.pgpass), a topology file, or an RDS
+    /// cluster/instance identifier.
     #[arg(long, value_name = "URL|FILE|RDS-ID", conflicts_with = "topology")]
     pub target_db: Option<String>,
     /// RDS flags.
@@ -79,18 +80,18 @@ fn discover(a: DiscoverArgs) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("deployclaw: cannot start the async runtime: {e}");
             return crate::exit::UNREACHABLE;
         }
     };
     match rt.block_on(discover_async(&a)) {
         Ok(code) => code,
         Err(Failure::Input(e)) => {
-            eprintln!("error: {e}");
+            eprintln!("deployclaw: {e}");
             crate::exit::INPUT
         }
         Err(Failure::Unreachable(e)) => {
-            eprintln!("error: {e}");
+            eprintln!("deployclaw: {e}");
             crate::exit::UNREACHABLE
         }
     }

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use report::ValidationReport;
 use report::render::{MarkdownOptions, TerminalOptions};
 use simulator::{CancelToken, Progress, ProgressEvent, RehearsalMode};
-use topology::{ConnectionSpec, DiscoverySpec};
+use topology::DiscoverySpec;
 
 use crate::exit;
 
@@ -52,7 +52,9 @@ pub struct ValidateArgs {
     /// The migration file.
     #[arg(long)]
     pub sql_file: PathBuf,
-    /// The fleet: a postgres:// URL, a topology file, or an RDS cluster/instance identifier.
+    /// The fleet: a postgres:// URL or libpq key=value pairs (without a password: PGPASSWORD,
+    /// else the password file PGPASSFILE / ~/.pgpass), a topology file, or an RDS
+    /// cluster/instance identifier.
     #[arg(long)]
     pub target_db: Option<String>,
     /// A topology file (same as --target-db FILE).
@@ -79,7 +81,8 @@ pub struct ValidateArgs {
     /// Issue an approval token for the deploy step (signed with --sign-key).
     #[arg(long)]
     pub generate_safety_gates: bool,
-    /// A scratch server for the shadow (instead of an ephemeral cluster).
+    /// A scratch server for the shadow (instead of an ephemeral cluster): a URL or libpq
+    /// key=value pairs.
     #[arg(long)]
     pub shadow: Option<String>,
     /// Where to rehearse.
@@ -330,10 +333,21 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    if !a.sql_file.is_file() {
-        eprintln!("deployclaw: {}: no such file", a.sql_file.display());
-        return exit::INPUT;
+    for file in std::iter::once(&a.sql_file).chain(a.rollback_file.as_ref()) {
+        if let Err(code) = super::check_input_file(file) {
+            return code;
+        }
     }
+    // Input errors before any connection: the shadow's connection string.
+    let shadow = match a
+        .shadow
+        .as_deref()
+        .map(|u| super::connection_flag("--shadow", u))
+    {
+        Some(Ok(c)) => Some(c),
+        Some(Err(code)) => return code,
+        None => None,
+    };
     // Fleet.
     let target = match (&a.target_db, &a.topology) {
         (_, Some(t)) => FleetTarget::Topology(t.clone()),
@@ -401,15 +415,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
         Rehearse::InPlace => RehearsalMode::InPlace,
         Rehearse::None => RehearsalMode::Skip,
     };
-    if let Some(url) = &a.shadow {
-        match ConnectionSpec::from_url(url) {
-            Ok(c) => opts.sim.shadow = Some(c),
-            Err(e) => {
-                eprintln!("deployclaw: --shadow: {e}");
-                return exit::INPUT;
-            }
-        }
-    }
+    opts.sim.shadow = shadow;
     let sign_key = match &a.sign_key {
         Some(p) => match report::load_signing_key(p) {
             Ok(k) => Some(k),
@@ -433,18 +439,30 @@ async fn run_async(a: ValidateArgs) -> i32 {
             return pipeline_exit(&e);
         }
     };
+    if let Err(code) = token_and_signature(&a, sign_key.as_ref(), &mut report) {
+        return code;
+    }
+    finish(&report, a.report_dir.as_deref(), a.format, a.allow_yellow)
+}
+
+/// Issue the approval token (`--generate-safety-gates`) and sign the report (`--sign-key`).
+fn token_and_signature(
+    a: &ValidateArgs,
+    sign_key: Option<&report::SigningKey>,
+    out: &mut ValidationReport,
+) -> Result<(), i32> {
     if a.generate_safety_gates {
-        match &sign_key {
+        match sign_key {
             Some(k) => match report::issue_token(
-                &report,
+                out,
                 k,
                 chrono::Utc::now(),
                 chrono::Duration::hours(a.token_hours),
             ) {
-                Ok(t) => report.approval_token = Some(t),
+                Ok(t) => out.approval_token = Some(t),
                 Err(e) => {
                     eprintln!("deployclaw: {e}");
-                    return exit::INPUT;
+                    return Err(exit::INPUT);
                 }
             },
             None => eprintln!(
@@ -452,13 +470,13 @@ async fn run_async(a: ValidateArgs) -> i32 {
             ),
         }
     }
-    if let Some(k) = &sign_key
-        && let Err(e) = report::sign(&mut report, k)
+    if let Some(k) = sign_key
+        && let Err(e) = report::sign(out, k)
     {
         eprintln!("deployclaw: {e}");
-        return exit::INPUT;
+        return Err(exit::INPUT);
     }
-    finish(&report, a.report_dir.as_deref(), a.format, a.allow_yellow)
+    Ok(())
 }
 
 /// Print the report, write the report dir, and compute the exit code.

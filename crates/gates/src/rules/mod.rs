@@ -53,6 +53,7 @@ mod shard_unreachable;
 mod statement_fails;
 mod table_rewrite_maintenance;
 mod unbatched_data_change;
+mod uncommitted_transaction;
 mod unique_violations;
 mod unparsed_statement;
 
@@ -94,6 +95,7 @@ pub use shard_unreachable::ShardUnreachable;
 pub use statement_fails::StatementFails;
 pub use table_rewrite_maintenance::TableRewriteMaintenance;
 pub use unbatched_data_change::UnbatchedDataChange;
+pub use uncommitted_transaction::UncommittedTransaction;
 pub use unique_violations::UniqueViolations;
 pub use unparsed_statement::UnparsedStatement;
 
@@ -139,6 +141,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),
+        Box::new(UncommittedTransaction),
         Box::new(UnparsedStatement),
     ]
 }
