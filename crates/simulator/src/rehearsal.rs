@@ -232,6 +232,9 @@ pub(crate) struct ShadowServer {
     lease: Option<std::sync::Arc<topology::scratch::Lease>>,
     /// What the reaper did when this run connected (leftovers of dead runs).
     pub reaped: topology::scratch::Reaped,
+    /// Whether every database gets its own owner role that the migration runs as (the
+    /// ephemeral cluster, where the admin is a superuser; see [`ShadowDb::demote`]).
+    private_owner: bool,
 }
 
 impl ShadowServer {
@@ -247,6 +250,7 @@ impl ShadowServer {
             _ephemeral: Some(pg),
             lease: None,
             reaped: Default::default(),
+            private_owner: true,
         })
     }
 
@@ -287,6 +291,7 @@ impl ShadowServer {
             _ephemeral: None,
             lease: Some(std::sync::Arc::new(lease)),
             reaped,
+            private_owner: false,
         })
     }
 
@@ -303,7 +308,18 @@ impl ShadowServer {
         let mut conn = admin_connect(&self.spec).await?;
         // A spare database of an ephemeral shadow made from the cached template is renamed;
         // elsewhere this is CREATE DATABASE … TEMPLATE template0.
-        let r = topology::ephemeral::create_database(&mut conn, &name).await;
+        let mut r = topology::ephemeral::create_database(&mut conn, &name).await;
+        if r.is_ok() && self.private_owner {
+            // The owner clones as a superuser (extensions, every object kind), then is demoted
+            // before the migration runs as it.
+            let q = quote_ident(&name);
+            r = sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE ROLE {q} LOGIN SUPERUSER; ALTER DATABASE {q} OWNER TO {q}"
+            )))
+            .execute(&mut conn)
+            .await
+            .map(|_| ());
+        }
         let _ = conn.close().await;
         r.map_err(|source| SimError::Shadow {
             url: self.spec.redacted_url(),
@@ -312,6 +328,7 @@ impl ShadowServer {
         })?;
         Ok(ShadowDb {
             admin: self.spec.clone(),
+            owner: self.private_owner.then(|| name.clone()),
             name,
             dropped: false,
             lease: self.lease.clone(),
@@ -341,6 +358,8 @@ pub(crate) async fn server_version(conn: &mut PgConnection) -> Result<u32, sqlx:
 /// A database on the shadow server that is dropped when the rehearsal ends.
 pub(crate) struct ShadowDb {
     admin: ConnectionSpec,
+    /// The database's own owner role (named like the database) on the ephemeral cluster.
+    owner: Option<String>,
     pub name: String,
     dropped: bool,
     /// The run's lease session, released once the database is gone.
@@ -348,12 +367,57 @@ pub(crate) struct ShadowDb {
 }
 
 impl ShadowDb {
+    /// Who clones into this database and runs the migration in it: its private owner role
+    /// when it has one, else the admin (the `--shadow` URL's role).
+    pub fn spec(&self) -> ConnectionSpec {
+        let mut spec = self.admin.clone();
+        if let Some(owner) = &self.owner {
+            spec.user = owner.clone();
+        }
+        spec
+    }
+
+    /// After the clone, before the migration runs: take superuser away from the private owner.
+    /// The migration is untrusted input; as a superuser it could run programs as the server's
+    /// OS user (`COPY … TO PROGRAM`), read its files and reach every other cluster of that user.
+    /// As the owner of the cloned objects it can still change them like the deploy role would.
+    pub async fn demote(&self) -> Result<(), SimError> {
+        let Some(owner) = &self.owner else {
+            return Ok(());
+        };
+        let mut conn = admin_connect(&self.admin).await?;
+        let r = sqlx::raw_sql(AssertSqlSafe(format!(
+            "ALTER ROLE {} NOSUPERUSER",
+            quote_ident(owner)
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+        r.map(|_| ()).map_err(|source| SimError::Shadow {
+            url: self.admin.redacted_url(),
+            what: format!("demote {owner}"),
+            source,
+        })
+    }
+
     /// Drop the database (terminating any session still in it), then release its lease.
     pub async fn drop_now(mut self) -> Result<(), SimError> {
         self.dropped = true;
         let r = drop_database(&self.admin, &self.name).await;
         if let (Ok(()), Some(lease)) = (&r, &self.lease) {
             lease.release(&self.name).await;
+        }
+        if let (Ok(()), Some(owner)) = (&r, &self.owner)
+            && let Ok(mut conn) = admin_connect(&self.admin).await
+        {
+            // Best effort: the ephemeral cluster goes away with the run anyway.
+            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP ROLE IF EXISTS {}",
+                quote_ident(owner)
+            )))
+            .execute(&mut conn)
+            .await;
+            let _ = conn.close().await;
         }
         r
     }

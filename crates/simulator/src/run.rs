@@ -783,13 +783,14 @@ async fn rehearse_on_shadow(
             &src_db,
             &mut src,
             &schemas,
-            &server.spec,
+            &db.spec(),
             &db.name,
             dump_cache,
         )
         .await;
         let _ = src.close().await;
         let clone_errors = clone.map_err(|e| format!("clone failed: {e}"))?;
+        db.demote().await.map_err(|e| e.to_string())?;
         steps.push(
             "clone schema",
             format!(
@@ -801,7 +802,7 @@ async fn rehearse_on_shadow(
             ),
             c0.elapsed(),
         );
-        let mut conn = rehearsal::shadow_connection(&server.spec, &db.name, &schema, limits)
+        let mut conn = rehearsal::shadow_connection(&db.spec(), &db.name, &schema, limits)
             .await
             .map_err(|e| e.to_string())?;
         let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;

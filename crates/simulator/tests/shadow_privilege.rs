@@ -1,0 +1,54 @@
+//! The migration under test is untrusted input: on the ephemeral shadow it runs as a role that
+//! owns the cloned schema but is not a superuser, so it cannot reach the machine (`COPY … TO
+//! PROGRAM`, `pg_read_file`) nor give itself superuser back. Real PostgreSQL.
+
+mod common;
+
+use common::*;
+use simulator::{CancelToken, SimOptions, Simulator, StatementOutcome};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_is_not_a_superuser_on_the_ephemeral_shadow() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_p; CREATE TABLE tenant_p.t (id int PRIMARY KEY, v int);",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_p")]);
+    // A world-writable directory the `postgres` OS user could write a proof into.
+    let dir = std::env::temp_dir().join(format!("dc-priv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let proof = dir.join("pwned");
+    let m = migration(&format!(
+        "ALTER TABLE t ADD COLUMN w int;
+         COPY (SELECT 1) TO PROGRAM 'touch {}';
+         ALTER ROLE CURRENT_USER SUPERUSER;
+         SELECT pg_read_file('postgresql.conf');
+         CREATE INDEX t_w_idx ON t (w);",
+        proof.display()
+    ));
+    let sim = Simulator::new(SimOptions::default());
+    let res = sim
+        .run(&m, &fleet, None, &|_| {}, &CancelToken::new())
+        .await
+        .expect("run");
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.setup_error, None, "{r:#?}");
+    let outcomes: Vec<&StatementOutcome> = r.statements.iter().map(|s| &s.outcome).collect();
+    // The migration's own DDL on its own (cloned) tables works …
+    assert_eq!(*outcomes[0], StatementOutcome::Succeeded, "{outcomes:?}");
+    assert_eq!(*outcomes[4], StatementOutcome::Succeeded, "{outcomes:?}");
+    // … the superuser-only statements are refused by the server.
+    for i in 1..=3 {
+        assert!(
+            matches!(outcomes[i], StatementOutcome::Failed { sqlstate, .. } if sqlstate.as_deref() == Some("42501")),
+            "statement {i}: {outcomes:?}"
+        );
+    }
+    assert!(!proof.exists(), "COPY TO PROGRAM ran on the machine");
+    let _ = std::fs::remove_dir_all(&dir);
+}
