@@ -25,6 +25,10 @@ pub struct Shadow {
     /// first one is made. See [`topology::scratch`].
     lease: Option<tokio::sync::OnceCell<topology::scratch::Lease>>,
     reaped: std::sync::Mutex<topology::scratch::Reaped>,
+    /// On an ephemeral cluster (where the admin is a superuser): [`prove`] runs the migration
+    /// and the rollback as the scratch database's own owner role, demoted from superuser once
+    /// the structure is loaded (see [`Shadow::owner_session`]).
+    private_owner: bool,
 }
 
 impl Shadow {
@@ -41,6 +45,7 @@ impl Shadow {
             version,
             lease: None,
             reaped: Default::default(),
+            private_owner: true,
         })
     }
 
@@ -53,6 +58,7 @@ impl Shadow {
             version: pg.version(),
             lease: None,
             reaped: Default::default(),
+            private_owner: true,
         }
     }
 
@@ -78,6 +84,7 @@ impl Shadow {
             version: 13,
             lease: Some(tokio::sync::OnceCell::new()),
             reaped: Default::default(),
+            private_owner: false,
         })
     }
 
@@ -101,6 +108,74 @@ impl Shadow {
                 target: format!("{}/{db}", self.target),
                 source,
             })
+    }
+
+    /// Run `sql` as the admin.
+    async fn admin_exec(&self, action: &str, sql: String) -> Result<(), RollbackError> {
+        let mut admin = self.admin_conn().await?;
+        let r = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await;
+        let _ = admin.close().await;
+        r.map(|_| ()).map_err(|source| RollbackError::Database {
+            action: action.to_string(),
+            source,
+        })
+    }
+
+    /// A session on `db` for untrusted SQL (the migration, a rollback script). On an ephemeral
+    /// cluster: `db` gets its own owner role (named like it), which loads `setup` as a
+    /// superuser (every object kind, extensions) and is then demoted, and the session returned
+    /// is that role's — as a superuser the migration could run programs as the server's OS
+    /// user (`COPY … TO PROGRAM`) and reach every other cluster of that user. On a scratch
+    /// server: the `--shadow` URL's role, as given.
+    async fn owner_session(
+        &self,
+        db: &str,
+        setup: Setup<'_>,
+    ) -> Result<PgConnection, RollbackError> {
+        if !self.private_owner {
+            let mut conn = self.connect(db).await?;
+            load_setup(&mut conn, setup).await?;
+            return Ok(conn);
+        }
+        let q = quote_ident(db);
+        self.admin_exec(
+            "create the scratch database's owner",
+            format!("CREATE ROLE {q} LOGIN SUPERUSER; ALTER DATABASE {q} OWNER TO {q}"),
+        )
+        .await?;
+        let owner = self.admin.clone().username(db).database(db);
+        let target = format!("{}/{db}", self.target);
+        let mut conn = owner
+            .connect()
+            .await
+            .map_err(|source| RollbackError::Connect {
+                target: target.clone(),
+                source,
+            })?;
+        let loaded = load_setup(&mut conn, setup).await;
+        let _ = conn.close().await;
+        loaded?;
+        self.admin_exec(
+            "demote the scratch database's owner",
+            format!("ALTER ROLE {q} NOSUPERUSER"),
+        )
+        .await?;
+        owner
+            .connect()
+            .await
+            .map_err(|source| RollbackError::Connect { target, source })
+    }
+
+    /// Drop the owner role [`Shadow::owner_session`] made for `db` (after `db`). Best effort.
+    async fn drop_owner(&self, db: &str) {
+        if self.private_owner {
+            let _ = self
+                .admin_exec(
+                    "drop role",
+                    format!("DROP ROLE IF EXISTS {}", quote_ident(db)),
+                )
+                .await;
+        }
     }
 
     fn scratch_name() -> String {
@@ -356,6 +431,9 @@ pub async fn prove(
     shadow.create_db(&db, None).await?;
     let result = prove_in(shadow, &db, setup, forward, rollback, options).await;
     let dropped = shadow.drop_db(&db).await;
+    if dropped.is_ok() {
+        shadow.drop_owner(&db).await;
+    }
     let proof = result?;
     dropped?;
     Ok(proof)
@@ -393,8 +471,7 @@ async fn prove_in(
     rollback: RollbackSource<'_>,
     options: &ProveOptions,
 ) -> Result<Proof, RollbackError> {
-    let mut conn = shadow.connect(db).await?;
-    load_setup(&mut conn, setup).await?;
+    let mut conn = shadow.owner_session(db, setup).await?;
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
     let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
     let rows_seeded = if options.sample_rows > 0 {

@@ -1,0 +1,71 @@
+//! The forward migration and a user-supplied rollback script are untrusted input: on the
+//! ephemeral shadow they run as the scratch database's owner, not as a superuser, so they cannot
+//! run programs on the machine (`COPY … TO PROGRAM`) nor make themselves superuser. Real
+//! PostgreSQL.
+
+use migration_parser::{ParseOptions, parse};
+use rollback::{ProveOptions, RollbackSource, Setup, Shadow, prove};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_and_rollback_scripts_are_not_superusers() {
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let dir = std::env::temp_dir().join(format!("dc-prove-priv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let proof_file = dir.join("pwned");
+    let opts = ProveOptions {
+        sample_rows: 0,
+        ..Default::default()
+    };
+    let setup = Setup::Sql("CREATE TABLE t (id int PRIMARY KEY);");
+    // The owner can still change its own tables: a plain migration is proven.
+    let plain = parse(
+        "up.sql",
+        "ALTER TABLE t ADD COLUMN v int;",
+        &ParseOptions::default(),
+    )
+    .expect("parses");
+    let down = parse(
+        "down.sql",
+        "ALTER TABLE t DROP COLUMN v;",
+        &ParseOptions::default(),
+    )
+    .expect("parses");
+    let p = prove(&shadow, setup, &plain, RollbackSource::Script(&down), &opts)
+        .await
+        .expect("prover runs");
+    assert!(p.tested && p.restored, "{p:#?}");
+    // Superuser-only statements in the forward migration …
+    let evil = format!(
+        "COPY (SELECT 1) TO PROGRAM 'touch {}';",
+        proof_file.display()
+    );
+    let fwd = parse("up.sql", &evil, &ParseOptions::default()).expect("parses");
+    let p = prove(&shadow, setup, &fwd, RollbackSource::Script(&down), &opts)
+        .await
+        .expect("prover runs");
+    let f = p.forward_error.expect("COPY TO PROGRAM is refused");
+    assert_eq!(f.sqlstate.as_deref(), Some("42501"), "{f:?}");
+    // … and in the rollback script are refused.
+    let evil_down = parse(
+        "down.sql",
+        &format!("ALTER TABLE t DROP COLUMN v; ALTER ROLE CURRENT_USER SUPERUSER; {evil}"),
+        &ParseOptions::default(),
+    )
+    .expect("parses");
+    let p = prove(
+        &shadow,
+        setup,
+        &plain,
+        RollbackSource::Script(&evil_down),
+        &opts,
+    )
+    .await
+    .expect("prover runs");
+    let f = p.rollback_error.expect("ALTER ROLE … SUPERUSER is refused");
+    assert_eq!(f.sqlstate.as_deref(), Some("42501"), "{f:?}");
+    assert!(!proof_file.exists(), "COPY TO PROGRAM ran on the machine");
+    let _ = std::fs::remove_dir_all(&dir);
+}
