@@ -27,7 +27,8 @@ pub struct Shadow {
     reaped: std::sync::Mutex<topology::scratch::Reaped>,
     /// On an ephemeral cluster (where the admin is a superuser): [`prove`] runs the migration
     /// and the rollback as the scratch database's own owner role, demoted from superuser once
-    /// the structure is loaded (see [`Shadow::owner_session`]).
+    /// the structure is loaded (see [`Shadow::owner_session`]). Also the only server whose
+    /// spare databases may be taken (never on a scratch server).
     private_owner: bool,
 }
 
@@ -243,8 +244,10 @@ impl Shadow {
                     .map(|_| ())
             }
             // An empty database: a spare of an ephemeral shadow made from the cached template
-            // is renamed (instant); elsewhere CREATE DATABASE … TEMPLATE template0.
-            None => topology::ephemeral::create_database(&mut admin, name).await,
+            // is renamed (instant); on a scratch server CREATE DATABASE … TEMPLATE template0.
+            None => {
+                topology::ephemeral::create_database(&mut admin, name, self.private_owner).await
+            }
         };
         let _ = admin.close().await;
         r.map_err(|source| RollbackError::Database {

@@ -233,7 +233,8 @@ pub(crate) struct ShadowServer {
     /// What the reaper did when this run connected (leftovers of dead runs).
     pub reaped: topology::scratch::Reaped,
     /// Whether every database gets its own owner role that the migration runs as (the
-    /// ephemeral cluster, where the admin is a superuser; see [`ShadowDb::demote`]).
+    /// ephemeral cluster, where the admin is a superuser; see [`ShadowDb::demote`]). Also the
+    /// only server whose spare databases may be taken (never on a scratch server).
     private_owner: bool,
 }
 
@@ -307,8 +308,9 @@ impl ShadowServer {
         }
         let mut conn = admin_connect(&self.spec).await?;
         // A spare database of an ephemeral shadow made from the cached template is renamed;
-        // elsewhere this is CREATE DATABASE … TEMPLATE template0.
-        let mut r = topology::ephemeral::create_database(&mut conn, &name).await;
+        // on a scratch server (never a spare there) this is CREATE DATABASE … TEMPLATE template0.
+        let mut r =
+            topology::ephemeral::create_database(&mut conn, &name, self.private_owner).await;
         if r.is_ok() && self.private_owner {
             // The owner clones as a superuser (extensions, every object kind), then is demoted
             // before the migration runs as it.

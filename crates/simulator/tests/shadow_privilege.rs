@@ -52,3 +52,50 @@ async fn the_migration_is_not_a_superuser_on_the_ephemeral_shadow() {
     assert!(!proof.exists(), "COPY TO PROGRAM ran on the machine");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On a `--shadow` scratch server, a database that happens to be named like an ephemeral
+/// cluster's spare (`deployclaw_spare_*`) is somebody else's: a run must neither rename it into
+/// its scratch database (and then drop it) nor rehearse on its contents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_server_database_named_like_a_spare_is_left_alone() {
+    let pg = start().await;
+    let shadow = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_p; CREATE TABLE tenant_p.t (id int PRIMARY KEY, v int);",
+    )
+    .await;
+    create_db(&shadow, "deployclaw_spare_1").await;
+    exec(
+        &shadow,
+        "deployclaw_spare_1",
+        "CREATE TABLE keep (id int); INSERT INTO keep VALUES (42);",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_p")]);
+    let sim = Simulator::new(SimOptions {
+        shadow: Some(shadow.connection_spec()),
+        calibrate: false,
+        ..Default::default()
+    });
+    let res = sim
+        .run(
+            &migration("ALTER TABLE t ADD COLUMN w int;"),
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.setup_error, None, "{r:#?}");
+    let mut c = conn(&shadow, "deployclaw_spare_1").await;
+    let kept: i32 = sqlx::query_scalar("SELECT id FROM keep")
+        .fetch_one(&mut c)
+        .await
+        .expect("the spare-named database and its table are still there");
+    assert_eq!(kept, 42);
+}

@@ -682,19 +682,30 @@ fn add_spare_databases(
 }
 
 /// Create database `name` on the server behind `conn` (a superuser or a role with CREATEDB):
-/// by renaming a spare database when the server is an ephemeral cluster made from a template
-/// with [`EphemeralOptions::spare_databases`] (about a millisecond), else with
+/// with `ephemeral` (the server is an [`EphemeralPg`] this process started), by renaming a
+/// spare database when it was made from a template with
+/// [`EphemeralOptions::spare_databases`] (about a millisecond), else with
 /// `CREATE DATABASE name TEMPLATE template0`. Two sessions racing for the same spare are
-/// fine: the one whose rename fails takes the next spare or creates the database.
-pub async fn create_database(conn: &mut sqlx::PgConnection, name: &str) -> Result<(), sqlx::Error> {
+/// fine: the one whose rename fails takes the next spare or creates the database. Never pass
+/// `ephemeral` for any other server (a `--shadow` scratch server): a database there that is
+/// named like a spare is somebody else's, and renaming it would fill and then drop it.
+pub async fn create_database(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+    ephemeral: bool,
+) -> Result<(), sqlx::Error> {
     let pattern = format!("{}%", SPARE_DATABASE_PREFIX.replace('_', "\\_"));
-    let spares: Vec<String> = sqlx::query_scalar(
-        "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
-    )
-    .bind(&pattern)
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap_or_default();
+    let spares: Vec<String> = if ephemeral {
+        sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
+        )
+        .bind(&pattern)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     for spare in spares {
         let rename = format!(
             "ALTER DATABASE {} RENAME TO {}",

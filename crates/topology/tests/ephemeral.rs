@@ -258,7 +258,9 @@ async fn spare_databases_are_renamed_then_created() {
         assert_eq!(spare_count(&mut conn).await, 2, "round {round}");
         let names = ["dc_first", "we\"ird name ü", "dc_third"];
         for (i, name) in names.iter().enumerate() {
-            create_database(&mut conn, name).await.expect("create");
+            create_database(&mut conn, name, true)
+                .await
+                .expect("create");
             let left = spare_count(&mut conn).await;
             assert_eq!(left, (1 - i as i64).max(0), "round {round}, after {name}");
             // Usable and empty (a copy of template0).
@@ -280,7 +282,7 @@ async fn spare_databases_are_renamed_then_created() {
             db.close().await.unwrap();
         }
         // A name that exists already is an error, not a silent reuse.
-        assert!(create_database(&mut conn, "dc_first").await.is_err());
+        assert!(create_database(&mut conn, "dc_first", true).await.is_err());
         conn.close().await.unwrap();
     }
 
@@ -295,7 +297,7 @@ async fn spare_databases_are_renamed_then_created() {
         .await
         .expect("connect");
     assert_eq!(spare_count(&mut conn).await, 0);
-    create_database(&mut conn, "dc_plain")
+    create_database(&mut conn, "dc_plain", true)
         .await
         .expect("create");
     let exists: bool =
