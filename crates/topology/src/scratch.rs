@@ -37,10 +37,12 @@ pub fn new_scratch_name() -> String {
     format!("{SCRATCH_DATABASE_PREFIX}{v:016x}")
 }
 
-/// The advisory-lock key of a scratch database name, `None` for a name deployclaw did not make.
+/// The advisory-lock key of a scratch database name, `None` for a name deployclaw did not make
+/// (exactly what [`new_scratch_name`] makes: 16 *lowercase* hex digits; the reaper drops only
+/// these).
 pub fn lease_key(name: &str) -> Option<i64> {
     let hex = name.strip_prefix(SCRATCH_DATABASE_PREFIX)?;
-    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     u64::from_str_radix(hex, 16).ok().map(|v| v as i64)
@@ -205,5 +207,8 @@ mod tests {
         assert_eq!(lease_key("deployclaw_shadow_xyz"), None);
         assert_eq!(lease_key("deployclaw_shadow_0123456789abcdef0"), None);
         assert_eq!(lease_key("other_0123456789abcdef"), None);
+        // Not a name deployclaw makes (its names are lowercase): never reaped.
+        assert_eq!(lease_key("deployclaw_shadow_0123456789ABCDEF"), None);
+        assert_eq!(lease_key("deployclaw_shadow_+123456789abcdef"), None);
     }
 }
