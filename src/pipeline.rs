@@ -212,6 +212,7 @@ pub async fn validate(
                 start_ms,
             ));
             sim_opts.shadow = Some(pg.connection_spec());
+            sim_opts.shadow_is_ephemeral = true;
             match calibration {
                 Some(Calibration::Cached(tp, age)) => {
                     steps.push((
@@ -478,7 +479,11 @@ async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
                     Some((tp, age)) => Calibration::Cached(tp, age),
                     None => {
                         let t = Instant::now();
-                        let r = simulator::calibrate_shadow(&pg.connection_spec(), &opts.sim).await;
+                        let sim = simulator::SimOptions {
+                            shadow_is_ephemeral: true,
+                            ..opts.sim.clone()
+                        };
+                        let r = simulator::calibrate_shadow(&pg.connection_spec(), &sim).await;
                         if let (Ok(tp), Some(dir)) = (&r, &opts.cache_dir) {
                             // Best effort: an unwritable cache only costs the next run a calibration.
                             let _ = crate::cache::store_calibration(dir, &key, tp);

@@ -174,3 +174,56 @@ fn rand_u64() -> u64 {
         .unwrap()
         .as_nanos() as u64
 }
+
+/// End to end: the migration is untrusted input. Neither the rehearsal on the shared ephemeral
+/// shadow nor the rollback proof runs it as a superuser, so `COPY … TO PROGRAM` in it cannot
+/// run a program on this machine (as the cluster's OS user), and the run says the statement
+/// was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_cannot_run_programs_on_the_machine() {
+    let fx = start_fleet(
+        1,
+        &FixtureSpec {
+            tenants: 1,
+            rows: 10,
+            ..FixtureSpec::default()
+        },
+    )
+    .await
+    .expect("fixture fleet");
+    let tmp = PathBuf::from(format!("/tmp/dcpriv-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let proof = tmp.join("pwned");
+    let sql = tmp.join("m.sql");
+    std::fs::write(
+        &sql,
+        format!("COPY (SELECT 1) TO PROGRAM 'touch {}';\n", proof.display()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deployclaw"))
+        .args([
+            "validate-migration",
+            "--no-cache",
+            "--validate-rollback",
+            "--format",
+            "json",
+        ])
+        .arg("--sql-file")
+        .arg(&sql)
+        .arg("--target-db")
+        .arg(fx.clusters[0].url_for_db("app"))
+        .args(["--tenant-schemas", "tenant_*"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("deployclaw runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!proof.exists(), "COPY TO PROGRAM ran: {stdout}");
+    assert!(
+        stdout.contains("42501")
+            || stdout.contains("permission denied")
+            || stdout.contains("must be superuser"),
+        "the refusal is reported: {stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -257,8 +257,9 @@ impl ShadowServer {
 
     /// Use an existing scratch server: drop the scratch databases of dead runs
     /// ([`topology::scratch::reap_leftovers`], before this run holds any lease) and open the
-    /// session that will hold this run's leases.
-    pub async fn external(spec: ConnectionSpec) -> Result<ShadowServer, SimError> {
+    /// session that will hold this run's leases. `ephemeral`: it is an ephemeral cluster this
+    /// process started (see `SimOptions::shadow_is_ephemeral`).
+    pub async fn external(spec: ConnectionSpec, ephemeral: bool) -> Result<ShadowServer, SimError> {
         let bin_dir = topology::ephemeral::find_bin_dir()
             .map_err(|source| SimError::ShadowStart { source })?;
         let mut conn = admin_connect(&spec).await?;
@@ -292,7 +293,7 @@ impl ShadowServer {
             _ephemeral: None,
             lease: Some(std::sync::Arc::new(lease)),
             reaped,
-            private_owner: false,
+            private_owner: ephemeral,
         })
     }
 

@@ -43,6 +43,11 @@ pub struct SimOptions {
     /// `--shadow URL`: a scratch server to create the shadow databases on instead of an
     /// ephemeral cluster.
     pub shadow: Option<ConnectionSpec>,
+    /// `shadow` is an ephemeral cluster this process started (an `EphemeralPg` shared with
+    /// other steps), not a scratch server: its admin is a superuser, so every shadow database
+    /// gets its own owner role that the migration runs as, demoted from superuser; and its
+    /// spare databases may be taken. Never set it for a `--shadow URL`. Default false.
+    pub shadow_is_ephemeral: bool,
     /// Calibrate throughput on the shadow (otherwise [`Throughput::default`]).
     pub calibrate: bool,
     /// Rows of the calibration table (≈ 100 bytes each).
@@ -69,6 +74,7 @@ impl Default for SimOptions {
             rehearsal_statement_timeout: Duration::from_secs(60),
             rehearsal: RehearsalMode::Shadow,
             shadow: None,
+            shadow_is_ephemeral: false,
             calibrate: true,
             calibration_rows: 100_000,
             throughput: None,
@@ -463,7 +469,7 @@ async fn rehearse_all(
     // Shadow server.
     let t0 = Instant::now();
     let server = match &options.shadow {
-        Some(spec) => ShadowServer::external(spec.clone()).await,
+        Some(spec) => ShadowServer::external(spec.clone(), options.shadow_is_ephemeral).await,
         None => ShadowServer::ephemeral().await,
     };
     let server = match server {
@@ -604,7 +610,7 @@ pub async fn calibrate_shadow(
     shadow: &ConnectionSpec,
     options: &SimOptions,
 ) -> Result<Throughput, SimError> {
-    let server = ShadowServer::external(shadow.clone()).await?;
+    let server = ShadowServer::external(shadow.clone(), options.shadow_is_ephemeral).await?;
     let limits = RehearsalLimits {
         statement_timeout: options.rehearsal_statement_timeout,
         lock_timeout: options.lock_timeout,
