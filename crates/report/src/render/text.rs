@@ -94,9 +94,15 @@ fn longest_run(s: &str, ch: char) -> usize {
     best
 }
 
-/// Collapse all whitespace runs (line breaks included) into single spaces.
+/// Collapse all whitespace runs (line breaks included) into single spaces and drop the other
+/// control characters: names from a target (a schema called `tenant_\x1b[31m…`) must not carry
+/// terminal escapes into a report someone `cat`s.
 pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `s` on one line, cut to at most `max` characters with an ellipsis.
@@ -241,6 +247,9 @@ mod tests {
         assert_eq!(md_escape("<b>*x*|y"), "\\<b\\>\\*x\\*\\|y");
         assert_eq!(md_code("a`b|c"), "`` a`b\\|c ``");
         assert_eq!(md_fence("sql", "x ``` y"), "````sql\nx ``` y\n````\n");
+        // Terminal escapes of a hostile name never reach report.md.
+        assert_eq!(md_escape("t_\u{1b}[31mRED\u{7}"), "t\\_\\[31mRED");
+        assert_eq!(md_code("t_\u{1b}[0m x"), "`t_[0m x`");
     }
 
     #[test]
