@@ -20,6 +20,14 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    /// The report directory is not private to this user (see [`crate::render::write_all`]).
+    #[error("report directory `{}` {reason}", dir.display())]
+    UnsafeReportDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
     /// A document is not valid JSON of the expected shape, or could not be serialized.
     #[error("{what}: not valid JSON of the expected shape: {source}")]
     Json {

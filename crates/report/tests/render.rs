@@ -462,3 +462,52 @@ fn write_all_writes_every_format() {
         assert!(std::fs::metadata(f).unwrap().len() > 500, "{f:?} too small");
     }
 }
+
+/// A symlink planted in the report directory (by another user, or left behind) is replaced,
+/// never followed: writing the report cannot overwrite or create a file elsewhere.
+#[test]
+fn write_all_never_follows_a_planted_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("report.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("created"), dir.path().join("report.md"))
+        .unwrap();
+    render::write_all(&fixture(), dir.path()).unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!outside.path().join("created").exists());
+    let txt = std::fs::symlink_metadata(dir.path().join("report.txt")).unwrap();
+    assert!(txt.is_file(), "the report replaced the symlink");
+    assert!(
+        std::fs::read_to_string(dir.path().join("report.md"))
+            .unwrap()
+            .len()
+            > 500
+    );
+}
+
+/// A report directory that belongs to another user is refused before anything is written:
+/// its owner could swap the files or plant links in it at any time.
+#[test]
+fn write_all_refuses_a_directory_of_another_user() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::fs::metadata("/proc/self").unwrap().uid();
+    if me != 0 {
+        // Only root can give a directory away; the check itself is the same for everyone.
+        return;
+    }
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::chown(&shared, Some(65534), Some(65534)).unwrap();
+    let err = render::write_all(&fixture(), &shared).unwrap_err();
+    assert!(err.to_string().contains("belongs to another user"), "{err}");
+    assert!(std::fs::read_dir(&shared).unwrap().next().is_none());
+    // World-writable without the sticky bit: anyone can replace the files.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let err = render::write_all(&fixture(), &open).unwrap_err();
+    assert!(err.to_string().contains("writable by every user"), "{err}");
+}
