@@ -48,10 +48,10 @@ pub fn write_all(report: &ValidationReport, dir: &Path) -> Result<Vec<PathBuf>, 
     ];
     let mut written = Vec::new();
     for (name, body) in files {
-        written.push(write_new(dir, name, body.as_bytes())?);
+        written.push(replace_file(dir, name, body.as_bytes())?);
     }
     if let Some(script) = &report.rollback.script {
-        written.push(write_new(dir, "rollback.sql", script.as_bytes())?);
+        written.push(replace_file(dir, "rollback.sql", script.as_bytes())?);
     }
     Ok(written)
 }
@@ -91,7 +91,7 @@ fn check_report_dir(dir: &Path) -> Result<(), ReportError> {
 
 /// Write `body` to `dir/name` through a fresh file renamed into place: an existing entry
 /// (a file, or a planted symlink) is replaced, never written through.
-fn write_new(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, ReportError> {
+fn replace_file(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, ReportError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join(name);
