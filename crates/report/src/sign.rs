@@ -75,12 +75,67 @@ pub fn sign(report: &mut ValidationReport, key: &SigningKey) -> Result<(), Repor
     Ok(())
 }
 
+/// Whether some object in the JSON `text` has the same key twice (after unescaping).
+/// `serde_json` keeps the last value, other readers the first: a signed report must not let
+/// them read different things.
+fn has_duplicate_key(text: &str) -> bool {
+    use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+    struct Walk;
+    impl<'de> DeserializeSeed<'de> for Walk {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Walk)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+            while a.next_element_seed(Walk)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if !seen.insert(k) {
+                    return Err(A::Error::custom("duplicate key"));
+                }
+                a.next_value_seed(Walk)?;
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    Walk.deserialize(&mut de).is_err()
+}
+
 /// Verify a report's JSON text.
 ///
 /// With `trusted` the report must be signed by that key ([`ReportError::WrongKey`]
 /// otherwise); without it the key embedded in the report is used and
 /// [`Verification::key_trusted`] is `false`. Any change to the report's content after
-/// signing gives [`ReportError::BadSignature`].
+/// signing gives [`ReportError::BadSignature`], and so does a key written twice in one object
+/// (which `sign` never writes).
 pub fn verify(
     report_json: &str,
     trusted: Option<&VerifyingKey>,
@@ -89,6 +144,10 @@ pub fn verify(
         what: "report",
         source,
     })?;
+    if has_duplicate_key(report_json) {
+        // sign() never writes a key twice; readers disagree on which value counts.
+        return Err(ReportError::BadSignature);
+    }
     let sig_value = match value.get("signature") {
         None | Some(Value::Null) => return Err(ReportError::Unsigned),
         Some(v) => v.clone(),

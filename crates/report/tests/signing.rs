@@ -471,3 +471,23 @@ fn token_inside_a_signed_report() {
         TokenStatus::BadSignature
     );
 }
+
+/// A key written twice: `serde_json` keeps the last value, other JSON readers keep the first,
+/// so a signed RED report with `"gate": "GREEN"` slipped in front would read GREEN to them
+/// while the signature still checks. sign() never writes a key twice: not authentic.
+#[test]
+fn a_key_written_twice_is_not_authentic() {
+    let (_, json) = signed();
+    let pk = key().verifying_key();
+    assert!(verify(&json, Some(&pk)).is_ok());
+    let front = format!("{{\"gate\": \"GREEN\",{}", &json.trim_start()[1..]);
+    assert!(is_bad_signature(verify(&front, Some(&pk))), "top level");
+    // Nested, and spelled with an escape.
+    let nested = json.replacen(
+        "\"signature\": {",
+        "\"signature\": {\"\\u0061lgorithm\": \"x\", ",
+        1,
+    );
+    assert_ne!(nested, json);
+    assert!(is_bad_signature(verify(&nested, Some(&pk))), "nested");
+}
