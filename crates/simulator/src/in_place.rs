@@ -25,7 +25,8 @@
 //!    migration itself created earlier are exempt (they vanish with the rollback), but not when
 //!    the migration created or enabled a trigger or rule before the statement;
 //! 4. a query (`SELECT`, DML, `CREATE TABLE … AS`, `CREATE MATERIALIZED VIEW`) reads no view
-//!    and no foreign table (their functions are not visible in the text);
+//!    (except `pg_catalog`'s and `information_schema`'s) and no foreign table (their functions
+//!    are not visible in the text);
 //! 5. no enabled event trigger exists in the database, for DDL (it would run a function).
 //!
 //! The check is deliberately conservative: an `UPDATE` of a table with a `serial` column is
@@ -384,7 +385,8 @@ fn regclass_text(q: &QualifiedName) -> String {
     }
 }
 
-/// Views and foreign tables among the relations a query reads.
+/// Views (other than the system catalogs' own) and foreign tables among the relations a
+/// query reads.
 async fn read_reasons(
     conn: &mut PgConnection,
     relations: &[QualifiedName],
@@ -398,7 +400,9 @@ async fn read_reasons(
            FROM unnest($1::text[]) AS w(n)
            JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(w.n)
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.relkind IN ('v', 'f') ORDER BY 1",
+          WHERE c.relkind = 'f'
+             OR (c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema'))
+          ORDER BY 1",
     )
     .bind(&names)
     .fetch_all(&mut *conn)
