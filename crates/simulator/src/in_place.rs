@@ -99,7 +99,12 @@ async fn classify_in(
             .settings
             .search_path
             .as_ref()
-            .map(|p| p.iter().map(|s| quote_ident(s)).collect::<Vec<_>>().join(", "))
+            .map(|p| {
+                p.iter()
+                    .map(|s| quote_ident(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_else(|| default_path.clone());
         if want != path {
             sqlx::query("SELECT set_config('search_path', $1, true)")
@@ -166,7 +171,9 @@ const DML: &[&str] = &["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE"];
 /// Leading keywords of statements that evaluate a query.
 const QUERY: &[&str] = &["SELECT", "WITH", "VALUES", "TABLE"];
 /// Leading keywords of DDL (what event triggers fire on).
-const DDL: &[&str] = &["CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE", "REINDEX"];
+const DDL: &[&str] = &[
+    "CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE", "REINDEX",
+];
 /// Other leading keywords known to be transactional.
 const OTHER_ALLOWED: &[&str] = &["SET", "RESET", "LOCK", "SAVEPOINT", "RELEASE", "ROLLBACK"];
 
@@ -179,7 +186,9 @@ fn keyword_reason(st: &Statement) -> Option<String> {
         "CREATE" | "ALTER" | "DROP" => return ddl_object_reason(&words),
         f if DDL.contains(&f) => return None,
         "DO" => "it is a DO block: procedural code whose effects cannot be checked",
-        "CALL" => "it calls a procedure: a procedure may commit, and what it does cannot be checked",
+        "CALL" => {
+            "it calls a procedure: a procedure may commit, and what it does cannot be checked"
+        }
         "COPY" => {
             "it is a COPY: it reads or writes server files, runs programs or streams data outside the transaction"
         }
@@ -306,8 +315,7 @@ async fn shard_reasons(
         reasons.extend(read_reasons(conn, &refs.relations).await?);
     }
     if writes {
-        let mut targets: Vec<&QualifiedName> =
-            st.operations.iter().flat_map(op_targets).collect();
+        let mut targets: Vec<&QualifiedName> = st.operations.iter().flat_map(op_targets).collect();
         if first == "MERGE" || !refs.data_modifying.is_empty() {
             // The written table is not typed: every relation the statement names counts.
             targets.extend(refs.relations.iter());

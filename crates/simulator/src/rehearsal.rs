@@ -1099,7 +1099,9 @@ pub(crate) async fn run_in_place(
     );
     // READ WRITE whatever the role's or database's default_transaction_read_only says, for this
     // one transaction only.
-    sqlx::raw_sql("BEGIN READ WRITE").execute(&mut *conn).await?;
+    sqlx::raw_sql("BEGIN READ WRITE")
+        .execute(&mut *conn)
+        .await?;
     let result = async {
         sqlx::raw_sql(AssertSqlSafe(format!(
             "SET LOCAL default_transaction_read_only = off; {timeouts}; \

@@ -577,7 +577,9 @@ struct InPlaceRun<'a> {
 impl InPlaceRun<'_> {
     async fn all(&self, jobs: Vec<RehearsalJob>, results: &mut BTreeMap<String, RehearsalResult>) {
         let o = self.options;
-        let lock_timeout = o.lock_budget.map_or(o.lock_timeout, |b| b.min(o.lock_timeout));
+        let lock_timeout = o
+            .lock_budget
+            .map_or(o.lock_timeout, |b| b.min(o.lock_timeout));
         let in_place_limits = RehearsalLimits {
             statement_timeout: o.rehearsal_statement_timeout,
             lock_timeout,
@@ -597,17 +599,20 @@ impl InPlaceRun<'_> {
                 fingerprint: job.fingerprint.clone(),
                 shard: job.shard.id.clone(),
             });
-            let outcome =
-                rehearse_in_place(self.migration, &job, in_place_limits, self.named, self.cancel)
-                    .await;
+            let outcome = rehearse_in_place(
+                self.migration,
+                &job,
+                in_place_limits,
+                self.named,
+                self.cancel,
+            )
+            .await;
             let (r, action) = match outcome {
                 InPlaceOutcome::Done(r) => (r, "rehearse in place"),
                 InPlaceOutcome::Refused(refused) => {
                     let server = match shadow.take() {
                         Some(s) => s,
-                        None => start_shadow(o, self.steps)
-                            .await
-                            .map_err(|e| e.to_string()),
+                        None => start_shadow(o, self.steps).await.map_err(|e| e.to_string()),
                     };
                     let mut r = match &server {
                         Ok(server) => {
@@ -709,7 +714,11 @@ fn short(fp: &str) -> &str {
 
 fn summary(r: &RehearsalResult) -> String {
     if !r.in_place_refused.is_empty() {
-        let lines: Vec<String> = r.in_place_refused.iter().map(|x| x.line.to_string()).collect();
+        let lines: Vec<String> = r
+            .in_place_refused
+            .iter()
+            .map(|x| x.line.to_string())
+            .collect();
         return format!(
             "{} statement(s) refused in place (line {}); on the shadow: {}",
             r.in_place_refused.len(),

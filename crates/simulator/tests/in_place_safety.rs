@@ -191,7 +191,13 @@ async fn hostile_statements_never_run_on_the_target() {
         calibrate: false,
         ..Default::default()
     })
-    .run(&m, &fleet, None, &simulator::NoProgress, &CancelToken::new())
+    .run(
+        &m,
+        &fleet,
+        None,
+        &simulator::NoProgress,
+        &CancelToken::new(),
+    )
     .await
     .expect("run");
     assert_eq!(state(&pg, &marker).await, before, "the target changed");
@@ -204,7 +210,11 @@ async fn hostile_statements_never_run_on_the_target() {
     assert_eq!(one, 1);
     exec(&pg, "app", "NOTIFY ch, 'sentinel'").await;
     let n = listener.recv().await.unwrap();
-    assert_eq!(n.payload(), "sentinel", "the migration's NOTIFY was delivered");
+    assert_eq!(
+        n.payload(),
+        "sentinel",
+        "the migration's NOTIFY was delivered"
+    );
     victim.close().await.ok();
     drop(listener);
     pool.close().await;
@@ -261,20 +271,38 @@ async fn writes_are_judged_by_the_table_they_reach() {
     let mut c = shard_conn(&pg).await;
     let refused: &[(&str, &str)] = &[
         // Conservative: a given id does not touch the sequence, but the table has one.
-        ("INSERT INTO items (id, v) VALUES (10, 3);", "calls `nextval`"),
+        (
+            "INSERT INTO items (id, v) VALUES (10, 3);",
+            "calls `nextval`",
+        ),
         ("UPDATE items SET v = v + 1;", "calls `nextval`"),
-        ("INSERT INTO ident (v) VALUES (1);", "identity column(s) `id`"),
+        (
+            "INSERT INTO ident (v) VALUES (1);",
+            "identity column(s) `id`",
+        ),
         ("UPDATE audited SET k = k;", "trigger(s) `audited_t`"),
         // ON DELETE CASCADE reaches child, whose trigger fires.
-        ("DELETE FROM parent;", "`tenant_ip.child`, whose enabled trigger(s) `child_t`"),
-        ("INSERT INTO plain (k) SELECT v FROM v_items;", "reads view `tenant_ip.v_items`"),
-        ("UPDATE plain SET v = touch(v);", "calls `tenant_ip.touch`, which is VOLATILE"),
+        (
+            "DELETE FROM parent;",
+            "`tenant_ip.child`, whose enabled trigger(s) `child_t`",
+        ),
+        (
+            "INSERT INTO plain (k) SELECT v FROM v_items;",
+            "reads view `tenant_ip.v_items`",
+        ),
+        (
+            "UPDATE plain SET v = touch(v);",
+            "calls `tenant_ip.touch`, which is VOLATILE",
+        ),
         (
             "WITH d AS (DELETE FROM items RETURNING id) SELECT count(*) FROM d;",
             "calls `nextval`",
         ),
         ("ANALYZE plain;", "maintenance command"),
-        ("CREATE EXTENSION IF NOT EXISTS pgcrypto;", "extension's script"),
+        (
+            "CREATE EXTENSION IF NOT EXISTS pgcrypto;",
+            "extension's script",
+        ),
         (
             "CREATE TRIGGER t2 BEFORE UPDATE ON plain FOR EACH ROW EXECUTE FUNCTION audit();\nUPDATE plain SET v = 1;",
             "creates or enables a trigger or rule at line 1",
@@ -344,7 +372,13 @@ UPDATE plain SET note = 'n' WHERE note IS NULL;
         lock_budget: Some(std::time::Duration::from_millis(500)),
         ..Default::default()
     })
-    .run(&m, &fleet, None, &simulator::NoProgress, &CancelToken::new())
+    .run(
+        &m,
+        &fleet,
+        None,
+        &simulator::NoProgress,
+        &CancelToken::new(),
+    )
     .await
     .expect("run");
     let r = res.rehearsals.values().next().unwrap();
@@ -354,7 +388,11 @@ UPDATE plain SET note = 'n' WHERE note IS NULL;
     for s in &r.statements {
         assert_eq!(s.outcome, StatementOutcome::Succeeded, "{s:#?}");
     }
-    assert_eq!(state(&pg, "/nonexistent").await, before, "the target changed");
+    assert_eq!(
+        state(&pg, "/nonexistent").await,
+        before,
+        "the target changed"
+    );
     assert!(leftover_sessions(&pg).await.is_empty());
     assert_eq!(foreign_locks(&pg, "app").await, 0);
 }
@@ -390,7 +428,13 @@ ALTER TABLE seen ADD CONSTRAINT lock CHECK (k <> 'lock_timeout' OR v = '500');
         lock_budget: Some(std::time::Duration::from_millis(500)),
         ..Default::default()
     })
-    .run(&m, &fleet, None, &simulator::NoProgress, &CancelToken::new())
+    .run(
+        &m,
+        &fleet,
+        None,
+        &simulator::NoProgress,
+        &CancelToken::new(),
+    )
     .await
     .expect("run");
     let r = res.rehearsals.values().next().unwrap();
