@@ -20,19 +20,23 @@
 //! 3. a statement that writes rows (`INSERT`, `UPDATE`, `DELETE`, `MERGE`, `TRUNCATE`, a
 //!    data-modifying CTE) writes only ordinary or partitioned tables that — with their
 //!    partitions and the tables their `ON DELETE/UPDATE CASCADE | SET NULL | SET DEFAULT`
-//!    foreign keys reach — have no identity column, no column default that fails the policy
-//!    (`nextval` does), no enabled user trigger, no rule and no row-level security; tables the
-//!    migration itself created earlier are exempt (they vanish with the rollback), but not when
-//!    the migration created or enabled a trigger or rule before the statement;
+//!    foreign keys reach — have no enabled user trigger, no rule and no row-level security,
+//!    and, where the statement may evaluate defaults, no identity column and no column default
+//!    that fails the policy (`nextval` does); tables the migration itself created earlier are
+//!    exempt (they vanish with the rollback), but not when the migration created or enabled a
+//!    trigger or rule before the statement;
 //! 4. a query (`SELECT`, DML, `CREATE TABLE … AS`, `CREATE MATERIALIZED VIEW`) reads no view
 //!    (except `pg_catalog`'s and `information_schema`'s) and no foreign table (their functions
 //!    are not visible in the text);
 //! 5. no enabled event trigger exists in the database, for DDL (it would run a function).
 //!
-//! The check is deliberately conservative: an `UPDATE` of a table with a `serial` column is
-//! refused (it could `SET id = DEFAULT`). A refused statement is not run in place at all — and
-//! neither is the rest of the migration, which depends on it: the caller rehearses that shape
-//! on the shadow and reports each [`InPlaceRefusal`] (gates rule `in-place-refused`).
+//! The check is deliberately conservative: an `INSERT` into a table with a `serial` column is
+//! refused even when it gives the column a value, and so is an `UPDATE` of it that says
+//! `DEFAULT` anywhere (`SET id = DEFAULT`); a `DELETE`, `TRUNCATE` or other `UPDATE` does not
+//! evaluate the target's defaults (those of the tables its cascading foreign keys reach count).
+//! A refused statement is not run in place at all — and neither is the rest of the migration,
+//! which depends on it: the caller rehearses that shape on the shadow and reports each
+//! [`InPlaceRefusal`] (gates rule `in-place-refused`).
 //!
 //! Residual risk (SECURITY.md): functions declared `IMMUTABLE`/`STABLE` are believed;
 //! operators, casts and domain defaults call functions the text does not name.
@@ -326,8 +330,17 @@ async fn shard_reasons(
                 "the migration creates or enables a trigger or rule at line {line}, which this statement could fire"
             ));
         }
-        let truncate = first == "TRUNCATE";
-        reasons.extend(target_reasons(conn, &targets, truncate).await?);
+        let write = TargetWrite {
+            truncate: first == "TRUNCATE",
+            defaults: first == "INSERT"
+                || first == "MERGE"
+                || !refs.data_modifying.is_empty()
+                || (first == "UPDATE"
+                    && leading_words(&st.sql, usize::MAX)
+                        .iter()
+                        .any(|w| w == "DEFAULT")),
+        };
+        reasons.extend(target_reasons(conn, &targets, write).await?);
     }
     reasons.dedup();
     Ok(reasons)
@@ -428,13 +441,25 @@ async fn read_reasons(
     Ok(out)
 }
 
+/// How a statement writes its target tables.
+#[derive(Debug, Clone, Copy)]
+struct TargetWrite {
+    /// `TRUNCATE` (every foreign key reaches: `TRUNCATE … CASCADE`).
+    truncate: bool,
+    /// The statement may evaluate the targets' column defaults and identities: `INSERT`,
+    /// `MERGE`, a data-modifying CTE, an `UPDATE` that says `DEFAULT` anywhere. A `DELETE`,
+    /// `TRUNCATE` or other `UPDATE` does not — but the tables its cascading foreign keys reach
+    /// may (`ON DELETE SET DEFAULT`), so their defaults always count.
+    defaults: bool,
+}
+
 /// What makes writing `targets` unsafe in place: the tables themselves, their partitions and
 /// inheritance children, and the tables their cascading foreign keys reach (all foreign keys
 /// for `TRUNCATE … CASCADE`).
 async fn target_reasons(
     conn: &mut PgConnection,
     targets: &[&QualifiedName],
-    truncate: bool,
+    write: TargetWrite,
 ) -> Result<Vec<String>, sqlx::Error> {
     if targets.is_empty() {
         return Ok(Vec::new());
@@ -442,18 +467,18 @@ async fn target_reasons(
     let names: Vec<String> = targets.iter().map(|t| regclass_text(t)).collect();
     let rows = sqlx::query(
         "WITH RECURSIVE
-           edges(parent, child) AS (
-             SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
+           edges(parent, child, fk) AS (
+             SELECT inhparent, inhrelid, false FROM pg_catalog.pg_inherits
              UNION ALL
-             SELECT confrelid, conrelid FROM pg_catalog.pg_constraint
+             SELECT confrelid, conrelid, true FROM pg_catalog.pg_constraint
               WHERE contype = 'f'
                 AND ($2 OR confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))),
-           reach(oid) AS (
-             SELECT pg_catalog.to_regclass(w.n) FROM unnest($1::text[]) AS w(n)
+           reach(oid, via_fk) AS (
+             SELECT pg_catalog.to_regclass(w.n), false FROM unnest($1::text[]) AS w(n)
              UNION
-             SELECT e.child FROM reach r JOIN edges e ON e.parent = r.oid)
+             SELECT e.child, r.via_fk OR e.fk FROM reach r JOIN edges e ON e.parent = r.oid)
          SELECT format('%I.%I', n.nspname, c.relname) AS rel, c.relkind::text AS kind,
-                c.relrowsecurity AS rls,
+                c.relrowsecurity AS rls, r.via_fk,
                 ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                          AND a.attidentity <> '' ORDER BY a.attnum) AS identity,
@@ -468,13 +493,14 @@ async fn target_reasons(
                        ORDER BY 1) AS triggers,
                 ARRAY(SELECT w.rulename::text FROM pg_catalog.pg_rewrite w
                        WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN' ORDER BY 1) AS rules
-           FROM (SELECT DISTINCT oid FROM reach WHERE oid IS NOT NULL) r
+           FROM (SELECT oid, bool_or(via_fk) AS via_fk FROM reach WHERE oid IS NOT NULL
+                  GROUP BY oid) r
            JOIN pg_catalog.pg_class c ON c.oid = r.oid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           ORDER BY 1",
     )
     .bind(&names)
-    .bind(truncate)
+    .bind(write.truncate)
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::new();
@@ -492,8 +518,9 @@ async fn target_reasons(
             )),
             _ => out.push(format!("it writes `{rel}`, which is not a table")),
         }
+        let defaults_count = write.defaults || r.try_get::<bool, _>("via_fk")?;
         let identity: Vec<String> = r.try_get("identity")?;
-        if !identity.is_empty() {
+        if defaults_count && !identity.is_empty() {
             out.push(format!(
                 "it writes `{rel}`, whose identity column(s) {} take values from a sequence, which no rollback undoes",
                 backticked(&identity)
@@ -501,7 +528,7 @@ async fn target_reasons(
         }
         let columns: Vec<String> = r.try_get("default_columns")?;
         let exprs: Vec<String> = r.try_get("defaults")?;
-        for (col, expr) in columns.iter().zip(&exprs) {
+        for (col, expr) in columns.iter().zip(&exprs).filter(|_| defaults_count) {
             let owner = format!("it writes `{rel}`, whose column `{col}` defaults to `{expr}`");
             match statement_refs(&format!("SELECT {expr}")) {
                 Ok(refs) => defaults.extend(refs.functions.into_iter().map(|f| (owner.clone(), f))),

@@ -25,6 +25,8 @@ CREATE TRIGGER audited_t BEFORE UPDATE ON tenant_ip.audited FOR EACH ROW EXECUTE
 CREATE TABLE tenant_ip.parent (k int PRIMARY KEY);
 CREATE TABLE tenant_ip.child (k int REFERENCES tenant_ip.parent ON DELETE CASCADE);
 CREATE TRIGGER child_t BEFORE DELETE ON tenant_ip.child FOR EACH ROW EXECUTE FUNCTION tenant_ip.audit();
+CREATE TABLE tenant_ip.sd_parent (k int PRIMARY KEY);
+CREATE TABLE tenant_ip.sd_child (k serial, p int DEFAULT 0 REFERENCES tenant_ip.sd_parent ON DELETE SET DEFAULT);
 CREATE TABLE tenant_ip.ident (id bigint GENERATED ALWAYS AS IDENTITY, v int);
 CREATE VIEW tenant_ip.v_items AS SELECT id, v FROM tenant_ip.items;
 CREATE FUNCTION tenant_ip.touch(int) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT $1';";
@@ -275,7 +277,12 @@ async fn writes_are_judged_by_the_table_they_reach() {
             "INSERT INTO items (id, v) VALUES (10, 3);",
             "calls `nextval`",
         ),
-        ("UPDATE items SET v = v + 1;", "calls `nextval`"),
+        ("UPDATE items SET v = DEFAULT;", "calls `nextval`"),
+        ("INSERT INTO items DEFAULT VALUES;", "calls `nextval`"),
+        (
+            "MERGE INTO items i USING plain p ON i.id = p.k WHEN NOT MATCHED THEN INSERT (v) VALUES (p.v);",
+            "calls `nextval`",
+        ),
         (
             "INSERT INTO ident (v) VALUES (1);",
             "identity column(s) `id`",
@@ -285,6 +292,11 @@ async fn writes_are_judged_by_the_table_they_reach() {
         (
             "DELETE FROM parent;",
             "`tenant_ip.child`, whose enabled trigger(s) `child_t`",
+        ),
+        // ON DELETE SET DEFAULT evaluates the child's defaults, its serial's among them.
+        (
+            "DELETE FROM sd_parent WHERE k = 1;",
+            "`tenant_ip.sd_child`, whose column `k` defaults to `nextval(",
         ),
         (
             "INSERT INTO plain (k) SELECT v FROM v_items;",
@@ -323,6 +335,9 @@ async fn writes_are_judged_by_the_table_they_reach() {
         "UPDATE plain SET note = lower(coalesce(note, 'x')) WHERE k > 0;",
         "INSERT INTO plain (k, v) VALUES (3, 3);",
         "DELETE FROM plain WHERE k = 2;",
+        // Neither evaluates the sequence default of `items`.
+        "UPDATE items SET v = v + 1;",
+        "DELETE FROM items WHERE id = 1;",
         "SET lock_timeout = '2s';\nALTER TABLE items ADD COLUMN w int DEFAULT 0;",
         "ALTER TABLE items ADD COLUMN u uuid DEFAULT gen_random_uuid();",
         // A table created by the migration vanishes with the rollback, its sequence too.
