@@ -133,6 +133,11 @@ pub async fn validate(
     let mut steps: Vec<(String, String, u64)> = Vec::new();
     // The configuration's SQL probe rules run on every shard with the simulator's probes.
     let mut sim_opts = opts.sim.clone();
+    // In place, no lock is waited for longer than the lock budget, and a stalled session is
+    // ended by the server soon after it.
+    sim_opts
+        .lock_budget
+        .get_or_insert(std::time::Duration::from_millis(opts.lock_budget()));
     // The rehearsal and the rollback proof clone the same representative shard: one pg_dump.
     sim_opts
         .dump_cache

@@ -66,6 +66,26 @@ pub const VOLATILE_WITHOUT_EFFECTS: &[&str] = &[
     "pg_last_wal_receive_lsn",
 ];
 
+/// SQL expressions written like function calls that PostgreSQL evaluates itself: they have no
+/// `pg_proc` row (so they resolve to nothing) and no side effect. Accepted only unqualified and
+/// only when no function of that name exists on the shard (one that does is judged instead).
+pub const SQL_EXPRESSIONS: &[&str] = &[
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+    "current_user",
+    "current_role",
+    "session_user",
+    "user",
+    "current_catalog",
+];
+
 /// Denied by name, with the reason, matched on the function name (any schema).
 const DENIED_EXACT: &[(&str, &str)] = &[
     (
@@ -260,6 +280,9 @@ pub fn judge_call(
         return Err(format!("calls `{written}`, {why}"));
     }
     if candidates.is_empty() {
+        if written.schema.is_none() && SQL_EXPRESSIONS.contains(&written.name.as_str()) {
+            return Ok(());
+        }
         return Err(format!(
             "calls `{written}`, which does not exist on the shard (its side effects cannot be checked)"
         ));
@@ -325,6 +348,23 @@ mod tests {
             )
             .unwrap_err()
             .contains("does not exist")
+        );
+        // COALESCE and friends are expressions, not pg_proc functions.
+        assert!(
+            judge_call(
+                &QualifiedName::new("coalesce"),
+                &[],
+                CallContext::InPlaceRehearsal
+            )
+            .is_ok()
+        );
+        assert!(
+            judge_call(
+                &QualifiedName::qualified("app", "coalesce"),
+                &[],
+                CallContext::InPlaceRehearsal
+            )
+            .is_err()
         );
     }
 
