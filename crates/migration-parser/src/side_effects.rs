@@ -162,6 +162,22 @@ const DENIED_EXACT: &[(&str, &str)] = &[
         "pg_stat_statements_reset",
         "it resets statistics the operators rely on",
     ),
+    (
+        "pg_stat_statements",
+        "it shows other sessions' SQL text, which can hold passwords (`ALTER ROLE ... PASSWORD`)",
+    ),
+    (
+        "pg_stat_get_activity",
+        "it shows other sessions' SQL text, which can hold passwords (`ALTER ROLE ... PASSWORD`)",
+    ),
+    (
+        "pg_stat_get_backend_activity",
+        "it shows other sessions' SQL text, which can hold passwords (`ALTER ROLE ... PASSWORD`)",
+    ),
+    (
+        "ts_stat",
+        "it runs SQL text given as a string, which the check cannot see",
+    ),
 ];
 
 /// Denied by name prefix, with the reason.
@@ -190,6 +206,26 @@ const DENIED_PREFIX: &[(&str, &str)] = &[
     ("pg_ls_", "it lists files of the database server"),
     ("lo_", "it reads or writes large objects"),
     (
+        "query_to_xml",
+        "it runs SQL text given as a string, which the check cannot see",
+    ),
+    (
+        "cursor_to_xml",
+        "it reads a cursor the check cannot see",
+    ),
+    (
+        "table_to_xml",
+        "it dumps a table named by a string (e.g. `pg_authid`), which the check cannot see",
+    ),
+    (
+        "schema_to_xml",
+        "it dumps whole schemas (`pg_catalog` holds password verifiers)",
+    ),
+    (
+        "database_to_xml",
+        "it dumps the whole database (`pg_catalog` holds password verifiers)",
+    ),
+    (
         "dblink",
         "it runs SQL on another server, outside the rolled-back transaction",
     ),
@@ -216,8 +252,10 @@ pub fn denied_function(name: &str, ctx: CallContext) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// Catalogs that hold credentials (password verifiers, user-mapping options) or large-object
-/// data: a probe's rows end up in the report, so probes may not read them.
+/// Catalogs that hold credentials (password verifiers, user-mapping options, subscription
+/// connection strings, configuration-file lines such as `primary_conninfo`), other sessions' SQL
+/// text (`ALTER ROLE ... PASSWORD '...'` shows there) or large-object data: a probe's rows end
+/// up in the report, so probes may not read them.
 const CREDENTIAL_RELATIONS: &[&str] = &[
     "pg_authid",
     "pg_shadow",
@@ -225,9 +263,17 @@ const CREDENTIAL_RELATIONS: &[&str] = &[
     "pg_user_mappings",
     "pg_largeobject",
     "pg_largeobject_metadata",
+    "pg_subscription",
+    "pg_file_settings",
+    "pg_stat_activity",
 ];
 
-/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`).
+/// Views of extensions with other sessions' SQL text, refused in any schema (an extension
+/// installs them where it is created).
+const EXTENSION_CREDENTIAL_RELATIONS: &[&str] = &["pg_stat_statements"];
+
+/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`), or an
+/// extension view with other sessions' SQL text (any schema).
 ///
 /// ```
 /// use migration_parser::{QualifiedName, credential_relation};
@@ -235,8 +281,9 @@ const CREDENTIAL_RELATIONS: &[&str] = &[
 /// assert!(!credential_relation(&QualifiedName::qualified("tenant_1", "users")));
 /// ```
 pub fn credential_relation(r: &QualifiedName) -> bool {
-    r.schema.as_deref().is_none_or(|s| s == "pg_catalog")
-        && CREDENTIAL_RELATIONS.contains(&r.name.as_str())
+    (r.schema.as_deref().is_none_or(|s| s == "pg_catalog")
+        && CREDENTIAL_RELATIONS.contains(&r.name.as_str()))
+        || EXTENSION_CREDENTIAL_RELATIONS.contains(&r.name.as_str())
 }
 
 /// Whether a call of `written` may run in `ctx`, given every `pg_proc` row the name could

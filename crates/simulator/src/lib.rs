@@ -84,7 +84,8 @@ pub mod safety;
 pub use conn::{APPLICATION_NAME, connect_options, is_connection_error, redacted};
 pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};
 pub use custom::{
-    CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, custom_probe_sql, expand_probe_template,
+    CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, SCHEMA_STAND_IN, check_probe_template,
+    custom_probe_sql, expand_probe_template,
 };
 pub use dump::{DumpCache, dump_schemas, schemas_to_clone};
 pub use error::SimError;

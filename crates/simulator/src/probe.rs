@@ -1175,10 +1175,15 @@ async fn run_in_tx(
     let mut setup = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
          SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
-         SET LOCAL jit = off; SET LOCAL search_path TO {}, public",
+         SET LOCAL jit = off; SET LOCAL search_path TO {}",
         limits.lock_timeout.as_millis().max(1),
         (limits.statement_timeout.as_millis() * 4).max(60_000),
-        quote_ident(schema),
+        // The path the custom-probe pre-flight resolved function names on.
+        crate::safety::probe_search_path(schema)
+            .iter()
+            .map(|s| quote_ident(s))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     if limits.server_version >= 12 {
         setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");

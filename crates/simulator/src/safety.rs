@@ -9,7 +9,7 @@
 //! all candidates must pass. One catalog query per call site list, by name, never a scan of
 //! `pg_proc` per function.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use migration_parser::{CallContext, FunctionCall, ProcCandidate, QualifiedName, judge_call};
 use sqlx::{PgConnection, Row};
@@ -57,15 +57,7 @@ pub async fn resolve_functions(
         let Some(key) = usize::try_from(i - 1).ok().and_then(|i| keys.get(i)) else {
             continue;
         };
-        let ch = |col: &str| -> Result<char, sqlx::Error> {
-            Ok(r.try_get::<String, _>(col)?.chars().next().unwrap_or('v'))
-        };
-        let cand = ProcCandidate {
-            schema: r.try_get("schema")?,
-            name: r.try_get("name")?,
-            volatility: ch("volatility")?,
-            kind: ch("kind")?,
-        };
+        let cand = candidate(&r)?;
         if let Some(v) = out.get_mut(key) {
             v.push(cand);
         }
@@ -81,15 +73,111 @@ pub async fn refused_calls(
 ) -> Result<Vec<CallRefusal>, sqlx::Error> {
     let names: Vec<QualifiedName> = calls.iter().map(|c| c.name.clone()).collect();
     let resolved = resolve_functions(conn, &names).await?;
-    let mut out = Vec::new();
-    for c in calls {
-        let cands = resolved.get(&c.name).map(Vec::as_slice).unwrap_or(&[]);
-        if let Err(reason) = judge_call(&c.name, cands, ctx) {
-            out.push(CallRefusal {
-                call: c.clone(),
-                reason,
-            });
+    Ok(judge_calls(calls, ctx, |n| {
+        resolved.get(n).cloned().unwrap_or_default()
+    }))
+}
+
+/// The search path (besides `pg_catalog`, always searched first) that the simulator's probe
+/// transaction sets for a shard whose schema is `schema`: the schema, then `public`.
+pub fn probe_search_path(schema: &str) -> Vec<String> {
+    vec![schema.to_string(), "public".to_string()]
+}
+
+/// [`refused_calls`] for many search paths at once, with one catalog query: for each
+/// `(search path, calls)` of `requests`, the calls that may not run in `ctx` when an
+/// unqualified name may resolve to a function of that name in `pg_catalog` or in any schema of
+/// the path (as `SET search_path` gives it; `pg_temp` is never searched for functions), and a
+/// qualified name to the functions of that name in its schema. Used by the custom-probe
+/// pre-flight: one query per (instance, database) for all its shards.
+pub async fn refused_calls_on_paths(
+    conn: &mut PgConnection,
+    requests: &[(Vec<String>, Vec<FunctionCall>)],
+    ctx: CallContext,
+) -> Result<Vec<Vec<CallRefusal>>, sqlx::Error> {
+    let mut names = BTreeSet::new();
+    let mut schemas = BTreeSet::from(["pg_catalog".to_string()]);
+    for (path, calls) in requests {
+        schemas.extend(path.iter().cloned());
+        for c in calls {
+            names.insert(c.name.name.clone());
+            schemas.extend(c.name.schema.clone());
         }
     }
-    Ok(out)
+    let mut by_name: BTreeMap<(String, String), Vec<ProcCandidate>> = BTreeMap::new();
+    if !names.is_empty() {
+        let rows = sqlx::query(
+            "SELECT n.nspname::text AS schema, p.proname::text AS name,
+                    p.provolatile::text AS volatility, p.prokind::text AS kind
+               FROM pg_catalog.pg_proc p
+               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+              WHERE p.proname = ANY ($1::text[]::name[]) AND n.nspname = ANY ($2::text[]::name[])
+              ORDER BY 1, 2",
+        )
+        .bind(names.into_iter().collect::<Vec<_>>())
+        .bind(schemas.into_iter().collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let cand = candidate(&r)?;
+            by_name
+                .entry((cand.schema.clone(), cand.name.clone()))
+                .or_default()
+                .push(cand);
+        }
+    }
+    Ok(requests
+        .iter()
+        .map(|(path, calls)| {
+            judge_calls(calls, ctx, |n| {
+                let searched: Vec<&str> = match &n.schema {
+                    Some(s) => vec![s.as_str()],
+                    None => std::iter::once("pg_catalog")
+                        .chain(path.iter().map(String::as_str).filter(|s| *s != "pg_catalog"))
+                        .collect(),
+                };
+                searched
+                    .into_iter()
+                    .flat_map(|s| {
+                        by_name
+                            .get(&(s.to_string(), n.name.clone()))
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+        })
+        .collect())
+}
+
+/// One `pg_proc` row (columns `schema`, `name`, `volatility`, `kind`) as a candidate.
+fn candidate(r: &sqlx::postgres::PgRow) -> Result<ProcCandidate, sqlx::Error> {
+    let ch = |col: &str| -> Result<char, sqlx::Error> {
+        Ok(r.try_get::<String, _>(col)?.chars().next().unwrap_or('v'))
+    };
+    Ok(ProcCandidate {
+        schema: r.try_get("schema")?,
+        name: r.try_get("name")?,
+        volatility: ch("volatility")?,
+        kind: ch("kind")?,
+    })
+}
+
+/// Judge every call of `calls` with the candidates `lookup` gives for its name.
+fn judge_calls(
+    calls: &[FunctionCall],
+    ctx: CallContext,
+    lookup: impl Fn(&QualifiedName) -> Vec<ProcCandidate>,
+) -> Vec<CallRefusal> {
+    calls
+        .iter()
+        .filter_map(|c| {
+            judge_call(&c.name, &lookup(&c.name), ctx)
+                .err()
+                .map(|reason| CallRefusal {
+                    call: c.clone(),
+                    reason,
+                })
+        })
+        .collect()
 }
