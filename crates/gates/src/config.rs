@@ -376,8 +376,17 @@ impl Config {
     /// and column of `(line, column)` within the rule's `sql` (1-based; `line == 0`: the `sql`
     /// value as a whole), so that a run-time refusal reads like a config-time one. Without a
     /// file (a configuration built in code) the position is 0.
-    pub fn probe_refusal(&self, rule: &str, (line, column): (u32, u32), message: String) -> GatesError {
-        let file = self.origin.as_ref().map(|o| o.file.clone()).unwrap_or_default();
+    pub fn probe_refusal(
+        &self,
+        rule: &str,
+        (line, column): (u32, u32),
+        message: String,
+    ) -> GatesError {
+        let file = self
+            .origin
+            .as_ref()
+            .map(|o| o.file.clone())
+            .unwrap_or_default();
         let sql = self.probe_rules().into_iter().find(|p| p.name == rule);
         let (line, column) = self
             .origin

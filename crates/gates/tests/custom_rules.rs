@@ -343,7 +343,8 @@ fn hostile_probe_sql_is_refused_at_its_place_in_the_file() {
         r#""SELECT * INTO stolen FROM {schema}.t""#.to_string(),
         r#""SELECT 1; DROP TABLE t""#.to_string(),
         r#""DELETE FROM {schema}.t""#.to_string(),
-        "'''\nSELECT id\n  FROM {schema}.t\n WHERE x = pg_catalog.set_config('a.b', 'c', false)'''".to_string(),
+        "'''\nSELECT id\n  FROM {schema}.t\n WHERE x = pg_catalog.set_config('a.b', 'c', false)'''"
+            .to_string(),
         r#""SELECT \u00e9t\u00E9, dblink('h', 'q') FROM {schema}.t""#.to_string(),
     ];
     let mut text = Vec::new();

@@ -209,10 +209,7 @@ const DENIED_PREFIX: &[(&str, &str)] = &[
         "query_to_xml",
         "it runs SQL text given as a string, which the check cannot see",
     ),
-    (
-        "cursor_to_xml",
-        "it reads a cursor the check cannot see",
-    ),
+    ("cursor_to_xml", "it reads a cursor the check cannot see"),
     (
         "table_to_xml",
         "it dumps a table named by a string (e.g. `pg_authid`), which the check cannot see",

@@ -1348,7 +1348,11 @@ async fn preflight_custom_probes(
     cancel: &CancelToken,
 ) -> Result<(), SimError> {
     let mut groups: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-    for s in fleet.shards.iter().filter(|s| !unreachable.contains_key(&s.id)) {
+    for s in fleet
+        .shards
+        .iter()
+        .filter(|s| !unreachable.contains_key(&s.id))
+    {
         groups
             .entry((s.instance.clone(), s.location.database().to_string()))
             .or_default()
@@ -1361,10 +1365,9 @@ async fn preflight_custom_probes(
         let Ok(_permit) = sem.acquire().await else {
             return (shards, Ok(None));
         };
-        let per_database = fleet
-            .shards
-            .iter()
-            .any(|s| s.instance == key.0 && matches!(s.location, topology::ShardLocation::Database { .. }));
+        let per_database = fleet.shards.iter().any(|s| {
+            s.instance == key.0 && matches!(s.location, topology::ShardLocation::Database { .. })
+        });
         let r = async {
             let mut conn = pool.acquire().await?;
             let r = crate::custom::preflight(&mut conn, &shards, &o.custom_probes).await;

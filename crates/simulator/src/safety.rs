@@ -133,7 +133,11 @@ pub async fn refused_calls_on_paths(
                 let searched: Vec<&str> = match &n.schema {
                     Some(s) => vec![s.as_str()],
                     None => std::iter::once("pg_catalog")
-                        .chain(path.iter().map(String::as_str).filter(|s| *s != "pg_catalog"))
+                        .chain(
+                            path.iter()
+                                .map(String::as_str)
+                                .filter(|s| *s != "pg_catalog"),
+                        )
                         .collect(),
                 };
                 searched
