@@ -44,6 +44,9 @@ pub struct SqlRefs {
     pub functions: Vec<FunctionCall>,
     /// Relations read or written (tables, views, `TABLE x`), folded, in text order.
     pub relations: Vec<QualifiedName>,
+    /// 1-based `(line, column)` of each of [`SqlRefs::relations`] in the text (same order;
+    /// `(0, 0)` when unknown).
+    pub relation_places: Vec<(u32, u32)>,
     /// Statements nested in the query that write (`WITH x AS (DELETE ...)`), as their keyword.
     pub data_modifying: Vec<&'static str>,
     /// A `FOR UPDATE` / `FOR SHARE` (row locks) appears somewhere.
@@ -160,11 +163,16 @@ pub fn read_only_query(sql: &str) -> Result<SqlRefs, QueryProblem> {
             });
         }
     }
-    for r in &refs.relations {
+    for (i, r) in refs.relations.iter().enumerate() {
         if credential_relation(r) {
-            return Err(whole(format!(
-                "the query reads `{r}`, a catalog that holds credentials; probes may not read it"
-            )));
+            let (line, column) = refs.relation_places.get(i).copied().unwrap_or((0, 0));
+            return Err(QueryProblem {
+                message: format!(
+                    "the query reads `{r}`, a catalog that holds credentials; probes may not read it"
+                ),
+                line,
+                column,
+            });
         }
     }
     Ok(refs)
@@ -202,14 +210,27 @@ struct Collector {
     depth: usize,
 }
 
+/// Where an object name starts in the text (its first part), `(0, 0)` when unknown.
+fn place(name: &ObjectName) -> (u32, u32) {
+    name.0
+        .first()
+        .and_then(|p| p.as_ident())
+        .map(ident_place)
+        .unwrap_or((0, 0))
+}
+
+fn ident_place(i: &ast::Ident) -> (u32, u32) {
+    (i.span.start.line as u32, i.span.start.column as u32)
+}
+
 impl Collector {
+    fn relation(&mut self, name: QualifiedName, place: (u32, u32)) {
+        self.refs.relations.push(name);
+        self.refs.relation_places.push(place);
+    }
+
     fn call(&mut self, name: &ObjectName) {
-        let (line, column) = name
-            .0
-            .first()
-            .and_then(|p| p.as_ident())
-            .map(|i| (i.span.start.line as u32, i.span.start.column as u32))
-            .unwrap_or((0, 0));
+        let (line, column) = place(name);
         self.refs.functions.push(FunctionCall {
             name: qname(name),
             line,
@@ -222,10 +243,12 @@ impl Collector {
             SetExpr::Table(t) => {
                 if let Some(name) = &t.table_name {
                     let n = ident(name);
-                    self.refs.relations.push(match &t.schema_name {
+                    let at = ident_place(t.schema_name.as_ref().unwrap_or(name));
+                    let q = match &t.schema_name {
                         Some(s) => QualifiedName::qualified(ident(s), n),
                         None => QualifiedName::new(n),
-                    });
+                    };
+                    self.relation(q, at);
                 }
             }
             SetExpr::SetOperation { left, right, .. } => {
@@ -292,7 +315,7 @@ impl Visitor for Collector {
     }
 
     fn pre_visit_relation(&mut self, r: &ObjectName) -> ControlFlow<()> {
-        self.refs.relations.push(qname(r));
+        self.relation(qname(r), place(r));
         ControlFlow::Continue(())
     }
 
@@ -371,6 +394,15 @@ mod tests {
             ("SELECT pg_catalog.pg_stat_reset()", "pg_stat_reset"),
             ("SELECT pg_advisory_lock(1)", "pg_advisory_lock"),
             ("SELECT * FROM pg_authid", "pg_authid"),
+            ("SELECT 1 FROM t,\n  pg_stat_activity", "pg_stat_activity"),
+            (
+                "SELECT * FROM public.pg_stat_statements",
+                "pg_stat_statements",
+            ),
+            (
+                "SELECT table_to_xml('pg_authid', true, false, '')",
+                "table_to_xml",
+            ),
             ("SELECT * FROM (TABLE pg_catalog.pg_shadow) s", "pg_shadow"),
             ("SELECT * FROM pg_catalog.pg_shadow", "pg_shadow"),
             ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
@@ -388,5 +420,10 @@ mod tests {
         .unwrap();
         assert_eq!(ok.functions[0].name.name, "count");
         assert_eq!(ok.relations, [QualifiedName::qualified("x", "t")]);
+        assert_eq!(ok.relation_places, [(1, 22)]);
+        let p = read_only_query("SELECT 1 FROM t,\n  pg_catalog.pg_authid a").unwrap_err();
+        assert_eq!((p.line, p.column), (2, 3), "{}", p.message);
+        let p = read_only_query("SELECT 1 FROM (TABLE pg_shadow) s").unwrap_err();
+        assert_eq!((p.line, p.column), (1, 22), "{}", p.message);
     }
 }
