@@ -392,9 +392,10 @@ fn sim_error(e: simulator::SimError, config: &gates::Config) -> PipelineError {
             reason,
         } if config.probe_rules().iter().any(|p| p.name == probe) => {
             let on = shard.map(|s| format!(" on shard {s}")).unwrap_or_default();
-            let reason = match reason.strip_prefix("calls ") {
-                Some(_) => format!("the query {reason}"),
-                None => reason,
+            let reason = if reason.starts_with("calls ") || reason.starts_with("reads ") {
+                format!("the query {reason}")
+            } else {
+                reason
             };
             PipelineError::Config(config.probe_refusal(
                 &probe,

@@ -150,9 +150,10 @@ pub(crate) fn static_refusal(probe: &CustomProbe) -> Option<crate::SimError> {
 
 /// The pre-flight of the custom probes on one (instance, database), on `conn`, before any of
 /// them runs anywhere: for every shard of `shards` (`(id, schema)`) and every probe, the exact
-/// query it would run is checked by [`migration_parser::read_only_query`] and every function it
-/// calls resolved on the shard's search path ([`crate::safety::refused_calls_on_paths`], one
-/// catalog query for all shards). The first refusal (in shard, then probe order), with the
+/// query it would run is checked by [`migration_parser::read_only_query`], every function it
+/// calls resolved on the shard's search path ([`crate::safety::refused_calls_on_paths`]) and
+/// every view it reads opened up ([`crate::safety::refused_relations_on_paths`]): two catalog
+/// queries for all shards. The first refusal (in shard, then probe order), with the
 /// place in the template; `Ok(None)`: every probe may run on every shard.
 pub(crate) async fn preflight(
     conn: &mut PgConnection,
@@ -160,12 +161,15 @@ pub(crate) async fn preflight(
     probes: &[CustomProbe],
 ) -> Result<Option<crate::SimError>, sqlx::Error> {
     let mut requests = Vec::with_capacity(shards.len() * probes.len());
+    let mut relations = Vec::with_capacity(requests.capacity());
     let mut owners = Vec::with_capacity(requests.capacity());
     for (id, schema) in shards {
         for p in probes {
             match read_only_query(&p.query_for_schema(schema)) {
                 Ok(refs) => {
-                    requests.push((crate::safety::probe_search_path(schema), refs.functions));
+                    let path = crate::safety::probe_search_path(schema);
+                    relations.push((path.clone(), refs.relations));
+                    requests.push((path, refs.functions));
                     owners.push((id, p));
                 }
                 Err(problem) => {
@@ -180,35 +184,46 @@ pub(crate) async fn preflight(
             }
         }
     }
-    let refused = crate::safety::refused_calls_on_paths(
-        conn,
-        &requests,
-        migration_parser::CallContext::ReadOnlyProbe,
-    )
-    .await?;
+    let ctx = migration_parser::CallContext::ReadOnlyProbe;
+    let calls = crate::safety::refused_calls_on_paths(conn, &requests, ctx).await?;
+    let views = crate::safety::refused_relations_on_paths(conn, &relations, ctx).await?;
+    // The first refusal, with the place of the same call or relation in the template as
+    // written (the expanded text has other columns).
     let first = owners
         .into_iter()
-        .zip(refused)
-        .find_map(|(owner, r)| r.into_iter().next().map(|r| (owner, r)));
-    Ok(first.map(|((id, p), r)| {
-        // The same call in the template as written (the expanded text has other columns).
-        let (line, column) = check_probe_template(&p.sql_template)
-            .ok()
-            .and_then(|refs| {
-                refs.functions
-                    .into_iter()
-                    .find(|f| f.name.name == r.call.name.name)
+        .zip(calls.into_iter().zip(views))
+        .find_map(|((id, p), (calls, views))| {
+            let template = check_probe_template(&p.sql_template).ok();
+            let by_call = calls.into_iter().next().map(|r| {
+                let at = template.as_ref().and_then(|t| {
+                    t.functions
+                        .iter()
+                        .find(|f| f.name.name == r.call.name.name)
+                        .map(|f| (f.line, f.column))
+                });
+                (at, r.reason)
+            });
+            let by_view = || {
+                views.into_iter().next().map(|r| {
+                    let at = template.as_ref().and_then(|t| {
+                        let i = t.relations.iter().position(|n| n.name == r.relation.name)?;
+                        t.relation_places.get(i).copied()
+                    });
+                    (at, r.reason)
+                })
+            };
+            by_call.or_else(by_view).map(|(at, reason)| {
+                let (line, column) = at.unwrap_or((0, 0));
+                crate::SimError::UnsafeCustomProbe {
+                    probe: p.name.clone(),
+                    shard: Some(id.clone()),
+                    line,
+                    column,
+                    reason,
+                }
             })
-            .map(|f| (f.line, f.column))
-            .unwrap_or((0, 0));
-        crate::SimError::UnsafeCustomProbe {
-            probe: p.name.clone(),
-            shard: Some(id.clone()),
-            line,
-            column,
-            reason: r.reason,
-        }
-    }))
+        });
+    Ok(first)
 }
 
 /// Run every probe of `probes` on the open probe transaction of `conn`, each under its own

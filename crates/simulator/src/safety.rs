@@ -154,6 +154,137 @@ pub async fn refused_calls_on_paths(
         .collect())
 }
 
+/// A relation a query reads that hides a refused call or a credential catalog, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationRefusal {
+    /// The relation as written.
+    pub relation: QualifiedName,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Views read the functions and relations of their definitions, which the query's text does not
+/// show: for each `(search path, relations read)` of `requests`, the relations that may not be
+/// read in `ctx` because a view they may resolve to (on the path, as for functions) calls, through
+/// any depth of views, a function [`migration_parser::judge_call`] refuses (operators count as
+/// their function) or reads a credential catalog ([`migration_parser::credential_relation`]).
+/// One catalog query (the views' stored rewrite rules) for all requests.
+pub async fn refused_relations_on_paths(
+    conn: &mut PgConnection,
+    requests: &[(Vec<String>, Vec<QualifiedName>)],
+    ctx: CallContext,
+) -> Result<Vec<Vec<RelationRefusal>>, sqlx::Error> {
+    let mut names = BTreeSet::new();
+    let mut schemas = BTreeSet::from(["pg_catalog".to_string()]);
+    for (path, rels) in requests {
+        schemas.extend(path.iter().cloned());
+        for r in rels {
+            names.insert(r.name.clone());
+            schemas.extend(r.schema.clone());
+        }
+    }
+    // (view schema, view name) -> what its definition reaches: ('f', function) or ('r', relation).
+    let mut reached: BTreeMap<(String, String), Vec<(char, ProcCandidate)>> = BTreeMap::new();
+    if !names.is_empty() {
+        let rows = sqlx::query(VIEW_REACH_SQL)
+            .bind(names.into_iter().collect::<Vec<_>>())
+            .bind(schemas.into_iter().collect::<Vec<_>>())
+            .fetch_all(&mut *conn)
+            .await?;
+        for r in rows {
+            let view: (String, String) = (r.try_get("view_schema")?, r.try_get("view_name")?);
+            let what: String = r.try_get("what")?;
+            let cand = candidate(&r)?;
+            reached
+                .entry(view)
+                .or_default()
+                .push((what.chars().next().unwrap_or('r'), cand));
+        }
+    }
+    Ok(requests
+        .iter()
+        .map(|(path, rels)| {
+            rels.iter()
+                .filter_map(|rel| {
+                    let searched: Vec<&str> = match &rel.schema {
+                        Some(s) => vec![s.as_str()],
+                        None => std::iter::once("pg_catalog")
+                            .chain(path.iter().map(String::as_str))
+                            .collect(),
+                    };
+                    searched.into_iter().find_map(|s| {
+                        let deps = reached.get(&(s.to_string(), rel.name.clone()))?;
+                        deps.iter().find_map(|(what, c)| {
+                            let name = QualifiedName::qualified(c.schema.clone(), c.name.clone());
+                            let why = if *what == 'f' {
+                                judge_call(&name, std::slice::from_ref(c), ctx).err()?
+                            } else if migration_parser::credential_relation(&name) {
+                                format!("reads `{name}`, a catalog that holds credentials")
+                            } else {
+                                return None;
+                            };
+                            Some(RelationRefusal {
+                                relation: rel.clone(),
+                                reason: format!("reads the view `{s}.{}`, which {why}", rel.name),
+                            })
+                        })
+                    })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Every function (`what = 'f'`) and relation (`'r'`) the views named `$1` in the schemas `$2`
+/// reach, views of views included. Read from the rewrite rules' stored query trees
+/// (`pg_rewrite.ev_action`: `:funcid`, `:aggfnoid`, `:winfnoid`, `:opfuncid` and `:opno`
+/// through `pg_operator.oprcode`, `:relid`), not from `pg_depend`, which records no dependency
+/// on built-in (pinned) objects such as `pg_advisory_lock` or `pg_authid`. System views
+/// (`pg_catalog`, `information_schema`) are reached but not opened: they are judged by name
+/// ([`migration_parser::credential_relation`]; `pg_roles` masks the password, `pg_shadow` is
+/// refused).
+const VIEW_REACH_SQL: &str = r"
+WITH RECURSIVE reach(view_schema, view_name, oid) AS (
+    SELECT n.nspname::text, c.relname::text, c.oid
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'v' AND c.relname = ANY ($1::text[]::name[])
+       AND n.nspname = ANY ($2::text[]::name[])
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION
+    SELECT reach.view_schema, reach.view_name, m[1]::oid
+      FROM reach
+      JOIN pg_catalog.pg_class rc ON rc.oid = reach.oid
+       AND rc.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = reach.oid
+     CROSS JOIN LATERAL regexp_matches(rw.ev_action::text, ':relid (\d+)', 'g') AS m
+), tokens AS (
+    SELECT reach.view_schema, reach.view_name, m[1] AS kind, m[2]::oid AS oid
+      FROM reach
+      JOIN pg_catalog.pg_class rc ON rc.oid = reach.oid
+       AND rc.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = reach.oid
+     CROSS JOIN LATERAL regexp_matches(rw.ev_action::text,
+                ':(funcid|aggfnoid|winfnoid|opfuncid|opno) (\d+)', 'g') AS m
+), fns AS (
+    SELECT view_schema, view_name, oid FROM tokens WHERE kind <> 'opno'
+    UNION
+    SELECT t.view_schema, t.view_name, o.oprcode::oid
+      FROM tokens t JOIN pg_catalog.pg_operator o ON o.oid = t.oid
+     WHERE t.kind = 'opno'
+)
+SELECT fns.view_schema, fns.view_name, 'f' AS what, n.nspname::text AS schema,
+       p.proname::text AS name, p.provolatile::text AS volatility, p.prokind::text AS kind
+  FROM fns
+  JOIN pg_catalog.pg_proc p ON p.oid = fns.oid
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+UNION
+SELECT reach.view_schema, reach.view_name, 'r', n.nspname::text, c.relname::text, 's', 'r'
+  FROM reach
+  JOIN pg_catalog.pg_class c ON c.oid = reach.oid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ ORDER BY 1, 2, 3, 4, 5";
+
 /// One `pg_proc` row (columns `schema`, `name`, `volatility`, `kind`) as a candidate.
 fn candidate(r: &sqlx::postgres::PgRow) -> Result<ProcCandidate, sqlx::Error> {
     let ch = |col: &str| -> Result<char, sqlx::Error> {

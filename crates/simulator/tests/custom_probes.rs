@@ -308,3 +308,92 @@ async fn a_volatile_function_on_one_shard_stops_every_probe() {
     let log = std::fs::read_to_string(pg.log_path()).expect("server log");
     assert!(log.contains("to_jsonb(q)"));
 }
+
+/// Views hide what they call: a view (or a view of a view) whose definition calls a refused
+/// function, uses an operator whose function is VOLATILE, or reads `pg_authid`, is refused like
+/// the call itself, at the place the probe names the view; a harmless view and system views
+/// (judged by name, not opened) run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_opened_up() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &schema_sql("tenant_a")).await;
+    exec(
+        &pg,
+        "app",
+        "CREATE VIEW tenant_a.cheap AS SELECT id FROM tenant_a.items WHERE price < 0;
+         CREATE VIEW tenant_a.locking AS
+           SELECT id FROM tenant_a.items WHERE pg_try_advisory_lock(id) OR true;
+         CREATE VIEW tenant_a.nested AS SELECT * FROM tenant_a.locking;
+         CREATE VIEW public.roles_v AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid;
+         CREATE TABLE public.calls (n int);
+         CREATE FUNCTION public.noisy_eq(int, int) RETURNS bool LANGUAGE plpgsql VOLATILE AS
+           $$BEGIN INSERT INTO public.calls VALUES ($1); RETURN $1 = $2; END$$;
+         CREATE OPERATOR public.=== (FUNCTION = public.noisy_eq, LEFTARG = int, RIGHTARG = int);
+         CREATE VIEW tenant_a.op AS SELECT id FROM tenant_a.items WHERE id OPERATOR(public.===) 1;",
+    )
+    .await;
+    let fleet = &fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let run = |sql: &str| {
+        let sim = Simulator::new(SimOptions {
+            rehearsal: RehearsalMode::Skip,
+            custom_probes: vec![CustomProbe::new("p", sql)],
+            ..Default::default()
+        });
+        async move {
+            sim.run(
+                &migration(MIGRATION),
+                &fleet,
+                None,
+                &NoProgress,
+                &CancelToken::new(),
+            )
+            .await
+        }
+    };
+    for (sql, needle, at) in [
+        (
+            "SELECT id FROM {schema}.locking",
+            "pg_try_advisory_lock",
+            (1, 16),
+        ),
+        ("SELECT 1 AS x\nFROM nested", "pg_try_advisory_lock", (2, 6)),
+        ("SELECT count(*) FROM roles_v", "pg_authid", (1, 22)),
+        ("SELECT id FROM {schema}.op", "noisy_eq", (1, 16)),
+    ] {
+        match run(sql).await {
+            Err(SimError::UnsafeCustomProbe {
+                line,
+                column,
+                reason,
+                ..
+            }) => {
+                assert!(reason.contains(needle), "{sql}: {reason}");
+                assert!(reason.starts_with("reads the view"), "{sql}: {reason}");
+                assert_eq!((line, column), at, "{sql}: {reason}");
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    // System views are judged by name, not opened (pg_roles reads pg_authid but masks it).
+    let res = run(
+        "SELECT count(*) AS n FROM pg_roles r, information_schema.tables t \
+         WHERE r.rolname = 'postgres' AND t.table_schema = 'tenant_a' AND t.table_name = 'items'",
+    )
+    .await
+    .expect("system views");
+    assert_eq!(res.shards[0].custom_probes["p"].rows, vec![json!({"n": 1})]);
+    let res = run("SELECT id FROM {schema}.cheap ORDER BY id")
+        .await
+        .expect("harmless view");
+    assert_eq!(
+        res.shards[0].custom_probes["p"].rows,
+        vec![json!({"id": 2}), json!({"id": 3})]
+    );
+    let mut c = conn(&pg, "app").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM public.calls")
+        .fetch_one(&mut c)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+}
