@@ -6,8 +6,8 @@
 //! offending place inside its `sql`: names the static check knows (replication slots, statistics
 //! resets, ending sessions, advisory locks, credential catalogs, server files, large objects,
 //! writes, row locks, `SELECT INTO`, XML table dumps) when the file is read, and a user-defined
-//! `VOLATILE` function that shadows a harmless one on one shard only by the pre-flight on the
-//! shard, before any custom probe ran anywhere (the target's statement log shows no probe). The
+//! `VOLATILE` function that shadows a harmless one on one shard only, and a view that hides
+//! `pg_authid`, by the pre-flight on the shard, before any custom probe ran anywhere (the target's statement log shows no probe). The
 //! target is unchanged afterwards: catalog and table contents, replication slots,
 //! `pg_stat_database.stats_reset`, a session the test holds, advisory locks; no SCRAM verifier
 //! in any output. An honest probe (a count of NULLs) still runs and its rule fires.
@@ -149,6 +149,9 @@ async fn hostile_probes_are_refused_and_the_target_is_unchanged() {
         // `bump()` is a harmless STABLE function in `public`, shadowed on tenant 2 only by a
         // VOLATILE one that writes.
         "CREATE TABLE public.audit (id serial PRIMARY KEY, at timestamptz DEFAULT now())".into(),
+        // A view that hides the verifiers behind an innocent name.
+        "CREATE VIEW public.team AS SELECT rolname AS member, rolpassword AS badge FROM pg_authid"
+            .into(),
         "CREATE FUNCTION public.bump() RETURNS int LANGUAGE sql STABLE AS 'SELECT 0'".into(),
         "CREATE FUNCTION tenant_0002.bump() RETURNS int LANGUAGE plpgsql VOLATILE AS \
          $$BEGIN INSERT INTO public.audit DEFAULT VALUES; RETURN 1; END$$"
@@ -226,6 +229,10 @@ async fn hostile_probes_are_refused_and_the_target_is_unchanged() {
         (
             "select-into",
             r#""SELECT * INTO {schema}.stolen FROM {schema}.payments""#.into(),
+        ),
+        (
+            "view-over-authid",
+            r#""SELECT count(*) AS n, min(badge) FROM {schema}.payments, team""#.into(),
         ),
         (
             "volatile-function",
