@@ -343,7 +343,7 @@ async fn views_are_opened_up() {
         async move {
             sim.run(
                 &migration(MIGRATION),
-                &fleet,
+                fleet,
                 None,
                 &NoProgress,
                 &CancelToken::new(),
