@@ -1348,26 +1348,33 @@ async fn preflight_custom_probes(
     cancel: &CancelToken,
 ) -> Result<(), SimError> {
     let mut groups: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    let mut per_database_keys = std::collections::HashSet::new();
     for s in fleet
         .shards
         .iter()
         .filter(|s| !unreachable.contains_key(&s.id))
     {
+        let key = (s.instance.clone(), s.location.database().to_string());
+        if matches!(s.location, topology::ShardLocation::Database { .. }) {
+            per_database_keys.insert(key.clone());
+        }
         groups
-            .entry((s.instance.clone(), s.location.database().to_string()))
+            .entry(key)
             .or_default()
             .push((s.id.clone(), s.location.schema().to_string()));
     }
+    let per_database_keys = &per_database_keys;
     let checks = groups.into_iter().map(|(key, shards)| async move {
+        // Not checked means not run: such shards become unreachable below.
+        let unchecked = || Err(sqlx::Error::Protocol("no connection to check on".into()));
         let (Some((pool, _)), Some(sem)) = (pools.get(&key), sems.get(&key.0)) else {
-            return (shards, Ok(None));
+            return (shards, unchecked());
         };
         let Ok(_permit) = sem.acquire().await else {
-            return (shards, Ok(None));
+            return (shards, unchecked());
         };
-        let per_database = fleet.shards.iter().any(|s| {
-            s.instance == key.0 && matches!(s.location, topology::ShardLocation::Database { .. })
-        });
+        // Database-per-tenant: no idle connection kept per database (as in `probe_shard`).
+        let per_database = per_database_keys.contains(&key);
         let r = async {
             let mut conn = pool.acquire().await?;
             let r = crate::custom::preflight(&mut conn, &shards, &o.custom_probes).await;
