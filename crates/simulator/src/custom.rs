@@ -187,42 +187,46 @@ pub(crate) async fn preflight(
     let ctx = migration_parser::CallContext::ReadOnlyProbe;
     let calls = crate::safety::refused_calls_on_paths(conn, &requests, ctx).await?;
     let views = crate::safety::refused_relations_on_paths(conn, &relations, ctx).await?;
-    // The first refusal, with the place of the same call or relation in the template as
-    // written (the expanded text has other columns).
+    // The first refusal: (is a call, name, reason).
     let first = owners
         .into_iter()
         .zip(calls.into_iter().zip(views))
-        .find_map(|((id, p), (calls, views))| {
-            let template = check_probe_template(&p.sql_template).ok();
-            let by_call = calls.into_iter().next().map(|r| {
-                let at = template.as_ref().and_then(|t| {
-                    t.functions
-                        .iter()
-                        .find(|f| f.name.name == r.call.name.name)
-                        .map(|f| (f.line, f.column))
-                });
-                (at, r.reason)
-            });
+        .find_map(|(owner, (calls, views))| {
+            let by_call = calls
+                .into_iter()
+                .next()
+                .map(|r| (true, r.call.name.name, r.reason));
             let by_view = || {
-                views.into_iter().next().map(|r| {
-                    let at = template.as_ref().and_then(|t| {
-                        let i = t.relations.iter().position(|n| n.name == r.relation.name)?;
-                        t.relation_places.get(i).copied()
-                    });
-                    (at, r.reason)
-                })
+                views
+                    .into_iter()
+                    .next()
+                    .map(|r| (false, r.relation.name, r.reason))
             };
-            by_call.or_else(by_view).map(|(at, reason)| {
-                let (line, column) = at.unwrap_or((0, 0));
-                crate::SimError::UnsafeCustomProbe {
-                    probe: p.name.clone(),
-                    shard: Some(id.clone()),
-                    line,
-                    column,
-                    reason,
-                }
-            })
+            by_call.or_else(by_view).map(|r| (owner, r))
         });
+    let first = first.map(|((id, p), (is_call, name, reason))| {
+        // The place of the same call or relation in the template as written (the expanded
+        // text has other columns).
+        let at = check_probe_template(&p.sql_template).ok().and_then(|t| {
+            if is_call {
+                t.functions
+                    .iter()
+                    .find(|f| f.name.name == name)
+                    .map(|f| (f.line, f.column))
+            } else {
+                let i = t.relations.iter().position(|n| n.name == name)?;
+                t.relation_places.get(i).copied()
+            }
+        });
+        let (line, column) = at.unwrap_or((0, 0));
+        crate::SimError::UnsafeCustomProbe {
+            probe: p.name.clone(),
+            shard: Some(id.clone()),
+            line,
+            column,
+            reason,
+        }
+    });
     Ok(first)
 }
 

@@ -1133,10 +1133,6 @@ impl Simulator {
         } else {
             jobs.len()
         };
-        progress.event(ProgressEvent::Started {
-            shards: fleet.shards.len(),
-            rehearsals: rehearsal_count,
-        });
 
         // 4. pools: one per (instance, database), one semaphore per instance.
         let mut sems: HashMap<String, Arc<Semaphore>> = HashMap::new();
@@ -1185,6 +1181,12 @@ impl Simulator {
                 t0.elapsed(),
             );
         }
+
+        // Announced once the custom probes passed: a refused run never says it is probing.
+        progress.event(ProgressEvent::Started {
+            shards: fleet.shards.len(),
+            rehearsals: rehearsal_count,
+        });
 
         // 5. probes (spawned) and rehearsals (this task) concurrently.
         for s in &fleet.shards {
