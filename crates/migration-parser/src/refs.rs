@@ -137,23 +137,34 @@ pub fn read_only_query(sql: &str) -> Result<SqlRefs, QueryProblem> {
     }
     let mut v = Collector::default();
     let _ = st.visit(&mut v);
-    let refs = v.refs;
-    if let Some(kw) = refs.data_modifying.first() {
-        return Err(whole(format!(
-            "the query contains a data-modifying `{kw}`; probes must only read"
-        )));
+    let at = |place: Option<(u32, u32)>, message: String| {
+        let (line, column) = place.unwrap_or((0, 0));
+        QueryProblem {
+            message,
+            line,
+            column,
+        }
+    };
+    if let Some(kw) = v.refs.data_modifying.first() {
+        return Err(at(
+            v.data_modifying_at,
+            format!("the query contains a data-modifying `{kw}`; probes must only read"),
+        ));
     }
-    if refs.row_locks {
-        return Err(whole(
+    if v.refs.row_locks {
+        return Err(at(
+            row_lock_place(sql),
             "the query takes row locks (`FOR UPDATE`/`FOR SHARE`); probes must not block the application"
                 .into(),
         ));
     }
-    if refs.select_into {
-        return Err(whole(
+    if v.refs.select_into {
+        return Err(at(
+            v.select_into_at,
             "`SELECT ... INTO` creates a table; probes must only read".into(),
         ));
     }
+    let refs = v.refs;
     for f in &refs.functions {
         if let Some(why) = denied_function(&f.name.name, CallContext::ReadOnlyProbe) {
             return Err(QueryProblem {
@@ -176,6 +187,29 @@ pub fn read_only_query(sql: &str) -> Result<SqlRefs, QueryProblem> {
         }
     }
     Ok(refs)
+}
+
+/// Where the first `FOR UPDATE` / `FOR NO KEY UPDATE` / `FOR SHARE` / `FOR KEY SHARE` of `sql`
+/// starts (the `FOR`), from its tokens.
+fn row_lock_place(sql: &str) -> Option<(u32, u32)> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let words: Vec<_> = tokens
+        .iter()
+        .filter_map(|t| match &t.token {
+            Token::Word(w) if w.quote_style.is_none() => {
+                Some((w.value.to_ascii_uppercase(), t.span.start))
+            }
+            Token::Whitespace(_) => None,
+            _ => Some((String::new(), t.span.start)),
+        })
+        .collect();
+    words.windows(2).find_map(|w| {
+        (w[0].0 == "FOR" && matches!(w[1].0.as_str(), "UPDATE" | "SHARE" | "NO" | "KEY"))
+            .then(|| (w[0].1.line as u32, w[0].1.column as u32))
+    })
 }
 
 fn parse(sql: &str) -> Result<Vec<AstStatement>, String> {
@@ -208,6 +242,10 @@ fn location_in_message(msg: &str) -> (u32, u32) {
 struct Collector {
     refs: SqlRefs,
     depth: usize,
+    /// Where the first data-modifying CTE is named, when known.
+    data_modifying_at: Option<(u32, u32)>,
+    /// Where the first `SELECT ... INTO` target is, when known.
+    select_into_at: Option<(u32, u32)>,
 }
 
 /// Where an object name starts in the text (its first part), `(0, 0)` when unknown.
@@ -300,6 +338,8 @@ impl Visitor for Collector {
                 };
                 if let Some(kw) = kw {
                     self.refs.data_modifying.push(kw);
+                    self.data_modifying_at
+                        .get_or_insert_with(|| ident_place(&cte.alias.name));
                 }
             }
         }
@@ -308,8 +348,13 @@ impl Visitor for Collector {
     }
 
     fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
-        if s.into.is_some() {
+        if let Some(into) = &s.into {
             self.refs.select_into = true;
+            if let Some(t) = into.targets.first() {
+                let at = ast::Spanned::span(t).start;
+                self.select_into_at
+                    .get_or_insert((at.line as u32, at.column as u32));
+            }
         }
         ControlFlow::Continue(())
     }
@@ -423,6 +468,15 @@ mod tests {
         assert_eq!(ok.relation_places, [(1, 22)]);
         let p = read_only_query("SELECT 1 FROM t,\n  pg_catalog.pg_authid a").unwrap_err();
         assert_eq!((p.line, p.column), (2, 3), "{}", p.message);
+        let p = read_only_query(
+            "WITH a AS (SELECT 1),\n gone AS (DELETE FROM t RETURNING *) TABLE gone",
+        )
+        .unwrap_err();
+        assert_eq!((p.line, p.column), (2, 2), "{}", p.message);
+        let p = read_only_query("SELECT 'for update' FROM t\n FOR  SHARE").unwrap_err();
+        assert_eq!((p.line, p.column), (2, 2), "{}", p.message);
+        let p = read_only_query("SELECT *\n  INTO stolen FROM t").unwrap_err();
+        assert_eq!((p.line, p.column), (2, 8), "{}", p.message);
         let p = read_only_query("SELECT 1 FROM (TABLE pg_shadow) s").unwrap_err();
         assert_eq!((p.line, p.column), (1, 22), "{}", p.message);
     }
