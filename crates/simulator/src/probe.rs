@@ -1166,8 +1166,10 @@ async fn run_in_tx(
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
 ) -> Result<ShardProbes, ConnectionLost> {
-    // One round trip opens the transaction and sets it up. JIT is off: the catalog lookups
-    // below are tiny queries whose cost estimates on a catalog of thousands of schemas can
+    // One round trip opens the transaction and sets it up. `standard_conforming_strings` is
+    // forced on: custom probes were checked by a parser that reads strings that way, and a
+    // server that reads `'a\'` differently could run what the check took for a string. JIT is
+    // off: the catalog lookups below are tiny queries whose cost estimates on a catalog of thousands of schemas can
     // cross `jit_above_cost` (compiling then costs far more than running), and a gate wants
     // predictable probes more than JIT's gain on a long scan. Generic plans keep the constant
     // catalog queries from being re-planned for every shard although only the names differ
@@ -1175,7 +1177,8 @@ async fn run_in_tx(
     let mut setup = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
          SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
-         SET LOCAL jit = off; SET LOCAL search_path TO {}",
+         SET LOCAL jit = off; SET LOCAL standard_conforming_strings = on; \
+         SET LOCAL search_path TO {}",
         limits.lock_timeout.as_millis().max(1),
         (limits.statement_timeout.as_millis() * 4).max(60_000),
         // The path the custom-probe pre-flight resolved function names on.

@@ -397,3 +397,36 @@ async fn views_are_opened_up() {
         .expect("count");
     assert_eq!(n, 0);
 }
+
+/// The server reads a probe's strings as the check read them (standard strings), even where the
+/// database defaults to `standard_conforming_strings = off`: there `'a\', f(), '\'` would be
+/// one string to the check and a call to the server, or the reverse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_are_read_as_the_check_read_them() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &schema_sql("tenant_a")).await;
+    exec(
+        &pg,
+        "app",
+        "ALTER DATABASE app SET standard_conforming_strings = off",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let res = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        custom_probes: vec![CustomProbe::new("p", r"SELECT 'a\' AS s, 'b' AS t")],
+        ..Default::default()
+    })
+    .run(
+        &migration(MIGRATION),
+        &fleet,
+        None,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("run");
+    let p = &res.shards[0].custom_probes["p"];
+    assert_eq!(p.rows, vec![json!({"s": "a\\", "t": "b"})], "{p:?}");
+}
