@@ -1169,8 +1169,9 @@ async fn run_in_tx(
     // One round trip opens the transaction and sets it up. `standard_conforming_strings` is
     // forced on: custom probes were checked by a parser that reads strings that way, and a
     // server that reads `'a\'` differently could run what the check took for a string. JIT is
-    // off: the catalog lookups below are tiny queries whose cost estimates on a catalog of thousands of schemas can
-    // cross `jit_above_cost` (compiling then costs far more than running), and a gate wants
+    // off: the catalog lookups below are tiny queries whose cost estimates on a catalog of
+    // thousands of schemas can cross `jit_above_cost` (compiling then costs far more than
+    // running), and a gate wants
     // predictable probes more than JIT's gain on a long scan. Generic plans keep the constant
     // catalog queries from being re-planned for every shard although only the names differ
     // (the data probes are unnamed statements without parameters: planned once either way).
