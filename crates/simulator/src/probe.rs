@@ -1171,10 +1171,10 @@ async fn run_in_tx(
     // server that reads `'a\'` differently could run what the check took for a string. JIT is
     // off: the catalog lookups below are tiny queries whose cost estimates on a catalog of
     // thousands of schemas can cross `jit_above_cost` (compiling then costs far more than
-    // running), and a gate wants
-    // predictable probes more than JIT's gain on a long scan. Generic plans keep the constant
-    // catalog queries from being re-planned for every shard although only the names differ
-    // (the data probes are unnamed statements without parameters: planned once either way).
+    // running), and a gate wants predictable probes more than JIT's gain on a long scan.
+    // Generic plans keep the constant catalog queries from being re-planned for every shard
+    // although only the names differ (the data probes are unnamed statements without
+    // parameters: planned once either way).
     let mut setup = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
          SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
