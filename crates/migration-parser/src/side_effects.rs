@@ -66,6 +66,31 @@ pub const VOLATILE_WITHOUT_EFFECTS: &[&str] = &[
     "pg_last_wal_receive_lsn",
 ];
 
+/// Names the SQL parser reports as function calls that PostgreSQL reads as expressions of its
+/// own (keywords: `COALESCE(...)`, `CURRENT_DATE`, `ARRAY(...)`, `ROW(...)`), so no `pg_proc`
+/// row exists for them; they have no side effects. Accepted only unqualified and only when the
+/// name resolves to no function (a user function of that name is judged like any other).
+pub const SQL_SPECIAL_FORMS: &[&str] = &[
+    "coalesce",
+    "greatest",
+    "least",
+    "nullif",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+    "current_user",
+    "current_role",
+    "session_user",
+    "system_user",
+    "user",
+    "current_catalog",
+    "current_schema",
+    "array",
+    "row",
+];
+
 /// Denied by name, with the reason, matched on the function name (any schema).
 const DENIED_EXACT: &[(&str, &str)] = &[
     (
@@ -303,6 +328,13 @@ pub fn judge_call(
     if let Some(why) = denied_function(&written.name, ctx) {
         return Err(format!("calls `{written}`, {why}"));
     }
+    if candidates.is_empty()
+        && written.schema.is_none()
+        && SQL_SPECIAL_FORMS.contains(&written.name.as_str())
+    {
+        // PostgreSQL reads these as expressions, not calls; they have no effects.
+        return Ok(());
+    }
     if candidates.is_empty() {
         return Err(format!(
             "calls `{written}`, which does not exist on the shard (its side effects cannot be checked)"
@@ -369,6 +401,22 @@ mod tests {
             )
             .unwrap_err()
             .contains("does not exist")
+        );
+        // Keyword expressions have no pg_proc row; qualified, they are ordinary names.
+        for ctx in [CallContext::ReadOnlyProbe, CallContext::InPlaceRehearsal] {
+            assert!(judge_call(&QualifiedName::new("coalesce"), &[], ctx).is_ok());
+            assert!(judge_call(&QualifiedName::new("current_date"), &[], ctx).is_ok());
+            let q = QualifiedName::qualified("pg_catalog", "coalesce");
+            assert!(judge_call(&q, &[], ctx).is_err());
+        }
+        let shadow = cand("public", "coalesce", 'v', 'f');
+        assert!(
+            judge_call(
+                &QualifiedName::new("coalesce"),
+                &[shadow],
+                CallContext::ReadOnlyProbe
+            )
+            .is_err()
         );
     }
 

@@ -41,6 +41,13 @@ fn probes() -> Vec<CustomProbe> {
             "SELECT id FROM items ORDER BY id -- all of them",
         ),
         CustomProbe::new("nothing", "SELECT 1 AS x WHERE false"),
+        // Keyword expressions the parser reports as calls but pg_proc does not hold.
+        CustomProbe::new(
+            "keywords",
+            "SELECT coalesce(price, 0) AS p, greatest(id, 0) AS g, nullif(id, 1) AS n, \
+             current_date IS NOT NULL AS d, current_user IS NOT NULL AS u, \
+             array(SELECT 1) AS a FROM {schema}.items WHERE id = 4",
+        ),
     ]
 }
 
@@ -69,7 +76,13 @@ async fn custom_probes_return_rows_and_errors_per_shard() {
             "{ev:#?}"
         );
         let c = &ev.custom_probes;
-        assert_eq!(c.len(), 5, "{c:#?}");
+        assert_eq!(c.len(), 6, "{c:#?}");
+        assert_eq!(
+            c["keywords"].rows,
+            vec![json!({"p": 0, "g": 4, "n": 4, "d": true, "u": true, "a": [1]})],
+            "{:?}",
+            c["keywords"]
+        );
 
         let neg = &c["negatives"];
         assert_eq!(
