@@ -67,7 +67,7 @@ pub use model::*;
 pub use refs::{FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs};
 pub use session::parse_duration_ms;
 pub use side_effects::{
-    CallContext, ProcCandidate, SQL_EXPRESSIONS, VOLATILE_WITHOUT_EFFECTS, credential_relation,
+    CallContext, ProcCandidate, SQL_SPECIAL_FORMS, VOLATILE_WITHOUT_EFFECTS, credential_relation,
     denied_function, judge_call,
 };
 pub use sqlparser;

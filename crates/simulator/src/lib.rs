@@ -89,7 +89,8 @@ pub use conn::{
 };
 pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};
 pub use custom::{
-    CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, custom_probe_sql, expand_probe_template,
+    CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, SCHEMA_STAND_IN, check_probe_template,
+    custom_probe_sql, expand_probe_template,
 };
 pub use dump::{DumpCache, dump_schemas, schemas_to_clone};
 pub use error::SimError;

@@ -1024,6 +1024,9 @@ impl Simulator {
                     ),
                 });
             }
+            if let Some(refusal) = crate::custom::static_refusal(p) {
+                return Err(refusal);
+            }
         }
         let started = Instant::now();
         let steps = StepLog::default();
@@ -1260,10 +1263,6 @@ impl Simulator {
         } else {
             jobs.len()
         };
-        progress.event(ProgressEvent::Started {
-            shards: fleet.shards.len(),
-            rehearsals: rehearsal_count,
-        });
 
         // 4. pools: one per (instance, database), one semaphore per instance.
         let mut sems: HashMap<String, Arc<Semaphore>> = HashMap::new();
@@ -1291,6 +1290,33 @@ impl Simulator {
                 }
             }
         }
+
+        // 4b. custom probes: proven side-effect free on every shard before any runs anywhere.
+        if !o.custom_probes.is_empty() {
+            let t0 = Instant::now();
+            let checked =
+                preflight_custom_probes(fleet, &pools, &sems, &mut unreachable, o, cancel).await;
+            if let Err(e) = checked {
+                for (pool, _) in pools.values() {
+                    pool.close().await;
+                }
+                return Err(e);
+            }
+            steps.push(
+                "custom probe check",
+                format!(
+                    "{} custom probe(s): every function they call resolved on every shard's search path; none refused",
+                    o.custom_probes.len()
+                ),
+                t0.elapsed(),
+            );
+        }
+
+        // Announced once the custom probes passed: a refused run never says it is probing.
+        progress.event(ProgressEvent::Started {
+            shards: fleet.shards.len(),
+            rehearsals: rehearsal_count,
+        });
 
         // 5. probes (spawned) and rehearsals (this task) concurrently.
         for s in &fleet.shards {
@@ -1439,6 +1465,78 @@ impl Simulator {
             duration_ms: started.elapsed().as_millis() as u64,
         })
     }
+}
+
+/// The custom-probe pre-flight ([`crate::custom::preflight`]): one connection per (instance,
+/// database) (within the instance's connection bound), all its reachable shards at once. `Err`
+/// with the first refusal (nothing ran), or [`SimError::Cancelled`]. A database that cannot be
+/// checked makes its shards unreachable, so that no unchecked probe runs there.
+async fn preflight_custom_probes(
+    fleet: &Fleet,
+    pools: &BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
+    sems: &HashMap<String, Arc<Semaphore>>,
+    unreachable: &mut HashMap<String, String>,
+    o: &SimOptions,
+    cancel: &CancelToken,
+) -> Result<(), SimError> {
+    let mut groups: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    let mut per_database_keys = std::collections::HashSet::new();
+    for s in fleet
+        .shards
+        .iter()
+        .filter(|s| !unreachable.contains_key(&s.id))
+    {
+        let key = (s.instance.clone(), s.location.database().to_string());
+        if matches!(s.location, topology::ShardLocation::Database { .. }) {
+            per_database_keys.insert(key.clone());
+        }
+        groups
+            .entry(key)
+            .or_default()
+            .push((s.id.clone(), s.location.schema().to_string()));
+    }
+    let per_database_keys = &per_database_keys;
+    let checks = groups.into_iter().map(|(key, shards)| async move {
+        // Not checked means not run: such shards become unreachable below.
+        let unchecked = || Err(sqlx::Error::Protocol("no connection to check on".into()));
+        let (Some((pool, _)), Some(sem)) = (pools.get(&key), sems.get(&key.0)) else {
+            return (shards, unchecked());
+        };
+        let Ok(_permit) = sem.acquire().await else {
+            return (shards, unchecked());
+        };
+        // Database-per-tenant: no idle connection kept per database (as in `probe_shard`).
+        let per_database = per_database_keys.contains(&key);
+        let r = async {
+            let mut conn = pool.acquire().await?;
+            let r = crate::custom::preflight(&mut conn, &shards, &o.custom_probes).await;
+            if per_database || r.is_err() {
+                conn.close_on_drop();
+            }
+            r
+        }
+        .await;
+        (shards, r)
+    });
+    let results = tokio::select! {
+        r = futures::future::join_all(checks) => r,
+        _ = cancel.cancelled() => return Err(SimError::Cancelled),
+    };
+    for (shards, r) in results {
+        match r {
+            Ok(Some(refusal)) => return Err(refusal),
+            Ok(None) => {}
+            Err(e) => {
+                for (id, _) in shards {
+                    unreachable.insert(
+                        id,
+                        format!("cannot check the custom probes' functions on this shard: {e}"),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Structural fingerprint computed by the simulator itself, used only when topology's catalog
