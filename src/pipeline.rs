@@ -133,6 +133,11 @@ pub async fn validate(
     let mut steps: Vec<(String, String, u64)> = Vec::new();
     // The configuration's SQL probe rules run on every shard with the simulator's probes.
     let mut sim_opts = opts.sim.clone();
+    // In place, no lock is waited for longer than the lock budget, and a stalled session is
+    // ended by the server soon after it.
+    sim_opts
+        .lock_budget
+        .get_or_insert(std::time::Duration::from_millis(opts.lock_budget()));
     // The rehearsal and the rollback proof clone the same representative shard: one pg_dump.
     sim_opts
         .dump_cache
@@ -307,10 +312,7 @@ pub async fn validate(
         cancel,
     );
     let (sim, (rollback, rollback_ms)) = tokio::join!(sim_fut, rollback_fut);
-    let sim = sim.map_err(|e| match e {
-        simulator::SimError::Cancelled => PipelineError::Cancelled,
-        e => e.into(),
-    })?;
+    let sim = sim.map_err(|e| sim_error(e, &opts.config))?;
     let rollback = rollback?;
     drop(shadow);
     for s in &sim.steps {
@@ -395,6 +397,37 @@ pub async fn validate(
     report.finalize(&gate_policy(opts)?);
     report.total_duration_ms = ms(started);
     Ok(report)
+}
+
+/// The pipeline error for a simulator error: a custom probe refused by the pre-flight becomes
+/// the configuration error of its rule's `sql` (file, line, column: exit 3 like a refusal when
+/// the file is read), cancellation becomes [`PipelineError::Cancelled`].
+fn sim_error(e: simulator::SimError, config: &gates::Config) -> PipelineError {
+    match e {
+        simulator::SimError::Cancelled => PipelineError::Cancelled,
+        simulator::SimError::UnsafeCustomProbe {
+            probe,
+            shard,
+            line,
+            column,
+            reason,
+        } if config.probe_rules().iter().any(|p| p.name == probe) => {
+            let on = shard.map(|s| format!(" on shard {s}")).unwrap_or_default();
+            let reason = if reason.starts_with("calls ") || reason.starts_with("reads ") {
+                format!("the query {reason}")
+            } else {
+                reason
+            };
+            PipelineError::Config(config.probe_refusal(
+                &probe,
+                (line, column),
+                format!(
+                    "custom rule `{probe}` refused{on}: {reason}; no custom probe ran on any shard"
+                ),
+            ))
+        }
+        e => e.into(),
+    }
 }
 
 /// The gate policy with the configuration's `[approval]` table applied: `low`, `medium`,

@@ -28,8 +28,16 @@ fn request(url: &str) -> FleetRequest {
 type Verdicts = BTreeMap<String, (String, Vec<String>)>;
 
 async fn run(url: &str, source: &str) -> (Verdicts, deployclaw::report::ValidationReport) {
+    run_in(url, source, RehearsalMode::Shadow).await
+}
+
+async fn run_in(
+    url: &str,
+    source: &str,
+    mode: RehearsalMode,
+) -> (Verdicts, deployclaw::report::ValidationReport) {
     let (fleet, _) = resolve_fleet(&request(url)).await.expect("fleet");
-    let mut opts = common::options(common::MIGRATION, RehearsalMode::Shadow);
+    let mut opts = common::options(common::MIGRATION, mode);
     opts.validate_rollback = true;
     opts.fleet_source = source.into();
     let report = validate(&opts, &fleet, &NoProgress, &CancelToken::new())
@@ -101,4 +109,63 @@ async fn the_least_privilege_role_gets_the_superusers_verdicts() {
             );
         }
     }
+}
+
+/// In place, the migration runs with the gate's own role. A read-only role cannot run its DDL:
+/// that is said plainly (yellow, "the gate's role lacks a privilege"), never reported as the
+/// migration failing (red `statement-fails`), and never GREEN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_place_with_the_read_only_role_says_what_it_lacks() {
+    let spec = FixtureSpec {
+        tenants: 2,
+        rows: 20,
+        ..FixtureSpec::default()
+    };
+    let fx = start_fleet(1, &spec).await.expect("fixture fleet");
+    let pg = &fx.clusters[0];
+    let mut c = PgConnection::connect_with(&pg.connect_options("postgres"))
+        .await
+        .expect("connect");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE gate_min LOGIN PASSWORD '{PASSWORD}';
+         GRANT pg_read_all_data, pg_read_all_stats TO gate_min;"
+    )))
+    .execute(&mut c)
+    .await
+    .expect("create the role");
+    c.close().await.expect("close");
+    let before = common::fingerprint_db(&pg.connection_spec()).await;
+    let url = format!("postgres://gate_min:{PASSWORD}@127.0.0.1:{}/app", pg.port());
+    let (verdicts, report) = run_in(&url, "gate_min", RehearsalMode::InPlace).await;
+    for s in &report.shards {
+        assert_ne!(
+            format!("{:?}", s.gate),
+            "Green",
+            "{}: {verdicts:?}",
+            s.shard
+        );
+        let privilege: Vec<_> = s
+            .findings
+            .iter()
+            .filter(|f| f.message.contains("the gate's role lacks a privilege"))
+            .collect();
+        assert!(!privilege.is_empty(), "{}: {:#?}", s.shard, s.findings);
+        insta::assert_snapshot!(
+            "in_place_privilege_finding",
+            format!(
+                "{}\nhelp: {}",
+                privilege[0].message,
+                privilege[0].help.clone().unwrap_or_default()
+            )
+        );
+        for f in privilege {
+            assert_eq!(f.rule, "statement-fails");
+            assert_eq!(format!("{:?}", f.severity), "Yellow", "{f:?}");
+        }
+    }
+    assert_eq!(
+        common::fingerprint_db(&pg.connection_spec()).await,
+        before,
+        "the target is unchanged"
+    );
 }

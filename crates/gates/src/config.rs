@@ -115,6 +115,26 @@ struct Origin {
     file: String,
     /// (config key, rule as written, line, column)
     rule_positions: Vec<(String, String, u32, u32)>,
+    /// Where each probe rule's `sql` is written.
+    probe_sql: Vec<SqlOrigin>,
+}
+
+/// Where a probe rule's `sql` string is written in the file.
+#[derive(Debug, Clone, PartialEq)]
+struct SqlOrigin {
+    /// The rule's name.
+    rule: String,
+    /// The TOML string literal as written, quotes included.
+    raw: String,
+    /// File line and column of its opening quote.
+    start: (u32, u32),
+}
+
+impl SqlOrigin {
+    /// File line and column of `(line, column)` within the decoded `sql` value.
+    fn position(&self, value: &str, at: (u32, u32)) -> (u32, u32) {
+        sql_position(&self.raw, self.start, value, at)
+    }
 }
 
 #[derive(Deserialize)]
@@ -268,9 +288,11 @@ impl Config {
                 })?;
         }
         config.approval = raw.approval;
+        let mut probe_sql = Vec::new();
         for entry in raw.custom_rules {
             let (line, column) = at(entry.span());
-            let spec = custom_rule(file, text, (line, column), entry.into_inner())?;
+            let (spec, origin) = custom_rule(file, text, (line, column), entry.into_inner())?;
+            probe_sql.extend(origin);
             if let Some(other) = config
                 .custom_rules
                 .iter()
@@ -295,6 +317,7 @@ impl Config {
         config.origin = Some(Origin {
             file: file.to_string(),
             rule_positions: positions,
+            probe_sql,
         });
         Ok(config)
     }
@@ -346,6 +369,39 @@ impl Config {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The configuration error for a probe rule that may not run (refused by the simulator's
+    /// pre-flight, on a shard): `InvalidConfigValue` for `custom_rules.sql` at the file line
+    /// and column of `(line, column)` within the rule's `sql` (1-based; `line == 0`: the `sql`
+    /// value as a whole), so that a run-time refusal reads like a config-time one. Without a
+    /// file (a configuration built in code) the position is 0.
+    pub fn probe_refusal(
+        &self,
+        rule: &str,
+        (line, column): (u32, u32),
+        message: String,
+    ) -> GatesError {
+        let file = self
+            .origin
+            .as_ref()
+            .map(|o| o.file.clone())
+            .unwrap_or_default();
+        let sql = self.probe_rules().into_iter().find(|p| p.name == rule);
+        let (line, column) = self
+            .origin
+            .as_ref()
+            .and_then(|o| o.probe_sql.iter().find(|s| s.rule == rule))
+            .zip(sql)
+            .map(|(o, p)| o.position(&p.sql, (line, column)))
+            .unwrap_or((0, 0));
+        GatesError::InvalidConfigValue {
+            file,
+            line,
+            column,
+            key: "custom_rules.sql".into(),
+            message,
+        }
     }
 
     /// The statement-pattern rules of `[[custom_rules]]`.
@@ -406,13 +462,14 @@ impl Config {
     }
 }
 
-/// Validate one `[[custom_rules]]` entry (`at`: position of the entry).
+/// Validate one `[[custom_rules]]` entry (`at`: position of the entry); for a probe, also
+/// where its `sql` is written.
 fn custom_rule(
     file: &str,
     text: &str,
     at: (u32, u32),
     raw: RawCustomRule,
-) -> Result<CustomRuleSpec, GatesError> {
+) -> Result<(CustomRuleSpec, Option<SqlOrigin>), GatesError> {
     let err = |pos: (u32, u32), key: &str, message: String| GatesError::InvalidConfigValue {
         file: file.to_string(),
         line: pos.0,
@@ -484,33 +541,45 @@ fn custom_rule(
                     return Err(err(pos_of(g), key, m));
                 }
             }
-            Ok(CustomRuleSpec::Statement(StatementRuleSpec {
-                name: name.into_inner(),
-                code: code.into_inner(),
-                severity,
-                operation: op.into_inner(),
-                table: raw.table.map(Spanned::into_inner),
-                column: raw.column.map(Spanned::into_inner),
-                message,
-                help,
-            }))
+            Ok((
+                CustomRuleSpec::Statement(StatementRuleSpec {
+                    name: name.into_inner(),
+                    code: code.into_inner(),
+                    severity,
+                    operation: op.into_inner(),
+                    table: raw.table.map(Spanned::into_inner),
+                    column: raw.column.map(Spanned::into_inner),
+                    message,
+                    help,
+                }),
+                None,
+            ))
         }
         "probe" => {
             not_for(&raw.operation, "operation", "probe")?;
             not_for(&raw.table, "table", "probe")?;
             not_for(&raw.column, "column", "probe")?;
             let sql = required(raw.sql, "sql", "read-only query")?;
-            if let Some(m) = custom::sql_problem(sql.get_ref()) {
-                return Err(err(pos_of(&sql), "sql", m));
+            let origin = SqlOrigin {
+                rule: name.get_ref().clone(),
+                raw: text.get(sql.span()).unwrap_or_default().to_string(),
+                start: pos_of(&sql),
+            };
+            if let Err(p) = simulator::check_probe_template(sql.get_ref()) {
+                let at = origin.position(sql.get_ref(), (p.line, p.column));
+                return Err(err(at, "sql", p.message));
             }
-            Ok(CustomRuleSpec::Probe(ProbeRuleSpec {
-                name: name.into_inner(),
-                code: code.into_inner(),
-                severity,
-                sql: sql.into_inner(),
-                message,
-                help,
-            }))
+            Ok((
+                CustomRuleSpec::Probe(ProbeRuleSpec {
+                    name: name.into_inner(),
+                    code: code.into_inner(),
+                    severity,
+                    sql: sql.into_inner(),
+                    message,
+                    help,
+                }),
+                Some(origin),
+            ))
         }
         other => Err(err(
             pos_of(&kind),
@@ -555,6 +624,115 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> GatesError {
         column,
         message,
     }
+}
+
+/// File line and column of the place `(line, column)` (1-based, in characters; `line == 0`:
+/// the value as a whole) of the decoded TOML string `value`, whose source `raw` (quotes
+/// included) starts at file position `start`. Any TOML string form: basic (escapes), literal,
+/// multi-line (the newline after the opening quotes is not part of the value; a line-ending
+/// backslash joins lines). Falls back to `start` when the place cannot be mapped.
+fn sql_position(
+    raw: &str,
+    start: (u32, u32),
+    value: &str,
+    (line, column): (u32, u32),
+) -> (u32, u32) {
+    if line == 0 {
+        return start;
+    }
+    let Some(offsets) = decoded_offsets(raw, value) else {
+        return start;
+    };
+    // The character index of (line, column) in the decoded value.
+    let (mut l, mut c) = (1u32, 1u32);
+    for (i, ch) in value.chars().enumerate() {
+        if l == line && c == column {
+            return offsets
+                .get(i)
+                .and_then(|off| raw.get(..*off))
+                .map(|before| advance(start, before))
+                .unwrap_or(start);
+        }
+        if ch == '\n' {
+            l += 1;
+            c = 1;
+        } else {
+            c += 1;
+        }
+    }
+    start
+}
+
+/// The file position `at` moved past `s`.
+fn advance(at: (u32, u32), s: &str) -> (u32, u32) {
+    s.chars().fold(at, |(l, c), ch| {
+        if ch == '\n' {
+            (l.saturating_add(1), 1)
+        } else {
+            (l, c.saturating_add(1))
+        }
+    })
+}
+
+/// For each character of the TOML string literal `raw` (quotes included) once decoded, the byte
+/// offset in `raw` of its source; `None` unless decoding gives exactly `expected`.
+fn decoded_offsets(raw: &str, expected: &str) -> Option<Vec<usize>> {
+    let delim = ["\"\"\"", "'''", "\"", "'"]
+        .into_iter()
+        .find(|d| raw.len() >= 2 * d.len() && raw.starts_with(d) && raw.ends_with(d))?;
+    let escapes = delim.starts_with('"');
+    let multi = delim.len() == 3;
+    let end = raw.len() - delim.len();
+    let mut i = delim.len();
+    if multi {
+        i += ["\r\n", "\n"]
+            .into_iter()
+            .find(|nl| raw[i..].starts_with(nl))
+            .map_or(0, str::len);
+    }
+    let (mut out, mut offsets) = (String::new(), Vec::new());
+    while i < end {
+        let ch = raw.get(i..end)?.chars().next()?;
+        if !(escapes && ch == '\\') {
+            out.push(ch);
+            offsets.push(i);
+            i += ch.len_utf8();
+            continue;
+        }
+        let esc = raw.get(i + 1..end)?.chars().next()?;
+        let (decoded, len) = match esc {
+            'b' => ('\u{8}', 2),
+            't' => ('\t', 2),
+            'n' => ('\n', 2),
+            'f' => ('\u{c}', 2),
+            'r' => ('\r', 2),
+            'e' => ('\u{1b}', 2),
+            '"' => ('"', 2),
+            '\\' => ('\\', 2),
+            'x' | 'u' | 'U' => {
+                let n = match esc {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                let hex = raw.get(i + 2..i + 2 + n)?;
+                (char::from_u32(u32::from_str_radix(hex, 16).ok()?)?, 2 + n)
+            }
+            ' ' | '\t' | '\r' | '\n' if multi => {
+                // Line-ending backslash: it and all whitespace and newlines after it vanish.
+                i += 1;
+                while raw[i..end].starts_with([' ', '\t', '\r', '\n']) {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+        offsets.push(i);
+        i += len;
+    }
+    (out == expected).then_some(offsets)
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.

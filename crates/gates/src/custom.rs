@@ -41,8 +41,18 @@
 //! column never matches a `table` or `column` pattern. Required keys: `kind`, `name`, `code`,
 //! `message`, and `operation` (statement) or `sql` (probe); `severity` defaults to `yellow`.
 //! Codes must not start with `DC` (reserved for built-ins) except `DC800`–`DC899`; names must not
-//! be a built-in rule's. Probe SQL must be one `SELECT`/`WITH`/`VALUES`/`TABLE` statement; the
-//! simulator runs it in its read-only probe transaction, so a data-modifying `WITH` fails there.
+//! be a built-in rule's.
+//!
+//! Probe SQL must be exactly one read-only query, checked when the file is read
+//! ([`simulator::check_probe_template`], parsed with sqlparser): a `SELECT` / `WITH` / `VALUES` /
+//! `TABLE` with no data-modifying CTE, no `FOR UPDATE`/`FOR SHARE`, no `SELECT ... INTO`, no
+//! call of an administrative or side-effecting function (advisory locks, replication slots,
+//! statistics resets, ending sessions, sequences, server files, large objects, `dblink`, ...:
+//! [`migration_parser::denied_function`]) and no read of a catalog that holds credentials
+//! (`pg_authid`, `pg_shadow`, `pg_user_mapping`, large objects, ...). The error points at the
+//! offending place inside the `sql` string (file line and column). Before any probe runs, the
+//! simulator resolves every function it calls on every shard and refuses the run if one is
+//! `VOLATILE` (a user-defined function that writes, say); see SECURITY.md.
 //!
 //! Messages may use placeholders: `{table}`, `{column}`, `{operation}` in statement rules;
 //! `{rows}` (number of rows returned, `5+` when truncated), `{schema}` and `{shard}` in probe
@@ -350,61 +360,6 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
         .any(|r| r.meta().name == name)
     {
         return Some(format!("`{name}` is the name of a built-in rule"));
-    }
-    None
-}
-
-/// Why `sql` is not one read-only query, if it is not.
-pub(crate) fn sql_problem(sql: &str) -> Option<String> {
-    // Blank out comments and quoted text, then look at the first keyword and for `;`.
-    let mut plain = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '-' if chars.peek() == Some(&'-') => {
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        break;
-                    }
-                }
-                plain.push(' ');
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut prev = ' ';
-                for d in chars.by_ref() {
-                    if prev == '*' && d == '/' {
-                        break;
-                    }
-                    prev = d;
-                }
-                plain.push(' ');
-            }
-            '\'' | '"' => {
-                for d in chars.by_ref() {
-                    if d == c {
-                        break;
-                    }
-                }
-                plain.push_str(" x ");
-            }
-            _ => plain.push(c),
-        }
-    }
-    let body = plain.trim().trim_end_matches(';');
-    if body.contains(';') {
-        return Some("the query must be a single statement (no `;` inside)".into());
-    }
-    let first = body
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .find(|w| !w.is_empty())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !matches!(first.as_str(), "select" | "with" | "values" | "table") {
-        return Some(format!(
-            "the query must be read-only and start with SELECT, WITH, VALUES or TABLE (found `{}`)",
-            if first.is_empty() { "nothing" } else { &first }
-        ));
     }
     None
 }

@@ -317,3 +317,75 @@ UPDATE a SET id = 1;
         assert!(gates::OPERATION_KINDS.contains(&k.as_str()), "{k}");
     }
 }
+
+/// A probe that could change the shard or leak a credential is refused when the file is read,
+/// and the error points at the offending place *inside* the `sql` string, whatever TOML string
+/// form holds it (basic with escapes, literal, multi-line basic with a line-ending backslash,
+/// multi-line literal).
+#[test]
+fn hostile_probe_sql_is_refused_at_its_place_in_the_file() {
+    let rule = |sql: &str| {
+        format!(
+            "# probes\n[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"X1\"\nmessage = \"m\"\nsql = {sql}\n"
+        )
+    };
+    let cases = [
+        r#""SELECT pg_create_physical_replication_slot('s')""#.to_string(),
+        r#""SELECT count(*) FROM {schema}.t WHERE pg_stat_reset() IS NULL""#.to_string(),
+        r#""SELECT \"x\", pg_terminate_backend(42) FROM {schema}.t""#.to_string(),
+        "'SELECT 1 FROM {schema}.t WHERE pg_advisory_lock(7) IS NOT NULL'".to_string(),
+        "\"\"\"\nSELECT rolname,\n       rolpassword\n  FROM pg_authid\"\"\"".to_string(),
+        "'''\n  SELECT usename, passwd\n  FROM pg_catalog.pg_shadow'''".to_string(),
+        "\"\"\"SELECT 1 \\\n    FROM {schema}.t, pg_read_file('/etc/passwd')\"\"\"".to_string(),
+        r#""SELECT lo_get(16385)""#.to_string(),
+        r#""WITH d AS (DELETE FROM {schema}.t RETURNING *) SELECT * FROM d""#.to_string(),
+        r#""SELECT * FROM {schema}.t FOR UPDATE""#.to_string(),
+        r#""SELECT * INTO stolen FROM {schema}.t""#.to_string(),
+        r#""SELECT 1; DROP TABLE t""#.to_string(),
+        r#""DELETE FROM {schema}.t""#.to_string(),
+        "'''\nSELECT id\n  FROM {schema}.t\n WHERE x = pg_catalog.set_config('a.b', 'c', false)'''"
+            .to_string(),
+        r#""SELECT \u00e9t\u00E9, dblink('h', 'q') FROM {schema}.t""#.to_string(),
+    ];
+    let mut text = Vec::new();
+    for sql in &cases {
+        let toml = rule(sql);
+        let e = config_err(&toml);
+        let GatesError::InvalidConfigValue {
+            line, column, key, ..
+        } = &e
+        else {
+            panic!("{sql}: unexpected error {e:?}");
+        };
+        assert_eq!(key, "custom_rules.sql", "{e}");
+        assert!(*line >= 7, "{sql}: {e}");
+        // What the position points at in the file.
+        let at: String = toml
+            .lines()
+            .nth(*line as usize - 1)
+            .unwrap()
+            .chars()
+            .skip(*column as usize - 1)
+            .take(12)
+            .collect();
+        text.push(format!("{e}\n    points at: {at}"));
+    }
+    insta::assert_snapshot!(text.join("\n"));
+}
+
+/// An honest probe (a count of NULLs, a join of the tenant's tables, catalog sizes) is accepted.
+#[test]
+fn honest_probe_sql_is_accepted() {
+    for sql in [
+        "SELECT count(*) AS nulls FROM {schema}.payments WHERE paid_at IS NULL HAVING count(*) > 0",
+        "SELECT o.id FROM {schema}.orders o JOIN {schema}.payments p ON p.order_id = o.id WHERE lower(p.currency) <> 'eur';",
+        "SELECT pg_total_relation_size('{schema}.payments') AS bytes WHERE now() > '2000-01-01'",
+    ] {
+        let toml = format!(
+            "[[custom_rules]]\nkind = \"probe\"\nname = \"p\"\ncode = \"X1\"\nmessage = \"m\"\nsql = \"{sql}\"\n"
+        );
+        let c = Config::from_toml_str("deployclaw.toml", &toml)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(c.probe_rules().len(), 1);
+    }
+}

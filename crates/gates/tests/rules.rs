@@ -62,6 +62,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC502", "concurrent-in-transaction"),
     ("DC503", "enum-value-in-transaction"),
     ("DC504", "uncommitted-transaction"),
+    ("DC505", "in-place-refused"),
     ("DC901", "unparsed-statement"),
 ];
 
@@ -323,7 +324,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 12, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 13, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);

@@ -67,8 +67,8 @@ pub use model::*;
 pub use refs::{FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs};
 pub use session::parse_duration_ms;
 pub use side_effects::{
-    CallContext, ProcCandidate, VOLATILE_WITHOUT_EFFECTS, credential_relation, denied_function,
-    judge_call,
+    CallContext, ProcCandidate, SQL_SPECIAL_FORMS, VOLATILE_WITHOUT_EFFECTS, credential_relation,
+    denied_function, judge_call,
 };
 pub use sqlparser;
 

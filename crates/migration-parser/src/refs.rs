@@ -44,6 +44,9 @@ pub struct SqlRefs {
     pub functions: Vec<FunctionCall>,
     /// Relations read or written (tables, views, `TABLE x`), folded, in text order.
     pub relations: Vec<QualifiedName>,
+    /// 1-based `(line, column)` of each of [`SqlRefs::relations`] in the text (same order;
+    /// `(0, 0)` when unknown).
+    pub relation_places: Vec<(u32, u32)>,
     /// Statements nested in the query that write (`WITH x AS (DELETE ...)`), as their keyword.
     pub data_modifying: Vec<&'static str>,
     /// A `FOR UPDATE` / `FOR SHARE` (row locks) appears somewhere.
@@ -134,23 +137,34 @@ pub fn read_only_query(sql: &str) -> Result<SqlRefs, QueryProblem> {
     }
     let mut v = Collector::default();
     let _ = st.visit(&mut v);
-    let refs = v.refs;
-    if let Some(kw) = refs.data_modifying.first() {
-        return Err(whole(format!(
-            "the query contains a data-modifying `{kw}`; probes must only read"
-        )));
+    let at = |place: Option<(u32, u32)>, message: String| {
+        let (line, column) = place.unwrap_or((0, 0));
+        QueryProblem {
+            message,
+            line,
+            column,
+        }
+    };
+    if let Some(kw) = v.refs.data_modifying.first() {
+        return Err(at(
+            v.data_modifying_at,
+            format!("the query contains a data-modifying `{kw}`; probes must only read"),
+        ));
     }
-    if refs.row_locks {
-        return Err(whole(
+    if v.refs.row_locks {
+        return Err(at(
+            row_lock_place(sql),
             "the query takes row locks (`FOR UPDATE`/`FOR SHARE`); probes must not block the application"
                 .into(),
         ));
     }
-    if refs.select_into {
-        return Err(whole(
+    if v.refs.select_into {
+        return Err(at(
+            v.select_into_at,
             "`SELECT ... INTO` creates a table; probes must only read".into(),
         ));
     }
+    let refs = v.refs;
     for f in &refs.functions {
         if let Some(why) = denied_function(&f.name.name, CallContext::ReadOnlyProbe) {
             return Err(QueryProblem {
@@ -160,14 +174,42 @@ pub fn read_only_query(sql: &str) -> Result<SqlRefs, QueryProblem> {
             });
         }
     }
-    for r in &refs.relations {
+    for (i, r) in refs.relations.iter().enumerate() {
         if credential_relation(r) {
-            return Err(whole(format!(
-                "the query reads `{r}`, a catalog that holds credentials; probes may not read it"
-            )));
+            let (line, column) = refs.relation_places.get(i).copied().unwrap_or((0, 0));
+            return Err(QueryProblem {
+                message: format!(
+                    "the query reads `{r}`, a catalog that holds credentials; probes may not read it"
+                ),
+                line,
+                column,
+            });
         }
     }
     Ok(refs)
+}
+
+/// Where the first `FOR UPDATE` / `FOR NO KEY UPDATE` / `FOR SHARE` / `FOR KEY SHARE` of `sql`
+/// starts (the `FOR`), from its tokens.
+fn row_lock_place(sql: &str) -> Option<(u32, u32)> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let words: Vec<_> = tokens
+        .iter()
+        .filter_map(|t| match &t.token {
+            Token::Word(w) if w.quote_style.is_none() => {
+                Some((w.value.to_ascii_uppercase(), t.span.start))
+            }
+            Token::Whitespace(_) => None,
+            _ => Some((String::new(), t.span.start)),
+        })
+        .collect();
+    words.windows(2).find_map(|w| {
+        (w[0].0 == "FOR" && matches!(w[1].0.as_str(), "UPDATE" | "SHARE" | "NO" | "KEY"))
+            .then(|| (w[0].1.line as u32, w[0].1.column as u32))
+    })
 }
 
 fn parse(sql: &str) -> Result<Vec<AstStatement>, String> {
@@ -200,16 +242,33 @@ fn location_in_message(msg: &str) -> (u32, u32) {
 struct Collector {
     refs: SqlRefs,
     depth: usize,
+    /// Where the first data-modifying CTE is named, when known.
+    data_modifying_at: Option<(u32, u32)>,
+    /// Where the first `SELECT ... INTO` target is, when known.
+    select_into_at: Option<(u32, u32)>,
+}
+
+/// Where an object name starts in the text (its first part), `(0, 0)` when unknown.
+fn place(name: &ObjectName) -> (u32, u32) {
+    name.0
+        .first()
+        .and_then(|p| p.as_ident())
+        .map(ident_place)
+        .unwrap_or((0, 0))
+}
+
+fn ident_place(i: &ast::Ident) -> (u32, u32) {
+    (i.span.start.line as u32, i.span.start.column as u32)
 }
 
 impl Collector {
+    fn relation(&mut self, name: QualifiedName, place: (u32, u32)) {
+        self.refs.relations.push(name);
+        self.refs.relation_places.push(place);
+    }
+
     fn call(&mut self, name: &ObjectName) {
-        let (line, column) = name
-            .0
-            .first()
-            .and_then(|p| p.as_ident())
-            .map(|i| (i.span.start.line as u32, i.span.start.column as u32))
-            .unwrap_or((0, 0));
+        let (line, column) = place(name);
         self.refs.functions.push(FunctionCall {
             name: qname(name),
             line,
@@ -222,10 +281,12 @@ impl Collector {
             SetExpr::Table(t) => {
                 if let Some(name) = &t.table_name {
                     let n = ident(name);
-                    self.refs.relations.push(match &t.schema_name {
+                    let at = ident_place(t.schema_name.as_ref().unwrap_or(name));
+                    let q = match &t.schema_name {
                         Some(s) => QualifiedName::qualified(ident(s), n),
                         None => QualifiedName::new(n),
-                    });
+                    };
+                    self.relation(q, at);
                 }
             }
             SetExpr::SetOperation { left, right, .. } => {
@@ -277,6 +338,8 @@ impl Visitor for Collector {
                 };
                 if let Some(kw) = kw {
                     self.refs.data_modifying.push(kw);
+                    self.data_modifying_at
+                        .get_or_insert_with(|| ident_place(&cte.alias.name));
                 }
             }
         }
@@ -285,14 +348,19 @@ impl Visitor for Collector {
     }
 
     fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
-        if s.into.is_some() {
+        if let Some(into) = &s.into {
             self.refs.select_into = true;
+            if let Some(t) = into.targets.first() {
+                let at = ast::Spanned::span(t).start;
+                self.select_into_at
+                    .get_or_insert((at.line as u32, at.column as u32));
+            }
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_relation(&mut self, r: &ObjectName) -> ControlFlow<()> {
-        self.refs.relations.push(qname(r));
+        self.relation(qname(r), place(r));
         ControlFlow::Continue(())
     }
 
@@ -371,6 +439,15 @@ mod tests {
             ("SELECT pg_catalog.pg_stat_reset()", "pg_stat_reset"),
             ("SELECT pg_advisory_lock(1)", "pg_advisory_lock"),
             ("SELECT * FROM pg_authid", "pg_authid"),
+            ("SELECT 1 FROM t,\n  pg_stat_activity", "pg_stat_activity"),
+            (
+                "SELECT * FROM public.pg_stat_statements",
+                "pg_stat_statements",
+            ),
+            (
+                "SELECT table_to_xml('pg_authid', true, false, '')",
+                "table_to_xml",
+            ),
             ("SELECT * FROM (TABLE pg_catalog.pg_shadow) s", "pg_shadow"),
             ("SELECT * FROM pg_catalog.pg_shadow", "pg_shadow"),
             ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
@@ -388,5 +465,19 @@ mod tests {
         .unwrap();
         assert_eq!(ok.functions[0].name.name, "count");
         assert_eq!(ok.relations, [QualifiedName::qualified("x", "t")]);
+        assert_eq!(ok.relation_places, [(1, 22)]);
+        let p = read_only_query("SELECT 1 FROM t,\n  pg_catalog.pg_authid a").unwrap_err();
+        assert_eq!((p.line, p.column), (2, 3), "{}", p.message);
+        let p = read_only_query(
+            "WITH a AS (SELECT 1),\n gone AS (DELETE FROM t RETURNING *) TABLE gone",
+        )
+        .unwrap_err();
+        assert_eq!((p.line, p.column), (2, 2), "{}", p.message);
+        let p = read_only_query("SELECT 'for update' FROM t\n FOR  SHARE").unwrap_err();
+        assert_eq!((p.line, p.column), (2, 2), "{}", p.message);
+        let p = read_only_query("SELECT *\n  INTO stolen FROM t").unwrap_err();
+        assert_eq!((p.line, p.column), (2, 8), "{}", p.message);
+        let p = read_only_query("SELECT 1 FROM (TABLE pg_shadow) s").unwrap_err();
+        assert_eq!((p.line, p.column), (1, 22), "{}", p.message);
     }
 }

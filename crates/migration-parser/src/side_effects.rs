@@ -66,6 +66,31 @@ pub const VOLATILE_WITHOUT_EFFECTS: &[&str] = &[
     "pg_last_wal_receive_lsn",
 ];
 
+/// Names the SQL parser reports as function calls that PostgreSQL reads as expressions of its
+/// own (keywords: `COALESCE(...)`, `CURRENT_DATE`, `ARRAY(...)`, `ROW(...)`), so no `pg_proc`
+/// row exists for them; they have no side effects. Accepted only unqualified and only when the
+/// name resolves to no function (a user function of that name is judged like any other).
+pub const SQL_SPECIAL_FORMS: &[&str] = &[
+    "coalesce",
+    "greatest",
+    "least",
+    "nullif",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+    "current_user",
+    "current_role",
+    "session_user",
+    "system_user",
+    "user",
+    "current_catalog",
+    "current_schema",
+    "array",
+    "row",
+];
+
 /// Denied by name, with the reason, matched on the function name (any schema).
 const DENIED_EXACT: &[(&str, &str)] = &[
     (
@@ -162,6 +187,22 @@ const DENIED_EXACT: &[(&str, &str)] = &[
         "pg_stat_statements_reset",
         "it resets statistics the operators rely on",
     ),
+    (
+        "pg_stat_statements",
+        "it shows other sessions' SQL text, which can hold passwords (`ALTER ROLE ... PASSWORD`)",
+    ),
+    (
+        "pg_stat_get_activity",
+        "it shows other sessions' SQL text, which can hold passwords (`ALTER ROLE ... PASSWORD`)",
+    ),
+    (
+        "pg_stat_get_backend_activity",
+        "it shows other sessions' SQL text, which can hold passwords (`ALTER ROLE ... PASSWORD`)",
+    ),
+    (
+        "ts_stat",
+        "it runs SQL text given as a string, which the check cannot see",
+    ),
 ];
 
 /// Denied by name prefix, with the reason.
@@ -190,6 +231,23 @@ const DENIED_PREFIX: &[(&str, &str)] = &[
     ("pg_ls_", "it lists files of the database server"),
     ("lo_", "it reads or writes large objects"),
     (
+        "query_to_xml",
+        "it runs SQL text given as a string, which the check cannot see",
+    ),
+    ("cursor_to_xml", "it reads a cursor the check cannot see"),
+    (
+        "table_to_xml",
+        "it dumps a table named by a string (e.g. `pg_authid`), which the check cannot see",
+    ),
+    (
+        "schema_to_xml",
+        "it dumps whole schemas (`pg_catalog` holds password verifiers)",
+    ),
+    (
+        "database_to_xml",
+        "it dumps the whole database (`pg_catalog` holds password verifiers)",
+    ),
+    (
         "dblink",
         "it runs SQL on another server, outside the rolled-back transaction",
     ),
@@ -216,8 +274,10 @@ pub fn denied_function(name: &str, ctx: CallContext) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// Catalogs that hold credentials (password verifiers, user-mapping options) or large-object
-/// data: a probe's rows end up in the report, so probes may not read them.
+/// Catalogs that hold credentials (password verifiers, user-mapping options, subscription
+/// connection strings, configuration-file lines such as `primary_conninfo`), other sessions' SQL
+/// text (`ALTER ROLE ... PASSWORD '...'` shows there) or large-object data: a probe's rows end
+/// up in the report, so probes may not read them.
 const CREDENTIAL_RELATIONS: &[&str] = &[
     "pg_authid",
     "pg_shadow",
@@ -225,9 +285,17 @@ const CREDENTIAL_RELATIONS: &[&str] = &[
     "pg_user_mappings",
     "pg_largeobject",
     "pg_largeobject_metadata",
+    "pg_subscription",
+    "pg_file_settings",
+    "pg_stat_activity",
 ];
 
-/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`).
+/// Views of extensions with other sessions' SQL text, refused in any schema (an extension
+/// installs them where it is created).
+const EXTENSION_CREDENTIAL_RELATIONS: &[&str] = &["pg_stat_statements"];
+
+/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`), or an
+/// extension view with other sessions' SQL text (any schema).
 ///
 /// ```
 /// use migration_parser::{QualifiedName, credential_relation};
@@ -235,8 +303,9 @@ const CREDENTIAL_RELATIONS: &[&str] = &[
 /// assert!(!credential_relation(&QualifiedName::qualified("tenant_1", "users")));
 /// ```
 pub fn credential_relation(r: &QualifiedName) -> bool {
-    r.schema.as_deref().is_none_or(|s| s == "pg_catalog")
-        && CREDENTIAL_RELATIONS.contains(&r.name.as_str())
+    (r.schema.as_deref().is_none_or(|s| s == "pg_catalog")
+        && CREDENTIAL_RELATIONS.contains(&r.name.as_str()))
+        || EXTENSION_CREDENTIAL_RELATIONS.contains(&r.name.as_str())
 }
 
 /// Whether a call of `written` may run in `ctx`, given every `pg_proc` row the name could
@@ -258,6 +327,13 @@ pub fn judge_call(
 ) -> Result<(), String> {
     if let Some(why) = denied_function(&written.name, ctx) {
         return Err(format!("calls `{written}`, {why}"));
+    }
+    if candidates.is_empty()
+        && written.schema.is_none()
+        && SQL_SPECIAL_FORMS.contains(&written.name.as_str())
+    {
+        // PostgreSQL reads these as expressions, not calls; they have no effects.
+        return Ok(());
     }
     if candidates.is_empty() {
         return Err(format!(
@@ -325,6 +401,22 @@ mod tests {
             )
             .unwrap_err()
             .contains("does not exist")
+        );
+        // Keyword expressions have no pg_proc row; qualified, they are ordinary names.
+        for ctx in [CallContext::ReadOnlyProbe, CallContext::InPlaceRehearsal] {
+            assert!(judge_call(&QualifiedName::new("coalesce"), &[], ctx).is_ok());
+            assert!(judge_call(&QualifiedName::new("current_date"), &[], ctx).is_ok());
+            let q = QualifiedName::qualified("pg_catalog", "coalesce");
+            assert!(judge_call(&q, &[], ctx).is_err());
+        }
+        let shadow = cand("public", "coalesce", 'v', 'f');
+        assert!(
+            judge_call(
+                &QualifiedName::new("coalesce"),
+                &[shadow],
+                CallContext::ReadOnlyProbe
+            )
+            .is_err()
         );
     }
 

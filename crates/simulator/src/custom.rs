@@ -14,9 +14,15 @@
 //! savepoint that is always rolled back (so neither an error nor a `set_config` inside the query
 //! affects the probes after it), with the probe transaction's `statement_timeout` and
 //! `lock_timeout`.
+//!
+//! Nothing of a probe runs on any shard before it is proven side-effect free
+//! ([`check_probe_template`] statically, then every function it calls resolved on every shard
+//! by [`crate::safety`] in a pre-flight that ends the run with
+//! [`SimError::UnsafeCustomProbe`](crate::SimError::UnsafeCustomProbe) on the first refusal).
 
 use std::collections::BTreeMap;
 
+use migration_parser::{QueryProblem, SqlRefs, read_only_query};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
@@ -104,6 +110,124 @@ pub fn custom_probe_sql(template: &str, schema: &str) -> String {
         expand_probe_template(template, schema),
         MAX_CUSTOM_PROBE_ROWS + 1
     )
+}
+
+/// What `{schema}` stands for in a static check of a template: a quoted identifier exactly as
+/// long as the placeholder, so that a line and column in the checked text are the same line and
+/// column in the template as written.
+pub const SCHEMA_STAND_IN: &str = "\"schema\"";
+
+/// The static half of the probe safety check, on the template as written: exactly one
+/// read-only query ([`migration_parser::read_only_query`]: no data-modifying CTE, no row
+/// locks, no `INTO`, no denied function, no credential catalog) with `{schema}` replaced by
+/// [`SCHEMA_STAND_IN`]. The problem's line and column are positions in the template (leading
+/// whitespace kept, trailing `;` and whitespace ignored as [`expand_probe_template`] does).
+/// Returns what the template calls, for the run-time resolution on each shard.
+///
+/// ```
+/// let p = simulator::check_probe_template("SELECT id\n  FROM {schema}.t, pg_stat_reset()").unwrap_err();
+/// assert!(p.message.contains("pg_stat_reset"), "{}", p.message);
+/// assert_eq!((p.line, p.column), (2, 20));
+/// assert!(simulator::check_probe_template("SELECT count(*) FROM {schema}.t WHERE a IS NULL;").is_ok());
+/// ```
+pub fn check_probe_template(template: &str) -> Result<SqlRefs, QueryProblem> {
+    let body = template.trim_end().trim_end_matches(';').trim_end();
+    read_only_query(&body.replace("{schema}", SCHEMA_STAND_IN))
+}
+
+/// The static refusal of `probe`, if its template fails [`check_probe_template`].
+pub(crate) fn static_refusal(probe: &CustomProbe) -> Option<crate::SimError> {
+    check_probe_template(&probe.sql_template)
+        .err()
+        .map(|p| crate::SimError::UnsafeCustomProbe {
+            probe: probe.name.clone(),
+            shard: None,
+            line: p.line,
+            column: p.column,
+            reason: p.message,
+        })
+}
+
+/// The pre-flight of the custom probes on one (instance, database), on `conn`, before any of
+/// them runs anywhere: for every shard of `shards` (`(id, schema)`) and every probe, the exact
+/// query it would run is checked by [`migration_parser::read_only_query`], every function it
+/// calls resolved on the shard's search path ([`crate::safety::refused_calls_on_paths`]) and
+/// every view it reads opened up ([`crate::safety::refused_relations_on_paths`]): two catalog
+/// queries for all shards. The first refusal (in shard, then probe order), with the
+/// place in the template; `Ok(None)`: every probe may run on every shard.
+pub(crate) async fn preflight(
+    conn: &mut PgConnection,
+    shards: &[(String, String)],
+    probes: &[CustomProbe],
+) -> Result<Option<crate::SimError>, sqlx::Error> {
+    let mut requests = Vec::with_capacity(shards.len() * probes.len());
+    let mut relations = Vec::with_capacity(requests.capacity());
+    let mut owners = Vec::with_capacity(requests.capacity());
+    for (id, schema) in shards {
+        for p in probes {
+            match read_only_query(&p.query_for_schema(schema)) {
+                Ok(refs) => {
+                    let path = crate::safety::probe_search_path(schema);
+                    relations.push((path.clone(), refs.relations));
+                    requests.push((path, refs.functions));
+                    owners.push((id, p));
+                }
+                Err(problem) => {
+                    return Ok(Some(crate::SimError::UnsafeCustomProbe {
+                        probe: p.name.clone(),
+                        shard: Some(id.clone()),
+                        line: 0,
+                        column: 0,
+                        reason: problem.message,
+                    }));
+                }
+            }
+        }
+    }
+    let ctx = migration_parser::CallContext::ReadOnlyProbe;
+    let calls = crate::safety::refused_calls_on_paths(conn, &requests, ctx).await?;
+    let views = crate::safety::refused_relations_on_paths(conn, &relations, ctx).await?;
+    // The first refusal: (is a call, name, reason).
+    let first = owners
+        .into_iter()
+        .zip(calls.into_iter().zip(views))
+        .find_map(|(owner, (calls, views))| {
+            let by_call = calls
+                .into_iter()
+                .next()
+                .map(|r| (true, r.call.name.name, r.reason));
+            let by_view = || {
+                views
+                    .into_iter()
+                    .next()
+                    .map(|r| (false, r.relation.name, r.reason))
+            };
+            by_call.or_else(by_view).map(|r| (owner, r))
+        });
+    let first = first.map(|((id, p), (is_call, name, reason))| {
+        // The place of the same call or relation in the template as written (the expanded
+        // text has other columns).
+        let at = check_probe_template(&p.sql_template).ok().and_then(|t| {
+            if is_call {
+                t.functions
+                    .iter()
+                    .find(|f| f.name.name == name)
+                    .map(|f| (f.line, f.column))
+            } else {
+                let i = t.relations.iter().position(|n| n.name == name)?;
+                t.relation_places.get(i).copied()
+            }
+        });
+        let (line, column) = at.unwrap_or((0, 0));
+        crate::SimError::UnsafeCustomProbe {
+            probe: p.name.clone(),
+            shard: Some(id.clone()),
+            line,
+            column,
+            reason,
+        }
+    });
+    Ok(first)
 }
 
 /// Run every probe of `probes` on the open probe transaction of `conn`, each under its own

@@ -63,4 +63,21 @@ pub enum SimError {
         /// The instance it names.
         instance: String,
     },
+    /// A custom probe may not run: its SQL is not one read-only query, or a function it calls
+    /// is (on `shard`, as the name resolves there) volatile or administrative, or it reads a
+    /// credential catalog. Found before any custom probe ran on any shard; nothing ran.
+    #[error("custom probe `{probe}` refused{}: {reason}", shard.as_deref().map(|s| format!(" on shard {s}")).unwrap_or_default())]
+    UnsafeCustomProbe {
+        /// The probe's name (for custom rules: the rule's name).
+        probe: String,
+        /// The shard whose catalog refused it; `None` for a static refusal (any shard).
+        shard: Option<String>,
+        /// 1-based line of the offending place within the probe's SQL template, 0 for the
+        /// query as a whole.
+        line: u32,
+        /// 1-based column of the offending place within the template, 0 when unknown.
+        column: u32,
+        /// Why, naming the function, relation or clause.
+        reason: String,
+    },
 }

@@ -23,7 +23,9 @@
 //!   with SQLSTATE, relation locks from `pg_locks` (or the parser's knowledge table for
 //!   statements that cannot run in a transaction), relations rewritten (`relfilenode`),
 //!   duration. [`RehearsalMode::InPlace`] rehearses on the target inside one transaction that is
-//!   always rolled back.
+//!   always rolled back — only when every statement is proven free of effects a rollback does
+//!   not undo ([`in_place`]); otherwise that shape is rehearsed on the shadow and the refused
+//!   statements are listed in [`RehearsalResult::in_place_refused`].
 //! * **Estimate** ([`estimate`]) — blocking-lock time per statement and shard, from the observed
 //!   locks and rewrites and the shard's own table sizes, with throughput calibrated on the shadow.
 //!
@@ -76,6 +78,7 @@ pub mod dump;
 mod error;
 pub mod estimate;
 mod ident;
+pub mod in_place;
 pub mod probe;
 pub mod rehearsal;
 mod run;
@@ -86,18 +89,20 @@ pub use conn::{
 };
 pub use control::{CancelToken, NoProgress, Progress, ProgressEvent, Step};
 pub use custom::{
-    CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, custom_probe_sql, expand_probe_template,
+    CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, SCHEMA_STAND_IN, check_probe_template,
+    custom_probe_sql, expand_probe_template,
 };
 pub use dump::{DumpCache, dump_schemas, schemas_to_clone};
 pub use error::SimError;
 pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
+pub use in_place::InPlaceRefusal;
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::{
     LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
     StatementRehearsal,
 };
 pub use run::{
-    CatalogSummary, ShardEvidence, SimOptions, SimulationResult, Simulator, calibrate_shadow,
-    calibration_summary, run,
+    CatalogSummary, IDLE_MARGIN, ShardEvidence, SimOptions, SimulationResult, Simulator,
+    calibrate_shadow, calibration_summary, run,
 };

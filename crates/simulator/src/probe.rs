@@ -1166,19 +1166,28 @@ async fn run_in_tx(
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
 ) -> Result<ShardProbes, ConnectionLost> {
-    // One round trip opens the transaction and sets it up. JIT is off: the catalog lookups
-    // below are tiny queries whose cost estimates on a catalog of thousands of schemas can
-    // cross `jit_above_cost` (compiling then costs far more than running), and a gate wants
-    // predictable probes more than JIT's gain on a long scan. Generic plans keep the constant
-    // catalog queries from being re-planned for every shard although only the names differ
-    // (the data probes are unnamed statements without parameters: planned once either way).
+    // One round trip opens the transaction and sets it up. `standard_conforming_strings` is
+    // forced on: custom probes were checked by a parser that reads strings that way, and a
+    // server that reads `'a\'` differently could run what the check took for a string. JIT is
+    // off: the catalog lookups below are tiny queries whose cost estimates on a catalog of
+    // thousands of schemas can cross `jit_above_cost` (compiling then costs far more than
+    // running), and a gate wants predictable probes more than JIT's gain on a long scan.
+    // Generic plans keep the constant catalog queries from being re-planned for every shard
+    // although only the names differ (the data probes are unnamed statements without
+    // parameters: planned once either way).
     let mut setup = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
          SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
-         SET LOCAL jit = off; SET LOCAL search_path TO {}, public",
+         SET LOCAL jit = off; SET LOCAL standard_conforming_strings = on; \
+         SET LOCAL search_path TO {}",
         limits.lock_timeout.as_millis().max(1),
         (limits.statement_timeout.as_millis() * 4).max(60_000),
-        quote_ident(schema),
+        // The path the custom-probe pre-flight resolved function names on.
+        crate::safety::probe_search_path(schema)
+            .iter()
+            .map(|s| quote_ident(s))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     if limits.server_version >= 12 {
         setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");

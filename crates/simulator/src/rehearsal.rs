@@ -57,6 +57,7 @@ use crate::conn::{redacted, shadow_connect_options, sqlstate_and_message};
 use crate::control::CancelToken;
 use crate::dump::{DumpCache, client_command, dump_schemas};
 use crate::ident::quote_ident;
+use crate::in_place::InPlaceRefusal;
 
 /// Where the rehearsal runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -187,6 +188,12 @@ pub struct RehearsalResult {
     pub statements: Vec<StatementRehearsal>,
     /// Total wall time (clone + statements).
     pub duration_ms: u64,
+    /// `--rehearse in-place` only: the statements that were not proven free of effects a
+    /// rollback does not undo ([`crate::in_place`]). When there are any, nothing ran on the
+    /// target: this rehearsal ran on the shadow instead ([`RehearsalResult::mode`] is
+    /// [`RehearsalMode::Shadow`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_place_refused: Vec<InPlaceRefusal>,
 }
 
 impl RehearsalResult {
@@ -214,6 +221,9 @@ pub struct RehearsalLimits {
     pub statement_timeout: Duration,
     /// `lock_timeout` per statement.
     pub lock_timeout: Duration,
+    /// In place: `idle_in_transaction_session_timeout` of the rehearsal's transaction, so that
+    /// a stalled client does not keep the target's locks (the server ends the session).
+    pub idle_in_transaction_timeout: Duration,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,6 +617,21 @@ fn tail(s: &str) -> String {
 /// `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`. The in-place rehearsal never
 /// sends these to the target, whatever the parser made of them.
 pub fn ends_transaction(sql: &str) -> bool {
+    let words = leading_words(sql, 2);
+    let first = words.first().map(String::as_str).unwrap_or("");
+    let second = words.get(1).map(String::as_str).unwrap_or("");
+    match first {
+        "COMMIT" | "END" | "ABORT" | "BEGIN" => true,
+        "ROLLBACK" => second != "TO",
+        "START" => second == "TRANSACTION",
+        "PREPARE" => second == "TRANSACTION",
+        _ => false,
+    }
+}
+
+/// The first `n` words of `sql` after leading comments, upper-cased (a word is a run of ASCII
+/// letters, digits and `_`; anything else separates words).
+pub(crate) fn leading_words(sql: &str, n: usize) -> Vec<String> {
     let mut rest = sql;
     loop {
         let t = rest.trim_start();
@@ -619,21 +644,11 @@ pub fn ends_transaction(sql: &str) -> bool {
             break;
         }
     }
-    let words: Vec<String> = rest
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
-        .take(2)
+        .take(n)
         .map(|w| w.to_ascii_uppercase())
-        .collect();
-    let first = words.first().map(String::as_str).unwrap_or("");
-    let second = words.get(1).map(String::as_str).unwrap_or("");
-    match first {
-        "COMMIT" | "END" | "ABORT" | "BEGIN" => true,
-        "ROLLBACK" => second != "TO",
-        "START" => second == "TRANSACTION",
-        "PREPARE" => second == "TRANSACTION",
-        _ => false,
-    }
+        .collect()
 }
 
 /// Whether PostgreSQL refuses to run the statement inside a transaction block.
@@ -665,7 +680,7 @@ pub fn runs_outside_transaction(st: &Statement) -> bool {
         )
 }
 
-fn tx_control(st: &Statement) -> Option<TxControl> {
+pub(crate) fn tx_control(st: &Statement) -> Option<TxControl> {
     st.operations.iter().find_map(|op| match op {
         Operation::Transaction(t) => Some(*t),
         _ => None,
@@ -1172,7 +1187,9 @@ fn ms(t0: Instant) -> f64 {
 }
 
 /// Run the statements on the target itself inside ONE transaction that is always rolled back.
-/// Returns `Err` only when the connection is lost (the server then rolls back).
+/// The caller has classified them first ([`crate::in_place::classify`]): only a migration with
+/// no refused statement comes here. Returns `Err` only when the connection is lost (the server
+/// then rolls back).
 pub(crate) async fn run_in_place(
     conn: &mut PgConnection,
     migration: &Migration,
@@ -1182,15 +1199,24 @@ pub(crate) async fn run_in_place(
     limits: RehearsalLimits,
     cancel: &CancelToken,
 ) -> Result<Vec<StatementRehearsal>, sqlx::Error> {
+    // Every setting is transaction-local: nothing outlives the rehearsal's transaction, and the
+    // session is closed right after it.
     let timeouts = format!(
-        "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+        "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
+         SET LOCAL idle_in_transaction_session_timeout = {}",
         limits.statement_timeout.as_millis().max(1),
-        limits.lock_timeout.as_millis().max(1)
+        limits.lock_timeout.as_millis().max(1),
+        limits.idle_in_transaction_timeout.as_millis().max(1)
     );
-    sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+    // READ WRITE whatever the role's or database's default_transaction_read_only says, for this
+    // one transaction only.
+    sqlx::raw_sql("BEGIN READ WRITE")
+        .execute(&mut *conn)
+        .await?;
     let result = async {
         sqlx::raw_sql(AssertSqlSafe(format!(
-            "{timeouts}; SET LOCAL deployclaw.in_place_guard = 'on'"
+            "SET LOCAL default_transaction_read_only = off; {timeouts}; \
+             SET LOCAL deployclaw.in_place_guard = 'on'"
         )))
         .execute(&mut *conn)
         .await?;

@@ -17,6 +17,7 @@ use crate::conn::{connect_options, is_connection_error, lazy_pool, redacted};
 use crate::control::{CancelToken, Progress, ProgressEvent, Step, StepLog};
 use crate::custom::{CustomProbe, CustomProbeRows};
 use crate::estimate::{LockEstimate, Throughput, calibrate, estimate};
+use crate::in_place::{self, InPlaceRefusal};
 use crate::probe::{self, ProbeLimits, ProbePlan, ProbeResult, TableStats};
 use crate::rehearsal::{
     self, NotRunReason, RehearsalLimits, RehearsalMode, RehearsalResult, ShadowServer,
@@ -61,7 +62,14 @@ pub struct SimOptions {
     /// Share the rehearsal's `pg_dump` of a shard with other users of the same cache in this
     /// run (the rollback proof clones the same shard). Default: none (dump on its own).
     pub dump_cache: Option<std::sync::Arc<crate::DumpCache>>,
+    /// The blocking-lock budget (gates' `lock-time-budget`). In place, the rehearsal's
+    /// `lock_timeout` is at most this, and `idle_in_transaction_session_timeout` is this plus
+    /// [`IDLE_MARGIN`] (without a budget: `lock_timeout` plus the margin). Default: none.
+    pub lock_budget: Option<Duration>,
 }
+
+/// What the in-place rehearsal's `idle_in_transaction_session_timeout` adds to the lock budget.
+pub const IDLE_MARGIN: Duration = Duration::from_secs(5);
 
 impl Default for SimOptions {
     fn default() -> Self {
@@ -80,6 +88,7 @@ impl Default for SimOptions {
             throughput: None,
             custom_probes: Vec::new(),
             dump_cache: None,
+            lock_budget: None,
         }
     }
 }
@@ -390,6 +399,7 @@ fn setup_failed(
         server_version: 0,
         setup_error: Some(err),
         clone_errors: Vec::new(),
+        in_place_refused: Vec::new(),
         statements: migration
             .statements
             .iter()
@@ -431,73 +441,28 @@ async fn rehearse_all(
     let limits = RehearsalLimits {
         statement_timeout: options.rehearsal_statement_timeout,
         lock_timeout: options.lock_timeout,
+        idle_in_transaction_timeout: options.lock_timeout + IDLE_MARGIN,
     };
     let named = rehearsal::schemas_named(migration);
     match options.rehearsal {
         RehearsalMode::Skip => return (results, tp),
         RehearsalMode::InPlace => {
-            for job in jobs {
-                if cancel.is_cancelled() {
-                    break;
-                }
-                let t0 = Instant::now();
-                progress.event(ProgressEvent::RehearsalStarted {
-                    fingerprint: job.fingerprint.clone(),
-                    shard: job.shard.id.clone(),
-                });
-                let r = rehearse_in_place(migration, &job, limits, &named, cancel).await;
-                steps.push(
-                    "rehearse in place",
-                    format!(
-                        "shard {} (shape {}): {}",
-                        job.shard.id,
-                        short(&job.fingerprint),
-                        summary(&r)
-                    ),
-                    t0.elapsed(),
-                );
-                progress.event(ProgressEvent::RehearsalFinished {
-                    fingerprint: job.fingerprint.clone(),
-                    ok: r.ok(),
-                });
-                results.insert(job.fingerprint.clone(), r);
-            }
+            let run = InPlaceRun {
+                migration,
+                options,
+                named: &named,
+                progress,
+                cancel,
+                steps,
+            };
+            run.all(jobs, &mut results).await;
             return (results, tp);
         }
         RehearsalMode::Shadow => {}
     }
-    // Shadow server.
-    let t0 = Instant::now();
-    let server = match &options.shadow {
-        Some(spec) => ShadowServer::external(spec.clone(), options.shadow_is_ephemeral).await,
-        None => ShadowServer::ephemeral().await,
-    };
-    let server = match server {
-        Ok(s) => {
-            steps.push(
-                if options.shadow.is_some() {
-                    "connect shadow"
-                } else {
-                    "start shadow"
-                },
-                format!(
-                    "{} (PostgreSQL {})",
-                    if options.shadow.is_some() {
-                        s.spec.redacted_url()
-                    } else {
-                        "ephemeral cluster".into()
-                    },
-                    s.version
-                ),
-                t0.elapsed(),
-            );
-            if let Some(line) = s.reaped.summary() {
-                steps.push("reap shadow leftovers", line, Duration::ZERO);
-            }
-            s
-        }
+    let server = match start_shadow(options, steps).await {
+        Ok(s) => s,
         Err(e) => {
-            steps.push("start shadow", format!("failed: {e}"), t0.elapsed());
             for job in jobs {
                 let r = setup_failed(
                     migration,
@@ -572,6 +537,141 @@ async fn rehearse_all(
     (results, tp)
 }
 
+/// Start the ephemeral shadow cluster, or connect to [`SimOptions::shadow`], and log it.
+async fn start_shadow(options: &SimOptions, steps: &StepLog) -> Result<ShadowServer, SimError> {
+    let t0 = Instant::now();
+    let server = match &options.shadow {
+        Some(spec) => ShadowServer::external(spec.clone(), options.shadow_is_ephemeral).await,
+        None => ShadowServer::ephemeral().await,
+    };
+    let action = if options.shadow.is_some() {
+        "connect shadow"
+    } else {
+        "start shadow"
+    };
+    match &server {
+        Ok(s) => {
+            steps.push(
+                action,
+                format!(
+                    "{} (PostgreSQL {})",
+                    if options.shadow.is_some() {
+                        s.spec.redacted_url()
+                    } else {
+                        "ephemeral cluster".into()
+                    },
+                    s.version
+                ),
+                t0.elapsed(),
+            );
+            if let Some(line) = s.reaped.summary() {
+                steps.push("reap shadow leftovers", line, Duration::ZERO);
+            }
+        }
+        Err(e) => steps.push(action, format!("failed: {e}"), t0.elapsed()),
+    }
+    server
+}
+
+/// The in-place rehearsals of a run: per shape, classify the statements on the representative
+/// shard ([`crate::in_place::classify`]); run them in place only when none is refused, else
+/// rehearse that shape on the shadow (started on first need) and record the refusals.
+struct InPlaceRun<'a> {
+    migration: &'a Migration,
+    options: &'a SimOptions,
+    named: &'a std::collections::BTreeSet<String>,
+    progress: &'a dyn Progress,
+    cancel: &'a CancelToken,
+    steps: &'a StepLog,
+}
+
+impl InPlaceRun<'_> {
+    async fn all(&self, jobs: Vec<RehearsalJob>, results: &mut BTreeMap<String, RehearsalResult>) {
+        let o = self.options;
+        let lock_timeout = o
+            .lock_budget
+            .map_or(o.lock_timeout, |b| b.min(o.lock_timeout));
+        let in_place_limits = RehearsalLimits {
+            statement_timeout: o.rehearsal_statement_timeout,
+            lock_timeout,
+            idle_in_transaction_timeout: o.lock_budget.unwrap_or(lock_timeout) + IDLE_MARGIN,
+        };
+        let shadow_limits = RehearsalLimits {
+            lock_timeout: o.lock_timeout,
+            ..in_place_limits
+        };
+        let mut shadow: Option<Result<ShadowServer, String>> = None;
+        for job in jobs {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let t0 = Instant::now();
+            self.progress.event(ProgressEvent::RehearsalStarted {
+                fingerprint: job.fingerprint.clone(),
+                shard: job.shard.id.clone(),
+            });
+            let outcome = rehearse_in_place(
+                self.migration,
+                &job,
+                in_place_limits,
+                self.named,
+                self.cancel,
+            )
+            .await;
+            let (r, action) = match outcome {
+                InPlaceOutcome::Done(r) => (r, "rehearse in place"),
+                InPlaceOutcome::Refused(refused) => {
+                    let server = match shadow.take() {
+                        Some(s) => s,
+                        None => start_shadow(o, self.steps).await.map_err(|e| e.to_string()),
+                    };
+                    let mut r = match &server {
+                        Ok(server) => {
+                            rehearse_on_shadow(
+                                self.migration,
+                                &job,
+                                server,
+                                shadow_limits,
+                                self.named,
+                                o.dump_cache.as_deref(),
+                                self.cancel,
+                                self.steps,
+                            )
+                            .await
+                        }
+                        Err(e) => setup_failed(
+                            self.migration,
+                            &job.fingerprint,
+                            &job.shard,
+                            RehearsalMode::Shadow,
+                            String::new(),
+                            e.clone(),
+                        ),
+                    };
+                    shadow = Some(server);
+                    r.in_place_refused = refused;
+                    (r, "rehearse on the shadow (in place refused)")
+                }
+            };
+            self.steps.push(
+                action,
+                format!(
+                    "shard {} (shape {}): {}",
+                    job.shard.id,
+                    short(&job.fingerprint),
+                    summary(&r)
+                ),
+                t0.elapsed(),
+            );
+            self.progress.event(ProgressEvent::RehearsalFinished {
+                fingerprint: job.fingerprint.clone(),
+                ok: r.ok(),
+            });
+            results.insert(job.fingerprint.clone(), r);
+        }
+    }
+}
+
 /// One line about a calibration, for the step log.
 pub fn calibration_summary(t: &Throughput) -> String {
     format!(
@@ -614,6 +714,7 @@ pub async fn calibrate_shadow(
     let limits = RehearsalLimits {
         statement_timeout: options.rehearsal_statement_timeout,
         lock_timeout: options.lock_timeout,
+        idle_in_transaction_timeout: options.lock_timeout + IDLE_MARGIN,
     };
     calibrate_server(&server, options.calibration_rows, limits).await
 }
@@ -623,6 +724,23 @@ fn short(fp: &str) -> &str {
 }
 
 fn summary(r: &RehearsalResult) -> String {
+    if !r.in_place_refused.is_empty() {
+        let lines: Vec<String> = r
+            .in_place_refused
+            .iter()
+            .map(|x| x.line.to_string())
+            .collect();
+        return format!(
+            "{} statement(s) refused in place (line {}); on the shadow: {}",
+            r.in_place_refused.len(),
+            lines.join(", "),
+            outcome_summary(r)
+        );
+    }
+    outcome_summary(r)
+}
+
+fn outcome_summary(r: &RehearsalResult) -> String {
     if let Some(e) = &r.setup_error {
         return format!("setup failed: {e}");
     }
@@ -645,42 +763,42 @@ fn summary(r: &RehearsalResult) -> String {
     }
 }
 
+/// What [`rehearse_in_place`] did.
+enum InPlaceOutcome {
+    /// Ran in place (or could not be set up).
+    Done(RehearsalResult),
+    /// Nothing ran: these statements may not run on the target.
+    Refused(Vec<InPlaceRefusal>),
+}
+
 async fn rehearse_in_place(
     migration: &Migration,
     job: &RehearsalJob,
     limits: RehearsalLimits,
     named: &std::collections::BTreeSet<String>,
     cancel: &CancelToken,
-) -> RehearsalResult {
+) -> InPlaceOutcome {
     let t0 = Instant::now();
     let db = job.shard.location.database().to_string();
     let schema = job.shard.location.schema().to_string();
     let target = redacted(&job.spec, &db);
+    let failed = |target: String, e: String| {
+        InPlaceOutcome::Done(setup_failed(
+            migration,
+            &job.fingerprint,
+            &job.shard,
+            RehearsalMode::InPlace,
+            target,
+            e,
+        ))
+    };
     let opts = match connect_options(&job.spec, &db) {
         Ok(o) => o,
-        Err(e) => {
-            return setup_failed(
-                migration,
-                &job.fingerprint,
-                &job.shard,
-                RehearsalMode::InPlace,
-                target,
-                e.to_string(),
-            );
-        }
+        Err(e) => return failed(target, e.to_string()),
     };
     let mut conn = match PgConnection::connect_with(&opts).await {
         Ok(c) => c,
-        Err(e) => {
-            return setup_failed(
-                migration,
-                &job.fingerprint,
-                &job.shard,
-                RehearsalMode::InPlace,
-                target,
-                e.to_string(),
-            );
-        }
+        Err(e) => return failed(target, e.to_string()),
     };
     let prep = async {
         let pid = backend_pid(&mut conn).await?;
@@ -693,16 +811,29 @@ async fn rehearse_in_place(
         Ok(x) => x,
         Err(e) => {
             let _ = conn.close().await;
-            return setup_failed(
-                migration,
-                &job.fingerprint,
-                &job.shard,
-                RehearsalMode::InPlace,
-                target,
-                e.to_string(),
-            );
+            return failed(target, e.to_string());
         }
     };
+    // Nothing runs on the target before every statement is proven transactional.
+    let refused = match in_place::classify(&mut conn, migration, &schema).await {
+        Ok(r) => r,
+        Err(e) if is_connection_error(&e) => {
+            let _ = conn.close().await;
+            return failed(target, e.to_string());
+        }
+        Err(e) => vec![InPlaceRefusal {
+            index: 0,
+            line: migration.statements.first().map_or(1, |s| s.span.line),
+            statement: "(the whole migration)".into(),
+            reasons: vec![format!(
+                "its statements could not be checked on the shard: {e}"
+            )],
+        }],
+    };
+    if !refused.is_empty() {
+        let _ = conn.close().await;
+        return InPlaceOutcome::Refused(refused);
+    }
     let local = CancelToken::new();
     let (r, _) = guarded(
         rehearsal::run_in_place(
@@ -717,7 +848,7 @@ async fn rehearse_in_place(
     .await;
     let _ = conn.close().await;
     match r {
-        Ok(statements) => RehearsalResult {
+        Ok(statements) => InPlaceOutcome::Done(RehearsalResult {
             fingerprint: job.fingerprint.clone(),
             shard: job.shard.id.clone(),
             schema,
@@ -728,15 +859,9 @@ async fn rehearse_in_place(
             clone_errors: Vec::new(),
             statements,
             duration_ms: t0.elapsed().as_millis() as u64,
-        },
-        Err(e) => setup_failed(
-            migration,
-            &job.fingerprint,
-            &job.shard,
-            RehearsalMode::InPlace,
-            target,
-            format!("connection lost during rehearsal: {e}"),
-        ),
+            in_place_refused: Vec::new(),
+        }),
+        Err(e) => failed(target, format!("connection lost during rehearsal: {e}")),
     }
 }
 
@@ -857,6 +982,7 @@ async fn rehearse_on_shadow(
             clone_errors,
             statements,
             duration_ms: t0.elapsed().as_millis() as u64,
+            in_place_refused: Vec::new(),
         },
         Err(e) => setup_failed(
             migration,
@@ -904,6 +1030,9 @@ impl Simulator {
                         p.name
                     ),
                 });
+            }
+            if let Some(refusal) = crate::custom::static_refusal(p) {
+                return Err(refusal);
             }
         }
         let started = Instant::now();
@@ -1141,10 +1270,6 @@ impl Simulator {
         } else {
             jobs.len()
         };
-        progress.event(ProgressEvent::Started {
-            shards: fleet.shards.len(),
-            rehearsals: rehearsal_count,
-        });
 
         // 4. pools: one per (instance, database), one semaphore per instance.
         let mut sems: HashMap<String, Arc<Semaphore>> = HashMap::new();
@@ -1172,6 +1297,33 @@ impl Simulator {
                 }
             }
         }
+
+        // 4b. custom probes: proven side-effect free on every shard before any runs anywhere.
+        if !o.custom_probes.is_empty() {
+            let t0 = Instant::now();
+            let checked =
+                preflight_custom_probes(fleet, &pools, &sems, &mut unreachable, o, cancel).await;
+            if let Err(e) = checked {
+                for (pool, _) in pools.values() {
+                    pool.close().await;
+                }
+                return Err(e);
+            }
+            steps.push(
+                "custom probe check",
+                format!(
+                    "{} custom probe(s): every function they call resolved on every shard's search path; none refused",
+                    o.custom_probes.len()
+                ),
+                t0.elapsed(),
+            );
+        }
+
+        // Announced once the custom probes passed: a refused run never says it is probing.
+        progress.event(ProgressEvent::Started {
+            shards: fleet.shards.len(),
+            rehearsals: rehearsal_count,
+        });
 
         // 5. probes (spawned) and rehearsals (this task) concurrently.
         for s in &fleet.shards {
@@ -1320,6 +1472,78 @@ impl Simulator {
             duration_ms: started.elapsed().as_millis() as u64,
         })
     }
+}
+
+/// The custom-probe pre-flight ([`crate::custom::preflight`]): one connection per (instance,
+/// database) (within the instance's connection bound), all its reachable shards at once. `Err`
+/// with the first refusal (nothing ran), or [`SimError::Cancelled`]. A database that cannot be
+/// checked makes its shards unreachable, so that no unchecked probe runs there.
+async fn preflight_custom_probes(
+    fleet: &Fleet,
+    pools: &BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
+    sems: &HashMap<String, Arc<Semaphore>>,
+    unreachable: &mut HashMap<String, String>,
+    o: &SimOptions,
+    cancel: &CancelToken,
+) -> Result<(), SimError> {
+    let mut groups: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    let mut per_database_keys = std::collections::HashSet::new();
+    for s in fleet
+        .shards
+        .iter()
+        .filter(|s| !unreachable.contains_key(&s.id))
+    {
+        let key = (s.instance.clone(), s.location.database().to_string());
+        if matches!(s.location, topology::ShardLocation::Database { .. }) {
+            per_database_keys.insert(key.clone());
+        }
+        groups
+            .entry(key)
+            .or_default()
+            .push((s.id.clone(), s.location.schema().to_string()));
+    }
+    let per_database_keys = &per_database_keys;
+    let checks = groups.into_iter().map(|(key, shards)| async move {
+        // Not checked means not run: such shards become unreachable below.
+        let unchecked = || Err(sqlx::Error::Protocol("no connection to check on".into()));
+        let (Some((pool, _)), Some(sem)) = (pools.get(&key), sems.get(&key.0)) else {
+            return (shards, unchecked());
+        };
+        let Ok(_permit) = sem.acquire().await else {
+            return (shards, unchecked());
+        };
+        // Database-per-tenant: no idle connection kept per database (as in `probe_shard`).
+        let per_database = per_database_keys.contains(&key);
+        let r = async {
+            let mut conn = pool.acquire().await?;
+            let r = crate::custom::preflight(&mut conn, &shards, &o.custom_probes).await;
+            if per_database || r.is_err() {
+                conn.close_on_drop();
+            }
+            r
+        }
+        .await;
+        (shards, r)
+    });
+    let results = tokio::select! {
+        r = futures::future::join_all(checks) => r,
+        _ = cancel.cancelled() => return Err(SimError::Cancelled),
+    };
+    for (shards, r) in results {
+        match r {
+            Ok(Some(refusal)) => return Err(refusal),
+            Ok(None) => {}
+            Err(e) => {
+                for (id, _) in shards {
+                    unreachable.insert(
+                        id,
+                        format!("cannot check the custom probes' functions on this shard: {e}"),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Structural fingerprint computed by the simulator itself, used only when topology's catalog

@@ -1,5 +1,6 @@
 //! Custom SQL probes: rows as JSON (at most 5, truncation flagged), errors as outcomes that do
-//! not disturb the other probes, settings changed by a probe rolled back, one statement only.
+//! not disturb the other probes, one statement only; a probe that could change the shard is
+//! refused (statically, or by the pre-flight on the shard) before any probe runs anywhere.
 
 mod common;
 
@@ -28,23 +29,25 @@ fn probes() -> Vec<CustomProbe> {
             "negatives",
             "SELECT id, price FROM {schema}.items WHERE price < 0 ORDER BY id;",
         ),
-        // Succeeds, but changes a setting: must not leak into the probes after it.
-        CustomProbe::new(
-            "hijack",
-            "SELECT set_config('search_path', 'pg_catalog', true) AS sp",
-        ),
         CustomProbe::new("broken", "SELECT nope FROM {schema}.items"),
+        // Far longer than the 1 s probe timeout.
         CustomProbe::new(
-            "injection",
-            "SELECT 1) AS q; DELETE FROM {schema}.items; SELECT (1",
+            "slow",
+            "SELECT count(*) AS n FROM generate_series(1, 1000000000) g",
         ),
-        CustomProbe::new("slow", "SELECT pg_sleep(30) AS slept"),
-        // Unqualified: resolves through the shard's search_path (restored after `hijack`).
+        // Unqualified: resolves through the shard's search_path.
         CustomProbe::new(
             "all-items",
             "SELECT id FROM items ORDER BY id -- all of them",
         ),
         CustomProbe::new("nothing", "SELECT 1 AS x WHERE false"),
+        // Keyword expressions the parser reports as calls but pg_proc does not hold.
+        CustomProbe::new(
+            "keywords",
+            "SELECT coalesce(price, 0) AS p, greatest(id, 0) AS g, nullif(id, 1) AS n, \
+             current_date IS NOT NULL AS d, current_user IS NOT NULL AS u, \
+             array(SELECT 1) AS a FROM {schema}.items WHERE id = 4",
+        ),
     ]
 }
 
@@ -73,7 +76,13 @@ async fn custom_probes_return_rows_and_errors_per_shard() {
             "{ev:#?}"
         );
         let c = &ev.custom_probes;
-        assert_eq!(c.len(), 7, "{c:#?}");
+        assert_eq!(c.len(), 6, "{c:#?}");
+        assert_eq!(
+            c["keywords"].rows,
+            vec![json!({"p": 0, "g": 4, "n": 4, "d": true, "u": true, "a": [1]})],
+            "{:?}",
+            c["keywords"]
+        );
 
         let neg = &c["negatives"];
         assert_eq!(
@@ -82,14 +91,9 @@ async fn custom_probes_return_rows_and_errors_per_shard() {
         );
         assert!(!neg.truncated && neg.error.is_none());
 
-        assert_eq!(c["hijack"].rows, vec![json!({"sp": "pg_catalog"})]);
-
         let broken = c["broken"].error.as_ref().expect("broken probe fails");
         assert_eq!(broken.sqlstate.as_deref(), Some("42703"), "{broken:?}");
         assert!(c["broken"].rows.is_empty());
-
-        // Only one statement can run, and the transaction is read-only anyway.
-        assert!(c["injection"].error.is_some(), "{:?}", c["injection"]);
 
         let slow = c["slow"].error.as_ref().expect("slow probe times out");
         assert_eq!(slow.sqlstate.as_deref(), Some("57014"), "{slow:?}");
@@ -152,4 +156,290 @@ async fn duplicate_custom_probe_names_are_invalid_options() {
         )
         .await;
     assert!(matches!(r, Err(SimError::InvalidOptions { .. })), "{r:?}");
+}
+
+/// Probes that could change the shard (or break out of the wrapping query) are refused before
+/// anything connects: `Err(UnsafeCustomProbe)` with the place in the template.
+#[tokio::test]
+async fn hostile_probes_are_refused_statically() {
+    let fleet = topology::Fleet::default();
+    for (probe, needle, at) in [
+        (
+            CustomProbe::new(
+                "hijack",
+                "SELECT set_config('search_path', 'pg_catalog', true) AS sp",
+            ),
+            "set_config",
+            (1, 8),
+        ),
+        (
+            CustomProbe::new(
+                "injection",
+                "SELECT 1) AS q; DELETE FROM {schema}.items; SELECT (1",
+            ),
+            "does not parse",
+            (1, 9),
+        ),
+        (
+            CustomProbe::new("sleepy", "SELECT 1\n  WHERE pg_sleep(30) IS NULL"),
+            "pg_sleep",
+            (2, 9),
+        ),
+    ] {
+        let sim = Simulator::new(SimOptions {
+            custom_probes: vec![CustomProbe::new("fine", "SELECT 1"), probe.clone()],
+            ..Default::default()
+        });
+        let r = sim
+            .run(
+                &migration(MIGRATION),
+                &fleet,
+                None,
+                &NoProgress,
+                &CancelToken::new(),
+            )
+            .await;
+        match r {
+            Err(SimError::UnsafeCustomProbe {
+                probe: name,
+                shard: None,
+                line,
+                column,
+                reason,
+            }) => {
+                assert_eq!(name, probe.name);
+                assert!(reason.contains(needle), "{}: {reason}", probe.name);
+                assert_eq!((line, column), at, "{}: {reason}", probe.name);
+            }
+            other => panic!("{}: {other:?}", probe.name),
+        }
+    }
+}
+
+/// A function name that resolves, on one shard only, to a user-defined VOLATILE function that
+/// writes stops the whole run in the pre-flight: no custom probe ran on any shard (not even the
+/// shard where the name is harmless), and the refusal names the shard and the place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volatile_function_on_one_shard_stops_every_probe() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &schema_sql("tenant_a")).await;
+    exec(&pg, "app", &schema_sql("tenant_b")).await;
+    exec(
+        &pg,
+        "app",
+        "CREATE TABLE public.calls (n int);
+         CREATE FUNCTION public.tally() RETURNS int LANGUAGE sql STABLE AS 'SELECT 0';
+         CREATE FUNCTION tenant_b.tally() RETURNS int LANGUAGE plpgsql VOLATILE AS
+           $$BEGIN INSERT INTO public.calls VALUES (1); RETURN 1; END$$;
+         ALTER DATABASE app SET log_statement = 'all';",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a"), (0, "app", "tenant_b")]);
+    let probe = |sql: &str| {
+        Simulator::new(SimOptions {
+            rehearsal: RehearsalMode::Skip,
+            custom_probes: vec![
+                CustomProbe::new("negatives", "SELECT id FROM {schema}.items WHERE price < 0"),
+                CustomProbe::new("tally", sql),
+            ],
+            ..Default::default()
+        })
+    };
+    let r = probe("SELECT id\n  FROM {schema}.items WHERE tally() = 0")
+        .run(
+            &migration(MIGRATION),
+            &fleet,
+            None,
+            &NoProgress,
+            &CancelToken::new(),
+        )
+        .await;
+    match r {
+        Err(SimError::UnsafeCustomProbe {
+            probe,
+            shard: Some(shard),
+            line,
+            column,
+            reason,
+        }) => {
+            assert_eq!(probe, "tally");
+            assert!(shard.ends_with("tenant_b"), "{shard}");
+            assert!(
+                reason.contains("tenant_b.tally") && reason.contains("VOLATILE"),
+                "{reason}"
+            );
+            assert_eq!((line, column), (2, 29));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A qualified call of a function that does not exist is not proven either.
+    let r = probe("SELECT {schema}.nope()")
+        .run(
+            &migration(MIGRATION),
+            &fleet,
+            None,
+            &NoProgress,
+            &CancelToken::new(),
+        )
+        .await;
+    assert!(
+        matches!(&r, Err(SimError::UnsafeCustomProbe { reason, .. }) if reason.contains("does not exist")),
+        "{r:?}"
+    );
+    let log = std::fs::read_to_string(pg.log_path()).expect("server log");
+    assert!(
+        !log.contains("to_jsonb(q)"),
+        "a custom probe ran before the refusal"
+    );
+    let mut c = conn(&pg, "app").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM public.calls")
+        .fetch_one(&mut c)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+
+    // The harmless STABLE one alone runs on both shards (and is logged: the log check above
+    // would have seen a probe).
+    let res = probe("SELECT id FROM {schema}.items WHERE public.tally() = 0 AND price IS NULL")
+        .run(
+            &migration(MIGRATION),
+            &fleet,
+            None,
+            &NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+    for ev in &res.shards {
+        assert_eq!(
+            ev.custom_probes["tally"].rows,
+            vec![json!({"id": 4})],
+            "{ev:#?}"
+        );
+    }
+    let log = std::fs::read_to_string(pg.log_path()).expect("server log");
+    assert!(log.contains("to_jsonb(q)"));
+}
+
+/// Views hide what they call: a view (or a view of a view) whose definition calls a refused
+/// function, uses an operator whose function is VOLATILE, or reads `pg_authid`, is refused like
+/// the call itself, at the place the probe names the view; a harmless view and system views
+/// (judged by name, not opened) run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_opened_up() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &schema_sql("tenant_a")).await;
+    exec(
+        &pg,
+        "app",
+        "CREATE VIEW tenant_a.cheap AS SELECT id FROM tenant_a.items WHERE price < 0;
+         CREATE VIEW tenant_a.locking AS
+           SELECT id FROM tenant_a.items WHERE pg_try_advisory_lock(id) OR true;
+         CREATE VIEW tenant_a.nested AS SELECT * FROM tenant_a.locking;
+         CREATE VIEW public.roles_v AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid;
+         CREATE TABLE public.calls (n int);
+         CREATE FUNCTION public.noisy_eq(int, int) RETURNS bool LANGUAGE plpgsql VOLATILE AS
+           $$BEGIN INSERT INTO public.calls VALUES ($1); RETURN $1 = $2; END$$;
+         CREATE OPERATOR public.=== (FUNCTION = public.noisy_eq, LEFTARG = int, RIGHTARG = int);
+         CREATE VIEW tenant_a.op AS SELECT id FROM tenant_a.items WHERE id OPERATOR(public.===) 1;",
+    )
+    .await;
+    let fleet = &fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let run = |sql: &str| {
+        let sim = Simulator::new(SimOptions {
+            rehearsal: RehearsalMode::Skip,
+            custom_probes: vec![CustomProbe::new("p", sql)],
+            ..Default::default()
+        });
+        async move {
+            sim.run(
+                &migration(MIGRATION),
+                fleet,
+                None,
+                &NoProgress,
+                &CancelToken::new(),
+            )
+            .await
+        }
+    };
+    for (sql, needle, at) in [
+        (
+            "SELECT id FROM {schema}.locking",
+            "pg_try_advisory_lock",
+            (1, 16),
+        ),
+        ("SELECT 1 AS x\nFROM nested", "pg_try_advisory_lock", (2, 6)),
+        ("SELECT count(*) FROM roles_v", "pg_authid", (1, 22)),
+        ("SELECT id FROM {schema}.op", "noisy_eq", (1, 16)),
+    ] {
+        match run(sql).await {
+            Err(SimError::UnsafeCustomProbe {
+                line,
+                column,
+                reason,
+                ..
+            }) => {
+                assert!(reason.contains(needle), "{sql}: {reason}");
+                assert!(reason.starts_with("reads the view"), "{sql}: {reason}");
+                assert_eq!((line, column), at, "{sql}: {reason}");
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    // System views are judged by name, not opened (pg_roles reads pg_authid but masks it).
+    let res = run(
+        "SELECT count(*) AS n FROM pg_roles r, information_schema.tables t \
+         WHERE r.rolname = 'postgres' AND t.table_schema = 'tenant_a' AND t.table_name = 'items'",
+    )
+    .await
+    .expect("system views");
+    assert_eq!(res.shards[0].custom_probes["p"].rows, vec![json!({"n": 1})]);
+    let res = run("SELECT id FROM {schema}.cheap ORDER BY id")
+        .await
+        .expect("harmless view");
+    assert_eq!(
+        res.shards[0].custom_probes["p"].rows,
+        vec![json!({"id": 2}), json!({"id": 3})]
+    );
+    let mut c = conn(&pg, "app").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM public.calls")
+        .fetch_one(&mut c)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+}
+
+/// The server reads a probe's strings as the check read them (standard strings), even where the
+/// database defaults to `standard_conforming_strings = off`: there `'a\', f(), '\'` would be
+/// one string to the check and a call to the server, or the reverse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_are_read_as_the_check_read_them() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &schema_sql("tenant_a")).await;
+    exec(
+        &pg,
+        "app",
+        "ALTER DATABASE app SET standard_conforming_strings = off",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let res = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        custom_probes: vec![CustomProbe::new("p", r"SELECT 'a\' AS s, 'b' AS t")],
+        ..Default::default()
+    })
+    .run(
+        &migration(MIGRATION),
+        &fleet,
+        None,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("run");
+    let p = &res.shards[0].custom_probes["p"];
+    assert_eq!(p.rows, vec![json!({"s": "a\\", "t": "b"})], "{p:?}");
 }

@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use migration_parser::{CallContext, statement_refs};
-use simulator::safety::{refused_calls, resolve_functions};
+use simulator::safety::{
+    probe_search_path, refused_calls, refused_calls_on_paths, resolve_functions,
+};
 
 #[tokio::test]
 async fn calls_are_judged_as_they_resolve_on_the_shard() {
@@ -25,11 +27,7 @@ async fn calls_are_judged_as_they_resolve_on_the_shard() {
         .execute(&mut c)
         .await
         .unwrap();
-    let refs = statement_refs(
-        "SELECT lower('A'), pure(1), touch(2), random(), now(), nothing_here(), \
-         pg_catalog.random(), tenant_s.pure(3), pg_terminate_backend(0), count(*) FROM t",
-    )
-    .unwrap();
+    let refs = refs_all();
     let names: Vec<_> = refs.functions.iter().map(|f| f.name.clone()).collect();
     let resolved = resolve_functions(&mut c, &names).await.unwrap();
     // `random` resolves to the shard's own function *and* the built-in: both are candidates.
@@ -43,6 +41,27 @@ async fn calls_are_judged_as_they_resolve_on_the_shard() {
         .map(|r| format!("{}: {}", r.call.name, r.reason))
         .collect();
     insta::assert_debug_snapshot!(got);
+    // The pre-flight's batch resolution over explicit search paths (one query for many shards)
+    // judges exactly as the session does: same refusals for the shard's path, and for a path
+    // without the shard's schema only the names that do not resolve or are denied anyway.
+    let batch = refused_calls_on_paths(
+        &mut c,
+        &[
+            (probe_search_path("tenant_s"), refs_all().functions),
+            (probe_search_path("elsewhere"), refs_all().functions),
+        ],
+        CallContext::ReadOnlyProbe,
+    )
+    .await
+    .unwrap();
+    assert_eq!(batch[0], refused);
+    let elsewhere: Vec<String> = batch[1].iter().map(|r| r.call.name.to_string()).collect();
+    assert_eq!(
+        elsewhere,
+        ["pure", "touch", "nothing_here", "pg_terminate_backend"],
+        "{:?}",
+        batch[1]
+    );
     // A procedure is never proven.
     let refs = statement_refs("SELECT 1 WHERE p() IS NULL").unwrap();
     let refused = refused_calls(&mut c, &refs.functions, CallContext::InPlaceRehearsal)
@@ -50,4 +69,12 @@ async fn calls_are_judged_as_they_resolve_on_the_shard() {
         .unwrap();
     assert!(refused[0].reason.contains("procedure"), "{refused:?}");
     drop(pg);
+}
+
+fn refs_all() -> migration_parser::SqlRefs {
+    statement_refs(
+        "SELECT lower('A'), pure(1), touch(2), random(), now(), nothing_here(), \
+         pg_catalog.random(), tenant_s.pure(3), pg_terminate_backend(0), count(*) FROM t",
+    )
+    .unwrap()
 }

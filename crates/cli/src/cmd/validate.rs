@@ -288,6 +288,10 @@ fn pipeline_exit(e: &PipelineError) -> i32 {
     match e {
         PipelineError::Cancelled => 130,
         e if e.is_unreachable() => exit::UNREACHABLE,
+        // A custom probe that may not run is an input error, not an unreachable fleet.
+        PipelineError::Simulator(deployclaw::simulator::SimError::UnsafeCustomProbe { .. }) => {
+            exit::INPUT
+        }
         PipelineError::Simulator(_) => exit::UNREACHABLE,
         _ => exit::INPUT,
     }

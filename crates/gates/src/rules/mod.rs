@@ -6,7 +6,7 @@
 //! DC110 `lock-time-budget`; DC311–DC318 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
 //! `rollback-irreversible`, `rollback-mismatch`; DC402–DC404 `schema-drift`, `cascade-reach`,
-//! `shard-unreachable`.
+//! `shard-unreachable`; DC505 `in-place-refused`.
 
 use std::fmt::Display;
 
@@ -35,6 +35,7 @@ mod dropping_table;
 mod enum_value_in_transaction;
 mod fk_orphans;
 mod hardcoded_tenant_schema;
+mod in_place_refused;
 mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
@@ -78,6 +79,7 @@ pub use dropping_table::DroppingTable;
 pub use enum_value_in_transaction::EnumValueInTransaction;
 pub use fk_orphans::FkOrphans;
 pub use hardcoded_tenant_schema::HardcodedTenantSchema;
+pub use in_place_refused::InPlaceRefused;
 pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
@@ -142,6 +144,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),
         Box::new(UncommittedTransaction),
+        Box::new(InPlaceRefused),
         Box::new(UnparsedStatement),
     ]
 }

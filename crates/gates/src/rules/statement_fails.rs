@@ -104,6 +104,41 @@ fn help_for(sqlstate: &str) -> &'static str {
     }
 }
 
+/// In place, the migration runs with the gate's own role: a privilege error there says that the
+/// role lacks what the migration needs, not that the migration would fail when deployed. The
+/// statement's outcome is unknown — a check that could not run, so yellow, never GREEN.
+fn in_place_privilege(
+    rule: &StatementFails,
+    ctx: &RuleContext<'_>,
+    index: usize,
+    line: u32,
+    message: &str,
+) -> Finding {
+    ctx.shard_finding(
+        rule,
+        Some(index),
+        format!(
+            "the in-place rehearsal could not run this statement: the gate's role lacks a privilege \
+             the migration needs (SQLSTATE 42501 insufficient_privilege: {message}); whether it \
+             would succeed when deployed is unknown"
+        ),
+    )
+    .with_severity(Severity::Yellow)
+    .with_help(
+        "In place, the migration runs with the gate's own role: connect with the role that applies \
+         migrations for --rehearse in-place, or rehearse on the shadow (the default), which needs only \
+         the read-only role (SECURITY.md)",
+    )
+    .with_evidence(json!({
+        "sqlstate": "42501",
+        "message": message,
+        "statement": index,
+        "line": line,
+        "mode": RehearsalMode::InPlace,
+        "gate_role_lacks_privilege": true,
+    }))
+}
+
 impl GateRule for StatementFails {
     fn meta(&self) -> RuleMeta<'_> {
         Self::META
@@ -152,6 +187,10 @@ impl GateRule for StatementFails {
                     .iter()
                     .any(|c| code.starts_with(c))
             {
+                continue;
+            }
+            if r.mode == RehearsalMode::InPlace && code == "42501" {
+                out.push(in_place_privilege(self, ctx, st.index, st.line, message));
                 continue;
             }
             let predicted: Vec<&simulator::ProbeResult> = probes
