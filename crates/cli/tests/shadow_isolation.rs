@@ -225,5 +225,26 @@ async fn the_migration_cannot_run_programs_on_the_machine() {
             || stdout.contains("must be superuser"),
         "the refusal is reported: {stdout}"
     );
+    // Reported as a statement the shadow could not check (yellow), never as the migration
+    // failing (red) and never GREEN.
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    let findings: Vec<serde_json::Value> = report["shards"]
+        .as_array()
+        .expect("shards")
+        .iter()
+        .flat_map(|s| s["findings"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["rule"] == "statement-fails")
+        .collect();
+    assert!(!findings.is_empty(), "{stdout}");
+    for f in findings {
+        assert_eq!(f["severity"], "yellow", "{f}");
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the shadow rehearsal could not run this statement"),
+            "{f}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&tmp);
 }

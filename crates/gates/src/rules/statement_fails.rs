@@ -25,6 +25,12 @@ declare_rule! {
     /// violations) or on its load (class 40 rollbacks, `55P03` lock timeout, `57014` statement
     /// timeout) are not reported for the other shards — their own probes speak for their data.
     ///
+    /// A privilege error (`42501`) says what the rehearsal's role lacks, not that the migration
+    /// would fail: in place the migration runs with the gate's own role, and on the ephemeral
+    /// shadow it runs without superuser (so an untrusted file cannot run programs on the machine
+    /// running deployclaw). It is reported **yellow** — the statement could not be checked —
+    /// never red and never silently GREEN.
+    ///
     /// ## Why is this bad?
     /// A statement that fails aborts its transaction: in a `BEGIN ... COMMIT` block everything
     /// before it rolls back, in autocommit mode the statements before it stay applied and the
@@ -104,38 +110,53 @@ fn help_for(sqlstate: &str) -> &'static str {
     }
 }
 
-/// In place, the migration runs with the gate's own role: a privilege error there says that the
-/// role lacks what the migration needs, not that the migration would fail when deployed. The
-/// statement's outcome is unknown — a check that could not run, so yellow, never GREEN.
-fn in_place_privilege(
+/// A privilege error in a rehearsal says what the rehearsal's role lacks, not that the migration
+/// would fail when deployed: in place the migration runs with the gate's own role; on the
+/// ephemeral shadow it runs as a role that is deliberately not a superuser (so an untrusted
+/// migration cannot run programs on the machine running deployclaw). The statement's outcome is
+/// unknown — a check that could not run, so yellow, never GREEN and never a red failure.
+fn privilege_finding(
     rule: &StatementFails,
     ctx: &RuleContext<'_>,
+    mode: RehearsalMode,
     index: usize,
     line: u32,
     message: &str,
 ) -> Finding {
+    let (what, help) = match mode {
+        RehearsalMode::InPlace => (
+            "the in-place rehearsal could not run this statement: the gate's role lacks a privilege \
+             the migration needs",
+            "In place, the migration runs with the gate's own role: connect with the role that applies \
+             migrations for --rehearse in-place, or rehearse on the shadow (the default), which needs only \
+             the read-only role (SECURITY.md)",
+        ),
+        _ => (
+            "the shadow rehearsal could not run this statement: it needs a privilege the shadow's \
+             migration role does not have (the migration runs there without superuser, so an untrusted \
+             file cannot run programs on the machine running deployclaw)",
+            "Superuser-only statements (untrusted extensions, event triggers, C functions, ALTER ROLE) \
+             are not rehearsed: review this statement by hand, or rehearse in place on a staging copy \
+             with the role that applies migrations",
+        ),
+    };
     ctx.shard_finding(
         rule,
         Some(index),
         format!(
-            "the in-place rehearsal could not run this statement: the gate's role lacks a privilege \
-             the migration needs (SQLSTATE 42501 insufficient_privilege: {message}); whether it \
-             would succeed when deployed is unknown"
+            "{what} (SQLSTATE 42501 insufficient_privilege: {message}); whether it would succeed \
+             when deployed is unknown"
         ),
     )
     .with_severity(Severity::Yellow)
-    .with_help(
-        "In place, the migration runs with the gate's own role: connect with the role that applies \
-         migrations for --rehearse in-place, or rehearse on the shadow (the default), which needs only \
-         the read-only role (SECURITY.md)",
-    )
+    .with_help(help)
     .with_evidence(json!({
         "sqlstate": "42501",
         "message": message,
         "statement": index,
         "line": line,
-        "mode": RehearsalMode::InPlace,
-        "gate_role_lacks_privilege": true,
+        "mode": mode,
+        "rehearsal_role_lacks_privilege": true,
     }))
 }
 
@@ -189,8 +210,10 @@ impl GateRule for StatementFails {
             {
                 continue;
             }
-            if r.mode == RehearsalMode::InPlace && code == "42501" {
-                out.push(in_place_privilege(self, ctx, st.index, st.line, message));
+            if code == "42501" {
+                out.push(privilege_finding(
+                    self, ctx, r.mode, st.index, st.line, message,
+                ));
                 continue;
             }
             let predicted: Vec<&simulator::ProbeResult> = probes
