@@ -307,15 +307,15 @@ impl Config {
         {
             let (line, column) = at(v.span());
             let n = *v.get_ref();
-            config.limits.max_statements = usize::try_from(n)
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| GatesError::InvalidConfigValue {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    key: "limits.max_statements".into(),
-                    message: format!("`{n}` (expected a number of statements, 1 or more)"),
+            config.limits.max_statements =
+                usize::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                    GatesError::InvalidConfigValue {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        key: "limits.max_statements".into(),
+                        message: format!("`{n}` (expected a number of statements, 1 or more)"),
+                    }
                 })?;
         }
         config.approval = raw.approval;
