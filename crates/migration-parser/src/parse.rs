@@ -365,7 +365,11 @@ fn parse_sliced(
             // Stop here: memory holds `limit` statements, not the file's. The total is the
             // statements read plus one per slice left (a slice holds at most one statement).
             let (line, column) = (u64::from(over.span.line), u64::from(over.span.column));
-            let about = statements.len() + (all.len() - k);
+            // A whitespace-only end of the file is a slice without a statement.
+            let blank_end = all
+                .last()
+                .is_some_and(|l| l.ends == SliceEnd::Eof && text[l.start..l.end].trim().is_empty());
+            let about = statements.len() + (all.len() - k) - usize::from(blank_end);
             return Err(too_many(file, limit, (about, false), line, column));
         }
         let piece = &text[sl.start..sl.end];
