@@ -109,7 +109,7 @@ pub use error::GatesError;
 pub use evidence::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
 pub use finding::{Finding, Gate, Location, Severity};
 pub use migration_parser;
-pub use registry::Registry;
+pub use registry::{MAX_FINDINGS_PER_RULE, Registry};
 pub use rule::{GateRule, RuleMeta, RuleScope};
 pub use simulator;
 pub use topology;
