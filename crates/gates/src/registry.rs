@@ -147,7 +147,9 @@ impl Registry {
     ///
     /// Applies `[rules] disable`, `[rules.severity]` overrides and inline ignores
     /// (`-- deployclaw:ignore RULE` before a statement, `-- deployclaw:ignore-file RULE`; by name
-    /// or code, or `all`). Findings are sorted by location, then code.
+    /// or code, or `all`). Findings are sorted by location, then code. A rule reports at most
+    /// [`MAX_FINDINGS_PER_RULE`] located findings; the rest are summed up in one finding (at
+    /// the first one left out, with their count, lines and worst severity).
     pub fn lint(&self, migration: &Migration, config: &Config) -> Vec<Finding> {
         self.lint_with(&RuleContext::new(migration, config))
     }
