@@ -102,19 +102,38 @@ pub fn load_migration(
     path: &std::path::Path,
     config: &Config,
 ) -> Result<(Migration, Vec<u8>), PipelineError> {
+    load(path, config, None)
+}
+
+/// [`load_migration`] for the whole gate: a migration of more statements than
+/// `config.limits.max_statements` (`[limits]` in `deployclaw.toml`, the CLI's
+/// `--max-statements`) is an input error ([`migration_parser::ParseError::TooManyStatements`]),
+/// found before the rest of the file is parsed. [`validate`] calls it first; a caller can call
+/// it before resolving the fleet, so that an oversized file never reaches a shard.
+pub fn load_migration_for_gate(
+    path: &std::path::Path,
+    config: &Config,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
+    load(path, config, Some(config.limits.max_statements))
+}
+
+fn load(
+    path: &std::path::Path,
+    config: &Config,
+    limit: Option<usize>,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
     let bytes = crate::input::read_capped(path).map_err(|source| PipelineError::Read {
         file: path.display().to_string(),
         source,
     })?;
-    let migration = migration_parser::parse_bytes(
-        &path.display().to_string(),
-        &bytes,
-        &config.parse_options(),
-    )?;
+    let file = path.display().to_string();
+    let options = config.parse_options();
+    let migration = match limit {
+        Some(n) => migration_parser::parse_bytes_limited(&file, &bytes, &options, n)?,
+        None => migration_parser::parse_bytes(&file, &bytes, &options)?,
+    };
     if migration.statements.is_empty() {
-        return Err(PipelineError::NoStatements {
-            file: path.display().to_string(),
-        });
+        return Err(PipelineError::NoStatements { file });
     }
     Ok((migration, bytes))
 }
@@ -149,7 +168,7 @@ pub async fn validate(
 
     // 1. parse + static gates
     let t = Instant::now();
-    let (migration, bytes) = load_migration(&opts.sql_file, &opts.config)?;
+    let (migration, bytes) = load_migration_for_gate(&opts.sql_file, &opts.config)?;
     let unparsed = migration
         .statements
         .iter()
@@ -597,6 +616,15 @@ fn rehearsal_for_report(
         .iter()
         .filter_map(|s| s.estimate.as_ref())
         .max_by_key(|e| e.total_lock_ms);
+    // By statement index: one lookup per statement, not a scan of the estimate's statements.
+    let estimated: std::collections::HashMap<usize, f64> = largest
+        .map(|e| {
+            e.statements
+                .iter()
+                .map(|x| (x.index, x.estimated_lock_ms))
+                .collect()
+        })
+        .unwrap_or_default();
     let statements = r
         .statements
         .iter()
@@ -621,12 +649,9 @@ fn rehearsal_for_report(
                     .collect(),
                 rewrites: st.rewritten.clone(),
                 duration_ms: st.duration_ms.max(0.0).round() as u64,
-                estimated_lock_ms: largest.and_then(|e| {
-                    e.statements
-                        .iter()
-                        .find(|x| x.index == st.index)
-                        .map(|x| x.estimated_lock_ms.max(0.0).round() as u64)
-                }),
+                estimated_lock_ms: estimated
+                    .get(&st.index)
+                    .map(|ms| ms.max(0.0).round() as u64),
                 error: match &st.outcome {
                     StatementOutcome::Failed { sqlstate, message } => Some(StatementError {
                         sqlstate: sqlstate.clone().unwrap_or_default(),

@@ -148,6 +148,11 @@ pub fn demote_within_budget(
     let Some(estimate) = estimate else {
         return;
     };
+    let by_index: std::collections::HashMap<usize, f64> = estimate
+        .statements
+        .iter()
+        .map(|s| (s.index, s.estimated_lock_ms))
+        .collect();
     for f in findings.iter_mut() {
         if f.severity != Severity::Yellow || !DURATION_RULES.contains(&f.rule.as_str()) {
             continue;
@@ -155,18 +160,14 @@ pub fn demote_within_budget(
         let Some(loc) = &f.location else {
             continue;
         };
-        let Some(st) = estimate
-            .statements
-            .iter()
-            .find(|s| s.index == loc.statement)
-        else {
+        let Some(&estimated_lock_ms) = by_index.get(&loc.statement) else {
             continue;
         };
-        if st.estimated_lock_ms <= budget_ms as f64 {
+        if estimated_lock_ms <= budget_ms as f64 {
             f.severity = Severity::Info;
             f.message = format!(
                 "{} On this shard the estimated blocking time is {:.0} ms, within the {} ms budget.",
-                f.message, st.estimated_lock_ms, budget_ms
+                f.message, estimated_lock_ms, budget_ms
             );
         }
     }

@@ -405,6 +405,69 @@ async fn exit_codes_usage_and_unreachable() {
     assert_eq!(code(&o), Some(4), "{:?}", text(&o));
 }
 
+/// `n` small statements, one per line: `INSERT INTO limit_t VALUES (i);`.
+fn many_statements(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("INSERT INTO limit_t VALUES ({i});\n"))
+        .collect()
+}
+
+/// A migration over the statement limit is an input error (exit 3) that names the file, the
+/// first statement over the limit, both figures and how to raise it — found before any shard
+/// is contacted, so a reachable fleet is never blamed (exit 4) and a dead one does not matter.
+/// `[limits] max_statements` and `--max-statements` set the limit; the flag wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_statements_is_an_input_error_not_the_fleets() {
+    let fx = fleet(1, false).await;
+    let pg = &fx.clusters[0];
+    let before = fingerprint_db(&spec(pg)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 100,000 statements, 3.4 MB: over the default limit of 10,000.
+    let big = write(dir.path(), "big.sql", &many_statements(100_000));
+    let o = run(validate_cmd(&big, &url(pg)));
+    let (_, err) = text(&o);
+    assert_eq!(code(&o), Some(3), "{err}");
+    assert!(!err.contains("unreachable"), "{err}");
+    let shown = err.replace(&dir.path().display().to_string(), "<dir>");
+    insta::assert_snapshot!("too_many_statements", shown);
+    // The same against a fleet that does not exist: still the input's fault, not the fleet's.
+    let dead = format!("postgres://postgres@127.0.0.1:{}/app", dead_port());
+    let o = run(validate_cmd(&big, &dead));
+    assert_eq!(code(&o), Some(3), "{:?}", text(&o));
+    assert!(text(&o).1.contains("too many statements"), "{:?}", text(&o));
+
+    // The limit from the configuration, and the flag over it.
+    let small = write(
+        dir.path(),
+        "small.sql",
+        &format!("CREATE TABLE limit_t (id int);\n{}", many_statements(29)),
+    );
+    let config = write(
+        dir.path(),
+        "deployclaw.toml",
+        "[limits]\nmax_statements = 20\n",
+    );
+    let o = run(validate_cmd(&small, &url(pg)).arg("--config").arg(&config));
+    assert_eq!(code(&o), Some(3), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .1
+            .contains("30 in the file, over the limit of 20 (statement 21 starts here)"),
+        "{:?}",
+        text(&o)
+    );
+    let o = run(validate_cmd(&small, &url(pg))
+        .arg("--config")
+        .arg(&config)
+        .args(["--max-statements", "30"]));
+    assert!(
+        matches!(code(&o), Some(0..=2)),
+        "a migration at the limit is validated: {:?}",
+        text(&o)
+    );
+    assert_clean(pg, &before, "validate-migration").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_generate_prints_the_rollback() {
     let fx = fleet(2, false).await;

@@ -17,6 +17,9 @@
 //! [lock_budget]
 //! max_blocking_ms = 5000   # per statement and shard (rule lock-time-budget); default 5000
 //!
+//! [limits]
+//! max_statements = 10000   # validate-migration refuses larger migrations (exit 3); lint has no limit
+//!
 //! [[custom_rules]]         # see the `custom` module docs: kind = "statement" | "probe"
 //! kind = "statement"
 //! name = "no-drop-billing-columns"
@@ -73,6 +76,29 @@ impl LockBudget {
     }
 }
 
+/// Statements of a migration `validate-migration` rehearses and reports when `[limits]` sets
+/// no other figure. Its time and memory grow with every statement on every shard (a
+/// rehearsal step, a lock trace and possibly a finding each); a migration of 10,000
+/// statements takes about a minute on two cores.
+pub const DEFAULT_MAX_STATEMENTS: usize = 10_000;
+
+/// `[limits]`: how large an input the whole gate accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Most statements a migration may have for `validate-migration` (default
+    /// [`DEFAULT_MAX_STATEMENTS`]); a larger one is an input error naming both figures.
+    pub max_statements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_statements: DEFAULT_MAX_STATEMENTS,
+        }
+    }
+}
+
 /// The gates configuration (`deployclaw.toml`).
 ///
 /// Build it with [`Config::from_toml_str`], or start from [`Config::default`] and set fields
@@ -91,6 +117,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// `[lock_budget]`: the per-statement blocking-lock budget (`lock-time-budget`).
     pub lock_budget: LockBudget,
+    /// `[limits]`: input size limits of the whole gate.
+    pub limits: Limits,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
     /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
@@ -146,6 +174,7 @@ struct RawConfig {
     #[serde(default)]
     rules: RawRules,
     lock_budget: Option<RawLockBudget>,
+    limits: Option<RawLimits>,
     approval: Option<toml::Table>,
     #[serde(default)]
     custom_rules: Vec<Spanned<RawCustomRule>>,
@@ -155,6 +184,12 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawLockBudget {
     max_blocking_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_statements: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +320,22 @@ impl Config {
                     column,
                     key: "lock_budget.max_blocking_ms".into(),
                     message: format!("`{n}` (expected milliseconds, 0 or more)"),
+                })?;
+        }
+        if let Some(limits) = raw.limits
+            && let Some(v) = limits.max_statements
+        {
+            let (line, column) = at(v.span());
+            let n = *v.get_ref();
+            config.limits.max_statements =
+                usize::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                    GatesError::InvalidConfigValue {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        key: "limits.max_statements".into(),
+                        message: format!("`{n}` (expected a number of statements, 1 or more)"),
+                    }
                 })?;
         }
         config.approval = raw.approval;

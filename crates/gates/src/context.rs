@@ -465,10 +465,7 @@ impl<'a> RuleContext<'a> {
     /// The table an index named `index` was created on earlier in this migration, if it was.
     pub fn index_table(&self, index: &QualifiedName, before: usize) -> Option<&QualifiedName> {
         self.state
-            .indexes
-            .iter()
-            .rev()
-            .find(|(i, name, _, _)| *i < before && same_name(name, index))
+            .index_before(index, before)
             .map(|(_, _, table, _)| table)
     }
 
@@ -478,13 +475,7 @@ impl<'a> RuleContext<'a> {
         if self.is_new_table(name, before) {
             return true;
         }
-        let index = self
-            .state
-            .indexes
-            .iter()
-            .rev()
-            .find(|(i, n, _, _)| *i < before && same_name(n, name));
-        match index {
+        match self.state.index_before(name, before) {
             Some((_, _, _, Some(rel))) => {
                 let r = &self.state.relations[*rel];
                 r.created.is_some() && r.alive_at(before)
@@ -513,14 +504,13 @@ impl<'a> RuleContext<'a> {
         before: usize,
     ) -> Option<AddedConstraint> {
         self.state
-            .constraints
-            .iter()
+            .constraints_by_name
+            .get(name)
+            .into_iter()
+            .flatten()
             .rev()
-            .find(|c| {
-                c.added < before
-                    && c.name == name
-                    && self.same_table(&c.table, c.added, table, before)
-            })
+            .map(|&k| &self.state.constraints[k])
+            .find(|c| c.added < before && self.same_table(&c.table, c.added, table, before))
             .map(|c| AddedConstraint {
                 statement: c.added,
                 transaction: c.tx,
@@ -532,12 +522,13 @@ impl<'a> RuleContext<'a> {
     /// (CREATE TABLE, ADD COLUMN or an earlier ALTER COLUMN TYPE), lower-cased SQL.
     pub fn column_type(&self, table: &QualifiedName, column: &str, before: usize) -> Option<&str> {
         self.state
-            .column_types
-            .iter()
+            .column_types_by_column
+            .get(column)
+            .into_iter()
+            .flatten()
             .rev()
-            .find(|(i, t, c, _)| {
-                *i < before && c == column && self.same_table(t, *i, table, before)
-            })
+            .map(|&k| &self.state.column_types[k])
+            .find(|(i, t, _, _)| *i < before && self.same_table(t, *i, table, before))
             .map(|(_, _, _, ty)| ty.as_str())
     }
 
@@ -737,7 +728,6 @@ struct CheckRecord {
 #[derive(Debug)]
 struct ConstraintRecord {
     table: QualifiedName,
-    name: String,
     added: usize,
     tx: usize,
     not_valid: bool,
@@ -756,6 +746,13 @@ struct Analysis {
     constraints: Vec<ConstraintRecord>,
     /// (statement, table, column, type)
     column_types: Vec<(usize, QualifiedName, String, String)>,
+    /// Positions in `indexes`, `constraints` and `column_types` by (unqualified) index name,
+    /// constraint name and column name, in file order: a lookup for one statement reads the
+    /// entries of that name only, so a migration of many statements is not read once per
+    /// statement.
+    indexes_by_name: HashMap<String, Vec<usize>>,
+    constraints_by_name: HashMap<String, Vec<usize>>,
+    column_types_by_column: HashMap<String, Vec<usize>>,
     /// (statement, schema)
     schemas: Vec<(usize, String)>,
     /// (statement, transaction, type)
@@ -796,6 +793,30 @@ impl Analysis {
         idx
     }
 
+    /// The last index named `name` created before statement `before`.
+    fn index_before(
+        &self,
+        name: &QualifiedName,
+        before: usize,
+    ) -> Option<&(usize, QualifiedName, QualifiedName, Option<usize>)> {
+        self.indexes_by_name
+            .get(&name.name)
+            .into_iter()
+            .flatten()
+            .rev()
+            .map(|&k| &self.indexes[k])
+            .find(|(i, n, _, _)| *i < before && same_name(n, name))
+    }
+
+    fn push_column_type(&mut self, i: usize, table: &QualifiedName, column: &str, ty: &str) {
+        self.column_types_by_column
+            .entry(column.to_string())
+            .or_default()
+            .push(self.column_types.len());
+        self.column_types
+            .push((i, table.clone(), column.to_string(), ty.to_string()));
+    }
+
     fn relation_at(&self, name: &QualifiedName, at: usize) -> Option<&Relation> {
         self.relation_index_at(name, at).map(|i| &self.relations[i])
     }
@@ -823,8 +844,7 @@ impl Analysis {
                     self.create(i, table);
                 }
                 for c in columns {
-                    self.column_types
-                        .push((i, table.clone(), c.name.clone(), c.data_type.clone()));
+                    self.push_column_type(i, table, &c.name, &c.data_type);
                 }
                 for c in constraints {
                     self.add_constraint(i, tx, table, c);
@@ -862,15 +882,14 @@ impl Analysis {
                     name: name.clone(),
                 };
                 let rel = self.relation_index_at(table, i);
+                self.indexes_by_name
+                    .entry(name.name.clone())
+                    .or_default()
+                    .push(self.indexes.len());
                 self.indexes.push((i, name, table.clone(), rel));
             }
             O::AddColumn { table, column, .. } => {
-                self.column_types.push((
-                    i,
-                    table.clone(),
-                    column.name.clone(),
-                    column.data_type.clone(),
-                ));
+                self.push_column_type(i, table, &column.name, &column.data_type);
                 if let Some(expr) = &column.check {
                     self.checks.push(CheckRecord {
                         table: table.clone(),
@@ -887,10 +906,7 @@ impl Analysis {
                 column,
                 new_type,
                 ..
-            } => {
-                self.column_types
-                    .push((i, table.clone(), column.clone(), new_type.clone()));
-            }
+            } => self.push_column_type(i, table, column, new_type),
             O::AddConstraint { table, constraint } => self.add_constraint(i, tx, table, constraint),
             O::ValidateConstraint { table, name } => {
                 for c in self.checks.iter_mut() {
@@ -932,9 +948,12 @@ impl Analysis {
         c: &migration_parser::ConstraintDef,
     ) {
         if let Some(name) = &c.name {
+            self.constraints_by_name
+                .entry(name.clone())
+                .or_default()
+                .push(self.constraints.len());
             self.constraints.push(ConstraintRecord {
                 table: table.clone(),
-                name: name.clone(),
                 added: i,
                 tx,
                 not_valid: c.not_valid,

@@ -97,7 +97,8 @@ mod types;
 mod verdict;
 
 pub use config::{
-    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_TENANT_SCHEMA_PATTERN, LockBudget, RulesConfig,
+    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_TENANT_SCHEMA_PATTERN, Limits,
+    LockBudget, RulesConfig,
 };
 pub use context::{AddedConstraint, MAX_STATEMENT_TEXT, RuleContext, mentioned_names, same_name};
 pub use custom::{
@@ -108,7 +109,7 @@ pub use error::GatesError;
 pub use evidence::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
 pub use finding::{Finding, Gate, Location, Severity};
 pub use migration_parser;
-pub use registry::Registry;
+pub use registry::{MAX_FINDINGS_PER_RULE, Registry};
 pub use rule::{GateRule, RuleMeta, RuleScope};
 pub use simulator;
 pub use topology;

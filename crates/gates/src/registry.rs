@@ -147,7 +147,9 @@ impl Registry {
     ///
     /// Applies `[rules] disable`, `[rules.severity]` overrides and inline ignores
     /// (`-- deployclaw:ignore RULE` before a statement, `-- deployclaw:ignore-file RULE`; by name
-    /// or code, or `all`). Findings are sorted by location, then code.
+    /// or code, or `all`). Findings are sorted by location, then code. A rule reports at most
+    /// [`MAX_FINDINGS_PER_RULE`] located findings; the rest are summed up in one finding (at
+    /// the first one left out, with their count, lines and worst severity).
     pub fn lint(&self, migration: &Migration, config: &Config) -> Vec<Finding> {
         self.lint_with(&RuleContext::new(migration, config))
     }
@@ -175,6 +177,8 @@ impl Registry {
                 continue;
             }
             let severity = config.severity_override(&meta);
+            let mut kept = 0usize;
+            let mut omitted: Option<Omitted> = None;
             for mut f in rule.check(ctx) {
                 let stmt = f
                     .location
@@ -186,8 +190,14 @@ impl Registry {
                 if let Some(s) = severity {
                     f.severity = s;
                 }
-                findings.push(f);
+                if kept < MAX_FINDINGS_PER_RULE || f.location.is_none() {
+                    kept += 1;
+                    findings.push(f);
+                } else {
+                    omitted.get_or_insert_with(|| Omitted::first(&f)).add(&f);
+                }
             }
+            findings.extend(omitted.map(|o| o.finding(&meta)));
         }
         findings.sort_by(|a, b| {
             let key = |f: &Finding| {
@@ -199,6 +209,56 @@ impl Registry {
             key(a).cmp(&key(b)).then_with(|| a.code.cmp(&b.code))
         });
         findings
+    }
+}
+
+/// Located findings one rule reports for one migration (and shard) before the rest are
+/// summed up in a single finding: a file of 700,000 `CREATE INDEX` statements would otherwise
+/// carry 700,000 copies of the same finding per rule into memory, every rendering and every
+/// shard of a report.
+pub const MAX_FINDINGS_PER_RULE: usize = 1_000;
+
+/// The findings of a rule past [`MAX_FINDINGS_PER_RULE`], summed up.
+struct Omitted {
+    first: Finding,
+    count: usize,
+    last_line: u32,
+    severity: crate::Severity,
+}
+
+impl Omitted {
+    fn first(f: &Finding) -> Omitted {
+        Omitted {
+            first: f.clone(),
+            count: 0,
+            last_line: 0,
+            severity: f.severity,
+        }
+    }
+
+    fn add(&mut self, f: &Finding) {
+        self.count += 1;
+        self.severity = self.severity.max(f.severity);
+        if let Some(l) = &f.location {
+            self.last_line = self.last_line.max(l.line);
+        }
+    }
+
+    /// One finding at the first omitted one's place, with the worst omitted severity.
+    fn finding(self, meta: &RuleMeta<'_>) -> Finding {
+        let first_line = self.first.location.as_ref().map_or(0, |l| l.line);
+        let mut f = self.first;
+        f.severity = self.severity;
+        f.evidence = None;
+        f.help = Some(format!(
+            "Fix the statements listed, then run the check again to see the next ones, or silence the rule for this file with `-- deployclaw:ignore-file {}`",
+            meta.name
+        ));
+        f.message = format!(
+            "{} more `{}` findings (lines {first_line} to {}) are not listed: only the first {MAX_FINDINGS_PER_RULE} of a rule are reported per file, so output and memory stay bounded; the first of them: {}",
+            self.count, meta.name, self.last_line, f.message
+        );
+        f
     }
 }
 

@@ -200,3 +200,20 @@ fn disable_and_severity_overrides_apply_to_lint() {
         "override by code keeps the rule: {got:?}"
     );
 }
+
+#[test]
+fn limits_max_statements_is_read_and_checked() {
+    assert_eq!(
+        Config::default().limits.max_statements,
+        gates::DEFAULT_MAX_STATEMENTS
+    );
+    let c = Config::from_toml_str("d.toml", "[limits]\nmax_statements = 250000\n").unwrap();
+    assert_eq!(c.limits.max_statements, 250_000);
+    let err = Config::from_toml_str("d.toml", "[limits]\nmax_statements = 0\n").unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"d.toml:2:18: invalid value for `limits.max_statements`: `0` (expected a number of statements, 1 or more)");
+    let err = Config::from_toml_str("d.toml", "[limits]\nmax_statement = 5\n").unwrap_err();
+    assert!(
+        matches!(&err, GatesError::UnknownConfigKey { key, line: 2, .. } if key == "max_statement"),
+        "{err}"
+    );
+}

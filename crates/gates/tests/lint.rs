@@ -370,3 +370,34 @@ fn uncommitted_transaction_handles_every_end_form_and_wrap_file() {
     let c = Config::from_toml_str("d.toml", "transaction_mode = \"wrap-file\"\n").unwrap();
     assert!(lint_with(open, &c).is_empty());
 }
+
+#[test]
+fn findings_past_the_per_rule_limit_are_summed_up_in_one() {
+    let n = gates::MAX_FINDINGS_PER_RULE + 500;
+    let mut sql = String::from("SET lock_timeout = '2s';\n");
+    for i in 0..n {
+        sql.push_str(&format!("CREATE INDEX IF NOT EXISTS i{i} ON orders (a);\n"));
+    }
+    let f = lint(&sql);
+    let of_rule: Vec<&Finding> = f
+        .iter()
+        .filter(|f| f.rule == "require-concurrent-index")
+        .collect();
+    // The first MAX listed one by one, then one finding for the other 500.
+    assert_eq!(of_rule.len(), gates::MAX_FINDINGS_PER_RULE + 1);
+    let last = of_rule[gates::MAX_FINDINGS_PER_RULE];
+    assert_eq!(last.severity, Severity::Yellow);
+    // Statement 1,001 of the rule is on line 1,002 (after the SET).
+    let first_omitted = gates::MAX_FINDINGS_PER_RULE as u32 + 2;
+    assert_eq!(last.location.as_ref().unwrap().line, first_omitted);
+    assert!(
+        last.message.starts_with(&format!(
+            "500 more `require-concurrent-index` findings (lines {first_omitted} to {}) are not listed",
+            n + 1
+        )),
+        "{}",
+        last.message
+    );
+    // The listed ones are the first, in file order.
+    assert_eq!(of_rule[0].location.as_ref().unwrap().line, 2);
+}

@@ -99,6 +99,31 @@ pub enum ParseError {
         /// What is wrong.
         message: String,
     },
+    /// The file has more statements than the caller's limit ([`parse_limited`]); reading
+    /// stopped at the first statement over it, so memory holds at most `limit` statements.
+    #[error(
+        "{file}:{line}:{column}: too many statements: {about}{total} in the file, over the limit of {limit} (statement {n} starts here)",
+        about = if *exact { "" } else { "about " },
+        total = thousands(*total),
+        limit = thousands(*limit),
+        n = thousands(limit + 1)
+    )]
+    TooManyStatements {
+        /// The file.
+        file: String,
+        /// Line of the first statement over the limit.
+        line: u32,
+        /// Column of the first statement over the limit.
+        column: u32,
+        /// The limit.
+        limit: usize,
+        /// Statements in the file, at least `limit + 1`: exact when the whole file was read
+        /// (`exact`), else counted from the statement boundaries without parsing (trailing
+        /// comments or a stray `;` count as one, so it can be a few too many).
+        total: usize,
+        /// Whether `total` is exact.
+        exact: bool,
+    },
     /// The input looks binary (contains NUL bytes).
     #[error("{file}: binary data, not SQL (NUL byte at line {line}, column {column})")]
     Binary {
@@ -119,6 +144,43 @@ pub fn parse(file: &str, source: &str, options: &ParseOptions) -> Result<Migrati
     parse::parse(file, source, options)
 }
 
+/// `1234567` as `1,234,567`, for messages.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// [`parse`], but fail with [`ParseError::TooManyStatements`] as soon as the file turns out to
+/// have more than `max_statements` statements, before parsing the rest: memory and time stay
+/// bounded by the limit, not by the file. For callers whose cost grows with every statement
+/// (a rehearsal and a report line per statement and shard).
+pub fn parse_limited(
+    file: &str,
+    source: &str,
+    options: &ParseOptions,
+    max_statements: usize,
+) -> Result<Migration, ParseError> {
+    parse::parse_limited(file, source, options, max_statements)
+}
+
+/// [`parse_bytes`] with the statement limit of [`parse_limited`].
+pub fn parse_bytes_limited(
+    file: &str,
+    bytes: &[u8],
+    options: &ParseOptions,
+    max_statements: usize,
+) -> Result<Migration, ParseError> {
+    let text = checked_text(file, bytes)?;
+    parse_limited(file, text, options, max_statements)
+}
+
 /// The two ways the parser can read a file, for tests and fuzzing that check they agree. Not
 /// part of the stable API.
 #[doc(hidden)]
@@ -132,7 +194,7 @@ pub mod reference {
         source: &str,
         options: &ParseOptions,
     ) -> Result<Migration, ParseError> {
-        parse_with(file, source, options, Strategy::Whole).map(|m| m.expect("whole parses"))
+        parse_with(file, source, options, Strategy::Whole, None).map(|m| m.expect("whole parses"))
     }
 
     /// Statement by statement only; `Ok(None)` when the statement boundaries found without
@@ -143,7 +205,7 @@ pub mod reference {
         source: &str,
         options: &ParseOptions,
     ) -> Result<Option<Migration>, ParseError> {
-        parse_with(file, source, options, Strategy::SlicedOnly)
+        parse_with(file, source, options, Strategy::SlicedOnly, None)
     }
 }
 
@@ -159,6 +221,11 @@ pub fn parse_bytes(
     bytes: &[u8],
     options: &ParseOptions,
 ) -> Result<Migration, ParseError> {
+    parse(file, checked_text(file, bytes)?, options)
+}
+
+/// The bytes as text: an error at the first NUL byte or invalid UTF-8.
+fn checked_text<'b>(file: &str, bytes: &'b [u8]) -> Result<&'b str, ParseError> {
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         let (line, column) = split::location_of_bytes(bytes, pos);
         return Err(ParseError::Binary {
@@ -168,7 +235,7 @@ pub fn parse_bytes(
         });
     }
     match std::str::from_utf8(bytes) {
-        Ok(s) => parse(file, s, options),
+        Ok(s) => Ok(s),
         Err(e) => {
             let (line, column) = split::location_of_bytes(bytes, e.valid_up_to());
             Err(ParseError::NotUtf8 {

@@ -271,7 +271,18 @@ pub(crate) fn parse(
     source: &str,
     options: &ParseOptions,
 ) -> Result<Migration, ParseError> {
-    parse_with(file, source, options, Strategy::Auto).map(|m| m.expect("auto always parses"))
+    parse_with(file, source, options, Strategy::Auto, None).map(|m| m.expect("auto always parses"))
+}
+
+/// See [`crate::parse_limited`].
+pub(crate) fn parse_limited(
+    file: &str,
+    source: &str,
+    options: &ParseOptions,
+    max_statements: usize,
+) -> Result<Migration, ParseError> {
+    parse_with(file, source, options, Strategy::Auto, Some(max_statements))
+        .map(|m| m.expect("auto always parses"))
 }
 
 pub(crate) fn parse_with(
@@ -279,15 +290,16 @@ pub(crate) fn parse_with(
     source: &str,
     options: &ParseOptions,
     strategy: Strategy,
+    limit: Option<usize>,
 ) -> Result<Option<Migration>, ParseError> {
     let sliced = match strategy {
         Strategy::Whole => None,
-        _ => parse_sliced(file, source)?,
+        _ => parse_sliced(file, source, limit)?,
     };
     let (mut statements, ignores) = match (sliced, strategy) {
         (Some(done), _) => done,
         (None, Strategy::SlicedOnly) => return Ok(None),
-        (None, _) => parse_whole(file, source)?,
+        (None, _) => parse_whole(file, source, limit)?,
     };
     for st in statements.iter_mut() {
         st.ignored_rules = ignored_for(&ignores, u64::from(st.span.line), st.span.start);
@@ -304,9 +316,20 @@ pub(crate) fn parse_with(
 
 /// The whole file tokenized at once, then split: the reference behaviour, used when the
 /// statement-by-statement path cannot vouch for its boundaries.
-fn parse_whole(file: &str, source: &str) -> Result<(Vec<Statement>, Ignores), ParseError> {
+fn parse_whole(
+    file: &str,
+    source: &str,
+    limit: Option<usize>,
+) -> Result<(Vec<Statement>, Ignores), ParseError> {
     let toks = split::tokenize(file, source)?;
     let raws = split::split(&toks);
+    if let Some(limit) = limit
+        && let Some(over) = raws.get(limit)
+    {
+        let t = &toks.tokens[over.first];
+        let (line, column) = (t.span.start.line, t.span.start.column);
+        return Err(too_many(file, limit, (raws.len(), true), line, column));
+    }
     let mut ignores = Ignores::new();
     ignores.collect(&toks);
     let statements = raws
@@ -321,11 +344,34 @@ fn parse_whole(file: &str, source: &str) -> Result<(Vec<Statement>, Ignores), Pa
 /// alone, and [`split::split`] on its tokens must find exactly the one statement the guess
 /// promised. `Ok(None)` when any slice disagrees (the caller then tokenizes the whole file);
 /// `Err` only for a tokenizer error in the last slice, which is the first error of the file.
-fn parse_sliced(file: &str, source: &str) -> Result<Option<(Vec<Statement>, Ignores)>, ParseError> {
+fn parse_sliced(
+    file: &str,
+    source: &str,
+    limit: Option<usize>,
+) -> Result<Option<(Vec<Statement>, Ignores)>, ParseError> {
     let (text, mut base) = split::after_bom(source);
     let mut ignores = Ignores::new();
-    let mut statements = Vec::new();
-    for sl in crate::slices::slices(text) {
+    let all = crate::slices::slices(text);
+    // A slice holds at most one statement: no reallocation (and no doubled peak) while reading.
+    let mut statements: Vec<Statement> = Vec::with_capacity(
+        limit
+            .map_or(all.len(), |n| n.min(all.len()))
+            .saturating_add(1),
+    );
+    for (k, sl) in all.iter().copied().enumerate() {
+        if let Some(limit) = limit
+            && let Some(over) = statements.get(limit)
+        {
+            // Stop here: memory holds `limit` statements, not the file's. The total is the
+            // statements read plus one per slice left (a slice holds at most one statement).
+            let (line, column) = (u64::from(over.span.line), u64::from(over.span.column));
+            // A whitespace-only end of the file is a slice without a statement.
+            let blank_end = all
+                .last()
+                .is_some_and(|l| l.ends == SliceEnd::Eof && text[l.start..l.end].trim().is_empty());
+            let about = statements.len() + (all.len() - k) - usize::from(blank_end);
+            return Err(too_many(file, limit, (about, false), line, column));
+        }
         let piece = &text[sl.start..sl.end];
         if sl.ends != SliceEnd::Eof && sl.tokens > MAX_ANALYSED_TOKENS {
             match too_large(
@@ -370,7 +416,39 @@ fn parse_sliced(file: &str, source: &str) -> Result<Option<(Vec<Statement>, Igno
         }
         base = base.after(piece);
     }
+    if let Some(limit) = limit
+        && let Some(over) = statements.get(limit)
+    {
+        let (line, column) = (u64::from(over.span.line), u64::from(over.span.column));
+        return Err(too_many(
+            file,
+            limit,
+            (statements.len(), true),
+            line,
+            column,
+        ));
+    }
     Ok(Some((statements, ignores)))
+}
+
+/// [`ParseError::TooManyStatements`]: the statement at `line`:`column` is number `limit + 1`;
+/// `total` is the file's statement count and whether it is exact (else an upper bound: reading
+/// stopped early).
+fn too_many(
+    file: &str,
+    limit: usize,
+    (total, exact): (usize, bool),
+    line: u64,
+    column: u64,
+) -> ParseError {
+    ParseError::TooManyStatements {
+        file: file.to_string(),
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
+        limit,
+        total: total.max(limit + 1),
+        exact,
+    }
 }
 
 /// Whether every token after `k` is whitespace or a comment.
@@ -514,6 +592,10 @@ fn statement(source: &str, toks: &Tokens, raw: &RawStatement, index: usize) -> S
     } else {
         analyze(&toks.tokens[raw.first..=raw.last], (line, column))
     };
+    // A `Vec` grows to 4 elements on its first push: 1.2 KB for the usual single operation,
+    // the largest part of a small statement's memory in a file of hundreds of thousands.
+    let mut operations = operations;
+    operations.shrink_to_fit();
     Statement {
         index,
         span,

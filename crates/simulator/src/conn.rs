@@ -19,7 +19,7 @@ pub fn connect_options(
         .with_database(database)
         .to_connect_options()?
         .application_name(APPLICATION_NAME)
-        .statement_cache_capacity(0)
+        .statement_cache_capacity(STATEMENT_CACHE)
         .disable_statement_logging())
 }
 
@@ -38,6 +38,16 @@ pub fn shadow_connect_options(
         o
     })
 }
+
+/// Prepared statements sqlx keeps per connection (it closes the least recently used one
+/// beyond that). Not 0: with the cache disabled sqlx still prepares every persistent query as
+/// a *named* statement and never closes it, so the server backend kept one plan (~27 KB) per
+/// query for the connection's life — a rehearsal of 100,000 statements (four catalog
+/// queries each) grew its shadow backend past 7 GB, and a pooled probe connection grew on
+/// every shard it served. A small cache bounds that and reuses the plans of the constant
+/// catalog queries, as `plan_cache_mode = force_generic_plan` in the probes intends.
+/// Statements of the migration itself are never prepared as named statements.
+pub const STATEMENT_CACHE: usize = 32;
 
 /// A printable form of the connection: never with a password.
 pub fn redacted(spec: &ConnectionSpec, database: &str) -> String {

@@ -115,6 +115,11 @@ pub struct ValidateArgs {
     /// Validity of the approval token, in hours.
     #[arg(long, default_value_t = 24)]
     pub token_hours: i64,
+    /// Refuse a migration of more statements than this (exit 3) [default: `[limits]
+    /// max_statements` of the config, else 10000]. Every statement is rehearsed and reported
+    /// on every shard, so time and memory grow with it; `deployclaw lint` has no limit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_statements: Option<u64>,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -284,6 +289,18 @@ pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The message of an error reading the migration, with what to do about a statement limit.
+fn input_error_message(e: &PipelineError) -> String {
+    match e {
+        PipelineError::Parse(migration_parser::ParseError::TooManyStatements { .. }) => format!(
+            "{e}\n  validate-migration rehearses and reports every statement on every shard, so its time and \
+             memory grow with each one.\n  Split the migration, or raise the limit with --max-statements N or \
+             `[limits] max_statements = N` in deployclaw.toml; `deployclaw lint` checks files of any size."
+        ),
+        e => e.to_string(),
+    }
+}
+
 fn pipeline_exit(e: &PipelineError) -> i32 {
     match e {
         PipelineError::Cancelled => 130,
@@ -352,6 +369,15 @@ async fn run_async(a: ValidateArgs) -> i32 {
         Some(Err(code)) => return code,
         None => None,
     };
+    if let Some(n) = a.max_statements {
+        config.limits.max_statements = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    // The migration is read (up to the statement limit) before any shard is contacted: an
+    // input that is too large, binary or unterminated is an input error, never the fleet's.
+    if let Err(e) = deployclaw::pipeline::load_migration_for_gate(&a.sql_file, &config) {
+        eprintln!("deployclaw: {}", input_error_message(&e));
+        return pipeline_exit(&e);
+    }
     // Fleet.
     let target = match (&a.target_db, &a.topology) {
         (_, Some(t)) => FleetTarget::Topology(t.clone()),
@@ -439,7 +465,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     let mut report = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("deployclaw: {e}");
+            eprintln!("deployclaw: {}", input_error_message(&e));
             return pipeline_exit(&e);
         }
     };
