@@ -79,8 +79,23 @@ pub fn fleet(pgs: &[&EphemeralPg], shards: &[(usize, &str, &str)]) -> Fleet {
     Fleet { instances, shards }
 }
 
-/// Sessions other than our own checker on the cluster, opened by the simulator.
+/// Sessions other than our own checker on the cluster, opened by the simulator. A session the
+/// simulator closed may still be listed for a moment while its backend exits (longer on a loaded
+/// machine), so this waits, bounded, for the list to empty: a session that is really left open
+/// stays in it.
 pub async fn leftover_sessions(pg: &EphemeralPg) -> Vec<String> {
+    let mut left = sessions(pg).await;
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = sessions(pg).await;
+    }
+    left
+}
+
+async fn sessions(pg: &EphemeralPg) -> Vec<String> {
     let mut c = conn(pg, "postgres").await;
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT coalesce(datname, ''), coalesce(application_name, ''), coalesce(state, '')
