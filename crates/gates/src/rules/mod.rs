@@ -175,21 +175,10 @@ pub(crate) fn lock_phrase(mode: LockMode, relation: &dyn Display) -> String {
     )
 }
 
-/// An identifier as it must be written in SQL: bare when it is a plain lower-case name,
-/// double-quoted (with `"` doubled) otherwise.
+/// An identifier as it must be written in SQL, quoted exactly when PostgreSQL's `quote_ident`
+/// would (the one quoting module, `migration_parser::pg_quote`).
 pub(crate) fn ident(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !RESERVED.contains(&s);
-    if plain {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
+    migration_parser::pg_quote::quote_ident_minimal(s)
 }
 
 /// A qualified name as SQL.
@@ -199,63 +188,6 @@ pub(crate) fn qname(q: &QualifiedName) -> String {
         None => ident(&q.name),
     }
 }
-
-const RESERVED: &[&str] = &[
-    "all",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "both",
-    "case",
-    "check",
-    "collate",
-    "column",
-    "constraint",
-    "create",
-    "default",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "except",
-    "false",
-    "for",
-    "foreign",
-    "from",
-    "grant",
-    "group",
-    "having",
-    "in",
-    "into",
-    "is",
-    "join",
-    "key",
-    "limit",
-    "not",
-    "null",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "primary",
-    "references",
-    "select",
-    "table",
-    "then",
-    "to",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "when",
-    "where",
-    "with",
-];
 
 /// Insert `word` after the first occurrence of the keyword `after` in `sql`
 /// (case-insensitive, whole word), e.g. `CONCURRENTLY` after `INDEX`.
