@@ -43,7 +43,7 @@
 
 use migration_parser::{
     CallContext, FunctionCall, Migration, Operation, QualifiedName, SqlRefs, Statement,
-    StatementKind, TxControl, judge_call, statement_refs,
+    StatementKind, TxControl, judge_call, same_relation, statement_refs,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
@@ -94,6 +94,7 @@ async fn classify_in(
     )
     .fetch_all(&mut *conn)
     .await?;
+    let replaced = existing_functions(conn, migration).await?;
     let mut out = Vec::new();
     for st in &migration.statements {
         if !sent_in_place(st) {
@@ -127,9 +128,18 @@ async fn classify_in(
                     backticked(&event_triggers)
                 ));
             }
+            let code = defined_code(migration, st.index, &replaced);
+            if let Some((line, what)) = &code.opaque {
+                reasons.push(format!(
+                    "the migration {what} at line {line}, which this statement may run without naming it"
+                ));
+            }
             match refs_of(st) {
                 Err(why) => reasons.push(why),
-                Ok(refs) => reasons.extend(shard_reasons(conn, migration, st, &refs).await?),
+                Ok(refs) => {
+                    reasons.extend(code.calls_reasons(&refs));
+                    reasons.extend(shard_reasons(conn, migration, st, &refs).await?);
+                }
             }
         }
         if !reasons.is_empty() {
@@ -324,7 +334,29 @@ async fn shard_reasons(
             // The written table is not typed: every relation the statement names counts.
             targets.extend(refs.relations.iter());
         }
+        // A new table copies the defaults, identities or triggers of the tables it is made
+        // from (`LIKE`, `INHERITS`, `PARTITION OF`), and an attached partition fires its new
+        // parent's triggers: those tables, which exist on the shard, are judged too.
+        let copied = tables_copied_before(migration, st.index);
+        let sources: Vec<QualifiedName> = targets
+            .iter()
+            .flat_map(|t| {
+                let direct: Vec<&QualifiedName> = copied
+                    .iter()
+                    .filter(|(new, _)| same_relation(new, t))
+                    .map(|(_, src)| src)
+                    .collect();
+                // Renamed since: every table a new table was made from counts.
+                if direct.is_empty() && migration.table_created_before(t, st.index) {
+                    copied.iter().map(|(_, src)| src).collect()
+                } else {
+                    direct
+                }
+            })
+            .cloned()
+            .collect();
         targets.retain(|t| !migration.table_created_before(t, st.index));
+        targets.extend(sources.iter());
         if let Some(line) = trigger_created_before(migration, st.index) {
             reasons.push(format!(
                 "the migration creates or enables a trigger or rule at line {line}, which this statement could fire"
@@ -355,6 +387,132 @@ fn op_targets(op: &Operation) -> Vec<&QualifiedName> {
         Operation::Truncate { tables, .. } => tables.iter().collect(),
         _ => Vec::new(),
     }
+}
+
+/// `(table, source)`: the statements before `index` make `table` copy the defaults,
+/// identities or triggers of `source` (a new table made `LIKE`, `INHERITS` or `PARTITION OF`
+/// it; a partition attached to it).
+fn tables_copied_before(
+    migration: &Migration,
+    index: usize,
+) -> Vec<(QualifiedName, QualifiedName)> {
+    let mut out = Vec::new();
+    for s in &migration.statements[..index.min(migration.statements.len())] {
+        for op in &s.operations {
+            match op {
+                Operation::CreateTable { table, .. } => out.extend(
+                    migration_parser::table_sources(&s.sql)
+                        .into_iter()
+                        .map(|src| (table.clone(), src)),
+                ),
+                Operation::AttachPartition { table, partition } => {
+                    out.push((partition.clone(), table.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Code the migration defines before a statement: the shard's catalog, which the statements
+/// are classified on, does not show it yet.
+#[derive(Debug, Default)]
+struct DefinedCode {
+    /// Functions and procedures the migration creates, by name, with the line.
+    functions: Vec<(String, u32)>,
+    /// The first change (line, what) to code a statement may run without naming it.
+    opaque: Option<(u32, &'static str)>,
+}
+
+impl DefinedCode {
+    /// Calls of functions the migration creates: their bodies are not checked, whatever
+    /// volatility they declare (an overload in the shard's schema wins over `pg_catalog`'s).
+    fn calls_reasons(&self, refs: &SqlRefs) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &refs.functions {
+            if let Some((_, line)) = self.functions.iter().find(|(n, _)| *n == c.name.name) {
+                out.push(format!(
+                    "it calls `{}`, a function the migration creates at line {line}, whose body is not checked",
+                    c.name
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// What the statements before `index` define. `replaced` names functions that exist on the
+/// shard (a `CREATE OR REPLACE` of one changes what existing defaults, indexes, constraints and
+/// triggers run).
+fn defined_code(migration: &Migration, index: usize, replaced: &[String]) -> DefinedCode {
+    let mut out = DefinedCode::default();
+    for s in &migration.statements[..index.min(migration.statements.len())] {
+        let w = leading_words(&s.sql, 4);
+        let verb = w.first().map(String::as_str).unwrap_or("");
+        let object = w
+            .iter()
+            .skip(1)
+            .map(String::as_str)
+            .find(|x| !matches!(*x, "OR" | "REPLACE"))
+            .unwrap_or("");
+        let created = s.operations.iter().find_map(|op| match op {
+            Operation::CreateFunction { name } => Some(name.name.clone()),
+            _ => None,
+        });
+        let what = match (verb, object) {
+            ("CREATE", "FUNCTION" | "PROCEDURE") => match created {
+                Some(n) if !replaced.contains(&n) => {
+                    out.functions.push((n, s.span.line));
+                    None
+                }
+                Some(_) => Some("replaces an existing function"),
+                None => Some("creates a function it could not parse"),
+            },
+            ("CREATE", "AGGREGATE" | "OPERATOR" | "CAST" | "CONVERSION" | "TRANSFORM") => {
+                Some("creates an aggregate, operator, cast, conversion or transform")
+            }
+            (
+                "ALTER",
+                "FUNCTION" | "PROCEDURE" | "ROUTINE" | "AGGREGATE" | "OPERATOR" | "SCHEMA",
+            ) => Some("changes a function, operator or schema"),
+            _ => {
+                let lower = s.sql.to_ascii_lowercase();
+                (lower.contains("set_config") && lower.contains("search_path"))
+                    .then_some("changes the search path with `set_config`")
+            }
+        };
+        if let (None, Some(what)) = (out.opaque, what) {
+            out.opaque = Some((s.span.line, what));
+        }
+    }
+    out
+}
+
+/// The names of the functions the migration creates (`CREATE [OR REPLACE] FUNCTION`) that
+/// already exist on the shard, in any schema.
+async fn existing_functions(
+    conn: &mut PgConnection,
+    migration: &Migration,
+) -> Result<Vec<String>, sqlx::Error> {
+    let names: Vec<String> = migration
+        .statements
+        .iter()
+        .flat_map(|s| &s.operations)
+        .filter_map(|op| match op {
+            Operation::CreateFunction { name } => Some(name.name.clone()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(names);
+    }
+    sqlx::query_scalar(
+        "SELECT DISTINCT proname::text FROM pg_catalog.pg_proc WHERE proname = ANY ($1::text[]::name[])",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// Line of the last statement before `index` that creates or enables a trigger or rule.

@@ -344,6 +344,9 @@ async fn writes_are_judged_by_the_table_they_reach() {
         "CREATE TABLE fresh (id serial PRIMARY KEY, v int);\nINSERT INTO fresh (v) VALUES (1);",
         "BEGIN;\nALTER TABLE plain ADD COLUMN b int;\nCOMMIT;",
         "CREATE INDEX CONCURRENTLY plain_note_idx ON plain (note);",
+        // A new function is judged only where it is called; a foreign key copies nothing.
+        "CREATE OR REPLACE FUNCTION fresh_fn() RETURNS int LANGUAGE sql AS 'SELECT 1';\nALTER TABLE plain ADD COLUMN extra int;",
+        "CREATE TABLE fresh2 (k int REFERENCES items (id));\nINSERT INTO fresh2 VALUES (1);",
         "DROP INDEX CONCURRENTLY IF EXISTS plain_v_idx;",
     ];
     for sql in allowed {
@@ -469,4 +472,115 @@ ALTER TABLE seen ADD CONSTRAINT lock CHECK (k <> 'lock_timeout' OR v = '500');
         .unwrap();
     assert_eq!(seen, None, "the rehearsal's table survived");
     c.close().await.ok();
+}
+
+/// Code the migration itself defines is not in the shard's catalog when the statements are
+/// classified: a function it creates, replaces or renames, an operator or cast over such a
+/// function, and defaults or triggers a new table copies from an existing one must not let a
+/// later statement reach a sequence (or anything else a rollback does not undo).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_the_migration_defines_is_not_trusted() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", SETUP).await;
+    exec(
+        &pg,
+        "app",
+        "CREATE FUNCTION tenant_ip.stable_f(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1';
+         CREATE TABLE tenant_ip.parted (k int, v int) PARTITION BY RANGE (k);
+         CREATE TRIGGER parted_t BEFORE INSERT ON tenant_ip.parted FOR EACH ROW EXECUTE FUNCTION tenant_ip.audit();",
+    )
+    .await;
+    let evil = "LANGUAGE plpgsql AS $$ BEGIN PERFORM setval('tenant_ip.items_id_seq', 1000); RETURN 1; END $$";
+    let attacks: Vec<(String, &str)> = vec![
+        // An overload in the shard schema wins over pg_catalog's for its argument type.
+        (
+            format!("CREATE FUNCTION lower(int) RETURNS int {evil};\nSELECT lower(1);"),
+            "line 1",
+        ),
+        // A STABLE function of the shard replaced by one that is STABLE only by its word.
+        (
+            format!(
+                "CREATE OR REPLACE FUNCTION stable_f(int) RETURNS int STABLE {evil};\nSELECT stable_f(1);"
+            ),
+            "line 1",
+        ),
+        // A VOLATILE function renamed to an overload of a harmless name.
+        (
+            "ALTER FUNCTION touch(int) RENAME TO lower;\nSELECT lower(1);".to_string(),
+            "line 1",
+        ),
+        // An operator calls its function without naming it.
+        (
+            format!(
+                "CREATE FUNCTION evil(int, int) RETURNS int {evil};\nCREATE OPERATOR ### (LEFTARG = int, RIGHTARG = int, FUNCTION = evil);\nSELECT 1 ### 2;"
+            ),
+            "line 2",
+        ),
+        // A cast too.
+        (
+            format!(
+                "CREATE TYPE mood AS ENUM ('a');\nCREATE FUNCTION evil(int) RETURNS mood LANGUAGE plpgsql AS $$ BEGIN PERFORM setval('tenant_ip.items_id_seq', 1000); RETURN 'a'; END $$;\nCREATE CAST (int AS mood) WITH FUNCTION evil(int);\nSELECT 1::mood;"
+            ),
+            "line 3",
+        ),
+        // A new table copying the serial default of `items`.
+        (
+            "CREATE TABLE copy (LIKE items INCLUDING DEFAULTS);\nINSERT INTO copy (v) VALUES (1);"
+                .to_string(),
+            "nextval",
+        ),
+        // A child inherits the defaults.
+        (
+            "CREATE TABLE kid () INHERITS (items);\nINSERT INTO kid (v) VALUES (1);".to_string(),
+            "nextval",
+        ),
+        // A partition inherits the parent's row triggers.
+        (
+            "CREATE TABLE part1 PARTITION OF parted FOR VALUES FROM (0) TO (10);\nINSERT INTO part1 VALUES (1, 1);"
+                .to_string(),
+            "parted_t",
+        ),
+    ];
+    let mut c = shard_conn(&pg).await;
+    let mut failures = Vec::new();
+    for (sql, why) in &attacks {
+        let r = refusals(&mut c, sql).await;
+        let last = sql.lines().count() as u32;
+        let hit = r
+            .iter()
+            .any(|x| x.line == last && x.reasons.iter().any(|s| s.contains(why)));
+        if !hit {
+            failures.push(format!(
+                "{sql}\n  expected line {last} refused with {why:?}, got {r:#?}"
+            ));
+        }
+    }
+    c.close().await.ok();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    // Through the simulator: the sequence the shadowing overload would reset is untouched.
+    let before = state(&pg, "/nonexistent").await;
+    let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
+    let res = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::InPlace,
+        calibrate: false,
+        ..Default::default()
+    })
+    .run(
+        &migration(&attacks[0].0),
+        &fleet,
+        None,
+        &simulator::NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        state(&pg, "/nonexistent").await,
+        before,
+        "the target changed"
+    );
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.mode, RehearsalMode::Shadow, "{r:#?}");
 }
