@@ -519,9 +519,8 @@ async fn code_the_migration_defines_is_not_trusted() {
         ),
         // A cast too.
         (
-            format!(
-                "CREATE TYPE mood AS ENUM ('a');\nCREATE FUNCTION evil(int) RETURNS mood LANGUAGE plpgsql AS $$ BEGIN PERFORM setval('tenant_ip.items_id_seq', 1000); RETURN 'a'; END $$;\nCREATE CAST (int AS mood) WITH FUNCTION evil(int);\nSELECT 1::mood;"
-            ),
+            "CREATE TYPE mood AS ENUM ('a');\nCREATE FUNCTION evil(int) RETURNS mood LANGUAGE plpgsql AS $$ BEGIN PERFORM setval('tenant_ip.items_id_seq', 1000); RETURN 'a'; END $$;\nCREATE CAST (int AS mood) WITH FUNCTION evil(int);\nSELECT 1::mood;"
+                .to_string(),
             "line 3",
         ),
         // A new table copying the serial default of `items`.
