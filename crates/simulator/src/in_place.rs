@@ -196,6 +196,7 @@ fn keyword_reason(st: &Statement) -> Option<String> {
     let words = leading_words(&st.sql, 6);
     let first = words.first().map(String::as_str).unwrap_or("");
     let fixed = match first {
+        "SET" | "RESET" => return lexing_setting_reason(&words),
         f if DML.contains(&f) || QUERY.contains(&f) || OTHER_ALLOWED.contains(&f) => return None,
         "CREATE" | "ALTER" | "DROP" => return ddl_object_reason(&words),
         f if DDL.contains(&f) => return None,
@@ -227,6 +228,35 @@ fn keyword_reason(st: &Statement) -> Option<String> {
         }
     };
     Some(fixed.to_string())
+}
+
+/// Settings that change how the server reads the text of later statements: with
+/// `standard_conforming_strings` off, `\'` inside a string is a quote, and a client encoding
+/// such as SJIS reads a byte of a multibyte character together with a following `\`. Either
+/// lets a statement call a function the parser (which reads the text as `UTF8` with
+/// standard-conforming strings) did not see. `RESET ALL` returns to the session's defaults,
+/// which may be non-conforming.
+const LEXING_SETTINGS: &[&str] = &[
+    "STANDARD_CONFORMING_STRINGS",
+    "BACKSLASH_QUOTE",
+    "CLIENT_ENCODING",
+    "NAMES",
+    "ALL",
+];
+
+/// Why a `SET`/`RESET` (its first words) may not run in place, if it may not.
+fn lexing_setting_reason(words: &[String]) -> Option<String> {
+    let name = words
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .find(|w| !matches!(*w, "SESSION" | "LOCAL"))?;
+    LEXING_SETTINGS.contains(&name).then(|| {
+        format!(
+            "it changes `{}`, which changes how the server reads later statements: a call the check cannot see could run",
+            name.to_ascii_lowercase()
+        )
+    })
 }
 
 /// `CREATE`/`ALTER`/`DROP` of an object whose change is not confined to the transaction or

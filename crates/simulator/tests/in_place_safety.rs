@@ -583,3 +583,64 @@ async fn code_the_migration_defines_is_not_trusted() {
     let r = res.rehearsals.values().next().unwrap();
     assert_eq!(r.mode, RehearsalMode::Shadow, "{r:#?}");
 }
+
+/// A call hidden from the parser by lexing the migration's text differently than the server:
+/// with `standard_conforming_strings` off, the server reads `\'` inside a string as a quote, so
+/// `setval` below is code to the server and a string to the parser. Neither the migration (a
+/// `SET`) nor the database's default may switch it off for the in-place rehearsal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_hidden_by_string_escapes_does_not_run_in_place() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", SETUP).await;
+    let hidden = "SELECT 'x\\', ' AS a, setval(c.oid, 1000) AS b, ' AS z -- '
+  FROM pg_class c WHERE c.relkind = 'S';
+";
+    let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
+    for (sql, database_default) in [
+        (
+            format!("SET standard_conforming_strings = off;\n{hidden}"),
+            false,
+        ),
+        (format!("SET NAMES 'SJIS';\n{hidden}"), false),
+        (format!("RESET ALL;\n{hidden}"), true),
+        (hidden.to_string(), true),
+    ] {
+        if database_default {
+            exec(
+                &pg,
+                "postgres",
+                "ALTER DATABASE app SET standard_conforming_strings = off",
+            )
+            .await;
+        }
+        let before = state(&pg, "/nonexistent").await;
+        let res = Simulator::new(SimOptions {
+            rehearsal: RehearsalMode::InPlace,
+            calibrate: false,
+            ..Default::default()
+        })
+        .run(
+            &migration(&sql),
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+        let r = res.rehearsals.values().next().unwrap();
+        assert_eq!(
+            state(&pg, "/nonexistent").await,
+            before,
+            "the target changed: {sql}\n{r:#?}"
+        );
+        if sql != hidden {
+            assert_eq!(r.mode, RehearsalMode::Shadow, "{sql}");
+            assert!(
+                r.in_place_refused[0].reasons[0].contains("how the server reads later statements"),
+                "{r:#?}"
+            );
+        }
+    }
+}
