@@ -468,6 +468,9 @@ async fn sql_in_strings_and_settings_are_not_read() {
         "SELECT current_setting('app.jwt_secret') AS s",
         "SELECT setting FROM pg_settings WHERE name = 'app.jwt_secret'",
         "SELECT setconfig::text FROM pg_db_role_setting",
+        // The catalog's name in a Unicode escape.
+        "SELECT rolpassword FROM U&\"pg\\005fauthid\"",
+        "SELECT rolpassword FROM pg_catalog.U&\"pg\\005fauthid\"",
     ] {
         let r = Simulator::new(SimOptions {
             rehearsal: RehearsalMode::Skip,

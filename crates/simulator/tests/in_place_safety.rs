@@ -644,3 +644,55 @@ async fn a_call_hidden_by_string_escapes_does_not_run_in_place() {
         }
     }
 }
+
+/// `TRUNCATE … RESTART IDENTITY` restarts the sequences transactionally: it runs in place and
+/// leaves the target's sequences (a `serial`'s and an identity's) as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_restarts_run_in_place_and_are_rolled_back() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", SETUP).await;
+    exec(
+        &pg,
+        "app",
+        "INSERT INTO tenant_ip.ident (v) VALUES (1), (2)",
+    )
+    .await;
+    let ident = |pg| async move {
+        let mut c = conn(pg, "app").await;
+        let v: (i64, bool) =
+            sqlx::query_as("SELECT last_value, is_called FROM tenant_ip.ident_id_seq")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        c.close().await.ok();
+        v
+    };
+    let before = (state(&pg, "/nonexistent").await, ident(&pg).await);
+    let m = migration("TRUNCATE items, ident RESTART IDENTITY;\n");
+    let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
+    let res = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::InPlace,
+        calibrate: false,
+        ..Default::default()
+    })
+    .run(
+        &m,
+        &fleet,
+        None,
+        &simulator::NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("run");
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.mode, RehearsalMode::InPlace, "{r:#?}");
+    for s in &r.statements {
+        assert_eq!(s.outcome, StatementOutcome::Succeeded, "{s:#?}");
+    }
+    assert_eq!(
+        (state(&pg, "/nonexistent").await, ident(&pg).await),
+        before,
+        "the target changed"
+    );
+}
