@@ -347,6 +347,7 @@ async fn writes_are_judged_by_the_table_they_reach() {
         // A new function is judged only where it is called; a foreign key copies nothing.
         "CREATE OR REPLACE FUNCTION fresh_fn() RETURNS int LANGUAGE sql AS 'SELECT 1';\nALTER TABLE plain ADD COLUMN extra int;",
         "CREATE TABLE fresh2 (k int REFERENCES items (id));\nINSERT INTO fresh2 VALUES (1);",
+        "CREATE TABLE fresh3 (k int REFERENCES plain (k));\nDELETE FROM plain WHERE k = 2;",
         "DROP INDEX CONCURRENTLY IF EXISTS plain_v_idx;",
     ];
     for sql in allowed {
@@ -533,6 +534,18 @@ async fn code_the_migration_defines_is_not_trusted() {
         (
             "CREATE TABLE kid () INHERITS (items);\nINSERT INTO kid (v) VALUES (1);".to_string(),
             "nextval",
+        ),
+        // A foreign key the migration adds makes a delete reach the referencing table: its
+        // ON DELETE SET DEFAULT evaluates the serial default of `items`.
+        (
+            "ALTER TABLE items ADD CONSTRAINT x FOREIGN KEY (id) REFERENCES plain (k) ON DELETE SET DEFAULT NOT VALID;\nDELETE FROM plain WHERE k = 1;"
+                .to_string(),
+            "line 1",
+        ),
+        (
+            "ALTER TABLE child ADD FOREIGN KEY (k) REFERENCES plain (k) ON DELETE CASCADE NOT VALID;\nTRUNCATE plain CASCADE;"
+                .to_string(),
+            "line 1",
         ),
         // A partition inherits the parent's row triggers.
         (
