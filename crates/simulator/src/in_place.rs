@@ -356,6 +356,11 @@ async fn shard_reasons(
             )
         });
     if evaluates_query {
+        if let Some(line) = relations_changed_before(migration, st.index, &refs.relations) {
+            reasons.push(format!(
+                "the migration renames or moves a relation, creates a rule, or creates a view this statement reads at line {line}: what it reads or writes is not what the shard's catalog shows"
+            ));
+        }
         reasons.extend(read_reasons(conn, &refs.relations).await?);
     }
     if writes {
@@ -553,6 +558,38 @@ async fn existing_functions(
     .bind(&names)
     .fetch_all(&mut *conn)
     .await
+}
+
+/// Line of the last statement before `index` that makes a name in `relations` mean something
+/// else than the shard's catalog says: `ALTER … RENAME TO`, `ALTER … SET SCHEMA`, `CREATE
+/// RULE` (`_RETURN` turns a table into a view), or a (non-materialized) view created under
+/// one of the names, whose query would run unchecked.
+fn relations_changed_before(
+    migration: &Migration,
+    index: usize,
+    relations: &[QualifiedName],
+) -> Option<u32> {
+    migration.statements[..index.min(migration.statements.len())]
+        .iter()
+        .rev()
+        .find(|s| {
+            let w = leading_words(&s.sql, usize::MAX);
+            let renames = w.first().is_some_and(|f| f == "ALTER")
+                && w.windows(2).any(|p| {
+                    (p[0] == "RENAME" && p[1] == "TO") || (p[0] == "SET" && p[1] == "SCHEMA")
+                });
+            let rule = w.first().is_some_and(|f| f == "CREATE")
+                && w.iter()
+                    .skip(1)
+                    .find(|x| !matches!(x.as_str(), "OR" | "REPLACE"))
+                    .is_some_and(|x| x == "RULE");
+            let view = s.operations.iter().any(|op| {
+                matches!(op, Operation::CreateView { name, materialized: false, .. }
+                    if relations.iter().any(|r| same_relation(r, name)))
+            });
+            renames || rule || view
+        })
+        .map(|s| s.span.line)
 }
 
 /// Line of the last statement before `index` that adds a foreign key (`REFERENCES`) with an

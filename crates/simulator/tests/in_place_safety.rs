@@ -488,6 +488,7 @@ async fn code_the_migration_defines_is_not_trusted() {
         &pg,
         "app",
         "CREATE FUNCTION tenant_ip.stable_f(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1';
+         CREATE VIEW tenant_ip.v_touch AS SELECT tenant_ip.touch(1) AS t;
          CREATE TABLE tenant_ip.parted (k int, v int) PARTITION BY RANGE (k);
          CREATE TRIGGER parted_t BEFORE INSERT ON tenant_ip.parted FOR EACH ROW EXECUTE FUNCTION tenant_ip.audit();",
     )
@@ -546,6 +547,22 @@ async fn code_the_migration_defines_is_not_trusted() {
             "ALTER TABLE child ADD FOREIGN KEY (k) REFERENCES plain (k) ON DELETE CASCADE NOT VALID;\nTRUNCATE plain CASCADE;"
                 .to_string(),
             "line 1",
+        ),
+        // A view the migration creates over a view of the shard runs that view's functions.
+        (
+            "CREATE VIEW w AS SELECT * FROM v_touch;\nSELECT * FROM w;".to_string(),
+            "line 1",
+        ),
+        // After a swap of names, `plain` is the table with the serial.
+        (
+            "ALTER TABLE plain RENAME TO plain_old;\nALTER TABLE items RENAME TO plain;\nINSERT INTO plain (v) VALUES (1);"
+                .to_string(),
+            "line 2",
+        ),
+        (
+            "CREATE SCHEMA moved;\nALTER TABLE plain SET SCHEMA moved;\nALTER TABLE items SET SCHEMA public;\nALTER TABLE public.items RENAME TO plain;\nINSERT INTO plain (v) VALUES (1);"
+                .to_string(),
+            "line 4",
         ),
         // A partition inherits the parent's row triggers.
         (
