@@ -562,8 +562,10 @@ async fn existing_functions(
 
 /// Line of the last statement before `index` that makes a name in `relations` mean something
 /// else than the shard's catalog says: `ALTER … RENAME TO`, `ALTER … SET SCHEMA`, `CREATE
-/// RULE` (`_RETURN` turns a table into a view), or a (non-materialized) view created under
-/// one of the names, whose query would run unchecked.
+/// RULE` (`_RETURN` turns a table into a view), `CREATE FOREIGN TABLE` (file_fdw's `program`
+/// runs a command when read; a foreign partition is read with its parent), `ATTACH
+/// PARTITION`/`INHERIT`, or a (non-materialized) view created under one of the names, whose
+/// query would run unchecked.
 fn relations_changed_before(
     migration: &Migration,
     index: usize,
@@ -578,16 +580,21 @@ fn relations_changed_before(
                 && w.windows(2).any(|p| {
                     (p[0] == "RENAME" && p[1] == "TO") || (p[0] == "SET" && p[1] == "SCHEMA")
                 });
-            let rule = w.first().is_some_and(|f| f == "CREATE")
+            let created = w.first().is_some_and(|f| f == "CREATE")
                 && w.iter()
                     .skip(1)
                     .find(|x| !matches!(x.as_str(), "OR" | "REPLACE"))
-                    .is_some_and(|x| x == "RULE");
+                    .is_some_and(|x| x == "RULE" || x == "FOREIGN");
+            // A partition or child is read with its parent (it may be a foreign table).
+            let attaches = w.first().is_some_and(|f| f == "ALTER")
+                && w.windows(2).any(|p| {
+                    (p[0] == "ATTACH" && p[1] == "PARTITION") || (p[1] == "INHERIT" && p[0] != "NO")
+                });
             let view = s.operations.iter().any(|op| {
                 matches!(op, Operation::CreateView { name, materialized: false, .. }
                     if relations.iter().any(|r| same_relation(r, name)))
             });
-            renames || rule || view
+            renames || created || attaches || view
         })
         .map(|s| s.span.line)
 }
@@ -661,7 +668,7 @@ fn regclass_text(q: &QualifiedName) -> String {
 }
 
 /// Views (other than the system catalogs' own) and foreign tables among the relations a
-/// query reads.
+/// query reads, their partitions and inheritance children included.
 async fn read_reasons(
     conn: &mut PgConnection,
     relations: &[QualifiedName],
@@ -670,10 +677,15 @@ async fn read_reasons(
         return Ok(Vec::new());
     }
     let names: Vec<String> = relations.iter().map(regclass_text).collect();
+    // Partitions and inheritance children are read with their parent.
     let rows = sqlx::query(
-        "SELECT DISTINCT format('%I.%I', n.nspname, c.relname) AS rel, c.relkind::text AS kind
-           FROM unnest($1::text[]) AS w(n)
-           JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(w.n)
+        "WITH RECURSIVE reach(oid) AS (
+           SELECT pg_catalog.to_regclass(w.n) FROM unnest($1::text[]) AS w(n)
+           UNION
+           SELECT i.inhrelid FROM reach r JOIN pg_catalog.pg_inherits i ON i.inhparent = r.oid)
+         SELECT DISTINCT format('%I.%I', n.nspname, c.relname) AS rel, c.relkind::text AS kind
+           FROM reach
+           JOIN pg_catalog.pg_class c ON c.oid = reach.oid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'f'
              OR (c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema'))

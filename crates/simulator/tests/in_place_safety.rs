@@ -489,6 +489,11 @@ async fn code_the_migration_defines_is_not_trusted() {
         "app",
         "CREATE FUNCTION tenant_ip.stable_f(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1';
          CREATE VIEW tenant_ip.v_touch AS SELECT tenant_ip.touch(1) AS t;
+         CREATE EXTENSION file_fdw;
+         CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+         CREATE TABLE tenant_ip.logs (x text) PARTITION BY LIST (x);
+         CREATE FOREIGN TABLE tenant_ip.logs_f PARTITION OF tenant_ip.logs FOR VALUES IN ('a')
+           SERVER files OPTIONS (program 'true');
          CREATE TABLE tenant_ip.parted (k int, v int) PARTITION BY RANGE (k);
          CREATE TRIGGER parted_t BEFORE INSERT ON tenant_ip.parted FOR EACH ROW EXECUTE FUNCTION tenant_ip.audit();",
     )
@@ -563,6 +568,19 @@ async fn code_the_migration_defines_is_not_trusted() {
             "CREATE SCHEMA moved;\nALTER TABLE plain SET SCHEMA moved;\nALTER TABLE items SET SCHEMA public;\nALTER TABLE public.items RENAME TO plain;\nINSERT INTO plain (v) VALUES (1);"
                 .to_string(),
             "line 4",
+        ),
+        // A foreign table the migration creates runs a program when read (file_fdw).
+        (
+            "CREATE FOREIGN TABLE f (x text) SERVER files OPTIONS (program 'true');\nSELECT * FROM f;"
+                .to_string(),
+            "line 1",
+        ),
+        // A foreign partition of the shard is read with its parent.
+        ("SELECT count(*) FROM logs;".to_string(), "`tenant_ip.logs_f`"),
+        (
+            "CREATE TABLE p2 (k int, v int);\nALTER TABLE parted ATTACH PARTITION p2 FOR VALUES FROM (0) TO (10);\nSELECT * FROM parted;"
+                .to_string(),
+            "line 2",
         ),
         // A partition inherits the parent's row triggers.
         (
