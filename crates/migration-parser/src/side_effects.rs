@@ -323,12 +323,17 @@ const CREDENTIAL_RELATIONS: &[&str] = &[
     "pg_db_role_setting",
 ];
 
+/// `information_schema` views that show user mappings' options (`password` among them).
+const INFORMATION_SCHEMA_CREDENTIAL_RELATIONS: &[&str] =
+    &["user_mapping_options", "_pg_user_mappings"];
+
 /// Views of extensions with other sessions' SQL text, refused in any schema (an extension
 /// installs them where it is created).
 const EXTENSION_CREDENTIAL_RELATIONS: &[&str] = &["pg_stat_statements"];
 
-/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`), or an
-/// extension view with other sessions' SQL text (any schema).
+/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`; an
+/// `information_schema` view of user mappings), or an extension view with other sessions' SQL
+/// text (any schema).
 ///
 /// ```
 /// use migration_parser::{QualifiedName, credential_relation};
@@ -338,6 +343,11 @@ const EXTENSION_CREDENTIAL_RELATIONS: &[&str] = &["pg_stat_statements"];
 pub fn credential_relation(r: &QualifiedName) -> bool {
     (r.schema.as_deref().is_none_or(|s| s == "pg_catalog")
         && CREDENTIAL_RELATIONS.contains(&r.name.as_str()))
+        || (r
+            .schema
+            .as_deref()
+            .is_none_or(|s| s == "information_schema")
+            && INFORMATION_SCHEMA_CREDENTIAL_RELATIONS.contains(&r.name.as_str()))
         || EXTENSION_CREDENTIAL_RELATIONS.contains(&r.name.as_str())
 }
 

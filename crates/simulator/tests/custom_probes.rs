@@ -457,6 +457,9 @@ async fn sql_in_strings_and_settings_are_not_read() {
         &pg,
         "app",
         "CREATE EXTENSION tablefunc;
+         CREATE EXTENSION postgres_fdw;
+         CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw;
+         CREATE USER MAPPING FOR postgres SERVER remote OPTIONS (user 'x', password 'hunter2-mapping');
          CREATE ROLE victim LOGIN PASSWORD 'hunter2-secret';
          ALTER DATABASE app SET app.jwt_secret = 'jwt-hunter2-secret';",
     )
@@ -468,6 +471,9 @@ async fn sql_in_strings_and_settings_are_not_read() {
         "SELECT current_setting('app.jwt_secret') AS s",
         "SELECT setting FROM pg_settings WHERE name = 'app.jwt_secret'",
         "SELECT setconfig::text FROM pg_db_role_setting",
+        // information_schema shows user mappings' options, passwords included.
+        "SELECT option_value FROM information_schema.user_mapping_options",
+        "SELECT umoptions::text FROM information_schema._pg_user_mappings",
         // The catalog's name in a Unicode escape.
         "SELECT rolpassword FROM U&\"pg\\005fauthid\"",
         "SELECT rolpassword FROM pg_catalog.U&\"pg\\005fauthid\"",
