@@ -447,7 +447,7 @@ async fn strings_are_read_as_the_check_read_them() {
 /// Functions of common extensions run SQL handed to them as a string (`crosstab`,
 /// `connectby` of `tablefunc`, declared STABLE), and settings can hold application secrets
 /// (`ALTER DATABASE ... SET app.jwt_secret`): a probe may use neither to read credentials or
-/// call what the check cannot see. Refused before any probe runs; nothing secret in the result.
+/// call what the check cannot see; nor read a foreign table (file_fdw runs a program). Refused before any probe runs; nothing secret in the result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_in_strings_and_settings_are_not_read() {
     let pg = start().await;
@@ -460,6 +460,13 @@ async fn sql_in_strings_and_settings_are_not_read() {
          CREATE EXTENSION postgres_fdw;
          CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw;
          CREATE USER MAPPING FOR postgres SERVER remote OPTIONS (user 'x', password 'hunter2-mapping');
+         CREATE EXTENSION file_fdw;
+         CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+         CREATE FOREIGN TABLE tenant_a.program_f (x text) SERVER files OPTIONS (program 'echo ran');
+         CREATE TABLE tenant_a.logs (x text) PARTITION BY LIST (x);
+         CREATE FOREIGN TABLE tenant_a.logs_f PARTITION OF tenant_a.logs FOR VALUES IN ('ran')
+           SERVER files OPTIONS (program 'echo ran');
+         CREATE VIEW tenant_a.v_logs AS SELECT * FROM tenant_a.logs;
          CREATE ROLE victim LOGIN PASSWORD 'hunter2-secret';
          ALTER DATABASE app SET app.jwt_secret = 'jwt-hunter2-secret';",
     )
@@ -474,6 +481,10 @@ async fn sql_in_strings_and_settings_are_not_read() {
         // information_schema shows user mappings' options, passwords included.
         "SELECT option_value FROM information_schema.user_mapping_options",
         "SELECT umoptions::text FROM information_schema._pg_user_mappings",
+        // file_fdw runs a program when a foreign table is read: directly, as a partition, in a view.
+        "SELECT * FROM {schema}.program_f",
+        "SELECT * FROM logs",
+        "SELECT * FROM {schema}.v_logs",
         // The catalog's name in a Unicode escape.
         "SELECT rolpassword FROM U&\"pg\\005fauthid\"",
         "SELECT rolpassword FROM pg_catalog.U&\"pg\\005fauthid\"",
