@@ -26,9 +26,20 @@
 //!    exempt (they vanish with the rollback), but not when the migration created or enabled a
 //!    trigger or rule before the statement;
 //! 4. a query (`SELECT`, DML, `CREATE TABLE … AS`, `CREATE MATERIALIZED VIEW`) reads no view
-//!    (except `pg_catalog`'s and `information_schema`'s) and no foreign table (their functions
-//!    are not visible in the text);
+//!    (except `pg_catalog`'s and `information_schema`'s) and no foreign table, partitions and
+//!    inheritance children included (their functions are not visible in the text);
 //! 5. no enabled event trigger exists in the database, for DDL (it would run a function).
+//! 6. nothing the migration defined earlier changes what the statement runs or reaches, since
+//!    the shard's catalog does not show it yet: a call of a function the migration creates, any
+//!    statement after it replaces an existing function, alters a routine or schema, creates an
+//!    operator, cast or aggregate, or sets the search path with `set_config`; a query after it
+//!    renames or moves a relation, creates a rule or a foreign table, attaches a partition or
+//!    reads a view it created; a delete or update after it adds a foreign key with a
+//!    referential action; a new table made `LIKE`/`INHERITS`/`PARTITION OF` an existing one is
+//!    judged by that table's defaults and triggers;
+//! 7. the server reads the text as the parser does: the transaction forces
+//!    `standard_conforming_strings` on, and a `SET`/`RESET` of it, of the client encoding or of
+//!    `ALL` is refused.
 //!
 //! The check is deliberately conservative: an `INSERT` into a table with a `serial` column is
 //! refused even when it gives the column a value, and so is an `UPDATE` of it that says
