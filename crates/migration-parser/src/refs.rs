@@ -93,6 +93,34 @@ pub fn statement_refs(sql: &str) -> Result<SqlRefs, String> {
     Ok(v.refs)
 }
 
+/// The existing tables a `CREATE TABLE` copies column defaults, identities or triggers from:
+/// `LIKE src`, `INHERITS (src, ...)`, `PARTITION OF parent`, `CLONE src`. Empty for any other
+/// statement, or when `sql` does not parse.
+///
+/// ```
+/// let t = migration_parser::table_sources("CREATE TABLE kid () INHERITS (app.items)");
+/// assert_eq!(t[0].to_string(), "app.items");
+/// ```
+pub fn table_sources(sql: &str) -> Vec<QualifiedName> {
+    let Ok(statements) = parse(sql) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for st in &statements {
+        if let AstStatement::CreateTable(ct) = st {
+            if let Some(
+                ast::CreateTableLikeKind::Parenthesized(l) | ast::CreateTableLikeKind::Plain(l),
+            ) = &ct.like
+            {
+                out.push(qname(&l.name));
+            }
+            out.extend(ct.clone.iter().chain(&ct.partition_of).map(qname));
+            out.extend(ct.inherits.iter().flatten().map(qname));
+        }
+    }
+    out
+}
+
 /// Check that `sql` is exactly one read-only query fit to run on a production shard inside a
 /// `READ ONLY` transaction: a `SELECT` / `WITH` / `VALUES` / `TABLE`, with no data-modifying
 /// CTE, no `FOR UPDATE`/`FOR SHARE`, no `SELECT INTO`, no call of a function

@@ -251,11 +251,40 @@ const DENIED_PREFIX: &[(&str, &str)] = &[
         "dblink",
         "it runs SQL on another server, outside the rolled-back transaction",
     ),
+    (
+        "crosstab",
+        "it runs SQL text given as a string (`tablefunc`), which the check cannot see",
+    ),
+    (
+        "connectby",
+        "it reads a table named by a string (`tablefunc`, e.g. `pg_authid`), which the check cannot see",
+    ),
+    (
+        "xpath_table",
+        "it runs SQL built from strings (`xml2`), which the check cannot see",
+    ),
+];
+
+/// Denied in probes only, with the reason: settings can hold application secrets
+/// (`ALTER DATABASE ... SET app.jwt_secret = ...`), and a probe's rows end up in the report.
+const DENIED_IN_PROBES: &[(&str, &str)] = &[
+    (
+        "set_config",
+        "it changes server settings; probes must only read",
+    ),
+    (
+        "current_setting",
+        "it reads server settings, which can hold secrets (`app.jwt_secret`)",
+    ),
+    (
+        "pg_show_all_settings",
+        "it reads server settings, which can hold secrets (`app.jwt_secret`)",
+    ),
 ];
 
 /// Why `name` (a function name, folded) may never run on a target in `ctx`, if it may not.
-/// `set_config` is denied in probes (a probe has no business changing settings) and allowed in
-/// the in-place rehearsal (a transaction-scoped setting, like `SET`).
+/// `set_config` and `current_setting` are denied in probes (a probe has no business changing
+/// settings, and settings can hold secrets) and judged by the catalog in the in-place rehearsal.
 ///
 /// ```
 /// use migration_parser::{CallContext, denied_function};
@@ -264,8 +293,10 @@ const DENIED_PREFIX: &[(&str, &str)] = &[
 /// assert!(denied_function("set_config", CallContext::InPlaceRehearsal).is_none());
 /// ```
 pub fn denied_function(name: &str, ctx: CallContext) -> Option<&'static str> {
-    if name == "set_config" && ctx == CallContext::ReadOnlyProbe {
-        return Some("it changes server settings; probes must only read");
+    if ctx == CallContext::ReadOnlyProbe
+        && let Some((_, why)) = DENIED_IN_PROBES.iter().find(|(n, _)| *n == name)
+    {
+        return Some(why);
     }
     DENIED_EXACT
         .iter()
@@ -288,14 +319,21 @@ const CREDENTIAL_RELATIONS: &[&str] = &[
     "pg_subscription",
     "pg_file_settings",
     "pg_stat_activity",
+    "pg_settings",
+    "pg_db_role_setting",
 ];
+
+/// `information_schema` views that show user mappings' options (`password` among them).
+const INFORMATION_SCHEMA_CREDENTIAL_RELATIONS: &[&str] =
+    &["user_mapping_options", "_pg_user_mappings"];
 
 /// Views of extensions with other sessions' SQL text, refused in any schema (an extension
 /// installs them where it is created).
 const EXTENSION_CREDENTIAL_RELATIONS: &[&str] = &["pg_stat_statements"];
 
-/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`), or an
-/// extension view with other sessions' SQL text (any schema).
+/// `r` names a credential catalog (unqualified, or qualified with `pg_catalog`; an
+/// `information_schema` view of user mappings), or an extension view with other sessions' SQL
+/// text (any schema).
 ///
 /// ```
 /// use migration_parser::{QualifiedName, credential_relation};
@@ -305,6 +343,11 @@ const EXTENSION_CREDENTIAL_RELATIONS: &[&str] = &["pg_stat_statements"];
 pub fn credential_relation(r: &QualifiedName) -> bool {
     (r.schema.as_deref().is_none_or(|s| s == "pg_catalog")
         && CREDENTIAL_RELATIONS.contains(&r.name.as_str()))
+        || (r
+            .schema
+            .as_deref()
+            .is_none_or(|s| s == "information_schema")
+            && INFORMATION_SCHEMA_CREDENTIAL_RELATIONS.contains(&r.name.as_str()))
         || EXTENSION_CREDENTIAL_RELATIONS.contains(&r.name.as_str())
 }
 

@@ -26,9 +26,20 @@
 //!    exempt (they vanish with the rollback), but not when the migration created or enabled a
 //!    trigger or rule before the statement;
 //! 4. a query (`SELECT`, DML, `CREATE TABLE … AS`, `CREATE MATERIALIZED VIEW`) reads no view
-//!    (except `pg_catalog`'s and `information_schema`'s) and no foreign table (their functions
-//!    are not visible in the text);
+//!    (except `pg_catalog`'s and `information_schema`'s) and no foreign table, partitions and
+//!    inheritance children included (their functions are not visible in the text);
 //! 5. no enabled event trigger exists in the database, for DDL (it would run a function).
+//! 6. nothing the migration defined earlier changes what the statement runs or reaches, since
+//!    the shard's catalog does not show it yet: a call of a function the migration creates, any
+//!    statement after it replaces an existing function, alters a routine or schema, creates an
+//!    operator, cast or aggregate, or sets the search path with `set_config`; a query after it
+//!    renames or moves a relation, creates a rule or a foreign table, attaches a partition or
+//!    reads a view it created; a delete or update after it adds a foreign key with a
+//!    referential action; a new table made `LIKE`/`INHERITS`/`PARTITION OF` an existing one is
+//!    judged by that table's defaults and triggers;
+//! 7. the server reads the text as the parser does: the transaction forces
+//!    `standard_conforming_strings` on, and a `SET`/`RESET` of it, of the client encoding or of
+//!    `ALL` is refused.
 //!
 //! The check is deliberately conservative: an `INSERT` into a table with a `serial` column is
 //! refused even when it gives the column a value, and so is an `UPDATE` of it that says
@@ -43,7 +54,7 @@
 
 use migration_parser::{
     CallContext, FunctionCall, Migration, Operation, QualifiedName, SqlRefs, Statement,
-    StatementKind, TxControl, judge_call, statement_refs,
+    StatementKind, TxControl, judge_call, same_relation, statement_refs,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
@@ -94,6 +105,7 @@ async fn classify_in(
     )
     .fetch_all(&mut *conn)
     .await?;
+    let replaced = existing_functions(conn, migration).await?;
     let mut out = Vec::new();
     for st in &migration.statements {
         if !sent_in_place(st) {
@@ -127,9 +139,18 @@ async fn classify_in(
                     backticked(&event_triggers)
                 ));
             }
+            let code = defined_code(migration, st.index, &replaced);
+            if let Some((line, what)) = &code.opaque {
+                reasons.push(format!(
+                    "the migration {what} at line {line}, which this statement may run without naming it"
+                ));
+            }
             match refs_of(st) {
                 Err(why) => reasons.push(why),
-                Ok(refs) => reasons.extend(shard_reasons(conn, migration, st, &refs).await?),
+                Ok(refs) => {
+                    reasons.extend(code.calls_reasons(&refs));
+                    reasons.extend(shard_reasons(conn, migration, st, &refs).await?);
+                }
             }
         }
         if !reasons.is_empty() {
@@ -186,6 +207,7 @@ fn keyword_reason(st: &Statement) -> Option<String> {
     let words = leading_words(&st.sql, 6);
     let first = words.first().map(String::as_str).unwrap_or("");
     let fixed = match first {
+        "SET" | "RESET" => return lexing_setting_reason(&words),
         f if DML.contains(&f) || QUERY.contains(&f) || OTHER_ALLOWED.contains(&f) => return None,
         "CREATE" | "ALTER" | "DROP" => return ddl_object_reason(&words),
         f if DDL.contains(&f) => return None,
@@ -217,6 +239,35 @@ fn keyword_reason(st: &Statement) -> Option<String> {
         }
     };
     Some(fixed.to_string())
+}
+
+/// Settings that change how the server reads the text of later statements: with
+/// `standard_conforming_strings` off, `\'` inside a string is a quote, and a client encoding
+/// such as SJIS reads a byte of a multibyte character together with a following `\`. Either
+/// lets a statement call a function the parser (which reads the text as `UTF8` with
+/// standard-conforming strings) did not see. `RESET ALL` returns to the session's defaults,
+/// which may be non-conforming.
+const LEXING_SETTINGS: &[&str] = &[
+    "STANDARD_CONFORMING_STRINGS",
+    "BACKSLASH_QUOTE",
+    "CLIENT_ENCODING",
+    "NAMES",
+    "ALL",
+];
+
+/// Why a `SET`/`RESET` (its first words) may not run in place, if it may not.
+fn lexing_setting_reason(words: &[String]) -> Option<String> {
+    let name = words
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .find(|w| !matches!(*w, "SESSION" | "LOCAL"))?;
+    LEXING_SETTINGS.contains(&name).then(|| {
+        format!(
+            "it changes `{}`, which changes how the server reads later statements: a call the check cannot see could run",
+            name.to_ascii_lowercase()
+        )
+    })
 }
 
 /// `CREATE`/`ALTER`/`DROP` of an object whose change is not confined to the transaction or
@@ -316,6 +367,11 @@ async fn shard_reasons(
             )
         });
     if evaluates_query {
+        if let Some(line) = relations_changed_before(migration, st.index, &refs.relations) {
+            reasons.push(format!(
+                "the migration renames or moves a relation, creates a rule, or creates a view this statement reads at line {line}: what it reads or writes is not what the shard's catalog shows"
+            ));
+        }
         reasons.extend(read_reasons(conn, &refs.relations).await?);
     }
     if writes {
@@ -324,7 +380,39 @@ async fn shard_reasons(
             // The written table is not typed: every relation the statement names counts.
             targets.extend(refs.relations.iter());
         }
+        // A new table copies the defaults, identities or triggers of the tables it is made
+        // from (`LIKE`, `INHERITS`, `PARTITION OF`), and an attached partition fires its new
+        // parent's triggers: those tables, which exist on the shard, are judged too.
+        let copied = tables_copied_before(migration, st.index);
+        let sources: Vec<QualifiedName> = targets
+            .iter()
+            .flat_map(|t| {
+                let direct: Vec<&QualifiedName> = copied
+                    .iter()
+                    .filter(|(new, _)| same_relation(new, t))
+                    .map(|(_, src)| src)
+                    .collect();
+                // Renamed since: every table a new table was made from counts.
+                if direct.is_empty() && migration.table_created_before(t, st.index) {
+                    copied.iter().map(|(_, src)| src).collect()
+                } else {
+                    direct
+                }
+            })
+            .cloned()
+            .collect();
         targets.retain(|t| !migration.table_created_before(t, st.index));
+        targets.extend(sources.iter());
+        let cascades = matches!(first.as_str(), "DELETE" | "UPDATE" | "MERGE" | "TRUNCATE")
+            || !refs.data_modifying.is_empty();
+        let any_key = first == "TRUNCATE";
+        if let Some(line) =
+            foreign_key_added_before(migration, st.index, any_key).filter(|_| cascades)
+        {
+            reasons.push(format!(
+                "the migration adds a foreign key at line {line}: the tables this statement reaches through it are not checked"
+            ));
+        }
         if let Some(line) = trigger_created_before(migration, st.index) {
             reasons.push(format!(
                 "the migration creates or enables a trigger or rule at line {line}, which this statement could fire"
@@ -355,6 +443,190 @@ fn op_targets(op: &Operation) -> Vec<&QualifiedName> {
         Operation::Truncate { tables, .. } => tables.iter().collect(),
         _ => Vec::new(),
     }
+}
+
+/// `(table, source)`: the statements before `index` make `table` copy the defaults,
+/// identities or triggers of `source` (a new table made `LIKE`, `INHERITS` or `PARTITION OF`
+/// it; a partition attached to it).
+fn tables_copied_before(
+    migration: &Migration,
+    index: usize,
+) -> Vec<(QualifiedName, QualifiedName)> {
+    let mut out = Vec::new();
+    for s in &migration.statements[..index.min(migration.statements.len())] {
+        for op in &s.operations {
+            match op {
+                Operation::CreateTable { table, .. } => out.extend(
+                    migration_parser::table_sources(&s.sql)
+                        .into_iter()
+                        .map(|src| (table.clone(), src)),
+                ),
+                Operation::AttachPartition { table, partition } => {
+                    out.push((partition.clone(), table.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Code the migration defines before a statement: the shard's catalog, which the statements
+/// are classified on, does not show it yet.
+#[derive(Debug, Default)]
+struct DefinedCode {
+    /// Functions and procedures the migration creates, by name, with the line.
+    functions: Vec<(String, u32)>,
+    /// The first change (line, what) to code a statement may run without naming it.
+    opaque: Option<(u32, &'static str)>,
+}
+
+impl DefinedCode {
+    /// Calls of functions the migration creates: their bodies are not checked, whatever
+    /// volatility they declare (an overload in the shard's schema wins over `pg_catalog`'s).
+    fn calls_reasons(&self, refs: &SqlRefs) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &refs.functions {
+            if let Some((_, line)) = self.functions.iter().find(|(n, _)| *n == c.name.name) {
+                out.push(format!(
+                    "it calls `{}`, a function the migration creates at line {line}, whose body is not checked",
+                    c.name
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// What the statements before `index` define. `replaced` names functions that exist on the
+/// shard (a `CREATE OR REPLACE` of one changes what existing defaults, indexes, constraints and
+/// triggers run).
+fn defined_code(migration: &Migration, index: usize, replaced: &[String]) -> DefinedCode {
+    let mut out = DefinedCode::default();
+    for s in &migration.statements[..index.min(migration.statements.len())] {
+        let w = leading_words(&s.sql, 4);
+        let verb = w.first().map(String::as_str).unwrap_or("");
+        let object = w
+            .iter()
+            .skip(1)
+            .map(String::as_str)
+            .find(|x| !matches!(*x, "OR" | "REPLACE"))
+            .unwrap_or("");
+        let created = s.operations.iter().find_map(|op| match op {
+            Operation::CreateFunction { name } => Some(name.name.clone()),
+            _ => None,
+        });
+        let what = match (verb, object) {
+            ("CREATE", "FUNCTION" | "PROCEDURE") => match created {
+                Some(n) if !replaced.contains(&n) => {
+                    out.functions.push((n, s.span.line));
+                    None
+                }
+                Some(_) => Some("replaces an existing function"),
+                None => Some("creates a function it could not parse"),
+            },
+            ("CREATE", "AGGREGATE" | "OPERATOR" | "CAST" | "CONVERSION" | "TRANSFORM") => {
+                Some("creates an aggregate, operator, cast, conversion or transform")
+            }
+            (
+                "ALTER",
+                "FUNCTION" | "PROCEDURE" | "ROUTINE" | "AGGREGATE" | "OPERATOR" | "SCHEMA",
+            ) => Some("changes a function, operator or schema"),
+            _ => {
+                let lower = s.sql.to_ascii_lowercase();
+                (lower.contains("set_config") && lower.contains("search_path"))
+                    .then_some("changes the search path with `set_config`")
+            }
+        };
+        if let (None, Some(what)) = (out.opaque, what) {
+            out.opaque = Some((s.span.line, what));
+        }
+    }
+    out
+}
+
+/// The names of the functions the migration creates (`CREATE [OR REPLACE] FUNCTION`) that
+/// already exist on the shard, in any schema.
+async fn existing_functions(
+    conn: &mut PgConnection,
+    migration: &Migration,
+) -> Result<Vec<String>, sqlx::Error> {
+    let names: Vec<String> = migration
+        .statements
+        .iter()
+        .flat_map(|s| &s.operations)
+        .filter_map(|op| match op {
+            Operation::CreateFunction { name } => Some(name.name.clone()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(names);
+    }
+    sqlx::query_scalar(
+        "SELECT DISTINCT proname::text FROM pg_catalog.pg_proc WHERE proname = ANY ($1::text[]::name[])",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Line of the last statement before `index` that makes a name in `relations` mean something
+/// else than the shard's catalog says: `ALTER … RENAME TO`, `ALTER … SET SCHEMA`, `CREATE
+/// RULE` (`_RETURN` turns a table into a view), `CREATE FOREIGN TABLE` (file_fdw's `program`
+/// runs a command when read; a foreign partition is read with its parent), `ATTACH
+/// PARTITION`/`INHERIT`, or a (non-materialized) view created under one of the names, whose
+/// query would run unchecked.
+fn relations_changed_before(
+    migration: &Migration,
+    index: usize,
+    relations: &[QualifiedName],
+) -> Option<u32> {
+    migration.statements[..index.min(migration.statements.len())]
+        .iter()
+        .rev()
+        .find(|s| {
+            let w = leading_words(&s.sql, usize::MAX);
+            let renames = w.first().is_some_and(|f| f == "ALTER")
+                && w.windows(2).any(|p| {
+                    (p[0] == "RENAME" && p[1] == "TO") || (p[0] == "SET" && p[1] == "SCHEMA")
+                });
+            let created = w.first().is_some_and(|f| f == "CREATE")
+                && w.iter()
+                    .skip(1)
+                    .find(|x| !matches!(x.as_str(), "OR" | "REPLACE"))
+                    .is_some_and(|x| x == "RULE" || x == "FOREIGN");
+            // A partition or child is read with its parent (it may be a foreign table).
+            let attaches = w.first().is_some_and(|f| f == "ALTER")
+                && w.windows(2).any(|p| {
+                    (p[0] == "ATTACH" && p[1] == "PARTITION") || (p[1] == "INHERIT" && p[0] != "NO")
+                });
+            let view = s.operations.iter().any(|op| {
+                matches!(op, Operation::CreateView { name, materialized: false, .. }
+                    if relations.iter().any(|r| same_relation(r, name)))
+            });
+            renames || created || attaches || view
+        })
+        .map(|s| s.span.line)
+}
+
+/// Line of the last statement before `index` that adds a foreign key (`REFERENCES`) with an
+/// action that writes the referencing table (`CASCADE`, `SET NULL`, `SET DEFAULT`), or any
+/// foreign key at all when `any_key` (`TRUNCATE … CASCADE` follows every one). The shard's
+/// catalog, which the statements are classified on, does not have it yet.
+fn foreign_key_added_before(migration: &Migration, index: usize, any_key: bool) -> Option<u32> {
+    migration.statements[..index.min(migration.statements.len())]
+        .iter()
+        .rev()
+        .find(|s| {
+            let w = leading_words(&s.sql, usize::MAX);
+            w.iter().any(|x| x == "REFERENCES")
+                && (any_key
+                    || w.iter().any(|x| x == "CASCADE")
+                    || w.windows(2)
+                        .any(|p| p[0] == "SET" && (p[1] == "NULL" || p[1] == "DEFAULT")))
+        })
+        .map(|s| s.span.line)
 }
 
 /// Line of the last statement before `index` that creates or enables a trigger or rule.
@@ -407,7 +679,7 @@ fn regclass_text(q: &QualifiedName) -> String {
 }
 
 /// Views (other than the system catalogs' own) and foreign tables among the relations a
-/// query reads.
+/// query reads, their partitions and inheritance children included.
 async fn read_reasons(
     conn: &mut PgConnection,
     relations: &[QualifiedName],
@@ -416,10 +688,15 @@ async fn read_reasons(
         return Ok(Vec::new());
     }
     let names: Vec<String> = relations.iter().map(regclass_text).collect();
+    // Partitions and inheritance children are read with their parent.
     let rows = sqlx::query(
-        "SELECT DISTINCT format('%I.%I', n.nspname, c.relname) AS rel, c.relkind::text AS kind
-           FROM unnest($1::text[]) AS w(n)
-           JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(w.n)
+        "WITH RECURSIVE reach(oid) AS (
+           SELECT pg_catalog.to_regclass(w.n) FROM unnest($1::text[]) AS w(n)
+           UNION
+           SELECT i.inhrelid FROM reach r JOIN pg_catalog.pg_inherits i ON i.inhparent = r.oid)
+         SELECT DISTINCT format('%I.%I', n.nspname, c.relname) AS rel, c.relkind::text AS kind
+           FROM reach
+           JOIN pg_catalog.pg_class c ON c.oid = reach.oid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'f'
              OR (c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema'))

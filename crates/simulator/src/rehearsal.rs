@@ -1216,6 +1216,7 @@ pub(crate) async fn run_in_place(
     let result = async {
         sqlx::raw_sql(AssertSqlSafe(format!(
             "SET LOCAL default_transaction_read_only = off; {timeouts}; \
+             SET LOCAL standard_conforming_strings = on; \
              SET LOCAL deployclaw.in_place_guard = 'on'"
         )))
         .execute(&mut *conn)

@@ -218,6 +218,13 @@ pub async fn refused_relations_on_paths(
                             let name = QualifiedName::qualified(c.schema.clone(), c.name.clone());
                             let why = if *what == 'f' {
                                 judge_call(&name, std::slice::from_ref(c), ctx).err()?
+                            } else if c.kind == 'f' {
+                                return Some(RelationRefusal {
+                                    relation: rel.clone(),
+                                    reason: format!(
+                                        "reads foreign table `{name}`, which reaches another server or runs a program (file_fdw)"
+                                    ),
+                                });
                             } else if migration_parser::credential_relation(&name) {
                                 format!("reads `{name}`, a catalog that holds credentials")
                             } else {
@@ -236,7 +243,9 @@ pub async fn refused_relations_on_paths(
 }
 
 /// Every function (`what = 'f'`) and relation (`'r'`) the views named `$1` in the schemas `$2`
-/// reach, views of views included. Read from the rewrite rules' stored query trees
+/// reach, views of views included; and the foreign tables (`'r'` with `kind = 'f'`) among the
+/// relations named `$1`, the relations those views reach, and their partitions and inheritance
+/// children (file_fdw's `program` runs a command when the table is read). Read from the rewrite rules' stored query trees
 /// (`pg_rewrite.ev_action`: `:funcid`, `:aggfnoid`, `:winfnoid`, `:opfuncid` and `:opno`
 /// through `pg_operator.oprcode`, `:relid`), not from `pg_depend`, which records no dependency
 /// on built-in (pinned) objects such as `pg_advisory_lock` or `pg_authid`. System views
@@ -266,6 +275,16 @@ WITH RECURSIVE reach(view_schema, view_name, oid) AS (
       JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = reach.oid
      CROSS JOIN LATERAL regexp_matches(rw.ev_action::text,
                 ':(funcid|aggfnoid|winfnoid|opfuncid|opno) (\d+)', 'g') AS m
+), down(view_schema, view_name, oid) AS (
+    SELECT n.nspname::text, c.relname::text, c.oid
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relname = ANY ($1::text[]::name[]) AND n.nspname = ANY ($2::text[]::name[])
+    UNION
+    SELECT view_schema, view_name, oid FROM reach
+    UNION
+    SELECT d.view_schema, d.view_name, i.inhrelid
+      FROM down d JOIN pg_catalog.pg_inherits i ON i.inhparent = d.oid
 ), fns AS (
     SELECT view_schema, view_name, oid FROM tokens WHERE kind <> 'opno'
     UNION
@@ -282,6 +301,11 @@ UNION
 SELECT reach.view_schema, reach.view_name, 'r', n.nspname::text, c.relname::text, 's', 'r'
   FROM reach
   JOIN pg_catalog.pg_class c ON c.oid = reach.oid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+UNION
+SELECT d.view_schema, d.view_name, 'r', n.nspname::text, c.relname::text, 's', 'f'
+  FROM down d
+  JOIN pg_catalog.pg_class c ON c.oid = d.oid AND c.relkind = 'f'
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  ORDER BY 1, 2, 3, 4, 5";
 

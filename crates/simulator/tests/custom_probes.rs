@@ -443,3 +443,73 @@ async fn strings_are_read_as_the_check_read_them() {
     let p = &res.shards[0].custom_probes["p"];
     assert_eq!(p.rows, vec![json!({"s": "a\\", "t": "b"})], "{p:?}");
 }
+
+/// Functions of common extensions run SQL handed to them as a string (`crosstab`,
+/// `connectby` of `tablefunc`, declared STABLE), and settings can hold application secrets
+/// (`ALTER DATABASE ... SET app.jwt_secret`): a probe may use neither to read credentials or
+/// call what the check cannot see; nor read a foreign table (file_fdw runs a program). Refused before any probe runs; nothing secret in the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_in_strings_and_settings_are_not_read() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", &schema_sql("tenant_a")).await;
+    exec(
+        &pg,
+        "app",
+        "CREATE EXTENSION tablefunc;
+         CREATE EXTENSION postgres_fdw;
+         CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw;
+         CREATE USER MAPPING FOR postgres SERVER remote OPTIONS (user 'x', password 'hunter2-mapping');
+         CREATE EXTENSION file_fdw;
+         CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+         CREATE FOREIGN TABLE tenant_a.program_f (x text) SERVER files OPTIONS (program 'echo ran');
+         CREATE TABLE tenant_a.logs (x text) PARTITION BY LIST (x);
+         CREATE FOREIGN TABLE tenant_a.logs_f PARTITION OF tenant_a.logs FOR VALUES IN ('ran')
+           SERVER files OPTIONS (program 'echo ran');
+         CREATE VIEW tenant_a.v_logs AS SELECT * FROM tenant_a.logs;
+         CREATE ROLE victim LOGIN PASSWORD 'hunter2-secret';
+         ALTER DATABASE app SET app.jwt_secret = 'jwt-hunter2-secret';",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    for sql in [
+        "SELECT * FROM crosstab('SELECT rolname::text, 1::text, rolpassword::text FROM pg_authid ORDER BY 1') AS ct(r text, p text)",
+        "SELECT * FROM connectby('pg_authid', 'rolpassword', 'rolname', 'victim', 0) AS t(a text, b text, l int)",
+        "SELECT current_setting('app.jwt_secret') AS s",
+        "SELECT setting FROM pg_settings WHERE name = 'app.jwt_secret'",
+        "SELECT setconfig::text FROM pg_db_role_setting",
+        // information_schema shows user mappings' options, passwords included.
+        "SELECT option_value FROM information_schema.user_mapping_options",
+        "SELECT umoptions::text FROM information_schema._pg_user_mappings",
+        // file_fdw runs a program when a foreign table is read: directly, as a partition, in a view.
+        "SELECT * FROM {schema}.program_f",
+        "SELECT * FROM logs",
+        "SELECT * FROM {schema}.v_logs",
+        // The catalog's name in a Unicode escape.
+        "SELECT rolpassword FROM U&\"pg\\005fauthid\"",
+        "SELECT rolpassword FROM pg_catalog.U&\"pg\\005fauthid\"",
+    ] {
+        let r = Simulator::new(SimOptions {
+            rehearsal: RehearsalMode::Skip,
+            custom_probes: vec![CustomProbe::new("leak", sql)],
+            ..Default::default()
+        })
+        .run(
+            &migration(MIGRATION),
+            &fleet,
+            None,
+            &NoProgress,
+            &CancelToken::new(),
+        )
+        .await;
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("SCRAM-SHA-256"),
+            "{sql}: a secret reached the result"
+        );
+        assert!(
+            matches!(&r, Err(SimError::UnsafeCustomProbe { .. })),
+            "{sql}: {r:?}"
+        );
+    }
+}

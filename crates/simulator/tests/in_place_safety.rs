@@ -344,6 +344,10 @@ async fn writes_are_judged_by_the_table_they_reach() {
         "CREATE TABLE fresh (id serial PRIMARY KEY, v int);\nINSERT INTO fresh (v) VALUES (1);",
         "BEGIN;\nALTER TABLE plain ADD COLUMN b int;\nCOMMIT;",
         "CREATE INDEX CONCURRENTLY plain_note_idx ON plain (note);",
+        // A new function is judged only where it is called; a foreign key copies nothing.
+        "CREATE OR REPLACE FUNCTION fresh_fn() RETURNS int LANGUAGE sql AS 'SELECT 1';\nALTER TABLE plain ADD COLUMN extra int;",
+        "CREATE TABLE fresh2 (k int REFERENCES items (id));\nINSERT INTO fresh2 VALUES (1);",
+        "CREATE TABLE fresh3 (k int REFERENCES plain (k));\nDELETE FROM plain WHERE k = 2;",
         "DROP INDEX CONCURRENTLY IF EXISTS plain_v_idx;",
     ];
     for sql in allowed {
@@ -469,4 +473,274 @@ ALTER TABLE seen ADD CONSTRAINT lock CHECK (k <> 'lock_timeout' OR v = '500');
         .unwrap();
     assert_eq!(seen, None, "the rehearsal's table survived");
     c.close().await.ok();
+}
+
+/// Code the migration itself defines is not in the shard's catalog when the statements are
+/// classified: a function it creates, replaces or renames, an operator or cast over such a
+/// function, and defaults or triggers a new table copies from an existing one must not let a
+/// later statement reach a sequence (or anything else a rollback does not undo).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_the_migration_defines_is_not_trusted() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", SETUP).await;
+    exec(
+        &pg,
+        "app",
+        "CREATE FUNCTION tenant_ip.stable_f(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1';
+         CREATE VIEW tenant_ip.v_touch AS SELECT tenant_ip.touch(1) AS t;
+         CREATE EXTENSION file_fdw;
+         CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+         CREATE TABLE tenant_ip.logs (x text) PARTITION BY LIST (x);
+         CREATE FOREIGN TABLE tenant_ip.logs_f PARTITION OF tenant_ip.logs FOR VALUES IN ('a')
+           SERVER files OPTIONS (program 'true');
+         CREATE TABLE tenant_ip.parted (k int, v int) PARTITION BY RANGE (k);
+         CREATE TRIGGER parted_t BEFORE INSERT ON tenant_ip.parted FOR EACH ROW EXECUTE FUNCTION tenant_ip.audit();",
+    )
+    .await;
+    let evil = "LANGUAGE plpgsql AS $$ BEGIN PERFORM setval('tenant_ip.items_id_seq', 1000); RETURN 1; END $$";
+    let attacks: Vec<(String, &str)> = vec![
+        // An overload in the shard schema wins over pg_catalog's for its argument type.
+        (
+            format!("CREATE FUNCTION lower(int) RETURNS int {evil};\nSELECT lower(1);"),
+            "line 1",
+        ),
+        // A STABLE function of the shard replaced by one that is STABLE only by its word.
+        (
+            format!(
+                "CREATE OR REPLACE FUNCTION stable_f(int) RETURNS int STABLE {evil};\nSELECT stable_f(1);"
+            ),
+            "line 1",
+        ),
+        // A VOLATILE function renamed to an overload of a harmless name.
+        (
+            "ALTER FUNCTION touch(int) RENAME TO lower;\nSELECT lower(1);".to_string(),
+            "line 1",
+        ),
+        // An operator calls its function without naming it.
+        (
+            format!(
+                "CREATE FUNCTION evil(int, int) RETURNS int {evil};\nCREATE OPERATOR ### (LEFTARG = int, RIGHTARG = int, FUNCTION = evil);\nSELECT 1 ### 2;"
+            ),
+            "line 2",
+        ),
+        // A cast too.
+        (
+            "CREATE TYPE mood AS ENUM ('a');\nCREATE FUNCTION evil(int) RETURNS mood LANGUAGE plpgsql AS $$ BEGIN PERFORM setval('tenant_ip.items_id_seq', 1000); RETURN 'a'; END $$;\nCREATE CAST (int AS mood) WITH FUNCTION evil(int);\nSELECT 1::mood;"
+                .to_string(),
+            "line 3",
+        ),
+        // A new table copying the serial default of `items`.
+        (
+            "CREATE TABLE copy (LIKE items INCLUDING DEFAULTS);\nINSERT INTO copy (v) VALUES (1);"
+                .to_string(),
+            "nextval",
+        ),
+        // A child inherits the defaults.
+        (
+            "CREATE TABLE kid () INHERITS (items);\nINSERT INTO kid (v) VALUES (1);".to_string(),
+            "nextval",
+        ),
+        // A foreign key the migration adds makes a delete reach the referencing table: its
+        // ON DELETE SET DEFAULT evaluates the serial default of `items`.
+        (
+            "ALTER TABLE items ADD CONSTRAINT x FOREIGN KEY (id) REFERENCES plain (k) ON DELETE SET DEFAULT NOT VALID;\nDELETE FROM plain WHERE k = 1;"
+                .to_string(),
+            "line 1",
+        ),
+        (
+            "ALTER TABLE child ADD FOREIGN KEY (k) REFERENCES plain (k) ON DELETE CASCADE NOT VALID;\nTRUNCATE plain CASCADE;"
+                .to_string(),
+            "line 1",
+        ),
+        // A view the migration creates over a view of the shard runs that view's functions.
+        (
+            "CREATE VIEW w AS SELECT * FROM v_touch;\nSELECT * FROM w;".to_string(),
+            "line 1",
+        ),
+        // After a swap of names, `plain` is the table with the serial.
+        (
+            "ALTER TABLE plain RENAME TO plain_old;\nALTER TABLE items RENAME TO plain;\nINSERT INTO plain (v) VALUES (1);"
+                .to_string(),
+            "line 2",
+        ),
+        (
+            "CREATE SCHEMA moved;\nALTER TABLE plain SET SCHEMA moved;\nALTER TABLE items SET SCHEMA public;\nALTER TABLE public.items RENAME TO plain;\nINSERT INTO plain (v) VALUES (1);"
+                .to_string(),
+            "line 4",
+        ),
+        // A foreign table the migration creates runs a program when read (file_fdw).
+        (
+            "CREATE FOREIGN TABLE f (x text) SERVER files OPTIONS (program 'true');\nSELECT * FROM f;"
+                .to_string(),
+            "line 1",
+        ),
+        // A foreign partition of the shard is read with its parent.
+        ("SELECT count(*) FROM logs;".to_string(), "`tenant_ip.logs_f`"),
+        (
+            "CREATE TABLE p2 (k int, v int);\nALTER TABLE parted ATTACH PARTITION p2 FOR VALUES FROM (0) TO (10);\nSELECT * FROM parted;"
+                .to_string(),
+            "line 2",
+        ),
+        // A partition inherits the parent's row triggers.
+        (
+            "CREATE TABLE part1 PARTITION OF parted FOR VALUES FROM (0) TO (10);\nINSERT INTO part1 VALUES (1, 1);"
+                .to_string(),
+            "parted_t",
+        ),
+    ];
+    let mut c = shard_conn(&pg).await;
+    let mut failures = Vec::new();
+    for (sql, why) in &attacks {
+        let r = refusals(&mut c, sql).await;
+        let last = sql.lines().count() as u32;
+        let hit = r
+            .iter()
+            .any(|x| x.line == last && x.reasons.iter().any(|s| s.contains(why)));
+        if !hit {
+            failures.push(format!(
+                "{sql}\n  expected line {last} refused with {why:?}, got {r:#?}"
+            ));
+        }
+    }
+    c.close().await.ok();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    // Through the simulator: the sequence the shadowing overload would reset is untouched.
+    let before = state(&pg, "/nonexistent").await;
+    let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
+    let res = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::InPlace,
+        calibrate: false,
+        ..Default::default()
+    })
+    .run(
+        &migration(&attacks[0].0),
+        &fleet,
+        None,
+        &simulator::NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        state(&pg, "/nonexistent").await,
+        before,
+        "the target changed"
+    );
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.mode, RehearsalMode::Shadow, "{r:#?}");
+}
+
+/// A call hidden from the parser by lexing the migration's text differently than the server:
+/// with `standard_conforming_strings` off, the server reads `\'` inside a string as a quote, so
+/// `setval` below is code to the server and a string to the parser. Neither the migration (a
+/// `SET`) nor the database's default may switch it off for the in-place rehearsal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_hidden_by_string_escapes_does_not_run_in_place() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", SETUP).await;
+    let hidden = "SELECT 'x\\', ' AS a, setval(c.oid, 1000) AS b, ' AS z -- '
+  FROM pg_class c WHERE c.relkind = 'S';
+";
+    let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
+    for (sql, database_default) in [
+        (
+            format!("SET standard_conforming_strings = off;\n{hidden}"),
+            false,
+        ),
+        (format!("SET NAMES 'SJIS';\n{hidden}"), false),
+        (format!("RESET ALL;\n{hidden}"), true),
+        (hidden.to_string(), true),
+    ] {
+        if database_default {
+            exec(
+                &pg,
+                "postgres",
+                "ALTER DATABASE app SET standard_conforming_strings = off",
+            )
+            .await;
+        }
+        let before = state(&pg, "/nonexistent").await;
+        let res = Simulator::new(SimOptions {
+            rehearsal: RehearsalMode::InPlace,
+            calibrate: false,
+            ..Default::default()
+        })
+        .run(
+            &migration(&sql),
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+        let r = res.rehearsals.values().next().unwrap();
+        assert_eq!(
+            state(&pg, "/nonexistent").await,
+            before,
+            "the target changed: {sql}\n{r:#?}"
+        );
+        if sql != hidden {
+            assert_eq!(r.mode, RehearsalMode::Shadow, "{sql}");
+            assert!(
+                r.in_place_refused[0].reasons[0].contains("how the server reads later statements"),
+                "{r:#?}"
+            );
+        }
+    }
+}
+
+/// `TRUNCATE … RESTART IDENTITY` restarts the sequences transactionally: it runs in place and
+/// leaves the target's sequences (a `serial`'s and an identity's) as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_restarts_run_in_place_and_are_rolled_back() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", SETUP).await;
+    exec(
+        &pg,
+        "app",
+        "INSERT INTO tenant_ip.ident (v) VALUES (1), (2)",
+    )
+    .await;
+    let ident = |pg| async move {
+        let mut c = conn(pg, "app").await;
+        let v: (i64, bool) =
+            sqlx::query_as("SELECT last_value, is_called FROM tenant_ip.ident_id_seq")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        c.close().await.ok();
+        v
+    };
+    let before = (state(&pg, "/nonexistent").await, ident(&pg).await);
+    let m = migration("TRUNCATE items, ident RESTART IDENTITY;\n");
+    let fleet = fleet(&[&pg], &[(0, "app", SCHEMA)]);
+    let res = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::InPlace,
+        calibrate: false,
+        ..Default::default()
+    })
+    .run(
+        &m,
+        &fleet,
+        None,
+        &simulator::NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("run");
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.mode, RehearsalMode::InPlace, "{r:#?}");
+    for s in &r.statements {
+        assert_eq!(s.outcome, StatementOutcome::Succeeded, "{s:#?}");
+    }
+    assert_eq!(
+        (state(&pg, "/nonexistent").await, ident(&pg).await),
+        before,
+        "the target changed"
+    );
 }
