@@ -397,6 +397,15 @@ impl<'a> RuleContext<'a> {
         self.config
     }
 
+    /// The runner wraps the whole file in one transaction (`transaction_mode = "wrap-file"` in
+    /// the configuration, else the mode the migration was parsed with).
+    pub fn file_is_wrapped(&self) -> bool {
+        self.config
+            .transaction_mode
+            .unwrap_or(self.migration().options.transaction_mode)
+            == migration_parser::TransactionMode::WrapFile
+    }
+
     /// Where `stmt` is, as a finding [`Location`].
     pub fn location(&self, stmt: &Statement) -> Location {
         Location {

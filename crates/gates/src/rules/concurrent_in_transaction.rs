@@ -1,4 +1,4 @@
-use migration_parser::{Operation, TransactionMode};
+use migration_parser::Operation;
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
@@ -38,11 +38,7 @@ impl GateRule for ConcurrentInTransaction {
     }
 
     fn check(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
-        let wrapped = ctx
-            .config()
-            .transaction_mode
-            .unwrap_or(ctx.migration().options.transaction_mode)
-            == TransactionMode::WrapFile;
+        let wrapped = ctx.file_is_wrapped();
         let mut out = Vec::new();
         for (stmt, op) in ctx.operations() {
             if !stmt.tx.in_block {

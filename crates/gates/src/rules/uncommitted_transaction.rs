@@ -1,4 +1,4 @@
-use migration_parser::{Operation, Statement, TransactionMode, TxControl};
+use migration_parser::{Operation, Statement, TxControl};
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
@@ -89,11 +89,7 @@ impl GateRule for UncommittedTransaction {
     }
 
     fn check(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
-        let wrapped = ctx
-            .config()
-            .transaction_mode
-            .unwrap_or(ctx.migration().options.transaction_mode)
-            == TransactionMode::WrapFile;
+        let wrapped = ctx.file_is_wrapped();
         if wrapped {
             return Vec::new();
         }
