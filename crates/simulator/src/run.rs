@@ -517,16 +517,7 @@ async fn rehearse_all(
             steps,
         )
         .await;
-        steps.push(
-            "rehearse",
-            format!(
-                "shard {} (shape {}): {}",
-                job.shard.id,
-                short(&job.fingerprint),
-                summary(&r)
-            ),
-            t0.elapsed(),
-        );
+        steps.push("rehearse", rehearsal_line(&job, &r), t0.elapsed());
         progress.event(ProgressEvent::RehearsalFinished {
             fingerprint: job.fingerprint.clone(),
             ok: r.ok(),
@@ -538,6 +529,16 @@ async fn rehearse_all(
 }
 
 /// Start the ephemeral shadow cluster, or connect to [`SimOptions::shadow`], and log it.
+/// The execution log's line for one rehearsal.
+fn rehearsal_line(job: &RehearsalJob, r: &RehearsalResult) -> String {
+    format!(
+        "shard {} (shape {}): {}",
+        job.shard.id,
+        short(&job.fingerprint),
+        summary(r)
+    )
+}
+
 async fn start_shadow(options: &SimOptions, steps: &StepLog) -> Result<ShadowServer, SimError> {
     let t0 = Instant::now();
     let server = match &options.shadow {
@@ -653,16 +654,8 @@ impl InPlaceRun<'_> {
                     (r, "rehearse on the shadow (in place refused)")
                 }
             };
-            self.steps.push(
-                action,
-                format!(
-                    "shard {} (shape {}): {}",
-                    job.shard.id,
-                    short(&job.fingerprint),
-                    summary(&r)
-                ),
-                t0.elapsed(),
-            );
+            self.steps
+                .push(action, rehearsal_line(&job, &r), t0.elapsed());
             self.progress.event(ProgressEvent::RehearsalFinished {
                 fingerprint: job.fingerprint.clone(),
                 ok: r.ok(),
