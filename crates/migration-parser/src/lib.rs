@@ -248,3 +248,30 @@ fn checked_text<'b>(file: &str, bytes: &'b [u8]) -> Result<&'b str, ParseError> 
         }
     }
 }
+
+/// The first `n` words of `sql` after leading comments, upper-cased (a word is a run of ASCII
+/// letters, digits and `_`; anything else separates words). For classifying a statement by its
+/// keywords where the typed operations do not say enough.
+///
+/// ```
+/// assert_eq!(migration_parser::leading_words("-- x\n/* y */ commit and chain", 2), ["COMMIT", "AND"]);
+/// ```
+pub fn leading_words(sql: &str, n: usize) -> Vec<String> {
+    let mut rest = sql;
+    loop {
+        let t = rest.trim_start();
+        if let Some(after) = t.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = t.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            rest = t;
+            break;
+        }
+    }
+    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .take(n)
+        .map(|w| w.to_ascii_uppercase())
+        .collect()
+}

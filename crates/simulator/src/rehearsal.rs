@@ -629,27 +629,7 @@ pub fn ends_transaction(sql: &str) -> bool {
     }
 }
 
-/// The first `n` words of `sql` after leading comments, upper-cased (a word is a run of ASCII
-/// letters, digits and `_`; anything else separates words).
-pub(crate) fn leading_words(sql: &str, n: usize) -> Vec<String> {
-    let mut rest = sql;
-    loop {
-        let t = rest.trim_start();
-        if let Some(after) = t.strip_prefix("--") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r);
-        } else if let Some(after) = t.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, r)| r);
-        } else {
-            rest = t;
-            break;
-        }
-    }
-    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .take(n)
-        .map(|w| w.to_ascii_uppercase())
-        .collect()
-}
+pub(crate) use migration_parser::leading_words;
 
 /// Whether PostgreSQL refuses to run the statement inside a transaction block.
 pub fn runs_outside_transaction(st: &Statement) -> bool {

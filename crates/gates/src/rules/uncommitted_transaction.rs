@@ -44,20 +44,11 @@ enum Effect {
     Chain,
 }
 
-/// The first words of a statement, upper-cased (the statement text has no leading comments).
-fn words(sql: &str, n: usize) -> Vec<String> {
-    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .take(n)
-        .map(str::to_ascii_uppercase)
-        .collect()
-}
-
 /// The statement's effect on the transaction block: from the parser's typed operations
 /// (`END` is a `COMMIT`, `ABORT` a `ROLLBACK` there), and from its words for what the parser
 /// does not type (`AND CHAIN`, `PREPARE TRANSACTION`, and statements it could not parse).
 fn effect(stmt: &Statement) -> Option<Effect> {
-    let w = words(&stmt.sql, 8);
+    let w = migration_parser::leading_words(&stmt.sql, 8);
     let first = w.first().map(String::as_str).unwrap_or("");
     let second = w.get(1).map(String::as_str).unwrap_or("");
     let chained = w.windows(2).any(|p| p[0] == "AND" && p[1] == "CHAIN");
