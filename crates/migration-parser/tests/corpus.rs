@@ -75,10 +75,7 @@ fn corpus_parses() {
         // Every SQL file of the project is parsed: files ORDER.txt does not reach (harness has
         // one orphan down script, see its SOURCE.md) are appended and listed in the summary.
         let mut on_disk = BTreeSet::new();
-        all_sql_files(
-            &corpus_dir().join(project).join("migrations"),
-            &mut on_disk,
-        );
+        all_sql_files(&corpus_dir().join(project).join("migrations"), &mut on_disk);
         let listed: BTreeSet<PathBuf> = files.iter().cloned().collect();
         for extra in on_disk.difference(&listed) {
             let rel = extra
@@ -92,7 +89,11 @@ fn corpus_parses() {
         let mut n = 0usize;
         for f in &files {
             let bytes = std::fs::read(f).expect("read");
-            let rel = f.strip_prefix(corpus_dir()).unwrap_or(f).display().to_string();
+            let rel = f
+                .strip_prefix(corpus_dir())
+                .unwrap_or(f)
+                .display()
+                .to_string();
             let options = ParseOptions {
                 transaction_mode: TransactionMode::WrapFile,
                 ..Default::default()
