@@ -859,7 +859,7 @@ impl Analysis {
                     self.add_constraint(i, tx, table, c);
                 }
             }
-            O::CreateView { name, .. } => self.create(i, name),
+            O::CreateView { name, .. } | O::CreateSequence { name } => self.create(i, name),
             O::RenameTable { table, new_name } => {
                 let new = QualifiedName {
                     schema: table.schema.clone(),
@@ -880,7 +880,7 @@ impl Analysis {
                 }
             }
             O::DropTable { table, .. } => self.drop_relation(i, table),
-            O::DropView { name, .. } => self.drop_relation(i, name),
+            O::DropView { name, .. } | O::DropSequence { name, .. } => self.drop_relation(i, name),
             O::CreateIndex {
                 name: Some(name),
                 table,

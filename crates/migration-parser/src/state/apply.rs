@@ -16,7 +16,9 @@ pub(crate) fn apply(s: &mut MigrationState, at: Step, tx: usize, op: &Operation)
         | O::CreateIndex { .. }
         | O::DropIndex { .. }
         | O::RenameIndex { .. }
-        | O::CreateSequence { .. } => relations(s, at, tx, op),
+        | O::RenameView { .. }
+        | O::CreateSequence { .. }
+        | O::DropSequence { .. } => relations(s, at, tx, op),
         O::AddColumn { .. }
         | O::DropColumn { .. }
         | O::RenameColumn { .. }
