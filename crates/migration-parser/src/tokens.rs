@@ -619,7 +619,9 @@ fn alter_action(
         if c.eat_all(&["SET", "COMPRESSION"]) {
             return other(AlterTableAction::SetCompression { column });
         }
-        if c.eat_all(&["SET", "("]) || c.eat_all(&["RESET"]) {
+        let sets_options =
+            c.is_kw("SET") && act.get(c.i + 1).is_some_and(|t| t.token == Token::LParen);
+        if sets_options || c.is_kw("RESET") {
             return other(AlterTableAction::SetAttributeOptions { column });
         }
         let collate = act.iter().position(|t| word_is(&t.token, "COLLATE"))?;
