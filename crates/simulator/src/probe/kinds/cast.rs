@@ -1,0 +1,199 @@
+//! `cast_failures`: values that `ALTER COLUMN ... TYPE` (with its `USING` expression) cannot
+//! convert. PostgreSQL 16+ without `USING`: `pg_input_is_valid` per row. Otherwise the cast is
+//! evaluated over the whole table under a savepoint (success ⇒ none), and on failure a regex
+//! fallback counts exactly for integer/numeric/boolean/uuid targets.
+
+use std::time::Instant;
+
+use migration_parser::Operation;
+use sqlx::PgConnection;
+
+use super::ProbeSpec;
+use crate::ident::{quote_ident, quote_literal};
+use crate::probe::plan::PlanCx;
+use crate::probe::run::{Target, count_and_samples};
+use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeKind, ProbeResult};
+use crate::probe_tx::{ConnectionLost, savepoint};
+
+/// The `cast_failures` kind.
+pub(crate) struct CastFailures;
+
+impl ProbeSpec for CastFailures {
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::CastFailures
+    }
+
+    fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
+        let Operation::AlterColumnType {
+            table,
+            column,
+            new_type,
+            using,
+            ..
+        } = op
+        else {
+            return;
+        };
+        let w = cx.walk;
+        let t = w.shard_table(table);
+        let c = w.shard_column(&t, column);
+        cx.push_probe(PlannedProbe {
+            statement_index: cx.si,
+            kind: ProbeKind::CastFailures,
+            table: t.clone(),
+            column: Some(c.clone()),
+            constraint: None,
+            check: Check::Cast {
+                column: c,
+                new_type: new_type.clone(),
+                using: using.clone(),
+            },
+            would_fail: true,
+            skipped: w.skip_reason(&t, column),
+            note: w.data_note(&t),
+        });
+    }
+}
+
+/// Integer range for the regex fallback of common casts.
+fn int_range(ty: &str) -> Option<(&'static str, &'static str)> {
+    match ty.trim() {
+        "smallint" | "int2" => Some(("-32768", "32767")),
+        "integer" | "int" | "int4" => Some(("-2147483648", "2147483647")),
+        "bigint" | "int8" => Some(("-9223372036854775808", "9223372036854775807")),
+        _ => None,
+    }
+}
+
+/// A boolean SQL condition over text value `v` that is true when `v` is NOT valid input for
+/// `ty`, for the types the fallback knows; `None` otherwise.
+fn invalid_text_condition(ty: &str, v: &str) -> Option<String> {
+    let ty = ty.trim();
+    if let Some((lo, hi)) = int_range(ty) {
+        return Some(format!(
+            "(CASE WHEN btrim({v}) ~ '^[+-]?[0-9]+$' THEN btrim({v})::numeric NOT BETWEEN {lo} AND {hi} ELSE true END)"
+        ));
+    }
+    if ty == "numeric"
+        || ty == "decimal"
+        || ty.starts_with("numeric(")
+        || ty.starts_with("decimal(")
+    {
+        return Some(format!(
+            "NOT (btrim({v}) ~* '^([+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)(e[+-]?[0-9]+)?|nan|[+-]?infinity)$')"
+        ));
+    }
+    if ty == "boolean" || ty == "bool" {
+        return Some(format!(
+            "NOT (lower(btrim({v})) IN ('t','tr','tru','true','f','fa','fal','fals','false','y','ye','yes','n','no','on','of','off','1','0'))"
+        ));
+    }
+    if ty == "uuid" {
+        return Some(format!(
+            "NOT (replace(btrim(btrim({v}), '{{}}'), '-', '') ~ '^[0-9a-fA-F]{{32}}$')"
+        ));
+    }
+    None
+}
+
+/// Whether `using` is just `col::ty` / `CAST(col AS ty)` (any quoting, case, spacing).
+fn is_plain_cast(using: &str, column: &str, ty: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '(' && *c != ')')
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let u = norm(using);
+    let c = norm(column);
+    let t = norm(ty);
+    u == format!("{c}::{t}") || u == format!("cast{c}as{t}")
+}
+
+/// The SQL of a [`Check::Cast`] probe when it is one counting query; otherwise runs the cast
+/// attempt (and the regex fallback) itself, fills `r` and returns `None`.
+pub(crate) async fn sql_or_run(
+    conn: &mut PgConnection,
+    target: &Target<'_>,
+    check: &Check,
+    r: &mut ProbeResult,
+    started: Instant,
+) -> Result<Option<String>, ConnectionLost> {
+    let Check::Cast {
+        column,
+        new_type,
+        using,
+    } = check
+    else {
+        return Ok(None);
+    };
+    let col = quote_ident(column);
+    let qt = &target.qt;
+    if using.is_none() && target.limits.server_version >= 16 {
+        return Ok(Some(format!(
+            "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {col} IS NOT NULL AND NOT pg_input_is_valid({col}::text, {}) LIMIT {MAX_SAMPLES}",
+            quote_literal(new_type)
+        )));
+    }
+    // PostgreSQL < 16 (or a USING expression): evaluate the cast over the whole table under a
+    // savepoint. Success ⇒ 0 failures. Failure ⇒ at least one; the regex fallback then counts
+    // exactly for integer/numeric/boolean/uuid targets. `USING col::newtype` is the same as no
+    // USING: the regex fallback applies.
+    let using = using
+        .clone()
+        .filter(|u| !is_plain_cast(u, column, new_type));
+    let src = using.clone().unwrap_or_else(|| col.clone());
+    let attempt = format!("SELECT count(({src})::{new_type}) FROM {qt}");
+    r.sql = attempt.clone();
+    let res = savepoint(conn, async |c| {
+        sqlx::query(sqlx::AssertSqlSafe(attempt.clone()))
+            .persistent(false)
+            .fetch_one(&mut *c)
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    match res {
+        Ok(()) => r.count = 0,
+        Err(e) if matches!(e.sqlstate.as_deref(), Some("57014" | "55P03")) => r.error = Some(e),
+        Err(e) => {
+            r.count = 1;
+            r.exact = false;
+            r.samples = vec![e.message.clone()];
+            if using.is_none()
+                && let Some(cond) = invalid_text_condition(new_type, &format!("{col}::text"))
+            {
+                let q = format!(
+                    "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {col} IS NOT NULL AND {cond} LIMIT {MAX_SAMPLES}"
+                );
+                if let Ok((n, samples)) =
+                    savepoint(conn, async |c| count_and_samples(c, &q).await).await?
+                    && n > 0
+                {
+                    r.count = n;
+                    r.exact = true;
+                    r.samples = samples;
+                    r.sql = format!("{attempt};\n{q}");
+                }
+            }
+        }
+    }
+    r.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_casts_are_recognised() {
+        assert!(is_plain_cast(
+            "legacy_amount::integer",
+            "legacy_amount",
+            "integer"
+        ));
+        assert!(is_plain_cast("CAST(\"v\" AS bigint)", "v", "bigint"));
+        assert!(!is_plain_cast("(v::numeric * 2)::bigint", "v", "bigint"));
+    }
+}
