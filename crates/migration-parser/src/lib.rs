@@ -54,6 +54,7 @@ mod session;
 mod side_effects;
 mod slices;
 mod split;
+pub mod state;
 mod tokens;
 mod volatility;
 
@@ -73,6 +74,7 @@ pub use side_effects::{
     denied_function, judge_call,
 };
 pub use sqlparser;
+pub use state::{MigrationState, Resolved, Step};
 
 /// Errors that stop a file from being parsed at all. A statement that does not parse is not an
 /// error: it becomes [`StatementKind::Unparsed`].
