@@ -67,6 +67,11 @@ pub(crate) enum Check {
         new_type: String,
         using: Option<String>,
     },
+    /// A cast to an enum the migration creates: values that are none of its labels.
+    Labels {
+        column: String,
+        labels: Vec<String>,
+    },
 }
 
 /// One planned data probe.

@@ -1,213 +1,135 @@
-//! Probe planning: one walk over the migration's operations in order (pure, no IO).
+//! Probe planning: one pass over the migration's operations in order (pure, no IO), asking the
+//! one model of the migration, [`MigrationState`], what each name denotes at that point.
 //!
-//! For each operation every probe kind (`kinds::SPECS`) plans its probes from the state the walk
-//! holds — what the statements *before* it did — and only then is the operation applied to the
-//! state. The state knows which relations the migration created (they are empty or new: no data
-//! probe, no existence check), renames (probes use the name *on the shard*), dropped objects,
-//! added columns, backfills and data changes.
+//! For each operation every probe kind (`kinds::SPECS`) plans its probes through [`PlanCx`]:
+//! a relation the migration created is not on the shard (empty, or its rows come from the
+//! migration: no data probe, no existence check), a renamed table or column is probed under its
+//! name *on the shard*, a name that an earlier statement freed (dropped, renamed away, or maybe
+//! taken along by a `CASCADE`) cannot clash with the shard, and a table whose rows an earlier
+//! statement changed is probed with a note that the count is from before that change.
 
-use std::collections::{BTreeSet, HashMap};
-
-use migration_parser::{ColumnDef, ConstraintDef, Migration, Operation, QualifiedName};
+use migration_parser::state::{ColumnResolved, ObjectKind, Origin};
+use migration_parser::{
+    ColumnDef, ConstraintDef, Migration, MigrationState, Operation, QualifiedName, Resolved, Step,
+};
 
 use super::kinds;
 use super::{ObjKind, ObjRef, PlannedProbe, ProbePlan};
 
-/// A relation as named on the shard (renames by the migration undone).
-pub(crate) type TKey = QualifiedName;
-
-/// Migration state as the walk goes statement by statement.
-#[derive(Default)]
-pub(crate) struct Walk {
-    /// Tables created by the migration (current names).
-    created_tables: BTreeSet<TKey>,
-    /// current name → name on the shard.
-    table_alias: HashMap<TKey, TKey>,
-    /// Tables dropped by the migration (names on the shard).
-    pub(crate) dropped_tables: BTreeSet<TKey>,
-    /// (shard table, current column) → column added by the migration.
-    added_columns: HashMap<(TKey, String), ColumnDef>,
-    /// (shard table, current column) → column name on the shard.
-    column_alias: HashMap<(TKey, String), String>,
-    /// (shard table, column) dropped.
-    pub(crate) dropped_columns: BTreeSet<(TKey, String)>,
-    /// (shard table, column) → statement index of an UPDATE assigning it.
-    backfilled: HashMap<(TKey, String), usize>,
-    /// shard table → statement index of a DELETE/UPDATE/INSERT on it.
-    data_changed: HashMap<TKey, usize>,
-    /// (shard table, constraint) created by the migration → definition.
-    created_constraints: HashMap<(TKey, String), ConstraintDef>,
-    /// (schema option, relation name) created by the migration (indexes, tables).
-    pub(crate) created_relations: BTreeSet<TKey>,
-    /// (shard table, constraint) dropped by the migration.
-    pub(crate) dropped_constraints: BTreeSet<(TKey, String)>,
+/// What a relation name denotes at the operation being planned.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Rel {
+    /// A relation of the shard, under this name there (renames by the migration undone); it
+    /// may not exist (the existence probe says).
+    Shard(QualifiedName),
+    /// Created by the migration: not on the shard.
+    New(ObjectKind),
+    /// Dropped or renamed away earlier in the migration, or maybe taken along by a `CASCADE`:
+    /// what the statement meets is decided by the rehearsal.
+    Gone,
 }
 
-impl Walk {
-    /// The name on the shard of table `t` as the migration names it now.
-    pub(crate) fn shard_table(&self, t: &QualifiedName) -> TKey {
-        self.table_alias
-            .get(t)
-            .cloned()
-            .unwrap_or_else(|| t.clone())
-    }
-
-    /// Whether the migration created `shard_t` (it is empty, and not on the shard).
-    pub(crate) fn is_created(&self, shard_t: &TKey) -> bool {
-        self.created_tables.contains(shard_t)
-    }
-
-    /// The name on the shard of column `c` (as the migration names it now) of `t`.
-    pub(crate) fn shard_column(&self, t: &TKey, c: &str) -> String {
-        self.column_alias
-            .get(&(t.clone(), c.to_string()))
-            .cloned()
-            .unwrap_or_else(|| c.to_string())
-    }
-
-    /// The definition of column `c` of `t` when the migration added it.
-    pub(crate) fn added(&self, t: &TKey, c: &str) -> Option<&ColumnDef> {
-        self.added_columns.get(&(t.clone(), c.to_string()))
-    }
-
-    /// Whether the migration created constraint `name` on `t` (and has not dropped it).
-    pub(crate) fn created_constraint(&self, t: &TKey, name: &str) -> bool {
-        self.created_constraints
-            .contains_key(&(t.clone(), name.to_string()))
-    }
-
-    /// The statement (0-based) that backfills column `c` (shard name) of `t`, if any.
-    pub(crate) fn backfilled_by(&self, t: &TKey, c: &str) -> Option<usize> {
-        self.backfilled.get(&(t.clone(), c.to_string())).copied()
-    }
-
-    /// Why a probe of column `column_as_written` of `t` needs no run, if it does not.
-    pub(crate) fn skip_reason(&self, t: &TKey, column_as_written: &str) -> Option<String> {
-        if self.is_created(t) {
-            Some("table created by the migration: empty".into())
-        } else if self.added(t, column_as_written).is_some() {
-            Some("column added earlier in the migration".into())
-        } else {
-            None
-        }
-    }
-
-    /// "statement N changes this table's rows first" when an earlier statement does.
-    pub(crate) fn data_note(&self, t: &TKey) -> Option<String> {
-        self.data_changed.get(t).map(|i| {
-            format!(
-                "statement {} changes this table's rows first: count is before that change",
-                i + 1
-            )
-        })
-    }
-
-    /// Apply `op` (of statement `si`) to the state, after its probes are planned.
-    fn apply(&mut self, op: &Operation, si: usize) {
-        match op {
-            Operation::CreateTable { table, .. } => {
-                self.created_tables.insert(table.clone());
-                self.created_relations.insert(table.clone());
-            }
-            Operation::DropTable { table, .. } => {
-                let t = self.shard_table(table);
-                self.dropped_tables.insert(t.clone());
-                self.created_tables.remove(&t);
-            }
-            Operation::RenameTable { table, new_name } => {
-                let t = self.shard_table(table);
-                let new = with_schema_of(table, new_name);
-                if self.created_tables.remove(&t) {
-                    self.created_tables.insert(new.clone());
-                }
-                self.table_alias.insert(new, t);
-            }
-            Operation::AddColumn { table, column, .. } => {
-                let t = self.shard_table(table);
-                self.added_columns
-                    .insert((t, column.name.clone()), column.clone());
-            }
-            Operation::DropColumn { table, column, .. } => {
-                let t = self.shard_table(table);
-                let c = self.shard_column(&t, column);
-                self.dropped_columns.insert((t, c));
-            }
-            Operation::RenameColumn {
-                table,
-                column,
-                new_name,
-            } => {
-                let t = self.shard_table(table);
-                let c = self.shard_column(&t, column);
-                if let Some(def) = self.added_columns.remove(&(t.clone(), column.clone())) {
-                    self.added_columns
-                        .insert((t.clone(), new_name.clone()), def);
-                }
-                self.column_alias.insert((t, new_name.clone()), c);
-            }
-            Operation::AddConstraint { table, constraint } => {
-                if let Some(name) = &constraint.name {
-                    let t = self.shard_table(table);
-                    self.created_constraints
-                        .insert((t, name.clone()), constraint.clone());
-                }
-            }
-            Operation::DropConstraint { table, name, .. } => {
-                let t = self.shard_table(table);
-                self.created_constraints.remove(&(t.clone(), name.clone()));
-                self.dropped_constraints.insert((t, name.clone()));
-            }
-            Operation::CreateIndex {
-                name: Some(n),
-                table,
-                ..
-            } => {
-                self.created_relations.insert(with_schema_of(table, n));
-            }
-            Operation::RenameIndex { name, new_name } => {
-                self.created_relations
-                    .insert(with_schema_of(name, new_name));
-            }
-            Operation::Truncate { tables, .. } => {
-                for table in tables {
-                    let t = self.shard_table(table);
-                    self.data_changed.entry(t).or_insert(si);
-                }
-            }
-            Operation::Update { table, columns, .. } => {
-                let t = self.shard_table(table);
-                for c in columns {
-                    let sc = self.shard_column(&t, c);
-                    self.backfilled.entry((t.clone(), sc)).or_insert(si);
-                }
-                self.data_changed.entry(t).or_insert(si);
-            }
-            Operation::Delete { table, .. } | Operation::Insert { table, .. } => {
-                let t = self.shard_table(table);
-                self.data_changed.entry(t).or_insert(si);
-            }
-            _ => {}
-        }
-    }
+/// What a column name denotes at the operation being planned.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Col<'a> {
+    /// A column of a shard table: (table, column) as named on the shard.
+    Shard(QualifiedName, String),
+    /// Added by the migration earlier.
+    Added(&'a ColumnDef),
+    /// In a relation the migration created, or gone: nothing to look for on the shard.
+    Other,
 }
 
 /// What a probe kind sees while it plans one operation.
 pub(crate) struct PlanCx<'a> {
     /// The plan so far.
     pub plan: &'a mut ProbePlan,
-    /// What the statements before this one did.
-    pub walk: &'a Walk,
+    /// The migration's effect, statement by statement.
+    pub state: &'a MigrationState,
+    /// Just before the operation planned.
+    pub at: Step,
     /// The statement's index (0-based).
     pub si: usize,
     /// The statement's SQL, upper-cased (for options the operation model does not carry).
     pub sql_upper: &'a str,
-    /// (table as written, constraint) → the statement that validates it later.
-    validated_later: &'a HashMap<(QualifiedName, String), usize>,
 }
 
 impl PlanCx<'_> {
-    /// Add an existence reference of statement `si`.
-    pub(crate) fn push_ref(&mut self, kind: ObjKind, table: TKey, name: String, must_exist: bool) {
+    /// What relation `t` (as the migration names it here) denotes.
+    pub(crate) fn rel(&self, t: &QualifiedName) -> Rel {
+        match self.state.relation(t, self.at) {
+            Resolved::Tracked(_, r) => match &r.origin {
+                Origin::Shard(n) => Rel::Shard(n.clone()),
+                Origin::Created(_) => Rel::New(r.kind),
+            },
+            Resolved::Shard(n) => Rel::Shard(n),
+            Resolved::Free { .. } | Resolved::MaybeDropped { .. } => Rel::Gone,
+        }
+    }
+
+    /// The name on the shard of relation `t`, when it denotes one.
+    pub(crate) fn shard_table(&self, t: &QualifiedName) -> Option<QualifiedName> {
+        match self.rel(t) {
+            Rel::Shard(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// What column `c` of relation `t` (both as the migration names them here) denotes.
+    pub(crate) fn col(&self, t: &QualifiedName, c: &str) -> Col<'_> {
+        match self.state.column(t, c, self.at) {
+            ColumnResolved::Tracked(rec) => match (rec.created(), rec.shard_name()) {
+                (Some((_, def)), _) => Col::Added(def),
+                (None, Some(name)) => match self.shard_table(t) {
+                    Some(st) => Col::Shard(st, name.to_string()),
+                    None => Col::Other,
+                },
+                (None, None) => Col::Other,
+            },
+            ColumnResolved::Shard { table, column } => Col::Shard(table, column),
+            _ => Col::Other,
+        }
+    }
+
+    /// The name on the shard of column `c` of `t`, else `c` as written.
+    pub(crate) fn col_name(&self, t: &QualifiedName, c: &str) -> String {
+        match self.col(t, c) {
+            Col::Shard(_, name) => name,
+            _ => c.to_string(),
+        }
+    }
+
+    /// The table a data probe of `t` reads (its name on the shard, else as written) and why the
+    /// probe needs no run on the shard, if it does not.
+    pub(crate) fn probe_table(&self, t: &QualifiedName) -> (QualifiedName, Option<String>) {
+        match self.rel(t) {
+            Rel::Shard(n) => (n, None),
+            Rel::New(ObjectKind::Table) => (
+                t.clone(),
+                Some("table created by the migration: empty".into()),
+            ),
+            Rel::New(_) => (
+                t.clone(),
+                Some(
+                    "created by the migration: its rows are not on the shard (rehearsal decides)"
+                        .into(),
+                ),
+            ),
+            Rel::Gone => (
+                t.clone(),
+                Some("dropped or renamed away earlier in the migration: rehearsal decides".into()),
+            ),
+        }
+    }
+
+    /// Add an existence reference of this statement.
+    pub(crate) fn push_ref(
+        &mut self,
+        kind: ObjKind,
+        table: QualifiedName,
+        name: String,
+        must_exist: bool,
+    ) {
         self.plan.refs.push(ObjRef {
             statement_index: self.si,
             kind,
@@ -217,25 +139,39 @@ impl PlanCx<'_> {
         });
     }
 
-    /// Column `c` (shard name) of `t` must exist.
-    pub(crate) fn require_column(&mut self, t: &TKey, c: &str) {
+    /// Column `c` (shard name) of `t` (shard name) must exist.
+    pub(crate) fn require_column(&mut self, t: &QualifiedName, c: &str) {
         self.push_ref(ObjKind::Column, t.clone(), c.to_string(), true);
     }
 
-    /// Table `t` (shard name) must exist, unless the migration created or dropped it (asked
-    /// once per table).
-    pub(crate) fn require_table(&mut self, t: &TKey) {
-        if self.walk.is_created(t)
-            || self.walk.dropped_tables.contains(t)
-            || self
-                .plan
-                .refs
-                .iter()
-                .any(|r| r.kind == ObjKind::Table && &r.table == t)
+    /// Table `t` (shard name) must exist (asked once per table).
+    pub(crate) fn require_table(&mut self, t: &QualifiedName) {
+        if self
+            .plan
+            .refs
+            .iter()
+            .any(|r| r.kind == ObjKind::Table && &r.table == t)
         {
             return;
         }
         self.push_ref(ObjKind::Table, t.clone(), String::new(), true);
+    }
+
+    /// The shard's constraint that `name` on `table` denotes here: (table, constraint) as named
+    /// on the shard. `None` when the migration added it, or dropped or renamed the name away,
+    /// or the table is not the shard's.
+    pub(crate) fn shard_constraint(
+        &self,
+        table: &QualifiedName,
+        name: &str,
+    ) -> Option<(QualifiedName, String)> {
+        let st = self.shard_table(table)?;
+        match self.state.constraint(table, name, self.at) {
+            Some(c) if c.added.is_some() => None,
+            Some(c) => Some((st, c.name_at(Step::default()).unwrap_or(name).to_string())),
+            None if self.state.constraint_name_freed(table, name, self.at) => None,
+            None => Some((st, name.to_string())),
+        }
     }
 
     /// Add a data probe.
@@ -243,16 +179,63 @@ impl PlanCx<'_> {
         self.plan.probes.push(p);
     }
 
-    /// The statement that validates constraint `name` of `table` (as written) later, if any.
+    /// "statement N changes this table's rows first" when an earlier statement does.
+    pub(crate) fn data_note(&self, t: &QualifiedName) -> Option<String> {
+        self.state
+            .data_changes_before(t, self.at)
+            .next()
+            .map(|(s, _)| {
+                format!(
+                    "statement {} changes this table's rows first: count is before that change",
+                    s.statement + 1
+                )
+            })
+    }
+
+    /// The statement (0-based) of the first `UPDATE` before this one that assigns column `c` of
+    /// `t`, if any.
+    pub(crate) fn backfilled_by(&self, t: &QualifiedName, c: &str) -> Option<usize> {
+        match self.state.column(t, c, self.at) {
+            ColumnResolved::Tracked(rec) => rec.assigned_before(self.at).map(|s| s.statement),
+            _ => None,
+        }
+    }
+
+    /// The statement that validates constraint `name`, added by this operation on `table`, later.
     pub(crate) fn validated_at(
         &self,
         table: &QualifiedName,
         name: Option<&String>,
     ) -> Option<usize> {
-        name.and_then(|n| {
-            self.validated_later
-                .get(&(table.clone(), n.clone()))
-                .copied()
+        let after = Step {
+            statement: self.si,
+            op: self.at.op + 1,
+        };
+        let c = self.state.constraint(table, name?, after)?;
+        c.validated.filter(|v| *v > self.at).map(|v| v.statement)
+    }
+
+    /// The shard name a relation the statement creates under `name` could clash with: `None`
+    /// when the name is free (the migration dropped, renamed away or created what had it, or a
+    /// `CASCADE` may have taken it along). An `index` name is also free once the migration
+    /// dropped a shard relation in that schema: its indexes go with it without being named.
+    pub(crate) fn clashing_relation(
+        &self,
+        name: &QualifiedName,
+        index: bool,
+    ) -> Option<QualifiedName> {
+        match self.state.relation(name, self.at) {
+            Resolved::Tracked(_, r) => r.shard_name().cloned(),
+            Resolved::Shard(n) if !(index && self.shard_relation_dropped_in(&n.schema)) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn shard_relation_dropped_in(&self, schema: &Option<String>) -> bool {
+        self.state.objects().any(|(_, r)| {
+            r.kind.namespace() == migration_parser::state::Namespace::Relation
+                && r.dropped.is_some_and(|d| d < self.at)
+                && r.shard_name().is_some_and(|n| &n.schema == schema)
         })
     }
 }
@@ -260,45 +243,36 @@ impl PlanCx<'_> {
 /// Plan the probes for `migration` (pure; no IO). See the module docs for how earlier
 /// statements of the same migration are taken into account.
 pub fn plan(migration: &Migration) -> ProbePlan {
+    let state = MigrationState::new(migration);
     let mut plan = ProbePlan::default();
-    let mut walk = Walk::default();
-    // Which constraints get VALIDATEd later (by table as written, name).
-    let mut validated_later: HashMap<(QualifiedName, String), usize> = HashMap::new();
-    for st in &migration.statements {
-        for op in &st.operations {
-            if let Operation::ValidateConstraint { table, name } = op {
-                validated_later
-                    .entry((table.clone(), name.clone()))
-                    .or_insert(st.index);
-            }
-        }
-    }
     for st in &migration.statements {
         let sql_upper = st.sql.to_ascii_uppercase();
-        for op in &st.operations {
+        for (k, op) in st.operations.iter().enumerate() {
             let mut cx = PlanCx {
                 plan: &mut plan,
-                walk: &walk,
+                state: &state,
+                at: Step {
+                    statement: st.index,
+                    op: k,
+                },
                 si: st.index,
                 sql_upper: &sql_upper,
-                validated_later: &validated_later,
             };
             for spec in kinds::SPECS {
                 spec.plan(op, &mut cx);
             }
-            walk.apply(op, st.index);
         }
     }
     plan
 }
 
-/// The tables `op` reads or changes, as named on the shard, and whether each must exist
+/// The tables `op` reads or changes, as the migration names them, and whether each must exist
 /// (`DROP TABLE IF EXISTS` does not need it).
-pub(crate) fn touched_tables(op: &Operation, w: &Walk) -> Vec<(TKey, bool)> {
+pub(crate) fn touched_tables(op: &Operation) -> Vec<(&QualifiedName, bool)> {
     match op {
         Operation::DropTable {
             table, if_exists, ..
-        } => vec![(w.shard_table(table), !*if_exists)],
+        } => vec![(table, !*if_exists)],
         Operation::RenameTable { table, .. }
         | Operation::AddColumn { table, .. }
         | Operation::DropColumn { table, .. }
@@ -317,9 +291,9 @@ pub(crate) fn touched_tables(op: &Operation, w: &Walk) -> Vec<(TKey, bool)> {
         | Operation::Delete { table, .. }
         | Operation::Insert { table, .. }
         | Operation::AlterTableOther { table, .. }
-        | Operation::CreateTrigger { table, .. } => vec![(w.shard_table(table), true)],
+        | Operation::CreateTrigger { table, .. } => vec![(table, true)],
         Operation::Truncate { tables, .. } | Operation::LockTable { tables, .. } => {
-            tables.iter().map(|t| (w.shard_table(t), true)).collect()
+            tables.iter().map(|t| (t, true)).collect()
         }
         _ => Vec::new(),
     }
@@ -349,10 +323,9 @@ pub(crate) fn default_is_non_null(c: &ColumnDef) -> bool {
 pub(crate) fn constraint_outcome(
     cx: &PlanCx<'_>,
     table_as_written: &QualifiedName,
-    t: &TKey,
     c: &ConstraintDef,
 ) -> (bool, Option<String>, usize) {
-    let base_note = cx.walk.data_note(t);
+    let base_note = cx.data_note(table_as_written);
     if !c.not_valid {
         return (base_note.is_none(), base_note, cx.si);
     }
@@ -374,12 +347,6 @@ pub(crate) fn constraint_outcome(
             cx.si,
         ),
     }
-}
-
-/// "table created by the migration: empty" when it is.
-pub(crate) fn empty_skip(w: &Walk, t: &TKey) -> Option<String> {
-    w.is_created(t)
-        .then(|| "table created by the migration: empty".to_string())
 }
 
 #[cfg(test)]

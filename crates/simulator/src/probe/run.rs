@@ -8,7 +8,9 @@ use std::time::Instant;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::kinds::{cast, check, fk_orphans, missing_object, not_null, table_size, unique};
-use super::{Check, PlannedProbe, ProbeLimits, ProbePlan, ProbeResult, ShardProbes, resolve};
+use super::{
+    Check, PlannedProbe, ProbeKind, ProbeLimits, ProbePlan, ProbeResult, ShardProbes, resolve,
+};
 use crate::conn::is_connection_error;
 use crate::ident::{quote_ident, quote_qualified};
 use crate::probe_tx::{ConnectionLost, exec, savepoint};
@@ -325,6 +327,7 @@ async fn run_one(
             *nulls_not_distinct,
         )),
         Check::Expression { expr } => Some(check::expression_sql(&target, expr)),
+        Check::Labels { column, labels } => Some(cast::labels_sql(&target, column, labels)),
         c @ Check::Cast { .. } => cast::sql_or_run(conn, &target, c, r, started).await?,
     };
     let Some(sql) = sql else {
@@ -338,6 +341,9 @@ async fn run_one(
             if matches!(p.check, Check::AllRowsNull { .. }) && n > not_null::ALL_ROWS_CAP {
                 r.exact = false;
             }
+        }
+        Err(e) if p.kind == ProbeKind::CastFailures && cast::type_missing(&e).is_some() => {
+            r.skipped = cast::type_missing(&e);
         }
         Err(e) => r.error = Some(e),
     }

@@ -1,11 +1,12 @@
 //! `object_already_exists`: an object a statement creates (without `IF NOT EXISTS`) is already
-//! on the shard — drift. Its references run in the one existence query of
+//! on the shard — drift. A name the migration freed earlier (dropped, renamed away, or maybe
+//! taken along by a drop) cannot clash. Its references run in the one existence query of
 //! [`super::missing_object`].
 
 use migration_parser::Operation;
 
 use super::ProbeSpec;
-use crate::probe::plan::{PlanCx, with_schema_of};
+use crate::probe::plan::{Col, PlanCx, with_schema_of};
 use crate::probe::{ObjKind, ProbeKind};
 
 /// The `object_already_exists` kind.
@@ -17,62 +18,57 @@ impl ProbeSpec for AlreadyExists {
     }
 
     fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
-        let w = cx.walk;
-        match op {
+        let relation = match op {
             Operation::CreateTable {
                 table,
-                if_not_exists,
+                if_not_exists: false,
                 ..
-            } if !*if_not_exists && !w.dropped_tables.contains(table) => {
-                cx.push_ref(ObjKind::Relation, table.clone(), table.name.clone(), false);
-            }
+            } => Some((table.clone(), false)),
+            Operation::CreateView {
+                name,
+                or_replace: false,
+                ..
+            } => Some((name.clone(), false)),
             Operation::RenameTable { table, new_name } => {
-                let new = with_schema_of(table, new_name);
-                cx.push_ref(ObjKind::Relation, new, new_name.clone(), false);
-            }
-            Operation::AddColumn {
-                table,
-                column,
-                if_not_exists,
-            } => {
-                let t = w.shard_table(table);
-                if !w.is_created(&t)
-                    && !*if_not_exists
-                    && !w
-                        .dropped_columns
-                        .contains(&(t.clone(), column.name.clone()))
-                {
-                    cx.push_ref(ObjKind::Column, t, column.name.clone(), false);
-                }
-            }
-            Operation::RenameColumn {
-                table,
-                column,
-                new_name,
-            } => {
-                let t = w.shard_table(table);
-                if !w.is_created(&t) && w.added(&t, column).is_none() {
-                    cx.push_ref(ObjKind::Column, t, new_name.clone(), false);
-                }
-            }
-            Operation::AddConstraint { table, constraint } => {
-                let t = w.shard_table(table);
-                if let Some(name) = &constraint.name
-                    && !w.is_created(&t)
-                    && !w.dropped_constraints.contains(&(t.clone(), name.clone()))
-                {
-                    cx.push_ref(ObjKind::Constraint, t, name.clone(), false);
-                }
+                Some((with_schema_of(table, new_name), false))
             }
             Operation::CreateIndex {
                 name: Some(n),
                 table,
-                if_not_exists,
+                if_not_exists: false,
                 ..
+            } => Some((with_schema_of(table, n), true)),
+            _ => None,
+        };
+        if let Some((rel, index)) = relation {
+            if let Some(n) = cx.clashing_relation(&rel, index) {
+                let name = n.name.clone();
+                cx.push_ref(ObjKind::Relation, n, name, false);
+            }
+            return;
+        }
+        match op {
+            Operation::AddColumn {
+                table,
+                column,
+                if_not_exists: false,
             } => {
-                let rel = with_schema_of(table, n);
-                if !*if_not_exists && !w.created_relations.contains(&rel) {
-                    cx.push_ref(ObjKind::Relation, rel, n.clone(), false);
+                if let Col::Shard(st, c) = cx.col(table, &column.name) {
+                    cx.push_ref(ObjKind::Column, st, c, false);
+                }
+            }
+            Operation::RenameColumn {
+                table, new_name, ..
+            } => {
+                if let Col::Shard(st, c) = cx.col(table, new_name) {
+                    cx.push_ref(ObjKind::Column, st, c, false);
+                }
+            }
+            Operation::AddConstraint { table, constraint } => {
+                if let Some(name) = &constraint.name
+                    && let Some((st, c)) = cx.shard_constraint(table, name)
+                {
+                    cx.push_ref(ObjKind::Constraint, st, c, false);
                 }
             }
             _ => {}

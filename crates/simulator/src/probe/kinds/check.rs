@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Row};
 use super::ProbeSpec;
 use super::fk_orphans::orphans_sql;
 use crate::ident::quote_qualified;
-use crate::probe::plan::{PlanCx, constraint_outcome, empty_skip};
+use crate::probe::plan::{PlanCx, constraint_outcome};
 use crate::probe::run::Target;
 use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeKind, ProbeResult};
 use crate::probe_tx::{ConnectionLost, savepoint};
@@ -22,41 +22,38 @@ impl ProbeSpec for CheckViolations {
     }
 
     fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
-        let w = cx.walk;
         match op {
             Operation::AddConstraint { table, constraint } => {
                 let ConstraintKind::Check { expr } = &constraint.kind else {
                     return;
                 };
-                let t = w.shard_table(table);
-                let (would_fail, note, statement_index) =
-                    constraint_outcome(cx, table, &t, constraint);
+                let (t, skipped) = cx.probe_table(table);
+                let (would_fail, note, statement_index) = constraint_outcome(cx, table, constraint);
                 cx.push_probe(PlannedProbe {
                     statement_index,
                     kind: ProbeKind::CheckViolations,
-                    table: t.clone(),
+                    table: t,
                     column: None,
                     constraint: constraint.name.clone(),
                     check: Check::Expression { expr: expr.clone() },
                     would_fail,
-                    skipped: empty_skip(w, &t),
+                    skipped,
                     note,
                 });
             }
             Operation::ValidateConstraint { table, name } => {
-                let t = w.shard_table(table);
                 // A constraint the migration added NOT VALID is probed at its ADD.
-                if w.created_constraint(&t, name) || w.is_created(&t) {
+                let Some((t, name)) = cx.shard_constraint(table, name) else {
                     return;
-                }
-                let note = w.data_note(&t);
+                };
+                let note = cx.data_note(table);
                 cx.push_probe(PlannedProbe {
                     statement_index: cx.si,
                     kind: ProbeKind::CheckViolations,
                     table: t,
                     column: None,
                     constraint: Some(name.clone()),
-                    check: Check::ValidateExisting { name: name.clone() },
+                    check: Check::ValidateExisting { name },
                     would_fail: note.is_none(),
                     skipped: None,
                     note,

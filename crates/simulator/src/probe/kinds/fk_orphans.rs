@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::ProbeSpec;
 use crate::ident::{quote_ident, quote_qualified};
-use crate::probe::plan::{PlanCx, TKey, constraint_outcome, empty_skip, with_schema_of};
+use crate::probe::plan::{Col, PlanCx, Rel, constraint_outcome, with_schema_of};
 use crate::probe::run::{Target, primary_key};
 use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeError, ProbeKind, ProbeResult, resolve};
 use crate::probe_tx::{ConnectionLost, savepoint};
@@ -53,38 +53,49 @@ fn plan_foreign_key(
     ref_table: &QualifiedName,
     ref_columns: &[String],
 ) {
-    let w = cx.walk;
-    let t: TKey = w.shard_table(table);
-    let created = w.is_created(&t);
-    let rt = w.shard_table(&ref_table_key(ref_table, table));
-    let ref_created = w.is_created(&rt);
+    let (t, mut skipped) = cx.probe_table(table);
+    let rt_written = ref_table_key(ref_table, table);
+    let (rt, ref_created) = match cx.rel(&rt_written) {
+        Rel::Shard(n) => (n, false),
+        Rel::New(_) => (rt_written.clone(), true),
+        Rel::Gone => {
+            skipped.get_or_insert_with(|| {
+                "referenced table dropped or renamed away earlier in the migration: rehearsal decides"
+                    .into()
+            });
+            (rt_written.clone(), true)
+        }
+    };
     if !ref_created {
         cx.plan.tables.insert(rt.clone());
         cx.require_table(&rt);
         for rc in ref_columns {
-            if w.added(&rt, rc).is_none() {
-                cx.require_column(&rt, &w.shard_column(&rt, rc));
+            if let Col::Shard(st, c) = cx.col(&rt_written, rc) {
+                cx.require_column(&st, &c);
             }
         }
     }
-    let mut skipped = empty_skip(w, &t);
     let mut cols = Vec::new();
     for c in columns {
-        if let Some(def) = w.added(&t, c) {
-            skipped.get_or_insert_with(|| {
-                if def.default.is_none() {
-                    "column added earlier in the migration without a default: all NULL".into()
+        match cx.col(table, c) {
+            Col::Added(def) => {
+                let why = if def.default.is_none() {
+                    "column added earlier in the migration without a default: all NULL"
                 } else {
-                    "column added earlier in the migration: rehearsal decides".into()
-                }
-            });
-        } else if !created {
-            cx.require_column(&t, &w.shard_column(&t, c));
+                    "column added earlier in the migration: rehearsal decides"
+                };
+                skipped.get_or_insert_with(|| why.into());
+            }
+            Col::Shard(st, sc) => cx.require_column(&st, &sc),
+            Col::Other => {}
         }
-        cols.push(w.shard_column(&t, c));
+        cols.push(cx.col_name(table, c));
     }
-    let ref_cols = ref_columns.iter().map(|c| w.shard_column(&rt, c)).collect();
-    let (would_fail, note, statement_index) = constraint_outcome(cx, table, &t, constraint);
+    let ref_cols = ref_columns
+        .iter()
+        .map(|c| cx.col_name(&rt_written, c))
+        .collect();
+    let (would_fail, note, statement_index) = constraint_outcome(cx, table, constraint);
     cx.push_probe(PlannedProbe {
         statement_index,
         kind: ProbeKind::FkOrphans,

@@ -9,7 +9,7 @@ use migration_parser::Operation;
 use sqlx::{PgConnection, Row};
 
 use super::ProbeSpec;
-use crate::probe::plan::{PlanCx, touched_tables};
+use crate::probe::plan::{Col, PlanCx, Rel, touched_tables};
 use crate::probe::{ObjKind, ProbeKind, ProbePlan, ProbeResult, resolve};
 use crate::probe_tx::{ConnectionLost, savepoint};
 
@@ -22,65 +22,50 @@ impl ProbeSpec for MissingObject {
     }
 
     fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
-        for (t, must_exist) in touched_tables(op, cx.walk) {
-            if must_exist {
-                cx.require_table(&t);
+        for (t, must_exist) in touched_tables(op) {
+            if must_exist && let Some(st) = cx.shard_table(t) {
+                cx.require_table(&st);
             }
         }
-        let w = cx.walk;
         match op {
             Operation::DropColumn {
                 table,
                 column,
-                if_exists,
+                if_exists: false,
                 ..
-            } => {
-                let t = w.shard_table(table);
-                if !*if_exists && !w.is_created(&t) && w.added(&t, column).is_none() {
-                    cx.require_column(&t, &w.shard_column(&t, column));
-                }
             }
-            Operation::RenameColumn { table, column, .. }
+            | Operation::RenameColumn { table, column, .. }
             | Operation::DropNotNull { table, column }
             | Operation::SetDefault { table, column, .. }
-            | Operation::DropDefault { table, column } => {
-                let t = w.shard_table(table);
-                if !w.is_created(&t) && w.added(&t, column).is_none() {
-                    cx.require_column(&t, &w.shard_column(&t, column));
-                }
-            }
-            Operation::AlterColumnType { table, column, .. }
+            | Operation::DropDefault { table, column }
+            | Operation::AlterColumnType { table, column, .. }
             | Operation::SetNotNull { table, column } => {
-                let t = w.shard_table(table);
-                if w.skip_reason(&t, column).is_none() {
-                    cx.require_column(&t, &w.shard_column(&t, column));
+                if let Col::Shard(st, c) = cx.col(table, column) {
+                    cx.require_column(&st, &c);
                 }
             }
             Operation::ValidateConstraint { table, name }
-            | Operation::RenameConstraint { table, name, .. } => {
-                let t = w.shard_table(table);
-                if !w.is_created(&t) && !w.created_constraint(&t, name) {
-                    cx.push_ref(ObjKind::Constraint, t, name.clone(), true);
-                }
-            }
-            Operation::DropConstraint {
+            | Operation::RenameConstraint { table, name, .. }
+            | Operation::DropConstraint {
                 table,
                 name,
-                if_exists,
+                if_exists: false,
                 ..
             } => {
-                let t = w.shard_table(table);
-                if !*if_exists && !w.is_created(&t) && !w.created_constraint(&t, name) {
-                    cx.push_ref(ObjKind::Constraint, t, name.clone(), true);
+                if let Some((st, c)) = cx.shard_constraint(table, name) {
+                    cx.push_ref(ObjKind::Constraint, st, c, true);
                 }
             }
             Operation::DropIndex {
-                name, if_exists, ..
-            } if !*if_exists && !w.created_relations.contains(name) => {
-                cx.push_ref(ObjKind::Index, name.clone(), name.name.clone(), true);
+                name,
+                if_exists: false,
+                ..
             }
-            Operation::RenameIndex { name, .. } if !w.created_relations.contains(name) => {
-                cx.push_ref(ObjKind::Index, name.clone(), name.name.clone(), true);
+            | Operation::RenameIndex { name, .. } => {
+                if let Rel::Shard(n) = cx.rel(name) {
+                    let index = n.name.clone();
+                    cx.push_ref(ObjKind::Index, n, index, true);
+                }
             }
             _ => {}
         }

@@ -31,8 +31,8 @@ pub(crate) trait ProbeSpec: Sync {
     )]
     fn kind(&self) -> ProbeKind;
 
-    /// Plan this kind's probes for `op` into `cx.plan`; `cx.walk` holds what the statements
-    /// before it did (the walk applies `op` after every kind has planned).
+    /// Plan this kind's probes for `op` into `cx.plan`; `cx` says what each name denotes just
+    /// before `op` ([`migration_parser::MigrationState`] at that step).
     fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>);
 }
 

@@ -2,11 +2,11 @@
 //! primary key — planned by [`super::unique`]), and the rows an added `NOT NULL` column without
 //! a default would leave NULL (every row).
 
-use migration_parser::Operation;
+use migration_parser::{Operation, QualifiedName};
 
 use super::ProbeSpec;
 use crate::ident::quote_ident;
-use crate::probe::plan::{PlanCx, default_is_non_null};
+use crate::probe::plan::{Col, PlanCx, default_is_non_null};
 use crate::probe::run::Target;
 use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeKind};
 
@@ -22,11 +22,12 @@ impl ProbeSpec for NotNullViolations {
     }
 
     fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
-        let w = cx.walk;
         match op {
             Operation::AddColumn { table, column, .. } => {
-                let t = w.shard_table(table);
-                if w.is_created(&t) || !column.not_null || default_is_non_null(column) {
+                let Some(t) = cx.shard_table(table) else {
+                    return;
+                };
+                if !column.not_null || default_is_non_null(column) {
                     return;
                 }
                 cx.push_probe(PlannedProbe {
@@ -46,44 +47,56 @@ impl ProbeSpec for NotNullViolations {
                     ),
                 });
             }
-            Operation::SetNotNull { table, column } => {
-                let t = w.shard_table(table);
-                let c = w.shard_column(&t, column);
-                let skipped = match w.added(&t, column) {
-                    Some(def) if default_is_non_null(def) => Some(
-                        "column added earlier in the migration with a non-NULL default: no NULLs"
-                            .into(),
-                    ),
-                    Some(_) => Some(
-                        "column added earlier in the migration without a default: rehearsal decides"
-                            .into(),
-                    ),
-                    None => w.skip_reason(&t, column),
-                };
-                let note = w
-                    .backfilled_by(&t, &c)
-                    .map(|i| {
-                        format!(
-                            "column is backfilled by statement {}: count is before the backfill",
-                            i + 1
-                        )
-                    })
-                    .or_else(|| w.data_note(&t));
-                cx.push_probe(PlannedProbe {
-                    statement_index: cx.si,
-                    kind: ProbeKind::NotNullViolations,
-                    table: t,
-                    column: Some(c.clone()),
-                    constraint: None,
-                    check: Check::Nulls { column: c },
-                    would_fail: note.is_none(),
-                    skipped,
-                    note,
-                });
-            }
+            Operation::SetNotNull { table, column } => plan_set_not_null(cx, table, column),
             _ => {}
         }
     }
+}
+
+fn plan_set_not_null(cx: &mut PlanCx<'_>, table: &QualifiedName, column: &str) {
+    let (t, table_skip) = cx.probe_table(table);
+    let (c, skipped) = match cx.col(table, column) {
+        Col::Added(def) if default_is_non_null(def) => (
+            column.to_string(),
+            Some("column added earlier in the migration with a non-NULL default: no NULLs".into()),
+        ),
+        Col::Added(_) => (
+            column.to_string(),
+            Some(
+                "column added earlier in the migration without a default: rehearsal decides".into(),
+            ),
+        ),
+        Col::Shard(_, c) => (c, table_skip),
+        Col::Other => (
+            column.to_string(),
+            table_skip.or_else(|| {
+                Some(
+                    "column dropped or renamed away earlier in the migration: rehearsal decides"
+                        .into(),
+                )
+            }),
+        ),
+    };
+    let note = cx
+        .backfilled_by(table, column)
+        .map(|i| {
+            format!(
+                "column is backfilled by statement {}: count is before the backfill",
+                i + 1
+            )
+        })
+        .or_else(|| cx.data_note(table));
+    cx.push_probe(PlannedProbe {
+        statement_index: cx.si,
+        kind: ProbeKind::NotNullViolations,
+        table: t,
+        column: Some(c.clone()),
+        constraint: None,
+        check: Check::Nulls { column: c },
+        would_fail: note.is_none(),
+        skipped,
+        note,
+    });
 }
 
 /// Rows of `target` where `column` is NULL.

@@ -20,9 +20,9 @@ impl ProbeSpec for TableSize {
     }
 
     fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
-        for (t, _) in touched_tables(op, cx.walk) {
-            if !cx.walk.is_created(&t) {
-                cx.plan.tables.insert(t);
+        for (t, _) in touched_tables(op) {
+            if let Some(st) = cx.shard_table(t) {
+                cx.plan.tables.insert(st);
             }
         }
     }

@@ -5,7 +5,7 @@ use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
 
 use super::ProbeSpec;
 use crate::ident::quote_ident;
-use crate::probe::plan::{PlanCx, TKey, empty_skip};
+use crate::probe::plan::{Col, PlanCx};
 use crate::probe::run::Target;
 use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeKind};
 
@@ -27,13 +27,12 @@ impl ProbeSpec for UniqueViolations {
                 predicate,
                 ..
             } => {
-                let w = cx.walk;
-                let t = w.shard_table(table);
-                let note = w.data_note(&t);
+                let (t, skipped) = cx.probe_table(table);
+                let note = cx.data_note(table);
                 cx.push_probe(PlannedProbe {
                     statement_index: cx.si,
                     kind: ProbeKind::UniqueViolations,
-                    table: t.clone(),
+                    table: t,
                     column: None,
                     constraint: name.clone(),
                     check: Check::Duplicates {
@@ -42,7 +41,7 @@ impl ProbeSpec for UniqueViolations {
                         nulls_not_distinct: cx.sql_upper.contains("NULLS NOT DISTINCT"),
                     },
                     would_fail: note.is_none(),
-                    skipped: empty_skip(w, &t),
+                    skipped,
                     note,
                 });
             }
@@ -77,19 +76,19 @@ fn plan_key(
     nulls_not_distinct: bool,
     primary: bool,
 ) {
-    let w = cx.walk;
-    let t: TKey = w.shard_table(table);
-    let mut skipped = empty_skip(w, &t);
+    let (t, mut skipped) = cx.probe_table(table);
     for c in columns {
-        if w.added(&t, c).is_some() {
-            skipped.get_or_insert_with(|| {
-                "column added earlier in the migration: rehearsal decides".into()
-            });
-        } else if !w.is_created(&t) {
-            cx.require_column(&t, &w.shard_column(&t, c));
+        match cx.col(table, c) {
+            Col::Added(_) => {
+                skipped.get_or_insert_with(|| {
+                    "column added earlier in the migration: rehearsal decides".into()
+                });
+            }
+            Col::Shard(st, sc) => cx.require_column(&st, &sc),
+            Col::Other => {}
         }
     }
-    let note = w.data_note(&t);
+    let note = cx.data_note(table);
     let probe = |kind, column, check| PlannedProbe {
         statement_index: cx.si,
         kind,
@@ -104,7 +103,7 @@ fn plan_key(
     let mut planned = Vec::new();
     if primary {
         for c in columns {
-            let sc = w.shard_column(&t, c);
+            let sc = cx.col_name(table, c);
             planned.push(probe(
                 ProbeKind::NotNullViolations,
                 Some(sc.clone()),
@@ -118,7 +117,7 @@ fn plan_key(
         Check::Duplicates {
             keys: columns
                 .iter()
-                .map(|c| quote_ident(&w.shard_column(&t, c)))
+                .map(|c| quote_ident(&cx.col_name(table, c)))
                 .collect(),
             predicate: None,
             nulls_not_distinct,
