@@ -27,9 +27,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::ident::quote_ident;
-use crate::probe::result::ProbeError;
 use crate::probe_tx::{
-    ConnectionLost, establish_savepoint, lost_or, probe_error, rollback_to_savepoint,
+    ConnectionLost, ProbeError, establish_savepoint, lost_or, probe_error, rollback_to_savepoint,
 };
 
 /// Rows of a custom probe kept per shard; the query fetches one more to tell that there were

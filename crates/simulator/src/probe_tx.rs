@@ -1,12 +1,22 @@
-//! The plumbing of the read-only probe transaction, shared by the built-in probes
-//! ([`crate::probe`]) and the custom probes ([`crate::custom`]): statements sent as they are,
-//! one savepoint per probe, and the one failure that ends a shard's probing (the connection is
-//! gone). Neither kind of probe imports the other.
+//! The plumbing of the read-only probe transaction, shared by the built-in probes (`probe/`)
+//! and the custom probes (`custom.rs`): statements sent as they are, one savepoint per probe,
+//! the error a probe query raised, and the one failure that ends a shard's probing (the
+//! connection is gone). It imports neither, and `custom.rs` imports nothing of `probe/`, so
+//! the dependency is one way: `probe` → `custom` → `probe_tx`.
 
+use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::conn::is_connection_error;
-use crate::probe::result::ProbeError;
+
+/// An error a probe query raised (it is an outcome, not a failure of the run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeError {
+    /// SQLSTATE, e.g. `57014` for a statement timeout, `42703` for an undefined column.
+    pub sqlstate: Option<String>,
+    /// The server's message.
+    pub message: String,
+}
 
 /// A failure that ends the shard's probing: the connection is gone (→ unreachable).
 #[derive(Debug)]

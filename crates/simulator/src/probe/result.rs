@@ -3,18 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::ProbeKind;
+pub use crate::probe_tx::ProbeError;
 
 /// Maximum number of sample rows/keys a probe returns.
 pub const MAX_SAMPLES: usize = 5;
-
-/// An error a probe query raised (it is an outcome, not a failure of the run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeError {
-    /// SQLSTATE, e.g. `57014` for a statement timeout, `42703` for an undefined column.
-    pub sqlstate: Option<String>,
-    /// The server's message.
-    pub message: String,
-}
 
 /// The typed result of one probe on one shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
