@@ -250,3 +250,27 @@ pub(crate) fn table_sql(op: Option<&Operation>, p: &ProbeResult) -> String {
         .map(qname)
         .unwrap_or_else(|| probe_table_sql(p))
 }
+
+#[cfg(test)]
+mod tests {
+    use simulator::ProbeKind;
+
+    use crate::{Registry, RuleScope};
+
+    /// Every probe kind that predicts a failure names a built-in per-shard rule that reports it.
+    #[test]
+    fn every_probe_kind_is_reported_by_a_shard_rule() {
+        let registry = Registry::builtin();
+        for kind in ProbeKind::ALL {
+            let rule = kind.rule();
+            if kind == ProbeKind::TableSize {
+                assert!(rule.is_empty());
+                continue;
+            }
+            let r = registry
+                .get(rule)
+                .unwrap_or_else(|| panic!("{kind:?} names `{rule}`, which is not a rule"));
+            assert_eq!(r.meta().scope, RuleScope::Shard, "{rule}");
+        }
+    }
+}
