@@ -67,10 +67,13 @@ pub(crate) enum Check {
         new_type: String,
         using: Option<String>,
     },
-    /// A cast to an enum the migration creates: values that are none of its labels.
+    /// A cast to an enum the migration creates (or extends): values that are none of its
+    /// labels (nor, for an enum of the shard, of the labels it has there).
     Labels {
         column: String,
         labels: Vec<String>,
+        /// The enum as written, when it is the shard's (extended by `ADD VALUE`).
+        shard_enum: Option<String>,
     },
 }
 

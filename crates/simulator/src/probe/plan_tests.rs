@@ -217,3 +217,31 @@ ALTER TABLE t ALTER COLUMN o TYPE mood USING CASE WHEN o = 'x' THEN 'ok' ELSE o 
         casts[2]
     );
 }
+
+// An enum of the shard that the migration extends: the new label is valid input for the cast
+// although the shard does not have it yet.
+#[test]
+fn a_cast_to_an_extended_shard_enum_accepts_the_new_labels() {
+    let p = p("ALTER TYPE status ADD VALUE 'archived';
+ALTER TABLE t ALTER COLUMN s TYPE status USING s::status;
+ALTER TABLE t ALTER COLUMN u TYPE other_enum;");
+    let casts: Vec<_> = p
+        .probes
+        .iter()
+        .filter(|x| x.kind == ProbeKind::CastFailures)
+        .collect();
+    match &casts[0].check {
+        Check::Labels {
+            labels, shard_enum, ..
+        } => {
+            assert_eq!(labels, &["archived"]);
+            assert_eq!(shard_enum.as_deref(), Some("status"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&casts[1].check, Check::Cast { new_type, .. } if new_type == "other_enum"),
+        "a type the migration leaves alone is cast on the shard: {:?}",
+        casts[1]
+    );
+}

@@ -327,7 +327,16 @@ async fn run_one(
             *nulls_not_distinct,
         )),
         Check::Expression { expr } => Some(check::expression_sql(&target, expr)),
-        Check::Labels { column, labels } => Some(cast::labels_sql(&target, column, labels)),
+        Check::Labels {
+            column,
+            labels,
+            shard_enum,
+        } => Some(cast::labels_sql(
+            &target,
+            column,
+            labels,
+            shard_enum.as_deref(),
+        )),
         c @ Check::Cast { .. } => cast::sql_or_run(conn, &target, c, r, started).await?,
     };
     let Some(sql) = sql else {

@@ -43,15 +43,19 @@ impl ProbeSpec for CastFailures {
         let plain = using
             .as_deref()
             .is_none_or(|u| is_plain_cast(u, column, new_type));
-        let check = match created_type(cx, new_type) {
-            // The type is not on the shard yet: an enum's labels are known, so no cast is needed.
-            Some(Some(labels)) if plain => Check::Labels {
+        let check = match target_type(cx, new_type) {
+            // An enum the migration creates or extends: its labels say what converts, no cast
+            // to a type the shard does not have (yet) in that form.
+            Some(TargetType::Enum { labels, on_shard }) if plain => Check::Labels {
                 column: c.clone(),
                 labels,
+                shard_enum: on_shard.then(|| new_type.clone()),
             },
             Some(_) => {
                 skipped.get_or_insert_with(|| {
-                    format!("type {new_type} is created by the migration: rehearsal decides")
+                    format!(
+                        "type {new_type} is created or changed by the migration: rehearsal decides"
+                    )
                 });
                 cast_check(&c, new_type, using)
             }
@@ -80,13 +84,30 @@ fn cast_check(column: &str, new_type: &str, using: &Option<String>) -> Check {
     }
 }
 
-/// When `new_type` names a type the migration created before this statement: `Some(labels)`
-/// for an enum (its labels at that point, `ADD VALUE` included), `Some(None)` for another type.
-fn created_type(cx: &PlanCx<'_>, new_type: &str) -> Option<Option<Vec<String>>> {
+/// A target type the migration created or changed before the statement.
+enum TargetType {
+    /// An enum: the labels the migration gave it (all of them for an enum it created; those
+    /// it added for an enum of the shard, `on_shard`).
+    Enum { labels: Vec<String>, on_shard: bool },
+    /// Another type the migration created.
+    Other,
+}
+
+/// What the migration did to the type `new_type` names before this statement, if anything.
+fn target_type(cx: &PlanCx<'_>, new_type: &str) -> Option<TargetType> {
     let name = type_name(new_type)?;
     let r = cx.state.type_(&name, cx.at);
-    let rec = r.record().filter(|r| r.is_created())?;
-    Some((rec.kind == ObjectKind::Enum).then(|| rec.labels().to_vec()))
+    let rec = r.record()?;
+    match (rec.kind, rec.is_created()) {
+        (ObjectKind::Enum, created) if created || !rec.labels().is_empty() => {
+            Some(TargetType::Enum {
+                labels: rec.labels().to_vec(),
+                on_shard: !created,
+            })
+        }
+        (_, true) => Some(TargetType::Other),
+        _ => None,
+    }
 }
 
 /// A type name as written (`mood`, `public.mood`, `"Mood"`) as a qualified name; `None` for
@@ -115,18 +136,29 @@ fn type_name(ty: &str) -> Option<QualifiedName> {
 }
 
 /// Values of `column` of `target` that are none of an enum's `labels` (a text → enum cast
-/// accepts exactly its labels).
-pub(crate) fn labels_sql(target: &Target<'_>, column: &str, labels: &[String]) -> String {
+/// accepts exactly its labels); for an enum of the shard (`shard_enum`, as written in the
+/// migration), nor one of the labels it has there.
+pub(crate) fn labels_sql(
+    target: &Target<'_>,
+    column: &str,
+    labels: &[String],
+    shard_enum: Option<&str>,
+) -> String {
     let col = quote_ident(column);
-    let cond = if labels.is_empty() {
-        "true".to_string()
-    } else {
+    let mut conds = vec![format!("{col} IS NOT NULL")];
+    if !labels.is_empty() {
         let list: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
-        format!("{col}::text NOT IN ({})", list.join(", "))
-    };
+        conds.push(format!("{col}::text NOT IN ({})", list.join(", ")));
+    }
+    if let Some(ty) = shard_enum {
+        conds.push(format!(
+            "{col}::text <> ALL (enum_range(NULL::{ty})::text[])"
+        ));
+    }
     format!(
-        "SELECT count(*) OVER (), {col}::text FROM {} WHERE {col} IS NOT NULL AND {cond} LIMIT {MAX_SAMPLES}",
-        target.qt
+        "SELECT count(*) OVER (), {col}::text FROM {} WHERE {} LIMIT {MAX_SAMPLES}",
+        target.qt,
+        conds.join(" AND ")
     )
 }
 
