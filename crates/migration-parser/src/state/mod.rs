@@ -658,9 +658,11 @@ impl MigrationState {
             return false;
         };
         self.constraints_of(id).any(|c| {
-            c.names
-                .iter()
-                .any(|(from, n)| from.is_none_or(|f| f < at) && n.as_deref() == Some(name))
+            // A constraint added at or after `at` held no name before it.
+            c.added.is_none_or(|a| a < at)
+                && c.names
+                    .iter()
+                    .any(|(from, n)| from.is_none_or(|f| f < at) && n.as_deref() == Some(name))
                 && !(c.alive_at(at) && c.name_at(at) == Some(name))
         })
     }

@@ -218,7 +218,8 @@ impl PlanCx<'_> {
     /// The shard name a relation the statement creates under `name` could clash with: `None`
     /// when the name is free (the migration dropped, renamed away or created what had it, or a
     /// `CASCADE` may have taken it along). An `index` name is also free once the migration
-    /// dropped a shard relation in that schema: its indexes go with it without being named.
+    /// dropped a shard relation or column in that schema: its indexes go with it unnamed
+    /// ([`MigrationState::dependent_maybe_dropped`]).
     pub(crate) fn clashing_relation(
         &self,
         name: &QualifiedName,
@@ -226,17 +227,13 @@ impl PlanCx<'_> {
     ) -> Option<QualifiedName> {
         match self.state.relation(name, self.at) {
             Resolved::Tracked(_, r) => r.shard_name().cloned(),
-            Resolved::Shard(n) if !(index && self.shard_relation_dropped_in(&n.schema)) => Some(n),
+            Resolved::Shard(n)
+                if !(index && self.state.dependent_maybe_dropped(&n, self.at).is_some()) =>
+            {
+                Some(n)
+            }
             _ => None,
         }
-    }
-
-    fn shard_relation_dropped_in(&self, schema: &Option<String>) -> bool {
-        self.state.objects().any(|(_, r)| {
-            r.kind.namespace() == migration_parser::state::Namespace::Relation
-                && r.dropped.is_some_and(|d| d < self.at)
-                && r.shard_name().is_some_and(|n| &n.schema == schema)
-        })
     }
 }
 

@@ -245,3 +245,28 @@ ALTER TABLE t ALTER COLUMN u TYPE other_enum;");
         casts[1]
     );
 }
+
+// Dropping a column takes its constraints along: reusing a constraint name is not "already
+// exists"; without such a drop it is checked.
+#[test]
+fn a_dropped_columns_constraint_names_can_be_reused() {
+    let p = p("ALTER TABLE t DROP COLUMN a;
+ALTER TABLE t ADD CONSTRAINT t_a_check CHECK (b > 0);");
+    assert_eq!(refs_of(&p, 1, false), Vec::<String>::new());
+    let p2 = self::p("ALTER TABLE t ADD CONSTRAINT t_a_check CHECK (b > 0);");
+    assert_eq!(
+        refs_of(&p2, 0, false),
+        ["constraint t_a_check"],
+        "{:?}",
+        p2.refs
+    );
+}
+
+// A constraint dropped and added again under its name: the name is free at the ADD.
+#[test]
+fn a_constraint_dropped_and_added_again_is_not_already_existing() {
+    let p = p("ALTER TABLE t DROP CONSTRAINT t_b_check;
+ALTER TABLE t ADD CONSTRAINT t_b_check CHECK (b > 1);");
+    assert_eq!(refs_of(&p, 0, true), ["table ", "constraint t_b_check"]);
+    assert_eq!(refs_of(&p, 1, false), Vec::<String>::new());
+}

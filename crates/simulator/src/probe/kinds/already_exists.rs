@@ -65,8 +65,10 @@ impl ProbeSpec for AlreadyExists {
                 }
             }
             Operation::AddConstraint { table, constraint } => {
+                // A drop of a shard column or relation earlier takes its constraints along.
                 if let Some(name) = &constraint.name
                     && let Some((st, c)) = cx.shard_constraint(table, name)
+                    && cx.state.dependent_maybe_dropped(&st, cx.at).is_none()
                 {
                     cx.push_ref(ObjKind::Constraint, st, c, false);
                 }
