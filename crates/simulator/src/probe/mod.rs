@@ -12,172 +12,31 @@
 //! a `NOT VALID` constraint that is validated later is probed at the `VALIDATE`, and a column
 //! that an earlier `UPDATE` backfills is still probed but marked as not conclusive.
 //!
-//! Layout: [`kind`] names the kinds and what each predicts (SQLSTATE, rule); `kinds/` holds one
-//! module per kind (how it is planned from an operation, its SQL, how its rows are read);
-//! `plan.rs` is the walk, `run.rs` the transaction on one shard.
+//! Layout (imports point one way: `run` → `kinds/*` → `spec`, `cx`, `sql`, `model`, `result`,
+//! `kind`; this file only declares and re-exports):
+//! - `kind.rs`: the kinds and what each predicts (SQLSTATE, explained failures, rule);
+//! - `result.rs`: what a probe found (evidence); `model.rs`: the plan as data;
+//! - `spec.rs`: the [`ProbeSpec`](spec::ProbeSpec) trait; `kinds/`: one module per kind (how it
+//!   is planned from an operation, its SQL, how its rows are read);
+//! - `cx.rs`: what a name denotes at an operation, from the one model of the migration
+//!   ([`migration_parser::MigrationState`]); `plan.rs`: the pass over the operations;
+//! - `sql.rs`: the probed table on a shard, primary keys, counting rows; `run.rs`: the
+//!   transaction on one shard.
 
-mod kind;
+pub(crate) mod cx;
+pub(crate) mod kind;
 pub(crate) mod kinds;
+pub(crate) mod model;
 mod plan;
 pub(crate) mod result;
 mod run;
-
-use std::collections::BTreeSet;
-use std::time::Duration;
-
-use migration_parser::QualifiedName;
-use serde::{Deserialize, Serialize};
+pub(crate) mod spec;
+pub(crate) mod sql;
 
 pub use kind::{ProbeFacts, ProbeKind};
+pub use model::{ProbeLimits, ProbePlan, ShardProbes};
 pub use plan::plan;
 pub use result::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 pub(crate) use run::run_probes;
 
 pub(crate) use crate::probe_tx::ConnectionLost;
-
-/// A data probe before it is bound to a shard.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Check {
-    Orphans {
-        columns: Vec<String>,
-        ref_table: QualifiedName,
-        ref_columns: Vec<String>,
-        ref_created: bool,
-    },
-    /// `VALIDATE CONSTRAINT name` of a constraint that exists on the shard: definition looked up.
-    ValidateExisting {
-        name: String,
-    },
-    Nulls {
-        column: String,
-    },
-    AllRowsNull {
-        column: String,
-    },
-    Duplicates {
-        keys: Vec<String>,
-        predicate: Option<String>,
-        nulls_not_distinct: bool,
-    },
-    Expression {
-        expr: String,
-    },
-    Cast {
-        column: String,
-        new_type: String,
-        using: Option<String>,
-    },
-    /// A cast to an enum the migration creates (or extends): values that are none of its
-    /// labels (nor, for an enum of the shard, of the labels it has there).
-    Labels {
-        column: String,
-        labels: Vec<String>,
-        /// The enum as written, when it is the shard's (extended by `ADD VALUE`).
-        shard_enum: Option<String>,
-    },
-}
-
-/// One planned data probe.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PlannedProbe {
-    pub statement_index: usize,
-    pub kind: ProbeKind,
-    /// The table's name on the shard (renames undone).
-    pub table: QualifiedName,
-    pub column: Option<String>,
-    pub constraint: Option<String>,
-    pub check: Check,
-    pub would_fail: bool,
-    pub skipped: Option<String>,
-    pub note: Option<String>,
-}
-
-/// What an existence reference expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum ObjKind {
-    Table,
-    Column,
-    Constraint,
-    /// Any relation name in the schema (index names share the relation namespace).
-    Relation,
-    Index,
-}
-
-impl ObjKind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ObjKind::Table => "table",
-            ObjKind::Column => "column",
-            ObjKind::Constraint => "constraint",
-            ObjKind::Relation => "relation",
-            ObjKind::Index => "index",
-        }
-    }
-}
-
-/// A reference to a catalog object the statement needs to exist (or not to exist).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ObjRef {
-    pub statement_index: usize,
-    pub kind: ObjKind,
-    /// Table (for tables, columns, constraints) or the schema-carrying name (relations, indexes).
-    pub table: QualifiedName,
-    /// Column, constraint or index name (empty for tables).
-    pub name: String,
-    pub must_exist: bool,
-}
-
-/// The probes a migration needs, independent of any shard.
-#[derive(Debug, Clone, Default)]
-pub struct ProbePlan {
-    pub(crate) probes: Vec<PlannedProbe>,
-    pub(crate) refs: Vec<ObjRef>,
-    /// Tables (as named on the shard) whose sizes are wanted.
-    pub(crate) tables: BTreeSet<QualifiedName>,
-}
-
-impl ProbePlan {
-    /// Number of data probes (orphans, NULLs, duplicates, checks, casts) in the plan.
-    pub fn data_probe_count(&self) -> usize {
-        self.probes.len()
-    }
-    /// Number of existence checks.
-    pub fn reference_count(&self) -> usize {
-        self.refs.len()
-    }
-    /// Tables whose size is measured, as named on the shard (unqualified = the shard's schema).
-    pub fn tables(&self) -> Vec<String> {
-        self.tables.iter().map(|t| t.to_string()).collect()
-    }
-}
-
-/// Limits for a probe transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct ProbeLimits {
-    /// `statement_timeout` for every probe query.
-    pub statement_timeout: Duration,
-    /// `lock_timeout` for every probe query (probes take only ACCESS SHARE locks, which wait
-    /// behind an ACCESS EXCLUSIVE holder).
-    pub lock_timeout: Duration,
-    /// Server major version (16+ uses `pg_input_is_valid`).
-    pub server_version: u32,
-}
-
-/// Outcome of probing one shard.
-#[derive(Debug, Clone, Default)]
-pub struct ShardProbes {
-    /// Every probe result, in plan order (existence failures, then data probes, then sizes).
-    pub results: Vec<ProbeResult>,
-    /// Sizes of the touched tables.
-    pub tables: Vec<TableStats>,
-    /// Results of the custom probes, by name.
-    pub custom: std::collections::BTreeMap<String, crate::CustomProbeRows>,
-}
-
-/// `(schema, table)` of a planned name on the shard whose schema is `shard_schema`.
-pub(crate) fn resolve(q: &QualifiedName, shard_schema: &str) -> (String, String) {
-    (
-        q.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
-        q.name.clone(),
-    )
-}

@@ -3,7 +3,8 @@
 use migration_parser::{Migration, QualifiedName};
 
 use super::plan;
-use crate::probe::{Check, ObjKind, ProbeKind, ProbePlan};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, ObjKind, ProbePlan};
 
 fn m(sql: &str) -> Migration {
     migration_parser::parse("t.sql", sql, &Default::default()).expect("parse")

@@ -5,14 +5,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 
 use super::kinds::{cast, check, fk_orphans, missing_object, not_null, table_size, unique};
-use super::{
-    Check, PlannedProbe, ProbeKind, ProbeLimits, ProbePlan, ProbeResult, ShardProbes, resolve,
-};
 use crate::conn::is_connection_error;
 use crate::ident::{quote_ident, quote_qualified};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe, ProbeLimits, ProbePlan, ShardProbes, resolve};
+use crate::probe::result::ProbeResult;
+use crate::probe::sql::{PKS_SQL, Target, count_and_samples, primary_key, row_text};
 use crate::probe_tx::{ConnectionLost, exec, savepoint};
 
 /// Run `plan` and the `custom` probes on shard `shard_id` (tables in `schema`) over `conn`.
@@ -149,27 +150,6 @@ async fn run_in_tx(
     Ok(out)
 }
 
-/// Rows of `(count(*) OVER (), sample)`.
-pub(crate) async fn count_and_samples(
-    conn: &mut PgConnection,
-    sql: &str,
-) -> Result<(u64, Vec<String>), sqlx::Error> {
-    // Unique to this shard: not worth a slot in the connection's statement cache.
-    let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
-        .persistent(false)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut n = 0u64;
-    let mut samples = Vec::new();
-    for row in rows {
-        let c: i64 = row.try_get(0)?;
-        n = c.max(0) as u64;
-        let s: Option<String> = row.try_get(1)?;
-        samples.push(s.unwrap_or_else(|| "NULL".into()));
-    }
-    Ok((n, samples))
-}
-
 /// Primary-key columns (in key order) of every table a data probe reads or joins, in one
 /// query; a table without a primary key maps to an empty list. A failure leaves the map empty
 /// ([`primary_key`] then looks tables up one by one).
@@ -217,70 +197,6 @@ async fn primary_keys(
         }
     }
     Ok(out)
-}
-
-/// Primary-key columns per `(schema, table)`, looked up by oid (`to_regclass` of the quoted
-/// name, then `pg_index_indrelid_index`).
-const PKS_SQL: &str = "SELECT r.s, r.t,
-       ARRAY(SELECT a.attname::text
-               FROM pg_index i
-               CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, o)
-               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
-              WHERE i.indrelid = to_regclass(format('%I.%I', r.s, r.t)) AND i.indisprimary
-              ORDER BY k.o)
-  FROM unnest($1::text[], $2::text[]) AS r(s, t)";
-
-pub(crate) async fn primary_key(
-    conn: &mut PgConnection,
-    cache: &mut HashMap<(String, String), Vec<String>>,
-    schema: &str,
-    table: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    if let Some(v) = cache.get(&(schema.to_string(), table.to_string())) {
-        return Ok(v.clone());
-    }
-    let rows = sqlx::query(PKS_SQL)
-        .bind(vec![schema.to_string()])
-        .bind(vec![table.to_string()])
-        .fetch_all(&mut *conn)
-        .await?;
-    let cols: Vec<String> = match rows.first() {
-        Some(r) => r.try_get(2)?,
-        None => Vec::new(),
-    };
-    cache.insert((schema.to_string(), table.to_string()), cols.clone());
-    Ok(cols)
-}
-
-/// `row(a, b)::text` or `a::text` over alias `alias`.
-pub(crate) fn row_text(alias: &str, cols: &[String]) -> String {
-    match cols {
-        [] => format!("{alias}.ctid::text"),
-        [one] => format!("{alias}.{}::text", quote_ident(one)),
-        many => format!(
-            "(ROW({}))::text",
-            many.iter()
-                .map(|c| format!("{alias}.{}", quote_ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// The table a data probe reads, on one shard.
-pub(crate) struct Target<'a> {
-    /// The shard's schema (unqualified names resolve there).
-    pub shard_schema: &'a str,
-    /// The table's schema.
-    pub schema: &'a str,
-    /// The table.
-    pub table: &'a str,
-    /// `schema.table`, quoted.
-    pub qt: String,
-    /// The sample key of an offending row `x`: its primary key (or `ctid`) as text.
-    pub sample: String,
-    /// The probe transaction's limits (server version).
-    pub limits: ProbeLimits,
 }
 
 /// Run one data probe into `r`: its kind builds the SQL, rows are `(count, sample)`.

@@ -5,9 +5,10 @@
 
 use migration_parser::Operation;
 
-use super::ProbeSpec;
-use crate::probe::plan::{Col, PlanCx, with_schema_of};
-use crate::probe::{ObjKind, ProbeKind};
+use crate::probe::cx::{Col, PlanCx, with_schema_of};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::ObjKind;
+use crate::probe::spec::ProbeSpec;
 
 /// The `object_already_exists` kind.
 pub(crate) struct AlreadyExists;

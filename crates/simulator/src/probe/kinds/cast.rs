@@ -9,11 +9,13 @@ use migration_parser::state::ObjectKind;
 use migration_parser::{Operation, QualifiedName};
 use sqlx::PgConnection;
 
-use super::ProbeSpec;
 use crate::ident::{quote_ident, quote_literal};
-use crate::probe::plan::{Col, PlanCx};
-use crate::probe::run::{Target, count_and_samples};
-use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeError, ProbeKind, ProbeResult};
+use crate::probe::cx::{Col, PlanCx};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult};
+use crate::probe::spec::ProbeSpec;
+use crate::probe::sql::{Target, count_and_samples};
 use crate::probe_tx::{ConnectionLost, savepoint};
 
 /// The `cast_failures` kind.

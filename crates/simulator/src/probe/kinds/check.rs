@@ -5,12 +5,14 @@
 use migration_parser::{ConstraintKind, Operation};
 use sqlx::{PgConnection, Row};
 
-use super::ProbeSpec;
 use super::fk_orphans::orphans_sql;
 use crate::ident::quote_qualified;
-use crate::probe::plan::{PlanCx, constraint_outcome};
-use crate::probe::run::Target;
-use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeKind, ProbeResult};
+use crate::probe::cx::{PlanCx, constraint_outcome};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::result::{MAX_SAMPLES, ProbeResult};
+use crate::probe::spec::ProbeSpec;
+use crate::probe::sql::Target;
 use crate::probe_tx::{ConnectionLost, savepoint};
 
 /// The `check_violations` kind.

@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
 use sqlx::PgConnection;
 
-use super::ProbeSpec;
 use crate::ident::{quote_ident, quote_qualified};
-use crate::probe::plan::{Col, PlanCx, Rel, constraint_outcome, with_schema_of};
-use crate::probe::run::{Target, primary_key};
-use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeError, ProbeKind, ProbeResult, resolve};
+use crate::probe::cx::{Col, PlanCx, Rel, constraint_outcome, with_schema_of};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe, resolve};
+use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult};
+use crate::probe::spec::ProbeSpec;
+use crate::probe::sql::{Target, primary_key};
 use crate::probe_tx::{ConnectionLost, savepoint};
 
 /// The `fk_orphans` kind.
@@ -140,7 +142,7 @@ pub(crate) fn orphans_sql(
     };
     format!(
         "SELECT count(*) OVER (), {} FROM {qt} AS x WHERE {not_null}{exists} LIMIT {MAX_SAMPLES}",
-        crate::probe::run::row_text("x", cols)
+        crate::probe::sql::row_text("x", cols)
     )
 }
 

@@ -8,9 +8,11 @@ use std::time::Instant;
 use migration_parser::Operation;
 use sqlx::{PgConnection, Row};
 
-use super::ProbeSpec;
-use crate::probe::plan::{Col, PlanCx, Rel, touched_tables};
-use crate::probe::{ObjKind, ProbeKind, ProbePlan, ProbeResult, resolve};
+use crate::probe::cx::{Col, PlanCx, Rel, touched_tables};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{ObjKind, ProbePlan, resolve};
+use crate::probe::result::ProbeResult;
+use crate::probe::spec::ProbeSpec;
 use crate::probe_tx::{ConnectionLost, savepoint};
 
 /// The `missing_object` kind.

@@ -2,16 +2,13 @@
 //!
 //! A kind plans its probes from one operation (given what the statements before it did), builds
 //! its SQL and reads its rows; what it predicts (SQLSTATE, the rehearsal failures it explains,
-//! the rule that reports it) is [`ProbeKind::facts`]. To add a kind: a variant and its facts in
+//! the rule that reports it) is [`ProbeKind::facts`](crate::probe::kind::ProbeKind::facts). To add a kind: a variant and its facts in
 //! `probe/kind.rs`, a module here listed in [`SPECS`], and — for a data probe — a [`Check`]
 //! variant dispatched in `probe/run.rs`.
 //!
-//! [`Check`]: super::Check
+//! [`Check`]: crate::probe::model::Check
 
-use migration_parser::Operation;
-
-use super::ProbeKind;
-use super::plan::PlanCx;
+use crate::probe::spec::ProbeSpec;
 
 pub(crate) mod already_exists;
 pub(crate) mod cast;
@@ -21,20 +18,6 @@ pub(crate) mod missing_object;
 pub(crate) mod not_null;
 pub(crate) mod table_size;
 pub(crate) mod unique;
-
-/// One probe kind.
-pub(crate) trait ProbeSpec: Sync {
-    /// The kind this module implements (its facts: [`ProbeKind::facts`]).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the coverage test over ProbeKind::ALL")
-    )]
-    fn kind(&self) -> ProbeKind;
-
-    /// Plan this kind's probes for `op` into `cx.plan`; `cx` says what each name denotes just
-    /// before `op` ([`migration_parser::MigrationState`] at that step).
-    fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>);
-}
 
 /// Every kind, in the order they plan an operation (the order of their references and probes
 /// in the plan: existence first, then data).
@@ -52,6 +35,7 @@ pub(crate) const SPECS: [&dyn ProbeSpec; 8] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::kind::ProbeKind;
 
     #[test]
     fn every_kind_has_one_module_and_a_rule_or_none() {

@@ -4,11 +4,13 @@
 
 use migration_parser::{Operation, QualifiedName};
 
-use super::ProbeSpec;
 use crate::ident::quote_ident;
-use crate::probe::plan::{Col, PlanCx, default_is_non_null};
-use crate::probe::run::Target;
-use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeKind};
+use crate::probe::cx::{Col, PlanCx, default_is_non_null};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::result::MAX_SAMPLES;
+use crate::probe::spec::ProbeSpec;
+use crate::probe::sql::Target;
 
 /// The `not_null_violations` kind.
 pub(crate) struct NotNullViolations;

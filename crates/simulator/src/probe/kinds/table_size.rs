@@ -6,9 +6,11 @@ use std::time::Instant;
 use migration_parser::Operation;
 use sqlx::{PgConnection, Row};
 
-use super::ProbeSpec;
-use crate::probe::plan::{PlanCx, touched_tables};
-use crate::probe::{ProbeKind, ProbePlan, ProbeResult, TableStats, resolve};
+use crate::probe::cx::{PlanCx, touched_tables};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{ProbePlan, resolve};
+use crate::probe::result::{ProbeResult, TableStats};
+use crate::probe::spec::ProbeSpec;
 use crate::probe_tx::{ConnectionLost, savepoint};
 
 /// The `table_size` kind.

@@ -3,11 +3,13 @@
 
 use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
 
-use super::ProbeSpec;
 use crate::ident::quote_ident;
-use crate::probe::plan::{Col, PlanCx};
-use crate::probe::run::Target;
-use crate::probe::{Check, MAX_SAMPLES, PlannedProbe, ProbeKind};
+use crate::probe::cx::{Col, PlanCx};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::result::MAX_SAMPLES;
+use crate::probe::spec::ProbeSpec;
+use crate::probe::sql::Target;
 
 /// The `unique_violations` kind.
 pub(crate) struct UniqueViolations;
