@@ -1,7 +1,7 @@
 //! Read-only probes: what the shard's *data* and *catalog* say about each operation.
 //!
 //! [`plan`] walks the migration's operations in order (pure, no IO) and yields a [`ProbePlan`];
-//! [`run_probes`] executes it on one shard inside a single
+//! `run_probes` executes it on one shard inside a single
 //! `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` transaction with `SET LOCAL`
 //! `statement_timeout` / `lock_timeout`, one `SAVEPOINT` per probe (so a failing probe does not
 //! abort the others), and always ends it with `ROLLBACK`.
@@ -16,7 +16,7 @@
 //! `kind`; this file only declares and re-exports):
 //! - `kind.rs`: the kinds and what each predicts (SQLSTATE, explained failures, rule);
 //! - `result.rs`: what a probe found (evidence); `model.rs`: the plan as data;
-//! - `spec.rs`: the [`ProbeSpec`](spec::ProbeSpec) trait; `kinds/`: one module per kind (how it
+//! - `spec.rs`: the `ProbeSpec` trait; `kinds/`: one module per kind (how it
 //!   is planned from an operation, its SQL, how its rows are read);
 //! - `cx.rs`: what a name denotes at an operation, from the one model of the migration
 //!   ([`migration_parser::MigrationState`]); `plan.rs`: the pass over the operations;
