@@ -138,15 +138,9 @@ impl PlanCx<'_> {
 
     /// Table `t` (shard name) must exist (asked once per table).
     pub(crate) fn require_table(&mut self, t: &QualifiedName) {
-        if self
-            .plan
-            .refs
-            .iter()
-            .any(|r| r.kind == ObjKind::Table && &r.table == t)
-        {
-            return;
+        if self.plan.required_tables.insert(t.clone()) {
+            self.push_ref(ObjKind::Table, t.clone(), String::new(), true);
         }
-        self.push_ref(ObjKind::Table, t.clone(), String::new(), true);
     }
 
     /// The shard's constraint that `name` on `table` denotes here: (table, constraint) as named

@@ -108,6 +108,8 @@ pub struct ProbePlan {
     pub(crate) refs: Vec<ObjRef>,
     /// Tables (as named on the shard) whose sizes are wanted.
     pub(crate) tables: BTreeSet<QualifiedName>,
+    /// Tables (as named on the shard) with a must-exist reference in `refs` already.
+    pub(crate) required_tables: BTreeSet<QualifiedName>,
 }
 
 impl ProbePlan {
