@@ -46,7 +46,7 @@ pub(crate) enum Check {
     Labels {
         column: String,
         labels: Vec<String>,
-        /// The enum as written, when it is the shard's (extended by `ADD VALUE`).
+        /// The enum's name (quoted), when it is the shard's (extended by `ADD VALUE`).
         shard_enum: Option<String>,
     },
 }

@@ -236,7 +236,7 @@ ALTER TABLE t ALTER COLUMN u TYPE other_enum;");
             labels, shard_enum, ..
         } => {
             assert_eq!(labels, &["archived"]);
-            assert_eq!(shard_enum.as_deref(), Some("status"));
+            assert_eq!(shard_enum.as_deref(), Some("\"status\""));
         }
         other => panic!("{other:?}"),
     }

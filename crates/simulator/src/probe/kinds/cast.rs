@@ -9,7 +9,7 @@ use migration_parser::state::ObjectKind;
 use migration_parser::{Operation, QualifiedName};
 use sqlx::PgConnection;
 
-use crate::ident::{quote_ident, quote_literal};
+use crate::ident::{quote_ident, quote_literal, quote_qualified};
 use crate::probe::cx::{Col, PlanCx};
 use crate::probe::kind::ProbeKind;
 use crate::probe::model::{Check, PlannedProbe};
@@ -51,7 +51,7 @@ impl ProbeSpec for CastFailures {
             Some(TargetType::Enum { labels, on_shard }) if plain => Check::Labels {
                 column: c.clone(),
                 labels,
-                shard_enum: on_shard.then(|| new_type.clone()),
+                shard_enum: on_shard,
             },
             Some(_) => {
                 skipped.get_or_insert_with(|| {
@@ -89,8 +89,11 @@ fn cast_check(column: &str, new_type: &str, using: &Option<String>) -> Check {
 /// A target type the migration created or changed before the statement.
 enum TargetType {
     /// An enum: the labels the migration gave it (all of them for an enum it created; those
-    /// it added for an enum of the shard, `on_shard`).
-    Enum { labels: Vec<String>, on_shard: bool },
+    /// it added for an enum of the shard, `on_shard`: its name there, quoted).
+    Enum {
+        labels: Vec<String>,
+        on_shard: Option<String>,
+    },
     /// Another type the migration created.
     Other,
 }
@@ -104,7 +107,13 @@ fn target_type(cx: &PlanCx<'_>, new_type: &str) -> Option<TargetType> {
         (ObjectKind::Enum, created) if created || !rec.labels().is_empty() => {
             Some(TargetType::Enum {
                 labels: rec.labels().to_vec(),
-                on_shard: !created,
+                on_shard: (!created).then(|| {
+                    let n = rec.shard_name().unwrap_or(&name);
+                    match &n.schema {
+                        Some(schema) => quote_qualified(schema, &n.name),
+                        None => quote_ident(&n.name),
+                    }
+                }),
             })
         }
         (_, true) => Some(TargetType::Other),
@@ -139,7 +148,7 @@ fn type_name(ty: &str) -> Option<QualifiedName> {
 
 /// Values of `column` of `target` that are none of an enum's `labels` (a text → enum cast
 /// accepts exactly its labels); for an enum of the shard (`shard_enum`, as written in the
-/// migration), nor one of the labels it has there.
+/// migration's name for it, quoted), nor one of the labels it has there.
 pub(crate) fn labels_sql(
     target: &Target<'_>,
     column: &str,
