@@ -197,3 +197,39 @@ fn create_if_not_exists_twice_is_one_object() {
         Resolved::Free { .. }
     ));
 }
+
+#[test]
+fn a_dropped_relation_takes_its_shard_indexes_along() {
+    let s = state(
+        "DROP MATERIALIZED VIEW post_mview;\n\
+         CREATE MATERIALIZED VIEW post_mview AS SELECT 1 AS id;\n\
+         CREATE UNIQUE INDEX idx_post_mview_id ON post_mview (id);\n\
+         ALTER TABLE other.t DROP COLUMN c;",
+    );
+    // Before the drop, an index name on the shard may still be taken.
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("idx_post_mview_id"), Step::before(0)),
+        None
+    );
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("idx_post_mview_id"), Step::before(2)),
+        Some(Step::before(0))
+    );
+    // The new matview is the migration's; its index name clash can only be with the old one's.
+    assert!(s.relation(&q("post_mview"), Step::before(2)).is_created());
+    // A column drop in another schema does not free names in this one.
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("other.t_c_idx"), Step::after(3)),
+        Some(Step::before(3))
+    );
+    // The unqualified matview drop may have been in any schema: it counts for public.x too.
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("public.x"), Step::before(3)),
+        Some(Step::before(0))
+    );
+    let s = state("ALTER TABLE other.t DROP COLUMN c;");
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("public.x"), Step::after(0)),
+        None
+    );
+}
