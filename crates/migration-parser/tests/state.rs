@@ -233,3 +233,33 @@ fn a_dropped_relation_takes_its_shard_indexes_along() {
         None
     );
 }
+
+/// `DROP VIEW ... CASCADE` and `DROP SEQUENCE ... CASCADE` cascade (the typed operations carry
+/// the flag); `ALTER VIEW ... RENAME` renames like `ALTER TABLE ... RENAME`.
+#[test]
+fn typed_view_and_sequence_operations_reach_the_state() {
+    let s = state("DROP VIEW base CASCADE;\nCREATE VIEW dependent AS SELECT 1;");
+    assert!(matches!(
+        s.relation(&q("dependent"), Step::before(1)),
+        Resolved::MaybeDropped { ref cascade_from, .. } if *cascade_from == q("base")
+    ));
+    let s = state("DROP VIEW base;\nCREATE VIEW dependent AS SELECT 1;");
+    assert!(matches!(
+        s.relation(&q("dependent"), Step::before(1)),
+        Resolved::Shard(_)
+    ));
+    let s = state("CREATE SEQUENCE q;\nDROP SEQUENCE q;\nCREATE SEQUENCE q;");
+    assert!(matches!(
+        s.relation(&q("q"), Step::before(2)),
+        Resolved::Free { .. }
+    ));
+    let s = state("ALTER VIEW v RENAME TO w;\nCREATE VIEW v AS SELECT 1;");
+    assert!(matches!(
+        s.relation(&q("v"), Step::before(1)),
+        Resolved::Free { .. }
+    ));
+    assert_eq!(
+        s.relation(&q("w"), Step::before(1)).on_shard(),
+        Some(&q("v"))
+    );
+}
