@@ -828,10 +828,18 @@ fn create_domain(d: &ast::CreateDomain) -> Operation {
             _ => None,
         })
         .collect();
+    // PostgreSQL's DEFAULT takes a `b_expr`, which has no `IS [NOT] NULL`: sqlparser reads
+    // `DEFAULT x NOT NULL` as the default `x IS NOT NULL`, the server as `x` and a constraint.
+    let (default, not_null) = match &d.default {
+        Some(ast::Expr::IsNotNull(inner)) => (Some(expr(inner)), true),
+        Some(ast::Expr::IsNull(inner)) => (Some(expr(inner)), false),
+        other => (other.as_ref().map(expr), false),
+    };
     Operation::CreateDomain {
         name: qname(&d.name),
         data_type: data_type(&d.data_type),
-        default: d.default.as_ref().map(expr),
+        default,
+        not_null,
         checks,
     }
 }

@@ -683,6 +683,8 @@ pub enum Operation {
         data_type: String,
         /// `DEFAULT expr`.
         default: Option<Expr>,
+        /// `NOT NULL` among the constraints.
+        not_null: bool,
         /// The `CHECK` expressions, in order.
         checks: Vec<String>,
     },

@@ -1051,6 +1051,51 @@ fn typed_create_and_drop_of_functions_views_types() {
         Operation::CreateDomain { name, data_type, default: Some(_), checks, .. }
             if name == t("posint") && data_type == "int" && checks == ["VALUE > 0"]
     ));
+    // The forms sqlparser rejects or misreads: no `AS`, `NOT NULL` / `NULL` constraints.
+    for (sql, default, not_null, checks) in [
+        ("CREATE DOMAIN d int NOT NULL", None, true, vec![]),
+        (
+            "CREATE DOMAIN d AS text DEFAULT '' NOT NULL",
+            Some("''"),
+            true,
+            vec![],
+        ),
+        (
+            "CREATE DOMAIN d AS int CONSTRAINT c CHECK (VALUE IS NOT NULL) NULL",
+            None,
+            false,
+            vec!["VALUE IS NOT NULL".to_string()],
+        ),
+        (
+            "CREATE DOMAIN d AS int DEFAULT NULL",
+            Some("NULL"),
+            false,
+            vec![],
+        ),
+    ] {
+        let op = one(sql);
+        let Operation::CreateDomain {
+            name,
+            data_type,
+            default: d,
+            not_null: n,
+            checks: c,
+        } = op
+        else {
+            panic!("{sql}: {op:?}");
+        };
+        assert_eq!(
+            (name, data_type.as_str(), d.map(|e| e.sql), n, c),
+            (
+                t("d"),
+                if sql.contains("text") { "text" } else { "int" },
+                default.map(String::from),
+                not_null,
+                checks
+            ),
+            "{sql}"
+        );
+    }
     assert_eq!(
         one("DROP DOMAIN IF EXISTS posint"),
         Operation::DropDomain {
