@@ -336,6 +336,12 @@ pub(crate) fn recognize_after(
         if c.eat("DOMAIN") {
             return create_domain(all, sig, c.i);
         }
+        let save = c.i;
+        c.eat_all(&["OR", "REPLACE"]);
+        if c.eat("PROCEDURE") {
+            return procedure_as_function(all, sig, c.i - 1);
+        }
+        c.i = save;
         c.eat("UNIQUE");
         if c.eat("INDEX") {
             return create_index_on_only(all, sig);
@@ -506,6 +512,25 @@ fn create_domain(
     for op in &mut ops {
         if let Operation::CreateDomain { not_null: n, .. } = op {
             *n |= not_null;
+        }
+    }
+    Some(ops)
+}
+
+/// `CREATE [OR REPLACE] PROCEDURE` in PostgreSQL's form (sqlparser knows only other dialects'):
+/// read as the function it is written like, and marked a procedure.
+fn procedure_as_function(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+    keyword: usize,
+) -> Option<Vec<Operation>> {
+    let at = all_index(all, keyword)?;
+    let mut v = all.to_vec();
+    v[at].token = Token::make_keyword("FUNCTION");
+    let mut ops = reparse(&v, sig)?;
+    for op in &mut ops {
+        if let Operation::CreateFunction { procedure, .. } = op {
+            *procedure = true;
         }
     }
     Some(ops)

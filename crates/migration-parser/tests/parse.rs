@@ -970,6 +970,17 @@ fn typed_create_and_drop_of_functions_views_types() {
             }
         ]
     );
+    assert_eq!(
+        one(
+            "CREATE OR REPLACE PROCEDURE app.p(a int, INOUT b text) LANGUAGE plpgsql AS $$ BEGIN END $$"
+        ),
+        Operation::CreateFunction {
+            name: QualifiedName::qualified("app", "p"),
+            args: vec!["int".into(), "text".into()],
+            or_replace: true,
+            procedure: true
+        }
+    );
     assert!(matches!(
         one("DROP PROCEDURE p()"),
         Operation::DropFunction { procedure: true, args: Some(a), .. } if a.is_empty()
