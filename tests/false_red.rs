@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use deployclaw::gates::{Gate, Severity};
+use deployclaw::migration_parser::pg_quote::quote_ident;
 use deployclaw::pipeline::validate;
 use deployclaw::report::{ShardReport, ValidationReport};
 use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode};
@@ -70,22 +71,22 @@ async fn exec(c: &mut PgConnection, sql: String) {
         .unwrap_or_else(|e| panic!("{e}: {sql}"));
 }
 
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Create database `db` (dropped first when it exists), from `template` when given.
 async fn create_db(db: &str, template: Option<&str>) {
     let mut c = connect("postgres").await;
     exec(
         &mut c,
-        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(db)),
+        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db)),
     )
     .await;
-    let from = template.map(|t| format!(" TEMPLATE {}", quoted(t)));
+    let from = template.map(|t| format!(" TEMPLATE {}", quote_ident(t)));
     exec(
         &mut c,
-        format!("CREATE DATABASE {}{}", quoted(db), from.unwrap_or_default()),
+        format!(
+            "CREATE DATABASE {}{}",
+            quote_ident(db),
+            from.unwrap_or_default()
+        ),
     )
     .await;
     c.close().await.expect("close");
@@ -95,7 +96,7 @@ async fn drop_db(db: &str) {
     let mut c = connect("postgres").await;
     exec(
         &mut c,
-        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(db)),
+        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db)),
     )
     .await;
     c.close().await.expect("close");
@@ -110,7 +111,10 @@ async fn build_case_db(case: &Path, db: &str) {
     for t in TENANTS {
         exec(
             &mut c,
-            format!("CREATE SCHEMA {t}; SET search_path = {t}, public;"),
+            format!(
+                "CREATE SCHEMA {q}; SET search_path = {q}, public;",
+                q = quote_ident(t)
+            ),
         )
         .await;
         exec(&mut c, shape.clone()).await;
@@ -279,6 +283,21 @@ async fn check_case(name: &str, fails_on: &[&str]) -> Outcome {
         wrong.join("\n")
     );
     out
+}
+
+// The harness's control (passes today): a migration that uses nothing it creates; tenant_c
+// really fails (a duplicate under a new unique constraint) and must be RED, the others must not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_verdicts_agree_with_postgresql() {
+    let out = check_case("control", &["tenant_c"]).await;
+    let c = shard(&out.report, "tenant_c").expect("tenant_c");
+    assert!(
+        c.findings
+            .iter()
+            .any(|f| f.severity == Severity::Red && f.rule == "unique-violations"),
+        "{}",
+        summary(c)
+    );
 }
 
 // Class 1: a column renamed, then a new column added under the old name.
