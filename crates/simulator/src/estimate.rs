@@ -42,9 +42,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use crate::probe::TableStats;
-use crate::rehearsal::{
-    LockSource, NotRunReason, RehearsalResult, StatementOutcome, knowledge_locks,
-};
+use crate::rehearsal::engine::knowledge_locks;
+use crate::rehearsal::{LockSource, NotRunReason, RehearsalResult, StatementOutcome};
 
 /// Throughput figures the model divides sizes by.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
