@@ -321,12 +321,7 @@ pub(crate) fn knowledge_locks(
     out.into_iter().collect()
 }
 
-fn not_run(
-    st: &Statement,
-    reason: NotRunReason,
-    version: u32,
-    schema: &str,
-) -> StatementRehearsal {
+fn not_run(st: &Statement, reason: NotRunReason, version: u32, schema: &str) -> StatementRehearsal {
     StatementRehearsal {
         index: st.index,
         line: st.span.line,
