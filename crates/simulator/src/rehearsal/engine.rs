@@ -151,27 +151,26 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Run `st` and time it (ms); with the relations as they were before it ran. `Err` only
+    /// when the relations cannot be read; the statement's own result is the second value.
+    async fn timed(
+        &mut self,
+        st: &Statement,
+    ) -> Result<(HashMap<u32, RelInfo>, Result<(), sqlx::Error>, f64), sqlx::Error> {
+        let before = relations(self.conn, &self.schemas).await?;
+        let t0 = Instant::now();
+        let r = self.exec_user(&st.sql).await;
+        Ok((before, r, ms(t0)))
+    }
+
     /// Run one statement in the current (open) transaction and record locks and rewrites.
     pub(super) async fn run_observed(
         &mut self,
         st: &Statement,
         in_block: bool,
     ) -> Result<StatementRehearsal, sqlx::Error> {
-        let before = relations(self.conn, &self.schemas).await?;
-        let t0 = Instant::now();
-        let r = self.exec_user(&st.sql).await;
-        let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let mut rec = StatementRehearsal {
-            index: st.index,
-            line: st.span.line,
-            outcome: StatementOutcome::Succeeded,
-            locks: Vec::new(),
-            lock_source: LockSource::Observed,
-            rewritten: Vec::new(),
-            created: Vec::new(),
-            in_block,
-            duration_ms,
-        };
+        let (before, r, duration_ms) = self.timed(st).await?;
+        let mut rec = simple(st, StatementOutcome::Succeeded, in_block, duration_ms);
         match r {
             Err(e) => {
                 if crate::conn::is_connection_error(&e) {
@@ -244,21 +243,10 @@ impl<'a> Engine<'a> {
         &mut self,
         st: &Statement,
     ) -> Result<StatementRehearsal, sqlx::Error> {
-        let before = relations(self.conn, &self.schemas).await?;
-        let t0 = Instant::now();
-        let r = self.exec_user(&st.sql).await;
-        let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let mut rec = StatementRehearsal {
-            index: st.index,
-            line: st.span.line,
-            outcome: StatementOutcome::Succeeded,
-            locks: knowledge_locks(st, self.version, &self.shard_schema),
-            lock_source: LockSource::KnowledgeTable,
-            rewritten: Vec::new(),
-            created: Vec::new(),
-            in_block: false,
-            duration_ms,
-        };
+        let (before, r, duration_ms) = self.timed(st).await?;
+        let mut rec = simple(st, StatementOutcome::Succeeded, false, duration_ms);
+        rec.locks = knowledge_locks(st, self.version, &self.shard_schema);
+        rec.lock_source = LockSource::KnowledgeTable;
         if let Err(e) = r {
             if crate::conn::is_connection_error(&e) {
                 return Err(e);

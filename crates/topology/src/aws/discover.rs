@@ -129,8 +129,10 @@ impl<'a> Selection<'a> {
         filters
     }
 
-    fn engine_ok(&self, engine: Option<&str>) -> bool {
+    /// Whether a resource of `engine` named `id` is selected (from `names` unless all are).
+    fn keeps(&self, engine: Option<&str>, id: Option<&str>, names: &BTreeSet<&str>) -> bool {
         engine.is_some_and(|e| self.engines.iter().any(|want| want == e))
+            && (self.select_all || id.is_some_and(|id| names.contains(id)))
     }
 }
 
@@ -167,18 +169,8 @@ async fn describe(
             instances.extend(page.db_instances().iter().cloned());
         }
     }
-    clusters.retain(|c| {
-        sel.engine_ok(c.engine())
-            && (sel.select_all
-                || c.db_cluster_identifier()
-                    .is_some_and(|id| sel.named_clusters.contains(id)))
-    });
-    instances.retain(|i| {
-        sel.engine_ok(i.engine())
-            && (sel.select_all
-                || i.db_instance_identifier()
-                    .is_some_and(|id| sel.named_instances.contains(id)))
-    });
+    clusters.retain(|c| sel.keeps(c.engine(), c.db_cluster_identifier(), &sel.named_clusters));
+    instances.retain(|i| sel.keeps(i.engine(), i.db_instance_identifier(), &sel.named_instances));
     Ok((clusters, instances))
 }
 
@@ -233,17 +225,12 @@ fn from_cluster(
         }
         return Ok(None);
     };
-    let mut labels = tag_labels(cluster.tag_list());
-    labels.insert(LABEL_KIND.to_string(), "cluster".to_string());
-    insert_opt(&mut labels, LABEL_ARN, cluster.db_cluster_arn());
-    insert_opt(&mut labels, LABEL_STATUS, cluster.status());
-    insert_opt(
-        &mut labels,
-        LABEL_IAM_ENABLED,
-        cluster
-            .iam_database_authentication_enabled()
-            .map(|b| b.to_string())
-            .as_deref(),
+    let labels = resource_labels(
+        cluster.tag_list(),
+        "cluster",
+        cluster.db_cluster_arn(),
+        cluster.status(),
+        cluster.iam_database_authentication_enabled(),
     );
     let resource = Resource {
         id,
@@ -287,19 +274,14 @@ fn from_instance(
             .and_then(|e| e.port())
             .or(instance.db_instance_port()),
     );
-    let mut labels = tag_labels(instance.tag_list());
-    labels.insert(LABEL_KIND.to_string(), "instance".to_string());
-    insert_opt(&mut labels, LABEL_ARN, instance.db_instance_arn());
-    insert_opt(&mut labels, LABEL_STATUS, instance.db_instance_status());
-    insert_opt(&mut labels, LABEL_CLUSTER, member_of);
-    insert_opt(
-        &mut labels,
-        LABEL_IAM_ENABLED,
-        instance
-            .iam_database_authentication_enabled()
-            .map(|b| b.to_string())
-            .as_deref(),
+    let mut labels = resource_labels(
+        instance.tag_list(),
+        "instance",
+        instance.db_instance_arn(),
+        instance.db_instance_status(),
+        instance.iam_database_authentication_enabled(),
     );
+    insert_opt(&mut labels, LABEL_CLUSTER, member_of);
     let resource = Resource {
         id,
         address,
@@ -310,6 +292,24 @@ fn from_instance(
         database: instance.db_name(),
     };
     Ok(Some(build_instance(source, session, resource, labels)))
+}
+
+/// The labels of a cluster or instance: its tags, `rds:kind`, `rds:arn`, `rds:status`,
+/// `rds:iam_auth_enabled`.
+fn resource_labels(
+    tags: &[Tag],
+    kind: &str,
+    arn: Option<&str>,
+    status: Option<&str>,
+    iam_auth_enabled: Option<bool>,
+) -> BTreeMap<String, String> {
+    let mut labels = tag_labels(tags);
+    labels.insert(LABEL_KIND.to_string(), kind.to_string());
+    insert_opt(&mut labels, LABEL_ARN, arn);
+    insert_opt(&mut labels, LABEL_STATUS, status);
+    let iam = iam_auth_enabled.map(|b| b.to_string());
+    insert_opt(&mut labels, LABEL_IAM_ENABLED, iam.as_deref());
+    labels
 }
 
 /// The error for a named resource without an endpoint yet.
