@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Overall risk of shipping the migration, derived by [`ValidationReport::finalize`].
+/// Overall risk of shipping the migration, derived by [`ValidationReport::finalize`](crate::ValidationReport::finalize).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]

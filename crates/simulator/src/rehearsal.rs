@@ -40,10 +40,10 @@
 //!
 //! ## Files
 //!
-//! This file holds the result types. [`server`] is the shadow server and its databases,
-//! [`clone`] copies a shard's structure into one, [`tx`] classifies statements by what they do
-//! to the transaction, [`engine`] runs one statement and observes it, [`execute`] runs a whole
-//! migration on the shadow or in place.
+//! This file holds the result types. `server` is the shadow server and its databases, `clone`
+//! copies a shard's structure into one, [`tx`] classifies statements by what they do to the
+//! transaction, `engine` runs one statement and observes it, `execute` runs a whole migration
+//! on the shadow or in place.
 
 use std::time::Duration;
 

@@ -2,17 +2,17 @@
 //!
 //! [`discover_rds`] lists the PostgreSQL clusters and instances of one AWS account and region
 //! (`DescribeDBClusters` / `DescribeDBInstances`, paginated and filtered) and returns one
-//! [`Instance`] per Aurora or Multi-AZ DB cluster (its writer endpoint) and per standalone DB
+//! [`Instance`](crate::Instance) per Aurora or Multi-AZ DB cluster (its writer endpoint) and per standalone DB
 //! instance. [`resolve_iam_passwords`] fills in RDS IAM auth tokens at connect time.
 //!
 //! Nothing in this module's public API is an AWS SDK type: the configuration is
 //! [`RdsSource`], the loaded AWS configuration is the opaque [`AwsSession`], and the results are
-//! the crate's own [`Instance`] and [`Secret`].
+//! the crate's own [`Instance`](crate::Instance) and [`Secret`](crate::Secret).
 //!
 //! Credentials and region come from the usual AWS chain (environment, shared config and
 //! credentials files with an optional named profile, SSO, web identity, ECS, EC2 instance
 //! metadata). Resolution is bounded by a timeout and a missing region or missing credentials is
-//! reported as [`TopologyError::AwsNoRegion`] / [`TopologyError::AwsNoCredentials`] instead of
+//! reported as [`TopologyError::AwsNoRegion`](crate::TopologyError::AwsNoRegion) / [`TopologyError::AwsNoCredentials`](crate::TopologyError::AwsNoCredentials) instead of
 //! hanging. Outside EC2, set `AWS_EC2_METADATA_DISABLED=true` to skip the metadata service.
 
 //!
@@ -20,7 +20,7 @@
 //!
 //! [`source`](self) holds what to discover ([`RdsSource`], [`TagFilter`], [`EndpointTarget`]),
 //! `session` the loaded configuration and IAM tokens, `discover` the API calls and the mapping
-//! of clusters and instances to [`Instance`]s.
+//! of clusters and instances to [`Instance`](crate::Instance)s.
 
 mod discover;
 mod session;

@@ -423,7 +423,7 @@ const SHARD_DISCOVERY_CONCURRENCY: usize = 8;
 /// The whole RDS fleet: [`discover_rds`], then IAM auth tokens where `source.iam_auth` is set,
 /// then the shards of every instance by `spec` ([`discover_on_instance`], a few instances at a
 /// time). Fails on the first instance that cannot be reached. The tokens in the returned
-/// fleet expire after 15 minutes: call [`resolve_iam_passwords`] again before opening new
+/// fleet expire after 15 minutes: call [`resolve_iam_passwords`](super::resolve_iam_passwords) again before opening new
 /// connections later.
 pub async fn rds_fleet(source: &RdsSource, spec: &DiscoverySpec) -> Result<Fleet, TopologyError> {
     let session = AwsSession::load(source).await?;

@@ -262,7 +262,7 @@ pub async fn iam_auth_token(
     Ok(Secret::new(token.as_str()))
 }
 
-/// Fill [`ConnectionSpec::password`] with a fresh IAM auth token for every instance whose
+/// Fill [`ConnectionSpec::password`](crate::ConnectionSpec::password) with a fresh IAM auth token for every instance whose
 /// connection has `iam_auth` set; call it right before connecting (tokens last 15 minutes).
 /// Loads an [`AwsSession`] from `source` only when some instance needs a token. Returns the
 /// number of tokens generated.

@@ -127,9 +127,9 @@ pub(super) fn add_spare_databases(
 }
 
 /// Create database `name` on the server behind `conn` (a superuser or a role with CREATEDB):
-/// with `ephemeral` (the server is an [`EphemeralPg`] this process started), by renaming a
+/// with `ephemeral` (the server is an [`EphemeralPg`](super::EphemeralPg) this process started), by renaming a
 /// spare database when it was made from a template with
-/// [`EphemeralOptions::spare_databases`] (about a millisecond), else with
+/// [`EphemeralOptions::spare_databases`](super::EphemeralOptions::spare_databases) (about a millisecond), else with
 /// `CREATE DATABASE name TEMPLATE template0`. Two sessions racing for the same spare are
 /// fine: the one whose rename fails takes the next spare or creates the database. Never pass
 /// `ephemeral` for any other server (a `--shadow` scratch server): a database there that is
