@@ -192,8 +192,12 @@ fn the_scan_finds_files_that_use_each_other() {
 // The scan
 // ---------------------------------------------------------------------------------------------
 
+/// The tree to check: this workspace, or `DEPLOYCLAW_STRUCTURE_ROOT` (to scan another
+/// checkout with the same rules).
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("DEPLOYCLAW_STRUCTURE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn read(path: &Path) -> String {
