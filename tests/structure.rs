@@ -20,7 +20,6 @@ const LONG_FILES: &[&str] = &[
     "crates/rollback/src/catalog.rs",
     "crates/rollback/src/generate.rs",
     "crates/rollback/src/prove.rs",
-    "crates/simulator/src/probe.rs",
 ];
 
 /// Functions still over [`MAX_FN_LINES`]: (file, function name).
@@ -36,9 +35,6 @@ const LONG_FNS: &[(&str, &str)] = &[
     ("crates/rollback/src/generate.rs", "by_keywords"),
     ("crates/rollback/src/generate.rs", "drop_column"),
     ("crates/rollback/src/generate.rs", "operation"),
-    ("crates/simulator/src/probe.rs", "plan"),
-    ("crates/simulator/src/probe.rs", "plan_constraint"),
-    ("crates/simulator/src/probe.rs", "run_one"),
     ("crates/topology/src/catalog/diff.rs", "diff_table"),
     ("crates/topology/src/catalog/diff.rs", "fmt"),
     (
@@ -56,10 +52,6 @@ const CYCLES: &[&[&str]] = &[
     &[
         "crates/migration-parser/src/parse.rs",
         "crates/migration-parser/src/tokens.rs",
-    ],
-    &[
-        "crates/simulator/src/custom.rs",
-        "crates/simulator/src/probe.rs",
     ],
 ];
 
