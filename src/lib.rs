@@ -44,9 +44,13 @@ pub mod demo;
 mod error;
 pub mod fleet_source;
 pub mod input;
+mod options;
 pub mod pipeline;
+mod rehearsal_report;
 mod rollback_step;
 mod shard_gates;
+mod shared_shadow;
+mod steps;
 
 pub use error::PipelineError;
 pub use rollback_step::RollbackOutcome;

@@ -9,7 +9,7 @@ use rollback::{CatalogSnapshot, Options, Proof, ProveOptions, RollbackSource, Sh
 use topology::{Catalog, ConnectionSpec, Fleet};
 
 use crate::PipelineError;
-use crate::pipeline::ValidateOptions;
+use crate::options::ValidateOptions;
 
 /// What the rollback step produced.
 #[derive(Debug, Clone, Default)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use gates::{
-    CustomProbeOutcome, Finding, IrreversibleStep, RollbackEvidence, RuleContext, Severity,
+    CustomProbeOutcome, Finding, Gate, IrreversibleStep, RollbackEvidence, RuleContext, Severity,
 };
 use migration_parser::Migration;
 use report::ShardReport;
@@ -12,7 +12,7 @@ use simulator::SimulationResult;
 use topology::catalog::{DriftReport, DriftedShard};
 use topology::{Catalog, FkGraph, Fleet};
 
-use crate::pipeline::{ValidateOptions, shard_report};
+use crate::options::ValidateOptions;
 use crate::rollback_step::RollbackOutcome;
 
 /// Evaluate every shard of the fleet: the registry's static and per-shard rules with the
@@ -170,5 +170,25 @@ pub fn demote_within_budget(
                 f.message, estimated_lock_ms, budget_ms
             );
         }
+    }
+}
+
+/// Build one shard's report entry from its findings.
+pub fn shard_report(
+    shard: &str,
+    instance: &str,
+    findings: Vec<Finding>,
+    estimated_lock_ms: u64,
+    fingerprint: String,
+    duration_ms: u64,
+) -> ShardReport {
+    ShardReport {
+        shard: shard.to_owned(),
+        instance: instance.to_owned(),
+        gate: Gate::from_findings(&findings),
+        findings,
+        estimated_lock_ms,
+        schema_fingerprint: fingerprint,
+        duration_ms,
     }
 }

@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
 
 use crate::ident::{quote_ident, quote_qualified};
-use crate::rehearsal::{ends_transaction, leading_words, runs_outside_transaction, tx_control};
+use crate::rehearsal::tx::{ends_transaction, leading_words, runs_outside_transaction, tx_control};
 use crate::safety::resolve_functions;
 
 /// A statement the in-place rehearsal would not run on the target, and why.
