@@ -15,22 +15,56 @@ use report::{
     StatementTrace, ValidationReport,
 };
 use simulator::{
-    CancelToken, CustomProbe, Progress, RehearsalResult, SimOptions, SimulationResult,
+    CancelToken, Progress, RehearsalResult, SimOptions, SimulationResult,
     StatementOutcome,
 };
 use topology::{Catalog, Fleet, FleetCatalogs, ScanOptions};
 
 use crate::PipelineError;
 
+/// Where the migration comes from: a file, or text in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MigrationSource {
+    /// A file, read with the size cap of [`crate::input`].
+    File(PathBuf),
+    /// SQL text; `name` is what reports and messages call it (e.g. `schema_v42.sql`).
+    Text {
+        /// The name in the report and in messages.
+        name: String,
+        /// The SQL.
+        sql: String,
+    },
+}
+
+impl MigrationSource {
+    /// The name in the report and in messages: the path as given, or the text's name.
+    pub fn name(&self) -> String {
+        match self {
+            MigrationSource::File(p) => p.display().to_string(),
+            MigrationSource::Text { name, .. } => name.clone(),
+        }
+    }
+}
+
 /// Everything [`validate`] needs besides the fleet.
+///
+/// `#[non_exhaustive]`: start from [`ValidateOptions::new`] (a file) or
+/// [`ValidateOptions::from_sql`] (text) and set fields. The rules are derived from
+/// [`config`](Self::config) when the gate runs ([`ValidateOptions::registry`]): the built-in
+/// rules, the configuration's `[[custom_rules]]` (whose SQL probes the simulator runs) and
+/// [`extra_rules`](Self::extra_rules) — so a probe rule of the configuration can never run
+/// without the rule that reads its rows.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ValidateOptions {
-    /// The migration file.
-    pub sql_file: PathBuf,
+    /// The migration: a file or text.
+    pub migration: MigrationSource,
     /// Gate configuration (`deployclaw.toml`).
     pub config: Config,
-    /// The rules (built-in plus custom ones).
-    pub registry: Registry,
+    /// Rules of your own (Rust [`gates::GateRule`]s) run next to the built-in and configured
+    /// ones. Default: none.
+    pub extra_rules: Registry,
     /// Probe, rehearsal and concurrency options.
     pub sim: SimOptions,
     /// Generate the rollback and prove it on the shadow.
@@ -66,12 +100,34 @@ impl ValidateOptions {
             .unwrap_or(self.config.lock_budget.max_blocking_ms)
     }
 
-    /// Options with the built-in rules, default configuration and simulator settings.
+    /// The rules of this run: the built-in ones, the `[[custom_rules]]` of
+    /// [`config`](Self::config), then [`extra_rules`](Self::extra_rules). Fails when two of them
+    /// share a name or code.
+    pub fn registry(&self) -> Result<Registry, gates::GatesError> {
+        let mut r = Registry::for_config(&self.config)?;
+        r.extend_from(&self.extra_rules)?;
+        Ok(r)
+    }
+
+    /// Options for the migration in `sql_file`, with the default configuration and simulator
+    /// settings.
     pub fn new(sql_file: impl Into<PathBuf>) -> ValidateOptions {
+        ValidateOptions::with_source(MigrationSource::File(sql_file.into()))
+    }
+
+    /// Options for a migration given as text (`name` is what the report calls it).
+    pub fn from_sql(name: impl Into<String>, sql: impl Into<String>) -> ValidateOptions {
+        ValidateOptions::with_source(MigrationSource::Text {
+            name: name.into(),
+            sql: sql.into(),
+        })
+    }
+
+    fn with_source(migration: MigrationSource) -> ValidateOptions {
         ValidateOptions {
-            sql_file: sql_file.into(),
+            migration,
             config: Config::default(),
-            registry: Registry::builtin(),
+            extra_rules: Registry::empty(),
             sim: SimOptions::default(),
             validate_rollback: true,
             rollback_file: None,
@@ -117,6 +173,23 @@ pub fn load_migration_for_gate(
     load(path, config, Some(config.limits.max_statements))
 }
 
+/// [`load_migration_for_gate`] for a [`MigrationSource`]: a file, or text in memory (parsed
+/// under its name, with the same statement limit).
+pub fn load_source_for_gate(
+    source: &MigrationSource,
+    config: &Config,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
+    match source {
+        MigrationSource::File(path) => load_migration_for_gate(path, config),
+        MigrationSource::Text { name, sql } => parse_loaded(
+            name.clone(),
+            sql.as_bytes().to_vec(),
+            config,
+            Some(config.limits.max_statements),
+        ),
+    }
+}
+
 fn load(
     path: &std::path::Path,
     config: &Config,
@@ -126,7 +199,15 @@ fn load(
         file: path.display().to_string(),
         source,
     })?;
-    let file = path.display().to_string();
+    parse_loaded(path.display().to_string(), bytes, config, limit)
+}
+
+fn parse_loaded(
+    file: String,
+    bytes: Vec<u8>,
+    config: &Config,
+    limit: Option<usize>,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
     let options = config.parse_options();
     let migration = match limit {
         Some(n) => migration_parser::parse_bytes_limited(&file, &bytes, &options, n)?,
@@ -161,14 +242,16 @@ pub async fn validate(
     sim_opts
         .dump_cache
         .get_or_insert_with(|| std::sync::Arc::new(simulator::DumpCache::new()));
-    let probes = opts.config.probe_rules().into_iter();
+    // The rules come from the configuration: its probe rules' rows always have a reader.
+    let registry = opts.registry().map_err(PipelineError::Config)?;
+    let probes = opts.config.probe_rules();
     sim_opts
         .custom_probes
-        .extend(probes.map(|p| CustomProbe::new(p.name, p.sql)));
+        .extend(probes.iter().map(gates::ProbeRuleSpec::probe));
 
     // 1. parse + static gates
     let t = Instant::now();
-    let (migration, bytes) = load_migration_for_gate(&opts.sql_file, &opts.config)?;
+    let (migration, bytes) = load_source_for_gate(&opts.migration, &opts.config)?;
     let unparsed = migration
         .statements
         .iter()
@@ -179,18 +262,18 @@ pub async fn validate(
         format!(
             "{} statements parsed from {} ({} unparsed)",
             migration.statements.len(),
-            opts.sql_file.display(),
+            opts.migration.name(),
             unparsed
         ),
         ms(t),
     ));
     let t = Instant::now();
-    let static_findings = opts.registry.lint(&migration, &opts.config);
+    let static_findings = registry.lint(&migration, &opts.config);
     steps.push((
         "static_gates".into(),
         format!(
             "{} rules, {} findings",
-            opts.registry.len(),
+            registry.len(),
             static_findings.len()
         ),
         ms(t),
@@ -364,6 +447,7 @@ pub async fn validate(
     let t = Instant::now();
     let shards = crate::shard_gates::evaluate(
         opts,
+        &registry,
         &migration,
         fleet,
         &catalogs,
@@ -387,7 +471,7 @@ pub async fn validate(
 
     // 6. the report
     let migration_info = MigrationInfo {
-        file: opts.sql_file.display().to_string(),
+        file: opts.migration.name(),
         sha256: report::sha256_hex(&bytes),
         statements: migration.statements.len(),
     };

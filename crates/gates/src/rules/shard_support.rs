@@ -1,9 +1,9 @@
 //! Helpers shared by the per-shard rules: reading probe results, naming the operation a probe
 //! is about, and formatting sizes, durations and samples.
 
+use evidence::{ProbeKind, ProbeResult};
 use migration_parser::{ConstraintKind, LockMode, Operation, QualifiedName, Statement};
 use serde_json::json;
-use simulator::{ProbeKind, ProbeResult};
 
 use super::{ident, lock_phrase, qname};
 use crate::{Finding, GateRule, RuleContext, Severity};
