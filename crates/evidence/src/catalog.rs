@@ -298,7 +298,8 @@ pub enum CatalogDifference {
     },
 }
 
-fn opt(v: &Option<String>) -> String {
+/// How a [`CatalogDifference`] shows an optional value: the value, or `none`.
+pub fn opt(v: &Option<String>) -> String {
     v.as_deref()
         .map(|s| s.to_string())
         .unwrap_or_else(|| "none".to_string())

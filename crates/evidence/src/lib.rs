@@ -37,7 +37,7 @@ mod probe;
 mod rehearsal;
 mod shard;
 
-pub use catalog::{CatalogDifference, FkAction, QualifiedName};
+pub use catalog::{CatalogDifference, FkAction, QualifiedName, opt as shown_or_none};
 pub use custom_probe::{
     CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, SCHEMA_STAND_IN, check_probe_template,
     custom_probe_sql, expand_probe_template,

@@ -22,11 +22,9 @@
 
 use std::collections::BTreeMap;
 
-use migration_parser::{QueryProblem, SqlRefs, read_only_query};
-use serde::{Deserialize, Serialize};
+use migration_parser::read_only_query;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use crate::ident::quote_ident;
 use crate::probe::{
     ConnectionLost, ProbeError, establish_savepoint, lost_or, probe_error, rollback_to_savepoint,
 };

@@ -37,8 +37,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use migration_parser::{LockMode, Migration, Operation, PgVersion, Rewrite, Scan, lock_facts};
-use serde::{Deserialize, Serialize};
+use migration_parser::{Migration, Operation, PgVersion, Rewrite, Scan, lock_facts};
 use sqlx::PgConnection;
 
 use crate::probe::TableStats;

@@ -56,7 +56,6 @@ use migration_parser::{
     CallContext, FunctionCall, Migration, Operation, QualifiedName, SqlRefs, Statement,
     StatementKind, TxControl, judge_call, same_relation, statement_refs,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
 
 use crate::ident::{quote_ident, quote_qualified};

@@ -45,7 +45,6 @@ use std::time::{Duration, Instant};
 use migration_parser::{
     LockMode, Migration, Operation, PgVersion, Statement, TransactionMode, TxControl, lock_facts,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use tokio::io::AsyncWriteExt;
@@ -57,7 +56,6 @@ use crate::conn::{redacted, shadow_connect_options, sqlstate_and_message};
 use crate::control::CancelToken;
 use crate::dump::{DumpCache, client_command, dump_schemas};
 use crate::ident::quote_ident;
-use crate::in_place::InPlaceRefusal;
 
 pub use evidence::{
     LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use migration_parser::Migration;
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Semaphore;
@@ -14,11 +13,11 @@ use topology::{Catalog, ConnectionSpec, Fleet, Instance, Shard};
 
 use crate::SimError;
 use crate::conn::{connect_options, is_connection_error, lazy_pool, redacted};
-use crate::control::{CancelToken, Progress, ProgressEvent, Step, StepLog};
-use crate::custom::{CustomProbe, CustomProbeRows};
-use crate::estimate::{LockEstimate, Throughput, calibrate, estimate};
+use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
+use crate::custom::CustomProbe;
+use crate::estimate::{Throughput, calibrate, estimate};
 use crate::in_place::{self, InPlaceRefusal};
-use crate::probe::{self, ProbeLimits, ProbePlan, ProbeResult, TableStats};
+use crate::probe::{self, ProbeLimits, ProbePlan};
 use crate::rehearsal::{
     self, NotRunReason, RehearsalLimits, RehearsalMode, RehearsalResult, ShadowServer,
     StatementOutcome, StatementRehearsal,

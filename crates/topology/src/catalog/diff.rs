@@ -8,6 +8,7 @@ use super::shape::{ColumnShape, Shape, TableShape};
 use super::{Catalog, Fingerprint, Identity};
 
 pub use evidence::CatalogDifference;
+use evidence::shown_or_none as opt;
 
 /// Differences from `a` (expected, the reference) to `b` (actual), in a deterministic order
 /// (tables by name; within a table: table properties, columns, constraints, indexes; then
