@@ -86,7 +86,8 @@ fn lint_sql_and_assert_findings_for_rule_authors() {
 
 #[test]
 fn duration_rules_are_flagged_in_their_metadata() {
-    let flagged: Vec<&str> = Registry::builtin()
+    let registry = Registry::builtin();
+    let flagged: Vec<&str> = registry
         .iter()
         .filter(|r| r.meta().duration)
         .map(|r| r.meta().name)
