@@ -11,8 +11,8 @@
 //! runs the same code as a test).
 
 use gates::evidence::{ShardEvidence, TableStats};
-use gates::testing::{assert_findings, lint_sql, registry_with};
 use gates::migration_parser::{Operation, parse};
+use gates::testing::{assert_findings, lint_sql, registry_with};
 use gates::{
     Config, Finding, Gate, GateRule, Registry, RuleContext, RuleMeta, RuleScope, Severity,
     evaluate_shard,

@@ -15,8 +15,7 @@ use report::{
     StatementTrace, ValidationReport,
 };
 use simulator::{
-    CancelToken, Progress, RehearsalResult, SimOptions, SimulationResult,
-    StatementOutcome,
+    CancelToken, Progress, RehearsalResult, SimOptions, SimulationResult, StatementOutcome,
 };
 use topology::{Catalog, Fleet, FleetCatalogs, ScanOptions};
 

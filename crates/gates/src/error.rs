@@ -127,9 +127,12 @@ impl GatesError {
             P::NotUtf8 { file, line, column } => {
                 (file, *line, *column, "not UTF-8 text (invalid byte)".into())
             }
-            P::Binary { file, line, column } => {
-                (file, *line, *column, "binary data, not SQL (NUL byte)".into())
-            }
+            P::Binary { file, line, column } => (
+                file,
+                *line,
+                *column,
+                "binary data, not SQL (NUL byte)".into(),
+            ),
             P::Tokenize {
                 file,
                 line,

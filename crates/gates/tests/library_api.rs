@@ -15,7 +15,11 @@ fn lint_dir_walks_in_natural_order_and_reports_per_file() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("nested");
     std::fs::create_dir(&sub).unwrap();
-    std::fs::write(dir.path().join("10_index.sql"), "CREATE INDEX i ON t (c);\n").unwrap();
+    std::fs::write(
+        dir.path().join("10_index.sql"),
+        "CREATE INDEX i ON t (c);\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("2_empty.sql"), "-- nothing yet\n").unwrap();
     std::fs::write(sub.join("1_bad.sql"), "SELECT 'unterminated;\n").unwrap();
     std::fs::write(dir.path().join("notes.txt"), "DROP TABLE t;").unwrap();
@@ -47,8 +51,15 @@ fn lint_dir_walks_in_natural_order_and_reports_per_file() {
         }
         other => panic!("expected a parse error: {other:?}"),
     }
-    let missing = lint_dir(&Registry::builtin(), &Config::default(), &dir.path().join("nope"));
-    assert!(matches!(missing, Err(GatesError::Read { .. })), "{missing:?}");
+    let missing = lint_dir(
+        &Registry::builtin(),
+        &Config::default(),
+        &dir.path().join("nope"),
+    );
+    assert!(
+        matches!(missing, Err(GatesError::Read { .. })),
+        "{missing:?}"
+    );
 }
 
 #[test]
@@ -132,10 +143,14 @@ fn duration_findings_within_the_budget_are_demoted_on_a_shard() {
     // A rename breaks running code however fast it is: never demoted.
     assert_eq!(sev("renaming-column"), Some(Severity::Yellow));
     // Over the budget: stays yellow.
-    let mut again = evaluate_shard(&registry, &RuleContext::new(&m, &config).with_shard(&shard)).findings;
+    let mut again =
+        evaluate_shard(&registry, &RuleContext::new(&m, &config).with_shard(&shard)).findings;
     registry.demote_within_budget(&mut again, shard.estimate.as_ref(), 10);
     assert_eq!(
-        again.iter().find(|f| f.rule == "require-concurrent-index").map(|f| f.severity),
+        again
+            .iter()
+            .find(|f| f.rule == "require-concurrent-index")
+            .map(|f| f.severity),
         Some(Severity::Yellow)
     );
 }
@@ -150,10 +165,15 @@ fn evidence_builders_feed_per_shard_rules() {
     )
     .unwrap();
     let shard = ShardEvidence::new("tenant_9", "tenant_9").with_probe(
-        ProbeResult::new("tenant_9", ProbeKind::NotNullViolations, "tenant_9", "orders")
-            .for_statement(1)
-            .on_column("note")
-            .with_count(4, true),
+        ProbeResult::new(
+            "tenant_9",
+            ProbeKind::NotNullViolations,
+            "tenant_9",
+            "orders",
+        )
+        .for_statement(1)
+        .on_column("note")
+        .with_count(4, true),
     );
     let v = evaluate_shard(
         &Registry::builtin(),

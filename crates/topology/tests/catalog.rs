@@ -1,8 +1,8 @@
 //! Catalog introspection, fingerprints, diff, drift and the FK graph on a real fixture fleet.
 
 use topology::catalog::{
-    CascadeReach, ConstraintKind, FkAction, FkGraph, QualifiedName, detect_drift, diff,
-    introspect_schema, introspect_schemas,
+    CascadeReach, ConstraintKind, FkAction, QualifiedName, detect_drift, diff, introspect_schema,
+    introspect_schemas,
 };
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 use topology::fixture::{DriftKind, FixtureLayout, FixtureSpec, Plant, create_tenants};

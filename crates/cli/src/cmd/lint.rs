@@ -236,11 +236,7 @@ fn input_error(e: &GatesError) -> String {
 }
 
 /// Add the inputs `path` names to `out`: stdin, one file, or the `*.sql` files under a directory.
-fn collect(
-    path: &Path,
-    stdin_used: &mut bool,
-    out: &mut Vec<LintInput>,
-) -> Result<(), InputError> {
+fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<LintInput>) -> Result<(), InputError> {
     if path.as_os_str() == "-" {
         if std::mem::replace(stdin_used, true) {
             return Err(InputError(
