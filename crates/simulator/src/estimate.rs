@@ -323,6 +323,7 @@ pub fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use migration_parser::LockMode;
 
     fn stats(bytes: i64) -> Vec<TableStats> {
         vec![TableStats {
