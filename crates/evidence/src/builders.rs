@@ -103,9 +103,10 @@ impl ProbeResult {
     }
 }
 
-/// Whether rows found by a probe of `kind` make the statement fail.
+/// Whether rows found by a probe of `kind` make the statement fail: the kind predicts a
+/// SQLSTATE ([`ProbeKind::sqlstate`]).
 fn kind_fails_on_rows(kind: ProbeKind) -> bool {
-    !matches!(kind, ProbeKind::TableSize)
+    !kind.sqlstate().0.is_empty()
 }
 
 impl TableStats {

@@ -34,6 +34,7 @@ mod custom_probe;
 mod fk_graph;
 mod integrator;
 mod probe;
+mod probe_kind;
 mod rehearsal;
 mod shard;
 
@@ -45,7 +46,8 @@ pub use custom_probe::{
 pub use fk_graph::{CascadeReach, FkEdge, FkGraph, FkReference};
 pub use integrator::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
 pub use migration_parser;
-pub use probe::{MAX_SAMPLES, ProbeError, ProbeKind, ProbeResult, TableStats};
+pub use probe::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
+pub use probe_kind::{ProbeFacts, ProbeKind};
 pub use rehearsal::{
     InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
     StatementOutcome, StatementRehearsal,

@@ -3,47 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ProbeKind;
+
 /// Maximum number of sample rows/keys a probe returns.
 pub const MAX_SAMPLES: usize = 5;
-
-/// What a probe checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeKind {
-    /// Rows whose foreign-key columns have no match in the referenced table.
-    FkOrphans,
-    /// NULLs in a column about to become `NOT NULL` (or rows that an added `NOT NULL` column
-    /// without a default would leave NULL).
-    NotNullViolations,
-    /// Groups of rows with equal keys under a new `UNIQUE`/`PRIMARY KEY`/unique index.
-    UniqueViolations,
-    /// Rows for which a new `CHECK` expression is false.
-    CheckViolations,
-    /// Values that the new column type cannot represent (the `USING` expression included).
-    CastFailures,
-    /// An object the migration expects (table, column, constraint, index) is missing: drift.
-    MissingObject,
-    /// An object the migration creates (without `IF NOT EXISTS`) already exists: drift.
-    ObjectAlreadyExists,
-    /// Size and row estimate of a table the migration touches.
-    TableSize,
-}
-
-impl ProbeKind {
-    /// Stable snake_case name (as serialized).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeKind::FkOrphans => "fk_orphans",
-            ProbeKind::NotNullViolations => "not_null_violations",
-            ProbeKind::UniqueViolations => "unique_violations",
-            ProbeKind::CheckViolations => "check_violations",
-            ProbeKind::CastFailures => "cast_failures",
-            ProbeKind::MissingObject => "missing_object",
-            ProbeKind::ObjectAlreadyExists => "object_already_exists",
-            ProbeKind::TableSize => "table_size",
-        }
-    }
-}
 
 /// An error a probe query raised (it is an outcome, not a failure of the run).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

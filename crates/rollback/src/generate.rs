@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use migration_parser::{
-    ColumnDef, ConstraintDef, ConstraintKind, FkAction, Migration, Operation, QualifiedName,
-    Statement, StatementKind,
+    AlterTableAction, ColumnDef, ConstraintDef, ConstraintKind, FkAction, Migration, Operation,
+    QualifiedName, Statement, StatementKind,
 };
 
 use crate::catalog::{
@@ -1069,6 +1069,7 @@ impl Gen<'_> {
                 name,
                 materialized,
                 or_replace,
+                ..
             } => {
                 let old = self
                     .key(name)
@@ -1187,7 +1188,9 @@ impl Gen<'_> {
                     .insert(name.clone(), self.schema().to_string());
                 Outcome::Inverse(vec![tx(format!("DROP EXTENSION {}", quote_ident(name)))])
             }
-            Operation::CreateFunction { name } => {
+            Operation::CreateFunction {
+                name, procedure, ..
+            } => {
                 let prefix = format!("{}(", name.name);
                 let old: Vec<(String, String)> = if self.key(name).is_some() {
                     self.state
@@ -1199,12 +1202,6 @@ impl Gen<'_> {
                 } else {
                     Vec::new()
                 };
-                let head: Vec<String> = strip_leading_comments(&stmt.sql)
-                    .split_whitespace()
-                    .take(4)
-                    .map(|w| w.to_ascii_uppercase())
-                    .collect();
-                let procedure = head.iter().any(|w| w == "PROCEDURE");
                 if old.is_empty() {
                     self.state.functions.insert(
                         format!("{}()", name.name),
@@ -1212,7 +1209,7 @@ impl Gen<'_> {
                     );
                     Outcome::Inverse(vec![tx(format!(
                         "DROP {} {}",
-                        if procedure { "PROCEDURE" } else { "FUNCTION" },
+                        if *procedure { "PROCEDURE" } else { "FUNCTION" },
                         qn(name)
                     ))])
                 } else {
@@ -1251,7 +1248,19 @@ impl Gen<'_> {
                 object,
                 text,
             } => self.comment(object_kind, object, text.as_deref()),
-            Operation::Other { .. } => self.opaque(stmt),
+            // Typed since issue 13; still inverted from their text until the typed inversions
+            // replace `by_keywords`.
+            Operation::Other { .. }
+            | Operation::DropFunction { .. }
+            | Operation::DropTrigger { .. }
+            | Operation::CreateType { .. }
+            | Operation::RenameType { .. }
+            | Operation::CreateDomain { .. }
+            | Operation::DropDomain { .. }
+            | Operation::RenameView { .. }
+            | Operation::DropSequence { .. }
+            | Operation::AlterSequence { .. }
+            | Operation::DropExtension { .. } => self.opaque(stmt),
             _ => Outcome::Irreversible(format!(
                 "{} is not inverted automatically (operation not known to the rollback generator)",
                 first_words(&stmt.sql, 3)
@@ -2216,7 +2225,7 @@ impl Gen<'_> {
         Outcome::Inverse(v)
     }
 
-    fn alter_table_other(&mut self, table: &QualifiedName, action: &str) -> Outcome {
+    fn alter_table_other(&mut self, table: &QualifiedName, action: &AlterTableAction) -> Outcome {
         let q = qn(table);
         let Some(t) = self.table_mut(table) else {
             return Outcome::Irreversible(format!(
@@ -2224,8 +2233,8 @@ impl Gen<'_> {
             ));
         };
         match action {
-            "set logged" | "set unlogged" => {
-                let to_unlogged = action == "set unlogged";
+            AlterTableAction::SetLogged | AlterTableAction::SetUnlogged => {
+                let to_unlogged = *action == AlterTableAction::SetUnlogged;
                 let was = t.unlogged;
                 t.unlogged = to_unlogged;
                 if was == to_unlogged {
@@ -2240,8 +2249,9 @@ impl Gen<'_> {
                     ))])
                 }
             }
-            "enable row level security" | "disable row level security" => {
-                let on = action.starts_with("enable");
+            AlterTableAction::EnableRowLevelSecurity
+            | AlterTableAction::DisableRowLevelSecurity => {
+                let on = *action == AlterTableAction::EnableRowLevelSecurity;
                 let was = t.row_security;
                 t.row_security = on;
                 if was == on {
@@ -2258,7 +2268,7 @@ impl Gen<'_> {
             }
             other => Outcome::Irreversible(format!(
                 "ALTER TABLE ... {} is not inverted automatically",
-                other.to_uppercase()
+                other.words().to_uppercase()
             )),
         }
     }
