@@ -5,8 +5,8 @@
 //! shadow copy, generate and prove the rollback, and write a signed GREEN / YELLOW / RED report
 //! per shard. The target is never changed.
 //!
-//! This crate re-exports the libraries ([`migration_parser`], [`topology`], [`simulator`],
-//! [`rollback`], [`gates`], [`report`]) and composes them into the whole gate
+//! This crate re-exports the libraries ([`migration_parser`], [`evidence`], [`topology`],
+//! [`simulator`], [`rollback`], [`gates`], [`report`]) and composes them into the whole gate
 //! ([`pipeline::validate`]) and the self-contained demo ([`demo`]).
 //!
 //! ## Embedding the whole gate
@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub use evidence;
 pub use gates;
 pub use migration_parser;
 pub use report;

@@ -8,15 +8,49 @@ use gates::{Config, Registry};
 use report::GatePolicy;
 use simulator::SimOptions;
 
+/// Where the migration comes from: a file, or text in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MigrationSource {
+    /// A file, read with the size cap of [`crate::input`].
+    File(PathBuf),
+    /// SQL text; `name` is what reports and messages call it (e.g. `schema_v42.sql`).
+    Text {
+        /// The name in the report and in messages.
+        name: String,
+        /// The SQL.
+        sql: String,
+    },
+}
+
+impl MigrationSource {
+    /// The name in the report and in messages: the path as given, or the text's name.
+    pub fn name(&self) -> String {
+        match self {
+            MigrationSource::File(p) => p.display().to_string(),
+            MigrationSource::Text { name, .. } => name.clone(),
+        }
+    }
+}
+
 /// Everything [`validate`](crate::pipeline::validate) needs besides the fleet.
+///
+/// `#[non_exhaustive]`: start from [`ValidateOptions::new`] (a file) or
+/// [`ValidateOptions::from_sql`] (text) and set fields. The rules are derived from
+/// [`config`](Self::config) when the gate runs ([`ValidateOptions::registry`]): the built-in
+/// rules, the configuration's `[[custom_rules]]` (whose SQL probes the simulator runs) and
+/// [`extra_rules`](Self::extra_rules) — so a probe rule of the configuration can never run
+/// without the rule that reads its rows.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ValidateOptions {
-    /// The migration file.
-    pub sql_file: PathBuf,
+    /// The migration: a file or text.
+    pub migration: MigrationSource,
     /// Gate configuration (`deployclaw.toml`).
     pub config: Config,
-    /// The rules (built-in plus custom ones).
-    pub registry: Registry,
+    /// Rules of your own (Rust [`gates::GateRule`]s) run next to the built-in and configured
+    /// ones. Default: none.
+    pub extra_rules: Registry,
     /// Probe, rehearsal and concurrency options.
     pub sim: SimOptions,
     /// Generate the rollback and prove it on the shadow.
@@ -52,12 +86,34 @@ impl ValidateOptions {
             .unwrap_or(self.config.lock_budget.max_blocking_ms)
     }
 
-    /// Options with the built-in rules, default configuration and simulator settings.
+    /// The rules of this run: the built-in ones, the `[[custom_rules]]` of
+    /// [`config`](Self::config), then [`extra_rules`](Self::extra_rules). Fails when two of them
+    /// share a name or code.
+    pub fn registry(&self) -> Result<Registry, gates::GatesError> {
+        let mut r = Registry::for_config(&self.config)?;
+        r.extend_from(&self.extra_rules)?;
+        Ok(r)
+    }
+
+    /// Options for the migration in `sql_file`, with the default configuration and simulator
+    /// settings.
     pub fn new(sql_file: impl Into<PathBuf>) -> ValidateOptions {
+        ValidateOptions::with_source(MigrationSource::File(sql_file.into()))
+    }
+
+    /// Options for a migration given as text (`name` is what the report calls it).
+    pub fn from_sql(name: impl Into<String>, sql: impl Into<String>) -> ValidateOptions {
+        ValidateOptions::with_source(MigrationSource::Text {
+            name: name.into(),
+            sql: sql.into(),
+        })
+    }
+
+    fn with_source(migration: MigrationSource) -> ValidateOptions {
         ValidateOptions {
-            sql_file: sql_file.into(),
+            migration,
             config: Config::default(),
-            registry: Registry::builtin(),
+            extra_rules: Registry::empty(),
             sim: SimOptions::default(),
             validate_rollback: true,
             rollback_file: None,

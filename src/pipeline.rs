@@ -10,11 +10,11 @@ use std::time::Instant;
 use gates::{Config, Finding};
 use migration_parser::{Migration, StatementKind};
 use report::{FleetInfo, GatePolicy, MigrationInfo, RollbackInfo, ShardReport, ValidationReport};
-use simulator::{CancelToken, CustomProbe, Progress, SimOptions, SimulationResult};
+use simulator::{CancelToken, Progress, SimOptions, SimulationResult};
 use topology::{Fleet, FleetCatalogs, ScanOptions};
 
 use crate::PipelineError;
-pub use crate::options::{ValidateOptions, default_shadow_base_dir};
+pub use crate::options::{MigrationSource, ValidateOptions, default_shadow_base_dir};
 pub use crate::rehearsal_report::{one_line, rehearsals_for_report};
 pub use crate::shard_gates::shard_report;
 use crate::shared_shadow::{adopt_shared_shadow, reap_scratch_leftovers, start_shared_shadow};
@@ -43,6 +43,23 @@ pub fn load_migration_for_gate(
     load(path, config, Some(config.limits.max_statements))
 }
 
+/// [`load_migration_for_gate`] for a [`MigrationSource`]: a file, or text in memory (parsed
+/// under its name, with the same statement limit).
+pub fn load_source_for_gate(
+    source: &MigrationSource,
+    config: &Config,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
+    match source {
+        MigrationSource::File(path) => load_migration_for_gate(path, config),
+        MigrationSource::Text { name, sql } => parse_loaded(
+            name.clone(),
+            sql.as_bytes().to_vec(),
+            config,
+            Some(config.limits.max_statements),
+        ),
+    }
+}
+
 fn load(
     path: &std::path::Path,
     config: &Config,
@@ -52,7 +69,15 @@ fn load(
         file: path.display().to_string(),
         source,
     })?;
-    let file = path.display().to_string();
+    parse_loaded(path.display().to_string(), bytes, config, limit)
+}
+
+fn parse_loaded(
+    file: String,
+    bytes: Vec<u8>,
+    config: &Config,
+    limit: Option<usize>,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
     let options = config.parse_options();
     let migration = match limit {
         Some(n) => migration_parser::parse_bytes_limited(&file, &bytes, &options, n)?,
@@ -77,9 +102,11 @@ pub async fn validate(
     let started = Instant::now();
     let mut steps: Steps = Vec::new();
     let mut sim_opts = sim_options(opts);
+    // The rules come from the configuration: its probe rules' rows always have a reader.
+    let registry = opts.registry().map_err(PipelineError::Config)?;
 
     // 1. parse + static gates
-    let (migration, bytes, static_findings) = parse_and_lint(opts, &mut steps)?;
+    let (migration, bytes, static_findings) = parse_and_lint(opts, &registry, &mut steps)?;
 
     // On a `--shadow` scratch server, drop what dead runs left behind (before the rehearsal and
     // the proof take leases of their own; live runs' databases are leased and stay).
@@ -173,6 +200,7 @@ pub async fn validate(
     let t = Instant::now();
     let shards = crate::shard_gates::evaluate(
         opts,
+        &registry,
         &migration,
         fleet,
         &catalogs,
@@ -220,10 +248,10 @@ fn sim_options(opts: &ValidateOptions) -> SimOptions {
     sim_opts
         .dump_cache
         .get_or_insert_with(|| std::sync::Arc::new(simulator::DumpCache::new()));
-    let probes = opts.config.probe_rules().into_iter();
+    let probes = opts.config.probe_rules();
     sim_opts
         .custom_probes
-        .extend(probes.map(|p| CustomProbe::new(p.name, p.sql)));
+        .extend(probes.iter().map(gates::ProbeRuleSpec::probe));
     sim_opts
 }
 
@@ -231,10 +259,11 @@ fn sim_options(opts: &ValidateOptions) -> SimOptions {
 /// rules; both logged.
 fn parse_and_lint(
     opts: &ValidateOptions,
+    registry: &gates::Registry,
     steps: &mut Steps,
 ) -> Result<(Migration, Vec<u8>, Vec<Finding>), PipelineError> {
     let t = Instant::now();
-    let (migration, bytes) = load_migration_for_gate(&opts.sql_file, &opts.config)?;
+    let (migration, bytes) = load_source_for_gate(&opts.migration, &opts.config)?;
     let unparsed = migration
         .statements
         .iter()
@@ -245,18 +274,18 @@ fn parse_and_lint(
         format!(
             "{} statements parsed from {} ({} unparsed)",
             migration.statements.len(),
-            opts.sql_file.display(),
+            opts.migration.name(),
             unparsed
         ),
         ms(t),
     ));
     let t = Instant::now();
-    let static_findings = opts.registry.lint(&migration, &opts.config);
+    let static_findings = registry.lint(&migration, &opts.config);
     steps.push((
         "static_gates".into(),
         format!(
             "{} rules, {} findings",
-            opts.registry.len(),
+            registry.len(),
             static_findings.len()
         ),
         ms(t),
@@ -310,7 +339,7 @@ fn build_report(
         rollback,
     } = parts;
     let migration_info = MigrationInfo {
-        file: opts.sql_file.display().to_string(),
+        file: opts.migration.name(),
         sha256: report::sha256_hex(bytes),
         statements: migration.statements.len(),
     };

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use gates::{
-    CustomProbeOutcome, Finding, Gate, IrreversibleStep, RollbackEvidence, RuleContext, Severity,
+    CustomProbeOutcome, Finding, Gate, IrreversibleStep, Registry, RollbackEvidence, RuleContext,
 };
 use migration_parser::Migration;
 use report::ShardReport;
@@ -21,6 +21,7 @@ use crate::rollback_step::RollbackOutcome;
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate(
     opts: &ValidateOptions,
+    registry: &Registry,
     migration: &Migration,
     fleet: &Fleet,
     catalogs: &BTreeMap<String, Catalog>,
@@ -32,7 +33,7 @@ pub(crate) fn evaluate(
     let evidence = rollback_evidence(rollback);
     let graphs: BTreeMap<&str, FkGraph> = catalogs
         .iter()
-        .map(|(id, c)| (id.as_str(), FkGraph::from_catalog(c)))
+        .map(|(id, c)| (id.as_str(), topology::catalog::fk_graph_of(c)))
         .collect();
     let drifted: BTreeMap<&str, &DriftedShard> = drift
         .drifted
@@ -53,15 +54,7 @@ pub(crate) fn evaluate(
                 ctx = ctx.with_shard(e);
                 // Custom SQL probe rules ([[custom_rules]] kind = "probe"): rows or error.
                 for (name, rows) in &e.custom_probes {
-                    let outcome = match &rows.error {
-                        Some(err) => CustomProbeOutcome::failed(match &err.sqlstate {
-                            Some(state) => format!("{state}: {}", err.message),
-                            None => err.message.clone(),
-                        }),
-                        None => CustomProbeOutcome::rows(rows.rows.clone())
-                            .with_truncated(rows.truncated),
-                    };
-                    ctx = ctx.with_custom_probe(name.clone(), outcome);
+                    ctx = ctx.with_custom_probe(name.clone(), CustomProbeOutcome::from_rows(rows));
                 }
             }
             if let Some(r) = sim.rehearsal_for(&shard.id) {
@@ -83,9 +76,9 @@ pub(crate) fn evaluate(
             if let Some(reason) = reason {
                 ctx = ctx.with_unreachable(reason);
             }
-            let verdict = gates::evaluate_shard(&opts.registry, &ctx);
+            let verdict = gates::evaluate_shard(registry, &ctx);
             let mut findings = verdict.findings;
-            demote_within_budget(
+            registry.demote_within_budget(
                 &mut findings,
                 ev.and_then(|e| e.estimate.as_ref()),
                 opts.lock_budget(),
@@ -116,61 +109,6 @@ fn rollback_evidence(r: &RollbackOutcome) -> RollbackEvidence {
         ev = ev.with_rollback_error(e.to_string());
     }
     ev
-}
-
-/// Static rules whose danger is the *duration* of a blocking lock (a scan, a rewrite, an index
-/// build under a lock that blocks reads or writes). On a shard whose estimate for that statement
-/// is within the lock budget they are informational; `lock-time-budget` speaks for the shards
-/// where the same statement is too slow. Rules about correctness, compatibility or data loss
-/// (`missing-lock-timeout`, renames, drops, ...) are never demoted.
-pub const DURATION_RULES: &[&str] = &[
-    "require-concurrent-index",
-    "constraint-missing-not-valid",
-    "adding-unique-constraint",
-    "setting-not-null",
-    "adding-volatile-default",
-    "changing-column-type",
-    "adding-serial-primary-key",
-    "changing-collation",
-    "table-rewrite-maintenance",
-    "adding-exclusion-constraint",
-    "refresh-matview-blocking",
-    "unbatched-data-change",
-];
-
-/// Demote duration rules to `Info` on a shard where the statement's estimated blocking time is
-/// within `budget_ms`, saying so in the message.
-pub fn demote_within_budget(
-    findings: &mut [Finding],
-    estimate: Option<&simulator::LockEstimate>,
-    budget_ms: u64,
-) {
-    let Some(estimate) = estimate else {
-        return;
-    };
-    let by_index: std::collections::HashMap<usize, f64> = estimate
-        .statements
-        .iter()
-        .map(|s| (s.index, s.estimated_lock_ms))
-        .collect();
-    for f in findings.iter_mut() {
-        if f.severity != Severity::Yellow || !DURATION_RULES.contains(&f.rule.as_str()) {
-            continue;
-        }
-        let Some(loc) = &f.location else {
-            continue;
-        };
-        let Some(&estimated_lock_ms) = by_index.get(&loc.statement) else {
-            continue;
-        };
-        if estimated_lock_ms <= budget_ms as f64 {
-            f.severity = Severity::Info;
-            f.message = format!(
-                "{} On this shard the estimated blocking time is {:.0} ms, within the {} ms budget.",
-                f.message, estimated_lock_ms, budget_ms
-            );
-        }
-    }
 }
 
 /// Build one shard's report entry from its findings.

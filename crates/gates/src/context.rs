@@ -9,8 +9,9 @@ use migration_parser::{
 
 use std::collections::BTreeMap;
 
-use simulator::{RehearsalResult, ShardEvidence, TableStats};
-use topology::{CatalogDifference, FkGraph};
+use evidence::{
+    CatalogDifference, FkGraph, RehearsalResult, ShardEvidence, SimulationResult, TableStats,
+};
 
 use crate::{Config, CustomProbeOutcome, DriftItem, Finding, GateRule, Location, RollbackEvidence};
 
@@ -123,11 +124,7 @@ impl<'a> RuleContext<'a> {
     /// simulation does not know is only named ([`with_shard_id`](Self::with_shard_id), empty
     /// instance).
     #[must_use]
-    pub fn with_simulation(
-        self,
-        simulation: &'a simulator::SimulationResult,
-        shard: &str,
-    ) -> RuleContext<'a> {
+    pub fn with_simulation(self, simulation: &'a SimulationResult, shard: &str) -> RuleContext<'a> {
         let mut ctx = match simulation.shard(shard) {
             Some(evidence) => self.with_shard(evidence),
             None => self.with_shard_id(shard, ""),
@@ -207,7 +204,7 @@ impl<'a> RuleContext<'a> {
     }
 
     /// The same context with the foreign-key graph of the shard's catalog before the migration
-    /// (`topology::FkGraph::from_catalog`), for `cascade-reach`.
+    /// (`topology::catalog::fk_graph_of`), for `cascade-reach`.
     #[must_use]
     pub fn with_fk_graph(mut self, graph: &'a FkGraph) -> RuleContext<'a> {
         self.shard.present = true;

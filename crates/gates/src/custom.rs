@@ -44,7 +44,7 @@
 //! be a built-in rule's.
 //!
 //! Probe SQL must be exactly one read-only query, checked when the file is read
-//! ([`simulator::check_probe_template`], parsed with sqlparser): a `SELECT` / `WITH` / `VALUES` /
+//! ([`evidence::check_probe_template`], parsed with sqlparser): a `SELECT` / `WITH` / `VALUES` /
 //! `TABLE` with no data-modifying CTE, no `FOR UPDATE`/`FOR SHARE`, no `SELECT ... INTO`, no
 //! call of an administrative or side-effecting function (advisory locks, replication slots,
 //! statistics resets, ending sessions, sequences, server files, large objects, `dblink`, ...:
@@ -81,7 +81,7 @@ pub const OPERATION_KINDS: &[&str] = &{
 };
 
 /// Maximum number of rows of a custom probe kept as evidence.
-pub const MAX_PROBE_ROWS: usize = 5;
+pub const MAX_PROBE_ROWS: usize = evidence::MAX_CUSTOM_PROBE_ROWS;
 
 /// A declarative custom rule as written in `[[custom_rules]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,23 +235,21 @@ impl ProbeRuleSpec {
     /// The query for one shard: `{schema}` replaced by the schema as a quoted identifier
     /// (`"tenant_0042"`), a trailing `;` removed.
     pub fn sql_for_schema(&self, schema: &str) -> String {
-        let sql = self.sql.trim().trim_end_matches(';').trim_end();
-        sql.replace("{schema}", &quote_ident(schema))
+        evidence::expand_probe_template(&self.sql, schema)
     }
 
     /// What the simulator runs on a shard (in its read-only probe transaction): the query
     /// wrapped so that each row comes back as one `jsonb` column `row`, at most
     /// [`MAX_PROBE_ROWS`] + 1 rows (one more than kept, to tell that there were more).
     pub fn query_for_schema(&self, schema: &str) -> String {
-        format!(
-            "SELECT to_jsonb(q) AS row FROM ({}\n) AS q LIMIT {}",
-            self.sql_for_schema(schema),
-            MAX_PROBE_ROWS + 1
-        )
+        evidence::custom_probe_sql(&self.sql, schema)
+    }
+
+    /// The probe the simulator runs for this rule (named like the rule).
+    pub fn probe(&self) -> evidence::CustomProbe {
+        evidence::CustomProbe::new(self.name.clone(), self.sql.clone())
     }
 }
-
-use migration_parser::pg_quote::quote_ident;
 
 /// Why `code` cannot be a custom rule's code, if it cannot.
 pub(crate) fn code_problem(code: &str) -> Option<String> {

@@ -458,3 +458,16 @@ fn honest_probe_sql_is_accepted() {
         assert_eq!(c.probe_rules().len(), 1);
     }
 }
+
+#[test]
+fn testing_helpers_check_a_configured_statement_rule() {
+    let c = Config::from_toml_str("deployclaw.toml", CONFIG).unwrap();
+    let registry = Registry::for_config(&c).unwrap();
+    let findings = gates::testing::lint_sql_with(&registry, &c, MIGRATION);
+    let custom: Vec<_> = findings
+        .into_iter()
+        .filter(|f| f.code.starts_with("ACME") || f.code == "DC801")
+        .collect();
+    // by name or by code
+    gates::testing::assert_findings(&custom, &[("ACME001", 2), ("no-tmp-tables", 5)]);
+}

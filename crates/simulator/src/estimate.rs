@@ -37,10 +37,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use migration_parser::{
-    LockMode, Migration, Operation, PgVersion, Rewrite, Scan, Statement, lock_facts,
-};
-use serde::{Deserialize, Serialize};
+use migration_parser::{Migration, Operation, PgVersion, Rewrite, Scan, Statement, lock_facts};
 use sqlx::PgConnection;
 
 use crate::probe::TableStats;
@@ -49,37 +46,7 @@ use crate::rehearsal::{
     LockSource, NotRunReason, RehearsalResult, StatementOutcome, StatementRehearsal,
 };
 
-/// Throughput figures the model divides sizes by.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Throughput {
-    /// Sequential scan, MB/s (1 MB = 1,000,000 bytes).
-    pub scan_mb_per_s: f64,
-    /// Table rewrite (heap + index rebuild), MB/s of total relation size.
-    pub rewrite_mb_per_s: f64,
-    /// B-tree index build, MB/s of heap size.
-    pub index_mb_per_s: f64,
-    /// Fixed cost of a catalog-only change, ms.
-    pub catalog_ms: f64,
-    /// Measured by [`calibrate`] (false = the default constants).
-    pub calibrated: bool,
-    /// Size of the calibration table, MB.
-    pub sample_mb: f64,
-}
-
-impl Default for Throughput {
-    /// Conservative constants for a cloud volume under load: scan 150 MB/s, rewrite 40 MB/s,
-    /// index build 30 MB/s, catalog change 5 ms.
-    fn default() -> Self {
-        Throughput {
-            scan_mb_per_s: 150.0,
-            rewrite_mb_per_s: 40.0,
-            index_mb_per_s: 30.0,
-            catalog_ms: 5.0,
-            calibrated: false,
-            sample_mb: 0.0,
-        }
-    }
-}
+pub use evidence::Throughput;
 
 /// Calibrate on the connected (shadow) database: build a table of `rows` rows (≈ 100 bytes each),
 /// then time a full scan, an index build and a rewrite (`ALTER COLUMN … TYPE bigint`). The table
@@ -148,41 +115,7 @@ pub async fn calibrate(conn: &mut PgConnection, rows: u32) -> Result<Throughput,
     Ok(tp)
 }
 
-/// The estimate for one statement on one shard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatementEstimate {
-    /// 0-based statement index.
-    pub index: usize,
-    /// Estimated run time on this shard, ms.
-    pub estimated_ms: f64,
-    /// Strongest lock blocking reads or writes held on a pre-existing relation during the
-    /// statement (`None`: nothing blocked).
-    pub blocking_lock: Option<LockMode>,
-    /// Relations (`schema.name`) held in [`StatementEstimate::blocking_lock`]-or-weaker blocking
-    /// modes.
-    pub blocked_relations: Vec<String>,
-    /// What the lock blocks, in words (`all reads and writes`, `all writes …`).
-    pub blocks: Option<String>,
-    /// Time the blocking lock is held during this statement, ms.
-    pub estimated_lock_ms: f64,
-    /// How the figure was derived (`rewrite orders 1.2 GB @ 40 MB/s; …`).
-    pub basis: String,
-}
-
-/// The estimate for one shard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LockEstimate {
-    /// Per statement, in file order.
-    pub statements: Vec<StatementEstimate>,
-    /// Sum of blocking-lock time over the statements, ms.
-    pub total_lock_ms: u64,
-    /// The longest single statement's blocking-lock time, ms.
-    pub max_statement_lock_ms: u64,
-    /// Estimated total run time of the migration on this shard, ms.
-    pub total_ms: u64,
-    /// The throughput used.
-    pub throughput: Throughput,
-}
+pub use evidence::{LockEstimate, StatementEstimate};
 
 fn fmt_bytes(b: i64) -> String {
     let b = b as f64;
@@ -431,6 +364,7 @@ impl Shard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use migration_parser::LockMode;
 
     fn stats(bytes: i64) -> Vec<TableStats> {
         vec![TableStats {

@@ -56,25 +56,13 @@ use migration_parser::{
     CallContext, FunctionCall, Migration, Operation, QualifiedName, SqlRefs, Statement,
     StatementKind, TxControl, judge_call, same_relation, statement_refs,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
 
 use crate::ident::{quote_ident, quote_qualified};
 use crate::rehearsal::tx::{ends_transaction, leading_words, runs_outside_transaction, tx_control};
 use crate::safety::resolve_functions;
 
-/// A statement the in-place rehearsal would not run on the target, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InPlaceRefusal {
-    /// 0-based statement index in the migration.
-    pub index: usize,
-    /// 1-based line of the statement in the file.
-    pub line: u32,
-    /// The statement's first words (at most 60 characters, on one line).
-    pub statement: String,
-    /// Why it was not proven free of effects that outlive the rollback (at least one).
-    pub reasons: Vec<String>,
-}
+pub use evidence::InPlaceRefusal;
 
 /// Classify every statement of `migration` on the shard of `conn` (its `shard_schema` first on
 /// the search path, as the in-place rehearsal sets it), inside a `READ ONLY` transaction that

@@ -4,19 +4,11 @@
 //! connection is gone). It imports neither, and `custom.rs` imports nothing of `probe/`, so
 //! the dependency is one way: `probe` → `custom` → `probe_tx`.
 
-use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::conn::is_connection_error;
 
-/// An error a probe query raised (it is an outcome, not a failure of the run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeError {
-    /// SQLSTATE, e.g. `57014` for a statement timeout, `42703` for an undefined column.
-    pub sqlstate: Option<String>,
-    /// The server's message.
-    pub message: String,
-}
+pub use evidence::ProbeError;
 
 /// A failure that ends the shard's probing: the connection is gone (→ unreachable).
 #[derive(Debug)]

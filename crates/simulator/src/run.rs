@@ -2,17 +2,13 @@
 //! [`ShardEvidence`]). The run itself — reachability, probes, rehearsals, assembly — lives in
 //! `simulate/` (one file per phase).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use topology::{Catalog, ConnectionSpec};
 
-use crate::control::Step;
-use crate::custom::{CustomProbe, CustomProbeRows};
-use crate::estimate::{LockEstimate, Throughput};
-use crate::probe::{ProbeResult, TableStats};
-use crate::rehearsal::{RehearsalLimits, RehearsalMode, RehearsalResult};
+use crate::custom::CustomProbe;
+use crate::estimate::Throughput;
+use crate::rehearsal::{RehearsalLimits, RehearsalMode};
 
 /// Options of a simulation run.
 #[derive(Debug, Clone)]
@@ -94,99 +90,16 @@ impl Default for SimOptions {
     }
 }
 
+pub use evidence::{CatalogSummary, ShardEvidence, SimulationResult};
+
 /// A few numbers about a shard's catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogSummary {
-    /// Tables and views.
-    pub tables: usize,
-    /// Columns over all tables.
-    pub columns: usize,
-    /// Constraints over all tables.
-    pub constraints: usize,
-    /// Indexes over all tables.
-    pub indexes: usize,
-    /// Total size in bytes.
-    pub total_bytes: i64,
-}
-
-impl CatalogSummary {
-    /// Summarise a catalog.
-    pub fn of(c: &Catalog) -> Self {
-        CatalogSummary {
-            tables: c.tables.len(),
-            columns: c.tables.values().map(|t| t.columns.len()).sum(),
-            constraints: c.tables.values().map(|t| t.constraints.len()).sum(),
-            indexes: c.tables.values().map(|t| t.indexes.len()).sum(),
-            total_bytes: c.total_bytes(),
-        }
-    }
-}
-
-/// Everything the simulator learned about one shard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardEvidence {
-    /// Shard id.
-    pub shard: String,
-    /// Instance name.
-    pub instance: String,
-    /// Database.
-    pub database: String,
-    /// Schema.
-    pub schema: String,
-    /// Catalog fingerprint (key into [`SimulationResult::rehearsals`]).
-    pub fingerprint: Option<String>,
-    /// Catalog summary.
-    pub catalog: Option<CatalogSummary>,
-    /// Server major version.
-    pub server_version: Option<u32>,
-    /// Probe results (failing existence checks, data probes, table sizes).
-    pub probes: Vec<ProbeResult>,
-    /// Sizes of the tables the migration touches.
-    pub tables: Vec<TableStats>,
-    /// Results of [`SimOptions::custom_probes`] by probe name: rows, or the error (an outcome).
-    /// Empty when the shard was not probed (unreachable).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub custom_probes: BTreeMap<String, CustomProbeRows>,
-    /// Fingerprint of the rehearsal that applies (shared by all shards of the shape).
-    pub rehearsal: Option<String>,
-    /// Lock-time estimate.
-    pub estimate: Option<LockEstimate>,
-    /// Estimated blocking-lock time, ms (sum over statements).
-    pub estimated_lock_ms: u64,
-    /// The shard could not be reached or read (connection refused, auth failure, stopped
-    /// mid-run). Everything else is then empty.
-    pub unreachable: Option<String>,
-    /// The probes did not all finish (shard timeout).
-    pub incomplete: Option<String>,
-    /// Wall time spent probing the shard.
-    pub duration_ms: u64,
-}
-
-/// The output of a simulation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SimulationResult {
-    /// Per shard, in fleet order.
-    pub shards: Vec<ShardEvidence>,
-    /// One rehearsal per schema shape, by fingerprint.
-    pub rehearsals: BTreeMap<String, RehearsalResult>,
-    /// Throughput used for the estimates.
-    pub throughput: Throughput,
-    /// Execution log.
-    pub steps: Vec<Step>,
-    /// Wall time.
-    pub duration_ms: u64,
-}
-
-impl SimulationResult {
-    /// The evidence for a shard id.
-    pub fn shard(&self, id: &str) -> Option<&ShardEvidence> {
-        self.shards.iter().find(|s| s.shard == id)
-    }
-    /// The rehearsal applying to a shard.
-    pub fn rehearsal_for(&self, id: &str) -> Option<&RehearsalResult> {
-        self.shard(id)
-            .and_then(|s| s.rehearsal.as_ref())
-            .and_then(|f| self.rehearsals.get(f))
+pub(crate) fn catalog_summary(c: &Catalog) -> CatalogSummary {
+    CatalogSummary {
+        tables: c.tables.len(),
+        columns: c.tables.values().map(|t| t.columns.len()).sum(),
+        constraints: c.tables.values().map(|t| t.constraints.len()).sum(),
+        indexes: c.tables.values().map(|t| t.indexes.len()).sum(),
+        total_bytes: c.total_bytes(),
     }
 }
 

@@ -1,5 +1,5 @@
+use evidence::ProbeKind;
 use serde_json::json;
-use simulator::ProbeKind;
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, Severity, declare_rule};
 

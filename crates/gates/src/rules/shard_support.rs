@@ -1,9 +1,9 @@
 //! Helpers shared by the per-shard rules: reading probe results, naming the operation a probe
 //! is about, and formatting sizes, durations and samples.
 
+use evidence::{ProbeKind, ProbeResult};
 use migration_parser::{ConstraintKind, LockMode, Operation, QualifiedName, Statement};
 use serde_json::json;
-use simulator::{ProbeKind, ProbeResult};
 
 use super::{ident, lock_phrase, qname};
 use crate::{Finding, GateRule, RuleContext, Severity};
@@ -253,7 +253,7 @@ pub(crate) fn table_sql(op: Option<&Operation>, p: &ProbeResult) -> String {
 
 #[cfg(test)]
 mod tests {
-    use simulator::ProbeKind;
+    use evidence::ProbeKind;
 
     use crate::{Registry, RuleScope};
 

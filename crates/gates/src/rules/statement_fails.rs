@@ -1,5 +1,5 @@
+use evidence::{RehearsalMode, StatementOutcome};
 use serde_json::json;
-use simulator::{RehearsalMode, StatementOutcome};
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, Severity, declare_rule};
 
@@ -215,7 +215,7 @@ impl GateRule for StatementFails {
                 ));
                 continue;
             }
-            let predicted: Vec<&simulator::ProbeResult> = probes
+            let predicted: Vec<&evidence::ProbeResult> = probes
                 .iter()
                 .filter(|p| p.statement_index == Some(st.index) && p.would_fail && p.count > 0)
                 .collect();

@@ -29,6 +29,7 @@ declare_rule! {
         code: "DC207",
         name: "table-rewrite-maintenance",
         severity: Yellow,
+        duration: true,
     }
 }
 

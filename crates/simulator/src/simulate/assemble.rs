@@ -10,7 +10,7 @@ use super::probing::ShardOutcome;
 use super::reach::Reach;
 use crate::estimate::{Throughput, estimate};
 use crate::rehearsal::RehearsalResult;
-use crate::run::{CatalogSummary, ShardEvidence};
+use crate::run::ShardEvidence;
 
 /// The evidence of every shard of `fleet`; `outs` are the probe outcomes by fleet index.
 pub(super) fn assemble(
@@ -30,7 +30,7 @@ pub(super) fn assemble(
             database: s.location.database().to_string(),
             schema: schema.clone(),
             fingerprint: reach.fingerprints.get(&s.id).cloned(),
-            catalog: reach.catalogs.get(&s.id).map(CatalogSummary::of),
+            catalog: reach.catalogs.get(&s.id).map(crate::run::catalog_summary),
             server_version: None,
             probes: Vec::new(),
             tables: Vec::new(),

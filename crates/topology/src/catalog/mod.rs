@@ -27,40 +27,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{CatalogDifference, DriftReport, DriftedShard, ShapeGroup, detect_drift, diff};
-pub use fkgraph::{CascadeReach, FkEdge, FkGraph, FkReference};
+pub use fkgraph::{CascadeReach, FkEdge, FkGraph, FkReference, fk_graph, fk_graph_of};
 pub use introspect::{introspect_schema, introspect_schemas, introspect_schemas_conn};
 pub use shape::Fingerprint;
 
-/// A schema-qualified object name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct QualifiedName {
-    /// Schema.
-    pub schema: String,
-    /// Object name within the schema.
-    pub name: String,
-}
-
-impl QualifiedName {
-    /// Build a qualified name.
-    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        QualifiedName {
-            schema: schema.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for QualifiedName {
-    /// `schema.name`, each part quoted only when PostgreSQL would need it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}.{}",
-            quote_ident(&self.schema),
-            quote_ident(&self.name)
-        )
-    }
-}
+pub use evidence::QualifiedName;
 
 pub use migration_parser::pg_quote::{
     quote_ident as quote_ident_always, quote_ident_minimal as quote_ident,
@@ -264,46 +235,7 @@ impl ConstraintKind {
     }
 }
 
-/// Referential action of a foreign key (`confdeltype` / `confupdtype`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FkAction {
-    /// `a`.
-    NoAction,
-    /// `r`.
-    Restrict,
-    /// `c`.
-    Cascade,
-    /// `n`.
-    SetNull,
-    /// `d`.
-    SetDefault,
-}
-
-impl FkAction {
-    pub(crate) fn from_code(c: &str) -> FkAction {
-        match c {
-            "r" => FkAction::Restrict,
-            "c" => FkAction::Cascade,
-            "n" => FkAction::SetNull,
-            "d" => FkAction::SetDefault,
-            _ => FkAction::NoAction,
-        }
-    }
-}
-
-impl std::fmt::Display for FkAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FkAction::NoAction => "NO ACTION",
-            FkAction::Restrict => "RESTRICT",
-            FkAction::Cascade => "CASCADE",
-            FkAction::SetNull => "SET NULL",
-            FkAction::SetDefault => "SET DEFAULT",
-        })
-    }
-}
-
+pub use evidence::FkAction;
 /// The foreign-key part of a [`Constraint`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {

@@ -1,13 +1,13 @@
 //! Plain-data evidence the per-shard rules read besides the simulator's own types: drift
 //! entries, the rollback proof, and the rows of custom SQL probes. The integrator fills these
-//! from `topology`, `rollback` and the simulator; gates never does IO itself.
+//! from `topology`, `rollback` and the simulator.
 
 use serde::{Deserialize, Serialize};
 
 /// One way a shard's catalog differs from the fleet's majority shape (`schema-drift`).
 ///
-/// Built from a [`topology::CatalogDifference`] with [`DriftItem::from_difference`] (what
-/// [`RuleContext::with_drift`](crate::RuleContext::with_drift) does), or by hand.
+/// Built from a [`CatalogDifference`](crate::CatalogDifference) with [`DriftItem::from_difference`] (what
+/// gates' `RuleContext::with_drift` does), or by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DriftItem {
@@ -35,7 +35,7 @@ impl DriftItem {
 
     /// Convert a catalog difference (reference = the fleet's majority shape, actual = this
     /// shard).
-    pub fn from_difference(d: &topology::CatalogDifference) -> DriftItem {
+    pub fn from_difference(d: &crate::CatalogDifference) -> DriftItem {
         let value = serde_json::to_value(d).unwrap_or_default();
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let kind = field("kind").unwrap_or_else(|| "difference".into());
@@ -129,7 +129,7 @@ impl RollbackEvidence {
     }
 }
 
-/// What a custom SQL probe ([`ProbeRuleSpec`](crate::ProbeRuleSpec)) returned on one shard.
+/// What a custom SQL probe (gates' `ProbeRuleSpec`) returned on one shard.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CustomProbeOutcome {
@@ -158,6 +158,18 @@ impl CustomProbeOutcome {
             rows: Vec::new(),
             truncated: false,
             error: Some(error.into()),
+        }
+    }
+
+    /// What the simulator's run of the probe returned: its rows, or its error as
+    /// `SQLSTATE: message` (the message alone when there is no SQLSTATE).
+    pub fn from_rows(rows: &crate::CustomProbeRows) -> CustomProbeOutcome {
+        match &rows.error {
+            Some(err) => CustomProbeOutcome::failed(match &err.sqlstate {
+                Some(state) => format!("{state}: {}", err.message),
+                None => err.message.clone(),
+            }),
+            None => CustomProbeOutcome::rows(rows.rows.clone()).with_truncated(rows.truncated),
         }
     }
 
