@@ -95,6 +95,7 @@ mod clone;
 mod error;
 mod exec;
 mod generate;
+mod invert;
 mod layout;
 pub mod names;
 mod prove;
@@ -319,4 +320,11 @@ fn reversibility_label(r: Reversibility) -> &'static str {
         Reversibility::MayLoseData => "may lose data",
         Reversibility::MayFail => "may fail",
     }
+}
+
+/// The family of inversions (`src/invert/<family>.rs`) that undoes `op`, as the fixtures under
+/// `tests/fixtures/invert/` are named; `"unknown"` for an operation the generator does not
+/// know yet (it is then reported irreversible, never skipped).
+pub fn inversion_family(op: &migration_parser::Operation) -> &'static str {
+    invert::inversion(op).family()
 }
