@@ -65,6 +65,27 @@ pub fn generate<C: PreMigrationCatalog + ?Sized>(
     catalog: &C,
     options: &Options,
 ) -> Rollback {
+    walk(migration, catalog, options).finish()
+}
+
+/// The catalog after `migration`, worked out without a database: the generator's forward walk
+/// over `catalog`. Definitions the migration's typed operations do not carry (view queries,
+/// function bodies, trigger definitions) are empty in the result, so the later drop of such an
+/// object is reported irreversible. Used to build the pre-state of database-free fixtures from a
+/// few lines of setup SQL.
+pub fn catalog_after<C: PreMigrationCatalog + ?Sized>(
+    migration: &Migration,
+    catalog: &C,
+) -> CatalogSnapshot {
+    walk(migration, catalog, &Options::default()).state
+}
+
+/// Every statement of `migration` inverted and applied, in order, over a copy of `catalog`.
+fn walk<'a, C: PreMigrationCatalog + ?Sized>(
+    migration: &'a Migration,
+    catalog: &C,
+    options: &'a Options,
+) -> Gen<'a> {
     let mut state = catalog.snapshot().into_owned();
     // Origins: every object of the catalog existed before the migration.
     let names: Vec<String> = state.tables.keys().cloned().collect();
@@ -98,7 +119,7 @@ pub fn generate<C: PreMigrationCatalog + ?Sized>(
         let inv = g.statement(stmt);
         g.per_statement.push(inv);
     }
-    g.finish()
+    g
 }
 
 impl Gen<'_> {

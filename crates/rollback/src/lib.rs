@@ -106,7 +106,7 @@ pub use catalog::{
 };
 pub use error::RollbackError;
 pub use exec::{SqlFailure, execute_migration, execute_rollback, execute_steps};
-pub use generate::{PreMigrationCatalog, generate};
+pub use generate::{PreMigrationCatalog, catalog_after, generate};
 pub use layout::{Layout, MigrationPair, discover};
 pub use prove::{
     ColumnLoss, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProveOptions, RollbackSource,
