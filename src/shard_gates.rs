@@ -109,7 +109,10 @@ fn rollback_evidence(r: &RollbackOutcome) -> RollbackEvidence {
         .iter()
         .map(|i| IrreversibleStep::new(i.statement, i.reason.clone()))
         .collect();
-    let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone());
+    // A generated rollback that does not restore the catalog is `rollback-unproven` (yellow),
+    // a supplied one `rollback-mismatch` (red).
+    let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone())
+        .with_generated(r.info.source == "generated");
     if let Some(p) = &r.proof
         && let Some(e) = &p.rollback_error
     {

@@ -54,6 +54,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC316", "statement-fails"),
     ("DC317", "rollback-irreversible"),
     ("DC318", "rollback-mismatch"),
+    ("DC319", "rollback-unproven"),
     ("DC401", "hardcoded-tenant-schema"),
     ("DC402", "schema-drift"),
     ("DC403", "cascade-reach"),

@@ -38,6 +38,13 @@
 //! | `DO`, function-calling `SELECT`, unparsed statements, `GRANT`/`REVOKE`, other `ALTER TABLE` actions | none | irreversible |
 //! | `SET`, `RESET`, `BEGIN`/`COMMIT`, `ANALYZE`, `VACUUM`, `REINDEX`, `LOCK`, `REFRESH` | nothing to undo | no-op |
 //!
+//! Each family of operations has its inversions in one module of `src/invert/` (tables,
+//! columns, constraints, indexes, types, views, functions, sequences, schemas, data, comments,
+//! session statements) behind a small trait, and one registry maps every operation to its
+//! family; `tests/fixtures/invert/<family>.sql` holds a database-free fixture per family (a
+//! pre-migration schema read with [`catalog_after`], the migration, a snapshot of the rollback).
+//! [`inversion_family`] names the family of an operation.
+//!
 //! The script starts with `SET lock_timeout = '5s'`, groups transactional statements in
 //! `BEGIN`/`COMMIT`, runs `CONCURRENTLY` statements and constraint validations outside them, and
 //! quotes every identifier that needs it. Unqualified names stay unqualified, so the same script
@@ -51,7 +58,9 @@
 //! [`CatalogSnapshot::load_into`]), seeds a few rows per table, takes
 //! catalog C0, runs the migration statement by statement with its transaction structure
 //! (`CONCURRENTLY` outside transactions), runs the rollback, takes C2 and reports every
-//! difference as a [`Mismatch`] (`rollback-mismatch`) and every column whose values did not survive
+//! difference as a [`Mismatch`] (the gate's `rollback-mismatch`, red, for a rollback the user
+//! supplied; `rollback-unproven`, yellow, for a generated one: a wrong generated rollback is
+//! deployclaw's failure, not the migration's) and every column whose values did not survive
 //! as a [`ColumnLoss`]. Failures carry their SQLSTATE. The scratch database is always dropped.
 //! [`prove_history`] does the same for a whole directory of up/down pairs ([`discover`] detects
 //! Diesel, sqlx, golang-migrate and dbmate layouts), checking both the project's own down scripts
