@@ -125,7 +125,7 @@ pub fn add_column_rewrites(col: &ColumnDef, v: PgVersion) -> bool {
 /// table [...] scan [...] is skipped if a valid CHECK constraint is found which proves no NULL can
 /// exist" (sql-altertable, `SET/DROP NOT NULL`). `validated_check_exists` must come from the
 /// catalog or from earlier statements (see [`check_proves_not_null`] and
-/// `Migration::not_null_check_validated_before`).
+/// `MigrationState::not_null_proven`).
 pub fn set_not_null_skips_scan(v: PgVersion, validated_check_exists: bool) -> bool {
     v.0 >= 12 && validated_check_exists
 }
@@ -467,7 +467,7 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
         }
         // sql-altertable, VALIDATE CONSTRAINT: "This command acquires a SHARE UPDATE EXCLUSIVE
         // lock." For a foreign key the referenced table also gets ROW SHARE; the operation does
-        // not name it — find the constraint with `Migration::constraint_added_before` or the
+        // not name it — find the constraint with `MigrationState::constraint` or the
         // catalog.
         Operation::ValidateConstraint { table, .. } => f.add(
             table,

@@ -38,9 +38,9 @@
 //!
 //! [`lock_facts`] describes one operation. What needs the catalog or earlier statements is
 //! exposed separately: [`type_change_rewrites`], [`set_not_null_skips_scan`],
-//! [`check_proves_not_null`], [`add_column_rewrites`], [`blocked_in_transaction`], and on
-//! [`Migration`]: `table_created_before`, `constraint_added_before`,
-//! `not_null_check_validated_before`.
+//! [`check_proves_not_null`], [`add_column_rewrites`], [`blocked_in_transaction`], and the one
+//! walker of the whole file, [`MigrationState`] (what each name denotes at each step: created,
+//! the shard's, freed by a drop or rename, maybe dropped by a cascade).
 
 mod analysis;
 mod convert;
@@ -54,6 +54,7 @@ mod session;
 mod side_effects;
 mod slices;
 mod split;
+pub mod state;
 mod tokens;
 mod volatility;
 
@@ -73,6 +74,7 @@ pub use side_effects::{
     denied_function, judge_call,
 };
 pub use sqlparser;
+pub use state::{MigrationState, Resolved, Step};
 
 /// Errors that stop a file from being parsed at all. A statement that does not parse is not an
 /// error: it becomes [`StatementKind::Unparsed`].

@@ -392,17 +392,22 @@ fn earlier_statements_analysis() {
     .unwrap();
     let fresh = QualifiedName::new("fresh");
     let old = QualifiedName::new("old");
-    assert!(!m.table_created_before(&fresh, 0));
-    assert!(m.table_created_before(&fresh, 1));
-    assert!(m.table_created_before(&QualifiedName::qualified("public", "fresh"), 1));
-    assert!(!m.table_created_before(&old, 6));
+    let s = migration_parser::MigrationState::new(&m);
+    let at = migration_parser::Step::before;
+    assert!(!s.relation(&fresh, at(0)).is_created());
+    assert!(s.relation(&fresh, at(1)).is_created());
     assert!(
-        !m.not_null_check_validated_before(&old, "c", 3),
+        s.relation(&QualifiedName::qualified("public", "fresh"), at(1))
+            .is_created()
+    );
+    assert!(!s.relation(&old, at(6)).is_created());
+    assert!(
+        !s.not_null_proven(&old, "c", at(3)),
         "NOT VALID until validated"
     );
-    assert!(m.not_null_check_validated_before(&old, "c", 5));
-    let c = m.constraint_added_before(&old, "fk", 6).expect("fk");
+    assert!(s.not_null_proven(&old, "c", at(5)));
+    let c = s.constraint(&old, "fk", at(6)).expect("fk");
     assert!(
-        matches!(&c.kind, migration_parser::ConstraintKind::ForeignKey { ref_table, .. } if ref_table.name == "users")
+        matches!(&c.def.as_ref().unwrap().kind, migration_parser::ConstraintKind::ForeignKey { ref_table, .. } if ref_table.name == "users")
     );
 }

@@ -393,7 +393,11 @@ async fn shard_reasons(
                     .map(|(_, src)| src)
                     .collect();
                 // Renamed since: every table a new table was made from counts.
-                if direct.is_empty() && migration.table_created_before(t, st.index) {
+                if direct.is_empty()
+                    && migration_parser::MigrationState::new(migration)
+                        .relation(t, migration_parser::Step::before(st.index))
+                        .is_created()
+                {
                     copied.iter().map(|(_, src)| src).collect()
                 } else {
                     direct
@@ -401,7 +405,12 @@ async fn shard_reasons(
             })
             .cloned()
             .collect();
-        targets.retain(|t| !migration.table_created_before(t, st.index));
+        let state = migration_parser::MigrationState::new(migration);
+        targets.retain(|t| {
+            !state
+                .relation(t, migration_parser::Step::before(st.index))
+                .is_created()
+        });
         targets.extend(sources.iter());
         let cascades = matches!(first.as_str(), "DELETE" | "UPDATE" | "MERGE" | "TRUNCATE")
             || !refs.data_modifying.is_empty();
