@@ -662,7 +662,7 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
         | O::DropView { name, .. }
         | O::RefreshMaterializedView { name, .. }
         | O::CreateSequence { name }
-        | O::CreateFunction { name } => out.push(name),
+        | O::CreateFunction { name, .. } => out.push(name),
         O::Truncate { tables, .. }
         | O::LockTable { tables, .. }
         | O::Maintenance { tables, .. } => {

@@ -299,7 +299,7 @@ UPDATE a SET id = 1;
     let kinds: Vec<String> = m
         .statements
         .iter()
-        .flat_map(|s| s.operations.iter().map(gates::custom::operation_kind))
+        .flat_map(|s| s.operations.iter().map(|op| op.kind().as_str().to_string()))
         .collect();
     assert_eq!(
         kinds,
@@ -315,6 +315,30 @@ UPDATE a SET id = 1;
     );
     for k in &kinds {
         assert!(gates::OPERATION_KINDS.contains(&k.as_str()), "{k}");
+    }
+    // Every name a configuration could use before the kinds were typed still works.
+    let before_typed_kinds = "create_table drop_table rename_table add_column drop_column \
+        rename_column alter_column_type set_not_null drop_not_null set_default drop_default \
+        add_constraint validate_constraint drop_constraint rename_constraint create_index \
+        drop_index rename_index reindex create_enum add_enum_value rename_enum_value drop_type \
+        truncate create_schema drop_schema drop_database update delete insert create_view \
+        drop_view refresh_materialized_view lock_table maintenance alter_table_other \
+        attach_partition detach_partition set reset transaction do create_sequence \
+        create_extension create_function create_trigger comment create_database \
+        attach_index_partition alter_system other any";
+    for k in before_typed_kinds.split_whitespace() {
+        assert!(
+            gates::OPERATION_KINDS.contains(&k),
+            "{k} no longer accepted"
+        );
+    }
+    for k in [
+        "drop_function",
+        "drop_trigger",
+        "create_domain",
+        "alter_sequence",
+    ] {
+        assert!(gates::OPERATION_KINDS.contains(&k), "{k}");
     }
 }
 

@@ -9,6 +9,8 @@
 //! [`type_change_rewrites`] (old type → new type), [`set_not_null_skips_scan`] (a validated
 //! `CHECK (c IS NOT NULL)` exists), [`check_proves_not_null`], [`attach_partition_skips_scan`].
 
+use crate::actions::{AlterTableAction, MaintenanceCommand, ReindexTarget};
+use crate::kind::OperationKind;
 use crate::locks::{LockFact, LockMode, Rewrite, Scan};
 use crate::model::{ColumnDef, ConstraintKind, Operation, PgVersion, QualifiedName, Volatility};
 
@@ -33,6 +35,10 @@ enum Page {
     Cluster,
     Analyze,
     ExplicitLocking,
+    DropTrigger,
+    DropSequence,
+    AlterView,
+    AlterSequence,
 }
 
 macro_rules! versions {
@@ -67,6 +73,10 @@ fn doc(page: Page, v: PgVersion) -> &'static str {
         Page::Cluster => versions!("sql-cluster.html"),
         Page::Analyze => versions!("sql-analyze.html"),
         Page::ExplicitLocking => versions!("explicit-locking.html"),
+        Page::DropTrigger => versions!("sql-droptrigger.html"),
+        Page::DropSequence => versions!("sql-dropsequence.html"),
+        Page::AlterView => versions!("sql-alterview.html"),
+        Page::AlterSequence => versions!("sql-altersequence.html"),
     };
     let i = (v.clamped().0 - PgVersion::MIN.0) as usize;
     urls[i.min(urls.len() - 1)]
@@ -290,11 +300,11 @@ pub fn blocked_in_transaction(op: &Operation, version: PgVersion) -> bool {
             concurrently,
             target_kind,
             ..
-        } => *concurrently || matches!(target_kind.as_str(), "schema" | "database" | "system"),
+        } => *concurrently || target_kind.is_wide(),
         Operation::DetachPartition { concurrently, .. } => *concurrently,
         Operation::AddEnumValue { .. } => version.0 < 12,
         Operation::Maintenance { command, tables } => {
-            command.starts_with("vacuum") || (command == "cluster" && tables.is_empty())
+            command.is_vacuum() || (*command == MaintenanceCommand::Cluster && tables.is_empty())
         }
         Operation::CreateDatabase { .. }
         | Operation::DropDatabase { .. }
@@ -303,8 +313,9 @@ pub fn blocked_in_transaction(op: &Operation, version: PgVersion) -> bool {
     }
 }
 
-/// See [`crate::lock_facts`].
-pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
+/// The locks an operation takes on PostgreSQL `version`. Operations that take no relation lock
+/// (SET, BEGIN, ...) return an empty list.
+pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
     let v = version.clamped();
     let mut f = Facts { v, out: Vec::new() };
     let (none, table_rw) = (Rewrite::None, Rewrite::Table);
@@ -552,7 +563,7 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
         } => {
             let mode = if *concurrently && v.0 >= 12 {
                 ShareUpdateExclusive
-            } else if target_kind == "index" {
+            } else if *target_kind == ReindexTarget::Index {
                 AccessExclusive
             } else {
                 Share
@@ -617,18 +628,26 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             // it is being processed" and writes a new copy; plain VACUUM/ANALYZE take SHARE
             // UPDATE EXCLUSIVE (explicit-locking). sql-cluster: "When a table is being clustered,
             // an ACCESS EXCLUSIVE lock is acquired on it."
-            let (mode, rewrite, scan, page) = match command.as_str() {
-                "vacuum full" => (AccessExclusive, table_rw, Scan::Full, Page::Vacuum),
-                "cluster" => (AccessExclusive, table_rw, Scan::Full, Page::Cluster),
-                "analyze" => (ShareUpdateExclusive, none, Scan::None, Page::Analyze),
-                _ => (ShareUpdateExclusive, none, Scan::Full, Page::Vacuum),
+            let (mode, rewrite, scan, page) = match command {
+                MaintenanceCommand::VacuumFull => {
+                    (AccessExclusive, table_rw, Scan::Full, Page::Vacuum)
+                }
+                MaintenanceCommand::Cluster => {
+                    (AccessExclusive, table_rw, Scan::Full, Page::Cluster)
+                }
+                MaintenanceCommand::Analyze => {
+                    (ShareUpdateExclusive, none, Scan::None, Page::Analyze)
+                }
+                MaintenanceCommand::Vacuum | MaintenanceCommand::VacuumAnalyze => {
+                    (ShareUpdateExclusive, none, Scan::Full, Page::Vacuum)
+                }
             };
             for t in &targets {
                 f.add(t, mode, rewrite, scan, page);
             }
         }
         Operation::AlterTableOther { table, action } => {
-            let (mode, rewrite, scan) = alter_table_other(action, v);
+            let (mode, rewrite, scan) = alter_table_other(action);
             f.add(table, mode, rewrite, scan, Page::AlterTable);
         }
         // sql-altertable, ATTACH PARTITION: "Attaching a partition acquires a SHARE UPDATE
@@ -676,43 +695,186 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             Scan::None,
             Page::CreateTrigger,
         ),
-        // No relation lock (or only on non-relation objects): enum types, schemas, databases,
-        // settings, transaction control, DO (opaque procedural code), sequences, extensions,
-        // functions, comments.
-        _ => {}
+        // trigger.c, RemoveTriggerById: the trigger's table is opened with
+        // AccessExclusiveLock (sql-droptrigger does not say; observed on PG 15).
+        Operation::DropTrigger {
+            table: Some(table), ..
+        } => f.add(table, AccessExclusive, none, Scan::None, Page::DropTrigger),
+        // sql-dropsequence: a sequence is a relation, dropped like a table under ACCESS
+        // EXCLUSIVE (dependency.c locks every relation it deletes).
+        Operation::DropSequence { name, .. } => {
+            f.add(name, AccessExclusive, none, Scan::None, Page::DropSequence)
+        }
+        // sql-alterview, RENAME: a relation rename (RenameRelation: AccessExclusiveLock).
+        Operation::RenameView { name, .. } => {
+            f.add(name, AccessExclusive, none, Scan::None, Page::AlterView)
+        }
+        // sql-altersequence: sequence.c, AlterSequence opens the sequence with
+        // ShareRowExclusiveLock (PG 10+): concurrent nextval() continues.
+        Operation::AlterSequence { name, .. } => f.add(
+            name,
+            ShareRowExclusive,
+            none,
+            Scan::None,
+            Page::AlterSequence,
+        ),
+        // No relation lock (see `takes_relation_locks`).
+        Operation::DropTrigger { table: None, .. }
+        | Operation::CreateEnum { .. }
+        | Operation::AddEnumValue { .. }
+        | Operation::RenameEnumValue { .. }
+        | Operation::DropType { .. }
+        | Operation::CreateSchema { .. }
+        | Operation::DropSchema { .. }
+        | Operation::DropDatabase { .. }
+        | Operation::CreateView { .. }
+        | Operation::Set { .. }
+        | Operation::Reset { .. }
+        | Operation::Transaction(_)
+        | Operation::Do { .. }
+        | Operation::CreateSequence { .. }
+        | Operation::CreateExtension { .. }
+        | Operation::CreateFunction { .. }
+        | Operation::Comment { .. }
+        | Operation::CreateDatabase { .. }
+        | Operation::AlterSystem { .. }
+        | Operation::DropFunction { .. }
+        | Operation::CreateType { .. }
+        | Operation::RenameType { .. }
+        | Operation::CreateDomain { .. }
+        | Operation::DropDomain { .. }
+        | Operation::DropExtension { .. }
+        | Operation::Other { .. } => {}
     }
     f.out
 }
 
-/// Lock, rewrite and scan of the `ALTER TABLE` actions kept as text in
-/// [`Operation::AlterTableOther`].
-fn alter_table_other(action: &str, v: PgVersion) -> (LockMode, Rewrite, Scan) {
+/// Whether operations of `kind` take a lock on a relation the knowledge table names
+/// ([`lock_facts`] returns at least one fact for them). An exhaustive match: a new
+/// [`OperationKind`] does not compile until it is placed here, and the coverage test in
+/// `tests/knowledge.rs` checks every kind of [`OperationKind::ALL`] against [`lock_facts`].
+///
+/// The kinds that take none lock no relation (settings, transaction control, enum and other
+/// types, schemas, databases, functions, extensions, a new view or sequence nobody sees yet), or
+/// only objects the table does not describe: `DROP TYPE|DOMAIN|SCHEMA ... CASCADE` (what it
+/// drops is only known from the catalog), `COMMENT ON` (SHARE UPDATE EXCLUSIVE on the relation
+/// commented, catalog-only and brief), `DO` and [`Operation::Other`] (opaque).
+pub fn takes_relation_locks(kind: OperationKind) -> bool {
+    use OperationKind as K;
+    match kind {
+        K::CreateTable
+        | K::DropTable
+        | K::RenameTable
+        | K::AddColumn
+        | K::DropColumn
+        | K::RenameColumn
+        | K::AlterColumnType
+        | K::SetNotNull
+        | K::DropNotNull
+        | K::SetDefault
+        | K::DropDefault
+        | K::AddConstraint
+        | K::ValidateConstraint
+        | K::DropConstraint
+        | K::RenameConstraint
+        | K::CreateIndex
+        | K::DropIndex
+        | K::RenameIndex
+        | K::Reindex
+        | K::Truncate
+        | K::Update
+        | K::Delete
+        | K::Insert
+        | K::DropView
+        | K::RefreshMaterializedView
+        | K::LockTable
+        | K::Maintenance
+        | K::AlterTableOther
+        | K::AttachPartition
+        | K::DetachPartition
+        | K::CreateTrigger
+        | K::AttachIndexPartition
+        | K::DropTrigger
+        | K::RenameView
+        | K::DropSequence
+        | K::AlterSequence => true,
+        K::CreateEnum
+        | K::AddEnumValue
+        | K::RenameEnumValue
+        | K::DropType
+        | K::CreateSchema
+        | K::DropSchema
+        | K::DropDatabase
+        | K::CreateView
+        | K::Set
+        | K::Reset
+        | K::Transaction
+        | K::Do
+        | K::CreateSequence
+        | K::CreateExtension
+        | K::CreateFunction
+        | K::Comment
+        | K::CreateDatabase
+        | K::AlterSystem
+        | K::DropFunction
+        | K::CreateType
+        | K::RenameType
+        | K::CreateDomain
+        | K::DropDomain
+        | K::DropExtension
+        | K::Other => false,
+    }
+}
+
+/// Lock, rewrite and scan of the `ALTER TABLE` actions of [`Operation::AlterTableOther`].
+fn alter_table_other(action: &AlterTableAction) -> (LockMode, Rewrite, Scan) {
+    use AlterTableAction as A;
     match action {
         // sql-altertable, SET LOGGED/UNLOGGED: "This form changes the table from unlogged to
         // logged or vice-versa [...]" — implemented as a rewrite (ATRewriteTables); SET
         // TABLESPACE: "moves the data file(s) associated with the table to the new tablespace";
         // SET ACCESS METHOD (PG 15+) rewrites the table.
-        "set logged" | "set unlogged" | "set access method" => {
+        A::SetLogged | A::SetUnlogged | A::SetAccessMethod => {
             (AccessExclusive, Rewrite::Table, Scan::Full)
         }
-        "set tablespace" => (AccessExclusive, Rewrite::Table, Scan::None),
+        A::SetTablespace { .. } => (AccessExclusive, Rewrite::Table, Scan::None),
         // "SET STATISTICS acquires a SHARE UPDATE EXCLUSIVE lock."; CLUSTER ON / SET WITHOUT
         // CLUSTER: "requires SHARE UPDATE EXCLUSIVE".
-        "alter column set statistics" | "cluster on" | "set without cluster" => {
+        A::SetStatistics { .. } | A::ClusterOn { .. } | A::SetWithoutCluster => {
             (ShareUpdateExclusive, Rewrite::None, Scan::None)
         }
         // SET ( storage_parameter ): "SHARE UPDATE EXCLUSIVE lock will be taken for fillfactor,
         // toast and autovacuum storage parameters, as well as the planner parameter
         // parallel_workers" (the common ones; other parameters take ACCESS EXCLUSIVE).
-        "set storage parameters" | "reset storage parameters" => {
+        A::SetStorageParameters | A::ResetStorageParameters => {
             (ShareUpdateExclusive, Rewrite::None, Scan::None)
         }
         // "Enabling and disabling triggers acquires a SHARE ROW EXCLUSIVE lock" (wording of PG
         // 9.5+; ENABLE/DISABLE TRIGGER).
-        "enable trigger" | "disable trigger" => (ShareRowExclusive, Rewrite::None, Scan::None),
-        _ => {
-            let _ = v;
-            (AccessExclusive, Rewrite::None, Scan::None)
+        A::EnableTrigger { .. } | A::DisableTrigger { .. } => {
+            (ShareRowExclusive, Rewrite::None, Scan::None)
         }
+        // Everything else: "An ACCESS EXCLUSIVE lock is acquired unless explicitly noted",
+        // catalog-only.
+        A::SetSchema { .. }
+        | A::SetWithoutOids
+        | A::SetStorage { .. }
+        | A::SetCompression { .. }
+        | A::SetAttributeOptions { .. }
+        | A::AddIdentity { .. }
+        | A::ColumnOptions { .. }
+        | A::ReplicaIdentity
+        | A::EnableRule
+        | A::DisableRule
+        | A::EnableRowLevelSecurity
+        | A::DisableRowLevelSecurity
+        | A::ForceRowLevelSecurity
+        | A::NoForceRowLevelSecurity
+        | A::OwnerTo
+        | A::Inherit { .. }
+        | A::NoInherit { .. }
+        | A::OfType
+        | A::NotOfType
+        | A::Other { .. } => (AccessExclusive, Rewrite::None, Scan::None),
     }
 }

@@ -42,11 +42,15 @@
 //! walker of the whole file, [`MigrationState`] (what each name denotes at each step: created,
 //! the shard's, freed by a drop or rename, maybe dropped by a cascade).
 
+mod actions;
 mod analysis;
 mod convert;
+mod grammar;
+mod kind;
 mod knowledge;
 mod locks;
 mod model;
+mod names;
 mod parse;
 pub mod pg_quote;
 mod refs;
@@ -58,12 +62,18 @@ pub mod state;
 mod tokens;
 mod volatility;
 
+pub use actions::{
+    AlterTableAction, MaintenanceCommand, ReindexTarget, SequenceOwnedBy, TypeAttribute,
+    TypeRepresentation,
+};
 pub use analysis::same_relation;
+pub use kind::{OperationKind, UnknownOperationKind};
+pub use knowledge::lock_facts;
 pub use knowledge::{
     add_column_rewrites, attach_partition_skips_scan, blocked_in_transaction,
-    check_proves_not_null, set_not_null_skips_scan, type_change_rewrites,
+    check_proves_not_null, set_not_null_skips_scan, takes_relation_locks, type_change_rewrites,
 };
-pub use locks::{LockFact, LockMode, Rewrite, Scan, lock_facts};
+pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,

@@ -14,9 +14,10 @@
 
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
+use crate::actions::{AlterTableAction, MaintenanceCommand, ReindexTarget, SequenceOwnedBy};
 use crate::convert;
+use crate::grammar::{describe, parse_tokens};
 use crate::model::{Operation, QualifiedName};
-use crate::parse::parse_tokens;
 
 /// A cursor over significant tokens.
 struct Cur<'a> {
@@ -77,17 +78,17 @@ impl<'a> Cur<'a> {
             _ => None,
         }
     }
-    /// `a`, `s.a`, `db.s.a`.
-    fn name(&mut self) -> Option<QualifiedName> {
+    /// The parts of a dotted name (`a`, `s.a`, `db.s.a`), normalised.
+    fn name_parts(&mut self) -> Option<Vec<String>> {
         let mut parts = vec![self.ident()?];
         while self.eat_token(&Token::Period) {
             parts.push(self.ident()?);
         }
-        let name = parts.pop()?;
-        Some(match parts.pop() {
-            Some(schema) => QualifiedName::qualified(schema, name),
-            None => QualifiedName::new(name),
-        })
+        Some(parts)
+    }
+    /// `a`, `s.a`, `db.s.a` (a database qualifier is dropped).
+    fn name(&mut self) -> Option<QualifiedName> {
+        qualified(self.name_parts()?)
     }
     /// Skip a balanced parenthesised group if one starts here.
     fn skip_parens(&mut self) -> Option<Vec<&'a Token>> {
@@ -112,6 +113,15 @@ impl<'a> Cur<'a> {
         }
         Some(inner)
     }
+}
+
+/// The last part of `parts` as the name, the one before as its schema.
+fn qualified(mut parts: Vec<String>) -> Option<QualifiedName> {
+    let name = parts.pop()?;
+    Some(match parts.pop() {
+        Some(schema) => QualifiedName::qualified(schema, name),
+        None => QualifiedName::new(name),
+    })
 }
 
 fn word_is(t: &Token, k: &str) -> bool {
@@ -209,10 +219,9 @@ fn reindex(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         // REINDEX (VERBOSE, CONCURRENTLY [true]) is PG 14+ syntax.
         concurrently = inner.iter().any(|t| word_is(t, "CONCURRENTLY"));
     }
-    let kind = ["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"]
+    let kind = ReindexTarget::ALL
         .into_iter()
-        .find(|k| c.eat(k))?
-        .to_lowercase();
+        .find(|k| c.eat(k.keyword()))?;
     concurrently |= c.eat("CONCURRENTLY");
     let name = if c.done() {
         QualifiedName::new("")
@@ -269,14 +278,11 @@ fn vacuum(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
     }
     let tables = table_list(c)?;
     let command = match (full, analyze) {
-        (true, _) => "vacuum full",
-        (false, true) => "vacuum analyze",
-        (false, false) => "vacuum",
+        (true, _) => MaintenanceCommand::VacuumFull,
+        (false, true) => MaintenanceCommand::VacuumAnalyze,
+        (false, false) => MaintenanceCommand::Vacuum,
     };
-    Some(vec![Operation::Maintenance {
-        command: command.into(),
-        tables,
-    }])
+    Some(vec![Operation::Maintenance { command, tables }])
 }
 
 fn cluster(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
@@ -296,7 +302,7 @@ fn cluster(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         }
     }
     c.done().then_some(vec![Operation::Maintenance {
-        command: "cluster".into(),
+        command: MaintenanceCommand::Cluster,
         tables,
     }])
 }
@@ -315,7 +321,7 @@ fn reparse(tokens: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Opera
     let stmts = parse_tokens(tokens).ok()?;
     let mut ops = Vec::new();
     for s in &stmts {
-        convert::operations(s, &|| crate::parse::describe(sig), &mut ops);
+        convert::operations(s, &|| describe(sig), &mut ops);
     }
     Some(ops)
 }
@@ -350,10 +356,12 @@ pub(crate) fn recognize_after(
     if c.eat_all(&["COMMENT", "ON"]) {
         return comment_on(&mut c);
     }
+    if c.eat_all(&["ALTER", "SEQUENCE"]) {
+        return alter_sequence(&mut c);
+    }
     // Statements whose details no rule needs; the leading keywords identify them.
     for head in [
-        &["ALTER", "SEQUENCE"][..],
-        &["ALTER", "INDEX"],
+        &["ALTER", "INDEX"][..],
         &["ALTER", "FUNCTION"],
         &["ALTER", "DOMAIN"],
         &["ALTER", "VIEW"],
@@ -367,6 +375,29 @@ pub(crate) fn recognize_after(
         }
     }
     None
+}
+
+/// `ALTER SEQUENCE [IF EXISTS] name [options]`: the options are skipped, `OWNED BY t.c | NONE`
+/// is kept.
+fn alter_sequence(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    c.eat_all(&["IF", "EXISTS"]);
+    let name = c.name()?;
+    let mut owned_by = SequenceOwnedBy::Unchanged;
+    while !c.done() {
+        if c.eat_all(&["OWNED", "BY"]) {
+            if c.eat("NONE") {
+                owned_by = SequenceOwnedBy::Nobody;
+                continue;
+            }
+            let mut parts = c.name_parts()?;
+            let column = parts.pop()?;
+            let table = qualified(parts)?;
+            owned_by = SequenceOwnedBy::Column { table, column };
+        } else {
+            c.i += 1;
+        }
+    }
+    Some(vec![Operation::AlterSequence { name, owned_by }])
 }
 
 /// `COMMENT ON kind object IS 'text' | NULL` for object kinds sqlparser does not know
@@ -509,6 +540,42 @@ fn alter_table(
     Some(ops)
 }
 
+/// The `ALTER TABLE` actions sqlparser does not know, from their leading keywords.
+fn table_action_from_tokens(c: &mut Cur<'_>) -> Option<AlterTableAction> {
+    use AlterTableAction as A;
+    if c.eat_all(&["SET", "SCHEMA"]) {
+        return Some(A::SetSchema {
+            schema: c.ident().unwrap_or_default(),
+        });
+    }
+    if c.eat_all(&["SET", "TABLESPACE"]) {
+        return Some(A::SetTablespace {
+            tablespace: c.ident().unwrap_or_default(),
+        });
+    }
+    if c.eat_all(&["SET", "WITHOUT", "CLUSTER"]) {
+        return Some(A::SetWithoutCluster);
+    }
+    if c.eat_all(&["SET", "WITHOUT", "OIDS"]) {
+        return Some(A::SetWithoutOids);
+    }
+    if c.eat_all(&["SET", "ACCESS", "METHOD"]) {
+        return Some(A::SetAccessMethod);
+    }
+    if c.eat_all(&["CLUSTER", "ON"]) {
+        return Some(A::ClusterOn {
+            index: c.ident().unwrap_or_default(),
+        });
+    }
+    if c.eat("OF") {
+        return Some(A::OfType);
+    }
+    if c.eat_all(&["NOT", "OF"]) {
+        return Some(A::NotOfType);
+    }
+    None
+}
+
 fn alter_action(
     all: &[TokenWithSpan],
     sig: &[&TokenWithSpan],
@@ -518,32 +585,14 @@ fn alter_action(
     act_start: usize,
 ) -> Option<Vec<Operation>> {
     let mut c = Cur::new(act);
-    let other = |action: &str| {
+    let other = |action: AlterTableAction| {
         Some(vec![Operation::AlterTableOther {
             table: table.clone(),
-            action: action.into(),
+            action,
         }])
     };
-    if c.eat_all(&["SET", "SCHEMA"]) {
-        return other("set schema");
-    }
-    if c.eat_all(&["SET", "TABLESPACE"]) {
-        return other("set tablespace");
-    }
-    if c.eat_all(&["SET", "WITHOUT", "CLUSTER"]) {
-        return other("set without cluster");
-    }
-    if c.eat_all(&["SET", "WITHOUT", "OIDS"]) {
-        return other("set without oids");
-    }
-    if c.eat_all(&["SET", "ACCESS", "METHOD"]) {
-        return other("set access method");
-    }
-    if c.eat_all(&["CLUSTER", "ON"]) {
-        return other("cluster on");
-    }
-    if c.eat("OF") || c.eat_all(&["NOT", "OF"]) {
-        return other("of type");
+    if let Some(action) = table_action_from_tokens(&mut c) {
+        return other(action);
     }
     // The action's own tokens (with whitespace) as a single-action ALTER TABLE.
     let a = all_index(all, act_start)?;
@@ -560,17 +609,18 @@ fn alter_action(
     // ALTER [COLUMN] c [SET DATA] TYPE t COLLATE x [USING e]
     if c.eat("ALTER") {
         c.eat("COLUMN");
-        c.ident()?;
-        let rest_kw = c.i;
-        if c.eat_all(&["SET", "STATISTICS"])
-            || c.eat_all(&["SET", "STORAGE"])
-            || c.eat_all(&["SET", "COMPRESSION"])
-        {
-            let w = act[rest_kw + 1].token.to_string().to_lowercase();
-            return other(&format!("alter column set {w}"));
+        let column = c.ident()?;
+        if c.eat_all(&["SET", "STATISTICS"]) {
+            return other(AlterTableAction::SetStatistics { column });
+        }
+        if c.eat_all(&["SET", "STORAGE"]) {
+            return other(AlterTableAction::SetStorage { column });
+        }
+        if c.eat_all(&["SET", "COMPRESSION"]) {
+            return other(AlterTableAction::SetCompression { column });
         }
         if c.eat_all(&["SET", "("]) || c.eat_all(&["RESET"]) {
-            return other("alter column set attribute options");
+            return other(AlterTableAction::SetAttributeOptions { column });
         }
         let collate = act.iter().position(|t| word_is(&t.token, "COLLATE"))?;
         let coll_name = match act.get(collate + 1).map(|t| &t.token) {

@@ -7,7 +7,10 @@
 //! working copy. The inverses are emitted in reverse statement order. The inversions themselves
 //! live in [`crate::invert`], one module per family of operations.
 
-use migration_parser::{ConstraintKind, Migration, Operation, QualifiedName, Statement};
+use migration_parser::state::Namespace;
+use migration_parser::{
+    ConstraintKind, Migration, MigrationState, Operation, QualifiedName, Statement, Step,
+};
 
 use crate::catalog::{CatalogSnapshot, TableSnap};
 use crate::invert::sql::first_line;
@@ -50,6 +53,10 @@ pub(crate) struct Gen<'a> {
     no_ops: Vec<NoOp>,
     /// `VALIDATE CONSTRAINT`s run at the end of the script, each in its own transaction.
     pub(crate) validations: Vec<RollbackStatement>,
+    /// What each name denotes at each step of the migration (the parser's one walker).
+    names: MigrationState,
+    /// The operation being inverted.
+    step: Step,
 }
 
 /// Generate the rollback of `migration` against the pre-migration catalog of the shard's schema.
@@ -114,6 +121,8 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
         irreversible: Vec::new(),
         no_ops: Vec::new(),
         validations: Vec::new(),
+        names: MigrationState::new(migration),
+        step: Step::default(),
     };
     for stmt in &migration.statements {
         let inv = g.statement(stmt);
@@ -123,6 +132,24 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
 }
 
 impl Gen<'_> {
+    /// The SQL of the statement that created `name` (in `namespace`) earlier in this migration,
+    /// when the name denotes that object at the current operation ([`MigrationState`]): running
+    /// it again recreates an object whose definition the working catalog does not hold (a view's
+    /// query, a function's body, a sequence's options).
+    pub(crate) fn creating_sql(
+        &self,
+        namespace: Namespace,
+        name: &QualifiedName,
+    ) -> Option<String> {
+        let resolved = self.names.resolve(namespace, name, self.step);
+        if !resolved.is_created() {
+            return None;
+        }
+        let created = resolved.record()?.created()?;
+        let st = self.migration.statements.get(created.statement)?;
+        Some(crate::invert::sql::statement_sql(&st.sql))
+    }
+
     pub(crate) fn schema(&self) -> &str {
         &self.state.schema
     }
@@ -207,15 +234,24 @@ impl Gen<'_> {
     fn statement(&mut self, stmt: &Statement) -> Vec<RollbackStatement> {
         let mut parts: Vec<Vec<RollbackStatement>> = Vec::new();
         let mut reasons: Vec<(bool, String)> = Vec::new(); // (irreversible?, reason)
-        let mut ops = stmt.operations.clone();
         // PostgreSQL runs the actions of one ALTER TABLE in passes, not in written order
         // (drops, type changes, added columns, column attributes, indexes, constraints).
-        ops.sort_by_key(alter_pass);
-        let outcomes: Vec<Outcome> = if ops.is_empty() {
+        let mut order: Vec<usize> = (0..stmt.operations.len()).collect();
+        order.sort_by_key(|i| alter_pass(&stmt.operations[*i]));
+        let outcomes: Vec<Outcome> = if order.is_empty() {
+            self.step = Step::before(stmt.index);
             vec![invert::untyped(self, stmt)]
         } else {
-            ops.iter()
-                .map(|op| invert::inversion(op).invert(self, stmt, op))
+            order
+                .into_iter()
+                .map(|i| {
+                    self.step = Step {
+                        statement: stmt.index,
+                        op: i,
+                    };
+                    let op = &stmt.operations[i];
+                    invert::inversion(op).invert(self, stmt, op)
+                })
                 .collect()
         };
         for o in outcomes {

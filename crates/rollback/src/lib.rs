@@ -331,9 +331,9 @@ fn reversibility_label(r: Reversibility) -> &'static str {
     }
 }
 
-/// The family of inversions (`src/invert/<family>.rs`) that undoes `op`, as the fixtures under
-/// `tests/fixtures/invert/` are named; `"unknown"` for an operation the generator does not
-/// know yet (it is then reported irreversible, never skipped).
-pub fn inversion_family(op: &migration_parser::Operation) -> &'static str {
-    invert::inversion(op).family()
+/// The family of inversions (`src/invert/<family>.rs`) that undoes operations of `kind`, as
+/// the fixtures under `tests/fixtures/invert/` are named; `"unknown"` for a kind the generator
+/// does not know yet (such an operation is reported irreversible, never skipped).
+pub fn inversion_family(kind: migration_parser::OperationKind) -> &'static str {
+    invert::family_of(kind).family()
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use migration_parser::{Migration, Operation, ParseOptions, parse};
+use migration_parser::{Migration, OperationKind, ParseOptions, parse};
 use rollback::{CatalogSnapshot, Options, Rollback, catalog_after, generate, inversion_family};
 
 fn fixtures() -> Vec<PathBuf> {
@@ -92,95 +92,31 @@ fn every_family_fixture_generates_the_snapshotted_rollback() {
     }
 }
 
-/// The variant name of an operation (`CreateTable`, ...).
-// TODO(issue 13): `Operation::kind()` / `OperationKind::ALL` from the parser replace this and
-// the list below once the typed vocabulary is merged.
-fn variant(op: &Operation) -> String {
-    let v = serde_json::to_value(op).expect("serialize");
-    match v {
-        serde_json::Value::String(s) => s,
-        serde_json::Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
-        other => other.to_string(),
-    }
-}
-
-/// Every `Operation` variant.
-const ALL_VARIANTS: &[&str] = &[
-    "CreateTable",
-    "DropTable",
-    "RenameTable",
-    "AddColumn",
-    "DropColumn",
-    "RenameColumn",
-    "AlterColumnType",
-    "SetNotNull",
-    "DropNotNull",
-    "SetDefault",
-    "DropDefault",
-    "AddConstraint",
-    "ValidateConstraint",
-    "DropConstraint",
-    "RenameConstraint",
-    "CreateIndex",
-    "DropIndex",
-    "RenameIndex",
-    "Reindex",
-    "CreateEnum",
-    "AddEnumValue",
-    "RenameEnumValue",
-    "DropType",
-    "Truncate",
-    "CreateSchema",
-    "DropSchema",
-    "DropDatabase",
-    "Update",
-    "Delete",
-    "Insert",
-    "CreateView",
-    "DropView",
-    "RefreshMaterializedView",
-    "LockTable",
-    "Maintenance",
-    "AlterTableOther",
-    "AttachPartition",
-    "DetachPartition",
-    "Set",
-    "Reset",
-    "Transaction",
-    "Do",
-    "CreateSequence",
-    "CreateExtension",
-    "CreateFunction",
-    "CreateTrigger",
-    "Comment",
-    "CreateDatabase",
-    "AttachIndexPartition",
-    "AlterSystem",
-    "Other",
-];
-
 #[test]
 fn every_operation_kind_has_an_inversion_and_a_fixture_of_its_family() {
-    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let unknown: Vec<&OperationKind> = OperationKind::ALL
+        .iter()
+        .filter(|k| inversion_family(**k) == "unknown")
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "operation kinds without an inversion: {unknown:?}"
+    );
+    let mut seen: BTreeSet<OperationKind> = BTreeSet::new();
     for path in fixtures() {
         let family = family_of(&path);
         let (_, migration) = load(&path);
-        for st in &migration.statements {
-            for op in &st.operations {
-                let name = variant(op);
-                let f = inversion_family(op);
-                assert_ne!(f, "unknown", "{name} has no inversion");
-                // A fixture may use other families' operations to set the scene; a kind is
-                // covered by the fixture of its own family.
-                if f == family {
-                    seen.insert(name);
-                }
+        for op in migration.statements.iter().flat_map(|s| &s.operations) {
+            // A fixture may use other families' operations to set the scene; a kind is
+            // covered by the fixture of its own family.
+            if inversion_family(op.kind()) == family {
+                seen.insert(op.kind());
             }
         }
     }
-    let missing: Vec<&&str> = ALL_VARIANTS
+    let missing: Vec<&OperationKind> = OperationKind::ALL
         .iter()
-        .filter(|v| !seen.contains(**v))
+        .filter(|k| !seen.contains(*k))
         .collect();
     assert!(
         missing.is_empty(),

@@ -522,7 +522,7 @@ fn defined_code(migration: &Migration, index: usize, replaced: &[String]) -> Def
             .find(|x| !matches!(*x, "OR" | "REPLACE"))
             .unwrap_or("");
         let created = s.operations.iter().find_map(|op| match op {
-            Operation::CreateFunction { name } => Some(name.name.clone()),
+            Operation::CreateFunction { name, .. } => Some(name.name.clone()),
             _ => None,
         });
         let what = match (verb, object) {
@@ -565,7 +565,7 @@ async fn existing_functions(
         .iter()
         .flat_map(|s| &s.operations)
         .filter_map(|op| match op {
-            Operation::CreateFunction { name } => Some(name.name.clone()),
+            Operation::CreateFunction { name, .. } => Some(name.name.clone()),
             _ => None,
         })
         .collect();
@@ -651,7 +651,7 @@ fn trigger_created_before(migration: &Migration, index: usize) -> Option<u32> {
                     .find(|x| !matches!(x.as_str(), "OR" | "REPLACE" | "CONSTRAINT"))
                     .is_some_and(|x| x == "TRIGGER" || x == "RULE");
             let enables = s.operations.iter().any(|op| {
-                matches!(op, Operation::AlterTableOther { action, .. } if action.starts_with("enable"))
+                matches!(op, Operation::AlterTableOther { action, .. } if action.enables_code())
             });
             creates || enables
         })

@@ -638,7 +638,7 @@ pub fn runs_outside_transaction(st: &Statement) -> bool {
         | Operation::DropIndex { concurrently, .. }
         | Operation::Reindex { concurrently, .. }
         | Operation::DetachPartition { concurrently, .. } => *concurrently,
-        Operation::Maintenance { command, .. } => command.starts_with("vacuum"),
+        Operation::Maintenance { command, .. } => command.is_vacuum(),
         Operation::DropDatabase { .. } => true,
         _ => false,
     });

@@ -16,7 +16,9 @@ pub(crate) fn apply(s: &mut MigrationState, at: Step, tx: usize, op: &Operation)
         | O::CreateIndex { .. }
         | O::DropIndex { .. }
         | O::RenameIndex { .. }
-        | O::CreateSequence { .. } => relations(s, at, tx, op),
+        | O::RenameView { .. }
+        | O::CreateSequence { .. }
+        | O::DropSequence { .. } => relations(s, at, tx, op),
         O::AddColumn { .. }
         | O::DropColumn { .. }
         | O::RenameColumn { .. }
@@ -63,14 +65,19 @@ fn relations(s: &mut MigrationState, at: Step, tx: usize, op: &Operation) {
             *as_select || partition_of.is_some()
         }),
         O::DropTable { table, cascade, .. } => drop_relation(s, at, table, *cascade),
-        O::DropView { name, .. } => drop_relation(s, at, name, false),
+        O::DropView { name, cascade, .. } | O::DropSequence { name, cascade, .. } => {
+            drop_relation(s, at, name, *cascade)
+        }
         O::DropIndex { name, cascade, .. } => drop_relation(s, at, name, *cascade),
         O::RenameTable { table, new_name } => rename_relation(s, at, table, new_name),
-        O::RenameIndex { name, new_name } => rename_relation(s, at, name, new_name),
+        O::RenameIndex { name, new_name } | O::RenameView { name, new_name, .. } => {
+            rename_relation(s, at, name, new_name)
+        }
         O::CreateView {
             name,
             materialized,
             or_replace,
+            ..
         } => {
             let exists = matches!(s.relation(name, at), Resolved::Tracked(..));
             if !(*or_replace && exists) {
@@ -324,7 +331,9 @@ fn types_and_schemas(s: &mut MigrationState, at: Step, tx: usize, op: &Operation
             }
             s.drop_schema(at, name);
         }
-        O::CreateFunction { name } if !matches!(s.function(name, at), Resolved::Tracked(..)) => {
+        O::CreateFunction { name, .. }
+            if !matches!(s.function(name, at), Resolved::Tracked(..)) =>
+        {
             s.create(at, tx, ObjectKind::Function, name, false);
         }
         _ => {}

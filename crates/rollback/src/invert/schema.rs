@@ -50,6 +50,21 @@ impl Inversion for Schemas {
             Operation::CreateDatabase { name } => Outcome::Irreversible(format!(
                 "CREATE DATABASE {name} is outside the tenant schema; it is not inverted"
             )),
+            Operation::DropExtension {
+                name, if_exists, ..
+            } => match g.state.extensions.remove(name) {
+                Some(s) => Outcome::Inverse(vec![tx(format!(
+                    "CREATE EXTENSION {} SCHEMA {}",
+                    quote_ident(name),
+                    quote_ident(&s)
+                ))]),
+                None if *if_exists => {
+                    Outcome::NoOp(format!("extension {name} did not exist (IF EXISTS)"))
+                }
+                None => Outcome::Irreversible(format!(
+                    "extension {name} is not in the pre-migration catalog"
+                )),
+            },
             _ => misrouted(stmt),
         }
     }

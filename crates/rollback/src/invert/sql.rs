@@ -245,42 +245,6 @@ pub(crate) fn strip_leading_comments(sql: &str) -> &str {
     }
 }
 
-/// Split `a, b(x, y), c CASCADE` on top-level commas, dropping a trailing CASCADE/RESTRICT.
-pub(crate) fn split_top_level(s: &str) -> Vec<String> {
-    let s = s.trim().trim_end_matches(';');
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in s.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
-            ',' if depth == 0 && !quoted => {
-                out.push(std::mem::take(&mut cur));
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(ch);
-    }
-    out.push(cur);
-    out.into_iter()
-        .map(|x| {
-            let t = x.trim().to_string();
-            let up = t.to_ascii_uppercase();
-            for suffix in [" CASCADE", " RESTRICT"] {
-                if up.ends_with(suffix) {
-                    return t[..t.len() - suffix.len()].trim().to_string();
-                }
-            }
-            t
-        })
-        .filter(|x| !x.is_empty())
-        .collect()
-}
-
 pub(crate) fn split_dotted_plain(object: &str) -> Vec<String> {
     // The parser gives normalised parts joined by '.'; quoted names with dots are rare.
     object.split('.').map(str::to_string).collect()
@@ -298,4 +262,13 @@ pub(crate) fn partition_bound_sql(sql: &str) -> Option<String> {
     up.find("FOR VALUES")
         .map(|p| sql[p..].trim().trim_end_matches(';').to_string())
         .or_else(|| up.rfind(" DEFAULT").map(|_| "DEFAULT".to_string()))
+}
+
+/// A statement's SQL as a rollback statement: without leading comments and the trailing `;`.
+pub(crate) fn statement_sql(sql: &str) -> String {
+    strip_leading_comments(sql)
+        .trim_end()
+        .trim_end_matches(';')
+        .trim_end()
+        .to_string()
 }

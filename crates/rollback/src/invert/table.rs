@@ -7,7 +7,9 @@ use crate::catalog::{ConstraintSnap, SequenceSnap, TableSnap};
 use crate::generate::Gen;
 use crate::names::{quote_ident, quote_literal};
 use crate::{Reversibility, RollbackStatement};
-use migration_parser::{ColumnDef, ConstraintDef, Operation, QualifiedName, Statement};
+use migration_parser::{
+    AlterTableAction, ColumnDef, ConstraintDef, Operation, QualifiedName, Statement,
+};
 
 /// The table family.
 pub(crate) struct Tables;
@@ -315,16 +317,21 @@ impl Gen<'_> {
         v
     }
 
-    pub(crate) fn alter_table_other(&mut self, table: &QualifiedName, action: &str) -> Outcome {
+    pub(crate) fn alter_table_other(
+        &mut self,
+        table: &QualifiedName,
+        action: &AlterTableAction,
+    ) -> Outcome {
         let q = qn(table);
         let Some(t) = self.table_mut(table) else {
             return Outcome::Irreversible(format!(
-                "ALTER TABLE ... {action} on a table not in the pre-migration catalog"
+                "ALTER TABLE ... {} on a table not in the pre-migration catalog",
+                action.words().to_uppercase()
             ));
         };
         match action {
-            "set logged" | "set unlogged" => {
-                let to_unlogged = action == "set unlogged";
+            AlterTableAction::SetLogged | AlterTableAction::SetUnlogged => {
+                let to_unlogged = *action == AlterTableAction::SetUnlogged;
                 let was = t.unlogged;
                 t.unlogged = to_unlogged;
                 if was == to_unlogged {
@@ -339,8 +346,9 @@ impl Gen<'_> {
                     ))])
                 }
             }
-            "enable row level security" | "disable row level security" => {
-                let on = action.starts_with("enable");
+            AlterTableAction::EnableRowLevelSecurity
+            | AlterTableAction::DisableRowLevelSecurity => {
+                let on = *action == AlterTableAction::EnableRowLevelSecurity;
                 let was = t.row_security;
                 t.row_security = on;
                 if was == on {
@@ -357,7 +365,7 @@ impl Gen<'_> {
             }
             other => Outcome::Irreversible(format!(
                 "ALTER TABLE ... {} is not inverted automatically",
-                other.to_uppercase()
+                other.words().to_uppercase()
             )),
         }
     }

@@ -1,10 +1,11 @@
 //! Types: enums (create, add and rename values), drop of enum, domain and composite types.
 
-use super::{Inversion, Outcome, misrouted, qn, tx};
+use super::{Inversion, Outcome, misrouted, qn, sibling, tx};
 use crate::catalog::TypeSnap;
 use crate::generate::Gen;
-use crate::names::quote_literal;
-use migration_parser::{Operation, Statement};
+use crate::names::{quote_ident, quote_literal};
+use migration_parser::state::Namespace;
+use migration_parser::{Operation, QualifiedName, Statement, TypeRepresentation};
 
 /// The type family.
 pub(crate) struct Types;
@@ -81,6 +82,10 @@ impl Inversion for Types {
             } => {
                 let found = g.key(name).and_then(|k| g.state.types.remove(&k));
                 let Some(ty) = found else {
+                    if let Some(sql) = g.creating_sql(Namespace::Type, name) {
+                        // Created earlier in this migration (range, base type, ...).
+                        return Outcome::Inverse(vec![tx(sql)]);
+                    }
                     return if *if_exists {
                         Outcome::NoOp(format!("type {name} did not exist (IF EXISTS)"))
                     } else {
@@ -129,7 +134,101 @@ impl Inversion for Types {
                     Outcome::Inverse(v)
                 }
             }
+            Operation::CreateType {
+                name,
+                representation,
+            } => create_type(g, name, representation),
+            Operation::RenameType { name, new_name } => rename_type(g, name, new_name),
+            Operation::CreateDomain {
+                name,
+                data_type,
+                default,
+                checks,
+            } => {
+                let mut definition = format!("AS {data_type}");
+                if let Some(d) = default {
+                    definition.push_str(&format!(" DEFAULT {}", d.sql));
+                }
+                for c in checks {
+                    definition.push_str(&format!(" CHECK ({c})"));
+                }
+                if let Some(k) = g.key(name) {
+                    g.state.types.insert(
+                        k,
+                        TypeSnap::Domain {
+                            definition,
+                            comment: None,
+                        },
+                    );
+                }
+                Outcome::Inverse(vec![tx(format!("DROP DOMAIN {}", qn(name)))])
+            }
+            Operation::DropDomain {
+                name, if_exists, ..
+            } => drop_domain(g, name, *if_exists),
             _ => misrouted(stmt),
         }
+    }
+}
+
+/// `CREATE TYPE` other than an enum: drop it (a composite type is remembered with its
+/// attributes, so a later drop in the same migration can recreate it).
+fn create_type(g: &mut Gen<'_>, name: &QualifiedName, rep: &TypeRepresentation) -> Outcome {
+    if let TypeRepresentation::Composite { attributes } = rep
+        && let Some(k) = g.key(name)
+    {
+        let attrs: Vec<String> = attributes
+            .iter()
+            .map(|a| format!("{} {}", quote_ident(&a.name), a.data_type))
+            .collect();
+        g.state.types.insert(
+            k,
+            TypeSnap::Composite {
+                definition: format!("({})", attrs.join(", ")),
+                comment: None,
+            },
+        );
+    }
+    Outcome::Inverse(vec![tx(format!("DROP TYPE {}", qn(name)))])
+}
+
+/// `ALTER TYPE t RENAME TO n`: rename it back.
+fn rename_type(g: &mut Gen<'_>, name: &QualifiedName, new_name: &str) -> Outcome {
+    if let Some(k) = g.key(name)
+        && let Some(t) = g.state.types.remove(&k)
+    {
+        g.state.types.insert(new_name.to_string(), t);
+    }
+    Outcome::Inverse(vec![tx(format!(
+        "ALTER TYPE {} RENAME TO {}",
+        sibling(name, new_name),
+        quote_ident(&name.name)
+    ))])
+}
+
+/// `DROP DOMAIN`: the old definition.
+fn drop_domain(g: &mut Gen<'_>, name: &QualifiedName, if_exists: bool) -> Outcome {
+    let found = g.key(name).and_then(|k| match g.state.types.get(&k) {
+        Some(TypeSnap::Domain { .. }) => g.state.types.remove(&k),
+        _ => None,
+    });
+    match found {
+        Some(TypeSnap::Domain {
+            definition,
+            comment,
+        }) if !definition.is_empty() => {
+            let mut v = vec![tx(format!("CREATE DOMAIN {} {definition}", qn(name)))];
+            if let Some(c) = comment {
+                v.push(tx(format!(
+                    "COMMENT ON DOMAIN {} IS {}",
+                    qn(name),
+                    quote_literal(&c)
+                )));
+            }
+            Outcome::Inverse(v)
+        }
+        Some(_) => Outcome::Irreversible(format!("the definition of domain {name} is unknown")),
+        None if if_exists => Outcome::NoOp(format!("domain {name} did not exist (IF EXISTS)")),
+        None => Outcome::Irreversible(format!("domain {name} is not in the pre-migration catalog")),
     }
 }

@@ -1,9 +1,10 @@
 //! Views and materialized views: create (or replace), drop, refresh.
 
-use super::{Inversion, Outcome, misrouted, qn, tx};
+use super::{Inversion, Outcome, misrouted, qn, sibling, tx};
 use crate::RollbackStatement;
 use crate::generate::Gen;
-use crate::names::quote_literal;
+use crate::names::{quote_ident, quote_literal};
+use migration_parser::state::Namespace;
 use migration_parser::{Operation, QualifiedName, Statement};
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ impl Inversion for Views {
                 name,
                 materialized,
                 or_replace,
+                ..
             } => {
                 let old = g.key(name).and_then(|k| g.state.views.get(&k).cloned());
                 if let Some(k) = g.key(name) {
@@ -65,6 +67,10 @@ impl Inversion for Views {
                 name, if_exists, ..
             } => {
                 let Some(v) = g.key(name).and_then(|k| g.state.views.remove(&k)) else {
+                    if let Some(sql) = g.creating_sql(Namespace::Relation, name) {
+                        // Created earlier in this migration in another schema's name.
+                        return Outcome::Inverse(vec![tx(sql)]);
+                    }
                     return if *if_exists {
                         Outcome::NoOp(format!("view {name} did not exist (IF EXISTS)"))
                     } else {
@@ -73,10 +79,45 @@ impl Inversion for Views {
                         ))
                     };
                 };
+                if v.definition.is_empty() {
+                    // Created earlier in this migration: its own CREATE recreates it.
+                    let Some(sql) = g.creating_sql(Namespace::Relation, name) else {
+                        return Outcome::Irreversible(format!(
+                            "the definition of view {name} is unknown"
+                        ));
+                    };
+                    let mut out = vec![tx(sql)];
+                    out.extend(v.indexes.values().map(|i| tx(i.definition.clone())));
+                    return Outcome::Inverse(out);
+                }
                 Outcome::Inverse(view_sql(name, &v))
             }
             Operation::RefreshMaterializedView { .. } => {
                 Outcome::NoOp("REFRESH changes no structure".into())
+            }
+            Operation::RenameView {
+                name,
+                new_name,
+                materialized,
+            } => {
+                if let Some(k) = g.key(name) {
+                    let Some(v) = g.state.views.remove(&k) else {
+                        return Outcome::NoOp(format!(
+                            "view {name} did not exist (ALTER VIEW IF EXISTS is a no-op)"
+                        ));
+                    };
+                    g.state.views.insert(new_name.clone(), v);
+                }
+                Outcome::Inverse(vec![tx(format!(
+                    "ALTER {} {} RENAME TO {}",
+                    if *materialized {
+                        "MATERIALIZED VIEW"
+                    } else {
+                        "VIEW"
+                    },
+                    sibling(name, new_name),
+                    quote_ident(&name.name)
+                ))])
             }
             _ => misrouted(stmt),
         }
