@@ -5,7 +5,7 @@ use crate::catalog::TypeSnap;
 use crate::generate::Gen;
 use crate::names::{quote_ident, quote_literal};
 use migration_parser::state::Namespace;
-use migration_parser::{Operation, QualifiedName, Statement, TypeRepresentation};
+use migration_parser::{Expr, Operation, QualifiedName, Statement, TypeRepresentation};
 
 /// The type family.
 pub(crate) struct Types;
@@ -144,25 +144,7 @@ impl Inversion for Types {
                 data_type,
                 default,
                 checks,
-            } => {
-                let mut definition = format!("AS {data_type}");
-                if let Some(d) = default {
-                    definition.push_str(&format!(" DEFAULT {}", d.sql));
-                }
-                for c in checks {
-                    definition.push_str(&format!(" CHECK ({c})"));
-                }
-                if let Some(k) = g.key(name) {
-                    g.state.types.insert(
-                        k,
-                        TypeSnap::Domain {
-                            definition,
-                            comment: None,
-                        },
-                    );
-                }
-                Outcome::Inverse(vec![tx(format!("DROP DOMAIN {}", qn(name)))])
-            }
+            } => create_domain(g, name, data_type, default.as_ref(), checks),
             Operation::DropDomain {
                 name, if_exists, ..
             } => drop_domain(g, name, *if_exists),
@@ -231,4 +213,32 @@ fn drop_domain(g: &mut Gen<'_>, name: &QualifiedName, if_exists: bool) -> Outcom
         None if if_exists => Outcome::NoOp(format!("domain {name} did not exist (IF EXISTS)")),
         None => Outcome::Irreversible(format!("domain {name} is not in the pre-migration catalog")),
     }
+}
+
+/// `CREATE DOMAIN`: drop it (remembered with its definition, so a later drop in the same
+/// migration can recreate it).
+fn create_domain(
+    g: &mut Gen<'_>,
+    name: &QualifiedName,
+    data_type: &str,
+    default: Option<&Expr>,
+    checks: &[String],
+) -> Outcome {
+    let mut definition = format!("AS {data_type}");
+    if let Some(d) = default {
+        definition.push_str(&format!(" DEFAULT {}", d.sql));
+    }
+    for c in checks {
+        definition.push_str(&format!(" CHECK ({c})"));
+    }
+    if let Some(k) = g.key(name) {
+        g.state.types.insert(
+            k,
+            TypeSnap::Domain {
+                definition,
+                comment: None,
+            },
+        );
+    }
+    Outcome::Inverse(vec![tx(format!("DROP DOMAIN {}", qn(name)))])
 }
