@@ -28,10 +28,12 @@
 //! | `SET NOT NULL` / `DROP NOT NULL` | the opposite | yes (`SET NOT NULL` may fail on new NULLs) |
 //! | `SET DEFAULT` / `DROP DEFAULT` | the old default from the catalog, or `DROP DEFAULT` | yes |
 //! | `ALTER COLUMN TYPE` | back to the old type `USING c::old` (default dropped and restored around it) | flagged: may fail (`bigint`→`integer` overflow) or lose data (`varchar(n)` truncation, numeric rounding) |
-//! | `RENAME` table / column / index / constraint, `RENAME VALUE` | rename back | yes |
+//! | `RENAME` table / view / column / index / constraint / type, `RENAME VALUE` | rename back | yes |
 //! | `CREATE TABLE` / `VIEW` / `SEQUENCE` / `TYPE` / `SCHEMA` / `FUNCTION` / `TRIGGER` / `EXTENSION` / `DOMAIN` / `POLICY` | `DROP …` (`CREATE OR REPLACE` of an existing function or view: the old definition) | yes |
 //! | `DROP TABLE` | the structure from the catalog (columns, defaults, identity, constraints, indexes, comments, triggers, owned sequences, CASCADE-dropped foreign keys) | structure only: rows lost |
 //! | `DROP VIEW` / `FUNCTION` / `TRIGGER` / `SEQUENCE` / `TYPE` / `DOMAIN` / `EXTENSION` | recreate from the catalog | yes (sequence position lost) |
+//! | the drop of a view / function / trigger / sequence / type created earlier in the same migration | that object's own `CREATE` statement | yes |
+//! | `ALTER SEQUENCE` | the old parameters and owner | structure only: a `RESTART` position is not restored |
 //! | `ALTER TYPE … ADD VALUE` | none: PostgreSQL cannot drop an enum value | irreversible |
 //! | `COMMENT ON` | the old comment (or `IS NULL`) | yes |
 //! | `UPDATE` / `DELETE` / `INSERT` / `TRUNCATE` | none (no-op when the table is created by the same migration) | irreversible |

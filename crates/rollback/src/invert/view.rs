@@ -2,6 +2,7 @@
 
 use super::{Inversion, Outcome, misrouted, qn, sibling, tx};
 use crate::RollbackStatement;
+use crate::catalog::ViewSnap;
 use crate::generate::Gen;
 use crate::names::{quote_ident, quote_literal};
 use migration_parser::state::Namespace;
@@ -28,7 +29,7 @@ impl Inversion for Views {
                 if let Some(k) = g.key(name) {
                     g.state.views.insert(
                         k,
-                        crate::catalog::ViewSnap {
+                        ViewSnap {
                             materialized: *materialized,
                             definition: String::new(),
                             indexes: BTreeMap::new(),
@@ -124,7 +125,7 @@ impl Inversion for Views {
     }
 }
 
-fn view_sql(name: &QualifiedName, v: &crate::catalog::ViewSnap) -> Vec<RollbackStatement> {
+fn view_sql(name: &QualifiedName, v: &ViewSnap) -> Vec<RollbackStatement> {
     let kw = if v.materialized {
         "MATERIALIZED VIEW"
     } else {
