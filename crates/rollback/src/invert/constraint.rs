@@ -135,10 +135,22 @@ impl Gen<'_> {
         if c.not_valid {
             def.push_str(" NOT VALID");
         }
+        // A foreign key depends on the referenced key's index (`conindid`): dropping that key
+        // with CASCADE drops the foreign key too.
+        let referenced_index = match &c.kind {
+            ConstraintKind::ForeignKey {
+                ref_table,
+                ref_columns,
+                ..
+            } => self.referenced_index(ref_table, ref_columns),
+            _ => None,
+        };
         let Some(t) = self.table_mut(table) else {
             return name;
         };
-        let index = if matches!(code, "p" | "u" | "x") {
+        let index = if code == "f" {
+            referenced_index
+        } else if matches!(code, "p" | "u" | "x") {
             if let Some(u) = &using {
                 if let Some(mut ix) = t.indexes.remove(u) {
                     ix.constraint = true;
@@ -427,5 +439,19 @@ impl Gen<'_> {
             }
         }
         v
+    }
+
+    /// The index of the primary key (no columns given) or unique key over `columns` of
+    /// `ref_table` in the working catalog: what a new foreign key to it depends on.
+    fn referenced_index(&self, ref_table: &QualifiedName, columns: &[String]) -> Option<String> {
+        let t = self.table(ref_table)?;
+        t.constraints.values().find_map(|k| {
+            let fits = match k.kind.as_str() {
+                "p" => columns.is_empty() || k.columns == columns,
+                "u" => !columns.is_empty() && k.columns == columns,
+                _ => false,
+            };
+            if fits { k.index.clone() } else { None }
+        })
     }
 }

@@ -43,6 +43,19 @@ impl Inversion for Views {
                     "VIEW"
                 };
                 match old {
+                    Some(v) if *or_replace && v.definition.is_empty() => {
+                        // Replaces a view created earlier in this migration: its own CREATE
+                        // brings the earlier query back.
+                        match g.creating_sql(Namespace::Relation, name) {
+                            Some(sql) => Outcome::Inverse(vec![
+                                tx(format!("DROP {kw} {}", qn(name))),
+                                tx(sql),
+                            ]),
+                            None => Outcome::Irreversible(format!(
+                                "the previous definition of view {name} is unknown"
+                            )),
+                        }
+                    }
                     Some(v) if *or_replace => {
                         let mut out = vec![
                             tx(format!("DROP {kw} {}", qn(name))),
