@@ -662,7 +662,18 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
         | O::DropView { name, .. }
         | O::RefreshMaterializedView { name, .. }
         | O::CreateSequence { name }
-        | O::CreateFunction { name, .. } => out.push(name),
+        | O::CreateFunction { name, .. }
+        | O::DropFunction { name, .. }
+        | O::CreateType { name, .. }
+        | O::RenameType { name, .. }
+        | O::CreateDomain { name, .. }
+        | O::DropDomain { name, .. }
+        | O::RenameView { name, .. }
+        | O::DropSequence { name, .. }
+        | O::AlterSequence { name, .. } => out.push(name),
+        O::DropTrigger {
+            table: Some(table), ..
+        } => out.push(table),
         O::Truncate { tables, .. }
         | O::LockTable { tables, .. }
         | O::Maintenance { tables, .. } => {

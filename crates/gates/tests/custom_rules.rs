@@ -342,6 +342,51 @@ UPDATE a SET id = 1;
     }
 }
 
+/// The operations typed in issue 13 (they were `other` before) can be named by a statement rule,
+/// and their table or object matches `table`.
+#[test]
+fn statement_rules_match_the_typed_operations() {
+    let toml = r#"
+[[custom_rules]]
+kind = "statement"
+name = "no-trigger-drops-on-crates"
+code = "ACME010"
+operation = "drop_trigger"
+table = "crates"
+message = "{operation} on `{table}`"
+
+[[custom_rules]]
+kind = "statement"
+name = "no-function-drops"
+code = "ACME011"
+operation = "drop_function"
+table = "semver_*"
+message = "{operation} of `{table}`"
+"#;
+    let c = Config::from_toml_str("deployclaw.toml", toml).unwrap();
+    let registry = Registry::for_config(&c).unwrap();
+    let sql = "\
+SET lock_timeout = '2s';
+DROP TRIGGER t1 ON crates;
+DROP TRIGGER t2 ON users;
+DROP FUNCTION semver_ord(text), other_fn;
+";
+    let m = parse("m.sql", sql, &c.parse_options()).unwrap();
+    let got: Vec<(u32, String)> = registry
+        .lint(&m, &c)
+        .into_iter()
+        .filter(|f| f.code.starts_with("ACME"))
+        .map(|f| (f.location.as_ref().unwrap().line, f.message))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "drop_trigger on `crates`".to_string()),
+            (4, "drop_function of `semver_ord`".to_string()),
+        ]
+    );
+}
+
 /// A probe that could change the shard or leak a credential is refused when the file is read,
 /// and the error points at the offending place *inside* the `sql` string, whatever TOML string
 /// form holds it (basic with escapes, literal, multi-line basic with a line-ending backslash,

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::QualifiedName;
+use crate::names::QualifiedName;
 
 /// An `ALTER TABLE` action that has no [`crate::Operation`] of its own
 /// ([`crate::Operation::AlterTableOther`]).

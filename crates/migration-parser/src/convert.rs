@@ -447,6 +447,107 @@ pub(crate) fn operations(
             predicate: ci.predicate.as_ref().map(|p| p.to_string()),
             only: false,
         }),
+        S::Truncate(t) => out.push(Operation::Truncate {
+            tables: t.table_names.iter().map(|n| qname(&n.name)).collect(),
+            cascade: matches!(t.cascade, Some(ast::CascadeOption::Cascade)),
+        }),
+        S::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => {
+            let name = match schema_name {
+                SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => dotted(n),
+                SchemaName::UnnamedAuthorization(i) => ident(i),
+            };
+            out.push(Operation::CreateSchema {
+                name,
+                if_not_exists: *if_not_exists,
+            })
+        }
+        S::CreateDatabase { db_name, .. } => out.push(Operation::CreateDatabase {
+            name: dotted(db_name),
+        }),
+        S::RefreshMaterializedView(r) => out.push(Operation::RefreshMaterializedView {
+            name: qname(&r.name),
+            concurrently: r.concurrently,
+        }),
+        S::Lock(l) => out.push(Operation::LockTable {
+            tables: l.tables.iter().map(|t| qname(&t.name)).collect(),
+            mode: lock_mode(l.lock_mode.as_ref()),
+        }),
+        S::Vacuum(v) => out.push(Operation::Maintenance {
+            command: if v.full {
+                MaintenanceCommand::VacuumFull
+            } else {
+                MaintenanceCommand::Vacuum
+            },
+            tables: v.table_name.iter().map(qname).collect(),
+        }),
+        S::Analyze(a) => out.push(Operation::Maintenance {
+            command: MaintenanceCommand::Analyze,
+            tables: a.table_name.iter().map(qname).collect(),
+        }),
+        S::Set(s) => match s {
+            ast::Set::SingleAssignment {
+                scope,
+                variable,
+                values,
+                ..
+            } => out.push(set_op(*scope, variable, values)),
+            ast::Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    out.push(set_op(a.scope, &a.name, std::slice::from_ref(&a.value)));
+                }
+            }
+            _ => out.push(Operation::Other {
+                description: describe(),
+            }),
+        },
+        S::Reset(r) => out.push(Operation::Reset {
+            name: match &r.reset {
+                ast::Reset::ALL => "all".into(),
+                ast::Reset::ConfigurationParameter(n) => dotted(n),
+                ast::Reset::SessionAuthorization => "session authorization".into(),
+            },
+        }),
+        S::StartTransaction { .. } => out.push(Operation::Transaction(TxControl::Begin)),
+        S::Commit { .. } => out.push(Operation::Transaction(TxControl::Commit)),
+        S::Rollback {
+            savepoint: None, ..
+        } => out.push(Operation::Transaction(TxControl::Rollback)),
+        S::Rollback {
+            savepoint: Some(_), ..
+        }
+        | S::Savepoint { .. }
+        | S::ReleaseSavepoint { .. } => out.push(Operation::Transaction(TxControl::Savepoint)),
+        S::Query(q) => {
+            // Data-modifying statements under WITH (`WITH x AS (...) UPDATE ...`) and
+            // data-modifying CTEs (`WITH d AS (DELETE ... RETURNING *) INSERT ...`).
+            let before = out.len();
+            query_dml(q, describe, out);
+            if out.len() == before {
+                out.push(Operation::Other {
+                    description: describe(),
+                });
+            }
+        }
+        _ => {
+            if !(objects(stmt, describe, out) || routines(stmt, out) || dml(stmt, describe, out)) {
+                out.push(Operation::Other {
+                    description: describe(),
+                });
+            }
+        }
+    }
+}
+
+/// Creation, change and removal of objects other than tables and their columns: indexes,
+/// views, types, domains, routines, triggers, sequences, extensions, comments, `DROP` of any
+/// kind. `false` when `stmt` is none of these.
+fn objects(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<Operation>) -> bool {
+    use ast::Statement as S;
+    match stmt {
         S::Drop {
             object_type,
             if_exists,
@@ -524,70 +625,6 @@ pub(crate) fn operations(
                 new_name: ident(&r.new_name),
             },
         }),
-        S::Truncate(t) => out.push(Operation::Truncate {
-            tables: t.table_names.iter().map(|n| qname(&n.name)).collect(),
-            cascade: matches!(t.cascade, Some(ast::CascadeOption::Cascade)),
-        }),
-        S::CreateSchema {
-            schema_name,
-            if_not_exists,
-            ..
-        } => {
-            let name = match schema_name {
-                SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => dotted(n),
-                SchemaName::UnnamedAuthorization(i) => ident(i),
-            };
-            out.push(Operation::CreateSchema {
-                name,
-                if_not_exists: *if_not_exists,
-            })
-        }
-        S::CreateDatabase { db_name, .. } => out.push(Operation::CreateDatabase {
-            name: dotted(db_name),
-        }),
-        S::Update(u) => match table_factor_name(&u.table.relation) {
-            Some(table) => out.push(Operation::Update {
-                table,
-                has_where: u.selection.is_some(),
-                columns: u
-                    .assignments
-                    .iter()
-                    .flat_map(|a| match &a.target {
-                        ast::AssignmentTarget::ColumnName(n) => vec![last_name(n)],
-                        ast::AssignmentTarget::Tuple(ns) => ns.iter().map(last_name).collect(),
-                    })
-                    .collect(),
-            }),
-            None => out.push(Operation::Other {
-                description: describe(),
-            }),
-        },
-        S::Delete(d) => {
-            let tables = match &d.from {
-                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
-            };
-            match tables.first().and_then(|t| table_factor_name(&t.relation)) {
-                Some(table) => out.push(Operation::Delete {
-                    table,
-                    has_where: d.selection.is_some(),
-                }),
-                None => out.push(Operation::Other {
-                    description: describe(),
-                }),
-            }
-        }
-        S::Insert(i) => match &i.table {
-            TableObject::TableName(n) => out.push(Operation::Insert {
-                table: qname(n),
-                from_select: i
-                    .source
-                    .as_ref()
-                    .is_some_and(|q| !matches!(q.body.as_ref(), SetExpr::Values(_))),
-            }),
-            _ => out.push(Operation::Other {
-                description: describe(),
-            }),
-        },
         S::CreateView(cv) => out.push(Operation::CreateView {
             name: qname(&cv.name),
             materialized: cv.materialized,
@@ -605,63 +642,30 @@ pub(crate) fn operations(
                 description: describe(),
             },
         }),
-        S::RefreshMaterializedView(r) => out.push(Operation::RefreshMaterializedView {
-            name: qname(&r.name),
-            concurrently: r.concurrently,
-        }),
-        S::Lock(l) => out.push(Operation::LockTable {
-            tables: l.tables.iter().map(|t| qname(&t.name)).collect(),
-            mode: lock_mode(l.lock_mode.as_ref()),
-        }),
-        S::Vacuum(v) => out.push(Operation::Maintenance {
-            command: if v.full {
-                MaintenanceCommand::VacuumFull
-            } else {
-                MaintenanceCommand::Vacuum
-            },
-            tables: v.table_name.iter().map(qname).collect(),
-        }),
-        S::Analyze(a) => out.push(Operation::Maintenance {
-            command: MaintenanceCommand::Analyze,
-            tables: a.table_name.iter().map(qname).collect(),
-        }),
-        S::Set(s) => match s {
-            ast::Set::SingleAssignment {
-                scope,
-                variable,
-                values,
-                ..
-            } => out.push(set_op(*scope, variable, values)),
-            ast::Set::MultipleAssignments { assignments } => {
-                for a in assignments {
-                    out.push(set_op(a.scope, &a.name, std::slice::from_ref(&a.value)));
-                }
-            }
-            _ => out.push(Operation::Other {
-                description: describe(),
-            }),
-        },
-        S::Reset(r) => out.push(Operation::Reset {
-            name: match &r.reset {
-                ast::Reset::ALL => "all".into(),
-                ast::Reset::ConfigurationParameter(n) => dotted(n),
-                ast::Reset::SessionAuthorization => "session authorization".into(),
-            },
-        }),
-        S::StartTransaction { .. } => out.push(Operation::Transaction(TxControl::Begin)),
-        S::Commit { .. } => out.push(Operation::Transaction(TxControl::Commit)),
-        S::Rollback {
-            savepoint: None, ..
-        } => out.push(Operation::Transaction(TxControl::Rollback)),
-        S::Rollback {
-            savepoint: Some(_), ..
-        }
-        | S::Savepoint { .. }
-        | S::ReleaseSavepoint { .. } => out.push(Operation::Transaction(TxControl::Savepoint)),
         S::CreateSequence { name, .. } => out.push(Operation::CreateSequence { name: qname(name) }),
         S::CreateExtension(e) => out.push(Operation::CreateExtension {
             name: ident(&e.name),
         }),
+        S::Comment {
+            object_type,
+            object_name,
+            comment,
+            ..
+        } => out.push(Operation::Comment {
+            object_kind: object_type.to_string().to_lowercase(),
+            object: dotted(object_name),
+            text: comment.clone(),
+        }),
+        _ => return false,
+    }
+    true
+}
+
+/// Routines (`CREATE|DROP FUNCTION|PROCEDURE`), triggers, domains and `DROP EXTENSION`;
+/// `false` for any other statement.
+fn routines(stmt: &ast::Statement, out: &mut Vec<Operation>) -> bool {
+    use ast::Statement as S;
+    match stmt {
         S::CreateFunction(f) => out.push(Operation::CreateFunction {
             name: qname(&f.name),
             args: f
@@ -723,31 +727,61 @@ pub(crate) fn operations(
             name: last_name(&t.name),
             table: qname(&t.table_name),
         }),
-        S::Comment {
-            object_type,
-            object_name,
-            comment,
-            ..
-        } => out.push(Operation::Comment {
-            object_kind: object_type.to_string().to_lowercase(),
-            object: dotted(object_name),
-            text: comment.clone(),
-        }),
-        S::Query(q) => {
-            // Data-modifying statements under WITH (`WITH x AS (...) UPDATE ...`) and
-            // data-modifying CTEs (`WITH d AS (DELETE ... RETURNING *) INSERT ...`).
-            let before = out.len();
-            query_dml(q, describe, out);
-            if out.len() == before {
-                out.push(Operation::Other {
+        _ => return false,
+    }
+    true
+}
+
+/// `UPDATE`, `DELETE`, `INSERT`; `false` for any other statement.
+fn dml(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<Operation>) -> bool {
+    use ast::Statement as S;
+    match stmt {
+        S::Update(u) => match table_factor_name(&u.table.relation) {
+            Some(table) => out.push(Operation::Update {
+                table,
+                has_where: u.selection.is_some(),
+                columns: u
+                    .assignments
+                    .iter()
+                    .flat_map(|a| match &a.target {
+                        ast::AssignmentTarget::ColumnName(n) => vec![last_name(n)],
+                        ast::AssignmentTarget::Tuple(ns) => ns.iter().map(last_name).collect(),
+                    })
+                    .collect(),
+            }),
+            None => out.push(Operation::Other {
+                description: describe(),
+            }),
+        },
+        S::Delete(d) => {
+            let tables = match &d.from {
+                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+            };
+            match tables.first().and_then(|t| table_factor_name(&t.relation)) {
+                Some(table) => out.push(Operation::Delete {
+                    table,
+                    has_where: d.selection.is_some(),
+                }),
+                None => out.push(Operation::Other {
                     description: describe(),
-                });
+                }),
             }
         }
-        _ => out.push(Operation::Other {
-            description: describe(),
-        }),
+        S::Insert(i) => match &i.table {
+            TableObject::TableName(n) => out.push(Operation::Insert {
+                table: qname(n),
+                from_select: i
+                    .source
+                    .as_ref()
+                    .is_some_and(|q| !matches!(q.body.as_ref(), SetExpr::Values(_))),
+            }),
+            _ => out.push(Operation::Other {
+                description: describe(),
+            }),
+        },
+        _ => return false,
     }
+    true
 }
 
 /// `CREATE TYPE`: an enum, or the other representations.
@@ -794,10 +828,18 @@ fn create_domain(d: &ast::CreateDomain) -> Operation {
             _ => None,
         })
         .collect();
+    // PostgreSQL's DEFAULT takes a `b_expr`, which has no `IS [NOT] NULL`: sqlparser reads
+    // `DEFAULT x NOT NULL` as the default `x IS NOT NULL`, the server as `x` and a constraint.
+    let (default, not_null) = match &d.default {
+        Some(ast::Expr::IsNotNull(inner)) => (Some(expr(inner)), true),
+        Some(ast::Expr::IsNull(inner)) => (Some(expr(inner)), false),
+        other => (other.as_ref().map(expr), false),
+    };
     Operation::CreateDomain {
         name: qname(&d.name),
         data_type: data_type(&d.data_type),
-        default: d.default.as_ref().map(expr),
+        default,
+        not_null,
         checks,
     }
 }

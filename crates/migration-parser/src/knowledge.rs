@@ -12,7 +12,9 @@
 use crate::actions::{AlterTableAction, MaintenanceCommand, ReindexTarget};
 use crate::kind::OperationKind;
 use crate::locks::{LockFact, LockMode, Rewrite, Scan};
-use crate::model::{ColumnDef, ConstraintKind, Operation, PgVersion, QualifiedName, Volatility};
+use crate::model::{
+    ColumnDef, ConstraintDef, ConstraintKind, Operation, PgVersion, QualifiedName, Volatility,
+};
 
 use LockMode::*;
 
@@ -318,7 +320,79 @@ pub fn blocked_in_transaction(op: &Operation, version: PgVersion) -> bool {
 pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
     let v = version.clamped();
     let mut f = Facts { v, out: Vec::new() };
-    let (none, table_rw) = (Rewrite::None, Rewrite::Table);
+    match op {
+        Operation::CreateTable { .. }
+        | Operation::DropTable { .. }
+        | Operation::RenameTable { .. }
+        | Operation::RenameColumn { .. }
+        | Operation::DropColumn { .. }
+        | Operation::DropNotNull { .. }
+        | Operation::SetDefault { .. }
+        | Operation::DropDefault { .. }
+        | Operation::DropConstraint { .. }
+        | Operation::RenameConstraint { .. }
+        | Operation::AddColumn { .. }
+        | Operation::AlterColumnType { .. }
+        | Operation::SetNotNull { .. }
+        | Operation::ValidateConstraint { .. } => table_facts(&mut f, op),
+        Operation::AlterTableOther { .. }
+        | Operation::AttachPartition { .. }
+        | Operation::DetachPartition { .. }
+        | Operation::CreateTrigger { .. }
+        | Operation::DropTrigger { .. } => alter_table_other_facts(&mut f, op),
+        Operation::AddConstraint { table, constraint } => {
+            add_constraint_facts(&mut f, table, constraint)
+        }
+        Operation::CreateIndex { .. }
+        | Operation::DropIndex { .. }
+        | Operation::RenameIndex { .. }
+        | Operation::AttachIndexPartition { .. }
+        | Operation::Reindex { .. } => index_facts(&mut f, op),
+        Operation::Truncate { .. }
+        | Operation::Update { .. }
+        | Operation::Delete { .. }
+        | Operation::Insert { .. }
+        | Operation::DropView { .. }
+        | Operation::RefreshMaterializedView { .. }
+        | Operation::LockTable { .. }
+        | Operation::Maintenance { .. }
+        | Operation::DropSequence { .. }
+        | Operation::RenameView { .. }
+        | Operation::AlterSequence { .. } => relation_facts(&mut f, op),
+        // No relation lock (see `takes_relation_locks`); `DROP TRIGGER` without a table
+        // (invalid in PostgreSQL) has none either.
+        Operation::CreateEnum { .. }
+        | Operation::AddEnumValue { .. }
+        | Operation::RenameEnumValue { .. }
+        | Operation::DropType { .. }
+        | Operation::CreateSchema { .. }
+        | Operation::DropSchema { .. }
+        | Operation::DropDatabase { .. }
+        | Operation::CreateView { .. }
+        | Operation::Set { .. }
+        | Operation::Reset { .. }
+        | Operation::Transaction(_)
+        | Operation::Do { .. }
+        | Operation::CreateSequence { .. }
+        | Operation::CreateExtension { .. }
+        | Operation::CreateFunction { .. }
+        | Operation::Comment { .. }
+        | Operation::CreateDatabase { .. }
+        | Operation::AlterSystem { .. }
+        | Operation::DropFunction { .. }
+        | Operation::CreateType { .. }
+        | Operation::RenameType { .. }
+        | Operation::CreateDomain { .. }
+        | Operation::DropDomain { .. }
+        | Operation::DropExtension { .. }
+        | Operation::Other { .. } => {}
+    }
+    f.out
+}
+
+/// `CREATE|DROP TABLE`, the `ALTER TABLE` forms and triggers.
+fn table_facts(f: &mut Facts, op: &Operation) {
+    let (none, table_rw, v) = (Rewrite::None, Rewrite::Table, f.v);
     match op {
         Operation::CreateTable {
             table,
@@ -426,56 +500,6 @@ pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
         Operation::SetNotNull { table, .. } => {
             f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
         }
-        Operation::AddConstraint { table, constraint } => {
-            let scan = if constraint.not_valid {
-                Scan::None
-            } else {
-                Scan::Full
-            };
-            match &constraint.kind {
-                // sql-altertable: "ADD FOREIGN KEY requires a SHARE ROW EXCLUSIVE lock on the
-                // referenced table, in addition to the lock on the table on which the constraint
-                // is declared" — which is also SHARE ROW EXCLUSIVE (explicit-locking, SHARE ROW
-                // EXCLUSIVE: "some forms of ALTER TABLE"; AlterTableGetLockLevel: AT_AddConstraint
-                // with CONSTR_FOREIGN → ShareRowExclusiveLock). NOT VALID skips the check of
-                // existing rows.
-                ConstraintKind::ForeignKey { ref_table, .. } => {
-                    f.add(table, ShareRowExclusive, none, scan, Page::AlterTable);
-                    if ref_table != table {
-                        f.add(
-                            ref_table,
-                            ShareRowExclusive,
-                            none,
-                            Scan::None,
-                            Page::AlterTable,
-                        );
-                    }
-                }
-                // CHECK: ACCESS EXCLUSIVE; "the constraint will be checked against all existing
-                // rows unless NOT VALID".
-                ConstraintKind::Check { .. } => {
-                    f.add(table, AccessExclusive, none, scan, Page::AlterTable)
-                }
-                // UNIQUE / PRIMARY KEY USING INDEX: "the index is [...] converted to a constraint
-                // [...] no index build": brief ACCESS EXCLUSIVE. (PRIMARY KEY USING INDEX on a
-                // nullable column also runs SET NOT NULL, which scans.)
-                ConstraintKind::PrimaryKey {
-                    using_index: Some(_),
-                    ..
-                }
-                | ConstraintKind::Unique {
-                    using_index: Some(_),
-                    ..
-                } => f.add(table, AccessExclusive, none, Scan::None, Page::AlterTable),
-                // UNIQUE / PRIMARY KEY / EXCLUDE build an index under ACCESS EXCLUSIVE: every row
-                // is read while reads and writes wait.
-                ConstraintKind::PrimaryKey { .. }
-                | ConstraintKind::Unique { .. }
-                | ConstraintKind::Exclusion { .. } => {
-                    f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
-                }
-            }
-        }
         // sql-altertable, VALIDATE CONSTRAINT: "This command acquires a SHARE UPDATE EXCLUSIVE
         // lock." For a foreign key the referenced table also gets ROW SHARE; the operation does
         // not name it — find the constraint with `MigrationState::constraint` or the
@@ -487,6 +511,129 @@ pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             Scan::Full,
             Page::AlterTable,
         ),
+        // Dispatched by `lock_facts`: other operations never reach here.
+        _ => {}
+    }
+}
+
+/// `ALTER TABLE` actions without an operation of their own, partitions and triggers.
+fn alter_table_other_facts(f: &mut Facts, op: &Operation) {
+    let (none, v) = (Rewrite::None, f.v);
+    match op {
+        Operation::AlterTableOther { table, action } => {
+            let (mode, rewrite, scan) = alter_table_other(action);
+            f.add(table, mode, rewrite, scan, Page::AlterTable);
+        }
+        // sql-altertable, ATTACH PARTITION: "Attaching a partition acquires a SHARE UPDATE
+        // EXCLUSIVE lock on the parent table, in addition to the ACCESS EXCLUSIVE locks on the
+        // table being attached" (PG 12+; PG 11 locked the parent ACCESS EXCLUSIVE). "[...] a
+        // full table scan is performed on the table being attached to verify that no existing
+        // row in the table violates the partition constraint. It is possible to avoid this scan
+        // by adding a valid CHECK constraint" (see `attach_partition_skips_scan`).
+        Operation::AttachPartition { table, partition } => {
+            let parent = if v.0 >= 12 {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(table, parent, none, Scan::None, Page::AlterTable);
+            f.add(
+                partition,
+                AccessExclusive,
+                none,
+                Scan::Full,
+                Page::AlterTable,
+            );
+        }
+        // sql-altertable, DETACH PARTITION: "If CONCURRENTLY is specified [PG 14+] [...] a SHARE
+        // UPDATE EXCLUSIVE lock is taken on both parent table and partition"; otherwise ACCESS
+        // EXCLUSIVE on both.
+        Operation::DetachPartition {
+            table,
+            partition,
+            concurrently,
+        } => {
+            let mode = if *concurrently && v.0 >= 14 {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(table, mode, none, Scan::None, Page::AlterTable);
+            f.add(partition, mode, none, Scan::None, Page::AlterTable);
+        }
+        // sql-createtrigger / explicit-locking: SHARE ROW EXCLUSIVE "Acquired by CREATE TRIGGER".
+        Operation::CreateTrigger { table, .. } => f.add(
+            table,
+            ShareRowExclusive,
+            none,
+            Scan::None,
+            Page::CreateTrigger,
+        ),
+        // trigger.c, RemoveTriggerById: the trigger's table is opened with
+        // AccessExclusiveLock (sql-droptrigger does not say; observed on PG 15).
+        Operation::DropTrigger {
+            table: Some(table), ..
+        } => f.add(table, AccessExclusive, none, Scan::None, Page::DropTrigger),
+        // Dispatched by `lock_facts`: other operations never reach here.
+        _ => {}
+    }
+}
+
+/// `ADD CONSTRAINT`: the lock depends on the kind of constraint.
+fn add_constraint_facts(f: &mut Facts, table: &QualifiedName, constraint: &ConstraintDef) {
+    let none = Rewrite::None;
+    let scan = if constraint.not_valid {
+        Scan::None
+    } else {
+        Scan::Full
+    };
+    match &constraint.kind {
+        // sql-altertable: "ADD FOREIGN KEY requires a SHARE ROW EXCLUSIVE lock on the
+        // referenced table, in addition to the lock on the table on which the constraint
+        // is declared" — which is also SHARE ROW EXCLUSIVE (explicit-locking, SHARE ROW
+        // EXCLUSIVE: "some forms of ALTER TABLE"; AlterTableGetLockLevel: AT_AddConstraint
+        // with CONSTR_FOREIGN → ShareRowExclusiveLock). NOT VALID skips the check of
+        // existing rows.
+        ConstraintKind::ForeignKey { ref_table, .. } => {
+            f.add(table, ShareRowExclusive, none, scan, Page::AlterTable);
+            if ref_table != table {
+                f.add(
+                    ref_table,
+                    ShareRowExclusive,
+                    none,
+                    Scan::None,
+                    Page::AlterTable,
+                );
+            }
+        }
+        // CHECK: ACCESS EXCLUSIVE; "the constraint will be checked against all existing
+        // rows unless NOT VALID".
+        ConstraintKind::Check { .. } => f.add(table, AccessExclusive, none, scan, Page::AlterTable),
+        // UNIQUE / PRIMARY KEY USING INDEX: "the index is [...] converted to a constraint
+        // [...] no index build": brief ACCESS EXCLUSIVE. (PRIMARY KEY USING INDEX on a
+        // nullable column also runs SET NOT NULL, which scans.)
+        ConstraintKind::PrimaryKey {
+            using_index: Some(_),
+            ..
+        }
+        | ConstraintKind::Unique {
+            using_index: Some(_),
+            ..
+        } => f.add(table, AccessExclusive, none, Scan::None, Page::AlterTable),
+        // UNIQUE / PRIMARY KEY / EXCLUDE build an index under ACCESS EXCLUSIVE: every row
+        // is read while reads and writes wait.
+        ConstraintKind::PrimaryKey { .. }
+        | ConstraintKind::Unique { .. }
+        | ConstraintKind::Exclusion { .. } => {
+            f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
+        }
+    }
+}
+
+/// Index builds, drops, renames, attachments and `REINDEX`.
+fn index_facts(f: &mut Facts, op: &Operation) {
+    let (none, v) = (Rewrite::None, f.v);
+    match op {
         Operation::CreateIndex {
             table,
             concurrently,
@@ -570,6 +717,15 @@ pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             };
             f.add(name, mode, Rewrite::Indexes, Scan::Full, Page::Reindex);
         }
+        // Dispatched by `lock_facts`: other operations never reach here.
+        _ => {}
+    }
+}
+
+/// Data changes, views, explicit locks, maintenance and sequences.
+fn relation_facts(f: &mut Facts, op: &Operation) {
+    let (none, table_rw) = (Rewrite::None, Rewrite::Table);
+    match op {
         // sql-truncate: "TRUNCATE acquires an ACCESS EXCLUSIVE lock on each table it operates
         // on". It swaps in empty files (new relfilenode) but that does not take time growing with
         // the table, so it is not reported as a rewrite.
@@ -646,60 +802,6 @@ pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
                 f.add(t, mode, rewrite, scan, page);
             }
         }
-        Operation::AlterTableOther { table, action } => {
-            let (mode, rewrite, scan) = alter_table_other(action);
-            f.add(table, mode, rewrite, scan, Page::AlterTable);
-        }
-        // sql-altertable, ATTACH PARTITION: "Attaching a partition acquires a SHARE UPDATE
-        // EXCLUSIVE lock on the parent table, in addition to the ACCESS EXCLUSIVE locks on the
-        // table being attached" (PG 12+; PG 11 locked the parent ACCESS EXCLUSIVE). "[...] a
-        // full table scan is performed on the table being attached to verify that no existing
-        // row in the table violates the partition constraint. It is possible to avoid this scan
-        // by adding a valid CHECK constraint" (see `attach_partition_skips_scan`).
-        Operation::AttachPartition { table, partition } => {
-            let parent = if v.0 >= 12 {
-                ShareUpdateExclusive
-            } else {
-                AccessExclusive
-            };
-            f.add(table, parent, none, Scan::None, Page::AlterTable);
-            f.add(
-                partition,
-                AccessExclusive,
-                none,
-                Scan::Full,
-                Page::AlterTable,
-            );
-        }
-        // sql-altertable, DETACH PARTITION: "If CONCURRENTLY is specified [PG 14+] [...] a SHARE
-        // UPDATE EXCLUSIVE lock is taken on both parent table and partition"; otherwise ACCESS
-        // EXCLUSIVE on both.
-        Operation::DetachPartition {
-            table,
-            partition,
-            concurrently,
-        } => {
-            let mode = if *concurrently && v.0 >= 14 {
-                ShareUpdateExclusive
-            } else {
-                AccessExclusive
-            };
-            f.add(table, mode, none, Scan::None, Page::AlterTable);
-            f.add(partition, mode, none, Scan::None, Page::AlterTable);
-        }
-        // sql-createtrigger / explicit-locking: SHARE ROW EXCLUSIVE "Acquired by CREATE TRIGGER".
-        Operation::CreateTrigger { table, .. } => f.add(
-            table,
-            ShareRowExclusive,
-            none,
-            Scan::None,
-            Page::CreateTrigger,
-        ),
-        // trigger.c, RemoveTriggerById: the trigger's table is opened with
-        // AccessExclusiveLock (sql-droptrigger does not say; observed on PG 15).
-        Operation::DropTrigger {
-            table: Some(table), ..
-        } => f.add(table, AccessExclusive, none, Scan::None, Page::DropTrigger),
         // sql-dropsequence: a sequence is a relation, dropped like a table under ACCESS
         // EXCLUSIVE (dependency.c locks every relation it deletes).
         Operation::DropSequence { name, .. } => {
@@ -710,7 +812,8 @@ pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             f.add(name, AccessExclusive, none, Scan::None, Page::AlterView)
         }
         // sql-altersequence: sequence.c, AlterSequence opens the sequence with
-        // ShareRowExclusiveLock (PG 10+): concurrent nextval() continues.
+        // ShareRowExclusiveLock (PG 10+), which waits for and blocks nextval() (ROW EXCLUSIVE):
+        // inserts that draw from the sequence wait until the transaction ends.
         Operation::AlterSequence { name, .. } => f.add(
             name,
             ShareRowExclusive,
@@ -718,35 +821,9 @@ pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             Scan::None,
             Page::AlterSequence,
         ),
-        // No relation lock (see `takes_relation_locks`).
-        Operation::DropTrigger { table: None, .. }
-        | Operation::CreateEnum { .. }
-        | Operation::AddEnumValue { .. }
-        | Operation::RenameEnumValue { .. }
-        | Operation::DropType { .. }
-        | Operation::CreateSchema { .. }
-        | Operation::DropSchema { .. }
-        | Operation::DropDatabase { .. }
-        | Operation::CreateView { .. }
-        | Operation::Set { .. }
-        | Operation::Reset { .. }
-        | Operation::Transaction(_)
-        | Operation::Do { .. }
-        | Operation::CreateSequence { .. }
-        | Operation::CreateExtension { .. }
-        | Operation::CreateFunction { .. }
-        | Operation::Comment { .. }
-        | Operation::CreateDatabase { .. }
-        | Operation::AlterSystem { .. }
-        | Operation::DropFunction { .. }
-        | Operation::CreateType { .. }
-        | Operation::RenameType { .. }
-        | Operation::CreateDomain { .. }
-        | Operation::DropDomain { .. }
-        | Operation::DropExtension { .. }
-        | Operation::Other { .. } => {}
+        // Dispatched by `lock_facts`: other operations never reach here.
+        _ => {}
     }
-    f.out
 }
 
 /// Whether operations of `kind` take a lock on a relation the knowledge table names

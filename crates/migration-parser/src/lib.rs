@@ -34,6 +34,17 @@
 //!   [`Migration::file_ignored_rules`]. `/* ... */` comments work the same way. A bare
 //!   `-- deployclaw:ignore` silences all rules (`all`); text after ` -- ` is a free-form reason.
 //!
+//! ## The vocabulary
+//!
+//! [`Operation`] is typed all the way down: `ALTER TABLE` actions without an operation of their
+//! own are [`AlterTableAction`]s, maintenance is a [`MaintenanceCommand`], `REINDEX` names a
+//! [`ReindexTarget`], and functions, triggers, views, types, domains, sequences and extensions
+//! have their own create/drop/rename operations; [`Operation::Other`] keeps only what no consumer
+//! needs (GRANT, CREATE POLICY, ALTER FUNCTION, COPY, queries, ...). [`Operation::kind`] gives
+//! the fieldless [`OperationKind`], whose [`OperationKind::ALL`] lets every consumer (lock
+//! knowledge: [`takes_relation_locks`]; rules, probes, rollback inversions) test that it
+//! handles each kind, and whose [`OperationKind::as_str`] names are what custom rules match.
+//!
 //! ## Knowledge beyond one statement
 //!
 //! [`lock_facts`] describes one operation. What needs the catalog or earlier statements is

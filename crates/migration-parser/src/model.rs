@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::names::QualifiedName;
+
 use crate::actions::{
     AlterTableAction, MaintenanceCommand, ReindexTarget, SequenceOwnedBy, TypeRepresentation,
 };
@@ -76,41 +78,6 @@ pub struct Span {
     pub start: usize,
     /// Byte offset one past the last character in the source.
     pub end: usize,
-}
-
-/// A schema-qualified name, normalised (unquoted identifiers lower-cased).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct QualifiedName {
-    /// The schema if the SQL named one.
-    pub schema: Option<String>,
-    /// The object name.
-    pub name: String,
-}
-
-impl QualifiedName {
-    /// An unqualified name.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            schema: None,
-            name: name.into(),
-        }
-    }
-    /// A schema-qualified name.
-    pub fn qualified(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            schema: Some(schema.into()),
-            name: name.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for QualifiedName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.schema {
-            Some(s) => write!(f, "{s}.{}", self.name),
-            None => write!(f, "{}", self.name),
-        }
-    }
 }
 
 /// Volatility of a default or expression, as PostgreSQL classifies functions.
@@ -716,6 +683,8 @@ pub enum Operation {
         data_type: String,
         /// `DEFAULT expr`.
         default: Option<Expr>,
+        /// `NOT NULL` among the constraints.
+        not_null: bool,
         /// The `CHECK` expressions, in order.
         checks: Vec<String>,
     },

@@ -1,9 +1,44 @@
 //! Names as PostgreSQL folds them, from sqlparser's AST: the one place identifiers are
-//! normalised (unquoted → lower case, quoted → verbatim), for the converter and for `refs`.
+//! normalised (unquoted → lower case, quoted → verbatim), for the converter and for `refs`,
+//! and [`QualifiedName`], the normalised form every crate uses.
 
+use serde::{Deserialize, Serialize};
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
 
-use crate::model::QualifiedName;
+/// A schema-qualified name, normalised (unquoted identifiers lower-cased).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QualifiedName {
+    /// The schema if the SQL named one.
+    pub schema: Option<String>,
+    /// The object name.
+    pub name: String,
+}
+
+impl QualifiedName {
+    /// An unqualified name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            schema: None,
+            name: name.into(),
+        }
+    }
+    /// A schema-qualified name.
+    pub fn qualified(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            schema: Some(schema.into()),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
 
 /// Normalise an identifier the way PostgreSQL folds it: unquoted → lower case, quoted → verbatim.
 pub(crate) fn ident(i: &Ident) -> String {

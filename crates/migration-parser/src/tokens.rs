@@ -333,6 +333,15 @@ pub(crate) fn recognize_after(
 ) -> Option<Vec<Operation>> {
     let mut c = Cur::new(sig);
     if c.eat("CREATE") {
+        if c.eat("DOMAIN") {
+            return create_domain(all, sig, c.i);
+        }
+        let save = c.i;
+        c.eat_all(&["OR", "REPLACE"]);
+        if c.eat("PROCEDURE") {
+            return procedure_as_function(all, sig, c.i - 1);
+        }
+        c.i = save;
         c.eat("UNIQUE");
         if c.eat("INDEX") {
             return create_index_on_only(all, sig);
@@ -442,6 +451,89 @@ fn comment_on(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         object,
         text,
     }])
+}
+
+/// `CREATE DOMAIN name [AS] type ... [NOT NULL | NULL] ...`: sqlparser wants `AS` and knows no
+/// `NOT NULL` / `NULL` constraint. Both are mended in the tokens and the statement reparsed.
+fn create_domain(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+    after_kw: usize,
+) -> Option<Vec<Operation>> {
+    let mut c = Cur::new(sig);
+    c.i = after_kw;
+    c.name()?;
+    let name_end = c.i;
+    let has_as = c.is_kw("AS");
+    let mut drop = Vec::new();
+    let mut not_null = false;
+    let mut depth = 0;
+    for k in name_end..sig.len() {
+        let t = &sig[k].token;
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ if depth > 0 => {}
+            _ if word_is(t, "NOT") && sig.get(k + 1).is_some_and(|n| word_is(&n.token, "NULL")) => {
+                not_null = true;
+                drop.extend([all_index(all, k)?, all_index(all, k + 1)?]);
+            }
+            _ if word_is(t, "NULL")
+                && !word_is(&sig[k - 1].token, "NOT")
+                && !word_is(&sig[k - 1].token, "DEFAULT") =>
+            {
+                drop.push(all_index(all, k)?);
+            }
+            _ => {}
+        }
+    }
+    if has_as && drop.is_empty() {
+        return None;
+    }
+    let as_at = all_index(all, name_end)?;
+    let mut v: Vec<TokenWithSpan> = Vec::with_capacity(all.len() + 2);
+    for (i, t) in all.iter().enumerate() {
+        if i == as_at && !has_as {
+            for token in [
+                Token::make_keyword("AS"),
+                Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+            ] {
+                v.push(TokenWithSpan {
+                    token,
+                    span: sqlparser::tokenizer::Span::empty(),
+                });
+            }
+        }
+        if !drop.contains(&i) {
+            v.push(t.clone());
+        }
+    }
+    let mut ops = reparse(&v, sig)?;
+    for op in &mut ops {
+        if let Operation::CreateDomain { not_null: n, .. } = op {
+            *n |= not_null;
+        }
+    }
+    Some(ops)
+}
+
+/// `CREATE [OR REPLACE] PROCEDURE` in PostgreSQL's form (sqlparser knows only other dialects'):
+/// read as the function it is written like, and marked a procedure.
+fn procedure_as_function(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+    keyword: usize,
+) -> Option<Vec<Operation>> {
+    let at = all_index(all, keyword)?;
+    let mut v = all.to_vec();
+    v[at].token = Token::make_keyword("FUNCTION");
+    let mut ops = reparse(&v, sig)?;
+    for op in &mut ops {
+        if let Operation::CreateFunction { procedure, .. } = op {
+            *procedure = true;
+        }
+    }
+    Some(ops)
 }
 
 fn create_index_on_only(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
@@ -619,7 +711,9 @@ fn alter_action(
         if c.eat_all(&["SET", "COMPRESSION"]) {
             return other(AlterTableAction::SetCompression { column });
         }
-        if c.eat_all(&["SET", "("]) || c.eat_all(&["RESET"]) {
+        let sets_options =
+            c.is_kw("SET") && act.get(c.i + 1).is_some_and(|t| t.token == Token::LParen);
+        if sets_options || c.is_kw("RESET") {
             return other(AlterTableAction::SetAttributeOptions { column });
         }
         let collate = act.iter().position(|t| word_is(&t.token, "COLLATE"))?;

@@ -970,6 +970,17 @@ fn typed_create_and_drop_of_functions_views_types() {
             }
         ]
     );
+    assert_eq!(
+        one(
+            "CREATE OR REPLACE PROCEDURE app.p(a int, INOUT b text) LANGUAGE plpgsql AS $$ BEGIN END $$"
+        ),
+        Operation::CreateFunction {
+            name: QualifiedName::qualified("app", "p"),
+            args: vec!["int".into(), "text".into()],
+            or_replace: true,
+            procedure: true
+        }
+    );
     assert!(matches!(
         one("DROP PROCEDURE p()"),
         Operation::DropFunction { procedure: true, args: Some(a), .. } if a.is_empty()
@@ -1051,6 +1062,51 @@ fn typed_create_and_drop_of_functions_views_types() {
         Operation::CreateDomain { name, data_type, default: Some(_), checks, .. }
             if name == t("posint") && data_type == "int" && checks == ["VALUE > 0"]
     ));
+    // The forms sqlparser rejects or misreads: no `AS`, `NOT NULL` / `NULL` constraints.
+    for (sql, default, not_null, checks) in [
+        ("CREATE DOMAIN d int NOT NULL", None, true, vec![]),
+        (
+            "CREATE DOMAIN d AS text DEFAULT '' NOT NULL",
+            Some("''"),
+            true,
+            vec![],
+        ),
+        (
+            "CREATE DOMAIN d AS int CONSTRAINT c CHECK (VALUE IS NOT NULL) NULL",
+            None,
+            false,
+            vec!["VALUE IS NOT NULL".to_string()],
+        ),
+        (
+            "CREATE DOMAIN d AS int DEFAULT NULL",
+            Some("NULL"),
+            false,
+            vec![],
+        ),
+    ] {
+        let op = one(sql);
+        let Operation::CreateDomain {
+            name,
+            data_type,
+            default: d,
+            not_null: n,
+            checks: c,
+        } = op
+        else {
+            panic!("{sql}: {op:?}");
+        };
+        assert_eq!(
+            (name, data_type.as_str(), d.map(|e| e.sql), n, c),
+            (
+                t("d"),
+                if sql.contains("text") { "text" } else { "int" },
+                default.map(String::from),
+                not_null,
+                checks
+            ),
+            "{sql}"
+        );
+    }
     assert_eq!(
         one("DROP DOMAIN IF EXISTS posint"),
         Operation::DropDomain {
@@ -1068,6 +1124,106 @@ fn typed_create_and_drop_of_functions_views_types() {
                 cascade: true
             })
             .to_vec()
+    );
+}
+
+/// Every `ALTER TABLE` action without an operation of its own becomes a typed
+/// `AlterTableAction`, whether sqlparser or the token-level recogniser read it.
+#[test]
+fn alter_table_actions_are_typed() {
+    use AlterTableAction as A;
+    let col = || "c".to_string();
+    let cases = [
+        ("SET LOGGED", A::SetLogged),
+        ("SET UNLOGGED", A::SetUnlogged),
+        ("SET ACCESS METHOD heap", A::SetAccessMethod),
+        ("SET WITHOUT CLUSTER", A::SetWithoutCluster),
+        ("SET WITHOUT OIDS", A::SetWithoutOids),
+        (
+            "CLUSTER ON t_idx",
+            A::ClusterOn {
+                index: "t_idx".into(),
+            },
+        ),
+        ("SET (fillfactor = 70)", A::SetStorageParameters),
+        ("RESET (fillfactor)", A::ResetStorageParameters),
+        (
+            "ALTER COLUMN c SET STORAGE EXTERNAL",
+            A::SetStorage { column: col() },
+        ),
+        (
+            "ALTER c SET COMPRESSION lz4",
+            A::SetCompression { column: col() },
+        ),
+        (
+            "ALTER COLUMN c SET (n_distinct = 10)",
+            A::SetAttributeOptions { column: col() },
+        ),
+        (
+            "ALTER COLUMN c ADD GENERATED ALWAYS AS IDENTITY",
+            A::AddIdentity { column: col() },
+        ),
+        ("REPLICA IDENTITY FULL", A::ReplicaIdentity),
+        (
+            "ENABLE ALWAYS TRIGGER trg",
+            A::EnableTrigger {
+                trigger: "trg".into(),
+            },
+        ),
+        (
+            "DISABLE TRIGGER ALL",
+            A::DisableTrigger {
+                trigger: "all".into(),
+            },
+        ),
+        ("ENABLE RULE r", A::EnableRule),
+        ("DISABLE RULE r", A::DisableRule),
+        ("ENABLE ROW LEVEL SECURITY", A::EnableRowLevelSecurity),
+        ("DISABLE ROW LEVEL SECURITY", A::DisableRowLevelSecurity),
+        ("FORCE ROW LEVEL SECURITY", A::ForceRowLevelSecurity),
+        ("NO FORCE ROW LEVEL SECURITY", A::NoForceRowLevelSecurity),
+        ("OWNER TO app", A::OwnerTo),
+        (
+            "INHERIT s.parent",
+            A::Inherit {
+                parent: QualifiedName::qualified("s", "parent"),
+            },
+        ),
+        (
+            "NO INHERIT parent",
+            A::NoInherit {
+                parent: t("parent"),
+            },
+        ),
+        ("OF some_type", A::OfType),
+        ("NOT OF", A::NotOfType),
+    ];
+    for (action, expected) in cases {
+        let sql = format!("ALTER TABLE t {action}");
+        assert_eq!(
+            one(&sql),
+            Operation::AlterTableOther {
+                table: t("t"),
+                action: expected
+            },
+            "{sql}"
+        );
+    }
+    // Several actions at once, one of them only the token-level recogniser knows.
+    assert_eq!(
+        ops("ALTER TABLE t SET SCHEMA s2, ALTER COLUMN c SET STATISTICS 100"),
+        vec![
+            Operation::AlterTableOther {
+                table: t("t"),
+                action: A::SetSchema {
+                    schema: "s2".into()
+                }
+            },
+            Operation::AlterTableOther {
+                table: t("t"),
+                action: A::SetStatistics { column: col() }
+            }
+        ]
     );
 }
 

@@ -197,3 +197,69 @@ fn create_if_not_exists_twice_is_one_object() {
         Resolved::Free { .. }
     ));
 }
+
+#[test]
+fn a_dropped_relation_takes_its_shard_indexes_along() {
+    let s = state(
+        "DROP MATERIALIZED VIEW post_mview;\n\
+         CREATE MATERIALIZED VIEW post_mview AS SELECT 1 AS id;\n\
+         CREATE UNIQUE INDEX idx_post_mview_id ON post_mview (id);\n\
+         ALTER TABLE other.t DROP COLUMN c;",
+    );
+    // Before the drop, an index name on the shard may still be taken.
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("idx_post_mview_id"), Step::before(0)),
+        None
+    );
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("idx_post_mview_id"), Step::before(2)),
+        Some(Step::before(0))
+    );
+    // The new matview is the migration's; its index name clash can only be with the old one's.
+    assert!(s.relation(&q("post_mview"), Step::before(2)).is_created());
+    // A column drop in another schema does not free names in this one.
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("other.t_c_idx"), Step::after(3)),
+        Some(Step::before(3))
+    );
+    // The unqualified matview drop may have been in any schema: it counts for public.x too.
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("public.x"), Step::before(3)),
+        Some(Step::before(0))
+    );
+    let s = state("ALTER TABLE other.t DROP COLUMN c;");
+    assert_eq!(
+        s.dependent_maybe_dropped(&q("public.x"), Step::after(0)),
+        None
+    );
+}
+
+/// `DROP VIEW ... CASCADE` and `DROP SEQUENCE ... CASCADE` cascade (the typed operations carry
+/// the flag); `ALTER VIEW ... RENAME` renames like `ALTER TABLE ... RENAME`.
+#[test]
+fn typed_view_and_sequence_operations_reach_the_state() {
+    let s = state("DROP VIEW base CASCADE;\nCREATE VIEW dependent AS SELECT 1;");
+    assert!(matches!(
+        s.relation(&q("dependent"), Step::before(1)),
+        Resolved::MaybeDropped { ref cascade_from, .. } if *cascade_from == q("base")
+    ));
+    let s = state("DROP VIEW base;\nCREATE VIEW dependent AS SELECT 1;");
+    assert!(matches!(
+        s.relation(&q("dependent"), Step::before(1)),
+        Resolved::Shard(_)
+    ));
+    let s = state("CREATE SEQUENCE q;\nDROP SEQUENCE q;\nCREATE SEQUENCE q;");
+    assert!(matches!(
+        s.relation(&q("q"), Step::before(2)),
+        Resolved::Free { .. }
+    ));
+    let s = state("ALTER VIEW v RENAME TO w;\nCREATE VIEW v AS SELECT 1;");
+    assert!(matches!(
+        s.relation(&q("v"), Step::before(1)),
+        Resolved::Free { .. }
+    ));
+    assert_eq!(
+        s.relation(&q("w"), Step::before(1)).on_shard(),
+        Some(&q("v"))
+    );
+}

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::ident::quote_ident;
-use crate::probe::{
+use crate::probe_tx::{
     ConnectionLost, ProbeError, establish_savepoint, lost_or, probe_error, rollback_to_savepoint,
 };
 
@@ -258,7 +258,7 @@ pub(crate) async fn run_custom_probes(
         establish_savepoint(conn, "deployclaw_custom_probe").await?;
         let fetched = fetch_rows(conn, &sql).await;
         // Always roll back: a successful query may still have changed settings (set_config).
-        // Not released: the next probe's savepoint stacks on it (see `probe::savepoint`).
+        // Not released: the next probe's savepoint stacks on it (see `probe_tx::savepoint`).
         rollback_to_savepoint(conn, "deployclaw_custom_probe").await?;
         let result = match fetched {
             Ok(mut rows) => {

@@ -80,6 +80,7 @@ pub mod estimate;
 mod ident;
 pub mod in_place;
 pub mod probe;
+mod probe_tx;
 pub mod rehearsal;
 mod run;
 pub mod safety;

@@ -184,6 +184,9 @@ fn add_column_def(
 
 fn drop_relation(s: &mut MigrationState, at: Step, name: &QualifiedName, cascade: bool) {
     if let Some(i) = s.touch(ObjectKind::Relation, name, at) {
+        if let Some(shard) = s.object(crate::state::ObjectId(i)).shard_name().cloned() {
+            s.push_implicit_drop(at, with_schema_of(name, &shard.name));
+        }
         s.drop_object(i, at);
         if cascade {
             s.drop_fks_referencing(i, at);
@@ -232,6 +235,9 @@ fn columns(s: &mut MigrationState, at: Step, tx: usize, op: &Operation) {
     match op {
         O::DropColumn { .. } => {
             s.column_mut(c).dropped.get_or_insert(at);
+            if s.column_mut(c).shard_name().is_some() {
+                s.push_implicit_drop(at, table.clone());
+            }
         }
         O::RenameColumn { new_name, .. } => s.rename_column(c, at, new_name),
         O::AlterColumnType { new_type, .. } => s.set_column_type(c, at, new_type),

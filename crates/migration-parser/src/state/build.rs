@@ -166,6 +166,11 @@ impl MigrationState {
         }
     }
 
+    /// Record that the shard relation `table` (or a column of it) was dropped at `at`.
+    pub(crate) fn push_implicit_drop(&mut self, at: Step, table: QualifiedName) {
+        self.implicit_drops.push((at, table));
+    }
+
     pub(crate) fn push_opaque(&mut self, at: Step) {
         self.opaque.push(at);
     }

@@ -451,6 +451,10 @@ pub struct MigrationState {
     data_changes: Vec<(Step, usize, DataChange)>,
     cascades: Vec<Cascade>,
     dropped_schemas: Vec<(Step, String)>,
+    /// (step, table of the shard as named then): a drop of a shard relation or of one of its
+    /// columns, which silently takes the shard objects that depend on it along (indexes,
+    /// sequences owned by a column, constraints, triggers), CASCADE or not.
+    implicit_drops: Vec<(Step, QualifiedName)>,
     opaque: Vec<Step>,
 }
 
@@ -654,9 +658,11 @@ impl MigrationState {
             return false;
         };
         self.constraints_of(id).any(|c| {
-            c.names
-                .iter()
-                .any(|(from, n)| from.is_none_or(|f| f < at) && n.as_deref() == Some(name))
+            // A constraint added at or after `at` held no name before it.
+            c.added.is_none_or(|a| a < at)
+                && c.names
+                    .iter()
+                    .any(|(from, n)| from.is_none_or(|f| f < at) && n.as_deref() == Some(name))
                 && !(c.alive_at(at) && c.name_at(at) == Some(name))
         })
     }
@@ -712,6 +718,26 @@ impl MigrationState {
             (Resolved::Shard(x), Resolved::Shard(y)) => same_name(&x, &y),
             _ => false,
         }
+    }
+
+    /// Whether a shard object named `name` may have been dropped before `at` along with a shard
+    /// relation (or column) the migration dropped — without CASCADE, PostgreSQL drops a table's
+    /// indexes, constraints, triggers and owned sequences with it. Ask it before checking that a
+    /// name the migration creates is still free on the shard: the index of a dropped
+    /// materialized view no longer holds its name. Returns the latest such drop in the same
+    /// schema (an index lives in its table's schema).
+    pub fn dependent_maybe_dropped(&self, name: &QualifiedName, at: Step) -> Option<Step> {
+        self.implicit_drops
+            .iter()
+            .rev()
+            .find(|(s, t)| {
+                *s < at
+                    && match (&t.schema, &name.schema) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    }
+            })
+            .map(|(s, _)| *s)
     }
 
     /// Steps of opaque code (`DO` blocks) before `at`: what they change is unknown.
