@@ -143,8 +143,9 @@ impl Inversion for Types {
                 name,
                 data_type,
                 default,
+                not_null,
                 checks,
-            } => create_domain(g, name, data_type, default.as_ref(), checks),
+            } => create_domain(g, name, data_type, default.as_ref(), *not_null, checks),
             Operation::DropDomain {
                 name, if_exists, ..
             } => drop_domain(g, name, *if_exists),
@@ -222,11 +223,15 @@ fn create_domain(
     name: &QualifiedName,
     data_type: &str,
     default: Option<&Expr>,
+    not_null: bool,
     checks: &[String],
 ) -> Outcome {
     let mut definition = format!("AS {data_type}");
     if let Some(d) = default {
         definition.push_str(&format!(" DEFAULT {}", d.sql));
+    }
+    if not_null {
+        definition.push_str(" NOT NULL");
     }
     for c in checks {
         definition.push_str(&format!(" CHECK ({c})"));
