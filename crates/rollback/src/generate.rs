@@ -240,7 +240,7 @@ impl Gen<'_> {
         order.sort_by_key(|i| alter_pass(&stmt.operations[*i]));
         let outcomes: Vec<Outcome> = if order.is_empty() {
             self.step = Step::before(stmt.index);
-            vec![invert::untyped(self, stmt)]
+            vec![invert::untyped(stmt)]
         } else {
             order
                 .into_iter()

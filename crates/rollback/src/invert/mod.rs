@@ -113,9 +113,9 @@ pub(crate) fn family_of(kind: OperationKind) -> &'static dyn Inversion {
     }
 }
 
-/// Inverse of a statement without typed operations (unparsed, a bare query, ...).
-pub(crate) fn untyped(g: &mut Gen<'_>, stmt: &Statement) -> Outcome {
-    untyped::opaque(g, stmt)
+/// Inverse of a statement without operations (it did not parse).
+pub(crate) fn untyped(stmt: &Statement) -> Outcome {
+    untyped::opaque(stmt)
 }
 
 /// An operation the registry does not know yet: irreversible, never silent.

@@ -16,16 +16,16 @@ impl Inversion for Untyped {
         "untyped"
     }
 
-    fn invert(&self, g: &mut Gen<'_>, stmt: &Statement, op: &Operation) -> Outcome {
+    fn invert(&self, _g: &mut Gen<'_>, stmt: &Statement, op: &Operation) -> Outcome {
         match op {
-            Operation::Other { description } => other(g, stmt, description),
+            Operation::Other { description } => other(stmt, description),
             _ => super::misrouted(stmt),
         }
     }
 }
 
 /// A statement without operations: it did not parse.
-pub(crate) fn opaque(_g: &mut Gen<'_>, stmt: &Statement) -> Outcome {
+pub(crate) fn opaque(stmt: &Statement) -> Outcome {
     match &stmt.kind {
         StatementKind::Unparsed { error, .. } => Outcome::Irreversible(format!(
             "cannot invert procedural or unrecognised code (the statement did not parse: {error})"
@@ -38,7 +38,7 @@ pub(crate) fn opaque(_g: &mut Gen<'_>, stmt: &Statement) -> Outcome {
 }
 
 /// `Operation::Other`, from the leading keywords the parser describes it with.
-fn other(_g: &mut Gen<'_>, stmt: &Statement, description: &str) -> Outcome {
+fn other(stmt: &Statement, description: &str) -> Outcome {
     let words: Vec<String> = description
         .split_whitespace()
         .map(|w| w.to_ascii_uppercase())
