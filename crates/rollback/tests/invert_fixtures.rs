@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use migration_parser::{Migration, OperationKind, ParseOptions, parse};
-use rollback::{CatalogSnapshot, Options, Rollback, catalog_after, generate, inversion_family};
+use rollback::{
+    CatalogSnapshot, Options, Rollback, ViewSnap, catalog_after, generate, inversion_family,
+};
 
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invert");
@@ -121,5 +123,41 @@ fn every_operation_kind_has_an_inversion_and_a_fixture_of_its_family() {
     assert!(
         missing.is_empty(),
         "operation kinds without an operation in the fixture of their family: {missing:?}"
+    );
+}
+
+/// A view of the shard dropped with CASCADE comes back, and the rollback says that what
+/// depended on it does not (the catalog does not record view dependencies).
+#[test]
+fn drop_view_cascade_of_a_shard_view_says_what_is_not_restored() {
+    let mut before = CatalogSnapshot {
+        schema: "public".into(),
+        ..Default::default()
+    };
+    before.views.insert(
+        "report".into(),
+        ViewSnap {
+            materialized: false,
+            definition: "SELECT 1 AS one".into(),
+            indexes: Default::default(),
+            comment: None,
+        },
+    );
+    let m = parse(
+        "m.sql",
+        "DROP VIEW report CASCADE;",
+        &ParseOptions::default(),
+    )
+    .expect("parses");
+    let rb = generate(&m, &before, &Options::default());
+    assert!(
+        rb.script.contains("CREATE VIEW report AS SELECT 1 AS one"),
+        "{}",
+        rb.script
+    );
+    assert!(
+        rb.irreversible.iter().any(|i| i.reason.contains("CASCADE")),
+        "{:?}",
+        rb.irreversible
     );
 }

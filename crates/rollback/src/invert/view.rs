@@ -78,33 +78,27 @@ impl Inversion for Views {
                 }
             }
             Operation::DropView {
-                name, if_exists, ..
+                name,
+                if_exists,
+                cascade,
+                ..
             } => {
-                let Some(v) = g.key(name).and_then(|k| g.state.views.remove(&k)) else {
-                    if let Some(sql) = g.creating_sql(Namespace::Relation, name) {
-                        // Created earlier in this migration in another schema's name.
-                        return Outcome::Inverse(vec![tx(sql)]);
-                    }
-                    return if *if_exists {
-                        Outcome::NoOp(format!("view {name} did not exist (IF EXISTS)"))
-                    } else {
-                        Outcome::Irreversible(format!(
-                            "view {name} is not in the pre-migration catalog"
-                        ))
-                    };
-                };
-                if v.definition.is_empty() {
-                    // Created earlier in this migration: its own CREATE recreates it.
-                    let Some(sql) = g.creating_sql(Namespace::Relation, name) else {
-                        return Outcome::Irreversible(format!(
-                            "the definition of view {name} is unknown"
-                        ));
-                    };
-                    let mut out = vec![tx(sql)];
-                    out.extend(v.indexes.values().map(|i| tx(i.definition.clone())));
-                    return Outcome::Inverse(out);
+                // What depends on a view of the shard is not in the catalog; what depends on a
+                // view created here was created here too.
+                let of_shard = g
+                    .key(name)
+                    .and_then(|k| g.state.views.get(&k))
+                    .is_some_and(|v| !v.definition.is_empty());
+                match drop_view(g, name, *if_exists) {
+                    Outcome::Inverse(v) if *cascade && of_shard => Outcome::Partial(
+                        v,
+                        format!(
+                            "DROP VIEW {name} CASCADE also dropped what depended on it (views, rules); \
+                             that is not restored"
+                        ),
+                    ),
+                    other => other,
                 }
-                Outcome::Inverse(view_sql(name, &v))
             }
             Operation::RefreshMaterializedView { .. } => {
                 Outcome::NoOp("REFRESH changes no structure".into())
@@ -160,4 +154,30 @@ fn view_sql(name: &QualifiedName, v: &ViewSnap) -> Vec<RollbackStatement> {
         )));
     }
     out
+}
+
+/// `DROP VIEW`: the view from the catalog (query, indexes, comment), or, for a view created
+/// earlier in this migration, its own `CREATE`.
+fn drop_view(g: &mut Gen<'_>, name: &QualifiedName, if_exists: bool) -> Outcome {
+    let Some(v) = g.key(name).and_then(|k| g.state.views.remove(&k)) else {
+        if let Some(sql) = g.creating_sql(Namespace::Relation, name) {
+            // Created earlier in this migration in another schema's name.
+            return Outcome::Inverse(vec![tx(sql)]);
+        }
+        return if if_exists {
+            Outcome::NoOp(format!("view {name} did not exist (IF EXISTS)"))
+        } else {
+            Outcome::Irreversible(format!("view {name} is not in the pre-migration catalog"))
+        };
+    };
+    if v.definition.is_empty() {
+        // Created earlier in this migration: its own CREATE recreates it.
+        let Some(sql) = g.creating_sql(Namespace::Relation, name) else {
+            return Outcome::Irreversible(format!("the definition of view {name} is unknown"));
+        };
+        let mut out = vec![tx(sql)];
+        out.extend(v.indexes.values().map(|i| tx(i.definition.clone())));
+        return Outcome::Inverse(out);
+    }
+    Outcome::Inverse(view_sql(name, &v))
 }
