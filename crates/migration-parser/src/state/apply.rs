@@ -2,6 +2,7 @@
 //! operations, dispatched by [`apply`].
 
 use super::{ColumnOrigin, DataChange, MigrationState, Namespace, ObjectKind, Resolved, Step};
+use crate::actions::AlterTableAction;
 use crate::model::{ColumnDef, ConstraintDef, ConstraintKind, Operation, QualifiedName};
 
 /// Apply one operation at `at` (statement `at.statement`, transaction `tx`).
@@ -35,12 +36,52 @@ pub(crate) fn apply(s: &mut MigrationState, at: Step, tx: usize, op: &Operation)
         | O::DropType { .. }
         | O::CreateSchema { .. }
         | O::DropSchema { .. }
-        | O::CreateFunction { .. } => types_and_schemas(s, at, tx, op),
+        | O::CreateType { .. }
+        | O::RenameType { .. }
+        | O::CreateDomain { .. }
+        | O::DropDomain { .. }
+        | O::DropExtension { .. } => types_and_schemas(s, at, tx, op),
+        O::CreateFunction { .. } | O::DropFunction { .. } => functions(s, at, tx, op),
         O::Update { .. } | O::Delete { .. } | O::Insert { .. } | O::Truncate { .. } => {
             data(s, at, op)
         }
+        O::AlterTableOther {
+            table,
+            action: AlterTableAction::SetSchema { schema },
+        } => {
+            if let Some(i) = s.touch(ObjectKind::Relation, table, at) {
+                let new = QualifiedName::qualified(schema.clone(), table.name.clone());
+                s.rename(i, at, new);
+            }
+        }
+        // Code that can do anything: what it changes is unknown.
         O::Do { .. } => s.push_opaque(at),
-        _ => {}
+        // Nothing the model follows: settings, transaction control, locks, maintenance, data
+        // refreshes, comments, triggers (no name clash with relations), partitions (attached
+        // or detached tables keep their names), sequence ownership, database- and system-level
+        // statements, and what the parser does not type.
+        O::SetDefault { .. }
+        | O::DropDefault { .. }
+        | O::Reindex { .. }
+        | O::DropDatabase { .. }
+        | O::RefreshMaterializedView { .. }
+        | O::LockTable { .. }
+        | O::Maintenance { .. }
+        | O::AlterTableOther { .. }
+        | O::AttachPartition { .. }
+        | O::DetachPartition { .. }
+        | O::Set { .. }
+        | O::Reset { .. }
+        | O::Transaction(_)
+        | O::CreateExtension { .. }
+        | O::CreateTrigger { .. }
+        | O::DropTrigger { .. }
+        | O::Comment { .. }
+        | O::CreateDatabase { .. }
+        | O::AttachIndexPartition { .. }
+        | O::AlterSystem { .. }
+        | O::AlterSequence { .. }
+        | O::Other { .. } => {}
     }
 }
 
@@ -322,6 +363,30 @@ fn types_and_schemas(s: &mut MigrationState, at: Step, tx: usize, op: &Operation
                 s.push_cascade(at, name, Namespace::Type);
             }
         }
+        O::CreateType { name, .. } | O::CreateDomain { name, .. } => {
+            s.create(at, tx, ObjectKind::Type, name, false);
+        }
+        O::RenameType { name, new_name } => {
+            if let Some(i) = s.touch(ObjectKind::Type, name, at) {
+                s.rename(i, at, with_schema_of(name, new_name));
+            }
+        }
+        O::DropDomain { name, cascade, .. } => {
+            if let Some(i) = s.touch(ObjectKind::Type, name, at) {
+                s.drop_object(i, at);
+            }
+            if *cascade {
+                s.push_cascade(at, name, Namespace::Type);
+            }
+        }
+        O::DropExtension { name, cascade, .. } => {
+            // An extension's types and functions go with it; with CASCADE, what uses them too.
+            let from = QualifiedName::new(name.clone());
+            s.push_cascade(at, &from, Namespace::Type);
+            if *cascade {
+                s.push_cascade(at, &from, Namespace::Function);
+            }
+        }
         O::CreateSchema {
             name,
             if_not_exists,
@@ -336,11 +401,6 @@ fn types_and_schemas(s: &mut MigrationState, at: Step, tx: usize, op: &Operation
                 s.drop_object(i, at);
             }
             s.drop_schema(at, name);
-        }
-        O::CreateFunction { name, .. }
-            if !matches!(s.function(name, at), Resolved::Tracked(..)) =>
-        {
-            s.create(at, tx, ObjectKind::Function, name, false);
         }
         _ => {}
     }
@@ -379,5 +439,26 @@ fn data(s: &mut MigrationState, at: Step, op: &Operation) {
                 }
             }
         }
+    }
+}
+
+fn functions(s: &mut MigrationState, at: Step, tx: usize, op: &Operation) {
+    use Operation as O;
+    match op {
+        // `CREATE OR REPLACE` of a function the migration already has is the same object.
+        O::CreateFunction { name, .. }
+            if !matches!(s.function(name, at), Resolved::Tracked(..)) =>
+        {
+            s.create(at, tx, ObjectKind::Function, name, false);
+        }
+        O::DropFunction { name, cascade, .. } => {
+            if let Some(i) = s.touch(ObjectKind::Function, name, at) {
+                s.drop_object(i, at);
+            }
+            if *cascade {
+                s.push_cascade(at, name, Namespace::Function);
+            }
+        }
+        _ => {}
     }
 }

@@ -179,7 +179,6 @@ CREATE TABLE t (a int);");
 
 // Issue 13, false RED: `DROP VIEW ... CASCADE` takes its dependent views along.
 #[test]
-#[ignore = "needs `DropView { cascade }` from the typed vocabulary (wt-vocab); un-ignore after merging it"]
 fn drop_view_cascade_frees_its_dependents_names() {
     let p = p("DROP VIEW base CASCADE;
 CREATE VIEW base AS SELECT 1 AS x;

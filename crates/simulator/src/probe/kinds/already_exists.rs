@@ -30,9 +30,12 @@ impl ProbeSpec for AlreadyExists {
                 or_replace: false,
                 ..
             } => Some((name.clone(), false)),
-            Operation::RenameTable { table, new_name } => {
-                Some((with_schema_of(table, new_name), false))
-            }
+            Operation::RenameTable { table, new_name }
+            | Operation::RenameView {
+                name: table,
+                new_name,
+                ..
+            } => Some((with_schema_of(table, new_name), false)),
             Operation::CreateIndex {
                 name: Some(n),
                 table,
