@@ -102,7 +102,10 @@ fn rollback_evidence(r: &RollbackOutcome) -> RollbackEvidence {
         .iter()
         .map(|i| IrreversibleStep::new(i.statement, i.reason.clone()))
         .collect();
-    let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone());
+    // A generated rollback that does not restore the catalog is `rollback-unproven` (yellow),
+    // a supplied one `rollback-mismatch` (red).
+    let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone())
+        .with_generated(r.info.source == "generated");
     if let Some(p) = &r.proof
         && let Some(e) = &p.rollback_error
     {
@@ -128,5 +131,55 @@ pub fn shard_report(
         estimated_lock_ms,
         schema_fingerprint: fingerprint,
         duration_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gates::{Config, Registry};
+    use report::RollbackInfo;
+
+    fn outcome(source: &str) -> RollbackOutcome {
+        RollbackOutcome {
+            info: RollbackInfo {
+                source: source.into(),
+                script: Some("DROP INDEX i".into()),
+                tested: true,
+                irreversible: vec![],
+                mismatches: vec!["index i: extra after".into()],
+            },
+            ..RollbackOutcome::default()
+        }
+    }
+
+    /// The same failed proof: red for the user's rollback, yellow for a generated one, and
+    /// `rollback_tested` false either way.
+    #[test]
+    fn a_generated_rollback_that_does_not_restore_makes_no_shard_red() {
+        let config = Config::default();
+        let migration = migration_parser::parse(
+            "m.sql",
+            "SET lock_timeout = '1s';\nCREATE INDEX i ON t (a);",
+            &config.parse_options(),
+        )
+        .expect("parses");
+        for (source, rule, severity) in [
+            ("generated", "rollback-unproven", Severity::Yellow),
+            ("user", "rollback-mismatch", Severity::Red),
+        ] {
+            let out = outcome(source);
+            assert!(!out.info.proven());
+            let ev = rollback_evidence(&out);
+            assert_eq!(ev.generated, source == "generated");
+            let ctx = RuleContext::new(&migration, &config).with_rollback(&ev);
+            let findings = Registry::builtin().lint_scoped(&ctx, Some(gates::RuleScope::Shard));
+            let rollback: Vec<_> = findings
+                .iter()
+                .filter(|f| f.rule.starts_with("rollback-"))
+                .map(|f| (f.rule.as_str(), f.severity))
+                .collect();
+            assert_eq!(rollback, vec![(rule, severity)], "{source}");
+        }
     }
 }

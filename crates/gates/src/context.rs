@@ -213,7 +213,7 @@ impl<'a> RuleContext<'a> {
     }
 
     /// The same context with what the rollback step found (`rollback-irreversible`,
-    /// `rollback-mismatch`).
+    /// `rollback-mismatch`, `rollback-unproven`).
     #[must_use]
     pub fn with_rollback(mut self, rollback: &'a RollbackEvidence) -> RuleContext<'a> {
         self.shard.present = true;

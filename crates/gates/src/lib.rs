@@ -52,7 +52,8 @@
 //! The same [`Registry`] holds the per-shard rules ([`RuleScope::Shard`]: `fk-orphans`,
 //! `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`,
 //! `statement-fails`, `lock-time-budget`, `schema-drift`, `cascade-reach`, `shard-unreachable`,
-//! `rollback-irreversible`, `rollback-mismatch`). They read the evidence a [`RuleContext`]
+//! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`). They
+//! read the evidence a [`RuleContext`]
 //! carries for one shard — the simulator's [`evidence::ShardEvidence`] and
 //! [`evidence::RehearsalResult`], drift ([`DriftItem`] / [`evidence::CatalogDifference`]), the
 //! shard's [`evidence::FkGraph`], a [`RollbackEvidence`], custom probe rows — and report nothing

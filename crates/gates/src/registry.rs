@@ -17,7 +17,7 @@ use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta, RuleSc
 /// | DC110 | per shard: `lock-time-budget` |
 /// | DC201–DC209 | rewrites and long-running data changes |
 /// | DC301–DC309 | destructive and breaking changes |
-/// | DC311–DC318 | per shard: `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch` |
+/// | DC311–DC319 | per shard: `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch` (a supplied rollback), `rollback-unproven` (a generated one) |
 /// | DC401 | multi-tenant hygiene |
 /// | DC402–DC404 | per shard: `schema-drift`, `cascade-reach`, `shard-unreachable` |
 /// | DC501–DC509 | transactions and timeouts |

@@ -53,6 +53,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC316", "statement-fails"),
     ("DC317", "rollback-irreversible"),
     ("DC318", "rollback-mismatch"),
+    ("DC319", "rollback-unproven"),
     ("DC401", "hardcoded-tenant-schema"),
     ("DC402", "schema-drift"),
     ("DC403", "cascade-reach"),
@@ -292,7 +293,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 13, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 14, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);
@@ -317,6 +318,27 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         }
         insta::assert_snapshot!(name, render(&findings));
     }
+}
+
+/// The same failed proof is red for a rollback the user supplied and yellow ("no proven
+/// rollback") for one deployclaw generated: a wrong generated rollback is never the
+/// migration's fault (issue 13).
+#[test]
+fn a_generated_rollback_that_does_not_restore_the_catalog_is_never_red() {
+    let (_, generated, _) = shard_fixture("rollback-unproven");
+    assert!(
+        generated.iter().all(|f| f.severity != gates::Severity::Red),
+        "{}",
+        render(&generated)
+    );
+    assert!(generated.iter().any(|f| f.rule == "rollback-unproven"));
+    let (_, supplied, _) = shard_fixture("rollback-mismatch");
+    assert!(
+        supplied
+            .iter()
+            .any(|f| f.rule == "rollback-mismatch" && f.severity == gates::Severity::Red)
+    );
+    assert!(supplied.iter().all(|f| f.rule != "rollback-unproven"));
 }
 
 #[test]

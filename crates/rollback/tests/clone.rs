@@ -4,10 +4,14 @@
 use rollback::{Setup, Shadow};
 
 fn pagila() -> String {
-    let p = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus/pagila/pagila-schema.sql"
-    );
+    // Beside the checkout, or two levels up from a git worktree (`/work/wt/<name>`).
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let near = here.join("../../../shared/corpus/pagila/pagila-schema.sql");
+    let p = if near.is_file() {
+        near
+    } else {
+        here.join("../../../../shared/corpus/pagila/pagila-schema.sql")
+    };
     std::fs::read_to_string(p).expect("pagila schema is readable")
 }
 
