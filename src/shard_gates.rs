@@ -137,7 +137,7 @@ pub fn shard_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gates::{Config, Registry};
+    use gates::{Config, Registry, Severity};
     use report::RollbackInfo;
 
     fn outcome(source: &str) -> RollbackOutcome {
