@@ -130,8 +130,11 @@ pub struct Expr {
     pub volatility: Volatility,
 }
 
-/// `ON DELETE` / `ON UPDATE` action of a foreign key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// `ON DELETE` / `ON UPDATE` action of a foreign key — as written in a migration and as read
+/// from a catalog (`topology::catalog` uses this type too).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub enum FkAction {
     /// `NO ACTION` (the default).
     #[default]
@@ -144,6 +147,19 @@ pub enum FkAction {
     SetNull,
     /// `SET DEFAULT`.
     SetDefault,
+}
+
+impl std::fmt::Display for FkAction {
+    /// The SQL words: `NO ACTION`, `CASCADE`, ...
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FkAction::NoAction => "NO ACTION",
+            FkAction::Restrict => "RESTRICT",
+            FkAction::Cascade => "CASCADE",
+            FkAction::SetNull => "SET NULL",
+            FkAction::SetDefault => "SET DEFAULT",
+        })
+    }
 }
 
 /// The kind of a table constraint.

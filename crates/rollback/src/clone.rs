@@ -1,5 +1,5 @@
-//! Loading a [`CatalogSnapshot`] into an empty database: the shard's structure on a shadow when
-//! only its catalog is known.
+//! Loading a catalog (the generator's [`CatalogSnapshot`] of it) into an empty database: the
+//! shard's structure on a shadow when only its catalog is known.
 
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;

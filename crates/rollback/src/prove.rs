@@ -8,10 +8,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
-use crate::catalog::{CatalogSnapshot, Mismatch};
+use crate::catalog::{CatalogSnapshot, Mismatch, mismatches};
 use crate::exec::{SqlFailure, execute_migration, execute_steps};
 use crate::names::{quote_ident, split_dotted};
 use crate::{MigrationPair, Options, Rollback, RollbackError, generate};
+use topology::catalog::Catalog;
 
 /// Where proofs run: a server on which the prover may create and drop scratch databases.
 #[derive(Debug)]
@@ -288,13 +289,13 @@ impl Shadow {
         &self,
         setup: Setup<'_>,
         schema: &str,
-    ) -> Result<CatalogSnapshot, RollbackError> {
+    ) -> Result<Catalog, RollbackError> {
         let db = Shadow::scratch_name();
         self.create_db(&db, None).await?;
         let result = async {
             let mut conn = self.connect(&db).await?;
             load_setup(&mut conn, setup).await?;
-            let snap = CatalogSnapshot::introspect(&mut conn, schema).await;
+            let snap = introspect(&mut conn, schema).await;
             let _ = conn.close().await;
             snap
         }
@@ -309,7 +310,12 @@ impl Shadow {
 async fn load_setup(conn: &mut PgConnection, setup: Setup<'_>) -> Result<(), RollbackError> {
     match setup {
         Setup::Sql(sql) => run_setup(conn, sql).await,
-        Setup::Catalog(c) => match c.load_into(conn).await.into_iter().next() {
+        Setup::Catalog(c) => match CatalogSnapshot::from_topology(c)
+            .load_into(conn)
+            .await
+            .into_iter()
+            .next()
+        {
             Some(f) => Err(RollbackError::Setup {
                 sqlstate: f.sqlstate.unwrap_or_else(|| "-----".into()),
                 message: format!("{} -- {}", f.message, f.sql),
@@ -366,8 +372,9 @@ pub enum Setup<'a> {
     /// SQL run as one multi-statement string (e.g. `pg_dump --schema-only` output; no `COPY`
     /// data, no psql meta-commands).
     Sql(&'a str),
-    /// A shard's introspected catalog, recreated with [`CatalogSnapshot::load_into`].
-    Catalog(&'a CatalogSnapshot),
+    /// A shard's introspected catalog, recreated statement by statement (extensions, types,
+    /// sequences, functions, tables, constraints, indexes, triggers, views, comments).
+    Catalog(&'a Catalog),
 }
 
 /// Which rollback to prove.
@@ -476,13 +483,14 @@ async fn prove_in(
 ) -> Result<Proof, RollbackError> {
     let mut conn = shadow.owner_session(db, setup).await?;
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
-    let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+    let c0 = introspect(&mut conn, &options.schema).await?;
+    let s0 = CatalogSnapshot::from_topology(&c0);
     let rows_seeded = if options.sample_rows > 0 {
-        seed_rows(&mut conn, &c0, options.sample_rows).await
+        seed_rows(&mut conn, &s0, options.sample_rows).await
     } else {
         0
     };
-    let before = column_values(&mut conn, &c0).await?;
+    let before = column_values(&mut conn, &s0).await?;
     let mut proof = Proof {
         tested: false,
         restored: false,
@@ -500,7 +508,7 @@ async fn prove_in(
     }
     let result = match rollback {
         RollbackSource::Generate(o) => {
-            let rb = generate(forward, &c0, &o);
+            let rb = generate(forward, &s0, &o);
             let r = execute_steps(&mut conn, &rb.steps).await;
             proof.rollback = Some(rb);
             r
@@ -512,14 +520,21 @@ async fn prove_in(
         proof.rollback_error = Some(f);
     }
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
-    let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
-    proof.mismatches = c0.diff(&c2);
-    let after = column_values(&mut conn, &c2).await?;
+    let c2 = introspect(&mut conn, &options.schema).await?;
+    proof.mismatches = mismatches(&c0, &c2);
+    let after = column_values(&mut conn, &CatalogSnapshot::from_topology(&c2)).await?;
     proof.data_loss = compare_values(&before, &after);
     proof.tested = proof.rollback_error.is_none();
     proof.restored = proof.tested && proof.mismatches.iter().all(|m| m.column_order_only);
     let _ = conn.close().await;
     Ok(proof)
+}
+
+/// The exact catalog of `schema` on `conn` (topology's one introspection).
+async fn introspect(conn: &mut PgConnection, schema: &str) -> Result<Catalog, RollbackError> {
+    topology::catalog::introspect_schema_conn(conn, schema)
+        .await
+        .map_err(RollbackError::Catalog)
 }
 
 type Values = BTreeMap<(String, String), Vec<Option<String>>>;
@@ -644,7 +659,7 @@ fn sample_value(ty: &str, i: usize, snap: &CatalogSnapshot) -> Option<String> {
         _ => {
             let name = split_dotted(ty).last().cloned().unwrap_or_default();
             match snap.types.get(&name) {
-                Some(crate::TypeSnap::Enum { labels, .. }) if !labels.is_empty() => {
+                Some(crate::catalog::TypeSnap::Enum { labels, .. }) if !labels.is_empty() => {
                     format!(
                         "{}::{ty}",
                         crate::names::quote_literal(&labels[i % labels.len()])
@@ -875,7 +890,7 @@ async fn history_in(
         let up = parse(&pair.name, &pair.up, pair.run_in_transaction)?;
         let mut conn = shadow.connect(main).await?;
         session(&mut conn, &options.schema, &options.statement_timeout).await?;
-        let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+        let c0 = introspect(&mut conn, &options.schema).await?;
         let up_result = execute_migration(&mut conn, &up).await;
         let _ = conn.close().await;
         let mut entry = HistoryEntry {
@@ -961,7 +976,7 @@ async fn in_rolled_back_tx(
     shadow: &Shadow,
     main: &str,
     options: &HistoryOptions,
-    c0: &CatalogSnapshot,
+    c0: &Catalog,
     statements: &[(usize, u32, String)],
 ) -> Result<Proof, RollbackError> {
     let mut conn = shadow.connect(main).await?;
@@ -1009,7 +1024,10 @@ async fn in_rolled_back_tx(
             .await
             .map_err(|e| db("rollback", e))?;
     }
-    let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+    // Inside the open transaction when the statements ran: the catalog they left.
+    let c2 = topology::catalog::introspect_schema_in_transaction(&mut conn, &options.schema)
+        .await
+        .map_err(RollbackError::Catalog)?;
     if failed.is_none() {
         sqlx::raw_sql("ROLLBACK")
             .execute(&mut conn)
@@ -1017,7 +1035,7 @@ async fn in_rolled_back_tx(
             .map_err(|e| db("rollback", e))?;
     }
     let _ = conn.close().await;
-    let mismatches = c0.diff(&c2);
+    let mismatches = mismatches(c0, &c2);
     let tested = failed.is_none();
     Ok(Proof {
         tested,
@@ -1039,7 +1057,7 @@ async fn on_copy<F>(
     shadow: &Shadow,
     main: &str,
     options: &HistoryOptions,
-    c0: &CatalogSnapshot,
+    c0: &Catalog,
     f: F,
 ) -> Result<Proof, RollbackError>
 where
@@ -1052,9 +1070,9 @@ where
         session(&mut conn, &options.schema, &options.statement_timeout).await?;
         let r = f(&mut conn).await;
         session(&mut conn, &options.schema, &options.statement_timeout).await?;
-        let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+        let c2 = introspect(&mut conn, &options.schema).await?;
         let _ = conn.close().await;
-        let mismatches = c0.diff(&c2);
+        let mismatches = mismatches(c0, &c2);
         let tested = r.is_ok();
         Ok::<Proof, RollbackError>(Proof {
             tested,

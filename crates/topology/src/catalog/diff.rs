@@ -1,11 +1,107 @@
-//! Catalog diff and fleet drift.
+//! The one catalog differ (two depths, [`DiffMode`]) and fleet drift.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::shape::{ColumnShape, Shape, TableShape};
+use super::shape::{ColumnShape, ObjectShape, Shape, TableShape};
 use super::{Catalog, Fingerprint, Identity};
+
+/// How deep [`diff_catalogs`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffMode {
+    /// What makes two tenants share one rehearsal (drift, [`Catalog::fingerprint`]): tables,
+    /// views, columns (not their order), constraints, indexes, sequences and enum labels.
+    Shape,
+    /// Every difference an exact round trip must not leave (the rollback proof): the shape plus
+    /// column order, triggers, row security, storage parameters, comments on indexes, sequences
+    /// and types, domains, composite types, functions, extensions and schemas. Identity
+    /// sequences are compared through their columns.
+    Exact,
+}
+
+/// The class of an object that [`CatalogDifference::MissingObject`] and its siblings name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// A function, procedure or aggregate (`name(arguments)`).
+    Function,
+    /// A trigger (with its table).
+    Trigger,
+    /// A domain.
+    Domain,
+    /// A composite or enum type.
+    Type,
+    /// An extension.
+    Extension,
+    /// A schema of the database.
+    Schema,
+    /// An index (with its table).
+    Index,
+    /// A sequence.
+    Sequence,
+}
+
+impl ObjectKind {
+    /// The word a message uses (`function`, `trigger`, ...).
+    pub fn word(self) -> &'static str {
+        match self {
+            ObjectKind::Function => "function",
+            ObjectKind::Trigger => "trigger",
+            ObjectKind::Domain => "domain",
+            ObjectKind::Type => "type",
+            ObjectKind::Extension => "extension",
+            ObjectKind::Schema => "schema",
+            ObjectKind::Index => "index",
+            ObjectKind::Sequence => "sequence",
+        }
+    }
+}
+
+/// An object named in a [`CatalogDifference`]: its class, name and, for triggers and indexes,
+/// its table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// Class.
+    pub kind: ObjectKind,
+    /// Name (`f(integer)` for a function).
+    pub name: String,
+    /// The table of a trigger or index.
+    pub table: Option<String>,
+}
+
+impl ObjectRef {
+    /// An object that belongs to no table.
+    pub fn new(kind: ObjectKind, name: impl Into<String>) -> ObjectRef {
+        ObjectRef {
+            kind,
+            name: name.into(),
+            table: None,
+        }
+    }
+
+    /// An object of `table` (a trigger, an index).
+    pub fn on(kind: ObjectKind, name: impl Into<String>, table: impl Into<String>) -> ObjectRef {
+        ObjectRef {
+            kind,
+            name: name.into(),
+            table: Some(table.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    /// `function f(integer)`, `trigger audit on users`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.word(), self.name)?;
+        match &self.table {
+            Some(t) if self.kind == ObjectKind::Trigger => write!(f, " on {t}"),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// One difference between an expected catalog (`a`, the reference) and an actual one (`b`).
 /// "Missing" means in the reference but not in the actual catalog; "extra" the opposite.
@@ -226,6 +322,44 @@ pub enum CatalogDifference {
         /// Actual comment.
         actual: Option<String>,
     },
+    /// The order of the columns both sides have differs ([`DiffMode::Exact`] only; a column
+    /// dropped and re-added lands last, and PostgreSQL cannot reorder columns).
+    ColumnOrderDiffers {
+        /// Table.
+        table: String,
+        /// Reference order (columns present on both sides).
+        expected: Vec<String>,
+        /// Actual order.
+        actual: Vec<String>,
+    },
+    /// A function, trigger, domain, type, extension or schema of the reference is absent
+    /// ([`DiffMode::Exact`] only).
+    MissingObject {
+        /// The object.
+        object: ObjectRef,
+        /// Its definition in the reference.
+        definition: String,
+    },
+    /// A function, trigger, domain, type, extension or schema not in the reference
+    /// ([`DiffMode::Exact`] only).
+    ExtraObject {
+        /// The object.
+        object: ObjectRef,
+        /// Its definition.
+        definition: String,
+    },
+    /// A definition or comment of such an object (or of an index, a sequence or a type)
+    /// differs ([`DiffMode::Exact`] only).
+    ObjectDiffers {
+        /// The object.
+        object: ObjectRef,
+        /// What differs (`definition`, `comment`).
+        aspect: String,
+        /// Reference value (`none` when unset).
+        expected: String,
+        /// Actual value.
+        actual: String,
+    },
 }
 
 fn opt(v: &Option<String>) -> String {
@@ -421,17 +555,47 @@ impl std::fmt::Display for CatalogDifference {
                 opt(expected),
                 opt(actual)
             ),
+            D::ColumnOrderDiffers {
+                table,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "table {table}: column order differs: expected ({}), found ({})",
+                expected.join(", "),
+                actual.join(", ")
+            ),
+            D::MissingObject { object, definition } => {
+                write!(f, "missing {object}: {definition}")
+            }
+            D::ExtraObject { object, definition } => write!(f, "extra {object}: {definition}"),
+            D::ObjectDiffers {
+                object,
+                aspect,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{object}: {aspect} differs: expected {expected}, found {actual}"
+            ),
         }
     }
 }
 
-/// Differences from `a` (expected, the reference) to `b` (actual), in a deterministic order
-/// (tables by name; within a table: table properties, columns, constraints, indexes; then
-/// sequences, then enums). Empty exactly when the two catalogs have the same
-/// [`Catalog::fingerprint`]. The schema names themselves are not compared.
+/// [`diff_catalogs`] in [`DiffMode::Shape`]: empty exactly when the two catalogs have the same
+/// [`Catalog::fingerprint`].
 pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
-    let sa = Shape::of(a);
-    let sb = Shape::of(b);
+    diff_catalogs(a, b, DiffMode::Shape)
+}
+
+/// Differences from `a` (expected, the reference) to `b` (actual), in a deterministic order
+/// (tables by name; within a table: table properties, columns, constraints, indexes, triggers;
+/// then sequences, enums and, in [`DiffMode::Exact`], the other objects by class and name).
+/// The schema names themselves are not compared: each side's own qualifier is stripped from
+/// its definitions.
+pub fn diff_catalogs(a: &Catalog, b: &Catalog, mode: DiffMode) -> Vec<CatalogDifference> {
+    let sa = Shape::of(a, mode);
+    let sb = Shape::of(b, mode);
     let mut out = Vec::new();
     use CatalogDifference as D;
 
@@ -487,7 +651,183 @@ pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
     for name in sb.enums.keys().filter(|k| !sa.enums.contains_key(*k)) {
         out.push(D::ExtraEnum { name: name.clone() });
     }
+    diff_exact_extras(&sa, &sb, &mut out);
     out
+}
+
+/// Comments of sequences and enum types, and the objects only [`DiffMode::Exact`] reads (empty
+/// in shape mode).
+fn diff_exact_extras(sa: &Shape, sb: &Shape, out: &mut Vec<CatalogDifference>) {
+    for (name, qa) in &sa.sequences {
+        if let Some(qb) = sb.sequences.get(name) {
+            let object = ObjectRef::new(ObjectKind::Sequence, name.clone());
+            comment_differs(object, &qa.comment, &qb.comment, out);
+        }
+    }
+    for (name, ca) in &sa.enum_comments {
+        if let Some(cb) = sb.enum_comments.get(name) {
+            comment_differs(ObjectRef::new(ObjectKind::Type, name.clone()), ca, cb, out);
+        }
+    }
+    diff_objects(&sa.objects, &sb.objects, out);
+}
+
+/// Missing, extra and differing objects of one map, in key order.
+fn diff_objects(
+    a: &BTreeMap<ObjectRef, ObjectShape>,
+    b: &BTreeMap<ObjectRef, ObjectShape>,
+    out: &mut Vec<CatalogDifference>,
+) {
+    use CatalogDifference as D;
+    for (object, oa) in a {
+        match b.get(object) {
+            None => out.push(D::MissingObject {
+                object: object.clone(),
+                definition: oa.definition.clone(),
+            }),
+            Some(ob) => {
+                if oa.definition != ob.definition {
+                    out.push(D::ObjectDiffers {
+                        object: object.clone(),
+                        aspect: "definition".into(),
+                        expected: oa.definition.clone(),
+                        actual: ob.definition.clone(),
+                    });
+                }
+                comment_differs(object.clone(), &oa.comment, &ob.comment, out);
+            }
+        }
+    }
+    for (object, ob) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+        out.push(D::ExtraObject {
+            object: object.clone(),
+            definition: ob.definition.clone(),
+        });
+    }
+}
+
+fn comment_differs(
+    object: ObjectRef,
+    a: &Option<String>,
+    b: &Option<String>,
+    out: &mut Vec<CatalogDifference>,
+) {
+    if a != b {
+        out.push(CatalogDifference::ObjectDiffers {
+            object,
+            aspect: "comment".into(),
+            expected: opt(a),
+            actual: opt(b),
+        });
+    }
+}
+
+/// Triggers as objects of their table.
+fn trigger_objects(table: &str, t: &TableShape) -> BTreeMap<ObjectRef, ObjectShape> {
+    t.triggers
+        .iter()
+        .map(|(name, def)| {
+            (
+                ObjectRef::on(ObjectKind::Trigger, name.clone(), table),
+                ObjectShape {
+                    definition: def.clone(),
+                    comment: None,
+                },
+            )
+        })
+        .collect()
+}
+
+fn diff_indexes(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<CatalogDifference>) {
+    use CatalogDifference as D;
+    let t = || table.to_string();
+    for (name, ia) in &a.indexes {
+        match b.indexes.get(name) {
+            None => out.push(D::MissingIndex {
+                table: t(),
+                index: name.clone(),
+                definition: ia.definition.clone(),
+            }),
+            Some(ib) => {
+                if ia.definition != ib.definition
+                    || ia.unique != ib.unique
+                    || ia.primary != ib.primary
+                {
+                    out.push(D::IndexDefinitionDiffers {
+                        table: t(),
+                        index: name.clone(),
+                        expected: ia.definition.clone(),
+                        actual: ib.definition.clone(),
+                    });
+                }
+                if ia.valid != ib.valid {
+                    out.push(D::IndexValidDiffers {
+                        table: t(),
+                        index: name.clone(),
+                        expected: ia.valid,
+                        actual: ib.valid,
+                    });
+                }
+            }
+        }
+    }
+    for (name, ib) in b
+        .indexes
+        .iter()
+        .filter(|(k, _)| !a.indexes.contains_key(*k))
+    {
+        out.push(D::ExtraIndex {
+            table: t(),
+            index: name.clone(),
+            definition: ib.definition.clone(),
+        });
+    }
+}
+
+/// Column order, row security, storage parameters, index comments and triggers of a table
+/// (all empty or equal in shape mode).
+fn diff_table_exact(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<CatalogDifference>) {
+    use CatalogDifference as D;
+    let common = |x: &TableShape, y: &TableShape| -> Vec<String> {
+        x.column_order
+            .iter()
+            .filter(|c| y.columns.contains_key(*c))
+            .cloned()
+            .collect()
+    };
+    let (oa, ob) = (common(a, b), common(b, a));
+    if oa != ob {
+        out.push(D::ColumnOrderDiffers {
+            table: table.to_string(),
+            expected: oa,
+            actual: ob,
+        });
+    }
+    let props = [
+        (
+            "row level security",
+            a.row_security.to_string(),
+            b.row_security.to_string(),
+        ),
+        ("storage parameters", opt(&a.options), opt(&b.options)),
+    ];
+    for (aspect, x, y) in props {
+        if x != y {
+            out.push(D::TableDiffers {
+                table: table.to_string(),
+                aspect: aspect.to_string(),
+                expected: x,
+                actual: y,
+            });
+        }
+    }
+    for (name, ia) in &a.indexes {
+        if let Some(ib) = b.indexes.get(name) {
+            let object = ObjectRef::on(ObjectKind::Index, name.clone(), table);
+            comment_differs(object, &ia.comment, &ib.comment, out);
+        }
+    }
+    diff_objects(&trigger_objects(table, a), &trigger_objects(table, b), out);
 }
 
 fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<CatalogDifference>) {
@@ -610,47 +950,8 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
         });
     }
 
-    for (name, ia) in &a.indexes {
-        match b.indexes.get(name) {
-            None => out.push(D::MissingIndex {
-                table: t(),
-                index: name.clone(),
-                definition: ia.definition.clone(),
-            }),
-            Some(ib) => {
-                if ia.definition != ib.definition
-                    || ia.unique != ib.unique
-                    || ia.primary != ib.primary
-                {
-                    out.push(D::IndexDefinitionDiffers {
-                        table: t(),
-                        index: name.clone(),
-                        expected: ia.definition.clone(),
-                        actual: ib.definition.clone(),
-                    });
-                }
-                if ia.valid != ib.valid {
-                    out.push(D::IndexValidDiffers {
-                        table: t(),
-                        index: name.clone(),
-                        expected: ia.valid,
-                        actual: ib.valid,
-                    });
-                }
-            }
-        }
-    }
-    for (name, ib) in b
-        .indexes
-        .iter()
-        .filter(|(k, _)| !a.indexes.contains_key(*k))
-    {
-        out.push(D::ExtraIndex {
-            table: t(),
-            index: name.clone(),
-            definition: ib.definition.clone(),
-        });
-    }
+    diff_indexes(table, a, b, out);
+    diff_table_exact(table, a, b, out);
 }
 
 fn diff_column(

@@ -19,8 +19,10 @@ pub struct FkEdge {
     /// Referenced columns.
     pub referenced_columns: Vec<String>,
     /// `ON DELETE` action.
+    #[serde(with = "super::fk_action_serde")]
     pub on_delete: FkAction,
     /// `ON UPDATE` action.
+    #[serde(with = "super::fk_action_serde")]
     pub on_update: FkAction,
     /// False while the constraint is `NOT VALID`.
     pub validated: bool,
