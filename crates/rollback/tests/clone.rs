@@ -4,10 +4,17 @@
 use rollback::{Setup, Shadow};
 
 fn pagila() -> String {
-    let p = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus/pagila/pagila-schema.sql"
-    );
+    // The shared corpus sits beside the main checkout; a git worktree is one level deeper.
+    let p = ["/../../../shared", "/../../../../shared"]
+        .iter()
+        .map(|up| {
+            format!(
+                "{}{up}/corpus/pagila/pagila-schema.sql",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        })
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("the shared corpus (pagila) is present");
     std::fs::read_to_string(p).expect("pagila schema is readable")
 }
 

@@ -16,10 +16,12 @@ use rollback::{
 };
 
 fn corpus() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ))
+    // The shared corpus sits beside the main checkout; a git worktree is one level deeper.
+    ["/../../../shared/corpus", "/../../../../shared/corpus"]
+        .iter()
+        .map(|up| PathBuf::from(format!("{}{up}", env!("CARGO_MANIFEST_DIR"))))
+        .find(|p| p.is_dir())
+        .expect("the shared corpus is present")
 }
 
 fn order(project: &str) -> Vec<String> {
