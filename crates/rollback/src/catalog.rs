@@ -422,9 +422,15 @@ fn table_snap(name: &str, t: &topology::catalog::Table, schema: &str) -> TableSn
 /// covers (not compared: privileges, ownership, policies, rules, statistics targets, sequence
 /// positions).
 pub fn mismatches(before: &Catalog, after: &Catalog) -> Vec<Mismatch> {
-    let mut out: Vec<Mismatch> = diff_catalogs(before, after, DiffMode::Exact)
+    let differences = diff_catalogs(before, after, DiffMode::Exact);
+    if differences.is_empty() {
+        return Vec::new();
+    }
+    // Values are shown as the rollback would write them: unqualified.
+    let (before, after) = (before.unqualified(), after.unqualified());
+    let mut out: Vec<Mismatch> = differences
         .iter()
-        .map(|d| mismatch_of(d, before, after))
+        .map(|d| mismatch_of(d, &before, &after))
         .collect();
     out.sort();
     out
@@ -457,6 +463,30 @@ fn relation(cat: &Catalog, table: &str) -> (String, String) {
         }
         _ => (format!("table {table}"), "exists".to_string()),
     }
+}
+
+fn constraint_of(cat: &Catalog, table: &str, name: &str) -> Option<String> {
+    let c = cat.table(table)?.constraints.get(name)?;
+    Some(c.definition.clone())
+}
+
+/// A sequence's parameters as SQL: `AS integer INCREMENT 1 ... OWNED BY t.c`.
+fn sequence_of(cat: &Catalog, name: &str) -> Option<String> {
+    let v = cat.sequences.get(name)?;
+    Some(format!(
+        "AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{}{}",
+        v.data_type,
+        v.increment,
+        v.min,
+        v.max,
+        v.start,
+        v.cache,
+        if v.cycle { " CYCLE" } else { "" },
+        v.owned_by
+            .as_ref()
+            .map(|(t, c)| format!(" OWNED BY {t}.{c}"))
+            .unwrap_or_default()
+    ))
 }
 
 fn enum_sql(labels: &[String]) -> String {
@@ -582,25 +612,22 @@ fn mismatch_of(d: &CatalogDifference, before: &Catalog, after: &Catalog) -> Mism
                 Some(actual.join(", ")),
             )
         },
+        // The definitions as PostgreSQL prints them (with `NOT VALID`).
         D::MissingConstraint {
-            table,
-            constraint,
-            definition,
+            table, constraint, ..
         } => mismatch(
             con(constraint, table),
             MISSING,
-            Some(definition.clone()),
+            constraint_of(before, table, constraint),
             None,
         ),
         D::ExtraConstraint {
-            table,
-            constraint,
-            definition,
+            table, constraint, ..
         } => mismatch(
             con(constraint, table),
             EXTRA,
             None,
-            Some(definition.clone()),
+            constraint_of(after, table, constraint),
         ),
         D::ConstraintDefinitionDiffers {
             table,
@@ -673,24 +700,20 @@ fn mismatch_of_object(d: &CatalogDifference, before: &Catalog, after: &Catalog) 
         D::MissingSequence { sequence } => mismatch(
             format!("sequence {sequence}"),
             MISSING,
-            Some("exists".into()),
+            sequence_of(before, sequence),
             None,
         ),
         D::ExtraSequence { sequence } => mismatch(
             format!("sequence {sequence}"),
             EXTRA,
             None,
-            Some("exists".into()),
+            sequence_of(after, sequence),
         ),
-        D::SequenceDiffers {
-            sequence,
-            expected,
-            actual,
-        } => mismatch(
+        D::SequenceDiffers { sequence, .. } => mismatch(
             format!("sequence {sequence}"),
             "definition",
-            Some(expected.clone()),
-            Some(actual.clone()),
+            sequence_of(before, sequence),
+            sequence_of(after, sequence),
         ),
         D::MissingEnum { name } => {
             mismatch(format!("type {name}"), MISSING, enum_of(before, name), None)

@@ -332,12 +332,8 @@ impl Shape {
             );
         }
         for (e, sch) in &c.extensions {
-            add(
-                ObjectKind::Extension,
-                e,
-                format!("schema {}", n(sch)),
-                &None,
-            );
+            // Its schema, as named (the extension lives outside the tenant schemas).
+            add(ObjectKind::Extension, e, sch.clone(), &None);
         }
         for sch in &c.schemas {
             // The catalog's own schema is the one compared; its name is not.
