@@ -4,15 +4,18 @@
 //! through `pg_catalog` itself. Objects that belong to an extension (`pg_depend.deptype = 'e'`)
 //! are left out: the extension is recorded instead.
 
-/// `NOT EXISTS` an extension membership of `alias.oid` in catalog `class`.
+/// `alias.oid` is not a member of an extension in catalog `class`: one hashed subplan over the
+/// extensions' `pg_depend` entries (found through the index on the referenced object), not a
+/// lookup per row.
 macro_rules! not_ext_member {
     ($class:literal, $alias:literal) => {
         concat!(
-            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_catalog.",
-            $class,
-            "'::regclass AND x.objid = ",
             $alias,
-            ".oid AND x.deptype = 'e')"
+            ".oid NOT IN (SELECT x.objid FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_depend x \
+             ON x.refclassid = 'pg_catalog.pg_extension'::regclass AND x.refobjid = e.oid \
+             WHERE x.deptype = 'e' AND x.classid = 'pg_catalog.",
+            $class,
+            "'::regclass)"
         )
     };
 }
