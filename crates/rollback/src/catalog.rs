@@ -612,6 +612,15 @@ fn mismatch_of(d: &CatalogDifference, before: &Catalog, after: &Catalog) -> Mism
                 Some(actual.join(", ")),
             )
         },
+        other => mismatch_of_key(other, before, after),
+    }
+}
+
+/// Constraints and indexes.
+fn mismatch_of_key(d: &CatalogDifference, before: &Catalog, after: &Catalog) -> Mismatch {
+    use CatalogDifference as D;
+    let con = |c: &str, t: &str| format!("constraint {c} on {t}");
+    match d {
         // The definitions as PostgreSQL prints them (with `NOT VALID`).
         D::MissingConstraint {
             table, constraint, ..

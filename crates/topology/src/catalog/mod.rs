@@ -24,6 +24,7 @@
 //! deterministic.
 
 mod diff;
+mod difference;
 mod fkgraph;
 mod introspect;
 mod shape;
