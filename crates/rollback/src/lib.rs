@@ -100,6 +100,7 @@ mod generate;
 mod layout;
 pub mod names;
 mod prove;
+mod sample;
 
 pub use catalog::{Mismatch, mismatches};
 pub use error::RollbackError;
