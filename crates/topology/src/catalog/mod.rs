@@ -312,7 +312,7 @@ impl ConstraintKind {
 }
 
 /// Referential action of a foreign key: the parser's one type (`confdeltype` / `confupdtype`
-/// are read with [`fk_action_from_code`]). Catalogs and FK graphs serialize it in snake case
+/// are read with `fk_action_from_code`). Catalogs and FK graphs serialize it in snake case
 /// (`no_action`), as they always did.
 pub use migration_parser::FkAction;
 
