@@ -162,6 +162,25 @@ impl std::fmt::Display for FkAction {
     }
 }
 
+/// The class of a constraint without its details: what a catalog records
+/// (`pg_constraint.contype`), and [`ConstraintKind::constraint_type`] of a constraint as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintType {
+    /// `p`.
+    PrimaryKey,
+    /// `u`.
+    Unique,
+    /// `f`.
+    ForeignKey,
+    /// `c`.
+    Check,
+    /// `x`.
+    Exclusion,
+    /// `t` (constraint trigger; never written as a table constraint).
+    Trigger,
+}
+
 /// The kind of a table constraint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConstraintKind {
@@ -204,6 +223,19 @@ pub enum ConstraintKind {
         /// The constraint body as SQL.
         sql: String,
     },
+}
+
+impl ConstraintKind {
+    /// The class of this constraint, as a catalog records it.
+    pub fn constraint_type(&self) -> ConstraintType {
+        match self {
+            ConstraintKind::PrimaryKey { .. } => ConstraintType::PrimaryKey,
+            ConstraintKind::Unique { .. } => ConstraintType::Unique,
+            ConstraintKind::ForeignKey { .. } => ConstraintType::ForeignKey,
+            ConstraintKind::Check { .. } => ConstraintType::Check,
+            ConstraintKind::Exclusion { .. } => ConstraintType::Exclusion,
+        }
+    }
 }
 
 /// A table constraint as written in `CREATE TABLE` or `ALTER TABLE ... ADD CONSTRAINT`.

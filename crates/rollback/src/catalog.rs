@@ -350,7 +350,7 @@ fn index_snap(name: &str, i: &topology::catalog::Index) -> IndexSnap {
 }
 
 fn table_snap(name: &str, t: &topology::catalog::Table, schema: &str) -> TableSnap {
-    use topology::catalog::{ConstraintKind as K, Identity};
+    use topology::catalog::{ConstraintType as K, Identity};
     let mut ts = TableSnap {
         kind: if t.kind == TableKind::Partitioned {
             "p".into()

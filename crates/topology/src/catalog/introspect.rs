@@ -7,7 +7,7 @@ use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
 
 use super::sql;
 use super::{
-    Catalog, Column, CompositeType, Constraint, ConstraintKind, Domain, EnumType, ForeignKey,
+    Catalog, Column, CompositeType, Constraint, ConstraintType, Domain, EnumType, ForeignKey,
     Function, FunctionKind, Identity, Index, Persistence, QualifiedName, Sequence, Table,
     TableKind, Trigger,
 };
@@ -395,7 +395,7 @@ impl Reader<'_> {
         }
         for r in &rows {
             let contype: String = self.get(r, "contype")?;
-            let Some(kind) = ConstraintKind::from_contype(&contype) else {
+            let Some(kind) = super::constraint_type_from_contype(&contype) else {
                 continue;
             };
             let schema: String = self.get(r, "schema")?;
@@ -410,7 +410,7 @@ impl Reader<'_> {
             let on_delete: String = self.get(r, "on_delete")?;
             let on_update: String = self.get(r, "on_update")?;
             let foreign_key = match (kind, ref_schema, ref_table) {
-                (ConstraintKind::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
+                (ConstraintType::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
                     references: QualifiedName::new(s, t),
                     referenced_columns: names_of(attnames, ref_oid, &confkey.unwrap_or_default()),
                     on_delete: super::fk_action_from_code(&on_delete),

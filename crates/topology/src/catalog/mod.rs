@@ -242,7 +242,7 @@ impl Table {
     pub fn primary_key(&self) -> Option<&Constraint> {
         self.constraints
             .values()
-            .find(|c| c.kind == ConstraintKind::PrimaryKey)
+            .find(|c| c.kind == ConstraintType::PrimaryKey)
     }
 }
 
@@ -279,36 +279,21 @@ pub struct Column {
     pub comment: Option<String>,
 }
 
-/// Kind of constraint (`pg_constraint.contype`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConstraintKind {
-    /// `p`.
-    PrimaryKey,
-    /// `u`.
-    Unique,
-    /// `f`.
-    ForeignKey,
-    /// `c`.
-    Check,
-    /// `x`.
-    Exclusion,
-    /// `t` (constraint trigger).
-    Trigger,
-}
+/// Kind of constraint: the parser's one fieldless [`ConstraintType`] (`pg_constraint.contype`,
+/// read with `constraint_type_from_contype`).
+pub use migration_parser::ConstraintType;
 
-impl ConstraintKind {
-    pub(crate) fn from_contype(t: &str) -> Option<ConstraintKind> {
-        Some(match t {
-            "p" => ConstraintKind::PrimaryKey,
-            "u" => ConstraintKind::Unique,
-            "f" => ConstraintKind::ForeignKey,
-            "c" => ConstraintKind::Check,
-            "x" => ConstraintKind::Exclusion,
-            "t" => ConstraintKind::Trigger,
-            _ => return None,
-        })
-    }
+/// The constraint type of a `pg_constraint.contype` code.
+pub(crate) fn constraint_type_from_contype(t: &str) -> Option<ConstraintType> {
+    Some(match t {
+        "p" => ConstraintType::PrimaryKey,
+        "u" => ConstraintType::Unique,
+        "f" => ConstraintType::ForeignKey,
+        "c" => ConstraintType::Check,
+        "x" => ConstraintType::Exclusion,
+        "t" => ConstraintType::Trigger,
+        _ => return None,
+    })
 }
 
 /// Referential action of a foreign key: the parser's one type (`confdeltype` / `confupdtype`
@@ -394,7 +379,7 @@ pub struct Constraint {
     /// Name.
     pub name: String,
     /// Kind.
-    pub kind: ConstraintKind,
+    pub kind: ConstraintType,
     /// `pg_get_constraintdef` (e.g. `FOREIGN KEY (account_id) REFERENCES tenant_0001.accounts(id) ON DELETE CASCADE`).
     pub definition: String,
     /// `convalidated` (false after `ADD CONSTRAINT ... NOT VALID` until `VALIDATE CONSTRAINT`).

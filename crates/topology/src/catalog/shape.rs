@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::diff::{DiffMode, ObjectKind, ObjectRef};
 use super::{
-    Catalog, ConstraintKind, FkAction, Identity, Persistence, QualifiedName, TableKind, quote_ident,
+    Catalog, ConstraintType, FkAction, Identity, Persistence, QualifiedName, TableKind, quote_ident,
 };
 
 /// SHA-256 of a catalog's shape, lower-case hex.
@@ -109,7 +109,7 @@ pub(crate) struct ColumnShape {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct ConstraintShape {
-    pub kind: ConstraintKind,
+    pub kind: ConstraintType,
     pub definition: String,
     pub validated: bool,
     pub deferrable: bool,
