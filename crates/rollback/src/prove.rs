@@ -785,10 +785,14 @@ async fn in_rolled_back_tx(
             .await
             .map_err(|e| db("rollback", e))?;
     }
-    // Inside the open transaction when the statements ran: the catalog they left.
-    let c2 = topology::catalog::introspect_schema_in_transaction(&mut conn, &options.schema)
-        .await
-        .map_err(RollbackError::Catalog)?;
+    // Inside the still open transaction when the statements ran: the catalog they left.
+    let c2 = if failed.is_some() {
+        introspect(&mut conn, &options.schema).await?
+    } else {
+        topology::catalog::introspect_schema_in_transaction(&mut conn, &options.schema)
+            .await
+            .map_err(RollbackError::Catalog)?
+    };
     if failed.is_none() {
         sqlx::raw_sql("ROLLBACK")
             .execute(&mut conn)

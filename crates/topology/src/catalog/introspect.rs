@@ -113,8 +113,9 @@ pub async fn introspect_schema_conn(
     one(introspect_in_snapshot(conn, &schemas, true).await?, schema)
 }
 
-/// [`introspect_schema_conn`] inside a transaction the caller has opened on `conn` (and that
-/// may have changed the schema: the rollback proof reads the catalog after running a migration
+/// [`introspect_schema_conn`] inside a transaction block the caller has opened on `conn` (it
+/// must be open: the empty `search_path` is set transaction-locally; and it may have changed the
+/// schema: the rollback proof reads the catalog after running a migration
 /// it then rolls back). The transaction's `search_path` is emptied for the reads and restored
 /// afterwards; nothing else of the transaction changes.
 pub async fn introspect_schema_in_transaction(
