@@ -10,8 +10,9 @@
 //! API or in the rules' behaviour fails loudly (CI runs it; `crates/gates/tests/example.rs`
 //! runs the same code as a test).
 
+use gates::evidence::{ShardEvidence, TableStats};
 use gates::migration_parser::{Operation, parse};
-use gates::simulator::ShardEvidence;
+use gates::testing::{assert_findings, lint_sql, registry_with};
 use gates::{
     Config, Finding, Gate, GateRule, Registry, RuleContext, RuleMeta, RuleScope, Severity,
     evaluate_shard,
@@ -109,18 +110,18 @@ CREATE TABLE audit (id bigint PRIMARY KEY, detail json, at timestamptz);
 ALTER TABLE events ADD COLUMN kind text;
 ";
 
-/// A shard as the simulator describes it: `events` is 4.2 GB there.
+/// A shard as the simulator describes it: `events` is 4.2 GB there (built by hand with the
+/// evidence builders; no database needed).
 fn shard() -> ShardEvidence {
-    serde_json::from_value(serde_json::json!({
-        "shard": "tenant_0042", "instance": "db-1", "database": "app", "schema": "tenant_0042",
-        "fingerprint": null, "catalog": null, "server_version": 16, "probes": [],
-        "tables": [{"schema": "tenant_0042", "table": "events", "exists": true,
-                    "heap_bytes": 3_900_000_000i64, "total_bytes": 4_200_000_000i64,
-                    "index_bytes": 300_000_000i64, "row_estimate": 52_000_000i64}],
-        "rehearsal": null, "estimate": null, "estimated_lock_ms": 0, "unreachable": null,
-        "incomplete": null, "duration_ms": 5
-    }))
-    .expect("ShardEvidence JSON")
+    let mut shard = ShardEvidence::new("tenant_0042", "tenant_0042").with_table(
+        TableStats::new("tenant_0042", "events")
+            .with_bytes(4_200_000_000, 3_900_000_000)
+            .with_rows(52_000_000),
+    );
+    shard.instance = "db-1".into();
+    shard.database = "app".into();
+    shard.server_version = Some(16);
+    shard
 }
 
 /// Lint the migration with the built-in rules plus the two custom ones, statically and for one
@@ -140,6 +141,12 @@ pub fn run() -> Vec<String> {
         .expect("no clash with built-in rules");
 
     let mut lines = Vec::new();
+
+    // The rule alone, as its unit test would check it (`gates::testing`).
+    assert_findings(
+        &lint_sql(&registry_with(PreferJsonb), MIGRATION),
+        &[("prefer-jsonb", 2), ("ACME101", 3)],
+    );
 
     // Static lint: the custom static rule fires twice, the per-shard one stays silent.
     let findings = registry.lint(&migration, &config);

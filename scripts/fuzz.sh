@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of deployclaw's input surface: the migration parser (`parse`) and the parser
-# plus every built-in gate rule (`lint`). See fuzz/ and SECURITY.md.
+# Bounded fuzzing of deployclaw's input surface: the migration parser (`parse`), the parser
+# plus every built-in gate rule (`lint`), and rollback generation over the parse (`generate`).
+# See fuzz/ and SECURITY.md.
 #
-#   scripts/fuzz.sh [SECONDS]      # SECONDS per target, default 60 (CI: ~2 min of fuzzing)
+#   scripts/fuzz.sh [SECONDS]      # SECONDS per target, default 60 (CI: ~3 min of fuzzing)
 #
 # Installs cargo-fuzz if missing, seeds fuzz/corpus/<target>/ from ../shared/corpus (every .sql
 # file; falls back to the repository's own .sql files when that directory is absent), then runs
@@ -15,7 +16,7 @@
 # RUSTC_BOOTSTRAP=1 allows on stable.
 #
 # Environment:
-#   FUZZ_TARGETS        targets to run (default: "parse lint")
+#   FUZZ_TARGETS        targets to run (default: "parse lint generate")
 #   FUZZ_SANITIZER      address | none (default: none — the fuzzed code is safe Rust; ASan halves
 #                       the exec rate without finding anything more there)
 #   FUZZ_JOBS           parallel libFuzzer workers per target (default 1)
@@ -29,7 +30,7 @@ root=$PWD
 
 secs=${1:-60}
 case $secs in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
-targets=${FUZZ_TARGETS:-parse lint}
+targets=${FUZZ_TARGETS:-parse lint generate}
 sanitizer=${FUZZ_SANITIZER:-none}
 jobs=${FUZZ_JOBS:-1}
 max_len=${FUZZ_MAX_LEN:-16384}

@@ -5,8 +5,8 @@
 //! shadow copy, generate and prove the rollback, and write a signed GREEN / YELLOW / RED report
 //! per shard. The target is never changed.
 //!
-//! This crate re-exports the libraries ([`migration_parser`], [`topology`], [`simulator`],
-//! [`rollback`], [`gates`], [`report`]) and composes them into the whole gate
+//! This crate re-exports the libraries ([`migration_parser`], [`evidence`], [`topology`],
+//! [`simulator`], [`rollback`], [`gates`], [`report`]) and composes them into the whole gate
 //! ([`pipeline::validate`]) and the self-contained demo ([`demo`]).
 //!
 //! ## Embedding the whole gate
@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub use evidence;
 pub use gates;
 pub use migration_parser;
 pub use report;
@@ -44,9 +45,13 @@ pub mod demo;
 mod error;
 pub mod fleet_source;
 pub mod input;
+mod options;
 pub mod pipeline;
+mod rehearsal_report;
 mod rollback_step;
 mod shard_gates;
+mod shared_shadow;
+mod steps;
 
 pub use error::PipelineError;
 pub use rollback_step::RollbackOutcome;

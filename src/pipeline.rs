@@ -5,94 +5,20 @@
 //! [`validate`] with a [`Fleet`] they resolved (see [`resolve_fleet`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use gates::{Config, Finding, Gate, Registry};
+use gates::{Config, Finding};
 use migration_parser::{Migration, StatementKind};
-use report::{
-    FleetInfo, GatePolicy, LockTrace, MigrationInfo, Rehearsal, ShardReport, StatementError,
-    StatementTrace, ValidationReport,
-};
-use simulator::{
-    CancelToken, CustomProbe, Progress, RehearsalResult, SimOptions, SimulationResult,
-    StatementOutcome,
-};
-use topology::{Catalog, Fleet, FleetCatalogs, ScanOptions};
+use report::{FleetInfo, GatePolicy, MigrationInfo, RollbackInfo, ShardReport, ValidationReport};
+use simulator::{CancelToken, Progress, SimOptions, SimulationResult};
+use topology::{Fleet, FleetCatalogs, ScanOptions};
 
 use crate::PipelineError;
-
-/// Everything [`validate`] needs besides the fleet.
-#[derive(Debug)]
-pub struct ValidateOptions {
-    /// The migration file.
-    pub sql_file: PathBuf,
-    /// Gate configuration (`deployclaw.toml`).
-    pub config: Config,
-    /// The rules (built-in plus custom ones).
-    pub registry: Registry,
-    /// Probe, rehearsal and concurrency options.
-    pub sim: SimOptions,
-    /// Generate the rollback and prove it on the shadow.
-    pub validate_rollback: bool,
-    /// A user-supplied rollback to prove instead of the generated one.
-    pub rollback_file: Option<PathBuf>,
-    /// How safety gates and approvals are derived.
-    pub policy: GatePolicy,
-    /// Where the fleet came from, for the report (`postgres://…` redacted, a topology file, an
-    /// RDS identifier).
-    pub fleet_source: String,
-    /// Blocking-lock budget per statement in milliseconds (`lock-time-budget`); `None` uses
-    /// the configuration's `[lock_budget] max_blocking_ms`.
-    pub lock_budget_ms: Option<u64>,
-    /// A directory for machine-local caches ([`crate::cache`]): the ephemeral shadow's
-    /// `initdb` template and its throughput calibration. `None` (the default) caches nothing:
-    /// every run makes its shadow with `initdb` and calibrates.
-    pub cache_dir: Option<PathBuf>,
-    /// Calibrate again even when [`ValidateOptions::cache_dir`] holds a recent calibration
-    /// (the new figures replace it).
-    pub recalibrate: bool,
-    /// Where the ephemeral shadow cluster's directory is made. [`ValidateOptions::new`] picks
-    /// [`default_shadow_base_dir`] (`/dev/shm` when it is a tmpfs with 1 GiB free: the shadow holds only structure and sample rows, and its file-heavy work —
-    /// copying the template, creating relations — costs a third there); `None` uses
-    /// [`std::env::temp_dir`].
-    pub shadow_base_dir: Option<PathBuf>,
-}
-
-impl ValidateOptions {
-    /// The effective blocking-lock budget in milliseconds.
-    pub fn lock_budget(&self) -> u64 {
-        self.lock_budget_ms
-            .unwrap_or(self.config.lock_budget.max_blocking_ms)
-    }
-
-    /// Options with the built-in rules, default configuration and simulator settings.
-    pub fn new(sql_file: impl Into<PathBuf>) -> ValidateOptions {
-        ValidateOptions {
-            sql_file: sql_file.into(),
-            config: Config::default(),
-            registry: Registry::builtin(),
-            sim: SimOptions::default(),
-            validate_rollback: true,
-            rollback_file: None,
-            policy: GatePolicy::default(),
-            fleet_source: String::new(),
-            lock_budget_ms: None,
-            cache_dir: None,
-            recalibrate: false,
-            shadow_base_dir: default_shadow_base_dir(),
-        }
-    }
-}
-
-/// Free space a RAM-backed directory must have to hold the ephemeral shadow.
-const SHADOW_MEMORY_DIR_MIN_FREE: u64 = 1 << 30;
-
-/// The default [`ValidateOptions::shadow_base_dir`]: [`topology::ephemeral::memory_temp_dir`]
-/// with 1 GiB free, else `None` ([`std::env::temp_dir`]).
-pub fn default_shadow_base_dir() -> Option<PathBuf> {
-    topology::ephemeral::memory_temp_dir(SHADOW_MEMORY_DIR_MIN_FREE)
-}
+pub use crate::options::{MigrationSource, ValidateOptions, default_shadow_base_dir};
+pub use crate::rehearsal_report::{one_line, rehearsals_for_report};
+pub use crate::shard_gates::shard_report;
+use crate::shared_shadow::{adopt_shared_shadow, reap_scratch_leftovers, start_shared_shadow};
+use crate::steps::{Steps, ms};
 
 /// Read and parse a migration file with the configuration's parse options. A statement that
 /// does not parse is not an error (it becomes a finding); unreadable, binary or non-UTF-8 input
@@ -117,6 +43,23 @@ pub fn load_migration_for_gate(
     load(path, config, Some(config.limits.max_statements))
 }
 
+/// [`load_migration_for_gate`] for a [`MigrationSource`]: a file, or text in memory (parsed
+/// under its name, with the same statement limit).
+pub fn load_source_for_gate(
+    source: &MigrationSource,
+    config: &Config,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
+    match source {
+        MigrationSource::File(path) => load_migration_for_gate(path, config),
+        MigrationSource::Text { name, sql } => parse_loaded(
+            name.clone(),
+            sql.as_bytes().to_vec(),
+            config,
+            Some(config.limits.max_statements),
+        ),
+    }
+}
+
 fn load(
     path: &std::path::Path,
     config: &Config,
@@ -126,7 +69,15 @@ fn load(
         file: path.display().to_string(),
         source,
     })?;
-    let file = path.display().to_string();
+    parse_loaded(path.display().to_string(), bytes, config, limit)
+}
+
+fn parse_loaded(
+    file: String,
+    bytes: Vec<u8>,
+    config: &Config,
+    limit: Option<usize>,
+) -> Result<(Migration, Vec<u8>), PipelineError> {
     let options = config.parse_options();
     let migration = match limit {
         Some(n) => migration_parser::parse_bytes_limited(&file, &bytes, &options, n)?,
@@ -149,52 +100,13 @@ pub async fn validate(
     cancel: &CancelToken,
 ) -> Result<ValidationReport, PipelineError> {
     let started = Instant::now();
-    let mut steps: Vec<(String, String, u64)> = Vec::new();
-    // The configuration's SQL probe rules run on every shard with the simulator's probes.
-    let mut sim_opts = opts.sim.clone();
-    // In place, no lock is waited for longer than the lock budget, and a stalled session is
-    // ended by the server soon after it.
-    sim_opts
-        .lock_budget
-        .get_or_insert(std::time::Duration::from_millis(opts.lock_budget()));
-    // The rehearsal and the rollback proof clone the same representative shard: one pg_dump.
-    sim_opts
-        .dump_cache
-        .get_or_insert_with(|| std::sync::Arc::new(simulator::DumpCache::new()));
-    let probes = opts.config.probe_rules().into_iter();
-    sim_opts
-        .custom_probes
-        .extend(probes.map(|p| CustomProbe::new(p.name, p.sql)));
+    let mut steps: Steps = Vec::new();
+    let mut sim_opts = sim_options(opts);
+    // The rules come from the configuration: its probe rules' rows always have a reader.
+    let registry = opts.registry().map_err(PipelineError::Config)?;
 
     // 1. parse + static gates
-    let t = Instant::now();
-    let (migration, bytes) = load_migration_for_gate(&opts.sql_file, &opts.config)?;
-    let unparsed = migration
-        .statements
-        .iter()
-        .filter(|s| matches!(s.kind, StatementKind::Unparsed { .. }))
-        .count();
-    steps.push((
-        "parse".into(),
-        format!(
-            "{} statements parsed from {} ({} unparsed)",
-            migration.statements.len(),
-            opts.sql_file.display(),
-            unparsed
-        ),
-        ms(t),
-    ));
-    let t = Instant::now();
-    let static_findings = opts.registry.lint(&migration, &opts.config);
-    steps.push((
-        "static_gates".into(),
-        format!(
-            "{} rules, {} findings",
-            opts.registry.len(),
-            static_findings.len()
-        ),
-        ms(t),
-    ));
+    let (migration, bytes, static_findings) = parse_and_lint(opts, &registry, &mut steps)?;
 
     // On a `--shadow` scratch server, drop what dead runs left behind (before the rehearsal and
     // the proof take leases of their own; live runs' databases are leased and stay).
@@ -218,69 +130,7 @@ pub async fn validate(
     };
     let ((FleetCatalogs { catalogs, errors }, introspect_ms), shared_shadow) =
         tokio::join!(introspect, start_shared_shadow(opts));
-    let shadow = match shared_shadow {
-        Some(SharedShadow {
-            pg: Ok(pg),
-            start_ms,
-            calibration,
-        }) => {
-            steps.push((
-                "start shadow".into(),
-                format!(
-                    "ephemeral cluster (PostgreSQL {}, under {}), shared by the rehearsal and the rollback proof",
-                    pg.version(),
-                    pg.socket_dir()
-                        .parent()
-                        .map_or_else(|| "?".into(), |d| d.display().to_string()),
-                ),
-                start_ms,
-            ));
-            sim_opts.shadow = Some(pg.connection_spec());
-            sim_opts.shadow_is_ephemeral = true;
-            match calibration {
-                Some(Calibration::Cached(tp, age)) => {
-                    steps.push((
-                        "calibrate".into(),
-                        format!(
-                            "cached calibration of this machine from {} ago: {}",
-                            human_age(age),
-                            simulator::calibration_summary(&tp)
-                        ),
-                        0,
-                    ));
-                    sim_opts.throughput = Some(tp);
-                }
-                Some(Calibration::Measured(Ok(tp), took)) => {
-                    steps.push((
-                        "calibrate".into(),
-                        simulator::calibration_summary(&tp),
-                        took,
-                    ));
-                    sim_opts.throughput = Some(tp);
-                }
-                Some(Calibration::Measured(Err(e), took)) => {
-                    steps.push((
-                        "calibrate".into(),
-                        format!("failed, using defaults: {e}"),
-                        took,
-                    ));
-                    sim_opts.calibrate = false;
-                }
-                None => {}
-            }
-            Some(pg)
-        }
-        Some(SharedShadow {
-            pg: Err(e),
-            start_ms,
-            ..
-        }) => {
-            // The simulator and the proof try on their own and report the failure.
-            steps.push(("start shadow".into(), format!("failed: {e}"), start_ms));
-            None
-        }
-        None => None,
-    };
+    let shadow = adopt_shared_shadow(shared_shadow, &mut sim_opts, &mut steps);
     let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
     for (ids, err) in &errors {
         for id in ids {
@@ -342,21 +192,7 @@ pub async fn validate(
     }
     steps.push((
         "rollback".into(),
-        format!(
-            "{} rollback, {}, {} irreversible step(s){}",
-            rollback.info.source,
-            if rollback.info.tested {
-                "tested on the shadow"
-            } else {
-                "not tested"
-            },
-            rollback.info.irreversible.len(),
-            if rollback.info.mismatches.is_empty() {
-                String::new()
-            } else {
-                format!(", {} mismatch(es)", rollback.info.mismatches.len())
-            }
-        ),
+        rollback_line(&rollback.info),
         rollback_ms,
     ));
 
@@ -364,6 +200,7 @@ pub async fn validate(
     let t = Instant::now();
     let shards = crate::shard_gates::evaluate(
         opts,
+        &registry,
         &migration,
         fleet,
         &catalogs,
@@ -386,9 +223,124 @@ pub async fn validate(
     ));
 
     // 6. the report
+    let parts = ReportParts {
+        migration: &migration,
+        bytes: &bytes,
+        static_findings,
+        sim: &sim,
+        shards,
+        rollback: rollback.info,
+    };
+    build_report(opts, fleet, steps, parts, started)
+}
+
+/// The simulator's options for this run: the lock budget bounds in-place waits, one dump
+/// cache is shared by the rehearsal and the rollback proof, and the configuration's SQL probe
+/// rules run on every shard with the simulator's probes.
+fn sim_options(opts: &ValidateOptions) -> SimOptions {
+    let mut sim_opts = opts.sim.clone();
+    // In place, no lock is waited for longer than the lock budget, and a stalled session is
+    // ended by the server soon after it.
+    sim_opts
+        .lock_budget
+        .get_or_insert(std::time::Duration::from_millis(opts.lock_budget()));
+    // The rehearsal and the rollback proof clone the same representative shard: one pg_dump.
+    sim_opts
+        .dump_cache
+        .get_or_insert_with(|| std::sync::Arc::new(simulator::DumpCache::new()));
+    let probes = opts.config.probe_rules();
+    sim_opts
+        .custom_probes
+        .extend(probes.iter().map(gates::ProbeRuleSpec::probe));
+    sim_opts
+}
+
+/// Step 1: read and parse the migration ([`load_migration_for_gate`]) and run the static
+/// rules; both logged.
+fn parse_and_lint(
+    opts: &ValidateOptions,
+    registry: &gates::Registry,
+    steps: &mut Steps,
+) -> Result<(Migration, Vec<u8>, Vec<Finding>), PipelineError> {
+    let t = Instant::now();
+    let (migration, bytes) = load_source_for_gate(&opts.migration, &opts.config)?;
+    let unparsed = migration
+        .statements
+        .iter()
+        .filter(|s| matches!(s.kind, StatementKind::Unparsed { .. }))
+        .count();
+    steps.push((
+        "parse".into(),
+        format!(
+            "{} statements parsed from {} ({} unparsed)",
+            migration.statements.len(),
+            opts.migration.name(),
+            unparsed
+        ),
+        ms(t),
+    ));
+    let t = Instant::now();
+    let static_findings = registry.lint(&migration, &opts.config);
+    steps.push((
+        "static_gates".into(),
+        format!(
+            "{} rules, {} findings",
+            registry.len(),
+            static_findings.len()
+        ),
+        ms(t),
+    ));
+    Ok((migration, bytes, static_findings))
+}
+
+/// The execution log's line about the rollback step.
+fn rollback_line(info: &RollbackInfo) -> String {
+    format!(
+        "{} rollback, {}, {} irreversible step(s){}",
+        info.source,
+        if info.tested {
+            "tested on the shadow"
+        } else {
+            "not tested"
+        },
+        info.irreversible.len(),
+        if info.mismatches.is_empty() {
+            String::new()
+        } else {
+            format!(", {} mismatch(es)", info.mismatches.len())
+        }
+    )
+}
+
+/// What the steps of [`validate`] produced, for [`build_report`].
+struct ReportParts<'a> {
+    migration: &'a Migration,
+    bytes: &'a [u8],
+    static_findings: Vec<Finding>,
+    sim: &'a SimulationResult,
+    shards: Vec<ShardReport>,
+    rollback: RollbackInfo,
+}
+
+/// Step 6: the report, finalized with the gate policy.
+fn build_report(
+    opts: &ValidateOptions,
+    fleet: &Fleet,
+    steps: Steps,
+    parts: ReportParts<'_>,
+    started: Instant,
+) -> Result<ValidationReport, PipelineError> {
+    let ReportParts {
+        migration,
+        bytes,
+        static_findings,
+        sim,
+        shards,
+        rollback,
+    } = parts;
     let migration_info = MigrationInfo {
-        file: opts.sql_file.display().to_string(),
-        sha256: report::sha256_hex(&bytes),
+        file: opts.migration.name(),
+        sha256: report::sha256_hex(bytes),
         statements: migration.statements.len(),
     };
     let fingerprint = report::fleet_fingerprint(shards.iter().map(|s| {
@@ -410,9 +362,9 @@ pub async fn validate(
         report.push_step(action, details, d);
     }
     report.static_findings = static_findings;
-    report.rehearsals = rehearsals_for_report(&migration, &sim);
+    report.rehearsals = rehearsals_for_report(migration, sim);
     report.shards = shards;
-    report.rollback = rollback.info;
+    report.rollback = rollback;
     report.finalize(&gate_policy(opts)?);
     report.total_duration_ms = ms(started);
     Ok(report)
@@ -477,229 +429,3 @@ pub fn gate_policy(opts: &ValidateOptions) -> Result<GatePolicy, PipelineError> 
     }
     Ok(policy)
 }
-
-/// Spare databases in the shadow's cached template: one for the rehearsal of the majority
-/// shape, one for the rollback proof (further shapes fall back to `CREATE DATABASE`).
-const SHADOW_SPARE_DATABASES: u32 = 2;
-
-/// The shadow cluster the pipeline starts for the rehearsal and the rollback proof.
-struct SharedShadow {
-    pg: Result<topology::ephemeral::EphemeralPg, topology::TopologyError>,
-    start_ms: u64,
-    calibration: Option<Calibration>,
-}
-
-enum Calibration {
-    /// From [`ValidateOptions::cache_dir`], measured this long ago.
-    Cached(simulator::Throughput, std::time::Duration),
-    /// Measured now, taking this many milliseconds.
-    Measured(Result<simulator::Throughput, simulator::SimError>, u64),
-}
-
-/// Start the ephemeral shadow cluster when the rehearsal or the rollback proof needs one and no
-/// `--shadow URL` was given (`None` when nothing needs it), and calibrate on it unless the cache
-/// holds a recent calibration. This runs while the fleet is introspected, before the probes
-/// load the machine, so the calibration measures the shadow and not the probes' contention.
-async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
-    let needed = opts.sim.shadow.is_none()
-        && (opts.sim.rehearsal == simulator::RehearsalMode::Shadow || opts.validate_rollback);
-    if !needed {
-        return None;
-    }
-    let t = Instant::now();
-    let pg = topology::ephemeral::EphemeralPg::start_async(topology::ephemeral::EphemeralOptions {
-        template_cache: opts.cache_dir.clone(),
-        spare_databases: SHADOW_SPARE_DATABASES,
-        base_dir: opts.shadow_base_dir.clone(),
-        ..topology::ephemeral::EphemeralOptions::shadow()
-    })
-    .await;
-    let start_ms = ms(t);
-    let wants_calibration = opts.sim.calibrate
-        && opts.sim.throughput.is_none()
-        && opts.sim.rehearsal == simulator::RehearsalMode::Shadow;
-    let calibrate = async {
-        match &pg {
-            Ok(pg) if wants_calibration => {
-                let key = crate::cache::ephemeral_key(pg.bin_dir(), pg.version());
-                let cached = opts
-                    .cache_dir
-                    .as_deref()
-                    .filter(|_| !opts.recalibrate)
-                    .and_then(|dir| crate::cache::load_calibration(dir, &key));
-                Some(match cached {
-                    Some((tp, age)) => Calibration::Cached(tp, age),
-                    None => {
-                        let t = Instant::now();
-                        let sim = simulator::SimOptions {
-                            shadow_is_ephemeral: true,
-                            ..opts.sim.clone()
-                        };
-                        let r = simulator::calibrate_shadow(&pg.connection_spec(), &sim).await;
-                        if let (Ok(tp), Some(dir)) = (&r, &opts.cache_dir) {
-                            // Best effort: an unwritable cache only costs the next run a calibration.
-                            let _ = crate::cache::store_calibration(dir, &key, tp);
-                        }
-                        Calibration::Measured(r, ms(t))
-                    }
-                })
-            }
-            _ => None,
-        }
-    };
-    let calibration = calibrate.await;
-    Some(SharedShadow {
-        pg,
-        start_ms,
-        calibration,
-    })
-}
-
-/// [`topology::scratch::reap_leftovers`] on the scratch server `spec`: the line for the step
-/// log, `None` when there was nothing to reap. A failure is a line too (the rehearsal reports
-/// its own connection problems).
-async fn reap_scratch_leftovers(spec: &topology::ConnectionSpec) -> Option<String> {
-    let mut conn = match simulator::shadow_connect_options(spec, &spec.database) {
-        Ok(o) => match <sqlx::PgConnection as sqlx::Connection>::connect_with(&o).await {
-            Ok(c) => c,
-            Err(e) => {
-                return Some(format!(
-                    "failed: cannot connect to {}: {e}",
-                    spec.redacted_url()
-                ));
-            }
-        },
-        Err(e) => return Some(format!("failed: {e}")),
-    };
-    let r = topology::scratch::reap_leftovers(&mut conn).await;
-    let _ = sqlx::Connection::close(conn).await;
-    match r {
-        Ok(reaped) => reaped.summary(),
-        Err(e) => Some(format!("failed: {e}")),
-    }
-}
-
-fn human_age(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..120 => format!("{s} s"),
-        120..7200 => format!("{} min", s / 60),
-        7200..172_800 => format!("{} h", s / 3600),
-        _ => format!("{} days", s / 86_400),
-    }
-}
-
-fn ms(t: Instant) -> u64 {
-    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The per-statement lock timeline of every rehearsal, in the report's shape.
-pub fn rehearsals_for_report(migration: &Migration, sim: &SimulationResult) -> Vec<Rehearsal> {
-    sim.rehearsals
-        .values()
-        .map(|r| rehearsal_for_report(migration, sim, r))
-        .collect()
-}
-
-fn rehearsal_for_report(
-    migration: &Migration,
-    sim: &SimulationResult,
-    r: &RehearsalResult,
-) -> Rehearsal {
-    let members: Vec<_> = sim
-        .shards
-        .iter()
-        .filter(|s| s.rehearsal.as_deref() == Some(r.fingerprint.as_str()))
-        .collect();
-    // The largest shard of the shape gives the per-statement estimate shown in the timeline.
-    let largest = members
-        .iter()
-        .filter_map(|s| s.estimate.as_ref())
-        .max_by_key(|e| e.total_lock_ms);
-    // By statement index: one lookup per statement, not a scan of the estimate's statements.
-    let estimated: std::collections::HashMap<usize, f64> = largest
-        .map(|e| {
-            e.statements
-                .iter()
-                .map(|x| (x.index, x.estimated_lock_ms))
-                .collect()
-        })
-        .unwrap_or_default();
-    let statements = r
-        .statements
-        .iter()
-        .map(|st| {
-            let sql = migration
-                .statements
-                .get(st.index)
-                .map(|s| one_line(&s.sql))
-                .unwrap_or_default();
-            StatementTrace {
-                index: st.index,
-                line: st.line,
-                sql,
-                locks: st
-                    .locks
-                    .iter()
-                    .filter(|l| !l.created_here)
-                    .map(|l| LockTrace {
-                        relation: format!("{}.{}", l.schema, l.relation),
-                        mode: l.mode,
-                    })
-                    .collect(),
-                rewrites: st.rewritten.clone(),
-                duration_ms: st.duration_ms.max(0.0).round() as u64,
-                estimated_lock_ms: estimated
-                    .get(&st.index)
-                    .map(|ms| ms.max(0.0).round() as u64),
-                error: match &st.outcome {
-                    StatementOutcome::Failed { sqlstate, message } => Some(StatementError {
-                        sqlstate: sqlstate.clone().unwrap_or_default(),
-                        message: message.clone(),
-                    }),
-                    _ => None,
-                },
-            }
-        })
-        .collect();
-    Rehearsal {
-        schema_fingerprint: r.fingerprint.clone(),
-        representative_shard: r.shard.clone(),
-        shard_count: members.len(),
-        statements,
-    }
-}
-
-/// A statement shortened to one line of at most 120 characters.
-pub fn one_line(sql: &str) -> String {
-    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 120 {
-        let cut: String = flat.chars().take(117).collect();
-        format!("{cut}...")
-    } else {
-        flat
-    }
-}
-
-/// Build one shard's report entry from its findings.
-pub fn shard_report(
-    shard: &str,
-    instance: &str,
-    findings: Vec<Finding>,
-    estimated_lock_ms: u64,
-    fingerprint: String,
-    duration_ms: u64,
-) -> ShardReport {
-    ShardReport {
-        shard: shard.to_owned(),
-        instance: instance.to_owned(),
-        gate: Gate::from_findings(&findings),
-        findings,
-        estimated_lock_ms,
-        schema_fingerprint: fingerprint,
-        duration_ms,
-    }
-}
-
-#[allow(dead_code)]
-fn _assert_types(_: &Catalog) {}

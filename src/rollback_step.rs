@@ -9,7 +9,7 @@ use rollback::{Options, Proof, ProveOptions, RollbackSource, Shadow};
 use topology::{Catalog, ConnectionSpec, Fleet};
 
 use crate::PipelineError;
-use crate::pipeline::ValidateOptions;
+use crate::options::ValidateOptions;
 
 /// What the rollback step produced.
 #[derive(Debug, Clone, Default)]

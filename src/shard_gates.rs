@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use gates::{
-    CustomProbeOutcome, Finding, IrreversibleStep, RollbackEvidence, RuleContext, Severity,
+    CustomProbeOutcome, Finding, Gate, IrreversibleStep, Registry, RollbackEvidence, RuleContext,
 };
 use migration_parser::Migration;
 use report::ShardReport;
@@ -12,7 +12,7 @@ use simulator::SimulationResult;
 use topology::catalog::{DriftReport, DriftedShard};
 use topology::{Catalog, FkGraph, Fleet};
 
-use crate::pipeline::{ValidateOptions, shard_report};
+use crate::options::ValidateOptions;
 use crate::rollback_step::RollbackOutcome;
 
 /// Evaluate every shard of the fleet: the registry's static and per-shard rules with the
@@ -21,6 +21,7 @@ use crate::rollback_step::RollbackOutcome;
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate(
     opts: &ValidateOptions,
+    registry: &Registry,
     migration: &Migration,
     fleet: &Fleet,
     catalogs: &BTreeMap<String, Catalog>,
@@ -32,7 +33,7 @@ pub(crate) fn evaluate(
     let evidence = rollback_evidence(rollback);
     let graphs: BTreeMap<&str, FkGraph> = catalogs
         .iter()
-        .map(|(id, c)| (id.as_str(), FkGraph::from_catalog(c)))
+        .map(|(id, c)| (id.as_str(), topology::catalog::fk_graph_of(c)))
         .collect();
     let drifted: BTreeMap<&str, &DriftedShard> = drift
         .drifted
@@ -53,15 +54,7 @@ pub(crate) fn evaluate(
                 ctx = ctx.with_shard(e);
                 // Custom SQL probe rules ([[custom_rules]] kind = "probe"): rows or error.
                 for (name, rows) in &e.custom_probes {
-                    let outcome = match &rows.error {
-                        Some(err) => CustomProbeOutcome::failed(match &err.sqlstate {
-                            Some(state) => format!("{state}: {}", err.message),
-                            None => err.message.clone(),
-                        }),
-                        None => CustomProbeOutcome::rows(rows.rows.clone())
-                            .with_truncated(rows.truncated),
-                    };
-                    ctx = ctx.with_custom_probe(name.clone(), outcome);
+                    ctx = ctx.with_custom_probe(name.clone(), CustomProbeOutcome::from_rows(rows));
                 }
             }
             if let Some(r) = sim.rehearsal_for(&shard.id) {
@@ -83,9 +76,9 @@ pub(crate) fn evaluate(
             if let Some(reason) = reason {
                 ctx = ctx.with_unreachable(reason);
             }
-            let verdict = gates::evaluate_shard(&opts.registry, &ctx);
+            let verdict = gates::evaluate_shard(registry, &ctx);
             let mut findings = verdict.findings;
-            demote_within_budget(
+            registry.demote_within_budget(
                 &mut findings,
                 ev.and_then(|e| e.estimate.as_ref()),
                 opts.lock_budget(),
@@ -109,7 +102,10 @@ fn rollback_evidence(r: &RollbackOutcome) -> RollbackEvidence {
         .iter()
         .map(|i| IrreversibleStep::new(i.statement, i.reason.clone()))
         .collect();
-    let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone());
+    // A generated rollback that does not restore the catalog is `rollback-unproven` (yellow),
+    // a supplied one `rollback-mismatch` (red).
+    let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone())
+        .with_generated(r.info.source == "generated");
     if let Some(p) = &r.proof
         && let Some(e) = &p.rollback_error
     {
@@ -118,57 +114,72 @@ fn rollback_evidence(r: &RollbackOutcome) -> RollbackEvidence {
     ev
 }
 
-/// Static rules whose danger is the *duration* of a blocking lock (a scan, a rewrite, an index
-/// build under a lock that blocks reads or writes). On a shard whose estimate for that statement
-/// is within the lock budget they are informational; `lock-time-budget` speaks for the shards
-/// where the same statement is too slow. Rules about correctness, compatibility or data loss
-/// (`missing-lock-timeout`, renames, drops, ...) are never demoted.
-pub const DURATION_RULES: &[&str] = &[
-    "require-concurrent-index",
-    "constraint-missing-not-valid",
-    "adding-unique-constraint",
-    "setting-not-null",
-    "adding-volatile-default",
-    "changing-column-type",
-    "adding-serial-primary-key",
-    "changing-collation",
-    "table-rewrite-maintenance",
-    "adding-exclusion-constraint",
-    "refresh-matview-blocking",
-    "unbatched-data-change",
-];
+/// Build one shard's report entry from its findings.
+pub fn shard_report(
+    shard: &str,
+    instance: &str,
+    findings: Vec<Finding>,
+    estimated_lock_ms: u64,
+    fingerprint: String,
+    duration_ms: u64,
+) -> ShardReport {
+    ShardReport {
+        shard: shard.to_owned(),
+        instance: instance.to_owned(),
+        gate: Gate::from_findings(&findings),
+        findings,
+        estimated_lock_ms,
+        schema_fingerprint: fingerprint,
+        duration_ms,
+    }
+}
 
-/// Demote duration rules to `Info` on a shard where the statement's estimated blocking time is
-/// within `budget_ms`, saying so in the message.
-pub fn demote_within_budget(
-    findings: &mut [Finding],
-    estimate: Option<&simulator::LockEstimate>,
-    budget_ms: u64,
-) {
-    let Some(estimate) = estimate else {
-        return;
-    };
-    let by_index: std::collections::HashMap<usize, f64> = estimate
-        .statements
-        .iter()
-        .map(|s| (s.index, s.estimated_lock_ms))
-        .collect();
-    for f in findings.iter_mut() {
-        if f.severity != Severity::Yellow || !DURATION_RULES.contains(&f.rule.as_str()) {
-            continue;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gates::{Config, Registry};
+    use report::RollbackInfo;
+
+    fn outcome(source: &str) -> RollbackOutcome {
+        RollbackOutcome {
+            info: RollbackInfo {
+                source: source.into(),
+                script: Some("DROP INDEX i".into()),
+                tested: true,
+                irreversible: vec![],
+                mismatches: vec!["index i: extra after".into()],
+            },
+            ..RollbackOutcome::default()
         }
-        let Some(loc) = &f.location else {
-            continue;
-        };
-        let Some(&estimated_lock_ms) = by_index.get(&loc.statement) else {
-            continue;
-        };
-        if estimated_lock_ms <= budget_ms as f64 {
-            f.severity = Severity::Info;
-            f.message = format!(
-                "{} On this shard the estimated blocking time is {:.0} ms, within the {} ms budget.",
-                f.message, estimated_lock_ms, budget_ms
-            );
+    }
+
+    /// The same failed proof: red for the user's rollback, yellow for a generated one, and
+    /// `rollback_tested` false either way.
+    #[test]
+    fn a_generated_rollback_that_does_not_restore_makes_no_shard_red() {
+        let config = Config::default();
+        let migration = migration_parser::parse(
+            "m.sql",
+            "SET lock_timeout = '1s';\nCREATE INDEX i ON t (a);",
+            &config.parse_options(),
+        )
+        .expect("parses");
+        for (source, rule, severity) in [
+            ("generated", "rollback-unproven", Severity::Yellow),
+            ("user", "rollback-mismatch", Severity::Red),
+        ] {
+            let out = outcome(source);
+            assert!(!out.info.proven());
+            let ev = rollback_evidence(&out);
+            assert_eq!(ev.generated, source == "generated");
+            let ctx = RuleContext::new(&migration, &config).with_rollback(&ev);
+            let findings = Registry::builtin().lint_scoped(&ctx, Some(gates::RuleScope::Shard));
+            let rollback: Vec<_> = findings
+                .iter()
+                .filter(|f| f.rule.starts_with("rollback-"))
+                .map(|f| (f.rule.as_str(), f.severity))
+                .collect();
+            assert_eq!(rollback, vec![(rule, severity)], "{source}");
         }
     }
 }

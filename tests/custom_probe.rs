@@ -6,7 +6,7 @@
 mod common;
 
 use common::{MIGRATION, options};
-use deployclaw::gates::{Config, Gate, ProbeRuleSpec, Registry, Severity};
+use deployclaw::gates::{Config, Gate, ProbeRuleSpec, Severity};
 use deployclaw::pipeline::validate;
 use deployclaw::report::ShardReport;
 use deployclaw::simulator::{
@@ -84,7 +84,6 @@ async fn custom_probe_rules_flag_the_planted_shard_only() {
     assert_eq!(config.probe_rules().len(), 2);
     let mut opts = options(MIGRATION, RehearsalMode::Skip);
     opts.validate_rollback = false;
-    opts.registry = Registry::for_config(&config).expect("registry with custom rules");
     opts.config = config;
     assert!(
         opts.sim.custom_probes.is_empty(),

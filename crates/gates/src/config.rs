@@ -616,7 +616,7 @@ fn custom_rule(
                 raw: text.get(sql.span()).unwrap_or_default().to_string(),
                 start: pos_of(&sql),
             };
-            if let Err(p) = simulator::check_probe_template(sql.get_ref()) {
+            if let Err(p) = evidence::check_probe_template(sql.get_ref()) {
                 let at = origin.position(sql.get_ref(), (p.line, p.column));
                 return Err(err(at, "sql", p.message));
             }

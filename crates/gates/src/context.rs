@@ -1,15 +1,17 @@
 //! [`RuleContext`]: what a rule sees, and helpers that answer the questions most rules ask
 //! ("was this table created earlier in this migration?", "is `col` already proven NOT NULL?").
 
+use migration_parser::state::{ColumnResolved, ObjectKind};
 use migration_parser::{
-    ConstraintKind, LockFact, Migration, Operation, PgVersion, QualifiedName, Statement,
+    ConstraintKind, LockFact, Migration, MigrationState, Operation, PgVersion, QualifiedName,
+    Resolved, Statement, Step,
 };
-use std::collections::HashMap;
 
 use std::collections::BTreeMap;
 
-use simulator::{RehearsalResult, ShardEvidence, TableStats};
-use topology::{CatalogDifference, FkGraph};
+use evidence::{
+    CatalogDifference, FkGraph, RehearsalResult, ShardEvidence, SimulationResult, TableStats,
+};
 
 use crate::{Config, CustomProbeOutcome, DriftItem, Finding, GateRule, Location, RollbackEvidence};
 
@@ -43,7 +45,7 @@ pub struct RuleContext<'a> {
     migration: &'a Migration,
     config: &'a Config,
     pg_version: PgVersion,
-    state: Analysis,
+    state: MigrationState,
     shard: ShardState<'a>,
 }
 
@@ -95,7 +97,7 @@ impl<'a> RuleContext<'a> {
             migration,
             config,
             pg_version,
-            state: Analysis::build(migration),
+            state: MigrationState::new(migration),
             shard: ShardState::default(),
         }
     }
@@ -122,11 +124,7 @@ impl<'a> RuleContext<'a> {
     /// simulation does not know is only named ([`with_shard_id`](Self::with_shard_id), empty
     /// instance).
     #[must_use]
-    pub fn with_simulation(
-        self,
-        simulation: &'a simulator::SimulationResult,
-        shard: &str,
-    ) -> RuleContext<'a> {
+    pub fn with_simulation(self, simulation: &'a SimulationResult, shard: &str) -> RuleContext<'a> {
         let mut ctx = match simulation.shard(shard) {
             Some(evidence) => self.with_shard(evidence),
             None => self.with_shard_id(shard, ""),
@@ -206,7 +204,7 @@ impl<'a> RuleContext<'a> {
     }
 
     /// The same context with the foreign-key graph of the shard's catalog before the migration
-    /// (`topology::FkGraph::from_catalog`), for `cascade-reach`.
+    /// (`topology::catalog::fk_graph_of`), for `cascade-reach`.
     #[must_use]
     pub fn with_fk_graph(mut self, graph: &'a FkGraph) -> RuleContext<'a> {
         self.shard.present = true;
@@ -215,7 +213,7 @@ impl<'a> RuleContext<'a> {
     }
 
     /// The same context with what the rollback step found (`rollback-irreversible`,
-    /// `rollback-mismatch`).
+    /// `rollback-mismatch`, `rollback-unproven`).
     #[must_use]
     pub fn with_rollback(mut self, rollback: &'a RollbackEvidence) -> RuleContext<'a> {
         self.shard.present = true;
@@ -445,15 +443,34 @@ impl<'a> RuleContext<'a> {
             .with_statement_text(text)
     }
 
+    /// The migration's effect on the schema, statement by statement: the one walker
+    /// ([`MigrationState`]) that probe planning and rollback generation use too.
+    pub fn migration_state(&self) -> &MigrationState {
+        &self.state
+    }
+
+    /// What the relation `name` denotes at statement `at`, counting an object created by that
+    /// statement itself as created (a rule looking at `CREATE TABLE t ...` sees `t` as new).
+    fn relation_at_statement(&self, name: &QualifiedName, at: usize) -> Resolved<'_> {
+        let before = self.state.relation(name, Step::before(at));
+        if before.is_created() {
+            return before;
+        }
+        match self.state.relation(name, Step::after(at)) {
+            r @ Resolved::Tracked(_, rec) if rec.created().is_some_and(|c| c.statement == at) => r,
+            _ => before,
+        }
+    }
+
     /// Whether `table` (a table, view or materialized view) was created by statement `before`
     /// or an earlier one in this migration, and not dropped before it. Renames are followed:
     /// after `CREATE TABLE a; ALTER TABLE a RENAME TO b;`, `b` is new. Operations on new tables
     /// lock nobody: no running code uses them yet. `CREATE TABLE IF NOT EXISTS` counts as
     /// creating the table (idempotent migrations would otherwise be flagged throughout).
     pub fn is_new_table(&self, table: &QualifiedName, before: usize) -> bool {
-        self.state
-            .relation_at(table, before)
-            .is_some_and(|r| r.created.is_some())
+        self.relation_at_statement(table, before)
+            .record()
+            .is_some_and(|r| r.is_created() && r.kind != ObjectKind::Index)
     }
 
     /// Whether an operation on `table` at statement `before` touches a table that existed
@@ -465,30 +482,30 @@ impl<'a> RuleContext<'a> {
     /// The name `table` (as named at statement `before`) had before the migration renamed it,
     /// or `table` itself. Two names with the same identity are the same table.
     pub fn table_identity(&self, table: &QualifiedName, before: usize) -> QualifiedName {
-        match self.state.relation_at(table, before) {
-            Some(r) if r.created.is_none() => r.names[0].1.clone(),
+        match self.state.relation(table, Step::before(before)) {
+            Resolved::Tracked(_, r) => r.shard_name().cloned().unwrap_or_else(|| table.clone()),
             _ => table.clone(),
         }
     }
 
     /// The table an index named `index` was created on earlier in this migration, if it was.
     pub fn index_table(&self, index: &QualifiedName, before: usize) -> Option<&QualifiedName> {
-        self.state
-            .index_before(index, before)
-            .map(|(_, _, table, _)| table)
+        let Resolved::Tracked(_, idx) = self.state.relation(index, Step::before(before)) else {
+            return None;
+        };
+        let created = idx.created()?;
+        let table = self.state.object(idx.on?);
+        Some(table.name_at(created))
     }
 
     /// Whether a relation-level operation on `name` at `before` only touches something new:
     /// a table created earlier in the migration, or an index created earlier on such a table.
     pub fn is_new_relation(&self, name: &QualifiedName, before: usize) -> bool {
-        if self.is_new_table(name, before) {
-            return true;
-        }
-        match self.state.index_before(name, before) {
-            Some((_, _, _, Some(rel))) => {
-                let r = &self.state.relations[*rel];
-                r.created.is_some() && r.alive_at(before)
+        match self.relation_at_statement(name, before) {
+            Resolved::Tracked(_, r) if r.kind == ObjectKind::Index => {
+                r.on.is_some_and(|t| self.state.object(t).is_created() && r.is_created())
             }
+            Resolved::Tracked(_, r) => r.is_created(),
             _ => false,
         }
     }
@@ -497,12 +514,8 @@ impl<'a> RuleContext<'a> {
     /// `before`: added without `NOT VALID`, or added `NOT VALID` and then `VALIDATE`d, and not
     /// dropped. On PostgreSQL 12+ `SET NOT NULL` then skips its full-table scan.
     pub fn not_null_proven(&self, table: &QualifiedName, column: &str, before: usize) -> bool {
-        self.state.checks.iter().any(|c| {
-            c.validated.is_some_and(|v| v < before)
-                && c.dropped.is_none_or(|d| d >= before)
-                && migration_parser::check_proves_not_null(&c.expr, column)
-                && self.same_table(&c.table, c.added, table, before)
-        })
+        self.state
+            .not_null_proven(table, column, Step::before(before))
     }
 
     /// The constraint `name` on `table` if this migration added it before statement `before`.
@@ -512,52 +525,36 @@ impl<'a> RuleContext<'a> {
         name: &str,
         before: usize,
     ) -> Option<AddedConstraint> {
-        self.state
-            .constraints_by_name
-            .get(name)
-            .into_iter()
-            .flatten()
-            .rev()
-            .map(|&k| &self.state.constraints[k])
-            .find(|c| c.added < before && self.same_table(&c.table, c.added, table, before))
-            .map(|c| AddedConstraint {
-                statement: c.added,
-                transaction: c.tx,
-                not_valid: c.not_valid,
-            })
+        let c = self.state.constraint(table, name, Step::before(before))?;
+        Some(AddedConstraint {
+            statement: c.added?.statement,
+            transaction: c.added_tx?,
+            not_valid: c.def.as_ref().is_some_and(|d| d.not_valid),
+        })
     }
 
     /// The type `column` of `table` was given by this migration before statement `before`
     /// (CREATE TABLE, ADD COLUMN or an earlier ALTER COLUMN TYPE), lower-cased SQL.
     pub fn column_type(&self, table: &QualifiedName, column: &str, before: usize) -> Option<&str> {
-        self.state
-            .column_types_by_column
-            .get(column)
-            .into_iter()
-            .flatten()
-            .rev()
-            .map(|&k| &self.state.column_types[k])
-            .find(|(i, t, _, _)| *i < before && self.same_table(t, *i, table, before))
-            .map(|(_, _, _, ty)| ty.as_str())
+        match self.state.column(table, column, Step::before(before)) {
+            ColumnResolved::Tracked(c) => c.type_at(Step::before(before)),
+            _ => None,
+        }
     }
 
     /// Whether schema `name` was created by this migration before statement `before`.
     pub fn is_new_schema(&self, name: &str, before: usize) -> bool {
-        self.state
-            .schemas
-            .iter()
-            .any(|(i, s)| *i < before && s == name)
+        self.state.schema(name, Step::before(before)).is_created()
     }
 
     /// The transaction id of the statement that created enum type `name`, if this migration
     /// created it before statement `before`.
     pub fn enum_created_in(&self, name: &QualifiedName, before: usize) -> Option<usize> {
         self.state
-            .enums
-            .iter()
-            .rev()
-            .find(|(i, _, n)| *i < before && same_name(n, name))
-            .map(|(_, tx, _)| *tx)
+            .type_(name, Step::before(before))
+            .record()
+            .filter(|r| r.kind == ObjectKind::Enum)
+            .and_then(|r| r.created_tx)
     }
 
     /// The locks `op` takes on PostgreSQL [`pg_version`](Self::pg_version), from the parser's
@@ -578,18 +575,6 @@ impl<'a> RuleContext<'a> {
             .filter(|f| relation.is_none_or(|r| same_name(&f.relation, r)))
             .max_by_key(|f| f.mode)
     }
-
-    /// Whether `a` as named at statement `a_at` and `b` as named at statement `b_at` are the
-    /// same table (following renames in between).
-    fn same_table(&self, a: &QualifiedName, a_at: usize, b: &QualifiedName, b_at: usize) -> bool {
-        let ra = self.state.relation_index_at(a, a_at + 1);
-        let rb = self.state.relation_index_at(b, b_at);
-        match (ra, rb) {
-            (Some(x), Some(y)) => x == y,
-            (None, None) => same_name(a, b),
-            _ => false,
-        }
-    }
 }
 
 trait FindingExt {
@@ -605,13 +590,7 @@ impl FindingExt for Finding {
 
 /// Whether two names may denote the same object: same name, and the same schema when both
 /// name one (an unqualified name may resolve to any schema on the search path).
-pub fn same_name(a: &QualifiedName, b: &QualifiedName) -> bool {
-    a.name == b.name
-        && match (&a.schema, &b.schema) {
-            (Some(x), Some(y)) => x == y,
-            _ => true,
-        }
-}
+pub use migration_parser::same_relation as same_name;
 
 /// Every relation-like name an operation mentions (tables, views, indexes, types, sequences,
 /// functions), for rules that look at names rather than locks.
@@ -680,7 +659,18 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
         | O::DropView { name, .. }
         | O::RefreshMaterializedView { name, .. }
         | O::CreateSequence { name }
-        | O::CreateFunction { name } => out.push(name),
+        | O::CreateFunction { name, .. }
+        | O::DropFunction { name, .. }
+        | O::CreateType { name, .. }
+        | O::RenameType { name, .. }
+        | O::CreateDomain { name, .. }
+        | O::DropDomain { name, .. }
+        | O::RenameView { name, .. }
+        | O::DropSequence { name, .. }
+        | O::AlterSequence { name, .. } => out.push(name),
+        O::DropTrigger {
+            table: Some(table), ..
+        } => out.push(table),
         O::Truncate { tables, .. }
         | O::LockTable { tables, .. }
         | O::Maintenance { tables, .. } => {
@@ -696,287 +686,4 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
         _ => {}
     }
     out
-}
-
-/// A relation the migration created or renamed.
-#[derive(Debug)]
-struct Relation {
-    /// Statement that created it; `None` for a pre-existing table that the migration renames.
-    created: Option<usize>,
-    /// (valid from statement index, name), in order.
-    names: Vec<(usize, QualifiedName)>,
-    /// Statement that dropped it.
-    dropped: Option<usize>,
-}
-
-impl Relation {
-    fn name_at(&self, at: usize) -> &QualifiedName {
-        let mut current = &self.names[0].1;
-        for (from, n) in &self.names {
-            if *from <= at {
-                current = n;
-            }
-        }
-        current
-    }
-    fn alive_at(&self, at: usize) -> bool {
-        self.created.is_none_or(|c| c <= at) && self.dropped.is_none_or(|d| d >= at)
-    }
-}
-
-#[derive(Debug)]
-struct CheckRecord {
-    table: QualifiedName,
-    name: Option<String>,
-    expr: String,
-    added: usize,
-    validated: Option<usize>,
-    dropped: Option<usize>,
-}
-
-#[derive(Debug)]
-struct ConstraintRecord {
-    table: QualifiedName,
-    added: usize,
-    tx: usize,
-    not_valid: bool,
-}
-
-/// Facts derived once per migration by walking its statements in order.
-#[derive(Debug, Default)]
-struct Analysis {
-    relations: Vec<Relation>,
-    /// Indexes into `relations` of every relation that ever had this (unqualified) name, so a
-    /// lookup does not scan every relation of a long migration.
-    by_name: HashMap<String, Vec<usize>>,
-    /// (statement, index name, table, the table's relation record if the migration tracks it)
-    indexes: Vec<(usize, QualifiedName, QualifiedName, Option<usize>)>,
-    checks: Vec<CheckRecord>,
-    constraints: Vec<ConstraintRecord>,
-    /// (statement, table, column, type)
-    column_types: Vec<(usize, QualifiedName, String, String)>,
-    /// Positions in `indexes`, `constraints` and `column_types` by (unqualified) index name,
-    /// constraint name and column name, in file order: a lookup for one statement reads the
-    /// entries of that name only, so a migration of many statements is not read once per
-    /// statement.
-    indexes_by_name: HashMap<String, Vec<usize>>,
-    constraints_by_name: HashMap<String, Vec<usize>>,
-    column_types_by_column: HashMap<String, Vec<usize>>,
-    /// (statement, schema)
-    schemas: Vec<(usize, String)>,
-    /// (statement, transaction, type)
-    enums: Vec<(usize, usize, QualifiedName)>,
-}
-
-impl Analysis {
-    fn build(m: &Migration) -> Analysis {
-        let mut a = Analysis::default();
-        for stmt in &m.statements {
-            let i = stmt.index;
-            for op in &stmt.operations {
-                a.apply(i, stmt.tx.transaction, op);
-            }
-        }
-        a
-    }
-
-    fn relation_index_at(&self, name: &QualifiedName, at: usize) -> Option<usize> {
-        self.by_name
-            .get(&name.name)?
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let r = &self.relations[i];
-                r.alive_at(at) && same_name(r.name_at(at), name)
-            })
-            .max()
-    }
-
-    /// Record a new relation (and the names it has) and return its index.
-    fn push_relation(&mut self, r: Relation) -> usize {
-        let idx = self.relations.len();
-        for (_, n) in &r.names {
-            self.by_name.entry(n.name.clone()).or_default().push(idx);
-        }
-        self.relations.push(r);
-        idx
-    }
-
-    /// The last index named `name` created before statement `before`.
-    fn index_before(
-        &self,
-        name: &QualifiedName,
-        before: usize,
-    ) -> Option<&(usize, QualifiedName, QualifiedName, Option<usize>)> {
-        self.indexes_by_name
-            .get(&name.name)
-            .into_iter()
-            .flatten()
-            .rev()
-            .map(|&k| &self.indexes[k])
-            .find(|(i, n, _, _)| *i < before && same_name(n, name))
-    }
-
-    fn push_column_type(&mut self, i: usize, table: &QualifiedName, column: &str, ty: &str) {
-        self.column_types_by_column
-            .entry(column.to_string())
-            .or_default()
-            .push(self.column_types.len());
-        self.column_types
-            .push((i, table.clone(), column.to_string(), ty.to_string()));
-    }
-
-    fn relation_at(&self, name: &QualifiedName, at: usize) -> Option<&Relation> {
-        self.relation_index_at(name, at).map(|i| &self.relations[i])
-    }
-
-    fn create(&mut self, i: usize, name: &QualifiedName) {
-        self.push_relation(Relation {
-            created: Some(i),
-            names: vec![(i, name.clone())],
-            dropped: None,
-        });
-    }
-
-    fn apply(&mut self, i: usize, tx: usize, op: &Operation) {
-        use Operation as O;
-        match op {
-            O::CreateTable {
-                table,
-                columns,
-                constraints,
-                if_not_exists,
-                ..
-            } => {
-                // `CREATE TABLE IF NOT EXISTS` of a table the migration already has is a no-op.
-                if !(*if_not_exists && self.relation_index_at(table, i).is_some()) {
-                    self.create(i, table);
-                }
-                for c in columns {
-                    self.push_column_type(i, table, &c.name, &c.data_type);
-                }
-                for c in constraints {
-                    self.add_constraint(i, tx, table, c);
-                }
-            }
-            O::CreateView { name, .. } => self.create(i, name),
-            O::RenameTable { table, new_name } => {
-                let new = QualifiedName {
-                    schema: table.schema.clone(),
-                    name: new_name.clone(),
-                };
-                match self.relation_index_at(table, i) {
-                    Some(r) => {
-                        self.by_name.entry(new.name.clone()).or_default().push(r);
-                        self.relations[r].names.push((i + 1, new));
-                    }
-                    None => {
-                        self.push_relation(Relation {
-                            created: None,
-                            names: vec![(0, table.clone()), (i + 1, new)],
-                            dropped: None,
-                        });
-                    }
-                }
-            }
-            O::DropTable { table, .. } => self.drop_relation(i, table),
-            O::DropView { name, .. } => self.drop_relation(i, name),
-            O::CreateIndex {
-                name: Some(name),
-                table,
-                ..
-            } => {
-                let name = QualifiedName {
-                    schema: table.schema.clone(),
-                    name: name.clone(),
-                };
-                let rel = self.relation_index_at(table, i);
-                self.indexes_by_name
-                    .entry(name.name.clone())
-                    .or_default()
-                    .push(self.indexes.len());
-                self.indexes.push((i, name, table.clone(), rel));
-            }
-            O::AddColumn { table, column, .. } => {
-                self.push_column_type(i, table, &column.name, &column.data_type);
-                if let Some(expr) = &column.check {
-                    self.checks.push(CheckRecord {
-                        table: table.clone(),
-                        name: None,
-                        expr: expr.clone(),
-                        added: i,
-                        validated: Some(i),
-                        dropped: None,
-                    });
-                }
-            }
-            O::AlterColumnType {
-                table,
-                column,
-                new_type,
-                ..
-            } => self.push_column_type(i, table, column, new_type),
-            O::AddConstraint { table, constraint } => self.add_constraint(i, tx, table, constraint),
-            O::ValidateConstraint { table, name } => {
-                for c in self.checks.iter_mut() {
-                    if c.name.as_deref() == Some(name.as_str()) && same_name(&c.table, table) {
-                        c.validated.get_or_insert(i);
-                    }
-                }
-            }
-            O::DropConstraint { table, name, .. } => {
-                for c in self.checks.iter_mut() {
-                    if c.name.as_deref() == Some(name.as_str()) && same_name(&c.table, table) {
-                        c.dropped.get_or_insert(i);
-                    }
-                }
-            }
-            O::CreateSchema { name, .. } => self.schemas.push((i, name.clone())),
-            O::CreateEnum { name, .. } => self.enums.push((i, tx, name.clone())),
-            _ => {}
-        }
-    }
-
-    fn drop_relation(&mut self, i: usize, name: &QualifiedName) {
-        if let Some(r) = self.relation_index_at(name, i) {
-            self.relations[r].dropped = Some(i);
-        } else {
-            self.push_relation(Relation {
-                created: None,
-                names: vec![(0, name.clone())],
-                dropped: Some(i),
-            });
-        }
-    }
-
-    fn add_constraint(
-        &mut self,
-        i: usize,
-        tx: usize,
-        table: &QualifiedName,
-        c: &migration_parser::ConstraintDef,
-    ) {
-        if let Some(name) = &c.name {
-            self.constraints_by_name
-                .entry(name.clone())
-                .or_default()
-                .push(self.constraints.len());
-            self.constraints.push(ConstraintRecord {
-                table: table.clone(),
-                added: i,
-                tx,
-                not_valid: c.not_valid,
-            });
-        }
-        if let ConstraintKind::Check { expr } = &c.kind {
-            self.checks.push(CheckRecord {
-                table: table.clone(),
-                name: c.name.clone(),
-                expr: expr.clone(),
-                added: i,
-                validated: if c.not_valid { None } else { Some(i) },
-                dropped: None,
-            });
-        }
-    }
 }

@@ -44,7 +44,7 @@
 //! be a built-in rule's.
 //!
 //! Probe SQL must be exactly one read-only query, checked when the file is read
-//! ([`simulator::check_probe_template`], parsed with sqlparser): a `SELECT` / `WITH` / `VALUES` /
+//! ([`evidence::check_probe_template`], parsed with sqlparser): a `SELECT` / `WITH` / `VALUES` /
 //! `TABLE` with no data-modifying CTE, no `FOR UPDATE`/`FOR SHARE`, no `SELECT ... INTO`, no
 //! call of an administrative or side-effecting function (advisory locks, replication slots,
 //! statistics resets, ending sessions, sequences, server files, large objects, `dblink`, ...:
@@ -67,86 +67,21 @@ use serde::{Deserialize, Serialize};
 use crate::{Finding, GateRule, GatesError, RuleContext, RuleMeta, RuleScope, Severity};
 
 /// Operation kinds a statement rule's `operation` may name: the parser's
-/// [`Operation`] variants in snake_case, plus `any`.
-pub const OPERATION_KINDS: &[&str] = &[
-    "create_table",
-    "drop_table",
-    "rename_table",
-    "add_column",
-    "drop_column",
-    "rename_column",
-    "alter_column_type",
-    "set_not_null",
-    "drop_not_null",
-    "set_default",
-    "drop_default",
-    "add_constraint",
-    "validate_constraint",
-    "drop_constraint",
-    "rename_constraint",
-    "create_index",
-    "drop_index",
-    "rename_index",
-    "reindex",
-    "create_enum",
-    "add_enum_value",
-    "rename_enum_value",
-    "drop_type",
-    "truncate",
-    "create_schema",
-    "drop_schema",
-    "drop_database",
-    "update",
-    "delete",
-    "insert",
-    "create_view",
-    "drop_view",
-    "refresh_materialized_view",
-    "lock_table",
-    "maintenance",
-    "alter_table_other",
-    "attach_partition",
-    "detach_partition",
-    "set",
-    "reset",
-    "transaction",
-    "do",
-    "create_sequence",
-    "create_extension",
-    "create_function",
-    "create_trigger",
-    "comment",
-    "create_database",
-    "attach_index_partition",
-    "alter_system",
-    "other",
-    "any",
-];
+/// [`migration_parser::OperationKind`] names (snake_case variants of [`Operation`]), plus `any`.
+pub const OPERATION_KINDS: &[&str] = &{
+    let kinds = migration_parser::OperationKind::NAMES;
+    let mut out = [""; migration_parser::OperationKind::NAMES.len() + 1];
+    let mut i = 0;
+    while i < kinds.len() {
+        out[i] = kinds[i];
+        i += 1;
+    }
+    out[kinds.len()] = "any";
+    out
+};
 
 /// Maximum number of rows of a custom probe kept as evidence.
-pub const MAX_PROBE_ROWS: usize = 5;
-
-/// The snake_case kind of an operation (`drop_column`), as a statement rule's `operation`
-/// names it.
-pub fn operation_kind(op: &Operation) -> String {
-    let name = match serde_json::to_value(op) {
-        Ok(serde_json::Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    };
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub const MAX_PROBE_ROWS: usize = evidence::MAX_CUSTOM_PROBE_ROWS;
 
 /// A declarative custom rule as written in `[[custom_rules]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,23 +235,21 @@ impl ProbeRuleSpec {
     /// The query for one shard: `{schema}` replaced by the schema as a quoted identifier
     /// (`"tenant_0042"`), a trailing `;` removed.
     pub fn sql_for_schema(&self, schema: &str) -> String {
-        let sql = self.sql.trim().trim_end_matches(';').trim_end();
-        sql.replace("{schema}", &quote_ident(schema))
+        evidence::expand_probe_template(&self.sql, schema)
     }
 
     /// What the simulator runs on a shard (in its read-only probe transaction): the query
     /// wrapped so that each row comes back as one `jsonb` column `row`, at most
     /// [`MAX_PROBE_ROWS`] + 1 rows (one more than kept, to tell that there were more).
     pub fn query_for_schema(&self, schema: &str) -> String {
-        format!(
-            "SELECT to_jsonb(q) AS row FROM ({}\n) AS q LIMIT {}",
-            self.sql_for_schema(schema),
-            MAX_PROBE_ROWS + 1
-        )
+        evidence::custom_probe_sql(&self.sql, schema)
+    }
+
+    /// The probe the simulator runs for this rule (named like the rule).
+    pub fn probe(&self) -> evidence::CustomProbe {
+        evidence::CustomProbe::new(self.name.clone(), self.sql.clone())
     }
 }
-
-use migration_parser::pg_quote::quote_ident;
 
 /// Why `code` cannot be a custom rule's code, if it cannot.
 pub(crate) fn code_problem(code: &str) -> Option<String> {
@@ -524,7 +457,7 @@ impl GateRule for CustomStatementRule {
     fn check(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for (stmt, op) in ctx.operations() {
-            let kind = operation_kind(op);
+            let kind = op.kind().as_str();
             if self.spec.operation != "any" && kind != self.spec.operation {
                 continue;
             }
@@ -547,7 +480,7 @@ impl GateRule for CustomStatementRule {
                 .message
                 .replace("{table}", &table)
                 .replace("{column}", &column)
-                .replace("{operation}", &kind);
+                .replace("{operation}", kind);
             let mut f = ctx.finding(self, stmt, message);
             if let Some(h) = &self.spec.help {
                 f = f.with_help(h.clone());

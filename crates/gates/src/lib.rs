@@ -19,6 +19,10 @@
 //! assert_eq!(gates::Gate::from_findings(&findings), gates::Gate::Yellow);
 //! ```
 //!
+//! A directory of migrations (recursive, natural order, all cores): [`lint::lint_dir`]; any
+//! list of files or texts: [`lint::lint_inputs`]. `gates` depends on `migration-parser` and the
+//! plain-data [`evidence`] crate only — no database driver, no async runtime.
+//!
 //! ## Severities
 //!
 //! * **Red** — the migration would fail, or lose data, without approval (`dropping-table`,
@@ -39,17 +43,20 @@
 //! [`RuleContext::finding`] builds a located finding, [`RuleContext::is_new_table`] tells
 //! whether a table was created earlier in the migration (following renames),
 //! [`RuleContext::not_null_proven`] whether a validated `CHECK (col IS NOT NULL)` exists, and
-//! [`RuleContext::lock_facts`] which locks an operation takes.
+//! [`RuleContext::lock_facts`] which locks an operation takes. [`testing`] lints a snippet
+//! with your rule and compares the findings ([`testing::lint_sql`], [`testing::assert_findings`]);
+//! per-shard rules get hand-built evidence ([`evidence::ShardEvidence::new`] and friends).
 //!
 //! ## Per-shard rules and verdicts
 //!
 //! The same [`Registry`] holds the per-shard rules ([`RuleScope::Shard`]: `fk-orphans`,
 //! `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`,
 //! `statement-fails`, `lock-time-budget`, `schema-drift`, `cascade-reach`, `shard-unreachable`,
-//! `rollback-irreversible`, `rollback-mismatch`). They read the evidence a [`RuleContext`]
-//! carries for one shard — the simulator's [`simulator::ShardEvidence`] and
-//! [`simulator::RehearsalResult`], drift ([`DriftItem`] / `topology::CatalogDifference`), the
-//! shard's [`topology::FkGraph`], a [`RollbackEvidence`], custom probe rows — and report nothing
+//! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`). They
+//! read the evidence a [`RuleContext`]
+//! carries for one shard — the simulator's [`evidence::ShardEvidence`] and
+//! [`evidence::RehearsalResult`], drift ([`DriftItem`] / [`evidence::CatalogDifference`]), the
+//! shard's [`evidence::FkGraph`], a [`RollbackEvidence`], custom probe rows — and report nothing
 //! without it, so static linting is unchanged. [`evaluate_shard`] runs every rule for one shard
 //! and derives its [`ShardVerdict`]; [`fleet_gate`] is the worst shard gate.
 //!
@@ -88,11 +95,13 @@ mod config;
 mod context;
 pub mod custom;
 mod error;
-mod evidence;
 mod finding;
+pub mod input;
+pub mod lint;
 mod registry;
 mod rule;
 pub mod rules;
+pub mod testing;
 mod types;
 mod verdict;
 
@@ -106,11 +115,10 @@ pub use custom::{
     StatementRuleSpec,
 };
 pub use error::GatesError;
+pub use evidence;
 pub use evidence::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
 pub use finding::{Finding, Gate, Location, Severity};
 pub use migration_parser;
 pub use registry::{MAX_FINDINGS_PER_RULE, Registry};
 pub use rule::{GateRule, RuleMeta, RuleScope};
-pub use simulator;
-pub use topology;
 pub use verdict::{GateSummary, ShardVerdict, evaluate_shard, fleet_gate, shard_exceptions};

@@ -1,5 +1,7 @@
 //! The [`Registry`] of rules and the lint driver.
 
+use std::sync::Arc;
+
 use migration_parser::{Migration, Statement};
 
 use crate::config::names_rule;
@@ -15,7 +17,7 @@ use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta, RuleSc
 /// | DC110 | per shard: `lock-time-budget` |
 /// | DC201–DC209 | rewrites and long-running data changes |
 /// | DC301–DC309 | destructive and breaking changes |
-/// | DC311–DC318 | per shard: `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch` |
+/// | DC311–DC319 | per shard: `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch` (a supplied rollback), `rollback-unproven` (a generated one) |
 /// | DC401 | multi-tenant hygiene |
 /// | DC402–DC404 | per shard: `schema-drift`, `cascade-reach`, `shard-unreachable` |
 /// | DC501–DC509 | transactions and timeouts |
@@ -24,8 +26,11 @@ use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta, RuleSc
 ///
 /// Static and per-shard rules live in the same registry: per-shard rules
 /// ([`RuleScope::Shard`]) are skipped unless the [`RuleContext`] carries shard evidence.
+///
+/// Cloning is cheap: rules are shared, not copied.
+#[derive(Clone)]
 pub struct Registry {
-    rules: Vec<Box<dyn GateRule>>,
+    rules: Vec<Arc<dyn GateRule>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -52,7 +57,7 @@ impl Registry {
     /// The built-in rules: the static ones and the per-shard ones.
     pub fn builtin() -> Registry {
         Registry {
-            rules: crate::rules::builtin(),
+            rules: crate::rules::builtin().into_iter().map(Arc::from).collect(),
         }
     }
 
@@ -75,6 +80,19 @@ impl Registry {
 
     /// Add a rule. Fails if a registered rule has the same name or code (case-insensitive).
     pub fn register(&mut self, rule: Box<dyn GateRule>) -> Result<(), GatesError> {
+        self.register_shared(Arc::from(rule))
+    }
+
+    /// Add every rule of `other` (shared, not copied), in its order. Fails at the first one
+    /// that clashes with a rule already here ([`register`](Self::register)).
+    pub fn extend_from(&mut self, other: &Registry) -> Result<(), GatesError> {
+        for rule in &other.rules {
+            self.register_shared(Arc::clone(rule))?;
+        }
+        Ok(())
+    }
+
+    fn register_shared(&mut self, rule: Arc<dyn GateRule>) -> Result<(), GatesError> {
         let meta = rule.meta();
         for existing in &self.rules {
             let e = existing.meta();
@@ -209,6 +227,48 @@ impl Registry {
             key(a).cmp(&key(b)).then_with(|| a.code.cmp(&b.code))
         });
         findings
+    }
+}
+
+impl Registry {
+    /// Demote the yellow findings of duration rules ([`RuleMeta::duration`]) to `Info` on a
+    /// shard where the statement's estimated blocking time (`estimate`, the simulator's lock
+    /// estimate for the shard) is within `budget_ms`, saying so in the message. Findings of
+    /// rules this registry does not hold are left alone.
+    pub fn demote_within_budget(
+        &self,
+        findings: &mut [Finding],
+        estimate: Option<&evidence::LockEstimate>,
+        budget_ms: u64,
+    ) {
+        let Some(estimate) = estimate else {
+            return;
+        };
+        let by_index: std::collections::HashMap<usize, f64> = estimate
+            .statements
+            .iter()
+            .map(|s| (s.index, s.estimated_lock_ms))
+            .collect();
+        for f in findings.iter_mut() {
+            if f.severity != crate::Severity::Yellow
+                || !self.get(&f.rule).is_some_and(|r| r.meta().duration)
+            {
+                continue;
+            }
+            let Some(loc) = &f.location else {
+                continue;
+            };
+            let Some(&estimated_lock_ms) = by_index.get(&loc.statement) else {
+                continue;
+            };
+            if estimated_lock_ms <= budget_ms as f64 {
+                f.severity = crate::Severity::Info;
+                f.message = format!(
+                    "{} On this shard the estimated blocking time is {:.0} ms, within the {} ms budget.",
+                    f.message, estimated_lock_ms, budget_ms
+                );
+            }
+        }
     }
 }
 

@@ -25,6 +25,12 @@ pub struct RuleMeta<'a> {
     /// [`Registry`](crate::Registry); a per-shard rule reports nothing when the
     /// [`RuleContext`] carries no shard evidence.
     pub scope: RuleScope,
+    /// The danger the rule reports is the *duration* of a blocking lock (a scan, a rewrite, an
+    /// index build under a lock that blocks reads or writes). On a shard whose estimated
+    /// blocking time for the statement is within the lock budget, its yellow findings are
+    /// informational (`lock-time-budget` speaks for the shards where the same statement is too
+    /// slow). Rules about correctness, compatibility or data loss never set it. Default false.
+    pub duration: bool,
 }
 
 /// What a rule needs to run.
@@ -56,7 +62,16 @@ impl<'a> RuleMeta<'a> {
             severity,
             docs: "",
             scope: RuleScope::Static,
+            duration: false,
         }
+    }
+
+    /// The same metadata marked as a rule about the duration of a blocking lock
+    /// ([`RuleMeta::duration`]).
+    #[must_use]
+    pub const fn with_duration(mut self, duration: bool) -> Self {
+        self.duration = duration;
+        self
     }
 
     /// The same metadata with another [`RuleScope`].
@@ -167,7 +182,9 @@ pub trait GateRule: Send + Sync {
 ///
 /// The macro defines a unit struct and its `META` constant; implement [`GateRule`] with
 /// `fn meta(&self) -> RuleMeta<'_> { Self::META }` and your `check`. An optional
-/// `scope: Shard` after `severity` marks a per-shard rule ([`RuleScope`]).
+/// `scope: Shard` after `severity` marks a per-shard rule ([`RuleScope`]); an optional
+/// `duration: true` after that marks a rule about the duration of a blocking lock
+/// ([`RuleMeta::duration`]).
 ///
 /// ```
 /// use gates::{declare_rule, Finding, GateRule, RuleContext, RuleMeta};
@@ -208,7 +225,8 @@ macro_rules! declare_rule {
             code: $code:literal,
             name: $name:literal,
             severity: $severity:ident
-            $(, scope: $scope:ident)? $(,)?
+            $(, scope: $scope:ident)?
+            $(, duration: $duration:literal)? $(,)?
         }
     ) => {
         $(#[doc = $doc])+
@@ -220,7 +238,8 @@ macro_rules! declare_rule {
             pub const META: $crate::RuleMeta<'static> =
                 $crate::RuleMeta::new($code, $name, $crate::Severity::$severity)
                     .with_docs(concat!($($doc, "\n"),+))
-                    $(.with_scope($crate::RuleScope::$scope))?;
+                    $(.with_scope($crate::RuleScope::$scope))?
+                    $(.with_duration($duration))?;
         }
     };
 }

@@ -299,7 +299,7 @@ UPDATE a SET id = 1;
     let kinds: Vec<String> = m
         .statements
         .iter()
-        .flat_map(|s| s.operations.iter().map(gates::custom::operation_kind))
+        .flat_map(|s| s.operations.iter().map(|op| op.kind().as_str().to_string()))
         .collect();
     assert_eq!(
         kinds,
@@ -316,6 +316,75 @@ UPDATE a SET id = 1;
     for k in &kinds {
         assert!(gates::OPERATION_KINDS.contains(&k.as_str()), "{k}");
     }
+    // Every name a configuration could use before the kinds were typed still works.
+    let before_typed_kinds = "create_table drop_table rename_table add_column drop_column \
+        rename_column alter_column_type set_not_null drop_not_null set_default drop_default \
+        add_constraint validate_constraint drop_constraint rename_constraint create_index \
+        drop_index rename_index reindex create_enum add_enum_value rename_enum_value drop_type \
+        truncate create_schema drop_schema drop_database update delete insert create_view \
+        drop_view refresh_materialized_view lock_table maintenance alter_table_other \
+        attach_partition detach_partition set reset transaction do create_sequence \
+        create_extension create_function create_trigger comment create_database \
+        attach_index_partition alter_system other any";
+    for k in before_typed_kinds.split_whitespace() {
+        assert!(
+            gates::OPERATION_KINDS.contains(&k),
+            "{k} no longer accepted"
+        );
+    }
+    for k in [
+        "drop_function",
+        "drop_trigger",
+        "create_domain",
+        "alter_sequence",
+    ] {
+        assert!(gates::OPERATION_KINDS.contains(&k), "{k}");
+    }
+}
+
+/// The operations typed in issue 13 (they were `other` before) can be named by a statement rule,
+/// and their table or object matches `table`.
+#[test]
+fn statement_rules_match_the_typed_operations() {
+    let toml = r#"
+[[custom_rules]]
+kind = "statement"
+name = "no-trigger-drops-on-crates"
+code = "ACME010"
+operation = "drop_trigger"
+table = "crates"
+message = "{operation} on `{table}`"
+
+[[custom_rules]]
+kind = "statement"
+name = "no-function-drops"
+code = "ACME011"
+operation = "drop_function"
+table = "semver_*"
+message = "{operation} of `{table}`"
+"#;
+    let c = Config::from_toml_str("deployclaw.toml", toml).unwrap();
+    let registry = Registry::for_config(&c).unwrap();
+    let sql = "\
+SET lock_timeout = '2s';
+DROP TRIGGER t1 ON crates;
+DROP TRIGGER t2 ON users;
+DROP FUNCTION semver_ord(text), other_fn;
+";
+    let m = parse("m.sql", sql, &c.parse_options()).unwrap();
+    let got: Vec<(u32, String)> = registry
+        .lint(&m, &c)
+        .into_iter()
+        .filter(|f| f.code.starts_with("ACME"))
+        .map(|f| (f.location.as_ref().unwrap().line, f.message))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "drop_trigger on `crates`".to_string()),
+            (4, "drop_function of `semver_ord`".to_string()),
+        ]
+    );
 }
 
 /// A probe that could change the shard or leak a credential is refused when the file is read,
@@ -388,4 +457,17 @@ fn honest_probe_sql_is_accepted() {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         assert_eq!(c.probe_rules().len(), 1);
     }
+}
+
+#[test]
+fn testing_helpers_check_a_configured_statement_rule() {
+    let c = Config::from_toml_str("deployclaw.toml", CONFIG).unwrap();
+    let registry = Registry::for_config(&c).unwrap();
+    let findings = gates::testing::lint_sql_with(&registry, &c, MIGRATION);
+    let custom: Vec<_> = findings
+        .into_iter()
+        .filter(|f| f.code.starts_with("ACME") || f.code == "DC801")
+        .collect();
+    // by name or by code
+    gates::testing::assert_findings(&custom, &[("ACME001", 2), ("no-tmp-tables", 5)]);
 }

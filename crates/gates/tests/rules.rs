@@ -10,9 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use gates::evidence::{FkAction, FkEdge, FkGraph, QualifiedName, RehearsalResult, ShardEvidence};
 use gates::migration_parser::{Migration, parse};
-use gates::simulator::{RehearsalResult, ShardEvidence};
-use gates::topology::{Catalog, FkGraph};
 use gates::{
     Config, CustomProbeOutcome, DriftItem, Finding, Registry, RollbackEvidence, RuleContext,
     RuleScope,
@@ -54,6 +53,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC316", "statement-fails"),
     ("DC317", "rollback-irreversible"),
     ("DC318", "rollback-mismatch"),
+    ("DC319", "rollback-unproven"),
     ("DC401", "hardcoded-tenant-schema"),
     ("DC402", "schema-drift"),
     ("DC403", "cascade-reach"),
@@ -147,51 +147,20 @@ fn base_rehearsal() -> Value {
     })
 }
 
-/// A catalog of `SCHEMA` with one table per name in `fks` (each with an `id` column) and the
-/// foreign keys.
-fn fk_catalog(fks: &[(String, String, String)]) -> Catalog {
-    let mut tables = serde_json::Map::new();
-    let mut names: BTreeSet<&str> = BTreeSet::new();
-    for (from, to, _) in fks {
-        names.insert(from);
-        names.insert(to);
+/// The foreign-key graph of `SCHEMA` with one table per name in `fks` and the foreign keys
+/// (`(from, to, on_delete)`, the action in snake_case as serialized).
+fn fk_graph(fks: &[(String, String, String)]) -> FkGraph {
+    let q = |t: &str| QualifiedName::new(SCHEMA, t);
+    let mut g = FkGraph::new();
+    for (from, to, action) in fks {
+        let action: FkAction =
+            serde_json::from_value(json!(action)).expect("an ON DELETE action in snake_case");
+        let mut edge = FkEdge::new(format!("{from}_{to}_fk"), action);
+        edge.columns = vec![format!("{to}_id")];
+        edge.referenced_columns = vec!["id".into()];
+        g.add_foreign_key(q(from), q(to), edge);
     }
-    for n in &names {
-        let mut constraints = serde_json::Map::new();
-        for (from, to, action) in fks.iter().filter(|(f, _, _)| f == n) {
-            let name = format!("{from}_{to}_fk");
-            constraints.insert(
-                name.clone(),
-                json!({
-                    "name": name, "kind": "foreign_key",
-                    "definition": format!("FOREIGN KEY ({to}_id) REFERENCES {SCHEMA}.{to}(id)"),
-                    "validated": true, "deferrable": false, "deferred": false,
-                    "columns": [format!("{to}_id")],
-                    "foreign_key": {
-                        "references": {"schema": SCHEMA, "name": to},
-                        "referenced_columns": ["id"], "on_delete": action, "on_update": "no_action"
-                    },
-                    "index": null, "comment": null
-                }),
-            );
-        }
-        tables.insert(
-            n.to_string(),
-            json!({
-                "name": n, "oid": 1, "relfilenode": 1, "kind": "ordinary", "persistence": "permanent",
-                "partition_key": null, "partition_of": null, "partition_bound": null,
-                "view_definition": null,
-                "columns": {"id": {"name": "id", "position": 1, "data_type": "bigint", "not_null": true,
-                    "default": null, "collation": null, "identity": null, "generated": null, "comment": null}},
-                "constraints": constraints, "indexes": {}, "total_bytes": 8192, "table_bytes": 8192,
-                "row_estimate": 10, "comment": null
-            }),
-        );
-    }
-    serde_json::from_value(
-        json!({"schema": SCHEMA, "tables": tables, "sequences": {}, "enums": {}}),
-    )
-    .expect("catalog JSON matches topology::Catalog")
+    g
 }
 
 /// Run the per-shard rules of the built-in registry on a per-shard fixture.
@@ -206,7 +175,7 @@ fn shard_fixture(name: &str) -> (Migration, Vec<Finding>, Vec<String>) {
         .rehearsal
         .as_ref()
         .map(|r| serde_json::from_value(merge(base_rehearsal(), r)).expect("RehearsalResult JSON"));
-    let graph = (!fx.fks.is_empty()).then(|| FkGraph::from_catalog(&fk_catalog(&fx.fks)));
+    let graph = (!fx.fks.is_empty()).then(|| fk_graph(&fx.fks));
     let mut ctx = RuleContext::new(&migration, &config).with_shard(&evidence);
     if let Some(r) = &rehearsal {
         ctx = ctx.with_rehearsal(r);
@@ -324,7 +293,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 13, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 14, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);
@@ -349,6 +318,27 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         }
         insta::assert_snapshot!(name, render(&findings));
     }
+}
+
+/// The same failed proof is red for a rollback the user supplied and yellow ("no proven
+/// rollback") for one deployclaw generated: a wrong generated rollback is never the
+/// migration's fault (issue 13).
+#[test]
+fn a_generated_rollback_that_does_not_restore_the_catalog_is_never_red() {
+    let (_, generated, _) = shard_fixture("rollback-unproven");
+    assert!(
+        generated.iter().all(|f| f.severity != gates::Severity::Red),
+        "{}",
+        render(&generated)
+    );
+    assert!(generated.iter().any(|f| f.rule == "rollback-unproven"));
+    let (_, supplied, _) = shard_fixture("rollback-mismatch");
+    assert!(
+        supplied
+            .iter()
+            .any(|f| f.rule == "rollback-mismatch" && f.severity == gates::Severity::Red)
+    );
+    assert!(supplied.iter().all(|f| f.rule != "rollback-unproven"));
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Verdicts per shard and fleet, and the per-shard context end to end: the same registry runs
 //! static and per-shard rules.
 
+use gates::evidence::CatalogDifference;
+use gates::evidence::{RehearsalResult, ShardEvidence};
 use gates::migration_parser::parse;
-use gates::simulator::{RehearsalResult, ShardEvidence};
-use gates::topology::CatalogDifference;
 use gates::{
     Config, Finding, Gate, GateSummary, Registry, RuleContext, RuleScope, Severity, ShardVerdict,
     evaluate_shard, fleet_gate, shard_exceptions,
@@ -299,7 +299,7 @@ fn context_from_a_simulation_result() {
     let c = Config::default();
     let m = parse("m.sql", MIGRATION, &c.parse_options()).unwrap();
     let ev = evidence(json!({"probes": [probe(3)], "estimated_lock_ms": 42}));
-    let sim: gates::simulator::SimulationResult = serde_json::from_value(json!({
+    let sim: gates::evidence::SimulationResult = serde_json::from_value(json!({
         "shards": [ev],
         "rehearsals": {},
         "throughput": {"scan_mb_per_s": 150.0, "rewrite_mb_per_s": 40.0, "index_mb_per_s": 30.0,

@@ -2,75 +2,18 @@
 
 use sqlparser::ast::{
     self, AlterColumnOperation, AlterTableOperation, AlterTypeOperation, ColumnOption,
-    ContextModifier, DetachPartitionMode, DropBehavior, FromTable, Ident, LockTableMode,
-    ObjectName, ObjectNamePart, ObjectType, ReferentialAction, RenameTableNameKind, SchemaName,
-    SetExpr, TableConstraint, TableFactor, TableObject, UserDefinedTypeRepresentation,
+    ContextModifier, DetachPartitionMode, DropBehavior, FromTable, LockTableMode, ObjectName,
+    ObjectType, ReferentialAction, RenameTableNameKind, SchemaName, SetExpr, TableConstraint,
+    TableFactor, TableObject, UserDefinedTypeRepresentation,
 };
 
+use crate::actions::{AlterTableAction, MaintenanceCommand, TypeAttribute, TypeRepresentation};
 use crate::locks::LockMode;
 use crate::model::{
     ColumnDef, ConstraintDef, ConstraintKind, Expr, FkAction, Operation, QualifiedName, TxControl,
 };
+use crate::names::{dotted, ident, last_name, lower_sql, qname};
 use crate::volatility::classify;
-
-/// Normalise an identifier the way PostgreSQL folds it: unquoted → lower case, quoted → verbatim.
-pub(crate) fn ident(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_lowercase()
-    }
-}
-
-fn part(p: &ObjectNamePart) -> String {
-    match p {
-        ObjectNamePart::Identifier(i) => ident(i),
-        other => other.to_string(),
-    }
-}
-
-/// An [`ObjectName`] as a [`QualifiedName`] (a database qualifier is dropped).
-pub(crate) fn qname(n: &ObjectName) -> QualifiedName {
-    let parts = &n.0;
-    match parts.len() {
-        0 => QualifiedName::new(""),
-        1 => QualifiedName::new(part(&parts[0])),
-        k => QualifiedName::qualified(part(&parts[k - 2]), part(&parts[k - 1])),
-    }
-}
-
-/// The last part of an object name (an unqualified new name).
-fn last_name(n: &ObjectName) -> String {
-    n.0.last().map(part).unwrap_or_default()
-}
-
-/// The whole name as written, normalised, parts joined with `.`.
-fn dotted(n: &ObjectName) -> String {
-    n.0.iter().map(part).collect::<Vec<_>>().join(".")
-}
-
-/// SQL text lower-cased outside double-quoted identifiers and single-quoted strings.
-pub(crate) fn lower_sql(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut quote: Option<char> = None;
-    for c in s.chars() {
-        match quote {
-            Some(q) => {
-                out.push(c);
-                if c == q {
-                    quote = None;
-                }
-            }
-            None => {
-                if c == '"' || c == '\'' {
-                    quote = Some(c);
-                }
-                out.extend(c.to_lowercase());
-            }
-        }
-    }
-    out
-}
 
 fn data_type(dt: &ast::DataType) -> String {
     lower_sql(&dt.to_string())
@@ -239,6 +182,45 @@ fn other_action(op: &AlterTableOperation) -> String {
     words.join(" ")
 }
 
+/// An `ALTER TABLE` action without an operation of its own.
+fn table_action(op: &AlterTableOperation) -> AlterTableAction {
+    use AlterTableAction as A;
+    use AlterTableOperation as O;
+    match op {
+        O::SetLogged => A::SetLogged,
+        O::SetUnlogged => A::SetUnlogged,
+        O::SetOptionsParens { .. } => A::SetStorageParameters,
+        O::ResetOptions { .. } => A::ResetStorageParameters,
+        O::ReplicaIdentity { .. } => A::ReplicaIdentity,
+        O::EnableRowLevelSecurity => A::EnableRowLevelSecurity,
+        O::DisableRowLevelSecurity => A::DisableRowLevelSecurity,
+        O::ForceRowLevelSecurity => A::ForceRowLevelSecurity,
+        O::NoForceRowLevelSecurity => A::NoForceRowLevelSecurity,
+        O::EnableTrigger { name }
+        | O::EnableAlwaysTrigger { name }
+        | O::EnableReplicaTrigger { name } => A::EnableTrigger {
+            trigger: ident(name),
+        },
+        O::DisableTrigger { name } => A::DisableTrigger {
+            trigger: ident(name),
+        },
+        O::EnableRule { .. } | O::EnableAlwaysRule { .. } | O::EnableReplicaRule { .. } => {
+            A::EnableRule
+        }
+        O::DisableRule { .. } => A::DisableRule,
+        O::OwnerTo { .. } => A::OwnerTo,
+        O::Inherit { parent } => A::Inherit {
+            parent: qname(parent),
+        },
+        O::NoInherit { parent } => A::NoInherit {
+            parent: qname(parent),
+        },
+        other => A::Other {
+            description: other_action(other),
+        },
+    }
+}
+
 fn alter_table(at: &ast::AlterTable, out: &mut Vec<Operation>) {
     let table = qname(&at.name);
     for op in &at.operations {
@@ -254,7 +236,9 @@ fn alter_table(at: &ast::AlterTable, out: &mut Vec<Operation>) {
                 },
                 None => Operation::AlterTableOther {
                     table: t,
-                    action: other_action(op),
+                    action: AlterTableAction::Other {
+                        description: other_action(op),
+                    },
                 },
             },
             AlterTableOperation::AddColumn {
@@ -364,85 +348,17 @@ fn alter_table(at: &ast::AlterTable, out: &mut Vec<Operation>) {
                     },
                     AlterColumnOperation::AddGenerated { .. } => Operation::AlterTableOther {
                         table: t,
-                        action: "alter column add generated".into(),
+                        action: AlterTableAction::AddIdentity { column },
                     },
                     AlterColumnOperation::GenericOptions { .. } => Operation::AlterTableOther {
                         table: t,
-                        action: "alter column options".into(),
+                        action: AlterTableAction::ColumnOptions { column },
                     },
                 }
             }
-            AlterTableOperation::SetLogged => Operation::AlterTableOther {
-                table: t,
-                action: "set logged".into(),
-            },
-            AlterTableOperation::SetUnlogged => Operation::AlterTableOther {
-                table: t,
-                action: "set unlogged".into(),
-            },
-            AlterTableOperation::SetOptionsParens { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "set storage parameters".into(),
-            },
-            AlterTableOperation::ResetOptions { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "reset storage parameters".into(),
-            },
-            AlterTableOperation::ReplicaIdentity { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "replica identity".into(),
-            },
-            AlterTableOperation::EnableRowLevelSecurity => Operation::AlterTableOther {
-                table: t,
-                action: "enable row level security".into(),
-            },
-            AlterTableOperation::DisableRowLevelSecurity => Operation::AlterTableOther {
-                table: t,
-                action: "disable row level security".into(),
-            },
-            AlterTableOperation::ForceRowLevelSecurity => Operation::AlterTableOther {
-                table: t,
-                action: "force row level security".into(),
-            },
-            AlterTableOperation::NoForceRowLevelSecurity => Operation::AlterTableOther {
-                table: t,
-                action: "no force row level security".into(),
-            },
-            AlterTableOperation::EnableTrigger { .. }
-            | AlterTableOperation::EnableAlwaysTrigger { .. }
-            | AlterTableOperation::EnableReplicaTrigger { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "enable trigger".into(),
-            },
-            AlterTableOperation::DisableTrigger { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "disable trigger".into(),
-            },
-            AlterTableOperation::EnableRule { .. }
-            | AlterTableOperation::EnableAlwaysRule { .. }
-            | AlterTableOperation::EnableReplicaRule { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "enable rule".into(),
-            },
-            AlterTableOperation::DisableRule { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "disable rule".into(),
-            },
-            AlterTableOperation::OwnerTo { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "owner to".into(),
-            },
-            AlterTableOperation::Inherit { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "inherit".into(),
-            },
-            AlterTableOperation::NoInherit { .. } => Operation::AlterTableOther {
-                table: t,
-                action: "no inherit".into(),
-            },
             other => Operation::AlterTableOther {
                 table: t,
-                action: other_action(other),
+                action: table_action(other),
             },
         };
         out.push(o);
@@ -531,6 +447,107 @@ pub(crate) fn operations(
             predicate: ci.predicate.as_ref().map(|p| p.to_string()),
             only: false,
         }),
+        S::Truncate(t) => out.push(Operation::Truncate {
+            tables: t.table_names.iter().map(|n| qname(&n.name)).collect(),
+            cascade: matches!(t.cascade, Some(ast::CascadeOption::Cascade)),
+        }),
+        S::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => {
+            let name = match schema_name {
+                SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => dotted(n),
+                SchemaName::UnnamedAuthorization(i) => ident(i),
+            };
+            out.push(Operation::CreateSchema {
+                name,
+                if_not_exists: *if_not_exists,
+            })
+        }
+        S::CreateDatabase { db_name, .. } => out.push(Operation::CreateDatabase {
+            name: dotted(db_name),
+        }),
+        S::RefreshMaterializedView(r) => out.push(Operation::RefreshMaterializedView {
+            name: qname(&r.name),
+            concurrently: r.concurrently,
+        }),
+        S::Lock(l) => out.push(Operation::LockTable {
+            tables: l.tables.iter().map(|t| qname(&t.name)).collect(),
+            mode: lock_mode(l.lock_mode.as_ref()),
+        }),
+        S::Vacuum(v) => out.push(Operation::Maintenance {
+            command: if v.full {
+                MaintenanceCommand::VacuumFull
+            } else {
+                MaintenanceCommand::Vacuum
+            },
+            tables: v.table_name.iter().map(qname).collect(),
+        }),
+        S::Analyze(a) => out.push(Operation::Maintenance {
+            command: MaintenanceCommand::Analyze,
+            tables: a.table_name.iter().map(qname).collect(),
+        }),
+        S::Set(s) => match s {
+            ast::Set::SingleAssignment {
+                scope,
+                variable,
+                values,
+                ..
+            } => out.push(set_op(*scope, variable, values)),
+            ast::Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    out.push(set_op(a.scope, &a.name, std::slice::from_ref(&a.value)));
+                }
+            }
+            _ => out.push(Operation::Other {
+                description: describe(),
+            }),
+        },
+        S::Reset(r) => out.push(Operation::Reset {
+            name: match &r.reset {
+                ast::Reset::ALL => "all".into(),
+                ast::Reset::ConfigurationParameter(n) => dotted(n),
+                ast::Reset::SessionAuthorization => "session authorization".into(),
+            },
+        }),
+        S::StartTransaction { .. } => out.push(Operation::Transaction(TxControl::Begin)),
+        S::Commit { .. } => out.push(Operation::Transaction(TxControl::Commit)),
+        S::Rollback {
+            savepoint: None, ..
+        } => out.push(Operation::Transaction(TxControl::Rollback)),
+        S::Rollback {
+            savepoint: Some(_), ..
+        }
+        | S::Savepoint { .. }
+        | S::ReleaseSavepoint { .. } => out.push(Operation::Transaction(TxControl::Savepoint)),
+        S::Query(q) => {
+            // Data-modifying statements under WITH (`WITH x AS (...) UPDATE ...`) and
+            // data-modifying CTEs (`WITH d AS (DELETE ... RETURNING *) INSERT ...`).
+            let before = out.len();
+            query_dml(q, describe, out);
+            if out.len() == before {
+                out.push(Operation::Other {
+                    description: describe(),
+                });
+            }
+        }
+        _ => {
+            if !(objects(stmt, describe, out) || routines(stmt, out) || dml(stmt, describe, out)) {
+                out.push(Operation::Other {
+                    description: describe(),
+                });
+            }
+        }
+    }
+}
+
+/// Creation, change and removal of objects other than tables and their columns: indexes,
+/// views, types, domains, routines, triggers, sequences, extensions, comments, `DROP` of any
+/// kind. `false` when `stmt` is none of these.
+fn objects(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<Operation>) -> bool {
+    use ast::Statement as S;
+    match stmt {
         S::Drop {
             object_type,
             if_exists,
@@ -552,15 +569,16 @@ pub(crate) fn operations(
                         if_exists,
                         cascade,
                     },
-                    ObjectType::View => Operation::DropView {
+                    ObjectType::View | ObjectType::MaterializedView => Operation::DropView {
                         name: qname(n),
-                        materialized: false,
+                        materialized: *object_type == ObjectType::MaterializedView,
                         if_exists,
+                        cascade,
                     },
-                    ObjectType::MaterializedView => Operation::DropView {
+                    ObjectType::Sequence => Operation::DropSequence {
                         name: qname(n),
-                        materialized: true,
                         if_exists,
+                        cascade,
                     },
                     ObjectType::Schema => Operation::DropSchema {
                         name: dotted(n),
@@ -589,11 +607,8 @@ pub(crate) fn operations(
         },
         S::CreateType {
             name,
-            representation: Some(UserDefinedTypeRepresentation::Enum { labels }),
-        } => out.push(Operation::CreateEnum {
-            name: qname(name),
-            values: labels.iter().map(|l| l.value.clone()).collect(),
-        }),
+            representation,
+        } => out.push(create_type(qname(name), representation.as_ref())),
         S::AlterType(at) => out.push(match &at.operation {
             AlterTypeOperation::AddValue(v) => Operation::AddEnumValue {
                 name: qname(&at.name),
@@ -605,31 +620,122 @@ pub(crate) fn operations(
                 value: v.from.value.clone(),
                 new_value: v.to.value.clone(),
             },
-            AlterTypeOperation::Rename(_) => Operation::Other {
-                description: "ALTER TYPE RENAME".into(),
+            AlterTypeOperation::Rename(r) => Operation::RenameType {
+                name: qname(&at.name),
+                new_name: ident(&r.new_name),
             },
         }),
-        S::Truncate(t) => out.push(Operation::Truncate {
-            tables: t.table_names.iter().map(|n| qname(&n.name)).collect(),
-            cascade: matches!(t.cascade, Some(ast::CascadeOption::Cascade)),
+        S::CreateView(cv) => out.push(Operation::CreateView {
+            name: qname(&cv.name),
+            materialized: cv.materialized,
+            or_replace: cv.or_replace,
+            columns: cv.columns.iter().map(|c| ident(&c.name)).collect(),
+            depends_on: crate::refs::query_relations(&cv.query),
         }),
-        S::CreateSchema {
-            schema_name,
-            if_not_exists,
+        S::AlterView(av) => out.push(match &av.operation {
+            ast::AlterViewOperation::RenameTo { new_name } => Operation::RenameView {
+                name: qname(&av.name),
+                new_name: last_name(new_name),
+                materialized: av.materialized,
+            },
+            _ => Operation::Other {
+                description: describe(),
+            },
+        }),
+        S::CreateSequence { name, .. } => out.push(Operation::CreateSequence { name: qname(name) }),
+        S::CreateExtension(e) => out.push(Operation::CreateExtension {
+            name: ident(&e.name),
+        }),
+        S::Comment {
+            object_type,
+            object_name,
+            comment,
             ..
-        } => {
-            let name = match schema_name {
-                SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => dotted(n),
-                SchemaName::UnnamedAuthorization(i) => ident(i),
-            };
-            out.push(Operation::CreateSchema {
-                name,
-                if_not_exists: *if_not_exists,
-            })
-        }
-        S::CreateDatabase { db_name, .. } => out.push(Operation::CreateDatabase {
-            name: dotted(db_name),
+        } => out.push(Operation::Comment {
+            object_kind: object_type.to_string().to_lowercase(),
+            object: dotted(object_name),
+            text: comment.clone(),
         }),
+        _ => return false,
+    }
+    true
+}
+
+/// Routines (`CREATE|DROP FUNCTION|PROCEDURE`), triggers, domains and `DROP EXTENSION`;
+/// `false` for any other statement.
+fn routines(stmt: &ast::Statement, out: &mut Vec<Operation>) -> bool {
+    use ast::Statement as S;
+    match stmt {
+        S::CreateFunction(f) => out.push(Operation::CreateFunction {
+            name: qname(&f.name),
+            args: f
+                .args
+                .iter()
+                .flatten()
+                .filter(|a| !matches!(a.mode, Some(ast::ArgMode::Out)))
+                .map(|a| data_type(&a.data_type))
+                .collect(),
+            or_replace: f.or_replace,
+            procedure: false,
+        }),
+        S::CreateProcedure {
+            name,
+            params,
+            or_alter,
+            ..
+        } => out.push(Operation::CreateFunction {
+            name: qname(name),
+            args: params
+                .iter()
+                .flatten()
+                .filter(|a| !matches!(a.mode, Some(ast::ArgMode::Out)))
+                .map(|a| data_type(&a.data_type))
+                .collect(),
+            or_replace: *or_alter,
+            procedure: true,
+        }),
+        S::DropFunction(d) => {
+            drop_functions(&d.func_desc, d.if_exists, &d.drop_behavior, false, out)
+        }
+        S::DropProcedure {
+            if_exists,
+            proc_desc,
+            drop_behavior,
+        } => drop_functions(proc_desc, *if_exists, drop_behavior, true, out),
+        S::DropTrigger(d) => out.push(Operation::DropTrigger {
+            name: last_name(&d.trigger_name),
+            table: d.table_name.as_ref().map(qname),
+            if_exists: d.if_exists,
+            cascade: matches!(d.option, Some(ReferentialAction::Cascade)),
+        }),
+        S::CreateDomain(d) => out.push(create_domain(d)),
+        S::DropDomain(d) => out.push(Operation::DropDomain {
+            name: qname(&d.name),
+            if_exists: d.if_exists,
+            cascade: cascade(&d.drop_behavior),
+        }),
+        S::DropExtension(d) => {
+            for n in &d.names {
+                out.push(Operation::DropExtension {
+                    name: ident(n),
+                    if_exists: d.if_exists,
+                    cascade: matches!(d.cascade_or_restrict, Some(ReferentialAction::Cascade)),
+                });
+            }
+        }
+        S::CreateTrigger(t) => out.push(Operation::CreateTrigger {
+            name: last_name(&t.name),
+            table: qname(&t.table_name),
+        }),
+        _ => return false,
+    }
+    true
+}
+
+/// `UPDATE`, `DELETE`, `INSERT`; `false` for any other statement.
+fn dml(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<Operation>) -> bool {
+    use ast::Statement as S;
+    match stmt {
         S::Update(u) => match table_factor_name(&u.table.relation) {
             Some(table) => out.push(Operation::Update {
                 table,
@@ -673,102 +779,92 @@ pub(crate) fn operations(
                 description: describe(),
             }),
         },
-        S::CreateView(cv) => out.push(Operation::CreateView {
-            name: qname(&cv.name),
-            materialized: cv.materialized,
-            or_replace: cv.or_replace,
-        }),
-        S::RefreshMaterializedView(r) => out.push(Operation::RefreshMaterializedView {
-            name: qname(&r.name),
-            concurrently: r.concurrently,
-        }),
-        S::Lock(l) => out.push(Operation::LockTable {
-            tables: l.tables.iter().map(|t| qname(&t.name)).collect(),
-            mode: lock_mode(l.lock_mode.as_ref()),
-        }),
-        S::Vacuum(v) => out.push(Operation::Maintenance {
-            command: if v.full {
-                "vacuum full".into()
-            } else {
-                "vacuum".into()
-            },
-            tables: v.table_name.iter().map(qname).collect(),
-        }),
-        S::Analyze(a) => out.push(Operation::Maintenance {
-            command: "analyze".into(),
-            tables: a.table_name.iter().map(qname).collect(),
-        }),
-        S::Set(s) => match s {
-            ast::Set::SingleAssignment {
-                scope,
-                variable,
-                values,
-                ..
-            } => out.push(set_op(*scope, variable, values)),
-            ast::Set::MultipleAssignments { assignments } => {
-                for a in assignments {
-                    out.push(set_op(a.scope, &a.name, std::slice::from_ref(&a.value)));
-                }
-            }
-            _ => out.push(Operation::Other {
-                description: describe(),
+        _ => return false,
+    }
+    true
+}
+
+/// `CREATE TYPE`: an enum, or the other representations.
+fn create_type(name: QualifiedName, rep: Option<&UserDefinedTypeRepresentation>) -> Operation {
+    use UserDefinedTypeRepresentation as R;
+    let representation = match rep {
+        Some(R::Enum { labels }) => {
+            return Operation::CreateEnum {
+                name,
+                values: labels.iter().map(|l| l.value.clone()).collect(),
+            };
+        }
+        Some(R::Composite { attributes }) => TypeRepresentation::Composite {
+            attributes: attributes
+                .iter()
+                .map(|a| TypeAttribute {
+                    name: ident(&a.name),
+                    data_type: data_type(&a.data_type),
+                })
+                .collect(),
+        },
+        Some(R::Range { options }) => TypeRepresentation::Range {
+            subtype: options.iter().find_map(|o| match o {
+                ast::UserDefinedTypeRangeOption::Subtype(dt) => Some(data_type(dt)),
+                _ => None,
             }),
         },
-        S::Reset(r) => out.push(Operation::Reset {
-            name: match &r.reset {
-                ast::Reset::ALL => "all".into(),
-                ast::Reset::ConfigurationParameter(n) => dotted(n),
-                ast::Reset::SessionAuthorization => "session authorization".into(),
-            },
-        }),
-        S::StartTransaction { .. } => out.push(Operation::Transaction(TxControl::Begin)),
-        S::Commit { .. } => out.push(Operation::Transaction(TxControl::Commit)),
-        S::Rollback {
-            savepoint: None, ..
-        } => out.push(Operation::Transaction(TxControl::Rollback)),
-        S::Rollback {
-            savepoint: Some(_), ..
-        }
-        | S::Savepoint { .. }
-        | S::ReleaseSavepoint { .. } => out.push(Operation::Transaction(TxControl::Savepoint)),
-        S::CreateSequence { name, .. } => out.push(Operation::CreateSequence { name: qname(name) }),
-        S::CreateExtension(e) => out.push(Operation::CreateExtension {
-            name: ident(&e.name),
-        }),
-        S::CreateFunction(f) => out.push(Operation::CreateFunction {
+        Some(R::SqlDefinition { .. }) => TypeRepresentation::Base,
+        None => TypeRepresentation::Shell,
+    };
+    Operation::CreateType {
+        name,
+        representation,
+    }
+}
+
+/// `CREATE DOMAIN`.
+fn create_domain(d: &ast::CreateDomain) -> Operation {
+    let checks = d
+        .constraints
+        .iter()
+        .filter_map(|c| match c {
+            TableConstraint::Check(ch) => Some(ch.expr.to_string()),
+            _ => None,
+        })
+        .collect();
+    // PostgreSQL's DEFAULT takes a `b_expr`, which has no `IS [NOT] NULL`: sqlparser reads
+    // `DEFAULT x NOT NULL` as the default `x IS NOT NULL`, the server as `x` and a constraint.
+    let (default, not_null) = match &d.default {
+        Some(ast::Expr::IsNotNull(inner)) => (Some(expr(inner)), true),
+        Some(ast::Expr::IsNull(inner)) => (Some(expr(inner)), false),
+        other => (other.as_ref().map(expr), false),
+    };
+    Operation::CreateDomain {
+        name: qname(&d.name),
+        data_type: data_type(&d.data_type),
+        default,
+        not_null,
+        checks,
+    }
+}
+
+/// `DROP FUNCTION|PROCEDURE`: one operation per routine named.
+fn drop_functions(
+    descs: &[ast::FunctionDesc],
+    if_exists: bool,
+    behavior: &Option<DropBehavior>,
+    procedure: bool,
+    out: &mut Vec<Operation>,
+) {
+    for f in descs {
+        out.push(Operation::DropFunction {
             name: qname(&f.name),
-        }),
-        S::CreateProcedure { name, .. } => {
-            out.push(Operation::CreateFunction { name: qname(name) })
-        }
-        S::CreateTrigger(t) => out.push(Operation::CreateTrigger {
-            name: last_name(&t.name),
-            table: qname(&t.table_name),
-        }),
-        S::Comment {
-            object_type,
-            object_name,
-            comment,
-            ..
-        } => out.push(Operation::Comment {
-            object_kind: object_type.to_string().to_lowercase(),
-            object: dotted(object_name),
-            text: comment.clone(),
-        }),
-        S::Query(q) => {
-            // Data-modifying statements under WITH (`WITH x AS (...) UPDATE ...`) and
-            // data-modifying CTEs (`WITH d AS (DELETE ... RETURNING *) INSERT ...`).
-            let before = out.len();
-            query_dml(q, describe, out);
-            if out.len() == before {
-                out.push(Operation::Other {
-                    description: describe(),
-                });
-            }
-        }
-        _ => out.push(Operation::Other {
-            description: describe(),
-        }),
+            args: f.args.as_ref().map(|args| {
+                args.iter()
+                    .filter(|a| !matches!(a.mode, Some(ast::ArgMode::Out)))
+                    .map(|a| data_type(&a.data_type))
+                    .collect()
+            }),
+            if_exists,
+            cascade: cascade(behavior),
+            procedure,
+        });
     }
 }
 

@@ -9,8 +9,12 @@
 //! [`type_change_rewrites`] (old type → new type), [`set_not_null_skips_scan`] (a validated
 //! `CHECK (c IS NOT NULL)` exists), [`check_proves_not_null`], [`attach_partition_skips_scan`].
 
+use crate::actions::{AlterTableAction, MaintenanceCommand, ReindexTarget};
+use crate::kind::OperationKind;
 use crate::locks::{LockFact, LockMode, Rewrite, Scan};
-use crate::model::{ColumnDef, ConstraintKind, Operation, PgVersion, QualifiedName, Volatility};
+use crate::model::{
+    ColumnDef, ConstraintDef, ConstraintKind, Operation, PgVersion, QualifiedName, Volatility,
+};
 
 use LockMode::*;
 
@@ -33,6 +37,10 @@ enum Page {
     Cluster,
     Analyze,
     ExplicitLocking,
+    DropTrigger,
+    DropSequence,
+    AlterView,
+    AlterSequence,
 }
 
 macro_rules! versions {
@@ -67,6 +75,10 @@ fn doc(page: Page, v: PgVersion) -> &'static str {
         Page::Cluster => versions!("sql-cluster.html"),
         Page::Analyze => versions!("sql-analyze.html"),
         Page::ExplicitLocking => versions!("explicit-locking.html"),
+        Page::DropTrigger => versions!("sql-droptrigger.html"),
+        Page::DropSequence => versions!("sql-dropsequence.html"),
+        Page::AlterView => versions!("sql-alterview.html"),
+        Page::AlterSequence => versions!("sql-altersequence.html"),
     };
     let i = (v.clamped().0 - PgVersion::MIN.0) as usize;
     urls[i.min(urls.len() - 1)]
@@ -125,7 +137,7 @@ pub fn add_column_rewrites(col: &ColumnDef, v: PgVersion) -> bool {
 /// table [...] scan [...] is skipped if a valid CHECK constraint is found which proves no NULL can
 /// exist" (sql-altertable, `SET/DROP NOT NULL`). `validated_check_exists` must come from the
 /// catalog or from earlier statements (see [`check_proves_not_null`] and
-/// `Migration::not_null_check_validated_before`).
+/// `MigrationState::not_null_proven`).
 pub fn set_not_null_skips_scan(v: PgVersion, validated_check_exists: bool) -> bool {
     v.0 >= 12 && validated_check_exists
 }
@@ -290,11 +302,11 @@ pub fn blocked_in_transaction(op: &Operation, version: PgVersion) -> bool {
             concurrently,
             target_kind,
             ..
-        } => *concurrently || matches!(target_kind.as_str(), "schema" | "database" | "system"),
+        } => *concurrently || target_kind.is_wide(),
         Operation::DetachPartition { concurrently, .. } => *concurrently,
         Operation::AddEnumValue { .. } => version.0 < 12,
         Operation::Maintenance { command, tables } => {
-            command.starts_with("vacuum") || (command == "cluster" && tables.is_empty())
+            command.is_vacuum() || (*command == MaintenanceCommand::Cluster && tables.is_empty())
         }
         Operation::CreateDatabase { .. }
         | Operation::DropDatabase { .. }
@@ -303,11 +315,84 @@ pub fn blocked_in_transaction(op: &Operation, version: PgVersion) -> bool {
     }
 }
 
-/// See [`crate::lock_facts`].
-pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
+/// The locks an operation takes on PostgreSQL `version`. Operations that take no relation lock
+/// (SET, BEGIN, ...) return an empty list.
+pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
     let v = version.clamped();
     let mut f = Facts { v, out: Vec::new() };
-    let (none, table_rw) = (Rewrite::None, Rewrite::Table);
+    match op {
+        Operation::CreateTable { .. }
+        | Operation::DropTable { .. }
+        | Operation::RenameTable { .. }
+        | Operation::RenameColumn { .. }
+        | Operation::DropColumn { .. }
+        | Operation::DropNotNull { .. }
+        | Operation::SetDefault { .. }
+        | Operation::DropDefault { .. }
+        | Operation::DropConstraint { .. }
+        | Operation::RenameConstraint { .. }
+        | Operation::AddColumn { .. }
+        | Operation::AlterColumnType { .. }
+        | Operation::SetNotNull { .. }
+        | Operation::ValidateConstraint { .. } => table_facts(&mut f, op),
+        Operation::AlterTableOther { .. }
+        | Operation::AttachPartition { .. }
+        | Operation::DetachPartition { .. }
+        | Operation::CreateTrigger { .. }
+        | Operation::DropTrigger { .. } => alter_table_other_facts(&mut f, op),
+        Operation::AddConstraint { table, constraint } => {
+            add_constraint_facts(&mut f, table, constraint)
+        }
+        Operation::CreateIndex { .. }
+        | Operation::DropIndex { .. }
+        | Operation::RenameIndex { .. }
+        | Operation::AttachIndexPartition { .. }
+        | Operation::Reindex { .. } => index_facts(&mut f, op),
+        Operation::Truncate { .. }
+        | Operation::Update { .. }
+        | Operation::Delete { .. }
+        | Operation::Insert { .. }
+        | Operation::DropView { .. }
+        | Operation::RefreshMaterializedView { .. }
+        | Operation::LockTable { .. }
+        | Operation::Maintenance { .. }
+        | Operation::DropSequence { .. }
+        | Operation::RenameView { .. }
+        | Operation::AlterSequence { .. } => relation_facts(&mut f, op),
+        // No relation lock (see `takes_relation_locks`); `DROP TRIGGER` without a table
+        // (invalid in PostgreSQL) has none either.
+        Operation::CreateEnum { .. }
+        | Operation::AddEnumValue { .. }
+        | Operation::RenameEnumValue { .. }
+        | Operation::DropType { .. }
+        | Operation::CreateSchema { .. }
+        | Operation::DropSchema { .. }
+        | Operation::DropDatabase { .. }
+        | Operation::CreateView { .. }
+        | Operation::Set { .. }
+        | Operation::Reset { .. }
+        | Operation::Transaction(_)
+        | Operation::Do { .. }
+        | Operation::CreateSequence { .. }
+        | Operation::CreateExtension { .. }
+        | Operation::CreateFunction { .. }
+        | Operation::Comment { .. }
+        | Operation::CreateDatabase { .. }
+        | Operation::AlterSystem { .. }
+        | Operation::DropFunction { .. }
+        | Operation::CreateType { .. }
+        | Operation::RenameType { .. }
+        | Operation::CreateDomain { .. }
+        | Operation::DropDomain { .. }
+        | Operation::DropExtension { .. }
+        | Operation::Other { .. } => {}
+    }
+    f.out
+}
+
+/// `CREATE|DROP TABLE`, the `ALTER TABLE` forms and triggers.
+fn table_facts(f: &mut Facts, op: &Operation) {
+    let (none, table_rw, v) = (Rewrite::None, Rewrite::Table, f.v);
     match op {
         Operation::CreateTable {
             table,
@@ -415,59 +500,9 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
         Operation::SetNotNull { table, .. } => {
             f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
         }
-        Operation::AddConstraint { table, constraint } => {
-            let scan = if constraint.not_valid {
-                Scan::None
-            } else {
-                Scan::Full
-            };
-            match &constraint.kind {
-                // sql-altertable: "ADD FOREIGN KEY requires a SHARE ROW EXCLUSIVE lock on the
-                // referenced table, in addition to the lock on the table on which the constraint
-                // is declared" — which is also SHARE ROW EXCLUSIVE (explicit-locking, SHARE ROW
-                // EXCLUSIVE: "some forms of ALTER TABLE"; AlterTableGetLockLevel: AT_AddConstraint
-                // with CONSTR_FOREIGN → ShareRowExclusiveLock). NOT VALID skips the check of
-                // existing rows.
-                ConstraintKind::ForeignKey { ref_table, .. } => {
-                    f.add(table, ShareRowExclusive, none, scan, Page::AlterTable);
-                    if ref_table != table {
-                        f.add(
-                            ref_table,
-                            ShareRowExclusive,
-                            none,
-                            Scan::None,
-                            Page::AlterTable,
-                        );
-                    }
-                }
-                // CHECK: ACCESS EXCLUSIVE; "the constraint will be checked against all existing
-                // rows unless NOT VALID".
-                ConstraintKind::Check { .. } => {
-                    f.add(table, AccessExclusive, none, scan, Page::AlterTable)
-                }
-                // UNIQUE / PRIMARY KEY USING INDEX: "the index is [...] converted to a constraint
-                // [...] no index build": brief ACCESS EXCLUSIVE. (PRIMARY KEY USING INDEX on a
-                // nullable column also runs SET NOT NULL, which scans.)
-                ConstraintKind::PrimaryKey {
-                    using_index: Some(_),
-                    ..
-                }
-                | ConstraintKind::Unique {
-                    using_index: Some(_),
-                    ..
-                } => f.add(table, AccessExclusive, none, Scan::None, Page::AlterTable),
-                // UNIQUE / PRIMARY KEY / EXCLUDE build an index under ACCESS EXCLUSIVE: every row
-                // is read while reads and writes wait.
-                ConstraintKind::PrimaryKey { .. }
-                | ConstraintKind::Unique { .. }
-                | ConstraintKind::Exclusion { .. } => {
-                    f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
-                }
-            }
-        }
         // sql-altertable, VALIDATE CONSTRAINT: "This command acquires a SHARE UPDATE EXCLUSIVE
         // lock." For a foreign key the referenced table also gets ROW SHARE; the operation does
-        // not name it — find the constraint with `Migration::constraint_added_before` or the
+        // not name it — find the constraint with `MigrationState::constraint` or the
         // catalog.
         Operation::ValidateConstraint { table, .. } => f.add(
             table,
@@ -476,6 +511,129 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             Scan::Full,
             Page::AlterTable,
         ),
+        // Dispatched by `lock_facts`: other operations never reach here.
+        _ => {}
+    }
+}
+
+/// `ALTER TABLE` actions without an operation of their own, partitions and triggers.
+fn alter_table_other_facts(f: &mut Facts, op: &Operation) {
+    let (none, v) = (Rewrite::None, f.v);
+    match op {
+        Operation::AlterTableOther { table, action } => {
+            let (mode, rewrite, scan) = alter_table_other(action);
+            f.add(table, mode, rewrite, scan, Page::AlterTable);
+        }
+        // sql-altertable, ATTACH PARTITION: "Attaching a partition acquires a SHARE UPDATE
+        // EXCLUSIVE lock on the parent table, in addition to the ACCESS EXCLUSIVE locks on the
+        // table being attached" (PG 12+; PG 11 locked the parent ACCESS EXCLUSIVE). "[...] a
+        // full table scan is performed on the table being attached to verify that no existing
+        // row in the table violates the partition constraint. It is possible to avoid this scan
+        // by adding a valid CHECK constraint" (see `attach_partition_skips_scan`).
+        Operation::AttachPartition { table, partition } => {
+            let parent = if v.0 >= 12 {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(table, parent, none, Scan::None, Page::AlterTable);
+            f.add(
+                partition,
+                AccessExclusive,
+                none,
+                Scan::Full,
+                Page::AlterTable,
+            );
+        }
+        // sql-altertable, DETACH PARTITION: "If CONCURRENTLY is specified [PG 14+] [...] a SHARE
+        // UPDATE EXCLUSIVE lock is taken on both parent table and partition"; otherwise ACCESS
+        // EXCLUSIVE on both.
+        Operation::DetachPartition {
+            table,
+            partition,
+            concurrently,
+        } => {
+            let mode = if *concurrently && v.0 >= 14 {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            f.add(table, mode, none, Scan::None, Page::AlterTable);
+            f.add(partition, mode, none, Scan::None, Page::AlterTable);
+        }
+        // sql-createtrigger / explicit-locking: SHARE ROW EXCLUSIVE "Acquired by CREATE TRIGGER".
+        Operation::CreateTrigger { table, .. } => f.add(
+            table,
+            ShareRowExclusive,
+            none,
+            Scan::None,
+            Page::CreateTrigger,
+        ),
+        // trigger.c, RemoveTriggerById: the trigger's table is opened with
+        // AccessExclusiveLock (sql-droptrigger does not say; observed on PG 15).
+        Operation::DropTrigger {
+            table: Some(table), ..
+        } => f.add(table, AccessExclusive, none, Scan::None, Page::DropTrigger),
+        // Dispatched by `lock_facts`: other operations never reach here.
+        _ => {}
+    }
+}
+
+/// `ADD CONSTRAINT`: the lock depends on the kind of constraint.
+fn add_constraint_facts(f: &mut Facts, table: &QualifiedName, constraint: &ConstraintDef) {
+    let none = Rewrite::None;
+    let scan = if constraint.not_valid {
+        Scan::None
+    } else {
+        Scan::Full
+    };
+    match &constraint.kind {
+        // sql-altertable: "ADD FOREIGN KEY requires a SHARE ROW EXCLUSIVE lock on the
+        // referenced table, in addition to the lock on the table on which the constraint
+        // is declared" — which is also SHARE ROW EXCLUSIVE (explicit-locking, SHARE ROW
+        // EXCLUSIVE: "some forms of ALTER TABLE"; AlterTableGetLockLevel: AT_AddConstraint
+        // with CONSTR_FOREIGN → ShareRowExclusiveLock). NOT VALID skips the check of
+        // existing rows.
+        ConstraintKind::ForeignKey { ref_table, .. } => {
+            f.add(table, ShareRowExclusive, none, scan, Page::AlterTable);
+            if ref_table != table {
+                f.add(
+                    ref_table,
+                    ShareRowExclusive,
+                    none,
+                    Scan::None,
+                    Page::AlterTable,
+                );
+            }
+        }
+        // CHECK: ACCESS EXCLUSIVE; "the constraint will be checked against all existing
+        // rows unless NOT VALID".
+        ConstraintKind::Check { .. } => f.add(table, AccessExclusive, none, scan, Page::AlterTable),
+        // UNIQUE / PRIMARY KEY USING INDEX: "the index is [...] converted to a constraint
+        // [...] no index build": brief ACCESS EXCLUSIVE. (PRIMARY KEY USING INDEX on a
+        // nullable column also runs SET NOT NULL, which scans.)
+        ConstraintKind::PrimaryKey {
+            using_index: Some(_),
+            ..
+        }
+        | ConstraintKind::Unique {
+            using_index: Some(_),
+            ..
+        } => f.add(table, AccessExclusive, none, Scan::None, Page::AlterTable),
+        // UNIQUE / PRIMARY KEY / EXCLUDE build an index under ACCESS EXCLUSIVE: every row
+        // is read while reads and writes wait.
+        ConstraintKind::PrimaryKey { .. }
+        | ConstraintKind::Unique { .. }
+        | ConstraintKind::Exclusion { .. } => {
+            f.add(table, AccessExclusive, none, Scan::Full, Page::AlterTable)
+        }
+    }
+}
+
+/// Index builds, drops, renames, attachments and `REINDEX`.
+fn index_facts(f: &mut Facts, op: &Operation) {
+    let (none, v) = (Rewrite::None, f.v);
+    match op {
         Operation::CreateIndex {
             table,
             concurrently,
@@ -552,13 +710,22 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
         } => {
             let mode = if *concurrently && v.0 >= 12 {
                 ShareUpdateExclusive
-            } else if target_kind == "index" {
+            } else if *target_kind == ReindexTarget::Index {
                 AccessExclusive
             } else {
                 Share
             };
             f.add(name, mode, Rewrite::Indexes, Scan::Full, Page::Reindex);
         }
+        // Dispatched by `lock_facts`: other operations never reach here.
+        _ => {}
+    }
+}
+
+/// Data changes, views, explicit locks, maintenance and sequences.
+fn relation_facts(f: &mut Facts, op: &Operation) {
+    let (none, table_rw) = (Rewrite::None, Rewrite::Table);
+    match op {
         // sql-truncate: "TRUNCATE acquires an ACCESS EXCLUSIVE lock on each table it operates
         // on". It swaps in empty files (new relfilenode) but that does not take time growing with
         // the table, so it is not reported as a rewrite.
@@ -617,102 +784,174 @@ pub(crate) fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
             // it is being processed" and writes a new copy; plain VACUUM/ANALYZE take SHARE
             // UPDATE EXCLUSIVE (explicit-locking). sql-cluster: "When a table is being clustered,
             // an ACCESS EXCLUSIVE lock is acquired on it."
-            let (mode, rewrite, scan, page) = match command.as_str() {
-                "vacuum full" => (AccessExclusive, table_rw, Scan::Full, Page::Vacuum),
-                "cluster" => (AccessExclusive, table_rw, Scan::Full, Page::Cluster),
-                "analyze" => (ShareUpdateExclusive, none, Scan::None, Page::Analyze),
-                _ => (ShareUpdateExclusive, none, Scan::Full, Page::Vacuum),
+            let (mode, rewrite, scan, page) = match command {
+                MaintenanceCommand::VacuumFull => {
+                    (AccessExclusive, table_rw, Scan::Full, Page::Vacuum)
+                }
+                MaintenanceCommand::Cluster => {
+                    (AccessExclusive, table_rw, Scan::Full, Page::Cluster)
+                }
+                MaintenanceCommand::Analyze => {
+                    (ShareUpdateExclusive, none, Scan::None, Page::Analyze)
+                }
+                MaintenanceCommand::Vacuum | MaintenanceCommand::VacuumAnalyze => {
+                    (ShareUpdateExclusive, none, Scan::Full, Page::Vacuum)
+                }
             };
             for t in &targets {
                 f.add(t, mode, rewrite, scan, page);
             }
         }
-        Operation::AlterTableOther { table, action } => {
-            let (mode, rewrite, scan) = alter_table_other(action, v);
-            f.add(table, mode, rewrite, scan, Page::AlterTable);
+        // sql-dropsequence: a sequence is a relation, dropped like a table under ACCESS
+        // EXCLUSIVE (dependency.c locks every relation it deletes).
+        Operation::DropSequence { name, .. } => {
+            f.add(name, AccessExclusive, none, Scan::None, Page::DropSequence)
         }
-        // sql-altertable, ATTACH PARTITION: "Attaching a partition acquires a SHARE UPDATE
-        // EXCLUSIVE lock on the parent table, in addition to the ACCESS EXCLUSIVE locks on the
-        // table being attached" (PG 12+; PG 11 locked the parent ACCESS EXCLUSIVE). "[...] a
-        // full table scan is performed on the table being attached to verify that no existing
-        // row in the table violates the partition constraint. It is possible to avoid this scan
-        // by adding a valid CHECK constraint" (see `attach_partition_skips_scan`).
-        Operation::AttachPartition { table, partition } => {
-            let parent = if v.0 >= 12 {
-                ShareUpdateExclusive
-            } else {
-                AccessExclusive
-            };
-            f.add(table, parent, none, Scan::None, Page::AlterTable);
-            f.add(
-                partition,
-                AccessExclusive,
-                none,
-                Scan::Full,
-                Page::AlterTable,
-            );
+        // sql-alterview, RENAME: a relation rename (RenameRelation: AccessExclusiveLock).
+        Operation::RenameView { name, .. } => {
+            f.add(name, AccessExclusive, none, Scan::None, Page::AlterView)
         }
-        // sql-altertable, DETACH PARTITION: "If CONCURRENTLY is specified [PG 14+] [...] a SHARE
-        // UPDATE EXCLUSIVE lock is taken on both parent table and partition"; otherwise ACCESS
-        // EXCLUSIVE on both.
-        Operation::DetachPartition {
-            table,
-            partition,
-            concurrently,
-        } => {
-            let mode = if *concurrently && v.0 >= 14 {
-                ShareUpdateExclusive
-            } else {
-                AccessExclusive
-            };
-            f.add(table, mode, none, Scan::None, Page::AlterTable);
-            f.add(partition, mode, none, Scan::None, Page::AlterTable);
-        }
-        // sql-createtrigger / explicit-locking: SHARE ROW EXCLUSIVE "Acquired by CREATE TRIGGER".
-        Operation::CreateTrigger { table, .. } => f.add(
-            table,
+        // sql-altersequence: sequence.c, AlterSequence opens the sequence with
+        // ShareRowExclusiveLock (PG 10+), which waits for and blocks nextval() (ROW EXCLUSIVE):
+        // inserts that draw from the sequence wait until the transaction ends.
+        Operation::AlterSequence { name, .. } => f.add(
+            name,
             ShareRowExclusive,
             none,
             Scan::None,
-            Page::CreateTrigger,
+            Page::AlterSequence,
         ),
-        // No relation lock (or only on non-relation objects): enum types, schemas, databases,
-        // settings, transaction control, DO (opaque procedural code), sequences, extensions,
-        // functions, comments.
+        // Dispatched by `lock_facts`: other operations never reach here.
         _ => {}
     }
-    f.out
 }
 
-/// Lock, rewrite and scan of the `ALTER TABLE` actions kept as text in
-/// [`Operation::AlterTableOther`].
-fn alter_table_other(action: &str, v: PgVersion) -> (LockMode, Rewrite, Scan) {
+/// Whether operations of `kind` take a lock on a relation the knowledge table names
+/// ([`lock_facts`] returns at least one fact for them). An exhaustive match: a new
+/// [`OperationKind`] does not compile until it is placed here, and the coverage test in
+/// `tests/knowledge.rs` checks every kind of [`OperationKind::ALL`] against [`lock_facts`].
+///
+/// The kinds that take none lock no relation (settings, transaction control, enum and other
+/// types, schemas, databases, functions, extensions, a new view or sequence nobody sees yet), or
+/// only objects the table does not describe: `DROP TYPE|DOMAIN|SCHEMA ... CASCADE` (what it
+/// drops is only known from the catalog), `COMMENT ON` (SHARE UPDATE EXCLUSIVE on the relation
+/// commented, catalog-only and brief), `DO` and [`Operation::Other`] (opaque).
+pub fn takes_relation_locks(kind: OperationKind) -> bool {
+    use OperationKind as K;
+    match kind {
+        K::CreateTable
+        | K::DropTable
+        | K::RenameTable
+        | K::AddColumn
+        | K::DropColumn
+        | K::RenameColumn
+        | K::AlterColumnType
+        | K::SetNotNull
+        | K::DropNotNull
+        | K::SetDefault
+        | K::DropDefault
+        | K::AddConstraint
+        | K::ValidateConstraint
+        | K::DropConstraint
+        | K::RenameConstraint
+        | K::CreateIndex
+        | K::DropIndex
+        | K::RenameIndex
+        | K::Reindex
+        | K::Truncate
+        | K::Update
+        | K::Delete
+        | K::Insert
+        | K::DropView
+        | K::RefreshMaterializedView
+        | K::LockTable
+        | K::Maintenance
+        | K::AlterTableOther
+        | K::AttachPartition
+        | K::DetachPartition
+        | K::CreateTrigger
+        | K::AttachIndexPartition
+        | K::DropTrigger
+        | K::RenameView
+        | K::DropSequence
+        | K::AlterSequence => true,
+        K::CreateEnum
+        | K::AddEnumValue
+        | K::RenameEnumValue
+        | K::DropType
+        | K::CreateSchema
+        | K::DropSchema
+        | K::DropDatabase
+        | K::CreateView
+        | K::Set
+        | K::Reset
+        | K::Transaction
+        | K::Do
+        | K::CreateSequence
+        | K::CreateExtension
+        | K::CreateFunction
+        | K::Comment
+        | K::CreateDatabase
+        | K::AlterSystem
+        | K::DropFunction
+        | K::CreateType
+        | K::RenameType
+        | K::CreateDomain
+        | K::DropDomain
+        | K::DropExtension
+        | K::Other => false,
+    }
+}
+
+/// Lock, rewrite and scan of the `ALTER TABLE` actions of [`Operation::AlterTableOther`].
+fn alter_table_other(action: &AlterTableAction) -> (LockMode, Rewrite, Scan) {
+    use AlterTableAction as A;
     match action {
         // sql-altertable, SET LOGGED/UNLOGGED: "This form changes the table from unlogged to
         // logged or vice-versa [...]" — implemented as a rewrite (ATRewriteTables); SET
         // TABLESPACE: "moves the data file(s) associated with the table to the new tablespace";
         // SET ACCESS METHOD (PG 15+) rewrites the table.
-        "set logged" | "set unlogged" | "set access method" => {
+        A::SetLogged | A::SetUnlogged | A::SetAccessMethod => {
             (AccessExclusive, Rewrite::Table, Scan::Full)
         }
-        "set tablespace" => (AccessExclusive, Rewrite::Table, Scan::None),
+        A::SetTablespace { .. } => (AccessExclusive, Rewrite::Table, Scan::None),
         // "SET STATISTICS acquires a SHARE UPDATE EXCLUSIVE lock."; CLUSTER ON / SET WITHOUT
         // CLUSTER: "requires SHARE UPDATE EXCLUSIVE".
-        "alter column set statistics" | "cluster on" | "set without cluster" => {
+        A::SetStatistics { .. } | A::ClusterOn { .. } | A::SetWithoutCluster => {
             (ShareUpdateExclusive, Rewrite::None, Scan::None)
         }
         // SET ( storage_parameter ): "SHARE UPDATE EXCLUSIVE lock will be taken for fillfactor,
         // toast and autovacuum storage parameters, as well as the planner parameter
         // parallel_workers" (the common ones; other parameters take ACCESS EXCLUSIVE).
-        "set storage parameters" | "reset storage parameters" => {
+        A::SetStorageParameters | A::ResetStorageParameters => {
             (ShareUpdateExclusive, Rewrite::None, Scan::None)
         }
         // "Enabling and disabling triggers acquires a SHARE ROW EXCLUSIVE lock" (wording of PG
         // 9.5+; ENABLE/DISABLE TRIGGER).
-        "enable trigger" | "disable trigger" => (ShareRowExclusive, Rewrite::None, Scan::None),
-        _ => {
-            let _ = v;
-            (AccessExclusive, Rewrite::None, Scan::None)
+        A::EnableTrigger { .. } | A::DisableTrigger { .. } => {
+            (ShareRowExclusive, Rewrite::None, Scan::None)
         }
+        // Everything else: "An ACCESS EXCLUSIVE lock is acquired unless explicitly noted",
+        // catalog-only.
+        A::SetSchema { .. }
+        | A::SetWithoutOids
+        | A::SetStorage { .. }
+        | A::SetCompression { .. }
+        | A::SetAttributeOptions { .. }
+        | A::AddIdentity { .. }
+        | A::ColumnOptions { .. }
+        | A::ReplicaIdentity
+        | A::EnableRule
+        | A::DisableRule
+        | A::EnableRowLevelSecurity
+        | A::DisableRowLevelSecurity
+        | A::ForceRowLevelSecurity
+        | A::NoForceRowLevelSecurity
+        | A::OwnerTo
+        | A::Inherit { .. }
+        | A::NoInherit { .. }
+        | A::OfType
+        | A::NotOfType
+        | A::Other { .. } => (AccessExclusive, Rewrite::None, Scan::None),
     }
 }

@@ -34,19 +34,34 @@
 //!   [`Migration::file_ignored_rules`]. `/* ... */` comments work the same way. A bare
 //!   `-- deployclaw:ignore` silences all rules (`all`); text after ` -- ` is a free-form reason.
 //!
+//! ## The vocabulary
+//!
+//! [`Operation`] is typed all the way down: `ALTER TABLE` actions without an operation of their
+//! own are [`AlterTableAction`]s, maintenance is a [`MaintenanceCommand`], `REINDEX` names a
+//! [`ReindexTarget`], and functions, triggers, views, types, domains, sequences and extensions
+//! have their own create/drop/rename operations; [`Operation::Other`] keeps only what no consumer
+//! needs (GRANT, CREATE POLICY, ALTER FUNCTION, COPY, queries, ...). [`Operation::kind`] gives
+//! the fieldless [`OperationKind`], whose [`OperationKind::ALL`] lets every consumer (lock
+//! knowledge: [`takes_relation_locks`]; rules, probes, rollback inversions) test that it
+//! handles each kind, and whose [`OperationKind::as_str`] names are what custom rules match.
+//!
 //! ## Knowledge beyond one statement
 //!
 //! [`lock_facts`] describes one operation. What needs the catalog or earlier statements is
 //! exposed separately: [`type_change_rewrites`], [`set_not_null_skips_scan`],
-//! [`check_proves_not_null`], [`add_column_rewrites`], [`blocked_in_transaction`], and on
-//! [`Migration`]: `table_created_before`, `constraint_added_before`,
-//! `not_null_check_validated_before`.
+//! [`check_proves_not_null`], [`add_column_rewrites`], [`blocked_in_transaction`], and the one
+//! walker of the whole file, [`MigrationState`] (what each name denotes at each step: created,
+//! the shard's, freed by a drop or rename, maybe dropped by a cascade).
 
+mod actions;
 mod analysis;
 mod convert;
+mod grammar;
+mod kind;
 mod knowledge;
 mod locks;
 mod model;
+mod names;
 mod parse;
 pub mod pg_quote;
 mod refs;
@@ -54,15 +69,22 @@ mod session;
 mod side_effects;
 mod slices;
 mod split;
+pub mod state;
 mod tokens;
 mod volatility;
 
+pub use actions::{
+    AlterTableAction, MaintenanceCommand, ReindexTarget, SequenceOwnedBy, TypeAttribute,
+    TypeRepresentation,
+};
 pub use analysis::same_relation;
+pub use kind::{OperationKind, UnknownOperationKind};
+pub use knowledge::lock_facts;
 pub use knowledge::{
     add_column_rewrites, attach_partition_skips_scan, blocked_in_transaction,
-    check_proves_not_null, set_not_null_skips_scan, type_change_rewrites,
+    check_proves_not_null, set_not_null_skips_scan, takes_relation_locks, type_change_rewrites,
 };
-pub use locks::{LockFact, LockMode, Rewrite, Scan, lock_facts};
+pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
@@ -73,6 +95,7 @@ pub use side_effects::{
     denied_function, judge_call,
 };
 pub use sqlparser;
+pub use state::{MigrationState, Resolved, Step};
 
 /// Errors that stop a file from being parsed at all. A statement that does not parse is not an
 /// error: it becomes [`StatementKind::Unparsed`].

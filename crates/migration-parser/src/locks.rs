@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Operation, PgVersion, QualifiedName};
+use crate::names::QualifiedName;
 
 /// PostgreSQL table-level lock modes, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -180,10 +180,4 @@ pub struct LockFact {
     pub scan: Scan,
     /// Where PostgreSQL documents it.
     pub doc: &'static str,
-}
-
-/// The locks an operation takes on PostgreSQL `version`. Operations that take no relation lock
-/// (SET, BEGIN, ...) return an empty list.
-pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
-    crate::knowledge::lock_facts(op, version)
 }

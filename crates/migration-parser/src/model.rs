@@ -5,6 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::names::QualifiedName;
+
+use crate::actions::{
+    AlterTableAction, MaintenanceCommand, ReindexTarget, SequenceOwnedBy, TypeRepresentation,
+};
+
 /// A PostgreSQL major version (11–17 are known to the lock table; others clamp to the nearest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PgVersion(pub u32);
@@ -72,41 +78,6 @@ pub struct Span {
     pub start: usize,
     /// Byte offset one past the last character in the source.
     pub end: usize,
-}
-
-/// A schema-qualified name, normalised (unquoted identifiers lower-cased).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct QualifiedName {
-    /// The schema if the SQL named one.
-    pub schema: Option<String>,
-    /// The object name.
-    pub name: String,
-}
-
-impl QualifiedName {
-    /// An unqualified name.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            schema: None,
-            name: name.into(),
-        }
-    }
-    /// A schema-qualified name.
-    pub fn qualified(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            schema: Some(schema.into()),
-            name: name.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for QualifiedName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.schema {
-            Some(s) => write!(f, "{s}.{}", self.name),
-            None => write!(f, "{}", self.name),
-        }
-    }
 }
 
 /// Volatility of a default or expression, as PostgreSQL classifies functions.
@@ -474,8 +445,8 @@ pub enum Operation {
     },
     /// `REINDEX [ (opts) ] {INDEX|TABLE|SCHEMA|DATABASE} [CONCURRENTLY] name`.
     Reindex {
-        /// What is reindexed (`index`, `table`, `schema`, `database`).
-        target_kind: String,
+        /// What is reindexed.
+        target_kind: ReindexTarget,
         /// Its name.
         name: QualifiedName,
         /// `CONCURRENTLY`.
@@ -574,6 +545,11 @@ pub enum Operation {
         materialized: bool,
         /// `OR REPLACE`.
         or_replace: bool,
+        /// The column names given after the view name (empty: the query's own names).
+        columns: Vec<String>,
+        /// The relations the view's query reads (tables, views, sequences; CTE names
+        /// excluded), in order of first mention, each once.
+        depends_on: Vec<QualifiedName>,
     },
     /// `DROP VIEW` / `DROP MATERIALIZED VIEW`.
     DropView {
@@ -583,6 +559,8 @@ pub enum Operation {
         materialized: bool,
         /// `IF EXISTS`.
         if_exists: bool,
+        /// `CASCADE`: dependent views (and other objects) are dropped too.
+        cascade: bool,
     },
     /// `REFRESH MATERIALIZED VIEW [CONCURRENTLY]`.
     RefreshMaterializedView {
@@ -598,21 +576,21 @@ pub enum Operation {
         /// The lock mode requested.
         mode: crate::LockMode,
     },
-    /// `VACUUM [FULL]`, `CLUSTER`: maintenance that may rewrite.
+    /// `VACUUM [FULL]`, `ANALYZE`, `CLUSTER`: maintenance that may rewrite.
     Maintenance {
-        /// `vacuum`, `vacuum full`, `cluster`, `analyze`.
-        command: String,
+        /// Which command.
+        command: MaintenanceCommand,
         /// Tables named (empty = whole database).
         tables: Vec<QualifiedName>,
     },
     /// `ALTER TABLE t SET LOGGED|UNLOGGED|TABLESPACE|SCHEMA`, `SET (storage params)`,
-    /// `ALTER COLUMN c SET STATISTICS|STORAGE`, `REPLICA IDENTITY`, `ENABLE/DISABLE TRIGGER|RLS`.
+    /// `ALTER COLUMN c SET STATISTICS|STORAGE`, `REPLICA IDENTITY`, `ENABLE/DISABLE TRIGGER|RLS`:
+    /// the `ALTER TABLE` actions without an operation of their own.
     AlterTableOther {
         /// Table.
         table: QualifiedName,
-        /// The action, lower-cased (`set logged`, `set unlogged`, `set tablespace`, `set schema`,
-        /// `set storage parameters`, `enable trigger`, `replica identity`, ...).
-        action: String,
+        /// The action.
+        action: AlterTableAction,
     },
     /// `ALTER TABLE parent ATTACH PARTITION child ...`.
     AttachPartition {
@@ -665,6 +643,13 @@ pub enum Operation {
     CreateFunction {
         /// Function name.
         name: QualifiedName,
+        /// The types of its identity arguments (`IN`, `INOUT`, `VARIADIC`; not `OUT`),
+        /// lower-cased SQL, as `DROP FUNCTION name(args)` names them.
+        args: Vec<String>,
+        /// `OR REPLACE`.
+        or_replace: bool,
+        /// `PROCEDURE` rather than `FUNCTION`.
+        procedure: bool,
     },
     /// `CREATE TRIGGER name ... ON table`.
     CreateTrigger {
@@ -699,7 +684,102 @@ pub enum Operation {
         /// The setting changed, lower-cased (`all` for `RESET ALL`).
         name: String,
     },
-    /// Anything else that parsed: GRANT, CREATE POLICY, CREATE DOMAIN, ...
+    /// `DROP FUNCTION|PROCEDURE`: one operation per routine named.
+    DropFunction {
+        /// Function name.
+        name: QualifiedName,
+        /// The argument types given (`DROP FUNCTION f(int, text)`), lower-cased SQL; `None`
+        /// when no list was written (the name must then be unique).
+        args: Option<Vec<String>>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `CASCADE`.
+        cascade: bool,
+        /// `PROCEDURE` rather than `FUNCTION`.
+        procedure: bool,
+    },
+    /// `DROP TRIGGER name ON table`.
+    DropTrigger {
+        /// Trigger name.
+        name: String,
+        /// The table (PostgreSQL requires it; `None` only for input PostgreSQL rejects).
+        table: Option<QualifiedName>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `CASCADE`.
+        cascade: bool,
+    },
+    /// `CREATE TYPE` other than an enum (composite, range, base, shell).
+    CreateType {
+        /// Type name.
+        name: QualifiedName,
+        /// What it defines.
+        representation: TypeRepresentation,
+    },
+    /// `ALTER TYPE t RENAME TO n`.
+    RenameType {
+        /// Old name.
+        name: QualifiedName,
+        /// New name (unqualified).
+        new_name: String,
+    },
+    /// `CREATE DOMAIN d [AS] type [COLLATE c] [DEFAULT e] [constraints]`.
+    CreateDomain {
+        /// Domain name.
+        name: QualifiedName,
+        /// Base type, lower-cased SQL.
+        data_type: String,
+        /// `DEFAULT expr`.
+        default: Option<Expr>,
+        /// `NOT NULL` among the constraints.
+        not_null: bool,
+        /// The `CHECK` expressions, in order.
+        checks: Vec<String>,
+    },
+    /// `DROP DOMAIN`: one operation per domain named.
+    DropDomain {
+        /// Domain name.
+        name: QualifiedName,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `CASCADE`.
+        cascade: bool,
+    },
+    /// `ALTER [MATERIALIZED] VIEW v RENAME TO n`.
+    RenameView {
+        /// Old name.
+        name: QualifiedName,
+        /// New name (unqualified).
+        new_name: String,
+        /// Materialized.
+        materialized: bool,
+    },
+    /// `DROP SEQUENCE`: one operation per sequence named.
+    DropSequence {
+        /// Sequence name.
+        name: QualifiedName,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `CASCADE`.
+        cascade: bool,
+    },
+    /// `ALTER SEQUENCE s [options] [OWNED BY t.c | NONE]`.
+    AlterSequence {
+        /// Sequence name.
+        name: QualifiedName,
+        /// What happens to the owning column.
+        owned_by: SequenceOwnedBy,
+    },
+    /// `DROP EXTENSION`: one operation per extension named.
+    DropExtension {
+        /// Extension name.
+        name: String,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `CASCADE`.
+        cascade: bool,
+    },
+    /// Anything else that parsed: GRANT, CREATE POLICY, ALTER DOMAIN, ...
     Other {
         /// A short description, e.g. `GRANT`, `CREATE POLICY`.
         description: String,

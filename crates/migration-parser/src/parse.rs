@@ -2,29 +2,14 @@
 //! transaction/settings pass and inline ignores.
 
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Span as TokSpan, Token, TokenWithSpan, Whitespace};
+use sqlparser::parser::ParserError;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
 
+use crate::grammar::{describe, parse_tokens};
 use crate::model::{Migration, Operation, ParseOptions, Span, Statement, StatementKind, TxContext};
 use crate::slices::SliceEnd;
 use crate::split::{self, RawStatement, Tokens, is_trivia};
 use crate::{ParseError, convert, session, tokens};
-
-/// Parse a statement's tokens (whitespace included, no trailing `;`) with sqlparser.
-pub(crate) fn parse_tokens(
-    toks: &[TokenWithSpan],
-) -> Result<Vec<sqlparser::ast::Statement>, ParserError> {
-    let dialect = PostgreSqlDialect {};
-    let mut v = Vec::with_capacity(toks.len() + 1);
-    v.extend_from_slice(toks);
-    v.push(TokenWithSpan {
-        token: Token::EOF,
-        span: TokSpan::empty(),
-    });
-    Parser::new(&dialect)
-        .with_tokens_with_locations(v)
-        .parse_statements()
-}
 
 /// `(message, line, column)` of a sqlparser error; the location is taken from the message's
 /// trailing ` at Line: L, Column: C` (tokens carry file positions, so it is file-relative).
@@ -45,42 +30,6 @@ fn error_parts(e: &ParserError) -> (String, Option<(u32, u32)>) {
         }
     }
     (msg, None)
-}
-
-/// Leading keywords of a statement, upper-cased, for [`Operation::Other`]: `GRANT`,
-/// `CREATE POLICY`, `DROP SEQUENCE`, `ALTER DOMAIN`, ...
-pub(crate) fn describe(sig: &[&TokenWithSpan]) -> String {
-    let words: Vec<String> = sig
-        .iter()
-        .map_while(|t| match &t.token {
-            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_uppercase()),
-            _ => None,
-        })
-        .filter(|w| {
-            !matches!(
-                w.as_str(),
-                "OR" | "REPLACE"
-                    | "UNIQUE"
-                    | "TEMP"
-                    | "TEMPORARY"
-                    | "UNLOGGED"
-                    | "TRUSTED"
-                    | "PROCEDURAL"
-            )
-        })
-        .take(3)
-        .collect();
-    let n = match words.first().map(String::as_str) {
-        Some("CREATE" | "DROP" | "ALTER") => match words.get(1).map(String::as_str) {
-            Some(
-                "MATERIALIZED" | "EVENT" | "FOREIGN" | "TEXT" | "ACCESS" | "DEFAULT" | "OPERATOR"
-                | "USER",
-            ) => 3,
-            _ => 2,
-        },
-        _ => 1,
-    };
-    words.into_iter().take(n).collect::<Vec<_>>().join(" ")
 }
 
 /// Analyse one statement: token-level recognition for forms sqlparser mis-parses or rejects,

@@ -22,8 +22,8 @@ use sqlparser::ast::{
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::convert::{ident, qname};
 use crate::model::QualifiedName;
+use crate::names::{ident, qname};
 use crate::side_effects::{CallContext, credential_relation, denied_function};
 
 /// A function call as written in the SQL text.
@@ -119,6 +119,39 @@ pub fn table_sources(sql: &str) -> Vec<QualifiedName> {
         }
     }
     out
+}
+
+/// The relations a query reads (tables, views, sequences; the names of its own CTEs left
+/// out), in order of first mention, each once: what a `CREATE VIEW` depends on.
+pub(crate) fn query_relations(q: &Query) -> Vec<QualifiedName> {
+    let mut v = Collector::default();
+    let _ = q.visit(&mut v);
+    let mut ctes = CteNames::default();
+    let _ = q.visit(&mut ctes);
+    let mut out: Vec<QualifiedName> = Vec::new();
+    for r in v.refs.relations {
+        let is_cte = r.schema.is_none() && ctes.0.contains(&r.name);
+        if !is_cte && !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// The names a query's `WITH` clauses (at any depth) define.
+#[derive(Default)]
+struct CteNames(Vec<String>);
+
+impl Visitor for CteNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let Some(w) = &q.with {
+            self.0
+                .extend(w.cte_tables.iter().map(|c| ident(&c.alias.name)));
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Check that `sql` is exactly one read-only query fit to run on a production shard inside a

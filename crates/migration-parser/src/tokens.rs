@@ -14,9 +14,10 @@
 
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
+use crate::actions::{AlterTableAction, MaintenanceCommand, ReindexTarget, SequenceOwnedBy};
 use crate::convert;
+use crate::grammar::{describe, parse_tokens};
 use crate::model::{Operation, QualifiedName};
-use crate::parse::parse_tokens;
 
 /// A cursor over significant tokens.
 struct Cur<'a> {
@@ -77,17 +78,17 @@ impl<'a> Cur<'a> {
             _ => None,
         }
     }
-    /// `a`, `s.a`, `db.s.a`.
-    fn name(&mut self) -> Option<QualifiedName> {
+    /// The parts of a dotted name (`a`, `s.a`, `db.s.a`), normalised.
+    fn name_parts(&mut self) -> Option<Vec<String>> {
         let mut parts = vec![self.ident()?];
         while self.eat_token(&Token::Period) {
             parts.push(self.ident()?);
         }
-        let name = parts.pop()?;
-        Some(match parts.pop() {
-            Some(schema) => QualifiedName::qualified(schema, name),
-            None => QualifiedName::new(name),
-        })
+        Some(parts)
+    }
+    /// `a`, `s.a`, `db.s.a` (a database qualifier is dropped).
+    fn name(&mut self) -> Option<QualifiedName> {
+        qualified(self.name_parts()?)
     }
     /// Skip a balanced parenthesised group if one starts here.
     fn skip_parens(&mut self) -> Option<Vec<&'a Token>> {
@@ -112,6 +113,15 @@ impl<'a> Cur<'a> {
         }
         Some(inner)
     }
+}
+
+/// The last part of `parts` as the name, the one before as its schema.
+fn qualified(mut parts: Vec<String>) -> Option<QualifiedName> {
+    let name = parts.pop()?;
+    Some(match parts.pop() {
+        Some(schema) => QualifiedName::qualified(schema, name),
+        None => QualifiedName::new(name),
+    })
 }
 
 fn word_is(t: &Token, k: &str) -> bool {
@@ -209,10 +219,9 @@ fn reindex(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         // REINDEX (VERBOSE, CONCURRENTLY [true]) is PG 14+ syntax.
         concurrently = inner.iter().any(|t| word_is(t, "CONCURRENTLY"));
     }
-    let kind = ["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"]
+    let kind = ReindexTarget::ALL
         .into_iter()
-        .find(|k| c.eat(k))?
-        .to_lowercase();
+        .find(|k| c.eat(k.keyword()))?;
     concurrently |= c.eat("CONCURRENTLY");
     let name = if c.done() {
         QualifiedName::new("")
@@ -269,14 +278,11 @@ fn vacuum(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
     }
     let tables = table_list(c)?;
     let command = match (full, analyze) {
-        (true, _) => "vacuum full",
-        (false, true) => "vacuum analyze",
-        (false, false) => "vacuum",
+        (true, _) => MaintenanceCommand::VacuumFull,
+        (false, true) => MaintenanceCommand::VacuumAnalyze,
+        (false, false) => MaintenanceCommand::Vacuum,
     };
-    Some(vec![Operation::Maintenance {
-        command: command.into(),
-        tables,
-    }])
+    Some(vec![Operation::Maintenance { command, tables }])
 }
 
 fn cluster(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
@@ -296,7 +302,7 @@ fn cluster(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         }
     }
     c.done().then_some(vec![Operation::Maintenance {
-        command: "cluster".into(),
+        command: MaintenanceCommand::Cluster,
         tables,
     }])
 }
@@ -315,7 +321,7 @@ fn reparse(tokens: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Opera
     let stmts = parse_tokens(tokens).ok()?;
     let mut ops = Vec::new();
     for s in &stmts {
-        convert::operations(s, &|| crate::parse::describe(sig), &mut ops);
+        convert::operations(s, &|| describe(sig), &mut ops);
     }
     Some(ops)
 }
@@ -327,6 +333,15 @@ pub(crate) fn recognize_after(
 ) -> Option<Vec<Operation>> {
     let mut c = Cur::new(sig);
     if c.eat("CREATE") {
+        if c.eat("DOMAIN") {
+            return create_domain(all, sig, c.i);
+        }
+        let save = c.i;
+        c.eat_all(&["OR", "REPLACE"]);
+        if c.eat("PROCEDURE") {
+            return procedure_as_function(all, sig, c.i - 1);
+        }
+        c.i = save;
         c.eat("UNIQUE");
         if c.eat("INDEX") {
             return create_index_on_only(all, sig);
@@ -350,10 +365,12 @@ pub(crate) fn recognize_after(
     if c.eat_all(&["COMMENT", "ON"]) {
         return comment_on(&mut c);
     }
+    if c.eat_all(&["ALTER", "SEQUENCE"]) {
+        return alter_sequence(&mut c);
+    }
     // Statements whose details no rule needs; the leading keywords identify them.
     for head in [
-        &["ALTER", "SEQUENCE"][..],
-        &["ALTER", "INDEX"],
+        &["ALTER", "INDEX"][..],
         &["ALTER", "FUNCTION"],
         &["ALTER", "DOMAIN"],
         &["ALTER", "VIEW"],
@@ -367,6 +384,29 @@ pub(crate) fn recognize_after(
         }
     }
     None
+}
+
+/// `ALTER SEQUENCE [IF EXISTS] name [options]`: the options are skipped, `OWNED BY t.c | NONE`
+/// is kept.
+fn alter_sequence(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    c.eat_all(&["IF", "EXISTS"]);
+    let name = c.name()?;
+    let mut owned_by = SequenceOwnedBy::Unchanged;
+    while !c.done() {
+        if c.eat_all(&["OWNED", "BY"]) {
+            if c.eat("NONE") {
+                owned_by = SequenceOwnedBy::Nobody;
+                continue;
+            }
+            let mut parts = c.name_parts()?;
+            let column = parts.pop()?;
+            let table = qualified(parts)?;
+            owned_by = SequenceOwnedBy::Column { table, column };
+        } else {
+            c.i += 1;
+        }
+    }
+    Some(vec![Operation::AlterSequence { name, owned_by }])
 }
 
 /// `COMMENT ON kind object IS 'text' | NULL` for object kinds sqlparser does not know
@@ -411,6 +451,89 @@ fn comment_on(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
         object,
         text,
     }])
+}
+
+/// `CREATE DOMAIN name [AS] type ... [NOT NULL | NULL] ...`: sqlparser wants `AS` and knows no
+/// `NOT NULL` / `NULL` constraint. Both are mended in the tokens and the statement reparsed.
+fn create_domain(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+    after_kw: usize,
+) -> Option<Vec<Operation>> {
+    let mut c = Cur::new(sig);
+    c.i = after_kw;
+    c.name()?;
+    let name_end = c.i;
+    let has_as = c.is_kw("AS");
+    let mut drop = Vec::new();
+    let mut not_null = false;
+    let mut depth = 0;
+    for k in name_end..sig.len() {
+        let t = &sig[k].token;
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ if depth > 0 => {}
+            _ if word_is(t, "NOT") && sig.get(k + 1).is_some_and(|n| word_is(&n.token, "NULL")) => {
+                not_null = true;
+                drop.extend([all_index(all, k)?, all_index(all, k + 1)?]);
+            }
+            _ if word_is(t, "NULL")
+                && !word_is(&sig[k - 1].token, "NOT")
+                && !word_is(&sig[k - 1].token, "DEFAULT") =>
+            {
+                drop.push(all_index(all, k)?);
+            }
+            _ => {}
+        }
+    }
+    if has_as && drop.is_empty() {
+        return None;
+    }
+    let as_at = all_index(all, name_end)?;
+    let mut v: Vec<TokenWithSpan> = Vec::with_capacity(all.len() + 2);
+    for (i, t) in all.iter().enumerate() {
+        if i == as_at && !has_as {
+            for token in [
+                Token::make_keyword("AS"),
+                Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+            ] {
+                v.push(TokenWithSpan {
+                    token,
+                    span: sqlparser::tokenizer::Span::empty(),
+                });
+            }
+        }
+        if !drop.contains(&i) {
+            v.push(t.clone());
+        }
+    }
+    let mut ops = reparse(&v, sig)?;
+    for op in &mut ops {
+        if let Operation::CreateDomain { not_null: n, .. } = op {
+            *n |= not_null;
+        }
+    }
+    Some(ops)
+}
+
+/// `CREATE [OR REPLACE] PROCEDURE` in PostgreSQL's form (sqlparser knows only other dialects'):
+/// read as the function it is written like, and marked a procedure.
+fn procedure_as_function(
+    all: &[TokenWithSpan],
+    sig: &[&TokenWithSpan],
+    keyword: usize,
+) -> Option<Vec<Operation>> {
+    let at = all_index(all, keyword)?;
+    let mut v = all.to_vec();
+    v[at].token = Token::make_keyword("FUNCTION");
+    let mut ops = reparse(&v, sig)?;
+    for op in &mut ops {
+        if let Operation::CreateFunction { procedure, .. } = op {
+            *procedure = true;
+        }
+    }
+    Some(ops)
 }
 
 fn create_index_on_only(all: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
@@ -509,6 +632,42 @@ fn alter_table(
     Some(ops)
 }
 
+/// The `ALTER TABLE` actions sqlparser does not know, from their leading keywords.
+fn table_action_from_tokens(c: &mut Cur<'_>) -> Option<AlterTableAction> {
+    use AlterTableAction as A;
+    if c.eat_all(&["SET", "SCHEMA"]) {
+        return Some(A::SetSchema {
+            schema: c.ident().unwrap_or_default(),
+        });
+    }
+    if c.eat_all(&["SET", "TABLESPACE"]) {
+        return Some(A::SetTablespace {
+            tablespace: c.ident().unwrap_or_default(),
+        });
+    }
+    if c.eat_all(&["SET", "WITHOUT", "CLUSTER"]) {
+        return Some(A::SetWithoutCluster);
+    }
+    if c.eat_all(&["SET", "WITHOUT", "OIDS"]) {
+        return Some(A::SetWithoutOids);
+    }
+    if c.eat_all(&["SET", "ACCESS", "METHOD"]) {
+        return Some(A::SetAccessMethod);
+    }
+    if c.eat_all(&["CLUSTER", "ON"]) {
+        return Some(A::ClusterOn {
+            index: c.ident().unwrap_or_default(),
+        });
+    }
+    if c.eat("OF") {
+        return Some(A::OfType);
+    }
+    if c.eat_all(&["NOT", "OF"]) {
+        return Some(A::NotOfType);
+    }
+    None
+}
+
 fn alter_action(
     all: &[TokenWithSpan],
     sig: &[&TokenWithSpan],
@@ -518,32 +677,14 @@ fn alter_action(
     act_start: usize,
 ) -> Option<Vec<Operation>> {
     let mut c = Cur::new(act);
-    let other = |action: &str| {
+    let other = |action: AlterTableAction| {
         Some(vec![Operation::AlterTableOther {
             table: table.clone(),
-            action: action.into(),
+            action,
         }])
     };
-    if c.eat_all(&["SET", "SCHEMA"]) {
-        return other("set schema");
-    }
-    if c.eat_all(&["SET", "TABLESPACE"]) {
-        return other("set tablespace");
-    }
-    if c.eat_all(&["SET", "WITHOUT", "CLUSTER"]) {
-        return other("set without cluster");
-    }
-    if c.eat_all(&["SET", "WITHOUT", "OIDS"]) {
-        return other("set without oids");
-    }
-    if c.eat_all(&["SET", "ACCESS", "METHOD"]) {
-        return other("set access method");
-    }
-    if c.eat_all(&["CLUSTER", "ON"]) {
-        return other("cluster on");
-    }
-    if c.eat("OF") || c.eat_all(&["NOT", "OF"]) {
-        return other("of type");
+    if let Some(action) = table_action_from_tokens(&mut c) {
+        return other(action);
     }
     // The action's own tokens (with whitespace) as a single-action ALTER TABLE.
     let a = all_index(all, act_start)?;
@@ -560,17 +701,20 @@ fn alter_action(
     // ALTER [COLUMN] c [SET DATA] TYPE t COLLATE x [USING e]
     if c.eat("ALTER") {
         c.eat("COLUMN");
-        c.ident()?;
-        let rest_kw = c.i;
-        if c.eat_all(&["SET", "STATISTICS"])
-            || c.eat_all(&["SET", "STORAGE"])
-            || c.eat_all(&["SET", "COMPRESSION"])
-        {
-            let w = act[rest_kw + 1].token.to_string().to_lowercase();
-            return other(&format!("alter column set {w}"));
+        let column = c.ident()?;
+        if c.eat_all(&["SET", "STATISTICS"]) {
+            return other(AlterTableAction::SetStatistics { column });
         }
-        if c.eat_all(&["SET", "("]) || c.eat_all(&["RESET"]) {
-            return other("alter column set attribute options");
+        if c.eat_all(&["SET", "STORAGE"]) {
+            return other(AlterTableAction::SetStorage { column });
+        }
+        if c.eat_all(&["SET", "COMPRESSION"]) {
+            return other(AlterTableAction::SetCompression { column });
+        }
+        let sets_options =
+            c.is_kw("SET") && act.get(c.i + 1).is_some_and(|t| t.token == Token::LParen);
+        if sets_options || c.is_kw("RESET") {
+            return other(AlterTableAction::SetAttributeOptions { column });
         }
         let collate = act.iter().position(|t| word_is(&t.token, "COLLATE"))?;
         let coll_name = match act.get(collate + 1).map(|t| &t.token) {

@@ -6,11 +6,21 @@ use std::path::{Path, PathBuf};
 
 use migration_parser::{ParseOptions, StatementKind, TransactionMode, parse_bytes};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
+/// The shared corpus beside the checkout (`<checkout>/../shared/corpus`), or, for a git worktree
+/// one level deeper (`/work/wt/<name>`), `<checkout>/../../shared/corpus`.
+fn corpus_dir() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let near = here.join("../../../shared/corpus");
+    if near.is_dir() {
+        near
+    } else {
+        here.join("../../../../shared/corpus")
+    }
+}
 
 /// The up and down files of a project, in ORDER.txt order (each up followed by its down).
 fn project_files(project: &str) -> Vec<PathBuf> {
-    let root = Path::new(CORPUS).join(project);
+    let root = corpus_dir().join(project);
     let order = std::fs::read_to_string(root.join("ORDER.txt")).expect("ORDER.txt");
     let dir = root.join("migrations");
     let mut files = Vec::new();
@@ -65,14 +75,11 @@ fn corpus_parses() {
         // Every SQL file of the project is parsed: files ORDER.txt does not reach (harness has
         // one orphan down script, see its SOURCE.md) are appended and listed in the summary.
         let mut on_disk = BTreeSet::new();
-        all_sql_files(
-            &Path::new(CORPUS).join(project).join("migrations"),
-            &mut on_disk,
-        );
+        all_sql_files(&corpus_dir().join(project).join("migrations"), &mut on_disk);
         let listed: BTreeSet<PathBuf> = files.iter().cloned().collect();
         for extra in on_disk.difference(&listed) {
             let rel = extra
-                .strip_prefix(CORPUS)
+                .strip_prefix(corpus_dir())
                 .unwrap_or(extra)
                 .display()
                 .to_string();
@@ -82,7 +89,11 @@ fn corpus_parses() {
         let mut n = 0usize;
         for f in &files {
             let bytes = std::fs::read(f).expect("read");
-            let rel = f.strip_prefix(CORPUS).unwrap_or(f).display().to_string();
+            let rel = f
+                .strip_prefix(corpus_dir())
+                .unwrap_or(f)
+                .display()
+                .to_string();
             let options = ParseOptions {
                 transaction_mode: TransactionMode::WrapFile,
                 ..Default::default()

@@ -1,9 +1,9 @@
 //! The lock/rewrite knowledge table.
 
 use migration_parser::{
-    LockFact, LockMode, Operation, ParseOptions, PgVersion, QualifiedName, Rewrite, Scan,
-    add_column_rewrites, blocked_in_transaction, check_proves_not_null, lock_facts, parse,
-    set_not_null_skips_scan, type_change_rewrites,
+    LockFact, LockMode, Operation, OperationKind, ParseOptions, PgVersion, QualifiedName, Rewrite,
+    Scan, add_column_rewrites, blocked_in_transaction, check_proves_not_null, lock_facts, parse,
+    set_not_null_skips_scan, takes_relation_locks, type_change_rewrites,
 };
 
 fn op(sql: &str) -> Operation {
@@ -298,6 +298,94 @@ fn no_relation_locks() {
     }
 }
 
+/// One statement per operation kind, for coverage tests over [`OperationKind::ALL`].
+const SAMPLES: &[&str] = &[
+    "CREATE TABLE t (id int)",
+    "DROP TABLE t",
+    "ALTER TABLE t RENAME TO u",
+    "ALTER TABLE t ADD COLUMN c int",
+    "ALTER TABLE t DROP COLUMN c",
+    "ALTER TABLE t RENAME COLUMN c TO d",
+    "ALTER TABLE t ALTER COLUMN c TYPE bigint",
+    "ALTER TABLE t ALTER COLUMN c SET NOT NULL",
+    "ALTER TABLE t ALTER COLUMN c DROP NOT NULL",
+    "ALTER TABLE t ALTER COLUMN c SET DEFAULT 1",
+    "ALTER TABLE t ALTER COLUMN c DROP DEFAULT",
+    "ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0)",
+    "ALTER TABLE t VALIDATE CONSTRAINT k",
+    "ALTER TABLE t DROP CONSTRAINT k",
+    "ALTER TABLE t RENAME CONSTRAINT k TO l",
+    "CREATE INDEX i ON t (c)",
+    "DROP INDEX i",
+    "ALTER INDEX i RENAME TO j",
+    "REINDEX INDEX i",
+    "CREATE TYPE e AS ENUM ('a')",
+    "ALTER TYPE e ADD VALUE 'b'",
+    "ALTER TYPE e RENAME VALUE 'a' TO 'c'",
+    "DROP TYPE e",
+    "TRUNCATE t",
+    "CREATE SCHEMA s",
+    "DROP SCHEMA s",
+    "DROP DATABASE d",
+    "UPDATE t SET c = 1",
+    "DELETE FROM t",
+    "INSERT INTO t VALUES (1)",
+    "CREATE VIEW v AS SELECT * FROM t",
+    "DROP VIEW v",
+    "REFRESH MATERIALIZED VIEW mv",
+    "LOCK TABLE t",
+    "VACUUM t",
+    "ALTER TABLE t SET UNLOGGED",
+    "ALTER TABLE p ATTACH PARTITION c FOR VALUES IN (1)",
+    "ALTER TABLE p DETACH PARTITION c",
+    "SET lock_timeout = '1s'",
+    "RESET lock_timeout",
+    "BEGIN",
+    "DO $$ BEGIN END $$",
+    "CREATE SEQUENCE q",
+    "CREATE EXTENSION pg_trgm",
+    "CREATE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql",
+    "CREATE TRIGGER g BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f()",
+    "COMMENT ON TABLE t IS 'x'",
+    "CREATE DATABASE d",
+    "ALTER INDEX pi ATTACH PARTITION ci",
+    "ALTER SYSTEM SET work_mem = '1GB'",
+    "DROP FUNCTION f",
+    "DROP TRIGGER g ON t",
+    "CREATE TYPE pair AS (a int, b int)",
+    "ALTER TYPE pair RENAME TO couple",
+    "CREATE DOMAIN posint AS int CHECK (VALUE > 0)",
+    "DROP DOMAIN posint",
+    "ALTER VIEW v RENAME TO w",
+    "DROP SEQUENCE q",
+    "ALTER SEQUENCE q OWNED BY t.c",
+    "DROP EXTENSION pg_trgm",
+    "GRANT SELECT ON t TO r",
+];
+
+/// Every operation kind is placed in the knowledge table: it has lock facts exactly when
+/// `takes_relation_locks` says so. A new kind fails here until it has a sample and a place.
+#[test]
+fn every_operation_kind_has_lock_knowledge() {
+    let mut missing: Vec<&str> = Vec::new();
+    for kind in OperationKind::ALL {
+        let sample = SAMPLES.iter().find(|sql| op(sql).kind() == *kind);
+        let Some(sql) = sample else {
+            missing.push(kind.as_str());
+            continue;
+        };
+        for v in [11, 15, 17] {
+            let f = facts(sql, v);
+            assert_eq!(
+                !f.is_empty(),
+                takes_relation_locks(*kind),
+                "{kind} ({sql}) on PG {v}: {f:?}"
+            );
+        }
+    }
+    assert!(missing.is_empty(), "kinds without a sample: {missing:?}");
+}
+
 #[test]
 fn docs_are_versioned_links() {
     for v in 11..=17 {
@@ -392,17 +480,22 @@ fn earlier_statements_analysis() {
     .unwrap();
     let fresh = QualifiedName::new("fresh");
     let old = QualifiedName::new("old");
-    assert!(!m.table_created_before(&fresh, 0));
-    assert!(m.table_created_before(&fresh, 1));
-    assert!(m.table_created_before(&QualifiedName::qualified("public", "fresh"), 1));
-    assert!(!m.table_created_before(&old, 6));
+    let s = migration_parser::MigrationState::new(&m);
+    let at = migration_parser::Step::before;
+    assert!(!s.relation(&fresh, at(0)).is_created());
+    assert!(s.relation(&fresh, at(1)).is_created());
     assert!(
-        !m.not_null_check_validated_before(&old, "c", 3),
+        s.relation(&QualifiedName::qualified("public", "fresh"), at(1))
+            .is_created()
+    );
+    assert!(!s.relation(&old, at(6)).is_created());
+    assert!(
+        !s.not_null_proven(&old, "c", at(3)),
         "NOT VALID until validated"
     );
-    assert!(m.not_null_check_validated_before(&old, "c", 5));
-    let c = m.constraint_added_before(&old, "fk", 6).expect("fk");
+    assert!(s.not_null_proven(&old, "c", at(5)));
+    let c = s.constraint(&old, "fk", at(6)).expect("fk");
     assert!(
-        matches!(&c.kind, migration_parser::ConstraintKind::ForeignKey { ref_table, .. } if ref_table.name == "users")
+        matches!(&c.def.as_ref().unwrap().kind, migration_parser::ConstraintKind::ForeignKey { ref_table, .. } if ref_table.name == "users")
     );
 }

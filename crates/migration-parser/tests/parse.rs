@@ -1,8 +1,10 @@
 //! Parser behaviour: splitting, spans, operations, transactions, settings, ignores, errors.
 
 use migration_parser::{
-    ConstraintKind, FkAction, LockMode, Operation, ParseError, ParseOptions, QualifiedName,
-    StatementKind, TransactionMode, TxContext, TxControl, Volatility, parse, parse_bytes,
+    AlterTableAction, ConstraintKind, FkAction, LockMode, MaintenanceCommand, Operation,
+    OperationKind, ParseError, ParseOptions, QualifiedName, ReindexTarget, SequenceOwnedBy,
+    StatementKind, TransactionMode, TxContext, TxControl, TypeAttribute, TypeRepresentation,
+    Volatility, parse, parse_bytes,
 };
 
 fn p(sql: &str) -> migration_parser::Migration {
@@ -424,7 +426,7 @@ fn alter_column_forms() {
         }
     );
     assert!(
-        matches!(one("ALTER TABLE t ALTER COLUMN a SET STATISTICS 500"), Operation::AlterTableOther { action, .. } if action == "alter column set statistics")
+        matches!(one("ALTER TABLE t ALTER COLUMN a SET STATISTICS 500"), Operation::AlterTableOther { action: AlterTableAction::SetStatistics { column }, .. } if column == "a")
     );
 }
 
@@ -566,11 +568,17 @@ fn renames_and_drops() {
         Operation::DropView {
             name: t("mv"),
             materialized: true,
-            if_exists: false
+            if_exists: false,
+            cascade: false
         }
     );
-    assert!(
-        matches!(one("DROP SEQUENCE s"), Operation::Other { description } if description == "DROP SEQUENCE")
+    assert_eq!(
+        one("DROP SEQUENCE IF EXISTS s CASCADE"),
+        Operation::DropSequence {
+            name: t("s"),
+            if_exists: true,
+            cascade: true
+        }
     );
 }
 
@@ -650,7 +658,7 @@ fn indexes() {
     assert_eq!(
         one("REINDEX INDEX CONCURRENTLY idx"),
         Operation::Reindex {
-            target_kind: "index".into(),
+            target_kind: ReindexTarget::Index,
             name: t("idx"),
             concurrently: true
         }
@@ -658,7 +666,7 @@ fn indexes() {
     assert_eq!(
         one("REINDEX (VERBOSE) TABLE t"),
         Operation::Reindex {
-            target_kind: "table".into(),
+            target_kind: ReindexTarget::Table,
             name: t("t"),
             concurrently: false
         }
@@ -667,20 +675,21 @@ fn indexes() {
 
 #[test]
 fn maintenance_and_misc_token_forms() {
-    let m = |c: &str, tables: &[&str]| Operation::Maintenance {
-        command: c.into(),
+    use MaintenanceCommand as C;
+    let m = |command: C, tables: &[&str]| Operation::Maintenance {
+        command,
         tables: tables.iter().map(|x| t(x)).collect(),
     };
-    assert_eq!(one("VACUUM t"), m("vacuum", &["t"]));
-    assert_eq!(one("VACUUM FULL t, u"), m("vacuum full", &["t", "u"]));
+    assert_eq!(one("VACUUM t"), m(C::Vacuum, &["t"]));
+    assert_eq!(one("VACUUM FULL t, u"), m(C::VacuumFull, &["t", "u"]));
     assert_eq!(
         one("VACUUM (FULL, ANALYZE) t (a)"),
-        m("vacuum full", &["t"])
+        m(C::VacuumFull, &["t"])
     );
-    assert_eq!(one("VACUUM ANALYZE t"), m("vacuum analyze", &["t"]));
-    assert_eq!(one("VACUUM"), m("vacuum", &[]));
-    assert_eq!(one("CLUSTER t USING idx"), m("cluster", &["t"]));
-    assert_eq!(one("ANALYZE t"), m("analyze", &["t"]));
+    assert_eq!(one("VACUUM ANALYZE t"), m(C::VacuumAnalyze, &["t"]));
+    assert_eq!(one("VACUUM"), m(C::Vacuum, &[]));
+    assert_eq!(one("CLUSTER t USING idx"), m(C::Cluster, &["t"]));
+    assert_eq!(one("ANALYZE t"), m(C::Analyze, &["t"]));
     assert_eq!(
         one("DO $$ BEGIN PERFORM 1; END $$"),
         Operation::Do {
@@ -694,17 +703,25 @@ fn maintenance_and_misc_token_forms() {
         }
     );
     assert!(
-        matches!(one("ALTER TABLE t SET SCHEMA other"), Operation::AlterTableOther { action, .. } if action == "set schema")
+        matches!(one("ALTER TABLE t SET SCHEMA other"), Operation::AlterTableOther { action: AlterTableAction::SetSchema { schema }, .. } if schema == "other")
     );
     assert!(
-        matches!(one("ALTER TABLE t SET TABLESPACE fast"), Operation::AlterTableOther { action, .. } if action == "set tablespace")
+        matches!(one("ALTER TABLE t SET TABLESPACE fast"), Operation::AlterTableOther { action: AlterTableAction::SetTablespace { tablespace }, .. } if tablespace == "fast")
     );
-    assert!(
-        matches!(one("ALTER TABLE t SET LOGGED"), Operation::AlterTableOther { action, .. } if action == "set logged")
-    );
-    assert!(
-        matches!(one("ALTER TABLE t SET (fillfactor = 70)"), Operation::AlterTableOther { action, .. } if action == "set storage parameters")
-    );
+    assert!(matches!(
+        one("ALTER TABLE t SET LOGGED"),
+        Operation::AlterTableOther {
+            action: AlterTableAction::SetLogged,
+            ..
+        }
+    ));
+    assert!(matches!(
+        one("ALTER TABLE t SET (fillfactor = 70)"),
+        Operation::AlterTableOther {
+            action: AlterTableAction::SetStorageParameters,
+            ..
+        }
+    ));
     assert!(
         matches!(one("CREATE TABLE t_new (LIKE t INCLUDING ALL)"), Operation::CreateTable { table, .. } if table == t("t_new"))
     );
@@ -713,7 +730,9 @@ fn maintenance_and_misc_token_forms() {
         Operation::CreateView {
             name: t("mv"),
             materialized: true,
-            or_replace: false
+            or_replace: false,
+            columns: vec![],
+            depends_on: vec![]
         }
     );
     assert_eq!(
@@ -729,8 +748,32 @@ fn maintenance_and_misc_token_forms() {
     assert!(
         matches!(one("COMMENT ON CONSTRAINT c ON t IS 'x'"), Operation::Comment { object_kind, text: Some(_), .. } if object_kind == "constraint")
     );
-    assert!(
-        matches!(one("ALTER SEQUENCE s OWNED BY t.id"), Operation::Other { description } if description == "ALTER SEQUENCE")
+    assert_eq!(
+        one("ALTER SEQUENCE s OWNED BY t.id"),
+        Operation::AlterSequence {
+            name: t("s"),
+            owned_by: SequenceOwnedBy::Column {
+                table: t("t"),
+                column: "id".into()
+            }
+        }
+    );
+    assert_eq!(
+        one("ALTER SEQUENCE IF EXISTS app.s RESTART WITH 5 OWNED BY app.t.\"Id\""),
+        Operation::AlterSequence {
+            name: QualifiedName::qualified("app", "s"),
+            owned_by: SequenceOwnedBy::Column {
+                table: QualifiedName::qualified("app", "t"),
+                column: "Id".into()
+            }
+        }
+    );
+    assert_eq!(
+        one("ALTER SEQUENCE s OWNED BY NONE"),
+        Operation::AlterSequence {
+            name: t("s"),
+            owned_by: SequenceOwnedBy::Nobody
+        }
     );
 }
 
@@ -817,7 +860,9 @@ fn other_statements() {
         Operation::CreateView {
             name: t("v"),
             materialized: false,
-            or_replace: true
+            or_replace: true,
+            columns: vec![],
+            depends_on: vec![]
         }
     );
     assert_eq!(
@@ -889,6 +934,331 @@ fn other_statements() {
     assert!(
         matches!(one("CREATE POLICY p ON t USING (true)"), Operation::Other { description } if description == "CREATE POLICY")
     );
+}
+
+/// Functions, triggers, views, types, domains, sequences and extensions are typed operations,
+/// not `Other` with their leading keywords.
+#[test]
+fn typed_create_and_drop_of_functions_views_types() {
+    assert_eq!(
+        one(
+            "CREATE OR REPLACE FUNCTION app.f(a int, OUT b text, VARIADIC c text[]) RETURNS text AS $$ SELECT 'x' $$ LANGUAGE sql"
+        ),
+        Operation::CreateFunction {
+            name: QualifiedName::qualified("app", "f"),
+            args: vec!["int".into(), "text[]".into()],
+            or_replace: true,
+            procedure: false
+        }
+    );
+    assert_eq!(
+        ops("DROP FUNCTION IF EXISTS f(int, varchar), g CASCADE"),
+        vec![
+            Operation::DropFunction {
+                name: t("f"),
+                args: Some(vec!["int".into(), "varchar".into()]),
+                if_exists: true,
+                cascade: true,
+                procedure: false
+            },
+            Operation::DropFunction {
+                name: t("g"),
+                args: None,
+                if_exists: true,
+                cascade: true,
+                procedure: false
+            }
+        ]
+    );
+    assert_eq!(
+        one(
+            "CREATE OR REPLACE PROCEDURE app.p(a int, INOUT b text) LANGUAGE plpgsql AS $$ BEGIN END $$"
+        ),
+        Operation::CreateFunction {
+            name: QualifiedName::qualified("app", "p"),
+            args: vec!["int".into(), "text".into()],
+            or_replace: true,
+            procedure: true
+        }
+    );
+    assert!(matches!(
+        one("DROP PROCEDURE p()"),
+        Operation::DropFunction { procedure: true, args: Some(a), .. } if a.is_empty()
+    ));
+    assert_eq!(
+        one("DROP TRIGGER IF EXISTS trg ON app.t"),
+        Operation::DropTrigger {
+            name: "trg".into(),
+            table: Some(QualifiedName::qualified("app", "t")),
+            if_exists: true,
+            cascade: false
+        }
+    );
+    assert_eq!(
+        one(
+            "CREATE VIEW v (x, \"Y\") AS WITH w AS (SELECT id FROM b) SELECT a.id, w.id FROM app.a JOIN w ON true JOIN a ON true"
+        ),
+        Operation::CreateView {
+            name: t("v"),
+            materialized: false,
+            or_replace: false,
+            columns: vec!["x".into(), "Y".into()],
+            depends_on: vec![t("b"), QualifiedName::qualified("app", "a"), t("a")]
+        }
+    );
+    assert_eq!(
+        one("DROP VIEW IF EXISTS v CASCADE"),
+        Operation::DropView {
+            name: t("v"),
+            materialized: false,
+            if_exists: true,
+            cascade: true
+        }
+    );
+    assert_eq!(
+        one("ALTER MATERIALIZED VIEW mv RENAME TO mv2"),
+        Operation::RenameView {
+            name: t("mv"),
+            new_name: "mv2".into(),
+            materialized: true
+        }
+    );
+    assert_eq!(
+        one("CREATE TYPE pair AS (a int, \"B\" text)"),
+        Operation::CreateType {
+            name: t("pair"),
+            representation: TypeRepresentation::Composite {
+                attributes: vec![
+                    TypeAttribute {
+                        name: "a".into(),
+                        data_type: "int".into()
+                    },
+                    TypeAttribute {
+                        name: "B".into(),
+                        data_type: "text".into()
+                    }
+                ]
+            }
+        }
+    );
+    assert_eq!(
+        one("CREATE TYPE r AS RANGE (SUBTYPE = float8)"),
+        Operation::CreateType {
+            name: t("r"),
+            representation: TypeRepresentation::Range {
+                subtype: Some("float8".into())
+            }
+        }
+    );
+    assert_eq!(
+        one("ALTER TYPE pair RENAME TO couple"),
+        Operation::RenameType {
+            name: t("pair"),
+            new_name: "couple".into()
+        }
+    );
+    assert!(matches!(
+        one("CREATE DOMAIN posint AS int DEFAULT 1 CHECK (VALUE > 0)"),
+        Operation::CreateDomain { name, data_type, default: Some(_), checks, .. }
+            if name == t("posint") && data_type == "int" && checks == ["VALUE > 0"]
+    ));
+    // The forms sqlparser rejects or misreads: no `AS`, `NOT NULL` / `NULL` constraints.
+    for (sql, default, not_null, checks) in [
+        ("CREATE DOMAIN d int NOT NULL", None, true, vec![]),
+        (
+            "CREATE DOMAIN d AS text DEFAULT '' NOT NULL",
+            Some("''"),
+            true,
+            vec![],
+        ),
+        (
+            "CREATE DOMAIN d AS int CONSTRAINT c CHECK (VALUE IS NOT NULL) NULL",
+            None,
+            false,
+            vec!["VALUE IS NOT NULL".to_string()],
+        ),
+        (
+            "CREATE DOMAIN d AS int DEFAULT NULL",
+            Some("NULL"),
+            false,
+            vec![],
+        ),
+    ] {
+        let op = one(sql);
+        let Operation::CreateDomain {
+            name,
+            data_type,
+            default: d,
+            not_null: n,
+            checks: c,
+        } = op
+        else {
+            panic!("{sql}: {op:?}");
+        };
+        assert_eq!(
+            (name, data_type.as_str(), d.map(|e| e.sql), n, c),
+            (
+                t("d"),
+                if sql.contains("text") { "text" } else { "int" },
+                default.map(String::from),
+                not_null,
+                checks
+            ),
+            "{sql}"
+        );
+    }
+    assert_eq!(
+        one("DROP DOMAIN IF EXISTS posint"),
+        Operation::DropDomain {
+            name: t("posint"),
+            if_exists: true,
+            cascade: false
+        }
+    );
+    assert_eq!(
+        ops("DROP EXTENSION IF EXISTS a, b CASCADE"),
+        ["a", "b"]
+            .map(|n| Operation::DropExtension {
+                name: n.into(),
+                if_exists: true,
+                cascade: true
+            })
+            .to_vec()
+    );
+}
+
+/// Every `ALTER TABLE` action without an operation of its own becomes a typed
+/// `AlterTableAction`, whether sqlparser or the token-level recogniser read it.
+#[test]
+fn alter_table_actions_are_typed() {
+    use AlterTableAction as A;
+    let col = || "c".to_string();
+    let cases = [
+        ("SET LOGGED", A::SetLogged),
+        ("SET UNLOGGED", A::SetUnlogged),
+        ("SET ACCESS METHOD heap", A::SetAccessMethod),
+        ("SET WITHOUT CLUSTER", A::SetWithoutCluster),
+        ("SET WITHOUT OIDS", A::SetWithoutOids),
+        (
+            "CLUSTER ON t_idx",
+            A::ClusterOn {
+                index: "t_idx".into(),
+            },
+        ),
+        ("SET (fillfactor = 70)", A::SetStorageParameters),
+        ("RESET (fillfactor)", A::ResetStorageParameters),
+        (
+            "ALTER COLUMN c SET STORAGE EXTERNAL",
+            A::SetStorage { column: col() },
+        ),
+        (
+            "ALTER c SET COMPRESSION lz4",
+            A::SetCompression { column: col() },
+        ),
+        (
+            "ALTER COLUMN c SET (n_distinct = 10)",
+            A::SetAttributeOptions { column: col() },
+        ),
+        (
+            "ALTER COLUMN c ADD GENERATED ALWAYS AS IDENTITY",
+            A::AddIdentity { column: col() },
+        ),
+        ("REPLICA IDENTITY FULL", A::ReplicaIdentity),
+        (
+            "ENABLE ALWAYS TRIGGER trg",
+            A::EnableTrigger {
+                trigger: "trg".into(),
+            },
+        ),
+        (
+            "DISABLE TRIGGER ALL",
+            A::DisableTrigger {
+                trigger: "all".into(),
+            },
+        ),
+        ("ENABLE RULE r", A::EnableRule),
+        ("DISABLE RULE r", A::DisableRule),
+        ("ENABLE ROW LEVEL SECURITY", A::EnableRowLevelSecurity),
+        ("DISABLE ROW LEVEL SECURITY", A::DisableRowLevelSecurity),
+        ("FORCE ROW LEVEL SECURITY", A::ForceRowLevelSecurity),
+        ("NO FORCE ROW LEVEL SECURITY", A::NoForceRowLevelSecurity),
+        ("OWNER TO app", A::OwnerTo),
+        (
+            "INHERIT s.parent",
+            A::Inherit {
+                parent: QualifiedName::qualified("s", "parent"),
+            },
+        ),
+        (
+            "NO INHERIT parent",
+            A::NoInherit {
+                parent: t("parent"),
+            },
+        ),
+        ("OF some_type", A::OfType),
+        ("NOT OF", A::NotOfType),
+    ];
+    for (action, expected) in cases {
+        let sql = format!("ALTER TABLE t {action}");
+        assert_eq!(
+            one(&sql),
+            Operation::AlterTableOther {
+                table: t("t"),
+                action: expected
+            },
+            "{sql}"
+        );
+    }
+    // Several actions at once, one of them only the token-level recogniser knows.
+    assert_eq!(
+        ops("ALTER TABLE t SET SCHEMA s2, ALTER COLUMN c SET STATISTICS 100"),
+        vec![
+            Operation::AlterTableOther {
+                table: t("t"),
+                action: A::SetSchema {
+                    schema: "s2".into()
+                }
+            },
+            Operation::AlterTableOther {
+                table: t("t"),
+                action: A::SetStatistics { column: col() }
+            }
+        ]
+    );
+}
+
+/// The kind of an operation is its variant, by the stable names custom rules use.
+#[test]
+fn operation_kinds_name_the_variants() {
+    let kinds: Vec<OperationKind> = [
+        "DROP FUNCTION f",
+        "ALTER TABLE t SET UNLOGGED",
+        "VACUUM FULL t",
+        "REINDEX TABLE t",
+        "SELECT 1",
+    ]
+    .iter()
+    .map(|sql| one(sql).kind())
+    .collect();
+    assert_eq!(
+        kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        [
+            "drop_function",
+            "alter_table_other",
+            "maintenance",
+            "reindex",
+            "other"
+        ]
+    );
+    assert_eq!("drop_trigger".parse(), Ok(OperationKind::DropTrigger));
+    assert_eq!(OperationKind::DropTrigger.to_string(), "drop_trigger");
+    assert_eq!(
+        AlterTableAction::SetUnlogged.to_string(),
+        "set unlogged",
+        "messages keep the words the string field held"
+    );
+    assert_eq!(MaintenanceCommand::VacuumFull.to_string(), "vacuum full");
+    assert_eq!(ReindexTarget::Table.to_string(), "table");
 }
 
 // ---------------------------------------------------------------- transactions

@@ -184,6 +184,9 @@ CREATE TABLE mvsrc (id int PRIMARY KEY);
 CREATE MATERIALIZED VIEW mv AS SELECT * FROM mvsrc;
 CREATE UNIQUE INDEX mv_id ON mv (id);
 CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER tg0 BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION trg();
+CREATE SEQUENCE seq1;
+CREATE VIEW v1 AS SELECT id FROM users;
 ";
 
 /// Per relation: the modes held by the statement and whether its relfilenode changed.
@@ -267,6 +270,10 @@ fn lock_table_matches_a_real_server() {
         "INSERT INTO orders VALUES (1000, 1, 1, now())",
         "LOCK TABLE users IN SHARE MODE",
         "LOCK TABLE users",
+        "DROP TRIGGER tg0 ON orders",
+        "ALTER SEQUENCE seq1 OWNED BY users.id",
+        "ALTER VIEW v1 RENAME TO v2",
+        "ALTER MATERIALIZED VIEW mv RENAME TO mv2",
     ];
     let mut failures = Vec::new();
     for sql in statements {
@@ -277,7 +284,8 @@ fn lock_table_matches_a_real_server() {
                 // A renamed relation shows up under its new name.
                 let name = match op {
                     Operation::RenameIndex { new_name, .. }
-                    | Operation::RenameTable { new_name, .. } => new_name,
+                    | Operation::RenameTable { new_name, .. }
+                    | Operation::RenameView { new_name, .. } => new_name,
                     _ => &fact.relation.name,
                 };
                 let Some((modes, rewritten)) = observed.get(name) else {

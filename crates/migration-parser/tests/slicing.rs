@@ -11,7 +11,16 @@ use std::path::{Path, PathBuf};
 use migration_parser::reference::{parse_statement_by_statement, parse_whole_file};
 use migration_parser::{ParseOptions, TransactionMode, parse};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
+/// The shared corpus beside the checkout, or two levels up from a git worktree (`/work/wt/<name>`).
+fn corpus_dir() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let near = here.join("../../../shared/corpus");
+    if near.is_dir() {
+        near
+    } else {
+        here.join("../../../../shared/corpus")
+    }
+}
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn sql_files(dir: &Path, out: &mut BTreeSet<PathBuf>) {
@@ -63,7 +72,7 @@ fn same_both_ways(name: &str, text: &str) -> bool {
 #[test]
 fn corpus_and_fixtures_read_the_same_statement_by_statement() {
     let mut files = BTreeSet::new();
-    sql_files(Path::new(CORPUS), &mut files);
+    sql_files(&corpus_dir(), &mut files);
     sql_files(Path::new(FIXTURES), &mut files);
     assert!(
         files.len() > 1000,

@@ -75,6 +75,7 @@ pub mod keys;
 pub mod lint;
 mod model;
 pub mod render;
+mod risk;
 mod sign;
 mod token;
 
@@ -88,9 +89,10 @@ pub use keys::{
 };
 pub use model::{
     ApprovalPolicy, FleetInfo, GateCounts, GatePolicy, InstanceView, LockTrace, MigrationInfo,
-    Rehearsal, RiskLevel, RollbackInfo, SafetyGates, ShardException, ShardReport, Signature,
-    StatementError, StatementTrace, Step, ValidationReport, fleet_fingerprint, new_execution_id,
-    reasons, sha256_file, sha256_hex,
+    Rehearsal, RollbackInfo, SafetyGates, ShardException, ShardReport, Signature, StatementError,
+    StatementTrace, Step, ValidationReport, fleet_fingerprint, new_execution_id, reasons,
+    sha256_file, sha256_hex,
 };
-pub use sign::{Verification, sign, signing_payload, verify, verify_migration_file};
-pub use token::{ApprovalToken, TokenClaims, TokenStatus, check_token, issue_token};
+pub use risk::RiskLevel;
+pub use sign::{Verification, issue_token, sign, signing_payload, verify, verify_migration_file};
+pub use token::{ApprovalToken, TokenClaims, TokenStatus, check_token};

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ReportError;
+use crate::risk::RiskLevel;
 use crate::token::ApprovalToken;
 
 /// The whole outcome of one `deployclaw validate-migration` run.
@@ -201,41 +202,6 @@ impl RollbackInfo {
     /// Tested and the catalog came back exactly.
     pub fn proven(&self) -> bool {
         self.tested && self.mismatches.is_empty()
-    }
-}
-
-/// Overall risk of shipping the migration, derived by [`ValidationReport::finalize`].
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum RiskLevel {
-    /// Every shard is green.
-    #[default]
-    Low,
-    /// Some shards are yellow, below the high-risk thresholds.
-    Medium,
-    /// Yellow shards at or over a high-risk threshold, or an irreversible step.
-    High,
-    /// At least one shard is red.
-    Critical,
-}
-
-impl RiskLevel {
-    /// `LOW`, `MEDIUM`, `HIGH`, `CRITICAL`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RiskLevel::Low => "LOW",
-            RiskLevel::Medium => "MEDIUM",
-            RiskLevel::High => "HIGH",
-            RiskLevel::Critical => "CRITICAL",
-        }
-    }
-}
-
-impl std::fmt::Display for RiskLevel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use chrono::{DateTime, Duration, Utc};
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -17,6 +19,7 @@ use crate::canonical::canonical_json;
 use crate::error::ReportError;
 use crate::keys::public_key_base64;
 use crate::model::{Signature, ValidationReport, sha256_file};
+use crate::token::{ApprovalToken, TokenClaims, token_payload};
 
 const REPORT_DOMAIN: &[u8] = b"deployclaw-report-v1\n";
 
@@ -219,4 +222,29 @@ pub fn signing_payload(report: &Value) -> Vec<u8> {
     let mut out = REPORT_DOMAIN.to_vec();
     out.extend_from_slice(canonical_json(&v).as_bytes());
     out
+}
+
+/// Issue a token for a finalized `report`, valid from `issued_at` for `ttl`.
+pub fn issue_token(
+    report: &ValidationReport,
+    key: &SigningKey,
+    issued_at: DateTime<Utc>,
+    ttl: Duration,
+) -> Result<ApprovalToken, ReportError> {
+    let claims = TokenClaims {
+        version: 1,
+        execution_id: report.execution_id.clone(),
+        migration_sha256: report.migration.sha256.clone(),
+        fleet_fingerprint: report.fleet.fingerprint.clone(),
+        gate: report.gate,
+        risk_level: report.safety_gates.risk_level,
+        migration_approved: report.safety_gates.migration_approved,
+        approval_required: report.safety_gates.approval_required.clone(),
+        issued_at,
+        expires_at: issued_at + ttl,
+        public_key: public_key_base64(&key.verifying_key()),
+    };
+    let payload = token_payload(&claims)?;
+    let signature = STANDARD.encode(key.sign(&payload).to_bytes());
+    Ok(ApprovalToken { claims, signature })
 }

@@ -14,14 +14,13 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use gates::Gate;
 use serde::{Deserialize, Serialize};
 
 use crate::canonical::canonical_json;
 use crate::error::ReportError;
-use crate::keys::public_key_base64;
-use crate::model::{RiskLevel, ValidationReport};
+use crate::risk::RiskLevel;
 
 const TOKEN_DOMAIN: &[u8] = b"deployclaw-token-v1\n";
 const COMPACT_PREFIX: &str = "dct1";
@@ -149,31 +148,6 @@ impl std::fmt::Display for TokenStatus {
     }
 }
 
-/// Issue a token for a finalized `report`, valid from `issued_at` for `ttl`.
-pub fn issue_token(
-    report: &ValidationReport,
-    key: &SigningKey,
-    issued_at: DateTime<Utc>,
-    ttl: Duration,
-) -> Result<ApprovalToken, ReportError> {
-    let claims = TokenClaims {
-        version: 1,
-        execution_id: report.execution_id.clone(),
-        migration_sha256: report.migration.sha256.clone(),
-        fleet_fingerprint: report.fleet.fingerprint.clone(),
-        gate: report.gate,
-        risk_level: report.safety_gates.risk_level,
-        migration_approved: report.safety_gates.migration_approved,
-        approval_required: report.safety_gates.approval_required.clone(),
-        issued_at,
-        expires_at: issued_at + ttl,
-        public_key: public_key_base64(&key.verifying_key()),
-    };
-    let payload = token_payload(&claims)?;
-    let signature = STANDARD.encode(key.sign(&payload).to_bytes());
-    Ok(ApprovalToken { claims, signature })
-}
-
 /// Check `token` before deploying the migration whose file has sha256
 /// `migration_sha256` to the fleet whose fingerprint is now `fleet_fingerprint`.
 pub fn check_token(
@@ -285,7 +259,8 @@ impl ApprovalToken {
     }
 }
 
-fn token_payload(claims: &TokenClaims) -> Result<Vec<u8>, ReportError> {
+/// What a token's signature covers: the domain line and the canonical JSON of its claims.
+pub(crate) fn token_payload(claims: &TokenClaims) -> Result<Vec<u8>, ReportError> {
     let v = serde_json::to_value(claims).map_err(|source| ReportError::Json {
         what: "approval token",
         source,

@@ -28,15 +28,24 @@
 //! | `SET NOT NULL` / `DROP NOT NULL` | the opposite | yes (`SET NOT NULL` may fail on new NULLs) |
 //! | `SET DEFAULT` / `DROP DEFAULT` | the old default from the catalog, or `DROP DEFAULT` | yes |
 //! | `ALTER COLUMN TYPE` | back to the old type `USING c::old` (default dropped and restored around it) | flagged: may fail (`bigint`→`integer` overflow) or lose data (`varchar(n)` truncation, numeric rounding) |
-//! | `RENAME` table / column / index / constraint, `RENAME VALUE` | rename back | yes |
+//! | `RENAME` table / view / column / index / constraint / type, `RENAME VALUE` | rename back | yes |
 //! | `CREATE TABLE` / `VIEW` / `SEQUENCE` / `TYPE` / `SCHEMA` / `FUNCTION` / `TRIGGER` / `EXTENSION` / `DOMAIN` / `POLICY` | `DROP …` (`CREATE OR REPLACE` of an existing function or view: the old definition) | yes |
 //! | `DROP TABLE` | the structure from the catalog (columns, defaults, identity, constraints, indexes, comments, triggers, owned sequences, CASCADE-dropped foreign keys) | structure only: rows lost |
 //! | `DROP VIEW` / `FUNCTION` / `TRIGGER` / `SEQUENCE` / `TYPE` / `DOMAIN` / `EXTENSION` | recreate from the catalog | yes (sequence position lost) |
+//! | the drop of a view / function / trigger / sequence / type created earlier in the same migration | that object's own `CREATE` statement | yes |
+//! | `ALTER SEQUENCE` | the old parameters and owner | structure only: a `RESTART` position is not restored |
 //! | `ALTER TYPE … ADD VALUE` | none: PostgreSQL cannot drop an enum value | irreversible |
 //! | `COMMENT ON` | the old comment (or `IS NULL`) | yes |
 //! | `UPDATE` / `DELETE` / `INSERT` / `TRUNCATE` | none (no-op when the table is created by the same migration) | irreversible |
 //! | `DO`, function-calling `SELECT`, unparsed statements, `GRANT`/`REVOKE`, other `ALTER TABLE` actions | none | irreversible |
 //! | `SET`, `RESET`, `BEGIN`/`COMMIT`, `ANALYZE`, `VACUUM`, `REINDEX`, `LOCK`, `REFRESH` | nothing to undo | no-op |
+//!
+//! Each family of operations has its inversions in one module of `src/invert/` (tables,
+//! columns, constraints, indexes, types, views, functions, sequences, schemas, data, comments,
+//! session statements) behind a small trait, and one registry maps every operation to its
+//! family; `tests/fixtures/invert/<family>.sql` holds a database-free fixture per family (a
+//! pre-migration schema read with [`catalog_after`], the migration, a snapshot of the rollback).
+//! [`inversion_family`] names the family of an operation.
 //!
 //! The script starts with `SET lock_timeout = '5s'`, groups transactional statements in
 //! `BEGIN`/`COMMIT`, runs `CONCURRENTLY` statements and constraint validations outside them, and
@@ -51,7 +60,9 @@
 //! statement), seeds a few rows per table, takes
 //! catalog C0, runs the migration statement by statement with its transaction structure
 //! (`CONCURRENTLY` outside transactions), runs the rollback, takes C2 and reports every
-//! difference as a [`Mismatch`] (`rollback-mismatch`) and every column whose values did not survive
+//! difference as a [`Mismatch`] (the gate's `rollback-mismatch`, red, for a rollback the user
+//! supplied; `rollback-unproven`, yellow, for a generated one: a wrong generated rollback is
+//! deployclaw's failure, not the migration's) and every column whose values did not survive
 //! as a [`ColumnLoss`]. Failures carry their SQLSTATE. The scratch database is always dropped.
 //! [`prove_history`] does the same for a whole directory of up/down pairs ([`discover`] detects
 //! Diesel, sqlx, golang-migrate and dbmate layouts), checking both the project's own down scripts
@@ -97,15 +108,21 @@ mod clone;
 mod error;
 mod exec;
 mod generate;
+mod invert;
 mod layout;
 pub mod names;
 mod prove;
 mod sample;
 
-pub use catalog::{Mismatch, mismatches};
+// The generator's working state (built from a topology catalog, or database-free by
+// `catalog_after`), public for the database-free inversion fixtures.
+pub use catalog::{
+    CatalogSnapshot, ColumnSnap, ConstraintSnap, FunctionSnap, IndexSnap, Mismatch, SequenceSnap,
+    TableSnap, TypeSnap, ViewSnap, mismatches,
+};
 pub use error::RollbackError;
 pub use exec::{SqlFailure, execute_migration, execute_rollback, execute_steps};
-pub use generate::{PreMigrationCatalog, generate};
+pub use generate::{PreMigrationCatalog, catalog_after, generate};
 pub use layout::{Layout, MigrationPair, discover};
 pub use prove::{
     ColumnLoss, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProveOptions, RollbackSource,
@@ -319,4 +336,11 @@ fn reversibility_label(r: Reversibility) -> &'static str {
         Reversibility::MayLoseData => "may lose data",
         Reversibility::MayFail => "may fail",
     }
+}
+
+/// The family of inversions (`src/invert/<family>.rs`) that undoes operations of `kind`, as
+/// the fixtures under `tests/fixtures/invert/` are named; `"unknown"` for a kind the generator
+/// does not know yet (such an operation is reported irreversible, never skipped).
+pub fn inversion_family(kind: migration_parser::OperationKind) -> &'static str {
+    invert::family_of(kind).family()
 }

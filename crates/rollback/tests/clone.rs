@@ -4,17 +4,14 @@
 use rollback::{Setup, Shadow};
 
 fn pagila() -> String {
-    // The shared corpus sits beside the main checkout; a git worktree is one level deeper.
-    let p = ["/../../../shared", "/../../../../shared"]
-        .iter()
-        .map(|up| {
-            format!(
-                "{}{up}/corpus/pagila/pagila-schema.sql",
-                env!("CARGO_MANIFEST_DIR")
-            )
-        })
-        .find(|p| std::path::Path::new(p).is_file())
-        .expect("the shared corpus (pagila) is present");
+    // Beside the checkout, or two levels up from a git worktree (`/work/wt/<name>`).
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let near = here.join("../../../shared/corpus/pagila/pagila-schema.sql");
+    let p = if near.is_file() {
+        near
+    } else {
+        here.join("../../../../shared/corpus/pagila/pagila-schema.sql")
+    };
     std::fs::read_to_string(p).expect("pagila schema is readable")
 }
 

@@ -15,13 +15,16 @@ use rollback::{
     HistoryEntry, HistoryOptions, HistoryReport, MigrationPair, Shadow, discover, prove_history,
 };
 
+/// The shared corpus beside the checkout (`<checkout>/../shared/corpus`), or, for a git worktree
+/// one level deeper (`/work/wt/<name>`), `<checkout>/../../shared/corpus`.
 fn corpus() -> PathBuf {
-    // The shared corpus sits beside the main checkout; a git worktree is one level deeper.
-    ["/../../../shared/corpus", "/../../../../shared/corpus"]
-        .iter()
-        .map(|up| PathBuf::from(format!("{}{up}", env!("CARGO_MANIFEST_DIR"))))
-        .find(|p| p.is_dir())
-        .expect("the shared corpus is present")
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let near = here.join("../../../shared/corpus");
+    if near.is_dir() {
+        near
+    } else {
+        here.join("../../../../shared/corpus")
+    }
 }
 
 fn order(project: &str) -> Vec<String> {

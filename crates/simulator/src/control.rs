@@ -125,18 +125,7 @@ impl Progress for tokio::sync::mpsc::UnboundedSender<ProgressEvent> {
     }
 }
 
-/// One entry of the execution log (`steps[]` in the JSON report).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    /// 1-based sequence number, in order of completion.
-    pub step: u32,
-    /// What was done (`probe shard`, `clone schema`, `rehearse`, `calibrate`, ...).
-    pub action: String,
-    /// Details (shard id, fingerprint, counts). Never contains a password.
-    pub details: String,
-    /// How long it took.
-    pub duration_ms: u64,
-}
+pub use evidence::Step;
 
 /// Thread-safe collector of [`Step`]s.
 #[derive(Debug, Default, Clone)]

@@ -20,7 +20,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use migration_parser::Migration;
-use sqlx::Connection as _;
+use sqlx::{Connection as _, PgConnection, Row};
 use topology::ConnectionSpec;
 
 use crate::SimError;
@@ -153,14 +153,80 @@ pub async fn schemas_to_clone(
             what: "connect to read the schemas to clone".into(),
             source: source_err,
         })?;
-    let named: BTreeSet<String> = crate::rehearsal::schemas_named(migration);
-    let r = crate::rehearsal::schemas_to_clone(&mut conn, schema, &named).await;
+    let named: BTreeSet<String> = schemas_named(migration);
+    let r = schemas_to_clone_on(&mut conn, schema, &named).await;
     let _ = conn.close().await;
     r.map_err(|source_err| SimError::Shadow {
         url: crate::conn::redacted(source, source_db),
         what: "read the schemas to clone".into(),
         source: source_err,
     })
+}
+
+/// Schemas to clone for `schema`: itself, schemas its foreign keys point into, schemas of its
+/// column types, and schemas named by the migration, that exist on the source.
+pub(crate) async fn schemas_to_clone_on(
+    conn: &mut PgConnection,
+    schema: &str,
+    named_by_migration: &BTreeSet<String>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let named: Vec<String> = named_by_migration.iter().cloned().collect();
+    let rows = sqlx::query(
+        "WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
+         SELECT nspname::text FROM (
+           SELECT $1::name AS nspname
+           UNION SELECT rn.nspname FROM pg_constraint co
+             JOIN pg_class c ON c.oid = co.conrelid JOIN pg_class rc ON rc.oid = co.confrelid
+             JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+            WHERE co.contype = 'f' AND c.relnamespace = (SELECT oid FROM s)
+           UNION SELECT tn.nspname FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
+             JOIN pg_namespace tn ON tn.oid = t.typnamespace
+            WHERE c.relnamespace = (SELECT oid FROM s) AND a.attnum > 0
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                              AND d.objid = t.oid AND d.deptype = 'e')
+           UNION SELECT nspname FROM pg_namespace WHERE nspname = ANY($2)
+         ) x
+         WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
+         ORDER BY 1",
+    )
+    .bind(schema)
+    .bind(&named)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>(0).ok())
+        .collect())
+}
+
+/// Schemas a migration names explicitly (qualified names).
+pub(crate) fn schemas_named(migration: &Migration) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    let json = serde_json::to_value(&migration.statements).unwrap_or_default();
+    collect_schemas(&json, &mut s);
+    s
+}
+
+fn collect_schemas(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let (Some(serde_json::Value::String(schema)), Some(serde_json::Value::String(_))) =
+                (m.get("schema"), m.get("name"))
+            {
+                out.insert(schema.clone());
+            }
+            for x in m.values() {
+                collect_schemas(x, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                collect_schemas(x, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Keeps the password file of one client program alive until the program has finished.

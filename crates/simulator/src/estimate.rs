@@ -37,46 +37,16 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use migration_parser::{LockMode, Migration, Operation, PgVersion, Rewrite, Scan, lock_facts};
-use serde::{Deserialize, Serialize};
+use migration_parser::{Migration, Operation, PgVersion, Rewrite, Scan, Statement, lock_facts};
 use sqlx::PgConnection;
 
 use crate::probe::TableStats;
+use crate::rehearsal::engine::knowledge_locks;
 use crate::rehearsal::{
-    LockSource, NotRunReason, RehearsalResult, StatementOutcome, knowledge_locks,
+    LockSource, NotRunReason, RehearsalResult, StatementOutcome, StatementRehearsal,
 };
 
-/// Throughput figures the model divides sizes by.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Throughput {
-    /// Sequential scan, MB/s (1 MB = 1,000,000 bytes).
-    pub scan_mb_per_s: f64,
-    /// Table rewrite (heap + index rebuild), MB/s of total relation size.
-    pub rewrite_mb_per_s: f64,
-    /// B-tree index build, MB/s of heap size.
-    pub index_mb_per_s: f64,
-    /// Fixed cost of a catalog-only change, ms.
-    pub catalog_ms: f64,
-    /// Measured by [`calibrate`] (false = the default constants).
-    pub calibrated: bool,
-    /// Size of the calibration table, MB.
-    pub sample_mb: f64,
-}
-
-impl Default for Throughput {
-    /// Conservative constants for a cloud volume under load: scan 150 MB/s, rewrite 40 MB/s,
-    /// index build 30 MB/s, catalog change 5 ms.
-    fn default() -> Self {
-        Throughput {
-            scan_mb_per_s: 150.0,
-            rewrite_mb_per_s: 40.0,
-            index_mb_per_s: 30.0,
-            catalog_ms: 5.0,
-            calibrated: false,
-            sample_mb: 0.0,
-        }
-    }
-}
+pub use evidence::Throughput;
 
 /// Calibrate on the connected (shadow) database: build a table of `rows` rows (≈ 100 bytes each),
 /// then time a full scan, an index build and a rewrite (`ALTER COLUMN … TYPE bigint`). The table
@@ -145,41 +115,7 @@ pub async fn calibrate(conn: &mut PgConnection, rows: u32) -> Result<Throughput,
     Ok(tp)
 }
 
-/// The estimate for one statement on one shard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatementEstimate {
-    /// 0-based statement index.
-    pub index: usize,
-    /// Estimated run time on this shard, ms.
-    pub estimated_ms: f64,
-    /// Strongest lock blocking reads or writes held on a pre-existing relation during the
-    /// statement (`None`: nothing blocked).
-    pub blocking_lock: Option<LockMode>,
-    /// Relations (`schema.name`) held in [`StatementEstimate::blocking_lock`]-or-weaker blocking
-    /// modes.
-    pub blocked_relations: Vec<String>,
-    /// What the lock blocks, in words (`all reads and writes`, `all writes …`).
-    pub blocks: Option<String>,
-    /// Time the blocking lock is held during this statement, ms.
-    pub estimated_lock_ms: f64,
-    /// How the figure was derived (`rewrite orders 1.2 GB @ 40 MB/s; …`).
-    pub basis: String,
-}
-
-/// The estimate for one shard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LockEstimate {
-    /// Per statement, in file order.
-    pub statements: Vec<StatementEstimate>,
-    /// Sum of blocking-lock time over the statements, ms.
-    pub total_lock_ms: u64,
-    /// The longest single statement's blocking-lock time, ms.
-    pub max_statement_lock_ms: u64,
-    /// Estimated total run time of the migration on this shard, ms.
-    pub total_ms: u64,
-    /// The throughput used.
-    pub throughput: Throughput,
-}
+pub use evidence::{LockEstimate, StatementEstimate};
 
 fn fmt_bytes(b: i64) -> String {
     let b = b as f64;
@@ -204,175 +140,24 @@ pub fn estimate(
     pg_version: u32,
     tp: &Throughput,
 ) -> LockEstimate {
-    let sizes: HashMap<(String, String), &TableStats> = tables
-        .iter()
-        .map(|t| ((t.schema.clone(), t.table.clone()), t))
-        .collect();
-    let rehearsed_schema = rehearsal.map(|r| r.schema.as_str()).unwrap_or(shard_schema);
-    let map = |s: &str| -> String {
-        if s == rehearsed_schema {
-            shard_schema.to_string()
-        } else {
-            s.to_string()
-        }
+    let shard = Shard {
+        sizes: tables
+            .iter()
+            .map(|t| ((t.schema.clone(), t.table.clone()), t))
+            .collect(),
+        rehearsed_schema: rehearsal.map(|r| r.schema.as_str()).unwrap_or(shard_schema),
+        shard_schema,
+        pg_version,
+        tp,
     };
-    let version = PgVersion(pg_version);
-    let mut out = Vec::new();
-    for st in &migration.statements {
-        let rec = rehearsal.and_then(|r| r.statements.iter().find(|s| s.index == st.index));
-        if let Some(r) = rec
-            && matches!(
-                r.outcome,
-                StatementOutcome::NotRun {
-                    reason: NotRunReason::TransactionAborted | NotRunReason::Cancelled
-                }
-            )
-        {
-            out.push(StatementEstimate {
-                index: st.index,
-                estimated_ms: 0.0,
-                blocking_lock: None,
-                blocked_relations: vec![],
-                blocks: None,
-                estimated_lock_ms: 0.0,
-                basis: "not run (transaction aborted)".into(),
-            });
-            continue;
-        }
-        let observed = rec.filter(|r| {
-            r.lock_source == LockSource::Observed
-                && matches!(r.outcome, StatementOutcome::Succeeded)
-        });
-        let locks = match (observed, rec) {
-            (Some(r), _) => r.locks.clone(),
-            (None, Some(r)) if r.lock_source == LockSource::KnowledgeTable => r.locks.clone(),
-            _ => knowledge_locks(st, pg_version, shard_schema),
-        };
-        // Rewritten tables.
-        let mut rewritten: Vec<(String, String)> = Vec::new();
-        if let Some(r) = observed {
-            for q in &r.rewritten {
-                if let Some((s, n)) = q.split_once('.') {
-                    rewritten.push((map(s), n.to_string()));
-                }
-            }
-        } else {
-            for op in &st.operations {
-                for f in lock_facts(op, version) {
-                    if f.rewrite == Rewrite::Table {
-                        rewritten.push((
-                            f.relation
-                                .schema
-                                .clone()
-                                .unwrap_or_else(|| shard_schema.to_string()),
-                            f.relation.name.clone(),
-                        ));
-                    }
-                }
-            }
-        }
-        rewritten.sort();
-        rewritten.dedup();
-        let mut ms = tp.catalog_ms;
-        let mut basis = Vec::new();
-        for (s, n) in &rewritten {
-            if let Some(t) = sizes.get(&(s.clone(), n.clone())) {
-                let add = t.total_bytes as f64 / 1e6 / tp.rewrite_mb_per_s * 1000.0;
-                ms += add;
-                basis.push(format!(
-                    "rewrite {n} {} @ {:.0} MB/s",
-                    fmt_bytes(t.total_bytes),
-                    tp.rewrite_mb_per_s
-                ));
-            }
-        }
-        // Scans and index builds from the knowledge table (skip rewritten tables: the rewrite
-        // includes them).
-        for op in &st.operations {
-            let index_build = match op {
-                Operation::CreateIndex { table, .. } => Some(table.clone()),
-                Operation::AddConstraint { table, constraint } => match &constraint.kind {
-                    migration_parser::ConstraintKind::Unique {
-                        using_index: None, ..
-                    }
-                    | migration_parser::ConstraintKind::PrimaryKey {
-                        using_index: None, ..
-                    } => Some(table.clone()),
-                    _ => None,
-                },
-                _ => None,
-            };
-            let mut done = Vec::new();
-            if let Some(t) = &index_build {
-                let key = (
-                    t.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
-                    t.name.clone(),
-                );
-                if !rewritten.contains(&key)
-                    && let Some(ts) = sizes.get(&key)
-                {
-                    ms += ts.heap_bytes as f64 / 1e6 / tp.index_mb_per_s * 1000.0;
-                    basis.push(format!(
-                        "index build on {} {} @ {:.0} MB/s",
-                        key.1,
-                        fmt_bytes(ts.heap_bytes),
-                        tp.index_mb_per_s
-                    ));
-                }
-                done.push(key);
-            }
-            for f in lock_facts(op, version) {
-                if f.scan != Scan::Full {
-                    continue;
-                }
-                let key = (
-                    f.relation
-                        .schema
-                        .clone()
-                        .unwrap_or_else(|| shard_schema.to_string()),
-                    f.relation.name.clone(),
-                );
-                if rewritten.contains(&key) || done.contains(&key) {
-                    continue;
-                }
-                if let Some(ts) = sizes.get(&key) {
-                    ms += ts.heap_bytes as f64 / 1e6 / tp.scan_mb_per_s * 1000.0;
-                    basis.push(format!(
-                        "scan {} {} @ {:.0} MB/s",
-                        key.1,
-                        fmt_bytes(ts.heap_bytes),
-                        tp.scan_mb_per_s
-                    ));
-                }
-                done.push(key);
-            }
-        }
-        // Blocking locks on pre-existing relations.
-        let blocking: Vec<_> = locks
-            .iter()
-            .filter(|l| !l.created_here && l.mode.blocks_writes())
-            .collect();
-        let strongest = blocking.iter().map(|l| l.mode).max();
-        let mut blocked: Vec<String> = blocking
-            .iter()
-            .map(|l| format!("{}.{}", map(&l.schema), l.relation))
-            .collect();
-        blocked.sort();
-        blocked.dedup();
-        let lock_ms = if strongest.is_some() { ms } else { 0.0 };
-        if basis.is_empty() {
-            basis.push(format!("catalog only ({:.1} ms)", tp.catalog_ms));
-        }
-        out.push(StatementEstimate {
-            index: st.index,
-            estimated_ms: ms,
-            blocking_lock: strongest,
-            blocked_relations: blocked,
-            blocks: strongest.map(|m| m.blocks().to_string()),
-            estimated_lock_ms: lock_ms,
-            basis: basis.join("; "),
-        });
-    }
+    let out: Vec<StatementEstimate> = migration
+        .statements
+        .iter()
+        .map(|st| {
+            let rec = rehearsal.and_then(|r| r.statements.iter().find(|s| s.index == st.index));
+            shard.statement(st, rec)
+        })
+        .collect();
     let total_lock: f64 = out.iter().map(|s| s.estimated_lock_ms).sum();
     let max_lock = out.iter().map(|s| s.estimated_lock_ms).fold(0.0, f64::max);
     let total: f64 = out.iter().map(|s| s.estimated_ms).sum();
@@ -385,9 +170,201 @@ pub fn estimate(
     }
 }
 
+/// A (schema, table) key.
+type TableKey = (String, String);
+
+/// What [`estimate`] knows of one shard.
+struct Shard<'a> {
+    sizes: HashMap<TableKey, &'a TableStats>,
+    /// The schema the rehearsal ran in (its relations are the shard's).
+    rehearsed_schema: &'a str,
+    shard_schema: &'a str,
+    pg_version: u32,
+    tp: &'a Throughput,
+}
+
+impl Shard<'_> {
+    /// A schema of the rehearsal as the shard's.
+    fn map(&self, s: &str) -> String {
+        if s == self.rehearsed_schema {
+            self.shard_schema.to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// A relation of the knowledge table as a key (unqualified: the shard's schema).
+    fn key(&self, r: &migration_parser::QualifiedName) -> TableKey {
+        (
+            r.schema
+                .clone()
+                .unwrap_or_else(|| self.shard_schema.to_string()),
+            r.name.clone(),
+        )
+    }
+
+    /// The estimate of one statement, from its rehearsal `rec` when there is one.
+    fn statement(&self, st: &Statement, rec: Option<&StatementRehearsal>) -> StatementEstimate {
+        if let Some(r) = rec
+            && matches!(
+                r.outcome,
+                StatementOutcome::NotRun {
+                    reason: NotRunReason::TransactionAborted | NotRunReason::Cancelled
+                }
+            )
+        {
+            return StatementEstimate {
+                index: st.index,
+                estimated_ms: 0.0,
+                blocking_lock: None,
+                blocked_relations: vec![],
+                blocks: None,
+                estimated_lock_ms: 0.0,
+                basis: "not run (transaction aborted)".into(),
+            };
+        }
+        let observed = rec.filter(|r| {
+            r.lock_source == LockSource::Observed
+                && matches!(r.outcome, StatementOutcome::Succeeded)
+        });
+        let locks = match (observed, rec) {
+            (Some(r), _) => r.locks.clone(),
+            (None, Some(r)) if r.lock_source == LockSource::KnowledgeTable => r.locks.clone(),
+            _ => knowledge_locks(st, self.pg_version, self.shard_schema),
+        };
+        let rewritten = self.rewritten(st, observed);
+        let tp = self.tp;
+        let mut ms = tp.catalog_ms;
+        let mut basis = Vec::new();
+        for (s, n) in &rewritten {
+            if let Some(t) = self.sizes.get(&(s.clone(), n.clone())) {
+                ms += t.total_bytes as f64 / 1e6 / tp.rewrite_mb_per_s * 1000.0;
+                basis.push(format!(
+                    "rewrite {n} {} @ {:.0} MB/s",
+                    fmt_bytes(t.total_bytes),
+                    tp.rewrite_mb_per_s
+                ));
+            }
+        }
+        for op in &st.operations {
+            self.scans_and_index_builds(op, &rewritten, &mut ms, &mut basis);
+        }
+        // Blocking locks on pre-existing relations.
+        let blocking: Vec<_> = locks
+            .iter()
+            .filter(|l| !l.created_here && l.mode.blocks_writes())
+            .collect();
+        let strongest = blocking.iter().map(|l| l.mode).max();
+        let mut blocked: Vec<String> = blocking
+            .iter()
+            .map(|l| format!("{}.{}", self.map(&l.schema), l.relation))
+            .collect();
+        blocked.sort();
+        blocked.dedup();
+        let lock_ms = if strongest.is_some() { ms } else { 0.0 };
+        if basis.is_empty() {
+            basis.push(format!("catalog only ({:.1} ms)", tp.catalog_ms));
+        }
+        StatementEstimate {
+            index: st.index,
+            estimated_ms: ms,
+            blocking_lock: strongest,
+            blocked_relations: blocked,
+            blocks: strongest.map(|m| m.blocks().to_string()),
+            estimated_lock_ms: lock_ms,
+            basis: basis.join("; "),
+        }
+    }
+
+    /// The tables the statement rewrites: observed on the rehearsal, else from the knowledge
+    /// table. Sorted, without repeats.
+    fn rewritten(&self, st: &Statement, observed: Option<&StatementRehearsal>) -> Vec<TableKey> {
+        let mut rewritten: Vec<TableKey> = Vec::new();
+        if let Some(r) = observed {
+            for q in &r.rewritten {
+                if let Some((s, n)) = q.split_once('.') {
+                    rewritten.push((self.map(s), n.to_string()));
+                }
+            }
+        } else {
+            for op in &st.operations {
+                for f in lock_facts(op, PgVersion(self.pg_version)) {
+                    if f.rewrite == Rewrite::Table {
+                        rewritten.push(self.key(&f.relation));
+                    }
+                }
+            }
+        }
+        rewritten.sort();
+        rewritten.dedup();
+        rewritten
+    }
+
+    /// Add the index builds and full scans of `op` from the knowledge table to `ms` and
+    /// `basis` (not on rewritten tables: the rewrite includes them).
+    fn scans_and_index_builds(
+        &self,
+        op: &Operation,
+        rewritten: &[TableKey],
+        ms: &mut f64,
+        basis: &mut Vec<String>,
+    ) {
+        let tp = self.tp;
+        let index_build = match op {
+            Operation::CreateIndex { table, .. } => Some(table.clone()),
+            Operation::AddConstraint { table, constraint } => match &constraint.kind {
+                migration_parser::ConstraintKind::Unique {
+                    using_index: None, ..
+                }
+                | migration_parser::ConstraintKind::PrimaryKey {
+                    using_index: None, ..
+                } => Some(table.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let mut done = Vec::new();
+        if let Some(t) = &index_build {
+            let key = self.key(t);
+            if !rewritten.contains(&key)
+                && let Some(ts) = self.sizes.get(&key)
+            {
+                *ms += ts.heap_bytes as f64 / 1e6 / tp.index_mb_per_s * 1000.0;
+                basis.push(format!(
+                    "index build on {} {} @ {:.0} MB/s",
+                    key.1,
+                    fmt_bytes(ts.heap_bytes),
+                    tp.index_mb_per_s
+                ));
+            }
+            done.push(key);
+        }
+        for f in lock_facts(op, PgVersion(self.pg_version)) {
+            if f.scan != Scan::Full {
+                continue;
+            }
+            let key = self.key(&f.relation);
+            if rewritten.contains(&key) || done.contains(&key) {
+                continue;
+            }
+            if let Some(ts) = self.sizes.get(&key) {
+                *ms += ts.heap_bytes as f64 / 1e6 / tp.scan_mb_per_s * 1000.0;
+                basis.push(format!(
+                    "scan {} {} @ {:.0} MB/s",
+                    key.1,
+                    fmt_bytes(ts.heap_bytes),
+                    tp.scan_mb_per_s
+                ));
+            }
+            done.push(key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use migration_parser::LockMode;
 
     fn stats(bytes: i64) -> Vec<TableStats> {
         vec![TableStats {

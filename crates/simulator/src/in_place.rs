@@ -56,25 +56,13 @@ use migration_parser::{
     CallContext, FunctionCall, Migration, Operation, QualifiedName, SqlRefs, Statement,
     StatementKind, TxControl, judge_call, same_relation, statement_refs,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
 
 use crate::ident::{quote_ident, quote_qualified};
-use crate::rehearsal::{ends_transaction, leading_words, runs_outside_transaction, tx_control};
+use crate::rehearsal::tx::{ends_transaction, leading_words, runs_outside_transaction, tx_control};
 use crate::safety::resolve_functions;
 
-/// A statement the in-place rehearsal would not run on the target, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InPlaceRefusal {
-    /// 0-based statement index in the migration.
-    pub index: usize,
-    /// 1-based line of the statement in the file.
-    pub line: u32,
-    /// The statement's first words (at most 60 characters, on one line).
-    pub statement: String,
-    /// Why it was not proven free of effects that outlive the rollback (at least one).
-    pub reasons: Vec<String>,
-}
+pub use evidence::InPlaceRefusal;
 
 /// Classify every statement of `migration` on the shard of `conn` (its `shard_schema` first on
 /// the search path, as the in-place rehearsal sets it), inside a `READ ONLY` transaction that
@@ -393,7 +381,11 @@ async fn shard_reasons(
                     .map(|(_, src)| src)
                     .collect();
                 // Renamed since: every table a new table was made from counts.
-                if direct.is_empty() && migration.table_created_before(t, st.index) {
+                if direct.is_empty()
+                    && migration_parser::MigrationState::new(migration)
+                        .relation(t, migration_parser::Step::before(st.index))
+                        .is_created()
+                {
                     copied.iter().map(|(_, src)| src).collect()
                 } else {
                     direct
@@ -401,7 +393,12 @@ async fn shard_reasons(
             })
             .cloned()
             .collect();
-        targets.retain(|t| !migration.table_created_before(t, st.index));
+        let state = migration_parser::MigrationState::new(migration);
+        targets.retain(|t| {
+            !state
+                .relation(t, migration_parser::Step::before(st.index))
+                .is_created()
+        });
         targets.extend(sources.iter());
         let cascades = matches!(first.as_str(), "DELETE" | "UPDATE" | "MERGE" | "TRUNCATE")
             || !refs.data_modifying.is_empty();
@@ -513,7 +510,7 @@ fn defined_code(migration: &Migration, index: usize, replaced: &[String]) -> Def
             .find(|x| !matches!(*x, "OR" | "REPLACE"))
             .unwrap_or("");
         let created = s.operations.iter().find_map(|op| match op {
-            Operation::CreateFunction { name } => Some(name.name.clone()),
+            Operation::CreateFunction { name, .. } => Some(name.name.clone()),
             _ => None,
         });
         let what = match (verb, object) {
@@ -556,7 +553,7 @@ async fn existing_functions(
         .iter()
         .flat_map(|s| &s.operations)
         .filter_map(|op| match op {
-            Operation::CreateFunction { name } => Some(name.name.clone()),
+            Operation::CreateFunction { name, .. } => Some(name.name.clone()),
             _ => None,
         })
         .collect();
@@ -642,7 +639,7 @@ fn trigger_created_before(migration: &Migration, index: usize) -> Option<u32> {
                     .find(|x| !matches!(x.as_str(), "OR" | "REPLACE" | "CONSTRAINT"))
                     .is_some_and(|x| x == "TRIGGER" || x == "RULE");
             let enables = s.operations.iter().any(|op| {
-                matches!(op, Operation::AlterTableOther { action, .. } if action.starts_with("enable"))
+                matches!(op, Operation::AlterTableOther { action, .. } if action.enables_code())
             });
             creates || enables
         })

@@ -80,9 +80,11 @@ pub mod estimate;
 mod ident;
 pub mod in_place;
 pub mod probe;
+mod probe_tx;
 pub mod rehearsal;
 mod run;
 pub mod safety;
+mod simulate;
 
 pub use conn::{
     APPLICATION_NAME, connect_options, is_connection_error, redacted, shadow_connect_options,
@@ -104,5 +106,5 @@ pub use rehearsal::{
 };
 pub use run::{
     CatalogSummary, IDLE_MARGIN, ShardEvidence, SimOptions, SimulationResult, Simulator,
-    calibrate_shadow, calibration_summary, run,
 };
+pub use simulate::{calibrate_shadow, calibration_summary, run};

@@ -127,6 +127,187 @@ struct RawFile {
     instance: Vec<Spanned<RawInstance>>,
 }
 
+impl RawInstance {
+    /// The instance `name` (an `[[instance]]` table) with its connection: `defaults` < `url` <
+    /// explicit keys; `ctx` makes the error of a bad value.
+    fn instance(
+        &self,
+        defaults: &RawInstance,
+        name: &str,
+        file: &Path,
+        ctx: &dyn Fn(String) -> TopologyError,
+    ) -> Result<Instance, TopologyError> {
+        let url_spec = match self.url.as_deref().or(defaults.url.as_deref()) {
+            Some(u) => Some(ConnectionSpec::parse(u).map_err(|e| ctx(e.to_string()))?),
+            None => None,
+        };
+        let host = self
+            .host
+            .clone()
+            .or_else(|| url_spec.as_ref().map(|u| u.host.clone()))
+            .or_else(|| defaults.host.clone())
+            .ok_or_else(|| ctx("needs `host` or `url`".to_string()))?;
+        let port = self
+            .port
+            .or_else(|| url_spec.as_ref().map(|u| u.port))
+            .or(defaults.port)
+            .unwrap_or(5432);
+        let user = self
+            .user
+            .clone()
+            .or_else(|| url_spec.as_ref().map(|u| u.user.clone()))
+            .or_else(|| defaults.user.clone())
+            .unwrap_or_else(|| "postgres".into());
+        let database = self
+            .database
+            .clone()
+            .or_else(|| url_spec.as_ref().map(|u| u.database.clone()))
+            .or_else(|| defaults.database.clone())
+            .unwrap_or_else(|| "postgres".into());
+        let sslmode = self
+            .sslmode
+            .clone()
+            .or_else(|| url_spec.as_ref().and_then(|u| u.sslmode.clone()))
+            .or_else(|| defaults.sslmode.clone());
+        if let Some(m) = &sslmode
+            && m.parse::<sqlx::postgres::PgSslMode>().is_err()
+        {
+            return Err(ctx(
+                "unknown sslmode (disable, allow, prefer, require, verify-ca, \
+                            verify-full)"
+                    .to_string(),
+            ));
+        }
+        let password = if let Some(var) = self
+            .password_env
+            .as_ref()
+            .or(defaults.password_env.as_ref())
+        {
+            match std::env::var(var) {
+                Ok(v) => Some(Secret::new(v)),
+                Err(_) => {
+                    return Err(TopologyError::PasswordEnvMissing {
+                        file: file.to_path_buf(),
+                        instance: name.to_string(),
+                        var: var.clone(),
+                    });
+                }
+            }
+        } else if let Some(p) = self.password.as_ref().or(defaults.password.as_ref()) {
+            Some(Secret::new(p.clone()))
+        } else {
+            url_spec.as_ref().and_then(|u| u.password.clone())
+        };
+        Ok(Instance {
+            name: name.to_string(),
+            connection: ConnectionSpec {
+                host,
+                port,
+                user,
+                database: database.clone(),
+                password,
+                sslmode,
+                iam_auth: self.iam_auth.or(defaults.iam_auth).unwrap_or(false),
+            }
+            .with_resolved_password(),
+            labels: {
+                let mut l = defaults.labels.clone();
+                l.extend(self.labels.clone());
+                l
+            },
+        })
+    }
+
+    /// Where the shards of instance `name` (on `database`) come from: an explicit list, or
+    /// discovery by database or schema pattern.
+    fn shard_source(
+        &self,
+        defaults: &RawInstance,
+        name: &str,
+        database: &str,
+        ctx: &dyn Fn(String) -> TopologyError,
+    ) -> Result<ShardSource, TopologyError> {
+        let explicit_sources = [
+            self.schemas.is_some(),
+            self.databases.is_some(),
+            self.shards.is_some(),
+            self.shard.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if explicit_sources > 1 {
+            return Err(ctx(
+                "set only one of `schemas`, `databases`, `shards`, `[[instance.shard]]`"
+                    .to_string(),
+            ));
+        }
+        let tenant_schema = self
+            .tenant_schema
+            .clone()
+            .or_else(|| defaults.tenant_schema.clone())
+            .unwrap_or_else(|| "public".into());
+        let shards = if let Some(list) = &self.shards {
+            ShardSource::Explicit(
+                list.iter()
+                    .map(|s| {
+                        Shard::new(
+                            name,
+                            ShardLocation::Schema {
+                                database: database.to_string(),
+                                schema: s.clone(),
+                            },
+                        )
+                    })
+                    .collect(),
+            )
+        } else if let Some(list) = &self.shard {
+            ShardSource::Explicit(
+                list.iter()
+                    .map(|s| {
+                        let db = s.database.clone().unwrap_or_else(|| database.to_string());
+                        let loc = if db == *database {
+                            ShardLocation::Schema {
+                                database: db,
+                                schema: s.schema.clone(),
+                            }
+                        } else {
+                            ShardLocation::Database {
+                                database: db,
+                                schema: s.schema.clone(),
+                            }
+                        };
+                        let mut shard = Shard::new(name, loc);
+                        if let Some(id) = &s.id {
+                            shard.id = id.clone();
+                        }
+                        shard
+                    })
+                    .collect(),
+            )
+        } else if let Some(p) = self.databases.as_ref().or(if self.schemas.is_none() {
+            defaults.databases.as_ref()
+        } else {
+            None
+        }) {
+            NamePattern::new(p).map_err(|e| ctx(e.to_string()))?;
+            ShardSource::Discover(DiscoverySpec::Databases {
+                pattern: p.clone(),
+                schema: tenant_schema,
+            })
+        } else if let Some(p) = self.schemas.as_ref().or(defaults.schemas.as_ref()) {
+            NamePattern::new(p).map_err(|e| ctx(e.to_string()))?;
+            ShardSource::Discover(DiscoverySpec::Schemas {
+                pattern: p.clone(),
+                database: None,
+            })
+        } else {
+            ShardSource::Explicit(Vec::new())
+        };
+        Ok(shards)
+    }
+}
+
 /// A serde type error without the offending value (`password = 12345` must not print the
 /// password): `invalid type: integer (value not shown), expected a string`.
 fn hide_value(message: &str) -> String {
@@ -213,162 +394,8 @@ impl Topology {
             }
             let ctx = |m: String| invalid(at, format!("instance `{name}`: {m}"));
 
-            // Connection: defaults < url < explicit keys.
-            let url_spec = match r.url.as_deref().or(defaults.url.as_deref()) {
-                Some(u) => Some(ConnectionSpec::parse(u).map_err(|e| ctx(e.to_string()))?),
-                None => None,
-            };
-            let host = r
-                .host
-                .clone()
-                .or_else(|| url_spec.as_ref().map(|u| u.host.clone()))
-                .or_else(|| defaults.host.clone())
-                .ok_or_else(|| ctx("needs `host` or `url`".to_string()))?;
-            let port = r
-                .port
-                .or_else(|| url_spec.as_ref().map(|u| u.port))
-                .or(defaults.port)
-                .unwrap_or(5432);
-            let user = r
-                .user
-                .clone()
-                .or_else(|| url_spec.as_ref().map(|u| u.user.clone()))
-                .or_else(|| defaults.user.clone())
-                .unwrap_or_else(|| "postgres".into());
-            let database = r
-                .database
-                .clone()
-                .or_else(|| url_spec.as_ref().map(|u| u.database.clone()))
-                .or_else(|| defaults.database.clone())
-                .unwrap_or_else(|| "postgres".into());
-            let sslmode = r
-                .sslmode
-                .clone()
-                .or_else(|| url_spec.as_ref().and_then(|u| u.sslmode.clone()))
-                .or_else(|| defaults.sslmode.clone());
-            if let Some(m) = &sslmode
-                && m.parse::<sqlx::postgres::PgSslMode>().is_err()
-            {
-                return Err(ctx(
-                    "unknown sslmode (disable, allow, prefer, require, verify-ca, \
-                                verify-full)"
-                        .to_string(),
-                ));
-            }
-            let password =
-                if let Some(var) = r.password_env.as_ref().or(defaults.password_env.as_ref()) {
-                    match std::env::var(var) {
-                        Ok(v) => Some(Secret::new(v)),
-                        Err(_) => {
-                            return Err(TopologyError::PasswordEnvMissing {
-                                file: file.clone(),
-                                instance: name.clone(),
-                                var: var.clone(),
-                            });
-                        }
-                    }
-                } else if let Some(p) = r.password.as_ref().or(defaults.password.as_ref()) {
-                    Some(Secret::new(p.clone()))
-                } else {
-                    url_spec.as_ref().and_then(|u| u.password.clone())
-                };
-            let instance = Instance {
-                name: name.clone(),
-                connection: ConnectionSpec {
-                    host,
-                    port,
-                    user,
-                    database: database.clone(),
-                    password,
-                    sslmode,
-                    iam_auth: r.iam_auth.or(defaults.iam_auth).unwrap_or(false),
-                }
-                .with_resolved_password(),
-                labels: {
-                    let mut l = defaults.labels.clone();
-                    l.extend(r.labels.clone());
-                    l
-                },
-            };
-
-            // Shards.
-            let explicit_sources = [
-                r.schemas.is_some(),
-                r.databases.is_some(),
-                r.shards.is_some(),
-                r.shard.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if explicit_sources > 1 {
-                return Err(ctx(
-                    "set only one of `schemas`, `databases`, `shards`, `[[instance.shard]]`"
-                        .to_string(),
-                ));
-            }
-            let tenant_schema = r
-                .tenant_schema
-                .clone()
-                .or_else(|| defaults.tenant_schema.clone())
-                .unwrap_or_else(|| "public".into());
-            let shards = if let Some(list) = &r.shards {
-                ShardSource::Explicit(
-                    list.iter()
-                        .map(|s| {
-                            Shard::new(
-                                &name,
-                                ShardLocation::Schema {
-                                    database: database.clone(),
-                                    schema: s.clone(),
-                                },
-                            )
-                        })
-                        .collect(),
-                )
-            } else if let Some(list) = &r.shard {
-                ShardSource::Explicit(
-                    list.iter()
-                        .map(|s| {
-                            let db = s.database.clone().unwrap_or_else(|| database.clone());
-                            let loc = if db == database {
-                                ShardLocation::Schema {
-                                    database: db,
-                                    schema: s.schema.clone(),
-                                }
-                            } else {
-                                ShardLocation::Database {
-                                    database: db,
-                                    schema: s.schema.clone(),
-                                }
-                            };
-                            let mut shard = Shard::new(&name, loc);
-                            if let Some(id) = &s.id {
-                                shard.id = id.clone();
-                            }
-                            shard
-                        })
-                        .collect(),
-                )
-            } else if let Some(p) = r.databases.as_ref().or(if r.schemas.is_none() {
-                defaults.databases.as_ref()
-            } else {
-                None
-            }) {
-                NamePattern::new(p).map_err(|e| ctx(e.to_string()))?;
-                ShardSource::Discover(DiscoverySpec::Databases {
-                    pattern: p.clone(),
-                    schema: tenant_schema,
-                })
-            } else if let Some(p) = r.schemas.as_ref().or(defaults.schemas.as_ref()) {
-                NamePattern::new(p).map_err(|e| ctx(e.to_string()))?;
-                ShardSource::Discover(DiscoverySpec::Schemas {
-                    pattern: p.clone(),
-                    database: None,
-                })
-            } else {
-                ShardSource::Explicit(Vec::new())
-            };
+            let instance = r.instance(&defaults, &name, &file, &ctx)?;
+            let shards = r.shard_source(&defaults, &name, &instance.connection.database, &ctx)?;
             instances.push(TopologyInstance { instance, shards });
         }
         if instances.is_empty() {

@@ -1,8 +1,8 @@
 //! Catalog introspection, fingerprints, diff, drift and the FK graph on a real fixture fleet.
 
 use topology::catalog::{
-    CascadeReach, ConstraintType, FkAction, FkGraph, QualifiedName, detect_drift, diff,
-    introspect_schema, introspect_schemas,
+    CascadeReach, ConstraintType, FkAction, QualifiedName, detect_drift, diff, introspect_schema,
+    introspect_schemas,
 };
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 use topology::fixture::{DriftKind, FixtureLayout, FixtureSpec, Plant, create_tenants};
@@ -177,7 +177,7 @@ async fn fk_graph_and_cascade_reach() {
     let mut schemas = names(2);
     schemas.push("shared".into());
     let all = introspect_schemas(&pool, &schemas).await.unwrap();
-    let g = FkGraph::from_catalogs(all.values());
+    let g = topology::catalog::fk_graph(all.values());
     // 7 tenant tables x 2 + 2 shared tables.
     assert_eq!(g.tables().len(), 16);
 
@@ -265,7 +265,7 @@ async fn cascade_reach_is_cycle_safe() {
     .await
     .unwrap();
     let cat = introspect_schema(&pool, "c").await.unwrap();
-    let g = FkGraph::from_catalog(&cat);
+    let g = topology::catalog::fk_graph_of(&cat);
     let reach = g.cascade_reach(&QualifiedName::new("c", "a"));
     assert_eq!(reach.len(), 1);
     assert_eq!(reach[0].table, QualifiedName::new("c", "b"));

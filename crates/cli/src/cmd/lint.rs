@@ -1,9 +1,9 @@
 //! `deployclaw lint`, `explain`, `rules`: the static gates, with no database.
 //!
 //! `lint` reads files, directories (recursively, `*.sql`, natural order) or standard input (`-`),
-//! parses each with `migration_parser`, runs the built-in rules of `gates` with the configuration
-//! (`--config`, else `./deployclaw.toml` when present) and prints the findings in the chosen
-//! format. Exit codes: 0 no red or yellow finding (or only yellow with `--allow-yellow`),
+//! and lints them with the library ([`gates::lint`]: parse, the rules of the configuration's
+//! registry (`--config`, else `./deployclaw.toml` when present), all files in parallel); this
+//! module only handles the arguments and prints the findings in the chosen format. Exit codes: 0 no red or yellow finding (or only yellow with `--allow-yellow`),
 //! 1 yellow, 2 red, 3 usage or input error (the message names file, line and column).
 //!
 //! A file named on the command line (or standard input) without any SQL statement — empty,
@@ -13,8 +13,9 @@
 
 use crate::exit;
 use clap::{Args, ValueEnum};
-use gates::{Config, Finding, Registry, Severity};
-use migration_parser::{ParseError, ParseOptions, PgVersion, TransactionMode};
+use gates::lint::{LintInput, LintedFile as Linted};
+use gates::{Config, GatesError, Registry, Severity};
+use migration_parser::{ParseOptions, PgVersion, TransactionMode};
 use report::lint::{LintedFile, RuleInfo, Summary, TextOptions, ToolInfo};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -150,7 +151,7 @@ pub fn run(a: LintArgs) -> i32 {
     };
 
     let mut input_errors = 0usize;
-    let mut inputs: Vec<Input> = Vec::new();
+    let mut inputs: Vec<LintInput> = Vec::new();
     let mut stdin_used = false;
     for path in &a.paths {
         match collect(path, &mut stdin_used, &mut inputs) {
@@ -165,24 +166,23 @@ pub fn run(a: LintArgs) -> i32 {
         return fail(&InputError("error: no .sql files to lint".to_string()));
     }
 
-    let mut linted: Vec<(String, String, Vec<Finding>)> = Vec::with_capacity(inputs.len());
-    let results = lint_all(&registry, &config, &inputs, &options);
-    for (Input { name, .. }, result) in inputs.into_iter().zip(results) {
+    let mut linted: Vec<Linted> = Vec::with_capacity(inputs.len());
+    for result in gates::lint::lint_inputs(&registry, &config, &inputs, &options) {
         match result {
-            Ok((source, findings)) => linted.push((name, source, findings)),
+            Ok(file) => linted.push(file),
             Err(e) => {
                 input_errors += 1;
-                eprintln!("{}", e.0);
+                eprintln!("{}", input_error(&e));
             }
         }
     }
 
     let files: Vec<LintedFile<'_>> = linted
         .iter()
-        .map(|(file, source, findings)| LintedFile {
-            file,
-            source,
-            findings,
+        .map(|l| LintedFile {
+            file: &l.name,
+            source: &l.source,
+            findings: &l.findings,
         })
         .collect();
     let out = match a.format {
@@ -217,247 +217,54 @@ pub fn run(a: LintArgs) -> i32 {
     }
 }
 
-type LintResult = Result<(String, Vec<Finding>), InputError>;
-
-/// One input of `lint`.
-struct Input {
-    /// The name in messages.
-    name: String,
-    /// Its content.
-    bytes: Vec<u8>,
-    /// Named on the command line (a file or `-`), not found by walking a directory: then a
-    /// file without any statement is an input error (it is most likely the wrong file), while
-    /// an empty file in a migrations directory is common and lints cleanly.
-    explicit: bool,
-}
-
-/// [`lint_bytes`] for every input, on as many threads as there are cores (files are
-/// independent; the results keep the inputs' order).
-fn lint_all(
-    registry: &Registry,
-    config: &Config,
-    inputs: &[Input],
-    options: &ParseOptions,
-) -> Vec<LintResult> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(inputs.len())
-        .min(8);
-    if workers <= 1 {
-        return inputs
-            .iter()
-            .map(|input| lint_bytes(registry, config, input, options))
-            .collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, LintResult)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(input) = inputs.get(i) else {
-                            break;
-                        };
-                        mine.push((i, lint_bytes(registry, config, input, options)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                // A panic in a worker is a bug; re-raise it on this thread.
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Parse and lint one input. The error names file, line and column.
-fn lint_bytes(
-    registry: &Registry,
-    config: &Config,
-    input: &Input,
-    options: &ParseOptions,
-) -> Result<(String, Vec<Finding>), InputError> {
-    let migration = migration_parser::parse_bytes(&input.name, &input.bytes, options)
-        .map_err(|e| InputError(parse_error_message(&e)))?;
-    if input.explicit && migration.statements.is_empty() {
-        return Err(InputError(format!(
-            "{}: error: contains no SQL statements (the file is empty or holds only comments)",
-            input.name
-        )));
-    }
-    let mut findings = registry.lint(&migration, config);
-    // File order: by position, file-level findings (no location) first.
-    findings.sort_by_key(|f| f.location.as_ref().map(|l| (l.line, l.column)));
-    Ok((migration.source, findings))
-}
-
-/// `file:line:col: error: message` for a parse error.
-fn parse_error_message(e: &ParseError) -> String {
+/// `file:line:col: error: message` for an input `gates::lint` could not lint.
+fn input_error(e: &GatesError) -> String {
     match e {
-        ParseError::NotUtf8 { file, line, column } => {
-            format!("{file}:{line}:{column}: error: not UTF-8 text (invalid byte)")
-        }
-        ParseError::Binary { file, line, column } => {
-            format!("{file}:{line}:{column}: error: binary data, not SQL (NUL byte)")
-        }
-        ParseError::Tokenize {
+        GatesError::Parse {
             file,
             line,
             column,
             message,
-        } => {
-            format!("{file}:{line}:{column}: error: {message}")
-        }
+        } if *line > 0 => format!("{file}:{line}:{column}: error: {message}"),
+        GatesError::Parse { message, .. } => format!("error: {message}"),
+        GatesError::Read { file, message } => format!("{file}: error: {message}"),
+        GatesError::NoStatements { file } => format!(
+            "{file}: error: contains no SQL statements (the file is empty or holds only comments)"
+        ),
         other => format!("error: {other}"),
     }
 }
 
 /// Add the inputs `path` names to `out`: stdin, one file, or the `*.sql` files under a directory.
-fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<Input>) -> Result<(), InputError> {
+fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<LintInput>) -> Result<(), InputError> {
     if path.as_os_str() == "-" {
         if std::mem::replace(stdin_used, true) {
             return Err(InputError(
                 "error: `-` (standard input) given more than once".into(),
             ));
         }
-        let buf = deployclaw::input::read_capped_from(std::io::stdin().lock()).map_err(|e| {
+        let buf = gates::input::read_capped_from(std::io::stdin().lock()).map_err(|e| {
             InputError(format!(
                 "{STDIN_NAME}: error: cannot read standard input: {}",
                 io_msg(&e)
             ))
         })?;
-        out.push(Input {
-            name: STDIN_NAME.to_string(),
-            bytes: buf,
-            explicit: true,
-        });
+        out.push(LintInput::new(STDIN_NAME, buf));
         return Ok(());
     }
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path)
         .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     if meta.is_dir() {
-        let mut files = Vec::new();
-        walk(path, &mut files)
-            .map_err(|e| InputError(format!("{}: error: {}", e.0.display(), io_msg(&e.1))))?;
-        files.sort_by(|a, b| natural_path_cmp(a, b));
+        let files = gates::lint::read_dir_inputs(path).map_err(|e| InputError(input_error(&e)))?;
         if files.is_empty() {
             eprintln!("{shown}: warning: no .sql files in this directory");
         }
-        for f in files {
-            let bytes = deployclaw::input::read_capped(&f)
-                .map_err(|e| InputError(format!("{}: error: {}", f.display(), io_msg(&e))))?;
-            out.push(Input {
-                name: f.display().to_string(),
-                bytes,
-                explicit: false,
-            });
-        }
+        out.extend(files);
         return Ok(());
     }
-    let bytes = deployclaw::input::read_capped(path)
-        .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
-    out.push(Input {
-        name: shown,
-        bytes,
-        explicit: true,
-    });
+    out.push(LintInput::read(path).map_err(|e| InputError(input_error(&e)))?);
     Ok(())
-}
-
-/// Every `*.sql` file under `dir`, recursively; hidden entries (`.git`) are skipped and symbolic
-/// links to directories are not followed (no cycles).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
-    let entries = std::fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let ty = entry.file_type().map_err(|e| (path.clone(), e))?;
-        if ty.is_dir() {
-            walk(&path, out)?;
-        } else if (ty.is_file() || (ty.is_symlink() && path.is_file()))
-            && path
-                .extension()
-                .is_some_and(|x| x.eq_ignore_ascii_case("sql"))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Compare paths component by component in natural order (`2_a` before `10_a`).
-fn natural_path_cmp(a: &Path, b: &Path) -> std::cmp::Ordering {
-    let mut ca = a.components();
-    let mut cb = b.components();
-    loop {
-        match (ca.next(), cb.next()) {
-            (None, None) => return std::cmp::Ordering::Equal,
-            (None, Some(_)) => return std::cmp::Ordering::Less,
-            (Some(_), None) => return std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let o = natural_cmp(
-                    &x.as_os_str().to_string_lossy(),
-                    &y.as_os_str().to_string_lossy(),
-                );
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-        }
-    }
-}
-
-/// Natural string order: runs of ASCII digits compare by value, the rest byte-wise; ties broken
-/// byte-wise so the order is total and stable.
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while i < ab.len() && j < bb.len() {
-        if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
-            let si = i;
-            while i < ab.len() && ab[i].is_ascii_digit() {
-                i += 1;
-            }
-            let sj = j;
-            while j < bb.len() && bb[j].is_ascii_digit() {
-                j += 1;
-            }
-            let na = trim_zeros(&ab[si..i]);
-            let nb = trim_zeros(&bb[sj..j]);
-            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
-            if o != Ordering::Equal {
-                return o;
-            }
-        } else {
-            let o = ab[i].cmp(&bb[j]);
-            if o != Ordering::Equal {
-                return o;
-            }
-            i += 1;
-            j += 1;
-        }
-    }
-    (ab.len() - i).cmp(&(bb.len() - j)).then_with(|| a.cmp(b))
-}
-
-fn trim_zeros(d: &[u8]) -> &[u8] {
-    let n = d.iter().take_while(|c| **c == b'0').count();
-    &d[n..]
 }
 
 /// An IO error without Rust's `(os error N)` suffix.
@@ -585,7 +392,7 @@ fn load_config(path: Option<&Path>) -> Result<(Config, Registry), InputError> {
         return Ok((Config::default(), Registry::builtin()));
     };
     let shown = path.display().to_string();
-    let text = deployclaw::input::read_capped_to_string(&path)
+    let text = gates::input::read_capped_to_string(&path)
         .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     let config =
         Config::from_toml_str(&shown, &text).map_err(|e| InputError(config_error(&shown, &e)))?;
@@ -664,13 +471,6 @@ fn explain_text(_registry: &Registry, r: &RuleInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn natural_order_compares_numbers_by_value() {
-        let mut v = vec!["10_b.sql", "2_a.sql", "1_c.sql", "02_a.sql", "a.sql"];
-        v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["1_c.sql", "02_a.sql", "2_a.sql", "10_b.sql", "a.sql"]);
-    }
 
     #[test]
     fn suggestions_find_typos() {

@@ -430,7 +430,6 @@ async fn run_async(a: ValidateArgs) -> i32 {
     // Options.
     let mut opts = ValidateOptions::new(&a.sql_file);
     opts.config = config;
-    opts.registry = registry;
     opts.fleet_source = source;
     opts.validate_rollback = a.validate_rollback || a.rollback_file.is_some();
     opts.rollback_file = a.rollback_file.clone();

@@ -28,6 +28,7 @@ declare_rule! {
         code: "DC106",
         name: "adding-exclusion-constraint",
         severity: Yellow,
+        duration: true,
     }
 }
 

@@ -31,6 +31,7 @@ declare_rule! {
         code: "DC204",
         name: "adding-serial-primary-key",
         severity: Yellow,
+        duration: true,
     }
 }
 

@@ -26,6 +26,7 @@ declare_rule! {
         code: "DC104",
         name: "adding-unique-constraint",
         severity: Yellow,
+        duration: true,
     }
 }
 

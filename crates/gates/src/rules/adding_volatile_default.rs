@@ -31,6 +31,7 @@ declare_rule! {
         code: "DC202",
         name: "adding-volatile-default",
         severity: Yellow,
+        duration: true,
     }
 }
 

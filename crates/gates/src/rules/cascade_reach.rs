@@ -1,8 +1,8 @@
 use std::collections::BTreeSet;
 
+use evidence::{FkGraph, QualifiedName as TableName};
 use migration_parser::{ConstraintKind, FkAction, Operation, QualifiedName};
 use serde_json::json;
-use topology::{FkGraph, QualifiedName as TableName};
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 

@@ -1,5 +1,5 @@
+use evidence::ProbeKind;
 use migration_parser::Operation;
-use simulator::ProbeKind;
 
 use super::shard_support::{
     DataFailure, count_phrase, data_probe_findings, samples_phrase, table_sql,

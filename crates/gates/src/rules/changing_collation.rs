@@ -26,6 +26,7 @@ declare_rule! {
         code: "DC206",
         name: "changing-collation",
         severity: Yellow,
+        duration: true,
     }
 }
 

@@ -38,6 +38,7 @@ declare_rule! {
         code: "DC203",
         name: "changing-column-type",
         severity: Yellow,
+        duration: true,
     }
 }
 

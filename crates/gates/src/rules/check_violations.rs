@@ -1,5 +1,5 @@
+use evidence::ProbeKind;
 use migration_parser::{ConstraintKind, Operation};
-use simulator::ProbeKind;
 
 use super::shard_support::{
     DataFailure, agree, count_phrase, data_probe_findings, samples_phrase, table_sql,

@@ -60,14 +60,14 @@ impl GateRule for ConcurrentInTransaction {
                 } => {
                     format!(
                         "REINDEX {}{}",
-                        target_kind.to_uppercase(),
+                        target_kind.keyword(),
                         if *concurrently { " CONCURRENTLY" } else { "" }
                     )
                 }
                 Operation::DetachPartition { .. } => {
                     "ALTER TABLE ... DETACH PARTITION CONCURRENTLY".to_string()
                 }
-                Operation::Maintenance { command, .. } => command.to_uppercase(),
+                Operation::Maintenance { command, .. } => command.words().to_uppercase(),
                 Operation::CreateDatabase { .. } => "CREATE DATABASE".to_string(),
                 Operation::DropDatabase { .. } => "DROP DATABASE".to_string(),
                 Operation::AlterSystem { .. } => "ALTER SYSTEM".to_string(),

@@ -35,6 +35,7 @@ declare_rule! {
         code: "DC103",
         name: "constraint-missing-not-valid",
         severity: Yellow,
+        duration: true,
     }
 }
 

@@ -99,7 +99,7 @@ impl GateRule for LockTimeBudget {
             }
             let lock = st.blocking_lock.unwrap_or(LockMode::AccessExclusive);
             // Largest blocked relation first: that is where the time goes.
-            let mut rels: Vec<(&str, Option<&simulator::TableStats>)> = st
+            let mut rels: Vec<(&str, Option<&evidence::TableStats>)> = st
                 .blocked_relations
                 .iter()
                 .map(|r| {

@@ -3,9 +3,9 @@
 //!
 //! Static rules look at the migration. Per-shard rules ([`RuleScope::Shard`](crate::RuleScope))
 //! read the evidence a [`RuleContext`] carries for one shard and report nothing without it:
-//! DC110 `lock-time-budget`; DC311–DC318 `fk-orphans`, `not-null-violations`,
+//! DC110 `lock-time-budget`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
-//! `rollback-irreversible`, `rollback-mismatch`; DC402–DC404 `schema-drift`, `cascade-reach`,
+//! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
 //! `shard-unreachable`; DC505 `in-place-refused`.
 
 use std::fmt::Display;
@@ -47,6 +47,7 @@ mod require_concurrent_index;
 mod require_concurrent_index_drop;
 mod rollback_irreversible;
 mod rollback_mismatch;
+mod rollback_unproven;
 mod schema_drift;
 mod setting_not_null;
 mod shard_support;
@@ -91,6 +92,7 @@ pub use require_concurrent_index::RequireConcurrentIndex;
 pub use require_concurrent_index_drop::RequireConcurrentIndexDrop;
 pub use rollback_irreversible::RollbackIrreversible;
 pub use rollback_mismatch::RollbackMismatch;
+pub use rollback_unproven::RollbackUnproven;
 pub use schema_drift::SchemaDrift;
 pub use setting_not_null::SettingNotNull;
 pub use shard_unreachable::ShardUnreachable;
@@ -136,6 +138,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(StatementFails),
         Box::new(RollbackIrreversible),
         Box::new(RollbackMismatch),
+        Box::new(RollbackUnproven),
         Box::new(HardcodedTenantSchema),
         Box::new(SchemaDrift),
         Box::new(CascadeReach),

@@ -57,7 +57,9 @@ impl GateRule for MultipleExclusiveLocks {
                         | Operation::AttachIndexPartition { .. } => {
                             ctx.index_table(&fact.relation, stmt.index).cloned()
                         }
-                        Operation::Reindex { target_kind, .. } if target_kind == "index" => {
+                        Operation::Reindex { target_kind, .. }
+                            if *target_kind == migration_parser::ReindexTarget::Index =>
+                        {
                             ctx.index_table(&fact.relation, stmt.index).cloned()
                         }
                         _ => Some(fact.relation.clone()),

@@ -26,6 +26,7 @@ declare_rule! {
         code: "DC107",
         name: "refresh-matview-blocking",
         severity: Yellow,
+        duration: true,
     }
 }
 

@@ -26,6 +26,7 @@ declare_rule! {
         code: "DC101",
         name: "require-concurrent-index",
         severity: Yellow,
+        duration: true,
     }
 }
 

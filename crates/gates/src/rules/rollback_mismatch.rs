@@ -1,15 +1,17 @@
 use serde_json::json;
 
-use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
+use crate::{Finding, GateRule, RollbackEvidence, RuleContext, RuleMeta, declare_rule};
 
 declare_rule! {
     /// ## What it does
-    /// Per shard: reports a rollback (generated, or supplied with `--rollback-file`) that was
+    /// Per shard: reports a rollback supplied by the user (`--rollback-file`) that was
     /// proven on the shadow — migration forward, then rollback — and did **not** bring the
     /// catalog back to what it was: every remaining difference is listed (object, what
     /// differs, before and after), as is a rollback statement that failed (with SQLSTATE).
     /// Differences in column order alone are not counted (PostgreSQL cannot reorder columns).
-    /// A rollback that was not tested is not judged here.
+    /// A rollback that was not tested is not judged here, nor is one deployclaw generated: a
+    /// wrong generated rollback is deployclaw's failure, not the migration's, and is reported
+    /// by `rollback-unproven` (yellow).
     ///
     /// ## Why is this bad?
     /// The report would otherwise promise a way back that does not exist: after a rollback the
@@ -37,6 +39,34 @@ declare_rule! {
 /// How many differences the message lists (the evidence has them all).
 const LISTED: usize = 8;
 
+/// The failed rollback statement and the first [`LISTED`] differences, for a message.
+pub(super) fn what_remains(rb: &RollbackEvidence) -> String {
+    let mut parts = Vec::new();
+    if let Some(e) = &rb.rollback_error {
+        parts.push(format!("a rollback statement failed: {e}"));
+    }
+    if !rb.mismatches.is_empty() {
+        let listed: Vec<&str> = rb
+            .mismatches
+            .iter()
+            .take(LISTED)
+            .map(String::as_str)
+            .collect();
+        let more = rb.mismatches.len().saturating_sub(LISTED);
+        let mut s = format!(
+            "{} difference{} remain after forward → rollback: {}",
+            rb.mismatches.len(),
+            if rb.mismatches.len() == 1 { "" } else { "s" },
+            listed.join("; ")
+        );
+        if more > 0 {
+            s.push_str(&format!("; and {more} more"));
+        }
+        parts.push(s);
+    }
+    parts.join("; ")
+}
+
 impl GateRule for RollbackMismatch {
     fn meta(&self) -> RuleMeta<'_> {
         Self::META
@@ -46,34 +76,8 @@ impl GateRule for RollbackMismatch {
         let Some(rb) = ctx.rollback() else {
             return Vec::new();
         };
-        if !rb.tested && rb.rollback_error.is_none() {
+        if rb.generated || !rb.not_restored() {
             return Vec::new();
-        }
-        if rb.mismatches.is_empty() && rb.rollback_error.is_none() {
-            return Vec::new();
-        }
-        let mut parts = Vec::new();
-        if let Some(e) = &rb.rollback_error {
-            parts.push(format!("a rollback statement failed: {e}"));
-        }
-        if !rb.mismatches.is_empty() {
-            let listed: Vec<&str> = rb
-                .mismatches
-                .iter()
-                .take(LISTED)
-                .map(String::as_str)
-                .collect();
-            let more = rb.mismatches.len().saturating_sub(LISTED);
-            let mut s = format!(
-                "{} difference{} remain after forward → rollback: {}",
-                rb.mismatches.len(),
-                if rb.mismatches.len() == 1 { "" } else { "s" },
-                listed.join("; ")
-            );
-            if more > 0 {
-                s.push_str(&format!("; and {more} more"));
-            }
-            parts.push(s);
         }
         vec![
             ctx.shard_finding(
@@ -81,7 +85,7 @@ impl GateRule for RollbackMismatch {
                 None,
                 format!(
                     "the proven rollback does not restore the catalog: {}",
-                    parts.join("; ")
+                    what_remains(rb)
                 ),
             )
             .with_help(

@@ -1,5 +1,5 @@
+use evidence::ProbeKind;
 use serde_json::json;
-use simulator::ProbeKind;
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, Severity, declare_rule};
 
@@ -41,19 +41,6 @@ declare_rule! {
 /// How many differences the message lists before "and N more" (the evidence has them all).
 const LISTED: usize = 8;
 
-/// The SQLSTATE a missing / already existing object makes the statement fail with.
-fn sqlstate(kind: ProbeKind, what: &str) -> &'static str {
-    let object = what.split_whitespace().next().unwrap_or("");
-    match (kind, object) {
-        (ProbeKind::MissingObject, "column") => "42703",
-        (ProbeKind::MissingObject, "constraint") => "42704",
-        (ProbeKind::MissingObject, _) => "42P01",
-        (_, "column") => "42701",
-        (_, "constraint") => "42710",
-        _ => "42P07",
-    }
-}
-
 impl GateRule for SchemaDrift {
     fn meta(&self) -> RuleMeta<'_> {
         Self::META
@@ -93,7 +80,9 @@ impl GateRule for SchemaDrift {
                     .first()
                     .cloned()
                     .unwrap_or_else(|| format!("{}.{}", p.schema, p.table));
-                let code = sqlstate(p.kind, &what);
+                let code = p
+                    .kind
+                    .existence_sqlstate(what.split_whitespace().next().unwrap_or(""));
                 let (msg, help) = if p.kind == ProbeKind::MissingObject {
                     (
                         format!(

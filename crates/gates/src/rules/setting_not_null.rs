@@ -33,6 +33,7 @@ declare_rule! {
         code: "DC105",
         name: "setting-not-null",
         severity: Yellow,
+        duration: true,
     }
 }
 

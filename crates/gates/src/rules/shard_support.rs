@@ -1,60 +1,12 @@
 //! Helpers shared by the per-shard rules: reading probe results, naming the operation a probe
 //! is about, and formatting sizes, durations and samples.
 
+use evidence::{ProbeKind, ProbeResult};
 use migration_parser::{ConstraintKind, LockMode, Operation, QualifiedName, Statement};
 use serde_json::json;
-use simulator::{ProbeKind, ProbeResult};
 
 use super::{ident, lock_phrase, qname};
 use crate::{Finding, GateRule, RuleContext, Severity};
-
-/// The SQLSTATE a data probe's violation raises, with its condition name.
-pub(crate) fn sqlstate_of(kind: ProbeKind) -> (&'static str, &'static str) {
-    match kind {
-        ProbeKind::FkOrphans => ("23503", "foreign_key_violation"),
-        ProbeKind::NotNullViolations => ("23502", "not_null_violation"),
-        ProbeKind::UniqueViolations => ("23505", "unique_violation"),
-        ProbeKind::CheckViolations => ("23514", "check_violation"),
-        ProbeKind::CastFailures => (
-            "22P02",
-            "invalid_text_representation, or another class-22 data exception",
-        ),
-        ProbeKind::MissingObject => ("42P01", "undefined_table"),
-        ProbeKind::ObjectAlreadyExists => ("42P07", "duplicate_table"),
-        ProbeKind::TableSize => ("", ""),
-    }
-}
-
-/// Whether a rehearsal failure with `sqlstate` is the failure a probe of `kind` predicts.
-pub(crate) fn explains(kind: ProbeKind, sqlstate: &str) -> bool {
-    match kind {
-        ProbeKind::FkOrphans => sqlstate == "23503",
-        ProbeKind::NotNullViolations => sqlstate == "23502",
-        ProbeKind::UniqueViolations => sqlstate == "23505",
-        ProbeKind::CheckViolations => sqlstate == "23514",
-        // Any data exception: 22P02 bad text, 22003 out of range, 22001 too long, 22007/22008
-        // bad datetime, ...
-        ProbeKind::CastFailures => sqlstate.starts_with("22"),
-        ProbeKind::MissingObject => matches!(sqlstate, "42P01" | "42703" | "42704" | "3F000"),
-        ProbeKind::ObjectAlreadyExists => {
-            matches!(sqlstate, "42P07" | "42701" | "42710" | "42P06")
-        }
-        ProbeKind::TableSize => false,
-    }
-}
-
-/// The rule name that reports a probe kind's findings.
-pub(crate) fn rule_for(kind: ProbeKind) -> &'static str {
-    match kind {
-        ProbeKind::FkOrphans => "fk-orphans",
-        ProbeKind::NotNullViolations => "not-null-violations",
-        ProbeKind::UniqueViolations => "unique-violations",
-        ProbeKind::CheckViolations => "check-violations",
-        ProbeKind::CastFailures => "cast-failures",
-        ProbeKind::MissingObject | ProbeKind::ObjectAlreadyExists => "schema-drift",
-        ProbeKind::TableSize => "",
-    }
-}
 
 /// The operation of `stmt` a probe on `table` is about: the first operation naming that table
 /// (by its bare name), else the first operation.
@@ -211,7 +163,7 @@ pub(crate) fn data_probe_findings<R: GateRule>(
     let Some(ev) = ctx.shard_evidence() else {
         return Vec::new();
     };
-    let (sqlstate, condition) = sqlstate_of(kind);
+    let (sqlstate, condition) = kind.sqlstate();
     let mut out = Vec::new();
     for p in ev.probes.iter().filter(|p| p.kind == kind) {
         if p.skipped.is_some() {
@@ -297,4 +249,28 @@ pub(crate) fn table_sql(op: Option<&Operation>, p: &ProbeResult) -> String {
     op.and_then(op_table)
         .map(qname)
         .unwrap_or_else(|| probe_table_sql(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use evidence::ProbeKind;
+
+    use crate::{Registry, RuleScope};
+
+    /// Every probe kind that predicts a failure names a built-in per-shard rule that reports it.
+    #[test]
+    fn every_probe_kind_is_reported_by_a_shard_rule() {
+        let registry = Registry::builtin();
+        for kind in ProbeKind::ALL {
+            let rule = kind.rule();
+            if kind == ProbeKind::TableSize {
+                assert!(rule.is_empty());
+                continue;
+            }
+            let r = registry
+                .get(rule)
+                .unwrap_or_else(|| panic!("{kind:?} names `{rule}`, which is not a rule"));
+            assert_eq!(r.meta().scope, RuleScope::Shard, "{rule}");
+        }
+    }
 }

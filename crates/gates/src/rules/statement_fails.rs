@@ -1,7 +1,6 @@
+use evidence::{RehearsalMode, StatementOutcome};
 use serde_json::json;
-use simulator::{RehearsalMode, StatementOutcome};
 
-use super::shard_support::{explains, rule_for};
 use crate::{Finding, GateRule, RuleContext, RuleMeta, Severity, declare_rule};
 
 declare_rule! {
@@ -216,14 +215,14 @@ impl GateRule for StatementFails {
                 ));
                 continue;
             }
-            let predicted: Vec<&simulator::ProbeResult> = probes
+            let predicted: Vec<&evidence::ProbeResult> = probes
                 .iter()
                 .filter(|p| p.statement_index == Some(st.index) && p.would_fail && p.count > 0)
                 .collect();
-            if predicted.iter().any(|p| explains(p.kind, code)) {
+            if predicted.iter().any(|p| p.kind.explains(code)) {
                 continue;
             }
-            let mut also: Vec<&str> = predicted.iter().map(|p| rule_for(p.kind)).collect();
+            let mut also: Vec<&str> = predicted.iter().map(|p| p.kind.rule()).collect();
             also.sort_unstable();
             also.dedup();
             let state = match (sqlstate, condition(code)) {

@@ -1,4 +1,4 @@
-use migration_parser::{LockMode, Operation, QualifiedName};
+use migration_parser::{AlterTableAction, LockMode, Operation, QualifiedName, ReindexTarget};
 
 use super::{lock_on, lock_phrase};
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
@@ -29,6 +29,7 @@ declare_rule! {
         code: "DC207",
         name: "table-rewrite-maintenance",
         severity: Yellow,
+        duration: true,
     }
 }
 
@@ -42,8 +43,8 @@ impl GateRule for TableRewriteMaintenance {
         let whole_db = QualifiedName::new("(all tables)");
         for (stmt, op) in ctx.operations() {
             let (what, targets, fallback, help): (String, Vec<&QualifiedName>, LockMode, String) = match op {
-                Operation::Maintenance { command, tables } if command == "vacuum full" || command == "cluster" => {
-                    let cmd = command.to_uppercase();
+                Operation::Maintenance { command, tables } if command.rewrites() => {
+                    let cmd = command.words().to_uppercase();
                     let help = "Use pg_repack (online) for compaction or re-clustering; plain VACUUM does not block \
                                 reads or writes"
                         .to_string();
@@ -51,10 +52,10 @@ impl GateRule for TableRewriteMaintenance {
                     (format!("{cmd} rewrites"), targets, LockMode::AccessExclusive, help)
                 }
                 Operation::AlterTableOther { table, action }
-                    if ["set logged", "set unlogged", "set tablespace"].iter().any(|a| action.starts_with(a)) =>
+                    if matches!(action, AlterTableAction::SetLogged | AlterTableAction::SetUnlogged | AlterTableAction::SetTablespace { .. }) =>
                 {
                     (
-                        format!("ALTER TABLE ... {} rewrites", action.to_uppercase()),
+                        format!("ALTER TABLE ... {} rewrites", action.words().to_uppercase()),
                         vec![table],
                         LockMode::AccessExclusive,
                         "Create the table in the form it needs from the start, or use pg_repack \
@@ -64,7 +65,7 @@ impl GateRule for TableRewriteMaintenance {
                 }
                 Operation::Reindex { target_kind, name, concurrently: false } => {
                     let help = if ctx.pg_version().0 >= 12 {
-                        format!("Use REINDEX {} CONCURRENTLY outside a transaction block", target_kind.to_uppercase())
+                        format!("Use REINDEX {} CONCURRENTLY outside a transaction block", target_kind.keyword())
                     } else {
                         format!(
                             "PostgreSQL {} has no REINDEX CONCURRENTLY: build a replacement with CREATE INDEX \
@@ -72,7 +73,7 @@ impl GateRule for TableRewriteMaintenance {
                             ctx.pg_version()
                         )
                     };
-                    (format!("REINDEX {} rebuilds", target_kind.to_uppercase()), vec![name], LockMode::Share, help)
+                    (format!("REINDEX {} rebuilds", target_kind.keyword()), vec![name], LockMode::Share, help)
                 }
                 _ => continue,
             };
@@ -90,16 +91,18 @@ impl GateRule for TableRewriteMaintenance {
                     target_kind,
                     concurrently: false,
                     ..
-                } if target_kind == "index" => LockMode::Share,
+                } if *target_kind == ReindexTarget::Index => LockMode::Share,
                 _ => lock_on(ctx, op, first, fallback),
             };
             let message = match op {
-                Operation::Reindex { target_kind, .. } if target_kind == "index" => format!(
-                    "{what} `{first}` while holding {} that blocks {} on its table, and an ACCESS EXCLUSIVE lock on \
+                Operation::Reindex { target_kind, .. } if *target_kind == ReindexTarget::Index => {
+                    format!(
+                        "{what} `{first}` while holding {} that blocks {} on its table, and an ACCESS EXCLUSIVE lock on \
                      the index itself, so queries that would use it wait",
-                    super::a_lock(lock),
-                    lock.blocks()
-                ),
+                        super::a_lock(lock),
+                        lock.blocks()
+                    )
+                }
                 _ => format!(
                     "{what} `{first}` while holding {}",
                     lock_phrase(lock, first)

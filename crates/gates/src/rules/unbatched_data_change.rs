@@ -28,6 +28,7 @@ declare_rule! {
         code: "DC205",
         name: "unbatched-data-change",
         severity: Yellow,
+        duration: true,
     }
 }
 

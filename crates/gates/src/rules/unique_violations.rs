@@ -1,5 +1,5 @@
+use evidence::ProbeKind;
 use migration_parser::{ConstraintKind, Operation};
-use simulator::ProbeKind;
 
 use super::ident;
 use super::shard_support::{

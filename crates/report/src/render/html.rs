@@ -26,16 +26,28 @@ const JS: &str = include_str!("report.js");
 /// Render the HTML report.
 pub fn html(report: &ValidationReport) -> String {
     let mut o = String::with_capacity(64 * 1024);
-    let c = report.counts();
-    let sg = &report.safety_gates;
-    let g = gate_lower(report.gate);
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>deployclaw report</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n"
     );
-    // Header.
+    header(&mut o, report);
+    cards(&mut o, report);
+    shards(&mut o, report);
+    lock_timeline(&mut o, report);
+    static_findings(&mut o, report);
+    rollback_section(&mut o, report);
+    steps(&mut o, report);
+    footer(&mut o, report);
+    data_and_script(&mut o, report);
+    o
+}
+
+/// The header: gate, verdict, file, sha256, counts, time, execution id.
+fn header(o: &mut String, report: &ValidationReport) {
+    let sg = &report.safety_gates;
+    let g = gate_lower(report.gate);
     let verdict = match report.gate {
         Gate::Green => "safe to ship",
         Gate::Yellow if sg.migration_approved => "approved with warnings",
@@ -58,18 +70,14 @@ pub fn html(report: &ValidationReport) -> String {
         esc(&report.execution_id),
     );
     o.push_str("<div id=\"js-error\" class=\"js-error\" hidden></div>\n<main>\n");
+}
 
-    // Summary cards.
+/// The summary cards: gate counts, risk, approval, downtime, rollback, irreversible steps.
+fn cards(o: &mut String, report: &ValidationReport) {
+    let c = report.counts();
+    let sg = &report.safety_gates;
+    let rollback = rollback_badge(report);
     let approval = sg.approval_required.as_deref().unwrap_or("none");
-    let rollback = if report.rollback.script.is_none() {
-        ("none", "red")
-    } else if report.rollback.proven() {
-        ("tested", "green")
-    } else if report.rollback.tested {
-        ("mismatch", "red")
-    } else {
-        ("not tested", "yellow")
-    };
     let risk_class = match sg.risk_level {
         crate::RiskLevel::Low => "green",
         crate::RiskLevel::Medium | crate::RiskLevel::High => "yellow",
@@ -113,9 +121,12 @@ pub fn html(report: &ValidationReport) -> String {
         );
     }
     o.push_str("</section>\n");
+}
 
-    // Heat-map (filled by the script), with the exceptions grouped by reason beneath it and
-    // the side panel beside it.
+/// The heat-map (filled by the script), the exceptions grouped by reason beneath it and the
+/// side panel beside it.
+fn shards(o: &mut String, report: &ValidationReport) {
+    let c = report.counts();
     let _ = write!(
         o,
         "<section id=\"shards\">\n<h2>Shards <span class=\"sub\">hover for a summary, click for findings</span></h2>\n\
@@ -182,18 +193,22 @@ pub fn html(report: &ValidationReport) -> String {
     o.push_str(
         "</div>\n<aside id=\"panel\"><p class=\"muted\">Click a shard to see its findings.</p></aside>\n</div>\n</section>\n",
     );
+}
 
-    // Lock timeline.
+/// The lock timeline of every rehearsal.
+fn lock_timeline(o: &mut String, report: &ValidationReport) {
     if !report.rehearsals.is_empty() {
         o.push_str("<section>\n<h2>Lock timeline <span class=\"sub\">per statement of the rehearsal: bar length = estimated blocking time (measured time when no estimate), colour = strongest lock</span></h2>\n");
         o.push_str(&legend());
         for r in &report.rehearsals {
-            timeline(&mut o, r);
+            timeline(o, r);
         }
         o.push_str("</section>\n");
     }
+}
 
-    // Static findings.
+/// The static findings, by location.
+fn static_findings(o: &mut String, report: &ValidationReport) {
     if !report.static_findings.is_empty() {
         let _ = write!(
             o,
@@ -231,8 +246,11 @@ pub fn html(report: &ValidationReport) -> String {
         }
         o.push_str("</tbody>\n</table>\n</section>\n");
     }
+}
 
-    // Rollback.
+/// The rollback: state, irreversible steps, catalog differences, script.
+fn rollback_section(o: &mut String, report: &ValidationReport) {
+    let rollback = rollback_badge(report);
     let rb = &report.rollback;
     let status = if rb.script.is_none() {
         "No rollback script.".to_owned()
@@ -284,8 +302,10 @@ pub fn html(report: &ValidationReport) -> String {
         );
     }
     o.push_str("</section>\n");
+}
 
-    // Steps.
+/// The execution log.
+fn steps(o: &mut String, report: &ValidationReport) {
     if !report.steps.is_empty() {
         o.push_str("<section>\n<h2>Steps</h2>\n<table class=\"steps\">\n<thead><tr><th>#</th><th>Action</th><th>Details</th><th>Duration</th></tr></thead>\n<tbody>\n");
         for s in &report.steps {
@@ -305,8 +325,10 @@ pub fn html(report: &ValidationReport) -> String {
         );
         o.push_str("</tbody>\n</table>\n</section>\n");
     }
+}
 
-    // Footer.
+/// The footer: version, fleet fingerprint, signature, approval token.
+fn footer(o: &mut String, report: &ValidationReport) {
     let signed = match &report.signature {
         Some(s) => format!(
             "Signed (ed25519, public key <code>{}</code>). Check with <code>deployclaw verify</code>.",
@@ -328,15 +350,16 @@ pub fn html(report: &ValidationReport) -> String {
         esc(&report.tool_version),
         esc(short_hash(&report.fleet.fingerprint)),
     );
+}
 
-    // Data and script.
+/// The report JSON (script-safe) and the inline script.
+fn data_and_script(o: &mut String, report: &ValidationReport) {
     let data = serde_json::to_string(report).unwrap_or_else(|_| "{}".to_owned());
     let _ = write!(
         o,
         "<script type=\"application/json\" id=\"report-data\">{}</script>\n<script>\n{JS}</script>\n</body>\n</html>\n",
         script_safe_json(&data)
     );
-    o
 }
 
 /// Escape JSON text for embedding in a `<script>` element.
@@ -459,4 +482,17 @@ fn timeline(o: &mut String, r: &Rehearsal) {
         );
     }
     o.push_str("</div>\n");
+}
+
+/// The rollback's state in a word, and the class of its badge.
+fn rollback_badge(report: &ValidationReport) -> (&'static str, &'static str) {
+    if report.rollback.script.is_none() {
+        ("none", "red")
+    } else if report.rollback.proven() {
+        ("tested", "green")
+    } else if report.rollback.tested {
+        ("mismatch", "red")
+    } else {
+        ("not tested", "yellow")
+    }
 }

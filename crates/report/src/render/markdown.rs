@@ -93,7 +93,17 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         rollback_short(report),
     );
 
-    // Gate table by instance.
+    instance_table(&mut o, report);
+    reason_groups_section(&mut o, report, opts);
+    rollback_section(&mut o, report);
+    static_findings(&mut o, report);
+    shard_findings(&mut o, report, opts);
+    footer(&mut o, report);
+    o
+}
+
+/// The gate table by instance.
+fn instance_table(o: &mut String, report: &ValidationReport) {
     let instances = report.instances();
     if !instances.is_empty() {
         o.push_str("| Instance | Gate | Shards | 🟢 | 🟡 | 🔴 | Longest lock |\n");
@@ -114,8 +124,11 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         }
         o.push('\n');
     }
+}
 
-    // Red and yellow shards, grouped by reason.
+/// The red and yellow shards, grouped by reason.
+fn reason_groups_section(o: &mut String, report: &ValidationReport, opts: &MarkdownOptions) {
+    let c = report.counts();
     let groups = reason_groups(report);
     for (sev, title, count) in [
         (Severity::Red, "🔴 Red shards", c.red),
@@ -170,8 +183,10 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         }
         o.push('\n');
     }
+}
 
-    // Rollback.
+/// The rollback: state, irreversible steps, catalog differences, script.
+fn rollback_section(o: &mut String, report: &ValidationReport) {
     let rb = &report.rollback;
     o.push_str("### Rollback\n\n");
     let _ = writeln!(o, "{}\n", rollback_long(report));
@@ -194,8 +209,10 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         o.push_str(&md_fence("sql", script));
         o.push_str("\n</details>\n\n");
     }
+}
 
-    // Static findings.
+/// The static findings.
+fn static_findings(o: &mut String, report: &ValidationReport) {
     if !report.static_findings.is_empty() {
         let _ = writeln!(
             o,
@@ -228,8 +245,10 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         }
         o.push('\n');
     }
+}
 
-    // Per-shard findings, collapsed.
+/// The findings of every shard that has any, in a collapsed block.
+fn shard_findings(o: &mut String, report: &ValidationReport, opts: &MarkdownOptions) {
     let with_findings: Vec<_> = report
         .worst_shards()
         .into_iter()
@@ -281,7 +300,10 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         }
         o.push_str("</details>\n\n");
     }
+}
 
+/// The footer: version, execution id, time, duration, signature.
+fn footer(o: &mut String, report: &ValidationReport) {
     let signed = match &report.signature {
         Some(s) => format!(
             "signed (ed25519 key {})",
@@ -298,7 +320,6 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
         human_ms(report.total_duration_ms),
         signed
     );
-    o
 }
 
 fn rollback_short(report: &ValidationReport) -> String {

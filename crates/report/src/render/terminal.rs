@@ -179,6 +179,17 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
         irreversible
     );
 
+    instance_lines(&mut o, report, opts);
+    worst_shards(&mut o, report, opts);
+    static_findings(&mut o, report, opts);
+    signature_line(&mut o, report);
+    o
+}
+
+/// One line per instance: gate, bar, counts, longest lock.
+fn instance_lines(o: &mut String, report: &ValidationReport, opts: &TerminalOptions) {
+    let p = Paint(opts.color);
+    let instances = report.instances();
     if !instances.is_empty() {
         o.push('\n');
         let w = instances
@@ -202,7 +213,11 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
             );
         }
     }
+}
 
+/// The worst non-green shards with their first reason.
+fn worst_shards(o: &mut String, report: &ValidationReport, opts: &TerminalOptions) {
+    let p = Paint(opts.color);
     let bad: Vec<_> = report
         .worst_shards()
         .into_iter()
@@ -253,7 +268,11 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
             );
         }
     }
+}
 
+/// The static findings, worst first.
+fn static_findings(o: &mut String, report: &ValidationReport, opts: &TerminalOptions) {
+    let p = Paint(opts.color);
     if !report.static_findings.is_empty() {
         let sc = |s: Severity| {
             report
@@ -303,7 +322,10 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
             );
         }
     }
+}
 
+/// The last line: signed or not.
+fn signature_line(o: &mut String, report: &ValidationReport) {
     let _ = writeln!(
         o,
         "\n{}",
@@ -312,5 +334,4 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
             None => "unsigned".to_owned(),
         }
     );
-    o
 }

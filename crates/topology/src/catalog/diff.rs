@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::difference::opt;
-pub use super::difference::{CatalogDifference, DiffMode, ObjectKind, ObjectRef};
+pub use super::difference::DiffMode;
 use super::shape::{ColumnShape, ObjectShape, Shape, TableShape};
 use super::{Catalog, Fingerprint, Identity};
+use evidence::shown_or_none as opt;
+pub use evidence::{CatalogDifference, ObjectKind, ObjectRef};
 
 /// [`diff_catalogs`] in [`DiffMode::Shape`]: empty exactly when the two catalogs have the same
 /// [`Catalog::fingerprint`].

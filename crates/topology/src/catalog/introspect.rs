@@ -414,8 +414,8 @@ impl Reader<'_> {
                 (ConstraintType::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
                     references: QualifiedName::new(s, t),
                     referenced_columns: names_of(attnames, ref_oid, &confkey.unwrap_or_default()),
-                    on_delete: super::fk_action_from_code(&on_delete),
-                    on_update: super::fk_action_from_code(&on_update),
+                    on_delete: super::FkAction::from_code(&on_delete),
+                    on_update: super::FkAction::from_code(&on_update),
                     index: self.get(r, "ref_index")?,
                 }),
                 _ => None,

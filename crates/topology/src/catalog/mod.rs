@@ -38,43 +38,14 @@ pub use diff::{
     CatalogDifference, DiffMode, DriftReport, DriftedShard, ObjectKind, ObjectRef, ShapeGroup,
     detect_drift, diff, diff_catalogs,
 };
-pub use fkgraph::{CascadeReach, FkEdge, FkGraph, FkReference};
+pub use fkgraph::{CascadeReach, FkEdge, FkGraph, FkReference, fk_graph, fk_graph_of};
 pub use introspect::{
     introspect_schema, introspect_schema_conn, introspect_schema_in_transaction,
     introspect_schemas, introspect_schemas_conn,
 };
 pub use shape::Fingerprint;
 
-/// A schema-qualified object name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct QualifiedName {
-    /// Schema.
-    pub schema: String,
-    /// Object name within the schema.
-    pub name: String,
-}
-
-impl QualifiedName {
-    /// Build a qualified name.
-    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        QualifiedName {
-            schema: schema.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for QualifiedName {
-    /// `schema.name`, each part quoted only when PostgreSQL would need it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}.{}",
-            quote_ident(&self.schema),
-            quote_ident(&self.name)
-        )
-    }
-}
+pub use evidence::QualifiedName;
 
 pub use migration_parser::pg_quote::{
     quote_ident as quote_ident_always, quote_ident_minimal as quote_ident,
@@ -296,64 +267,8 @@ pub(crate) fn constraint_type_from_contype(t: &str) -> Option<ConstraintType> {
     })
 }
 
-/// Referential action of a foreign key: the parser's one type (`confdeltype` / `confupdtype`
-/// are read with `fk_action_from_code`). Catalogs and FK graphs serialize it in snake case
-/// (`no_action`), as they always did.
-pub use migration_parser::FkAction;
-
-/// The action of a `pg_constraint.confdeltype` / `confupdtype` code.
-pub(crate) fn fk_action_from_code(c: &str) -> FkAction {
-    match c {
-        "r" => FkAction::Restrict,
-        "c" => FkAction::Cascade,
-        "n" => FkAction::SetNull,
-        "d" => FkAction::SetDefault,
-        _ => FkAction::NoAction,
-    }
-}
-
-/// Serde of an [`FkAction`] in snake case (`no_action`, `set_null`), the catalog's wire format.
-pub(crate) mod fk_action_serde {
-    use super::FkAction;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    const NAMES: [(FkAction, &str); 5] = [
-        (FkAction::NoAction, "no_action"),
-        (FkAction::Restrict, "restrict"),
-        (FkAction::Cascade, "cascade"),
-        (FkAction::SetNull, "set_null"),
-        (FkAction::SetDefault, "set_default"),
-    ];
-
-    pub(crate) fn serialize<S: Serializer>(a: &FkAction, s: S) -> Result<S::Ok, S::Error> {
-        let name = NAMES
-            .iter()
-            .find(|(x, _)| x == a)
-            .map_or("no_action", |(_, n)| n);
-        s.serialize_str(name)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FkAction, D::Error> {
-        let v = String::deserialize(d)?;
-        NAMES
-            .iter()
-            .find(|(_, n)| *n == v)
-            .map(|(a, _)| *a)
-            .ok_or_else(|| {
-                serde::de::Error::unknown_variant(
-                    &v,
-                    &[
-                        "no_action",
-                        "restrict",
-                        "cascade",
-                        "set_null",
-                        "set_default",
-                    ],
-                )
-            })
-    }
-}
-
+/// Referential action of a foreign key (`confdeltype` / `confupdtype`).
+pub use evidence::FkAction;
 /// The foreign-key part of a [`Constraint`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {
@@ -362,10 +277,8 @@ pub struct ForeignKey {
     /// Referenced columns, in key order.
     pub referenced_columns: Vec<String>,
     /// `ON DELETE`.
-    #[serde(with = "fk_action_serde")]
     pub on_delete: FkAction,
     /// `ON UPDATE`.
-    #[serde(with = "fk_action_serde")]
     pub on_update: FkAction,
     /// The unique index of the referenced table the key depends on (dropping it needs
     /// `CASCADE`).

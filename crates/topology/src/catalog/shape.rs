@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::diff::{DiffMode, ObjectKind, ObjectRef};
+use super::difference::DiffMode;
 use super::{
     Catalog, ConstraintType, FkAction, Identity, Persistence, QualifiedName, TableKind, quote_ident,
 };
+use evidence::{ObjectKind, ObjectRef};
 
 /// SHA-256 of a catalog's shape, lower-case hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]

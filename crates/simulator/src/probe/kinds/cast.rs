@@ -1,0 +1,330 @@
+//! `cast_failures`: values that `ALTER COLUMN ... TYPE` (with its `USING` expression) cannot
+//! convert. PostgreSQL 16+ without `USING`: `pg_input_is_valid` per row. Otherwise the cast is
+//! evaluated over the whole table under a savepoint (success ⇒ none), and on failure a regex
+//! fallback counts exactly for integer/numeric/boolean/uuid targets.
+
+use std::time::Instant;
+
+use migration_parser::state::ObjectKind;
+use migration_parser::{Operation, QualifiedName};
+use sqlx::PgConnection;
+
+use crate::ident::{quote_ident, quote_literal, quote_qualified};
+use crate::probe::cx::{Col, PlanCx};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult};
+use crate::probe::spec::ProbeSpec;
+use crate::probe::sql::{Target, count_and_samples};
+use crate::probe_tx::{ConnectionLost, savepoint};
+
+/// The `cast_failures` kind.
+pub(crate) struct CastFailures;
+
+impl ProbeSpec for CastFailures {
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::CastFailures
+    }
+
+    fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
+        let Operation::AlterColumnType {
+            table,
+            column,
+            new_type,
+            using,
+            ..
+        } = op
+        else {
+            return;
+        };
+        let (t, mut skipped) = cx.probe_table(table);
+        let c = cx.col_name(table, column);
+        if let Col::Added(_) = cx.col(table, column) {
+            skipped.get_or_insert_with(|| "column added earlier in the migration".into());
+        }
+        let plain = using
+            .as_deref()
+            .is_none_or(|u| is_plain_cast(u, column, new_type));
+        let check = match target_type(cx, new_type) {
+            // An enum the migration creates or extends: its labels say what converts, no cast
+            // to a type the shard does not have (yet) in that form.
+            Some(TargetType::Enum { labels, on_shard }) if plain => Check::Labels {
+                column: c.clone(),
+                labels,
+                shard_enum: on_shard,
+            },
+            Some(_) => {
+                skipped.get_or_insert_with(|| {
+                    format!(
+                        "type {new_type} is created or changed by the migration: rehearsal decides"
+                    )
+                });
+                cast_check(&c, new_type, using)
+            }
+            None => cast_check(&c, new_type, using),
+        };
+        let note = cx.data_note(table);
+        cx.push_probe(PlannedProbe {
+            statement_index: cx.si,
+            kind: ProbeKind::CastFailures,
+            table: t,
+            column: Some(c),
+            constraint: None,
+            check,
+            would_fail: true,
+            skipped,
+            note,
+        });
+    }
+}
+
+fn cast_check(column: &str, new_type: &str, using: &Option<String>) -> Check {
+    Check::Cast {
+        column: column.to_string(),
+        new_type: new_type.to_string(),
+        using: using.clone(),
+    }
+}
+
+/// A target type the migration created or changed before the statement.
+enum TargetType {
+    /// An enum: the labels the migration gave it (all of them for an enum it created; those
+    /// it added for an enum of the shard, `on_shard`: its name there, quoted).
+    Enum {
+        labels: Vec<String>,
+        on_shard: Option<String>,
+    },
+    /// Another type the migration created.
+    Other,
+}
+
+/// What the migration did to the type `new_type` names before this statement, if anything.
+fn target_type(cx: &PlanCx<'_>, new_type: &str) -> Option<TargetType> {
+    let name = type_name(new_type)?;
+    let r = cx.state.type_(&name, cx.at);
+    let rec = r.record()?;
+    match (rec.kind, rec.is_created()) {
+        (ObjectKind::Enum, created) if created || !rec.labels().is_empty() => {
+            Some(TargetType::Enum {
+                labels: rec.labels().to_vec(),
+                on_shard: (!created).then(|| {
+                    let n = rec.shard_name().unwrap_or(&name);
+                    match &n.schema {
+                        Some(schema) => quote_qualified(schema, &n.name),
+                        None => quote_ident(&n.name),
+                    }
+                }),
+            })
+        }
+        (_, true) => Some(TargetType::Other),
+        _ => None,
+    }
+}
+
+/// A type name as written (`mood`, `public.mood`, `"Mood"`) as a qualified name; `None` for
+/// arrays, modifiers and anything else that is not a plain name.
+fn type_name(ty: &str) -> Option<QualifiedName> {
+    let mut parts = Vec::new();
+    for part in ty.trim().split('.') {
+        let p = part.trim();
+        let name = if let Some(inner) = p.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+            inner.replace("\"\"", "\"")
+        } else if !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+        {
+            p.to_lowercase()
+        } else {
+            return None;
+        };
+        parts.push(name);
+    }
+    match parts.as_slice() {
+        [n] => Some(QualifiedName::new(n.clone())),
+        [s, n] => Some(QualifiedName::qualified(s.clone(), n.clone())),
+        _ => None,
+    }
+}
+
+/// Values of `column` of `target` that are none of an enum's `labels` (a text → enum cast
+/// accepts exactly its labels); for an enum of the shard (`shard_enum`, as written in the
+/// migration's name for it, quoted), nor one of the labels it has there.
+pub(crate) fn labels_sql(
+    target: &Target<'_>,
+    column: &str,
+    labels: &[String],
+    shard_enum: Option<&str>,
+) -> String {
+    let col = quote_ident(column);
+    let mut conds = vec![format!("{col} IS NOT NULL")];
+    if !labels.is_empty() {
+        let list: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+        conds.push(format!("{col}::text NOT IN ({})", list.join(", ")));
+    }
+    if let Some(ty) = shard_enum {
+        conds.push(format!(
+            "{col}::text <> ALL (enum_range(NULL::{ty})::text[])"
+        ));
+    }
+    format!(
+        "SELECT count(*) OVER (), {col}::text FROM {} WHERE {} LIMIT {MAX_SAMPLES}",
+        target.qt,
+        conds.join(" AND ")
+    )
+}
+
+/// Why a cast probe that failed with `e` says nothing about the data: the target type is not on
+/// the shard (SQLSTATE 42704, e.g. a type the migration creates in a form the planner does not
+/// follow). The rehearsal decides.
+pub(crate) fn type_missing(e: &ProbeError) -> Option<String> {
+    (e.sqlstate.as_deref() == Some("42704")).then(|| {
+        format!(
+            "the new type is not on this shard before the migration ({}): rehearsal decides",
+            e.message
+        )
+    })
+}
+
+/// Integer range for the regex fallback of common casts.
+fn int_range(ty: &str) -> Option<(&'static str, &'static str)> {
+    match ty.trim() {
+        "smallint" | "int2" => Some(("-32768", "32767")),
+        "integer" | "int" | "int4" => Some(("-2147483648", "2147483647")),
+        "bigint" | "int8" => Some(("-9223372036854775808", "9223372036854775807")),
+        _ => None,
+    }
+}
+
+/// A boolean SQL condition over text value `v` that is true when `v` is NOT valid input for
+/// `ty`, for the types the fallback knows; `None` otherwise.
+fn invalid_text_condition(ty: &str, v: &str) -> Option<String> {
+    let ty = ty.trim();
+    if let Some((lo, hi)) = int_range(ty) {
+        return Some(format!(
+            "(CASE WHEN btrim({v}) ~ '^[+-]?[0-9]+$' THEN btrim({v})::numeric NOT BETWEEN {lo} AND {hi} ELSE true END)"
+        ));
+    }
+    if ty == "numeric"
+        || ty == "decimal"
+        || ty.starts_with("numeric(")
+        || ty.starts_with("decimal(")
+    {
+        return Some(format!(
+            "NOT (btrim({v}) ~* '^([+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)(e[+-]?[0-9]+)?|nan|[+-]?infinity)$')"
+        ));
+    }
+    if ty == "boolean" || ty == "bool" {
+        return Some(format!(
+            "NOT (lower(btrim({v})) IN ('t','tr','tru','true','f','fa','fal','fals','false','y','ye','yes','n','no','on','of','off','1','0'))"
+        ));
+    }
+    if ty == "uuid" {
+        return Some(format!(
+            "NOT (replace(btrim(btrim({v}), '{{}}'), '-', '') ~ '^[0-9a-fA-F]{{32}}$')"
+        ));
+    }
+    None
+}
+
+/// Whether `using` is just `col::ty` / `CAST(col AS ty)` (any quoting, case, spacing).
+fn is_plain_cast(using: &str, column: &str, ty: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '(' && *c != ')')
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let u = norm(using);
+    let c = norm(column);
+    let t = norm(ty);
+    u == format!("{c}::{t}") || u == format!("cast{c}as{t}")
+}
+
+/// The SQL of a [`Check::Cast`] probe when it is one counting query; otherwise runs the cast
+/// attempt (and the regex fallback) itself, fills `r` and returns `None`.
+pub(crate) async fn sql_or_run(
+    conn: &mut PgConnection,
+    target: &Target<'_>,
+    check: &Check,
+    r: &mut ProbeResult,
+    started: Instant,
+) -> Result<Option<String>, ConnectionLost> {
+    let Check::Cast {
+        column,
+        new_type,
+        using,
+    } = check
+    else {
+        return Ok(None);
+    };
+    let col = quote_ident(column);
+    let qt = &target.qt;
+    if using.is_none() && target.limits.server_version >= 16 {
+        return Ok(Some(format!(
+            "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {col} IS NOT NULL AND NOT pg_input_is_valid({col}::text, {}) LIMIT {MAX_SAMPLES}",
+            quote_literal(new_type)
+        )));
+    }
+    // PostgreSQL < 16 (or a USING expression): evaluate the cast over the whole table under a
+    // savepoint. Success ⇒ 0 failures. Failure ⇒ at least one; the regex fallback then counts
+    // exactly for integer/numeric/boolean/uuid targets. `USING col::newtype` is the same as no
+    // USING: the regex fallback applies.
+    let using = using
+        .clone()
+        .filter(|u| !is_plain_cast(u, column, new_type));
+    let src = using.clone().unwrap_or_else(|| col.clone());
+    let attempt = format!("SELECT count(({src})::{new_type}) FROM {qt}");
+    r.sql = attempt.clone();
+    let res = savepoint(conn, async |c| {
+        sqlx::query(sqlx::AssertSqlSafe(attempt.clone()))
+            .persistent(false)
+            .fetch_one(&mut *c)
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    match res {
+        Ok(()) => r.count = 0,
+        Err(e) if matches!(e.sqlstate.as_deref(), Some("57014" | "55P03")) => r.error = Some(e),
+        Err(e) if type_missing(&e).is_some() => r.skipped = type_missing(&e),
+        Err(e) => {
+            r.count = 1;
+            r.exact = false;
+            r.samples = vec![e.message.clone()];
+            if using.is_none()
+                && let Some(cond) = invalid_text_condition(new_type, &format!("{col}::text"))
+            {
+                let q = format!(
+                    "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {col} IS NOT NULL AND {cond} LIMIT {MAX_SAMPLES}"
+                );
+                if let Ok((n, samples)) =
+                    savepoint(conn, async |c| count_and_samples(c, &q).await).await?
+                    && n > 0
+                {
+                    r.count = n;
+                    r.exact = true;
+                    r.samples = samples;
+                    r.sql = format!("{attempt};\n{q}");
+                }
+            }
+        }
+    }
+    r.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_casts_are_recognised() {
+        assert!(is_plain_cast(
+            "legacy_amount::integer",
+            "legacy_amount",
+            "integer"
+        ));
+        assert!(is_plain_cast("CAST(\"v\" AS bigint)", "v", "bigint"));
+        assert!(!is_plain_cast("(v::numeric * 2)::bigint", "v", "bigint"));
+    }
+}

@@ -1,0 +1,218 @@
+//! `unique_violations`: groups of rows with equal keys under a new unique index, `UNIQUE` or
+//! `PRIMARY KEY` constraint (a primary key also gets a `not_null_violations` probe per column).
+
+use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
+
+use crate::ident::quote_ident;
+use crate::probe::cx::{Col, PlanCx};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::result::MAX_SAMPLES;
+use crate::probe::spec::ProbeSpec;
+use crate::probe::sql::Target;
+
+/// The `unique_violations` kind.
+pub(crate) struct UniqueViolations;
+
+impl ProbeSpec for UniqueViolations {
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::UniqueViolations
+    }
+
+    fn plan(&self, op: &Operation, cx: &mut PlanCx<'_>) {
+        match op {
+            Operation::CreateIndex {
+                name,
+                table,
+                columns,
+                unique: true,
+                predicate,
+                ..
+            } => {
+                let (t, skipped) = cx.probe_table(table);
+                let note = cx.data_note(table);
+                cx.push_probe(PlannedProbe {
+                    statement_index: cx.si,
+                    kind: ProbeKind::UniqueViolations,
+                    table: t,
+                    column: None,
+                    constraint: name.clone(),
+                    check: Check::Duplicates {
+                        keys: columns.iter().map(|c| key_sql(c)).collect(),
+                        predicate: predicate.clone(),
+                        nulls_not_distinct: cx.sql_upper.contains("NULLS NOT DISTINCT"),
+                    },
+                    would_fail: note.is_none(),
+                    skipped,
+                    note,
+                });
+            }
+            Operation::AddConstraint { table, constraint } => match &constraint.kind {
+                ConstraintKind::Unique {
+                    columns,
+                    using_index: None,
+                    nulls_not_distinct,
+                } if !columns.is_empty() => {
+                    let nnd = *nulls_not_distinct || cx.sql_upper.contains("NULLS NOT DISTINCT");
+                    plan_key(cx, table, constraint, columns, nnd, false);
+                }
+                ConstraintKind::PrimaryKey {
+                    columns,
+                    using_index: None,
+                } if !columns.is_empty() => {
+                    plan_key(cx, table, constraint, columns, false, true);
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Probes of a new `UNIQUE` / `PRIMARY KEY` (`primary`: one NULL probe per column first).
+fn plan_key(
+    cx: &mut PlanCx<'_>,
+    table: &QualifiedName,
+    constraint: &ConstraintDef,
+    columns: &[String],
+    nulls_not_distinct: bool,
+    primary: bool,
+) {
+    let (t, mut skipped) = cx.probe_table(table);
+    for c in columns {
+        match cx.col(table, c) {
+            Col::Added(_) => {
+                skipped.get_or_insert_with(|| {
+                    "column added earlier in the migration: rehearsal decides".into()
+                });
+            }
+            Col::Shard(st, sc) => cx.require_column(&st, &sc),
+            Col::Other => {}
+        }
+    }
+    let note = cx.data_note(table);
+    let probe = |kind, column, check| PlannedProbe {
+        statement_index: cx.si,
+        kind,
+        table: t.clone(),
+        column,
+        constraint: constraint.name.clone(),
+        check,
+        would_fail: note.is_none(),
+        skipped: skipped.clone(),
+        note: note.clone(),
+    };
+    let mut planned = Vec::new();
+    if primary {
+        for c in columns {
+            let sc = cx.col_name(table, c);
+            planned.push(probe(
+                ProbeKind::NotNullViolations,
+                Some(sc.clone()),
+                Check::Nulls { column: sc },
+            ));
+        }
+    }
+    planned.push(probe(
+        ProbeKind::UniqueViolations,
+        Some(columns.join(", ")),
+        Check::Duplicates {
+            keys: columns
+                .iter()
+                .map(|c| quote_ident(&cx.col_name(table, c)))
+                .collect(),
+            predicate: None,
+            nulls_not_distinct,
+        },
+    ));
+    for p in planned {
+        cx.push_probe(p);
+    }
+}
+
+/// Turn an index key as written into a GROUP BY expression: plain column names are quoted,
+/// quoted names kept, expressions kept verbatim (the migration runs them anyway); a trailing
+/// `ASC`/`DESC`/`NULLS FIRST|LAST` is dropped.
+pub(crate) fn key_sql(k: &str) -> String {
+    let mut s = k.trim().to_string();
+    loop {
+        let up = s.to_ascii_uppercase();
+        let mut changed = false;
+        for suffix in [" NULLS FIRST", " NULLS LAST", " ASC", " DESC"] {
+            if up.ends_with(suffix) {
+                s.truncate(s.len() - suffix.len());
+                s = s.trim_end().to_string();
+                changed = true;
+                break;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if is_plain_ident(&s) {
+        quote_ident(&s)
+    } else {
+        s
+    }
+}
+
+fn is_plain_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_lowercase() || c == '_' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+}
+
+fn key_row_text(keys: &[String]) -> String {
+    match keys {
+        [one] => format!("({one})::text"),
+        many => format!("(ROW({}))::text", many.join(", ")),
+    }
+}
+
+/// Groups of rows of `target` with equal `keys` (NULL keys excluded unless `NULLS NOT
+/// DISTINCT`), each sample `key x count`.
+pub(crate) fn duplicates_sql(
+    target: &Target<'_>,
+    keys: &[String],
+    predicate: Option<&str>,
+    nulls_not_distinct: bool,
+) -> String {
+    let mut conds: Vec<String> = Vec::new();
+    if !nulls_not_distinct {
+        conds.extend(keys.iter().map(|k| format!("({k}) IS NOT NULL")));
+    }
+    if let Some(p) = predicate {
+        conds.push(format!("({p})"));
+    }
+    let where_ = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    format!(
+        "SELECT count(*) OVER (), {} || ' x' || count(*) FROM {}{where_} GROUP BY {} HAVING count(*) > 1 LIMIT {MAX_SAMPLES}",
+        key_row_text(keys),
+        target.qt,
+        keys.iter()
+            .map(|k| format!("({k})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_are_quoted_or_kept() {
+        assert_eq!(key_sql("email"), "\"email\"");
+        assert_eq!(key_sql("email DESC NULLS LAST"), "\"email\"");
+        assert_eq!(key_sql("lower(email)"), "lower(email)");
+        assert_eq!(key_sql("\"Email\""), "\"Email\"");
+    }
+}

@@ -1,0 +1,159 @@
+//! The probe plan as data: what [`super::plan`] yields and [`super::run`] executes.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use migration_parser::QualifiedName;
+use serde::{Deserialize, Serialize};
+
+use super::kind::ProbeKind;
+use super::result::{ProbeResult, TableStats};
+
+/// A data probe before it is bound to a shard.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Check {
+    Orphans {
+        columns: Vec<String>,
+        ref_table: QualifiedName,
+        ref_columns: Vec<String>,
+        ref_created: bool,
+    },
+    /// `VALIDATE CONSTRAINT name` of a constraint that exists on the shard: definition looked up.
+    ValidateExisting {
+        name: String,
+    },
+    Nulls {
+        column: String,
+    },
+    AllRowsNull {
+        column: String,
+    },
+    Duplicates {
+        keys: Vec<String>,
+        predicate: Option<String>,
+        nulls_not_distinct: bool,
+    },
+    Expression {
+        expr: String,
+    },
+    Cast {
+        column: String,
+        new_type: String,
+        using: Option<String>,
+    },
+    /// A cast to an enum the migration creates (or extends): values that are none of its
+    /// labels (nor, for an enum of the shard, of the labels it has there).
+    Labels {
+        column: String,
+        labels: Vec<String>,
+        /// The enum's name (quoted), when it is the shard's (extended by `ADD VALUE`).
+        shard_enum: Option<String>,
+    },
+}
+
+/// One planned data probe.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlannedProbe {
+    pub statement_index: usize,
+    pub kind: ProbeKind,
+    /// The table's name on the shard (renames undone).
+    pub table: QualifiedName,
+    pub column: Option<String>,
+    pub constraint: Option<String>,
+    pub check: Check,
+    pub would_fail: bool,
+    pub skipped: Option<String>,
+    pub note: Option<String>,
+}
+
+/// What an existence reference expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ObjKind {
+    Table,
+    Column,
+    Constraint,
+    /// Any relation name in the schema (index names share the relation namespace).
+    Relation,
+    Index,
+}
+
+impl ObjKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ObjKind::Table => "table",
+            ObjKind::Column => "column",
+            ObjKind::Constraint => "constraint",
+            ObjKind::Relation => "relation",
+            ObjKind::Index => "index",
+        }
+    }
+}
+
+/// A reference to a catalog object the statement needs to exist (or not to exist).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ObjRef {
+    pub statement_index: usize,
+    pub kind: ObjKind,
+    /// Table (for tables, columns, constraints) or the schema-carrying name (relations, indexes).
+    pub table: QualifiedName,
+    /// Column, constraint or index name (empty for tables).
+    pub name: String,
+    pub must_exist: bool,
+}
+
+/// The probes a migration needs, independent of any shard.
+#[derive(Debug, Clone, Default)]
+pub struct ProbePlan {
+    pub(crate) probes: Vec<PlannedProbe>,
+    pub(crate) refs: Vec<ObjRef>,
+    /// Tables (as named on the shard) whose sizes are wanted.
+    pub(crate) tables: BTreeSet<QualifiedName>,
+    /// Tables (as named on the shard) with a must-exist reference in `refs` already.
+    pub(crate) required_tables: BTreeSet<QualifiedName>,
+}
+
+impl ProbePlan {
+    /// Number of data probes (orphans, NULLs, duplicates, checks, casts) in the plan.
+    pub fn data_probe_count(&self) -> usize {
+        self.probes.len()
+    }
+    /// Number of existence checks.
+    pub fn reference_count(&self) -> usize {
+        self.refs.len()
+    }
+    /// Tables whose size is measured, as named on the shard (unqualified = the shard's schema).
+    pub fn tables(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.to_string()).collect()
+    }
+}
+
+/// Limits for a probe transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeLimits {
+    /// `statement_timeout` for every probe query.
+    pub statement_timeout: Duration,
+    /// `lock_timeout` for every probe query (probes take only ACCESS SHARE locks, which wait
+    /// behind an ACCESS EXCLUSIVE holder).
+    pub lock_timeout: Duration,
+    /// Server major version (16+ uses `pg_input_is_valid`).
+    pub server_version: u32,
+}
+
+/// Outcome of probing one shard.
+#[derive(Debug, Clone, Default)]
+pub struct ShardProbes {
+    /// Every probe result, in plan order (existence failures, then data probes, then sizes).
+    pub results: Vec<ProbeResult>,
+    /// Sizes of the touched tables.
+    pub tables: Vec<TableStats>,
+    /// Results of the custom probes, by name.
+    pub custom: std::collections::BTreeMap<String, crate::custom::CustomProbeRows>,
+}
+
+/// `(schema, table)` of a planned name on the shard whose schema is `shard_schema`.
+pub(crate) fn resolve(q: &QualifiedName, shard_schema: &str) -> (String, String) {
+    (
+        q.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
+        q.name.clone(),
+    )
+}

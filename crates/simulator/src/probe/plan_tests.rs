@@ -1,0 +1,272 @@
+//! Unit tests of probe planning: what the plan holds for a migration (no database).
+
+use migration_parser::{Migration, QualifiedName};
+
+use super::plan;
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, ObjKind, ProbePlan};
+
+fn m(sql: &str) -> Migration {
+    migration_parser::parse("t.sql", sql, &Default::default()).expect("parse")
+}
+
+fn p(sql: &str) -> ProbePlan {
+    plan(&m(sql))
+}
+
+#[test]
+fn plan_follows_renames_backfills_and_validate() {
+    let p = p("ALTER TABLE a RENAME TO b;
+ALTER TABLE b ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES p (id);
+ALTER TABLE b RENAME COLUMN y TO z;
+ALTER TABLE b ALTER COLUMN z SET NOT NULL;
+ALTER TABLE c ADD CONSTRAINT ck CHECK (v > 0) NOT VALID;
+ALTER TABLE c VALIDATE CONSTRAINT ck;
+UPDATE d SET w = 1;
+ALTER TABLE d ALTER COLUMN w SET NOT NULL;
+ALTER TABLE e ADD CONSTRAINT e_fk FOREIGN KEY (q) REFERENCES p (id) NOT VALID;
+");
+    let fk = p
+        .probes
+        .iter()
+        .find(|x| x.kind == ProbeKind::FkOrphans && x.statement_index == 1)
+        .unwrap();
+    assert_eq!(
+        fk.table,
+        QualifiedName::new("a"),
+        "probed under the shard's name"
+    );
+    assert!(fk.would_fail);
+    let nn = p.probes.iter().find(|x| x.statement_index == 3).unwrap();
+    assert_eq!(
+        (nn.table.name.as_str(), nn.column.as_deref()),
+        ("a", Some("y"))
+    );
+    let ck = p
+        .probes
+        .iter()
+        .find(|x| x.kind == ProbeKind::CheckViolations)
+        .unwrap();
+    assert_eq!(
+        ck.statement_index, 5,
+        "NOT VALID + VALIDATE: probed at the VALIDATE"
+    );
+    assert!(ck.would_fail);
+    let bf = p.probes.iter().find(|x| x.statement_index == 7).unwrap();
+    assert!(
+        !bf.would_fail && bf.note.as_deref().unwrap_or("").contains("backfilled"),
+        "{bf:?}"
+    );
+    let nv = p.probes.iter().find(|x| x.statement_index == 8).unwrap();
+    assert!(!nv.would_fail, "NOT VALID without VALIDATE never fails");
+    assert!(p.tables.contains(&QualifiedName::new("a")));
+    assert!(!p.tables.contains(&QualifiedName::new("b")));
+    assert!(
+        p.refs
+            .iter()
+            .any(|r| r.kind == ObjKind::Relation && r.name == "b" && !r.must_exist)
+    );
+}
+
+/// `kind name` of the references of statement `si` that expect the object to exist
+/// (`must_exist`) or not to exist.
+fn refs_of(p: &ProbePlan, si: usize, must_exist: bool) -> Vec<String> {
+    p.refs
+        .iter()
+        .filter(|r| r.statement_index == si && r.must_exist == must_exist)
+        .map(|r| format!("{} {}", r.kind.as_str(), r.name))
+        .collect()
+}
+
+// Issue 13, false RED: "creates column ts, which already exists".
+#[test]
+fn a_column_renamed_away_can_be_added_again() {
+    let p = p("ALTER TABLE ev RENAME COLUMN ts TO ts_old;
+ALTER TABLE ev ADD COLUMN ts timestamptz;
+ALTER TABLE ev ADD COLUMN other int;
+ALTER TABLE ev ALTER COLUMN ts_old SET NOT NULL;");
+    assert_eq!(
+        refs_of(&p, 1, false),
+        Vec::<String>::new(),
+        "ts was renamed away: nothing on the shard can clash"
+    );
+    assert_eq!(
+        refs_of(&p, 2, false),
+        ["column other"],
+        "a name never freed is checked"
+    );
+    let nn = p.probes.iter().find(|x| x.statement_index == 3).unwrap();
+    assert_eq!(
+        nn.column.as_deref(),
+        Some("ts"),
+        "ts_old is the shard's ts: probed under that name"
+    );
+    assert!(nn.skipped.is_none());
+}
+
+// Issue 13, false RED: "references ... which does not exist" for a materialized view, a view
+// or a type created earlier in the migration.
+#[test]
+fn relations_created_earlier_are_not_looked_up_on_the_shard() {
+    let p = p("CREATE MATERIALIZED VIEW mv AS SELECT 1 AS a;
+CREATE UNIQUE INDEX mv_a ON mv (a);
+CREATE VIEW v AS SELECT 1 AS b;
+ALTER TABLE v RENAME TO v2;
+ALTER TABLE v2 OWNER TO app;
+CREATE TABLE t (id int);
+ALTER TABLE t RENAME TO t2;
+CREATE INDEX t2_id ON t2 (id);");
+    for si in 1..8 {
+        assert_eq!(
+            refs_of(&p, si, true),
+            Vec::<String>::new(),
+            "statement {si} names only objects the migration created"
+        );
+    }
+    for t in ["mv", "v", "v2", "t", "t2"] {
+        assert!(
+            !p.tables.contains(&QualifiedName::new(t)),
+            "{t} is not on the shard: no size"
+        );
+    }
+    let uq = p
+        .probes
+        .iter()
+        .find(|x| x.kind == ProbeKind::UniqueViolations)
+        .unwrap();
+    assert!(
+        uq.skipped.is_some(),
+        "a new materialized view's rows are not on the shard: {uq:?}"
+    );
+}
+
+// Issue 13, false RED: dropping with CASCADE, then recreating the dependents → "already exists".
+#[test]
+fn recreating_what_a_drop_took_along_is_not_already_existing() {
+    let p = p("DROP TABLE base CASCADE;
+CREATE TABLE base (x int);
+CREATE MATERIALIZED VIEW dep AS SELECT x FROM base;
+CREATE UNIQUE INDEX dep_x ON dep (x);
+CREATE VIEW other AS SELECT 1 AS y;");
+    for si in 1..5 {
+        assert_eq!(
+            refs_of(&p, si, false),
+            Vec::<String>::new(),
+            "statement {si}: the cascade may have dropped what had the name"
+        );
+    }
+}
+
+// A dropped relation's indexes go with it: recreating them is not "already exists"; other
+// names are still checked.
+#[test]
+fn a_dropped_relations_indexes_can_be_recreated() {
+    let p = p("DROP MATERIALIZED VIEW mv;
+CREATE MATERIALIZED VIEW mv AS SELECT 1 AS id;
+CREATE UNIQUE INDEX mv_id ON mv (id);
+CREATE VIEW fresh AS SELECT 1 AS y;
+CREATE TABLE t (a int);");
+    for si in 1..3 {
+        assert_eq!(
+            refs_of(&p, si, false),
+            Vec::<String>::new(),
+            "statement {si}"
+        );
+    }
+    assert_eq!(refs_of(&p, 3, false), ["relation fresh"]);
+    assert_eq!(refs_of(&p, 4, false), ["relation t"]);
+}
+
+// Issue 13, false RED: `DROP VIEW ... CASCADE` takes its dependent views along.
+#[test]
+fn drop_view_cascade_frees_its_dependents_names() {
+    let p = p("DROP VIEW base CASCADE;
+CREATE VIEW base AS SELECT 1 AS x;
+CREATE VIEW dep AS SELECT x FROM base;");
+    assert_eq!(refs_of(&p, 2, false), Vec::<String>::new());
+}
+
+// Issue 13, false RED: the cast probe ran before the type existed (cast-failures RED on an
+// empty table). An enum the migration creates has known labels: no cast on the shard.
+#[test]
+fn a_cast_to_an_enum_created_earlier_checks_its_labels() {
+    let p = p("CREATE TYPE mood AS ENUM ('ok', 'sad');
+ALTER TYPE mood ADD VALUE 'happy';
+ALTER TABLE t ALTER COLUMN m TYPE mood USING m::mood;
+ALTER TABLE t ALTER COLUMN n TYPE public.mood;
+ALTER TABLE t ALTER COLUMN o TYPE mood USING CASE WHEN o = 'x' THEN 'ok' ELSE o END::mood;");
+    let casts: Vec<_> = p
+        .probes
+        .iter()
+        .filter(|x| x.kind == ProbeKind::CastFailures)
+        .collect();
+    assert_eq!(casts.len(), 3);
+    for c in &casts[..2] {
+        match &c.check {
+            Check::Labels { labels, .. } => assert_eq!(labels, &["ok", "sad", "happy"]),
+            other => panic!("statement {}: {other:?}", c.statement_index + 1),
+        }
+        assert!(c.skipped.is_none());
+    }
+    assert!(
+        casts[2]
+            .skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("rehearsal decides")),
+        "{:?}",
+        casts[2]
+    );
+}
+
+// An enum of the shard that the migration extends: the new label is valid input for the cast
+// although the shard does not have it yet.
+#[test]
+fn a_cast_to_an_extended_shard_enum_accepts_the_new_labels() {
+    let p = p("ALTER TYPE status ADD VALUE 'archived';
+ALTER TABLE t ALTER COLUMN s TYPE status USING s::status;
+ALTER TABLE t ALTER COLUMN u TYPE other_enum;");
+    let casts: Vec<_> = p
+        .probes
+        .iter()
+        .filter(|x| x.kind == ProbeKind::CastFailures)
+        .collect();
+    match &casts[0].check {
+        Check::Labels {
+            labels, shard_enum, ..
+        } => {
+            assert_eq!(labels, &["archived"]);
+            assert_eq!(shard_enum.as_deref(), Some("\"status\""));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&casts[1].check, Check::Cast { new_type, .. } if new_type == "other_enum"),
+        "a type the migration leaves alone is cast on the shard: {:?}",
+        casts[1]
+    );
+}
+
+// Dropping a column takes its constraints along: reusing a constraint name is not "already
+// exists"; without such a drop it is checked.
+#[test]
+fn a_dropped_columns_constraint_names_can_be_reused() {
+    let p = p("ALTER TABLE t DROP COLUMN a;
+ALTER TABLE t ADD CONSTRAINT t_a_check CHECK (b > 0);");
+    assert_eq!(refs_of(&p, 1, false), Vec::<String>::new());
+    let p2 = self::p("ALTER TABLE t ADD CONSTRAINT t_a_check CHECK (b > 0);");
+    assert_eq!(
+        refs_of(&p2, 0, false),
+        ["constraint t_a_check"],
+        "{:?}",
+        p2.refs
+    );
+}
+
+// A constraint dropped and added again under its name: the name is free at the ADD.
+#[test]
+fn a_constraint_dropped_and_added_again_is_not_already_existing() {
+    let p = p("ALTER TABLE t DROP CONSTRAINT t_b_check;
+ALTER TABLE t ADD CONSTRAINT t_b_check CHECK (b > 1);");
+    assert_eq!(refs_of(&p, 0, true), ["table ", "constraint t_b_check"]);
+    assert_eq!(refs_of(&p, 1, false), Vec::<String>::new());
+}

@@ -1,0 +1,277 @@
+//! Running a [`ProbePlan`] on one shard: one read-only transaction, the existence query, the
+//! sizes, the primary keys of the probed tables, then each data probe under its savepoint (the
+//! SQL comes from its kind's module), and the custom probes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use sqlx::{PgConnection, Row};
+
+use super::kinds::{cast, check, fk_orphans, missing_object, not_null, table_size, unique};
+use crate::conn::is_connection_error;
+use crate::ident::{quote_ident, quote_qualified};
+use crate::probe::kind::ProbeKind;
+use crate::probe::model::{Check, PlannedProbe, ProbeLimits, ProbePlan, ShardProbes, resolve};
+use crate::probe::result::ProbeResult;
+use crate::probe::sql::{PKS_SQL, Target, count_and_samples, primary_key, row_text};
+use crate::probe_tx::{ConnectionLost, exec, savepoint};
+
+/// Run `plan` and the `custom` probes on shard `shard_id` (tables in `schema`) over `conn`.
+/// Opens and always ends one read-only transaction. Returns `Err` only when the connection is
+/// lost.
+pub(crate) async fn run_probes(
+    conn: &mut PgConnection,
+    shard_id: &str,
+    schema: &str,
+    plan: &ProbePlan,
+    custom: &[crate::CustomProbe],
+    limits: ProbeLimits,
+    cancel: &crate::CancelToken,
+) -> Result<ShardProbes, ConnectionLost> {
+    let r = run_in_tx(conn, shard_id, schema, plan, limits, cancel).await;
+    let r = match r {
+        Ok(mut v) if !custom.is_empty() => {
+            crate::custom::run_custom_probes(conn, schema, custom, cancel)
+                .await
+                .map(|c| {
+                    v.custom = c;
+                    v
+                })
+        }
+        other => other,
+    };
+    // Always end the transaction; if even that fails, the connection is unusable (the caller
+    // closes it) and the server rolls back.
+    let end = match exec(conn, "ROLLBACK").await {
+        // A stray cancel (see `establish_savepoint`) can hit the ROLLBACK too: try again.
+        Err(e) if !is_connection_error(&e) => exec(conn, "ROLLBACK").await,
+        other => other,
+    };
+    match (r, end) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(ConnectionLost(e)),
+    }
+}
+
+async fn run_in_tx(
+    conn: &mut PgConnection,
+    shard_id: &str,
+    schema: &str,
+    plan: &ProbePlan,
+    limits: ProbeLimits,
+    cancel: &crate::CancelToken,
+) -> Result<ShardProbes, ConnectionLost> {
+    // One round trip opens the transaction and sets it up. `standard_conforming_strings` is
+    // forced on: custom probes were checked by a parser that reads strings that way, and a
+    // server that reads `'a\'` differently could run what the check took for a string. JIT is
+    // off: the catalog lookups below are tiny queries whose cost estimates on a catalog of
+    // thousands of schemas can cross `jit_above_cost` (compiling then costs far more than
+    // running), and a gate wants predictable probes more than JIT's gain on a long scan.
+    // Generic plans keep the constant catalog queries from being re-planned for every shard
+    // although only the names differ (the data probes are unnamed statements without
+    // parameters: planned once either way).
+    let mut setup = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+         SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
+         SET LOCAL jit = off; SET LOCAL standard_conforming_strings = on; \
+         SET LOCAL search_path TO {}",
+        limits.lock_timeout.as_millis().max(1),
+        (limits.statement_timeout.as_millis() * 4).max(60_000),
+        // The path the custom-probe pre-flight resolved function names on.
+        crate::safety::probe_search_path(schema)
+            .iter()
+            .map(|s| quote_ident(s))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if limits.server_version >= 12 {
+        setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");
+    }
+    // Last: the statements of the setup itself never run under a (possibly tiny) timeout.
+    setup.push_str(&format!(
+        "; SET LOCAL statement_timeout = {}",
+        limits.statement_timeout.as_millis().max(1)
+    ));
+    exec(conn, &setup).await.map_err(ConnectionLost)?;
+
+    let mut out = ShardProbes::default();
+
+    // 1. existence checks, one query.
+    if !plan.refs.is_empty() {
+        out.results
+            .extend(missing_object::run_refs(conn, shard_id, schema, plan).await?);
+    }
+    // 2. sizes, one query.
+    let (stats, size_results) = table_size::run_sizes(conn, shard_id, schema, plan).await?;
+    let missing: BTreeSet<(String, String)> = stats
+        .iter()
+        .filter(|s| !s.exists)
+        .map(|s| (s.schema.clone(), s.table.clone()))
+        .collect();
+    // 3. primary keys of the probed tables (the sample key of offending rows), one query.
+    let mut pk_cache = primary_keys(conn, schema, plan).await?;
+    // 4. data probes.
+    for p in &plan.probes {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let (s, t) = resolve(&p.table, schema);
+        let mut r = ProbeResult {
+            shard: shard_id.to_string(),
+            kind: p.kind,
+            statement_index: Some(p.statement_index),
+            schema: s.clone(),
+            table: t.clone(),
+            column: p.column.clone(),
+            constraint: p.constraint.clone(),
+            count: 0,
+            exact: true,
+            samples: Vec::new(),
+            would_fail: false,
+            bytes: None,
+            skipped: p.skipped.clone(),
+            note: p.note.clone(),
+            error: None,
+            sql: String::new(),
+            duration_ms: 0,
+        };
+        if r.skipped.is_none() && missing.contains(&(s.clone(), t.clone())) {
+            r.skipped = Some("table does not exist on this shard (see missing_object)".into());
+        }
+        if r.skipped.is_none() {
+            run_one(conn, schema, p, &mut r, &mut pk_cache, limits).await?;
+            r.would_fail = p.would_fail && r.count > 0;
+        }
+        out.results.push(r);
+    }
+    out.results.extend(size_results);
+    out.tables = stats;
+    Ok(out)
+}
+
+/// Primary-key columns (in key order) of every table a data probe reads or joins, in one
+/// query; a table without a primary key maps to an empty list. A failure leaves the map empty
+/// ([`primary_key`] then looks tables up one by one).
+async fn primary_keys(
+    conn: &mut PgConnection,
+    schema: &str,
+    plan: &ProbePlan,
+) -> Result<HashMap<(String, String), Vec<String>>, ConnectionLost> {
+    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    for p in &plan.probes {
+        if p.skipped.is_some() {
+            continue;
+        }
+        wanted.insert(resolve(&p.table, schema));
+        if let Check::Orphans {
+            ref_table,
+            ref_columns,
+            ref_created: false,
+            ..
+        } = &p.check
+            && ref_columns.is_empty()
+        {
+            wanted.insert(resolve(ref_table, schema));
+        }
+    }
+    let mut out = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let (ss, ts): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
+    let res = savepoint(conn, async |c| {
+        sqlx::query(PKS_SQL)
+            .bind(&ss)
+            .bind(&ts)
+            .fetch_all(&mut *c)
+            .await
+    })
+    .await?;
+    if let Ok(rows) = res {
+        for row in rows {
+            let s: String = row.try_get(0).unwrap_or_default();
+            let t: String = row.try_get(1).unwrap_or_default();
+            let cols: Vec<String> = row.try_get(2).unwrap_or_default();
+            out.insert((s, t), cols);
+        }
+    }
+    Ok(out)
+}
+
+/// Run one data probe into `r`: its kind builds the SQL, rows are `(count, sample)`.
+async fn run_one(
+    conn: &mut PgConnection,
+    shard_schema: &str,
+    p: &PlannedProbe,
+    r: &mut ProbeResult,
+    pk_cache: &mut HashMap<(String, String), Vec<String>>,
+    limits: ProbeLimits,
+) -> Result<(), ConnectionLost> {
+    let (s, t) = resolve(&p.table, shard_schema);
+    let started = Instant::now();
+    // Sample key of offending rows: the primary key (or ctid).
+    let pk: Vec<String> = match pk_cache.get(&(s.clone(), t.clone())) {
+        Some(v) => v.clone(),
+        None => savepoint(conn, async |c| primary_key(c, pk_cache, &s, &t).await)
+            .await?
+            .unwrap_or_default(),
+    };
+    let target = Target {
+        shard_schema,
+        schema: &s,
+        table: &t,
+        qt: quote_qualified(&s, &t),
+        sample: row_text("x", &pk),
+        limits,
+    };
+    let sql = match &p.check {
+        c @ Check::Orphans { .. } => fk_orphans::sql(conn, &target, c, r, pk_cache).await?,
+        Check::ValidateExisting { name } => {
+            check::validate_existing_sql(conn, &target, name, r).await?
+        }
+        Check::Nulls { column } => Some(not_null::nulls_sql(&target, column)),
+        Check::AllRowsNull { .. } => Some(not_null::all_rows_sql(&target)),
+        Check::Duplicates {
+            keys,
+            predicate,
+            nulls_not_distinct,
+        } => Some(unique::duplicates_sql(
+            &target,
+            keys,
+            predicate.as_deref(),
+            *nulls_not_distinct,
+        )),
+        Check::Expression { expr } => Some(check::expression_sql(&target, expr)),
+        Check::Labels {
+            column,
+            labels,
+            shard_enum,
+        } => Some(cast::labels_sql(
+            &target,
+            column,
+            labels,
+            shard_enum.as_deref(),
+        )),
+        c @ Check::Cast { .. } => cast::sql_or_run(conn, &target, c, r, started).await?,
+    };
+    let Some(sql) = sql else {
+        return Ok(());
+    };
+    r.sql = sql.clone();
+    match savepoint(conn, async |c| count_and_samples(c, &sql).await).await? {
+        Ok((n, samples)) => {
+            r.count = n;
+            r.samples = samples;
+            if matches!(p.check, Check::AllRowsNull { .. }) && n > not_null::ALL_ROWS_CAP {
+                r.exact = false;
+            }
+        }
+        Err(e) if p.kind == ProbeKind::CastFailures && cast::type_missing(&e).is_some() => {
+            r.skipped = cast::type_missing(&e);
+        }
+        Err(e) => r.error = Some(e),
+    }
+    r.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(())
+}

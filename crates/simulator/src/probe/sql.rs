@@ -1,0 +1,94 @@
+//! What every data probe's SQL needs on a shard: the probed table ([`Target`]), the primary key
+//! that names offending rows, and counting `(count, sample)` rows.
+
+use std::collections::HashMap;
+
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+
+use super::model::ProbeLimits;
+use crate::ident::quote_ident;
+
+/// The table a data probe reads, on one shard.
+pub(crate) struct Target<'a> {
+    /// The shard's schema (unqualified names resolve there).
+    pub shard_schema: &'a str,
+    /// The table's schema.
+    pub schema: &'a str,
+    /// The table.
+    pub table: &'a str,
+    /// `schema.table`, quoted.
+    pub qt: String,
+    /// The sample key of an offending row `x`: its primary key (or `ctid`) as text.
+    pub sample: String,
+    /// The probe transaction's limits (server version).
+    pub limits: ProbeLimits,
+}
+
+/// Rows of `(count(*) OVER (), sample)`.
+pub(crate) async fn count_and_samples(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> Result<(u64, Vec<String>), sqlx::Error> {
+    // Unique to this shard: not worth a slot in the connection's statement cache.
+    let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut n = 0u64;
+    let mut samples = Vec::new();
+    for row in rows {
+        let c: i64 = row.try_get(0)?;
+        n = c.max(0) as u64;
+        let s: Option<String> = row.try_get(1)?;
+        samples.push(s.unwrap_or_else(|| "NULL".into()));
+    }
+    Ok((n, samples))
+}
+
+/// Primary-key columns per `(schema, table)`, looked up by oid (`to_regclass` of the quoted
+/// name, then `pg_index_indrelid_index`).
+pub(crate) const PKS_SQL: &str = "SELECT r.s, r.t,
+       ARRAY(SELECT a.attname::text
+               FROM pg_index i
+               CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, o)
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+              WHERE i.indrelid = to_regclass(format('%I.%I', r.s, r.t)) AND i.indisprimary
+              ORDER BY k.o)
+  FROM unnest($1::text[], $2::text[]) AS r(s, t)";
+
+pub(crate) async fn primary_key(
+    conn: &mut PgConnection,
+    cache: &mut HashMap<(String, String), Vec<String>>,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    if let Some(v) = cache.get(&(schema.to_string(), table.to_string())) {
+        return Ok(v.clone());
+    }
+    let rows = sqlx::query(PKS_SQL)
+        .bind(vec![schema.to_string()])
+        .bind(vec![table.to_string()])
+        .fetch_all(&mut *conn)
+        .await?;
+    let cols: Vec<String> = match rows.first() {
+        Some(r) => r.try_get(2)?,
+        None => Vec::new(),
+    };
+    cache.insert((schema.to_string(), table.to_string()), cols.clone());
+    Ok(cols)
+}
+
+/// `row(a, b)::text` or `a::text` over alias `alias`.
+pub(crate) fn row_text(alias: &str, cols: &[String]) -> String {
+    match cols {
+        [] => format!("{alias}.ctid::text"),
+        [one] => format!("{alias}.{}::text", quote_ident(one)),
+        many => format!(
+            "(ROW({}))::text",
+            many.iter()
+                .map(|c| format!("{alias}.{}", quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

@@ -1,0 +1,107 @@
+//! Cloning a shard's structure into a shadow database: its extensions (best effort), then
+//! `pg_dump --schema-only` of the schemas to clone piped through `psql`.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use sqlx::{PgConnection, Row};
+use tokio::io::AsyncWriteExt;
+use topology::ConnectionSpec;
+
+use crate::SimError;
+use crate::dump::{DumpCache, client_command, dump_schemas};
+use crate::ident::quote_ident;
+
+/// Extensions of the source database (except plpgsql), with their schema.
+async fn extensions(conn: &mut PgConnection) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT e.extname::text, n.nspname::text FROM pg_extension e
+           JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql' ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+        .collect())
+}
+
+/// Clone `schemas` of the source database into the shadow database. Returns psql's error lines.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn clone_schemas(
+    bin_dir: &Path,
+    source: &ConnectionSpec,
+    source_db: &str,
+    source_conn: &mut PgConnection,
+    schemas: &[String],
+    shadow: &ConnectionSpec,
+    shadow_db: &str,
+    cache: Option<&DumpCache>,
+) -> Result<Vec<String>, SimError> {
+    // Extensions first (best effort).
+    let mut pre = String::new();
+    if let Ok(exts) = extensions(source_conn).await {
+        for (ext, sch) in exts {
+            pre.push_str(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {s};\nCREATE EXTENSION IF NOT EXISTS {e} SCHEMA {s};\n",
+                s = quote_ident(&sch),
+                e = quote_ident(&ext)
+            ));
+        }
+    }
+    let dump = match cache {
+        Some(c) => c.dump(bin_dir, source, source_db, schemas).await?,
+        None => std::sync::Arc::new(dump_schemas(bin_dir, source, source_db, schemas).await?),
+    };
+    let mut script = pre.into_bytes();
+    script.extend_from_slice(&dump);
+
+    let (mut psql, _env) =
+        client_command(&bin_dir.join("psql"), shadow, shadow_db).map_err(|e| SimError::PgTool {
+            program: "psql".into(),
+            message: format!("cannot prepare its environment: {e}"),
+        })?;
+    psql.arg("-X")
+        .arg("-q")
+        .arg("-v")
+        .arg("ON_ERROR_STOP=0")
+        .arg("-f")
+        .arg("-");
+    psql.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = psql.spawn().map_err(|e| SimError::PgTool {
+        program: "psql".into(),
+        message: format!("cannot run {}: {e}", bin_dir.join("psql").display()),
+    })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&script).await;
+        let _ = stdin.shutdown().await;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| SimError::PgTool {
+            program: "psql".into(),
+            message: e.to_string(),
+        })?;
+    let errors: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("ERROR:"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    if !out.status.success() && errors.is_empty() {
+        return Err(SimError::PgTool {
+            program: "psql".into(),
+            message: tail(&String::from_utf8_lossy(&out.stderr)),
+        });
+    }
+    Ok(errors)
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    let start = lines.len().saturating_sub(5);
+    lines[start..].join(" | ")
+}

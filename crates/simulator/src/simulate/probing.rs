@@ -1,0 +1,377 @@
+//! Probe execution: one pool per (instance, database) and one connection bound per instance,
+//! the custom-probe pre-flight, and the probes of every reachable shard, spawned concurrently.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use tokio::sync::Semaphore;
+use topology::{Fleet, Shard, ShardLocation};
+
+use super::session::{guarded, instance};
+use crate::SimError;
+use crate::conn::{connect_options, lazy_pool};
+use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
+use crate::probe::{self, ProbeLimits, ProbePlan};
+use crate::run::SimOptions;
+
+/// The connections of a run: a lazy pool per (instance, database), a semaphore per instance.
+pub(super) struct Pools {
+    pools: BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
+    sems: HashMap<String, Arc<Semaphore>>,
+}
+
+impl Pools {
+    /// Pools for the reachable shards; a shard whose connect options are invalid becomes
+    /// unreachable.
+    pub(super) fn open(
+        fleet: &Fleet,
+        unreachable: &mut HashMap<String, String>,
+        o: &SimOptions,
+    ) -> Pools {
+        let mut sems: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let mut pools: BTreeMap<(String, String), (PgPool, PgConnectOptions)> = BTreeMap::new();
+        for s in &fleet.shards {
+            if unreachable.contains_key(&s.id) {
+                continue;
+            }
+            let Some(inst) = instance(fleet, &s.instance) else {
+                continue;
+            };
+            sems.entry(s.instance.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(o.concurrency as usize)));
+            let key = (s.instance.clone(), s.location.database().to_string());
+            if pools.contains_key(&key) {
+                continue;
+            }
+            match connect_options(&inst.connection, &key.1) {
+                Ok(opts) => {
+                    let pool = lazy_pool(opts.clone(), o.concurrency, o.connect_timeout);
+                    pools.insert(key, (pool, opts));
+                }
+                Err(e) => {
+                    unreachable.insert(s.id.clone(), e.to_string());
+                }
+            }
+        }
+        Pools { pools, sems }
+    }
+
+    /// Close every pool.
+    pub(super) async fn close(&self) {
+        for (pool, _) in self.pools.values() {
+            pool.close().await;
+        }
+    }
+
+    /// The custom probes, proven side-effect free on every shard before any runs anywhere
+    /// ([`preflight_custom_probes`]); logged. On `Err` the pools are closed.
+    pub(super) async fn check_custom_probes(
+        &self,
+        fleet: &Fleet,
+        unreachable: &mut HashMap<String, String>,
+        o: &SimOptions,
+        cancel: &CancelToken,
+        steps: &StepLog,
+    ) -> Result<(), SimError> {
+        if o.custom_probes.is_empty() {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let checked =
+            preflight_custom_probes(fleet, &self.pools, &self.sems, unreachable, o, cancel).await;
+        if let Err(e) = checked {
+            self.close().await;
+            return Err(e);
+        }
+        steps.push(
+            "custom probe check",
+            format!(
+                "{} custom probe(s): every function they call resolved on every shard's search path; none refused",
+                o.custom_probes.len()
+            ),
+            t0.elapsed(),
+        );
+        Ok(())
+    }
+
+    /// Probe every reachable shard (spawned, at most [`SimOptions::concurrency`] at once per
+    /// instance), reporting progress and logging each shard. Outcomes by fleet index.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn probe_all(
+        &self,
+        fleet: &Fleet,
+        unreachable: &HashMap<String, String>,
+        plan: &Arc<ProbePlan>,
+        o: &SimOptions,
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+        steps: &StepLog,
+    ) -> HashMap<usize, ShardOutcome> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, s) in fleet.shards.iter().enumerate() {
+            if unreachable.contains_key(&s.id) {
+                progress.event(ProgressEvent::ShardFinished {
+                    shard: s.id.clone(),
+                    failing_probes: 0,
+                    unreachable: true,
+                });
+                continue;
+            }
+            let key = (s.instance.clone(), s.location.database().to_string());
+            let (Some((pool, opts)), Some(sem)) =
+                (self.pools.get(&key), self.sems.get(&s.instance))
+            else {
+                continue;
+            };
+            let (pool, opts, sem) = (pool.clone(), opts.clone(), sem.clone());
+            let shard = s.clone();
+            let plan = plan.clone();
+            let options = o.clone();
+            let cancel = cancel.clone();
+            set.spawn(async move {
+                let out = probe_shard(pool, opts, sem, shard, plan, options, cancel).await;
+                (i, out)
+            });
+        }
+        let probes_started = Instant::now();
+        let mut outs: HashMap<usize, ShardOutcome> = HashMap::new();
+        while let Some(j) = set.join_next().await {
+            if let Ok((i, out)) = j {
+                if let Some(s) = fleet.shards.get(i) {
+                    shard_finished(s, &out, progress, steps);
+                }
+                outs.insert(i, out);
+            }
+        }
+        steps.push(
+            "probes",
+            format!(
+                "{} shard(s) probed, at most {} connection(s) per instance",
+                outs.len(),
+                o.concurrency
+            ),
+            probes_started.elapsed(),
+        );
+        outs
+    }
+}
+
+/// Report and log one probed shard.
+fn shard_finished(s: &Shard, out: &ShardOutcome, progress: &dyn Progress, steps: &StepLog) {
+    let failing = out
+        .probes
+        .as_ref()
+        .map(|p| p.results.iter().filter(|r| r.would_fail).count())
+        .unwrap_or(0);
+    progress.event(ProgressEvent::ShardFinished {
+        shard: s.id.clone(),
+        failing_probes: failing,
+        unreachable: out.unreachable.is_some(),
+    });
+    steps.push(
+        "probe shard",
+        format!(
+            "{}: {}",
+            s.id,
+            match (&out.unreachable, &out.probes) {
+                (Some(u), _) => format!("unreachable: {u}"),
+                (None, Some(p)) => format!(
+                    "{} probe result(s), {} would fail the migration",
+                    p.results.len(),
+                    failing
+                ),
+                (None, None) => "not probed".to_string(),
+            }
+        ),
+        out.duration,
+    );
+}
+
+/// What probing one shard gave.
+pub(super) struct ShardOutcome {
+    /// The probe results (none when the shard could not be probed).
+    pub probes: Option<probe::ShardProbes>,
+    /// Server major version.
+    pub version: Option<u32>,
+    /// Why the shard could not be reached or read.
+    pub unreachable: Option<String>,
+    /// Why the probes did not all finish.
+    pub incomplete: Option<String>,
+    /// Wall time spent probing (not waiting for a connection slot).
+    pub duration: Duration,
+}
+
+/// Probe one shard within its instance's connection bound, its shard timeout and the run's
+/// cancellation.
+async fn probe_shard(
+    pool: PgPool,
+    opts: PgConnectOptions,
+    sem: Arc<Semaphore>,
+    shard: Shard,
+    plan: Arc<ProbePlan>,
+    options: SimOptions,
+    cancel: CancelToken,
+) -> ShardOutcome {
+    let mut out = ShardOutcome {
+        probes: None,
+        version: None,
+        unreachable: None,
+        incomplete: None,
+        duration: Duration::ZERO,
+    };
+    let permit = tokio::select! {
+        p = sem.acquire_owned() => p,
+        _ = cancel.cancelled() => { out.incomplete = Some("cancelled".into()); return out; }
+    };
+    let Ok(_permit) = permit else {
+        out.incomplete = Some("cancelled".into());
+        return out;
+    };
+    // Time the probing itself, not the wait for a connection slot.
+    let started = Instant::now();
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            out.unreachable = Some(format!("cannot connect: {e}"));
+            out.duration = started.elapsed();
+            return out;
+        }
+    };
+    let prep = sqlx::query_as::<_, (i32, String)>(
+        "SELECT pg_backend_pid(), current_setting('server_version_num')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map(|(pid, v)| (pid, v.trim().parse::<u32>().map(|n| n / 10000).unwrap_or(0)));
+    let (pid, version) = match prep {
+        Ok(x) => x,
+        Err(e) => {
+            conn.close_on_drop();
+            out.unreachable = Some(format!("connection failed: {e}"));
+            out.duration = started.elapsed();
+            return out;
+        }
+    };
+    out.version = Some(version);
+    let limits = ProbeLimits {
+        statement_timeout: options.probe_timeout,
+        lock_timeout: options.lock_timeout,
+        server_version: version,
+    };
+    let local = CancelToken::new();
+    let schema = shard.location.schema().to_string();
+    let (res, timed_out) = guarded(
+        probe::run_probes(
+            &mut conn,
+            &shard.id,
+            &schema,
+            &plan,
+            &options.custom_probes,
+            limits,
+            &local,
+        ),
+        &cancel,
+        &local,
+        Some(options.shard_timeout),
+        opts,
+        pid,
+    )
+    .await;
+    match res {
+        Ok(p) => out.probes = Some(p),
+        Err(probe::ConnectionLost(e)) => {
+            conn.close_on_drop();
+            out.unreachable = Some(format!("connection lost: {e}"));
+        }
+    }
+    if matches!(shard.location, ShardLocation::Database { .. }) || timed_out {
+        // Database-per-tenant: every shard has its own pool; do not keep idle connections
+        // around (the per-instance bound must hold across databases).
+        conn.close_on_drop();
+    }
+    if timed_out {
+        out.incomplete = Some(format!(
+            "probes stopped after the shard timeout of {} s",
+            options.shard_timeout.as_secs()
+        ));
+    } else if cancel.is_cancelled() {
+        out.incomplete = Some("cancelled".into());
+    }
+    out.duration = started.elapsed();
+    out
+}
+
+/// The custom-probe pre-flight ([`crate::custom::preflight`]): one connection per (instance,
+/// database) (within the instance's connection bound), all its reachable shards at once. `Err`
+/// with the first refusal (nothing ran), or [`SimError::Cancelled`]. A database that cannot be
+/// checked makes its shards unreachable, so that no unchecked probe runs there.
+async fn preflight_custom_probes(
+    fleet: &Fleet,
+    pools: &BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
+    sems: &HashMap<String, Arc<Semaphore>>,
+    unreachable: &mut HashMap<String, String>,
+    o: &SimOptions,
+    cancel: &CancelToken,
+) -> Result<(), SimError> {
+    let mut groups: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    let mut per_database_keys = HashSet::new();
+    for s in fleet
+        .shards
+        .iter()
+        .filter(|s| !unreachable.contains_key(&s.id))
+    {
+        let key = (s.instance.clone(), s.location.database().to_string());
+        if matches!(s.location, ShardLocation::Database { .. }) {
+            per_database_keys.insert(key.clone());
+        }
+        groups
+            .entry(key)
+            .or_default()
+            .push((s.id.clone(), s.location.schema().to_string()));
+    }
+    let per_database_keys = &per_database_keys;
+    let checks = groups.into_iter().map(|(key, shards)| async move {
+        // Not checked means not run: such shards become unreachable below.
+        let unchecked = || Err(sqlx::Error::Protocol("no connection to check on".into()));
+        let (Some((pool, _)), Some(sem)) = (pools.get(&key), sems.get(&key.0)) else {
+            return (shards, unchecked());
+        };
+        let Ok(_permit) = sem.acquire().await else {
+            return (shards, unchecked());
+        };
+        // Database-per-tenant: no idle connection kept per database (as in `probe_shard`).
+        let per_database = per_database_keys.contains(&key);
+        let r = async {
+            let mut conn = pool.acquire().await?;
+            let r = crate::custom::preflight(&mut conn, &shards, &o.custom_probes).await;
+            if per_database || r.is_err() {
+                conn.close_on_drop();
+            }
+            r
+        }
+        .await;
+        (shards, r)
+    });
+    let results = tokio::select! {
+        r = futures::future::join_all(checks) => r,
+        _ = cancel.cancelled() => return Err(SimError::Cancelled),
+    };
+    for (shards, r) in results {
+        match r {
+            Ok(Some(refusal)) => return Err(refusal),
+            Ok(None) => {}
+            Err(e) => {
+                for (id, _) in shards {
+                    unreachable.insert(
+                        id,
+                        format!("cannot check the custom probes' functions on this shard: {e}"),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Every rehearsal of a run, one per schema shape, in the mode the options ask for; and the
+//! throughput calibration on the shadow.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use migration_parser::Migration;
+
+use super::in_place_run::InPlaceRun;
+use super::job::{RehearsalJob, rehearsal_line, setup_failed};
+use super::shadow::{calibrate_server, calibration_summary, rehearse_on_shadow, start_shadow};
+use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
+use crate::dump::schemas_named;
+use crate::estimate::Throughput;
+use crate::rehearsal::{RehearsalMode, RehearsalResult};
+use crate::run::SimOptions;
+
+/// Run every rehearsal (sequentially) and calibrate. Always drops what it created.
+pub(super) async fn rehearse_all(
+    migration: &Migration,
+    jobs: Vec<RehearsalJob>,
+    options: &SimOptions,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+    steps: &StepLog,
+) -> (BTreeMap<String, RehearsalResult>, Throughput) {
+    let mut results = BTreeMap::new();
+    let mut tp = options.throughput.unwrap_or_default();
+    let limits = options.shadow_limits();
+    let named = schemas_named(migration);
+    match options.rehearsal {
+        RehearsalMode::Skip => return (results, tp),
+        RehearsalMode::InPlace => {
+            let run = InPlaceRun {
+                migration,
+                options,
+                named: &named,
+                progress,
+                cancel,
+                steps,
+            };
+            run.all(jobs, &mut results).await;
+            return (results, tp);
+        }
+        RehearsalMode::Shadow => {}
+    }
+    let server = match start_shadow(options, steps).await {
+        Ok(s) => s,
+        Err(e) => {
+            for job in jobs {
+                let r = setup_failed(
+                    migration,
+                    &job.fingerprint,
+                    &job.shard,
+                    RehearsalMode::Shadow,
+                    String::new(),
+                    e.to_string(),
+                );
+                results.insert(job.fingerprint.clone(), r);
+            }
+            return (results, tp);
+        }
+    };
+    // Calibration.
+    if options.calibrate && options.throughput.is_none() && !cancel.is_cancelled() {
+        let t0 = Instant::now();
+        match calibrate_server(&server, options.calibration_rows, limits).await {
+            Ok(t) => {
+                tp = t;
+                progress.event(ProgressEvent::Calibrated {
+                    scan_mb_per_s: t.scan_mb_per_s,
+                    rewrite_mb_per_s: t.rewrite_mb_per_s,
+                    index_mb_per_s: t.index_mb_per_s,
+                });
+                steps.push("calibrate", calibration_summary(&t), t0.elapsed());
+            }
+            Err(e) => steps.push(
+                "calibrate",
+                format!("failed, using defaults: {e}"),
+                t0.elapsed(),
+            ),
+        }
+    }
+    for job in jobs {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let t0 = Instant::now();
+        progress.event(ProgressEvent::RehearsalStarted {
+            fingerprint: job.fingerprint.clone(),
+            shard: job.shard.id.clone(),
+        });
+        let r = rehearse_on_shadow(
+            migration,
+            &job,
+            &server,
+            limits,
+            &named,
+            options.dump_cache.as_deref(),
+            cancel,
+            steps,
+        )
+        .await;
+        steps.push("rehearse", rehearsal_line(&job, &r), t0.elapsed());
+        progress.event(ProgressEvent::RehearsalFinished {
+            fingerprint: job.fingerprint.clone(),
+            ok: r.ok(),
+        });
+        results.insert(job.fingerprint.clone(), r);
+    }
+    drop(server);
+    (results, tp)
+}

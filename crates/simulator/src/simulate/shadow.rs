@@ -1,0 +1,234 @@
+//! Shadow rehearsal: start (or connect to) the shadow server, calibrate throughput on it, and
+//! rehearse one schema shape in a fresh shadow database cloned from the shard (always dropped).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use migration_parser::Migration;
+use sqlx::{Connection, PgConnection};
+use topology::ConnectionSpec;
+
+use super::job::{RehearsalJob, setup_failed};
+use super::session::{backend_pid, guarded};
+use crate::SimError;
+use crate::conn::{connect_options, redacted, shadow_connect_options};
+use crate::control::{CancelToken, StepLog};
+use crate::dump::{DumpCache, schemas_to_clone_on};
+use crate::estimate::{Throughput, calibrate};
+use crate::rehearsal::clone::clone_schemas;
+use crate::rehearsal::execute::run_on_shadow;
+use crate::rehearsal::server::{ShadowServer, shadow_connection};
+use crate::rehearsal::{RehearsalLimits, RehearsalMode, RehearsalResult};
+use crate::run::SimOptions;
+
+/// Start the ephemeral shadow cluster, or connect to [`SimOptions::shadow`], and log it.
+pub(super) async fn start_shadow(
+    options: &SimOptions,
+    steps: &StepLog,
+) -> Result<ShadowServer, SimError> {
+    let t0 = Instant::now();
+    let server = match &options.shadow {
+        Some(spec) => ShadowServer::external(spec.clone(), options.shadow_is_ephemeral).await,
+        None => ShadowServer::ephemeral().await,
+    };
+    let action = if options.shadow.is_some() {
+        "connect shadow"
+    } else {
+        "start shadow"
+    };
+    match &server {
+        Ok(s) => {
+            steps.push(
+                action,
+                format!(
+                    "{} (PostgreSQL {})",
+                    if options.shadow.is_some() {
+                        s.spec.redacted_url()
+                    } else {
+                        "ephemeral cluster".into()
+                    },
+                    s.version
+                ),
+                t0.elapsed(),
+            );
+            if let Some(line) = s.reaped.summary() {
+                steps.push("reap shadow leftovers", line, Duration::ZERO);
+            }
+        }
+        Err(e) => steps.push(action, format!("failed: {e}"), t0.elapsed()),
+    }
+    server
+}
+
+/// One line about a calibration, for the step log.
+pub fn calibration_summary(t: &Throughput) -> String {
+    format!(
+        "{:.1} MB sample: scan {:.0} MB/s, rewrite {:.0} MB/s, index build {:.0} MB/s, catalog change {:.1} ms",
+        t.sample_mb, t.scan_mb_per_s, t.rewrite_mb_per_s, t.index_mb_per_s, t.catalog_ms
+    )
+}
+
+/// Calibrate in a scratch database of `server` (dropped afterwards).
+pub(super) async fn calibrate_server(
+    server: &ShadowServer,
+    rows: u32,
+    limits: RehearsalLimits,
+) -> Result<Throughput, SimError> {
+    let db = server.create_db().await?;
+    let r = async {
+        let mut c = shadow_connection(&server.spec, &db.name, "public", limits).await?;
+        let r = calibrate(&mut c, rows).await;
+        let _ = c.close().await;
+        r.map_err(|source| SimError::Shadow {
+            url: server.spec.redacted_url(),
+            what: "calibrate".into(),
+            source,
+        })
+    }
+    .await;
+    let _ = db.drop_now().await;
+    r
+}
+
+/// Measure the throughput of the scratch server `shadow` ([`crate::estimate::calibrate`] on
+/// `options.calibration_rows` rows in a database created for it and dropped afterwards), for
+/// a caller that wants to calibrate at a moment of its choosing — before the probes load the
+/// machine — or keep the figures for later runs ([`SimOptions::throughput`]).
+pub async fn calibrate_shadow(
+    shadow: &ConnectionSpec,
+    options: &SimOptions,
+) -> Result<Throughput, SimError> {
+    let server = ShadowServer::external(shadow.clone(), options.shadow_is_ephemeral).await?;
+    calibrate_server(&server, options.calibration_rows, options.shadow_limits()).await
+}
+
+/// Rehearse `job`'s shape in a fresh database on `server`, cloned from the shard; the
+/// database is always dropped. A failure to set up is an outcome in the result.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn rehearse_on_shadow(
+    migration: &Migration,
+    job: &RehearsalJob,
+    server: &ShadowServer,
+    limits: RehearsalLimits,
+    named: &BTreeSet<String>,
+    dump_cache: Option<&DumpCache>,
+    cancel: &CancelToken,
+    steps: &StepLog,
+) -> RehearsalResult {
+    let t0 = Instant::now();
+    let src_db = job.shard.location.database().to_string();
+    let schema = job.shard.location.schema().to_string();
+    let db = match server.create_db().await {
+        Ok(d) => d,
+        Err(e) => {
+            return setup_failed(
+                migration,
+                &job.fingerprint,
+                &job.shard,
+                RehearsalMode::Shadow,
+                server.spec.redacted_url(),
+                e.to_string(),
+            );
+        }
+    };
+    let target = redacted(&server.spec, &db.name);
+    let inner = async {
+        // Source: which schemas, then pg_dump | psql.
+        let opts = connect_options(&job.spec, &src_db).map_err(|e| e.to_string())?;
+        let mut src = PgConnection::connect_with(&opts)
+            .await
+            .map_err(|e| format!("connect to source: {e}"))?;
+        let schemas = schemas_to_clone_on(&mut src, &schema, named).await;
+        let schemas = match schemas {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = src.close().await;
+                return Err(format!("read source catalog: {e}"));
+            }
+        };
+        let c0 = Instant::now();
+        let clone = clone_schemas(
+            &server.bin_dir,
+            &job.spec,
+            &src_db,
+            &mut src,
+            &schemas,
+            &db.spec(),
+            &db.name,
+            dump_cache,
+        )
+        .await;
+        let _ = src.close().await;
+        let clone_errors = clone.map_err(|e| format!("clone failed: {e}"))?;
+        db.demote().await.map_err(|e| e.to_string())?;
+        steps.push(
+            "clone schema",
+            format!(
+                "{} → shadow ({} schema(s): {}; {} error(s))",
+                job.shard.id,
+                schemas.len(),
+                schemas.join(", "),
+                clone_errors.len()
+            ),
+            c0.elapsed(),
+        );
+        let mut conn = shadow_connection(&db.spec(), &db.name, &schema, limits)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;
+        let sopts = shadow_connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
+        let local = CancelToken::new();
+        let (r, _) = guarded(
+            run_on_shadow(
+                &mut conn,
+                migration,
+                schemas,
+                &schema,
+                server.version,
+                &local,
+            ),
+            cancel,
+            &local,
+            None,
+            sopts,
+            pid,
+        )
+        .await;
+        let _ = conn.close().await;
+        let statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
+        Ok::<_, String>((statements, clone_errors))
+    }
+    .await;
+    // Always drop the shadow database.
+    let dropped = db.drop_now().await;
+    if let Err(e) = &dropped {
+        steps.push(
+            "drop shadow database",
+            format!("failed: {e}"),
+            Duration::ZERO,
+        );
+    }
+    match inner {
+        Ok((statements, clone_errors)) => RehearsalResult {
+            fingerprint: job.fingerprint.clone(),
+            shard: job.shard.id.clone(),
+            schema,
+            mode: RehearsalMode::Shadow,
+            target,
+            server_version: server.version,
+            setup_error: None,
+            clone_errors,
+            statements,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            in_place_refused: Vec::new(),
+        },
+        Err(e) => setup_failed(
+            migration,
+            &job.fingerprint,
+            &job.shard,
+            RehearsalMode::Shadow,
+            target,
+            e,
+        ),
+    }
+}

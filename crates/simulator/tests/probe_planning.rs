@@ -1,0 +1,141 @@
+//! Probe planning follows the one model of the migration (`MigrationState`): on a real shard,
+//! the false-RED classes of issue 13 give no failing probe, and the true problems next to them
+//! are still found.
+
+mod common;
+
+use common::*;
+use simulator::{
+    CancelToken, NoProgress, ProbeKind, ProbeResult, RehearsalMode, SimOptions, Simulator,
+};
+
+const SCHEMA: &str = r#"
+CREATE SCHEMA tenant_a;
+SET search_path TO tenant_a;
+CREATE TABLE ev (id int PRIMARY KEY, ts timestamptz);
+INSERT INTO ev VALUES (1, now()), (2, now());
+CREATE MATERIALIZED VIEW old_mv AS SELECT id FROM ev;
+CREATE UNIQUE INDEX old_mv_id ON old_mv (id);
+CREATE TABLE people (id int PRIMARY KEY, m text, n int);
+INSERT INTO people VALUES (1, 'ok', 1), (2, 'sad', 2), (3, NULL, 3);
+CREATE TABLE moods (id int PRIMARY KEY, m text);
+INSERT INTO moods VALUES (1, 'ok'), (2, 'angry');
+CREATE TYPE status AS ENUM ('new', 'done');
+CREATE TABLE tasks (id int PRIMARY KEY, s text);
+INSERT INTO tasks VALUES (1, 'new'), (2, 'archived'), (3, 'bogus');
+"#;
+
+const MIGRATION: &str = r#"
+ALTER TABLE ev RENAME COLUMN ts TO ts_old;
+ALTER TABLE ev ADD COLUMN ts timestamptz;
+CREATE MATERIALIZED VIEW mv AS SELECT id FROM ev;
+CREATE UNIQUE INDEX mv_id ON mv (id);
+DROP MATERIALIZED VIEW old_mv;
+CREATE MATERIALIZED VIEW old_mv AS SELECT id FROM ev;
+CREATE UNIQUE INDEX old_mv_id ON old_mv (id);
+CREATE TYPE mood AS ENUM ('ok', 'sad');
+ALTER TABLE people ALTER COLUMN m TYPE mood USING m::mood;
+ALTER TABLE moods ALTER COLUMN m TYPE mood;
+CREATE DOMAIN pos AS int CHECK (VALUE > 0);
+ALTER TABLE people ALTER COLUMN n TYPE pos USING n::pos;
+ALTER TYPE status ADD VALUE 'archived';
+ALTER TABLE tasks ALTER COLUMN s TYPE status USING s::status;
+"#;
+
+fn failing(probes: &[ProbeResult]) -> Vec<&ProbeResult> {
+    probes
+        .iter()
+        .filter(|p| p.would_fail && p.count > 0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_the_migration_creates_renames_or_drops_are_not_false_reds() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(&pg, "app", SCHEMA).await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let m = migration(MIGRATION);
+    assert_eq!(m.statements.len(), 14, "{:#?}", m.statements);
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim
+        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
+        .await
+        .expect("run");
+    let ev = &res.shards[0];
+    assert!(ev.unreachable.is_none(), "{ev:#?}");
+    let bad = failing(&ev.probes);
+    // The real problems: `angry` is not a label of the new enum (statement 10), `bogus` is
+    // none of the shard enum's labels nor the one the migration adds (statement 14;
+    // `archived` converts).
+    let found: Vec<_> = bad
+        .iter()
+        .map(|p| {
+            (
+                p.kind,
+                p.statement_index,
+                p.count,
+                p.table.as_str(),
+                p.samples.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                ProbeKind::CastFailures,
+                Some(9),
+                1,
+                "moods",
+                vec!["angry".to_string()]
+            ),
+            (
+                ProbeKind::CastFailures,
+                Some(13),
+                1,
+                "tasks",
+                vec!["bogus".to_string()]
+            ),
+        ]
+    );
+    // people.m holds only labels: checked, nothing found (no cast to a type the shard lacks).
+    let labels = ev
+        .probes
+        .iter()
+        .find(|p| p.kind == ProbeKind::CastFailures && p.statement_index == Some(8))
+        .expect("label probe");
+    assert!(
+        labels.skipped.is_none() && labels.error.is_none() && labels.count == 0,
+        "{labels:#?}"
+    );
+    assert!(
+        labels.sql.contains("NOT IN ('ok', 'sad')"),
+        "{}",
+        labels.sql
+    );
+    // The domain is created by the migration: no verdict from the shard, the rehearsal decides.
+    let domain = ev
+        .probes
+        .iter()
+        .find(|p| p.kind == ProbeKind::CastFailures && p.statement_index == Some(11))
+        .expect("domain cast probe");
+    assert!(
+        domain
+            .skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("rehearsal decides")),
+        "{domain:#?}"
+    );
+    assert!(
+        !ev.probes.iter().any(|p| matches!(
+            p.kind,
+            ProbeKind::MissingObject | ProbeKind::ObjectAlreadyExists
+        )),
+        "{:#?}",
+        ev.probes
+    );
+}

@@ -1,0 +1,137 @@
+//! [`ValidateOptions`]: everything the whole gate ([`crate::pipeline::validate`]) needs
+//! besides the fleet. Its own file so that the pipeline's steps (rollback, per-shard gates,
+//! shared shadow) read it without depending on the pipeline that calls them.
+
+use std::path::PathBuf;
+
+use gates::{Config, Registry};
+use report::GatePolicy;
+use simulator::SimOptions;
+
+/// Where the migration comes from: a file, or text in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MigrationSource {
+    /// A file, read with the size cap of [`crate::input`].
+    File(PathBuf),
+    /// SQL text; `name` is what reports and messages call it (e.g. `schema_v42.sql`).
+    Text {
+        /// The name in the report and in messages.
+        name: String,
+        /// The SQL.
+        sql: String,
+    },
+}
+
+impl MigrationSource {
+    /// The name in the report and in messages: the path as given, or the text's name.
+    pub fn name(&self) -> String {
+        match self {
+            MigrationSource::File(p) => p.display().to_string(),
+            MigrationSource::Text { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// Everything [`validate`](crate::pipeline::validate) needs besides the fleet.
+///
+/// `#[non_exhaustive]`: start from [`ValidateOptions::new`] (a file) or
+/// [`ValidateOptions::from_sql`] (text) and set fields. The rules are derived from
+/// [`config`](Self::config) when the gate runs ([`ValidateOptions::registry`]): the built-in
+/// rules, the configuration's `[[custom_rules]]` (whose SQL probes the simulator runs) and
+/// [`extra_rules`](Self::extra_rules) — so a probe rule of the configuration can never run
+/// without the rule that reads its rows.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ValidateOptions {
+    /// The migration: a file or text.
+    pub migration: MigrationSource,
+    /// Gate configuration (`deployclaw.toml`).
+    pub config: Config,
+    /// Rules of your own (Rust [`gates::GateRule`]s) run next to the built-in and configured
+    /// ones. Default: none.
+    pub extra_rules: Registry,
+    /// Probe, rehearsal and concurrency options.
+    pub sim: SimOptions,
+    /// Generate the rollback and prove it on the shadow.
+    pub validate_rollback: bool,
+    /// A user-supplied rollback to prove instead of the generated one.
+    pub rollback_file: Option<PathBuf>,
+    /// How safety gates and approvals are derived.
+    pub policy: GatePolicy,
+    /// Where the fleet came from, for the report (`postgres://…` redacted, a topology file, an
+    /// RDS identifier).
+    pub fleet_source: String,
+    /// Blocking-lock budget per statement in milliseconds (`lock-time-budget`); `None` uses
+    /// the configuration's `[lock_budget] max_blocking_ms`.
+    pub lock_budget_ms: Option<u64>,
+    /// A directory for machine-local caches ([`crate::cache`]): the ephemeral shadow's
+    /// `initdb` template and its throughput calibration. `None` (the default) caches nothing:
+    /// every run makes its shadow with `initdb` and calibrates.
+    pub cache_dir: Option<PathBuf>,
+    /// Calibrate again even when [`ValidateOptions::cache_dir`] holds a recent calibration
+    /// (the new figures replace it).
+    pub recalibrate: bool,
+    /// Where the ephemeral shadow cluster's directory is made. [`ValidateOptions::new`] picks
+    /// [`default_shadow_base_dir`] (`/dev/shm` when it is a tmpfs with 1 GiB free: the shadow holds only structure and sample rows, and its file-heavy work —
+    /// copying the template, creating relations — costs a third there); `None` uses
+    /// [`std::env::temp_dir`].
+    pub shadow_base_dir: Option<PathBuf>,
+}
+
+impl ValidateOptions {
+    /// The effective blocking-lock budget in milliseconds.
+    pub fn lock_budget(&self) -> u64 {
+        self.lock_budget_ms
+            .unwrap_or(self.config.lock_budget.max_blocking_ms)
+    }
+
+    /// The rules of this run: the built-in ones, the `[[custom_rules]]` of
+    /// [`config`](Self::config), then [`extra_rules`](Self::extra_rules). Fails when two of them
+    /// share a name or code.
+    pub fn registry(&self) -> Result<Registry, gates::GatesError> {
+        let mut r = Registry::for_config(&self.config)?;
+        r.extend_from(&self.extra_rules)?;
+        Ok(r)
+    }
+
+    /// Options for the migration in `sql_file`, with the default configuration and simulator
+    /// settings.
+    pub fn new(sql_file: impl Into<PathBuf>) -> ValidateOptions {
+        ValidateOptions::with_source(MigrationSource::File(sql_file.into()))
+    }
+
+    /// Options for a migration given as text (`name` is what the report calls it).
+    pub fn from_sql(name: impl Into<String>, sql: impl Into<String>) -> ValidateOptions {
+        ValidateOptions::with_source(MigrationSource::Text {
+            name: name.into(),
+            sql: sql.into(),
+        })
+    }
+
+    fn with_source(migration: MigrationSource) -> ValidateOptions {
+        ValidateOptions {
+            migration,
+            config: Config::default(),
+            extra_rules: Registry::empty(),
+            sim: SimOptions::default(),
+            validate_rollback: true,
+            rollback_file: None,
+            policy: GatePolicy::default(),
+            fleet_source: String::new(),
+            lock_budget_ms: None,
+            cache_dir: None,
+            recalibrate: false,
+            shadow_base_dir: default_shadow_base_dir(),
+        }
+    }
+}
+
+/// Free space a RAM-backed directory must have to hold the ephemeral shadow.
+const SHADOW_MEMORY_DIR_MIN_FREE: u64 = 1 << 30;
+
+/// The default [`ValidateOptions::shadow_base_dir`]: [`topology::ephemeral::memory_temp_dir`]
+/// with 1 GiB free, else `None` ([`std::env::temp_dir`]).
+pub fn default_shadow_base_dir() -> Option<PathBuf> {
+    topology::ephemeral::memory_temp_dir(SHADOW_MEMORY_DIR_MIN_FREE)
+}
