@@ -7,15 +7,12 @@
 //! working copy. The inverses are emitted in reverse statement order. The inversions themselves
 //! live in [`crate::invert`], one module per family of operations.
 
-use migration_parser::state::Namespace;
-use migration_parser::{
-    ConstraintKind, Migration, MigrationState, Operation, QualifiedName, Statement, Step,
-};
+use migration_parser::{ConstraintKind, Migration, MigrationState, Operation, Statement, Step};
 
-use crate::catalog::{CatalogSnapshot, TableSnap};
+use crate::catalog::CatalogSnapshot;
+use crate::generator::Gen;
 use crate::invert::sql::first_line;
 use crate::invert::{self, Outcome};
-use crate::names::{choose_name, name_addition};
 use crate::{Irreversible, NoOp, Options, Placement, Rollback, RollbackStatement};
 
 pub(crate) use crate::invert::sql::{column_sql, sequence_sql};
@@ -37,25 +34,6 @@ impl PreMigrationCatalog for topology::catalog::Catalog {
     fn snapshot(&self) -> std::borrow::Cow<'_, CatalogSnapshot> {
         std::borrow::Cow::Owned(CatalogSnapshot::from_topology(self))
     }
-}
-
-/// The generator: the migration walked forward over a working copy of the catalog.
-pub(crate) struct Gen<'a> {
-    /// The generation options.
-    pub(crate) opts: &'a Options,
-    migration: &'a Migration,
-    /// The working catalog: the pre-migration one with every earlier operation applied.
-    pub(crate) state: CatalogSnapshot,
-    /// Inverse statements per source statement (in forward order).
-    per_statement: Vec<Vec<RollbackStatement>>,
-    irreversible: Vec<Irreversible>,
-    no_ops: Vec<NoOp>,
-    /// `VALIDATE CONSTRAINT`s run at the end of the script, each in its own transaction.
-    pub(crate) validations: Vec<RollbackStatement>,
-    /// What each name denotes at each step of the migration (the parser's one walker).
-    names: MigrationState,
-    /// The operation being inverted.
-    step: Step,
 }
 
 /// Generate the rollback of `migration` against the pre-migration catalog of the shard's schema.
@@ -131,105 +109,6 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
 }
 
 impl Gen<'_> {
-    /// The SQL of the statement that created `name` (in `namespace`) earlier in this migration,
-    /// when the name denotes that object at the current operation ([`MigrationState`]): running
-    /// it again recreates an object whose definition the working catalog does not hold (a view's
-    /// query, a function's body, a sequence's options).
-    pub(crate) fn creating_sql(
-        &self,
-        namespace: Namespace,
-        name: &QualifiedName,
-    ) -> Option<String> {
-        let resolved = self.names.resolve(namespace, name, self.step);
-        if !resolved.is_created() {
-            return None;
-        }
-        let created = resolved.record()?.created()?;
-        let st = self.migration.statements.get(created.statement)?;
-        Some(crate::invert::sql::statement_sql(&st.sql))
-    }
-
-    pub(crate) fn schema(&self) -> &str {
-        &self.state.schema
-    }
-
-    /// The key of `q` in the working catalog, or `None` when it lives in another schema.
-    pub(crate) fn key(&self, q: &QualifiedName) -> Option<String> {
-        match &q.schema {
-            Some(s) if s != self.schema() => None,
-            _ => Some(q.name.clone()),
-        }
-    }
-
-    pub(crate) fn table(&self, q: &QualifiedName) -> Option<&TableSnap> {
-        self.key(q).and_then(|k| self.state.tables.get(&k))
-    }
-
-    pub(crate) fn table_mut(&mut self, q: &QualifiedName) -> Option<&mut TableSnap> {
-        let k = self.key(q)?;
-        self.state.tables.get_mut(&k)
-    }
-
-    pub(crate) fn relation_taken(&self, name: &str) -> bool {
-        self.state.tables.contains_key(name)
-            || self.state.sequences.contains_key(name)
-            || self.state.views.contains_key(name)
-            || self
-                .state
-                .tables
-                .values()
-                .any(|t| t.indexes.contains_key(name))
-            || self
-                .state
-                .views
-                .values()
-                .any(|v| v.indexes.contains_key(name))
-    }
-
-    pub(crate) fn constraint_taken(&self, name: &str) -> bool {
-        self.state
-            .tables
-            .values()
-            .any(|t| t.constraints.contains_key(name))
-    }
-
-    /// The name PostgreSQL gives an unnamed constraint on `table`.
-    pub(crate) fn default_constraint_name(
-        &self,
-        table: &str,
-        kind: &ConstraintKind,
-        columns: &[String],
-    ) -> String {
-        match kind {
-            ConstraintKind::PrimaryKey { .. } => {
-                choose_name(table, None, "pkey", |n| self.relation_taken(n))
-            }
-            ConstraintKind::Unique { .. } => {
-                choose_name(table, Some(&name_addition(columns)), "key", |n| {
-                    self.relation_taken(n)
-                })
-            }
-            ConstraintKind::Exclusion { .. } => {
-                choose_name(table, Some(&name_addition(columns)), "excl", |n| {
-                    self.relation_taken(n)
-                })
-            }
-            ConstraintKind::ForeignKey { columns, .. } => {
-                choose_name(table, Some(&name_addition(columns)), "fkey", |n| {
-                    self.constraint_taken(n)
-                })
-            }
-            ConstraintKind::Check { .. } => {
-                let col = if columns.len() == 1 {
-                    Some(columns[0].as_str())
-                } else {
-                    None
-                };
-                choose_name(table, col, "check", |n| self.constraint_taken(n))
-            }
-        }
-    }
-
     fn statement(&mut self, stmt: &Statement) -> Vec<RollbackStatement> {
         let mut parts: Vec<Vec<RollbackStatement>> = Vec::new();
         let mut reasons: Vec<(bool, String)> = Vec::new(); // (irreversible?, reason)

@@ -108,6 +108,7 @@ mod clone;
 mod error;
 mod exec;
 mod generate;
+mod generator;
 mod invert;
 mod layout;
 pub mod names;

@@ -3,7 +3,7 @@
 use super::sql::{column_sql, concurrent_index, sequence_sql};
 use super::{Inversion, Outcome, StmtExt, misrouted, no_tx, qn, sibling, tx};
 use crate::catalog::{ColumnSnap, SequenceSnap, TableSnap};
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{make_object_name, quote_ident, quote_literal};
 use crate::{Reversibility, RollbackStatement};
 use migration_parser::{

@@ -3,7 +3,7 @@
 use super::sql::{normalise_args, split_dotted_plain};
 use super::{Inversion, Outcome, misrouted, tx};
 use crate::catalog::TypeSnap;
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{quote_ident, quote_literal};
 use migration_parser::{Operation, Statement};
 

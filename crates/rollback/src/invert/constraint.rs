@@ -5,7 +5,7 @@ use super::sql::{concurrent_index, constraint_sql, expr_idents, kind_code, kind_
 use super::{Inversion, Outcome, misrouted, no_tx, qn, sibling, tx};
 use crate::RollbackStatement;
 use crate::catalog::{ConstraintSnap, IndexSnap};
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{quote_ident, quote_literal};
 use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName, Statement};
 

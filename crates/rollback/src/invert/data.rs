@@ -2,7 +2,7 @@
 //! created by the same migration).
 
 use super::{Inversion, Outcome, misrouted};
-use crate::generate::Gen;
+use crate::generator::Gen;
 use migration_parser::{Operation, Statement};
 
 /// The data family.

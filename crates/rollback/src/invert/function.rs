@@ -4,7 +4,7 @@ use super::sql::{normalise_args, unqualify_function};
 use super::{Inversion, Outcome, StmtExt, misrouted, qn, tx};
 use crate::Reversibility;
 use crate::catalog::FunctionSnap;
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{quote_ident, quote_literal};
 use migration_parser::state::Namespace;
 use migration_parser::{Operation, QualifiedName, Statement};

@@ -4,7 +4,7 @@
 use super::sql::{concurrent_index, plain_index};
 use super::{Inversion, Outcome, misrouted, no_tx, qn, sibling, tx};
 use crate::catalog::IndexSnap;
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{choose_name, index_column_name, name_addition, quote_ident, quote_literal};
 use migration_parser::{Operation, QualifiedName, Statement};
 

@@ -2,7 +2,7 @@
 //! procedural code (`DO`).
 
 use super::{Inversion, Outcome, misrouted};
-use crate::generate::Gen;
+use crate::generator::Gen;
 use migration_parser::{Operation, Statement};
 
 /// The session family.

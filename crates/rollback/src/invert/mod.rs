@@ -25,8 +25,7 @@ mod type_;
 mod untyped;
 mod view;
 
-use crate::generate::Gen;
-use crate::names::quote_ident;
+use crate::generator::Gen;
 use crate::{Placement, Reversibility, RollbackStatement};
 use migration_parser::{Operation, OperationKind, QualifiedName, Statement};
 
@@ -176,13 +175,7 @@ impl StmtExt for RollbackStatement {
     }
 }
 
-/// SQL for a name as the migration wrote it (qualified only if it was).
-pub(crate) fn qn(q: &QualifiedName) -> String {
-    match &q.schema {
-        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&q.name)),
-        None => quote_ident(&q.name),
-    }
-}
+pub(crate) use sql::qn;
 
 /// `name` in the same schema as `like` (qualified only if `like` was).
 pub(crate) fn sibling(like: &QualifiedName, name: &str) -> String {

@@ -1,7 +1,7 @@
 //! Schemas, databases and extensions.
 
 use super::{Inversion, Outcome, misrouted, tx};
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::quote_ident;
 use migration_parser::{Operation, Statement};
 

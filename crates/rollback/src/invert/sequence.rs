@@ -3,7 +3,7 @@
 use super::sql::sequence_sql;
 use super::{Inversion, Outcome, misrouted, qn, sibling, tx};
 use crate::catalog::SequenceSnap;
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::quote_ident;
 use migration_parser::state::Namespace;
 use migration_parser::{Operation, QualifiedName, SequenceOwnedBy, Statement};

@@ -1,10 +1,9 @@
 //! SQL text the inversions write (constraint and column definitions, sequences, functions) and
 //! the few readings of statement text that the typed operations do not carry yet.
 
-use super::qn;
 use crate::catalog::{ColumnSnap, SequenceSnap};
 use crate::names::{quote_ident, split_ident};
-use migration_parser::{ConstraintKind, FkAction};
+use migration_parser::{ConstraintKind, FkAction, QualifiedName};
 
 pub(crate) fn fk_action(a: FkAction) -> &'static str {
     match a {
@@ -271,4 +270,12 @@ pub(crate) fn statement_sql(sql: &str) -> String {
         .trim_end_matches(';')
         .trim_end()
         .to_string()
+}
+
+/// SQL for a name as the migration wrote it (qualified only if it was).
+pub(crate) fn qn(q: &QualifiedName) -> String {
+    match &q.schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&q.name)),
+        None => quote_ident(&q.name),
+    }
 }

@@ -4,7 +4,7 @@
 use super::sql::{column_sql, partition_bound_sql, sequence_sql};
 use super::{Inversion, Outcome, StmtExt, misrouted, qn, sibling, tx};
 use crate::catalog::{ConstraintSnap, SequenceSnap, TableSnap};
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{quote_ident, quote_literal};
 use crate::{Reversibility, RollbackStatement};
 use migration_parser::{

@@ -2,7 +2,7 @@
 
 use super::{Inversion, Outcome, misrouted, qn, sibling, tx};
 use crate::catalog::TypeSnap;
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{quote_ident, quote_literal};
 use migration_parser::state::Namespace;
 use migration_parser::{Expr, Operation, QualifiedName, Statement, TypeRepresentation};

@@ -5,7 +5,7 @@
 use migration_parser::{Operation, Statement, StatementKind, statement_refs};
 
 use super::{Inversion, Outcome, tx};
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{quote_ident, split_dotted, split_ident};
 
 /// Statements the typed model does not describe (`Operation::Other`).

@@ -3,7 +3,7 @@
 use super::{Inversion, Outcome, misrouted, qn, sibling, tx};
 use crate::RollbackStatement;
 use crate::catalog::ViewSnap;
-use crate::generate::Gen;
+use crate::generator::Gen;
 use crate::names::{quote_ident, quote_literal};
 use migration_parser::state::Namespace;
 use migration_parser::{Operation, QualifiedName, Statement};

@@ -10,7 +10,7 @@ use topology::ConnectionSpec;
 
 use crate::SimError;
 use crate::dump::{DumpCache, client_command, dump_schemas};
-use crate::ident::quote_ident;
+use crate::ident::{quote_ident, quote_literal, quote_qualified};
 
 /// Extensions of the source database (except plpgsql), with their schema.
 async fn extensions(conn: &mut PgConnection) -> Result<Vec<(String, String)>, sqlx::Error> {
@@ -24,6 +24,62 @@ async fn extensions(conn: &mut PgConnection) -> Result<Vec<(String, String)>, sq
         .iter()
         .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
         .collect())
+}
+
+/// Materialized views of `schemas` that are populated on the source, in creation order
+/// (`schema.name`, quoted). `pg_dump --schema-only` restores every materialized view `WITH NO
+/// DATA`: left so, `REFRESH MATERIALIZED VIEW CONCURRENTLY` fails on the shadow (0A000) where it
+/// succeeds on the shard, and a query on it fails (55000).
+async fn populated_matviews(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT n.nspname::text, c.relname::text FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname = ANY ($1::text[])
+          ORDER BY c.oid",
+    )
+    .bind(schemas)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let schema: String = r.try_get(0).ok()?;
+            let name: String = r.try_get(1).ok()?;
+            Some(quote_qualified(&schema, &name))
+        })
+        .collect())
+}
+
+/// A `DO` block that refreshes `matviews` (quoted names) on the shadow, each in its own
+/// sub-transaction, passing again over those that failed (one may read another restored after
+/// it) until no pass makes progress. The names reach the block only as literals.
+fn refresh_script(matviews: &[String]) -> String {
+    if matviews.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = matviews.iter().map(|m| quote_literal(m)).collect();
+    let body = format!(
+        "DECLARE todo text[] := ARRAY[{}]::text[]; left_over text[]; n text;
+BEGIN
+  LOOP
+    left_over := '{{}}';
+    FOREACH n IN ARRAY todo LOOP
+      BEGIN
+        EXECUTE 'REFRESH MATERIALIZED VIEW ' || n;
+      EXCEPTION WHEN others THEN
+        left_over := left_over || n;
+      END;
+    END LOOP;
+    EXIT WHEN cardinality(left_over) = 0 OR cardinality(left_over) = cardinality(todo);
+    todo := left_over;
+  END LOOP;
+END",
+        list.join(", ")
+    );
+    format!("\nDO {};\n", quote_literal(&body))
 }
 
 /// Clone `schemas` of the source database into the shadow database. Returns psql's error lines.
@@ -53,8 +109,12 @@ pub(crate) async fn clone_schemas(
         Some(c) => c.dump(bin_dir, source, source_db, schemas).await?,
         None => std::sync::Arc::new(dump_schemas(bin_dir, source, source_db, schemas).await?),
     };
+    let matviews = populated_matviews(source_conn, schemas)
+        .await
+        .unwrap_or_default();
     let mut script = pre.into_bytes();
     script.extend_from_slice(&dump);
+    script.extend_from_slice(refresh_script(&matviews).as_bytes());
 
     let (mut psql, _env) =
         client_command(&bin_dir.join("psql"), shadow, shadow_db).map_err(|e| SimError::PgTool {
