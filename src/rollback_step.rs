@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use migration_parser::Migration;
 use report::RollbackInfo;
-use rollback::{CatalogSnapshot, Options, Proof, ProveOptions, RollbackSource, Shadow};
+use rollback::{Options, Proof, ProveOptions, RollbackSource, Shadow};
 use topology::{Catalog, ConnectionSpec, Fleet};
 
 use crate::PipelineError;
@@ -45,8 +45,7 @@ pub(crate) async fn rollback_for(
             ..RollbackOutcome::default()
         });
     };
-    let snapshot = CatalogSnapshot::from_topology(catalog);
-    let generated = rollback::generate(migration, &snapshot, &Options::default());
+    let generated = rollback::generate(migration, catalog, &Options::default());
     let user = match &opts.rollback_file {
         Some(path) => {
             let bytes = crate::input::read_capped(path).map_err(|source| PipelineError::Read {

@@ -77,6 +77,88 @@ impl std::fmt::Display for FkAction {
     }
 }
 
+/// The class of an object that [`CatalogDifference::MissingObject`] and its siblings name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// A function, procedure or aggregate (`name(arguments)`).
+    Function,
+    /// A trigger (with its table).
+    Trigger,
+    /// A domain.
+    Domain,
+    /// A composite or enum type.
+    Type,
+    /// An extension.
+    Extension,
+    /// A schema of the database.
+    Schema,
+    /// An index (with its table).
+    Index,
+    /// A sequence.
+    Sequence,
+}
+
+impl ObjectKind {
+    /// The word a message uses (`function`, `trigger`, ...).
+    pub fn word(self) -> &'static str {
+        match self {
+            ObjectKind::Function => "function",
+            ObjectKind::Trigger => "trigger",
+            ObjectKind::Domain => "domain",
+            ObjectKind::Type => "type",
+            ObjectKind::Extension => "extension",
+            ObjectKind::Schema => "schema",
+            ObjectKind::Index => "index",
+            ObjectKind::Sequence => "sequence",
+        }
+    }
+}
+
+/// An object named in a [`CatalogDifference`]: its class, name and, for triggers and indexes,
+/// its table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// Class.
+    pub kind: ObjectKind,
+    /// Name (`f(integer)` for a function).
+    pub name: String,
+    /// The table of a trigger or index.
+    pub table: Option<String>,
+}
+
+impl ObjectRef {
+    /// An object that belongs to no table.
+    pub fn new(kind: ObjectKind, name: impl Into<String>) -> ObjectRef {
+        ObjectRef {
+            kind,
+            name: name.into(),
+            table: None,
+        }
+    }
+
+    /// An object of `table` (a trigger, an index).
+    pub fn on(kind: ObjectKind, name: impl Into<String>, table: impl Into<String>) -> ObjectRef {
+        ObjectRef {
+            kind,
+            name: name.into(),
+            table: Some(table.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    /// `function f(integer)`, `trigger audit on users`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.word(), self.name)?;
+        match &self.table {
+            Some(t) if self.kind == ObjectKind::Trigger => write!(f, " on {t}"),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One difference between an expected catalog (`a`, the reference) and an actual one (`b`).
 /// "Missing" means in the reference but not in the actual catalog; "extra" the opposite.
 /// Definitions are shown without the schemas' own qualifier, so they compare across tenants.
@@ -296,6 +378,44 @@ pub enum CatalogDifference {
         /// Actual comment.
         actual: Option<String>,
     },
+    /// The order of the columns both sides have differs (the exact mode only; a column
+    /// dropped and re-added lands last, and PostgreSQL cannot reorder columns).
+    ColumnOrderDiffers {
+        /// Table.
+        table: String,
+        /// Reference order (columns present on both sides).
+        expected: Vec<String>,
+        /// Actual order.
+        actual: Vec<String>,
+    },
+    /// A function, trigger, domain, type, extension or schema of the reference is absent
+    /// (the exact mode only).
+    MissingObject {
+        /// The object.
+        object: ObjectRef,
+        /// Its definition in the reference.
+        definition: String,
+    },
+    /// A function, trigger, domain, type, extension or schema not in the reference
+    /// (the exact mode only).
+    ExtraObject {
+        /// The object.
+        object: ObjectRef,
+        /// Its definition.
+        definition: String,
+    },
+    /// A definition or comment of such an object (or of an index, a sequence or a type)
+    /// differs (the exact mode only).
+    ObjectDiffers {
+        /// The object.
+        object: ObjectRef,
+        /// What differs (`definition`, `comment`).
+        aspect: String,
+        /// Reference value (`none` when unset).
+        expected: String,
+        /// Actual value.
+        actual: String,
+    },
 }
 
 /// How a [`CatalogDifference`] shows an optional value: the value, or `none`.
@@ -421,6 +541,16 @@ impl std::fmt::Display for CatalogDifference {
                     )
                 }
             }
+            other => other.fmt_objects(f),
+        }
+    }
+}
+
+impl CatalogDifference {
+    /// [`std::fmt::Display`] of the index, sequence, enum and exact-mode variants.
+    fn fmt_objects(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use CatalogDifference as D;
+        match self {
             D::MissingIndex {
                 table,
                 index,
@@ -492,6 +622,31 @@ impl std::fmt::Display for CatalogDifference {
                 opt(expected),
                 opt(actual)
             ),
+            D::ColumnOrderDiffers {
+                table,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "table {table}: column order differs: expected ({}), found ({})",
+                expected.join(", "),
+                actual.join(", ")
+            ),
+            D::MissingObject { object, definition } => {
+                write!(f, "missing {object}: {definition}")
+            }
+            D::ExtraObject { object, definition } => write!(f, "extra {object}: {definition}"),
+            D::ObjectDiffers {
+                object,
+                aspect,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{object}: {aspect} differs: expected {expected}, found {actual}"
+            ),
+            // The table, column and constraint variants are written by `fmt`.
+            _ => Ok(()),
         }
     }
 }

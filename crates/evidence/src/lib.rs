@@ -38,7 +38,9 @@ mod probe_kind;
 mod rehearsal;
 mod shard;
 
-pub use catalog::{CatalogDifference, FkAction, QualifiedName, opt as shown_or_none};
+pub use catalog::{
+    CatalogDifference, FkAction, ObjectKind, ObjectRef, QualifiedName, opt as shown_or_none,
+};
 pub use custom_probe::{
     CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, SCHEMA_STAND_IN, check_probe_template,
     custom_probe_sql, expand_probe_template,

@@ -101,8 +101,11 @@ pub struct Expr {
     pub volatility: Volatility,
 }
 
-/// `ON DELETE` / `ON UPDATE` action of a foreign key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// `ON DELETE` / `ON UPDATE` action of a foreign key — as written in a migration and as read
+/// from a catalog (`topology::catalog` uses this type too).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub enum FkAction {
     /// `NO ACTION` (the default).
     #[default]
@@ -115,6 +118,38 @@ pub enum FkAction {
     SetNull,
     /// `SET DEFAULT`.
     SetDefault,
+}
+
+impl std::fmt::Display for FkAction {
+    /// The SQL words: `NO ACTION`, `CASCADE`, ...
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FkAction::NoAction => "NO ACTION",
+            FkAction::Restrict => "RESTRICT",
+            FkAction::Cascade => "CASCADE",
+            FkAction::SetNull => "SET NULL",
+            FkAction::SetDefault => "SET DEFAULT",
+        })
+    }
+}
+
+/// The class of a constraint without its details: what a catalog records
+/// (`pg_constraint.contype`), and [`ConstraintKind::constraint_type`] of a constraint as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintType {
+    /// `p`.
+    PrimaryKey,
+    /// `u`.
+    Unique,
+    /// `f`.
+    ForeignKey,
+    /// `c`.
+    Check,
+    /// `x`.
+    Exclusion,
+    /// `t` (constraint trigger; never written as a table constraint).
+    Trigger,
 }
 
 /// The kind of a table constraint.
@@ -159,6 +194,19 @@ pub enum ConstraintKind {
         /// The constraint body as SQL.
         sql: String,
     },
+}
+
+impl ConstraintKind {
+    /// The class of this constraint, as a catalog records it.
+    pub fn constraint_type(&self) -> ConstraintType {
+        match self {
+            ConstraintKind::PrimaryKey { .. } => ConstraintType::PrimaryKey,
+            ConstraintKind::Unique { .. } => ConstraintType::Unique,
+            ConstraintKind::ForeignKey { .. } => ConstraintType::ForeignKey,
+            ConstraintKind::Check { .. } => ConstraintType::Check,
+            ConstraintKind::Exclusion { .. } => ConstraintType::Exclusion,
+        }
+    }
 }
 
 /// A table constraint as written in `CREATE TABLE` or `ALTER TABLE ... ADD CONSTRAINT`.

@@ -1,19 +1,22 @@
-//! The rollback crate's view of one schema: everything a rollback must restore, read with
-//! PostgreSQL's pretty printers under `search_path = <schema>` so definitions of objects in the
-//! tenant schema come out unqualified (and a generated rollback fans out to every tenant).
+//! The generator's working copy of one schema, and the proof's mismatches.
 //!
-//! It covers what a catalog-exact round trip needs beyond [`topology::catalog::Catalog`]:
-//! functions, triggers, views, domains, extensions and comments on indexes and constraints.
-//! [`CatalogSnapshot::from_topology`] converts a topology catalog when no database is at hand.
+//! There is one catalog model, [`topology::catalog::Catalog`], read by one introspection
+//! (`topology::catalog::introspect_schema_conn`) and compared by one differ
+//! (`topology::catalog::diff_catalogs` in [`DiffMode::Exact`]). [`CatalogSnapshot`] is only the
+//! mutable state the generator walks the migration over (with the pre-migration names of
+//! renamed objects): [`CatalogSnapshot::from_topology`] builds it from a catalog's
+//! [`Catalog::unqualified`] copy, so a generated rollback names the tenant schema's objects
+//! unqualified and fans out to every tenant. [`mismatches`] turns the exact differences into
+//! the `rollback-mismatch` items users read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Row};
+use topology::catalog::{
+    Catalog, CatalogDifference, DiffMode, ObjectKind, TableKind, diff_catalogs,
+};
 
-use crate::RollbackError;
-use crate::names::quote_ident;
+use crate::names::{quote_ident, quote_literal};
 
 /// One schema's structure, as a rollback must restore it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -238,971 +241,523 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-/// Receives one difference: object, what, before, after.
-type Push<'a> = dyn FnMut(String, &str, Option<String>, Option<String>) + 'a;
-
-fn is_ext_member(classid: &str, alias: &str) -> String {
-    format!(
-        "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = '{classid}'::regclass \
-         AND dep.objid = {alias}.oid AND dep.deptype = 'e')"
-    )
-}
-
-fn db_err(action: &str, source: sqlx::Error) -> RollbackError {
-    RollbackError::Database {
-        action: action.to_string(),
-        source,
-    }
-}
-
 impl CatalogSnapshot {
-    /// Introspect `schema` on `conn`. The session's `search_path` is set to the schema for the
-    /// duration (so definitions print unqualified names for it) and restored afterwards.
-    pub async fn introspect(
-        conn: &mut PgConnection,
-        schema: &str,
-    ) -> Result<CatalogSnapshot, RollbackError> {
-        let old: String = sqlx::query_scalar("SELECT current_setting('search_path')")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| db_err("read search_path", e))?;
-        sqlx::query("SELECT set_config('search_path', quote_ident($1), false)")
-            .bind(schema)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| db_err("set search_path", e))?;
-        let result = Self::introspect_inner(conn, schema).await;
-        sqlx::query("SELECT set_config('search_path', $1, false)")
-            .bind(&old)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| db_err("restore search_path", e))?;
-        result
-    }
-
-    async fn introspect_inner(
-        conn: &mut PgConnection,
-        schema: &str,
-    ) -> Result<CatalogSnapshot, RollbackError> {
-        let mut snap = CatalogSnapshot {
-            schema: schema.to_string(),
-            ..Default::default()
-        };
-        let rel_ext = is_ext_member("pg_class", "c");
-
-        // Tables.
-        let q = format!(
-            "SELECT c.relname::text, c.relkind::text, c.relpersistence::text, obj_description(c.oid, 'pg_class'),
-                    CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
-                    (SELECT inh.inhparent::regclass::text FROM pg_inherits inh WHERE inh.inhrelid = c.oid LIMIT 1),
-                    pg_get_expr(c.relpartbound, c.oid, true), c.relrowsecurity,
-                    array_to_string(c.reloptions, ',')
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND {rel_ext}"
-        );
-        for r in sqlx::query(AssertSqlSafe(q))
-            .bind(schema)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| db_err("read tables", e))?
-        {
-            let name: String = r.get(0);
-            let parent: Option<String> = r.get(5);
-            let bound: Option<String> = r.get(6);
-            snap.tables.insert(
-                name.clone(),
-                TableSnap {
-                    kind: r.get(1),
-                    unlogged: r.get::<String, _>(2) == "u",
-                    comment: r.get(3),
-                    partition_key: r.get(4),
-                    partition_of: match (parent, bound) {
-                        (Some(p), Some(b)) => Some((p, b)),
-                        _ => None,
-                    },
-                    row_security: r.get(7),
-                    options: r.get(8),
-                    origin: Some(name),
-                    ..Default::default()
-                },
-            );
-        }
-
-        // Columns.
-        let rows = sqlx::query(
-            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                    pg_get_expr(d.adbin, d.adrelid, true),
-                    CASE WHEN a.attcollation <> t.typcollation
-                         THEN (SELECT quote_ident(co.collname) FROM pg_collation co WHERE co.oid = a.attcollation) END,
-                    a.attidentity::text, a.attgenerated::text, col_description(a.attrelid, a.attnum)
-             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
-             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-             ORDER BY c.relname, a.attnum",
-        )
-        .bind(schema)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| db_err("read columns", e))?;
-        for r in rows {
-            let table: String = r.get(0);
-            let expr: Option<String> = r.get(4);
-            let identity: String = r.get(6);
-            let generated: String = r.get(7);
-            let col = ColumnSnap {
-                name: r.get(1),
-                data_type: r.get(2),
-                not_null: r.get(3),
-                default: if generated.is_empty() {
-                    expr.clone()
-                } else {
-                    None
-                },
-                collation: r.get(5),
-                identity: match identity.as_str() {
-                    "a" => Some("ALWAYS".into()),
-                    "d" => Some("BY DEFAULT".into()),
-                    _ => None,
-                },
-                generated: if generated.is_empty() { None } else { expr },
-                comment: r.get(8),
-            };
-            if let Some(t) = snap.tables.get_mut(&table) {
-                t.columns.push(col);
-            }
-        }
-
-        // Constraints.
-        let rows = sqlx::query(
-            "SELECT c.relname::text, con.conname::text, con.contype::text, pg_get_constraintdef(con.oid, true),
-                    con.convalidated,
-                    COALESCE((SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(n, ord)
-                              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n), '{}'),
-                    CASE WHEN con.contype = 'f' THEN con.confrelid::regclass::text END,
-                    (SELECT ic.relname::text FROM pg_class ic WHERE ic.oid = con.conindid),
-                    obj_description(con.oid, 'pg_constraint'), NOT con.conislocal OR con.conparentid <> 0
-             FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND con.contype IN ('p', 'u', 'f', 'c', 'x')",
-        )
-        .bind(schema)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| db_err("read constraints", e))?;
-        for r in rows {
-            let table: String = r.get(0);
-            let name: String = r.get(1);
-            if let Some(t) = snap.tables.get_mut(&table) {
-                t.constraints.insert(
-                    name.clone(),
-                    ConstraintSnap {
-                        kind: r.get(2),
-                        definition: r.get(3),
-                        validated: r.get(4),
-                        columns: r.get(5),
-                        ref_table: r.get(6),
-                        index: r.get(7),
-                        comment: r.get(8),
-                        inherited: r.get(9),
-                        origin: Some(name),
-                    },
-                );
-            }
-        }
-
-        // Indexes (of tables and materialized views).
-        let rows = sqlx::query(
-            "SELECT c.relname::text, c.relkind::text, ic.relname::text, pg_get_indexdef(i.indexrelid, 0, true),
-                    EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid
-                            AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')),
-                    i.indisvalid,
-                    COALESCE((SELECT array_agg(DISTINCT a.attname::text) FROM pg_depend d
-                              JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-                              WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
-                                AND d.refobjid = i.indrelid AND d.refobjsubid > 0), '{}'),
-                    obj_description(i.indexrelid, 'pg_class')
-             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'm')",
-        )
-        .bind(schema)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| db_err("read indexes", e))?;
-        let mut matview_indexes: Vec<(String, String, IndexSnap)> = Vec::new();
-        for r in rows {
-            let table: String = r.get(0);
-            let kind: String = r.get(1);
-            let name: String = r.get(2);
-            let idx = IndexSnap {
-                definition: r.get(3),
-                constraint: r.get(4),
-                valid: r.get(5),
-                columns: r.get(6),
-                comment: r.get(7),
-                origin: Some(name.clone()),
-            };
-            if kind == "m" {
-                matview_indexes.push((table, name, idx));
-            } else if let Some(t) = snap.tables.get_mut(&table) {
-                t.indexes.insert(name, idx);
-            }
-        }
-
-        // Triggers.
-        let rows = sqlx::query(
-            "SELECT c.relname::text, t.tgname::text, pg_get_triggerdef(t.oid, true)
-             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND NOT t.tgisinternal AND c.relkind IN ('r', 'p')",
-        )
-        .bind(schema)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| db_err("read triggers", e))?;
-        for r in rows {
-            let table: String = r.get(0);
-            if let Some(t) = snap.tables.get_mut(&table) {
-                t.triggers.insert(r.get(1), r.get(2));
-            }
-        }
-
-        // Sequences (identity sequences belong to their column).
-        let q = format!(
-            "SELECT c.relname::text, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
-                    s.seqcache, s.seqcycle,
-                    (SELECT tc.relname::text FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid
-                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'
-                       AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 LIMIT 1),
-                    (SELECT a.attname::text FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'
-                       AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 LIMIT 1),
-                    obj_description(c.oid, 'pg_class')
-             FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind = 'S' AND {rel_ext}
-               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                               AND d.objid = c.oid AND d.deptype = 'i')"
-        );
-        for r in sqlx::query(AssertSqlSafe(q))
-            .bind(schema)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| db_err("read sequences", e))?
-        {
-            let t: Option<String> = r.get(8);
-            let col: Option<String> = r.get(9);
-            snap.sequences.insert(
-                r.get(0),
-                SequenceSnap {
-                    data_type: r.get(1),
-                    start: r.get(2),
-                    increment: r.get(3),
-                    min: r.get(4),
-                    max: r.get(5),
-                    cache: r.get(6),
-                    cycle: r.get(7),
-                    owned_by: t.zip(col),
-                    comment: r.get(10),
-                },
-            );
-        }
-
-        // Views.
-        let q = format!(
-            "SELECT c.relname::text, c.relkind = 'm', pg_get_viewdef(c.oid, true), obj_description(c.oid, 'pg_class')
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND {rel_ext}"
-        );
-        for r in sqlx::query(AssertSqlSafe(q))
-            .bind(schema)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| db_err("read views", e))?
-        {
-            snap.views.insert(
-                r.get(0),
-                ViewSnap {
-                    materialized: r.get(1),
-                    definition: r.get(2),
-                    indexes: BTreeMap::new(),
-                    comment: r.get(3),
-                },
-            );
-        }
-        for (view, name, idx) in matview_indexes {
-            if let Some(v) = snap.views.get_mut(&view) {
-                v.indexes.insert(name, idx);
-            }
-        }
-
-        // Types: enums, domains, composites.
-        let type_ext = is_ext_member("pg_type", "t");
-        let q = format!(
-            "SELECT t.typname::text, t.typtype::text,
-                    (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
-                    CASE WHEN t.typtype = 'd' THEN
-                      'AS ' || format_type(t.typbasetype, t.typtypmod)
-                      || COALESCE(' COLLATE ' || (SELECT quote_ident(co.collname) FROM pg_collation co
-                                                  WHERE co.oid = t.typcollation AND t.typcollation <> bt.typcollation), '')
-                      || COALESCE(' DEFAULT ' || t.typdefault, '')
-                      || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
-                      || COALESCE((SELECT string_agg(' CONSTRAINT ' || quote_ident(con.conname) || ' ' || pg_get_constraintdef(con.oid, true), '' ORDER BY con.conname)
-                                   FROM pg_constraint con WHERE con.contypid = t.oid), '')
-                    WHEN t.typtype = 'c' THEN
-                      '(' || (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
-                              FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) || ')'
-                    END,
-                    obj_description(t.oid, 'pg_type')
-             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-             LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
-             WHERE n.nspname = $1 AND (t.typtype IN ('e', 'd')
-                   OR (t.typtype = 'c' AND (SELECT rc.relkind FROM pg_class rc WHERE rc.oid = t.typrelid) = 'c'))
-               AND {type_ext}"
-        );
-        for r in sqlx::query(AssertSqlSafe(q))
-            .bind(schema)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| db_err("read types", e))?
-        {
-            let kind: String = r.get(1);
-            let comment: Option<String> = r.get(4);
-            let ty = match kind.as_str() {
-                "e" => TypeSnap::Enum {
-                    labels: r.get::<Option<Vec<String>>, _>(2).unwrap_or_default(),
-                    comment,
-                },
-                "d" => TypeSnap::Domain {
-                    definition: r.get::<Option<String>, _>(3).unwrap_or_default(),
-                    comment,
-                },
-                _ => TypeSnap::Composite {
-                    definition: r.get::<Option<String>, _>(3).unwrap_or_default(),
-                    comment,
-                },
-            };
-            snap.types.insert(r.get(0), ty);
-        }
-
-        // Functions and procedures.
-        let proc_ext = is_ext_member("pg_proc", "p");
-        let q = format!(
-            "SELECT p.proname::text || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-                    CASE WHEN p.prokind = 'a' THEN
-                      'CREATE AGGREGATE ' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid)
-                      || ') (SFUNC = ' || a.aggtransfn::regproc::text || ', STYPE = ' || format_type(a.aggtranstype, NULL)
-                      || CASE WHEN a.aggfinalfn <> 0 THEN ', FINALFUNC = ' || a.aggfinalfn::regproc::text ELSE '' END
-                      || CASE WHEN a.aggcombinefn <> 0 THEN ', COMBINEFUNC = ' || a.aggcombinefn::regproc::text ELSE '' END
-                      || COALESCE(', INITCOND = ' || quote_literal(a.agginitval), '')
-                      || CASE WHEN a.aggsortop <> 0 THEN ', SORTOP = OPERATOR(' || a.aggsortop::regoperator::text || ')' ELSE '' END
-                      || ')'
-                    ELSE pg_get_functiondef(p.oid) END,
-                    obj_description(p.oid, 'pg_proc')
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-             LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
-             WHERE n.nspname = $1 AND (p.prokind IN ('f', 'p') OR (p.prokind = 'a' AND a.aggkind = 'n')) AND {proc_ext}"
-        );
-        for r in sqlx::query(AssertSqlSafe(q))
-            .bind(schema)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| db_err("read functions", e))?
-        {
-            snap.functions.insert(
-                r.get(0),
-                FunctionSnap {
-                    definition: r.get(1),
-                    comment: r.get(2),
-                },
-            );
-        }
-
-        // Extensions and schemas.
-        for r in sqlx::query(
-            "SELECT e.extname::text, n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-             WHERE e.extname <> 'plpgsql'",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| db_err("read extensions", e))?
-        {
-            snap.extensions.insert(r.get(0), r.get(1));
-        }
-        for r in sqlx::query(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| db_err("read schemas", e))?
-        {
-            snap.schemas.insert(r.get(0));
-        }
-        Ok(snap)
-    }
-
-    /// Convert a [`topology::catalog::Catalog`] (definitions printed with an empty `search_path`)
-    /// into a snapshot: the catalog's own schema qualifier is stripped from definitions so the
-    /// rollback stays unqualified. Functions, triggers, domains and comments on indexes are not
-    /// in a topology catalog, so a rollback generated from it cannot restore those.
-    pub fn from_topology(cat: &topology::catalog::Catalog) -> CatalogSnapshot {
-        use topology::catalog::{ConstraintKind as K, Identity, TableKind};
-        let prefix = format!("{}.", quote_ident(&cat.schema));
-        let strip = |s: &str| s.replace(&prefix, "");
+    /// The generator's working copy of `cat`: its [`Catalog::unqualified`] definitions, with
+    /// tables and views apart, identity sequences left to their columns and string codes for
+    /// kinds. Foreign tables are left out (a rollback never recreates them).
+    pub fn from_topology(cat: &Catalog) -> CatalogSnapshot {
+        let cat = cat.unqualified();
         let mut snap = CatalogSnapshot {
             schema: cat.schema.clone(),
+            extensions: cat.extensions.clone(),
+            schemas: cat.schemas.clone(),
             ..Default::default()
         };
         snap.schemas.insert(cat.schema.clone());
         for (name, t) in &cat.tables {
+            let indexes: BTreeMap<String, IndexSnap> = t
+                .indexes
+                .iter()
+                .map(|(n, i)| (n.clone(), index_snap(n, i)))
+                .collect();
             match t.kind {
                 TableKind::View | TableKind::MaterializedView => {
-                    snap.views.insert(
-                        name.clone(),
-                        ViewSnap {
-                            materialized: t.kind == TableKind::MaterializedView,
-                            definition: t.view_definition.clone().unwrap_or_default(),
-                            indexes: BTreeMap::new(),
-                            comment: t.comment.clone(),
-                        },
-                    );
-                    continue;
+                    let v = ViewSnap {
+                        materialized: t.kind == TableKind::MaterializedView,
+                        definition: t.view_definition.clone().unwrap_or_default(),
+                        indexes,
+                        comment: t.comment.clone(),
+                    };
+                    snap.views.insert(name.clone(), v);
                 }
-                TableKind::Foreign => continue,
-                TableKind::Ordinary | TableKind::Partitioned => {}
+                TableKind::Foreign => {}
+                TableKind::Ordinary | TableKind::Partitioned => {
+                    let mut ts = table_snap(name, t, &cat.schema);
+                    ts.indexes = indexes;
+                    snap.tables.insert(name.clone(), ts);
+                }
             }
-            let mut ts = TableSnap {
-                kind: if t.kind == TableKind::Partitioned {
-                    "p".into()
-                } else {
-                    "r".into()
-                },
-                unlogged: t.persistence == topology::catalog::Persistence::Unlogged,
-                comment: t.comment.clone(),
-                partition_key: t.partition_key.clone(),
-                partition_of: match (&t.partition_of, &t.partition_bound) {
-                    (Some(p), Some(b)) => Some((
-                        if p.schema == cat.schema {
-                            quote_ident(&p.name)
-                        } else {
-                            p.to_string()
-                        },
-                        b.clone(),
-                    )),
-                    _ => None,
-                },
-                origin: Some(name.clone()),
-                ..Default::default()
-            };
-            for c in t.columns_in_order() {
-                ts.columns.push(ColumnSnap {
-                    name: c.name.clone(),
-                    data_type: strip(&c.data_type),
-                    not_null: c.not_null,
-                    default: c.default.as_deref().map(strip),
-                    collation: c.collation.clone(),
-                    identity: c.identity.map(|i| match i {
-                        Identity::Always => "ALWAYS".to_string(),
-                        Identity::ByDefault => "BY DEFAULT".to_string(),
-                    }),
-                    generated: c.generated.as_deref().map(strip),
-                    comment: c.comment.clone(),
-                });
-            }
-            for (cn, c) in &t.constraints {
-                let kind = match c.kind {
-                    K::PrimaryKey => "p",
-                    K::Unique => "u",
-                    K::ForeignKey => "f",
-                    K::Check => "c",
-                    K::Exclusion => "x",
-                    K::Trigger => continue,
-                };
-                ts.constraints.insert(
-                    cn.clone(),
-                    ConstraintSnap {
-                        kind: kind.into(),
-                        definition: strip(&c.definition),
-                        validated: c.validated,
-                        columns: c.columns.clone(),
-                        ref_table: c.foreign_key.as_ref().map(|fk| {
-                            if fk.references.schema == cat.schema {
-                                quote_ident(&fk.references.name)
-                            } else {
-                                fk.references.to_string()
-                            }
-                        }),
-                        index: c.index.clone(),
-                        comment: c.comment.clone(),
-                        inherited: false,
-                        origin: Some(cn.clone()),
-                    },
-                );
-            }
-            for (iname, i) in &t.indexes {
-                let cols = i
-                    .columns
-                    .iter()
-                    .filter(|c| !c.starts_with('('))
-                    .cloned()
-                    .collect();
-                ts.indexes.insert(
-                    iname.clone(),
-                    IndexSnap {
-                        definition: strip(&i.definition),
-                        constraint: i.constraint.is_some(),
-                        valid: i.valid,
-                        columns: cols,
-                        comment: None,
-                        origin: Some(iname.clone()),
-                    },
-                );
-            }
-            snap.tables.insert(name.clone(), ts);
         }
-        for (name, s) in &cat.sequences {
-            if s.identity {
-                continue;
-            }
-            snap.sequences.insert(
-                name.clone(),
-                SequenceSnap {
-                    data_type: s.data_type.clone(),
-                    start: s.start,
-                    increment: s.increment,
-                    min: s.min,
-                    max: s.max,
-                    cache: s.cache,
-                    cycle: s.cycle,
-                    owned_by: s.owned_by.clone(),
-                    comment: None,
-                },
-            );
+        for (name, s) in cat.sequences.iter().filter(|(_, s)| !s.identity) {
+            let q = SequenceSnap {
+                data_type: s.data_type.clone(),
+                start: s.start,
+                increment: s.increment,
+                min: s.min,
+                max: s.max,
+                cache: s.cache,
+                cycle: s.cycle,
+                owned_by: s.owned_by.clone(),
+                comment: s.comment.clone(),
+            };
+            snap.sequences.insert(name.clone(), q);
         }
         for (name, e) in &cat.enums {
+            let labels = e.labels.clone();
+            let comment = e.comment.clone();
+            snap.types
+                .insert(name.clone(), TypeSnap::Enum { labels, comment });
+        }
+        for (name, d) in &cat.domains {
+            let (definition, comment) = (d.definition.clone(), d.comment.clone());
             snap.types.insert(
                 name.clone(),
-                TypeSnap::Enum {
-                    labels: e.labels.clone(),
-                    comment: None,
+                TypeSnap::Domain {
+                    definition,
+                    comment,
                 },
             );
+        }
+        for (name, c) in &cat.composites {
+            let (definition, comment) = (c.definition.clone(), c.comment.clone());
+            snap.types.insert(
+                name.clone(),
+                TypeSnap::Composite {
+                    definition,
+                    comment,
+                },
+            );
+        }
+        for (sig, f) in &cat.functions {
+            let fs = FunctionSnap {
+                definition: f.definition.clone(),
+                comment: f.comment.clone(),
+            };
+            snap.functions.insert(sig.clone(), fs);
         }
         snap
     }
+}
 
-    /// Every difference between `self` (before) and `after`. Empty means the two schemas are
-    /// structurally identical for everything the snapshot covers.
-    pub fn diff(&self, after: &CatalogSnapshot) -> Vec<Mismatch> {
-        let mut out = Vec::new();
-        let mut push = |object: String, what: &str, b: Option<String>, a: Option<String>| {
-            let column_order_only = what == "column order";
-            out.push(Mismatch {
-                object,
-                what: what.to_string(),
-                before: b,
-                after: a,
-                column_order_only,
-            });
+/// A referenced or parent table, relative to `own` schema: bare (quoted when needed) in it.
+fn relative(q: &topology::catalog::QualifiedName, own: &str) -> String {
+    if q.schema == own {
+        quote_ident(&q.name)
+    } else {
+        q.to_string()
+    }
+}
+
+fn index_snap(name: &str, i: &topology::catalog::Index) -> IndexSnap {
+    IndexSnap {
+        definition: i.definition.clone(),
+        constraint: i.constraint.is_some(),
+        valid: i.valid,
+        columns: i.depends_on.clone(),
+        comment: i.comment.clone(),
+        origin: Some(name.to_string()),
+    }
+}
+
+fn table_snap(name: &str, t: &topology::catalog::Table, schema: &str) -> TableSnap {
+    use topology::catalog::{ConstraintType as K, Identity};
+    let mut ts = TableSnap {
+        kind: if t.kind == TableKind::Partitioned {
+            "p".into()
+        } else {
+            "r".into()
+        },
+        unlogged: t.persistence == topology::catalog::Persistence::Unlogged,
+        comment: t.comment.clone(),
+        partition_key: t.partition_key.clone(),
+        partition_of: match (&t.partition_of, &t.partition_bound) {
+            (Some(p), Some(b)) => Some((relative(p, schema), b.clone())),
+            _ => None,
+        },
+        row_security: t.row_security,
+        options: t.options.clone(),
+        origin: Some(name.to_string()),
+        ..Default::default()
+    };
+    for c in t.columns_in_order() {
+        ts.columns.push(ColumnSnap {
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            not_null: c.not_null,
+            default: c.default.clone(),
+            collation: c.collation.clone(),
+            identity: c.identity.map(|i| match i {
+                Identity::Always => "ALWAYS".to_string(),
+                Identity::ByDefault => "BY DEFAULT".to_string(),
+            }),
+            generated: c.generated.clone(),
+            comment: c.comment.clone(),
+        });
+    }
+    for (cn, c) in &t.constraints {
+        let kind = match c.kind {
+            K::PrimaryKey => "p",
+            K::Unique => "u",
+            K::ForeignKey => "f",
+            K::Check => "c",
+            K::Exclusion => "x",
+            K::Trigger => continue,
         };
-        fn cmp_opt<T: PartialEq + std::fmt::Debug>(
-            push: &mut Push<'_>,
-            object: &str,
-            what: &str,
-            b: &T,
-            a: &T,
-            show: impl Fn(&T) -> Option<String>,
-        ) {
-            if b != a {
-                push(object.to_string(), what, show(b), show(a));
-            }
-        }
-        let s = |o: &Option<String>| o.clone();
-        for (name, bt) in &self.tables {
-            let obj = format!("table {name}");
-            let Some(at) = after.tables.get(name) else {
-                push(
-                    obj,
-                    "missing after the round trip",
-                    Some("exists".into()),
-                    None,
-                );
-                continue;
+        let fk = c.foreign_key.as_ref();
+        let con = ConstraintSnap {
+            kind: kind.into(),
+            definition: c.definition.clone(),
+            validated: c.validated,
+            columns: c.columns.clone(),
+            ref_table: fk.map(|fk| relative(&fk.references, schema)),
+            index: c
+                .index
+                .clone()
+                .or_else(|| fk.and_then(|fk| fk.index.clone())),
+            comment: c.comment.clone(),
+            inherited: c.inherited,
+            origin: Some(cn.clone()),
+        };
+        ts.constraints.insert(cn.clone(), con);
+    }
+    for (tn, tr) in &t.triggers {
+        ts.triggers.insert(tn.clone(), tr.definition.clone());
+    }
+    ts
+}
+
+/// Every difference between the catalog before the migration and after the round trip
+/// (topology's differ in [`DiffMode::Exact`]), as the `rollback-mismatch` items users read,
+/// sorted. Empty means the two schemas are structurally identical for everything the catalog
+/// covers (not compared: privileges, ownership, policies, rules, statistics targets, sequence
+/// positions).
+pub fn mismatches(before: &Catalog, after: &Catalog) -> Vec<Mismatch> {
+    let differences = diff_catalogs(before, after, DiffMode::Exact);
+    if differences.is_empty() {
+        return Vec::new();
+    }
+    // Values are shown as the rollback would write them: unqualified.
+    let (before, after) = (before.unqualified(), after.unqualified());
+    let mut out: Vec<Mismatch> = differences
+        .iter()
+        .map(|d| mismatch_of(d, &before, &after))
+        .collect();
+    out.sort();
+    out
+}
+
+const MISSING: &str = "missing after the round trip";
+const EXTRA: &str = "extra after the round trip";
+
+fn mismatch(object: String, what: &str, before: Option<String>, after: Option<String>) -> Mismatch {
+    Mismatch {
+        object,
+        what: what.to_string(),
+        before,
+        after,
+        column_order_only: false,
+    }
+}
+
+/// `table t`, or `view t` for a view or materialized view, with what a message shows of it.
+fn relation(cat: &Catalog, table: &str) -> (String, String) {
+    match cat.table(table) {
+        Some(t) if matches!(t.kind, TableKind::View | TableKind::MaterializedView) => {
+            let def = t.view_definition.clone().unwrap_or_default();
+            let shown = if t.kind == TableKind::MaterializedView {
+                format!("materialized: {def}")
+            } else {
+                def
             };
-            cmp_opt(&mut push, &obj, "kind", &bt.kind, &at.kind, |v| {
-                Some(v.clone())
-            });
-            cmp_opt(
-                &mut push,
-                &obj,
-                "unlogged",
-                &bt.unlogged,
-                &at.unlogged,
-                |v| Some(v.to_string()),
-            );
-            cmp_opt(&mut push, &obj, "comment", &bt.comment, &at.comment, s);
-            cmp_opt(
-                &mut push,
-                &obj,
-                "partition key",
-                &bt.partition_key,
-                &at.partition_key,
-                s,
-            );
-            cmp_opt(
-                &mut push,
-                &obj,
-                "partition of",
-                &bt.partition_of,
-                &at.partition_of,
-                |v| v.as_ref().map(|(p, b)| format!("{p} {b}")),
-            );
-            cmp_opt(
-                &mut push,
-                &obj,
-                "row level security",
-                &bt.row_security,
-                &at.row_security,
-                |v| Some(v.to_string()),
-            );
-            cmp_opt(
-                &mut push,
-                &obj,
-                "storage parameters",
-                &bt.options,
-                &at.options,
-                s,
-            );
-            for bc in &bt.columns {
-                let cobj = format!("column {name}.{}", bc.name);
-                let Some(ac) = at.column(&bc.name) else {
-                    push(
-                        cobj,
-                        "missing after the round trip",
-                        Some(bc.data_type.clone()),
-                        None,
-                    );
-                    continue;
-                };
-                cmp_opt(
-                    &mut push,
-                    &cobj,
-                    "type",
-                    &bc.data_type,
-                    &ac.data_type,
-                    |v| Some(v.clone()),
-                );
-                cmp_opt(
-                    &mut push,
-                    &cobj,
-                    "not null",
-                    &bc.not_null,
-                    &ac.not_null,
-                    |v| Some(v.to_string()),
-                );
-                cmp_opt(&mut push, &cobj, "default", &bc.default, &ac.default, s);
-                cmp_opt(
-                    &mut push,
-                    &cobj,
-                    "collation",
-                    &bc.collation,
-                    &ac.collation,
-                    s,
-                );
-                cmp_opt(&mut push, &cobj, "identity", &bc.identity, &ac.identity, s);
-                cmp_opt(
-                    &mut push,
-                    &cobj,
-                    "generated",
-                    &bc.generated,
-                    &ac.generated,
-                    s,
-                );
-                cmp_opt(&mut push, &cobj, "comment", &bc.comment, &ac.comment, s);
-            }
-            for ac in &at.columns {
-                if bt.column(&ac.name).is_none() {
-                    push(
-                        format!("column {name}.{}", ac.name),
-                        "extra after the round trip",
-                        None,
-                        Some(ac.data_type.clone()),
-                    );
-                }
-            }
-            let order = |t: &TableSnap, other: &TableSnap| -> Vec<String> {
-                t.columns
-                    .iter()
-                    .filter(|c| other.column(&c.name).is_some())
-                    .map(|c| c.name.clone())
-                    .collect()
+            (format!("view {table}"), shown)
+        }
+        _ => (format!("table {table}"), "exists".to_string()),
+    }
+}
+
+fn constraint_of(cat: &Catalog, table: &str, name: &str) -> Option<String> {
+    let c = cat.table(table)?.constraints.get(name)?;
+    Some(c.definition.clone())
+}
+
+/// A sequence's parameters as SQL: `AS integer INCREMENT 1 ... OWNED BY t.c`.
+fn sequence_of(cat: &Catalog, name: &str) -> Option<String> {
+    let v = cat.sequences.get(name)?;
+    Some(format!(
+        "AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{}{}",
+        v.data_type,
+        v.increment,
+        v.min,
+        v.max,
+        v.start,
+        v.cache,
+        if v.cycle { " CYCLE" } else { "" },
+        v.owned_by
+            .as_ref()
+            .map(|(t, c)| format!(" OWNED BY {t}.{c}"))
+            .unwrap_or_default()
+    ))
+}
+
+fn enum_sql(labels: &[String]) -> String {
+    let labels: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+    format!("ENUM ({})", labels.join(", "))
+}
+
+fn enum_of(cat: &Catalog, name: &str) -> Option<String> {
+    cat.enums.get(name).map(|e| enum_sql(&e.labels))
+}
+
+fn mismatch_of(d: &CatalogDifference, before: &Catalog, after: &Catalog) -> Mismatch {
+    use CatalogDifference as D;
+    let col = |t: &str, c: &str| format!("column {t}.{c}");
+    let con = |c: &str, t: &str| format!("constraint {c} on {t}");
+    let show = |v: &Option<String>| v.clone();
+    match d {
+        D::MissingTable { table } => {
+            let (object, shown) = relation(before, table);
+            mismatch(object, MISSING, Some(shown), None)
+        }
+        D::ExtraTable { table } => {
+            let (object, shown) = relation(after, table);
+            mismatch(object, EXTRA, None, Some(shown))
+        }
+        D::TableDiffers {
+            table,
+            aspect,
+            expected,
+            actual,
+        } if aspect == "view definition" => mismatch(
+            format!("view {table}"),
+            "definition",
+            Some(expected.clone()),
+            Some(actual.clone()),
+        ),
+        D::TableDiffers {
+            table,
+            aspect,
+            expected,
+            actual,
+        } => mismatch(
+            format!("table {table}"),
+            aspect,
+            Some(expected.clone()),
+            Some(actual.clone()),
+        ),
+        D::CommentDiffers {
+            table,
+            expected,
+            actual,
+        } => mismatch(
+            relation(before, table).0,
+            "comment",
+            show(expected),
+            show(actual),
+        ),
+        D::MissingColumn {
+            table,
+            column,
+            data_type,
+        } => mismatch(col(table, column), MISSING, Some(data_type.clone()), None),
+        D::ExtraColumn {
+            table,
+            column,
+            data_type,
+        } => mismatch(col(table, column), EXTRA, None, Some(data_type.clone())),
+        D::ColumnTypeDiffers {
+            table,
+            column,
+            expected,
+            actual,
+        } => mismatch(
+            col(table, column),
+            "type",
+            Some(expected.clone()),
+            Some(actual.clone()),
+        ),
+        D::NullabilityDiffers {
+            table,
+            column,
+            expected_not_null,
+            actual_not_null,
+        } => mismatch(
+            col(table, column),
+            "not null",
+            Some(expected_not_null.to_string()),
+            Some(actual_not_null.to_string()),
+        ),
+        D::DefaultDiffers {
+            table,
+            column,
+            expected,
+            actual,
+        } => mismatch(col(table, column), "default", show(expected), show(actual)),
+        D::ColumnDiffers {
+            table,
+            column,
+            aspect,
+            expected,
+            actual,
+        } => {
+            // A constraint's comment comes as the pseudo-column `(constraint name)`.
+            let object = match column
+                .strip_prefix("(constraint ")
+                .and_then(|c| c.strip_suffix(')'))
+            {
+                Some(c) => con(c, table),
+                None => col(table, column),
             };
-            let (bo, ao) = (order(bt, at), order(at, bt));
-            if bo != ao {
-                push(
-                    obj.clone(),
-                    "column order",
-                    Some(bo.join(", ")),
-                    Some(ao.join(", ")),
-                );
-            }
-            for (cn, bc) in &bt.constraints {
-                let cobj = format!("constraint {cn} on {name}");
-                let Some(ac) = at.constraints.get(cn) else {
-                    push(
-                        cobj,
-                        "missing after the round trip",
-                        Some(bc.definition.clone()),
-                        None,
-                    );
-                    continue;
-                };
-                cmp_opt(
-                    &mut push,
-                    &cobj,
-                    "definition",
-                    &bc.definition,
-                    &ac.definition,
-                    |v| Some(v.clone()),
-                );
-                cmp_opt(
-                    &mut push,
-                    &cobj,
-                    "validated",
-                    &bc.validated,
-                    &ac.validated,
-                    |v| Some(v.to_string()),
-                );
-                cmp_opt(&mut push, &cobj, "comment", &bc.comment, &ac.comment, s);
-            }
-            for (cn, ac) in &at.constraints {
-                if !bt.constraints.contains_key(cn) {
-                    push(
-                        format!("constraint {cn} on {name}"),
-                        "extra after the round trip",
-                        None,
-                        Some(ac.definition.clone()),
-                    );
-                }
-            }
-            diff_indexes(&mut push, &bt.indexes, &at.indexes);
-            for (tn, bd) in &bt.triggers {
-                match at.triggers.get(tn) {
-                    None => push(
-                        format!("trigger {tn} on {name}"),
-                        "missing after the round trip",
-                        Some(bd.clone()),
-                        None,
-                    ),
-                    Some(ad) if ad != bd => push(
-                        format!("trigger {tn} on {name}"),
-                        "definition",
-                        Some(bd.clone()),
-                        Some(ad.clone()),
-                    ),
-                    _ => {}
-                }
-            }
-            for (tn, ad) in &at.triggers {
-                if !bt.triggers.contains_key(tn) {
-                    push(
-                        format!("trigger {tn} on {name}"),
-                        "extra after the round trip",
-                        None,
-                        Some(ad.clone()),
-                    );
-                }
-            }
+            mismatch(object, aspect, Some(expected.clone()), Some(actual.clone()))
         }
-        for name in after.tables.keys() {
-            if !self.tables.contains_key(name) {
-                push(
-                    format!("table {name}"),
-                    "extra after the round trip",
-                    None,
-                    Some("exists".into()),
-                );
-            }
-        }
-        diff_map(
-            &mut push,
-            "sequence",
-            &self.sequences,
-            &after.sequences,
-            |v| {
-                format!(
-                    "AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{}{}",
-                    v.data_type,
-                    v.increment,
-                    v.min,
-                    v.max,
-                    v.start,
-                    v.cache,
-                    if v.cycle { " CYCLE" } else { "" },
-                    v.owned_by
-                        .as_ref()
-                        .map(|(t, c)| format!(" OWNED BY {t}.{c}"))
-                        .unwrap_or_default()
-                )
-            },
-        );
-        for (name, bv) in &self.views {
-            if let Some(av) = after.views.get(name) {
-                diff_indexes(&mut push, &bv.indexes, &av.indexes);
-            }
-        }
-        diff_map(&mut push, "view", &self.views, &after.views, |v| {
-            format!(
-                "{}{}{}",
-                if v.materialized { "materialized: " } else { "" },
-                v.definition,
-                v.comment
-                    .as_deref()
-                    .map(|c| format!(" -- {c}"))
-                    .unwrap_or_default()
+        D::ColumnOrderDiffers {
+            table,
+            expected,
+            actual,
+        } => Mismatch {
+            column_order_only: true,
+            ..mismatch(
+                format!("table {table}"),
+                "column order",
+                Some(expected.join(", ")),
+                Some(actual.join(", ")),
             )
-        });
-        diff_map(&mut push, "type", &self.types, &after.types, |v| match v {
-            TypeSnap::Enum { labels, comment } => format!(
-                "ENUM ({}){}",
-                labels
-                    .iter()
-                    .map(|l| crate::names::quote_literal(l))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                comment
-                    .as_deref()
-                    .map(|c| format!(" -- {c}"))
-                    .unwrap_or_default()
-            ),
-            TypeSnap::Domain {
-                definition,
-                comment,
-            }
-            | TypeSnap::Composite {
-                definition,
-                comment,
-            } => {
-                format!(
-                    "{definition}{}",
-                    comment
-                        .as_deref()
-                        .map(|c| format!(" -- {c}"))
-                        .unwrap_or_default()
-                )
-            }
-        });
-        diff_map(
-            &mut push,
-            "function",
-            &self.functions,
-            &after.functions,
-            |v| {
-                format!(
-                    "{}{}",
-                    v.definition,
-                    v.comment
-                        .as_deref()
-                        .map(|c| format!(" -- {c}"))
-                        .unwrap_or_default()
-                )
-            },
-        );
-        diff_map(
-            &mut push,
-            "extension",
-            &self.extensions,
-            &after.extensions,
-            |v| v.clone(),
-        );
-        let bs: BTreeMap<String, ()> = self.schemas.iter().map(|s| (s.clone(), ())).collect();
-        let as_: BTreeMap<String, ()> = after.schemas.iter().map(|s| (s.clone(), ())).collect();
-        diff_map(&mut push, "schema", &bs, &as_, |_| "exists".into());
-        out.sort();
-        out
+        },
+        other => mismatch_of_key(other, before, after),
     }
 }
 
-fn diff_indexes(
-    push: &mut Push<'_>,
-    before: &BTreeMap<String, IndexSnap>,
-    after: &BTreeMap<String, IndexSnap>,
-) {
-    for (name, b) in before {
-        let obj = format!("index {name}");
-        match after.get(name) {
-            None => push(
-                obj,
-                "missing after the round trip",
-                Some(b.definition.clone()),
-                None,
-            ),
-            Some(a) => {
-                if a.definition != b.definition {
-                    push(
-                        obj.clone(),
-                        "definition",
-                        Some(b.definition.clone()),
-                        Some(a.definition.clone()),
-                    );
-                }
-                if a.valid != b.valid {
-                    push(
-                        obj.clone(),
-                        "valid",
-                        Some(b.valid.to_string()),
-                        Some(a.valid.to_string()),
-                    );
-                }
-                if a.comment != b.comment {
-                    push(obj, "comment", b.comment.clone(), a.comment.clone());
-                }
-            }
-        }
-    }
-    for (name, a) in after {
-        if !before.contains_key(name) {
-            push(
-                format!("index {name}"),
-                "extra after the round trip",
-                None,
-                Some(a.definition.clone()),
-            );
-        }
+/// Constraints and indexes.
+fn mismatch_of_key(d: &CatalogDifference, before: &Catalog, after: &Catalog) -> Mismatch {
+    use CatalogDifference as D;
+    let con = |c: &str, t: &str| format!("constraint {c} on {t}");
+    match d {
+        // The definitions as PostgreSQL prints them (with `NOT VALID`).
+        D::MissingConstraint {
+            table, constraint, ..
+        } => mismatch(
+            con(constraint, table),
+            MISSING,
+            constraint_of(before, table, constraint),
+            None,
+        ),
+        D::ExtraConstraint {
+            table, constraint, ..
+        } => mismatch(
+            con(constraint, table),
+            EXTRA,
+            None,
+            constraint_of(after, table, constraint),
+        ),
+        D::ConstraintDefinitionDiffers {
+            table,
+            constraint,
+            expected,
+            actual,
+        } => mismatch(
+            con(constraint, table),
+            "definition",
+            Some(expected.clone()),
+            Some(actual.clone()),
+        ),
+        D::ConstraintValidatedDiffers {
+            table,
+            constraint,
+            expected,
+            actual,
+        } => mismatch(
+            con(constraint, table),
+            "validated",
+            Some(expected.to_string()),
+            Some(actual.to_string()),
+        ),
+        D::MissingIndex {
+            index, definition, ..
+        } => mismatch(
+            format!("index {index}"),
+            MISSING,
+            Some(definition.clone()),
+            None,
+        ),
+        D::ExtraIndex {
+            index, definition, ..
+        } => mismatch(
+            format!("index {index}"),
+            EXTRA,
+            None,
+            Some(definition.clone()),
+        ),
+        D::IndexDefinitionDiffers {
+            index,
+            expected,
+            actual,
+            ..
+        } => mismatch(
+            format!("index {index}"),
+            "definition",
+            Some(expected.clone()),
+            Some(actual.clone()),
+        ),
+        D::IndexValidDiffers {
+            index,
+            expected,
+            actual,
+            ..
+        } => mismatch(
+            format!("index {index}"),
+            "valid",
+            Some(expected.to_string()),
+            Some(actual.to_string()),
+        ),
+        other => mismatch_of_object(other, before, after),
     }
 }
 
-fn diff_map<T: PartialEq>(
-    push: &mut Push<'_>,
-    kind: &str,
-    before: &BTreeMap<String, T>,
-    after: &BTreeMap<String, T>,
-    show: impl Fn(&T) -> String,
-) {
-    for (name, b) in before {
-        match after.get(name) {
-            None => push(
-                format!("{kind} {name}"),
-                "missing after the round trip",
-                Some(show(b)),
-                None,
-            ),
-            Some(a) if a != b => push(
-                format!("{kind} {name}"),
-                "definition",
-                Some(show(b)),
-                Some(show(a)),
-            ),
-            _ => {}
+/// Sequences, enum types and the objects only the exact mode compares.
+fn mismatch_of_object(d: &CatalogDifference, before: &Catalog, after: &Catalog) -> Mismatch {
+    use CatalogDifference as D;
+    match d {
+        D::MissingSequence { sequence } => mismatch(
+            format!("sequence {sequence}"),
+            MISSING,
+            sequence_of(before, sequence),
+            None,
+        ),
+        D::ExtraSequence { sequence } => mismatch(
+            format!("sequence {sequence}"),
+            EXTRA,
+            None,
+            sequence_of(after, sequence),
+        ),
+        D::SequenceDiffers { sequence, .. } => mismatch(
+            format!("sequence {sequence}"),
+            "definition",
+            sequence_of(before, sequence),
+            sequence_of(after, sequence),
+        ),
+        D::MissingEnum { name } => {
+            mismatch(format!("type {name}"), MISSING, enum_of(before, name), None)
         }
-    }
-    for (name, a) in after {
-        if !before.contains_key(name) {
-            push(
-                format!("{kind} {name}"),
-                "extra after the round trip",
-                None,
-                Some(show(a)),
-            );
+        D::ExtraEnum { name } => {
+            mismatch(format!("type {name}"), EXTRA, None, enum_of(after, name))
         }
+        D::EnumLabelsDiffer {
+            name,
+            expected,
+            actual,
+        } => mismatch(
+            format!("type {name}"),
+            "definition",
+            Some(enum_sql(expected)),
+            Some(enum_sql(actual)),
+        ),
+        D::MissingObject { object, definition } => {
+            mismatch(object.to_string(), MISSING, Some(definition.clone()), None)
+        }
+        D::ExtraObject { object, definition } => {
+            mismatch(object.to_string(), EXTRA, None, Some(definition.clone()))
+        }
+        D::ObjectDiffers {
+            object,
+            aspect,
+            expected,
+            actual,
+        } => {
+            // `none` is how the differ shows an unset comment.
+            let v = |s: &String| {
+                (s != "none" || object.kind == ObjectKind::Extension).then(|| s.clone())
+            };
+            mismatch(object.to_string(), aspect, v(expected), v(actual))
+        }
+        other => mismatch("catalog".into(), &other.to_string(), None, None),
     }
 }

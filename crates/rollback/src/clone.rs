@@ -1,5 +1,5 @@
-//! Loading a [`CatalogSnapshot`] into an empty database: the shard's structure on a shadow when
-//! only its catalog is known.
+//! Loading a catalog (the generator's [`CatalogSnapshot`] of it) into an empty database: the
+//! shard's structure on a shadow when only its catalog is known.
 
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
@@ -119,6 +119,21 @@ impl CatalogSnapshot {
             .collect();
         carried.extend(run_with_retries(conn, funcs).await.0);
         // Tables: parents before partitions; columns and non-FK constraints inline.
+        let (tables, mut later) = self.table_statements();
+        let (left, _) = run_with_retries(conn, tables).await;
+        carried.extend(left);
+        self.late_statements(&mut later);
+        carried.extend(later);
+        let (_, last) = run_with_retries(conn, carried).await;
+        failures.extend(last);
+        failures
+    }
+
+    /// `CREATE TABLE` statements (parents before partitions; columns and non-FK constraints
+    /// inline), and what must follow every table: foreign keys, `NOT VALID` constraints,
+    /// partition defaults, indexes, triggers, row security and comments.
+    fn table_statements(&self) -> (Vec<String>, Vec<String>) {
+        let q = |n: &str| quote_ident(n);
         let mut tables = Vec::new();
         let mut later = Vec::new();
         for (n, t) in &self.tables {
@@ -221,8 +236,12 @@ impl CatalogSnapshot {
                 }
             }
         }
-        let (left, _) = run_with_retries(conn, tables).await;
-        carried.extend(left);
+        (tables, later)
+    }
+
+    /// Sequence ownership and comments, views, and the comments of types and functions.
+    fn late_statements(&self, later: &mut Vec<String>) {
+        let q = |n: &str| quote_ident(n);
         for (n, s) in &self.sequences {
             if let Some((t, c)) = &s.owned_by {
                 later.push(format!(
@@ -278,9 +297,5 @@ impl CatalogSnapshot {
                 ));
             }
         }
-        carried.extend(later);
-        let (_, last) = run_with_retries(conn, carried).await;
-        failures.extend(last);
-        failures
     }
 }

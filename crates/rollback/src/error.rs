@@ -27,6 +27,9 @@ pub enum RollbackError {
         #[source]
         source: sqlx::Error,
     },
+    /// Reading the shadow's catalog failed.
+    #[error("cannot read the shadow's catalog: {0}")]
+    Catalog(#[source] topology::TopologyError),
     /// Starting an ephemeral PostgreSQL for the shadow failed.
     #[error("cannot start an ephemeral PostgreSQL shadow: {0}")]
     Ephemeral(#[from] topology::TopologyError),

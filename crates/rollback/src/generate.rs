@@ -17,9 +17,8 @@ use crate::{Irreversible, NoOp, Options, Placement, Rollback, RollbackStatement}
 
 pub(crate) use crate::invert::sql::{column_sql, sequence_sql};
 
-/// A pre-migration catalog [`generate`] can work from: a [`CatalogSnapshot`] (complete), or a
-/// [`topology::catalog::Catalog`] (converted with [`CatalogSnapshot::from_topology`]; it has no
-/// functions, triggers, views' indexes or domains, so their inverses become irreversible).
+/// A pre-migration catalog [`generate`] can work from: a [`topology::catalog::Catalog`] (the one
+/// catalog model; the generator walks the migration over its working copy of it).
 pub trait PreMigrationCatalog {
     /// The catalog as a snapshot.
     fn snapshot(&self) -> std::borrow::Cow<'_, CatalogSnapshot>;

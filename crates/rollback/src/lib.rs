@@ -8,9 +8,9 @@
 //! ## Generating
 //!
 //! [`generate`] takes the parsed [`Migration`](migration_parser::Migration) and the
-//! pre-migration catalog of the shard's schema ([`CatalogSnapshot`], read with
-//! [`CatalogSnapshot::introspect`] or converted with [`CatalogSnapshot::from_topology`]) and
-//! returns a [`Rollback`]: the inverse statements in reverse order, each tagged with the source
+//! pre-migration catalog of the shard's schema (a [`topology::catalog::Catalog`], from the one
+//! introspection `topology::catalog::introspect_schema_conn`, or [`Shadow::catalog_of`] a
+//! setup) and returns a [`Rollback`]: the inverse statements in reverse order, each tagged with the source
 //! statement it undoes and a [`Reversibility`], plus the [`Irreversible`] steps (data that a
 //! script cannot bring back: dropped columns and tables, `TRUNCATE`, data changes, enum values,
 //! procedural code) and the [`NoOp`]s (`SET`, `BEGIN`, `ANALYZE`, ...). Nothing is skipped
@@ -56,8 +56,8 @@
 //!
 //! [`prove`] creates a scratch database on a [`Shadow`] (an ephemeral PostgreSQL it starts, or a
 //! server URL), loads the pre-migration structure ([`Setup::Sql`], e.g. `pg_dump --schema-only`
-//! output, or [`Setup::Catalog`]: a shard's introspected catalog recreated with
-//! [`CatalogSnapshot::load_into`]), seeds a few rows per table, takes
+//! output, or [`Setup::Catalog`]: a shard's introspected catalog recreated statement by
+//! statement), seeds a few rows per table, takes
 //! catalog C0, runs the migration statement by statement with its transaction structure
 //! (`CONCURRENTLY` outside transactions), runs the rollback, takes C2 and reports every
 //! difference as a [`Mismatch`] (the gate's `rollback-mismatch`, red, for a rollback the user
@@ -91,15 +91,17 @@
 //!
 //! ## Catalog comparison
 //!
-//! [`CatalogSnapshot::diff`] compares tables (kind, persistence, partitioning, row security,
-//! storage parameters, comment), columns (type, nullability, default, collation, identity,
-//! generation, comment, order), constraints (definition, validated, comment), indexes
-//! (definition, validity, comment), triggers, sequences (parameters, owner), views and
-//! materialized views, enum/domain/composite types, functions, procedures and aggregates,
-//! extensions and schemas. Not compared: privileges, ownership, policies, rules, statistics
-//! targets, sequence positions. A column-order-only difference (a dropped column re-added lands
-//! last; PostgreSQL cannot reorder columns) is reported with
-//! [`Mismatch::column_order_only`] and does not count against [`Proof::restored`].
+//! The proof compares with topology's one differ in its exact mode
+//! (`topology::catalog::diff_catalogs(.., DiffMode::Exact)`, turned into [`Mismatch`]es by
+//! [`mismatches`]): tables (kind, persistence, partitioning, row security, storage parameters,
+//! comment), columns (type, nullability, default, collation, identity, generation, comment,
+//! order), constraints (definition, validated, comment), indexes (definition, validity,
+//! comment), triggers, sequences (parameters, owner, comment), views and materialized views,
+//! enum/domain/composite types, functions, procedures and aggregates, extensions and schemas.
+//! Not compared: privileges, ownership, policies, rules, statistics targets, sequence
+//! positions. A column-order-only difference (a dropped column re-added lands last; PostgreSQL
+//! cannot reorder columns) is reported with [`Mismatch::column_order_only`] and does not count
+//! against [`Proof::restored`].
 
 mod catalog;
 mod clone;
@@ -111,10 +113,13 @@ mod invert;
 mod layout;
 pub mod names;
 mod prove;
+mod sample;
 
+// The generator's working state (built from a topology catalog, or database-free by
+// `catalog_after`), public for the database-free inversion fixtures.
 pub use catalog::{
     CatalogSnapshot, ColumnSnap, ConstraintSnap, FunctionSnap, IndexSnap, Mismatch, SequenceSnap,
-    TableSnap, TypeSnap, ViewSnap,
+    TableSnap, TypeSnap, ViewSnap, mismatches,
 };
 pub use error::RollbackError;
 pub use exec::{SqlFailure, execute_migration, execute_rollback, execute_steps};

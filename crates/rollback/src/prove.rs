@@ -1,17 +1,17 @@
 //! Proving a rollback on a shadow database: forward → rollback → exact catalog comparison.
 
-use std::collections::BTreeMap;
-
 use migration_parser::{Migration, ParseOptions, TransactionMode};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
-use crate::catalog::{CatalogSnapshot, Mismatch};
+use crate::catalog::{CatalogSnapshot, Mismatch, mismatches};
 use crate::exec::{SqlFailure, execute_migration, execute_steps};
-use crate::names::{quote_ident, split_dotted};
+use crate::names::quote_ident;
+use crate::sample::{column_values, compare_values, seed_rows};
 use crate::{MigrationPair, Options, Rollback, RollbackError, generate};
+use topology::catalog::Catalog;
 
 /// Where proofs run: a server on which the prover may create and drop scratch databases.
 #[derive(Debug)]
@@ -288,13 +288,13 @@ impl Shadow {
         &self,
         setup: Setup<'_>,
         schema: &str,
-    ) -> Result<CatalogSnapshot, RollbackError> {
+    ) -> Result<Catalog, RollbackError> {
         let db = Shadow::scratch_name();
         self.create_db(&db, None).await?;
         let result = async {
             let mut conn = self.connect(&db).await?;
             load_setup(&mut conn, setup).await?;
-            let snap = CatalogSnapshot::introspect(&mut conn, schema).await;
+            let snap = introspect(&mut conn, schema).await;
             let _ = conn.close().await;
             snap
         }
@@ -309,7 +309,12 @@ impl Shadow {
 async fn load_setup(conn: &mut PgConnection, setup: Setup<'_>) -> Result<(), RollbackError> {
     match setup {
         Setup::Sql(sql) => run_setup(conn, sql).await,
-        Setup::Catalog(c) => match c.load_into(conn).await.into_iter().next() {
+        Setup::Catalog(c) => match CatalogSnapshot::from_topology(c)
+            .load_into(conn)
+            .await
+            .into_iter()
+            .next()
+        {
             Some(f) => Err(RollbackError::Setup {
                 sqlstate: f.sqlstate.unwrap_or_else(|| "-----".into()),
                 message: format!("{} -- {}", f.message, f.sql),
@@ -366,8 +371,9 @@ pub enum Setup<'a> {
     /// SQL run as one multi-statement string (e.g. `pg_dump --schema-only` output; no `COPY`
     /// data, no psql meta-commands).
     Sql(&'a str),
-    /// A shard's introspected catalog, recreated with [`CatalogSnapshot::load_into`].
-    Catalog(&'a CatalogSnapshot),
+    /// A shard's introspected catalog, recreated statement by statement (extensions, types,
+    /// sequences, functions, tables, constraints, indexes, triggers, views, comments).
+    Catalog(&'a Catalog),
 }
 
 /// Which rollback to prove.
@@ -476,13 +482,14 @@ async fn prove_in(
 ) -> Result<Proof, RollbackError> {
     let mut conn = shadow.owner_session(db, setup).await?;
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
-    let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+    let c0 = introspect(&mut conn, &options.schema).await?;
+    let s0 = CatalogSnapshot::from_topology(&c0);
     let rows_seeded = if options.sample_rows > 0 {
-        seed_rows(&mut conn, &c0, options.sample_rows).await
+        seed_rows(&mut conn, &s0, options.sample_rows).await
     } else {
         0
     };
-    let before = column_values(&mut conn, &c0).await?;
+    let before = column_values(&mut conn, &s0).await?;
     let mut proof = Proof {
         tested: false,
         restored: false,
@@ -500,7 +507,7 @@ async fn prove_in(
     }
     let result = match rollback {
         RollbackSource::Generate(o) => {
-            let rb = generate(forward, &c0, &o);
+            let rb = generate(forward, &s0, &o);
             let r = execute_steps(&mut conn, &rb.steps).await;
             proof.rollback = Some(rb);
             r
@@ -512,9 +519,9 @@ async fn prove_in(
         proof.rollback_error = Some(f);
     }
     session(&mut conn, &options.schema, &options.statement_timeout).await?;
-    let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
-    proof.mismatches = c0.diff(&c2);
-    let after = column_values(&mut conn, &c2).await?;
+    let c2 = introspect(&mut conn, &options.schema).await?;
+    proof.mismatches = mismatches(&c0, &c2);
+    let after = column_values(&mut conn, &CatalogSnapshot::from_topology(&c2)).await?;
     proof.data_loss = compare_values(&before, &after);
     proof.tested = proof.rollback_error.is_none();
     proof.restored = proof.tested && proof.mismatches.iter().all(|m| m.column_order_only);
@@ -522,242 +529,11 @@ async fn prove_in(
     Ok(proof)
 }
 
-type Values = BTreeMap<(String, String), Vec<Option<String>>>;
-
-/// The sorted text values of every column of every non-empty table.
-async fn column_values(
-    conn: &mut PgConnection,
-    snap: &CatalogSnapshot,
-) -> Result<Values, RollbackError> {
-    let mut out = Values::new();
-    for (tname, t) in &snap.tables {
-        if t.columns.is_empty() {
-            continue;
-        }
-        let qt = format!("{}.{}", quote_ident(&snap.schema), quote_ident(tname));
-        let cols: Vec<String> = t
-            .columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "(SELECT array_agg(x ORDER BY x) FROM (SELECT {}::text AS x FROM {qt}) s)",
-                    quote_ident(&c.name)
-                )
-            })
-            .collect();
-        let sql = format!("SELECT {}", cols.join(", "));
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|source| RollbackError::Database {
-                action: format!("read sample values of {tname}"),
-                source,
-            })?;
-        for (i, c) in t.columns.iter().enumerate() {
-            let v: Option<Vec<Option<String>>> = row.try_get(i).unwrap_or(None);
-            if let Some(v) = v {
-                out.insert((tname.clone(), c.name.clone()), v);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn compare_values(before: &Values, after: &Values) -> Vec<ColumnLoss> {
-    let mut out = Vec::new();
-    let after_tables: std::collections::BTreeSet<&str> =
-        after.keys().map(|(t, _)| t.as_str()).collect();
-    for ((t, c), b) in before {
-        if b.is_empty() {
-            continue;
-        }
-        match after.get(&(t.clone(), c.clone())) {
-            None => out.push(ColumnLoss {
-                table: t.clone(),
-                column: c.clone(),
-                rows_before: b.len(),
-                values_lost: b.len(),
-                reason: if after.keys().any(|(at, ac)| at == t && ac == c) {
-                    "no value after the round trip".into()
-                } else if after_tables.contains(t.as_str()) {
-                    "the column has no values after the round trip".into()
-                } else {
-                    "the table is empty or missing after the round trip (rows deleted or table dropped and recreated)".into()
-                },
-            }),
-            Some(a) if a != b => {
-                let mut pool: Vec<&Option<String>> = a.iter().collect();
-                let mut lost = 0;
-                for v in b {
-                    match pool.iter().position(|x| *x == v) {
-                        Some(p) => {
-                            pool.swap_remove(p);
-                        }
-                        None => lost += 1,
-                    }
-                }
-                out.push(ColumnLoss {
-                    table: t.clone(),
-                    column: c.clone(),
-                    rows_before: b.len(),
-                    values_lost: lost,
-                    reason: if a.iter().all(Option::is_none) {
-                        "every value is NULL after the round trip (column dropped and re-added)".into()
-                    } else {
-                        format!("{lost} of {} values differ after the round trip", b.len())
-                    },
-                });
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// A literal of type `ty` for sample row `i`, or `None` when no sample value is known.
-fn sample_value(ty: &str, i: usize, snap: &CatalogSnapshot) -> Option<String> {
-    let t = ty.to_ascii_lowercase();
-    if t.ends_with("[]") {
-        return Some(format!("'{{}}'::{ty}"));
-    }
-    let base = t.split('(').next().unwrap_or("").trim().to_string();
-    let v = match base.as_str() {
-        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" | "oid" => {
-            format!("{i}")
-        }
-        "text" | "character varying" | "character" | "citext" | "name" | "bpchar" => {
-            format!("'{i}sample'::{ty}")
-        }
-        "boolean" => (if i.is_multiple_of(2) { "true" } else { "false" }).to_string(),
-        "uuid" => format!("md5('{i}')::uuid"),
-        "json" | "jsonb" => format!("'{{\"k\": {i}}}'::{ty}"),
-        "date" => format!("date '2020-01-01' + {i}"),
-        "timestamp without time zone" | "timestamp with time zone" => {
-            format!("(timestamp '2020-01-01 00:00:00' + interval '{i} hours')::{ty}")
-        }
-        "time without time zone" | "time with time zone" => format!("'10:{i:02}'::{ty}"),
-        "interval" => format!("interval '{i} minutes'"),
-        "bytea" => format!("convert_to('b{i}', 'UTF8')"),
-        "inet" | "cidr" => format!("'10.0.0.{}'::{ty}", i % 250),
-        "tsvector" => "''::tsvector".into(),
-        "money" => format!("{i}::money"),
-        _ => {
-            let name = split_dotted(ty).last().cloned().unwrap_or_default();
-            match snap.types.get(&name) {
-                Some(crate::TypeSnap::Enum { labels, .. }) if !labels.is_empty() => {
-                    format!(
-                        "{}::{ty}",
-                        crate::names::quote_literal(&labels[i % labels.len()])
-                    )
-                }
-                _ => return None,
-            }
-        }
-    };
-    Some(v)
-}
-
-/// Insert up to `n` generated rows per table, parents before children; best effort (rows that
-/// violate a CHECK or a trigger are skipped). Returns the number of rows inserted.
-async fn seed_rows(conn: &mut PgConnection, snap: &CatalogSnapshot, n: usize) -> usize {
-    let mut order: Vec<String> = Vec::new();
-    let mut pending: Vec<String> = snap.tables.keys().cloned().collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|t| {
-            let deps_done = snap.tables[t]
-                .constraints
-                .values()
-                .filter(|c| c.kind == "f")
-                .all(|c| {
-                    let r = c
-                        .ref_table
-                        .as_deref()
-                        .map(split_dotted)
-                        .and_then(|p| p.last().cloned())
-                        .unwrap_or_default();
-                    r == *t || order.contains(&r) || !snap.tables.contains_key(&r)
-                });
-            if deps_done {
-                order.push(t.clone());
-            }
-            !deps_done
-        });
-        if pending.len() == before {
-            order.append(&mut pending);
-        }
-    }
-    let mut inserted = 0;
-    for tname in order {
-        let t = &snap.tables[&tname];
-        if t.kind == "p" {
-            continue;
-        }
-        let qt = format!("{}.{}", quote_ident(&snap.schema), quote_ident(&tname));
-        for i in 1..=n {
-            let mut cols = Vec::new();
-            let mut vals = Vec::new();
-            let mut ok = true;
-            for c in &t.columns {
-                if c.generated.is_some() || c.identity.is_some() || c.default.is_some() {
-                    continue;
-                }
-                let fk = t
-                    .constraints
-                    .values()
-                    .find(|k| k.kind == "f" && k.columns.len() == 1 && k.columns[0] == c.name);
-                let v = match fk {
-                    Some(k) => fk_value(&k.definition, i),
-                    None => sample_value(&c.data_type, i, snap),
-                };
-                match v {
-                    Some(v) => {
-                        cols.push(quote_ident(&c.name));
-                        vals.push(v);
-                    }
-                    None if !c.not_null => {}
-                    None => ok = false,
-                }
-            }
-            if !ok {
-                break;
-            }
-            let sql = if cols.is_empty() {
-                format!("INSERT INTO {qt} DEFAULT VALUES")
-            } else {
-                format!(
-                    "INSERT INTO {qt} ({}) VALUES ({})",
-                    cols.join(", "),
-                    vals.join(", ")
-                )
-            };
-            if sqlx::raw_sql(AssertSqlSafe(sql))
-                .execute(&mut *conn)
-                .await
-                .is_ok()
-            {
-                inserted += 1;
-            }
-        }
-    }
-    inserted
-}
-
-/// `(SELECT refcol FROM reftable ORDER BY 1 OFFSET k LIMIT 1)` from a foreign key definition.
-fn fk_value(def: &str, i: usize) -> Option<String> {
-    let at = def.find("REFERENCES ")? + "REFERENCES ".len();
-    let rest = &def[at..];
-    let open = rest.find('(')?;
-    let close = rest[open..].find(')')? + open;
-    let table = rest[..open].trim();
-    let col = rest[open + 1..close].trim();
-    if col.contains(',') {
-        return None;
-    }
-    Some(format!(
-        "(SELECT {col} FROM {table} ORDER BY 1 OFFSET {} LIMIT 1)",
-        (i - 1) % 3
-    ))
+/// The exact catalog of `schema` on `conn` (topology's one introspection).
+async fn introspect(conn: &mut PgConnection, schema: &str) -> Result<Catalog, RollbackError> {
+    topology::catalog::introspect_schema_conn(conn, schema)
+        .await
+        .map_err(RollbackError::Catalog)
 }
 
 /// Options for [`prove_history`].
@@ -875,7 +651,7 @@ async fn history_in(
         let up = parse(&pair.name, &pair.up, pair.run_in_transaction)?;
         let mut conn = shadow.connect(main).await?;
         session(&mut conn, &options.schema, &options.statement_timeout).await?;
-        let c0 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+        let c0 = introspect(&mut conn, &options.schema).await?;
         let up_result = execute_migration(&mut conn, &up).await;
         let _ = conn.close().await;
         let mut entry = HistoryEntry {
@@ -961,7 +737,7 @@ async fn in_rolled_back_tx(
     shadow: &Shadow,
     main: &str,
     options: &HistoryOptions,
-    c0: &CatalogSnapshot,
+    c0: &Catalog,
     statements: &[(usize, u32, String)],
 ) -> Result<Proof, RollbackError> {
     let mut conn = shadow.connect(main).await?;
@@ -1009,7 +785,14 @@ async fn in_rolled_back_tx(
             .await
             .map_err(|e| db("rollback", e))?;
     }
-    let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+    // Inside the still open transaction when the statements ran: the catalog they left.
+    let c2 = if failed.is_some() {
+        introspect(&mut conn, &options.schema).await?
+    } else {
+        topology::catalog::introspect_schema_in_transaction(&mut conn, &options.schema)
+            .await
+            .map_err(RollbackError::Catalog)?
+    };
     if failed.is_none() {
         sqlx::raw_sql("ROLLBACK")
             .execute(&mut conn)
@@ -1017,7 +800,7 @@ async fn in_rolled_back_tx(
             .map_err(|e| db("rollback", e))?;
     }
     let _ = conn.close().await;
-    let mismatches = c0.diff(&c2);
+    let mismatches = mismatches(c0, &c2);
     let tested = failed.is_none();
     Ok(Proof {
         tested,
@@ -1039,7 +822,7 @@ async fn on_copy<F>(
     shadow: &Shadow,
     main: &str,
     options: &HistoryOptions,
-    c0: &CatalogSnapshot,
+    c0: &Catalog,
     f: F,
 ) -> Result<Proof, RollbackError>
 where
@@ -1052,9 +835,9 @@ where
         session(&mut conn, &options.schema, &options.statement_timeout).await?;
         let r = f(&mut conn).await;
         session(&mut conn, &options.schema, &options.statement_timeout).await?;
-        let c2 = CatalogSnapshot::introspect(&mut conn, &options.schema).await?;
+        let c2 = introspect(&mut conn, &options.schema).await?;
         let _ = conn.close().await;
-        let mismatches = c0.diff(&c2);
+        let mismatches = mismatches(c0, &c2);
         let tested = r.is_ok();
         Ok::<Proof, RollbackError>(Proof {
             tested,

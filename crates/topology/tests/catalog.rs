@@ -1,7 +1,7 @@
 //! Catalog introspection, fingerprints, diff, drift and the FK graph on a real fixture fleet.
 
 use topology::catalog::{
-    CascadeReach, ConstraintKind, FkAction, QualifiedName, detect_drift, diff, introspect_schema,
+    CascadeReach, ConstraintType, FkAction, QualifiedName, detect_drift, diff, introspect_schema,
     introspect_schemas,
 };
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
@@ -158,7 +158,7 @@ async fn diff_sees_not_valid_and_invalid_index_and_default() {
     let a = &all["tenant_0001"];
     let b = &all["tenant_0002"];
     let fk = &a.tables["orders"].constraints["orders_coupon_id_fkey"];
-    assert_eq!(fk.kind, ConstraintKind::ForeignKey);
+    assert_eq!(fk.kind, ConstraintType::ForeignKey);
     assert!(fk.validated);
     assert!(!b.tables["orders"].constraints["orders_coupon_id_fkey"].validated);
     let d: Vec<String> = diff(a, b).iter().map(|d| d.to_string()).collect();

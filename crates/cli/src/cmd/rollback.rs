@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use rollback::CatalogSnapshot;
 use sqlx::Connection as _;
+use topology::catalog::Catalog;
 
 use crate::exit;
 
@@ -128,7 +128,7 @@ async fn from_spec(
     spec: topology::ConnectionSpec,
     schema: Option<&str>,
     pattern: &str,
-) -> anyhow::Result<CatalogSnapshot> {
+) -> anyhow::Result<Catalog> {
     let schema = match schema {
         Some(s) => s.to_owned(),
         None => {
@@ -149,12 +149,12 @@ async fn from_spec(
         }
     };
     let mut conn = spec.connect("target").await?;
-    let snap = CatalogSnapshot::introspect(&mut conn, &schema).await?;
+    let snap = topology::catalog::introspect_schema_conn(&mut conn, &schema).await?;
     let _ = conn.close().await;
     Ok(snap)
 }
 
-async fn from_dump(file: &std::path::Path, schema: &str) -> anyhow::Result<CatalogSnapshot> {
+async fn from_dump(file: &std::path::Path, schema: &str) -> anyhow::Result<Catalog> {
     if !file.is_file() {
         anyhow::bail!("{}: no such file", file.display());
     }
@@ -183,7 +183,7 @@ async fn from_dump(file: &std::path::Path, schema: &str) -> anyhow::Result<Catal
         );
     }
     let mut conn = sqlx::PgConnection::connect_with(&pg.connect_options("postgres")).await?;
-    let snap = CatalogSnapshot::introspect(&mut conn, schema).await?;
+    let snap = topology::catalog::introspect_schema_conn(&mut conn, schema).await?;
     let _ = conn.close().await;
     Ok(snap)
 }

@@ -1,22 +1,29 @@
-//! Catalog diff and fleet drift.
+//! The one catalog differ (two depths, [`DiffMode`]) and fleet drift.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::shape::{ColumnShape, Shape, TableShape};
+pub use super::difference::DiffMode;
+use super::shape::{ColumnShape, ObjectShape, Shape, TableShape};
 use super::{Catalog, Fingerprint, Identity};
-
-pub use evidence::CatalogDifference;
 use evidence::shown_or_none as opt;
+pub use evidence::{CatalogDifference, ObjectKind, ObjectRef};
+
+/// [`diff_catalogs`] in [`DiffMode::Shape`]: empty exactly when the two catalogs have the same
+/// [`Catalog::fingerprint`].
+pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
+    diff_catalogs(a, b, DiffMode::Shape)
+}
 
 /// Differences from `a` (expected, the reference) to `b` (actual), in a deterministic order
-/// (tables by name; within a table: table properties, columns, constraints, indexes; then
-/// sequences, then enums). Empty exactly when the two catalogs have the same
-/// [`Catalog::fingerprint`]. The schema names themselves are not compared.
-pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
-    let sa = Shape::of(a);
-    let sb = Shape::of(b);
+/// (tables by name; within a table: table properties, columns, constraints, indexes, triggers;
+/// then sequences, enums and, in [`DiffMode::Exact`], the other objects by class and name).
+/// The schema names themselves are not compared: each side's own qualifier is stripped from
+/// its definitions.
+pub fn diff_catalogs(a: &Catalog, b: &Catalog, mode: DiffMode) -> Vec<CatalogDifference> {
+    let sa = Shape::of(a, mode);
+    let sb = Shape::of(b, mode);
     let mut out = Vec::new();
     use CatalogDifference as D;
 
@@ -72,7 +79,183 @@ pub fn diff(a: &Catalog, b: &Catalog) -> Vec<CatalogDifference> {
     for name in sb.enums.keys().filter(|k| !sa.enums.contains_key(*k)) {
         out.push(D::ExtraEnum { name: name.clone() });
     }
+    diff_exact_extras(&sa, &sb, &mut out);
     out
+}
+
+/// Comments of sequences and enum types, and the objects only [`DiffMode::Exact`] reads (empty
+/// in shape mode).
+fn diff_exact_extras(sa: &Shape, sb: &Shape, out: &mut Vec<CatalogDifference>) {
+    for (name, qa) in &sa.sequences {
+        if let Some(qb) = sb.sequences.get(name) {
+            let object = ObjectRef::new(ObjectKind::Sequence, name.clone());
+            comment_differs(object, &qa.comment, &qb.comment, out);
+        }
+    }
+    for (name, ca) in &sa.enum_comments {
+        if let Some(cb) = sb.enum_comments.get(name) {
+            comment_differs(ObjectRef::new(ObjectKind::Type, name.clone()), ca, cb, out);
+        }
+    }
+    diff_objects(&sa.objects, &sb.objects, out);
+}
+
+/// Missing, extra and differing objects of one map, in key order.
+fn diff_objects(
+    a: &BTreeMap<ObjectRef, ObjectShape>,
+    b: &BTreeMap<ObjectRef, ObjectShape>,
+    out: &mut Vec<CatalogDifference>,
+) {
+    use CatalogDifference as D;
+    for (object, oa) in a {
+        match b.get(object) {
+            None => out.push(D::MissingObject {
+                object: object.clone(),
+                definition: oa.definition.clone(),
+            }),
+            Some(ob) => {
+                if oa.definition != ob.definition {
+                    out.push(D::ObjectDiffers {
+                        object: object.clone(),
+                        aspect: "definition".into(),
+                        expected: oa.definition.clone(),
+                        actual: ob.definition.clone(),
+                    });
+                }
+                comment_differs(object.clone(), &oa.comment, &ob.comment, out);
+            }
+        }
+    }
+    for (object, ob) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+        out.push(D::ExtraObject {
+            object: object.clone(),
+            definition: ob.definition.clone(),
+        });
+    }
+}
+
+fn comment_differs(
+    object: ObjectRef,
+    a: &Option<String>,
+    b: &Option<String>,
+    out: &mut Vec<CatalogDifference>,
+) {
+    if a != b {
+        out.push(CatalogDifference::ObjectDiffers {
+            object,
+            aspect: "comment".into(),
+            expected: opt(a),
+            actual: opt(b),
+        });
+    }
+}
+
+/// Triggers as objects of their table.
+fn trigger_objects(table: &str, t: &TableShape) -> BTreeMap<ObjectRef, ObjectShape> {
+    t.triggers
+        .iter()
+        .map(|(name, def)| {
+            (
+                ObjectRef::on(ObjectKind::Trigger, name.clone(), table),
+                ObjectShape {
+                    definition: def.clone(),
+                    comment: None,
+                },
+            )
+        })
+        .collect()
+}
+
+fn diff_indexes(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<CatalogDifference>) {
+    use CatalogDifference as D;
+    let t = || table.to_string();
+    for (name, ia) in &a.indexes {
+        match b.indexes.get(name) {
+            None => out.push(D::MissingIndex {
+                table: t(),
+                index: name.clone(),
+                definition: ia.definition.clone(),
+            }),
+            Some(ib) => {
+                if ia.definition != ib.definition
+                    || ia.unique != ib.unique
+                    || ia.primary != ib.primary
+                {
+                    out.push(D::IndexDefinitionDiffers {
+                        table: t(),
+                        index: name.clone(),
+                        expected: ia.definition.clone(),
+                        actual: ib.definition.clone(),
+                    });
+                }
+                if ia.valid != ib.valid {
+                    out.push(D::IndexValidDiffers {
+                        table: t(),
+                        index: name.clone(),
+                        expected: ia.valid,
+                        actual: ib.valid,
+                    });
+                }
+            }
+        }
+    }
+    for (name, ib) in b
+        .indexes
+        .iter()
+        .filter(|(k, _)| !a.indexes.contains_key(*k))
+    {
+        out.push(D::ExtraIndex {
+            table: t(),
+            index: name.clone(),
+            definition: ib.definition.clone(),
+        });
+    }
+}
+
+/// Column order, row security, storage parameters, index comments and triggers of a table
+/// (all empty or equal in shape mode).
+fn diff_table_exact(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<CatalogDifference>) {
+    use CatalogDifference as D;
+    let common = |x: &TableShape, y: &TableShape| -> Vec<String> {
+        x.column_order
+            .iter()
+            .filter(|c| y.columns.contains_key(*c))
+            .cloned()
+            .collect()
+    };
+    let (oa, ob) = (common(a, b), common(b, a));
+    if oa != ob {
+        out.push(D::ColumnOrderDiffers {
+            table: table.to_string(),
+            expected: oa,
+            actual: ob,
+        });
+    }
+    let props = [
+        (
+            "row level security",
+            a.row_security.to_string(),
+            b.row_security.to_string(),
+        ),
+        ("storage parameters", opt(&a.options), opt(&b.options)),
+    ];
+    for (aspect, x, y) in props {
+        if x != y {
+            out.push(D::TableDiffers {
+                table: table.to_string(),
+                aspect: aspect.to_string(),
+                expected: x,
+                actual: y,
+            });
+        }
+    }
+    for (name, ia) in &a.indexes {
+        if let Some(ib) = b.indexes.get(name) {
+            let object = ObjectRef::on(ObjectKind::Index, name.clone(), table);
+            comment_differs(object, &ia.comment, &ib.comment, out);
+        }
+    }
+    diff_objects(&trigger_objects(table, a), &trigger_objects(table, b), out);
 }
 
 fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<CatalogDifference>) {
@@ -195,47 +378,8 @@ fn diff_table(table: &str, a: &TableShape, b: &TableShape, out: &mut Vec<Catalog
         });
     }
 
-    for (name, ia) in &a.indexes {
-        match b.indexes.get(name) {
-            None => out.push(D::MissingIndex {
-                table: t(),
-                index: name.clone(),
-                definition: ia.definition.clone(),
-            }),
-            Some(ib) => {
-                if ia.definition != ib.definition
-                    || ia.unique != ib.unique
-                    || ia.primary != ib.primary
-                {
-                    out.push(D::IndexDefinitionDiffers {
-                        table: t(),
-                        index: name.clone(),
-                        expected: ia.definition.clone(),
-                        actual: ib.definition.clone(),
-                    });
-                }
-                if ia.valid != ib.valid {
-                    out.push(D::IndexValidDiffers {
-                        table: t(),
-                        index: name.clone(),
-                        expected: ia.valid,
-                        actual: ib.valid,
-                    });
-                }
-            }
-        }
-    }
-    for (name, ib) in b
-        .indexes
-        .iter()
-        .filter(|(k, _)| !a.indexes.contains_key(*k))
-    {
-        out.push(D::ExtraIndex {
-            table: t(),
-            index: name.clone(),
-            definition: ib.definition.clone(),
-        });
-    }
+    diff_indexes(table, a, b, out);
+    diff_table_exact(table, a, b, out);
 }
 
 fn diff_column(

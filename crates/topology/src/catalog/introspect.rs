@@ -5,129 +5,25 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sqlx::postgres::PgRow;
 use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
 
+use super::sql;
 use super::{
-    Catalog, Column, Constraint, ConstraintKind, EnumType, FkAction, ForeignKey, Identity, Index,
-    Persistence, QualifiedName, Sequence, Table, TableKind,
+    Catalog, Column, CompositeType, Constraint, ConstraintType, Domain, EnumType, ForeignKey,
+    Function, FunctionKind, Identity, Index, Persistence, QualifiedName, Sequence, Table,
+    TableKind, Trigger,
 };
 use crate::TopologyError;
 
-const SCHEMAS_SQL: &str =
-    "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1)";
+/// Attribute names by (table oid, attnum), to resolve key arrays.
+type AttNames = HashMap<(i64, i32), String>;
 
-const TABLES_SQL: &str = r#"
-SELECT n.nspname::text AS schema, c.relname::text AS name, c.oid::int8 AS oid,
-       c.relfilenode::int8 AS relfilenode, c.relkind::text AS relkind,
-       c.relpersistence::text AS persistence, c.reltuples::float8 AS reltuples,
-       CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partkey,
-       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
-       pn.nspname::text AS parent_schema, pc.relname::text AS parent_name,
-       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
-       CASE WHEN c.relkind IN ('r', 'm') THEN c.relpages::int8 * pg_catalog.current_setting('block_size')::int8 ELSE 0 END AS table_bytes,
-       COALESCE(toast.relpages::int8, 0) * pg_catalog.current_setting('block_size')::int8 AS toast_bytes,
-       d.description AS comment
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_class toast ON toast.oid = c.reltoastrelid
-LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
-LEFT JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
-LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
-"#;
-
-const COLUMNS_SQL: &str = r#"
-SELECT n.nspname::text AS schema, c.relname::text AS tbl, a.attname::text AS name,
-       c.oid::int8 AS tbl_oid, a.attnum::int4 AS attnum,
-       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
-       a.attnotnull AS not_null,
-       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
-       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
-            CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname)
-                 ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END
-       END AS collation,
-       a.attidentity::text AS identity, a.attgenerated::text AS generated,
-       d.description AS comment
-FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum
-WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
-  AND a.attnum > 0 AND NOT a.attisdropped
-"#;
-
-const CONSTRAINTS_SQL: &str = r#"
-SELECT n.nspname::text AS schema, c.relname::text AS tbl, con.conname::text AS name,
-       con.contype::text AS contype, pg_catalog.pg_get_constraintdef(con.oid) AS definition,
-       con.convalidated AS validated, con.condeferrable AS deferrable, con.condeferred AS deferred,
-       c.oid::int8 AS tbl_oid, con.conkey::int4[] AS conkey,
-       rn.nspname::text AS ref_schema, rc.relname::text AS ref_table,
-       con.confrelid::int8 AS ref_oid, con.confkey::int4[] AS confkey,
-       con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
-       CASE WHEN con.contype IN ('p', 'u', 'x') THEN ic.relname::text END AS index_name,
-       d.description AS comment
-FROM pg_catalog.pg_constraint con
-JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid
-LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
-LEFT JOIN pg_catalog.pg_class ic ON ic.oid = con.conindid
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = con.oid AND d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objsubid = 0
-WHERE n.nspname = ANY($1) AND con.contype IN ('p', 'u', 'f', 'c', 'x', 't')
-"#;
-
-const INDEXES_SQL: &str = r#"
-SELECT n.nspname::text AS schema, c.relname::text AS tbl, ic.relname::text AS name,
-       ic.oid::int8 AS oid, ic.relfilenode::int8 AS relfilenode,
-       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
-       i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
-       c.oid::int8 AS tbl_oid, string_to_array(i.indkey::text, ' ')::int4[] AS indkey, i.indnkeyatts::int4 AS nkeyatts,
-       con.conname::text AS constraint_name,
-       ic.relpages::int8 * pg_catalog.current_setting('block_size')::int8 AS bytes
-FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_constraint con
-       ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
-WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm')
-"#;
-
-const ATTNAMES_SQL: &str = "SELECT attrelid::int8, attnum::int4, attname::text FROM pg_catalog.pg_attribute \
-     WHERE attrelid = ANY($1::int8[]::oid[]) AND attnum > 0 AND NOT attisdropped";
-
-const SEQUENCES_SQL: &str = r#"
-SELECT n.nspname::text AS schema, c.relname::text AS name,
-       pg_catalog.format_type(s.seqtypid, NULL) AS data_type,
-       s.seqstart AS start, s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max,
-       s.seqcache AS cache, s.seqcycle AS cycle,
-       dc.relname::text AS owner_table, da.attname::text AS owner_column, dep.deptype::text AS deptype
-FROM pg_catalog.pg_sequence s
-JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_depend dep
-       ON dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = c.oid
-      AND dep.refclassid = 'pg_catalog.pg_class'::regclass AND dep.deptype IN ('a', 'i')
-LEFT JOIN pg_catalog.pg_class dc ON dc.oid = dep.refobjid
-LEFT JOIN pg_catalog.pg_attribute da ON da.attrelid = dep.refobjid AND da.attnum = dep.refobjsubid
-WHERE n.nspname = ANY($1)
-"#;
-
-const ENUMS_SQL: &str = r#"
-SELECT n.nspname::text AS schema, t.typname::text AS name,
-       array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels
-FROM pg_catalog.pg_type t
-JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid
-WHERE n.nspname = ANY($1)
-GROUP BY n.nspname, t.typname
-"#;
+/// What every reader needs: the open transaction, the schemas, the error target and the
+/// catalogs being filled.
+struct Reader<'c> {
+    conn: &'c mut PgConnection,
+    schemas: &'c [String],
+    tgt: String,
+    out: BTreeMap<String, Catalog>,
+}
 
 /// Introspect every schema in `schemas` (one database) over `pool`. See
 /// [`introspect_schemas_conn`] for what is read.
@@ -193,14 +89,72 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-/// Introspect every schema in `schemas` of the connected database in seven set-based queries
-/// (eight when foreign keys reference tables outside `schemas`, whose column names are then
-/// fetched once), inside one `REPEATABLE READ READ ONLY` transaction with an empty `search_path` (so
-/// definitions are schema-qualified). Returns one [`Catalog`] per schema; a requested schema
-/// that does not exist is a [`TopologyError::SchemaNotFound`].
+/// Introspect every schema in `schemas` of the connected database, one set-based query per
+/// object class (see the module documentation; one more when foreign keys reference tables
+/// outside `schemas`, whose column names are then fetched once), inside one `REPEATABLE READ
+/// READ ONLY` transaction with an empty `search_path` (so definitions are schema-qualified).
+/// Returns one [`Catalog`] per schema (without [`Catalog::schemas`]); a requested schema that
+/// does not exist is a [`TopologyError::SchemaNotFound`].
 pub async fn introspect_schemas_conn(
     conn: &mut PgConnection,
     schemas: &[String],
+) -> Result<BTreeMap<String, Catalog>, TopologyError> {
+    introspect_in_snapshot(conn, schemas, false).await
+}
+
+/// Introspect one schema with everything an exact round trip compares, including the
+/// database's non-system schemas ([`Catalog::schemas`]): the catalog the rollback proof takes
+/// before and after.
+pub async fn introspect_schema_conn(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<Catalog, TopologyError> {
+    let schemas = [schema.to_string()];
+    one(introspect_in_snapshot(conn, &schemas, true).await?, schema)
+}
+
+/// [`introspect_schema_conn`] inside a transaction block the caller has opened on `conn` (it
+/// must be open: the empty `search_path` is set transaction-locally; and it may have changed the
+/// schema: the rollback proof reads the catalog after running a migration
+/// it then rolls back). The transaction's `search_path` is emptied for the reads and restored
+/// afterwards; nothing else of the transaction changes.
+pub async fn introspect_schema_in_transaction(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<Catalog, TopologyError> {
+    let schemas = [schema.to_string()];
+    let tgt = target(&schemas);
+    let q = |what: &'static str| {
+        let tgt = tgt.clone();
+        move |e: sqlx::Error| TopologyError::query(tgt, what, e)
+    };
+    let old: String = sqlx::query_scalar(
+        "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', '', true)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(q("set search_path"))?;
+    let result = read_catalogs(conn, &schemas, true).await;
+    sqlx::query("SELECT pg_catalog.set_config('search_path', $1, true)")
+        .bind(&old)
+        .execute(&mut *conn)
+        .await
+        .map_err(q("restore search_path"))?;
+    one(result?, schema)
+}
+
+fn one(mut all: BTreeMap<String, Catalog>, schema: &str) -> Result<Catalog, TopologyError> {
+    all.remove(schema)
+        .ok_or_else(|| TopologyError::SchemaNotFound {
+            target: target(&[schema.to_string()]),
+            schema: schema.to_string(),
+        })
+}
+
+async fn introspect_in_snapshot(
+    conn: &mut PgConnection,
+    schemas: &[String],
+    with_schema_list: bool,
 ) -> Result<BTreeMap<String, Catalog>, TopologyError> {
     let tgt = target(schemas);
     let q = |what: &'static str| {
@@ -223,120 +177,182 @@ pub async fn introspect_schemas_conn(
     .execute(&mut *tx)
     .await
     .map_err(q("set search_path"))?;
+    let out = read_catalogs(&mut tx, schemas, with_schema_list).await?;
+    tx.rollback().await.map_err(q("end transaction"))?;
+    Ok(out)
+}
 
-    let found: Vec<String> = sqlx::query_scalar(SCHEMAS_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("schemas"))?;
-    let mut out: BTreeMap<String, Catalog> = BTreeMap::new();
-    for s in schemas {
-        if !found.contains(s) {
-            return Err(TopologyError::SchemaNotFound {
-                target: tgt.clone(),
-                schema: s.clone(),
-            });
-        }
-        out.insert(
-            s.clone(),
-            Catalog {
-                schema: s.clone(),
-                ..Default::default()
-            },
-        );
+/// Every reader in turn, with the `search_path` already empty.
+async fn read_catalogs(
+    conn: &mut PgConnection,
+    schemas: &[String],
+    with_schema_list: bool,
+) -> Result<BTreeMap<String, Catalog>, TopologyError> {
+    let mut r = Reader {
+        conn,
+        schemas,
+        tgt: target(schemas),
+        out: BTreeMap::new(),
+    };
+    r.schemas_found().await?;
+    r.tables().await?;
+    let mut attnames = r.columns().await?;
+    r.constraints(&mut attnames).await?;
+    r.indexes(&attnames).await?;
+    r.sequences().await?;
+    r.types().await?;
+    r.functions().await?;
+    r.triggers().await?;
+    r.database_objects(with_schema_list).await?;
+    Ok(r.out)
+}
+
+impl Reader<'_> {
+    fn err(&self, what: &'static str) -> impl FnOnce(sqlx::Error) -> TopologyError + use<> {
+        let tgt = self.tgt.clone();
+        move |e| TopologyError::query(tgt, what, e)
     }
 
-    // Tables.
-    let rows = sqlx::query(TABLES_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("tables"))?;
-    for r in &rows {
-        let schema: String = get(r, "schema", &tgt)?;
-        let name: String = get(r, "name", &tgt)?;
-        let reltuples: f64 = get(r, "reltuples", &tgt)?;
-        let parent_schema: Option<String> = get(r, "parent_schema", &tgt)?;
-        let parent_name: Option<String> = get(r, "parent_name", &tgt)?;
-        let persistence: String = get(r, "persistence", &tgt)?;
-        let relkind: String = get(r, "relkind", &tgt)?;
-        let t = Table {
-            name: name.clone(),
-            oid: to_u32(get(r, "oid", &tgt)?),
-            relfilenode: to_u32(get(r, "relfilenode", &tgt)?),
-            kind: TableKind::from_relkind(&relkind),
-            persistence: match persistence.as_str() {
-                "u" => Persistence::Unlogged,
-                "t" => Persistence::Temporary,
-                _ => Persistence::Permanent,
-            },
-            partition_key: get(r, "partkey", &tgt)?,
-            partition_of: match (parent_schema, parent_name) {
-                (Some(s), Some(n)) => Some(QualifiedName::new(s, n)),
-                _ => None,
-            },
-            partition_bound: get(r, "partbound", &tgt)?,
-            view_definition: get::<Option<String>>(r, "viewdef", &tgt)?
-                .map(|v| v.trim().to_string()),
-            columns: BTreeMap::new(),
-            constraints: BTreeMap::new(),
-            indexes: BTreeMap::new(),
-            // Completed below: + index sizes.
-            total_bytes: get::<i64>(r, "table_bytes", &tgt)? + get::<i64>(r, "toast_bytes", &tgt)?,
-            table_bytes: get(r, "table_bytes", &tgt)?,
-            row_estimate: if reltuples < 0.0 {
-                None
-            } else {
-                Some(reltuples.round() as i64)
-            },
-            comment: get(r, "comment", &tgt)?,
-        };
-        if let Some(cat) = out.get_mut(&schema) {
-            cat.tables.insert(name, t);
-        }
+    async fn rows(
+        &mut self,
+        sql: &'static str,
+        what: &'static str,
+    ) -> Result<Vec<PgRow>, TopologyError> {
+        let err = self.err(what);
+        sqlx::query(sql)
+            .bind(self.schemas)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(err)
     }
 
-    // Columns. `attnames` maps (table oid, attnum) to the column name, to resolve key arrays.
-    let mut attnames: HashMap<(i64, i32), String> = HashMap::new();
-    let rows = sqlx::query(COLUMNS_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("columns"))?;
-    for r in &rows {
-        let schema: String = get(r, "schema", &tgt)?;
-        let tbl: String = get(r, "tbl", &tgt)?;
-        let name: String = get(r, "name", &tgt)?;
-        let identity: String = get(r, "identity", &tgt)?;
-        let generated: String = get(r, "generated", &tgt)?;
-        let expr: Option<String> = get(r, "default_expr", &tgt)?;
-        let is_generated = generated == "s" || generated == "v";
-        let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
-        let attnum: i32 = get(r, "attnum", &tgt)?;
-        let col = Column {
-            name: name.clone(),
-            // Attribute number for now; made 1-based and dense below.
-            position: attnum,
-            data_type: get(r, "data_type", &tgt)?,
-            not_null: get(r, "not_null", &tgt)?,
-            default: if is_generated { None } else { expr.clone() },
-            collation: get(r, "collation", &tgt)?,
-            identity: match identity.as_str() {
-                "a" => Some(Identity::Always),
-                "d" => Some(Identity::ByDefault),
-                _ => None,
-            },
-            generated: if is_generated { expr } else { None },
-            comment: get(r, "comment", &tgt)?,
-        };
-        attnames.insert((tbl_oid, attnum), name.clone());
-        if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
-            t.columns.insert(name, col);
-        }
+    fn get<'r, T>(&self, row: &'r PgRow, col: &str) -> Result<T, TopologyError>
+    where
+        T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        get(row, col, &self.tgt)
     }
 
-    for cat in out.values_mut() {
-        for t in cat.tables.values_mut() {
+    fn table_mut(&mut self, schema: &str, table: &str) -> Option<&mut Table> {
+        self.out
+            .get_mut(schema)
+            .and_then(|c| c.tables.get_mut(table))
+    }
+
+    async fn schemas_found(&mut self) -> Result<(), TopologyError> {
+        let err = self.err("schemas");
+        let found: Vec<String> = sqlx::query_scalar(sql::SCHEMAS)
+            .bind(self.schemas)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(err)?;
+        for s in self.schemas {
+            if !found.contains(s) {
+                return Err(TopologyError::SchemaNotFound {
+                    target: self.tgt.clone(),
+                    schema: s.clone(),
+                });
+            }
+            self.out.insert(
+                s.clone(),
+                Catalog {
+                    schema: s.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn tables(&mut self) -> Result<(), TopologyError> {
+        for r in &self.rows(sql::TABLES, "tables").await? {
+            let schema: String = self.get(r, "schema")?;
+            let name: String = self.get(r, "name")?;
+            let reltuples: f64 = self.get(r, "reltuples")?;
+            let parent_schema: Option<String> = self.get(r, "parent_schema")?;
+            let parent_name: Option<String> = self.get(r, "parent_name")?;
+            let persistence: String = self.get(r, "persistence")?;
+            let relkind: String = self.get(r, "relkind")?;
+            let table_bytes: i64 = self.get(r, "table_bytes")?;
+            let t = Table {
+                name: name.clone(),
+                oid: to_u32(self.get(r, "oid")?),
+                relfilenode: to_u32(self.get(r, "relfilenode")?),
+                kind: TableKind::from_relkind(&relkind),
+                persistence: match persistence.as_str() {
+                    "u" => Persistence::Unlogged,
+                    "t" => Persistence::Temporary,
+                    _ => Persistence::Permanent,
+                },
+                partition_key: self.get(r, "partkey")?,
+                partition_of: match (parent_schema, parent_name) {
+                    (Some(s), Some(n)) => Some(QualifiedName::new(s, n)),
+                    _ => None,
+                },
+                partition_bound: self.get(r, "partbound")?,
+                view_definition: self
+                    .get::<Option<String>>(r, "viewdef")?
+                    .map(|v| v.trim().to_string()),
+                columns: BTreeMap::new(),
+                constraints: BTreeMap::new(),
+                indexes: BTreeMap::new(),
+                // Completed by `indexes`: + index sizes.
+                total_bytes: table_bytes + self.get::<i64>(r, "toast_bytes")?,
+                table_bytes,
+                row_estimate: if reltuples < 0.0 {
+                    None
+                } else {
+                    Some(reltuples.round() as i64)
+                },
+                comment: self.get(r, "comment")?,
+                triggers: BTreeMap::new(),
+                row_security: self.get(r, "row_security")?,
+                options: self
+                    .get::<Option<String>>(r, "options")?
+                    .filter(|o| !o.is_empty()),
+            };
+            if let Some(cat) = self.out.get_mut(&schema) {
+                cat.tables.insert(name, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Columns; returns the attribute names by (table oid, attnum).
+    async fn columns(&mut self) -> Result<AttNames, TopologyError> {
+        let mut attnames = AttNames::new();
+        for r in &self.rows(sql::COLUMNS, "columns").await? {
+            let schema: String = self.get(r, "schema")?;
+            let tbl: String = self.get(r, "tbl")?;
+            let name: String = self.get(r, "name")?;
+            let identity: String = self.get(r, "identity")?;
+            let generated: String = self.get(r, "generated")?;
+            let expr: Option<String> = self.get(r, "default_expr")?;
+            let is_generated = generated == "s" || generated == "v";
+            let tbl_oid: i64 = self.get(r, "tbl_oid")?;
+            let attnum: i32 = self.get(r, "attnum")?;
+            let col = Column {
+                name: name.clone(),
+                // Attribute number for now; made 1-based and dense below.
+                position: attnum,
+                data_type: self.get(r, "data_type")?,
+                not_null: self.get(r, "not_null")?,
+                default: if is_generated { None } else { expr.clone() },
+                collation: self.get(r, "collation")?,
+                identity: match identity.as_str() {
+                    "a" => Some(Identity::Always),
+                    "d" => Some(Identity::ByDefault),
+                    _ => None,
+                },
+                generated: if is_generated { expr } else { None },
+                comment: self.get(r, "comment")?,
+            };
+            attnames.insert((tbl_oid, attnum), name.clone());
+            if let Some(t) = self.table_mut(&schema, &tbl) {
+                t.columns.insert(name, col);
+            }
+        }
+        for t in self.out.values_mut().flat_map(|c| c.tables.values_mut()) {
             let mut nums: Vec<i32> = t.columns.values().map(|c| c.position).collect();
             nums.sort_unstable();
             for c in t.columns.values_mut() {
@@ -346,185 +362,284 @@ pub async fn introspect_schemas_conn(
                     .unwrap_or(0);
             }
         }
+        Ok(attnames)
     }
 
-    // Constraints.
-    let rows = sqlx::query(CONSTRAINTS_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("constraints"))?;
-    // Referenced tables outside the introspected schemas (e.g. `shared.plans`): one more query
-    // for their column names.
-    let mut foreign_oids: BTreeSet<i64> = BTreeSet::new();
-    for r in &rows {
-        let ref_oid: i64 = get(r, "ref_oid", &tgt)?;
-        let confkey: Option<Vec<i32>> = get(r, "confkey", &tgt)?;
-        if ref_oid != 0
-            && confkey
-                .unwrap_or_default()
-                .iter()
-                .any(|k| !attnames.contains_key(&(ref_oid, *k)))
-        {
-            foreign_oids.insert(ref_oid);
-        }
-    }
-    if !foreign_oids.is_empty() {
-        let oids: Vec<i64> = foreign_oids.into_iter().collect();
-        let extra: Vec<(i64, i32, String)> = sqlx::query_as(ATTNAMES_SQL)
-            .bind(&oids)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(q("referenced columns"))?;
-        for (oid, num, name) in extra {
-            attnames.insert((oid, num), name);
-        }
-    }
-    let names_of = |oid: i64, keys: &[i32]| -> Vec<String> {
-        keys.iter()
-            .map(|k| {
-                attnames
-                    .get(&(oid, *k))
-                    .cloned()
-                    .unwrap_or_else(|| format!("#{k}"))
-            })
-            .collect()
-    };
-    for r in &rows {
-        let schema: String = get(r, "schema", &tgt)?;
-        let tbl: String = get(r, "tbl", &tgt)?;
-        let name: String = get(r, "name", &tgt)?;
-        let contype: String = get(r, "contype", &tgt)?;
-        let Some(kind) = ConstraintKind::from_contype(&contype) else {
-            continue;
-        };
-        let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
-        let conkey: Option<Vec<i32>> = get(r, "conkey", &tgt)?;
-        let ref_oid: i64 = get(r, "ref_oid", &tgt)?;
-        let confkey: Option<Vec<i32>> = get(r, "confkey", &tgt)?;
-        let ref_schema: Option<String> = get(r, "ref_schema", &tgt)?;
-        let ref_table: Option<String> = get(r, "ref_table", &tgt)?;
-        let on_delete: String = get(r, "on_delete", &tgt)?;
-        let on_update: String = get(r, "on_update", &tgt)?;
-        let foreign_key = match (kind, ref_schema, ref_table) {
-            (ConstraintKind::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
-                references: QualifiedName::new(s, t),
-                referenced_columns: names_of(ref_oid, &confkey.unwrap_or_default()),
-                on_delete: FkAction::from_code(&on_delete),
-                on_update: FkAction::from_code(&on_update),
-            }),
-            _ => None,
-        };
-        let c = Constraint {
-            name: name.clone(),
-            kind,
-            definition: get(r, "definition", &tgt)?,
-            validated: get(r, "validated", &tgt)?,
-            deferrable: get(r, "deferrable", &tgt)?,
-            deferred: get(r, "deferred", &tgt)?,
-            columns: names_of(tbl_oid, &conkey.unwrap_or_default()),
-            foreign_key,
-            index: get(r, "index_name", &tgt)?,
-            comment: get(r, "comment", &tgt)?,
-        };
-        if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
-            t.constraints.insert(name, c);
-        }
-    }
-
-    // Indexes.
-    let rows = sqlx::query(INDEXES_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("indexes"))?;
-    for r in &rows {
-        let schema: String = get(r, "schema", &tgt)?;
-        let tbl: String = get(r, "tbl", &tgt)?;
-        let name: String = get(r, "name", &tgt)?;
-        let ix = Index {
-            name: name.clone(),
-            oid: to_u32(get(r, "oid", &tgt)?),
-            relfilenode: to_u32(get(r, "relfilenode", &tgt)?),
-            definition: get(r, "definition", &tgt)?,
-            unique: get(r, "is_unique", &tgt)?,
-            primary: get(r, "is_primary", &tgt)?,
-            valid: get(r, "is_valid", &tgt)?,
-            columns: {
-                let tbl_oid: i64 = get(r, "tbl_oid", &tgt)?;
-                let indkey: Vec<i32> = get(r, "indkey", &tgt)?;
-                let nkey: i32 = get(r, "nkeyatts", &tgt)?;
-                indkey
+    /// Constraints; adds the column names of referenced tables outside the introspected schemas
+    /// (e.g. `shared.plans`) to `attnames`, with one more query.
+    async fn constraints(&mut self, attnames: &mut AttNames) -> Result<(), TopologyError> {
+        let rows = self.rows(sql::CONSTRAINTS, "constraints").await?;
+        let mut foreign_oids: BTreeSet<i64> = BTreeSet::new();
+        for r in &rows {
+            let ref_oid: i64 = self.get(r, "ref_oid")?;
+            let confkey: Option<Vec<i32>> = self.get(r, "confkey")?;
+            if ref_oid != 0
+                && confkey
+                    .unwrap_or_default()
                     .iter()
-                    .take(usize::try_from(nkey).unwrap_or(0))
-                    .map(|k| {
-                        if *k == 0 {
-                            "(expression)".to_string()
-                        } else {
-                            attnames
-                                .get(&(tbl_oid, *k))
-                                .cloned()
-                                .unwrap_or_else(|| format!("#{k}"))
-                        }
-                    })
-                    .collect()
-            },
-            constraint: get(r, "constraint_name", &tgt)?,
-            bytes: get(r, "bytes", &tgt)?,
-        };
-        if let Some(t) = out.get_mut(&schema).and_then(|c| c.tables.get_mut(&tbl)) {
-            t.total_bytes += ix.bytes;
-            t.indexes.insert(name, ix);
+                    .any(|k| !attnames.contains_key(&(ref_oid, *k)))
+            {
+                foreign_oids.insert(ref_oid);
+            }
         }
+        if !foreign_oids.is_empty() {
+            let oids: Vec<i64> = foreign_oids.into_iter().collect();
+            let err = self.err("referenced columns");
+            let extra: Vec<(i64, i32, String)> = sqlx::query_as(sql::ATTNAMES)
+                .bind(&oids)
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(err)?;
+            for (oid, num, name) in extra {
+                attnames.insert((oid, num), name);
+            }
+        }
+        for r in &rows {
+            let contype: String = self.get(r, "contype")?;
+            let Some(kind) = super::constraint_type_from_contype(&contype) else {
+                continue;
+            };
+            let schema: String = self.get(r, "schema")?;
+            let tbl: String = self.get(r, "tbl")?;
+            let name: String = self.get(r, "name")?;
+            let tbl_oid: i64 = self.get(r, "tbl_oid")?;
+            let conkey: Option<Vec<i32>> = self.get(r, "conkey")?;
+            let ref_oid: i64 = self.get(r, "ref_oid")?;
+            let confkey: Option<Vec<i32>> = self.get(r, "confkey")?;
+            let ref_schema: Option<String> = self.get(r, "ref_schema")?;
+            let ref_table: Option<String> = self.get(r, "ref_table")?;
+            let on_delete: String = self.get(r, "on_delete")?;
+            let on_update: String = self.get(r, "on_update")?;
+            let foreign_key = match (kind, ref_schema, ref_table) {
+                (ConstraintType::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
+                    references: QualifiedName::new(s, t),
+                    referenced_columns: names_of(attnames, ref_oid, &confkey.unwrap_or_default()),
+                    on_delete: super::FkAction::from_code(&on_delete),
+                    on_update: super::FkAction::from_code(&on_update),
+                    index: self.get(r, "ref_index")?,
+                }),
+                _ => None,
+            };
+            let c = Constraint {
+                name: name.clone(),
+                kind,
+                definition: self.get(r, "definition")?,
+                validated: self.get(r, "validated")?,
+                deferrable: self.get(r, "deferrable")?,
+                deferred: self.get(r, "deferred")?,
+                columns: names_of(attnames, tbl_oid, &conkey.unwrap_or_default()),
+                foreign_key,
+                index: self.get(r, "index_name")?,
+                comment: self.get(r, "comment")?,
+                inherited: self.get(r, "inherited")?,
+            };
+            if let Some(t) = self.table_mut(&schema, &tbl) {
+                t.constraints.insert(name, c);
+            }
+        }
+        Ok(())
     }
 
-    // Sequences.
-    let rows = sqlx::query(SEQUENCES_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("sequences"))?;
-    for r in &rows {
-        let schema: String = get(r, "schema", &tgt)?;
-        let name: String = get(r, "name", &tgt)?;
-        let owner_table: Option<String> = get(r, "owner_table", &tgt)?;
-        let owner_column: Option<String> = get(r, "owner_column", &tgt)?;
-        let deptype: Option<String> = get(r, "deptype", &tgt)?;
-        let s = Sequence {
-            name: name.clone(),
-            data_type: get(r, "data_type", &tgt)?,
-            start: get(r, "start", &tgt)?,
-            increment: get(r, "increment", &tgt)?,
-            min: get(r, "min", &tgt)?,
-            max: get(r, "max", &tgt)?,
-            cache: get(r, "cache", &tgt)?,
-            cycle: get(r, "cycle", &tgt)?,
-            owned_by: owner_table.zip(owner_column),
-            identity: deptype.as_deref() == Some("i"),
-        };
-        if let Some(cat) = out.get_mut(&schema) {
-            cat.sequences.insert(name, s);
+    async fn indexes(&mut self, attnames: &AttNames) -> Result<(), TopologyError> {
+        for r in &self.rows(sql::INDEXES, "indexes").await? {
+            let schema: String = self.get(r, "schema")?;
+            let tbl: String = self.get(r, "tbl")?;
+            let name: String = self.get(r, "name")?;
+            let tbl_oid: i64 = self.get(r, "tbl_oid")?;
+            let indkey: Vec<i32> = self.get(r, "indkey")?;
+            let nkey: i32 = self.get(r, "nkeyatts")?;
+            let expr_cols: Option<Vec<i32>> = self.get(r, "expr_cols")?;
+            let columns = indkey
+                .iter()
+                .take(usize::try_from(nkey).unwrap_or(0))
+                .map(|k| {
+                    if *k == 0 {
+                        "(expression)".to_string()
+                    } else {
+                        names_of(attnames, tbl_oid, &[*k]).remove(0)
+                    }
+                })
+                .collect();
+            let mut deps: Vec<i32> = indkey.iter().copied().filter(|k| *k > 0).collect();
+            deps.extend(expr_cols.unwrap_or_default());
+            let mut depends_on = names_of(attnames, tbl_oid, &deps);
+            depends_on.sort();
+            depends_on.dedup();
+            let ix = Index {
+                name: name.clone(),
+                oid: to_u32(self.get(r, "oid")?),
+                relfilenode: to_u32(self.get(r, "relfilenode")?),
+                definition: self.get(r, "definition")?,
+                unique: self.get(r, "is_unique")?,
+                primary: self.get(r, "is_primary")?,
+                valid: self.get(r, "is_valid")?,
+                columns,
+                constraint: self.get(r, "constraint_name")?,
+                bytes: self.get(r, "bytes")?,
+                depends_on,
+                comment: self.get(r, "comment")?,
+            };
+            if let Some(t) = self.table_mut(&schema, &tbl) {
+                t.total_bytes += ix.bytes;
+                t.indexes.insert(name, ix);
+            }
         }
+        Ok(())
     }
 
-    // Enums.
-    let rows = sqlx::query(ENUMS_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("enums"))?;
-    for r in &rows {
-        let schema: String = get(r, "schema", &tgt)?;
-        let name: String = get(r, "name", &tgt)?;
-        let e = EnumType {
-            name: name.clone(),
-            labels: get(r, "labels", &tgt)?,
-        };
-        if let Some(cat) = out.get_mut(&schema) {
-            cat.enums.insert(name, e);
+    async fn sequences(&mut self) -> Result<(), TopologyError> {
+        for r in &self.rows(sql::SEQUENCES, "sequences").await? {
+            let schema: String = self.get(r, "schema")?;
+            let name: String = self.get(r, "name")?;
+            let owner_table: Option<String> = self.get(r, "owner_table")?;
+            let owner_column: Option<String> = self.get(r, "owner_column")?;
+            let deptype: Option<String> = self.get(r, "deptype")?;
+            let s = Sequence {
+                name: name.clone(),
+                data_type: self.get(r, "data_type")?,
+                start: self.get(r, "start")?,
+                increment: self.get(r, "increment")?,
+                min: self.get(r, "min")?,
+                max: self.get(r, "max")?,
+                cache: self.get(r, "cache")?,
+                cycle: self.get(r, "cycle")?,
+                owned_by: owner_table.zip(owner_column),
+                identity: deptype.as_deref() == Some("i"),
+                comment: self.get(r, "comment")?,
+            };
+            if let Some(cat) = self.out.get_mut(&schema) {
+                cat.sequences.insert(name, s);
+            }
         }
+        Ok(())
     }
 
-    tx.rollback().await.map_err(q("end transaction"))?;
-    Ok(out)
+    /// Enums, domains and composite types.
+    async fn types(&mut self) -> Result<(), TopologyError> {
+        for r in &self.rows(sql::TYPES, "types").await? {
+            let schema: String = self.get(r, "schema")?;
+            let name: String = self.get(r, "name")?;
+            let typtype: String = self.get(r, "typtype")?;
+            let comment: Option<String> = self.get(r, "comment")?;
+            let definition = self.get::<Option<String>>(r, "definition")?;
+            let labels = self.get::<Option<Vec<String>>>(r, "labels")?;
+            let Some(cat) = self.out.get_mut(&schema) else {
+                continue;
+            };
+            match typtype.as_str() {
+                "e" => {
+                    let labels = labels.unwrap_or_default();
+                    cat.enums.insert(
+                        name.clone(),
+                        EnumType {
+                            name,
+                            labels,
+                            comment,
+                        },
+                    );
+                }
+                "d" => {
+                    let definition = definition.unwrap_or_default();
+                    cat.domains.insert(
+                        name.clone(),
+                        Domain {
+                            name,
+                            definition,
+                            comment,
+                        },
+                    );
+                }
+                _ => {
+                    let definition = definition.unwrap_or_default();
+                    let c = CompositeType {
+                        name: name.clone(),
+                        definition,
+                        comment,
+                    };
+                    cat.composites.insert(name, c);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn functions(&mut self) -> Result<(), TopologyError> {
+        for r in &self.rows(sql::FUNCTIONS, "functions").await? {
+            let schema: String = self.get(r, "schema")?;
+            let name: String = self.get(r, "name")?;
+            let arguments: String = self.get(r, "args")?;
+            let prokind: String = self.get(r, "prokind")?;
+            let f = Function {
+                name: name.clone(),
+                kind: match prokind.as_str() {
+                    "p" => FunctionKind::Procedure,
+                    "a" => FunctionKind::Aggregate,
+                    _ => FunctionKind::Function,
+                },
+                definition: self.get(r, "definition")?,
+                comment: self.get(r, "comment")?,
+                arguments,
+            };
+            if let Some(cat) = self.out.get_mut(&schema) {
+                cat.functions.insert(f.signature(), f);
+            }
+        }
+        Ok(())
+    }
+
+    async fn triggers(&mut self) -> Result<(), TopologyError> {
+        for r in &self.rows(sql::TRIGGERS, "triggers").await? {
+            let schema: String = self.get(r, "schema")?;
+            let tbl: String = self.get(r, "tbl")?;
+            let name: String = self.get(r, "name")?;
+            let t = Trigger {
+                name: name.clone(),
+                definition: self.get(r, "definition")?,
+                enabled: self.get(r, "enabled")?,
+            };
+            if let Some(table) = self.table_mut(&schema, &tbl) {
+                table.triggers.insert(name, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Extensions (every catalog) and, when asked, the database's non-system schemas.
+    async fn database_objects(&mut self, with_schema_list: bool) -> Result<(), TopologyError> {
+        let err = self.err("extensions");
+        let extensions: BTreeMap<String, String> =
+            sqlx::query_as::<_, (String, String)>(sql::EXTENSIONS)
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(err)?
+                .into_iter()
+                .collect();
+        let schemas: BTreeSet<String> = if with_schema_list {
+            let err = self.err("schema list");
+            sqlx::query_scalar::<_, String>(sql::ALL_SCHEMAS)
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(err)?
+                .into_iter()
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        for cat in self.out.values_mut() {
+            cat.extensions.clone_from(&extensions);
+            cat.schemas.clone_from(&schemas);
+        }
+        Ok(())
+    }
+}
+
+fn names_of(attnames: &AttNames, oid: i64, keys: &[i32]) -> Vec<String> {
+    keys.iter()
+        .map(|k| {
+            attnames
+                .get(&(oid, *k))
+                .cloned()
+                .unwrap_or_else(|| format!("#{k}"))
+        })
+        .collect()
 }

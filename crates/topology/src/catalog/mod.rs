@@ -1,34 +1,48 @@
-//! Catalog introspection: what a tenant schema looks like.
+//! Catalog introspection: what a tenant schema looks like — the one model of a shard's
+//! structure, deep enough for an exact round trip (the rollback proof) and cheap enough for a
+//! fleet of thousands of tenants (drift, fingerprints).
 //!
-//! [`introspect_schemas`] reads the catalogs of *all* requested schemas of one database in seven
-//! set-based `pg_catalog` queries (schemas, tables, columns, constraints, indexes, sequences,
-//! enums; plus one for the column names of referenced tables outside the set) inside one `REPEATABLE READ READ ONLY` transaction — the number of round trips does
-//! not grow with the number of tenants. It never uses the `information_schema` constraint
-//! views (tens of seconds on large fleets).
+//! [`introspect_schemas`] reads the catalogs of *all* requested schemas of one database in
+//! set-based `pg_catalog` queries — one per object class (schemas, tables, columns,
+//! constraints, indexes, sequences, enums, domains and composite types, functions, triggers,
+//! extensions; plus one for the column names of referenced tables outside the set) inside one
+//! `REPEATABLE READ READ ONLY` transaction — the number of round trips does not grow with the
+//! number of tenants. It never uses the `information_schema` constraint views (tens of seconds
+//! on large fleets). Objects that belong to an extension are left out.
 //!
-//! Definitions (`pg_get_constraintdef`, `pg_get_indexdef`, `pg_get_expr`, `format_type`) are
-//! read with an empty `search_path`, so every user object in them is schema-qualified
+//! Definitions (`pg_get_constraintdef`, `pg_get_indexdef`, `pg_get_viewdef`,
+//! `pg_get_triggerdef`, `pg_get_functiondef`, `pg_get_expr`, `format_type`) are read pretty-printed
+//! with an empty `search_path`, so every user object in them is schema-qualified
 //! (`tenant_0001.accounts`, `shared.plans`) while built-in types stay bare (`integer`, `jsonb`).
-//! [`Catalog`] keeps them exactly as PostgreSQL printed them; the shape used by
-//! [`Catalog::fingerprint`] and [`diff`] strips the catalog's *own* schema qualifier, so
-//! identical tenants compare equal while a reference to another schema (`shared.plans`) stays
-//! qualified.
+//! [`Catalog`] keeps them exactly as PostgreSQL printed them; the differ ([`diff_catalogs`],
+//! in both [`DiffMode`]s) strips the catalog's *own* schema qualifier, so identical tenants
+//! compare equal while a reference to another schema (`shared.plans`) stays qualified.
+//! [`Catalog::unqualified`] gives the same definitions as a copy, for SQL that must run in
+//! every tenant schema under its `search_path` (a generated rollback).
 //!
 //! The model uses `BTreeMap`s keyed by name everywhere, so iteration and serialization are
 //! deterministic.
 
 mod diff;
+mod difference;
 mod fkgraph;
 mod introspect;
 mod shape;
+mod sql;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-pub use diff::{CatalogDifference, DriftReport, DriftedShard, ShapeGroup, detect_drift, diff};
+pub use diff::{
+    CatalogDifference, DiffMode, DriftReport, DriftedShard, ObjectKind, ObjectRef, ShapeGroup,
+    detect_drift, diff, diff_catalogs,
+};
 pub use fkgraph::{CascadeReach, FkEdge, FkGraph, FkReference, fk_graph, fk_graph_of};
-pub use introspect::{introspect_schema, introspect_schemas, introspect_schemas_conn};
+pub use introspect::{
+    introspect_schema, introspect_schema_conn, introspect_schema_in_transaction,
+    introspect_schemas, introspect_schemas_conn,
+};
 pub use shape::Fingerprint;
 
 pub use evidence::QualifiedName;
@@ -48,6 +62,25 @@ pub struct Catalog {
     pub sequences: BTreeMap<String, Sequence>,
     /// Enum types, by name.
     pub enums: BTreeMap<String, EnumType>,
+    /// Domains, by name.
+    #[serde(default)]
+    pub domains: BTreeMap<String, Domain>,
+    /// Composite types (`CREATE TYPE t AS (...)`), by name.
+    #[serde(default)]
+    pub composites: BTreeMap<String, CompositeType>,
+    /// Functions, procedures and plain aggregates, by `name(identity arguments)` as
+    /// `pg_get_function_identity_arguments` prints them.
+    #[serde(default)]
+    pub functions: BTreeMap<String, Function>,
+    /// Extensions installed in the database (name → schema), `plpgsql` left out. Database-wide:
+    /// every catalog of one database carries the same map.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, String>,
+    /// Non-system schemas of the database. Read only by [`introspect_schema_conn`] (one schema,
+    /// an exact round trip); empty in fleet catalogs, where it would repeat thousands of names in
+    /// every tenant's catalog.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub schemas: BTreeSet<String>,
 }
 
 impl Catalog {
@@ -152,6 +185,15 @@ pub struct Table {
     pub row_estimate: Option<i64>,
     /// `COMMENT ON TABLE`.
     pub comment: Option<String>,
+    /// Triggers (not internal ones such as foreign-key triggers), by name.
+    #[serde(default)]
+    pub triggers: BTreeMap<String, Trigger>,
+    /// `ENABLE ROW LEVEL SECURITY`.
+    #[serde(default)]
+    pub row_security: bool,
+    /// Storage parameters (`reloptions`), comma-separated (`fillfactor=70`).
+    #[serde(default)]
+    pub options: Option<String>,
 }
 
 impl Table {
@@ -162,11 +204,16 @@ impl Table {
         v
     }
 
+    /// The column called `name`, if any.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.get(name)
+    }
+
     /// The primary key constraint, if any.
     pub fn primary_key(&self) -> Option<&Constraint> {
         self.constraints
             .values()
-            .find(|c| c.kind == ConstraintKind::PrimaryKey)
+            .find(|c| c.kind == ConstraintType::PrimaryKey)
     }
 }
 
@@ -203,38 +250,24 @@ pub struct Column {
     pub comment: Option<String>,
 }
 
-/// Kind of constraint (`pg_constraint.contype`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConstraintKind {
-    /// `p`.
-    PrimaryKey,
-    /// `u`.
-    Unique,
-    /// `f`.
-    ForeignKey,
-    /// `c`.
-    Check,
-    /// `x`.
-    Exclusion,
-    /// `t` (constraint trigger).
-    Trigger,
+/// Kind of constraint: the parser's one fieldless [`ConstraintType`] (`pg_constraint.contype`,
+/// read with `constraint_type_from_contype`).
+pub use migration_parser::ConstraintType;
+
+/// The constraint type of a `pg_constraint.contype` code.
+pub(crate) fn constraint_type_from_contype(t: &str) -> Option<ConstraintType> {
+    Some(match t {
+        "p" => ConstraintType::PrimaryKey,
+        "u" => ConstraintType::Unique,
+        "f" => ConstraintType::ForeignKey,
+        "c" => ConstraintType::Check,
+        "x" => ConstraintType::Exclusion,
+        "t" => ConstraintType::Trigger,
+        _ => return None,
+    })
 }
 
-impl ConstraintKind {
-    pub(crate) fn from_contype(t: &str) -> Option<ConstraintKind> {
-        Some(match t {
-            "p" => ConstraintKind::PrimaryKey,
-            "u" => ConstraintKind::Unique,
-            "f" => ConstraintKind::ForeignKey,
-            "c" => ConstraintKind::Check,
-            "x" => ConstraintKind::Exclusion,
-            "t" => ConstraintKind::Trigger,
-            _ => return None,
-        })
-    }
-}
-
+/// Referential action of a foreign key (`confdeltype` / `confupdtype`).
 pub use evidence::FkAction;
 /// The foreign-key part of a [`Constraint`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +280,10 @@ pub struct ForeignKey {
     pub on_delete: FkAction,
     /// `ON UPDATE`.
     pub on_update: FkAction,
+    /// The unique index of the referenced table the key depends on (dropping it needs
+    /// `CASCADE`).
+    #[serde(default)]
+    pub index: Option<String>,
 }
 
 /// A table constraint.
@@ -255,7 +292,7 @@ pub struct Constraint {
     /// Name.
     pub name: String,
     /// Kind.
-    pub kind: ConstraintKind,
+    pub kind: ConstraintType,
     /// `pg_get_constraintdef` (e.g. `FOREIGN KEY (account_id) REFERENCES tenant_0001.accounts(id) ON DELETE CASCADE`).
     pub definition: String,
     /// `convalidated` (false after `ADD CONSTRAINT ... NOT VALID` until `VALIDATE CONSTRAINT`).
@@ -272,6 +309,9 @@ pub struct Constraint {
     pub index: Option<String>,
     /// `COMMENT ON CONSTRAINT`.
     pub comment: Option<String>,
+    /// Inherited from a parent table (a partition's copy), not defined locally.
+    #[serde(default)]
+    pub inherited: bool,
 }
 
 /// An index.
@@ -298,6 +338,13 @@ pub struct Index {
     /// Size of the index, bytes: `relpages` × block size, as of the index's creation or last
     /// vacuum/analyze (an estimate; reading exact sizes opens every index, see BENCHMARKS.md).
     pub bytes: i64,
+    /// Every column the index depends on (keys, `INCLUDE` columns, columns in expressions and
+    /// in the predicate), sorted: dropping any of them drops the index.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// `COMMENT ON INDEX`.
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// A sequence.
@@ -323,6 +370,9 @@ pub struct Sequence {
     pub owned_by: Option<(String, String)>,
     /// True for the implicit sequence of an identity column.
     pub identity: bool,
+    /// `COMMENT ON SEQUENCE`.
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// An enum type.
@@ -332,4 +382,76 @@ pub struct EnumType {
     pub name: String,
     /// Labels in sort order.
     pub labels: Vec<String>,
+    /// `COMMENT ON TYPE`.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// A domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// Name.
+    pub name: String,
+    /// The clause after `CREATE DOMAIN name`: `AS base [COLLATE c] [DEFAULT e] [NOT NULL]
+    /// [CONSTRAINT n CHECK (...)]...`.
+    pub definition: String,
+    /// `COMMENT ON DOMAIN`.
+    pub comment: Option<String>,
+}
+
+/// A composite type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompositeType {
+    /// Name.
+    pub name: String,
+    /// The attribute list, `(a integer, b text)`, in attribute order.
+    pub definition: String,
+    /// `COMMENT ON TYPE`.
+    pub comment: Option<String>,
+}
+
+/// What kind of routine a [`Function`] is (`pg_proc.prokind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionKind {
+    /// `f`: a function.
+    Function,
+    /// `p`: a procedure.
+    Procedure,
+    /// `a`: a plain aggregate.
+    Aggregate,
+}
+
+/// A function, procedure or plain aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Function {
+    /// Name (without arguments).
+    pub name: String,
+    /// Identity arguments (`pg_get_function_identity_arguments`), e.g. `a integer, b text`.
+    pub arguments: String,
+    /// Kind.
+    pub kind: FunctionKind,
+    /// The whole `CREATE OR REPLACE FUNCTION ...` statement (`pg_get_functiondef`), or a
+    /// `CREATE AGGREGATE ...` statement for an aggregate.
+    pub definition: String,
+    /// `COMMENT ON FUNCTION`.
+    pub comment: Option<String>,
+}
+
+impl Function {
+    /// The key of the function in [`Catalog::functions`]: `name(identity arguments)`.
+    pub fn signature(&self) -> String {
+        format!("{}({})", self.name, self.arguments)
+    }
+}
+
+/// A trigger on a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// Name.
+    pub name: String,
+    /// `pg_get_triggerdef` (`CREATE TRIGGER ... EXECUTE FUNCTION ...`).
+    pub definition: String,
+    /// `tgenabled` is not `D` (disabled).
+    pub enabled: bool,
 }
