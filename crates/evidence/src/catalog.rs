@@ -35,47 +35,9 @@ impl std::fmt::Display for QualifiedName {
     }
 }
 
-/// Referential action of a foreign key (`confdeltype` / `confupdtype`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FkAction {
-    /// `a`.
-    NoAction,
-    /// `r`.
-    Restrict,
-    /// `c`.
-    Cascade,
-    /// `n`.
-    SetNull,
-    /// `d`.
-    SetDefault,
-}
-
-impl FkAction {
-    /// The action for a `pg_constraint.confdeltype` / `confupdtype` code (`a`, `r`, `c`, `n`,
-    /// `d`); anything else is [`FkAction::NoAction`].
-    pub fn from_code(c: &str) -> FkAction {
-        match c {
-            "r" => FkAction::Restrict,
-            "c" => FkAction::Cascade,
-            "n" => FkAction::SetNull,
-            "d" => FkAction::SetDefault,
-            _ => FkAction::NoAction,
-        }
-    }
-}
-
-impl std::fmt::Display for FkAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FkAction::NoAction => "NO ACTION",
-            FkAction::Restrict => "RESTRICT",
-            FkAction::Cascade => "CASCADE",
-            FkAction::SetNull => "SET NULL",
-            FkAction::SetDefault => "SET DEFAULT",
-        })
-    }
-}
+/// `ON DELETE` / `ON UPDATE` action of a foreign key: the parser's one type, read from a
+/// catalog with [`FkAction::from_code`].
+pub use migration_parser::FkAction;
 
 /// The class of an object that [`CatalogDifference::MissingObject`] and its siblings name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -106,6 +106,7 @@ pub struct Expr {
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
+#[serde(rename_all = "snake_case")]
 pub enum FkAction {
     /// `NO ACTION` (the default).
     #[default]
@@ -118,6 +119,20 @@ pub enum FkAction {
     SetNull,
     /// `SET DEFAULT`.
     SetDefault,
+}
+
+impl FkAction {
+    /// The action for a `pg_constraint.confdeltype` / `confupdtype` code (`a`, `r`, `c`, `n`,
+    /// `d`); anything else is [`FkAction::NoAction`].
+    pub fn from_code(c: &str) -> FkAction {
+        match c {
+            "r" => FkAction::Restrict,
+            "c" => FkAction::Cascade,
+            "n" => FkAction::SetNull,
+            "d" => FkAction::SetDefault,
+            _ => FkAction::NoAction,
+        }
+    }
 }
 
 impl std::fmt::Display for FkAction {
