@@ -36,30 +36,8 @@ impl DriftItem {
     /// Convert a catalog difference (reference = the fleet's majority shape, actual = this
     /// shard).
     pub fn from_difference(d: &crate::CatalogDifference) -> DriftItem {
-        let value = serde_json::to_value(d).unwrap_or_default();
-        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let kind = field("kind").unwrap_or_else(|| "difference".into());
-        let object = if let (Some(t), Some(c)) = (field("table"), field("column")) {
-            format!("column {t}.{c}")
-        } else if let (Some(t), Some(c)) = (field("table"), field("constraint")) {
-            format!("constraint {c} on {t}")
-        } else if let (Some(t), Some(i)) = (field("table"), field("index")) {
-            format!("index {i} on {t}")
-        } else if let Some(t) = field("table") {
-            format!("table {t}")
-        } else if let Some(s) = field("sequence") {
-            format!("sequence {s}")
-        } else {
-            // enums and anything added later: the first string field names it.
-            value
-                .as_object()
-                .and_then(|o| {
-                    o.iter()
-                        .find(|(k, v)| *k != "kind" && v.is_string())
-                        .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or_default()))
-                })
-                .unwrap_or_else(|| kind.clone())
-        };
+        let kind = d.kind().to_string();
+        let object = d.object();
         DriftItem {
             kind,
             object,

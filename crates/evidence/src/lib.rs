@@ -31,6 +31,7 @@
 mod builders;
 mod catalog;
 mod custom_probe;
+mod difference;
 mod fk_graph;
 mod integrator;
 mod probe;
