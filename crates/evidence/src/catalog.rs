@@ -1,29 +1,30 @@
-//! Catalog vocabulary shared by the fleet model and the rules: qualified names, foreign-key
+//! Catalog vocabulary shared by the fleet model and the rules: resolved table names, foreign-key
 //! actions, and the differences between two catalogs (drift).
 
 use migration_parser::pg_quote::quote_ident_minimal as quote_ident;
 use serde::{Deserialize, Serialize};
 
-/// A schema-qualified object name.
+/// A relation's name as a catalog resolved it: its schema is always known. (A name as a
+/// migration wrote it, schema optional, is `migration_parser::QualifiedName`.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct QualifiedName {
+pub struct TableName {
     /// Schema.
     pub schema: String,
     /// Object name within the schema.
     pub name: String,
 }
 
-impl QualifiedName {
+impl TableName {
     /// Build a qualified name.
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        QualifiedName {
+        TableName {
             schema: schema.into(),
             name: name.into(),
         }
     }
 }
 
-impl std::fmt::Display for QualifiedName {
+impl std::fmt::Display for TableName {
     /// `schema.name`, each part quoted only when PostgreSQL would need it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

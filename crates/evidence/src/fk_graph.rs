@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::{FkAction, QualifiedName};
+use crate::{FkAction, TableName};
 
 /// One foreign key as an edge from the referencing table to the referenced table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,9 +44,9 @@ impl FkEdge {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FkReference {
     /// The referencing table.
-    pub from: QualifiedName,
+    pub from: TableName,
     /// The referenced table.
-    pub to: QualifiedName,
+    pub to: TableName,
     /// The foreign key.
     pub edge: FkEdge,
 }
@@ -55,7 +55,7 @@ pub struct FkReference {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CascadeReach {
     /// The table whose rows would be deleted.
-    pub table: QualifiedName,
+    pub table: TableName,
     /// The foreign keys from the start table to `table`, in order (first step references the
     /// start table).
     pub path: Vec<FkReference>,
@@ -66,9 +66,9 @@ pub struct CascadeReach {
 /// name through two adjacency maps.
 ///
 /// ```
-/// use evidence::{FkAction, FkEdge, FkGraph, QualifiedName};
+/// use evidence::{FkAction, FkEdge, FkGraph, TableName};
 ///
-/// let q = |t: &str| QualifiedName::new("tenant_1", t);
+/// let q = |t: &str| TableName::new("tenant_1", t);
 /// let graph = FkGraph::new()
 ///     .with_foreign_key(q("orders"), q("customers"), FkEdge::new("orders_customer_fk", FkAction::Cascade))
 ///     .with_foreign_key(q("lines"), q("orders"), FkEdge::new("lines_order_fk", FkAction::Cascade));
@@ -78,12 +78,12 @@ pub struct CascadeReach {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FkGraph {
-    tables: BTreeSet<QualifiedName>,
+    tables: BTreeSet<TableName>,
     foreign_keys: Vec<FkReference>,
     /// Indexes into `foreign_keys` by referenced table.
-    incoming: BTreeMap<QualifiedName, Vec<usize>>,
+    incoming: BTreeMap<TableName, Vec<usize>>,
     /// Indexes into `foreign_keys` by referencing table.
-    outgoing: BTreeMap<QualifiedName, Vec<usize>>,
+    outgoing: BTreeMap<TableName, Vec<usize>>,
 }
 
 impl FkGraph {
@@ -93,13 +93,13 @@ impl FkGraph {
     }
 
     /// Add a table (a node without foreign keys, until one is added).
-    pub fn add_table(&mut self, table: QualifiedName) {
+    pub fn add_table(&mut self, table: TableName) {
         self.tables.insert(table);
     }
 
     /// Add the foreign key `edge` from `from` (referencing) to `to` (referenced); both tables
     /// become nodes.
-    pub fn add_foreign_key(&mut self, from: QualifiedName, to: QualifiedName, edge: FkEdge) {
+    pub fn add_foreign_key(&mut self, from: TableName, to: TableName, edge: FkEdge) {
         let i = self.foreign_keys.len();
         self.tables.insert(from.clone());
         self.tables.insert(to.clone());
@@ -110,25 +110,20 @@ impl FkGraph {
 
     /// The same graph with one more table ([`add_table`](Self::add_table)).
     #[must_use]
-    pub fn with_table(mut self, table: QualifiedName) -> FkGraph {
+    pub fn with_table(mut self, table: TableName) -> FkGraph {
         self.add_table(table);
         self
     }
 
     /// The same graph with one more foreign key ([`add_foreign_key`](Self::add_foreign_key)).
     #[must_use]
-    pub fn with_foreign_key(
-        mut self,
-        from: QualifiedName,
-        to: QualifiedName,
-        edge: FkEdge,
-    ) -> FkGraph {
+    pub fn with_foreign_key(mut self, from: TableName, to: TableName, edge: FkEdge) -> FkGraph {
         self.add_foreign_key(from, to, edge);
         self
     }
 
     /// All tables in the graph, sorted.
-    pub fn tables(&self) -> Vec<&QualifiedName> {
+    pub fn tables(&self) -> Vec<&TableName> {
         self.tables.iter().collect()
     }
 
@@ -139,8 +134,8 @@ impl FkGraph {
 
     fn collect(
         &self,
-        index: &BTreeMap<QualifiedName, Vec<usize>>,
-        table: &QualifiedName,
+        index: &BTreeMap<TableName, Vec<usize>>,
+        table: &TableName,
     ) -> Vec<FkReference> {
         let mut v: Vec<FkReference> = index
             .get(table)
@@ -153,12 +148,12 @@ impl FkGraph {
     }
 
     /// Foreign keys that reference `table` (incoming edges), sorted.
-    pub fn referencing(&self, table: &QualifiedName) -> Vec<FkReference> {
+    pub fn referencing(&self, table: &TableName) -> Vec<FkReference> {
         self.collect(&self.incoming, table)
     }
 
     /// Foreign keys declared on `table` (outgoing edges), sorted.
-    pub fn references(&self, table: &QualifiedName) -> Vec<FkReference> {
+    pub fn references(&self, table: &TableName) -> Vec<FkReference> {
         self.collect(&self.outgoing, table)
     }
 
@@ -166,12 +161,12 @@ impl FkGraph {
     /// foreign keys, transitively, each with the shortest chain of foreign keys reaching it
     /// (breadth-first; ties by table name). Cycle-safe: each table is reported once, and the
     /// start table is never reported.
-    pub fn cascade_reach(&self, table: &QualifiedName) -> Vec<CascadeReach> {
+    pub fn cascade_reach(&self, table: &TableName) -> Vec<CascadeReach> {
         if !self.tables.contains(table) {
             return Vec::new();
         }
-        let mut seen: BTreeSet<&QualifiedName> = BTreeSet::from([table]);
-        let mut queue: VecDeque<(&QualifiedName, Vec<FkReference>)> =
+        let mut seen: BTreeSet<&TableName> = BTreeSet::from([table]);
+        let mut queue: VecDeque<(&TableName, Vec<FkReference>)> =
             VecDeque::from([(table, Vec::new())]);
         let mut out = Vec::new();
         while let Some((n, path)) = queue.pop_front() {

@@ -40,7 +40,7 @@ mod rehearsal;
 mod shard;
 
 pub use catalog::{
-    CatalogDifference, FkAction, ObjectKind, ObjectRef, QualifiedName, opt as shown_or_none,
+    CatalogDifference, FkAction, ObjectKind, ObjectRef, TableName, opt as shown_or_none,
 };
 pub use custom_probe::{
     CustomProbe, CustomProbeRows, MAX_CUSTOM_PROBE_ROWS, SCHEMA_STAND_IN, check_probe_template,

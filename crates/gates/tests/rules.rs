@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use gates::evidence::{FkAction, FkEdge, FkGraph, QualifiedName, RehearsalResult, ShardEvidence};
+use gates::evidence::{FkAction, FkEdge, FkGraph, RehearsalResult, ShardEvidence, TableName};
 use gates::migration_parser::{Migration, parse};
 use gates::{
     Config, CustomProbeOutcome, DriftItem, Finding, Registry, RollbackEvidence, RuleContext,
@@ -150,7 +150,7 @@ fn base_rehearsal() -> Value {
 /// The foreign-key graph of `SCHEMA` with one table per name in `fks` and the foreign keys
 /// (`(from, to, on_delete)`, the action in snake_case as serialized).
 fn fk_graph(fks: &[(String, String, String)]) -> FkGraph {
-    let q = |t: &str| QualifiedName::new(SCHEMA, t);
+    let q = |t: &str| TableName::new(SCHEMA, t);
     let mut g = FkGraph::new();
     for (from, to, action) in fks {
         let action: FkAction =

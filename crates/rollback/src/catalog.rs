@@ -330,7 +330,7 @@ impl CatalogSnapshot {
 }
 
 /// A referenced or parent table, relative to `own` schema: bare (quoted when needed) in it.
-fn relative(q: &topology::catalog::QualifiedName, own: &str) -> String {
+fn relative(q: &topology::catalog::TableName, own: &str) -> String {
     if q.schema == own {
         quote_ident(&q.name)
     } else {

@@ -59,7 +59,7 @@ pub use aws::{
     AwsSession, EndpointTarget, RdsSource, TagFilter, discover_rds, rds_fleet,
     resolve_iam_passwords,
 };
-pub use catalog::{Catalog, CatalogDifference, Fingerprint, FkGraph, QualifiedName};
+pub use catalog::{Catalog, CatalogDifference, Fingerprint, FkGraph, TableName};
 pub use conninfo::mask_connection_string;
 pub use discover::{DiscoverySpec, discover_on_instance};
 pub use error::TopologyError;

@@ -1,7 +1,7 @@
 //! Catalog introspection, fingerprints, diff, drift and the FK graph on a real fixture fleet.
 
 use topology::catalog::{
-    CascadeReach, ConstraintType, FkAction, QualifiedName, detect_drift, diff, introspect_schema,
+    CascadeReach, ConstraintType, FkAction, TableName, detect_drift, diff, introspect_schema,
     introspect_schemas,
 };
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
@@ -181,7 +181,7 @@ async fn fk_graph_and_cascade_reach() {
     // 7 tenant tables x 2 + 2 shared tables.
     assert_eq!(g.tables().len(), 16);
 
-    let plans = QualifiedName::new("shared", "plans");
+    let plans = TableName::new("shared", "plans");
     let refs: Vec<String> = g
         .referencing(&plans)
         .iter()
@@ -196,7 +196,7 @@ async fn fk_graph_and_cascade_reach() {
     );
     assert!(g.cascade_reach(&plans).is_empty());
 
-    let accounts = QualifiedName::new("tenant_0001", "accounts");
+    let accounts = TableName::new("tenant_0001", "accounts");
     let reach = g.cascade_reach(&accounts);
     let show = |r: &CascadeReach| {
         format!(
@@ -220,7 +220,7 @@ async fn fk_graph_and_cascade_reach() {
         ]
     );
     // payments is RESTRICT: referenced but not reached.
-    let orders = QualifiedName::new("tenant_0001", "orders");
+    let orders = TableName::new("tenant_0001", "orders");
     let into_orders = g.referencing(&orders);
     assert!(
         into_orders
@@ -266,13 +266,10 @@ async fn cascade_reach_is_cycle_safe() {
     .unwrap();
     let cat = introspect_schema(&pool, "c").await.unwrap();
     let g = topology::catalog::fk_graph_of(&cat);
-    let reach = g.cascade_reach(&QualifiedName::new("c", "a"));
+    let reach = g.cascade_reach(&TableName::new("c", "a"));
     assert_eq!(reach.len(), 1);
-    assert_eq!(reach[0].table, QualifiedName::new("c", "b"));
-    assert!(
-        g.cascade_reach(&QualifiedName::new("c", "selfref"))
-            .is_empty()
-    );
+    assert_eq!(reach[0].table, TableName::new("c", "b"));
+    assert!(g.cascade_reach(&TableName::new("c", "selfref")).is_empty());
 }
 
 #[tokio::test]

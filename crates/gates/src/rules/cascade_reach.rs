@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use evidence::{FkGraph, QualifiedName as TableName};
+use evidence::{FkGraph, TableName};
 use migration_parser::{ConstraintKind, FkAction, Operation, QualifiedName};
 use serde_json::json;
 

@@ -4,7 +4,7 @@
 
 pub use evidence::{CascadeReach, FkEdge, FkGraph, FkReference};
 
-use super::{Catalog, QualifiedName};
+use super::{Catalog, TableName};
 
 /// Build the graph from one or more catalogs. Tables referenced in other schemas (for
 /// example `shared.plans`) become nodes even when their schema was not introspected.
@@ -15,12 +15,12 @@ where
     let mut g = FkGraph::new();
     for c in catalogs {
         for t in c.tables.values() {
-            g.add_table(QualifiedName::new(&c.schema, &t.name));
+            g.add_table(TableName::new(&c.schema, &t.name));
         }
         for (t, con) in c.foreign_keys() {
             let Some(fk) = &con.foreign_key else { continue };
             g.add_foreign_key(
-                QualifiedName::new(&c.schema, &t.name),
+                TableName::new(&c.schema, &t.name),
                 fk.references.clone(),
                 FkEdge {
                     constraint: con.name.clone(),

@@ -8,8 +8,8 @@ use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
 use super::sql;
 use super::{
     Catalog, Column, CompositeType, Constraint, ConstraintType, Domain, EnumType, ForeignKey,
-    Function, FunctionKind, Identity, Index, Persistence, QualifiedName, Sequence, Table,
-    TableKind, Trigger,
+    Function, FunctionKind, Identity, Index, Persistence, Sequence, Table, TableKind, TableName,
+    Trigger,
 };
 use crate::TopologyError;
 
@@ -286,7 +286,7 @@ impl Reader<'_> {
                 },
                 partition_key: self.get(r, "partkey")?,
                 partition_of: match (parent_schema, parent_name) {
-                    (Some(s), Some(n)) => Some(QualifiedName::new(s, n)),
+                    (Some(s), Some(n)) => Some(TableName::new(s, n)),
                     _ => None,
                 },
                 partition_bound: self.get(r, "partbound")?,
@@ -412,7 +412,7 @@ impl Reader<'_> {
             let on_update: String = self.get(r, "on_update")?;
             let foreign_key = match (kind, ref_schema, ref_table) {
                 (ConstraintType::ForeignKey, Some(s), Some(t)) => Some(ForeignKey {
-                    references: QualifiedName::new(s, t),
+                    references: TableName::new(s, t),
                     referenced_columns: names_of(attnames, ref_oid, &confkey.unwrap_or_default()),
                     on_delete: super::FkAction::from_code(&on_delete),
                     on_update: super::FkAction::from_code(&on_update),

@@ -45,7 +45,7 @@ pub use introspect::{
 };
 pub use shape::Fingerprint;
 
-pub use evidence::QualifiedName;
+pub use evidence::TableName;
 
 pub use migration_parser::pg_quote::{
     quote_ident as quote_ident_always, quote_ident_minimal as quote_ident,
@@ -161,7 +161,7 @@ pub struct Table {
     /// `PARTITION BY ...` key (`pg_get_partkeydef`) of a partitioned table.
     pub partition_key: Option<String>,
     /// Parent of a partition.
-    pub partition_of: Option<QualifiedName>,
+    pub partition_of: Option<TableName>,
     /// Partition bound (`FOR VALUES ...`) of a partition.
     pub partition_bound: Option<String>,
     /// Definition of a view or materialized view (`pg_get_viewdef`).
@@ -273,7 +273,7 @@ pub use evidence::FkAction;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {
     /// The referenced table, with its schema (it may be another schema, e.g. `shared`).
-    pub references: QualifiedName,
+    pub references: TableName,
     /// Referenced columns, in key order.
     pub referenced_columns: Vec<String>,
     /// `ON DELETE`.

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::difference::DiffMode;
 use super::{
-    Catalog, ConstraintType, FkAction, Identity, Persistence, QualifiedName, TableKind, quote_ident,
+    Catalog, ConstraintType, FkAction, Identity, Persistence, TableKind, TableName, quote_ident,
 };
 use evidence::{ObjectKind, ObjectRef};
 
@@ -247,7 +247,7 @@ pub(crate) fn strip_schema(def: &str, schema: &str) -> String {
 }
 
 /// A referenced table, relative to `own` schema: bare name when in the same schema.
-pub(crate) fn relative(q: &QualifiedName, own: &str) -> String {
+pub(crate) fn relative(q: &TableName, own: &str) -> String {
     if q.schema == own {
         quote_ident(&q.name)
     } else {
