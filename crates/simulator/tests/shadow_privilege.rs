@@ -139,7 +139,13 @@ async fn a_tenant_matview_is_not_refreshed_as_a_superuser_on_the_shadow() {
     let m = migration(r#"REFRESH MATERIALIZED VIEW CONCURRENTLY "mv'; $$ \"" x$t$";"#);
     let sim = Simulator::new(SimOptions::default());
     let res = sim
-        .run(&m, &fleet, None, &simulator::NoProgress, &CancelToken::new())
+        .run(
+            &m,
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
         .await
         .expect("run");
     let r = res.rehearsals.values().next().unwrap();
