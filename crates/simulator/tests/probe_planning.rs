@@ -139,3 +139,76 @@ async fn objects_the_migration_creates_renames_or_drops_are_not_false_reds() {
         ev.probes
     );
 }
+
+/// The migration is untrusted: the expressions it writes (`CHECK`, `USING`, index keys and
+/// predicates) reach probe SQL that runs on the *target*. A probe runs them only when every
+/// function is proven free of side effects on the shard and no relation is read; otherwise the
+/// probe is skipped (the rehearsal decides). A live session of the target survives, and no
+/// server file reaches a report through a cast error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migrations_expressions_in_probes_never_act_on_the_target() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_a;
+         CREATE TABLE tenant_a.t (id int PRIMARY KEY, v text, w int);
+         INSERT INTO tenant_a.t VALUES (1, 'a', 1), (2, 'b', -1);
+         CREATE TABLE tenant_a.secret (s text); INSERT INTO tenant_a.secret VALUES ('s3cr3t-value');",
+    )
+    .await;
+    let mut other = conn(&pg, "app").await;
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    let m = migration(&format!(
+        "ALTER TABLE t ADD CONSTRAINT c1 CHECK (pg_terminate_backend({pid}));
+         ALTER TABLE t ALTER COLUMN v TYPE int USING pg_read_file('/etc/passwd')::int;
+         CREATE UNIQUE INDEX t_k ON t ((pg_terminate_backend({pid})));
+         CREATE UNIQUE INDEX t_p ON t (id) WHERE pg_terminate_backend({pid});
+         ALTER TABLE t ALTER COLUMN w TYPE int USING (SELECT s FROM secret)::int;
+         ALTER TABLE t ADD CONSTRAINT c2 CHECK (w > 0);"
+    ));
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim
+        .run(&m, &fleet(&[&pg], &[(0, "app", "tenant_a")]), None, &NoProgress, &CancelToken::new())
+        .await
+        .expect("run");
+    let probes = &res.shards[0].probes;
+    let alive: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut other)
+        .await
+        .expect("a probe terminated a live session of the target");
+    assert_eq!(alive, 1);
+    let text = format!("{probes:?}");
+    assert!(!text.contains("root:"), "a server file reached the report: {text}");
+    assert!(!text.contains("s3cr3t"), "another table reached the report: {text}");
+    for (stmt, kind, why) in [
+        (0, ProbeKind::CheckViolations, "pg_terminate_backend"),
+        (1, ProbeKind::CastFailures, "pg_read_file"),
+        (2, ProbeKind::UniqueViolations, "pg_terminate_backend"),
+        (3, ProbeKind::UniqueViolations, "pg_terminate_backend"),
+        (4, ProbeKind::CastFailures, "secret"),
+    ] {
+        let p = find(probes, kind, stmt);
+        assert!(
+            p.skipped.as_deref().is_some_and(|s| s.contains(why)) && p.count == 0,
+            "statement {stmt}: {p:#?}"
+        );
+    }
+    // An ordinary expression is still probed: w = -1 violates c2.
+    let c = find(probes, ProbeKind::CheckViolations, 5);
+    assert_eq!((c.count, c.skipped.as_deref()), (1, None), "{c:#?}");
+}
+
+fn find(probes: &[ProbeResult], kind: ProbeKind, stmt: usize) -> &ProbeResult {
+    probes
+        .iter()
+        .find(|p| p.kind == kind && p.statement_index == Some(stmt))
+        .unwrap_or_else(|| panic!("no {kind:?} probe for statement {stmt}: {probes:#?}"))
+}
