@@ -176,7 +176,13 @@ async fn the_migrations_expressions_in_probes_never_act_on_the_target() {
         ..Default::default()
     });
     let res = sim
-        .run(&m, &fleet(&[&pg], &[(0, "app", "tenant_a")]), None, &NoProgress, &CancelToken::new())
+        .run(
+            &m,
+            &fleet(&[&pg], &[(0, "app", "tenant_a")]),
+            None,
+            &NoProgress,
+            &CancelToken::new(),
+        )
         .await
         .expect("run");
     let probes = &res.shards[0].probes;
@@ -186,8 +192,14 @@ async fn the_migrations_expressions_in_probes_never_act_on_the_target() {
         .expect("a probe terminated a live session of the target");
     assert_eq!(alive, 1);
     let text = format!("{probes:?}");
-    assert!(!text.contains("root:"), "a server file reached the report: {text}");
-    assert!(!text.contains("s3cr3t"), "another table reached the report: {text}");
+    assert!(
+        !text.contains("root:"),
+        "a server file reached the report: {text}"
+    );
+    assert!(
+        !text.contains("s3cr3t"),
+        "another table reached the report: {text}"
+    );
     for (stmt, kind, why) in [
         (0, ProbeKind::CheckViolations, "pg_terminate_backend"),
         (1, ProbeKind::CastFailures, "pg_read_file"),
