@@ -265,10 +265,14 @@ impl CatalogSnapshot {
             } else {
                 "VIEW"
             };
+            // A materialized view is left empty: populating it runs its query (the tenant's
+            // functions) as its owner, and this loads as a superuser. `Shadow::owner_session`
+            // refreshes it once the owner is demoted.
             later.push(format!(
-                "CREATE {kw} {} AS {}",
+                "CREATE {kw} {} AS {}{}",
                 q(n),
-                v.definition.trim().trim_end_matches(';')
+                v.definition.trim().trim_end_matches(';'),
+                if v.materialized { " WITH NO DATA" } else { "" }
             ));
             for i in v.indexes.values() {
                 later.push(i.definition.clone());
