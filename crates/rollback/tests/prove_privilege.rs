@@ -107,3 +107,53 @@ async fn a_catalog_matview_is_not_populated_as_a_superuser() {
     assert!(again.tables.contains_key("mv_plain"), "{again:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A function name from the target is written into `COMMENT ON FUNCTION` both when a catalog is
+/// loaded on the shadow (as a superuser) and in a generated rollback (which an operator runs on
+/// production): a name that closes the statement must stay one quoted name, never a second
+/// command (`COPY … TO PROGRAM` on the shadow, anything in the rollback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_function_name_stays_one_name_in_comments() {
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let proof_file = std::path::Path::new("/tmp/dcp");
+    let _ = std::fs::remove_file(proof_file);
+    // 63 bytes at most: a function name.
+    let evil = "f() IS NULL;COPY(SELECT 1)TO PROGRAM'touch /tmp/dcp';--";
+    let q = migration_parser::pg_quote::quote_ident(evil);
+    let setup = format!(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 2';
+         CREATE FUNCTION {q}(a int) RETURNS int LANGUAGE sql AS 'SELECT 1';
+         COMMENT ON FUNCTION {q}(int) IS 'kept';"
+    );
+    let cat = shadow
+        .catalog_of(Setup::Sql(&setup), "public")
+        .await
+        .expect("setup loads");
+    let again = shadow.catalog_of(Setup::Catalog(&cat), "public").await;
+    assert!(
+        !proof_file.exists(),
+        "a function name ran COPY TO PROGRAM while the catalog loaded"
+    );
+    let again = again.expect("the catalog loads");
+    assert_eq!(rollback::mismatches(&cat, &again), vec![], "the comment is kept");
+    // The generated rollback of dropping it re-creates it and its comment, as one statement each.
+    let m = parse(
+        "up.sql",
+        &format!("DROP FUNCTION {q}(int);"),
+        &ParseOptions::default(),
+    )
+    .expect("parses");
+    let rb = rollback::generate(&m, &rollback::CatalogSnapshot::from_topology(&cat), &Default::default());
+    let comment = rb
+        .statements
+        .iter()
+        .find(|s| s.sql.starts_with("COMMENT ON FUNCTION"))
+        .unwrap_or_else(|| panic!("{rb:#?}"));
+    assert_eq!(
+        comment.sql,
+        format!("COMMENT ON FUNCTION {q}(a integer) IS 'kept'"),
+        "{rb:#?}"
+    );
+}
