@@ -291,12 +291,11 @@ impl CatalogSnapshot {
                 later.push(format!("COMMENT ON TYPE {} IS {}", q(n), quote_literal(cm)));
             }
         }
-        for (sig, f) in &self.functions {
+        for f in self.functions.values() {
             if let Some(cm) = &f.comment {
-                let (name, args) = sig.split_at(sig.find('(').unwrap_or(sig.len()));
                 later.push(format!(
-                    "COMMENT ON FUNCTION {}{args} IS {}",
-                    q(name),
+                    "COMMENT ON FUNCTION {} IS {}",
+                    f.object_sql(),
                     quote_literal(cm)
                 ));
             }

@@ -137,7 +137,11 @@ async fn a_hostile_function_name_stays_one_name_in_comments() {
         "a function name ran COPY TO PROGRAM while the catalog loaded"
     );
     let again = again.expect("the catalog loads");
-    assert_eq!(rollback::mismatches(&cat, &again), vec![], "the comment is kept");
+    assert_eq!(
+        rollback::mismatches(&cat, &again),
+        vec![],
+        "the comment is kept"
+    );
     // The generated rollback of dropping it re-creates it and its comment, as one statement each.
     let m = parse(
         "up.sql",
@@ -145,7 +149,11 @@ async fn a_hostile_function_name_stays_one_name_in_comments() {
         &ParseOptions::default(),
     )
     .expect("parses");
-    let rb = rollback::generate(&m, &rollback::CatalogSnapshot::from_topology(&cat), &Default::default());
+    let rb = rollback::generate(
+        &m,
+        &rollback::CatalogSnapshot::from_topology(&cat),
+        &Default::default(),
+    );
     let comment = rb
         .statements
         .iter()
