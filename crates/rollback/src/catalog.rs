@@ -207,10 +207,25 @@ pub enum TypeSnap {
 /// A function or procedure.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FunctionSnap {
+    /// The function's name (unquoted; the catalog key `name(arguments)` cannot be split back
+    /// when the name holds a parenthesis).
+    #[serde(default)]
+    pub name: String,
+    /// `pg_get_function_identity_arguments`, without the parentheses.
+    #[serde(default)]
+    pub arguments: String,
     /// `pg_get_functiondef` (a `CREATE OR REPLACE ...` statement).
     pub definition: String,
     /// `COMMENT ON FUNCTION`.
     pub comment: Option<String>,
+}
+
+impl FunctionSnap {
+    /// `name(arguments)` as SQL names the function in `COMMENT ON FUNCTION`: the name quoted
+    /// (a hostile name stays one name), the server-deparsed identity arguments as they are.
+    pub(crate) fn object_sql(&self) -> String {
+        format!("{}({})", quote_ident(&self.name), self.arguments)
+    }
 }
 
 /// A difference between two snapshots (a `rollback-mismatch` item).
@@ -320,6 +335,8 @@ impl CatalogSnapshot {
         }
         for (sig, f) in &cat.functions {
             let fs = FunctionSnap {
+                name: f.name.clone(),
+                arguments: f.arguments.clone(),
                 definition: f.definition.clone(),
                 comment: f.comment.clone(),
             };

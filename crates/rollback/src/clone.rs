@@ -265,10 +265,14 @@ impl CatalogSnapshot {
             } else {
                 "VIEW"
             };
+            // A materialized view is left empty: populating it runs its query (the tenant's
+            // functions) as its owner, and this loads as a superuser. `Shadow::owner_session`
+            // refreshes it once the owner is demoted.
             later.push(format!(
-                "CREATE {kw} {} AS {}",
+                "CREATE {kw} {} AS {}{}",
                 q(n),
-                v.definition.trim().trim_end_matches(';')
+                v.definition.trim().trim_end_matches(';'),
+                if v.materialized { " WITH NO DATA" } else { "" }
             ));
             for i in v.indexes.values() {
                 later.push(i.definition.clone());
@@ -287,12 +291,11 @@ impl CatalogSnapshot {
                 later.push(format!("COMMENT ON TYPE {} IS {}", q(n), quote_literal(cm)));
             }
         }
-        for (sig, f) in &self.functions {
+        for f in self.functions.values() {
             if let Some(cm) = &f.comment {
-                let (name, args) = sig.split_at(sig.find('(').unwrap_or(sig.len()));
                 later.push(format!(
-                    "COMMENT ON FUNCTION {}{args} IS {}",
-                    q(name),
+                    "COMMENT ON FUNCTION {} IS {}",
+                    f.object_sql(),
                     quote_literal(cm)
                 ));
             }

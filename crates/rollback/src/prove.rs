@@ -136,6 +136,7 @@ impl Shadow {
         if !self.private_owner {
             let mut conn = self.connect(db).await?;
             load_setup(&mut conn, setup).await?;
+            populate_matviews(&mut conn, setup).await;
             return Ok(conn);
         }
         let q = quote_ident(db);
@@ -161,10 +162,12 @@ impl Shadow {
             format!("ALTER ROLE {q} NOSUPERUSER"),
         )
         .await?;
-        owner
+        let mut conn = owner
             .connect()
             .await
-            .map_err(|source| RollbackError::Connect { target, source })
+            .map_err(|source| RollbackError::Connect { target, source })?;
+        populate_matviews(&mut conn, setup).await;
+        Ok(conn)
     }
 
     /// Drop the owner role [`Shadow::owner_session`] made for `db` (after `db`). Best effort.
@@ -321,6 +324,40 @@ async fn load_setup(conn: &mut PgConnection, setup: Setup<'_>) -> Result<(), Rol
             }),
             None => Ok(()),
         },
+    }
+}
+
+/// Populate the materialized views a [`Setup::Catalog`] left empty (`WITH NO DATA`), on
+/// `conn` of the demoted owner: `REFRESH` runs each view's query — the tenant's functions — as
+/// the view's owner, never as the superuser that loaded the catalog. Best effort, in creation
+/// order, passing again over those that failed (one may read another) until no pass makes
+/// progress; a view left empty fails where it is read.
+async fn populate_matviews(conn: &mut PgConnection, setup: Setup<'_>) {
+    let Setup::Catalog(c) = setup else {
+        return;
+    };
+    let mut todo: Vec<String> = c
+        .tables
+        .iter()
+        .filter(|(_, t)| t.kind == topology::catalog::TableKind::MaterializedView)
+        .map(|(n, _)| format!("{}.{}", quote_ident(&c.schema), quote_ident(n)))
+        .collect();
+    loop {
+        let mut left = Vec::new();
+        for mv in &todo {
+            let sql = format!("REFRESH MATERIALIZED VIEW {mv}");
+            if sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .is_err()
+            {
+                left.push(mv.clone());
+            }
+        }
+        if left.is_empty() || left.len() == todo.len() {
+            return;
+        }
+        todo = left;
     }
 }
 

@@ -139,3 +139,181 @@ async fn objects_the_migration_creates_renames_or_drops_are_not_false_reds() {
         ev.probes
     );
 }
+
+/// The migration is untrusted: the expressions it writes (`CHECK`, `USING`, index keys and
+/// predicates) reach probe SQL that runs on the *target*. A probe runs them only when every
+/// function is proven free of side effects on the shard and no relation is read; otherwise the
+/// probe is skipped (the rehearsal decides). A live session of the target survives, and no
+/// server file reaches a report through a cast error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migrations_expressions_in_probes_never_act_on_the_target() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_a;
+         CREATE TABLE tenant_a.t (id int PRIMARY KEY, v text, w int);
+         INSERT INTO tenant_a.t VALUES (1, 'a', 1), (2, 'b', -1);
+         CREATE TABLE tenant_a.secret (s text); INSERT INTO tenant_a.secret VALUES ('s3cr3t-value');",
+    )
+    .await;
+    let mut other = conn(&pg, "app").await;
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    let m = migration(&format!(
+        "ALTER TABLE t ADD CONSTRAINT c1 CHECK (pg_terminate_backend({pid}));
+         ALTER TABLE t ALTER COLUMN v TYPE int USING pg_read_file('/etc/passwd')::int;
+         CREATE UNIQUE INDEX t_k ON t ((pg_terminate_backend({pid})));
+         CREATE UNIQUE INDEX t_p ON t (id) WHERE pg_terminate_backend({pid});
+         ALTER TABLE t ALTER COLUMN w TYPE int USING (SELECT s FROM secret)::int;
+         ALTER TABLE t ADD CONSTRAINT c2 CHECK (w > 0);"
+    ));
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim
+        .run(
+            &m,
+            &fleet(&[&pg], &[(0, "app", "tenant_a")]),
+            None,
+            &NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+    let probes = &res.shards[0].probes;
+    let alive: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut other)
+        .await
+        .expect("a probe terminated a live session of the target");
+    assert_eq!(alive, 1);
+    let text = format!("{probes:?}");
+    assert!(
+        !text.contains("root:"),
+        "a server file reached the report: {text}"
+    );
+    assert!(
+        !text.contains("s3cr3t"),
+        "another table reached the report: {text}"
+    );
+    for (stmt, kind, why) in [
+        (0, ProbeKind::CheckViolations, "pg_terminate_backend"),
+        (1, ProbeKind::CastFailures, "pg_read_file"),
+        (2, ProbeKind::UniqueViolations, "pg_terminate_backend"),
+        (3, ProbeKind::UniqueViolations, "pg_terminate_backend"),
+        (4, ProbeKind::CastFailures, "secret"),
+    ] {
+        let p = find(probes, kind, stmt);
+        assert!(
+            p.skipped.as_deref().is_some_and(|s| s.contains(why)) && p.count == 0,
+            "statement {stmt}: {p:#?}"
+        );
+    }
+    // An ordinary expression is still probed: w = -1 violates c2.
+    let c = find(probes, ProbeKind::CheckViolations, 5);
+    assert_eq!((c.count, c.skipped.as_deref()), (1, None), "{c:#?}");
+}
+
+fn find(probes: &[ProbeResult], kind: ProbeKind, stmt: usize) -> &ProbeResult {
+    probes
+        .iter()
+        .find(|p| p.kind == kind && p.statement_index == Some(stmt))
+        .unwrap_or_else(|| panic!("no {kind:?} probe for statement {stmt}: {probes:#?}"))
+}
+
+/// The cast-to-enum probe writes the migration's labels into `col::text NOT IN (...)` and the
+/// shard enum's name into `enum_range(NULL::…)`: hostile labels and names (quotes, `$$`,
+/// `$tag$`, backslashes, semicolons, newlines, `E'…'`, unicode, keywords) stay literals and
+/// names — the probe runs, reads only, and counts exactly the values that are no label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_enum_labels_and_names_stay_literals_in_the_cast_probe() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    let labels = [
+        "a'); DROP TABLE t; --",
+        "$$ b $$",
+        "$t$c$t$",
+        "e\nf;",
+        "E'g'",
+        "ünï",
+        "select",
+    ];
+    let lit = |l: &str| simulator::quote_literal(l);
+    let values: Vec<String> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("({i}, {})", lit(l)))
+        .collect();
+    exec(
+        &pg,
+        "app",
+        &format!(
+            r#"CREATE SCHEMA tenant_a;
+            CREATE TYPE tenant_a."Mo""od $x$" AS ENUM ({first});
+            CREATE TABLE tenant_a.t (id int PRIMARY KEY, v text, w text);
+            INSERT INTO tenant_a.t (id, v) VALUES {values};
+            UPDATE tenant_a.t SET w = v;
+            INSERT INTO tenant_a.t VALUES (100, 'not a label', 'not a label');
+            CREATE TYPE tenant_a.bs AS ENUM ('a');
+            CREATE TABLE tenant_a.b (id int PRIMARY KEY, x text);
+            INSERT INTO tenant_a.b VALUES (1, 'a'), (2, E'd\\');"#,
+            first = lit(labels[0]),
+            values = values.join(", ")
+        ),
+    )
+    .await;
+    let list: Vec<String> = labels.iter().map(|l| lit(l)).collect();
+    let adds: Vec<String> = labels[1..]
+        .iter()
+        .map(|l| format!(r#"ALTER TYPE "Mo""od $x$" ADD VALUE {};"#, lit(l)))
+        .collect();
+    let m = migration(&format!(
+        "CREATE TYPE \"new; enum\" AS ENUM ({});
+         ALTER TABLE t ALTER COLUMN v TYPE \"new; enum\" USING v::\"new; enum\";
+         {}
+         ALTER TABLE t ALTER COLUMN w TYPE \"Mo\"\"od $x$\" USING w::\"Mo\"\"od $x$\";
+         ALTER TYPE bs ADD VALUE E'd\\\\';
+         ALTER TABLE b ALTER COLUMN x TYPE bs USING x::bs;",
+        list.join(", "),
+        adds.join("\n")
+    ));
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim
+        .run(
+            &m,
+            &fleet(&[&pg], &[(0, "app", "tenant_a")]),
+            None,
+            &NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+    let probes = &res.shards[0].probes;
+    let last = m.statements.len() - 1;
+    for stmt in [1, last - 2] {
+        let p = find(probes, ProbeKind::CastFailures, stmt);
+        assert!(p.error.is_none() && p.skipped.is_none(), "{p:#?}");
+        assert_eq!(
+            (p.count, p.samples.clone()),
+            (1, vec!["not a label".to_string()]),
+            "{p:#?}"
+        );
+    }
+    // A label the parser does not type (`E'…'`) is not known to the model: the probe does not
+    // claim that `d\` will not convert (it will); the rehearsal decides.
+    let p = find(probes, ProbeKind::CastFailures, last);
+    assert!(p.count == 0 && p.skipped.is_some(), "{p:#?}");
+    let mut c = conn(&pg, "app").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_a.t")
+        .fetch_one(&mut c)
+        .await
+        .expect("the table is still there");
+    assert_eq!(n, labels.len() as i64 + 1);
+}

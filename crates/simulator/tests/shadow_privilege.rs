@@ -99,3 +99,65 @@ async fn a_scratch_server_database_named_like_a_spare_is_left_alone() {
         .expect("the spare-named database and its table are still there");
     assert_eq!(kept, 42);
 }
+
+/// The target's contents are untrusted too. The clone populates the materialized views that are
+/// populated on the shard (`REFRESH`), which runs each view's query — and every function of the
+/// tenant it calls — as the view's owner. That must be the demoted owner, never the clone-time
+/// superuser: a tenant function that behaves on the shard (`current_database()` is its own) and
+/// runs `COPY … TO PROGRAM` elsewhere must not run a program on the machine. A hostile view name
+/// (quotes, `$$`, backslash, semicolon) is still refreshed, so a `REFRESH … CONCURRENTLY` in the
+/// migration succeeds like on the shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_matview_is_not_refreshed_as_a_superuser_on_the_shadow() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    let dir = std::env::temp_dir().join(format!("dc-mv-priv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let proof = dir.join("pwned");
+    exec(
+        &pg,
+        "app",
+        &format!(
+            r#"CREATE SCHEMA tenant_p;
+            CREATE TABLE tenant_p.t (id int PRIMARY KEY);
+            CREATE FUNCTION tenant_p.boom() RETURNS int LANGUAGE plpgsql AS $f$
+            BEGIN
+              IF current_database() <> 'app' THEN
+                EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'touch {}');
+              END IF;
+              RETURN 1;
+            END $f$;
+            CREATE MATERIALIZED VIEW tenant_p.mv_boom AS SELECT tenant_p.boom() AS one;
+            CREATE MATERIALIZED VIEW tenant_p."mv'; $$ \"" x$t$" AS SELECT 1 AS one;
+            CREATE UNIQUE INDEX mv_hostile_one ON tenant_p."mv'; $$ \"" x$t$" (one);"#,
+            proof.display()
+        ),
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_p")]);
+    let m = migration(r#"REFRESH MATERIALIZED VIEW CONCURRENTLY "mv'; $$ \"" x$t$";"#);
+    let sim = Simulator::new(SimOptions::default());
+    let res = sim
+        .run(
+            &m,
+            &fleet,
+            None,
+            &simulator::NoProgress,
+            &CancelToken::new(),
+        )
+        .await
+        .expect("run");
+    let r = res.rehearsals.values().next().unwrap();
+    assert_eq!(r.setup_error, None, "{r:#?}");
+    assert!(
+        !proof.exists(),
+        "a tenant function ran COPY TO PROGRAM as a superuser during the clone"
+    );
+    assert_eq!(
+        r.statements[0].outcome,
+        StatementOutcome::Succeeded,
+        "{r:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

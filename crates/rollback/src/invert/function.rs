@@ -126,8 +126,12 @@ fn drop_function(
             f.definition.trim_end(),
             &g.state.schema,
         )));
-        if let Some(c) = f.comment {
-            out.push(tx(format!("COMMENT ON {kw} {k} IS {}", quote_literal(&c))));
+        if let Some(c) = &f.comment {
+            out.push(tx(format!(
+                "COMMENT ON {kw} {} IS {}",
+                f.object_sql(),
+                quote_literal(c)
+            )));
         }
     }
     if out.is_empty() {

@@ -44,9 +44,19 @@ pub(crate) struct PlanCx<'a> {
     pub si: usize,
     /// The statement's SQL, upper-cased (for options the operation model does not carry).
     pub sql_upper: &'a str,
+    /// Earlier statements with no typed operation (the parser did not type them, e.g. an
+    /// `ALTER TYPE … ADD VALUE E'…'`), upper-cased: what they change is unknown to the model.
+    pub untyped_before: &'a [String],
 }
 
 impl PlanCx<'_> {
+    /// Whether an earlier statement the model does not follow names `name` (ASCII case
+    /// folded): it may have changed that object in a way the model does not know.
+    pub(crate) fn untyped_mentions(&self, name: &str) -> bool {
+        let n = name.to_ascii_uppercase();
+        self.untyped_before.iter().any(|s| s.contains(&n))
+    }
+
     /// What relation `t` (as the migration names it here) denotes.
     pub(crate) fn rel(&self, t: &QualifiedName) -> Rel {
         match self.state.relation(t, self.at) {

@@ -19,6 +19,8 @@ use super::model::ProbePlan;
 pub fn plan(migration: &Migration) -> ProbePlan {
     let state = MigrationState::new(migration);
     let mut plan = ProbePlan::default();
+    // Earlier statements the model does not follow (no typed operation), upper-cased.
+    let mut untyped: Vec<String> = Vec::new();
     for st in &migration.statements {
         let sql_upper = st.sql.to_ascii_uppercase();
         for (k, op) in st.operations.iter().enumerate() {
@@ -31,10 +33,14 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                 },
                 si: st.index,
                 sql_upper: &sql_upper,
+                untyped_before: &untyped,
             };
             for spec in kinds::SPECS {
                 spec.plan(op, &mut cx);
             }
+        }
+        if st.operations.is_empty() {
+            untyped.push(sql_upper);
         }
     }
     plan

@@ -13,7 +13,9 @@ use crate::ident::{quote_ident, quote_qualified};
 use crate::probe::kind::ProbeKind;
 use crate::probe::model::{Check, PlannedProbe, ProbeLimits, ProbePlan, ShardProbes, resolve};
 use crate::probe::result::ProbeResult;
-use crate::probe::sql::{PKS_SQL, Target, count_and_samples, primary_key, row_text};
+use crate::probe::sql::{
+    PKS_SQL, Target, count_and_samples, primary_key, row_text, unproven_migration_code,
+};
 use crate::probe_tx::{ConnectionLost, exec, savepoint};
 
 /// Run `plan` and the `custom` probes on shard `shard_id` (tables in `schema`) over `conn`.
@@ -225,6 +227,11 @@ async fn run_one(
         sample: row_text("x", &pk),
         limits,
     };
+    if let Some(why) = unproven_migration_code(conn, &p.check).await? {
+        r.skipped = Some(why);
+        r.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(());
+    }
     let sql = match &p.check {
         c @ Check::Orphans { .. } => fk_orphans::sql(conn, &target, c, r, pk_cache).await?,
         Check::ValidateExisting { name } => {

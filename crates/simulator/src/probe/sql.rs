@@ -5,8 +5,12 @@ use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::model::ProbeLimits;
+use migration_parser::{CallContext, read_only_query};
+
+use super::model::{Check, ProbeLimits};
 use crate::ident::quote_ident;
+use crate::probe_tx::{ConnectionLost, savepoint};
+use crate::safety::refused_calls;
 
 /// The table a data probe reads, on one shard.
 pub(crate) struct Target<'a> {
@@ -91,4 +95,72 @@ pub(crate) fn row_text(alias: &str, cols: &[String]) -> String {
                 .join(", ")
         ),
     }
+}
+
+/// The text of the migration a probe of `check` evaluates on the shard, each as one query
+/// (`SELECT <expression>`): a `CHECK` expression, a `USING` expression cast to the new type,
+/// a unique index's key expressions and predicate. Empty when the probe's SQL is all the
+/// simulator's own (names quoted, labels as literals).
+pub(crate) fn migration_code(check: &Check) -> Vec<String> {
+    match check {
+        Check::Expression { expr } => vec![format!("SELECT ({expr})")],
+        Check::Cast {
+            using: Some(u),
+            new_type,
+            ..
+        } => vec![format!("SELECT ({u})::{new_type}")],
+        Check::Duplicates {
+            keys, predicate, ..
+        } => keys
+            .iter()
+            .chain(predicate)
+            .map(|e| format!("SELECT ({e})"))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Why the migration's code in a probe of `check` may not run on the shard of `conn`, if it
+/// may not: the migration is untrusted, so what it wrote runs in a probe only as one read-only
+/// expression that reads no relation (a `CHECK`, `USING` or index expression cannot hold a
+/// subquery; one here would read other tables into the report through an error message) and
+/// whose every function, as it resolves on the shard's search path, passes the side-effect
+/// policy ([`migration_parser::judge_call`]; `pg_terminate_backend`, advisory locks, server
+/// files, `dblink`, a tenant's `VOLATILE` function … are refused). The probe is then skipped:
+/// the rehearsal decides.
+pub(crate) async fn unproven_migration_code(
+    conn: &mut PgConnection,
+    check: &Check,
+) -> Result<Option<String>, ConnectionLost> {
+    for sql in migration_code(check) {
+        let refs = match read_only_query(&sql) {
+            Ok(r) => r,
+            Err(p) => return Ok(Some(skip_reason(&p.message))),
+        };
+        if let Some(rel) = refs.relations.first() {
+            return Ok(Some(skip_reason(&format!("it reads the relation `{rel}`"))));
+        }
+        let refused = savepoint(conn, async |c| {
+            refused_calls(c, &refs.functions, CallContext::ReadOnlyProbe).await
+        })
+        .await?;
+        match refused {
+            Ok(r) if r.is_empty() => {}
+            Ok(r) => {
+                let why: Vec<String> = r
+                    .iter()
+                    .map(|c| format!("`{}`: {}", c.call.name, c.reason))
+                    .collect();
+                return Ok(Some(skip_reason(&why.join("; "))));
+            }
+            Err(e) => return Ok(Some(skip_reason(&e.message))),
+        }
+    }
+    Ok(None)
+}
+
+fn skip_reason(why: &str) -> String {
+    format!(
+        "the migration's expression is not proven free of side effects on this shard ({why}): rehearsal decides"
+    )
 }

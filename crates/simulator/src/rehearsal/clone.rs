@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 use tokio::io::AsyncWriteExt;
 use topology::ConnectionSpec;
 
@@ -55,15 +55,14 @@ async fn populated_matviews(
 
 /// A `DO` block that refreshes `matviews` (quoted names) on the shadow, each in its own
 /// sub-transaction, passing again over those that failed (one may read another restored after
-/// it) until no pass makes progress. The names reach the block only as literals.
+/// it) until no pass makes progress. The names reach the block only as literals; the search
+/// path is empty for the block (like in the restored dump), so a name resolves as quoted.
 fn refresh_script(matviews: &[String]) -> String {
-    if matviews.is_empty() {
-        return String::new();
-    }
     let list: Vec<String> = matviews.iter().map(|m| quote_literal(m)).collect();
     let body = format!(
         "DECLARE todo text[] := ARRAY[{}]::text[]; left_over text[]; n text;
 BEGIN
+  PERFORM pg_catalog.set_config('search_path', '', true);
   LOOP
     left_over := '{{}}';
     FOREACH n IN ARRAY todo LOOP
@@ -79,10 +78,41 @@ BEGIN
 END",
         list.join(", ")
     );
-    format!("\nDO {};\n", quote_literal(&body))
+    format!("DO {}", quote_literal(&body))
 }
 
-/// Clone `schemas` of the source database into the shadow database. Returns psql's error lines.
+/// Populate the materialized views the clone restored `WITH NO DATA` (`matviews`, from
+/// [`clone_schemas`]). `REFRESH` runs each view's query — and every function of the tenant it
+/// calls — as the view's owner: call this only on `conn` of the *demoted* owner (after
+/// `ShadowDb::demote`), never during the clone, when the owner is still a superuser (a tenant
+/// function would run as a superuser on the machine's shadow cluster). The session's
+/// `statement_timeout` bounds it. Best effort: returns the error, if the block failed as a
+/// whole (a view left unpopulated behaves as before the refresh existed).
+pub(crate) async fn refresh_matviews(
+    conn: &mut PgConnection,
+    matviews: &[String],
+) -> Option<String> {
+    if matviews.is_empty() {
+        return None;
+    }
+    sqlx::raw_sql(AssertSqlSafe(refresh_script(matviews)))
+        .execute(&mut *conn)
+        .await
+        .err()
+        .map(|e| format!("ERROR: refresh of the materialized views: {e}"))
+}
+
+/// What [`clone_schemas`] left on the shadow.
+pub(crate) struct Cloned {
+    /// psql's error lines.
+    pub errors: Vec<String>,
+    /// Materialized views populated on the source and restored empty (quoted names), for
+    /// [`refresh_matviews`] once the owner is demoted.
+    pub matviews: Vec<String>,
+}
+
+/// Clone `schemas` of the source database into the shadow database. Runs nothing of the
+/// source's code: the materialized views are left for [`refresh_matviews`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn clone_schemas(
     bin_dir: &Path,
@@ -93,7 +123,7 @@ pub(crate) async fn clone_schemas(
     shadow: &ConnectionSpec,
     shadow_db: &str,
     cache: Option<&DumpCache>,
-) -> Result<Vec<String>, SimError> {
+) -> Result<Cloned, SimError> {
     // Extensions first (best effort).
     let mut pre = String::new();
     if let Ok(exts) = extensions(source_conn).await {
@@ -114,7 +144,6 @@ pub(crate) async fn clone_schemas(
         .unwrap_or_default();
     let mut script = pre.into_bytes();
     script.extend_from_slice(&dump);
-    script.extend_from_slice(refresh_script(&matviews).as_bytes());
 
     let (mut psql, _env) =
         client_command(&bin_dir.join("psql"), shadow, shadow_db).map_err(|e| SimError::PgTool {
@@ -157,7 +186,7 @@ pub(crate) async fn clone_schemas(
             message: tail(&String::from_utf8_lossy(&out.stderr)),
         });
     }
-    Ok(errors)
+    Ok(Cloned { errors, matviews })
 }
 
 fn tail(s: &str) -> String {

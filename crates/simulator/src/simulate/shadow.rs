@@ -15,7 +15,7 @@ use crate::conn::{connect_options, redacted, shadow_connect_options};
 use crate::control::{CancelToken, StepLog};
 use crate::dump::{DumpCache, schemas_to_clone_on};
 use crate::estimate::{Throughput, calibrate};
-use crate::rehearsal::clone::clone_schemas;
+use crate::rehearsal::clone::{clone_schemas, refresh_matviews};
 use crate::rehearsal::execute::run_on_shadow;
 use crate::rehearsal::server::{ShadowServer, shadow_connection};
 use crate::rehearsal::{RehearsalLimits, RehearsalMode, RehearsalResult};
@@ -159,7 +159,8 @@ pub(super) async fn rehearse_on_shadow(
         )
         .await;
         let _ = src.close().await;
-        let clone_errors = clone.map_err(|e| format!("clone failed: {e}"))?;
+        let cloned = clone.map_err(|e| format!("clone failed: {e}"))?;
+        let mut clone_errors = cloned.errors;
         db.demote().await.map_err(|e| e.to_string())?;
         steps.push(
             "clone schema",
@@ -175,6 +176,8 @@ pub(super) async fn rehearse_on_shadow(
         let mut conn = shadow_connection(&db.spec(), &db.name, &schema, limits)
             .await
             .map_err(|e| e.to_string())?;
+        // As the demoted owner: a view's query runs tenant functions (see refresh_matviews).
+        clone_errors.extend(refresh_matviews(&mut conn, &cloned.matviews).await);
         let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;
         let sopts = shadow_connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
         let local = CancelToken::new();

@@ -101,6 +101,10 @@ enum TargetType {
 /// What the migration did to the type `new_type` names before this statement, if anything.
 fn target_type(cx: &PlanCx<'_>, new_type: &str) -> Option<TargetType> {
     let name = type_name(new_type)?;
+    if cx.untyped_mentions(&name.name) {
+        // e.g. `ADD VALUE E'…'`, which the parser does not type: the labels are not known.
+        return Some(TargetType::Other);
+    }
     let r = cx.state.type_(&name, cx.at);
     let rec = r.record()?;
     match (rec.kind, rec.is_created()) {
