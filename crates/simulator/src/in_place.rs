@@ -53,8 +53,8 @@
 //! operators, casts and domain defaults call functions the text does not name.
 
 use migration_parser::{
-    CallContext, FunctionCall, Migration, Operation, QualifiedName, SqlRefs, Statement,
-    StatementKind, TxControl, judge_call, same_relation, statement_refs,
+    CallContext, FunctionCall, Migration, MigrationState, Operation, QualifiedName, SqlRefs,
+    Statement, StatementKind, Step, TxControl, judge_call, same_relation, statement_refs,
 };
 use sqlx::{PgConnection, Row};
 
@@ -94,6 +94,7 @@ async fn classify_in(
     .fetch_all(&mut *conn)
     .await?;
     let replaced = existing_functions(conn, migration).await?;
+    let state = MigrationState::new(migration);
     let mut out = Vec::new();
     for st in &migration.statements {
         if !sent_in_place(st) {
@@ -137,7 +138,7 @@ async fn classify_in(
                 Err(why) => reasons.push(why),
                 Ok(refs) => {
                     reasons.extend(code.calls_reasons(&refs));
-                    reasons.extend(shard_reasons(conn, migration, st, &refs).await?);
+                    reasons.extend(shard_reasons(conn, migration, &state, st, &refs).await?);
                 }
             }
         }
@@ -332,6 +333,7 @@ fn evaluates_nothing(op: &Operation) -> bool {
 async fn shard_reasons(
     conn: &mut PgConnection,
     migration: &Migration,
+    state: &MigrationState,
     st: &Statement,
     refs: &SqlRefs,
 ) -> Result<Vec<String>, sqlx::Error> {
@@ -372,6 +374,8 @@ async fn shard_reasons(
         // from (`LIKE`, `INHERITS`, `PARTITION OF`), and an attached partition fires its new
         // parent's triggers: those tables, which exist on the shard, are judged too.
         let copied = tables_copied_before(migration, st.index);
+        let created_before =
+            |t: &QualifiedName| state.relation(t, Step::before(st.index)).is_created();
         let sources: Vec<QualifiedName> = targets
             .iter()
             .flat_map(|t| {
@@ -381,11 +385,7 @@ async fn shard_reasons(
                     .map(|(_, src)| src)
                     .collect();
                 // Renamed since: every table a new table was made from counts.
-                if direct.is_empty()
-                    && migration_parser::MigrationState::new(migration)
-                        .relation(t, migration_parser::Step::before(st.index))
-                        .is_created()
-                {
+                if direct.is_empty() && created_before(t) {
                     copied.iter().map(|(_, src)| src).collect()
                 } else {
                     direct
@@ -393,12 +393,7 @@ async fn shard_reasons(
             })
             .cloned()
             .collect();
-        let state = migration_parser::MigrationState::new(migration);
-        targets.retain(|t| {
-            !state
-                .relation(t, migration_parser::Step::before(st.index))
-                .is_created()
-        });
+        targets.retain(|t| !created_before(t));
         targets.extend(sources.iter());
         let cascades = matches!(first.as_str(), "DELETE" | "UPDATE" | "MERGE" | "TRUNCATE")
             || !refs.data_modifying.is_empty();
