@@ -29,6 +29,14 @@ impl QualifiedName {
             name: name.into(),
         }
     }
+    /// `name` in the same schema as this one (qualified only if this one is): the new name of
+    /// `ALTER … RENAME TO name`, an index named on a table.
+    pub fn sibling(&self, name: impl Into<String>) -> Self {
+        Self {
+            schema: self.schema.clone(),
+            name: name.into(),
+        }
+    }
 }
 
 impl std::fmt::Display for QualifiedName {

@@ -85,13 +85,6 @@ pub(crate) fn apply(s: &mut MigrationState, at: Step, tx: usize, op: &Operation)
     }
 }
 
-fn with_schema_of(like: &QualifiedName, name: &str) -> QualifiedName {
-    QualifiedName {
-        schema: like.schema.clone(),
-        name: name.to_string(),
-    }
-}
-
 fn relations(s: &mut MigrationState, at: Step, tx: usize, op: &Operation) {
     use Operation as O;
     match op {
@@ -140,7 +133,7 @@ fn relations(s: &mut MigrationState, at: Step, tx: usize, op: &Operation) {
         } => {
             let t = s.touch(ObjectKind::Relation, table, at);
             if let Some(name) = name {
-                let qn = with_schema_of(table, name);
+                let qn = table.sibling(name);
                 if *if_not_exists && matches!(s.relation(&qn, at), Resolved::Tracked(..)) {
                     return;
                 }
@@ -226,7 +219,7 @@ fn add_column_def(
 fn drop_relation(s: &mut MigrationState, at: Step, name: &QualifiedName, cascade: bool) {
     if let Some(i) = s.touch(ObjectKind::Relation, name, at) {
         if let Some(shard) = s.object(crate::state::ObjectId(i)).shard_name().cloned() {
-            s.push_implicit_drop(at, with_schema_of(name, &shard.name));
+            s.push_implicit_drop(at, name.sibling(&shard.name));
         }
         s.drop_object(i, at);
         if cascade {
@@ -240,7 +233,7 @@ fn drop_relation(s: &mut MigrationState, at: Step, name: &QualifiedName, cascade
 
 fn rename_relation(s: &mut MigrationState, at: Step, name: &QualifiedName, new_name: &str) {
     if let Some(i) = s.touch(ObjectKind::Relation, name, at) {
-        s.rename(i, at, with_schema_of(name, new_name));
+        s.rename(i, at, name.sibling(new_name));
     }
 }
 
@@ -368,7 +361,7 @@ fn types_and_schemas(s: &mut MigrationState, at: Step, tx: usize, op: &Operation
         }
         O::RenameType { name, new_name } => {
             if let Some(i) = s.touch(ObjectKind::Type, name, at) {
-                s.rename(i, at, with_schema_of(name, new_name));
+                s.rename(i, at, name.sibling(new_name));
             }
         }
         O::DropDomain { name, cascade, .. } => {

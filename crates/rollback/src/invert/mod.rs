@@ -179,8 +179,5 @@ pub(crate) use sql::qn;
 
 /// `name` in the same schema as `like` (qualified only if `like` was).
 pub(crate) fn sibling(like: &QualifiedName, name: &str) -> String {
-    qn(&QualifiedName {
-        schema: like.schema.clone(),
-        name: name.to_string(),
-    })
+    qn(&like.sibling(name))
 }

@@ -266,14 +266,6 @@ pub(crate) fn touched_tables(op: &Operation) -> Vec<(&QualifiedName, bool)> {
     }
 }
 
-/// `name` in the schema of `t`.
-pub(crate) fn with_schema_of(t: &QualifiedName, name: &str) -> QualifiedName {
-    QualifiedName {
-        schema: t.schema.clone(),
-        name: name.to_string(),
-    }
-}
-
 /// Whether a column default makes every existing row non-NULL.
 pub(crate) fn default_is_non_null(c: &ColumnDef) -> bool {
     if c.identity || c.serial || c.generated_stored {

@@ -5,7 +5,7 @@
 
 use migration_parser::Operation;
 
-use crate::probe::cx::{Col, PlanCx, with_schema_of};
+use crate::probe::cx::{Col, PlanCx};
 use crate::probe::kind::ProbeKind;
 use crate::probe::model::ObjKind;
 use crate::probe::spec::ProbeSpec;
@@ -35,13 +35,13 @@ impl ProbeSpec for AlreadyExists {
                 name: table,
                 new_name,
                 ..
-            } => Some((with_schema_of(table, new_name), false)),
+            } => Some((table.sibling(new_name), false)),
             Operation::CreateIndex {
                 name: Some(n),
                 table,
                 if_not_exists: false,
                 ..
-            } => Some((with_schema_of(table, n), true)),
+            } => Some((table.sibling(n), true)),
             _ => None,
         };
         if let Some((rel, index)) = relation {

@@ -7,7 +7,7 @@ use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
 use sqlx::PgConnection;
 
 use crate::ident::{quote_ident, quote_qualified};
-use crate::probe::cx::{Col, PlanCx, Rel, constraint_outcome, with_schema_of};
+use crate::probe::cx::{Col, PlanCx, Rel, constraint_outcome};
 use crate::probe::kind::ProbeKind;
 use crate::probe::model::{Check, PlannedProbe, resolve};
 use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult};
@@ -41,7 +41,7 @@ impl ProbeSpec for FkOrphans {
 /// one is qualified; otherwise both use the shard schema.
 fn ref_table_key(t: &QualifiedName, from: &QualifiedName) -> QualifiedName {
     if t.schema.is_none() && from.schema.is_some() {
-        with_schema_of(from, &t.name)
+        from.sibling(&t.name)
     } else {
         t.clone()
     }
