@@ -9,7 +9,7 @@ use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 use crate::catalog::{CatalogSnapshot, Mismatch, mismatches};
 use crate::exec::{SqlFailure, execute_migration, execute_steps};
 use crate::names::quote_ident;
-use crate::sample::{column_values, compare_values, seed_rows};
+use crate::sample::{ValueHints, column_values, compare_values, seed_rows};
 use crate::{MigrationPair, Options, Rollback, RollbackError, generate};
 use topology::catalog::Catalog;
 
@@ -381,8 +381,59 @@ async fn run_setup(conn: &mut PgConnection, setup_sql: &str) -> Result<(), Rollb
         })
 }
 
-/// Options for [`prove`].
+/// The three outcomes of a proof, as the report and the rules read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProofOutcome {
+    /// Forward then rollback restored the catalog exactly (and the sample data when `data`).
+    Proven {
+        /// The data round trip ran on sample rows too.
+        data: bool,
+        /// Why the data round trip did not run or is partial, when it is.
+        note: Option<String>,
+    },
+    /// The rollback ran and did not restore, or failed: every difference, one line each.
+    Mismatch {
+        /// The differences (catalog objects, the failing rollback statement).
+        differences: Vec<String>,
+    },
+    /// The proof could not be carried out (the forward migration failed on the shadow, the
+    /// shadow could not be set up, ...): why.
+    NotProven {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Proof {
+    /// The proof's outcome: proven, mismatch (every difference) or not proven (why).
+    pub fn outcome(&self) -> ProofOutcome {
+        if let Some(e) = &self.forward_error {
+            return ProofOutcome::NotProven {
+                reason: format!("the forward migration failed on the shadow: {e}"),
+            };
+        }
+        let mut differences: Vec<String> = self
+            .mismatches
+            .iter()
+            .filter(|m| !m.column_order_only)
+            .map(|m| m.to_string())
+            .collect();
+        if let Some(e) = &self.rollback_error {
+            differences.insert(0, format!("the rollback failed on the shadow: {e}"));
+        }
+        if !differences.is_empty() {
+            return ProofOutcome::Mismatch { differences };
+        }
+        ProofOutcome::Proven {
+            data: self.rows_seeded > 0,
+            note: (self.rows_seeded == 0).then(|| "no sample rows could be seeded".to_string()),
+        }
+    }
+}
+
+/// Options for [`prove`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProveOptions {
     /// The tenant schema the migration's unqualified names resolve to.
     pub schema: String,
@@ -390,6 +441,13 @@ pub struct ProveOptions {
     pub sample_rows: usize,
     /// `statement_timeout` for everything run on the shadow.
     pub statement_timeout: String,
+    /// Values known to be valid per `(table, column)` of the pre-migration schema (e.g. the
+    /// shard's `pg_stats` most common values and histogram bounds), preferred by the sample rows
+    /// over synthetic ones.
+    pub value_hints: ValueHints,
+    /// Real rows to load instead of generated ones (`--shadow-data sample`): SQL run after the
+    /// setup (plain `INSERT`s, parents before children). `None`: generated sample rows.
+    pub sample_data: Option<std::sync::Arc<str>>,
 }
 
 impl Default for ProveOptions {
@@ -398,6 +456,8 @@ impl Default for ProveOptions {
             schema: "public".into(),
             sample_rows: 3,
             statement_timeout: "120s".into(),
+            value_hints: ValueHints::new(),
+            sample_data: None,
         }
     }
 }

@@ -10,6 +10,9 @@ use crate::catalog::CatalogSnapshot;
 use crate::names::{quote_ident, split_dotted};
 use crate::{ColumnLoss, RollbackError};
 
+/// Values known to be valid per `(table, column)`, as text (cast to the column's type on insert).
+pub type ValueHints = BTreeMap<(String, String), Vec<String>>;
+
 pub(crate) type Values = BTreeMap<(String, String), Vec<Option<String>>>;
 
 /// The sorted text values of every column of every non-empty table.
