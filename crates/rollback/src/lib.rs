@@ -129,7 +129,7 @@ pub use prove::{
     ColumnLoss, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProofOutcome, ProveOptions,
     RollbackSource, Setup, Shadow, prove, prove_history,
 };
-pub use sample::ValueHints;
+pub use sample::{ColumnFallback, SeedReport, ValueHints, seed_rows};
 
 use serde::{Deserialize, Serialize};
 

@@ -582,7 +582,15 @@ async fn prove_in(
     let c0 = introspect(&mut conn, &options.schema).await?;
     let s0 = CatalogSnapshot::from_topology(&c0);
     let rows_seeded = if options.sample_rows > 0 {
-        seed_rows(&mut conn, &s0, options.sample_rows).await
+        seed_rows(
+            &mut conn,
+            &c0,
+            options.sample_rows,
+            &options.value_hints,
+            forward,
+        )
+        .await
+        .total()
     } else {
         0
     };

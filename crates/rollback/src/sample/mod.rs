@@ -1,0 +1,197 @@
+//! Sample rows for a proof, valid by construction, and the values read back after the round
+//! trip.
+//!
+//! [`seed_rows`] inserts up to `n` rows per table of the pre-migration schema, in one
+//! transaction on the shadow:
+//! 1. what the migration will ask of existing rows ([`needs`]: new CHECKs, `SET NOT NULL`, new
+//!    unique indexes and keys, new foreign keys) is installed as temporary `NOT VALID`
+//!    constraints and unique indexes, so the server rejects a row the migration would reject;
+//!    a column whose type changes gets values that cast to the new type;
+//! 2. tables are seeded parents first ([`order`]); a foreign key's columns take the parents'
+//!    seeded keys together (multi-column keys included; a self-reference takes the rows seeded
+//!    before, or the row's own key); a cycle's nullable foreign keys start NULL;
+//! 3. every other column takes candidates ([`column`]): the shard's real values
+//!    ([`ValueHints`]) first, then values of the type a `ALTER TYPE` casts to, constants of the
+//!    CHECKs on it, then synthetic values of its type (enum labels, domain base, arrays), each
+//!    tested against the column's type (domain CHECKs included) before use; a column with a
+//!    default, identity or generation expression is left to it;
+//! 4. each row is inserted under a SAVEPOINT ([`table`]); a failure names a constraint or a
+//!    column (`23514`, `23505`, `23503`, `23502`, `23P01`), whose columns move to their next
+//!    candidate (a column with a default starts taking candidates), then NULL where nullable;
+//! 5. the temporary objects are dropped before `COMMIT` (if one cannot be, everything is
+//!    rolled back and the report says so): the catalog the proof compares is untouched.
+//!
+//! The [`SeedReport`] says how many rows each table got, which tables got none and why, and
+//! which columns fell back. Hint values (real data of the shard) go into the shadow only: no
+//! report line, log line or error message carries a value, only names and SQLSTATEs.
+
+mod column;
+mod needs;
+mod order;
+mod table;
+mod types;
+mod values;
+
+use std::collections::{BTreeMap, HashMap};
+
+use migration_parser::Migration;
+use serde::{Deserialize, Serialize};
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgConnection;
+use topology::catalog::{Catalog, TableKind};
+
+pub(crate) use values::{column_values, compare_values};
+
+/// Values known to be valid per `(table, column)` of the pre-migration schema (table
+/// unqualified, in the proof's schema), as text (cast to the column's type on insert).
+pub type ValueHints = BTreeMap<(String, String), Vec<String>>;
+
+/// A column that could not take its preferred values.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ColumnFallback {
+    /// Table.
+    pub table: String,
+    /// Column.
+    pub column: String,
+    /// What happened (names and SQLSTATEs only, never a value).
+    pub reason: String,
+}
+
+/// What [`seed_rows`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedReport {
+    /// Rows inserted per table (tables that got at least one).
+    pub rows: BTreeMap<String, usize>,
+    /// Tables that got no row, with why.
+    pub skipped: BTreeMap<String, String>,
+    /// Tables that got fewer rows than asked, with why the last row failed.
+    pub short: BTreeMap<String, String>,
+    /// Columns that fell back (to other candidates than the hints or the migration's needs, or
+    /// to NULL).
+    pub fallbacks: Vec<ColumnFallback>,
+    /// `(table, column)` whose rows took at least one value from the hints.
+    pub hinted: Vec<(String, String)>,
+}
+
+impl SeedReport {
+    /// Rows inserted in all.
+    pub fn total(&self) -> usize {
+        self.rows.values().sum()
+    }
+
+    /// `None` when every table got its rows; otherwise what a proof prints after "data round
+    /// trip partial: " (`table x: why; table y: why`).
+    pub fn partial(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .skipped
+            .iter()
+            .chain(&self.short)
+            .map(|(t, why)| format!("table {t}: {why}"))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+pub(super) async fn savepoint(conn: &mut PgConnection) {
+    let _ = sqlx::raw_sql("SAVEPOINT deployclaw_seed")
+        .execute(&mut *conn)
+        .await;
+}
+
+pub(super) async fn release(conn: &mut PgConnection, ok: bool) {
+    let sql = if ok {
+        "RELEASE SAVEPOINT deployclaw_seed"
+    } else {
+        "ROLLBACK TO SAVEPOINT deployclaw_seed; RELEASE SAVEPOINT deployclaw_seed"
+    };
+    let _ = sqlx::raw_sql(sql).execute(&mut *conn).await;
+}
+
+/// Run `sql` under a savepoint: on failure the transaction goes on as before.
+pub(super) async fn guarded(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+    savepoint(conn).await;
+    let r = sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ());
+    release(conn, r.is_ok()).await;
+    r
+}
+
+/// Insert up to `n` rows, valid by construction, into every table of `c0` (the pre-migration
+/// catalog of the proof's schema, introspected on `conn`), preferring `hints` and the values
+/// `migration` will need. Never fails: what could not be seeded is in the report. `conn` must
+/// not be inside a transaction.
+pub async fn seed_rows(
+    conn: &mut PgConnection,
+    c0: &Catalog,
+    n: usize,
+    hints: &ValueHints,
+    migration: &Migration,
+) -> SeedReport {
+    let mut report = SeedReport::default();
+    if n == 0 || sqlx::raw_sql("BEGIN").execute(&mut *conn).await.is_err() {
+        return report;
+    }
+    let needs = needs::derive(migration, c0);
+    let mut temps = Vec::new();
+    for t in &needs.temps {
+        if guarded(conn, &t.create).await.is_ok() {
+            temps.push(t);
+        }
+    }
+    let working = if temps.is_empty() {
+        None
+    } else {
+        topology::catalog::introspect_schema_conn(conn, &c0.schema)
+            .await
+            .ok()
+    };
+    let cat = working.as_ref().unwrap_or(c0);
+    let checker = types::install_try_cast(conn).await;
+    let mut cx = table::SeedCx {
+        cat,
+        hints,
+        casts: &needs.casts,
+        n,
+        checker,
+        types: HashMap::new(),
+        report: &mut report,
+    };
+    for name in order::parents_first(cat) {
+        let t = &cat.tables[&name];
+        if matches!(t.kind, TableKind::Ordinary | TableKind::Partitioned)
+            && t.partition_of.is_none()
+        {
+            table::seed_table(conn, &mut cx, t).await;
+        }
+    }
+    let _ = guarded(
+        conn,
+        "DROP FUNCTION IF EXISTS pg_temp.deployclaw_try_cast(text, text)",
+    )
+    .await;
+    for t in temps.iter().rev() {
+        if guarded(conn, &t.drop).await.is_err() {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            let why = "a temporary seeding constraint could not be removed; no rows kept";
+            let tables: Vec<String> = report.rows.keys().cloned().collect();
+            report.rows.clear();
+            for t in tables {
+                report.skipped.insert(t, why.into());
+            }
+            return report;
+        }
+    }
+    if sqlx::raw_sql("COMMIT").execute(&mut *conn).await.is_err() {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        let tables: Vec<String> = report.rows.keys().cloned().collect();
+        report.rows.clear();
+        for t in tables {
+            report
+                .skipped
+                .insert(t, "the seeding transaction could not commit".into());
+        }
+    }
+    report
+}
