@@ -143,7 +143,7 @@ pub async fn seed_rows(
     let working = if temps.is_empty() {
         None
     } else {
-        topology::catalog::introspect_schema_conn(conn, &c0.schema)
+        topology::catalog::introspect_schema_in_transaction(conn, &c0.schema)
             .await
             .ok()
     };
@@ -172,13 +172,19 @@ pub async fn seed_rows(
     )
     .await;
     for t in temps.iter().rev() {
-        if guarded(conn, &t.drop).await.is_err() {
+        if let Err(e) = guarded(conn, &t.drop).await {
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-            let why = "a temporary seeding constraint could not be removed; no rows kept";
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code().map(|c| c.into_owned()))
+                .unwrap_or_default();
+            let why = format!(
+                "a temporary seeding constraint could not be removed (SQLSTATE {code}); no rows kept"
+            );
             let tables: Vec<String> = report.rows.keys().cloned().collect();
             report.rows.clear();
             for t in tables {
-                report.skipped.insert(t, why.into());
+                report.skipped.insert(t, why.clone());
             }
             return report;
         }

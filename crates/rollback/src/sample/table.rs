@@ -201,7 +201,7 @@ fn fallback(report: &mut SeedReport, t: &Table, c: &Column, reason: &str) {
 
 /// The values of every slot for row `i`: `Err(why)` when a slot that may not be NULL has no
 /// candidate left. A self-reference may also point at the row itself.
-fn row_values(t: &Table, slots: &[Slot<'_>], i: usize) -> Result<Vec<Vec<Option<String>>>, String> {
+fn row_values(slots: &[Slot<'_>], i: usize) -> Result<Vec<Vec<Option<String>>>, String> {
     let mut out: Vec<Option<Vec<Option<String>>>> = vec![None; slots.len()];
     for (si, s) in slots.iter().enumerate() {
         if let Source::Plain(c) = &s.source {
@@ -222,11 +222,11 @@ fn row_values(t: &Table, slots: &[Slot<'_>], i: usize) -> Result<Vec<Vec<Option<
     slots
         .iter()
         .zip(out)
-        .map(|(s, v)| v.ok_or_else(|| exhausted(t, s)))
+        .map(|(s, v)| v.ok_or_else(|| exhausted(s)))
         .collect()
 }
 
-fn exhausted(t: &Table, s: &Slot<'_>) -> String {
+fn exhausted(s: &Slot<'_>) -> String {
     let cols: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
     let what = match &s.source {
         Source::Plain(c) => c
@@ -238,7 +238,7 @@ fn exhausted(t: &Table, s: &Slot<'_>) -> String {
             fk.references.schema, fk.references.name
         ),
     };
-    format!("column {} of {}: {what}", cols.join(", "), t.name)
+    format!("column {}: {what}", cols.join(", "))
 }
 
 /// The row's own values of the columns `fk` references, when plain slots set them all.
@@ -380,7 +380,7 @@ async fn seed_row<'a>(
 ) -> Result<(), String> {
     let mut last: Option<Blame> = None;
     for _ in 0..MAX_ATTEMPTS {
-        let values = row_values(t, slots, i).map_err(|w| match &last {
+        let values = row_values(slots, i).map_err(|w| match &last {
             Some(b) => format!("{w} (last rejected by {})", b.describe()),
             None => w,
         })?;
