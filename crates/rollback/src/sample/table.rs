@@ -11,7 +11,7 @@ use topology::catalog::{Catalog, Column, ConstraintType, ForeignKey, Table};
 use super::column::{self, Candidates};
 use super::types::TypeInfo;
 use super::{ColumnFallback, SeedReport, ValueHints, release, savepoint};
-use crate::names::{quote_ident, quote_literal};
+use crate::names::quote_ident;
 
 /// Attempts per row before the row is given up.
 const MAX_ATTEMPTS: usize = 48;
@@ -270,21 +270,15 @@ fn pick(cands: &[Vec<Option<String>>], s: &Slot<'_>, i: usize) -> Option<Vec<Opt
     }
 }
 
-fn insert_sql(
-    cat: &Catalog,
-    t: &Table,
-    slots: &[Slot<'_>],
-    values: &[Vec<Option<String>>],
-) -> String {
+/// The `INSERT` of one row: values are bound parameters (never spliced into the SQL, which a
+/// driver may log), each cast from text to its column's type.
+fn insert_sql(cat: &Catalog, t: &Table, slots: &[Slot<'_>]) -> String {
     let mut cols = Vec::new();
     let mut vals = Vec::new();
-    for (s, v) in slots.iter().zip(values) {
-        for (c, v) in s.columns.iter().zip(v) {
+    for s in slots {
+        for c in &s.columns {
             cols.push(quote_ident(&c.name));
-            vals.push(match v {
-                Some(v) => format!("{}::{}", quote_literal(v), c.data_type),
-                None => "NULL".into(),
-            });
+            vals.push(format!("${}::{}", vals.len() + 1, c.data_type));
         }
     }
     let qt = qualified(&cat.schema, &t.name);
@@ -384,9 +378,13 @@ async fn seed_row<'a>(
             Some(b) => format!("{w} (last rejected by {})", b.describe()),
             None => w,
         })?;
-        let sql = insert_sql(cx.cat, t, slots, &values);
+        let sql = insert_sql(cx.cat, t, slots);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for v in values.iter().flatten() {
+            q = q.bind(v.as_deref());
+        }
         savepoint(conn).await;
-        let r = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await;
+        let r = q.execute(&mut *conn).await;
         release(conn, r.is_ok()).await;
         match r {
             Ok(_) => {

@@ -331,3 +331,46 @@ pub(super) async fn install_try_cast(conn: &mut PgConnection) -> bool {
     .await
     .is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_of_server_deparsed_checks() {
+        let (n, s) = check_literals(
+            "CHECK (((price > (0)::numeric) AND (price < (100)::numeric) AND (v2 > '-5'::integer)))",
+        );
+        assert_eq!(n, [0.0, 100.0, -5.0]);
+        assert!(s.is_empty(), "{s:?}");
+        let (n, s) = check_literals("CHECK ((status = ANY (ARRAY['it''s'::text, 'b'::text])))");
+        assert!(n.is_empty());
+        assert_eq!(s, ["it's", "b"]);
+    }
+
+    #[test]
+    fn numbers_inside_the_intervals_come_first() {
+        assert_eq!(
+            numbers_around(&[0.0, 100.0]),
+            [
+                "20", "40", "60", "80", "101", "102", "103", "-1", "-2", "-3", "0", "100"
+            ]
+        );
+        assert_eq!(numbers_around(&[0.0, 1.0])[0], "0.2");
+    }
+
+    #[test]
+    fn synthetic_values_are_distinct() {
+        let text = TypeInfo {
+            base: "text".into(),
+            ..Default::default()
+        };
+        let v: Vec<String> = (0..60).filter_map(|k| synthetic(&text, k)).collect();
+        let mut d = v.clone();
+        d.sort();
+        d.dedup();
+        assert_eq!(d.len(), 60);
+        assert_eq!(letters(26), "ba");
+        assert_eq!(strings_of_length(&[3.0], 2), ["axx", "bxx"]);
+    }
+}
