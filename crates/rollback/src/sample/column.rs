@@ -5,7 +5,7 @@
 
 use topology::catalog::{Column, ConstraintType, Table};
 
-use super::table::SeedCx;
+use super::cx::SeedCx;
 use super::types::{self, TypeInfo};
 use sqlx::postgres::PgConnection;
 

@@ -26,97 +26,24 @@
 //! report line, log line or error message carries a value, only names and SQLSTATEs.
 
 mod column;
+mod cx;
 mod needs;
 mod order;
+mod report;
+mod sql;
 mod table;
 mod types;
 mod values;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use migration_parser::Migration;
-use serde::{Deserialize, Serialize};
-use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 use topology::catalog::{Catalog, TableKind};
 
+pub use report::{ColumnFallback, SeedReport, ValueHints};
+use sql::guarded;
 pub(crate) use values::{column_values, compare_values};
-
-/// Values known to be valid per `(table, column)` of the pre-migration schema (table
-/// unqualified, in the proof's schema), as text (cast to the column's type on insert).
-pub type ValueHints = BTreeMap<(String, String), Vec<String>>;
-
-/// A column that could not take its preferred values.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ColumnFallback {
-    /// Table.
-    pub table: String,
-    /// Column.
-    pub column: String,
-    /// What happened (names and SQLSTATEs only, never a value).
-    pub reason: String,
-}
-
-/// What [`seed_rows`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeedReport {
-    /// Rows inserted per table (tables that got at least one).
-    pub rows: BTreeMap<String, usize>,
-    /// Tables that got no row, with why.
-    pub skipped: BTreeMap<String, String>,
-    /// Tables that got fewer rows than asked, with why the last row failed.
-    pub short: BTreeMap<String, String>,
-    /// Columns that fell back (to other candidates than the hints or the migration's needs, or
-    /// to NULL).
-    pub fallbacks: Vec<ColumnFallback>,
-    /// `(table, column)` whose rows took at least one value from the hints.
-    pub hinted: Vec<(String, String)>,
-}
-
-impl SeedReport {
-    /// Rows inserted in all.
-    pub fn total(&self) -> usize {
-        self.rows.values().sum()
-    }
-
-    /// `None` when every table got its rows; otherwise what a proof prints after "data round
-    /// trip partial: " (`table x: why; table y: why`).
-    pub fn partial(&self) -> Option<String> {
-        let parts: Vec<String> = self
-            .skipped
-            .iter()
-            .chain(&self.short)
-            .map(|(t, why)| format!("table {t}: {why}"))
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("; "))
-    }
-}
-
-pub(super) async fn savepoint(conn: &mut PgConnection) {
-    let _ = sqlx::raw_sql("SAVEPOINT deployclaw_seed")
-        .execute(&mut *conn)
-        .await;
-}
-
-pub(super) async fn release(conn: &mut PgConnection, ok: bool) {
-    let sql = if ok {
-        "RELEASE SAVEPOINT deployclaw_seed"
-    } else {
-        "ROLLBACK TO SAVEPOINT deployclaw_seed; RELEASE SAVEPOINT deployclaw_seed"
-    };
-    let _ = sqlx::raw_sql(sql).execute(&mut *conn).await;
-}
-
-/// Run `sql` under a savepoint: on failure the transaction goes on as before.
-pub(super) async fn guarded(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
-    savepoint(conn).await;
-    let r = sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-        .execute(&mut *conn)
-        .await
-        .map(|_| ());
-    release(conn, r.is_ok()).await;
-    r
-}
 
 /// Insert up to `n` rows, valid by construction, into every table of `c0` (the pre-migration
 /// catalog of the proof's schema, introspected on `conn`), preferring `hints` and the values
@@ -149,7 +76,7 @@ pub async fn seed_rows(
     };
     let cat = working.as_ref().unwrap_or(c0);
     let checker = types::install_try_cast(conn).await;
-    let mut cx = table::SeedCx {
+    let mut cx = cx::SeedCx {
         cat,
         hints,
         casts: &needs.casts,

@@ -2,32 +2,20 @@
 //! together; every other column alone), one row at a time under a SAVEPOINT; a failed insert
 //! moves the slots of the constraint or column the server names to their next candidate.
 
-use std::collections::{BTreeMap, HashMap};
-
 use sqlx::postgres::{PgConnection, PgDatabaseError};
 use sqlx::{AssertSqlSafe, Row};
 use topology::catalog::{Catalog, Column, ConstraintType, ForeignKey, Table};
 
 use super::column::{self, Candidates};
-use super::types::TypeInfo;
-use super::{ColumnFallback, SeedReport, ValueHints, release, savepoint};
+use super::cx::SeedCx;
+use super::report::{ColumnFallback, SeedReport};
+use super::sql::{release, savepoint};
 use crate::names::quote_ident;
 
 /// Attempts per row before the row is given up.
 const MAX_ATTEMPTS: usize = 48;
 /// Parent keys read per foreign key.
 const MAX_KEYS: usize = 64;
-
-/// What every table's seeding shares.
-pub(super) struct SeedCx<'a> {
-    pub cat: &'a Catalog,
-    pub hints: &'a ValueHints,
-    pub casts: &'a BTreeMap<(String, String), Vec<String>>,
-    pub n: usize,
-    pub checker: bool,
-    pub types: HashMap<String, TypeInfo>,
-    pub report: &'a mut SeedReport,
-}
 
 enum Source<'a> {
     Plain(Candidates),

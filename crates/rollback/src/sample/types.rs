@@ -303,7 +303,7 @@ pub(super) fn strings_of_length(lits: &[f64], count: usize) -> Vec<String> {
 /// Which of `values` the server accepts as `ty` (the `pg_temp` helper of
 /// [`install_try_cast`]); every value when the helper is missing.
 pub(super) async fn accepted(conn: &mut PgConnection, values: &[String], ty: &str) -> Vec<bool> {
-    super::savepoint(conn).await;
+    super::sql::savepoint(conn).await;
     let r = sqlx::query_scalar::<_, bool>(
         "SELECT pg_temp.deployclaw_try_cast(v, $2) \
          FROM unnest($1::text[]) WITH ORDINALITY AS u(v, i) ORDER BY i",
@@ -312,7 +312,7 @@ pub(super) async fn accepted(conn: &mut PgConnection, values: &[String], ty: &st
     .bind(ty)
     .fetch_all(&mut *conn)
     .await;
-    super::release(conn, r.is_ok()).await;
+    super::sql::release(conn, r.is_ok()).await;
     match r {
         Ok(v) if v.len() == values.len() => v,
         _ => vec![true; values.len()],
@@ -322,7 +322,7 @@ pub(super) async fn accepted(conn: &mut PgConnection, values: &[String], ty: &st
 /// Create the session-local cast tester (`pg_temp`, gone with the session; in no schema a
 /// catalog compares). `ty` is always a server-formatted type name.
 pub(super) async fn install_try_cast(conn: &mut PgConnection) -> bool {
-    super::guarded(
+    super::sql::guarded(
         conn,
         "CREATE FUNCTION pg_temp.deployclaw_try_cast(v text, t text) RETURNS boolean \
          LANGUAGE plpgsql AS $f$ BEGIN EXECUTE format('SELECT %L::%s', v, t); RETURN true; \
