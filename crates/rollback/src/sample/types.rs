@@ -280,20 +280,22 @@ pub(super) fn numbers_around(lits: &[f64]) -> Vec<String> {
     out
 }
 
-/// Strings of the lengths a check names (`char_length(code) = 3`), distinct per `j`.
+/// Strings of the lengths a check may want (`char_length(code) > 2`: the lengths of
+/// [`numbers_around`] its constants, in that order), distinct per `j`.
 pub(super) fn strings_of_length(lits: &[f64], count: usize) -> Vec<String> {
     let mut out = Vec::new();
-    for n in lits {
-        if *n >= 1.0 && *n <= 64.0 && n.fract() == 0.0 {
-            let n = *n as usize;
-            for j in 0..count {
-                let mut s = letters(j);
-                while s.len() < n {
-                    s.push('x');
-                }
-                if s.len() == n {
-                    out.push(s);
-                }
+    for n in numbers_around(lits) {
+        let Ok(n) = n.parse::<usize>() else { continue };
+        if !(1..=64).contains(&n) {
+            continue;
+        }
+        for j in 0..count {
+            let mut s = letters(j);
+            while s.len() < n {
+                s.push('x');
+            }
+            if s.len() == n && !out.contains(&s) {
+                out.push(s);
             }
         }
     }
@@ -371,6 +373,7 @@ mod tests {
         d.dedup();
         assert_eq!(d.len(), 60);
         assert_eq!(letters(26), "ba");
-        assert_eq!(strings_of_length(&[3.0], 2), ["axx", "bxx"]);
+        assert_eq!(strings_of_length(&[3.0], 2)[..2], ["axxx", "bxxx"]);
+        assert!(strings_of_length(&[3.0], 2).contains(&"axx".to_string()));
     }
 }
