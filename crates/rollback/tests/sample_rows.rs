@@ -191,6 +191,16 @@ async fn foreign_key_chains_composite_keys_self_references_and_cycles() {
     )
     .await;
     assert_eq!(distinct_parents, [Some("3".to_string())]);
+    let cycle_closed = texts(
+        &mut s.conn,
+        "SELECT count(DISTINCT b_id)::text FROM tenant_7.a",
+    )
+    .await;
+    assert_eq!(
+        cycle_closed,
+        [Some("3".to_string())],
+        "the cycle's nullable key takes the parents' keys once they exist"
+    );
 }
 
 const ISSUE_14_SETUP: &str = "

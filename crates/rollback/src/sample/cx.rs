@@ -21,6 +21,9 @@ pub(super) struct SeedCx<'a> {
     pub checker: bool,
     /// Types described so far.
     pub types: HashMap<String, TypeInfo>,
+    /// Foreign keys `(table, constraint)` left NULL because the parent had no row yet (a
+    /// cycle): filled once every table is seeded.
+    pub later: Vec<(String, String)>,
     /// The report being filled.
     pub report: &'a mut SeedReport,
 }

@@ -27,6 +27,7 @@
 
 mod column;
 mod cx;
+mod cycles;
 mod needs;
 mod order;
 mod report;
@@ -83,6 +84,7 @@ pub async fn seed_rows(
         n,
         checker,
         types: HashMap::new(),
+        later: Vec::new(),
         report: &mut report,
     };
     for name in order::parents_first(cat) {
@@ -93,6 +95,7 @@ pub async fn seed_rows(
             table::seed_table(conn, &mut cx, t).await;
         }
     }
+    cycles::close(conn, cat, &cx.later).await;
     let _ = guarded(
         conn,
         "DROP FUNCTION IF EXISTS pg_temp.deployclaw_try_cast(text, text)",

@@ -142,8 +142,12 @@ async fn slots<'a>(conn: &mut PgConnection, cx: &mut SeedCx<'_>, t: &'a Table) -
         } else {
             parent_keys(conn, fk).await
         };
+        let nullable = cols.iter().all(|c| !c.not_null);
+        if keys.is_empty() && !self_ref && nullable && fk.references.schema == cx.cat.schema {
+            cx.later.push((t.name.clone(), k.name.clone()));
+        }
         out.push(Slot {
-            nullable: cols.iter().all(|c| !c.not_null),
+            nullable,
             columns: cols,
             source: Source::Fk { fk, keys, self_ref },
             attempt: 0,

@@ -283,18 +283,20 @@ pub(super) fn numbers_around(lits: &[f64]) -> Vec<String> {
 /// Strings of the lengths a check may want (`char_length(code) > 2`: the lengths of
 /// [`numbers_around`] its constants, in that order), distinct per `j`.
 pub(super) fn strings_of_length(lits: &[f64], count: usize) -> Vec<String> {
+    let lengths: Vec<usize> = numbers_around(lits)
+        .iter()
+        .filter_map(|n| n.parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .collect();
     let mut out = Vec::new();
-    for n in numbers_around(lits) {
-        let Ok(n) = n.parse::<usize>() else { continue };
-        if !(1..=64).contains(&n) {
-            continue;
-        }
-        for j in 0..count {
+    // Round robin over the lengths: each length is tried early.
+    for j in 0..count {
+        for n in &lengths {
             let mut s = letters(j);
-            while s.len() < n {
+            while s.len() < *n {
                 s.push('x');
             }
-            if s.len() == n && !out.contains(&s) {
+            if s.len() == *n && !out.contains(&s) {
                 out.push(s);
             }
         }
@@ -373,7 +375,12 @@ mod tests {
         d.dedup();
         assert_eq!(d.len(), 60);
         assert_eq!(letters(26), "ba");
-        assert_eq!(strings_of_length(&[3.0], 2)[..2], ["axxx", "bxxx"]);
-        assert!(strings_of_length(&[3.0], 2).contains(&"axx".to_string()));
+        assert_eq!(
+            strings_of_length(&[3.0], 2),
+            [
+                "axxx", "axxxx", "axxxxx", "ax", "a", "axx", "bxxx", "bxxxx", "bxxxxx", "bx", "b",
+                "bxx"
+            ]
+        );
     }
 }
