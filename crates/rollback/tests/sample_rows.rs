@@ -245,6 +245,47 @@ async fn the_issue_14_migration_runs_forward_on_the_seeded_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn casts_keys_and_checks_of_a_migration_through_renames_accept_the_rows() {
+    let setup = "
+        CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+        CREATE TABLE owners (id int PRIMARY KEY);
+        CREATE TABLE t (
+            id int PRIMARY KEY,
+            m text NOT NULL,
+            u text,
+            a text,
+            b text,
+            label text,
+            owner_id int
+        );";
+    let sql = "
+        ALTER TABLE t RENAME TO things;
+        ALTER TABLE things RENAME COLUMN owner_id TO owner;
+        ALTER TABLE things ALTER COLUMN m TYPE mood USING m::mood;
+        ALTER TABLE things ALTER COLUMN u TYPE uuid USING u::uuid;
+        CREATE UNIQUE INDEX things_a_b ON things (a, b);
+        ALTER TABLE things ALTER COLUMN a SET NOT NULL, ALTER COLUMN b SET NOT NULL;
+        ALTER TABLE things ADD CONSTRAINT things_label_len CHECK (char_length(label) > 4);
+        ALTER TABLE things ADD CONSTRAINT things_owner_fk
+            FOREIGN KEY (owner) REFERENCES owners (id) NOT VALID;
+        ALTER TABLE things VALIDATE CONSTRAINT things_owner_fk;
+        ALTER TABLE things ALTER COLUMN owner SET NOT NULL;";
+    let mut s = seeded(setup, sql, 3, &ValueHints::new()).await;
+    assert_all_seeded(&s, &["owners", "t"], 3);
+    sqlx::raw_sql("SET search_path = tenant_7")
+        .execute(&mut s.conn)
+        .await
+        .expect("search_path");
+    let forward = execute_migration(&mut s.conn, &s.m).await;
+    assert!(
+        forward.is_ok(),
+        "forward runs: {forward:?}\n{:#?}",
+        s.report
+    );
+    assert_eq!(count(&mut s.conn, "things").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proof_of_the_issue_14_migration_seeds_data_and_runs_forward() {
     let shadow = Shadow::ephemeral()
         .await
