@@ -399,3 +399,38 @@ async fn what_cannot_be_seeded_falls_back_column_by_column() {
         )
     );
 }
+
+fn pagila_in_tenant_schema() -> String {
+    // Beside the checkout, or two levels up from a git worktree (`/work/wt/<name>`).
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let near = here.join("../../../shared/corpus/pagila/pagila-schema.sql");
+    let p = if near.is_file() {
+        near
+    } else {
+        here.join("../../../../shared/corpus/pagila/pagila-schema.sql")
+    };
+    std::fs::read_to_string(p)
+        .expect("pagila schema is readable")
+        .replace("public.", &format!("{SCHEMA}."))
+        .replace("SCHEMA public", &format!("SCHEMA {SCHEMA}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_table_of_pagila_gets_its_rows() {
+    let s = seeded(
+        &pagila_in_tenant_schema(),
+        "SELECT 1;",
+        3,
+        &ValueHints::new(),
+    )
+    .await;
+    insta::assert_snapshot!(
+        "pagila_seed",
+        format!(
+            "rows: {:?}\npartial: {}\nfallbacks: {:?}",
+            s.report.rows,
+            s.report.partial().unwrap_or_default(),
+            s.report.fallbacks
+        )
+    );
+}

@@ -42,8 +42,31 @@ fn from_checks(info: &TypeInfo, checks: &[&str], count: usize) -> Vec<String> {
         strs.extend(types::strings_of_length(&nums, count));
         strs
     } else {
-        Vec::new()
+        // Dates, timestamps, …: the quoted constants, tested by the type's cast.
+        strs
     }
+}
+
+/// The bounds (`FOR VALUES FROM (…) TO (…)`, `IN (…)`) of the partitions of `table` when
+/// `column` is in its partition key: a row must fall in one of them.
+fn partition_bounds<'c>(cx: &SeedCx<'c>, table: &Table, column: &str) -> Vec<&'c str> {
+    let in_key = table.partition_key.as_deref().is_some_and(|k| {
+        k.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|w| w == column)
+    });
+    if !in_key {
+        return Vec::new();
+    }
+    cx.cat
+        .tables
+        .values()
+        .filter(|p| {
+            p.partition_of
+                .as_ref()
+                .is_some_and(|o| o.schema == cx.cat.schema && o.name == table.name)
+        })
+        .filter_map(|p| p.partition_bound.as_deref())
+        .collect()
 }
 
 /// The server's name of a type the migration spells (`int` → `integer`), if it exists.
@@ -89,6 +112,7 @@ pub(super) async fn candidates(
         .map(|c| c.definition.as_str())
         .collect();
     checks.extend(info.checks.iter().map(String::as_str));
+    checks.extend(partition_bounds(cx, table, &col.name));
     from_checks(&info, &checks, count)
         .into_iter()
         .for_each(|v| push_distinct(&mut values, v));
