@@ -424,13 +424,10 @@ async fn every_table_of_pagila_gets_its_rows() {
         &ValueHints::new(),
     )
     .await;
-    insta::assert_snapshot!(
-        "pagila_seed",
-        format!(
-            "rows: {:?}\npartial: {}\nfallbacks: {:?}",
-            s.report.rows,
-            s.report.partial().unwrap_or_default(),
-            s.report.fallbacks
-        )
-    );
+    // 15 tables (the partitioned `payment` seeded through its parent, into the partitions its
+    // bounds name), with a domain, an enum, arrays, tsvector, triggers and FK chains.
+    assert_eq!(s.report.rows.len(), 15, "{:#?}", s.report);
+    assert!(s.report.rows.values().all(|n| *n == 3), "{:#?}", s.report);
+    assert!(s.report.partial().is_none(), "{:#?}", s.report);
+    assert!(s.report.fallbacks.is_empty(), "{:#?}", s.report);
 }
