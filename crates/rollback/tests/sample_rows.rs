@@ -431,3 +431,51 @@ async fn every_table_of_pagila_gets_its_rows() {
     assert!(s.report.partial().is_none(), "{:#?}", s.report);
     assert!(s.report.fallbacks.is_empty(), "{:#?}", s.report);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_expression_cannot_end_the_seeding_transaction() {
+    // The CHECK's text as the parser keeps it is spliced into a temporary constraint: a
+    // statement smuggled after it must not run (the catalog check in `seeded` fails if the
+    // temporary constraint or a smuggled table is left behind).
+    let setup = "CREATE TABLE t (id int PRIMARY KEY, v int);";
+    let sql = "ALTER TABLE t ADD CONSTRAINT t_v CHECK (v > 0);";
+    let mut m = migration(sql);
+    for s in &mut m.statements {
+        for op in &mut s.operations {
+            if let migration_parser::Operation::AddConstraint { constraint, .. } = op
+                && let migration_parser::ConstraintKind::Check { expr } = &mut constraint.kind
+            {
+                *expr = "v > 0) NOT VALID; COMMIT; CREATE TABLE smuggled (x int); --".into();
+            }
+        }
+    }
+    let pg = EphemeralPg::start_async(EphemeralOptions::default())
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let mut conn = PgConnection::connect_with(&pg.connect_options("postgres"))
+        .await
+        .expect("connect");
+    let load = format!("CREATE SCHEMA {SCHEMA}; SET search_path = {SCHEMA};\n{setup}");
+    sqlx::raw_sql(AssertSqlSafe(load))
+        .execute(&mut conn)
+        .await
+        .expect("setup loads");
+    let c0 = introspect_schema_conn(&mut conn, SCHEMA)
+        .await
+        .expect("introspect");
+    let report = seed_rows(&mut conn, &c0, 2, &ValueHints::new(), &m).await;
+    assert_eq!(report.rows.get("t"), Some(&2), "{report:#?}");
+    let c1 = introspect_schema_conn(&mut conn, SCHEMA)
+        .await
+        .expect("introspect");
+    assert!(
+        mismatches(&c0, &c1).is_empty(),
+        "{:#?}",
+        mismatches(&c0, &c1)
+    );
+    let smuggled: Option<String> = sqlx::query_scalar("SELECT to_regclass('smuggled')::text")
+        .fetch_one(&mut conn)
+        .await
+        .expect("query");
+    assert_eq!(smuggled, None);
+}

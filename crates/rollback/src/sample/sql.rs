@@ -20,10 +20,13 @@ pub(super) async fn release(conn: &mut PgConnection, ok: bool) {
     let _ = sqlx::raw_sql(sql).execute(&mut *conn).await;
 }
 
-/// Run `sql` under a savepoint: on failure the transaction goes on as before.
+/// Run one statement under a savepoint: on failure the transaction goes on as before. The
+/// extended protocol runs exactly one statement, so text taken from the migration (a CHECK
+/// expression, an index key) cannot end the seeding transaction or add statements.
 pub(super) async fn guarded(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
     savepoint(conn).await;
-    let r = sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+    let r = sqlx::query(AssertSqlSafe(sql.to_string()))
+        .persistent(false)
         .execute(&mut *conn)
         .await
         .map(|_| ());
