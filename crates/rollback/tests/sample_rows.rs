@@ -109,9 +109,18 @@ async fn check_constraints_and_composite_unique_keys_are_respected() {
             status text NOT NULL CHECK (status IN ('open', 'closed', 'void')),
             UNIQUE (sku, region),
             UNIQUE (qty)
+        );
+        CREATE TABLE spans (
+            id int PRIMARY KEY,
+            starts_on date NOT NULL,
+            ends_on date NOT NULL,
+            hi int NOT NULL,
+            lo int NOT NULL,
+            CHECK (starts_on < ends_on),
+            CHECK (hi > lo)
         );";
     let mut s = seeded(setup, "SELECT 1;", 3, &ValueHints::new()).await;
-    assert_all_seeded(&s, &["items"], 3);
+    assert_all_seeded(&s, &["items", "spans"], 3);
     assert_eq!(count(&mut s.conn, "items").await, 3);
     let qty = texts(
         &mut s.conn,

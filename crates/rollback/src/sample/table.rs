@@ -286,20 +286,32 @@ fn insert_sql(cat: &Catalog, t: &Table, slots: &[Slot<'_>]) -> String {
 }
 
 /// Move the slots `b` names to their next candidate; a blamed column left to its default
-/// starts taking candidates. Nothing named: every slot moves.
+/// starts taking candidates. Nothing named: every slot moves. When a constraint names several
+/// slots (`CHECK (a < b)`, `UNIQUE (a, b)`), one moves per failure, alternately the first by
+/// one and the last by two, so that both orders between them are tried (`tries`: failures of
+/// this row so far).
 async fn advance<'a>(
     conn: &mut PgConnection,
     cx: &mut SeedCx<'_>,
     t: &'a Table,
     slots: &mut Vec<Slot<'a>>,
     b: &Blame,
+    tries: usize,
 ) {
-    let mut moved = false;
-    for s in slots.iter_mut() {
-        if s.columns.iter().any(|c| b.columns.contains(&c.name)) {
-            s.attempt += 1;
-            moved = true;
-        }
+    let blamed: Vec<usize> = (0..slots.len())
+        .filter(|i| {
+            slots[*i]
+                .columns
+                .iter()
+                .any(|c| b.columns.contains(&c.name))
+        })
+        .collect();
+    let mut moved = !blamed.is_empty();
+    match blamed.as_slice() {
+        [] => {}
+        [one] => slots[*one].attempt += 1,
+        [first, ..] if tries % 2 == 0 => slots[*first].attempt += 1,
+        [.., last] => slots[*last].attempt += 2,
     }
     for name in &b.columns {
         let in_slot = slots
@@ -365,7 +377,7 @@ async fn seed_row<'a>(
     i: usize,
 ) -> Result<(), String> {
     let mut last: Option<Blame> = None;
-    for _ in 0..MAX_ATTEMPTS {
+    for tries in 0..MAX_ATTEMPTS {
         let values = row_values(slots, i).map_err(|w| match &last {
             Some(b) => format!("{w} (last rejected by {})", b.describe()),
             None => w,
@@ -385,7 +397,7 @@ async fn seed_row<'a>(
             }
             Err(e) => {
                 let b = blame(&e, t);
-                advance(conn, cx, t, slots, &b).await;
+                advance(conn, cx, t, slots, &b, tries).await;
                 last = Some(b);
             }
         }
