@@ -310,7 +310,7 @@ async fn advance<'a>(
     match blamed.as_slice() {
         [] => {}
         [one] => slots[*one].attempt += 1,
-        [first, ..] if tries % 2 == 0 => slots[*first].attempt += 1,
+        [first, ..] if tries.is_multiple_of(2) => slots[*first].attempt += 1,
         [.., last] => slots[*last].attempt += 2,
     }
     for name in &b.columns {
