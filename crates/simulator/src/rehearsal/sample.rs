@@ -428,24 +428,25 @@ impl SampleCache {
 }
 
 /// The sample SQL for a rollback proof of shard schema `schema` of `source_db` (for
-/// `rollback::ProveOptions::sample_data`): `None` unless `options` ask for
-/// [`ShadowData::Sample`], or when no sample could be read (the proof then seeds synthetic
-/// rows). Reads the same schemas the rehearsal clones, through [`SimOptions::sample_cache`], so
-/// a shard the rehearsal sampled is not read again.
+/// `rollback::ProveOptions::sample_data`): `None` unless `data` is [`ShadowData::Sample`], or
+/// when no sample could be read (the proof then seeds synthetic rows). Reads the same schemas
+/// the rehearsal clones, through the run's `cache` ([`SimOptions::sample_cache`]), so a shard
+/// the rehearsal sampled is not read again; `statement_timeout` bounds each read.
 pub async fn proof_sample(
-    options: &SimOptions,
+    data: ShadowData,
+    cache: &SampleCache,
+    statement_timeout: Duration,
     source: &ConnectionSpec,
     source_db: &str,
     schema: &str,
     migration: &Migration,
 ) -> Option<Arc<str>> {
-    let limits = options.shadow_data.sample_limits()?;
+    let limits = data.sample_limits()?;
     let schemas = schemas_to_clone(source, source_db, schema, migration)
         .await
         .ok()?;
-    let sample = options
-        .sample_cache
-        .sample(source, source_db, &schemas, limits, options.probe_timeout)
+    let sample = cache
+        .sample(source, source_db, &schemas, limits, statement_timeout)
         .await
         .ok()?;
     Some(sample.sql.clone())
