@@ -490,7 +490,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
         Rehearse::None => RehearsalMode::Skip,
     };
     opts.sim.shadow = shadow;
-    opts.shadow_data = Some(shadow_data(a, &opts.config.shadow));
+    opts.shadow_data = Some(shadow_data(&a, &opts.config.shadow));
     if let ShadowData::Sample(l) = opts.shadow_data() {
         eprintln!(
             "deployclaw: --shadow-data sample: up to {} rows per table of each rehearsed shard are copied into the shadow",

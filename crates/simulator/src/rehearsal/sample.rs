@@ -26,7 +26,6 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use topology::ConnectionSpec;
 
 use super::sample_read::{ForeignKey, TableInfo, read_sample};
-use crate::SimOptions;
 use crate::conn::{connect_options, sqlstate_and_message};
 use crate::dump::schemas_to_clone;
 use crate::ident::{quote_ident, quote_literal, quote_qualified};
@@ -370,7 +369,7 @@ type SampleCell = Arc<tokio::sync::OnceCell<Result<Arc<ShadowSample>, SampleErro
 
 /// One sample per shard and run, shared by the rehearsal and the rollback proof (which clone
 /// the same representative shard), so the shard is read once. Lives in
-/// [`SimOptions::sample_cache`]: every clone of the options shares it.
+/// [`crate::SimOptions::sample_cache`]: every clone of the options shares it.
 #[derive(Default)]
 pub struct SampleCache {
     cells: Mutex<BTreeMap<String, SampleCell>>,
@@ -430,7 +429,7 @@ impl SampleCache {
 /// The sample SQL for a rollback proof of shard schema `schema` of `source_db` (for
 /// `rollback::ProveOptions::sample_data`): `None` unless `data` is [`ShadowData::Sample`], or
 /// when no sample could be read (the proof then seeds synthetic rows). Reads the same schemas
-/// the rehearsal clones, through the run's `cache` ([`SimOptions::sample_cache`]), so a shard
+/// the rehearsal clones, through the run's `cache` ([`crate::SimOptions::sample_cache`]), so a shard
 /// the rehearsal sampled is not read again; `statement_timeout` bounds each read.
 pub async fn proof_sample(
     data: ShadowData,
