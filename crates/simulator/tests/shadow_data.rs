@@ -301,3 +301,48 @@ async fn a_small_bound_copies_only_what_it_must() {
         "{step}"
     );
 }
+
+/// The least-privilege role: a table it cannot `SELECT` is skipped with a note naming it, and
+/// so is a table whose parent is skipped (its rows could not be inserted without their parents).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_the_role_cannot_read_are_skipped_with_a_note() {
+    let pg = shard().await;
+    exec(
+        &pg,
+        "app",
+        "CREATE ROLE gate_reader NOLOGIN; GRANT USAGE ON SCHEMA shared, t1 TO gate_reader;
+         GRANT SELECT ON shared.country, t1.orders TO gate_reader;",
+    )
+    .await;
+    let mut c = conn(&pg, "app").await;
+    sqlx::raw_sql("SET ROLE gate_reader")
+        .execute(&mut c)
+        .await
+        .expect("set role");
+    let sample = ShadowSample::read(
+        &mut c,
+        &["shared".to_string(), "t1".to_string()],
+        SampleLimits::default(),
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect("sample");
+    c.close().await.ok();
+    assert_eq!(sample.tables, 1, "{sample:?}");
+    assert_eq!(sample.rows, 50);
+    assert_eq!(
+        sample.notes,
+        vec![
+            "\"t1\".\"customer\": not sampled (no SELECT privilege)".to_string(),
+            "\"t1\".\"orders\": not sampled (its parent \"t1\".\"customer\" is not sampled)"
+                .to_string(),
+        ]
+    );
+    assert!(
+        sample
+            .summary("s")
+            .ends_with("(no SELECT privilege); \"t1\".\"orders\": not sampled (its parent \"t1\".\"customer\" is not sampled)"),
+        "{}",
+        sample.summary("s")
+    );
+}
