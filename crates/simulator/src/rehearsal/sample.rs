@@ -216,10 +216,7 @@ fn parents_first(n: usize, fks: &[ForeignKey]) -> Vec<usize> {
     }
     let mut order = Vec::with_capacity(n);
     let mut done = vec![false; n];
-    loop {
-        let Some(next) = (0..n).find(|&i| !done[i] && indegree[i] == 0) else {
-            break;
-        };
+    while let Some(next) = (0..n).find(|&i| !done[i] && indegree[i] == 0) {
         done[next] = true;
         order.push(next);
         for fk in fks.iter().filter(|f| f.parent == next && f.child != next) {
