@@ -184,7 +184,8 @@ impl CacheArgs {
     }
 }
 
-/// `--shadow-data` and its bounds over the configuration's `[shadow]` section.
+/// `--shadow-data` and its bounds over the configuration's `[shadow]` section; a sample is
+/// announced on standard error (real rows will be read).
 fn shadow_data(a: &ValidateArgs, config: &gates::ShadowConfig) -> ShadowData {
     let sample = match a.shadow_data {
         Some(ShadowDataArg::Sample) => true,
@@ -195,11 +196,15 @@ fn shadow_data(a: &ValidateArgs, config: &gates::ShadowConfig) -> ShadowData {
         return ShadowData::Synthetic;
     }
     let d = SampleLimits::default();
+    let rows = a
+        .shadow_sample_rows
+        .or(config.sample_rows)
+        .unwrap_or(d.rows_per_table);
+    eprintln!(
+        "deployclaw: --shadow-data sample: up to {rows} rows per table of each rehearsed shard are copied into the shadow"
+    );
     ShadowData::Sample(SampleLimits {
-        rows_per_table: a
-            .shadow_sample_rows
-            .or(config.sample_rows)
-            .unwrap_or(d.rows_per_table),
+        rows_per_table: rows,
         max_bytes: a
             .shadow_sample_bytes
             .or(config.sample_bytes)
@@ -491,12 +496,6 @@ async fn run_async(a: ValidateArgs) -> i32 {
     };
     opts.sim.shadow = shadow;
     opts.shadow_data = Some(shadow_data(&a, &opts.config.shadow));
-    if let ShadowData::Sample(l) = opts.shadow_data() {
-        eprintln!(
-            "deployclaw: --shadow-data sample: up to {} rows per table of each rehearsed shard are copied into the shadow",
-            l.rows_per_table
-        );
-    }
     let sign_key = match &a.sign_key {
         Some(p) => match report::load_signing_key(p) {
             Ok(k) => Some(k),

@@ -11,9 +11,74 @@ use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::sample::{SampleError, SampleLimits, SampledRows, SampledTable};
+use crate::conn::sqlstate_and_message;
 use crate::ident::{quote_ident, quote_qualified};
 use crate::probe_tx::exec;
+
+/// Bounds of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SampleLimits {
+    /// Rows read per table (in primary-key order); parents a sampled row references are added
+    /// past this bound.
+    pub rows_per_table: u32,
+    /// Bytes of SQL literals in all: no further table is sampled once reached; a foreign-key
+    /// closure past twice this gives the sample up.
+    pub max_bytes: u64,
+}
+
+impl Default for SampleLimits {
+    fn default() -> Self {
+        SampleLimits {
+            rows_per_table: 1000,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why no sample was taken. Carries no row value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// A query on the source failed (SQLSTATE and the server's message of a catalog or
+    /// `SELECT` query: no row value).
+    #[error("reading the sample failed{}: {message}", sqlstate.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())]
+    Query {
+        /// The SQLSTATE.
+        sqlstate: Option<String>,
+        /// The message.
+        message: String,
+    },
+    /// The parents the sampled rows reference exceed twice the byte cap.
+    #[error("the rows the sample's foreign keys need exceed twice the byte cap of {max_bytes}")]
+    TooLarge {
+        /// The cap.
+        max_bytes: u64,
+    },
+}
+
+impl From<sqlx::Error> for SampleError {
+    fn from(e: sqlx::Error) -> Self {
+        let (sqlstate, message) = sqlstate_and_message(&e);
+        SampleError::Query { sqlstate, message }
+    }
+}
+
+/// One sampled row: its `VALUES` tuple and, per self-referencing foreign key of its table, the
+/// key it references and its own key (to order rows of one table parents first).
+#[derive(Clone, Default)]
+pub(super) struct SampledRows {
+    pub tuple: String,
+    pub self_refs: Vec<Option<Vec<String>>>,
+    pub self_keys: Vec<Option<Vec<String>>>,
+}
+
+/// The rows sampled from one table.
+#[derive(Clone, Default)]
+pub(super) struct SampledTable {
+    pub rows: Vec<SampledRows>,
+    /// Rows added as parents past the per-table bound.
+    pub beyond_bound: u64,
+}
 
 /// A table of the sampled schemas, as the source's catalog describes it.
 #[derive(Debug, Clone)]
