@@ -11,6 +11,14 @@
 //! the per-table bound; a closure over twice the byte cap gives up). Tables the role cannot
 //! read are skipped with a note, and so are their children.
 //!
+//! Why primary-key order and not `TABLESAMPLE` (measured on PostgreSQL 15, a 2-million-row,
+//! 299 MB table, 1000 rows): `ORDER BY pk LIMIT 1000` is an index scan of 22 buffers (1.3–1.7
+//! ms) and gives the same rows on every run; `TABLESAMPLE BERNOULLI` reads the whole table
+//! (32,778 buffers, 185–255 ms); `TABLESAMPLE SYSTEM` is as cheap as the index scan but needs a
+//! percentage per table, returns a varying number of rows (976 for 0.05 %) and different rows
+//! each run, so two runs of the gate could disagree. The closure's parent lookups go through
+//! the parent's unique index (1000 keys: one index probe each).
+//!
 //! Where the rows go: only into the shadow database (0700 Unix socket, dropped afterwards) and
 //! into [`ShadowSample::sql`] for the rollback proof's shadow. Never into a report, a log line
 //! or an error: [`ShadowSample`]'s `Debug` shows counts only, notes name tables only, a failed
