@@ -163,3 +163,34 @@ const SHADOW_MEMORY_DIR_MIN_FREE: u64 = 1 << 30;
 pub fn default_shadow_base_dir() -> Option<PathBuf> {
     topology::ephemeral::memory_temp_dir(SHADOW_MEMORY_DIR_MIN_FREE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml: &str) -> Config {
+        Config::from_toml_str("deployclaw.toml", toml).expect("config")
+    }
+
+    #[test]
+    fn shadow_data_is_synthetic_unless_asked_for_and_the_flag_wins_over_the_config() {
+        let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
+        assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+        o.config = config("[shadow]\ndata = \"sample\"\nsample_rows = 7\n");
+        assert_eq!(
+            o.shadow_data(),
+            ShadowData::Sample(SampleLimits {
+                rows_per_table: 7,
+                ..SampleLimits::default()
+            })
+        );
+        o.shadow_data = Some(ShadowData::Synthetic);
+        assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+        // A library user's simulator options count when neither the flag nor the file says.
+        let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
+        o.sim.shadow_data = ShadowData::Sample(SampleLimits::default());
+        assert_eq!(o.shadow_data(), o.sim.shadow_data);
+        o.config = config("[shadow]\ndata = \"synthetic\"\n");
+        assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+    }
+}
