@@ -3,7 +3,8 @@
 //! primary-key order (`LIMIT` rows per table); then, until nothing is missing, every parent row
 //! that a sampled row references through a foreign key is read too — past the per-table bound —
 //! so the shadow's foreign keys hold. Values leave the server only as SQL literals
-//! (`quote_nullable(col::text)`), under fixed `DateStyle`, `IntervalStyle`, `TimeZone` and
+//! (`format('%L', col)`: the type's output function, never a cast a tenant may have defined),
+//! under fixed `DateStyle`, `IntervalStyle`, `TimeZone` and
 //! `extra_float_digits`, so they read back as they were whatever the shadow's settings.
 
 use std::collections::{BTreeMap, HashSet};
@@ -231,12 +232,7 @@ fn select_rows(t: &TableInfo, fks: &[(usize, &ForeignKey)], alias: &str) -> Stri
     let values: Vec<String> = t
         .columns
         .iter()
-        .map(|c| {
-            format!(
-                "pg_catalog.quote_nullable({alias}.{}::text)",
-                quote_ident(c)
-            )
-        })
+        .map(|c| format!("pg_catalog.format('%L', {alias}.{})", quote_ident(c)))
         .collect();
     let mut list = vec![format!(
         "'(' || concat_ws(', ', {}) || ')'",
@@ -259,7 +255,10 @@ fn select_rows(t: &TableInfo, fks: &[(usize, &ForeignKey)], alias: &str) -> Stri
 fn text_array(alias: &str, cols: &[String]) -> String {
     let parts: Vec<String> = cols
         .iter()
-        .map(|c| format!("{alias}.{}::text", quote_ident(c)))
+        .map(|c| {
+            let c = format!("{alias}.{}", quote_ident(c));
+            format!("CASE WHEN {c} IS NULL THEN NULL ELSE pg_catalog.format('%s', {c}) END")
+        })
         .collect();
     format!("ARRAY[{}]::text[]", parts.join(", "))
 }
