@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use gates::{Config, Registry};
 use report::GatePolicy;
-use simulator::SimOptions;
+use simulator::{SampleLimits, ShadowData, SimOptions};
 
 /// Where the migration comes from: a file, or text in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,12 @@ pub struct ValidateOptions {
     /// copying the template, creating relations — costs a third there); `None` uses
     /// [`std::env::temp_dir`].
     pub shadow_base_dir: Option<PathBuf>,
+    /// Which rows the shadow holds: `None` (the default) takes the configuration's `[shadow]`
+    /// section, else [`SimOptions::shadow_data`] (synthetic unless set). `--shadow-data sample`
+    /// sets [`ShadowData::Sample`]: a bounded, FK-closed sample of each rehearsed shard's real
+    /// rows is copied into the shadow ([`simulator::rehearsal::sample`]). See
+    /// [`ValidateOptions::shadow_data`].
+    pub shadow_data: Option<ShadowData>,
 }
 
 impl ValidateOptions {
@@ -84,6 +90,27 @@ impl ValidateOptions {
     pub fn lock_budget(&self) -> u64 {
         self.lock_budget_ms
             .unwrap_or(self.config.lock_budget.max_blocking_ms)
+    }
+
+    /// Which rows the shadow holds in this run: [`ValidateOptions::shadow_data`] when set, else
+    /// the configuration's `[shadow]` (`data = "sample"`, `sample_rows`, `sample_bytes` over
+    /// [`SampleLimits::default`]), else [`SimOptions::shadow_data`].
+    pub fn shadow_data(&self) -> ShadowData {
+        if let Some(d) = self.shadow_data {
+            return d;
+        }
+        let c = &self.config.shadow;
+        match c.data {
+            Some(gates::ShadowDataKind::Sample) => {
+                let d = SampleLimits::default();
+                ShadowData::Sample(SampleLimits {
+                    rows_per_table: c.sample_rows.unwrap_or(d.rows_per_table),
+                    max_bytes: c.sample_bytes.unwrap_or(d.max_bytes),
+                })
+            }
+            Some(_) => ShadowData::Synthetic,
+            None => self.sim.shadow_data,
+        }
     }
 
     /// The rules of this run: the built-in ones, the `[[custom_rules]]` of
@@ -123,6 +150,7 @@ impl ValidateOptions {
             cache_dir: None,
             recalibrate: false,
             shadow_base_dir: default_shadow_base_dir(),
+            shadow_data: None,
         }
     }
 }
@@ -134,4 +162,35 @@ const SHADOW_MEMORY_DIR_MIN_FREE: u64 = 1 << 30;
 /// with 1 GiB free, else `None` ([`std::env::temp_dir`]).
 pub fn default_shadow_base_dir() -> Option<PathBuf> {
     topology::ephemeral::memory_temp_dir(SHADOW_MEMORY_DIR_MIN_FREE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml: &str) -> Config {
+        Config::from_toml_str("deployclaw.toml", toml).expect("config")
+    }
+
+    #[test]
+    fn shadow_data_is_synthetic_unless_asked_for_and_the_flag_wins_over_the_config() {
+        let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
+        assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+        o.config = config("[shadow]\ndata = \"sample\"\nsample_rows = 7\n");
+        assert_eq!(
+            o.shadow_data(),
+            ShadowData::Sample(SampleLimits {
+                rows_per_table: 7,
+                ..SampleLimits::default()
+            })
+        );
+        o.shadow_data = Some(ShadowData::Synthetic);
+        assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+        // A library user's simulator options count when neither the flag nor the file says.
+        let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
+        o.sim.shadow_data = ShadowData::Sample(SampleLimits::default());
+        assert_eq!(o.shadow_data(), o.sim.shadow_data);
+        o.config = config("[shadow]\ndata = \"synthetic\"\n");
+        assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+    }
 }

@@ -20,6 +20,12 @@
 //! [limits]
 //! max_statements = 10000   # validate-migration refuses larger migrations (exit 3); lint has no limit
 //!
+//! [shadow]
+//! data = "sample"          # opt-in: copy a bounded, FK-closed sample of real rows to the shadow
+//!                          # (default "synthetic": no real row leaves the shard)
+//! sample_rows = 1000       # rows per table (parents a sampled row references are added past it)
+//! sample_bytes = 67108864  # bytes of the whole sample
+//!
 //! [[custom_rules]]         # see the `custom` module docs: kind = "statement" | "probe"
 //! kind = "statement"
 //! name = "no-drop-billing-columns"
@@ -99,6 +105,29 @@ impl Default for Limits {
     }
 }
 
+/// `[shadow] data`: which rows the shadow holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShadowDataKind {
+    /// No real row (`"synthetic"`, the default).
+    Synthetic,
+    /// A bounded, FK-closed sample of the shard's real rows (`"sample"`).
+    Sample,
+}
+
+/// `[shadow]`: which rows the shadow holds (the command line's `--shadow-data`,
+/// `--shadow-sample-rows` override it). Unset fields take the simulator's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShadowConfig {
+    /// `data`; `None`: not set (synthetic).
+    pub data: Option<ShadowDataKind>,
+    /// `sample_rows`: rows per table.
+    pub sample_rows: Option<u32>,
+    /// `sample_bytes`: bytes of the whole sample.
+    pub sample_bytes: Option<u64>,
+}
+
 /// The gates configuration (`deployclaw.toml`).
 ///
 /// Build it with [`Config::from_toml_str`], or start from [`Config::default`] and set fields
@@ -119,6 +148,8 @@ pub struct Config {
     pub lock_budget: LockBudget,
     /// `[limits]`: input size limits of the whole gate.
     pub limits: Limits,
+    /// `[shadow]`: which rows the shadow holds.
+    pub shadow: ShadowConfig,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
     /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
@@ -175,6 +206,7 @@ struct RawConfig {
     rules: RawRules,
     lock_budget: Option<RawLockBudget>,
     limits: Option<RawLimits>,
+    shadow: Option<RawShadow>,
     approval: Option<toml::Table>,
     #[serde(default)]
     custom_rules: Vec<Spanned<RawCustomRule>>,
@@ -190,6 +222,63 @@ struct RawLockBudget {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_statements: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShadow {
+    data: Option<Spanned<String>>,
+    sample_rows: Option<Spanned<i64>>,
+    sample_bytes: Option<Spanned<i64>>,
+}
+
+/// `[shadow]` of `file` (`text`), checked.
+fn shadow_section(file: &str, text: &str, raw: RawShadow) -> Result<ShadowConfig, GatesError> {
+    let invalid = |span: Range<usize>, key: &str, message: String| {
+        let (line, column) = line_col(text, span.start);
+        GatesError::InvalidConfigValue {
+            file: file.to_string(),
+            line,
+            column,
+            key: format!("shadow.{key}"),
+            message,
+        }
+    };
+    let mut out = ShadowConfig::default();
+    if let Some(v) = raw.data {
+        out.data = Some(match v.get_ref().as_str() {
+            "synthetic" => ShadowDataKind::Synthetic,
+            "sample" => ShadowDataKind::Sample,
+            other => {
+                return Err(invalid(
+                    v.span(),
+                    "data",
+                    format!("`{other}` (expected \"synthetic\" or \"sample\")"),
+                ));
+            }
+        });
+    }
+    if let Some(v) = raw.sample_rows {
+        let n = *v.get_ref();
+        out.sample_rows = Some(u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+            invalid(
+                v.span(),
+                "sample_rows",
+                format!("`{n}` (expected rows per table, 1 or more)"),
+            )
+        })?);
+    }
+    if let Some(v) = raw.sample_bytes {
+        let n = *v.get_ref();
+        out.sample_bytes = Some(u64::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+            invalid(
+                v.span(),
+                "sample_bytes",
+                format!("`{n}` (expected bytes, 1 or more)"),
+            )
+        })?);
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -337,6 +426,9 @@ impl Config {
                         message: format!("`{n}` (expected a number of statements, 1 or more)"),
                     }
                 })?;
+        }
+        if let Some(shadow) = raw.shadow {
+            config.shadow = shadow_section(file, text, shadow)?;
         }
         config.approval = raw.approval;
         let mut probe_sql = Vec::new();

@@ -107,7 +107,7 @@ mod verdict;
 
 pub use config::{
     Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_TENANT_SCHEMA_PATTERN, Limits,
-    LockBudget, RulesConfig,
+    LockBudget, RulesConfig, ShadowConfig, ShadowDataKind,
 };
 pub use context::{AddedConstraint, MAX_STATEMENT_TEXT, RuleContext, mentioned_names, same_name};
 pub use custom::{

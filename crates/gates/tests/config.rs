@@ -217,3 +217,21 @@ fn limits_max_statements_is_read_and_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn shadow_data_is_opt_in_read_and_checked() {
+    assert_eq!(Config::default().shadow, gates::ShadowConfig::default());
+    assert_eq!(Config::default().shadow.data, None);
+    let c = Config::from_toml_str(
+        "d.toml",
+        "[shadow]\ndata = \"sample\"\nsample_rows = 50\nsample_bytes = 1048576\n",
+    )
+    .unwrap();
+    assert_eq!(c.shadow.data, Some(gates::ShadowDataKind::Sample));
+    assert_eq!(c.shadow.sample_rows, Some(50));
+    assert_eq!(c.shadow.sample_bytes, Some(1 << 20));
+    let err = Config::from_toml_str("d.toml", "[shadow]\ndata = \"real\"\n").unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @r#"d.toml:2:8: invalid value for `shadow.data`: `real` (expected "synthetic" or "sample")"#);
+    let err = Config::from_toml_str("d.toml", "[shadow]\nsample_rows = 0\n").unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"d.toml:2:15: invalid value for `shadow.sample_rows`: `0` (expected rows per table, 1 or more)");
+}

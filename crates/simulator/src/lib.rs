@@ -100,6 +100,9 @@ pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use in_place::InPlaceRefusal;
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
+pub use rehearsal::sample::{
+    SampleCache, SampleError, SampleLimits, ShadowData, ShadowSample, proof_sample,
+};
 pub use rehearsal::{
     LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
     StatementRehearsal,

@@ -23,8 +23,8 @@
 //! domains) exactly as the server has it, and is maintained by PostgreSQL itself. The cost is
 //! that `pg_dump` must be at least the server's major version; a failing clone is recorded in
 //! [`RehearsalResult::setup_error`] (the probes still run). Extensions the shard database has are
-//! created first (best effort). No rows are copied: data questions are answered by the probes on
-//! the real shard, and lock *duration* is estimated from the real shard's sizes
+//! created first (best effort). No rows are copied by default (opt-in: [`sample`]): data questions are answered by the
+//! probes on the real shard, and lock *duration* is estimated from the real shard's sizes
 //! ([`crate::estimate`]).
 //!
 //! ## Transaction structure
@@ -43,13 +43,16 @@
 //! This file holds the result types. `server` is the shadow server and its databases, `clone`
 //! copies a shard's structure into one, [`tx`] classifies statements by what they do to the
 //! transaction, `engine` runs one statement and observes it, `execute` runs a whole migration
-//! on the shadow or in place.
+//! on the shadow or in place, [`sample`] (with `sample_read`) copies real rows for
+//! `--shadow-data sample`.
 
 use std::time::Duration;
 
 pub(crate) mod clone;
 pub(crate) mod engine;
 pub(crate) mod execute;
+pub mod sample;
+mod sample_read;
 pub(crate) mod server;
 pub mod tx;
 

@@ -8,6 +8,7 @@ use topology::{Catalog, ConnectionSpec};
 
 use crate::custom::CustomProbe;
 use crate::estimate::Throughput;
+use crate::rehearsal::sample::{SampleCache, ShadowData};
 use crate::rehearsal::{RehearsalLimits, RehearsalMode};
 
 /// Options of a simulation run.
@@ -52,6 +53,13 @@ pub struct SimOptions {
     /// `lock_timeout` is at most this, and `idle_in_transaction_session_timeout` is this plus
     /// [`IDLE_MARGIN`] (without a budget: `lock_timeout` plus the margin). Default: none.
     pub lock_budget: Option<Duration>,
+    /// Which rows the shadow holds: none of the shard's (default) or, opt-in
+    /// (`--shadow-data sample`), a bounded FK-closed sample of its real rows
+    /// ([`crate::rehearsal::sample`]).
+    pub shadow_data: ShadowData,
+    /// The samples of this run, shared by every clone of these options (the rehearsal and the
+    /// rollback proof read a shard once: [`crate::proof_sample`]).
+    pub sample_cache: std::sync::Arc<SampleCache>,
 }
 
 /// What the in-place rehearsal's `idle_in_transaction_session_timeout` adds to the lock budget.
@@ -86,6 +94,8 @@ impl Default for SimOptions {
             custom_probes: Vec::new(),
             dump_cache: None,
             lock_budget: None,
+            shadow_data: ShadowData::Synthetic,
+            sample_cache: std::sync::Arc::new(SampleCache::new()),
         }
     }
 }

@@ -13,7 +13,7 @@ use gates::{Config, Gate, Registry};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::ValidationReport;
 use report::render::{MarkdownOptions, TerminalOptions};
-use simulator::{CancelToken, Progress, ProgressEvent, RehearsalMode};
+use simulator::{CancelToken, Progress, ProgressEvent, RehearsalMode, SampleLimits, ShadowData};
 use topology::DiscoverySpec;
 
 use crate::exit;
@@ -44,6 +44,16 @@ pub enum Rehearse {
     InPlace,
     /// No rehearsal, probes only.
     None,
+}
+
+/// Which rows the shadow holds (`--shadow-data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShadowDataArg {
+    /// No real row leaves the shard: empty tables in the rehearsal, synthetic rows in the proof.
+    Synthetic,
+    /// Opt-in: a bounded, FK-closed sample of each rehearsed shard's real rows is copied into
+    /// the shadow (and the rollback proof's shadow), never into the report.
+    Sample,
 }
 
 /// Arguments of `deployclaw validate-migration`.
@@ -88,6 +98,18 @@ pub struct ValidateArgs {
     /// Where to rehearse.
     #[arg(long, value_enum, default_value_t = Rehearse::Shadow)]
     pub rehearse: Rehearse,
+    /// Which rows the shadow holds [default: `[shadow] data` of the config, else synthetic].
+    /// `sample` copies real rows of the shard into the shadow: for migrations whose outcome
+    /// depends on real values (an INSERT referencing an existing parent row).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub shadow_data: Option<ShadowDataArg>,
+    /// Rows per table of `--shadow-data sample`, in primary-key order; parent rows the sampled
+    /// rows reference are added past it [default: `[shadow] sample_rows`, else 1000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shadow_sample_rows: Option<u32>,
+    /// Bytes of the whole `--shadow-data sample` [default: `[shadow] sample_bytes`, else 64 MiB].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shadow_sample_bytes: Option<u64>,
     /// Connections per instance.
     #[arg(long, default_value_t = 4)]
     pub concurrency: u32,
@@ -160,6 +182,34 @@ impl CacheArgs {
             })?;
         Some(base.join("deployclaw"))
     }
+}
+
+/// `--shadow-data` and its bounds over the configuration's `[shadow]` section; a sample is
+/// announced on standard error (real rows will be read).
+fn shadow_data(a: &ValidateArgs, config: &gates::ShadowConfig) -> ShadowData {
+    let sample = match a.shadow_data {
+        Some(ShadowDataArg::Sample) => true,
+        Some(ShadowDataArg::Synthetic) => false,
+        None => config.data == Some(gates::ShadowDataKind::Sample),
+    };
+    if !sample {
+        return ShadowData::Synthetic;
+    }
+    let d = SampleLimits::default();
+    let rows = a
+        .shadow_sample_rows
+        .or(config.sample_rows)
+        .unwrap_or(d.rows_per_table);
+    eprintln!(
+        "deployclaw: --shadow-data sample: up to {rows} rows per table of each rehearsed shard are copied into the shadow"
+    );
+    ShadowData::Sample(SampleLimits {
+        rows_per_table: rows,
+        max_bytes: a
+            .shadow_sample_bytes
+            .or(config.sample_bytes)
+            .unwrap_or(d.max_bytes),
+    })
 }
 
 /// Where the ephemeral shadow goes: an explicit `TMPDIR` wins (the user chose where temporary
@@ -445,6 +495,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
         Rehearse::None => RehearsalMode::Skip,
     };
     opts.sim.shadow = shadow;
+    opts.shadow_data = Some(shadow_data(&a, &opts.config.shadow));
     let sign_key = match &a.sign_key {
         Some(p) => match report::load_signing_key(p) {
             Ok(k) => Some(k),

@@ -85,7 +85,7 @@ impl InPlaceRun<'_> {
                                 server,
                                 shadow_limits,
                                 self.named,
-                                o.dump_cache.as_deref(),
+                                o,
                                 self.cancel,
                                 self.steps,
                             )

@@ -91,14 +91,7 @@ pub(super) async fn rehearse_all(
             shard: job.shard.id.clone(),
         });
         let r = rehearse_on_shadow(
-            migration,
-            &job,
-            &server,
-            limits,
-            &named,
-            options.dump_cache.as_deref(),
-            cancel,
-            steps,
+            migration, &job, &server, limits, &named, options, cancel, steps,
         )
         .await;
         steps.push("rehearse", rehearsal_line(&job, &r), t0.elapsed());

@@ -13,12 +13,15 @@ use super::session::{backend_pid, guarded};
 use crate::SimError;
 use crate::conn::{connect_options, redacted, shadow_connect_options};
 use crate::control::{CancelToken, StepLog};
-use crate::dump::{DumpCache, schemas_to_clone_on};
+use crate::dump::schemas_to_clone_on;
 use crate::estimate::{Throughput, calibrate};
 use crate::rehearsal::clone::{clone_schemas, refresh_matviews};
 use crate::rehearsal::execute::run_on_shadow;
+use crate::rehearsal::sample::{ShadowSample, redact_message};
 use crate::rehearsal::server::{ShadowServer, shadow_connection};
-use crate::rehearsal::{RehearsalLimits, RehearsalMode, RehearsalResult};
+use crate::rehearsal::{
+    RehearsalLimits, RehearsalMode, RehearsalResult, StatementOutcome, StatementRehearsal,
+};
 use crate::run::SimOptions;
 
 /// Start the ephemeral shadow cluster, or connect to [`SimOptions::shadow`], and log it.
@@ -111,7 +114,7 @@ pub(super) async fn rehearse_on_shadow(
     server: &ShadowServer,
     limits: RehearsalLimits,
     named: &BTreeSet<String>,
-    dump_cache: Option<&DumpCache>,
+    options: &SimOptions,
     cancel: &CancelToken,
     steps: &StepLog,
 ) -> RehearsalResult {
@@ -155,10 +158,11 @@ pub(super) async fn rehearse_on_shadow(
             &schemas,
             &db.spec(),
             &db.name,
-            dump_cache,
+            options.dump_cache.as_deref(),
         )
         .await;
         let _ = src.close().await;
+        let sample = read_shadow_sample(job, &src_db, &schemas, options, steps).await;
         let cloned = clone.map_err(|e| format!("clone failed: {e}"))?;
         let mut clone_errors = cloned.errors;
         db.demote().await.map_err(|e| e.to_string())?;
@@ -176,7 +180,12 @@ pub(super) async fn rehearse_on_shadow(
         let mut conn = shadow_connection(&db.spec(), &db.name, &schema, limits)
             .await
             .map_err(|e| e.to_string())?;
-        // As the demoted owner: a view's query runs tenant functions (see refresh_matviews).
+        // As the demoted owner: the sample's inserts fire the tenant's triggers, and a view's
+        // query runs tenant functions (see refresh_matviews). The sample first, so that the
+        // views are computed from it.
+        if let Some(sample) = &sample {
+            clone_errors.extend(sample.load(&mut conn).await);
+        }
         clone_errors.extend(refresh_matviews(&mut conn, &cloned.matviews).await);
         let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;
         let sopts = shadow_connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
@@ -198,7 +207,10 @@ pub(super) async fn rehearse_on_shadow(
         )
         .await;
         let _ = conn.close().await;
-        let statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
+        let mut statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
+        if sample.is_some() {
+            withhold_values(&mut statements, migration);
+        }
         Ok::<_, String>((statements, clone_errors))
     }
     .await;
@@ -233,5 +245,67 @@ pub(super) async fn rehearse_on_shadow(
             target,
             e,
         ),
+    }
+}
+
+/// With [`crate::ShadowData::Sample`]: the shard's sample (through the run's
+/// [`SimOptions::sample_cache`], shared with the rollback proof), logged as the step "shadow
+/// data" in both cases — which rows the shadow holds. `None`: no real row (synthetic, or the
+/// sample could not be read: the rehearsal then runs on empty tables, and the step says why).
+async fn read_shadow_sample(
+    job: &RehearsalJob,
+    src_db: &str,
+    schemas: &[String],
+    options: &SimOptions,
+    steps: &StepLog,
+) -> Option<std::sync::Arc<ShadowSample>> {
+    let Some(limits) = options.shadow_data.sample_limits() else {
+        steps.push(
+            "shadow data",
+            format!(
+                "synthetic rows (no real row of shard {} copied)",
+                job.shard.id
+            ),
+            Duration::ZERO,
+        );
+        return None;
+    };
+    let t0 = Instant::now();
+    let r = options
+        .sample_cache
+        .sample(&job.spec, src_db, schemas, limits, options.probe_timeout)
+        .await;
+    match r {
+        Ok(s) => {
+            steps.push("shadow data", s.summary(&job.shard.id), t0.elapsed());
+            Some(s)
+        }
+        Err(e) => {
+            steps.push(
+                "shadow data",
+                format!(
+                    "no real sample of shard {} ({e}): empty tables",
+                    job.shard.id
+                ),
+                t0.elapsed(),
+            );
+            None
+        }
+    }
+}
+
+/// Withhold the values PostgreSQL quotes in the messages of statements that ran on real rows
+/// ([`redact_message`]; the migration's own text is kept).
+fn withhold_values(statements: &mut [StatementRehearsal], migration: &Migration) {
+    let known: String = migration
+        .statements
+        .iter()
+        .map(|s| s.sql.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for st in statements {
+        if let StatementOutcome::Failed { message, .. } = &mut st.outcome {
+            *message = redact_message(message, &known);
+        }
     }
 }
