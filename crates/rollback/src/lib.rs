@@ -126,8 +126,8 @@ pub use exec::{SqlFailure, execute_migration, execute_rollback, execute_steps};
 pub use generate::{PreMigrationCatalog, catalog_after, generate};
 pub use layout::{Layout, MigrationPair, discover};
 pub use prove::{
-    ColumnLoss, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProofOutcome, ProveOptions,
-    RollbackSource, Setup, Shadow, prove, prove_history,
+    ColumnLoss, DataPhase, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProofOutcome,
+    ProveOptions, RollbackSource, Setup, Shadow, prove, prove_history,
 };
 pub use sample::ValueHints;
 
