@@ -257,7 +257,7 @@ mod tests {
             "CREATE SCHEMA public;\nCREATE SCHEMA tenant_1;\nCOMMENT ON SCHEMA public IS 'x';\n";
         assert_eq!(
             keep_existing_schemas(sql, &existing),
-            "CREATE SCHEMA IF NOT EXISTS \"public\";\nCREATE SCHEMA tenant_1;\n\
+            "CREATE SCHEMA IF NOT EXISTS public;\nCREATE SCHEMA tenant_1;\n\
              COMMENT ON SCHEMA public IS 'x';\n"
         );
     }
