@@ -7,8 +7,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 use topology::catalog::Catalog;
 
-use super::setup::{run_setup, session};
-use super::{Proof, Shadow, introspect};
+use super::model::Proof;
+use super::setup::{introspect, run_setup, session};
+use super::shadow::Shadow;
 use crate::catalog::mismatches;
 use crate::exec::{SqlFailure, execute_migration, execute_steps};
 use crate::{MigrationPair, Options, RollbackError, generate};

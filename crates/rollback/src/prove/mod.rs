@@ -28,7 +28,7 @@ use crate::RollbackError;
 use crate::catalog::CatalogSnapshot;
 use crate::sample::seed_rows;
 use round_trip::round_trip;
-use setup::{not_loaded_reason, populate_matviews, session};
+use setup::{introspect, not_loaded_reason, populate_matviews, session};
 
 /// Prove a rollback. On a scratch database of `shadow`: load the pre-migration structure
 /// (`setup`: SQL, or a shard's catalog; the shard's extensions first, see
@@ -157,11 +157,4 @@ async fn data_phase(
         mismatches: trip.mismatches,
     };
     Ok((phase, trip.data_loss))
-}
-
-/// The exact catalog of `schema` on `conn` (topology's one introspection).
-async fn introspect(conn: &mut PgConnection, schema: &str) -> Result<Catalog, RollbackError> {
-    topology::catalog::introspect_schema_conn(conn, schema)
-        .await
-        .map_err(RollbackError::Catalog)
 }

@@ -5,8 +5,8 @@ use migration_parser::Migration;
 use sqlx::postgres::PgConnection;
 use topology::catalog::Catalog;
 
-use super::RollbackSource;
-use super::setup::session;
+use super::model::{ProveOptions, RollbackSource};
+use super::setup::{introspect, session};
 use crate::catalog::{CatalogSnapshot, Mismatch, mismatches};
 use crate::exec::{SqlFailure, execute_migration, execute_steps};
 use crate::sample::{column_values, compare_values};
@@ -34,7 +34,7 @@ pub(crate) async fn round_trip(
     c0: &Catalog,
     forward: &Migration,
     rollback: &RollbackSource<'_>,
-    options: &super::ProveOptions,
+    options: &ProveOptions,
     values: bool,
 ) -> Result<RoundTrip, RollbackError> {
     let s0 = CatalogSnapshot::from_topology(c0);
@@ -61,7 +61,7 @@ pub(crate) async fn round_trip(
     out.rollback_error = result.err();
     // The rollback may have changed the session (SET search_path, RESET ALL).
     session(conn, &options.schema, &options.statement_timeout).await?;
-    let c2 = super::introspect(conn, &options.schema).await?;
+    let c2 = introspect(conn, &options.schema).await?;
     out.mismatches = mismatches(c0, &c2);
     if let Some(before) = before {
         let after = column_values(conn, &CatalogSnapshot::from_topology(&c2)).await?;

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
+use topology::catalog::Catalog;
 
-use super::Setup;
+use super::model::Setup;
 use crate::RollbackError;
 use crate::catalog::CatalogSnapshot;
 use crate::names::quote_ident;
@@ -203,6 +204,16 @@ pub(crate) async fn populate_matviews(conn: &mut PgConnection) {
         }
         todo = left;
     }
+}
+
+/// The exact catalog of `schema` on `conn` (topology's one introspection).
+pub(crate) async fn introspect(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<Catalog, RollbackError> {
+    topology::catalog::introspect_schema_conn(conn, schema)
+        .await
+        .map_err(RollbackError::Catalog)
 }
 
 /// Why a setup that did not load cannot be proven, naming the missing extensions first.

@@ -6,8 +6,8 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use topology::catalog::Catalog;
 use topology::ephemeral::{EphemeralOptions, EphemeralPg};
 
-use super::Setup;
-use super::setup::{Loaded, load_setup, populate_matviews};
+use super::model::Setup;
+use super::setup::{Loaded, introspect, load_setup, populate_matviews};
 use crate::RollbackError;
 use crate::names::quote_ident;
 
@@ -332,7 +332,7 @@ impl Shadow {
             let loaded = load_setup(&mut conn, setup, &Default::default()).await;
             let snap = match loaded.error {
                 Some(e) => Err(e),
-                None => super::introspect(&mut conn, schema).await,
+                None => introspect(&mut conn, schema).await,
             };
             let _ = conn.close().await;
             snap
