@@ -67,6 +67,13 @@ async fn admin_history(pg: &EphemeralPg) -> sqlx::PgConnection {
 /// The cause of a "not proven", in a few words.
 fn cause(reason: &str) -> String {
     let r = reason.to_lowercase();
+    let phase = if r.starts_with("the forward migration failed on the shadow") {
+        "forward fails on the empty structure: "
+    } else if r.contains("failed on the sample rows") {
+        "forward fails on the sample rows: "
+    } else {
+        ""
+    };
     let known = [
         (
             "not installed on the shadow",
@@ -74,21 +81,27 @@ fn cause(reason: &str) -> String {
         ),
         ("type \"ltree\"", "extension type missing (ltree)"),
         ("type \"citext\"", "extension type missing (citext)"),
-        ("does not exist", "setup or forward: object does not exist"),
+        ("does not exist", "object does not exist"),
         ("not populated", "materialized view not populated"),
         ("schema \"public\" already exists", "CREATE SCHEMA public"),
-        ("violates foreign key", "sample rows: foreign key"),
-        ("violates not-null", "sample rows: not null"),
-        ("violates unique", "sample rows: unique"),
-        ("could not create unique index", "sample rows: unique"),
-        ("violates check", "sample rows: check"),
-        ("invalid input syntax", "sample rows: cast"),
+        ("violates foreign key", "foreign key"),
+        ("violates not-null", "not null"),
+        ("violates unique", "unique"),
+        ("could not create unique index", "unique"),
+        ("violates check", "check"),
+        ("invalid input syntax", "cast"),
+        ("no sample rows were asked", "no sample rows asked"),
     ];
     known
         .iter()
         .find(|(k, _)| r.contains(k))
-        .map(|(_, c)| c.to_string())
-        .unwrap_or_else(|| format!("other: {}", reason.chars().take(140).collect::<String>()))
+        .map(|(_, c)| format!("{phase}{c}"))
+        .unwrap_or_else(|| {
+            format!(
+                "{phase}other: {}",
+                reason.chars().take(140).collect::<String>()
+            )
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,9 +168,19 @@ async fn measure_down_scripts() {
             {
                 Ok(p) => match p.outcome() {
                     ProofOutcome::Proven { data: true, .. } => "proven (structure and data)".into(),
-                    ProofOutcome::Proven { data: false, .. } => "proven (structure only)".into(),
-                    ProofOutcome::Mismatch { .. } => "mismatch (refuted)".into(),
+                    ProofOutcome::Proven { data: false, note } => {
+                        eprintln!("  note: {}", note.as_deref().unwrap_or(""));
+                        format!(
+                            "proven (structure only): {}",
+                            cause(note.as_deref().unwrap_or(""))
+                        )
+                    }
+                    ProofOutcome::Mismatch { differences } => {
+                        eprintln!("  first difference: {}", differences[0]);
+                        "mismatch (refuted)".into()
+                    }
                     ProofOutcome::NotProven { reason } => {
+                        eprintln!("  reason: {reason}");
                         format!("not proven: {}", cause(&reason))
                     }
                 },
@@ -186,5 +209,65 @@ async fn measure_down_scripts() {
     );
     for (k, n) in &counts {
         eprintln!("{n:5}  {k}");
+    }
+}
+
+/// Measurement (ignored by default): what the data phase costs on pagila's schema — a proof
+/// with structure only, a proof with both phases (the data phase on a `CREATE DATABASE …
+/// TEMPLATE` copy), and loading the schema once (what reloading it for the data phase would
+/// cost instead of copying).
+///
+/// ```text
+/// cargo test -p rollback --all-features --test down_script_proofs measure_phase_costs \
+///   -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn measure_phase_costs() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let schema = ["../../../shared/corpus", "../../../../shared/corpus"]
+        .iter()
+        .map(|c| here.join(c).join("pagila/pagila-schema.sql"))
+        .find(|p| p.is_file())
+        .expect("the corpus is beside the checkout");
+    // As the pipeline dumps it: --no-owner.
+    let setup = std::fs::read_to_string(schema)
+        .expect("pagila schema is readable")
+        .lines()
+        .filter(|l| !(l.starts_with("ALTER ") && l.contains(" OWNER TO ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let shadow = Shadow::ephemeral().await.expect("shadow starts");
+    let up = parse_pair("up", "ALTER TABLE actor ADD COLUMN nickname text;", true).unwrap();
+    let down = parse_pair("down", "ALTER TABLE actor DROP COLUMN nickname;", true).unwrap();
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        shadow
+            .catalog_of(Setup::Sql(&setup), "public")
+            .await
+            .expect("loads");
+        let load = t.elapsed().as_millis();
+        let mut ms = Vec::new();
+        for rows in [0, 3] {
+            let options = ProveOptions {
+                sample_rows: rows,
+                ..ProveOptions::default()
+            };
+            let p = prove(
+                &shadow,
+                Setup::Sql(&setup),
+                &up,
+                RollbackSource::Script(&down),
+                &options,
+            )
+            .await
+            .expect("proves");
+            assert!(p.restored, "{:?}", p.outcome());
+            ms.push(p.duration_ms);
+        }
+        eprintln!(
+            "round {round}: load+introspect {load} ms; proof structure only {} ms; both phases {} ms",
+            ms[0], ms[1]
+        );
     }
 }
