@@ -121,6 +121,8 @@ pub(crate) async fn rollback_for(
     };
     let prove_opts = ProveOptions {
         schema: shard.location.schema().to_owned(),
+        // A schema-filtered pg_dump leaves the shard's extensions out.
+        extensions: catalog.extensions.clone(),
         ..ProveOptions::default()
     };
     let proof = match rollback::prove(

@@ -55,15 +55,24 @@
 //! ## Proving
 //!
 //! [`prove`] creates a scratch database on a [`Shadow`] (an ephemeral PostgreSQL it starts, or a
-//! server URL), loads the pre-migration structure ([`Setup::Sql`], e.g. `pg_dump --schema-only`
+//! server URL) and loads the pre-migration structure ([`Setup::Sql`], e.g. `pg_dump --schema-only`
 //! output, or [`Setup::Catalog`]: a shard's introspected catalog recreated statement by
-//! statement), seeds a few rows per table, takes
-//! catalog C0, runs the migration statement by statement with its transaction structure
+//! statement) faithfully: the shard's extensions first when the server has them (the missing
+//! ones are named in [`Proof::missing_extensions`]), a dump's `CREATE SCHEMA public` kept as the
+//! database's own `public`, materialized views populated. It takes catalog C0, copies the
+//! database (`CREATE DATABASE … TEMPLATE`), and proves in two phases. **Structure**: on the
+//! empty tables, runs the migration statement by statement with its transaction structure
 //! (`CONCURRENTLY` outside transactions), runs the rollback, takes C2 and reports every
-//! difference as a [`Mismatch`] (the gate's `rollback-mismatch`, red, for a rollback the user
-//! supplied; `rollback-unproven`, yellow, for a generated one: a wrong generated rollback is
-//! deployclaw's failure, not the migration's) and every column whose values did not survive
-//! as a [`ColumnLoss`]. Failures carry their SQLSTATE. The scratch database is always dropped.
+//! difference as a [`Mismatch`]. **Data** ([`Proof::data`]): on the copy, seeds a few rows per
+//! table (or loads [`ProveOptions::sample_data`]), refreshes the materialized views, and does
+//! the same round trip, reporting every column whose values did not survive as a
+//! [`ColumnLoss`]; when the rows cannot be loaded or make the forward fail, the structural
+//! proof still counts. [`Proof::outcome`] is the one judgement: [`ProofOutcome::Proven`]
+//! (structure, and data when it ran), [`ProofOutcome::Mismatch`] (every difference, by phase:
+//! the gate's `rollback-mismatch`, red, for a rollback the user supplied; `rollback-unproven`,
+//! yellow, for a generated one: a wrong generated rollback is deployclaw's failure, not the
+//! migration's), [`ProofOutcome::NotProven`] (the setup did not load, the forward failed on
+//! the empty structure: why). Failures carry their SQLSTATE. Every scratch database is dropped.
 //! [`prove_history`] does the same for a whole directory of up/down pairs ([`discover`] detects
 //! Diesel, sqlx, golang-migrate and dbmate layouts), checking both the project's own down scripts
 //! and the generated rollback of every up.
@@ -126,8 +135,8 @@ pub use exec::{SqlFailure, execute_migration, execute_rollback, execute_steps};
 pub use generate::{PreMigrationCatalog, catalog_after, generate};
 pub use layout::{Layout, MigrationPair, discover};
 pub use prove::{
-    ColumnLoss, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProofOutcome, ProveOptions,
-    RollbackSource, Setup, Shadow, prove, prove_history,
+    ColumnLoss, DataPhase, HistoryEntry, HistoryOptions, HistoryReport, Proof, ProofOutcome,
+    ProveOptions, RollbackSource, Setup, Shadow, prove, prove_history,
 };
 pub use sample::{ColumnFallback, SeedReport, ValueHints, seed_rows};
 

@@ -143,7 +143,11 @@ async fn every_operation_kind_generates_and_proves() {
         "forward failed: {:?}",
         proof.forward_error
     );
-    assert!(proof.rows_seeded > 0, "sample rows were inserted");
+    assert!(
+        matches!(proof.data, rollback::DataPhase::Ran { rows, .. } if rows > 0),
+        "sample rows were inserted: {:?}",
+        proof.data
+    );
     insta::assert_yaml_snapshot!(
         "every_kind_proof",
         (

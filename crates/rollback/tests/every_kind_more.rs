@@ -168,9 +168,13 @@ async fn drop_column_cascade_restores_dependent_foreign_keys() {
     )
     .await
     .expect("prover runs");
-    assert!(!p.tested);
+    // Right on empty tables; on the sample rows the restored foreign key fails.
+    assert!(!p.tested && p.rollback_error.is_none(), "{p:#?}");
+    let rollback::DataPhase::Ran { rollback_error, .. } = &p.data else {
+        panic!("the data phase ran: {:?}", p.data);
+    };
     assert_eq!(
-        p.rollback_error.and_then(|f| f.sqlstate).as_deref(),
+        rollback_error.as_ref().and_then(|f| f.sqlstate.as_deref()),
         Some("23503")
     );
     assert!(
