@@ -37,6 +37,7 @@ mod integrator;
 mod probe;
 mod probe_kind;
 mod rehearsal;
+mod rollback_proof;
 mod shard;
 
 pub use catalog::{
@@ -51,6 +52,7 @@ pub use integrator::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEv
 pub use migration_parser;
 pub use probe::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 pub use probe_kind::{ProbeFacts, ProbeKind};
+pub use rollback_proof::{ProofStatus, ShapeProof};
 pub use rehearsal::{
     InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
     StatementOutcome, StatementRehearsal,
