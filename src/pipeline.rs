@@ -304,7 +304,7 @@ fn rollback_line(info: &RollbackInfo) -> String {
                 "shape {} ({} shard(s)): {}, shard recovery time {} ms",
                 p.schema_fingerprint.get(..12).unwrap_or(&p.schema_fingerprint),
                 p.shards.len(),
-                p.status.as_str(),
+                p.outcome.as_str(),
                 p.duration_ms
             )
         })

@@ -121,7 +121,7 @@ pub(crate) async fn rollback_for(
         }
         out.info.proofs.push(shape);
     }
-    summarize(&mut out.info);
+    summarize(&mut out.info, &shard_id);
     Ok(out)
 }
 
@@ -152,15 +152,16 @@ fn shape_jobs<'a>(
         .collect()
 }
 
-/// `tested` (forward and rollback ran on every shape) and `mismatches` (every shape's
-/// differences; prefixed with the shape when there are several) from the proofs per shape.
-fn summarize(info: &mut RollbackInfo) {
+/// `tested` (forward and rollback ran on the majority shape, proven on `reference`) and
+/// `mismatches` (every shape's differences; prefixed with the shape when there are several)
+/// from the proofs per shape. `RollbackInfo::proven` (the report's `rollback_tested`) also
+/// needs every shape proven.
+fn summarize(info: &mut RollbackInfo, reference: &str) {
     let several = info.proofs.len() > 1;
-    info.tested = !info.proofs.is_empty()
-        && info
-            .proofs
-            .iter()
-            .all(|p| p.status != ProofStatus::NotProven);
+    info.tested = info
+        .proofs
+        .iter()
+        .any(|p| p.representative_shard == reference && p.outcome != ProofStatus::NotProven);
     info.mismatches = info
         .proofs
         .iter()

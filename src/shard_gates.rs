@@ -93,7 +93,7 @@ pub(crate) fn evaluate(
                 ev.map(|e| e.duration_ms).unwrap_or(0),
             );
             report.rollback = rollback.proof_of(&shard.id).map(|p| ShardRollback {
-                outcome: p.status,
+                outcome: p.outcome,
                 schema_fingerprint: p.schema_fingerprint.clone(),
                 recovery_time_ms: p.duration_ms,
             });
@@ -114,7 +114,7 @@ fn rollback_evidence(r: &RollbackOutcome, shard: &str) -> RollbackEvidence {
         .collect();
     let generated = r.info.source == "generated";
     if let Some(p) = r.proof_of(shard) {
-        let tested = p.status != ProofStatus::NotProven;
+        let tested = p.outcome != ProofStatus::NotProven;
         return RollbackEvidence::new(tested, irreversible, p.differences.clone())
             .with_generated(generated)
             .with_proof(p.clone());

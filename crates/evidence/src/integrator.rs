@@ -91,7 +91,7 @@ pub struct RollbackEvidence {
     #[serde(default)]
     pub generated: bool,
     /// The proof of this shard's schema shape (`--validate-rollback`); `None` when no proof was
-    /// asked for. Its [`ShapeProof::status`] decides `rollback-mismatch` / `rollback-unproven`.
+    /// asked for. Its [`ShapeProof::outcome`] decides `rollback-mismatch` / `rollback-unproven`.
     #[serde(default)]
     pub proof: Option<ShapeProof>,
 }
@@ -132,12 +132,12 @@ impl RollbackEvidence {
         self.status() == Some(ProofStatus::Mismatch)
     }
 
-    /// The outcome of the proof for this shard: its shape's [`ShapeProof::status`]; without a
+    /// The outcome of the proof for this shard: its shape's [`ShapeProof::outcome`]; without a
     /// shape proof, read from `tested`, `mismatches` and `rollback_error` (`None`: no proof
     /// ran and none was asked for).
     pub fn status(&self) -> Option<ProofStatus> {
         if let Some(p) = &self.proof {
-            return Some(p.status);
+            return Some(p.outcome);
         }
         if (self.tested || self.rollback_error.is_some())
             && (!self.mismatches.is_empty() || self.rollback_error.is_some())

@@ -43,7 +43,7 @@ pub struct ShapeProof {
     /// Every shard of this shape, in fleet order.
     pub shards: Vec<String>,
     /// Proven, mismatch or not proven.
-    pub status: ProofStatus,
+    pub outcome: ProofStatus,
     /// Proven with the data round trip on sample rows too (`false`: structure only).
     pub data: bool,
     /// Not proven: why; proven: what was left out (e.g. why the data round trip did not run).
@@ -66,7 +66,7 @@ impl ShapeProof {
             schema_fingerprint: schema_fingerprint.into(),
             shards: vec![representative_shard.clone()],
             representative_shard,
-            status,
+            outcome: status,
             data: false,
             reason: None,
             differences: Vec::new(),
@@ -125,6 +125,6 @@ impl ShapeProof {
 
     /// Proven (structure, and data when [`ShapeProof::data`]).
     pub fn proven(&self) -> bool {
-        self.status == ProofStatus::Proven
+        self.outcome == ProofStatus::Proven
     }
 }

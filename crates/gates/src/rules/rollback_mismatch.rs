@@ -82,7 +82,7 @@ pub(super) fn what_remains(rb: &RollbackEvidence) -> String {
 pub(super) fn proof_facts(rb: &RollbackEvidence) -> serde_json::Value {
     match &rb.proof {
         Some(p) => json!({
-            "outcome": p.status,
+            "outcome": p.outcome,
             "schema_fingerprint": p.schema_fingerprint,
             "representative_shard": p.representative_shard,
             "recovery_time_ms": p.duration_ms,

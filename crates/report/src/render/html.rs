@@ -321,7 +321,7 @@ fn proofs_table(o: &mut String, report: &ValidationReport) {
     }
     o.push_str("<p><b>Proof per schema shape</b> (forward → rollback on the shadow):</p>\n<table class=\"proofs\">\n<thead><tr><th>Shape</th><th>Proven on</th><th>Shards</th><th>Outcome</th><th>Recovery time</th></tr></thead>\n<tbody>\n");
     for p in proofs {
-        let class = match p.status {
+        let class = match p.outcome {
             ProofStatus::Proven => "green",
             ProofStatus::Mismatch => "red",
             _ => "yellow",
@@ -332,7 +332,7 @@ fn proofs_table(o: &mut String, report: &ValidationReport) {
             esc(short_hash(&p.schema_fingerprint)),
             esc(&p.representative_shard),
             p.shards.len(),
-            esc(&p.status.as_str().to_uppercase()),
+            esc(&p.outcome.as_str().to_uppercase()),
             esc(&proof_label(p)),
             esc(&human_ms(p.duration_ms))
         );
@@ -550,7 +550,7 @@ fn rollback_badge(report: &ValidationReport) -> (&'static str, &'static str) {
             .rollback
             .proofs
             .iter()
-            .any(|p| p.status == ProofStatus::Mismatch)
+            .any(|p| p.outcome == ProofStatus::Mismatch)
     {
         ("mismatch", "red")
     } else if !report.rollback.proofs.is_empty() {

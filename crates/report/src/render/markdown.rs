@@ -224,7 +224,7 @@ fn proofs_table(o: &mut String, report: &ValidationReport) {
     o.push_str("Proof per schema shape (forward → rollback on the shadow):\n\n");
     o.push_str("| shape | proven on | shards | outcome | recovery time |\n|---|---|--:|---|--:|\n");
     for p in proofs {
-        let icon = match p.status {
+        let icon = match p.outcome {
             ProofStatus::Proven => "✅",
             ProofStatus::Mismatch => "❌",
             _ => "⚠️",
@@ -381,7 +381,7 @@ fn rollback_short(report: &ValidationReport) -> String {
         "no rollback".to_owned()
     } else if rb.proven() {
         "rollback ✅ tested".to_owned()
-    } else if rb.tested || rb.proofs.iter().any(|p| p.status == ProofStatus::Mismatch) {
+    } else if rb.tested || rb.proofs.iter().any(|p| p.outcome == ProofStatus::Mismatch) {
         "rollback ❌ mismatch".to_owned()
     } else if !rb.proofs.is_empty() {
         "rollback ⚠️ not proven".to_owned()

@@ -126,7 +126,7 @@ pub fn short_hash(s: &str) -> &str {
 /// why)`, `mismatch (2 differences)`, `not proven: why`.
 pub fn proof_label(p: &crate::ShapeProof) -> String {
     use crate::ProofStatus;
-    match p.status {
+    match p.outcome {
         ProofStatus::Proven if p.data => "proven (structure and data)".to_owned(),
         ProofStatus::Proven => match &p.reason {
             Some(r) => format!("proven (structure only: {r})"),
