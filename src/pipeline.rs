@@ -302,7 +302,9 @@ fn rollback_line(info: &RollbackInfo) -> String {
         .map(|p| {
             format!(
                 "shape {} ({} shard(s)): {}, shard recovery time {} ms",
-                p.schema_fingerprint.get(..12).unwrap_or(&p.schema_fingerprint),
+                p.schema_fingerprint
+                    .get(..12)
+                    .unwrap_or(&p.schema_fingerprint),
                 p.shards.len(),
                 p.outcome.as_str(),
                 p.duration_ms

@@ -103,15 +103,7 @@ pub(crate) async fn rollback_for(
         (None, None) => Shadow::ephemeral().await?,
     };
     let jobs = shape_jobs(catalogs, drift, &shard_id);
-    let proved = prove_shapes(
-        fleet,
-        migration,
-        user.as_ref(),
-        &jobs,
-        &shadow,
-        dump_cache,
-    )
-    .await;
+    let proved = prove_shapes(fleet, migration, user.as_ref(), &jobs, &shadow, dump_cache).await;
     for (job, (shape, proof)) in jobs.iter().zip(proved) {
         if let Some(p) = &proof {
             record_data_loss(&mut out.info, p);
@@ -170,7 +162,9 @@ fn summarize(info: &mut RollbackInfo, reference: &str) {
                 if several {
                     format!(
                         "shape {} ({}): {d}",
-                        p.schema_fingerprint.get(..12).unwrap_or(&p.schema_fingerprint),
+                        p.schema_fingerprint
+                            .get(..12)
+                            .unwrap_or(&p.schema_fingerprint),
                         p.representative_shard
                     )
                 } else {

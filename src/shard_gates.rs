@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use evidence::ProofStatus;
 use gates::{
     CustomProbeOutcome, Finding, Gate, IrreversibleStep, Registry, RollbackEvidence, RuleContext,
 };
 use migration_parser::Migration;
-use evidence::ProofStatus;
 use report::{ShardReport, ShardRollback};
 use simulator::SimulationResult;
 use topology::catalog::{DriftReport, DriftedShard};
@@ -213,15 +213,25 @@ mod tests {
             for shard in ["a1", "a2"] {
                 let f = rollback_findings(&out, shard);
                 assert_eq!(f.len(), 1, "{source} {shard}: {f:?}");
-                assert_eq!((f[0].0.as_str(), f[0].1), (mismatch_rule, mismatch_severity));
+                assert_eq!(
+                    (f[0].0.as_str(), f[0].1),
+                    (mismatch_rule, mismatch_severity)
+                );
                 assert!(f[0].2.contains("index i: extra after"), "{}", f[0].2);
                 if source == "generated" {
-                    assert!(f[0].2.contains("supply one (--rollback-file)"), "{}", f[0].2);
+                    assert!(
+                        f[0].2.contains("supply one (--rollback-file)"),
+                        "{}",
+                        f[0].2
+                    );
                 }
             }
             let f = rollback_findings(&out, "b");
             assert_eq!(f.len(), 1, "{source}: {f:?}");
-            assert_eq!((f[0].0.as_str(), f[0].1), ("rollback-unproven", Severity::Yellow));
+            assert_eq!(
+                (f[0].0.as_str(), f[0].1),
+                ("rollback-unproven", Severity::Yellow)
+            );
             assert!(f[0].2.contains("extension ltree is missing"), "{}", f[0].2);
             assert!(rollback_findings(&out, "c").is_empty(), "{source}");
         }

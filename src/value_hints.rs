@@ -136,10 +136,7 @@ mod tests {
                    ALTER TABLE orders ALTER COLUMN note SET NOT NULL;";
         let m = migration_parser::parse("m.sql", sql, &Default::default()).expect("parses");
         let cols = hint_columns(&m);
-        let pairs: Vec<(&str, &str)> = cols
-            .iter()
-            .map(|(t, c)| (t.as_str(), c.as_str()))
-            .collect();
+        let pairs: Vec<(&str, &str)> = cols.iter().map(|(t, c)| (t.as_str(), c.as_str())).collect();
         assert_eq!(
             pairs,
             vec![

@@ -47,7 +47,8 @@ ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;
 ";
 
 /// A wrong rollback of [`ISSUE14`]: forgets the index, restores `qty` as `varchar(20)`.
-const ISSUE14_WRONG: &str = "ALTER TABLE orders ALTER COLUMN qty TYPE varchar(20) USING qty::varchar(20);
+const ISSUE14_WRONG: &str =
+    "ALTER TABLE orders ALTER COLUMN qty TYPE varchar(20) USING qty::varchar(20);
 ALTER TABLE orders ALTER COLUMN status DROP NOT NULL;
 ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;
 ";
@@ -161,13 +162,27 @@ fn assert_proven_everywhere(report: &ValidationReport, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wrong_user_rollback_is_red_on_every_shard_and_a_drifted_shard_has_its_own_proof() {
     // tenant_3 drifts: an extra index.
-    let (_pg, fleet) = fleet(3, "CREATE INDEX orders_status_idx ON tenant_3.orders (status);").await;
+    let (_pg, fleet) = fleet(
+        3,
+        "CREATE INDEX orders_status_idx ON tenant_3.orders (status);",
+    )
+    .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let up = file(dir.path(), "up.sql", WIDEN);
 
-    let report = gate(&fleet, &up, Some(&file(dir.path(), "wrong.sql", WIDEN_WRONG))).await;
+    let report = gate(
+        &fleet,
+        &up,
+        Some(&file(dir.path(), "wrong.sql", WIDEN_WRONG)),
+    )
+    .await;
     assert!(!report.safety_gates.rollback_tested);
-    assert_eq!(report.rollback.proofs.len(), 2, "{:#?}", report.rollback.proofs);
+    assert_eq!(
+        report.rollback.proofs.len(),
+        2,
+        "{:#?}",
+        report.rollback.proofs
+    );
     let drifted = report
         .rollback
         .proofs
@@ -182,7 +197,12 @@ async fn a_wrong_user_rollback_is_red_on_every_shard_and_a_drifted_shard_has_its
     for s in &report.shards {
         let f = rollback_findings(s);
         assert_eq!(f.len(), 1, "{}: {f:?}", s.shard);
-        assert_eq!((f[0].0, f[0].1), ("rollback-mismatch", Severity::Red), "{}", s.shard);
+        assert_eq!(
+            (f[0].0, f[0].1),
+            ("rollback-mismatch", Severity::Red),
+            "{}",
+            s.shard
+        );
         assert!(f[0].2.contains("orders_ref_key"), "{}: {}", s.shard, f[0].2);
         assert!(f[0].2.contains("numeric"), "{}: {}", s.shard, f[0].2);
         assert_eq!(s.gate, Gate::Red, "{}", s.shard);
@@ -235,7 +255,10 @@ async fn issue14_migration_user_and_generated_rollbacks_are_proven_structure_and
     let dir = tempfile::tempdir().expect("tempdir");
     let up = file(dir.path(), "up.sql", ISSUE14);
     for (what, down) in [
-        ("correct user rollback", Some(file(dir.path(), "down.sql", ISSUE14_DOWN))),
+        (
+            "correct user rollback",
+            Some(file(dir.path(), "down.sql", ISSUE14_DOWN)),
+        ),
         ("generated rollback", None),
     ] {
         let report = gate(&fleet, &up, down.as_deref()).await;
@@ -245,9 +268,17 @@ async fn issue14_migration_user_and_generated_rollbacks_are_proven_structure_and
         }
         // The pg_stats values went to the shadow only.
         let json = deployclaw::report::render::json(&report).expect("json");
-        assert!(!json.contains("REF-ZQX"), "{what}: a real value in the report");
+        assert!(
+            !json.contains("REF-ZQX"),
+            "{what}: a real value in the report"
+        );
     }
-    let report = gate(&fleet, &up, Some(&file(dir.path(), "wrong.sql", ISSUE14_WRONG))).await;
+    let report = gate(
+        &fleet,
+        &up,
+        Some(&file(dir.path(), "wrong.sql", ISSUE14_WRONG)),
+    )
+    .await;
     for s in &report.shards {
         let f = rollback_findings(s);
         assert_eq!(f.len(), 1, "{}: {f:?}", s.shard);
@@ -285,14 +316,17 @@ async fn value_hints_come_from_pg_stats_of_the_changed_columns() {
     let r = &hints[&("orders".to_string(), "ref".to_string())];
     assert!(r.iter().all(|v| v.starts_with("REF-ZQX-")), "{r:?}");
     assert!(!hints.contains_key(&("orders".to_string(), "no_such_column".to_string())));
-    // The connection is usable and not left in a transaction.
-    let open: bool = sqlx::query_scalar("SELECT pg_catalog.now() = pg_catalog.statement_timestamp()")
+    // The read-only transaction was ended: the connection takes a write-capable statement.
+    let read_only: String = sqlx::query_scalar("SHOW transaction_read_only")
         .fetch_one(&mut conn)
         .await
         .expect("query");
-    assert!(open, "the hints transaction was left open");
+    assert_eq!(read_only, "off", "the hints transaction was left open");
     drop(conn);
-    assert_eq!(common::fingerprint_db(&common::su(&pg, "app")).await, before);
+    assert_eq!(
+        common::fingerprint_db(&common::su(&pg, "app")).await,
+        before
+    );
 }
 
 /// A table of an extension type (`citext`): proven, or — where the shadow's server lacks the
@@ -325,7 +359,11 @@ async fn an_extension_typed_table_is_proven_or_yellow_with_the_reason() {
             assert_eq!(f.len(), 1, "{}: {f:?}", s.shard);
             assert_eq!((f[0].0, f[0].1), ("rollback-unproven", Severity::Yellow));
             assert_ne!(s.gate, Gate::Green, "{}: unproven but GREEN", s.shard);
-            assert!(f[0].2.len() > "no proven rollback: ".len() + 40, "{}", f[0].2);
+            assert!(
+                f[0].2.len() > "no proven rollback: ".len() + 40,
+                "{}",
+                f[0].2
+            );
         }
     }
     // The issue asks for a proof on an extension-typed table (needs the `proof` stream's

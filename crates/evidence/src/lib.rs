@@ -52,11 +52,11 @@ pub use integrator::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEv
 pub use migration_parser;
 pub use probe::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 pub use probe_kind::{ProbeFacts, ProbeKind};
-pub use rollback_proof::{ProofStatus, ShapeProof};
 pub use rehearsal::{
     InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
     StatementOutcome, StatementRehearsal,
 };
+pub use rollback_proof::{ProofStatus, ShapeProof};
 pub use shard::{
     CatalogSummary, LockEstimate, ShardEvidence, SimulationResult, StatementEstimate, Step,
     Throughput,

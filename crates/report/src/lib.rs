@@ -90,9 +90,9 @@ pub use keys::{
 };
 pub use model::{
     ApprovalPolicy, FleetInfo, GateCounts, GatePolicy, InstanceView, LockTrace, MigrationInfo,
-    Rehearsal, ReportOutput, RollbackInfo, SafetyGates, ShardException, ShardReport,
-    ShardRollback, Signature, StatementError, StatementTrace, Step, ValidationReport, fleet_fingerprint, new_execution_id, reasons,
-    sha256_file, sha256_hex,
+    Rehearsal, ReportOutput, RollbackInfo, SafetyGates, ShardException, ShardReport, ShardRollback,
+    Signature, StatementError, StatementTrace, Step, ValidationReport, fleet_fingerprint,
+    new_execution_id, reasons, sha256_file, sha256_hex,
 };
 pub use risk::RiskLevel;
 pub use sign::{Verification, issue_token, sign, signing_payload, verify, verify_migration_file};

@@ -21,10 +21,20 @@ fn output_names_the_report_and_the_rollback_script_written_next_to_it() {
     let out = &json["output"];
     let report_file = out["report_file"].as_str().expect("report_file");
     let rollback_script = out["rollback_script"].as_str().expect("rollback_script");
-    assert_eq!(report_file, dir.path().join("report.json").display().to_string());
-    assert_eq!(rollback_script, dir.path().join("rollback.sql").display().to_string());
+    assert_eq!(
+        report_file,
+        dir.path().join("report.json").display().to_string()
+    );
+    assert_eq!(
+        rollback_script,
+        dir.path().join("rollback.sql").display().to_string()
+    );
     assert!(out["approval_token"].is_null());
-    assert!(written.iter().any(|p| p.display().to_string() == report_file));
+    assert!(
+        written
+            .iter()
+            .any(|p| p.display().to_string() == report_file)
+    );
     assert_eq!(
         std::fs::read_to_string(rollback_script).expect("rollback.sql"),
         r.rollback.script.clone().expect("script")

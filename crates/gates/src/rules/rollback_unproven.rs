@@ -1,8 +1,8 @@
 use serde_json::json;
 
 use super::rollback_mismatch::{proof_facts, what_remains};
-use evidence::ProofStatus;
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
+use evidence::ProofStatus;
 
 declare_rule! {
     /// ## What it does
@@ -62,7 +62,11 @@ impl GateRule for RollbackUnproven {
         let message = match rb.status() {
             Some(ProofStatus::NotProven) => format!(
                 "no proven rollback: the {} rollback could not be proven on this shard's schema shape: {}",
-                if rb.generated { "generated" } else { "supplied" },
+                if rb.generated {
+                    "generated"
+                } else {
+                    "supplied"
+                },
                 rb.proof
                     .as_ref()
                     .and_then(|p| p.reason.as_deref())

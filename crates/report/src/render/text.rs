@@ -132,7 +132,9 @@ pub fn proof_label(p: &crate::ShapeProof) -> String {
             Some(r) => format!("proven (structure only: {r})"),
             None => "proven (structure only)".to_owned(),
         },
-        ProofStatus::Mismatch => format!("mismatch ({})", plural(p.differences.len(), "difference")),
+        ProofStatus::Mismatch => {
+            format!("mismatch ({})", plural(p.differences.len(), "difference"))
+        }
         _ => format!(
             "not proven: {}",
             p.reason.as_deref().unwrap_or("the proof did not run")

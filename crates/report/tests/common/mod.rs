@@ -415,7 +415,10 @@ pub fn fixture_with(tweak: impl FnOnce(&mut Vec<ShardReport>)) -> ValidationRepo
         proofs: Vec::new(),
     };
     // One proof per schema shape, each listing its shards.
-    for (shape, representative, data) in [(SHAPE_A, "tenant_0001", true), (SHAPE_B, "tenant_0003", false)] {
+    for (shape, representative, data) in [
+        (SHAPE_A, "tenant_0001", true),
+        (SHAPE_B, "tenant_0003", false),
+    ] {
         let shards = r
             .shards
             .iter()
