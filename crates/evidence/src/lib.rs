@@ -4,7 +4,8 @@
 //! ([`ShardEvidence`], [`ProbeResult`], [`TableStats`], [`LockEstimate`]), the rehearsal of a
 //! schema shape ([`RehearsalResult`], [`StatementRehearsal`], [`StatementOutcome`]), the whole
 //! run ([`SimulationResult`]), catalog drift ([`CatalogDifference`], [`DriftItem`]), the
-//! foreign-key graph ([`FkGraph`]), the rollback proof ([`RollbackEvidence`]) and custom SQL
+//! foreign-key graph ([`FkGraph`]), the rollback proof ([`RollbackEvidence`], one [`ShapeProof`]
+//! per schema shape with its [`ProofStatus`]) and custom SQL
 //! probes ([`CustomProbe`], [`CustomProbeRows`], [`CustomProbeOutcome`], and the template
 //! contract [`check_probe_template`] / [`custom_probe_sql`]).
 //!
