@@ -220,6 +220,12 @@ async fn a_wrong_user_rollback_is_red_on_every_shard_and_a_drifted_shard_has_its
 
     let report = gate(&fleet, &up, Some(&file(dir.path(), "down.sql", WIDEN_DOWN))).await;
     assert_proven_everywhere(&report, "correct user rollback");
+    // The `pg_stats` values of `ref` (a unique index column) went to the shadow only.
+    let json = deployclaw::report::render::json(&report).expect("json");
+    assert!(!json.contains("REF-ZQX"), "a real value in the report");
+    assert!(
+        !deployclaw::report::render::markdown(&report, &Default::default()).contains("REF-ZQX")
+    );
     let report = gate(&fleet, &up, None).await;
     assert_proven_everywhere(&report, "generated rollback");
     assert_eq!(report.rollback.proofs.len(), 2);
