@@ -84,3 +84,62 @@ fn output_carries_the_compact_token_under_the_signature() {
         Err(ReportError::BadSignature)
     ));
 }
+
+/// One shape not proven: `rollback_tested` is false, and every rendering says so — the shape
+/// with its reason, each shard with its outcome and recovery time.
+#[test]
+fn a_shape_not_proven_shows_in_every_rendering() {
+    let mut r = fixture();
+    let reason = "the forward migration failed on the shadow: extension ltree is missing";
+    let shape_b = r.rollback.proofs[1].clone();
+    r.rollback.proofs[1] = ShapeProof::not_proven(
+        shape_b.schema_fingerprint.clone(),
+        shape_b.representative_shard.clone(),
+        reason,
+    )
+    .with_shards(shape_b.shards.clone())
+    .with_duration_ms(70);
+    for s in r
+        .shards
+        .iter_mut()
+        .filter(|s| shape_b.shards.contains(&s.shard))
+    {
+        if let Some(rb) = s.rollback.as_mut() {
+            rb.outcome = ProofStatus::NotProven;
+            rb.recovery_time_ms = 70;
+        }
+    }
+    r.finalize(&GatePolicy::default());
+    assert!(!r.safety_gates.rollback_tested);
+    assert!(r.rollback.tested, "the majority shape was tested");
+
+    let md = render::markdown(&r, &render::MarkdownOptions::default());
+    assert!(md.contains("rollback ⚠️ not proven"), "{md}");
+    assert!(
+        md.contains("⚠️ not proven: the forward migration failed on the shadow"),
+        "{md}"
+    );
+    assert!(md.contains("proven on 1 of 2 schema shapes"), "{md}");
+    assert!(
+        md.contains(
+            "tenant\\_0003 — RED, estimated lock 640 ms, rollback not proven (recovery time 70 ms)"
+        ),
+        "{md}"
+    );
+
+    let html = render::html(&r);
+    assert!(
+        html.contains("<span class=\"badge yellow\">NOT PROVEN</span>"),
+        "html badge"
+    );
+    assert!(html.contains("extension ltree is missing"));
+    assert!(html.contains(
+        "<tr><td>tenant_0003</td><td>db-east-1</td><td>not proven</td><td>70 ms</td></tr>"
+    ));
+
+    let text = render::terminal(&r, &render::TerminalOptions::default());
+    assert!(
+        text.contains("rollback NOT PROVEN (proven on 1 of 2 schema shapes)"),
+        "{text}"
+    );
+}

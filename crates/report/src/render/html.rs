@@ -545,12 +545,12 @@ fn rollback_badge(report: &ValidationReport) -> (&'static str, &'static str) {
         ("none", "red")
     } else if report.rollback.proven() {
         ("tested", "green")
-    } else if report.rollback.tested
-        || report
-            .rollback
-            .proofs
-            .iter()
-            .any(|p| p.outcome == ProofStatus::Mismatch)
+    } else if report
+        .rollback
+        .proofs
+        .iter()
+        .any(|p| p.outcome == ProofStatus::Mismatch)
+        || (report.rollback.proofs.is_empty() && report.rollback.tested)
     {
         ("mismatch", "red")
     } else if !report.rollback.proofs.is_empty() {

@@ -381,7 +381,9 @@ fn rollback_short(report: &ValidationReport) -> String {
         "no rollback".to_owned()
     } else if rb.proven() {
         "rollback ✅ tested".to_owned()
-    } else if rb.tested || rb.proofs.iter().any(|p| p.outcome == ProofStatus::Mismatch) {
+    } else if rb.proofs.iter().any(|p| p.outcome == ProofStatus::Mismatch)
+        || (rb.proofs.is_empty() && rb.tested)
+    {
         "rollback ❌ mismatch".to_owned()
     } else if !rb.proofs.is_empty() {
         "rollback ⚠️ not proven".to_owned()
