@@ -48,10 +48,12 @@ pub mod input;
 mod options;
 pub mod pipeline;
 mod rehearsal_report;
+mod rollback_proof;
 mod rollback_step;
 mod shard_gates;
 mod shared_shadow;
 mod steps;
+mod value_hints;
 
 pub use error::PipelineError;
 pub use rollback_step::RollbackOutcome;

@@ -165,7 +165,7 @@ pub async fn validate(
             fleet,
             &migration,
             &catalogs,
-            drift.reference_shard.as_deref(),
+            &drift,
             shadow.as_ref(),
             dump_cache.as_deref(),
         )
@@ -295,12 +295,30 @@ fn parse_and_lint(
     Ok((migration, bytes, static_findings))
 }
 
-/// The execution log's line about the rollback step.
+/// The execution log's line about the rollback step: with proofs per schema shape, each
+/// shape's outcome and shard recovery time.
 fn rollback_line(info: &RollbackInfo) -> String {
+    let proofs: Vec<String> = info
+        .proofs
+        .iter()
+        .map(|p| {
+            format!(
+                "shape {} ({} shard(s)): {}, shard recovery time {} ms",
+                p.schema_fingerprint
+                    .get(..12)
+                    .unwrap_or(&p.schema_fingerprint),
+                p.shards.len(),
+                p.outcome.as_str(),
+                p.duration_ms
+            )
+        })
+        .collect();
     format!(
-        "{} rollback, {}, {} irreversible step(s){}",
+        "{} rollback, {}, {} irreversible step(s){}{}",
         info.source,
-        if info.tested {
+        if info.proven() {
+            "proven on the shadow"
+        } else if info.tested {
             "tested on the shadow"
         } else {
             "not tested"
@@ -310,6 +328,11 @@ fn rollback_line(info: &RollbackInfo) -> String {
             String::new()
         } else {
             format!(", {} mismatch(es)", info.mismatches.len())
+        },
+        if proofs.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", proofs.join("; "))
         }
     )
 }

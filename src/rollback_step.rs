@@ -1,46 +1,59 @@
 //! The rollback step of the pipeline: generate the inverse from the majority schema shape and,
-//! with `validate_rollback`, prove it (or the user's `--rollback-file`) on a shadow.
+//! with `validate_rollback`, prove it (or the user's `--rollback-file`) on a shadow — once per
+//! schema shape (`rollback_proof.rs`), so that every shard gets its own shape's outcome.
 
 use std::collections::BTreeMap;
 
+use evidence::{ProofStatus, ShapeProof};
 use migration_parser::Migration;
 use report::RollbackInfo;
-use rollback::{Options, Proof, ProveOptions, RollbackSource, Shadow};
+use rollback::{Options, Proof, Shadow};
+use topology::catalog::DriftReport;
 use topology::{Catalog, ConnectionSpec, Fleet};
 
 use crate::PipelineError;
 use crate::options::ValidateOptions;
+use crate::rollback_proof::{ShapeJob, prove_shapes};
 
 /// What the rollback step produced.
 #[derive(Debug, Clone, Default)]
 pub struct RollbackOutcome {
-    /// The report's rollback section.
+    /// The report's rollback section (with one proof per schema shape in `info.proofs`).
     pub info: RollbackInfo,
     /// Irreversible steps with their statement locations (for `rollback-irreversible`).
     pub irreversible: Vec<rollback::Irreversible>,
-    /// The proof, when one ran.
+    /// The proof of the majority shape, when one ran.
     pub proof: Option<Proof>,
 }
 
-/// Generate (and, when asked, prove) the rollback for the fleet's majority schema shape.
+impl RollbackOutcome {
+    /// The proof of `shard`'s schema shape, when one was made.
+    pub fn proof_of(&self, shard: &str) -> Option<&ShapeProof> {
+        self.info
+            .proofs
+            .iter()
+            .find(|p| p.shards.iter().any(|s| s == shard))
+    }
+}
+
+/// Generate (and, when asked, prove per schema shape) the rollback.
 pub(crate) async fn rollback_for(
     opts: &ValidateOptions,
     fleet: &Fleet,
     migration: &Migration,
     catalogs: &BTreeMap<String, Catalog>,
-    reference_shard: Option<&str>,
+    drift: &DriftReport,
     shared_shadow: Option<&topology::ephemeral::EphemeralPg>,
     dump_cache: Option<&simulator::DumpCache>,
 ) -> Result<RollbackOutcome, PipelineError> {
     // The representative shard: the first of the fleet's majority schema shape.
-    let Some((shard_id, catalog)) = representative(catalogs, reference_shard) else {
+    let Some((shard_id, catalog)) = representative(catalogs, drift.reference_shard.as_deref())
+    else {
         return Ok(RollbackOutcome {
             info: RollbackInfo {
                 source: "none".into(),
-                script: None,
-                tested: false,
                 irreversible: vec!["no shard catalog could be read: rollback not generated".into()],
-                mismatches: vec![],
+                ..RollbackInfo::default()
             },
             ..RollbackOutcome::default()
         });
@@ -71,13 +84,12 @@ pub(crate) async fn rollback_for(
                 Some(u) => u.source.clone(),
                 None => generated.script.clone(),
             }),
-            tested: false,
             irreversible: generated
                 .irreversible
                 .iter()
                 .map(|i| format!("line {}: {}: {}", i.line, i.sql, i.reason))
                 .collect(),
-            mismatches: vec![],
+            ..RollbackInfo::default()
         },
         irreversible: generated.irreversible.clone(),
         proof: None,
@@ -85,91 +97,104 @@ pub(crate) async fn rollback_for(
     if !opts.validate_rollback {
         return Ok(out);
     }
-    let Some(shard) = fleet.shards.iter().find(|s| s.id == shard_id) else {
-        return Ok(out);
-    };
-    let Some(instance) = fleet.instance(&shard.instance) else {
-        return Ok(out);
-    };
-    // The same schemas the rehearsal clones, dumped once for both through the run's cache.
-    let setup = match dump_for_proof(
-        &instance.connection,
-        shard.location.database(),
-        shard.location.schema(),
-        migration,
-        catalog,
-        dump_cache,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            out.info.mismatches.push(format!(
-                "rollback not proven: cannot dump the shard's schema: {e}"
-            ));
-            return Ok(out);
-        }
-    };
     let shadow = match (&opts.sim.shadow, shared_shadow) {
         (Some(spec), _) => Shadow::from_url(&spec_url(spec))?,
         (None, Some(pg)) => Shadow::from_ephemeral(pg),
         (None, None) => Shadow::ephemeral().await?,
     };
-    let source = match &user {
-        Some(u) => RollbackSource::Script(u),
-        None => RollbackSource::Generated(&generated),
-    };
-    let prove_opts = ProveOptions {
-        schema: shard.location.schema().to_owned(),
-        // A schema-filtered pg_dump leaves the shard's extensions out.
-        extensions: catalog.extensions.clone(),
-        ..ProveOptions::default()
-    };
-    let proof = match rollback::prove(
-        &shadow,
-        rollback::Setup::Sql(&setup),
+    let jobs = shape_jobs(catalogs, drift, &shard_id);
+    let proved = prove_shapes(
+        fleet,
         migration,
-        source,
-        &prove_opts,
+        user.as_ref(),
+        &jobs,
+        &shadow,
+        dump_cache,
+        opts,
     )
-    .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            out.info.mismatches.push(format!(
-                "rollback not proven: the shadow proof could not run: {e}"
-            ));
-            return Ok(out);
+    .await;
+    for (job, (shape, proof)) in jobs.iter().zip(proved) {
+        if let Some(p) = &proof {
+            record_data_loss(&mut out.info, p);
         }
-    };
-    out.info.tested = proof.tested;
-    out.info.mismatches = proof
-        .mismatches
+        if job.representative == shard_id {
+            out.proof = proof;
+        }
+        out.info.proofs.push(shape);
+    }
+    summarize(&mut out.info, &shard_id);
+    Ok(out)
+}
+
+/// One proof job per schema shape (drift detection's groups, largest first), proven on the
+/// group's first shard — the majority shape on the reference shard.
+fn shape_jobs<'a>(
+    catalogs: &'a BTreeMap<String, Catalog>,
+    drift: &DriftReport,
+    reference: &str,
+) -> Vec<ShapeJob<'a>> {
+    drift
+        .groups
         .iter()
-        .filter(|m| !m.column_order_only)
-        .map(|m| m.to_string())
+        .filter_map(|g| {
+            let rep = if g.shards.iter().any(|s| s == reference) {
+                reference
+            } else {
+                g.shards.first()?.as_str()
+            };
+            let (id, catalog) = catalogs.get_key_value(rep)?;
+            Some(ShapeJob {
+                fingerprint: g.fingerprint.0.clone(),
+                representative: id.clone(),
+                shards: g.shards.clone(),
+                catalog,
+            })
+        })
+        .collect()
+}
+
+/// `tested` (forward and rollback ran on the majority shape, proven on `reference`) and
+/// `mismatches` (every shape's differences; prefixed with the shape when there are several)
+/// from the proofs per shape. `RollbackInfo::proven` (the report's `rollback_tested`) also
+/// needs every shape proven.
+fn summarize(info: &mut RollbackInfo, reference: &str) {
+    let several = info.proofs.len() > 1;
+    info.tested = info
+        .proofs
+        .iter()
+        .any(|p| p.representative_shard == reference && p.outcome != ProofStatus::NotProven);
+    info.mismatches = info
+        .proofs
+        .iter()
+        .flat_map(|p| {
+            p.differences.iter().map(move |d| {
+                if several {
+                    format!(
+                        "shape {} ({}): {d}",
+                        p.schema_fingerprint
+                            .get(..12)
+                            .unwrap_or(&p.schema_fingerprint),
+                        p.representative_shard
+                    )
+                } else {
+                    d.clone()
+                }
+            })
+        })
         .collect();
-    if let Some(e) = &proof.forward_error {
-        out.info
-            .mismatches
-            .push(format!("forward migration failed on the shadow: {e}"));
-    }
-    if let Some(e) = &proof.rollback_error {
-        out.info
-            .mismatches
-            .push(format!("rollback failed on the shadow: {e}"));
-    }
+}
+
+/// Columns whose sample values did not survive the round trip, as irreversible lines.
+fn record_data_loss(info: &mut RollbackInfo, proof: &Proof) {
     for loss in &proof.data_loss {
         let line = format!(
             "data: {}.{}: {} of {} sample values lost ({})",
             loss.table, loss.column, loss.values_lost, loss.rows_before, loss.reason
         );
-        if !out.info.irreversible.contains(&line) {
-            out.info.irreversible.push(line);
+        if !info.irreversible.contains(&line) {
+            info.irreversible.push(line);
         }
     }
-    out.proof = Some(proof);
-    Ok(out)
 }
 
 fn spec_url(spec: &ConnectionSpec) -> String {
@@ -212,53 +237,4 @@ fn representative<'a>(
         return Some((id.to_owned(), c));
     }
     catalogs.iter().next().map(|(k, c)| (k.clone(), c))
-}
-
-/// The shard's schema plus every schema its foreign keys reference.
-fn schemas_to_clone(c: &Catalog) -> Vec<String> {
-    let mut s = vec![c.schema.clone()];
-    for t in c.tables.values() {
-        for k in t.constraints.values() {
-            if let Some(fk) = &k.foreign_key
-                && !s.contains(&fk.references.schema)
-            {
-                s.push(fk.references.schema.clone());
-            }
-        }
-    }
-    s
-}
-
-/// `pg_dump --schema-only` of the schemas the rehearsal clones for this shard (structure only;
-/// the proof seeds its own rows), without psql meta-commands.
-async fn dump_for_proof(
-    conn: &ConnectionSpec,
-    database: &str,
-    schema: &str,
-    migration: &Migration,
-    catalog: &Catalog,
-    cache: Option<&simulator::DumpCache>,
-) -> Result<String, String> {
-    let bin = topology::ephemeral::find_bin_dir().map_err(|e| e.to_string())?;
-    let schemas = match simulator::schemas_to_clone(conn, database, schema, migration).await {
-        Ok(s) => s,
-        // Reading the list failed: the shard's own schema and the ones its keys reference.
-        Err(_) => schemas_to_clone(catalog),
-    };
-    let out = match cache {
-        Some(c) => c.dump(&bin, conn, database, &schemas).await,
-        None => simulator::dump_schemas(&bin, conn, database, &schemas)
-            .await
-            .map(std::sync::Arc::new),
-    }
-    .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out);
-    // pg_dump sets search_path to '' for the session; the proof sets its own.
-    Ok(text
-        .lines()
-        .filter(|l| {
-            !l.starts_with("SELECT pg_catalog.set_config('search_path'") && !l.starts_with('\\')
-        })
-        .collect::<Vec<_>>()
-        .join("\n"))
 }

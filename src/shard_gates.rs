@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use evidence::ProofStatus;
 use gates::{
     CustomProbeOutcome, Finding, Gate, IrreversibleStep, Registry, RollbackEvidence, RuleContext,
 };
 use migration_parser::Migration;
-use report::ShardReport;
+use report::{ShardReport, ShardRollback};
 use simulator::SimulationResult;
 use topology::catalog::{DriftReport, DriftedShard};
 use topology::{Catalog, FkGraph, Fleet};
@@ -30,7 +31,6 @@ pub(crate) fn evaluate(
     sim: &SimulationResult,
     rollback: &RollbackOutcome,
 ) -> Vec<ShardReport> {
-    let evidence = rollback_evidence(rollback);
     let graphs: BTreeMap<&str, FkGraph> = catalogs
         .iter()
         .map(|(id, c)| (id.as_str(), topology::catalog::fk_graph_of(c)))
@@ -45,6 +45,7 @@ pub(crate) fn evaluate(
         .iter()
         .map(|shard| {
             let ev = sim.shard(&shard.id);
+            let evidence = rollback_evidence(rollback, &shard.id);
             let mut ctx = RuleContext::new(migration, &opts.config)
                 .with_shard_id(&shard.id, &shard.instance)
                 .with_shard_schema(shard.location.schema())
@@ -83,29 +84,43 @@ pub(crate) fn evaluate(
                 ev.and_then(|e| e.estimate.as_ref()),
                 opts.lock_budget(),
             );
-            shard_report(
+            let mut report = shard_report(
                 &shard.id,
                 &shard.instance,
                 findings,
                 verdict.estimated_lock_ms,
                 ev.and_then(|e| e.fingerprint.clone()).unwrap_or_default(),
                 ev.map(|e| e.duration_ms).unwrap_or(0),
-            )
+            );
+            report.rollback = rollback.proof_of(&shard.id).map(|p| ShardRollback {
+                outcome: p.outcome,
+                schema_fingerprint: p.schema_fingerprint.clone(),
+                recovery_time_ms: p.duration_ms,
+            });
+            report
         })
         .collect()
 }
 
-/// The rollback step's outcome as the gates' plain-data evidence.
-fn rollback_evidence(r: &RollbackOutcome) -> RollbackEvidence {
+/// The rollback step's outcome for one shard as the gates' plain-data evidence: the proof of
+/// the shard's schema shape when one was made (its status decides `rollback-mismatch`, red for
+/// a supplied rollback, or `rollback-unproven`, yellow, for a generated one or a proof that
+/// could not run).
+fn rollback_evidence(r: &RollbackOutcome, shard: &str) -> RollbackEvidence {
     let irreversible = r
         .irreversible
         .iter()
         .map(|i| IrreversibleStep::new(i.statement, i.reason.clone()))
         .collect();
-    // A generated rollback that does not restore the catalog is `rollback-unproven` (yellow),
-    // a supplied one `rollback-mismatch` (red).
+    let generated = r.info.source == "generated";
+    if let Some(p) = r.proof_of(shard) {
+        let tested = p.outcome != ProofStatus::NotProven;
+        return RollbackEvidence::new(tested, irreversible, p.differences.clone())
+            .with_generated(generated)
+            .with_proof(p.clone());
+    }
     let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone())
-        .with_generated(r.info.source == "generated");
+        .with_generated(generated);
     if let Some(p) = &r.proof
         && let Some(e) = &p.rollback_error
     {
@@ -131,32 +146,42 @@ pub fn shard_report(
         estimated_lock_ms,
         schema_fingerprint: fingerprint,
         duration_ms,
+        rollback: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use evidence::ShapeProof;
     use gates::{Config, Registry, Severity};
     use report::RollbackInfo;
 
+    /// Three shapes: `a1`/`a2` mismatch, `b` not proven (why), `c` proven.
     fn outcome(source: &str) -> RollbackOutcome {
         RollbackOutcome {
             info: RollbackInfo {
                 source: source.into(),
                 script: Some("DROP INDEX i".into()),
-                tested: true,
+                tested: false,
                 irreversible: vec![],
                 mismatches: vec!["index i: extra after".into()],
+                proofs: vec![
+                    ShapeProof::new("aaaa", "a1", ProofStatus::Mismatch)
+                        .with_shards(vec!["a1".into(), "a2".into()])
+                        .with_differences(vec!["index i: extra after".into()])
+                        .with_duration_ms(410),
+                    ShapeProof::not_proven("bbbb", "b", "extension ltree is missing on the shadow")
+                        .with_duration_ms(30),
+                    ShapeProof::new("cccc", "c", ProofStatus::Proven).with_data(true),
+                ],
             },
             ..RollbackOutcome::default()
         }
     }
 
-    /// The same failed proof: red for the user's rollback, yellow for a generated one, and
-    /// `rollback_tested` false either way.
-    #[test]
-    fn a_generated_rollback_that_does_not_restore_makes_no_shard_red() {
+    /// The rollback findings of `shard` (rule, severity, message).
+    fn rollback_findings(out: &RollbackOutcome, shard: &str) -> Vec<(String, Severity, String)> {
         let config = Config::default();
         let migration = migration_parser::parse(
             "m.sql",
@@ -164,22 +189,72 @@ mod tests {
             &config.parse_options(),
         )
         .expect("parses");
-        for (source, rule, severity) in [
+        let ev = rollback_evidence(out, shard);
+        let ctx = RuleContext::new(&migration, &config).with_rollback(&ev);
+        Registry::builtin()
+            .lint_scoped(&ctx, Some(gates::RuleScope::Shard))
+            .into_iter()
+            .filter(|f| f.rule.starts_with("rollback-"))
+            .map(|f| (f.rule, f.severity, f.message))
+            .collect()
+    }
+
+    /// Per shape, per shard: a mismatch is red for the user's rollback and yellow "supply one"
+    /// for a generated one; a proof that could not run is yellow with its reason whatever the
+    /// source; a proven shape has no rollback finding; `rollback_tested` is false.
+    #[test]
+    fn every_shard_gets_its_shapes_outcome() {
+        for (source, mismatch_rule, mismatch_severity) in [
             ("generated", "rollback-unproven", Severity::Yellow),
             ("user", "rollback-mismatch", Severity::Red),
         ] {
             let out = outcome(source);
-            assert!(!out.info.proven());
-            let ev = rollback_evidence(&out);
-            assert_eq!(ev.generated, source == "generated");
-            let ctx = RuleContext::new(&migration, &config).with_rollback(&ev);
-            let findings = Registry::builtin().lint_scoped(&ctx, Some(gates::RuleScope::Shard));
-            let rollback: Vec<_> = findings
-                .iter()
-                .filter(|f| f.rule.starts_with("rollback-"))
-                .map(|f| (f.rule.as_str(), f.severity))
-                .collect();
-            assert_eq!(rollback, vec![(rule, severity)], "{source}");
+            assert!(!out.info.proven(), "{source}");
+            for shard in ["a1", "a2"] {
+                let f = rollback_findings(&out, shard);
+                assert_eq!(f.len(), 1, "{source} {shard}: {f:?}");
+                assert_eq!(
+                    (f[0].0.as_str(), f[0].1),
+                    (mismatch_rule, mismatch_severity)
+                );
+                assert!(f[0].2.contains("index i: extra after"), "{}", f[0].2);
+                if source == "generated" {
+                    assert!(
+                        f[0].2.contains("supply one (--rollback-file)"),
+                        "{}",
+                        f[0].2
+                    );
+                }
+            }
+            let f = rollback_findings(&out, "b");
+            assert_eq!(f.len(), 1, "{source}: {f:?}");
+            assert_eq!(
+                (f[0].0.as_str(), f[0].1),
+                ("rollback-unproven", Severity::Yellow)
+            );
+            assert!(f[0].2.contains("extension ltree is missing"), "{}", f[0].2);
+            assert!(rollback_findings(&out, "c").is_empty(), "{source}");
         }
+    }
+
+    /// The recovery time of the shard's shape is in the finding's evidence.
+    #[test]
+    fn the_recovery_time_is_in_the_findings_evidence() {
+        let out = outcome("user");
+        let ev = rollback_evidence(&out, "a2");
+        assert_eq!(ev.proof.as_ref().map(|p| p.duration_ms), Some(410));
+        let config = Config::default();
+        let migration =
+            migration_parser::parse("m.sql", "CREATE INDEX i ON t (a);", &config.parse_options())
+                .expect("parses");
+        let ctx = RuleContext::new(&migration, &config).with_rollback(&ev);
+        let f = Registry::builtin().lint_scoped(&ctx, Some(gates::RuleScope::Shard));
+        let red = f
+            .iter()
+            .find(|f| f.rule == "rollback-mismatch")
+            .expect("red");
+        let proof = &red.evidence.as_ref().expect("evidence")["proof"];
+        assert_eq!(proof["recovery_time_ms"], 410);
+        assert_eq!(proof["outcome"], "mismatch");
     }
 }

@@ -234,6 +234,22 @@ async fn red_run_writes_the_contract_signs_and_verifies() {
     let on_disk: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report_json).unwrap()).unwrap();
     assert_eq!(on_disk["execution_id"], j["execution_id"]);
+    // The seed's `output` block: the report, the rollback script written next to it, the
+    // approval token (compact form).
+    let out = &j["output"];
+    assert_eq!(out["report_file"].as_str(), report_json.to_str());
+    let script = out["rollback_script"].as_str().expect("rollback_script");
+    assert_eq!(script, report_dir.join("rollback.sql").to_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(script).unwrap(),
+        j["rollback"]["script"].as_str().unwrap()
+    );
+    assert!(
+        out["approval_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("dct1.")),
+        "{out}"
+    );
 
     // verify: valid with the trusted key.
     let o = run(bin()

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::rollback_proof::{ProofStatus, ShapeProof};
+
 /// One way a shard's catalog differs from the fleet's majority shape (`schema-drift`).
 ///
 /// Built from a [`CatalogDifference`](crate::CatalogDifference) with [`DriftItem::from_difference`] (what
@@ -88,6 +90,10 @@ pub struct RollbackEvidence {
     /// `rollback-mismatch` (red).
     #[serde(default)]
     pub generated: bool,
+    /// The proof of this shard's schema shape (`--validate-rollback`); `None` when no proof was
+    /// asked for. Its [`ShapeProof::outcome`] decides `rollback-mismatch` / `rollback-unproven`.
+    #[serde(default)]
+    pub proof: Option<ShapeProof>,
 }
 
 impl RollbackEvidence {
@@ -103,6 +109,7 @@ impl RollbackEvidence {
             mismatches,
             rollback_error: None,
             generated: false,
+            proof: None,
         }
     }
 
@@ -113,10 +120,34 @@ impl RollbackEvidence {
         self
     }
 
+    /// The same evidence with the proof of the shard's schema shape.
+    #[must_use]
+    pub fn with_proof(mut self, proof: ShapeProof) -> RollbackEvidence {
+        self.proof = Some(proof);
+        self
+    }
+
     /// Forward → rollback ran (or the rollback failed) and the catalog did not come back.
     pub fn not_restored(&self) -> bool {
-        (self.tested || self.rollback_error.is_some())
+        self.status() == Some(ProofStatus::Mismatch)
+    }
+
+    /// The outcome of the proof for this shard: its shape's [`ShapeProof::outcome`]; without a
+    /// shape proof, read from `tested`, `mismatches` and `rollback_error` (`None`: no proof
+    /// ran and none was asked for).
+    pub fn status(&self) -> Option<ProofStatus> {
+        if let Some(p) = &self.proof {
+            return Some(p.outcome);
+        }
+        if (self.tested || self.rollback_error.is_some())
             && (!self.mismatches.is_empty() || self.rollback_error.is_some())
+        {
+            Some(ProofStatus::Mismatch)
+        } else if self.tested {
+            Some(ProofStatus::Proven)
+        } else {
+            None
+        }
     }
 
     /// The same evidence with the failing rollback statement.

@@ -4,7 +4,8 @@
 //! ([`ShardEvidence`], [`ProbeResult`], [`TableStats`], [`LockEstimate`]), the rehearsal of a
 //! schema shape ([`RehearsalResult`], [`StatementRehearsal`], [`StatementOutcome`]), the whole
 //! run ([`SimulationResult`]), catalog drift ([`CatalogDifference`], [`DriftItem`]), the
-//! foreign-key graph ([`FkGraph`]), the rollback proof ([`RollbackEvidence`]) and custom SQL
+//! foreign-key graph ([`FkGraph`]), the rollback proof ([`RollbackEvidence`], one [`ShapeProof`]
+//! per schema shape with its [`ProofStatus`]) and custom SQL
 //! probes ([`CustomProbe`], [`CustomProbeRows`], [`CustomProbeOutcome`], and the template
 //! contract [`check_probe_template`] / [`custom_probe_sql`]).
 //!
@@ -37,6 +38,7 @@ mod integrator;
 mod probe;
 mod probe_kind;
 mod rehearsal;
+mod rollback_proof;
 mod shard;
 
 pub use catalog::{
@@ -55,6 +57,7 @@ pub use rehearsal::{
     InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
     StatementOutcome, StatementRehearsal,
 };
+pub use rollback_proof::{ProofStatus, ShapeProof};
 pub use shard::{
     CatalogSummary, LockEstimate, ShardEvidence, SimulationResult, StatementEstimate, Step,
     Throughput,

@@ -82,6 +82,7 @@ mod token;
 pub use canonical::canonical_json;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::ReportError;
+pub use gates::evidence::{ProofStatus, ShapeProof};
 pub use gates::{Finding, Gate, Location, Severity};
 pub use keys::{
     generate_keypair, load_signing_key, load_verifying_key, parse_signing_key, parse_verifying_key,
@@ -89,9 +90,9 @@ pub use keys::{
 };
 pub use model::{
     ApprovalPolicy, FleetInfo, GateCounts, GatePolicy, InstanceView, LockTrace, MigrationInfo,
-    Rehearsal, RollbackInfo, SafetyGates, ShardException, ShardReport, Signature, StatementError,
-    StatementTrace, Step, ValidationReport, fleet_fingerprint, new_execution_id, reasons,
-    sha256_file, sha256_hex,
+    Rehearsal, ReportOutput, RollbackInfo, SafetyGates, ShardException, ShardReport, ShardRollback,
+    Signature, StatementError, StatementTrace, Step, ValidationReport, fleet_fingerprint,
+    new_execution_id, reasons, sha256_file, sha256_hex,
 };
 pub use risk::RiskLevel;
 pub use sign::{Verification, issue_token, sign, signing_payload, verify, verify_migration_file};

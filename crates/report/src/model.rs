@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use gates::evidence::{ProofStatus, ShapeProof};
 use gates::{Finding, Gate, Severity};
 use migration_parser::LockMode;
 use rand::RngCore;
@@ -59,6 +60,21 @@ pub struct ValidationReport {
     /// was issued.
     #[serde(default)]
     pub approval_token: Option<ApprovalToken>,
+    /// Where this run's files are: the report, the rollback script next to it, and the
+    /// approval token in its compact form (see [`ValidationReport::set_output`]).
+    #[serde(default)]
+    pub output: ReportOutput,
+}
+
+/// The report's `output` block: the files written and the token issued (`null` each when none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReportOutput {
+    /// Path of `report.json` in the report directory; `null` when no directory was given.
+    pub report_file: Option<String>,
+    /// Path of `rollback.sql`, written next to the report when there is a rollback script.
+    pub rollback_script: Option<String>,
+    /// The approval token in its compact form (`dct1.…`); `null` when unsigned.
+    pub approval_token: Option<String>,
 }
 
 /// The migration file that was validated.
@@ -119,6 +135,21 @@ pub struct ShardReport {
     /// Time spent probing this shard.
     #[serde(default)]
     pub duration_ms: u64,
+    /// The rollback proof of this shard's schema shape (`--validate-rollback`); `null` when no
+    /// proof was asked for.
+    #[serde(default)]
+    pub rollback: Option<ShardRollback>,
+}
+
+/// A shard's rollback result: its shape's proof outcome and duration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRollback {
+    /// `proven`, `mismatch` or `not_proven`.
+    pub outcome: ProofStatus,
+    /// The shape whose proof this is (see [`RollbackInfo::proofs`]).
+    pub schema_fingerprint: String,
+    /// How long forward → rollback took on the shadow for this shape: the shard recovery time.
+    pub recovery_time_ms: u64,
 }
 
 /// The rehearsal of the migration on one schema shape (a shadow copy of its catalog).
@@ -196,12 +227,16 @@ pub struct RollbackInfo {
     /// empty when the rollback is proven.
     #[serde(default)]
     pub mismatches: Vec<String>,
+    /// One proof per schema shape (`--validate-rollback`): outcome, shards, recovery time.
+    #[serde(default)]
+    pub proofs: Vec<ShapeProof>,
 }
 
 impl RollbackInfo {
-    /// Tested and the catalog came back exactly.
+    /// Tested and the catalog came back exactly: on every schema shape when proofs per shape
+    /// ran.
     pub fn proven(&self) -> bool {
-        self.tested && self.mismatches.is_empty()
+        self.tested && self.mismatches.is_empty() && self.proofs.iter().all(ShapeProof::proven)
     }
 }
 
@@ -217,7 +252,7 @@ pub struct SafetyGates {
     /// Longest estimated blocking time of any shard, in whole seconds (rounded up): the
     /// downtime a tenant may see.
     pub estimated_downtime_sec: u64,
-    /// The rollback was rehearsed and restored the catalog exactly.
+    /// The rollback was rehearsed and restored the catalog exactly, on every schema shape.
     pub rollback_tested: bool,
     /// Every shard that is not green, worst first, with its reasons.
     pub shard_exceptions: Vec<ShardException>,
@@ -384,7 +419,25 @@ impl ValidationReport {
             total_duration_ms: 0,
             signature: None,
             approval_token: None,
+            output: ReportOutput::default(),
         }
+    }
+
+    /// Fill the `output` block: `report_dir/report.json`, `report_dir/rollback.sql` when the
+    /// report has a rollback script (what [`crate::render::write_all`] writes there), and the
+    /// approval token's compact form when one was issued. Call it after
+    /// [`crate::issue_token`] and before [`crate::sign`] (the signature covers it).
+    pub fn set_output(&mut self, report_dir: Option<&Path>) {
+        self.output = ReportOutput {
+            report_file: report_dir.map(|d| d.join("report.json").display().to_string()),
+            rollback_script: report_dir
+                .filter(|_| self.rollback.script.is_some())
+                .map(|d| d.join("rollback.sql").display().to_string()),
+            approval_token: self
+                .approval_token
+                .as_ref()
+                .and_then(|t| t.to_compact().ok()),
+        };
     }
 
     /// Append a step, numbering it.

@@ -550,6 +550,8 @@ fn token_and_signature(
             ),
         }
     }
+    // The `output` block (report and rollback paths, compact token) is covered by the signature.
+    out.set_output(a.report_dir.as_deref());
     if let Some(k) = sign_key
         && let Err(e) = report::sign(out, k)
     {

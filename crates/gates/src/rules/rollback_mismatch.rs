@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use crate::{Finding, GateRule, RollbackEvidence, RuleContext, RuleMeta, declare_rule};
+use evidence::ProofStatus;
 
 declare_rule! {
     /// ## What it does
@@ -9,7 +10,9 @@ declare_rule! {
     /// catalog back to what it was: every remaining difference is listed (object, what
     /// differs, before and after), as is a rollback statement that failed (with SQLSTATE).
     /// Differences in column order alone are not counted (PostgreSQL cannot reorder columns).
-    /// A rollback that was not tested is not judged here, nor is one deployclaw generated: a
+    /// The proof runs once per schema shape, and every shard of the shape gets its result: a
+    /// drifted shard is judged by its own proof. A rollback that could not be proven is not
+    /// judged here (`rollback-unproven`, yellow, says why), nor is one deployclaw generated: a
     /// wrong generated rollback is deployclaw's failure, not the migration's, and is reported
     /// by `rollback-unproven` (yellow).
     ///
@@ -39,24 +42,31 @@ declare_rule! {
 /// How many differences the message lists (the evidence has them all).
 const LISTED: usize = 8;
 
-/// The failed rollback statement and the first [`LISTED`] differences, for a message.
+/// The failed rollback statement and the first [`LISTED`] differences, for a message: from the
+/// shape's proof when there is one (its differences start with the failed statement), else
+/// from `rollback_error` and `mismatches`.
 pub(super) fn what_remains(rb: &RollbackEvidence) -> String {
     let mut parts = Vec::new();
-    if let Some(e) = &rb.rollback_error {
-        parts.push(format!("a rollback statement failed: {e}"));
-    }
-    if !rb.mismatches.is_empty() {
-        let listed: Vec<&str> = rb
-            .mismatches
+    let differences: &[String] = match &rb.proof {
+        Some(p) => &p.differences,
+        None => {
+            if let Some(e) = &rb.rollback_error {
+                parts.push(format!("a rollback statement failed: {e}"));
+            }
+            &rb.mismatches
+        }
+    };
+    if !differences.is_empty() {
+        let listed: Vec<&str> = differences
             .iter()
             .take(LISTED)
             .map(String::as_str)
             .collect();
-        let more = rb.mismatches.len().saturating_sub(LISTED);
+        let more = differences.len().saturating_sub(LISTED);
         let mut s = format!(
             "{} difference{} remain after forward → rollback: {}",
-            rb.mismatches.len(),
-            if rb.mismatches.len() == 1 { "" } else { "s" },
+            differences.len(),
+            if differences.len() == 1 { "" } else { "s" },
             listed.join("; ")
         );
         if more > 0 {
@@ -65,6 +75,20 @@ pub(super) fn what_remains(rb: &RollbackEvidence) -> String {
         parts.push(s);
     }
     parts.join("; ")
+}
+
+/// The proof facts every rollback finding carries: the shape proven, its representative shard
+/// and the proof's duration (the shard recovery time).
+pub(super) fn proof_facts(rb: &RollbackEvidence) -> serde_json::Value {
+    match &rb.proof {
+        Some(p) => json!({
+            "outcome": p.outcome,
+            "schema_fingerprint": p.schema_fingerprint,
+            "representative_shard": p.representative_shard,
+            "recovery_time_ms": p.duration_ms,
+        }),
+        None => serde_json::Value::Null,
+    }
 }
 
 impl GateRule for RollbackMismatch {
@@ -76,7 +100,7 @@ impl GateRule for RollbackMismatch {
         let Some(rb) = ctx.rollback() else {
             return Vec::new();
         };
-        if rb.generated || !rb.not_restored() {
+        if rb.generated || rb.status() != Some(ProofStatus::Mismatch) {
             return Vec::new();
         }
         vec![
@@ -96,6 +120,7 @@ impl GateRule for RollbackMismatch {
                 "tested": rb.tested,
                 "mismatches": rb.mismatches,
                 "rollback_error": rb.rollback_error,
+                "proof": proof_facts(rb),
             })),
         ]
     }

@@ -15,9 +15,10 @@ use gates::{Gate, Severity};
 use migration_parser::LockMode;
 
 use super::text::{
-    gate_lower, html_escape as esc, human_ms, human_secs, plural, reason_groups, short_hash,
-    shorten,
+    gate_lower, html_escape as esc, human_ms, human_secs, plural, proof_label, reason_groups,
+    short_hash, shorten,
 };
+use crate::ProofStatus;
 use crate::model::{Rehearsal, ValidationReport};
 
 const CSS: &str = include_str!("report.css");
@@ -256,6 +257,12 @@ fn rollback_section(o: &mut String, report: &ValidationReport) {
         "No rollback script.".to_owned()
     } else if rb.proven() {
         "Tested: forward + rollback on the shadow restored the catalog exactly.".to_owned()
+    } else if !rb.proofs.is_empty() {
+        format!(
+            "Not proven: proven on {} of {}.",
+            rb.proofs.iter().filter(|p| p.proven()).count(),
+            plural(rb.proofs.len(), "schema shape")
+        )
     } else if rb.tested {
         format!(
             "Tested, but the catalog differs after forward + rollback ({}).",
@@ -294,6 +301,7 @@ fn rollback_section(o: &mut String, report: &ValidationReport) {
         }
         o.push_str("</ul>\n");
     }
+    proofs_table(o, report);
     if let Some(script) = &rb.script {
         let _ = writeln!(
             o,
@@ -302,6 +310,53 @@ fn rollback_section(o: &mut String, report: &ValidationReport) {
         );
     }
     o.push_str("</section>\n");
+}
+
+/// The proof per schema shape (outcome, shards, recovery time, differences), and the
+/// recovery time of every shard.
+fn proofs_table(o: &mut String, report: &ValidationReport) {
+    let proofs = &report.rollback.proofs;
+    if proofs.is_empty() {
+        return;
+    }
+    o.push_str("<p><b>Proof per schema shape</b> (forward → rollback on the shadow):</p>\n<table class=\"proofs\">\n<thead><tr><th>Shape</th><th>Proven on</th><th>Shards</th><th>Outcome</th><th>Recovery time</th></tr></thead>\n<tbody>\n");
+    for p in proofs {
+        let class = match p.outcome {
+            ProofStatus::Proven => "green",
+            ProofStatus::Mismatch => "red",
+            _ => "yellow",
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td><span class=\"badge {class}\">{}</span> {}</td><td>{}</td></tr>",
+            esc(short_hash(&p.schema_fingerprint)),
+            esc(&p.representative_shard),
+            p.shards.len(),
+            esc(&p.outcome.as_str().to_uppercase()),
+            esc(&proof_label(p)),
+            esc(&human_ms(p.duration_ms))
+        );
+        if !p.differences.is_empty() {
+            o.push_str("<tr><td colspan=\"5\"><ul class=\"mismatches\">");
+            for d in &p.differences {
+                let _ = write!(o, "<li>{}</li>", esc(d));
+            }
+            o.push_str("</ul></td></tr>\n");
+        }
+    }
+    o.push_str("</tbody>\n</table>\n<details><summary>Recovery time per shard</summary>\n<table class=\"proofs\">\n<thead><tr><th>Shard</th><th>Instance</th><th>Outcome</th><th>Recovery time</th></tr></thead>\n<tbody>\n");
+    for s in &report.shards {
+        let Some(r) = &s.rollback else { continue };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.shard),
+            esc(&s.instance),
+            esc(r.outcome.as_str()),
+            esc(&human_ms(r.recovery_time_ms))
+        );
+    }
+    o.push_str("</tbody>\n</table>\n</details>\n");
 }
 
 /// The execution log.
@@ -490,8 +545,16 @@ fn rollback_badge(report: &ValidationReport) -> (&'static str, &'static str) {
         ("none", "red")
     } else if report.rollback.proven() {
         ("tested", "green")
-    } else if report.rollback.tested {
+    } else if report
+        .rollback
+        .proofs
+        .iter()
+        .any(|p| p.outcome == ProofStatus::Mismatch)
+        || (report.rollback.proofs.is_empty() && report.rollback.tested)
+    {
         ("mismatch", "red")
+    } else if !report.rollback.proofs.is_empty() {
+        ("not proven", "yellow")
     } else {
         ("not tested", "yellow")
     }

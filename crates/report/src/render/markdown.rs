@@ -5,8 +5,10 @@ use std::fmt::Write;
 use gates::{Gate, Severity};
 
 use super::text::{
-    human_ms, human_secs, md_code, md_escape, md_fence, plural, reason_groups, short_hash, shorten,
+    human_ms, human_secs, md_code, md_escape, md_fence, plural, proof_label, reason_groups,
+    short_hash, shorten,
 };
+use crate::ProofStatus;
 use crate::model::ValidationReport;
 
 /// Options for [`markdown`].
@@ -204,10 +206,50 @@ fn rollback_section(o: &mut String, report: &ValidationReport) {
         }
         o.push('\n');
     }
+    proofs_table(o, report);
     if let Some(script) = &rb.script {
         o.push_str("<details><summary>Rollback script</summary>\n\n");
         o.push_str(&md_fence("sql", script));
         o.push_str("\n</details>\n\n");
+    }
+}
+
+/// One row per schema shape proven: outcome, shards, recovery time; then the reasons and
+/// differences of the shapes not proven.
+fn proofs_table(o: &mut String, report: &ValidationReport) {
+    let proofs = &report.rollback.proofs;
+    if proofs.is_empty() {
+        return;
+    }
+    o.push_str("Proof per schema shape (forward → rollback on the shadow):\n\n");
+    o.push_str("| shape | proven on | shards | outcome | recovery time |\n|---|---|--:|---|--:|\n");
+    for p in proofs {
+        let icon = match p.outcome {
+            ProofStatus::Proven => "✅",
+            ProofStatus::Mismatch => "❌",
+            _ => "⚠️",
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {icon} {} | {} |",
+            md_code(short_hash(&p.schema_fingerprint)),
+            md_escape(&p.representative_shard),
+            p.shards.len(),
+            md_escape(&shorten(&proof_label(p), 200)).replace('|', "\\|"),
+            human_ms(p.duration_ms)
+        );
+    }
+    o.push('\n');
+    for p in proofs.iter().filter(|p| !p.differences.is_empty()) {
+        let _ = writeln!(
+            o,
+            "Differences on shape {} after forward + rollback:\n",
+            md_code(short_hash(&p.schema_fingerprint))
+        );
+        for d in &p.differences {
+            let _ = writeln!(o, "- ❌ {}", md_escape(d));
+        }
+        o.push('\n');
     }
 }
 
@@ -261,9 +303,20 @@ fn shard_findings(o: &mut String, report: &ValidationReport, opts: &MarkdownOpti
             plural(with_findings.len(), "shard")
         );
         for s in with_findings.iter().take(opts.max_detail_shards) {
+            let rollback = s
+                .rollback
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        ", rollback {} (recovery time {})",
+                        r.outcome.as_str(),
+                        human_ms(r.recovery_time_ms)
+                    )
+                })
+                .unwrap_or_default();
             let _ = writeln!(
                 o,
-                "#### {} {} / {} — {}, estimated lock {}\n",
+                "#### {} {} / {} — {}, estimated lock {}{rollback}\n",
                 gate_icon(s.gate),
                 md_escape(&s.instance),
                 md_escape(&s.shard),
@@ -328,8 +381,12 @@ fn rollback_short(report: &ValidationReport) -> String {
         "no rollback".to_owned()
     } else if rb.proven() {
         "rollback ✅ tested".to_owned()
-    } else if rb.tested {
+    } else if rb.proofs.iter().any(|p| p.outcome == ProofStatus::Mismatch)
+        || (rb.proofs.is_empty() && rb.tested)
+    {
         "rollback ❌ mismatch".to_owned()
+    } else if !rb.proofs.is_empty() {
+        "rollback ⚠️ not proven".to_owned()
     } else {
         "rollback not tested".to_owned()
     };
@@ -350,6 +407,12 @@ fn rollback_long(report: &ValidationReport) -> String {
         "❌ No rollback script.".to_owned()
     } else if rb.proven() {
         format!("✅ Tested{source}: forward + rollback on the shadow restored the catalog exactly.")
+    } else if !rb.proofs.is_empty() {
+        let proven = rb.proofs.iter().filter(|p| p.proven()).count();
+        format!(
+            "⚠️ Not proven{source}: proven on {proven} of {} (see below).",
+            plural(rb.proofs.len(), "schema shape")
+        )
     } else if rb.tested {
         format!(
             "❌ Tested{source}, but the catalog differs after forward + rollback ({}).",

@@ -126,6 +126,7 @@
       var kv = el('div', 'kv');
       [['instance', s.instance], ['estimated lock', ms(s.estimated_lock_ms)],
        ['schema', (s.schema_fingerprint || '').slice(0, 12) || 'unknown'],
+       ['rollback', s.rollback ? s.rollback.outcome.replace('_', ' ') + ', recovery time ' + ms(s.rollback.recovery_time_ms) : 'not proven'],
        ['findings', String(s.findings.length)]].forEach(function (p) {
         kv.appendChild(el('span', null, p[0])); kv.appendChild(el('span', null, p[1]));
       });

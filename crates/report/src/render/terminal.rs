@@ -151,6 +151,12 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
         "no rollback".to_owned()
     } else if rb.proven() {
         "rollback tested".to_owned()
+    } else if !rb.proofs.is_empty() {
+        format!(
+            "rollback NOT PROVEN (proven on {} of {})",
+            rb.proofs.iter().filter(|p| p.proven()).count(),
+            plural(rb.proofs.len(), "schema shape")
+        )
     } else if rb.tested {
         format!(
             "rollback MISMATCH ({})",

@@ -122,6 +122,26 @@ pub fn short_hash(s: &str) -> &str {
     s.get(..12).unwrap_or(s)
 }
 
+/// A shape's rollback proof in words: `proven (structure and data)`, `proven (structure only:
+/// why)`, `mismatch (2 differences)`, `not proven: why`.
+pub fn proof_label(p: &crate::ShapeProof) -> String {
+    use crate::ProofStatus;
+    match p.outcome {
+        ProofStatus::Proven if p.data => "proven (structure and data)".to_owned(),
+        ProofStatus::Proven => match &p.reason {
+            Some(r) => format!("proven (structure only: {r})"),
+            None => "proven (structure only)".to_owned(),
+        },
+        ProofStatus::Mismatch => {
+            format!("mismatch ({})", plural(p.differences.len(), "difference"))
+        }
+        _ => format!(
+            "not proven: {}",
+            p.reason.as_deref().unwrap_or("the proof did not run")
+        ),
+    }
+}
+
 /// A duration for humans: `850 ms`, `8.2 s`, `3 min 20 s`.
 pub fn human_ms(ms: u64) -> String {
     if ms < 1000 {

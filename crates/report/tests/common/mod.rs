@@ -143,7 +143,17 @@ fn shard(
         estimated_lock_ms: lock_ms,
         schema_fingerprint: shape.to_owned(),
         duration_ms: 40 + lock_ms % 97,
+        rollback: Some(ShardRollback {
+            outcome: ProofStatus::Proven,
+            schema_fingerprint: shape.to_owned(),
+            recovery_time_ms: recovery_ms(shape),
+        }),
     }
+}
+
+/// The fixture's recovery time of a shape's proof.
+fn recovery_ms(shape: &str) -> u64 {
+    if shape == SHAPE_A { 410 } else { 1_260 }
 }
 
 fn statement(
@@ -402,7 +412,28 @@ pub fn fixture_with(tweak: impl FnOnce(&mut Vec<ShardReport>)) -> ValidationRepo
                 .to_owned(),
         ],
         mismatches: vec![],
+        proofs: Vec::new(),
     };
+    // One proof per schema shape, each listing its shards.
+    for (shape, representative, data) in [
+        (SHAPE_A, "tenant_0001", true),
+        (SHAPE_B, "tenant_0003", false),
+    ] {
+        let shards = r
+            .shards
+            .iter()
+            .filter(|s| s.schema_fingerprint == shape)
+            .map(|s| s.shard.clone())
+            .collect();
+        let mut p = ShapeProof::new(shape, representative, ProofStatus::Proven)
+            .with_shards(shards)
+            .with_data(data)
+            .with_duration_ms(recovery_ms(shape));
+        if !data {
+            p = p.with_reason("no sample rows could be seeded");
+        }
+        r.rollback.proofs.push(p);
+    }
     r.total_duration_ms = 4_936;
     r.finalize(&GatePolicy::default());
     r

@@ -143,14 +143,8 @@ async fn data_phase(
             }
         },
         None => {
-            let report = seed_rows(
-                conn,
-                c0,
-                options.sample_rows,
-                &options.value_hints,
-                forward,
-            )
-            .await;
+            let report =
+                seed_rows(conn, c0, options.sample_rows, &options.value_hints, forward).await;
             partial = report.partial();
             report.total() as u64
         }

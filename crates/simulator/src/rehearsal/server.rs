@@ -52,7 +52,8 @@ impl ShadowServer {
     /// Use an existing scratch server: drop the scratch databases of dead runs
     /// ([`topology::scratch::reap_leftovers`], before this run holds any lease) and open the
     /// session that will hold this run's leases. `ephemeral`: it is an ephemeral cluster this
-    /// process started (see `SimOptions::shadow_is_ephemeral`).
+    /// process started (see `SimOptions::shadow_is_ephemeral`); nothing is reaped there (no
+    /// dead run used it, and the rollback proof's unleased databases live on it).
     pub async fn external(spec: ConnectionSpec, ephemeral: bool) -> Result<ShadowServer, SimError> {
         let bin_dir = topology::ephemeral::find_bin_dir()
             .map_err(|source| SimError::ShadowStart { source })?;
@@ -64,7 +65,13 @@ impl ShadowServer {
                 what: "read server_version_num".into(),
                 source,
             })?;
-        let reaped = topology::scratch::reap_leftovers(&mut conn).await;
+        // An ephemeral cluster this process started holds no dead run's databases, but it may
+        // hold the rollback proof's, which run unleased beside the rehearsal: never reap it.
+        let reaped = if ephemeral {
+            Ok(topology::scratch::Reaped::default())
+        } else {
+            topology::scratch::reap_leftovers(&mut conn).await
+        };
         let _ = conn.close().await;
         let reaped = reaped.map_err(|source| SimError::Shadow {
             url: spec.redacted_url(),

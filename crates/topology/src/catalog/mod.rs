@@ -29,6 +29,7 @@ mod fkgraph;
 mod introspect;
 mod shape;
 mod sql;
+mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,6 +45,7 @@ pub use introspect::{
     introspect_schemas, introspect_schemas_conn,
 };
 pub use shape::Fingerprint;
+pub use stats::{MAX_HINTS_PER_COLUMN, value_hints};
 
 pub use evidence::TableName;
 
