@@ -90,6 +90,7 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
             }
         }
     }
+    let pre_views = state.views.clone();
     let mut g = Gen {
         opts: options,
         migration,
@@ -100,6 +101,8 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
         validations: Vec::new(),
         names: MigrationState::new(migration),
         step: Step::default(),
+        pre_views,
+        deferred: Vec::new(),
     };
     for stmt in &migration.statements {
         let inv = g.statement(stmt);
@@ -164,7 +167,7 @@ impl Gen<'_> {
                 sql: first_line(&stmt.sql),
                 reason: irreversible.join("; "),
             });
-        } else if out.is_empty() {
+        } else if out.is_empty() && !self.deferred.iter().any(|d| d.statement == stmt.index) {
             let why: Vec<String> = reasons.iter().map(|r| r.1.clone()).collect();
             self.no_ops.push(NoOp {
                 statement: stmt.index,
@@ -184,6 +187,12 @@ impl Gen<'_> {
         let mut statements: Vec<RollbackStatement> = Vec::new();
         for v in self.per_statement.into_iter().rev() {
             statements.extend(v);
+        }
+        for mut s in invert::dependents::deferred_sql(&self.deferred, &self.state.schema) {
+            if let Some(st) = self.migration.statements.get(s.source_statement) {
+                s.line = st.span.line;
+            }
+            statements.push(s);
         }
         let mut validations = self.validations;
         validations.reverse();

@@ -5,7 +5,10 @@
 use migration_parser::state::Namespace;
 use migration_parser::{ConstraintKind, Migration, MigrationState, QualifiedName, Step};
 
-use crate::catalog::{CatalogSnapshot, TableSnap};
+use std::collections::BTreeMap;
+
+use crate::catalog::{CatalogSnapshot, TableSnap, ViewSnap};
+use crate::invert::dependents::Deferred;
 use crate::names::{choose_name, name_addition};
 use crate::{Irreversible, NoOp, Options, RollbackStatement};
 
@@ -26,6 +29,10 @@ pub(crate) struct Gen<'a> {
     pub(crate) names: MigrationState,
     /// The operation being inverted.
     pub(crate) step: Step,
+    /// The views of the pre-migration catalog, by name.
+    pub(crate) pre_views: BTreeMap<String, ViewSnap>,
+    /// Views of the shard recreated at the end of the rollback (`invert::dependents`).
+    pub(crate) deferred: Vec<Deferred>,
 }
 
 impl Gen<'_> {
@@ -66,6 +73,23 @@ impl Gen<'_> {
     pub(crate) fn table_mut(&mut self, q: &QualifiedName) -> Option<&mut TableSnap> {
         let k = self.key(q)?;
         self.state.tables.get_mut(&k)
+    }
+
+    /// The labels of `ty` (a type name as written or as `format_type` prints it) when it is an
+    /// enum of the working catalog.
+    pub(crate) fn enum_labels(&self, ty: &str) -> Option<&[String]> {
+        let ty = ty.trim();
+        let (schema, name) = match split_type_name(ty) {
+            Some(parts) => parts,
+            None => return None,
+        };
+        if schema.as_deref().is_some_and(|s| s != self.schema()) {
+            return None;
+        }
+        match self.state.types.get(&name) {
+            Some(crate::catalog::TypeSnap::Enum { labels, .. }) => Some(labels.as_slice()),
+            _ => None,
+        }
     }
 
     pub(crate) fn relation_taken(&self, name: &str) -> bool {
@@ -127,4 +151,33 @@ impl Gen<'_> {
             }
         }
     }
+}
+
+/// `[schema.]name` of a type as written (unquoted parts folded to lower case), or `None` for a
+/// type with modifiers or array brackets (never an enum's plain name).
+fn split_type_name(ty: &str) -> Option<(Option<String>, String)> {
+    if ty.contains(['(', '[']) {
+        return None;
+    }
+    let fold = |p: &str| {
+        let p = p.trim();
+        match p.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+            Some(q) => q.replace("\"\"", "\""),
+            None => p.to_lowercase(),
+        }
+    };
+    // A quoted name may hold a dot; split only outside quotes.
+    let mut in_quotes = false;
+    let mut cut = None;
+    for (i, ch) in ty.char_indices() {
+        match ch {
+            '"' => in_quotes = !in_quotes,
+            '.' if !in_quotes => cut = Some(i),
+            _ => {}
+        }
+    }
+    Some(match cut {
+        Some(i) => (Some(fold(&ty[..i])), fold(&ty[i + 1..])),
+        None => (None, fold(ty)),
+    })
 }

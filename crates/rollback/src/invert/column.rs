@@ -341,7 +341,13 @@ impl Gen<'_> {
             notes.push_str(" (filled with its default)");
         }
         if cascade {
-            notes.push_str("; CASCADE may also have dropped views on the column, which are not restored (foreign keys of other tables are)");
+            let lost = self.cascade_views(super::dependents::Target::Column(&k, column));
+            if !lost.is_empty() {
+                notes.push_str(&format!(
+                    "; CASCADE also dropped views created earlier in this migration ({}), which are not restored",
+                    lost.join(", ")
+                ));
+            }
         }
         // Apply.
         if let Some(tm) = self.table_mut(table) {
@@ -446,39 +452,50 @@ impl Gen<'_> {
         let q = qn(table);
         let qc = quote_ident(column);
         let (mut rev, mut note) = narrowing(new_type, &col.data_type);
+        let reverse = super::using::reverse_using(&super::using::TypeChange {
+            column,
+            old_type: &col.data_type,
+            new_type,
+            forward_using: using,
+            old_labels: self.enum_labels(&col.data_type),
+            new_is_enum: self.enum_labels(new_type).is_some(),
+        });
         if let Some(u) = using {
             let plain = u.replace(['"', ' '], "").to_ascii_lowercase();
             let trivial = plain == column.to_ascii_lowercase()
                 || plain.starts_with(&format!("{}::", column.to_ascii_lowercase()));
-            if !trivial && rev == Reversibility::Exact {
-                rev = Reversibility::MayFail;
-            }
-            if !trivial {
+            if reverse.derived {
+                (rev, note) = match &reverse.lossy {
+                    None => (
+                        Reversibility::Exact,
+                        format!("the mapping of USING {u} turned around"),
+                    ),
+                    Some(why) => (Reversibility::MayLoseData, why.clone()),
+                };
+            } else if !trivial {
+                if rev == Reversibility::Exact {
+                    rev = Reversibility::MayFail;
+                }
                 note = format!(
                     "{note}; the migration converted with USING {u}, whose inverse is not derived automatically"
                 );
             }
         }
+        let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
+        if let Some(c) = &col.collation {
+            s.push_str(&format!(" COLLATE {c}"));
+        }
+        s.push_str(&format!(" USING {}", reverse.sql));
         let mut v = Vec::new();
         if let Some(d) = &col.default {
             v.push(tx(format!(
                 "ALTER TABLE {q} ALTER COLUMN {qc} DROP DEFAULT"
             )));
-            let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
-            if let Some(c) = &col.collation {
-                s.push_str(&format!(" COLLATE {c}"));
-            }
-            s.push_str(&format!(" USING {qc}::{}", col.data_type));
             v.push(tx(s).rev(rev, note));
             v.push(tx(format!(
                 "ALTER TABLE {q} ALTER COLUMN {qc} SET DEFAULT {d}"
             )));
         } else {
-            let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
-            if let Some(c) = &col.collation {
-                s.push_str(&format!(" COLLATE {c}"));
-            }
-            s.push_str(&format!(" USING {qc}::{}", col.data_type));
             v.push(tx(s).rev(rev, note));
         }
         Outcome::Inverse(v)

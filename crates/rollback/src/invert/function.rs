@@ -47,8 +47,27 @@ impl Inversion for Functions {
                 args,
                 if_exists,
                 procedure,
+                cascade,
                 ..
-            } => drop_function(g, name, args.as_deref(), *if_exists, *procedure),
+            } => {
+                let lost = match g.key(name) {
+                    Some(_) if *cascade => {
+                        g.cascade_views(super::dependents::Target::Function(&name.name))
+                    }
+                    _ => Vec::new(),
+                };
+                match drop_function(g, name, args.as_deref(), *if_exists, *procedure) {
+                    Outcome::Inverse(v) if !lost.is_empty() => Outcome::Partial(
+                        v,
+                        format!(
+                            "DROP FUNCTION {name} CASCADE also dropped views created earlier in this migration ({}); \
+                             they are not restored",
+                            lost.join(", ")
+                        ),
+                    ),
+                    other => other,
+                }
+            }
             Operation::DropTrigger {
                 name,
                 table,

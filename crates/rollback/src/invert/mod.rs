@@ -14,6 +14,7 @@ mod column;
 mod comment;
 mod constraint;
 mod data;
+pub(crate) mod dependents;
 mod function;
 mod index;
 mod misc;
@@ -23,6 +24,7 @@ pub(crate) mod sql;
 mod table;
 mod type_;
 mod untyped;
+mod using;
 mod view;
 
 use crate::generator::Gen;

@@ -123,7 +123,17 @@ impl Inversion for Types {
                         quote_literal(c)
                     )));
                 }
-                if *cascade {
+                let lost = match g.key(name) {
+                    Some(k) if *cascade => g.cascade_views(super::dependents::Target::Type(&k)),
+                    _ => Vec::new(),
+                };
+                let used_by_columns = g.state.tables.values().any(|t| {
+                    t.columns.iter().any(|c| {
+                        let ty = c.data_type.trim_end_matches("[]");
+                        ty == name.name || ty.ends_with(&format!(".{}", name.name))
+                    })
+                });
+                if *cascade && (used_by_columns || !lost.is_empty()) {
                     Outcome::Partial(
                         v,
                         format!(
