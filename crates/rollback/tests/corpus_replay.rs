@@ -328,10 +328,20 @@ async fn corpus_crates_io() {
 fn failure_class(why: &str) -> String {
     if let Some(rest) = why.strip_prefix("rollback fails ") {
         let head = rest.split(" -- ").next().unwrap_or(rest);
-        return head.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+        return head
+            .split_whitespace()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ");
     }
     if let Some(rest) = why.strip_prefix("down fails ") {
-        return format!("down fails {}", rest.split_whitespace().take(5).collect::<Vec<_>>().join(" "));
+        return format!(
+            "down fails {}",
+            rest.split_whitespace()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     match why.split_once("first: ") {
         Some((_, first)) => {
@@ -400,7 +410,11 @@ async fn measure_history_from_env() {
                 proven += 1;
             } else if p.tested || p.rollback_error.is_some() {
                 refuted += 1;
-                eprintln!("DOWN {}: {}", e.name, upstream_problem(e).unwrap_or_default());
+                eprintln!(
+                    "DOWN {}: {}",
+                    e.name,
+                    upstream_problem(e).unwrap_or_default()
+                );
             } else {
                 undecided += 1;
                 eprintln!("DOWN NOT DECIDED {}: {:?}", e.name, p.forward_error);

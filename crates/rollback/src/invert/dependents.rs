@@ -56,9 +56,8 @@ fn reads(definition: &str, target: Target<'_>, schema: &str) -> bool {
         };
         return !expr_idents(definition, &[word.to_string()]).is_empty();
     };
-    let here = |q: &QualifiedName, n: &str| {
-        q.name == n && q.schema.as_deref().is_none_or(|s| s == schema)
-    };
+    let here =
+        |q: &QualifiedName, n: &str| q.name == n && q.schema.as_deref().is_none_or(|s| s == schema);
     match target {
         Target::Relation(n) => refs.relations.iter().any(|q| here(q, n)),
         Target::Column(t, c) => {

@@ -1,6 +1,6 @@
 //! Functions, procedures and triggers.
 
-use super::sql::{normalise_args, unqualify_function};
+use super::sql::{identity_types, normalise_args, unqualify_function};
 use super::{Inversion, Outcome, StmtExt, misrouted, qn, tx};
 use crate::Reversibility;
 use crate::catalog::FunctionSnap;
@@ -121,7 +121,11 @@ fn drop_function(
         && keys.len() > 1
     {
         let wanted = normalise_args(&format!("({})", a.join(",")));
-        keys.retain(|k| normalise_args(&k[name.name.len()..]) == wanted);
+        let types = identity_types(&a.join(","));
+        keys.retain(|k| {
+            normalise_args(&k[name.name.len()..]) == wanted
+                || identity_types(&k[name.name.len()..]) == types
+        });
     }
     if keys.is_empty() {
         return if if_exists {
@@ -183,13 +187,13 @@ fn create_function(
     } else {
         Vec::new()
     };
-    // The overload with the same identity arguments, when the catalog spells them alike.
-    if old
-        .iter()
-        .any(|(k, _)| normalise_args(&k[name.name.len()..]) == wanted)
-    {
-        old.retain(|(k, _)| normalise_args(&k[name.name.len()..]) == wanted);
-    }
+    // The overload with the same identity arguments; another overload stays as it is.
+    let types = identity_types(&args.join(","));
+    let same = |k: &str| {
+        normalise_args(&k[name.name.len()..]) == wanted
+            || identity_types(&k[name.name.len()..]) == types
+    };
+    old.retain(|(k, _)| same(k));
     if old.is_empty() {
         g.state.functions.insert(
             format!("{}({})", name.name, args.join(", ")),

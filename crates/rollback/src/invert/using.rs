@@ -146,7 +146,10 @@ fn reversed(m: &Mapping, qc: &str, c: &TypeChange<'_>) -> ReverseUsing {
 /// The old values a mapping's `ELSE` stood for: the other boolean, or the enum's other labels.
 fn remaining_old_values(c: &TypeChange<'_>, mapped: &[&Lit]) -> Vec<String> {
     let has = |v: &str| mapped.iter().any(|l| l.0 == v);
-    if matches!(c.old_type.trim(), "boolean" | "bool") {
+    if matches!(
+        c.old_type.trim().to_ascii_lowercase().as_str(),
+        "boolean" | "bool"
+    ) {
         return ["true", "false"]
             .into_iter()
             .filter(|v| !has(v))
