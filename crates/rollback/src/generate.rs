@@ -103,6 +103,7 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
         step: Step::default(),
         pre_views,
         deferred: Vec::new(),
+        deferred_statements: Vec::new(),
     };
     for stmt in &migration.statements {
         let inv = g.statement(stmt);
@@ -167,7 +168,7 @@ impl Gen<'_> {
                 sql: first_line(&stmt.sql),
                 reason: irreversible.join("; "),
             });
-        } else if out.is_empty() && !self.deferred.iter().any(|d| d.statement == stmt.index) {
+        } else if out.is_empty() && !self.has_deferred(stmt.index) {
             let why: Vec<String> = reasons.iter().map(|r| r.1.clone()).collect();
             self.no_ops.push(NoOp {
                 statement: stmt.index,
@@ -183,12 +184,22 @@ impl Gen<'_> {
         out
     }
 
+    /// Part of the undo of statement `index` runs at the end of the rollback.
+    fn has_deferred(&self, index: usize) -> bool {
+        self.deferred.iter().any(|d| d.statement == index)
+            || self
+                .deferred_statements
+                .iter()
+                .any(|s| s.source_statement == index)
+    }
+
     fn finish(self) -> Rollback {
         let mut statements: Vec<RollbackStatement> = Vec::new();
         for v in self.per_statement.into_iter().rev() {
             statements.extend(v);
         }
-        for mut s in invert::dependents::deferred_sql(&self.deferred, &self.state.schema) {
+        let deferred_views = invert::dependents::deferred_sql(&self.deferred, &self.state.schema);
+        for mut s in self.deferred_statements.into_iter().chain(deferred_views) {
             if let Some(st) = self.migration.statements.get(s.source_statement) {
                 s.line = st.span.line;
             }

@@ -33,6 +33,9 @@ pub(crate) struct Gen<'a> {
     pub(crate) pre_views: BTreeMap<String, ViewSnap>,
     /// Views of the shard recreated at the end of the rollback (`invert::dependents`).
     pub(crate) deferred: Vec<Deferred>,
+    /// Statements run at the end of the rollback, before the deferred views (constraints of
+    /// the shard whose definitions name what the rollback renames back).
+    pub(crate) deferred_statements: Vec<RollbackStatement>,
 }
 
 impl Gen<'_> {
@@ -59,10 +62,12 @@ impl Gen<'_> {
     }
 
     /// The key of `q` in the working catalog, or `None` when it lives in another schema.
+    /// The key of `q` in the working catalog (its name as the server stores it, cut to 63
+    /// bytes), or `None` when it lives in another schema.
     pub(crate) fn key(&self, q: &QualifiedName) -> Option<String> {
         match &q.schema {
             Some(s) if s != self.schema() => None,
-            _ => Some(q.name.clone()),
+            _ => Some(crate::names::truncate_identifier(&q.name).to_string()),
         }
     }
 

@@ -498,8 +498,54 @@ impl Gen<'_> {
         } else {
             v.push(tx(s).rev(rev, note));
         }
+        v.extend(reparsed_dependents(
+            table,
+            column,
+            &self.table(table).cloned().unwrap_or_default(),
+        ));
         Outcome::Inverse(v)
     }
+}
+
+/// The partial and expression indexes and the checks over `column` of `t` (the table before
+/// the type change), dropped and recreated from their definitions after the column is converted
+/// back: PostgreSQL rebuilds them from their text at each type change, so a predicate such as
+/// `c <> 0` comes back as `c::double precision <> 0::double precision` otherwise.
+fn reparsed_dependents(
+    table: &QualifiedName,
+    column: &str,
+    t: &TableSnap,
+) -> Vec<crate::RollbackStatement> {
+    let q = qn(table);
+    let mut v = Vec::new();
+    for (n, i) in &t.indexes {
+        let on_column = i.columns.iter().any(|c| c == column);
+        if on_column && !i.constraint && !i.definition.is_empty() && reparsed_index(&i.definition) {
+            v.push(tx(format!("DROP INDEX {}", sibling(table, n))));
+            v.push(tx(i.definition.clone()));
+        }
+    }
+    for (n, c) in &t.constraints {
+        if c.kind == "c" && !c.inherited && c.columns.iter().any(|x| x == column) {
+            v.push(tx(format!(
+                "ALTER TABLE {q} DROP CONSTRAINT {n}, ADD CONSTRAINT {n} {}",
+                c.definition,
+                n = quote_ident(n)
+            )));
+        }
+    }
+    v
+}
+
+/// An index definition with a predicate or an expression (whose text a type change rewrites).
+fn reparsed_index(def: &str) -> bool {
+    if def.contains(" WHERE ") {
+        return true;
+    }
+    // `… USING method (keys)`: an expression key holds a parenthesis or a cast of its own.
+    def.split_once(" USING ")
+        .and_then(|(_, r)| r.split_once('('))
+        .is_some_and(|(_, keys)| keys.contains('(') || keys.contains("::"))
 }
 
 fn restore_default(table: &QualifiedName, column: &str, old: Option<&str>) -> String {

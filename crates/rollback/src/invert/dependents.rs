@@ -116,6 +116,17 @@ impl Gen<'_> {
         true
     }
 
+    /// Run `statements` at the end of the rollback (before the deferred views), as the undo of
+    /// the current operation.
+    pub(crate) fn defer_statements(&mut self, statements: Vec<RollbackStatement>) {
+        let statement = self.step.statement;
+        self.deferred_statements
+            .extend(statements.into_iter().map(|mut s| {
+                s.source_statement = statement;
+                s
+            }));
+    }
+
     /// `DROP … CASCADE` of `target` took the views that depend on it: remove them from the
     /// working catalog and recreate them at the end of the rollback. Returns the names of the
     /// views that cannot be recreated (created by the migration and not from the shard).
