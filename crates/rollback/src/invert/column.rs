@@ -486,7 +486,12 @@ impl Gen<'_> {
             s.push_str(&format!(" COLLATE {c}"));
         }
         s.push_str(&format!(" USING {}", reverse.sql));
-        let mut v = Vec::new();
+        let (drop, create) = reparsed_dependents(
+            table,
+            column,
+            &self.table(table).cloned().unwrap_or_default(),
+        );
+        let mut v = drop;
         if let Some(d) = &col.default {
             v.push(tx(format!(
                 "ALTER TABLE {q} ALTER COLUMN {qc} DROP DEFAULT"
@@ -498,43 +503,44 @@ impl Gen<'_> {
         } else {
             v.push(tx(s).rev(rev, note));
         }
-        v.extend(reparsed_dependents(
-            table,
-            column,
-            &self.table(table).cloned().unwrap_or_default(),
-        ));
+        v.extend(create);
         Outcome::Inverse(v)
     }
 }
 
-/// The partial and expression indexes and the checks over `column` of `t` (the table before
-/// the type change), dropped and recreated from their definitions after the column is converted
-/// back: PostgreSQL rebuilds them from their text at each type change, so a predicate such as
-/// `c <> 0` comes back as `c::double precision <> 0::double precision` otherwise.
-fn reparsed_dependents(
+/// The partial and expression indexes and the checks over `column` of `t`, dropped before a
+/// type change of the column (first list) and recreated from their definitions after it (second
+/// list): PostgreSQL rebuilds them from their text at each type change, so a predicate such as
+/// `c <> 0` would come back as `c::double precision <> 0::double precision`, and a literal cast to
+/// an enum renamed aside would no longer compare with the new enum.
+pub(crate) fn reparsed_dependents(
     table: &QualifiedName,
     column: &str,
     t: &TableSnap,
-) -> Vec<crate::RollbackStatement> {
+) -> (Vec<RollbackStatement>, Vec<RollbackStatement>) {
     let q = qn(table);
-    let mut v = Vec::new();
+    let (mut drop, mut create) = (Vec::new(), Vec::new());
     for (n, i) in &t.indexes {
         let on_column = i.columns.iter().any(|c| c == column);
         if on_column && !i.constraint && !i.definition.is_empty() && reparsed_index(&i.definition) {
-            v.push(tx(format!("DROP INDEX {}", sibling(table, n))));
-            v.push(tx(i.definition.clone()));
+            drop.push(tx(format!("DROP INDEX {}", sibling(table, n))));
+            create.push(tx(i.definition.clone()));
         }
     }
     for (n, c) in &t.constraints {
         if c.kind == "c" && !c.inherited && c.columns.iter().any(|x| x == column) {
-            v.push(tx(format!(
-                "ALTER TABLE {q} DROP CONSTRAINT {n}, ADD CONSTRAINT {n} {}",
-                c.definition,
-                n = quote_ident(n)
+            drop.push(tx(format!(
+                "ALTER TABLE {q} DROP CONSTRAINT {}",
+                quote_ident(n)
+            )));
+            create.push(tx(format!(
+                "ALTER TABLE {q} ADD CONSTRAINT {} {}",
+                quote_ident(n),
+                c.definition
             )));
         }
     }
-    v
+    (drop, create)
 }
 
 /// An index definition with a predicate or an expression (whose text a type change rewrites).

@@ -35,6 +35,7 @@ impl Inversion for Types {
                 if_not_exists,
             } => {
                 let key = g.key(name);
+                let mut before = None;
                 if let Some(TypeSnap::Enum { labels, .. }) =
                     key.as_ref().and_then(|k| g.state.types.get_mut(k))
                 {
@@ -45,14 +46,17 @@ impl Inversion for Types {
                             ));
                         }
                     } else {
+                        before = Some(labels.clone());
                         labels.push(value.clone());
                     }
                 }
-                Outcome::Irreversible(format!(
-                    "PostgreSQL cannot remove a value from an enum (there is no ALTER TYPE ... DROP VALUE) and rows may \
-                     already hold {value:?}; undoing needs a new type without the value, every column using {name} \
-                     re-cast to it (after rows holding {value:?} are changed), the old type dropped and the new one renamed"
-                ))
+                match before {
+                    Some(labels) => super::enum_value::remove_enum_value(g, name, value, &labels),
+                    None => Outcome::Irreversible(format!(
+                        "PostgreSQL cannot remove a value from an enum (there is no ALTER TYPE ... DROP VALUE), \
+                         and the labels of {name} before the migration are not known"
+                    )),
+                }
             }
             Operation::RenameEnumValue {
                 name,
