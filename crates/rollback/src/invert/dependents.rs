@@ -106,12 +106,16 @@ impl Gen<'_> {
         if self.pre_views.get(name) != Some(view) {
             return false;
         }
-        if !self.deferred.iter().any(|d| d.name == name) {
-            self.deferred.push(Deferred {
+        let statement = self.step.statement;
+        match self.deferred.iter_mut().find(|d| d.name == name) {
+            // Already coming back: the latest statement that drops it is the one it undoes
+            // (an earlier one, e.g. an enum rebuilt around the view, has statements of its own).
+            Some(d) => d.statement = statement,
+            None => self.deferred.push(Deferred {
                 name: name.to_string(),
                 view: view.clone(),
-                statement: self.step.statement,
-            });
+                statement,
+            }),
         }
         true
     }
