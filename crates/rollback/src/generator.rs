@@ -84,10 +84,7 @@ impl Gen<'_> {
     /// enum of the working catalog.
     pub(crate) fn enum_labels(&self, ty: &str) -> Option<&[String]> {
         let ty = ty.trim();
-        let (schema, name) = match split_type_name(ty) {
-            Some(parts) => parts,
-            None => return None,
-        };
+        let (schema, name) = split_type_name(ty)?;
         if schema.as_deref().is_some_and(|s| s != self.schema()) {
             return None;
         }
