@@ -8,9 +8,19 @@ use migration_parser::{ConstraintKind, Migration, MigrationState, QualifiedName,
 use std::collections::BTreeMap;
 
 use crate::catalog::{CatalogSnapshot, TableSnap, ViewSnap};
-use crate::invert::dependents::Deferred;
 use crate::names::{choose_name, name_addition};
 use crate::{Irreversible, NoOp, Options, RollbackStatement};
+
+/// A view of the shard to recreate at the end of the rollback (`invert::dependents`).
+#[derive(Clone)]
+pub(crate) struct Deferred {
+    /// Its name in the working schema.
+    pub(crate) name: String,
+    /// Its pre-migration definition.
+    pub(crate) view: ViewSnap,
+    /// The migration statement whose undo it belongs to.
+    pub(crate) statement: usize,
+}
 
 /// The generator: the migration walked forward over a working copy of the catalog.
 pub(crate) struct Gen<'a> {

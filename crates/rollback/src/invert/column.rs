@@ -388,22 +388,30 @@ impl Gen<'_> {
             {
                 dropped_idx.push(ix.clone());
             }
-            if matches!(c.kind.as_str(), "f" | "c") {
-                let mut r = self.readd_fk_or_check(&q, &k, cn, c);
-                v.append(&mut r);
+            let mut r = if matches!(c.kind.as_str(), "f" | "c") {
+                self.readd_fk_or_check(&q, &k, cn, c)
             } else {
-                v.push(tx(format!(
+                vec![tx(format!(
                     "ALTER TABLE {q} ADD CONSTRAINT {} {}",
                     quote_ident(cn),
                     c.definition
-                )));
-            }
+                ))]
+            };
             if let Some(cm) = &c.comment {
-                v.push(tx(format!(
+                r.push(tx(format!(
                     "COMMENT ON CONSTRAINT {} ON {q} IS {}",
                     quote_ident(cn),
                     quote_literal(cm)
                 )));
+            }
+            // A foreign key or check of the shard under its own names: at the end of the
+            // rollback, where the names its definition reads are the shard's again.
+            let of_shard =
+                t.origin.as_deref() == Some(k.as_str()) && c.origin.as_deref() == Some(cn);
+            if matches!(c.kind.as_str(), "f" | "c") && of_shard {
+                self.defer_statements(r);
+            } else {
+                v.append(&mut r);
             }
         }
         let mut idx_stmts = Vec::new();

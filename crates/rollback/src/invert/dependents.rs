@@ -19,7 +19,7 @@ use super::sql::expr_idents;
 use super::{qn, tx};
 use crate::RollbackStatement;
 use crate::catalog::ViewSnap;
-use crate::generator::Gen;
+use crate::generator::{Deferred, Gen};
 use crate::names::quote_literal;
 
 /// What a view may depend on.
@@ -33,17 +33,6 @@ pub(crate) enum Target<'a> {
     Function(&'a str),
     /// A type.
     Type(&'a str),
-}
-
-/// A view to recreate at the end of the rollback.
-#[derive(Clone)]
-pub(crate) struct Deferred {
-    /// Its name in the working schema.
-    pub(crate) name: String,
-    /// Its pre-migration definition.
-    pub(crate) view: ViewSnap,
-    /// The migration statement whose undo it belongs to.
-    pub(crate) statement: usize,
 }
 
 /// Does the query `definition` depend on `target`?
