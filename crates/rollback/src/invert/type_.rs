@@ -33,31 +33,7 @@ impl Inversion for Types {
                 name,
                 value,
                 if_not_exists,
-            } => {
-                let key = g.key(name);
-                let mut before = None;
-                if let Some(TypeSnap::Enum { labels, .. }) =
-                    key.as_ref().and_then(|k| g.state.types.get_mut(k))
-                {
-                    if labels.contains(value) {
-                        if *if_not_exists {
-                            return Outcome::NoOp(format!(
-                                "enum {name} already had the value {value:?} (IF NOT EXISTS)"
-                            ));
-                        }
-                    } else {
-                        before = Some(labels.clone());
-                        labels.push(value.clone());
-                    }
-                }
-                match before {
-                    Some(labels) => super::enum_value::remove_enum_value(g, name, value, &labels),
-                    None => Outcome::Irreversible(format!(
-                        "PostgreSQL cannot remove a value from an enum (there is no ALTER TYPE ... DROP VALUE), \
-                         and the labels of {name} before the migration are not known"
-                    )),
-                }
-            }
+            } => add_enum_value(g, name, value, *if_not_exists),
             Operation::RenameEnumValue {
                 name,
                 value,
@@ -165,6 +141,37 @@ impl Inversion for Types {
             } => drop_domain(g, name, *if_exists),
             _ => misrouted(stmt),
         }
+    }
+}
+
+/// `ALTER TYPE t ADD VALUE v`: the enum rebuilt without the value (`invert::enum_value`).
+fn add_enum_value(
+    g: &mut Gen<'_>,
+    name: &QualifiedName,
+    value: &str,
+    if_not_exists: bool,
+) -> Outcome {
+    let key = g.key(name);
+    let mut before = None;
+    if let Some(TypeSnap::Enum { labels, .. }) = key.as_ref().and_then(|k| g.state.types.get_mut(k))
+    {
+        if labels.iter().any(|l| l == value) {
+            if if_not_exists {
+                return Outcome::NoOp(format!(
+                    "enum {name} already had the value {value:?} (IF NOT EXISTS)"
+                ));
+            }
+        } else {
+            before = Some(labels.clone());
+            labels.push(value.to_string());
+        }
+    }
+    match before {
+        Some(labels) => super::enum_value::remove_enum_value(g, name, value, &labels),
+        None => Outcome::Irreversible(format!(
+            "PostgreSQL cannot remove a value from an enum (there is no ALTER TYPE ... DROP VALUE), \
+             and the labels of {name} before the migration are not known"
+        )),
     }
 }
 
