@@ -4,8 +4,11 @@
 //! The generator walks the migration *forward*, keeping a working copy of the catalog: the
 //! inverse of each operation is computed from the state just before it (so `RENAME` then
 //! `DROP COLUMN` recreates the column under the right name), then the operation is applied to the
-//! working copy. The inverses are emitted in reverse statement order. The inversions themselves
-//! live in [`crate::invert`], one module per family of operations.
+//! working copy. The inverses are emitted in reverse statement order, except what must wait until
+//! every name is the shard's again (views, foreign keys and checks of the shard recreated from
+//! their pre-migration definitions: `invert::dependents`), which runs at the end, before the
+//! constraint validations. The inversions themselves live in [`crate::invert`], one module per
+//! family of operations.
 
 use migration_parser::{ConstraintKind, Migration, MigrationState, Operation, Statement, Step};
 

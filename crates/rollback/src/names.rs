@@ -216,6 +216,16 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_are_cut_as_the_server_cuts_them() {
+        let long = "idx_post_aggregates_featured_community_newest_comment_time_necro";
+        assert_eq!(long.len(), 64);
+        assert_eq!(truncate_identifier(long), &long[..63]);
+        assert_eq!(truncate_identifier("short"), "short");
+        let wide = format!("{}é", "a".repeat(62));
+        assert_eq!(truncate_identifier(&wide), "a".repeat(62));
+    }
+
+    #[test]
     fn object_names() {
         assert_eq!(
             make_object_name("users", Some("email"), Some("key")),

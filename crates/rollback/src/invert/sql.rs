@@ -366,3 +366,26 @@ pub(crate) fn qn(q: &QualifiedName) -> String {
         None => quote_ident(&q.name),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::identity_types;
+
+    #[test]
+    fn identity_types_drop_names_defaults_and_out_arguments() {
+        assert_eq!(
+            identity_types("(p_id integer, p_factor numeric DEFAULT 1, OUT r int)"),
+            vec!["integer", "numeric"]
+        );
+        assert_eq!(identity_types("int, int4"), vec!["integer", "integer"]);
+        assert_eq!(
+            identity_types("a double precision, b character varying(10)"),
+            vec!["double precision", "character varying(10)"]
+        );
+        assert_eq!(
+            identity_types("score numeric, published timestamptz"),
+            vec!["numeric", "timestamp with time zone"]
+        );
+        assert!(identity_types("").is_empty());
+    }
+}

@@ -279,3 +279,73 @@ fn literal(e: &Expr) -> Option<Lit> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change<'a>(using: &'a str, old: &'a str, new: &'a str) -> TypeChange<'a> {
+        TypeChange {
+            column: "s",
+            old_type: old,
+            new_type: new,
+            forward_using: Some(using),
+            old_labels: None,
+            new_is_enum: true,
+        }
+    }
+
+    #[test]
+    fn a_simple_case_is_turned_around() {
+        let r = reverse_using(&change(
+            "CASE s WHEN 0 THEN 'a'::e WHEN 1 THEN 'b'::e END",
+            "smallint",
+            "e",
+        ));
+        assert!(r.derived && r.lossy.is_none(), "{:?}", r.lossy);
+        assert_eq!(
+            r.sql,
+            "CASE WHEN s::text = 'a' THEN '0'::smallint WHEN s::text = 'b' THEN '1'::smallint END"
+        );
+    }
+
+    #[test]
+    fn a_boolean_else_goes_back_to_the_other_boolean() {
+        let r = reverse_using(&change(
+            "CASE WHEN s THEN 'yes'::e ELSE 'no'::e END",
+            "BOOLEAN",
+            "e",
+        ));
+        assert!(r.lossy.is_none(), "{:?}", r.lossy);
+        assert!(r.sql.ends_with("ELSE 'false'::BOOLEAN END"), "{}", r.sql);
+        assert!(
+            r.sql.starts_with("CASE WHEN s IS NULL THEN NULL"),
+            "{}",
+            r.sql
+        );
+    }
+
+    #[test]
+    fn several_values_into_one_are_reported_lossy() {
+        let r = reverse_using(&change(
+            "CASE s WHEN 1 THEN 'a' WHEN 2 THEN 'a' END",
+            "integer",
+            "e",
+        ));
+        assert!(
+            r.lossy
+                .is_some_and(|l| l.contains("several values became 'a'"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_expression_goes_through_text_for_enums_only() {
+        let mut c = change("f(s)", "smallint", "e");
+        assert_eq!(reverse_using(&c).sql, "s::text::smallint");
+        c.new_is_enum = false;
+        assert_eq!(reverse_using(&c).sql, "s::smallint");
+        c.new_type = "text";
+        c.new_is_enum = true;
+        assert_eq!(reverse_using(&c).sql, "s::smallint");
+    }
+}
