@@ -4,8 +4,11 @@
 //! The generator walks the migration *forward*, keeping a working copy of the catalog: the
 //! inverse of each operation is computed from the state just before it (so `RENAME` then
 //! `DROP COLUMN` recreates the column under the right name), then the operation is applied to the
-//! working copy. The inverses are emitted in reverse statement order. The inversions themselves
-//! live in [`crate::invert`], one module per family of operations.
+//! working copy. The inverses are emitted in reverse statement order, except what must wait until
+//! every name is the shard's again (views, foreign keys and checks of the shard recreated from
+//! their pre-migration definitions: `invert::dependents`), which runs at the end, before the
+//! constraint validations. The inversions themselves live in [`crate::invert`], one module per
+//! family of operations.
 
 use migration_parser::{ConstraintKind, Migration, MigrationState, Operation, Statement, Step};
 
@@ -90,6 +93,7 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
             }
         }
     }
+    let pre_views = state.views.clone();
     let mut g = Gen {
         opts: options,
         migration,
@@ -100,6 +104,9 @@ fn walk<'a, C: PreMigrationCatalog + ?Sized>(
         validations: Vec::new(),
         names: MigrationState::new(migration),
         step: Step::default(),
+        pre_views,
+        deferred: Vec::new(),
+        deferred_statements: Vec::new(),
     };
     for stmt in &migration.statements {
         let inv = g.statement(stmt);
@@ -164,7 +171,7 @@ impl Gen<'_> {
                 sql: first_line(&stmt.sql),
                 reason: irreversible.join("; "),
             });
-        } else if out.is_empty() {
+        } else if out.is_empty() && !self.has_deferred(stmt.index) {
             let why: Vec<String> = reasons.iter().map(|r| r.1.clone()).collect();
             self.no_ops.push(NoOp {
                 statement: stmt.index,
@@ -180,10 +187,26 @@ impl Gen<'_> {
         out
     }
 
+    /// Part of the undo of statement `index` runs at the end of the rollback.
+    fn has_deferred(&self, index: usize) -> bool {
+        self.deferred.iter().any(|d| d.statement == index)
+            || self
+                .deferred_statements
+                .iter()
+                .any(|s| s.source_statement == index)
+    }
+
     fn finish(self) -> Rollback {
         let mut statements: Vec<RollbackStatement> = Vec::new();
         for v in self.per_statement.into_iter().rev() {
             statements.extend(v);
+        }
+        let deferred_views = invert::dependents::deferred_sql(&self.deferred, &self.state.schema);
+        for mut s in self.deferred_statements.into_iter().chain(deferred_views) {
+            if let Some(st) = self.migration.statements.get(s.source_statement) {
+                s.line = st.span.line;
+            }
+            statements.push(s);
         }
         let mut validations = self.validations;
         validations.reverse();

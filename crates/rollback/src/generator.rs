@@ -5,9 +5,22 @@
 use migration_parser::state::Namespace;
 use migration_parser::{ConstraintKind, Migration, MigrationState, QualifiedName, Step};
 
-use crate::catalog::{CatalogSnapshot, TableSnap};
+use std::collections::BTreeMap;
+
+use crate::catalog::{CatalogSnapshot, TableSnap, ViewSnap};
 use crate::names::{choose_name, name_addition};
 use crate::{Irreversible, NoOp, Options, RollbackStatement};
+
+/// A view of the shard to recreate at the end of the rollback (`invert::dependents`).
+#[derive(Clone)]
+pub(crate) struct Deferred {
+    /// Its name in the working schema.
+    pub(crate) name: String,
+    /// Its pre-migration definition.
+    pub(crate) view: ViewSnap,
+    /// The migration statement whose undo it belongs to.
+    pub(crate) statement: usize,
+}
 
 /// The generator: the migration walked forward over a working copy of the catalog.
 pub(crate) struct Gen<'a> {
@@ -26,6 +39,13 @@ pub(crate) struct Gen<'a> {
     pub(crate) names: MigrationState,
     /// The operation being inverted.
     pub(crate) step: Step,
+    /// The views of the pre-migration catalog, by name.
+    pub(crate) pre_views: BTreeMap<String, ViewSnap>,
+    /// Views of the shard recreated at the end of the rollback (`invert::dependents`).
+    pub(crate) deferred: Vec<Deferred>,
+    /// Statements run at the end of the rollback, before the deferred views (constraints of
+    /// the shard whose definitions name what the rollback renames back).
+    pub(crate) deferred_statements: Vec<RollbackStatement>,
 }
 
 impl Gen<'_> {
@@ -52,10 +72,12 @@ impl Gen<'_> {
     }
 
     /// The key of `q` in the working catalog, or `None` when it lives in another schema.
+    /// The key of `q` in the working catalog (its name as the server stores it, cut to 63
+    /// bytes), or `None` when it lives in another schema.
     pub(crate) fn key(&self, q: &QualifiedName) -> Option<String> {
         match &q.schema {
             Some(s) if s != self.schema() => None,
-            _ => Some(q.name.clone()),
+            _ => Some(crate::names::truncate_identifier(&q.name).to_string()),
         }
     }
 
@@ -66,6 +88,20 @@ impl Gen<'_> {
     pub(crate) fn table_mut(&mut self, q: &QualifiedName) -> Option<&mut TableSnap> {
         let k = self.key(q)?;
         self.state.tables.get_mut(&k)
+    }
+
+    /// The labels of `ty` (a type name as written or as `format_type` prints it) when it is an
+    /// enum of the working catalog.
+    pub(crate) fn enum_labels(&self, ty: &str) -> Option<&[String]> {
+        let ty = ty.trim();
+        let (schema, name) = split_type_name(ty)?;
+        if schema.as_deref().is_some_and(|s| s != self.schema()) {
+            return None;
+        }
+        match self.state.types.get(&name) {
+            Some(crate::catalog::TypeSnap::Enum { labels, .. }) => Some(labels.as_slice()),
+            _ => None,
+        }
     }
 
     pub(crate) fn relation_taken(&self, name: &str) -> bool {
@@ -127,4 +163,33 @@ impl Gen<'_> {
             }
         }
     }
+}
+
+/// `[schema.]name` of a type as written (unquoted parts folded to lower case), or `None` for a
+/// type with modifiers or array brackets (never an enum's plain name).
+fn split_type_name(ty: &str) -> Option<(Option<String>, String)> {
+    if ty.contains(['(', '[']) {
+        return None;
+    }
+    let fold = |p: &str| {
+        let p = p.trim();
+        match p.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+            Some(q) => q.replace("\"\"", "\""),
+            None => p.to_lowercase(),
+        }
+    };
+    // A quoted name may hold a dot; split only outside quotes.
+    let mut in_quotes = false;
+    let mut cut = None;
+    for (i, ch) in ty.char_indices() {
+        match ch {
+            '"' => in_quotes = !in_quotes,
+            '.' if !in_quotes => cut = Some(i),
+            _ => {}
+        }
+    }
+    Some(match cut {
+        Some(i) => (Some(fold(&ty[..i])), fold(&ty[i + 1..])),
+        None => (None, fold(ty)),
+    })
 }

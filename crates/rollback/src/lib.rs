@@ -27,11 +27,12 @@
 //! | `VALIDATE CONSTRAINT` of a pre-existing `NOT VALID` one | drop and re-add `NOT VALID` | yes |
 //! | `SET NOT NULL` / `DROP NOT NULL` | the opposite | yes (`SET NOT NULL` may fail on new NULLs) |
 //! | `SET DEFAULT` / `DROP DEFAULT` | the old default from the catalog, or `DROP DEFAULT` | yes |
-//! | `ALTER COLUMN TYPE` | back to the old type `USING c::old` (default dropped and restored around it) | flagged: may fail (`bigint`→`integer` overflow) or lose data (`varchar(n)` truncation, numeric rounding) |
+//! | `ALTER COLUMN TYPE` | back to the old type (default dropped and restored around it) `USING` the forward mapping turned around when the forward `USING` is a literal `CASE` or `col = 'label'` (`CASE WHEN c::text = 'label' THEN 'old'::old … END`), else `c::text::old` from or to an enum, else `c::old` | flagged: may fail (`bigint`→`integer` overflow) or lose data (`varchar(n)` truncation, numeric rounding, several values mapped to one) |
 //! | `RENAME` table / view / column / index / constraint / type, `RENAME VALUE` | rename back | yes |
 //! | `CREATE TABLE` / `VIEW` / `SEQUENCE` / `TYPE` / `SCHEMA` / `FUNCTION` / `TRIGGER` / `EXTENSION` / `DOMAIN` / `POLICY` | `DROP …` (`CREATE OR REPLACE` of an existing function or view: the old definition) | yes |
 //! | `DROP TABLE` | the structure from the catalog (columns, defaults, identity, constraints, indexes, comments, triggers, owned sequences, CASCADE-dropped foreign keys) | structure only: rows lost |
 //! | `DROP VIEW` / `FUNCTION` / `TRIGGER` / `SEQUENCE` / `TYPE` / `DOMAIN` / `EXTENSION` | recreate from the catalog | yes (sequence position lost) |
+//! | `DROP … CASCADE` of a view / table / column / function / type, `CREATE OR REPLACE VIEW` | the views of the shard that read the object (found in their definitions), recreated at the end of the rollback in dependency order with their indexes and comments | yes |
 //! | the drop of a view / function / trigger / sequence / type created earlier in the same migration | that object's own `CREATE` statement | yes |
 //! | `ALTER SEQUENCE` | the old parameters and owner | structure only: a `RESTART` position is not restored |
 //! | `ALTER TYPE … ADD VALUE` | none: PostgreSQL cannot drop an enum value | irreversible |

@@ -4,6 +4,19 @@
 pub use migration_parser::pg_quote::{quote_ident_minimal as quote_ident, quote_literal};
 
 /// PostgreSQL's `makeObjectName(name1, name2, label)`: `name1_name2_label`, with `name1` and
+/// `name` as PostgreSQL stores it: cut to 63 bytes (`NAMEDATALEN - 1`) on a character
+/// boundary, as the server does to a longer identifier in any statement.
+pub fn truncate_identifier(name: &str) -> &str {
+    if name.len() <= 63 {
+        return name;
+    }
+    let mut end = 63;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
 /// `name2` shortened (the longer one first) so the result fits in 63 bytes.
 pub fn make_object_name(name1: &str, name2: Option<&str>, label: Option<&str>) -> String {
     let overhead = label.map_or(0, |l| l.len() + 1) + usize::from(name2.is_some());
@@ -200,6 +213,16 @@ mod tests {
         assert_eq!(quote_ident("1a"), "\"1a\"");
         assert_eq!(quote_ident("name"), "name");
         assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn identifiers_are_cut_as_the_server_cuts_them() {
+        let long = "idx_post_aggregates_featured_community_newest_comment_time_necro";
+        assert_eq!(long.len(), 64);
+        assert_eq!(truncate_identifier(long), &long[..63]);
+        assert_eq!(truncate_identifier("short"), "short");
+        let wide = format!("{}é", "a".repeat(62));
+        assert_eq!(truncate_identifier(&wide), "a".repeat(62));
     }
 
     #[test]

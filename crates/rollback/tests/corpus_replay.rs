@@ -322,3 +322,120 @@ async fn corpus_crates_io() {
         0.9,
     );
 }
+
+/// The class of a failure reason: the SQLSTATE and the message's leading words of a failing
+/// rollback, or the kind of the first object that differs.
+fn failure_class(why: &str) -> String {
+    if let Some(rest) = why.strip_prefix("rollback fails ") {
+        let head = rest.split(" -- ").next().unwrap_or(rest);
+        return head
+            .split_whitespace()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    if let Some(rest) = why.strip_prefix("down fails ") {
+        return format!(
+            "down fails {}",
+            rest.split_whitespace()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    match why.split_once("first: ") {
+        Some((_, first)) => {
+            let object = first.split(':').next().unwrap_or(first);
+            let kind = object.split_whitespace().next().unwrap_or(object);
+            let what = first.split(':').nth(1).unwrap_or("").trim();
+            let what = what.split(" (").next().unwrap_or(what);
+            format!("differs: {kind} {what}")
+        }
+        None => why.split_whitespace().take(6).collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// Any history of up/down pairs (`DEPLOYCLAW_HISTORY=<migrations dir>`, optional
+/// `DEPLOYCLAW_HISTORY_SETUP=<sql>`), measured the same way as the corpus: the figures of
+/// BENCHMARKS.md for histories outside the corpus (Lemmy, …). Ignored unless asked for:
+/// `DEPLOYCLAW_HISTORY=/tmp/lemmy/migrations cargo test -p rollback --all-features --test
+/// corpus_replay -- --ignored --nocapture measure_history_from_env`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement over a history named by DEPLOYCLAW_HISTORY"]
+async fn measure_history_from_env() {
+    let Ok(dir) = std::env::var("DEPLOYCLAW_HISTORY") else {
+        eprintln!("DEPLOYCLAW_HISTORY not set");
+        return;
+    };
+    let setup = std::env::var("DEPLOYCLAW_HISTORY_SETUP").unwrap_or_default();
+    let pairs = discover(std::path::Path::new(&dir)).expect("layout detected");
+    let shadow = Shadow::ephemeral()
+        .await
+        .expect("ephemeral PostgreSQL starts");
+    let options = HistoryOptions {
+        setup_sql: setup,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let report = prove_history(&shadow, &pairs, &options, |_| {})
+        .await
+        .expect("history replays");
+    let secs = started.elapsed().as_secs_f64();
+    let replayed: Vec<&HistoryEntry> = report
+        .entries
+        .iter()
+        .filter(|e| e.up_error.is_none())
+        .collect();
+    if let Some(e) = report.entries.iter().find(|e| e.up_error.is_some()) {
+        eprintln!("history stops at {}: {:?}", e.name, e.up_error);
+    }
+    let mut generated_ok = 0;
+    let mut downs = 0;
+    let (mut proven, mut refuted, mut undecided) = (0, 0, 0);
+    let mut classes: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for e in &replayed {
+        match generated_problem(e) {
+            None => generated_ok += 1,
+            Some(why) => {
+                eprintln!("GENERATED {}: {why}", e.name);
+                classes
+                    .entry(failure_class(&why))
+                    .or_default()
+                    .push(e.name.clone());
+            }
+        }
+        if let Some(p) = e.upstream.as_ref().filter(|_| !e.upstream_empty) {
+            downs += 1;
+            if p.restored {
+                proven += 1;
+            } else if p.tested || p.rollback_error.is_some() {
+                refuted += 1;
+                eprintln!(
+                    "DOWN {}: {}",
+                    e.name,
+                    upstream_problem(e).unwrap_or_default()
+                );
+            } else {
+                undecided += 1;
+                eprintln!("DOWN NOT DECIDED {}: {:?}", e.name, p.forward_error);
+            }
+        }
+    }
+    eprintln!(
+        "{dir}: {} of {} migrations replayed in {secs:.1}s; generated rollback restores the exact catalog: {generated_ok}/{} = {:.1}%",
+        replayed.len(),
+        pairs.len(),
+        replayed.len(),
+        100.0 * generated_ok as f64 / replayed.len().max(1) as f64
+    );
+    eprintln!(
+        "down scripts (not empty): {downs}; proven {proven}, refuted {refuted}, not decided {undecided}: decided {:.1}%",
+        100.0 * (proven + refuted) as f64 / downs.max(1) as f64
+    );
+    let mut by_size: Vec<(String, Vec<String>)> = classes.into_iter().collect();
+    by_size.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    for (class, names) in by_size {
+        eprintln!("CLASS {:>3} {class}: {}", names.len(), names.join(", "));
+    }
+    assert!(!replayed.is_empty(), "no migration of {dir} replayed");
+}

@@ -341,7 +341,13 @@ impl Gen<'_> {
             notes.push_str(" (filled with its default)");
         }
         if cascade {
-            notes.push_str("; CASCADE may also have dropped views on the column, which are not restored (foreign keys of other tables are)");
+            let lost = self.cascade_views(super::dependents::Target::Column(&k, column));
+            if !lost.is_empty() {
+                notes.push_str(&format!(
+                    "; CASCADE also dropped views created earlier in this migration ({}), which are not restored",
+                    lost.join(", ")
+                ));
+            }
         }
         // Apply.
         if let Some(tm) = self.table_mut(table) {
@@ -382,22 +388,30 @@ impl Gen<'_> {
             {
                 dropped_idx.push(ix.clone());
             }
-            if matches!(c.kind.as_str(), "f" | "c") {
-                let mut r = self.readd_fk_or_check(&q, &k, cn, c);
-                v.append(&mut r);
+            let mut r = if matches!(c.kind.as_str(), "f" | "c") {
+                self.readd_fk_or_check(&q, &k, cn, c)
             } else {
-                v.push(tx(format!(
+                vec![tx(format!(
                     "ALTER TABLE {q} ADD CONSTRAINT {} {}",
                     quote_ident(cn),
                     c.definition
-                )));
-            }
+                ))]
+            };
             if let Some(cm) = &c.comment {
-                v.push(tx(format!(
+                r.push(tx(format!(
                     "COMMENT ON CONSTRAINT {} ON {q} IS {}",
                     quote_ident(cn),
                     quote_literal(cm)
                 )));
+            }
+            // A foreign key or check of the shard under its own names: at the end of the
+            // rollback, where the names its definition reads are the shard's again.
+            let of_shard =
+                t.origin.as_deref() == Some(k.as_str()) && c.origin.as_deref() == Some(cn);
+            if matches!(c.kind.as_str(), "f" | "c") && of_shard {
+                self.defer_statements(r);
+            } else {
+                v.append(&mut r);
             }
         }
         let mut idx_stmts = Vec::new();
@@ -446,43 +460,106 @@ impl Gen<'_> {
         let q = qn(table);
         let qc = quote_ident(column);
         let (mut rev, mut note) = narrowing(new_type, &col.data_type);
+        let reverse = super::using::reverse_using(&super::using::TypeChange {
+            column,
+            old_type: &col.data_type,
+            new_type,
+            forward_using: using,
+            old_labels: self.enum_labels(&col.data_type),
+            new_is_enum: self.enum_labels(new_type).is_some(),
+        });
         if let Some(u) = using {
             let plain = u.replace(['"', ' '], "").to_ascii_lowercase();
             let trivial = plain == column.to_ascii_lowercase()
                 || plain.starts_with(&format!("{}::", column.to_ascii_lowercase()));
-            if !trivial && rev == Reversibility::Exact {
-                rev = Reversibility::MayFail;
-            }
-            if !trivial {
+            if reverse.derived {
+                (rev, note) = match &reverse.lossy {
+                    None => (
+                        Reversibility::Exact,
+                        format!("the mapping of USING {u} turned around"),
+                    ),
+                    Some(why) => (Reversibility::MayLoseData, why.clone()),
+                };
+            } else if !trivial {
+                if rev == Reversibility::Exact {
+                    rev = Reversibility::MayFail;
+                }
                 note = format!(
                     "{note}; the migration converted with USING {u}, whose inverse is not derived automatically"
                 );
             }
         }
-        let mut v = Vec::new();
+        let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
+        if let Some(c) = &col.collation {
+            s.push_str(&format!(" COLLATE {c}"));
+        }
+        s.push_str(&format!(" USING {}", reverse.sql));
+        let (drop, create) = reparsed_dependents(
+            table,
+            column,
+            &self.table(table).cloned().unwrap_or_default(),
+        );
+        let mut v = drop;
         if let Some(d) = &col.default {
             v.push(tx(format!(
                 "ALTER TABLE {q} ALTER COLUMN {qc} DROP DEFAULT"
             )));
-            let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
-            if let Some(c) = &col.collation {
-                s.push_str(&format!(" COLLATE {c}"));
-            }
-            s.push_str(&format!(" USING {qc}::{}", col.data_type));
             v.push(tx(s).rev(rev, note));
             v.push(tx(format!(
                 "ALTER TABLE {q} ALTER COLUMN {qc} SET DEFAULT {d}"
             )));
         } else {
-            let mut s = format!("ALTER TABLE {q} ALTER COLUMN {qc} TYPE {}", col.data_type);
-            if let Some(c) = &col.collation {
-                s.push_str(&format!(" COLLATE {c}"));
-            }
-            s.push_str(&format!(" USING {qc}::{}", col.data_type));
             v.push(tx(s).rev(rev, note));
         }
+        v.extend(create);
         Outcome::Inverse(v)
     }
+}
+
+/// The partial and expression indexes and the checks over `column` of `t`, dropped before a
+/// type change of the column (first list) and recreated from their definitions after it (second
+/// list): PostgreSQL rebuilds them from their text at each type change, so a predicate such as
+/// `c <> 0` would come back as `c::double precision <> 0::double precision`, and a literal cast to
+/// an enum renamed aside would no longer compare with the new enum.
+pub(crate) fn reparsed_dependents(
+    table: &QualifiedName,
+    column: &str,
+    t: &TableSnap,
+) -> (Vec<RollbackStatement>, Vec<RollbackStatement>) {
+    let q = qn(table);
+    let (mut drop, mut create) = (Vec::new(), Vec::new());
+    for (n, i) in &t.indexes {
+        let on_column = i.columns.iter().any(|c| c == column);
+        if on_column && !i.constraint && !i.definition.is_empty() && reparsed_index(&i.definition) {
+            drop.push(tx(format!("DROP INDEX {}", sibling(table, n))));
+            create.push(tx(i.definition.clone()));
+        }
+    }
+    for (n, c) in &t.constraints {
+        if c.kind == "c" && !c.inherited && c.columns.iter().any(|x| x == column) {
+            drop.push(tx(format!(
+                "ALTER TABLE {q} DROP CONSTRAINT {}",
+                quote_ident(n)
+            )));
+            create.push(tx(format!(
+                "ALTER TABLE {q} ADD CONSTRAINT {} {}",
+                quote_ident(n),
+                c.definition
+            )));
+        }
+    }
+    (drop, create)
+}
+
+/// An index definition with a predicate or an expression (whose text a type change rewrites).
+fn reparsed_index(def: &str) -> bool {
+    if def.contains(" WHERE ") {
+        return true;
+    }
+    // `… USING method (keys)`: an expression key holds a parenthesis or a cast of its own.
+    def.split_once(" USING ")
+        .and_then(|(_, r)| r.split_once('('))
+        .is_some_and(|(_, keys)| keys.contains('(') || keys.contains("::"))
 }
 
 fn restore_default(table: &QualifiedName, column: &str, old: Option<&str>) -> String {

@@ -379,6 +379,18 @@ impl Gen<'_> {
                 quote_literal(cm)
             )));
         }
+        // A foreign key or check of the shard, on a table and under a name the migration did
+        // not change, is re-added at the end of the rollback: its definition names the
+        // referenced table and the columns as they were before the migration, which earlier
+        // parts of the rollback (renames back) restore.
+        if matches!(c.kind.as_str(), "f" | "c")
+            && self
+                .key(table)
+                .is_some_and(|key| t.origin.as_deref() == Some(key.as_str()))
+            && c.origin.as_deref() == Some(name)
+        {
+            self.defer_statements(std::mem::take(&mut v));
+        }
         if let Some(ix) = c
             .index
             .as_ref()

@@ -1,6 +1,6 @@
 //! Functions, procedures and triggers.
 
-use super::sql::{normalise_args, unqualify_function};
+use super::sql::{identity_types, normalise_args, unqualify_function};
 use super::{Inversion, Outcome, StmtExt, misrouted, qn, tx};
 use crate::Reversibility;
 use crate::catalog::FunctionSnap;
@@ -47,8 +47,27 @@ impl Inversion for Functions {
                 args,
                 if_exists,
                 procedure,
+                cascade,
                 ..
-            } => drop_function(g, name, args.as_deref(), *if_exists, *procedure),
+            } => {
+                let lost = match g.key(name) {
+                    Some(_) if *cascade => {
+                        g.cascade_views(super::dependents::Target::Function(&name.name))
+                    }
+                    _ => Vec::new(),
+                };
+                match drop_function(g, name, args.as_deref(), *if_exists, *procedure) {
+                    Outcome::Inverse(v) if !lost.is_empty() => Outcome::Partial(
+                        v,
+                        format!(
+                            "DROP FUNCTION {name} CASCADE also dropped views created earlier in this migration ({}); \
+                             they are not restored",
+                            lost.join(", ")
+                        ),
+                    ),
+                    other => other,
+                }
+            }
             Operation::DropTrigger {
                 name,
                 table,
@@ -102,7 +121,11 @@ fn drop_function(
         && keys.len() > 1
     {
         let wanted = normalise_args(&format!("({})", a.join(",")));
-        keys.retain(|k| normalise_args(&k[name.name.len()..]) == wanted);
+        let types = identity_types(&a.join(","));
+        keys.retain(|k| {
+            normalise_args(&k[name.name.len()..]) == wanted
+                || identity_types(&k[name.name.len()..]) == types
+        });
     }
     if keys.is_empty() {
         return if if_exists {
@@ -164,13 +187,13 @@ fn create_function(
     } else {
         Vec::new()
     };
-    // The overload with the same identity arguments, when the catalog spells them alike.
-    if old
-        .iter()
-        .any(|(k, _)| normalise_args(&k[name.name.len()..]) == wanted)
-    {
-        old.retain(|(k, _)| normalise_args(&k[name.name.len()..]) == wanted);
-    }
+    // The overload with the same identity arguments; another overload stays as it is.
+    let types = identity_types(&args.join(","));
+    let same = |k: &str| {
+        normalise_args(&k[name.name.len()..]) == wanted
+            || identity_types(&k[name.name.len()..]) == types
+    };
+    old.retain(|(k, _)| same(k));
     if old.is_empty() {
         g.state.functions.insert(
             format!("{}({})", name.name, args.join(", ")),

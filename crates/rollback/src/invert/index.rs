@@ -43,7 +43,7 @@ impl Inversion for Indexes {
                     seen
                 };
                 let iname = match name {
-                    Some(n) => n.clone(),
+                    Some(n) => crate::names::truncate_identifier(n).to_string(),
                     None => choose_name(&tname, Some(&name_addition(&colnames)), "idx", |n| {
                         g.relation_taken(n)
                     }),
@@ -136,6 +136,7 @@ impl Inversion for Indexes {
 
 impl Gen<'_> {
     pub(crate) fn find_index(&self, name: &str) -> Option<(String, IndexSnap)> {
+        let name = crate::names::truncate_identifier(name);
         for (tk, t) in &self.state.tables {
             if let Some(i) = t.indexes.get(name) {
                 return Some((tk.clone(), i.clone()));
@@ -145,6 +146,8 @@ impl Gen<'_> {
     }
 
     pub(crate) fn drop_index(&mut self, name: &QualifiedName, if_exists: bool) -> Outcome {
+        // The server cut a longer name to 63 bytes when it created the index.
+        let name = &name.sibling(crate::names::truncate_identifier(&name.name));
         let found = if self.key(name).is_some() {
             self.find_index(&name.name)
         } else {

@@ -10,10 +10,12 @@
 //! operation to it, and returns an [`Outcome`]: the statements that undo it (in the order they
 //! must run), or why there is nothing to undo or why it cannot be undone.
 
-mod column;
+pub(crate) mod column;
 mod comment;
 mod constraint;
 mod data;
+pub(crate) mod dependents;
+mod enum_value;
 mod function;
 mod index;
 mod misc;
@@ -23,6 +25,7 @@ pub(crate) mod sql;
 mod table;
 mod type_;
 mod untyped;
+mod using;
 mod view;
 
 use crate::generator::Gen;

@@ -19,6 +19,16 @@ impl Inversion for Sequences {
     fn invert(&self, g: &mut Gen<'_>, stmt: &Statement, op: &Operation) -> Outcome {
         match op {
             Operation::CreateSequence { name } => {
+                // A sequence that already exists makes a plain CREATE fail: the statement was
+                // CREATE SEQUENCE IF NOT EXISTS, and it left that sequence alone.
+                if g.key(name)
+                    .and_then(|k| g.state.sequences.get(&k))
+                    .is_some()
+                {
+                    return Outcome::NoOp(format!(
+                        "sequence {name} already existed (IF NOT EXISTS)"
+                    ));
+                }
                 if let Some(k) = g.key(name) {
                     g.state.sequences.insert(k, SequenceSnap::default());
                 }

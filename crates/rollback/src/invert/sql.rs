@@ -256,6 +256,93 @@ pub(crate) fn normalise_args(a: &str) -> String {
         .collect()
 }
 
+/// The identity argument types of a function's argument list (with or without parentheses,
+/// as written in a migration or as `pg_get_function_identity_arguments` prints it): names,
+/// `IN`/`VARIADIC` and defaults dropped, `OUT` arguments left out, common aliases spelled as
+/// `format_type` does (`int` → `integer`).
+pub(crate) fn identity_types(a: &str) -> Vec<String> {
+    let a = a.trim();
+    let a = a
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .unwrap_or(a);
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for ch in a.chars().chain(std::iter::once(',')) {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                if let Some(t) = arg_type(&cur) {
+                    out.push(t);
+                }
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(ch);
+    }
+    out
+}
+
+/// The type of one argument, or `None` for an `OUT` argument or an empty list.
+fn arg_type(arg: &str) -> Option<String> {
+    let lower = arg.to_ascii_lowercase().replace('"', "");
+    let lower = lower
+        .split(" default ")
+        .next()
+        .unwrap_or("")
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut words: Vec<&str> = lower.split_whitespace().collect();
+    match words.first() {
+        None => return None,
+        Some(&"out") => return None,
+        Some(&"in") | Some(&"variadic") => {
+            words.remove(0);
+        }
+        Some(&"inout") => {
+            words.remove(0);
+        }
+        _ => {}
+    }
+    const TYPE_STARTS: [&str; 9] = [
+        "double",
+        "character",
+        "char",
+        "bit",
+        "timestamp",
+        "time",
+        "interval",
+        "national",
+        "varying",
+    ];
+    if words.len() > 1 && !TYPE_STARTS.contains(&words[0]) {
+        words.remove(0);
+    }
+    let t = words.join(" ");
+    let t = t.rsplit('.').next().unwrap_or(&t).to_string();
+    let alias = match t.as_str() {
+        "int" | "int4" => "integer",
+        "int8" => "bigint",
+        "int2" => "smallint",
+        "bool" => "boolean",
+        "float8" | "float" => "double precision",
+        "float4" => "real",
+        "varchar" => "character varying",
+        "timestamptz" => "timestamp with time zone",
+        "timestamp" => "timestamp without time zone",
+        "timetz" => "time with time zone",
+        "decimal" => "numeric",
+        other => other,
+    };
+    Some(alias.to_string())
+}
+
 pub(crate) fn partition_bound_sql(sql: &str) -> Option<String> {
     let up = sql.to_ascii_uppercase();
     up.find("FOR VALUES")
@@ -277,5 +364,28 @@ pub(crate) fn qn(q: &QualifiedName) -> String {
     match &q.schema {
         Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&q.name)),
         None => quote_ident(&q.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity_types;
+
+    #[test]
+    fn identity_types_drop_names_defaults_and_out_arguments() {
+        assert_eq!(
+            identity_types("(p_id integer, p_factor numeric DEFAULT 1, OUT r int)"),
+            vec!["integer", "numeric"]
+        );
+        assert_eq!(identity_types("int, int4"), vec!["integer", "integer"]);
+        assert_eq!(
+            identity_types("a double precision, b character varying(10)"),
+            vec!["double precision", "character varying(10)"]
+        );
+        assert_eq!(
+            identity_types("score numeric, published timestamptz"),
+            vec!["numeric", "timestamp with time zone"]
+        );
+        assert!(identity_types("").is_empty());
     }
 }

@@ -207,7 +207,13 @@ impl Gen<'_> {
         let mut reason =
             format!("DROP TABLE {table}: its rows are lost; the rollback recreates an empty table");
         if cascade {
-            reason.push_str("; CASCADE may also have dropped views that are not restored");
+            let lost = self.cascade_views(super::dependents::Target::Relation(&k));
+            if !lost.is_empty() {
+                reason.push_str(&format!(
+                    "; CASCADE also dropped views created earlier in this migration ({}), which are not restored",
+                    lost.join(", ")
+                ));
+            }
         }
         if t.origin.is_none() {
             // Created earlier in this migration: nothing of value existed before.

@@ -33,27 +33,7 @@ impl Inversion for Types {
                 name,
                 value,
                 if_not_exists,
-            } => {
-                let key = g.key(name);
-                if let Some(TypeSnap::Enum { labels, .. }) =
-                    key.as_ref().and_then(|k| g.state.types.get_mut(k))
-                {
-                    if labels.contains(value) {
-                        if *if_not_exists {
-                            return Outcome::NoOp(format!(
-                                "enum {name} already had the value {value:?} (IF NOT EXISTS)"
-                            ));
-                        }
-                    } else {
-                        labels.push(value.clone());
-                    }
-                }
-                Outcome::Irreversible(format!(
-                    "PostgreSQL cannot remove a value from an enum (there is no ALTER TYPE ... DROP VALUE) and rows may \
-                     already hold {value:?}; undoing needs a new type without the value, every column using {name} \
-                     re-cast to it (after rows holding {value:?} are changed), the old type dropped and the new one renamed"
-                ))
-            }
+            } => add_enum_value(g, name, value, *if_not_exists),
             Operation::RenameEnumValue {
                 name,
                 value,
@@ -123,7 +103,17 @@ impl Inversion for Types {
                         quote_literal(c)
                     )));
                 }
-                if *cascade {
+                let lost = match g.key(name) {
+                    Some(k) if *cascade => g.cascade_views(super::dependents::Target::Type(&k)),
+                    _ => Vec::new(),
+                };
+                let used_by_columns = g.state.tables.values().any(|t| {
+                    t.columns.iter().any(|c| {
+                        let ty = c.data_type.trim_end_matches("[]");
+                        ty == name.name || ty.ends_with(&format!(".{}", name.name))
+                    })
+                });
+                if *cascade && (used_by_columns || !lost.is_empty()) {
                     Outcome::Partial(
                         v,
                         format!(
@@ -151,6 +141,37 @@ impl Inversion for Types {
             } => drop_domain(g, name, *if_exists),
             _ => misrouted(stmt),
         }
+    }
+}
+
+/// `ALTER TYPE t ADD VALUE v`: the enum rebuilt without the value (`invert::enum_value`).
+fn add_enum_value(
+    g: &mut Gen<'_>,
+    name: &QualifiedName,
+    value: &str,
+    if_not_exists: bool,
+) -> Outcome {
+    let key = g.key(name);
+    let mut before = None;
+    if let Some(TypeSnap::Enum { labels, .. }) = key.as_ref().and_then(|k| g.state.types.get_mut(k))
+    {
+        if labels.iter().any(|l| l == value) {
+            if if_not_exists {
+                return Outcome::NoOp(format!(
+                    "enum {name} already had the value {value:?} (IF NOT EXISTS)"
+                ));
+            }
+        } else {
+            before = Some(labels.clone());
+            labels.push(value.to_string());
+        }
+    }
+    match before {
+        Some(labels) => super::enum_value::remove_enum_value(g, name, value, &labels),
+        None => Outcome::Irreversible(format!(
+            "PostgreSQL cannot remove a value from an enum (there is no ALTER TYPE ... DROP VALUE), \
+             and the labels of {name} before the migration are not known"
+        )),
     }
 }
 

@@ -1,10 +1,10 @@
 //! Views and materialized views: create (or replace), drop, refresh.
 
+use super::dependents::{Target, view_sql};
 use super::{Inversion, Outcome, misrouted, qn, sibling, tx};
-use crate::RollbackStatement;
 use crate::catalog::ViewSnap;
 use crate::generator::Gen;
-use crate::names::{quote_ident, quote_literal};
+use crate::names::quote_ident;
 use migration_parser::state::Namespace;
 use migration_parser::{Operation, QualifiedName, Statement};
 use std::collections::BTreeMap;
@@ -56,24 +56,7 @@ impl Inversion for Views {
                             )),
                         }
                     }
-                    Some(v) if *or_replace => {
-                        let mut out = vec![
-                            tx(format!("DROP {kw} {}", qn(name))),
-                            tx(format!(
-                                "CREATE {kw} {} AS {}",
-                                qn(name),
-                                v.definition.trim_end_matches(';').trim()
-                            )),
-                        ];
-                        if let Some(c) = v.comment {
-                            out.push(tx(format!(
-                                "COMMENT ON {kw} {} IS {}",
-                                qn(name),
-                                quote_literal(&c)
-                            )));
-                        }
-                        Outcome::Inverse(out)
-                    }
+                    Some(v) if *or_replace => replace_view(g, name, kw, v),
                     _ => Outcome::Inverse(vec![tx(format!("DROP {kw} {}", qn(name)))]),
                 }
             }
@@ -83,18 +66,21 @@ impl Inversion for Views {
                 cascade,
                 ..
             } => {
-                // What depends on a view of the shard is not in the catalog; what depends on a
-                // view created here was created here too.
-                let of_shard = g
-                    .key(name)
-                    .and_then(|k| g.state.views.get(&k))
-                    .is_some_and(|v| !v.definition.is_empty());
-                match drop_view(g, name, *if_exists) {
-                    Outcome::Inverse(v) if *cascade && of_shard => Outcome::Partial(
+                let lost = if *cascade {
+                    g.key(name)
+                        .map(|k| g.cascade_views(Target::Relation(&k)))
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                let out = drop_view(g, name, *if_exists);
+                match out {
+                    Outcome::Inverse(v) if !lost.is_empty() => Outcome::Partial(
                         v,
                         format!(
-                            "DROP VIEW {name} CASCADE also dropped what depended on it (views, rules); \
-                             that is not restored"
+                            "DROP VIEW {name} CASCADE also dropped views created earlier in this migration ({}); \
+                             they are not restored",
+                            lost.join(", ")
                         ),
                     ),
                     other => other,
@@ -132,28 +118,37 @@ impl Inversion for Views {
     }
 }
 
-fn view_sql(name: &QualifiedName, v: &ViewSnap) -> Vec<RollbackStatement> {
-    let kw = if v.materialized {
-        "MATERIALIZED VIEW"
+/// `CREATE OR REPLACE VIEW` over a view that had definition `old`: drop the new one (with the
+/// views that read it, which come back with it), and recreate the old one — at the end of the
+/// rollback when it is the shard's view, where the names it reads are the shard's again.
+fn replace_view(g: &mut Gen<'_>, name: &QualifiedName, kw: &str, old: ViewSnap) -> Outcome {
+    let key = g.key(name).unwrap_or_else(|| name.name.clone());
+    let readers = g.views_depending_on(Target::Relation(&key));
+    let mut lost = Vec::new();
+    for r in &readers {
+        if let Some(v) = g.state.views.get(r).cloned()
+            && !g.defer_view(r, &v)
+        {
+            lost.push(r.clone());
+        }
+    }
+    let cascade = if readers.is_empty() { "" } else { " CASCADE" };
+    let mut out = vec![tx(format!("DROP {kw} {}{cascade}", qn(name)))];
+    if !g.defer_view(&key, &old) {
+        out.extend(view_sql(name, &old));
+    }
+    if lost.is_empty() {
+        Outcome::Inverse(out)
     } else {
-        "VIEW"
-    };
-    let mut out = vec![tx(format!(
-        "CREATE {kw} {} AS {}",
-        qn(name),
-        v.definition.trim().trim_end_matches(';')
-    ))];
-    for i in v.indexes.values() {
-        out.push(tx(i.definition.clone()));
+        Outcome::Partial(
+            out,
+            format!(
+                "restoring view {name} drops the views that read it; those created by this migration ({}) \
+                 are not recreated",
+                lost.join(", ")
+            ),
+        )
     }
-    if let Some(c) = &v.comment {
-        out.push(tx(format!(
-            "COMMENT ON {kw} {} IS {}",
-            qn(name),
-            quote_literal(c)
-        )));
-    }
-    out
 }
 
 /// `DROP VIEW`: the view from the catalog (query, indexes, comment), or, for a view created
@@ -178,6 +173,10 @@ fn drop_view(g: &mut Gen<'_>, name: &QualifiedName, if_exists: bool) -> Outcome 
         let mut out = vec![tx(sql)];
         out.extend(v.indexes.values().map(|i| tx(i.definition.clone())));
         return Outcome::Inverse(out);
+    }
+    if g.key(name).is_some_and(|k| g.defer_view(&k, &v)) {
+        // A view of the shard: recreated at the end of the rollback.
+        return Outcome::Inverse(Vec::new());
     }
     Outcome::Inverse(view_sql(name, &v))
 }
