@@ -3,7 +3,7 @@
 //!
 //! Static rules look at the migration. Per-shard rules ([`RuleScope::Shard`](crate::RuleScope))
 //! read the evidence a [`RuleContext`] carries for one shard and report nothing without it:
-//! DC110 `lock-time-budget`; DC311–DC319 `fk-orphans`, `not-null-violations`,
+//! DC109 `observed-lock`; DC110 `lock-time-budget`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
 //! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
 //! `shard-unreachable`; DC505 `in-place-refused`.
@@ -40,6 +40,8 @@ mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
 mod not_null_violations;
+mod observed_lock;
+mod observed_rewrite;
 mod refresh_matview_blocking;
 mod renaming_column;
 mod renaming_table;
@@ -85,6 +87,8 @@ pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
 pub use not_null_violations::NotNullViolations;
+pub use observed_lock::ObservedLock;
+pub use observed_rewrite::ObservedRewrite;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
 pub use renaming_table::RenamingTable;
@@ -114,6 +118,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(AddingExclusionConstraint),
         Box::new(RefreshMatviewBlocking),
         Box::new(MultipleExclusiveLocks),
+        Box::new(ObservedLock),
         Box::new(LockTimeBudget),
         Box::new(AddingRequiredField),
         Box::new(AddingVolatileDefault),
@@ -122,6 +127,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(UnbatchedDataChange),
         Box::new(ChangingCollation),
         Box::new(TableRewriteMaintenance),
+        Box::new(ObservedRewrite),
         Box::new(DroppingColumn),
         Box::new(DroppingTable),
         Box::new(RenamingColumn),
