@@ -1,0 +1,93 @@
+//! Evidence wins over prediction (issue 15), through the whole gate on a real fleet: a rewrite
+//! the rehearsal observed that no static rule predicted is an `observed-rewrite` finding on
+//! every shard (never GREEN), and a rewrite a static rule predicted that the rehearsal did not
+//! see is demoted to info with the reason.
+
+mod common;
+
+use common::options;
+use deployclaw::gates::{Gate, Severity};
+use deployclaw::pipeline::validate;
+use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode};
+use deployclaw::topology::fixture::{FixtureSpec, start_fleet};
+
+/// Statement 1 rewrites `orders` through a `DO` block (the parser cannot see inside it);
+/// statement 2 "changes" `created_at` to the type it already has: `changing-column-type`
+/// cannot know the shard's type and predicts a rewrite, PostgreSQL does nothing.
+const MIGRATION: &str = "SET lock_timeout = '2s';
+DO $$ BEGIN EXECUTE 'ALTER TABLE orders ALTER COLUMN coupon_id TYPE numeric(20,0)'; END $$;
+ALTER TABLE orders ALTER COLUMN created_at TYPE timestamptz;
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demoted() {
+    let fx = start_fleet(
+        1,
+        &FixtureSpec {
+            tenants: 2,
+            rows: 20,
+            ..FixtureSpec::default()
+        },
+    )
+    .await
+    .expect("fixture fleet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = dir.path().join("m.sql");
+    std::fs::write(&sql, MIGRATION).expect("write migration");
+
+    let report = validate(
+        &options(&sql, RehearsalMode::Shadow),
+        &fx.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("validate");
+
+    assert_eq!(report.shards.len(), 2);
+    for s in &report.shards {
+        let schema = s.shard.rsplit('/').next().unwrap_or(&s.shard).to_string();
+        let observed: Vec<_> = s
+            .findings
+            .iter()
+            .filter(|f| f.rule == "observed-rewrite")
+            .collect();
+        assert_eq!(observed.len(), 1, "{}: {:#?}", s.shard, s.findings);
+        let f = observed[0];
+        assert_eq!(f.severity, Severity::Yellow);
+        assert_eq!(f.location.as_ref().map(|l| l.statement), Some(1));
+        assert!(
+            f.message.contains(".orders`") && f.message.contains("relfilenode changed"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("ACCESS EXCLUSIVE"), "{}", f.message);
+        let ev = f.evidence.as_ref().expect("evidence");
+        assert!(
+            ev["relation"].as_str().is_some_and(|r| r.ends_with(".orders")),
+            "{ev} ({schema})"
+        );
+        assert_ne!(s.gate, Gate::Green, "{}: an observed rewrite is never GREEN", s.shard);
+
+        let predicted: Vec<_> = s
+            .findings
+            .iter()
+            .filter(|f| f.rule == "changing-column-type")
+            .collect();
+        assert_eq!(predicted.len(), 1, "{}: {:#?}", s.shard, s.findings);
+        assert_eq!(predicted[0].severity, Severity::Info, "{}", predicted[0].message);
+        assert!(
+            predicted[0]
+                .message
+                .contains("Demoted: the rehearsal on this shard's shape ran it with every relfilenode unchanged"),
+            "{}",
+            predicted[0].message
+        );
+        // The DO block's lock is reported with its rewrite, not again as an observed lock.
+        assert!(
+            !s.findings.iter().any(|f| f.rule == "observed-lock"),
+            "{:#?}",
+            s.findings
+        );
+    }
+}
