@@ -65,6 +65,7 @@ mod names;
 mod parse;
 pub mod pg_quote;
 mod refs;
+mod row_filter;
 mod session;
 mod side_effects;
 mod slices;
@@ -86,6 +87,7 @@ pub use knowledge::{
 };
 pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
+pub use row_filter::RowFilter;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
 };
