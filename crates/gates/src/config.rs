@@ -17,6 +17,9 @@
 //! [lock_budget]
 //! max_blocking_ms = 5000   # per statement and shard (rule lock-time-budget); default 5000
 //!
+//! [data_changes]
+//! max_unbatched_rows = 10000   # an unbatched UPDATE/DELETE touching fewer rows on a shard is info
+//!
 //! [limits]
 //! max_statements = 10000   # validate-migration refuses larger migrations (exit 3); lint has no limit
 //!
@@ -76,6 +79,28 @@ impl LockBudget {
     }
 }
 
+/// The rows an unbatched `UPDATE` / `DELETE` may touch on a shard before
+/// `unbatched-data-change` asks for a batched backfill, when `[data_changes]` sets none.
+pub const DEFAULT_MAX_UNBATCHED_ROWS: u64 = 10_000;
+
+/// `[data_changes]`: how large a data change in the migration may be on a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DataChanges {
+    /// An `UPDATE` / `DELETE` whose `WHERE` is not a bounded batch and whose row estimate on a
+    /// shard (probe `row_estimate`) is below this is reported as info there (default
+    /// [`DEFAULT_MAX_UNBATCHED_ROWS`]).
+    pub max_unbatched_rows: u64,
+}
+
+impl Default for DataChanges {
+    fn default() -> Self {
+        DataChanges {
+            max_unbatched_rows: DEFAULT_MAX_UNBATCHED_ROWS,
+        }
+    }
+}
+
 /// Statements of a migration `validate-migration` rehearses and reports when `[limits]` sets
 /// no other figure. Its time and memory grow with every statement on every shard (a
 /// rehearsal step, a lock trace and possibly a finding each); a migration of 10,000
@@ -119,6 +144,8 @@ pub struct Config {
     pub lock_budget: LockBudget,
     /// `[limits]`: input size limits of the whole gate.
     pub limits: Limits,
+    /// `[data_changes]`: the row threshold of `unbatched-data-change` per shard.
+    pub data_changes: DataChanges,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
     /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
@@ -175,6 +202,7 @@ struct RawConfig {
     rules: RawRules,
     lock_budget: Option<RawLockBudget>,
     limits: Option<RawLimits>,
+    data_changes: Option<RawDataChanges>,
     approval: Option<toml::Table>,
     #[serde(default)]
     custom_rules: Vec<Spanned<RawCustomRule>>,
@@ -184,6 +212,12 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawLockBudget {
     max_blocking_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataChanges {
+    max_unbatched_rows: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +354,20 @@ impl Config {
                     column,
                     key: "lock_budget.max_blocking_ms".into(),
                     message: format!("`{n}` (expected milliseconds, 0 or more)"),
+                })?;
+        }
+        if let Some(dc) = raw.data_changes
+            && let Some(v) = dc.max_unbatched_rows
+        {
+            let (line, column) = at(v.span());
+            let n = *v.get_ref();
+            config.data_changes.max_unbatched_rows =
+                u64::try_from(n).map_err(|_| GatesError::InvalidConfigValue {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    key: "data_changes.max_unbatched_rows".into(),
+                    message: format!("`{n}` (expected a number of rows, 0 or more)"),
                 })?;
         }
         if let Some(limits) = raw.limits

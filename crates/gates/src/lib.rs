@@ -107,8 +107,8 @@ mod types;
 mod verdict;
 
 pub use config::{
-    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_TENANT_SCHEMA_PATTERN, Limits,
-    LockBudget, RulesConfig,
+    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_MAX_UNBATCHED_ROWS,
+    DEFAULT_TENANT_SCHEMA_PATTERN, DataChanges, Limits, LockBudget, RulesConfig,
 };
 pub use context::{AddedConstraint, MAX_STATEMENT_TEXT, RuleContext, mentioned_names, same_name};
 pub use custom::{
