@@ -87,10 +87,10 @@ pub use knowledge::{
 };
 pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
-pub use row_filter::RowFilter;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
 };
+pub use row_filter::RowFilter;
 pub use session::parse_duration_ms;
 pub use side_effects::{
     CallContext, ProcCandidate, SQL_SPECIAL_FORMS, VOLATILE_WITHOUT_EFFECTS, credential_relation,

@@ -15,7 +15,10 @@ fn filter(sql: &str) -> Option<RowFilter> {
 fn batches_are_told_from_backfills() {
     for (sql, batched) in [
         ("UPDATE users SET plan = 'free' WHERE plan IS NULL", false),
-        ("DELETE FROM events WHERE created_at < now() - interval '90 days'", false),
+        (
+            "DELETE FROM events WHERE created_at < now() - interval '90 days'",
+            false,
+        ),
         ("UPDATE orders SET s = 1 WHERE status = 'old'", false),
         (
             "UPDATE users SET plan = 'free' WHERE id IN (SELECT id FROM users WHERE plan IS NULL LIMIT 5000)",
@@ -26,7 +29,10 @@ fn batches_are_told_from_backfills() {
             true,
         ),
         ("UPDATE t SET a = 1 WHERE id BETWEEN 1 AND 10000", true),
-        ("UPDATE t SET a = 1 WHERE id >= 1 AND id < 10000 AND a IS NULL", true),
+        (
+            "UPDATE t SET a = 1 WHERE id >= 1 AND id < 10000 AND a IS NULL",
+            true,
+        ),
         ("UPDATE t SET a = 1 WHERE id >= 1 AND b < 10000", false),
         ("UPDATE settings SET v = 'x' WHERE id = 7", true),
         ("DELETE FROM t WHERE id IN (1, 2, 3)", true),
@@ -39,7 +45,9 @@ fn batches_are_told_from_backfills() {
 
 #[test]
 fn the_filter_selects_the_same_rows() {
-    let f = filter("UPDATE orders o SET total = 0 FROM refunds r WHERE r.order_id = o.id AND r.full").unwrap();
+    let f =
+        filter("UPDATE orders o SET total = 0 FROM refunds r WHERE r.order_id = o.id AND r.full")
+            .unwrap();
     assert_eq!(f.from_sql, "orders o, refunds r");
     assert_eq!(f.where_sql, "r.order_id = o.id AND r.full");
     let f = filter("DELETE FROM tenant_7.orders USING stale s WHERE s.id = orders.id").unwrap();

@@ -1,9 +1,9 @@
 use serde_json::json;
 
-use super::shard_support::fmt_bytes;
 use super::a_lock;
+use super::shard_support::fmt_bytes;
 use crate::observed::{
-    on_this_shard, observed_lock_on, place, pre_existing_rewrites, predicted, succeeded, table_like,
+    observed_lock_on, on_this_shard, place, pre_existing_rewrites, predicted, succeeded, table_like,
 };
 use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
@@ -83,11 +83,7 @@ impl ObservedRewrite {
         let name = on_this_shard(ctx, r, rel);
         let lock = observed_lock_on(st, rel);
         let held = match lock {
-            Some(m) => format!(
-                " while holding {} that blocks {}",
-                a_lock(m),
-                m.blocks()
-            ),
+            Some(m) => format!(" while holding {} that blocks {}", a_lock(m), m.blocks()),
             None => String::new(),
         };
         let size = name
