@@ -10,6 +10,7 @@ use deployclaw::gates::{Gate, Severity};
 use deployclaw::pipeline::validate;
 use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode};
 use deployclaw::topology::fixture::{FixtureSpec, start_fleet};
+use sqlx::{Connection, PgConnection};
 
 /// Statement 1 rewrites `orders` through a `DO` block (the parser cannot see inside it);
 /// statement 2 "changes" `created_at` to the type it already has: `changing-column-type`
@@ -64,10 +65,17 @@ async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demo
         assert!(f.message.contains("ACCESS EXCLUSIVE"), "{}", f.message);
         let ev = f.evidence.as_ref().expect("evidence");
         assert!(
-            ev["relation"].as_str().is_some_and(|r| r.ends_with(".orders")),
+            ev["relation"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(".orders")),
             "{ev} ({schema})"
         );
-        assert_ne!(s.gate, Gate::Green, "{}: an observed rewrite is never GREEN", s.shard);
+        assert_ne!(
+            s.gate,
+            Gate::Green,
+            "{}: an observed rewrite is never GREEN",
+            s.shard
+        );
 
         let predicted: Vec<_> = s
             .findings
@@ -75,7 +83,12 @@ async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demo
             .filter(|f| f.rule == "changing-column-type")
             .collect();
         assert_eq!(predicted.len(), 1, "{}: {:#?}", s.shard, s.findings);
-        assert_eq!(predicted[0].severity, Severity::Info, "{}", predicted[0].message);
+        assert_eq!(
+            predicted[0].severity,
+            Severity::Info,
+            "{}",
+            predicted[0].message
+        );
         assert!(
             predicted[0]
                 .message
@@ -90,4 +103,61 @@ async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demo
             s.findings
         );
     }
+}
+
+/// Probe evidence on real data: an `UPDATE` whose `WHERE` is not a batch carries, per shard,
+/// the exact number of rows it touches there, and is info under the configured threshold and
+/// yellow above it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbatched_update_carries_its_row_count_per_shard() {
+    let fx = start_fleet(
+        1,
+        &FixtureSpec {
+            tenants: 2,
+            rows: 40,
+            ..FixtureSpec::default()
+        },
+    )
+    .await
+    .expect("fixture fleet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = dir.path().join("m.sql");
+    std::fs::write(
+        &sql,
+        "SET lock_timeout = '2s';\nUPDATE orders SET external_ref = 'none' WHERE external_ref IS NULL OR total_cents >= 0;\n",
+    )
+    .expect("write migration");
+    let mut c = PgConnection::connect_with(&fx.clusters[0].connect_options("app"))
+        .await
+        .expect("connect");
+    for (threshold, severity) in [(10_000, Severity::Info), (1, Severity::Yellow)] {
+        let mut o = options(&sql, RehearsalMode::Shadow);
+        o.config.data_changes.max_unbatched_rows = threshold;
+        let report = validate(&o, &fx.fleet, &NoProgress, &CancelToken::new())
+            .await
+            .expect("validate");
+        for s in &report.shards {
+            let schema = s.shard.rsplit(['/', '.']).next().unwrap_or(&s.shard);
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {schema}.orders WHERE external_ref IS NULL OR total_cents >= 0"
+            )))
+            .fetch_one(&mut c)
+            .await
+            .expect("count");
+            let f = s
+                .findings
+                .iter()
+                .find(|f| f.rule == "unbatched-data-change")
+                .unwrap_or_else(|| panic!("{}: {:#?}", s.shard, s.findings));
+            assert_eq!(f.severity, severity, "{}", f.message);
+            assert!(
+                f.message.contains(&format!(
+                    "On this shard: {n} rows of `{schema}.orders` (exact count of the same WHERE)"
+                )),
+                "{}",
+                f.message
+            );
+        }
+    }
+    c.close().await.ok();
 }

@@ -21,7 +21,9 @@ declare_rule! {
     /// executed) or, when that estimate is small, an exact `count(*)` of the same `WHERE` under
     /// the probe's `statement_timeout` (probe `row_estimate`); without `WHERE`, the table's row
     /// estimate. Where that figure is below `[data_changes] max_unbatched_rows` (default
-    /// 10,000), the finding is info on that shard.
+    /// 10,000), the finding is info on that shard. The lock budget does not demote it: its locks
+    /// (`ROW EXCLUSIVE` and row locks) block no reads, so the lock-time estimate says nothing
+    /// about its size — the row figure does.
     ///
     /// ## Why is this bad?
     /// The statement runs as one transaction over every row it matches: it takes a `ROW
@@ -45,7 +47,6 @@ declare_rule! {
         code: "DC205",
         name: "unbatched-data-change",
         severity: Yellow,
-        duration: true,
     }
 }
 
