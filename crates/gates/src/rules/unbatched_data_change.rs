@@ -81,7 +81,10 @@ impl GateRule for UnbatchedDataChange {
                 }
                 _ => continue,
             };
-            if filter.is_some_and(|f| f.batched) || ctx.is_new_table(table, stmt.index) {
+            // A system catalog (`UPDATE pg_index SET indisvalid = ...`) holds a few rows per object.
+            let catalog =
+                table.schema.as_deref() == Some("pg_catalog") || table.name.starts_with("pg_");
+            if catalog || filter.is_some_and(|f| f.batched) || ctx.is_new_table(table, stmt.index) {
                 continue;
             }
             let whole = match filter {
