@@ -192,6 +192,45 @@ impl SqlOrigin {
     }
 }
 
+/// `[lock_budget] max_blocking_ms` and `[data_changes] max_unbatched_rows` into `config`.
+fn budgets(
+    file: &str,
+    text: &str,
+    lock_budget: Option<RawLockBudget>,
+    data_changes: Option<RawDataChanges>,
+    config: &mut Config,
+) -> Result<(), GatesError> {
+    let at = |v: &Spanned<i64>| line_col(text, v.span().start);
+    if let Some(v) = lock_budget.and_then(|b| b.max_blocking_ms) {
+        let key = "lock_budget.max_blocking_ms";
+        config.lock_budget.max_blocking_ms = non_negative(file, at(&v), &v, key, "milliseconds")?;
+    }
+    if let Some(v) = data_changes.and_then(|d| d.max_unbatched_rows) {
+        let key = "data_changes.max_unbatched_rows";
+        config.data_changes.max_unbatched_rows =
+            non_negative(file, at(&v), &v, key, "a number of rows")?;
+    }
+    Ok(())
+}
+
+/// A configuration value that must be 0 or more, as `u64`; else an error at its position.
+fn non_negative(
+    file: &str,
+    (line, column): (u32, u32),
+    v: &Spanned<i64>,
+    key: &str,
+    expected: &str,
+) -> Result<u64, GatesError> {
+    let n = *v.get_ref();
+    u64::try_from(n).map_err(|_| GatesError::InvalidConfigValue {
+        file: file.to_string(),
+        line,
+        column,
+        key: key.into(),
+        message: format!("`{n}` (expected {expected}, 0 or more)"),
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -342,34 +381,7 @@ impl Config {
             positions.push(("rules.severity".to_string(), name.clone(), line, column));
             config.rules.severity.insert(name, severity);
         }
-        if let Some(budget) = raw.lock_budget
-            && let Some(v) = budget.max_blocking_ms
-        {
-            let (line, column) = at(v.span());
-            let n = *v.get_ref();
-            config.lock_budget.max_blocking_ms =
-                u64::try_from(n).map_err(|_| GatesError::InvalidConfigValue {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    key: "lock_budget.max_blocking_ms".into(),
-                    message: format!("`{n}` (expected milliseconds, 0 or more)"),
-                })?;
-        }
-        if let Some(dc) = raw.data_changes
-            && let Some(v) = dc.max_unbatched_rows
-        {
-            let (line, column) = at(v.span());
-            let n = *v.get_ref();
-            config.data_changes.max_unbatched_rows =
-                u64::try_from(n).map_err(|_| GatesError::InvalidConfigValue {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    key: "data_changes.max_unbatched_rows".into(),
-                    message: format!("`{n}` (expected a number of rows, 0 or more)"),
-                })?;
-        }
+        budgets(file, text, raw.lock_budget, raw.data_changes, &mut config)?;
         if let Some(limits) = raw.limits
             && let Some(v) = limits.max_statements
         {
