@@ -161,3 +161,81 @@ async fn an_unbatched_update_carries_its_row_count_per_shard() {
     }
     c.close().await.ok();
 }
+
+/// The per-fleet proof of non-tenant objects: two tenants share the database `app`; the
+/// migration creates a schema and a function in `public` without `IF NOT EXISTS` / `OR
+/// REPLACE`. Rehearsed for the first tenant and then the second on one shadow database, the
+/// second run fails on both: a red `second-tenant-fails` on the second shard naming the object
+/// and the shard that ran first; nothing on the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_tenant_object_fails_the_second_tenant_of_a_database() {
+    let fx = start_fleet(
+        1,
+        &FixtureSpec {
+            tenants: 2,
+            rows: 10,
+            ..FixtureSpec::default()
+        },
+    )
+    .await
+    .expect("fixture fleet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = dir.path().join("m.sql");
+    std::fs::write(
+        &sql,
+        "SET lock_timeout = '2s';
+CREATE SCHEMA utils;
+CREATE FUNCTION public.slug_of(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT lower(t) $$;
+ALTER TABLE orders ADD COLUMN slug text;
+",
+    )
+    .expect("write migration");
+    let report = validate(
+        &options(&sql, RehearsalMode::Shadow),
+        &fx.fleet,
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .await
+    .expect("validate");
+    assert_eq!(report.shards.len(), 2);
+    let (first, second) = (&report.shards[0], &report.shards[1]);
+    let of = |s: &deployclaw::report::ShardReport| -> Vec<(usize, String)> {
+        s.findings
+            .iter()
+            .filter(|f| f.rule == "second-tenant-fails")
+            .map(|f| {
+                (
+                    f.location.as_ref().map_or(0, |l| l.statement),
+                    f.message.clone(),
+                )
+            })
+            .collect()
+    };
+    assert!(of(first).is_empty(), "{:#?}", first.findings);
+    let found = of(second);
+    assert_eq!(
+        found.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [1, 2],
+        "{:#?}",
+        second.findings
+    );
+    assert!(
+        found[0].1.contains("42P06") && found[0].1.contains("\"utils\""),
+        "{}",
+        found[0].1
+    );
+    assert!(
+        found[1].1.contains("42723") && found[1].1.contains("slug_of"),
+        "{}",
+        found[1].1
+    );
+    assert!(
+        found[0]
+            .1
+            .contains(&format!("after shard `{}`", first.shard)),
+        "{}",
+        found[0].1
+    );
+    assert_eq!(second.gate, Gate::Red);
+}

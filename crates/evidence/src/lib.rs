@@ -52,8 +52,8 @@ pub use migration_parser;
 pub use probe::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 pub use probe_kind::{ProbeFacts, ProbeKind};
 pub use rehearsal::{
-    InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
-    StatementOutcome, StatementRehearsal,
+    FleetRerun, InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode,
+    RehearsalResult, StatementOutcome, StatementRehearsal,
 };
 pub use shard::{
     CatalogSummary, LockEstimate, ShardEvidence, SimulationResult, StatementEstimate, Step,

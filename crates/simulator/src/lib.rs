@@ -101,8 +101,8 @@ pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use in_place::InPlaceRefusal;
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::{
-    LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
-    StatementRehearsal,
+    FleetRerun, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
+    StatementOutcome, StatementRehearsal,
 };
 pub use run::{
     CatalogSummary, IDLE_MARGIN, ShardEvidence, SimOptions, SimulationResult, Simulator,

@@ -6,7 +6,7 @@
 //! DC109 `observed-lock`; DC110 `lock-time-budget`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
 //! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
-//! `shard-unreachable`; DC505 `in-place-refused`.
+//! `shard-unreachable`; DC406 `second-tenant-fails`; DC505 `in-place-refused`.
 
 use std::fmt::Display;
 
@@ -51,6 +51,7 @@ mod rollback_irreversible;
 mod rollback_mismatch;
 mod rollback_unproven;
 mod schema_drift;
+mod second_tenant_fails;
 mod setting_not_null;
 mod shard_support;
 mod shard_unreachable;
@@ -98,6 +99,7 @@ pub use rollback_irreversible::RollbackIrreversible;
 pub use rollback_mismatch::RollbackMismatch;
 pub use rollback_unproven::RollbackUnproven;
 pub use schema_drift::SchemaDrift;
+pub use second_tenant_fails::SecondTenantFails;
 pub use setting_not_null::SettingNotNull;
 pub use shard_unreachable::ShardUnreachable;
 pub use statement_fails::StatementFails;
@@ -149,6 +151,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(SchemaDrift),
         Box::new(CascadeReach),
         Box::new(ShardUnreachable),
+        Box::new(SecondTenantFails),
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),
