@@ -54,8 +54,8 @@ pub use migration_parser;
 pub use probe::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 pub use probe_kind::{ProbeFacts, ProbeKind};
 pub use rehearsal::{
-    InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
-    StatementOutcome, StatementRehearsal,
+    FleetRerun, InPlaceRefusal, LockSource, NotRunReason, ObservedLock, RehearsalMode,
+    RehearsalResult, StatementOutcome, StatementRehearsal,
 };
 pub use rollback_proof::{ProofStatus, ShapeProof};
 pub use shard::{

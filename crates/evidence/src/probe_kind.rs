@@ -30,6 +30,10 @@ pub enum ProbeKind {
     ObjectAlreadyExists,
     /// Size and row estimate of a table the migration touches.
     TableSize,
+    /// The rows an `UPDATE` / `DELETE` whose `WHERE` is not a bounded batch touches on the
+    /// shard: the planner's estimate (`EXPLAIN`, nothing executed), or an exact `count(*)` of
+    /// the same `WHERE` when the estimate is small. Predicts no failure.
+    RowEstimate,
 }
 
 /// What a probe kind predicts about the statement it probes, and who reports it.
@@ -52,7 +56,7 @@ pub struct ProbeFacts {
 
 impl ProbeKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ProbeKind; 8] = [
+    pub const ALL: [ProbeKind; 9] = [
         ProbeKind::FkOrphans,
         ProbeKind::NotNullViolations,
         ProbeKind::UniqueViolations,
@@ -61,6 +65,7 @@ impl ProbeKind {
         ProbeKind::MissingObject,
         ProbeKind::ObjectAlreadyExists,
         ProbeKind::TableSize,
+        ProbeKind::RowEstimate,
     ];
 
     /// Everything this kind predicts, in one place.
@@ -142,6 +147,7 @@ impl ProbeKind {
                 "schema-drift",
             ),
             ProbeKind::TableSize => f("table_size", "", "", &[], None, ""),
+            ProbeKind::RowEstimate => f("row_estimate", "", "", &[], None, "unbatched-data-change"),
         }
     }
 

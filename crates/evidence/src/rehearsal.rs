@@ -161,6 +161,24 @@ impl RehearsalResult {
     }
 }
 
+/// The per-fleet proof of a shard that shares its database with another shard: the migration
+/// was rehearsed for `first_shard` and then for this shard, in sequence, on one shadow database
+/// holding both schemas (each run with its own `search_path`), as a per-tenant rollout runs it.
+/// A statement that fails here but not in the shard's own rehearsal fails because of what the
+/// first run left behind: a non-tenant object (`CREATE SCHEMA utils`, a function in `public`, an
+/// extension) that exists only once per database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FleetRerun {
+    /// The database both shards live in.
+    pub database: String,
+    /// The shard whose run came first.
+    pub first_shard: String,
+    /// The shadow could not be prepared or the first run could not be completed.
+    pub setup_error: Option<String>,
+    /// This shard's run, statement by statement.
+    pub statements: Vec<StatementRehearsal>,
+}
+
 /// A statement the in-place rehearsal would not run on the target, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct InPlaceRefusal {

@@ -61,6 +61,10 @@ pub struct ShardEvidence {
     pub incomplete: Option<String>,
     /// Wall time spent probing the shard.
     pub duration_ms: u64,
+    /// The per-fleet proof: this shard's run after another shard's run in the same database
+    /// (shadow rehearsal of a database shared by several shards only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_rerun: Option<crate::FleetRerun>,
 }
 
 /// The output of a simulation.

@@ -17,6 +17,9 @@
 //! [lock_budget]
 //! max_blocking_ms = 5000   # per statement and shard (rule lock-time-budget); default 5000
 //!
+//! [data_changes]
+//! max_unbatched_rows = 10000   # an unbatched UPDATE/DELETE touching fewer rows on a shard is info
+//!
 //! [limits]
 //! max_statements = 10000   # validate-migration refuses larger migrations (exit 3); lint has no limit
 //!
@@ -79,6 +82,28 @@ impl LockBudget {
     /// A budget of `max_blocking_ms` milliseconds.
     pub const fn new(max_blocking_ms: u64) -> LockBudget {
         LockBudget { max_blocking_ms }
+    }
+}
+
+/// The rows an unbatched `UPDATE` / `DELETE` may touch on a shard before
+/// `unbatched-data-change` asks for a batched backfill, when `[data_changes]` sets none.
+pub const DEFAULT_MAX_UNBATCHED_ROWS: u64 = 10_000;
+
+/// `[data_changes]`: how large a data change in the migration may be on a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DataChanges {
+    /// An `UPDATE` / `DELETE` whose `WHERE` is not a bounded batch and whose row estimate on a
+    /// shard (probe `row_estimate`) is below this is reported as info there (default
+    /// [`DEFAULT_MAX_UNBATCHED_ROWS`]).
+    pub max_unbatched_rows: u64,
+}
+
+impl Default for DataChanges {
+    fn default() -> Self {
+        DataChanges {
+            max_unbatched_rows: DEFAULT_MAX_UNBATCHED_ROWS,
+        }
     }
 }
 
@@ -150,6 +175,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[shadow]`: which rows the shadow holds.
     pub shadow: ShadowConfig,
+    /// `[data_changes]`: the row threshold of `unbatched-data-change` per shard.
+    pub data_changes: DataChanges,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
     /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
@@ -196,6 +223,45 @@ impl SqlOrigin {
     }
 }
 
+/// `[lock_budget] max_blocking_ms` and `[data_changes] max_unbatched_rows` into `config`.
+fn budgets(
+    file: &str,
+    text: &str,
+    lock_budget: Option<RawLockBudget>,
+    data_changes: Option<RawDataChanges>,
+    config: &mut Config,
+) -> Result<(), GatesError> {
+    let at = |v: &Spanned<i64>| line_col(text, v.span().start);
+    if let Some(v) = lock_budget.and_then(|b| b.max_blocking_ms) {
+        let key = "lock_budget.max_blocking_ms";
+        config.lock_budget.max_blocking_ms = non_negative(file, at(&v), &v, key, "milliseconds")?;
+    }
+    if let Some(v) = data_changes.and_then(|d| d.max_unbatched_rows) {
+        let key = "data_changes.max_unbatched_rows";
+        config.data_changes.max_unbatched_rows =
+            non_negative(file, at(&v), &v, key, "a number of rows")?;
+    }
+    Ok(())
+}
+
+/// A configuration value that must be 0 or more, as `u64`; else an error at its position.
+fn non_negative(
+    file: &str,
+    (line, column): (u32, u32),
+    v: &Spanned<i64>,
+    key: &str,
+    expected: &str,
+) -> Result<u64, GatesError> {
+    let n = *v.get_ref();
+    u64::try_from(n).map_err(|_| GatesError::InvalidConfigValue {
+        file: file.to_string(),
+        line,
+        column,
+        key: key.into(),
+        message: format!("`{n}` (expected {expected}, 0 or more)"),
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -207,6 +273,7 @@ struct RawConfig {
     lock_budget: Option<RawLockBudget>,
     limits: Option<RawLimits>,
     shadow: Option<RawShadow>,
+    data_changes: Option<RawDataChanges>,
     approval: Option<toml::Table>,
     #[serde(default)]
     custom_rules: Vec<Spanned<RawCustomRule>>,
@@ -216,6 +283,12 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawLockBudget {
     max_blocking_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataChanges {
+    max_unbatched_rows: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -397,20 +470,7 @@ impl Config {
             positions.push(("rules.severity".to_string(), name.clone(), line, column));
             config.rules.severity.insert(name, severity);
         }
-        if let Some(budget) = raw.lock_budget
-            && let Some(v) = budget.max_blocking_ms
-        {
-            let (line, column) = at(v.span());
-            let n = *v.get_ref();
-            config.lock_budget.max_blocking_ms =
-                u64::try_from(n).map_err(|_| GatesError::InvalidConfigValue {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    key: "lock_budget.max_blocking_ms".into(),
-                    message: format!("`{n}` (expected milliseconds, 0 or more)"),
-                })?;
-        }
+        budgets(file, text, raw.lock_budget, raw.data_changes, &mut config)?;
         if let Some(limits) = raw.limits
             && let Some(v) = limits.max_statements
         {

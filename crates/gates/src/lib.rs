@@ -98,6 +98,7 @@ mod error;
 mod finding;
 pub mod input;
 pub mod lint;
+mod observed;
 mod registry;
 mod rule;
 pub mod rules;
@@ -106,8 +107,9 @@ mod types;
 mod verdict;
 
 pub use config::{
-    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_TENANT_SCHEMA_PATTERN, Limits,
-    LockBudget, RulesConfig, ShadowConfig, ShadowDataKind,
+    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_MAX_UNBATCHED_ROWS,
+    DEFAULT_TENANT_SCHEMA_PATTERN, DataChanges, Limits, LockBudget, RulesConfig, ShadowConfig,
+    ShadowDataKind,
 };
 pub use context::{AddedConstraint, MAX_STATEMENT_TEXT, RuleContext, mentioned_names, same_name};
 pub use custom::{
@@ -119,6 +121,6 @@ pub use evidence;
 pub use evidence::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
 pub use finding::{Finding, Gate, Location, Severity};
 pub use migration_parser;
-pub use registry::{MAX_FINDINGS_PER_RULE, Registry};
+pub use registry::{MAX_FINDINGS_PER_RULE, REWRITE_PREDICTING_RULES, Registry};
 pub use rule::{GateRule, RuleMeta, RuleScope};
 pub use verdict::{GateSummary, ShardVerdict, evaluate_shard, fleet_gate, shard_exceptions};

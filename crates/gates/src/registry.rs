@@ -272,6 +272,64 @@ impl Registry {
     }
 }
 
+/// The static rules whose finding predicts that a statement rewrites a table or rebuilds its
+/// indexes. On a shard whose rehearsal ran the statement and saw no relation's `relfilenode`
+/// change, their yellow findings are demoted to info
+/// ([`Registry::demote_unobserved_rewrites`]).
+pub const REWRITE_PREDICTING_RULES: &[&str] = &[
+    "adding-volatile-default",
+    "changing-column-type",
+    "adding-serial-primary-key",
+    "changing-collation",
+    "table-rewrite-maintenance",
+];
+
+impl Registry {
+    /// Evidence over prediction: demote to `Info` the yellow findings of the rewrite-predicting
+    /// rules ([`REWRITE_PREDICTING_RULES`]) whose statement ran to completion in `rehearsal`
+    /// without changing the `relfilenode` of any relation that existed before the migration,
+    /// giving the reason in the message. The rehearsal ran on this shard's schema shape, and
+    /// whether PostgreSQL rewrites depends on the structure, not the rows. Findings of rules
+    /// this registry does not hold are left alone; nothing is promoted here (the rules
+    /// `observed-rewrite` and `observed-lock` report what the rehearsal saw and nobody predicted).
+    pub fn demote_unobserved_rewrites(
+        &self,
+        findings: &mut [Finding],
+        rehearsal: Option<&evidence::RehearsalResult>,
+    ) {
+        let Some(r) = rehearsal else {
+            return;
+        };
+        for f in findings.iter_mut() {
+            if f.severity != crate::Severity::Yellow
+                || !REWRITE_PREDICTING_RULES.contains(&f.rule.as_str())
+                || self.get(&f.rule).is_none()
+            {
+                continue;
+            }
+            let Some(loc) = &f.location else {
+                continue;
+            };
+            let Some(st) = crate::observed::succeeded(r, loc.statement) else {
+                continue;
+            };
+            if !crate::observed::pre_existing_rewrites(r, st).is_empty() {
+                continue;
+            }
+            f.severity = crate::Severity::Info;
+            f.message = format!(
+                "{} Demoted: the rehearsal on this shard's shape ran it with every relfilenode unchanged \
+                 (no rewrite){}.",
+                f.message,
+                match r.mode {
+                    evidence::RehearsalMode::InPlace => " in place".to_string(),
+                    _ => format!(" on a shadow copy of `{}`", r.shard),
+                }
+            );
+        }
+    }
+}
+
 /// Located findings one rule reports for one migration (and shard) before the rest are
 /// summed up in a single finding: a file of 700,000 `CREATE INDEX` statements would otherwise
 /// carry 700,000 copies of the same finding per rule into memory, every rendering and every

@@ -50,8 +50,11 @@ impl ShardVerdict {
 /// derive its gate. Configuration (disable, severity overrides) and inline ignores apply as in
 /// [`Registry::lint`]. The shard and instance come from
 /// [`RuleContext::with_shard`] / [`RuleContext::with_shard_id`] (empty when neither was given).
+/// A predicted rewrite the shard's rehearsal did not see is demoted to info
+/// ([`Registry::demote_unobserved_rewrites`]).
 pub fn evaluate_shard(registry: &Registry, ctx: &RuleContext<'_>) -> ShardVerdict {
-    let findings = registry.lint_with(ctx);
+    let mut findings = registry.lint_with(ctx);
+    registry.demote_unobserved_rewrites(&mut findings, ctx.rehearsal());
     ShardVerdict::new(
         ctx.shard_id().unwrap_or_default(),
         ctx.instance().unwrap_or_default(),

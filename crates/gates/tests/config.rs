@@ -235,3 +235,22 @@ fn shadow_data_is_opt_in_read_and_checked() {
     let err = Config::from_toml_str("d.toml", "[shadow]\nsample_rows = 0\n").unwrap_err();
     insta::assert_snapshot!(err.to_string(), @"d.toml:2:15: invalid value for `shadow.sample_rows`: `0` (expected rows per table, 1 or more)");
 }
+
+/// `[data_changes] max_unbatched_rows`: read, defaulted, and a negative count is an error at
+/// its position.
+#[test]
+fn data_changes_threshold_is_read_and_checked() {
+    let c = Config::from_toml_str("d.toml", "[data_changes]\nmax_unbatched_rows = 500\n").unwrap();
+    assert_eq!(c.data_changes.max_unbatched_rows, 500);
+    assert_eq!(
+        Config::default().data_changes.max_unbatched_rows,
+        gates::DEFAULT_MAX_UNBATCHED_ROWS
+    );
+    let e = Config::from_toml_str("d.toml", "[data_changes]\nmax_unbatched_rows = -1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("d.toml:2:") && e.contains("data_changes.max_unbatched_rows"),
+        "{e}"
+    );
+}

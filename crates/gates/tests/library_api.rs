@@ -115,7 +115,6 @@ fn duration_rules_are_flagged_in_their_metadata() {
             "adding-volatile-default",
             "changing-column-type",
             "adding-serial-primary-key",
-            "unbatched-data-change",
             "changing-collation",
             "table-rewrite-maintenance",
         ]

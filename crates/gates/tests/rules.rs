@@ -29,6 +29,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC106", "adding-exclusion-constraint"),
     ("DC107", "refresh-matview-blocking"),
     ("DC108", "multiple-exclusive-locks"),
+    ("DC109", "observed-lock"),
     ("DC110", "lock-time-budget"),
     ("DC201", "adding-required-field"),
     ("DC202", "adding-volatile-default"),
@@ -37,6 +38,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC205", "unbatched-data-change"),
     ("DC206", "changing-collation"),
     ("DC207", "table-rewrite-maintenance"),
+    ("DC208", "observed-rewrite"),
     ("DC301", "dropping-column"),
     ("DC302", "dropping-table"),
     ("DC303", "renaming-column"),
@@ -58,6 +60,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC402", "schema-drift"),
     ("DC403", "cascade-reach"),
     ("DC404", "shard-unreachable"),
+    ("DC406", "second-tenant-fails"),
     ("DC501", "missing-lock-timeout"),
     ("DC502", "concurrent-in-transaction"),
     ("DC503", "enum-value-in-transaction"),
@@ -293,7 +296,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 14, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 17, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);

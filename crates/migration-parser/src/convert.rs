@@ -740,6 +740,17 @@ fn dml(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<Opera
             Some(table) => out.push(Operation::Update {
                 table,
                 has_where: u.selection.is_some(),
+                filter: crate::row_filter::row_filter(
+                    &u.table,
+                    match &u.from {
+                        Some(
+                            sqlparser::ast::UpdateTableFromKind::BeforeSet(f)
+                            | sqlparser::ast::UpdateTableFromKind::AfterSet(f),
+                        ) => f,
+                        None => &[],
+                    },
+                    u.selection.as_ref(),
+                ),
                 columns: u
                     .assignments
                     .iter()
@@ -761,6 +772,11 @@ fn dml(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<Opera
                 Some(table) => out.push(Operation::Delete {
                     table,
                     has_where: d.selection.is_some(),
+                    filter: crate::row_filter::row_filter(
+                        &tables[0],
+                        d.using.as_deref().unwrap_or_default(),
+                        d.selection.as_ref(),
+                    ),
                 }),
                 None => out.push(Operation::Other {
                     description: describe(),

@@ -738,7 +738,9 @@ fn relation_facts(f: &mut Facts, op: &Operation) {
         Operation::Update {
             table, has_where, ..
         }
-        | Operation::Delete { table, has_where } => f.add(
+        | Operation::Delete {
+            table, has_where, ..
+        } => f.add(
             table,
             RowExclusive,
             none,

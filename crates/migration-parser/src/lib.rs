@@ -65,6 +65,7 @@ mod names;
 mod parse;
 pub mod pg_quote;
 mod refs;
+mod row_filter;
 mod session;
 mod side_effects;
 mod slices;
@@ -89,6 +90,7 @@ pub use model::*;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
 };
+pub use row_filter::RowFilter;
 pub use session::parse_duration_ms;
 pub use side_effects::{
     CallContext, ProcCandidate, SQL_SPECIAL_FORMS, VOLATILE_WITHOUT_EFFECTS, credential_relation,

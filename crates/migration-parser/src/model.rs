@@ -537,6 +537,8 @@ pub enum Operation {
         has_where: bool,
         /// Columns assigned.
         columns: Vec<String>,
+        /// The rows it touches, as SQL, when it has a WHERE clause.
+        filter: Option<crate::row_filter::RowFilter>,
     },
     /// `DELETE FROM t [WHERE ...]`.
     Delete {
@@ -544,6 +546,8 @@ pub enum Operation {
         table: QualifiedName,
         /// A WHERE clause is present.
         has_where: bool,
+        /// The rows it touches, as SQL, when it has a WHERE clause.
+        filter: Option<crate::row_filter::RowFilter>,
     },
     /// `INSERT INTO t ...`.
     Insert {

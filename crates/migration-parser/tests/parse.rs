@@ -831,14 +831,20 @@ fn other_statements() {
         Operation::Update {
             table: t("t"),
             has_where: false,
-            columns: vec!["a".into(), "b".into()]
+            columns: vec!["a".into(), "b".into()],
+            filter: None,
         }
     );
     assert_eq!(
         one("DELETE FROM t WHERE a = 1"),
         Operation::Delete {
             table: t("t"),
-            has_where: true
+            has_where: true,
+            filter: Some(migration_parser::RowFilter {
+                from_sql: "t".into(),
+                where_sql: "a = 1".into(),
+                batched: false,
+            }),
         }
     );
     assert_eq!(

@@ -104,8 +104,8 @@ pub use rehearsal::sample::{
     SampleCache, SampleError, SampleLimits, ShadowData, ShadowSample, proof_sample,
 };
 pub use rehearsal::{
-    LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
-    StatementRehearsal,
+    FleetRerun, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
+    StatementOutcome, StatementRehearsal,
 };
 pub use run::{
     CatalogSummary, IDLE_MARGIN, ShardEvidence, SimOptions, SimulationResult, Simulator,

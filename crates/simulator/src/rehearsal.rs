@@ -59,8 +59,8 @@ pub mod tx;
 pub use tx::{ends_transaction, runs_outside_transaction};
 
 pub use evidence::{
-    LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult, StatementOutcome,
-    StatementRehearsal,
+    FleetRerun, LockSource, NotRunReason, ObservedLock, RehearsalMode, RehearsalResult,
+    StatementOutcome, StatementRehearsal,
 };
 
 /// Limits for rehearsal statements.

@@ -3,10 +3,10 @@
 //!
 //! Static rules look at the migration. Per-shard rules ([`RuleScope::Shard`](crate::RuleScope))
 //! read the evidence a [`RuleContext`] carries for one shard and report nothing without it:
-//! DC110 `lock-time-budget`; DC311–DC319 `fk-orphans`, `not-null-violations`,
+//! DC109 `observed-lock`; DC110 `lock-time-budget`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
 //! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
-//! `shard-unreachable`; DC505 `in-place-refused`.
+//! `shard-unreachable`; DC406 `second-tenant-fails`; DC505 `in-place-refused`.
 
 use std::fmt::Display;
 
@@ -40,6 +40,8 @@ mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
 mod not_null_violations;
+mod observed_lock;
+mod observed_rewrite;
 mod refresh_matview_blocking;
 mod renaming_column;
 mod renaming_table;
@@ -49,6 +51,7 @@ mod rollback_irreversible;
 mod rollback_mismatch;
 mod rollback_unproven;
 mod schema_drift;
+mod second_tenant_fails;
 mod setting_not_null;
 mod shard_support;
 mod shard_unreachable;
@@ -85,6 +88,8 @@ pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
 pub use not_null_violations::NotNullViolations;
+pub use observed_lock::ObservedLock;
+pub use observed_rewrite::ObservedRewrite;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
 pub use renaming_table::RenamingTable;
@@ -94,6 +99,7 @@ pub use rollback_irreversible::RollbackIrreversible;
 pub use rollback_mismatch::RollbackMismatch;
 pub use rollback_unproven::RollbackUnproven;
 pub use schema_drift::SchemaDrift;
+pub use second_tenant_fails::SecondTenantFails;
 pub use setting_not_null::SettingNotNull;
 pub use shard_unreachable::ShardUnreachable;
 pub use statement_fails::StatementFails;
@@ -114,6 +120,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(AddingExclusionConstraint),
         Box::new(RefreshMatviewBlocking),
         Box::new(MultipleExclusiveLocks),
+        Box::new(ObservedLock),
         Box::new(LockTimeBudget),
         Box::new(AddingRequiredField),
         Box::new(AddingVolatileDefault),
@@ -122,6 +129,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(UnbatchedDataChange),
         Box::new(ChangingCollation),
         Box::new(TableRewriteMaintenance),
+        Box::new(ObservedRewrite),
         Box::new(DroppingColumn),
         Box::new(DroppingTable),
         Box::new(RenamingColumn),
@@ -143,6 +151,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(SchemaDrift),
         Box::new(CascadeReach),
         Box::new(ShardUnreachable),
+        Box::new(SecondTenantFails),
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),

@@ -411,7 +411,9 @@ fn data(s: &mut MigrationState, at: Step, op: &Operation) {
                 has_where: *has_where,
             },
         ),
-        O::Delete { table, has_where } => (
+        O::Delete {
+            table, has_where, ..
+        } => (
             vec![table],
             DataChange::Delete {
                 has_where: *has_where,

@@ -49,6 +49,10 @@ pub(crate) enum Check {
         /// The enum's name (quoted), when it is the shard's (extended by `ADD VALUE`).
         shard_enum: Option<String>,
     },
+    /// The rows an unbatched `UPDATE` / `DELETE` touches (`row_estimate`).
+    RowEstimate {
+        filter: migration_parser::RowFilter,
+    },
 }
 
 /// One planned data probe.

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use sqlx::{PgConnection, Row};
 
-use super::kinds::{cast, check, fk_orphans, missing_object, not_null, table_size, unique};
+use super::kinds::{
+    cast, check, fk_orphans, missing_object, not_null, row_estimate, table_size, unique,
+};
 use crate::conn::is_connection_error;
 use crate::ident::{quote_ident, quote_qualified};
 use crate::probe::kind::ProbeKind;
@@ -227,6 +229,11 @@ async fn run_one(
         sample: row_text("x", &pk),
         limits,
     };
+    if let Check::RowEstimate { filter } = &p.check {
+        row_estimate::run(conn, filter, r).await?;
+        r.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(());
+    }
     if let Some(why) = unproven_migration_code(conn, &p.check).await? {
         r.skipped = Some(why);
         r.duration_ms = started.elapsed().as_millis() as u64;
@@ -261,6 +268,7 @@ async fn run_one(
             shard_enum.as_deref(),
         )),
         c @ Check::Cast { .. } => cast::sql_or_run(conn, &target, c, r, started).await?,
+        Check::RowEstimate { .. } => None,
     };
     let Some(sql) = sql else {
         return Ok(());

@@ -41,6 +41,7 @@ pub(super) fn assemble(
             unreachable: reach.unreachable.get(&s.id).cloned(),
             incomplete: None,
             duration_ms: 0,
+            fleet_rerun: None,
         };
         if let Some(out) = outs.remove(&i) {
             ev.server_version = out.version;

@@ -6,6 +6,7 @@
 //! rehearsal to run.
 
 mod assemble;
+mod fleet_rerun;
 mod in_place_run;
 mod job;
 mod probing;
@@ -95,7 +96,8 @@ impl Simulator {
         }
         // Probes (spawned) and rehearsals (this task) concurrently.
         let jobs = std::mem::take(&mut reach.jobs);
-        let (outs, (rehearsals, tp)) = tokio::join!(
+        let pair = fleet_rerun::first_pair(fleet, &reach.unreachable);
+        let (outs, (rehearsals, tp, rerun)) = tokio::join!(
             pools.probe_all(
                 fleet,
                 &reach.unreachable,
@@ -105,13 +107,18 @@ impl Simulator {
                 cancel,
                 &steps
             ),
-            rehearse::rehearse_all(migration, jobs, o, progress, cancel, &steps)
+            rehearse::rehearse_all(migration, jobs, pair, o, progress, cancel, &steps)
         );
         pools.close().await;
         if cancel.is_cancelled() {
             return Err(SimError::Cancelled);
         }
-        let shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
+        let mut shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
+        if let Some((second, rerun)) = rerun
+            && let Some(ev) = shards.iter_mut().find(|e| e.shard == second)
+        {
+            ev.fleet_rerun = Some(rerun);
+        }
         Ok(SimulationResult {
             shards,
             rehearsals,

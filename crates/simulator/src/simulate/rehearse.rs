@@ -6,30 +6,35 @@ use std::time::Instant;
 
 use migration_parser::Migration;
 
+use topology::Shard;
+
+use super::fleet_rerun::rerun_second;
 use super::in_place_run::InPlaceRun;
 use super::job::{RehearsalJob, rehearsal_line, setup_failed};
 use super::shadow::{calibrate_server, calibration_summary, rehearse_on_shadow, start_shadow};
 use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
 use crate::dump::schemas_named;
 use crate::estimate::Throughput;
-use crate::rehearsal::{RehearsalMode, RehearsalResult};
+use crate::rehearsal::{FleetRerun, RehearsalMode, RehearsalResult};
 use crate::run::SimOptions;
 
-/// Run every rehearsal (sequentially) and calibrate. Always drops what it created.
+/// Run every rehearsal (sequentially) and calibrate; on the shadow, also the per-fleet proof of
+/// `pair` (the second shard's id and its run after the first's). Always drops what it created.
 pub(super) async fn rehearse_all(
     migration: &Migration,
     jobs: Vec<RehearsalJob>,
+    pair: Option<(RehearsalJob, Shard)>,
     options: &SimOptions,
     progress: &dyn Progress,
     cancel: &CancelToken,
     steps: &StepLog,
-) -> (BTreeMap<String, RehearsalResult>, Throughput) {
+) -> Rehearsed {
     let mut results = BTreeMap::new();
     let mut tp = options.throughput.unwrap_or_default();
     let limits = options.shadow_limits();
     let named = schemas_named(migration);
     match options.rehearsal {
-        RehearsalMode::Skip => return (results, tp),
+        RehearsalMode::Skip => return (results, tp, None),
         RehearsalMode::InPlace => {
             let run = InPlaceRun {
                 migration,
@@ -40,7 +45,7 @@ pub(super) async fn rehearse_all(
                 steps,
             };
             run.all(jobs, &mut results).await;
-            return (results, tp);
+            return (results, tp, None);
         }
         RehearsalMode::Shadow => {}
     }
@@ -58,7 +63,7 @@ pub(super) async fn rehearse_all(
                 );
                 results.insert(job.fingerprint.clone(), r);
             }
-            return (results, tp);
+            return (results, tp, None);
         }
     };
     // Calibration.
@@ -101,6 +106,53 @@ pub(super) async fn rehearse_all(
         });
         results.insert(job.fingerprint.clone(), r);
     }
+    let rerun = match pair {
+        Some((first, second)) if !cancel.is_cancelled() => {
+            let t0 = Instant::now();
+            let r = rerun_second(
+                migration,
+                &first,
+                &second,
+                &server,
+                limits,
+                &named,
+                options.dump_cache.as_deref(),
+                cancel,
+            )
+            .await;
+            steps.push(
+                "rehearse per fleet",
+                format!(
+                    "shard {} after shard {} in database {}: {}",
+                    second.id,
+                    first.shard.id,
+                    r.database,
+                    match (
+                        &r.setup_error,
+                        r.statements.iter().find(|s| matches!(
+                            s.outcome,
+                            crate::rehearsal::StatementOutcome::Failed { .. }
+                        ))
+                    ) {
+                        (Some(e), _) => format!("setup failed: {e}"),
+                        (None, Some(f)) => format!("statement {} failed", f.index + 1),
+                        (None, None) => "every statement succeeded".to_string(),
+                    }
+                ),
+                t0.elapsed(),
+            );
+            Some((second.id.clone(), r))
+        }
+        _ => None,
+    };
     drop(server);
-    (results, tp)
+    (results, tp, rerun)
 }
+
+/// What [`rehearse_all`] returns: the rehearsals by fingerprint, the throughput, and the
+/// per-fleet proof (the second shard's id and its run).
+pub(super) type Rehearsed = (
+    BTreeMap<String, RehearsalResult>,
+    Throughput,
+    Option<(String, FleetRerun)>,
+);

@@ -16,12 +16,13 @@ pub(crate) mod check;
 pub(crate) mod fk_orphans;
 pub(crate) mod missing_object;
 pub(crate) mod not_null;
+pub(crate) mod row_estimate;
 pub(crate) mod table_size;
 pub(crate) mod unique;
 
 /// Every kind, in the order they plan an operation (the order of their references and probes
 /// in the plan: existence first, then data).
-pub(crate) const SPECS: [&dyn ProbeSpec; 8] = [
+pub(crate) const SPECS: [&dyn ProbeSpec; 9] = [
     &table_size::TableSize,
     &missing_object::MissingObject,
     &already_exists::AlreadyExists,
@@ -30,6 +31,7 @@ pub(crate) const SPECS: [&dyn ProbeSpec; 8] = [
     &not_null::NotNullViolations,
     &unique::UniqueViolations,
     &cast::CastFailures,
+    &row_estimate::RowEstimate,
 ];
 
 #[cfg(test)]
@@ -46,6 +48,9 @@ mod tests {
             assert_eq!(f.name, kind.as_str());
             if kind == ProbeKind::TableSize {
                 assert!(f.rule.is_empty() && f.sqlstate.is_empty());
+            } else if f.sqlstate.is_empty() {
+                // A measurement for a rule (row_estimate): explains no failure.
+                assert!(!f.rule.is_empty() && f.explains.is_empty() && f.explains_class.is_none());
             } else {
                 assert!(!f.rule.is_empty(), "{kind:?} has no rule");
                 assert!(

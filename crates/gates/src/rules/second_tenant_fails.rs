@@ -1,0 +1,97 @@
+use evidence::StatementOutcome;
+use serde_json::json;
+
+use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
+
+declare_rule! {
+    /// ## What it does
+    /// Per shard, the per-fleet proof of `non-tenant-object`: when several shards share a
+    /// database, the simulator rehearses the migration for two of them in sequence on one
+    /// shadow database holding both schemas, each run with its own `search_path`, as a
+    /// per-tenant rollout runs it. A statement that fails in the second shard's run but not in
+    /// its own rehearsal fails because of what the first run left in the database: an object
+    /// outside the tenant's schema (`CREATE SCHEMA utils`, a function in `public`, an
+    /// extension) that exists once per database. The finding names the statement, the
+    /// SQLSTATE and PostgreSQL's message (which names the object), the shard and the shard
+    /// that ran first.
+    ///
+    /// ## Why is this bad?
+    /// The rollout succeeds on the first tenant of every database and stops at the second:
+    /// the fleet is left on two schema versions, and a test on a single tenant never shows it.
+    ///
+    /// Severity **red**: proven on a copy of this database's schemas — the migration fails on
+    /// this shard when the rollout reaches it.
+    ///
+    /// ## Safe alternative
+    /// Make the statement idempotent, or move it to a migration run once per database before
+    /// the tenant fan-out:
+    /// ```sql
+    /// CREATE SCHEMA IF NOT EXISTS utils;
+    /// CREATE OR REPLACE FUNCTION public.slugify(t text) RETURNS text
+    ///     LANGUAGE sql IMMUTABLE AS $$ SELECT lower(t) $$;
+    /// ```
+    pub struct SecondTenantFails {
+        code: "DC406",
+        name: "second-tenant-fails",
+        severity: Red,
+        scope: Shard,
+    }
+}
+
+impl GateRule for SecondTenantFails {
+    fn meta(&self) -> RuleMeta<'_> {
+        Self::META
+    }
+
+    fn check(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
+        let Some(rerun) = ctx.shard_evidence().and_then(|e| e.fleet_rerun.as_ref()) else {
+            return Vec::new();
+        };
+        if rerun.setup_error.is_some() {
+            return Vec::new();
+        }
+        let own_failure = |i: usize| {
+            ctx.rehearsal().is_some_and(|r| {
+                r.statements
+                    .iter()
+                    .any(|s| s.index == i && matches!(s.outcome, StatementOutcome::Failed { .. }))
+            })
+        };
+        let mut out = Vec::new();
+        for st in &rerun.statements {
+            let StatementOutcome::Failed { sqlstate, message } = &st.outcome else {
+                continue;
+            };
+            if own_failure(st.index) {
+                continue;
+            }
+            let code = sqlstate.as_deref().unwrap_or("unknown");
+            out.push(
+                ctx.shard_finding(
+                    self,
+                    Some(st.index),
+                    format!(
+                        "run after shard `{}` in database `{}` (one shadow database holding both schemas, each run \
+                         with its own search_path), this statement fails on this shard with SQLSTATE {code}: \
+                         {message} — the first run already created this object outside the tenant's schema, so the \
+                         rollout stops here",
+                        rerun.first_shard, rerun.database
+                    ),
+                )
+                .with_help(
+                    "Make it idempotent (IF NOT EXISTS / OR REPLACE) or move it to a migration run once per database \
+                     before the per-tenant runs (see non-tenant-object)",
+                )
+                .with_evidence(json!({
+                    "statement": st.index,
+                    "line": st.line,
+                    "sqlstate": sqlstate,
+                    "message": message,
+                    "first_shard": rerun.first_shard,
+                    "database": rerun.database,
+                })),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,136 @@
+//! The per-fleet proof of non-tenant objects: when several shards share a database, the
+//! migration is rehearsed for two of them in sequence on one shadow database holding both
+//! schemas, each run with its own `search_path`, as a per-tenant rollout runs it. What the
+//! second run fails on and its own rehearsal does not is what the first run left behind in the
+//! database (`CREATE SCHEMA utils`, a function in `public`, an extension).
+
+use std::collections::BTreeSet;
+
+use migration_parser::Migration;
+use sqlx::{Connection, PgConnection};
+use topology::{Fleet, Shard};
+
+use super::job::RehearsalJob;
+use crate::conn::connect_options;
+use crate::control::CancelToken;
+use crate::dump::{DumpCache, schemas_to_clone_on};
+use crate::rehearsal::FleetRerun;
+use crate::rehearsal::RehearsalLimits;
+use crate::rehearsal::clone::clone_schemas;
+use crate::rehearsal::execute::run_on_shadow;
+use crate::rehearsal::server::{ShadowServer, shadow_connection};
+
+/// The first two reachable shards (in fleet order) that share an instance and a database
+/// with different schemas: the first as a job (with its instance's connection), the second.
+pub(super) fn first_pair(
+    fleet: &Fleet,
+    unreachable: &std::collections::HashMap<String, String>,
+) -> Option<(RehearsalJob, Shard)> {
+    let ok: Vec<&Shard> = fleet
+        .shards
+        .iter()
+        .filter(|s| !unreachable.contains_key(&s.id))
+        .collect();
+    for (i, a) in ok.iter().enumerate() {
+        let same_db = |b: &&&Shard| {
+            b.instance == a.instance
+                && b.location.database() == a.location.database()
+                && b.location.schema() != a.location.schema()
+        };
+        if let Some(b) = ok[i + 1..].iter().find(same_db) {
+            let inst = fleet.instances.iter().find(|x| x.name == a.instance)?;
+            let job = RehearsalJob {
+                fingerprint: String::new(),
+                shard: (*a).clone(),
+                spec: inst.connection.clone(),
+            };
+            return Some((job, (*b).clone()));
+        }
+    }
+    None
+}
+
+/// Rehearse `first` then `second` on one fresh shadow database (always dropped) and return
+/// the second run.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn rerun_second(
+    migration: &Migration,
+    first: &RehearsalJob,
+    second: &Shard,
+    server: &ShadowServer,
+    limits: RehearsalLimits,
+    named: &BTreeSet<String>,
+    dump_cache: Option<&DumpCache>,
+    cancel: &CancelToken,
+) -> FleetRerun {
+    let database = first.shard.location.database().to_string();
+    let mut out = FleetRerun {
+        database: database.clone(),
+        first_shard: first.shard.id.clone(),
+        ..FleetRerun::default()
+    };
+    let db = match server.create_db().await {
+        Ok(d) => d,
+        Err(e) => {
+            out.setup_error = Some(e.to_string());
+            return out;
+        }
+    };
+    let (a, b) = (first.shard.location.schema(), second.location.schema());
+    let r = async {
+        let opts = connect_options(&first.spec, &database).map_err(|e| e.to_string())?;
+        let mut src = PgConnection::connect_with(&opts)
+            .await
+            .map_err(|e| format!("connect to source: {e}"))?;
+        let mut schemas: BTreeSet<String> = BTreeSet::new();
+        for s in [a, b] {
+            match schemas_to_clone_on(&mut src, s, named).await {
+                Ok(v) => schemas.extend(v),
+                Err(e) => {
+                    let _ = src.close().await;
+                    return Err(format!("read source catalog: {e}"));
+                }
+            }
+        }
+        let schemas: Vec<String> = schemas.into_iter().collect();
+        let cloned = clone_schemas(
+            &server.bin_dir,
+            &first.spec,
+            &database,
+            &mut src,
+            &schemas,
+            &db.spec(),
+            &db.name,
+            dump_cache,
+        )
+        .await;
+        let _ = src.close().await;
+        cloned.map_err(|e| format!("clone failed: {e}"))?;
+        db.demote().await.map_err(|e| e.to_string())?;
+        let mut runs = Vec::new();
+        for schema in [a, b] {
+            let mut conn = shadow_connection(&db.spec(), &db.name, schema, limits)
+                .await
+                .map_err(|e| e.to_string())?;
+            let r = run_on_shadow(
+                &mut conn,
+                migration,
+                schemas.clone(),
+                schema,
+                server.version,
+                cancel,
+            )
+            .await;
+            let _ = conn.close().await;
+            runs.push(r.map_err(|e| format!("shadow connection lost: {e}"))?);
+        }
+        Ok::<_, String>(runs.pop().unwrap_or_default())
+    }
+    .await;
+    let _ = db.drop_now().await;
+    match r {
+        Ok(statements) => out.statements = statements,
+        Err(e) => out.setup_error = Some(e),
+    }
+    out
+}
