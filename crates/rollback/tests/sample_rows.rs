@@ -315,7 +315,14 @@ async fn a_proof_of_the_issue_14_migration_seeds_data_and_runs_forward() {
     .await
     .expect("prover runs");
     assert!(proof.forward_error.is_none(), "{proof:#?}");
-    assert_eq!(proof.rows_seeded, 6, "{proof:#?}");
+    assert!(
+        matches!(proof.data, rollback::DataPhase::Ran { rows: 6, .. }),
+        "{proof:#?}"
+    );
+    assert!(
+        matches!(proof.outcome(), rollback::ProofOutcome::Proven { data: true, .. }),
+        "{proof:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
