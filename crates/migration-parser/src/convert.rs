@@ -585,7 +585,10 @@ fn objects(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<O
                         if_exists,
                         cascade,
                     },
-                    ObjectType::Database => Operation::DropDatabase { name: dotted(n) },
+                    ObjectType::Database => Operation::DropDatabase {
+                        name: dotted(n),
+                        force: false,
+                    },
                     ObjectType::Type => Operation::DropType {
                         name: qname(n),
                         if_exists,

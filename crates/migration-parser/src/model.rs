@@ -528,6 +528,8 @@ pub enum Operation {
     DropDatabase {
         /// Database name.
         name: String,
+        /// `WITH (FORCE)` (PostgreSQL 13+): terminates every session connected to it first.
+        force: bool,
     },
     /// `UPDATE t SET ... [WHERE ...]`.
     Update {

@@ -35,7 +35,7 @@ impl Inversion for Schemas {
                     "DROP SCHEMA {name}: the objects in it (and their data) cannot be recreated from the tenant schema's catalog"
                 ))
             }
-            Operation::DropDatabase { name } => {
+            Operation::DropDatabase { name, .. } => {
                 Outcome::Irreversible(format!("DROP DATABASE {name} destroys everything in it"))
             }
             Operation::CreateExtension { name } => {
