@@ -59,6 +59,7 @@ mod convert;
 mod grammar;
 mod kind;
 mod knowledge;
+pub mod layout;
 mod locks;
 mod model;
 mod names;
