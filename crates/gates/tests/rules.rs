@@ -58,6 +58,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC402", "schema-drift"),
     ("DC403", "cascade-reach"),
     ("DC404", "shard-unreachable"),
+    ("DC405", "non-tenant-object"),
     ("DC501", "missing-lock-timeout"),
     ("DC502", "concurrent-in-transaction"),
     ("DC503", "enum-value-in-transaction"),

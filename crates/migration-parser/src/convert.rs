@@ -648,6 +648,7 @@ fn objects(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<O
         S::CreateSequence { name, .. } => out.push(Operation::CreateSequence { name: qname(name) }),
         S::CreateExtension(e) => out.push(Operation::CreateExtension {
             name: ident(&e.name),
+            if_not_exists: e.if_not_exists,
         }),
         S::Comment {
             object_type,

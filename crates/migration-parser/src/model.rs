@@ -655,6 +655,8 @@ pub enum Operation {
     CreateExtension {
         /// Extension name.
         name: String,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
     },
     /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE`.
     CreateFunction {

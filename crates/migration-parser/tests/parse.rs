@@ -907,7 +907,8 @@ fn other_statements() {
     assert_eq!(
         one("CREATE EXTENSION IF NOT EXISTS pg_trgm"),
         Operation::CreateExtension {
-            name: "pg_trgm".into()
+            name: "pg_trgm".into(),
+            if_not_exists: true
         }
     );
     assert!(matches!(

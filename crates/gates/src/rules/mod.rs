@@ -39,6 +39,7 @@ mod in_place_refused;
 mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
+mod non_tenant_object;
 mod not_null_violations;
 mod refresh_matview_blocking;
 mod renaming_column;
@@ -84,6 +85,7 @@ pub use in_place_refused::InPlaceRefused;
 pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
+pub use non_tenant_object::NonTenantObject;
 pub use not_null_violations::NotNullViolations;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
@@ -143,6 +145,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(SchemaDrift),
         Box::new(CascadeReach),
         Box::new(ShardUnreachable),
+        Box::new(NonTenantObject),
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),

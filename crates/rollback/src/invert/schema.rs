@@ -38,7 +38,7 @@ impl Inversion for Schemas {
             Operation::DropDatabase { name, .. } => {
                 Outcome::Irreversible(format!("DROP DATABASE {name} destroys everything in it"))
             }
-            Operation::CreateExtension { name } => {
+            Operation::CreateExtension { name, .. } => {
                 if g.state.extensions.contains_key(name) {
                     return Outcome::NoOp(format!("extension {name} was already installed"));
                 }
