@@ -15,8 +15,10 @@ declare_rule! {
     /// `bytea` → `text`, integer widening, `json` ↔ `jsonb` and `timestamp` ↔ `timestamptz`
     /// (catalog-only from PostgreSQL 12 only under a UTC session, which a linter cannot know)
     /// rewrite; the message says when a value may not fit. When the old type is not known from
-    /// the migration itself, a change to `text`, `varchar[(n)]` or `numeric[(p,s)]` without
-    /// `USING` is assumed to be a widening (the per-shard rehearsal checks it).
+    /// the migration itself, a change to `text`, `varchar[(n)]` or unconstrained `numeric`
+    /// without `USING` is assumed to be a widening (the per-shard rehearsal checks it); a change
+    /// to `numeric(p,s)` from an unknown type is not (real histories change `integer` to
+    /// `decimal(5,2)`: a rewrite).
     ///
     /// ## Why is this bad?
     /// Any other type change rewrites the whole table and rebuilds every index on it while
