@@ -473,6 +473,16 @@ impl<'a> RuleContext<'a> {
             .is_some_and(|r| r.is_created() && r.kind != ObjectKind::Index)
     }
 
+    /// The statement (0-based) that emptied `table` (`DELETE` without `WHERE`, `TRUNCATE`)
+    /// earlier in the same transaction block as statement `before`, with no `INSERT` or `DO`
+    /// since: the table has no rows when statement `before` runs.
+    pub fn emptied_in_transaction(&self, table: &QualifiedName, before: usize) -> Option<usize> {
+        let stmt = self.statement(before)?;
+        let step = self.state.emptied_before(table, Step::before(before))?;
+        let by = self.statement(step.statement)?;
+        (stmt.tx.in_block && by.tx.transaction == stmt.tx.transaction).then_some(step.statement)
+    }
+
     /// Whether an operation on `table` at statement `before` touches a table that existed
     /// before the migration (the negation of [`is_new_table`](Self::is_new_table)).
     pub fn is_existing_table(&self, table: &QualifiedName, before: usize) -> bool {

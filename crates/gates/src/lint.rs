@@ -19,6 +19,7 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use migration_parser::ParseOptions;
+use migration_parser::layout::{self, FileRole, file_role};
 use rayon::prelude::*;
 
 use crate::{Config, Finding, GatesError, Registry};
@@ -36,6 +37,33 @@ pub struct LintInput {
     /// ([`GatesError::NoStatements`]: most likely the wrong file), while an empty file in a
     /// migrations directory is common and lints cleanly.
     pub explicit: bool,
+    /// A rollback script (`down.sql`, `*.down.sql`, Flyway `U…__*.sql`, see
+    /// [`migration_parser::layout`]): linted with the rollback-appropriate rules (without
+    /// [`ROLLBACK_EXEMPT_RULES`]). Set for a named file whose name says so and for the rollbacks
+    /// [`read_dir_inputs_with`] includes on request.
+    pub rollback: bool,
+}
+
+/// Rules whose findings are what a rollback script is for: it drops what its migration added
+/// (a column or table the previous application version never used). Every other rule (locks,
+/// rewrites, transactions, unparsed statements) applies to rollbacks as to migrations.
+pub const ROLLBACK_EXEMPT_RULES: &[&str] = &["dropping-column", "dropping-table"];
+
+/// Which files of a directory [`read_dir_inputs_with`] lints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DirOptions {
+    /// Lint rollback scripts too (`--include-rollbacks`), with the rollback-appropriate rules.
+    /// Off: `down.sql`, `*.down.sql`, Flyway undo files and dbmate `-- migrate:down` sections are
+    /// not linted.
+    pub include_rollbacks: bool,
+}
+
+impl DirOptions {
+    /// Rollbacks included or not.
+    pub fn include_rollbacks(include_rollbacks: bool) -> DirOptions {
+        DirOptions { include_rollbacks }
+    }
 }
 
 impl LintInput {
@@ -45,7 +73,15 @@ impl LintInput {
             name: name.into(),
             bytes: bytes.into(),
             explicit: true,
+            rollback: false,
         }
+    }
+
+    /// The same input, marked a rollback script (or not).
+    #[must_use]
+    pub fn as_rollback(mut self, rollback: bool) -> LintInput {
+        self.rollback = rollback;
+        self
     }
 
     /// The same input, found by walking a directory (an empty file is not an error).
@@ -56,10 +92,11 @@ impl LintInput {
     }
 
     /// Read the file at `path` (with the size cap of [`crate::input::read_capped`]) as an input
-    /// the user named.
+    /// the user named; a rollback script by its name (see [`LintInput::rollback`]) is marked so.
     pub fn read(path: &Path) -> Result<LintInput, GatesError> {
         let bytes = crate::input::read_capped(path).map_err(|e| GatesError::read(path, &e))?;
-        Ok(LintInput::new(path.display().to_string(), bytes))
+        let rollback = file_role(path, Path::is_file) == FileRole::Rollback;
+        Ok(LintInput::new(path.display().to_string(), bytes).as_rollback(rollback))
     }
 }
 
@@ -85,14 +122,28 @@ pub fn lint_input(
     input: &LintInput,
     options: &ParseOptions,
 ) -> Result<LintedFile, GatesError> {
-    let migration = migration_parser::parse_bytes(&input.name, &input.bytes, options)
+    // A dbmate file's `-- migrate:down` section is its rollback: blanked (lines kept) unless
+    // the input is linted as a rollback.
+    let up_only = match std::str::from_utf8(&input.bytes) {
+        Ok(text) if !input.rollback => layout::without_rollback_section(text),
+        _ => None,
+    };
+    let bytes = up_only.as_ref().map_or(&input.bytes[..], |t| t.as_bytes());
+    let mut migration = migration_parser::parse_bytes(&input.name, bytes, options)
         .map_err(|e| GatesError::parse(&e))?;
+    if up_only.is_some() {
+        // Findings quote the file as it is.
+        migration.source = String::from_utf8_lossy(&input.bytes).into_owned();
+    }
     if input.explicit && migration.statements.is_empty() {
         return Err(GatesError::NoStatements {
             file: input.name.clone(),
         });
     }
     let mut findings = registry.lint(&migration, config);
+    if input.rollback {
+        findings.retain(|f| !ROLLBACK_EXEMPT_RULES.contains(&f.rule.as_str()));
+    }
     // File order: by position, file-level findings (no location) first.
     findings.sort_by_key(|f| f.location.as_ref().map(|l| (l.line, l.column)));
     Ok(LintedFile {
@@ -116,8 +167,8 @@ pub fn lint_inputs(
         .collect()
 }
 
-/// Lint every `*.sql` file under `dir` ([`sql_files`]: recursive, natural order) with the
-/// configuration's parse options. `Err` when the directory cannot be walked or a file cannot
+/// Lint every migration under `dir` ([`sql_files`]: recursive, natural order; rollback scripts
+/// skipped, see [`read_dir_inputs`]) with the configuration's parse options. `Err` when the directory cannot be walked or a file cannot
 /// be read; per file, a parse error is that file's result.
 pub fn lint_dir(
     registry: &Registry,
@@ -133,11 +184,25 @@ pub fn lint_dir(
     ))
 }
 
-/// The `*.sql` files under `dir` ([`sql_files`]), read as inputs found in a directory.
+/// The migrations under `dir` ([`sql_files`], without rollback scripts), read as inputs found
+/// in a directory.
 pub fn read_dir_inputs(dir: &Path) -> Result<Vec<LintInput>, GatesError> {
-    sql_files(dir)?
+    read_dir_inputs_with(dir, DirOptions::default())
+}
+
+/// The `*.sql` files under `dir` ([`sql_files`]) read as inputs found in a directory; rollback
+/// scripts ([`migration_parser::layout::file_role`]) only when `options` include them, marked
+/// [`LintInput::rollback`].
+pub fn read_dir_inputs_with(dir: &Path, options: DirOptions) -> Result<Vec<LintInput>, GatesError> {
+    let files = sql_files(dir)?;
+    let present: std::collections::HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
+    files
         .iter()
-        .map(|f| LintInput::read(f).map(LintInput::found_in_directory))
+        .filter_map(|f| {
+            let rollback = file_role(f, |p| present.contains(p)) == FileRole::Rollback;
+            (options.include_rollbacks || !rollback)
+                .then(|| LintInput::read(f).map(|i| i.found_in_directory().as_rollback(rollback)))
+        })
         .collect()
 }
 

@@ -10,11 +10,16 @@ use std::path::{Path, PathBuf};
 use gates::migration_parser::{TransactionMode, parse};
 use gates::{Config, Registry};
 
+/// The shared corpus beside the checkout, or one level further up for a git worktree
+/// (`/work/wt/<name>`).
 fn corpus() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ))
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let near = here.join("../../../shared/corpus");
+    if near.is_dir() {
+        near
+    } else {
+        here.join("../../../../shared/corpus")
+    }
 }
 
 /// (display name, path of the up script, runs in a transaction) in the project's own order.

@@ -60,6 +60,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC402", "schema-drift"),
     ("DC403", "cascade-reach"),
     ("DC404", "shard-unreachable"),
+    ("DC405", "non-tenant-object"),
     ("DC406", "second-tenant-fails"),
     ("DC501", "missing-lock-timeout"),
     ("DC502", "concurrent-in-transaction"),

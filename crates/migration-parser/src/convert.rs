@@ -585,7 +585,10 @@ fn objects(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<O
                         if_exists,
                         cascade,
                     },
-                    ObjectType::Database => Operation::DropDatabase { name: dotted(n) },
+                    ObjectType::Database => Operation::DropDatabase {
+                        name: dotted(n),
+                        force: false,
+                    },
                     ObjectType::Type => Operation::DropType {
                         name: qname(n),
                         if_exists,
@@ -645,6 +648,7 @@ fn objects(stmt: &ast::Statement, describe: &dyn Fn() -> String, out: &mut Vec<O
         S::CreateSequence { name, .. } => out.push(Operation::CreateSequence { name: qname(name) }),
         S::CreateExtension(e) => out.push(Operation::CreateExtension {
             name: ident(&e.name),
+            if_not_exists: e.if_not_exists,
         }),
         S::Comment {
             object_type,

@@ -6,8 +6,9 @@
 //! comment says where the fact comes from (`tablecmds.c`, `AlterTableGetLockLevel`).
 //!
 //! What the table cannot know without the catalog or earlier statements is exposed as functions:
-//! [`type_change_rewrites`] (old type → new type), [`set_not_null_skips_scan`] (a validated
-//! `CHECK (c IS NOT NULL)` exists), [`check_proves_not_null`], [`attach_partition_skips_scan`].
+//! [`set_not_null_skips_scan`] (a validated `CHECK (c IS NOT NULL)` exists),
+//! [`check_proves_not_null`], [`attach_partition_skips_scan`]. Type changes (old type → new
+//! type) are their own table, `type_changes.rs` ([`crate::type_change_outcome`]).
 
 use crate::actions::{AlterTableAction, MaintenanceCommand, ReindexTarget};
 use crate::kind::OperationKind;
@@ -167,122 +168,6 @@ pub fn check_proves_not_null(check_expr: &str, column: &str) -> bool {
 /// `matching_check_exists` must come from the catalog or earlier statements.
 pub fn attach_partition_skips_scan(matching_check_exists: bool) -> bool {
     matching_check_exists
-}
-
-/// Normalise a type name: aliases to one spelling, whitespace collapsed.
-fn norm_type(t: &str) -> (String, Vec<u32>) {
-    let t = t.trim().to_lowercase();
-    let (base, mods) = match t.find('(') {
-        Some(p) => {
-            let close = t.rfind(')').unwrap_or(t.len());
-            let inner = &t[p + 1..close.max(p + 1)];
-            let rest = t[close.min(t.len())..]
-                .trim_start_matches(')')
-                .trim()
-                .to_string();
-            let mods: Vec<u32> = inner
-                .split(',')
-                .filter_map(|x| x.trim().parse().ok())
-                .collect();
-            (
-                format!("{} {}", t[..p].trim(), rest).trim().to_string(),
-                mods,
-            )
-        }
-        None => (t.clone(), Vec::new()),
-    };
-    let base = base.split_whitespace().collect::<Vec<_>>().join(" ");
-    let canon = match base.as_str() {
-        "int" | "integer" | "int4" => "int4",
-        "bigint" | "int8" => "int8",
-        "smallint" | "int2" => "int2",
-        "character varying" | "varchar" => "varchar",
-        "character" | "char" | "bpchar" => "bpchar",
-        "decimal" | "numeric" => "numeric",
-        "timestamp" | "timestamp without time zone" => "timestamp",
-        "timestamptz" | "timestamp with time zone" => "timestamptz",
-        "time" | "time without time zone" => "time",
-        "timetz" | "time with time zone" => "timetz",
-        "bool" | "boolean" => "bool",
-        "float8" | "double precision" => "float8",
-        "float4" | "real" => "float4",
-        "bit varying" | "varbit" => "varbit",
-        other => other,
-    };
-    (canon.to_string(), mods)
-}
-
-/// Whether changing a column's type from `old_type` to `new_type` rewrites the table, when the
-/// `USING` clause (if any) is just the plain cast. `Some(false)`: catalog-only (the cast is
-/// binary-coercible or a length/precision increase the type's support function proves safe);
-/// `Some(true)`: the table and its indexes are rewritten; `None`: this table does not know.
-///
-/// sql-altertable, Notes: "when changing the type of an existing column, if the USING clause does
-/// not change the column contents and the old type is either binary coercible to the new type or
-/// an unconstrained domain over the new type, a table rewrite is not needed. However, indexes
-/// must still be rebuilt unless the system can verify that the new index would be logically
-/// equivalent to the existing one."
-///
-/// Known cases: `varchar(n)` → `varchar(m ≥ n)`, `varchar[(n)]` → `text`, `text` → `varchar`
-/// (no length), `numeric(p,s)` → `numeric(q ≥ p, s)` or unconstrained `numeric`,
-/// `varbit(n)` → `varbit(m ≥ n)`, `timestamp(p)`/`time(p)`/`interval(p)` precision increase and
-/// `cidr` → `inet`: no rewrite. A length or precision *decrease*, `text` → `varchar(n)` (every
-/// value must be checked and coerced), `char(n)` ↔ others, integer widening (`int4` → `int8`:
-/// different storage), `json` ↔ `jsonb`, and `timestamp` → `timestamptz` are rewrites. The last
-/// is conservative: from PG 12 it is catalog-only when the session `TimeZone` is UTC, which the
-/// linter cannot know.
-///
-/// `Some(false)` is about the table: indexes on the column may still be rebuilt (observed on
-/// PG 15 for `text` → `varchar` and for a collation change), under the same ACCESS EXCLUSIVE
-/// lock.
-pub fn type_change_rewrites(old_type: &str, new_type: &str) -> Option<bool> {
-    let (ob, om) = norm_type(old_type);
-    let (nb, nm) = norm_type(new_type);
-    let length_ok = |om: &[u32], nm: &[u32]| match (om.first(), nm.first()) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some(o), Some(n)) => n >= o,
-    };
-    if ob == nb && om == nm {
-        return Some(false);
-    }
-    match (ob.as_str(), nb.as_str()) {
-        ("varchar", "varchar") | ("varbit", "varbit") => Some(!length_ok(&om, &nm)),
-        ("varchar", "text") => Some(false),
-        ("text", "varchar") => Some(!nm.is_empty()),
-        ("numeric", "numeric") => match (om.as_slice(), nm.as_slice()) {
-            (_, []) => Some(false),
-            ([], [_, ..]) => Some(true),
-            ([op, rest @ ..], [np, nrest @ ..]) => {
-                let os = rest.first().copied().unwrap_or(0);
-                let ns = nrest.first().copied().unwrap_or(0);
-                Some(!(np >= op && ns == os))
-            }
-        },
-        ("timestamp", "timestamp")
-        | ("timestamptz", "timestamptz")
-        | ("time", "time")
-        | ("timetz", "timetz")
-        | ("interval", "interval") => Some(!length_ok(&om, &nm)),
-        ("cidr", "inet") => Some(false),
-        ("bpchar", "bpchar") => Some(om != nm),
-        ("bpchar", _) | (_, "bpchar") => Some(true),
-        ("int2", "int4" | "int8")
-        | ("int4", "int8")
-        | ("int8", "int4" | "int2")
-        | ("int4", "int2") => Some(true),
-        ("json", "jsonb") | ("jsonb", "json") => Some(true),
-        ("timestamp", "timestamptz") | ("timestamptz", "timestamp") => Some(true),
-        ("int2" | "int4" | "int8", "numeric" | "float4" | "float8" | "text" | "varchar") => {
-            Some(true)
-        }
-        (
-            "text" | "varchar",
-            "int2" | "int4" | "int8" | "numeric" | "uuid" | "jsonb" | "json" | "bool" | "timestamp"
-            | "timestamptz" | "date",
-        ) => Some(true),
-        _ => None,
-    }
 }
 
 /// Whether the operation cannot run inside a transaction block on `version` (the server raises

@@ -59,6 +59,7 @@ mod convert;
 mod grammar;
 mod kind;
 mod knowledge;
+pub mod layout;
 mod locks;
 mod model;
 mod names;
@@ -72,6 +73,7 @@ mod slices;
 mod split;
 pub mod state;
 mod tokens;
+mod type_changes;
 mod volatility;
 
 pub use actions::{
@@ -83,7 +85,7 @@ pub use kind::{OperationKind, UnknownOperationKind};
 pub use knowledge::lock_facts;
 pub use knowledge::{
     add_column_rewrites, attach_partition_skips_scan, blocked_in_transaction,
-    check_proves_not_null, set_not_null_skips_scan, takes_relation_locks, type_change_rewrites,
+    check_proves_not_null, set_not_null_skips_scan, takes_relation_locks,
 };
 pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
@@ -98,6 +100,10 @@ pub use side_effects::{
 };
 pub use sqlparser;
 pub use state::{MigrationState, Resolved, Step};
+pub use type_changes::{
+    Coercion, TYPE_CHANGES, TypeChangeFact, TypeChangeOutcome, Typmod, canonical_type,
+    type_change_outcome, type_change_rewrites, using_is_plain_cast,
+};
 
 /// Errors that stop a file from being parsed at all. A statement that does not parse is not an
 /// error: it becomes [`StatementKind::Unparsed`].

@@ -528,6 +528,8 @@ pub enum Operation {
     DropDatabase {
         /// Database name.
         name: String,
+        /// `WITH (FORCE)` (PostgreSQL 13+): terminates every session connected to it first.
+        force: bool,
     },
     /// `UPDATE t SET ... [WHERE ...]`.
     Update {
@@ -657,6 +659,8 @@ pub enum Operation {
     CreateExtension {
         /// Extension name.
         name: String,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
     },
     /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE`.
     CreateFunction {

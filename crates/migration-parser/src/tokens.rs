@@ -316,6 +316,111 @@ fn all_index(all: &[TokenWithSpan], sig_index: usize) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
+/// `DROP DATABASE [IF EXISTS] name [[WITH] (FORCE)]` (sqlparser rejects the option list).
+fn drop_database(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
+    c.eat_all(&["IF", "EXISTS"]);
+    let name = c.name_parts()?.join(".");
+    c.eat("WITH");
+    let options = c.skip_parens()?;
+    let force = options.iter().any(|t| word_is(t, "FORCE"));
+    c.done()
+        .then_some(vec![Operation::DropDatabase { name, force }])
+}
+
+/// A `CREATE FUNCTION|PROCEDURE` with the options sqlparser 0.64 does not know blanked out:
+/// `[NOT] LEAKPROOF`, `COST n`, `ROWS n`, `SUPPORT name`, `WINDOW`, `EXTERNAL` (before
+/// `SECURITY`) and `TRANSFORM FOR TYPE t [, ...]` — every one `pg_dump` may emit. None of them
+/// changes what the statement creates. Only top-level tokens before a `RETURN` / `BEGIN ATOMIC`
+/// body are looked at, so the body's own words are left alone.
+fn without_routine_options(all: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let blank = Token::Whitespace(sqlparser::tokenizer::Whitespace::Space);
+    let mut v = all.to_vec();
+    let sig: Vec<usize> = (0..v.len())
+        .filter(|&i| !crate::split::is_trivia(&v[i].token))
+        .collect();
+    let word = |v: &[TokenWithSpan], k: usize, w: &str| {
+        sig.get(k).is_some_and(|&i| word_is(&v[i].token, w))
+    };
+    let (mut depth, mut k) = (0i32, 0usize);
+    while k < sig.len() {
+        let t = v[sig[k]].token.clone();
+        let drop = match t {
+            Token::LParen => {
+                depth += 1;
+                0
+            }
+            Token::RParen => {
+                depth -= 1;
+                0
+            }
+            _ if depth != 0 => 0,
+            _ if word(&v, k, "RETURN") || word(&v, k, "BEGIN") => break,
+            _ if word(&v, k, "LEAKPROOF") || word(&v, k, "WINDOW") => 1,
+            _ if word(&v, k, "NOT") && word(&v, k + 1, "LEAKPROOF") => 2,
+            _ if word(&v, k, "EXTERNAL") && word(&v, k + 1, "SECURITY") => 1,
+            _ if (word(&v, k, "COST") || word(&v, k, "ROWS"))
+                && matches!(
+                    sig.get(k + 1).map(|&i| &v[i].token),
+                    Some(Token::Number(..))
+                ) =>
+            {
+                2
+            }
+            _ if word(&v, k, "SUPPORT") => {
+                let mut n = 2;
+                while sig.get(k + n).is_some_and(|&i| v[i].token == Token::Period) {
+                    n += 2;
+                }
+                n
+            }
+            _ if word(&v, k, "TRANSFORM") => {
+                // TRANSFORM FOR TYPE t [, FOR TYPE t ...]: up to the next option keyword.
+                let mut n = 1;
+                while sig
+                    .get(k + n)
+                    .is_some_and(|&i| !starts_routine_option(&v[i].token))
+                {
+                    n += 1;
+                }
+                n
+            }
+            _ => 0,
+        };
+        for j in k..(k + drop).min(sig.len()) {
+            v[sig[j]].token = blank.clone();
+        }
+        k += drop.max(1);
+    }
+    v
+}
+
+/// Whether a token starts a `CREATE FUNCTION` option (or its body).
+fn starts_routine_option(t: &Token) -> bool {
+    const OPTIONS: &[&str] = &[
+        "LANGUAGE",
+        "AS",
+        "RETURN",
+        "BEGIN",
+        "IMMUTABLE",
+        "STABLE",
+        "VOLATILE",
+        "STRICT",
+        "CALLED",
+        "RETURNS",
+        "SECURITY",
+        "PARALLEL",
+        "SET",
+        "COST",
+        "ROWS",
+        "SUPPORT",
+        "LEAKPROOF",
+        "WINDOW",
+        "EXTERNAL",
+        "NOT",
+    ];
+    OPTIONS.iter().any(|k| word_is(t, k))
+}
+
 /// Convert tokens that sqlparser accepted after a rewrite.
 fn reparse(tokens: &[TokenWithSpan], sig: &[&TokenWithSpan]) -> Option<Vec<Operation>> {
     let stmts = parse_tokens(tokens).ok()?;
@@ -341,6 +446,9 @@ pub(crate) fn recognize_after(
         if c.eat("PROCEDURE") {
             return procedure_as_function(all, sig, c.i - 1);
         }
+        if c.eat("FUNCTION") {
+            return reparse(&without_routine_options(all), sig);
+        }
         c.i = save;
         c.eat("UNIQUE");
         if c.eat("INDEX") {
@@ -361,6 +469,9 @@ pub(crate) fn recognize_after(
     }
     if c.eat_all(&["ALTER", "TABLE"]) {
         return alter_table(all, sig, c.i);
+    }
+    if c.eat_all(&["DROP", "DATABASE"]) {
+        return drop_database(&mut c);
     }
     if c.eat_all(&["COMMENT", "ON"]) {
         return comment_on(&mut c);
@@ -527,7 +638,7 @@ fn procedure_as_function(
     let at = all_index(all, keyword)?;
     let mut v = all.to_vec();
     v[at].token = Token::make_keyword("FUNCTION");
-    let mut ops = reparse(&v, sig)?;
+    let mut ops = reparse(&without_routine_options(&v), sig)?;
     for op in &mut ops {
         if let Operation::CreateFunction { procedure, .. } = op {
             *procedure = true;

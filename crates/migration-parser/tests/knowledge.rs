@@ -5,6 +5,7 @@ use migration_parser::{
     Scan, add_column_rewrites, blocked_in_transaction, check_proves_not_null, lock_facts, parse,
     set_not_null_skips_scan, takes_relation_locks, type_change_rewrites,
 };
+use migration_parser::{TypeChangeOutcome, type_change_outcome, using_is_plain_cast};
 
 fn op(sql: &str) -> Operation {
     let m = parse("k.sql", sql, &ParseOptions::default()).expect("parses");
@@ -440,6 +441,51 @@ fn type_changes() {
     for (old, new, want) in cases {
         assert_eq!(type_change_rewrites(old, new), want, "{old} -> {new}");
     }
+}
+
+/// The one version-dependent entry: `timestamp` <-> `timestamptz` is catalog-only under a UTC
+/// session from PostgreSQL 12 on; same-type changes are no-ops; narrowing may fail.
+#[test]
+fn type_change_outcomes_by_version_and_session() {
+    use TypeChangeOutcome::*;
+    let o = |old, new, v, utc| type_change_outcome(old, new, PgVersion(v), utc);
+    assert_eq!(
+        o("timestamp", "timestamptz", 11, true),
+        Rewrite { may_fail: false }
+    );
+    assert_eq!(o("timestamp", "timestamptz", 12, true), CatalogOnly);
+    assert_eq!(o("timestamptz", "timestamp", 17, true), CatalogOnly);
+    assert_eq!(
+        o("timestamp", "timestamptz", 17, false),
+        Rewrite { may_fail: false }
+    );
+    for t in ["uuid", "jsonb", "timestamp", "numeric(10,2)", "my_enum"] {
+        assert_eq!(o(t, t, 15, false), NoOp, "{t}");
+    }
+    assert_eq!(
+        o("varchar(10)", "varchar(5)", 15, false),
+        Rewrite { may_fail: true }
+    );
+    assert_eq!(
+        o("text", "varchar(5)", 15, false),
+        Rewrite { may_fail: true }
+    );
+    assert_eq!(o("bytea", "text", 15, false), Rewrite { may_fail: false });
+    assert_eq!(o("numeric(10,2)", "numeric(12,2)", 11, false), CatalogOnly);
+    assert_eq!(
+        o("pg_catalog.\"varchar\"(10)", "text", 15, false),
+        CatalogOnly
+    );
+    assert!(using_is_plain_cast("\"id\"::uuid", "id", "uuid"));
+    assert!(using_is_plain_cast(
+        "CAST( id AS character varying(20) )",
+        "id",
+        "varchar(20)"
+    ));
+    assert!(using_is_plain_cast("(id)", "id", "uuid"));
+    assert!(!using_is_plain_cast("id::text::uuid", "id", "uuid"));
+    assert!(!using_is_plain_cast("lower(id)::text", "id", "text"));
+    assert!(!using_is_plain_cast("other::uuid", "id", "uuid"));
 }
 
 #[test]

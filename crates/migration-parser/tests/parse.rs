@@ -553,7 +553,10 @@ fn renames_and_drops() {
     assert_eq!(ops("DROP SCHEMA x, y CASCADE").len(), 2);
     assert_eq!(
         one("DROP DATABASE d"),
-        Operation::DropDatabase { name: "d".into() }
+        Operation::DropDatabase {
+            name: "d".into(),
+            force: false
+        }
     );
     assert_eq!(
         one("DROP TYPE IF EXISTS e"),
@@ -910,7 +913,8 @@ fn other_statements() {
     assert_eq!(
         one("CREATE EXTENSION IF NOT EXISTS pg_trgm"),
         Operation::CreateExtension {
-            name: "pg_trgm".into()
+            name: "pg_trgm".into(),
+            if_not_exists: true
         }
     );
     assert!(matches!(
@@ -1474,6 +1478,90 @@ fn never_panics_on_any_prefix_of_tricky_input() {
                     }
                 }
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- issue 15: forms pg_dump emits
+
+/// `DROP DATABASE ... WITH (FORCE)` (PostgreSQL 13+), with and without `WITH` and `IF EXISTS`.
+#[test]
+fn drop_database_with_force() {
+    for (sql, force) in [
+        ("DROP DATABASE d WITH (FORCE)", true),
+        ("DROP DATABASE IF EXISTS d WITH (FORCE)", true),
+        ("DROP DATABASE d (force)", true),
+        ("DROP DATABASE IF EXISTS d", false),
+    ] {
+        assert_eq!(
+            one(sql),
+            Operation::DropDatabase {
+                name: "d".into(),
+                force
+            },
+            "{sql}"
+        );
+    }
+}
+
+/// Functions and procedures exactly as `pg_dump -s` of PostgreSQL 15 prints them (every option
+/// it emits: `LEAKPROOF`, `COST`, `ROWS`, `PARALLEL`, `SUPPORT`, `WINDOW`, `SECURITY DEFINER`,
+/// `SET ... TO ...`, `RETURN`), plus `NOT LEAKPROOF`, `EXTERNAL SECURITY` and `TRANSFORM`.
+#[test]
+fn create_function_options_pg_dump_emits() {
+    let cases = [
+        (
+            "CREATE FUNCTION app.f1(a integer) RETURNS integer\n    LANGUAGE sql IMMUTABLE STRICT LEAKPROOF COST 5 PARALLEL SAFE\n    AS $$ select a $$",
+            "f1",
+            false,
+        ),
+        (
+            "CREATE FUNCTION app.f2(a integer) RETURNS SETOF integer\n    LANGUAGE sql STABLE SECURITY DEFINER COST 10 ROWS 100\n    SET search_path TO 'pg_catalog', 'public'\n    SET work_mem TO '64MB'\n    AS $$ select a $$",
+            "f2",
+            false,
+        ),
+        (
+            "CREATE FUNCTION app.f4(a integer) RETURNS integer\n    LANGUAGE sql PARALLEL RESTRICTED\n    SET search_path TO '$user', 'public'\n    RETURN (a + 1)",
+            "f4",
+            false,
+        ),
+        (
+            "CREATE FUNCTION app.f5(a text) RETURNS text\n    LANGUAGE sql IMMUTABLE SUPPORT pg_catalog.textlike_support\n    AS $$ select a $$",
+            "f5",
+            false,
+        ),
+        (
+            "CREATE FUNCTION app.f6(a integer, VARIADIC b integer[]) RETURNS integer\n    LANGUAGE sql WINDOW\n    AS $$ select a $$",
+            "f6",
+            false,
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION app.f9() RETURNS int LANGUAGE sql NOT LEAKPROOF EXTERNAL SECURITY DEFINER AS 'select 1' COST 1",
+            "f9",
+            false,
+        ),
+        (
+            "CREATE FUNCTION app.f12() RETURNS TABLE(a int) LANGUAGE sql TRANSFORM FOR TYPE int AS 'select 1'",
+            "f12",
+            false,
+        ),
+        (
+            "CREATE PROCEDURE app.p1(IN a integer)\n    LANGUAGE plpgsql SECURITY DEFINER COST 100\n    SET search_path TO 'app'\n    AS $$ begin null; end $$",
+            "p1",
+            true,
+        ),
+    ];
+    for (sql, name, is_procedure) in cases {
+        match one(sql) {
+            Operation::CreateFunction {
+                name: got,
+                procedure,
+                ..
+            } => {
+                assert_eq!(got, QualifiedName::qualified("app", name), "{sql}");
+                assert_eq!(procedure, is_procedure, "{sql}");
+            }
+            other => panic!("{sql}: {other:?}"),
         }
     }
 }

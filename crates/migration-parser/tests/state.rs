@@ -263,3 +263,49 @@ fn typed_view_and_sequence_operations_reach_the_state() {
         Some(&q("v"))
     );
 }
+
+/// Issue 15: `DELETE FROM t` (no `WHERE`) or `TRUNCATE t` leaves `t` empty until an `INSERT` or
+/// opaque code; renames are followed.
+#[test]
+fn a_table_emptied_earlier_stays_empty_until_an_insert() {
+    let s = state(
+        "DELETE FROM a;\n\
+         UPDATE a SET x = 1;\n\
+         ALTER TABLE a RENAME TO b;\n\
+         INSERT INTO b VALUES (1);\n\
+         TRUNCATE c;\n\
+         DO $$ BEGIN END $$;\n\
+         DELETE FROM d WHERE x;\n\
+         SELECT 1;",
+    );
+    assert_eq!(
+        s.emptied_before(&q("a"), Step::before(1))
+            .map(|x| x.statement),
+        Some(0)
+    );
+    assert_eq!(
+        s.emptied_before(&q("b"), Step::before(3))
+            .map(|x| x.statement),
+        Some(0)
+    );
+    assert_eq!(
+        s.emptied_before(&q("b"), Step::before(4)),
+        None,
+        "an INSERT refills it"
+    );
+    assert_eq!(
+        s.emptied_before(&q("c"), Step::before(5))
+            .map(|x| x.statement),
+        Some(4)
+    );
+    assert_eq!(
+        s.emptied_before(&q("c"), Step::before(6)),
+        None,
+        "a DO block may refill it"
+    );
+    assert_eq!(
+        s.emptied_before(&q("d"), Step::before(7)),
+        None,
+        "DELETE with WHERE"
+    );
+}

@@ -1,8 +1,11 @@
 //! Up/down pairs from a migrations directory: Diesel, sqlx, golang-migrate (and tools with the
-//! same flat layout), dbmate.
+//! same flat layout), dbmate. Which file names and sections are up and down scripts is
+//! `migration_parser::layout` (shared with `lint`, which skips rollbacks); this module reads the
+//! files and pairs them.
 
 use std::path::{Path, PathBuf};
 
+use migration_parser::layout;
 use serde::{Deserialize, Serialize};
 
 use crate::RollbackError;
@@ -123,20 +126,15 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
         out.sort_by(|a, b| a.version.cmp(&b.version).then(a.name.cmp(&b.name)));
         return Ok(out);
     }
-    // Flat up/down files.
-    let base_of = |f: &str, kind: &str| -> Option<String> {
-        f.strip_suffix(&format!(".{kind}.sql"))
-            .or_else(|| f.strip_suffix(&format!("_{kind}.sql")))
-            .map(str::to_string)
-    };
+    // Flat up/down files (the name rules are `migration_parser::layout`'s, shared with `lint`).
     let ups: Vec<(String, PathBuf)> = files
         .iter()
-        .filter_map(|p| base_of(&file_name(p), "up").map(|b| (b, p.clone())))
+        .filter_map(|p| layout::up_base(&file_name(p)).map(|b| (b.to_string(), p.clone())))
         .collect();
     if !ups.is_empty() {
         let downs: Vec<(String, PathBuf)> = files
             .iter()
-            .filter_map(|p| base_of(&file_name(p), "down").map(|b| (b, p.clone())))
+            .filter_map(|p| layout::down_base(&file_name(p)).map(|b| (b.to_string(), p.clone())))
             .collect();
         let mut out = Vec::new();
         let all_long = ups
@@ -183,22 +181,13 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
     let mut out = Vec::new();
     for p in files.iter().filter(|p| file_name(p).ends_with(".sql")) {
         let text = read(p)?;
-        let Some(up_at) = text.find("-- migrate:up") else {
+        let Some(sections) = layout::dbmate_sections(&text) else {
             continue;
         };
-        let down_at = text.find("-- migrate:down");
-        let up_line_end = text[up_at..].find('\n').map_or(text.len(), |e| up_at + e);
-        let marker = &text[up_at..up_line_end];
-        let run_in_transaction = !marker.contains("transaction:false");
-        let up = match down_at {
-            Some(d) if d > up_at => text[up_line_end..d].to_string(),
-            _ => text[up_line_end..].to_string(),
-        };
-        let down = down_at.map(|d| {
-            let line_end = text[d..].find('\n').map_or(text.len(), |e| d + e);
-            let end = if up_at > d { up_at } else { text.len() };
-            text[line_end..end.max(line_end)].to_string()
-        });
+        let run_in_transaction = sections.up_in_transaction;
+        let up = text[sections.up.clone()].to_string();
+        let down = sections.down.clone().map(|d| text[d].to_string());
+        let down_at = sections.down_marker;
         let name = file_name(p).trim_end_matches(".sql").to_string();
         out.push(MigrationPair {
             version: name.split('_').next().unwrap_or("").to_string(),

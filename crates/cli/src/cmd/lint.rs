@@ -1,6 +1,7 @@
 //! `deployclaw lint`, `explain`, `rules`: the static gates, with no database.
 //!
-//! `lint` reads files, directories (recursively, `*.sql`, natural order) or standard input (`-`),
+//! `lint` reads files, directories (recursively, `*.sql`, natural order, rollback scripts only
+//! with `--include-rollbacks`) or standard input (`-`),
 //! and lints them with the library ([`gates::lint`]: parse, the rules of the configuration's
 //! registry (`--config`, else `./deployclaw.toml` when present), all files in parallel); this
 //! module only handles the arguments and prints the findings in the chosen format. Exit codes: 0 no red or yellow finding (or only yellow with `--allow-yellow`),
@@ -67,7 +68,9 @@ pub enum TxModeArg {
 pub struct LintArgs {
     /// Files or directories (searched recursively for *.sql) to lint; `-` reads standard input.
     /// A named file (or standard input) holding no SQL statement is an input error (exit 3);
-    /// empty files inside a directory are linted (cleanly).
+    /// empty files inside a directory are linted (cleanly). Rollback scripts in a directory
+    /// (`down.sql`, `*.down.sql`, Flyway `U…__*.sql`, dbmate `-- migrate:down`) are skipped
+    /// unless `--include-rollbacks`.
     #[arg(required = true, value_name = "FILE|DIR|-")]
     pub paths: Vec<PathBuf>,
     /// Output format.
@@ -88,6 +91,11 @@ pub struct LintArgs {
     /// Exit 0 instead of 1 when the worst finding is yellow.
     #[arg(long)]
     pub allow_yellow: bool,
+    /// Also lint the rollback scripts found in directories, with the rules that fit a rollback
+    /// (dropping what the migration added is not flagged). A rollback file named on the command
+    /// line is always linted that way.
+    #[arg(long)]
+    pub include_rollbacks: bool,
 }
 
 /// Arguments of `deployclaw explain`.
@@ -154,7 +162,8 @@ pub fn run(a: LintArgs) -> i32 {
     let mut inputs: Vec<LintInput> = Vec::new();
     let mut stdin_used = false;
     for path in &a.paths {
-        match collect(path, &mut stdin_used, &mut inputs) {
+        let dir = gates::lint::DirOptions::include_rollbacks(a.include_rollbacks);
+        match collect(path, dir, &mut stdin_used, &mut inputs) {
             Ok(()) => {}
             Err(e) => {
                 input_errors += 1;
@@ -236,7 +245,12 @@ fn input_error(e: &GatesError) -> String {
 }
 
 /// Add the inputs `path` names to `out`: stdin, one file, or the `*.sql` files under a directory.
-fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<LintInput>) -> Result<(), InputError> {
+fn collect(
+    path: &Path,
+    dir: gates::lint::DirOptions,
+    stdin_used: &mut bool,
+    out: &mut Vec<LintInput>,
+) -> Result<(), InputError> {
     if path.as_os_str() == "-" {
         if std::mem::replace(stdin_used, true) {
             return Err(InputError(
@@ -256,7 +270,8 @@ fn collect(path: &Path, stdin_used: &mut bool, out: &mut Vec<LintInput>) -> Resu
     let meta = std::fs::metadata(path)
         .map_err(|e| InputError(format!("{shown}: error: {}", io_msg(&e))))?;
     if meta.is_dir() {
-        let files = gates::lint::read_dir_inputs(path).map_err(|e| InputError(input_error(&e)))?;
+        let files = gates::lint::read_dir_inputs_with(path, dir)
+            .map_err(|e| InputError(input_error(&e)))?;
         if files.is_empty() {
             eprintln!("{shown}: warning: no .sql files in this directory");
         }

@@ -6,7 +6,11 @@ use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 declare_rule! {
     /// ## What it does
     /// Flags `ADD COLUMN ... NOT NULL` without a `DEFAULT` on an existing table (identity,
-    /// serial and generated columns supply their own values and are not flagged).
+    /// serial and generated columns supply their own values and are not flagged). Not flagged
+    /// either when the same transaction block emptied the table first (`DELETE FROM t` without
+    /// `WHERE`, or `TRUNCATE t`) and nothing inserted since: the table has no rows then. (A row
+    /// another session commits in between still fails the `ALTER`, which rolls the whole block
+    /// back, `DELETE` included.)
     ///
     /// ## Why is this bad?
     /// Existing rows would get NULL in a column that forbids it, so on any shard where the table
@@ -50,6 +54,7 @@ impl GateRule for AddingRequiredField {
                 || column.identity
                 || column.generated_stored
                 || ctx.is_new_table(table, stmt.index)
+                || ctx.emptied_in_transaction(table, stmt.index).is_some()
             {
                 continue;
             }

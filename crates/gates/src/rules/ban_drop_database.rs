@@ -4,7 +4,8 @@ use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 
 declare_rule! {
     /// ## What it does
-    /// Flags `DROP DATABASE`.
+    /// Flags `DROP DATABASE`, and says so louder for `DROP DATABASE ... WITH (FORCE)`, its most
+    /// dangerous form.
     ///
     /// ## Why is this bad?
     /// It deletes a whole database — for a database-per-tenant fleet, a whole tenant — and
@@ -36,12 +37,17 @@ impl GateRule for BanDropDatabase {
     fn check(&self, ctx: &RuleContext<'_>) -> Vec<Finding> {
         ctx.operations()
             .filter_map(|(stmt, op)| match op {
-                Operation::DropDatabase { name } => Some(
+                Operation::DropDatabase { name, force } => Some(
                     ctx.finding(
                         self,
                         stmt,
                         format!(
-                            "DROP DATABASE `{name}` deletes the whole database and every row in it; it cannot be rolled back"
+                            "DROP DATABASE `{name}`{} deletes the whole database and every row in it; it cannot be rolled back",
+                            if *force {
+                                " WITH (FORCE) terminates every session connected to it, then"
+                            } else {
+                                ""
+                            }
                         ),
                     )
                     .with_help("Remove it from the migration; decommission databases with a runbook (backup, verify, drop)"),

@@ -7,11 +7,18 @@ use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
 declare_rule! {
     /// ## What it does
     /// Flags `ALTER COLUMN ... TYPE` on an existing table unless the change is binary-coercible
-    /// (no rewrite): widening `varchar(n)`, `varchar` → `text`, `text` → unbounded `varchar`,
-    /// widening `numeric(p,s)` to `numeric(p2,s)` with `p2 >= p`, `cidr` → `inet`. When the old type
-    /// is not known from the migration itself, a change to `text`, `varchar[(n)]` or unconstrained
-    /// `numeric` without `USING` is assumed to be such a widening (the per-shard catalog checks
-    /// it).
+    /// or a no-op (the parser's type-change table, checked against a real server): the same type
+    /// and modifiers (`uuid` → `uuid`), widening `varchar(n)`, `varchar` → `text`, `text` →
+    /// unbounded `varchar`, widening `numeric(p,s)` to `numeric(p2,s)` with `p2 >= p`, a larger
+    /// `timestamp(p)`, `cidr` → `inet`. A `USING` that is only the column's cast to the new type
+    /// (`USING id::uuid`) counts as none. Narrowing `varchar(n)`, `text` → `varchar(n)`,
+    /// `bytea` → `text`, integer widening, `json` ↔ `jsonb` and `timestamp` ↔ `timestamptz`
+    /// (catalog-only from PostgreSQL 12 only under a UTC session, which a linter cannot know)
+    /// rewrite; the message says when a value may not fit. When the old type is not known from
+    /// the migration itself, a change to `text`, `varchar[(n)]` or unconstrained `numeric`
+    /// without `USING` is assumed to be a widening (the per-shard rehearsal checks it); a change
+    /// to `numeric(p,s)` from an unknown type is not (real histories change `integer` to
+    /// `decimal(5,2)`: a rewrite).
     ///
     /// ## Why is this bad?
     /// Any other type change rewrites the whole table and rebuilds every index on it while
@@ -64,9 +71,10 @@ impl GateRule for ChangingColumnType {
                 continue;
             }
             let old = ctx.column_type(table, column, stmt.index);
-            if type_change(old, new_type, using.as_deref()) != TypeChange::Rewrite {
+            let change = type_change(old, new_type, using.as_deref(), column, ctx.pg_version());
+            let TypeChange::Rewrite { may_fail } = change else {
                 continue;
-            }
+            };
             let lock = lock_on(ctx, op, table, LockMode::AccessExclusive);
             let from = old.map(|o| format!(" (from {o})")).unwrap_or_default();
             out.push(
@@ -75,8 +83,13 @@ impl GateRule for ChangingColumnType {
                     stmt,
                     format!(
                         "ALTER COLUMN `{column}` TYPE {new_type}{from} rewrites `{table}` and rebuilds its indexes \
-                         while holding {}",
-                        lock_phrase(lock, table)
+                         while holding {}{}",
+                        lock_phrase(lock, table),
+                        if may_fail && old.is_some() {
+                            "; a value that does not fit the new type fails the statement"
+                        } else {
+                            ""
+                        }
                     ),
                 )
                 .with_help(

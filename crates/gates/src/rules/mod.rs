@@ -39,6 +39,7 @@ mod in_place_refused;
 mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
+mod non_tenant_object;
 mod not_null_violations;
 mod observed_lock;
 mod observed_rewrite;
@@ -87,6 +88,7 @@ pub use in_place_refused::InPlaceRefused;
 pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
+pub use non_tenant_object::NonTenantObject;
 pub use not_null_violations::NotNullViolations;
 pub use observed_lock::ObservedLock;
 pub use observed_rewrite::ObservedRewrite;
@@ -151,6 +153,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(SchemaDrift),
         Box::new(CascadeReach),
         Box::new(ShardUnreachable),
+        Box::new(NonTenantObject),
         Box::new(SecondTenantFails),
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),

@@ -705,6 +705,28 @@ impl MigrationState {
             .map(|(s, _, d)| (*s, *d))
     }
 
+    /// The step of the `DELETE` without `WHERE` or `TRUNCATE` that left `table` (as named at
+    /// `at`) empty before `at`, when nothing since may have put rows back: no `INSERT` into it
+    /// and no opaque code (`DO`) in between. `UPDATE` and `DELETE` keep an empty table empty.
+    /// Whether concurrent sessions could have inserted meanwhile is the caller's question (the
+    /// same transaction block).
+    pub fn emptied_before(&self, table: &QualifiedName, at: Step) -> Option<Step> {
+        let mut emptied = None;
+        for (step, change) in self.data_changes_before(table, at) {
+            match change {
+                DataChange::Delete { has_where: false } | DataChange::Truncate => {
+                    emptied = Some(step)
+                }
+                DataChange::Insert => emptied = None,
+                DataChange::Update { .. } | DataChange::Delete { .. } => {}
+            }
+        }
+        let emptied = emptied?;
+        self.opaque_before(at)
+            .all(|s| s < emptied)
+            .then_some(emptied)
+    }
+
     /// Whether two names at two steps denote the same relation (following renames).
     pub fn same_relation(
         &self,

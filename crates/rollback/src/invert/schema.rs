@@ -35,10 +35,10 @@ impl Inversion for Schemas {
                     "DROP SCHEMA {name}: the objects in it (and their data) cannot be recreated from the tenant schema's catalog"
                 ))
             }
-            Operation::DropDatabase { name } => {
+            Operation::DropDatabase { name, .. } => {
                 Outcome::Irreversible(format!("DROP DATABASE {name} destroys everything in it"))
             }
-            Operation::CreateExtension { name } => {
+            Operation::CreateExtension { name, .. } => {
                 if g.state.extensions.contains_key(name) {
                     return Outcome::NoOp(format!("extension {name} was already installed"));
                 }

@@ -270,3 +270,35 @@ ALTER TABLE t ADD CONSTRAINT t_b_check CHECK (b > 1);");
     assert_eq!(refs_of(&p, 0, true), ["table ", "constraint t_b_check"]);
     assert_eq!(refs_of(&p, 1, false), Vec::<String>::new());
 }
+
+/// Issue 15: an added `NOT NULL` column without a default on a table emptied earlier (`DELETE`
+/// without `WHERE`, nothing inserted since) would fail on no row; an `INSERT` in between, or a
+/// `DELETE ... WHERE`, keeps the probe failing.
+#[test]
+fn required_column_after_emptying_delete_would_not_fail() {
+    let p = p("BEGIN;
+DELETE FROM flags;
+ALTER TABLE flags ADD COLUMN scope text NOT NULL;
+DELETE FROM s;
+INSERT INTO s (id) VALUES (1);
+ALTER TABLE s ADD COLUMN d text NOT NULL;
+DELETE FROM t WHERE old;
+ALTER TABLE t ADD COLUMN k text NOT NULL;
+COMMIT;");
+    let at = |i: usize| {
+        p.probes
+            .iter()
+            .find(|x| x.kind == ProbeKind::NotNullViolations && x.statement_index == i)
+            .unwrap_or_else(|| panic!("no probe at {i}: {:?}", p.probes))
+    };
+    assert!(!at(2).would_fail, "{:?}", at(2));
+    assert!(
+        at(2)
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("statement 2 empties the table")
+    );
+    assert!(at(5).would_fail);
+    assert!(at(7).would_fail);
+}
