@@ -320,7 +320,10 @@ async fn a_proof_of_the_issue_14_migration_seeds_data_and_runs_forward() {
         "{proof:#?}"
     );
     assert!(
-        matches!(proof.outcome(), rollback::ProofOutcome::Proven { data: true, .. }),
+        matches!(
+            proof.outcome(),
+            rollback::ProofOutcome::Proven { data: true, .. }
+        ),
         "{proof:#?}"
     );
 }
