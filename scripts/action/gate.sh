@@ -114,7 +114,8 @@ if [ -n "${DC_TARGET_DB:-}${DC_TOPOLOGY:-}" ]; then
     [ "$allow_yellow" = true ] && args+=(--allow-yellow)
     # shellcheck disable=SC2206 # split on purpose: extra arguments
     [ -n "${DC_VALIDATE_ARGS:-}" ] && args+=($DC_VALIDATE_ARGS)
-    echo "deployclaw ${args[*]}" | sed -E 's#(postgres(ql)?://[^:@/]*):[^@]*@#\1:***@#g'
+    # The target is not echoed: it may hold a password (deployclaw itself prints it masked).
+    echo "deployclaw validate-migration --sql-file $f --report-dir $rdir"
     "$bin" "${args[@]}"
     rc=$?
     [ "$rc" -gt "$worst_code" ] && worst_code=$rc

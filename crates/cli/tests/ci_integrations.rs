@@ -203,7 +203,10 @@ fn gate_lints_only_changed_migrations_and_sets_outputs_per_exit_code() {
     assert_eq!(finish(g.get("exit-code"), g.get("gate")), Some(2));
 
     // A migration that does not parse: exit 3, the job fails.
-    commit(&repo, &[("migrations/0004_bad.sql", "SELECT 1;\nSELECT 'oops;\n")]);
+    commit(
+        &repo,
+        &[("migrations/0004_bad.sql", "SELECT 1;\nSELECT 'oops;\n")],
+    );
     let g = run_gate(&repo, &[]);
     assert_eq!((g.get("gate"), g.get("exit-code")), ("ERROR", "3"));
     let body = std::fs::read_to_string(g.get("comment")).unwrap();
@@ -708,6 +711,7 @@ fn readme_ci_snippets_use_existing_inputs_outputs_scripts_flags_and_hooks() {
     let documented = read("scripts/action/gate.sh") + &read("scripts/action/finish.sh");
     let vars = regex::Regex::new(r"\bDC_[A-Z_]+").unwrap();
     let gate_keys = gate_outputs();
+    let output_read = regex::Regex::new(r"\^([a-z-]+)=").unwrap();
     for line in &lines {
         script_refs(line);
         check_cli_line(line);
@@ -718,7 +722,7 @@ fn readme_ci_snippets_use_existing_inputs_outputs_scripts_flags_and_hooks() {
                 v.as_str()
             );
         }
-        if let Some(c) = regex::Regex::new(r"\^([a-z-]+)=").unwrap().captures(line) {
+        if let Some(c) = output_read.captures(line) {
             assert!(gate_keys.contains(&c[1]), "gate.sh writes no {}", &c[1]);
         }
     }
