@@ -151,6 +151,21 @@ fn finish(code: &str, gate: &str) -> Option<i32> {
 fn gate_lints_only_changed_migrations_and_sets_outputs_per_exit_code() {
     let (_d, repo) = repo();
 
+    // A wrong mode or base is a usage error of the step itself.
+    for (k, v) in [
+        ("DC_CHANGED_MODE", "everything"),
+        ("DC_BASE_REF", "no-such-ref"),
+    ] {
+        let o = Command::new(root("scripts/action/gate.sh"))
+            .current_dir(&repo)
+            .env("PATH", path_with_bin())
+            .env(k, v)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{k}={v}: {}", out_text(&o));
+        assert!(out_text(&o).contains(v), "{}", out_text(&o));
+    }
+
     // Nothing changed: green, no lint run.
     let g = run_gate(&repo, &[]);
     assert_eq!(
@@ -228,7 +243,12 @@ async fn gate_validates_changed_migrations_against_a_real_fleet() {
     .expect("fixture fleet");
     let pg = &fx.clusters[0];
     let before = fingerprint_db(&pg.connection_spec()).await;
-    let target = format!("postgres://postgres@127.0.0.1:{}/app", pg.port());
+    // A password in the target (the cluster trusts loopback, so it is not checked) must never
+    // reach the log or the comment.
+    let target = format!(
+        "postgres://postgres:hunter2-secret@127.0.0.1:{}/app",
+        pg.port()
+    );
 
     let (_d, repo) = repo();
     commit(
@@ -283,6 +303,10 @@ async fn gate_validates_changed_migrations_against_a_real_fleet() {
     assert!(
         body.contains("### validate-migration `migrations/0002_note.sql` (exit 0)"),
         "{body}"
+    );
+    assert!(
+        !log.contains("hunter2") && !body.contains("hunter2"),
+        "{log}"
     );
     assert_eq!(
         fingerprint_db(&pg.connection_spec()).await,
