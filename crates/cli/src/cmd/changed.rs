@@ -58,8 +58,12 @@ pub(crate) fn changed_migrations(base: &str, paths: &[PathBuf]) -> Result<Vec<Pa
     let roots = paths
         .iter()
         .map(|p| {
-            p.canonicalize()
-                .map_err(|e| format!("{}: error: {}", p.display(), super::lint::io_msg(&e)))
+            p.canonicalize().map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    format!("{}: error: no such file or directory", p.display())
+                }
+                k => format!("{}: error: {k}", p.display()),
+            })
         })
         .collect::<Result<Vec<PathBuf>, String>>()?;
     let mut files: Vec<PathBuf> = names

@@ -307,7 +307,7 @@ fn collect(
 }
 
 /// An IO error without Rust's `(os error N)` suffix.
-pub(crate) fn io_msg(e: &std::io::Error) -> String {
+fn io_msg(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),
