@@ -71,8 +71,13 @@ pub struct LintArgs {
     /// empty files inside a directory are linted (cleanly). Rollback scripts in a directory
     /// (`down.sql`, `*.down.sql`, Flyway `U…__*.sql`, dbmate `-- migrate:down`) are skipped
     /// unless `--include-rollbacks`.
-    #[arg(required = true, value_name = "FILE|DIR|-")]
+    #[arg(required_unless_present = "changed_since", value_name = "FILE|DIR|-")]
     pub paths: Vec<PathBuf>,
+    /// Lint only the migration files changed since this git revision (committed on this
+    /// branch since REF, plus uncommitted and untracked files; rollback scripts excluded), under
+    /// the paths given (the whole repository when none). Nothing changed: exit 0.
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = LintFormat::Text)]
     pub format: LintFormat,
@@ -161,7 +166,26 @@ pub fn run(a: LintArgs) -> i32 {
     let mut input_errors = 0usize;
     let mut inputs: Vec<LintInput> = Vec::new();
     let mut stdin_used = false;
-    for path in &a.paths {
+    if let Some(base) = &a.changed_since {
+        let files = match super::changed::changed_migrations(base, &a.paths) {
+            Ok(f) => f,
+            Err(m) => return fail(&InputError(m)),
+        };
+        if files.is_empty() {
+            eprintln!("deployclaw: no migration file changed since {base}");
+            return exit::GREEN;
+        }
+        for f in files {
+            match LintInput::read(&f) {
+                Ok(i) => inputs.push(i.found_in_directory()),
+                Err(e) => {
+                    input_errors += 1;
+                    eprintln!("{}", input_error(&e));
+                }
+            }
+        }
+    }
+    for path in a.paths.iter().filter(|_| a.changed_since.is_none()) {
         let dir = gates::lint::DirOptions::include_rollbacks(a.include_rollbacks);
         match collect(path, dir, &mut stdin_used, &mut inputs) {
             Ok(()) => {}

@@ -1,5 +1,7 @@
 //! One module per subcommand family.
 pub mod aws;
+pub mod changed;
+pub mod help;
 pub mod lint;
 pub mod rollback;
 pub mod sign;

@@ -12,6 +12,7 @@ use crate::exit;
 #[derive(Debug, Subcommand)]
 pub enum RollbackCommand {
     /// Print the generated rollback of a migration against a shard's catalog.
+    #[command(after_help = super::help::ROLLBACK_GENERATE)]
     Generate(GenerateArgs),
 }
 

@@ -12,6 +12,7 @@ use topology::{DiscoverySpec, Fleet, ScanOptions, Topology, TopologyError, intro
 #[derive(Debug, Subcommand)]
 pub enum TopologyCommand {
     /// Print the fleet, its schema shapes and drifted shards.
+    #[command(after_help = super::help::TOPOLOGY_DISCOVER)]
     Discover(DiscoverArgs),
 }
 

@@ -673,7 +673,18 @@ pub fn demo(a: DemoArgs) -> i32 {
                     eprintln!("deployclaw demo: wrote {}", f.display());
                 }
                 eprintln!("deployclaw demo: done in {:.1} s", started.elapsed().as_secs_f64());
-                finish(&report, None, a.format, false)
+                // The demo ran: exit 0. The gate it shows is printed; `validate-migration`
+                // keeps the gate exit codes.
+                match finish(&report, None, a.format, false) {
+                    exit::INPUT => exit::INPUT,
+                    code => {
+                        eprintln!(
+                            "deployclaw demo: gate {} (validate-migration would exit {code})",
+                            report.gate
+                        );
+                        exit::GREEN
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("deployclaw demo: {e}");

@@ -242,7 +242,7 @@ fn worst_shards(o: &mut String, report: &ValidationReport, opts: &TerminalOption
                 } else {
                     format!("{}/{}", clean(&s.instance), clean(&s.shard))
                 };
-                shorten(&name, 40)
+                shard_label(&name, 40)
             })
             .collect();
         let w = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
@@ -340,4 +340,47 @@ fn signature_line(o: &mut String, report: &ValidationReport) {
             None => "unsigned".to_owned(),
         }
     );
+}
+
+/// A shard id on at most `max` characters (when it can be): leading segments (the instance,
+/// then the database) give way to `…/` first; the last segment (the tenant) is never cut.
+fn shard_label(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        return name.to_string();
+    }
+    let parts: Vec<&str> = name.split('/').collect();
+    for skip in 1..parts.len() {
+        let cut = format!("…/{}", parts[skip..].join("/"));
+        if cut.chars().count() <= max || skip == parts.len() - 1 {
+            return cut;
+        }
+    }
+    name.to_string()
+}
+
+#[cfg(test)]
+mod shard_label_tests {
+    use super::shard_label;
+
+    #[test]
+    fn short_ids_are_unchanged() {
+        assert_eq!(
+            shard_label("pg-1/app/tenant_0007", 40),
+            "pg-1/app/tenant_0007"
+        );
+    }
+
+    #[test]
+    fn the_instance_prefix_gives_way_first() {
+        let id = "very-long-instance-name.eu-west-1.rds.amazonaws.com/app/tenant_acme_corp";
+        assert_eq!(shard_label(id, 40), "…/app/tenant_acme_corp");
+    }
+
+    #[test]
+    fn the_tenant_name_is_never_cut() {
+        let tenant = "tenant_with_a_very_long_name_that_exceeds_forty_characters";
+        let id = format!("pg-1/app/{tenant}");
+        assert_eq!(shard_label(&id, 40), format!("…/{tenant}"));
+        assert_eq!(shard_label(tenant, 40), tenant);
+    }
 }

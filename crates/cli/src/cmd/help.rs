@@ -1,0 +1,133 @@
+//! `deployclaw completions` and `deployclaw man`, generated from the clap command tree, and the
+//! "Examples:" block every command's `--help` ends with.
+
+use clap::{Args, ValueEnum};
+use std::io::Write;
+
+/// Shells `deployclaw completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// Bash (`source <(deployclaw completions bash)`).
+    Bash,
+    /// Zsh (save as `_deployclaw` on `$fpath`).
+    Zsh,
+    /// Fish (save as `~/.config/fish/completions/deployclaw.fish`).
+    Fish,
+}
+
+/// Arguments of `deployclaw completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for.
+    pub shell: Shell,
+}
+
+/// Arguments of `deployclaw man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {}
+
+/// `deployclaw completions SHELL`: the completion script on standard output.
+pub fn completions(a: &CompletionsArgs, mut cmd: clap::Command) -> i32 {
+    let shell = match a.shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "deployclaw", &mut out);
+    emit(&out)
+}
+
+/// `deployclaw man`: the roff manual page (every command and flag) on standard output.
+pub fn man(cmd: clap::Command) -> i32 {
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+        eprintln!("deployclaw: cannot render the manual page: {e}");
+        return crate::exit::INPUT;
+    }
+    emit(&out)
+}
+
+/// Write generated output to standard output; a closed pipe (`| head`) is not an error.
+fn emit(bytes: &[u8]) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => crate::exit::GREEN,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::exit::GREEN,
+        Err(e) => {
+            eprintln!("deployclaw: cannot write to standard output: {e}");
+            crate::exit::INPUT
+        }
+    }
+}
+
+/// `deployclaw lint --help` examples.
+pub const LINT: &str = "Examples:
+  deployclaw lint migrations/
+  deployclaw lint --changed-since origin/main migrations/
+  python manage.py sqlmigrate app 0042 | deployclaw lint -
+  deployclaw lint --format github --pg-version 16 db/migrate/";
+
+/// `deployclaw explain --help` examples.
+pub const EXPLAIN: &str = "Examples:
+  deployclaw explain require-concurrent-index
+  deployclaw explain DC101";
+
+/// `deployclaw rules --help` examples.
+pub const RULES: &str = "Examples:
+  deployclaw rules
+  deployclaw rules --format json --config deployclaw.toml";
+
+/// `deployclaw validate-migration --help` examples.
+pub const VALIDATE: &str = "Examples:
+  deployclaw validate-migration --sql-file 0042.sql --target-db postgres://gate@db/app \\
+      --tenant-schemas 'tenant_*'
+  deployclaw validate-migration --sql-file 0042.sql --topology fleet.toml \\
+      --validate-rollback --report-dir out/ --sign-key deployclaw-signing.pem
+  deployclaw validate-migration --sql-file 0042.sql --target-db my-aurora-cluster --format json";
+
+/// `deployclaw demo --help` examples.
+pub const DEMO: &str = "Examples:
+  deployclaw demo
+  deployclaw demo --tenants 20 --instances 2 --report-dir /tmp/demo-report";
+
+/// `deployclaw topology discover --help` examples.
+pub const TOPOLOGY_DISCOVER: &str = "Examples:
+  deployclaw topology discover --target-db postgres://gate@db/app --tenant-schemas 'tenant_*'
+  deployclaw topology discover --topology fleet.toml --format json";
+
+/// `deployclaw rollback generate --help` examples.
+pub const ROLLBACK_GENERATE: &str = "Examples:
+  deployclaw rollback generate --sql-file 0042.sql --schema-file schema.sql
+  deployclaw rollback generate --sql-file 0042.sql --target-db postgres://gate@db/app";
+
+/// `deployclaw verify --help` examples.
+pub const VERIFY: &str = "Examples:
+  deployclaw verify report/report.json --public-key deployclaw-signing.pub
+  deployclaw verify report/report.json --public-key deployclaw-signing.pub --migration 0042.sql";
+
+/// `deployclaw keygen --help` examples.
+pub const KEYGEN: &str = "Examples:
+  deployclaw keygen
+  deployclaw keygen --out ci-signing.pem --public-out ci-signing.pub";
+
+/// `deployclaw completions --help` examples.
+pub const COMPLETIONS: &str = "Examples:
+  source <(deployclaw completions bash)
+  deployclaw completions zsh > ~/.zfunc/_deployclaw
+  deployclaw completions fish > ~/.config/fish/completions/deployclaw.fish";
+
+/// `deployclaw man --help` examples.
+pub const MAN: &str = "Examples:
+  deployclaw man > deployclaw.1 && man ./deployclaw.1";
+
+/// Examples of the command groups (`topology`, `rollback`).
+pub const TOPOLOGY: &str = TOPOLOGY_DISCOVER;
+/// Examples of `deployclaw rollback`.
+pub const ROLLBACK: &str = ROLLBACK_GENERATE;
+/// Examples of `deployclaw` itself.
+pub const ROOT: &str = "Examples:
+  deployclaw demo
+  deployclaw lint migrations/
+  deployclaw validate-migration --sql-file 0042.sql --target-db postgres://gate@db/app \\
+      --tenant-schemas 'tenant_*'";
