@@ -870,3 +870,66 @@ async fn passwords_and_keys_never_appear_in_output_or_reports() {
 
     assert_clean(pg, &before, "password runs").await;
 }
+
+/// `--sql-file -` reads the migration from standard input (named `<stdin>` in the report), and
+/// without `--report-dir` the reports go to `./deployclaw-report`, which is printed and named in
+/// the JSON `output` block; a non-UTF-8 stdin is an input error at its line and column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_migration_and_the_default_report_dir() {
+    use std::io::Write as _;
+    let fx = fleet(2, false).await;
+    let pg = &fx.clusters[0];
+    let before = fingerprint_db(&spec(pg)).await;
+    let cwd = tempfile::tempdir().unwrap();
+    let mut c = validate_cmd(Path::new("-"), &url(pg));
+    c.current_dir(cwd.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn deployclaw");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN note text;\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(code(&o), Some(0), "{:?}", text(&o));
+    let dir = cwd.path().join("deployclaw-report");
+    assert!(
+        err.contains("wrote deployclaw-report/report.json"),
+        "the default report directory is printed: {err}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(j["migration"]["file"], "<stdin>", "{}", j["migration"]);
+    assert_eq!(j["migration"]["statements"], 2);
+    assert_eq!(
+        j["output"]["report_file"], "deployclaw-report/report.json",
+        "{}",
+        j["output"]
+    );
+    assert!(dir.join("report.md").is_file());
+
+    let mut c = validate_cmd(Path::new("-"), &url(pg));
+    c.current_dir(cwd.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn deployclaw");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 1;\nSELECT '\xff';\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), Some(3), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("<stdin>:2:9: error: the migration is not valid UTF-8"),
+        "{:?}",
+        text(&o)
+    );
+    assert_clean(pg, &before, "validate-migration from stdin").await;
+}

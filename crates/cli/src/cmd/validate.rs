@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use deployclaw::PipelineError;
 use deployclaw::fleet_source::{FleetRequest, FleetTarget, resolve_fleet};
-use deployclaw::pipeline::{ValidateOptions, validate};
+use deployclaw::pipeline::{MigrationSource, ValidateOptions, validate};
 use gates::{Config, Gate, Registry};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::ValidationReport;
@@ -59,7 +59,7 @@ pub enum ShadowDataArg {
 /// Arguments of `deployclaw validate-migration`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The migration file.
+    /// The migration file (`-`: standard input, named `<stdin>` in the report).
     #[arg(long)]
     pub sql_file: PathBuf,
     /// The fleet: a postgres:// URL or libpq key=value pairs (without a password: PGPASSWORD,
@@ -116,7 +116,8 @@ pub struct ValidateArgs {
     /// Blocking-lock budget per shard, in milliseconds.
     #[arg(long)]
     pub lock_budget_ms: Option<u64>,
-    /// Write every rendering of the report (json, md, html, sarif, junit, rollback.sql) here.
+    /// Write every rendering of the report (json, md, html, sarif, junit, rollback.sql) here
+    /// (default: `./deployclaw-report`, printed).
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
     /// What to print on standard output.
@@ -404,7 +405,20 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    for file in std::iter::once(&a.sql_file).chain(a.rollback_file.as_ref()) {
+    // `--sql-file -`: the migration from standard input, read once (same cap as a file).
+    let stdin_sql = if a.sql_file.as_os_str() == "-" {
+        match read_stdin_sql() {
+            Ok(s) => Some(s),
+            Err(msg) => {
+                eprintln!("{msg}");
+                return exit::INPUT;
+            }
+        }
+    } else {
+        None
+    };
+    let files = stdin_sql.is_none().then_some(&a.sql_file);
+    for file in files.into_iter().chain(a.rollback_file.as_ref()) {
         if let Err(code) = super::check_input_file(file) {
             return code;
         }
@@ -424,7 +438,14 @@ async fn run_async(a: ValidateArgs) -> i32 {
     }
     // The migration is read (up to the statement limit) before any shard is contacted: an
     // input that is too large, binary or unterminated is an input error, never the fleet's.
-    if let Err(e) = deployclaw::pipeline::load_migration_for_gate(&a.sql_file, &config) {
+    let source = match &stdin_sql {
+        Some(sql) => MigrationSource::Text {
+            name: STDIN_NAME.into(),
+            sql: sql.clone(),
+        },
+        None => MigrationSource::File(a.sql_file.clone()),
+    };
+    if let Err(e) = deployclaw::pipeline::load_source_for_gate(&source, &config) {
         eprintln!("deployclaw: {}", input_error_message(&e));
         return pipeline_exit(&e);
     }
@@ -478,7 +499,10 @@ async fn run_async(a: ValidateArgs) -> i32 {
     );
 
     // Options.
-    let mut opts = ValidateOptions::new(&a.sql_file);
+    let mut opts = match stdin_sql {
+        Some(sql) => ValidateOptions::from_sql(STDIN_NAME, sql),
+        None => ValidateOptions::new(&a.sql_file),
+    };
     opts.config = config;
     opts.fleet_source = source;
     opts.validate_rollback = a.validate_rollback || a.rollback_file.is_some();
@@ -519,15 +543,40 @@ async fn run_async(a: ValidateArgs) -> i32 {
             return pipeline_exit(&e);
         }
     };
-    if let Err(code) = token_and_signature(&a, sign_key.as_ref(), &mut report) {
+    let report_dir = a
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT_DIR));
+    if let Err(code) = token_and_signature(&a, &report_dir, sign_key.as_ref(), &mut report) {
         return code;
     }
-    finish(&report, a.report_dir.as_deref(), a.format, a.allow_yellow)
+    finish(&report, Some(&report_dir), a.format, a.allow_yellow)
+}
+
+/// Where `validate-migration` writes its reports without `--report-dir` (printed).
+const DEFAULT_REPORT_DIR: &str = "deployclaw-report";
+
+/// The name standard input gets in diagnostics and the report.
+const STDIN_NAME: &str = "<stdin>";
+
+/// The migration from standard input, capped like a file; not UTF-8 → an input error at its
+/// line and column.
+fn read_stdin_sql() -> Result<String, String> {
+    let buf = gates::input::read_capped_from(std::io::stdin().lock())
+        .map_err(|e| format!("{STDIN_NAME}: error: cannot read standard input: {e}"))?;
+    String::from_utf8(buf).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let col = at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+        format!("{STDIN_NAME}:{line}:{col}: error: the migration is not valid UTF-8")
+    })
 }
 
 /// Issue the approval token (`--generate-safety-gates`) and sign the report (`--sign-key`).
 fn token_and_signature(
     a: &ValidateArgs,
+    report_dir: &Path,
     sign_key: Option<&report::SigningKey>,
     out: &mut ValidationReport,
 ) -> Result<(), i32> {
@@ -551,7 +600,7 @@ fn token_and_signature(
         }
     }
     // The `output` block (report and rollback paths, compact token) is covered by the signature.
-    out.set_output(a.report_dir.as_deref());
+    out.set_output(Some(report_dir));
     if let Some(k) = sign_key
         && let Err(e) = report::sign(out, k)
     {
