@@ -348,3 +348,65 @@ pub fn atlas_sum(text: &str) -> Result<Vec<String>, LayoutProblem> {
     }
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flyway_names_and_version_order() {
+        let v = |n: &str| flyway_script(n).expect(n);
+        assert_eq!(v("V1_10__a.sql").version, [1, 10]);
+        assert_eq!(v("U2.1__a.sql").kind, FlywayKind::Undo);
+        assert_eq!(v("R__views.sql").kind, FlywayKind::Repeatable);
+        assert_eq!(flyway_script("Users__x.sql"), None);
+        assert_eq!(flyway_script("V1__x.txt"), None);
+        assert_eq!(flyway_version_cmp(&[1, 9], &[1, 10]), Ordering::Less);
+        assert_eq!(flyway_version_cmp(&[1], &[1, 0]), Ordering::Equal);
+        assert_eq!(flyway_version_cmp(&[2], &[1, 99]), Ordering::Greater);
+    }
+
+    #[test]
+    fn detection_by_names_and_markers() {
+        let d = |files: &[&str], text: &'static str| {
+            let files: Vec<String> = files.iter().map(|s| s.to_string()).collect();
+            detect(&files, |_| Some(text.to_string()))
+        };
+        assert_eq!(d(&["V1__a.sql", "U1__a.sql"], ""), Ok(Some(Layout::Flyway)));
+        assert_eq!(
+            d(&["migration_lock.toml", "1_a/migration.sql"], ""),
+            Ok(Some(Layout::Prisma))
+        );
+        assert_eq!(
+            d(&["0000_a.sql", "meta/_journal.json"], ""),
+            Ok(Some(Layout::Drizzle))
+        );
+        assert_eq!(d(&["1.sql", "atlas.sum"], ""), Ok(Some(Layout::Atlas)));
+        assert_eq!(
+            d(&["a.sql"], "--liquibase formatted sql\n--changeset a:1\n"),
+            Ok(Some(Layout::Liquibase))
+        );
+        assert_eq!(d(&["a.sql"], "-- migrate:up\n"), Ok(Some(Layout::Dbmate)));
+        assert_eq!(d(&["a.sql"], "SELECT 1;"), Ok(None));
+        assert_eq!(
+            d(&["V1__a.sql", "1_a/up.sql"], ""),
+            Err(Ambiguous {
+                first: Layout::Diesel,
+                second: Layout::Flyway
+            })
+        );
+    }
+
+    #[test]
+    fn atlas_sum_format_and_drizzle_journal() {
+        let sum = "h1:D90HoTnN7ntLjU5855zhqeH8lM6a5bv49lmoIr3OeUs=\n\
+                   1_a.sql h1:IdchVlC21IbGGZ7r4qbJF64dBnhoAYVrLRLDYdLP7xY=\n";
+        assert_eq!(atlas_sum(sum), Ok(vec!["1_a.sql".to_string()]));
+        assert_eq!(atlas_sum("1_a.sql h1:x").map_err(|p| p.line), Err(1));
+        assert_eq!(
+            drizzle_journal(r#"{"entries":[{"idx":1,"tag":"b"},{"idx":0,"tag":"a"}]}"#),
+            Ok(vec!["a".to_string(), "b".to_string()])
+        );
+        assert!(drizzle_journal("{").is_err());
+    }
+}
