@@ -104,6 +104,19 @@ pub enum GatesError {
         /// The input.
         file: String,
     },
+    /// Two migration-tool layouts match a directory `lint DIR` was given
+    /// ([`migration_parser::layout::detect`]): which files are rollbacks is not guessed.
+    #[error(
+        "{dir}: ambiguous migration layout: both {first} and {second} match; point at a directory of one tool"
+    )]
+    AmbiguousLayout {
+        /// The directory.
+        dir: String,
+        /// One layout that matches.
+        first: String,
+        /// Another.
+        second: String,
+    },
 }
 
 impl GatesError {

@@ -193,8 +193,10 @@ pub fn read_dir_inputs(dir: &Path) -> Result<Vec<LintInput>, GatesError> {
 /// The `*.sql` files under `dir` ([`sql_files`]) read as inputs found in a directory; rollback
 /// scripts ([`migration_parser::layout::file_role`]) only when `options` include them, marked
 /// [`LintInput::rollback`].
+/// Two layouts matching `dir` ([`migration_parser::layout::detect`]) are an error naming both.
 pub fn read_dir_inputs_with(dir: &Path, options: DirOptions) -> Result<Vec<LintInput>, GatesError> {
     let files = sql_files(dir)?;
+    check_layout(dir, &files)?;
     let present: std::collections::HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
     files
         .iter()
@@ -204,6 +206,35 @@ pub fn read_dir_inputs_with(dir: &Path, options: DirOptions) -> Result<Vec<LintI
                 .then(|| LintInput::read(f).map(|i| i.found_in_directory().as_rollback(rollback)))
         })
         .collect()
+}
+
+/// Refuse a directory two migration-tool layouts match (the shared detection, from the names
+/// of its `.sql` files two levels deep and the tools' own files).
+fn check_layout(dir: &Path, files: &[PathBuf]) -> Result<(), GatesError> {
+    let mut names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.strip_prefix(dir).ok())
+        .filter(|r| r.components().count() <= 2)
+        .map(|r| {
+            r.components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    for own in ["migration_lock.toml", "meta/_journal.json", "atlas.sum"] {
+        if dir.join(own).is_file() {
+            names.push(own.to_string());
+        }
+    }
+    match layout::detect(&names, |f| std::fs::read_to_string(dir.join(f)).ok()) {
+        Err(a) => Err(GatesError::AmbiguousLayout {
+            dir: dir.display().to_string(),
+            first: a.first.to_string(),
+            second: a.second.to_string(),
+        }),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Every `*.sql` file under `dir`, recursively, in natural path order (`2_a.sql` before

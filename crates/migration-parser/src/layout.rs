@@ -9,9 +9,21 @@
 //! | sqlx, golang-migrate and look-alikes | `<version>_<name>.up.sql` (or `_up.sql`) | `….down.sql` (or `_down.sql`) |
 //! | Flyway | `V<version>__<name>.sql` | `U<version>__<name>.sql` (undo) |
 //! | dbmate | the `-- migrate:up` section of a file | its `-- migrate:down` section |
+//! | Flyway repeatables | `R__<name>.sql`, applied after every versioned script | none |
+//! | Liquibase formatted SQL | each `--changeset author:id` block | its `--rollback` lines |
+//! | Prisma | `<name>/migration.sql` (beside `migration_lock.toml`) | none |
+//! | Drizzle | `<tag>.sql`, ordered by `meta/_journal.json` | none |
+//! | Atlas | the files `atlas.sum` lists, in its order | none |
+//!
+//! [`detect`] says which tool a directory belongs to (an error naming both when two match);
+//! the readers ([`flyway_script`], [`liquibase_changesets`], [`drizzle_journal`],
+//! [`atlas_sum`]) take names and file contents, the callers do the reading.
 
 use std::ops::Range;
 use std::path::Path;
+
+mod tools;
+pub use tools::*;
 
 /// What a file of a migrations directory is, by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,9 +60,32 @@ pub enum RollbackError {
         source: std::io::Error,
     },
     /// A migrations directory has no layout this crate knows.
-    #[error("{}: no known migration layout (Diesel, sqlx, golang-migrate, dbmate) found", path.display())]
+    #[error("{}: no known migration layout (Diesel, sqlx, golang-migrate, dbmate, Flyway, Liquibase, Prisma, Drizzle, Atlas) found", path.display())]
     UnknownLayout {
         /// The directory.
         path: PathBuf,
+    },
+    /// Two layouts match one directory: which one applies is not guessed.
+    #[error("{}: ambiguous migration layout: both {first} and {second} match; point at a directory of one tool", path.display())]
+    AmbiguousLayout {
+        /// The directory.
+        path: PathBuf,
+        /// One layout that matches.
+        first: migration_parser::layout::Layout,
+        /// Another.
+        second: migration_parser::layout::Layout,
+    },
+    /// A migration tool's own file (`atlas.sum`, Drizzle's `_journal.json`) is malformed or does
+    /// not match the directory.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    LayoutFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
     },
 }

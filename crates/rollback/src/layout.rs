@@ -1,7 +1,10 @@
 //! Up/down pairs from a migrations directory: Diesel, sqlx, golang-migrate (and tools with the
-//! same flat layout), dbmate. Which file names and sections are up and down scripts is
+//! same flat layout), dbmate, Flyway, Liquibase formatted SQL, Prisma, Drizzle, Atlas. Which tool
+//! a directory belongs to, and which file names and sections are up and down scripts, is
 //! `migration_parser::layout` (shared with `lint`, which skips rollbacks); this module reads the
-//! files and pairs them.
+//! files and pairs them (the other tools are in `tools.rs`).
+
+mod tools;
 
 use std::path::{Path, PathBuf};
 
@@ -10,19 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::RollbackError;
 
-/// A migration tool's directory layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Layout {
-    /// `<version>_<name>/up.sql` and `down.sql`, optional `metadata.toml`.
-    Diesel,
-    /// `<timestamp>_<name>.up.sql` / `.down.sql` (14-digit versions).
-    Sqlx,
-    /// `<n>_<name>.up.sql` / `.down.sql` (golang-migrate and look-alikes).
-    GolangMigrate,
-    /// One file per migration with `-- migrate:up` and `-- migrate:down` sections.
-    Dbmate,
-}
+pub use migration_parser::layout::Layout;
 
 /// One migration with its down script.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +37,7 @@ pub struct MigrationPair {
     pub layout: Layout,
 }
 
-fn read(path: &Path) -> Result<String, RollbackError> {
+pub(crate) fn read(path: &Path) -> Result<String, RollbackError> {
     std::fs::read_to_string(path).map_err(|source| RollbackError::Io {
         path: path.to_path_buf(),
         source,
@@ -70,26 +61,67 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>, RollbackError> {
     Ok(v)
 }
 
-fn file_name(p: &Path) -> String {
+pub(crate) fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
 /// Numeric sort key of a version (digits only), falling back to the text.
-fn version_key(v: &str) -> (u128, String) {
+pub(crate) fn version_key(v: &str) -> (u128, String) {
     (v.parse::<u128>().unwrap_or(u128::MAX), v.to_string())
 }
 
-/// Detect the layout of `dir` and list its migrations in the order the tool applies them.
+/// Paths of the files of `dir` and of its direct subdirectories, relative to it and
+/// `/`-separated, sorted.
+fn relative_files(dir: &Path) -> Result<Vec<String>, RollbackError> {
+    let mut out = Vec::new();
+    for p in entries(dir)? {
+        if p.is_dir() {
+            for q in entries(&p)?.into_iter().filter(|q| q.is_file()) {
+                out.push(format!("{}/{}", file_name(&p), file_name(&q)));
+            }
+        } else {
+            out.push(file_name(&p));
+        }
+    }
+    Ok(out)
+}
+
+/// Detect the layout of `dir` ([`migration_parser::layout::detect`]) and list its migrations in
+/// the order the tool applies them. Two matching layouts are an error naming both.
 pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
+    let rel = relative_files(dir)?;
+    let detected =
+        layout::detect(&rel, |f| std::fs::read_to_string(dir.join(f)).ok()).map_err(|a| {
+            RollbackError::AmbiguousLayout {
+                path: dir.to_path_buf(),
+                first: a.first,
+                second: a.second,
+            }
+        })?;
     let files = entries(dir)?;
-    // Diesel: directories holding up.sql.
+    match detected {
+        None => Err(RollbackError::UnknownLayout {
+            path: dir.to_path_buf(),
+        }),
+        Some(Layout::Diesel) => diesel(&files),
+        Some(Layout::Sqlx | Layout::GolangMigrate) => flat(&files),
+        Some(Layout::Dbmate) => dbmate(dir, &files),
+        Some(Layout::Flyway) => tools::flyway(&files),
+        Some(Layout::Liquibase) => tools::liquibase(&files),
+        Some(Layout::Prisma) => tools::prisma(&files),
+        Some(Layout::Drizzle) => tools::drizzle(dir),
+        Some(Layout::Atlas) => tools::atlas(dir, &files),
+    }
+}
+
+fn diesel(files: &[PathBuf]) -> Result<Vec<MigrationPair>, RollbackError> {
     let diesel: Vec<&PathBuf> = files
         .iter()
         .filter(|p| p.join("up.sql").is_file())
         .collect();
-    if !diesel.is_empty() {
+    {
         let mut out = Vec::new();
         for d in diesel {
             let name = file_name(d);
@@ -124,14 +156,17 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
         }
         // Diesel sorts version strings.
         out.sort_by(|a, b| a.version.cmp(&b.version).then(a.name.cmp(&b.name)));
-        return Ok(out);
+        Ok(out)
     }
-    // Flat up/down files (the name rules are `migration_parser::layout`'s, shared with `lint`).
+}
+
+/// Flat up/down files (the name rules are `migration_parser::layout`'s, shared with `lint`).
+fn flat(files: &[PathBuf]) -> Result<Vec<MigrationPair>, RollbackError> {
     let ups: Vec<(String, PathBuf)> = files
         .iter()
         .filter_map(|p| layout::up_base(&file_name(p)).map(|b| (b.to_string(), p.clone())))
         .collect();
-    if !ups.is_empty() {
+    {
         let downs: Vec<(String, PathBuf)> = files
             .iter()
             .filter_map(|p| layout::down_base(&file_name(p)).map(|b| (b.to_string(), p.clone())))
@@ -175,9 +210,12 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationPair>, RollbackError> {
                 .cmp(&version_key(&b.version))
                 .then(a.name.cmp(&b.name))
         });
-        return Ok(out);
+        Ok(out)
     }
-    // dbmate: single files with sections.
+}
+
+/// dbmate: single files with sections.
+fn dbmate(dir: &Path, files: &[PathBuf]) -> Result<Vec<MigrationPair>, RollbackError> {
     let mut out = Vec::new();
     for p in files.iter().filter(|p| file_name(p).ends_with(".sql")) {
         let text = read(p)?;
