@@ -927,7 +927,9 @@ async fn stdin_migration_and_the_default_report_dir() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(code(&o), Some(3), "{:?}", text(&o));
     assert!(
-        text(&o).1.contains("<stdin>:2:9: error: the migration is not valid UTF-8"),
+        text(&o)
+            .1
+            .contains("<stdin>:2:9: error: the migration is not valid UTF-8"),
         "{:?}",
         text(&o)
     );

@@ -568,7 +568,12 @@ fn read_stdin_sql() -> Result<String, String> {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
         let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        let col = at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+        let col = at
+            - bytes[..at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
         format!("{STDIN_NAME}:{line}:{col}: error: the migration is not valid UTF-8")
     })
 }
