@@ -164,28 +164,29 @@ fn directories_are_searched_recursively_in_natural_order() {
 
 /// Issue 15: a directory's rollback scripts (Diesel `down.sql`, `*.down.sql`, Flyway `U…__`,
 /// dbmate `-- migrate:down`) are not linted as migrations; `--include-rollbacks` lints them with
-/// the rollback rules (dropping what the migration added is their job, not a finding).
+/// the rollback rules (dropping what the migration added is their job, not a finding). One
+/// directory per tool: a directory two tools' layouts match is refused (`lint_layouts_cli.rs`).
 #[test]
 fn rollbacks_are_linted_only_on_request() {
     let d = Dir::new();
     let down = "DROP TABLE widgets;\nCREATE INDEX widgets_idx ON gadgets (a);\n";
     d.write(
-        "m/2024-01-01-000000_widgets/up.sql",
+        "m/diesel/2024-01-01-000000_widgets/up.sql",
         "CREATE TABLE widgets (id int);\n",
     );
-    d.write("m/2024-01-01-000000_widgets/down.sql", down);
+    d.write("m/diesel/2024-01-01-000000_widgets/down.sql", down);
     d.write(
-        "m/2_gadgets.up.sql",
+        "m/flat/2_gadgets.up.sql",
         "SET lock_timeout = '2s';\nALTER TABLE gadgets ADD COLUMN a int;\n",
     );
     d.write(
-        "m/2_gadgets.down.sql",
+        "m/flat/2_gadgets.down.sql",
         "ALTER TABLE gadgets DROP COLUMN a;\n",
     );
-    d.write("m/V3__x.sql", "SELECT 1;\n");
-    d.write("m/U3__x.sql", down);
+    d.write("m/flyway/V3__x.sql", "SELECT 1;\n");
+    d.write("m/flyway/U3__x.sql", down);
     d.write(
-        "m/4_dbmate.sql",
+        "m/dbmate/4_dbmate.sql",
         "-- migrate:up\nSELECT 1;\n\n-- migrate:down\nDROP TABLE widgets;\n",
     );
     let files = |o: &Output| -> Vec<(String, String)> {
@@ -199,11 +200,22 @@ fn rollbacks_are_linted_only_on_request() {
             })
             .collect()
     };
-    let o = d.run(&["lint", "--format", "json", "m"]);
+    let o = d.run(&[
+        "lint", "--format", "json", "m/diesel", "m/flat", "m/flyway", "m/dbmate",
+    ]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert_eq!(files(&o), Vec::<(String, String)>::new());
 
-    let o = d.run(&["lint", "--format", "json", "--include-rollbacks", "m"]);
+    let o = d.run(&[
+        "lint",
+        "--format",
+        "json",
+        "--include-rollbacks",
+        "m/diesel",
+        "m/flat",
+        "m/flyway",
+        "m/dbmate",
+    ]);
     let got = files(&o);
     assert_eq!(code(&o), 1, "{got:?}");
     assert!(
@@ -211,7 +223,10 @@ fn rollbacks_are_linted_only_on_request() {
             .all(|(_, r)| r != "dropping-table" && r != "dropping-column"),
         "{got:?}"
     );
-    for f in ["m/2024-01-01-000000_widgets/down.sql", "m/U3__x.sql"] {
+    for f in [
+        "m/diesel/2024-01-01-000000_widgets/down.sql",
+        "m/flyway/U3__x.sql",
+    ] {
         assert!(
             got.contains(&(f.to_string(), "require-concurrent-index".to_string())),
             "{got:?}"

@@ -101,10 +101,25 @@ pub const ROLLBACK_GENERATE: &str = "Examples:
   deployclaw rollback generate --sql-file 0042.sql --schema-file schema.sql
   deployclaw rollback generate --sql-file 0042.sql --target-db postgres://gate@db/app";
 
-/// `deployclaw verify --help` examples.
+/// `deployclaw verify --help` examples and exit codes.
 pub const VERIFY: &str = "Examples:
   deployclaw verify report/report.json --public-key deployclaw-signing.pub
-  deployclaw verify report/report.json --public-key deployclaw-signing.pub --migration 0042.sql";
+  deployclaw verify report/report.json --public-key deployclaw-signing.pub --migration 0042.sql
+
+Exit codes:
+  0  authentic and approved: the signature verifies, the migration file matches, the fleet
+     gate is approved (GREEN, or YELLOW with --allow-yellow) and the approval token, if any,
+     is valid
+  1  authentic but not approved: YELLOW or RED gate, or the approval token expired, is not
+     yet valid or needs an approval
+  2  not authentic: unsigned, tampered, signed by another key than --public-key, or the
+     migration file differs from the one validated
+  3  input error: the report or the migration file is missing or unreadable, a key does not
+     parse
+
+Without --public-key, authenticity is unproven (a warning on standard error): the exit code
+is then 0 or 1 by the gate as above, or 2 when the report does not even match the key
+embedded in it; it never means the report came from your signer.";
 
 /// `deployclaw keygen --help` examples.
 pub const KEYGEN: &str = "Examples:

@@ -9,7 +9,6 @@ use crate::exit;
 
 /// Arguments of `deployclaw verify`.
 #[derive(Debug, Args)]
-#[command(after_help = VERIFY_EXIT_CODES)]
 pub struct VerifyArgs {
     /// The JSON report (`report.json` in the report dir).
     pub report: PathBuf,
@@ -23,23 +22,6 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub migration: Option<PathBuf>,
 }
-
-/// Exit codes of `deployclaw verify`, printed by `--help`.
-const VERIFY_EXIT_CODES: &str = "\
-Exit codes:
-  0  authentic and approved: the signature verifies, the migration file matches, the fleet
-     gate is approved (GREEN, or YELLOW with --allow-yellow) and the approval token, if any,
-     is valid
-  1  authentic but not approved: YELLOW or RED gate, or the approval token expired, is not
-     yet valid or needs an approval
-  2  not authentic: unsigned, tampered, signed by another key than --public-key, or the
-     migration file differs from the one validated
-  3  input error: the report or the migration file is missing or unreadable, a key does not
-     parse
-
-Without --public-key, authenticity is unproven (a warning on standard error): the exit code
-is then 0 or 1 by the gate as above, or 2 when the report does not even match the key
-embedded in it; it never means the report came from your signer.";
 
 /// Outcome of checking the migration file against the report.
 enum MigrationCheck {
@@ -130,7 +112,7 @@ fn approval_code(v: &report::Verification, key: Option<&report::VerifyingKey>) -
     }
 }
 
-/// `deployclaw verify REPORT`. Exit codes (one meaning each, see [`VERIFY_EXIT_CODES`]):
+/// `deployclaw verify REPORT`. Exit codes (one meaning each, printed by `--help`: `help::VERIFY`):
 /// 0 authentic and approved; 1 authentic but not approved; 2 not authentic; 3 input error.
 /// Without `--public-key` a loud warning says authenticity is unproven, and the code is 0/1
 /// by the gate (2 when even the embedded key does not verify).

@@ -405,24 +405,10 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    // `--sql-file -`: the migration from standard input, read once (same cap as a file).
-    let stdin_sql = if a.sql_file.as_os_str() == "-" {
-        match read_stdin_sql() {
-            Ok(s) => Some(s),
-            Err(msg) => {
-                eprintln!("{msg}");
-                return exit::INPUT;
-            }
-        }
-    } else {
-        None
+    let migration = match migration_source(&a) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
-    let files = stdin_sql.is_none().then_some(&a.sql_file);
-    for file in files.into_iter().chain(a.rollback_file.as_ref()) {
-        if let Err(code) = super::check_input_file(file) {
-            return code;
-        }
-    }
     // Input errors before any connection: the shadow's connection string.
     let shadow = match a
         .shadow
@@ -438,14 +424,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     }
     // The migration is read (up to the statement limit) before any shard is contacted: an
     // input that is too large, binary or unterminated is an input error, never the fleet's.
-    let source = match &stdin_sql {
-        Some(sql) => MigrationSource::Text {
-            name: STDIN_NAME.into(),
-            sql: sql.clone(),
-        },
-        None => MigrationSource::File(a.sql_file.clone()),
-    };
-    if let Err(e) = deployclaw::pipeline::load_source_for_gate(&source, &config) {
+    if let Err(e) = deployclaw::pipeline::load_source_for_gate(&migration, &config) {
         eprintln!("deployclaw: {}", input_error_message(&e));
         return pipeline_exit(&e);
     }
@@ -499,9 +478,9 @@ async fn run_async(a: ValidateArgs) -> i32 {
     );
 
     // Options.
-    let mut opts = match stdin_sql {
-        Some(sql) => ValidateOptions::from_sql(STDIN_NAME, sql),
-        None => ValidateOptions::new(&a.sql_file),
+    let mut opts = match migration {
+        MigrationSource::Text { name, sql } => ValidateOptions::from_sql(name, sql),
+        _ => ValidateOptions::new(&a.sql_file),
     };
     opts.config = config;
     opts.fleet_source = source;
@@ -520,15 +499,9 @@ async fn run_async(a: ValidateArgs) -> i32 {
     };
     opts.sim.shadow = shadow;
     opts.shadow_data = Some(shadow_data(&a, &opts.config.shadow));
-    let sign_key = match &a.sign_key {
-        Some(p) => match report::load_signing_key(p) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("deployclaw: {e}");
-                return exit::INPUT;
-            }
-        },
-        None => None,
+    let sign_key = match load_sign_key(&a) {
+        Ok(k) => k,
+        Err(code) => return code,
     };
 
     let cancel = CancelToken::new();
@@ -551,6 +524,41 @@ async fn run_async(a: ValidateArgs) -> i32 {
         return code;
     }
     finish(&report, Some(&report_dir), a.format, a.allow_yellow)
+}
+
+/// The `--sign-key` file (unreadable or malformed: an input error).
+fn load_sign_key(a: &ValidateArgs) -> Result<Option<report::SigningKey>, i32> {
+    a.sign_key
+        .as_ref()
+        .map(|p| {
+            report::load_signing_key(p).map_err(|e| {
+                eprintln!("deployclaw: {e}");
+                exit::INPUT
+            })
+        })
+        .transpose()
+}
+
+/// The migration to gate: the file, or (`--sql-file -`) standard input read once with the same
+/// cap as a file; the files (and `--rollback-file`) checked before any connection.
+fn migration_source(a: &ValidateArgs) -> Result<MigrationSource, i32> {
+    let source = if a.sql_file.as_os_str() == "-" {
+        let sql = read_stdin_sql().map_err(|msg| {
+            eprintln!("{msg}");
+            exit::INPUT
+        })?;
+        MigrationSource::Text {
+            name: STDIN_NAME.into(),
+            sql,
+        }
+    } else {
+        super::check_input_file(&a.sql_file)?;
+        MigrationSource::File(a.sql_file.clone())
+    };
+    if let Some(file) = &a.rollback_file {
+        super::check_input_file(file)?;
+    }
+    Ok(source)
 }
 
 /// Where `validate-migration` writes its reports without `--report-dir` (printed).
