@@ -149,7 +149,9 @@ pub async fn run_demo(
         "demo: {} ephemeral instances, {} tenant schemas",
         opts.instances, opts.tenants
     );
-    let report = validate(&vopts, &fleet.fleet, progress, cancel).await?;
+    let mut report = validate(&vopts, &fleet.fleet, progress, cancel).await?;
+    // The `output` block names the files written below (the demo report is unsigned).
+    report.set_output(Some(&opts.report_dir));
     let files = report::render::write_all(&report, &opts.report_dir)?;
     drop(fleet);
     Ok((report, files))

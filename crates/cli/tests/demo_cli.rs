@@ -139,6 +139,14 @@ fn demo_finds_the_planted_problems_and_reuses_its_caches() {
             }
         }
         assert_eq!(report["rollback"]["tested"], true, "{run}");
+        assert_eq!(report["safety_gates"]["rollback_tested"], true, "{run}");
+        assert!(
+            report["output"]["report_file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("report.json")),
+            "{run}: {}",
+            report["output"]
+        );
         for f in [
             "report.json",
             "report.md",
