@@ -432,3 +432,61 @@ async fn rds_fleet_example_migration_ends_with_rollback_tested() {
 #[cfg(feature = "aws")]
 #[path = "../crates/topology/tests/aws_support/mod.rs"]
 mod aws_support;
+
+/// Adversarial review (issue 14): real values reach the shadow (the shard's `pg_stats` hints; a
+/// `--shadow-data sample`) and must not come back through a server message — neither a user
+/// rollback that casts a hinted value nor a migration function that raises a sampled value
+/// unquoted may put it in the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn real_values_on_the_shadow_never_come_back_through_error_messages() {
+    let (_pg, fleet) = fleet(1, "").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaks = |report: &ValidationReport| {
+        let json = deployclaw::report::render::json(report).expect("json");
+        let md = deployclaw::report::render::markdown(report, &Default::default());
+        json.contains("REF-ZQX") || md.contains("REF-ZQX")
+    };
+    // pg_stats hints of `ref` (converted by the migration) seed the data phase; the user's
+    // rollback casts them to integer and fails on the shadow with a message quoting one.
+    let up = file(
+        dir.path(),
+        "up.sql",
+        "SET lock_timeout = '3s';\nALTER TABLE orders ALTER COLUMN ref TYPE varchar(100);\n",
+    );
+    let down = file(
+        dir.path(),
+        "down.sql",
+        "ALTER TABLE orders ALTER COLUMN ref TYPE integer USING ref::integer;\n",
+    );
+    let report = gate(&fleet, &up, Some(&down)).await;
+    assert!(!leaks(&report), "a pg_stats value came back in the report");
+    // A sampled row raised unquoted by the migration's own function.
+    let up = file(
+        dir.path(),
+        "raise.sql",
+        "SET lock_timeout = '3s';
+CREATE FUNCTION leak(t text) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN IF t LIKE 'REF%' THEN RAISE EXCEPTION 'v=%', t; END IF; RETURN 0; END $$;
+ALTER TABLE orders ALTER COLUMN ref TYPE integer USING leak(ref);
+",
+    );
+    let mut o = options(&up, RehearsalMode::Shadow);
+    o.shadow_data = Some(deployclaw::simulator::ShadowData::Sample(
+        deployclaw::simulator::SampleLimits::default(),
+    ));
+    let report = validate(&o, &fleet, &NoProgress, &CancelToken::new())
+        .await
+        .expect("validate");
+    assert!(
+        report.shards[0]
+            .findings
+            .iter()
+            .any(|f| f.rule == "statement-fails"),
+        "the raise fails the statement on the sampled rows: {:?}",
+        report.shards[0].findings
+    );
+    assert!(
+        !leaks(&report),
+        "a sampled row value came back in the report"
+    );
+}

@@ -147,7 +147,7 @@ async fn with_a_sample_the_insert_succeeds_and_nothing_leaks_or_stays() {
     match &r.statements[2].outcome {
         StatementOutcome::Failed { sqlstate, message } => {
             assert_eq!(sqlstate.as_deref(), Some("22P02"));
-            assert_eq!(message, "invalid input syntax for type integer: \"…\"");
+            assert!(message.starts_with("message withheld"), "{message}");
         }
         other => panic!("expected 22P02, got {other:?}"),
     }

@@ -126,6 +126,8 @@ async fn data_phase(
 ) -> Result<(DataPhase, Vec<ColumnLoss>), RollbackError> {
     session(conn, &options.schema, &options.statement_timeout).await?;
     let real_rows = options.sample_data.is_some();
+    // Real values (sampled rows, or the shard's pg_stats hints) may be quoted by any message.
+    let withhold = real_rows || !options.value_hints.is_empty();
     let mut partial = None;
     let rows = match &options.sample_data {
         Some(sql) => match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
@@ -153,7 +155,7 @@ async fn data_phase(
     session(conn, &options.schema, &options.statement_timeout).await?;
     let trip = round_trip(conn, c0, forward, rollback, options, true).await?;
     if let Some(e) = trip.forward_error {
-        let reason = if real_rows {
+        let reason = if withhold {
             // The message may quote a real value: statement and SQLSTATE only.
             format!(
                 "the forward migration failed on the sampled real rows at line {} (SQLSTATE {})",
@@ -170,7 +172,7 @@ async fn data_phase(
         real_rows,
         partial,
         rollback_error: trip.rollback_error.map(|mut f| {
-            if real_rows {
+            if withhold {
                 // On real rows the server's message may quote a value.
                 f.message = "message withheld: it may quote a sampled real value".into();
             }
