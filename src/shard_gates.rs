@@ -97,6 +97,7 @@ pub(crate) fn evaluate(
                 schema_fingerprint: p.schema_fingerprint.clone(),
                 recovery_time_ms: p.duration_ms,
             });
+            report.live = ev.map(|e| e.live.clone()).unwrap_or_default();
             report
         })
         .collect()
@@ -147,6 +148,7 @@ pub fn shard_report(
         schema_fingerprint: fingerprint,
         duration_ms,
         rollback: None,
+        live: Default::default(),
     }
 }
 

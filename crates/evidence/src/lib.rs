@@ -35,6 +35,7 @@ mod custom_probe;
 mod difference;
 mod fk_graph;
 mod integrator;
+mod live;
 mod probe;
 mod probe_kind;
 mod rehearsal;
@@ -50,6 +51,7 @@ pub use custom_probe::{
 };
 pub use fk_graph::{CascadeReach, FkEdge, FkGraph, FkReference};
 pub use integrator::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
+pub use live::{LiveEvidence, LiveStatus, LockHolder, QueryUse, ReplicaRead, TableTraffic};
 pub use migration_parser;
 pub use probe::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 pub use probe_kind::{ProbeFacts, ProbeKind};

@@ -65,6 +65,10 @@ pub struct ShardEvidence {
     /// (shadow rehearsal of a database shared by several shards only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet_rerun: Option<crate::FleetRerun>,
+    /// The live workload: lock holders, traffic, application queries, the replica probed
+    /// ([`crate::LiveEvidence`]). Omitted from the JSON when nothing was attempted.
+    #[serde(default, skip_serializing_if = "crate::LiveEvidence::is_empty")]
+    pub live: crate::LiveEvidence,
 }
 
 /// The output of a simulation.

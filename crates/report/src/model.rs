@@ -139,6 +139,14 @@ pub struct ShardReport {
     /// proof was asked for.
     #[serde(default)]
     pub rollback: Option<ShardRollback>,
+    /// The live workload read on this shard: sessions holding conflicting locks, traffic on the
+    /// locked relations, application queries using what the migration changes, the replica
+    /// probed. Omitted when nothing was read.
+    #[serde(
+        default,
+        skip_serializing_if = "gates::evidence::LiveEvidence::is_empty"
+    )]
+    pub live: gates::evidence::LiveEvidence,
 }
 
 /// A shard's rollback result: its shape's proof outcome and duration.

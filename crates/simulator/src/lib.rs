@@ -79,6 +79,7 @@ mod error;
 pub mod estimate;
 mod ident;
 pub mod in_place;
+mod live;
 pub mod probe;
 mod probe_tx;
 pub mod rehearsal;
@@ -99,6 +100,7 @@ pub use error::SimError;
 pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use in_place::InPlaceRefusal;
+pub use live::LiveOptions;
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::sample::{
     SampleCache, SampleError, SampleLimits, ShadowData, ShadowSample, proof_sample,

@@ -60,6 +60,8 @@ pub struct SimOptions {
     /// The samples of this run, shared by every clone of these options (the rehearsal and the
     /// rollback proof read a shard once: [`crate::proof_sample`]).
     pub sample_cache: std::sync::Arc<SampleCache>,
+    /// The live workload reads (lock holders, traffic, application queries) beside the probes.
+    pub live: crate::live::LiveOptions,
 }
 
 /// What the in-place rehearsal's `idle_in_transaction_session_timeout` adds to the lock budget.
@@ -96,6 +98,7 @@ impl Default for SimOptions {
             lock_budget: None,
             shadow_data: ShadowData::Synthetic,
             sample_cache: std::sync::Arc::new(SampleCache::new()),
+            live: crate::live::LiveOptions::default(),
         }
     }
 }

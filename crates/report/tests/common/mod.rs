@@ -148,6 +148,7 @@ fn shard(
             schema_fingerprint: shape.to_owned(),
             recovery_time_ms: recovery_ms(shape),
         }),
+        live: Default::default(),
     }
 }
 

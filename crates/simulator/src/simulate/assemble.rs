@@ -42,6 +42,7 @@ pub(super) fn assemble(
             incomplete: None,
             duration_ms: 0,
             fleet_rerun: None,
+            live: Default::default(),
         };
         if let Some(out) = outs.remove(&i) {
             ev.server_version = out.version;

@@ -97,7 +97,8 @@ impl Simulator {
         // Probes (spawned) and rehearsals (this task) concurrently.
         let jobs = std::mem::take(&mut reach.jobs);
         let pair = fleet_rerun::first_pair(fleet, &reach.unreachable);
-        let (outs, (rehearsals, tp, rerun)) = tokio::join!(
+        let live_dbs = pools.live_databases(fleet, &reach.unreachable);
+        let (outs, (rehearsals, tp, rerun), mut live) = tokio::join!(
             pools.probe_all(
                 fleet,
                 &reach.unreachable,
@@ -107,13 +108,20 @@ impl Simulator {
                 cancel,
                 &steps
             ),
-            rehearse::rehearse_all(migration, jobs, pair, o, progress, cancel, &steps)
+            rehearse::rehearse_all(migration, jobs, pair, o, progress, cancel, &steps),
+            crate::live::read_all(migration, &live_dbs, &o.live, cancel, &steps)
         );
+        drop(live_dbs);
         pools.close().await;
         if cancel.is_cancelled() {
             return Err(SimError::Cancelled);
         }
         let mut shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
+        for ev in &mut shards {
+            if let Some(l) = live.remove(&ev.shard) {
+                ev.live = l;
+            }
+        }
         if let Some((second, rerun)) = rerun
             && let Some(ev) = shards.iter_mut().find(|e| e.shard == second)
         {

@@ -59,6 +59,31 @@ impl Pools {
         Pools { pools, sems }
     }
 
+    /// One [`LiveDatabase`] per pool, with the reachable shards located in it.
+    pub(super) fn live_databases<'a>(
+        &'a self,
+        fleet: &'a Fleet,
+        unreachable: &HashMap<String, String>,
+    ) -> Vec<crate::live::LiveDatabase<'a>> {
+        self.pools
+            .iter()
+            .map(|((inst, db), (pool, _))| crate::live::LiveDatabase {
+                instance: inst,
+                database: db,
+                pool,
+                shards: fleet
+                    .shards
+                    .iter()
+                    .filter(|s| {
+                        &s.instance == inst
+                            && s.location.database() == db
+                            && !unreachable.contains_key(&s.id)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
     /// Close every pool.
     pub(super) async fn close(&self) {
         for (pool, _) in self.pools.values() {
