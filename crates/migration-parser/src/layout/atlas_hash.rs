@@ -43,7 +43,7 @@ pub fn atlas_check_sums(
             ));
         }
         dir.update(name.as_bytes());
-        dir.update(sum[3..].as_bytes());
+        dir.update(&sum.as_bytes()[3..]);
     }
     let total = format!("h1:{}", b64(&dir.finalize()));
     if text.lines().next().map(str::trim_end) != Some(total.as_str()) {
