@@ -209,7 +209,7 @@ pub(super) async fn rehearse_on_shadow(
         let _ = conn.close().await;
         let mut statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
         if sample.is_some() {
-            withhold_values(&mut statements, migration);
+            withhold_values(&mut statements);
         }
         Ok::<_, String>((statements, clone_errors))
     }
@@ -299,7 +299,7 @@ const WITHHELD: &str =
     "message withheld: the statement ran on sampled real rows (see the SQLSTATE)";
 
 /// Withhold the messages of statements that ran on real rows (they may quote a row's value).
-fn withhold_values(statements: &mut [StatementRehearsal], _migration: &Migration) {
+fn withhold_values(statements: &mut [StatementRehearsal]) {
     // Quoted values could be redacted, but a value the migration's own code raises unquoted
     // (RAISE with any ERRCODE) cannot be told from message text: on real rows nothing of the
     // server's message is kept; the SQLSTATE and the statement say what failed.
