@@ -677,6 +677,7 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
         | O::DropDomain { name, .. }
         | O::RenameView { name, .. }
         | O::DropSequence { name, .. }
+        | O::RenameSequence { name, .. }
         | O::AlterSequence { name, .. } => out.push(name),
         O::DropTrigger {
             table: Some(table), ..

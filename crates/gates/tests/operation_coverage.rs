@@ -221,6 +221,11 @@ const COVERAGE: &[(&str, &[&str], &str)] = &[
         "SHARE ROW EXCLUSIVE on the sequence, blocks nextval (lock rules)",
     ),
     (
+        "rename_sequence",
+        &[],
+        "ACCESS EXCLUSIVE on the sequence (lock rules); defaults follow it by OID",
+    ),
+    (
         "drop_extension",
         &[],
         "fails if used unless CASCADE; the rehearsal proves it",

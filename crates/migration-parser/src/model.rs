@@ -786,6 +786,13 @@ pub enum Operation {
         /// `CASCADE`.
         cascade: bool,
     },
+    /// `ALTER SEQUENCE s RENAME TO t`.
+    RenameSequence {
+        /// Sequence name.
+        name: QualifiedName,
+        /// The new name (same schema).
+        new_name: String,
+    },
     /// `ALTER SEQUENCE s [options] [OWNED BY t.c | NONE]`.
     AlterSequence {
         /// Sequence name.

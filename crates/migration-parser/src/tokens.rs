@@ -502,6 +502,12 @@ pub(crate) fn recognize_after(
 fn alter_sequence(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
     c.eat_all(&["IF", "EXISTS"]);
     let name = c.name()?;
+    if c.eat_all(&["RENAME", "TO"]) {
+        let new_name = c.name_parts()?.pop()?;
+        return c
+            .done()
+            .then(|| vec![Operation::RenameSequence { name, new_name }]);
+    }
     let mut owned_by = SequenceOwnedBy::Unchanged;
     while !c.done() {
         if c.eat_all(&["OWNED", "BY"]) {

@@ -772,6 +772,13 @@ fn maintenance_and_misc_token_forms() {
         }
     );
     assert_eq!(
+        one("ALTER SEQUENCE IF EXISTS app.s RENAME TO s2"),
+        Operation::RenameSequence {
+            name: QualifiedName::qualified("app", "s"),
+            new_name: "s2".into()
+        }
+    );
+    assert_eq!(
         one("ALTER SEQUENCE s OWNED BY NONE"),
         Operation::AlterSequence {
             name: t("s"),
