@@ -1408,6 +1408,32 @@ fn set_local_outside_a_block_has_no_effect_and_rollback_undoes_set() {
 }
 
 #[test]
+fn the_time_zone_is_tracked() {
+    let m = p(
+        "SELECT 1; SET TIME ZONE 'UTC'; SELECT 2; SET TimeZone = 'Europe/Berlin'; SELECT 3; \
+               SET timezone TO 'Etc/UTC'; SELECT 4; RESET TimeZone; SELECT 5; SET TIME ZONE LOCAL; SELECT 6;",
+    );
+    let tz = |i: usize| m.statements[i].settings.timezone.clone();
+    let utc = |i: usize| m.statements[i].settings.timezone_is_utc();
+    assert_eq!((tz(0), utc(0)), (None, false), "unknown until set");
+    assert_eq!((tz(2).as_deref(), utc(2)), (Some("UTC"), true));
+    assert_eq!((tz(4).as_deref(), utc(4)), (Some("Europe/Berlin"), false));
+    assert!(utc(6), "Etc/UTC has a fixed zero offset");
+    assert_eq!(
+        (tz(8), utc(8)),
+        (None, false),
+        "RESET: the deploy's own zone, unknown"
+    );
+    assert_eq!(tz(10), None, "SET TIME ZONE LOCAL is the default");
+    let m = p("BEGIN; SET LOCAL TIME ZONE 'UTC'; SELECT 1; COMMIT; SELECT 2;");
+    assert!(m.statements[2].settings.timezone_is_utc());
+    assert!(
+        !m.statements[4].settings.timezone_is_utc(),
+        "SET LOCAL ends with the block"
+    );
+}
+
+#[test]
 fn durations() {
     use migration_parser::parse_duration_ms as d;
     assert_eq!(d("2s"), Some(2000));

@@ -141,6 +141,11 @@ pub(super) async fn rehearse_on_shadow(
         let mut src = PgConnection::connect_with(&opts)
             .await
             .map_err(|e| format!("connect to source: {e}"))?;
+        // The TimeZone a deploy client of the shard gets (server, database and role settings):
+        // whether `timestamp` ↔ `timestamptz` rewrites depends on it (PG 12+: not under UTC),
+        // so the shadow session runs under it — not under UTC, where every sqlx session
+        // starts.
+        let timezone = crate::dump::client_timezone(&server.bin_dir, &job.spec, &src_db).await;
         let schemas = schemas_to_clone_on(&mut src, &schema, named).await;
         let schemas = match schemas {
             Ok(s) => s,
@@ -180,6 +185,13 @@ pub(super) async fn rehearse_on_shadow(
         let mut conn = shadow_connection(&db.spec(), &db.name, &schema, limits)
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(tz) = &timezone {
+            sqlx::query("SELECT set_config('TimeZone', $1, false)")
+                .bind(tz)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("the shard's TimeZone {tz:?} on the shadow: {e}"))?;
+        }
         // As the demoted owner: the sample's inserts fire the tenant's triggers, and a view's
         // query runs tenant functions (see refresh_matviews). The sample first, so that the
         // views are computed from it.
