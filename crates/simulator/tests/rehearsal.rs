@@ -469,34 +469,38 @@ async fn the_shards_timezone_decides_a_timestamptz_rewrite() {
         .await;
     }
     let m = migration("ALTER TABLE t ALTER COLUMN at TYPE timestamptz;");
-    let sim = Simulator::new(SimOptions {
-        calibrate: false,
-        ..Default::default()
-    });
-    let mut rewritten = Vec::new();
-    for db in ["app_utc", "app_ny"] {
-        let fleet = fleet(&[&pg], &[(0, db, SCHEMA)]);
-        let res = sim
-            .run(
-                &m,
-                &fleet,
-                None,
-                &simulator::NoProgress,
-                &CancelToken::new(),
-            )
-            .await
-            .expect("run");
-        let r = res.rehearsals.values().next().expect("a rehearsal");
+    for mode in [RehearsalMode::Shadow, RehearsalMode::InPlace] {
+        let sim = Simulator::new(SimOptions {
+            calibrate: false,
+            rehearsal: mode,
+            ..Default::default()
+        });
+        let mut rewritten = Vec::new();
+        for db in ["app_utc", "app_ny"] {
+            let fleet = fleet(&[&pg], &[(0, db, SCHEMA)]);
+            let res = sim
+                .run(
+                    &m,
+                    &fleet,
+                    None,
+                    &simulator::NoProgress,
+                    &CancelToken::new(),
+                )
+                .await
+                .expect("run");
+            let r = res.rehearsals.values().next().expect("a rehearsal");
+            assert_eq!(
+                r.statements[0].outcome,
+                StatementOutcome::Succeeded,
+                "{r:#?}"
+            );
+            assert_eq!(r.mode, mode, "{r:#?}");
+            rewritten.push(!r.statements[0].rewritten.is_empty());
+        }
         assert_eq!(
-            r.statements[0].outcome,
-            StatementOutcome::Succeeded,
-            "{r:#?}"
+            rewritten,
+            [false, true],
+            "{mode:?}: UTC: catalog-only; America/New_York: the table is rewritten"
         );
-        rewritten.push(!r.statements[0].rewritten.is_empty());
     }
-    assert_eq!(
-        rewritten,
-        [false, true],
-        "UTC: catalog-only; America/New_York: the table is rewritten"
-    );
 }
