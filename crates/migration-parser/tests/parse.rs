@@ -1598,3 +1598,41 @@ fn create_function_options_pg_dump_emits() {
         }
     }
 }
+
+/// SQL-standard function bodies (PostgreSQL 14+): the semicolons inside `BEGIN ATOMIC … END`
+/// do not end the statement (psql's rule), its `END` is no `COMMIT`, and the function is known.
+#[test]
+fn begin_atomic_bodies_are_one_statement() {
+    let m = p(
+        "CREATE FUNCTION add_one(a integer) RETURNS integer LANGUAGE sql IMMUTABLE
+               BEGIN ATOMIC
+                 SELECT CASE WHEN a > 0 THEN a + 1 ELSE 0 END;
+                 SELECT a;
+               END;
+               CREATE OR REPLACE PROCEDURE tidy() LANGUAGE sql BEGIN ATOMIC DELETE FROM t; END;
+               SELECT 1 AS begin_at;
+               CREATE TABLE t2 (id int);",
+    );
+    assert_eq!(m.statements.len(), 4, "{:#?}", m.statements);
+    assert!(
+        matches!(&m.statements[0].operations[..], [Operation::CreateFunction { name, args, .. }]
+            if name == &t("add_one") && args == &["integer".to_string()]),
+        "{:?}",
+        m.statements[0].operations
+    );
+    assert!(
+        m.statements[0].sql.trim_end().ends_with("END"),
+        "{}",
+        m.statements[0].sql
+    );
+    assert!(
+        m.statements
+            .iter()
+            .all(|s| !matches!(s.operations.first(), Some(Operation::Transaction(_)))),
+        "no END became a COMMIT"
+    );
+    assert!(matches!(
+        m.statements[3].operations[..],
+        [Operation::CreateTable { .. }]
+    ));
+}
