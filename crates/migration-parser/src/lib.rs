@@ -63,6 +63,7 @@ pub mod layout;
 mod locks;
 mod model;
 mod names;
+pub mod normalize;
 mod parse;
 pub mod pg_quote;
 mod refs;
@@ -92,6 +93,7 @@ pub use model::*;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
 };
+pub use normalize::normalize_query;
 pub use row_filter::RowFilter;
 pub use session::parse_duration_ms;
 pub use side_effects::{
