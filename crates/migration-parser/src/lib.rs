@@ -90,10 +90,10 @@ pub use knowledge::{
 };
 pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
+pub use normalize::normalize_query;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
 };
-pub use normalize::normalize_query;
 pub use row_filter::RowFilter;
 pub use session::parse_duration_ms;
 pub use side_effects::{

@@ -233,7 +233,10 @@ mod tests {
     #[test]
     fn quoted_strings_become_parameters() {
         assert_eq!(
-            n("SELECT * FROM orders WHERE note = 'it''s secret' AND id = 42", 200),
+            n(
+                "SELECT * FROM orders WHERE note = 'it''s secret' AND id = 42",
+                200
+            ),
             "SELECT * FROM orders WHERE note = $1 AND id = $2"
         );
     }
@@ -261,7 +264,10 @@ mod tests {
     #[test]
     fn numbers_but_not_identifiers_with_digits() {
         assert_eq!(
-            n("SELECT t1.c2, 0x1F, 1_000, .5 FROM tenant_3.orders LIMIT 10", 200),
+            n(
+                "SELECT t1.c2, 0x1F, 1_000, .5 FROM tenant_3.orders LIMIT 10",
+                200
+            ),
             "SELECT t1.c2, $1, $2, $3 FROM tenant_3.orders LIMIT $4"
         );
     }

@@ -117,7 +117,10 @@ async fn read_database(
     let failed = |what: &str, e: sqlx::Error| {
         let (state, msg) = crate::conn::sqlstate_and_message(&e);
         let state = state.map(|s| format!(" ({s})")).unwrap_or_default();
-        format!("the lock read on {}/{} {what}{state}: {msg}", db.instance, db.database)
+        format!(
+            "the lock read on {}/{} {what}{state}: {msg}",
+            db.instance, db.database
+        )
     };
     let mut tx = db
         .pool
@@ -135,12 +138,11 @@ async fn read_database(
     .execute(&mut *tx)
     .await
     .map_err(|e| failed("could not start", e))?;
-    let (user, allowed): (String, bool) = sqlx::query_as(
-        "SELECT current_user::text, pg_has_role('pg_read_all_stats', 'USAGE')",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| failed("could not check its privilege", e))?;
+    let (user, allowed): (String, bool) =
+        sqlx::query_as("SELECT current_user::text, pg_has_role('pg_read_all_stats', 'USAGE')")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| failed("could not check its privilege", e))?;
     if !allowed {
         let _ = tx.rollback().await;
         return Err(format!(
@@ -290,12 +292,7 @@ mod tests {
             "the renamed table is the shard's `orders`: {got:?}"
         );
         assert!(
-            got.contains(&(
-                Some("shared"),
-                "plans",
-                4,
-                LockMode::ShareUpdateExclusive
-            )),
+            got.contains(&(Some("shared"), "plans", 4, LockMode::ShareUpdateExclusive)),
             "{got:?}"
         );
     }
