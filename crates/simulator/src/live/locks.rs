@@ -61,7 +61,15 @@ pub(crate) fn migration_locks(migration: &Migration, major: u32) -> Vec<Migratio
                 statement: st.index,
                 op: k,
             };
+            let after = Step {
+                statement: st.index,
+                op: k + 1,
+            };
             for f in lock_facts(op, PgVersion(major)) {
+                // The relation this very operation creates (CREATE TABLE) is nobody's yet.
+                if state.relation(&f.relation, after).is_created() {
+                    continue;
+                }
                 if let Some(q) = state.relation(&f.relation, at).on_shard() {
                     out.push(MigrationLock {
                         schema: q.schema.clone(),
