@@ -119,11 +119,17 @@ impl LockQueueRisk {
         let timeout = ctx
             .statement(h.blocks_statement)
             .and_then(|s| s.settings.lock_timeout_ms);
+        let budget = ctx.lock_budget_ms();
         let over = match (timeout, h.xact_age_ms) {
             (Some(t), Some(a)) if a > t => format!(
                 " Its transaction is already older than the statement's lock_timeout ({}): unless it ends first, \
                  the statement would fail with a lock timeout.",
                 fmt_ms(t as f64)
+            ),
+            (None, Some(a)) if a > budget => format!(
+                " Its transaction is already older than the lock budget ({}) and the statement has no \
+                 lock_timeout: traffic could queue behind the migration for longer than the budget.",
+                fmt_ms(budget as f64)
             ),
             _ => String::new(),
         };
@@ -163,6 +169,7 @@ impl LockQueueRisk {
                 "statement": h.blocks_statement,
                 "query": h.query,
                 "lock_timeout_ms": timeout,
+                "lock_budget_ms": budget,
                 "idle_in_transaction_red_after_ms": red_after,
             }));
         if red {
