@@ -14,7 +14,7 @@ use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta, RuleSc
 /// | range | family |
 /// |---|---|
 /// | DC101–DC109 | blocking locks |
-/// | DC110 | per shard: `lock-time-budget` |
+/// | DC110–DC111 | per shard: `lock-time-budget`, `lock-queue-risk` (live sessions the migration would queue behind) |
 /// | DC201–DC209 | rewrites and long-running data changes |
 /// | DC301–DC309 | destructive and breaking changes |
 /// | DC311–DC319 | per shard: `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch` (a supplied rollback), `rollback-unproven` (a generated one) |

@@ -31,6 +31,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC108", "multiple-exclusive-locks"),
     ("DC109", "observed-lock"),
     ("DC110", "lock-time-budget"),
+    ("DC111", "lock-queue-risk"),
     ("DC201", "adding-required-field"),
     ("DC202", "adding-volatile-default"),
     ("DC203", "changing-column-type"),
@@ -297,7 +298,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 17, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 18, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);

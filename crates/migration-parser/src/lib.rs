@@ -63,6 +63,7 @@ pub mod layout;
 mod locks;
 mod model;
 mod names;
+pub mod normalize;
 mod parse;
 pub mod pg_quote;
 mod refs;
@@ -89,6 +90,7 @@ pub use knowledge::{
 };
 pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
+pub use normalize::normalize_query;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
 };

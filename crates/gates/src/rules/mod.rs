@@ -3,7 +3,7 @@
 //!
 //! Static rules look at the migration. Per-shard rules ([`RuleScope::Shard`](crate::RuleScope))
 //! read the evidence a [`RuleContext`] carries for one shard and report nothing without it:
-//! DC109 `observed-lock`; DC110 `lock-time-budget`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
+//! DC109 `observed-lock`; DC110 `lock-time-budget`; DC111 `lock-queue-risk`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
 //! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
 //! `shard-unreachable`; DC406 `second-tenant-fails`; DC505 `in-place-refused`.
@@ -36,6 +36,7 @@ mod enum_value_in_transaction;
 mod fk_orphans;
 mod hardcoded_tenant_schema;
 mod in_place_refused;
+mod lock_queue_risk;
 mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
@@ -85,6 +86,7 @@ pub use enum_value_in_transaction::EnumValueInTransaction;
 pub use fk_orphans::FkOrphans;
 pub use hardcoded_tenant_schema::HardcodedTenantSchema;
 pub use in_place_refused::InPlaceRefused;
+pub use lock_queue_risk::LockQueueRisk;
 pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
@@ -124,6 +126,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(MultipleExclusiveLocks),
         Box::new(ObservedLock),
         Box::new(LockTimeBudget),
+        Box::new(LockQueueRisk),
         Box::new(AddingRequiredField),
         Box::new(AddingVolatileDefault),
         Box::new(ChangingColumnType),
