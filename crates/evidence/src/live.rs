@@ -122,10 +122,18 @@ pub struct QueryUse {
     pub uses: String,
     /// What the migration does to it (`drops`, `renames`, `changes the type of`).
     pub change: String,
+    /// The details of the change where known: the new name (`to purchases`) or the types
+    /// (`integer → text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// 0-based index of the migration statement.
     pub statement: usize,
     /// When the statistics were last reset (RFC 3339), where known.
     pub stats_since: Option<String>,
+    /// Run by the role the gate connects as: deployclaw's own probes of an earlier run, or an
+    /// application sharing the gate's role — the two cannot be told apart (informational).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_gate_role: bool,
 }
 
 /// The read replica the data probes of a shard ran on.

@@ -221,11 +221,11 @@ pub fn client_compatible(old_type: &str, new_type: &str) -> bool {
         .any(|(from, to)| *from == old && to.contains(&new.as_str()))
 }
 
-/// What [`query_uses`] made of one query text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What [`scan_query`] made of one query text.
+#[derive(Debug, Clone)]
 pub enum QueryScan {
-    /// A data statement; the indexes into the `changes` it was given of those it uses.
-    Uses(Vec<usize>),
+    /// A data statement and the names it mentions: ask [`QueryNames::uses`].
+    Data(QueryNames),
     /// Not a data statement (utility, transaction control, `SET`, …): not an application read
     /// or write of a table.
     NotData,
@@ -233,10 +233,9 @@ pub enum QueryScan {
     Unparseable(String),
 }
 
-/// Which of `changes` the normalised query `query` uses, resolving unqualified names in
-/// `default_schema` (the first schema of the shard's search path; see the
-/// [module documentation](self)).
-pub fn query_uses(query: &str, changes: &[BreakingChange], default_schema: &str) -> QueryScan {
+/// Parse a normalised query text once ([`QueryScan`]); resolve it per shard with
+/// [`QueryNames::uses`].
+pub fn scan_query(query: &str) -> QueryScan {
     let statements = match Parser::new(&PostgreSqlDialect {})
         .try_with_sql(query)
         .and_then(|mut p| p.parse_statements())
@@ -260,48 +259,81 @@ pub fn query_uses(query: &str, changes: &[BreakingChange], default_schema: &str)
     if statements.is_empty() {
         return QueryScan::NotData;
     }
-    let resolve = |n: &QualifiedName| {
-        (
-            n.schema
-                .clone()
-                .unwrap_or_else(|| default_schema.to_string()),
-            n.name.clone(),
-        )
-    };
-    let tables: BTreeSet<(String, String)> = names
-        .relations
+    QueryScan::Data(QueryNames(names))
+}
+
+/// Whether `query` may mention any of `changes` at all (a table name appears in its text,
+/// case-insensitively): the cheap test before [`scan_query`].
+pub fn may_mention(query: &str, changes: &[BreakingChange]) -> bool {
+    let lower = query.to_lowercase();
+    changes
         .iter()
-        .filter(|r| !(r.schema.is_none() && names.ctes.contains(&r.name)))
-        .map(resolve)
-        .collect();
-    let mut uses = Vec::new();
-    for (i, c) in changes.iter().enumerate() {
-        let table = resolve(&c.table);
-        if !tables.contains(&table) {
-            continue;
-        }
-        let used = match &c.column {
-            None => true,
-            Some(col) => names.columns.iter().any(|(qualifier, name)| {
-                name == col
-                    && match qualifier {
-                        None => !names.output_aliases.contains(name),
-                        Some(q) => {
-                            names.qualified_table(q).map(|t| resolve(&t)) == Some(table.clone())
-                        }
-                    }
-            }),
+        .any(|c| lower.contains(&c.table.name.to_lowercase()))
+}
+
+/// The tables and columns one parsed data statement names (see [`scan_query`]).
+#[derive(Debug, Clone, Default)]
+pub struct QueryNames(Names);
+
+impl QueryNames {
+    /// Indexes into `changes` of those the query uses, resolving unqualified names in
+    /// `default_schema` (the first schema of the shard's search path; see the
+    /// [module documentation](self)).
+    pub fn uses(&self, changes: &[BreakingChange], default_schema: &str) -> Vec<usize> {
+        let names = &self.0;
+        let resolve = |n: &QualifiedName| {
+            (
+                n.schema
+                    .clone()
+                    .unwrap_or_else(|| default_schema.to_string()),
+                n.name.clone(),
+            )
         };
-        if used {
-            uses.push(i);
+        let tables: BTreeSet<(String, String)> = names
+            .relations
+            .iter()
+            .filter(|r| !(r.schema.is_none() && names.ctes.contains(&r.name)))
+            .map(resolve)
+            .collect();
+        let mut uses = Vec::new();
+        for (i, c) in changes.iter().enumerate() {
+            let table = resolve(&c.table);
+            if !tables.contains(&table) {
+                continue;
+            }
+            let used = match &c.column {
+                None => true,
+                Some(col) => names.columns.iter().any(|(qualifier, name)| {
+                    name == col
+                        && match qualifier {
+                            None => !names.output_aliases.contains(name),
+                            Some(q) => {
+                                names.qualified_table(q).map(|t| resolve(&t)).as_ref()
+                                    == Some(&table)
+                            }
+                        }
+                }),
+            };
+            if used {
+                uses.push(i);
+            }
         }
+        uses
     }
-    QueryScan::Uses(uses)
+}
+
+/// [`scan_query`] then [`QueryNames::uses`]: the indexes of `changes` that `query` uses
+/// (empty for a statement that is not a data statement or does not parse).
+pub fn query_uses(query: &str, changes: &[BreakingChange], default_schema: &str) -> Vec<usize> {
+    match scan_query(query) {
+        QueryScan::Data(n) => n.uses(changes, default_schema),
+        QueryScan::NotData | QueryScan::Unparseable(_) => Vec::new(),
+    }
 }
 
 /// Names a query mentions: relations read or written (with their aliases), column references
 /// (with the qualifier as written), CTE names and output aliases.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 struct Names {
     relations: Vec<QualifiedName>,
     /// alias → the relation it stands for (`None`: a derived table or function).

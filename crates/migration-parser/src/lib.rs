@@ -83,8 +83,8 @@ pub use actions::{
 };
 pub use analysis::same_relation;
 pub use app_queries::{
-    BreakingChange, Change, QueryScan, breaking_changes, client_compatible, display_query,
-    query_uses,
+    BreakingChange, Change, QueryNames, QueryScan, breaking_changes, client_compatible,
+    display_query, may_mention, query_uses, scan_query,
 };
 pub use kind::{OperationKind, UnknownOperationKind};
 pub use knowledge::lock_facts;
