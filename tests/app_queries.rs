@@ -210,6 +210,7 @@ async fn application_queries_make_drops_and_renames_red_and_type_changes_yellow(
             s.shard,
             s.live
         );
+        assert_eq!(s.live.queries_skipped, 0, "every application query parses");
         assert!(
             s.live
                 .query_uses

@@ -52,6 +52,10 @@ pub struct LiveEvidence {
     /// Normalised application queries using what the migration drops, renames or converts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub query_uses: Vec<QueryUse>,
+    /// Query texts of the shard's database that name a table the migration changes but could
+    /// not be parsed: skipped, never guessed (counted so a reader knows what was not checked).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queries_skipped: u64,
     /// The read replica the data probes ran on (`--probe-on replica`); `None` = the writer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<ReplicaRead>,
@@ -65,6 +69,10 @@ impl LiveEvidence {
             && self.statements.is_not_run()
             && self.replica.is_none()
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A session holding or waiting for a lock the migration's lock would queue behind.

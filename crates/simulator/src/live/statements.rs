@@ -58,17 +58,18 @@ struct Read {
     types: HashMap<(String, String, String), String>,
 }
 
-/// The query uses of every shard of `db`.
+/// The query uses of every shard of `db`, and how many query texts naming a changed table
+/// could not be parsed (skipped).
 pub(crate) async fn read(
     migration: &Migration,
     db: &LiveDatabase<'_>,
     cancel: &CancelToken,
-) -> PerShard<QueryUse> {
+) -> (PerShard<QueryUse>, u64) {
     let changes = migration_parser::breaking_changes(migration);
     let mut out = PerShard::new();
     if changes.is_empty() || db.shards.is_empty() || cancel.is_cancelled() {
         // Nothing an application could still be using: nothing to read.
-        return out;
+        return (out, 0);
     }
     let schemas: Vec<String> = db
         .shards
@@ -84,10 +85,10 @@ pub(crate) async fn read(
                 };
                 out.insert(s.id.clone(), (status, Vec::new()));
             }
-            return out;
+            return (out, 0);
         }
     };
-    let parsed = parse_candidates(&read.entries, &changes);
+    let (parsed, skipped) = parse_candidates(&read.entries, &changes);
     for shard in &db.shards {
         let schema = shard.location.schema();
         let mut uses = Vec::new();
@@ -101,23 +102,29 @@ pub(crate) async fn read(
         uses.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.queryid.cmp(&b.queryid)));
         out.insert(shard.id.clone(), (LiveStatus::Read, uses));
     }
-    out
+    (out, skipped)
 }
 
-/// The statements that may mention a changed table, parsed once each. Texts that are not data
-/// statements are dropped; unparseable ones are skipped (never guessed).
+/// The statements that may mention a changed table, parsed once each, and how many of them
+/// could not be parsed. Texts that are not data statements are dropped; unparseable ones are
+/// skipped and counted (never guessed).
 fn parse_candidates<'e>(
     entries: &'e [Entry],
     changes: &[BreakingChange],
-) -> Vec<(&'e Entry, migration_parser::QueryNames)> {
-    entries
+) -> (Vec<(&'e Entry, migration_parser::QueryNames)>, u64) {
+    let mut skipped = 0;
+    let mut parsed = Vec::new();
+    for e in entries
         .iter()
         .filter(|e| migration_parser::may_mention(&e.query, changes))
-        .filter_map(|e| match migration_parser::scan_query(&e.query) {
-            QueryScan::Data(n) => Some((e, n)),
-            QueryScan::NotData | QueryScan::Unparseable(_) => None,
-        })
-        .collect()
+    {
+        match migration_parser::scan_query(&e.query) {
+            QueryScan::Data(n) => parsed.push((e, n)),
+            QueryScan::NotData => {}
+            QueryScan::Unparseable(_) => skipped += 1,
+        }
+    }
+    (parsed, skipped)
 }
 
 /// The [`QueryUse`] of `entry` using `change` on a shard with schema `schema`; `None` for a
