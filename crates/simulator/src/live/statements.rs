@@ -3,13 +3,15 @@
 //!
 //! One read-only transaction per database, whatever the number of its shards: is the extension
 //! installed here (`pg_extension`), the database's statements (`dbid`; calls summed over users
-//! per `queryid`), the statistics' reset time (`pg_stat_statements_info`, PG 14+), and the
-//! current types of the columns the migration converts. What SQL means is the parser's
+//! and search paths per normalised text), the statistics' reset time
+//! (`pg_stat_statements_info`, PG 14+), and the current types of the columns the migration
+//! converts. What SQL means is the parser's
 //! ([`migration_parser::scan_query`]): each query text is parsed once and resolved per shard
 //! with the shard's schema as the first schema of its search path. A query text belongs to a
 //! database, not to a schema: in schema-per-tenant, an unqualified application query (the
-//! application sets `search_path` per tenant) matches every tenant shard of the database whose
-//! schema has what it names, a schema-qualified one only the shard of that schema.
+//! application sets `search_path` per tenant, and `pg_stat_statements` does not record which
+//! tenant a call came from) matches every tenant shard of the database; a schema-qualified one
+//! only the shard of that schema.
 //!
 //! Statements of the role the gate connects as are kept apart ([`QueryUse::by_gate_role`]):
 //! deployclaw's own probes of earlier runs name the tables and columns the migration touches,
@@ -33,7 +35,7 @@ use crate::control::CancelToken;
 use crate::probe_tx::exec;
 
 /// How to turn the extension on, appended to every "unavailable" reason.
-pub(crate) const HOW_TO_ENABLE: &str = "set `shared_preload_libraries = 'pg_stat_statements'` \
+const HOW_TO_ENABLE: &str = "set `shared_preload_libraries = 'pg_stat_statements'` \
     (on RDS/Aurora: in the DB parameter group) and restart, then run `CREATE EXTENSION \
     pg_stat_statements` in each database";
 
