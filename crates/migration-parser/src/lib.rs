@@ -55,6 +55,7 @@
 
 mod actions;
 mod analysis;
+mod app_queries;
 mod convert;
 mod grammar;
 mod kind;
@@ -82,6 +83,10 @@ pub use actions::{
     TypeRepresentation,
 };
 pub use analysis::same_relation;
+pub use app_queries::{
+    BreakingChange, Change, QueryNames, QueryScan, breaking_changes, client_compatible,
+    display_query, may_mention, query_uses, scan_query,
+};
 pub use kind::{OperationKind, UnknownOperationKind};
 pub use knowledge::lock_facts;
 pub use knowledge::{

@@ -5,8 +5,9 @@
 //! read the evidence a [`RuleContext`] carries for one shard and report nothing without it:
 //! DC109 `observed-lock`; DC110 `lock-time-budget`; DC111 `lock-queue-risk`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
-//! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
-//! `shard-unreachable`; DC406 `second-tenant-fails`; DC505 `in-place-refused`.
+//! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC320 `breaking-change-in-use`; DC402–DC404 `schema-drift`, `cascade-reach`,
+//! `shard-unreachable`; DC406 `second-tenant-fails`; DC505 `in-place-refused`. The fleet rule
+//! ([`RuleScope::Fleet`](crate::RuleScope)) DC902 `query-stats-unavailable` reports once per run.
 
 use std::fmt::Display;
 
@@ -23,6 +24,7 @@ mod adding_volatile_default;
 mod ban_drop_database;
 mod ban_drop_schema;
 mod ban_truncate;
+mod breaking_change_in_use;
 mod cascade_reach;
 mod cast_failures;
 mod changing_collation;
@@ -44,6 +46,7 @@ mod non_tenant_object;
 mod not_null_violations;
 mod observed_lock;
 mod observed_rewrite;
+mod query_stats_unavailable;
 mod refresh_matview_blocking;
 mod renaming_column;
 mod renaming_table;
@@ -73,6 +76,7 @@ pub use adding_volatile_default::AddingVolatileDefault;
 pub use ban_drop_database::BanDropDatabase;
 pub use ban_drop_schema::BanDropSchema;
 pub use ban_truncate::BanTruncate;
+pub use breaking_change_in_use::BreakingChangeInUse;
 pub use cascade_reach::CascadeReach;
 pub use cast_failures::CastFailures;
 pub use changing_collation::ChangingCollation;
@@ -94,6 +98,7 @@ pub use non_tenant_object::NonTenantObject;
 pub use not_null_violations::NotNullViolations;
 pub use observed_lock::ObservedLock;
 pub use observed_rewrite::ObservedRewrite;
+pub use query_stats_unavailable::QueryStatsUnavailable;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
 pub use renaming_table::RenamingTable;
@@ -152,6 +157,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(RollbackIrreversible),
         Box::new(RollbackMismatch),
         Box::new(RollbackUnproven),
+        Box::new(BreakingChangeInUse),
         Box::new(HardcodedTenantSchema),
         Box::new(SchemaDrift),
         Box::new(CascadeReach),
@@ -164,6 +170,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(UncommittedTransaction),
         Box::new(InPlaceRefused),
         Box::new(UnparsedStatement),
+        Box::new(QueryStatsUnavailable),
     ]
 }
 
