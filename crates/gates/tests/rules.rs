@@ -302,7 +302,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 18, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 19, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);
