@@ -17,7 +17,7 @@
 //! # fn main() -> Result<(), ReportError> {
 //! let mut r = ValidationReport::new(
 //!     MigrationInfo { file: "schema_v42.sql".into(), sha256: sha256_file("schema_v42.sql".as_ref())?, statements: 4 },
-//!     FleetInfo { source: "fleet.toml".into(), instances: 0, shards: 0, fingerprint: String::new() },
+//!     FleetInfo { source: "fleet.toml".into(), instances: 0, shards: 0, fingerprint: String::new(), ..Default::default() },
 //! );
 //! r.push_step("parse", "4 statements", 3);
 //! // r.shards.push(ShardReport { .. }); r.rehearsals.push(..); r.rollback = RollbackInfo { .. };
@@ -73,7 +73,9 @@ mod canonical;
 mod error;
 pub mod keys;
 pub mod lint;
+mod merge;
 mod model;
+mod partition;
 pub mod render;
 mod risk;
 mod sign;
@@ -94,6 +96,8 @@ pub use model::{
     Signature, StatementError, StatementTrace, Step, ValidationReport, fleet_fingerprint,
     new_execution_id, reasons, sha256_file, sha256_hex,
 };
+pub use merge::{MergeOptions, MergePart, merge, read_part};
+pub use partition::{MergedPart, Partition, PartitionInfo, PartitionSyntaxError};
 pub use risk::RiskLevel;
 pub use sign::{Verification, issue_token, sign, signing_payload, verify, verify_migration_file};
 pub use token::{ApprovalToken, TokenClaims, TokenStatus, check_token};

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ReportError;
+use crate::partition::{MergedPart, PartitionInfo};
 use crate::risk::RiskLevel;
 use crate::token::ApprovalToken;
 
@@ -89,7 +90,7 @@ pub struct MigrationInfo {
 }
 
 /// The fleet the migration was validated against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct FleetInfo {
     /// Where the fleet came from (`topology fleet.toml`, `postgres://host/db`, `rds:cluster-1`).
     #[serde(default)]
@@ -100,6 +101,14 @@ pub struct FleetInfo {
     pub shards: usize,
     /// Identity of the fleet's membership and schema shapes (see [`fleet_fingerprint`]).
     pub fingerprint: String,
+    /// The slice this report covers when it was made with `--partition K/N` (a partial
+    /// report); omitted for a whole fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionInfo>,
+    /// The partial reports a `deployclaw report merge` was built from, in partition order;
+    /// omitted otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedPart>,
 }
 
 /// One step of the run (`parse`, `discover`, `introspect`, `probe`, `rehearse`, `rollback`,

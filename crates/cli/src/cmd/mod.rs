@@ -3,6 +3,7 @@ pub mod aws;
 pub mod changed;
 pub mod help;
 pub mod lint;
+pub mod report;
 pub mod rollback;
 pub mod sign;
 pub mod topology;

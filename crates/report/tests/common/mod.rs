@@ -203,6 +203,7 @@ pub fn fixture_with(tweak: impl FnOnce(&mut Vec<ShardReport>)) -> ValidationRepo
             instances: 0,
             shards: 0,
             fingerprint: String::new(),
+            ..FleetInfo::default()
         },
     );
     r.execution_id = "0b5e7c1a-3f2d-4c8e-9a41-6d2f0e8b7c35".to_owned();
