@@ -164,8 +164,8 @@ fn compact_table(o: &mut String, report: &ValidationReport, opts: &HtmlOptions) 
     if cut > 0 {
         let _ = writeln!(
             o,
-            "<p class=\"muted\">…and {} more: see the JSON report.</p>",
-            plural(cut, "shard")
+            "<p class=\"muted\">…and {cut} more {}: see the JSON report.</p>",
+            if cut == 1 { "shard" } else { "shards" }
         );
     }
     o.push_str("</section>\n");
