@@ -30,6 +30,27 @@ pub fn slice(fleet: &Fleet, partition: Partition) -> Fleet {
     }
 }
 
+/// The slice of `fleet` for [`ValidateOptions::partition`], its step logged; `None` without a
+/// partition (the whole fleet).
+pub(crate) fn slice_for_run(
+    opts: &ValidateOptions,
+    fleet: &Fleet,
+    steps: &mut crate::steps::Steps,
+) -> Option<Fleet> {
+    let p = opts.partition?;
+    let sliced = slice(fleet, p);
+    steps.push((
+        "partition".into(),
+        format!(
+            "partition {p}: {} of {} shards (SHA-256 of the shard id)",
+            sliced.shards.len(),
+            fleet.shards.len()
+        ),
+        0,
+    ));
+    Some(sliced)
+}
+
 /// Hex SHA-256 over the options that change verdicts: the configuration (rules, severities,
 /// budgets, custom rules, PostgreSQL version), the effective lock budget, the rehearsal mode,
 /// the rollback proof and its script, which rows the shadow holds, the live reads and the gate

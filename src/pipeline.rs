@@ -103,19 +103,8 @@ pub async fn validate(
     let mut steps: Steps = Vec::new();
     // `--partition K/N`: the slice of the fleet this run validates (crate::partition).
     let whole_fleet = fleet;
-    let sliced = opts.partition.map(|p| crate::partition::slice(fleet, p));
+    let sliced = crate::partition::slice_for_run(opts, fleet, &mut steps);
     let fleet = sliced.as_ref().unwrap_or(whole_fleet);
-    if let Some(p) = opts.partition {
-        steps.push((
-            "partition".into(),
-            format!(
-                "partition {p}: {} of {} shards (SHA-256 of the shard id)",
-                fleet.shards.len(),
-                whole_fleet.shards.len()
-            ),
-            0,
-        ));
-    }
     let mut sim_opts = sim_options(opts);
     // The rules come from the configuration: its probe rules' rows always have a reader.
     let registry = opts.registry().map_err(PipelineError::Config)?;
@@ -404,9 +393,9 @@ fn build_report(
         instances: fleet.instances.len(),
         shards: fleet.shards.len(),
         fingerprint,
-        partition: opts.partition.map(|p| {
-            crate::partition::info(opts, p, shards_in_fleet, drift_reference, &policy)
-        }),
+        partition: opts
+            .partition
+            .map(|p| crate::partition::info(opts, p, shards_in_fleet, drift_reference, &policy)),
         merged_from: Vec::new(),
     };
     let mut report = ValidationReport::new(migration_info, fleet_info);

@@ -151,7 +151,10 @@ async fn three_partitions_merged_give_the_single_runs_verdicts() {
         );
         let j = read_json(&s.part(k));
         let p = &j["fleet"]["partition"];
-        assert_eq!((p["index"].as_u64(), p["count"].as_u64()), (Some(k.into()), Some(3)));
+        assert_eq!(
+            (p["index"].as_u64(), p["count"].as_u64()),
+            (Some(k.into()), Some(3))
+        );
         assert_eq!(p["shards_in_fleet"], 8, "{p}");
         assert_eq!(j["fleet"]["shards"], j["shards"].as_array().unwrap().len());
         sizes.push(j["shards"].as_array().unwrap().len());
@@ -167,14 +170,22 @@ async fn three_partitions_merged_give_the_single_runs_verdicts() {
         &parts,
         &["--public-key", &pk, "--sign-key", &sk, "--out", &out],
     );
-    assert_eq!(o.status.code(), Some(2), "the merged gate is RED: {}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the merged gate is RED: {}",
+        stderr(&o)
+    );
     let merged = read_json(&merged_path);
     assert_eq!(verdicts(&merged), verdicts(&whole));
     for field in ["gate", "migration"] {
         assert_eq!(merged[field], whole[field], "{field}");
     }
     for field in ["shards", "instances", "fingerprint"] {
-        assert_eq!(merged["fleet"][field], whole["fleet"][field], "fleet.{field}");
+        assert_eq!(
+            merged["fleet"][field], whole["fleet"][field],
+            "fleet.{field}"
+        );
     }
     for field in ["risk_level", "migration_approved", "estimated_downtime_sec"] {
         assert_eq!(

@@ -36,19 +36,33 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let n: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(100_000);
+    let n: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let inst: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
     let parts: u32 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(8);
-    let r = timed("build the report", || common::large_fleet(n, inst), |r| r.shards.len());
+    let r = timed(
+        "build the report",
+        || common::large_fleet(n, inst),
+        |r| r.shards.len(),
+    );
     let c = r.counts();
     println!(
         "{n} shards on {inst} instances: {} green, {} yellow, {} red",
         c.green, c.yellow, c.red
     );
-    let json = timed("json", || render::json(&r), |j| j.as_ref().map_or(0, String::len))?;
-    timed("json (compact, signed form)", || serde_json::to_string(&r), |j| {
-        j.as_ref().map_or(0, String::len)
-    })?;
+    let json = timed(
+        "json",
+        || render::json(&r),
+        |j| j.as_ref().map_or(0, String::len),
+    )?;
+    timed(
+        "json (compact, signed form)",
+        || serde_json::to_string(&r),
+        |j| j.as_ref().map_or(0, String::len),
+    )?;
     timed("html", || render::html(&r), String::len);
     timed(
         "markdown",
@@ -75,13 +89,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     timed("sign", || report::sign(&mut signed, &key), |_| 0)?;
     let text = render::json(&signed)?;
     timed("verify", || report::verify(&text, None), |_| text.len())?;
-    timed("parse the JSON back", || serde_json::from_str::<report::ValidationReport>(&json), |_| 0)?;
+    timed(
+        "parse the JSON back",
+        || serde_json::from_str::<report::ValidationReport>(&json),
+        |_| 0,
+    )?;
 
     // The merge: the report cut into `parts` partitions, each signed, verified and merged.
     let texts: Vec<String> = (1..=parts)
         .map(|k| {
             let mut p = r.clone();
-            p.shards.retain(|s| report::Partition::of(&s.shard, parts) == k);
+            p.shards
+                .retain(|s| report::Partition::of(&s.shard, parts) == k);
             p.fleet.shards = p.shards.len();
             p.fleet.partition = Some(report::PartitionInfo {
                 index: k,
@@ -107,9 +126,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         |v| v.as_ref().map_or(0, Vec::len),
     )?;
-    let merged = timed("merge", || report::merge(&read), |m| {
-        m.as_ref().map_or(0, |m| m.shards.len())
-    })?;
+    let merged = timed(
+        "merge",
+        || report::merge(&read),
+        |m| m.as_ref().map_or(0, |m| m.shards.len()),
+    )?;
     assert_eq!(merged.counts(), c);
     if let Some(m) = peak_rss_mib() {
         println!("peak RSS {m:.0} MiB");

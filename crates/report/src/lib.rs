@@ -90,14 +90,14 @@ pub use keys::{
     generate_keypair, load_signing_key, load_verifying_key, parse_signing_key, parse_verifying_key,
     public_key_base64, signing_key_to_pem, verifying_key_to_pem, write_keypair,
 };
-pub use model::{
-    ApprovalPolicy, FleetInfo, GateCounts, GatePolicy, InstanceView, LockTrace, MigrationInfo,
-    Rehearsal, ReportOutput, RollbackInfo, SafetyGates, ShardException, ShardReport, ShardRollback,
-    Signature, StatementError, StatementTrace, Step, ValidationReport, fleet_fingerprint,
-    new_execution_id, reasons, sha256_file, sha256_hex,
-};
 pub use merge::{MergeOptions, MergePart, merge, read_part};
-pub use partition::{MergedPart, Partition, PartitionInfo, PartitionSyntaxError};
+pub use model::{
+    ApprovalPolicy, FleetInfo, GateCounts, GatePolicy, InstanceView, LockTrace, MergedPart,
+    MigrationInfo, PartitionInfo, Rehearsal, ReportOutput, RollbackInfo, SafetyGates,
+    ShardException, ShardReport, ShardRollback, Signature, StatementError, StatementTrace, Step,
+    ValidationReport, fleet_fingerprint, new_execution_id, reasons, sha256_file, sha256_hex,
+};
+pub use partition::{Partition, PartitionSyntaxError};
 pub use risk::RiskLevel;
 pub use sign::{Verification, issue_token, sign, signing_payload, verify, verify_migration_file};
 pub use token::{ApprovalToken, TokenClaims, TokenStatus, check_token};

@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ReportError;
-use crate::model::{FleetInfo, ValidationReport, fleet_fingerprint};
-use crate::partition::{MergedPart, Partition, PartitionInfo};
+use crate::model::{FleetInfo, MergedPart, PartitionInfo, ValidationReport, fleet_fingerprint};
+use crate::partition::Partition;
 use crate::{VerifyingKey, verify};
 
 /// How [`read_part`] checks a part's signature.
@@ -46,7 +46,11 @@ pub struct MergePart {
 /// Errors: [`ReportError::MergePart`] wrapping the verification error (changed after signing,
 /// wrong key, not JSON), or [`ReportError::MergeRefused`] for an unsigned part without
 /// [`MergeOptions::allow_unsigned`].
-pub fn read_part(name: &str, json: &str, opts: &MergeOptions<'_>) -> Result<MergePart, ReportError> {
+pub fn read_part(
+    name: &str,
+    json: &str,
+    opts: &MergeOptions<'_>,
+) -> Result<MergePart, ReportError> {
     let wrap = |source: ReportError| ReportError::MergePart {
         file: name.to_owned(),
         source: Box::new(source),
@@ -128,11 +132,7 @@ fn check_parts(parts: &[MergePart]) -> Result<Vec<Checked<'_>>, ReportError> {
             ));
         }
         if ai.count != bi.count {
-            return Err(differs(
-                "the number of partitions",
-                &ai.count,
-                &bi.count,
-            ));
+            return Err(differs("the number of partitions", &ai.count, &bi.count));
         }
         if ai.shards_in_fleet != bi.shards_in_fleet {
             return Err(differs(

@@ -5,15 +5,14 @@
 //! big-endian, of the SHA-256 of its shard id (the report's `shard` field, UTF-8). The function
 //! is fixed — not Rust's randomised `DefaultHasher` — so every job of a CI matrix, on any
 //! machine and any deployclaw version, puts a shard in the same partition, and `report merge`
-//! can check that every shard of a part belongs to that part's partition.
+//! can check that every shard of a part belongs to that part's partition. What a partial
+//! report records about its slice is [`crate::PartitionInfo`].
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::model::GatePolicy;
 
 /// One slice of the fleet: partition `index` of `count` (`1 ≤ index ≤ count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,48 +84,6 @@ impl FromStr for Partition {
     }
 }
 
-/// What a partial report (`validate-migration --partition K/N`) records about its slice, as
-/// `fleet.partition` in the JSON; `report merge` checks the parts against each other with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionInfo {
-    /// 1-based partition number (`K`).
-    pub index: u32,
-    /// Number of partitions (`N`).
-    pub count: u32,
-    /// Shards in the whole fleet, before slicing (`fleet.shards` is the slice's).
-    pub shards_in_fleet: usize,
-    /// The schema shape this slice took as the drift reference (its largest shape group);
-    /// `null` when no catalog was read. Parts with different references are not merged.
-    #[serde(default)]
-    pub drift_reference: Option<String>,
-    /// Hex SHA-256 over the options that change verdicts (configuration, lock budget, rehearsal
-    /// mode, rollback proof, shadow data, approval policy); parts must agree.
-    pub options_sha256: String,
-    /// The gate policy the part was finalized with; the merged report is finalized with it.
-    pub policy: GatePolicy,
-}
-
-impl PartitionInfo {
-    /// The partition this slice is.
-    pub fn partition(&self) -> Option<Partition> {
-        Partition::new(self.index, self.count)
-    }
-}
-
-/// One part a merged report was built from (`fleet.merged_from`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MergedPart {
-    /// 1-based partition number.
-    pub index: u32,
-    /// The part's own execution id.
-    pub execution_id: String,
-    /// Shards the part validated.
-    pub shards: usize,
-    /// The key that signed the part (base64); `null` for an unsigned part admitted with
-    /// `--allow-unsigned`.
-    pub signed_by: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +92,9 @@ mod tests {
     fn the_hash_is_fixed_and_spreads_shards() {
         // Fixed values: a change of the function would move shards between CI jobs.
         assert_eq!(Partition::of("db1/app/tenant_0001", 1), 1);
-        let ids: Vec<String> = (0..3000).map(|i| format!("db1/app/tenant_{i:04}")).collect();
+        let ids: Vec<String> = (0..3000)
+            .map(|i| format!("db1/app/tenant_{i:04}"))
+            .collect();
         let mut per = [0usize; 3];
         for id in &ids {
             let p = Partition::of(id, 3);
@@ -146,15 +105,15 @@ mod tests {
         assert!(per.iter().all(|n| (800..1200).contains(n)), "{per:?}");
         let sha = Sha256::digest(b"db1/app/tenant_0001");
         let h = u64::from_be_bytes(sha[..8].try_into().unwrap());
-        assert_eq!(
-            Partition::of("db1/app/tenant_0001", 7),
-            (h % 7) as u32 + 1
-        );
+        assert_eq!(Partition::of("db1/app/tenant_0001", 7), (h % 7) as u32 + 1);
     }
 
     #[test]
     fn parses_k_of_n_and_refuses_the_rest() {
-        assert_eq!("2/8".parse::<Partition>(), Ok(Partition { index: 2, count: 8 }));
+        assert_eq!(
+            "2/8".parse::<Partition>(),
+            Ok(Partition { index: 2, count: 8 })
+        );
         assert_eq!(" 1/1 ".parse::<Partition>().unwrap().to_string(), "1/1");
         for bad in ["0/3", "4/3", "1/0", "3", "a/3", "1/-2", "", "1/3/4"] {
             let e = bad.parse::<Partition>().unwrap_err();

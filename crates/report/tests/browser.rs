@@ -211,7 +211,11 @@ fn a_100k_shard_page_renders_in_chromium() {
     assert_eq!(attr(&dom, "data-cells"), Some("500"));
     assert_eq!(dom.matches("class=\"agg\"").count(), 10);
     // Each row counts all of its instance's shards, drawn or not.
-    assert_eq!(dom.matches(">10000 shards · ").count(), 10, "instance counts");
+    assert_eq!(
+        dom.matches(">10000 shards · ").count(),
+        10,
+        "instance counts"
+    );
     let selftest = PathBuf::from(format!("{}#selftest", page.display()));
     let dom = run_chromium(&selftest, &["--dump-dom".to_owned()]);
     assert_eq!(attr(&dom, "data-selftest"), Some("ok"));

@@ -10,13 +10,19 @@ use report::render::{self, HtmlOptions, MarkdownOptions};
 /// The text between `from` and the first `to` after it.
 fn between<'a>(s: &'a str, from: &str, to: &str) -> &'a str {
     let start = s.find(from).unwrap_or_else(|| panic!("no `{from}`"));
-    let end = s[start..].find(to).map_or(s.len(), |e| start + e + to.len());
+    let end = s[start..]
+        .find(to)
+        .map_or(s.len(), |e| start + e + to.len());
     &s[start..end]
 }
 
 /// The JSON the page's script reads.
 fn embedded(html: &str) -> serde_json::Value {
-    let data = between(html, "<script type=\"application/json\" id=\"report-data\">", "</script>");
+    let data = between(
+        html,
+        "<script type=\"application/json\" id=\"report-data\">",
+        "</script>",
+    );
     let data = data
         .trim_start_matches("<script type=\"application/json\" id=\"report-data\">")
         .trim_end_matches("</script>");
@@ -43,13 +49,21 @@ fn a_100k_shard_report_renders_usably() {
     let inst = data["aggregated"]["instances"].as_array().unwrap();
     assert_eq!(inst.len(), 10);
     let sum = |k: &str| inst.iter().map(|i| i[k].as_u64().unwrap()).sum::<u64>();
-    assert_eq!((sum("green"), sum("yellow"), sum("red")), (97_500, 2_000, 500));
+    assert_eq!(
+        (sum("green"), sum("yellow"), sum("red")),
+        (97_500, 2_000, 500)
+    );
     assert_eq!(sum("not_drawn"), 99_500);
     let more = between(&html, "<section id=\"more-shards\">", "</section>");
     assert_eq!(more.matches("<tr><td><code>").count(), 2_000);
     assert!(html.contains("<details><summary>All 97500 green shards</summary>"));
     assert!(html.len() < 16 << 20, "HTML of {} bytes", html.len());
-    assert!(html.len() < json.len() / 4, "{} vs {}", html.len(), json.len());
+    assert!(
+        html.len() < json.len() / 4,
+        "{} vs {}",
+        html.len(),
+        json.len()
+    );
 
     // Markdown: under GitHub's 65,536-character comment limit, green aggregated.
     let md = render::markdown(&r, &MarkdownOptions::default());
@@ -85,7 +99,10 @@ fn the_aggregated_rendering_of_a_small_fixture() {
     // Below the threshold nothing changes: the whole report is embedded.
     let full = render::html(&r);
     assert!(!full.contains("id=\"green-shards\""));
-    assert_eq!(embedded(&full)["shards"].as_array().unwrap().len(), r.shards.len());
+    assert_eq!(
+        embedded(&full)["shards"].as_array().unwrap().len(),
+        r.shards.len()
+    );
 
     let md = render::markdown(
         &r,

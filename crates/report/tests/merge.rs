@@ -25,9 +25,7 @@ fn part_of(whole: &ValidationReport, k: u32) -> ValidationReport {
         policy: GatePolicy::default(),
     });
     for proof in &mut p.rollback.proofs {
-        proof
-            .shards
-            .retain(|s| Partition::of(s, N) == k);
+        proof.shards.retain(|s| Partition::of(s, N) == k);
     }
     p.finalize(&GatePolicy::default());
     p
@@ -68,7 +66,12 @@ fn the_parts_merge_back_into_the_fixture() {
     assert_eq!(idx, [1, 2, 3]);
     for s in &whole.shards {
         let got = m.shards.iter().find(|x| x.shard == s.shard).unwrap();
-        assert_eq!((got.gate, &got.findings), (s.gate, &s.findings), "{}", s.shard);
+        assert_eq!(
+            (got.gate, &got.findings),
+            (s.gate, &s.findings),
+            "{}",
+            s.shard
+        );
     }
     // One rehearsal and one proof per shape, with every part's shards.
     assert_eq!(m.rehearsals.len(), 2);
@@ -113,7 +116,11 @@ fn a_proof_that_failed_in_one_part_wins() {
         .unwrap();
     assert_eq!(a.outcome, ProofStatus::NotProven);
     assert!(!m.safety_gates.rollback_tested);
-    let b = m.rollback.proofs.iter().find(|p| p.schema_fingerprint == SHAPE_B);
+    let b = m
+        .rollback
+        .proofs
+        .iter()
+        .find(|p| p.schema_fingerprint == SHAPE_B);
     assert!(b.is_none_or(|b| b.outcome == whole.rollback.proofs[1].outcome));
 }
 
@@ -128,11 +135,20 @@ fn parts_that_do_not_belong_together_are_refused() {
         refusal(&ps)
     };
     let e = tweak(&|p| p.fleet.partition.as_mut().unwrap().drift_reference = Some(SHAPE_B.into()));
-    assert!(e.contains("p3.json: its drift reference is schema shape c81e728d9d4c"), "{e}");
+    assert!(
+        e.contains("p3.json: its drift reference is schema shape c81e728d9d4c"),
+        "{e}"
+    );
     let e = tweak(&|p| p.fleet.partition.as_mut().unwrap().options_sha256 = "other".into());
-    assert!(e.contains("p3.json: the digest of the options that change verdicts"), "{e}");
+    assert!(
+        e.contains("p3.json: the digest of the options that change verdicts"),
+        "{e}"
+    );
     let e = tweak(&|p| p.fleet.partition.as_mut().unwrap().shards_in_fleet = 13);
-    assert!(e.contains("p3.json: the fleet size is 13 shards, but p1.json has 12 shards"), "{e}");
+    assert!(
+        e.contains("p3.json: the fleet size is 13 shards, but p1.json has 12 shards"),
+        "{e}"
+    );
     let e = tweak(&|p| p.tool_version = "0.2.0".into());
     assert!(e.contains("the deployclaw version is 0.2.0"), "{e}");
     let e = tweak(&|p| {
@@ -141,17 +157,28 @@ fn parts_that_do_not_belong_together_are_refused() {
         p.shards.push(s.clone());
         p.shards[0].shard = "tenant_9999".into();
     });
-    assert!(e.contains("does not belong to partition 3/3") || e.contains("the parts hold"), "{e}");
+    assert!(
+        e.contains("does not belong to partition 3/3") || e.contains("the parts hold"),
+        "{e}"
+    );
     // A shard left out of its part: the count says so.
     let e = tweak(&|p| {
         p.shards.pop();
     });
-    assert!(e.contains("the parts hold 11 shards, but the fleet had 12"), "{e}");
+    assert!(
+        e.contains("the parts hold 11 shards, but the fleet had 12"),
+        "{e}"
+    );
     // Another signer.
     let mut ps = parts();
     let mut p = part_of(&whole, 2);
     sign(&mut p, &other_key()).unwrap();
-    ps[1] = read_part("p2.json", &render::json(&p).unwrap(), &MergeOptions::default()).unwrap();
+    ps[1] = read_part(
+        "p2.json",
+        &render::json(&p).unwrap(),
+        &MergeOptions::default(),
+    )
+    .unwrap();
     assert!(refusal(&ps).contains("p2.json: the signing key is"));
     // With a trusted key, the other signer's part does not even read.
     let trusted = key().verifying_key();
@@ -160,6 +187,10 @@ fn parts_that_do_not_belong_together_are_refused() {
         allow_unsigned: false,
     };
     let e = read_part("p2.json", &render::json(&p).unwrap(), &opts).unwrap_err();
-    assert!(e.to_string().starts_with("p2.json: the report was signed by key"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("p2.json: the report was signed by key"),
+        "{e}"
+    );
     assert!(refusal(&[]).contains("no reports to merge"));
 }

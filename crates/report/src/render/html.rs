@@ -14,11 +14,11 @@ use std::fmt::Write;
 use gates::{Gate, Severity};
 use migration_parser::LockMode;
 
+pub use super::html_large::HtmlOptions;
 use super::text::{
     gate_lower, html_escape as esc, human_ms, human_secs, plural, proof_label, reason_groups,
     short_hash, shorten,
 };
-pub use super::html_large::HtmlOptions;
 use crate::ProofStatus;
 use crate::model::{Rehearsal, ValidationReport};
 

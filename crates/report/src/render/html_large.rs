@@ -112,11 +112,19 @@ pub(crate) fn sections(o: &mut String, report: &ValidationReport, opts: &HtmlOpt
         plural(report.shards.len(), "shard")
     );
     for (inst, n) in &g.by_instance {
-        let _ = writeln!(o, "<tr><td>{}</td><td class=\"num\">{n}</td></tr>", esc(inst));
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"num\">{n}</td></tr>",
+            esc(inst)
+        );
     }
     o.push_str("</tbody>\n</table>\n<table class=\"steps\">\n<thead><tr><th>Schema shape</th><th>Green shards</th></tr></thead>\n<tbody>\n");
     for (shape, n) in &g.by_shape {
-        let shape = if shape.is_empty() { "unknown" } else { short_hash(shape) };
+        let shape = if shape.is_empty() {
+            "unknown"
+        } else {
+            short_hash(shape)
+        };
         let _ = writeln!(
             o,
             "<tr><td><code>{}</code></td><td class=\"num\">{n}</td></tr>",

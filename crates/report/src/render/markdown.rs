@@ -315,13 +315,21 @@ fn green_section(o: &mut String, report: &ValidationReport, opts: &MarkdownOptio
     if g.total == 0 {
         return;
     }
-    let _ = writeln!(o, "### 🟢 Green shards ({})
-", g.total);
+    let _ = writeln!(
+        o,
+        "### 🟢 Green shards ({})
+",
+        g.total
+    );
     let per = |v: &[(&str, usize)], code: bool| {
         v.iter()
             .map(|(k, n)| {
                 let k = if code {
-                    md_code(if k.is_empty() { "unknown" } else { short_hash(k) })
+                    md_code(if k.is_empty() {
+                        "unknown"
+                    } else {
+                        short_hash(k)
+                    })
                 } else {
                     md_escape(k)
                 };
@@ -331,8 +339,12 @@ fn green_section(o: &mut String, report: &ValidationReport, opts: &MarkdownOptio
             .join(" · ")
     };
     let _ = writeln!(o, "- per instance: {}", per(&g.by_instance, false));
-    let _ = writeln!(o, "- per schema shape: {}
-", per(&g.by_shape, true));
+    let _ = writeln!(
+        o,
+        "- per schema shape: {}
+",
+        per(&g.by_shape, true)
+    );
     let names: Vec<String> = g
         .names
         .iter()

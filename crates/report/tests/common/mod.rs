@@ -455,11 +455,20 @@ pub fn large_fleet(shards: usize, instances: usize) -> ValidationReport {
             let shape = if i % 10 == 3 { SHAPE_B } else { SHAPE_A };
             let (findings, lock_ms) = match i % 1000 {
                 0..=4 => (
-                    vec![fk_orphans(&name, 2 + (i % 7) as u64, &[17, 42]), statement_fails()],
+                    vec![
+                        fk_orphans(&name, 2 + (i % 7) as u64, &[17, 42]),
+                        statement_fails(),
+                    ],
                     640,
                 ),
-                5..=24 => (vec![lock_budget(&name, 2_500 + (i % 900) as u64, 12.5)], 2_500),
-                _ => (vec![info_rows(&name, 1_000 + i as u64)], 40 + (i % 300) as u64),
+                5..=24 => (
+                    vec![lock_budget(&name, 2_500 + (i % 900) as u64, 12.5)],
+                    2_500,
+                ),
+                _ => (
+                    vec![info_rows(&name, 1_000 + i as u64)],
+                    40 + (i % 300) as u64,
+                ),
             };
             v.push(shard(&name, &instance, findings, lock_ms, shape));
         }
