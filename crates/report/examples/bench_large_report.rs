@@ -53,6 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{n} shards on {inst} instances: {} green, {} yellow, {} red",
         c.green, c.yellow, c.red
     );
+    if let Some(m) = peak_rss_mib() {
+        println!("peak RSS after building the report: {m:.0} MiB");
+    }
     let json = timed(
         "json",
         || render::json(&r),
@@ -84,6 +87,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         || render::sarif(&r, &SarifOptions::default()),
         |s| s.as_ref().map_or(0, String::len),
     )?;
+    if let Some(m) = peak_rss_mib() {
+        println!("peak RSS after rendering: {m:.0} MiB");
+    }
     let key = common::key();
     let mut signed = r.clone();
     timed("sign", || report::sign(&mut signed, &key), |_| 0)?;
@@ -114,6 +120,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             render::json(&p).expect("json")
         })
         .collect();
+    if let Some(m) = peak_rss_mib() {
+        println!("peak RSS after sign and verify: {m:.0} MiB");
+    }
     let opts = report::MergeOptions::default();
     let read = timed(
         &format!("verify {parts} parts"),
