@@ -89,6 +89,18 @@ fn the_parts_merge_back_into_the_fixture() {
     }
     assert!(m.steps.iter().any(|s| s.details.starts_with("part 3/3: ")));
     assert_eq!(m.steps.last().unwrap().action, "merge");
+    // The summaries say what part of the fleet a report covers.
+    let md = render::markdown(&m, &Default::default());
+    assert!(
+        md.contains("12 shards on 3 instances (merged from 3 partial reports)"),
+        "{md}"
+    );
+    let part = part_of(&whole, 2);
+    let text = render::terminal(&part, &Default::default());
+    assert!(
+        text.contains("(partition 2/3 of a 12-shard fleet)"),
+        "{text}"
+    );
     // The merge is a report like any other: signed, it verifies.
     let mut m = m;
     sign(&mut m, &key()).unwrap();

@@ -73,3 +73,22 @@ pub(crate) fn rules_of(shard: &ShardReport) -> Vec<&str> {
     }
     out
 }
+
+/// What part of the fleet the report covers, for the summary line: ` (partition 2/8 of a
+/// 100-shard fleet)` for a partial report, ` (merged from 8 partial reports)` for a merged one,
+/// nothing for a whole fleet.
+pub(crate) fn scope_note(report: &ValidationReport) -> String {
+    if let Some(p) = &report.fleet.partition {
+        format!(
+            " (partition {}/{} of a {}-shard fleet)",
+            p.index, p.count, p.shards_in_fleet
+        )
+    } else if !report.fleet.merged_from.is_empty() {
+        format!(
+            " (merged from {} partial reports)",
+            report.fleet.merged_from.len()
+        )
+    } else {
+        String::new()
+    }
+}

@@ -86,12 +86,13 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
     );
     let _ = writeln!(
         o,
-        "{} · sha256 `{}` · {} · {} on {}\n",
+        "{} · sha256 `{}` · {} · {} on {}{}\n",
         md_code(&report.migration.file),
         short_hash(&report.migration.sha256),
         plural(report.migration.statements, "statement"),
         plural(report.shards.len(), "shard"),
         plural(report.instances().len(), "instance"),
+        aggregate::scope_note(report),
     );
     let approval = match &sg.approval_required {
         Some(role) => format!("approval required: **{}**", md_escape(role)),
