@@ -84,6 +84,11 @@ pub struct ValidateOptions {
     /// rows is copied into the shadow ([`simulator::rehearsal::sample`]). See
     /// [`ValidateOptions::shadow_data`].
     pub shadow_data: Option<ShadowData>,
+    /// `--partition K/N`: validate only the shards whose id hashes to partition `K` of `N`
+    /// ([`report::Partition`]); the report is partial (`fleet.partition`) and `deployclaw report
+    /// merge` combines the parts. `None` (the default): the whole fleet. See
+    /// [`crate::partition`] for which checks are per slice.
+    pub partition: Option<report::Partition>,
 }
 
 impl ValidateOptions {
@@ -152,6 +157,7 @@ impl ValidateOptions {
             recalibrate: false,
             shadow_base_dir: default_shadow_base_dir(),
             shadow_data: None,
+            partition: None,
         }
     }
 }

@@ -149,6 +149,10 @@ pub struct ValidateArgs {
     /// on every shard, so time and memory grow with it; `deployclaw lint` has no limit.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_statements: Option<u64>,
+    /// Validate only partition K of N: the shards whose id hashes (SHA-256) to K. The report is
+    /// partial (`fleet.partition`); combine the N parts with `deployclaw report merge`.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<report::Partition>,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -510,6 +514,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     };
     opts.sim.shadow = shadow;
     opts.shadow_data = Some(shadow_data(&a, &opts.config.shadow));
+    opts.partition = a.partition;
     let sign_key = match load_sign_key(&a) {
         Ok(k) => k,
         Err(code) => return code,
@@ -663,7 +668,7 @@ fn token_and_signature(
 }
 
 /// Print the report, write the report dir, and compute the exit code.
-fn finish(
+pub(crate) fn finish(
     report: &ValidationReport,
     dir: Option<&Path>,
     format: ReportFormat,
