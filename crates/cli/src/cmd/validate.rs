@@ -461,14 +461,9 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    let discovery = match (&a.tenant_schemas, &a.tenant_databases) {
-        (Some(_), Some(_)) => {
-            eprintln!("deployclaw: give either --tenant-schemas or --tenant-databases, not both");
-            return exit::INPUT;
-        }
-        (Some(p), None) => Some(DiscoverySpec::schemas(p.clone())),
-        (None, Some(p)) => Some(DiscoverySpec::databases(p.clone())),
-        (None, None) => None,
+    let discovery = match discovery(&a) {
+        Ok(d) => d,
+        Err(code) => return code,
     };
     let req = FleetRequest {
         target,
@@ -553,6 +548,19 @@ fn load_sign_key(a: &ValidateArgs) -> Result<Option<report::SigningKey>, i32> {
             })
         })
         .transpose()
+}
+
+/// `--tenant-schemas` or `--tenant-databases` (not both: an input error).
+fn discovery(a: &ValidateArgs) -> Result<Option<DiscoverySpec>, i32> {
+    match (&a.tenant_schemas, &a.tenant_databases) {
+        (Some(_), Some(_)) => {
+            eprintln!("deployclaw: give either --tenant-schemas or --tenant-databases, not both");
+            Err(exit::INPUT)
+        }
+        (Some(p), None) => Ok(Some(DiscoverySpec::schemas(p.clone()))),
+        (None, Some(p)) => Ok(Some(DiscoverySpec::databases(p.clone()))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A migration picked from a directory runs as its tool runs it (in a transaction or not),
