@@ -523,6 +523,8 @@ pub fn live_fixture() -> ValidationReport {
             change: "drops".into(),
             statement: 4,
             stats_since: Some("2026-11-20T00:00:00Z".into()),
+            detail: None,
+            by_gate_role: false,
         }];
         s[5].live.replica = Some(ReplicaRead {
             instance: "db-east-2-replica".into(),
