@@ -6,7 +6,7 @@
 //! DC109 `observed-lock`; DC110 `lock-time-budget`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
 //! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
-//! `shard-unreachable`; DC406 `second-tenant-fails`; DC505 `in-place-refused`.
+//! `shard-unreachable`; DC406 `second-tenant-fails`; DC407 `replica-not-used`; DC505 `in-place-refused`.
 
 use std::fmt::Display;
 
@@ -46,6 +46,7 @@ mod observed_rewrite;
 mod refresh_matview_blocking;
 mod renaming_column;
 mod renaming_table;
+mod replica_not_used;
 mod require_concurrent_index;
 mod require_concurrent_index_drop;
 mod rollback_irreversible;
@@ -95,6 +96,7 @@ pub use observed_rewrite::ObservedRewrite;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
 pub use renaming_table::RenamingTable;
+pub use replica_not_used::ReplicaNotUsed;
 pub use require_concurrent_index::RequireConcurrentIndex;
 pub use require_concurrent_index_drop::RequireConcurrentIndexDrop;
 pub use rollback_irreversible::RollbackIrreversible;
@@ -155,6 +157,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(ShardUnreachable),
         Box::new(NonTenantObject),
         Box::new(SecondTenantFails),
+        Box::new(ReplicaNotUsed),
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),

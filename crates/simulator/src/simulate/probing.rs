@@ -17,10 +17,15 @@ use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
 use crate::probe::{self, ProbeLimits, ProbePlan};
 use crate::run::SimOptions;
 
-/// The connections of a run: a lazy pool per (instance, database), a semaphore per instance.
+/// The connections of a run: a lazy pool per (instance, database), a semaphore per instance;
+/// with `--probe-on replica`, a pool per (replica instance, database) its shards' data probes
+/// use.
 pub(super) struct Pools {
     pools: BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
     sems: HashMap<String, Arc<Semaphore>>,
+    replicas: BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
+    /// Shard id → the replica its probes run on.
+    assigned: HashMap<String, String>,
 }
 
 impl Pools {
@@ -56,7 +61,70 @@ impl Pools {
                 }
             }
         }
-        Pools { pools, sems }
+        Pools {
+            pools,
+            sems,
+            replicas: BTreeMap::new(),
+            assigned: HashMap::new(),
+        }
+    }
+
+    /// Pools on the replicas `plan` assigned shards to (a shard whose replica pool cannot be
+    /// made keeps its writer, and its `reads` entry says so).
+    pub(super) fn use_replicas(
+        &mut self,
+        fleet: &Fleet,
+        plan: &mut super::replica::ReplicaPlan,
+        o: &SimOptions,
+    ) {
+        for s in &fleet.shards {
+            let Some(replica) = plan.assigned.get(&s.id).cloned() else {
+                continue;
+            };
+            let key = (replica.clone(), s.location.database().to_string());
+            if !self.replicas.contains_key(&key) {
+                let made = instance(fleet, &replica)
+                    .ok_or_else(|| format!("instance `{replica}` is not in the fleet"))
+                    .and_then(|i| {
+                        connect_options(&i.connection, &key.1).map_err(|e| e.to_string())
+                    });
+                match made {
+                    Ok(opts) => {
+                        let pool = lazy_pool(opts.clone(), o.concurrency, o.connect_timeout);
+                        self.replicas.insert(key.clone(), (pool, opts));
+                    }
+                    Err(e) => {
+                        plan.assigned.remove(&s.id);
+                        if let Some(r) = plan.reads.get_mut(&s.id) {
+                            r.refused = Some(format!("cannot connect to it: {e}"));
+                        }
+                        continue;
+                    }
+                }
+            }
+            self.sems
+                .entry(replica.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(o.concurrency as usize)));
+            self.assigned.insert(s.id.clone(), replica);
+        }
+    }
+
+    /// The pool, connect options and connection bound a shard's probes use: its replica's
+    /// when one was assigned, else its own instance's.
+    fn probe_target(&self, s: &Shard) -> Option<(&(PgPool, PgConnectOptions), &Arc<Semaphore>)> {
+        let db = s.location.database().to_string();
+        if let Some(replica) = self.assigned.get(&s.id)
+            && let (Some(p), Some(sem)) = (
+                self.replicas.get(&(replica.clone(), db.clone())),
+                self.sems.get(replica),
+            )
+        {
+            return Some((p, sem));
+        }
+        Some((
+            self.pools.get(&(s.instance.clone(), db))?,
+            self.sems.get(&s.instance)?,
+        ))
     }
 
     /// One [`LiveDatabase`] per pool, with the reachable shards located in it.
@@ -86,7 +154,7 @@ impl Pools {
 
     /// Close every pool.
     pub(super) async fn close(&self) {
-        for (pool, _) in self.pools.values() {
+        for (pool, _) in self.pools.values().chain(self.replicas.values()) {
             pool.close().await;
         }
     }
@@ -145,10 +213,7 @@ impl Pools {
                 });
                 continue;
             }
-            let key = (s.instance.clone(), s.location.database().to_string());
-            let (Some((pool, opts)), Some(sem)) =
-                (self.pools.get(&key), self.sems.get(&s.instance))
-            else {
+            let Some(((pool, opts), sem)) = self.probe_target(s) else {
                 continue;
             };
             let (pool, opts, sem) = (pool.clone(), opts.clone(), sem.clone());
