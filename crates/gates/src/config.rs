@@ -23,6 +23,10 @@
 //! [limits]
 //! max_statements = 10000   # validate-migration refuses larger migrations (exit 3); lint has no limit
 //!
+//! [probes]
+//! probe_on = "replica"     # data probes on a read replica of each writer (default "writer")
+//! max_replica_lag = "5s"   # a replica lagging more is refused: probes on the writer
+//!
 //! [shadow]
 //! data = "sample"          # opt-in: copy a bounded, FK-closed sample of real rows to the shadow
 //!                          # (default "synthetic": no real row leaves the shard)
@@ -175,6 +179,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[shadow]`: which rows the shadow holds.
     pub shadow: ShadowConfig,
+    /// `[probes]`: where the data probes run (writer or read replica, the lag bound).
+    pub probes: crate::probes_config::ProbesConfig,
     /// `[data_changes]`: the row threshold of `unbatched-data-change` per shard.
     pub data_changes: DataChanges,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
@@ -273,6 +279,7 @@ struct RawConfig {
     lock_budget: Option<RawLockBudget>,
     limits: Option<RawLimits>,
     shadow: Option<RawShadow>,
+    probes: Option<crate::probes_config::RawProbes>,
     data_changes: Option<RawDataChanges>,
     approval: Option<toml::Table>,
     #[serde(default)]
@@ -489,6 +496,10 @@ impl Config {
         }
         if let Some(shadow) = raw.shadow {
             config.shadow = shadow_section(file, text, shadow)?;
+        }
+        if let Some(probes) = raw.probes {
+            let at = |offset: usize| line_col(text, offset);
+            config.probes = crate::probes_config::probes_section(file, probes, at)?;
         }
         config.approval = raw.approval;
         let mut probe_sql = Vec::new();
