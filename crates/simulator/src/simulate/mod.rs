@@ -120,6 +120,7 @@ impl Simulator {
         if cancel.is_cancelled() {
             return Err(SimError::Cancelled);
         }
+        replicas.failed_during_probing(fleet, &outs);
         let mut shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
         for ev in &mut shards {
             if let Some(l) = live.remove(&ev.shard) {

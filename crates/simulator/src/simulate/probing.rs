@@ -17,6 +17,10 @@ use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
 use crate::probe::{self, ProbeLimits, ProbePlan};
 use crate::run::SimOptions;
 
+/// Where one shard's probes run: a pool, its connect options (to cancel a query) and the
+/// instance's connection bound.
+type Target = (PgPool, PgConnectOptions, Arc<Semaphore>);
+
 /// The connections of a run: a lazy pool per (instance, database), a semaphore per instance;
 /// with `--probe-on replica`, a pool per (replica instance, database) its shards' data probes
 /// use.
@@ -109,22 +113,23 @@ impl Pools {
         }
     }
 
-    /// The pool, connect options and connection bound a shard's probes use: its replica's
-    /// when one was assigned, else its own instance's.
-    fn probe_target(&self, s: &Shard) -> Option<(&(PgPool, PgConnectOptions), &Arc<Semaphore>)> {
-        let db = s.location.database().to_string();
-        if let Some(replica) = self.assigned.get(&s.id)
-            && let (Some(p), Some(sem)) = (
-                self.replicas.get(&(replica.clone(), db.clone())),
-                self.sems.get(replica),
-            )
-        {
-            return Some((p, sem));
-        }
+    /// The pool, connect options and connection bound of a shard's own instance.
+    fn writer_target(&self, s: &Shard) -> Option<Target> {
+        let key = (s.instance.clone(), s.location.database().to_string());
+        let (pool, opts) = self.pools.get(&key)?;
         Some((
-            self.pools.get(&(s.instance.clone(), db))?,
-            self.sems.get(&s.instance)?,
+            pool.clone(),
+            opts.clone(),
+            self.sems.get(&s.instance)?.clone(),
         ))
+    }
+
+    /// The same of the replica assigned to the shard, if any.
+    fn replica_target(&self, s: &Shard) -> Option<Target> {
+        let replica = self.assigned.get(&s.id)?;
+        let key = (replica.clone(), s.location.database().to_string());
+        let (pool, opts) = self.replicas.get(&key)?;
+        Some((pool.clone(), opts.clone(), self.sems.get(replica)?.clone()))
     }
 
     /// One [`LiveDatabase`] per pool, with the reachable shards located in it.
@@ -213,17 +218,17 @@ impl Pools {
                 });
                 continue;
             }
-            let Some(((pool, opts), sem)) = self.probe_target(s) else {
+            let Some(writer) = self.writer_target(s) else {
                 continue;
             };
-            let (pool, opts, sem) = (pool.clone(), opts.clone(), sem.clone());
+            let replica = self.replica_target(s);
             let shard = s.clone();
             let plan = plan.clone();
             let options = o.clone();
             let cancel = cancel.clone();
             set.spawn(async move {
-                let out = probe_shard(pool, opts, sem, shard, plan, options, cancel).await;
-                (i, out)
+                let out = probe_on_replica_or_writer(replica, writer, shard, plan, options, cancel);
+                (i, out.await)
             });
         }
         let probes_started = Instant::now();
@@ -292,6 +297,37 @@ pub(super) struct ShardOutcome {
     pub incomplete: Option<String>,
     /// Wall time spent probing (not waiting for a connection slot).
     pub duration: Duration,
+    /// The shard's replica could not be reached or read during probing (why); the probes then
+    /// ran on its writer.
+    pub replica_failed: Option<String>,
+}
+
+/// Probe one shard on its replica when it has one, else (or when the replica cannot be
+/// reached or read) on its writer; [`ShardOutcome::replica_failed`] says why the replica's
+/// probes did not count.
+async fn probe_on_replica_or_writer(
+    replica: Option<Target>,
+    writer: Target,
+    shard: Shard,
+    plan: Arc<ProbePlan>,
+    options: SimOptions,
+    cancel: CancelToken,
+) -> ShardOutcome {
+    if let Some((pool, opts, sem)) = replica {
+        let (s, p, o, c) = (shard.clone(), plan.clone(), options.clone(), cancel.clone());
+        let out = probe_shard(pool, opts, sem, s, p, o, c).await;
+        match out.unreachable {
+            Some(reason) if !cancel.is_cancelled() => {
+                let (pool, opts, sem) = writer;
+                let mut out = probe_shard(pool, opts, sem, shard, plan, options, cancel).await;
+                out.replica_failed = Some(reason);
+                return out;
+            }
+            _ => return out,
+        }
+    }
+    let (pool, opts, sem) = writer;
+    probe_shard(pool, opts, sem, shard, plan, options, cancel).await
 }
 
 /// Probe one shard within its instance's connection bound, its shard timeout and the run's
@@ -311,6 +347,7 @@ async fn probe_shard(
         unreachable: None,
         incomplete: None,
         duration: Duration::ZERO,
+        replica_failed: None,
     };
     let permit = tokio::select! {
         p = sem.acquire_owned() => p,

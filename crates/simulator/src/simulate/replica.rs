@@ -32,6 +32,28 @@ pub(super) struct ReplicaPlan {
     pub reads: HashMap<String, ReplicaRead>,
 }
 
+impl ReplicaPlan {
+    /// Record the shards whose replica failed while they were probed (they were probed on
+    /// their writer): their [`ReplicaRead::refused`] says why.
+    pub(super) fn failed_during_probing(
+        &mut self,
+        fleet: &Fleet,
+        outs: &HashMap<usize, super::probing::ShardOutcome>,
+    ) {
+        for (i, out) in outs {
+            let (Some(reason), Some(s)) = (&out.replica_failed, fleet.shards.get(*i)) else {
+                continue;
+            };
+            if let Some(read) = self.reads.get_mut(&s.id) {
+                read.refused = Some(format!(
+                    "`{}` could not be read while probing: {reason}",
+                    read.instance
+                ));
+            }
+        }
+    }
+}
+
 /// Why a replica was not used, with the lag measured where there was one.
 struct Refusal {
     reason: String,
