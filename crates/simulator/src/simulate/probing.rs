@@ -303,7 +303,7 @@ pub(super) struct ShardOutcome {
 }
 
 /// Probe one shard on its replica when it has one, else (or when the replica cannot be
-/// reached or read) on its writer; [`ShardOutcome::replica_failed`] says why the replica's
+/// reached or read, or cancels a probe for a conflict with recovery) on its writer; [`ShardOutcome::replica_failed`] says why the replica's
 /// probes did not count.
 async fn probe_on_replica_or_writer(
     replica: Option<Target>,
@@ -316,7 +316,7 @@ async fn probe_on_replica_or_writer(
     if let Some((pool, opts, sem)) = replica {
         let (s, p, o, c) = (shard.clone(), plan.clone(), options.clone(), cancel.clone());
         let out = probe_shard(pool, opts, sem, s, p, o, c).await;
-        match out.unreachable {
+        match out.unreachable.clone().or_else(|| recovery_conflict(&out)) {
             Some(reason) if !cancel.is_cancelled() => {
                 let (pool, opts, sem) = writer;
                 let mut out = probe_shard(pool, opts, sem, shard, plan, options, cancel).await;
@@ -328,6 +328,19 @@ async fn probe_on_replica_or_writer(
     }
     let (pool, opts, sem) = writer;
     probe_shard(pool, opts, sem, shard, plan, options, cancel).await
+}
+
+/// A probe a hot standby cancelled because replay needed what it read (SQLSTATE `40001`,
+/// "conflict with recovery"): its answer is missing, so the replica's probes do not count.
+fn recovery_conflict(out: &ShardOutcome) -> Option<String> {
+    let probes = out.probes.as_ref()?;
+    let conflict = |r: &&evidence::ProbeResult| {
+        r.error
+            .as_ref()
+            .is_some_and(|e| e.sqlstate.as_deref() == Some("40001"))
+    };
+    let n = probes.results.iter().filter(conflict).count();
+    (n > 0).then(|| format!("{n} probe(s) cancelled by a conflict with recovery (SQLSTATE 40001)"))
 }
 
 /// Probe one shard within its instance's connection bound, its shard timeout and the run's
