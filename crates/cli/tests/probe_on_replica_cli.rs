@@ -130,6 +130,26 @@ async fn probes_run_on_the_named_replica_from_the_flag_or_the_config() {
         "{step}"
     );
 
+    // `topology discover` lists the replica with its writer and no shards.
+    let o = Command::new(env!("CARGO_BIN_EXE_deployclaw"))
+        .env("RUST_BACKTRACE", "0")
+        .current_dir(dir.path())
+        .args([
+            "topology",
+            "discover",
+            "--format",
+            "json",
+            "--topology",
+            "fleet.toml",
+        ])
+        .output()
+        .expect("run deployclaw");
+    let j = report(&o);
+    assert_eq!(j["instances"][1]["name"], "main-ro");
+    assert_eq!(j["instances"][1]["replica_of"], "main");
+    assert_eq!(j["instances"][1]["shards"], 0);
+    assert!(j["instances"][0].get("replica_of").is_none());
+
     // The same from the configuration; `--probe-on writer` overrides it.
     std::fs::write(
         dir.path().join("deployclaw.toml"),
