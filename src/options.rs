@@ -55,8 +55,9 @@ pub struct ValidateOptions {
     pub sim: SimOptions,
     /// Generate the rollback and prove it on the shadow.
     pub validate_rollback: bool,
-    /// A user-supplied rollback to prove instead of the generated one.
-    pub rollback_file: Option<PathBuf>,
+    /// A user-supplied rollback to prove instead of the generated one: a file, or text (a
+    /// down script picked from a migrations directory, a Liquibase `--rollback` section).
+    pub rollback: Option<MigrationSource>,
     /// How safety gates and approvals are derived.
     pub policy: GatePolicy,
     /// Where the fleet came from, for the report (`postgres://…` redacted, a topology file, an
@@ -170,7 +171,7 @@ impl ValidateOptions {
             extra_rules: Registry::empty(),
             sim: SimOptions::default(),
             validate_rollback: true,
-            rollback_file: None,
+            rollback: None,
             policy: GatePolicy::default(),
             fleet_source: String::new(),
             lock_budget_ms: None,

@@ -106,7 +106,7 @@ pub async fn validate(
     let registry = opts.registry().map_err(PipelineError::Config)?;
 
     // 1. parse + static gates
-    let (migration, bytes, static_findings) = parse_and_lint(opts, &registry, &mut steps)?;
+    let (migration, bytes, mut static_findings) = parse_and_lint(opts, &registry, &mut steps)?;
 
     // On a `--shadow` scratch server, drop what dead runs left behind (before the rehearsal and
     // the proof take leases of their own; live runs' databases are leased and stay).
@@ -209,6 +209,10 @@ pub async fn validate(
         &sim,
         &rollback,
     );
+    // Fleet rules report once per run, beside the static findings.
+    static_findings.extend(crate::shard_gates::fleet_findings(
+        opts, &registry, &migration, &sim,
+    ));
     let counts = report::GateCounts::of(shards.iter().map(|s| &s.gate));
     steps.push((
         "gates".into(),

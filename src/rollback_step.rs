@@ -12,7 +12,7 @@ use topology::catalog::DriftReport;
 use topology::{Catalog, ConnectionSpec, Fleet};
 
 use crate::PipelineError;
-use crate::options::ValidateOptions;
+use crate::options::{MigrationSource, ValidateOptions};
 use crate::rollback_proof::{ShapeJob, prove_shapes};
 
 /// What the rollback step produced.
@@ -59,14 +59,20 @@ pub(crate) async fn rollback_for(
         });
     };
     let generated = rollback::generate(migration, catalog, &Options::default());
-    let user = match &opts.rollback_file {
-        Some(path) => {
-            let bytes = crate::input::read_capped(path).map_err(|source| PipelineError::Read {
-                file: path.display().to_string(),
-                source,
-            })?;
+    let user = match &opts.rollback {
+        Some(source) => {
+            let (name, bytes) = match source {
+                MigrationSource::File(path) => (
+                    path.display().to_string(),
+                    crate::input::read_capped(path).map_err(|source| PipelineError::Read {
+                        file: path.display().to_string(),
+                        source,
+                    })?,
+                ),
+                MigrationSource::Text { name, sql } => (name.clone(), sql.as_bytes().to_vec()),
+            };
             Some(migration_parser::parse_bytes(
-                &path.display().to_string(),
+                &name,
                 &bytes,
                 &opts.config.parse_options(),
             )?)

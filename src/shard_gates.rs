@@ -103,6 +103,23 @@ pub(crate) fn evaluate(
         .collect()
 }
 
+/// The fleet rules' findings ([`gates::RuleScope::Fleet`]), reported once per run: they read
+/// the live evidence of every shard at once (e.g. `query-stats-unavailable`).
+pub(crate) fn fleet_findings(
+    opts: &ValidateOptions,
+    registry: &Registry,
+    migration: &Migration,
+    sim: &SimulationResult,
+) -> Vec<Finding> {
+    let live: BTreeMap<String, gates::evidence::LiveEvidence> = sim
+        .shards
+        .iter()
+        .map(|e| (e.shard.clone(), e.live.clone()))
+        .collect();
+    let ctx = RuleContext::new(migration, &opts.config).with_fleet_live(&live);
+    registry.lint_scoped(&ctx, Some(gates::RuleScope::Fleet))
+}
+
 /// The rollback step's outcome for one shard as the gates' plain-data evidence: the proof of
 /// the shard's schema shape when one was made (its status decides `rollback-mismatch`, red for
 /// a supplied rollback, or `rollback-unproven`, yellow, for a generated one or a proof that

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use common::options;
 use deployclaw::evidence::ProofStatus;
 use deployclaw::gates::{Gate, Severity};
-use deployclaw::pipeline::validate;
+use deployclaw::pipeline::{MigrationSource, validate};
 use deployclaw::report::{ShardReport, ValidationReport};
 use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode};
 use deployclaw::topology::ephemeral::{EphemeralOptions, EphemeralPg};
@@ -120,7 +120,7 @@ fn file(dir: &Path, name: &str, sql: &str) -> PathBuf {
 async fn gate(fleet: &Fleet, migration: &Path, rollback: Option<&Path>) -> ValidationReport {
     let mut o = options(migration, RehearsalMode::Shadow);
     o.validate_rollback = true;
-    o.rollback_file = rollback.map(Path::to_path_buf);
+    o.rollback = rollback.map(|p| MigrationSource::File(p.to_path_buf()));
     validate(&o, fleet, &NoProgress, &CancelToken::new())
         .await
         .expect("validate")

@@ -78,7 +78,7 @@ fn main() {
         Command::Verify(a) => cmd::sign::verify(a),
         Command::Keygen(a) => cmd::sign::keygen(a),
         Command::Completions(a) => help::completions(&a, Cli::command()),
-        Command::Man(_) => help::man(Cli::command()),
+        Command::Man(a) => help::man(&a, Cli::command()),
     };
     // An ignored password file (group- or world-readable) is worth knowing about, especially
     // when the connection then failed for want of a password.

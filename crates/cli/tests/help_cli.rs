@@ -80,10 +80,47 @@ fn man_renders_every_command() {
 }
 
 #[test]
+fn man_out_dir_writes_one_page_per_command_with_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployclaw"))
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .replace("\\-", "-")
+    };
+    assert!(page("deployclaw.1").contains(".TH deployclaw 1"));
+    let validate = page("deployclaw-validate-migration.1");
+    for flag in [
+        "--sql-file",
+        "--migration",
+        "--rollback-file",
+        "--report-dir",
+    ] {
+        assert!(
+            validate.contains(flag),
+            "validate-migration page without {flag}"
+        );
+    }
+    assert!(page("deployclaw-rollback-prove.1").contains("--since"));
+    for c in SUBCOMMANDS {
+        assert!(
+            dir.path().join(format!("deployclaw-{c}.1")).is_file(),
+            "no page for {c}"
+        );
+    }
+}
+
+#[test]
 fn every_help_ends_with_examples() {
     let mut commands: Vec<Vec<&str>> = SUBCOMMANDS.iter().map(|c| vec![*c]).collect();
     commands.push(vec!["topology", "discover"]);
     commands.push(vec!["rollback", "generate"]);
+    commands.push(vec!["rollback", "prove"]);
     commands.push(vec![]);
     for c in &commands {
         let mut args = c.clone();

@@ -52,6 +52,10 @@ pub struct LiveEvidence {
     /// Normalised application queries using what the migration drops, renames or converts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub query_uses: Vec<QueryUse>,
+    /// Query texts of the shard's database that name a table the migration changes but could
+    /// not be parsed: skipped, never guessed (counted so a reader knows what was not checked).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queries_skipped: u64,
     /// The read replica the data probes ran on (`--probe-on replica`); `None` = the writer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<ReplicaRead>,
@@ -65,6 +69,10 @@ impl LiveEvidence {
             && self.statements.is_not_run()
             && self.replica.is_none()
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A session holding or waiting for a lock the migration's lock would queue behind.
@@ -122,10 +130,18 @@ pub struct QueryUse {
     pub uses: String,
     /// What the migration does to it (`drops`, `renames`, `changes the type of`).
     pub change: String,
+    /// The details of the change where known: the new name (`to purchases`) or the types
+    /// (`integer → text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// 0-based index of the migration statement.
     pub statement: usize,
     /// When the statistics were last reset (RFC 3339), where known.
     pub stats_since: Option<String>,
+    /// Run by the role the gate connects as: deployclaw's own probes of an earlier run, or an
+    /// application sharing the gate's role — the two cannot be told apart (informational).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_gate_role: bool,
 }
 
 /// The read replica the data probes of a shard ran on.

@@ -23,6 +23,9 @@
 //! [limits]
 //! max_statements = 10000   # validate-migration refuses larger migrations (exit 3); lint has no limit
 //!
+//! [live]
+//! idle_in_transaction_red_after = "30s"   # lock-queue-risk is red past this (default 30s)
+//!
 //! [probes]
 //! probe_on = "replica"     # data probes on a read replica of each writer (default "writer")
 //! max_replica_lag = "5s"   # a replica lagging more is refused: probes on the writer
@@ -183,6 +186,8 @@ pub struct Config {
     pub probes: crate::probes_config::ProbesConfig,
     /// `[data_changes]`: the row threshold of `unbatched-data-change` per shard.
     pub data_changes: DataChanges,
+    /// `[live]`: thresholds of the live-workload rules (`lock-queue-risk`).
+    pub live: crate::live_config::LiveConfig,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
     /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
@@ -281,6 +286,7 @@ struct RawConfig {
     shadow: Option<RawShadow>,
     probes: Option<crate::probes_config::RawProbes>,
     data_changes: Option<RawDataChanges>,
+    live: Option<crate::live_config::RawLive>,
     approval: Option<toml::Table>,
     #[serde(default)]
     custom_rules: Vec<Spanned<RawCustomRule>>,
@@ -493,6 +499,9 @@ impl Config {
                         message: format!("`{n}` (expected a number of statements, 1 or more)"),
                     }
                 })?;
+        }
+        if let Some(live) = raw.live {
+            config.live = crate::live_config::live_section(file, live, |o| line_col(text, o))?;
         }
         if let Some(shadow) = raw.shadow {
             config.shadow = shadow_section(file, text, shadow)?;

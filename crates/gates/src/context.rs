@@ -10,7 +10,8 @@ use migration_parser::{
 use std::collections::BTreeMap;
 
 use evidence::{
-    CatalogDifference, FkGraph, RehearsalResult, ShardEvidence, SimulationResult, TableStats,
+    CatalogDifference, FkGraph, LiveEvidence, RehearsalResult, ShardEvidence, SimulationResult,
+    TableStats,
 };
 
 use crate::{Config, CustomProbeOutcome, DriftItem, Finding, GateRule, Location, RollbackEvidence};
@@ -47,6 +48,8 @@ pub struct RuleContext<'a> {
     pg_version: PgVersion,
     state: MigrationState,
     shard: ShardState<'a>,
+    /// The run's live evidence per shard id, for fleet rules ([`RuleScope::Fleet`](crate::RuleScope)).
+    fleet_live: Option<&'a BTreeMap<String, LiveEvidence>>,
 }
 
 /// The per-shard part of a [`RuleContext`]; empty for static linting.
@@ -99,6 +102,7 @@ impl<'a> RuleContext<'a> {
             pg_version,
             state: MigrationState::new(migration),
             shard: ShardState::default(),
+            fleet_live: None,
         }
     }
 
@@ -251,6 +255,24 @@ impl<'a> RuleContext<'a> {
         rows: Vec<serde_json::Value>,
     ) -> RuleContext<'a> {
         self.with_custom_probe(name, CustomProbeOutcome::rows(rows))
+    }
+
+    /// The same context for the fleet rules ([`RuleScope::Fleet`](crate::RuleScope)): the
+    /// live evidence of every shard of the run, by shard id (findings reported once per run).
+    #[must_use]
+    pub fn with_fleet_live(mut self, live: &'a BTreeMap<String, LiveEvidence>) -> RuleContext<'a> {
+        self.fleet_live = Some(live);
+        self
+    }
+
+    /// Whether the run's live evidence was given (fleet rules report nothing otherwise).
+    pub fn is_fleet_context(&self) -> bool {
+        self.fleet_live.is_some()
+    }
+
+    /// The run's live evidence by shard id, in a fleet context.
+    pub fn fleet_live(&self) -> Option<&'a BTreeMap<String, LiveEvidence>> {
+        self.fleet_live
     }
 
     // ----- per-shard evidence (accessors) ----------------------------------------------------
@@ -677,6 +699,7 @@ pub fn mentioned_names(op: &Operation) -> Vec<&QualifiedName> {
         | O::DropDomain { name, .. }
         | O::RenameView { name, .. }
         | O::DropSequence { name, .. }
+        | O::RenameSequence { name, .. }
         | O::AlterSequence { name, .. } => out.push(name),
         O::DropTrigger {
             table: Some(table), ..

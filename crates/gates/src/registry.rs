@@ -14,15 +14,17 @@ use crate::{Config, Finding, GateRule, GatesError, RuleContext, RuleMeta, RuleSc
 /// | range | family |
 /// |---|---|
 /// | DC101–DC109 | blocking locks |
-/// | DC110 | per shard: `lock-time-budget` |
+/// | DC110–DC111 | per shard: `lock-time-budget`, `lock-queue-risk` (live sessions the migration would queue behind) |
 /// | DC201–DC209 | rewrites and long-running data changes |
 /// | DC301–DC309 | destructive and breaking changes |
+/// | DC320 | per shard: `breaking-change-in-use` (the application's own queries) |
 /// | DC311–DC319 | per shard: `fk-orphans`, `not-null-violations`, `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`, `rollback-irreversible`, `rollback-mismatch` (a supplied rollback), `rollback-unproven` (a generated one) |
 /// | DC401 | multi-tenant hygiene |
 /// | DC402–DC404 | per shard: `schema-drift`, `cascade-reach`, `shard-unreachable` |
 /// | DC501–DC509 | transactions and timeouts |
 /// | DC800–DC899 | free for declarative custom rules (`[[custom_rules]]`) |
 /// | DC901 | meta: statements that could not be verified |
+/// | DC902 | meta, once per run: the application's queries could not be checked (`query-stats-unavailable`) |
 ///
 /// Static and per-shard rules live in the same registry: per-shard rules
 /// ([`RuleScope::Shard`]) are skipped unless the [`RuleContext`] carries shard evidence.
@@ -188,6 +190,7 @@ impl Registry {
             let meta = rule.meta();
             if scope.is_some_and(|s| s != meta.scope)
                 || (meta.scope == RuleScope::Shard && !ctx.is_shard_context())
+                || (meta.scope == RuleScope::Fleet && !ctx.is_fleet_context())
             {
                 continue;
             }

@@ -42,6 +42,10 @@ pub enum RuleScope {
     /// A shard's evidence (probes, rehearsal, lock estimate, drift, FK graph, rollback proof,
     /// custom probe rows), given to the [`RuleContext`] with its `with_*` builders.
     Shard,
+    /// The whole run's live evidence at once ([`RuleContext::with_fleet_live`]): a finding
+    /// about the run, reported once, not once per shard (e.g. a statistics extension missing
+    /// on the fleet's databases). Reports nothing without that evidence.
+    Fleet,
 }
 
 impl std::fmt::Display for RuleScope {
@@ -49,6 +53,7 @@ impl std::fmt::Display for RuleScope {
         f.write_str(match self {
             RuleScope::Static => "static",
             RuleScope::Shard => "shard",
+            RuleScope::Fleet => "fleet",
         })
     }
 }

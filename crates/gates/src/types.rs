@@ -22,14 +22,16 @@ pub(crate) enum TypeChange {
 }
 
 /// Classify changing `column` from `old` (when known) to `new` on `version`, with an optional
-/// `USING` (a plain cast of the column to the new type counts as none). The session time zone
-/// is not known statically, so `timestamp` ↔ `timestamptz` counts as a rewrite.
+/// `USING` (a plain cast of the column to the new type counts as none). `session_utc`: the
+/// migration set a zero-offset `TimeZone` before the statement (otherwise the zone the deploy
+/// runs under is unknown, and `timestamp` ↔ `timestamptz` counts as a rewrite).
 pub(crate) fn type_change(
     old: Option<&str>,
     new: &str,
     using: Option<&str>,
     column: &str,
     version: PgVersion,
+    session_utc: bool,
 ) -> TypeChange {
     if using.is_some_and(|u| !using_is_plain_cast(u, column, new)) {
         return TypeChange::Rewrite {
@@ -37,7 +39,7 @@ pub(crate) fn type_change(
         };
     }
     match old {
-        Some(old) => match type_change_outcome(old, new, version, false) {
+        Some(old) => match type_change_outcome(old, new, version, session_utc) {
             TypeChangeOutcome::NoOp | TypeChangeOutcome::CatalogOnly => TypeChange::NoRewrite,
             TypeChangeOutcome::Rewrite { may_fail } => TypeChange::Rewrite { may_fail },
             _ => TypeChange::Rewrite { may_fail: true },
@@ -56,7 +58,7 @@ mod tests {
     use migration_parser::PgVersion;
 
     fn tc(old: Option<&str>, new: &str, using: Option<&str>) -> super::TypeChange {
-        type_change(old, new, using, "c", PgVersion(15))
+        type_change(old, new, using, "c", PgVersion(15), false)
     }
 
     #[test]

@@ -254,3 +254,25 @@ fn data_changes_threshold_is_read_and_checked() {
         "{e}"
     );
 }
+
+/// `[live] idle_in_transaction_red_after`: a duration, defaulted to 30 s; an unparseable one is
+/// an error at its position.
+#[test]
+fn live_idle_in_transaction_limit_is_read_and_checked() {
+    let c = Config::from_toml_str(
+        "l.toml",
+        "[live]\nidle_in_transaction_red_after = \"2min\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.live.idle_in_transaction_red_after_ms, 120_000);
+    assert_eq!(
+        Config::default().live.idle_in_transaction_red_after_ms,
+        gates::DEFAULT_IDLE_IN_TRANSACTION_RED_AFTER_MS
+    );
+    let err = Config::from_toml_str(
+        "l.toml",
+        "[live]\nidle_in_transaction_red_after = \"soon\"\n",
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @r#"l.toml:2:33: invalid value for `live.idle_in_transaction_red_after`: `soon` (expected a duration such as "30s", "500ms" or "2min")"#);
+}

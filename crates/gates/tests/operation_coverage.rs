@@ -17,8 +17,16 @@ const COVERAGE: &[(&str, &[&str], &str)] = &[
         &[],
         "a new table nobody uses yet; a FOREIGN KEY locks its parent (lock rules)",
     ),
-    ("drop_table", &["dropping-table", "cascade-reach"], ""),
-    ("rename_table", &["renaming-table"], ""),
+    (
+        "drop_table",
+        &["dropping-table", "cascade-reach", "breaking-change-in-use"],
+        "",
+    ),
+    (
+        "rename_table",
+        &["renaming-table", "breaking-change-in-use"],
+        "",
+    ),
     (
         "add_column",
         &[
@@ -33,14 +41,23 @@ const COVERAGE: &[(&str, &[&str], &str)] = &[
         ],
         "",
     ),
-    ("drop_column", &["dropping-column"], ""),
-    ("rename_column", &["renaming-column"], ""),
+    (
+        "drop_column",
+        &["dropping-column", "breaking-change-in-use"],
+        "",
+    ),
+    (
+        "rename_column",
+        &["renaming-column", "breaking-change-in-use"],
+        "",
+    ),
     (
         "alter_column_type",
         &[
             "changing-column-type",
             "changing-collation",
             "cast-failures",
+            "breaking-change-in-use",
         ],
         "",
     ),
@@ -138,7 +155,7 @@ const COVERAGE: &[(&str, &[&str], &str)] = &[
     ("create_view", &[], "a new view nobody reads yet"),
     (
         "drop_view",
-        &[],
+        &["breaking-change-in-use"],
         "ACCESS EXCLUSIVE on the view (lock rules); dependents fail in the rehearsal",
     ),
     (
@@ -219,6 +236,11 @@ const COVERAGE: &[(&str, &[&str], &str)] = &[
         "alter_sequence",
         &[],
         "SHARE ROW EXCLUSIVE on the sequence, blocks nextval (lock rules)",
+    ),
+    (
+        "rename_sequence",
+        &[],
+        "ACCESS EXCLUSIVE on the sequence (lock rules); defaults follow it by OID",
     ),
     (
         "drop_extension",

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use gates::evidence::{FkAction, FkEdge, FkGraph, RehearsalResult, ShardEvidence, TableName};
+use gates::evidence::{
+    FkAction, FkEdge, FkGraph, LiveEvidence, RehearsalResult, ShardEvidence, TableName,
+};
 use gates::migration_parser::{Migration, parse};
 use gates::{
     Config, CustomProbeOutcome, DriftItem, Finding, Registry, RollbackEvidence, RuleContext,
@@ -31,6 +33,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC108", "multiple-exclusive-locks"),
     ("DC109", "observed-lock"),
     ("DC110", "lock-time-budget"),
+    ("DC111", "lock-queue-risk"),
     ("DC201", "adding-required-field"),
     ("DC202", "adding-volatile-default"),
     ("DC203", "changing-column-type"),
@@ -56,6 +59,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC317", "rollback-irreversible"),
     ("DC318", "rollback-mismatch"),
     ("DC319", "rollback-unproven"),
+    ("DC320", "breaking-change-in-use"),
     ("DC401", "hardcoded-tenant-schema"),
     ("DC402", "schema-drift"),
     ("DC403", "cascade-reach"),
@@ -69,6 +73,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC504", "uncommitted-transaction"),
     ("DC505", "in-place-refused"),
     ("DC901", "unparsed-statement"),
+    ("DC902", "query-stats-unavailable"),
 ];
 
 fn fixtures() -> PathBuf {
@@ -298,7 +303,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 18, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 20, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);
@@ -350,12 +355,52 @@ fn a_generated_rollback_that_does_not_restore_the_catalog_is_never_red() {
 fn shard_rules_are_silent_without_shard_evidence() {
     for rule in Registry::builtin()
         .iter()
-        .filter(|r| r.meta().scope == RuleScope::Shard)
+        .filter(|r| r.meta().scope != RuleScope::Static)
     {
         let name = rule.meta().name;
         let (migration, config) = load_fixture(name);
         let ctx = RuleContext::new(&migration, &config);
         assert!(rule.check(&ctx).is_empty(), "{name} fired without evidence");
+    }
+}
+
+/// The evidence file of a fleet rule (`tests/fixtures/<rule>.json`): the run's live evidence
+/// by shard id.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetFixture {
+    live: BTreeMap<String, LiveEvidence>,
+    expect_unlocated: Vec<String>,
+}
+
+#[test]
+fn every_fleet_rule_fires_once_on_its_evidence_fixture() {
+    let registry = Registry::builtin();
+    let fleet_rules: Vec<&str> = registry
+        .iter()
+        .filter(|r| r.meta().scope == RuleScope::Fleet)
+        .map(|r| r.meta().name)
+        .collect();
+    assert_eq!(fleet_rules, ["query-stats-unavailable"]);
+    for name in fleet_rules {
+        let (migration, config) = load_fixture(name);
+        let text = std::fs::read_to_string(fixtures().join(format!("{name}.json")))
+            .expect("evidence fixture exists");
+        let fx: FleetFixture = serde_json::from_str(&text).expect("evidence fixture is valid");
+        let ctx = RuleContext::new(&migration, &config).with_fleet_live(&fx.live);
+        let findings = registry.lint_scoped(&ctx, Some(RuleScope::Fleet));
+        let mut expected = expectations(&migration);
+        expected.extend(fx.expect_unlocated.into_iter().map(|r| (usize::MAX, r)));
+        assert_eq!(actual(&findings), expected, "{}", render(&findings));
+        assert_eq!(findings.len(), 1, "once per run: {}", render(&findings));
+        // Neither static linting nor a shard's evaluation runs a fleet rule.
+        assert!(
+            registry
+                .lint(&migration, &config)
+                .iter()
+                .all(|f| f.rule != name)
+        );
+        insta::assert_snapshot!(name, render(&findings));
     }
 }
 
@@ -435,7 +480,7 @@ fn every_rule_has_docs_fixture_and_snapshot() {
             "{}: fixture missing",
             meta.name
         );
-        if meta.scope == RuleScope::Shard {
+        if meta.scope != RuleScope::Static {
             assert!(
                 fixtures().join(format!("{}.json", meta.name)).is_file(),
                 "{}: evidence fixture (.json) missing",

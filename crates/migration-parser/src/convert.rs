@@ -500,6 +500,23 @@ pub(crate) fn operations(
                     out.push(set_op(a.scope, &a.name, std::slice::from_ref(&a.value)));
                 }
             }
+            ast::Set::SetTimeZone { local, value } => {
+                let value = set_value(value);
+                out.push(
+                    if value.eq_ignore_ascii_case("default") || value.eq_ignore_ascii_case("local")
+                    {
+                        Operation::Reset {
+                            name: "timezone".into(),
+                        }
+                    } else {
+                        Operation::Set {
+                            name: "timezone".into(),
+                            value,
+                            local: *local,
+                        }
+                    },
+                )
+            }
             _ => out.push(Operation::Other {
                 description: describe(),
             }),

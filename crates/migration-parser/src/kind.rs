@@ -103,6 +103,7 @@ operation_kinds! {
     RenameView => "rename_view",
     DropSequence => "drop_sequence",
     AlterSequence => "alter_sequence",
+    RenameSequence => "rename_sequence",
     DropExtension => "drop_extension",
     Other => "other",
 }

@@ -243,6 +243,7 @@ pub fn lock_facts(op: &Operation, version: PgVersion) -> Vec<LockFact> {
         | Operation::Maintenance { .. }
         | Operation::DropSequence { .. }
         | Operation::RenameView { .. }
+        | Operation::RenameSequence { .. }
         | Operation::AlterSequence { .. } => relation_facts(&mut f, op),
         // No relation lock (see `takes_relation_locks`); `DROP TRIGGER` without a table
         // (invalid in PostgreSQL) has none either.
@@ -698,6 +699,11 @@ fn relation_facts(f: &mut Facts, op: &Operation) {
         Operation::RenameView { name, .. } => {
             f.add(name, AccessExclusive, none, Scan::None, Page::AlterView)
         }
+        // sql-altersequence, RENAME: a relation rename (RenameRelation: AccessExclusiveLock;
+        // nextval() waits until the transaction ends).
+        Operation::RenameSequence { name, .. } => {
+            f.add(name, AccessExclusive, none, Scan::None, Page::AlterSequence)
+        }
         // sql-altersequence: sequence.c, AlterSequence opens the sequence with
         // ShareRowExclusiveLock (PG 10+), which waits for and blocks nextval() (ROW EXCLUSIVE):
         // inserts that draw from the sequence wait until the transaction ends.
@@ -761,6 +767,7 @@ pub fn takes_relation_locks(kind: OperationKind) -> bool {
         | K::DropTrigger
         | K::RenameView
         | K::DropSequence
+        | K::RenameSequence
         | K::AlterSequence => true,
         K::CreateEnum
         | K::AddEnumValue

@@ -22,7 +22,9 @@
 use std::ops::Range;
 use std::path::Path;
 
+mod atlas_hash;
 mod tools;
+pub use atlas_hash::atlas_check_sums;
 pub use tools::*;
 
 /// What a file of a migrations directory is, by its name.

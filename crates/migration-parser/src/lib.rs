@@ -55,6 +55,7 @@
 
 mod actions;
 mod analysis;
+mod app_queries;
 mod convert;
 mod grammar;
 mod kind;
@@ -63,6 +64,7 @@ pub mod layout;
 mod locks;
 mod model;
 mod names;
+pub mod normalize;
 mod parse;
 pub mod pg_quote;
 mod refs;
@@ -81,6 +83,10 @@ pub use actions::{
     TypeRepresentation,
 };
 pub use analysis::same_relation;
+pub use app_queries::{
+    BreakingChange, Change, QueryNames, QueryScan, breaking_changes, client_compatible,
+    display_query, may_mention, query_uses, scan_query,
+};
 pub use kind::{OperationKind, UnknownOperationKind};
 pub use knowledge::lock_facts;
 pub use knowledge::{
@@ -89,6 +95,7 @@ pub use knowledge::{
 };
 pub use locks::{LockFact, LockMode, Rewrite, Scan};
 pub use model::*;
+pub use normalize::normalize_query;
 pub use refs::{
     FunctionCall, QueryProblem, SqlRefs, read_only_query, statement_refs, table_sources,
 };

@@ -786,6 +786,13 @@ pub enum Operation {
         /// `CASCADE`.
         cascade: bool,
     },
+    /// `ALTER SEQUENCE s RENAME TO t`.
+    RenameSequence {
+        /// Sequence name.
+        name: QualifiedName,
+        /// The new name (same schema).
+        new_name: String,
+    },
     /// `ALTER SEQUENCE s [options] [OWNED BY t.c | NONE]`.
     AlterSequence {
         /// Sequence name.
@@ -851,6 +858,41 @@ pub struct SessionSettings {
     pub statement_timeout_ms: Option<u64>,
     /// `search_path`, if set.
     pub search_path: Option<Vec<String>>,
+    /// `TimeZone`, if set (`SET TIME ZONE 'UTC'`, `SET timezone = 'UTC'`), as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+impl SessionSettings {
+    /// The session `TimeZone` is known to have a fixed zero offset (`UTC`, `Etc/UTC`, `GMT`,
+    /// `Zulu`, `+00:00`, …): PostgreSQL 12+ then converts `timestamp` ↔ `timestamptz` without a
+    /// rewrite. A zone with daylight saving time (`Europe/London`) or an unset one is not.
+    pub fn timezone_is_utc(&self) -> bool {
+        self.timezone.as_deref().is_some_and(|z| {
+            let z = z.trim().trim_matches('\'').to_ascii_lowercase();
+            let z = z.strip_prefix("etc/").unwrap_or(&z);
+            matches!(
+                z,
+                "utc"
+                    | "uct"
+                    | "gmt"
+                    | "zulu"
+                    | "universal"
+                    | "greenwich"
+                    | "z"
+                    | "0"
+                    | "+0"
+                    | "-0"
+                    | "+00"
+                    | "-00"
+                    | "+00:00"
+                    | "-00:00"
+                    | "00:00"
+                    | "gmt0"
+                    | "utc0"
+            )
+        })
+    }
 }
 
 /// Where a statement runs, transaction-wise.

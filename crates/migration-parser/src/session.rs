@@ -18,7 +18,8 @@
 //!
 //! # Settings
 //!
-//! `lock_timeout`, `statement_timeout` (milliseconds, `0` = unset → `None`) and `search_path` are
+//! `lock_timeout`, `statement_timeout` (milliseconds, `0` = unset → `None`), `search_path` and
+//! `TimeZone` (`SET TIME ZONE` too) are
 //! tracked through `SET [SESSION]`, `SET LOCAL`, `SET ... TO DEFAULT`, `RESET x`, `RESET ALL` and
 //! `SELECT set_config('x', 'v', is_local)`. `SET LOCAL` lasts until the end of the current
 //! transaction block; outside a block it has no effect (the server only warns). A session-level
@@ -77,6 +78,7 @@ struct Local {
     lock_timeout: Option<Option<u64>>,
     statement_timeout: Option<Option<u64>>,
     search_path: Option<Option<Vec<String>>>,
+    timezone: Option<Option<String>>,
 }
 
 fn set(
@@ -113,6 +115,15 @@ fn set(
                 local.statement_timeout = None;
             }
         }
+        "timezone" => {
+            let z = value.map(|v| v.trim().trim_matches('\'').to_string());
+            if is_local {
+                local.timezone = Some(z);
+            } else {
+                session.timezone = z;
+                local.timezone = None;
+            }
+        }
         "search_path" => {
             let p = value.map(search_path);
             if is_local {
@@ -136,6 +147,10 @@ fn effective(session: &SessionSettings, local: &Local) -> SessionSettings {
             .search_path
             .clone()
             .unwrap_or_else(|| session.search_path.clone()),
+        timezone: local
+            .timezone
+            .clone()
+            .unwrap_or_else(|| session.timezone.clone()),
     }
 }
 

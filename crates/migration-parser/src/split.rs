@@ -190,6 +190,7 @@ pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
     let mut first: Option<usize> = None;
     let mut last = 0usize;
     let mut depth = 0i32;
+    let mut atomic = Atomic::default();
     let mut i = 0usize;
     while i < tokens.len() {
         let t = &tokens[i].token;
@@ -232,10 +233,12 @@ pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
                 first = Some(i);
                 last = i;
                 depth = 0;
+                atomic = Atomic::default();
+                atomic.see(t, depth);
                 adjust_depth(t, &mut depth);
             }
             Some(f) => {
-                if matches!(t, Token::SemiColon) && depth <= 0 {
+                if matches!(t, Token::SemiColon) && depth <= 0 && atomic.begin_depth == 0 {
                     out.push(RawStatement {
                         first: f,
                         last,
@@ -245,6 +248,7 @@ pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
                     first = None;
                 } else {
                     last = i;
+                    atomic.see(t, depth);
                     adjust_depth(t, &mut depth);
                 }
             }
@@ -260,6 +264,46 @@ pub(crate) fn split(toks: &Tokens) -> Vec<RawStatement> {
         });
     }
     out
+}
+
+/// `BEGIN ATOMIC … END` bodies of `CREATE [OR REPLACE] FUNCTION|PROCEDURE` (PostgreSQL 14+)
+/// hold semicolons that do not end the statement. The rule psql applies: in a statement that
+/// starts with those words, outside parentheses, an unquoted `BEGIN` opens a block, `CASE`
+/// opens one inside a block, `END` closes one.
+#[derive(Default)]
+struct Atomic {
+    /// The first (up to four) unquoted words of the statement, lower case.
+    words: Vec<String>,
+    /// Open `BEGIN`/`CASE` blocks.
+    begin_depth: u32,
+}
+
+impl Atomic {
+    fn see(&mut self, t: &Token, paren_depth: i32) {
+        let Token::Word(w) = t else { return };
+        if w.quote_style.is_some() {
+            return;
+        }
+        let word = w.value.to_ascii_lowercase();
+        if self.words.len() < 4 {
+            self.words.push(word.clone());
+        }
+        let w: Vec<&str> = self.words.iter().map(String::as_str).collect();
+        let routine = matches!(
+            w.as_slice(),
+            ["create", "function" | "procedure", ..]
+                | ["create", "or", "replace", "function" | "procedure", ..]
+        );
+        if !routine || paren_depth > 0 {
+            return;
+        }
+        match word.as_str() {
+            "begin" => self.begin_depth += 1,
+            "case" if self.begin_depth > 0 => self.begin_depth += 1,
+            "end" => self.begin_depth = self.begin_depth.saturating_sub(1),
+            _ => {}
+        }
+    }
 }
 
 fn adjust_depth(t: &Token, depth: &mut i32) {

@@ -394,6 +394,50 @@ fn without_routine_options(all: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     v
 }
 
+/// A SQL-standard body (`BEGIN ATOMIC … END`, PostgreSQL 14+; sqlparser 0.64 does not parse
+/// it) replaced by an empty string body (`AS ''`): what the statement creates — name,
+/// arguments, result, options — stays; the body is never run by the migration. `None` without
+/// such a body.
+fn atomic_body_as_string(all: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
+    let blank = Token::Whitespace(sqlparser::tokenizer::Whitespace::Space);
+    let sig: Vec<usize> = (0..all.len())
+        .filter(|&i| !crate::split::is_trivia(&all[i].token))
+        .collect();
+    let mut depth = 0i32;
+    let mut begin = None;
+    for (k, &i) in sig.iter().enumerate() {
+        match &all[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            t if depth == 0
+                && word_is(t, "BEGIN")
+                && sig
+                    .get(k + 1)
+                    .is_some_and(|&j| word_is(&all[j].token, "ATOMIC")) =>
+            {
+                begin = Some(k);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let begin = begin?;
+    let mut last = sig.len().checked_sub(1)?;
+    if all[sig[last]].token == Token::SemiColon {
+        last = last.checked_sub(1)?;
+    }
+    if !word_is(&all[sig[last]].token, "END") || last <= begin {
+        return None;
+    }
+    let mut v = all.to_vec();
+    for &i in &sig[begin..=last] {
+        v[i].token = blank.clone();
+    }
+    v[sig[begin]].token = Token::make_keyword("AS");
+    v[sig[begin + 1]].token = Token::SingleQuotedString(String::new());
+    Some(v)
+}
+
 /// Whether a token starts a `CREATE FUNCTION` option (or its body).
 fn starts_routine_option(t: &Token) -> bool {
     const OPTIONS: &[&str] = &[
@@ -447,7 +491,8 @@ pub(crate) fn recognize_after(
             return procedure_as_function(all, sig, c.i - 1);
         }
         if c.eat("FUNCTION") {
-            return reparse(&without_routine_options(all), sig);
+            let plain = without_routine_options(all);
+            return reparse(&plain, sig).or_else(|| reparse(&atomic_body_as_string(&plain)?, sig));
         }
         c.i = save;
         c.eat("UNIQUE");
@@ -502,6 +547,12 @@ pub(crate) fn recognize_after(
 fn alter_sequence(c: &mut Cur<'_>) -> Option<Vec<Operation>> {
     c.eat_all(&["IF", "EXISTS"]);
     let name = c.name()?;
+    if c.eat_all(&["RENAME", "TO"]) {
+        let new_name = c.name_parts()?.pop()?;
+        return c
+            .done()
+            .then(|| vec![Operation::RenameSequence { name, new_name }]);
+    }
     let mut owned_by = SequenceOwnedBy::Unchanged;
     while !c.done() {
         if c.eat_all(&["OWNED", "BY"]) {

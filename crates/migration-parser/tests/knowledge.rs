@@ -360,6 +360,7 @@ const SAMPLES: &[&str] = &[
     "ALTER VIEW v RENAME TO w",
     "DROP SEQUENCE q",
     "ALTER SEQUENCE q OWNED BY t.c",
+    "ALTER SEQUENCE q RENAME TO q2",
     "DROP EXTENSION pg_trgm",
     "GRANT SELECT ON t TO r",
 ];

@@ -772,6 +772,13 @@ fn maintenance_and_misc_token_forms() {
         }
     );
     assert_eq!(
+        one("ALTER SEQUENCE IF EXISTS app.s RENAME TO s2"),
+        Operation::RenameSequence {
+            name: QualifiedName::qualified("app", "s"),
+            new_name: "s2".into()
+        }
+    );
+    assert_eq!(
         one("ALTER SEQUENCE s OWNED BY NONE"),
         Operation::AlterSequence {
             name: t("s"),
@@ -1401,6 +1408,32 @@ fn set_local_outside_a_block_has_no_effect_and_rollback_undoes_set() {
 }
 
 #[test]
+fn the_time_zone_is_tracked() {
+    let m = p(
+        "SELECT 1; SET TIME ZONE 'UTC'; SELECT 2; SET TimeZone = 'Europe/Berlin'; SELECT 3; \
+               SET timezone TO 'Etc/UTC'; SELECT 4; RESET TimeZone; SELECT 5; SET TIME ZONE LOCAL; SELECT 6;",
+    );
+    let tz = |i: usize| m.statements[i].settings.timezone.clone();
+    let utc = |i: usize| m.statements[i].settings.timezone_is_utc();
+    assert_eq!((tz(0), utc(0)), (None, false), "unknown until set");
+    assert_eq!((tz(2).as_deref(), utc(2)), (Some("UTC"), true));
+    assert_eq!((tz(4).as_deref(), utc(4)), (Some("Europe/Berlin"), false));
+    assert!(utc(6), "Etc/UTC has a fixed zero offset");
+    assert_eq!(
+        (tz(8), utc(8)),
+        (None, false),
+        "RESET: the deploy's own zone, unknown"
+    );
+    assert_eq!(tz(10), None, "SET TIME ZONE LOCAL is the default");
+    let m = p("BEGIN; SET LOCAL TIME ZONE 'UTC'; SELECT 1; COMMIT; SELECT 2;");
+    assert!(m.statements[2].settings.timezone_is_utc());
+    assert!(
+        !m.statements[4].settings.timezone_is_utc(),
+        "SET LOCAL ends with the block"
+    );
+}
+
+#[test]
 fn durations() {
     use migration_parser::parse_duration_ms as d;
     assert_eq!(d("2s"), Some(2000));
@@ -1564,4 +1597,42 @@ fn create_function_options_pg_dump_emits() {
             other => panic!("{sql}: {other:?}"),
         }
     }
+}
+
+/// SQL-standard function bodies (PostgreSQL 14+): the semicolons inside `BEGIN ATOMIC … END`
+/// do not end the statement (psql's rule), its `END` is no `COMMIT`, and the function is known.
+#[test]
+fn begin_atomic_bodies_are_one_statement() {
+    let m = p(
+        "CREATE FUNCTION add_one(a integer) RETURNS integer LANGUAGE sql IMMUTABLE
+               BEGIN ATOMIC
+                 SELECT CASE WHEN a > 0 THEN a + 1 ELSE 0 END;
+                 SELECT a;
+               END;
+               CREATE OR REPLACE PROCEDURE tidy() LANGUAGE sql BEGIN ATOMIC DELETE FROM t; END;
+               SELECT 1 AS begin_at;
+               CREATE TABLE t2 (id int);",
+    );
+    assert_eq!(m.statements.len(), 4, "{:#?}", m.statements);
+    assert!(
+        matches!(&m.statements[0].operations[..], [Operation::CreateFunction { name, args, .. }]
+            if name == &t("add_one") && args == &["integer".to_string()]),
+        "{:?}",
+        m.statements[0].operations
+    );
+    assert!(
+        m.statements[0].sql.trim_end().ends_with("END"),
+        "{}",
+        m.statements[0].sql
+    );
+    assert!(
+        m.statements
+            .iter()
+            .all(|s| !matches!(s.operations.first(), Some(Operation::Transaction(_)))),
+        "no END became a COMMIT"
+    );
+    assert!(matches!(
+        m.statements[3].operations[..],
+        [Operation::CreateTable { .. }]
+    ));
 }

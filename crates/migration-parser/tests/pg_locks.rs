@@ -119,6 +119,7 @@ fn lock_table_matches_a_real_server() {
         "LOCK TABLE users",
         "DROP TRIGGER tg0 ON orders",
         "ALTER SEQUENCE seq1 OWNED BY users.id",
+        "ALTER SEQUENCE seq1 RENAME TO seq9",
         "ALTER VIEW v1 RENAME TO v2",
         "ALTER MATERIALIZED VIEW mv RENAME TO mv2",
     ];
@@ -132,7 +133,8 @@ fn lock_table_matches_a_real_server() {
                 let name = match op {
                     Operation::RenameIndex { new_name, .. }
                     | Operation::RenameTable { new_name, .. }
-                    | Operation::RenameView { new_name, .. } => new_name,
+                    | Operation::RenameView { new_name, .. }
+                    | Operation::RenameSequence { new_name, .. } => new_name,
                     _ => &fact.relation.name,
                 };
                 let Some((modes, rewritten)) = observed.get(name) else {

@@ -193,3 +193,42 @@ fn hostile_shard_names_stay_text_in_the_browser() {
     );
     assert_eq!(attr(&dom, "data-cells"), Some("12"));
 }
+
+/// Issue 16: the heat-map can be coloured by lock-queue risk — red where a session idle in
+/// transaction holds a conflicting lock, yellow where sessions would make the migration queue,
+/// grey where the lock read did not run — and the toggle works in the real browser.
+#[test]
+fn the_heat_map_colours_shards_by_lock_queue_risk() {
+    let dir = out_dir();
+    let page = dir.join("live.html");
+    std::fs::write(&page, render::html(&live_fixture())).unwrap();
+    let dom = run_chromium(&page, &["--dump-dom".to_owned()]);
+    assert!(
+        dom.contains("<title>deployclaw report: ready</title>"),
+        "script failed"
+    );
+    assert_eq!(attr(&dom, "data-queue-risk"), Some("2"));
+    assert_eq!(
+        dom.matches("data-queue=\"RED\"").count(),
+        1,
+        "tenant_0002 is red"
+    );
+    assert_eq!(
+        dom.matches("data-queue=\"YELLOW\"").count(),
+        1,
+        "tenant_0006 is yellow"
+    );
+    assert_eq!(
+        dom.matches("data-queue=\"NONE\"").count(),
+        1,
+        "tenant_0004 was not read"
+    );
+    assert_eq!(dom.matches("data-queue=\"GREEN\"").count(), 9);
+    assert!(
+        dom.contains("data-colour=\"queue\""),
+        "the colour toggle is there"
+    );
+    let selftest = PathBuf::from(format!("{}#selftest", page.display()));
+    let dom = run_chromium(&selftest, &["--dump-dom".to_owned()]);
+    assert_eq!(attr(&dom, "data-selftest"), Some("ok"));
+}

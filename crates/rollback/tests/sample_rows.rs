@@ -498,3 +498,37 @@ async fn a_migration_expression_cannot_end_the_seeding_transaction() {
         .expect("query");
     assert_eq!(smuggled, None);
 }
+
+/// A tenant table referencing a table of a shared schema (empty on the shadow: the dump holds
+/// no rows) still gets its rows: the shared parent is seeded first, under its qualified name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parents_in_a_shared_schema_are_seeded_first() {
+    let setup = "
+        CREATE SCHEMA shared;
+        CREATE TABLE shared.regions (code text PRIMARY KEY CHECK (length(code) = 2));
+        CREATE TABLE shared.plans (id int PRIMARY KEY, region text NOT NULL REFERENCES shared.regions,
+                                   price numeric NOT NULL CHECK (price > 0));
+        CREATE TABLE shared.unrelated (id int PRIMARY KEY);
+        CREATE TABLE accounts (id bigint PRIMARY KEY, plan_id int NOT NULL REFERENCES shared.plans);
+    ";
+    let mut s = seeded(
+        setup,
+        "ALTER TABLE accounts ADD COLUMN note text;",
+        3,
+        &ValueHints::new(),
+    )
+    .await;
+    assert_eq!(count(&mut s.conn, "accounts").await, 3, "{:?}", s.report);
+    assert!(s.report.rows.contains_key("shared.plans"), "{:?}", s.report);
+    assert!(
+        s.report.rows.contains_key("shared.regions"),
+        "its own parent too: {:?}",
+        s.report
+    );
+    assert!(
+        !s.report.rows.contains_key("shared.unrelated"),
+        "only what is referenced: {:?}",
+        s.report
+    );
+    assert_eq!(s.report.partial(), None, "{:?}", s.report);
+}

@@ -128,6 +128,17 @@ fn ambiguous_and_mismatching_directories_are_clear_errors() {
     let unlisted = discover(&fixture("atlas_unlisted")).expect_err("file not in atlas.sum");
     assert!(matches!(unlisted, RollbackError::LayoutFile { .. }));
     insta::assert_snapshot!([&ambiguous, &bad_sum, &unlisted].map(message).join("\n"));
+    // A file edited after `atlas migrate hash`: its recomputed sum differs (line 3).
+    let changed = discover(&fixture("atlas_changed")).expect_err("edited after hashing");
+    assert!(
+        matches!(changed, RollbackError::LayoutFile { line: 3, .. }),
+        "{changed:?}"
+    );
+    assert!(
+        message(&changed).contains("20240102000000_add_posts.sql does not match its sum"),
+        "{}",
+        message(&changed)
+    );
 }
 
 async fn prove_fixture(dir: &str) -> Vec<(String, bool)> {

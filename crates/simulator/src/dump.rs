@@ -27,6 +27,27 @@ use crate::SimError;
 use crate::conn::connect_options;
 use crate::ident::quote_ident;
 
+/// The `TimeZone` an ordinary libpq client of `database` gets (server, database and role
+/// settings; the child has no `PGTZ`), read with `psql`: our own sqlx sessions always start
+/// under UTC, which would hide that `timestamp` ↔ `timestamptz` rewrites under any other zone.
+/// `None` when it cannot be read.
+pub(crate) async fn client_timezone(
+    bin_dir: &Path,
+    spec: &ConnectionSpec,
+    database: &str,
+) -> Option<String> {
+    let (mut psql, _env) = client_command(&bin_dir.join("psql"), spec, database).ok()?;
+    psql.args(["-X", "-A", "-t", "-q", "-c", "SHOW TimeZone"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), psql.output())
+        .await
+        .ok()?
+        .ok()?;
+    let tz = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !tz.is_empty()).then_some(tz)
+}
+
 /// `pg_dump --schema-only` of `schemas` of `source_db` (no owners, privileges, publications,
 /// subscriptions, security labels or tablespaces), with `--lock-wait-timeout` so the dump never
 /// waits behind — or makes a deploy queue behind — a lock another session holds. Returns the

@@ -444,3 +444,63 @@ async fn cancellation_stops_cleanly() {
     );
     assert!(leftover_sessions(&pg).await.is_empty());
 }
+
+/// Whether `timestamp` → `timestamptz` rewrites depends on the session's TimeZone (PG 12+: not
+/// under UTC): the shadow runs under the shard's own, whatever the shadow cluster's is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shards_timezone_decides_a_timestamptz_rewrite() {
+    let pg = start().await;
+    for (db, tz) in [("app_utc", "UTC"), ("app_ny", "America/New_York")] {
+        create_db(&pg, db).await;
+        exec(
+            &pg,
+            "postgres",
+            &format!("ALTER DATABASE {db} SET TimeZone = '{tz}'"),
+        )
+        .await;
+        exec(
+            &pg,
+            db,
+            &format!(
+                "CREATE SCHEMA {SCHEMA}; CREATE TABLE {SCHEMA}.t (id int PRIMARY KEY, at timestamp);
+                 INSERT INTO {SCHEMA}.t SELECT g, now() FROM generate_series(1, 100) g;"
+            ),
+        )
+        .await;
+    }
+    let m = migration("ALTER TABLE t ALTER COLUMN at TYPE timestamptz;");
+    for mode in [RehearsalMode::Shadow, RehearsalMode::InPlace] {
+        let sim = Simulator::new(SimOptions {
+            calibrate: false,
+            rehearsal: mode,
+            ..Default::default()
+        });
+        let mut rewritten = Vec::new();
+        for db in ["app_utc", "app_ny"] {
+            let fleet = fleet(&[&pg], &[(0, db, SCHEMA)]);
+            let res = sim
+                .run(
+                    &m,
+                    &fleet,
+                    None,
+                    &simulator::NoProgress,
+                    &CancelToken::new(),
+                )
+                .await
+                .expect("run");
+            let r = res.rehearsals.values().next().expect("a rehearsal");
+            assert_eq!(
+                r.statements[0].outcome,
+                StatementOutcome::Succeeded,
+                "{r:#?}"
+            );
+            assert_eq!(r.mode, mode, "{r:#?}");
+            rewritten.push(!r.statements[0].rewritten.is_empty());
+        }
+        assert_eq!(
+            rewritten,
+            [false, true],
+            "{mode:?}: UTC: catalog-only; America/New_York: the table is rewritten"
+        );
+    }
+}

@@ -24,7 +24,13 @@ pub struct CompletionsArgs {
 
 /// Arguments of `deployclaw man`.
 #[derive(Debug, Args)]
-pub struct ManArgs {}
+pub struct ManArgs {
+    /// Write one page per command (`deployclaw.1`, `deployclaw-validate-migration.1`,
+    /// `deployclaw-rollback-prove.1`, …: every flag of every command) into this directory
+    /// instead of the overview page on standard output.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
+}
 
 /// `deployclaw completions SHELL`: the completion script on standard output.
 pub fn completions(a: &CompletionsArgs, mut cmd: clap::Command) -> i32 {
@@ -38,8 +44,21 @@ pub fn completions(a: &CompletionsArgs, mut cmd: clap::Command) -> i32 {
     emit(&out)
 }
 
-/// `deployclaw man`: the roff manual page (every command and flag) on standard output.
-pub fn man(cmd: clap::Command) -> i32 {
+/// `deployclaw man`: the roff overview page (the commands, the global options) on standard
+/// output, or with `--out-dir` one page per command, each with all its flags.
+pub fn man(a: &ManArgs, cmd: clap::Command) -> i32 {
+    if let Some(dir) = &a.out_dir {
+        if let Err(e) =
+            std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir))
+        {
+            eprintln!(
+                "deployclaw: {}: cannot write the manual pages: {e}",
+                dir.display()
+            );
+            return crate::exit::INPUT;
+        }
+        return crate::exit::GREEN;
+    }
     let mut out = Vec::new();
     if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
         eprintln!("deployclaw: cannot render the manual page: {e}");
@@ -101,6 +120,20 @@ pub const ROLLBACK_GENERATE: &str = "Examples:
   deployclaw rollback generate --sql-file 0042.sql --schema-file schema.sql
   deployclaw rollback generate --sql-file 0042.sql --target-db postgres://gate@db/app";
 
+/// `deployclaw rollback prove --help` examples and exit codes.
+pub const ROLLBACK_PROVE: &str = "Examples:
+  deployclaw rollback prove migrations/
+  deployclaw rollback prove db/migration --since V42 --format json
+  deployclaw rollback prove migrations/ --setup-sql setup.sql --shadow postgres://scratch@localhost/postgres
+
+Exit codes:
+  0  every judged down script is proven (or absent with a generated rollback that restores)
+  1  a migration without a down script whose generated rollback does not restore the catalog
+  2  a down script is refuted (it fails or does not restore the catalog), or an up script
+     fails on a fresh database
+  3  input error: no migrations directory, an unknown or ambiguous layout
+  4  the shadow could not be started";
+
 /// `deployclaw verify --help` examples and exit codes.
 pub const VERIFY: &str = "Examples:
   deployclaw verify report/report.json --public-key deployclaw-signing.pub
@@ -134,12 +167,15 @@ pub const COMPLETIONS: &str = "Examples:
 
 /// `deployclaw man --help` examples.
 pub const MAN: &str = "Examples:
-  deployclaw man > deployclaw.1 && man ./deployclaw.1";
+  deployclaw man > deployclaw.1 && man ./deployclaw.1
+  deployclaw man --out-dir /usr/local/share/man/man1 && man deployclaw-validate-migration";
 
 /// Examples of the command groups (`topology`, `rollback`).
 pub const TOPOLOGY: &str = TOPOLOGY_DISCOVER;
 /// Examples of `deployclaw rollback`.
-pub const ROLLBACK: &str = ROLLBACK_GENERATE;
+pub const ROLLBACK: &str = "Examples:
+  deployclaw rollback generate --sql-file 0042.sql --schema-file schema.sql
+  deployclaw rollback prove migrations/";
 /// Examples of `deployclaw` itself.
 pub const ROOT: &str = "Examples:
   deployclaw demo

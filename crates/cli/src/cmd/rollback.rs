@@ -1,4 +1,4 @@
-//! `deployclaw rollback generate`.
+//! `deployclaw rollback generate` (and `rollback prove`, in `rollback_prove.rs`).
 
 use std::path::PathBuf;
 
@@ -14,6 +14,10 @@ pub enum RollbackCommand {
     /// Print the generated rollback of a migration against a shard's catalog.
     #[command(after_help = super::help::ROLLBACK_GENERATE)]
     Generate(GenerateArgs),
+    /// Replay a migrations directory on a throw-away PostgreSQL and prove every down script
+    /// (and the generated rollback of every migration) against the catalog before it.
+    #[command(after_help = super::help::ROLLBACK_PROVE)]
+    Prove(super::rollback_prove::ProveArgs),
 }
 
 /// Arguments of `deployclaw rollback generate`.
@@ -44,7 +48,6 @@ pub struct GenerateArgs {
 
 /// Run a rollback subcommand.
 pub fn run(c: RollbackCommand) -> i32 {
-    let RollbackCommand::Generate(a) = c;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,7 +58,10 @@ pub fn run(c: RollbackCommand) -> i32 {
             return exit::INPUT;
         }
     };
-    let code = rt.block_on(generate(a));
+    let code = match c {
+        RollbackCommand::Generate(a) => rt.block_on(generate(a)),
+        RollbackCommand::Prove(a) => rt.block_on(super::rollback_prove::prove(a)),
+    };
     topology::ephemeral::cleanup_all();
     code
 }

@@ -93,9 +93,15 @@ fn announce_fleet(fleet: &topology::Fleet, source: &str) {
 /// Arguments of `deployclaw validate-migration`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The migration file (`-`: standard input, named `<stdin>` in the report).
+    /// The migration file (`-`: standard input, named `<stdin>` in the report), or a
+    /// migrations directory of a known layout: its newest migration (or --migration) is
+    /// validated, and its down script proven as the rollback.
     #[arg(long)]
     pub sql_file: PathBuf,
+    /// With a migrations directory: the migration to validate (name or version) instead of
+    /// the newest.
+    #[arg(long, value_name = "NAME")]
+    pub migration: Option<String>,
     /// The fleet: a postgres:// URL or libpq key=value pairs (without a password: PGPASSWORD,
     /// else the password file PGPASSFILE / ~/.pgpass), a topology file, or an RDS
     /// cluster/instance identifier.
@@ -444,10 +450,16 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    let migration = match migration_source(&a) {
+    let (migration, dir_rollback) = match migration_source(&a) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some((_, Some(mode))) = &dir_rollback
+        && config.transaction_mode.is_none()
+    {
+        // The tool's own way of running the migration, unless the configuration says.
+        config.transaction_mode = Some(*mode);
+    }
     // Input errors before any connection: the shadow's connection string.
     let shadow = match a
         .shadow
@@ -519,8 +531,12 @@ async fn run_async(a: ValidateArgs) -> i32 {
     };
     opts.config = config;
     opts.fleet_source = source;
-    opts.validate_rollback = a.validate_rollback || a.rollback_file.is_some();
-    opts.rollback_file = a.rollback_file.clone();
+    opts.rollback = match (&a.rollback_file, dir_rollback) {
+        (Some(f), _) => Some(MigrationSource::File(f.clone())),
+        (None, Some((down, _))) => down,
+        (None, None) => None,
+    };
+    opts.validate_rollback = a.validate_rollback || opts.rollback.is_some();
     opts.policy.allow_yellow = a.allow_yellow;
     opts.lock_budget_ms = a.lock_budget_ms;
     opts.cache_dir = a.cache.dir();
@@ -575,9 +591,30 @@ fn load_sign_key(a: &ValidateArgs) -> Result<Option<report::SigningKey>, i32> {
         .transpose()
 }
 
-/// The migration to gate: the file, or (`--sql-file -`) standard input read once with the same
-/// cap as a file; the files (and `--rollback-file`) checked before any connection.
-fn migration_source(a: &ValidateArgs) -> Result<MigrationSource, i32> {
+/// What a migrations directory adds: the picked migration's down script and how its tool runs it.
+type DirPick = Option<(
+    Option<MigrationSource>,
+    Option<migration_parser::TransactionMode>,
+)>;
+
+/// The migration to gate: the file, (`--sql-file -`) standard input read once with the same
+/// cap as a file, or the migration picked from a directory with its down script; the files
+/// (and `--rollback-file`) checked before any connection.
+fn migration_source(a: &ValidateArgs) -> Result<(MigrationSource, DirPick), i32> {
+    if let Some(file) = &a.rollback_file {
+        super::check_input_file(file)?;
+    }
+    if a.sql_file.is_dir() {
+        let picked = super::migration_dir::pick(&a.sql_file, a.migration.as_deref())?;
+        return Ok((
+            picked.migration,
+            Some((picked.rollback, Some(picked.transaction_mode))),
+        ));
+    }
+    if a.migration.is_some() {
+        eprintln!("deployclaw: --migration needs --sql-file to be a migrations directory");
+        return Err(exit::INPUT);
+    }
     let source = if a.sql_file.as_os_str() == "-" {
         let sql = read_stdin_sql().map_err(|msg| {
             eprintln!("{msg}");
@@ -591,10 +628,7 @@ fn migration_source(a: &ValidateArgs) -> Result<MigrationSource, i32> {
         super::check_input_file(&a.sql_file)?;
         MigrationSource::File(a.sql_file.clone())
     };
-    if let Some(file) = &a.rollback_file {
-        super::check_input_file(file)?;
-    }
-    Ok(source)
+    Ok((source, None))
 }
 
 /// Where `validate-migration` writes its reports without `--report-dir` (printed).

@@ -71,7 +71,14 @@ impl GateRule for ChangingColumnType {
                 continue;
             }
             let old = ctx.column_type(table, column, stmt.index);
-            let change = type_change(old, new_type, using.as_deref(), column, ctx.pg_version());
+            let change = type_change(
+                old,
+                new_type,
+                using.as_deref(),
+                column,
+                ctx.pg_version(),
+                stmt.settings.timezone_is_utc(),
+            );
             let TypeChange::Rewrite { may_fail } = change else {
                 continue;
             };

@@ -3,10 +3,11 @@
 //!
 //! Static rules look at the migration. Per-shard rules ([`RuleScope::Shard`](crate::RuleScope))
 //! read the evidence a [`RuleContext`] carries for one shard and report nothing without it:
-//! DC109 `observed-lock`; DC110 `lock-time-budget`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
+//! DC109 `observed-lock`; DC110 `lock-time-budget`; DC111 `lock-queue-risk`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
-//! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC402–DC404 `schema-drift`, `cascade-reach`,
-//! `shard-unreachable`; DC406 `second-tenant-fails`; DC407 `replica-not-used`; DC505 `in-place-refused`.
+//! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC320 `breaking-change-in-use`; DC402–DC404 `schema-drift`, `cascade-reach`,
+//! `shard-unreachable`; DC406 `second-tenant-fails`; DC407 `replica-not-used`; DC505 `in-place-refused`. The fleet rule
+//! ([`RuleScope::Fleet`](crate::RuleScope)) DC902 `query-stats-unavailable` reports once per run.
 
 use std::fmt::Display;
 
@@ -23,6 +24,7 @@ mod adding_volatile_default;
 mod ban_drop_database;
 mod ban_drop_schema;
 mod ban_truncate;
+mod breaking_change_in_use;
 mod cascade_reach;
 mod cast_failures;
 mod changing_collation;
@@ -36,6 +38,7 @@ mod enum_value_in_transaction;
 mod fk_orphans;
 mod hardcoded_tenant_schema;
 mod in_place_refused;
+mod lock_queue_risk;
 mod lock_time_budget;
 mod missing_lock_timeout;
 mod multiple_exclusive_locks;
@@ -43,6 +46,7 @@ mod non_tenant_object;
 mod not_null_violations;
 mod observed_lock;
 mod observed_rewrite;
+mod query_stats_unavailable;
 mod refresh_matview_blocking;
 mod renaming_column;
 mod renaming_table;
@@ -73,6 +77,7 @@ pub use adding_volatile_default::AddingVolatileDefault;
 pub use ban_drop_database::BanDropDatabase;
 pub use ban_drop_schema::BanDropSchema;
 pub use ban_truncate::BanTruncate;
+pub use breaking_change_in_use::BreakingChangeInUse;
 pub use cascade_reach::CascadeReach;
 pub use cast_failures::CastFailures;
 pub use changing_collation::ChangingCollation;
@@ -86,6 +91,7 @@ pub use enum_value_in_transaction::EnumValueInTransaction;
 pub use fk_orphans::FkOrphans;
 pub use hardcoded_tenant_schema::HardcodedTenantSchema;
 pub use in_place_refused::InPlaceRefused;
+pub use lock_queue_risk::LockQueueRisk;
 pub use lock_time_budget::LockTimeBudget;
 pub use missing_lock_timeout::MissingLockTimeout;
 pub use multiple_exclusive_locks::MultipleExclusiveLocks;
@@ -93,6 +99,7 @@ pub use non_tenant_object::NonTenantObject;
 pub use not_null_violations::NotNullViolations;
 pub use observed_lock::ObservedLock;
 pub use observed_rewrite::ObservedRewrite;
+pub use query_stats_unavailable::QueryStatsUnavailable;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
 pub use renaming_table::RenamingTable;
@@ -126,6 +133,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(MultipleExclusiveLocks),
         Box::new(ObservedLock),
         Box::new(LockTimeBudget),
+        Box::new(LockQueueRisk),
         Box::new(AddingRequiredField),
         Box::new(AddingVolatileDefault),
         Box::new(ChangingColumnType),
@@ -151,6 +159,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(RollbackIrreversible),
         Box::new(RollbackMismatch),
         Box::new(RollbackUnproven),
+        Box::new(BreakingChangeInUse),
         Box::new(HardcodedTenantSchema),
         Box::new(SchemaDrift),
         Box::new(CascadeReach),
@@ -164,6 +173,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(UncommittedTransaction),
         Box::new(InPlaceRefused),
         Box::new(UnparsedStatement),
+        Box::new(QueryStatsUnavailable),
     ]
 }
 

@@ -61,7 +61,7 @@ pub struct LayoutProblem {
 }
 
 impl LayoutProblem {
-    fn at(line: usize, column: usize, message: impl Into<String>) -> Self {
+    pub(crate) fn at(line: usize, column: usize, message: impl Into<String>) -> Self {
         LayoutProblem {
             line,
             column,

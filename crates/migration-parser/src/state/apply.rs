@@ -18,6 +18,7 @@ pub(crate) fn apply(s: &mut MigrationState, at: Step, tx: usize, op: &Operation)
         | O::DropIndex { .. }
         | O::RenameIndex { .. }
         | O::RenameView { .. }
+        | O::RenameSequence { .. }
         | O::CreateSequence { .. }
         | O::DropSequence { .. } => relations(s, at, tx, op),
         O::AddColumn { .. }
@@ -104,9 +105,9 @@ fn relations(s: &mut MigrationState, at: Step, tx: usize, op: &Operation) {
         }
         O::DropIndex { name, cascade, .. } => drop_relation(s, at, name, *cascade),
         O::RenameTable { table, new_name } => rename_relation(s, at, table, new_name),
-        O::RenameIndex { name, new_name } | O::RenameView { name, new_name, .. } => {
-            rename_relation(s, at, name, new_name)
-        }
+        O::RenameIndex { name, new_name }
+        | O::RenameView { name, new_name, .. }
+        | O::RenameSequence { name, new_name } => rename_relation(s, at, name, new_name),
         O::CreateView {
             name,
             materialized,

@@ -36,6 +36,7 @@ pub fn html(report: &ValidationReport) -> String {
     header(&mut o, report);
     cards(&mut o, report);
     shards(&mut o, report);
+    super::live::html(&mut o, report);
     lock_timeline(&mut o, report);
     static_findings(&mut o, report);
     rollback_section(&mut o, report);

@@ -100,6 +100,7 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
     rollback_section(&mut o, report);
     static_findings(&mut o, report);
     shard_findings(&mut o, report, opts);
+    super::live::markdown(&mut o, report, opts.max_detail_shards);
     footer(&mut o, report);
     o
 }

@@ -7,6 +7,7 @@ use crate::model::ValidationReport;
 
 mod html;
 mod junit;
+mod live;
 mod markdown;
 mod sarif;
 mod terminal;

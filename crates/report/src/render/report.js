@@ -24,6 +24,19 @@
   var SEVCLASS = { red: 'red', yellow: 'yellow', info: 'info' };
   var RANK = { red: 2, yellow: 1, info: 0 };
 
+  // The lock-queue risk of a shard (issue 16): the worst `lock-queue-risk` finding; GREEN when
+  // the lock read ran and found no session, NONE when it did not run or could not.
+  function queueRisk(shard) {
+    var worst = -1;
+    shard.findings.forEach(function (f) {
+      if (f.rule === 'lock-queue-risk' && f.severity !== 'info') worst = Math.max(worst, RANK[f.severity]);
+    });
+    if (worst === 2) return 'RED';
+    if (worst === 1) return 'YELLOW';
+    var st = shard.live && shard.live.locks ? shard.live.locks.status : 'not_run';
+    return st === 'read' ? 'GREEN' : 'NONE';
+  }
+
   function reasons(shard) {
     return shard.findings
       .filter(function (f) { return f.severity !== 'info'; })
@@ -59,7 +72,9 @@
       var grid = el('div', 'cells');
       idx.forEach(function (i) {
         var s = shards[i];
-        var b = el('button', 'cell g-' + s.gate);
+        var q = queueRisk(s);
+        var b = el('button', 'cell g-' + s.gate + ' q-' + q);
+        b.setAttribute('data-queue', q);
         b.type = 'button';
         b.setAttribute('data-idx', String(i));
         b.setAttribute('data-gate', s.gate);
@@ -76,6 +91,9 @@
       tip.textContent = '';
       tip.appendChild(el('div', 't', s.shard + '  ·  ' + s.gate));
       tip.appendChild(el('div', 'r', s.instance + ' · estimated lock ' + ms(s.estimated_lock_ms)));
+      var holders = s.live && s.live.lock_holders ? s.live.lock_holders.length : 0;
+      if (holders) tip.appendChild(el('div', 'r', 'lock-queue risk ' + queueRisk(s) + ': ' + holders +
+        (holders === 1 ? ' session' : ' sessions') + ' the migration would queue behind'));
       var rs = reasons(s);
       if (rs.length) {
         tip.appendChild(el('div', 'r', rs[0].rule + ': ' + rs[0].message));
@@ -111,6 +129,49 @@
       return box;
     }
 
+    // Every live item of a shard, generically: [title, object].
+    function liveItems(s) {
+      var out = [], live = s.live || {};
+      [['locks', 'lock read'], ['traffic', 'traffic read'], ['statements', 'application-query read']].forEach(function (k) {
+        var st = live[k[0]];
+        if (st && st.status === 'unavailable') out.push([k[1] + ' unavailable', { reason: st.reason }]);
+      });
+      [['lock_holders', 'lock holder'], ['table_traffic', 'traffic'], ['query_uses', 'application query']].forEach(function (k) {
+        (live[k[0]] || []).forEach(function (x) { out.push([k[1], x]); });
+      });
+      if (live.replica) out.push(['replica', live.replica]);
+      return out;
+    }
+
+    // Colour by gate (default) or by lock-queue risk.
+    var toolbar = document.querySelector('.toolbar');
+    var legend = document.querySelector('.heat-left .legend');
+    var qLegend = el('div', 'legend qlegend');
+    [['GREEN', 'no session in the way'], ['YELLOW', 'sessions the migration would queue behind'],
+     ['RED', 'a holder idle in transaction too long'], ['NONE', 'lock read not run or unavailable']].forEach(function (p) {
+      var sp = el('span');
+      sp.appendChild(el('i', 'sw q-' + p[0]));
+      sp.appendChild(document.createTextNode(p[0] + ': ' + p[1]));
+      qLegend.appendChild(sp);
+    });
+    qLegend.hidden = true;
+    if (legend) legend.parentNode.insertBefore(qLegend, legend.nextSibling);
+    var colourButtons = [];
+    function colourBy(mode) {
+      heat.classList.toggle('by-queue', mode === 'queue');
+      if (legend) legend.hidden = mode === 'queue';
+      qLegend.hidden = mode !== 'queue';
+      colourButtons.forEach(function (b) { b.classList.toggle('active', b.getAttribute('data-colour') === mode); });
+    }
+    [['gate', 'Colour: gate'], ['queue', 'Colour: lock-queue risk']].forEach(function (p) {
+      var b = el('button', 'filter colour' + (p[0] === 'gate' ? ' active' : ''), p[1]);
+      b.type = 'button';
+      b.setAttribute('data-colour', p[0]);
+      b.addEventListener('click', function () { colourBy(p[0]); });
+      colourButtons.push(b);
+      if (toolbar) toolbar.appendChild(b);
+    });
+
     // Side panel.
     function rehearsalFor(s) {
       return (data.rehearsals || []).filter(function (r) { return r.schema_fingerprint === s.schema_fingerprint; })[0];
@@ -145,6 +206,12 @@
         if (f.evidence !== undefined && f.evidence !== null) box.appendChild(evidence(f.evidence));
         panel.appendChild(box);
       });
+      liveItems(s).forEach(function (it) {
+        var box = el('div', 'finding');
+        box.appendChild(el('div', 'head', 'Live workload: ' + it[0]));
+        box.appendChild(evidence(it[1]));
+        panel.appendChild(box);
+      });
       var r = rehearsalFor(s);
       if (r) {
         r.statements.forEach(function (st) {
@@ -172,10 +239,10 @@
         c.classList.toggle('dim', !(okGate && okText));
       });
     }
-    Array.prototype.forEach.call(document.querySelectorAll('.filter'), function (b) {
+    Array.prototype.forEach.call(document.querySelectorAll('.filter[data-filter]'), function (b) {
       b.addEventListener('click', function () {
         gateFilter = b.getAttribute('data-filter');
-        Array.prototype.forEach.call(document.querySelectorAll('.filter'), function (x) { x.classList.toggle('active', x === b); });
+        Array.prototype.forEach.call(document.querySelectorAll('.filter[data-filter]'), function (x) { x.classList.toggle('active', x === b); });
         apply();
       });
     });
@@ -220,12 +287,24 @@
           document.querySelector('.filter[data-filter="all"]').click();
           if (cells.some(function (c) { return c.classList.contains('dim'); })) result = 'all filter left cells dimmed';
         }
+        if (result === 'ok') {
+          document.querySelector('.colour[data-colour="queue"]').click();
+          if (!heat.classList.contains('by-queue') || qLegend.hidden) result = 'queue colouring did not switch on';
+          var qred = heat.querySelector('.cell.q-RED');
+          if (qred && getComputedStyle(qred).backgroundColor === getComputedStyle(heat.querySelector('.cell.q-GREEN, .cell.q-NONE') || qred).backgroundColor &&
+              heat.querySelector('.cell.q-GREEN, .cell.q-NONE')) result = 'queue colours are not distinct';
+          document.querySelector('.colour[data-colour="gate"]').click();
+          if (heat.classList.contains('by-queue')) result = 'gate colouring did not come back';
+        }
       } catch (e) {
         result = 'exception: ' + (e && e.message ? e.message : String(e));
       }
       document.body.setAttribute('data-selftest', result);
     }
     heat.setAttribute('data-cells', String(cells.length));
+    heat.setAttribute('data-queue-risk', String(cells.filter(function (c) {
+      var q = c.getAttribute('data-queue'); return q === 'RED' || q === 'YELLOW';
+    }).length));
     document.body.setAttribute('data-scripts', String(document.scripts.length));
     document.body.setAttribute('data-ready', 'true');
     document.title = 'deployclaw report: ready';

@@ -186,6 +186,9 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
     );
 
     instance_lines(&mut o, report, opts);
+    if let Some(line) = super::live::terminal_line(report) {
+        let _ = writeln!(o, "\n{}", clean(&line));
+    }
     worst_shards(&mut o, report, opts);
     static_findings(&mut o, report, opts);
     signature_line(&mut o, report);

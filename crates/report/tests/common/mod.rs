@@ -439,3 +439,97 @@ pub fn fixture_with(tweak: impl FnOnce(&mut Vec<ShardReport>)) -> ValidationRepo
     r.finalize(&GatePolicy::default());
     r
 }
+
+/// A `lock-queue-risk` finding about `pid` on `schema.orders`.
+pub fn queue_finding(schema: &str, pid: i32, severity: Severity) -> Finding {
+    Finding {
+        rule: "lock-queue-risk".into(),
+        code: "DC111".into(),
+        severity,
+        location: Some(loc(1, 3, 72)),
+        statement: Some(ADD_COL_STMT.into()),
+        message: format!(
+            "Session pid {pid} holds AccessShareLock on `{schema}.orders`; this statement's ACCESS EXCLUSIVE lock conflicts with it"
+        ),
+        help: Some("Wait for the session or end it; set lock_timeout and retry.".into()),
+        evidence: Some(json!({ "pid": pid })),
+    }
+}
+
+/// The fixture with live evidence (issue 16): every shard's lock read ran; tenant_0002 has a
+/// session idle in transaction for 45 s on its `orders` (red `lock-queue-risk`), tenant_0004's
+/// lock read was unavailable (info), tenant_0006 has a waiting writer (yellow), traffic, an
+/// application query using a dropped column and the replica its probes ran on.
+pub fn live_fixture() -> ValidationReport {
+    use gates::evidence::{LiveStatus, LockHolder, QueryUse, ReplicaRead, TableTraffic};
+    fixture_with(|s| {
+        for sh in s.iter_mut() {
+            sh.live.locks = LiveStatus::Read;
+        }
+        let holder = |schema: &str, pid: i32, state: &str, age: u64, granted: bool| LockHolder {
+            pid,
+            application_name: "billing-worker".into(),
+            state: state.into(),
+            xact_age_ms: Some(age + 2_000),
+            state_age_ms: Some(age),
+            relation: format!("{schema}.orders"),
+            mode: if granted {
+                "AccessShareLock"
+            } else {
+                "RowExclusiveLock"
+            }
+            .into(),
+            granted,
+            blocks_mode: "AccessExclusiveLock".into(),
+            blocks_statement: 1,
+            query: Some(format!("SELECT * FROM {schema}.orders WHERE id = $1")),
+        };
+        s[1].live.lock_holders = vec![holder(
+            "tenant_0002",
+            4242,
+            "idle in transaction",
+            45_000,
+            true,
+        )];
+        s[1].findings
+            .push(queue_finding("tenant_0002", 4242, Severity::Red));
+        s[3].live.locks = LiveStatus::Unavailable {
+            reason: "the role `gate_reader` cannot see other sessions' state, age and query".into(),
+        };
+        s[3].findings.push(Finding {
+            severity: Severity::Info,
+            location: None,
+            statement: None,
+            ..queue_finding("tenant_0004", 0, Severity::Info)
+        });
+        s[5].live.lock_holders = vec![holder("tenant_0006", 5150, "active", 900, false)];
+        s[5].findings
+            .push(queue_finding("tenant_0006", 5150, Severity::Yellow));
+        s[5].live.traffic = LiveStatus::Read;
+        s[5].live.table_traffic = vec![TableTraffic {
+            relation: "tenant_0006.orders".into(),
+            source: "pg_stat_user_tables over 2000 ms".into(),
+            window_ms: 2_000,
+            writes_per_s: 41.5,
+            reads_per_s: 120.0,
+        }];
+        s[5].live.statements = LiveStatus::Read;
+        s[5].live.query_uses = vec![QueryUse {
+            queryid: -7_301_233,
+            query: "SELECT legacy_code FROM customers WHERE id = $1".into(),
+            calls: 9_120,
+            uses: "tenant_0006.customers.legacy_code".into(),
+            change: "drops".into(),
+            statement: 4,
+            stats_since: Some("2026-11-20T00:00:00Z".into()),
+        }];
+        s[5].live.replica = Some(ReplicaRead {
+            instance: "db-east-2-replica".into(),
+            lag_ms: Some(120),
+            refused: None,
+        });
+        for sh in s.iter_mut() {
+            sh.gate = Gate::from_findings(&sh.findings);
+        }
+    })
+}

@@ -96,7 +96,9 @@ pub(crate) fn family_of(kind: OperationKind) -> &'static dyn Inversion {
         K::CreateFunction | K::DropFunction | K::CreateTrigger | K::DropTrigger => {
             &function::Functions
         }
-        K::CreateSequence | K::DropSequence | K::AlterSequence => &sequence::Sequences,
+        K::CreateSequence | K::DropSequence | K::AlterSequence | K::RenameSequence => {
+            &sequence::Sequences
+        }
         K::CreateSchema
         | K::DropSchema
         | K::CreateDatabase

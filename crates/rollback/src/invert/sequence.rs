@@ -38,6 +38,7 @@ impl Inversion for Sequences {
                 name, if_exists, ..
             } => drop_sequence(g, name, *if_exists),
             Operation::AlterSequence { name, owned_by } => alter_sequence(g, name, owned_by),
+            Operation::RenameSequence { name, new_name } => rename_sequence(g, name, new_name),
             _ => misrouted(stmt),
         }
     }
@@ -71,6 +72,26 @@ fn drop_sequence(g: &mut Gen<'_>, name: &QualifiedName, if_exists: bool) -> Outc
             "sequence {name} is not in the pre-migration catalog"
         )),
     }
+}
+
+/// `ALTER SEQUENCE … RENAME TO`: renamed back (columns drawing from it follow: their defaults
+/// hold the sequence's OID, not its name).
+fn rename_sequence(g: &mut Gen<'_>, name: &QualifiedName, new_name: &str) -> Outcome {
+    if let Some(k) = g.key(name) {
+        let Some(s) = g.state.sequences.remove(&k) else {
+            return Outcome::Irreversible(format!(
+                "sequence {name} is not in the pre-migration catalog"
+            ));
+        };
+        g.state
+            .sequences
+            .insert(crate::names::truncate_identifier(new_name).to_string(), s);
+    }
+    Outcome::Inverse(vec![tx(format!(
+        "ALTER SEQUENCE {} RENAME TO {}",
+        sibling(name, new_name),
+        quote_ident(&name.name)
+    ))])
 }
 
 /// `ALTER SEQUENCE`: the old parameters and owner (not the position).

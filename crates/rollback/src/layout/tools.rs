@@ -185,6 +185,16 @@ pub(super) fn atlas(dir: &Path, files: &[PathBuf]) -> Result<Vec<MigrationPair>,
         }
     }
     let mut out = Vec::new();
+    for (i, name) in listed.iter().enumerate() {
+        if !dir.join(name).is_file() {
+            return Err(mismatch(
+                i + 2,
+                format!("atlas.sum lists {name}, which is not in the directory"),
+            ));
+        }
+    }
+    layout::atlas_check_sums(&sum, |f| std::fs::read(dir.join(f)).ok())
+        .map_err(|p| problem(&sum_path, p))?;
     for (i, name) in listed.into_iter().enumerate() {
         let up_path = dir.join(&name);
         if !up_path.is_file() {

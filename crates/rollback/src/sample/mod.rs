@@ -7,7 +7,8 @@
 //!    unique indexes and keys, new foreign keys) is installed as temporary `NOT VALID`
 //!    constraints and unique indexes, so the server rejects a row the migration would reject;
 //!    a column whose type changes gets values that cast to the new type;
-//! 2. tables are seeded parents first ([`order`]); a foreign key's columns take the parents'
+//! 2. tables are seeded parents first ([`order`]) — empty parents in other schemas (a shared
+//!    `plans` table) before all ([`outside`]); a foreign key's columns take the parents'
 //!    seeded keys together (multi-column keys included; a self-reference takes the rows seeded
 //!    before, or the row's own key); a cycle's nullable foreign keys start NULL;
 //! 3. every other column takes candidates ([`column`]): the shard's real values
@@ -30,6 +31,7 @@ mod cx;
 mod cycles;
 mod needs;
 mod order;
+mod outside;
 mod report;
 mod sql;
 mod table;
@@ -77,6 +79,7 @@ pub async fn seed_rows(
     };
     let cat = working.as_ref().unwrap_or(c0);
     let checker = types::install_try_cast(conn).await;
+    outside::seed_outside_parents(conn, cat, n, checker, &mut report).await;
     let mut cx = cx::SeedCx {
         cat,
         hints,

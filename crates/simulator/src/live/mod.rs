@@ -87,10 +87,12 @@ pub(crate) async fn read_all(
             e.traffic = status;
             e.table_traffic = found;
         }
+        let (statements, skipped) = statements;
         for (shard, (status, found)) in statements {
             let e = out.entry(shard).or_default();
             e.statements = status;
             e.query_uses = found;
+            e.queries_skipped = skipped;
         }
     }
     steps.push(

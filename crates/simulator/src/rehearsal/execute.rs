@@ -167,7 +167,10 @@ pub(crate) async fn run_on_shadow(
 /// Run the statements on the target itself inside ONE transaction that is always rolled back.
 /// The caller has classified them first ([`crate::in_place::classify`]): only a migration with
 /// no refused statement comes here. Returns `Err` only when the connection is lost (the server
-/// then rolls back).
+/// then rolls back). `timezone`: the TimeZone a deploy client of the shard gets (our session
+/// starts under UTC), set for the transaction so a `timestamp` ↔ `timestamptz` change rewrites
+/// here exactly when it would in the deploy.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_in_place(
     conn: &mut PgConnection,
     migration: &Migration,
@@ -175,6 +178,7 @@ pub(crate) async fn run_in_place(
     shard_schema: &str,
     version: u32,
     limits: RehearsalLimits,
+    timezone: Option<&str>,
     cancel: &CancelToken,
 ) -> Result<Vec<StatementRehearsal>, sqlx::Error> {
     // Every setting is transaction-local: nothing outlives the rehearsal's transaction, and the
@@ -203,6 +207,12 @@ pub(crate) async fn run_in_place(
             .bind(format!("{}, public", quote_ident(shard_schema)))
             .execute(&mut *conn)
             .await?;
+        if let Some(tz) = timezone {
+            sqlx::query("SELECT set_config('TimeZone', $1, true)")
+                .bind(tz)
+                .execute(&mut *conn)
+                .await?;
+        }
         let mut e = Engine::new(&mut *conn, schemas, shard_schema, version, cancel, true);
         in_place_statements(&mut e, migration, &timeouts).await
     }

@@ -188,10 +188,23 @@ async fn rehearse_in_place(
         let _ = conn.close().await;
         return InPlaceOutcome::Refused(refused);
     }
+    // The deploy client's TimeZone (see `dump::client_timezone`); unknown without the libpq
+    // tools, then the session's UTC stands.
+    let timezone = match topology::ephemeral::find_bin_dir() {
+        Ok(bin) => crate::dump::client_timezone(&bin, &job.spec, &db).await,
+        Err(_) => None,
+    };
     let local = CancelToken::new();
     let (r, _) = guarded(
         run_in_place(
-            &mut conn, migration, schemas, &schema, version, limits, &local,
+            &mut conn,
+            migration,
+            schemas,
+            &schema,
+            version,
+            limits,
+            timezone.as_deref(),
+            &local,
         ),
         cancel,
         &local,

@@ -141,6 +141,11 @@ pub(super) async fn rehearse_on_shadow(
         let mut src = PgConnection::connect_with(&opts)
             .await
             .map_err(|e| format!("connect to source: {e}"))?;
+        // The TimeZone a deploy client of the shard gets (server, database and role settings):
+        // whether `timestamp` ↔ `timestamptz` rewrites depends on it (PG 12+: not under UTC),
+        // so the shadow session runs under it — not under UTC, where every sqlx session
+        // starts.
+        let timezone = crate::dump::client_timezone(&server.bin_dir, &job.spec, &src_db).await;
         let schemas = schemas_to_clone_on(&mut src, &schema, named).await;
         let schemas = match schemas {
             Ok(s) => s,
@@ -180,6 +185,13 @@ pub(super) async fn rehearse_on_shadow(
         let mut conn = shadow_connection(&db.spec(), &db.name, &schema, limits)
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(tz) = &timezone {
+            sqlx::query("SELECT set_config('TimeZone', $1, false)")
+                .bind(tz)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("the shard's TimeZone {tz:?} on the shadow: {e}"))?;
+        }
         // As the demoted owner: the sample's inserts fire the tenant's triggers, and a view's
         // query runs tenant functions (see refresh_matviews). The sample first, so that the
         // views are computed from it.
@@ -209,7 +221,7 @@ pub(super) async fn rehearse_on_shadow(
         let _ = conn.close().await;
         let mut statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
         if sample.is_some() {
-            withhold_values(&mut statements, migration);
+            withhold_values(&mut statements);
         }
         Ok::<_, String>((statements, clone_errors))
     }
@@ -299,7 +311,7 @@ const WITHHELD: &str =
     "message withheld: the statement ran on sampled real rows (see the SQLSTATE)";
 
 /// Withhold the messages of statements that ran on real rows (they may quote a row's value).
-fn withhold_values(statements: &mut [StatementRehearsal], _migration: &Migration) {
+fn withhold_values(statements: &mut [StatementRehearsal]) {
     // Quoted values could be redacted, but a value the migration's own code raises unquoted
     // (RAISE with any ERRCODE) cannot be told from message text: on real rows nothing of the
     // server's message is kept; the SQLSTATE and the statement say what failed.

@@ -31,6 +31,10 @@ impl ProbeSpec for AlreadyExists {
                 ..
             } => Some((name.clone(), false)),
             Operation::RenameTable { table, new_name }
+            | Operation::RenameSequence {
+                name: table,
+                new_name,
+            }
             | Operation::RenameView {
                 name: table,
                 new_name,
