@@ -454,12 +454,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Some((_, Some(mode))) = &dir_rollback
-        && config.transaction_mode.is_none()
-    {
-        // The tool's own way of running the migration, unless the configuration says.
-        config.transaction_mode = Some(*mode);
-    }
+    tool_transaction_mode(&mut config, &dir_rollback);
     // Input errors before any connection: the shadow's connection string.
     let shadow = match a
         .shadow
@@ -589,6 +584,16 @@ fn load_sign_key(a: &ValidateArgs) -> Result<Option<report::SigningKey>, i32> {
             })
         })
         .transpose()
+}
+
+/// A migration picked from a directory runs as its tool runs it (in a transaction or not),
+/// unless the configuration says.
+fn tool_transaction_mode(config: &mut Config, pick: &DirPick) {
+    if let Some((_, Some(mode))) = pick
+        && config.transaction_mode.is_none()
+    {
+        config.transaction_mode = Some(*mode);
+    }
 }
 
 /// What a migrations directory adds: the picked migration's down script and how its tool runs it.

@@ -185,13 +185,7 @@ pub(super) async fn rehearse_on_shadow(
         let mut conn = shadow_connection(&db.spec(), &db.name, &schema, limits)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(tz) = &timezone {
-            sqlx::query("SELECT set_config('TimeZone', $1, false)")
-                .bind(tz)
-                .execute(&mut conn)
-                .await
-                .map_err(|e| format!("the shard's TimeZone {tz:?} on the shadow: {e}"))?;
-        }
+        session_timezone(&mut conn, timezone.as_deref()).await?;
         // As the demoted owner: the sample's inserts fire the tenant's triggers, and a view's
         // query runs tenant functions (see refresh_matviews). The sample first, so that the
         // views are computed from it.
@@ -304,6 +298,17 @@ async fn read_shadow_sample(
             None
         }
     }
+}
+
+/// The shadow session runs under the shard's TimeZone (`None`: unknown, the session's UTC).
+async fn session_timezone(conn: &mut PgConnection, tz: Option<&str>) -> Result<(), String> {
+    let Some(tz) = tz else { return Ok(()) };
+    sqlx::query("SELECT set_config('TimeZone', $1, false)")
+        .bind(tz)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("the shard's TimeZone {tz:?} on the shadow: {e}"))
 }
 
 /// What a failed statement's message becomes when the shadow held sampled real rows.
