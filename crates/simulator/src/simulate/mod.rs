@@ -120,7 +120,10 @@ impl Simulator {
         if cancel.is_cancelled() {
             return Err(SimError::Cancelled);
         }
-        replicas.failed_during_probing(fleet, &outs);
+        let failed = outs
+            .iter()
+            .filter_map(|(i, o)| Some((*i, o.replica_failed.as_deref()?)));
+        replicas.failed_during_probing(fleet, failed);
         let mut shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
         for ev in &mut shards {
             if let Some(l) = live.remove(&ev.shard) {

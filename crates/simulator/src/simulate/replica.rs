@@ -34,14 +34,15 @@ pub(super) struct ReplicaPlan {
 
 impl ReplicaPlan {
     /// Record the shards whose replica failed while they were probed (they were probed on
-    /// their writer): their [`ReplicaRead::refused`] says why.
-    pub(super) fn failed_during_probing(
+    /// their writer): `failed` gives each one's fleet index and why; their
+    /// [`ReplicaRead::refused`] says so.
+    pub(super) fn failed_during_probing<'a>(
         &mut self,
         fleet: &Fleet,
-        outs: &HashMap<usize, super::probing::ShardOutcome>,
+        failed: impl IntoIterator<Item = (usize, &'a str)>,
     ) {
-        for (i, out) in outs {
-            let (Some(reason), Some(s)) = (&out.replica_failed, fleet.shards.get(*i)) else {
+        for (i, reason) in failed {
+            let Some(s) = fleet.shards.get(i) else {
                 continue;
             };
             if let Some(read) = self.reads.get_mut(&s.id) {
