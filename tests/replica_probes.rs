@@ -67,7 +67,11 @@ async fn scans_rise_above(specs: &[&ConnectionSpec], before: i64) -> i64 {
 async fn no_leftovers(fleet: &Fleet) {
     let mut found = Vec::new();
     for i in &fleet.instances {
-        found.extend(common::leftovers_on(&i.name, &i.connection).await);
+        found.extend(if i.is_replica() {
+            replica::replica_leftovers(&i.name, &i.connection).await
+        } else {
+            common::leftovers_on(&i.name, &i.connection).await
+        });
     }
     assert_eq!(found, Vec::<String>::new());
 }

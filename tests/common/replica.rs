@@ -122,3 +122,35 @@ pub async fn scans_of(specs: &[&ConnectionSpec]) -> i64 {
     }
     n
 }
+
+/// Client sessions and the relation locks client sessions hold on a standby (waiting, bounded,
+/// for closed sessions to leave). Unlike [`super::leftovers_on`] it ignores the locks the
+/// standby's startup process holds while it replays the writer's (an autovacuum truncation
+/// logs an ACCESS EXCLUSIVE lock), which are no session's leftovers.
+pub async fn replica_leftovers(name: &str, spec: &ConnectionSpec) -> Vec<String> {
+    let mut found = Vec::new();
+    for _ in 0..20 {
+        let mut c = connect(spec, "postgres").await;
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT coalesce(a.application_name, ''), a.state,
+                    (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'relation')
+               FROM pg_stat_activity a
+              WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut c)
+        .await
+        .expect("activity");
+        let _ = c.close().await;
+        found = rows
+            .into_iter()
+            .map(|(app, state, locks)| {
+                format!("{name}: session {app} ({state:?}), {locks} relation lock(s)")
+            })
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    found
+}
