@@ -46,6 +46,7 @@ mod error;
 pub mod fleet_source;
 pub mod input;
 mod options;
+pub mod partition;
 pub mod pipeline;
 mod rehearsal_report;
 mod rollback_proof;

@@ -88,6 +88,11 @@ pub struct ValidateOptions {
     /// configuration's `[probes] probe_on`, else [`SimOptions::probe_on`] (the writer). See
     /// [`ValidateOptions::probe_on`].
     pub probe_on: Option<ProbeOn>,
+    /// `--partition K/N`: validate only the shards whose id hashes to partition `K` of `N`
+    /// ([`report::Partition`]); the report is partial (`fleet.partition`) and `deployclaw report
+    /// merge` combines the parts. `None` (the default): the whole fleet. See
+    /// [`crate::partition`] for which checks are per slice.
+    pub partition: Option<report::Partition>,
 }
 
 impl ValidateOptions {
@@ -180,6 +185,7 @@ impl ValidateOptions {
             shadow_base_dir: default_shadow_base_dir(),
             shadow_data: None,
             probe_on: None,
+            partition: None,
         }
     }
 }

@@ -101,6 +101,10 @@ pub async fn validate(
 ) -> Result<ValidationReport, PipelineError> {
     let started = Instant::now();
     let mut steps: Steps = Vec::new();
+    // `--partition K/N`: the slice of the fleet this run validates (crate::partition).
+    let whole_fleet = fleet;
+    let sliced = crate::partition::slice_for_run(opts, fleet, &mut steps);
+    let fleet = sliced.as_ref().unwrap_or(whole_fleet);
     let mut sim_opts = sim_options(opts);
     // The rules come from the configuration: its probe rules' rows always have a reader.
     let registry = opts.registry().map_err(PipelineError::Config)?;
@@ -228,6 +232,8 @@ pub async fn validate(
 
     // 6. the report
     let parts = ReportParts {
+        shards_in_fleet: whole_fleet.shards.len(),
+        drift_reference: drift.reference.as_ref().map(|f| f.0.clone()),
         migration: &migration,
         bytes: &bytes,
         static_findings,
@@ -346,6 +352,10 @@ fn rollback_line(info: &RollbackInfo) -> String {
 
 /// What the steps of [`validate`] produced, for [`build_report`].
 struct ReportParts<'a> {
+    /// Shards of the whole fleet (before `--partition`).
+    shards_in_fleet: usize,
+    /// The drift reference's shape, recorded in a partial report.
+    drift_reference: Option<String>,
     migration: &'a Migration,
     bytes: &'a [u8],
     static_findings: Vec<Finding>,
@@ -363,6 +373,8 @@ fn build_report(
     started: Instant,
 ) -> Result<ValidationReport, PipelineError> {
     let ReportParts {
+        shards_in_fleet,
+        drift_reference,
         migration,
         bytes,
         static_findings,
@@ -382,11 +394,16 @@ fn build_report(
             s.schema_fingerprint.as_str(),
         )
     }));
+    let policy = gate_policy(opts)?;
     let fleet_info = FleetInfo {
         source: opts.fleet_source.clone(),
         instances: fleet.instances.len(),
         shards: fleet.shards.len(),
         fingerprint,
+        partition: opts
+            .partition
+            .map(|p| crate::partition::info(opts, p, shards_in_fleet, drift_reference, &policy)),
+        merged_from: Vec::new(),
     };
     let mut report = ValidationReport::new(migration_info, fleet_info);
     report.tool_version = env!("CARGO_PKG_VERSION").to_owned();
@@ -397,7 +414,7 @@ fn build_report(
     report.rehearsals = rehearsals_for_report(migration, sim);
     report.shards = shards;
     report.rollback = rollback;
-    report.finalize(&gate_policy(opts)?);
+    report.finalize(&policy);
     report.total_duration_ms = ms(started);
     Ok(report)
 }

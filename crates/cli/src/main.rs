@@ -39,6 +39,9 @@ enum Command {
     /// Rollback commands.
     #[command(subcommand, after_help = help::ROLLBACK)]
     Rollback(cmd::rollback::RollbackCommand),
+    /// Report commands: merge the partial reports of `--partition K/N`.
+    #[command(subcommand, after_help = cmd::report::REPORT)]
+    Report(cmd::report::ReportCommand),
     /// Check a report's signature, its migration file and its approval token.
     #[command(after_help = help::VERIFY)]
     Verify(cmd::sign::VerifyArgs),
@@ -75,6 +78,7 @@ fn main() {
         Command::Demo(a) => cmd::validate::demo(a),
         Command::Topology(c) => cmd::topology::run(c),
         Command::Rollback(c) => cmd::rollback::run(c),
+        Command::Report(c) => cmd::report::run(c),
         Command::Verify(a) => cmd::sign::verify(a),
         Command::Keygen(a) => cmd::sign::keygen(a),
         Command::Completions(a) => help::completions(&a, Cli::command()),

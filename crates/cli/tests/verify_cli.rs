@@ -84,6 +84,7 @@ impl Fixture {
                 instances: 1,
                 shards: 1,
                 fingerprint: "fp".into(),
+                ..FleetInfo::default()
             },
         );
         r.gate = gate;

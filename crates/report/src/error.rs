@@ -83,6 +83,22 @@ pub enum ReportError {
         /// sha256 of the file now.
         actual: String,
     },
+    /// A partial report given to `report merge` could not be read or verified.
+    #[error("{file}: {source}")]
+    MergePart {
+        /// The part's file name.
+        file: String,
+        /// Why it was refused (changed after signing, wrong key, not a report).
+        #[source]
+        source: Box<ReportError>,
+    },
+    /// `report merge` refuses the parts: not of one run, or not covering the fleet exactly
+    /// once. The reason names the files, the shard or the partition.
+    #[error("cannot merge: {reason}")]
+    MergeRefused {
+        /// Which file, shard or partition, and why.
+        reason: String,
+    },
     /// An approval token string is not well formed.
     #[error("malformed approval token: {reason}")]
     MalformedToken {

@@ -17,7 +17,7 @@
 //! # fn main() -> Result<(), ReportError> {
 //! let mut r = ValidationReport::new(
 //!     MigrationInfo { file: "schema_v42.sql".into(), sha256: sha256_file("schema_v42.sql".as_ref())?, statements: 4 },
-//!     FleetInfo { source: "fleet.toml".into(), instances: 0, shards: 0, fingerprint: String::new() },
+//!     FleetInfo { source: "fleet.toml".into(), instances: 0, shards: 0, fingerprint: String::new(), ..Default::default() },
 //! );
 //! r.push_step("parse", "4 statements", 3);
 //! // r.shards.push(ShardReport { .. }); r.rehearsals.push(..); r.rollback = RollbackInfo { .. };
@@ -73,7 +73,9 @@ mod canonical;
 mod error;
 pub mod keys;
 pub mod lint;
+mod merge;
 mod model;
+mod partition;
 pub mod render;
 mod risk;
 mod sign;
@@ -88,12 +90,14 @@ pub use keys::{
     generate_keypair, load_signing_key, load_verifying_key, parse_signing_key, parse_verifying_key,
     public_key_base64, signing_key_to_pem, verifying_key_to_pem, write_keypair,
 };
+pub use merge::{MergeOptions, MergePart, merge, read_part};
 pub use model::{
-    ApprovalPolicy, FleetInfo, GateCounts, GatePolicy, InstanceView, LockTrace, MigrationInfo,
-    Rehearsal, ReportOutput, RollbackInfo, SafetyGates, ShardException, ShardReport, ShardRollback,
-    Signature, StatementError, StatementTrace, Step, ValidationReport, fleet_fingerprint,
-    new_execution_id, reasons, sha256_file, sha256_hex,
+    ApprovalPolicy, FleetInfo, GateCounts, GatePolicy, InstanceView, LockTrace, MergedPart,
+    MigrationInfo, PartitionInfo, Rehearsal, ReportOutput, RollbackInfo, SafetyGates,
+    ShardException, ShardReport, ShardRollback, Signature, StatementError, StatementTrace, Step,
+    ValidationReport, fleet_fingerprint, new_execution_id, reasons, sha256_file, sha256_hex,
 };
+pub use partition::{Partition, PartitionSyntaxError};
 pub use risk::RiskLevel;
 pub use sign::{Verification, issue_token, sign, signing_payload, verify, verify_migration_file};
 pub use token::{ApprovalToken, TokenClaims, TokenStatus, check_token};

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ReportError;
+use crate::partition::Partition;
 use crate::risk::RiskLevel;
 use crate::token::ApprovalToken;
 
@@ -89,7 +90,7 @@ pub struct MigrationInfo {
 }
 
 /// The fleet the migration was validated against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct FleetInfo {
     /// Where the fleet came from (`topology fleet.toml`, `postgres://host/db`, `rds:cluster-1`).
     #[serde(default)]
@@ -100,6 +101,56 @@ pub struct FleetInfo {
     pub shards: usize,
     /// Identity of the fleet's membership and schema shapes (see [`fleet_fingerprint`]).
     pub fingerprint: String,
+    /// The slice this report covers when it was made with `--partition K/N` (a partial
+    /// report); omitted for a whole fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionInfo>,
+    /// The partial reports a `deployclaw report merge` was built from, in partition order;
+    /// omitted otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedPart>,
+}
+
+/// What a partial report (`validate-migration --partition K/N`) records about its slice, as
+/// `fleet.partition` in the JSON; `report merge` checks the parts against each other with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionInfo {
+    /// 1-based partition number (`K`).
+    pub index: u32,
+    /// Number of partitions (`N`).
+    pub count: u32,
+    /// Shards in the whole fleet, before slicing (`fleet.shards` is the slice's).
+    pub shards_in_fleet: usize,
+    /// The schema shape this slice took as the drift reference (its largest shape group);
+    /// `null` when no catalog was read. Parts with different references are not merged.
+    #[serde(default)]
+    pub drift_reference: Option<String>,
+    /// Hex SHA-256 over the options that change verdicts (configuration, lock budget, rehearsal
+    /// mode, rollback proof, shadow data, approval policy); parts must agree.
+    pub options_sha256: String,
+    /// The gate policy the part was finalized with; the merged report is finalized with it.
+    pub policy: GatePolicy,
+}
+
+impl PartitionInfo {
+    /// The partition this slice is.
+    pub fn partition(&self) -> Option<Partition> {
+        Partition::new(self.index, self.count)
+    }
+}
+
+/// One part a merged report was built from (`fleet.merged_from`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedPart {
+    /// 1-based partition number.
+    pub index: u32,
+    /// The part's own execution id.
+    pub execution_id: String,
+    /// Shards the part validated.
+    pub shards: usize,
+    /// The key that signed the part (base64); `null` for an unsigned part admitted with
+    /// `--allow-unsigned`.
+    pub signed_by: Option<String>,
 }
 
 /// One step of the run (`parse`, `discover`, `introspect`, `probe`, `rehearse`, `rollback`,

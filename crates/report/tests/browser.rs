@@ -232,3 +232,30 @@ fn the_heat_map_colours_shards_by_lock_queue_risk() {
     let dom = run_chromium(&selftest, &["--dump-dom".to_owned()]);
     assert_eq!(attr(&dom, "data-selftest"), Some("ok"));
 }
+
+#[test]
+fn a_100k_shard_page_renders_in_chromium() {
+    let dir = out_dir();
+    let page = dir.join("report-100k.html");
+    std::fs::write(&page, render::html(&large_fleet(100_000, 10))).unwrap();
+    let dom = run_chromium(&page, &["--dump-dom".to_owned()]);
+    assert!(
+        dom.contains("<title>deployclaw report: ready</title>"),
+        "the page's script did not finish: {}",
+        dom.lines()
+            .find(|l| l.contains("<title>"))
+            .unwrap_or("no <title>")
+    );
+    // The 500 worst shards are drawn; every instance row says what it does not draw.
+    assert_eq!(attr(&dom, "data-cells"), Some("500"));
+    assert_eq!(dom.matches("class=\"agg\"").count(), 10);
+    // Each row counts all of its instance's shards, drawn or not.
+    assert_eq!(
+        dom.matches(">10000 shards · ").count(),
+        10,
+        "instance counts"
+    );
+    let selftest = PathBuf::from(format!("{}#selftest", page.display()));
+    let dom = run_chromium(&selftest, &["--dump-dom".to_owned()]);
+    assert_eq!(attr(&dom, "data-selftest"), Some("ok"));
+}

@@ -181,12 +181,18 @@ fn markdown_groups_many_shards_and_cuts_lists() {
         &MarkdownOptions {
             shards_per_group: 5,
             max_detail_shards: 3,
+            max_compact_shards: 10,
+            ..MarkdownOptions::default()
         },
     );
     assert!(md.contains("- **39 shards**: `fk-orphans` (DC201)"), "{md}");
     assert!(md.contains(" and 34 more\n"), "{md}");
     assert!(
-        md.contains("…and 39 more shards; see the HTML or JSON report."),
+        md.contains("| Shard | Instance | Gate | Estimated lock | Rules |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("…and 29 more shards; see the HTML or JSON report."),
         "{md}"
     );
 }

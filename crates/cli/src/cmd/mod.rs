@@ -4,6 +4,7 @@ pub mod changed;
 pub mod help;
 pub mod lint;
 pub(crate) mod migration_dir;
+pub mod report;
 pub mod rollback;
 pub mod rollback_prove;
 pub mod sign;

@@ -188,6 +188,10 @@ pub struct ValidateArgs {
     /// on every shard, so time and memory grow with it; `deployclaw lint` has no limit.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_statements: Option<u64>,
+    /// Validate only partition K of N: the shards whose id hashes (SHA-256) to K. The report is
+    /// partial (`fleet.partition`); combine the N parts with `deployclaw report merge`.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<report::Partition>,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -496,14 +500,9 @@ async fn run_async(a: ValidateArgs) -> i32 {
         eprintln!("deployclaw: {e}");
         return exit::INPUT;
     }
-    let discovery = match (&a.tenant_schemas, &a.tenant_databases) {
-        (Some(_), Some(_)) => {
-            eprintln!("deployclaw: give either --tenant-schemas or --tenant-databases, not both");
-            return exit::INPUT;
-        }
-        (Some(p), None) => Some(DiscoverySpec::schemas(p.clone())),
-        (None, Some(p)) => Some(DiscoverySpec::databases(p.clone())),
-        (None, None) => None,
+    let discovery = match discovery(&a) {
+        Ok(d) => d,
+        Err(code) => return code,
     };
     let req = FleetRequest {
         target,
@@ -546,6 +545,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     opts.sim.shadow = shadow;
     opts.shadow_data = Some(shadow_data(&a, &opts.config.shadow));
     opts.probe_on = a.probe_on.map(ProbeOnArg::probe_on);
+    opts.partition = a.partition;
     let sign_key = match load_sign_key(&a) {
         Ok(k) => k,
         Err(code) => return code,
@@ -584,6 +584,19 @@ fn load_sign_key(a: &ValidateArgs) -> Result<Option<report::SigningKey>, i32> {
             })
         })
         .transpose()
+}
+
+/// `--tenant-schemas` or `--tenant-databases` (not both: an input error).
+fn discovery(a: &ValidateArgs) -> Result<Option<DiscoverySpec>, i32> {
+    match (&a.tenant_schemas, &a.tenant_databases) {
+        (Some(_), Some(_)) => {
+            eprintln!("deployclaw: give either --tenant-schemas or --tenant-databases, not both");
+            Err(exit::INPUT)
+        }
+        (Some(p), None) => Ok(Some(DiscoverySpec::schemas(p.clone()))),
+        (None, Some(p)) => Ok(Some(DiscoverySpec::databases(p.clone()))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A migration picked from a directory runs as its tool runs it (in a transaction or not),
@@ -699,7 +712,7 @@ fn token_and_signature(
 }
 
 /// Print the report, write the report dir, and compute the exit code.
-fn finish(
+pub(crate) fn finish(
     report: &ValidationReport,
     dir: Option<&Path>,
     format: ReportFormat,

@@ -14,6 +14,7 @@ use std::fmt::Write;
 use gates::{Gate, Severity};
 use migration_parser::LockMode;
 
+pub use super::html_large::HtmlOptions;
 use super::text::{
     gate_lower, html_escape as esc, human_ms, human_secs, plural, proof_label, reason_groups,
     short_hash, shorten,
@@ -24,8 +25,14 @@ use crate::model::{Rehearsal, ValidationReport};
 const CSS: &str = include_str!("report.css");
 const JS: &str = include_str!("report.js");
 
-/// Render the HTML report.
+/// Render the HTML report with the default [`HtmlOptions`] (aggregated above 2,000 shards).
 pub fn html(report: &ValidationReport) -> String {
+    html_with(report, &HtmlOptions::default())
+}
+
+/// Render the HTML report; a fleet larger than [`HtmlOptions::full_heatmap_max`] is aggregated
+/// (green shards counted, the worst non-green drawn, the rest as compact rows).
+pub fn html_with(report: &ValidationReport, opts: &HtmlOptions) -> String {
     let mut o = String::with_capacity(64 * 1024);
     let _ = write!(
         o,
@@ -37,12 +44,15 @@ pub fn html(report: &ValidationReport) -> String {
     cards(&mut o, report);
     shards(&mut o, report);
     super::live::html(&mut o, report);
+    if opts.aggregates(report) {
+        super::html_large::sections(&mut o, report, opts);
+    }
     lock_timeline(&mut o, report);
     static_findings(&mut o, report);
     rollback_section(&mut o, report);
     steps(&mut o, report);
     footer(&mut o, report);
-    data_and_script(&mut o, report);
+    data_and_script(&mut o, report, opts);
     o
 }
 
@@ -409,8 +419,12 @@ fn footer(o: &mut String, report: &ValidationReport) {
 }
 
 /// The report JSON (script-safe) and the inline script.
-fn data_and_script(o: &mut String, report: &ValidationReport) {
-    let data = serde_json::to_string(report).unwrap_or_else(|_| "{}".to_owned());
+fn data_and_script(o: &mut String, report: &ValidationReport, opts: &HtmlOptions) {
+    let data = if opts.aggregates(report) {
+        super::html_large::embedded_json(report, opts)
+    } else {
+        serde_json::to_string(report).unwrap_or_else(|_| "{}".to_owned())
+    };
     let _ = write!(
         o,
         "<script type=\"application/json\" id=\"report-data\">{}</script>\n<script>\n{JS}</script>\n</body>\n</html>\n",

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use gates::{Gate, Severity};
 
+use super::aggregate;
 use super::text::{
     human_ms, human_secs, md_code, md_escape, md_fence, plural, proof_label, reason_groups,
     short_hash, shorten,
@@ -16,9 +17,19 @@ use crate::model::ValidationReport;
 pub struct MarkdownOptions {
     /// Shards named per reason group before "and N more" (default 10).
     pub shards_per_group: usize,
-    /// Shards listed in the collapsed per-shard section before it is cut (default 100), to keep
-    /// the comment under GitHub's 65 536-character limit.
+    /// Shards listed in full in the collapsed per-shard section (default 100); the next ones
+    /// get one compact row each.
     pub max_detail_shards: usize,
+    /// Compact rows (shard, instance, gate, lock, rules) after the full ones (default 300).
+    pub max_compact_shards: usize,
+    /// From this many shards on (default 200), the green shards get a section of their own:
+    /// a count per instance and per schema shape and a collapsed list of names.
+    pub aggregate_green_from: usize,
+    /// Green shard names in that collapsed list (default 200).
+    pub max_green_names: usize,
+    /// The per-shard section stops adding shards when the comment reaches this many bytes
+    /// (default 60 000: GitHub refuses comments over 65 536 characters).
+    pub max_bytes: usize,
 }
 
 impl Default for MarkdownOptions {
@@ -26,6 +37,10 @@ impl Default for MarkdownOptions {
         MarkdownOptions {
             shards_per_group: 10,
             max_detail_shards: 100,
+            max_compact_shards: 300,
+            aggregate_green_from: 200,
+            max_green_names: 200,
+            max_bytes: 60_000,
         }
     }
 }
@@ -71,12 +86,13 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
     );
     let _ = writeln!(
         o,
-        "{} · sha256 `{}` · {} · {} on {}\n",
+        "{} · sha256 `{}` · {} · {} on {}{}\n",
         md_code(&report.migration.file),
         short_hash(&report.migration.sha256),
         plural(report.migration.statements, "statement"),
         plural(report.shards.len(), "shard"),
         plural(report.instances().len(), "instance"),
+        aggregate::scope_note(report),
     );
     let approval = match &sg.approval_required {
         Some(role) => format!("approval required: **{}**", md_escape(role)),
@@ -97,6 +113,7 @@ pub fn markdown(report: &ValidationReport, opts: &MarkdownOptions) -> String {
 
     instance_table(&mut o, report);
     reason_groups_section(&mut o, report, opts);
+    green_section(&mut o, report, opts);
     rollback_section(&mut o, report);
     static_findings(&mut o, report);
     shard_findings(&mut o, report, opts);
@@ -290,70 +307,163 @@ fn static_findings(o: &mut String, report: &ValidationReport) {
     }
 }
 
-/// The findings of every shard that has any, in a collapsed block.
+/// A large fleet's green shards: a count per instance and per schema shape, and a collapsed
+/// list of their names (cut at [`MarkdownOptions::max_green_names`]).
+fn green_section(o: &mut String, report: &ValidationReport, opts: &MarkdownOptions) {
+    if report.shards.len() < opts.aggregate_green_from.max(1) {
+        return;
+    }
+    let g = aggregate::green_summary(report);
+    if g.total == 0 {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "### 🟢 Green shards ({})
+",
+        g.total
+    );
+    let per = |v: &[(&str, usize)], code: bool| {
+        v.iter()
+            .map(|(k, n)| {
+                let k = if code {
+                    md_code(if k.is_empty() {
+                        "unknown"
+                    } else {
+                        short_hash(k)
+                    })
+                } else {
+                    md_escape(k)
+                };
+                format!("{k} {n}")
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let _ = writeln!(o, "- per instance: {}", per(&g.by_instance, false));
+    let _ = writeln!(
+        o,
+        "- per schema shape: {}
+",
+        per(&g.by_shape, true)
+    );
+    let names: Vec<String> = g
+        .names
+        .iter()
+        .take(opts.max_green_names)
+        .map(|n| md_code(n))
+        .collect();
+    let more = g.total.saturating_sub(opts.max_green_names);
+    let _ = writeln!(
+        o,
+        "<details><summary>Green shards ({})</summary>\n\n{}{}\n\n</details>\n",
+        g.total,
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more (see the JSON report)")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// The findings of every shard that has any, worst first, in a collapsed block: the first
+/// ones in full, the next as compact rows, within [`MarkdownOptions::max_bytes`].
 fn shard_findings(o: &mut String, report: &ValidationReport, opts: &MarkdownOptions) {
     let with_findings: Vec<_> = report
         .worst_shards()
         .into_iter()
         .filter(|s| s.findings.iter().any(|f| f.severity >= Severity::Yellow))
         .collect();
-    if !with_findings.is_empty() {
+    if with_findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<details><summary>Findings per shard ({})</summary>\n",
+        plural(with_findings.len(), "shard")
+    );
+    let mut shown = 0;
+    for s in with_findings.iter().take(opts.max_detail_shards) {
+        if o.len() > opts.max_bytes / 4 * 3 {
+            break;
+        }
+        shard_detail(o, s);
+        shown += 1;
+    }
+    let compact_end = (shown + opts.max_compact_shards).min(with_findings.len());
+    if shown < compact_end {
+        o.push_str("| Shard | Instance | Gate | Estimated lock | Rules |\n|---|---|---|--:|---|\n");
+        for s in &with_findings[shown..compact_end] {
+            if o.len() > opts.max_bytes.saturating_sub(2_000) {
+                break;
+            }
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} {} | {} | {} |",
+                md_code(&s.shard),
+                md_escape(&s.instance),
+                gate_icon(s.gate),
+                s.gate,
+                human_ms(s.estimated_lock_ms),
+                aggregate::rules_of(s).join(", ")
+            );
+            shown += 1;
+        }
+        o.push('\n');
+    }
+    let cut = with_findings.len().saturating_sub(shown);
+    if cut > 0 {
         let _ = writeln!(
             o,
-            "<details><summary>Findings per shard ({})</summary>\n",
-            plural(with_findings.len(), "shard")
+            "…and {cut} more {}; see the HTML or JSON report.\n",
+            if cut == 1 { "shard" } else { "shards" }
         );
-        for s in with_findings.iter().take(opts.max_detail_shards) {
-            let rollback = s
-                .rollback
-                .as_ref()
-                .map(|r| {
-                    format!(
-                        ", rollback {} (recovery time {})",
-                        r.outcome.as_str(),
-                        human_ms(r.recovery_time_ms)
-                    )
-                })
-                .unwrap_or_default();
-            let _ = writeln!(
-                o,
-                "#### {} {} / {} — {}, estimated lock {}{rollback}\n",
-                gate_icon(s.gate),
-                md_escape(&s.instance),
-                md_escape(&s.shard),
-                s.gate,
-                human_ms(s.estimated_lock_ms)
-            );
-            let mut fs: Vec<_> = s.findings.iter().collect();
-            fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
-            for f in fs {
-                let at = f
-                    .location
-                    .as_ref()
-                    .map(|l| format!(" line {}", l.line))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    o,
-                    "- {} `{}` ({}){}: {}",
-                    sev_icon(f.severity),
-                    f.rule,
-                    md_escape(&f.code),
-                    at,
-                    md_escape(&shorten(&f.message, 400))
-                );
-            }
-            o.push('\n');
-        }
-        let cut = with_findings.len().saturating_sub(opts.max_detail_shards);
-        if cut > 0 {
-            let _ = writeln!(
-                o,
-                "…and {cut} more {}; see the HTML or JSON report.\n",
-                if cut == 1 { "shard" } else { "shards" }
-            );
-        }
-        o.push_str("</details>\n\n");
     }
+    o.push_str("</details>\n\n");
+}
+
+/// One shard in full: gate, lock, rollback, every finding.
+fn shard_detail(o: &mut String, s: &crate::model::ShardReport) {
+    let rollback = s
+        .rollback
+        .as_ref()
+        .map(|r| {
+            format!(
+                ", rollback {} (recovery time {})",
+                r.outcome.as_str(),
+                human_ms(r.recovery_time_ms)
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "#### {} {} / {} — {}, estimated lock {}{rollback}\n",
+        gate_icon(s.gate),
+        md_escape(&s.instance),
+        md_escape(&s.shard),
+        s.gate,
+        human_ms(s.estimated_lock_ms)
+    );
+    let mut fs: Vec<_> = s.findings.iter().collect();
+    fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    for f in fs {
+        let at = f
+            .location
+            .as_ref()
+            .map(|l| format!(" line {}", l.line))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "- {} `{}` ({}){}: {}",
+            sev_icon(f.severity),
+            f.rule,
+            md_escape(&f.code),
+            at,
+            md_escape(&shorten(&f.message, 400))
+        );
+    }
+    o.push('\n');
 }
 
 /// The footer: version, execution id, time, duration, signature.

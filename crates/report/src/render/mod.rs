@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::error::ReportError;
 use crate::model::ValidationReport;
 
+mod aggregate;
 mod html;
+mod html_large;
 mod junit;
 mod live;
 mod markdown;
@@ -13,7 +15,7 @@ mod sarif;
 mod terminal;
 pub(crate) mod text;
 
-pub use html::html;
+pub use html::{HtmlOptions, html, html_with};
 pub use junit::{JunitOptions, YellowAs, junit};
 pub use markdown::{MarkdownOptions, markdown};
 pub use sarif::{RuleDoc, SarifOptions, sarif, sarif_for_findings};

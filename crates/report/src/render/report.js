@@ -52,10 +52,15 @@
     var n = shards.length;
     heat.style.setProperty('--cell', (n <= 60 ? 30 : n <= 200 ? 24 : n <= 600 ? 18 : 13) + 'px');
 
-    // Group by instance, in order of first appearance.
-    var order = [], byInst = {};
+    // Group by instance, in order of first appearance. A large fleet's page draws only its
+    // worst shards: `aggregated` holds every instance's counts and what is not drawn.
+    var order = [], byInst = {}, agg = {};
+    function addInst(name) {
+      if (!Object.prototype.hasOwnProperty.call(byInst, name)) { byInst[name] = []; order.push(name); }
+    }
+    (data.aggregated ? data.aggregated.instances : []).forEach(function (a) { agg[a.instance] = a; addInst(a.instance); });
     shards.forEach(function (s, i) {
-      if (!Object.prototype.hasOwnProperty.call(byInst, s.instance)) { byInst[s.instance] = []; order.push(s.instance); }
+      addInst(s.instance);
       byInst[s.instance].push(i);
     });
     var cells = [];
@@ -66,7 +71,10 @@
       head.appendChild(el('span', 'name', inst));
       var c = { GREEN: 0, YELLOW: 0, RED: 0 };
       idx.forEach(function (i) { c[shards[i].gate] = (c[shards[i].gate] || 0) + 1; });
-      head.appendChild(el('span', 'muted', idx.length + (idx.length === 1 ? ' shard' : ' shards') +
+      var a = Object.prototype.hasOwnProperty.call(agg, inst) ? agg[inst] : null;
+      if (a) c = { GREEN: a.green, YELLOW: a.yellow, RED: a.red };
+      var total = c.GREEN + c.YELLOW + c.RED;
+      head.appendChild(el('span', 'muted', total + (total === 1 ? ' shard' : ' shards') +
         ' · ' + c.GREEN + ' green · ' + c.YELLOW + ' yellow · ' + c.RED + ' red'));
       row.appendChild(head);
       var grid = el('div', 'cells');
@@ -82,6 +90,10 @@
         grid.appendChild(b);
         cells.push(b);
       });
+      if (a && a.not_drawn) {
+        grid.appendChild(el('span', 'agg', '+' + a.not_drawn + ' not drawn (' + a.green +
+          ' green; the other shards are listed below)'));
+      }
       row.appendChild(grid);
       heat.appendChild(row);
     });

@@ -135,9 +135,10 @@ pub fn terminal(report: &ValidationReport, opts: &TerminalOptions) -> String {
     let instances = report.instances();
     let _ = writeln!(
         o,
-        "{} on {}: {} green, {} yellow, {} red",
+        "{} on {}{}: {} green, {} yellow, {} red",
         plural(c.total(), "shard"),
         plural(instances.len(), "instance"),
+        super::aggregate::scope_note(report),
         p.gate(Gate::Green, &c.green.to_string()),
         p.gate(Gate::Yellow, &c.yellow.to_string()),
         p.gate(Gate::Red, &c.red.to_string()),

@@ -209,6 +209,9 @@ pub struct ReasonGroup<'a> {
 /// without a statement group by (severity, rule, message). Worst and largest groups first.
 pub fn reason_groups(report: &ValidationReport) -> Vec<ReasonGroup<'_>> {
     let mut groups: Vec<ReasonGroup<'_>> = Vec::new();
+    // (severity, rule, line or message) → index in `groups`: linear at 100,000 shards.
+    let mut index: std::collections::HashMap<(Severity, &str, Result<u32, &str>), usize> =
+        std::collections::HashMap::new();
     for shard in &report.shards {
         for f in shard
             .findings
@@ -219,29 +222,29 @@ pub fn reason_groups(report: &ValidationReport) -> Vec<ReasonGroup<'_>> {
                 .location
                 .as_ref()
                 .map(|l| (l.line, f.statement.as_deref().unwrap_or("")));
-            let found = groups.iter_mut().find(|g| {
-                g.severity == f.severity
-                    && g.rule == f.rule
-                    && match (&g.subject, &subject) {
-                        (Some(a), Some(b)) => a.0 == b.0,
-                        (None, None) => g.example.message == f.message,
-                        _ => false,
-                    }
-            });
-            match found {
+            let key = (
+                f.severity,
+                f.rule.as_str(),
+                subject.map(|s| s.0).ok_or(f.message.as_str()),
+            );
+            match index.get(&key).and_then(|&i| groups.get_mut(i)) {
                 Some(g) => {
-                    if !g.shards.iter().any(|s| std::ptr::eq(*s, shard)) {
+                    // Shards are visited in order: a repeat is the last one pushed.
+                    if !g.shards.last().is_some_and(|s| std::ptr::eq(*s, shard)) {
                         g.shards.push(shard);
                     }
                 }
-                None => groups.push(ReasonGroup {
-                    severity: f.severity,
-                    rule: &f.rule,
-                    code: &f.code,
-                    subject,
-                    example: f,
-                    shards: vec![shard],
-                }),
+                None => {
+                    index.insert(key, groups.len());
+                    groups.push(ReasonGroup {
+                        severity: f.severity,
+                        rule: &f.rule,
+                        code: &f.code,
+                        subject,
+                        example: f,
+                        shards: vec![shard],
+                    });
+                }
             }
         }
     }

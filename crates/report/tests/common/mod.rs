@@ -203,6 +203,7 @@ pub fn fixture_with(tweak: impl FnOnce(&mut Vec<ShardReport>)) -> ValidationRepo
             instances: 0,
             shards: 0,
             fingerprint: String::new(),
+            ..FleetInfo::default()
         },
     );
     r.execution_id = "0b5e7c1a-3f2d-4c8e-9a41-6d2f0e8b7c35".to_owned();
@@ -522,6 +523,8 @@ pub fn live_fixture() -> ValidationReport {
             change: "drops".into(),
             statement: 4,
             stats_since: Some("2026-11-20T00:00:00Z".into()),
+            detail: None,
+            by_gate_role: false,
         }];
         s[5].live.replica = Some(ReplicaRead {
             instance: "db-east-2-replica".into(),
@@ -532,4 +535,41 @@ pub fn live_fixture() -> ValidationReport {
             sh.gate = Gate::from_findings(&sh.findings);
         }
     })
+}
+
+/// A synthetic report of `shards` shards over `instances` instances (no database): the
+/// fixture's migration, rehearsals and rollback; per 1,000 shards 20 yellow (lock budget), 5 red
+/// (orphans and the failed statement), the rest green with a table-size info finding; two
+/// schema shapes. For the large-fleet rendering test and the report size benchmark.
+pub fn large_fleet(shards: usize, instances: usize) -> ValidationReport {
+    let mut r = fixture_with(|v| {
+        v.clear();
+        v.reserve(shards);
+        for i in 0..shards {
+            let name = format!("tenant_{i:06}");
+            let instance = format!("db-{:02}", i % instances.max(1));
+            let shape = if i % 10 == 3 { SHAPE_B } else { SHAPE_A };
+            let (findings, lock_ms) = match i % 1000 {
+                0..=4 => (
+                    vec![
+                        fk_orphans(&name, 2 + (i % 7) as u64, &[17, 42]),
+                        statement_fails(),
+                    ],
+                    640,
+                ),
+                5..=24 => (
+                    vec![lock_budget(&name, 2_500 + (i % 900) as u64, 12.5)],
+                    2_500,
+                ),
+                _ => (
+                    vec![info_rows(&name, 1_000 + i as u64)],
+                    40 + (i % 300) as u64,
+                ),
+            };
+            v.push(shard(&name, &instance, findings, lock_ms, shape));
+        }
+    });
+    r.fleet.shards = shards;
+    r.fleet.instances = instances;
+    r
 }
