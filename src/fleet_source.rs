@@ -106,7 +106,8 @@ pub async fn resolve_fleet(req: &FleetRequest) -> Result<(Fleet, String), Pipeli
                 instances,
                 shards: Vec::new(),
             };
-            for inst in &fleet.instances {
+            // A read replica has no shards of its own: its writer's are read there.
+            for inst in fleet.instances.iter().filter(|i| !i.is_replica()) {
                 let shards = topology::discover_on_instance(inst, &spec).await?;
                 fleet.shards.extend(shards);
             }

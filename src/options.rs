@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use gates::{Config, Registry};
 use report::GatePolicy;
-use simulator::{SampleLimits, ShadowData, SimOptions};
+use simulator::{ProbeOn, SampleLimits, ShadowData, SimOptions};
 
 /// Where the migration comes from: a file, or text in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +84,10 @@ pub struct ValidateOptions {
     /// rows is copied into the shadow ([`simulator::rehearsal::sample`]). See
     /// [`ValidateOptions::shadow_data`].
     pub shadow_data: Option<ShadowData>,
+    /// Where the data probes run (`--probe-on`): `None` (the default) takes the
+    /// configuration's `[probes] probe_on`, else [`SimOptions::probe_on`] (the writer). See
+    /// [`ValidateOptions::probe_on`].
+    pub probe_on: Option<ProbeOn>,
     /// `--partition K/N`: validate only the shards whose id hashes to partition `K` of `N`
     /// ([`report::Partition`]); the report is partial (`fleet.partition`) and `deployclaw report
     /// merge` combines the parts. `None` (the default): the whole fleet. See
@@ -117,6 +121,29 @@ impl ValidateOptions {
             Some(_) => ShadowData::Synthetic,
             None => self.sim.shadow_data,
         }
+    }
+
+    /// Where the data probes run in this run: [`ValidateOptions::probe_on`] when set, else the
+    /// configuration's `[probes] probe_on`, else [`SimOptions::probe_on`].
+    pub fn probe_on(&self) -> ProbeOn {
+        if let Some(p) = self.probe_on {
+            return p;
+        }
+        match self.config.probes.probe_on {
+            Some(gates::ProbeTarget::Replica) => ProbeOn::Replica,
+            Some(_) => ProbeOn::Writer,
+            None => self.sim.probe_on,
+        }
+    }
+
+    /// The replica lag bound of this run: `[probes] max_replica_lag`, else
+    /// [`SimOptions::max_replica_lag`].
+    pub fn max_replica_lag(&self) -> std::time::Duration {
+        self.config
+            .probes
+            .max_replica_lag_ms
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(self.sim.max_replica_lag)
     }
 
     /// The rules of this run: the built-in ones, the `[[custom_rules]]` of
@@ -157,6 +184,7 @@ impl ValidateOptions {
             recalibrate: false,
             shadow_base_dir: default_shadow_base_dir(),
             shadow_data: None,
+            probe_on: None,
             partition: None,
         }
     }
@@ -199,5 +227,23 @@ mod tests {
         assert_eq!(o.shadow_data(), o.sim.shadow_data);
         o.config = config("[shadow]\ndata = \"synthetic\"\n");
         assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+    }
+
+    #[test]
+    fn probes_run_on_the_writer_unless_the_flag_or_the_config_says_replica() {
+        let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
+        assert_eq!(o.probe_on(), ProbeOn::Writer);
+        assert_eq!(o.max_replica_lag(), simulator::DEFAULT_MAX_REPLICA_LAG);
+        o.config = config("[probes]\nprobe_on = \"replica\"\nmax_replica_lag = \"1.5s\"\n");
+        assert_eq!(o.probe_on(), ProbeOn::Replica);
+        assert_eq!(o.max_replica_lag(), std::time::Duration::from_millis(1500));
+        o.probe_on = Some(ProbeOn::Writer);
+        assert_eq!(o.probe_on(), ProbeOn::Writer);
+        let bad = Config::from_toml_str("deployclaw.toml", "[probes]\nprobe_on = \"reader\"\n");
+        let msg = bad.expect_err("invalid").to_string();
+        assert!(
+            msg.contains("deployclaw.toml:2:12") && msg.contains("probe_on"),
+            "{msg}"
+        );
     }
 }

@@ -260,6 +260,9 @@ fn sim_options(opts: &ValidateOptions) -> SimOptions {
         .get_or_insert_with(|| std::sync::Arc::new(simulator::DumpCache::new()));
     // Which rows the shadow holds: flag, else `[shadow]`, else the options as given.
     sim_opts.shadow_data = opts.shadow_data();
+    // Where the data probes run: flag, else `[probes]`, else the options as given.
+    sim_opts.probe_on = opts.probe_on();
+    sim_opts.max_replica_lag = opts.max_replica_lag();
     let probes = opts.config.probe_rules();
     sim_opts
         .custom_probes

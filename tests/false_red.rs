@@ -168,6 +168,7 @@ fn fleet(db: &str, schemas: &[&str]) -> Fleet {
             name: name.into(),
             connection: cluster().connection_spec().with_database(db),
             labels: BTreeMap::new(),
+            replica_of: None,
         }],
         shards: schemas
             .iter()

@@ -281,6 +281,7 @@ async fn connection_refused_makes_only_that_instances_shards_unreachable() {
         name: "gone".into(),
         connection: conn,
         labels: BTreeMap::new(),
+        replica_of: None,
     });
     for n in [91, 92] {
         fleet.shards.push(Shard::new(
@@ -342,6 +343,7 @@ async fn wrong_password_and_unknown_role_make_shards_unreachable() {
             name: name.into(),
             connection: conn,
             labels: BTreeMap::new(),
+            replica_of: None,
         });
         for s in &pg1_shards {
             fleet.shards.push(Shard::new(name, s.location.clone()));

@@ -26,6 +26,10 @@
 //! [live]
 //! idle_in_transaction_red_after = "30s"   # lock-queue-risk is red past this (default 30s)
 //!
+//! [probes]
+//! probe_on = "replica"     # data probes on a read replica of each writer (default "writer")
+//! max_replica_lag = "5s"   # a replica lagging more is refused: probes on the writer
+//!
 //! [shadow]
 //! data = "sample"          # opt-in: copy a bounded, FK-closed sample of real rows to the shadow
 //!                          # (default "synthetic": no real row leaves the shard)
@@ -178,6 +182,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[shadow]`: which rows the shadow holds.
     pub shadow: ShadowConfig,
+    /// `[probes]`: where the data probes run (writer or read replica, the lag bound).
+    pub probes: crate::probes_config::ProbesConfig,
     /// `[data_changes]`: the row threshold of `unbatched-data-change` per shard.
     pub data_changes: DataChanges,
     /// `[live]`: thresholds of the live-workload rules (`lock-queue-risk`).
@@ -278,6 +284,7 @@ struct RawConfig {
     lock_budget: Option<RawLockBudget>,
     limits: Option<RawLimits>,
     shadow: Option<RawShadow>,
+    probes: Option<crate::probes_config::RawProbes>,
     data_changes: Option<RawDataChanges>,
     live: Option<crate::live_config::RawLive>,
     approval: Option<toml::Table>,
@@ -498,6 +505,10 @@ impl Config {
         }
         if let Some(shadow) = raw.shadow {
             config.shadow = shadow_section(file, text, shadow)?;
+        }
+        if let Some(probes) = raw.probes {
+            let at = |offset: usize| line_col(text, offset);
+            config.probes = crate::probes_config::probes_section(file, probes, at)?;
         }
         config.approval = raw.approval;
         let mut probe_sql = Vec::new();

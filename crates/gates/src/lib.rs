@@ -100,6 +100,7 @@ pub mod input;
 pub mod lint;
 mod live_config;
 mod observed;
+mod probes_config;
 mod registry;
 mod rule;
 pub mod rules;
@@ -123,6 +124,7 @@ pub use evidence::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvid
 pub use finding::{Finding, Gate, Location, Severity};
 pub use live_config::{DEFAULT_IDLE_IN_TRANSACTION_RED_AFTER_MS, LiveConfig};
 pub use migration_parser;
+pub use probes_config::{ProbeTarget, ProbesConfig};
 pub use registry::{MAX_FINDINGS_PER_RULE, REWRITE_PREDICTING_RULES, Registry};
 pub use rule::{GateRule, RuleMeta, RuleScope};
 pub use verdict::{GateSummary, ShardVerdict, evaluate_shard, fleet_gate, shard_exceptions};

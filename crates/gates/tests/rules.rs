@@ -66,6 +66,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("DC404", "shard-unreachable"),
     ("DC405", "non-tenant-object"),
     ("DC406", "second-tenant-fails"),
+    ("DC407", "replica-not-used"),
     ("DC501", "missing-lock-timeout"),
     ("DC502", "concurrent-in-transaction"),
     ("DC503", "enum-value-in-transaction"),
@@ -302,7 +303,7 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
         .filter(|r| r.meta().scope == RuleScope::Shard)
         .map(|r| r.meta().name)
         .collect();
-    assert_eq!(shard_rules.len(), 19, "{shard_rules:?}");
+    assert_eq!(shard_rules.len(), 20, "{shard_rules:?}");
     for name in shard_rules {
         let (migration, findings, unlocated) = shard_fixture(name);
         let mut expected = expectations(&migration);

@@ -110,6 +110,7 @@ pub use rehearsal::{
     StatementOutcome, StatementRehearsal,
 };
 pub use run::{
-    CatalogSummary, IDLE_MARGIN, ShardEvidence, SimOptions, SimulationResult, Simulator,
+    CatalogSummary, DEFAULT_MAX_REPLICA_LAG, IDLE_MARGIN, ProbeOn, ShardEvidence, SimOptions,
+    SimulationResult, Simulator,
 };
 pub use simulate::{calibrate_shadow, calibration_summary, run};

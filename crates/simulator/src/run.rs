@@ -62,7 +62,29 @@ pub struct SimOptions {
     pub sample_cache: std::sync::Arc<SampleCache>,
     /// The live workload reads (lock holders, traffic, application queries) beside the probes.
     pub live: crate::live::LiveOptions,
+    /// Where the data probes of a shard run (`--probe-on`): its writer (default) or a read
+    /// replica of it ([`ProbeOn::Replica`]; the writer then gets only catalog and activity reads).
+    pub probe_on: ProbeOn,
+    /// With [`ProbeOn::Replica`]: a replica whose replay lag is over this is refused and the
+    /// shard's probes run on its writer (`[probes] max_replica_lag`, default 5 s).
+    pub max_replica_lag: Duration,
 }
+
+/// Where the data probes (orphans, NULLs, duplicates, casts, row estimates, custom probes —
+/// everything that scans user rows) of a shard run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProbeOn {
+    /// On the shard's own instance (the writer).
+    #[default]
+    Writer,
+    /// On a read replica of the shard's writer (an instance with `replica_of`), when one is
+    /// reachable, in recovery and within [`SimOptions::max_replica_lag`]; otherwise on the
+    /// writer, and the shard's `live.replica` says why.
+    Replica,
+}
+
+/// The default [`SimOptions::max_replica_lag`].
+pub const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(5);
 
 /// What the in-place rehearsal's `idle_in_transaction_session_timeout` adds to the lock budget.
 pub const IDLE_MARGIN: Duration = Duration::from_secs(5);
@@ -99,6 +121,8 @@ impl Default for SimOptions {
             shadow_data: ShadowData::Synthetic,
             sample_cache: std::sync::Arc::new(SampleCache::new()),
             live: crate::live::LiveOptions::default(),
+            probe_on: ProbeOn::Writer,
+            max_replica_lag: DEFAULT_MAX_REPLICA_LAG,
         }
     }
 }

@@ -32,6 +32,7 @@ async fn tenant_schemas(conn: &ConnectionSpec) -> Vec<String> {
         name: "bench".into(),
         connection: conn.clone(),
         labels: Default::default(),
+        replica_of: None,
     };
     discover_on_instance(&inst, &DiscoverySpec::schemas("tenant_*"))
         .await

@@ -45,6 +45,7 @@ use crate::{ConnectionSpec, TopologyError};
 mod config;
 mod initdb;
 mod os;
+mod replica;
 mod template;
 
 pub use initdb::create_database;
@@ -291,19 +292,7 @@ impl EphemeralPg {
                 (None, Listen::SocketOnly) => 5432,
                 (None, _) => free_port()?,
             };
-            let out = command(&bin_dir.join("pg_ctl"), run_as, &dir)
-                .arg("-D")
-                .arg(&data_dir)
-                .arg("-l")
-                .arg(&log)
-                .args(["-w", "-s", "-t", &opts.start_timeout_secs.to_string()])
-                .args(["-o", &format!("-p {port}")])
-                .arg("start")
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| {
-                    TopologyError::io(format!("run {}", bin_dir.join("pg_ctl").display()), e)
-                })?;
+            let out = pg_ctl_start(&bin_dir, run_as, &dir, &data_dir, port, &opts)?;
             if out.status.success() {
                 break port;
             }
@@ -348,8 +337,7 @@ impl EphemeralPg {
             });
         };
 
-        let watchdog = spawn_watchdog(&bin_dir, &data_dir, &dir, run_as).ok();
-        let inner = Arc::new(Inner {
+        let pg = EphemeralPg::register(Inner {
             id,
             dir,
             data_dir,
@@ -360,14 +348,25 @@ impl EphemeralPg {
             run_as,
             state: Mutex::new(State {
                 stopped: false,
-                watchdog,
+                watchdog: None,
             }),
         });
-        if let Ok(mut reg) = registry().lock() {
-            reg.insert(id, inner.clone());
-        }
         std::mem::forget(guard);
-        Ok(EphemeralPg { inner })
+        Ok(pg)
+    }
+
+    /// A started cluster: its watchdog spawned, entered in the registry.
+    fn register(mut inner: Inner) -> EphemeralPg {
+        let watchdog =
+            spawn_watchdog(&inner.bin_dir, &inner.data_dir, &inner.dir, inner.run_as).ok();
+        if let Ok(st) = inner.state.get_mut() {
+            st.watchdog = watchdog;
+        }
+        let inner = Arc::new(inner);
+        if let Ok(mut reg) = registry().lock() {
+            reg.insert(inner.id, inner.clone());
+        }
+        EphemeralPg { inner }
     }
 
     /// [`EphemeralPg::start`] on tokio's blocking pool.
@@ -565,6 +564,28 @@ impl Inner {
         }
         rm.map_err(|e| TopologyError::io(format!("remove {}", self.dir.display()), e))
     }
+}
+
+/// `pg_ctl -w start` of `data_dir` on `port`, logging to `<dir>/server.log`.
+fn pg_ctl_start(
+    bin_dir: &Path,
+    run_as: Option<(u32, u32)>,
+    dir: &Path,
+    data_dir: &Path,
+    port: u16,
+    opts: &EphemeralOptions,
+) -> Result<std::process::Output, TopologyError> {
+    command(&bin_dir.join("pg_ctl"), run_as, dir)
+        .arg("-D")
+        .arg(data_dir)
+        .arg("-l")
+        .arg(dir.join("server.log"))
+        .args(["-w", "-s", "-t", &opts.start_timeout_secs.to_string()])
+        .args(["-o", &format!("-p {port}")])
+        .arg("start")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| TopologyError::io(format!("run {}", bin_dir.join("pg_ctl").display()), e))
 }
 
 /// `pg_ctl -m immediate stop`, ignoring the outcome: makes sure a half-started server is gone.

@@ -575,6 +575,7 @@ pub async fn start_fleet_with(
             name: name.clone(),
             connection: pg.connection_spec(),
             labels: BTreeMap::from([("ephemeral".to_string(), "true".to_string())]),
+            replica_of: None,
         });
         per_instance.push((name, pg.connection_spec(), sub));
     }

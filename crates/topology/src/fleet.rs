@@ -123,13 +123,61 @@ pub struct Instance {
     /// Free-form labels (RDS tags, topology labels).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The writer this instance is a read replica of (`replica_of` in the topology file, the
+    /// source of an RDS read replica, the cluster of an Aurora reader); `None` for a writer.
+    /// A replica carries no shards of its own: a shard lives on its writer, and its replicas
+    /// are where its data can also be read (`--probe-on replica`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<String>,
 }
 
-/// The whole fleet.
+impl Instance {
+    /// True when this instance is a read replica of another ([`Instance::replica_of`]).
+    pub fn is_replica(&self) -> bool {
+        self.replica_of.is_some()
+    }
+}
+
+/// The whole fleet. Read replicas are instances with [`Instance::replica_of`] set; they have
+/// no shards in [`Fleet::shards`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Fleet {
     /// Instances by position.
     pub instances: Vec<Instance>,
     /// Shards, grouped by instance in instance order.
     pub shards: Vec<Shard>,
+}
+
+impl Fleet {
+    /// The read replicas of instance `writer` ([`Instance::replica_of`]), in fleet order.
+    pub fn replicas_of<'a>(&'a self, writer: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
+        self.instances
+            .iter()
+            .filter(move |i| i.replica_of.as_deref() == Some(writer))
+    }
+
+    /// How many instances of the fleet are read replicas.
+    pub fn replica_count(&self) -> usize {
+        self.instances.iter().filter(|i| i.is_replica()).count()
+    }
+
+    /// The fleet in one line, as the seed's log says it: `Found 100 tenant shards across 3
+    /// reader replicas` when the fleet has replicas, else `Found 100 tenant shards on 3
+    /// instance(s)`.
+    pub fn summary_line(&self) -> String {
+        let replicas = self.replica_count();
+        if replicas > 0 {
+            format!(
+                "Found {} tenant shards across {replicas} reader replica{}",
+                self.shards.len(),
+                if replicas == 1 { "" } else { "s" }
+            )
+        } else {
+            format!(
+                "Found {} tenant shards on {} instance(s)",
+                self.shards.len(),
+                self.instances.len()
+            )
+        }
+    }
 }

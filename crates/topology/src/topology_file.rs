@@ -30,6 +30,11 @@
 //! shards = ["tenant_acme", "tenant_globex"] # explicit schemas in `database`
 //!
 //! [[instance]]
+//! name = "eu-1-ro"
+//! host = "db-eu-1-ro.internal"
+//! replica_of = "eu-1"                       # a read replica of eu-1: no shards of its own
+//!
+//! [[instance]]
 //! name = "vip"
 //! host = "10.0.0.10"
 //! [[instance.shard]]                         # fully explicit shards
@@ -43,7 +48,9 @@
 //! explicit keys win over the URL), `sslmode`, `password_env` (name of an environment
 //! variable holding the password; an error when unset), `password` (inline — **discouraged**:
 //! the file then holds a secret; prefer `password_env` or `PGPASSWORD`), `iam_auth` (RDS IAM
-//! token instead of a password), `labels`, and at most one shard source: `schemas` (pattern),
+//! token instead of a password), `labels`, `replica_of` (the name of the writer this instance is a
+//! read replica of: it then has no shard source; `--probe-on replica` reads its writer's shards
+//! there), and at most one shard source: `schemas` (pattern),
 //! `databases` (pattern, with `tenant_schema`), `shards` (schema names) or `[[instance.shard]]`.
 //! Without any, and without a default, the instance has no shards. With no password at all,
 //! `PGPASSWORD`, else the libpq password file (`PGPASSFILE`, else `~/.pgpass`) applies
@@ -104,6 +111,7 @@ struct RawInstance {
     iam_auth: Option<bool>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    replica_of: Option<String>,
     schemas: Option<String>,
     databases: Option<String>,
     tenant_schema: Option<String>,
@@ -215,6 +223,7 @@ impl RawInstance {
                 l.extend(self.labels.clone());
                 l
             },
+            replica_of: self.replica_of.clone(),
         })
     }
 
@@ -308,6 +317,56 @@ impl RawInstance {
     }
 }
 
+impl RawInstance {
+    /// A replica (`replica_of`) may not name shards: they live on its writer.
+    fn replica_has_no_shards(
+        &self,
+        ctx: &dyn Fn(String) -> TopologyError,
+    ) -> Result<(), TopologyError> {
+        if self.schemas.is_some()
+            || self.databases.is_some()
+            || self.shards.is_some()
+            || self.shard.is_some()
+        {
+            return Err(ctx(
+                "a read replica (`replica_of`) has no shards of its own: set `schemas`, \
+                 `databases`, `shards` or `[[instance.shard]]` on its writer"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Every `replica_of` names another instance of the file that is a writer (not itself a
+/// replica); `spans[i]` is where instance `i` is written.
+fn check_replicas(
+    instances: &[TopologyInstance],
+    spans: &[Option<usize>],
+    invalid: &dyn Fn(Option<usize>, String) -> TopologyError,
+) -> Result<(), TopologyError> {
+    for (ti, at) in instances.iter().zip(spans) {
+        let Some(writer) = &ti.instance.replica_of else {
+            continue;
+        };
+        let name = &ti.instance.name;
+        let found = instances.iter().find(|w| &w.instance.name == writer);
+        let problem = match found {
+            None => format!("no instance named `{writer}`"),
+            Some(w) if &w.instance.name == name => "an instance cannot replicate itself".into(),
+            Some(w) if w.instance.is_replica() => {
+                format!("`{writer}` is itself a replica; name the writer")
+            }
+            Some(_) => continue,
+        };
+        return Err(invalid(
+            *at,
+            format!("instance `{name}`: replica_of = \"{writer}\": {problem}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A serde type error without the offending value (`password = 12345` must not print the
 /// password): `invalid type: integer (value not shown), expected a string`.
 fn hide_value(message: &str) -> String {
@@ -368,10 +427,14 @@ impl Topology {
             )
         })?;
         let defaults = raw.defaults.unwrap_or_default();
-        if defaults.name.is_some() || defaults.shards.is_some() || defaults.shard.is_some() {
+        if defaults.name.is_some()
+            || defaults.shards.is_some()
+            || defaults.shard.is_some()
+            || defaults.replica_of.is_some()
+        {
             return Err(invalid(
                 None,
-                "[defaults] may not set `name`, `shards` or `shard`".to_string(),
+                "[defaults] may not set `name`, `shards`, `shard` or `replica_of`".to_string(),
             ));
         }
         if defaults.schemas.is_some() && defaults.databases.is_some() {
@@ -381,6 +444,7 @@ impl Topology {
             ));
         }
         let mut instances = Vec::new();
+        let mut spans = Vec::new();
         let mut seen = BTreeMap::new();
         for sp in raw.instance {
             let at = Some(sp.span().start);
@@ -395,19 +459,30 @@ impl Topology {
             let ctx = |m: String| invalid(at, format!("instance `{name}`: {m}"));
 
             let instance = r.instance(&defaults, &name, &file, &ctx)?;
-            let shards = r.shard_source(&defaults, &name, &instance.connection.database, &ctx)?;
+            let shards = if instance.is_replica() {
+                r.replica_has_no_shards(&ctx)?;
+                ShardSource::Explicit(Vec::new())
+            } else {
+                r.shard_source(&defaults, &name, &instance.connection.database, &ctx)?
+            };
             instances.push(TopologyInstance { instance, shards });
+            spans.push(at);
         }
         if instances.is_empty() {
             return Err(invalid(None, "no [[instance]] defined".to_string()));
         }
+        check_replicas(&instances, &spans, &invalid)?;
         Ok(Topology { file, instances })
     }
 
-    /// Replace every instance's shard source with discovery by `spec` (command-line patterns
-    /// override the file).
+    /// Replace every writer's shard source with discovery by `spec` (command-line patterns
+    /// override the file); read replicas keep none.
     pub fn override_discovery(&mut self, spec: &DiscoverySpec) {
-        for i in &mut self.instances {
+        for i in self
+            .instances
+            .iter_mut()
+            .filter(|i| !i.instance.is_replica())
+        {
             i.shards = ShardSource::Discover(spec.clone());
         }
     }
@@ -448,6 +523,7 @@ impl Fleet {
             name: instance_name.to_string(),
             connection: ConnectionSpec::parse(url)?.with_resolved_password(),
             labels: BTreeMap::new(),
+            replica_of: None,
         };
         let shards = discover_on_instance(&instance, spec).await?;
         Ok(Fleet {

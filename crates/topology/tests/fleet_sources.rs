@@ -211,6 +211,7 @@ async fn discovers_schemas_and_databases_live() {
         name: "local".into(),
         connection: conn.with_database("app"),
         labels: Default::default(),
+        replica_of: None,
     };
 
     let shards = discover_on_instance(&instance, &DiscoverySpec::schemas("tenant_*"))
@@ -301,6 +302,7 @@ async fn discovers_schemas_and_databases_live() {
         connection: topology::ConnectionSpec::from_url("postgres://u:hunter2@127.0.0.1:1/app")
             .unwrap(),
         labels: Default::default(),
+        replica_of: None,
     };
     let e = discover_on_instance(&dead, &DiscoverySpec::schemas("*"))
         .await

@@ -143,6 +143,7 @@ async fn from_spec(
                 name: "target".into(),
                 connection: spec.clone(),
                 labels: Default::default(),
+                replica_of: None,
             };
             let shards = topology::discover_on_instance(
                 &instance,

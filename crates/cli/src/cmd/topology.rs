@@ -145,6 +145,9 @@ struct JsonInstance {
     name: String,
     url: String,
     shards: usize,
+    /// The writer of a read replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica_of: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -213,6 +216,7 @@ async fn discover_async(a: &DiscoverArgs) -> Result<i32, Failure> {
             name: i.name.clone(),
             url: i.connection.redacted_url(),
             shards: fleet.shards_on(&i.name).count(),
+            replica_of: i.replica_of.clone(),
         })
         .collect();
     match a.format {

@@ -56,6 +56,40 @@ pub enum ShadowDataArg {
     Sample,
 }
 
+/// Where the data probes run (`--probe-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeOnArg {
+    /// On each shard's own instance.
+    Writer,
+    /// On a read replica of each shard's writer (`replica_of`, RDS read replicas, Aurora
+    /// readers) within `[probes] max_replica_lag`; otherwise on the writer, said in a finding.
+    Replica,
+}
+
+impl ProbeOnArg {
+    /// The simulator's value.
+    fn probe_on(self) -> simulator::ProbeOn {
+        match self {
+            ProbeOnArg::Writer => simulator::ProbeOn::Writer,
+            ProbeOnArg::Replica => simulator::ProbeOn::Replica,
+        }
+    }
+}
+
+/// The fleet in one line on stderr; with read replicas as the seed's log says it ("Found 100
+/// tenant shards across 3 reader replicas").
+fn announce_fleet(fleet: &topology::Fleet, source: &str) {
+    if fleet.replica_count() > 0 {
+        eprintln!("deployclaw: {} from {source}", fleet.summary_line());
+    } else {
+        eprintln!(
+            "deployclaw: {} shards on {} instance(s) from {source}",
+            fleet.shards.len(),
+            fleet.instances.len()
+        );
+    }
+}
+
 /// Arguments of `deployclaw validate-migration`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -116,6 +150,11 @@ pub struct ValidateArgs {
     /// Bytes of the whole `--shadow-data sample` [default: `[shadow] sample_bytes`, else 64 MiB].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub shadow_sample_bytes: Option<u64>,
+    /// Where the data probes run [default: `[probes] probe_on` of the config, else writer].
+    /// `replica`: on a read replica of each writer; the writer gets only catalog and activity
+    /// reads.
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub probe_on: Option<ProbeOnArg>,
     /// Connections per instance.
     #[arg(long, default_value_t = 4)]
     pub concurrency: u32,
@@ -477,11 +516,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
             return pipeline_exit(&e);
         }
     };
-    eprintln!(
-        "deployclaw: {} shards on {} instance(s) from {source}",
-        fleet.shards.len(),
-        fleet.instances.len()
-    );
+    announce_fleet(&fleet, &source);
 
     // Options.
     let mut opts = match migration {
@@ -509,6 +544,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     };
     opts.sim.shadow = shadow;
     opts.shadow_data = Some(shadow_data(&a, &opts.config.shadow));
+    opts.probe_on = a.probe_on.map(ProbeOnArg::probe_on);
     opts.partition = a.partition;
     let sign_key = match load_sign_key(&a) {
         Ok(k) => k,

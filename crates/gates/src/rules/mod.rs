@@ -6,7 +6,7 @@
 //! DC109 `observed-lock`; DC110 `lock-time-budget`; DC111 `lock-queue-risk`; DC208 `observed-rewrite`; DC311–DC319 `fk-orphans`, `not-null-violations`,
 //! `unique-violations`, `check-violations`, `cast-failures`, `statement-fails`,
 //! `rollback-irreversible`, `rollback-mismatch`, `rollback-unproven`; DC320 `breaking-change-in-use`; DC402–DC404 `schema-drift`, `cascade-reach`,
-//! `shard-unreachable`; DC406 `second-tenant-fails`; DC505 `in-place-refused`. The fleet rule
+//! `shard-unreachable`; DC406 `second-tenant-fails`; DC407 `replica-not-used`; DC505 `in-place-refused`. The fleet rule
 //! ([`RuleScope::Fleet`](crate::RuleScope)) DC902 `query-stats-unavailable` reports once per run.
 
 use std::fmt::Display;
@@ -50,6 +50,7 @@ mod query_stats_unavailable;
 mod refresh_matview_blocking;
 mod renaming_column;
 mod renaming_table;
+mod replica_not_used;
 mod require_concurrent_index;
 mod require_concurrent_index_drop;
 mod rollback_irreversible;
@@ -102,6 +103,7 @@ pub use query_stats_unavailable::QueryStatsUnavailable;
 pub use refresh_matview_blocking::RefreshMatviewBlocking;
 pub use renaming_column::RenamingColumn;
 pub use renaming_table::RenamingTable;
+pub use replica_not_used::ReplicaNotUsed;
 pub use require_concurrent_index::RequireConcurrentIndex;
 pub use require_concurrent_index_drop::RequireConcurrentIndexDrop;
 pub use rollback_irreversible::RollbackIrreversible;
@@ -164,6 +166,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn GateRule>> {
         Box::new(ShardUnreachable),
         Box::new(NonTenantObject),
         Box::new(SecondTenantFails),
+        Box::new(ReplicaNotUsed),
         Box::new(MissingLockTimeout),
         Box::new(ConcurrentInTransaction),
         Box::new(EnumValueInTransaction),

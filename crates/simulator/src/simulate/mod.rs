@@ -2,7 +2,8 @@
 //! fingerprints, rehearsal jobs), [`probing`] (pools, custom-probe pre-flight, probes on every
 //! shard in parallel, bounded per instance), [`rehearse`] (one rehearsal per schema shape:
 //! [`shadow`] or [`in_place_run`], calibration), and [`assemble`] (evidence and lock-time
-//! estimates per shard). [`session`] guards sessions against cancellation; [`job`] is one
+//! estimates per shard), [`replica`] (`--probe-on replica`: which replica each shard's data
+//! probes run on, after measuring its lag). [`session`] guards sessions against cancellation; [`job`] is one
 //! rehearsal to run.
 
 mod assemble;
@@ -12,6 +13,7 @@ mod job;
 mod probing;
 mod reach;
 mod rehearse;
+mod replica;
 mod session;
 mod shadow;
 
@@ -77,7 +79,9 @@ impl Simulator {
         } else {
             reach.jobs.len()
         };
-        let pools = probing::Pools::open(fleet, &mut reach.unreachable, o);
+        let mut pools = probing::Pools::open(fleet, &mut reach.unreachable, o);
+        let mut replicas = replica::plan(fleet, &reach.unreachable, o, cancel, &steps).await;
+        pools.use_replicas(fleet, &mut replicas, o);
         pools
             .check_custom_probes(fleet, &mut reach.unreachable, o, cancel, &steps)
             .await?;
@@ -116,11 +120,16 @@ impl Simulator {
         if cancel.is_cancelled() {
             return Err(SimError::Cancelled);
         }
+        let failed = outs
+            .iter()
+            .filter_map(|(i, o)| Some((*i, o.replica_failed.as_deref()?)));
+        replicas.failed_during_probing(fleet, failed);
         let mut shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
         for ev in &mut shards {
             if let Some(l) = live.remove(&ev.shard) {
                 ev.live = l;
             }
+            ev.live.replica = replicas.reads.remove(&ev.shard);
         }
         if let Some((second, rerun)) = rerun
             && let Some(ev) = shards.iter_mut().find(|e| e.shard == second)

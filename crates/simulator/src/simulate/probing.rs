@@ -17,10 +17,19 @@ use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
 use crate::probe::{self, ProbeLimits, ProbePlan};
 use crate::run::SimOptions;
 
-/// The connections of a run: a lazy pool per (instance, database), a semaphore per instance.
+/// Where one shard's probes run: a pool, its connect options (to cancel a query) and the
+/// instance's connection bound.
+type Target = (PgPool, PgConnectOptions, Arc<Semaphore>);
+
+/// The connections of a run: a lazy pool per (instance, database), a semaphore per instance;
+/// with `--probe-on replica`, a pool per (replica instance, database) its shards' data probes
+/// use.
 pub(super) struct Pools {
     pools: BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
     sems: HashMap<String, Arc<Semaphore>>,
+    replicas: BTreeMap<(String, String), (PgPool, PgConnectOptions)>,
+    /// Shard id → the replica its probes run on.
+    assigned: HashMap<String, String>,
 }
 
 impl Pools {
@@ -56,7 +65,71 @@ impl Pools {
                 }
             }
         }
-        Pools { pools, sems }
+        Pools {
+            pools,
+            sems,
+            replicas: BTreeMap::new(),
+            assigned: HashMap::new(),
+        }
+    }
+
+    /// Pools on the replicas `plan` assigned shards to (a shard whose replica pool cannot be
+    /// made keeps its writer, and its `reads` entry says so).
+    pub(super) fn use_replicas(
+        &mut self,
+        fleet: &Fleet,
+        plan: &mut super::replica::ReplicaPlan,
+        o: &SimOptions,
+    ) {
+        for s in &fleet.shards {
+            let Some(replica) = plan.assigned.get(&s.id).cloned() else {
+                continue;
+            };
+            let key = (replica.clone(), s.location.database().to_string());
+            if !self.replicas.contains_key(&key) {
+                let made = instance(fleet, &replica)
+                    .ok_or_else(|| format!("instance `{replica}` is not in the fleet"))
+                    .and_then(|i| {
+                        connect_options(&i.connection, &key.1).map_err(|e| e.to_string())
+                    });
+                match made {
+                    Ok(opts) => {
+                        let pool = lazy_pool(opts.clone(), o.concurrency, o.connect_timeout);
+                        self.replicas.insert(key.clone(), (pool, opts));
+                    }
+                    Err(e) => {
+                        plan.assigned.remove(&s.id);
+                        if let Some(r) = plan.reads.get_mut(&s.id) {
+                            r.refused = Some(format!("cannot connect to it: {e}"));
+                        }
+                        continue;
+                    }
+                }
+            }
+            self.sems
+                .entry(replica.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(o.concurrency as usize)));
+            self.assigned.insert(s.id.clone(), replica);
+        }
+    }
+
+    /// The pool, connect options and connection bound of a shard's own instance.
+    fn writer_target(&self, s: &Shard) -> Option<Target> {
+        let key = (s.instance.clone(), s.location.database().to_string());
+        let (pool, opts) = self.pools.get(&key)?;
+        Some((
+            pool.clone(),
+            opts.clone(),
+            self.sems.get(&s.instance)?.clone(),
+        ))
+    }
+
+    /// The same of the replica assigned to the shard, if any.
+    fn replica_target(&self, s: &Shard) -> Option<Target> {
+        let replica = self.assigned.get(&s.id)?;
+        let key = (replica.clone(), s.location.database().to_string());
+        let (pool, opts) = self.replicas.get(&key)?;
+        Some((pool.clone(), opts.clone(), self.sems.get(replica)?.clone()))
     }
 
     /// One [`LiveDatabase`] per pool, with the reachable shards located in it.
@@ -86,7 +159,7 @@ impl Pools {
 
     /// Close every pool.
     pub(super) async fn close(&self) {
-        for (pool, _) in self.pools.values() {
+        for (pool, _) in self.pools.values().chain(self.replicas.values()) {
             pool.close().await;
         }
     }
@@ -145,20 +218,17 @@ impl Pools {
                 });
                 continue;
             }
-            let key = (s.instance.clone(), s.location.database().to_string());
-            let (Some((pool, opts)), Some(sem)) =
-                (self.pools.get(&key), self.sems.get(&s.instance))
-            else {
+            let Some(writer) = self.writer_target(s) else {
                 continue;
             };
-            let (pool, opts, sem) = (pool.clone(), opts.clone(), sem.clone());
+            let replica = self.replica_target(s);
             let shard = s.clone();
             let plan = plan.clone();
             let options = o.clone();
             let cancel = cancel.clone();
             set.spawn(async move {
-                let out = probe_shard(pool, opts, sem, shard, plan, options, cancel).await;
-                (i, out)
+                let out = probe_on_replica_or_writer(replica, writer, shard, plan, options, cancel);
+                (i, out.await)
             });
         }
         let probes_started = Instant::now();
@@ -227,6 +297,50 @@ pub(super) struct ShardOutcome {
     pub incomplete: Option<String>,
     /// Wall time spent probing (not waiting for a connection slot).
     pub duration: Duration,
+    /// The shard's replica could not be reached or read during probing (why); the probes then
+    /// ran on its writer.
+    pub replica_failed: Option<String>,
+}
+
+/// Probe one shard on its replica when it has one, else (or when the replica cannot be
+/// reached or read, or cancels a probe for a conflict with recovery) on its writer; [`ShardOutcome::replica_failed`] says why the replica's
+/// probes did not count.
+async fn probe_on_replica_or_writer(
+    replica: Option<Target>,
+    writer: Target,
+    shard: Shard,
+    plan: Arc<ProbePlan>,
+    options: SimOptions,
+    cancel: CancelToken,
+) -> ShardOutcome {
+    if let Some((pool, opts, sem)) = replica {
+        let (s, p, o, c) = (shard.clone(), plan.clone(), options.clone(), cancel.clone());
+        let out = probe_shard(pool, opts, sem, s, p, o, c).await;
+        match out.unreachable.clone().or_else(|| recovery_conflict(&out)) {
+            Some(reason) if !cancel.is_cancelled() => {
+                let (pool, opts, sem) = writer;
+                let mut out = probe_shard(pool, opts, sem, shard, plan, options, cancel).await;
+                out.replica_failed = Some(reason);
+                return out;
+            }
+            _ => return out,
+        }
+    }
+    let (pool, opts, sem) = writer;
+    probe_shard(pool, opts, sem, shard, plan, options, cancel).await
+}
+
+/// A probe a hot standby cancelled because replay needed what it read (SQLSTATE `40001`,
+/// "conflict with recovery"): its answer is missing, so the replica's probes do not count.
+fn recovery_conflict(out: &ShardOutcome) -> Option<String> {
+    let probes = out.probes.as_ref()?;
+    let conflict = |r: &&evidence::ProbeResult| {
+        r.error
+            .as_ref()
+            .is_some_and(|e| e.sqlstate.as_deref() == Some("40001"))
+    };
+    let n = probes.results.iter().filter(conflict).count();
+    (n > 0).then(|| format!("{n} probe(s) cancelled by a conflict with recovery (SQLSTATE 40001)"))
 }
 
 /// Probe one shard within its instance's connection bound, its shard timeout and the run's
@@ -246,6 +360,7 @@ async fn probe_shard(
         unreachable: None,
         incomplete: None,
         duration: Duration::ZERO,
+        replica_failed: None,
     };
     let permit = tokio::select! {
         p = sem.acquire_owned() => p,

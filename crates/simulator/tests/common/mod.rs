@@ -63,6 +63,7 @@ pub fn fleet(pgs: &[&EphemeralPg], shards: &[(usize, &str, &str)]) -> Fleet {
             name: format!("pg-{}", i + 1),
             connection: pg.connection_spec(),
             labels: BTreeMap::new(),
+            replica_of: None,
         })
         .collect();
     let shards = shards

@@ -24,8 +24,11 @@ pub async fn discover_rds(source: &RdsSource) -> Result<Vec<Instance>, TopologyE
 /// Discover the RDS fleet selected by `source` with an already loaded session.
 ///
 /// Returns one [`Instance`] per PostgreSQL cluster (writer endpoint) and per standalone
-/// PostgreSQL instance, sorted by name (the identifier). Aurora cluster members are not returned
-/// separately unless named in `instance_ids`/`identifiers` while their cluster is not selected.
+/// PostgreSQL instance, sorted by name (the identifier). Aurora writer members are not returned
+/// separately unless named in `instance_ids`/`identifiers` while their cluster is not selected;
+/// Aurora reader members (`IsClusterWriter = false`) of a returned cluster are returned as read
+/// replicas of it ([`Instance::replica_of`] = the cluster's name), and so is an RDS read replica
+/// (`ReadReplicaSourceDBInstanceIdentifier`) of its source instance.
 /// Labels: the resource's tags plus `rds:engine`, `rds:engine_version`, `rds:arn`,
 /// `rds:identifier`, `rds:kind`, `rds:endpoint`, `rds:region`, `rds:status`,
 /// `rds:iam_auth_enabled` (and `rds:cluster` on cluster members). Resources without an endpoint
@@ -48,11 +51,15 @@ pub async fn discover_rds_with(
     check_all_found(session, source, &found_clusters, &found_instances)?;
 
     let mut out: Vec<Instance> = Vec::new();
+    let mut readers: BTreeMap<&str, &str> = BTreeMap::new();
     for cluster in clusters
         .iter()
         .filter(|c| tags_match(&source.tags, c.tag_list()))
     {
-        out.extend(from_cluster(session, source, &sel, cluster)?);
+        if let Some(instance) = from_cluster(session, source, &sel, cluster)? {
+            readers.extend(aurora_readers(cluster));
+            out.push(instance);
+        }
     }
     for instance in instances
         .iter()
@@ -63,6 +70,7 @@ pub async fn discover_rds_with(
             source,
             &sel,
             &found_clusters,
+            &readers,
             instance,
         )?);
     }
@@ -251,12 +259,15 @@ fn from_instance(
     source: &RdsSource,
     sel: &Selection<'_>,
     found_clusters: &BTreeSet<&str>,
+    readers: &BTreeMap<&str, &str>,
     instance: &DbInstance,
 ) -> Result<Option<Instance>, TopologyError> {
     let id = instance.db_instance_identifier().unwrap_or_default();
     let explicit = sel.named_instances.contains(id);
     let member_of = instance.db_cluster_identifier().filter(|c| !c.is_empty());
+    let reader_of = readers.get(id).map(|c| c.to_string());
     if let Some(cluster_id) = member_of
+        && reader_of.is_none()
         && (!explicit || found_clusters.contains(cluster_id))
     {
         // Represented by its cluster's writer endpoint.
@@ -291,7 +302,27 @@ fn from_instance(
         master_user: instance.master_username(),
         database: instance.db_name(),
     };
-    Ok(Some(build_instance(source, session, resource, labels)))
+    let mut built = build_instance(source, session, resource, labels);
+    built.replica_of = reader_of.or_else(|| {
+        instance
+            .read_replica_source_db_instance_identifier()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    });
+    Ok(Some(built))
+}
+
+/// The reader members of an Aurora cluster (`IsClusterWriter = false`), each with the
+/// cluster's identifier.
+fn aurora_readers(cluster: &DbCluster) -> Vec<(&str, &str)> {
+    let id = cluster.db_cluster_identifier().unwrap_or_default();
+    cluster
+        .db_cluster_members()
+        .iter()
+        .filter(|m| m.is_cluster_writer() == Some(false))
+        .filter_map(|m| m.db_instance_identifier())
+        .map(|m| (m, id))
+        .collect()
 }
 
 /// The labels of a cluster or instance: its tags, `rds:kind`, `rds:arn`, `rds:status`,
@@ -414,6 +445,7 @@ fn build_instance(
             iam_auth: source.iam_auth,
         },
         labels,
+        replica_of: None,
     }
 }
 
@@ -429,11 +461,13 @@ pub async fn rds_fleet(source: &RdsSource, spec: &DiscoverySpec) -> Result<Fleet
     let session = AwsSession::load(source).await?;
     let mut instances = discover_rds_with(&session, source).await?;
     resolve_iam_passwords_with(&session, &mut instances).await?;
-    let shards: Vec<Vec<crate::Shard>> = futures::stream::iter(instances.iter())
-        .map(|instance| discover_on_instance(instance, spec))
-        .buffered(SHARD_DISCOVERY_CONCURRENCY)
-        .try_collect()
-        .await?;
+    // A read replica has no shards of its own: its writer's are read there.
+    let shards: Vec<Vec<crate::Shard>> =
+        futures::stream::iter(instances.iter().filter(|i| !i.is_replica()))
+            .map(|instance| discover_on_instance(instance, spec))
+            .buffered(SHARD_DISCOVERY_CONCURRENCY)
+            .try_collect()
+            .await?;
     Ok(Fleet {
         instances,
         shards: shards.into_iter().flatten().collect(),
