@@ -121,6 +121,9 @@ impl Simulator {
             if let Some(l) = live.remove(&ev.shard) {
                 ev.live = l;
             }
+            if let Some(est) = &ev.estimate {
+                ev.live.queued = crate::live::traffic::queue_estimates(est, &ev.live);
+            }
         }
         if let Some((second, rerun)) = rerun
             && let Some(ev) = shards.iter_mut().find(|e| e.shard == second)
