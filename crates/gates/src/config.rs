@@ -29,6 +29,9 @@
 //! sample_rows = 1000       # rows per table (parents a sampled row references are added past it)
 //! sample_bytes = 67108864  # bytes of the whole sample
 //!
+//! [live]
+//! traffic_window_ms = 2000 # traffic on the locked tables sampled over this window; 0 = none
+//!
 //! [[custom_rules]]         # see the `custom` module docs: kind = "statement" | "probe"
 //! kind = "statement"
 //! name = "no-drop-billing-columns"
@@ -53,6 +56,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::custom::{self, CustomRuleSpec, ProbeRuleSpec, StatementRuleSpec};
+
+mod live;
+pub use live::LiveConfig;
 use crate::{GateRule, GatesError, RuleMeta, Severity};
 
 /// The tenant schema pattern used when the configuration sets none.
@@ -177,6 +183,8 @@ pub struct Config {
     pub shadow: ShadowConfig,
     /// `[data_changes]`: the row threshold of `unbatched-data-change` per shard.
     pub data_changes: DataChanges,
+    /// `[live]`: the live workload reads (the traffic window).
+    pub live: LiveConfig,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
     /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
@@ -274,6 +282,7 @@ struct RawConfig {
     limits: Option<RawLimits>,
     shadow: Option<RawShadow>,
     data_changes: Option<RawDataChanges>,
+    live: Option<live::RawLive>,
     approval: Option<toml::Table>,
     #[serde(default)]
     custom_rules: Vec<Spanned<RawCustomRule>>,
@@ -486,6 +495,9 @@ impl Config {
                         message: format!("`{n}` (expected a number of statements, 1 or more)"),
                     }
                 })?;
+        }
+        if let Some(l) = raw.live {
+            config.live = live::live_section(file, text, l)?;
         }
         if let Some(shadow) = raw.shadow {
             config.shadow = shadow_section(file, text, shadow)?;

@@ -108,8 +108,8 @@ mod verdict;
 
 pub use config::{
     Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_MAX_UNBATCHED_ROWS,
-    DEFAULT_TENANT_SCHEMA_PATTERN, DataChanges, Limits, LockBudget, RulesConfig, ShadowConfig,
-    ShadowDataKind,
+    DEFAULT_TENANT_SCHEMA_PATTERN, DataChanges, Limits, LiveConfig, LockBudget, RulesConfig,
+    ShadowConfig, ShadowDataKind,
 };
 pub use context::{AddedConstraint, MAX_STATEMENT_TEXT, RuleContext, mentioned_names, same_name};
 pub use custom::{

@@ -19,18 +19,20 @@
 //! transaction a reader sees a cached snapshot (`stats_fetch_consistency`), which is why each
 //! sample is its own transaction. A window of a few seconds therefore sees each busy backend's
 //! traffic with up to one second of it early or late: the rates are an order of magnitude, like
-//! the lock time they are multiplied with. The gate's own probes scan the tables they check,
-//! so on a table without other traffic the reads can show the probes' few scans; the gate
-//! never writes, so the write rate is the application's.
+//! the lock time they are multiplied with. The gate's own probes scan the tables they check:
+//! the read count of a table is taken less one scan per planned data probe reading it (so a
+//! table nobody else reads shows none; a busy table's rate is at most that many scans low).
+//! The gate never writes, so the write rate is the application's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use evidence::{LiveEvidence, LiveStatus, LockEstimate, QueuedEstimate, TableTraffic};
-use migration_parser::{Migration, lock_facts};
+use migration_parser::{Migration, QualifiedName, lock_facts};
 use sqlx::PgPool;
 
 use super::{LiveDatabase, LiveOptions, PerShard};
 use crate::control::CancelToken;
+use crate::probe::model::Check;
 
 /// Statement timeout of one sample (a catalog-sized read).
 const SAMPLE_TIMEOUT: &str = "5s";
@@ -61,18 +63,21 @@ struct Sample {
 }
 
 /// The traffic of every shard of `db`: one set-based sample at the start and one
-/// `options.traffic_window` later. A window of zero, or a sample that fails, is said per shard
+/// `options.traffic_window` later, or when the probes and rehearsals are done (`rest_done`) if
+/// that is later. A window of zero, or a sample that fails, is said per shard
 /// ([`LiveStatus::Unavailable`]); a cancelled run returns nothing.
 pub(crate) async fn read(
     migration: &Migration,
     db: &LiveDatabase<'_>,
     options: &LiveOptions,
     cancel: &CancelToken,
+    rest_done: &CancelToken,
 ) -> PerShard<TableTraffic> {
     let mut out = PerShard::new();
     let unavailable = |reason: String| LiveStatus::Unavailable { reason };
     if options.traffic_window.is_zero() {
-        let reason = "the traffic window is 0 (`--traffic-window 0`): no rate was sampled";
+        let reason = "the traffic window is 0 (`--traffic-window-ms 0` or `[live] traffic_window_ms = 0`): \
+                      no rate was sampled";
         for s in &db.shards {
             out.insert(s.id.clone(), (unavailable(reason.into()), Vec::new()));
         }
@@ -91,6 +96,8 @@ pub(crate) async fn read(
     let sampled = async {
         let first = sample(db.pool, &schemas, &names).await?;
         tokio::time::sleep(options.traffic_window).await;
+        // A longer window costs nothing while the probes and rehearsals still run.
+        rest_done.cancelled().await;
         let second = sample(db.pool, &schemas, &names).await?;
         Ok::<_, sqlx::Error>((first, second))
     };
@@ -108,6 +115,7 @@ pub(crate) async fn read(
             return out;
         }
     };
+    let own = own_probe_scans(migration);
     let seconds = (second.at - first.at).max(1e-3);
     let window_ms = (seconds * 1000.0).round() as u64;
     let source = format!("pg_stat_user_tables over {window_ms} ms");
@@ -119,13 +127,15 @@ pub(crate) async fn read(
             .filter_map(|key| {
                 let (w0, r0) = first.counters.get(key)?;
                 let (w1, r1) = second.counters.get(key)?;
+                let ours = own_scans(&own, s.location.schema(), key);
                 Some(TableTraffic {
                     relation: format!("{}.{}", key.0, key.1),
                     source: source.clone(),
                     window_ms,
                     // A counter reset between the samples reads as no traffic, never negative.
                     writes_per_s: (w1 - w0).max(0.0) / seconds,
-                    reads_per_s: (r1 - r0).max(0.0) / seconds,
+                    // Less the scans the gate's own probes may have made in the window.
+                    reads_per_s: (r1 - r0 - ours).max(0.0) / seconds,
                 })
             })
             .collect();
@@ -161,6 +171,31 @@ fn locked_relations<'a>(
             (s.id.as_str(), rels)
         })
         .collect()
+}
+
+/// Per table as named in the migration (unqualified: the shard's schema), how many scans the
+/// gate's own data probes make at most: one per planned probe reading it (an orphan probe also
+/// reads the referenced table).
+fn own_probe_scans(migration: &Migration) -> HashMap<QualifiedName, f64> {
+    let plan = crate::probe::plan(migration);
+    let mut out: HashMap<QualifiedName, f64> = HashMap::new();
+    for p in plan.probes.iter().filter(|p| p.skipped.is_none()) {
+        *out.entry(p.table.clone()).or_default() += 1.0;
+        if let Check::Orphans { ref_table, .. } = &p.check {
+            *out.entry(ref_table.clone()).or_default() += 1.0;
+        }
+    }
+    out
+}
+
+/// The gate's own scans of `key` ((schema, name)) on a shard whose schema is `schema`.
+fn own_scans(own: &HashMap<QualifiedName, f64>, schema: &str, key: &(String, String)) -> f64 {
+    own.iter()
+        .filter(|(q, _)| {
+            q.name == key.1 && q.schema.as_deref().unwrap_or(schema) == key.0.as_str()
+        })
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// One sample of `pg_stat_user_tables` in its own `READ ONLY` transaction (a fresh statistics
