@@ -83,6 +83,10 @@ pub struct ValidateOptions {
     /// rows is copied into the shadow ([`simulator::rehearsal::sample`]). See
     /// [`ValidateOptions::shadow_data`].
     pub shadow_data: Option<ShadowData>,
+    /// The traffic window of the live reads (`--traffic-window-ms`): `None` takes the
+    /// configuration's `[live] traffic_window_ms`, else [`SimOptions::live`]. See
+    /// [`ValidateOptions::live_options`].
+    pub traffic_window: Option<std::time::Duration>,
 }
 
 impl ValidateOptions {
@@ -111,6 +115,22 @@ impl ValidateOptions {
             Some(_) => ShadowData::Synthetic,
             None => self.sim.shadow_data,
         }
+    }
+
+    /// The live workload reads of this run: [`SimOptions::live`] with the traffic window of
+    /// [`ValidateOptions::traffic_window`] when set, else of the configuration's `[live]
+    /// traffic_window_ms`.
+    pub fn live_options(&self) -> simulator::LiveOptions {
+        let mut live = self.sim.live.clone();
+        if let Some(w) = self.traffic_window.or(self
+            .config
+            .live
+            .traffic_window_ms
+            .map(std::time::Duration::from_millis))
+        {
+            live.traffic_window = w;
+        }
+        live
     }
 
     /// The rules of this run: the built-in ones, the `[[custom_rules]]` of
@@ -151,6 +171,7 @@ impl ValidateOptions {
             recalibrate: false,
             shadow_base_dir: default_shadow_base_dir(),
             shadow_data: None,
+            traffic_window: None,
         }
     }
 }
@@ -192,5 +213,20 @@ mod tests {
         assert_eq!(o.shadow_data(), o.sim.shadow_data);
         o.config = config("[shadow]\ndata = \"synthetic\"\n");
         assert_eq!(o.shadow_data(), ShadowData::Synthetic);
+    }
+
+    #[test]
+    fn the_traffic_window_comes_from_the_flag_then_the_config_then_the_sim_options() {
+        use std::time::Duration;
+        let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
+        assert_eq!(o.live_options(), simulator::LiveOptions::default());
+        assert_eq!(o.live_options().traffic_window, Duration::from_secs(1));
+        o.sim.live.traffic_window = Duration::from_millis(700);
+        assert_eq!(o.live_options().traffic_window, Duration::from_millis(700));
+        o.config = config("[live]\ntraffic_window_ms = 0\n");
+        assert_eq!(o.live_options().traffic_window, Duration::ZERO);
+        o.traffic_window = Some(Duration::from_millis(1500));
+        assert_eq!(o.live_options().traffic_window, Duration::from_millis(1500));
+        assert!(o.live_options().enabled);
     }
 }

@@ -250,6 +250,8 @@ fn sim_options(opts: &ValidateOptions) -> SimOptions {
         .get_or_insert_with(|| std::sync::Arc::new(simulator::DumpCache::new()));
     // Which rows the shadow holds: flag, else `[shadow]`, else the options as given.
     sim_opts.shadow_data = opts.shadow_data();
+    // The traffic window: flag, else `[live]`, else the options as given.
+    sim_opts.live = opts.live_options();
     let probes = opts.config.probe_rules();
     sim_opts
         .custom_probes

@@ -30,7 +30,7 @@
 //! sample_bytes = 67108864  # bytes of the whole sample
 //!
 //! [live]
-//! traffic_window_ms = 2000 # traffic on the locked tables sampled over this window; 0 = none
+//! traffic_window_ms = 1000 # traffic on the locked tables sampled over this window; 0 = none
 //!
 //! [[custom_rules]]         # see the `custom` module docs: kind = "statement" | "probe"
 //! kind = "statement"
@@ -58,8 +58,8 @@ use toml::Spanned;
 use crate::custom::{self, CustomRuleSpec, ProbeRuleSpec, StatementRuleSpec};
 
 mod live;
-pub use live::LiveConfig;
 use crate::{GateRule, GatesError, RuleMeta, Severity};
+pub use live::LiveConfig;
 
 /// The tenant schema pattern used when the configuration sets none.
 pub const DEFAULT_TENANT_SCHEMA_PATTERN: &str = "tenant_*";

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [live]
-//! traffic_window_ms = 2000   # pg_stat_user_tables sampled twice this far apart; 0 = no sampling
+//! traffic_window_ms = 1000   # pg_stat_user_tables sampled twice at least this far apart; 0 = none
 //! ```
 
 use serde::Deserialize;
@@ -55,7 +55,10 @@ mod tests {
         let e = Config::from_toml_str("d.toml", "[live]\ntraffic_window_ms = -1\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("d.toml:2:21") && e.contains("live.traffic_window_ms"), "{e}");
+        assert!(
+            e.contains("d.toml:2:21") && e.contains("live.traffic_window_ms"),
+            "{e}"
+        );
         let e = Config::from_toml_str("d.toml", "[live]\nwindow = 1\n")
             .unwrap_err()
             .to_string();

@@ -16,8 +16,8 @@ declare_rule! {
     /// are judged one by one, but a lock taken early in a block stays held — and counted — for
     /// the later statements.
     ///
-    /// With the live traffic read (`pg_stat_user_tables` sampled twice, `--traffic-window`,
-    /// default 2 s), the message also says what would queue behind the lock: "≈ N writes (and
+    /// With the live traffic read (`pg_stat_user_tables` sampled twice, `--traffic-window-ms`,
+    /// default 1 s), the message also says what would queue behind the lock: "≈ N writes (and
     /// M reads) would queue" — the blocked tables' rates times the estimated lock time, only
     /// the kinds the lock blocks (`ACCESS EXCLUSIVE`: reads and writes; `SHARE`: writes). A
     /// table without traffic in the sample claims no queue; where no rate could be read the

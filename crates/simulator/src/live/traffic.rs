@@ -191,9 +191,7 @@ fn own_probe_scans(migration: &Migration) -> HashMap<QualifiedName, f64> {
 /// The gate's own scans of `key` ((schema, name)) on a shard whose schema is `schema`.
 fn own_scans(own: &HashMap<QualifiedName, f64>, schema: &str, key: &(String, String)) -> f64 {
     own.iter()
-        .filter(|(q, _)| {
-            q.name == key.1 && q.schema.as_deref().unwrap_or(schema) == key.0.as_str()
-        })
+        .filter(|(q, _)| q.name == key.1 && q.schema.as_deref().unwrap_or(schema) == key.0.as_str())
         .map(|(_, n)| n)
         .sum()
 }
