@@ -151,10 +151,12 @@ async fn queued_writes_estimate_is_within_2x_of_a_real_access_exclusive_queue() 
         .unwrap();
     let granted = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(lock_ms / 1000.0)).await;
-    tx.rollback().await.unwrap();
+    // Taken before the release is sent: the queued inserts may finish before this task hears
+    // that its ROLLBACK is done.
     let released = Instant::now();
-    // Let the queue drain, then stop the workload.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tx.rollback().await.unwrap();
+    // Let the queue drain (generously: the machine may be loaded), then stop the workload.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Inserts due while the lock was held that finished only after it was released: the writes
