@@ -45,6 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sql_file = dir.path().join("schema_v42.sql");
     std::fs::write(&sql_file, MIGRATION)?;
 
+    if let Ok(windows) = std::env::var("BENCH_LIVE_COMPARE") {
+        return live_overhead(&sql_file, &fleet.fleet, runs, &windows, dir.path()).await;
+    }
+
     let mut ours = Vec::new();
     let mut ours_cpu = Vec::new();
     let mut rollback_script = String::new();
@@ -171,6 +175,79 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         baseline.iter().copied().fold(f64::INFINITY, f64::min),
         mean(&ours) / mean(&baseline).max(1e-9)
     );
+    Ok(())
+}
+
+/// `BENCH_LIVE_COMPARE=2000,1000`: the overhead of the live workload reads (issue 16). Each
+/// run validates the fleet with the live reads off (`LiveOptions { enabled: false, .. }`) and on
+/// with each traffic window (ms) given, interleaved in a rotating order, warm (the first,
+/// cold run of the process is not counted). Prints the mean and min of each and the same-run
+/// ratio on/off.
+async fn live_overhead(
+    sql_file: &std::path::Path,
+    fleet: &deployclaw::topology::Fleet,
+    runs: usize,
+    windows: &str,
+    dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use deployclaw::simulator::LiveOptions;
+    use std::time::Duration;
+    let mut configs: Vec<(String, LiveOptions)> = vec![(
+        "off".into(),
+        LiveOptions {
+            enabled: false,
+            ..LiveOptions::default()
+        },
+    )];
+    for w in windows
+        .split(',')
+        .filter_map(|w| w.trim().parse::<u64>().ok())
+    {
+        configs.push((
+            format!("on, window {w} ms"),
+            LiveOptions {
+                enabled: true,
+                traffic_window: Duration::from_millis(w),
+            },
+        ));
+    }
+    let run = |live: LiveOptions| {
+        let mut opts = ValidateOptions::new(sql_file);
+        opts.validate_rollback = true;
+        opts.cache_dir = Some(dir.join("cache"));
+        opts.sim.live = live;
+        async move {
+            let t = Instant::now();
+            let report = validate(&opts, fleet, &NoProgress, &CancelToken::new()).await?;
+            Ok::<_, Box<dyn std::error::Error>>((t.elapsed().as_secs_f64(), report))
+        }
+    };
+    // Warm-up: initdb template, calibration, the servers' caches.
+    run(configs[0].1.clone()).await?;
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for r in 0..runs {
+        for k in 0..configs.len() {
+            let i = (r + k) % configs.len();
+            let (secs, report) = run(configs[i].1.clone()).await?;
+            let live = report.shards.iter().filter(|s| !s.live.is_empty()).count();
+            eprintln!(
+                "run {r} live {:<18} {secs:.2} s ({live} shards with a live section, gate {})",
+                configs[i].0, report.gate
+            );
+            times[i].push(secs);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    for (i, (name, _)) in configs.iter().enumerate() {
+        println!(
+            "live {name:<18} mean {:.2} s  min {:.2} s  ratio to off: mean {:.3}  min {:.3}",
+            mean(&times[i]),
+            min(&times[i]),
+            mean(&times[i]) / mean(&times[0]),
+            min(&times[i]) / min(&times[0])
+        );
+    }
     Ok(())
 }
 

@@ -93,6 +93,10 @@ pub struct ValidateOptions {
     /// merge` combines the parts. `None` (the default): the whole fleet. See
     /// [`crate::partition`] for which checks are per slice.
     pub partition: Option<report::Partition>,
+    /// The traffic window of the live reads (`--traffic-window-ms`): `None` takes the
+    /// configuration's `[live] traffic_window_ms`, else [`SimOptions::live`]. See
+    /// [`ValidateOptions::live_options`].
+    pub traffic_window: Option<std::time::Duration>,
 }
 
 impl ValidateOptions {
@@ -146,6 +150,22 @@ impl ValidateOptions {
             .unwrap_or(self.sim.max_replica_lag)
     }
 
+    /// The live workload reads of this run: [`SimOptions::live`] with the traffic window of
+    /// [`ValidateOptions::traffic_window`] when set, else of the configuration's `[live]
+    /// traffic_window_ms`.
+    pub fn live_options(&self) -> simulator::LiveOptions {
+        let mut live = self.sim.live.clone();
+        if let Some(w) = self.traffic_window.or(self
+            .config
+            .live
+            .traffic_window_ms
+            .map(std::time::Duration::from_millis))
+        {
+            live.traffic_window = w;
+        }
+        live
+    }
+
     /// The rules of this run: the built-in ones, the `[[custom_rules]]` of
     /// [`config`](Self::config), then [`extra_rules`](Self::extra_rules). Fails when two of them
     /// share a name or code.
@@ -186,6 +206,7 @@ impl ValidateOptions {
             shadow_data: None,
             probe_on: None,
             partition: None,
+            traffic_window: None,
         }
     }
 }
@@ -245,5 +266,20 @@ mod tests {
             msg.contains("deployclaw.toml:2:12") && msg.contains("probe_on"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn the_traffic_window_comes_from_the_flag_then_the_config_then_the_sim_options() {
+        use std::time::Duration;
+        let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
+        assert_eq!(o.live_options(), simulator::LiveOptions::default());
+        assert_eq!(o.live_options().traffic_window, Duration::from_secs(1));
+        o.sim.live.traffic_window = Duration::from_millis(700);
+        assert_eq!(o.live_options().traffic_window, Duration::from_millis(700));
+        o.config = config("[live]\ntraffic_window_ms = 0\n");
+        assert_eq!(o.live_options().traffic_window, Duration::ZERO);
+        o.traffic_window = Some(Duration::from_millis(1500));
+        assert_eq!(o.live_options().traffic_window, Duration::from_millis(1500));
+        assert!(o.live_options().enabled);
     }
 }

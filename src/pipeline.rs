@@ -263,6 +263,8 @@ fn sim_options(opts: &ValidateOptions) -> SimOptions {
     // Where the data probes run: flag, else `[probes]`, else the options as given.
     sim_opts.probe_on = opts.probe_on();
     sim_opts.max_replica_lag = opts.max_replica_lag();
+    // The traffic window: flag, else `[live]`, else the options as given.
+    sim_opts.live = opts.live_options();
     let probes = opts.config.probe_rules();
     sim_opts
         .custom_probes

@@ -51,7 +51,9 @@ pub use custom_probe::{
 };
 pub use fk_graph::{CascadeReach, FkEdge, FkGraph, FkReference};
 pub use integrator::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
-pub use live::{LiveEvidence, LiveStatus, LockHolder, QueryUse, ReplicaRead, TableTraffic};
+pub use live::{
+    LiveEvidence, LiveStatus, LockHolder, QueryUse, QueuedEstimate, ReplicaRead, TableTraffic,
+};
 pub use migration_parser;
 pub use probe::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 pub use probe_kind::{ProbeFacts, ProbeKind};

@@ -46,6 +46,10 @@ pub struct LiveEvidence {
     /// Rates per relation the migration locks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub table_traffic: Vec<TableTraffic>,
+    /// Per statement holding a blocking lock: what the traffic would queue behind it
+    /// ([`QueuedEstimate`]); filled only when the traffic was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<QueuedEstimate>,
     /// The application-query read (`pg_stat_statements`).
     #[serde(default)]
     pub statements: LiveStatus,
@@ -115,6 +119,30 @@ pub struct TableTraffic {
     pub writes_per_s: f64,
     /// Scans (sequential + index) per second.
     pub reads_per_s: f64,
+}
+
+/// What would queue behind one statement's blocking lock on one shard: the rates of the
+/// relations it blocks ([`TableTraffic`]) times its estimated lock time — only the kinds the
+/// lock blocks (`ACCESS EXCLUSIVE`: reads and writes; `SHARE`, `SHARE ROW EXCLUSIVE`,
+/// `EXCLUSIVE`: writes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct QueuedEstimate {
+    /// 0-based index of the migration statement.
+    pub statement: usize,
+    /// The statement's estimated blocking-lock time, ms.
+    pub lock_ms: f64,
+    /// Row writes (inserts + updates + deletes) that would queue; `None` when the lock lets
+    /// writes through.
+    pub writes: Option<f64>,
+    /// Reads (sequential + index scans) that would queue; `None` when the lock lets reads
+    /// through.
+    pub reads: Option<f64>,
+    /// The blocked relations whose rates were summed (`schema.name`).
+    pub relations: Vec<String>,
+    /// Blocked relations without a rate (not in `pg_stat_user_tables` when sampled, e.g.
+    /// created by the migration): nothing is claimed for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_rate: Vec<String>,
 }
 
 /// A normalised application query that uses what the migration drops, renames or converts.

@@ -36,6 +36,9 @@
 //! sample_rows = 1000       # rows per table (parents a sampled row references are added past it)
 //! sample_bytes = 67108864  # bytes of the whole sample
 //!
+//! [live]
+//! traffic_window_ms = 1000 # traffic on the locked tables sampled over this window; 0 = none
+//!
 //! [[custom_rules]]         # see the `custom` module docs: kind = "statement" | "probe"
 //! kind = "statement"
 //! name = "no-drop-billing-columns"
@@ -60,7 +63,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::custom::{self, CustomRuleSpec, ProbeRuleSpec, StatementRuleSpec};
+
+mod live;
 use crate::{GateRule, GatesError, RuleMeta, Severity};
+pub use live::{DEFAULT_IDLE_IN_TRANSACTION_RED_AFTER_MS, LiveConfig};
 
 /// The tenant schema pattern used when the configuration sets none.
 pub const DEFAULT_TENANT_SCHEMA_PATTERN: &str = "tenant_*";
@@ -186,8 +192,9 @@ pub struct Config {
     pub probes: crate::probes_config::ProbesConfig,
     /// `[data_changes]`: the row threshold of `unbatched-data-change` per shard.
     pub data_changes: DataChanges,
-    /// `[live]`: thresholds of the live-workload rules (`lock-queue-risk`).
-    pub live: crate::live_config::LiveConfig,
+    /// `[live]`: the live workload reads (the traffic window) and the thresholds of the
+    /// live-workload rules (`lock-queue-risk`).
+    pub live: LiveConfig,
     /// `[approval]`, reserved: kept raw until the approval policy interprets it.
     pub approval: Option<toml::Table>,
     /// `[[custom_rules]]`: declarative statement-pattern and SQL-probe rules, validated.
@@ -286,7 +293,7 @@ struct RawConfig {
     shadow: Option<RawShadow>,
     probes: Option<crate::probes_config::RawProbes>,
     data_changes: Option<RawDataChanges>,
-    live: Option<crate::live_config::RawLive>,
+    live: Option<live::RawLive>,
     approval: Option<toml::Table>,
     #[serde(default)]
     custom_rules: Vec<Spanned<RawCustomRule>>,
@@ -500,8 +507,8 @@ impl Config {
                     }
                 })?;
         }
-        if let Some(live) = raw.live {
-            config.live = crate::live_config::live_section(file, live, |o| line_col(text, o))?;
+        if let Some(l) = raw.live {
+            config.live = live::live_section(file, text, l)?;
         }
         if let Some(shadow) = raw.shadow {
             config.shadow = shadow_section(file, text, shadow)?;

@@ -98,7 +98,6 @@ mod error;
 mod finding;
 pub mod input;
 pub mod lint;
-mod live_config;
 mod observed;
 mod probes_config;
 mod registry;
@@ -109,9 +108,9 @@ mod types;
 mod verdict;
 
 pub use config::{
-    Config, DEFAULT_MAX_BLOCKING_MS, DEFAULT_MAX_STATEMENTS, DEFAULT_MAX_UNBATCHED_ROWS,
-    DEFAULT_TENANT_SCHEMA_PATTERN, DataChanges, Limits, LockBudget, RulesConfig, ShadowConfig,
-    ShadowDataKind,
+    Config, DEFAULT_IDLE_IN_TRANSACTION_RED_AFTER_MS, DEFAULT_MAX_BLOCKING_MS,
+    DEFAULT_MAX_STATEMENTS, DEFAULT_MAX_UNBATCHED_ROWS, DEFAULT_TENANT_SCHEMA_PATTERN, DataChanges,
+    Limits, LiveConfig, LockBudget, RulesConfig, ShadowConfig, ShadowDataKind,
 };
 pub use context::{AddedConstraint, MAX_STATEMENT_TEXT, RuleContext, mentioned_names, same_name};
 pub use custom::{
@@ -122,7 +121,6 @@ pub use error::GatesError;
 pub use evidence;
 pub use evidence::{CustomProbeOutcome, DriftItem, IrreversibleStep, RollbackEvidence};
 pub use finding::{Finding, Gate, Location, Severity};
-pub use live_config::{DEFAULT_IDLE_IN_TRANSACTION_RED_AFTER_MS, LiveConfig};
 pub use migration_parser;
 pub use probes_config::{ProbeTarget, ProbesConfig};
 pub use registry::{MAX_FINDINGS_PER_RULE, REWRITE_PREDICTING_RULES, Registry};

@@ -161,6 +161,11 @@ pub struct ValidateArgs {
     /// Blocking-lock budget per shard, in milliseconds.
     #[arg(long)]
     pub lock_budget_ms: Option<u64>,
+    /// Sample the traffic on the tables the migration locks twice at least this far apart, in
+    /// milliseconds, to say how many writes (and reads) would queue behind each long lock
+    /// [default: `[live] traffic_window_ms` of the config, else 1000]; 0 = no sampling.
+    #[arg(long, value_name = "MS")]
+    pub traffic_window_ms: Option<u64>,
     /// Write every rendering of the report (json, md, html, sarif, junit, rollback.sql) here
     /// (default: `./deployclaw-report`, printed).
     #[arg(long)]
@@ -533,6 +538,7 @@ async fn run_async(a: ValidateArgs) -> i32 {
     opts.validate_rollback = a.validate_rollback || opts.rollback.is_some();
     opts.policy.allow_yellow = a.allow_yellow;
     opts.lock_budget_ms = a.lock_budget_ms;
+    opts.traffic_window = a.traffic_window_ms.map(Duration::from_millis);
     opts.cache_dir = a.cache.dir();
     opts.recalibrate = a.cache.recalibrate;
     opts.shadow_base_dir = shadow_base_dir(opts.shadow_base_dir);

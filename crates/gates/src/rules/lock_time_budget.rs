@@ -1,3 +1,4 @@
+use evidence::{LiveStatus, QueuedEstimate, ShardEvidence};
 use migration_parser::{ConstraintKind, LockMode, Operation};
 use serde_json::json;
 
@@ -14,6 +15,13 @@ declare_rule! {
     /// lock, the table, its size and the estimate. Statements of one `BEGIN ... COMMIT` block
     /// are judged one by one, but a lock taken early in a block stays held — and counted — for
     /// the later statements.
+    ///
+    /// With the live traffic read (`pg_stat_user_tables` sampled twice, `--traffic-window-ms`,
+    /// default 1 s), the message also says what would queue behind the lock: "≈ N writes (and
+    /// M reads) would queue" — the blocked tables' rates times the estimated lock time, only
+    /// the kinds the lock blocks (`ACCESS EXCLUSIVE`: reads and writes; `SHARE`: writes). A
+    /// table without traffic in the sample claims no queue; where no rate could be read the
+    /// message says why instead of guessing.
     ///
     /// ## Why is this bad?
     /// While a statement holds `ACCESS EXCLUSIVE` (table rewrite, `ADD CHECK`, `SET NOT NULL`
@@ -132,17 +140,19 @@ impl GateRule for LockTimeBudget {
                 .clone()
                 .unwrap_or_else(|| lock.blocks().to_string());
             let op = ctx.statement(st.index).and_then(|s| s.operations.first());
+            let queued = ev.live.queued.iter().find(|q| q.statement == st.index);
             out.push(
                 ctx.shard_finding(
                     self,
                     Some(st.index),
                     format!(
                         "holds {} on {on} for an estimated {} on this shard — over the {} budget — blocking {blocks} \
-                         on {} for that long (basis: {})",
+                         on {} for that long{} (basis: {})",
                         a_lock(lock),
                         fmt_ms(st.estimated_lock_ms),
                         fmt_ms(budget as f64),
                         if rels.len() == 1 { "it" } else { "them" },
+                        queue_text(ev, queued),
                         st.basis
                     ),
                 )
@@ -161,9 +171,116 @@ impl GateRule for LockTimeBudget {
                     })).collect::<Vec<_>>(),
                     "basis": st.basis,
                     "throughput_calibrated": estimate.throughput.calibrated,
+                    "queued": queued,
                 })),
             );
         }
         out
+    }
+}
+
+/// What would queue behind the statement's lock, for the message: `; ≈ N writes and M reads
+/// would queue behind it (…)`, or why no queue is claimed. Empty when the traffic was not
+/// read at all (live reads off, shard not reached).
+fn queue_text(ev: &ShardEvidence, q: Option<&QueuedEstimate>) -> String {
+    match &ev.live.traffic {
+        LiveStatus::NotRun => return String::new(),
+        LiveStatus::Unavailable { reason } => {
+            return format!("; what would queue behind it is not estimated: {reason}");
+        }
+        LiveStatus::Read => {}
+    }
+    let Some(q) = q.filter(|q| !q.relations.is_empty()) else {
+        return "; no traffic rate for the blocked tables (none of them was in \
+                pg_stat_user_tables when sampled): nothing is claimed to queue"
+            .to_string();
+    };
+    let traffic: Vec<String> = q
+        .relations
+        .iter()
+        .filter_map(|r| ev.live.table_traffic.iter().find(|t| &t.relation == r))
+        .map(|t| {
+            let mut kinds = Vec::new();
+            if q.writes.is_some() {
+                kinds.push(format!("{:.1} writes/s", t.writes_per_s));
+            }
+            if q.reads.is_some() {
+                kinds.push(format!("{:.1} reads/s", t.reads_per_s));
+            }
+            format!("`{}` {}", t.relation, kinds.join(", "))
+        })
+        .collect();
+    let source = ev
+        .live
+        .table_traffic
+        .iter()
+        .find(|t| q.relations.contains(&t.relation))
+        .map(|t| t.source.as_str())
+        .unwrap_or("pg_stat_user_tables");
+    let writes = q.writes.unwrap_or(0.0).round() as i64;
+    let reads = q.reads.unwrap_or(0.0).round() as i64;
+    let mut out = if writes == 0 && reads == 0 {
+        format!(
+            "; no {} on {} in the traffic sample: nothing measured would queue",
+            match (q.writes.is_some(), q.reads.is_some()) {
+                (true, true) => "writes or reads",
+                (true, false) => "writes",
+                _ => "reads",
+            },
+            if q.relations.len() == 1 { "it" } else { "them" },
+        )
+    } else {
+        let mut what = Vec::new();
+        if q.writes.is_some() {
+            what.push(format!("{} writes", fmt_count(writes)));
+        }
+        if q.reads.is_some() {
+            what.push(format!("{} reads", fmt_count(reads)));
+        }
+        let reads_continue = if q.reads.is_none() {
+            ", reads continue"
+        } else {
+            ""
+        };
+        format!(
+            "; ≈ {} would queue behind it{reads_continue} ({}, {source})",
+            what.join(" and "),
+            traffic.join("; ")
+        )
+    };
+    if !q.without_rate.is_empty() {
+        let names: Vec<String> = q.without_rate.iter().map(|r| format!("`{r}`")).collect();
+        out.push_str(&format!("; no rate for {}", names.join(", ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_rate_the_message_says_why_and_claims_no_queue() {
+        let mut ev = ShardEvidence::default();
+        assert_eq!(queue_text(&ev, None), "", "live reads off: nothing said");
+        ev.live.traffic = LiveStatus::Unavailable {
+            reason: "the traffic window is 0".into(),
+        };
+        assert_eq!(
+            queue_text(&ev, None),
+            "; what would queue behind it is not estimated: the traffic window is 0"
+        );
+        ev.live.traffic = LiveStatus::Read;
+        let q = QueuedEstimate {
+            statement: 0,
+            lock_ms: 9000.0,
+            writes: Some(0.0),
+            reads: Some(0.0),
+            relations: vec![],
+            without_rate: vec!["s.created_here".into()],
+        };
+        let text = queue_text(&ev, Some(&q));
+        assert!(text.contains("nothing is claimed to queue"), "{text}");
+        assert!(!text.contains('≈'), "{text}");
     }
 }

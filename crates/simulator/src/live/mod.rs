@@ -19,12 +19,13 @@ use topology::Shard;
 
 use crate::control::{CancelToken, StepLog};
 
-/// What the live reads do. Default: every read on, a 2 s traffic window.
+/// What the live reads do. Default: every read on, a traffic window of at least 1 s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveOptions {
     /// Read the live workload at all (`false`: [`LiveEvidence`] stays empty).
     pub enabled: bool,
-    /// The traffic sampling window (two reads of `pg_stat_user_tables` this far apart);
+    /// The traffic sampling window: two reads of `pg_stat_user_tables` at least this far
+    /// apart — the second waits for the probes and rehearsals too, when they take longer;
     /// `Duration::ZERO` = no window sampling.
     pub traffic_window: Duration,
 }
@@ -33,7 +34,9 @@ impl Default for LiveOptions {
     fn default() -> Self {
         LiveOptions {
             enabled: true,
-            traffic_window: Duration::from_secs(2),
+            // The counters' own granularity (a busy backend publishes them once a second);
+            // 2 s cost +31 % on a warm 100-shard run, 1 s +8 % (BENCHMARKS.md).
+            traffic_window: Duration::from_secs(1),
         }
     }
 }
@@ -55,12 +58,14 @@ pub(crate) struct LiveDatabase<'a> {
 pub(crate) type PerShard<T> = HashMap<String, (LiveStatus, Vec<T>)>;
 
 /// Run every live read on every database, concurrently; one [`LiveEvidence`] per shard id
-/// (shards missing from the map were not read).
+/// (shards missing from the map were not read). `rest_done` is cancelled when the probes and
+/// rehearsals are done (the traffic window lasts at least until then, at no cost).
 pub(crate) async fn read_all(
     migration: &Migration,
     databases: &[LiveDatabase<'_>],
     options: &LiveOptions,
     cancel: &CancelToken,
+    rest_done: &CancelToken,
     steps: &StepLog,
 ) -> HashMap<String, LiveEvidence> {
     let mut out: HashMap<String, LiveEvidence> = HashMap::new();
@@ -70,7 +75,7 @@ pub(crate) async fn read_all(
     let reads = databases.iter().map(|db| async move {
         let (locks, traffic, statements) = tokio::join!(
             locks::read(migration, db, cancel),
-            traffic::read(migration, db, options, cancel),
+            traffic::read(migration, db, options, cancel, rest_done),
             statements::read(migration, db, cancel),
         );
         (locks, traffic, statements)

@@ -102,18 +102,27 @@ impl Simulator {
         let jobs = std::mem::take(&mut reach.jobs);
         let pair = fleet_rerun::first_pair(fleet, &reach.unreachable);
         let live_dbs = pools.live_databases(fleet, &reach.unreachable);
-        let (outs, (rehearsals, tp, rerun), mut live) = tokio::join!(
-            pools.probe_all(
-                fleet,
-                &reach.unreachable,
-                &plan,
-                o,
-                progress,
-                cancel,
-                &steps
-            ),
-            rehearse::rehearse_all(migration, jobs, pair, o, progress, cancel, &steps),
-            crate::live::read_all(migration, &live_dbs, &o.live, cancel, &steps)
+        // Said when the probes and rehearsals are done: the traffic window lasts until then.
+        let rest_done = CancelToken::new();
+        let rest = async {
+            let r = tokio::join!(
+                pools.probe_all(
+                    fleet,
+                    &reach.unreachable,
+                    &plan,
+                    o,
+                    progress,
+                    cancel,
+                    &steps
+                ),
+                rehearse::rehearse_all(migration, jobs, pair, o, progress, cancel, &steps)
+            );
+            rest_done.cancel();
+            r
+        };
+        let ((outs, (rehearsals, tp, rerun)), mut live) = tokio::join!(
+            rest,
+            crate::live::read_all(migration, &live_dbs, &o.live, cancel, &rest_done, &steps)
         );
         drop(live_dbs);
         pools.close().await;
@@ -130,6 +139,9 @@ impl Simulator {
                 ev.live = l;
             }
             ev.live.replica = replicas.reads.remove(&ev.shard);
+            if let Some(est) = &ev.estimate {
+                ev.live.queued = crate::live::traffic::queue_estimates(est, &ev.live);
+            }
         }
         if let Some((second, rerun)) = rerun
             && let Some(ev) = shards.iter_mut().find(|e| e.shard == second)
