@@ -43,6 +43,7 @@ pub use topology;
 pub mod cache;
 pub mod demo;
 mod error;
+mod fleet_phase;
 pub mod fleet_source;
 pub mod input;
 mod options;

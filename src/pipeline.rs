@@ -4,20 +4,19 @@
 //! This is what `deployclaw validate-migration` runs; a library user gets the same by calling
 //! [`validate`] with a [`Fleet`] they resolved (see [`resolve_fleet`]).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use gates::{Config, Finding};
 use migration_parser::{Migration, StatementKind};
 use report::{FleetInfo, GatePolicy, MigrationInfo, RollbackInfo, ShardReport, ValidationReport};
 use simulator::{CancelToken, Progress, SimOptions, SimulationResult};
-use topology::{Fleet, FleetCatalogs, ScanOptions};
+use topology::Fleet;
 
 use crate::PipelineError;
 pub use crate::options::{MigrationSource, ValidateOptions, default_shadow_base_dir};
 pub use crate::rehearsal_report::{one_line, rehearsals_for_report};
 pub use crate::shard_gates::shard_report;
-use crate::shared_shadow::{adopt_shared_shadow, reap_scratch_leftovers, start_shared_shadow};
+use crate::shared_shadow::reap_scratch_leftovers;
 use crate::steps::{Steps, ms};
 
 /// Read and parse a migration file with the configuration's parse options. A statement that
@@ -105,7 +104,7 @@ pub async fn validate(
     let whole_fleet = fleet;
     let sliced = crate::partition::slice_for_run(opts, fleet, &mut steps);
     let fleet = sliced.as_ref().unwrap_or(whole_fleet);
-    let mut sim_opts = sim_options(opts);
+    let sim_opts = sim_options(opts);
     // The rules come from the configuration: its probe rules' rows always have a reader.
     let registry = opts.registry().map_err(PipelineError::Config)?;
 
@@ -121,84 +120,18 @@ pub async fn validate(
         }
     }
 
-    // 2. introspect the fleet and, meanwhile, start the shadow cluster that the rehearsal and
-    // the rollback proof share (one start instead of two, off the critical path).
-    let t = Instant::now();
-    let scan = ScanOptions {
-        concurrency: opts.sim.concurrency.max(1) as usize,
-        ..ScanOptions::default()
-    };
-    let introspect = async {
-        let r = topology::introspect_fleet(fleet, &scan).await;
-        (r, ms(t))
-    };
-    let ((FleetCatalogs { catalogs, errors }, introspect_ms), shared_shadow) =
-        tokio::join!(introspect, start_shared_shadow(opts));
-    let shadow = adopt_shared_shadow(shared_shadow, &mut sim_opts, &mut steps);
-    let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
-    for (ids, err) in &errors {
-        for id in ids {
-            unreachable.insert(id.clone(), err.to_string());
-        }
-    }
-    let drift = topology::catalog::detect_drift(catalogs.iter().map(|(k, v)| (k.as_str(), v)));
-    steps.push((
-        "introspect".into(),
-        format!(
-            "{} shards on {} instances read, {} unreachable, {} schema shapes, {} drifted",
-            catalogs.len(),
-            fleet.instances.len(),
-            unreachable.len(),
-            drift.groups.len(),
-            drift.drifted.len()
-        ),
-        introspect_ms,
-    ));
-    if cancel.is_cancelled() {
-        return Err(PipelineError::Cancelled);
-    }
-
-    // 3. probes + rehearsal, and 4. the rollback proof, concurrently: the proof needs only the
-    // catalogs (it runs in a database of its own on the shared shadow), so it overlaps the
-    // probes of the fleet.
-    let t = Instant::now();
-    let dump_cache = sim_opts.dump_cache.clone();
-    let rollback_fut = async {
-        let r = crate::rollback_step::rollback_for(
-            opts,
-            fleet,
-            &migration,
-            &catalogs,
-            &drift,
-            shadow.as_ref(),
-            dump_cache.as_deref(),
-        )
-        .await;
-        (r, ms(t))
-    };
-    let sim_fut = simulator::run(
-        &migration,
-        fleet,
-        Some(&catalogs),
-        &sim_opts,
-        progress,
-        cancel,
-    );
-    let (sim, (rollback, rollback_ms)) = tokio::join!(sim_fut, rollback_fut);
-    let sim = sim.map_err(|e| sim_error(e, &opts.config))?;
-    let rollback = rollback?;
-    drop(shadow);
-    for s in &sim.steps {
-        steps.push((s.action.clone(), s.details.clone(), s.duration_ms));
-    }
-    if cancel.is_cancelled() {
-        return Err(PipelineError::Cancelled);
-    }
-    steps.push((
-        "rollback".into(),
-        rollback_line(&rollback.info),
-        rollback_ms,
-    ));
+    // 2.–4. introspect, probe and rehearse, generate and prove the rollback; the shared
+    // shadow starts beside them.
+    let crate::fleet_phase::FleetPhase {
+        catalogs,
+        drift,
+        unreachable,
+        sim,
+        rollback,
+    } = crate::fleet_phase::run_fleet_phase(
+        opts, fleet, &migration, sim_opts, progress, cancel, &mut steps,
+    )
+    .await?;
 
     // 5. per-shard gates
     let t = Instant::now();
@@ -310,48 +243,6 @@ fn parse_and_lint(
     Ok((migration, bytes, static_findings))
 }
 
-/// The execution log's line about the rollback step: with proofs per schema shape, each
-/// shape's outcome and shard recovery time.
-fn rollback_line(info: &RollbackInfo) -> String {
-    let proofs: Vec<String> = info
-        .proofs
-        .iter()
-        .map(|p| {
-            format!(
-                "shape {} ({} shard(s)): {}, shard recovery time {} ms",
-                p.schema_fingerprint
-                    .get(..12)
-                    .unwrap_or(&p.schema_fingerprint),
-                p.shards.len(),
-                p.outcome.as_str(),
-                p.duration_ms
-            )
-        })
-        .collect();
-    format!(
-        "{} rollback, {}, {} irreversible step(s){}{}",
-        info.source,
-        if info.proven() {
-            "proven on the shadow"
-        } else if info.tested {
-            "tested on the shadow"
-        } else {
-            "not tested"
-        },
-        info.irreversible.len(),
-        if info.mismatches.is_empty() {
-            String::new()
-        } else {
-            format!(", {} mismatch(es)", info.mismatches.len())
-        },
-        if proofs.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", proofs.join("; "))
-        }
-    )
-}
-
 /// What the steps of [`validate`] produced, for [`build_report`].
 struct ReportParts<'a> {
     /// Shards of the whole fleet (before `--partition`).
@@ -419,37 +310,6 @@ fn build_report(
     report.finalize(&policy);
     report.total_duration_ms = ms(started);
     Ok(report)
-}
-
-/// The pipeline error for a simulator error: a custom probe refused by the pre-flight becomes
-/// the configuration error of its rule's `sql` (file, line, column: exit 3 like a refusal when
-/// the file is read), cancellation becomes [`PipelineError::Cancelled`].
-fn sim_error(e: simulator::SimError, config: &gates::Config) -> PipelineError {
-    match e {
-        simulator::SimError::Cancelled => PipelineError::Cancelled,
-        simulator::SimError::UnsafeCustomProbe {
-            probe,
-            shard,
-            line,
-            column,
-            reason,
-        } if config.probe_rules().iter().any(|p| p.name == probe) => {
-            let on = shard.map(|s| format!(" on shard {s}")).unwrap_or_default();
-            let reason = if reason.starts_with("calls ") || reason.starts_with("reads ") {
-                format!("the query {reason}")
-            } else {
-                reason
-            };
-            PipelineError::Config(config.probe_refusal(
-                &probe,
-                (line, column),
-                format!(
-                    "custom rule `{probe}` refused{on}: {reason}; no custom probe ran on any shard"
-                ),
-            ))
-        }
-        e => e.into(),
-    }
 }
 
 /// The gate policy with the configuration's `[approval]` table applied: `low`, `medium`,

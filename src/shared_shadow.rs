@@ -24,18 +24,18 @@ pub(crate) struct SharedShadow {
 enum Calibration {
     /// From [`ValidateOptions::cache_dir`], measured this long ago.
     Cached(simulator::Throughput, std::time::Duration),
-    /// Measured now, taking this many milliseconds.
-    Measured(Result<simulator::Throughput, simulator::SimError>, u64),
+    /// None cached: measured after the probes, the rehearsal and the proof, on an idle machine
+    /// ([`calibrate_after_run`]); the run itself estimates nothing that needs it before.
+    Deferred,
 }
 
 /// Start the ephemeral shadow cluster when the rehearsal or the rollback proof needs one and no
-/// `--shadow URL` was given (`None` when nothing needs it), and calibrate on it unless the cache
-/// holds a recent calibration. This runs while the fleet is introspected, before the probes
-/// load the machine, so the calibration measures the shadow and not the probes' contention.
+/// `--shadow URL` was given (`None` when nothing needs it), and look up its calibration in the
+/// cache. This runs beside the introspection and the probes (the rehearsal and the proof wait
+/// for it through a [`simulator::PendingShadow`]): on a first run on a machine its `initdb` is
+/// off the probes' critical path.
 pub(crate) async fn start_shared_shadow(opts: &ValidateOptions) -> Option<SharedShadow> {
-    let needed = opts.sim.shadow.is_none()
-        && (opts.sim.rehearsal == simulator::RehearsalMode::Shadow || opts.validate_rollback);
-    if !needed {
+    if !shadow_needed(opts) {
         return None;
     }
     let t = Instant::now();
@@ -47,44 +47,40 @@ pub(crate) async fn start_shared_shadow(opts: &ValidateOptions) -> Option<Shared
     })
     .await;
     let start_ms = ms(t);
-    let wants_calibration = opts.sim.calibrate
-        && opts.sim.throughput.is_none()
-        && opts.sim.rehearsal == simulator::RehearsalMode::Shadow;
-    let calibrate = async {
-        match &pg {
-            Ok(pg) if wants_calibration => {
-                let key = crate::cache::ephemeral_key(pg.bin_dir(), pg.version());
-                let cached = opts
-                    .cache_dir
-                    .as_deref()
-                    .filter(|_| !opts.recalibrate)
-                    .and_then(|dir| crate::cache::load_calibration(dir, &key));
-                Some(match cached {
-                    Some((tp, age)) => Calibration::Cached(tp, age),
-                    None => {
-                        let t = Instant::now();
-                        let sim = simulator::SimOptions {
-                            shadow_is_ephemeral: true,
-                            ..opts.sim.clone()
-                        };
-                        let r = simulator::calibrate_shadow(&pg.connection_spec(), &sim).await;
-                        if let (Ok(tp), Some(dir)) = (&r, &opts.cache_dir) {
-                            // Best effort: an unwritable cache only costs the next run a calibration.
-                            let _ = crate::cache::store_calibration(dir, &key, tp);
-                        }
-                        Calibration::Measured(r, ms(t))
-                    }
-                })
-            }
-            _ => None,
+    let calibration = match &pg {
+        Ok(pg) if wants_calibration(opts) => {
+            let key = crate::cache::ephemeral_key(pg.bin_dir(), pg.version());
+            let cached = opts
+                .cache_dir
+                .as_deref()
+                .filter(|_| !opts.recalibrate)
+                .and_then(|dir| crate::cache::load_calibration(dir, &key));
+            Some(match cached {
+                Some((tp, age)) => Calibration::Cached(tp, age),
+                None => Calibration::Deferred,
+            })
         }
+        _ => None,
     };
-    let calibration = calibrate.await;
     Some(SharedShadow {
         pg,
         start_ms,
         calibration,
     })
+}
+
+/// Whether the run starts an ephemeral shadow of its own (see [`start_shared_shadow`]).
+pub(crate) fn shadow_needed(opts: &ValidateOptions) -> bool {
+    opts.sim.shadow.is_none()
+        && (opts.sim.rehearsal == simulator::RehearsalMode::Shadow || opts.validate_rollback)
+}
+
+/// Whether the run calibrates the shadow's throughput (no figures given, calibration on, a
+/// shadow rehearsal).
+fn wants_calibration(opts: &ValidateOptions) -> bool {
+    opts.sim.calibrate
+        && opts.sim.throughput.is_none()
+        && opts.sim.rehearsal == simulator::RehearsalMode::Shadow
 }
 
 /// [`topology::scratch::reap_leftovers`] on the scratch server `spec`: the line for the step
@@ -122,75 +118,112 @@ fn human_age(d: std::time::Duration) -> String {
     }
 }
 
-/// Use the shared shadow for the simulator (`sim_opts`), with its calibration, and log it.
-/// Returns the cluster, which must live until the rehearsal and the proof are done; `None`
-/// when there is none (the simulator and the proof then try on their own and report it).
-pub(crate) fn adopt_shared_shadow(
-    shared_shadow: Option<SharedShadow>,
-    sim_opts: &mut SimOptions,
-    steps: &mut Steps,
-) -> Option<topology::ephemeral::EphemeralPg> {
-    match shared_shadow {
-        Some(SharedShadow {
-            pg: Ok(pg),
-            start_ms,
-            calibration,
-        }) => {
-            steps.push((
-                "start shadow".into(),
-                format!(
-                    "ephemeral cluster (PostgreSQL {}, under {}), shared by the rehearsal and the rollback proof",
-                    pg.version(),
-                    pg.socket_dir()
-                        .parent()
-                        .map_or_else(|| "?".into(), |d| d.display().to_string()),
-                ),
-                start_ms,
-            ));
-            sim_opts.shadow = Some(pg.connection_spec());
-            sim_opts.shadow_is_ephemeral = true;
-            match calibration {
-                Some(Calibration::Cached(tp, age)) => {
-                    steps.push((
-                        "calibrate".into(),
-                        format!(
-                            "cached calibration of this machine from {} ago: {}",
-                            human_age(age),
-                            simulator::calibration_summary(&tp)
-                        ),
-                        0,
-                    ));
-                    sim_opts.throughput = Some(tp);
-                }
-                Some(Calibration::Measured(Ok(tp), took)) => {
-                    steps.push((
-                        "calibrate".into(),
-                        simulator::calibration_summary(&tp),
-                        took,
-                    ));
-                    sim_opts.throughput = Some(tp);
-                }
-                Some(Calibration::Measured(Err(e), took)) => {
-                    steps.push((
-                        "calibrate".into(),
-                        format!("failed, using defaults: {e}"),
-                        took,
-                    ));
-                    sim_opts.calibrate = false;
-                }
-                None => {}
-            }
-            Some(pg)
-        }
-        Some(SharedShadow {
-            pg: Err(e),
-            start_ms,
-            ..
-        }) => {
-            // The simulator and the proof try on their own and report the failure.
+/// The shared shadow, adopted: the cluster (which must live until the rehearsal and the proof
+/// are done; `None` when it could not be started — the simulator and the proof then try on
+/// their own and report it), what the rehearsal is told, and whether the calibration waits for
+/// the end of the run.
+pub(crate) struct Adopted {
+    pub(crate) pg: Option<topology::ephemeral::EphemeralPg>,
+    pub(crate) ready: simulator::ReadyShadow,
+    pub(crate) calibrate_after: bool,
+}
+
+/// Adopt the shared shadow for the rehearsal and the proof, and log it.
+pub(crate) fn adopt_shared_shadow(shared_shadow: SharedShadow, steps: &mut Steps) -> Adopted {
+    let SharedShadow {
+        pg,
+        start_ms,
+        calibration,
+    } = shared_shadow;
+    let pg = match pg {
+        Ok(pg) => pg,
+        Err(e) => {
             steps.push(("start shadow".into(), format!("failed: {e}"), start_ms));
-            None
+            return Adopted {
+                pg: None,
+                ready: simulator::ReadyShadow::default(),
+                calibrate_after: false,
+            };
         }
-        None => None,
+    };
+    steps.push((
+        "start shadow".into(),
+        format!(
+            "ephemeral cluster (PostgreSQL {}, under {}), shared by the rehearsal and the rollback proof",
+            pg.version(),
+            pg.socket_dir()
+                .parent()
+                .map_or_else(|| "?".into(), |d| d.display().to_string()),
+        ),
+        start_ms,
+    ));
+    let mut ready = simulator::ReadyShadow {
+        spec: Some(pg.connection_spec()),
+        throughput: None,
+        calibrate: false,
+    };
+    let calibrate_after = match calibration {
+        Some(Calibration::Cached(tp, age)) => {
+            steps.push((
+                "calibrate".into(),
+                format!(
+                    "cached calibration of this machine from {} ago: {}",
+                    human_age(age),
+                    simulator::calibration_summary(&tp)
+                ),
+                0,
+            ));
+            ready.throughput = Some(tp);
+            false
+        }
+        Some(Calibration::Deferred) => true,
+        None => false,
+    };
+    Adopted {
+        pg: Some(pg),
+        ready,
+        calibrate_after,
+    }
+}
+
+/// The calibration of a run whose cache held none: measured on the shared shadow `pg` once
+/// the probes, the rehearsal and the proof are done (the machine idle again, so the figures
+/// are the shadow's and not the probes' contention), stored in the cache, and every shard's
+/// lock-time estimate made again with it ([`simulator::re_estimate`]) — the estimates the run
+/// would have made had the figures been known before. A failure keeps the defaults and says so.
+pub(crate) async fn calibrate_after_run(
+    opts: &ValidateOptions,
+    pg: &topology::ephemeral::EphemeralPg,
+    migration: &migration_parser::Migration,
+    sim: &mut simulator::SimulationResult,
+    steps: &mut Steps,
+) {
+    let t = Instant::now();
+    let sim_opts = SimOptions {
+        shadow_is_ephemeral: true,
+        ..opts.sim.clone()
+    };
+    match simulator::calibrate_shadow(&pg.connection_spec(), &sim_opts).await {
+        Ok(tp) => {
+            if let Some(dir) = &opts.cache_dir {
+                let key = crate::cache::ephemeral_key(pg.bin_dir(), pg.version());
+                // Best effort: an unwritable cache only costs the next run a calibration.
+                let _ = crate::cache::store_calibration(dir, &key, &tp);
+            }
+            simulator::re_estimate(migration, sim, &tp);
+            steps.push((
+                "calibrate".into(),
+                format!(
+                    "{} (measured after the run; estimates made with it)",
+                    simulator::calibration_summary(&tp)
+                ),
+                ms(t),
+            ));
+        }
+        Err(e) => steps.push((
+            "calibrate".into(),
+            format!("failed, using defaults: {e}"),
+            ms(t),
+        )),
     }
 }

@@ -18,6 +18,8 @@
 #   DC_TOPOLOGY        fleet file for validate-migration (instead of DC_TARGET_DB)
 #   DC_TENANT_SCHEMAS  --tenant-schemas pattern for validate-migration
 #   DC_VALIDATE_ARGS   further validate-migration arguments (split on spaces)
+#   DC_CACHE_DIR       --cache-dir for validate-migration (the shadow's initdb template and
+#                      calibration; the action keeps it between jobs with actions/cache)
 #   DC_ALLOW_YELLOW    true: a yellow gate exits 0
 #   DC_REPORT_DIR      where reports go [deployclaw-report]
 #   DC_MARKER          hidden marker of the sticky comment [<!-- deployclaw-gate -->]
@@ -112,6 +114,7 @@ if [ -n "${DC_TARGET_DB:-}${DC_TOPOLOGY:-}" ]; then
     [ -n "${DC_TOPOLOGY:-}" ] && args+=(--topology "$DC_TOPOLOGY")
     [ -n "${DC_TENANT_SCHEMAS:-}" ] && args+=(--tenant-schemas "$DC_TENANT_SCHEMAS")
     [ "$allow_yellow" = true ] && args+=(--allow-yellow)
+    [ -n "${DC_CACHE_DIR:-}" ] && args+=(--cache-dir "$DC_CACHE_DIR")
     # shellcheck disable=SC2206 # split on purpose: extra arguments
     [ -n "${DC_VALIDATE_ARGS:-}" ] && args+=($DC_VALIDATE_ARGS)
     # The target is not echoed: it may hold a password (deployclaw itself prints it masked).

@@ -592,6 +592,58 @@ fn install_key_names_the_version_and_the_lockfile() {
     );
 }
 
+/// The CI cache of deployclaw's own cache directory (`--cache-dir`: the shadow's initdb template
+/// and calibration) is keyed on what makes a cached template unusable: the PostgreSQL server
+/// version, the deployclaw version and the template format; and the action passes the cached
+/// directory to validate-migration.
+#[test]
+fn cache_key_names_postgres_deployclaw_and_the_template_format() {
+    let o = Command::new(root("scripts/action/install.sh"))
+        .arg("cache-key")
+        .output()
+        .unwrap();
+    let key = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert!(o.status.success(), "{}", out_text(&o));
+    let bin = topology::ephemeral::find_bin_dir().expect("PostgreSQL server binaries");
+    let v = Command::new(bin.join("postgres"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let pg = String::from_utf8_lossy(&v.stdout)
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!pg.is_empty());
+    for part in [
+        format!("-pg{pg}-"),
+        format!("-{}-", env!("CARGO_PKG_VERSION")),
+        format!("-template-{}", topology::ephemeral::TEMPLATE_FORMAT),
+    ] {
+        assert!(key.contains(&part), "{key} lacks {part}");
+    }
+    assert!(key.starts_with("deployclaw-cache-"), "{key}");
+    let action = yaml(&read("action.yml"));
+    let steps = action["runs"]["steps"].as_sequence().unwrap();
+    let cache_step = steps
+        .iter()
+        .find(|s| s["with"]["path"].as_str() == Some("${{ inputs.cache-dir }}"))
+        .expect("an actions/cache step for inputs.cache-dir");
+    assert_eq!(
+        cache_step["with"]["key"].as_str(),
+        Some("${{ steps.cachekey.outputs.key }}")
+    );
+    let gate = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("gate"))
+        .unwrap();
+    assert_eq!(
+        gate["env"]["DC_CACHE_DIR"].as_str(),
+        Some("${{ inputs.cache-dir }}")
+    );
+    assert!(read("scripts/action/gate.sh").contains("--cache-dir \"$DC_CACHE_DIR\""));
+}
+
 /// The one hook, as pre-commit reads it.
 fn hook() -> Value {
     let hooks = yaml(&read(".pre-commit-hooks.yaml"));

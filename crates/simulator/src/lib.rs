@@ -80,6 +80,7 @@ pub mod estimate;
 mod ident;
 pub mod in_place;
 mod live;
+mod pending;
 pub mod probe;
 mod probe_tx;
 pub mod rehearsal;
@@ -101,6 +102,7 @@ pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use in_place::InPlaceRefusal;
 pub use live::LiveOptions;
+pub use pending::{PendingShadow, ReadyShadow, ShadowStarter};
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::sample::{
     SampleCache, SampleError, SampleLimits, ShadowData, ShadowSample, proof_sample,
@@ -113,4 +115,4 @@ pub use run::{
     CatalogSummary, DEFAULT_MAX_REPLICA_LAG, IDLE_MARGIN, ProbeOn, ShardEvidence, SimOptions,
     SimulationResult, Simulator,
 };
-pub use simulate::{calibrate_shadow, calibration_summary, run};
+pub use simulate::{calibrate_shadow, calibration_summary, re_estimate, run};

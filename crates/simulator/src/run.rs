@@ -36,6 +36,11 @@ pub struct SimOptions {
     /// gets its own owner role that the migration runs as, demoted from superuser; and its
     /// spare databases may be taken. Never set it for a `--shadow URL`. Default false.
     pub shadow_is_ephemeral: bool,
+    /// A shadow the caller is still starting ([`crate::PendingShadow`]): the rehearsal waits
+    /// for it (and takes its spec, throughput and calibration choice, overriding `shadow`,
+    /// `throughput` and `calibrate`) instead of starting its own, while the probes run at
+    /// once. Default: none.
+    pub shadow_pending: Option<crate::PendingShadow>,
     /// Calibrate throughput on the shadow (otherwise [`Throughput::default`]).
     pub calibrate: bool,
     /// Rows of the calibration table (≈ 100 bytes each).
@@ -112,6 +117,7 @@ impl Default for SimOptions {
             rehearsal: RehearsalMode::Shadow,
             shadow: None,
             shadow_is_ephemeral: false,
+            shadow_pending: None,
             calibrate: true,
             calibration_rows: 100_000,
             throughput: None,

@@ -50,6 +50,7 @@ mod template;
 
 pub use initdb::create_database;
 pub use os::find_bin_dir;
+pub use template::TEMPLATE_FORMAT;
 
 use config::write_config;
 use initdb::{add_spare_databases, data_dir_version, initdb};
@@ -57,7 +58,7 @@ use os::{
     DirGuard, command, free_port, has_server_binaries, is_root, lookup_user, make_cluster_dir,
     spawn_watchdog, tail,
 };
-use template::Template;
+use template::{Template, init_data_dir};
 
 /// Options for [`EphemeralPg::start`].
 #[derive(Debug, Clone)]
@@ -94,7 +95,8 @@ pub struct EphemeralOptions {
     /// in the cached template, so that [`create_database`] on a cluster copied from it renames
     /// one (~1 ms) instead of running `CREATE DATABASE` (0.1–0.6 s of copying under load).
     /// Only used with [`EphemeralOptions::template_cache`]; each spare adds ~7 MB to the copy.
-    /// Default 0.
+    /// The cluster that makes the template (the first one, by `initdb`) has none: it starts
+    /// before its template is finished ([`EphemeralPg::wait_for_template`]). Default 0.
     pub spare_databases: u32,
     /// Directory under which the cluster's own directory is made. `None` (the default) uses
     /// [`std::env::temp_dir`]; [`memory_temp_dir`] gives a RAM-backed one where the machine has
@@ -201,6 +203,9 @@ struct Inner {
 struct State {
     stopped: bool,
     watchdog: Option<(Child, ChildStdin)>,
+    /// A first run's template being made in the background from a staging directory inside
+    /// the cluster's directory: joined before the directory is removed.
+    template_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 fn registry() -> &'static Mutex<BTreeMap<u64, Arc<Inner>>> {
@@ -269,15 +274,9 @@ impl EphemeralPg {
         let mut from_template = template
             .as_ref()
             .is_some_and(|t| t.copy_into(&data_dir, run_as).is_ok());
+        let mut template_thread = None;
         if !from_template {
-            let _ = std::fs::remove_dir_all(&data_dir);
-            initdb(&bin_dir, run_as, &dir, &data_dir)?;
-            if let Some(t) = &template {
-                // Best effort: without spares `create_database` falls back to CREATE DATABASE,
-                // and a cache that cannot be written only costs the next initdb.
-                let _ = add_spare_databases(&bin_dir, run_as, &dir, &data_dir, t.spares);
-                let _ = t.store(&data_dir);
-            }
+            template_thread = init_data_dir(template.as_ref(), &bin_dir, run_as, &dir, &data_dir)?;
         }
         let version = data_dir_version(&data_dir);
         write_config(&data_dir, &dir, opts.listen, &opts.settings)?;
@@ -349,6 +348,7 @@ impl EphemeralPg {
             state: Mutex::new(State {
                 stopped: false,
                 watchdog: None,
+                template_thread,
             }),
         });
         std::mem::forget(guard);
@@ -504,6 +504,21 @@ impl EphemeralPg {
         self.inner.version
     }
 
+    /// Wait until the template cache holds this cluster's template: a cluster made by
+    /// `initdb` on a first run ([`EphemeralOptions::template_cache`], no usable template yet)
+    /// starts at once from a copy of a staging `initdb`, while a background thread adds the
+    /// spare databases to the staging copy and stores it as the template. Stopping the cluster
+    /// waits for it too; this is for callers (tests) that want the template before that.
+    pub fn wait_for_template(&self) {
+        let thread = match self.inner.state.lock() {
+            Ok(mut s) => s.template_thread.take(),
+            Err(p) => p.into_inner().template_thread.take(),
+        };
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
     /// Path of the server log.
     pub fn log_path(&self) -> PathBuf {
         self.inner.dir.join("server.log")
@@ -538,6 +553,9 @@ impl Inner {
             return Ok(());
         }
         st.stopped = true;
+        if let Some(t) = st.template_thread.take() {
+            let _ = t.join();
+        }
         if let Some((mut child, stdin)) = st.watchdog.take() {
             let _ = child.kill();
             drop(stdin);

@@ -173,6 +173,8 @@ async fn template_cache_is_used_verified_and_rebuilt() {
 
     let a = EphemeralPg::start_async(opts.clone()).await.expect("first");
     works(&a).await;
+    // The first cluster started before its template was stored (in the background).
+    a.wait_for_template();
     let t = templates(&cache_dir);
     assert_eq!(t.len(), 1, "one template after the first start: {t:?}");
     let tpl = t[0].clone();
@@ -214,6 +216,7 @@ async fn template_cache_is_used_verified_and_rebuilt() {
         .await
         .expect("after an incomplete template");
     works(&d).await;
+    d.wait_for_template();
     assert!(tpl.join("global/pg_control").is_file());
     drop(d);
 }
@@ -243,7 +246,25 @@ async fn spare_databases_are_renamed_then_created() {
         base_dir: memory_temp_dir(1 << 30),
         ..EphemeralOptions::default()
     };
-    // Round 0 runs initdb and makes the template (with its spares); round 1 copies it.
+    // Round 0 runs initdb, starts at once without spares and makes the template (with its
+    // spares) in the background; round 1 copies it.
+    let first = EphemeralPg::start_async(opts.clone()).await.expect("start");
+    {
+        let mut conn = sqlx::PgConnection::connect_with(&first.connect_options("postgres"))
+            .await
+            .expect("connect");
+        assert_eq!(
+            spare_count(&mut conn).await,
+            0,
+            "the cold cluster has no spares"
+        );
+        create_database(&mut conn, "dc_cold", true)
+            .await
+            .expect("created without a spare");
+        let _ = conn.close().await;
+    }
+    first.wait_for_template();
+    drop(first);
     for round in 0..2 {
         let pg = EphemeralPg::start_async(opts.clone()).await.expect("start");
         if let Some(base) = &opts.base_dir {

@@ -10,7 +10,7 @@ use super::probing::ShardOutcome;
 use super::reach::Reach;
 use crate::estimate::{Throughput, estimate};
 use crate::rehearsal::RehearsalResult;
-use crate::run::ShardEvidence;
+use crate::run::{ShardEvidence, SimulationResult};
 
 /// The evidence of every shard of `fleet`; `outs` are the probe outcomes by fleet index.
 pub(super) fn assemble(
@@ -70,4 +70,21 @@ pub(super) fn assemble(
         shards.push(ev);
     }
     shards
+}
+
+/// Estimate every reachable shard of `result` again with throughput `tp` (a calibration
+/// measured after the run, when the machine was idle again), exactly as the run's assembly
+/// would have with these figures; `result.throughput` becomes `tp`.
+pub fn re_estimate(migration: &Migration, result: &mut SimulationResult, tp: &Throughput) {
+    for ev in &mut result.shards {
+        if ev.unreachable.is_some() || ev.estimate.is_none() {
+            continue;
+        }
+        let reh = ev.rehearsal.as_ref().and_then(|f| result.rehearsals.get(f));
+        let version = ev.server_version.unwrap_or(migration.options.pg_version.0);
+        let est = estimate(migration, reh, &ev.schema, &ev.tables, version, tp);
+        ev.estimated_lock_ms = est.total_lock_ms;
+        ev.estimate = Some(est);
+    }
+    result.throughput = *tp;
 }

@@ -24,6 +24,7 @@ use std::time::Instant;
 use migration_parser::Migration;
 use topology::{Catalog, Fleet};
 
+pub use assemble::re_estimate;
 pub use shadow::{calibrate_shadow, calibration_summary};
 
 use crate::SimError;

@@ -62,18 +62,31 @@ pub(super) async fn reach<'c>(
     })
 }
 
-/// One connection attempt per (instance, database), concurrently, so an unreachable instance
-/// costs one connect timeout, not one per shard. Returns the unreachable shards.
+/// One connection attempt per (instance, database), concurrently — at most
+/// [`SimOptions::concurrency`] at once per instance (a database-per-tenant instance has one
+/// database per shard; its connection limit must hold) — so an unreachable instance costs one
+/// connect timeout per database, not one per shard. Returns the unreachable shards.
 async fn connect_all(fleet: &Fleet, o: &SimOptions, steps: &StepLog) -> HashMap<String, String> {
     let mut unreachable: HashMap<String, String> = HashMap::new();
     let t0 = Instant::now();
     let mut groups: BTreeMap<(String, String), ()> = BTreeMap::new();
+    let mut bounds: HashMap<String, std::sync::Arc<tokio::sync::Semaphore>> = HashMap::new();
     for s in &fleet.shards {
         groups.insert((s.instance.clone(), s.location.database().to_string()), ());
+        bounds.entry(s.instance.clone()).or_insert_with(|| {
+            std::sync::Arc::new(tokio::sync::Semaphore::new(o.concurrency.max(1) as usize))
+        });
     }
-    let checks = groups.into_keys().map(|(inst, db)| async move {
-        let r = connect_once(fleet, &inst, &db, o).await;
-        (inst, db, r)
+    let checks = groups.into_keys().map(|(inst, db)| {
+        let bound = bounds.get(&inst).cloned();
+        async move {
+            let _permit = match &bound {
+                Some(b) => b.acquire().await.ok(),
+                None => None,
+            };
+            let r = connect_once(fleet, &inst, &db, o).await;
+            (inst, db, r)
+        }
     });
     let results = futures::future::join_all(checks).await;
     let mut bad = 0;

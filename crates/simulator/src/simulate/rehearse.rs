@@ -49,6 +49,21 @@ pub(super) async fn rehearse_all(
         }
         RehearsalMode::Shadow => {}
     }
+    // A shadow the caller is still starting: wait for it now (the probes already run).
+    let resolved;
+    let options = match &options.shadow_pending {
+        Some(pending) => {
+            // Meanwhile, the dump the first rehearsal clones (shared with the proof).
+            let (ready, ()) = tokio::join!(
+                pending.wait(),
+                prefetch_dump(migration, jobs.first(), options)
+            );
+            resolved = resolve_pending(options, ready);
+            tp = resolved.throughput.unwrap_or_default();
+            &resolved
+        }
+        None => options,
+    };
     let server = match start_shadow(options, steps).await {
         Ok(s) => s,
         Err(e) => {
@@ -147,6 +162,41 @@ pub(super) async fn rehearse_all(
     };
     drop(server);
     (results, tp, rerun)
+}
+
+/// While a pending shadow starts: `pg_dump` of `job`'s shard into the run's dump cache, which
+/// the rehearsal (and the rollback proof) would otherwise run only once the shadow is up. Best
+/// effort: a failure is cached like any dump's and reported by the clone that reads it.
+async fn prefetch_dump(migration: &Migration, job: Option<&RehearsalJob>, options: &SimOptions) {
+    let (Some(job), Some(cache)) = (job, options.dump_cache.as_deref()) else {
+        return;
+    };
+    let Ok(bin_dir) = topology::ephemeral::find_bin_dir() else {
+        return;
+    };
+    let db = job.shard.location.database();
+    let schema = job.shard.location.schema();
+    if let Ok(schemas) = crate::dump::schemas_to_clone(&job.spec, db, schema, migration).await {
+        let _ = cache.dump(&bin_dir, &job.spec, db, &schemas).await;
+    }
+}
+
+/// The options of a run whose pending shadow is now `ready`: its spec (an ephemeral cluster of
+/// the caller), throughput and calibration choice replace the options' own (all three only
+/// when the shadow started).
+fn resolve_pending(options: &SimOptions, ready: crate::ReadyShadow) -> SimOptions {
+    let mut o = options.clone();
+    o.shadow_pending = None;
+    // Without a shadow, the rehearsal starts its own and calibrates as the options say.
+    if let Some(spec) = ready.spec {
+        o.shadow = Some(spec);
+        o.shadow_is_ephemeral = true;
+        if ready.throughput.is_some() {
+            o.throughput = ready.throughput;
+        }
+        o.calibrate = ready.calibrate;
+    }
+    o
 }
 
 /// What [`rehearse_all`] returns: the rehearsals by fingerprint, the throughput, and the

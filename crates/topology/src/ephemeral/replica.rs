@@ -105,6 +105,7 @@ impl EphemeralPg {
             state: Mutex::new(State {
                 stopped: false,
                 watchdog: None,
+                template_thread: None,
             }),
         });
         std::mem::forget(guard);

@@ -6,7 +6,14 @@ use std::path::{Path, PathBuf};
 
 use super::initdb::INITDB_ARGS;
 
+/// The format of the cached template (what a template directory holds and how it is keyed).
+/// Part of every template's key, and of the CI cache key (`scripts/action/install.sh
+/// cache-key` reads it from this line): change it whenever a template made by an older
+/// deployclaw must not be used.
+pub const TEMPLATE_FORMAT: &str = "v2";
+
 /// A cached, never-started data directory (see [`EphemeralOptions::template_cache`]).
+#[derive(Debug, Clone)]
 pub(super) struct Template {
     cache: PathBuf,
     path: PathBuf,
@@ -37,7 +44,7 @@ impl Template {
         }
         let postgres = std::fs::metadata(bin_dir.join("postgres")).ok()?;
         let mut h = Sha256::new();
-        h.update(b"deployclaw-pg-template-v2\0");
+        h.update(format!("deployclaw-pg-template-{TEMPLATE_FORMAT}\0"));
         h.update(bin_dir.as_os_str().as_encoded_bytes());
         h.update(format!(
             "\0{}\0{}\0{}\0{:?}\0{}\0spares={spares}",
@@ -112,6 +119,41 @@ impl Template {
     pub(super) fn discard(&self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// A cluster's data directory on a first run (no usable template): `initdb` into a staging
+/// directory inside the cluster's directory `dir`, copied to `data_dir` for this cluster — and
+/// the template made from the staging directory (its spare databases added with the
+/// single-user backend, then stored) by a background thread, off the start's critical path.
+/// Returns that thread; join it before `dir` is removed. Without `template`, plain `initdb`.
+pub(super) fn init_data_dir(
+    template: Option<&Template>,
+    bin_dir: &Path,
+    run_as: Option<(u32, u32)>,
+    dir: &Path,
+    data_dir: &Path,
+) -> Result<Option<std::thread::JoinHandle<()>>, crate::TopologyError> {
+    let _ = std::fs::remove_dir_all(data_dir);
+    let Some(t) = template else {
+        super::initdb::initdb(bin_dir, run_as, dir, data_dir)?;
+        return Ok(None);
+    };
+    let stage = dir.join("template-stage");
+    let _ = std::fs::remove_dir_all(&stage);
+    super::initdb::initdb(bin_dir, run_as, dir, &stage)?;
+    copy_tree(&stage, data_dir, run_as)
+        .map_err(|e| crate::TopologyError::io(format!("copy {}", stage.display()), e))?;
+    let (t, bin_dir, dir) = (t.clone(), bin_dir.to_path_buf(), dir.to_path_buf());
+    let spawned = std::thread::Builder::new()
+        .name("pg-template".into())
+        .spawn(move || {
+            // Best effort: without spares `create_database` falls back to CREATE DATABASE,
+            // and a cache that cannot be written only costs the next run its initdb.
+            let _ = super::initdb::add_spare_databases(&bin_dir, run_as, &dir, &stage, t.spares);
+            let _ = t.store(&stage);
+            let _ = std::fs::remove_dir_all(&stage);
+        });
+    Ok(spawned.ok())
 }
 
 /// Copy a directory tree of regular files (no symlinks, no special files), keeping modes, and
