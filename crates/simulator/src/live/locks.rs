@@ -130,9 +130,11 @@ async fn read_database(
             db.instance, db.database
         )
     };
-    let mut tx = db
-        .pool
-        .begin()
+    let mut conn = db
+        .connection()
+        .await
+        .map_err(|e| failed("could not connect", e))?;
+    let mut tx = sqlx::Connection::begin(&mut *conn)
         .await
         .map_err(|e| failed("could not connect", e))?;
     let major = tx

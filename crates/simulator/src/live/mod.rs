@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use evidence::{LiveEvidence, LiveStatus};
 use migration_parser::Migration;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use topology::Shard;
 
 use crate::control::{CancelToken, StepLog};
@@ -42,7 +45,6 @@ impl Default for LiveOptions {
 }
 
 /// One database of an instance and the reachable shards in it: the unit of a set-based read.
-#[allow(dead_code)] // read by the readers as they are implemented (issue 16)
 pub(crate) struct LiveDatabase<'a> {
     /// Instance name.
     pub instance: &'a str,
@@ -50,8 +52,53 @@ pub(crate) struct LiveDatabase<'a> {
     pub database: &'a str,
     /// The run's pool for this (instance, database).
     pub pool: &'a PgPool,
+    /// The instance's connection bound, shared with the probes (`--concurrency`).
+    pub sem: Arc<Semaphore>,
+    /// The instance holds several of the run's databases (database-per-tenant): a live read's
+    /// connection is closed after use, so idle connections never pile up across databases.
+    pub close_after: bool,
     /// The reachable shards located in it.
     pub shards: Vec<&'a Shard>,
+}
+
+/// A connection of a live read: a slot of the instance's bound held while it is in use.
+pub(crate) struct LiveConnection {
+    conn: PoolConnection<Postgres>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for LiveConnection {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for LiveConnection {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+}
+
+impl LiveDatabase<'_> {
+    /// A connection of the run's pool within the instance's connection bound (waits for a slot
+    /// the probes are not using); closed after use when the instance holds several databases.
+    pub(crate) async fn connection(&self) -> Result<LiveConnection, sqlx::Error> {
+        let permit = self
+            .sem
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let mut conn = self.pool.acquire().await?;
+        if self.close_after {
+            conn.close_on_drop();
+        }
+        Ok(LiveConnection {
+            conn,
+            _permit: permit,
+        })
+    }
 }
 
 /// What one reader found for one shard.
@@ -102,8 +149,35 @@ pub(crate) async fn read_all(
     }
     steps.push(
         "read live workload",
-        format!("{} database(s)", databases.len()),
+        summary(databases.len(), &out),
         t0.elapsed(),
     );
     out
+}
+
+/// The execution log's line about the live reads: what each read found over the fleet, and on
+/// how many shards it could not run.
+fn summary(databases: usize, out: &HashMap<String, LiveEvidence>) -> String {
+    let count = |f: &dyn Fn(&LiveEvidence) -> bool| out.values().filter(|e| f(e)).count();
+    let unavailable = |s: &LiveStatus| matches!(s, LiveStatus::Unavailable { .. });
+    let holders: usize = out.values().map(|e| e.lock_holders.len()).sum();
+    let writes: f64 = out
+        .values()
+        .flat_map(|e| &e.table_traffic)
+        .map(|t| t.writes_per_s)
+        .sum();
+    let uses: usize = out.values().map(|e| e.query_uses.len()).sum();
+    format!(
+        "{databases} database(s), {} shard(s): {holders} session(s) holding or awaiting a \
+         conflicting lock on {} shard(s); traffic on the locked tables {writes:.1} writes/s \
+         over {} shard(s) read; {uses} application-query use(s) of what the migration changes \
+         on {} shard(s); could not run: locks on {}, traffic on {}, queries on {} shard(s)",
+        out.len(),
+        count(&|e| !e.lock_holders.is_empty()),
+        count(&|e| e.traffic == LiveStatus::Read),
+        count(&|e| !e.query_uses.is_empty()),
+        count(&|e| unavailable(&e.locks)),
+        count(&|e| unavailable(&e.traffic)),
+        count(&|e| unavailable(&e.statements)),
+    )
 }

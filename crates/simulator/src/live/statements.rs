@@ -175,8 +175,7 @@ async fn read_database(
     schemas: &[String],
 ) -> Result<Read, String> {
     let mut conn = db
-        .pool
-        .acquire()
+        .connection()
         .await
         .map_err(|e| format!("could not connect to database `{}`: {e}", db.database))?;
     let conn: &mut PgConnection = &mut conn;

@@ -28,7 +28,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use evidence::{LiveEvidence, LiveStatus, LockEstimate, QueuedEstimate, TableTraffic};
 use migration_parser::{Migration, QualifiedName, lock_facts};
-use sqlx::PgPool;
 
 use super::{LiveDatabase, LiveOptions, PerShard};
 use crate::control::CancelToken;
@@ -94,11 +93,11 @@ pub(crate) async fn read(
     let schemas: Vec<&str> = wanted.iter().map(|(s, _)| s.as_str()).collect();
     let names: Vec<&str> = wanted.iter().map(|(_, n)| n.as_str()).collect();
     let sampled = async {
-        let first = sample(db.pool, &schemas, &names).await?;
+        let first = sample(db, &schemas, &names).await?;
         tokio::time::sleep(options.traffic_window).await;
         // A longer window costs nothing while the probes and rehearsals still run.
         rest_done.cancelled().await;
-        let second = sample(db.pool, &schemas, &names).await?;
+        let second = sample(db, &schemas, &names).await?;
         Ok::<_, sqlx::Error>((first, second))
     };
     let result = tokio::select! {
@@ -198,8 +197,13 @@ fn own_scans(own: &HashMap<QualifiedName, f64>, schema: &str, key: &(String, Str
 
 /// One sample of `pg_stat_user_tables` in its own `READ ONLY` transaction (a fresh statistics
 /// snapshot).
-async fn sample(pool: &PgPool, schemas: &[&str], names: &[&str]) -> Result<Sample, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+async fn sample(
+    db: &LiveDatabase<'_>,
+    schemas: &[&str],
+    names: &[&str],
+) -> Result<Sample, sqlx::Error> {
+    let mut conn = db.connection().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     sqlx::query("SET TRANSACTION READ ONLY")
         .execute(&mut *tx)
         .await?;

@@ -138,12 +138,21 @@ impl Pools {
         fleet: &'a Fleet,
         unreachable: &HashMap<String, String>,
     ) -> Vec<crate::live::LiveDatabase<'a>> {
+        let mut per_instance: HashMap<&str, usize> = HashMap::new();
+        for (inst, _) in self.pools.keys() {
+            *per_instance.entry(inst.as_str()).or_default() += 1;
+        }
         self.pools
             .iter()
-            .map(|((inst, db), (pool, _))| crate::live::LiveDatabase {
+            .filter_map(|((inst, db), (pool, _))| {
+                Some((inst, db, pool, self.sems.get(inst)?.clone()))
+            })
+            .map(|(inst, db, pool, sem)| crate::live::LiveDatabase {
                 instance: inst,
                 database: db,
                 pool,
+                sem,
+                close_after: per_instance.get(inst.as_str()).copied().unwrap_or(0) > 1,
                 shards: fleet
                     .shards
                     .iter()
