@@ -276,3 +276,24 @@ fn live_idle_in_transaction_limit_is_read_and_checked() {
     .unwrap_err();
     insta::assert_snapshot!(err.to_string(), @r#"l.toml:2:33: invalid value for `live.idle_in_transaction_red_after`: `soon` (expected a duration such as "30s", "500ms" or "2min")"#);
 }
+
+/// The configuration example in README.md is a valid `deployclaw.toml` (every key the streams
+/// documented, no table twice).
+#[test]
+fn the_readme_example_configuration_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Configuration (`deployclaw.toml`)")
+        .nth(1)
+        .expect("the configuration section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a toml block");
+    let config = gates::Config::from_toml_str("README.md", example)
+        .unwrap_or_else(|e| panic!("the README example does not parse: {e}"));
+    assert_eq!(config.live.traffic_window_ms, Some(1000));
+    assert_eq!(config.live.idle_in_transaction_red_after_ms, 30_000);
+}
