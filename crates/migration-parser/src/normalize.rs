@@ -140,6 +140,10 @@ fn string_literal(chars: &[char], i: usize) -> Option<usize> {
     if i > 0 && is_ident_char(chars[i - 1]) {
         return None;
     }
+    // `\'` inside a plain `'…'` is ambiguous: a standard session ends the literal there, one
+    // with `standard_conforming_strings = off` does not (`'a\' OR secret '` is ONE literal).
+    // Either reading shows a value as query text in the other mode, so from an ambiguous `\'`
+    // on, the rest of the text is one literal.
     let (quote, escapes) = match (chars[i], chars.get(i + 1), chars.get(i + 2)) {
         ('\'', _, _) => (i, false),
         ('e' | 'E', Some('\''), _) => (i + 1, true),
@@ -151,6 +155,7 @@ fn string_literal(chars: &[char], i: usize) -> Option<usize> {
     while j < chars.len() {
         match chars[j] {
             '\\' if escapes => j += 2,
+            '\\' if chars.get(j + 1) == Some(&'\'') => return Some(chars.len()),
             '\'' if chars.get(j + 1) == Some(&'\'') => j += 2,
             '\'' => return Some(j + 1),
             _ => j += 1,
@@ -239,6 +244,21 @@ mod tests {
             ),
             "SELECT * FROM orders WHERE note = $1 AND id = $2"
         );
+    }
+
+    /// Found by the adversarial review: under `standard_conforming_strings = off`, `\'` does not
+    /// end a plain string; the value after it must not be shown as query text.
+    #[test]
+    fn backslash_quotes_of_non_standard_sessions_never_show_a_value() {
+        let out = n(
+            r"SELECT note FROM t WHERE note = 'a\' OR 1=1 LEAK-SCS-OFF ' AND id = 7",
+            200,
+        );
+        assert!(!out.contains("LEAK"), "{out}");
+        assert_eq!(out, "SELECT note FROM t WHERE note = $1");
+        // The same text from a standard session: the rest is hidden too, never shown.
+        let out = n(r"SELECT 'C:\' , secret_col FROM t WHERE x = 'LEAK'", 200);
+        assert!(!out.contains("LEAK"), "{out}");
     }
 
     #[test]
