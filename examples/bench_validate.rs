@@ -402,6 +402,7 @@ async fn live_overhead(
             LiveOptions {
                 enabled: true,
                 traffic_window: Duration::from_millis(w),
+                ..LiveOptions::default()
             },
         ));
     }

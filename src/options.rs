@@ -152,7 +152,8 @@ impl ValidateOptions {
 
     /// The live workload reads of this run: [`SimOptions::live`] with the traffic window of
     /// [`ValidateOptions::traffic_window`] when set, else of the configuration's `[live]
-    /// traffic_window_ms`.
+    /// traffic_window_ms`, and the run's [`lock_budget`](Self::lock_budget) (the window is
+    /// waited out in full only where a lock comes near it: [`simulator::LiveOptions::lock_budget`]).
     pub fn live_options(&self) -> simulator::LiveOptions {
         let mut live = self.sim.live.clone();
         if let Some(w) = self.traffic_window.or(self
@@ -163,6 +164,9 @@ impl ValidateOptions {
         {
             live.traffic_window = w;
         }
+        // The rates serve the lock-time budget: the window lasts in full only where a lock
+        // comes near it.
+        live.lock_budget = Some(std::time::Duration::from_millis(self.lock_budget()));
         live
     }
 

@@ -36,6 +36,8 @@ async fn template_and_calibration_are_cached_and_reused() {
         o.sim.calibration_rows = 20_000;
         o.cache_dir = cache_dir;
         o.recalibrate = recalibrate;
+        // A budget the migration's locks come near: the calibration can change the gate.
+        o.lock_budget_ms = Some(1);
         o
     };
 
@@ -125,6 +127,22 @@ async fn template_and_calibration_are_cached_and_reused() {
     assert!(!elsewhere.exists());
     assert!(step(&fourth, "calibrate").is_some_and(|d| d.contains("MB sample")));
     assert_eq!(gates(&first), gates(&fourth));
+
+    // 5. A first run whose locks stay far below the budget: no calibration could change the
+    // gate, so none is measured (nor stored), and the log says why.
+    let cold = dir.path().join("cold-cache");
+    let mut o = run(false, Some(cold.clone()));
+    o.lock_budget_ms = Some(3_600_000);
+    let fifth = validate(&o, &fx.fleet, &NoProgress, &CancelToken::new())
+        .await
+        .expect("fifth run");
+    let cal = step(&fifth, "calibrate").expect("calibrate step");
+    assert!(
+        cal.starts_with("not measured") && cal.contains("3600000 ms budget"),
+        "{cal}"
+    );
+    assert!(!cold.join("calibration.json").exists());
+    assert_eq!(gates(&first), gates(&fifth));
 
     assert_eq!(
         common::fingerprint_instances(&fx.fleet.instances).await,

@@ -101,7 +101,7 @@ pub use error::SimError;
 pub use estimate::{LockEstimate, StatementEstimate, Throughput};
 pub use ident::{quote_ident, quote_literal, quote_qualified};
 pub use in_place::InPlaceRefusal;
-pub use live::LiveOptions;
+pub use live::{LiveOptions, lock_near_budget};
 pub use pending::{PendingShadow, ReadyShadow, ShadowStarter};
 pub use probe::{ProbeError, ProbeKind, ProbePlan, ProbeResult, TableStats};
 pub use rehearsal::sample::{

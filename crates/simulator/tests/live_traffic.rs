@@ -248,3 +248,78 @@ async fn a_zero_window_samples_nothing_and_says_so() {
     let json = serde_json::to_value(&res.shards[0]).unwrap();
     assert!(json.get("live").is_none(), "{json}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_lasts_in_full_only_where_a_lock_comes_near_the_budget() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        &format!("CREATE SCHEMA tenant_a; SET search_path TO tenant_a; {SCHEMA}"),
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    // A rewrite under ACCESS EXCLUSIVE: a few milliseconds on this small table.
+    let m = migration("ALTER TABLE orders ALTER COLUMN v TYPE bigint;");
+    let window = Duration::from_millis(2_500);
+    let run = |budget: Duration| {
+        let sim = Simulator::new(SimOptions {
+            rehearsal: RehearsalMode::Skip,
+            calibrate: false,
+            live: LiveOptions {
+                traffic_window: window,
+                lock_budget: Some(budget),
+                ..LiveOptions::default()
+            },
+            ..Default::default()
+        });
+        let (m, fleet) = (m.clone(), fleet.clone());
+        async move {
+            sim.run(&m, &fleet, None, &NoProgress, &CancelToken::new())
+                .await
+                .expect("run")
+        }
+    };
+    let sampled_ms = |res: &simulator::SimulationResult| {
+        let live = &res.shards[0].live;
+        assert_eq!(live.traffic, evidence::LiveStatus::Read, "{live:#?}");
+        live.table_traffic
+            .iter()
+            .find(|t| t.relation == "tenant_a.orders")
+            .map(|t| t.window_ms)
+            .expect("orders sampled")
+    };
+    // An hour's budget: nothing comes near it, the second sample is taken when the probes are
+    // done — the rate says how short its window was.
+    let far = run(Duration::from_secs(3600)).await;
+    let ms = sampled_ms(&far);
+    assert!(ms < window.as_millis() as u64, "window {ms} ms");
+    // A 1 ms budget: the rewrite's estimate is over it, the window lasts in full.
+    let near = run(Duration::from_millis(1)).await;
+    let ms = sampled_ms(&near);
+    assert!(ms >= window.as_millis() as u64 - 20, "window {ms} ms");
+    // No budget given (the library's default): always the full window.
+    let res = run_default(&m, &fleet, window).await;
+    assert!(sampled_ms(&res) >= window.as_millis() as u64 - 20);
+}
+
+/// A run with [`LiveOptions::default`] but `window`.
+async fn run_default(
+    m: &migration_parser::Migration,
+    fleet: &topology::Fleet,
+    window: Duration,
+) -> simulator::SimulationResult {
+    Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        calibrate: false,
+        live: LiveOptions {
+            traffic_window: window,
+            ..LiveOptions::default()
+        },
+        ..Default::default()
+    })
+    .run(m, fleet, None, &NoProgress, &CancelToken::new())
+    .await
+    .expect("run")
+}

@@ -9,7 +9,7 @@ pub(crate) mod locks;
 pub(crate) mod statements;
 pub(crate) mod traffic;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use evidence::{LiveEvidence, LiveStatus};
@@ -22,7 +22,8 @@ use topology::Shard;
 
 use crate::control::{CancelToken, StepLog};
 
-/// What the live reads do. Default: every read on, a traffic window of at least 1 s.
+/// What the live reads do. Default: every read on, a traffic window of at least 1 s on every
+/// database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveOptions {
     /// Read the live workload at all (`false`: [`LiveEvidence`] stays empty).
@@ -31,6 +32,14 @@ pub struct LiveOptions {
     /// apart — the second waits for the probes and rehearsals too, when they take longer;
     /// `Duration::ZERO` = no window sampling.
     pub traffic_window: Duration,
+    /// The blocking-lock budget of the gate (`[lock_budget] max_blocking_ms`), when the rates
+    /// serve only it: the window is then waited out in full only on a database where some
+    /// shard's estimated blocking-lock time comes near the budget (over half of it; over a
+    /// quarter while the throughput is not calibrated) — the only place a rate changes what
+    /// the gate says (what would queue behind that lock). Elsewhere the second sample is taken
+    /// as soon as the probes and rehearsals are done, and the rates say how short their window
+    /// was. `None`: the full window on every database.
+    pub lock_budget: Option<Duration>,
 }
 
 impl Default for LiveOptions {
@@ -40,6 +49,7 @@ impl Default for LiveOptions {
             // The counters' own granularity (a busy backend publishes them once a second);
             // 2 s cost +31 % on a warm 100-shard run, 1 s +8 % (BENCHMARKS.md).
             traffic_window: Duration::from_secs(1),
+            lock_budget: None,
         }
     }
 }
@@ -101,6 +111,68 @@ impl LiveDatabase<'_> {
     }
 }
 
+/// Said by the run when the probes and rehearsals are done, with the databases whose traffic
+/// window must last its full length ([`LiveOptions::lock_budget`]).
+#[derive(Debug, Default)]
+pub(crate) struct RestDone {
+    token: CancelToken,
+    /// (instance, database) pairs that need the full window; `None`: all of them.
+    full_window: std::sync::OnceLock<Option<HashSet<(String, String)>>>,
+}
+
+impl RestDone {
+    /// The probes and rehearsals are done; `full_window` as in the field.
+    pub(crate) fn finish(&self, full_window: Option<HashSet<(String, String)>>) {
+        let _ = self.full_window.set(full_window);
+        self.token.cancel();
+    }
+
+    /// Wait until [`finish`](Self::finish) was called.
+    pub(crate) async fn wait(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// Whether `db`'s window must last its full length (always, before `finish`).
+    pub(crate) fn needs_full_window(&self, db: &LiveDatabase<'_>) -> bool {
+        match self.full_window.get() {
+            Some(Some(set)) => set.contains(&(db.instance.to_string(), db.database.to_string())),
+            _ => true,
+        }
+    }
+}
+
+/// Whether a statement's estimated blocking-lock time on shard `ev` comes near `budget`: over
+/// half of it, or over a quarter while the estimate's rates are not calibrated (a calibration
+/// may still raise it: the defaults are conservative, a quarter leaves room for a machine four
+/// times slower than they assume). Where this is false for every shard, nothing the gate says
+/// depends on how precisely the lock time or the traffic behind it is known: the traffic
+/// window need not be waited out, and a first run need not calibrate.
+pub fn lock_near_budget(ev: &evidence::ShardEvidence, budget: Duration, calibrated: bool) -> bool {
+    let budget_ms = budget.as_secs_f64() * 1000.0;
+    let near = if calibrated {
+        budget_ms / 2.0
+    } else {
+        budget_ms / 4.0
+    };
+    ev.estimate
+        .as_ref()
+        .is_some_and(|e| e.statements.iter().any(|s| s.estimated_lock_ms > near))
+}
+
+/// The (instance, database) pairs of `shards` where a lock comes near `budget`
+/// ([`lock_near_budget`]): where a traffic rate can change what the gate says.
+pub(crate) fn near_budget_databases(
+    shards: &[evidence::ShardEvidence],
+    budget: Duration,
+    tp: &crate::estimate::Throughput,
+) -> HashSet<(String, String)> {
+    shards
+        .iter()
+        .filter(|ev| lock_near_budget(ev, budget, tp.calibrated))
+        .map(|ev| (ev.instance.clone(), ev.database.clone()))
+        .collect()
+}
+
 /// What one reader found for one shard.
 pub(crate) type PerShard<T> = HashMap<String, (LiveStatus, Vec<T>)>;
 
@@ -112,7 +184,7 @@ pub(crate) async fn read_all(
     databases: &[LiveDatabase<'_>],
     options: &LiveOptions,
     cancel: &CancelToken,
-    rest_done: &CancelToken,
+    rest_done: &RestDone,
     steps: &StepLog,
 ) -> HashMap<String, LiveEvidence> {
     let mut out: HashMap<String, LiveEvidence> = HashMap::new();

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use evidence::{LiveEvidence, LiveStatus, LockEstimate, QueuedEstimate, TableTraffic};
 use migration_parser::{Migration, QualifiedName, lock_facts};
 
-use super::{LiveDatabase, LiveOptions, PerShard};
+use super::{LiveDatabase, LiveOptions, PerShard, RestDone};
 use crate::control::CancelToken;
 use crate::probe::model::Check;
 
@@ -63,14 +63,15 @@ struct Sample {
 
 /// The traffic of every shard of `db`: one set-based sample at the start and one
 /// `options.traffic_window` later, or when the probes and rehearsals are done (`rest_done`) if
-/// that is later. A window of zero, or a sample that fails, is said per shard
+/// that is later — or right then, when `rest_done` says the full window is not needed here
+/// ([`LiveOptions::lock_budget`]). A window of zero, or a sample that fails, is said per shard
 /// ([`LiveStatus::Unavailable`]); a cancelled run returns nothing.
 pub(crate) async fn read(
     migration: &Migration,
     db: &LiveDatabase<'_>,
     options: &LiveOptions,
     cancel: &CancelToken,
-    rest_done: &CancelToken,
+    rest_done: &RestDone,
 ) -> PerShard<TableTraffic> {
     let mut out = PerShard::new();
     let unavailable = |reason: String| LiveStatus::Unavailable { reason };
@@ -94,9 +95,13 @@ pub(crate) async fn read(
     let names: Vec<&str> = wanted.iter().map(|(_, n)| n.as_str()).collect();
     let sampled = async {
         let first = sample(db, &schemas, &names).await?;
-        tokio::time::sleep(options.traffic_window).await;
-        // A longer window costs nothing while the probes and rehearsals still run.
-        rest_done.cancelled().await;
+        let full = tokio::time::Instant::now() + options.traffic_window;
+        // A longer window costs nothing while the probes and rehearsals still run; a shorter
+        // one is taken where no rate can change what the gate says.
+        rest_done.wait().await;
+        if rest_done.needs_full_window(db) {
+            tokio::time::sleep_until(full).await;
+        }
         let second = sample(db, &schemas, &names).await?;
         Ok::<_, sqlx::Error>((first, second))
     };

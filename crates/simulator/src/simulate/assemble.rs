@@ -74,7 +74,8 @@ pub(super) fn assemble(
 
 /// Estimate every reachable shard of `result` again with throughput `tp` (a calibration
 /// measured after the run, when the machine was idle again), exactly as the run's assembly
-/// would have with these figures; `result.throughput` becomes `tp`.
+/// would have with these figures (and what would queue behind each lock with them);
+/// `result.throughput` becomes `tp`.
 pub fn re_estimate(migration: &Migration, result: &mut SimulationResult, tp: &Throughput) {
     for ev in &mut result.shards {
         if ev.unreachable.is_some() || ev.estimate.is_none() {
@@ -84,6 +85,8 @@ pub fn re_estimate(migration: &Migration, result: &mut SimulationResult, tp: &Th
         let version = ev.server_version.unwrap_or(migration.options.pg_version.0);
         let est = estimate(migration, reh, &ev.schema, &ev.tables, version, tp);
         ev.estimated_lock_ms = est.total_lock_ms;
+        // What would queue behind each lock is the rate times the new lock time.
+        ev.live.queued = crate::live::traffic::queue_estimates(&est, &ev.live);
         ev.estimate = Some(est);
     }
     result.throughput = *tp;

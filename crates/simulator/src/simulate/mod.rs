@@ -103,10 +103,11 @@ impl Simulator {
         let jobs = std::mem::take(&mut reach.jobs);
         let pair = fleet_rerun::first_pair(fleet, &reach.unreachable);
         let live_dbs = pools.live_databases(fleet, &reach.unreachable);
-        // Said when the probes and rehearsals are done: the traffic window lasts until then.
-        let rest_done = CancelToken::new();
+        // Said when the probes and rehearsals are done (with the estimates made): the traffic
+        // window lasts until then, and longer only where a rate can change the gate.
+        let rest_done = crate::live::RestDone::default();
         let rest = async {
-            let r = tokio::join!(
+            let (outs, (rehearsals, tp, rerun)) = tokio::join!(
                 pools.probe_all(
                     fleet,
                     &reach.unreachable,
@@ -118,10 +119,19 @@ impl Simulator {
                 ),
                 rehearse::rehearse_all(migration, jobs, pair, o, progress, cancel, &steps)
             );
-            rest_done.cancel();
-            r
+            let failed: Vec<(usize, String)> = outs
+                .iter()
+                .filter_map(|(i, o)| Some((*i, o.replica_failed.clone()?)))
+                .collect();
+            let shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
+            let full_window = o
+                .live
+                .lock_budget
+                .map(|b| crate::live::near_budget_databases(&shards, b, &tp));
+            rest_done.finish(full_window);
+            (shards, failed, rehearsals, tp, rerun)
         };
-        let ((outs, (rehearsals, tp, rerun)), mut live) = tokio::join!(
+        let ((mut shards, failed, rehearsals, tp, rerun), mut live) = tokio::join!(
             rest,
             crate::live::read_all(migration, &live_dbs, &o.live, cancel, &rest_done, &steps)
         );
@@ -130,11 +140,7 @@ impl Simulator {
         if cancel.is_cancelled() {
             return Err(SimError::Cancelled);
         }
-        let failed = outs
-            .iter()
-            .filter_map(|(i, o)| Some((*i, o.replica_failed.as_deref()?)));
-        replicas.failed_during_probing(fleet, failed);
-        let mut shards = assemble::assemble(migration, fleet, &reach, outs, &rehearsals, &tp);
+        replicas.failed_during_probing(fleet, failed.iter().map(|(i, r)| (*i, r.as_str())));
         for ev in &mut shards {
             if let Some(l) = live.remove(&ev.shard) {
                 ev.live = l;

@@ -215,3 +215,33 @@ pub(super) fn tail(s: &str, n: usize) -> String {
     let start = lines.len().saturating_sub(n);
     lines[start..].join("\n")
 }
+
+/// Immediate shutdown of the server of `data_dir` without `pg_ctl`: `SIGQUIT` to the
+/// postmaster named in `postmaster.pid`, then wait (polling every 2 ms, up to `timeout`) until
+/// the postmaster has removed that file — which it does as it exits, after every backend it
+/// started is gone. `pg_ctl -w stop` does the same but polls every 100 ms, which was a tenth of
+/// a second at the end of every run. `false` when the pid file could not be read, the signal
+/// could not be sent, or the server outlived `timeout`: the caller falls back to `pg_ctl`.
+pub(super) fn stop_immediately(data_dir: &Path, timeout: std::time::Duration) -> bool {
+    let pid_file = data_dir.join("postmaster.pid");
+    let Some(pid) = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.lines().next()?.trim().parse::<libc::pid_t>().ok())
+        .filter(|p| *p > 1)
+    else {
+        return false;
+    };
+    // SAFETY: kill(2) has no memory preconditions; the pid is the postmaster this process
+    // started (it holds the data directory's lock file, so it is alive and ours).
+    if unsafe { libc::kill(pid, libc::SIGQUIT) } != 0 {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    while pid_file.exists() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    true
+}

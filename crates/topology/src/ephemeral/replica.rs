@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 use super::config::write_config;
 use super::os::{DirGuard, command, free_port, make_cluster_dir, tail};
 use super::{
-    EphemeralOptions, EphemeralPg, Inner, Listen, NEXT_ID, State, pg_ctl_start, stop_quietly,
+    EphemeralOptions, EphemeralPg, Inner, Listen, NEXT_ID, StartAttempt, State, pg_ctl_start,
+    stop_quietly,
 };
 use crate::TopologyError;
 
@@ -72,10 +73,10 @@ impl EphemeralPg {
                 (None, Listen::SocketOnly) => 5432,
                 (None, _) => free_port()?,
             };
-            let out = pg_ctl_start(&bin_dir, run_as, &dir, &data_dir, port, &opts)?;
-            if out.status.success() {
-                break port;
-            }
+            let status = match pg_ctl_start(&bin_dir, run_as, &dir, &data_dir, port, &opts)? {
+                StartAttempt::Ready(child) => break (port, child),
+                StartAttempt::Failed(status) => status,
+            };
             let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
             if (log.contains("could not bind") || log.contains("already in use"))
                 && opts.port.is_none()
@@ -87,12 +88,13 @@ impl EphemeralPg {
             }
             stop_quietly(&bin_dir, run_as, &dir, &data_dir);
             return Err(TopologyError::PgCommandFailed {
-                program: "pg_ctl start (replica)".into(),
-                status: out.status.to_string(),
+                program: "postgres (replica start)".into(),
+                status,
                 dir: dir.clone(),
                 log_tail: tail(&log, 15),
             });
         };
+        let (port, server) = port;
         let pg = EphemeralPg::register(Inner {
             id,
             dir,
@@ -105,6 +107,7 @@ impl EphemeralPg {
             state: Mutex::new(State {
                 stopped: false,
                 watchdog: None,
+                server: Some(server),
                 template_thread: None,
             }),
         });
