@@ -31,10 +31,6 @@ pub(crate) fn evaluate(
     sim: &SimulationResult,
     rollback: &RollbackOutcome,
 ) -> Vec<ShardReport> {
-    let graphs: BTreeMap<&str, FkGraph> = catalogs
-        .iter()
-        .map(|(id, c)| (id.as_str(), topology::catalog::fk_graph_of(c)))
-        .collect();
     let drifted: BTreeMap<&str, &DriftedShard> = drift
         .drifted
         .iter()
@@ -46,6 +42,9 @@ pub(crate) fn evaluate(
         .map(|shard| {
             let ev = sim.shard(&shard.id);
             let evidence = rollback_evidence(rollback, &shard.id);
+            // One shard's FK graph at a time: 10,000 of them at once cost memory for nothing.
+            let graph: Option<FkGraph> =
+                catalogs.get(&shard.id).map(topology::catalog::fk_graph_of);
             let mut ctx = RuleContext::new(migration, &opts.config)
                 .with_shard_id(&shard.id, &shard.instance)
                 .with_shard_schema(shard.location.schema())
@@ -61,7 +60,7 @@ pub(crate) fn evaluate(
             if let Some(r) = sim.rehearsal_for(&shard.id) {
                 ctx = ctx.with_rehearsal(r);
             }
-            if let Some(g) = graphs.get(shard.id.as_str()) {
+            if let Some(g) = &graph {
                 ctx = ctx.with_fk_graph(g);
             }
             if let Some(d) = drifted.get(shard.id.as_str()) {

@@ -128,7 +128,7 @@ async fn slots<'a>(conn: &mut PgConnection, cx: &mut SeedCx<'_>, t: &'a Table) -
         .filter(|k| k.kind == ConstraintType::ForeignKey)
     {
         let Some(fk) = &k.foreign_key else { continue };
-        let cols: Option<Vec<&Column>> = k.columns.iter().map(|c| t.columns.get(c)).collect();
+        let cols: Option<Vec<&Column>> = k.columns.iter().map(|c| t.column(c)).collect();
         let Some(cols) = cols else { continue };
         if cols
             .iter()

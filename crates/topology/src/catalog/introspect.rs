@@ -349,7 +349,7 @@ impl Reader<'_> {
             };
             attnames.insert((tbl_oid, attnum), name.clone());
             if let Some(t) = self.table_mut(&schema, &tbl) {
-                t.columns.insert(name, col);
+                t.columns.insert(name, Box::new(col));
             }
         }
         for t in self.out.values_mut().flat_map(|c| c.tables.values_mut()) {
@@ -434,7 +434,7 @@ impl Reader<'_> {
                 inherited: self.get(r, "inherited")?,
             };
             if let Some(t) = self.table_mut(&schema, &tbl) {
-                t.constraints.insert(name, c);
+                t.constraints.insert(name, Box::new(c));
             }
         }
         Ok(())
@@ -481,7 +481,7 @@ impl Reader<'_> {
             };
             if let Some(t) = self.table_mut(&schema, &tbl) {
                 t.total_bytes += ix.bytes;
-                t.indexes.insert(name, ix);
+                t.indexes.insert(name, Box::new(ix));
             }
         }
         Ok(())
