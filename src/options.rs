@@ -276,8 +276,21 @@ mod tests {
     fn the_traffic_window_comes_from_the_flag_then_the_config_then_the_sim_options() {
         use std::time::Duration;
         let mut o = ValidateOptions::from_sql("m.sql", "SELECT 1");
-        assert_eq!(o.live_options(), simulator::LiveOptions::default());
+        // The library's defaults, and the run's lock budget: the window lasts in full only
+        // where a lock comes near it.
+        assert_eq!(
+            o.live_options(),
+            simulator::LiveOptions {
+                lock_budget: Some(Duration::from_millis(o.lock_budget())),
+                ..simulator::LiveOptions::default()
+            }
+        );
         assert_eq!(o.live_options().traffic_window, Duration::from_secs(1));
+        o.lock_budget_ms = Some(250);
+        assert_eq!(
+            o.live_options().lock_budget,
+            Some(Duration::from_millis(250))
+        );
         o.sim.live.traffic_window = Duration::from_millis(700);
         assert_eq!(o.live_options().traffic_window, Duration::from_millis(700));
         o.config = config("[live]\ntraffic_window_ms = 0\n");
