@@ -2,7 +2,8 @@
 //!
 //! [`EphemeralPg::start`] runs `initdb` into a fresh directory under [`std::env::temp_dir`]
 //! (`/tmp/dcpg-<pid>-<n>`, mode 0700, short so the Unix socket path stays under the 107-byte
-//! limit), then `pg_ctl -w start` with the socket in that directory and, with
+//! limit), then starts `postgres` on it (as `pg_ctl -w start` would, waiting for `ready` in
+//! `postmaster.pid`, but polling every 2 ms) with the socket in that directory and, with
 //! [`Listen::Loopback`] (the default, for stand-ins of target instances), TCP on `127.0.0.1` at a
 //! free port (retried on a bind race). A shadow ([`EphemeralOptions::shadow`],
 //! [`Listen::SocketOnly`]) has no TCP listener and a `pg_hba.conf` of `local` lines only: only
@@ -12,11 +13,12 @@
 //!
 //! * **Synchronous.** Starting takes roughly half a second of blocking process work (see
 //!   `BENCHMARKS.md`). From async code call [`EphemeralPg::start_async`] (a
-//!   `spawn_blocking` wrapper) or wrap it yourself. Dropping also blocks briefly (`pg_ctl stop`).
+//!   `spawn_blocking` wrapper) or wrap it yourself. Dropping also blocks briefly (the stop).
 //! * **Root.** `initdb` refuses to run as root. When the effective uid is 0, every server program
 //!   runs as the OS user [`EphemeralOptions::run_as`] (`postgres` by default, uid/gid from
 //!   `/etc/passwd`) and the directory is chowned to it; `HOME` is set to the cluster directory.
-//! * **Cleanup.** [`Drop`] stops the server (`pg_ctl -m immediate -w stop`) and removes the
+//! * **Cleanup.** [`Drop`] stops the server (immediate shutdown: `SIGQUIT` to the postmaster,
+//!   `pg_ctl -m immediate -w stop` if that fails) and removes the
 //!   directory. Every live cluster is also in a process-wide registry: [`cleanup_all`] stops them
 //!   all (call it from a Ctrl-C handler). Finally each cluster has a tiny watchdog process
 //!   (`/bin/sh`, in its own session, ignoring SIGINT/SIGTERM/SIGHUP) that waits on a pipe from this
@@ -79,7 +81,7 @@ pub struct EphemeralOptions {
     /// (`fsync=off`, `synchronous_commit=off`, `full_page_writes=off`,
     /// `max_locks_per_transaction=256`, `max_connections=200`), so they can override them.
     pub settings: Vec<(String, String)>,
-    /// Seconds `pg_ctl -w` waits for the server to accept connections.
+    /// Seconds the start waits for the server to accept connections.
     pub start_timeout_secs: u32,
     /// OS user to run the server programs as when this process is root.
     pub run_as: String,
@@ -283,7 +285,7 @@ impl EphemeralPg {
         let version = data_dir_version(&data_dir);
         write_config(&data_dir, &dir, opts.listen, &opts.settings)?;
 
-        // pg_ctl start, retrying on a port race.
+        // Start the server, retrying on a port race.
         let log = dir.join("server.log");
         let mut attempt = 0;
         let port = loop {
@@ -293,7 +295,7 @@ impl EphemeralPg {
                 (None, Listen::SocketOnly) => 5432,
                 (None, _) => free_port()?,
             };
-            let status = match pg_ctl_start(&bin_dir, run_as, &dir, &data_dir, port, &opts)? {
+            let status = match start_server(&bin_dir, run_as, &dir, &data_dir, port, &opts)? {
                 StartAttempt::Ready(child) => break (port, child),
                 StartAttempt::Failed(status) => status,
             };
@@ -611,7 +613,7 @@ pub(crate) enum StartAttempt {
 /// `postmaster.pid` every 2 ms instead of every 100 ms (`pg_ctl` waited a tenth of a second on
 /// every start). The postmaster runs in a process group of its own, so a Ctrl-C on the terminal
 /// reaches the gate (which stops it cleanly), not the server.
-fn pg_ctl_start(
+fn start_server(
     bin_dir: &Path,
     run_as: Option<(u32, u32)>,
     dir: &Path,

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::config::write_config;
 use super::os::{DirGuard, command, free_port, make_cluster_dir, tail};
 use super::{
-    EphemeralOptions, EphemeralPg, Inner, Listen, NEXT_ID, StartAttempt, State, pg_ctl_start,
+    EphemeralOptions, EphemeralPg, Inner, Listen, NEXT_ID, StartAttempt, State, start_server,
     stop_quietly,
 };
 use crate::TopologyError;
@@ -73,7 +73,7 @@ impl EphemeralPg {
                 (None, Listen::SocketOnly) => 5432,
                 (None, _) => free_port()?,
             };
-            let status = match pg_ctl_start(&bin_dir, run_as, &dir, &data_dir, port, &opts)? {
+            let status = match start_server(&bin_dir, run_as, &dir, &data_dir, port, &opts)? {
                 StartAttempt::Ready(child) => break (port, child),
                 StartAttempt::Failed(status) => status,
             };
