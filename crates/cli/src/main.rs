@@ -3,6 +3,7 @@
 
 mod cmd;
 mod exit;
+mod progress;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use cmd::help;
