@@ -256,10 +256,19 @@ fn refusals(s: &Setup, pk: &str) {
     let o = s.merge(&parts, &["--allow-unsigned"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 
-    // Overlapping: one part given twice.
-    let copy = d.join("copy-of-p1.json");
-    std::fs::copy(s.part(1), &copy).unwrap();
-    msgs.push(s.refused(&[s.part(1), copy, s.part(2), s.part(3)], &[]));
+    // Overlapping: one part given twice — the largest, so that it has a shard to overlap on
+    // (the slices hash shard ids that name the instance's random port: a part may be empty).
+    let shards = |k: u32| {
+        read_json(&s.part(k))["shards"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let largest = (1..=3).max_by_key(|k| shards(*k)).unwrap();
+    let copy = d.join("copy-of-a-part.json");
+    std::fs::copy(s.part(largest), &copy).unwrap();
+    let mut parts = vec![s.part(largest), copy];
+    parts.extend((1..=3).filter(|k| *k != largest).map(|k| s.part(k)));
+    msgs.push(s.refused(&parts, &[]));
 
     // A missing partition.
     msgs.push(s.refused(&[s.part(1), s.part(2)], &[]));
@@ -284,6 +293,9 @@ fn refusals(s: &Setup, pk: &str) {
     let text = regex::Regex::new(r"shard `[^`]+`")
         .unwrap()
         .replace_all(&text, "shard `[SHARD]`");
+    let text = regex::Regex::new(r"in both \[DIR\]/p\d/report\.json")
+        .unwrap()
+        .replace_all(&text, "in both [DIR]/p[K]/report.json");
     let text = regex::Regex::new(r"\(partition \d/3\) and (\S+) \(partition \d/3\)")
         .unwrap()
         .replace_all(&text, "(partition [K]/3) and $1 (partition [K]/3)");
