@@ -199,8 +199,8 @@ async fn queued_writes_estimate_is_within_2x_of_a_real_access_exclusive_queue() 
     c.close().await.ok();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_zero_window_samples_nothing_and_says_so() {
+/// One tenant (`app.tenant_a`, the orders table) on a fresh cluster, and its fleet.
+async fn one_tenant() -> (topology::ephemeral::EphemeralPg, topology::Fleet) {
     let pg = start().await;
     create_db(&pg, "app").await;
     exec(
@@ -210,25 +210,38 @@ async fn a_zero_window_samples_nothing_and_says_so() {
     )
     .await;
     let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
-    let m = migration("ALTER TABLE orders ALTER COLUMN v TYPE bigint;");
-    let run = |live: LiveOptions| {
-        let sim = Simulator::new(SimOptions {
-            rehearsal: RehearsalMode::Skip,
-            calibrate: false,
-            live,
-            ..Default::default()
-        });
-        let (m, fleet) = (m.clone(), fleet.clone());
-        async move {
-            sim.run(&m, &fleet, None, &NoProgress, &CancelToken::new())
-                .await
-                .expect("run")
-        }
-    };
-    let res = run(LiveOptions {
-        traffic_window: Duration::ZERO,
-        ..LiveOptions::default()
+    (pg, fleet)
+}
+
+/// A run of `m` on `fleet` with the live reads of `live` (probes only, no calibration).
+async fn run_live(
+    m: &migration_parser::Migration,
+    fleet: &topology::Fleet,
+    live: LiveOptions,
+) -> simulator::SimulationResult {
+    Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        calibrate: false,
+        live,
+        ..Default::default()
     })
+    .run(m, fleet, None, &NoProgress, &CancelToken::new())
+    .await
+    .expect("run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_window_samples_nothing_and_says_so() {
+    let (_pg, fleet) = one_tenant().await;
+    let m = migration("ALTER TABLE orders ALTER COLUMN v TYPE bigint;");
+    let res = run_live(
+        &m,
+        &fleet,
+        LiveOptions {
+            traffic_window: Duration::ZERO,
+            ..LiveOptions::default()
+        },
+    )
     .await;
     let live = &res.shards[0].live;
     match &live.traffic {
@@ -239,10 +252,14 @@ async fn a_zero_window_samples_nothing_and_says_so() {
     }
     assert!(live.table_traffic.is_empty() && live.queued.is_empty());
     // Live reads off: nothing attempted, nothing in the JSON.
-    let res = run(LiveOptions {
-        enabled: false,
-        ..LiveOptions::default()
-    })
+    let res = run_live(
+        &m,
+        &fleet,
+        LiveOptions {
+            enabled: false,
+            ..LiveOptions::default()
+        },
+    )
     .await;
     assert!(res.shards[0].live.is_empty(), "{:#?}", res.shards[0].live);
     let json = serde_json::to_value(&res.shards[0]).unwrap();
@@ -251,35 +268,20 @@ async fn a_zero_window_samples_nothing_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_lasts_in_full_only_where_a_lock_comes_near_the_budget() {
-    let pg = start().await;
-    create_db(&pg, "app").await;
-    exec(
-        &pg,
-        "app",
-        &format!("CREATE SCHEMA tenant_a; SET search_path TO tenant_a; {SCHEMA}"),
-    )
-    .await;
-    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let (_pg, fleet) = one_tenant().await;
     // A rewrite under ACCESS EXCLUSIVE: a few milliseconds on this small table.
     let m = migration("ALTER TABLE orders ALTER COLUMN v TYPE bigint;");
     let window = Duration::from_millis(2_500);
-    let run = |budget: Duration| {
-        let sim = Simulator::new(SimOptions {
-            rehearsal: RehearsalMode::Skip,
-            calibrate: false,
-            live: LiveOptions {
+    let run = |lock_budget: Option<Duration>| {
+        run_live(
+            &m,
+            &fleet,
+            LiveOptions {
                 traffic_window: window,
-                lock_budget: Some(budget),
+                lock_budget,
                 ..LiveOptions::default()
             },
-            ..Default::default()
-        });
-        let (m, fleet) = (m.clone(), fleet.clone());
-        async move {
-            sim.run(&m, &fleet, None, &NoProgress, &CancelToken::new())
-                .await
-                .expect("run")
-        }
+        )
     };
     let sampled_ms = |res: &simulator::SimulationResult| {
         let live = &res.shards[0].live;
@@ -292,34 +294,14 @@ async fn the_window_lasts_in_full_only_where_a_lock_comes_near_the_budget() {
     };
     // An hour's budget: nothing comes near it, the second sample is taken when the probes are
     // done — the rate says how short its window was.
-    let far = run(Duration::from_secs(3600)).await;
+    let far = run(Some(Duration::from_secs(3600))).await;
     let ms = sampled_ms(&far);
     assert!(ms < window.as_millis() as u64, "window {ms} ms");
     // A 1 ms budget: the rewrite's estimate is over it, the window lasts in full.
-    let near = run(Duration::from_millis(1)).await;
+    let near = run(Some(Duration::from_millis(1))).await;
     let ms = sampled_ms(&near);
     assert!(ms >= window.as_millis() as u64 - 20, "window {ms} ms");
     // No budget given (the library's default): always the full window.
-    let res = run_default(&m, &fleet, window).await;
+    let res = run(None).await;
     assert!(sampled_ms(&res) >= window.as_millis() as u64 - 20);
-}
-
-/// A run with [`LiveOptions::default`] but `window`.
-async fn run_default(
-    m: &migration_parser::Migration,
-    fleet: &topology::Fleet,
-    window: Duration,
-) -> simulator::SimulationResult {
-    Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::Skip,
-        calibrate: false,
-        live: LiveOptions {
-            traffic_window: window,
-            ..LiveOptions::default()
-        },
-        ..Default::default()
-    })
-    .run(m, fleet, None, &NoProgress, &CancelToken::new())
-    .await
-    .expect("run")
 }

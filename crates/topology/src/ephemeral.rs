@@ -288,7 +288,7 @@ impl EphemeralPg {
         // Start the server, retrying on a port race.
         let log = dir.join("server.log");
         let mut attempt = 0;
-        let port = loop {
+        let (port, server) = loop {
             attempt += 1;
             let port = match (opts.port, opts.listen) {
                 (Some(p), _) => p,
@@ -308,7 +308,6 @@ impl EphemeralPg {
                 let _ = std::fs::write(&log, "");
                 continue;
             }
-            let combined = server_log;
             if from_template {
                 // A cluster copied from the cached template did not start: forget the template,
                 // make this one with initdb and try once more.
@@ -331,10 +330,9 @@ impl EphemeralPg {
                 program: "postgres (start)".into(),
                 status,
                 dir: dir.clone(),
-                log_tail: tail(&combined, 15),
+                log_tail: tail(&server_log, 15),
             });
         };
-        let (port, server) = port;
 
         let pg = EphemeralPg::register(Inner {
             id,
@@ -641,22 +639,19 @@ fn start_server(
         .process_group(0)
         .spawn()
         .map_err(|e| TopologyError::io(format!("run {}", program.display()), e))?;
-    let pid_file = data_dir.join("postmaster.pid");
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_secs(u64::from(opts.start_timeout_secs));
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Ok(StartAttempt::Failed(status.to_string()));
         }
-        // Line 1 the postmaster's pid, line 8 its status (`ready` once it accepts connections,
-        // `standby` for a hot standby that accepts read-only ones).
-        if let Ok(text) = std::fs::read_to_string(&pid_file) {
-            let lines: Vec<&str> = text.lines().collect();
-            if lines.first().and_then(|l| l.trim().parse::<u32>().ok()) == Some(child.id())
-                && matches!(lines.get(7).map(|l| l.trim()), Some("ready" | "standby"))
-            {
-                return Ok(StartAttempt::Ready(child));
-            }
+        // `ready` once it accepts connections, `standby` for a hot standby that accepts
+        // read-only ones.
+        if let Some((pid, status)) = os::read_pid_file(data_dir)
+            && pid == child.id()
+            && matches!(status.as_str(), "ready" | "standby")
+        {
+            return Ok(StartAttempt::Ready(child));
         }
         if std::time::Instant::now() >= deadline {
             let _ = child.kill();

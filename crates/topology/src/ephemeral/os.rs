@@ -216,6 +216,16 @@ pub(super) fn tail(s: &str, n: usize) -> String {
     lines[start..].join("\n")
 }
 
+/// The postmaster's pid (line 1 of `postmaster.pid`) and its status (line 8: `starting`,
+/// `ready`, `standby`, `stopping`), when the server of `data_dir` has written the file.
+pub(super) fn read_pid_file(data_dir: &Path) -> Option<(u32, String)> {
+    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+    let mut lines = text.lines();
+    let pid = lines.next()?.trim().parse().ok()?;
+    let status = lines.nth(6).unwrap_or_default().trim().to_string();
+    Some((pid, status))
+}
+
 /// Immediate shutdown of the server of `data_dir` without `pg_ctl`: `SIGQUIT` to the
 /// postmaster named in `postmaster.pid`, then wait (polling every 2 ms, up to `timeout`) until
 /// the postmaster has removed that file — which it does as it exits, after every backend it
@@ -224,9 +234,8 @@ pub(super) fn tail(s: &str, n: usize) -> String {
 /// could not be sent, or the server outlived `timeout`: the caller falls back to `pg_ctl`.
 pub(super) fn stop_immediately(data_dir: &Path, timeout: std::time::Duration) -> bool {
     let pid_file = data_dir.join("postmaster.pid");
-    let Some(pid) = std::fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|s| s.lines().next()?.trim().parse::<libc::pid_t>().ok())
+    let Some(pid) = read_pid_file(data_dir)
+        .and_then(|(pid, _)| libc::pid_t::try_from(pid).ok())
         .filter(|p| *p > 1)
     else {
         return false;

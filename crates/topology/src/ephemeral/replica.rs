@@ -66,7 +66,7 @@ impl EphemeralPg {
         settings.extend(opts.settings.iter().cloned());
         write_config(&data_dir, &dir, opts.listen, &settings)?;
         let mut attempt = 0;
-        let port = loop {
+        let (port, server) = loop {
             attempt += 1;
             let port = match (opts.port, opts.listen) {
                 (Some(p), _) => p,
@@ -94,7 +94,6 @@ impl EphemeralPg {
                 log_tail: tail(&log, 15),
             });
         };
-        let (port, server) = port;
         let pg = EphemeralPg::register(Inner {
             id,
             dir,
