@@ -125,7 +125,11 @@ pub(crate) async fn run_fleet_phase(
         let (sim, (rollback, rollback_ms)) = tokio::join!(sim_fut, rollback_fut);
         Ok((catalogs, drift, unreachable, sim, rollback, rollback_ms))
     };
-    let (calibrate_after, ran) = tokio::join!(shadow_fut, fleet_fut);
+    let (calibrate_after, ran, ()) = tokio::join!(
+        shadow_fut,
+        fleet_fut,
+        prefetch_first_dump(opts, fleet, migration, &sim_opts)
+    );
     steps.append(&mut shadow_steps);
     steps.append(&mut fleet_steps);
     let (catalogs, drift, unreachable, sim, rollback, rollback_ms) = ran?;
@@ -177,6 +181,40 @@ pub(crate) async fn run_fleet_phase(
         sim,
         rollback,
     })
+}
+
+/// The `pg_dump` the first rehearsal and the rollback proof share (the first shard of the
+/// fleet, and the shard the rehearsal runs after it: [`simulator::fleet_partner`]), taken into
+/// the run's dump cache while the fleet is introspected instead of after it: on a fleet of
+/// many schemas the dump reads a large catalog, and later it would compete with the probes.
+/// The guess holds when the first shard is reachable (the rehearsal's first job and the proof's
+/// representative are then that shard); otherwise the dump is not used and they take their own.
+/// Best effort: a failure is cached like any dump's and reported by the clone that reads it.
+async fn prefetch_first_dump(
+    opts: &ValidateOptions,
+    fleet: &Fleet,
+    migration: &Migration,
+    sim_opts: &SimOptions,
+) {
+    let wanted = opts.sim.rehearsal == simulator::RehearsalMode::Shadow || opts.validate_rollback;
+    let (true, Some(cache), Some(first)) = (wanted, &sim_opts.dump_cache, fleet.shards.first())
+    else {
+        return;
+    };
+    let (Some(instance), Ok(bin)) = (
+        fleet.instance(&first.instance),
+        topology::ephemeral::find_bin_dir(),
+    ) else {
+        return;
+    };
+    let partner = simulator::fleet_partner(fleet, first, |_| true).map(|s| s.location.schema());
+    let db = first.location.database();
+    let spec = &instance.connection;
+    let listed =
+        simulator::schemas_to_clone(spec, db, first.location.schema(), partner, migration).await;
+    if let Ok(schemas) = listed {
+        let _ = cache.dump(&bin, spec, db, &schemas).await;
+    }
 }
 
 /// The execution log's line about the rollback step: with proofs per schema shape, each

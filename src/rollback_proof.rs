@@ -29,6 +29,10 @@ pub(crate) struct ShapeJob<'a> {
     pub shards: Vec<String>,
     /// The representative's catalog (the generated rollback of this shape is built from it).
     pub catalog: &'a Catalog,
+    /// The shard the first rehearsal runs after the representative's (when the representative
+    /// is the first rehearsal's shard): its schemas are dumped too, so that the proof and the
+    /// rehearsal share one `pg_dump` ([`simulator::fleet_partner`]).
+    pub partner: Option<String>,
 }
 
 /// Prove every shape, at most [`MAX_CONCURRENT_PROOFS`] at a time, results in `jobs` order:
@@ -89,10 +93,14 @@ async fn prove_shape(
     };
     let (database, schema) = (shard.location.database(), shard.location.schema());
     // The same schemas the rehearsal clones, dumped once for both through the run's cache.
+    let partner = job
+        .partner
+        .as_deref()
+        .and_then(|id| fleet.shards.iter().find(|s| s.id == id))
+        .map(|s| s.location.schema());
     let setup = match dump_for_proof(
         &instance.connection,
-        database,
-        schema,
+        (database, schema, partner),
         migration,
         job.catalog,
         dump_cache,
@@ -184,17 +192,19 @@ fn schemas_to_clone(c: &Catalog) -> Vec<String> {
 }
 
 /// `pg_dump --schema-only` of the schemas the rehearsal clones for this shard (structure only;
-/// the proof seeds its own rows), without psql meta-commands.
+/// the proof seeds its own rows), without psql meta-commands. With the `partner`'s schema, the
+/// rehearsal's dump holds its schemas too: so does this one (the same dump); the proof reads
+/// and compares only the shard's own schema.
 async fn dump_for_proof(
     conn: &ConnectionSpec,
-    database: &str,
-    schema: &str,
+    (database, schema, partner): (&str, &str, Option<&str>),
     migration: &Migration,
     catalog: &Catalog,
     cache: Option<&simulator::DumpCache>,
 ) -> Result<String, String> {
     let bin = topology::ephemeral::find_bin_dir().map_err(|e| e.to_string())?;
-    let schemas = match simulator::schemas_to_clone(conn, database, schema, migration).await {
+    let listed = simulator::schemas_to_clone(conn, database, schema, partner, migration).await;
+    let schemas = match listed {
         Ok(s) => s,
         // Reading the list failed: the shard's own schema and the ones its keys reference.
         Err(_) => schemas_to_clone(catalog),

@@ -108,7 +108,7 @@ pub(crate) async fn rollback_for(
         (None, Some(pg)) => Shadow::from_ephemeral(pg),
         (None, None) => Shadow::ephemeral().await?,
     };
-    let jobs = shape_jobs(catalogs, drift, &shard_id);
+    let jobs = shape_jobs(fleet, catalogs, drift, &shard_id);
     let proved = prove_shapes(
         fleet,
         migration,
@@ -135,10 +135,15 @@ pub(crate) async fn rollback_for(
 /// One proof job per schema shape (drift detection's groups, largest first), proven on the
 /// group's first shard — the majority shape on the reference shard.
 fn shape_jobs<'a>(
+    fleet: &Fleet,
     catalogs: &'a BTreeMap<String, Catalog>,
     drift: &DriftReport,
     reference: &str,
 ) -> Vec<ShapeJob<'a>> {
+    // The first rehearsal's shard (the first one read, in fleet order) and its partner.
+    let read = |s: &topology::Shard| catalogs.contains_key(&s.id);
+    let first = fleet.shards.iter().find(|s| read(s));
+    let partner = first.and_then(|f| Some((f, simulator::fleet_partner(fleet, f, read)?)));
     drift
         .groups
         .iter()
@@ -154,6 +159,9 @@ fn shape_jobs<'a>(
                 representative: id.clone(),
                 shards: g.shards.clone(),
                 catalog,
+                partner: partner
+                    .filter(|(f, _)| &f.id == id)
+                    .map(|(_, p)| p.id.clone()),
             })
         })
         .collect()

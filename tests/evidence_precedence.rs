@@ -239,3 +239,74 @@ ALTER TABLE orders ADD COLUMN slug text;
     );
     assert_eq!(second.gate, Gate::Red);
 }
+
+/// One `pg_dump` serves the whole shadow side of a run (issue 17): the first rehearsal clones
+/// both tenants of the database and runs the second after the first on that clone (the
+/// per-fleet proof), and the rollback proof loads the same dump, taken while the fleet was
+/// introspected. Before, the per-fleet proof made a clone of its own (a second dump of the
+/// source's catalog). The second tenant's run still finds what the first left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_dump_serves_the_rehearsal_the_per_fleet_proof_and_the_rollback_proof() {
+    let fx = start_fleet(
+        1,
+        &FixtureSpec {
+            tenants: 3,
+            rows: 10,
+            ..FixtureSpec::default()
+        },
+    )
+    .await
+    .expect("fixture fleet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = dir.path().join("m.sql");
+    std::fs::write(
+        &sql,
+        "SET lock_timeout = '2s';
+CREATE SCHEMA utils;
+ALTER TABLE orders ADD COLUMN slug text;
+",
+    )
+    .expect("write migration");
+    let mut opts = options(&sql, RehearsalMode::Shadow);
+    opts.validate_rollback = true;
+    let cache = std::sync::Arc::new(deployclaw::simulator::DumpCache::new());
+    opts.sim.dump_cache = Some(cache.clone());
+    let report = validate(&opts, &fx.fleet, &NoProgress, &CancelToken::new())
+        .await
+        .expect("validate");
+    assert_eq!(cache.len(), 1, "{:#?}", report.steps);
+    let step = |action: &str| -> String {
+        report
+            .steps
+            .iter()
+            .filter(|s| s.action == action)
+            .map(|s| s.details.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let (first, second) = (&report.shards[0].shard, &report.shards[1].shard);
+    let schema = |id: &str| id.rsplit('/').next().unwrap_or_default().to_string();
+    let clone = step("clone schema");
+    assert!(
+        clone.contains(&schema(first)) && clone.contains(&schema(second)),
+        "{clone}"
+    );
+    let rerun = step("rehearse per fleet");
+    assert!(
+        rerun.contains(&format!("shard {second} after shard {first}"))
+            && rerun.contains("statement 2 failed")
+            && rerun.contains("run on the rehearsal's shadow database"),
+        "{rerun}"
+    );
+    assert!(
+        report.shards[1]
+            .findings
+            .iter()
+            .any(|f| f.rule == "second-tenant-fails" && f.message.contains("\"utils\"")),
+        "{:#?}",
+        report.shards[1].findings
+    );
+    // The proof ran on the same dump and proved the generated rollback.
+    assert_eq!(report.rollback.proofs.len(), 1, "{:#?}", report.rollback);
+    assert!(report.rollback.tested, "{:#?}", report.rollback);
+}

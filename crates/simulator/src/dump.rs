@@ -113,6 +113,19 @@ impl DumpCache {
         DumpCache::default()
     }
 
+    /// How many distinct dumps were asked for (each ran `pg_dump` once, or is running it).
+    pub fn len(&self) -> usize {
+        match self.cells.lock() {
+            Ok(c) => c.len(),
+            Err(p) => p.into_inner().len(),
+        }
+    }
+
+    /// Whether no dump was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// [`dump_schemas`], once per distinct request.
     pub async fn dump(
         &self,
@@ -155,12 +168,15 @@ impl DumpCache {
 
 /// The schemas a shadow copy of shard schema `schema` needs: itself, the schemas its foreign
 /// keys point into and its column types live in, and the schemas `migration` names — those that
-/// exist on the source. The rehearsal clones exactly these; so should a rollback proof, so that
-/// both share one dump through a [`DumpCache`].
+/// exist on the source; with a `partner` schema (the shard the first rehearsal runs the
+/// migration for next, see [`fleet_partner`](crate::fleet_partner)), the same for it too,
+/// sorted. The rehearsal clones exactly these; so should a rollback proof, so that both share
+/// one dump through a [`DumpCache`].
 pub async fn schemas_to_clone(
     source: &ConnectionSpec,
     source_db: &str,
     schema: &str,
+    partner: Option<&str>,
     migration: &Migration,
 ) -> Result<Vec<String>, SimError> {
     let opts = connect_options(source, source_db).map_err(|e| SimError::PgTool {
@@ -175,7 +191,15 @@ pub async fn schemas_to_clone(
             source: source_err,
         })?;
     let named: BTreeSet<String> = schemas_named(migration);
-    let r = schemas_to_clone_on(&mut conn, schema, &named).await;
+    let mut r = schemas_to_clone_on(&mut conn, schema, &named).await;
+    if let (Ok(own), Some(b)) = (&r, partner) {
+        r = schemas_to_clone_on(&mut conn, b, &named)
+            .await
+            .map(|theirs| {
+                let all: BTreeSet<String> = own.iter().cloned().chain(theirs).collect();
+                all.into_iter().collect()
+            });
+    }
     let _ = conn.close().await;
     r.map_err(|source_err| SimError::Shadow {
         url: crate::conn::redacted(source, source_db),

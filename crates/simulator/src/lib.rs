@@ -115,4 +115,4 @@ pub use run::{
     CatalogSummary, DEFAULT_MAX_REPLICA_LAG, IDLE_MARGIN, ProbeOn, ShardEvidence, SimOptions,
     SimulationResult, Simulator,
 };
-pub use simulate::{calibrate_shadow, calibration_summary, re_estimate, run};
+pub use simulate::{calibrate_shadow, calibration_summary, fleet_partner, re_estimate, run};

@@ -74,20 +74,17 @@ async fn run_in_tx(
     // running), and a gate wants predictable probes more than JIT's gain on a long scan.
     // Generic plans keep the constant catalog queries from being re-planned for every shard
     // although only the names differ (the data probes are unnamed statements without
-    // parameters: planned once either way).
+    // parameters: planned once either way). A cached plan is also re-planned whenever the
+    // search path differs from the one it was made under, so the catalog queries (which name
+    // everything qualified) run under the same path on every shard, `pg_catalog`, and the
+    // shard's own path is set after them, for the data and custom probes.
     let mut setup = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
          SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
          SET LOCAL jit = off; SET LOCAL standard_conforming_strings = on; \
-         SET LOCAL search_path TO {}",
+         SET LOCAL search_path TO pg_catalog",
         limits.lock_timeout.as_millis().max(1),
         (limits.statement_timeout.as_millis() * 4).max(60_000),
-        // The path the custom-probe pre-flight resolved function names on.
-        crate::safety::probe_search_path(schema)
-            .iter()
-            .map(|s| quote_ident(s))
-            .collect::<Vec<_>>()
-            .join(", "),
     );
     if limits.server_version >= 12 {
         setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");
@@ -115,6 +112,16 @@ async fn run_in_tx(
         .collect();
     // 3. primary keys of the probed tables (the sample key of offending rows), one query.
     let mut pk_cache = primary_keys(conn, schema, plan).await?;
+    // The path the custom-probe pre-flight resolved function names on, for what follows (the
+    // data probes' expressions are the migration's, resolved as it will resolve them).
+    let path = crate::safety::probe_search_path(schema)
+        .iter()
+        .map(|s| quote_ident(s))
+        .collect::<Vec<_>>()
+        .join(", ");
+    exec(conn, &format!("SET LOCAL search_path TO {path}"))
+        .await
+        .map_err(ConnectionLost)?;
     // 4. data probes.
     for p in &plan.probes {
         if cancel.is_cancelled() {

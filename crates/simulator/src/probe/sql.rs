@@ -140,6 +140,10 @@ pub(crate) async fn unproven_migration_code(
         if let Some(rel) = refs.relations.first() {
             return Ok(Some(skip_reason(&format!("it reads the relation `{rel}`"))));
         }
+        if refs.functions.is_empty() {
+            // Nothing to look up (an operator or cast of built-in types only).
+            continue;
+        }
         let refused = savepoint(conn, async |c| {
             refused_calls(c, &refs.functions, CallContext::ReadOnlyProbe).await
         })

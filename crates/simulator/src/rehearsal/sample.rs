@@ -351,7 +351,7 @@ pub async fn proof_sample(
     migration: &Migration,
 ) -> Option<Arc<str>> {
     let limits = data.sample_limits()?;
-    let schemas = schemas_to_clone(source, source_db, schema, migration)
+    let schemas = schemas_to_clone(source, source_db, schema, None, migration)
         .await
         .ok()?;
     let sample = cache

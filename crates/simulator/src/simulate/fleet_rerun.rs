@@ -20,34 +20,64 @@ use crate::rehearsal::clone::clone_schemas;
 use crate::rehearsal::execute::run_on_shadow;
 use crate::rehearsal::server::{ShadowServer, shadow_connection};
 
-/// The first two reachable shards (in fleet order) that share an instance and a database
-/// with different schemas: the first as a job (with its instance's connection), the second.
+/// Two reachable shards that share an instance and a database with different schemas: the
+/// first as a job (with its instance's connection), the second. `preferred` (the first
+/// rehearsal's shard) with the first other such shard of its database when it has one — its
+/// rehearsal then carries the proof ([`super::shadow::rehearse_on_shadow`]) — else the first
+/// two in fleet order.
 pub(super) fn first_pair(
     fleet: &Fleet,
     unreachable: &std::collections::HashMap<String, String>,
+    preferred: Option<&Shard>,
 ) -> Option<(RehearsalJob, Shard)> {
     let ok: Vec<&Shard> = fleet
         .shards
         .iter()
         .filter(|s| !unreachable.contains_key(&s.id))
         .collect();
-    for (i, a) in ok.iter().enumerate() {
-        let same_db = |b: &&&Shard| {
-            b.instance == a.instance
-                && b.location.database() == a.location.database()
-                && b.location.schema() != a.location.schema()
+    let same_db = |a: &Shard, b: &Shard| {
+        b.instance == a.instance
+            && b.location.database() == a.location.database()
+            && b.location.schema() != a.location.schema()
+    };
+    let pair = |a: &Shard, b: &Shard| {
+        let inst = fleet.instances.iter().find(|x| x.name == a.instance)?;
+        let job = RehearsalJob {
+            fingerprint: String::new(),
+            shard: a.clone(),
+            spec: inst.connection.clone(),
         };
-        if let Some(b) = ok[i + 1..].iter().find(same_db) {
-            let inst = fleet.instances.iter().find(|x| x.name == a.instance)?;
-            let job = RehearsalJob {
-                fingerprint: String::new(),
-                shard: (*a).clone(),
-                spec: inst.connection.clone(),
-            };
-            return Some((job, (*b).clone()));
+        Some((job, b.clone()))
+    };
+    if let Some(a) = preferred.filter(|p| ok.iter().any(|s| s.id == p.id))
+        && let Some(b) = fleet_partner(fleet, a, |s| !unreachable.contains_key(&s.id))
+    {
+        return pair(a, b);
+    }
+    for (i, a) in ok.iter().enumerate() {
+        if let Some(b) = ok[i + 1..].iter().find(|b| same_db(a, b)) {
+            return pair(a, b);
         }
     }
     None
+}
+
+/// The shard the first rehearsal (of `shard`, the first reachable shard in fleet order) runs
+/// the migration for after its own, on the same shadow database, as the per-fleet proof of
+/// non-tenant objects: the first other `reachable` shard in fleet order of the same instance
+/// and database, in another schema. `None` for a database-per-tenant shard. The rollback proof
+/// asks too, so that its `pg_dump` is the rehearsal's ([`schemas_to_clone`](crate::schemas_to_clone)).
+pub fn fleet_partner<'a>(
+    fleet: &'a Fleet,
+    shard: &Shard,
+    reachable: impl Fn(&Shard) -> bool,
+) -> Option<&'a Shard> {
+    fleet.shards.iter().find(|b| {
+        b.instance == shard.instance
+            && b.location.database() == shard.location.database()
+            && b.location.schema() != shard.location.schema()
+            && reachable(b)
+    })
 }
 
 /// Rehearse `first` then `second` on one fresh shadow database (always dropped) and return

@@ -82,6 +82,7 @@ impl InPlaceRun<'_> {
                             rehearse_on_shadow(
                                 self.migration,
                                 &job,
+                                None,
                                 server,
                                 shadow_limits,
                                 self.named,
@@ -90,6 +91,7 @@ impl InPlaceRun<'_> {
                                 self.steps,
                             )
                             .await
+                            .0
                         }
                         Err(e) => setup_failed(
                             self.migration,

@@ -25,6 +25,7 @@ use migration_parser::Migration;
 use topology::{Catalog, Fleet};
 
 pub use assemble::re_estimate;
+pub use fleet_rerun::fleet_partner;
 pub use shadow::{calibrate_shadow, calibration_summary};
 
 use crate::SimError;
@@ -101,7 +102,8 @@ impl Simulator {
         }
         // Probes (spawned) and rehearsals (this task) concurrently.
         let jobs = std::mem::take(&mut reach.jobs);
-        let pair = fleet_rerun::first_pair(fleet, &reach.unreachable);
+        let pair =
+            fleet_rerun::first_pair(fleet, &reach.unreachable, jobs.first().map(|j| &j.shard));
         let live_dbs = pools.live_databases(fleet, &reach.unreachable);
         // Said when the probes and rehearsals are done (with the estimates made): the traffic
         // window lasts until then, and longer only where a rate can change the gate.

@@ -2,7 +2,7 @@
 //! throughput calibration on the shadow.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use migration_parser::Migration;
 
@@ -11,10 +11,13 @@ use topology::Shard;
 use super::fleet_rerun::rerun_second;
 use super::in_place_run::InPlaceRun;
 use super::job::{RehearsalJob, rehearsal_line, setup_failed};
-use super::shadow::{calibrate_server, calibration_summary, rehearse_on_shadow, start_shadow};
+use super::shadow::{
+    calibrate_server, calibration_summary, clone_list, rehearse_on_shadow, start_shadow,
+};
 use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
 use crate::dump::schemas_named;
 use crate::estimate::Throughput;
+use crate::rehearsal::server::ShadowServer;
 use crate::rehearsal::{FleetRerun, RehearsalMode, RehearsalResult};
 use crate::run::SimOptions;
 
@@ -54,9 +57,13 @@ pub(super) async fn rehearse_all(
     let options = match &options.shadow_pending {
         Some(pending) => {
             // Meanwhile, the dump the first rehearsal clones (shared with the proof).
+            let second = pair
+                .as_ref()
+                .filter(|(first, _)| jobs.first().is_some_and(|j| j.shard.id == first.shard.id))
+                .map(|(_, second)| second);
             let (ready, ()) = tokio::join!(
                 pending.wait(),
-                prefetch_dump(migration, jobs.first(), options)
+                prefetch_dump(migration, jobs.first(), second, options)
             );
             resolved = resolve_pending(options, ready);
             tp = resolved.throughput.unwrap_or_default();
@@ -101,6 +108,14 @@ pub(super) async fn rehearse_all(
             ),
         }
     }
+    // The per-fleet proof rides on the first rehearsal when its shard is the pair's first.
+    let (mut partner, pair) = match pair {
+        Some((first, second)) if jobs.first().is_some_and(|j| j.shard.id == first.shard.id) => {
+            (Some(second), None)
+        }
+        other => (None, other),
+    };
+    let mut rerun = None;
     for job in jobs {
         if cancel.is_cancelled() {
             break;
@@ -110,11 +125,32 @@ pub(super) async fn rehearse_all(
             fingerprint: job.fingerprint.clone(),
             shard: job.shard.id.clone(),
         });
-        let r = rehearse_on_shadow(
-            migration, &job, &server, limits, &named, options, cancel, steps,
+        let second = partner.take();
+        let (r, second_run) = rehearse_on_shadow(
+            migration,
+            &job,
+            second.as_ref(),
+            &server,
+            limits,
+            &named,
+            options,
+            cancel,
+            steps,
         )
         .await;
         steps.push("rehearse", rehearsal_line(&job, &r), t0.elapsed());
+        if let (Some(second), Some(run)) = (second, second_run) {
+            // Its time is in the rehearsal's.
+            steps.push(
+                "rehearse per fleet",
+                format!(
+                    "{} (run on the rehearsal's shadow database, after its shard)",
+                    rerun_line(&second.id, &run)
+                ),
+                Duration::ZERO,
+            );
+            rerun = Some((second.id.clone(), run));
+        }
         progress.event(ProgressEvent::RehearsalFinished {
             fingerprint: job.fingerprint.clone(),
             ok: r.ok(),
@@ -122,52 +158,73 @@ pub(super) async fn rehearse_all(
         results.insert(job.fingerprint.clone(), r);
     }
     let rerun = match pair {
-        Some((first, second)) if !cancel.is_cancelled() => {
-            let t0 = Instant::now();
-            let r = rerun_second(
-                migration,
-                &first,
-                &second,
-                &server,
-                limits,
-                &named,
-                options.dump_cache.as_deref(),
-                cancel,
-            )
-            .await;
-            steps.push(
-                "rehearse per fleet",
-                format!(
-                    "shard {} after shard {} in database {}: {}",
-                    second.id,
-                    first.shard.id,
-                    r.database,
-                    match (
-                        &r.setup_error,
-                        r.statements.iter().find(|s| matches!(
-                            s.outcome,
-                            crate::rehearsal::StatementOutcome::Failed { .. }
-                        ))
-                    ) {
-                        (Some(e), _) => format!("setup failed: {e}"),
-                        (None, Some(f)) => format!("statement {} failed", f.index + 1),
-                        (None, None) => "every statement succeeded".to_string(),
-                    }
-                ),
-                t0.elapsed(),
-            );
-            Some((second.id.clone(), r))
+        Some(pair) if rerun.is_none() && !cancel.is_cancelled() => {
+            let rerun = separate_rerun(migration, pair, &server, options, &named, cancel).await;
+            steps.push("rehearse per fleet", rerun.1, rerun.2);
+            Some(rerun.0)
         }
-        _ => None,
+        _ => rerun,
     };
     drop(server);
     (results, tp, rerun)
 }
 
+/// The per-fleet proof on a shadow database of its own (when the first rehearsal's shard has
+/// no partner in its database, another pair has): the second shard's run, the log line, the
+/// time taken.
+async fn separate_rerun(
+    migration: &Migration,
+    (first, second): (RehearsalJob, Shard),
+    server: &ShadowServer,
+    options: &SimOptions,
+    named: &std::collections::BTreeSet<String>,
+    cancel: &CancelToken,
+) -> ((String, FleetRerun), String, Duration) {
+    let t0 = Instant::now();
+    let r = rerun_second(
+        migration,
+        &first,
+        &second,
+        server,
+        options.shadow_limits(),
+        named,
+        options.dump_cache.as_deref(),
+        cancel,
+    )
+    .await;
+    let line = rerun_line(&second.id, &r);
+    ((second.id, r), line, t0.elapsed())
+}
+
+/// The execution-log line of the per-fleet proof: `second`'s run after the first shard's.
+fn rerun_line(second: &str, r: &FleetRerun) -> String {
+    let failed = r
+        .statements
+        .iter()
+        .find(|s| matches!(s.outcome, crate::rehearsal::StatementOutcome::Failed { .. }));
+    format!(
+        "shard {second} after shard {} in database {}: {}",
+        r.first_shard,
+        r.database,
+        match (&r.setup_error, failed) {
+            (Some(e), _) => format!("setup failed: {e}"),
+            (None, Some(f)) => format!("statement {} failed", f.index + 1),
+            (None, None) => "every statement succeeded".to_string(),
+        }
+    )
+}
+
 /// While a pending shadow starts: `pg_dump` of `job`'s shard into the run's dump cache, which
 /// the rehearsal (and the rollback proof) would otherwise run only once the shadow is up. Best
 /// effort: a failure is cached like any dump's and reported by the clone that reads it.
-async fn prefetch_dump(migration: &Migration, job: Option<&RehearsalJob>, options: &SimOptions) {
+/// With the pair's `second` shard when the first rehearsal carries the per-fleet proof (its
+/// clone holds both shards' schemas).
+async fn prefetch_dump(
+    migration: &Migration,
+    job: Option<&RehearsalJob>,
+    second: Option<&Shard>,
+    options: &SimOptions,
+) {
     let (Some(job), Some(cache)) = (job, options.dump_cache.as_deref()) else {
         return;
     };
@@ -175,8 +232,16 @@ async fn prefetch_dump(migration: &Migration, job: Option<&RehearsalJob>, option
         return;
     };
     let db = job.shard.location.database();
-    let schema = job.shard.location.schema();
-    if let Ok(schemas) = crate::dump::schemas_to_clone(&job.spec, db, schema, migration).await {
+    let Ok(opts) = crate::conn::connect_options(&job.spec, db) else {
+        return;
+    };
+    let Ok(mut src) = <sqlx::PgConnection as sqlx::Connection>::connect_with(&opts).await else {
+        return;
+    };
+    let named = schemas_named(migration);
+    let lists = clone_list(&mut src, job.shard.location.schema(), second, &named).await;
+    let _ = sqlx::Connection::close(src).await;
+    if let Ok((_, schemas)) = lists {
         let _ = cache.dump(&bin_dir, &job.spec, db, &schemas).await;
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use migration_parser::Migration;
 use sqlx::{Connection, PgConnection};
-use topology::ConnectionSpec;
+use topology::{ConnectionSpec, Shard};
 
 use super::job::{RehearsalJob, setup_failed};
 use super::session::{backend_pid, guarded};
@@ -20,7 +20,8 @@ use crate::rehearsal::execute::run_on_shadow;
 use crate::rehearsal::sample::ShadowSample;
 use crate::rehearsal::server::{ShadowServer, shadow_connection};
 use crate::rehearsal::{
-    RehearsalLimits, RehearsalMode, RehearsalResult, StatementOutcome, StatementRehearsal,
+    FleetRerun, RehearsalLimits, RehearsalMode, RehearsalResult, StatementOutcome,
+    StatementRehearsal,
 };
 use crate::run::SimOptions;
 
@@ -107,24 +108,36 @@ pub async fn calibrate_shadow(
 
 /// Rehearse `job`'s shape in a fresh database on `server`, cloned from the shard; the
 /// database is always dropped. A failure to set up is an outcome in the result.
+///
+/// With a `partner` (another shard of the same database), the clone holds the partner's
+/// schemas too, and once the job's shard has run, the migration runs again on the same
+/// database for the partner, as a per-tenant rollout runs it: that second run is the per-fleet
+/// proof of non-tenant objects ([`FleetRerun`]), made without a clone of its own.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn rehearse_on_shadow(
     migration: &Migration,
     job: &RehearsalJob,
+    partner: Option<&Shard>,
     server: &ShadowServer,
     limits: RehearsalLimits,
     named: &BTreeSet<String>,
     options: &SimOptions,
     cancel: &CancelToken,
     steps: &StepLog,
-) -> RehearsalResult {
+) -> (RehearsalResult, Option<FleetRerun>) {
     let t0 = Instant::now();
     let src_db = job.shard.location.database().to_string();
     let schema = job.shard.location.schema().to_string();
+    let rerun = |setup_error: Option<String>, statements: Vec<StatementRehearsal>| FleetRerun {
+        database: src_db.clone(),
+        first_shard: job.shard.id.clone(),
+        setup_error,
+        statements,
+    };
     let db = match server.create_db().await {
         Ok(d) => d,
         Err(e) => {
-            return setup_failed(
+            let failed = setup_failed(
                 migration,
                 &job.fingerprint,
                 &job.shard,
@@ -132,93 +145,13 @@ pub(super) async fn rehearse_on_shadow(
                 server.spec.redacted_url(),
                 e.to_string(),
             );
+            return (failed, partner.map(|_| rerun(Some(e.to_string()), vec![])));
         }
     };
     let target = redacted(&server.spec, &db.name);
-    let inner = async {
-        // Source: which schemas, then pg_dump | psql.
-        let opts = connect_options(&job.spec, &src_db).map_err(|e| e.to_string())?;
-        let mut src = PgConnection::connect_with(&opts)
-            .await
-            .map_err(|e| format!("connect to source: {e}"))?;
-        // The TimeZone a deploy client of the shard gets (server, database and role settings):
-        // whether `timestamp` ↔ `timestamptz` rewrites depends on it (PG 12+: not under UTC),
-        // so the shadow session runs under it — not under UTC, where every sqlx session
-        // starts.
-        let timezone = crate::dump::client_timezone(&server.bin_dir, &job.spec, &src_db).await;
-        let schemas = schemas_to_clone_on(&mut src, &schema, named).await;
-        let schemas = match schemas {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = src.close().await;
-                return Err(format!("read source catalog: {e}"));
-            }
-        };
-        let c0 = Instant::now();
-        let clone = clone_schemas(
-            &server.bin_dir,
-            &job.spec,
-            &src_db,
-            &mut src,
-            &schemas,
-            &db.spec(),
-            &db.name,
-            options.dump_cache.as_deref(),
-        )
-        .await;
-        let _ = src.close().await;
-        let sample = read_shadow_sample(job, &src_db, &schemas, options, steps).await;
-        let cloned = clone.map_err(|e| format!("clone failed: {e}"))?;
-        let mut clone_errors = cloned.errors;
-        db.demote().await.map_err(|e| e.to_string())?;
-        steps.push(
-            "clone schema",
-            format!(
-                "{} → shadow ({} schema(s): {}; {} error(s))",
-                job.shard.id,
-                schemas.len(),
-                schemas.join(", "),
-                clone_errors.len()
-            ),
-            c0.elapsed(),
-        );
-        let mut conn = shadow_connection(&db.spec(), &db.name, &schema, limits)
-            .await
-            .map_err(|e| e.to_string())?;
-        session_timezone(&mut conn, timezone.as_deref()).await?;
-        // As the demoted owner: the sample's inserts fire the tenant's triggers, and a view's
-        // query runs tenant functions (see refresh_matviews). The sample first, so that the
-        // views are computed from it.
-        if let Some(sample) = &sample {
-            clone_errors.extend(sample.load(&mut conn).await);
-        }
-        clone_errors.extend(refresh_matviews(&mut conn, &cloned.matviews).await);
-        let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;
-        let sopts = shadow_connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
-        let local = CancelToken::new();
-        let (r, _) = guarded(
-            run_on_shadow(
-                &mut conn,
-                migration,
-                schemas,
-                &schema,
-                server.version,
-                &local,
-            ),
-            cancel,
-            &local,
-            None,
-            sopts,
-            pid,
-        )
-        .await;
-        let _ = conn.close().await;
-        let mut statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
-        if sample.is_some() {
-            withhold_values(&mut statements);
-        }
-        Ok::<_, String>((statements, clone_errors))
-    }
+    let ran = clone_and_run(
+        migration, job, partner, server, &db, limits, named, options, cancel, steps,
+    )
     .await;
     // Always drop the shadow database.
     let dropped = db.drop_now().await;
@@ -229,29 +162,226 @@ pub(super) async fn rehearse_on_shadow(
             Duration::ZERO,
         );
     }
-    match inner {
-        Ok((statements, clone_errors)) => RehearsalResult {
-            fingerprint: job.fingerprint.clone(),
-            shard: job.shard.id.clone(),
-            schema,
-            mode: RehearsalMode::Shadow,
-            target,
-            server_version: server.version,
-            setup_error: None,
-            clone_errors,
-            statements,
-            duration_ms: t0.elapsed().as_millis() as u64,
-            in_place_refused: Vec::new(),
-        },
-        Err(e) => setup_failed(
-            migration,
-            &job.fingerprint,
-            &job.shard,
-            RehearsalMode::Shadow,
-            target,
-            e,
-        ),
+    match ran {
+        Ok(ran) => {
+            let second = match (partner, ran.partner) {
+                (Some(_), Some(Ok(statements))) => Some(rerun(None, statements)),
+                (Some(_), Some(Err(e))) => Some(rerun(Some(e), vec![])),
+                (Some(_), None) => Some(rerun(
+                    Some("the first shard's run did not complete".into()),
+                    vec![],
+                )),
+                (None, _) => None,
+            };
+            let result = RehearsalResult {
+                fingerprint: job.fingerprint.clone(),
+                shard: job.shard.id.clone(),
+                schema,
+                mode: RehearsalMode::Shadow,
+                target,
+                server_version: server.version,
+                setup_error: None,
+                clone_errors: ran.clone_errors,
+                statements: ran.statements,
+                duration_ms: t0.elapsed().as_millis() as u64,
+                in_place_refused: Vec::new(),
+            };
+            (result, second)
+        }
+        Err(e) => {
+            let second = partner.map(|_| rerun(Some(e.clone()), vec![]));
+            let failed = setup_failed(
+                migration,
+                &job.fingerprint,
+                &job.shard,
+                RehearsalMode::Shadow,
+                target,
+                e,
+            );
+            (failed, second)
+        }
     }
+}
+
+/// What [`clone_and_run`] gave: the job's run, what the clone could not restore, and the
+/// partner's run after it (`None` without a partner, or when the job's run was stopped).
+struct Ran {
+    statements: Vec<StatementRehearsal>,
+    clone_errors: Vec<String>,
+    partner: Option<Result<Vec<StatementRehearsal>, String>>,
+}
+
+/// Clone the job's shard (and the partner's schemas) into `db`, load the sample, run the
+/// migration for the shard, then for the partner. `Err`: the setup failed.
+#[allow(clippy::too_many_arguments)]
+async fn clone_and_run(
+    migration: &Migration,
+    job: &RehearsalJob,
+    partner: Option<&Shard>,
+    server: &ShadowServer,
+    db: &crate::rehearsal::server::ShadowDb,
+    limits: RehearsalLimits,
+    named: &BTreeSet<String>,
+    options: &SimOptions,
+    cancel: &CancelToken,
+    steps: &StepLog,
+) -> Result<Ran, String> {
+    let src_db = job.shard.location.database();
+    let schema = job.shard.location.schema();
+    // Source: which schemas, then pg_dump | psql.
+    let opts = connect_options(&job.spec, src_db).map_err(|e| e.to_string())?;
+    let mut src = PgConnection::connect_with(&opts)
+        .await
+        .map_err(|e| format!("connect to source: {e}"))?;
+    // The TimeZone a deploy client of the shard gets (server, database and role settings):
+    // whether `timestamp` ↔ `timestamptz` rewrites depends on it (PG 12+: not under UTC), so
+    // the shadow session runs under it — not under UTC, where every sqlx session starts. Read
+    // (a `psql` of its own) while the schemas are listed and cloned.
+    let c0 = Instant::now();
+    let (timezone, listed) = tokio::join!(
+        crate::dump::client_timezone(&server.bin_dir, &job.spec, src_db),
+        async {
+            let lists = clone_list(&mut src, schema, partner, named).await?;
+            let clone = clone_schemas(
+                &server.bin_dir,
+                &job.spec,
+                src_db,
+                &mut src,
+                &lists.1,
+                &db.spec(),
+                &db.name,
+                options.dump_cache.as_deref(),
+            )
+            .await;
+            Ok::<_, sqlx::Error>((lists, clone))
+        }
+    );
+    let _ = src.close().await;
+    let ((own, schemas), clone) = listed.map_err(|e| format!("read source catalog: {e}"))?;
+    // The sample: the job's own schemas only (never the partner's rows).
+    let sample = read_shadow_sample(job, src_db, &own, options, steps).await;
+    let cloned = clone.map_err(|e| format!("clone failed: {e}"))?;
+    let mut clone_errors = cloned.errors;
+    db.demote().await.map_err(|e| e.to_string())?;
+    steps.push(
+        "clone schema",
+        format!(
+            "{} → shadow ({} schema(s): {}; {} error(s))",
+            job.shard.id,
+            schemas.len(),
+            schemas.join(", "),
+            clone_errors.len()
+        ),
+        c0.elapsed(),
+    );
+    let mut conn = shadow_connection(&db.spec(), &db.name, schema, limits)
+        .await
+        .map_err(|e| e.to_string())?;
+    session_timezone(&mut conn, timezone.as_deref()).await?;
+    // As the demoted owner: the sample's inserts fire the tenant's triggers, and a view's
+    // query runs tenant functions (see refresh_matviews). The sample first, so that the views
+    // are computed from it.
+    if let Some(sample) = &sample {
+        clone_errors.extend(sample.load(&mut conn).await);
+    }
+    clone_errors.extend(refresh_matviews(&mut conn, &cloned.matviews).await);
+    let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;
+    let sopts = shadow_connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
+    let local = CancelToken::new();
+    let (r, stopped) = guarded(
+        run_on_shadow(
+            &mut conn,
+            migration,
+            schemas.clone(),
+            schema,
+            server.version,
+            &local,
+        ),
+        cancel,
+        &local,
+        None,
+        sopts,
+        pid,
+    )
+    .await;
+    let _ = conn.close().await;
+    let mut statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
+    let mut second = match partner {
+        Some(b) if !stopped && !cancel.is_cancelled() => Some(
+            run_partner(
+                migration,
+                b,
+                server,
+                db,
+                limits,
+                &schemas,
+                timezone.as_deref(),
+                cancel,
+            )
+            .await,
+        ),
+        _ => None,
+    };
+    if sample.is_some() {
+        // Real rows were on the shadow: the partner's run met what the first run made of them.
+        withhold_values(&mut statements);
+        if let Some(Ok(st)) = &mut second {
+            withhold_values(st);
+        }
+    }
+    Ok(Ran {
+        statements,
+        clone_errors,
+        partner: second,
+    })
+}
+
+/// The schemas to clone for `schema` (its own list), and with those of the `partner`'s schema
+/// (sorted, without repeats): what the clone restores.
+pub(super) async fn clone_list(
+    src: &mut PgConnection,
+    schema: &str,
+    partner: Option<&Shard>,
+    named: &BTreeSet<String>,
+) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
+    let own = schemas_to_clone_on(src, schema, named).await?;
+    let Some(b) = partner else {
+        return Ok((own.clone(), own));
+    };
+    let mut all: BTreeSet<String> = own.iter().cloned().collect();
+    all.extend(schemas_to_clone_on(src, b.location.schema(), named).await?);
+    Ok((own, all.into_iter().collect()))
+}
+
+/// The migration once more on `db`, for the partner's schema (its own session, the shard's
+/// TimeZone). `Err`: the session could not be opened or was lost.
+#[allow(clippy::too_many_arguments)]
+async fn run_partner(
+    migration: &Migration,
+    partner: &Shard,
+    server: &ShadowServer,
+    db: &crate::rehearsal::server::ShadowDb,
+    limits: RehearsalLimits,
+    schemas: &[String],
+    timezone: Option<&str>,
+    cancel: &CancelToken,
+) -> Result<Vec<StatementRehearsal>, String> {
+    let schema = partner.location.schema();
+    let mut conn = shadow_connection(&db.spec(), &db.name, schema, limits)
+        .await
+        .map_err(|e| e.to_string())?;
+    session_timezone(&mut conn, timezone).await?;
+    let r = run_on_shadow(
+        &mut conn,
+        migration,
+        schemas.to_vec(),
+        schema,
+        server.version,
+        cancel,
+    )
+    .await;
+    let _ = conn.close().await;
+    r.map_err(|e| format!("shadow connection lost: {e}"))
 }
 
 /// With [`crate::ShadowData::Sample`]: the shard's sample (through the run's
