@@ -125,11 +125,13 @@ pub(crate) async fn run_fleet_phase(
         let (sim, (rollback, rollback_ms)) = tokio::join!(sim_fut, rollback_fut);
         Ok((catalogs, drift, unreachable, sim, rollback, rollback_ms))
     };
-    let (calibrate_after, ran, ()) = tokio::join!(
-        shadow_fut,
-        fleet_fut,
-        prefetch_first_dump(opts, fleet, migration, &sim_opts)
-    );
+    let (calibrate_after, ran, ()) = tokio::join!(shadow_fut, fleet_fut, async {
+        // A cancelled run does not wait for it (pg_dump is killed with its future).
+        tokio::select! {
+            () = prefetch_first_dump(opts, fleet, migration, &sim_opts) => {}
+            () = cancel.cancelled() => {}
+        }
+    });
     steps.append(&mut shadow_steps);
     steps.append(&mut fleet_steps);
     let (catalogs, drift, unreachable, sim, rollback, rollback_ms) = ran?;

@@ -126,7 +126,19 @@ async fn template_and_calibration_are_cached_and_reused() {
     .expect("fourth run");
     assert!(!elsewhere.exists());
     assert!(step(&fourth, "calibrate").is_some_and(|d| d.contains("MB sample")));
-    assert_eq!(gates(&first), gates(&fourth));
+    // The same data verdict (the orphaned coupon is red on its shard only). The lock-time
+    // verdicts are not compared: this run measured a calibration of its own, and against a 1 ms
+    // budget CPU contention during that measurement turns info into yellow (a catalog-only cost
+    // of 2.4 ms was measured once under load, under 1 ms in the first run).
+    let red = |r: &ValidationReport| -> Vec<String> {
+        r.shards
+            .iter()
+            .filter(|s| s.gate.to_string() == "RED")
+            .map(|s| s.shard.clone())
+            .collect()
+    };
+    assert_eq!(red(&first), red(&fourth));
+    assert_eq!(red(&fourth), ["pg-1/app/tenant_0003"]);
 
     // 5. A first run whose locks stay far below the budget: no calibration could change the
     // gate, so none is measured (nor stored), and the log says why.
