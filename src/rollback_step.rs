@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use evidence::{ProofStatus, ShapeProof};
+use evidence::ProofStatus;
 use migration_parser::Migration;
 use report::RollbackInfo;
 use rollback::{Options, Proof, Shadow};
@@ -24,16 +24,6 @@ pub struct RollbackOutcome {
     pub irreversible: Vec<rollback::Irreversible>,
     /// The proof of the majority shape, when one ran.
     pub proof: Option<Proof>,
-}
-
-impl RollbackOutcome {
-    /// The proof of `shard`'s schema shape, when one was made.
-    pub fn proof_of(&self, shard: &str) -> Option<&ShapeProof> {
-        self.info
-            .proofs
-            .iter()
-            .find(|p| p.shards.iter().any(|s| s == shard))
-    }
 }
 
 /// Generate (and, when asked, prove per schema shape) the rollback.

@@ -1,9 +1,9 @@
 //! Per-shard gates: run the rule registry with each shard's evidence and build the report's
 //! shard entries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use evidence::ProofStatus;
+use evidence::{ProofStatus, ShapeProof};
 use gates::{
     CustomProbeOutcome, Finding, Gate, IrreversibleStep, Registry, RollbackEvidence, RuleContext,
 };
@@ -36,12 +36,14 @@ pub(crate) fn evaluate(
         .iter()
         .map(|d| (d.shard.as_str(), d))
         .collect();
+    let proofs = proofs_by_shard(rollback);
     fleet
         .shards
         .iter()
         .map(|shard| {
             let ev = sim.shard(&shard.id);
-            let evidence = rollback_evidence(rollback, &shard.id);
+            let proof = proofs.get(shard.id.as_str()).copied();
+            let evidence = rollback_evidence(rollback, proof);
             // One shard's FK graph at a time: 10,000 of them at once cost memory for nothing.
             let graph: Option<FkGraph> =
                 catalogs.get(&shard.id).map(topology::catalog::fk_graph_of);
@@ -91,7 +93,7 @@ pub(crate) fn evaluate(
                 ev.and_then(|e| e.fingerprint.clone()).unwrap_or_default(),
                 ev.map(|e| e.duration_ms).unwrap_or(0),
             );
-            report.rollback = rollback.proof_of(&shard.id).map(|p| ShardRollback {
+            report.rollback = proof.map(|p| ShardRollback {
                 outcome: p.outcome,
                 schema_fingerprint: p.schema_fingerprint.clone(),
                 recovery_time_ms: p.duration_ms,
@@ -119,22 +121,34 @@ pub(crate) fn fleet_findings(
     registry.lint_scoped(&ctx, Some(gates::RuleScope::Fleet))
 }
 
+/// Each shard's shape proof, looked up once (a scan of every proof's shard list per shard is
+/// quadratic in the fleet: 10 s of a 10,000-shard run).
+fn proofs_by_shard(r: &RollbackOutcome) -> HashMap<&str, &ShapeProof> {
+    let mut proofs: HashMap<&str, &ShapeProof> = HashMap::new();
+    for p in &r.info.proofs {
+        for s in &p.shards {
+            proofs.entry(s.as_str()).or_insert(p);
+        }
+    }
+    proofs
+}
+
 /// The rollback step's outcome for one shard as the gates' plain-data evidence: the proof of
 /// the shard's schema shape when one was made (its status decides `rollback-mismatch`, red for
 /// a supplied rollback, or `rollback-unproven`, yellow, for a generated one or a proof that
 /// could not run).
-fn rollback_evidence(r: &RollbackOutcome, shard: &str) -> RollbackEvidence {
+fn rollback_evidence(r: &RollbackOutcome, proof: Option<&ShapeProof>) -> RollbackEvidence {
     let irreversible = r
         .irreversible
         .iter()
         .map(|i| IrreversibleStep::new(i.statement, i.reason.clone()))
         .collect();
     let generated = r.info.source == "generated";
-    if let Some(p) = r.proof_of(shard) {
+    if let Some(p) = proof {
         let tested = p.outcome != ProofStatus::NotProven;
         return RollbackEvidence::new(tested, irreversible, p.differences.clone())
             .with_generated(generated)
-            .with_proof(p.clone());
+            .with_proof(p.for_one_shard());
     }
     let mut ev = RollbackEvidence::new(r.info.tested, irreversible, r.info.mismatches.clone())
         .with_generated(generated);
@@ -207,7 +221,7 @@ mod tests {
             &config.parse_options(),
         )
         .expect("parses");
-        let ev = rollback_evidence(out, shard);
+        let ev = rollback_evidence(out, proofs_by_shard(out).get(shard).copied());
         let ctx = RuleContext::new(&migration, &config).with_rollback(&ev);
         Registry::builtin()
             .lint_scoped(&ctx, Some(gates::RuleScope::Shard))
@@ -259,7 +273,7 @@ mod tests {
     #[test]
     fn the_recovery_time_is_in_the_findings_evidence() {
         let out = outcome("user");
-        let ev = rollback_evidence(&out, "a2");
+        let ev = rollback_evidence(&out, proofs_by_shard(&out).get("a2").copied());
         assert_eq!(ev.proof.as_ref().map(|p| p.duration_ms), Some(410));
         let config = Config::default();
         let migration =

@@ -74,6 +74,22 @@ impl ShapeProof {
         }
     }
 
+    /// This proof as the evidence of one shard of the shape: everything but
+    /// [`shards`](ShapeProof::shards), which is left empty (every shard of the shape shares the
+    /// list; a copy per shard would cost the square of the fleet's size).
+    pub fn for_one_shard(&self) -> ShapeProof {
+        ShapeProof {
+            schema_fingerprint: self.schema_fingerprint.clone(),
+            representative_shard: self.representative_shard.clone(),
+            shards: Vec::new(),
+            outcome: self.outcome,
+            data: self.data,
+            reason: self.reason.clone(),
+            differences: self.differences.clone(),
+            duration_ms: self.duration_ms,
+        }
+    }
+
     /// A proof that could not be carried out, and why.
     pub fn not_proven(
         schema_fingerprint: impl Into<String>,
@@ -126,5 +142,29 @@ impl ShapeProof {
     /// Proven (structure, and data when [`ShapeProof::data`]).
     pub fn proven(&self) -> bool {
         self.outcome == ProofStatus::Proven
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ProofStatus, ShapeProof};
+
+    #[test]
+    fn one_shards_copy_of_a_proof_keeps_everything_but_the_shape_s_shard_list() {
+        let shape = ShapeProof::new("fp", "i/app/t1", ProofStatus::Mismatch)
+            .with_shards((1..=3).map(|i| format!("i/app/t{i}")).collect())
+            .with_reason("why")
+            .with_differences(vec!["column `x` missing".into()])
+            .with_data(true)
+            .with_duration_ms(42);
+        let one = shape.for_one_shard();
+        assert!(one.shards.is_empty());
+        assert_eq!(
+            ShapeProof {
+                shards: shape.shards.clone(),
+                ..one
+            },
+            shape
+        );
     }
 }

@@ -164,3 +164,95 @@ pub(super) async fn rerun_second(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use topology::{ConnectionSpec, Fleet, Instance, Shard, ShardLocation};
+
+    use super::{first_pair, fleet_partner};
+
+    fn instance(name: &str) -> Instance {
+        Instance {
+            name: name.into(),
+            connection: ConnectionSpec {
+                host: "/tmp".into(),
+                port: 5432,
+                user: "u".into(),
+                database: "postgres".into(),
+                password: None,
+                sslmode: None,
+                iam_auth: false,
+            },
+            labels: Default::default(),
+            replica_of: None,
+        }
+    }
+
+    fn schema(inst: &str, db: &str, s: &str) -> Shard {
+        Shard::new(
+            inst,
+            ShardLocation::Schema {
+                database: db.into(),
+                schema: s.into(),
+            },
+        )
+    }
+
+    /// `i1` holds a database-per-tenant shard first, then `app` with three tenant schemas;
+    /// `i2` holds one more `app` (another instance: never a partner of `i1`'s shards).
+    fn fleet() -> Fleet {
+        Fleet {
+            instances: vec![instance("i1"), instance("i2")],
+            shards: vec![
+                Shard::new(
+                    "i1",
+                    ShardLocation::Database {
+                        database: "t_solo".into(),
+                        schema: "public".into(),
+                    },
+                ),
+                schema("i1", "app", "t1"),
+                schema("i1", "app", "t2"),
+                schema("i1", "app", "t3"),
+                schema("i2", "app", "t4"),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_shard_is_paired_with_the_first_other_reachable_tenant_of_its_database() {
+        let f = fleet();
+        let all = |_: &Shard| true;
+        let partner = |i: usize| fleet_partner(&f, &f.shards[i], all).map(|s| s.id.clone());
+        assert_eq!(partner(1).as_deref(), Some("i1/app/t2"));
+        assert_eq!(partner(2).as_deref(), Some("i1/app/t1"));
+        // Database-per-tenant, and the only tenant of its instance: no partner.
+        assert_eq!(partner(0), None);
+        assert_eq!(partner(4), None);
+        // An unreachable tenant is skipped.
+        let not_t2 = |s: &Shard| s.id != "i1/app/t2";
+        let p = fleet_partner(&f, &f.shards[1], not_t2).map(|s| s.id.clone());
+        assert_eq!(p.as_deref(), Some("i1/app/t3"));
+    }
+
+    #[test]
+    fn the_pair_starts_at_the_preferred_shard_else_at_the_first_that_has_a_partner() {
+        let f = fleet();
+        let none = HashMap::new();
+        let ids = |p: Option<(super::RehearsalJob, Shard)>| {
+            p.map(|(job, second)| (job.shard.id, second.id))
+        };
+        // The first rehearsal's shard has a partner: the pair starts there.
+        let pair = ids(first_pair(&f, &none, Some(&f.shards[2])));
+        assert_eq!(pair, Some(("i1/app/t2".into(), "i1/app/t1".into())));
+        // It has none (database-per-tenant): the first two tenants sharing a database.
+        let pair = ids(first_pair(&f, &none, Some(&f.shards[0])));
+        assert_eq!(pair, Some(("i1/app/t1".into(), "i1/app/t2".into())));
+        // The preferred shard is unreachable: not paired either.
+        let down = HashMap::from([("i1/app/t2".to_string(), "down".to_string())]);
+        let pair = ids(first_pair(&f, &down, Some(&f.shards[2])));
+        assert_eq!(pair, Some(("i1/app/t1".into(), "i1/app/t3".into())));
+    }
+}
