@@ -29,9 +29,9 @@ pub(crate) struct ShapeJob<'a> {
     pub shards: Vec<String>,
     /// The representative's catalog (the generated rollback of this shape is built from it).
     pub catalog: &'a Catalog,
-    /// The shard the first rehearsal runs after the representative's (when the representative
-    /// is the first rehearsal's shard): its schemas are dumped too, so that the proof and the
-    /// rehearsal share one `pg_dump` ([`simulator::fleet_partner`]).
+    /// The schema of the shard the first rehearsal runs after the representative's (when the
+    /// representative is the first rehearsal's shard): its schemas are dumped too, so that the
+    /// proof and the rehearsal share one `pg_dump` ([`simulator::fleet_partner`]).
     pub partner: Option<String>,
 }
 
@@ -93,14 +93,9 @@ async fn prove_shape(
     };
     let (database, schema) = (shard.location.database(), shard.location.schema());
     // The same schemas the rehearsal clones, dumped once for both through the run's cache.
-    let partner = job
-        .partner
-        .as_deref()
-        .and_then(|id| fleet.shards.iter().find(|s| s.id == id))
-        .map(|s| s.location.schema());
     let setup = match dump_for_proof(
         &instance.connection,
-        (database, schema, partner),
+        (database, schema, job.partner.as_deref()),
         migration,
         job.catalog,
         dump_cache,

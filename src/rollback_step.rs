@@ -151,7 +151,7 @@ fn shape_jobs<'a>(
                 catalog,
                 partner: partner
                     .filter(|(f, _)| &f.id == id)
-                    .map(|(_, p)| p.id.clone()),
+                    .map(|(_, p)| p.location.schema().to_string()),
             })
         })
         .collect()

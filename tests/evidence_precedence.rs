@@ -9,7 +9,7 @@ use common::options;
 use deployclaw::gates::{Gate, Severity};
 use deployclaw::pipeline::validate;
 use deployclaw::simulator::{CancelToken, NoProgress, RehearsalMode};
-use deployclaw::topology::fixture::{FixtureSpec, start_fleet};
+use deployclaw::topology::fixture::{EphemeralFleet, FixtureSpec, start_fleet};
 use sqlx::{Connection, PgConnection};
 
 /// Statement 1 rewrites `orders` through a `DO` block (the parser cannot see inside it);
@@ -20,13 +20,18 @@ DO $$ BEGIN EXECUTE 'ALTER TABLE orders ALTER COLUMN coupon_id TYPE numeric(20,0
 ALTER TABLE orders ALTER COLUMN created_at TYPE timestamptz;
 ";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demoted() {
+/// A fixture fleet of one instance with `tenants` tenant schemas of `rows` rows each, and
+/// `migration` written to `m.sql` in a temporary directory (kept alive by the caller).
+async fn fleet_and_migration(
+    tenants: usize,
+    rows: u32,
+    migration: &str,
+) -> (EphemeralFleet, tempfile::TempDir, std::path::PathBuf) {
     let fx = start_fleet(
         1,
         &FixtureSpec {
-            tenants: 2,
-            rows: 20,
+            tenants,
+            rows,
             ..FixtureSpec::default()
         },
     )
@@ -34,7 +39,13 @@ async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demo
     .expect("fixture fleet");
     let dir = tempfile::tempdir().expect("tempdir");
     let sql = dir.path().join("m.sql");
-    std::fs::write(&sql, MIGRATION).expect("write migration");
+    std::fs::write(&sql, migration).expect("write migration");
+    (fx, dir, sql)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demoted() {
+    let (fx, _dir, sql) = fleet_and_migration(2, 20, MIGRATION).await;
 
     let report = validate(
         &options(&sql, RehearsalMode::Shadow),
@@ -110,23 +121,7 @@ async fn an_unpredicted_rewrite_is_reported_and_a_predicted_one_not_seen_is_demo
 /// yellow above it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unbatched_update_carries_its_row_count_per_shard() {
-    let fx = start_fleet(
-        1,
-        &FixtureSpec {
-            tenants: 2,
-            rows: 40,
-            ..FixtureSpec::default()
-        },
-    )
-    .await
-    .expect("fixture fleet");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sql = dir.path().join("m.sql");
-    std::fs::write(
-        &sql,
-        "SET lock_timeout = '2s';\nUPDATE orders SET external_ref = 'none' WHERE external_ref IS NULL OR total_cents >= 0;\n",
-    )
-    .expect("write migration");
+    let (fx, _dir, sql) = fleet_and_migration(2, 40, "SET lock_timeout = '2s';\nUPDATE orders SET external_ref = 'none' WHERE external_ref IS NULL OR total_cents >= 0;\n").await;
     let mut c = PgConnection::connect_with(&fx.clusters[0].connect_options("app"))
         .await
         .expect("connect");
@@ -169,27 +164,16 @@ async fn an_unbatched_update_carries_its_row_count_per_shard() {
 /// and the shard that ran first; nothing on the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_tenant_object_fails_the_second_tenant_of_a_database() {
-    let fx = start_fleet(
-        1,
-        &FixtureSpec {
-            tenants: 2,
-            rows: 10,
-            ..FixtureSpec::default()
-        },
-    )
-    .await
-    .expect("fixture fleet");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sql = dir.path().join("m.sql");
-    std::fs::write(
-        &sql,
+    let (fx, _dir, sql) = fleet_and_migration(
+        2,
+        10,
         "SET lock_timeout = '2s';
 CREATE SCHEMA utils;
 CREATE FUNCTION public.slug_of(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT lower(t) $$;
 ALTER TABLE orders ADD COLUMN slug text;
 ",
     )
-    .expect("write migration");
+    .await;
     let report = validate(
         &options(&sql, RehearsalMode::Shadow),
         &fx.fleet,
@@ -247,26 +231,15 @@ ALTER TABLE orders ADD COLUMN slug text;
 /// source's catalog). The second tenant's run still finds what the first left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_dump_serves_the_rehearsal_the_per_fleet_proof_and_the_rollback_proof() {
-    let fx = start_fleet(
-        1,
-        &FixtureSpec {
-            tenants: 3,
-            rows: 10,
-            ..FixtureSpec::default()
-        },
-    )
-    .await
-    .expect("fixture fleet");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sql = dir.path().join("m.sql");
-    std::fs::write(
-        &sql,
+    let (fx, _dir, sql) = fleet_and_migration(
+        3,
+        10,
         "SET lock_timeout = '2s';
 CREATE SCHEMA utils;
 ALTER TABLE orders ADD COLUMN slug text;
 ",
     )
-    .expect("write migration");
+    .await;
     let mut opts = options(&sql, RehearsalMode::Shadow);
     opts.validate_rollback = true;
     let cache = std::sync::Arc::new(deployclaw::simulator::DumpCache::new());

@@ -191,15 +191,9 @@ pub async fn schemas_to_clone(
             source: source_err,
         })?;
     let named: BTreeSet<String> = schemas_named(migration);
-    let mut r = schemas_to_clone_on(&mut conn, schema, &named).await;
-    if let (Ok(own), Some(b)) = (&r, partner) {
-        r = schemas_to_clone_on(&mut conn, b, &named)
-            .await
-            .map(|theirs| {
-                let all: BTreeSet<String> = own.iter().cloned().chain(theirs).collect();
-                all.into_iter().collect()
-            });
-    }
+    let r = clone_lists_on(&mut conn, schema, partner, &named)
+        .await
+        .map(|(_, all)| all);
     let _ = conn.close().await;
     r.map_err(|source_err| SimError::Shadow {
         url: crate::conn::redacted(source, source_db),
@@ -210,6 +204,24 @@ pub async fn schemas_to_clone(
 
 /// Schemas to clone for `schema`: itself, schemas its foreign keys point into, schemas of its
 /// column types, and schemas named by the migration, that exist on the source.
+/// [`schemas_to_clone_on`] of `schema` (its own list), and the sorted union with the
+/// `partner` schema's list: what a clone holding both restores (the same list, so the same
+/// [`DumpCache`] entry, wherever it is asked for).
+pub(crate) async fn clone_lists_on(
+    conn: &mut PgConnection,
+    schema: &str,
+    partner: Option<&str>,
+    named: &BTreeSet<String>,
+) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
+    let own = schemas_to_clone_on(conn, schema, named).await?;
+    let Some(b) = partner else {
+        return Ok((own.clone(), own));
+    };
+    let mut all: BTreeSet<String> = own.iter().cloned().collect();
+    all.extend(schemas_to_clone_on(conn, b, named).await?);
+    Ok((own, all.into_iter().collect()))
+}
+
 pub(crate) async fn schemas_to_clone_on(
     conn: &mut PgConnection,
     schema: &str,

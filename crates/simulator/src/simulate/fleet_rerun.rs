@@ -11,14 +11,14 @@ use sqlx::{Connection, PgConnection};
 use topology::{Fleet, Shard};
 
 use super::job::RehearsalJob;
+use super::shadow::run_for_schema;
 use crate::conn::connect_options;
 use crate::control::CancelToken;
-use crate::dump::{DumpCache, schemas_to_clone_on};
+use crate::dump::{DumpCache, clone_lists_on};
 use crate::rehearsal::FleetRerun;
 use crate::rehearsal::RehearsalLimits;
 use crate::rehearsal::clone::clone_schemas;
-use crate::rehearsal::execute::run_on_shadow;
-use crate::rehearsal::server::{ShadowServer, shadow_connection};
+use crate::rehearsal::server::ShadowServer;
 
 /// Two reachable shards that share an instance and a database with different schemas: the
 /// first as a job (with its instance's connection), the second. `preferred` (the first
@@ -35,11 +35,6 @@ pub(super) fn first_pair(
         .iter()
         .filter(|s| !unreachable.contains_key(&s.id))
         .collect();
-    let same_db = |a: &Shard, b: &Shard| {
-        b.instance == a.instance
-            && b.location.database() == a.location.database()
-            && b.location.schema() != a.location.schema()
-    };
     let pair = |a: &Shard, b: &Shard| {
         let inst = fleet.instances.iter().find(|x| x.name == a.instance)?;
         let job = RehearsalJob {
@@ -55,7 +50,7 @@ pub(super) fn first_pair(
         return pair(a, b);
     }
     for (i, a) in ok.iter().enumerate() {
-        if let Some(b) = ok[i + 1..].iter().find(|b| same_db(a, b)) {
+        if let Some(b) = ok[i + 1..].iter().find(|b| same_database(a, b)) {
             return pair(a, b);
         }
     }
@@ -72,12 +67,17 @@ pub fn fleet_partner<'a>(
     shard: &Shard,
     reachable: impl Fn(&Shard) -> bool,
 ) -> Option<&'a Shard> {
-    fleet.shards.iter().find(|b| {
-        b.instance == shard.instance
-            && b.location.database() == shard.location.database()
-            && b.location.schema() != shard.location.schema()
-            && reachable(b)
-    })
+    fleet
+        .shards
+        .iter()
+        .find(|b| same_database(shard, b) && reachable(b))
+}
+
+/// Whether `b` is another tenant of `a`'s database: same instance and database, another schema.
+fn same_database(a: &Shard, b: &Shard) -> bool {
+    b.instance == a.instance
+        && b.location.database() == a.location.database()
+        && b.location.schema() != a.location.schema()
 }
 
 /// Rehearse `first` then `second` on one fresh shadow database (always dropped) and return
@@ -112,17 +112,13 @@ pub(super) async fn rerun_second(
         let mut src = PgConnection::connect_with(&opts)
             .await
             .map_err(|e| format!("connect to source: {e}"))?;
-        let mut schemas: BTreeSet<String> = BTreeSet::new();
-        for s in [a, b] {
-            match schemas_to_clone_on(&mut src, s, named).await {
-                Ok(v) => schemas.extend(v),
-                Err(e) => {
-                    let _ = src.close().await;
-                    return Err(format!("read source catalog: {e}"));
-                }
+        let schemas = match clone_lists_on(&mut src, a, Some(b), named).await {
+            Ok((_, all)) => all,
+            Err(e) => {
+                let _ = src.close().await;
+                return Err(format!("read source catalog: {e}"));
             }
-        }
-        let schemas: Vec<String> = schemas.into_iter().collect();
+        };
         let cloned = clone_schemas(
             &server.bin_dir,
             &first.spec,
@@ -139,20 +135,10 @@ pub(super) async fn rerun_second(
         db.demote().await.map_err(|e| e.to_string())?;
         let mut runs = Vec::new();
         for schema in [a, b] {
-            let mut conn = shadow_connection(&db.spec(), &db.name, schema, limits)
-                .await
-                .map_err(|e| e.to_string())?;
-            let r = run_on_shadow(
-                &mut conn,
-                migration,
-                schemas.clone(),
-                schema,
-                server.version,
-                cancel,
-            )
-            .await;
-            let _ = conn.close().await;
-            runs.push(r.map_err(|e| format!("shadow connection lost: {e}"))?);
+            let run = run_for_schema(
+                migration, schema, server, &db, limits, &schemas, None, cancel,
+            );
+            runs.push(run.await?);
         }
         Ok::<_, String>(runs.pop().unwrap_or_default())
     }

@@ -11,9 +11,7 @@ use topology::Shard;
 use super::fleet_rerun::rerun_second;
 use super::in_place_run::InPlaceRun;
 use super::job::{RehearsalJob, rehearsal_line, setup_failed};
-use super::shadow::{
-    calibrate_server, calibration_summary, clone_list, rehearse_on_shadow, start_shadow,
-};
+use super::shadow::{calibrate_server, calibration_summary, rehearse_on_shadow, start_shadow};
 use crate::control::{CancelToken, Progress, ProgressEvent, StepLog};
 use crate::dump::schemas_named;
 use crate::estimate::Throughput;
@@ -232,16 +230,13 @@ async fn prefetch_dump(
         return;
     };
     let db = job.shard.location.database();
-    let Ok(opts) = crate::conn::connect_options(&job.spec, db) else {
-        return;
-    };
-    let Ok(mut src) = <sqlx::PgConnection as sqlx::Connection>::connect_with(&opts).await else {
-        return;
-    };
-    let named = schemas_named(migration);
-    let lists = clone_list(&mut src, job.shard.location.schema(), second, &named).await;
-    let _ = sqlx::Connection::close(src).await;
-    if let Ok((_, schemas)) = lists {
+    let (schema, second) = (
+        job.shard.location.schema(),
+        second.map(|s| s.location.schema()),
+    );
+    if let Ok(schemas) =
+        crate::dump::schemas_to_clone(&job.spec, db, schema, second, migration).await
+    {
         let _ = cache.dump(&bin_dir, &job.spec, db, &schemas).await;
     }
 }

@@ -13,7 +13,7 @@ use super::session::{backend_pid, guarded};
 use crate::SimError;
 use crate::conn::{connect_options, redacted, shadow_connect_options};
 use crate::control::{CancelToken, StepLog};
-use crate::dump::schemas_to_clone_on;
+use crate::dump::clone_lists_on;
 use crate::estimate::{Throughput, calibrate};
 use crate::rehearsal::clone::{clone_schemas, refresh_matviews};
 use crate::rehearsal::execute::run_on_shadow;
@@ -241,7 +241,8 @@ async fn clone_and_run(
     let (timezone, listed) = tokio::join!(
         crate::dump::client_timezone(&server.bin_dir, &job.spec, src_db),
         async {
-            let lists = clone_list(&mut src, schema, partner, named).await?;
+            let partner = partner.map(|b| b.location.schema());
+            let lists = clone_lists_on(&mut src, schema, partner, named).await?;
             let clone = clone_schemas(
                 &server.bin_dir,
                 &job.spec,
@@ -308,9 +309,9 @@ async fn clone_and_run(
     let mut statements = r.map_err(|e| format!("shadow connection lost: {e}"))?;
     let mut second = match partner {
         Some(b) if !stopped && !cancel.is_cancelled() => Some(
-            run_partner(
+            run_for_schema(
                 migration,
-                b,
+                b.location.schema(),
                 server,
                 db,
                 limits,
@@ -336,29 +337,13 @@ async fn clone_and_run(
     })
 }
 
-/// The schemas to clone for `schema` (its own list), and with those of the `partner`'s schema
-/// (sorted, without repeats): what the clone restores.
-pub(super) async fn clone_list(
-    src: &mut PgConnection,
-    schema: &str,
-    partner: Option<&Shard>,
-    named: &BTreeSet<String>,
-) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
-    let own = schemas_to_clone_on(src, schema, named).await?;
-    let Some(b) = partner else {
-        return Ok((own.clone(), own));
-    };
-    let mut all: BTreeSet<String> = own.iter().cloned().collect();
-    all.extend(schemas_to_clone_on(src, b.location.schema(), named).await?);
-    Ok((own, all.into_iter().collect()))
-}
-
-/// The migration once more on `db`, for the partner's schema (its own session, the shard's
-/// TimeZone). `Err`: the session could not be opened or was lost.
+/// The migration on `db` for tenant `schema`, in a session of its own (under `timezone` when
+/// known): the partner's run after the rehearsal's, and both runs of a separate per-fleet
+/// proof. `Err`: the session could not be opened or was lost.
 #[allow(clippy::too_many_arguments)]
-async fn run_partner(
+pub(super) async fn run_for_schema(
     migration: &Migration,
-    partner: &Shard,
+    schema: &str,
     server: &ShadowServer,
     db: &crate::rehearsal::server::ShadowDb,
     limits: RehearsalLimits,
@@ -366,7 +351,6 @@ async fn run_partner(
     timezone: Option<&str>,
     cancel: &CancelToken,
 ) -> Result<Vec<StatementRehearsal>, String> {
-    let schema = partner.location.schema();
     let mut conn = shadow_connection(&db.spec(), &db.name, schema, limits)
         .await
         .map_err(|e| e.to_string())?;
