@@ -146,7 +146,7 @@ impl ProbeKind {
                 None,
                 "schema-drift",
             ),
-            ProbeKind::TableSize => f("table_size", "", "", &[], None, ""),
+            ProbeKind::TableSize => f("table_size", "", "", &[], None, "lock-time-budget"),
             ProbeKind::RowEstimate => f("row_estimate", "", "", &[], None, "unbatched-data-change"),
         }
     }
@@ -169,7 +169,8 @@ impl ProbeKind {
         f.explains.contains(&sqlstate) || f.explains_class.is_some_and(|c| sqlstate.starts_with(c))
     }
 
-    /// The rule that reports this kind's findings (`""` for [`ProbeKind::TableSize`]).
+    /// The rule that reports this kind's findings (for [`ProbeKind::TableSize`], the rule whose
+    /// estimate reads the sizes and reports a failure to read them).
     pub fn rule(self) -> &'static str {
         self.facts().rule
     }

@@ -1,4 +1,6 @@
-use evidence::{LiveStatus, QueuedEstimate, ShardEvidence};
+use evidence::{
+    LiveStatus, ProbeError, ProbeKind, QueuedEstimate, ShardEvidence, StatementEstimate,
+};
 use migration_parser::{ConstraintKind, LockMode, Operation};
 use serde_json::json;
 
@@ -22,6 +24,11 @@ declare_rule! {
     /// the kinds the lock blocks (`ACCESS EXCLUSIVE`: reads and writes; `SHARE`: writes). A
     /// table without traffic in the sample claims no queue; where no rate could be read the
     /// message says why instead of guessing.
+    ///
+    /// When the shard's table sizes could not be read (the size probe failed, e.g. on its
+    /// statement timeout), the estimate counts no rewrite, scan or index build: every statement
+    /// that holds a blocking lock on an existing table then gets a yellow finding saying its
+    /// lock time is unknown, instead of passing as "under the budget".
     ///
     /// ## Why is this bad?
     /// While a statement holds `ACCESS EXCLUSIVE` (table rewrite, `ADD CHECK`, `SET NOT NULL`
@@ -100,9 +107,17 @@ impl GateRule for LockTimeBudget {
             return Vec::new();
         };
         let budget = ctx.lock_budget_ms();
+        let sizes_failed = ev
+            .probes
+            .iter()
+            .filter(|p| p.kind == ProbeKind::TableSize)
+            .find_map(|p| p.error.as_ref());
         let mut out = Vec::new();
         for st in &estimate.statements {
             if st.estimated_lock_ms <= budget as f64 {
+                if let Some(e) = sizes_failed {
+                    out.extend(unsized_lock(self, ctx, st, e, budget));
+                }
                 continue;
             }
             let lock = st.blocking_lock.unwrap_or(LockMode::AccessExclusive);
@@ -177,6 +192,63 @@ impl GateRule for LockTimeBudget {
         }
         out
     }
+}
+
+/// The finding for a statement that holds a blocking lock on existing tables of a shard whose
+/// table sizes could not be read (`error`): its estimate counts no rewrite, scan or index
+/// build, so "under the budget" is not known. `None` when it blocks nothing.
+fn unsized_lock(
+    rule: &LockTimeBudget,
+    ctx: &RuleContext<'_>,
+    st: &StatementEstimate,
+    error: &ProbeError,
+    budget: u64,
+) -> Option<Finding> {
+    let lock = st.blocking_lock?;
+    if st.blocked_relations.is_empty() {
+        return None;
+    }
+    let tables: Vec<String> = st
+        .blocked_relations
+        .iter()
+        .map(|r| format!("`{r}`"))
+        .collect();
+    let blocks = st
+        .blocks
+        .clone()
+        .unwrap_or_else(|| lock.blocks().to_string());
+    let sqlstate = error.sqlstate.as_deref().unwrap_or("unknown");
+    Some(
+        ctx.shard_finding(
+            rule,
+            Some(st.index),
+            format!(
+                "holds {} on {} on this shard for a time that could not be estimated: reading this shard's \
+                 table sizes failed with SQLSTATE {sqlstate}: {}; without them the estimate ({}) counts no \
+                 rewrite, scan or index build, and on a large table the lock could be far over the {} budget, \
+                 blocking {blocks} on {} for that long",
+                a_lock(lock),
+                tables.join(", "),
+                error.message,
+                fmt_ms(st.estimated_lock_ms),
+                fmt_ms(budget as f64),
+                if tables.len() == 1 { "it" } else { "them" },
+            ),
+        )
+        .with_help(
+            "Re-run with a longer probe timeout (or off-peak), or read the tables' sizes by hand \
+             (SELECT pg_total_relation_size('schema.table')) before approving",
+        )
+        .with_evidence(json!({
+            "statement": st.index,
+            "estimated_lock_ms": st.estimated_lock_ms.round() as u64,
+            "budget_ms": budget,
+            "lock": lock.sql_name(),
+            "blocks": blocks,
+            "relations": st.blocked_relations,
+            "sizes": { "error": { "sqlstate": error.sqlstate, "message": error.message } },
+        })),
+    )
 }
 
 /// What would queue behind the statement's lock, for the message: `; ≈ N writes and M reads
@@ -257,7 +329,76 @@ fn queue_text(ev: &ShardEvidence, q: Option<&QueuedEstimate>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use evidence::{LockEstimate, ProbeResult};
+
     use super::*;
+    use crate::Config;
+
+    /// A shard whose size probe failed: the statement that rewrites a table under `ACCESS
+    /// EXCLUSIVE` is reported although its (size-less) estimate is under the budget; the one
+    /// that only adds a column to a new table is not.
+    #[test]
+    fn a_shard_whose_sizes_could_not_be_read_gets_a_finding_per_blocking_statement() {
+        let sql = "ALTER TABLE orders ALTER COLUMN total TYPE numeric(14,2);\n\
+                   CREATE TABLE notes (id int);\n";
+        let config = Config::default();
+        let m = migration_parser::parse("m.sql", sql, &config.parse_options()).unwrap();
+        let statement = |index, lock: Option<LockMode>, rels: &[&str]| StatementEstimate {
+            index,
+            estimated_ms: 5.0,
+            blocking_lock: lock,
+            blocked_relations: rels.iter().map(|r| r.to_string()).collect(),
+            blocks: None,
+            estimated_lock_ms: if lock.is_some() { 5.0 } else { 0.0 },
+            basis: "catalog change".into(),
+        };
+        let ev = ShardEvidence {
+            probes: vec![ProbeResult {
+                shard: "db-1/app/tenant_0042".into(),
+                kind: ProbeKind::TableSize,
+                statement_index: None,
+                schema: "tenant_0042".into(),
+                table: String::new(),
+                column: None,
+                constraint: None,
+                count: 0,
+                exact: false,
+                samples: vec![],
+                would_fail: false,
+                bytes: None,
+                skipped: None,
+                note: None,
+                error: Some(ProbeError {
+                    sqlstate: Some("57014".into()),
+                    message: "canceling statement due to statement timeout".into(),
+                }),
+                sql: String::new(),
+                duration_ms: 1,
+            }],
+            estimate: Some(LockEstimate {
+                statements: vec![
+                    statement(0, Some(LockMode::AccessExclusive), &["tenant_0042.orders"]),
+                    statement(1, None, &[]),
+                ],
+                ..LockEstimate::default()
+            }),
+            ..ShardEvidence::default()
+        };
+        let ctx = RuleContext::new(&m, &config).with_shard(&ev);
+        let findings = LockTimeBudget.check(&ctx);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].location.as_ref().map(|l| l.line), Some(1));
+        insta::assert_snapshot!(format!(
+            "{}\nhelp: {}",
+            findings[0].message,
+            findings[0].help.as_deref().unwrap_or("")
+        ));
+        // The sizes read: nothing under the budget is reported.
+        let mut read = ev.clone();
+        read.probes.clear();
+        let ctx = RuleContext::new(&m, &config).with_shard(&read);
+        assert!(LockTimeBudget.check(&ctx).is_empty());
+    }
 
     #[test]
     fn without_a_rate_the_message_says_why_and_claims_no_queue() {

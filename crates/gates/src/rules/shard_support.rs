@@ -263,10 +263,6 @@ mod tests {
         let registry = Registry::builtin();
         for kind in ProbeKind::ALL {
             let rule = kind.rule();
-            if kind == ProbeKind::TableSize {
-                assert!(rule.is_empty());
-                continue;
-            }
             if kind == ProbeKind::RowEstimate {
                 // A measurement the static rule reads when it runs with shard evidence.
                 assert!(registry.get(rule).is_some(), "{rule}");

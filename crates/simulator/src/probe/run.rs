@@ -241,10 +241,18 @@ async fn run_one(
         r.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(());
     }
-    if let Some(why) = unproven_migration_code(conn, &p.check).await? {
-        r.skipped = Some(why);
-        r.duration_ms = started.elapsed().as_millis() as u64;
-        return Ok(());
+    match unproven_migration_code(conn, &p.check).await? {
+        Ok(None) => {}
+        Ok(Some(why)) => {
+            r.skipped = Some(why);
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            return Ok(());
+        }
+        Err(e) => {
+            r.error = Some(e);
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            return Ok(());
+        }
     }
     let sql = match &p.check {
         c @ Check::Orphans { .. } => fk_orphans::sql(conn, &target, c, r, pk_cache).await?,

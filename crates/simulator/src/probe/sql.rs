@@ -8,6 +8,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use migration_parser::{CallContext, read_only_query};
 
 use super::model::{Check, ProbeLimits};
+use super::result::ProbeError;
 use crate::ident::quote_ident;
 use crate::probe_tx::{ConnectionLost, savepoint};
 use crate::safety::refused_calls;
@@ -127,18 +128,21 @@ pub(crate) fn migration_code(check: &Check) -> Vec<String> {
 /// whose every function, as it resolves on the shard's search path, passes the side-effect
 /// policy ([`migration_parser::judge_call`]; `pg_terminate_backend`, advisory locks, server
 /// files, `dblink`, a tenant's `VOLATILE` function … are refused). The probe is then skipped:
-/// the rehearsal decides.
+/// the rehearsal decides. `Err` when the function lookup itself failed (a statement timeout):
+/// the probe could not run.
 pub(crate) async fn unproven_migration_code(
     conn: &mut PgConnection,
     check: &Check,
-) -> Result<Option<String>, ConnectionLost> {
+) -> Result<Result<Option<String>, ProbeError>, ConnectionLost> {
     for sql in migration_code(check) {
         let refs = match read_only_query(&sql) {
             Ok(r) => r,
-            Err(p) => return Ok(Some(skip_reason(&p.message))),
+            Err(p) => return Ok(Ok(Some(skip_reason(&p.message)))),
         };
         if let Some(rel) = refs.relations.first() {
-            return Ok(Some(skip_reason(&format!("it reads the relation `{rel}`"))));
+            return Ok(Ok(Some(skip_reason(&format!(
+                "it reads the relation `{rel}`"
+            )))));
         }
         if refs.functions.is_empty() {
             // Nothing to look up (an operator or cast of built-in types only).
@@ -155,12 +159,14 @@ pub(crate) async fn unproven_migration_code(
                     .iter()
                     .map(|c| format!("`{}`: {}", c.call.name, c.reason))
                     .collect();
-                return Ok(Some(skip_reason(&why.join("; "))));
+                return Ok(Ok(Some(skip_reason(&why.join("; ")))));
             }
-            Err(e) => return Ok(Some(skip_reason(&e.message))),
+            // The lookup itself failed (a statement timeout, a lock): the probe could not run,
+            // which is a finding of its rule, not a deliberate skip.
+            Err(e) => return Ok(Err(e)),
         }
     }
-    Ok(None)
+    Ok(Ok(None))
 }
 
 fn skip_reason(why: &str) -> String {

@@ -40,16 +40,14 @@ mod tests {
     use crate::probe::kind::ProbeKind;
 
     #[test]
-    fn every_kind_has_one_module_and_a_rule_or_none() {
+    fn every_kind_has_one_module_and_a_rule() {
         for kind in ProbeKind::ALL {
             let n = SPECS.iter().filter(|s| s.kind() == kind).count();
             assert_eq!(n, 1, "{kind:?} needs exactly one module in SPECS");
             let f = kind.facts();
             assert_eq!(f.name, kind.as_str());
-            if kind == ProbeKind::TableSize {
-                assert!(f.rule.is_empty() && f.sqlstate.is_empty());
-            } else if f.sqlstate.is_empty() {
-                // A measurement for a rule (row_estimate): explains no failure.
+            if f.sqlstate.is_empty() {
+                // A measurement for a rule (table_size, row_estimate): explains no failure.
                 assert!(!f.rule.is_empty() && f.explains.is_empty() && f.explains_class.is_none());
             } else {
                 assert!(!f.rule.is_empty(), "{kind:?} has no rule");

@@ -76,7 +76,30 @@ pub(crate) async fn run_sizes(
     let elapsed = started.elapsed().as_millis() as u64;
     let rows = match res {
         Ok(rows) => rows,
-        Err(_) => return Ok((Vec::new(), Vec::new())),
+        // No sizes: the lock-time estimate would count no rewrite or scan time, so the failure
+        // is evidence of its own (reported by `lock-time-budget`), never an empty table list.
+        Err(e) => {
+            let failed = ProbeResult {
+                shard: shard_id.to_string(),
+                kind: ProbeKind::TableSize,
+                statement_index: None,
+                schema: schema.to_string(),
+                table: String::new(),
+                column: None,
+                constraint: None,
+                count: 0,
+                exact: false,
+                samples: vec![],
+                would_fail: false,
+                bytes: None,
+                skipped: None,
+                note: None,
+                error: Some(e),
+                sql: SIZES_SQL.to_string(),
+                duration_ms: elapsed,
+            };
+            return Ok((Vec::new(), vec![failed]));
+        }
     };
     let mut stats = Vec::new();
     let mut results = Vec::new();
