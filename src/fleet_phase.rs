@@ -212,8 +212,9 @@ async fn prefetch_first_dump(
     let partner = simulator::fleet_partner(fleet, first, |_| true).map(|s| s.location.schema());
     let db = first.location.database();
     let spec = &instance.connection;
-    let listed =
-        simulator::schemas_to_clone(spec, db, first.location.schema(), partner, migration).await;
+    let listed = cache
+        .schemas_to_clone(spec, db, first.location.schema(), partner, migration)
+        .await;
     if let Ok(schemas) = listed {
         let _ = cache.dump(&bin, spec, db, &schemas).await;
     }

@@ -92,27 +92,28 @@ async fn prove_shape(
         return not_proven(format!("instance {} is not in the fleet", shard.instance));
     };
     let (database, schema) = (shard.location.database(), shard.location.schema());
-    // The same schemas the rehearsal clones, dumped once for both through the run's cache.
-    let setup = match dump_for_proof(
-        &instance.connection,
-        (database, schema, job.partner.as_deref()),
-        migration,
-        job.catalog,
-        dump_cache,
-    )
-    .await
-    {
+    // The same schemas the rehearsal clones, dumped once for both through the run's cache; the
+    // value hints are read from the source meanwhile.
+    let (dumped, value_hints) = tokio::join!(
+        dump_for_proof(
+            &instance.connection,
+            (database, schema, job.partner.as_deref()),
+            migration,
+            job.catalog,
+            dump_cache,
+        ),
+        read_hints(
+            &instance.connection,
+            &instance.name,
+            database,
+            schema,
+            columns,
+        )
+    );
+    let setup = match dumped {
         Ok(s) => s,
         Err(e) => return not_proven(format!("cannot dump the shard's schema: {e}")),
     };
-    let value_hints = read_hints(
-        &instance.connection,
-        &instance.name,
-        database,
-        schema,
-        columns,
-    )
-    .await;
     // The generated rollback of this shape (an `ADD COLUMN IF NOT EXISTS` is undone only where
     // the column did not exist).
     let generated = rollback::generate(migration, job.catalog, &Options::default());
@@ -198,7 +199,13 @@ async fn dump_for_proof(
     cache: Option<&simulator::DumpCache>,
 ) -> Result<String, String> {
     let bin = topology::ephemeral::find_bin_dir().map_err(|e| e.to_string())?;
-    let listed = simulator::schemas_to_clone(conn, database, schema, partner, migration).await;
+    let listed = match cache {
+        Some(c) => {
+            c.schemas_to_clone(conn, database, schema, partner, migration)
+                .await
+        }
+        None => simulator::schemas_to_clone(conn, database, schema, partner, migration).await,
+    };
     let schemas = match listed {
         Ok(s) => s,
         // Reading the list failed: the shard's own schema and the ones its keys reference.

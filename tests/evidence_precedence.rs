@@ -248,6 +248,9 @@ ALTER TABLE orders ADD COLUMN slug text;
         .await
         .expect("validate");
     assert_eq!(cache.len(), 1, "{:#?}", report.steps);
+    // Those that list the schemas before asking for the dump (the early prefetch, the
+    // rehearsal's prefetch, the proof) asked for the same list, read once.
+    assert_eq!(cache.lists_read(), 1, "{:#?}", report.steps);
     let step = |action: &str| -> String {
         report
             .steps

@@ -105,6 +105,30 @@ type DumpCell = Arc<tokio::sync::OnceCell<Result<Arc<Vec<u8>>, String>>>;
 #[derive(Debug, Default)]
 pub struct DumpCache {
     cells: Mutex<HashMap<String, DumpCell>>,
+    /// The schema lists of [`DumpCache::schemas_to_clone`], read once per request.
+    lists: Mutex<HashMap<String, ListCell>>,
+}
+
+type ListCell = Arc<tokio::sync::OnceCell<Result<Vec<String>, String>>>;
+
+/// The cache key of a request on `source`: server, user, database, then `parts`.
+fn request_key(source: &ConnectionSpec, source_db: &str, parts: &[&str]) -> String {
+    format!(
+        "{}\0{}\0{}\0{source_db}\0{}",
+        source.host,
+        source.port,
+        source.user,
+        parts.join("\0")
+    )
+}
+
+/// The cell of `key` in `map`, made empty when it is new.
+fn cell_of<T: Default + Clone>(map: &Mutex<HashMap<String, T>>, key: String) -> T {
+    let mut cells = match map.lock() {
+        Ok(c) => c,
+        Err(p) => p.into_inner(),
+    };
+    cells.entry(key).or_default().clone()
 }
 
 impl DumpCache {
@@ -116,6 +140,14 @@ impl DumpCache {
     /// How many distinct dumps were asked for (each ran `pg_dump` once, or is running it).
     pub fn len(&self) -> usize {
         match self.cells.lock() {
+            Ok(c) => c.len(),
+            Err(p) => p.into_inner().len(),
+        }
+    }
+
+    /// How many distinct schema lists ([`DumpCache::schemas_to_clone`]) were read (each once).
+    pub fn lists_read(&self) -> usize {
+        match self.lists.lock() {
             Ok(c) => c.len(),
             Err(p) => p.into_inner().len(),
         }
@@ -134,20 +166,8 @@ impl DumpCache {
         source_db: &str,
         schemas: &[String],
     ) -> Result<Arc<Vec<u8>>, SimError> {
-        let key = format!(
-            "{}\0{}\0{}\0{source_db}\0{}",
-            source.host,
-            source.port,
-            source.user,
-            schemas.join("\0")
-        );
-        let cell = {
-            let mut cells = match self.cells.lock() {
-                Ok(c) => c,
-                Err(p) => p.into_inner(),
-            };
-            cells.entry(key).or_default().clone()
-        };
+        let parts: Vec<&str> = schemas.iter().map(String::as_str).collect();
+        let cell = cell_of(&self.cells, request_key(source, source_db, &parts));
         cell.get_or_init(|| async {
             dump_schemas(bin_dir, source, source_db, schemas)
                 .await
@@ -161,6 +181,35 @@ impl DumpCache {
         .clone()
         .map_err(|message| SimError::PgTool {
             program: "pg_dump".into(),
+            message,
+        })
+    }
+
+    /// [`schemas_to_clone`], read from the source once per distinct request: the pipeline's
+    /// early dump, the rehearsal's and the rollback proof's ask for the same shard and partner,
+    /// and each would otherwise open a connection to the source to read the same list again.
+    /// A failure is cached too (as its message).
+    pub async fn schemas_to_clone(
+        &self,
+        source: &ConnectionSpec,
+        source_db: &str,
+        schema: &str,
+        partner: Option<&str>,
+        migration: &Migration,
+    ) -> Result<Vec<String>, SimError> {
+        let named = schemas_named(migration);
+        let mut parts = vec![schema, partner.unwrap_or("\u{1}")];
+        parts.extend(named.iter().map(String::as_str));
+        let cell: ListCell = cell_of(&self.lists, request_key(source, source_db, &parts));
+        cell.get_or_init(|| async {
+            schemas_to_clone(source, source_db, schema, partner, migration)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .clone()
+        .map_err(|message| SimError::PgTool {
+            program: "deployclaw".into(),
             message,
         })
     }

@@ -234,8 +234,9 @@ async fn prefetch_dump(
         job.shard.location.schema(),
         second.map(|s| s.location.schema()),
     );
-    if let Ok(schemas) =
-        crate::dump::schemas_to_clone(&job.spec, db, schema, second, migration).await
+    if let Ok(schemas) = cache
+        .schemas_to_clone(&job.spec, db, schema, second, migration)
+        .await
     {
         let _ = cache.dump(&bin_dir, &job.spec, db, &schemas).await;
     }
