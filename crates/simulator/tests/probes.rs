@@ -148,6 +148,23 @@ async fn probes_find_exactly_the_planted_problems() {
                 .iter()
                 .any(|t| t.table == "no_such_table" && !t.exists)
         );
+        // The sizes are PostgreSQL's own figures for the table (main fork), the table with its
+        // indexes and TOAST, and its indexes.
+        let users = ev.tables.iter().find(|t| t.table == "users").unwrap();
+        let mut c = conn(&pg, "app").await;
+        let (heap, total, idx): (i64, i64, i64) = sqlx::query_as(
+            "SELECT pg_relation_size(o), pg_total_relation_size(o), pg_indexes_size(o) \
+               FROM (SELECT format('%I.users', $1::text)::regclass AS o) r",
+        )
+        .bind(&ev.schema)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert!(heap > 0 && idx > 0 && total > heap + idx, "{users:#?}");
+        assert_eq!(
+            (users.heap_bytes, users.total_bytes, users.index_bytes),
+            (heap, total, idx)
+        );
         // Nothing else reported as failing.
         let failing: Vec<_> = p
             .iter()
