@@ -213,15 +213,12 @@ impl Shard<'_> {
                 }
             )
         {
-            return StatementEstimate {
-                index: st.index,
-                estimated_ms: 0.0,
-                blocking_lock: None,
-                blocked_relations: vec![],
-                blocks: None,
-                estimated_lock_ms: 0.0,
-                basis: "not run (transaction aborted)".into(),
-            };
+            // Not rehearsed because an earlier statement failed: on a shard where that failure
+            // does not happen (another tenant's data, locks) it runs, so it is estimated from
+            // the knowledge table and this shard's sizes, never as free.
+            let mut e = self.statement(st, None);
+            e.basis = format!("not rehearsed (an earlier statement failed): {}", e.basis);
+            return e;
         }
         let observed = rec.filter(|r| {
             r.lock_source == LockSource::Observed
@@ -413,5 +410,50 @@ mod tests {
         // ADD COLUMN: catalog only, but ACCESS EXCLUSIVE.
         assert_eq!(big.statements[3].estimated_lock_ms, 5.0);
         assert!(big.total_lock_ms > 1000 * small.total_lock_ms);
+    }
+
+    /// The in-place rehearsal of the shape's representative stopped at a lock timeout: the
+    /// rewrite after it was not run there, but on a 40 GB shard of the shape it runs and
+    /// holds ACCESS EXCLUSIVE for its rewrite — never estimated as free.
+    #[test]
+    fn a_statement_not_rehearsed_after_a_failure_is_estimated_from_the_knowledge_table() {
+        let m = migration_parser::parse(
+            "t.sql",
+            "BEGIN;\nALTER TABLE t ADD COLUMN z int;\nALTER TABLE t ALTER COLUMN v TYPE bigint;\nCOMMIT;",
+            &Default::default(),
+        )
+        .expect("parse");
+        let statement = |index: usize, outcome| StatementRehearsal {
+            index,
+            line: index as u32 + 1,
+            outcome,
+            ..StatementRehearsal::default()
+        };
+        let rehearsal = RehearsalResult {
+            schema: "s".into(),
+            statements: vec![
+                statement(0, StatementOutcome::Succeeded),
+                statement(
+                    1,
+                    StatementOutcome::Failed {
+                        sqlstate: Some("55P03".into()),
+                        message: "canceling statement due to lock timeout".into(),
+                    },
+                ),
+                statement(
+                    2,
+                    StatementOutcome::NotRun {
+                        reason: NotRunReason::TransactionAborted,
+                    },
+                ),
+            ],
+            ..RehearsalResult::default()
+        };
+        let tp = Throughput::default();
+        let est = estimate(&m, Some(&rehearsal), "s", &stats(40_000_000_000), 15, &tp);
+        let st = &est.statements[2];
+        assert_eq!(st.blocking_lock, Some(LockMode::AccessExclusive), "{st:#?}");
+        assert!(st.estimated_lock_ms > 1_000_000.0, "{st:#?}");
+        assert!(st.basis.starts_with("not rehearsed"), "{}", st.basis);
     }
 }

@@ -1,7 +1,7 @@
 use evidence::StatementOutcome;
 use serde_json::json;
 
-use crate::{Finding, GateRule, RuleContext, RuleMeta, declare_rule};
+use crate::{Finding, GateRule, RuleContext, RuleMeta, Severity, declare_rule};
 
 declare_rule! {
     /// ## What it does
@@ -20,7 +20,8 @@ declare_rule! {
     /// the fleet is left on two schema versions, and a test on a single tenant never shows it.
     ///
     /// Severity **red**: proven on a copy of this database's schemas — the migration fails on
-    /// this shard when the rollout reaches it.
+    /// this shard when the rollout reaches it. **Info** when the proof could not be set up: the
+    /// report says the check did not run, and why.
     ///
     /// ## Safe alternative
     /// Make the statement idempotent, or move it to a migration run once per database before
@@ -47,8 +48,31 @@ impl GateRule for SecondTenantFails {
         let Some(rerun) = ctx.shard_evidence().and_then(|e| e.fleet_rerun.as_ref()) else {
             return Vec::new();
         };
-        if rerun.setup_error.is_some() {
-            return Vec::new();
+        if let Some(err) = &rerun.setup_error {
+            // Not a silent pass: the check did not run (as statement-fails says of a rehearsal
+            // that could not be set up).
+            return vec![
+                ctx.shard_finding(
+                    self,
+                    None,
+                    format!(
+                        "the per-fleet proof (this shard's migration run after shard `{}` on one shadow database \
+                         holding both schemas) could not be set up, so whether the rollout fails on the second \
+                         tenant of database `{}` is unknown: {err}",
+                        rerun.first_shard, rerun.database
+                    ),
+                )
+                .with_severity(Severity::Info)
+                .with_help(
+                    "Check the shadow server (see the rehearsal's setup) and re-run; meanwhile review every statement \
+                     that touches an object outside the tenant's schema (see non-tenant-object)",
+                )
+                .with_evidence(json!({
+                    "setup_error": err,
+                    "first_shard": rerun.first_shard,
+                    "database": rerun.database,
+                })),
+            ];
         }
         let own_failure = |i: usize| {
             ctx.rehearsal().is_some_and(|r| {
@@ -93,5 +117,40 @@ impl GateRule for SecondTenantFails {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use evidence::{FleetRerun, ShardEvidence};
+
+    use super::*;
+    use crate::{Config, Severity};
+
+    /// A per-fleet proof that could not be set up is an info finding that says so, not a
+    /// silent pass.
+    #[test]
+    fn a_per_fleet_proof_that_could_not_be_set_up_is_reported() {
+        let config = Config::default();
+        let m = migration_parser::parse(
+            "m.sql",
+            "ALTER TABLE public.settings ADD COLUMN flag bool;\n",
+            &config.parse_options(),
+        )
+        .unwrap();
+        let ev = ShardEvidence {
+            fleet_rerun: Some(FleetRerun {
+                database: "app".into(),
+                first_shard: "pg-1/app/tenant_0001".into(),
+                setup_error: Some("pg_dump 14 cannot dump a server of version 16".into()),
+                statements: vec![],
+            }),
+            ..ShardEvidence::default()
+        };
+        let ctx = RuleContext::new(&m, &config).with_shard(&ev);
+        let findings = SecondTenantFails.check(&ctx);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].severity, Severity::Info);
+        insta::assert_snapshot!(findings[0].message);
     }
 }

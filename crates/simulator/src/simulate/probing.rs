@@ -218,6 +218,8 @@ impl Pools {
         steps: &StepLog,
     ) -> HashMap<usize, ShardOutcome> {
         let mut set = tokio::task::JoinSet::new();
+        // A task that panics returns no index: which shard it probed, by task id.
+        let mut task_shard: HashMap<tokio::task::Id, usize> = HashMap::new();
         for (i, s) in fleet.shards.iter().enumerate() {
             if unreachable.contains_key(&s.id) {
                 progress.event(ProgressEvent::ShardFinished {
@@ -235,20 +237,28 @@ impl Pools {
             let plan = plan.clone();
             let options = o.clone();
             let cancel = cancel.clone();
-            set.spawn(async move {
+            let task = set.spawn(async move {
                 let out = probe_on_replica_or_writer(replica, writer, shard, plan, options, cancel);
                 (i, out.await)
             });
+            task_shard.insert(task.id(), i);
         }
         let probes_started = Instant::now();
         let mut outs: HashMap<usize, ShardOutcome> = HashMap::new();
         while let Some(j) = set.join_next().await {
-            if let Ok((i, out)) = j {
-                if let Some(s) = fleet.shards.get(i) {
-                    shard_finished(s, &out, progress, steps);
-                }
-                outs.insert(i, out);
+            // A probe task that failed (a bug of ours: it panicked) left its shard unchecked,
+            // which is never a clean shard: its evidence is incomplete.
+            let (i, out) = match j {
+                Ok(done) => done,
+                Err(e) => match task_shard.get(&e.id()) {
+                    Some(&i) => (i, ShardOutcome::failed_task(&e)),
+                    None => continue,
+                },
+            };
+            if let Some(s) = fleet.shards.get(i) {
+                shard_finished(s, &out, progress, steps);
             }
+            outs.insert(i, out);
         }
         steps.push(
             "probes",
@@ -292,6 +302,28 @@ fn shard_finished(s: &Shard, out: &ShardOutcome, progress: &dyn Progress, steps:
         ),
         out.duration,
     );
+}
+
+impl ShardOutcome {
+    /// The outcome of a probe task that did not finish (`e`: it panicked, or was cancelled):
+    /// nothing was read, and the evidence says so.
+    fn failed_task(e: &tokio::task::JoinError) -> ShardOutcome {
+        let why = if e.is_panic() {
+            "the probe task panicked (a deployclaw bug; please report it)"
+        } else {
+            "the probe task was cancelled"
+        };
+        ShardOutcome {
+            probes: None,
+            version: None,
+            unreachable: None,
+            incomplete: Some(format!(
+                "{why}: no probe result was recorded for this shard"
+            )),
+            duration: Duration::ZERO,
+            replica_failed: None,
+        }
+    }
 }
 
 /// What probing one shard gave.
@@ -523,4 +555,23 @@ async fn preflight_custom_probes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A probe task that panicked leaves an incomplete shard (a yellow finding of
+    /// shard-unreachable), never a shard without evidence and without a reason.
+    #[tokio::test]
+    async fn a_panicked_probe_task_is_an_incomplete_shard() {
+        let mut set = tokio::task::JoinSet::new();
+        let task = set.spawn(async { panic!("boom") });
+        let e = set.join_next().await.unwrap().unwrap_err();
+        assert_eq!(e.id(), task.id());
+        let out = ShardOutcome::failed_task(&e);
+        assert!(out.probes.is_none() && out.unreachable.is_none());
+        let why = out.incomplete.unwrap();
+        assert!(why.contains("panicked"), "{why}");
+    }
 }
