@@ -47,6 +47,10 @@ pub(crate) struct PlanCx<'a> {
     /// Earlier statements with no typed operation (the parser did not type them, e.g. an
     /// `ALTER TYPE … ADD VALUE E'…'`), upper-cased: what they change is unknown to the model.
     pub untyped_before: &'a [String],
+    /// Whether an earlier statement runs code whose effect on rows the model cannot follow: a
+    /// `DO` block, a statement with no typed operation, or one it only knows as
+    /// [`Operation::Other`] (`SELECT backfill()`, `CALL`, …).
+    pub code_before: bool,
 }
 
 impl PlanCx<'_> {

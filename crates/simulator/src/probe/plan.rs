@@ -8,7 +8,7 @@
 //! taken along by a `CASCADE`) cannot clash with the shard, and a table whose rows an earlier
 //! statement changed is probed with a note that the count is from before that change.
 
-use migration_parser::{Migration, MigrationState, Step};
+use migration_parser::{Migration, MigrationState, Operation, Step};
 
 use super::cx::PlanCx;
 use super::kinds;
@@ -21,6 +21,7 @@ pub fn plan(migration: &Migration) -> ProbePlan {
     let mut plan = ProbePlan::default();
     // Earlier statements the model does not follow (no typed operation), upper-cased.
     let mut untyped: Vec<String> = Vec::new();
+    let mut code_before = false;
     for st in &migration.statements {
         let sql_upper = st.sql.to_ascii_uppercase();
         for (k, op) in st.operations.iter().enumerate() {
@@ -34,11 +35,17 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                 si: st.index,
                 sql_upper: &sql_upper,
                 untyped_before: &untyped,
+                code_before,
             };
             for spec in kinds::SPECS {
                 spec.plan(op, &mut cx);
             }
         }
+        code_before |= st.operations.is_empty()
+            || st
+                .operations
+                .iter()
+                .any(|op| matches!(op, Operation::Do { .. } | Operation::Other { .. }));
         if st.operations.is_empty() {
             untyped.push(sql_upper);
         }

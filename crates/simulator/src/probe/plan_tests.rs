@@ -302,3 +302,52 @@ COMMIT;");
     assert!(at(5).would_fail);
     assert!(at(7).would_fail);
 }
+
+/// The real migrations of the corpus that add a column and set it `NOT NULL` later in the same
+/// file all backfill it in between: none gets the every-row-is-NULL probe (which would be a
+/// false red); each `SET NOT NULL` of an added column is left to the rehearsal.
+#[test]
+fn corpus_migrations_that_backfill_an_added_column_are_not_all_rows_null() {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let corpus = [
+        here.join("../../../shared/corpus"),
+        here.join("../../../../shared/corpus"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+    .expect("the shared corpus beside the checkout");
+    let files = [
+        "crates.io/migrations/2017-10-08-193512_category_trees/up.sql",
+        "chirpstack-application-server/migrations/0030_lorawan_11_keys.up.sql",
+        "chirpstack-application-server/migrations/0011_node_description_and_is_abp.up.sql",
+        "chirpstack-application-server/migrations/0059_multicast_group_application_id.up.sql",
+        "chirpstack-application-server/migrations/0010_recreate_application_table.up.sql",
+        "harness/migrations/0188.up.sql",
+        "harness/migrations/0189.up.sql",
+        "harness/migrations/0059_alter_table_gitspace_events_add_timestamp_rename_uid.up.sql",
+    ];
+    let mut set_not_null_of_added = 0;
+    for f in files {
+        let sql = std::fs::read_to_string(corpus.join(f)).expect(f);
+        let migration = migration_parser::parse(f, &sql, &Default::default()).expect(f);
+        let plan = plan(&migration);
+        for probe in &plan.probes {
+            if probe.kind != ProbeKind::NotNullViolations {
+                continue;
+            }
+            assert!(
+                !matches!(probe.check, Check::AllRowsNull { .. }),
+                "{f}: statement {} {probe:#?}",
+                probe.statement_index + 1
+            );
+            if probe
+                .skipped
+                .as_deref()
+                .is_some_and(|s| s.contains("backfilled by statement"))
+            {
+                set_not_null_of_added += 1;
+            }
+        }
+    }
+    assert!(set_not_null_of_added >= 8, "{set_not_null_of_added}");
+}

@@ -1,6 +1,7 @@
 //! `not_null_violations`: NULLs in a column about to become `NOT NULL` (`SET NOT NULL`, a new
 //! primary key — planned by [`super::unique`]), and the rows an added `NOT NULL` column without
-//! a default would leave NULL (every row).
+//! a default would leave NULL (every row) — also when the column is added nullable and set
+//! `NOT NULL` by a later statement with no backfill in between.
 
 use migration_parser::{Operation, QualifiedName};
 
@@ -64,6 +65,44 @@ impl ProbeSpec for NotNullViolations {
 
 fn plan_set_not_null(cx: &mut PlanCx<'_>, table: &QualifiedName, column: &str) {
     let (t, table_skip) = cx.probe_table(table);
+    if let Col::Added(def) = cx.col(table, column)
+        && !default_is_non_null(def)
+        && table_skip.is_none()
+        && cx.backfilled_by(table, column).is_none()
+        && !cx.code_before
+    {
+        // Added earlier without a default and assigned by no statement since (and no code the
+        // model cannot follow ran before): NULL in every row the shard has. The rehearsal's
+        // tables are empty, so only the shard can tell.
+        let note = cx
+            .state
+            .emptied_before(table, cx.at)
+            .map(|s| {
+                format!(
+                    "statement {} empties the table first: count is before that change",
+                    s.statement + 1
+                )
+            })
+            .or_else(|| cx.data_note(table));
+        cx.push_probe(PlannedProbe {
+            statement_index: cx.si,
+            kind: ProbeKind::NotNullViolations,
+            table: t,
+            column: Some(column.to_string()),
+            constraint: None,
+            check: Check::AllRowsNull {
+                column: column.to_string(),
+            },
+            would_fail: note.is_none(),
+            skipped: None,
+            note: Some(note.unwrap_or_else(|| {
+                "column added earlier in the migration without a default and set by no statement \
+                 before this one: every existing row is NULL"
+                    .into()
+            })),
+        });
+        return;
+    }
     let (c, skipped) = match cx.col(table, column) {
         Col::Added(def) if default_is_non_null(def) => (
             column.to_string(),
@@ -71,9 +110,16 @@ fn plan_set_not_null(cx: &mut PlanCx<'_>, table: &QualifiedName, column: &str) {
         ),
         Col::Added(_) => (
             column.to_string(),
-            Some(
-                "column added earlier in the migration without a default: rehearsal decides".into(),
-            ),
+            Some(match cx.backfilled_by(table, column) {
+                Some(k) => format!(
+                    "column added earlier in the migration without a default and backfilled by \
+                     statement {}: rehearsal decides",
+                    k + 1
+                ),
+                None => "column added earlier in the migration without a default; earlier code the \
+                         model does not follow (a DO block, a function call) may set it: rehearsal decides"
+                    .into(),
+            }),
         ),
         Col::Shard(_, c) => (c, table_skip),
         Col::Other => (
