@@ -48,6 +48,28 @@ pub(crate) async fn client_timezone(
     (out.status.success() && !tz.is_empty()).then_some(tz)
 }
 
+/// The `TimeZone` a rehearsal runs under when the shard's cannot be read: a fixed offset other
+/// than zero (UTC+1, no daylight saving). PostgreSQL 12+ skips the rewrite of a
+/// `timestamp` ↔ `timestamptz` change only under a zero offset, so an unknown zone is rehearsed
+/// as the one that rewrites: it may report a rewrite a UTC client would not do, never hide one.
+pub(crate) const UNKNOWN_TIMEZONE_STAND_IN: &str = "Etc/GMT-1";
+
+/// The `TimeZone` to rehearse under for a shard: its client's ([`client_timezone`]), else
+/// [`UNKNOWN_TIMEZONE_STAND_IN`] with the execution log's line saying so.
+pub(crate) fn rehearsal_timezone(read: Option<String>, shard: &str) -> (String, Option<String>) {
+    match read {
+        Some(tz) => (tz, None),
+        None => (
+            UNKNOWN_TIMEZONE_STAND_IN.to_string(),
+            Some(format!(
+                "the TimeZone a client of shard {shard} gets could not be read (psql SHOW TimeZone): \
+                 rehearsed under {UNKNOWN_TIMEZONE_STAND_IN} (UTC+1), where a timestamp <-> timestamptz \
+                 change rewrites its table (under UTC it would not)"
+            )),
+        ),
+    }
+}
+
 /// `pg_dump --schema-only` of `schemas` of `source_db` (no owners, privileges, publications,
 /// subscriptions, security labels or tablespaces), with `--lock-wait-timeout` so the dump never
 /// waits behind — or makes a deploy queue behind — a lock another session holds. Returns the
@@ -550,5 +572,19 @@ mod tests {
         assert_eq!(passfile_line("a:b\\c"), "*:*:*:*:a\\:b\\\\c\n");
         assert_eq!(passfile_line("plain"), "*:*:*:*:plain\n");
         assert_eq!(passfile_line("x\ny"), "*:*:*:*:xy\n");
+    }
+}
+
+#[cfg(test)]
+mod timezone_tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_timezone_is_rehearsed_under_a_non_zero_offset_and_said() {
+        let (tz, note) = rehearsal_timezone(None, "pg-1/app/t1");
+        assert_eq!(tz, "Etc/GMT-1");
+        assert!(note.unwrap().contains("could not be read"));
+        let (tz, note) = rehearsal_timezone(Some("Europe/Berlin".into()), "pg-1/app/t1");
+        assert_eq!((tz.as_str(), note), ("Europe/Berlin", None));
     }
 }

@@ -67,7 +67,7 @@ impl InPlaceRun<'_> {
                 &job,
                 in_place_limits,
                 self.named,
-                self.cancel,
+                (self.cancel, self.steps),
             )
             .await;
             let (r, action) = match outcome {
@@ -132,7 +132,7 @@ async fn rehearse_in_place(
     job: &RehearsalJob,
     limits: RehearsalLimits,
     named: &BTreeSet<String>,
-    cancel: &CancelToken,
+    (cancel, steps): (&CancelToken, &StepLog),
 ) -> InPlaceOutcome {
     let t0 = Instant::now();
     let db = job.shard.location.database().to_string();
@@ -190,12 +190,17 @@ async fn rehearse_in_place(
         let _ = conn.close().await;
         return InPlaceOutcome::Refused(refused);
     }
-    // The deploy client's TimeZone (see `dump::client_timezone`); unknown without the libpq
-    // tools, then the session's UTC stands.
-    let timezone = match topology::ephemeral::find_bin_dir() {
+    // The deploy client's TimeZone (see `dump::client_timezone`); unknown (no libpq tools,
+    // psql failed): a stand-in under which a timestamp <-> timestamptz change rewrites.
+    let read = match topology::ephemeral::find_bin_dir() {
         Ok(bin) => crate::dump::client_timezone(&bin, &job.spec, &db).await,
         Err(_) => None,
     };
+    let (timezone, unknown_tz) = crate::dump::rehearsal_timezone(read, &job.shard.id);
+    if let Some(line) = unknown_tz {
+        steps.push("timezone", line, std::time::Duration::ZERO);
+    }
+    let timezone = Some(timezone);
     let local = CancelToken::new();
     let (r, _) = guarded(
         run_in_place(

@@ -258,6 +258,11 @@ async fn clone_and_run(
         }
     );
     let _ = src.close().await;
+    let (timezone, unknown_tz) = crate::dump::rehearsal_timezone(timezone, &job.shard.id);
+    if let Some(line) = unknown_tz {
+        steps.push("timezone", line, std::time::Duration::ZERO);
+    }
+    let timezone = Some(timezone);
     let ((own, schemas), clone) = listed.map_err(|e| format!("read source catalog: {e}"))?;
     // The sample: the job's own schemas only (never the partner's rows).
     let sample = read_shadow_sample(job, src_db, &own, options, steps).await;
@@ -414,7 +419,8 @@ async fn read_shadow_sample(
     }
 }
 
-/// The shadow session runs under the shard's TimeZone (`None`: unknown, the session's UTC).
+/// The shadow session runs under the shard's TimeZone (see `dump::rehearsal_timezone`; `None`:
+/// the session's UTC, for runs that only look for failures).
 async fn session_timezone(conn: &mut PgConnection, tz: Option<&str>) -> Result<(), String> {
     let Some(tz) = tz else { return Ok(()) };
     sqlx::query("SELECT set_config('TimeZone', $1, false)")
