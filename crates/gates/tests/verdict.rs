@@ -294,6 +294,46 @@ fn a_rehearsal_that_could_not_be_set_up_is_info_only() {
     );
 }
 
+/// A rehearsal that ran on an incomplete copy says so (info, with the restore errors): a
+/// failure that depends on what did not restore is unknown, never silently absent.
+#[test]
+fn a_rehearsal_on_an_incomplete_copy_is_noted() {
+    let c = Config::default();
+    let m = parse(
+        "m.sql",
+        "ALTER TABLE orders ALTER COLUMN status TYPE varchar(64);\n",
+        &c.parse_options(),
+    )
+    .unwrap();
+    let r: RehearsalResult = serde_json::from_value(json!({
+        "fingerprint": "fp", "shard": "tenant_0001", "schema": "tenant_0001", "mode": "shadow",
+        "target": "ephemeral", "server_version": 16, "setup_error": null,
+        "clone_errors": [
+            "psql:<stdin>:40: ERROR:  extension \"ltree\" is not available",
+            "psql:<stdin>:57: ERROR:  type \"ltree\" does not exist",
+            "psql:<stdin>:88: ERROR:  relation \"tenant_0001.paths\" does not exist",
+            "psql:<stdin>:91: ERROR:  relation \"tenant_0001.paths_v\" does not exist"
+        ],
+        "statements": [{"index": 0, "line": 1, "outcome": {"status": "succeeded"},
+                        "locks": [], "lock_source": "observed", "rewritten": [], "created": [],
+                        "in_block": false, "duration_ms": 1.0}],
+        "duration_ms": 5
+    }))
+    .unwrap();
+    let ev = evidence(json!({}));
+    let v = evaluate_shard(
+        &Registry::builtin(),
+        &RuleContext::new(&m, &c).with_shard(&ev).with_rehearsal(&r),
+    );
+    let f = v
+        .findings
+        .iter()
+        .find(|f| f.rule == "statement-fails")
+        .expect("a statement-fails finding");
+    assert_eq!(f.severity, Severity::Info);
+    insta::assert_snapshot!(f.message);
+}
+
 #[test]
 fn context_from_a_simulation_result() {
     let c = Config::default();

@@ -1,4 +1,4 @@
-use evidence::{RehearsalMode, StatementOutcome};
+use evidence::{RehearsalMode, RehearsalResult, StatementOutcome};
 use serde_json::json;
 
 use crate::{Finding, GateRule, RuleContext, RuleMeta, Severity, declare_rule};
@@ -8,7 +8,10 @@ declare_rule! {
     /// Per shard: reports every statement that failed in the rehearsal of the shard's schema
     /// shape (on a shadow copy of its structure, or in place inside a rolled-back transaction),
     /// with PostgreSQL's SQLSTATE and message. Also notes (as info) a rehearsal that could not
-    /// be set up, since statement failures are then unknown.
+    /// be set up, since statement failures are then unknown, and one that ran on an incomplete
+    /// copy (objects that did not restore on the shadow, sample rows that did not load, views
+    /// that did not refresh: quoted with their errors), since failures that depend on what is
+    /// missing are then unknown.
     ///
     /// De-duplication: when one of this shard's probes already predicts that statement's
     /// failure — `fk-orphans` (23503), `not-null-violations` (23502), `unique-violations`
@@ -184,6 +187,9 @@ impl GateRule for StatementFails {
                 .with_evidence(json!({ "setup_error": err, "fingerprint": r.fingerprint })),
             );
         }
+        if r.setup_error.is_none() && !r.clone_errors.is_empty() {
+            out.push(incomplete_copy(self, ctx, r));
+        }
         let probes = ctx
             .shard_evidence()
             .map(|e| e.probes.as_slice())
@@ -253,4 +259,43 @@ impl GateRule for StatementFails {
         }
         out
     }
+}
+
+/// How many restore errors the message quotes (the evidence has them all).
+const QUOTED_CLONE_ERRORS: usize = 3;
+
+/// The info finding for a rehearsal that ran on an incomplete copy: objects of the shard that
+/// did not restore on the shadow (an extension it lacks, a view on one), sample rows that did
+/// not load, views that did not refresh. A statement whose outcome depends on them (a type
+/// change under a view that is missing) was not rehearsed as on the shard.
+fn incomplete_copy(rule: &StatementFails, ctx: &RuleContext<'_>, r: &RehearsalResult) -> Finding {
+    let quoted: Vec<&str> = r
+        .clone_errors
+        .iter()
+        .take(QUOTED_CLONE_ERRORS)
+        // `psql:<stdin>:40: ERROR:  …`: the server's message (the evidence keeps the line).
+        .map(|e| e.split_once("ERROR:").map_or(e.as_str(), |(_, m)| m.trim()))
+        .collect();
+    let more = r.clone_errors.len().saturating_sub(QUOTED_CLONE_ERRORS);
+    ctx.shard_finding(
+        rule,
+        None,
+        format!(
+            "the rehearsal of this shard's schema shape ran on an incomplete copy ({} error(s) while restoring it \
+             on the shadow: {}{}), so a failure that depends on what is missing is unknown",
+            r.clone_errors.len(),
+            quoted.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    )
+    .with_severity(Severity::Info)
+    .with_help(
+        "Install on the shadow server what the shard has (extensions), or pass --shadow URL of a server like the \
+         shard's; then re-run",
+    )
+    .with_evidence(json!({ "clone_errors": r.clone_errors, "fingerprint": r.fingerprint }))
 }
