@@ -87,19 +87,58 @@ END",
 /// `ShadowDb::demote`), never during the clone, when the owner is still a superuser (a tenant
 /// function would run as a superuser on the machine's shadow cluster). The session's
 /// `statement_timeout` bounds it. Best effort: returns the error, if the block failed as a
-/// whole (a view left unpopulated behaves as before the refresh existed).
+/// whole, else one per view left unpopulated (its own refresh failed: the block passes over
+/// it), by name only. With `real_rows` (the views were computed from sampled real rows) a
+/// block's error names its SQLSTATE only: the server's message may quote a value, and these
+/// errors reach the report.
 pub(crate) async fn refresh_matviews(
     conn: &mut PgConnection,
     matviews: &[String],
-) -> Option<String> {
+    real_rows: bool,
+) -> Vec<String> {
     if matviews.is_empty() {
-        return None;
+        return Vec::new();
     }
-    sqlx::raw_sql(AssertSqlSafe(refresh_script(matviews)))
+    let block = sqlx::raw_sql(AssertSqlSafe(refresh_script(matviews)))
         .execute(&mut *conn)
+        .await;
+    if block.is_ok() {
+        // The names are quoted and qualified, as the dump wrote them.
+        return sqlx::query_scalar::<_, String>(
+            "SELECT n FROM unnest($1::text[]) AS n \
+              WHERE NOT (SELECT c.relispopulated FROM pg_catalog.pg_class c \
+                          WHERE c.oid = pg_catalog.to_regclass(n))",
+        )
+        .bind(matviews)
+        .fetch_all(&mut *conn)
         .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| {
+            format!(
+                "ERROR: materialized view {n} could not be refreshed on the shadow (left unpopulated)"
+            )
+        })
+        .collect();
+    }
+    block
         .err()
-        .map(|e| format!("ERROR: refresh of the materialized views: {e}"))
+        .into_iter()
+        .map(|e| {
+            if real_rows {
+                let code = e
+                    .as_database_error()
+                    .and_then(|d| d.code().map(|c| c.into_owned()))
+                    .unwrap_or_else(|| "unknown".into());
+                format!(
+                    "ERROR: refresh of the materialized views failed with SQLSTATE {code} (message \
+                     withheld: the views were computed from sampled real rows)"
+                )
+            } else {
+                format!("ERROR: refresh of the materialized views: {e}")
+            }
+        })
+        .collect()
 }
 
 /// What [`clone_schemas`] left on the shadow.

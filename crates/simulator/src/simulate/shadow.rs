@@ -290,7 +290,7 @@ async fn clone_and_run(
     if let Some(sample) = &sample {
         clone_errors.extend(sample.load(&mut conn).await);
     }
-    clone_errors.extend(refresh_matviews(&mut conn, &cloned.matviews).await);
+    clone_errors.extend(refresh_matviews(&mut conn, &cloned.matviews, sample.is_some()).await);
     let pid = backend_pid(&mut conn).await.map_err(|e| e.to_string())?;
     let sopts = shadow_connect_options(&server.spec, &db.name).map_err(|e| e.to_string())?;
     let local = CancelToken::new();
