@@ -103,17 +103,21 @@ pub(crate) async fn refresh_matviews(
         .execute(&mut *conn)
         .await;
     if block.is_ok() {
-        // The names are quoted and qualified, as the dump wrote them.
-        return sqlx::query_scalar::<_, String>(
-            "SELECT n FROM unnest($1::text[]) AS n \
+        // Which views are still unpopulated, by position: the names come from our own list,
+        // never from the server. Everything is qualified, the operator too: the session's
+        // search path is the tenant's, whose functions (an `unnest(text[])` of its own would
+        // win over pg_catalog's `anyarray` one) may read the sampled rows.
+        return sqlx::query_scalar::<_, i64>(
+            "SELECT u.o FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(n, o) \
               WHERE NOT (SELECT c.relispopulated FROM pg_catalog.pg_class c \
-                          WHERE c.oid = pg_catalog.to_regclass(n))",
+                          WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(u.n))",
         )
         .bind(matviews)
         .fetch_all(&mut *conn)
         .await
         .unwrap_or_default()
         .into_iter()
+        .filter_map(|o| matviews.get(usize::try_from(o).ok()?.checked_sub(1)?))
         .map(|n| {
             format!(
                 "ERROR: materialized view {n} could not be refreshed on the shadow (left unpopulated)"
@@ -139,6 +143,19 @@ pub(crate) async fn refresh_matviews(
             }
         })
         .collect()
+}
+
+/// Whether psql's stderr line is exactly the error of `CREATE SCHEMA public` (a dump whose
+/// `public` was recreated meets the shadow's own `public`: nothing is missing, so it is no
+/// error of the copy) — the whole line, so that no other error quoting that text is dropped.
+fn public_exists(line: &str) -> bool {
+    line.strip_prefix("psql:<stdin>:")
+        .and_then(|r| r.split_once(':'))
+        .is_some_and(|(n, rest)| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && rest == r#" ERROR:  schema "public" already exists"#
+        })
 }
 
 /// What [`clone_schemas`] left on the shadow.
@@ -214,11 +231,9 @@ pub(crate) async fn clone_schemas(
             program: "psql".into(),
             message: e.to_string(),
         })?;
-    // `CREATE SCHEMA public` of a dump whose `public` was recreated meets the shadow's own
-    // `public`: nothing is missing, so it is no error of the copy.
     let errors: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .filter(|l| l.contains("ERROR:") && !l.contains(r#"schema "public" already exists"#))
+        .filter(|l| l.contains("ERROR:") && !public_exists(l))
         .map(|l| l.trim().to_string())
         .collect();
     if !out.status.success() && errors.is_empty() {
@@ -234,4 +249,25 @@ fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     let start = lines.len().saturating_sub(5);
     lines[start..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_exists;
+
+    #[test]
+    fn only_the_exact_public_schema_error_is_benign() {
+        assert!(public_exists(
+            r#"psql:<stdin>:25: ERROR:  schema "public" already exists"#
+        ));
+        for other in [
+            r#"psql:<stdin>:25: ERROR:  relation "x schema "public" already exists" does not exist"#,
+            r#"psql:<stdin>:: ERROR:  schema "public" already exists"#,
+            r#"psql:<stdin>:2a: ERROR:  schema "public" already exists"#,
+            r#"ERROR:  schema "public" already exists"#,
+            r#"psql:<stdin>:25: ERROR:  schema "public" already exists; and more"#,
+        ] {
+            assert!(!public_exists(other), "{other}");
+        }
+    }
 }
