@@ -2,8 +2,9 @@
 //! field stays public: set anything else directly).
 
 use crate::{
-    LockEstimate, ProbeKind, ProbeResult, RehearsalMode, RehearsalResult, ShardEvidence,
-    SimulationResult, StatementEstimate, StatementOutcome, StatementRehearsal, TableStats,
+    LockEstimate, ProbeError, ProbeKind, ProbeResult, RehearsalMode, RehearsalResult,
+    ShardEvidence, SimulationResult, StatementEstimate, StatementOutcome, StatementRehearsal,
+    TableStats,
 };
 
 impl ShardEvidence {
@@ -89,6 +90,14 @@ impl ProbeResult {
     #[must_use]
     pub fn on_column(mut self, column: impl Into<String>) -> ProbeResult {
         self.column = Some(column.into());
+        self
+    }
+
+    /// The same probe, failed with `error`: nothing was counted (count 0, not exact).
+    #[must_use]
+    pub fn with_error(mut self, error: ProbeError) -> ProbeResult {
+        self.error = Some(error);
+        self.exact = false;
         self
     }
 

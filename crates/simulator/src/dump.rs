@@ -118,39 +118,70 @@ pub async fn dump_schemas(
     Ok(out.stdout)
 }
 
-type DumpCell = Arc<tokio::sync::OnceCell<Result<Arc<Vec<u8>>, String>>>;
-
 /// Runs each distinct `pg_dump` (server, user, database, schemas) once and hands the same
 /// script to every caller — concurrent callers wait for the first. Meant for the lifetime of one
 /// validation run (the rehearsal and the rollback proof clone the same representative shard);
 /// it never expires, so do not keep one across runs.
 #[derive(Debug, Default)]
 pub struct DumpCache {
-    cells: Mutex<HashMap<String, DumpCell>>,
+    dumps: Memo<Arc<Vec<u8>>>,
     /// The schema lists of [`DumpCache::schemas_to_clone`], read once per request.
-    lists: Mutex<HashMap<String, ListCell>>,
+    lists: Memo<Vec<String>>,
 }
 
-type ListCell = Arc<tokio::sync::OnceCell<Result<Vec<String>, String>>>;
+/// One result per distinct request key, computed once (concurrent callers wait for the
+/// first); a failure is kept too, as its message.
+#[derive(Debug)]
+struct Memo<T>(Mutex<HashMap<String, MemoCell<T>>>);
 
-/// The cache key of a request on `source`: server, user, database, then `parts`.
-fn request_key(source: &ConnectionSpec, source_db: &str, parts: &[&str]) -> String {
-    format!(
-        "{}\0{}\0{}\0{source_db}\0{}",
-        source.host,
-        source.port,
-        source.user,
-        parts.join("\0")
-    )
+/// One request's result, once it is known.
+type MemoCell<T> = Arc<tokio::sync::OnceCell<Result<T, String>>>;
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo(Mutex::new(HashMap::new()))
+    }
 }
 
-/// The cell of `key` in `map`, made empty when it is new.
-fn cell_of<T: Default + Clone>(map: &Mutex<HashMap<String, T>>, key: String) -> T {
-    let mut cells = match map.lock() {
-        Ok(c) => c,
-        Err(p) => p.into_inner(),
-    };
-    cells.entry(key).or_default().clone()
+impl<T: Clone> Memo<T> {
+    /// How many distinct requests were made.
+    fn len(&self) -> usize {
+        match self.0.lock() {
+            Ok(c) => c.len(),
+            Err(p) => p.into_inner().len(),
+        }
+    }
+
+    /// The result for the request on `source` named by `parts`, running `run` the first time;
+    /// an error as [`SimError::PgTool`] of `program`.
+    async fn get(
+        &self,
+        (source, source_db, parts): (&ConnectionSpec, &str, &[&str]),
+        program: &str,
+        run: impl AsyncFnOnce() -> Result<T, String>,
+    ) -> Result<T, SimError> {
+        let key = format!(
+            "{}\0{}\0{}\0{source_db}\0{}",
+            source.host,
+            source.port,
+            source.user,
+            parts.join("\0")
+        );
+        let cell = {
+            let mut cells = match self.0.lock() {
+                Ok(c) => c,
+                Err(p) => p.into_inner(),
+            };
+            cells.entry(key).or_default().clone()
+        };
+        cell.get_or_init(|| run())
+            .await
+            .clone()
+            .map_err(|message| SimError::PgTool {
+                program: program.into(),
+                message,
+            })
+    }
 }
 
 impl DumpCache {
@@ -161,18 +192,12 @@ impl DumpCache {
 
     /// How many distinct dumps were asked for (each ran `pg_dump` once, or is running it).
     pub fn len(&self) -> usize {
-        match self.cells.lock() {
-            Ok(c) => c.len(),
-            Err(p) => p.into_inner().len(),
-        }
+        self.dumps.len()
     }
 
     /// How many distinct schema lists ([`DumpCache::schemas_to_clone`]) were read (each once).
     pub fn lists_read(&self) -> usize {
-        match self.lists.lock() {
-            Ok(c) => c.len(),
-            Err(p) => p.into_inner().len(),
-        }
+        self.lists.len()
     }
 
     /// Whether no dump was asked for.
@@ -189,22 +214,17 @@ impl DumpCache {
         schemas: &[String],
     ) -> Result<Arc<Vec<u8>>, SimError> {
         let parts: Vec<&str> = schemas.iter().map(String::as_str).collect();
-        let cell = cell_of(&self.cells, request_key(source, source_db, &parts));
-        cell.get_or_init(|| async {
-            dump_schemas(bin_dir, source, source_db, schemas)
-                .await
-                .map(Arc::new)
-                .map_err(|e| match e {
-                    SimError::PgTool { message, .. } => message,
-                    other => other.to_string(),
-                })
-        })
-        .await
-        .clone()
-        .map_err(|message| SimError::PgTool {
-            program: "pg_dump".into(),
-            message,
-        })
+        self.dumps
+            .get((source, source_db, &parts), "pg_dump", async || {
+                dump_schemas(bin_dir, source, source_db, schemas)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| match e {
+                        SimError::PgTool { message, .. } => message,
+                        other => other.to_string(),
+                    })
+            })
+            .await
     }
 
     /// [`schemas_to_clone`], read from the source once per distinct request: the pipeline's
@@ -222,18 +242,13 @@ impl DumpCache {
         let named = schemas_named(migration);
         let mut parts = vec![schema, partner.unwrap_or("\u{1}")];
         parts.extend(named.iter().map(String::as_str));
-        let cell: ListCell = cell_of(&self.lists, request_key(source, source_db, &parts));
-        cell.get_or_init(|| async {
-            schemas_to_clone(source, source_db, schema, partner, migration)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .clone()
-        .map_err(|message| SimError::PgTool {
-            program: "deployclaw".into(),
-            message,
-        })
+        self.lists
+            .get((source, source_db, &parts), "deployclaw", async || {
+                schemas_to_clone(source, source_db, schema, partner, migration)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
     }
 }
 

@@ -353,28 +353,18 @@ mod tests {
             basis: "catalog change".into(),
         };
         let ev = ShardEvidence {
-            probes: vec![ProbeResult {
-                shard: "db-1/app/tenant_0042".into(),
-                kind: ProbeKind::TableSize,
-                statement_index: None,
-                schema: "tenant_0042".into(),
-                table: String::new(),
-                column: None,
-                constraint: None,
-                count: 0,
-                exact: false,
-                samples: vec![],
-                would_fail: false,
-                bytes: None,
-                skipped: None,
-                note: None,
-                error: Some(ProbeError {
+            probes: vec![
+                ProbeResult::new(
+                    "db-1/app/tenant_0042",
+                    ProbeKind::TableSize,
+                    "tenant_0042",
+                    "",
+                )
+                .with_error(ProbeError {
                     sqlstate: Some("57014".into()),
                     message: "canceling statement due to statement timeout".into(),
                 }),
-                sql: String::new(),
-                duration_ms: 1,
-            }],
+            ],
             estimate: Some(LockEstimate {
                 statements: vec![
                     statement(0, Some(LockMode::AccessExclusive), &["tenant_0042.orders"]),

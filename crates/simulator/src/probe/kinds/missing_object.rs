@@ -11,7 +11,7 @@ use sqlx::{PgConnection, Row};
 use crate::probe::cx::{Col, PlanCx, Rel, touched_tables};
 use crate::probe::kind::ProbeKind;
 use crate::probe::model::{ObjKind, ProbePlan, resolve};
-use crate::probe::result::ProbeResult;
+use crate::probe::result::{ProbeResult, shard_query_failed};
 use crate::probe::spec::ProbeSpec;
 use crate::probe_tx::{ConnectionLost, savepoint};
 
@@ -126,25 +126,14 @@ pub(crate) async fn run_refs(
     let rows = match res {
         Ok(rows) => rows,
         Err(e) => {
-            return Ok(vec![ProbeResult {
-                shard: shard_id.to_string(),
-                kind: ProbeKind::MissingObject,
-                statement_index: None,
-                schema: schema.to_string(),
-                table: String::new(),
-                column: None,
-                constraint: None,
-                count: 0,
-                exact: false,
-                samples: vec![],
-                would_fail: false,
-                bytes: None,
-                skipped: None,
-                note: None,
-                error: Some(e),
-                sql: REFS_SQL.to_string(),
-                duration_ms: elapsed,
-            }]);
+            return Ok(vec![shard_query_failed(
+                shard_id,
+                ProbeKind::MissingObject,
+                schema,
+                e,
+                REFS_SQL,
+                elapsed,
+            )]);
         }
     };
     let mut out = Vec::new();

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, Row};
 use crate::probe::cx::{PlanCx, touched_tables};
 use crate::probe::kind::ProbeKind;
 use crate::probe::model::{ProbePlan, resolve};
-use crate::probe::result::{ProbeResult, TableStats};
+use crate::probe::result::{ProbeResult, TableStats, shard_query_failed};
 use crate::probe::spec::ProbeSpec;
 use crate::probe_tx::{ConnectionLost, savepoint};
 
@@ -84,25 +84,14 @@ pub(crate) async fn run_sizes(
         // No sizes: the lock-time estimate would count no rewrite or scan time, so the failure
         // is evidence of its own (reported by `lock-time-budget`), never an empty table list.
         Err(e) => {
-            let failed = ProbeResult {
-                shard: shard_id.to_string(),
-                kind: ProbeKind::TableSize,
-                statement_index: None,
-                schema: schema.to_string(),
-                table: String::new(),
-                column: None,
-                constraint: None,
-                count: 0,
-                exact: false,
-                samples: vec![],
-                would_fail: false,
-                bytes: None,
-                skipped: None,
-                note: None,
-                error: Some(e),
-                sql: SIZES_SQL.to_string(),
-                duration_ms: elapsed,
-            };
+            let failed = shard_query_failed(
+                shard_id,
+                ProbeKind::TableSize,
+                schema,
+                e,
+                SIZES_SQL,
+                elapsed,
+            );
             return Ok((Vec::new(), vec![failed]));
         }
     };
