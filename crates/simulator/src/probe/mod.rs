@@ -12,7 +12,7 @@
 //! a `NOT VALID` constraint that is validated later is probed at the `VALIDATE`, and a column
 //! that an earlier `UPDATE` backfills is still probed but marked as not conclusive.
 //!
-//! Layout (imports point one way: `run` → `kinds/*` → `spec`, `cx`, `sql`, `model`, `result`,
+//! Layout (imports point one way: `batch` → `run` → `kinds/*` → `spec`, `cx`, `sql`, `model`, `result`,
 //! `kind`; this file only declares and re-exports):
 //! - `kind.rs`: the kinds and what each predicts (SQLSTATE, explained failures, rule);
 //! - `result.rs`: what a probe found (evidence); `model.rs`: the plan as data;
@@ -21,8 +21,10 @@
 //! - `cx.rs`: what a name denotes at an operation, from the one model of the migration
 //!   ([`migration_parser::MigrationState`]); `plan.rs`: the pass over the operations;
 //! - `sql.rs`: the probed table on a shard, primary keys, counting rows; `run.rs`: the
-//!   transaction on one shard.
+//!   transaction on one shard; `batch.rs`: the catalog queries of all the shards of one
+//!   database, read once for them.
 
+pub(crate) mod batch;
 pub(crate) mod cx;
 pub(crate) mod kind;
 pub(crate) mod kinds;
@@ -33,7 +35,9 @@ mod run;
 pub(crate) mod spec;
 pub(crate) mod sql;
 
+pub(crate) use batch::read_catalog;
 pub use kind::{ProbeFacts, ProbeKind};
+pub(crate) use model::ShardCatalog;
 pub use model::{ProbeLimits, ProbePlan, ShardProbes};
 pub use plan::plan;
 pub use result::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};

@@ -1,6 +1,6 @@
 //! The probe plan as data: what [`super::plan`] yields and [`super::run`] executes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use migration_parser::QualifiedName;
@@ -160,4 +160,18 @@ pub(crate) fn resolve(q: &QualifiedName, shard_schema: &str) -> (String, String)
         q.schema.clone().unwrap_or_else(|| shard_schema.to_string()),
         q.name.clone(),
     )
+}
+
+/// The catalog answers of one shard's probe plan, read for its whole database at once
+/// (`batch.rs`) before the shard's own transaction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShardCatalog {
+    /// `(index in the plan's refs, exists)` of every existence check.
+    pub(crate) refs: Vec<(usize, Option<bool>)>,
+    /// The sizes of the plan's tables, in the plan's order.
+    pub(crate) sizes: Vec<TableStats>,
+    /// Primary-key columns of the tables the data probes sample.
+    pub(crate) pks: HashMap<(String, String), Vec<String>>,
+    /// How long the database's batch took (the duration of each of these answers).
+    pub(crate) duration_ms: u64,
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::kinds::{
     cast, check, fk_orphans, missing_object, not_null, row_estimate, table_size, unique,
@@ -13,16 +13,20 @@ use super::kinds::{
 use crate::conn::is_connection_error;
 use crate::ident::{quote_ident, quote_qualified};
 use crate::probe::kind::ProbeKind;
-use crate::probe::model::{Check, PlannedProbe, ProbeLimits, ProbePlan, ShardProbes, resolve};
+use crate::probe::model::{
+    Check, PlannedProbe, ProbeLimits, ProbePlan, ShardCatalog, ShardProbes, resolve,
+};
 use crate::probe::result::ProbeResult;
 use crate::probe::sql::{
-    PKS_SQL, Target, count_and_samples, primary_key, row_text, unproven_migration_code,
+    Target, count_and_samples, fetch_pks, primary_key, row_text, unproven_migration_code,
 };
 use crate::probe_tx::{ConnectionLost, exec, savepoint};
 
 /// Run `plan` and the `custom` probes on shard `shard_id` (tables in `schema`) over `conn`.
-/// Opens and always ends one read-only transaction. Returns `Err` only when the connection is
-/// lost.
+/// Opens and always ends one read-only transaction. `read`: the shard's catalog answers when
+/// its database's batch read them (`batch.rs`); without, the transaction reads them itself.
+/// Returns `Err` only when the connection is lost.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_probes(
     conn: &mut PgConnection,
     shard_id: &str,
@@ -31,8 +35,9 @@ pub(crate) async fn run_probes(
     custom: &[crate::CustomProbe],
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
+    read: Option<ShardCatalog>,
 ) -> Result<ShardProbes, ConnectionLost> {
-    let r = run_in_tx(conn, shard_id, schema, plan, limits, cancel).await;
+    let r = run_in_tx(conn, shard_id, schema, plan, limits, cancel, read).await;
     let r = match r {
         Ok(mut v) if !custom.is_empty() => {
             crate::custom::run_custom_probes(conn, schema, custom, cancel)
@@ -65,53 +70,45 @@ async fn run_in_tx(
     plan: &ProbePlan,
     limits: ProbeLimits,
     cancel: &crate::CancelToken,
+    read: Option<ShardCatalog>,
 ) -> Result<ShardProbes, ConnectionLost> {
-    // One round trip opens the transaction and sets it up. `standard_conforming_strings` is
-    // forced on: custom probes were checked by a parser that reads strings that way, and a
-    // server that reads `'a\'` differently could run what the check took for a string. JIT is
-    // off: the catalog lookups below are tiny queries whose cost estimates on a catalog of
-    // thousands of schemas can cross `jit_above_cost` (compiling then costs far more than
-    // running), and a gate wants predictable probes more than JIT's gain on a long scan.
-    // Generic plans keep the constant catalog queries from being re-planned for every shard
-    // although only the names differ (the data probes are unnamed statements without
-    // parameters: planned once either way). A cached plan is also re-planned whenever the
-    // search path differs from the one it was made under, so the catalog queries (which name
-    // everything qualified) run under the same path on every shard, `pg_catalog`, and the
-    // shard's own path is set after them, for the data and custom probes.
-    let mut setup = format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
-         SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
-         SET LOCAL jit = off; SET LOCAL standard_conforming_strings = on; \
-         SET LOCAL search_path TO pg_catalog",
-        limits.lock_timeout.as_millis().max(1),
-        (limits.statement_timeout.as_millis() * 4).max(60_000),
-    );
-    if limits.server_version >= 12 {
-        setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");
-    }
-    // Last: the statements of the setup itself never run under a (possibly tiny) timeout.
-    setup.push_str(&format!(
-        "; SET LOCAL statement_timeout = {}",
-        limits.statement_timeout.as_millis().max(1)
-    ));
-    exec(conn, &setup).await.map_err(ConnectionLost)?;
+    // One round trip opens the transaction and sets it up (see [`tx_setup`]).
+    exec(conn, &tx_setup(limits))
+        .await
+        .map_err(ConnectionLost)?;
 
     let mut out = ShardProbes::default();
 
-    // 1. existence checks, one query.
-    if !plan.refs.is_empty() {
-        out.results
-            .extend(missing_object::run_refs(conn, shard_id, schema, plan).await?);
-    }
-    // 2. sizes, one query.
-    let (stats, size_results) = table_size::run_sizes(conn, shard_id, schema, plan).await?;
+    // 1.-3.: the catalog, read beforehand for the whole database ([`super::batch`]) or here.
+    let (stats, size_results, mut pk_cache) = match read {
+        Some(read) => {
+            out.results.extend(missing_object::refs_results(
+                shard_id,
+                schema,
+                plan,
+                &read.refs,
+                read.duration_ms,
+            ));
+            let results = table_size::size_results(shard_id, &read.sizes, read.duration_ms);
+            (read.sizes, results, read.pks)
+        }
+        None => {
+            // 1. existence checks, one query.
+            if !plan.refs.is_empty() {
+                out.results
+                    .extend(missing_object::run_refs(conn, shard_id, schema, plan).await?);
+            }
+            // 2. sizes, one query.
+            let (stats, results) = table_size::run_sizes(conn, shard_id, schema, plan).await?;
+            // 3. primary keys of the probed tables (the sample key of offending rows).
+            (stats, results, primary_keys(conn, schema, plan).await?)
+        }
+    };
     let missing: BTreeSet<(String, String)> = stats
         .iter()
         .filter(|s| !s.exists)
         .map(|s| (s.schema.clone(), s.table.clone()))
         .collect();
-    // 3. primary keys of the probed tables (the sample key of offending rows), one query.
-    let mut pk_cache = primary_keys(conn, schema, plan).await?;
     // The path the custom-probe pre-flight resolved function names on, for what follows (the
     // data probes' expressions are the migration's, resolved as it will resolve them).
     let path = crate::safety::probe_search_path(schema)
@@ -161,14 +158,10 @@ async fn run_in_tx(
     Ok(out)
 }
 
-/// Primary-key columns (in key order) of every table a data probe reads or joins, in one
-/// query; a table without a primary key maps to an empty list. A failure leaves the map empty
-/// ([`primary_key`] then looks tables up one by one).
-async fn primary_keys(
-    conn: &mut PgConnection,
-    schema: &str,
-    plan: &ProbePlan,
-) -> Result<HashMap<(String, String), Vec<String>>, ConnectionLost> {
+/// The tables (schema, table) whose primary key a data probe of `plan` uses on the shard whose
+/// tables are in `schema`: every table a probe reads, and the referenced table of an orphan
+/// check that names no columns.
+pub(crate) fn pk_tables(plan: &ProbePlan, schema: &str) -> BTreeSet<(String, String)> {
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     for p in &plan.probes {
         if p.skipped.is_some() {
@@ -186,28 +179,59 @@ async fn primary_keys(
             wanted.insert(resolve(ref_table, schema));
         }
     }
-    let mut out = HashMap::new();
+    wanted
+}
+
+/// Primary-key columns (in key order) of every table of [`pk_tables`], in one query; a table
+/// without a primary key maps to an empty list. A failure leaves the map empty
+/// ([`primary_key`] then looks tables up one by one).
+async fn primary_keys(
+    conn: &mut PgConnection,
+    schema: &str,
+    plan: &ProbePlan,
+) -> Result<HashMap<(String, String), Vec<String>>, ConnectionLost> {
+    let wanted = pk_tables(plan, schema);
     if wanted.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
     let (ss, ts): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
-    let res = savepoint(conn, async |c| {
-        sqlx::query(PKS_SQL)
-            .bind(&ss)
-            .bind(&ts)
-            .fetch_all(&mut *c)
-            .await
-    })
-    .await?;
-    if let Ok(rows) = res {
-        for row in rows {
-            let s: String = row.try_get(0).unwrap_or_default();
-            let t: String = row.try_get(1).unwrap_or_default();
-            let cols: Vec<String> = row.try_get(2).unwrap_or_default();
-            out.insert((s, t), cols);
-        }
+    let res = savepoint(conn, async |c| fetch_pks(c, &ss, &ts).await).await?;
+    Ok(res
+        .map(|rows| rows.into_iter().collect())
+        .unwrap_or_default())
+}
+
+/// The statement that opens a probe transaction (one round trip): read-only, repeatable read,
+/// the limits, and the session settings the catalog queries are planned under.
+pub(crate) fn tx_setup(limits: ProbeLimits) -> String {
+    // `standard_conforming_strings` is forced on: custom probes were checked by a parser that
+    // reads strings that way, and a server that reads `'a\'` differently could run what the
+    // check took for a string. JIT is off: the catalog lookups are tiny queries whose cost
+    // estimates on a catalog of thousands of schemas can cross `jit_above_cost` (compiling then
+    // costs far more than running), and a gate wants predictable probes more than JIT's gain on
+    // a long scan. Generic plans keep the constant catalog queries from being re-planned for
+    // every shard although only the names differ (the data probes are unnamed statements
+    // without parameters: planned once either way). A cached plan is also re-planned whenever
+    // the search path differs from the one it was made under, so the catalog queries (which
+    // name everything qualified) run under the same path on every shard, `pg_catalog`, and the
+    // shard's own path is set after them, for the data and custom probes.
+    let mut setup = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+         SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
+         SET LOCAL jit = off; SET LOCAL standard_conforming_strings = on; \
+         SET LOCAL search_path TO pg_catalog",
+        limits.lock_timeout.as_millis().max(1),
+        (limits.statement_timeout.as_millis() * 4).max(60_000),
+    );
+    if limits.server_version >= 12 {
+        setup.push_str("; SET LOCAL plan_cache_mode = force_generic_plan");
     }
-    Ok(out)
+    // Last: the statements of the setup itself never run under a (possibly tiny) timeout.
+    setup.push_str(&format!(
+        "; SET LOCAL statement_timeout = {}",
+        limits.statement_timeout.as_millis().max(1)
+    ));
+    setup
 }
 
 /// Run one data probe into `r`: its kind builds the SQL, rows are `(count, sample)`.

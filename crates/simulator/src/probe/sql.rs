@@ -61,6 +61,25 @@ pub(crate) const PKS_SQL: &str = "SELECT r.s, r.t,
               ORDER BY k.o)
   FROM unnest($1::text[], $2::text[]) AS r(s, t)";
 
+/// Run [`PKS_SQL`] on `(schemas, tables)`: each table's primary-key columns in key order
+/// (empty without a primary key).
+pub(crate) async fn fetch_pks(
+    conn: &mut PgConnection,
+    schemas: &[String],
+    tables: &[String],
+) -> Result<Vec<((String, String), Vec<String>)>, sqlx::Error> {
+    let rows = sqlx::query(PKS_SQL)
+        .bind(schemas)
+        .bind(tables)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?));
+    }
+    Ok(out)
+}
+
 pub(crate) async fn primary_key(
     conn: &mut PgConnection,
     cache: &mut HashMap<(String, String), Vec<String>>,

@@ -220,6 +220,7 @@ impl Pools {
         let mut set = tokio::task::JoinSet::new();
         // A task that panics returns no index: which shard it probed, by task id.
         let mut task_shard: HashMap<tokio::task::Id, usize> = HashMap::new();
+        let batches = self.batches(fleet, unreachable);
         for (i, s) in fleet.shards.iter().enumerate() {
             if unreachable.contains_key(&s.id) {
                 progress.event(ProgressEvent::ShardFinished {
@@ -233,12 +234,22 @@ impl Pools {
                 continue;
             };
             let replica = self.replica_target(s);
+            let batch = batches
+                .get(&(s.instance.clone(), s.location.database().to_string()))
+                .cloned();
             let shard = s.clone();
             let plan = plan.clone();
             let options = o.clone();
             let cancel = cancel.clone();
             let task = set.spawn(async move {
-                let out = probe_on_replica_or_writer(replica, writer, shard, plan, options, cancel);
+                let out = probe_on_replica_or_writer(
+                    replica,
+                    (writer, batch),
+                    shard,
+                    plan,
+                    options,
+                    cancel,
+                );
                 (i, out.await)
             });
             task_shard.insert(task.id(), i);
@@ -260,16 +271,91 @@ impl Pools {
             }
             outs.insert(i, out);
         }
+        let read = batches.values().filter(|b| b.succeeded()).count();
+        let batched = match batches.len() {
+            0 => String::new(),
+            n => format!(
+                "; the catalog of {n} database(s) read once for all their shards ({} failed: their shards read their own)",
+                n - read
+            ),
+        };
         steps.push(
             "probes",
             format!(
-                "{} shard(s) probed, at most {} connection(s) per instance",
+                "{} shard(s) probed, at most {} connection(s) per instance{batched}",
                 outs.len(),
                 o.concurrency
             ),
             probes_started.elapsed(),
         );
         outs
+    }
+
+    /// One catalog batch per schema-per-tenant database with more than one reachable shard
+    /// probed on its own instance (a shard probed on a replica reads its catalog there).
+    fn batches(
+        &self,
+        fleet: &Fleet,
+        unreachable: &HashMap<String, String>,
+    ) -> HashMap<(String, String), Arc<DatabaseBatch>> {
+        let mut schemas: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for s in &fleet.shards {
+            if unreachable.contains_key(&s.id)
+                || self.assigned.contains_key(&s.id)
+                || !matches!(s.location, ShardLocation::Schema { .. })
+            {
+                continue;
+            }
+            schemas
+                .entry((s.instance.clone(), s.location.database().to_string()))
+                .or_default()
+                .push(s.location.schema().to_string());
+        }
+        schemas
+            .into_iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(k, schemas)| {
+                let batch = DatabaseBatch {
+                    schemas,
+                    read: tokio::sync::OnceCell::new(),
+                };
+                (k, Arc::new(batch))
+            })
+            .collect()
+    }
+}
+
+/// The catalog batch of one schema-per-tenant database ([`probe::read_catalog`]): its shards'
+/// schemas, and what the first of its shard tasks to hold a connection read for all of them
+/// (`None`: the batch failed, and every shard reads its own catalog).
+struct DatabaseBatch {
+    schemas: Vec<String>,
+    read: tokio::sync::OnceCell<Option<HashMap<String, probe::ShardCatalog>>>,
+}
+
+impl DatabaseBatch {
+    /// The answers for the shard of `schema`: read now on `conn` when no task has yet.
+    async fn for_shard(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        plan: &ProbePlan,
+        schema: &str,
+        limits: ProbeLimits,
+    ) -> Option<probe::ShardCatalog> {
+        let read = self
+            .read
+            .get_or_init(|| async {
+                probe::read_catalog(conn, plan, &self.schemas, limits)
+                    .await
+                    .ok()
+            })
+            .await;
+        read.as_ref()?.get(schema).cloned()
+    }
+
+    /// Whether the batch was read.
+    fn succeeded(&self) -> bool {
+        matches!(self.read.get(), Some(Some(_)))
     }
 }
 
@@ -348,7 +434,7 @@ pub(super) struct ShardOutcome {
 /// probes did not count.
 async fn probe_on_replica_or_writer(
     replica: Option<Target>,
-    writer: Target,
+    (writer, batch): (Target, Option<Arc<DatabaseBatch>>),
     shard: Shard,
     plan: Arc<ProbePlan>,
     options: SimOptions,
@@ -356,19 +442,17 @@ async fn probe_on_replica_or_writer(
 ) -> ShardOutcome {
     if let Some((pool, opts, sem)) = replica {
         let (s, p, o, c) = (shard.clone(), plan.clone(), options.clone(), cancel.clone());
-        let out = probe_shard(pool, opts, sem, s, p, o, c).await;
+        let out = probe_shard((pool, opts, sem), None, s, p, o, c).await;
         match out.unreachable.clone().or_else(|| recovery_conflict(&out)) {
             Some(reason) if !cancel.is_cancelled() => {
-                let (pool, opts, sem) = writer;
-                let mut out = probe_shard(pool, opts, sem, shard, plan, options, cancel).await;
+                let mut out = probe_shard(writer, batch, shard, plan, options, cancel).await;
                 out.replica_failed = Some(reason);
                 return out;
             }
             _ => return out,
         }
     }
-    let (pool, opts, sem) = writer;
-    probe_shard(pool, opts, sem, shard, plan, options, cancel).await
+    probe_shard(writer, batch, shard, plan, options, cancel).await
 }
 
 /// A probe a hot standby cancelled because replay needed what it read (SQLSTATE `40001`,
@@ -385,11 +469,10 @@ fn recovery_conflict(out: &ShardOutcome) -> Option<String> {
 }
 
 /// Probe one shard within its instance's connection bound, its shard timeout and the run's
-/// cancellation.
+/// cancellation; its catalog from its database's `batch` when there is one.
 async fn probe_shard(
-    pool: PgPool,
-    opts: PgConnectOptions,
-    sem: Arc<Semaphore>,
+    (pool, opts, sem): Target,
+    batch: Option<Arc<DatabaseBatch>>,
     shard: Shard,
     plan: Arc<ProbePlan>,
     options: SimOptions,
@@ -444,7 +527,11 @@ async fn probe_shard(
     };
     let local = CancelToken::new();
     let schema = shard.location.schema().to_string();
-    let (res, timed_out) = guarded(
+    let probes = async {
+        let read = match &batch {
+            Some(b) => b.for_shard(&mut conn, &plan, &schema, limits).await,
+            None => None,
+        };
         probe::run_probes(
             &mut conn,
             &shard.id,
@@ -453,7 +540,12 @@ async fn probe_shard(
             &options.custom_probes,
             limits,
             &local,
-        ),
+            read,
+        )
+        .await
+    };
+    let (res, timed_out) = guarded(
+        probes,
         &cancel,
         &local,
         Some(options.shard_timeout),
@@ -560,6 +652,7 @@ async fn preflight_custom_probes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe_tx;
 
     /// A probe task that panicked leaves an incomplete shard (a yellow finding of
     /// shard-unreachable), never a shard without evidence and without a reason.
@@ -573,5 +666,116 @@ mod tests {
         assert!(out.probes.is_none() && out.unreachable.is_none());
         let why = out.incomplete.unwrap();
         assert!(why.contains("panicked"), "{why}");
+    }
+
+    /// The catalog read once for a database gives every shard the answers it reads alone, and
+    /// a batch that fails answers nothing: the shard then reads its own catalog (its missing
+    /// table is still found), never an empty catalog.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_batch_answers_as_each_shard_alone_and_a_failed_one_answers_nothing() {
+        use sqlx::Connection;
+        let pg = topology::ephemeral::EphemeralPg::start_async(Default::default())
+            .await
+            .expect("start");
+        let mut conn = sqlx::PgConnection::connect_with(&pg.connect_options("postgres"))
+            .await
+            .expect("connect");
+        probe_tx::exec(
+            &mut conn,
+            r#"CREATE SCHEMA a; CREATE TABLE a.t (id int PRIMARY KEY, v text);
+               INSERT INTO a.t SELECT g, repeat('x', 500) FROM generate_series(1, 2000) g;
+               CREATE TABLE a.u (id int PRIMARY KEY); ANALYZE a.t;
+               CREATE SCHEMA "b ""x"""; CREATE TABLE "b ""x""".t (id int, v text);
+               CREATE SCHEMA c; CREATE TABLE c.u (id int PRIMARY KEY);"#,
+        )
+        .await
+        .expect("setup");
+        let m = migration_parser::parse(
+            "m.sql",
+            "ALTER TABLE t ALTER COLUMN v SET NOT NULL; ALTER TABLE u ADD COLUMN w int;",
+            &Default::default(),
+        )
+        .expect("parse");
+        let plan = probe::plan(&m);
+        let limits = ProbeLimits {
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(2),
+            server_version: pg.version(),
+        };
+        let schemas: Vec<String> = ["a", "b \"x\"", "c"].map(String::from).into();
+        let cancel = CancelToken::new();
+        let batch = DatabaseBatch {
+            schemas: schemas.clone(),
+            read: tokio::sync::OnceCell::new(),
+        };
+        // Comparable evidence: everything but the timing.
+        let strip = |mut p: probe::ShardProbes| {
+            for r in &mut p.results {
+                r.duration_ms = 0;
+            }
+            p
+        };
+        for s in &schemas {
+            let read = batch.for_shard(&mut conn, &plan, s, limits).await;
+            assert!(read.is_some(), "{s}");
+            let batched = probe::run_probes(&mut conn, s, s, &plan, &[], limits, &cancel, read)
+                .await
+                .expect("probes");
+            let alone = probe::run_probes(&mut conn, s, s, &plan, &[], limits, &cancel, None)
+                .await
+                .expect("probes");
+            assert_eq!(
+                format!("{:?}", strip(batched)),
+                format!("{:?}", strip(alone)),
+                "{s}"
+            );
+        }
+        assert!(batch.succeeded());
+        // What the comparison covered: a missing table, a table that exists, real sizes.
+        let c = probe::run_probes(&mut conn, "c", "c", &plan, &[], limits, &cancel, None)
+            .await
+            .expect("probes");
+        assert!(
+            c.results
+                .iter()
+                .any(|r| r.kind == probe::ProbeKind::MissingObject && r.table == "t"),
+            "{c:#?}"
+        );
+        let a = probe::run_probes(&mut conn, "a", "a", &plan, &[], limits, &cancel, None)
+            .await
+            .expect("probes");
+        assert!(
+            a.tables
+                .iter()
+                .any(|t| t.table == "t" && t.exists && t.heap_bytes > 8192),
+            "{a:#?}"
+        );
+
+        // A batch whose transaction cannot start (this session's transaction is aborted).
+        probe_tx::exec(&mut conn, "BEGIN").await.expect("begin");
+        assert!(probe_tx::exec(&mut conn, "SELECT 1/0").await.is_err());
+        let failed = DatabaseBatch {
+            schemas,
+            read: tokio::sync::OnceCell::new(),
+        };
+        assert!(
+            failed
+                .for_shard(&mut conn, &plan, "c", limits)
+                .await
+                .is_none()
+        );
+        assert!(!failed.succeeded());
+        probe_tx::exec(&mut conn, "ROLLBACK")
+            .await
+            .expect("rollback");
+        let c = probe::run_probes(&mut conn, "c", "c", &plan, &[], limits, &cancel, None)
+            .await
+            .expect("probes");
+        assert!(
+            c.results
+                .iter()
+                .any(|r| r.kind == probe::ProbeKind::MissingObject && r.table == "t"),
+            "{c:#?}"
+        );
     }
 }

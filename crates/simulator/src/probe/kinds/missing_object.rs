@@ -94,6 +94,43 @@ const REFS_SQL: &str = "SELECT r.ord::int8, CASE r.k
     END
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(k, s, t, x, ord)";
 
+/// The arguments of [`REFS_SQL`] for `plan` on the shard whose tables are in `schema`, appended
+/// to `args` (kinds, schemas, tables, names): one shard's, or a whole database's in a row.
+pub(crate) fn push_ref_args(plan: &ProbePlan, schema: &str, args: &mut [Vec<String>; 4]) {
+    for r in &plan.refs {
+        let (s, t) = resolve(&r.table, schema);
+        args[0].push(r.kind.as_str().to_string());
+        args[1].push(s);
+        args[2].push(t);
+        args[3].push(r.name.clone());
+    }
+}
+
+/// Run [`REFS_SQL`] on `args`: `(position in args, exists)` per row.
+pub(crate) async fn fetch_refs(
+    conn: &mut PgConnection,
+    args: &[Vec<String>; 4],
+) -> Result<Vec<(usize, Option<bool>)>, sqlx::Error> {
+    let rows = sqlx::query(REFS_SQL)
+        .bind(&args[0])
+        .bind(&args[1])
+        .bind(&args[2])
+        .bind(&args[3])
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let ord: i64 = row.try_get(0)?;
+        let exists: Option<bool> = row.try_get(1)?;
+        if let Ok(i) = usize::try_from(ord - 1) {
+            out.push((i, exists));
+        }
+    }
+    Ok(out)
+}
+
+/// The existence checks of `plan` on one shard, in one query under the probe savepoint; a
+/// failed query is the evidence ([`shard_query_failed`]).
 pub(crate) async fn run_refs(
     conn: &mut PgConnection,
     shard_id: &str,
@@ -101,47 +138,37 @@ pub(crate) async fn run_refs(
     plan: &ProbePlan,
 ) -> Result<Vec<ProbeResult>, ConnectionLost> {
     let started = Instant::now();
-    let mut ks = Vec::new();
-    let mut ss = Vec::new();
-    let mut ts = Vec::new();
-    let mut xs = Vec::new();
-    for r in &plan.refs {
-        let (s, t) = resolve(&r.table, schema);
-        ks.push(r.kind.as_str().to_string());
-        ss.push(s);
-        ts.push(t);
-        xs.push(r.name.clone());
-    }
-    let res = savepoint(conn, async |c| {
-        sqlx::query(REFS_SQL)
-            .bind(&ks)
-            .bind(&ss)
-            .bind(&ts)
-            .bind(&xs)
-            .fetch_all(&mut *c)
-            .await
-    })
-    .await?;
+    let mut args: [Vec<String>; 4] = Default::default();
+    push_ref_args(plan, schema, &mut args);
+    let res = savepoint(conn, async |c| fetch_refs(c, &args).await).await?;
     let elapsed = started.elapsed().as_millis() as u64;
-    let rows = match res {
-        Ok(rows) => rows,
-        Err(e) => {
-            return Ok(vec![shard_query_failed(
-                shard_id,
-                ProbeKind::MissingObject,
-                schema,
-                e,
-                REFS_SQL,
-                elapsed,
-            )]);
-        }
-    };
+    match res {
+        Ok(answers) => Ok(refs_results(shard_id, schema, plan, &answers, elapsed)),
+        Err(e) => Ok(vec![shard_query_failed(
+            shard_id,
+            ProbeKind::MissingObject,
+            schema,
+            e,
+            REFS_SQL,
+            elapsed,
+        )]),
+    }
+}
+
+/// The findings of the existence answers `answers` (`(index in plan.refs, exists)`) of one
+/// shard, read in `elapsed` ms: one result per object that is missing where the migration needs
+/// it, or already there where it creates it.
+pub(crate) fn refs_results(
+    shard_id: &str,
+    schema: &str,
+    plan: &ProbePlan,
+    answers: &[(usize, Option<bool>)],
+    elapsed: u64,
+) -> Vec<ProbeResult> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for row in rows {
-        let ord: i64 = row.try_get(0).unwrap_or(0);
-        let exists: Option<bool> = row.try_get(1).unwrap_or(None);
-        let Some(r) = usize::try_from(ord - 1).ok().and_then(|i| plan.refs.get(i)) else {
+    for &(i, exists) in answers {
+        let Some(r) = plan.refs.get(i) else {
             continue;
         };
         let exists = exists.unwrap_or(false);
@@ -195,5 +222,5 @@ pub(crate) async fn run_refs(
             duration_ms: elapsed,
         });
     }
-    Ok(out)
+    out
 }
