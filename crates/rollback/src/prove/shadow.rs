@@ -270,8 +270,16 @@ impl Shadow {
         let mut admin = self.admin_conn().await?;
         let r = match template {
             Some(t) => {
+                // On the private ephemeral cluster the copy is made file by file (the
+                // checkpoint it forces is cheap there); on a scratch server, WAL_LOG (the
+                // default since PostgreSQL 15) spares a shared server's checkpoints.
+                let strategy = if self.private_owner && self.version >= 15 {
+                    " STRATEGY FILE_COPY"
+                } else {
+                    ""
+                };
                 let sql = format!(
-                    "CREATE DATABASE {} TEMPLATE {}",
+                    "CREATE DATABASE {} TEMPLATE {}{strategy}",
                     quote_ident(name),
                     quote_ident(t)
                 );
