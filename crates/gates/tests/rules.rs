@@ -330,6 +330,27 @@ fn every_shard_rule_fires_on_its_evidence_fixture_and_only_where_expected() {
     }
 }
 
+/// A cast to a domain the migration creates: the shard's rows that break the domain's CHECK
+/// or NOT NULL are findings of those rules, naming the domain (the probes read them on the
+/// shard; the rehearsal's tables are empty and would pass).
+#[test]
+fn data_findings_of_a_created_domain_name_it() {
+    let (migration, findings, _) = shard_fixture("domain-cast");
+    assert_eq!(
+        actual(&findings),
+        expectations(&migration),
+        "{}",
+        render(&findings)
+    );
+    let text = render(&findings);
+    assert_eq!(
+        text.matches("domain `positive_amount`").count(),
+        2,
+        "{text}"
+    );
+    insta::assert_snapshot!("domain-cast", text);
+}
+
 /// The same failed proof is red for a rollback the user supplied and yellow ("no proven
 /// rollback") for one deployclaw generated: a wrong generated rollback is never the
 /// migration's fault (issue 13).

@@ -278,3 +278,73 @@ async fn validate_existing_constraints_and_own_fingerprints() {
         assert_eq!(missing.constraint.as_deref(), Some("nope"));
     }
 }
+
+/// A cast to a domain the migration creates is checked on the shard's rows (the rehearsal's
+/// tables are empty and would pass it): the domain's CHECKs and NOT NULL on the converted
+/// values; values that do not convert at all are the cast probe's, and the domain's probe then
+/// says why it did not count. On an ordinary and a hostile schema name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn casts_to_a_created_domain_are_checked_on_the_shards_rows() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    for schema in ["tenant_a", HOSTILE] {
+        let s = simulator::quote_ident(schema);
+        exec(
+            &pg,
+            "app",
+            &format!(
+                "CREATE SCHEMA {s};
+                 CREATE TABLE {s}.amounts (id int PRIMARY KEY, v int, w text);
+                 INSERT INTO {s}.amounts VALUES (1, 5, '5'), (2, -3, '7'), (3, NULL, 'x'), (4, 2000, '8');"
+            ),
+        )
+        .await;
+    }
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a"), (0, "app", HOSTILE)]);
+    let m = migration(
+        "CREATE DOMAIN pos AS integer NOT NULL CHECK (VALUE > 0) CHECK (VALUE < 1000);
+ALTER TABLE amounts ALTER COLUMN v TYPE pos;
+ALTER TABLE amounts ALTER COLUMN w TYPE pos USING w::integer;",
+    );
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim
+        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
+        .await
+        .expect("run");
+    assert_eq!(res.shards.len(), 2);
+    for ev in &res.shards {
+        let p = &ev.probes;
+        // Every value of v converts to integer; -3 and 2000 break a CHECK, id 3 is NULL.
+        let cast = find(p, ProbeKind::CastFailures, 1);
+        assert_eq!((cast.count, cast.error.is_none()), (0, true), "{cast:#?}");
+        let checks = find(p, ProbeKind::CheckViolations, 1);
+        assert_eq!((checks.count, checks.would_fail), (2, true), "{checks:#?}");
+        let mut keys = checks.samples.clone();
+        keys.sort();
+        assert_eq!(keys, vec!["2", "4"], "{checks:#?}");
+        assert_eq!(checks.constraint.as_deref(), Some("pos"));
+        let nulls = find(p, ProbeKind::NotNullViolations, 1);
+        assert_eq!(
+            (nulls.count, nulls.samples.clone()),
+            (1, vec!["3".to_string()]),
+            "{nulls:#?}"
+        );
+        // 'x' does not convert: the cast probe finds it; the domain's checks were not counted.
+        let cast = find(p, ProbeKind::CastFailures, 2);
+        assert!(cast.count >= 1 && cast.would_fail, "{cast:#?}");
+        let checks = find(p, ProbeKind::CheckViolations, 2);
+        assert!(
+            checks.count == 0
+                && checks.error.is_none()
+                && checks
+                    .skipped
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("cast_failures"),
+            "{checks:#?}"
+        );
+    }
+}

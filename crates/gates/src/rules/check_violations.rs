@@ -52,6 +52,24 @@ impl GateRule for CheckViolations {
                 _ => None,
             };
             let t = table_sql(op, p);
+            if let (Some(Operation::AlterColumnType { column, .. }), Some(domain)) =
+                (op, &p.constraint)
+            {
+                return DataFailure {
+                    found: format!(
+                        "{} of `{}.{}` {} a CHECK of the domain `{domain}` that `{column}` becomes{}",
+                        count_phrase(p, "row"),
+                        p.schema,
+                        p.table,
+                        agree(p.count, "break", "breaks"),
+                        samples_phrase(&p.samples, "sample keys")
+                    ),
+                    help: format!(
+                        "Fix those values of {t} on this shard first: the type change converts every row and \
+                         checks the domain on each (a NOT VALID domain constraint is still checked on a cast)"
+                    ),
+                };
+            }
             let cond = expr.clone().unwrap_or_else(|| "<check expression>".into());
             DataFailure {
                 found: format!(

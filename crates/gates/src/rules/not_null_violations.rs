@@ -68,6 +68,24 @@ impl GateRule for NotNullViolations {
                     ),
                 };
             }
+            if let (Some(Operation::AlterColumnType { new_type, .. }), Some(domain)) =
+                (op, &p.constraint)
+            {
+                return DataFailure {
+                    found: format!(
+                        "{} of `{}.{}` {} NULL in `{col}`, which the NOT NULL domain `{domain}` the column becomes rejects{}",
+                        count_phrase(p, "row"),
+                        p.schema,
+                        p.table,
+                        agree(p.count, "have", "has"),
+                        samples_phrase(&p.samples, "sample keys")
+                    ),
+                    help: format!(
+                        "Backfill the NULLs on this shard first, in batches (`UPDATE {t} SET {c} = <value> WHERE {c} IS NULL;`), \
+                         or create `{new_type}` without NOT NULL and add it with `ALTER DOMAIN ... SET NOT NULL` once the data is clean"
+                    ),
+                };
+            }
             DataFailure {
                 found: format!(
                     "{} of `{}.{}` {} NULL in `{col}`{}",

@@ -1,6 +1,6 @@
-//! The catalog half of the probes, read once per database for all its shards: the existence
-//! checks, the table sizes and the primary keys of every shard of a schema-per-tenant database
-//! in three queries (one transaction) instead of three per shard.
+//! The catalog half of the probes, read once for many shards of a database: the existence
+//! checks, the table sizes and the primary keys of up to a hundred shards of a schema-per-tenant
+//! database in three queries (one transaction) instead of three per shard.
 //!
 //! Each of the three queries already takes arrays and answers one row per element, so a
 //! database's batch is every shard's arguments in a row; the row's position says whose answer

@@ -3,7 +3,7 @@
 
 use migration_parser::state::{ColumnResolved, ObjectKind, Origin};
 use migration_parser::{
-    ColumnDef, ConstraintDef, MigrationState, Operation, QualifiedName, Resolved, Step,
+    ColumnDef, ConstraintDef, Migration, MigrationState, Operation, QualifiedName, Resolved, Step,
 };
 
 use super::model::{ObjKind, ObjRef, PlannedProbe, ProbePlan};
@@ -36,6 +36,8 @@ pub(crate) enum Col<'a> {
 pub(crate) struct PlanCx<'a> {
     /// The plan so far.
     pub plan: &'a mut ProbePlan,
+    /// The migration planned.
+    pub migration: &'a Migration,
     /// The migration's effect, statement by statement.
     pub state: &'a MigrationState,
     /// Just before the operation planned.

@@ -41,6 +41,19 @@ pub(crate) enum Check {
         new_type: String,
         using: Option<String>,
     },
+    /// A cast to a domain the migration creates over a type of the shard: rows whose value,
+    /// converted to the base type, breaks one of the domain's `CHECK`s (`VALUE` in a check
+    /// reads the converted value), or, with `null_breaks` (a `NOT NULL` domain and a `USING`
+    /// expression), is NULL.
+    DomainChecks {
+        column: String,
+        /// The domain's base type.
+        base: String,
+        using: Option<String>,
+        /// Its `CHECK` expressions.
+        checks: Vec<String>,
+        null_breaks: bool,
+    },
     /// A cast to an enum the migration creates (or extends): values that are none of its
     /// labels (nor, for an enum of the shard, of the labels it has there).
     Labels {

@@ -27,6 +27,7 @@ pub fn plan(migration: &Migration) -> ProbePlan {
         for (k, op) in st.operations.iter().enumerate() {
             let mut cx = PlanCx {
                 plan: &mut plan,
+                migration,
                 state: &state,
                 at: Step {
                     statement: st.index,

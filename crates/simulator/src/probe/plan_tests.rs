@@ -351,3 +351,95 @@ fn corpus_migrations_that_backfill_an_added_column_are_not_all_rows_null() {
     }
     assert!(set_not_null_of_added >= 8, "{set_not_null_of_added}");
 }
+
+/// A cast to a domain the migration creates over a type of the shard is checked on the shard's
+/// rows: the cast to the base type, the domain's CHECKs and its NOT NULL. A domain changed in
+/// between by a statement the model does not follow (`ALTER DOMAIN`), or over a type the
+/// migration creates, is left to the rehearsal, and says so.
+#[test]
+fn casts_to_a_created_domain_probe_its_base_type_and_constraints() {
+    let plan1 = p(
+        "CREATE DOMAIN pos AS integer NOT NULL CHECK (VALUE > 0) CHECK (VALUE < 1000);
+ALTER TABLE t ALTER COLUMN v TYPE pos USING v::integer;
+ALTER TABLE u ALTER COLUMN w TYPE pos;",
+    );
+    let at = |si: usize, kind: ProbeKind| {
+        plan1
+            .probes
+            .iter()
+            .find(|x| x.statement_index == si && x.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} at {si}: {:#?}", plan1.probes))
+    };
+    // With a USING expression: the cast to integer, and one query for the checks and NULLs.
+    let cast = at(1, ProbeKind::CastFailures);
+    assert!(cast.skipped.is_none(), "{cast:?}");
+    assert!(
+        matches!(&cast.check, Check::Cast { new_type, .. } if new_type == "integer"),
+        "{cast:?}"
+    );
+    let checks = at(1, ProbeKind::CheckViolations);
+    assert!(checks.skipped.is_none() && checks.would_fail, "{checks:?}");
+    assert_eq!(checks.constraint.as_deref(), Some("pos"));
+    match &checks.check {
+        Check::DomainChecks {
+            base,
+            checks,
+            null_breaks,
+            ..
+        } => {
+            assert_eq!(base, "integer");
+            assert_eq!(checks.len(), 2, "{checks:?}");
+            assert!(
+                null_breaks,
+                "USING: NULL results are counted with the checks"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !plan1
+            .probes
+            .iter()
+            .any(|x| x.statement_index == 1 && x.kind == ProbeKind::NotNullViolations)
+    );
+    // A plain cast: the column's NULLs are their own probe.
+    let nulls = at(2, ProbeKind::NotNullViolations);
+    assert!(
+        matches!(&nulls.check, Check::Nulls { column } if column == "w"),
+        "{nulls:?}"
+    );
+    assert!(matches!(
+        &at(2, ProbeKind::CheckViolations).check,
+        Check::DomainChecks {
+            null_breaks: false,
+            ..
+        }
+    ));
+
+    let plan2 = p("CREATE DOMAIN pos AS integer CHECK (VALUE > 0);
+ALTER DOMAIN pos ADD CONSTRAINT small CHECK (VALUE < 10);
+ALTER TABLE t ALTER COLUMN v TYPE pos;
+CREATE TYPE mood AS ENUM ('a');
+CREATE DOMAIN m AS mood CHECK (VALUE <> 'a');
+ALTER TABLE t ALTER COLUMN x TYPE m;");
+    for si in [2, 5] {
+        let cast = plan2
+            .probes
+            .iter()
+            .find(|x| x.statement_index == si && x.kind == ProbeKind::CastFailures)
+            .unwrap();
+        assert!(
+            cast.skipped
+                .as_deref()
+                .unwrap_or("")
+                .contains("rehearsal decides"),
+            "{cast:?}"
+        );
+        assert!(
+            !plan2
+                .probes
+                .iter()
+                .any(|x| x.statement_index == si && x.kind == ProbeKind::CheckViolations)
+        );
+    }
+}

@@ -307,6 +307,7 @@ async fn run_one(
             shard_enum.as_deref(),
         )),
         c @ Check::Cast { .. } => cast::sql_or_run(conn, &target, c, r, started).await?,
+        c @ Check::DomainChecks { .. } => cast::domain_checks_sql(&target, c),
         Check::RowEstimate { .. } => None,
     };
     let Some(sql) = sql else {
@@ -323,6 +324,12 @@ async fn run_one(
         }
         Err(e) if p.kind == ProbeKind::CastFailures && cast::type_missing(&e).is_some() => {
             r.skipped = cast::type_missing(&e);
+        }
+        Err(e) if matches!(p.check, Check::DomainChecks { .. }) && cast::not_converted(&e) => {
+            r.skipped = Some(format!(
+                "values do not convert to the domain's base type (see cast_failures): {}",
+                e.message
+            ));
         }
         Err(e) => r.error = Some(e),
     }

@@ -129,6 +129,16 @@ pub(crate) fn migration_code(check: &Check) -> Vec<String> {
             new_type,
             ..
         } => vec![format!("SELECT ({u})::{new_type}")],
+        Check::DomainChecks {
+            base,
+            using,
+            checks,
+            ..
+        } => using
+            .iter()
+            .map(|u| format!("SELECT ({u})::{base}"))
+            .chain(checks.iter().map(|c| format!("SELECT ({c})")))
+            .collect(),
         Check::Duplicates {
             keys, predicate, ..
         } => keys

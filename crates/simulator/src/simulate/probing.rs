@@ -234,9 +234,7 @@ impl Pools {
                 continue;
             };
             let replica = self.replica_target(s);
-            let batch = batches
-                .get(&(s.instance.clone(), s.location.database().to_string()))
-                .cloned();
+            let batch = batches.get(&s.id).cloned();
             let shard = s.clone();
             let plan = plan.clone();
             let options = o.clone();
@@ -271,11 +269,14 @@ impl Pools {
             }
             outs.insert(i, out);
         }
-        let read = batches.values().filter(|b| b.succeeded()).count();
-        let batched = match batches.len() {
+        let mut distinct: Vec<&Arc<DatabaseBatch>> = batches.values().collect();
+        distinct.sort_by_key(|b| Arc::as_ptr(b));
+        distinct.dedup_by_key(|b| Arc::as_ptr(b));
+        let read = distinct.iter().filter(|b| b.succeeded()).count();
+        let batched = match distinct.len() {
             0 => String::new(),
             n => format!(
-                "; the catalog of {n} database(s) read once for all their shards ({} failed: their shards read their own)",
+                "; the catalogs read in {n} batch(es) of up to {BATCH_SHARDS} shards of a database ({} failed: their shards read their own)",
                 n - read
             ),
         };
@@ -291,14 +292,17 @@ impl Pools {
         outs
     }
 
-    /// One catalog batch per schema-per-tenant database with more than one reachable shard
-    /// probed on its own instance (a shard probed on a replica reads its catalog there).
+    /// The catalog batches, by shard id: one per [`BATCH_SHARDS`] reachable shards of a
+    /// schema-per-tenant database (a database with one such shard has none), for the shards
+    /// probed on their own instance (a shard probed on a replica reads its catalog there).
+    /// Chunks keep one batch's query small and let a large database's batches run on several
+    /// connections at once.
     fn batches(
         &self,
         fleet: &Fleet,
         unreachable: &HashMap<String, String>,
-    ) -> HashMap<(String, String), Arc<DatabaseBatch>> {
-        let mut schemas: HashMap<(String, String), Vec<String>> = HashMap::new();
+    ) -> HashMap<String, Arc<DatabaseBatch>> {
+        let mut groups: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
         for s in &fleet.shards {
             if unreachable.contains_key(&s.id)
                 || self.assigned.contains_key(&s.id)
@@ -306,24 +310,30 @@ impl Pools {
             {
                 continue;
             }
-            schemas
+            groups
                 .entry((s.instance.clone(), s.location.database().to_string()))
                 .or_default()
-                .push(s.location.schema().to_string());
+                .push((s.id.clone(), s.location.schema().to_string()));
         }
-        schemas
-            .into_iter()
-            .filter(|(_, v)| v.len() > 1)
-            .map(|(k, schemas)| {
-                let batch = DatabaseBatch {
-                    schemas,
+        let mut out = HashMap::new();
+        for shards in groups.into_values().filter(|v| v.len() > 1) {
+            for chunk in shards.chunks(BATCH_SHARDS) {
+                let batch = Arc::new(DatabaseBatch {
+                    schemas: chunk.iter().map(|(_, s)| s.clone()).collect(),
                     read: tokio::sync::OnceCell::new(),
-                };
-                (k, Arc::new(batch))
-            })
-            .collect()
+                });
+                for (id, _) in chunk {
+                    out.insert(id.clone(), batch.clone());
+                }
+            }
+        }
+        out
     }
 }
+
+/// At most this many shards share one catalog batch (some 500 tables for a migration that
+/// touches five: a few milliseconds of catalog reads).
+const BATCH_SHARDS: usize = 100;
 
 /// The catalog batch of one schema-per-tenant database ([`probe::read_catalog`]): its shards'
 /// schemas, and what the first of its shard tasks to hold a connection read for all of them

@@ -53,6 +53,27 @@ impl ProbeSpec for CastFailures {
                 labels,
                 shard_enum: on_shard,
             },
+            // A domain the migration creates over a type of the shard: the cast to its base
+            // type here, its constraints by the probes `domain_probes` adds.
+            Some(TargetType::Domain {
+                base,
+                not_null,
+                checks,
+            }) => {
+                let using = using
+                    .clone()
+                    .filter(|u| !is_plain_cast(u, column, new_type));
+                domain_probes(
+                    cx,
+                    (table, &c, new_type),
+                    &base,
+                    &using,
+                    not_null,
+                    checks,
+                    &skipped,
+                );
+                cast_check(&c, &base, &using)
+            }
             Some(_) => {
                 skipped.get_or_insert_with(|| {
                     format!(
@@ -94,6 +115,13 @@ enum TargetType {
         labels: Vec<String>,
         on_shard: Option<String>,
     },
+    /// A domain the migration created over a type of the shard, with what it checks, as long
+    /// as no later statement the model does not follow (`ALTER DOMAIN`) names it.
+    Domain {
+        base: String,
+        not_null: bool,
+        checks: Vec<String>,
+    },
     /// Another type the migration created.
     Other,
 }
@@ -120,9 +148,60 @@ fn target_type(cx: &PlanCx<'_>, new_type: &str) -> Option<TargetType> {
                 }),
             })
         }
-        (_, true) => Some(TargetType::Other),
+        (_, true) => Some(created_domain(cx, &name, rec.created()).unwrap_or(TargetType::Other)),
         _ => None,
     }
+}
+
+/// The domain created at `created` when that is a `CREATE DOMAIN` over a type the shard has
+/// (not one the migration creates), and no statement the model does not follow (no typed
+/// operation, or only [`Operation::Other`], e.g. `ALTER DOMAIN … ADD CONSTRAINT`) names
+/// `name` between its creation and the cast.
+fn created_domain(
+    cx: &PlanCx<'_>,
+    name: &QualifiedName,
+    created: Option<migration_parser::Step>,
+) -> Option<TargetType> {
+    let created = created?;
+    let op = cx
+        .migration
+        .statements
+        .get(created.statement)?
+        .operations
+        .get(created.op)?;
+    let Operation::CreateDomain {
+        data_type,
+        not_null,
+        checks,
+        ..
+    } = op
+    else {
+        return None;
+    };
+    if let Some(base) = type_name(data_type)
+        && cx.state.type_(&base, cx.at).record().is_some()
+    {
+        // A base type the migration creates or changes: not on the shard in that form.
+        return None;
+    }
+    let upper = name.name.to_ascii_uppercase();
+    let touched = cx
+        .migration
+        .statements
+        .iter()
+        .filter(|st| st.index > created.statement && st.index < cx.si)
+        .any(|st| {
+            st.sql.to_ascii_uppercase().contains(&upper)
+                && st
+                    .operations
+                    .iter()
+                    .all(|o| matches!(o, Operation::Other { .. }))
+        });
+    (!touched).then(|| TargetType::Domain {
+        base: data_type.clone(),
+        not_null: *not_null,
+        checks: checks.clone(),
+    })
 }
 
 /// A type name as written (`mood`, `public.mood`, `"Mood"`) as a qualified name; `None` for
@@ -242,6 +321,92 @@ fn is_plain_cast(using: &str, column: &str, ty: &str) -> bool {
     let c = norm(column);
     let t = norm(ty);
     u == format!("{c}::{t}") || u == format!("cast{c}as{t}")
+}
+
+/// The probes of the constraints of a domain the migration creates, which a cast to it
+/// checks on every row: its `CHECK`s (`check_violations`, SQLSTATE 23514), its `NOT NULL`
+/// (`not_null_violations`, 23502: the column's NULLs, or with a `USING` expression NULL
+/// results, counted with the checks).
+fn domain_probes(
+    cx: &mut PlanCx<'_>,
+    (table, column, domain): (&QualifiedName, &str, &str),
+    base: &str,
+    using: &Option<String>,
+    not_null: bool,
+    checks: Vec<String>,
+    skipped: &Option<String>,
+) {
+    let (t, _) = cx.probe_table(table);
+    let note = cx.data_note(table);
+    let mut push = |kind: ProbeKind, check: Check| {
+        cx.push_probe(PlannedProbe {
+            statement_index: cx.si,
+            kind,
+            table: t.clone(),
+            column: Some(column.to_string()),
+            // The domain whose constraint it is (the rules name it).
+            constraint: Some(domain.to_string()),
+            check,
+            would_fail: true,
+            skipped: skipped.clone(),
+            note: note.clone(),
+        });
+    };
+    let null_breaks = not_null && using.is_some();
+    if not_null && using.is_none() {
+        push(
+            ProbeKind::NotNullViolations,
+            Check::Nulls {
+                column: column.to_string(),
+            },
+        );
+    }
+    if !checks.is_empty() || null_breaks {
+        push(
+            ProbeKind::CheckViolations,
+            Check::DomainChecks {
+                column: column.to_string(),
+                base: base.to_string(),
+                using: using.clone(),
+                checks,
+                null_breaks,
+            },
+        );
+    }
+}
+
+/// The query of a [`Check::DomainChecks`] probe: rows whose value converted to the base type
+/// breaks a `CHECK` (false, not NULL) or, with `null_breaks`, is NULL. `VALUE` in a check names
+/// the converted value, a column of the lateral subquery (a table with its own column `value`
+/// makes the name ambiguous: the probe's error).
+pub(crate) fn domain_checks_sql(target: &Target<'_>, check: &Check) -> Option<String> {
+    let Check::DomainChecks {
+        column,
+        base,
+        using,
+        checks,
+        null_breaks,
+    } = check
+    else {
+        return None;
+    };
+    let mut broken: Vec<String> = checks.iter().map(|c| format!("({c}) IS FALSE")).collect();
+    if *null_breaks {
+        broken.insert(0, "deployclaw_domain.value IS NULL".into());
+    }
+    let src = using.clone().unwrap_or_else(|| quote_ident(column));
+    Some(format!(
+        "SELECT count(*) OVER (), {} FROM {} AS x CROSS JOIN LATERAL (SELECT ({src})::{base} AS value) AS deployclaw_domain WHERE {} LIMIT {MAX_SAMPLES}",
+        target.sample,
+        target.qt,
+        broken.join(" OR ")
+    ))
+}
+
+/// Whether a probe failed because a value does not convert (a class-22 data exception): the
+/// cast probe of the same statement counts those.
+pub(crate) fn not_converted(e: &ProbeError) -> bool {
+    e.sqlstate.as_deref().is_some_and(|s| s.starts_with("22"))
 }
 
 /// The SQL of a [`Check::Cast`] probe when it is one counting query; otherwise runs the cast
