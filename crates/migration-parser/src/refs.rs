@@ -53,6 +53,10 @@ pub struct SqlRefs {
     pub row_locks: bool,
     /// A `SELECT ... INTO` (creates a table) appears somewhere.
     pub select_into: bool,
+    /// Qualified column references and field selections (`a.b`, `(e).b`), as written: in
+    /// PostgreSQL `a.b` is also the call `b(a)` when `a` is a row with no column `b`
+    /// ("attribute notation"), so each may be a function call the name does not show.
+    pub qualified: Vec<String>,
 }
 
 /// Why a text is not one side-effect-free query, with the place in the text (1-based; 0 when
@@ -439,8 +443,19 @@ impl Visitor for Collector {
     }
 
     fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-        if let Expr::Function(ast::Function { name, .. }) = e {
-            self.call(name);
+        match e {
+            Expr::Function(ast::Function { name, .. }) => self.call(name),
+            Expr::CompoundIdentifier(_) => {
+                self.refs.qualified.push(e.to_string());
+            }
+            Expr::CompoundFieldAccess { access_chain, .. }
+                if access_chain
+                    .iter()
+                    .any(|a| matches!(a, ast::AccessExpr::Dot(_))) =>
+            {
+                self.refs.qualified.push(e.to_string());
+            }
+            _ => {}
         }
         ControlFlow::Continue(())
     }
@@ -457,6 +472,24 @@ mod tests {
             .iter()
             .map(|f| f.name.to_string())
             .collect()
+    }
+
+    /// `x.f` and `(x).f` may be the call `f(x)` (attribute notation): they are listed.
+    #[test]
+    fn qualified_names_are_listed_as_possible_calls() {
+        let r =
+            read_only_query("SELECT (VALUE > x.evil OR (deployclaw_domain).evil2 > 0)").unwrap();
+        assert_eq!(r.qualified.len(), 2, "{r:?}");
+        assert!(
+            r.qualified[0].contains("evil") && r.qualified[1].contains("evil2"),
+            "{r:?}"
+        );
+        assert!(
+            read_only_query("SELECT (VALUE > 0 AND lower(v) <> '')")
+                .unwrap()
+                .qualified
+                .is_empty()
+        );
     }
 
     #[test]

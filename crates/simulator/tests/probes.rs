@@ -295,7 +295,11 @@ async fn casts_to_a_created_domain_are_checked_on_the_shards_rows() {
             &format!(
                 "CREATE SCHEMA {s};
                  CREATE TABLE {s}.amounts (id int PRIMARY KEY, v int, w text);
-                 INSERT INTO {s}.amounts VALUES (1, 5, '5'), (2, -3, '7'), (3, NULL, 'x'), (4, 2000, '8');"
+                 INSERT INTO {s}.amounts VALUES (1, 5, '5'), (2, -3, '7'), (3, NULL, 'x'), (4, 2000, '8');
+                 CREATE TABLE {s}.zeros (id int PRIMARY KEY, z int);
+                 INSERT INTO {s}.zeros VALUES (1, 4), (2, 0);
+                 CREATE FUNCTION {s}.evil({s}.zeros) RETURNS int VOLATILE LANGUAGE plpgsql
+                   AS $f$ BEGIN RAISE EXCEPTION 'evil was called'; END $f$;"
             ),
         )
         .await;
@@ -304,7 +308,11 @@ async fn casts_to_a_created_domain_are_checked_on_the_shards_rows() {
     let m = migration(
         "CREATE DOMAIN pos AS integer NOT NULL CHECK (VALUE > 0) CHECK (VALUE < 1000);
 ALTER TABLE amounts ALTER COLUMN v TYPE pos;
-ALTER TABLE amounts ALTER COLUMN w TYPE pos USING w::integer;",
+ALTER TABLE amounts ALTER COLUMN w TYPE pos USING w::integer;
+CREATE DOMAIN quotient AS integer CHECK (100 / VALUE > 1);
+ALTER TABLE zeros ALTER COLUMN z TYPE quotient;
+CREATE DOMAIN sneaky AS integer CHECK (VALUE > x.evil);
+ALTER TABLE zeros ALTER COLUMN z TYPE sneaky;",
     );
     let sim = Simulator::new(SimOptions {
         rehearsal: RehearsalMode::Skip,
@@ -345,6 +353,25 @@ ALTER TABLE amounts ALTER COLUMN w TYPE pos USING w::integer;",
                     .unwrap_or("")
                     .contains("cast_failures"),
             "{checks:#?}"
+        );
+        // A check that raises on a row (100 / 0 on the row with z = 0) is a failure: the ALTER
+        // raises it too (SQLSTATE 22012), though every value converts to integer.
+        let raised = find(p, ProbeKind::CheckViolations, 4);
+        assert!(
+            raised.count == 1 && raised.would_fail && !raised.exact && raised.error.is_none(),
+            "{raised:#?}"
+        );
+        assert!(raised.samples[0].contains("22012"), "{raised:#?}");
+        // A qualified name may call a tenant function by attribute notation: never run.
+        let attr = find(p, ProbeKind::CheckViolations, 6);
+        assert!(
+            attr.error.is_none()
+                && attr
+                    .skipped
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("attribute notation"),
+            "{attr:#?}"
         );
     }
 }

@@ -32,9 +32,17 @@ pub(crate) async fn read_catalog(
     schemas: &[String],
     limits: ProbeLimits,
 ) -> Result<HashMap<String, ShardCatalog>, sqlx::Error> {
-    exec(conn, &tx_setup(limits)).await?;
-    let read = read_in_tx(conn, plan, schemas).await;
-    let end = exec(conn, "ROLLBACK").await;
+    let setup = exec(conn, &tx_setup(limits)).await;
+    let read = match setup {
+        Ok(()) => read_in_tx(conn, plan, schemas).await,
+        Err(e) => Err(e),
+    };
+    // Always end the transaction (also when the setup failed part way), once more after a
+    // stray cancel, as a shard's own probes do.
+    let end = match exec(conn, "ROLLBACK").await {
+        Err(e) if !crate::conn::is_connection_error(&e) => exec(conn, "ROLLBACK").await,
+        other => other,
+    };
     let read = read?;
     end?;
     Ok(read)

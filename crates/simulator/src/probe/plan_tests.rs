@@ -443,3 +443,57 @@ ALTER TABLE t ALTER COLUMN x TYPE m;");
         );
     }
 }
+
+/// What the model cannot follow leaves a created domain to the rehearsal: a `DO` block or any
+/// other unfollowed statement between its creation and the cast (it may `ALTER DOMAIN` under
+/// any spelling), a `COLLATE` (its checks compare under it). A backfill in between makes the
+/// domain's probes inconclusive, never red.
+#[test]
+fn a_created_domain_the_model_cannot_follow_is_left_to_the_rehearsal() {
+    for sql in [
+        "CREATE DOMAIN pos AS integer CHECK (VALUE > 0);
+DO $$ BEGIN EXECUTE 'ALTER DOMAIN pos ADD CONSTRAINT small CHECK (VALUE < 10)'; END $$;
+ALTER TABLE t ALTER COLUMN v TYPE pos;",
+        "CREATE DOMAIN pos AS integer CHECK (VALUE > 0);
+GRANT USAGE ON DOMAIN pos TO app;
+ALTER TABLE t ALTER COLUMN v TYPE pos;",
+        "CREATE DOMAIN code AS text COLLATE \"C\" CHECK (VALUE >= 'a');
+SELECT 1;
+ALTER TABLE t ALTER COLUMN v TYPE code;",
+    ] {
+        let plan = p(sql);
+        let cast = plan
+            .probes
+            .iter()
+            .find(|x| x.statement_index == 2 && x.kind == ProbeKind::CastFailures)
+            .unwrap();
+        assert!(
+            cast.skipped
+                .as_deref()
+                .unwrap_or("")
+                .contains("rehearsal decides"),
+            "{sql}: {cast:?}"
+        );
+        assert!(
+            !plan
+                .probes
+                .iter()
+                .any(|x| x.kind == ProbeKind::CheckViolations),
+            "{sql}"
+        );
+    }
+    let plan = p("CREATE DOMAIN pos AS integer NOT NULL CHECK (VALUE > 0);
+UPDATE t SET v = 1 WHERE v IS NULL OR v <= 0;
+ALTER TABLE t ALTER COLUMN v TYPE pos;");
+    for kind in [ProbeKind::CheckViolations, ProbeKind::NotNullViolations] {
+        let x = plan
+            .probes
+            .iter()
+            .find(|x| x.statement_index == 2 && x.kind == kind)
+            .unwrap();
+        assert!(
+            x.skipped.is_none() && !x.would_fail && x.note.is_some(),
+            "{x:?}"
+        );
+    }
+}

@@ -149,6 +149,9 @@ async fn run_in_tx(
         }
         if r.skipped.is_none() {
             run_one(conn, schema, p, &mut r, &mut pk_cache, limits).await?;
+            if matches!(p.check, Check::DomainChecks { .. }) {
+                domain_error(&mut r, &out.results);
+            }
             r.would_fail = p.would_fail && r.count > 0;
         }
         out.results.push(r);
@@ -180,6 +183,34 @@ pub(crate) fn pk_tables(plan: &ProbePlan, schema: &str) -> BTreeSet<(String, Str
         }
     }
     wanted
+}
+
+/// A domain's checks that raised an error on a row (a data exception or a violation, e.g. a
+/// division by zero in a `CHECK`): the `ALTER` raises it too, so it is a failure of this shard,
+/// unless the cast probe of the same statement already found values that do not convert (they
+/// fail the statement first, and the checks never see them). Timeouts and other errors stay
+/// the probe's error (could not check).
+fn domain_error(r: &mut ProbeResult, earlier: &[ProbeResult]) {
+    let Some(e) = r.error.take_if(|e| cast::raised_by_a_row(e)) else {
+        return;
+    };
+    let converted = !earlier.iter().any(|c| {
+        c.kind == ProbeKind::CastFailures && c.statement_index == r.statement_index && c.count > 0
+    });
+    if converted {
+        r.count = 1;
+        r.exact = false;
+        r.samples = vec![format!(
+            "the domain's check raised SQLSTATE {} on a row: {}",
+            e.sqlstate.as_deref().unwrap_or("?"),
+            e.message
+        )];
+    } else {
+        r.skipped = Some(
+            "values that do not convert to the domain's base type fail the statement first (see cast_failures)"
+                .into(),
+        );
+    }
 }
 
 /// Primary-key columns (in key order) of every table of [`pk_tables`], in one query; a table
@@ -324,12 +355,6 @@ async fn run_one(
         }
         Err(e) if p.kind == ProbeKind::CastFailures && cast::type_missing(&e).is_some() => {
             r.skipped = cast::type_missing(&e);
-        }
-        Err(e) if matches!(p.check, Check::DomainChecks { .. }) && cast::not_converted(&e) => {
-            r.skipped = Some(format!(
-                "values do not convert to the domain's base type (see cast_failures): {}",
-                e.message
-            ));
         }
         Err(e) => r.error = Some(e),
     }

@@ -173,6 +173,13 @@ pub(crate) async fn unproven_migration_code(
                 "it reads the relation `{rel}`"
             )))));
         }
+        if let Some(q) = refs.qualified.first() {
+            // `a.f` is also the call `f(a)` when `a` is a row of the probe's query without a
+            // column `f` (attribute notation): a function no call names.
+            return Ok(Ok(Some(skip_reason(&format!(
+                "it names `{q}`, which may call a function by attribute notation"
+            )))));
+        }
         if refs.functions.is_empty() {
             // Nothing to look up (an operator or cast of built-in types only).
             continue;

@@ -38,6 +38,8 @@ impl ProbeSpec for CastFailures {
             return;
         };
         let (t, mut skipped) = cx.probe_table(table);
+        // A domain the migration creates: its constraints' probes, after the cast's.
+        let mut domain = None;
         let c = cx.col_name(table, column);
         if let Col::Added(_) = cx.col(table, column) {
             skipped.get_or_insert_with(|| "column added earlier in the migration".into());
@@ -63,16 +65,9 @@ impl ProbeSpec for CastFailures {
                 let using = using
                     .clone()
                     .filter(|u| !is_plain_cast(u, column, new_type));
-                domain_probes(
-                    cx,
-                    (table, &c, new_type),
-                    &base,
-                    &using,
-                    not_null,
-                    checks,
-                    &skipped,
-                );
-                cast_check(&c, &base, &using)
+                let check = cast_check(&c, &base, &using);
+                domain = Some((base, using, not_null, checks));
+                check
             }
             Some(_) => {
                 skipped.get_or_insert_with(|| {
@@ -89,13 +84,24 @@ impl ProbeSpec for CastFailures {
             statement_index: cx.si,
             kind: ProbeKind::CastFailures,
             table: t,
-            column: Some(c),
+            column: Some(c.clone()),
             constraint: None,
             check,
             would_fail: true,
-            skipped,
+            skipped: skipped.clone(),
             note,
         });
+        if let Some((base, using, not_null, checks)) = domain {
+            domain_probes(
+                cx,
+                (table, &c, new_type),
+                &base,
+                &using,
+                not_null,
+                checks,
+                &skipped,
+            );
+        }
     }
 }
 
@@ -148,20 +154,16 @@ fn target_type(cx: &PlanCx<'_>, new_type: &str) -> Option<TargetType> {
                 }),
             })
         }
-        (_, true) => Some(created_domain(cx, &name, rec.created()).unwrap_or(TargetType::Other)),
+        (_, true) => Some(created_domain(cx, rec.created()).unwrap_or(TargetType::Other)),
         _ => None,
     }
 }
 
 /// The domain created at `created` when that is a `CREATE DOMAIN` over a type the shard has
-/// (not one the migration creates), and no statement the model does not follow (no typed
-/// operation, or only [`Operation::Other`], e.g. `ALTER DOMAIN … ADD CONSTRAINT`) names
-/// `name` between its creation and the cast.
-fn created_domain(
-    cx: &PlanCx<'_>,
-    name: &QualifiedName,
-    created: Option<migration_parser::Step>,
-) -> Option<TargetType> {
+/// (not one the migration creates), without a `COLLATE`, and no statement the model does not
+/// follow (no typed operation, [`Operation::Other`] such as `ALTER DOMAIN`, a `DO` block)
+/// comes between its creation and the cast.
+fn created_domain(cx: &PlanCx<'_>, created: Option<migration_parser::Step>) -> Option<TargetType> {
     let created = created?;
     let op = cx
         .migration
@@ -184,18 +186,30 @@ fn created_domain(
         // A base type the migration creates or changes: not on the shard in that form.
         return None;
     }
-    let upper = name.name.to_ascii_uppercase();
+    let created_sql = cx
+        .migration
+        .statements
+        .get(created.statement)?
+        .sql
+        .to_ascii_uppercase();
+    if created_sql.contains("COLLATE") {
+        // Its checks compare under its own collation, which the model does not carry.
+        return None;
+    }
+    // Any statement in between that the model does not follow may change the domain (an
+    // `ALTER DOMAIN`, also inside a `DO` block or a function it calls, or under a name
+    // written with escapes), so none may come between.
     let touched = cx
         .migration
         .statements
         .iter()
         .filter(|st| st.index > created.statement && st.index < cx.si)
         .any(|st| {
-            st.sql.to_ascii_uppercase().contains(&upper)
-                && st
+            st.operations.is_empty()
+                || st
                     .operations
                     .iter()
-                    .all(|o| matches!(o, Operation::Other { .. }))
+                    .any(|o| matches!(o, Operation::Other { .. } | Operation::Do { .. }))
         });
     (!touched).then(|| TargetType::Domain {
         base: data_type.clone(),
@@ -347,7 +361,8 @@ fn domain_probes(
             // The domain whose constraint it is (the rules name it).
             constraint: Some(domain.to_string()),
             check,
-            would_fail: true,
+            // An earlier statement changes the rows (a backfill): not conclusive.
+            would_fail: note.is_none(),
             skipped: skipped.clone(),
             note: note.clone(),
         });
@@ -403,10 +418,12 @@ pub(crate) fn domain_checks_sql(target: &Target<'_>, check: &Check) -> Option<St
     ))
 }
 
-/// Whether a probe failed because a value does not convert (a class-22 data exception): the
-/// cast probe of the same statement counts those.
-pub(crate) fn not_converted(e: &ProbeError) -> bool {
-    e.sqlstate.as_deref().is_some_and(|s| s.starts_with("22"))
+/// Whether a probe's error is one a row raised (a data exception, class 22, or an integrity
+/// violation, class 23): evaluating the domain on the shard's rows failed as the `ALTER` would.
+pub(crate) fn raised_by_a_row(e: &ProbeError) -> bool {
+    e.sqlstate
+        .as_deref()
+        .is_some_and(|s| s.starts_with("22") || s.starts_with("23"))
 }
 
 /// The SQL of a [`Check::Cast`] probe when it is one counting query; otherwise runs the cast
