@@ -41,7 +41,9 @@ SELECT n.nspname::text AS schema, c.relname::text AS name, c.oid::int8 AS oid,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END AS viewdef,
        CASE WHEN c.relkind IN ('r', 'm') THEN c.relpages::int8 * pg_catalog.current_setting('block_size')::int8 ELSE 0 END AS table_bytes,
        COALESCE(toast.relpages::int8, 0) * pg_catalog.current_setting('block_size')::int8 AS toast_bytes,
-       d.description AS comment, c.relrowsecurity AS row_security,
+       (SELECT d.description FROM pg_catalog.pg_description d
+        WHERE d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0) AS comment,
+       c.relrowsecurity AS row_security,
        pg_catalog.array_to_string(c.reloptions, ',') AS options
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -49,8 +51,6 @@ LEFT JOIN pg_catalog.pg_class toast ON toast.oid = c.reltoastrelid
 LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND "#,
     not_ext_member!("pg_class", "c")
 );
@@ -66,7 +66,8 @@ SELECT n.nspname::text AS schema, c.relname::text AS tbl, a.attname::text AS nam
                  ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END
        END AS collation,
        a.attidentity::text AS identity, a.attgenerated::text AS generated,
-       d.description AS comment
+       (SELECT d.description FROM pg_catalog.pg_description d
+        WHERE d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum) AS comment
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -74,8 +75,6 @@ JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum
 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
   AND a.attnum > 0 AND NOT a.attisdropped
 "#;
@@ -90,15 +89,15 @@ SELECT n.nspname::text AS schema, c.relname::text AS tbl, con.conname::text AS n
        con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
        CASE WHEN con.contype IN ('p', 'u', 'x') THEN ic.relname::text END AS index_name,
        CASE WHEN con.contype = 'f' THEN ic.relname::text END AS ref_index,
-       d.description AS comment, (NOT con.conislocal OR con.conparentid <> 0) AS inherited
+       (SELECT d.description FROM pg_catalog.pg_description d
+        WHERE d.objoid = con.oid AND d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objsubid = 0) AS comment,
+       (NOT con.conislocal OR con.conparentid <> 0) AS inherited
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid
 LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
 LEFT JOIN pg_catalog.pg_class ic ON ic.oid = con.conindid
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = con.oid AND d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objsubid = 0
 WHERE n.nspname = ANY($1) AND con.contype IN ('p', 'u', 'f', 'c', 'x', 't')
 "#;
 
@@ -118,15 +117,14 @@ SELECT n.nspname::text AS schema, c.relname::text AS tbl, ic.relname::text AS na
                     AND dep.refclassid = 'pg_catalog.pg_class'::regclass
                     AND dep.refobjid = i.indrelid AND dep.refobjsubid > 0)
        END AS expr_cols,
-       d.description AS comment
+       (SELECT d.description FROM pg_catalog.pg_description d
+        WHERE d.objoid = ic.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0) AS comment
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_constraint con
        ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = ic.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm')
 "#;
 
@@ -140,7 +138,8 @@ SELECT n.nspname::text AS schema, c.relname::text AS name,
        s.seqstart AS start, s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max,
        s.seqcache AS cache, s.seqcycle AS cycle,
        dc.relname::text AS owner_table, da.attname::text AS owner_column, dep.deptype::text AS deptype,
-       d.description AS comment
+       (SELECT d.description FROM pg_catalog.pg_description d
+        WHERE d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0) AS comment
 FROM pg_catalog.pg_sequence s
 JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -149,8 +148,6 @@ LEFT JOIN pg_catalog.pg_depend dep
       AND dep.refclassid = 'pg_catalog.pg_class'::regclass AND dep.deptype IN ('a', 'i')
 LEFT JOIN pg_catalog.pg_class dc ON dc.oid = dep.refobjid
 LEFT JOIN pg_catalog.pg_attribute da ON da.attrelid = dep.refobjid AND da.attnum = dep.refobjsubid
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
 WHERE n.nspname = ANY($1) AND "#,
     not_ext_member!("pg_class", "c")
 );
@@ -179,13 +176,12 @@ SELECT n.nspname::text AS schema, t.typname::text AS name, t.typtype::text AS ty
                     FROM pg_catalog.pg_attribute a
                     WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) || ')'
        END AS definition,
-       d.description AS comment
+       (SELECT d.description FROM pg_catalog.pg_description d
+        WHERE d.objoid = t.oid AND d.classoid = 'pg_catalog.pg_type'::regclass AND d.objsubid = 0) AS comment
 FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
 LEFT JOIN pg_catalog.pg_class rc ON rc.oid = t.typrelid
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = t.oid AND d.classoid = 'pg_catalog.pg_type'::regclass AND d.objsubid = 0
 WHERE n.nspname = ANY($1) AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND rc.relkind = 'c'))
   AND "#,
     not_ext_member!("pg_type", "t")
@@ -207,12 +203,11 @@ SELECT n.nspname::text AS schema, p.proname::text AS name,
             || CASE WHEN a.aggsortop <> 0 THEN ', SORTOP = OPERATOR(' || a.aggsortop::regoperator::text || ')' ELSE '' END
             || ')'
        ELSE pg_catalog.pg_get_functiondef(p.oid) END AS definition,
-       d.description AS comment
+       (SELECT d.description FROM pg_catalog.pg_description d
+        WHERE d.objoid = p.oid AND d.classoid = 'pg_catalog.pg_proc'::regclass AND d.objsubid = 0) AS comment
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 LEFT JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid
-LEFT JOIN pg_catalog.pg_description d
-       ON d.objoid = p.oid AND d.classoid = 'pg_catalog.pg_proc'::regclass AND d.objsubid = 0
 WHERE n.nspname = ANY($1) AND (p.prokind IN ('f', 'p') OR (p.prokind = 'a' AND a.aggkind = 'n'))
   AND "#,
     not_ext_member!("pg_proc", "p")
