@@ -121,8 +121,8 @@ enum TargetType {
         labels: Vec<String>,
         on_shard: Option<String>,
     },
-    /// A domain the migration created over a type of the shard, with what it checks, as long
-    /// as no later statement the model does not follow (`ALTER DOMAIN`) names it.
+    /// A domain the migration created over a type of the shard, with what it checks (when the
+    /// model follows it up to the cast: [`created_domain`]).
     Domain {
         base: String,
         not_null: bool,
