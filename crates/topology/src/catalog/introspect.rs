@@ -168,11 +168,14 @@ async fn introspect_in_snapshot(
         .map_err(q("set transaction"))?;
     // Only pg_catalog is read and no size function is called, so a tenant table locked by
     // another session (ACCESS EXCLUSIVE) never blocks the fleet scan; the timeouts are a
-    // safety net against a stuck catalog.
+    // safety net against a stuck catalog. JIT is off: over hundreds of schemas the catalog
+    // tables' estimates pass `jit_above_cost`, and compiling the query costs more than running
+    // it (columns of 1,000 schemas: 390 ms with JIT, 155 ms without; BENCHMARKS.md).
     sqlx::query(
         "SELECT pg_catalog.set_config('search_path', '', true), \
                 pg_catalog.set_config('lock_timeout', '10s', true), \
-                pg_catalog.set_config('statement_timeout', '300s', true)",
+                pg_catalog.set_config('statement_timeout', '300s', true), \
+                pg_catalog.set_config('jit', 'off', true)",
     )
     .execute(&mut *tx)
     .await
