@@ -1,7 +1,10 @@
 //! `cast_failures`: values that `ALTER COLUMN ... TYPE` (with its `USING` expression) cannot
-//! convert. PostgreSQL 16+ without `USING`: `pg_input_is_valid` per row. Otherwise the cast is
-//! evaluated over the whole table under a savepoint (success ⇒ none), and on failure a regex
-//! fallback counts exactly for integer/numeric/boolean/uuid targets.
+//! convert. PostgreSQL 16+ without `USING`: `pg_input_is_valid` per row, and every NULL row
+//! when the type rejects NULL (a domain's `NOT NULL`: `SELECT NULL::type` fails). Otherwise the
+//! cast is evaluated over the whole table under a savepoint (success ⇒ none), and on failure a
+//! regex fallback counts exactly for integer/numeric/boolean/uuid targets. The `ALTER` converts
+//! by assignment, an explicit cast truncates `varchar(n)` / `char(n)`: after a successful
+//! attempt to such a type, the values longer than n are counted.
 
 use std::time::Instant;
 
@@ -282,6 +285,24 @@ pub(crate) fn type_missing(e: &ProbeError) -> Option<String> {
     })
 }
 
+/// The length limit of a `varchar(n)` / `char(n)` target (not of an array of them, nor of a
+/// domain over one: those stay with the cast attempt).
+fn char_limit(ty: &str) -> Option<u32> {
+    let t = ty.trim().to_ascii_lowercase();
+    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t);
+    let (name, rest) = t.split_once('(')?;
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !matches!(
+        name.as_str(),
+        "varchar" | "character varying" | "char" | "character" | "bpchar"
+    ) {
+        return None;
+    }
+    let (n, tail) = rest.split_once(')')?;
+    tail.trim().is_empty().then_some(())?;
+    n.trim().parse().ok()
+}
+
 /// Integer range for the regex fallback of common casts.
 fn int_range(ty: &str) -> Option<(&'static str, &'static str)> {
     match ty.trim() {
@@ -426,6 +447,32 @@ pub(crate) fn raised_by_a_row(e: &ProbeError) -> bool {
         .is_some_and(|s| s.starts_with("22") || s.starts_with("23"))
 }
 
+/// `SELECT NULL::new_type`: fails (class 23) when the type rejects NULL, as a domain with `NOT
+/// NULL` or a `CHECK` false for NULL does; the domain's own constraints are what the `ALTER`
+/// would evaluate on each row anyway.
+async fn null_cast(conn: &mut PgConnection, new_type: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT NULL::{new_type}")))
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
+/// The per-row query of the PostgreSQL 16+ cast probe: values whose text is no valid input of
+/// `new_type` (`pg_input_is_valid` runs a domain's constraints too), and every NULL when the
+/// type rejects NULL (`nulls_fail`).
+fn input_valid_sql(col: &str, qt: &str, new_type: &str, nulls_fail: bool) -> String {
+    let nulls = if nulls_fail {
+        format!("{col} IS NULL OR ")
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {nulls}({col} IS NOT NULL AND NOT pg_input_is_valid({col}::text, {})) LIMIT {MAX_SAMPLES}",
+        quote_literal(new_type)
+    )
+}
+
 /// The SQL of a [`Check::Cast`] probe when it is one counting query; otherwise runs the cast
 /// attempt (and the regex fallback) itself, fills `r` and returns `None`.
 pub(crate) async fn sql_or_run(
@@ -446,10 +493,26 @@ pub(crate) async fn sql_or_run(
     let col = quote_ident(column);
     let qt = &target.qt;
     if using.is_none() && target.limits.server_version >= 16 {
-        return Ok(Some(format!(
-            "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {col} IS NOT NULL AND NOT pg_input_is_valid({col}::text, {}) LIMIT {MAX_SAMPLES}",
-            quote_literal(new_type)
-        )));
+        // `pg_input_is_valid` is strict: a NULL row is never tested, yet a domain with `NOT
+        // NULL` (its own or its base domain's) or a `CHECK (VALUE IS NOT NULL)` rejects it.
+        let nulls_fail = match savepoint(conn, async |c| null_cast(c, new_type).await).await? {
+            Ok(()) => false,
+            Err(e) if raised_by_a_row(&e) => true,
+            Err(e) if matches!(e.sqlstate.as_deref(), Some("57014" | "55P03")) => {
+                r.error = Some(e);
+                r.duration_ms = started.elapsed().as_millis() as u64;
+                return Ok(None);
+            }
+            Err(e) if type_missing(&e).is_some() => {
+                r.skipped = type_missing(&e);
+                r.duration_ms = started.elapsed().as_millis() as u64;
+                return Ok(None);
+            }
+            // Anything else (a type name PostgreSQL cannot cast NULL to is no type): the
+            // per-row test below reports it as the probe's error.
+            Err(_) => false,
+        };
+        return Ok(Some(input_valid_sql(&col, qt, new_type, nulls_fail)));
     }
     // PostgreSQL < 16 (or a USING expression): evaluate the cast over the whole table under a
     // savepoint. Success ⇒ 0 failures. Failure ⇒ at least one; the regex fallback then counts
@@ -470,7 +533,25 @@ pub(crate) async fn sql_or_run(
     })
     .await?;
     match res {
-        Ok(()) => r.count = 0,
+        Ok(()) => {
+            r.count = 0;
+            // An explicit cast to `varchar(n)` / `char(n)` truncates; the `ALTER` converts by
+            // assignment, which fails on a value longer than n (trailing spaces aside).
+            if let Some(n) = char_limit(new_type) {
+                let q = format!(
+                    "SELECT count(*) OVER (), ({src})::text FROM {qt} \
+                     WHERE pg_catalog.char_length(pg_catalog.rtrim(({src})::text)) > {n} LIMIT {MAX_SAMPLES}"
+                );
+                r.sql = format!("{attempt};\n{q}");
+                match savepoint(conn, async |c| count_and_samples(c, &q).await).await? {
+                    Ok((n, samples)) => {
+                        r.count = n;
+                        r.samples = samples;
+                    }
+                    Err(e) => r.error = Some(e),
+                }
+            }
+        }
         Err(e) if matches!(e.sqlstate.as_deref(), Some("57014" | "55P03")) => r.error = Some(e),
         Err(e) if type_missing(&e).is_some() => r.skipped = type_missing(&e),
         Err(e) => {
@@ -512,5 +593,74 @@ mod tests {
         ));
         assert!(is_plain_cast("CAST(\"v\" AS bigint)", "v", "bigint"));
         assert!(!is_plain_cast("(v::numeric * 2)::bigint", "v", "bigint"));
+    }
+
+    #[test]
+    fn length_limited_character_types_are_recognised() {
+        assert_eq!(char_limit("varchar(3)"), Some(3));
+        assert_eq!(char_limit("character  varying ( 40 )"), Some(40));
+        assert_eq!(char_limit("pg_catalog.bpchar(2)"), Some(2));
+        assert_eq!(char_limit("CHAR(1)"), Some(1));
+        assert_eq!(char_limit("varchar(3)[]"), None);
+        assert_eq!(char_limit("varchar"), None);
+        assert_eq!(char_limit("numeric(5,2)"), None);
+        assert_eq!(char_limit("myschema.varchar(3)"), None);
+    }
+
+    /// The PostgreSQL 16+ query counts NULL rows only when the type rejects NULL.
+    #[test]
+    fn the_per_row_query_counts_nulls_only_for_a_type_that_rejects_them() {
+        let with = input_valid_sql("\"v\"", "\"s\".\"t\"", "s.pos", true);
+        let without = input_valid_sql("\"v\"", "\"s\".\"t\"", "s.pos", false);
+        assert!(
+            with.contains("WHERE \"v\" IS NULL OR (\"v\" IS NOT NULL AND NOT pg_input_is_valid(\"v\"::text, 's.pos'))"),
+            "{with}"
+        );
+        assert!(
+            without.contains("WHERE (\"v\" IS NOT NULL AND NOT pg_input_is_valid"),
+            "{without}"
+        );
+    }
+
+    /// `SELECT NULL::type` tells a type that rejects NULL (a domain's NOT NULL, its base
+    /// domain's, a CHECK false for NULL) from one that takes it, on a real server; a type the
+    /// shard lacks is 42704 (the probe then leaves it to the rehearsal).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_null_cast_tells_which_types_reject_null() {
+        use sqlx::Connection;
+        let pg = topology::ephemeral::EphemeralPg::start_async(Default::default())
+            .await
+            .expect("start");
+        let mut conn = sqlx::PgConnection::connect_with(&pg.connect_options("postgres"))
+            .await
+            .expect("connect");
+        crate::probe_tx::exec(
+            &mut conn,
+            "CREATE DOMAIN nn AS int NOT NULL; CREATE DOMAIN over_nn AS nn CHECK (VALUE > 0);
+             CREATE DOMAIN ck AS int CHECK (VALUE IS NOT NULL); CREATE DOMAIN pos AS int CHECK (VALUE > 0);",
+        )
+        .await
+        .expect("setup");
+        for (ty, rejects) in [
+            ("nn", true),
+            ("over_nn", true),
+            ("ck", true),
+            ("pos", false),
+            ("integer", false),
+            ("varchar(3)", false),
+        ] {
+            let e = null_cast(&mut conn, ty)
+                .await
+                .err()
+                .map(crate::probe_tx::probe_error);
+            assert_eq!(
+                e.as_ref().is_some_and(raised_by_a_row),
+                rejects,
+                "{ty}: {e:?}"
+            );
+            assert!(rejects || e.is_none(), "{ty}: {e:?}");
+        }
+        let e = crate::probe_tx::probe_error(null_cast(&mut conn, "no_such").await.unwrap_err());
+        assert!(type_missing(&e).is_some(), "{e:?}");
     }
 }
