@@ -379,7 +379,8 @@ ALTER TABLE zeros ALTER COLUMN z TYPE sneaky;",
 /// Shortening a `varchar` / `char`: the `ALTER` converts by assignment and fails on a longer
 /// value (`22001`), an explicit cast would truncate it. The probe counts the values longer than
 /// the new limit (trailing spaces are cut without an error), also through a `USING`; a cast to
-/// a shard's domain with `NOT NULL` counts the NULL rows the `ALTER` rejects.
+/// a shard's domain with `NOT NULL` counts the NULL rows the `ALTER` rejects, and a shard's
+/// domain over `varchar(n)` is shortening too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortened_strings_and_null_rejecting_domains_are_counted() {
     let pg = start().await;
@@ -389,9 +390,11 @@ async fn shortened_strings_and_null_rejecting_domains_are_counted() {
         "app",
         "CREATE SCHEMA tenant_a;
          CREATE DOMAIN tenant_a.nn AS integer NOT NULL;
-         CREATE TABLE tenant_a.names (id int PRIMARY KEY, a text, b varchar(10), c char(6), n int);
-         INSERT INTO tenant_a.names VALUES (1, 'abc', 'abc', 'abc', 1), (2, 'abc   ', 'ab', 'ab', NULL),
-                                          (3, 'abcd', 'abcd', 'abcd', 2), (4, NULL, NULL, NULL, 3);",
+         CREATE DOMAIN tenant_a.short AS varchar(3);
+         CREATE DOMAIN tenant_a.short_checked AS tenant_a.short CHECK (VALUE <> 'zz');
+         CREATE TABLE tenant_a.names (id int PRIMARY KEY, a text, b varchar(10), c char(6), n int, d text);
+         INSERT INTO tenant_a.names VALUES (1, 'abc', 'abc', 'abc', 1, 'a'), (2, 'abc   ', 'ab', 'ab', NULL, 'wxyz'),
+                                          (3, 'abcd', 'abcd', 'abcd', 2, NULL), (4, NULL, NULL, NULL, 3, 'b');",
     )
     .await;
     let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
@@ -399,7 +402,8 @@ async fn shortened_strings_and_null_rejecting_domains_are_counted() {
         "ALTER TABLE names ALTER COLUMN a TYPE varchar(3);
 ALTER TABLE names ALTER COLUMN b TYPE character varying(3) USING b || 'x';
 ALTER TABLE names ALTER COLUMN c TYPE char(4);
-ALTER TABLE names ALTER COLUMN n TYPE nn;",
+ALTER TABLE names ALTER COLUMN n TYPE nn;
+ALTER TABLE names ALTER COLUMN d TYPE short_checked;",
     );
     let sim = Simulator::new(SimOptions {
         rehearsal: RehearsalMode::Skip,
@@ -411,14 +415,29 @@ ALTER TABLE names ALTER COLUMN n TYPE nn;",
         .expect("run");
     let p = &res.shards[0].probes;
     let a = find(p, ProbeKind::CastFailures, 0);
-    assert_eq!((a.count, a.samples.clone()), (1, vec!["abcd".to_string()]), "{a:#?}");
+    assert_eq!(
+        (a.count, a.samples.clone()),
+        (1, vec!["abcd".to_string()]),
+        "{a:#?}"
+    );
     assert!(a.would_fail && a.exact && a.error.is_none(), "{a:#?}");
     let b = find(p, ProbeKind::CastFailures, 1);
     let mut bs = b.samples.clone();
     bs.sort();
-    assert_eq!((b.count, bs), (2, vec!["abcdx".to_string(), "abcx".to_string()]), "{b:#?}");
+    assert_eq!(
+        (b.count, bs),
+        (2, vec!["abcdx".to_string(), "abcx".to_string()]),
+        "{b:#?}"
+    );
     let c = find(p, ProbeKind::CastFailures, 2);
     assert_eq!((c.count, c.error.is_none()), (0, true), "{c:#?}");
     let n = find(p, ProbeKind::CastFailures, 3);
     assert!(n.count >= 1 && n.would_fail && n.error.is_none(), "{n:#?}");
+    // A domain over a domain over varchar(3): the limit is found on the shard.
+    let d = find(p, ProbeKind::CastFailures, 4);
+    assert_eq!(
+        (d.count, d.samples.clone()),
+        (1, vec!["wxyz".to_string()]),
+        "{d:#?}"
+    );
 }

@@ -4,7 +4,7 @@
 //! cast is evaluated over the whole table under a savepoint (success ⇒ none), and on failure a
 //! regex fallback counts exactly for integer/numeric/boolean/uuid targets. The `ALTER` converts
 //! by assignment, an explicit cast truncates `varchar(n)` / `char(n)`: after a successful
-//! attempt to such a type, the values longer than n are counted.
+//! attempt to such a type (or to a domain over one), the values longer than n are counted.
 
 use std::time::Instant;
 
@@ -303,6 +303,72 @@ fn char_limit(ty: &str) -> Option<u32> {
     n.trim().parse().ok()
 }
 
+/// Whether `ty` may name a domain: not one of the built-in types a migration usually names.
+fn maybe_domain(ty: &str) -> bool {
+    let t = ty.trim().to_ascii_lowercase();
+    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t);
+    let name = t.split('(').next().unwrap_or(t).trim();
+    !(name.ends_with("[]")
+        || matches!(
+            name,
+            "smallint"
+                | "integer"
+                | "int"
+                | "int2"
+                | "int4"
+                | "int8"
+                | "bigint"
+                | "numeric"
+                | "decimal"
+                | "real"
+                | "double precision"
+                | "float4"
+                | "float8"
+                | "boolean"
+                | "bool"
+                | "text"
+                | "varchar"
+                | "character varying"
+                | "char"
+                | "character"
+                | "bpchar"
+                | "uuid"
+                | "json"
+                | "jsonb"
+                | "date"
+                | "timestamp"
+                | "timestamptz"
+                | "timestamp with time zone"
+                | "timestamp without time zone"
+                | "time"
+                | "timetz"
+                | "interval"
+                | "bytea"
+                | "inet"
+                | "cidr"
+                | "citext"
+                | "money"
+        ))
+}
+
+/// The length limit of the `varchar(n)` / `char(n)` a domain named `ty` (on the shard, through
+/// any domains over domains) is over; `None` for any other type.
+async fn domain_char_limit(conn: &mut PgConnection, ty: &str) -> Result<Option<u32>, sqlx::Error> {
+    let base: Option<String> = sqlx::query_scalar(
+        "WITH RECURSIVE d(base, mod, depth) AS ( \
+           SELECT t.typbasetype, t.typtypmod, 0 FROM pg_catalog.pg_type t \
+           WHERE t.oid = pg_catalog.to_regtype($1) AND t.typtype = 'd' \
+           UNION ALL \
+           SELECT t.typbasetype, t.typtypmod, d.depth + 1 FROM d \
+           JOIN pg_catalog.pg_type t ON t.oid = d.base AND t.typtype = 'd' WHERE d.depth < 32) \
+         SELECT pg_catalog.format_type(base, mod) FROM d ORDER BY depth DESC LIMIT 1",
+    )
+    .bind(ty)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(base.as_deref().and_then(char_limit))
+}
+
 /// Integer range for the regex fallback of common casts.
 fn int_range(ty: &str) -> Option<(&'static str, &'static str)> {
     match ty.trim() {
@@ -537,7 +603,17 @@ pub(crate) async fn sql_or_run(
             r.count = 0;
             // An explicit cast to `varchar(n)` / `char(n)` truncates; the `ALTER` converts by
             // assignment, which fails on a value longer than n (trailing spaces aside).
-            if let Some(n) = char_limit(new_type) {
+            let limit = match char_limit(new_type) {
+                Some(n) => Some(n),
+                None if maybe_domain(new_type) => {
+                    savepoint(conn, async |c| domain_char_limit(c, new_type).await)
+                        .await?
+                        .ok()
+                        .flatten()
+                }
+                None => None,
+            };
+            if let Some(n) = limit {
                 let q = format!(
                     "SELECT count(*) OVER (), ({src})::text FROM {qt} \
                      WHERE pg_catalog.char_length(pg_catalog.rtrim(({src})::text)) > {n} LIMIT {MAX_SAMPLES}"
