@@ -26,7 +26,9 @@ declare_rule! {
     /// yellow for an incompatible type change (the query still runs, but parameters, casts,
     /// comparisons and the values the code reads change type); info for a query run by the
     /// gate's own role (deployclaw's probes of an earlier run look like that — give the gate a
-    /// role of its own, as SECURITY.md recommends).
+    /// role of its own, as SECURITY.md recommends), and info for the query texts that name a
+    /// table the migration changes but could not be parsed: not checked, never guessed, and
+    /// said so.
     ///
     /// ## Safe alternative
     /// Expand and contract: deploy code that stops using the column (or table) first, and
@@ -56,6 +58,29 @@ impl GateRule for BreakingChangeInUse {
         let Some(live) = ctx.shard_evidence().map(|e| &e.live) else {
             return Vec::new();
         };
+        let unparsed = (live.queries_skipped > 0).then(|| {
+            let n = live.queries_skipped;
+            let (texts, them) = if n == 1 {
+                ("query text", "it was")
+            } else {
+                ("query texts", "they were")
+            };
+            ctx.shard_finding(
+                self,
+                None,
+                format!(
+                    "{n} of the application's {texts} in pg_stat_statements name a table this migration \
+                     changes but could not be parsed: {them} not checked for uses of what it drops, \
+                     renames or converts"
+                ),
+            )
+            .with_severity(Severity::Info)
+            .with_help(
+                "Read those queries in pg_stat_statements yourself (they name a changed table); \
+                 a construct the parser does not know is worth an issue",
+            )
+            .with_evidence(json!({ "queries_skipped": n }))
+        });
         live.query_uses
             .iter()
             .map(|u| {
@@ -117,6 +142,7 @@ impl GateRule for BreakingChangeInUse {
                     "by_gate_role": u.by_gate_role,
                 }))
             })
+            .chain(unparsed)
             .collect()
     }
 }
