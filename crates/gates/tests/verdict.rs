@@ -268,7 +268,7 @@ fn drift_from_topology_differences() {
 }
 
 #[test]
-fn a_rehearsal_that_could_not_be_set_up_is_info_only() {
+fn a_rehearsal_that_could_not_be_set_up_makes_the_shard_yellow() {
     let c = Config::default();
     let m = parse("m.sql", "SET lock_timeout = '1s';\n", &c.parse_options()).unwrap();
     let r: RehearsalResult = serde_json::from_value(json!({
@@ -286,11 +286,11 @@ fn a_rehearsal_that_could_not_be_set_up_is_info_only() {
         &Registry::builtin(),
         &RuleContext::new(&m, &c).with_shard(&ev).with_rehearsal(&r),
     );
-    assert_eq!(v.gate, Gate::Green);
+    assert_eq!(v.gate, Gate::Yellow);
     assert_eq!(v.findings.len(), 1);
     assert_eq!(
         (v.findings[0].rule.as_str(), v.findings[0].severity),
-        ("statement-fails", Severity::Info)
+        ("statement-fails", Severity::Yellow)
     );
 }
 

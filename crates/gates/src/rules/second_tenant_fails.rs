@@ -20,8 +20,9 @@ declare_rule! {
     /// the fleet is left on two schema versions, and a test on a single tenant never shows it.
     ///
     /// Severity **red**: proven on a copy of this database's schemas — the migration fails on
-    /// this shard when the rollout reaches it. **Info** when the proof could not be set up: the
-    /// report says the check did not run, and why.
+    /// this shard when the rollout reaches it. **Yellow** when the proof could not be set up:
+    /// the check did not run (the report says why), and a gate that did not run its check is
+    /// never green.
     ///
     /// ## Safe alternative
     /// Make the statement idempotent, or move it to a migration run once per database before
@@ -62,7 +63,7 @@ impl GateRule for SecondTenantFails {
                         rerun.first_shard, rerun.database
                     ),
                 )
-                .with_severity(Severity::Info)
+                .with_severity(Severity::Yellow)
                 .with_help(
                     "Check the shadow server (see the rehearsal's setup) and re-run; meanwhile review every statement \
                      that touches an object outside the tenant's schema (see non-tenant-object)",
@@ -127,7 +128,7 @@ mod tests {
     use super::*;
     use crate::{Config, Severity};
 
-    /// A per-fleet proof that could not be set up is an info finding that says so, not a
+    /// A per-fleet proof that could not be set up is a yellow finding that says so, never a
     /// silent pass.
     #[test]
     fn a_per_fleet_proof_that_could_not_be_set_up_is_reported() {
@@ -150,7 +151,7 @@ mod tests {
         let ctx = RuleContext::new(&m, &config).with_shard(&ev);
         let findings = SecondTenantFails.check(&ctx);
         assert_eq!(findings.len(), 1, "{findings:#?}");
-        assert_eq!(findings[0].severity, Severity::Info);
+        assert_eq!(findings[0].severity, Severity::Yellow);
         insta::assert_snapshot!(findings[0].message);
     }
 }

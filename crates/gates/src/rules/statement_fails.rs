@@ -7,8 +7,9 @@ declare_rule! {
     /// ## What it does
     /// Per shard: reports every statement that failed in the rehearsal of the shard's schema
     /// shape (on a shadow copy of its structure, or in place inside a rolled-back transaction),
-    /// with PostgreSQL's SQLSTATE and message. Also notes (as info) a rehearsal that could not
-    /// be set up, since statement failures are then unknown, and one that ran on an incomplete
+    /// with PostgreSQL's SQLSTATE and message. Also reports a rehearsal that could not be set up
+    /// (yellow: statement failures are then unknown, and a gate that did not run its check is
+    /// never green), and notes (as info) one that ran on an incomplete
     /// copy (objects that did not restore on the shadow, sample rows that did not load, views
     /// that did not refresh: quoted with their errors), since failures that depend on what is
     /// missing are then unknown.
@@ -41,7 +42,8 @@ declare_rule! {
     /// `55P03` `lock_not_available` after `lock_timeout`, `57014` `query_canceled` after
     /// `statement_timeout`, `25001` for `CONCURRENTLY` inside a transaction block).
     ///
-    /// Severity **red**: the migration would fail on this shard.
+    /// Severity **red**: the migration would fail on this shard; **yellow** when the rehearsal
+    /// could not be set up (pass `--rehearse none` to run without one, knowingly).
     ///
     /// ## Safe alternative
     /// Fix the statement for this schema shape — the SQLSTATE says what PostgreSQL rejected —
@@ -178,12 +180,15 @@ impl GateRule for StatementFails {
                     self,
                     None,
                     format!(
-                        "the rehearsal of this shard's schema shape could not be set up, so statement failures \
-                         are unknown (probes and lock estimates still apply): {err}"
+                        "the rehearsal of this shard's schema shape could not be set up, so whether a statement \
+                         fails on it is unknown (probes and lock estimates still apply): {err}"
                     ),
                 )
-                .with_severity(Severity::Info)
-                .with_help("Check the shadow server (pg_dump must be at least the shard's major version) or pass --shadow URL")
+                .with_severity(Severity::Yellow)
+                .with_help(
+                    "Check the shadow server (pg_dump must be at least the shard's major version) or pass --shadow URL; \
+                     --rehearse none runs the gate without a rehearsal, knowingly",
+                )
                 .with_evidence(json!({ "setup_error": err, "fingerprint": r.fingerprint })),
             );
         }
