@@ -380,7 +380,9 @@ ALTER TABLE zeros ALTER COLUMN z TYPE sneaky;",
 /// value (`22001`), an explicit cast would truncate it. The probe counts the values longer than
 /// the new limit (trailing spaces are cut without an error), also through a `USING`; a cast to
 /// a shard's domain with `NOT NULL` counts the NULL rows the `ALTER` rejects, and a shard's
-/// domain over `varchar(n)` is shortening too.
+/// domain over `varchar(n)` is shortening too. A `USING` that is the explicit cast itself is no
+/// shortening (it cut the value); `char` is `char(1)`; `bit(n)` takes exactly n bits; an enum
+/// converts through its output function, never the tenant's own cast to `text`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortened_strings_and_null_rejecting_domains_are_counted() {
     let pg = start().await;
@@ -392,6 +394,12 @@ async fn shortened_strings_and_null_rejecting_domains_are_counted() {
          CREATE DOMAIN tenant_a.nn AS integer NOT NULL;
          CREATE DOMAIN tenant_a.short AS varchar(3);
          CREATE DOMAIN tenant_a.short_checked AS tenant_a.short CHECK (VALUE <> 'zz');
+         CREATE TYPE tenant_a.mood AS ENUM ('ok', 'sadder');
+         CREATE FUNCTION tenant_a.mood_txt(tenant_a.mood) RETURNS text VOLATILE LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant code ran'; END $f$;
+         CREATE CAST (tenant_a.mood AS text) WITH FUNCTION tenant_a.mood_txt(tenant_a.mood);
+         CREATE TABLE tenant_a.more (id int PRIMARY KEY, e text, f text, g varbit, m tenant_a.mood);
+         INSERT INTO tenant_a.more VALUES (1, 'abcd', 'ab', B'1010', 'ok'), (2, 'a', 'a', B'101', 'sadder');
          CREATE TABLE tenant_a.names (id int PRIMARY KEY, a text, b varchar(10), c char(6), n int, d text);
          INSERT INTO tenant_a.names VALUES (1, 'abc', 'abc', 'abc', 1, 'a'), (2, 'abc   ', 'ab', 'ab', NULL, 'wxyz'),
                                           (3, 'abcd', 'abcd', 'abcd', 2, NULL), (4, NULL, NULL, NULL, 3, 'b');",
@@ -403,7 +411,11 @@ async fn shortened_strings_and_null_rejecting_domains_are_counted() {
 ALTER TABLE names ALTER COLUMN b TYPE character varying(3) USING b || 'x';
 ALTER TABLE names ALTER COLUMN c TYPE char(4);
 ALTER TABLE names ALTER COLUMN n TYPE nn;
-ALTER TABLE names ALTER COLUMN d TYPE short_checked;",
+ALTER TABLE names ALTER COLUMN d TYPE short_checked;
+ALTER TABLE more ALTER COLUMN e TYPE varchar(3) USING e::varchar(3);
+ALTER TABLE more ALTER COLUMN f TYPE char;
+ALTER TABLE more ALTER COLUMN g TYPE bit(3);
+ALTER TABLE more ALTER COLUMN m TYPE varchar(3);",
     );
     let sim = Simulator::new(SimOptions {
         rehearsal: RehearsalMode::Skip,
@@ -439,5 +451,30 @@ ALTER TABLE names ALTER COLUMN d TYPE short_checked;",
         (d.count, d.samples.clone()),
         (1, vec!["wxyz".to_string()]),
         "{d:#?}"
+    );
+    // A USING that is the explicit cast itself cut the value already: the ALTER succeeds.
+    let e = find(p, ProbeKind::CastFailures, 5);
+    assert_eq!((e.count, e.error.is_none()), (0, true), "{e:#?}");
+    // `char` is char(1).
+    let f = find(p, ProbeKind::CastFailures, 6);
+    assert_eq!(
+        (f.count, f.samples.clone()),
+        (1, vec!["ab".to_string()]),
+        "{f:#?}"
+    );
+    // bit(3) takes exactly 3 bits: B'1010' fails, B'101' does not.
+    let g = find(p, ProbeKind::CastFailures, 7);
+    assert_eq!(
+        (g.count, g.samples.clone()),
+        (1, vec!["1010".to_string()]),
+        "{g:#?}"
+    );
+    // The enum converts through its output function, as the ALTER does: the tenant's own
+    // cast to text (which raises) is never run, and 'sadder' is longer than 3.
+    let m = find(p, ProbeKind::CastFailures, 8);
+    assert_eq!(
+        (m.count, m.samples.clone(), m.error.is_none()),
+        (1, vec!["sadder".to_string()], true),
+        "{m:#?}"
     );
 }

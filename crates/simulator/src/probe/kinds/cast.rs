@@ -3,8 +3,9 @@
 //! when the type rejects NULL (a domain's `NOT NULL`: `SELECT NULL::type` fails). Otherwise the
 //! cast is evaluated over the whole table under a savepoint (success ⇒ none), and on failure a
 //! regex fallback counts exactly for integer/numeric/boolean/uuid targets. The `ALTER` converts
-//! by assignment, an explicit cast truncates `varchar(n)` / `char(n)`: after a successful
-//! attempt to such a type (or to a domain over one), the values longer than n are counted.
+//! by assignment, an explicit cast cuts `varchar(n)` / `char(n)` / `bit(n)` to length: after a
+//! successful attempt to such a type (or to a domain over one), the values of another length
+//! are counted ([`Limit`]).
 
 use std::time::Instant;
 
@@ -285,75 +286,84 @@ pub(crate) fn type_missing(e: &ProbeError) -> Option<String> {
     })
 }
 
-/// The length limit of a `varchar(n)` / `char(n)` target (not of an array of them, nor of a
-/// domain over one: those stay with the cast attempt).
-fn char_limit(ty: &str) -> Option<u32> {
-    let t = ty.trim().to_ascii_lowercase();
-    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t);
-    let (name, rest) = t.split_once('(')?;
-    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-    if !matches!(
-        name.as_str(),
-        "varchar" | "character varying" | "char" | "character" | "bpchar"
-    ) {
+/// A length a string or bit-string type holds that an explicit cast enforces by cutting (or
+/// padding) and the `ALTER`'s assignment by failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// `varchar(n)` (`base` = `varchar`) or `char(n)` (`base` = `bpchar`): longer values
+    /// fail, trailing spaces aside.
+    Chars { base: &'static str, n: u32 },
+    /// `bit(n)` (`exact`: any other length fails) or `varbit(n)` (longer values fail).
+    Bits { exact: bool, n: u32 },
+}
+
+impl Limit {
+    /// The condition on the converted value `src` that the `ALTER` rejects. The value is
+    /// converted to the limit's own base type without the length (the path the cast attempt
+    /// already takes), never through `text`: a source type's own cast to `text` is not what the
+    /// `ALTER` runs.
+    fn breaks(&self, src: &str) -> String {
+        match self {
+            Limit::Chars { base, n } => format!(
+                "pg_catalog.char_length(pg_catalog.rtrim(({src})::pg_catalog.{base}::pg_catalog.text)) > {n}"
+            ),
+            Limit::Bits { exact: true, n } => {
+                format!("pg_catalog.length(({src})::pg_catalog.varbit) <> {n}")
+            }
+            Limit::Bits { exact: false, n } => {
+                format!("pg_catalog.length(({src})::pg_catalog.varbit) > {n}")
+            }
+        }
+    }
+
+    /// The value as a sample: the converted one, without the length.
+    fn sample(&self, src: &str) -> String {
+        match self {
+            Limit::Chars { base, .. } => format!("({src})::pg_catalog.{base}::pg_catalog.text"),
+            Limit::Bits { .. } => format!("({src})::pg_catalog.varbit::pg_catalog.text"),
+        }
+    }
+}
+
+/// The [`Limit`] of a type as the parser writes it (`varchar(3)`, `character varying(3)`,
+/// `"pg_catalog"."varchar"(3)`, `char` = `char(1)`, `bit(4)`, `bit varying(4)`); `None` for
+/// anything else, arrays included (and for `"char"`, the one-byte internal type).
+fn limit_of(ty: &str) -> Option<Limit> {
+    let mut t = ty.trim().to_string();
+    for q in ["pg_catalog", "varchar", "bpchar", "bit", "varbit"] {
+        t = t.replace(&format!("\"{q}\""), q);
+    }
+    if t.contains('"') || t.contains('[') {
         return None;
     }
-    let (n, tail) = rest.split_once(')')?;
-    tail.trim().is_empty().then_some(())?;
-    n.trim().parse().ok()
+    let t = t.to_ascii_lowercase();
+    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t).trim();
+    let (name, n) = match t.split_once('(') {
+        Some((name, rest)) => {
+            let (n, tail) = rest.split_once(')')?;
+            tail.trim().is_empty().then_some(())?;
+            (name, Some(n.trim().parse::<u32>().ok()?))
+        }
+        None => (t, None),
+    };
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let chars = |base, n| Some(Limit::Chars { base, n });
+    match (name.as_str(), n) {
+        ("varchar" | "character varying" | "char varying", Some(n)) => chars("varchar", n),
+        ("char" | "character" | "bpchar", Some(n)) => chars("bpchar", n),
+        ("char" | "character", None) => chars("bpchar", 1),
+        ("bit", n) => Some(Limit::Bits {
+            exact: true,
+            n: n.unwrap_or(1),
+        }),
+        ("varbit" | "bit varying", Some(n)) => Some(Limit::Bits { exact: false, n }),
+        _ => None,
+    }
 }
 
-/// Whether `ty` may name a domain: not one of the built-in types a migration usually names.
-fn maybe_domain(ty: &str) -> bool {
-    let t = ty.trim().to_ascii_lowercase();
-    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t);
-    let name = t.split('(').next().unwrap_or(t).trim();
-    !(name.ends_with("[]")
-        || matches!(
-            name,
-            "smallint"
-                | "integer"
-                | "int"
-                | "int2"
-                | "int4"
-                | "int8"
-                | "bigint"
-                | "numeric"
-                | "decimal"
-                | "real"
-                | "double precision"
-                | "float4"
-                | "float8"
-                | "boolean"
-                | "bool"
-                | "text"
-                | "varchar"
-                | "character varying"
-                | "char"
-                | "character"
-                | "bpchar"
-                | "uuid"
-                | "json"
-                | "jsonb"
-                | "date"
-                | "timestamp"
-                | "timestamptz"
-                | "timestamp with time zone"
-                | "timestamp without time zone"
-                | "time"
-                | "timetz"
-                | "interval"
-                | "bytea"
-                | "inet"
-                | "cidr"
-                | "citext"
-                | "money"
-        ))
-}
-
-/// The length limit of the `varchar(n)` / `char(n)` a domain named `ty` (on the shard, through
-/// any domains over domains) is over; `None` for any other type.
-async fn domain_char_limit(conn: &mut PgConnection, ty: &str) -> Result<Option<u32>, sqlx::Error> {
+/// The [`Limit`] of the type a domain named `ty` is over (on the shard, through domains over
+/// domains); `None` for any other type or a type that is not there.
+async fn domain_limit(conn: &mut PgConnection, ty: &str) -> Result<Option<Limit>, sqlx::Error> {
     let base: Option<String> = sqlx::query_scalar(
         "WITH RECURSIVE d(base, mod, depth) AS ( \
            SELECT t.typbasetype, t.typtypmod, 0 FROM pg_catalog.pg_type t \
@@ -366,7 +376,7 @@ async fn domain_char_limit(conn: &mut PgConnection, ty: &str) -> Result<Option<u
     .bind(ty)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(base.as_deref().and_then(char_limit))
+    Ok(base.as_deref().and_then(limit_of))
 }
 
 /// Integer range for the regex fallback of common casts.
@@ -563,7 +573,6 @@ pub(crate) async fn sql_or_run(
         // NULL` (its own or its base domain's) or a `CHECK (VALUE IS NOT NULL)` rejects it.
         let nulls_fail = match savepoint(conn, async |c| null_cast(c, new_type).await).await? {
             Ok(()) => false,
-            Err(e) if raised_by_a_row(&e) => true,
             Err(e) if matches!(e.sqlstate.as_deref(), Some("57014" | "55P03")) => {
                 r.error = Some(e);
                 r.duration_ms = started.elapsed().as_millis() as u64;
@@ -574,9 +583,10 @@ pub(crate) async fn sql_or_run(
                 r.duration_ms = started.elapsed().as_millis() as u64;
                 return Ok(None);
             }
-            // Anything else (a type name PostgreSQL cannot cast NULL to is no type): the
-            // per-row test below reports it as the probe's error.
-            Err(_) => false,
+            // Anything else the type's constraints raise on NULL (a NOT NULL, a CHECK false
+            // for NULL, or one whose function raises on NULL): the `ALTER` raises it on every
+            // NULL row.
+            Err(_) => true,
         };
         return Ok(Some(input_valid_sql(&col, qt, new_type, nulls_fail)));
     }
@@ -584,9 +594,10 @@ pub(crate) async fn sql_or_run(
     // savepoint. Success ⇒ 0 failures. Failure ⇒ at least one; the regex fallback then counts
     // exactly for integer/numeric/boolean/uuid targets. `USING col::newtype` is the same as no
     // USING: the regex fallback applies.
-    let using = using
-        .clone()
-        .filter(|u| !is_plain_cast(u, column, new_type));
+    let plain_using = using
+        .as_deref()
+        .is_some_and(|u| is_plain_cast(u, column, new_type));
+    let using = using.clone().filter(|_| !plain_using);
     let src = using.clone().unwrap_or_else(|| col.clone());
     let attempt = format!("SELECT count(({src})::{new_type}) FROM {qt}");
     r.sql = attempt.clone();
@@ -601,22 +612,26 @@ pub(crate) async fn sql_or_run(
     match res {
         Ok(()) => {
             r.count = 0;
-            // An explicit cast to `varchar(n)` / `char(n)` truncates; the `ALTER` converts by
-            // assignment, which fails on a value longer than n (trailing spaces aside).
-            let limit = match char_limit(new_type) {
-                Some(n) => Some(n),
-                None if maybe_domain(new_type) => {
-                    savepoint(conn, async |c| domain_char_limit(c, new_type).await)
-                        .await?
-                        .ok()
-                        .flatten()
+            // An explicit cast to `varchar(n)`, `char(n)`, `bit(n)` cuts or pads; the `ALTER`
+            // converts by assignment, which fails on another length. Not after a `USING` that
+            // is itself the explicit cast to the new type: that one already cut the value.
+            if !plain_using
+                && let Some(limit) = match limit_of(new_type) {
+                    Some(l) => Some(l),
+                    None => match savepoint(conn, async |c| domain_limit(c, new_type).await).await?
+                    {
+                        Ok(l) => l,
+                        Err(e) => {
+                            r.error = Some(e);
+                            None
+                        }
+                    },
                 }
-                None => None,
-            };
-            if let Some(n) = limit {
+            {
                 let q = format!(
-                    "SELECT count(*) OVER (), ({src})::text FROM {qt} \
-                     WHERE pg_catalog.char_length(pg_catalog.rtrim(({src})::text)) > {n} LIMIT {MAX_SAMPLES}"
+                    "SELECT count(*) OVER (), {} FROM {qt} WHERE {} LIMIT {MAX_SAMPLES}",
+                    limit.sample(&src),
+                    limit.breaks(&src)
                 );
                 r.sql = format!("{attempt};\n{q}");
                 match savepoint(conn, async |c| count_and_samples(c, &q).await).await? {
@@ -672,15 +687,37 @@ mod tests {
     }
 
     #[test]
-    fn length_limited_character_types_are_recognised() {
-        assert_eq!(char_limit("varchar(3)"), Some(3));
-        assert_eq!(char_limit("character  varying ( 40 )"), Some(40));
-        assert_eq!(char_limit("pg_catalog.bpchar(2)"), Some(2));
-        assert_eq!(char_limit("CHAR(1)"), Some(1));
-        assert_eq!(char_limit("varchar(3)[]"), None);
-        assert_eq!(char_limit("varchar"), None);
-        assert_eq!(char_limit("numeric(5,2)"), None);
-        assert_eq!(char_limit("myschema.varchar(3)"), None);
+    fn length_limited_types_are_recognised_in_every_spelling() {
+        let chars = |base, n| Some(Limit::Chars { base, n });
+        assert_eq!(limit_of("varchar(3)"), chars("varchar", 3));
+        assert_eq!(limit_of("character  varying ( 40 )"), chars("varchar", 40));
+        assert_eq!(limit_of("char varying(3)"), chars("varchar", 3));
+        assert_eq!(limit_of("\"varchar\"(3)"), chars("varchar", 3));
+        assert_eq!(
+            limit_of("\"pg_catalog\".\"varchar\"(3)"),
+            chars("varchar", 3)
+        );
+        assert_eq!(limit_of("pg_catalog.bpchar(2)"), chars("bpchar", 2));
+        assert_eq!(limit_of("CHAR(1)"), chars("bpchar", 1));
+        assert_eq!(limit_of("char"), chars("bpchar", 1));
+        assert_eq!(limit_of("character"), chars("bpchar", 1));
+        assert_eq!(limit_of("bit(3)"), Some(Limit::Bits { exact: true, n: 3 }));
+        assert_eq!(
+            limit_of("bit varying(3)"),
+            Some(Limit::Bits { exact: false, n: 3 })
+        );
+        for none in [
+            "\"char\"",
+            "varchar(3)[]",
+            "varchar",
+            "bpchar",
+            "text",
+            "numeric(5,2)",
+            "myschema.varchar(3)",
+            "\"Varchar\"(3)",
+        ] {
+            assert_eq!(limit_of(none), None, "{none}");
+        }
     }
 
     /// The PostgreSQL 16+ query counts NULL rows only when the type rejects NULL.
