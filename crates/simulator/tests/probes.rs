@@ -382,7 +382,8 @@ ALTER TABLE zeros ALTER COLUMN z TYPE sneaky;",
 /// a shard's domain with `NOT NULL` counts the NULL rows the `ALTER` rejects, and a shard's
 /// domain over `varchar(n)` is shortening too. A `USING` that is the explicit cast itself is no
 /// shortening (it cut the value); `char` is `char(1)`; `bit(n)` takes exactly n bits; an enum
-/// converts through its output function, never the tenant's own cast to `text`.
+/// converts through its output function, never the tenant's own cast to `text`; `numeric` →
+/// `integer` rounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortened_strings_and_null_rejecting_domains_are_counted() {
     let pg = start().await;
@@ -398,8 +399,8 @@ async fn shortened_strings_and_null_rejecting_domains_are_counted() {
          CREATE FUNCTION tenant_a.mood_txt(tenant_a.mood) RETURNS text VOLATILE LANGUAGE plpgsql
            AS $f$ BEGIN RAISE EXCEPTION 'tenant code ran'; END $f$;
          CREATE CAST (tenant_a.mood AS text) WITH FUNCTION tenant_a.mood_txt(tenant_a.mood);
-         CREATE TABLE tenant_a.more (id int PRIMARY KEY, e text, f text, g varbit, m tenant_a.mood);
-         INSERT INTO tenant_a.more VALUES (1, 'abcd', 'ab', B'1010', 'ok'), (2, 'a', 'a', B'101', 'sadder');
+         CREATE TABLE tenant_a.more (id int PRIMARY KEY, e text, f text, g varbit, m tenant_a.mood, k numeric);
+         INSERT INTO tenant_a.more VALUES (1, 'abcd', 'ab', B'1010', 'ok', 1.5), (2, 'a', 'a', B'101', 'sadder', 2.4);
          CREATE TABLE tenant_a.names (id int PRIMARY KEY, a text, b varchar(10), c char(6), n int, d text);
          INSERT INTO tenant_a.names VALUES (1, 'abc', 'abc', 'abc', 1, 'a'), (2, 'abc   ', 'ab', 'ab', NULL, 'wxyz'),
                                           (3, 'abcd', 'abcd', 'abcd', 2, NULL), (4, NULL, NULL, NULL, 3, 'b');",
@@ -415,7 +416,8 @@ ALTER TABLE names ALTER COLUMN d TYPE short_checked;
 ALTER TABLE more ALTER COLUMN e TYPE varchar(3) USING e::varchar(3);
 ALTER TABLE more ALTER COLUMN f TYPE char;
 ALTER TABLE more ALTER COLUMN g TYPE bit(3);
-ALTER TABLE more ALTER COLUMN m TYPE varchar(3);",
+ALTER TABLE more ALTER COLUMN m TYPE varchar(3);
+ALTER TABLE more ALTER COLUMN k TYPE integer;",
     );
     let sim = Simulator::new(SimOptions {
         rehearsal: RehearsalMode::Skip,
@@ -477,4 +479,8 @@ ALTER TABLE more ALTER COLUMN m TYPE varchar(3);",
         (1, vec!["sadder".to_string()], true),
         "{m:#?}"
     );
+    // numeric 1.5 converts to integer by rounding, as the ALTER's cast function does (the
+    // integer input function would reject the text '1.5').
+    let k = find(p, ProbeKind::CastFailures, 9);
+    assert_eq!((k.count, k.error.is_none()), (0, true), "{k:#?}");
 }

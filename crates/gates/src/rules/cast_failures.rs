@@ -10,7 +10,10 @@ declare_rule! {
     /// ## What it does
     /// Per shard: reports values that `ALTER COLUMN ... TYPE` (with its `USING` expression, if
     /// any) cannot convert to the new type, found by the simulator's read-only cast probe on
-    /// that shard (`pg_input_is_valid` on PostgreSQL 16+). Evidence: the count and sample values.
+    /// that shard: the conversion the `ALTER` makes, evaluated over the table under a
+    /// savepoint, and the values longer than a `varchar(n)` / `char(n)` / `bit(n)` target takes
+    /// (an explicit cast would cut them, the `ALTER` fails). Evidence: the count and sample
+    /// values.
     ///
     /// ## Why is this bad?
     /// The type change rewrites the table under an `ACCESS EXCLUSIVE` lock (blocking all reads

@@ -152,7 +152,7 @@ pub struct ProbeLimits {
     /// `lock_timeout` for every probe query (probes take only ACCESS SHARE locks, which wait
     /// behind an ACCESS EXCLUSIVE holder).
     pub lock_timeout: Duration,
-    /// Server major version (16+ uses `pg_input_is_valid`).
+    /// Server major version (12+: `plan_cache_mode` is set for the probes' transaction).
     pub server_version: u32,
 }
 

@@ -148,7 +148,7 @@ async fn run_in_tx(
             r.skipped = Some("table does not exist on this shard (see missing_object)".into());
         }
         if r.skipped.is_none() {
-            run_one(conn, schema, p, &mut r, &mut pk_cache, limits).await?;
+            run_one(conn, schema, p, &mut r, &mut pk_cache).await?;
             if matches!(p.check, Check::DomainChecks { .. }) {
                 domain_error(&mut r, &out.results);
             }
@@ -272,7 +272,6 @@ async fn run_one(
     p: &PlannedProbe,
     r: &mut ProbeResult,
     pk_cache: &mut HashMap<(String, String), Vec<String>>,
-    limits: ProbeLimits,
 ) -> Result<(), ConnectionLost> {
     let (s, t) = resolve(&p.table, shard_schema);
     let started = Instant::now();
@@ -289,7 +288,6 @@ async fn run_one(
         table: &t,
         qt: quote_qualified(&s, &t),
         sample: row_text("x", &pk),
-        limits,
     };
     if let Check::RowEstimate { filter } = &p.check {
         row_estimate::run(conn, filter, r).await?;
@@ -337,7 +335,10 @@ async fn run_one(
             labels,
             shard_enum.as_deref(),
         )),
-        c @ Check::Cast { .. } => cast::sql_or_run(conn, &target, c, r, started).await?,
+        c @ Check::Cast { .. } => {
+            cast::run(conn, &target, c, r, started).await?;
+            None
+        }
         c @ Check::DomainChecks { .. } => cast::domain_checks_sql(&target, c),
         Check::RowEstimate { .. } => None,
     };

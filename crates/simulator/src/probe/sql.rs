@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use migration_parser::{CallContext, read_only_query};
 
-use super::model::{Check, ProbeLimits};
+use super::model::Check;
 use super::result::ProbeError;
 use crate::ident::quote_ident;
 use crate::probe_tx::{ConnectionLost, savepoint};
@@ -25,8 +25,6 @@ pub(crate) struct Target<'a> {
     pub qt: String,
     /// The sample key of an offending row `x`: its primary key (or `ctid`) as text.
     pub sample: String,
-    /// The probe transaction's limits (server version).
-    pub limits: ProbeLimits,
 }
 
 /// Rows of `(count(*) OVER (), sample)`.

@@ -1,8 +1,9 @@
 //! `cast_failures`: values that `ALTER COLUMN ... TYPE` (with its `USING` expression) cannot
-//! convert. PostgreSQL 16+ without `USING`: `pg_input_is_valid` per row, and every NULL row
-//! when the type rejects NULL (a domain's `NOT NULL`: `SELECT NULL::type` fails). Otherwise the
-//! cast is evaluated over the whole table under a savepoint (success ⇒ none), and on failure a
-//! regex fallback counts exactly for integer/numeric/boolean/uuid targets. The `ALTER` converts
+//! convert. The cast is evaluated over the whole table under a savepoint (success ⇒ none), on
+//! every server version: it takes the conversion the `ALTER` takes (a cast function such as
+//! `numeric` → `integer` rounding, a domain's constraints on NULL too), which
+//! `pg_input_is_valid` on the value's text does not. On failure a regex fallback counts exactly
+//! for integer/numeric/boolean/uuid targets. The `ALTER` converts
 //! by assignment, an explicit cast cuts `varchar(n)` / `char(n)` / `bit(n)` to length: after a
 //! successful attempt to such a type (or to a domain over one), the values of another length
 //! are counted ([`Limit`]).
@@ -523,77 +524,32 @@ pub(crate) fn raised_by_a_row(e: &ProbeError) -> bool {
         .is_some_and(|s| s.starts_with("22") || s.starts_with("23"))
 }
 
-/// `SELECT NULL::new_type`: fails (class 23) when the type rejects NULL, as a domain with `NOT
-/// NULL` or a `CHECK` false for NULL does; the domain's own constraints are what the `ALTER`
-/// would evaluate on each row anyway.
-async fn null_cast(conn: &mut PgConnection, new_type: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT NULL::{new_type}")))
-        .persistent(false)
-        .fetch_one(&mut *conn)
-        .await
-        .map(|_| ())
-}
-
-/// The per-row query of the PostgreSQL 16+ cast probe: values whose text is no valid input of
-/// `new_type` (`pg_input_is_valid` runs a domain's constraints too), and every NULL when the
-/// type rejects NULL (`nulls_fail`).
-fn input_valid_sql(col: &str, qt: &str, new_type: &str, nulls_fail: bool) -> String {
-    let nulls = if nulls_fail {
-        format!("{col} IS NULL OR ")
-    } else {
-        String::new()
-    };
-    format!(
-        "SELECT count(*) OVER (), {col}::text FROM {qt} WHERE {nulls}({col} IS NOT NULL AND NOT pg_input_is_valid({col}::text, {})) LIMIT {MAX_SAMPLES}",
-        quote_literal(new_type)
-    )
-}
-
-/// The SQL of a [`Check::Cast`] probe when it is one counting query; otherwise runs the cast
-/// attempt (and the regex fallback) itself, fills `r` and returns `None`.
-pub(crate) async fn sql_or_run(
+/// Runs a [`Check::Cast`] probe: the cast attempt, then the length check or the regex
+/// fallback; fills `r` (its `sql` says what ran).
+pub(crate) async fn run(
     conn: &mut PgConnection,
     target: &Target<'_>,
     check: &Check,
     r: &mut ProbeResult,
     started: Instant,
-) -> Result<Option<String>, ConnectionLost> {
+) -> Result<(), ConnectionLost> {
     let Check::Cast {
         column,
         new_type,
         using,
     } = check
     else {
-        return Ok(None);
+        return Ok(());
     };
     let col = quote_ident(column);
     let qt = &target.qt;
-    if using.is_none() && target.limits.server_version >= 16 {
-        // `pg_input_is_valid` is strict: a NULL row is never tested, yet a domain with `NOT
-        // NULL` (its own or its base domain's) or a `CHECK (VALUE IS NOT NULL)` rejects it.
-        let nulls_fail = match savepoint(conn, async |c| null_cast(c, new_type).await).await? {
-            Ok(()) => false,
-            Err(e) if matches!(e.sqlstate.as_deref(), Some("57014" | "55P03")) => {
-                r.error = Some(e);
-                r.duration_ms = started.elapsed().as_millis() as u64;
-                return Ok(None);
-            }
-            Err(e) if type_missing(&e).is_some() => {
-                r.skipped = type_missing(&e);
-                r.duration_ms = started.elapsed().as_millis() as u64;
-                return Ok(None);
-            }
-            // Anything else the type's constraints raise on NULL (a NOT NULL, a CHECK false
-            // for NULL, or one whose function raises on NULL): the `ALTER` raises it on every
-            // NULL row.
-            Err(_) => true,
-        };
-        return Ok(Some(input_valid_sql(&col, qt, new_type, nulls_fail)));
-    }
-    // PostgreSQL < 16 (or a USING expression): evaluate the cast over the whole table under a
-    // savepoint. Success ⇒ 0 failures. Failure ⇒ at least one; the regex fallback then counts
-    // exactly for integer/numeric/boolean/uuid targets. `USING col::newtype` is the same as no
-    // USING: the regex fallback applies.
+    // Evaluate the cast over the whole table under a savepoint, through the conversion the
+    // `ALTER` uses (not `pg_input_is_valid` on the value's text: `numeric` 1.5 converts to
+    // `integer` by rounding, `int4in('1.5')` fails; a NULL never reaches an input function,
+    // yet a domain's NOT NULL rejects it). Success ⇒ 0 failures (then the length check).
+    // Failure ⇒ at least one; the regex fallback then counts exactly for
+    // integer/numeric/boolean/uuid targets. `USING col::newtype` is the same as no USING: the
+    // regex fallback applies.
     let plain_using = using
         .as_deref()
         .is_some_and(|u| is_plain_cast(u, column, new_type));
@@ -668,7 +624,7 @@ pub(crate) async fn sql_or_run(
         }
     }
     r.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(None)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -718,62 +674,5 @@ mod tests {
         ] {
             assert_eq!(limit_of(none), None, "{none}");
         }
-    }
-
-    /// The PostgreSQL 16+ query counts NULL rows only when the type rejects NULL.
-    #[test]
-    fn the_per_row_query_counts_nulls_only_for_a_type_that_rejects_them() {
-        let with = input_valid_sql("\"v\"", "\"s\".\"t\"", "s.pos", true);
-        let without = input_valid_sql("\"v\"", "\"s\".\"t\"", "s.pos", false);
-        assert!(
-            with.contains("WHERE \"v\" IS NULL OR (\"v\" IS NOT NULL AND NOT pg_input_is_valid(\"v\"::text, 's.pos'))"),
-            "{with}"
-        );
-        assert!(
-            without.contains("WHERE (\"v\" IS NOT NULL AND NOT pg_input_is_valid"),
-            "{without}"
-        );
-    }
-
-    /// `SELECT NULL::type` tells a type that rejects NULL (a domain's NOT NULL, its base
-    /// domain's, a CHECK false for NULL) from one that takes it, on a real server; a type the
-    /// shard lacks is 42704 (the probe then leaves it to the rehearsal).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_null_cast_tells_which_types_reject_null() {
-        use sqlx::Connection;
-        let pg = topology::ephemeral::EphemeralPg::start_async(Default::default())
-            .await
-            .expect("start");
-        let mut conn = sqlx::PgConnection::connect_with(&pg.connect_options("postgres"))
-            .await
-            .expect("connect");
-        crate::probe_tx::exec(
-            &mut conn,
-            "CREATE DOMAIN nn AS int NOT NULL; CREATE DOMAIN over_nn AS nn CHECK (VALUE > 0);
-             CREATE DOMAIN ck AS int CHECK (VALUE IS NOT NULL); CREATE DOMAIN pos AS int CHECK (VALUE > 0);",
-        )
-        .await
-        .expect("setup");
-        for (ty, rejects) in [
-            ("nn", true),
-            ("over_nn", true),
-            ("ck", true),
-            ("pos", false),
-            ("integer", false),
-            ("varchar(3)", false),
-        ] {
-            let e = null_cast(&mut conn, ty)
-                .await
-                .err()
-                .map(crate::probe_tx::probe_error);
-            assert_eq!(
-                e.as_ref().is_some_and(raised_by_a_row),
-                rejects,
-                "{ty}: {e:?}"
-            );
-            assert!(rejects || e.is_none(), "{ty}: {e:?}");
-        }
-        let e = crate::probe_tx::probe_error(null_cast(&mut conn, "no_such").await.unwrap_err());
-        assert!(type_missing(&e).is_some(), "{e:?}");
     }
 }
