@@ -55,12 +55,61 @@ pub(crate) struct PlanCx<'a> {
     pub code_before: bool,
 }
 
+/// Names of built-in types a migration writes without modifiers.
+const BUILTIN_TYPES: &[&str] = &[
+    "smallint",
+    "integer",
+    "int",
+    "int2",
+    "int4",
+    "int8",
+    "bigint",
+    "numeric",
+    "decimal",
+    "real",
+    "float4",
+    "float8",
+    "boolean",
+    "bool",
+    "text",
+    "varchar",
+    "bpchar",
+    "uuid",
+    "json",
+    "jsonb",
+    "date",
+    "time",
+    "timetz",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "bytea",
+    "inet",
+    "cidr",
+    "money",
+    "bit",
+    "varbit",
+    "xml",
+    "oid",
+];
+
 impl PlanCx<'_> {
     /// Whether an earlier statement the model does not follow names `name` (ASCII case
-    /// folded): it may have changed that object in a way the model does not know.
+    /// folded, as a whole word): it may have changed that object in a way the model does not
+    /// know. A built-in type's name never counts: no statement changes `integer` (a function
+    /// body or `DO` block mentioning it would otherwise leave every cast to it unprobed).
     pub(crate) fn untyped_mentions(&self, name: &str) -> bool {
+        if BUILTIN_TYPES.contains(&name.to_ascii_lowercase().as_str()) {
+            return false;
+        }
         let n = name.to_ascii_uppercase();
-        self.untyped_before.iter().any(|s| s.contains(&n))
+        let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+        self.untyped_before.iter().any(|s| {
+            s.match_indices(&n).any(|(i, _)| {
+                !s[..i].chars().next_back().is_some_and(word)
+                    && !s[i + n.len()..].chars().next().is_some_and(word)
+            })
+        })
     }
 
     /// What relation `t` (as the migration names it here) denotes.

@@ -47,7 +47,14 @@ pub fn plan(migration: &Migration) -> ProbePlan {
                 .operations
                 .iter()
                 .any(|op| matches!(op, Operation::Do { .. } | Operation::Other { .. }));
-        if st.operations.is_empty() {
+        // A statement the model does not follow (untyped, `Other` such as `ALTER DOMAIN`, a
+        // `DO` block) may change any object it names.
+        if st.operations.is_empty()
+            || st
+                .operations
+                .iter()
+                .any(|op| matches!(op, Operation::Do { .. } | Operation::Other { .. }))
+        {
             untyped.push(sql_upper);
         }
     }
