@@ -153,7 +153,8 @@ pub(crate) struct DataFailure {
 /// Findings of the data rule `rule` from the shard's probes of `kind`: red for violations that
 /// make the statement fail (`would_fail`), yellow for violations that do not (yet) make it fail
 /// (`NOT VALID` constraint, a backfill earlier in the migration) and for probes that could not
-/// run. `describe` words the violation and the fix.
+/// run, info for a probe left to the rehearsal while the shard's rows exist
+/// ([`rows_left_unchecked`]). `describe` words the violation and the fix.
 pub(crate) fn data_probe_findings<R: GateRule>(
     rule: &R,
     ctx: &RuleContext<'_>,
@@ -166,7 +167,32 @@ pub(crate) fn data_probe_findings<R: GateRule>(
     let (sqlstate, condition) = kind.sqlstate();
     let mut out = Vec::new();
     for p in ev.probes.iter().filter(|p| p.kind == kind) {
-        if p.skipped.is_some() {
+        if let Some(reason) = &p.skipped {
+            if rows_left_unchecked(reason) {
+                out.push(
+                    ctx.shard_finding(
+                        rule,
+                        p.statement_index,
+                        format!(
+                            "the rows of `{}.{}` on this shard were not checked for {}: {reason}",
+                            p.schema,
+                            p.table,
+                            rule.meta().name,
+                        ),
+                    )
+                    .with_severity(Severity::Info)
+                    .with_help(
+                        "The rehearsal's tables are empty (real rows only with --shadow-data sample): \
+                         check this shard's data by hand before approving, or write the step so the probe \
+                         can follow it",
+                    )
+                    .with_evidence(json!({
+                        "probe": p.kind.as_str(),
+                        "table": format!("{}.{}", p.schema, p.table),
+                        "skipped": reason,
+                    })),
+                );
+            }
             continue;
         }
         let stmt = p.statement_index.and_then(|i| ctx.statement(i));
@@ -237,6 +263,14 @@ pub(crate) fn data_probe_findings<R: GateRule>(
         out.push(f);
     }
     out
+}
+
+/// Whether a probe skipped for `reason` leaves rows of the shard unchecked: it was left to the
+/// rehearsal ("rehearsal decides") while the table's rows exist on the shard — not a table the
+/// migration creates (no rows to check). The rehearsal runs on empty tables unless asked for a
+/// sample, so what the probe would have read is then known to nobody: said, never silent.
+pub(crate) fn rows_left_unchecked(reason: &str) -> bool {
+    reason.contains("rehearsal decides") && !reason.contains("created by the migration")
 }
 
 /// `schema.table` as SQL for a probe result (quoted where needed).
