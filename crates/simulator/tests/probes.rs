@@ -383,7 +383,8 @@ ALTER TABLE zeros ALTER COLUMN z TYPE sneaky;",
 /// domain over `varchar(n)` is shortening too. A `USING` that is the explicit cast itself is no
 /// shortening (it cut the value); `char` is `char(1)`; `bit(n)` takes exactly n bits; an enum
 /// converts through its output function, never the tenant's own cast to `text`; `numeric` →
-/// `integer` rounds.
+/// `integer` rounds; arrays are checked element by element; the probe's own SQL never reaches a
+/// tenant's `count` or `=` through the search path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortened_strings_and_null_rejecting_domains_are_counted() {
     let pg = start().await;
@@ -401,6 +402,18 @@ async fn shortened_strings_and_null_rejecting_domains_are_counted() {
          CREATE CAST (tenant_a.mood AS text) WITH FUNCTION tenant_a.mood_txt(tenant_a.mood);
          CREATE TABLE tenant_a.more (id int PRIMARY KEY, e text, f text, g varbit, m tenant_a.mood, k numeric);
          INSERT INTO tenant_a.more VALUES (1, 'abcd', 'ab', B'1010', 'ok', 1.5), (2, 'a', 'a', B'101', 'sadder', 2.4);
+         CREATE TYPE tenant_a.tbit AS (x text);
+         CREATE FUNCTION tenant_a.tbit_bit(tenant_a.tbit) RETURNS bit LANGUAGE sql AS $f$ SELECT B'10'::bit(2) $f$;
+         CREATE CAST (tenant_a.tbit AS bit) WITH FUNCTION tenant_a.tbit_bit(tenant_a.tbit) AS ASSIGNMENT;
+         CREATE FUNCTION tenant_a.tbit_vb(tenant_a.tbit) RETURNS varbit LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant varbit cast ran'; END $f$;
+         CREATE CAST (tenant_a.tbit AS varbit) WITH FUNCTION tenant_a.tbit_vb(tenant_a.tbit);
+         CREATE FUNCTION tenant_a.count(varchar) RETURNS bigint LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant count ran'; END $f$;
+         CREATE FUNCTION tenant_a.never(oid, regtype) RETURNS boolean LANGUAGE sql AS $f$ SELECT false $f$;
+         CREATE OPERATOR tenant_a.= (LEFTARG = oid, RIGHTARG = regtype, FUNCTION = tenant_a.never);
+         CREATE TABLE tenant_a.arr (id int PRIMARY KEY, a text[], b text, c tenant_a.tbit, d text[]);
+         INSERT INTO tenant_a.arr VALUES (1, '{abc,abcd}', 'abcd', ROW('x'), '{ab,wxyz}'), (2, '{ab}', 'ab', ROW('y'), '{a}');
          CREATE TABLE tenant_a.names (id int PRIMARY KEY, a text, b varchar(10), c char(6), n int, d text);
          INSERT INTO tenant_a.names VALUES (1, 'abc', 'abc', 'abc', 1, 'a'), (2, 'abc   ', 'ab', 'ab', NULL, 'wxyz'),
                                           (3, 'abcd', 'abcd', 'abcd', 2, NULL), (4, NULL, NULL, NULL, 3, 'b');",
@@ -417,7 +430,11 @@ ALTER TABLE more ALTER COLUMN e TYPE varchar(3) USING e::varchar(3);
 ALTER TABLE more ALTER COLUMN f TYPE char;
 ALTER TABLE more ALTER COLUMN g TYPE bit(3);
 ALTER TABLE more ALTER COLUMN m TYPE varchar(3);
-ALTER TABLE more ALTER COLUMN k TYPE integer;",
+ALTER TABLE more ALTER COLUMN k TYPE integer;
+ALTER TABLE arr ALTER COLUMN a TYPE varchar(3)[];
+ALTER TABLE arr ALTER COLUMN b TYPE nchar(3);
+ALTER TABLE arr ALTER COLUMN c TYPE bit(2);
+ALTER TABLE arr ALTER COLUMN d TYPE short[];",
     );
     let sim = Simulator::new(SimOptions {
         rehearsal: RehearsalMode::Skip,
@@ -483,4 +500,37 @@ ALTER TABLE more ALTER COLUMN k TYPE integer;",
     // integer input function would reject the text '1.5').
     let k = find(p, ProbeKind::CastFailures, 9);
     assert_eq!((k.count, k.error.is_none()), (0, true), "{k:#?}");
+    // An array converts element by element: '{abc,abcd}' fails varchar(3)[].
+    let a = find(p, ProbeKind::CastFailures, 10);
+    assert_eq!(
+        (a.count, a.samples.clone()),
+        (1, vec!["{abc,abcd}".to_string()]),
+        "{a:#?}"
+    );
+    // nchar(3) is char(3).
+    let b = find(p, ProbeKind::CastFailures, 11);
+    assert_eq!(
+        (b.count, b.samples.clone()),
+        (1, vec!["abcd".to_string()]),
+        "{b:#?}"
+    );
+    // bit(2) from a tenant type converts through its (assignment) cast to bit, as the ALTER
+    // does: its cast to varbit, which raises, is never run; the tenant's count(varchar) and
+    // its = (oid, regtype) are never used by the probe's own SQL.
+    let c = find(p, ProbeKind::CastFailures, 12);
+    assert_eq!((c.count, c.error.is_none()), (0, true), "{c:#?}");
+    let all = format!("{p:?}");
+    assert!(
+        !all.contains("tenant count ran")
+            && !all.contains("tenant varbit cast ran")
+            && !all.contains("tenant code ran"),
+        "{p:#?}"
+    );
+    // An array of a shard domain over varchar(3): each element is checked.
+    let d = find(p, ProbeKind::CastFailures, 13);
+    assert_eq!(
+        (d.count, d.samples.clone()),
+        (1, vec!["{ab,wxyz}".to_string()]),
+        "{d:#?}"
+    );
 }

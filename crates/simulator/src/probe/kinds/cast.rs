@@ -287,54 +287,104 @@ pub(crate) fn type_missing(e: &ProbeError) -> Option<String> {
     })
 }
 
-/// A length a string or bit-string type holds that an explicit cast enforces by cutting (or
-/// padding) and the `ALTER`'s assignment by failing.
+/// A length a string or bit-string type holds (or each element of an array of it) that an
+/// explicit cast enforces by cutting or padding and the `ALTER`'s assignment by failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Limit {
-    /// `varchar(n)` (`base` = `varchar`) or `char(n)` (`base` = `bpchar`): longer values
-    /// fail, trailing spaces aside.
-    Chars { base: &'static str, n: u32 },
-    /// `bit(n)` (`exact`: any other length fails) or `varbit(n)` (longer values fail).
-    Bits { exact: bool, n: u32 },
+struct Limit {
+    kind: Len,
+    n: u32,
+    /// An array of such values: every element is converted by assignment.
+    array: bool,
+}
+
+/// What a [`Limit`] bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Len {
+    /// `varchar(n)` (`varchar`) or `char(n)` (`bpchar`): longer values fail, trailing spaces
+    /// aside.
+    Chars(&'static str),
+    /// `bit(n)`: any other length fails.
+    BitsExact,
+    /// `varbit(n)`: longer values fail.
+    BitsMax,
 }
 
 impl Limit {
-    /// The condition on the converted value `src` that the `ALTER` rejects. The value is
-    /// converted to the limit's own base type without the length (the path the cast attempt
-    /// already takes), never through `text`: a source type's own cast to `text` is not what the
-    /// `ALTER` runs.
-    fn breaks(&self, src: &str) -> String {
-        match self {
-            Limit::Chars { base, n } => format!(
-                "pg_catalog.char_length(pg_catalog.rtrim(({src})::pg_catalog.{base}::pg_catalog.text)) > {n}"
+    /// The limit's own base type without the length (`"bit"` quoted: unquoted it is `bit(1)`).
+    fn base(&self) -> &'static str {
+        match self.kind {
+            Len::Chars(base) => base,
+            Len::BitsExact => "\"bit\"",
+            Len::BitsMax => "varbit",
+        }
+    }
+
+    /// `src` converted to the base type without the length: the path the cast attempt already
+    /// takes (never through `text`: a source type's own cast to `text` is not what the `ALTER`
+    /// runs).
+    fn converted(&self, src: &str) -> String {
+        let arr = if self.array { "[]" } else { "" };
+        format!("({src})::pg_catalog.{}{arr}", self.base())
+    }
+
+    /// The condition on one converted value `v` that the `ALTER` rejects. Operators are
+    /// `pg_catalog`'s by name: the probe's search path holds the tenant's schema.
+    fn element_breaks(&self, v: &str) -> String {
+        let n = self.n;
+        match self.kind {
+            Len::Chars(_) => format!(
+                "pg_catalog.char_length(pg_catalog.rtrim({v}::pg_catalog.text)) OPERATOR(pg_catalog.>) {n}"
             ),
-            Limit::Bits { exact: true, n } => {
-                format!("pg_catalog.length(({src})::pg_catalog.varbit) <> {n}")
-            }
-            Limit::Bits { exact: false, n } => {
-                format!("pg_catalog.length(({src})::pg_catalog.varbit) > {n}")
-            }
+            Len::BitsExact => format!("pg_catalog.length({v}) OPERATOR(pg_catalog.<>) {n}"),
+            Len::BitsMax => format!("pg_catalog.length({v}) OPERATOR(pg_catalog.>) {n}"),
+        }
+    }
+
+    /// The condition on `src` that the `ALTER` rejects (for an array: on any element).
+    fn breaks(&self, src: &str) -> String {
+        let c = self.converted(src);
+        if self.array {
+            format!(
+                "EXISTS (SELECT 1 FROM pg_catalog.unnest({c}) AS deployclaw_e(v) WHERE {})",
+                self.element_breaks("deployclaw_e.v")
+            )
+        } else {
+            self.element_breaks(&c)
         }
     }
 
     /// The value as a sample: the converted one, without the length.
     fn sample(&self, src: &str) -> String {
-        match self {
-            Limit::Chars { base, .. } => format!("({src})::pg_catalog.{base}::pg_catalog.text"),
-            Limit::Bits { .. } => format!("({src})::pg_catalog.varbit::pg_catalog.text"),
-        }
+        format!("{}::pg_catalog.text", self.converted(src))
     }
 }
 
 /// The [`Limit`] of a type as the parser writes it (`varchar(3)`, `character varying(3)`,
-/// `"pg_catalog"."varchar"(3)`, `char` = `char(1)`, `bit(4)`, `bit varying(4)`); `None` for
-/// anything else, arrays included (and for `"char"`, the one-byte internal type).
+/// `"pg_catalog"."varchar"(3)`, `char` = `char(1)`, `nchar(3)`, `bit(4)`, `bit varying(4)`,
+/// any of them as an array: `varchar(3)[]`, `varchar(3) ARRAY`); `None` for anything else (and
+/// for `"char"`, the one-byte internal type, or a quoted `"bit"` without a length).
 fn limit_of(ty: &str) -> Option<Limit> {
     let mut t = ty.trim().to_string();
+    let mut array = false;
+    loop {
+        let trimmed = t.trim_end();
+        if trimmed.ends_with(']') {
+            let open = trimmed.rfind('[')?;
+            t = trimmed[..open].to_string();
+            array = true;
+        } else if trimmed.len() > 6 && trimmed[trimmed.len() - 6..].eq_ignore_ascii_case(" array") {
+            t = trimmed[..trimmed.len() - 6].to_string();
+            array = true;
+        } else {
+            t = trimmed.to_string();
+            break;
+        }
+    }
+    let quoted_bit = t.contains("\"bit\"");
     for q in ["pg_catalog", "varchar", "bpchar", "bit", "varbit"] {
         t = t.replace(&format!("\"{q}\""), q);
     }
-    if t.contains('"') || t.contains('[') {
+    if t.contains('"') {
         return None;
     }
     let t = t.to_ascii_lowercase();
@@ -348,36 +398,46 @@ fn limit_of(ty: &str) -> Option<Limit> {
         None => (t, None),
     };
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-    let chars = |base, n| Some(Limit::Chars { base, n });
-    match (name.as_str(), n) {
-        ("varchar" | "character varying" | "char varying", Some(n)) => chars("varchar", n),
-        ("char" | "character" | "bpchar", Some(n)) => chars("bpchar", n),
-        ("char" | "character", None) => chars("bpchar", 1),
-        ("bit", n) => Some(Limit::Bits {
-            exact: true,
-            n: n.unwrap_or(1),
-        }),
-        ("varbit" | "bit varying", Some(n)) => Some(Limit::Bits { exact: false, n }),
-        _ => None,
-    }
+    let (kind, n) = match (name.as_str(), n) {
+        ("varchar" | "character varying" | "char varying", Some(n)) => (Len::Chars("varchar"), n),
+        ("char" | "character" | "nchar" | "bpchar", Some(n)) => (Len::Chars("bpchar"), n),
+        ("char" | "character" | "nchar", None) => (Len::Chars("bpchar"), 1),
+        ("bit", None) if quoted_bit => return None,
+        ("bit", n) => (Len::BitsExact, n.unwrap_or(1)),
+        ("varbit" | "bit varying", Some(n)) => (Len::BitsMax, n),
+        _ => return None,
+    };
+    Some(Limit { kind, n, array })
 }
 
 /// The [`Limit`] of the type a domain named `ty` is over (on the shard, through domains over
-/// domains); `None` for any other type or a type that is not there.
+/// domains; for `ty` an array of such a domain, per element); `None` for any other type or a
+/// type that is not there. Every operator is `pg_catalog`'s by name: the probe's search path
+/// holds the tenant's schema, where an operator on `(oid, regtype)` would win.
 async fn domain_limit(conn: &mut PgConnection, ty: &str) -> Result<Option<Limit>, sqlx::Error> {
+    let (element, array) = match ty.trim_end().strip_suffix("[]") {
+        Some(e) => (e, true),
+        None => (ty, false),
+    };
     let base: Option<String> = sqlx::query_scalar(
         "WITH RECURSIVE d(base, mod, depth) AS ( \
            SELECT t.typbasetype, t.typtypmod, 0 FROM pg_catalog.pg_type t \
-           WHERE t.oid = pg_catalog.to_regtype($1) AND t.typtype = 'd' \
+           WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)::pg_catalog.oid \
+             AND t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog.\"char\" \
            UNION ALL \
-           SELECT t.typbasetype, t.typtypmod, d.depth + 1 FROM d \
-           JOIN pg_catalog.pg_type t ON t.oid = d.base AND t.typtype = 'd' WHERE d.depth < 32) \
+           SELECT t.typbasetype, t.typtypmod, d.depth OPERATOR(pg_catalog.+) 1 FROM d \
+           JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.base \
+             AND t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog.\"char\" \
+           WHERE d.depth OPERATOR(pg_catalog.<) 32) \
          SELECT pg_catalog.format_type(base, mod) FROM d ORDER BY depth DESC LIMIT 1",
     )
-    .bind(ty)
+    .bind(element)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(base.as_deref().and_then(limit_of))
+    Ok(base.as_deref().and_then(limit_of).map(|l| Limit {
+        array: l.array || array,
+        ..l
+    }))
 }
 
 /// Integer range for the regex fallback of common casts.
@@ -555,7 +615,7 @@ pub(crate) async fn run(
         .is_some_and(|u| is_plain_cast(u, column, new_type));
     let using = using.clone().filter(|_| !plain_using);
     let src = using.clone().unwrap_or_else(|| col.clone());
-    let attempt = format!("SELECT count(({src})::{new_type}) FROM {qt}");
+    let attempt = format!("SELECT pg_catalog.count(({src})::{new_type}) FROM {qt}");
     r.sql = attempt.clone();
     let res = savepoint(conn, async |c| {
         sqlx::query(sqlx::AssertSqlSafe(attempt.clone()))
@@ -644,28 +704,32 @@ mod tests {
 
     #[test]
     fn length_limited_types_are_recognised_in_every_spelling() {
-        let chars = |base, n| Some(Limit::Chars { base, n });
-        assert_eq!(limit_of("varchar(3)"), chars("varchar", 3));
-        assert_eq!(limit_of("character  varying ( 40 )"), chars("varchar", 40));
-        assert_eq!(limit_of("char varying(3)"), chars("varchar", 3));
-        assert_eq!(limit_of("\"varchar\"(3)"), chars("varchar", 3));
-        assert_eq!(
-            limit_of("\"pg_catalog\".\"varchar\"(3)"),
-            chars("varchar", 3)
-        );
-        assert_eq!(limit_of("pg_catalog.bpchar(2)"), chars("bpchar", 2));
-        assert_eq!(limit_of("CHAR(1)"), chars("bpchar", 1));
-        assert_eq!(limit_of("char"), chars("bpchar", 1));
-        assert_eq!(limit_of("character"), chars("bpchar", 1));
-        assert_eq!(limit_of("bit(3)"), Some(Limit::Bits { exact: true, n: 3 }));
-        assert_eq!(
-            limit_of("bit varying(3)"),
-            Some(Limit::Bits { exact: false, n: 3 })
-        );
+        let l = |kind, n, array| Some(Limit { kind, n, array });
+        let vc = Len::Chars("varchar");
+        let bp = Len::Chars("bpchar");
+        assert_eq!(limit_of("varchar(3)"), l(vc, 3, false));
+        assert_eq!(limit_of("character  varying ( 40 )"), l(vc, 40, false));
+        assert_eq!(limit_of("char varying(3)"), l(vc, 3, false));
+        assert_eq!(limit_of("\"varchar\"(3)"), l(vc, 3, false));
+        assert_eq!(limit_of("\"pg_catalog\".\"varchar\"(3)"), l(vc, 3, false));
+        assert_eq!(limit_of("pg_catalog.bpchar(2)"), l(bp, 2, false));
+        assert_eq!(limit_of("CHAR(1)"), l(bp, 1, false));
+        assert_eq!(limit_of("char"), l(bp, 1, false));
+        assert_eq!(limit_of("character"), l(bp, 1, false));
+        assert_eq!(limit_of("NCHAR(3)"), l(bp, 3, false));
+        assert_eq!(limit_of("nchar"), l(bp, 1, false));
+        assert_eq!(limit_of("bit(3)"), l(Len::BitsExact, 3, false));
+        assert_eq!(limit_of("BIT"), l(Len::BitsExact, 1, false));
+        assert_eq!(limit_of("bit varying(3)"), l(Len::BitsMax, 3, false));
+        assert_eq!(limit_of("varchar(3)[]"), l(vc, 3, true));
+        assert_eq!(limit_of("VARCHAR(3) ARRAY"), l(vc, 3, true));
+        assert_eq!(limit_of("character varying(3)[]"), l(vc, 3, true));
+        assert_eq!(limit_of("bit(2)[][]"), l(Len::BitsExact, 2, true));
         for none in [
             "\"char\"",
-            "varchar(3)[]",
+            "\"bit\"",
             "varchar",
+            "varchar[]",
             "bpchar",
             "text",
             "numeric(5,2)",
@@ -674,5 +738,26 @@ mod tests {
         ] {
             assert_eq!(limit_of(none), None, "{none}");
         }
+    }
+
+    /// The length check's SQL: the base type without the length (`"bit"` quoted), every
+    /// operator `pg_catalog`'s, an array's elements one by one.
+    #[test]
+    fn the_length_check_converts_to_the_base_type_and_qualifies_its_operators() {
+        let bits = limit_of("bit(2)").unwrap();
+        assert_eq!(
+            bits.breaks("v"),
+            "pg_catalog.length((v)::pg_catalog.\"bit\") OPERATOR(pg_catalog.<>) 2"
+        );
+        let arr = limit_of("varchar(3)[]").unwrap();
+        assert_eq!(
+            arr.breaks("v"),
+            "EXISTS (SELECT 1 FROM pg_catalog.unnest((v)::pg_catalog.varchar[]) AS deployclaw_e(v) \
+             WHERE pg_catalog.char_length(pg_catalog.rtrim(deployclaw_e.v::pg_catalog.text)) OPERATOR(pg_catalog.>) 3)"
+        );
+        assert_eq!(
+            arr.sample("v"),
+            "(v)::pg_catalog.varchar[]::pg_catalog.text"
+        );
     }
 }
