@@ -534,3 +534,56 @@ ALTER TABLE arr ALTER COLUMN d TYPE short[];",
         "{d:#?}"
     );
 }
+
+/// A unique key over a column the migration added with a constant default: every existing row
+/// holds the default, so `UNIQUE (slug)` fails on a shard with two rows (23505) although the
+/// rehearsal's empty tables pass it; with another key column only rows equal in it collide; a
+/// column added without a default is NULL everywhere (distinct).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_key_over_a_column_added_with_a_default_is_counted() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_a;
+         CREATE TABLE tenant_a.accounts (id int PRIMARY KEY, org_id int);
+         INSERT INTO tenant_a.accounts VALUES (1, 1), (2, 1), (3, 2);",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let m = migration(
+        "ALTER TABLE accounts ADD COLUMN slug text NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD CONSTRAINT accounts_slug_key UNIQUE (slug);
+ALTER TABLE accounts ADD CONSTRAINT accounts_org_slug_key UNIQUE (org_id, slug);
+ALTER TABLE accounts ADD COLUMN n int;
+ALTER TABLE accounts ADD CONSTRAINT accounts_n_key UNIQUE (n);",
+    );
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim
+        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
+        .await
+        .expect("run");
+    let p = &res.shards[0].probes;
+    let slug = find(p, ProbeKind::UniqueViolations, 1);
+    assert_eq!(
+        (slug.count, slug.would_fail, slug.samples.clone()),
+        (1, true, vec![" x3".to_string()]),
+        "{slug:#?}"
+    );
+    let org = find(p, ProbeKind::UniqueViolations, 2);
+    assert_eq!(
+        (org.count, org.samples.clone()),
+        (1, vec!["(1,\"\") x2".to_string()]),
+        "{org:#?}"
+    );
+    let n = find(p, ProbeKind::UniqueViolations, 4);
+    assert_eq!(
+        (n.count, n.error.is_none(), n.skipped.is_none()),
+        (0, true, true),
+        "{n:#?}"
+    );
+}

@@ -541,3 +541,67 @@ ALTER TABLE t ALTER COLUMN n TYPE integer;",
         assert!(cast.skipped.is_none(), "{sql}: {cast:?}");
     }
 }
+
+/// A unique key over a column added earlier with a default evaluated once: every existing row
+/// holds that value, so the key is the value (cast to the column's type) and the shard's rows
+/// are probed; a backfill in between, a volatile default or a primary key leave it to the
+/// rehearsal.
+#[test]
+fn a_unique_key_over_a_column_added_with_a_constant_default_is_probed() {
+    let unique = |sql: &str| {
+        p(sql)
+            .probes
+            .into_iter()
+            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::UniqueViolations)
+            .unwrap()
+    };
+    let u = unique(
+        "ALTER TABLE accounts ADD COLUMN slug text NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD CONSTRAINT accounts_slug_key UNIQUE (org_id, slug);",
+    );
+    assert!(u.skipped.is_none(), "{u:?}");
+    match &u.check {
+        Check::Duplicates { keys, .. } => {
+            assert_eq!(
+                keys,
+                &["\"org_id\"".to_string(), "(('')::text)".to_string()]
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let u = unique(
+        "ALTER TABLE accounts ADD COLUMN n int;
+ALTER TABLE accounts ADD CONSTRAINT accounts_n_key UNIQUE (n);",
+    );
+    match &u.check {
+        Check::Duplicates { keys, .. } => assert_eq!(keys, &["((NULL)::int)".to_string()]),
+        other => panic!("{other:?}"),
+    }
+    for sql in [
+        "ALTER TABLE accounts ADD COLUMN slug text DEFAULT '';
+ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (slug);
+SELECT 1;",
+        "ALTER TABLE accounts ADD COLUMN u uuid DEFAULT gen_random_uuid();
+ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (u);",
+        "ALTER TABLE accounts ADD COLUMN slug text DEFAULT '';
+ALTER TABLE accounts ADD PRIMARY KEY (slug);",
+    ] {
+        let plan = p(sql);
+        let u = plan
+            .probes
+            .iter()
+            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::UniqueViolations)
+            .unwrap();
+        let expect_probed = sql.contains("SELECT 1");
+        assert_eq!(u.skipped.is_none(), expect_probed, "{sql}: {u:?}");
+    }
+    let plan = p("ALTER TABLE accounts ADD COLUMN slug text DEFAULT '';
+UPDATE accounts SET slug = id::text;
+ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (slug);");
+    let u = plan
+        .probes
+        .iter()
+        .find(|x| x.statement_index == 2 && x.kind == ProbeKind::UniqueViolations)
+        .unwrap();
+    assert!(u.skipped.is_some(), "{u:?}");
+}

@@ -225,7 +225,7 @@ fn created_domain(cx: &PlanCx<'_>, created: Option<migration_parser::Step>) -> O
 
 /// A type name as written (`mood`, `public.mood`, `"Mood"`) as a qualified name; `None` for
 /// arrays, modifiers and anything else that is not a plain name.
-fn type_name(ty: &str) -> Option<QualifiedName> {
+pub(crate) fn type_name(ty: &str) -> Option<QualifiedName> {
     let mut parts = Vec::new();
     for part in ty.trim().split('.') {
         let p = part.trim();

@@ -1,7 +1,7 @@
 //! `unique_violations`: groups of rows with equal keys under a new unique index, `UNIQUE` or
 //! `PRIMARY KEY` constraint (a primary key also gets a `not_null_violations` probe per column).
 
-use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
+use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName, Volatility};
 
 use crate::ident::quote_ident;
 use crate::probe::cx::{Col, PlanCx};
@@ -79,15 +79,25 @@ fn plan_key(
     primary: bool,
 ) {
     let (t, mut skipped) = cx.probe_table(table);
+    let mut keys = Vec::new();
     for c in columns {
+        let key = quote_ident(&cx.col_name(table, c));
         match cx.col(table, c) {
-            Col::Added(_) => {
-                skipped.get_or_insert_with(|| {
-                    "column added earlier in the migration: rehearsal decides".into()
-                });
+            Col::Added(def) => match single_value(cx, table, c, def).filter(|_| !primary) {
+                // Every existing row holds the same value: the key is that value.
+                Some(v) => keys.push(v),
+                None => {
+                    skipped.get_or_insert_with(|| {
+                        "column added earlier in the migration: rehearsal decides".into()
+                    });
+                    keys.push(key);
+                }
+            },
+            Col::Shard(st, sc) => {
+                cx.require_column(&st, &sc);
+                keys.push(key);
             }
-            Col::Shard(st, sc) => cx.require_column(&st, &sc),
-            Col::Other => {}
+            Col::Other => keys.push(key),
         }
     }
     let note = cx.data_note(table);
@@ -117,10 +127,7 @@ fn plan_key(
         ProbeKind::UniqueViolations,
         Some(columns.join(", ")),
         Check::Duplicates {
-            keys: columns
-                .iter()
-                .map(|c| quote_ident(&cx.col_name(table, c)))
-                .collect(),
+            keys,
             predicate: None,
             nulls_not_distinct,
         },
@@ -128,6 +135,39 @@ fn plan_key(
     for p in planned {
         cx.push_probe(p);
     }
+}
+
+/// The one value every existing row holds in column `c` the migration added earlier, as a key
+/// expression cast to the column's type (a bare constant in `GROUP BY` would be a position):
+/// its default when that is evaluated once for all rows (not volatile, not an identity, serial
+/// or generated column; NULL without a default), no statement set the column since (no
+/// `UPDATE` of it, no code the model does not follow before), and its type is one of the shard.
+fn single_value(
+    cx: &PlanCx<'_>,
+    table: &QualifiedName,
+    c: &str,
+    def: &migration_parser::ColumnDef,
+) -> Option<String> {
+    if def.identity
+        || def.serial
+        || def.generated_stored
+        || cx.code_before
+        || cx.backfilled_by(table, c).is_some()
+    {
+        return None;
+    }
+    if let Some(ty) = super::cast::type_name(&def.data_type)
+        && cx.state.type_(&ty, cx.at).record().is_some()
+    {
+        // A type the migration creates or changes: not on the shard in that form.
+        return None;
+    }
+    let value = match &def.default {
+        None => "NULL".to_string(),
+        Some(e) if e.volatility != Volatility::Volatile => e.sql.clone(),
+        Some(_) => return None,
+    };
+    Some(format!("(({value})::{})", def.data_type))
 }
 
 /// Turn an index key as written into a GROUP BY expression: plain column names are quoted,
