@@ -605,3 +605,40 @@ ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (slug);");
         .unwrap();
     assert!(u.skipped.is_some(), "{u:?}");
 }
+
+/// The same for a unique index: a plain key naming a column added earlier is its single value,
+/// or left to the rehearsal; never a probe of a column the shard does not have (42703).
+#[test]
+fn a_unique_index_over_an_added_column_is_its_value_or_the_rehearsals() {
+    let unique = |sql: &str| {
+        p(sql)
+            .probes
+            .into_iter()
+            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::UniqueViolations)
+            .unwrap()
+    };
+    let u = unique(
+        "ALTER TABLE a ADD COLUMN s text DEFAULT '';
+CREATE UNIQUE INDEX i ON a (org_id, s DESC);",
+    );
+    assert!(u.skipped.is_none(), "{u:?}");
+    match &u.check {
+        Check::Duplicates { keys, .. } => {
+            assert_eq!(
+                keys,
+                &["\"org_id\"".to_string(), "(('')::text)".to_string()]
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let u = unique(
+        "ALTER TABLE a ADD COLUMN s uuid DEFAULT gen_random_uuid();
+CREATE UNIQUE INDEX i ON a (s);",
+    );
+    assert!(
+        u.skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("rehearsal decides")),
+        "{u:?}"
+    );
+}

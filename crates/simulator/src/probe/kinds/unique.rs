@@ -29,8 +29,27 @@ impl ProbeSpec for UniqueViolations {
                 predicate,
                 ..
             } => {
-                let (t, skipped) = cx.probe_table(table);
+                let (t, mut skipped) = cx.probe_table(table);
                 let note = cx.data_note(table);
+                let mut keys = Vec::new();
+                for c in columns {
+                    let key = key_sql(c);
+                    // A key naming a column added earlier: its single value, or the rehearsal's.
+                    let added = column_named(&key).and_then(|n| match cx.col(table, &n) {
+                        Col::Added(def) => Some(single_value(cx, table, &n, def)),
+                        _ => None,
+                    });
+                    match added {
+                        Some(Some(v)) => keys.push(v),
+                        Some(None) => {
+                            skipped.get_or_insert_with(|| {
+                                "column added earlier in the migration: rehearsal decides".into()
+                            });
+                            keys.push(key);
+                        }
+                        None => keys.push(key),
+                    }
+                }
                 cx.push_probe(PlannedProbe {
                     statement_index: cx.si,
                     kind: ProbeKind::UniqueViolations,
@@ -38,7 +57,7 @@ impl ProbeSpec for UniqueViolations {
                     column: None,
                     constraint: name.clone(),
                     check: Check::Duplicates {
-                        keys: columns.iter().map(|c| key_sql(c)).collect(),
+                        keys,
                         predicate: predicate.clone(),
                         nulls_not_distinct: cx.sql_upper.contains("NULLS NOT DISTINCT"),
                     },
@@ -195,6 +214,14 @@ pub(crate) fn key_sql(k: &str) -> String {
     } else {
         s
     }
+}
+
+/// The column a key from [`key_sql`] names, when it is a (quoted) column name and not an
+/// expression.
+fn column_named(key: &str) -> Option<String> {
+    let inner = key.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('"') || inner.replace("\"\"", "").chars().all(|c| c != '"'))
+        .then(|| inner.replace("\"\"", "\""))
 }
 
 fn is_plain_ident(s: &str) -> bool {
