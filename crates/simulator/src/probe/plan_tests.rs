@@ -631,14 +631,24 @@ CREATE UNIQUE INDEX i ON a (org_id, s DESC);",
         }
         other => panic!("{other:?}"),
     }
-    let u = unique(
+    for sql in [
         "ALTER TABLE a ADD COLUMN s uuid DEFAULT gen_random_uuid();
 CREATE UNIQUE INDEX i ON a (s);",
+        "ALTER TABLE a ADD COLUMN s text DEFAULT '';
+CREATE UNIQUE INDEX i ON a (lower(s));",
+    ] {
+        let u = unique(sql);
+        assert!(
+            u.skipped
+                .as_deref()
+                .is_some_and(|s| s.contains("rehearsal decides")),
+            "{sql}: {u:?}"
+        );
+    }
+    // An expression over columns of the shard only is probed.
+    let u = unique(
+        "ALTER TABLE a ADD COLUMN s text DEFAULT '';
+CREATE UNIQUE INDEX i ON a (lower(email));",
     );
-    assert!(
-        u.skipped
-            .as_deref()
-            .is_some_and(|s| s.contains("rehearsal decides")),
-        "{u:?}"
-    );
+    assert!(u.skipped.is_none(), "{u:?}");
 }

@@ -39,6 +39,12 @@ impl ProbeSpec for UniqueViolations {
                         Col::Added(def) => Some(single_value(cx, table, &n, def)),
                         _ => None,
                     });
+                    // An expression over a column added earlier: the shard lacks the column.
+                    let added = added.or_else(|| {
+                        words(&key)
+                            .any(|w| matches!(cx.col(table, &w), Col::Added(_)))
+                            .then_some(None)
+                    });
                     match added {
                         Some(Some(v)) => keys.push(v),
                         Some(None) => {
@@ -214,6 +220,30 @@ pub(crate) fn key_sql(k: &str) -> String {
     } else {
         s
     }
+}
+
+/// The identifier-like words of an expression (lowercased unless quoted): the names it may
+/// read.
+fn words(expr: &str) -> impl Iterator<Item = String> + '_ {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in expr.chars() {
+        if ch == '"' {
+            if quoted {
+                out.push(std::mem::take(&mut cur));
+            }
+            quoted = !quoted;
+        } else if quoted || ch.is_alphanumeric() || ch == '_' {
+            cur.push(if quoted { ch } else { ch.to_ascii_lowercase() });
+        } else if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.into_iter()
 }
 
 /// The column a key from [`key_sql`] names, when it is a (quoted) column name and not an
