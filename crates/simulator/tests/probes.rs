@@ -587,3 +587,53 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_n_key UNIQUE (n);",
         "{n:#?}"
     );
 }
+
+/// The probes' own SQL never reaches a tenant's function or operator through the search path
+/// (it holds the tenant's schema): a tenant `||(text, bigint)` and `enum_range(mood)`, both
+/// raising, are exact matches that would win over `pg_catalog`'s polymorphic ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probes_own_sql_never_calls_a_tenants_lookalike() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_a;
+         CREATE FUNCTION tenant_a.cat(text, bigint) RETURNS text LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant operator ran'; END $f$;
+         CREATE OPERATOR tenant_a.|| (LEFTARG = text, RIGHTARG = bigint, FUNCTION = tenant_a.cat);
+         CREATE TYPE tenant_a.mood AS ENUM ('ok', 'sad');
+         CREATE FUNCTION tenant_a.enum_range(tenant_a.mood) RETURNS tenant_a.mood[] LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant function ran'; END $f$;
+         CREATE TABLE tenant_a.users (id int PRIMARY KEY, email text, m text);
+         INSERT INTO tenant_a.users VALUES (1, 'a@x', 'ok'), (2, 'a@x', 'meh'), (3, 'b@x', 'sad');",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let m = migration(
+        "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);
+ALTER TYPE mood ADD VALUE 'happy';
+ALTER TABLE users ALTER COLUMN m TYPE mood USING m::mood;",
+    );
+    let sim = Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    });
+    let res = sim
+        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
+        .await
+        .expect("run");
+    let p = &res.shards[0].probes;
+    let u = find(p, ProbeKind::UniqueViolations, 0);
+    assert_eq!(
+        (u.count, u.samples.clone(), u.error.is_none()),
+        (1, vec!["a@x x2".to_string()], true),
+        "{u:#?}"
+    );
+    let c = find(p, ProbeKind::CastFailures, 2);
+    assert_eq!(
+        (c.count, c.samples.clone(), c.error.is_none()),
+        (1, vec!["meh".to_string()], true),
+        "{c:#?}"
+    );
+}

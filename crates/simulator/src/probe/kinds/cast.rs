@@ -265,7 +265,7 @@ pub(crate) fn labels_sql(
     }
     if let Some(ty) = shard_enum {
         conds.push(format!(
-            "{col}::text <> ALL (enum_range(NULL::{ty})::text[])"
+            "{col}::text <> ALL (pg_catalog.enum_range(NULL::{ty})::text[])"
         ));
     }
     format!(

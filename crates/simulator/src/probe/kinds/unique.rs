@@ -291,7 +291,7 @@ pub(crate) fn duplicates_sql(
         format!(" WHERE {}", conds.join(" AND "))
     };
     format!(
-        "SELECT count(*) OVER (), {} || ' x' || count(*) FROM {}{where_} GROUP BY {} HAVING count(*) > 1 LIMIT {MAX_SAMPLES}",
+        "SELECT count(*) OVER (), {} || ' x' || (count(*))::pg_catalog.text FROM {}{where_} GROUP BY {} HAVING count(*) > 1 LIMIT {MAX_SAMPLES}",
         key_row_text(keys),
         target.qt,
         keys.iter()
