@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 use simulator::{
-    CancelToken, NoProgress, ProbeKind, ProbeResult, RehearsalMode, SimOptions, Simulator,
+    CancelToken, NoProgress, ProbeKind, ProbeResult, RehearsalMode, SimOptions, SimulationResult,
+    Simulator,
 };
 
 const HOSTILE: &str = "te\"nant; DROP TABLE x; --";
@@ -48,6 +49,17 @@ ALTER TABLE users ADD COLUMN flag boolean NOT NULL DEFAULT false;
 ALTER TABLE users ALTER COLUMN flag SET NOT NULL;
 "#;
 
+/// The simulation of `m` on `fleet` with the probes alone (no rehearsal).
+async fn probes_only(m: &migration_parser::Migration, fleet: &topology::Fleet) -> SimulationResult {
+    Simulator::new(SimOptions {
+        rehearsal: RehearsalMode::Skip,
+        ..Default::default()
+    })
+    .run(m, fleet, None, &NoProgress, &CancelToken::new())
+    .await
+    .expect("run")
+}
+
 fn find(probes: &[ProbeResult], kind: ProbeKind, stmt: usize) -> &ProbeResult {
     probes
         .iter()
@@ -64,14 +76,7 @@ async fn probes_find_exactly_the_planted_problems() {
     let fleet = fleet(&[&pg], &[(0, "app", "tenant_a"), (0, "app", HOSTILE)]);
     let m = migration(MIGRATION);
     assert_eq!(m.statements.len(), 15, "{:#?}", m.statements);
-    let sim = Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::Skip,
-        ..Default::default()
-    });
-    let res = sim
-        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
-        .await
-        .expect("run");
+    let res = probes_only(&m, &fleet).await;
     assert_eq!(res.shards.len(), 2);
     for ev in &res.shards {
         assert!(ev.unreachable.is_none(), "{ev:#?}");
@@ -314,14 +319,7 @@ ALTER TABLE zeros ALTER COLUMN z TYPE quotient;
 CREATE DOMAIN sneaky AS integer CHECK (VALUE > x.evil);
 ALTER TABLE zeros ALTER COLUMN z TYPE sneaky;",
     );
-    let sim = Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::Skip,
-        ..Default::default()
-    });
-    let res = sim
-        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
-        .await
-        .expect("run");
+    let res = probes_only(&m, &fleet).await;
     assert_eq!(res.shards.len(), 2);
     for ev in &res.shards {
         let p = &ev.probes;
@@ -436,14 +434,7 @@ ALTER TABLE arr ALTER COLUMN b TYPE nchar(3);
 ALTER TABLE arr ALTER COLUMN c TYPE bit(2);
 ALTER TABLE arr ALTER COLUMN d TYPE short[];",
     );
-    let sim = Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::Skip,
-        ..Default::default()
-    });
-    let res = sim
-        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
-        .await
-        .expect("run");
+    let res = probes_only(&m, &fleet).await;
     let p = &res.shards[0].probes;
     let a = find(p, ProbeKind::CastFailures, 0);
     assert_eq!(
@@ -559,14 +550,7 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_org_slug_key UNIQUE (org_id, slug);
 ALTER TABLE accounts ADD COLUMN n int;
 ALTER TABLE accounts ADD CONSTRAINT accounts_n_key UNIQUE (n);",
     );
-    let sim = Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::Skip,
-        ..Default::default()
-    });
-    let res = sim
-        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
-        .await
-        .expect("run");
+    let res = probes_only(&m, &fleet).await;
     let p = &res.shards[0].probes;
     let slug = find(p, ProbeKind::UniqueViolations, 1);
     assert_eq!(
@@ -615,14 +599,7 @@ async fn the_probes_own_sql_never_calls_a_tenants_lookalike() {
 ALTER TYPE mood ADD VALUE 'happy';
 ALTER TABLE users ALTER COLUMN m TYPE mood USING m::mood;",
     );
-    let sim = Simulator::new(SimOptions {
-        rehearsal: RehearsalMode::Skip,
-        ..Default::default()
-    });
-    let res = sim
-        .run(&m, &fleet, None, &NoProgress, &CancelToken::new())
-        .await
-        .expect("run");
+    let res = probes_only(&m, &fleet).await;
     let p = &res.shards[0].probes;
     let u = find(p, ProbeKind::UniqueViolations, 0);
     assert_eq!(

@@ -68,17 +68,20 @@ impl GateRule for NotNullViolations {
                     ),
                 };
             }
+            let nulls = format!(
+                "{} of `{}.{}` {} NULL in `{col}`",
+                count_phrase(p, "row"),
+                p.schema,
+                p.table,
+                agree(p.count, "have", "has"),
+            );
+            let samples = samples_phrase(&p.samples, "sample keys");
             if let (Some(Operation::AlterColumnType { new_type, .. }), Some(domain)) =
                 (op, &p.constraint)
             {
                 return DataFailure {
                     found: format!(
-                        "{} of `{}.{}` {} NULL in `{col}`, which the NOT NULL domain `{domain}` the column becomes rejects{}",
-                        count_phrase(p, "row"),
-                        p.schema,
-                        p.table,
-                        agree(p.count, "have", "has"),
-                        samples_phrase(&p.samples, "sample keys")
+                        "{nulls}, which the NOT NULL domain `{domain}` the column becomes rejects{samples}"
                     ),
                     help: format!(
                         "Backfill the NULLs on this shard first, in batches (`UPDATE {t} SET {c} = <value> WHERE {c} IS NULL;`), \
@@ -87,14 +90,7 @@ impl GateRule for NotNullViolations {
                 };
             }
             DataFailure {
-                found: format!(
-                    "{} of `{}.{}` {} NULL in `{col}`{}",
-                    count_phrase(p, "row"),
-                    p.schema,
-                    p.table,
-                    agree(p.count, "have", "has"),
-                    samples_phrase(&p.samples, "sample keys")
-                ),
+                found: format!("{nulls}{samples}"),
                 help: format!(
                     "Backfill the NULLs on this shard first, in batches: `UPDATE {t} SET {c} = <value> WHERE {c} IS NULL;`, \
                      then add `CHECK ({c} IS NOT NULL) NOT VALID`, VALIDATE it, and SET NOT NULL (no scan on PostgreSQL 12+)"

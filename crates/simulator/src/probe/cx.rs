@@ -252,6 +252,13 @@ impl PlanCx<'_> {
         }
     }
 
+    /// Whether column `c` of `t`, added earlier by the migration, still holds in every existing
+    /// row what its `ADD COLUMN` gave it: no statement assigned it since ([`Self::backfilled_by`])
+    /// and no code the model cannot follow ran before ([`PlanCx::code_before`]).
+    pub(crate) fn added_column_untouched(&self, t: &QualifiedName, c: &str) -> bool {
+        self.backfilled_by(t, c).is_none() && !self.code_before
+    }
+
     /// The statement that validates constraint `name`, added by this operation on `table`, later.
     pub(crate) fn validated_at(
         &self,

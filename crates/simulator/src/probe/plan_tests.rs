@@ -4,7 +4,7 @@ use migration_parser::{Migration, QualifiedName};
 
 use super::plan;
 use crate::probe::kind::ProbeKind;
-use crate::probe::model::{Check, ObjKind, ProbePlan};
+use crate::probe::model::{Check, ObjKind, PlannedProbe, ProbePlan};
 
 fn m(sql: &str) -> Migration {
     migration_parser::parse("t.sql", sql, &Default::default()).expect("parse")
@@ -498,6 +498,30 @@ ALTER TABLE t ALTER COLUMN v TYPE pos;");
     }
 }
 
+/// The probe of `kind` planned for statement `si` of `sql`.
+fn probe_at(sql: &str, si: usize, kind: ProbeKind) -> PlannedProbe {
+    p(sql)
+        .probes
+        .into_iter()
+        .find(|x| x.statement_index == si && x.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} at statement {si} of {sql}"))
+}
+
+/// Whether probe `x` was left to the rehearsal.
+fn left_to_rehearsal(x: &PlannedProbe) -> bool {
+    x.skipped
+        .as_deref()
+        .is_some_and(|s| s.contains("rehearsal decides"))
+}
+
+/// The keys of a `Duplicates` probe.
+fn keys_of(x: &PlannedProbe) -> &[String] {
+    match &x.check {
+        Check::Duplicates { keys, .. } => keys,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A shard domain an earlier statement the model does not follow changes (`ALTER DOMAIN ...
 /// DROP NOT NULL`, also inside a `DO` block): the shard's domain is not what the cast will
 /// meet, so the rehearsal decides (counting its NULLs would be a false RED, counting against
@@ -510,19 +534,8 @@ ALTER TABLE t ALTER COLUMN n TYPE nn;",
         "DO $$ BEGIN EXECUTE 'ALTER DOMAIN nn ADD CONSTRAINT pos CHECK (VALUE > 0)'; END $$;
 ALTER TABLE t ALTER COLUMN n TYPE nn;",
     ] {
-        let plan = p(sql);
-        let cast = plan
-            .probes
-            .iter()
-            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::CastFailures)
-            .unwrap();
-        assert!(
-            cast.skipped
-                .as_deref()
-                .unwrap_or("")
-                .contains("rehearsal decides"),
-            "{sql}: {cast:?}"
-        );
+        let cast = probe_at(sql, 1, ProbeKind::CastFailures);
+        assert!(left_to_rehearsal(&cast), "{sql}: {cast:?}");
     }
     // A statement that does not name it (a longer name holding it is another name), or only
     // names a built-in type, changes nothing for the cast.
@@ -532,12 +545,7 @@ ALTER TABLE t ALTER COLUMN n TYPE nn;",
         "DO $$ DECLARE i integer; BEGIN i := 1; END $$;
 ALTER TABLE t ALTER COLUMN n TYPE integer;",
     ] {
-        let plan = p(sql);
-        let cast = plan
-            .probes
-            .iter()
-            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::CastFailures)
-            .unwrap();
+        let cast = probe_at(sql, 1, ProbeKind::CastFailures);
         assert!(cast.skipped.is_none(), "{sql}: {cast:?}");
     }
 }
@@ -548,35 +556,21 @@ ALTER TABLE t ALTER COLUMN n TYPE integer;",
 /// rehearsal.
 #[test]
 fn a_unique_key_over_a_column_added_with_a_constant_default_is_probed() {
-    let unique = |sql: &str| {
-        p(sql)
-            .probes
-            .into_iter()
-            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::UniqueViolations)
-            .unwrap()
-    };
-    let u = unique(
+    let u = probe_at(
         "ALTER TABLE accounts ADD COLUMN slug text NOT NULL DEFAULT '';
 ALTER TABLE accounts ADD CONSTRAINT accounts_slug_key UNIQUE (org_id, slug);",
+        1,
+        ProbeKind::UniqueViolations,
     );
     assert!(u.skipped.is_none(), "{u:?}");
-    match &u.check {
-        Check::Duplicates { keys, .. } => {
-            assert_eq!(
-                keys,
-                &["\"org_id\"".to_string(), "(('')::text)".to_string()]
-            )
-        }
-        other => panic!("{other:?}"),
-    }
-    let u = unique(
+    assert_eq!(keys_of(&u), ["\"org_id\"", "(('')::text)"]);
+    let u = probe_at(
         "ALTER TABLE accounts ADD COLUMN n int;
 ALTER TABLE accounts ADD CONSTRAINT accounts_n_key UNIQUE (n);",
+        1,
+        ProbeKind::UniqueViolations,
     );
-    match &u.check {
-        Check::Duplicates { keys, .. } => assert_eq!(keys, &["((NULL)::int)".to_string()]),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(keys_of(&u), ["((NULL)::int)"]);
     for sql in [
         "ALTER TABLE accounts ADD COLUMN slug text DEFAULT '';
 ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (slug);
@@ -586,23 +580,17 @@ ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (u);",
         "ALTER TABLE accounts ADD COLUMN slug text DEFAULT '';
 ALTER TABLE accounts ADD PRIMARY KEY (slug);",
     ] {
-        let plan = p(sql);
-        let u = plan
-            .probes
-            .iter()
-            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::UniqueViolations)
-            .unwrap();
+        let u = probe_at(sql, 1, ProbeKind::UniqueViolations);
         let expect_probed = sql.contains("SELECT 1");
         assert_eq!(u.skipped.is_none(), expect_probed, "{sql}: {u:?}");
     }
-    let plan = p("ALTER TABLE accounts ADD COLUMN slug text DEFAULT '';
+    let u = probe_at(
+        "ALTER TABLE accounts ADD COLUMN slug text DEFAULT '';
 UPDATE accounts SET slug = id::text;
-ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (slug);");
-    let u = plan
-        .probes
-        .iter()
-        .find(|x| x.statement_index == 2 && x.kind == ProbeKind::UniqueViolations)
-        .unwrap();
+ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (slug);",
+        2,
+        ProbeKind::UniqueViolations,
+    );
     assert!(u.skipped.is_some(), "{u:?}");
 }
 
@@ -610,45 +598,29 @@ ALTER TABLE accounts ADD CONSTRAINT k UNIQUE (slug);");
 /// or left to the rehearsal; never a probe of a column the shard does not have (42703).
 #[test]
 fn a_unique_index_over_an_added_column_is_its_value_or_the_rehearsals() {
-    let unique = |sql: &str| {
-        p(sql)
-            .probes
-            .into_iter()
-            .find(|x| x.statement_index == 1 && x.kind == ProbeKind::UniqueViolations)
-            .unwrap()
-    };
-    let u = unique(
+    let u = probe_at(
         "ALTER TABLE a ADD COLUMN s text DEFAULT '';
 CREATE UNIQUE INDEX i ON a (org_id, s DESC);",
+        1,
+        ProbeKind::UniqueViolations,
     );
     assert!(u.skipped.is_none(), "{u:?}");
-    match &u.check {
-        Check::Duplicates { keys, .. } => {
-            assert_eq!(
-                keys,
-                &["\"org_id\"".to_string(), "(('')::text)".to_string()]
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(keys_of(&u), ["\"org_id\"", "(('')::text)"]);
     for sql in [
         "ALTER TABLE a ADD COLUMN s uuid DEFAULT gen_random_uuid();
 CREATE UNIQUE INDEX i ON a (s);",
         "ALTER TABLE a ADD COLUMN s text DEFAULT '';
 CREATE UNIQUE INDEX i ON a (lower(s));",
     ] {
-        let u = unique(sql);
-        assert!(
-            u.skipped
-                .as_deref()
-                .is_some_and(|s| s.contains("rehearsal decides")),
-            "{sql}: {u:?}"
-        );
+        let u = probe_at(sql, 1, ProbeKind::UniqueViolations);
+        assert!(left_to_rehearsal(&u), "{sql}: {u:?}");
     }
     // An expression over columns of the shard only is probed.
-    let u = unique(
+    let u = probe_at(
         "ALTER TABLE a ADD COLUMN s text DEFAULT '';
 CREATE UNIQUE INDEX i ON a (lower(email));",
+        1,
+        ProbeKind::UniqueViolations,
     );
     assert!(u.skipped.is_none(), "{u:?}");
 }

@@ -631,19 +631,17 @@ pub(crate) async fn run(
             // An explicit cast to `varchar(n)`, `char(n)`, `bit(n)` cuts or pads; the `ALTER`
             // converts by assignment, which fails on another length. Not after a `USING` that
             // is itself the explicit cast to the new type: that one already cut the value.
-            if !plain_using
-                && let Some(limit) = match limit_of(new_type) {
-                    Some(l) => Some(l),
-                    None => match savepoint(conn, async |c| domain_limit(c, new_type).await).await?
-                    {
-                        Ok(l) => l,
-                        Err(e) => {
-                            r.error = Some(e);
-                            None
-                        }
-                    },
-                }
-            {
+            let limit = match limit_of(new_type) {
+                _ if plain_using => None,
+                Some(l) => Some(l),
+                None => savepoint(conn, async |c| domain_limit(c, new_type).await)
+                    .await?
+                    .unwrap_or_else(|e| {
+                        r.error = Some(e);
+                        None
+                    }),
+            };
+            if let Some(limit) = limit {
                 let q = format!(
                     "SELECT count(*) OVER (), {} FROM {qt} WHERE {} LIMIT {MAX_SAMPLES}",
                     limit.sample(&src),

@@ -68,8 +68,7 @@ fn plan_set_not_null(cx: &mut PlanCx<'_>, table: &QualifiedName, column: &str) {
     if let Col::Added(def) = cx.col(table, column)
         && !default_is_non_null(def)
         && table_skip.is_none()
-        && cx.backfilled_by(table, column).is_none()
-        && !cx.code_before
+        && cx.added_column_untouched(table, column)
     {
         // Added earlier without a default and assigned by no statement since (and no code the
         // model cannot follow ran before): NULL in every row the shard has. The rehearsal's

@@ -45,16 +45,10 @@ impl ProbeSpec for UniqueViolations {
                             .any(|w| matches!(cx.col(table, &w), Col::Added(_)))
                             .then_some(None)
                     });
-                    match added {
-                        Some(Some(v)) => keys.push(v),
-                        Some(None) => {
-                            skipped.get_or_insert_with(|| {
-                                "column added earlier in the migration: rehearsal decides".into()
-                            });
-                            keys.push(key);
-                        }
-                        None => keys.push(key),
-                    }
+                    keys.push(match added {
+                        Some(value) => added_key(value, key, &mut skipped),
+                        None => key,
+                    });
                 }
                 cx.push_probe(PlannedProbe {
                     statement_index: cx.si,
@@ -108,16 +102,11 @@ fn plan_key(
     for c in columns {
         let key = quote_ident(&cx.col_name(table, c));
         match cx.col(table, c) {
-            Col::Added(def) => match single_value(cx, table, c, def).filter(|_| !primary) {
-                // Every existing row holds the same value: the key is that value.
-                Some(v) => keys.push(v),
-                None => {
-                    skipped.get_or_insert_with(|| {
-                        "column added earlier in the migration: rehearsal decides".into()
-                    });
-                    keys.push(key);
-                }
-            },
+            Col::Added(def) => keys.push(added_key(
+                single_value(cx, table, c, def).filter(|_| !primary),
+                key,
+                &mut skipped,
+            )),
             Col::Shard(st, sc) => {
                 cx.require_column(&st, &sc);
                 keys.push(key);
@@ -162,6 +151,17 @@ fn plan_key(
     }
 }
 
+/// The key for a column the migration added earlier: the one value every existing row holds
+/// in it, when known; else the column as written (`key`), with the probe left to the rehearsal.
+fn added_key(value: Option<String>, key: String, skipped: &mut Option<String>) -> String {
+    value.unwrap_or_else(|| {
+        skipped.get_or_insert_with(|| {
+            "column added earlier in the migration: rehearsal decides".into()
+        });
+        key
+    })
+}
+
 /// The one value every existing row holds in column `c` the migration added earlier, as a key
 /// expression cast to the column's type (a bare constant in `GROUP BY` would be a position):
 /// its default when that is evaluated once for all rows (not volatile, not an identity, serial
@@ -173,12 +173,7 @@ fn single_value(
     c: &str,
     def: &migration_parser::ColumnDef,
 ) -> Option<String> {
-    if def.identity
-        || def.serial
-        || def.generated_stored
-        || cx.code_before
-        || cx.backfilled_by(table, c).is_some()
-    {
+    if def.identity || def.serial || def.generated_stored || !cx.added_column_untouched(table, c) {
         return None;
     }
     if let Some(ty) = super::cast::type_name(&def.data_type)
@@ -250,8 +245,7 @@ fn words(expr: &str) -> impl Iterator<Item = String> + '_ {
 /// expression.
 fn column_named(key: &str) -> Option<String> {
     let inner = key.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.contains('"') || inner.replace("\"\"", "").chars().all(|c| c != '"'))
-        .then(|| inner.replace("\"\"", "\""))
+    (!inner.replace("\"\"", "").contains('"')).then(|| inner.replace("\"\"", "\""))
 }
 
 fn is_plain_ident(s: &str) -> bool {
