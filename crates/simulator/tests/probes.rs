@@ -60,6 +60,45 @@ async fn probes_only(m: &migration_parser::Migration, fleet: &topology::Fleet) -
     .expect("run")
 }
 
+/// What the probes must leave as they found it in database `app`: the catalog (every relation
+/// with its file, every type), every row of the tenant schemas, the sequences, replication
+/// slots, prepared transactions, other sessions and locks.
+async fn target_state(pg: &topology::ephemeral::EphemeralPg) -> Vec<Option<String>> {
+    let mut c = conn(pg, "app").await;
+    let mut out = Vec::new();
+    for q in [
+        "SELECT string_agg(c.oid || ':' || c.relname || ':' || c.relfilenode || ':' || c.relkind::text, ',' ORDER BY c.oid) FROM pg_class c",
+        "SELECT string_agg(t.oid || ':' || t.typname, ',' ORDER BY t.oid) FROM pg_type t",
+        "SELECT string_agg(format('%s.%s', n.nspname, c.relname), ',' ORDER BY 1) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'tenant%' AND c.relkind = 'r'",
+        "SELECT string_agg(format('%s.%s=%s', schemaname, sequencename, last_value), ',' ORDER BY 1) FROM pg_sequences",
+        "SELECT count(*)::text FROM pg_replication_slots",
+        "SELECT count(*)::text FROM pg_prepared_xacts",
+        "SELECT count(*)::text FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        "SELECT count(*)::text FROM pg_locks WHERE pid <> pg_backend_pid()",
+    ] {
+        out.push(sqlx::query_scalar(q).fetch_one(&mut c).await.expect(q));
+    }
+    // Every row of every tenant table.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'tenant%' AND c.relkind = 'r' ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .expect("tables");
+    for t in tables {
+        let q = format!(
+            "SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {t} x"
+        );
+        out.push(
+            sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+                .fetch_one(&mut c)
+                .await
+                .expect("rows"),
+        );
+    }
+    out
+}
+
 fn find(probes: &[ProbeResult], kind: ProbeKind, stmt: usize) -> &ProbeResult {
     probes
         .iter()
@@ -434,7 +473,9 @@ ALTER TABLE arr ALTER COLUMN b TYPE nchar(3);
 ALTER TABLE arr ALTER COLUMN c TYPE bit(2);
 ALTER TABLE arr ALTER COLUMN d TYPE short[];",
     );
+    let before = target_state(&pg).await;
     let res = probes_only(&m, &fleet).await;
+    assert_eq!(target_state(&pg).await, before, "the target changed");
     let p = &res.shards[0].probes;
     let a = find(p, ProbeKind::CastFailures, 0);
     assert_eq!(
@@ -550,7 +591,9 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_org_slug_key UNIQUE (org_id, slug);
 ALTER TABLE accounts ADD COLUMN n int;
 ALTER TABLE accounts ADD CONSTRAINT accounts_n_key UNIQUE (n);",
     );
+    let before = target_state(&pg).await;
     let res = probes_only(&m, &fleet).await;
+    assert_eq!(target_state(&pg).await, before, "the target changed");
     let p = &res.shards[0].probes;
     let slug = find(p, ProbeKind::UniqueViolations, 1);
     assert_eq!(
@@ -599,7 +642,9 @@ async fn the_probes_own_sql_never_calls_a_tenants_lookalike() {
 ALTER TYPE mood ADD VALUE 'happy';
 ALTER TABLE users ALTER COLUMN m TYPE mood USING m::mood;",
     );
+    let before = target_state(&pg).await;
     let res = probes_only(&m, &fleet).await;
+    assert_eq!(target_state(&pg).await, before, "the target changed");
     let p = &res.shards[0].probes;
     let u = find(p, ProbeKind::UniqueViolations, 0);
     assert_eq!(

@@ -23,7 +23,10 @@ declare_rule! {
     /// (bad date/time). All the rewrite work is lost and the migration fails on this shard.
     /// Every PostgreSQL version.
     ///
-    /// Severity **red**: the migration would fail on this shard.
+    /// Severity **red**: the migration would fail on this shard; **yellow** when the probe
+    /// failed (the data was not checked); **info** when the probe was left to the rehearsal
+    /// while the shard's rows exist (the reason is quoted: the rehearsal's tables are empty
+    /// unless `--shadow-data sample`, so nobody read those rows).
     ///
     /// ## Safe alternative
     /// Clean the values first, or change the type in steps without a long lock: add a column

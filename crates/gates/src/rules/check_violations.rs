@@ -18,7 +18,10 @@ declare_rule! {
     /// `23514` (`check_violation`) at the first failing row. The migration fails on this shard.
     /// Every PostgreSQL version.
     ///
-    /// Severity **red**: the migration would fail on this shard.
+    /// Severity **red**: the migration would fail on this shard; **yellow** when the probe
+    /// failed (the data was not checked); **info** when the probe was left to the rehearsal
+    /// while the shard's rows exist (the reason is quoted: the rehearsal's tables are empty
+    /// unless `--shadow-data sample`, so nobody read those rows).
     ///
     /// ## Safe alternative
     /// Fix the rows first, or add the constraint `NOT VALID` (new rows are checked at once),

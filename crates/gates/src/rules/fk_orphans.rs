@@ -24,7 +24,10 @@ declare_rule! {
     /// Orphans under a constraint added `NOT VALID` and never validated do not fail the
     /// migration; they are reported as yellow (the later `VALIDATE` will fail).
     ///
-    /// Severity **red**: the migration would fail on this shard.
+    /// Severity **red**: the migration would fail on this shard; **yellow** when the probe
+    /// failed (the data was not checked); **info** when the probe was left to the rehearsal
+    /// while the shard's rows exist (the reason is quoted: the rehearsal's tables are empty
+    /// unless `--shadow-data sample`, so nobody read those rows).
     ///
     /// ## Safe alternative
     /// Fix or delete the orphans first, or add the key `NOT VALID` (new rows are checked at

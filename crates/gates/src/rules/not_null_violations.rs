@@ -20,7 +20,10 @@ declare_rule! {
     /// `ADD COLUMN ... NOT NULL` without a default fails the same way on any non-empty table.
     /// The migration fails on this shard. Every PostgreSQL version.
     ///
-    /// Severity **red**: the migration would fail on this shard.
+    /// Severity **red**: the migration would fail on this shard; **yellow** when the probe
+    /// failed (the data was not checked); **info** when the probe was left to the rehearsal
+    /// while the shard's rows exist (the reason is quoted: the rehearsal's tables are empty
+    /// unless `--shadow-data sample`, so nobody read those rows).
     ///
     /// ## Safe alternative
     /// Backfill in batches first, then prove the column non-null without a long lock

@@ -21,7 +21,10 @@ declare_rule! {
     /// the first duplicate. `CREATE UNIQUE INDEX CONCURRENTLY` also fails, and leaves an
     /// `INVALID` index behind that must be dropped. Every PostgreSQL version.
     ///
-    /// Severity **red**: the migration would fail on this shard.
+    /// Severity **red**: the migration would fail on this shard; **yellow** when the probe
+    /// failed (the data was not checked); **info** when the probe was left to the rehearsal
+    /// while the shard's rows exist (the reason is quoted: the rehearsal's tables are empty
+    /// unless `--shadow-data sample`, so nobody read those rows).
     ///
     /// ## Safe alternative
     /// Remove or merge the duplicates first, then build the index concurrently and attach it:
