@@ -615,6 +615,15 @@ CREATE UNIQUE INDEX i ON a (lower(s));",
         let u = probe_at(sql, 1, ProbeKind::UniqueViolations);
         assert!(left_to_rehearsal(&u), "{sql}: {u:?}");
     }
+    // A key naming a column renamed earlier reads it under its name on the shard (it probed
+    // `username` where the shard has `email`: 42703, a false YELLOW, on chirpstack's 0052 down).
+    let u = probe_at(
+        "ALTER TABLE a RENAME COLUMN email TO username;
+CREATE UNIQUE INDEX i ON a (username);",
+        1,
+        ProbeKind::UniqueViolations,
+    );
+    assert_eq!(keys_of(&u), ["\"email\""]);
     // An expression over columns of the shard only is probed.
     let u = probe_at(
         "ALTER TABLE a ADD COLUMN s text DEFAULT '';

@@ -34,9 +34,10 @@ impl ProbeSpec for UniqueViolations {
                 let mut keys = Vec::new();
                 for c in columns {
                     let key = key_sql(c);
+                    let named = column_named(&key);
                     // A key naming a column added earlier: its single value, or the rehearsal's.
-                    let added = column_named(&key).and_then(|n| match cx.col(table, &n) {
-                        Col::Added(def) => Some(single_value(cx, table, &n, def)),
+                    let added = named.as_ref().and_then(|n| match cx.col(table, n) {
+                        Col::Added(def) => Some(single_value(cx, table, n, def)),
                         _ => None,
                     });
                     // An expression over a column added earlier: the shard lacks the column.
@@ -45,9 +46,11 @@ impl ProbeSpec for UniqueViolations {
                             .any(|w| matches!(cx.col(table, &w), Col::Added(_)))
                             .then_some(None)
                     });
-                    keys.push(match added {
-                        Some(value) => added_key(value, key, &mut skipped),
-                        None => key,
+                    keys.push(match (added, named) {
+                        (Some(value), _) => added_key(value, key, &mut skipped),
+                        // A column of the shard, under its name there (renamed earlier or not).
+                        (None, Some(n)) => quote_ident(&cx.col_name(table, &n)),
+                        (None, None) => key,
                     });
                 }
                 cx.push_probe(PlannedProbe {
