@@ -65,7 +65,11 @@ pub async fn wait_caught_up(writer: &ConnectionSpec, replica: &ConnectionSpec) {
 }
 
 /// Delay the replica's apply by an hour (`recovery_min_apply_delay`, reloaded), then commit a
-/// write on the writer outside the fixture's database: the replica now lags.
+/// write on the writer outside the fixture's database: the replica now lags. Returns once the
+/// replica has received that commit and not applied it: the reload reaches the standby's
+/// startup process asynchronously (a session's `SHOW` sees the new value before it does), so a
+/// commit arriving first is applied at once — the replica is then caught up, and a test
+/// expecting a refusal failed now and then. The write is repeated until one is held back.
 pub async fn make_it_lag(replica: &EphemeralPg, writer: &ConnectionSpec) {
     // The table first, replayed before the delay: only the row's commit is held back (a
     // delayed `CREATE TABLE` would leave its replayed ACCESS EXCLUSIVE lock on the standby).
@@ -95,10 +99,41 @@ pub async fn make_it_lag(replica: &EphemeralPg, writer: &ConnectionSpec) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    sqlx::query("INSERT INTO lag_marker VALUES (1)")
-        .execute(&mut w)
-        .await
-        .expect("write on the writer");
+    for _ in 0..50 {
+        sqlx::query("INSERT INTO lag_marker VALUES (1)")
+            .execute(&mut w)
+            .await
+            .expect("write on the writer");
+        let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(&mut w)
+            .await
+            .expect("writer lsn");
+        // Received (streamed within a few ms), then given time to be applied if it is not held.
+        for _ in 0..100 {
+            let received: bool = sqlx::query_scalar(
+                "SELECT coalesce(pg_last_wal_receive_lsn() >= $1::pg_lsn, false)",
+            )
+            .bind(&lsn)
+            .fetch_one(&mut r)
+            .await
+            .expect("receive lsn");
+            if received {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let applied: bool =
+            sqlx::query_scalar("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)")
+                .bind(&lsn)
+                .fetch_one(&mut r)
+                .await
+                .expect("replay lsn");
+        if !applied {
+            return;
+        }
+    }
+    panic!("the replica applied every write at once: recovery_min_apply_delay did not take effect");
 }
 
 /// Sequential plus index scans of every tenant table in `app` on the instance behind `spec`,
