@@ -65,6 +65,20 @@ async fn probes_only(m: &migration_parser::Migration, fleet: &topology::Fleet) -
 /// slots, prepared transactions, other sessions and locks.
 async fn target_state(pg: &topology::ephemeral::EphemeralPg) -> Vec<Option<String>> {
     let mut c = conn(pg, "app").await;
+    // A closed session's backend exits shortly after its client left; autovacuum's workers
+    // are no session of the probes (their locks are not counted below).
+    for _ in 0..50 {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut c)
+        .await
+        .expect("sessions");
+        if others == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let mut out = Vec::new();
     for q in [
         "SELECT string_agg(c.oid || ':' || c.relname || ':' || c.relfilenode || ':' || c.relkind::text, ',' ORDER BY c.oid) FROM pg_class c",
@@ -74,7 +88,7 @@ async fn target_state(pg: &topology::ephemeral::EphemeralPg) -> Vec<Option<Strin
         "SELECT count(*)::text FROM pg_replication_slots",
         "SELECT count(*)::text FROM pg_prepared_xacts",
         "SELECT count(*)::text FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-        "SELECT count(*)::text FROM pg_locks WHERE pid <> pg_backend_pid()",
+        "SELECT count(*)::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.backend_type = 'client backend' AND l.pid <> pg_backend_pid()",
     ] {
         out.push(sqlx::query_scalar(q).fetch_one(&mut c).await.expect(q));
     }
@@ -96,6 +110,7 @@ async fn target_state(pg: &topology::ephemeral::EphemeralPg) -> Vec<Option<Strin
                 .expect("rows"),
         );
     }
+    let _ = sqlx::Connection::close(c).await;
     out
 }
 
@@ -658,4 +673,101 @@ ALTER TABLE users ALTER COLUMN m TYPE mood USING m::mood;",
         (1, vec!["meh".to_string()], true),
         "{c:#?}"
     );
+}
+
+/// The orphan probe reads a new or validated foreign key as PostgreSQL's own check does: the
+/// equality operator of the referenced key's operator family, never a tenant's lookalike (a
+/// raising tenant `=(varchar, varchar)` is an exact match that would win over `pg_catalog`'s
+/// `text` one); `ONLY` the parent of an inheritance tree on both sides (a child's rows are
+/// neither checked nor matched), a partitioned table with its partitions; cross-type keys and
+/// enums. Each count is compared with what the `ALTER` really does on the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_are_counted_as_postgresql_checks_a_foreign_key() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_a;
+         CREATE FUNCTION tenant_a.veq(varchar, varchar) RETURNS boolean LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant operator ran'; END $f$;
+         CREATE OPERATOR tenant_a.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = tenant_a.veq);
+         CREATE TABLE tenant_a.codes (code varchar(10) PRIMARY KEY);
+         INSERT INTO tenant_a.codes VALUES ('a'), ('b');
+         CREATE TABLE tenant_a.uses (id int PRIMARY KEY, code varchar(10));
+         INSERT INTO tenant_a.uses VALUES (1, 'a'), (2, 'zz'), (3, NULL);
+         CREATE TABLE tenant_a.parents (id bigint PRIMARY KEY);
+         INSERT INTO tenant_a.parents VALUES (1);
+         CREATE TABLE tenant_a.parents_old () INHERITS (tenant_a.parents);
+         INSERT INTO tenant_a.parents_old VALUES (5);
+         CREATE TABLE tenant_a.kids (id int PRIMARY KEY, parent_id int);
+         INSERT INTO tenant_a.kids VALUES (1, 1);
+         CREATE TABLE tenant_a.kids_2019 () INHERITS (tenant_a.kids);
+         INSERT INTO tenant_a.kids_2019 VALUES (2, 99);
+         CREATE TABLE tenant_a.grown (id int PRIMARY KEY, parent_id int);
+         INSERT INTO tenant_a.grown VALUES (1, 1), (2, 5);
+         CREATE TABLE tenant_a.events (id int, parent_id int) PARTITION BY RANGE (id);
+         CREATE TABLE tenant_a.events_1 PARTITION OF tenant_a.events FOR VALUES FROM (0) TO (100);
+         INSERT INTO tenant_a.events VALUES (1, 1), (2, 7);
+         CREATE TYPE tenant_a.mood AS ENUM ('ok', 'sad', 'meh');
+         CREATE TABLE tenant_a.moods (m tenant_a.mood PRIMARY KEY);
+         INSERT INTO tenant_a.moods VALUES ('ok'), ('sad');
+         CREATE TABLE tenant_a.feelings (id int PRIMARY KEY, m tenant_a.mood);
+         INSERT INTO tenant_a.feelings VALUES (1, 'ok'), (2, 'meh');
+         ALTER TABLE tenant_a.uses ADD CONSTRAINT uses_old_fk FOREIGN KEY (code) REFERENCES tenant_a.codes NOT VALID;",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let statements = [
+        "ALTER TABLE uses ADD CONSTRAINT uses_code_fk FOREIGN KEY (code) REFERENCES codes (code)",
+        "ALTER TABLE kids ADD CONSTRAINT kids_parent_fk FOREIGN KEY (parent_id) REFERENCES parents (id)",
+        "ALTER TABLE grown ADD CONSTRAINT grown_parent_fk FOREIGN KEY (parent_id) REFERENCES parents",
+        "ALTER TABLE events ADD CONSTRAINT events_parent_fk FOREIGN KEY (parent_id) REFERENCES parents (id)",
+        "ALTER TABLE feelings ADD CONSTRAINT feelings_m_fk FOREIGN KEY (m) REFERENCES moods (m)",
+        "ALTER TABLE uses VALIDATE CONSTRAINT uses_old_fk",
+    ];
+    let m = migration(&statements.map(|s| format!("{s};")).join("\n"));
+    let before = target_state(&pg).await;
+    let res = probes_only(&m, &fleet).await;
+    assert_eq!(target_state(&pg).await, before, "the target changed");
+    let p = &res.shards[0].probes;
+    let counts: Vec<(u64, Vec<String>)> = (0..statements.len())
+        .map(|i| {
+            let o = find(p, ProbeKind::FkOrphans, i);
+            assert!(o.error.is_none() && o.skipped.is_none(), "{o:#?}");
+            (o.count, o.samples.clone())
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (1, vec!["zz".to_string()]),
+            (0, vec![]),
+            (1, vec!["5".to_string()]),
+            (1, vec!["7".to_string()]),
+            (1, vec!["meh".to_string()]),
+            (1, vec!["zz".to_string()]),
+        ],
+        "{p:#?}"
+    );
+    // What PostgreSQL does with the same statements on the same rows (rolled back).
+    let mut c = conn(&pg, "app").await;
+    for (i, s) in statements.iter().enumerate() {
+        let sql = format!("BEGIN; SET LOCAL search_path TO tenant_a, public; {s}; ROLLBACK");
+        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await;
+        if r.is_err() {
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut c)
+                .await
+                .expect("rollback");
+        }
+        let code = r.err().and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code().map(|c| c.into_owned()))
+        });
+        let fails = code.as_deref() == Some("23503");
+        assert_eq!(fails, counts[i].0 > 0, "{s}: PostgreSQL said {code:?}");
+    }
 }

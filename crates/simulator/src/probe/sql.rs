@@ -49,15 +49,20 @@ pub(crate) async fn count_and_samples(
 }
 
 /// Primary-key columns per `(schema, table)`, looked up by oid (`to_regclass` of the quoted
-/// name, then `pg_index_indrelid_index`).
+/// name, then `pg_index_indrelid_index`). Every name is qualified: a table missing from the
+/// database's batch is looked up inside the shard's transaction, under the tenant's search
+/// path, where `oid = regclass` (not an exact match in `pg_catalog`) could resolve to a
+/// tenant's operator.
 pub(crate) const PKS_SQL: &str = "SELECT r.s, r.t,
-       ARRAY(SELECT a.attname::text
-               FROM pg_index i
-               CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, o)
-               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
-              WHERE i.indrelid = to_regclass(format('%I.%I', r.s, r.t)) AND i.indisprimary
+       ARRAY(SELECT a.attname::pg_catalog.text
+               FROM pg_catalog.pg_index i
+               CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(n, o)
+               JOIN pg_catalog.pg_attribute a
+                 ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.n
+              WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.format('%I.%I', r.s, r.t))
+                AND i.indisprimary
               ORDER BY k.o)
-  FROM unnest($1::text[], $2::text[]) AS r(s, t)";
+  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS r(s, t)";
 
 /// Run [`PKS_SQL`] on `(schemas, tables)`: each table's primary-key columns in key order
 /// (empty without a primary key).

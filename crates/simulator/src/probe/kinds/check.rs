@@ -5,7 +5,7 @@
 use migration_parser::{ConstraintKind, Operation};
 use sqlx::{PgConnection, Row};
 
-use super::fk_orphans::orphans_sql;
+use super::fk_orphans::referenced_sql;
 use crate::ident::quote_qualified;
 use crate::probe::cx::{PlanCx, constraint_outcome};
 use crate::probe::kind::ProbeKind;
@@ -126,7 +126,7 @@ pub(crate) async fn validate_existing_sql(
         let rcols: Vec<String> = row.try_get(5).unwrap_or_default();
         r.column = Some(cols.join(", "));
         let qref = quote_qualified(&rs, &rt);
-        Ok(Some(orphans_sql(&target.qt, &cols, Some((&qref, &rcols)))))
+        referenced_sql(conn, &target.qt, &cols, &qref, &rcols, Some(name), r).await
     } else if contype == "c" {
         let expr: Option<String> = row.try_get(1).unwrap_or(None);
         Ok(expr.map(|e| expression_sql(target, &e)))

@@ -116,12 +116,15 @@ fn plan_foreign_key(
     });
 }
 
-/// The orphan query: rows of `target` with non-NULL `cols` and no row in `referenced` (quoted)
-/// with equal `ref_cols`; no `referenced` = every non-NULL row (the referenced table is new).
+/// The orphan query, as PostgreSQL's own check reads it: rows of `target` (quoted; `ONLY`
+/// unless `fk_only` is false: a partitioned table) with non-NULL `cols` and no row in the
+/// referenced table (quoted) with equal `ref_cols` by the operators of `join`; no referenced
+/// table = every non-NULL row (the referenced table is new).
 pub(crate) fn orphans_sql(
     qt: &str,
     cols: &[String],
-    referenced: Option<(&str, &[String])>,
+    fk_only: bool,
+    referenced: Option<(&str, &[String], &FkJoin)>,
 ) -> String {
     let not_null = cols
         .iter()
@@ -130,20 +133,52 @@ pub(crate) fn orphans_sql(
         .join(" AND ");
     let exists = match referenced {
         None => String::new(),
-        Some((qref, rcols)) => {
-            let join = cols
+        Some((qref, rcols, join)) => {
+            let quals = cols
                 .iter()
                 .zip(rcols.iter())
-                .map(|(c, rc)| format!("p.{} = x.{}", quote_ident(rc), quote_ident(c)))
+                .zip(&join.ops)
+                .map(|((c, rc), op)| {
+                    format!(
+                        "p.{}{} OPERATOR({}) x.{}{}{}",
+                        quote_ident(rc),
+                        op.left_cast,
+                        op.operator,
+                        quote_ident(c),
+                        op.right_cast,
+                        op.collate
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" AND ");
-            format!(" AND NOT EXISTS (SELECT 1 FROM {qref} AS p WHERE {join})")
+            let only = if join.pk_only { "ONLY " } else { "" };
+            format!(" AND NOT EXISTS (SELECT 1 FROM {only}{qref} AS p WHERE {quals})")
         }
     };
+    let only = if fk_only { "ONLY " } else { "" };
     format!(
-        "SELECT count(*) OVER (), {} FROM {qt} AS x WHERE {not_null}{exists} LIMIT {MAX_SAMPLES}",
+        "SELECT count(*) OVER (), {} FROM {only}{qt} AS x WHERE {not_null}{exists} LIMIT {MAX_SAMPLES}",
         crate::probe::sql::row_text("x", cols)
     )
+}
+
+/// Whether `qt` (quoted, qualified) is a plain table, to be read `ONLY` by an orphan query (a
+/// partitioned table is read with its partitions); an error is the probe's.
+async fn reads_only(
+    conn: &mut PgConnection,
+    qt: &str,
+) -> Result<Result<bool, ProbeError>, ConnectionLost> {
+    let kind = savepoint(conn, async |c| {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT (SELECT r.relkind::pg_catalog.text FROM pg_catalog.pg_class r
+                      WHERE r.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1))",
+        )
+        .bind(qt)
+        .fetch_one(&mut *c)
+        .await
+    })
+    .await?;
+    Ok(kind.map(|k| k.as_deref() != Some("p")))
 }
 
 /// The SQL of a [`Check::Orphans`] probe on `target`; `None` when the probe cannot run (the
@@ -166,7 +201,13 @@ pub(crate) async fn sql(
     };
     let (rs, rt) = resolve(ref_table, target.shard_schema);
     if *ref_created {
-        return Ok(Some(orphans_sql(&target.qt, columns, None)));
+        return Ok(match reads_only(conn, &target.qt).await? {
+            Ok(only) => Some(orphans_sql(&target.qt, columns, only, None)),
+            Err(e) => {
+                r.error = Some(e);
+                None
+            }
+        });
     }
     let mut refcols = ref_columns.to_vec();
     if refcols.is_empty() {
@@ -192,9 +233,283 @@ pub(crate) async fn sql(
         }
     }
     let qref = quote_qualified(&rs, &rt);
-    Ok(Some(orphans_sql(
-        &target.qt,
-        columns,
-        Some((&qref, &refcols)),
-    )))
+    referenced_sql(conn, &target.qt, columns, &qref, &refcols, None, r).await
+}
+
+/// The orphan query of `cols` of `qt` referencing `ref_cols` of `qref` with the operators
+/// PostgreSQL's check uses ([`fk_join`]; `constraint`: an existing foreign key's own); `None`
+/// when they cannot be found (the reason is in `r.error`).
+pub(crate) async fn referenced_sql(
+    conn: &mut PgConnection,
+    qt: &str,
+    cols: &[String],
+    qref: &str,
+    ref_cols: &[String],
+    constraint: Option<&str>,
+    r: &mut ProbeResult,
+) -> Result<Option<String>, ConnectionLost> {
+    Ok(
+        match fk_join(conn, qt, cols, qref, ref_cols, constraint).await? {
+            Ok(join) => Some(orphans_sql(
+                qt,
+                cols,
+                join.fk_only,
+                Some((qref, ref_cols, &join)),
+            )),
+            Err(e) => {
+                r.error = Some(e);
+                None
+            }
+        },
+    )
+}
+
+/// How PostgreSQL's own check of a foreign key (`RI_Initial_Check`, run by `ADD FOREIGN KEY`
+/// and `VALIDATE CONSTRAINT`) joins the two tables: per column pair the equality operator of
+/// the referenced key's unique index's operator family — named with its schema, the operands
+/// cast to the operator's input types where they differ, the referenced column's collation
+/// where the two differ — and `ONLY` on each side unless it is partitioned (the rows of
+/// inheritance children are neither checked nor matched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FkJoin {
+    /// `FROM ONLY` the referencing table.
+    pub fk_only: bool,
+    /// `FROM ONLY` the referenced table.
+    pub pk_only: bool,
+    /// One operator per column pair, in the foreign key's order.
+    pub ops: Vec<PairOp>,
+}
+
+/// The comparison of one column pair, as [`FkJoin`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PairOp {
+    /// The operator, `schema.name` for `OPERATOR(…)` (the name quoted, the symbol checked).
+    pub operator: String,
+    /// The referenced column's cast, `::schema.type`, when its type is not the operator's left.
+    pub left_cast: String,
+    /// The referencing column's cast when its type is not the operator's right.
+    pub right_cast: String,
+    /// ` COLLATE schema.name` of the referenced column when the two columns' collations differ.
+    pub collate: String,
+}
+
+/// The lookup behind [`FkJoin`], one query, every name qualified (it runs under the tenant's
+/// search path, where an unqualified operator could resolve to the tenant's own). `$1`/`$2`:
+/// the referencing/referenced table (quoted, qualified); `$3`/`$4`: their columns; `$5`: the
+/// name of an existing constraint whose operators (`conpfeqop`) are used (a `VALIDATE`), or
+/// NULL. A new foreign key gets the operators `ADD FOREIGN KEY` would choose: from the unique,
+/// valid, non-partial index on exactly the referenced columns (the primary key first), else
+/// the default btree operator class of the referenced column's type (an index the migration
+/// creates first); the cross-type operator when the family has it for the referencing
+/// column's base type, else the key type's own.
+const FK_JOIN_SQL: &str = "WITH RECURSIVE
+ cols AS (
+  SELECT u.i, fa.atttypid AS ftype, fa.attcollation AS fcoll,
+         pa.attnum AS pnum, pa.atttypid AS ptype, pa.attcollation AS pcoll
+    FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
+         WITH ORDINALITY AS u(f, p, i)
+    JOIN pg_catalog.pg_attribute fa
+      ON fa.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
+     AND fa.attname OPERATOR(pg_catalog.=) u.f::pg_catalog.name AND NOT fa.attisdropped
+    JOIN pg_catalog.pg_attribute pa
+      ON pa.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2)
+     AND pa.attname OPERATOR(pg_catalog.=) u.p::pg_catalog.name AND NOT pa.attisdropped),
+ fbase AS (
+  SELECT c.i, t.oid AS cur, t.typbasetype AS next
+    FROM cols c JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) c.ftype
+  UNION ALL
+  SELECT b.i, t.oid, t.typbasetype
+    FROM fbase b JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.next),
+ pbase AS (
+  SELECT c.i, t.oid AS cur, t.typbasetype AS next
+    FROM cols c JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) c.ptype
+  UNION ALL
+  SELECT b.i, t.oid, t.typbasetype
+    FROM pbase b JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.next),
+ idx AS (
+  SELECT i.indkey::pg_catalog.int2[] AS keys, i.indclass::pg_catalog.oid[] AS classes
+    FROM pg_catalog.pg_index i
+   WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2)
+     AND i.indisunique AND i.indimmediate AND i.indisvalid
+     AND i.indexprs IS NULL AND i.indpred IS NULL
+     AND i.indnkeyatts OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM cols)
+     AND NOT EXISTS (
+       SELECT 1 FROM cols c
+        WHERE NOT EXISTS (
+          SELECT 1 FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(n, o)
+           WHERE k.n OPERATOR(pg_catalog.=) c.pnum AND k.o OPERATOR(pg_catalog.<=) i.indnkeyatts))
+   ORDER BY i.indisprimary DESC, i.indexrelid
+   LIMIT 1),
+ fam AS (
+  SELECT c.i, o.opcfamily AS fam, o.opcintype AS intype
+    FROM cols c CROSS JOIN idx
+   CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(idx.keys), pg_catalog.unnest(idx.classes)) AS k(n, cls)
+    JOIN pg_catalog.pg_opclass o ON o.oid OPERATOR(pg_catalog.=) k.cls
+   WHERE k.n OPERATOR(pg_catalog.=) c.pnum
+  UNION ALL
+  SELECT pb.i, d.fam, d.intype
+    FROM pbase pb
+   CROSS JOIN LATERAL (
+     SELECT o.opcfamily AS fam, o.opcintype AS intype
+       FROM pg_catalog.pg_opclass o
+       JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) o.opcmethod
+       JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) pb.cur
+      WHERE a.amname OPERATOR(pg_catalog.=) 'btree' AND o.opcdefault
+        AND (o.opcintype OPERATOR(pg_catalog.=) pb.cur
+             OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k
+                         WHERE k.castsource OPERATOR(pg_catalog.=) pb.cur
+                           AND k.casttarget OPERATOR(pg_catalog.=) o.opcintype
+                           AND k.castmethod OPERATOR(pg_catalog.=) 'b'
+                           AND k.castcontext OPERATOR(pg_catalog.=) 'i')
+             OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anyenum'::pg_catalog.regtype
+                 AND t.typtype OPERATOR(pg_catalog.=) 'e')
+             OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anyarray'::pg_catalog.regtype
+                 AND t.typcategory OPERATOR(pg_catalog.=) 'A'))
+      ORDER BY o.opcintype OPERATOR(pg_catalog.=) pb.cur DESC
+      LIMIT 1) d
+   WHERE pb.next OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT 1 FROM idx)),
+ eq AS (
+  SELECT f.i,
+         (SELECT a.amopopr FROM pg_catalog.pg_amop a
+           WHERE a.amopfamily OPERATOR(pg_catalog.=) f.fam AND a.amoplefttype OPERATOR(pg_catalog.=) f.intype
+             AND a.amoprighttype OPERATOR(pg_catalog.=) fb.cur AND a.amopstrategy OPERATOR(pg_catalog.=) 3) AS pf,
+         (SELECT a.amopopr FROM pg_catalog.pg_amop a
+           WHERE a.amopfamily OPERATOR(pg_catalog.=) f.fam AND a.amoplefttype OPERATOR(pg_catalog.=) fb.cur
+             AND a.amoprighttype OPERATOR(pg_catalog.=) fb.cur AND a.amopstrategy OPERATOR(pg_catalog.=) 3) AS ff,
+         (SELECT a.amopopr FROM pg_catalog.pg_amop a
+           WHERE a.amopfamily OPERATOR(pg_catalog.=) f.fam AND a.amoplefttype OPERATOR(pg_catalog.=) f.intype
+             AND a.amoprighttype OPERATOR(pg_catalog.=) f.intype AND a.amopstrategy OPERATOR(pg_catalog.=) 3) AS pp
+    FROM fam f
+    JOIN fbase fb ON fb.i OPERATOR(pg_catalog.=) f.i AND fb.next OPERATOR(pg_catalog.=) 0),
+ chosen AS (
+  SELECT c.i, c.ftype, c.ptype, c.fcoll, c.pcoll,
+         coalesce(
+           (SELECT co.conpfeqop[c.i::pg_catalog.int4] FROM pg_catalog.pg_constraint co
+             WHERE co.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
+               AND co.conname OPERATOR(pg_catalog.=) $5::pg_catalog.name
+               AND co.contype OPERATOR(pg_catalog.=) 'f'),
+           (SELECT CASE WHEN e.pf IS NOT NULL AND e.ff IS NOT NULL THEN e.pf ELSE e.pp END
+              FROM eq e WHERE e.i OPERATOR(pg_catalog.=) c.i)) AS opr
+    FROM cols c)
+SELECT ch.i,
+       opn.nspname::pg_catalog.text, op.oprname::pg_catalog.text,
+       CASE WHEN ch.ptype OPERATOR(pg_catalog.<>) op.oprleft THEN ln.nspname::pg_catalog.text END,
+       CASE WHEN ch.ptype OPERATOR(pg_catalog.<>) op.oprleft THEN lt.typname::pg_catalog.text END,
+       CASE WHEN ch.ftype OPERATOR(pg_catalog.<>) op.oprright THEN rn.nspname::pg_catalog.text END,
+       CASE WHEN ch.ftype OPERATOR(pg_catalog.<>) op.oprright THEN rt.typname::pg_catalog.text END,
+       CASE WHEN ch.pcoll OPERATOR(pg_catalog.<>) ch.fcoll THEN cn.nspname::pg_catalog.text END,
+       CASE WHEN ch.pcoll OPERATOR(pg_catalog.<>) ch.fcoll THEN co.collname::pg_catalog.text END,
+       (SELECT r.relkind::pg_catalog.text FROM pg_catalog.pg_class r
+         WHERE r.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)),
+       (SELECT r.relkind::pg_catalog.text FROM pg_catalog.pg_class r
+         WHERE r.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2))
+  FROM chosen ch
+  LEFT JOIN pg_catalog.pg_operator op ON op.oid OPERATOR(pg_catalog.=) ch.opr
+  LEFT JOIN pg_catalog.pg_namespace opn ON opn.oid OPERATOR(pg_catalog.=) op.oprnamespace
+  LEFT JOIN pg_catalog.pg_type lt ON lt.oid OPERATOR(pg_catalog.=) op.oprleft
+  LEFT JOIN pg_catalog.pg_namespace ln ON ln.oid OPERATOR(pg_catalog.=) lt.typnamespace
+  LEFT JOIN pg_catalog.pg_type rt ON rt.oid OPERATOR(pg_catalog.=) op.oprright
+  LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) rt.typnamespace
+  LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) ch.pcoll
+  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+ ORDER BY ch.i";
+
+/// One row of [`FK_JOIN_SQL`].
+type JoinRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// `schema.name` quoted, or nothing.
+fn qualified(schema: Option<String>, name: Option<String>) -> Option<String> {
+    Some(quote_qualified(&schema?, &name?))
+}
+
+/// [`FkJoin`] for `fk` (`cols`) referencing `pk` (`ref_cols`), both quoted and qualified; with
+/// `constraint`, the operators of that existing foreign key of `fk`. A lookup that finds no
+/// operator is the probe's error: the statement fails as well (no equality operator or the
+/// columns missing), and the rehearsal says how.
+pub(crate) async fn fk_join(
+    conn: &mut PgConnection,
+    fk: &str,
+    cols: &[String],
+    pk: &str,
+    ref_cols: &[String],
+    constraint: Option<&str>,
+) -> Result<Result<FkJoin, ProbeError>, ConnectionLost> {
+    let rows = savepoint(conn, async |c| {
+        sqlx::query_as::<_, JoinRow>(FK_JOIN_SQL)
+            .bind(fk)
+            .bind(pk)
+            .bind(cols)
+            .bind(ref_cols)
+            .bind(constraint)
+            .fetch_all(&mut *c)
+            .await
+    })
+    .await?;
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    if rows.len() != cols.len() || cols.len() != ref_cols.len() {
+        return Ok(Err(ProbeError {
+            sqlstate: Some("42703".into()),
+            message: format!(
+                "the foreign key's columns ({}) of {fk} or ({}) of {pk} are not all on this shard",
+                cols.join(", "),
+                ref_cols.join(", ")
+            ),
+        }));
+    }
+    let mut join = FkJoin {
+        fk_only: true,
+        pk_only: true,
+        ops: Vec::with_capacity(rows.len()),
+    };
+    for (i, (_, nsp, name, ln, lt, rn, rt, cn, cl, fk_kind, pk_kind)) in
+        rows.into_iter().enumerate()
+    {
+        join.fk_only = fk_kind.as_deref() != Some("p");
+        join.pk_only = pk_kind.as_deref() != Some("p");
+        let operator = match (nsp, name) {
+            // An operator's name is a run of these symbols (PostgreSQL allows no others).
+            (Some(nsp), Some(name))
+                if !name.is_empty() && name.chars().all(|ch| "+-*/<>=~!@#%^&|`?".contains(ch)) =>
+            {
+                format!("{}.{name}", quote_ident(&nsp))
+            }
+            _ => {
+                return Ok(Err(ProbeError {
+                    sqlstate: Some("42883".into()),
+                    message: format!(
+                        "no equality operator for {}.{} = {}.{} in the referenced key's operator family",
+                        pk,
+                        quote_ident(&ref_cols[i]),
+                        fk,
+                        quote_ident(&cols[i])
+                    ),
+                }));
+            }
+        };
+        let cast = |t: Option<String>| t.map(|t| format!("::{t}")).unwrap_or_default();
+        join.ops.push(PairOp {
+            operator,
+            left_cast: cast(qualified(ln, lt)),
+            right_cast: cast(qualified(rn, rt)),
+            collate: qualified(cn, cl)
+                .map(|c| format!(" COLLATE {c}"))
+                .unwrap_or_default(),
+        });
+    }
+    Ok(Ok(join))
 }
