@@ -771,3 +771,89 @@ async fn orphans_are_counted_as_postgresql_checks_a_foreign_key() {
         assert_eq!(fails, counts[i].0 > 0, "{s}: PostgreSQL said {code:?}");
     }
 }
+
+/// A `CHECK`, or a unique index's expression or predicate, over a column the migration added
+/// (with a known value) or renamed earlier is counted on the shard's rows with the name bound
+/// beside the row — it probed a column the shard does not have (42703, a false YELLOW). Each
+/// count is compared with what the migration really does on the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expressions_over_added_or_renamed_columns_are_counted() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_a;
+         CREATE TABLE tenant_a.a (id int PRIMARY KEY, amount int, v int, mail text);
+         INSERT INTO tenant_a.a VALUES (1, 5, 1, 'a@x'), (2, -1, 0, 'a@x'), (3, 2, 3, 'b@x');",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let cases: [(&str, ProbeKind, u64); 6] = [
+        (
+            "ALTER TABLE a ADD COLUMN status text NOT NULL DEFAULT 'new';
+ALTER TABLE a ADD CONSTRAINT c1 CHECK (status IN ('new', 'old') AND amount >= 0);",
+            ProbeKind::CheckViolations,
+            1,
+        ),
+        (
+            "ALTER TABLE a ADD COLUMN status text NOT NULL DEFAULT 'new';
+ALTER TABLE a ADD CONSTRAINT c2 CHECK (status = 'old');",
+            ProbeKind::CheckViolations,
+            3,
+        ),
+        (
+            "ALTER TABLE a RENAME COLUMN v TO \"W\";
+ALTER TABLE a ADD CONSTRAINT c3 CHECK (\"W\" > 0);",
+            ProbeKind::CheckViolations,
+            1,
+        ),
+        (
+            "ALTER TABLE a ADD COLUMN deleted_at timestamptz;
+ALTER TABLE a RENAME COLUMN mail TO email;
+CREATE UNIQUE INDEX i1 ON a (email) WHERE deleted_at IS NULL;",
+            ProbeKind::UniqueViolations,
+            1,
+        ),
+        (
+            "ALTER TABLE a ADD COLUMN s text DEFAULT '';
+CREATE UNIQUE INDEX i2 ON a (lower(s));",
+            ProbeKind::UniqueViolations,
+            1,
+        ),
+        (
+            "ALTER TABLE a ADD COLUMN s text;
+CREATE UNIQUE INDEX i3 ON a (lower(s));",
+            ProbeKind::UniqueViolations,
+            0,
+        ),
+    ];
+    for (sql, kind, want) in cases {
+        let before = target_state(&pg).await;
+        let res = probes_only(&migration(sql), &fleet).await;
+        assert_eq!(target_state(&pg).await, before, "the target changed");
+        let last = sql.matches(';').count() - 1;
+        let p = find(&res.shards[0].probes, kind, last);
+        assert!(p.error.is_none() && p.skipped.is_none(), "{sql}: {p:#?}");
+        assert_eq!(p.count, want, "{sql}: {p:#?}");
+        // What PostgreSQL does with the same migration on the same rows (rolled back).
+        let mut c = conn(&pg, "app").await;
+        let run = format!("BEGIN; SET LOCAL search_path TO tenant_a, public; {sql} ROLLBACK");
+        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(run))
+            .execute(&mut c)
+            .await;
+        if r.is_err() {
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut c)
+                .await
+                .expect("rollback");
+        }
+        let code = r.err().and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code().map(|c| c.into_owned()))
+        });
+        let fails = matches!(code.as_deref(), Some("23514" | "23505"));
+        assert_eq!(fails, want > 0, "{sql}: PostgreSQL said {code:?}");
+        let _ = sqlx::Connection::close(c).await;
+    }
+}

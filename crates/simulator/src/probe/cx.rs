@@ -6,7 +6,10 @@ use migration_parser::{
     ColumnDef, ConstraintDef, Migration, MigrationState, Operation, QualifiedName, Resolved, Step,
 };
 
-use super::model::{ObjKind, ObjRef, PlannedProbe, ProbePlan};
+use migration_parser::Volatility;
+
+use super::model::{Bound, ObjKind, ObjRef, PlannedProbe, ProbePlan};
+use crate::ident::quote_ident;
 
 /// What a relation name denotes at the operation being planned.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,6 +255,79 @@ impl PlanCx<'_> {
         }
     }
 
+    /// The one value every existing row holds in column `c` of `table` the migration added
+    /// earlier, as an expression cast to the column's type (a bare constant in `GROUP BY` would
+    /// be a position): its default when that is evaluated once for all rows (not volatile, not
+    /// an identity, serial or generated column; NULL without a default), no statement set the
+    /// column since (no `UPDATE` of it, no code the model does not follow before), and its type
+    /// is one of the shard.
+    pub(crate) fn single_value(
+        &self,
+        table: &QualifiedName,
+        c: &str,
+        def: &ColumnDef,
+    ) -> Option<String> {
+        if def.identity
+            || def.serial
+            || def.generated_stored
+            || !self.added_column_untouched(table, c)
+        {
+            return None;
+        }
+        if let Some(ty) = type_name(&def.data_type)
+            && self.state.type_(&ty, self.at).record().is_some()
+        {
+            // A type the migration creates or changes: not on the shard in that form.
+            return None;
+        }
+        let value = match &def.default {
+            None => "NULL".to_string(),
+            Some(e) if e.volatility != Volatility::Volatile => e.sql.clone(),
+            Some(_) => return None,
+        };
+        Some(format!("(({value})::{})", def.data_type))
+    }
+
+    /// The names `exprs` (the migration's expressions over `table`) read that the table lacks
+    /// on the shard at this point ([`Bound`]): a column renamed earlier is the shard's column,
+    /// one added earlier its [`Self::single_value`]. `Err` (why) when an added column's value is
+    /// not known: the rehearsal decides.
+    pub(crate) fn bindings<'e>(
+        &self,
+        table: &QualifiedName,
+        exprs: impl IntoIterator<Item = &'e str>,
+    ) -> Result<Vec<Bound>, String> {
+        let mut bound: Vec<Bound> = Vec::new();
+        for w in exprs.into_iter().flat_map(words) {
+            if bound.iter().any(|b| b.name == w) {
+                continue;
+            }
+            match self.col(table, &w) {
+                Col::Added(def) => match self.single_value(table, &w, def) {
+                    Some(sql) => bound.push(Bound {
+                        name: w,
+                        sql,
+                        migration_code: true,
+                    }),
+                    None => {
+                        return Err(
+                            "an expression reads a column added earlier in the migration whose \
+                             value in the existing rows is not known: rehearsal decides"
+                                .into(),
+                        );
+                    }
+                },
+                Col::Shard(_, name) if name != w => bound.push(Bound {
+                    sql: format!("x.{}", quote_ident(&name)),
+                    name: w,
+                    migration_code: false,
+                }),
+                _ => {}
+            }
+        }
+        Ok(bound)
+    }
+
     /// Whether column `c` of `t`, added earlier by the migration, still holds in every existing
     /// row what its `ADD COLUMN` gave it: no statement assigned it since ([`Self::backfilled_by`])
     /// and no code the model cannot follow ran before ([`PlanCx::code_before`]).
@@ -368,4 +444,62 @@ pub(crate) fn constraint_outcome(
             cx.si,
         ),
     }
+}
+
+/// A type name as written (`mood`, `public.mood`, `"Mood"`) as a qualified name; `None` for
+/// arrays, modifiers and anything else that is not a plain name.
+pub(crate) fn type_name(ty: &str) -> Option<QualifiedName> {
+    let mut parts = Vec::new();
+    for part in ty.trim().split('.') {
+        let p = part.trim();
+        let name = if let Some(inner) = p.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+            inner.replace("\"\"", "\"")
+        } else if !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+        {
+            p.to_lowercase()
+        } else {
+            return None;
+        };
+        parts.push(name);
+    }
+    match parts.as_slice() {
+        [n] => Some(QualifiedName::new(n.clone())),
+        [s, n] => Some(QualifiedName::qualified(s.clone(), n.clone())),
+        _ => None,
+    }
+}
+
+/// The identifier-like words of an expression (lowercased unless quoted), string literals
+/// left out: the names it may read.
+pub(crate) fn words(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut literal = false;
+    for ch in expr.chars() {
+        if literal {
+            // `''` inside a literal closes and reopens it: the same state either way.
+            literal = ch != '\'';
+            continue;
+        }
+        if ch == '"' {
+            if quoted {
+                out.push(std::mem::take(&mut cur));
+            }
+            quoted = !quoted;
+        } else if quoted || ch.is_alphanumeric() || ch == '_' {
+            cur.push(if quoted { ch } else { ch.to_ascii_lowercase() });
+        } else {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            literal = ch == '\'';
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }

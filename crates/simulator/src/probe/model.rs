@@ -9,6 +9,20 @@ use serde::{Deserialize, Serialize};
 use super::kind::ProbeKind;
 use super::result::{ProbeResult, TableStats};
 
+/// A name an expression of the migration reads that the shard's table does not have under that
+/// name at this point of the migration: a column added earlier (its one value in every existing
+/// row) or renamed earlier (the shard's column). The probe binds it in a lateral subquery beside
+/// the table's row `x` (`probe/sql.rs::bound_sql`), so the expression runs as written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Bound {
+    /// The name as the expression reads it (quoted when bound).
+    pub name: String,
+    /// Its value: `x."shard name"`, or the added column's `((default)::type)`.
+    pub sql: String,
+    /// Whether `sql` is the migration's code (a default), checked as its expressions are.
+    pub migration_code: bool,
+}
+
 /// A data probe before it is bound to a shard.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Check {
@@ -32,9 +46,13 @@ pub(crate) enum Check {
         keys: Vec<String>,
         predicate: Option<String>,
         nulls_not_distinct: bool,
+        /// Names the key expressions and the predicate read that the table lacks on the shard.
+        bound: Vec<Bound>,
     },
     Expression {
         expr: String,
+        /// Names the expression reads that the table lacks on the shard.
+        bound: Vec<Bound>,
     },
     Cast {
         column: String,

@@ -318,13 +318,15 @@ async fn run_one(
             keys,
             predicate,
             nulls_not_distinct,
+            bound,
         } => Some(unique::duplicates_sql(
             &target,
             keys,
             predicate.as_deref(),
             *nulls_not_distinct,
+            bound,
         )),
-        Check::Expression { expr } => Some(check::expression_sql(&target, expr)),
+        Check::Expression { expr, bound } => Some(check::expression_sql(&target, expr, bound)),
         Check::Labels {
             column,
             labels,

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use migration_parser::{CallContext, read_only_query};
 
-use super::model::Check;
+use super::model::{Bound, Check};
 use super::result::ProbeError;
 use crate::ident::quote_ident;
 use crate::probe_tx::{ConnectionLost, savepoint};
@@ -120,13 +120,39 @@ pub(crate) fn row_text(alias: &str, cols: &[String]) -> String {
     }
 }
 
+/// The lateral subquery that binds `bound` beside the probed row `x` (nothing when empty): its
+/// names resolve there because the shard's table has no column of that name.
+pub(crate) fn bound_sql(bound: &[Bound]) -> String {
+    if bound.is_empty() {
+        return String::new();
+    }
+    format!(
+        " CROSS JOIN LATERAL (SELECT {}) AS deployclaw_bound",
+        bound
+            .iter()
+            .map(|b| format!("{} AS {}", b.sql, quote_ident(&b.name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The migration's code among `bound` (added columns' defaults), each as one query.
+fn bound_code(bound: &[Bound]) -> impl Iterator<Item = String> + '_ {
+    bound
+        .iter()
+        .filter(|b| b.migration_code)
+        .map(|b| format!("SELECT {}", b.sql))
+}
+
 /// The text of the migration a probe of `check` evaluates on the shard, each as one query
 /// (`SELECT <expression>`): a `CHECK` expression, a `USING` expression cast to the new type,
 /// a unique index's key expressions and predicate. Empty when the probe's SQL is all the
 /// simulator's own (names quoted, labels as literals).
 pub(crate) fn migration_code(check: &Check) -> Vec<String> {
     match check {
-        Check::Expression { expr } => vec![format!("SELECT ({expr})")],
+        Check::Expression { expr, bound } => std::iter::once(format!("SELECT ({expr})"))
+            .chain(bound_code(bound))
+            .collect(),
         Check::Cast {
             using: Some(u),
             new_type,
@@ -143,11 +169,15 @@ pub(crate) fn migration_code(check: &Check) -> Vec<String> {
             .chain(checks.iter().map(|c| format!("SELECT ({c})")))
             .collect(),
         Check::Duplicates {
-            keys, predicate, ..
+            keys,
+            predicate,
+            bound,
+            ..
         } => keys
             .iter()
             .chain(predicate)
             .map(|e| format!("SELECT ({e})"))
+            .chain(bound_code(bound))
             .collect(),
         _ => Vec::new(),
     }

@@ -15,6 +15,7 @@ use migration_parser::{Operation, QualifiedName};
 use sqlx::PgConnection;
 
 use crate::ident::{quote_ident, quote_literal, quote_qualified};
+use crate::probe::cx::type_name;
 use crate::probe::cx::{Col, PlanCx};
 use crate::probe::kind::ProbeKind;
 use crate::probe::model::{Check, PlannedProbe};
@@ -221,31 +222,6 @@ fn created_domain(cx: &PlanCx<'_>, created: Option<migration_parser::Step>) -> O
         not_null: *not_null,
         checks: checks.clone(),
     })
-}
-
-/// A type name as written (`mood`, `public.mood`, `"Mood"`) as a qualified name; `None` for
-/// arrays, modifiers and anything else that is not a plain name.
-pub(crate) fn type_name(ty: &str) -> Option<QualifiedName> {
-    let mut parts = Vec::new();
-    for part in ty.trim().split('.') {
-        let p = part.trim();
-        let name = if let Some(inner) = p.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
-            inner.replace("\"\"", "\"")
-        } else if !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-        {
-            p.to_lowercase()
-        } else {
-            return None;
-        };
-        parts.push(name);
-    }
-    match parts.as_slice() {
-        [n] => Some(QualifiedName::new(n.clone())),
-        [s, n] => Some(QualifiedName::qualified(s.clone(), n.clone())),
-        _ => None,
-    }
 }
 
 /// Values of `column` of `target` that are none of an enum's `labels` (a text → enum cast

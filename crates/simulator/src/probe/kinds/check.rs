@@ -9,10 +9,10 @@ use super::fk_orphans::referenced_sql;
 use crate::ident::quote_qualified;
 use crate::probe::cx::{PlanCx, constraint_outcome};
 use crate::probe::kind::ProbeKind;
-use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::model::{Bound, Check, PlannedProbe};
 use crate::probe::result::{MAX_SAMPLES, ProbeResult};
 use crate::probe::spec::ProbeSpec;
-use crate::probe::sql::Target;
+use crate::probe::sql::{Target, bound_sql};
 use crate::probe_tx::{ConnectionLost, savepoint};
 
 /// The `check_violations` kind.
@@ -29,15 +29,25 @@ impl ProbeSpec for CheckViolations {
                 let ConstraintKind::Check { expr } = &constraint.kind else {
                     return;
                 };
-                let (t, skipped) = cx.probe_table(table);
+                let (t, mut skipped) = cx.probe_table(table);
                 let (would_fail, note, statement_index) = constraint_outcome(cx, table, constraint);
+                let bound = match cx.bindings(table, [expr.as_str()]) {
+                    Ok(b) => b,
+                    Err(why) => {
+                        skipped.get_or_insert(why);
+                        Vec::new()
+                    }
+                };
                 cx.push_probe(PlannedProbe {
                     statement_index,
                     kind: ProbeKind::CheckViolations,
                     table: t,
                     column: None,
                     constraint: constraint.name.clone(),
-                    check: Check::Expression { expr: expr.clone() },
+                    check: Check::Expression {
+                        expr: expr.clone(),
+                        bound,
+                    },
                     would_fail,
                     skipped,
                     note,
@@ -66,11 +76,14 @@ impl ProbeSpec for CheckViolations {
     }
 }
 
-/// Rows of `target` for which `expr` is false.
-pub(crate) fn expression_sql(target: &Target<'_>, expr: &str) -> String {
+/// Rows of `target` for which `expr` is false; `bound`: names it reads that the table lacks on
+/// the shard.
+pub(crate) fn expression_sql(target: &Target<'_>, expr: &str, bound: &[Bound]) -> String {
     format!(
-        "SELECT count(*) OVER (), {} FROM {} AS x WHERE NOT ({expr}) LIMIT {MAX_SAMPLES}",
-        target.sample, target.qt
+        "SELECT count(*) OVER (), {} FROM {} AS x{} WHERE NOT ({expr}) LIMIT {MAX_SAMPLES}",
+        target.sample,
+        target.qt,
+        bound_sql(bound)
     )
 }
 
@@ -129,7 +142,7 @@ pub(crate) async fn validate_existing_sql(
         referenced_sql(conn, &target.qt, &cols, &qref, &rcols, Some(name), r).await
     } else if contype == "c" {
         let expr: Option<String> = row.try_get(1).unwrap_or(None);
-        Ok(expr.map(|e| expression_sql(target, &e)))
+        Ok(expr.map(|e| expression_sql(target, &e, &[])))
     } else {
         r.skipped = Some(format!("constraint type `{contype}` needs no data check"));
         Ok(None)

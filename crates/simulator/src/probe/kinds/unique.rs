@@ -1,15 +1,17 @@
 //! `unique_violations`: groups of rows with equal keys under a new unique index, `UNIQUE` or
 //! `PRIMARY KEY` constraint (a primary key also gets a `not_null_violations` probe per column).
 
-use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName, Volatility};
+use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
 
 use crate::ident::quote_ident;
 use crate::probe::cx::{Col, PlanCx};
 use crate::probe::kind::ProbeKind;
+use crate::probe::model::Bound;
 use crate::probe::model::{Check, PlannedProbe};
 use crate::probe::result::MAX_SAMPLES;
 use crate::probe::spec::ProbeSpec;
 use crate::probe::sql::Target;
+use crate::probe::sql::bound_sql;
 
 /// The `unique_violations` kind.
 pub(crate) struct UniqueViolations;
@@ -32,27 +34,31 @@ impl ProbeSpec for UniqueViolations {
                 let (t, mut skipped) = cx.probe_table(table);
                 let note = cx.data_note(table);
                 let mut keys = Vec::new();
+                let mut exprs: Vec<&str> = predicate.iter().map(String::as_str).collect();
                 for c in columns {
                     let key = key_sql(c);
-                    let named = column_named(&key);
-                    // A key naming a column added earlier: its single value, or the rehearsal's.
-                    let added = named.as_ref().and_then(|n| match cx.col(table, n) {
-                        Col::Added(def) => Some(single_value(cx, table, n, def)),
-                        _ => None,
-                    });
-                    // An expression over a column added earlier: the shard lacks the column.
-                    let added = added.or_else(|| {
-                        words(&key)
-                            .any(|w| matches!(cx.col(table, &w), Col::Added(_)))
-                            .then_some(None)
-                    });
-                    keys.push(match (added, named) {
-                        (Some(value), _) => added_key(value, key, &mut skipped),
+                    let Some(n) = column_named(&key) else {
+                        // An expression: the names it reads that the shard lacks are bound.
+                        exprs.push(c);
+                        keys.push(key);
+                        continue;
+                    };
+                    keys.push(match cx.col(table, &n) {
+                        // A column added earlier: its single value, or the rehearsal's.
+                        Col::Added(def) => {
+                            added_key(cx.single_value(table, &n, def), key, &mut skipped)
+                        }
                         // A column of the shard, under its name there (renamed earlier or not).
-                        (None, Some(n)) => quote_ident(&cx.col_name(table, &n)),
-                        (None, None) => key,
+                        _ => quote_ident(&cx.col_name(table, &n)),
                     });
                 }
+                let bound = match cx.bindings(table, exprs) {
+                    Ok(b) => b,
+                    Err(why) => {
+                        skipped.get_or_insert(why);
+                        Vec::new()
+                    }
+                };
                 cx.push_probe(PlannedProbe {
                     statement_index: cx.si,
                     kind: ProbeKind::UniqueViolations,
@@ -63,6 +69,7 @@ impl ProbeSpec for UniqueViolations {
                         keys,
                         predicate: predicate.clone(),
                         nulls_not_distinct: cx.sql_upper.contains("NULLS NOT DISTINCT"),
+                        bound,
                     },
                     would_fail: note.is_none(),
                     skipped,
@@ -106,7 +113,7 @@ fn plan_key(
         let key = quote_ident(&cx.col_name(table, c));
         match cx.col(table, c) {
             Col::Added(def) => keys.push(added_key(
-                single_value(cx, table, c, def).filter(|_| !primary),
+                cx.single_value(table, c, def).filter(|_| !primary),
                 key,
                 &mut skipped,
             )),
@@ -147,6 +154,7 @@ fn plan_key(
             keys,
             predicate: None,
             nulls_not_distinct,
+            bound: Vec::new(),
         },
     ));
     for p in planned {
@@ -163,34 +171,6 @@ fn added_key(value: Option<String>, key: String, skipped: &mut Option<String>) -
         });
         key
     })
-}
-
-/// The one value every existing row holds in column `c` the migration added earlier, as a key
-/// expression cast to the column's type (a bare constant in `GROUP BY` would be a position):
-/// its default when that is evaluated once for all rows (not volatile, not an identity, serial
-/// or generated column; NULL without a default), no statement set the column since (no
-/// `UPDATE` of it, no code the model does not follow before), and its type is one of the shard.
-fn single_value(
-    cx: &PlanCx<'_>,
-    table: &QualifiedName,
-    c: &str,
-    def: &migration_parser::ColumnDef,
-) -> Option<String> {
-    if def.identity || def.serial || def.generated_stored || !cx.added_column_untouched(table, c) {
-        return None;
-    }
-    if let Some(ty) = super::cast::type_name(&def.data_type)
-        && cx.state.type_(&ty, cx.at).record().is_some()
-    {
-        // A type the migration creates or changes: not on the shard in that form.
-        return None;
-    }
-    let value = match &def.default {
-        None => "NULL".to_string(),
-        Some(e) if e.volatility != Volatility::Volatile => e.sql.clone(),
-        Some(_) => return None,
-    };
-    Some(format!("(({value})::{})", def.data_type))
 }
 
 /// Turn an index key as written into a GROUP BY expression: plain column names are quoted,
@@ -220,30 +200,6 @@ pub(crate) fn key_sql(k: &str) -> String {
     }
 }
 
-/// The identifier-like words of an expression (lowercased unless quoted): the names it may
-/// read.
-fn words(expr: &str) -> impl Iterator<Item = String> + '_ {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in expr.chars() {
-        if ch == '"' {
-            if quoted {
-                out.push(std::mem::take(&mut cur));
-            }
-            quoted = !quoted;
-        } else if quoted || ch.is_alphanumeric() || ch == '_' {
-            cur.push(if quoted { ch } else { ch.to_ascii_lowercase() });
-        } else if !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out.into_iter()
-}
-
 /// The column a key from [`key_sql`] names, when it is a (quoted) column name and not an
 /// expression.
 fn column_named(key: &str) -> Option<String> {
@@ -268,12 +224,14 @@ fn key_row_text(keys: &[String]) -> String {
 }
 
 /// Groups of rows of `target` with equal `keys` (NULL keys excluded unless `NULLS NOT
-/// DISTINCT`), each sample `key x count`.
+/// DISTINCT`), each sample `key x count`; `bound`: names the keys and the predicate read that
+/// the table lacks on the shard.
 pub(crate) fn duplicates_sql(
     target: &Target<'_>,
     keys: &[String],
     predicate: Option<&str>,
     nulls_not_distinct: bool,
+    bound: &[Bound],
 ) -> String {
     let mut conds: Vec<String> = Vec::new();
     if !nulls_not_distinct {
@@ -288,9 +246,10 @@ pub(crate) fn duplicates_sql(
         format!(" WHERE {}", conds.join(" AND "))
     };
     format!(
-        "SELECT count(*) OVER (), {} || ' x' || (count(*))::pg_catalog.text FROM {}{where_} GROUP BY {} HAVING count(*) > 1 LIMIT {MAX_SAMPLES}",
+        "SELECT count(*) OVER (), {} || ' x' || (count(*))::pg_catalog.text FROM {} AS x{}{where_} GROUP BY {} HAVING count(*) > 1 LIMIT {MAX_SAMPLES}",
         key_row_text(keys),
         target.qt,
+        bound_sql(bound),
         keys.iter()
             .map(|k| format!("({k})"))
             .collect::<Vec<_>>()
