@@ -58,6 +58,8 @@ pub(crate) enum Check {
         column: String,
         new_type: String,
         using: Option<String>,
+        /// Names the `USING` expression reads that the table lacks on the shard.
+        bound: Vec<Bound>,
     },
     /// A cast to a domain the migration creates over a type of the shard: rows whose value,
     /// converted to the base type, breaks one of the domain's `CHECK`s (`VALUE` in a check
@@ -71,6 +73,8 @@ pub(crate) enum Check {
         /// Its `CHECK` expressions.
         checks: Vec<String>,
         null_breaks: bool,
+        /// Names the `USING` expression reads that the table lacks on the shard.
+        bound: Vec<Bound>,
     },
     /// A cast to an enum the migration creates (or extends): values that are none of its
     /// labels (nor, for an enum of the shard, of the labels it has there).

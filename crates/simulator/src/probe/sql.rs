@@ -156,17 +156,22 @@ pub(crate) fn migration_code(check: &Check) -> Vec<String> {
         Check::Cast {
             using: Some(u),
             new_type,
+            bound,
             ..
-        } => vec![format!("SELECT ({u})::{new_type}")],
+        } => std::iter::once(format!("SELECT ({u})::{new_type}"))
+            .chain(bound_code(bound))
+            .collect(),
         Check::DomainChecks {
             base,
             using,
             checks,
+            bound,
             ..
         } => using
             .iter()
             .map(|u| format!("SELECT ({u})::{base}"))
             .chain(checks.iter().map(|c| format!("SELECT ({c})")))
+            .chain(bound_code(bound))
             .collect(),
         Check::Duplicates {
             keys,

@@ -18,10 +18,10 @@ use crate::ident::{quote_ident, quote_literal, quote_qualified};
 use crate::probe::cx::type_name;
 use crate::probe::cx::{Col, PlanCx};
 use crate::probe::kind::ProbeKind;
-use crate::probe::model::{Check, PlannedProbe};
+use crate::probe::model::{Bound, Check, PlannedProbe};
 use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult};
 use crate::probe::spec::ProbeSpec;
-use crate::probe::sql::{Target, count_and_samples};
+use crate::probe::sql::{Target, bound_sql, count_and_samples};
 use crate::probe_tx::{ConnectionLost, savepoint};
 
 /// The `cast_failures` kind.
@@ -53,6 +53,14 @@ impl ProbeSpec for CastFailures {
         let plain = using
             .as_deref()
             .is_none_or(|u| is_plain_cast(u, column, new_type));
+        // A `USING` that reads a column added or renamed earlier: the name bound beside the row.
+        let bound = match using.as_deref().filter(|_| !plain) {
+            Some(u) => cx.bindings(table, [u]).unwrap_or_else(|why| {
+                skipped.get_or_insert(why);
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
         let check = match target_type(cx, new_type) {
             // An enum the migration creates or extends: its labels say what converts, no cast
             // to a type the shard does not have (yet) in that form.
@@ -71,7 +79,7 @@ impl ProbeSpec for CastFailures {
                 let using = using
                     .clone()
                     .filter(|u| !is_plain_cast(u, column, new_type));
-                let check = cast_check(&c, &base, &using);
+                let check = cast_check(&c, &base, &using, &bound);
                 domain = Some((base, using, not_null, checks));
                 check
             }
@@ -81,9 +89,9 @@ impl ProbeSpec for CastFailures {
                         "type {new_type} is created or changed by the migration: rehearsal decides"
                     )
                 });
-                cast_check(&c, new_type, using)
+                cast_check(&c, new_type, using, &bound)
             }
-            None => cast_check(&c, new_type, using),
+            None => cast_check(&c, new_type, using, &bound),
         };
         let note = cx.data_note(table);
         cx.push_probe(PlannedProbe {
@@ -102,7 +110,7 @@ impl ProbeSpec for CastFailures {
                 cx,
                 (table, &c, new_type),
                 &base,
-                &using,
+                (&using, &bound),
                 not_null,
                 checks,
                 &skipped,
@@ -111,11 +119,12 @@ impl ProbeSpec for CastFailures {
     }
 }
 
-fn cast_check(column: &str, new_type: &str, using: &Option<String>) -> Check {
+fn cast_check(column: &str, new_type: &str, using: &Option<String>, bound: &[Bound]) -> Check {
     Check::Cast {
         column: column.to_string(),
         new_type: new_type.to_string(),
         using: using.clone(),
+        bound: bound.to_vec(),
     }
 }
 
@@ -479,7 +488,7 @@ fn domain_probes(
     cx: &mut PlanCx<'_>,
     (table, column, domain): (&QualifiedName, &str, &str),
     base: &str,
-    using: &Option<String>,
+    (using, bound): (&Option<String>, &[Bound]),
     not_null: bool,
     checks: Vec<String>,
     skipped: &Option<String>,
@@ -519,6 +528,7 @@ fn domain_probes(
                 using: using.clone(),
                 checks,
                 null_breaks,
+                bound: bound.to_vec(),
             },
         );
     }
@@ -535,6 +545,7 @@ pub(crate) fn domain_checks_sql(target: &Target<'_>, check: &Check) -> Option<St
         using,
         checks,
         null_breaks,
+        bound,
     } = check
     else {
         return None;
@@ -545,9 +556,10 @@ pub(crate) fn domain_checks_sql(target: &Target<'_>, check: &Check) -> Option<St
     }
     let src = using.clone().unwrap_or_else(|| quote_ident(column));
     Some(format!(
-        "SELECT count(*) OVER (), {} FROM {} AS x CROSS JOIN LATERAL (SELECT ({src})::{base} AS value) AS deployclaw_domain WHERE {} LIMIT {MAX_SAMPLES}",
+        "SELECT count(*) OVER (), {} FROM {} AS x{} CROSS JOIN LATERAL (SELECT ({src})::{base} AS value) AS deployclaw_domain WHERE {} LIMIT {MAX_SAMPLES}",
         target.sample,
         target.qt,
+        bound_sql(bound),
         broken.join(" OR ")
     ))
 }
@@ -573,11 +585,14 @@ pub(crate) async fn run(
         column,
         new_type,
         using,
+        bound,
     } = check
     else {
         return Ok(());
     };
     let col = quote_ident(column);
+    // The table as the `USING` reads it: the names it reads that the shard lacks bound beside.
+    let from = format!("{} AS x{}", target.qt, bound_sql(bound));
     let qt = &target.qt;
     // Evaluate the cast over the whole table under a savepoint, through the conversion the
     // `ALTER` uses (not `pg_input_is_valid` on the value's text: `numeric` 1.5 converts to
@@ -591,7 +606,7 @@ pub(crate) async fn run(
         .is_some_and(|u| is_plain_cast(u, column, new_type));
     let using = using.clone().filter(|_| !plain_using);
     let src = using.clone().unwrap_or_else(|| col.clone());
-    let attempt = format!("SELECT pg_catalog.count(({src})::{new_type}) FROM {qt}");
+    let attempt = format!("SELECT pg_catalog.count(({src})::{new_type}) FROM {from}");
     r.sql = attempt.clone();
     let res = savepoint(conn, async |c| {
         sqlx::query(sqlx::AssertSqlSafe(attempt.clone()))
@@ -619,7 +634,7 @@ pub(crate) async fn run(
             };
             if let Some(limit) = limit {
                 let q = format!(
-                    "SELECT count(*) OVER (), {} FROM {qt} WHERE {} LIMIT {MAX_SAMPLES}",
+                    "SELECT count(*) OVER (), {} FROM {from} WHERE {} LIMIT {MAX_SAMPLES}",
                     limit.sample(&src),
                     limit.breaks(&src)
                 );
