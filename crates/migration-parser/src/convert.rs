@@ -50,6 +50,7 @@ fn fk_kind(fk: &ast::ForeignKeyConstraint) -> ConstraintKind {
         ref_columns: fk.referred_columns.iter().map(ident).collect(),
         on_delete: fk_action(fk.on_delete),
         on_update: fk_action(fk.on_update),
+        match_full: matches!(fk.match_kind, Some(ast::ConstraintReferenceMatchKind::Full)),
     }
 }
 
@@ -446,6 +447,7 @@ pub(crate) fn operations(
             method: ci.using.as_ref().map(|u| u.to_string().to_lowercase()),
             predicate: ci.predicate.as_ref().map(|p| p.to_string()),
             only: false,
+            opclass: ci.columns.iter().any(|c| c.operator_class.is_some()),
         }),
         S::Truncate(t) => out.push(Operation::Truncate {
             tables: t.table_names.iter().map(|n| qname(&n.name)).collect(),

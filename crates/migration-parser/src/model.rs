@@ -198,6 +198,9 @@ pub enum ConstraintKind {
         on_delete: FkAction,
         /// `ON UPDATE` action.
         on_update: FkAction,
+        /// `MATCH FULL`: a row with some but not all key columns NULL is a violation (the
+        /// default, `MATCH SIMPLE`, skips any row with a NULL key column).
+        match_full: bool,
     },
     /// `CHECK (expr)`.
     Check {
@@ -439,6 +442,9 @@ pub enum Operation {
         predicate: Option<String>,
         /// `ON ONLY` (partitioned parent only).
         only: bool,
+        /// Some key names an operator class (`code text_pattern_ops`): its equality may not be
+        /// the type's default one.
+        opclass: bool,
     },
     /// `DROP INDEX [CONCURRENTLY]`.
     DropIndex {

@@ -448,7 +448,8 @@ fn constraints() {
             ref_table: t("users"),
             ref_columns: vec!["id".into()],
             on_delete: FkAction::SetNull,
-            on_update: FkAction::NoAction
+            on_update: FkAction::NoAction,
+            match_full: false,
         }
     );
     let Operation::AddConstraint { constraint, .. } =
@@ -601,12 +602,14 @@ fn indexes() {
             method: Some("btree".into()),
             predicate: Some("d IS NULL".into()),
             only: false,
+            opclass: false,
         }
     );
     assert!(matches!(
         one("CREATE INDEX idx ON ONLY events (tenant_id)"),
         Operation::CreateIndex {
             only: true,
+            opclass: false,
             concurrently: false,
             ..
         }

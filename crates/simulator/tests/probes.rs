@@ -869,3 +869,172 @@ CREATE UNIQUE INDEX i3 ON a (lower(s));",
         let _ = sqlx::Connection::close(c).await;
     }
 }
+
+/// What a probe of `sql`'s last statement should say.
+#[derive(Debug)]
+enum Expect {
+    /// Counted, conclusive: `n` rows (PostgreSQL fails with 23503 iff `n > 0`).
+    Count(u64),
+    /// Counted, but an earlier statement changes the rows first: never a failure by itself.
+    NotConclusive,
+    /// Left to the rehearsal.
+    Rehearsal,
+}
+
+/// Foreign keys as PostgreSQL checks them, found by an attack on the orphan probe: the unique
+/// index with the lowest oid on named columns (not the primary key), the default operator
+/// class of a key the migration makes unique first (`varchar` → `text_ops`, ranges), MATCH
+/// FULL, a primary key added earlier, a tenant's cast to `text` and `unnest(smallint[])` never
+/// run, rows written to the referenced table first, and an operator class or a key column's
+/// type the migration changes (the rehearsal decides). Every conclusive count is compared with
+/// what the migration really does on the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_keys_follow_postgresqls_choices_and_the_migration() {
+    let pg = start().await;
+    create_db(&pg, "app").await;
+    exec(
+        &pg,
+        "app",
+        "CREATE SCHEMA tenant_a;
+         SET search_path TO tenant_a;
+         CREATE TYPE pair AS (n numeric);
+         CREATE TABLE rpk (c pair NOT NULL);
+         CREATE UNIQUE INDEX rpk_img ON rpk (c record_image_ops);
+         ALTER TABLE rpk ADD PRIMARY KEY (c);
+         INSERT INTO rpk VALUES (ROW(1.0));
+         CREATE TABLE rfk (id int PRIMARY KEY, c pair);
+         INSERT INTO rfk VALUES (1, ROW(1.00));
+         CREATE TABLE vpk (code varchar(10));
+         INSERT INTO vpk VALUES ('a');
+         CREATE TABLE vfk (id int PRIMARY KEY, code varchar(10));
+         INSERT INTO vfk VALUES (1, 'a ');
+         CREATE TABLE rgpk (r int4range);
+         INSERT INTO rgpk VALUES ('[1,2)');
+         CREATE TABLE rgfk (id int PRIMARY KEY, r int4range);
+         INSERT INTO rgfk VALUES (1, '[5,6)');
+         CREATE TYPE mood AS ENUM ('ok', 'sad', 'meh');
+         CREATE FUNCTION mood_text(mood) RETURNS text LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant cast ran'; END $f$;
+         CREATE CAST (mood AS text) WITH FUNCTION mood_text(mood);
+         CREATE FUNCTION unnest(smallint[]) RETURNS SETOF smallint LANGUAGE plpgsql
+           AS $f$ BEGIN RAISE EXCEPTION 'tenant unnest ran'; END $f$;
+         CREATE TABLE moods (m mood PRIMARY KEY);
+         INSERT INTO moods VALUES ('ok');
+         CREATE TABLE feel (m mood PRIMARY KEY);
+         INSERT INTO feel VALUES ('meh');
+         CREATE TABLE mpk (a int, b int, PRIMARY KEY (a, b));
+         INSERT INTO mpk VALUES (1, 1);
+         CREATE TABLE mfk (id int PRIMARY KEY, a int, b int);
+         INSERT INTO mfk VALUES (2, 1, NULL);
+         ALTER TABLE mfk ADD CONSTRAINT mfk_old FOREIGN KEY (a, b) REFERENCES mpk MATCH FULL NOT VALID;
+         CREATE TABLE npk (id int NOT NULL);
+         INSERT INTO npk VALUES (1);
+         CREATE TABLE nfk (id int PRIMARY KEY, npk_id int);
+         INSERT INTO nfk VALUES (1, 1), (2, 7);
+         CREATE TABLE kinds (code text PRIMARY KEY);
+         CREATE TABLE uses (id int PRIMARY KEY, code text);
+         INSERT INTO uses VALUES (1, 'x'), (2, 'y');
+         CREATE TABLE tpk (code char(3) PRIMARY KEY);
+         INSERT INTO tpk VALUES ('a');
+         CREATE TABLE tfk (id int PRIMARY KEY, code varchar);
+         INSERT INTO tfk VALUES (1, 'a ');",
+    )
+    .await;
+    let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
+    let cases: [(&str, Expect); 11] = [
+        (
+            "ALTER TABLE rfk ADD CONSTRAINT rfk_fk FOREIGN KEY (c) REFERENCES rpk (c);",
+            Expect::Count(1),
+        ),
+        (
+            "ALTER TABLE rfk ADD CONSTRAINT rfk_fk FOREIGN KEY (c) REFERENCES rpk;",
+            Expect::Count(0),
+        ),
+        (
+            "ALTER TABLE vpk ADD CONSTRAINT vpk_u UNIQUE (code);
+ALTER TABLE vfk ADD CONSTRAINT vfk_fk FOREIGN KEY (code) REFERENCES vpk (code);",
+            Expect::Count(1),
+        ),
+        (
+            "ALTER TABLE rgpk ADD CONSTRAINT rgpk_u UNIQUE (r);
+ALTER TABLE rgfk ADD CONSTRAINT rgfk_fk FOREIGN KEY (r) REFERENCES rgpk (r);",
+            Expect::Count(1),
+        ),
+        (
+            "ALTER TABLE feel ADD CONSTRAINT feel_fk FOREIGN KEY (m) REFERENCES moods (m);",
+            Expect::Count(1),
+        ),
+        (
+            "ALTER TABLE mfk ADD CONSTRAINT mfk_fk FOREIGN KEY (a, b) REFERENCES mpk (a, b) MATCH FULL;",
+            Expect::Count(1),
+        ),
+        (
+            "ALTER TABLE mfk VALIDATE CONSTRAINT mfk_old;",
+            Expect::Count(1),
+        ),
+        (
+            "ALTER TABLE npk ADD PRIMARY KEY (id);
+ALTER TABLE nfk ADD CONSTRAINT nfk_fk FOREIGN KEY (npk_id) REFERENCES npk;",
+            Expect::Count(1),
+        ),
+        (
+            "INSERT INTO kinds SELECT DISTINCT code FROM uses;
+ALTER TABLE uses ADD CONSTRAINT uses_fk FOREIGN KEY (code) REFERENCES kinds (code);",
+            Expect::NotConclusive,
+        ),
+        (
+            "ALTER TABLE tpk ALTER COLUMN code TYPE text;
+ALTER TABLE tfk ADD CONSTRAINT tfk_fk FOREIGN KEY (code) REFERENCES tpk (code);",
+            Expect::Rehearsal,
+        ),
+        (
+            "CREATE UNIQUE INDEX rgpk_img ON rgpk (r range_ops);
+ALTER TABLE rgfk ADD CONSTRAINT rgfk_fk FOREIGN KEY (r) REFERENCES rgpk (r);",
+            Expect::Rehearsal,
+        ),
+    ];
+    for (sql, want) in cases {
+        let before = target_state(&pg).await;
+        let res = probes_only(&migration(sql), &fleet).await;
+        assert_eq!(target_state(&pg).await, before, "the target changed");
+        let last = sql.matches(';').count() - 1;
+        let p = find(&res.shards[0].probes, ProbeKind::FkOrphans, last);
+        let n = match want {
+            Expect::Count(n) => {
+                assert!(p.error.is_none() && p.skipped.is_none(), "{sql}: {p:#?}");
+                assert_eq!((p.count, p.would_fail), (n, n > 0), "{sql}: {p:#?}");
+                n
+            }
+            Expect::NotConclusive => {
+                assert!(p.error.is_none() && !p.would_fail, "{sql}: {p:#?}");
+                continue;
+            }
+            Expect::Rehearsal => {
+                let why = p.skipped.as_deref().unwrap_or_default();
+                assert!(why.contains("rehearsal decides"), "{sql}: {p:#?}");
+                continue;
+            }
+        };
+        let mut c = conn(&pg, "app").await;
+        let run = format!("BEGIN; SET LOCAL search_path TO tenant_a, public; {sql} ROLLBACK");
+        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(run))
+            .execute(&mut c)
+            .await;
+        if r.is_err() {
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut c)
+                .await
+                .expect("rollback");
+        }
+        let code = r.err().and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code().map(|c| c.into_owned()))
+        });
+        assert_eq!(
+            code.as_deref() == Some("23503"),
+            n > 0,
+            "{sql}: PostgreSQL said {code:?}"
+        );
+        let _ = sqlx::Connection::close(c).await;
+    }
+}

@@ -224,6 +224,7 @@ impl Gen<'_> {
             ref_columns,
             on_delete,
             on_update,
+            match_full,
             ..
         }) = &c.references
         {
@@ -237,6 +238,7 @@ impl Gen<'_> {
                         ref_columns: ref_columns.clone(),
                         on_delete: *on_delete,
                         on_update: *on_update,
+                        match_full: *match_full,
                     },
                     not_valid: false,
                 },

@@ -48,6 +48,7 @@ pub(crate) fn constraint_sql(kind: &ConstraintKind) -> String {
             ref_columns,
             on_delete,
             on_update,
+            match_full,
         } => {
             let mut s = format!(
                 "FOREIGN KEY ({}) REFERENCES {}",
@@ -56,6 +57,9 @@ pub(crate) fn constraint_sql(kind: &ConstraintKind) -> String {
             );
             if !ref_columns.is_empty() {
                 s.push_str(&format!("({})", cols_sql(ref_columns)));
+            }
+            if *match_full {
+                s.push_str(" MATCH FULL");
             }
             if *on_update != FkAction::NoAction {
                 s.push_str(&format!(" ON UPDATE {}", fk_action(*on_update)));

@@ -328,6 +328,20 @@ impl PlanCx<'_> {
         Ok(bound)
     }
 
+    /// The migration's operations before the one planned, each with the step just before it.
+    pub(crate) fn earlier(&self) -> impl Iterator<Item = (Step, &Operation)> + '_ {
+        let at = self.at;
+        self.migration.statements.iter().flat_map(move |st| {
+            st.operations.iter().enumerate().filter_map(move |(op, o)| {
+                let step = Step {
+                    statement: st.index,
+                    op,
+                };
+                (step < at).then_some((step, o))
+            })
+        })
+    }
+
     /// Whether column `c` of `t`, added earlier by the migration, still holds in every existing
     /// row what its `ADD COLUMN` gave it: no statement assigned it since ([`Self::backfilled_by`])
     /// and no code the model cannot follow ran before ([`PlanCx::code_before`]).

@@ -31,6 +31,8 @@ pub(crate) enum Check {
         ref_table: QualifiedName,
         ref_columns: Vec<String>,
         ref_created: bool,
+        /// `MATCH FULL` (a row with some key columns NULL and some not is an orphan).
+        match_full: bool,
     },
     /// `VALIDATE CONSTRAINT name` of a constraint that exists on the shard: definition looked up.
     ValidateExisting {

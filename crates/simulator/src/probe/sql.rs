@@ -105,11 +105,20 @@ pub(crate) async fn primary_key(
     Ok(cols)
 }
 
-/// `row(a, b)::text` or `a::text` over alias `alias`.
+/// The text of a value, through its type's output function (`pg_catalog.format('%s', …)`),
+/// NULL for NULL: never `::text`, which runs a cast function a tenant may have created for
+/// its own type (`CREATE CAST (mood AS text) WITH FUNCTION …`) — code the `ALTER` never runs.
+pub(crate) fn value_text(expr: &str) -> String {
+    format!("CASE WHEN ({expr}) IS NULL THEN NULL ELSE pg_catalog.format('%s', {expr}) END")
+}
+
+/// The sample text of `cols` of row `alias`: one column's value ([`value_text`]), several as
+/// `(ROW(a, b))::text` (the record's output function, which calls each column type's own), or
+/// the `ctid`.
 pub(crate) fn row_text(alias: &str, cols: &[String]) -> String {
     match cols {
         [] => format!("{alias}.ctid::text"),
-        [one] => format!("{alias}.{}::text", quote_ident(one)),
+        [one] => value_text(&format!("{alias}.{}", quote_ident(one))),
         many => format!(
             "(ROW({}))::text",
             many.iter()

@@ -88,19 +88,32 @@ pub(crate) fn expression_sql(target: &Target<'_>, expr: &str, bound: &[Bound]) -
 }
 
 /// The definition of constraint `name` of `target` on the shard: `(contype, CHECK expression,
-/// referenced schema, referenced table, columns, referenced columns)`.
-const CONSTRAINT_SQL: &str = "SELECT co.contype::text, pg_get_expr(co.conbin, co.conrelid),
-                            rn.nspname::text, rc.relname::text,
-                            ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(n, o)
-                                  JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n ORDER BY k.o),
-                            ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(n, o)
-                                  JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.n ORDER BY k.o)
-                       FROM pg_constraint co
-                       JOIN pg_class c ON c.oid = co.conrelid
-                       JOIN pg_namespace n ON n.oid = c.relnamespace
-                       LEFT JOIN pg_class rc ON rc.oid = co.confrelid
-                       LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-                      WHERE n.nspname = $1 AND c.relname = $2 AND co.conname = $3";
+/// referenced schema, referenced table, columns, referenced columns, MATCH type)`. Every name
+/// qualified: it runs under the tenant's search path, where `unnest(smallint[])` would resolve
+/// to a tenant's exact match over `pg_catalog.unnest(anyarray)`.
+const CONSTRAINT_SQL: &str = "SELECT co.contype::pg_catalog.text, pg_catalog.pg_get_expr(co.conbin, co.conrelid),
+                            rn.nspname::pg_catalog.text, rc.relname::pg_catalog.text,
+                            ARRAY(SELECT a.attname::pg_catalog.text
+                                    FROM pg_catalog.unnest(co.conkey) WITH ORDINALITY k(n, o)
+                                    JOIN pg_catalog.pg_attribute a
+                                      ON a.attrelid OPERATOR(pg_catalog.=) co.conrelid
+                                     AND a.attnum OPERATOR(pg_catalog.=) k.n
+                                   ORDER BY k.o),
+                            ARRAY(SELECT a.attname::pg_catalog.text
+                                    FROM pg_catalog.unnest(co.confkey) WITH ORDINALITY k(n, o)
+                                    JOIN pg_catalog.pg_attribute a
+                                      ON a.attrelid OPERATOR(pg_catalog.=) co.confrelid
+                                     AND a.attnum OPERATOR(pg_catalog.=) k.n
+                                   ORDER BY k.o),
+                            co.confmatchtype::pg_catalog.text
+                       FROM pg_catalog.pg_constraint co
+                       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) co.conrelid
+                       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                       LEFT JOIN pg_catalog.pg_class rc ON rc.oid OPERATOR(pg_catalog.=) co.confrelid
+                       LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) rc.relnamespace
+                      WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name
+                        AND c.relname OPERATOR(pg_catalog.=) $2::pg_catalog.name
+                        AND co.conname OPERATOR(pg_catalog.=) $3::pg_catalog.name";
 
 /// The SQL of `VALIDATE CONSTRAINT name` on `target`, built from the constraint's definition on
 /// the shard; `None` when there is nothing to run (`r` says why).
@@ -137,9 +150,16 @@ pub(crate) async fn validate_existing_sql(
         let rt: String = row.try_get(3).unwrap_or_default();
         let cols: Vec<String> = row.try_get(4).unwrap_or_default();
         let rcols: Vec<String> = row.try_get(5).unwrap_or_default();
+        let full = row
+            .try_get::<Option<String>, _>(6)
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("f");
         r.column = Some(cols.join(", "));
         let qref = quote_qualified(&rs, &rt);
-        referenced_sql(conn, &target.qt, &cols, &qref, &rcols, Some(name), r).await
+        let fk = (target.qt.as_str(), cols.as_slice(), full);
+        referenced_sql(conn, fk, &qref, (&rcols, false), Some(name), r).await
     } else if contype == "c" {
         let expr: Option<String> = row.try_get(1).unwrap_or(None);
         Ok(expr.map(|e| expression_sql(target, &e, &[])))

@@ -29,10 +29,18 @@ impl ProbeSpec for FkOrphans {
                 columns,
                 ref_table,
                 ref_columns,
+                match_full,
                 ..
             } = &constraint.kind
         {
-            plan_foreign_key(cx, table, constraint, columns, ref_table, ref_columns);
+            plan_foreign_key(
+                cx,
+                table,
+                constraint,
+                (columns, *match_full),
+                ref_table,
+                ref_columns,
+            );
         }
     }
 }
@@ -47,11 +55,70 @@ fn ref_table_key(t: &QualifiedName, from: &QualifiedName) -> QualifiedName {
     }
 }
 
+/// What an earlier statement did to the foreign key's tables that the shard's catalog does not
+/// show, and PostgreSQL's check would see: the key columns from a primary key the migration
+/// added to the referenced table (for a foreign key naming none), or why the rehearsal decides
+/// (the operators the check compares with may not be the shard's). A `DROP INDEX` is not
+/// followed (its table is unknown here): leaving every later foreign key to the rehearsal,
+/// whose tables are empty, would lose the orphan count itself.
+fn earlier_changes(
+    cx: &PlanCx<'_>,
+    (table, columns): (&QualifiedName, &[String]),
+    (ref_table, ref_columns): (&QualifiedName, &[String]),
+) -> (Option<Vec<String>>, Option<&'static str>) {
+    let mut pk = None;
+    let mut why = None;
+    for (at, op) in cx.earlier() {
+        let on_ref = |t: &QualifiedName| cx.state.same_relation(t, at, ref_table, cx.at);
+        let on_fk = |t: &QualifiedName| cx.state.same_relation(t, at, table, cx.at);
+        match op {
+            Operation::AddConstraint {
+                table: t,
+                constraint,
+            } if on_ref(t) => {
+                if let ConstraintKind::PrimaryKey { columns: k, .. } = &constraint.kind {
+                    pk = Some(k.clone());
+                }
+            }
+            Operation::CreateIndex {
+                table: t,
+                unique: true,
+                columns: keys,
+                opclass,
+                ..
+            } if on_ref(t)
+                && (*opclass || keys.iter().any(|k| super::unique::plain_key(k).is_none())) =>
+            {
+                why = Some(
+                    "a unique index with an operator class, a collation or an expression is \
+                     created on the referenced table earlier in the migration: rehearsal decides",
+                );
+            }
+            Operation::DropConstraint { table: t, .. } if on_ref(t) => {
+                why = Some(
+                    "a constraint of the referenced table is dropped earlier in the migration \
+                     (the key may be matched through another index): rehearsal decides",
+                );
+            }
+            Operation::AlterColumnType {
+                table: t, column, ..
+            } if (on_ref(t) && (ref_columns.is_empty() || ref_columns.contains(column)))
+                || (on_fk(t) && columns.contains(column)) =>
+            {
+                why =
+                    Some("a key column's type changes earlier in the migration: rehearsal decides");
+            }
+            _ => {}
+        }
+    }
+    (pk.filter(|_| ref_columns.is_empty()), why)
+}
+
 fn plan_foreign_key(
     cx: &mut PlanCx<'_>,
     table: &QualifiedName,
     constraint: &ConstraintDef,
-    columns: &[String],
+    (columns, match_full): (&[String], bool),
     ref_table: &QualifiedName,
     ref_columns: &[String],
 ) {
@@ -93,11 +160,33 @@ fn plan_foreign_key(
         }
         cols.push(cx.col_name(table, c));
     }
-    let ref_cols = ref_columns
+    let (added_pk, why) = if ref_created {
+        (None, None)
+    } else {
+        earlier_changes(cx, (table, columns), (&rt_written, ref_columns))
+    };
+    if let Some(why) = why {
+        skipped.get_or_insert_with(|| why.into());
+    }
+    let ref_cols = added_pk
+        .as_deref()
+        .unwrap_or(ref_columns)
         .iter()
         .map(|c| cx.col_name(&rt_written, c))
         .collect();
-    let (would_fail, note, statement_index) = constraint_outcome(cx, table, constraint);
+    let (mut would_fail, mut note, statement_index) = constraint_outcome(cx, table, constraint);
+    // Rows the migration writes to the referenced table first may be the ones that match.
+    if !ref_created && let Some((s, _)) = cx.state.data_changes_before(&rt_written, cx.at).next() {
+        would_fail = false;
+        let n = format!(
+            "statement {} changes the referenced table's rows first: count is before that change",
+            s.statement + 1
+        );
+        note = Some(match note {
+            Some(x) => format!("{x}; {n}"),
+            None => n,
+        });
+    }
     cx.push_probe(PlannedProbe {
         statement_index,
         kind: ProbeKind::FkOrphans,
@@ -109,6 +198,7 @@ fn plan_foreign_key(
             ref_table: rt,
             ref_columns: ref_cols,
             ref_created,
+            match_full,
         },
         would_fail,
         skipped,
@@ -122,15 +212,17 @@ fn plan_foreign_key(
 /// table = every non-NULL row (the referenced table is new).
 pub(crate) fn orphans_sql(
     qt: &str,
-    cols: &[String],
+    (cols, match_full): (&[String], bool),
     fk_only: bool,
     referenced: Option<(&str, &[String], &FkJoin)>,
 ) -> String {
+    // MATCH SIMPLE checks rows whose key columns are all non-NULL; MATCH FULL every row with
+    // one non-NULL (some NULL and some not never matches: a violation).
     let not_null = cols
         .iter()
         .map(|c| format!("x.{} IS NOT NULL", quote_ident(c)))
         .collect::<Vec<_>>()
-        .join(" AND ");
+        .join(if match_full { " OR " } else { " AND " });
     let exists = match referenced {
         None => String::new(),
         Some((qref, rcols, join)) => {
@@ -157,7 +249,7 @@ pub(crate) fn orphans_sql(
     };
     let only = if fk_only { "ONLY " } else { "" };
     format!(
-        "SELECT count(*) OVER (), {} FROM {only}{qt} AS x WHERE {not_null}{exists} LIMIT {MAX_SAMPLES}",
+        "SELECT count(*) OVER (), {} FROM {only}{qt} AS x WHERE ({not_null}){exists} LIMIT {MAX_SAMPLES}",
         crate::probe::sql::row_text("x", cols)
     )
 }
@@ -195,6 +287,7 @@ pub(crate) async fn sql(
         ref_table,
         ref_columns,
         ref_created,
+        match_full,
     } = check
     else {
         return Ok(None);
@@ -202,7 +295,7 @@ pub(crate) async fn sql(
     let (rs, rt) = resolve(ref_table, target.shard_schema);
     if *ref_created {
         return Ok(match reads_only(conn, &target.qt).await? {
-            Ok(only) => Some(orphans_sql(&target.qt, columns, only, None)),
+            Ok(only) => Some(orphans_sql(&target.qt, (columns, *match_full), only, None)),
             Err(e) => {
                 r.error = Some(e);
                 None
@@ -210,7 +303,8 @@ pub(crate) async fn sql(
         });
     }
     let mut refcols = ref_columns.to_vec();
-    if refcols.is_empty() {
+    let primary = refcols.is_empty();
+    if primary {
         let looked_up = match pk_cache.get(&(rs.clone(), rt.clone())).cloned() {
             Some(v) => Ok(v),
             None => savepoint(conn, async |c| primary_key(c, pk_cache, &rs, &rt).await).await?,
@@ -233,26 +327,27 @@ pub(crate) async fn sql(
         }
     }
     let qref = quote_qualified(&rs, &rt);
-    referenced_sql(conn, &target.qt, columns, &qref, &refcols, None, r).await
+    let fk = (target.qt.as_str(), columns.as_slice(), *match_full);
+    referenced_sql(conn, fk, &qref, (&refcols, primary), None, r).await
 }
 
-/// The orphan query of `cols` of `qt` referencing `ref_cols` of `qref` with the operators
-/// PostgreSQL's check uses ([`fk_join`]; `constraint`: an existing foreign key's own); `None`
-/// when they cannot be found (the reason is in `r.error`).
+/// The orphan query of `cols` of `qt` (`match_full`: `MATCH FULL`) referencing `ref_cols` of
+/// `qref` (`primary`: its primary key, no columns named) with the operators PostgreSQL's check
+/// uses ([`fk_join`]; `constraint`: an existing foreign key's own); `None` when they cannot be
+/// found (the reason is in `r.error`).
 pub(crate) async fn referenced_sql(
     conn: &mut PgConnection,
-    qt: &str,
-    cols: &[String],
+    (qt, cols, match_full): (&str, &[String], bool),
     qref: &str,
-    ref_cols: &[String],
+    (ref_cols, primary): (&[String], bool),
     constraint: Option<&str>,
     r: &mut ProbeResult,
 ) -> Result<Option<String>, ConnectionLost> {
     Ok(
-        match fk_join(conn, qt, cols, qref, ref_cols, constraint).await? {
+        match fk_join(conn, qt, cols, qref, (ref_cols, primary), constraint).await? {
             Ok(join) => Some(orphans_sql(
                 qt,
-                cols,
+                (cols, match_full),
                 join.fk_only,
                 Some((qref, ref_cols, &join)),
             )),
@@ -297,11 +392,14 @@ pub(crate) struct PairOp {
 /// search path, where an unqualified operator could resolve to the tenant's own). `$1`/`$2`:
 /// the referencing/referenced table (quoted, qualified); `$3`/`$4`: their columns; `$5`: the
 /// name of an existing constraint whose operators (`conpfeqop`) are used (a `VALIDATE`), or
-/// NULL. A new foreign key gets the operators `ADD FOREIGN KEY` would choose: from the unique,
-/// valid, non-partial index on exactly the referenced columns (the primary key first), else
+/// NULL; `$6`: no referenced columns were named (the primary key is meant). A new foreign key
+/// gets the operators `ADD FOREIGN KEY` would choose: from the primary key's index when no
+/// columns were named, else from the unique, valid, non-partial index on exactly the
+/// referenced columns with the lowest oid (PostgreSQL's index list is in oid order), else
 /// the default btree operator class of the referenced column's type (an index the migration
-/// creates first); the cross-type operator when the family has it for the referencing
-/// column's base type, else the key type's own.
+/// creates first; the type category's preferred type first, as `GetDefaultOpClass` does:
+/// `varchar` gets `text_ops`, not `bpchar_ops`); the cross-type operator when the family has
+/// it for the referencing column's base type, else the key type's own.
 const FK_JOIN_SQL: &str = "WITH RECURSIVE
  cols AS (
   SELECT u.i, fa.atttypid AS ftype, fa.attcollation AS fcoll,
@@ -338,7 +436,8 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
         WHERE NOT EXISTS (
           SELECT 1 FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(n, o)
            WHERE k.n OPERATOR(pg_catalog.=) c.pnum AND k.o OPERATOR(pg_catalog.<=) i.indnkeyatts))
-   ORDER BY i.indisprimary DESC, i.indexrelid
+     AND (NOT $6 OR i.indisprimary)
+   ORDER BY i.indexrelid
    LIMIT 1),
  fam AS (
   SELECT c.i, o.opcfamily AS fam, o.opcintype AS intype
@@ -354,6 +453,7 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
        FROM pg_catalog.pg_opclass o
        JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) o.opcmethod
        JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) pb.cur
+       JOIN pg_catalog.pg_type it ON it.oid OPERATOR(pg_catalog.=) o.opcintype
       WHERE a.amname OPERATOR(pg_catalog.=) 'btree' AND o.opcdefault
         AND (o.opcintype OPERATOR(pg_catalog.=) pb.cur
              OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k
@@ -364,8 +464,14 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
              OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anyenum'::pg_catalog.regtype
                  AND t.typtype OPERATOR(pg_catalog.=) 'e')
              OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anyarray'::pg_catalog.regtype
-                 AND t.typcategory OPERATOR(pg_catalog.=) 'A'))
-      ORDER BY o.opcintype OPERATOR(pg_catalog.=) pb.cur DESC
+                 AND t.typcategory OPERATOR(pg_catalog.=) 'A')
+             OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anyrange'::pg_catalog.regtype
+                 AND t.typtype OPERATOR(pg_catalog.=) 'r')
+             OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anymultirange'::pg_catalog.regtype
+                 AND t.typtype OPERATOR(pg_catalog.=) 'm')
+             OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.record'::pg_catalog.regtype
+                 AND t.typtype OPERATOR(pg_catalog.=) 'c'))
+      ORDER BY o.opcintype OPERATOR(pg_catalog.=) pb.cur DESC, it.typispreferred DESC
       LIMIT 1) d
    WHERE pb.next OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT 1 FROM idx)),
  eq AS (
@@ -434,8 +540,9 @@ fn qualified(schema: Option<String>, name: Option<String>) -> Option<String> {
     Some(quote_qualified(&schema?, &name?))
 }
 
-/// [`FkJoin`] for `fk` (`cols`) referencing `pk` (`ref_cols`), both quoted and qualified; with
-/// `constraint`, the operators of that existing foreign key of `fk`. A lookup that finds no
+/// [`FkJoin`] for `fk` (`cols`) referencing `pk` (`ref_cols`; `primary`: its primary key, no
+/// columns named), both quoted and qualified; with `constraint`, the operators of that
+/// existing foreign key of `fk`. A lookup that finds no
 /// operator is the probe's error: the statement fails as well (no equality operator or the
 /// columns missing), and the rehearsal says how.
 pub(crate) async fn fk_join(
@@ -443,7 +550,7 @@ pub(crate) async fn fk_join(
     fk: &str,
     cols: &[String],
     pk: &str,
-    ref_cols: &[String],
+    (ref_cols, primary): (&[String], bool),
     constraint: Option<&str>,
 ) -> Result<Result<FkJoin, ProbeError>, ConnectionLost> {
     let rows = savepoint(conn, async |c| {
@@ -453,6 +560,7 @@ pub(crate) async fn fk_join(
             .bind(cols)
             .bind(ref_cols)
             .bind(constraint)
+            .bind(primary)
             .fetch_all(&mut *c)
             .await
     })

@@ -200,6 +200,12 @@ pub(crate) fn key_sql(k: &str) -> String {
     }
 }
 
+/// The column an index key as written names, when it is only a column name (with `ASC`,
+/// `DESC`, `NULLS …` at most): no expression, operator class or collation.
+pub(crate) fn plain_key(k: &str) -> Option<String> {
+    column_named(&key_sql(k))
+}
+
 /// The column a key from [`key_sql`] names, when it is a (quoted) column name and not an
 /// expression.
 fn column_named(key: &str) -> Option<String> {
@@ -218,7 +224,7 @@ fn is_plain_ident(s: &str) -> bool {
 
 fn key_row_text(keys: &[String]) -> String {
     match keys {
-        [one] => format!("({one})::text"),
+        [one] => crate::probe::sql::value_text(one),
         many => format!("(ROW({}))::text", many.join(", ")),
     }
 }
