@@ -937,11 +937,25 @@ async fn foreign_keys_follow_postgresqls_choices_and_the_migration() {
          CREATE TABLE tpk (code char(3) PRIMARY KEY);
          INSERT INTO tpk VALUES ('a');
          CREATE TABLE tfk (id int PRIMARY KEY, code varchar);
-         INSERT INTO tfk VALUES (1, 'a ');",
+         INSERT INTO tfk VALUES (1, 'a ');
+         CREATE TABLE public.countries (code text PRIMARY KEY);
+         INSERT INTO public.countries VALUES ('de');
+         CREATE TABLE orders (id int PRIMARY KEY, country text);
+         INSERT INTO orders VALUES (1, 'de'), (2, 'xx');",
     )
     .await;
     let fleet = fleet(&[&pg], &[(0, "app", "tenant_a")]);
-    let cases: [(&str, Expect); 11] = [
+    let cases: [(&str, Expect); 13] = [
+        // An unqualified table the tenant's schema lacks is `public`'s (search path `tenant,
+        // public`): it was "missing" on every shard (schema-drift, a false RED).
+        (
+            "ALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (country) REFERENCES countries (code);",
+            Expect::Count(1),
+        ),
+        (
+            "ALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (country) REFERENCES countries;",
+            Expect::Count(1),
+        ),
         (
             "ALTER TABLE rfk ADD CONSTRAINT rfk_fk FOREIGN KEY (c) REFERENCES rpk (c);",
             Expect::Count(1),
@@ -998,6 +1012,12 @@ ALTER TABLE rgfk ADD CONSTRAINT rgfk_fk FOREIGN KEY (r) REFERENCES rgpk (r);",
         let res = probes_only(&migration(sql), &fleet).await;
         assert_eq!(target_state(&pg).await, before, "the target changed");
         let last = sql.matches(';').count() - 1;
+        let missing: Vec<_> = res.shards[0]
+            .probes
+            .iter()
+            .filter(|p| p.kind == ProbeKind::MissingObject)
+            .collect();
+        assert!(missing.is_empty(), "{sql}: {missing:#?}");
         let p = find(&res.shards[0].probes, ProbeKind::FkOrphans, last);
         let n = match want {
             Expect::Count(n) => {

@@ -57,7 +57,7 @@ async fn read_in_tx(
     let mut out: Vec<ShardCatalog> = vec![ShardCatalog::default(); schemas.len()];
     let n = plan.refs.len();
     if n > 0 {
-        let mut args: [Vec<String>; 4] = Default::default();
+        let mut args: missing_object::RefArgs = Default::default();
         for s in schemas {
             missing_object::push_ref_args(plan, s, &mut args);
         }

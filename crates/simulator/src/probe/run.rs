@@ -148,7 +148,7 @@ async fn run_in_tx(
             r.skipped = Some("table does not exist on this shard (see missing_object)".into());
         }
         if r.skipped.is_none() {
-            run_one(conn, schema, p, &mut r, &mut pk_cache).await?;
+            run_one(conn, schema, p, &mut r, &mut pk_cache, &missing).await?;
             if matches!(p.check, Check::DomainChecks { .. }) {
                 domain_error(&mut r, &out.results);
             }
@@ -272,6 +272,7 @@ async fn run_one(
     p: &PlannedProbe,
     r: &mut ProbeResult,
     pk_cache: &mut HashMap<(String, String), Vec<String>>,
+    missing: &BTreeSet<(String, String)>,
 ) -> Result<(), ConnectionLost> {
     let (s, t) = resolve(&p.table, shard_schema);
     let started = Instant::now();
@@ -308,7 +309,9 @@ async fn run_one(
         }
     }
     let sql = match &p.check {
-        c @ Check::Orphans { .. } => fk_orphans::sql(conn, &target, c, r, pk_cache).await?,
+        c @ Check::Orphans { .. } => {
+            fk_orphans::sql(conn, &target, c, r, (pk_cache, missing)).await?
+        }
         Check::ValidateExisting { name } => {
             check::validate_existing_sql(conn, &target, name, r).await?
         }

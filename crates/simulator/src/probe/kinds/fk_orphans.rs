@@ -1,7 +1,7 @@
 //! `fk_orphans`: rows whose foreign-key columns have no match in the referenced table, for a new
 //! foreign key (or its later `VALIDATE`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use migration_parser::{ConstraintDef, ConstraintKind, Operation, QualifiedName};
 use sqlx::PgConnection;
@@ -275,12 +275,18 @@ async fn reads_only(
 
 /// The SQL of a [`Check::Orphans`] probe on `target`; `None` when the probe cannot run (the
 /// reason is in `r.error`). Unnamed referenced columns are the referenced table's primary key.
+/// An unqualified referenced table that the shard's schema lacks (`missing`: the tables the
+/// shard's catalog read did not find) is `public`'s, as the shard's search path `tenant,
+/// public` resolves it.
 pub(crate) async fn sql(
     conn: &mut PgConnection,
     target: &Target<'_>,
     check: &Check,
     r: &mut ProbeResult,
-    pk_cache: &mut HashMap<(String, String), Vec<String>>,
+    (pk_cache, missing): (
+        &mut HashMap<(String, String), Vec<String>>,
+        &BTreeSet<(String, String)>,
+    ),
 ) -> Result<Option<String>, ConnectionLost> {
     let Check::Orphans {
         columns,
@@ -292,7 +298,10 @@ pub(crate) async fn sql(
     else {
         return Ok(None);
     };
-    let (rs, rt) = resolve(ref_table, target.shard_schema);
+    let (mut rs, rt) = resolve(ref_table, target.shard_schema);
+    if ref_table.schema.is_none() && missing.contains(&(rs.clone(), rt.clone())) {
+        rs = "public".into();
+    }
     if *ref_created {
         return Ok(match reads_only(conn, &target.qt).await? {
             Ok(only) => Some(orphans_sql(&target.qt, (columns, *match_full), only, None)),

@@ -76,46 +76,62 @@ impl ProbeSpec for MissingObject {
 
 /// Existence of every object the migration refers to (or creates), one row per check. Every
 /// lookup goes through `to_regclass` of the quoted name and the catalogs' oid indexes, so the
-/// cost does not grow with the number of tenant schemas in the database.
+/// cost does not grow with the number of tenant schemas in the database. `f`: a schema to look
+/// in when the name is not in `s` (`public` for an unqualified name the statement needs: the
+/// shard's search path is `tenant, public`, so `REFERENCES countries` finds `public.countries`),
+/// else empty.
 const REFS_SQL: &str = "SELECT r.ord::int8, CASE r.k
     WHEN 'table' THEN EXISTS (SELECT 1 FROM pg_class c
-                              WHERE c.oid = to_regclass(format('%I.%I', r.s, r.t))
-                                AND c.relkind IN ('r','p','v','m','f'))
-    WHEN 'relation' THEN to_regclass(format('%I.%I', r.s, r.x)) IS NOT NULL
+                              WHERE c.oid = o.rel AND c.relkind IN ('r','p','v','m','f'))
+    WHEN 'relation' THEN o.named IS NOT NULL
     WHEN 'index' THEN EXISTS (SELECT 1 FROM pg_class c
-                              WHERE c.oid = to_regclass(format('%I.%I', r.s, r.x))
-                                AND c.relkind IN ('i','I'))
+                              WHERE c.oid = o.named AND c.relkind IN ('i','I'))
     WHEN 'column' THEN EXISTS (SELECT 1 FROM pg_attribute a
-                              WHERE a.attrelid = to_regclass(format('%I.%I', r.s, r.t))
+                              WHERE a.attrelid = o.rel
                                 AND a.attname = r.x AND a.attnum > 0 AND NOT a.attisdropped)
     WHEN 'constraint' THEN EXISTS (SELECT 1 FROM pg_constraint co
-                              WHERE co.conrelid = to_regclass(format('%I.%I', r.s, r.t))
-                                AND co.conname = r.x)
+                              WHERE co.conrelid = o.rel AND co.conname = r.x)
     END
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(k, s, t, x, ord)";
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+       WITH ORDINALITY AS r(k, s, t, x, f, ord)
+ CROSS JOIN LATERAL (
+   SELECT coalesce(to_regclass(format('%I.%I', r.s, r.t)),
+                   CASE WHEN r.f <> '' THEN to_regclass(format('%I.%I', r.f, r.t)) END) AS rel,
+          coalesce(to_regclass(format('%I.%I', r.s, r.x)),
+                   CASE WHEN r.f <> '' THEN to_regclass(format('%I.%I', r.f, r.x)) END) AS named) o";
+
+/// The arguments of [`REFS_SQL`] (kinds, schemas, tables, names, fallback schemas).
+pub(crate) type RefArgs = [Vec<String>; 5];
 
 /// The arguments of [`REFS_SQL`] for `plan` on the shard whose tables are in `schema`, appended
-/// to `args` (kinds, schemas, tables, names): one shard's, or a whole database's in a row.
-pub(crate) fn push_ref_args(plan: &ProbePlan, schema: &str, args: &mut [Vec<String>; 4]) {
+/// to `args`: one shard's, or a whole database's in a row.
+pub(crate) fn push_ref_args(plan: &ProbePlan, schema: &str, args: &mut RefArgs) {
     for r in &plan.refs {
         let (s, t) = resolve(&r.table, schema);
         args[0].push(r.kind.as_str().to_string());
         args[1].push(s);
         args[2].push(t);
         args[3].push(r.name.clone());
+        let fallback = r.must_exist && r.table.schema.is_none() && schema != "public";
+        args[4].push(if fallback {
+            "public".into()
+        } else {
+            String::new()
+        });
     }
 }
 
 /// Run [`REFS_SQL`] on `args`: `(position in args, exists)` per row.
 pub(crate) async fn fetch_refs(
     conn: &mut PgConnection,
-    args: &[Vec<String>; 4],
+    args: &RefArgs,
 ) -> Result<Vec<(usize, Option<bool>)>, sqlx::Error> {
     let rows = sqlx::query(REFS_SQL)
         .bind(&args[0])
         .bind(&args[1])
         .bind(&args[2])
         .bind(&args[3])
+        .bind(&args[4])
         .fetch_all(&mut *conn)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -138,7 +154,7 @@ pub(crate) async fn run_refs(
     plan: &ProbePlan,
 ) -> Result<Vec<ProbeResult>, ConnectionLost> {
     let started = Instant::now();
-    let mut args: [Vec<String>; 4] = Default::default();
+    let mut args: RefArgs = Default::default();
     push_ref_args(plan, schema, &mut args);
     let res = savepoint(conn, async |c| fetch_refs(c, &args).await).await?;
     let elapsed = started.elapsed().as_millis() as u64;
