@@ -273,6 +273,9 @@ async fn reads_only(
     Ok(kind.map(|k| k.as_deref() != Some("p")))
 }
 
+/// Primary-key columns per `(schema, table)`, as the shard's transaction has read them.
+type PkCache = HashMap<(String, String), Vec<String>>;
+
 /// The SQL of a [`Check::Orphans`] probe on `target`; `None` when the probe cannot run (the
 /// reason is in `r.error`). Unnamed referenced columns are the referenced table's primary key.
 /// An unqualified referenced table that the shard's schema lacks (`missing`: the tables the
@@ -283,10 +286,7 @@ pub(crate) async fn sql(
     target: &Target<'_>,
     check: &Check,
     r: &mut ProbeResult,
-    (pk_cache, missing): (
-        &mut HashMap<(String, String), Vec<String>>,
-        &BTreeSet<(String, String)>,
-    ),
+    (pk_cache, missing): (&mut PkCache, &BTreeSet<(String, String)>),
 ) -> Result<Option<String>, ConnectionLost> {
     let Check::Orphans {
         columns,
