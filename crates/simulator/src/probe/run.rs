@@ -109,6 +109,25 @@ async fn run_in_tx(
         .filter(|s| !s.exists)
         .map(|s| (s.schema.clone(), s.table.clone()))
         .collect();
+    let mut results: Vec<ProbeResult> = plan
+        .probes
+        .iter()
+        .map(|p| new_result(shard_id, schema, p, &missing))
+        .collect();
+    // 4. the catalog lookups of the orphan and `VALIDATE` probes (operators, keys, the
+    // constraint's definition), still under `pg_catalog` like the queries above: every name in
+    // them is qualified, and under the tenant's path each would be planned again per shard.
+    let mut prepared: Vec<Option<Option<String>>> = vec![None; plan.probes.len()];
+    for ((p, r), sql) in plan.probes.iter().zip(&mut results).zip(&mut prepared) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        if r.skipped.is_none() {
+            let started = Instant::now();
+            *sql = catalog_sql(conn, schema, p, r, &mut pk_cache, &missing).await?;
+            r.duration_ms = started.elapsed().as_millis() as u64;
+        }
+    }
     // The path the custom-probe pre-flight resolved function names on, for what follows (the
     // data probes' expressions are the migration's, resolved as it will resolve them).
     let path = crate::safety::probe_search_path(schema)
@@ -119,36 +138,15 @@ async fn run_in_tx(
     exec(conn, &format!("SET LOCAL search_path TO {path}"))
         .await
         .map_err(ConnectionLost)?;
-    // 4. data probes.
-    for p in &plan.probes {
+    // 5. data probes.
+    for ((p, mut r), sql) in plan.probes.iter().zip(results).zip(prepared) {
         if cancel.is_cancelled() {
             break;
         }
-        let (s, t) = resolve(&p.table, schema);
-        let mut r = ProbeResult {
-            shard: shard_id.to_string(),
-            kind: p.kind,
-            statement_index: Some(p.statement_index),
-            schema: s.clone(),
-            table: t.clone(),
-            column: p.column.clone(),
-            constraint: p.constraint.clone(),
-            count: 0,
-            exact: true,
-            samples: Vec::new(),
-            would_fail: false,
-            bytes: None,
-            skipped: p.skipped.clone(),
-            note: p.note.clone(),
-            error: None,
-            sql: String::new(),
-            duration_ms: 0,
-        };
-        if r.skipped.is_none() && missing.contains(&(s.clone(), t.clone())) {
-            r.skipped = Some("table does not exist on this shard (see missing_object)".into());
-        }
-        if r.skipped.is_none() {
-            run_one(conn, schema, p, &mut r, &mut pk_cache, &missing).await?;
+        if r.skipped.is_none() && r.error.is_none() {
+            let prepared_ms = r.duration_ms;
+            run_one(conn, schema, p, &mut r, &mut pk_cache, sql).await?;
+            r.duration_ms += prepared_ms;
             if matches!(p.check, Check::DomainChecks { .. }) {
                 domain_error(&mut r, &out.results);
             }
@@ -265,31 +263,106 @@ pub(crate) fn tx_setup(limits: ProbeLimits) -> String {
     setup
 }
 
-/// Run one data probe into `r`: its kind builds the SQL, rows are `(count, sample)`.
-async fn run_one(
+/// The result of probe `p` on the shard whose tables are in `schema`, before it runs: skipped
+/// when planned so or when its table is `missing` on the shard.
+fn new_result(
+    shard_id: &str,
+    schema: &str,
+    p: &PlannedProbe,
+    missing: &BTreeSet<(String, String)>,
+) -> ProbeResult {
+    let (s, t) = resolve(&p.table, schema);
+    let mut skipped = p.skipped.clone();
+    if skipped.is_none() && missing.contains(&(s.clone(), t.clone())) {
+        skipped = Some("table does not exist on this shard (see missing_object)".into());
+    }
+    ProbeResult {
+        shard: shard_id.to_string(),
+        kind: p.kind,
+        statement_index: Some(p.statement_index),
+        schema: s,
+        table: t,
+        column: p.column.clone(),
+        constraint: p.constraint.clone(),
+        count: 0,
+        exact: true,
+        samples: Vec::new(),
+        would_fail: false,
+        bytes: None,
+        skipped,
+        note: p.note.clone(),
+        error: None,
+        sql: String::new(),
+        duration_ms: 0,
+    }
+}
+
+/// The probed table of `p` on the shard whose tables are in `shard_schema`, with the sample key
+/// of its offending rows: the primary key (or `ctid`).
+async fn target_of<'a>(
+    conn: &mut PgConnection,
+    shard_schema: &'a str,
+    (s, t): (&'a str, &'a str),
+    pk_cache: &mut HashMap<(String, String), Vec<String>>,
+) -> Result<Target<'a>, ConnectionLost> {
+    let pk: Vec<String> = match pk_cache.get(&(s.to_string(), t.to_string())) {
+        Some(v) => v.clone(),
+        None => savepoint(conn, async |c| primary_key(c, pk_cache, s, t).await)
+            .await?
+            .unwrap_or_default(),
+    };
+    Ok(Target {
+        shard_schema,
+        schema: s,
+        table: t,
+        qt: quote_qualified(s, t),
+        sample: row_text("x", &pk),
+    })
+}
+
+/// The SQL of an orphan or `VALIDATE` probe, built from catalog lookups only (run before the
+/// tenant's search path is set): `Some(None)` when it cannot run (`r` says why), `None` for the
+/// other kinds (their SQL is built as they run).
+async fn catalog_sql(
     conn: &mut PgConnection,
     shard_schema: &str,
     p: &PlannedProbe,
     r: &mut ProbeResult,
     pk_cache: &mut HashMap<(String, String), Vec<String>>,
     missing: &BTreeSet<(String, String)>,
+) -> Result<Option<Option<String>>, ConnectionLost> {
+    if !matches!(
+        p.check,
+        Check::Orphans { .. } | Check::ValidateExisting { .. }
+    ) {
+        return Ok(None);
+    }
+    let (s, t) = resolve(&p.table, shard_schema);
+    let target = target_of(conn, shard_schema, (&s, &t), pk_cache).await?;
+    Ok(Some(match &p.check {
+        c @ Check::Orphans { .. } => {
+            fk_orphans::sql(conn, &target, c, r, (pk_cache, missing)).await?
+        }
+        Check::ValidateExisting { name } => {
+            check::validate_existing_sql(conn, &target, name, r).await?
+        }
+        _ => None,
+    }))
+}
+
+/// Run one data probe into `r`: its kind builds the SQL (`prepared`: already built from the
+/// catalog, see [`catalog_sql`]), rows are `(count, sample)`.
+async fn run_one(
+    conn: &mut PgConnection,
+    shard_schema: &str,
+    p: &PlannedProbe,
+    r: &mut ProbeResult,
+    pk_cache: &mut HashMap<(String, String), Vec<String>>,
+    prepared: Option<Option<String>>,
 ) -> Result<(), ConnectionLost> {
     let (s, t) = resolve(&p.table, shard_schema);
     let started = Instant::now();
-    // Sample key of offending rows: the primary key (or ctid).
-    let pk: Vec<String> = match pk_cache.get(&(s.clone(), t.clone())) {
-        Some(v) => v.clone(),
-        None => savepoint(conn, async |c| primary_key(c, pk_cache, &s, &t).await)
-            .await?
-            .unwrap_or_default(),
-    };
-    let target = Target {
-        shard_schema,
-        schema: &s,
-        table: &t,
-        qt: quote_qualified(&s, &t),
-        sample: row_text("x", &pk),
-    };
+    let target = target_of(conn, shard_schema, (&s, &t), pk_cache).await?;
     if let Check::RowEstimate { filter } = &p.check {
         row_estimate::run(conn, filter, r).await?;
         r.duration_ms = started.elapsed().as_millis() as u64;
@@ -309,12 +382,7 @@ async fn run_one(
         }
     }
     let sql = match &p.check {
-        c @ Check::Orphans { .. } => {
-            fk_orphans::sql(conn, &target, c, r, (pk_cache, missing)).await?
-        }
-        Check::ValidateExisting { name } => {
-            check::validate_existing_sql(conn, &target, name, r).await?
-        }
+        Check::Orphans { .. } | Check::ValidateExisting { .. } => prepared.flatten(),
         Check::Nulls { column } => Some(not_null::nulls_sql(&target, column)),
         Check::AllRowsNull { .. } => Some(not_null::all_rows_sql(&target)),
         Check::Duplicates {
