@@ -1,6 +1,7 @@
 //! The catalog half of the probes, read once for many shards of a database: the existence
-//! checks, the table sizes and the primary keys of up to a hundred shards of a schema-per-tenant
-//! database in three queries (one transaction) instead of three per shard.
+//! checks, the table sizes, the primary keys and the orphan probes' operators of up to a hundred
+//! shards of a schema-per-tenant database in four queries (one transaction) instead of four per
+//! shard.
 //!
 //! Each of the three queries already takes arrays and answers one row per element, so a
 //! database's batch is every shard's arguments in a row; the row's position says whose answer
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use sqlx::PgConnection;
 
-use super::kinds::{missing_object, table_size};
+use super::kinds::{fk_orphans, missing_object, table_size};
 use super::model::{ProbeLimits, ProbePlan, ShardCatalog};
 use super::run::{pk_tables, tx_setup};
 use super::sql::fetch_pks;
@@ -90,6 +91,12 @@ async fn read_in_tx(
                 .filter_map(|t| Some((t.clone(), pks.get(t)?.clone())))
                 .collect();
         }
+    }
+    // The orphan probes' operators, one query for every shard's.
+    let read: Vec<_> = out.iter().map(|c| (c.sizes.as_slice(), &c.pks)).collect();
+    let joins = fk_orphans::prepare_batch(conn, plan, schemas, &read).await?;
+    for (c, j) in out.iter_mut().zip(joins) {
+        c.fk_joins = j;
     }
     let duration_ms = started.elapsed().as_millis() as u64;
     Ok(schemas

@@ -209,6 +209,8 @@ pub(crate) struct ShardCatalog {
     pub(crate) sizes: Vec<TableStats>,
     /// Primary-key columns of the tables the data probes sample.
     pub(crate) pks: HashMap<(String, String), Vec<String>>,
+    /// The operators of the orphan probes, by probe index (`kinds/fk_orphans.rs`).
+    pub(crate) fk_joins: HashMap<usize, crate::probe::kinds::fk_orphans::PreparedFk>,
     /// How long the database's batch took (the duration of each of these answers).
     pub(crate) duration_ms: u64,
 }

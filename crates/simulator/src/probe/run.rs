@@ -80,8 +80,10 @@ async fn run_in_tx(
     let mut out = ShardProbes::default();
 
     // 1.-3.: the catalog, read beforehand for the whole database ([`super::batch`]) or here.
+    let mut fk_joins = HashMap::new();
     let (stats, size_results, mut pk_cache) = match read {
         Some(read) => {
+            fk_joins = read.fk_joins;
             out.results.extend(missing_object::refs_results(
                 shard_id,
                 schema,
@@ -118,13 +120,20 @@ async fn run_in_tx(
     // constraint's definition), still under `pg_catalog` like the queries above: every name in
     // them is qualified, and under the tenant's path each would be planned again per shard.
     let mut prepared: Vec<Option<Option<String>>> = vec![None; plan.probes.len()];
-    for ((p, r), sql) in plan.probes.iter().zip(&mut results).zip(&mut prepared) {
+    for (i, ((p, r), sql)) in plan
+        .probes
+        .iter()
+        .zip(&mut results)
+        .zip(&mut prepared)
+        .enumerate()
+    {
         if cancel.is_cancelled() {
             break;
         }
         if r.skipped.is_none() {
             let started = Instant::now();
-            *sql = catalog_sql(conn, schema, p, r, &mut pk_cache, &missing).await?;
+            let fk = fk_joins.remove(&i);
+            *sql = catalog_sql(conn, schema, p, r, (&mut pk_cache, &missing, fk)).await?;
             r.duration_ms = started.elapsed().as_millis() as u64;
         }
     }
@@ -328,8 +337,11 @@ async fn catalog_sql(
     shard_schema: &str,
     p: &PlannedProbe,
     r: &mut ProbeResult,
-    pk_cache: &mut HashMap<(String, String), Vec<String>>,
-    missing: &BTreeSet<(String, String)>,
+    (pk_cache, missing, fk): (
+        &mut fk_orphans::PkCache,
+        &BTreeSet<(String, String)>,
+        Option<fk_orphans::PreparedFk>,
+    ),
 ) -> Result<Option<Option<String>>, ConnectionLost> {
     if !matches!(
         p.check,
@@ -341,7 +353,7 @@ async fn catalog_sql(
     let target = target_of(conn, shard_schema, (&s, &t), pk_cache).await?;
     Ok(Some(match &p.check {
         c @ Check::Orphans { .. } => {
-            fk_orphans::sql(conn, &target, c, r, (pk_cache, missing)).await?
+            fk_orphans::sql(conn, &target, c, r, (pk_cache, missing, fk)).await?
         }
         Check::ValidateExisting { name } => {
             check::validate_existing_sql(conn, &target, name, r).await?

@@ -696,13 +696,21 @@ mod tests {
                INSERT INTO a.t SELECT g, repeat('x', 500) FROM generate_series(1, 2000) g;
                CREATE TABLE a.u (id int PRIMARY KEY); ANALYZE a.t;
                CREATE SCHEMA "b ""x"""; CREATE TABLE "b ""x""".t (id int, v text);
-               CREATE SCHEMA c; CREATE TABLE c.u (id int PRIMARY KEY);"#,
+               CREATE SCHEMA c; CREATE TABLE c.u (id int PRIMARY KEY);
+               CREATE TABLE public.p (id int PRIMARY KEY); INSERT INTO public.p VALUES (1);
+               CREATE TABLE a.f (id int PRIMARY KEY, pid int); INSERT INTO a.f VALUES (1, 1), (2, 9);
+               CREATE TABLE "b ""x""".f (id int, pid bigint); INSERT INTO "b ""x""".f VALUES (1, 1);
+               CREATE TABLE c.f (id int, pid int); CREATE TABLE c.p (id int PRIMARY KEY);
+               INSERT INTO c.p VALUES (1);
+               INSERT INTO c.f VALUES (1, 1);"#,
         )
         .await
         .expect("setup");
         let m = migration_parser::parse(
             "m.sql",
-            "ALTER TABLE t ALTER COLUMN v SET NOT NULL; ALTER TABLE u ADD COLUMN w int;",
+            "ALTER TABLE t ALTER COLUMN v SET NOT NULL; ALTER TABLE u ADD COLUMN w int;
+             ALTER TABLE f ADD CONSTRAINT f_p FOREIGN KEY (pid) REFERENCES p;
+             ALTER TABLE f ADD CONSTRAINT f_u FOREIGN KEY (pid) REFERENCES u (id);",
             &Default::default(),
         )
         .expect("parse");
@@ -728,6 +736,11 @@ mod tests {
         for s in &schemas {
             let read = batch.for_shard(&mut conn, &plan, s, limits).await;
             assert!(read.is_some(), "{s}");
+            // The orphan probes' operators came with the batch: both of `c`'s, and `REFERENCES u
+            // (id)` of `a` and `b "x"` (an error for `b "x"`, which has no `u`, nor `public`); a
+            // primary key the batch did not read (`public.p`'s) leaves the lookup to the shard.
+            let prepared = read.as_ref().map(|r| r.fk_joins.len()).unwrap_or_default();
+            assert_eq!(prepared, if s == "c" { 2 } else { 1 }, "{s}");
             let batched = probe::run_probes(&mut conn, s, s, &plan, &[], limits, &cancel, read)
                 .await
                 .expect("probes");
@@ -741,10 +754,19 @@ mod tests {
             );
         }
         assert!(batch.succeeded());
-        // What the comparison covered: a missing table, a table that exists, real sizes.
+        // What the comparison covered: a missing table, a table that exists, real sizes, orphans
+        // (`a.f` against `public.p` and the empty `a.u`, `c.f` against `c.p` and `c.u`).
+        let orphans = |p: &probe::ShardProbes| -> Vec<u64> {
+            p.results
+                .iter()
+                .filter(|r| r.kind == probe::ProbeKind::FkOrphans && r.error.is_none())
+                .map(|r| r.count)
+                .collect()
+        };
         let c = probe::run_probes(&mut conn, "c", "c", &plan, &[], limits, &cancel, None)
             .await
             .expect("probes");
+        assert_eq!(orphans(&c), [0, 1], "{c:#?}");
         assert!(
             c.results
                 .iter()
@@ -760,6 +782,7 @@ mod tests {
                 .any(|t| t.table == "t" && t.exists && t.heap_bytes > 8192),
             "{a:#?}"
         );
+        assert_eq!(orphans(&a), [1, 2], "{a:#?}");
 
         // A batch whose transaction cannot start (this session's transaction is aborted).
         probe_tx::exec(&mut conn, "BEGIN").await.expect("begin");

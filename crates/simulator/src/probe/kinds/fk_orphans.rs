@@ -9,8 +9,8 @@ use sqlx::PgConnection;
 use crate::ident::{quote_ident, quote_qualified};
 use crate::probe::cx::{Col, PlanCx, Rel, constraint_outcome};
 use crate::probe::kind::ProbeKind;
-use crate::probe::model::{Check, PlannedProbe, resolve};
-use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult};
+use crate::probe::model::{Check, PlannedProbe, ProbePlan, resolve};
+use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 use crate::probe::spec::ProbeSpec;
 use crate::probe::sql::{Target, primary_key};
 use crate::probe_tx::{ConnectionLost, savepoint};
@@ -274,7 +274,7 @@ async fn reads_only(
 }
 
 /// Primary-key columns per `(schema, table)`, as the shard's transaction has read them.
-type PkCache = HashMap<(String, String), Vec<String>>;
+pub(crate) type PkCache = HashMap<(String, String), Vec<String>>;
 
 /// The SQL of a [`Check::Orphans`] probe on `target`; `None` when the probe cannot run (the
 /// reason is in `r.error`). Unnamed referenced columns are the referenced table's primary key.
@@ -286,7 +286,11 @@ pub(crate) async fn sql(
     target: &Target<'_>,
     check: &Check,
     r: &mut ProbeResult,
-    (pk_cache, missing): (&mut PkCache, &BTreeSet<(String, String)>),
+    (pk_cache, missing, prepared): (
+        &mut PkCache,
+        &BTreeSet<(String, String)>,
+        Option<PreparedFk>,
+    ),
 ) -> Result<Option<String>, ConnectionLost> {
     let Check::Orphans {
         columns,
@@ -298,6 +302,21 @@ pub(crate) async fn sql(
     else {
         return Ok(None);
     };
+    // Looked up by the database's batch.
+    if let Some((qref, refs, join)) = prepared {
+        return Ok(match join {
+            Ok(join) => Some(orphans_sql(
+                &target.qt,
+                (columns, *match_full),
+                join.fk_only,
+                Some((&qref, &refs, &join)),
+            )),
+            Err(e) => {
+                r.error = Some(e);
+                None
+            }
+        });
+    }
     let (mut rs, rt) = resolve(ref_table, target.shard_schema);
     if ref_table.schema.is_none() && missing.contains(&(rs.clone(), rt.clone())) {
         rs = "public".into();
@@ -352,20 +371,27 @@ pub(crate) async fn referenced_sql(
     constraint: Option<&str>,
     r: &mut ProbeResult,
 ) -> Result<Option<String>, ConnectionLost> {
-    Ok(
-        match fk_join(conn, qt, cols, qref, (ref_cols, primary), constraint).await? {
-            Ok(join) => Some(orphans_sql(
-                qt,
-                (cols, match_full),
-                join.fk_only,
-                Some((qref, ref_cols, &join)),
-            )),
-            Err(e) => {
-                r.error = Some(e);
-                None
-            }
-        },
-    )
+    let request = FkRequest {
+        n: 0,
+        fk: qt.to_string(),
+        pk: qref.to_string(),
+        cols: cols.to_vec(),
+        refs: ref_cols.to_vec(),
+        con: constraint.map(str::to_string),
+        prim: primary,
+    };
+    Ok(match fk_join(conn, request).await? {
+        Ok(join) => Some(orphans_sql(
+            qt,
+            (cols, match_full),
+            join.fk_only,
+            Some((qref, ref_cols, &join)),
+        )),
+        Err(e) => {
+            r.error = Some(e);
+            None
+        }
+    })
 }
 
 /// How PostgreSQL's own check of a foreign key (`RI_Initial_Check`, run by `ADD FOREIGN KEY`
@@ -397,65 +423,81 @@ pub(crate) struct PairOp {
     pub collate: String,
 }
 
-/// The lookup behind [`FkJoin`], one query, every name qualified (it runs under the tenant's
-/// search path, where an unqualified operator could resolve to the tenant's own). `$1`/`$2`:
-/// the referencing/referenced table (quoted, qualified); `$3`/`$4`: their columns; `$5`: the
-/// name of an existing constraint whose operators (`conpfeqop`) are used (a `VALIDATE`), or
-/// NULL; `$6`: no referenced columns were named (the primary key is meant). A new foreign key
-/// gets the operators `ADD FOREIGN KEY` would choose: from the primary key's index when no
-/// columns were named, else from the unique, valid, non-partial index on exactly the
-/// referenced columns with the lowest oid (PostgreSQL's index list is in oid order), else
-/// the default btree operator class of the referenced column's type (an index the migration
-/// creates first; the type category's preferred type first, as `GetDefaultOpClass` does:
-/// `varchar` gets `text_ops`, not `bpchar_ops`); the cross-type operator when the family has
-/// it for the referencing column's base type, else the key type's own.
+/// The lookup behind [`FkJoin`], one query for any number of foreign keys (a database's batch
+/// of shards reads all of theirs at once), every name qualified (a shard's own lookup runs in
+/// its transaction, where an unqualified operator could resolve to the tenant's own). `$1`: a
+/// JSON array of [`FkRequest`]s. A new foreign key gets the operators `ADD FOREIGN KEY` would
+/// choose: from the primary key's index when no columns were named (`prim`), else from the
+/// unique, valid, non-partial index on exactly the referenced columns with the lowest oid
+/// (PostgreSQL's index list is in oid order), else the default btree operator class of the
+/// referenced column's type (an index the migration creates first; the type category's
+/// preferred type first, as `GetDefaultOpClass` does: `varchar` gets `text_ops`, not
+/// `bpchar_ops`); the cross-type operator when the family has it for the referencing column's
+/// base type, else the key type's own. With `con`, the existing constraint's own operators
+/// (`conpfeqop`: a `VALIDATE`).
 const FK_JOIN_SQL: &str = "WITH RECURSIVE
+ req AS (
+  SELECT q.n, pg_catalog.to_regclass(q.fk) AS fk, pg_catalog.to_regclass(q.pk) AS pk,
+         q.cols, q.refs, q.con, q.prim
+    FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb)
+         AS q(n pg_catalog.int4, fk pg_catalog.text, pk pg_catalog.text, cols pg_catalog.text[],
+              refs pg_catalog.text[], con pg_catalog.text, prim pg_catalog.bool)),
  cols AS (
-  SELECT u.i, fa.atttypid AS ftype, fa.attcollation AS fcoll,
+  SELECT r.n, u.i, fa.atttypid AS ftype, fa.attcollation AS fcoll,
          pa.attnum AS pnum, pa.atttypid AS ptype, pa.attcollation AS pcoll
-    FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
+    FROM req r
+   CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(r.cols), pg_catalog.unnest(r.refs))
          WITH ORDINALITY AS u(f, p, i)
     JOIN pg_catalog.pg_attribute fa
-      ON fa.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
+      ON fa.attrelid OPERATOR(pg_catalog.=) r.fk
      AND fa.attname OPERATOR(pg_catalog.=) u.f::pg_catalog.name AND NOT fa.attisdropped
     JOIN pg_catalog.pg_attribute pa
-      ON pa.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2)
+      ON pa.attrelid OPERATOR(pg_catalog.=) r.pk
      AND pa.attname OPERATOR(pg_catalog.=) u.p::pg_catalog.name AND NOT pa.attisdropped),
  fbase AS (
-  SELECT c.i, t.oid AS cur, t.typbasetype AS next
+  SELECT c.n, c.i, t.oid AS cur, t.typbasetype AS next
     FROM cols c JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) c.ftype
   UNION ALL
-  SELECT b.i, t.oid, t.typbasetype
+  SELECT b.n, b.i, t.oid, t.typbasetype
     FROM fbase b JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.next),
  pbase AS (
-  SELECT c.i, t.oid AS cur, t.typbasetype AS next
+  SELECT c.n, c.i, t.oid AS cur, t.typbasetype AS next
     FROM cols c JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) c.ptype
   UNION ALL
-  SELECT b.i, t.oid, t.typbasetype
+  SELECT b.n, b.i, t.oid, t.typbasetype
     FROM pbase b JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.next),
  idx AS (
-  SELECT i.indkey::pg_catalog.int2[] AS keys, i.indclass::pg_catalog.oid[] AS classes
-    FROM pg_catalog.pg_index i
-   WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2)
-     AND i.indisunique AND i.indimmediate AND i.indisvalid
-     AND i.indexprs IS NULL AND i.indpred IS NULL
-     AND i.indnkeyatts OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM cols)
-     AND NOT EXISTS (
-       SELECT 1 FROM cols c
-        WHERE NOT EXISTS (
-          SELECT 1 FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(n, o)
-           WHERE k.n OPERATOR(pg_catalog.=) c.pnum AND k.o OPERATOR(pg_catalog.<=) i.indnkeyatts))
-     AND (NOT $6 OR i.indisprimary)
-   ORDER BY i.indexrelid
-   LIMIT 1),
+  SELECT r.n, x.keys, x.classes
+    FROM req r
+   CROSS JOIN LATERAL (
+     SELECT i.indkey::pg_catalog.int2[] AS keys, i.indclass::pg_catalog.oid[] AS classes
+       FROM pg_catalog.pg_index i
+      WHERE i.indrelid OPERATOR(pg_catalog.=) r.pk
+        AND i.indisunique AND i.indimmediate AND i.indisvalid
+        AND i.indexprs IS NULL AND i.indpred IS NULL
+        AND i.indnkeyatts OPERATOR(pg_catalog.=)
+            (SELECT pg_catalog.count(*) FROM cols c WHERE c.n OPERATOR(pg_catalog.=) r.n)
+        AND NOT EXISTS (
+          SELECT 1 FROM cols c
+           WHERE c.n OPERATOR(pg_catalog.=) r.n
+             AND NOT EXISTS (
+               SELECT 1
+                 FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(kn, o)
+                WHERE k.kn OPERATOR(pg_catalog.=) c.pnum
+                  AND k.o OPERATOR(pg_catalog.<=) i.indnkeyatts))
+        AND (NOT r.prim OR i.indisprimary)
+      ORDER BY i.indexrelid
+      LIMIT 1) x),
  fam AS (
-  SELECT c.i, o.opcfamily AS fam, o.opcintype AS intype
-    FROM cols c CROSS JOIN idx
-   CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(idx.keys), pg_catalog.unnest(idx.classes)) AS k(n, cls)
+  SELECT c.n, c.i, o.opcfamily AS fam, o.opcintype AS intype
+    FROM cols c
+    JOIN idx ON idx.n OPERATOR(pg_catalog.=) c.n
+   CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(idx.keys), pg_catalog.unnest(idx.classes))
+         AS k(kn, cls)
     JOIN pg_catalog.pg_opclass o ON o.oid OPERATOR(pg_catalog.=) k.cls
-   WHERE k.n OPERATOR(pg_catalog.=) c.pnum
+   WHERE k.kn OPERATOR(pg_catalog.=) c.pnum
   UNION ALL
-  SELECT pb.i, d.fam, d.intype
+  SELECT pb.n, pb.i, d.fam, d.intype
     FROM pbase pb
    CROSS JOIN LATERAL (
      SELECT o.opcfamily AS fam, o.opcintype AS intype
@@ -482,9 +524,10 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
                  AND t.typtype OPERATOR(pg_catalog.=) 'c'))
       ORDER BY o.opcintype OPERATOR(pg_catalog.=) pb.cur DESC, it.typispreferred DESC
       LIMIT 1) d
-   WHERE pb.next OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT 1 FROM idx)),
+   WHERE pb.next OPERATOR(pg_catalog.=) 0
+     AND NOT EXISTS (SELECT 1 FROM idx WHERE idx.n OPERATOR(pg_catalog.=) pb.n)),
  eq AS (
-  SELECT f.i,
+  SELECT f.n, f.i,
          (SELECT a.amopopr FROM pg_catalog.pg_amop a
            WHERE a.amopfamily OPERATOR(pg_catalog.=) f.fam AND a.amoplefttype OPERATOR(pg_catalog.=) f.intype
              AND a.amoprighttype OPERATOR(pg_catalog.=) fb.cur AND a.amopstrategy OPERATOR(pg_catalog.=) 3) AS pf,
@@ -495,18 +538,20 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
            WHERE a.amopfamily OPERATOR(pg_catalog.=) f.fam AND a.amoplefttype OPERATOR(pg_catalog.=) f.intype
              AND a.amoprighttype OPERATOR(pg_catalog.=) f.intype AND a.amopstrategy OPERATOR(pg_catalog.=) 3) AS pp
     FROM fam f
-    JOIN fbase fb ON fb.i OPERATOR(pg_catalog.=) f.i AND fb.next OPERATOR(pg_catalog.=) 0),
+    JOIN fbase fb ON fb.n OPERATOR(pg_catalog.=) f.n AND fb.i OPERATOR(pg_catalog.=) f.i
+                 AND fb.next OPERATOR(pg_catalog.=) 0),
  chosen AS (
-  SELECT c.i, c.ftype, c.ptype, c.fcoll, c.pcoll,
+  SELECT c.n, c.i, c.ftype, c.ptype, c.fcoll, c.pcoll,
          coalesce(
-           (SELECT co.conpfeqop[c.i::pg_catalog.int4] FROM pg_catalog.pg_constraint co
-             WHERE co.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
-               AND co.conname OPERATOR(pg_catalog.=) $5::pg_catalog.name
+           (SELECT co.conpfeqop[c.i::pg_catalog.int4]
+              FROM req r JOIN pg_catalog.pg_constraint co ON co.conrelid OPERATOR(pg_catalog.=) r.fk
+             WHERE r.n OPERATOR(pg_catalog.=) c.n
+               AND co.conname OPERATOR(pg_catalog.=) r.con::pg_catalog.name
                AND co.contype OPERATOR(pg_catalog.=) 'f'),
            (SELECT CASE WHEN e.pf IS NOT NULL AND e.ff IS NOT NULL THEN e.pf ELSE e.pp END
-              FROM eq e WHERE e.i OPERATOR(pg_catalog.=) c.i)) AS opr
+              FROM eq e WHERE e.n OPERATOR(pg_catalog.=) c.n AND e.i OPERATOR(pg_catalog.=) c.i)) AS opr
     FROM cols c)
-SELECT ch.i,
+SELECT ch.n, ch.i,
        opn.nspname::pg_catalog.text, op.oprname::pg_catalog.text,
        CASE WHEN ch.ptype OPERATOR(pg_catalog.<>) op.oprleft THEN ln.nspname::pg_catalog.text END,
        CASE WHEN ch.ptype OPERATOR(pg_catalog.<>) op.oprleft THEN lt.typname::pg_catalog.text END,
@@ -514,11 +559,12 @@ SELECT ch.i,
        CASE WHEN ch.ftype OPERATOR(pg_catalog.<>) op.oprright THEN rt.typname::pg_catalog.text END,
        CASE WHEN ch.pcoll OPERATOR(pg_catalog.<>) ch.fcoll THEN cn.nspname::pg_catalog.text END,
        CASE WHEN ch.pcoll OPERATOR(pg_catalog.<>) ch.fcoll THEN co.collname::pg_catalog.text END,
-       (SELECT r.relkind::pg_catalog.text FROM pg_catalog.pg_class r
-         WHERE r.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)),
-       (SELECT r.relkind::pg_catalog.text FROM pg_catalog.pg_class r
-         WHERE r.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2))
+       (SELECT x.relkind::pg_catalog.text FROM pg_catalog.pg_class x
+         WHERE x.oid OPERATOR(pg_catalog.=) r.fk),
+       (SELECT x.relkind::pg_catalog.text FROM pg_catalog.pg_class x
+         WHERE x.oid OPERATOR(pg_catalog.=) r.pk)
   FROM chosen ch
+  JOIN req r ON r.n OPERATOR(pg_catalog.=) ch.n
   LEFT JOIN pg_catalog.pg_operator op ON op.oid OPERATOR(pg_catalog.=) ch.opr
   LEFT JOIN pg_catalog.pg_namespace opn ON opn.oid OPERATOR(pg_catalog.=) op.oprnamespace
   LEFT JOIN pg_catalog.pg_type lt ON lt.oid OPERATOR(pg_catalog.=) op.oprleft
@@ -527,10 +573,102 @@ SELECT ch.i,
   LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) rt.typnamespace
   LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) ch.pcoll
   LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
- ORDER BY ch.i";
+ ORDER BY ch.n, ch.i";
+
+/// An orphan probe's referenced table (quoted, qualified), its key columns and the operators,
+/// looked up by a database's batch for one shard.
+pub(crate) type PreparedFk = (String, Vec<String>, Result<FkJoin, ProbeError>);
+
+/// The orphan probes of `plan` on each shard of `schemas` (one database), looked up in one
+/// query: per shard, probe index → [`PreparedFk`]. `sizes` and `pks`: what the batch read of
+/// each shard before (a table the shard lacks, a primary key it has). A probe the batch cannot
+/// prepare (its tables missing, a key it did not read) is left to the shard's own lookup.
+pub(crate) async fn prepare_batch(
+    conn: &mut PgConnection,
+    plan: &ProbePlan,
+    schemas: &[String],
+    read: &[(&[TableStats], &PkCache)],
+) -> Result<Vec<HashMap<usize, PreparedFk>>, sqlx::Error> {
+    let mut requests = Vec::new();
+    let mut whose = Vec::new();
+    for (k, (schema, (sizes, pks))) in schemas.iter().zip(read).enumerate() {
+        let missing = |s: &str, t: &str| {
+            sizes
+                .iter()
+                .any(|x| !x.exists && x.schema == s && x.table == t)
+        };
+        for (pi, p) in plan.probes.iter().enumerate() {
+            let Check::Orphans {
+                columns,
+                ref_table,
+                ref_columns,
+                ref_created: false,
+                ..
+            } = &p.check
+            else {
+                continue;
+            };
+            let (s, t) = resolve(&p.table, schema);
+            if p.skipped.is_some() || missing(&s, &t) {
+                continue;
+            }
+            let (mut rs, rt) = resolve(ref_table, schema);
+            if ref_table.schema.is_none() && missing(&rs, &rt) {
+                rs = "public".into();
+            }
+            let refs = if ref_columns.is_empty() {
+                match pks.get(&(rs.clone(), rt.clone())) {
+                    Some(k) if !k.is_empty() => k.clone(),
+                    _ => continue,
+                }
+            } else {
+                ref_columns.clone()
+            };
+            let pk = quote_qualified(&rs, &rt);
+            requests.push(FkRequest {
+                n: i32::try_from(requests.len()).unwrap_or(i32::MAX),
+                fk: quote_qualified(&s, &t),
+                pk: pk.clone(),
+                cols: columns.clone(),
+                refs: refs.clone(),
+                con: None,
+                prim: ref_columns.is_empty(),
+            });
+            whose.push((k, pi, pk, refs));
+        }
+    }
+    let mut out: Vec<HashMap<usize, PreparedFk>> = vec![HashMap::new(); schemas.len()];
+    let joins = fk_joins(conn, &requests).await?;
+    for ((k, pi, pk, refs), join) in whose.into_iter().zip(joins) {
+        if let Some(m) = out.get_mut(k) {
+            m.insert(pi, (pk, refs, join));
+        }
+    }
+    Ok(out)
+}
+
+/// One foreign key [`FK_JOIN_SQL`] looks up.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct FkRequest {
+    /// Its position in the batch.
+    pub n: i32,
+    /// The referencing table, quoted and qualified.
+    pub fk: String,
+    /// The referenced table, quoted and qualified.
+    pub pk: String,
+    /// The referencing columns.
+    pub cols: Vec<String>,
+    /// The referenced columns.
+    pub refs: Vec<String>,
+    /// An existing foreign key of `fk` whose operators are used (a `VALIDATE`).
+    pub con: Option<String>,
+    /// No columns were named: the referenced table's primary key is meant.
+    pub prim: bool,
+}
 
 /// One row of [`FK_JOIN_SQL`].
 type JoinRow = (
+    i32,
     i64,
     Option<String>,
     Option<String>,
@@ -549,51 +687,76 @@ fn qualified(schema: Option<String>, name: Option<String>) -> Option<String> {
     Some(quote_qualified(&schema?, &name?))
 }
 
-/// [`FkJoin`] for `fk` (`cols`) referencing `pk` (`ref_cols`; `primary`: its primary key, no
-/// columns named), both quoted and qualified; with `constraint`, the operators of that
-/// existing foreign key of `fk`. A lookup that finds no
-/// operator is the probe's error: the statement fails as well (no equality operator or the
-/// columns missing), and the rehearsal says how.
+/// [`FkJoin`] of each of `requests`, in one query ([`FK_JOIN_SQL`]). A foreign key whose
+/// operator is not found gets the probe's error: the statement fails as well (no equality
+/// operator or the columns missing), and the rehearsal says how.
+pub(crate) async fn fk_joins(
+    conn: &mut PgConnection,
+    requests: &[FkRequest],
+) -> Result<Vec<Result<FkJoin, ProbeError>>, sqlx::Error> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json = serde_json::to_value(requests).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let rows = sqlx::query_as::<_, JoinRow>(FK_JOIN_SQL)
+        .bind(json)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut by_request: Vec<Vec<JoinRow>> = vec![Vec::new(); requests.len()];
+    for row in rows {
+        if let Some(v) = usize::try_from(row.0)
+            .ok()
+            .and_then(|n| by_request.get_mut(n))
+        {
+            v.push(row);
+        }
+    }
+    Ok(requests
+        .iter()
+        .zip(by_request)
+        .map(|(q, rows)| join_of(q, rows))
+        .collect())
+}
+
+/// [`FkJoin`] of one foreign key, in a savepoint of the shard's transaction.
 pub(crate) async fn fk_join(
     conn: &mut PgConnection,
-    fk: &str,
-    cols: &[String],
-    pk: &str,
-    (ref_cols, primary): (&[String], bool),
-    constraint: Option<&str>,
+    request: FkRequest,
 ) -> Result<Result<FkJoin, ProbeError>, ConnectionLost> {
-    let rows = savepoint(conn, async |c| {
-        sqlx::query_as::<_, JoinRow>(FK_JOIN_SQL)
-            .bind(fk)
-            .bind(pk)
-            .bind(cols)
-            .bind(ref_cols)
-            .bind(constraint)
-            .bind(primary)
-            .fetch_all(&mut *c)
-            .await
+    let joins = savepoint(conn, async |c| {
+        fk_joins(c, std::slice::from_ref(&request)).await
     })
     .await?;
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
-    };
-    if rows.len() != cols.len() || cols.len() != ref_cols.len() {
-        return Ok(Err(ProbeError {
+    Ok(joins.and_then(|mut v| {
+        v.pop().unwrap_or_else(|| {
+            Err(ProbeError {
+                sqlstate: None,
+                message: "the foreign key lookup returned nothing".into(),
+            })
+        })
+    }))
+}
+
+/// The [`FkJoin`] of request `q` from its rows of [`FK_JOIN_SQL`].
+fn join_of(q: &FkRequest, rows: Vec<JoinRow>) -> Result<FkJoin, ProbeError> {
+    if rows.len() != q.cols.len() || q.cols.len() != q.refs.len() {
+        return Err(ProbeError {
             sqlstate: Some("42703".into()),
             message: format!(
-                "the foreign key's columns ({}) of {fk} or ({}) of {pk} are not all on this shard",
-                cols.join(", "),
-                ref_cols.join(", ")
+                "the foreign key's columns ({}) of {} or ({}) of {} are not all on this shard",
+                q.cols.join(", "),
+                q.fk,
+                q.refs.join(", "),
+                q.pk
             ),
-        }));
+        });
     }
     let mut join = FkJoin {
         fk_only: true,
         pk_only: true,
         ops: Vec::with_capacity(rows.len()),
     };
-    for (i, (_, nsp, name, ln, lt, rn, rt, cn, cl, fk_kind, pk_kind)) in
+    for (i, (_, _, nsp, name, ln, lt, rn, rt, cn, cl, fk_kind, pk_kind)) in
         rows.into_iter().enumerate()
     {
         join.fk_only = fk_kind.as_deref() != Some("p");
@@ -606,16 +769,16 @@ pub(crate) async fn fk_join(
                 format!("{}.{name}", quote_ident(&nsp))
             }
             _ => {
-                return Ok(Err(ProbeError {
+                return Err(ProbeError {
                     sqlstate: Some("42883".into()),
                     message: format!(
                         "no equality operator for {}.{} = {}.{} in the referenced key's operator family",
-                        pk,
-                        quote_ident(&ref_cols[i]),
-                        fk,
-                        quote_ident(&cols[i])
+                        q.pk,
+                        quote_ident(&q.refs[i]),
+                        q.fk,
+                        quote_ident(&q.cols[i])
                     ),
-                }));
+                });
             }
         };
         let cast = |t: Option<String>| t.map(|t| format!("::{t}")).unwrap_or_default();
@@ -628,5 +791,5 @@ pub(crate) async fn fk_join(
                 .unwrap_or_default(),
         });
     }
-    Ok(Ok(join))
+    Ok(join)
 }
