@@ -7,7 +7,7 @@ use migration_parser::QualifiedName;
 use serde::{Deserialize, Serialize};
 
 use super::kind::ProbeKind;
-use super::result::{ProbeResult, TableStats};
+use super::result::{ProbeError, ProbeResult, TableStats};
 
 /// A name an expression of the migration reads that the shard's table does not have under that
 /// name at this point of the migration: a column added earlier (its one value in every existing
@@ -210,7 +210,40 @@ pub(crate) struct ShardCatalog {
     /// Primary-key columns of the tables the data probes sample.
     pub(crate) pks: HashMap<(String, String), Vec<String>>,
     /// The operators of the orphan probes, by probe index (`kinds/fk_orphans.rs`).
-    pub(crate) fk_joins: HashMap<usize, crate::probe::kinds::fk_orphans::PreparedFk>,
+    pub(crate) fk_joins: HashMap<usize, PreparedFk>,
     /// How long the database's batch took (the duration of each of these answers).
     pub(crate) duration_ms: u64,
 }
+
+/// How PostgreSQL's own check of a foreign key (`RI_Initial_Check`, run by `ADD FOREIGN KEY`
+/// and `VALIDATE CONSTRAINT`) joins the two tables: per column pair the equality operator of
+/// the referenced key's unique index's operator family — named with its schema, the operands
+/// cast to the operator's input types where they differ, the referenced column's collation
+/// where the two differ — and `ONLY` on each side unless it is partitioned (the rows of
+/// inheritance children are neither checked nor matched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FkJoin {
+    /// `FROM ONLY` the referencing table.
+    pub fk_only: bool,
+    /// `FROM ONLY` the referenced table.
+    pub pk_only: bool,
+    /// One operator per column pair, in the foreign key's order.
+    pub ops: Vec<PairOp>,
+}
+
+/// The comparison of one column pair, as [`FkJoin`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PairOp {
+    /// The operator, `schema.name` for `OPERATOR(…)` (the name quoted, the symbol checked).
+    pub operator: String,
+    /// The referenced column's cast, `::schema.type`, when its type is not the operator's left.
+    pub left_cast: String,
+    /// The referencing column's cast when its type is not the operator's right.
+    pub right_cast: String,
+    /// ` COLLATE schema.name` of the referenced column when the two columns' collations differ.
+    pub collate: String,
+}
+
+/// An orphan probe's referenced table (quoted, qualified), its key columns and the operators,
+/// looked up by a database's batch for one shard.
+pub(crate) type PreparedFk = (String, Vec<String>, Result<FkJoin, ProbeError>);

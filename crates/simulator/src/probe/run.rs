@@ -340,7 +340,7 @@ async fn catalog_sql(
     (pk_cache, missing, fk): (
         &mut fk_orphans::PkCache,
         &BTreeSet<(String, String)>,
-        Option<fk_orphans::PreparedFk>,
+        Option<crate::probe::model::PreparedFk>,
     ),
 ) -> Result<Option<Option<String>>, ConnectionLost> {
     if !matches!(

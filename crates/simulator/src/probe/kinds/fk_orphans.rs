@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use crate::ident::{quote_ident, quote_qualified};
 use crate::probe::cx::{Col, PlanCx, Rel, constraint_outcome};
 use crate::probe::kind::ProbeKind;
-use crate::probe::model::{Check, PlannedProbe, ProbePlan, resolve};
+use crate::probe::model::{Check, FkJoin, PairOp, PlannedProbe, PreparedFk, ProbePlan, resolve};
 use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 use crate::probe::spec::ProbeSpec;
 use crate::probe::sql::{Target, primary_key};
@@ -394,35 +394,6 @@ pub(crate) async fn referenced_sql(
     })
 }
 
-/// How PostgreSQL's own check of a foreign key (`RI_Initial_Check`, run by `ADD FOREIGN KEY`
-/// and `VALIDATE CONSTRAINT`) joins the two tables: per column pair the equality operator of
-/// the referenced key's unique index's operator family — named with its schema, the operands
-/// cast to the operator's input types where they differ, the referenced column's collation
-/// where the two differ — and `ONLY` on each side unless it is partitioned (the rows of
-/// inheritance children are neither checked nor matched).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FkJoin {
-    /// `FROM ONLY` the referencing table.
-    pub fk_only: bool,
-    /// `FROM ONLY` the referenced table.
-    pub pk_only: bool,
-    /// One operator per column pair, in the foreign key's order.
-    pub ops: Vec<PairOp>,
-}
-
-/// The comparison of one column pair, as [`FkJoin`] says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PairOp {
-    /// The operator, `schema.name` for `OPERATOR(…)` (the name quoted, the symbol checked).
-    pub operator: String,
-    /// The referenced column's cast, `::schema.type`, when its type is not the operator's left.
-    pub left_cast: String,
-    /// The referencing column's cast when its type is not the operator's right.
-    pub right_cast: String,
-    /// ` COLLATE schema.name` of the referenced column when the two columns' collations differ.
-    pub collate: String,
-}
-
 /// The lookup behind [`FkJoin`], one query for any number of foreign keys (a database's batch
 /// of shards reads all of theirs at once), every name qualified (a shard's own lookup runs in
 /// its transaction, where an unqualified operator could resolve to the tenant's own). `$1`: a
@@ -434,7 +405,7 @@ pub(crate) struct PairOp {
 /// preferred type first, as `GetDefaultOpClass` does: `varchar` gets `text_ops`, not
 /// `bpchar_ops`); the cross-type operator when the family has it for the referencing column's
 /// base type, else the key type's own. With `con`, the existing constraint's own operators
-/// (`conpfeqop`: a `VALIDATE`).
+/// (`conpfeqop`: a `VALIDATE`). Valid on PostgreSQL 13 (no multiranges: `to_regtype` is NULL).
 const FK_JOIN_SQL: &str = "WITH RECURSIVE
  req AS (
   SELECT q.n, pg_catalog.to_regclass(q.fk) AS fk, pg_catalog.to_regclass(q.pk) AS pk,
@@ -518,7 +489,7 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
                  AND t.typcategory OPERATOR(pg_catalog.=) 'A')
              OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anyrange'::pg_catalog.regtype
                  AND t.typtype OPERATOR(pg_catalog.=) 'r')
-             OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.anymultirange'::pg_catalog.regtype
+             OR (o.opcintype OPERATOR(pg_catalog.=) pg_catalog.to_regtype('pg_catalog.anymultirange')
                  AND t.typtype OPERATOR(pg_catalog.=) 'm')
              OR (o.opcintype OPERATOR(pg_catalog.=) 'pg_catalog.record'::pg_catalog.regtype
                  AND t.typtype OPERATOR(pg_catalog.=) 'c'))
@@ -574,10 +545,6 @@ SELECT ch.n, ch.i,
   LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) ch.pcoll
   LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
  ORDER BY ch.n, ch.i";
-
-/// An orphan probe's referenced table (quoted, qualified), its key columns and the operators,
-/// looked up by a database's batch for one shard.
-pub(crate) type PreparedFk = (String, Vec<String>, Result<FkJoin, ProbeError>);
 
 /// The orphan probes of `plan` on each shard of `schemas` (one database), looked up in one
 /// query: per shard, probe index → [`PreparedFk`]. `sizes` and `pks`: what the batch read of
