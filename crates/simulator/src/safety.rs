@@ -78,10 +78,14 @@ pub async fn refused_calls(
     }))
 }
 
+/// The schema after the shard's own on its search path: where an unqualified name the shard's
+/// schema lacks resolves.
+pub(crate) const SHARED_SCHEMA: &str = "public";
+
 /// The search path (besides `pg_catalog`, always searched first) that the simulator's probe
 /// transaction sets for a shard whose schema is `schema`: the schema, then `public`.
 pub fn probe_search_path(schema: &str) -> Vec<String> {
-    vec![schema.to_string(), "public".to_string()]
+    vec![schema.to_string(), SHARED_SCHEMA.to_string()]
 }
 
 /// [`refused_calls`] for many search paths at once, with one catalog query: for each

@@ -290,13 +290,14 @@ impl PlanCx<'_> {
 
     /// The names `exprs` (the migration's expressions over `table`) read that the table lacks
     /// on the shard at this point ([`Bound`]): a column renamed earlier is the shard's column,
-    /// one added earlier its [`Self::single_value`]. `Err` (why) when an added column's value is
-    /// not known: the rehearsal decides.
+    /// one added earlier its [`Self::single_value`]. When an added column's value is not known
+    /// the rehearsal decides: `skipped` gets the reason (unless it has one) and nothing is bound.
     pub(crate) fn bindings<'e>(
         &self,
         table: &QualifiedName,
         exprs: impl IntoIterator<Item = &'e str>,
-    ) -> Result<Vec<Bound>, String> {
+        skipped: &mut Option<String>,
+    ) -> Vec<Bound> {
         let mut bound: Vec<Bound> = Vec::new();
         for w in exprs.into_iter().flat_map(words) {
             if bound.iter().any(|b| b.name == w) {
@@ -310,11 +311,12 @@ impl PlanCx<'_> {
                         migration_code: true,
                     }),
                     None => {
-                        return Err(
+                        skipped.get_or_insert_with(|| {
                             "an expression reads a column added earlier in the migration whose \
                              value in the existing rows is not known: rehearsal decides"
-                                .into(),
-                        );
+                                .into()
+                        });
+                        return Vec::new();
                     }
                 },
                 Col::Shard(_, name) if name != w => bound.push(Bound {
@@ -325,7 +327,7 @@ impl PlanCx<'_> {
                 _ => {}
             }
         }
-        Ok(bound)
+        bound
     }
 
     /// The migration's operations before the one planned, each with the step just before it.

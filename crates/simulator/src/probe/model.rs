@@ -199,6 +199,21 @@ pub(crate) fn resolve(q: &QualifiedName, shard_schema: &str) -> (String, String)
     )
 }
 
+/// [`resolve`] for a relation a statement needs (it must exist): an unqualified name the shard's
+/// schema lacks (`missing`) is the shared schema's, as the shard's search path resolves it.
+pub(crate) fn resolve_needed(
+    q: &QualifiedName,
+    shard_schema: &str,
+    missing: impl Fn(&str, &str) -> bool,
+) -> (String, String) {
+    let (s, t) = resolve(q, shard_schema);
+    if q.schema.is_none() && missing(&s, &t) {
+        (crate::safety::SHARED_SCHEMA.to_string(), t)
+    } else {
+        (s, t)
+    }
+}
+
 /// The catalog answers of one shard's probe plan, read for its whole database at once
 /// (`batch.rs`) before the shard's own transaction.
 #[derive(Debug, Clone, Default)]

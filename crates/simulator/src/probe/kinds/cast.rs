@@ -55,10 +55,7 @@ impl ProbeSpec for CastFailures {
             .is_none_or(|u| is_plain_cast(u, column, new_type));
         // A `USING` that reads a column added or renamed earlier: the name bound beside the row.
         let bound = match using.as_deref().filter(|_| !plain) {
-            Some(u) => cx.bindings(table, [u]).unwrap_or_else(|why| {
-                skipped.get_or_insert(why);
-                Vec::new()
-            }),
+            Some(u) => cx.bindings(table, [u], &mut skipped),
             None => Vec::new(),
         };
         let check = match target_type(cx, new_type) {

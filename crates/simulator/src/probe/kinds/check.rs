@@ -31,13 +31,7 @@ impl ProbeSpec for CheckViolations {
                 };
                 let (t, mut skipped) = cx.probe_table(table);
                 let (would_fail, note, statement_index) = constraint_outcome(cx, table, constraint);
-                let bound = match cx.bindings(table, [expr.as_str()]) {
-                    Ok(b) => b,
-                    Err(why) => {
-                        skipped.get_or_insert(why);
-                        Vec::new()
-                    }
-                };
+                let bound = cx.bindings(table, [expr.as_str()], &mut skipped);
                 cx.push_probe(PlannedProbe {
                     statement_index,
                     kind: ProbeKind::CheckViolations,
@@ -89,8 +83,8 @@ pub(crate) fn expression_sql(target: &Target<'_>, expr: &str, bound: &[Bound]) -
 
 /// The definition of constraint `name` of `target` on the shard: `(contype, CHECK expression,
 /// referenced schema, referenced table, columns, referenced columns, MATCH type)`. Every name
-/// qualified: it runs under the tenant's search path, where `unnest(smallint[])` would resolve
-/// to a tenant's exact match over `pg_catalog.unnest(anyarray)`.
+/// qualified: it must not depend on the search path (under the tenant's, `unnest(smallint[])`
+/// would resolve to a tenant's exact match over `pg_catalog.unnest(anyarray)`).
 const CONSTRAINT_SQL: &str = "SELECT co.contype::pg_catalog.text, pg_catalog.pg_get_expr(co.conbin, co.conrelid),
                             rn.nspname::pg_catalog.text, rc.relname::pg_catalog.text,
                             ARRAY(SELECT a.attname::pg_catalog.text

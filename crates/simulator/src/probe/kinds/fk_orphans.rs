@@ -9,7 +9,9 @@ use sqlx::PgConnection;
 use crate::ident::{quote_ident, quote_qualified};
 use crate::probe::cx::{Col, PlanCx, Rel, constraint_outcome};
 use crate::probe::kind::ProbeKind;
-use crate::probe::model::{Check, FkJoin, PairOp, PlannedProbe, PreparedFk, ProbePlan, resolve};
+use crate::probe::model::{
+    Check, FkJoin, PairOp, PlannedProbe, PreparedFk, ProbePlan, resolve, resolve_needed,
+};
 use crate::probe::result::{MAX_SAMPLES, ProbeError, ProbeResult, TableStats};
 use crate::probe::spec::ProbeSpec;
 use crate::probe::sql::{Target, primary_key};
@@ -302,25 +304,14 @@ pub(crate) async fn sql(
     else {
         return Ok(None);
     };
+    let fk = (target.qt.as_str(), columns.as_slice(), *match_full);
     // Looked up by the database's batch.
     if let Some((qref, refs, join)) = prepared {
-        return Ok(match join {
-            Ok(join) => Some(orphans_sql(
-                &target.qt,
-                (columns, *match_full),
-                join.fk_only,
-                Some((&qref, &refs, &join)),
-            )),
-            Err(e) => {
-                r.error = Some(e);
-                None
-            }
-        });
+        return Ok(joined_sql(fk, (&qref, &refs), join, r));
     }
-    let (mut rs, rt) = resolve(ref_table, target.shard_schema);
-    if ref_table.schema.is_none() && missing.contains(&(rs.clone(), rt.clone())) {
-        rs = "public".into();
-    }
+    let (rs, rt) = resolve_needed(ref_table, target.shard_schema, |s, t| {
+        missing.contains(&(s.to_string(), t.to_string()))
+    });
     if *ref_created {
         return Ok(match reads_only(conn, &target.qt).await? {
             Ok(only) => Some(orphans_sql(&target.qt, (columns, *match_full), only, None)),
@@ -355,7 +346,6 @@ pub(crate) async fn sql(
         }
     }
     let qref = quote_qualified(&rs, &rt);
-    let fk = (target.qt.as_str(), columns.as_slice(), *match_full);
     referenced_sql(conn, fk, &qref, (&refcols, primary), None, r).await
 }
 
@@ -380,7 +370,24 @@ pub(crate) async fn referenced_sql(
         con: constraint.map(str::to_string),
         prim: primary,
     };
-    Ok(match fk_join(conn, request).await? {
+    let join = fk_join(conn, request).await?;
+    Ok(joined_sql(
+        (qt, cols, match_full),
+        (qref, ref_cols),
+        join,
+        r,
+    ))
+}
+
+/// The orphan query of `fk` referencing `referenced` (table, key columns) by `join`, or `None`
+/// with the lookup's error in `r`.
+fn joined_sql(
+    (qt, cols, match_full): (&str, &[String], bool),
+    (qref, ref_cols): (&str, &[String]),
+    join: Result<FkJoin, ProbeError>,
+    r: &mut ProbeResult,
+) -> Option<String> {
+    match join {
         Ok(join) => Some(orphans_sql(
             qt,
             (cols, match_full),
@@ -391,12 +398,13 @@ pub(crate) async fn referenced_sql(
             r.error = Some(e);
             None
         }
-    })
+    }
 }
 
 /// The lookup behind [`FkJoin`], one query for any number of foreign keys (a database's batch
-/// of shards reads all of theirs at once), every name qualified (a shard's own lookup runs in
-/// its transaction, where an unqualified operator could resolve to the tenant's own). `$1`: a
+/// of shards reads all of theirs at once), every name qualified (it runs before the shard's
+/// search path is set and must not depend on any: under the tenant's, an unqualified operator
+/// could resolve to the tenant's own). `$1`: a
 /// JSON array of [`FkRequest`]s. A new foreign key gets the operators `ADD FOREIGN KEY` would
 /// choose: from the primary key's index when no columns were named (`prim`), else from the
 /// unique, valid, non-partial index on exactly the referenced columns with the lowest oid
@@ -425,18 +433,14 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
     JOIN pg_catalog.pg_attribute pa
       ON pa.attrelid OPERATOR(pg_catalog.=) r.pk
      AND pa.attname OPERATOR(pg_catalog.=) u.p::pg_catalog.name AND NOT pa.attisdropped),
- fbase AS (
-  SELECT c.n, c.i, t.oid AS cur, t.typbasetype AS next
-    FROM cols c JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) c.ftype
+ base AS (
+  SELECT c.n, c.i, s.fk, t.oid AS cur, t.typbasetype AS next
+    FROM cols c
+   CROSS JOIN LATERAL (VALUES (true, c.ftype), (false, c.ptype)) AS s(fk, ty)
+    JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) s.ty
   UNION ALL
-  SELECT b.n, b.i, t.oid, t.typbasetype
-    FROM fbase b JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.next),
- pbase AS (
-  SELECT c.n, c.i, t.oid AS cur, t.typbasetype AS next
-    FROM cols c JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) c.ptype
-  UNION ALL
-  SELECT b.n, b.i, t.oid, t.typbasetype
-    FROM pbase b JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.next),
+  SELECT b.n, b.i, b.fk, t.oid, t.typbasetype
+    FROM base b JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.next),
  idx AS (
   SELECT r.n, x.keys, x.classes
     FROM req r
@@ -469,7 +473,7 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
    WHERE k.kn OPERATOR(pg_catalog.=) c.pnum
   UNION ALL
   SELECT pb.n, pb.i, d.fam, d.intype
-    FROM pbase pb
+    FROM base pb
    CROSS JOIN LATERAL (
      SELECT o.opcfamily AS fam, o.opcintype AS intype
        FROM pg_catalog.pg_opclass o
@@ -495,7 +499,7 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
                  AND t.typtype OPERATOR(pg_catalog.=) 'c'))
       ORDER BY o.opcintype OPERATOR(pg_catalog.=) pb.cur DESC, it.typispreferred DESC
       LIMIT 1) d
-   WHERE pb.next OPERATOR(pg_catalog.=) 0
+   WHERE NOT pb.fk AND pb.next OPERATOR(pg_catalog.=) 0
      AND NOT EXISTS (SELECT 1 FROM idx WHERE idx.n OPERATOR(pg_catalog.=) pb.n)),
  eq AS (
   SELECT f.n, f.i,
@@ -509,7 +513,7 @@ const FK_JOIN_SQL: &str = "WITH RECURSIVE
            WHERE a.amopfamily OPERATOR(pg_catalog.=) f.fam AND a.amoplefttype OPERATOR(pg_catalog.=) f.intype
              AND a.amoprighttype OPERATOR(pg_catalog.=) f.intype AND a.amopstrategy OPERATOR(pg_catalog.=) 3) AS pp
     FROM fam f
-    JOIN fbase fb ON fb.n OPERATOR(pg_catalog.=) f.n AND fb.i OPERATOR(pg_catalog.=) f.i
+    JOIN base fb ON fb.fk AND fb.n OPERATOR(pg_catalog.=) f.n AND fb.i OPERATOR(pg_catalog.=) f.i
                  AND fb.next OPERATOR(pg_catalog.=) 0),
  chosen AS (
   SELECT c.n, c.i, c.ftype, c.ptype, c.fcoll, c.pcoll,
@@ -579,10 +583,7 @@ pub(crate) async fn prepare_batch(
             if p.skipped.is_some() || missing(&s, &t) {
                 continue;
             }
-            let (mut rs, rt) = resolve(ref_table, schema);
-            if ref_table.schema.is_none() && missing(&rs, &rt) {
-                rs = "public".into();
-            }
+            let (rs, rt) = resolve_needed(ref_table, schema, missing);
             let refs = if ref_columns.is_empty() {
                 match pks.get(&(rs.clone(), rt.clone())) {
                     Some(k) if !k.is_empty() => k.clone(),

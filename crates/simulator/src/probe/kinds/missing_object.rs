@@ -14,6 +14,7 @@ use crate::probe::model::{ObjKind, ProbePlan, resolve};
 use crate::probe::result::{ProbeResult, shard_query_failed};
 use crate::probe::spec::ProbeSpec;
 use crate::probe_tx::{ConnectionLost, savepoint};
+use crate::safety::SHARED_SCHEMA;
 
 /// The `missing_object` kind.
 pub(crate) struct MissingObject;
@@ -112,9 +113,9 @@ pub(crate) fn push_ref_args(plan: &ProbePlan, schema: &str, args: &mut RefArgs) 
         args[1].push(s);
         args[2].push(t);
         args[3].push(r.name.clone());
-        let fallback = r.must_exist && r.table.schema.is_none() && schema != "public";
+        let fallback = r.must_exist && r.table.schema.is_none() && schema != SHARED_SCHEMA;
         args[4].push(if fallback {
-            "public".into()
+            SHARED_SCHEMA.into()
         } else {
             String::new()
         });

@@ -52,13 +52,7 @@ impl ProbeSpec for UniqueViolations {
                         _ => quote_ident(&cx.col_name(table, &n)),
                     });
                 }
-                let bound = match cx.bindings(table, exprs) {
-                    Ok(b) => b,
-                    Err(why) => {
-                        skipped.get_or_insert(why);
-                        Vec::new()
-                    }
-                };
+                let bound = cx.bindings(table, exprs, &mut skipped);
                 cx.push_probe(PlannedProbe {
                     statement_index: cx.si,
                     kind: ProbeKind::UniqueViolations,
