@@ -41,6 +41,28 @@ async fn connect(spec: &ConnectionSpec, db: &str) -> PgConnection {
     PgConnection::connect_with(&opts).await.expect("connect")
 }
 
+/// How far a standby got in the writer's WAL.
+#[derive(Clone, Copy)]
+enum Wal {
+    /// Streamed to it (`pg_last_wal_receive_lsn()`).
+    Received,
+    /// Applied (`pg_last_wal_replay_lsn()`).
+    Replayed,
+}
+
+/// Whether the standby on `r` has got to `lsn` (as `how` says).
+async fn reached(r: &mut PgConnection, how: Wal, lsn: &str) -> bool {
+    let sql = match how {
+        Wal::Received => "SELECT coalesce(pg_last_wal_receive_lsn() >= $1::pg_lsn, false)",
+        Wal::Replayed => "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)",
+    };
+    sqlx::query_scalar(sql)
+        .bind(lsn)
+        .fetch_one(r)
+        .await
+        .expect("standby's WAL position")
+}
+
 /// Wait (bounded, 30 s) until the replica has replayed the writer's current WAL position.
 pub async fn wait_caught_up(writer: &ConnectionSpec, replica: &ConnectionSpec) {
     let mut w = connect(writer, "postgres").await;
@@ -50,13 +72,7 @@ pub async fn wait_caught_up(writer: &ConnectionSpec, replica: &ConnectionSpec) {
         .expect("writer lsn");
     let mut r = connect(replica, "postgres").await;
     for _ in 0..300 {
-        let done: bool =
-            sqlx::query_scalar("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)")
-                .bind(&lsn)
-                .fetch_one(&mut r)
-                .await
-                .expect("replay lsn");
-        if done {
+        if reached(&mut r, Wal::Replayed, &lsn).await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -110,26 +126,13 @@ pub async fn make_it_lag(replica: &EphemeralPg, writer: &ConnectionSpec) {
             .expect("writer lsn");
         // Received (streamed within a few ms), then given time to be applied if it is not held.
         for _ in 0..100 {
-            let received: bool = sqlx::query_scalar(
-                "SELECT coalesce(pg_last_wal_receive_lsn() >= $1::pg_lsn, false)",
-            )
-            .bind(&lsn)
-            .fetch_one(&mut r)
-            .await
-            .expect("receive lsn");
-            if received {
+            if reached(&mut r, Wal::Received, &lsn).await {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let applied: bool =
-            sqlx::query_scalar("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)")
-                .bind(&lsn)
-                .fetch_one(&mut r)
-                .await
-                .expect("replay lsn");
-        if !applied {
+        if !reached(&mut r, Wal::Replayed, &lsn).await {
             return;
         }
     }

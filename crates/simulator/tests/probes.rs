@@ -60,6 +60,41 @@ async fn probes_only(m: &migration_parser::Migration, fleet: &topology::Fleet) -
     .expect("run")
 }
 
+/// [`probes_only`], asserting that the probes left database `app` of `pg` as they found it
+/// ([`target_state`]).
+async fn probes_leaving_target(
+    pg: &topology::ephemeral::EphemeralPg,
+    m: &migration_parser::Migration,
+    fleet: &topology::Fleet,
+) -> SimulationResult {
+    let before = target_state(pg).await;
+    let res = probes_only(m, fleet).await;
+    assert_eq!(target_state(pg).await, before, "the target changed");
+    res
+}
+
+/// The SQLSTATE PostgreSQL fails `sql` (statements, each ending in `;`) with on schema
+/// `tenant_a` of database `app`, run in a transaction that is rolled back; `None` when it
+/// succeeds: what the migration really does on the rows the probes read.
+async fn postgres_fails_with(pg: &topology::ephemeral::EphemeralPg, sql: &str) -> Option<String> {
+    let mut c = conn(pg, "app").await;
+    let run = format!("BEGIN; SET LOCAL search_path TO tenant_a, public; {sql} ROLLBACK");
+    let r = sqlx::raw_sql(sqlx::AssertSqlSafe(run))
+        .execute(&mut c)
+        .await;
+    if r.is_err() {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut c)
+            .await
+            .expect("rollback");
+    }
+    let _ = sqlx::Connection::close(c).await;
+    r.err().and_then(|e| {
+        e.as_database_error()
+            .and_then(|d| d.code().map(|c| c.into_owned()))
+    })
+}
+
 /// What the probes must leave as they found it in database `app`: the catalog (every relation
 /// with its file, every type), every row of the tenant schemas, the sequences, replication
 /// slots, prepared transactions, other sessions and locks.
@@ -488,9 +523,7 @@ ALTER TABLE arr ALTER COLUMN b TYPE nchar(3);
 ALTER TABLE arr ALTER COLUMN c TYPE bit(2);
 ALTER TABLE arr ALTER COLUMN d TYPE short[];",
     );
-    let before = target_state(&pg).await;
-    let res = probes_only(&m, &fleet).await;
-    assert_eq!(target_state(&pg).await, before, "the target changed");
+    let res = probes_leaving_target(&pg, &m, &fleet).await;
     let p = &res.shards[0].probes;
     let a = find(p, ProbeKind::CastFailures, 0);
     assert_eq!(
@@ -606,9 +639,7 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_org_slug_key UNIQUE (org_id, slug);
 ALTER TABLE accounts ADD COLUMN n int;
 ALTER TABLE accounts ADD CONSTRAINT accounts_n_key UNIQUE (n);",
     );
-    let before = target_state(&pg).await;
-    let res = probes_only(&m, &fleet).await;
-    assert_eq!(target_state(&pg).await, before, "the target changed");
+    let res = probes_leaving_target(&pg, &m, &fleet).await;
     let p = &res.shards[0].probes;
     let slug = find(p, ProbeKind::UniqueViolations, 1);
     assert_eq!(
@@ -657,9 +688,7 @@ async fn the_probes_own_sql_never_calls_a_tenants_lookalike() {
 ALTER TYPE mood ADD VALUE 'happy';
 ALTER TABLE users ALTER COLUMN m TYPE mood USING m::mood;",
     );
-    let before = target_state(&pg).await;
-    let res = probes_only(&m, &fleet).await;
-    assert_eq!(target_state(&pg).await, before, "the target changed");
+    let res = probes_leaving_target(&pg, &m, &fleet).await;
     let p = &res.shards[0].probes;
     let u = find(p, ProbeKind::UniqueViolations, 0);
     assert_eq!(
@@ -727,9 +756,7 @@ async fn orphans_are_counted_as_postgresql_checks_a_foreign_key() {
         "ALTER TABLE uses VALIDATE CONSTRAINT uses_old_fk",
     ];
     let m = migration(&statements.map(|s| format!("{s};")).join("\n"));
-    let before = target_state(&pg).await;
-    let res = probes_only(&m, &fleet).await;
-    assert_eq!(target_state(&pg).await, before, "the target changed");
+    let res = probes_leaving_target(&pg, &m, &fleet).await;
     let p = &res.shards[0].probes;
     let counts: Vec<(u64, Vec<String>)> = (0..statements.len())
         .map(|i| {
@@ -751,22 +778,8 @@ async fn orphans_are_counted_as_postgresql_checks_a_foreign_key() {
         "{p:#?}"
     );
     // What PostgreSQL does with the same statements on the same rows (rolled back).
-    let mut c = conn(&pg, "app").await;
     for (i, s) in statements.iter().enumerate() {
-        let sql = format!("BEGIN; SET LOCAL search_path TO tenant_a, public; {s}; ROLLBACK");
-        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut c)
-            .await;
-        if r.is_err() {
-            sqlx::raw_sql("ROLLBACK")
-                .execute(&mut c)
-                .await
-                .expect("rollback");
-        }
-        let code = r.err().and_then(|e| {
-            e.as_database_error()
-                .and_then(|d| d.code().map(|c| c.into_owned()))
-        });
+        let code = postgres_fails_with(&pg, &format!("{s};")).await;
         let fails = code.as_deref() == Some("23503");
         assert_eq!(fails, counts[i].0 > 0, "{s}: PostgreSQL said {code:?}");
     }
@@ -841,32 +854,15 @@ CREATE UNIQUE INDEX i3 ON a (lower(s));",
         ),
     ];
     for (sql, kind, want) in cases {
-        let before = target_state(&pg).await;
-        let res = probes_only(&migration(sql), &fleet).await;
-        assert_eq!(target_state(&pg).await, before, "the target changed");
+        let res = probes_leaving_target(&pg, &migration(sql), &fleet).await;
         let last = sql.matches(';').count() - 1;
         let p = find(&res.shards[0].probes, kind, last);
         assert!(p.error.is_none() && p.skipped.is_none(), "{sql}: {p:#?}");
         assert_eq!(p.count, want, "{sql}: {p:#?}");
         // What PostgreSQL does with the same migration on the same rows (rolled back).
-        let mut c = conn(&pg, "app").await;
-        let run = format!("BEGIN; SET LOCAL search_path TO tenant_a, public; {sql} ROLLBACK");
-        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(run))
-            .execute(&mut c)
-            .await;
-        if r.is_err() {
-            sqlx::raw_sql("ROLLBACK")
-                .execute(&mut c)
-                .await
-                .expect("rollback");
-        }
-        let code = r.err().and_then(|e| {
-            e.as_database_error()
-                .and_then(|d| d.code().map(|c| c.into_owned()))
-        });
+        let code = postgres_fails_with(&pg, sql).await;
         let fails = matches!(code.as_deref(), Some("23514" | "23505" | "22P02"));
         assert_eq!(fails, want > 0, "{sql}: PostgreSQL said {code:?}");
-        let _ = sqlx::Connection::close(c).await;
     }
 }
 
@@ -1008,9 +1004,7 @@ ALTER TABLE rgfk ADD CONSTRAINT rgfk_fk FOREIGN KEY (r) REFERENCES rgpk (r);",
         ),
     ];
     for (sql, want) in cases {
-        let before = target_state(&pg).await;
-        let res = probes_only(&migration(sql), &fleet).await;
-        assert_eq!(target_state(&pg).await, before, "the target changed");
+        let res = probes_leaving_target(&pg, &migration(sql), &fleet).await;
         let last = sql.matches(';').count() - 1;
         let missing: Vec<_> = res.shards[0]
             .probes
@@ -1035,26 +1029,11 @@ ALTER TABLE rgfk ADD CONSTRAINT rgfk_fk FOREIGN KEY (r) REFERENCES rgpk (r);",
                 continue;
             }
         };
-        let mut c = conn(&pg, "app").await;
-        let run = format!("BEGIN; SET LOCAL search_path TO tenant_a, public; {sql} ROLLBACK");
-        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(run))
-            .execute(&mut c)
-            .await;
-        if r.is_err() {
-            sqlx::raw_sql("ROLLBACK")
-                .execute(&mut c)
-                .await
-                .expect("rollback");
-        }
-        let code = r.err().and_then(|e| {
-            e.as_database_error()
-                .and_then(|d| d.code().map(|c| c.into_owned()))
-        });
+        let code = postgres_fails_with(&pg, sql).await;
         assert_eq!(
             code.as_deref() == Some("23503"),
             n > 0,
             "{sql}: PostgreSQL said {code:?}"
         );
-        let _ = sqlx::Connection::close(c).await;
     }
 }
